@@ -1,0 +1,274 @@
+"""The rules a batch input file must follow, in one place.
+
+Both sides use this module: ``cbatch datasets validate`` checks a file before
+anything is uploaded, and the sandbox validates uploads with the same rules, so
+a file the local check passes is a file the sandbox accepts, and the problem
+messages read the same on both sides. It imports only the standard library.
+
+The rules come from the contract: one JSON object a line, a unique
+``custom_id``, a ``body`` holding only the fields the endpoint accepts, and the
+model set on the batch rather than in the body.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+CHAT_V2_INPUT = "batch-chat-v2-input"
+EMBED_V2_INPUT = "batch-embed-v2-input"
+LEGACY_CHAT_INPUT = "batch-chat-input"
+OPENAI_CHAT_INPUT = "batch-openai-chat-input"
+BATCH_INPUT_TYPES = frozenset({CHAT_V2_INPUT, EMBED_V2_INPUT, LEGACY_CHAT_INPUT, OPENAI_CHAT_INPUT})
+CHAT_V2_OUTPUT = "batch-chat-v2-output"
+EMBED_V2_OUTPUT = "batch-embed-v2-output"
+
+MAX_DATASET_BYTES = 1_500_000_000
+"""Cohere's published limit for one dataset (1.5 GB)."""
+
+CHAT_BODY_FIELDS = frozenset(
+    {
+        "messages",
+        "tools",
+        "temperature",
+        "p",
+        "k",
+        "seed",
+        "max_tokens",
+        "max_input_tokens",
+        "frequency_penalty",
+        "presence_penalty",
+        "reasoning",
+        "thinking_budget",
+        "return_prompt",
+        "logprobs",
+    }
+)
+EMBED_BODY_FIELDS = frozenset(
+    {"texts", "images", "inputs", "input_type", "embedding_types", "max_tokens", "truncate"}
+)
+MESSAGE_ROLES = frozenset({"system", "user", "assistant", "tool"})
+CONTENT_PART_TYPES = frozenset({"text", "thinking", "image_url"})
+_UTF16 = "the file is UTF-16 encoded; save it as UTF-8"
+MAX_PROBLEMS = 1000
+"""Past this many problems a report stops listing them: nobody reads more."""
+
+_NUMBER_FIELDS = {"temperature", "p", "frequency_penalty", "presence_penalty"}
+_INTEGER_FIELDS = {"k", "seed", "max_tokens", "max_input_tokens", "thinking_budget"}
+_BOOLEAN_FIELDS = {"return_prompt", "logprobs"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input file; ``line`` is 1-based, 0 for the whole file."""
+
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}" if self.line else self.message
+
+
+def infer_type(record: Any) -> str | None:
+    """Guess the dataset type from one record's body, or None when it tells nothing."""
+    body = record.get("body") if isinstance(record, dict) else None
+    if not isinstance(body, dict):
+        return None
+    if "messages" in body:
+        return CHAT_V2_INPUT
+    if {"texts", "images", "inputs"} & body.keys():
+        return EMBED_V2_INPUT
+    return None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_scalars(body: dict[str, Any]) -> list[str]:
+    errors = []
+    for field, value in body.items():
+        if field in _NUMBER_FIELDS and not _is_number(value):
+            errors.append(f"body.{field} must be a number")
+        elif field in _INTEGER_FIELDS and not _is_int(value):
+            errors.append(f"body.{field} must be an integer")
+        elif field in _BOOLEAN_FIELDS and not isinstance(value, bool):
+            errors.append(f"body.{field} must be true or false")
+    return errors
+
+
+def _check_content(content: Any, where: str) -> list[str]:
+    if isinstance(content, str):
+        return []
+    if not isinstance(content, list):
+        return [f"{where}.content must be a string or a list of parts"]
+    errors = []
+    for j, part in enumerate(content):
+        part_type = part.get("type") if isinstance(part, dict) else None
+        if part_type not in CONTENT_PART_TYPES:
+            allowed = ", ".join(sorted(CONTENT_PART_TYPES))
+            errors.append(f"{where}.content[{j}].type must be one of {allowed}")
+    return errors
+
+
+def check_chat_body(body: dict[str, Any]) -> list[str]:
+    """Problems with a chat request body (an empty list when it is fine)."""
+    errors = []
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        errors.append("body.messages must be a non-empty list")
+    else:
+        for i, message in enumerate(messages):
+            where = f"body.messages[{i}]"
+            if not isinstance(message, dict):
+                errors.append(f"{where} must be an object")
+                continue
+            if message.get("role") not in MESSAGE_ROLES:
+                errors.append(f"{where}.role must be one of {', '.join(sorted(MESSAGE_ROLES))}")
+            if "content" in message:
+                errors.extend(_check_content(message["content"], where))
+            elif message.get("role") != "assistant":
+                errors.append(f"{where} has no content")
+    if "tools" in body and not isinstance(body["tools"], list):
+        errors.append("body.tools must be a list")
+    return errors + _check_scalars(body)
+
+
+def check_embed_body(body: dict[str, Any]) -> list[str]:
+    """Problems with an embed request body (an empty list when it is fine)."""
+    if "output_dimension" in body:
+        return ["body.output_dimension is not accepted in batch embed datasets"]
+    errors = []
+    present = [f for f in ("texts", "images", "inputs") if f in body]
+    if not present:
+        errors.append("body needs one of texts, images or inputs")
+    for field in present:
+        value = body[field]
+        if not isinstance(value, list) or not value:
+            errors.append(f"body.{field} must be a non-empty list")
+        elif field == "texts" and not all(isinstance(t, str) for t in value):
+            errors.append("body.texts must hold only strings")
+    if "embedding_types" in body and not isinstance(body["embedding_types"], list):
+        errors.append("body.embedding_types must be a list")
+    if "max_tokens" in body and not _is_int(body["max_tokens"]):
+        errors.append("body.max_tokens must be an integer")
+    return errors
+
+
+def allowed_body_fields(dataset_type: str) -> frozenset[str] | None:
+    """The body fields a type accepts, or None where cbatch does not know the type's rules."""
+    if dataset_type in (CHAT_V2_INPUT, LEGACY_CHAT_INPUT):
+        return CHAT_BODY_FIELDS
+    if dataset_type == EMBED_V2_INPUT:
+        return EMBED_BODY_FIELDS
+    return None
+
+
+def check_record(record: Any, dataset_type: str) -> list[str]:
+    """Problems with one parsed record for a dataset type, without the custom_id uniqueness."""
+    if not isinstance(record, dict):
+        return ["each line must be a JSON object"]
+    errors = []
+    custom_id = record.get("custom_id")
+    if custom_id is None:
+        errors.append("missing custom_id")
+    elif not isinstance(custom_id, str) or not custom_id.strip():
+        errors.append("custom_id must be a non-empty string")
+    body = record.get("body")
+    if body is None:
+        errors.append("missing body")
+        return errors
+    if not isinstance(body, dict):
+        errors.append("body must be a JSON object")
+        return errors
+    allowed = allowed_body_fields(dataset_type)
+    if allowed is None:
+        return errors
+    unknown = sorted(set(body) - allowed)
+    if "model" in unknown:
+        errors.append("body.model is not allowed: the model is set on the batch")
+        unknown.remove("model")
+    if unknown and not (dataset_type == EMBED_V2_INPUT and unknown == ["output_dimension"]):
+        errors.append(f"body has fields {dataset_type} does not accept: {', '.join(unknown)}")
+    if dataset_type == EMBED_V2_INPUT:
+        errors.extend(check_embed_body(body))
+    else:
+        errors.extend(check_chat_body(body))
+    return errors
+
+
+class InputChecker:
+    """Checks a JSONL file line by line in constant memory per line.
+
+    Feed it every raw line with its 1-based number; it keeps only a 64-bit hash
+    per ``custom_id`` seen (so a file of millions of records costs tens of MB,
+    not gigabytes) and the count of bytes and rows. When ``dataset_type`` is
+    None the type is inferred from the first record whose body tells it.
+    """
+
+    def __init__(self, dataset_type: str | None = None) -> None:
+        self.dataset_type = dataset_type
+        self.rows = 0
+        self.size_bytes = 0
+        self.problem_count = 0
+        self._seen: set[int] = set()
+
+    def feed(self, line_no: int, raw: bytes) -> list[Problem]:
+        """Check one raw line (with or without its line ending)."""
+        self.size_bytes += len(raw)
+        if line_no == 1:
+            if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                self.rows += 1
+                return self._count([Problem(line_no, _UTF16)])
+            if raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+        stripped = raw.strip()
+        if not stripped:
+            return []
+        self.rows += 1
+        try:
+            record = json.loads(stripped.decode("utf-8"))
+        except UnicodeDecodeError:
+            return self._count([Problem(line_no, "not valid UTF-8 text")])
+        except ValueError as exc:
+            return self._count([Problem(line_no, f"invalid JSON: {_short_json_error(exc)}")])
+        if self.dataset_type is None:
+            self.dataset_type = infer_type(record)
+        messages = check_record(record, self.dataset_type or CHAT_V2_INPUT)
+        problems = [Problem(line_no, m) for m in messages]
+        custom_id = record.get("custom_id") if isinstance(record, dict) else None
+        if isinstance(custom_id, str) and custom_id.strip():
+            digest = int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big")
+            if digest in self._seen:
+                problems.append(Problem(line_no, f"duplicate custom_id {json.dumps(custom_id)}"))
+            else:
+                self._seen.add(digest)
+        return self._count(problems)
+
+    def finish(self) -> list[Problem]:
+        """Problems of the file as a whole, once every line was fed."""
+        problems = []
+        if self.rows == 0:
+            problems.append(Problem(0, "the file holds no records"))
+        if self.size_bytes > MAX_DATASET_BYTES:
+            problems.append(
+                Problem(0, f"the file is {self.size_bytes:,} bytes, over the 1.5 GB dataset limit")
+            )
+        return self._count(problems)
+
+    def _count(self, problems: list[Problem]) -> list[Problem]:
+        self.problem_count += len(problems)
+        return problems
+
+
+def _short_json_error(exc: ValueError) -> str:
+    """json's message without the 'line 1 column N (char N)' noise that repeats the position."""
+    msg = getattr(exc, "msg", None)
+    col = getattr(exc, "colno", None)
+    return f"{msg} at column {col}" if msg and col else str(exc)

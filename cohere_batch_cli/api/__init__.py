@@ -1,0 +1,7 @@
+"""A small typed client for Cohere's batch and dataset endpoints.
+
+It knows nothing of terminals: no typer or rich imports below this package,
+so it can be used as a library. Import what you need from the submodules
+(``client``, ``models``, ``errors``); this file imports nothing, to keep
+start-up cheap.
+"""

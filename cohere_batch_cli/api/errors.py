@@ -1,0 +1,93 @@
+"""The API layer's exceptions: one tree, so callers catch by meaning, not by status code.
+
+::
+
+    CohereAPIError                  anything the API layer raises
+    ├── APIStatusError              the API answered with an error status
+    │   ├── AuthenticationError     401, 403, 498: no key, a wrong key, no permission
+    │   ├── NotFoundError           404
+    │   ├── BadRequestError         400, 422 and any other 4xx: the request was refused
+    │   ├── RateLimitError          429, still limited after the retries
+    │   └── ServerError             5xx, still failing after the retries
+    ├── NetworkError                could not connect, TLS failure, connection dropped
+    │   └── RequestTimeout          no answer within the timeout
+    └── UnexpectedResponseError     an answer that is not the JSON the contract promises
+
+Every error carries the HTTP status (when there was an answer), the API's own
+``message`` and the request id, so the one line a user sees can say what the
+server said. Nothing here ever holds the API key.
+"""
+
+from __future__ import annotations
+
+
+class CohereAPIError(Exception):
+    """Base of every error raised by the API layer."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        api_message: str | None = None,
+        retries: int = 0,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.api_message = api_message
+        self.retries = retries
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class APIStatusError(CohereAPIError):
+    """The API answered with an error status."""
+
+
+class AuthenticationError(APIStatusError):
+    """401, 403 or 498: the key is missing, wrong, or may not do this."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the batch or dataset does not exist (or the base URL is wrong)."""
+
+
+class BadRequestError(APIStatusError):
+    """400, 422 or another 4xx: the API refused the request as sent."""
+
+
+class RateLimitError(APIStatusError):
+    """429 after every retry allowed."""
+
+
+class ServerError(APIStatusError):
+    """5xx after every retry allowed."""
+
+
+class NetworkError(CohereAPIError):
+    """No usable answer: connection refused or reset, DNS, TLS, a proxy failure."""
+
+
+class RequestTimeout(NetworkError):
+    """The server did not answer within the timeout."""
+
+
+class UnexpectedResponseError(CohereAPIError):
+    """An answer that is not what the contract promises: HTML, truncated or wrong-shaped JSON."""
+
+
+def error_class_for_status(status: int) -> type[APIStatusError]:
+    """The exception class for an HTTP error status; the one place that table lives."""
+    if status in (401, 403, 498):
+        return AuthenticationError
+    if status == 404:
+        return NotFoundError
+    if status == 429:
+        return RateLimitError
+    if status >= 500:
+        return ServerError
+    return BadRequestError

@@ -11,7 +11,8 @@
     │   └── ServerError             5xx, still failing after the retries
     ├── NetworkError                could not connect, TLS failure, connection dropped
     │   └── RequestTimeout          no answer within the timeout
-    └── UnexpectedResponseError     an answer that is not the JSON the contract promises
+    ├── UnexpectedResponseError     an answer that is not the JSON the contract promises
+    └── WaitTimeout                 a wait for a dataset or batch state ran out of time
 
 Every error carries the HTTP status (when there was an answer), the API's own
 ``message`` and the request id, so the one line a user sees can say what the
@@ -78,6 +79,10 @@ class RequestTimeout(NetworkError):
 
 class UnexpectedResponseError(CohereAPIError):
     """An answer that is not what the contract promises: HTML, truncated or wrong-shaped JSON."""
+
+
+class WaitTimeout(CohereAPIError):
+    """A wait for a state (a dataset validated, a batch finished) ran out of time."""
 
 
 def error_class_for_status(status: int) -> type[APIStatusError]:

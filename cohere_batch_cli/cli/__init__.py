@@ -1,0 +1,1 @@
+"""The typer commands: thin wrappers that parse options, call the API layer and print."""

@@ -1,0 +1,140 @@
+"""From an exception to one line on stderr and an exit code: the only place that happens.
+
+Every command is wrapped by :func:`command_errors`; nothing else turns
+exceptions into exit codes. The table is ordered: subclasses come before
+their bases, because the first match wins.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from ..api import errors as api_errors
+from ..config import ConfigError
+from ..exit_codes import ExitCode
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UsageError(Exception):
+    """A bad value that typer's own checks could not see (exit 2)."""
+
+
+class InputRejected(Exception):
+    """An input file failed its local checks; the details were already printed (exit 5)."""
+
+
+# Ordered: subclasses first (the first isinstance match wins).
+_TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
+    (api_errors.AuthenticationError, ExitCode.AUTH),
+    (api_errors.NotFoundError, ExitCode.NOT_FOUND),
+    (api_errors.BadRequestError, ExitCode.REFUSED),
+    (api_errors.RateLimitError, ExitCode.SERVER),
+    (api_errors.ServerError, ExitCode.SERVER),
+    (api_errors.UnexpectedResponseError, ExitCode.SERVER),
+    (api_errors.NetworkError, ExitCode.NETWORK),  # RequestTimeout is a NetworkError
+    (api_errors.WaitTimeout, ExitCode.TIMEOUT),
+    (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
+    (ConfigError, ExitCode.AUTH),
+    (UsageError, ExitCode.USAGE),
+    (InputRejected, ExitCode.REFUSED),
+)
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    for cls, code in _TABLE:
+        if isinstance(exc, cls):
+            return code
+    extra = _extra_codes(exc)
+    return extra if extra is not None else ExitCode.UNEXPECTED
+
+
+def _extra_codes(exc: BaseException) -> ExitCode | None:
+    """Errors of modules loaded only by some commands, matched without importing them."""
+    name = type(exc).__name__
+    if name == "InputFileError":
+        return ExitCode.USAGE
+    if name == "ResultsError":
+        return ExitCode.SERVER
+    return None
+
+
+def message_for(exc: BaseException) -> str:
+    """The one line a user sees, naming the next thing to try where there is one."""
+    if isinstance(exc, api_errors.AuthenticationError):
+        hint = "check the key: 'cbatch config' shows which one is used and where it comes from"
+        return _with_request_id(f"authentication failed: {exc}; {hint}", exc)
+    if isinstance(exc, api_errors.CohereAPIError):
+        text = str(exc)
+        if exc.retries:
+            text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
+        return _with_request_id(text, exc)
+    if isinstance(exc, (ConfigError, UsageError, InputRejected)):
+        return str(exc)
+    text = str(exc).strip()
+    return text if text else type(exc).__name__
+
+
+def _with_request_id(text: str, exc: api_errors.CohereAPIError) -> str:
+    return f"{text} [request id {exc.request_id}]" if exc.request_id else text
+
+
+def report(exc: BaseException, *, debug: bool) -> ExitCode:
+    """Print the error line (and the traceback under --debug); return the exit code."""
+    code = exit_code_for(exc)
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if isinstance(exc, InputRejected) and not str(exc):
+        return code
+    prefix = "error" if code != ExitCode.UNEXPECTED else "unexpected error"
+    sys.stderr.write(f"{prefix}: {message_for(exc)}\n")
+    if code == ExitCode.UNEXPECTED and not debug:
+        sys.stderr.write("run again with --debug for details, and report it if it persists\n")
+    sys.stderr.flush()
+    return code
+
+
+def command_errors(func: F) -> F:
+    """Wrap a command: known errors become one line and their exit code, Ctrl-C exits 130."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from ._context import get_state
+
+        ctx = kwargs.get("ctx")  # every command takes typer's context as ``ctx``
+        state = get_state(ctx) if hasattr(ctx, "find_root") else None
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except KeyboardInterrupt:
+            sys.stderr.write("\ninterrupted\n")
+            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except BrokenPipeError:
+            _silence_broken_pipe()
+            raise typer.Exit(ExitCode.OK) from None
+        except Exception as exc:  # the one catch-all, by design: see the module docstring
+            code = report(exc, debug=bool(state and state.debug))
+            raise typer.Exit(code) from None
+        finally:
+            if state is not None:
+                state.close()
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _silence_broken_pipe() -> None:
+    """``cbatch list | head`` closed our stdout: exit quietly, as Unix tools do."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

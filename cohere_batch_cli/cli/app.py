@@ -1,0 +1,94 @@
+"""The root of the CLI: global options, and one line per command group.
+
+Imports only typer at module level; each group module imports what its
+commands need inside them, so ``cbatch --help`` stays close to Python's own
+start-up (see docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ..main import version_line
+from . import batches, config_cmd
+from ._context import CliState
+
+HELP = """cbatch: run Cohere batch jobs from your terminal, scripts and CI.
+
+Set CO_API_KEY (or run 'cbatch login'), then: cbatch create --file requests.jsonl
+--model MODEL --watch. Try it with no account: cbatch demo.
+"""
+
+app = typer.Typer(
+    name="cbatch",
+    help=HELP,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    profile: Annotated[Optional[str], typer.Option("--profile", "-p", help="Config profile to use (or CBATCH_PROFILE).", show_default=False)] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="API base URL (or CO_API_URL).", show_default=False)] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.1, help="Seconds to wait for each answer from the API [default: 60].", show_default=False)] = None,
+    retries: Annotated[Optional[int], typer.Option("--retries", min=0, max=20, help="Retries for 408/409/429/5xx and network failures [default: 4].", show_default=False)] = None,
+    ca_bundle: Annotated[Optional[str], typer.Option("--ca-bundle", help="CA bundle file to verify the API's TLS certificate with (or SSL_CERT_FILE).", show_default=False)] = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR, TERM=dumb).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Trace HTTP on stderr (Authorization redacted) and show tracebacks.")] = False,
+    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show cbatch's version and exit.")] = False,
+) -> None:
+    """Global options; they go before the command: cbatch --profile ci list."""
+    ctx.obj = CliState(
+        profile=profile,
+        base_url=base_url,
+        timeout=timeout,
+        retries=retries,
+        no_color=no_color,
+        debug=debug,
+        ca_bundle=ca_bundle,
+    )
+
+
+batches.register(app)
+config_cmd.register(app)
+
+
+def _register_optional() -> None:
+    """Groups written as separate modules; each adds its commands to the root app."""
+    from . import datasets, demo, results, watch
+
+    datasets.register(app)
+    results.register(app)
+    watch.register(app)
+    demo.register(app)
+    try:
+        from . import sandbox
+    except ImportError:  # pragma: no cover - the module ships with the package
+        return
+    app.add_typer(sandbox.app, name="sandbox", rich_help_panel="Sandbox")
+
+
+_register_optional()
+
+
+def run() -> None:
+    """Run the app as the ``cbatch`` script, exiting with its code."""
+    try:
+        app()
+    except KeyboardInterrupt:  # outside a command: while parsing or importing
+        sys.stderr.write("\ninterrupted\n")
+        sys.exit(130)

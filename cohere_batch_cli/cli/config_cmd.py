@@ -1,0 +1,100 @@
+"""``cbatch login`` and ``cbatch config``: storing a key, and seeing what is in effect."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from ._context import get_state
+from ._errors import UsageError, command_errors
+from ._options import JsonOpt
+
+
+def _read_key(state_is_tty: bool) -> str:
+    """The key from a hidden prompt on a terminal, else the first line of stdin."""
+    if state_is_tty:
+        import getpass
+
+        return getpass.getpass("Cohere API key (input hidden): ").strip()
+    return sys.stdin.readline().strip()
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("login", rich_help_panel="Configuration")
+    @command_errors
+    def login(
+        ctx: typer.Context,
+        profile: Annotated[Optional[str], typer.Option("--profile", "-p", help="Profile to store the key in (default: the selected profile).")] = None,
+        base_url: Annotated[Optional[str], typer.Option("--base-url", help="Store this API base URL in the profile too.")] = None,
+        model: Annotated[Optional[str], typer.Option("--model", help="Store a default model in the profile too.")] = None,
+        no_check: Annotated[bool, typer.Option("--no-check", help="Save without checking the key against the API.")] = False,
+    ) -> None:
+        """Store an API key in a profile, after checking it with one cheap call.
+
+        The key is read without echo at a terminal, or from the first line of
+        standard input, never from an option (it would show in process lists
+        and shell history). The config file is written with mode 0600.
+
+        Examples:
+
+          cbatch login
+
+          printf '%s\\n' "$COHERE_KEY" | cbatch login --profile ci
+        """
+        from ..api.client import CohereClient, Timeouts, env_retry_policy
+        from ..config import save_profile
+
+        state = get_state(ctx)
+        key = _read_key(sys.stdin.isatty())
+        if not key:
+            raise UsageError("no key given: type it at the prompt or pipe it on stdin")
+        name = profile or state.profile or state.settings().profile
+        url = base_url or state.base_url or state.settings().base_url.value or ""
+        if not no_check:
+            with CohereClient(
+                key,
+                url,
+                timeouts=Timeouts(read=state.timeout or 30.0),
+                retry=env_retry_policy(state.retries),
+                ca_bundle=state.ca_bundle_path(),
+                debug=state.debug_line if state.debug else None,
+            ) as client:
+                client.list_batches_page(page_size=1)
+        values = {"api_key": key}
+        if base_url:
+            values["base_url"] = base_url
+        if model:
+            values["model"] = model
+        path = save_profile(name, values)
+        state.info(f"key saved in profile '{name}' of {path}" + ("" if no_check else " (checked)"))
+
+    @app.command("config", rich_help_panel="Configuration")
+    @command_errors
+    def config(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+        """Show the settings in effect and where each comes from (the key masked).
+
+        Example:
+
+          cbatch --profile ci config
+        """
+        from ..config import mask
+
+        state = get_state(ctx)
+        settings = state.settings()
+        rows = [
+            ("profile", settings.profile, ""),
+            ("config file", str(settings.config_path), "exists" if settings.config_path.exists() else "absent"),
+            ("api key", mask(settings.api_key.value), settings.api_key.source),
+            ("base url", settings.base_url.value or "", settings.base_url.source),
+            ("model", settings.model.value or "(not set)", settings.model.source),
+            ("client name", settings.client_name.value or "", settings.client_name.source),
+        ]
+        if json_out:
+            print(json.dumps({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows}, indent=2))
+            return
+        width = max(len(k) for k, _, _ in rows)
+        for key, value, source in rows:
+            print(f"{key:<{width}}  {value}" + (f"  ({source})" if source else ""))

@@ -1,0 +1,236 @@
+"""Settings: where each one comes from, and the config file that holds profiles.
+
+Precedence, highest first (the order users of other CLIs expect; a stored key
+never beats the environment):
+
+1. command-line flags (``--base-url``, ``--timeout``...; never the key itself)
+2. environment: ``CO_API_KEY`` (then ``COHERE_API_KEY``), ``CO_API_URL``
+3. the selected profile of the config file: ``--profile``, else
+   ``CBATCH_PROFILE``, else the file's ``default_profile``, else ``default``
+4. built-in defaults
+
+The file is TOML at ``platformdirs.user_config_dir("cbatch")/config.toml``
+(``CBATCH_CONFIG`` names another path)::
+
+    default_profile = "default"
+
+    [profiles.default]
+    api_key = "..."
+    base_url = "https://api.cohere.com"
+    model = "command-r-08-2024"
+    client_name = "my-pipeline"
+
+A file holding a key is written atomically (temporary file, fsync, rename)
+with mode 0600; reading one that others can read earns a warning.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_API_KEY = "CO_API_KEY"
+ENV_API_KEY_FALLBACK = "COHERE_API_KEY"
+ENV_BASE_URL = "CO_API_URL"
+ENV_PROFILE = "CBATCH_PROFILE"
+ENV_CONFIG = "CBATCH_CONFIG"
+DEFAULT_PROFILE = "default"
+DEFAULT_BASE_URL = "https://api.cohere.com"
+PROFILE_KEYS = ("api_key", "base_url", "model", "client_name")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used: a malformed file, a missing profile or key."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A resolved value and where it came from, so ``cbatch config`` can say why."""
+
+    value: str | None
+    source: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything resolved from flags, environment, profile and defaults."""
+
+    profile: str
+    config_path: Path
+    api_key: Setting
+    base_url: Setting
+    model: Setting
+    client_name: Setting
+    warnings: tuple[str, ...] = field(default=())
+
+    def require_api_key(self) -> str:
+        if not self.api_key.value:
+            raise ConfigError(
+                f"no API key: set {ENV_API_KEY}, or run 'cbatch login' to store one"
+                + (f" in profile '{self.profile}'" if self.profile != DEFAULT_PROFILE else "")
+            )
+        return self.api_key.value
+
+
+def config_path() -> Path:
+    """Where the config file lives (``CBATCH_CONFIG`` overrides)."""
+    override = os.environ.get(ENV_CONFIG)
+    if override:
+        return Path(override).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir("cbatch", appauthor=False)) / "config.toml"
+
+
+def _toml_loads(text: str) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    return tomllib.loads(text)
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """The parsed config file ({} when absent), its shape checked so errors name the key."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from None
+    try:
+        data = _toml_loads(text)
+    except ValueError as exc:  # tomllib.TOMLDecodeError is a ValueError
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    default = data.get("default_profile")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"config file {path}: default_profile must be a string")
+    profiles = data.get("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"config file {path}: [profiles] must be a table")
+    for name, profile in profiles.items():
+        if not isinstance(profile, dict):
+            raise ConfigError(f"config file {path}: profiles.{name} must be a table")
+        for key, value in profile.items():
+            if key in PROFILE_KEYS and not isinstance(value, str):
+                raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a string")
+    return data
+
+
+def _permission_warning(path: Path) -> str | None:
+    if os.name != "posix":
+        return None
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return f"config file {path} can be read by other users; run: chmod 600 {path}"
+    return None
+
+
+def resolve(
+    *,
+    profile: str | None = None,
+    base_url_flag: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Resolve every setting with its source; raises ConfigError for a bad file or profile."""
+    env = os.environ if environ is None else environ
+    path = config_path()
+    data = load_file(path)
+    profiles: dict[str, dict[str, Any]] = data.get("profiles", {})
+    if profile:
+        chosen, chosen_by = profile, "--profile"
+    elif env.get(ENV_PROFILE):
+        chosen, chosen_by = env[ENV_PROFILE], ENV_PROFILE
+    else:
+        chosen, chosen_by = data.get("default_profile") or DEFAULT_PROFILE, None
+    if chosen_by and chosen not in profiles:
+        known = ", ".join(sorted(profiles)) or "none yet"
+        raise ConfigError(
+            f"unknown profile '{chosen}' (from {chosen_by}); profiles in {path}: {known}"
+        )
+    stored = profiles.get(chosen, {})
+    from_profile = f"profile '{chosen}' ({path})"
+
+    def pick(flag: str | None, flag_name: str, env_names: tuple[str, ...], key: str) -> Setting:
+        if flag:
+            return Setting(flag, flag_name)
+        for name in env_names:
+            if env.get(name):
+                return Setting(env[name], f"environment {name}")
+        if stored.get(key):
+            return Setting(stored[key], from_profile)
+        return Setting(None, "not set")
+
+    api_key = pick(None, "", (ENV_API_KEY, ENV_API_KEY_FALLBACK), "api_key")
+    base_url = pick(base_url_flag, "--base-url", (ENV_BASE_URL,), "base_url")
+    if base_url.value is None:
+        base_url = Setting(DEFAULT_BASE_URL, "default")
+    model = pick(None, "", (), "model")
+    client_name = pick(None, "", (), "client_name")
+    if client_name.value is None:
+        client_name = Setting("cbatch", "default")
+    warnings = []
+    if stored.get("api_key"):
+        warning = _permission_warning(path)
+        if warning:
+            warnings.append(warning)
+    return Settings(
+        profile=chosen,
+        config_path=path,
+        api_key=api_key,
+        base_url=base_url,
+        model=model,
+        client_name=client_name,
+        warnings=tuple(warnings),
+    )
+
+
+def mask(secret: str | None) -> str:
+    """A key as it may be shown: never more than its last four characters."""
+    if not secret:
+        return "(not set)"
+    if len(secret) <= 8:
+        return "****"
+    return "****" + secret[-4:]
+
+
+def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
+    """Write a file so that it is either the old or the new one, never half, with ``mode``.
+
+    The temporary file is created with the final mode from the start, so the
+    key is never readable by others, not even for a moment.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def save_profile(name: str, values: dict[str, str], *, make_default: bool = False) -> Path:
+    """Merge ``values`` into profile ``name`` of the config file, keeping everything else."""
+    import tomli_w
+
+    path = config_path()
+    data = load_file(path)
+    profiles = data.setdefault("profiles", {})
+    profiles.setdefault(name, {}).update({k: v for k, v in values.items() if v})
+    if make_default:
+        data["default_profile"] = name
+    write_atomic(path, tomli_w.dumps(data))
+    return path

@@ -1,0 +1,149 @@
+"""How batches and datasets look to a person: columns, words and colours, no API calls."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from ..api.models import Batch, BatchStatus, Dataset
+from .printer import Column
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+STATUS_STYLES = {
+    BatchStatus.QUEUED: "cyan",
+    BatchStatus.IN_PROGRESS: "blue",
+    BatchStatus.CANCELING: "yellow",
+    BatchStatus.COMPLETED: "green",
+    BatchStatus.FAILED: "red",
+    BatchStatus.CANCELED: "yellow",
+}
+VALIDATION_STYLES = {"validated": "green", "failed": "red", "queued": "cyan", "processing": "blue"}
+
+
+def when(moment: datetime | None) -> str:
+    """A timestamp in UTC to the second, the same on every machine running a script."""
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def progress_text(batch: Batch) -> str:
+    total = batch.num_records
+    done = batch.num_processed
+    if not total:
+        return f"{done}" if done else "-"
+    text = f"{done}/{total} ({100 * done // total}%)"
+    if batch.num_failed_records:
+        text += f", {batch.num_failed_records} failed"
+    return text
+
+
+def count(value: int | None) -> str:
+    return f"{value:,}" if value is not None else "-"
+
+
+def human_bytes(size: int | None) -> str:
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+BATCH_COLUMNS = (
+    Column("ID", lambda b: b.id),
+    Column("NAME", lambda b: b.name),
+    Column("STATUS", lambda b: b.status.label, lambda b: STATUS_STYLES.get(b.status, "magenta")),
+    Column("MODEL", lambda b: b.model or "-"),
+    Column("PROGRESS", progress_text, justify="right"),
+    Column("CREATED", lambda b: when(b.created_at)),
+)
+
+DATASET_COLUMNS = (
+    Column("ID", lambda d: d.id),
+    Column("NAME", lambda d: d.name),
+    Column("TYPE", lambda d: d.dataset_type or "-"),
+    Column(
+        "VALIDATION",
+        lambda d: d.validation_status,
+        lambda d: VALIDATION_STYLES.get(d.validation_status, ""),
+    ),
+    Column("ROWS", lambda d: count(d.num_rows), justify="right"),
+    Column("SIZE", lambda d: human_bytes(d.size_bytes), justify="right"),
+    Column("CREATED", lambda d: when(d.created_at)),
+)
+
+
+def batch_fields(batch: Batch) -> list[tuple[str, str]]:
+    """Every field of a batch as (label, text), known ones first in a readable order."""
+    known = [
+        ("ID", batch.id),
+        ("Name", batch.name),
+        ("Status", batch.status.label + ("" if batch.status.is_known else f" ({batch.status})")),
+        ("Status reason", batch.status_reason or ""),
+        ("Model", batch.model or "-"),
+        ("Progress", progress_text(batch)),
+        ("Records", count(batch.num_records)),
+        ("Succeeded", count(batch.num_successful_records)),
+        ("Failed", count(batch.num_failed_records)),
+        ("Input tokens", count(batch.input_tokens)),
+        ("Output tokens", count(batch.output_tokens)),
+        ("Input dataset", batch.input_dataset_id or "-"),
+        ("Output dataset", batch.output_dataset_id or "-"),
+        ("Created", when(batch.created_at)),
+        ("Updated", when(batch.updated_at)),
+        ("Creator", str(batch.raw.get("creator_id") or "-")),
+        ("Organisation", str(batch.raw.get("org_id") or "-")),
+    ]
+    shown = {
+        "id", "name", "status", "status_reason", "model", "num_records", "num_successful_records",
+        "num_failed_records", "input_tokens", "output_tokens", "input_dataset_id",
+        "output_dataset_id", "created_at", "updated_at", "creator_id", "org_id",
+    }  # fmt: skip
+    extra = [(key, _text(value)) for key, value in batch.raw.items() if key not in shown]
+    return [(k, v) for k, v in known if v] + extra
+
+
+def dataset_fields(dataset: Dataset) -> list[tuple[str, str]]:
+    fields = [
+        ("ID", dataset.id),
+        ("Name", dataset.name),
+        ("Type", dataset.dataset_type or "-"),
+        ("Validation", dataset.validation_status),
+        ("Validation error", dataset.validation_error or ""),
+        ("Rows", count(dataset.num_rows)),
+        ("Size", human_bytes(dataset.size_bytes)),
+        ("Parts", str(len(dataset.parts))),
+        ("Created", when(dataset.created_at)),
+    ]
+    for warning in dataset.validation_warnings:
+        fields.append(("Warning", warning))
+    return [(k, v) for k, v in fields if v]
+
+
+def _text(value: Any) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def print_fields(console: Console, fields: list[tuple[str, str]], styles: dict[str, str]) -> None:
+    """A two-column label/value view, the labels dimmed."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    for label, value in fields:
+        table.add_row(label, Text(value, style=styles.get(label, "")))
+    console.print(table)
+
+
+def plain_fields(fields: list[tuple[str, str]]) -> str:
+    """The same view as lines of ``label: value`` for logs and pipes."""
+    width = max((len(label) for label, _ in fields), default=0)
+    return "\n".join(f"{label + ':':<{width + 1}} {value}" for label, value in fields)

@@ -1,0 +1,152 @@
+"""One object that owns stdout, with a mode chosen once per command.
+
+Modes: ``table`` (rich, for a person at a terminal), ``plain`` (tab-separated
+lines, no colour, no boxes: stdout is not a terminal), ``json`` (the API's own
+objects, a single JSON value), ``jsonl`` (one object a line) and ``ids`` (one
+id a line, for ``xargs``). Commands hand it plain rows; tables, TSV and JSON
+are all made from the same rows, so the modes cannot drift apart. Rows are
+written as they come, so a listing of thousands streams instead of waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+TABLE, PLAIN, JSON, JSONL, IDS = "table", "plain", "json", "jsonl", "ids"
+
+MAX_TABLE_ROWS = 500
+"""Past this many rows a rich table costs seconds (PERF-NOTES: ~0.4 ms a row); stream instead."""
+
+
+def choose_mode(*, json_out: bool, jsonl: bool, quiet: bool, stdout_is_tty: bool) -> str:
+    if jsonl:
+        return JSONL
+    if json_out:
+        return JSON
+    if quiet:
+        return IDS
+    return TABLE if stdout_is_tty else PLAIN
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column of a listing: its header, and how to read its cell from one item."""
+
+    header: str
+    cell: Callable[[Any], str]
+    style: Callable[[Any], str] | None = None
+    justify: str = "left"
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(", ", ": "))
+
+
+class Printer:
+    """Writes a command's data to stdout in one mode; messages go to stderr elsewhere."""
+
+    def __init__(
+        self,
+        mode: str,
+        console_factory: Callable[[], Console],
+        stream: IO[str] | None = None,
+    ) -> None:
+        self.mode = mode
+        self._console_factory = console_factory
+        self._stream = stream or sys.stdout
+
+    def _write(self, text: str) -> None:
+        self._stream.write(text + "\n")
+
+    def item(self, raw: Any, item_id: str, detail: Callable[[], None]) -> None:
+        """One object: its JSON as the API sent it, its id, or a detail view for people."""
+        if self.mode in (JSON, JSONL):
+            self._write(json.dumps(raw, ensure_ascii=False, indent=2 if self.mode == JSON else None))
+        elif self.mode == IDS:
+            self._write(item_id)
+        else:
+            detail()
+        self._stream.flush()
+
+    def items(
+        self,
+        items: Iterable[Any],
+        *,
+        columns: Sequence[Column],
+        raw: Callable[[Any], Any],
+        item_id: Callable[[Any], str],
+        title: str | None = None,
+        empty: str = "nothing to show",
+        on_empty: Callable[[str], None] | None = None,
+    ) -> int:
+        """Write a listing in the chosen mode, streaming where the mode allows; returns the count."""
+        if self.mode == TABLE:
+            return self._table(items, columns, title, empty, on_empty)
+        count = 0
+        if self.mode == JSON:
+            self._stream.write("[")
+        for item in items:
+            if self.mode == JSON:
+                self._stream.write(("\n  " if count == 0 else ",\n  ") + dumps(raw(item)))
+            elif self.mode == JSONL:
+                self._write(dumps(raw(item)))
+            elif self.mode == IDS:
+                self._write(item_id(item))
+            else:
+                self._write("\t".join(_plain_cell(col.cell(item)) for col in columns))
+            count += 1
+            if count % 100 == 1:
+                self._stream.flush()
+        if self.mode == JSON:
+            self._stream.write("\n]\n" if count else "]\n")
+        self._stream.flush()
+        if count == 0 and on_empty and self.mode in (PLAIN, IDS):
+            on_empty(empty)
+        return count
+
+    def _table(
+        self,
+        items: Iterable[Any],
+        columns: Sequence[Column],
+        title: str | None,
+        empty: str,
+        on_empty: Callable[[str], None] | None,
+    ) -> int:
+        """A rich table; past MAX_TABLE_ROWS rows, the rest streams as plain lines."""
+        from rich.table import Table
+        from rich.text import Text
+
+        console = self._console_factory()
+        table = Table(title=title, box=None, header_style="bold", pad_edge=False)
+        for col in columns:
+            table.add_column(col.header, justify=col.justify)  # type: ignore[arg-type]
+        count = 0
+        iterator = iter(items)
+        for item in iterator:
+            cells = [
+                Text(col.cell(item), style=col.style(item) if col.style else "") for col in columns
+            ]
+            table.add_row(*cells)
+            count += 1
+            if count >= MAX_TABLE_ROWS:
+                break
+        if count == 0:
+            (on_empty or (lambda m: sys.stderr.write(m + "\n")))(empty)
+            return 0
+        console.print(table)
+        for item in iterator:
+            self._write("\t".join(_plain_cell(col.cell(item)) for col in columns))
+            count += 1
+        return count
+
+
+def _plain_cell(value: str) -> str:
+    """A cell safe for one TSV field: no tabs or newlines to break a reader."""
+    return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")

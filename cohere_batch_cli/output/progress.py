@@ -1,0 +1,79 @@
+"""Progress bars for uploads and downloads, or nothing at all when nobody is watching.
+
+:func:`make_progress` returns a rich bar on stderr when stderr is a terminal,
+and a do-nothing object otherwise, so commands never ask ``if tty:``. Both
+follow the ``ProgressSink`` shape of :mod:`cohere_batch_cli.results`:
+``start``, ``advance``, ``finish``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+
+class NullProgress:
+    """Progress for nobody: logs, pipes and JSON output."""
+
+    def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
+        pass
+
+    def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002 - the sink's name
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+class RichProgress:
+    """A transient bar on stderr: bytes when the size is known, else records."""
+
+    def __init__(self, console: Console, description: str) -> None:
+        self._console = console
+        self._description = description
+        self._progress: Any = None
+        self._task: Any = None
+        self._by_bytes = True
+
+    def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self._by_bytes = total_bytes is not None or total_records is None
+        amount = (DownloadColumn(), TransferSpeedColumn()) if self._by_bytes else (MofNCompleteColumn(),)
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            *amount,
+            TimeRemainingColumn(),
+            console=self._console,
+            transient=True,
+        )
+        self._progress.start()
+        total = total_bytes if self._by_bytes else total_records
+        self._task = self._progress.add_task(self._description, total=total)
+
+    def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002
+        if self._progress is not None:
+            self._progress.advance(self._task, bytes if self._by_bytes else records)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def make_progress(enabled: bool, description: str, console_factory: Any = None) -> NullProgress | RichProgress:
+    """A rich bar when ``enabled`` (stderr is a terminal and output is for people), else a no-op."""
+    if not enabled or console_factory is None:
+        return NullProgress()
+    return RichProgress(console_factory(), description)

@@ -1,0 +1,127 @@
+"""Shared fixtures: every test runs isolated, against real servers on loopback.
+
+- an autouse fixture points the config at a temporary file and clears every
+  variable that could leak the developer's own setup into a test (keys,
+  profiles, proxies, TLS bundles, colour settings);
+- ``sandbox`` is the real cbatch sandbox on a free port (one per session);
+- ``fault_server`` is a small server that misbehaves on a plan;
+- ``cli`` runs a command through typer's CliRunner and asserts its exit code,
+  showing stdout and stderr when it differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.support.fault_server import FaultServer
+
+TEST_KEY = "test-key-0123456789abcdefSECRET"
+"""The key tests use; test_secrets searches every captured output for it."""
+
+_CLEARED = (
+    "CO_API_KEY", "COHERE_API_KEY", "CO_API_URL", "CBATCH_PROFILE", "CBATCH_CONFIG",
+    "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+    "all_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    "FORCE_COLOR", "NO_COLOR", "TERM", "CBATCH_RETRY_BASE",
+)  # fmt: skip
+
+CAPTURED: list[str] = []
+"""Every stdout and stderr the ``cli`` fixture saw, for the secrets check at the end."""
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    for name in _CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    config = tmp_path / "config" / "config.toml"
+    monkeypatch.setenv("CBATCH_CONFIG", str(config))
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("CBATCH_RETRY_BASE", "0.01")
+    monkeypatch.chdir(tmp_path)
+    return config
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+class Cli:
+    """Runs cbatch in-process with typer's CliRunner (stdout and stderr kept apart)."""
+
+    def __init__(self, base_url: str | None, key: str | None) -> None:
+        self.base_url = base_url
+        self.key = key
+
+    def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+        from cohere_batch_cli.cli.app import app
+
+        full_env = {"CO_API_KEY": self.key} if self.key else {}
+        if self.base_url:
+            full_env["CO_API_URL"] = self.base_url
+        full_env.update(env or {})
+        runner = CliRunner()
+        result = runner.invoke(app, list(args), input=input, env=full_env, catch_exceptions=True)
+        stdout, stderr = result.stdout, result.stderr
+        CAPTURED.extend([stdout, stderr])
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            import traceback
+
+            detail = "".join(traceback.format_exception(result.exception))
+            raise AssertionError(f"cbatch {' '.join(args)} raised:\n{detail}\nstderr:\n{stderr}")
+        assert result.exit_code == exit_code, (
+            f"cbatch {' '.join(args)} exited {result.exit_code}, expected {exit_code}\n"
+            f"--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        )
+        return Result(result.exit_code, stdout, stderr)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The real sandbox, fast-paced, shared by the session's tests."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    settings = SandboxSettings(
+        data_dir=tmp_path_factory.mktemp("sandbox"),
+        port=0,
+        records_per_second=2000.0,
+        queue_delay=0.0,
+        validation_delay=0.0,
+    )
+    with SandboxServer(settings) as server:
+        yield server
+
+
+@pytest.fixture
+def cli(sandbox: object) -> Cli:
+    """cbatch pointed at the session's sandbox with the test key."""
+    return Cli(sandbox.base_url, TEST_KEY)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def fault_server() -> Iterator[FaultServer]:
+    server = FaultServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fault_cli(fault_server: FaultServer) -> Cli:
+    """cbatch pointed at the misbehaving server."""
+    return Cli(fault_server.base_url, TEST_KEY)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leaked = [text for text in CAPTURED if TEST_KEY in text]
+    if leaked:
+        session.exitstatus = 1
+        print(f"\nthe test API key appeared in {len(leaked)} captured outputs:\n{leaked[0][:500]}")
+
+

@@ -126,6 +126,8 @@ def network_error(exc: httpx.HTTPError, url: str) -> errors.NetworkError:
         return errors.NetworkError(f"could not connect to {host}: {exc or 'connection refused'}")
     if isinstance(exc, httpx.RemoteProtocolError):
         return errors.NetworkError(f"{host} closed the connection mid-answer: {exc}")
+    if isinstance(exc, (httpx.ReadError, httpx.WriteError)):
+        return errors.NetworkError(f"the connection to {host} was lost: {exc}")
     return errors.NetworkError(f"network error talking to {host}: {exc or type(exc).__name__}")
 
 

@@ -1,0 +1,84 @@
+"""Exit codes and the one-line errors, command by command, against the fault server."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cohere_batch_cli.exit_codes import ExitCode
+from tests.conftest import TEST_KEY, Cli
+from tests.support.fault_server import HTML_502, RESET, TRUNCATE, FaultServer, batch_json
+
+GET_B1 = "GET /v2/batches/b-1"
+
+
+@pytest.mark.parametrize(
+    ("answer", "code", "fragment"),
+    [
+        ((401, {}, {"message": "invalid api token"}), ExitCode.AUTH, "invalid api token"),
+        ((403, {}, {"message": "forbidden"}), ExitCode.AUTH, "forbidden"),
+        ((498, {}, {"message": "blocked token"}), ExitCode.AUTH, "blocked token"),
+        ((404, {}, {"message": "batch b-1 not found"}), ExitCode.NOT_FOUND, "batch b-1 not found"),
+        ((400, {}, {"message": "bad id"}), ExitCode.REFUSED, "bad id"),
+        ((422, {}, {"message": "unprocessable"}), ExitCode.REFUSED, "unprocessable"),
+        ((429, {"Retry-After": "0"}, {"message": "rate limited"}), ExitCode.SERVER, "rate limited"),
+        ((503, {}, {"message": "overloaded"}), ExitCode.SERVER, "overloaded"),
+        (HTML_502, ExitCode.SERVER, "HTTP 502"),
+        (RESET, ExitCode.NETWORK, "was lost"),
+        (TRUNCATE, ExitCode.NETWORK, "closed the connection"),
+        ((200, {}, {"unexpected": True}), ExitCode.SERVER, "no 'batch' object"),
+    ],
+    ids=["401", "403", "498", "404", "400", "422", "429", "503", "html502", "reset", "truncated", "shape"],
+)
+def test_each_failure_has_its_exit_code_and_one_line(
+    fault_cli: Cli, fault_server: FaultServer, answer: object, code: int, fragment: str
+) -> None:
+    fault_server.steady[GET_B1] = answer
+    result = fault_cli("--retries", "1", "get", "b-1", exit_code=code)
+    assert fragment in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+
+
+def test_connection_refused_is_a_network_error() -> None:
+    result = Cli("http://127.0.0.1:9", TEST_KEY)("--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK)
+    assert "could not connect" in result.stderr
+
+
+def test_timeout_flag_bounds_a_slow_answer(fault_cli: Cli, fault_server: FaultServer) -> None:
+    fault_server.slow_seconds = 1.0
+    fault_server.steady[GET_B1] = "slow"
+    result = fault_cli("--timeout", "0.2", "--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK)
+    assert "timed out" in result.stderr
+
+
+def test_usage_errors_exit_2(fault_cli: Cli) -> None:
+    fault_cli("get", exit_code=ExitCode.USAGE)
+    fault_cli("list", "--order-by", "name", exit_code=ExitCode.USAGE)
+    fault_cli("list", "--status", "sleeping", exit_code=ExitCode.USAGE)
+    fault_cli("create", "--model", "m", exit_code=ExitCode.USAGE)
+    fault_cli("frobnicate", exit_code=ExitCode.USAGE)
+
+
+def test_debug_trace_redacts_authorization(fault_cli: Cli, fault_server: FaultServer) -> None:
+    fault_server.steady[GET_B1] = (200, {"x-request-id": "r-9"}, {"batch": batch_json()})
+    result = fault_cli("--debug", "get", "b-1", "--json")
+    assert "authorization: [redacted]" in result.stderr
+    assert TEST_KEY not in result.stderr + result.stdout
+    assert "request-id=r-9" in result.stderr
+    assert json.loads(result.stdout)["id"] == "b-1"
+
+
+def test_cancel_reports_each_outcome_and_exits_with_the_first_failure(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
+    fault_server.steady["POST /v2/batches/ok-1:cancel"] = (200, {}, {})
+    fault_server.steady["POST /v2/batches/done-1:cancel"] = (400, {}, {"message": "batch already completed"})
+    fault_server.steady["POST /v2/batches/ok-2:cancel"] = (200, {}, {})
+    result = fault_cli("cancel", "ok-1", "done-1", "ok-2", "--json", exit_code=ExitCode.REFUSED)
+    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [o["cancel_requested"] for o in outcomes] == [True, False, True]
+    assert "already completed" in outcomes[1]["error"]
+    assert "ok-1: cancel requested" in result.stderr

@@ -1,0 +1,130 @@
+"""create, list, get and cancel against the real sandbox, in every output mode."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cohere_batch_cli.api.client import CohereClient
+from cohere_batch_cli.exit_codes import ExitCode
+from tests.conftest import TEST_KEY, Cli
+from tests.support.flows import chat_records, make_batch, make_dataset, wait_terminal, write_jsonl
+
+
+@pytest.fixture
+def client(sandbox: object) -> Iterator[CohereClient]:
+    with CohereClient(TEST_KEY, sandbox.base_url) as c:  # type: ignore[attr-defined]
+        yield c
+
+
+@pytest.fixture
+def dataset_id(client: CohereClient, tmp_path: Path) -> str:
+    return make_dataset(client, write_jsonl(tmp_path / "in.jsonl", chat_records(4)))
+
+
+def test_create_as_written_in_the_issue(cli: Cli, dataset_id: str) -> None:
+    result = cli("create", "--name", "foo", "--dataset", dataset_id, "--model", "command-r")
+    assert "created batch" in result.stderr
+    assert "Name:" in result.stdout and "foo" in result.stdout
+    assert "queued" in result.stdout or "in progress" in result.stdout or "completed" in result.stdout
+
+
+def test_create_json_prints_the_batch_itself(cli: Cli, dataset_id: str) -> None:
+    result = cli("create", "--name", "json-one", "--dataset", dataset_id, "--model", "command-r", "--json")
+    batch = json.loads(result.stdout)
+    assert batch["name"] == "json-one" and batch["status"] == "BATCH_STATUS_QUEUED"
+    assert isinstance(batch["input_tokens"], str), "the API's own object, token counts as sent"
+    assert result.stderr == ""
+
+
+def test_create_quiet_prints_only_the_id(cli: Cli, dataset_id: str, client: CohereClient) -> None:
+    result = cli("create", "-n", "quiet-one", "-d", dataset_id, "-m", "command-r", "-q")
+    batch_id = result.stdout.strip()
+    assert client.get_batch(batch_id).name == "quiet-one"
+
+
+def test_create_with_an_unknown_dataset_is_refused(cli: Cli) -> None:
+    result = cli("create", "-n", "x", "-d", "no-such-dataset", "-m", "command-r", exit_code=ExitCode.NOT_FOUND)
+    assert "no-such-dataset" in result.stderr
+
+
+def test_get_json_works_with_jq_style_access(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    batch = make_batch(client, tmp_path, 3)
+    wait_terminal(client, batch.id)
+    data = json.loads(cli("get", batch.id, "--json").stdout)
+    assert data["id"] == batch.id and data["status"] == "BATCH_STATUS_COMPLETED"
+    assert data["num_successful_records"] == 3
+
+
+def test_get_plain_shows_every_field_readably(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    batch = make_batch(client, tmp_path, 3, fail={1})
+    wait_terminal(client, batch.id)
+    out = cli("get", batch.id).stdout
+    assert "Status:" in out and "completed" in out
+    assert "3/3 (100%), 1 failed" in out
+    assert "\x1b[" not in out, "no colour when stdout is not a terminal"
+
+
+def test_get_unknown_batch_exits_4(cli: Cli) -> None:
+    result = cli("get", "00000000-0000-0000-0000-000000000000", exit_code=ExitCode.NOT_FOUND)
+    assert result.stderr.startswith("error: HTTP 404")
+
+
+def test_list_streams_every_page_with_all(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    made = {make_batch(client, tmp_path, 1, name="paged").id for _ in range(3)}
+    lines = cli("list", "--all", "--jsonl").stdout.splitlines()
+    ids = [json.loads(line)["id"] for line in lines]
+    assert made <= set(ids) and len(ids) == len(set(ids))
+    as_array = json.loads(cli("list", "--all", "--json").stdout)
+    assert [b["id"] for b in as_array] == ids
+
+
+def test_list_limit_name_and_status_filters(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    done = make_batch(client, tmp_path, 1, name="filter-me")
+    wait_terminal(client, done.id)
+    out = cli("list", "--name", "filter-me", "--status", "completed", "-q").stdout.split()
+    assert done.id in out
+    assert all(client.get_batch(i).name == "filter-me" for i in out)
+    assert len(cli("list", "--limit", "2", "-q").stdout.split()) == 2
+
+
+def test_list_plain_is_tab_separated_without_boxes(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    make_batch(client, tmp_path, 1, name="tsv")
+    first = cli("list", "--limit", "1").stdout.splitlines()[0]
+    fields = first.split("\t")
+    assert len(fields) == 6 and fields[2] in {"queued", "in progress", "completed", "failed", "canceled", "canceling"}
+    assert not set("│┃─━") & set(first)
+
+
+def test_list_newest_first(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    first = make_batch(client, tmp_path, 1, name="older")
+    second = make_batch(client, tmp_path, 1, name="newer")
+    ids = cli("list", "--limit", "2", "-q").stdout.split()
+    assert ids == [second.id, first.id]
+
+
+def test_quiet_list_pipes_into_cancel(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    batch = make_batch(client, tmp_path, 500, name="to-cancel")
+    result = cli("cancel", batch.id, "--wait", "--json")
+    first = json.loads(result.stdout.splitlines()[0])
+    assert first == {"id": batch.id, "cancel_requested": True}
+    assert client.get_batch(batch.id).status.is_terminal
+
+
+def test_cancel_a_finished_batch_is_refused(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    batch = make_batch(client, tmp_path, 1)
+    wait_terminal(client, batch.id)
+    result = cli("cancel", batch.id, exit_code=ExitCode.REFUSED)
+    assert "not cancelled" in result.stderr
+
+
+def test_wrong_key_against_a_locked_sandbox(tmp_path: Path) -> None:
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    with SandboxServer(SandboxSettings(data_dir=tmp_path / "locked", port=0, api_keys=("right-key",))) as server:
+        result = Cli(server.base_url, "wrong-key")("list", exit_code=ExitCode.AUTH)
+        assert "authentication failed" in result.stderr
+        Cli(server.base_url, "right-key")("list")

@@ -1,0 +1,50 @@
+"""Start-up stays cheap: the entry module imports typer and nothing heavy.
+
+Measured as which modules get imported (a fact), not as wall-clock time (a
+flaky number on shared machines); the timings live in benchmarks/.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = (
+    "httpx", "rich", "rich.console", "platformdirs", "fastavro", "tomli_w", "tomllib", "tomli",
+    "starlette", "uvicorn", "multipart", "pydantic", "sqlite3", "concurrent.futures",
+)  # fmt: skip
+
+
+def imported_after(code: str) -> set[str]:
+    out = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return set(json.loads(out.stdout.splitlines()[-1]))
+
+
+def test_entry_module_imports_no_heavy_module() -> None:
+    loaded = imported_after("import cohere_batch_cli.cli.app")
+    assert "typer" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_version_imports_not_even_typer() -> None:
+    code = "import sys; sys.argv = ['cbatch', '--version']\nfrom cohere_batch_cli.main import main; main()"
+    loaded = imported_after(code)
+    assert "typer" not in loaded and not loaded & set(HEAVY)
+
+
+def test_installed_script_answers_version_and_help() -> None:
+    import shutil
+
+    cbatch = shutil.which("cbatch") or str(__import__("pathlib").Path(sys.executable).parent / "cbatch")
+    version = subprocess.run([cbatch, "--version"], capture_output=True, text=True, check=True)
+    assert version.stdout.startswith("cbatch 0.") and "Python 3." in version.stdout
+    helped = subprocess.run([cbatch, "--help"], capture_output=True, text=True, check=True)
+    listed = {line.split()[0] for line in helped.stdout.splitlines() if line.startswith("  ") and line.split()}
+    for command in ("create", "list", "get", "cancel", "watch", "results", "datasets", "sandbox", "login", "config"):
+        assert command in listed, f"{command} missing from --help"
+    module = subprocess.run([sys.executable, "-m", "cohere_batch_cli", "--version"], capture_output=True, text=True, check=True)
+    assert module.stdout == version.stdout

@@ -18,6 +18,7 @@ import typer
 from ..api import errors as api_errors
 from ..config import ConfigError
 from ..exit_codes import ExitCode
+from ..output.printer import OutputOptionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +44,7 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
     (ConfigError, ExitCode.AUTH),
     (UsageError, ExitCode.USAGE),
+    (OutputOptionError, ExitCode.USAGE),
     (InputRejected, ExitCode.REFUSED),
 )
 
@@ -75,7 +77,7 @@ def message_for(exc: BaseException) -> str:
         if exc.retries:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
         return _with_request_id(text, exc)
-    if isinstance(exc, (ConfigError, UsageError, InputRejected)):
+    if isinstance(exc, (ConfigError, UsageError, InputRejected, OutputOptionError)):
         return str(exc)
     text = str(exc).strip()
     return text if text else type(exc).__name__

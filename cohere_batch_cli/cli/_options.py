@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -11,3 +11,19 @@ JsonOpt = Annotated[
 ]
 JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON object a line (JSON lines).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
+FormatOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--format",
+        help="Output format: table, plain (tab-separated), json, jsonl, csv or ids.",
+        show_default=False,
+    ),
+]
+QueryOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--query",
+        help="A JMESPath expression applied to the JSON output, e.g. \"[?status=='BATCH_STATUS_FAILED'].id\".",
+        show_default=False,
+    ),
+]

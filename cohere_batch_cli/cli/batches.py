@@ -3,30 +3,47 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ..exit_codes import ExitCode
 from ._context import CliState, get_state
 from ._errors import UsageError, command_errors
-from ._options import JsonlOpt, JsonOpt, QuietOpt
+from ._options import FormatOpt, JsonlOpt, JsonOpt, QueryOpt, QuietOpt
+
+if TYPE_CHECKING:
+    from ..api.models import Batch
+    from ..output.printer import Printer
 
 ORDER_BY_CHOICES = ("created_at", "updated_at")
 
 
-def _printer(state: CliState, *, json_out: bool = False, jsonl: bool = False, quiet: bool = False):  # type: ignore[no-untyped-def]
+def make_printer(
+    state: CliState,
+    *,
+    json_out: bool = False,
+    jsonl: bool = False,
+    quiet: bool = False,
+    fmt: str | None = None,
+    query: str | None = None,
+) -> Printer:
+    """The printer for this command's output options (shared by every command that prints data)."""
     from ..output.printer import Printer, choose_mode
 
-    mode = choose_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, stdout_is_tty=state.stdout_is_tty)
-    return Printer(mode, state.console)
+    mode = choose_mode(
+        json_out=json_out, jsonl=jsonl, quiet=quiet, stdout_is_tty=state.stdout_is_tty, fmt=fmt
+    )
+    return Printer(mode, state.console, query=query)
 
 
-def show_batch(state: CliState, batch, *, json_out: bool, quiet: bool) -> None:  # type: ignore[no-untyped-def]
+def show_batch(
+    state: CliState, batch: Batch, *, json_out: bool, quiet: bool, query: str | None = None
+) -> None:
     """Print one batch: the API object with --json, its id with -q, else every field."""
     from ..output.batch_views import STATUS_STYLES, batch_fields, plain_fields, print_fields
 
-    printer = _printer(state, json_out=json_out, quiet=quiet)
+    printer = make_printer(state, json_out=json_out, quiet=quiet, query=query)
     fields = batch_fields(batch)
 
     def detail() -> None:
@@ -98,6 +115,8 @@ def register(app: typer.Typer) -> None:
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
+        fmt: FormatOpt = None,
+        query: QueryOpt = None,
     ) -> None:
         """List batches, newest first.
 
@@ -111,9 +130,13 @@ def register(app: typer.Typer) -> None:
           cbatch list -q --status queued | xargs cbatch cancel
 
           cbatch list --all --jsonl > batches.jsonl
+
+          cbatch list --all --format csv > batches.csv
+
+          cbatch list --query "[?status=='BATCH_STATUS_FAILED'].id"
         """
         from ..api.models import BatchStatus
-        from ..output.batch_views import BATCH_COLUMNS
+        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS
 
         state = get_state(ctx)
         if order_by not in ORDER_BY_CHOICES:
@@ -138,9 +161,11 @@ def register(app: typer.Typer) -> None:
                 if not all_ and shown >= limit:
                     return
 
-        _printer(state, json_out=json_out, jsonl=jsonl, quiet=quiet).items(
+        printer = make_printer(state, json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
+        printer.items(
             selected(),
             columns=BATCH_COLUMNS,
+            csv_fields=BATCH_CSV_FIELDS,
             raw=lambda b: b.raw,
             item_id=lambda b: b.id,
             empty="no batches match" if filtered else "no batches yet",
@@ -154,6 +179,7 @@ def register(app: typer.Typer) -> None:
         batch_id: Annotated[str, typer.Argument(help="The batch id.", metavar="BATCH_ID")],
         json_out: JsonOpt = False,
         quiet: QuietOpt = False,
+        query: QueryOpt = None,
     ) -> None:
         """Show every field of a batch: status, progress, token counts, datasets.
 
@@ -162,9 +188,12 @@ def register(app: typer.Typer) -> None:
           cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18
 
           cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --json | jq .status
+
+          cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status
         """
         state = get_state(ctx)
-        show_batch(state, state.client().get_batch(batch_id), json_out=json_out, quiet=quiet)
+        batch = state.client().get_batch(batch_id)
+        show_batch(state, batch, json_out=json_out, quiet=quiet, query=query)
 
     @app.command("cancel", rich_help_panel="Batches")
     @command_errors

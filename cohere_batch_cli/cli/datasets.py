@@ -10,7 +10,7 @@ import typer
 
 from ._context import CliState, get_state
 from ._errors import InputRejected, command_errors
-from ._options import JsonlOpt, JsonOpt, QuietOpt
+from ._options import FormatOpt, JsonlOpt, JsonOpt, QueryOpt, QuietOpt
 
 if TYPE_CHECKING:
     from ..api.models import Dataset
@@ -102,11 +102,12 @@ def wait_validated(state: CliState, dataset_id: str) -> Dataset:
     return wait_for_dataset(state.client(), dataset_id, timeout=WAIT_TIMEOUT, on_change=report)
 
 
-def _show_dataset(state: CliState, dataset: Dataset, *, json_out: bool, quiet: bool) -> None:
+def _show_dataset(
+    state: CliState, dataset: Dataset, *, json_out: bool, quiet: bool, query: str | None = None
+) -> None:
     from ..output.batch_views import VALIDATION_STYLES, dataset_fields, plain_fields, print_fields
-    from ..output.printer import Printer, choose_mode
+    from .batches import make_printer
 
-    mode = choose_mode(json_out=json_out, jsonl=False, quiet=quiet, stdout_is_tty=state.stdout_is_tty)
     fields = dataset_fields(dataset)
 
     def detail() -> None:
@@ -116,7 +117,7 @@ def _show_dataset(state: CliState, dataset: Dataset, *, json_out: bool, quiet: b
         else:
             print(plain_fields(fields))
 
-    Printer(mode, state.console).item(dataset.raw, dataset.id, detail)
+    make_printer(state, json_out=json_out, quiet=quiet, query=query).item(dataset.raw, dataset.id, detail)
 
 
 @datasets_app.command("validate")
@@ -176,6 +177,8 @@ def list_datasets(
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
+    fmt: FormatOpt = None,
+    query: QueryOpt = None,
 ) -> None:
     """List datasets.
 
@@ -183,17 +186,18 @@ def list_datasets(
 
       cbatch datasets list --type batch-chat-v2-input
     """
-    from ..output.batch_views import DATASET_COLUMNS
-    from ..output.printer import Printer, choose_mode
+    from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS
+    from .batches import make_printer
 
     state = get_state(ctx)
     datasets = state.client().list_datasets(
         dataset_type=dataset_type, validation_status=validation, limit=limit
     )
-    mode = choose_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, stdout_is_tty=state.stdout_is_tty)
-    Printer(mode, state.console).items(
+    printer = make_printer(state, json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
+    printer.items(
         datasets,
         columns=DATASET_COLUMNS,
+        csv_fields=DATASET_CSV_FIELDS,
         raw=lambda d: d.raw,
         item_id=lambda d: d.id,
         empty="no datasets",
@@ -208,15 +212,19 @@ def get(
     dataset_id: Annotated[str, typer.Argument(metavar="DATASET_ID", help="The dataset id.")],
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
+    query: QueryOpt = None,
 ) -> None:
     """Show a dataset: type, validation, rows, size, parts.
 
-    Example:
+    Examples:
 
       cbatch datasets get my-requests-abc123 --json | jq .validation_status
+
+      cbatch datasets get my-requests-abc123 --query "dataset_parts[].url"
     """
     state = get_state(ctx)
-    _show_dataset(state, state.client().get_dataset(dataset_id), json_out=json_out, quiet=quiet)
+    dataset = state.client().get_dataset(dataset_id)
+    _show_dataset(state, dataset, json_out=json_out, quiet=quiet, query=query)
 
 
 @datasets_app.command("delete")

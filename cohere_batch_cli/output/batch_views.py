@@ -62,6 +62,17 @@ BATCH_COLUMNS = (
     Column("CREATED", lambda b: when(b.created_at)),
 )
 
+BATCH_CSV_FIELDS = (
+    "id", "name", "status", "model", "num_records", "num_successful_records",
+    "num_failed_records", "input_tokens", "output_tokens", "input_dataset_id",
+    "output_dataset_id", "status_reason", "created_at", "updated_at",
+)  # fmt: skip
+"""CSV columns: the API's own field names, so they stay stable as cbatch changes."""
+
+DATASET_CSV_FIELDS = (
+    "id", "name", "dataset_type", "validation_status", "validation_error", "created_at", "updated_at",
+)  # fmt: skip
+
 DATASET_COLUMNS = (
     Column("ID", lambda d: d.id),
     Column("NAME", lambda d: d.name),

@@ -36,6 +36,6 @@ DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.NETWORK: "Network failure: could not connect, TLS error, or a timeout.",
     ExitCode.BATCH_FAILED: "watch: a watched batch ended FAILED.",
     ExitCode.BATCH_CANCELED: "watch: a watched batch ended CANCELED.",
-    ExitCode.TIMEOUT: "watch: --timeout expired first; the batches are left running.",
+    ExitCode.TIMEOUT: "A wait ran out of time (watch --timeout, dataset validation); batches are left running.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C): nothing was cancelled, no partial file was left.",
 }

@@ -82,3 +82,46 @@ def test_cancel_reports_each_outcome_and_exits_with_the_first_failure(
     assert [o["cancel_requested"] for o in outcomes] == [True, False, True]
     assert "already completed" in outcomes[1]["error"]
     assert "ok-1: cancel requested" in result.stderr
+
+
+def test_401_names_where_the_key_came_from(fault_cli: Cli, fault_server: FaultServer) -> None:
+    fault_server.steady[GET_B1] = (401, {}, {"message": "invalid api token"})
+    result = fault_cli("get", "b-1", exit_code=ExitCode.AUTH)
+    assert "the key from environment CO_API_KEY was refused" in result.stderr
+
+
+def test_404_on_a_dataset_suggests_listing_datasets(fault_cli: Cli, fault_server: FaultServer) -> None:
+    fault_server.steady["GET /v1/datasets/ds-x"] = (404, {}, {"message": "dataset not found"})
+    result = fault_cli("datasets", "get", "ds-x", exit_code=ExitCode.NOT_FOUND)
+    assert "dataset not found" in result.stderr and "cbatch datasets list" in result.stderr
+
+
+def test_a_mistyped_option_names_the_closest(fault_cli: Cli) -> None:
+    result = fault_cli("list", "--limt", "3", exit_code=ExitCode.USAGE)
+    assert "--limit" in result.stderr
+
+
+def test_help_topics_come_from_the_code(fault_cli: Cli) -> None:
+    from cohere_batch_cli.exit_codes import DESCRIPTIONS
+
+    text = fault_cli("help", "exit-codes").stdout
+    for code, description in DESCRIPTIONS.items():
+        assert f"{int(code):>3}  {description}" in text
+    assert "CO_API_KEY" in fault_cli("help", "environment").stdout
+    fault_cli("help", "nonsense", exit_code=ExitCode.USAGE)
+
+
+def test_list_csv_and_query(fault_cli: Cli, fault_server: FaultServer) -> None:
+    batches = [batch_json("b-1"), batch_json("b-2", status="BATCH_STATUS_FAILED", name="with,comma")]
+    fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": batches})
+    csv_text = fault_cli("list", "--format", "csv").stdout
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    assert [r["id"] for r in rows] == ["b-1", "b-2"]
+    assert rows[1]["name"] == "with,comma" and rows[1]["input_tokens"] == "1234"
+    picked = fault_cli("list", "--query", "[?status=='BATCH_STATUS_FAILED'].id").stdout
+    assert json.loads(picked) == ["b-2"]
+    fault_cli("list", "--query", "[?", exit_code=ExitCode.USAGE)
+    fault_cli("list", "--format", "yaml", exit_code=ExitCode.USAGE)

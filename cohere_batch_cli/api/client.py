@@ -100,6 +100,7 @@ def error_from_response(response: httpx.Response, retries: int = 0) -> errors.AP
         request_id=_request_id(response),
         api_message=api_message,
         retries=retries,
+        path=response.request.url.path,
     )
 
 

@@ -33,9 +33,11 @@ class CohereAPIError(Exception):
         request_id: str | None = None,
         api_message: str | None = None,
         retries: int = 0,
+        path: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.path = path
         self.status_code = status_code
         self.request_id = request_id
         self.api_message = api_message

@@ -67,11 +67,14 @@ def _extra_codes(exc: BaseException) -> ExitCode | None:
     return None
 
 
-def message_for(exc: BaseException) -> str:
+def message_for(exc: BaseException, key_source: str | None = None) -> str:
     """The one line a user sees, naming the next thing to try where there is one."""
     if isinstance(exc, api_errors.AuthenticationError):
-        hint = "check the key: 'cbatch config' shows which one is used and where it comes from"
+        source = f"the key from {key_source} was refused" if key_source else "check the key"
+        hint = f"{source}; 'cbatch config' shows the settings in effect"
         return _with_request_id(f"authentication failed: {exc}; {hint}", exc)
+    if isinstance(exc, api_errors.NotFoundError):
+        return _with_request_id(f"{exc}{_not_found_hint(exc.path or '')}", exc)
     if isinstance(exc, api_errors.CohereAPIError):
         text = str(exc)
         if exc.retries:
@@ -83,11 +86,19 @@ def message_for(exc: BaseException) -> str:
     return text if text else type(exc).__name__
 
 
+def _not_found_hint(path: str) -> str:
+    if path.startswith("/v1/datasets/"):
+        return "; list datasets with: cbatch datasets list"
+    if path.startswith("/v2/batches/"):
+        return "; list batches with: cbatch list"
+    return "; is the base URL right? see: cbatch config"
+
+
 def _with_request_id(text: str, exc: api_errors.CohereAPIError) -> str:
     return f"{text} [request id {exc.request_id}]" if exc.request_id else text
 
 
-def report(exc: BaseException, *, debug: bool) -> ExitCode:
+def report(exc: BaseException, *, debug: bool, key_source: str | None = None) -> ExitCode:
     """Print the error line (and the traceback under --debug); return the exit code."""
     code = exit_code_for(exc)
     if debug:
@@ -95,7 +106,7 @@ def report(exc: BaseException, *, debug: bool) -> ExitCode:
     if isinstance(exc, InputRejected) and not str(exc):
         return code
     prefix = "error" if code != ExitCode.UNEXPECTED else "unexpected error"
-    sys.stderr.write(f"{prefix}: {message_for(exc)}\n")
+    sys.stderr.write(f"{prefix}: {message_for(exc, key_source)}\n")
     if code == ExitCode.UNEXPECTED and not debug:
         sys.stderr.write("run again with --debug for details, and report it if it persists\n")
     sys.stderr.flush()
@@ -122,13 +133,18 @@ def command_errors(func: F) -> F:
             _silence_broken_pipe()
             raise typer.Exit(ExitCode.OK) from None
         except Exception as exc:  # the one catch-all, by design: see the module docstring
-            code = report(exc, debug=bool(state and state.debug))
+            code = report(exc, debug=bool(state and state.debug), key_source=_key_source(state))
             raise typer.Exit(code) from None
         finally:
             if state is not None:
                 state.close()
 
     return wrapper  # type: ignore[return-value]
+
+
+def _key_source(state: Any) -> str | None:
+    settings = getattr(state, "_settings", None)
+    return settings.api_key.source if settings is not None else None
 
 
 def _silence_broken_pipe() -> None:

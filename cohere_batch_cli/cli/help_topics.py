@@ -1,0 +1,57 @@
+"""``cbatch help TOPIC``: reference pages that live beside the code they describe.
+
+Each topic is generated from the same source the code uses (the exit code
+table, the environment variable list), so help and behaviour cannot drift.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ._errors import UsageError, command_errors
+
+
+def exit_codes_text() -> str:
+    from ..exit_codes import DESCRIPTIONS
+
+    lines = ["Exit codes (the same for every command):", ""]
+    lines += [f"  {int(code):>3}  {text}" for code, text in DESCRIPTIONS.items()]
+    return "\n".join(lines)
+
+
+def environment_text() -> str:
+    from ..config import ENVIRONMENT
+
+    width = max(len(name) for name, _ in ENVIRONMENT)
+    lines = ["Environment variables cbatch reads:", ""]
+    lines += [f"  {name:<{width}}  {text}" for name, text in ENVIRONMENT]
+    lines += ["", "Precedence: flags, then environment, then the selected profile, then defaults."]
+    return "\n".join(lines)
+
+
+TOPICS = {"exit-codes": exit_codes_text, "environment": environment_text}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("help", rich_help_panel="Configuration")
+    @command_errors
+    def help_topic(
+        ctx: typer.Context,
+        topic: Annotated[Optional[str], typer.Argument(help="exit-codes or environment.", show_default=False)] = None,
+    ) -> None:
+        """Reference topics: exit codes, environment variables.
+
+        Examples:
+
+          cbatch help exit-codes
+
+          cbatch help environment
+        """
+        if topic is None:
+            typer.echo("Topics: " + ", ".join(TOPICS) + "\nFor a command: cbatch COMMAND --help")
+            return
+        if topic not in TOPICS:
+            raise UsageError(f"no help topic {topic!r}; topics: {', '.join(TOPICS)}")
+        typer.echo(TOPICS[topic]())

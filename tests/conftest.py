@@ -41,6 +41,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     config = tmp_path / "config" / "config.toml"
     monkeypatch.setenv("CBATCH_CONFIG", str(config))
     monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CBATCH_RETRY_BASE", "0.01")
     monkeypatch.chdir(tmp_path)
     return config

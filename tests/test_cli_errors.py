@@ -125,3 +125,13 @@ def test_list_csv_and_query(fault_cli: Cli, fault_server: FaultServer) -> None:
     assert json.loads(picked) == ["b-2"]
     fault_cli("list", "--query", "[?", exit_code=ExitCode.USAGE)
     fault_cli("list", "--format", "yaml", exit_code=ExitCode.USAGE)
+
+
+def test_batch_ids_complete_from_the_last_listing(fault_cli: Cli, fault_server: FaultServer) -> None:
+    from cohere_batch_cli.completion_cache import complete_batch_id
+
+    assert complete_batch_id("") == []
+    fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": [batch_json("abc-1"), batch_json("xyz-2")]})
+    fault_cli("list", "-q")
+    assert complete_batch_id("ab") == [("abc-1", "nightly (in progress)")]
+    assert fault_server.count("GET /v2/batches") == 1, "completion itself never calls the API"

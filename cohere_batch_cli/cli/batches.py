@@ -19,6 +19,21 @@ if TYPE_CHECKING:
 ORDER_BY_CHOICES = ("created_at", "updated_at")
 
 
+def _complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
+    from ..completion_cache import complete_batch_id
+
+    return complete_batch_id(incomplete)
+
+
+BatchIdArg = Annotated[
+    str, typer.Argument(help="The batch id.", metavar="BATCH_ID", autocompletion=_complete_batch_id)
+]
+BatchIdsArg = Annotated[
+    list[str],
+    typer.Argument(help="One or more batch ids.", metavar="BATCH_ID...", autocompletion=_complete_batch_id),
+]
+
+
 def make_printer(
     state: CliState,
     *,
@@ -136,6 +151,7 @@ def register(app: typer.Typer) -> None:
           cbatch list --query "[?status=='BATCH_STATUS_FAILED'].id"
         """
         from ..api.models import BatchStatus
+        from ..completion_cache import MAX_IDS, remember
         from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS
 
         state = get_state(ctx)
@@ -149,6 +165,8 @@ def register(app: typer.Typer) -> None:
         page_size = 1000 if (all_ or filtered) else min(limit, 1000)
         stream = state.client().iter_batches(page_size=page_size, order_by=order_by)
 
+        seen: list[tuple[str, str, str]] = []
+
         def selected():  # type: ignore[no-untyped-def]
             shown = 0
             for batch in stream:
@@ -156,6 +174,8 @@ def register(app: typer.Typer) -> None:
                     continue
                 if name and name.lower() not in batch.name.lower():
                     continue
+                if len(seen) < MAX_IDS:
+                    seen.append((batch.id, batch.name, batch.status.label))
                 yield batch
                 shown += 1
                 if not all_ and shown >= limit:
@@ -171,12 +191,13 @@ def register(app: typer.Typer) -> None:
             empty="no batches match" if filtered else "no batches yet",
             on_empty=state.info,
         )
+        remember(seen)
 
     @app.command("get", rich_help_panel="Batches")
     @command_errors
     def get(
         ctx: typer.Context,
-        batch_id: Annotated[str, typer.Argument(help="The batch id.", metavar="BATCH_ID")],
+        batch_id: BatchIdArg,
         json_out: JsonOpt = False,
         quiet: QuietOpt = False,
         query: QueryOpt = None,
@@ -199,7 +220,7 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def cancel(
         ctx: typer.Context,
-        batch_ids: Annotated[list[str], typer.Argument(help="One or more batch ids.", metavar="BATCH_ID...")],
+        batch_ids: BatchIdsArg,
         wait: Annotated[bool, typer.Option("--wait", help="Wait until each batch reaches a terminal state.")] = False,
         json_out: JsonOpt = False,
     ) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from ._context import CliState, get_state
 from ._errors import UsageError, command_errors
+from .batches import BatchIdArg
 
 FORMATS = ("jsonl", "csv")
 
@@ -18,7 +19,7 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def results(
         ctx: typer.Context,
-        batch_id: Annotated[str, typer.Argument(metavar="BATCH_ID", help="The batch whose results to download.")],
+        batch_id: BatchIdArg,
         output: Annotated[Optional[str], typer.Option("--output", "-o", help="File to write, or - for stdout [default: BATCH_ID.FORMAT].", show_default=False)] = None,
         fmt: Annotated[str, typer.Option("--format", "-F", help="jsonl (one record a line, custom_id first) or csv.")] = "jsonl",
         failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,

@@ -64,6 +64,13 @@ def path_segment(value: str) -> str:
     return quote(value, safe="")
 
 
+def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
+    """Certificate checks are always on: the system bundle (or SSL_CERT_FILE), or the one given."""
+    if not ca_bundle:
+        return True
+    return ssl.create_default_context(cafile=ca_bundle)
+
+
 def _request_id(response: httpx.Response) -> str | None:
     for name in ("x-request-id", "request-id", "x-cohere-request-id", "x-amzn-requestid"):
         if name in response.headers:
@@ -163,7 +170,7 @@ class CohereClient:
                 "Accept": "application/json",
             },
             timeout=timeouts.to_httpx(),
-            verify=ca_bundle if ca_bundle else True,
+            verify=tls_verify(ca_bundle),
             follow_redirects=False,
             event_hooks=_debug_hooks(debug) if debug else None,
         )
@@ -523,7 +530,7 @@ def storage_client(
     return httpx.Client(
         headers={"User-Agent": USER_AGENT},
         timeout=timeouts.to_httpx(),
-        verify=ca_bundle if ca_bundle else True,
+        verify=tls_verify(ca_bundle),
         follow_redirects=True,
     )
 

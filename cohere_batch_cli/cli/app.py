@@ -8,6 +8,7 @@ start-up (see docs/performance.md).
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -46,7 +47,7 @@ def root(
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="API base URL (or CO_API_URL).", show_default=False)] = None,
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.1, help="Seconds to wait for each answer from the API [default: 60].", show_default=False)] = None,
     retries: Annotated[Optional[int], typer.Option("--retries", min=0, max=20, help="Retries for 408/409/429/5xx and network failures [default: 4].", show_default=False)] = None,
-    ca_bundle: Annotated[Optional[str], typer.Option("--ca-bundle", help="CA bundle file to verify the API's TLS certificate with (or SSL_CERT_FILE).", show_default=False)] = None,
+    ca_bundle: Annotated[Optional[Path], typer.Option("--ca-bundle", exists=True, dir_okay=False, help="CA bundle file to verify TLS certificates with (or SSL_CERT_FILE).", show_default=False)] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR, TERM=dumb).")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Trace HTTP on stderr (Authorization redacted) and show tracebacks.")] = False,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show cbatch's version and exit.")] = False,
@@ -59,7 +60,7 @@ def root(
         retries=retries,
         no_color=no_color,
         debug=debug,
-        ca_bundle=ca_bundle,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
     )
 
 
@@ -69,12 +70,13 @@ config_cmd.register(app)
 
 def _register_optional() -> None:
     """Groups written as separate modules; each adds its commands to the root app."""
-    from . import datasets, demo, results, watch
+    from . import datasets, demo, help_topics, results, watch
 
     datasets.register(app)
     results.register(app)
     watch.register(app)
     demo.register(app)
+    help_topics.register(app)
     try:
         from . import sandbox
     except ImportError:  # pragma: no cover - the module ships with the package

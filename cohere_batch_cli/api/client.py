@@ -59,8 +59,8 @@ class _Retry(Exception):
 
 def path_segment(value: str) -> str:
     """An id made safe for one URL path segment: ``/``, ``..``, ``?``, ``#`` cannot escape it."""
-    if value in ("", ".", ".."):
-        raise errors.BadRequestError(f"{value!r} is not a valid id")
+    if value.strip(" .") == "":
+        raise errors.InvalidRequestError(f"{value!r} is not a valid id")
     return quote(value, safe="")
 
 

@@ -12,6 +12,7 @@
     ├── NetworkError                could not connect, TLS failure, connection dropped
     │   └── RequestTimeout          no answer within the timeout
     ├── UnexpectedResponseError     an answer that is not the JSON the contract promises
+    ├── InvalidRequestError         a request not sent: an empty id, or one that is only dots
     └── WaitTimeout                 a wait for a dataset or batch state ran out of time
 
 Every error carries the HTTP status (when there was an answer), the API's own
@@ -81,6 +82,10 @@ class RequestTimeout(NetworkError):
 
 class UnexpectedResponseError(CohereAPIError):
     """An answer that is not what the contract promises: HTML, truncated or wrong-shaped JSON."""
+
+
+class InvalidRequestError(CohereAPIError):
+    """A request cbatch refuses to send because no server could answer it sensibly."""
 
 
 class WaitTimeout(CohereAPIError):

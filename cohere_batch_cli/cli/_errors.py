@@ -41,6 +41,7 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (api_errors.UnexpectedResponseError, ExitCode.SERVER),
     (api_errors.NetworkError, ExitCode.NETWORK),  # RequestTimeout is a NetworkError
     (api_errors.WaitTimeout, ExitCode.TIMEOUT),
+    (api_errors.InvalidRequestError, ExitCode.USAGE),
     (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
     (ConfigError, ExitCode.AUTH),
     (UsageError, ExitCode.USAGE),

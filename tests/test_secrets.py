@@ -1,0 +1,57 @@
+"""The API key never shows: not in output, traces, errors, URLs, or requests to other hosts."""
+
+from __future__ import annotations
+
+import pytest
+
+from cohere_batch_cli.exit_codes import ExitCode
+from tests.conftest import CAPTURED, TEST_KEY, Cli
+from tests.support.fault_server import HTML_502, RESET, FaultServer, batch_json
+
+GET_B1 = "GET /v2/batches/b-1"
+
+
+@pytest.mark.parametrize(
+    ("answer", "code"),
+    [
+        ((200, {}, {"batch": batch_json()}), ExitCode.OK),
+        ((401, {}, {"message": "invalid api token"}), ExitCode.AUTH),
+        (HTML_502, ExitCode.SERVER),
+        (RESET, ExitCode.NETWORK),
+        ((200, {}, "not json"), ExitCode.SERVER),
+    ],
+    ids=["ok", "401", "html502", "reset", "garbage"],
+)
+def test_debug_traces_and_errors_never_hold_the_key(
+    fault_cli: Cli, fault_server: FaultServer, answer: object, code: int
+) -> None:
+    fault_server.steady[GET_B1] = answer
+    result = fault_cli("--debug", "--retries", "1", "get", "b-1", exit_code=code)
+    assert TEST_KEY not in result.stdout + result.stderr
+    if code:
+        assert "debug: >" in result.stderr
+
+
+def test_the_key_travels_only_in_the_authorization_header(fault_cli: Cli, fault_server: FaultServer) -> None:
+    fault_server.steady[GET_B1] = (200, {}, {"batch": batch_json()})
+    fault_cli("get", "b-1")
+    [request] = fault_server.requests
+    assert TEST_KEY not in request.path
+    others = {k: v for k, v in request.headers.items() if k.lower() != "authorization"}
+    assert TEST_KEY not in str(others)
+
+
+def test_config_and_login_never_echo_the_key(fault_server: FaultServer) -> None:
+    fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": []})
+    cli = Cli(None, None)
+    login = cli("login", "--base-url", fault_server.base_url, input=TEST_KEY + "\n")
+    shown = cli("config")
+    as_json = cli("config", "--json")
+    for result in (login, shown, as_json):
+        assert TEST_KEY not in result.stdout + result.stderr
+
+
+def test_no_captured_output_so_far_holds_the_key() -> None:
+    # Every command any test ran through the cli fixtures was captured; search it all.
+    assert CAPTURED, "the other tests should have captured output by now"
+    assert not [text for text in CAPTURED if TEST_KEY in text]

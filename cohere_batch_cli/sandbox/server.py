@@ -1,0 +1,117 @@
+"""Run the sandbox in a background thread: the object tests, the demo and the CLI use.
+
+``with SandboxServer(settings) as server:`` returns once the socket accepts connections
+and ``server.base_url`` is known (port 0 binds a free port first, so the URL is right
+before uvicorn starts). Stopping ends uvicorn, then the worker, then closes the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from types import TracebackType
+from typing import Any
+
+from .settings import SandboxSettings
+from .store import Store
+from .worker import Worker
+
+__all__ = ["SandboxServer", "SandboxSettings"]
+
+
+class SandboxServer:
+    """A sandbox listening on loopback (or ``settings.host``) from a daemon thread."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.request_log: list[tuple[str, str, dict[str, str]]] = []
+        self.store: Store | None = None
+        self.worker: Worker | None = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        host = self.settings.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> SandboxServer:
+        import uvicorn  # lazy: the sandbox extra
+
+        from .app import create_app
+
+        self.store = Store(self.settings.data_dir)
+        self.worker = Worker(self.store, self.settings)
+        app = create_app(self.settings, store=self.store, worker=self.worker, request_log=self.request_log)
+        family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.settings.host, self.settings.port))
+        except OSError:
+            sock.close()
+            self.store.close()
+            raise
+        sock.listen(2048)
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            log_config=None,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._server = server
+        self.worker.start()
+        self._thread = threading.Thread(target=self._serve, name="cbatch-sandbox-http", daemon=True)
+        self._thread.start()
+        while not server.started:
+            if self._error is not None or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"the sandbox did not start: {self._error!r}")
+            threading.Event().wait(0.005)
+        return self
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+
+    def stop(self) -> None:
+        """Stop accepting, finish in-flight requests, stop the worker, close the database."""
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def __enter__(self) -> SandboxServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -10,6 +10,7 @@ import argparse
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from .server import SandboxServer, SandboxSettings
@@ -44,12 +45,18 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         part_max_records=args.part_max_records,
     )
-    run_foreground(settings)
+    run_foreground(settings, _announce)
     return 0
 
 
-def run_foreground(settings: SandboxSettings, announce: bool = True) -> SandboxServer:
-    """Serve until SIGINT or SIGTERM; returns the stopped server."""
+def _announce(server: SandboxServer) -> None:
+    print(f"cbatch sandbox listening on {server.base_url}", flush=True)
+
+
+def run_foreground(
+    settings: SandboxSettings, on_ready: Callable[[SandboxServer], None] = _announce
+) -> SandboxServer:
+    """Serve until SIGINT or SIGTERM (then stop cleanly); returns the stopped server."""
     stop = threading.Event()
 
     def _stop(signum: int, frame: object) -> None:
@@ -58,8 +65,7 @@ def run_foreground(settings: SandboxSettings, announce: bool = True) -> SandboxS
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with SandboxServer(settings) as server:
-            if announce:
-                print(f"cbatch sandbox listening on {server.base_url}", flush=True)
+            on_ready(server)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -1,0 +1,101 @@
+"""``cbatch sandbox serve``: run the local stand-in for Cohere's batch API in the foreground.
+
+Only typer is imported at module level; the server (starlette, uvicorn, behind the
+``[sandbox]`` extra) and platformdirs are imported when the command runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+MISSING_EXTRA = "cbatch sandbox needs the server extra: pip install 'cohere-batch-cli[sandbox]'"
+MISSING_EXTRA_EXIT = 3
+
+app = typer.Typer(
+    help="A local Cohere batch and dataset API for tests, demos and CI: no account, no network.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+def default_data_dir() -> Path:
+    """Where a sandbox keeps its state unless told otherwise (survives restarts)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("cbatch")) / "sandbox"
+
+
+def _server_extra_installed() -> bool:
+    try:
+        import multipart  # noqa: F401  (python-multipart)
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: a free one).")] = 8787,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", file_okay=False, help="Where datasets and batches are kept [default: the user data dir]/sandbox.", show_default=False)] = None,
+    api_key: Annotated[Optional[list[str]], typer.Option("--api-key", help="Accept only this bearer key (repeatable); without it any non-empty key works.", show_default=False)] = None,
+    records_per_second: Annotated[float, typer.Option("--records-per-second", min=0.001, help="Pace of each batch.")] = 1000.0,
+    queue_delay: Annotated[float, typer.Option("--queue-delay", min=0, help="Seconds a new batch stays QUEUED.")] = 0.0,
+    validation_delay: Annotated[float, typer.Option("--validation-delay", min=0, help="Seconds a new dataset takes to validate.")] = 0.0,
+    fail_rate_429: Annotated[float, typer.Option("--fail-rate-429", min=0, max=1, help="Share of API requests answered 429 (Retry-After: 1).")] = 0.0,
+    fail_rate_5xx: Annotated[float, typer.Option("--fail-rate-5xx", min=0, max=1, help="Share of API requests answered 500/503.")] = 0.0,
+    latency: Annotated[float, typer.Option("--latency", min=0, help="Seconds added to every API request.")] = 0.0,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Makes the injected faults repeat exactly.", show_default=False)] = None,
+) -> None:
+    """Serve the sandbox until Ctrl-C, then stop cleanly.
+
+    Point cbatch (or any Cohere client) at it with the two exports it prints:
+
+      cbatch sandbox serve --port 8787
+    """
+    if not _server_extra_installed():
+        typer.echo(MISSING_EXTRA, err=True)
+        raise typer.Exit(MISSING_EXTRA_EXIT)
+    from ..sandbox.__main__ import run_foreground
+    from ..sandbox.server import SandboxServer, SandboxSettings
+
+    keys = tuple(api_key or ())
+    try:
+        settings = SandboxSettings(
+            data_dir=data_dir or default_data_dir(),
+            host=host,
+            port=port,
+            api_keys=keys,
+            records_per_second=records_per_second,
+            queue_delay=queue_delay,
+            validation_delay=validation_delay,
+            fail_rate_429=fail_rate_429,
+            fail_rate_5xx=fail_rate_5xx,
+            latency=latency,
+            seed=seed,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+    def ready(server: SandboxServer) -> None:
+        key_hint = "<one of your --api-key values>" if keys else "any-key"
+        typer.echo(f"cbatch sandbox listening on {server.base_url}")
+        typer.echo(f"  data in {settings.data_dir}", err=True)
+        typer.echo("Point cbatch at it with:", err=True)
+        typer.echo(f"  export CO_API_URL={server.base_url}")
+        typer.echo(f"  export CO_API_KEY={key_hint}")
+        typer.echo("Ctrl-C stops it.", err=True)
+        sys.stdout.flush()
+
+    try:
+        run_foreground(settings, ready)
+    except OSError as exc:
+        typer.echo(f"cbatch sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("cbatch sandbox stopped", err=True)

@@ -22,6 +22,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def sandbox() -> None:
+    """A local Cohere batch and dataset API for tests, demos and CI: no account, no network."""
+
+
 def default_data_dir() -> Path:
     """Where a sandbox keeps its state unless told otherwise (survives restarts)."""
     import platformdirs

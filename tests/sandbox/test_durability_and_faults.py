@@ -1,0 +1,92 @@
+"""Restarts on the same data_dir, injected faults, and the ways to run the sandbox."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.sandbox.sandbox_client import KEY, chat_lines
+
+
+def test_restart_keeps_everything_and_resumes_a_running_batch(start: Any, tmp_path: Path) -> None:
+    data_dir = tmp_path / "durable"
+    first = start(data_dir=data_dir, records_per_second=100)
+    dataset_id = first.validated(chat_lines(120))
+    finished = first.create(first.validated(chat_lines(2)), name="done")
+    first.wait_batch(finished["id"])
+    running = first.create(dataset_id, name="running")
+    mid = first.wait_batch(running["id"], until=lambda b: b["num_successful_records"] >= 10)
+    assert mid["status"] == "BATCH_STATUS_IN_PROGRESS"
+    first.close()
+    first.server.stop()
+
+    second = start(data_dir=data_dir, records_per_second=2000)
+    assert second.dataset(dataset_id)["validation_status"] == "validated"
+    assert second.batch(finished["id"])["status"] == "BATCH_STATUS_COMPLETED"
+    resumed = second.batch(running["id"])
+    assert resumed["num_successful_records"] >= mid["num_successful_records"]
+    done = second.wait_batch(running["id"])
+    assert done["status"] == "BATCH_STATUS_COMPLETED" and done["num_successful_records"] == 120
+    assert [r["custom_id"] for r in second.results(done["output_dataset_id"])] == [f"r{i}" for i in range(120)]
+    assert len(second.http.get("/v2/batches").json()["batches"]) == 2
+
+
+def _statuses(api: Any, n: int) -> list[tuple[int, str | None]]:
+    out = []
+    for _ in range(n):
+        r = api.http.get("/v2/batches")
+        out.append((r.status_code, r.headers.get("retry-after")))
+    return out
+
+
+def test_faults_repeat_exactly_with_a_seed(start: Any, tmp_path: Path) -> None:
+    runs = []
+    for i in range(2):
+        api = start(data_dir=tmp_path / f"f{i}", fail_rate_429=0.3, fail_rate_5xx=0.2, seed=7)
+        runs.append(_statuses(api, 40))
+    assert runs[0] == runs[1]
+    codes = [code for code, _ in runs[0]]
+    assert {200, 429} <= set(codes) and ({500, 503} & set(codes))
+    assert all(after == "1" for code, after in runs[0] if code == 429)
+    assert all(code in (200, 429, 500, 503) for code in codes)
+
+
+def test_faults_spare_part_downloads(start: Any) -> None:
+    api = start(fail_rate_5xx=1.0)
+    assert api.http.get("/v2/batches").status_code in (500, 503)
+    assert httpx.get(f"{api.server.base_url}/_sandbox/health").status_code == 200
+
+
+def test_python_m_prints_the_url_and_stops_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("cbatch sandbox listening on http://127.0.0.1:")
+        url = line.rsplit(" ", 1)[1].strip()
+        r = httpx.get(f"{url}/v2/batches", headers={"Authorization": f"Bearer {KEY}"})
+        assert r.json() == {"batches": []}
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def test_cli_serve_without_the_extra_says_how_to_install(monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from cohere_batch_cli.cli import sandbox as sandbox_cli
+
+    monkeypatch.setattr(sandbox_cli, "_server_extra_installed", lambda: False)
+    result = CliRunner().invoke(sandbox_cli.app, ["serve"])
+    assert result.exit_code == 3
+    assert "pip install 'cohere-batch-cli[sandbox]'" in result.stderr

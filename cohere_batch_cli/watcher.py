@@ -1,0 +1,551 @@
+"""The watch engine: poll batches until each one ends, and say what changed as typed events.
+
+Nothing here prints or imports rich/typer: :mod:`cohere_batch_cli.output.watch_views`
+turns the events into a live view, plain lines or JSON lines, and ``cli/watch.py``
+wires the two together. Keeping the engine apart means it is tested with a fake
+clock and a fake sleep, and ``create --watch``, ``cancel --wait`` and ``results
+--wait`` reuse exactly the same loop.
+
+How one watch goes::
+
+    round:  <= 3 batches left: one GET per batch still running
+            >  3 batches left: ONE paged list (order_by=updated_at, newest first),
+                               pages followed only while watched ids are missing and
+                               the pages are not yet older than the oldest update
+                               already seen; a GET for each id the list did not show
+    events: Snapshot (first sight), StatusChanged, Progress (counters moved),
+            BatchDone (terminal), then AllDone or TimedOut; TransientError and
+            Recovered around outages
+    sleep:  back to --interval while something moved; x1.5 per idle round (x2
+            while everything is QUEUED) up to --max-interval; shortened to the
+            nearest ETA; +-10 % jitter so many watchers do not poll in step;
+            never past the --timeout deadline
+    errors: NetworkError, RateLimitError, ServerError, UnexpectedResponseError are
+            transient: reported, backed off (doubling), retried; after
+            ``outage_limit`` seconds of nothing but failures the last one is
+            re-raised. A 404 for a batch never seen is retried for
+            ``not_found_grace`` seconds (a batch just created may not be
+            readable yet). Anything else is raised at once.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Protocol, Union
+
+from .api.errors import (
+    CohereAPIError,
+    NetworkError,
+    NotFoundError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+from .api.models import Batch, BatchStatus
+from .exit_codes import ExitCode
+
+TRANSIENT_ERRORS: tuple[type[CohereAPIError], ...] = (
+    NetworkError,
+    RateLimitError,
+    ServerError,
+    UnexpectedResponseError,
+)
+"""Errors that say nothing about the batches, only about the road to them: never fatal at once."""
+
+MAX_PAGE_SIZE = 1000
+
+
+class BatchSource(Protocol):
+    """The two calls the engine needs; ``CohereClient`` has them, tests may fake them."""
+
+    def get_batch(self, batch_id: str, *, timeout: float | None = None) -> Batch: ...
+
+    def list_batches_page(
+        self,
+        *,
+        page_size: int = 50,
+        page_token: str | None = None,
+        order_by: str | None = None,
+        timeout: float | None = None,
+    ) -> tuple[list[Batch], str | None]: ...
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """Pace and limits of one watch; every duration in seconds."""
+
+    interval: float = 2.0
+    """Shortest pause between rounds (used while progress moves)."""
+    max_interval: float = 30.0
+    """Longest pause between rounds (reached while nothing moves)."""
+    timeout: float | None = None
+    """Give up (TimedOut, exit 10) after this long; the batches keep running."""
+    outage_limit: float = 300.0
+    """Re-raise the last transient error once polls have failed for this long."""
+    not_found_grace: float = 10.0
+    """Keep retrying a 404 for a batch never seen, for this long after the start."""
+    list_threshold: int = 3
+    """Above this many running batches, one list request per round replaces the GETs."""
+    max_list_pages: int = 5
+    """Pages one round may read before falling back to GETs for the ids still missing."""
+    jitter: float = 0.1
+    """Each pause is multiplied by a random factor in [1 - jitter, 1 + jitter]."""
+    rate_window: float = 60.0
+    """Records/second is measured over the observations of this last stretch of time."""
+    no_exit_status: bool = False
+    """Any terminal outcome counts as success (exit 0)."""
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0:
+            raise ValueError("interval must be positive")
+        if self.max_interval < self.interval:
+            raise ValueError("max_interval must be at least interval")
+        if self.timeout is not None and self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if self.outage_limit < 0:
+            raise ValueError("outage_limit must not be negative")
+        if not 0 <= self.jitter < 1:
+            raise ValueError("jitter must be in [0, 1)")
+
+
+# -- events --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A batch seen for the first time in this watch (terminal ones are followed by BatchDone)."""
+
+    kind: ClassVar[str] = "snapshot"
+    batch: Batch
+    rate: float | None
+    """Records processed per second over the recent window; None until measurable."""
+    eta: float | None
+    """Seconds until every record is processed at ``rate``; None without a rate or a total."""
+    elapsed: float
+    """Seconds since the watch started."""
+
+
+@dataclass(frozen=True)
+class Progress(Snapshot):
+    """A batch's counters (records, tokens) moved while its status stayed the same."""
+
+    kind: ClassVar[str] = "progress"
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    """A batch moved from one status to another (the batch carries its counters too)."""
+
+    kind: ClassVar[str] = "status_changed"
+    batch: Batch
+    old: BatchStatus
+    new: BatchStatus
+    rate: float | None
+    eta: float | None
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class TransientError:
+    """A poll failed in a way that may pass; the watch goes on after ``retry_in`` seconds."""
+
+    kind: ClassVar[str] = "transient_error"
+    error: CohereAPIError
+    retry_in: float
+    down_for: float
+    """Seconds since the first of the failures in a row (0 for the first one)."""
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """Polls succeed again after one or more transient errors."""
+
+    kind: ClassVar[str] = "recovered"
+    down_for: float
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    """A batch reached COMPLETED, FAILED or CANCELED; ``exit_code`` is its own outcome."""
+
+    kind: ClassVar[str] = "batch_done"
+    batch: Batch
+    exit_code: ExitCode
+    elapsed: float
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """The ``timeout`` ran out before every batch ended; they are left running."""
+
+    kind: ClassVar[str] = "timed_out"
+    pending_ids: tuple[str, ...]
+    batches: tuple[Batch, ...]
+    """The last state seen of every watched batch (those never seen are absent)."""
+    elapsed: float
+    exit_code: ExitCode = ExitCode.TIMEOUT
+
+
+@dataclass(frozen=True)
+class AllDone:
+    """Every watched batch is terminal; ``exit_code`` is the watch's outcome."""
+
+    kind: ClassVar[str] = "all_done"
+    batches: tuple[Batch, ...]
+    exit_code: ExitCode
+    elapsed: float
+
+
+WatchEvent = Union[Snapshot, Progress, StatusChanged, TransientError, Recovered, BatchDone, TimedOut, AllDone]
+"""Every event the engine yields; ``event.kind`` names it in JSON lines."""
+
+
+# -- outcome -------------------------------------------------------------------------
+
+
+def batch_exit_code(batch: Batch) -> ExitCode:
+    """One batch's outcome: 0 COMPLETED, 8 FAILED, 9 CANCELED, 10 still running."""
+    status = batch.status
+    if status == BatchStatus.COMPLETED:
+        return ExitCode.OK
+    if status == BatchStatus.FAILED:
+        return ExitCode.BATCH_FAILED
+    if status == BatchStatus.CANCELED:
+        return ExitCode.BATCH_CANCELED
+    return ExitCode.TIMEOUT
+
+
+def outcome_exit_code(batches: Iterable[Batch], no_exit_status: bool = False) -> ExitCode:
+    """The exit code of a watch over ``batches``.
+
+    FAILED outranks CANCELED (a failure needs looking at; a cancel was asked for).
+    A batch still running means the wait ended first (TIMEOUT), even with
+    ``no_exit_status``, which only forgives terminal outcomes.
+    """
+    codes = {batch_exit_code(b) for b in batches}
+    if ExitCode.TIMEOUT in codes:
+        return ExitCode.TIMEOUT
+    if no_exit_status:
+        return ExitCode.OK
+    for code in (ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+        if code in codes:
+            return code
+    return ExitCode.OK
+
+
+# -- per-batch tracking --------------------------------------------------------------
+
+
+def _counters(batch: Batch) -> tuple[int | None, ...]:
+    return (
+        batch.num_records,
+        batch.num_successful_records,
+        batch.num_failed_records,
+        batch.input_tokens,
+        batch.output_tokens,
+    )
+
+
+@dataclass
+class _Tracked:
+    """What the engine remembers of one batch: its last state and recent progress samples."""
+
+    id: str
+    batch: Batch | None = None
+    done: bool = False
+    samples: deque[tuple[float, int]] = field(default_factory=deque)
+
+    def add_sample(self, now: float, processed: int, window: float) -> None:
+        if self.samples and processed < self.samples[-1][1]:
+            self.samples.clear()  # counters went back: a reset, not negative progress
+        self.samples.append((now, processed))
+        while len(self.samples) > 2 and now - self.samples[1][0] >= window:
+            self.samples.popleft()
+
+    def rate(self) -> float | None:
+        """Records/second between the oldest and newest sample of the window."""
+        if len(self.samples) < 2:
+            return None
+        (t0, p0), (t1, p1) = self.samples[0], self.samples[-1]
+        if t1 <= t0:
+            return None
+        return (p1 - p0) / (t1 - t0)
+
+    def eta(self) -> float | None:
+        """Seconds left at the current rate; None when not moving or the total is unknown."""
+        batch = self.batch
+        rate = self.rate()
+        if batch is None or batch.status.is_terminal or not rate or rate <= 0:
+            return None
+        total = batch.num_records
+        if not total:
+            return None
+        return max(0.0, (total - batch.num_processed) / rate)
+
+
+@dataclass
+class PollStats:
+    """Requests the engine made, for tests and ``--debug``: the cost of a watch at a glance."""
+
+    gets: int = 0
+    list_pages: int = 0
+    rounds: int = 0
+    failures: int = 0
+
+    @property
+    def requests(self) -> int:
+        return self.gets + self.list_pages
+
+
+class _Missing(Exception):
+    """Internal: a batch not found yet, still within its grace period."""
+
+
+# -- the engine ----------------------------------------------------------------------
+
+
+class Watcher:
+    """Polls ``batch_ids`` through ``source`` and yields what changed.
+
+    Iterate :meth:`rounds` for one list of events per poll round (what a live
+    view refreshes on), or the watcher itself for the events one by one. The
+    iteration ends after :class:`AllDone` or :class:`TimedOut`; fatal errors
+    propagate, and so does KeyboardInterrupt (the caller decides what Ctrl-C
+    means; the engine never cancels anything).
+    """
+
+    def __init__(
+        self,
+        source: BatchSource,
+        batch_ids: Sequence[str],
+        options: WatchOptions = WatchOptions(),
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], object] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        ids = list(dict.fromkeys(batch_ids))  # once each, in the order given
+        if not ids:
+            raise ValueError("no batch to watch")
+        self.source = source
+        self.options = options
+        self.stats = PollStats()
+        self.exit_code: ExitCode | None = None
+        self._tracked = {i: _Tracked(i) for i in ids}
+        self._clock = clock
+        self._stop = threading.Event()
+        self._sleep = sleep if sleep is not None else self._stop.wait
+        self._rng = rng if rng is not None else random.Random()
+        self._started = 0.0
+        self._pace = options.interval
+
+    @property
+    def batch_ids(self) -> list[str]:
+        return list(self._tracked)
+
+    def batches(self) -> list[Batch]:
+        """The last state seen of each watched batch, in the order given."""
+        return [t.batch for t in self._tracked.values() if t.batch is not None]
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current sleep (from another thread); no final event."""
+        self._stop.set()
+
+    def __iter__(self) -> Iterator[WatchEvent]:
+        for events in self.rounds():
+            yield from events
+
+    # -- the loop ---------------------------------------------------------------------
+
+    def rounds(self) -> Iterator[list[WatchEvent]]:
+        opts = self.options
+        self._started = self._clock()
+        deadline = None if opts.timeout is None else self._started + opts.timeout
+        outage_since: float | None = None
+        failures = 0
+        while not self._stop.is_set():
+            events: list[WatchEvent] = []
+            self.stats.rounds += 1
+            try:
+                moved = self._poll_round(events, deadline)
+            except TRANSIENT_ERRORS as exc:
+                now = self._clock()
+                self.stats.failures += 1
+                failures += 1
+                if outage_since is None:
+                    outage_since = now
+                down_for = now - outage_since
+                if deadline is not None and now >= deadline:
+                    yield events + [self._timed_out()]
+                    return
+                if down_for >= opts.outage_limit:
+                    if events:
+                        yield events
+                    raise
+                wait = min(opts.max_interval, opts.interval * 2 ** (failures - 1))
+                wait = self._jittered(wait, floor=min(opts.interval, wait))
+                wait = min(wait, max(0.0, opts.outage_limit - down_for))
+                events.append(TransientError(exc, wait, down_for, self._elapsed()))
+            else:
+                wait = None
+                if outage_since is not None:
+                    events.append(Recovered(self._clock() - outage_since, self._elapsed()))
+                    outage_since, failures = None, 0
+                if all(t.done for t in self._tracked.values()):
+                    final = [t.batch for t in self._tracked.values() if t.batch is not None]
+                    self.exit_code = outcome_exit_code(final, opts.no_exit_status)
+                    yield events + [AllDone(tuple(final), self.exit_code, self._elapsed())]
+                    return
+                if wait is None:
+                    wait = self._next_pause(moved)
+            if deadline is not None:
+                left = deadline - self._clock()
+                if left <= 0:
+                    yield events + [self._timed_out()]
+                    return
+                wait = min(wait, left)
+            yield events
+            self._sleep(wait)
+            if deadline is not None and self._clock() >= deadline:
+                yield [self._timed_out()]
+                return
+
+    def _timed_out(self) -> TimedOut:
+        self.exit_code = ExitCode.TIMEOUT
+        pending = tuple(t.id for t in self._tracked.values() if not t.done)
+        return TimedOut(pending, tuple(self.batches()), self._elapsed())
+
+    def _elapsed(self) -> float:
+        return self._clock() - self._started
+
+    def _jittered(self, seconds: float, floor: float) -> float:
+        j = self.options.jitter
+        factor = self._rng.uniform(1 - j, 1 + j) if j else 1.0
+        return max(floor, min(self.options.max_interval, seconds * factor))
+
+    def _next_pause(self, moved: bool) -> float:
+        """The adaptive pause: quick while things move, slower and slower while idle."""
+        opts = self.options
+        running = [t for t in self._tracked.values() if not t.done]
+        if any(t.batch is None for t in running):  # a 404 in its grace period
+            return min(opts.interval, 1.0)
+        if moved:
+            self._pace = opts.interval
+        else:
+            queued = all(t.batch is not None and t.batch.status == BatchStatus.QUEUED for t in running)
+            self._pace = min(opts.max_interval, self._pace * (2.0 if queued else 1.5))
+        pace = self._pace
+        etas = [e for e in (t.eta() for t in running) if e is not None]
+        if etas:  # be there soon after the nearest batch should finish
+            pace = min(pace, max(opts.interval, min(etas)))
+        return self._jittered(pace, floor=opts.interval)
+
+    # -- one round --------------------------------------------------------------------
+
+    def _request_timeout(self, deadline: float | None) -> float | None:
+        """A request may not outlive the watch: its timeout is at most the time left."""
+        if deadline is None:
+            return None
+        return max(0.001, deadline - self._clock())
+
+    def _poll_round(self, events: list[WatchEvent], deadline: float | None) -> bool:
+        """Fetch every running batch once; append events; True when anything moved."""
+        running = [t for t in self._tracked.values() if not t.done]
+        if len(running) > self.options.list_threshold:
+            missing = self._poll_list(running, events, deadline)
+        else:
+            missing = running
+        moved = False
+        for tracked in missing:
+            try:
+                batch = self._get(tracked, deadline)
+            except _Missing:
+                continue
+            moved = self._observe(tracked, batch, events) or moved
+        return moved or bool(events)
+
+    def _get(self, tracked: _Tracked, deadline: float | None) -> Batch:
+        self.stats.gets += 1
+        try:
+            return self.source.get_batch(tracked.id, timeout=self._request_timeout(deadline))
+        except NotFoundError:
+            if tracked.batch is None and self._elapsed() < self.options.not_found_grace:
+                raise _Missing(tracked.id) from None
+            raise
+
+    def _poll_list(
+        self, running: list[_Tracked], events: list[WatchEvent], deadline: float | None
+    ) -> list[_Tracked]:
+        """One paged list, newest update first; returns the batches it did not show."""
+        wanted = {t.id: t for t in running}
+        page_size = min(MAX_PAGE_SIZE, max(100, 4 * len(running)))
+        token: str | None = None
+        for _ in range(self.options.max_list_pages):
+            self.stats.list_pages += 1
+            page, token = self.source.list_batches_page(
+                page_size=page_size,
+                page_token=token,
+                order_by="updated_at",
+                timeout=self._request_timeout(deadline),
+            )
+            oldest: datetime | None = None
+            for batch in page:
+                tracked = wanted.pop(batch.id, None)
+                if tracked is not None:
+                    self._observe(tracked, batch, events)
+                updated = batch.updated_at
+                if updated is not None and (oldest is None or updated < oldest):
+                    oldest = updated
+            if not wanted or not token or not page:
+                break
+            horizon = self._horizon(wanted.values())
+            if horizon is not None and oldest is not None and oldest < horizon:
+                break  # older pages cannot hold an update we have not seen
+        return list(wanted.values())
+
+    @staticmethod
+    def _horizon(tracked: Iterable[_Tracked]) -> datetime | None:
+        """The oldest last-seen update among ``tracked``; None if one was never seen."""
+        seen = [t.batch.updated_at if t.batch is not None else None for t in tracked]
+        if not seen or any(s is None for s in seen):
+            return None
+        return min(s for s in seen if s is not None)
+
+    def _observe(self, tracked: _Tracked, batch: Batch, events: list[WatchEvent]) -> bool:
+        """Record a fresh state of one batch; append its events; True when it changed."""
+        now = self._clock()
+        old = tracked.batch
+        tracked.batch = batch
+        tracked.add_sample(now, batch.num_processed, self.options.rate_window)
+        elapsed = now - self._started
+        changed = True
+        if old is None:
+            events.append(Snapshot(batch, tracked.rate(), tracked.eta(), elapsed))
+        elif batch.status != old.status:
+            events.append(StatusChanged(batch, old.status, batch.status, tracked.rate(), tracked.eta(), elapsed))
+        elif _counters(batch) != _counters(old):
+            events.append(Progress(batch, tracked.rate(), tracked.eta(), elapsed))
+        else:
+            changed = False
+        if batch.status.is_terminal:
+            tracked.done = True
+            events.append(BatchDone(batch, batch_exit_code(batch), elapsed))
+        return changed
+
+
+def watch(
+    source: BatchSource,
+    batch_ids: Sequence[str],
+    options: WatchOptions = WatchOptions(),
+    **kwargs: object,
+) -> Iterator[WatchEvent]:
+    """Shorthand: the events of a new :class:`Watcher` one by one."""
+    return iter(Watcher(source, batch_ids, options, **kwargs))  # type: ignore[arg-type]

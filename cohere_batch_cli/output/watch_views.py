@@ -1,0 +1,479 @@
+"""What ``cbatch watch`` shows: three renderers of the watch engine's events.
+
+- :class:`LiveRenderer`: a rich ``Live(auto_refresh=False)`` view redrawn in place,
+  updated once per poll round (and once a second while waiting, so elapsed time
+  and ETA tick); status changes and connection problems are printed above it
+  as a timestamped log; a summary stays on screen at the end. The view is
+  :func:`render_state`, a pure function of :class:`WatchState`.
+- :class:`PlainRenderer`: one timestamped line per change, no control characters,
+  for logs, pipes and CI.
+- :class:`JsonRenderer`: one JSON object per change (JSON lines), each with
+  ``event``, ``time`` (UTC, RFC 3339) and ``batch`` (the API's own object, or null).
+
+None of them calls the API: they only read events (see :mod:`cohere_batch_cli.watcher`).
+Rich is imported at module level here because this module is only imported by
+watching code; nothing in ``output/__init__`` imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import IO, Any
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from ..api.models import Batch, BatchStatus
+from ..exit_codes import ExitCode
+from ..watcher import (
+    AllDone,
+    BatchDone,
+    Progress,
+    Recovered,
+    Snapshot,
+    StatusChanged,
+    TimedOut,
+    TransientError,
+    WatchEvent,
+)
+
+Now = Callable[[], datetime]
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """A name as one safe line: control characters (ANSI escapes included) become ``?``.
+
+    Batch names come from whoever created the batch; printed raw, an escape
+    sequence in one could move the cursor or rewrite the terminal's title.
+    """
+    return _CONTROL.sub("?", text)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """``45s``, ``3m05s``, ``2h07m``: short enough for a status line."""
+    if seconds is None:
+        return "?"
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def fmt_rate(rate: float | None) -> str:
+    if rate is None:
+        return "-"
+    return f"{rate:.0f}/s" if rate >= 100 else f"{rate:.1f}/s"
+
+
+def label(batch: Batch) -> str:
+    """``name (id)``, or the id alone for a batch without a name."""
+    name = clean(batch.name)
+    return f"{name} ({clean(batch.id)})" if name and name != batch.id else clean(batch.id)
+
+
+def counts(batch: Batch) -> str:
+    """``52/100 records (50 ok, 2 failed)``; the total may be unknown."""
+    total = batch.num_records
+    done = f"{batch.num_processed}/{total}" if total is not None else f"{batch.num_processed}"
+    text = f"{done} records ({batch.num_successful_records} ok, {batch.num_failed_records} failed)"
+    return text
+
+
+def tokens(batch: Batch) -> str | None:
+    if batch.input_tokens is None and batch.output_tokens is None:
+        return None
+    return f"tokens in {batch.input_tokens or 0:,} / out {batch.output_tokens or 0:,}"
+
+
+def results_command(batch_id: str, output: str = "results.jsonl") -> str:
+    """The command that downloads a finished batch's results."""
+    return shlex.join(["cbatch", "results", batch_id, "-o", output])
+
+
+def _results_file(batch: Batch, many: bool) -> str:
+    return f"results-{batch.id}.jsonl" if many else "results.jsonl"
+
+
+def describe(event: WatchEvent, *, many: bool = False) -> str:
+    """The one line a person reads for an event (no timestamp, no styling)."""
+    if isinstance(event, (Snapshot, Progress)):
+        b = event.batch
+        parts = [label(b), b.status.label, counts(b)]
+        if event.rate is not None:
+            parts.append(fmt_rate(event.rate))
+        if event.eta is not None:
+            parts.append(f"ETA {fmt_duration(event.eta)}")
+        if tokens(b):
+            parts.append(str(tokens(b)))
+        return "  ".join(parts)
+    if isinstance(event, StatusChanged):
+        return f"{label(event.batch)}: {event.old.label} -> {event.new.label}  {counts(event.batch)}"
+    if isinstance(event, BatchDone):
+        return done_line(event.batch, many=many)
+    if isinstance(event, TransientError):
+        down = f", failing for {fmt_duration(event.down_for)}" if event.down_for else ""
+        return f"cannot reach the API: {event.error}; retrying in {fmt_duration(event.retry_in)}{down}"
+    if isinstance(event, Recovered):
+        return f"API reachable again after {fmt_duration(event.down_for)}"
+    if isinstance(event, TimedOut):
+        return f"timed out after {fmt_duration(event.elapsed)}; still running (not cancelled): {', '.join(event.pending_ids)}"
+    if isinstance(event, AllDone):
+        return outcome_line(event.batches, event.exit_code)
+    return event.kind  # pragma: no cover - every event is handled above
+
+
+def done_line(batch: Batch, *, many: bool = False) -> str:
+    """A finished batch: outcome, counts, and where its results are."""
+    text = f"{label(batch)} {batch.status.label}: {counts(batch)}"
+    if batch.status_reason:
+        text += f"; reason: {clean(batch.status_reason)}"
+    if batch.output_dataset_id:
+        text += f"; output dataset {clean(batch.output_dataset_id)}"
+        text += f"; get results: {results_command(batch.id, _results_file(batch, many))}"
+    return text
+
+
+def outcome_line(batches: Sequence[Batch], code: ExitCode) -> str:
+    tally: dict[str, int] = {}
+    for b in batches:
+        tally[b.status.label] = tally.get(b.status.label, 0) + 1
+    summary = ", ".join(f"{n} {status}" for status, n in tally.items())
+    noun = "batch" if len(batches) == 1 else "batches"
+    return f"all {len(batches)} {noun} ended: {summary} (exit {int(code)})"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# -- plain lines ---------------------------------------------------------------------
+
+
+class PlainRenderer:
+    """One timestamped line per change, for logs and pipes: never a control character."""
+
+    def __init__(self, stream: IO[str], *, now: Now = _utc_now, many: bool = False) -> None:
+        self.stream = stream
+        self.now = now
+        self.many = many
+
+    def __enter__(self) -> PlainRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def handle(self, events: Sequence[WatchEvent]) -> None:
+        for event in events:
+            if isinstance(event, Snapshot) and event.batch.status.is_terminal:
+                continue  # the BatchDone line that follows says it all
+            if isinstance(event, AllDone) and not self.many:
+                continue  # one batch: its BatchDone line was the outcome
+            stamp = self.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            self.stream.write(f"{stamp}  {clean(describe(event, many=self.many))}\n")
+        self.stream.flush()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+# -- JSON lines ----------------------------------------------------------------------
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def event_json(event: WatchEvent, when: datetime) -> dict[str, Any]:
+    """The JSON object of one event: ``event``, ``time``, ``batch`` and its own fields."""
+    out: dict[str, Any] = {
+        "event": event.kind,
+        "time": when.astimezone(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "batch": getattr(event, "batch", None).raw if hasattr(event, "batch") else None,  # type: ignore[union-attr]
+    }
+    if isinstance(event, (Snapshot, StatusChanged)):
+        b = event.batch
+        out.update(
+            status=str(b.status),
+            processed=b.num_processed,
+            total=b.num_records,
+            successful=b.num_successful_records,
+            failed=b.num_failed_records,
+            rate=_round(event.rate),
+            eta_seconds=_round(event.eta, 1),
+        )
+        if isinstance(event, StatusChanged):
+            out.update(old=str(event.old), new=str(event.new))
+    elif isinstance(event, BatchDone):
+        b = event.batch
+        out.update(
+            status=str(b.status),
+            exit_code=int(event.exit_code),
+            output_dataset_id=b.output_dataset_id,
+            results_command=results_command(b.id) if b.output_dataset_id else None,
+        )
+    elif isinstance(event, TransientError):
+        out.update(
+            error=str(event.error),
+            error_type=type(event.error).__name__,
+            status_code=event.error.status_code,
+            retry_in=_round(event.retry_in),
+            down_for=_round(event.down_for),
+        )
+    elif isinstance(event, Recovered):
+        out.update(down_for=_round(event.down_for))
+    elif isinstance(event, TimedOut):
+        out.update(pending=list(event.pending_ids), batches=[b.raw for b in event.batches], exit_code=int(event.exit_code))
+    elif isinstance(event, AllDone):
+        out.update(batches=[b.raw for b in event.batches], exit_code=int(event.exit_code))
+    out["elapsed"] = _round(event.elapsed)
+    return out
+
+
+class JsonRenderer:
+    """One JSON object a line on ``stream``, flushed per round so a pipe sees it at once."""
+
+    def __init__(self, stream: IO[str], *, now: Now = _utc_now) -> None:
+        self.stream = stream
+        self.now = now
+
+    def __enter__(self) -> JsonRenderer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def handle(self, events: Sequence[WatchEvent]) -> None:
+        when = self.now()
+        for event in events:
+            self.stream.write(json.dumps(event_json(event, when), ensure_ascii=False) + "\n")
+        self.stream.flush()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+# -- the live view -------------------------------------------------------------------
+
+
+@dataclass
+class BatchView:
+    batch: Batch
+    rate: float | None = None
+    eta: float | None = None
+
+
+@dataclass
+class WatchState:
+    """Everything the live view shows, updated from events; rendered by :func:`render_state`."""
+
+    batch_ids: list[str]
+    views: dict[str, BatchView] = field(default_factory=dict)
+    elapsed: float = 0.0
+    wall_now: datetime = field(default_factory=_utc_now)
+    problem: str | None = None
+    outcome: AllDone | TimedOut | None = None
+
+    def apply(self, event: WatchEvent) -> None:
+        self.elapsed = max(self.elapsed, event.elapsed)
+        if isinstance(event, (Snapshot, StatusChanged)):
+            self.views[event.batch.id] = BatchView(event.batch, event.rate, event.eta)
+        elif isinstance(event, BatchDone):
+            self.views[event.batch.id] = BatchView(event.batch)
+        elif isinstance(event, TransientError):
+            self.problem = describe(event)
+        elif isinstance(event, Recovered):
+            self.problem = None
+        elif isinstance(event, (AllDone, TimedOut)):
+            self.outcome = event
+            self.problem = None
+
+
+_STATUS_STYLE = {
+    BatchStatus.QUEUED: "cyan",
+    BatchStatus.IN_PROGRESS: "blue",
+    BatchStatus.CANCELING: "yellow",
+    BatchStatus.COMPLETED: "green",
+    BatchStatus.FAILED: "red",
+    BatchStatus.CANCELED: "yellow",
+}
+
+
+def progress_bar(batch: Batch, width: int = 30) -> Text:
+    """Successful and failed records apart: ``█`` ok, ``▓`` failed, ``░`` still to do.
+
+    The characters differ, not only the colours, so the split reads without colour.
+    """
+    total = batch.num_records
+    if not total:
+        fill = width if batch.status == BatchStatus.COMPLETED else 0
+        return Text("█" * fill, style="green") + Text("░" * (width - fill), style="bright_black")
+    ok = batch.num_successful_records / total
+    bad = batch.num_failed_records / total
+    ok_cells = min(width, int(ok * width))
+    bad_cells = min(width - ok_cells, int(round(bad * width)))
+    if batch.num_failed_records and not bad_cells and ok_cells < width:
+        bad_cells = 1  # a failure is always visible
+    rest = width - ok_cells - bad_cells
+    return Text.assemble(("█" * ok_cells, "green"), ("▓" * bad_cells, "red"), ("░" * rest, "bright_black"))
+
+
+def _batch_elapsed(batch: Batch, state: WatchState) -> float | None:
+    """Time since the batch was created (to its last update once it is over)."""
+    created = batch.created_at
+    if created is None:
+        return None
+    end = batch.updated_at if batch.status.is_terminal and batch.updated_at else state.wall_now
+    seconds = (end - created).total_seconds()
+    return seconds if seconds >= 0 else None
+
+
+def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
+    b = view.batch
+    head = Text.assemble(
+        (clean(b.name) or "(no name)", "bold"),
+        "  ",
+        (clean(b.id), "dim"),
+        "  ",
+        (b.status.label, _STATUS_STYLE.get(b.status, "magenta")),
+    )
+    share = b.progress
+    detail = Text("  ") + progress_bar(b)
+    detail.append(f" {share * 100:3.0f}%  " if share is not None else "   -   ")
+    detail.append(counts(b))
+    facts = [fmt_rate(view.rate) if view.rate is not None else None]
+    if view.eta is not None and not b.status.is_terminal:
+        facts.append(f"ETA {fmt_duration(view.eta)}")
+    facts.append(f"elapsed {fmt_duration(_batch_elapsed(b, state))}" if _batch_elapsed(b, state) is not None else None)
+    facts.append(tokens(b))
+    line3 = Text("  " + "  ·  ".join(f for f in facts if f), style="dim")
+    return [head, detail, line3]
+
+
+def render_state(state: WatchState) -> RenderableType:
+    """The live area for one moment: a block per batch, then a footer line. Pure."""
+    grid = Table.grid(padding=(0, 0))
+    grid.add_column(overflow="ellipsis", no_wrap=True)
+    for batch_id in state.batch_ids:
+        view = state.views.get(batch_id)
+        if view is None:
+            grid.add_row(Text.assemble((clean(batch_id), "dim"), "  waiting for the first answer..."))
+            continue
+        for row in _batch_rows(view, state):
+            grid.add_row(row)
+    done = sum(1 for v in state.views.values() if v.batch.status.is_terminal)
+    footer = Text(
+        f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}",
+        style="dim",
+    )
+    if state.outcome is None:
+        footer.append("  ·  Ctrl-C stops watching (batches keep running)")
+    parts: list[RenderableType] = [grid, footer]
+    if state.problem:
+        parts.append(Text(state.problem, style="yellow"))
+    return Group(*parts)
+
+
+def render_summary(state: WatchState) -> RenderableType:
+    """What stays on screen at the end: each batch's outcome and how to get its results."""
+    outcome = state.outcome
+    lines: list[RenderableType] = []
+    many = len(state.batch_ids) > 1
+    for batch_id in state.batch_ids:
+        view = state.views.get(batch_id)
+        if view is None:
+            continue
+        b = view.batch
+        if b.status.is_terminal:
+            mark = {"completed": ("✓", "green"), "failed": ("✗", "red")}.get(b.status.label, ("■", "yellow"))
+            lines.append(Text.assemble((mark[0] + " ", mark[1]), done_line(b, many=many)))
+    if isinstance(outcome, AllDone):
+        lines.append(Text(outcome_line(outcome.batches, outcome.exit_code), style="bold"))
+    elif isinstance(outcome, TimedOut):
+        lines.append(Text(describe(outcome), style="yellow"))
+    return Group(*lines)
+
+
+class LiveRenderer:
+    """A rich live view on a terminal, redrawn in place; logs above it, a summary at the end."""
+
+    def __init__(
+        self,
+        console: Console,
+        batch_ids: Sequence[str],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        now: Now = _utc_now,
+        tick: float = 1.0,
+    ) -> None:
+        self.console = console
+        self.state = WatchState(list(dict.fromkeys(batch_ids)))
+        self._clock = clock
+        self._now = now
+        self._tick = tick
+        self._started = clock()
+        self._live: Live | None = None
+
+    def __enter__(self) -> LiveRenderer:
+        self._live = Live(
+            render_state(self.state),
+            console=self.console,
+            auto_refresh=False,
+            transient=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+        self._live.start(refresh=True)
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        live, self._live = self._live, None
+        if live is None:
+            return
+        live.update(render_state(self.state), refresh=True)
+        live.stop()
+        if self.state.outcome is not None:
+            self.console.print(render_summary(self.state))
+
+    def handle(self, events: Sequence[WatchEvent]) -> None:
+        """Apply a round's events, log what deserves a line, redraw once."""
+        many = len(self.state.batch_ids) > 1
+        for event in events:
+            self.state.apply(event)
+            if isinstance(event, (StatusChanged, TransientError, Recovered)):
+                stamp = self._now().astimezone().strftime("%H:%M:%S")
+                line = describe(event, many=many)
+                if self._live is not None:
+                    self._live.console.print(Text(f"{stamp}  {line}", style="dim" if isinstance(event, Recovered) else ""))
+        self._redraw()
+
+    def sleep(self, seconds: float) -> None:
+        """Wait between polls, redrawing each ``tick`` so elapsed time and ETAs count down."""
+        end = self._clock() + seconds
+        while True:
+            left = end - self._clock()
+            if left <= 0:
+                return
+            time.sleep(min(self._tick, left))
+            for view in self.state.views.values():
+                if view.eta is not None:
+                    view.eta = max(0.0, view.eta - min(self._tick, left))
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self.state.elapsed = max(self.state.elapsed, self._clock() - self._started)
+        self.state.wall_now = self._now()
+        if self._live is not None:
+            self._live.update(render_state(self.state), refresh=True)

@@ -389,23 +389,21 @@ class Watcher:
                 if down_for >= opts.outage_limit:
                     if events:
                         yield events
-                    raise
+                    raise exc
                 wait = min(opts.max_interval, opts.interval * 2 ** (failures - 1))
                 wait = self._jittered(wait, floor=min(opts.interval, wait))
                 wait = min(wait, max(0.0, opts.outage_limit - down_for))
                 events.append(TransientError(exc, wait, down_for, self._elapsed()))
             else:
-                wait = None
                 if outage_since is not None:
-                    events.append(Recovered(self._clock() - outage_since, self._elapsed()))
+                    events.insert(0, Recovered(self._clock() - outage_since, self._elapsed()))
                     outage_since, failures = None, 0
                 if all(t.done for t in self._tracked.values()):
                     final = [t.batch for t in self._tracked.values() if t.batch is not None]
                     self.exit_code = outcome_exit_code(final, opts.no_exit_status)
                     yield events + [AllDone(tuple(final), self.exit_code, self._elapsed())]
                     return
-                if wait is None:
-                    wait = self._next_pause(moved)
+                wait = self._next_pause(moved)
             if deadline is not None:
                 left = deadline - self._clock()
                 if left <= 0:

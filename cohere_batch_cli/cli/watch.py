@@ -44,12 +44,12 @@ def parse_duration(text: str) -> float:
     pos, total = 0, 0.0
     while pos < len(compact):
         match = _DURATION_PART.match(compact, pos)
-        if match is None:
-            break
+        if match is None or (match.group(2) is None and pos > 0):
+            break  # "15m3": a number without a unit only stands alone
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
         if match.group(2) is None and pos < len(compact):
-            break  # a unitless number must be the whole value
+            break
     if not compact or pos != len(compact):
         raise typer.BadParameter(f"{text!r} is not a duration; use e.g. 90, 90s, 15m or 2h")
     if total <= 0:

@@ -63,6 +63,8 @@ def fmt_duration(seconds: float | None) -> str:
     """``45s``, ``3m05s``, ``2h07m``: short enough for a status line."""
     if seconds is None:
         return "?"
+    if 0 < seconds < 9.95 and seconds != int(seconds):
+        return f"{seconds:.1f}s"
     s = max(0, int(round(seconds)))
     if s < 60:
         return f"{s}s"
@@ -396,9 +398,16 @@ def render_summary(state: WatchState) -> RenderableType:
         if view is None:
             continue
         b = view.batch
-        if b.status.is_terminal:
-            mark = {"completed": ("✓", "green"), "failed": ("✗", "red")}.get(b.status.label, ("■", "yellow"))
-            lines.append(Text.assemble((mark[0] + " ", mark[1]), done_line(b, many=many)))
+        if not b.status.is_terminal:
+            continue
+        mark, style = {"completed": ("✓", "green"), "failed": ("✗", "red")}.get(b.status.label, ("■", "yellow"))
+        head = f"{label(b)} {b.status.label}: {counts(b)}"
+        lines.append(Text.assemble((mark + " ", style), (head, "bold")))
+        if b.status_reason:
+            lines.append(Text(f"  reason: {clean(b.status_reason)}"))
+        if b.output_dataset_id:
+            lines.append(Text(f"  output dataset: {clean(b.output_dataset_id)}"))
+            lines.append(Text(f"  get results:    {results_command(b.id, _results_file(b, many))}"))
     if isinstance(outcome, AllDone):
         lines.append(Text(outcome_line(outcome.batches, outcome.exit_code), style="bold"))
     elif isinstance(outcome, TimedOut):

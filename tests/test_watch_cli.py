@@ -286,3 +286,48 @@ def test_ctrl_c_exits_130_cancels_nothing_and_says_how_to_resume(slow: tuple[Cli
     assert f"resume with: cbatch watch {batch.id} --interval 0.1s --timeout 1h" in (child.before or "")
     assert client.get_batch(batch.id).status == BatchStatus.IN_PROGRESS
     client.cancel_batch(batch.id)
+
+
+# -- the views as pure functions -------------------------------------------------------------
+
+
+def test_render_state_shows_ok_and_failed_apart_and_never_raw_escapes() -> None:
+    from rich.console import Console
+
+    from cohere_batch_cli.api.models import Batch
+    from cohere_batch_cli.output.watch_views import WatchState, describe, progress_bar, render_state
+    from cohere_batch_cli.watcher import Progress
+
+    raw = {
+        "id": "b-1", "name": "evil\x1b[2Jname", "status": "BATCH_STATUS_IN_PROGRESS", "num_records": 100,
+        "num_successful_records": 50, "num_failed_records": 1, "input_tokens": "1234", "output_tokens": "56",
+    }  # fmt: skip
+    event = Progress(Batch.from_api(raw), rate=12.5, eta=3.9, elapsed=65.0)
+    state = WatchState(["b-1", "b-2"])
+    state.apply(event)
+    console = Console(width=100, record=True, color_system=None, file=open(os.devnull, "w"))
+    console.print(render_state(state))
+    text = console.export_text()
+    console.file.close()
+    assert "\x1b" not in text and "evil?[2Jname" in text
+    assert "51/100 records (50 ok, 1 failed)" in text and "12.5/s" in text and "ETA 3.9s" in text
+    assert "tokens in 1,234 / out 56" in text and "1/2 done" not in text and "0/2 done" in text
+    assert "b-2  waiting for the first answer" in text
+    bar = progress_bar(event.batch, width=20).plain
+    assert bar.count("█") == 10 and bar.count("▓") == 1 and bar.count("░") == 9
+    assert "\x1b" not in describe(event)
+
+
+def test_json_event_for_a_transient_error() -> None:
+    from datetime import datetime, timezone
+
+    from cohere_batch_cli.api.errors import RateLimitError
+    from cohere_batch_cli.output.watch_views import event_json
+    from cohere_batch_cli.watcher import TransientError
+
+    error = RateLimitError("HTTP 429: slow down", status_code=429)
+    obj = event_json(TransientError(error, retry_in=4.0, down_for=2.5, elapsed=10.0), datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    assert obj == {
+        "event": "transient_error", "time": "2026-01-02T03:04:05Z", "batch": None, "error": "HTTP 429: slow down",
+        "error_type": "RateLimitError", "status_code": 429, "retry_in": 4.0, "down_for": 2.5, "elapsed": 10.0,
+    }  # fmt: skip

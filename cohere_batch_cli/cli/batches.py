@@ -53,12 +53,22 @@ def make_printer(
 
 
 def show_batch(
-    state: CliState, batch: Batch, *, json_out: bool, quiet: bool, query: str | None = None
+    state: CliState,
+    batch: Batch,
+    *,
+    json_out: bool,
+    quiet: bool,
+    query: str | None = None,
+    jsonl: bool = False,
 ) -> None:
-    """Print one batch: the API object with --json, its id with -q, else every field."""
+    """Print one batch: the API object with --json, its id with -q, else every field.
+
+    ``jsonl`` prints it on one line, for output that JSON lines follow
+    (``create --watch --json``), so stdout stays one JSON object a line.
+    """
     from ..output.batch_views import STATUS_STYLES, batch_fields, plain_fields, print_fields
 
-    printer = make_printer(state, json_out=json_out, quiet=quiet, query=query)
+    printer = make_printer(state, json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
     fields = batch_fields(batch)
 
     def detail() -> None:
@@ -111,7 +121,7 @@ def register(app: typer.Typer) -> None:
         batch = client.create_batch(name=name or dataset, input_dataset_id=dataset, model=model)
         if not (json_out or quiet):
             state.info(f"created batch {batch.id}")
-        show_batch(state, batch, json_out=json_out, quiet=quiet)
+        show_batch(state, batch, json_out=json_out, quiet=quiet, jsonl=json_out and watch)
         if watch:
             from .watch import watch_batches
 

@@ -19,6 +19,7 @@ import typer
 
 from ..exit_codes import ExitCode
 from ._context import get_state
+from .batches import BatchIdsArg  # the same argument as cancel: Tab completes ids
 from ._errors import command_errors
 
 if TYPE_CHECKING:
@@ -187,9 +188,9 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def watch(
         ctx: typer.Context,
-        batch_ids: Annotated[list[str], typer.Argument(metavar="BATCH_ID...", help="One or more batch ids.", show_default=False)],
-        interval: Annotated[float, typer.Option("--interval", parser=parse_duration, metavar="DURATION", help="Shortest pause between polls, used while records are being processed.")] = DEFAULT_INTERVAL,
-        max_interval: Annotated[float, typer.Option("--max-interval", parser=parse_duration, metavar="DURATION", help="Longest pause, reached while batches are queued or idle.")] = DEFAULT_MAX_INTERVAL,
+        batch_ids: BatchIdsArg,
+        interval: Annotated[float, typer.Option("--interval", parser=parse_duration, metavar="DURATION", help="Shortest pause between polls, used while records are being processed [default: 2s].", show_default=False)] = DEFAULT_INTERVAL,
+        max_interval: Annotated[float, typer.Option("--max-interval", parser=parse_duration, metavar="DURATION", help="Longest pause, reached while batches are queued or idle [default: 30s].", show_default=False)] = DEFAULT_MAX_INTERVAL,
         timeout: Annotated[Optional[float], typer.Option("--timeout", parser=parse_duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)] = None,
         outage_limit: Annotated[float, typer.Option("--outage-limit", parser=parse_duration, metavar="DURATION", help="Give up after the API has been unreachable this long [default: 5m].", show_default=False)] = DEFAULT_OUTAGE_LIMIT,
         plain: Annotated[bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")] = False,

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS batches (
 );
 CREATE INDEX IF NOT EXISTS batches_created ON batches (created_us, seq);
 CREATE INDEX IF NOT EXISTS batches_updated ON batches (updated_us, seq);
-CREATE INDEX IF NOT EXISTS batches_status ON batches (status);
+CREATE INDEX IF NOT EXISTS batches_status_due ON batches (status, queued_until_us);
 CREATE TABLE IF NOT EXISTS datasets (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS datasets (
     kind TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS datasets_created ON datasets (created_us, seq);
-CREATE INDEX IF NOT EXISTS datasets_status ON datasets (validation_status);
+CREATE INDEX IF NOT EXISTS datasets_status_due ON datasets (validation_status, ready_us);
 """
 
 
@@ -174,11 +174,12 @@ class Store:
             return status
 
     def active_batches(self, now: int) -> list[sqlite3.Row]:
-        """Batches the worker must look at: running, canceling, or queued and due."""
+        """Batches the worker must look at: running, canceling, or queued and due (indexed)."""
         return self._query(
             "SELECT * FROM batches WHERE status IN "
             "('BATCH_STATUS_IN_PROGRESS', 'BATCH_STATUS_CANCELING') "
-            "OR (status = 'BATCH_STATUS_QUEUED' AND queued_until_us <= ?) ORDER BY seq",
+            "UNION ALL SELECT * FROM batches WHERE status = 'BATCH_STATUS_QUEUED' "
+            "AND queued_until_us <= ? ORDER BY seq",
             (now,),
         )
 

@@ -10,6 +10,7 @@ fetched with :func:`storage_client`, which never carries the key.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import platform
@@ -174,6 +175,16 @@ class CohereClient:
             follow_redirects=False,
             event_hooks=_debug_hooks(debug) if debug else None,
         )
+
+    def with_retry(self, retry: RetryPolicy) -> CohereClient:
+        """The same connection pool and key under another retry policy.
+
+        A poller that handles transient errors itself (watch) wants each call
+        to fail fast instead of sleeping inside the client for minutes.
+        """
+        clone = copy.copy(self)
+        clone.retry = retry
+        return clone
 
     def __enter__(self) -> CohereClient:
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -79,7 +80,7 @@ def fetch_results(
     if not batch.status.is_terminal and wait:
         from .watch import watch_batches
 
-        watch_batches(state, [batch.id], plain=True, json_lines=False, no_exit_status=True)
+        watch_batches(state, [batch.id], plain=True, no_exit_status=True, stream=sys.stderr)
         batch = client.get_batch(batch_id)
     if not batch.status.is_terminal:
         raise BadRequestError(

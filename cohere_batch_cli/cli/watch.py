@@ -13,7 +13,7 @@ import re
 import shlex
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional, TextIO
 
 import typer
 
@@ -120,14 +120,19 @@ def watch_batches(
     max_interval: float = DEFAULT_MAX_INTERVAL,
     outage_limit: float = DEFAULT_OUTAGE_LIMIT,
     no_exit_status: bool = False,
+    stream: TextIO | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` to the end and return the exit code of the outcome.
+
+    ``stream`` is where plain and JSON lines go (stdout by default; stderr when
+    the caller's own data owns stdout, as ``results --wait -o -`` does).
 
     ``plain`` forces plain lines (None or False: plain unless stdout is a
     terminal); ``json_lines`` wins over both. Ctrl-C stops watching, cancels
     nothing, prints the command that resumes, and returns 130. A lasting
     outage, a 404 or a refused key are raised for the caller's error table.
     """
+    from ..api.retry import RetryPolicy
     from ..watcher import Watcher, WatchOptions
 
     ids = list(dict.fromkeys(batch_ids))
@@ -153,12 +158,15 @@ def watch_batches(
 
     renderer: views.LiveRenderer | views.PlainRenderer | views.JsonRenderer
     if json_lines:
-        renderer = views.JsonRenderer(sys.stdout)
-    elif _wants_plain(state, plain):
-        renderer = views.PlainRenderer(sys.stdout, many=len(ids) > 1)
+        renderer = views.JsonRenderer(stream or sys.stdout)
+    elif _wants_plain(state, plain) or stream is not None:
+        renderer = views.PlainRenderer(stream or sys.stdout, many=len(ids) > 1)
     else:
         renderer = views.LiveRenderer(state.console(), ids)
-    watcher = Watcher(state.client(), ids, options, sleep=renderer.sleep)
+    # Each poll fails fast (one quick retry for a blip): the watcher's own backoff and
+    # outage limit handle anything longer, and --timeout stays a real bound.
+    source = state.client().with_retry(RetryPolicy(retries=1, initial=0.5, maximum=1.0, max_total=5.0))
+    watcher = Watcher(source, ids, options, sleep=renderer.sleep)
     try:
         with renderer:
             for events in watcher.rounds():

@@ -165,7 +165,8 @@ def watch_batches(
         renderer = views.LiveRenderer(state.console(), ids)
     # Each poll fails fast (one quick retry for a blip): the watcher's own backoff and
     # outage limit handle anything longer, and --timeout stays a real bound.
-    source = state.client().with_retry(RetryPolicy(retries=1, initial=0.5, maximum=1.0, max_total=5.0))
+    retries = 1 if state.retries is None else min(1, state.retries)
+    source = state.client().with_retry(RetryPolicy(retries=retries, initial=0.5, maximum=1.0, max_total=5.0))
     watcher = Watcher(source, ids, options, sleep=renderer.sleep)
     try:
         with renderer:

@@ -1,0 +1,169 @@
+"""The local check of a batch input file before it is uploaded, in constant memory.
+
+:func:`check_file` reads the file in binary, one bounded line at a time, and
+feeds every line to :class:`~cohere_batch_cli.input_rules.InputChecker` (the
+rules the sandbox applies too). What it adds is the handling of files that are
+not line-shaped JSON text at all, so they give one clear sentence instead of a
+thousand "invalid JSON" lines:
+
+- a UTF-16 file (it has a byte order mark) and a binary file (a NUL byte in
+  its first 8 KiB, or a gzip header) are reported once, and reading stops;
+- a UTF-8 byte order mark and CRLF line ends are accepted;
+- a line longer than :data:`MAX_LINE_BYTES` is reported by number and skipped
+  in chunks, never held whole: reading ``for line in f`` on a 1 GB file with
+  no newline would hold the whole gigabyte;
+- a path that is missing, a directory or unreadable raises
+  :class:`InputFileError`, which the CLI turns into exit code 2.
+
+Only the first :data:`~cohere_batch_cli.input_rules.MAX_PROBLEMS` problems are
+listed; every one is counted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .input_rules import MAX_PROBLEMS, InputChecker, Problem
+
+MAX_LINE_BYTES = 64 * 1024 * 1024
+"""The longest line checked (64 MiB).
+
+Far above any single request the API takes (a long chat with a few base64
+images is a few MiB), and low enough that the line and its parsed form fit in
+memory together on a small CI machine. A longer line is reported, not read.
+"""
+
+SNIFF_BYTES = 8192
+"""How much of the start of a file is looked at to tell text from binary."""
+
+_SKIP_CHUNK = 1024 * 1024
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+class InputFileError(Exception):
+    """The file cannot be read at all: missing, a directory, no permission (exit 2)."""
+
+
+@dataclass
+class FileReport:
+    """What the check of one file found.
+
+    ``dataset_type`` is the type given, or the one inferred from the records
+    (None when no record tells it, which is itself a problem). ``problems``
+    lists at most ``MAX_PROBLEMS``; ``problem_count`` counts them all.
+    """
+
+    path: Path
+    dataset_type: str | None
+    rows: int = 0
+    size_bytes: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.problem_count == 0
+
+    def add(self, problems: list[Problem]) -> None:
+        """Count every problem, keep the first ``MAX_PROBLEMS`` for display."""
+        self.problem_count += len(problems)
+        room = MAX_PROBLEMS - len(self.problems)
+        if room > 0:
+            self.problems.extend(problems[:room])
+
+
+def check_file(
+    path: Path, dataset_type: str | None = None, *, max_line_bytes: int = MAX_LINE_BYTES
+) -> FileReport:
+    """Check a JSONL input file line by line; raise :class:`InputFileError` if it cannot be read."""
+    path = Path(path)
+    with _open_for_reading(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        report = FileReport(path=path, dataset_type=dataset_type, size_bytes=size)
+        head = fh.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(fh, "peek") else b""
+        not_text = _not_text(head)
+        if not_text is not None:
+            report.add([not_text])
+            return report
+        checker = InputChecker(dataset_type)
+        try:
+            for line_no, raw, too_long in _bounded_lines(fh, max_line_bytes):
+                if too_long:
+                    checker.rows += 1
+                    report.add([Problem(line_no, f"the line is longer than {_size(max_line_bytes)}; not checked")])
+                else:
+                    report.add(checker.feed(line_no, raw))
+        except OSError as exc:
+            raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        checker.size_bytes = size  # skipped long lines were never fed, yet they count
+        report.add(checker.finish())
+    report.rows = checker.rows
+    report.dataset_type = checker.dataset_type
+    if report.dataset_type is None and checker.rows:
+        report.add(
+            [Problem(0, "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input")]
+        )
+    return report
+
+
+def _open_for_reading(path: Path) -> BinaryIO:
+    """Open in binary, turning every reason it fails into one clear sentence."""
+    if path.is_dir():
+        raise InputFileError(f"{path} is a directory, not a JSONL file")
+    try:
+        return open(path, "rb")  # noqa: SIM115 - returned to a with block
+    except FileNotFoundError as exc:
+        raise InputFileError(f"{path} does not exist") from exc
+    except PermissionError as exc:
+        raise InputFileError(f"{path} cannot be read: permission denied") from exc
+    except OSError as exc:
+        raise InputFileError(f"cannot open {path}: {exc.strerror or exc}") from exc
+
+
+def _not_text(head: bytes) -> Problem | None:
+    """One whole-file problem when the file is not UTF-8 text, judged from its first bytes."""
+    if head.startswith(_UTF16_BOMS):
+        return Problem(0, "the file is UTF-16 encoded; save it as UTF-8")
+    if head.startswith(_GZIP_MAGIC):
+        return Problem(0, "the file is gzip-compressed; decompress it first (gunzip)")
+    if b"\x00" in head:
+        return Problem(0, "the file is binary (it holds NUL bytes), not JSONL text; UTF-16 without a byte order mark looks like this too")
+    return None
+
+
+def _bounded_lines(fh: BinaryIO, limit: int) -> Iterator[tuple[int, bytes, bool]]:
+    """``(line number, raw line, too long)`` for every line, never holding more than ``limit`` bytes.
+
+    A line over the limit is yielded as ``(n, b"", True)`` after the rest of it
+    was read through in fixed chunks and dropped.
+    """
+    line_no = 0
+    while True:
+        raw = fh.readline(limit + 1)
+        if not raw:
+            return
+        line_no += 1
+        if len(raw) <= limit or raw.endswith(b"\n"):
+            yield line_no, raw, False
+            continue
+        del raw
+        _skip_rest_of_line(fh)
+        yield line_no, b"", True
+
+
+def _skip_rest_of_line(fh: BinaryIO) -> None:
+    while True:
+        chunk = fh.readline(_SKIP_CHUNK)
+        if not chunk or chunk.endswith(b"\n"):
+            return
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale} {unit}"
+    return f"{n:,} bytes"

@@ -158,6 +158,10 @@ def test_a_canceled_batch_exits_9(slow: tuple[Cli, CohereClient], tmp_path: Path
 def test_a_cancel_that_ends_completed_exits_0(slow: tuple[Cli, CohereClient], tmp_path: Path) -> None:
     cli, client = slow
     batch = make_batch(client, tmp_path, count=30, name="cancel-too-late")  # 0.6 s of work, 1.5 s grace
+    deadline = time.monotonic() + 5
+    while client.get_batch(batch.id).status == BatchStatus.QUEUED:  # a QUEUED batch always ends CANCELED
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     client.cancel_batch(batch.id)
     result = cli("watch", batch.id, "--json", *FAST)
     changes = [(e["old"], e["new"]) for e in json_lines(result.stdout) if e["event"] == "status_changed"]

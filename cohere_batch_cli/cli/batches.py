@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -52,6 +52,26 @@ def make_printer(
     return Printer(mode, state.console, query=query)
 
 
+def show_item(
+    state: CliState,
+    raw: dict[str, Any],
+    item_id: str,
+    fields: list[tuple[str, str]],
+    styles: dict[str, str],
+    **printer_options: Any,
+) -> None:
+    """Print one object: its JSON, its id, or a field view (colour on a terminal only)."""
+    from ..output.batch_views import plain_fields, print_fields
+
+    def detail() -> None:
+        if state.stdout_is_tty:
+            print_fields(state.console(), fields, styles)
+        else:
+            print(plain_fields(fields))
+
+    make_printer(state, **printer_options).item(raw, item_id, detail)
+
+
 def show_batch(
     state: CliState,
     batch: Batch,
@@ -66,19 +86,13 @@ def show_batch(
     ``jsonl`` prints it on one line, for output that JSON lines follow
     (``create --watch --json``), so stdout stays one JSON object a line.
     """
-    from ..output.batch_views import STATUS_STYLES, batch_fields, plain_fields, print_fields
+    from ..output.batch_views import STATUS_STYLES, batch_fields
 
-    printer = make_printer(state, json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
-    fields = batch_fields(batch)
-
-    def detail() -> None:
-        if state.stdout_is_tty:
-            style = STATUS_STYLES.get(batch.status, "magenta")
-            print_fields(state.console(), fields, {"Status": style})
-        else:
-            print(plain_fields(fields))
-
-    printer.item(batch.raw, batch.id, detail)
+    style = {"Status": STATUS_STYLES.get(batch.status, "magenta")}
+    show_item(
+        state, batch.raw, batch.id, batch_fields(batch), style,
+        json_out=json_out, jsonl=jsonl, quiet=quiet, query=query,
+    )  # fmt: skip
 
 
 def register(app: typer.Typer) -> None:

@@ -105,19 +105,14 @@ def wait_validated(state: CliState, dataset_id: str) -> Dataset:
 def _show_dataset(
     state: CliState, dataset: Dataset, *, json_out: bool, quiet: bool, query: str | None = None
 ) -> None:
-    from ..output.batch_views import VALIDATION_STYLES, dataset_fields, plain_fields, print_fields
-    from .batches import make_printer
+    from ..output.batch_views import VALIDATION_STYLES, dataset_fields
+    from .batches import show_item
 
-    fields = dataset_fields(dataset)
-
-    def detail() -> None:
-        if state.stdout_is_tty:
-            style = VALIDATION_STYLES.get(dataset.validation_status, "")
-            print_fields(state.console(), fields, {"Validation": style})
-        else:
-            print(plain_fields(fields))
-
-    make_printer(state, json_out=json_out, quiet=quiet, query=query).item(dataset.raw, dataset.id, detail)
+    style = {"Validation": VALIDATION_STYLES.get(dataset.validation_status, "")}
+    show_item(
+        state, dataset.raw, dataset.id, dataset_fields(dataset), style,
+        json_out=json_out, quiet=quiet, query=query,
+    )  # fmt: skip
 
 
 @datasets_app.command("validate")

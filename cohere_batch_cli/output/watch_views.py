@@ -33,6 +33,7 @@ from rich.text import Text
 
 from ..api.models import Batch, BatchStatus
 from ..exit_codes import ExitCode
+from .batch_views import STATUS_STYLES as _STATUS_STYLE
 from ..watcher import (
     AllDone,
     BatchDone,
@@ -303,14 +304,6 @@ class WatchState:
             self.problem = None
 
 
-_STATUS_STYLE = {
-    BatchStatus.QUEUED: "cyan",
-    BatchStatus.IN_PROGRESS: "blue",
-    BatchStatus.CANCELING: "yellow",
-    BatchStatus.COMPLETED: "green",
-    BatchStatus.FAILED: "red",
-    BatchStatus.CANCELED: "yellow",
-}
 
 
 def progress_bar(batch: Batch, width: int = 30) -> Text:

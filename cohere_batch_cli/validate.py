@@ -90,20 +90,25 @@ def check_file(
             report.add([not_text])
             return report
         checker = InputChecker(dataset_type)
+        unreadable = 0
         try:
             for line_no, raw, too_long in _bounded_lines(fh, max_line_bytes):
                 if too_long:
                     checker.rows += 1
-                    report.add([Problem(line_no, f"the line is longer than {_size(max_line_bytes)}; not checked")])
+                    problems = [Problem(line_no, f"the line is longer than {_size(max_line_bytes)}; not checked")]
                 else:
-                    report.add(checker.feed(line_no, raw))
+                    problems = checker.feed(line_no, raw)
+                unreadable += too_long or _unreadable(problems)
+                report.add(problems)
         except OSError as exc:
             raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
         checker.size_bytes = size  # skipped long lines were never fed, yet they count
         report.add(checker.finish())
     report.rows = checker.rows
     report.dataset_type = checker.dataset_type
-    if report.dataset_type is None and checker.rows:
+    if report.dataset_type is None and checker.rows > unreadable:
+        # Some record was read and none told the type. (When no line could be read at
+        # all, those lines' own problems are the news; this would be noise.)
         report.add(
             [Problem(0, "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input")]
         )
@@ -133,6 +138,11 @@ def _not_text(head: bytes) -> Problem | None:
     if b"\x00" in head:
         return Problem(0, "the file is binary (it holds NUL bytes), not JSONL text; UTF-16 without a byte order mark looks like this too")
     return None
+
+
+def _unreadable(problems: list[Problem]) -> bool:
+    """Whether a line's problems say it could not be parsed at all (so it tells no type)."""
+    return any(p.message.startswith(("invalid JSON", "not valid UTF-8")) for p in problems)
 
 
 def _bounded_lines(fh: BinaryIO, limit: int) -> Iterator[tuple[int, bytes, bool]]:

@@ -1,0 +1,227 @@
+"""The local input check: every bad line named by number, odd encodings, and flat memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from cohere_batch_cli.input_rules import CHAT_V2_INPUT, EMBED_V2_INPUT, MAX_PROBLEMS
+from cohere_batch_cli.validate import FileReport, InputFileError, check_file
+
+
+def chat(custom_id: str, text: str = "hello") -> dict:
+    return {"custom_id": custom_id, "body": {"messages": [{"role": "user", "content": text}]}}
+
+
+def embed(custom_id: str) -> dict:
+    return {"custom_id": custom_id, "body": {"texts": ["a", "b"], "input_type": "search_document"}}
+
+
+def write_lines(path: Path, lines: list[object], end: str = "\n") -> Path:
+    text = end.join(line if isinstance(line, str) else json.dumps(line) for line in lines) + end
+    path.write_bytes(text.encode("utf-8"))
+    return path
+
+
+def messages(report: FileReport) -> list[str]:
+    return [str(p) for p in report.problems]
+
+
+def test_a_good_chat_file_passes_and_its_type_is_inferred(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "in.jsonl", [chat("a"), chat("b"), chat("c")])
+    report = check_file(path, None)
+    assert report.ok, messages(report)
+    assert (report.dataset_type, report.rows, report.size_bytes) == (CHAT_V2_INPUT, 3, path.stat().st_size)
+
+
+def test_an_embed_file_is_inferred_as_embed(tmp_path: Path) -> None:
+    report = check_file(write_lines(tmp_path / "in.jsonl", [embed("a"), embed("b")]), None)
+    assert report.ok and report.dataset_type == EMBED_V2_INPUT
+
+
+def test_every_bad_line_is_named_with_its_number(tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "in.jsonl",
+        [
+            chat("ok-1"),
+            '{"custom_id": "x", "body": ',  # 2: invalid JSON
+            {"body": {"messages": [{"role": "user", "content": "hi"}]}},  # 3: no custom_id
+            chat("ok-1"),  # 4: duplicate
+            {"custom_id": "no-body"},  # 5: no body
+            {"custom_id": "odd", "body": {"messages": [{"role": "user", "content": "x"}], "colour": 1}},  # 6
+            {"custom_id": "model", "body": {"messages": [{"role": "user", "content": "x"}], "model": "m"}},  # 7
+            chat("ok-2"),
+        ],
+    )
+    report = check_file(path, None)
+    found = messages(report)
+    assert not report.ok
+    assert any(m.startswith("line 2: invalid JSON") for m in found), found
+    assert "line 3: missing custom_id" in found
+    assert 'line 4: duplicate custom_id "ok-1"' in found
+    assert "line 5: missing body" in found
+    assert any(m.startswith("line 6: body has fields") and "colour" in m for m in found), found
+    assert any(m.startswith("line 7: body.model is not allowed") for m in found), found
+    assert not any(m.startswith(("line 1:", "line 8:")) for m in found)
+    assert report.problem_count == len(report.problems)
+
+
+def test_records_of_the_other_type_are_named(tmp_path: Path) -> None:
+    """The type is inferred from the first record; an embed line in a chat file is flagged."""
+    report = check_file(write_lines(tmp_path / "in.jsonl", [chat("a"), embed("b")]), None)
+    assert report.dataset_type == CHAT_V2_INPUT
+    assert any(m.startswith("line 2: body has fields batch-chat-v2-input does not accept") for m in messages(report))
+
+
+def test_a_given_type_wins_over_inference(tmp_path: Path) -> None:
+    report = check_file(write_lines(tmp_path / "in.jsonl", [chat("a")]), EMBED_V2_INPUT)
+    assert report.dataset_type == EMBED_V2_INPUT
+    assert any("messages" in m and m.startswith("line 1:") for m in messages(report))
+
+
+def test_a_type_that_cannot_be_inferred_is_a_problem(tmp_path: Path) -> None:
+    report = check_file(write_lines(tmp_path / "in.jsonl", [{"custom_id": "a", "body": {"temperature": 0.3}}]), None)
+    assert report.dataset_type is None
+    assert any("cannot tell the dataset type" in m and "--type" in m for m in messages(report))
+
+
+def test_an_empty_file_is_one_problem(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    report = check_file(path, None)
+    assert not report.ok and report.rows == 0 and report.size_bytes == 0
+    assert messages(report) == ["the file holds no records"]
+
+
+def test_blank_lines_only_is_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "blank.jsonl"
+    path.write_bytes(b"\n  \r\n\n")
+    assert messages(check_file(path, None)) == ["the file holds no records"]
+
+
+def test_a_binary_file_is_one_problem_not_thousands(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(bytes(range(256)) * 400 + b"\n" * 50)
+    report = check_file(path, None)
+    assert report.problem_count == 1
+    assert "binary" in messages(report)[0]
+
+
+def test_a_gzip_file_is_named_as_such(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "in.jsonl.gz"
+    path.write_bytes(gzip.compress(json.dumps(chat("a")).encode()))
+    assert "gzip" in messages(check_file(path, None))[0]
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_utf16_is_one_problem_asking_for_utf8(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "in.jsonl"
+    text = "\n".join(json.dumps(chat(f"r{i}")) for i in range(50)) + "\n"
+    data = text.encode(encoding)
+    if not data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        data = b"\xfe\xff" + data
+    path.write_bytes(data)
+    report = check_file(path, None)
+    assert report.problem_count == 1
+    assert "UTF-16" in messages(report)[0] and "UTF-8" in messages(report)[0]
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(chat("a")) + "\n" + json.dumps(chat("b")) + "\n").encode())
+    report = check_file(path, None)
+    assert report.ok, messages(report)
+    assert report.rows == 2
+
+
+def test_crlf_line_ends_are_accepted_and_numbers_stay_right(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "in.jsonl", [chat("a"), chat("b"), "{oops", chat("c")], end="\r\n")
+    report = check_file(path, None)
+    assert report.rows == 4
+    assert [p.line for p in report.problems] == [3]
+
+
+def test_a_last_line_without_newline_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes((json.dumps(chat("a")) + "\n" + json.dumps(chat("a"))).encode())
+    assert messages(check_file(path, None)) == ['line 2: duplicate custom_id "a"']
+
+
+def test_a_huge_line_is_reported_without_being_held(tmp_path: Path) -> None:
+    """A 12 MB line against a 1 MiB limit: named by number, skipped, and memory stays small."""
+    path = tmp_path / "in.jsonl"
+    huge = json.dumps(chat("big", "x" * 12_000_000))
+    path.write_bytes((json.dumps(chat("a")) + "\n" + huge + "\n" + json.dumps(chat("b")) + "\n").encode())
+    tracemalloc.start()
+    try:
+        report = check_file(path, None, max_line_bytes=1 << 20)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert messages(report) == ["line 2: the line is longer than 1 MiB; not checked"]
+    assert report.rows == 3
+    assert peak < 4 * (1 << 20), peak  # the bounded read and its copy, not the 12 MB line
+
+
+def test_a_single_line_file_with_no_newline_over_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"{" + b" " * 3_000_000)
+    report = check_file(path, None, max_line_bytes=1 << 20)
+    assert [p.line for p in report.problems] == [1]
+    assert "longer than" in messages(report)[0]
+
+
+def test_problems_are_capped_but_all_counted(tmp_path: Path) -> None:
+    total = MAX_PROBLEMS + 250
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"not json\n" * total)
+    report = check_file(path, None)
+    assert len(report.problems) == MAX_PROBLEMS
+    assert report.problem_count >= total
+    assert report.problems[-1].line == MAX_PROBLEMS
+
+
+def test_a_directory_is_an_input_file_error(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="is a directory"):
+        check_file(tmp_path, None)
+
+
+def test_a_missing_file_is_an_input_file_error(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="does not exist"):
+        check_file(tmp_path / "nope.jsonl", None)
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads anything")
+def test_an_unreadable_file_is_an_input_file_error(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "in.jsonl", [chat("a")])
+    path.chmod(0)
+    try:
+        with pytest.raises(InputFileError, match="permission denied"):
+            check_file(path, None)
+    finally:
+        path.chmod(0o600)
+
+
+def test_a_large_valid_file_is_checked_in_flat_memory(tmp_path: Path) -> None:
+    """About 24 MB of requests; the check keeps one line and an 8-byte hash per id."""
+    path = tmp_path / "big.jsonl"
+    filler = "lorem ipsum " * 160
+    with open(path, "wb") as fh:
+        for i in range(12_000):
+            fh.write((json.dumps(chat(f"req-{i:06d}", filler)) + "\n").encode())
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        report = check_file(path, None)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert report.ok and report.rows == 12_000
+    assert size > 20_000_000
+    assert peak < 4_000_000, f"peak {peak:,} bytes for a {size:,}-byte file"

@@ -212,6 +212,11 @@ def cli_env(base_url: str | None = None, **extra: str) -> dict[str, str]:
         NO_PROXY="*",
     )
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure with cached bytecode, as users run it
+    candidate = os.environ.get("CBATCH_BENCH_PYTHONPATH")
+    if candidate:  # run.py --pythonpath: measure a candidate copy of the package instead
+        env["PYTHONPATH"] = candidate
+    else:
+        env.pop("PYTHONPATH", None)
     if base_url:
         env.update(CO_API_KEY=API_KEY, CO_API_URL=base_url)
     env.update(extra)

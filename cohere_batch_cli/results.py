@@ -89,7 +89,7 @@ RETRY_BASE = 0.5
 """First backoff in seconds, doubling; ``CBATCH_RETRY_BASE`` overrides it (tests shrink it)."""
 
 _RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
-_JOIN_THREAD_SECONDS = 5.0
+_JOIN_THREAD_SECONDS = 1.0  # Ctrl-C must feel instant; a thread stuck longer dies with the process
 _PROGRESS_EVERY = 1000
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import threading
+import time
 import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +325,22 @@ def test_an_interrupt_while_writing_leaves_no_file(server: PartServer, http: htt
         download_results(parts, out, http=http, progress=Interrupting())
     assert out.read_text() == "previous run\n"  # the old file untouched, no half file in its place
     assert leftovers(tmp_path, {"r.jsonl"}) == []
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
+def test_ctrl_c_while_a_part_stalls_returns_at_once_and_leaves_nothing(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+    parts = serve_parts(server, [records("c", 50), records("d", 50)], plans={0: [STALL]})
+    out = tmp_path / "r.jsonl"
+    timer = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            download_results(parts, out, http=http, stall_timeout=30)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - started < 5  # not the 30 s stall timeout
+    assert leftovers(tmp_path, set()) == []
 
 
 def test_an_expired_link_fails_at_once_with_a_hint(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:

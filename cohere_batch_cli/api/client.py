@@ -36,6 +36,12 @@ USER_AGENT = f"cbatch/{__version__} python/{platform.python_version()} httpx/{ht
 
 DebugSink = Callable[[str], None]
 
+BATCH_MAY_EXIST = "the batch may have been created: look for it with 'cbatch list' before creating it again"
+DATASET_MAY_EXIST = (
+    "the file may have been stored: look for it with 'cbatch datasets list' before uploading it again"
+)
+"""Hints for an error that ends a create or an upload whose answer was lost (see ``_request``)."""
+
 
 @dataclass(frozen=True)
 class Timeouts:
@@ -258,10 +264,17 @@ class CohereClient:
         def find_created() -> Batch | None:
             return self._find_recent_batch(body, time.monotonic() - started)
 
-        data = self._request("POST", "/v2/batches", json=body, before_retry=find_created)
+        data = self._request(
+            "POST", "/v2/batches", json=body, before_retry=find_created, unknown_fate=BATCH_MAY_EXIST
+        )
         if isinstance(data, Batch):
             return data
-        return Batch.from_api(_field(data, "batch", dict))
+        try:
+            return Batch.from_api(_field(data, "batch", dict))
+        except errors.UnexpectedResponseError as exc:
+            # A 2xx answer: the batch was created, only the answer is unreadable.
+            exc.hint = BATCH_MAY_EXIST  # type: ignore[attr-defined]
+            raise
 
     def _find_recent_batch(self, body: dict[str, str], elapsed: float) -> Batch | None:
         response_date: list[float] = []
@@ -320,8 +333,14 @@ class CohereClient:
             handle: IO[bytes] = _CountingReader(path.open("rb"), on_bytes)
             return {"data": (path.name, handle, "application/octet-stream")}
 
-        data = self._request("POST", "/v1/datasets", params=params, files=files, upload=True)
-        return str(_field(data, "id", str))
+        data = self._request(
+            "POST", "/v1/datasets", params=params, files=files, upload=True, unknown_fate=DATASET_MAY_EXIST
+        )
+        try:
+            return str(_field(data, "id", str))
+        except errors.UnexpectedResponseError as exc:
+            exc.hint = DATASET_MAY_EXIST  # type: ignore[attr-defined]
+            raise
 
     def get_dataset(self, dataset_id: str, *, timeout: float | None = None) -> Dataset:
         data = self._request("GET", f"/v1/datasets/{path_segment(dataset_id)}", timeout=timeout)
@@ -378,12 +397,17 @@ class CohereClient:
         upload: bool = False,
         before_retry: Callable[[], Any] | None = None,
         on_response: Callable[[httpx.Response], None] | None = None,
+        unknown_fate: str | None = None,
     ) -> Any:
         """Send one API call with retries; return its JSON object (or what before_retry found).
 
         ``before_retry`` runs before each retry of a request that may have
         reached the server; a non-None result ends the loop as the answer.
         ``upload`` marks a request that must not be repeated once sent.
+        ``unknown_fate`` is the hint an error carries when it ends the loop
+        while a request that may have been acted on is unaccounted for (a
+        create or an upload whose answer was lost): the user must not simply
+        run the command again.
         """
         started = time.monotonic()
         attempt = 0
@@ -393,7 +417,10 @@ class CohereClient:
             except _Retry as retry:
                 attempt += 1
                 retry.error.retries = attempt - 1
-                if upload and retry.sent and not _surely_not_taken(retry.error):
+                fate_unknown = retry.sent and not _surely_not_taken(retry.error)
+                if fate_unknown and unknown_fate:
+                    retry.error.hint = unknown_fate  # type: ignore[attr-defined]
+                if upload and fate_unknown:
                     raise retry.error from None
                 wait = retry.wait if retry.wait is not None else self.retry.backoff(attempt)
                 elapsed = time.monotonic() - started
@@ -403,7 +430,12 @@ class CohereClient:
                     self._debug(f"retry {attempt}/{self.retry.retries} in {wait:.2f}s: {retry.error}")
                 self._sleep(wait)
                 if before_retry is not None and retry.sent:
-                    found = before_retry()
+                    try:
+                        found = before_retry()
+                    except errors.CohereAPIError as exc:
+                        if unknown_fate:  # the look-up failed: the lost request may still have worked
+                            exc.hint = unknown_fate  # type: ignore[attr-defined]
+                        raise
                     if found is not None:
                         return found
 

@@ -80,7 +80,8 @@ def message_for(exc: BaseException, key_source: str | None = None) -> str:
         text = str(exc)
         if exc.retries:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
-        return _with_request_id(text, exc)
+        hint = getattr(exc, "hint", None)  # set by the client when a create or upload may have worked
+        return _with_request_id(text, exc) + (f"; {hint}" if hint else "")
     if isinstance(exc, (ConfigError, UsageError, InputRejected, OutputOptionError)):
         return str(exc)
     text = str(exc).strip()

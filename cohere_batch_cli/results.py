@@ -55,9 +55,10 @@ from concurrent.futures import Future
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+from typing import IO, TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
+from .output.progress import NullProgress, ProgressSink
 from .validate import MAX_LINE_BYTES, InputFileError
 
 if TYPE_CHECKING:
@@ -95,29 +96,6 @@ _PROGRESS_EVERY = 1000
 
 class ResultsError(Exception):
     """A part could not be downloaded or decoded after every retry (the CLI exits 6)."""
-
-
-class ProgressSink(Protocol):
-    """Where download progress goes; the CLI passes a rich bar on a terminal."""
-
-    def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None: ...
-
-    def advance(self, bytes: int = 0, records: int = 0) -> None: ...  # noqa: A002 - the sink's name
-
-    def finish(self) -> None: ...
-
-
-class NullProgress:
-    """Progress for nobody: pipes, logs, tests."""
-
-    def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
-        pass
-
-    def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)

@@ -2,20 +2,29 @@
 
 :func:`make_progress` returns a rich bar on stderr when stderr is a terminal,
 and a do-nothing object otherwise, so commands never ask ``if tty:``. Both
-follow the ``ProgressSink`` shape of :mod:`cohere_batch_cli.results`:
-``start``, ``advance``, ``finish``.
+follow :class:`ProgressSink`: ``start``, ``advance``, ``finish``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 
+class ProgressSink(Protocol):
+    """Where upload and download progress goes: a rich bar on a terminal, else nowhere."""
+
+    def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None: ...
+
+    def advance(self, bytes: int = 0, records: int = 0) -> None: ...  # noqa: A002 - the sink's name
+
+    def finish(self) -> None: ...
+
+
 class NullProgress:
-    """Progress for nobody: logs, pipes and JSON output."""
+    """Progress for nobody: logs, pipes, JSON output and tests."""
 
     def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
         pass

@@ -55,6 +55,26 @@ class Timeouts:
         return httpx.Timeout(read, connect=min(self.connect, read))
 
 
+class InvalidBaseURL(ValueError):
+    """The base URL cannot be used: not http(s), no host, a bad port (a configuration error, exit 3)."""
+
+
+def check_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash, or InvalidBaseURL saying what is wrong with it."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise InvalidBaseURL(f"the base URL {base_url!r} is not a URL: {exc}{_BASE_URL_HINT}") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise InvalidBaseURL(
+            f"the base URL {base_url!r} is not an http:// or https:// URL with a host{_BASE_URL_HINT}"
+        )
+    return base_url.rstrip("/")
+
+
+_BASE_URL_HINT = "; it comes from --base-url, CO_API_URL or the profile: 'cbatch config' shows which"
+
+
 class _Retry(Exception):
     """Internal: one attempt failed in a way that may succeed when tried again."""
 
@@ -163,7 +183,7 @@ class CohereClient:
     ) -> None:
         if not api_key:
             raise errors.AuthenticationError("no API key")
-        self.base_url = base_url.rstrip("/")
+        self.base_url = check_base_url(base_url)
         self.retry = retry
         self.timeouts = timeouts
         self._sleep = sleep

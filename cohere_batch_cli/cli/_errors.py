@@ -65,6 +65,8 @@ def _extra_codes(exc: BaseException) -> ExitCode | None:
         return ExitCode.USAGE
     if name == "ResultsError":
         return ExitCode.SERVER
+    if name == "InvalidBaseURL":  # api.client: a configuration error
+        return ExitCode.AUTH
     return None
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import TEST_KEY, Cli
 from tests.support.fake_api import FAULTS, REFUSALS, FakeApi
 from tests.support.flows import chat_records, write_jsonl
-from tests.support.part_server import DROP, ERROR, PartServer
+from tests.support.part_server import DROP, ERROR, STALL, PartServer
 
 # -- the specification ---------------------------------------------------------------------
 
@@ -303,6 +304,34 @@ def test_every_command_meets_every_api_fault_in_the_table() -> None:
     for command in COMMANDS:
         for fault in FAULTS:
             assert (command, fault) in MATRIX, (command, fault)
+
+
+# -- bounds the matrix does not reach ------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="cli/results.py never passes --timeout to download_results: a stalled part waits the fixed "
+    "60 s stall_timeout per attempt (5 attempts), whatever --timeout says",
+)
+def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: Path) -> None:
+    guard = 4.0  # without the bound, the part server is stopped after this long to end the test
+    with PartServer() as parts:
+        url = parts.add("out-1-0", api.parts["out-1-0"], [STALL] * 10)
+        api.datasets["out-1"]["dataset_parts"][0]["url"] = url
+        timer = threading.Timer(guard, parts.__exit__, (None, None, None))
+        timer.start()
+        started = time.monotonic()
+        try:
+            result = Cli(api.base_url, TEST_KEY)(
+                "--timeout", "0.3", "results", "b-done", "-o", "results.jsonl", exit_code=ExitCode.SERVER
+            )
+        finally:
+            timer.cancel()
+        took = time.monotonic() - started
+    assert not (tmp_path / "results.jsonl").exists()
+    assert "no data for 0.3 s" in result.stderr, result.stderr
+    assert took < guard - 0.5
 
 
 # -- the table in the docs -----------------------------------------------------------------

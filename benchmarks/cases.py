@@ -414,7 +414,7 @@ def p6_watch(ctx: Context) -> list[Row]:
         env = cli_env(server.base_url)
         done = wait_batch(client, client.create_batch(name="p6-base", input_dataset_id=dataset_id, model="command-r").id)
         # The start-up CPU of a command that makes one call: what watching costs beyond it is waiting.
-        base = [run_proc([CBATCH, "get", done.id, "--json"], env).check() for _ in range(3)]
+        base = [run_proc([CBATCH, "get", done.id, "--json"], env).check() for _ in range(5)]
         log = server.request_log
         results = []
         for _ in range(ctx.runs(2, 1)):

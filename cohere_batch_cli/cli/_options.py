@@ -19,6 +19,14 @@ FormatOpt = Annotated[
         show_default=False,
     ),
 ]
+DatasetQueryOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--query",
+        help="A JMESPath expression applied to the JSON output, e.g. \"[?validation_status=='failed'].id\".",
+        show_default=False,
+    ),
+]
 QueryOpt = Annotated[
     Optional[str],
     typer.Option(

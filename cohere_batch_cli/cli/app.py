@@ -20,8 +20,15 @@ from ._context import CliState
 
 HELP = """cbatch: run Cohere batch jobs from your terminal, scripts and CI.
 
-Set CO_API_KEY (or run 'cbatch login'), then: cbatch create --file requests.jsonl
---model MODEL --watch. Try it with no account: cbatch demo.
+Set CO_API_KEY (or run 'cbatch login'). Try it with no account: cbatch demo.
+
+Examples:
+
+  cbatch list
+
+  cbatch create --file requests.jsonl --model command-r-08-2024 --watch
+
+  cbatch results BATCH_ID -o results.jsonl
 """
 
 PANEL_ORDER = ("Batches", "Datasets", "Results", "Sandbox", "Configuration")

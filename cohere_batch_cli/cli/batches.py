@@ -113,9 +113,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create a batch from a dataset, or from a JSONL file in one step.
 
+        With --dataset, the dataset must already be validated. With --file, the
+        file is checked line by line first (nothing is sent if a line is
+        wrong), uploaded, and validated; then the batch is created. If the
+        answer to the create call is lost, cbatch looks for the batch before
+        asking again, so a retry never makes two.
+
         Examples:
 
-          cbatch create --name foo --dataset ds_123 --model command-r
+          cbatch create --name nightly --dataset requests-3kd9xq --model command-r-08-2024
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --watch
         """
@@ -227,6 +233,9 @@ def register(app: typer.Typer) -> None:
         query: QueryOpt = None,
     ) -> None:
         """Show every field of a batch: status, progress, token counts, datasets.
+
+        Fields the API adds later are shown too. With --json, the batch exactly
+        as the API sent it (token counts stay strings).
 
         Examples:
 

@@ -76,6 +76,10 @@ def register(app: typer.Typer) -> None:
     def config(ctx: typer.Context, json_out: JsonOpt = False) -> None:
         """Show the settings in effect and where each comes from (the key masked).
 
+        Precedence: flags, then environment (CO_API_KEY, CO_API_URL), then the
+        selected profile, then defaults. The key is never shown beyond its
+        last four characters.
+
         Example:
 
           cbatch --profile ci config

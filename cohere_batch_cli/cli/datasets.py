@@ -10,14 +10,25 @@ import typer
 
 from ._context import CliState, get_state
 from ._errors import InputRejected, command_errors
-from ._options import FormatOpt, JsonlOpt, JsonOpt, QueryOpt, QuietOpt
+from ._options import DatasetQueryOpt, FormatOpt, JsonlOpt, JsonOpt, QuietOpt
 
 if TYPE_CHECKING:
     from ..api.models import Dataset
     from ..validate import FileReport
 
 datasets_app = typer.Typer(
-    help="Upload, check and manage datasets (batch inputs and outputs).",
+    help="""Upload, check and manage datasets (batch inputs and outputs).
+
+A batch reads its requests from a validated input dataset and writes its
+results to an output dataset. 'upload' checks the whole file locally first,
+so nothing is sent when a line is wrong.
+
+Examples:
+
+  cbatch datasets upload requests.jsonl --wait
+
+  cbatch datasets list --type batch-chat-v2-input
+""",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -30,7 +41,9 @@ FileArg = Annotated[Path, typer.Argument(help="A JSONL file, one request a line.
 WAIT_TIMEOUT = 1800.0
 
 
-def check_or_reject(state: CliState, path: Path, dataset_type: str | None) -> FileReport:
+def check_or_reject(
+    state: CliState, path: Path, dataset_type: str | None, *, uploading: bool = True
+) -> FileReport:
     """Check a file locally; print every problem with its line and raise when there is one."""
     from ..input_rules import BATCH_INPUT_TYPES
     from ..validate import check_file
@@ -47,9 +60,9 @@ def check_or_reject(state: CliState, path: Path, dataset_type: str | None) -> Fi
     hidden = report.problem_count - len(report.problems)
     if hidden > 0:
         state.info(f"... and {hidden} more problems")
-    raise InputRejected(
-        f"{path} has {report.problem_count} problem{'s' if report.problem_count != 1 else ''}; nothing was uploaded"
-    )
+    plural = "s" if report.problem_count != 1 else ""
+    tail = "; nothing was uploaded" if uploading else ""
+    raise InputRejected(f"{path} has {report.problem_count} problem{plural}{tail}")
 
 
 def upload_checked(
@@ -128,7 +141,7 @@ def validate(ctx: typer.Context, file: FileArg, dataset_type: TypeOpt = None) ->
       cbatch datasets validate requests.jsonl
     """
     state = get_state(ctx)
-    report = check_or_reject(state, file, dataset_type)
+    report = check_or_reject(state, file, dataset_type, uploading=False)
     state.info(f"{file}: {report.rows:,} records of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
 
 
@@ -173,9 +186,12 @@ def list_datasets(
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
     fmt: FormatOpt = None,
-    query: QueryOpt = None,
+    query: DatasetQueryOpt = None,
 ) -> None:
-    """List datasets.
+    """List datasets, with their type, validation status, rows and size.
+
+    The API filters by type and validation status itself; --limit bounds the
+    answer.
 
     Example:
 
@@ -207,9 +223,12 @@ def get(
     dataset_id: Annotated[str, typer.Argument(metavar="DATASET_ID", help="The dataset id.")],
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
-    query: QueryOpt = None,
+    query: DatasetQueryOpt = None,
 ) -> None:
     """Show a dataset: type, validation, rows, size, parts.
+
+    With --json, the API's own object, including each part's download link
+    (a pre-signed URL: treat it as a secret until it expires).
 
     Examples:
 
@@ -228,7 +247,10 @@ def delete(
     ctx: typer.Context,
     dataset_ids: Annotated[list[str], typer.Argument(metavar="DATASET_ID...", help="One or more dataset ids.")],
 ) -> None:
-    """Delete datasets (no prompt: this is for scripts too).
+    """Delete datasets.
+
+    There is no prompt, so scripts can use it; batches that used a dataset
+    keep their results. Cohere also deletes datasets after 30 days.
 
     Example:
 
@@ -244,7 +266,10 @@ def delete(
 @datasets_app.command("usage")
 @command_errors
 def usage(ctx: typer.Context, json_out: JsonOpt = False) -> None:
-    """Show the organisation's dataset storage use (the limit is 10 GB).
+    """Show the organisation's dataset storage use.
+
+    Cohere allows 10 GB of datasets per organisation; delete old ones with
+    'cbatch datasets delete'.
 
     Example:
 

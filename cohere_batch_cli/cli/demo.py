@@ -64,6 +64,11 @@ def register(app: typer.Typer) -> None:
         from .results import fetch_results
         from .watch import watch_batches
 
+        from .sandbox import MISSING_EXTRA, MISSING_EXTRA_EXIT, _server_extra_installed
+
+        if not _server_extra_installed():
+            typer.echo(MISSING_EXTRA, err=True)
+            raise typer.Exit(MISSING_EXTRA_EXIT)
         state = get_state(ctx)
         directory.mkdir(parents=True, exist_ok=True)
         requests = directory / "requests.jsonl"

@@ -43,6 +43,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Reference topics: exit codes, environment variables.
 
+        Each topic is printed from the same table the code uses, so it is
+        always current. For a command's options: cbatch COMMAND --help.
+
         Examples:
 
           cbatch help exit-codes

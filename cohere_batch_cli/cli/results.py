@@ -111,8 +111,9 @@ def fetch_results(
             progress=progress,
         )
     where = "stdout" if destination is None else str(destination)
+    noun = "record" if summary.records_written == 1 else "records"
     state.info(
-        f"wrote {summary.records_written:,} records to {where} "
+        f"wrote {summary.records_written:,} {noun} to {where} "
         f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
     )
     if summary.count_mismatch:

@@ -16,7 +16,16 @@ MISSING_EXTRA = "cbatch sandbox needs the server extra: pip install 'cohere-batc
 MISSING_EXTRA_EXIT = 3
 
 app = typer.Typer(
-    help="A local Cohere batch and dataset API for tests, demos and CI: no account, no network.",
+    help="""A local Cohere batch and dataset API for tests, demos and CI: no account, no network.
+
+It speaks the same batch and dataset endpoints, with the same error bodies
+and Avro output, so a client cannot tell the difference on the calls it
+makes. See docs/sandbox.md.
+
+Example:
+
+  cbatch sandbox serve --port 8787
+""",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -60,9 +69,15 @@ def serve(
 ) -> None:
     """Serve the sandbox until Ctrl-C, then stop cleanly.
 
-    Point cbatch (or any Cohere client) at it with the two exports it prints:
+    Point cbatch (or any Cohere client) at it with the two exports it prints.
+    State lives in --data-dir and survives restarts; --fail-rate-429,
+    --fail-rate-5xx and --latency inject faults for testing clients.
+
+    Examples:
 
       cbatch sandbox serve --port 8787
+
+      cbatch sandbox serve --port 0 --data-dir ./sandbox --records-per-second 50
     """
     if not _server_extra_installed():
         typer.echo(MISSING_EXTRA, err=True)

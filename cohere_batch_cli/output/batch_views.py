@@ -54,7 +54,7 @@ def human_bytes(size: int | None) -> str:
 
 
 BATCH_COLUMNS = (
-    Column("ID", lambda b: b.id),
+    Column("ID", lambda b: b.id, min_width=36),
     Column("NAME", lambda b: b.name),
     Column("STATUS", lambda b: b.status.label, lambda b: STATUS_STYLES.get(b.status, "magenta")),
     Column("MODEL", lambda b: b.model or "-"),
@@ -74,7 +74,7 @@ DATASET_CSV_FIELDS = (
 )  # fmt: skip
 
 DATASET_COLUMNS = (
-    Column("ID", lambda d: d.id),
+    Column("ID", lambda d: d.id, min_width=20),
     Column("NAME", lambda d: d.name),
     Column("TYPE", lambda d: d.dataset_type or "-"),
     Column(

@@ -55,6 +55,8 @@ class Column:
     cell: Callable[[Any], str]
     style: Callable[[Any], str] | None = None
     justify: str = "left"
+    min_width: int | None = None
+    """Cells never cut below this: ids must stay whole to be copied."""
 
 
 def dumps(obj: Any) -> str:
@@ -153,7 +155,13 @@ class Printer:
         console = self._console_factory()
         table = Table(title=title, box=None, header_style="bold", pad_edge=False)
         for col in columns:
-            table.add_column(col.header, justify=col.justify)  # type: ignore[arg-type]
+            table.add_column(
+                col.header,
+                justify=col.justify,  # type: ignore[arg-type]
+                min_width=col.min_width,
+                no_wrap=col.min_width is not None,
+                overflow="fold" if col.min_width is None else "ellipsis",
+            )
         count = 0
         iterator = iter(items)
         for item in iterator:

@@ -351,7 +351,10 @@ def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
     facts = [fmt_rate(view.rate) if view.rate is not None else None]
     if view.eta is not None and not b.status.is_terminal:
         facts.append(f"ETA {fmt_duration(view.eta)}")
-    facts.append(f"elapsed {fmt_duration(_batch_elapsed(b, state))}" if _batch_elapsed(b, state) is not None else None)
+    ran = _batch_elapsed(b, state)
+    # While running: time since creation by this clock; once over: the batch's own run time.
+    label = "took" if b.status.is_terminal else "elapsed"
+    facts.append(f"{label} {fmt_duration(ran)}" if ran is not None else None)
     facts.append(tokens(b))
     line3 = Text("  " + "  ·  ".join(f for f in facts if f), style="dim")
     return [head, detail, line3]

@@ -48,3 +48,28 @@ def test_installed_script_answers_version_and_help() -> None:
         assert command in listed, f"{command} missing from --help"
     module = subprocess.run([sys.executable, "-m", "cohere_batch_cli", "--version"], capture_output=True, text=True, check=True)
     assert module.stdout == version.stdout
+
+
+def test_the_command_table_matches_the_commands() -> None:
+    from cohere_batch_cli.cli.app import COMMANDS, build_module
+
+    for name, (module, panel, summary) in COMMANDS.items():
+        command = build_module(module).commands.get(name)
+        assert command is not None, f"{name} is not registered by cli/{module}.py"
+        assert command.help.strip().splitlines()[0] == summary, name
+        assert command.rich_help_panel == panel, name
+    for module in {m for m, _, _ in COMMANDS.values()}:
+        registered = set(build_module(module).commands)
+        listed = {n for n, (m, _, _) in COMMANDS.items() if m == module}
+        assert registered == listed, f"cli/{module}.py registers {registered - listed} not in COMMANDS"
+
+
+def test_one_command_builds_only_its_own_module() -> None:
+    code = (
+        "import sys; sys.argv = ['cbatch', 'get', '--help']\n"
+        "from cohere_batch_cli.cli import app\n"
+        "try:\n    app.run()\nexcept SystemExit:\n    pass\n"
+    )
+    loaded = imported_after(code)
+    assert "cohere_batch_cli.cli.batches" in loaded
+    assert not {"cohere_batch_cli.cli.watch", "cohere_batch_cli.cli.datasets", "cohere_batch_cli.cli.sandbox"} & loaded

@@ -1,12 +1,14 @@
-"""The root of the CLI: global options, and one line per command group.
+"""The root of the CLI: global options, and the table of every command.
 
-Imports only typer at module level; each group module imports what its
-commands need inside them, so ``cbatch --help`` stays close to Python's own
-start-up (see docs/performance.md).
+Imports only typer at module level, and builds a command's module only when
+that command runs, so ``cbatch --help`` stays close to Python's own start-up
+(see docs/performance.md).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -15,7 +17,6 @@ import typer
 from typer.core import TyperGroup
 
 from ..main import version_line
-from . import batches, config_cmd
 from ._context import CliState
 
 HELP = """cbatch: run Cohere batch jobs from your terminal, scripts and CI.
@@ -33,27 +34,75 @@ Examples:
 
 PANEL_ORDER = ("Batches", "Datasets", "Results", "Sandbox", "Configuration")
 
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "create": ("batches", "Batches", "Create a batch from a dataset, or from a JSONL file in one step."),
+    "list": ("batches", "Batches", "List batches, newest first."),
+    "get": ("batches", "Batches", "Show every field of a batch: status, progress, token counts, datasets."),
+    "cancel": ("batches", "Batches", "Cancel one or several batches and report each outcome."),
+    "watch": ("watch", "Batches", "Follow batches until every one has ended: completed, failed or canceled."),
+    "datasets": ("datasets", "Datasets", "Upload, check and manage datasets (batch inputs and outputs)."),
+    "results": ("results", "Results", "Download a finished batch's results as JSONL or CSV."),
+    "demo": ("demo", "Sandbox", "Run a real batch end to end against a local sandbox: no account, no network."),
+    "sandbox": ("sandbox", "Sandbox", "A local Cohere batch and dataset API for tests, demos and CI: no account, no network."),
+    "login": ("config_cmd", "Configuration", "Store an API key in a profile, after checking it with one cheap call."),
+    "config": ("config_cmd", "Configuration", "Show the settings in effect and where each comes from (the key masked)."),
+    "help": ("help_topics", "Configuration", "Reference topics: exit codes, environment variables."),
+}  # fmt: skip
+"""Every command: (module under cli/, help group, summary line).
+
+The root's --help is printed from this table, and a command's module is
+imported and built only when that command runs: Typer evaluates every
+parameter annotation of every command it builds, which was most of the cost
+of each cbatch invocation (docs/performance.md, P1). tests/test_startup.py
+checks the table against the commands themselves, so it cannot drift.
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def build_module(module_name: str) -> Any:
+    """The commands of one module under cli/, as a Click group built on first use."""
+    module = importlib.import_module(f"{__package__}.{module_name}")
+    sub = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False)
+    if module_name == "sandbox":
+        sub.add_typer(module.app, name="sandbox", rich_help_panel="Sandbox")
+    else:
+        module.register(sub)
+
+    @sub.callback()
+    def _group() -> None:  # keeps a module of one command a group, so it is found by name
+        """Commands of one module."""
+
+    return typer.main.get_command(sub)
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - 3)].rsplit(" ", 1)[0] + "..."
+
 
 class GroupedCommands(TyperGroup):
-    """Lists the root's commands by group (Batches, Datasets, ...) without rich.
+    """The root group: commands from the COMMANDS table, built lazily, listed by group.
 
     Typer groups commands by ``rich_help_panel`` only in its rich help, which
-    costs ~120 ms per ``--help`` (PERF-NOTES); this keeps the grouping and the
-    plain, fast formatter.
+    costs ~120 ms per ``--help`` (PERF-NOTES); this keeps the grouping with
+    the plain, fast formatter.
     """
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in COMMANDS:
+            return None
+        return build_module(COMMANDS[cmd_name][0]).get_command(ctx, cmd_name)
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
         groups: dict[str, list[tuple[str, str]]] = {}
-        commands = [(n, self.get_command(ctx, n)) for n in self.list_commands(ctx)]
-        shown = [(n, c) for n, c in commands if c is not None and not c.hidden]
-        if not shown:
-            return
-        limit = formatter.width - 6 - max(len(n) for n, _ in shown)
-        for name, cmd in shown:
-            panel = getattr(cmd, "rich_help_panel", None) or "Commands"
-            groups.setdefault(panel, []).append((name, cmd.get_short_help_str(limit)))
-        order = [p for p in PANEL_ORDER if p in groups] + [p for p in groups if p not in PANEL_ORDER]
-        for panel in order:
+        for name, (_module, panel, summary) in COMMANDS.items():
+            groups.setdefault(panel, []).append((name, _shorten(summary, limit)))
+        for panel in PANEL_ORDER:
             with formatter.section(panel):
                 formatter.write_dl(groups[panel])
 
@@ -98,29 +147,6 @@ def root(
         debug=debug,
         ca_bundle=str(ca_bundle) if ca_bundle else None,
     )
-
-
-batches.register(app)
-config_cmd.register(app)
-
-
-def _register_optional() -> None:
-    """Groups written as separate modules; each adds its commands to the root app."""
-    from . import datasets, demo, help_topics, results, watch
-
-    datasets.register(app)
-    results.register(app)
-    watch.register(app)
-    demo.register(app)
-    help_topics.register(app)
-    try:
-        from . import sandbox
-    except ImportError:  # pragma: no cover - the module ships with the package
-        return
-    app.add_typer(sandbox.app, name="sandbox", rich_help_panel="Sandbox")
-
-
-_register_optional()
 
 
 def run() -> None:

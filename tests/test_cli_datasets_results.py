@@ -39,7 +39,7 @@ def test_a_broken_file_is_rejected_with_every_bad_line_and_nothing_uploaded(
     before = uploads(sandbox)
     result = cli("datasets", "upload", str(path), exit_code=ExitCode.REFUSED)
     for line_no, fragment in [(2, "invalid JSON"), (3, "missing custom_id"), (4, "duplicate custom_id"), (5, "body.model")]:
-        assert f"broken.jsonl:line {line_no}: {fragment}" in result.stderr, result.stderr
+        assert f"broken.jsonl:{line_no}: {fragment}" in result.stderr, result.stderr
     assert "4 problems; nothing was uploaded" in result.stderr
     assert uploads(sandbox) == before
     cli("create", "--file", str(path), "--model", "m", exit_code=ExitCode.REFUSED)

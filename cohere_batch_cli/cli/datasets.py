@@ -56,7 +56,8 @@ def check_or_reject(
     if report.ok:
         return report
     for problem in report.problems:
-        state.info(f"{path}:{problem}" if problem.line else f"{path}: {problem}")
+        # path:line: message, the compilers' convention that editors and CI logs link
+        state.info(f"{path}:{problem.line}: {problem.message}" if problem.line else f"{path}: {problem}")
     hidden = report.problem_count - len(report.problems)
     if hidden > 0:
         state.info(f"... and {hidden} more problems")

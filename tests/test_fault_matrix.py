@@ -77,6 +77,7 @@ FAULT_NAMES: dict[str, str] = {
     "not_json": "200 with a body that is not JSON",
     "wrong_shape": "200 with JSON of the wrong shape",
     "slow": "answer slower than `--timeout`",
+    "trickle": "body trickling in, each read within `--timeout`",
     "storage_500": "storage: 500 on a part",
     "storage_drop": "storage: part cut off mid-file",
 }
@@ -129,6 +130,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("list", "not_json"): (Ok(), Fails(E6, "not JSON")),
     ("list", "wrong_shape"): (Fails(E6, "not a list of objects", NOT_RETRIED), Fails(E6, "not a list of objects")),
     ("list", "slow"): (Ok(), Fails(E7, "timed out")),
+    ("list", "trickle"): (Ok(), Fails(E7, "timed out")),
 
     ("get", "429"): (Ok(), Fails(E6, "HTTP 429: rate limited")),
     ("get", "500"): (Ok(), Fails(E6, "HTTP 500: internal error")),
@@ -139,6 +141,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("get", "not_json"): (Ok(), Fails(E6, "not JSON")),
     ("get", "wrong_shape"): (Fails(E6, "no 'batch' object", NOT_RETRIED), Fails(E6, "no 'batch' object")),
     ("get", "slow"): (Ok(), Fails(E7, "timed out")),
+    ("get", "trickle"): (Ok(), Fails(E7, "timed out")),
 
     ("create", "429"): (Ok("posted again: a 429 is a refusal"), Fails(E6, "HTTP 429: rate limited", "no batch created")),
     ("create", "500"): (Ok(LOOKUP), Fails(E6, "HTTP 500: internal error", UNKNOWN_FATE)),
@@ -149,6 +152,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("create", "not_json"): (Ok(LOOKUP), Fails(E6, "not JSON", UNKNOWN_FATE)),
     ("create", "wrong_shape"): (Fails(E6, "no 'batch' object", CREATED_BUT), Fails(E6, "no 'batch' object", CREATED_BUT)),
     ("create", "slow"): (Ok(LOOKUP), Fails(E7, "timed out", UNKNOWN_FATE)),
+    ("create", "trickle"): (Ok(LOOKUP), Fails(E7, "timed out", UNKNOWN_FATE)),
 
     ("cancel", "429"): (Ok(), Fails(E6, "not cancelled: HTTP 429: rate limited")),
     ("cancel", "500"): (Ok("cancelling twice is harmless"), Fails(E6, "not cancelled: HTTP 500: internal error")),
@@ -159,6 +163,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("cancel", "not_json"): (Ok(), Fails(E6, "not cancelled: POST /v2/batches/b-run:cancel answered 200")),
     ("cancel", "wrong_shape"): (Ok("the answer of a cancel is not read", retried=False), Ok("the answer of a cancel is not read", retried=False)),
     ("cancel", "slow"): (Ok("cancelling twice is harmless"), Fails(E7, "not cancelled: timed out")),
+    ("cancel", "trickle"): (Ok("cancelling twice is harmless"), Fails(E7, "not cancelled: timed out")),
 
     ("watch", "429"): (Ok("the outage is logged"), Fails(E6, "HTTP 429: rate limited", "after --outage-limit")),
     ("watch", "500"): (Ok("the outage is logged"), Fails(E6, "HTTP 500: internal error", "after --outage-limit")),
@@ -169,6 +174,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("watch", "not_json"): (Ok("the outage is logged"), Fails(E6, "not JSON", "after --outage-limit")),
     ("watch", "wrong_shape"): (Ok("the outage is logged"), Fails(E6, "no 'batch' object", "after --outage-limit")),
     ("watch", "slow"): (Ok("the outage is logged"), Fails(E7, "timed out", "after --outage-limit")),
+    ("watch", "trickle"): (Ok("the outage is logged"), Fails(E7, "timed out", "after --outage-limit")),
 
     ("datasets upload", "429"): (Ok("sent again: a 429 is a refusal"), Fails(E6, "HTTP 429: rate limited", "nothing stored")),
     ("datasets upload", "500"): (Fails(E6, "HTTP 500: internal error", UPLOAD_FATE), Fails(E6, "HTTP 500: internal error", UPLOAD_FATE)),
@@ -179,6 +185,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("datasets upload", "not_json"): (Fails(E6, "not JSON", UPLOAD_FATE), Fails(E6, "not JSON", UPLOAD_FATE)),
     ("datasets upload", "wrong_shape"): (Fails(E6, "no 'id' value", UPLOAD_FATE), Fails(E6, "no 'id' value", UPLOAD_FATE)),
     ("datasets upload", "slow"): (Fails(E7, "timed out", UPLOAD_FATE), Fails(E7, "timed out", UPLOAD_FATE)),
+    ("datasets upload", "trickle"): (Fails(E7, "timed out", UPLOAD_FATE), Fails(E7, "timed out", UPLOAD_FATE)),
 
     ("results", "429"): (Ok(), Fails(E6, "HTTP 429: rate limited", "no file written")),
     ("results", "500"): (Ok(), Fails(E6, "HTTP 500: internal error", "no file written")),
@@ -189,6 +196,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("results", "not_json"): (Ok(), Fails(E6, "not JSON", "no file written")),
     ("results", "wrong_shape"): (Fails(E6, "no 'batch' object", NOT_RETRIED), Fails(E6, "no 'batch' object", "no file written")),
     ("results", "slow"): (Ok(), Fails(E7, "timed out", "no file written")),
+    ("results", "trickle"): (Ok(), Fails(E7, "timed out", "no file written")),
     ("results", "storage_500"): (Ok("the part is fetched again"), Fails(E6, "after 5 attempts", "no file written, no temporary file left")),
     ("results", "storage_drop"): (Ok("resumed with a Range request"), Fails(E6, "after 5 attempts", "no file written, no temporary file left")),
 }  # fmt: skip

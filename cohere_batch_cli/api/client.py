@@ -471,15 +471,19 @@ class CohereClient:
     ) -> dict[str, Any]:
         url = self.base_url + path
         opened = files() if files else None
+        limits = self.timeouts.to_httpx(timeout)
         try:
-            response = self._http.request(
-                method,
-                path,
-                params=params,
-                json=json_body,
-                files=opened,
-                timeout=self.timeouts.to_httpx(timeout),
+            request = self._http.build_request(
+                method, path, params=params, json=json_body, files=opened, timeout=limits
             )
+            response = self._http.send(request, stream=True)
+            try:
+                # httpx's read timeout is per read: a body that trickles in a few bytes at a
+                # time never trips it. The whole body must arrive within one read timeout.
+                response.stream = _BodyDeadline(response.stream, time.monotonic() + (limits.read or 60.0))
+                response.read()
+            finally:
+                response.close()
         except httpx.HTTPError as exc:
             error = network_error(exc, url)
             if _is_certificate_error(exc):
@@ -536,6 +540,23 @@ def _field(data: dict[str, Any], name: str, kind: type) -> Any:
             f"the answer has no {name!r} {'object' if kind is dict else 'value'}"
         )
     return value
+
+
+class _BodyDeadline(httpx.SyncByteStream):
+    """A response body that raises ReadTimeout once its deadline passes, however it trickles."""
+
+    def __init__(self, inner: Any, deadline: float) -> None:
+        self._inner = inner
+        self._deadline = deadline
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if time.monotonic() > self._deadline:
+                raise httpx.ReadTimeout("the answer's body did not arrive within the timeout")
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class _CountingReader:

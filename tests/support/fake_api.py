@@ -46,6 +46,7 @@ FAULT_ANSWERS: dict[str, Any] = {
     "not_json": (200, {"Content-Type": "text/html"}, "<html><body>Sign in to the Wi-Fi</body></html>"),
     "wrong_shape": (200, {}, WRONG_SHAPE),
     "slow": "slow",  # acted on, then answered after ``slow_seconds``
+    "trickle": "trickle",  # acted on, then the answer's body a few bytes at a time, for ~``slow_seconds`` x 20
 }
 FAULTS = tuple(FAULT_ANSWERS)
 REFUSALS = frozenset({"429", "503"})
@@ -188,12 +189,33 @@ class FakeApi(FaultServer):
         answer = self._answer(recorded, act=fault not in REFUSALS)
         if fault == "slow":
             time.sleep(self.slow_seconds)
+        elif fault == "trickle":
+            self._trickle(handler, answer)
+            return
         elif fault is not None:
             answer = FAULT_ANSWERS[fault]
         try:
             super()._serve(handler, answer)
         except OSError:
             pass  # the client gave up on a slow answer
+
+    def _trickle(self, handler: BaseHTTPRequestHandler, answer: Any) -> None:
+        """Headers at once, then the body in pieces: every read arrives well within any timeout."""
+        status, headers, body = answer
+        payload = json.dumps(body).encode() + b" " * 400
+        pause = self.slow_seconds / 20
+        try:
+            handler.send_response(status)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            handler.wfile.flush()
+            for i in range(0, len(payload), 4):
+                handler.wfile.write(payload[i : i + 4])
+                handler.wfile.flush()
+                time.sleep(pause)
+        except OSError:
+            handler.close_connection = True
 
     def _answer(self, recorded: Any, *, act: bool) -> Any:
         url = urlsplit(recorded.path)

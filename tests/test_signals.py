@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import signal
 import socket
@@ -61,6 +62,7 @@ class Run:
             CBATCH_RETRY_BASE="0.01",
             XDG_CACHE_HOME=str(cwd / "cache"),
             NO_COLOR="1",
+            PYTHONFAULTHANDLER="1",
         )
         self.args = args
         self.proc = subprocess.Popen(
@@ -81,22 +83,47 @@ class Run:
                 pytest.fail(f"cbatch {' '.join(self.args)}: {what} did not happen within {timeout}s")
             time.sleep(0.02)
 
-    def interrupt(self) -> int:
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, thread: int | None = None) -> int:
+        """SIGINT to the process (the kernel picks a thread, as with Ctrl-C), or to one thread."""
+        if thread is None:
+            self.proc.send_signal(signal.SIGINT)
+        else:
+            _tgkill(self.proc.pid, thread, signal.SIGINT)
         started = time.monotonic()
         try:
-            self.stdout, self.stderr = self.proc.communicate(timeout=PROMPT + 5)
+            self.stdout, self.stderr = self.proc.communicate(timeout=PROMPT + 1)
         except subprocess.TimeoutExpired:
-            self.kill()
-            pytest.fail(f"cbatch {' '.join(self.args)} was still running {PROMPT + 5}s after SIGINT")
+            self.proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+            _, err = self.proc.communicate()
+            pytest.fail(f"cbatch {' '.join(self.args)} was still running {PROMPT + 1}s after SIGINT:\n{err[-4000:]}")
         self.took = time.monotonic() - started
         assert TEST_KEY not in self.stdout + self.stderr
         return self.proc.returncode
+
+    def threads(self) -> list[int]:
+        """The ids of the process's threads (Linux), the main thread (its pid) first."""
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{self.proc.pid}/task"))
+        return sorted(tids, key=lambda t: t != self.proc.pid)
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.communicate()
+
+
+_SYS_TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
+needs_tgkill = pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and _SYS_TGKILL), reason="signals one thread with Linux's tgkill"
+)
+
+
+def _tgkill(pid: int, tid: int, sig: int) -> None:
+    """Send ``sig`` to one thread of another process, as the kernel may do with a Ctrl-C."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(_SYS_TGKILL, pid, tid, int(sig)) != 0:
+        raise OSError(ctypes.get_errno(), "tgkill failed")
 
 
 @pytest.fixture
@@ -191,17 +218,24 @@ def test_ctrl_c_during_an_upload_exits_130_at_once(tmp_path: Path) -> None:
 # -- results download ------------------------------------------------------------------------
 
 
+def _slow_download(api: FakeApi, parts: PartServer, tmp_path: Path) -> Run:
+    """``cbatch results`` under way: its part trickling in, its temporary output file open."""
+    url = parts.add("out-1-0", api.parts["out-1-0"], [SLOW])
+    api.datasets["out-1"]["dataset_parts"][0]["url"] = url
+    run = Run(api.base_url, ["results", "b-done", "-o", "results.jsonl"], tmp_path)
+    run.wait_until(
+        lambda: any(name.startswith(".results.jsonl.part") for name in _files(tmp_path)) and len(run.threads()) > 1,
+        "the temporary output file was opened and the download began",
+    )
+    return run
+
+
+@needs_tgkill
 def test_ctrl_c_during_a_results_download_leaves_no_file(api: FakeApi, tmp_path: Path) -> None:
+    before = _files(tmp_path)
     with PartServer(slow_delay=0.2, slow_pieces=200) as parts:  # the part trickles for ~40 s
-        url = parts.add("out-1-0", api.parts["out-1-0"], [SLOW])
-        api.datasets["out-1"]["dataset_parts"][0]["url"] = url
-        before = _files(tmp_path)
-        run = Run(api.base_url, ["results", "b-done", "-o", "results.jsonl"], tmp_path)
-        run.wait_until(
-            lambda: any(name.startswith(".results.jsonl.part") for name in _files(tmp_path)),
-            "the temporary output file was opened",
-        )
-        code = run.interrupt()
+        run = _slow_download(api, parts, tmp_path)
+        code = run.interrupt(thread=run.proc.pid)  # the main thread, as the kernel usually picks
     _assert_interrupted(run, code)
     left = _files(tmp_path) - before - {"cache"}
     assert left == set(), f"left behind: {left}"
@@ -214,6 +248,16 @@ def test_ctrl_c_during_a_results_download_leaves_no_file(api: FakeApi, tmp_path:
     assert again.proc.returncode == 0, err
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert [json.loads(line)["custom_id"] for line in lines] == [r["custom_id"] for r in OUTPUT_RECORDS]
+
+
+@needs_tgkill
+def test_ctrl_c_delivered_to_a_download_thread_still_stops_at_once(api: FakeApi, tmp_path: Path) -> None:
+    before = _files(tmp_path)
+    with PartServer(slow_delay=0.2, slow_pieces=200) as parts:
+        run = _slow_download(api, parts, tmp_path)
+        code = run.interrupt(thread=run.threads()[-1])
+    _assert_interrupted(run, code)
+    assert _files(tmp_path) - before - {"cache"} == set()
 
 
 @pytest.mark.xfail(

@@ -22,6 +22,7 @@ and no temporary file left.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import threading
@@ -34,8 +35,10 @@ import pytest
 
 from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import TEST_KEY, Cli
+from tests.support.cli_cache import cache_app_command
 from tests.support.fake_api import FAULTS, REFUSALS, FakeApi
 from tests.support.flows import chat_records, write_jsonl
+from tests.support.fault_server import FaultServer, batch_json
 from tests.support.part_server import DROP, ERROR, STALL, PartServer
 
 # -- the specification ---------------------------------------------------------------------
@@ -227,7 +230,8 @@ def _part_server() -> Iterator[PartServer]:
 
 
 @pytest.fixture
-def api(_api: FakeApi) -> FakeApi:
+def api(_api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> FakeApi:
+    cache_app_command(monkeypatch)
     return _api.reset()
 
 
@@ -323,7 +327,7 @@ def test_every_command_meets_every_api_fault_in_the_table() -> None:
     "60 s stall_timeout per attempt (5 attempts), whatever --timeout says",
 )
 def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: Path) -> None:
-    guard = 4.0  # without the bound, the part server is stopped after this long to end the test
+    guard = 2.5  # without the bound, the part server is stopped after this long to end the test
     with PartServer() as parts:
         url = parts.add("out-1-0", api.parts["out-1-0"], [STALL] * 10)
         api.datasets["out-1"]["dataset_parts"][0]["url"] = url
@@ -332,14 +336,29 @@ def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: P
         started = time.monotonic()
         try:
             result = Cli(api.base_url, TEST_KEY)(
-                "--timeout", "0.3", "results", "b-done", "-o", "results.jsonl", exit_code=ExitCode.SERVER
+                "--timeout", "0.2", "results", "b-done", "-o", "results.jsonl", exit_code=ExitCode.SERVER
             )
         finally:
             timer.cancel()
         took = time.monotonic() - started
     assert not (tmp_path / "results.jsonl").exists()
-    assert "no data for 0.3 s" in result.stderr, result.stderr
+    assert "no data for 0.2 s" in result.stderr, result.stderr
     assert took < guard - 0.5
+
+
+@pytest.mark.parametrize("mode", ["--json", "--jsonl", "--plain-default", "--format=csv"])
+def test_a_listing_that_fails_after_its_first_page_exits_6_and_never_looks_complete(
+    fault_server: FaultServer, mode: str
+) -> None:
+    first = (200, {}, {"batches": [batch_json("b-1"), batch_json("b-2")], "next_page_token": "t2"})
+    fault_server.plans["GET /v2/batches"] = [first] + [(500, {}, {"message": "internal error"})] * 3
+    args = [] if mode == "--plain-default" else [mode]
+    result = Cli(fault_server.base_url, TEST_KEY)(*GLOBAL_ARGS, "list", "--all", *args, exit_code=E6)
+    assert result.stderr.splitlines() == ["error: HTTP 500: internal error (after 2 retries)"]
+    assert "b-1" in result.stdout and "b-2" in result.stdout  # streamed as the page arrived
+    if mode == "--json":  # the array is left open: a JSON parser fails instead of taking a partial list
+        with pytest.raises(ValueError):
+            json.loads(result.stdout)
 
 
 # -- the table in the docs -----------------------------------------------------------------

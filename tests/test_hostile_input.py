@@ -17,6 +17,7 @@ from cohere_batch_cli.api.client import CohereClient, RetryPolicy
 from cohere_batch_cli.api.errors import InvalidRequestError, NotFoundError
 from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import TEST_KEY, Cli
+from tests.support.cli_cache import cache_app_command
 from tests.support.fault_server import FaultServer, batch_json
 
 NASTY = st.one_of(
@@ -78,13 +79,7 @@ def test_cli_answers_any_id_with_one_line(fast_cli: None, fault_server: FaultSer
 @pytest.fixture
 def fast_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     """Build the click command of the app once per test, not once per hypothesis example."""
-    import typer.testing
-
-    build = getattr(typer.testing, "_get_command", None)
-    if build is None:  # another typer: the tests are only slower
-        return
-    built: dict[int, Any] = {}
-    monkeypatch.setattr(typer.testing, "_get_command", lambda app: built.setdefault(id(app), build(app)))
+    cache_app_command(monkeypatch)
 
 
 # -- careless input files, through ``cbatch datasets validate`` ------------------------------

@@ -109,8 +109,8 @@ CARELESS_FILES = [
     ("bom", lambda p: p.write_bytes(b"\xef\xbb\xbf" + CHAT_LINE + b"\n"), ExitCode.OK, "1 records"),
     ("crlf", lambda p: p.write_bytes(CHAT_LINE + b"\r\n" + CHAT_LINE.replace(b'"a"', b'"b"') + b"\r\n"), ExitCode.OK, "2 records"),
     ("no final newline", lambda p: p.write_bytes(CHAT_LINE), ExitCode.OK, "1 records"),
-    ("huge line", _huge_line_file, ExitCode.REFUSED, "line 2: the line is longer than"),
-    ("latin-1", lambda p: p.write_bytes(CHAT_LINE.replace(b"hi", b"caf\xe9") + b"\n"), ExitCode.REFUSED, "line 1:"),
+    ("huge line", _huge_line_file, ExitCode.REFUSED, "jsonl:2: the line is longer than"),
+    ("latin-1", lambda p: p.write_bytes(CHAT_LINE.replace(b"hi", b"caf\xe9") + b"\n"), ExitCode.REFUSED, "jsonl:1: not valid UTF-8"),
     ("a directory", lambda p: p.mkdir(), ExitCode.USAGE, "in.jsonl"),
     ("missing", lambda p: None, ExitCode.USAGE, "in.jsonl"),
 ]  # fmt: skip

@@ -62,7 +62,7 @@ from .output.progress import NullProgress, ProgressSink
 from .validate import MAX_LINE_BYTES, InputFileError
 
 if TYPE_CHECKING:
-    import httpx
+    from ._httpx import httpx
 
     from .api.models import DatasetPart
 
@@ -300,7 +300,7 @@ def download_part(
     ``If-Range`` when the server gave an ETag); a server that answers 200
     instead restarts the file from zero.
     """
-    import httpx
+    from ._httpx import httpx
 
     state = _PartState()
     last = "no attempt made"
@@ -353,7 +353,7 @@ def _attempt(
     cancel: threading.Event | None,
 ) -> None:
     """One GET; appends to ``target`` on a 206, rewrites it on a 200."""
-    import httpx
+    from ._httpx import httpx
 
     headers = {}
     if state.received and state.resumable:

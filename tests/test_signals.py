@@ -251,10 +251,16 @@ def test_ctrl_c_during_a_results_download_leaves_no_file(api: FakeApi, tmp_path:
 
 
 @needs_tgkill
+@pytest.mark.xfail(
+    strict=True,
+    reason="results.py _Fetcher.wait blocks in Future.result() with no timeout: a SIGINT the kernel hands to a "
+    "download thread sets Python's flag, but the main thread never runs bytecode to act on it until the part ends",
+)
 def test_ctrl_c_delivered_to_a_download_thread_still_stops_at_once(api: FakeApi, tmp_path: Path) -> None:
     before = _files(tmp_path)
     with PartServer(slow_delay=0.2, slow_pieces=200) as parts:
         run = _slow_download(api, parts, tmp_path)
+        time.sleep(0.5)  # the main thread is now waiting for the part, not running Python code
         code = run.interrupt(thread=run.threads()[-1])
     _assert_interrupted(run, code)
     assert _files(tmp_path) - before - {"cache"} == set()

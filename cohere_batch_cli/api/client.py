@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
-import httpx
+from .._httpx import httpx
 
 from .. import __version__
 from . import errors

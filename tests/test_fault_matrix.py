@@ -345,6 +345,17 @@ def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: P
     assert took < guard - 0.5
 
 
+def test_a_failed_results_run_leaves_an_existing_file_as_it_was(api: FakeApi, tmp_path: Path) -> None:
+    final = tmp_path / "results.jsonl"
+    final.write_text("the results of yesterday\n")
+    with PartServer() as parts:
+        url = parts.add("out-1-0", api.parts["out-1-0"], [DROP] * 10)
+        api.datasets["out-1"]["dataset_parts"][0]["url"] = url
+        Cli(api.base_url, TEST_KEY)(*GLOBAL_ARGS, "results", "b-done", "-o", "results.jsonl", exit_code=E6)
+    assert final.read_text() == "the results of yesterday\n"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
 @pytest.mark.parametrize("mode", ["--json", "--jsonl", "--plain-default", "--format=csv"])
 def test_a_listing_that_fails_after_its_first_page_exits_6_and_never_looks_complete(
     fault_server: FaultServer, mode: str

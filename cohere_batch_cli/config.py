@@ -163,6 +163,8 @@ def resolve(
         chosen, chosen_by = env[ENV_PROFILE], ENV_PROFILE
     else:
         chosen, chosen_by = data.get("default_profile") or DEFAULT_PROFILE, None
+    if chosen_by is None and data.get("default_profile"):
+        chosen_by = f"default_profile in {path}"
     if chosen_by and chosen not in profiles:
         known = ", ".join(sorted(profiles)) or "none yet"
         raise ConfigError(

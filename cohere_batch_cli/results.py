@@ -52,6 +52,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -254,7 +255,18 @@ class _Fetcher:
                 thread.join(max(0.0, deadline - time.monotonic()))
 
     def wait(self, position: int) -> Path:
-        return self.futures[position].result()
+        """The part's file once downloaded, waking often so Ctrl-C is acted on at once.
+
+        A SIGINT can be handed by the kernel to a download thread; Python then
+        sets its flag for the main thread, which only acts on it when it runs
+        bytecode, never while blocked in an untimed ``Future.result()``.
+        """
+        future = self.futures[position]
+        while True:
+            try:
+                return future.result(timeout=0.2)
+            except FutureTimeout:
+                continue
 
     def _work(self) -> None:
         while not self._cancel.is_set():

@@ -320,11 +320,6 @@ def test_every_command_meets_every_api_fault_in_the_table() -> None:
 # -- bounds the matrix does not reach ------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/results.py never passes --timeout to download_results: a stalled part waits the fixed "
-    "60 s stall_timeout per attempt (5 attempts), whatever --timeout says",
-)
 def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: Path) -> None:
     guard = 2.5  # without the bound, the part server is stopped after this long to end the test
     with PartServer() as parts:

@@ -211,10 +211,6 @@ def test_an_unusable_base_url_is_a_configuration_error(isolated_env: Path, url: 
     assert result.stderr.count("\n") == 1 and "base URL" in result.stderr and "cbatch config" in result.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="config.resolve ignores a default_profile that names no profile: the user sees 'no API key' instead",
-)
 def test_a_default_profile_that_does_not_exist_is_named(isolated_env: Path) -> None:
     isolated_env.parent.mkdir(parents=True, exist_ok=True)
     isolated_env.write_text('default_profile = "wrok"\n[profiles.work]\napi_key = "k"\n', encoding="utf-8")

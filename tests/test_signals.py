@@ -251,11 +251,6 @@ def test_ctrl_c_during_a_results_download_leaves_no_file(api: FakeApi, tmp_path:
 
 
 @needs_tgkill
-@pytest.mark.xfail(
-    strict=True,
-    reason="results.py _Fetcher.wait blocks in Future.result() with no timeout: a SIGINT the kernel hands to a "
-    "download thread sets Python's flag, but the main thread never runs bytecode to act on it until the part ends",
-)
 def test_ctrl_c_delivered_to_a_download_thread_still_stops_at_once(api: FakeApi, tmp_path: Path) -> None:
     before = _files(tmp_path)
     with PartServer(slow_delay=0.2, slow_pieces=200) as parts:
@@ -266,11 +261,6 @@ def test_ctrl_c_delivered_to_a_download_thread_still_stops_at_once(api: FakeApi,
     assert _files(tmp_path) - before - {"cache"} == set()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli/results.py ignores watch_batches' return code: after Ctrl-C in 'results --wait' it goes on, "
-    "finds the batch still running and exits 5 ('no results yet') instead of 130",
-)
 def test_ctrl_c_during_results_wait_exits_130_and_cancels_nothing(api: FakeApi, tmp_path: Path) -> None:
     run = Run(api.base_url, ["results", "b-run", "--wait", "-o", "results.jsonl"], tmp_path)
     run.wait_until(lambda: api.count("GET /v2/batches/b-run") >= 2, "the wait polled the batch")

@@ -70,7 +70,7 @@ def fetch_results(
     from ..api.client import Timeouts, storage_client
     from ..api.errors import BadRequestError
     from ..output.progress import make_progress
-    from ..results import download_results
+    from ..results import DEFAULT_STALL_TIMEOUT, download_results
     from .datasets import wait_validated
 
     if fmt not in FORMATS:
@@ -78,9 +78,12 @@ def fetch_results(
     client = state.client()
     batch = client.get_batch(batch_id)
     if not batch.status.is_terminal and wait:
+        from ..exit_codes import ExitCode
         from .watch import watch_batches
 
-        watch_batches(state, [batch.id], plain=True, no_exit_status=True, stream=sys.stderr)
+        code = watch_batches(state, [batch.id], plain=True, no_exit_status=True, stream=sys.stderr)
+        if code in (ExitCode.INTERRUPTED, ExitCode.TIMEOUT):
+            raise typer.Exit(code)
         batch = client.get_batch(batch_id)
     if not batch.status.is_terminal:
         raise BadRequestError(
@@ -109,6 +112,7 @@ def fetch_results(
             http=http,
             concurrency=concurrency,
             progress=progress,
+            stall_timeout=state.timeout or DEFAULT_STALL_TIMEOUT,
         )
     where = "stdout" if destination is None else str(destination)
     noun = "record" if summary.records_written == 1 else "records"

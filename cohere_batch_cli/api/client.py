@@ -13,8 +13,8 @@ from __future__ import annotations
 import copy
 import json
 import os
-import platform
 import ssl
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +32,8 @@ from .retry import RETRYABLE_STATUSES, RetryPolicy, server_requested_wait
 DEFAULT_BASE_URL = "https://api.cohere.com"
 CLIENT_NAME = "cbatch"
 MAX_PAGE_SIZE = 1000
-USER_AGENT = f"cbatch/{__version__} python/{platform.python_version()} httpx/{httpx.__version__}"
+PYTHON_VERSION = ".".join(str(part) for part in sys.version_info[:3])
+USER_AGENT = f"cbatch/{__version__} python/{PYTHON_VERSION} httpx/{httpx.__version__}"
 
 DebugSink = Callable[[str], None]
 
@@ -96,6 +97,19 @@ def tls_verify(ca_bundle: str | None) -> ssl.SSLContext | bool:
     if not ca_bundle:
         return True
     return ssl.create_default_context(cafile=ca_bundle)
+
+
+def _plain_http_transport() -> httpx.HTTPTransport:
+    """A transport for an ``http://`` API (a sandbox, a CI stub) that skips loading CAs.
+
+    httpx builds a verifying TLS context up front, loading the whole CA bundle
+    (~45 ms a process) even when no request will use TLS. This context
+    verifies as strictly but trusts no CA at all, so it could never accept a
+    certificate; it is simply never used, since the API is plain http and
+    redirects are not followed. Proxies from the environment keep their own
+    verifying transports.
+    """
+    return httpx.HTTPTransport(verify=ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
 
 
 def _request_id(response: httpx.Response) -> str | None:
@@ -198,6 +212,7 @@ class CohereClient:
             },
             timeout=timeouts.to_httpx(),
             verify=tls_verify(ca_bundle),
+            transport=_plain_http_transport() if self.base_url.startswith("http://") else None,
             follow_redirects=False,
             event_hooks=_debug_hooks(debug) if debug else None,
         )

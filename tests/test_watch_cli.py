@@ -24,6 +24,7 @@ import pytest
 from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.api.models import BatchStatus
 from cohere_batch_cli.cli.watch import parse_duration, resume_command
+from cohere_batch_cli.watcher import WatchOptions
 from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 from tests.conftest import TEST_KEY, Cli
@@ -97,7 +98,8 @@ def test_a_bad_timeout_is_a_usage_error(cli: Cli) -> None:
 
 
 def test_resume_command_repeats_the_watch_exactly() -> None:
-    command = resume_command(None, ["a", "b c"], plain=True, timeout=900, interval=5, no_exit_status=True)
+    options = WatchOptions(timeout=900, interval=5, no_exit_status=True)
+    command = resume_command(None, ["a", "b c"], options, plain=True)
     assert command == "cbatch watch a 'b c' --plain --interval 5s --timeout 15m --no-exit-status"
 
 

@@ -20,14 +20,15 @@ import typer
 from ..exit_codes import ExitCode
 from ._context import get_state
 from .batches import BatchIdsArg  # the same argument as cancel: Tab completes ids
+from ..watcher import WatchOptions
 from ._errors import command_errors
 
 if TYPE_CHECKING:
     from ._context import CliState
 
-DEFAULT_INTERVAL = 2.0
-DEFAULT_MAX_INTERVAL = 30.0
-DEFAULT_OUTAGE_LIMIT = 300.0
+DEFAULT_INTERVAL = WatchOptions.interval
+DEFAULT_MAX_INTERVAL = WatchOptions.max_interval
+DEFAULT_OUTAGE_LIMIT = WatchOptions.outage_limit
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -70,14 +71,10 @@ def format_duration(seconds: float) -> str:
 def resume_command(
     state: CliState | None,
     batch_ids: Sequence[str],
+    options: WatchOptions,
     *,
     plain: bool | None = None,
     json_lines: bool = False,
-    timeout: float | None = None,
-    interval: float = DEFAULT_INTERVAL,
-    max_interval: float = DEFAULT_MAX_INTERVAL,
-    outage_limit: float = DEFAULT_OUTAGE_LIMIT,
-    no_exit_status: bool = False,
 ) -> str:
     """The exact ``cbatch watch`` command that picks this watch up again."""
     args = ["cbatch"]
@@ -90,15 +87,15 @@ def resume_command(
         args.append("--json")
     elif plain:
         args.append("--plain")
-    if interval != DEFAULT_INTERVAL:
-        args += ["--interval", format_duration(interval)]
-    if max_interval != DEFAULT_MAX_INTERVAL:
-        args += ["--max-interval", format_duration(max_interval)]
-    if timeout is not None:
-        args += ["--timeout", format_duration(timeout)]
-    if outage_limit != DEFAULT_OUTAGE_LIMIT:
-        args += ["--outage-limit", format_duration(outage_limit)]
-    if no_exit_status:
+    if options.interval != DEFAULT_INTERVAL:
+        args += ["--interval", format_duration(options.interval)]
+    if options.max_interval != max(options.interval, DEFAULT_MAX_INTERVAL):
+        args += ["--max-interval", format_duration(options.max_interval)]
+    if options.timeout is not None:
+        args += ["--timeout", format_duration(options.timeout)]
+    if options.outage_limit != DEFAULT_OUTAGE_LIMIT:
+        args += ["--outage-limit", format_duration(options.outage_limit)]
+    if options.no_exit_status:
         args.append("--no-exit-status")
     return shlex.join(args)
 
@@ -134,7 +131,7 @@ def watch_batches(
     """
     from ..api.client import env_retry_policy
     from ..api.retry import RetryPolicy
-    from ..watcher import Watcher, WatchOptions
+    from ..watcher import Watcher
 
     ids = list(dict.fromkeys(batch_ids))
     options = WatchOptions(
@@ -144,17 +141,7 @@ def watch_batches(
         outage_limit=outage_limit,
         no_exit_status=no_exit_status,
     )
-    resume = resume_command(
-        state,
-        ids,
-        plain=plain,
-        json_lines=json_lines,
-        timeout=timeout,
-        interval=interval,
-        max_interval=max_interval,
-        outage_limit=outage_limit,
-        no_exit_status=no_exit_status,
-    )
+    resume = resume_command(state, ids, options, plain=plain, json_lines=json_lines)
     from ..output import watch_views as views
 
     renderer: views.LiveRenderer | views.PlainRenderer | views.JsonRenderer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -138,7 +139,15 @@ def register(app: typer.Typer) -> None:
             dataset = upload_checked(state, file, dataset_type=dataset_type, name=name, wait=True)
             name = name or file.stem
         assert dataset is not None
-        batch = client.create_batch(name=name or dataset, input_dataset_id=dataset, model=model)
+        batch_name = name or dataset
+        try:
+            batch = client.create_batch(name=batch_name, input_dataset_id=dataset, model=model)
+        except KeyboardInterrupt:
+            state.info(
+                "interrupted while creating the batch: it may exist; "
+                f"look before creating it again: cbatch list --name {shlex.quote(batch_name)}"
+            )
+            raise
         if not (json_out or quiet):
             state.info(f"created batch {batch.id}")
         show_batch(state, batch, json_out=json_out, quiet=quiet, jsonl=json_out and watch)

@@ -125,14 +125,14 @@ class Api:
             out["next_page_token"] = _encode_token(order_by, last[column], last["seq"])
         return JSONResponse(out)
 
-    async def batch_item(self, request: Request) -> Response:
-        """GET /v2/batches/{id} and POST /v2/batches/{id}:cancel share one path pattern."""
+    async def cancel_batch(self, request: Request) -> Response:
+        """POST /v2/batches/{id}:cancel (routed before GET /v2/batches/{id}, so the id stops at the colon)."""
+        return self._cancel(request.path_params["id"])
+
+    async def get_batch(self, request: Request) -> Response:
         raw_id = request.path_params["id"]
-        if request.method == "POST":
-            batch_id, sep, verb = raw_id.rpartition(":")
-            if not sep or verb != "cancel":
-                raise ApiError(405, "method not allowed")
-            return self._cancel(batch_id)
+        if raw_id.endswith(":cancel"):  # the cancel path, with the wrong method
+            raise ApiError(405, f"method not allowed: GET {request.url.path}", {"Allow": "POST"})
         row = self.store.get_batch(raw_id)
         if row is None:
             raise ApiError(404, f"batch {raw_id} not found")
@@ -225,6 +225,8 @@ class Api:
 
     async def dataset_item(self, request: Request) -> Response:
         dataset_id = request.path_params["id"]
+        if dataset_id == "usage":  # GET has its own route; 'usage' is never a dataset id
+            raise ApiError(405, f"method not allowed: {request.method} /v1/datasets/usage", {"Allow": "GET"})
         if request.method == "DELETE":
             if not self.store.delete_dataset(dataset_id):
                 raise ApiError(404, f"dataset {dataset_id} not found")
@@ -282,16 +284,20 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+INT32_MAX = 2**31 - 1
+
+
 def _int_param(value: str | None, name: str, default: int | None) -> int | None:
+    """An integer query parameter within int32, as the API's gateway parses them (else 400)."""
     if value is None or value == "":
         return default
     try:
         number = float(value)
-        if number != int(number):
+        if number != int(number) or abs(number) > INT32_MAX:
             raise ValueError
         return int(number)
     except (ValueError, OverflowError):
-        raise ApiError(400, f"{name} must be an integer") from None
+        raise ApiError(400, f"{name} must be a 32-bit integer") from None
 
 
 def _bool_param(value: str | None, name: str) -> bool:
@@ -303,7 +309,7 @@ def _bool_param(value: str | None, name: str) -> bool:
 
 
 def _time_param(value: str | None, name: str) -> int | None:
-    if not value:
+    if value is None:
         return None
     try:
         return parse_rfc3339(value)
@@ -377,7 +383,8 @@ def create_app(
     routes = [
         Route("/v2/batches", api.create_batch, methods=["POST"]),
         Route("/v2/batches", api.list_batches, methods=["GET"]),
-        Route("/v2/batches/{id}", api.batch_item, methods=["GET", "POST"]),
+        Route("/v2/batches/{id}:cancel", api.cancel_batch, methods=["POST"]),
+        Route("/v2/batches/{id}", api.get_batch, methods=["GET"]),
         Route("/v1/datasets", api.create_dataset, methods=["POST"]),
         Route("/v1/datasets", api.list_datasets, methods=["GET"]),
         Route("/v1/datasets/usage", api.usage, methods=["GET"]),

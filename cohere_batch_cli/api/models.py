@@ -110,16 +110,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 @dataclass(frozen=True)
-class Batch:
-    """A batch as the API described it at one moment."""
+class _Named:
+    """What every API object has: the object exactly as sent, an id and a name."""
 
     raw: dict[str, Any]
-
-    @classmethod
-    def from_api(cls, data: Any) -> Batch:
-        if not isinstance(data, dict):
-            raise TypeError("a batch must be a JSON object")
-        return cls(raw=data)
 
     @property
     def id(self) -> str:
@@ -128,6 +122,30 @@ class Batch:
     @property
     def name(self) -> str:
         return str(self.raw.get("name") or "")
+
+
+@dataclass(frozen=True)
+class _Resource(_Named):
+    """A batch or a dataset: named, and stamped when created and last updated."""
+
+    @property
+    def created_at(self) -> datetime | None:
+        return parse_time(self.raw.get("created_at"))
+
+    @property
+    def updated_at(self) -> datetime | None:
+        return parse_time(self.raw.get("updated_at"))
+
+
+@dataclass(frozen=True)
+class Batch(_Resource):
+    """A batch as the API described it at one moment."""
+
+    @classmethod
+    def from_api(cls, data: Any) -> Batch:
+        if not isinstance(data, dict):
+            raise TypeError("a batch must be a JSON object")
+        return cls(raw=data)
 
     @property
     def status(self) -> BatchStatus:
@@ -148,14 +166,6 @@ class Batch:
     @property
     def status_reason(self) -> str | None:
         return _str(self.raw.get("status_reason"))
-
-    @property
-    def created_at(self) -> datetime | None:
-        return parse_time(self.raw.get("created_at"))
-
-    @property
-    def updated_at(self) -> datetime | None:
-        return parse_time(self.raw.get("updated_at"))
 
     @property
     def num_records(self) -> int | None:
@@ -191,18 +201,8 @@ class Batch:
 
 
 @dataclass(frozen=True)
-class DatasetPart:
+class DatasetPart(_Named):
     """One file of a dataset; ``url`` is a pre-signed link, fetched without the API key."""
-
-    raw: dict[str, Any]
-
-    @property
-    def id(self) -> str:
-        return str(self.raw.get("id") or "")
-
-    @property
-    def name(self) -> str:
-        return str(self.raw.get("name") or "")
 
     @property
     def url(self) -> str | None:
@@ -234,10 +234,9 @@ class ValidationStatus:
 
 
 @dataclass(frozen=True)
-class Dataset:
+class Dataset(_Resource):
     """A dataset as the API described it; its type is kept as given, known or not."""
 
-    raw: dict[str, Any]
     parts: tuple[DatasetPart, ...] = field(default=())
 
     @classmethod
@@ -252,14 +251,6 @@ class Dataset:
             )
         )
         return cls(raw=data, parts=parts)
-
-    @property
-    def id(self) -> str:
-        return str(self.raw.get("id") or "")
-
-    @property
-    def name(self) -> str:
-        return str(self.raw.get("name") or "")
 
     @property
     def dataset_type(self) -> str:
@@ -277,10 +268,6 @@ class Dataset:
     def validation_warnings(self) -> list[str]:
         warnings = self.raw.get("validation_warnings") or []
         return [str(w) for w in warnings] if isinstance(warnings, list) else []
-
-    @property
-    def created_at(self) -> datetime | None:
-        return parse_time(self.raw.get("created_at"))
 
     @property
     def schema(self) -> str | None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
-import pytest
 
-from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+from cohere_batch_cli.sandbox.server import SandboxServer
 
 KEY = "sandbox-test-key"
 TERMINAL = {"BATCH_STATUS_COMPLETED", "BATCH_STATUS_FAILED", "BATCH_STATUS_CANCELED"}

@@ -81,12 +81,28 @@ class Settings:
     warnings: tuple[str, ...] = field(default=())
 
     def require_api_key(self) -> str:
-        if not self.api_key.value:
+        """The key, stripped of surrounding white space; refused (never shown) if malformed."""
+        key = (self.api_key.value or "").strip()
+        if not key:
             raise ConfigError(
                 f"no API key: set {ENV_API_KEY}, or run 'cbatch login' to store one"
                 + (f" in profile '{self.profile}'" if self.profile != DEFAULT_PROFILE else "")
             )
-        return self.api_key.value
+        check_key_shape(key, self.api_key.source)
+        return key
+
+
+def check_key_shape(key: str, source: str) -> None:
+    """Refuse a key that cannot travel in a header, without ever repeating it.
+
+    A key pasted with a line break or curly quotes would otherwise fail deep in
+    the HTTP library, whose message quotes the header, key and all.
+    """
+    if not key.isascii() or not key.isprintable() or any(c.isspace() for c in key):
+        raise ConfigError(
+            f"the API key from {source} contains white space, control or non-ASCII "
+            "characters; set it again (it is not shown here)"
+        )
 
 
 def config_path() -> Path:
@@ -151,8 +167,13 @@ def resolve(
     profile: str | None = None,
     base_url_flag: str | None = None,
     environ: dict[str, str] | None = None,
+    new_profile: bool = False,
 ) -> Settings:
-    """Resolve every setting with its source; raises ConfigError for a bad file or profile."""
+    """Resolve every setting with its source; raises ConfigError for a bad file or profile.
+
+    ``new_profile`` lets the selected profile be one that does not exist yet
+    (``cbatch --profile ci login`` creates it).
+    """
     env = os.environ if environ is None else environ
     path = config_path()
     data = load_file(path)
@@ -165,7 +186,7 @@ def resolve(
         chosen, chosen_by = data.get("default_profile") or DEFAULT_PROFILE, None
     if chosen_by is None and data.get("default_profile"):
         chosen_by = f"default_profile in {path}"
-    if chosen_by and chosen not in profiles:
+    if chosen_by and chosen not in profiles and not new_profile:
         known = ", ".join(sorted(profiles)) or "none yet"
         raise ConfigError(
             f"unknown profile '{chosen}' (from {chosen_by}); profiles in {path}: {known}"

@@ -233,9 +233,11 @@ class InputChecker:
             return []
         self.rows += 1
         try:
-            record = json.loads(stripped.decode("utf-8"))
+            record = json.loads(stripped.decode("utf-8"), parse_constant=_reject_constant)
         except UnicodeDecodeError:
             return self._count([Problem(line_no, "not valid UTF-8 text")])
+        except RecursionError:
+            return self._count([Problem(line_no, "invalid JSON: nested too deeply")])
         except ValueError as exc:
             return self._count([Problem(line_no, f"invalid JSON: {_short_json_error(exc)}")])
         if self.dataset_type is None:
@@ -265,6 +267,11 @@ class InputChecker:
     def _count(self, problems: list[Problem]) -> list[Problem]:
         self.problem_count += len(problems)
         return problems
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity: Python's json reads them, but they are not JSON and the API refuses them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _short_json_error(exc: ValueError) -> str:

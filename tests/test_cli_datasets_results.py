@@ -148,3 +148,9 @@ def test_a_file_that_fails_server_validation_is_reported(cli: Cli, tmp_path: Pat
     assert dataset.validation_status == "failed" and "line 1" in (dataset.validation_error or "")
     out = cli("datasets", "get", dataset_id).stdout
     assert "Validation error:" in out and "line 1" in out
+
+
+def test_create_quiet_watch_prints_only_the_id_on_stdout(cli: Cli, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "q.jsonl", chat_records(3))
+    result = cli("create", "--file", str(path), "--model", "m", "-q", "--watch")
+    assert len(result.stdout.split()) == 1 and "completed" in result.stderr

@@ -135,3 +135,37 @@ def test_batch_ids_complete_from_the_last_listing(fault_cli: Cli, fault_server: 
     fault_cli("list", "-q")
     assert complete_batch_id("ab") == [("abc-1", "nightly (in progress)")]
     assert fault_server.count("GET /v2/batches") == 1, "completion itself never calls the API"
+
+
+def test_a_redirect_is_a_base_url_error_not_a_success(fault_cli: Cli, fault_server: FaultServer) -> None:
+    moved = (301, {"Location": "https://api.example.test/v2/batches/b-1:cancel"}, "")
+    fault_server.steady["POST /v2/batches/b-1:cancel"] = moved
+    result = fault_cli("cancel", "b-1", exit_code=ExitCode.AUTH)  # a configuration error stops at once
+    assert "cancel requested" not in result.stderr and "redirect to https://api.example.test" in result.stderr
+    fault_server.steady["GET /v2/batches"] = (302, {"Location": "https://elsewhere.test/"}, "")
+    listed = fault_cli("list", exit_code=ExitCode.AUTH)
+    assert "base URL" in listed.stderr and "no batches" not in listed.stderr
+
+
+@pytest.mark.parametrize("fmt", ["--json", "--format=csv", "--jsonl"])
+def test_a_listing_that_fails_at_once_leaves_stdout_empty(fault_cli: Cli, fault_server: FaultServer, fmt: str) -> None:
+    fault_server.steady["GET /v2/batches"] = (500, {}, {"message": "down"})
+    result = fault_cli("--retries", "0", "list", fmt, exit_code=ExitCode.SERVER)
+    assert result.stdout == ""
+
+
+def test_a_server_repeating_a_page_token_does_not_loop(fault_cli: Cli, fault_server: FaultServer) -> None:
+    fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": [batch_json()], "next_page_token": "same"})
+    result = fault_cli("list", "--all", "-q", exit_code=ExitCode.SERVER)
+    assert "repeated a page token" in result.stderr
+    assert fault_server.count("GET /v2/batches") == 2
+
+
+def test_names_with_terminal_escapes_are_neutralised_in_plain_output(fault_cli: Cli, fault_server: FaultServer) -> None:
+    evil = batch_json(name="\x1b[31mRED\x1b[0m\x07")
+    fault_server.steady[GET_B1] = (200, {}, {"batch": evil})
+    fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": [evil]})
+    for args in (("get", "b-1"), ("list",)):
+        out = fault_cli(*args).stdout
+        assert "RED" in out and "\x1b" not in out and "\x07" not in out
+    assert "\x1b[31m" in json.loads(fault_cli("get", "b-1", "--json").stdout)["name"], "--json keeps the API's value"

@@ -112,3 +112,17 @@ def test_world_readable_config_earns_a_warning(isolated_env: Path) -> None:
     write_config(isolated_env, '[profiles.default]\napi_key = "file-key-123456"\n', mode=0o644)
     result = Cli(None, None)("config")
     assert "can be read by other users" in result.stderr and "chmod 600" in result.stderr
+
+
+def test_login_creates_the_profile_named_by_the_global_option(isolated_env: Path) -> None:
+    Cli(None, None)("--profile", "ci", "login", "--no-check", input="ci-key\n")
+    Cli(None, None)("login", "--no-check", env={"CBATCH_PROFILE": "nightly"}, input="n-key\n")
+    profiles = config.load_file(isolated_env)["profiles"]
+    assert profiles["ci"]["api_key"] == "ci-key" and profiles["nightly"]["api_key"] == "n-key"
+
+
+def test_a_refused_login_names_the_entered_key(isolated_env: Path, fault_server: FaultServer) -> None:
+    fault_server.steady["GET /v2/batches"] = (401, {}, {"message": "invalid api token"})
+    result = Cli(None, TEST_KEY)("login", "--base-url", fault_server.base_url, input="typed-key\n", exit_code=3)
+    assert "the key you entered was refused" in result.stderr
+    assert "environment CO_API_KEY" not in result.stderr

@@ -55,3 +55,17 @@ def test_no_captured_output_so_far_holds_the_key() -> None:
     # Every command any test ran through the cli fixtures was captured; search it all.
     assert CAPTURED, "the other tests should have captured output by now"
     assert not [text for text in CAPTURED if TEST_KEY in text]
+
+
+@pytest.mark.parametrize("key", [TEST_KEY + " x", "“" + TEST_KEY + "”", TEST_KEY[:8] + "\n" + TEST_KEY, TEST_KEY + "\x01"])
+def test_a_malformed_key_is_refused_without_being_shown(fault_cli: Cli, fault_server: FaultServer, key: str) -> None:
+    result = Cli(fault_server.base_url, None)("get", "b-1", env={"CO_API_KEY": key}, exit_code=ExitCode.AUTH)
+    assert TEST_KEY not in result.stdout + result.stderr
+    assert "contains white space, control or non-ASCII" in result.stderr
+    assert fault_server.requests == [], "nothing was sent"
+
+
+def test_surrounding_white_space_is_trimmed(fault_server: FaultServer) -> None:
+    fault_server.steady["GET /v2/batches/b-1"] = (200, {}, {"batch": batch_json()})
+    Cli(fault_server.base_url, None)("get", "b-1", env={"CO_API_KEY": f"  {TEST_KEY}\r\n"})
+    assert fault_server.requests[0].headers["Authorization"] == f"Bearer {TEST_KEY}"

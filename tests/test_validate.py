@@ -225,3 +225,15 @@ def test_a_large_valid_file_is_checked_in_flat_memory(tmp_path: Path) -> None:
     assert report.ok and report.rows == 12_000
     assert size > 20_000_000
     assert peak < 4_000_000, f"peak {peak:,} bytes for a {size:,}-byte file"
+
+
+def test_nan_and_deep_nesting_are_line_problems(tmp_path: Path) -> None:
+    from cohere_batch_cli.validate import check_file
+
+    ok = '{"custom_id": "a", "body": {"messages": [{"role": "user", "content": "hi"}]}}'
+    nan = '{"custom_id": "b", "body": {"messages": [{"role": "user", "content": "hi"}], "temperature": NaN}}'
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "odd.jsonl"
+    path.write_text("\n".join([ok, nan, deep]) + "\n")
+    report = check_file(path)
+    assert [(p.line, "NaN" in p.message or "too deeply" in p.message) for p in report.problems] == [(2, True), (3, True)]

@@ -197,6 +197,8 @@ class CohereClient:
     ) -> None:
         if not api_key:
             raise errors.AuthenticationError("no API key")
+        if not api_key.isascii() or not api_key.isprintable():
+            raise errors.InvalidRequestError("the API key holds characters a header cannot carry")
         self.base_url = check_base_url(base_url)
         self.retry = retry
         self.timeouts = timeouts
@@ -269,12 +271,17 @@ class CohereClient:
         """Every batch, newest first, fetching the next page only when it is needed."""
         token: str | None = None
         seen = 0
+        tokens: set[str] = set()
         if limit is not None:
             page_size = min(page_size, max(1, limit))
         while True:
             batches, token = self.list_batches_page(
                 page_size=page_size, page_token=token, order_by=order_by
             )
+            if token is not None:
+                if token in tokens:  # a server that loops would otherwise list forever
+                    raise errors.UnexpectedResponseError("the batch list repeated a page token")
+                tokens.add(token)
             for batch in batches:
                 yield batch
                 seen += 1
@@ -499,6 +506,12 @@ class CohereClient:
                 response.read()
             finally:
                 response.close()
+        except httpx.LocalProtocolError:
+            # The request could not even be written (a header value httpx refuses). Its
+            # message quotes the header, which may be the key: never repeat it.
+            raise errors.InvalidRequestError(
+                "the request could not be sent: a header value is not valid (check the API key)"
+            ) from None
         except httpx.HTTPError as exc:
             error = network_error(exc, url)
             if _is_certificate_error(exc):
@@ -511,6 +524,12 @@ class CohereClient:
         if on_response is not None:
             on_response(response)
         status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("location", "somewhere else")
+            raise InvalidBaseURL(
+                f"the API answered {status}, a redirect to {location}: the base URL "
+                f"{self.base_url} is not the API's{_BASE_URL_HINT}"
+            )
         if status >= 400 or status < 200:
             error = error_from_response(response)
             if status in RETRYABLE_STATUSES:

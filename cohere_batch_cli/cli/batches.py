@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -154,7 +155,9 @@ def register(app: typer.Typer) -> None:
         if watch:
             from .watch import watch_batches
 
-            code = watch_batches(state, [batch.id], plain=None, json_lines=json_out)
+            # With -q, stdout holds the id alone; the watch goes to stderr.
+            stream = sys.stderr if quiet else None
+            code = watch_batches(state, [batch.id], plain=None, json_lines=json_out, stream=stream)
             raise typer.Exit(code)
 
     @app.command("list", rich_help_panel="Batches")

@@ -45,14 +45,16 @@ def register(app: typer.Typer) -> None:
           printf '%s\\n' "$COHERE_KEY" | cbatch login --profile ci
         """
         from ..api.client import CohereClient, Timeouts, env_retry_policy
-        from ..config import save_profile
+        from ..api.errors import AuthenticationError
+        from ..config import check_key_shape, resolve, save_profile
 
         state = get_state(ctx)
         key = _read_key(sys.stdin.isatty())
         if not key:
             raise UsageError("no key given: type it at the prompt or pipe it on stdin")
-        name = profile or state.profile or state.settings().profile
-        url = base_url or state.base_url or state.settings().base_url.value or ""
+        check_key_shape(key, "the key you entered")
+        target = resolve(profile=profile or state.profile, base_url_flag=base_url or state.base_url, new_profile=True)
+        name, url = target.profile, target.base_url.value or ""
         if not no_check:
             with CohereClient(
                 key,
@@ -62,7 +64,11 @@ def register(app: typer.Typer) -> None:
                 ca_bundle=state.ca_bundle_path(),
                 debug=state.debug_line if state.debug else None,
             ) as client:
-                client.list_batches_page(page_size=1)
+                try:
+                    client.list_batches_page(page_size=1)
+                except AuthenticationError as exc:
+                    exc.message = f"the key you entered was refused by {url}: {exc.message}"
+                    raise
         values = {"api_key": key}
         if base_url:
             values["base_url"] = base_url

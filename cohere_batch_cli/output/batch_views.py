@@ -156,5 +156,7 @@ def print_fields(console: Console, fields: list[tuple[str, str]], styles: dict[s
 
 def plain_fields(fields: list[tuple[str, str]]) -> str:
     """The same view as lines of ``label: value`` for logs and pipes."""
+    from .printer import plain_text
+
     width = max((len(label) for label, _ in fields), default=0)
-    return "\n".join(f"{label + ':':<{width + 1}} {value}" for label, value in fields)
+    return "\n".join(f"{label + ':':<{width + 1}} {plain_text(value)}" for label, value in fields)

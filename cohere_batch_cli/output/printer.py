@@ -10,7 +10,9 @@ written as they come, so a listing of thousands streams instead of waiting.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -116,6 +118,11 @@ class Printer:
             return len(everything)
         if self.mode == TABLE:
             return self._table(items, columns, title, empty, on_empty)
+        # Fetch the first item before writing anything: a request that fails at once
+        # must leave stdout empty, not holding a lone "[" or a CSV header.
+        iterator = iter(items)
+        first = next(iterator, _END)
+        items = iterator if first is _END else itertools.chain([first], iterator)
         if self.mode == CSV:
             return self._csv(items, raw, csv_fields)
         count = 0
@@ -212,6 +219,18 @@ def compile_query(expression: str) -> Any:
         raise OutputOptionError(f"--query is not valid JMESPath: {str(exc).splitlines()[0]}") from None
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_END = object()
+
+
+def plain_text(value: str) -> str:
+    """Text safe for a log or a TSV field: no tabs, line breaks or terminal escapes.
+
+    Names and messages come from the API; a name holding an escape sequence must
+    not recolour or rewrite a CI log.
+    """
+    return _CONTROL.sub(" ", value)
+
+
 def _plain_cell(value: str) -> str:
-    """A cell safe for one TSV field: no tabs or newlines to break a reader."""
-    return value.replace("\t", " ").replace("\n", " ").replace("\r", " ")
+    return plain_text(value)

@@ -64,7 +64,7 @@ def run_foreground(
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with SandboxServer(settings) as server:
+        with SandboxServer(settings, record_requests=False) as server:
             on_ready(server)
             while not stop.wait(0.5):
                 pass

@@ -20,12 +20,23 @@ from .worker import Worker
 __all__ = ["SandboxServer", "SandboxSettings"]
 
 
+class _Discard(list):  # type: ignore[type-arg]
+    """A request log that keeps nothing."""
+
+    def append(self, item: object) -> None:
+        pass
+
+
 class SandboxServer:
     """A sandbox listening on loopback (or ``settings.host``) from a daemon thread."""
 
-    def __init__(self, settings: SandboxSettings) -> None:
+    def __init__(self, settings: SandboxSettings, *, record_requests: bool = True) -> None:
+        """``record_requests`` keeps every request (headers included) in ``request_log``
+        for tests; a long-running foreground sandbox turns it off so memory stays flat
+        and no key is held."""
         self.settings = settings
         self.request_log: list[tuple[str, str, dict[str, str]]] = []
+        self._record_requests = record_requests
         self.store: Store | None = None
         self.worker: Worker | None = None
         self._server: Any = None
@@ -48,7 +59,8 @@ class SandboxServer:
 
         self.store = Store(self.settings.data_dir)
         self.worker = Worker(self.store, self.settings)
-        app = create_app(self.settings, store=self.store, worker=self.worker, request_log=self.request_log)
+        log = self.request_log if self._record_requests else _Discard()
+        app = create_app(self.settings, store=self.store, worker=self.worker, request_log=log)
         family = socket.AF_INET6 if ":" in self.settings.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

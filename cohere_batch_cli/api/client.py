@@ -26,6 +26,7 @@ from .._httpx import httpx
 
 from .. import __version__
 from . import errors
+from .errors import InvalidBaseURL
 from .models import Batch, Dataset
 from .retry import RETRYABLE_STATUSES, RetryPolicy, server_requested_wait
 
@@ -54,10 +55,6 @@ class Timeouts:
     def to_httpx(self, override: float | None = None) -> httpx.Timeout:
         read = self.read if override is None else min(self.read, override)
         return httpx.Timeout(read, connect=min(self.connect, read))
-
-
-class InvalidBaseURL(ValueError):
-    """The base URL cannot be used: not http(s), no host, a bad port (a configuration error, exit 3)."""
 
 
 def check_base_url(base_url: str) -> str:

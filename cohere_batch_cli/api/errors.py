@@ -92,6 +92,14 @@ class WaitTimeout(CohereAPIError):
     """A wait for a state (a dataset validated, a batch finished) ran out of time."""
 
 
+class InvalidBaseURL(ValueError):
+    """The base URL cannot be used: not http(s), no host, a bad port, or it redirects.
+
+    Outside the tree above on purpose: it is a configuration mistake found
+    before (or instead of) talking to the API, not an answer from it.
+    """
+
+
 def error_class_for_status(status: int) -> type[APIStatusError]:
     """The exception class for an HTTP error status; the one place that table lives."""
     if status in (401, 403, 498):

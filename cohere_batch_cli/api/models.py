@@ -69,8 +69,6 @@ _LABELS = {
     BatchStatus.CANCELED: "canceled",
 }
 
-KNOWN_STATUSES: tuple[BatchStatus, ...] = tuple(_LABELS)
-
 
 def _int(value: Any) -> int | None:
     """An int from an int or an int64-as-string field; None when absent or unreadable."""

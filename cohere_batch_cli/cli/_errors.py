@@ -44,6 +44,7 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (api_errors.InvalidRequestError, ExitCode.USAGE),
     (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
     (ConfigError, ExitCode.AUTH),
+    (api_errors.InvalidBaseURL, ExitCode.AUTH),
     (UsageError, ExitCode.USAGE),
     (OutputOptionError, ExitCode.USAGE),
     (InputRejected, ExitCode.REFUSED),
@@ -65,8 +66,6 @@ def _extra_codes(exc: BaseException) -> ExitCode | None:
         return ExitCode.USAGE
     if name == "ResultsError":
         return ExitCode.SERVER
-    if name == "InvalidBaseURL":  # api.client: a configuration error
-        return ExitCode.AUTH
     return None
 
 

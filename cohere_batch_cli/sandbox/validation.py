@@ -38,10 +38,6 @@ INPUT_SCHEMA = json.dumps(
 )
 
 
-def _flags(row: Any) -> dict[str, Any]:
-    return dict(json.loads(row["flags"]))
-
-
 def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any]) -> dict[str, Any]:
     """Validate ``upload.jsonl`` in ``dataset_dir``; return the dataset fields to store."""
     upload = dataset_dir / UPLOAD_FILE

@@ -56,8 +56,7 @@ DEFAULT_BASE_URL = "https://api.cohere.com"
 PROFILE_KEYS = ("api_key", "base_url", "model", "client_name")
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used: a malformed file, a missing profile or key."""
+from .errors import ConfigError  # noqa: E402 - re-exported: callers catch it from here
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
 """Exit codes: one table that the code, the docs and ``cbatch help exit-codes`` all read.
 
 Scripts and CI steps branch on these numbers, so a code never changes meaning.
+When one run has several outcomes (a watch of three batches: one failed, one
+was not found, one still running when ``--timeout`` ran out), the exit code
+is the first of :data:`PRECEDENCE` that applies: :func:`combine` is the one
+place that rule lives.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum
 
 
@@ -22,20 +27,76 @@ class ExitCode(IntEnum):
     BATCH_FAILED = 8
     BATCH_CANCELED = 9
     TIMEOUT = 10
+    LOCAL_WRITE = 11
+    RECORDS_FAILED = 12
+    RESULTS_EXPIRED = 13
+    HANGUP = 129
     INTERRUPTED = 130
+    TERMINATED = 143
 
 
 DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.OK: "Success (for watch: every batch COMPLETED).",
     ExitCode.UNEXPECTED: "An unexpected error: a bug in cbatch. Run again with --debug and report it.",
-    ExitCode.USAGE: "Usage error: unknown command or option, a bad value, an unreadable file.",
+    ExitCode.USAGE: "Usage error: unknown command or option, a bad value, an unreadable file, a missing extra.",
     ExitCode.AUTH: "Authentication or configuration: no API key, a bad config file, 401, 403, 498.",
     ExitCode.NOT_FOUND: "The batch or dataset does not exist (404).",
-    ExitCode.REFUSED: "The API refused the request (400, 422, other 4xx), or an input file failed its checks.",
+    ExitCode.REFUSED: "The API refused the request (400, 422, other 4xx), or a local check refused the input.",
     ExitCode.SERVER: "Rate limit or server error (429, 5xx, unreadable answer) still failing after retries.",
     ExitCode.NETWORK: "Network failure: could not connect, TLS error, or a timeout.",
     ExitCode.BATCH_FAILED: "watch: a watched batch ended FAILED.",
     ExitCode.BATCH_CANCELED: "watch: a watched batch ended CANCELED.",
     ExitCode.TIMEOUT: "A wait ran out of time (watch --timeout, dataset validation); batches are left running.",
+    ExitCode.LOCAL_WRITE: "A local file could not be written (no space, permission, read-only, closed stdout).",
+    ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, jobs).",
+    ExitCode.RESULTS_EXPIRED: "The results no longer exist: the output dataset expired.",
+    ExitCode.HANGUP: "Hung up (SIGHUP): cleaned up as for Ctrl-C.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C): nothing was cancelled, no partial file was left.",
+    ExitCode.TERMINATED: "Terminated (SIGTERM, as CI cancellation sends): cleaned up as for Ctrl-C.",
 }
+
+PRECEDENCE: tuple[ExitCode, ...] = (
+    ExitCode.INTERRUPTED,
+    ExitCode.TERMINATED,
+    ExitCode.HANGUP,
+    ExitCode.AUTH,
+    ExitCode.NETWORK,
+    ExitCode.SERVER,
+    ExitCode.LOCAL_WRITE,
+    ExitCode.NOT_FOUND,
+    ExitCode.TIMEOUT,
+    ExitCode.BATCH_FAILED,
+    ExitCode.BATCH_CANCELED,
+    ExitCode.RECORDS_FAILED,
+)
+"""Which outcome wins when one run has several, first first.
+
+A signal ends everything. Then what stopped cbatch from finishing its own
+work (a refused key, a lasting outage, a file it could not write). Then a
+mistake in the command itself (an id that does not exist: running it again
+can never succeed). Then a wait that ran out (nothing final can be said of a
+batch still running). Then how batches ended: FAILED before CANCELED (a
+failure needs looking at; a cancel was asked for), and records that still
+failed after the last retry round after both. Codes not listed (usage,
+refusals, 1) end a run at once and never combine.
+"""
+
+
+def combine(codes: Iterable[ExitCode]) -> ExitCode:
+    """The exit code of a run with several outcomes: the first of PRECEDENCE present, else 0.
+
+    A code outside PRECEDENCE (which ends a run alone) wins over all of it.
+    """
+    present = set(codes)
+    for code in present:
+        if code != ExitCode.OK and code not in PRECEDENCE:
+            return code
+    for code in PRECEDENCE:
+        if code in present:
+            return code
+    return ExitCode.OK
+
+
+def precedence_text() -> str:
+    """The combining order as one line, for ``cbatch help exit-codes`` and the docs."""
+    return " > ".join(str(int(code)) for code in PRECEDENCE) + " > 0"

@@ -95,8 +95,7 @@ _JOIN_THREAD_SECONDS = 1.0  # Ctrl-C must feel instant; a thread stuck longer di
 _PROGRESS_EVERY = 1000
 
 
-class ResultsError(Exception):
-    """A part could not be downloaded or decoded after every retry (the CLI exits 6)."""
+from .errors import ResultsError  # noqa: E402 - raised here, defined with the others
 
 
 @dataclass(frozen=True)

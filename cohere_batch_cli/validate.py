@@ -44,8 +44,7 @@ _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-class InputFileError(Exception):
-    """The file cannot be read at all: missing, a directory, no permission (exit 2)."""
+from .errors import InputFileError  # noqa: E402 - raised here, defined with the others
 
 
 @dataclass

@@ -12,8 +12,7 @@
     ├── NetworkError                could not connect, TLS failure, connection dropped
     │   └── RequestTimeout          no answer within the timeout
     ├── UnexpectedResponseError     an answer that is not the JSON the contract promises
-    ├── InvalidRequestError         a request not sent: an empty id, or one that is only dots
-    └── WaitTimeout                 a wait for a dataset or batch state ran out of time
+    └── InvalidRequestError         a request not sent: an empty id, or one that is only dots
 
 Every error carries the HTTP status (when there was an answer), the API's own
 ``message`` and the request id, so the one line a user sees can say what the
@@ -86,10 +85,6 @@ class UnexpectedResponseError(CohereAPIError):
 
 class InvalidRequestError(CohereAPIError):
     """A request cbatch refuses to send because no server could answer it sensibly."""
-
-
-class WaitTimeout(CohereAPIError):
-    """A wait for a state (a dataset validated, a batch finished) ran out of time."""
 
 
 class InvalidBaseURL(ValueError):

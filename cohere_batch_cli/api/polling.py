@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from .client import CohereClient
-from .errors import WaitTimeout
+from ..errors import WaitTimeout
 from .models import Dataset
 
 

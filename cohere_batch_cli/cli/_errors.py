@@ -16,19 +16,23 @@ from typing import Any, TypeVar
 import typer
 
 from ..api import errors as api_errors
-from ..config import ConfigError
+from ..errors import (
+    CbatchError,
+    ConfigError,
+    InputRejected,
+    LocalWriteError,
+    NotReady,
+    RecordsStillFailing,
+    ResultsError,
+    ResultsExpired,
+    UsageError,
+    WaitTimeout,
+)
 from ..exit_codes import ExitCode
-from ..output.printer import OutputOptionError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class UsageError(Exception):
-    """A bad value that typer's own checks could not see (exit 2)."""
-
-
-class InputRejected(Exception):
-    """An input file failed its local checks; the details were already printed (exit 5)."""
 
 
 # Ordered: subclasses first (the first isinstance match wins).
@@ -40,14 +44,18 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (api_errors.ServerError, ExitCode.SERVER),
     (api_errors.UnexpectedResponseError, ExitCode.SERVER),
     (api_errors.NetworkError, ExitCode.NETWORK),  # RequestTimeout is a NetworkError
-    (api_errors.WaitTimeout, ExitCode.TIMEOUT),
     (api_errors.InvalidRequestError, ExitCode.USAGE),
     (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
+    (WaitTimeout, ExitCode.TIMEOUT),
     (ConfigError, ExitCode.AUTH),
     (api_errors.InvalidBaseURL, ExitCode.AUTH),
-    (UsageError, ExitCode.USAGE),
-    (OutputOptionError, ExitCode.USAGE),
+    (UsageError, ExitCode.USAGE),  # OutputOptionError, InputFileError, MissingExtra
     (InputRejected, ExitCode.REFUSED),
+    (NotReady, ExitCode.REFUSED),
+    (ResultsError, ExitCode.SERVER),
+    (ResultsExpired, ExitCode.RESULTS_EXPIRED),
+    (LocalWriteError, ExitCode.LOCAL_WRITE),
+    (RecordsStillFailing, ExitCode.RECORDS_FAILED),
 )
 
 
@@ -55,18 +63,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     for cls, code in _TABLE:
         if isinstance(exc, cls):
             return code
-    extra = _extra_codes(exc)
-    return extra if extra is not None else ExitCode.UNEXPECTED
-
-
-def _extra_codes(exc: BaseException) -> ExitCode | None:
-    """Errors of modules loaded only by some commands, matched without importing them."""
-    name = type(exc).__name__
-    if name == "InputFileError":
-        return ExitCode.USAGE
-    if name == "ResultsError":
-        return ExitCode.SERVER
-    return None
+    return ExitCode.UNEXPECTED
 
 
 def message_for(exc: BaseException, key_source: str | None = None) -> str:
@@ -83,7 +80,7 @@ def message_for(exc: BaseException, key_source: str | None = None) -> str:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
         hint = getattr(exc, "hint", None)  # set by the client when a create or upload may have worked
         return _with_request_id(text, exc) + (f"; {hint}" if hint else "")
-    if isinstance(exc, (ConfigError, UsageError, InputRejected, OutputOptionError)):
+    if isinstance(exc, CbatchError):
         return str(exc)
     text = str(exc).strip()
     return text if text else type(exc).__name__

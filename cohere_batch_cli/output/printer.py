@@ -28,8 +28,7 @@ MAX_TABLE_ROWS = 500
 """Past this many rows a rich table costs seconds (PERF-NOTES: ~0.4 ms a row); stream instead."""
 
 
-class OutputOptionError(ValueError):
-    """A bad --format or --query: a usage error (exit 2)."""
+from ..errors import OutputOptionError  # noqa: E402 - raised here, defined with the others
 
 
 def choose_mode(

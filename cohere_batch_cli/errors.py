@@ -1,0 +1,88 @@
+"""cbatch's own errors: everything that goes wrong that is not an answer from the API.
+
+::
+
+    CbatchError                     anything cbatch itself refuses or cannot do
+    ├── UsageError                  a bad value typer could not see (exit 2)
+    │   ├── OutputOptionError       a bad --format, --query, or conflicting output flags
+    │   ├── InputFileError          an input file that cannot be read at all
+    │   └── MissingExtra            an optional extra is not installed
+    ├── ConfigError                 a malformed config file, a missing profile or key (exit 3)
+    ├── InputRejected               an input file failed its local checks (exit 5)
+    ├── NotReady                    a local state stops the command: the batch still runs (exit 5)
+    ├── WaitTimeout                 a wait for a dataset or batch state ran out of time (exit 10)
+    ├── ResultsError                an output part could not be fetched or decoded (exit 6)
+    ├── ResultsExpired              the output dataset is gone with its lifetime (exit 13)
+    ├── LocalWriteError             a local file could not be written (exit 11)
+    └── RecordsStillFailing         records still failing after the last retry round (exit 12)
+
+The API's own errors are a tree of their own in :mod:`cohere_batch_cli.api.errors`;
+the CLI's one table (``cli/_errors.py``) maps both trees to exit codes by class,
+subclasses first. Every error may carry a ``hint``: the next thing to try,
+set by the layer that knows the command to name.
+"""
+
+from __future__ import annotations
+
+
+class CbatchError(Exception):
+    """Base of every error cbatch raises for a reason of its own."""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(CbatchError):
+    """A bad value that typer's own checks could not see (exit 2)."""
+
+
+class OutputOptionError(UsageError):
+    """A bad --format or --query, or output flags that contradict each other (exit 2)."""
+
+
+class InputFileError(UsageError):
+    """A file cannot be read at all: missing, a directory, no permission (exit 2)."""
+
+
+class MissingExtra(UsageError):
+    """An optional extra is needed; the message holds the command that installs it (exit 2)."""
+
+
+class ConfigError(CbatchError):
+    """The configuration cannot be used: a malformed file, a missing profile or key (exit 3)."""
+
+
+class InputRejected(CbatchError):
+    """An input failed its local checks (size, records, context length, budget) (exit 5).
+
+    An empty message means the details were already printed line by line.
+    """
+
+
+class NotReady(CbatchError):
+    """A local state stops the command: the batch is still running, no output yet (exit 5)."""
+
+
+class WaitTimeout(CbatchError):
+    """A wait for a state (a dataset validated, a batch finished) ran out of time (exit 10)."""
+
+
+class ResultsError(CbatchError):
+    """A part could not be downloaded or decoded after every retry (exit 6)."""
+
+
+class ResultsExpired(CbatchError):
+    """The output dataset answered 404 after its lifetime: the results are gone (exit 13)."""
+
+
+class LocalWriteError(CbatchError):
+    """A local file could not be written: no space, permission, read-only, closed stdout (exit 11)."""
+
+
+class RecordsStillFailing(CbatchError):
+    """Records still failed after the last retry round (exit 12)."""

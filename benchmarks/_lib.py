@@ -331,7 +331,7 @@ def write_chat_jsonl_bytes(path: Path, size: int, *, line_bytes: int = 4096) -> 
 
 
 def make_dataset(client: Any, path: Path, timeout: float = 600) -> str:
-    from cohere_batch_cli.api.polling import wait_for_dataset
+    from cohere_batch_cli.tasks.datasets import wait_for_dataset
 
     dataset_id = client.upload_dataset(path, name=path.stem, dataset_type="batch-chat-v2-input")
     dataset = wait_for_dataset(client, dataset_id, timeout=timeout)

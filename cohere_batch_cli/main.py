@@ -8,17 +8,13 @@ from __future__ import annotations
 
 import sys
 
-from . import __version__
-
-
-def version_line() -> str:
-    return f"cbatch {__version__} (Python {sys.version.split()[0]})"
+from . import version_line
 
 
 def main() -> None:
     args = sys.argv[1:]
     if args in (["--version"], ["-V"]):
-        sys.stdout.write(version_line() + "\n")
+        sys.stdout.write(version_line() + "\n")  # the one write outside output/: see the docstring
         return
     from .cli.app import run
 

@@ -46,14 +46,13 @@ import os
 import queue
 import secrets
 import shutil
-import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from contextlib import ExitStack, closing, contextmanager
+from contextlib import AbstractContextManager, ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -124,8 +123,12 @@ def download_results(
     concurrency: int = 4,
     progress: ProgressSink | None = None,
     stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    stdout: Callable[[], AbstractContextManager[IO[bytes]]] | None = None,
 ) -> ResultsSummary:
-    """Download ``parts`` and write their records to ``destination`` (None: stdout).
+    """Download ``parts`` and write their records to ``destination`` (None: ``stdout()``).
+
+    ``stdout`` opens the binary stream for a None destination: the output
+    object's (``Output.binary``), so nothing here writes to a stream of its own.
 
     ``http`` must be an unauthenticated client (see ``api.client.storage_client``).
     A file destination is all or nothing; stdout is streamed as records are
@@ -137,6 +140,8 @@ def download_results(
     ordered = _ordered_parts(parts)
     if destination is not None:
         _check_destination(destination)
+    elif stdout is None:
+        raise ValueError("results to stdout need the output object's binary stream")
     sink: ProgressSink = progress or NullProgress()
     with ExitStack() as cleanup:
         joiner = cleanup.enter_context(_Joiner.open(join)) if join is not None else None
@@ -148,7 +153,7 @@ def download_results(
         cleanup.callback(sink.finish)
         fetcher.start()
         records = cleanup.enter_context(closing(_decoded_records(ordered, fetcher)))
-        with _output_stream(destination) as out:
+        with _output_stream(destination, stdout) as out:
             counts = _write_records(records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink)
     return ResultsSummary(
         records_written=counts.written,
@@ -795,10 +800,13 @@ def _workdir_prefix(destination: Path | None) -> str:
 
 
 @contextmanager
-def _output_stream(destination: Path | None) -> Iterator[IO[bytes]]:
+def _output_stream(
+    destination: Path | None, stdout: Callable[[], AbstractContextManager[IO[bytes]]] | None
+) -> Iterator[IO[bytes]]:
     """A binary stream to write into: stdout, or an atomic temporary file renamed when complete."""
     if destination is None:
-        with _stdout_stream() as out:
+        assert stdout is not None
+        with stdout() as out:
             yield out
         return
     temp = destination.parent / f".{destination.name}.part-{secrets.token_hex(4)}"
@@ -814,33 +822,6 @@ def _output_stream(destination: Path | None) -> Iterator[IO[bytes]]:
         fh.close()
         temp.unlink(missing_ok=True)
         raise
-
-
-@contextmanager
-def _stdout_stream() -> Iterator[IO[bytes]]:
-    sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    if buffer is not None:
-        try:
-            yield buffer
-        finally:
-            buffer.flush()
-        return
-    yield _TextAsBinary(sys.stdout)  # type: ignore[misc]
-
-
-class _TextAsBinary:
-    """A binary face for a text-only stdout (some test runners and IDEs)."""
-
-    def __init__(self, text: IO[str]) -> None:
-        self._text = text
-
-    def write(self, data: bytes) -> int:
-        self._text.write(data.decode("utf-8"))
-        return len(data)
-
-    def flush(self) -> None:
-        self._text.flush()
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -138,7 +138,7 @@ def test_datasets_list_get_usage_and_delete(cli: Cli, tmp_path: Path) -> None:
 def test_a_file_that_fails_server_validation_is_reported(cli: Cli, tmp_path: Path) -> None:
     """Skipping the local check (the API would see it too) shows the server's validation_error."""
     from cohere_batch_cli.api.client import CohereClient
-    from cohere_batch_cli.api.polling import wait_for_dataset
+    from cohere_batch_cli.tasks.datasets import wait_for_dataset
 
     path = tmp_path / "bad.jsonl"
     path.write_text('{"custom_id": "a", "body": {"messages": []}}\n')

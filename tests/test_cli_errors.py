@@ -78,10 +78,12 @@ def test_cancel_reports_each_outcome_and_exits_with_the_first_failure(
     fault_server.steady["POST /v2/batches/done-1:cancel"] = (400, {}, {"message": "batch already completed"})
     fault_server.steady["POST /v2/batches/ok-2:cancel"] = (200, {}, {})
     result = fault_cli("cancel", "ok-1", "done-1", "ok-2", "--json", exit_code=ExitCode.REFUSED)
-    outcomes = [json.loads(line) for line in result.stdout.splitlines()]
+    outcomes = json.loads(result.stdout)  # --json: one document
     assert [o["cancel_requested"] for o in outcomes] == [True, False, True]
     assert "already completed" in outcomes[1]["error"]
     assert "ok-1: cancel requested" in result.stderr
+    lines = fault_cli("cancel", "ok-1", "done-1", "--jsonl", exit_code=ExitCode.REFUSED).stdout.splitlines()
+    assert [json.loads(line)["cancel_requested"] for line in lines] == [True, False]
 
 
 def test_401_names_where_the_key_came_from(fault_cli: Cli, fault_server: FaultServer) -> None:

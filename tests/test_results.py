@@ -241,7 +241,9 @@ def test_a_missing_join_file_is_an_input_file_error(server: PartServer, http: ht
 
 def test_stdout_is_streamed_when_there_is_no_destination(server: PartServer, http: httpx.Client, capfdbinary: pytest.CaptureFixture[bytes], tmp_path: Path) -> None:
     parts = serve_parts(server, [records("s", 3)])
-    download_results(parts, None, http=http)
+    from cohere_batch_cli.output.core import Output
+
+    download_results(parts, None, http=http, stdout=Output().binary)
     out = capfdbinary.readouterr().out.decode().splitlines()
     assert [json.loads(line)["custom_id"] for line in out] == ["s-0000", "s-0001", "s-0002"]
 

@@ -23,7 +23,8 @@ import pytest
 
 from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.api.models import BatchStatus
-from cohere_batch_cli.cli.watch import parse_duration, resume_command
+from cohere_batch_cli.cli._options import parse_duration
+from cohere_batch_cli.cli._watching import resume_command
 from cohere_batch_cli.watcher import WatchOptions
 from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
@@ -315,7 +316,7 @@ def test_render_state_shows_ok_and_failed_apart_and_never_raw_escapes() -> None:
     console.print(render_state(state))
     text = console.export_text()
     console.file.close()
-    assert "\x1b" not in text and "evil?[2Jname" in text
+    assert "\x1b" not in text and "evil\\x1b[2Jname" in text
     assert "51/100 records (50 ok, 1 failed)" in text and "12.5/s" in text and "ETA 3.9s" in text
     assert "tokens in 1,234 / out 56" in text and "1/2 done" not in text and "0/2 done" in text
     assert "b-2  waiting for the first answer" in text

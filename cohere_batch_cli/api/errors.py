@@ -25,6 +25,9 @@ from __future__ import annotations
 class CohereAPIError(Exception):
     """Base of every error raised by the API layer."""
 
+    hint: str | None = None
+    """The next thing to try, set by the layer that knows which command to name."""
+
     def __init__(
         self,
         message: str,

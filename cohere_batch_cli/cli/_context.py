@@ -1,4 +1,4 @@
-"""The state every command shares: global options, resolved settings, one API client.
+"""The state every command shares: global options, the run's output object, one API client.
 
 The root callback stores a :class:`CliState` on typer's context; commands ask
 it for what they need, and it builds each thing at most once and only when
@@ -7,16 +7,14 @@ asked, so a command that needs no client never resolves the config.
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 
-if TYPE_CHECKING:
-    from rich.console import Console
+from ..output.core import Output
 
+if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..config import Settings
 
@@ -32,21 +30,28 @@ class CliState:
     no_color: bool = False
     debug: bool = False
     ca_bundle: str | None = None
+    out: Output = field(default_factory=Output)
     _settings: Settings | None = field(default=None, repr=False)
     _client: CohereClient | None = field(default=None, repr=False)
-    _stderr: Console | None = field(default=None, repr=False)
-    _stdout: Console | None = field(default=None, repr=False)
-
-    # -- settings and client -------------------------------------------------
 
     def settings(self) -> Settings:
         if self._settings is None:
             from ..config import resolve
 
-            self._settings = resolve(profile=self.profile, base_url_flag=self.base_url)
-            for warning in self._settings.warnings:
-                self.warn(warning)
+            self.use_settings(resolve(profile=self.profile, base_url_flag=self.base_url))
+        assert self._settings is not None
         return self._settings
+
+    def use_settings(self, settings: Settings) -> None:
+        """Run with these settings instead of the resolved ones (``cbatch demo``'s sandbox)."""
+        self._settings = settings
+        for warning in settings.warnings:
+            self.out.warn(warning)
+
+    @property
+    def key_source(self) -> str | None:
+        """Where the key in use came from, for the hint on a refused key (None: not resolved)."""
+        return self._settings.api_key.source if self._settings is not None else None
 
     def client(self) -> CohereClient:
         """The process's one API client, built on first use."""
@@ -54,68 +59,21 @@ class CliState:
             from ..api.client import CohereClient, Timeouts, env_retry_policy
 
             settings = self.settings()
-            timeouts = Timeouts(read=self.timeout) if self.timeout else Timeouts()
             self._client = CohereClient(
                 settings.require_api_key(),
                 settings.base_url.value or "",
-                timeouts=timeouts,
+                timeouts=Timeouts(read=self.timeout) if self.timeout else Timeouts(),
                 retry=env_retry_policy(self.retries),
                 client_name=settings.client_name.value or "cbatch",
-                ca_bundle=self.ca_bundle_path(),
-                debug=self.debug_line if self.debug else None,
+                ca_bundle=self.ca_bundle,
+                debug=self.out.debug if self.debug else None,
             )
         return self._client
-
-    def ca_bundle_path(self) -> str | None:
-        return self.ca_bundle or None
 
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-    # -- terminals ------------------------------------------------------------
-
-    @property
-    def stdout_is_tty(self) -> bool:
-        return sys.stdout.isatty()
-
-    @property
-    def stderr_is_tty(self) -> bool:
-        return sys.stderr.isatty()
-
-    def color_disabled(self) -> bool:
-        return self.no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
-
-    def console(self) -> Console:
-        """A rich console on stdout, for people; only built when a view needs one."""
-        if self._stdout is None:
-            self._stdout = _make_console(sys.stdout, self.color_disabled())
-        return self._stdout
-
-    def err_console(self) -> Console:
-        """A rich console on stderr, for progress and live views."""
-        if self._stderr is None:
-            self._stderr = _make_console(sys.stderr, self.color_disabled())
-        return self._stderr
-
-    # -- messages (stderr) ----------------------------------------------------
-
-    def info(self, message: str) -> None:
-        sys.stderr.write(message + "\n")
-        sys.stderr.flush()
-
-    def warn(self, message: str) -> None:
-        self.info(f"warning: {message}")
-
-    def debug_line(self, message: str) -> None:
-        self.info(f"debug: {message}")
-
-
-def _make_console(stream: Any, no_color: bool) -> Console:
-    from rich.console import Console
-
-    return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=False)
 
 
 def get_state(ctx: typer.Context) -> CliState:

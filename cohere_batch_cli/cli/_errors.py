@@ -1,15 +1,15 @@
 """From an exception to one line on stderr and an exit code: the only place that happens.
 
 Every command is wrapped by :func:`command_errors`; nothing else turns
-exceptions into exit codes. The table is ordered: subclasses come before
-their bases, because the first match wins.
+exceptions into exit codes. The table matches by class, and is ordered:
+subclasses come before their bases, because the first match wins. API errors
+(:mod:`cohere_batch_cli.api.errors`) and cbatch's own (:mod:`cohere_batch_cli.errors`)
+both go through it.
 """
 
 from __future__ import annotations
 
 import functools
-import sys
-import traceback
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,10 +29,10 @@ from ..errors import (
     WaitTimeout,
 )
 from ..exit_codes import ExitCode
+from ..output.core import Output
+from ._context import CliState, get_state
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
 
 
 # Ordered: subclasses first (the first isinstance match wins).
@@ -66,50 +66,70 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     return ExitCode.UNEXPECTED
 
 
+BASE_URL_HINT = "it comes from --base-url, CO_API_URL or the profile: 'cbatch config' shows which"
+BATCH_MAY_EXIST = "the batch may have been created: look for it with 'cbatch list' before creating it again"
+DATASET_MAY_EXIST = (
+    "the file may have been stored: look for it with 'cbatch datasets list' before uploading it again"
+)
+
+
 def message_for(exc: BaseException, key_source: str | None = None) -> str:
-    """The one line a user sees, naming the next thing to try where there is one."""
+    """The one line a user sees, naming the next thing to try where there is one.
+
+    Hints come from the layer that knows the next command (a task, or this
+    table for what every command shares); the API layer only says what
+    happened, so this is where its errors learn which cbatch command helps.
+    """
     if isinstance(exc, api_errors.AuthenticationError):
         source = f"the key from {key_source} was refused" if key_source else "check the key"
-        hint = f"{source}; 'cbatch config' shows the settings in effect"
-        return _with_request_id(f"authentication failed: {exc}; {hint}", exc)
+        return _with_request_id(f"authentication failed: {exc}; {source}; 'cbatch config' shows the settings in effect", exc)
     if isinstance(exc, api_errors.NotFoundError):
-        return _with_request_id(f"{exc}{_not_found_hint(exc.path or '')}", exc)
+        return _with_request_id(f"{exc}; {exc.hint or _not_found_hint(exc.path or '')}", exc)
     if isinstance(exc, api_errors.CohereAPIError):
         text = str(exc)
         if exc.retries:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
-        hint = getattr(exc, "hint", None)  # set by the client when a create or upload may have worked
+        hint = exc.hint or _may_have_created_hint(exc)
         return _with_request_id(text, exc) + (f"; {hint}" if hint else "")
+    if isinstance(exc, api_errors.InvalidBaseURL):
+        return f"{exc}; {getattr(exc, 'hint', None) or BASE_URL_HINT}"
     if isinstance(exc, CbatchError):
-        return str(exc)
+        return f"{exc}; {exc.hint}" if exc.hint else str(exc)
     text = str(exc).strip()
     return text if text else type(exc).__name__
 
 
+def _may_have_created_hint(exc: api_errors.CohereAPIError) -> str | None:
+    created = getattr(exc, "may_have_created", None)
+    if created == "batch":
+        return BATCH_MAY_EXIST
+    if created == "dataset":
+        return DATASET_MAY_EXIST
+    return None
+
+
 def _not_found_hint(path: str) -> str:
     if path.startswith("/v1/datasets/"):
-        return "; list datasets with: cbatch datasets list"
+        return "list datasets with: cbatch datasets list"
     if path.startswith("/v2/batches/"):
-        return "; list batches with: cbatch list"
-    return "; is the base URL right? see: cbatch config"
+        return "list batches with: cbatch list"
+    return "is the base URL right? see: cbatch config"
 
 
 def _with_request_id(text: str, exc: api_errors.CohereAPIError) -> str:
     return f"{text} [request id {exc.request_id}]" if exc.request_id else text
 
 
-def report(exc: BaseException, *, debug: bool, key_source: str | None = None) -> ExitCode:
+def report(exc: BaseException, out: Output, *, key_source: str | None = None) -> ExitCode:
     """Print the error line (and the traceback under --debug); return the exit code."""
     code = exit_code_for(exc)
-    if debug:
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    if out.debug_enabled:
+        out.traceback(exc)
     if isinstance(exc, InputRejected) and not str(exc):
         return code
-    prefix = "error" if code != ExitCode.UNEXPECTED else "unexpected error"
-    sys.stderr.write(f"{prefix}: {message_for(exc, key_source)}\n")
-    if code == ExitCode.UNEXPECTED and not debug:
-        sys.stderr.write("run again with --debug for details, and report it if it persists\n")
-    sys.stderr.flush()
+    out.error(message_for(exc, key_source), unexpected=code == ExitCode.UNEXPECTED)
+    if code == ExitCode.UNEXPECTED and not out.debug_enabled:
+        out.info("run again with --debug for details, and report it if it persists")
     return code
 
 
@@ -118,41 +138,22 @@ def command_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ._context import get_state
-
         ctx = kwargs.get("ctx")  # every command takes typer's context as ``ctx``
-        state = get_state(ctx) if hasattr(ctx, "find_root") else None
+        state = get_state(ctx) if isinstance(ctx, typer.Context) else CliState()
         try:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
         except KeyboardInterrupt:
-            sys.stderr.write("\ninterrupted\n")
+            state.out.info("\ninterrupted")
             raise typer.Exit(ExitCode.INTERRUPTED) from None
         except BrokenPipeError:
-            _silence_broken_pipe()
+            state.out.silence_stdout()
             raise typer.Exit(ExitCode.OK) from None
         except Exception as exc:  # the one catch-all, by design: see the module docstring
-            code = report(exc, debug=bool(state and state.debug), key_source=_key_source(state))
+            code = report(exc, state.out, key_source=state.key_source)
             raise typer.Exit(code) from None
         finally:
-            if state is not None:
-                state.close()
+            state.close()
 
     return wrapper  # type: ignore[return-value]
-
-
-def _key_source(state: Any) -> str | None:
-    settings = getattr(state, "_settings", None)
-    return settings.api_key.source if settings is not None else None
-
-
-def _silence_broken_pipe() -> None:
-    """``cbatch list | head`` closed our stdout: exit quietly, as Unix tools do."""
-    import os
-
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass

@@ -16,7 +16,8 @@ from typing import Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from ..main import version_line
+from .. import version_line
+from ..output.core import Output
 from ._context import CliState
 
 HELP = """cbatch: run Cohere batch jobs from your terminal, scripts and CI.
@@ -58,7 +59,7 @@ checks the table against the commands themselves, so it cannot drift.
 """
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def build_module(module_name: str) -> Any:
     """The commands of one module under cli/, as a Click group built on first use."""
     module = importlib.import_module(f"{__package__}.{module_name}")
@@ -121,7 +122,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(version_line())
+        Output().raw_line(version_line())
         raise typer.Exit()
 
 
@@ -146,6 +147,7 @@ def root(
         no_color=no_color,
         debug=debug,
         ca_bundle=str(ca_bundle) if ca_bundle else None,
+        out=Output(no_color=no_color, debug=debug),
     )
 
 
@@ -154,5 +156,5 @@ def run() -> None:
     try:
         app()
     except KeyboardInterrupt:  # outside a command: while parsing or importing
-        sys.stderr.write("\ninterrupted\n")
+        Output().info("\ninterrupted")
         sys.exit(130)

@@ -2,99 +2,42 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from ..errors import UsageError
 from ..exit_codes import ExitCode
 from ._context import CliState, get_state
-from ._errors import UsageError, command_errors
-from ._options import FormatOpt, JsonlOpt, JsonOpt, QueryOpt, QuietOpt
+from ._errors import command_errors
+from ._options import (
+    BatchIdArg,
+    BatchIdsArg,
+    EventsJsonOpt,
+    FormatOpt,
+    JsonlOpt,
+    JsonOpt,
+    QueryOpt,
+    QuietOpt,
+)
 
 if TYPE_CHECKING:
     from ..api.models import Batch
-    from ..output.printer import Printer
-
-ORDER_BY_CHOICES = ("created_at", "updated_at")
 
 
-def _complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
-    from ..completion_cache import complete_batch_id
-
-    return complete_batch_id(incomplete)
-
-
-BatchIdArg = Annotated[
-    str, typer.Argument(help="The batch id.", metavar="BATCH_ID", autocompletion=_complete_batch_id)
-]
-BatchIdsArg = Annotated[
-    list[str],
-    typer.Argument(help="One or more batch ids.", metavar="BATCH_ID...", autocompletion=_complete_batch_id),
-]
+class OrderBy(str, Enum):
+    created_at = "created_at"
+    updated_at = "updated_at"
 
 
-def make_printer(
-    state: CliState,
-    *,
-    json_out: bool = False,
-    jsonl: bool = False,
-    quiet: bool = False,
-    fmt: str | None = None,
-    query: str | None = None,
-) -> Printer:
-    """The printer for this command's output options (shared by every command that prints data)."""
-    from ..output.printer import Printer, choose_mode
-
-    mode = choose_mode(
-        json_out=json_out, jsonl=jsonl, quiet=quiet, stdout_is_tty=state.stdout_is_tty, fmt=fmt
-    )
-    return Printer(mode, state.console, query=query)
-
-
-def show_item(
-    state: CliState,
-    raw: dict[str, Any],
-    item_id: str,
-    fields: list[tuple[str, str]],
-    styles: dict[str, str],
-    **printer_options: Any,
-) -> None:
-    """Print one object: its JSON, its id, or a field view (colour on a terminal only)."""
-    from ..output.batch_views import plain_fields, print_fields
-
-    def detail() -> None:
-        if state.stdout_is_tty:
-            print_fields(state.console(), fields, styles)
-        else:
-            print(plain_fields(fields))
-
-    make_printer(state, **printer_options).item(raw, item_id, detail)
-
-
-def show_batch(
-    state: CliState,
-    batch: Batch,
-    *,
-    json_out: bool,
-    quiet: bool,
-    query: str | None = None,
-    jsonl: bool = False,
-) -> None:
-    """Print one batch: the API object with --json, its id with -q, else every field.
-
-    ``jsonl`` prints it on one line, for output that JSON lines follow
-    (``create --watch --json``), so stdout stays one JSON object a line.
-    """
+def show_batch(state: CliState, batch: Batch) -> None:
+    """Print one batch in the output's mode: its JSON, its id, or every field."""
     from ..output.batch_views import STATUS_STYLES, batch_fields
 
     style = {"Status": STATUS_STYLES.get(batch.status, "magenta")}
-    show_item(
-        state, batch.raw, batch.id, batch_fields(batch), style,
-        json_out=json_out, jsonl=jsonl, quiet=quiet, query=query,
-    )  # fmt: skip
+    state.out.item(batch.raw, batch.id, batch_fields(batch), style)
 
 
 def register(app: typer.Typer) -> None:
@@ -111,6 +54,7 @@ def register(app: typer.Typer) -> None:
         dataset_type: Annotated[Optional[str], typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
         watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch').")] = False,
         json_out: JsonOpt = False,
+        jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
         """Create a batch from a dataset, or from a JSONL file in one step.
@@ -119,7 +63,8 @@ def register(app: typer.Typer) -> None:
         file is checked line by line first (nothing is sent if a line is
         wrong), uploaded, and validated; then the batch is created. If the
         answer to the create call is lost, cbatch looks for the batch before
-        asking again, so a retry never makes two.
+        asking again, so a retry never makes two. With --watch, --json prints
+        the batch and then the watch's events, one JSON object a line.
 
         Examples:
 
@@ -127,7 +72,12 @@ def register(app: typer.Typer) -> None:
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --watch
         """
+        from ..tasks.batches import create_batch
+        from ..tasks.datasets import upload_file
+
         state = get_state(ctx)
+        lines = json_out and watch  # the batch, then events: one JSON object a line
+        out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         if (dataset is None) == (file is None):
             raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
         model = model or state.settings().model.value
@@ -135,29 +85,18 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--model is required (or set 'model' in your profile)")
         client = state.client()
         if file is not None:
-            from .datasets import upload_checked
-
-            dataset = upload_checked(state, file, dataset_type=dataset_type, name=name, wait=True)
+            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name)
             name = name or file.stem
         assert dataset is not None
-        batch_name = name or dataset
-        try:
-            batch = client.create_batch(name=batch_name, input_dataset_id=dataset, model=model)
-        except KeyboardInterrupt:
-            state.info(
-                "interrupted while creating the batch: it may exist; "
-                f"look before creating it again: cbatch list --name {shlex.quote(batch_name)}"
-            )
-            raise
-        if not (json_out or quiet):
-            state.info(f"created batch {batch.id}")
-        show_batch(state, batch, json_out=json_out, quiet=quiet, jsonl=json_out and watch)
+        batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)
+        if not out.for_machines:
+            out.info(f"created batch {batch.id}")
+        show_batch(state, batch)
         if watch:
-            from .watch import watch_batches
+            from ._watching import run_watch
 
             # With -q, stdout holds the id alone; the watch goes to stderr.
-            stream = sys.stderr if quiet else None
-            code = watch_batches(state, [batch.id], plain=None, json_lines=json_out, stream=stream)
+            code = run_watch(state, [batch.id], json_lines=json_out or jsonl, to_stderr=quiet)
             raise typer.Exit(code)
 
     @app.command("list", rich_help_panel="Batches")
@@ -166,7 +105,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Show at most this many batches.")] = 20,
         all_: Annotated[bool, typer.Option("--all", "-a", help="Follow every page: all batches.")] = False,
-        order_by: Annotated[str, typer.Option("--order-by", help="created_at or updated_at (newest first).")] = "created_at",
+        order_by: Annotated[OrderBy, typer.Option("--order-by", help="created_at or updated_at (newest first).")] = OrderBy.created_at,
         status: Annotated[Optional[list[str]], typer.Option("--status", "-s", help="Only batches in this status (repeatable): queued, in_progress, canceling, completed, failed, canceled.")] = None,
         name: Annotated[Optional[str], typer.Option("--name", help="Only batches whose name contains this text.")] = None,
         json_out: JsonOpt = False,
@@ -197,19 +136,17 @@ def register(app: typer.Typer) -> None:
         from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS
 
         state = get_state(ctx)
-        if order_by not in ORDER_BY_CHOICES:
-            raise UsageError(f"--order-by must be one of {', '.join(ORDER_BY_CHOICES)}")
+        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
         wanted = {BatchStatus.parse_user(s) for s in status or []}
         unknown = [s for s in wanted if not s.is_known]
         if unknown:
             raise UsageError(f"unknown status {unknown[0].label!r}; use queued, in_progress, canceling, completed, failed or canceled")
         filtered = bool(wanted or name)
         page_size = 1000 if (all_ or filtered) else min(limit, 1000)
-        stream = state.client().iter_batches(page_size=page_size, order_by=order_by)
-
+        stream = state.client().iter_batches(page_size=page_size, order_by=order_by.value)
         seen: list[tuple[str, str, str]] = []
 
-        def selected():  # type: ignore[no-untyped-def]
+        def selected() -> Any:
             shown = 0
             for batch in stream:
                 if wanted and batch.status not in wanted:
@@ -223,15 +160,13 @@ def register(app: typer.Typer) -> None:
                 if not all_ and shown >= limit:
                     return
 
-        printer = make_printer(state, json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
-        printer.items(
+        out.items(
             selected(),
             columns=BATCH_COLUMNS,
             csv_fields=BATCH_CSV_FIELDS,
             raw=lambda b: b.raw,
             item_id=lambda b: b.id,
             empty="no batches match" if filtered else "no batches yet",
-            on_empty=state.info,
         )
         remember(seen)
 
@@ -241,6 +176,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         batch_id: BatchIdArg,
         json_out: JsonOpt = False,
+        jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
         query: QueryOpt = None,
     ) -> None:
@@ -258,8 +194,8 @@ def register(app: typer.Typer) -> None:
           cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status
         """
         state = get_state(ctx)
-        batch = state.client().get_batch(batch_id)
-        show_batch(state, batch, json_out=json_out, quiet=quiet, query=query)
+        state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
+        show_batch(state, state.client().get_batch(batch_id))
 
     @app.command("cancel", rich_help_panel="Batches")
     @command_errors
@@ -267,13 +203,16 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         batch_ids: BatchIdsArg,
         wait: Annotated[bool, typer.Option("--wait", help="Wait until each batch reaches a terminal state.")] = False,
-        json_out: JsonOpt = False,
+        json_out: EventsJsonOpt = False,
+        jsonl: JsonlOpt = False,
     ) -> None:
         """Cancel one or several batches and report each outcome.
 
         Cancelling asks; the batch reads 'canceling' and then ends canceled,
         or completed when its work finished first. The exit code is that of
-        the first failure, 0 when every cancel was accepted.
+        the first failure, 0 when every cancel was accepted. --json prints one
+        JSON array of outcomes; with --wait, outcomes and then the watch's
+        events stream one JSON object a line.
 
         Examples:
 
@@ -281,32 +220,32 @@ def register(app: typer.Typer) -> None:
 
           cbatch list -q --status queued | xargs cbatch cancel
         """
-        import json
-
-        from ..api.errors import CohereAPIError
+        from ..tasks.batches import cancel_batches
         from ._errors import exit_code_for, message_for
 
         state = get_state(ctx)
-        client = state.client()
+        lines = jsonl or (json_out and wait)
+        out = state.out.set_mode(json_out=json_out and not lines, jsonl=lines)
         first_failure = ExitCode.OK
-        accepted = []
-        for batch_id in batch_ids:
-            try:
-                client.cancel_batch(batch_id)
-            except CohereAPIError as exc:
-                code = exit_code_for(exc)
-                first_failure = first_failure or code
-                outcome = {"id": batch_id, "cancel_requested": False, "error": message_for(exc)}
-                state.info(f"{batch_id}: not cancelled: {message_for(exc)}")
+        outcomes: list[dict[str, Any]] = []
+        for outcome in cancel_batches(state.client(), batch_ids):
+            if outcome.error is not None:
+                first_failure = first_failure or exit_code_for(outcome.error)
+                message = message_for(outcome.error)
+                record: dict[str, Any] = {"id": outcome.batch_id, "cancel_requested": False, "error": message}
+                out.info(f"{outcome.batch_id}: not cancelled: {message}")
             else:
-                accepted.append(batch_id)
-                outcome = {"id": batch_id, "cancel_requested": True}
-                state.info(f"{batch_id}: cancel requested")
-            if json_out:
-                print(json.dumps(outcome), flush=True)
+                record = {"id": outcome.batch_id, "cancel_requested": True}
+                out.info(f"{outcome.batch_id}: cancel requested")
+            if lines:
+                out.json_line(record)
+            outcomes.append(record)
+        if json_out and not lines:
+            out.document(outcomes)
+        accepted = [o["id"] for o in outcomes if o["cancel_requested"]]
         if wait and accepted:
-            from .watch import watch_batches
+            from ._watching import run_watch
 
-            code = watch_batches(state, accepted, plain=None, json_lines=json_out, no_exit_status=True)
+            code = run_watch(state, accepted, json_lines=lines, no_exit_status=True)
             first_failure = first_failure or code
         raise typer.Exit(first_failure)

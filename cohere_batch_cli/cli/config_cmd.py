@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Annotated, Optional
 
 import typer
 
+from ..errors import UsageError
 from ._context import get_state
-from ._errors import UsageError, command_errors
-from ._options import JsonOpt
+from ._errors import command_errors
+from ._options import JsonlOpt, JsonOpt
 
 
 def _read_key(state_is_tty: bool) -> str:
@@ -61,8 +61,8 @@ def register(app: typer.Typer) -> None:
                 url,
                 timeouts=Timeouts(read=state.timeout or 30.0),
                 retry=env_retry_policy(state.retries),
-                ca_bundle=state.ca_bundle_path(),
-                debug=state.debug_line if state.debug else None,
+                ca_bundle=state.ca_bundle,
+                debug=state.out.debug if state.debug else None,
             ) as client:
                 try:
                     client.list_batches_page(page_size=1)
@@ -75,11 +75,11 @@ def register(app: typer.Typer) -> None:
         if model:
             values["model"] = model
         path = save_profile(name, values)
-        state.info(f"key saved in profile '{name}' of {path}" + ("" if no_check else " (checked)"))
+        state.out.info(f"key saved in profile '{name}' of {path}" + ("" if no_check else " (checked)"))
 
     @app.command("config", rich_help_panel="Configuration")
     @command_errors
-    def config(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+    def config(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False) -> None:
         """Show the settings in effect and where each comes from (the key masked).
 
         Precedence: flags, then environment (CO_API_KEY, CO_API_URL), then the
@@ -93,6 +93,7 @@ def register(app: typer.Typer) -> None:
         from ..config import mask
 
         state = get_state(ctx)
+        out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
         settings = state.settings()
         rows = [
             ("profile", settings.profile, ""),
@@ -102,9 +103,9 @@ def register(app: typer.Typer) -> None:
             ("model", settings.model.value or "(not set)", settings.model.source),
             ("client name", settings.client_name.value or "", settings.client_name.source),
         ]
-        if json_out:
-            print(json.dumps({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows}, indent=2))
+        if out.for_machines:
+            out.document({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows})
             return
         width = max(len(k) for k, _, _ in rows)
         for key, value, source in rows:
-            print(f"{key:<{width}}  {value}" + (f"  ({source})" if source else ""))
+            out.line(f"{key:<{width}}  {value}" + (f"  ({source})" if source else ""))

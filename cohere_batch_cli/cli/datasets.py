@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from ._context import CliState, get_state
-from ._errors import InputRejected, command_errors
+from ._errors import command_errors
 from ._options import DatasetQueryOpt, FormatOpt, JsonlOpt, JsonOpt, QuietOpt
 
 if TYPE_CHECKING:
     from ..api.models import Dataset
-    from ..validate import FileReport
 
 datasets_app = typer.Typer(
     help="""Upload, check and manage datasets (batch inputs and outputs).
@@ -38,95 +36,13 @@ TypeOpt = Annotated[
     typer.Option("--type", "-t", help="batch-chat-v2-input or batch-embed-v2-input (inferred from the records when absent)."),
 ]
 FileArg = Annotated[Path, typer.Argument(help="A JSONL file, one request a line.", metavar="FILE", dir_okay=False)]
-WAIT_TIMEOUT = 1800.0
 
 
-def check_or_reject(
-    state: CliState, path: Path, dataset_type: str | None, *, uploading: bool = True
-) -> FileReport:
-    """Check a file locally; print every problem with its line and raise when there is one."""
-    from ..input_rules import BATCH_INPUT_TYPES
-    from ..validate import check_file
-
-    if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
-        from ._errors import UsageError
-
-        raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
-    report = check_file(path, dataset_type)
-    if report.ok:
-        return report
-    for problem in report.problems:
-        # path:line: message, the compilers' convention that editors and CI logs link
-        state.info(f"{path}:{problem.line}: {problem.message}" if problem.line else f"{path}: {problem}")
-    hidden = report.problem_count - len(report.problems)
-    if hidden > 0:
-        state.info(f"... and {hidden} more problems")
-    plural = "s" if report.problem_count != 1 else ""
-    tail = "; nothing was uploaded" if uploading else ""
-    raise InputRejected(f"{path} has {report.problem_count} problem{plural}{tail}")
-
-
-def upload_checked(
-    state: CliState,
-    path: Path,
-    *,
-    dataset_type: str | None,
-    name: str | None,
-    wait: bool,
-    keep_original_file: bool = False,
-) -> str:
-    """Check, upload (with a progress bar on a terminal) and optionally wait for validation."""
-    from ..input_rules import CHAT_V2_INPUT
-    from ..output.progress import make_progress
-
-    report = check_or_reject(state, path, dataset_type)
-    kind = report.dataset_type or CHAT_V2_INPUT
-    state.info(f"{path}: {report.rows:,} records of {kind}, checked")
-    progress = make_progress(state.stderr_is_tty, f"uploading {path.name}", state.err_console)
-    progress.start(total_bytes=report.size_bytes)
-    try:
-        dataset_id = state.client().upload_dataset(
-            path,
-            name=name or path.stem,
-            dataset_type=kind,
-            keep_original_file=keep_original_file,
-            keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,
-            on_bytes=lambda n: progress.advance(bytes=n),
-        )
-    finally:
-        progress.finish()
-    state.info(f"uploaded as dataset {dataset_id}")
-    if wait:
-        dataset = wait_validated(state, dataset_id)
-        if dataset.validation_status == "failed":
-            raise InputRejected(
-                f"dataset {dataset_id} failed validation: {dataset.validation_error or 'no reason given'}"
-            )
-    return dataset_id
-
-
-def wait_validated(state: CliState, dataset_id: str) -> Dataset:
-    from ..api.polling import wait_for_dataset
-
-    def report(dataset: Dataset) -> None:
-        state.info(f"dataset {dataset_id}: {dataset.validation_status}")
-        for warning in dataset.validation_warnings:
-            state.warn(warning)
-
-    return wait_for_dataset(state.client(), dataset_id, timeout=WAIT_TIMEOUT, on_change=report)
-
-
-def _show_dataset(
-    state: CliState, dataset: Dataset, *, json_out: bool, quiet: bool, query: str | None = None
-) -> None:
+def _show_dataset(state: CliState, dataset: Dataset) -> None:
     from ..output.batch_views import VALIDATION_STYLES, dataset_fields
-    from .batches import show_item
 
     style = {"Validation": VALIDATION_STYLES.get(dataset.validation_status, "")}
-    show_item(
-        state, dataset.raw, dataset.id, dataset_fields(dataset), style,
-        json_out=json_out, quiet=quiet, query=query,
-    )  # fmt: skip
+    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset), style)
 
 
 @datasets_app.command("validate")
@@ -141,9 +57,11 @@ def validate(ctx: typer.Context, file: FileArg, dataset_type: TypeOpt = None) ->
 
       cbatch datasets validate requests.jsonl
     """
-    state = get_state(ctx)
-    report = check_or_reject(state, file, dataset_type, uploading=False)
-    state.info(f"{file}: {report.rows:,} records of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
+    from ..tasks.datasets import check_input
+
+    out = get_state(ctx).out
+    report = check_input(file, dataset_type, out, uploading=False)
+    out.info(f"{file}: {report.rows:,} records of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
 
 
 @datasets_app.command("upload")
@@ -156,6 +74,7 @@ def upload(
     wait: Annotated[bool, typer.Option("--wait", help="Wait for validation and report its outcome.")] = False,
     keep_original: Annotated[bool, typer.Option("--keep-original", help="Ask the API to keep the uploaded file.")] = False,
     json_out: JsonOpt = False,
+    jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Check a JSONL file locally, then upload it as a dataset.
@@ -169,11 +88,15 @@ def upload(
 
       DS=$(cbatch datasets upload requests.jsonl --wait -q)
     """
+    from ..tasks.datasets import upload_file
+
     state = get_state(ctx)
-    dataset_id = upload_checked(
-        state, file, dataset_type=dataset_type, name=name, wait=wait, keep_original_file=keep_original
+    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet)
+    client = state.client()
+    dataset_id = upload_file(
+        client, file, out, dataset_type=dataset_type, name=name, keep_original_file=keep_original, wait=wait
     )
-    _show_dataset(state, state.client().get_dataset(dataset_id), json_out=json_out, quiet=quiet)
+    _show_dataset(state, client.get_dataset(dataset_id))
 
 
 @datasets_app.command("list")
@@ -199,21 +122,17 @@ def list_datasets(
       cbatch datasets list --type batch-chat-v2-input
     """
     from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS
-    from .batches import make_printer
 
     state = get_state(ctx)
-    datasets = state.client().list_datasets(
-        dataset_type=dataset_type, validation_status=validation, limit=limit
-    )
-    printer = make_printer(state, json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
-    printer.items(
+    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
+    datasets = state.client().list_datasets(dataset_type=dataset_type, validation_status=validation, limit=limit)
+    out.items(
         datasets,
         columns=DATASET_COLUMNS,
         csv_fields=DATASET_CSV_FIELDS,
         raw=lambda d: d.raw,
         item_id=lambda d: d.id,
         empty="no datasets",
-        on_empty=state.info,
     )
 
 
@@ -223,6 +142,7 @@ def get(
     ctx: typer.Context,
     dataset_id: Annotated[str, typer.Argument(metavar="DATASET_ID", help="The dataset id.")],
     json_out: JsonOpt = False,
+    jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
     query: DatasetQueryOpt = None,
 ) -> None:
@@ -238,8 +158,8 @@ def get(
       cbatch datasets get my-requests-abc123 --query "dataset_parts[].url"
     """
     state = get_state(ctx)
-    dataset = state.client().get_dataset(dataset_id)
-    _show_dataset(state, dataset, json_out=json_out, quiet=quiet, query=query)
+    state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
+    _show_dataset(state, state.client().get_dataset(dataset_id))
 
 
 @datasets_app.command("delete")
@@ -261,12 +181,12 @@ def delete(
     client = state.client()
     for dataset_id in dataset_ids:
         client.delete_dataset(dataset_id)
-        state.info(f"deleted dataset {dataset_id}")
+        state.out.info(f"deleted dataset {dataset_id}")
 
 
 @datasets_app.command("usage")
 @command_errors
-def usage(ctx: typer.Context, json_out: JsonOpt = False) -> None:
+def usage(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False) -> None:
     """Show the organisation's dataset storage use.
 
     Cohere allows 10 GB of datasets per organisation; delete old ones with
@@ -279,11 +199,12 @@ def usage(ctx: typer.Context, json_out: JsonOpt = False) -> None:
     from ..output.batch_views import human_bytes
 
     state = get_state(ctx)
+    out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
     used = state.client().dataset_usage()
-    if json_out:
-        print(json.dumps({"organization_usage": used}))
+    if out.for_machines:
+        out.document({"organization_usage": used})
     else:
-        print(f"{human_bytes(used)} of 10 GB ({used:,} bytes)")
+        out.line(f"{human_bytes(used)} of 10 GB ({used:,} bytes)")
 
 
 def register(app: typer.Typer) -> None:

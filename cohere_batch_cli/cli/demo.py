@@ -59,17 +59,17 @@ def register(app: typer.Typer) -> None:
         from ..api.models import BatchStatus
         from ..config import Setting, Settings
         from ..exit_codes import ExitCode
+        from ..tasks.batches import create_batch
+        from ..tasks.datasets import upload_file
+        from ..tasks.fetching import FetchOptions, fetch_results
+        from ._extras import require_sandbox_extra
+        from ._watching import run_watch
+
+        require_sandbox_extra("cbatch demo")
         from ..sandbox.server import SandboxServer, SandboxSettings
-        from .datasets import upload_checked
-        from .results import fetch_results
-        from .watch import watch_batches
 
-        from .sandbox import MISSING_EXTRA, MISSING_EXTRA_EXIT, _server_extra_installed
-
-        if not _server_extra_installed():
-            typer.echo(MISSING_EXTRA, err=True)
-            raise typer.Exit(MISSING_EXTRA_EXIT)
         state = get_state(ctx)
+        out = state.out
         directory.mkdir(parents=True, exist_ok=True)
         requests = directory / "requests.jsonl"
         results_path = directory / "results.jsonl"
@@ -79,29 +79,30 @@ def register(app: typer.Typer) -> None:
                 data_dir=Path(data_dir), port=0, records_per_second=pace, queue_delay=1.0
             )
             with SandboxServer(sandbox) as server:
-                state.info(f"sandbox listening on {server.base_url} (data in {data_dir})")
-                state._settings = Settings(
-                    profile="demo",
-                    config_path=Path(data_dir) / "unused.toml",
-                    api_key=Setting(DEMO_KEY, "demo"),
-                    base_url=Setting(server.base_url, "demo sandbox"),
-                    model=Setting("command-r-08-2024", "demo"),
-                    client_name=Setting("cbatch-demo", "demo"),
+                out.info(f"sandbox listening on {server.base_url} (data in {data_dir})")
+                state.use_settings(
+                    Settings(
+                        profile="demo",
+                        config_path=Path(data_dir) / "unused.toml",
+                        api_key=Setting(DEMO_KEY, "demo"),
+                        base_url=Setting(server.base_url, "demo sandbox"),
+                        model=Setting("command-r-08-2024", "demo"),
+                        client_name=Setting("cbatch-demo", "demo"),
+                    )
                 )
-                dataset_id = upload_checked(
-                    state, requests, dataset_type=None, name="demo-requests", wait=True
+                client = state.client()
+                dataset_id = upload_file(client, requests, out, name="demo-requests")
+                batch = create_batch(
+                    client, name="cbatch-demo", dataset_id=dataset_id, model="command-r-08-2024", reporter=out
                 )
-                batch = state.client().create_batch(
-                    name="cbatch-demo", input_dataset_id=dataset_id, model="command-r-08-2024"
-                )
-                state.info(f"created batch {batch.id}")
-                code = watch_batches(state, [batch.id], plain=None, json_lines=False)
+                out.info(f"created batch {batch.id}")
+                code = run_watch(state, [batch.id])
                 if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
                     raise typer.Exit(code)
-                fetch_results(state, batch.id, output=str(results_path))
-                final = state.client().get_batch(batch.id)
+                fetch_results(client, batch.id, out, FetchOptions(output=str(results_path)))
+                final = client.get_batch(batch.id)
         succeeded = final.num_successful_records
-        state.info(
+        out.info(
             f"demo done: batch {final.status.label}, {succeeded} succeeded, "
             f"{final.num_failed_records} failed (on purpose); results in {results_path}"
         )

@@ -10,14 +10,17 @@ from typing import Annotated, Optional
 
 import typer
 
-from ._errors import UsageError, command_errors
+from ..errors import UsageError
+from ._context import get_state
+from ._errors import command_errors
 
 
 def exit_codes_text() -> str:
-    from ..exit_codes import DESCRIPTIONS
+    from ..exit_codes import DESCRIPTIONS, precedence_text
 
     lines = ["Exit codes (the same for every command):", ""]
     lines += [f"  {int(code):>3}  {text}" for code, text in DESCRIPTIONS.items()]
+    lines += ["", "When one run has several outcomes (a watch of several batches), the first", "of these that applies is the exit code:", "", "  " + precedence_text()]
     return "\n".join(lines)
 
 
@@ -52,9 +55,10 @@ def register(app: typer.Typer) -> None:
 
           cbatch help environment
         """
+        out = get_state(ctx).out
         if topic is None:
-            typer.echo("Topics: " + ", ".join(TOPICS) + "\nFor a command: cbatch COMMAND --help")
+            out.line("Topics: " + ", ".join(TOPICS) + "\nFor a command: cbatch COMMAND --help")
             return
         if topic not in TOPICS:
             raise UsageError(f"no help topic {topic!r}; topics: {', '.join(TOPICS)}")
-        typer.echo(TOPICS[topic]())
+        out.line(TOPICS[topic]())

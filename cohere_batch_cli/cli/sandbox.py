@@ -6,14 +6,16 @@ Only typer is imported at module level; the server (starlette, uvicorn, behind t
 
 from __future__ import annotations
 
-import sys
+import errno
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-MISSING_EXTRA = "cbatch sandbox needs the server extra: pip install 'cohere-batch-cli[sandbox]'"
-MISSING_EXTRA_EXIT = 3
+from ..errors import LocalWriteError, UsageError
+from ._context import get_state
+from ._errors import command_errors
 
 app = typer.Typer(
     help="""A local Cohere batch and dataset API for tests, demos and CI: no account, no network.
@@ -43,18 +45,35 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("cbatch")) / "sandbox"
 
 
-def _server_extra_installed() -> bool:
+def check_data_dir(path: Path) -> None:
+    """Refuse a --data-dir that cannot hold the sandbox's state, naming the folder and why."""
     try:
-        import multipart  # noqa: F401  (python-multipart)
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".cbatch-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except FileExistsError:
+        raise LocalWriteError(f"cannot use --data-dir {path}: it is a file, not a folder") from None
+    except OSError as exc:
+        raise LocalWriteError(f"cannot use --data-dir {path}: {exc.strerror or exc}") from None
+
+
+def listen_error(host: str, port: int, exc: OSError) -> UsageError:
+    """Why the sandbox could not listen, as a usage error that says what to change."""
+    where = f"cannot listen on {host}:{port}"
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(f"{where}: the port is in use; choose another --port (0 picks a free one)")
+    if exc.errno == errno.EACCES:
+        return UsageError(f"{where}: permission denied (ports below 1024 need privileges); choose another --port")
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return UsageError(f"{where}: {host} is not an address of this machine; check --host")
+    return UsageError(f"{where}: {exc.strerror or exc}")
 
 
 @app.command()
+@command_errors
 def serve(
+    ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on (0: a free one).")] = 8787,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", file_okay=False, help="Where datasets and batches are kept [default: the user data dir]/sandbox.", show_default=False)] = None,
@@ -79,9 +98,10 @@ def serve(
 
       cbatch sandbox serve --port 0 --data-dir ./sandbox --records-per-second 50
     """
-    if not _server_extra_installed():
-        typer.echo(MISSING_EXTRA, err=True)
-        raise typer.Exit(MISSING_EXTRA_EXIT)
+    from ._extras import require_sandbox_extra
+
+    require_sandbox_extra()
+    out = get_state(ctx).out
     from ..sandbox.__main__ import run_foreground
     from ..sandbox.server import SandboxServer, SandboxSettings
 
@@ -105,17 +125,16 @@ def serve(
 
     def ready(server: SandboxServer) -> None:
         key_hint = "<one of your --api-key values>" if keys else "any-key"
-        typer.echo(f"cbatch sandbox listening on {server.base_url}")
-        typer.echo(f"  data in {settings.data_dir}", err=True)
-        typer.echo("Point cbatch at it with:", err=True)
-        typer.echo(f"  export CO_API_URL={server.base_url}")
-        typer.echo(f"  export CO_API_KEY={key_hint}")
-        typer.echo("Ctrl-C stops it.", err=True)
-        sys.stdout.flush()
+        out.raw_line(f"cbatch sandbox listening on {server.base_url}")
+        out.info(f"  data in {settings.data_dir}")
+        out.info("Point cbatch at it with:")
+        out.raw_line(f"  export CO_API_URL={server.base_url}")
+        out.raw_line(f"  export CO_API_KEY={key_hint}")
+        out.info("Ctrl-C stops it.")
 
+    check_data_dir(settings.data_dir)
     try:
         run_foreground(settings, ready)
     except OSError as exc:
-        typer.echo(f"cbatch sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(1) from None
-    typer.echo("cbatch sandbox stopped", err=True)
+        raise listen_error(host, port, exc) from None
+    out.info("cbatch sandbox stopped")

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..api.models import Batch, BatchStatus, Dataset
 from .printer import Column
-
-if TYPE_CHECKING:
-    from rich.console import Console
 
 STATUS_STYLES = {
     BatchStatus.QUEUED: "cyan",
@@ -140,23 +137,3 @@ def _text(value: Any) -> str:
 
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
-
-def print_fields(console: Console, fields: list[tuple[str, str]], styles: dict[str, str]) -> None:
-    """A two-column label/value view, the labels dimmed."""
-    from rich.table import Table
-    from rich.text import Text
-
-    table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="dim")
-    table.add_column()
-    for label, value in fields:
-        table.add_row(label, Text(value, style=styles.get(label, "")))
-    console.print(table)
-
-
-def plain_fields(fields: list[tuple[str, str]]) -> str:
-    """The same view as lines of ``label: value`` for logs and pipes."""
-    from .printer import plain_text
-
-    width = max((len(label) for label, _ in fields), default=0)
-    return "\n".join(f"{label + ':':<{width + 1}} {plain_text(value)}" for label, value in fields)

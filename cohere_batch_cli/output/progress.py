@@ -1,6 +1,6 @@
 """Progress bars for uploads and downloads, or nothing at all when nobody is watching.
 
-:func:`make_progress` returns a rich bar on stderr when stderr is a terminal,
+``Output.progress`` returns a rich bar on stderr when stderr is a terminal,
 and a do-nothing object otherwise, so commands never ask ``if tty:``. Both
 follow :class:`ProgressSink`: ``start``, ``advance``, ``finish``.
 """
@@ -80,9 +80,3 @@ class RichProgress:
             self._progress.stop()
             self._progress = None
 
-
-def make_progress(enabled: bool, description: str, console_factory: Any = None) -> NullProgress | RichProgress:
-    """A rich bar when ``enabled`` (stderr is a terminal and output is for people), else a no-op."""
-    if not enabled or console_factory is None:
-        return NullProgress()
-    return RichProgress(console_factory(), description)

@@ -18,13 +18,12 @@ watching code; nothing in ``output/__init__`` imports it.
 from __future__ import annotations
 
 import json
-import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import IO, Any
+from typing import Any, Protocol
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -34,6 +33,7 @@ from rich.text import Text
 from ..api.models import Batch, BatchStatus
 from ..exit_codes import ExitCode
 from .batch_views import STATUS_STYLES as _STATUS_STYLE
+from .sanitize import clean
 from ..watcher import (
     AllDone,
     BatchDone,
@@ -48,17 +48,25 @@ from ..watcher import (
 
 Now = Callable[[], datetime]
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+class LineStream(Protocol):
+    """Where plain and JSON lines go: the output object's stdout or stderr."""
+
+    def write(self, text: str) -> int: ...
+
+    def flush(self) -> None: ...
 
 
-def clean(text: str) -> str:
-    """A name as one safe line: control characters (ANSI escapes included) become ``?``.
+class WatchView(Protocol):
+    """What the watch task drives: a renderer of the engine's events."""
 
-    Batch names come from whoever created the batch; printed raw, an escape
-    sequence in one could move the cursor or rewrite the terminal's title.
-    """
-    return _CONTROL.sub("?", text)
+    def __enter__(self) -> WatchView: ...
 
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None: ...
+
+    def handle(self, events: Sequence[WatchEvent]) -> None: ...
+
+    def sleep(self, seconds: float) -> None: ...
 
 def fmt_duration(seconds: float | None) -> str:
     """``45s``, ``3m05s``, ``2h07m``: short enough for a status line."""
@@ -127,7 +135,7 @@ def describe(event: WatchEvent, *, many: bool = False) -> str:
         return done_line(event.batch, many=many)
     if isinstance(event, TransientError):
         down = f", failing for {fmt_duration(event.down_for)}" if event.down_for else ""
-        return f"cannot reach the API: {event.error}; retrying in {fmt_duration(event.retry_in)}{down}"
+        return f"cannot reach the API: {clean(str(event.error))}; retrying in {fmt_duration(event.retry_in)}{down}"
     if isinstance(event, Recovered):
         return f"API reachable again after {fmt_duration(event.down_for)}"
     if isinstance(event, TimedOut):
@@ -167,7 +175,7 @@ def _utc_now() -> datetime:
 class PlainRenderer:
     """One timestamped line per change, for logs and pipes: never a control character."""
 
-    def __init__(self, stream: IO[str], *, now: Now = _utc_now, many: bool = False) -> None:
+    def __init__(self, stream: LineStream, *, now: Now = _utc_now, many: bool = False) -> None:
         self.stream = stream
         self.now = now
         self.many = many
@@ -175,7 +183,7 @@ class PlainRenderer:
     def __enter__(self) -> PlainRenderer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         pass
 
     def handle(self, events: Sequence[WatchEvent]) -> None:
@@ -248,20 +256,23 @@ def event_json(event: WatchEvent, when: datetime) -> dict[str, Any]:
 class JsonRenderer:
     """One JSON object a line on ``stream``, flushed per round so a pipe sees it at once."""
 
-    def __init__(self, stream: IO[str], *, now: Now = _utc_now) -> None:
+    def __init__(
+        self, stream: LineStream, *, now: Now = _utc_now, dumps: Callable[[Any], str] | None = None
+    ) -> None:
         self.stream = stream
         self.now = now
+        self.dumps = dumps or (lambda obj: json.dumps(obj, ensure_ascii=False))
 
     def __enter__(self) -> JsonRenderer:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         pass
 
     def handle(self, events: Sequence[WatchEvent]) -> None:
         when = self.now()
         for event in events:
-            self.stream.write(json.dumps(event_json(event, when), ensure_ascii=False) + "\n")
+            self.stream.write(self.dumps(event_json(event, when)) + "\n")
         self.stream.flush()
 
     def sleep(self, seconds: float) -> None:

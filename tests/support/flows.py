@@ -9,7 +9,7 @@ from typing import Any
 
 from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.api.models import Batch
-from cohere_batch_cli.api.polling import wait_for_dataset
+from cohere_batch_cli.tasks.datasets import wait_for_dataset
 
 FAIL = "[[sandbox:fail]]"
 

@@ -1,0 +1,17 @@
+"""Optional extras: what a command needs beyond the base install, and how to get it."""
+
+from __future__ import annotations
+
+from ..errors import MissingExtra
+
+SANDBOX_EXTRA = "pip install 'cohere-batch-cli[sandbox]'"
+
+
+def require_sandbox_extra(what: str = "cbatch sandbox") -> None:
+    """Raise :class:`MissingExtra` (exit 2, with the install command) without the server extra."""
+    try:
+        import python_multipart  # noqa: F401  (the upload parser; "multipart" is its old name)
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise MissingExtra(f"{what} needs the server extra: {SANDBOX_EXTRA}") from None

@@ -1,0 +1,455 @@
+"""The one object per run that writes anything: data on stdout, everything else on stderr.
+
+A command asks :class:`Output` for what it needs and never touches a stream:
+
+- **data** on stdout, in the mode chosen once per command (:meth:`Output.set_mode`):
+  ``table`` (rich, for a person at a terminal), ``plain`` (tab-separated, no colour,
+  no boxes), ``json`` (one JSON document), ``jsonl`` (one object a line), ``csv`` and
+  ``ids`` (one id a line, for ``xargs``). Tables, TSV and JSON are all made from the
+  same rows (:class:`~.printer.Column`), so the modes cannot drift apart;
+- **messages** on stderr: :meth:`info`, :meth:`warn`, :meth:`error`, :meth:`debug`;
+- **progress bars and live views**, or do-nothing objects when nobody is watching
+  (stderr is not a terminal, or the data is for a machine).
+
+Every human-readable line passes through :func:`.sanitize.clean`; JSON written to
+a terminal has the same characters as ``\\uXXXX`` escapes; machine-readable data
+written elsewhere is exact. Rich is imported only when a table, bar or live view
+is drawn.
+
+Tests can set :data:`TRANSCRIPT` to a list: every write is recorded there too, so
+a test can prove that nothing reached stdout or stderr except through here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO, TYPE_CHECKING, Any
+
+from ..errors import LocalWriteError
+from .printer import CSV, IDS, JSON, JSONL, MAX_TABLE_ROWS, PLAIN, TABLE, Column, compile_query
+from .progress import NullProgress, ProgressSink
+from .sanitize import bytes_for_terminal, clean, clean_lines, json_for_terminal
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .watch_views import WatchView
+
+TRANSCRIPT: list[tuple[str, str]] | None = None
+"""When a list, every write is appended as ("stdout" | "stderr", text): for tests only."""
+
+_END = object()
+MACHINE_MODES = frozenset({JSON, JSONL, CSV, IDS})
+
+
+class _Stream:
+    """One standard stream as the output object writes it: recorded, and never None.
+
+    ``cbatch list >&-`` starts Python with ``sys.stdout`` set to None; writing to
+    it must be a clear error (exit 11), not an AttributeError.
+    """
+
+    def __init__(self, name: str, stream: IO[str] | None) -> None:
+        self.name = name
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if self._stream is None:
+            raise LocalWriteError(f"cannot write to {self.name}: it is closed")
+        if TRANSCRIPT is not None:
+            TRANSCRIPT.append((self.name, text))
+        return self._stream.write(text)
+
+    def flush(self) -> None:
+        if self._stream is not None:
+            self._stream.flush()
+
+    def isatty(self) -> bool:
+        try:
+            return self._stream is not None and self._stream.isatty()
+        except ValueError:  # a closed file
+            return False
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise OSError(f"{self.name} is closed")
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @property
+    def buffer(self) -> IO[bytes] | None:
+        return getattr(self._stream, "buffer", None)
+
+
+class _BinaryStdout:
+    """A binary face for stdout (results streamed with ``-o -``), recorded and made safe.
+
+    Writes arrive a whole line (or CSV row) at a time, so a multi-byte character
+    is never split between two writes.
+    """
+
+    def __init__(self, stream: _Stream, terminal: bool) -> None:
+        self._stream = stream
+        self._buffer = stream.buffer
+        self._terminal = terminal
+
+    def write(self, data: bytes) -> int:
+        if self._terminal:
+            data = bytes_for_terminal(data)
+        if TRANSCRIPT is not None:
+            TRANSCRIPT.append((self._stream.name, data.decode("utf-8", errors="replace")))
+        if self._buffer is None:  # a text-only stdout (some runners and IDEs)
+            self._stream.write(data.decode("utf-8"))
+        else:
+            self._buffer.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        if self._buffer is not None:
+            self._buffer.flush()
+        self._stream.flush()
+
+
+class Output:
+    """Writes everything a command shows: data to stdout in one mode, the rest to stderr."""
+
+    def __init__(
+        self,
+        *,
+        no_color: bool = False,
+        debug: bool = False,
+        stdout: IO[str] | None = None,
+        stderr: IO[str] | None = None,
+    ) -> None:
+        self._out = _Stream("stdout", stdout if stdout is not None else sys.stdout)
+        self._err = _Stream("stderr", stderr if stderr is not None else sys.stderr)
+        self.no_color = no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+        self.debug_enabled = debug
+        self.mode = TABLE if self._out.isatty() else PLAIN
+        self._query: Any = None
+        self._console: Console | None = None
+        self._err_console: Console | None = None
+        self._watch_plain: bool | None = None
+        self._watch_json = False
+        self._watch_to_stderr = False
+
+    # -- what the streams are -------------------------------------------------------
+
+    @property
+    def stdout_is_tty(self) -> bool:
+        return self._out.isatty()
+
+    @property
+    def stderr_is_tty(self) -> bool:
+        return self._err.isatty()
+
+    @property
+    def for_machines(self) -> bool:
+        """The data on stdout is for a program: no bars, no live views."""
+        return self.mode in MACHINE_MODES or self._query is not None
+
+    def set_mode(
+        self,
+        *,
+        json_out: bool = False,
+        jsonl: bool = False,
+        quiet: bool = False,
+        fmt: str | None = None,
+        query: str | None = None,
+    ) -> Output:
+        """Choose the data mode once, from the shorthands or --format; refuse contradictions."""
+        from .printer import choose_mode
+
+        self.mode = choose_mode(
+            json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, stdout_is_tty=self.stdout_is_tty
+        )
+        self._query = compile_query(query) if query else None
+        return self
+
+    def set_watch_style(self, *, plain: bool | None = None, json_lines: bool = False, to_stderr: bool = False) -> Output:
+        """How a watch shows: JSON lines, plain lines, or a live view (stdout a terminal).
+
+        ``to_stderr`` sends the watch to stderr as plain lines, for a command whose
+        stdout already holds its data (``create -q --watch``, ``results --wait -o -``).
+        """
+        self._watch_plain = plain
+        self._watch_json = json_lines
+        self._watch_to_stderr = to_stderr
+        return self
+
+    # -- messages (stderr) ----------------------------------------------------------
+
+    def info(self, message: str) -> None:
+        """A line for the person running cbatch; never data."""
+        self._err.write(clean_lines(message) + "\n")
+        self._err.flush()
+
+    def warn(self, message: str) -> None:
+        self.info(f"warning: {message}")
+
+    def error(self, message: str, *, unexpected: bool = False) -> None:
+        """The one error line of a failed command: always one line, whatever the message held."""
+        prefix = "unexpected error" if unexpected else "error"
+        self._err.write(f"{prefix}: {clean(message)}\n")
+        self._err.flush()
+
+    def debug(self, message: str) -> None:
+        if self.debug_enabled:
+            self.info(f"debug: {clean(message)}")
+
+    def traceback(self, exc: BaseException) -> None:
+        """The traceback of ``exc`` (``--debug`` only), each line made safe."""
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        self._err.write(clean_lines(text.rstrip("\n")) + "\n")
+        self._err.flush()
+
+    # -- data (stdout) --------------------------------------------------------------
+
+    def line(self, text: str) -> None:
+        """One line of human-readable data (a setting, a usage figure), made safe."""
+        self._out.write(clean_lines(text) + "\n")
+        self._out.flush()
+
+    def raw_line(self, text: str) -> None:
+        """One line of data exactly as given: text cbatch made itself (a command, a URL)."""
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    def dumps(self, obj: Any, *, indent: int | None = None, compact: bool = False) -> str:
+        """JSON text for stdout: exact, with terminal-unsafe characters escaped on a terminal."""
+        separators = (",", ":") if compact else ((",", ": ") if indent else (", ", ": "))
+        text = json.dumps(obj, ensure_ascii=False, indent=indent, separators=separators)
+        return json_for_terminal(text) if self.stdout_is_tty else text
+
+    def document(self, obj: Any) -> None:
+        """One JSON document (``--json``), or one line of it (``--jsonl``); a query applies."""
+        if self._query is not None:
+            obj = self._query.search(obj)
+        self._out.write(self.dumps(obj, indent=None if self.mode == JSONL else 2) + "\n")
+        self._out.flush()
+
+    def json_line(self, obj: Any) -> None:
+        """One JSON object on one line (an event, a streamed outcome), flushed at once."""
+        self._out.write(self.dumps(obj) + "\n")
+        self._out.flush()
+
+    def item(
+        self,
+        raw: Any,
+        item_id: str,
+        fields: Sequence[tuple[str, str]],
+        styles: dict[str, str] | None = None,
+    ) -> None:
+        """One object: its JSON as the API sent it, its id, or a field view for people."""
+        if self._query is not None or self.mode in (JSON, JSONL):
+            self.document(raw)
+        elif self.mode == IDS:
+            self._out.write(self._id(item_id) + "\n")
+        elif self.mode == TABLE:
+            self._print_fields(fields, styles or {})
+        else:
+            width = max((len(label) for label, _ in fields), default=0)
+            for label, value in fields:
+                self._out.write(f"{label + ':':<{width + 1}} {clean(value)}\n")
+        self._out.flush()
+
+    def items(
+        self,
+        items: Iterable[Any],
+        *,
+        columns: Sequence[Column],
+        raw: Callable[[Any], Any],
+        item_id: Callable[[Any], str],
+        empty: str = "nothing to show",
+        csv_fields: Sequence[str] = (),
+    ) -> int:
+        """Write a listing in the chosen mode, streaming where the mode allows; returns the count.
+
+        With a query, the listing is gathered into one JSON array first (a
+        JMESPath expression sees the whole array). A listing that fails part way
+        still leaves valid JSON: the array is closed before the error goes up.
+        """
+        if self._query is not None:
+            everything = [raw(item) for item in items]
+            self._out.write(self.dumps(self._query.search(everything), indent=2) + "\n")
+            return len(everything)
+        if self.mode == TABLE:
+            return self._table(items, columns, empty)
+        # Fetch the first item before writing anything: a request that fails at once
+        # must leave stdout empty, not holding a lone "[" or a CSV header.
+        iterator = iter(items)
+        first = next(iterator, _END)
+        items = iterator if first is _END else itertools.chain([first], iterator)
+        if self.mode == CSV:
+            return self._csv(items, raw, csv_fields)
+        count = 0
+        if self.mode == JSON:
+            self._out.write("[")
+        try:
+            for item in items:
+                if self.mode == JSON:
+                    self._out.write(("\n  " if count == 0 else ",\n  ") + self.dumps(raw(item)))
+                elif self.mode == JSONL:
+                    self._out.write(self.dumps(raw(item)) + "\n")
+                elif self.mode == IDS:
+                    self._out.write(self._id(item_id(item)) + "\n")
+                else:
+                    self._out.write(_tsv(columns, item) + "\n")
+                count += 1
+                if count % 100 == 1:
+                    self._out.flush()
+        finally:
+            if self.mode == JSON and first is not _END:
+                self._out.write("\n]\n" if count else "]\n")
+            self._out.flush()
+        if self.mode == JSON and first is _END:
+            self._out.write("[]\n")
+            self._out.flush()
+        if count == 0 and self.mode in (PLAIN, IDS):
+            self.info(empty)
+        return count
+
+    @contextmanager
+    def binary(self) -> Iterator[IO[bytes]]:
+        """stdout as a binary stream, for data streamed as it is decoded (``results -o -``)."""
+        self._out.flush()
+        stream = _BinaryStdout(self._out, terminal=self.stdout_is_tty)
+        try:
+            yield stream  # type: ignore[misc]  # write() and flush() are all a writer uses
+        finally:
+            stream.flush()
+
+    def silence_stdout(self) -> None:
+        """The reader of stdout went away (``cbatch list | head``): drop what is left, quietly.
+
+        Python would otherwise complain at exit while flushing the dead pipe.
+        """
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._out.fileno())
+        except (OSError, ValueError):
+            pass
+
+    def _id(self, item_id: str) -> str:
+        return clean(item_id) if self.stdout_is_tty else item_id
+
+    # -- tables and field views (rich, for a person) -------------------------------
+
+    def console(self) -> Console:
+        """A rich console on stdout; built only when a view needs one."""
+        if self._console is None:
+            self._console = _make_console(self._out, self.no_color)
+        return self._console
+
+    def err_console(self) -> Console:
+        """A rich console on stderr, for progress bars and live views."""
+        if self._err_console is None:
+            self._err_console = _make_console(self._err, self.no_color)
+        return self._err_console
+
+    def _print_fields(self, fields: Sequence[tuple[str, str]], styles: dict[str, str]) -> None:
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(style="dim")
+        table.add_column()
+        for label, value in fields:
+            table.add_row(label, Text(clean(value), style=styles.get(label, "")))
+        self.console().print(table)
+
+    def _table(self, items: Iterable[Any], columns: Sequence[Column], empty: str) -> int:
+        """A rich table; past MAX_TABLE_ROWS rows, the rest streams as plain lines."""
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in columns:
+            table.add_column(
+                col.header,
+                justify=col.justify,
+                min_width=col.min_width,
+                no_wrap=col.min_width is not None,
+                overflow="fold" if col.min_width is None else "ellipsis",
+            )
+        count = 0
+        iterator = iter(items)
+        for item in iterator:
+            cells = [Text(clean(col.cell(item)), style=col.style(item) if col.style else "") for col in columns]
+            table.add_row(*cells)
+            count += 1
+            if count >= MAX_TABLE_ROWS:
+                break
+        if count == 0:
+            self.info(empty)
+            return 0
+        self.console().print(table)
+        for item in iterator:
+            self._out.write(_tsv(columns, item) + "\n")
+            count += 1
+        self._out.flush()
+        return count
+
+    def _csv(self, items: Iterable[Any], raw: Callable[[Any], Any], fields: Sequence[str]) -> int:
+        """CSV with a header of the API's own field names: stable for scripts and spreadsheets."""
+        import csv
+
+        safe = self.stdout_is_tty
+        writer = csv.writer(self._out, lineterminator="\n")
+        writer.writerow(fields)
+        count = 0
+        for item in items:
+            obj = raw(item)
+            row = ["" if obj.get(f) is None else _csv_cell(obj.get(f)) for f in fields]
+            writer.writerow([clean(cell) for cell in row] if safe else row)
+            count += 1
+        self._out.flush()
+        return count
+
+    # -- progress and live views ----------------------------------------------------
+
+    def progress(self, description: str) -> ProgressSink:
+        """A bar on stderr for a person at a terminal; otherwise a sink that does nothing."""
+        if not self.stderr_is_tty or self.for_machines:
+            return NullProgress()
+        from .progress import RichProgress
+
+        return RichProgress(self.err_console(), clean(description))
+
+    def watch_view(self, batch_ids: Sequence[str]) -> WatchView:
+        """The renderer of a watch, as :meth:`set_watch_style` chose."""
+        from . import watch_views as views
+
+        many = len(batch_ids) > 1
+        if self._watch_to_stderr:
+            return views.PlainRenderer(self._err, many=many)
+        if self._watch_json:
+            return views.JsonRenderer(self._out, dumps=self.dumps)
+        plain = self._watch_plain or not self.stdout_is_tty or os.environ.get("TERM") == "dumb"
+        if plain:
+            return views.PlainRenderer(self._out, many=many)
+        return views.LiveRenderer(self.console(), batch_ids)
+
+
+def _make_console(stream: _Stream, no_color: bool) -> Console:
+    from rich.console import Console
+
+    return Console(file=stream, no_color=no_color or None, highlight=False, soft_wrap=False)  # type: ignore[arg-type]
+
+
+def _tsv(columns: Sequence[Column], item: Any) -> str:
+    return "\t".join(clean(col.cell(item)) for col in columns)
+
+
+def _csv_cell(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+

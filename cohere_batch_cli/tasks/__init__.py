@@ -1,0 +1,13 @@
+"""Work that spans several API calls, shared by every command that needs it.
+
+Each task takes a client, its options and a :class:`~.reporting.Reporter`
+(the output object, in a command), and knows nothing of typer: a command,
+``cbatch demo``, and the retry rounds and job parts to come all run the same
+code. Tasks may name the cbatch command to run next in a hint; the API layer
+below them never does.
+
+- :mod:`.datasets`: check a file, upload it, wait for validation
+- :mod:`.batches`: create a batch without doubling it, cancel batches
+- :mod:`.watching`: follow batches to the end and return the exit code
+- :mod:`.fetching`: download and decode a finished batch's results
+"""

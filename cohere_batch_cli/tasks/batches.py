@@ -1,0 +1,73 @@
+"""Create a batch without ever making two, and cancel batches one by one.
+
+The client already looks for a batch whose create answer was lost before it
+posts again (see ``CohereClient.create_batch``); this layer adds what only
+cbatch can say: which command finds the batch if even that could not settle it.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..api.client import CohereClient
+    from ..api.errors import CohereAPIError
+    from ..api.models import Batch
+    from .reporting import Reporter
+
+
+def look_for_batch_hint(name: str) -> str:
+    return (
+        "the batch may have been created: look for it with "
+        f"'cbatch list --name {shlex.quote(name)}' before creating it again"
+    )
+
+
+def create_batch(client: CohereClient, *, name: str, dataset_id: str, model: str, reporter: Reporter) -> Batch:
+    """Create the batch (never two), and say how to look for it when its fate is unknown."""
+    from ..api.errors import CohereAPIError
+
+    try:
+        batch = client.create_batch(name=name, input_dataset_id=dataset_id, model=model)
+    except KeyboardInterrupt:
+        reporter.info(
+            "interrupted while creating the batch: it may exist; "
+            f"look before creating it again: cbatch list --name {shlex.quote(name)}"
+        )
+        raise
+    except CohereAPIError as exc:
+        if getattr(exc, "may_have_created", None) == "batch":
+            exc.hint = look_for_batch_hint(name)
+        raise
+    return batch
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What one cancel request came to: accepted, or refused with the error."""
+
+    batch_id: str
+    error: CohereAPIError | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.error is None
+
+
+def cancel_batches(client: CohereClient, batch_ids: Sequence[str]) -> Iterator[CancelOutcome]:
+    """Ask to cancel each batch in turn, yielding each outcome as it comes.
+
+    One refusal does not stop the others; an id given twice is asked once.
+    """
+    from ..api.errors import CohereAPIError
+
+    for batch_id in dict.fromkeys(batch_ids):
+        try:
+            client.cancel_batch(batch_id)
+        except CohereAPIError as exc:
+            yield CancelOutcome(batch_id, exc)
+        else:
+            yield CancelOutcome(batch_id)

@@ -1,0 +1,28 @@
+"""What a task may say while it works: the one interface between tasks and the output.
+
+In a command the reporter is the run's :class:`~cohere_batch_cli.output.core.Output`;
+a task never learns whether its words reach a terminal, a log or nowhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from ..output.progress import ProgressSink
+    from ..output.watch_views import WatchView
+
+
+class Reporter(Protocol):
+    """Messages, progress and watch views, as the output object provides them."""
+
+    def info(self, message: str) -> None: ...
+
+    def warn(self, message: str) -> None: ...
+
+    def debug(self, message: str) -> None: ...
+
+    def progress(self, description: str) -> ProgressSink: ...
+
+    def watch_view(self, batch_ids: Sequence[str]) -> WatchView: ...

@@ -1,0 +1,67 @@
+"""Follow batches to the end, showing each change, and return the exit code of the outcome.
+
+The engine (:mod:`cohere_batch_cli.watcher`) polls and yields events; the
+reporter's watch view renders them (a live view, plain lines or JSON lines);
+this task wires the two together and decides what Ctrl-C and a timeout mean:
+nothing is ever cancelled, and the caller's ``resume`` command is printed so
+the watch can be picked up again exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..exit_codes import ExitCode
+from ..watcher import WatchOptions
+
+if TYPE_CHECKING:
+    from ..api.client import CohereClient
+    from .reporting import Reporter
+
+
+def follow(
+    client: CohereClient,
+    batch_ids: Sequence[str],
+    reporter: Reporter,
+    *,
+    options: WatchOptions = WatchOptions(),
+    resume: str = "",
+    retries: int | None = None,
+) -> ExitCode:
+    """Watch ``batch_ids`` until each has ended (or ``options.timeout``); return the exit code.
+
+    Each poll fails fast (at most one quick retry for a blip, ``retries``
+    caps it): the watcher's own backoff and outage limit handle anything
+    longer, so ``--timeout`` stays a real bound. A lasting outage, a 404 past
+    the grace period or a refused key are raised for the caller's error table.
+    """
+    from ..api.client import env_retry_policy
+    from ..api.retry import RetryPolicy
+    from ..watcher import Watcher
+
+    ids = list(dict.fromkeys(batch_ids))
+    view = reporter.watch_view(ids)
+    quick = 1 if retries is None else min(1, retries)
+    base = min(0.5, env_retry_policy().initial)  # CBATCH_RETRY_BASE shrinks it, as for every call
+    source = client.with_retry(RetryPolicy(retries=quick, initial=base, maximum=1.0, max_total=5.0))
+    watcher = Watcher(source, ids, options, sleep=view.sleep)
+    try:
+        with view:
+            for events in watcher.rounds():
+                view.handle(events)
+    except KeyboardInterrupt:
+        reporter.info("\nstopped watching; nothing was cancelled, the batches keep running.")
+        if resume:
+            reporter.info(f"resume with: {resume}")
+        return ExitCode.INTERRUPTED
+    finally:
+        s = watcher.stats
+        reporter.debug(
+            f"watch: {s.requests} requests ({s.gets} GET, {s.list_pages} list pages) "
+            f"in {s.rounds} rounds, {s.failures} failed"
+        )
+    code = watcher.exit_code if watcher.exit_code is not None else ExitCode.UNEXPECTED
+    if code == ExitCode.TIMEOUT and resume:
+        reporter.info(f"the batches keep running; continue with: {resume}")
+    return code

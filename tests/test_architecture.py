@@ -1,0 +1,219 @@
+"""The package's shape, read from its source: layers, imports, and who may write to a stream.
+
+docs/architecture.md describes the layers; these tests keep the code to it.
+They read the syntax tree, so a lazy import inside a function counts as much
+as one at the top of a module (only ``if TYPE_CHECKING:`` blocks are left out,
+since they never run).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "cohere_batch_cli"
+NAME = "cohere_batch_cli"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _runtime_nodes(tree: ast.AST) -> Iterator[ast.AST]:
+    """Every node that can run: the bodies of ``if TYPE_CHECKING:`` are skipped."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _is_type_checking(child):
+                stack.extend(child.orelse)
+                continue
+            stack.append(child)
+
+
+def _resolve(module: str, is_package: bool, level: int, target: str | None) -> str:
+    if level == 0:
+        return target or ""
+    base = module.split(".")
+    if not is_package:
+        base = base[:-1]
+    base = base[: len(base) - (level - 1)]
+    return ".".join(base + ([target] if target else []))
+
+
+def imports_of(module: str) -> set[str]:
+    """The package modules ``module`` imports at run time, lazily or not."""
+    path = MODULES[module]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in _runtime_nodes(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = _resolve(module, path.name == "__init__.py", node.level, node.module)
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for name in names:
+            while name and name not in MODULES:
+                name = name.rpartition(".")[0]
+            if name.startswith(NAME) and name != module:
+                found.add(name)
+    return found
+
+
+GRAPH = {module: imports_of(module) for module in MODULES}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan's algorithm)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_the_import_graph_has_no_cycle_lazy_imports_included() -> None:
+    assert _cycles(GRAPH) == []
+
+
+def test_the_cycle_finder_finds_a_cycle() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def command_modules() -> set[str]:
+    from cohere_batch_cli.cli.app import COMMANDS
+
+    return {f"{NAME}.cli.{module}" for module, _, _ in COMMANDS.values()}
+
+
+def test_no_command_module_imports_another() -> None:
+    commands = command_modules()
+    assert len(commands) >= 8
+    crossing = {m: sorted(GRAPH[m] & commands) for m in commands if GRAPH[m] & commands}
+    assert crossing == {}
+
+
+def _layer(prefix: str) -> set[str]:
+    return {m for m in MODULES if m == prefix or m.startswith(prefix + ".")}
+
+
+@pytest.mark.parametrize(
+    ("layer", "forbidden"),
+    [
+        ("api", ("cli", "output", "tasks", "sandbox")),
+        ("tasks", ("cli",)),
+        ("output", ("cli", "tasks", "sandbox")),
+        ("sandbox", ("cli", "output", "tasks")),
+    ],
+)
+def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) -> None:
+    bad = {
+        module: sorted(dep for dep in GRAPH[module] if any(dep in _layer(f"{NAME}.{f}") for f in forbidden))
+        for module in _layer(f"{NAME}.{layer}")
+    }
+    assert {m: deps for m, deps in bad.items() if deps} == {}
+
+
+def test_tasks_and_the_api_know_nothing_of_typer() -> None:
+    for module in _layer(f"{NAME}.api") | _layer(f"{NAME}.tasks"):
+        source = MODULES[module].read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(import|from)\s+(typer|click)\b", source, re.M), module
+
+
+def test_the_api_layer_names_no_cbatch_command() -> None:
+    """Hints that name a command are the CLI's and the tasks' to give, not the client's."""
+    command = re.compile(r"cbatch (create|list|get|cancel|watch|results|datasets|login|config|sandbox|demo)\b")
+    for module in _layer(f"{NAME}.api"):
+        for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert not command.search(node.value), f"{module}: {node.value!r}"
+
+
+# -- who writes to stdout and stderr -----------------------------------------------------------
+
+ALLOWED_WRITERS = {f"{NAME}.main"}
+"""The ``--version`` fast path answers before anything else is imported."""
+
+
+def _stream_writes(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in ("print", "Console"):
+                yield node.lineno, func.id
+            if isinstance(func, ast.Attribute):
+                dotted = ast.unparse(func)
+                if dotted in ("typer.echo", "typer.secho", "click.echo", "rich.print", "rich.console.Console"):
+                    yield node.lineno, dotted
+                if dotted == "os.write" and node.args and ast.unparse(node.args[0]) in ("1", "2"):
+                    yield node.lineno, "os.write to fd 1 or 2"
+        if isinstance(node, ast.Attribute) and ast.unparse(node) in (
+            "sys.stdout",
+            "sys.stderr",
+            "sys.__stdout__",
+            "sys.__stderr__",
+        ):
+            yield node.lineno, ast.unparse(node)
+
+
+def test_nothing_outside_output_writes_to_a_stream() -> None:
+    offenders = []
+    for module, path in MODULES.items():
+        if module in _layer(f"{NAME}.output") or module in ALLOWED_WRITERS:
+            continue
+        for line, what in _stream_writes(ast.parse(path.read_text(encoding="utf-8"))):
+            offenders.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {what}")
+    assert offenders == []
+
+
+def test_the_stream_check_sees_each_kind_of_write() -> None:
+    source = "import sys, os, typer\nprint(1)\ntyper.echo('x')\nsys.stderr.write('x')\nos.write(2, b'x')\nConsole()\n"
+    assert [what for _, what in _stream_writes(ast.parse(source))].count("sys.stderr") == 1
+    assert {what for _, what in _stream_writes(ast.parse(source))} == {
+        "print", "typer.echo", "sys.stderr", "os.write to fd 1 or 2", "Console",
+    }  # fmt: skip

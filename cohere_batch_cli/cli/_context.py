@@ -51,7 +51,7 @@ class CliState:
     def client(self) -> CohereClient:
         """The process's one API client, built on first use."""
         if self._client is None:
-            from ..api.client import CohereClient, Timeouts, env_retry_policy
+            from ..api.client import CohereClient, RetryPolicy, Timeouts
 
             settings = self.settings()
             timeouts = Timeouts(read=self.timeout) if self.timeout else Timeouts()
@@ -59,7 +59,7 @@ class CliState:
                 settings.require_api_key(),
                 settings.base_url.value or "",
                 timeouts=timeouts,
-                retry=env_retry_policy(self.retries),
+                retry=RetryPolicy.from_env(self.retries),
                 client_name=settings.client_name.value or "cbatch",
                 ca_bundle=self.ca_bundle_path(),
                 debug=self.debug_line if self.debug else None,

@@ -32,6 +32,13 @@ from ..exit_codes import ExitCode
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# What the API layer reports as facts, worded here where the commands are known.
+_MAY_HAVE_CREATED = {
+    "batch": "the batch may have been created: look for it with 'cbatch list' before creating it again",
+    "dataset": "the file may have been stored: look for it with 'cbatch datasets list' before uploading it again",
+}
+_BASE_URL_HINT = "it comes from --base-url, CO_API_URL or the profile: 'cbatch config' shows which"
+
 
 
 
@@ -78,8 +85,10 @@ def message_for(exc: BaseException, key_source: str | None = None) -> str:
         text = str(exc)
         if exc.retries:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
-        hint = getattr(exc, "hint", None)  # set by the client when a create or upload may have worked
+        hint = exc.hint or _MAY_HAVE_CREATED.get(exc.may_have_created or "")
         return _with_request_id(text, exc) + (f"; {hint}" if hint else "")
+    if isinstance(exc, api_errors.InvalidBaseURL):
+        return f"{exc}; {exc.hint or _BASE_URL_HINT}"
     if isinstance(exc, CbatchError):
         return str(exc)
     text = str(exc).strip()

@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
 
           printf '%s\\n' "$COHERE_KEY" | cbatch login --profile ci
         """
-        from ..api.client import CohereClient, Timeouts, env_retry_policy
+        from ..api.client import CohereClient, RetryPolicy, Timeouts
         from ..api.errors import AuthenticationError
         from ..config import check_key_shape, resolve, save_profile
 
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
                 key,
                 url,
                 timeouts=Timeouts(read=state.timeout or 30.0),
-                retry=env_retry_policy(state.retries),
+                retry=RetryPolicy.from_env(state.retries),
                 ca_bundle=state.ca_bundle_path(),
                 debug=state.debug_line if state.debug else None,
             ) as client:

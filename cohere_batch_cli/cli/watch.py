@@ -129,7 +129,6 @@ def watch_batches(
     nothing, prints the command that resumes, and returns 130. A lasting
     outage, a 404 or a refused key are raised for the caller's error table.
     """
-    from ..api.client import env_retry_policy
     from ..api.retry import RetryPolicy
     from ..watcher import Watcher
 
@@ -153,9 +152,7 @@ def watch_batches(
         renderer = views.LiveRenderer(state.console(), ids)
     # Each poll fails fast (one quick retry for a blip): the watcher's own backoff and
     # outage limit handle anything longer, and --timeout stays a real bound.
-    retries = 1 if state.retries is None else min(1, state.retries)
-    base = min(0.5, env_retry_policy().initial)  # CBATCH_RETRY_BASE shrinks it, as for every call
-    source = state.client().with_retry(RetryPolicy(retries=retries, initial=base, maximum=1.0, max_total=5.0))
+    source = state.client().with_retry(RetryPolicy.for_polls(state.retries))
     watcher = Watcher(source, ids, options, sleep=renderer.sleep)
     try:
         with renderer:

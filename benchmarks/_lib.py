@@ -352,9 +352,9 @@ def wait_batch(client: Any, batch_id: str, timeout: float = 600) -> Any:
 
 
 def module_available(name: str) -> bool:
-    """Whether a cohere_batch_cli module has landed (checked without importing it here)."""
-    path = REPO / "cohere_batch_cli" / (name.replace(".", "/") + ".py")
-    return path.exists()
+    """Whether a cohere_batch_cli module or package has landed (checked without importing it here)."""
+    base = REPO / "cohere_batch_cli" / name.replace(".", "/")
+    return base.with_name(base.name + ".py").exists() or (base / "__init__.py").exists()
 
 
 @dataclass

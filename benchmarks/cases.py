@@ -266,7 +266,7 @@ def _seed_batches(server: Any, dataset_id: str, total: int, threads: int = 8) ->
 
 def p4_results(ctx: Context) -> list[Row]:
     if not module_available("results"):
-        return [_skip("P4", "cbatch results", "cohere_batch_cli/results.py has not landed")]
+        return [_skip("P4", "cbatch results", "cohere_batch_cli/results has not landed")]
     big, small = (20_000, 2_000) if ctx.quick else (200_000, 20_000)
     out_dir = WORK / "p4"
     shutil.rmtree(out_dir, ignore_errors=True)

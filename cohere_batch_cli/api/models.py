@@ -268,10 +268,6 @@ class Dataset(_Resource):
         return [str(w) for w in warnings] if isinstance(warnings, list) else []
 
     @property
-    def schema(self) -> str | None:
-        return _str(self.raw.get("schema"))
-
-    @property
     def num_rows(self) -> int | None:
         counts = [p.num_rows for p in self.parts]
         return sum(c for c in counts if c is not None) if counts else None

@@ -28,9 +28,9 @@ from _lib import (
     api_client,
     cli_env,
     interleaved,
+    make_dataset,
     med,
     median,
-    make_dataset,
     module_available,
     ms,
     ratio,
@@ -221,7 +221,7 @@ def p3_listing(ctx: Context) -> list[Row]:
             last_page.append(max(reqs) - p.started)
             walls.append(p.wall)
     n_pages = max(pages)
-    before = all(f < lp for f, lp in zip(first, last_page))
+    before = all(f < lp for f, lp in zip(first, last_page, strict=True))
     rss_all, rss_100 = med(res["all"], "maxrss_mb"), med(res["100"], "maxrss_mb")
     r = rss_all / rss_100
     return [

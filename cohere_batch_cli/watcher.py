@@ -38,7 +38,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol, Union
+from typing import ClassVar, Protocol
 
 from .api.errors import (
     CohereAPIError,
@@ -221,7 +221,7 @@ class AllDone:
     elapsed: float
 
 
-WatchEvent = Union[Snapshot, Progress, StatusChanged, TransientError, Recovered, BatchDone, TimedOut, AllDone]
+WatchEvent = Snapshot | Progress | StatusChanged | TransientError | Recovered | BatchDone | TimedOut | AllDone
 """Every event the engine yields; ``event.kind`` names it in JSON lines."""
 
 
@@ -389,7 +389,7 @@ class Watcher:
                     outage_since = now
                 down_for = now - outage_since
                 if deadline is not None and now >= deadline:
-                    yield events + [self._timed_out()]
+                    yield [*events, self._timed_out()]
                     return
                 if down_for >= self._outage.max_total:
                     if events:
@@ -406,13 +406,13 @@ class Watcher:
                 if all(t.done for t in self._tracked.values()):
                     final = [t.batch for t in self._tracked.values() if t.batch is not None]
                     self.exit_code = outcome_exit_code(final, opts.no_exit_status)
-                    yield events + [AllDone(tuple(final), self.exit_code, self._elapsed())]
+                    yield [*events, AllDone(tuple(final), self.exit_code, self._elapsed())]
                     return
                 wait = self._next_pause(moved)
             if deadline is not None:
                 left = deadline - self._clock()
                 if left <= 0:
-                    yield events + [self._timed_out()]
+                    yield [*events, self._timed_out()]
                     return
                 wait = min(wait, left)
             yield events

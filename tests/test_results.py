@@ -187,7 +187,7 @@ def test_csv_has_the_stable_columns(server: PartServer, http: httpx.Client, tmp_
     with out.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader)
-        rows = [dict(zip(header, row)) for row in reader]
+        rows = [dict(zip(header, row, strict=True)) for row in reader]
     assert tuple(header) == CSV_COLUMNS
     ok = rows[0]
     assert ok["custom_id"] == "c-0000" and ok["status"] == "succeeded" and ok["error"] == ""
@@ -337,7 +337,7 @@ def test_a_part_that_always_fails_leaves_no_file_and_a_rerun_is_identical(server
 
 def test_an_interrupt_while_writing_leaves_no_file(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
     class Interrupting(NullProgress):
-        def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002
+        def advance(self, bytes: int = 0, records: int = 0) -> None:
             if records:
                 raise KeyboardInterrupt
 
@@ -411,7 +411,7 @@ def test_progress_sees_bytes_and_records(server: PartServer, http: httpx.Client,
         def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
             self.calls.append(("start", (total_bytes, total_records)))
 
-        def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002
+        def advance(self, bytes: int = 0, records: int = 0) -> None:
             with self.lock:
                 self.bytes += bytes
                 self.records += records

@@ -198,7 +198,7 @@ def test_pace_is_quick_while_moving_and_backs_off_while_queued_or_idle(server: B
     server.add("p", *queued, *moving, *idle, batch_state("completed", total=1000, ok=1000))
     fake = FakeTime(server)
     events = list(events_of(make_watcher(client, ["p"], fake, interval=1.0, max_interval=10.0)))
-    assert events[-1].exit_code == ExitCode.OK  # type: ignore[union-attr]
+    assert events[-1].exit_code == ExitCode.OK
     # first sight counts as movement; then QUEUED: doubling to the cap; moving: back to
     # the interval; idle: x1.5
     assert fake.sleeps[:6] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
@@ -254,7 +254,7 @@ def test_a_lasting_outage_reraises_the_last_error(server: BatchServer, client: C
         for event in events_of(make_watcher(client, ["d"], fake, interval=1.0, max_interval=8.0, outage_limit=60.0)):
             seen.append(event)
     assert all(isinstance(e, TransientError) for e in seen)
-    assert seen[-1].down_for < 60.0 <= fake.now - 1000.0  # type: ignore[union-attr]
+    assert seen[-1].down_for < 60.0 <= fake.now - 1000.0
     assert max(e.retry_in for e in seen) == 8.0  # backoff capped by --max-interval
 
 
@@ -286,7 +286,7 @@ def test_a_new_batch_not_found_yet_is_retried_then_seen(server: BatchServer, cli
     server.add("n", batch_state("queued"), batch_state("completed"), absent_steps=2)
     fake = FakeTime(server)
     events = list(events_of(make_watcher(client, ["n"], fake, interval=2.0)))
-    assert kinds(events)[0] == "snapshot" and events[-1].exit_code == ExitCode.OK  # type: ignore[union-attr]
+    assert kinds(events)[0] == "snapshot" and events[-1].exit_code == ExitCode.OK
     assert fake.sleeps[:2] == [1.0, 1.0]  # quick retries while it is missing
 
 
@@ -304,7 +304,7 @@ def test_many_batches_are_polled_with_one_list_request_per_round(server: BatchSe
     fake = FakeTime(server)
     watcher = make_watcher(client, ids, fake)
     events = list(events_of(watcher))
-    assert events[-1].exit_code == ExitCode.OK  # type: ignore[union-attr]
+    assert events[-1].exit_code == ExitCode.OK
     assert sum(isinstance(e, BatchDone) for e in events) == 8
     rounds = watcher.stats.rounds
     # 8 left until the end: the list serves every round; at most 3 left: GETs take over

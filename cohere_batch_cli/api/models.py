@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 
 class BatchStatus(str):
@@ -30,7 +30,7 @@ class BatchStatus(str):
     FAILED = "BATCH_STATUS_FAILED"
     CANCELED = "BATCH_STATUS_CANCELED"
 
-    _ALIASES = {"BATCH_STATUS_CANCELLED": "BATCH_STATUS_CANCELED"}
+    _ALIASES: ClassVar[dict[str, str]] = {"BATCH_STATUS_CANCELLED": "BATCH_STATUS_CANCELED"}
     _TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
 
     def __new__(cls, value: str) -> BatchStatus:

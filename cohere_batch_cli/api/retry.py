@@ -64,7 +64,7 @@ class RetryPolicy:
 
     def step(self, attempt: int) -> float:
         """The un-jittered wait before retry number ``attempt`` (1-based): the one formula."""
-        return min(self.maximum, self.initial * (2 ** max(0, attempt - 1)))
+        return min(self.maximum, self.initial * 2.0 ** max(0, attempt - 1))
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """The wait before retry ``attempt`` when the server named none.

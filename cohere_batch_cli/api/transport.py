@@ -305,11 +305,11 @@ class Transport:
                 "the request could not be sent: a header value is not valid (check the API key)"
             ) from None
         except httpx.HTTPError as exc:
-            error = network_error(exc, url)
+            lost = network_error(exc, url)
             if _is_certificate_error(exc):
-                raise error from None
+                raise lost from None
             sent = not isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
-            raise _Retry(error, None, sent) from None
+            raise _Retry(lost, None, sent) from None
         finally:
             for _, handle, _ in (opened or {}).values():
                 handle.close()
@@ -330,12 +330,12 @@ class Transport:
         try:
             data = response.json() if response.content else {}
         except (ValueError, UnicodeDecodeError):
-            error = errors.UnexpectedResponseError(
+            unreadable = errors.UnexpectedResponseError(
                 f"{method} {path} answered {status} with {describe_body(response)}, not JSON",
                 status_code=status,
                 request_id=request_id(response),
             )
-            raise _Retry(error, None, True) from None
+            raise _Retry(unreadable, None, True) from None
         if not isinstance(data, dict):
             raise errors.UnexpectedResponseError(
                 f"{method} {path} answered with JSON that is not an object",

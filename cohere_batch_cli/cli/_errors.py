@@ -85,8 +85,8 @@ def message_for(exc: BaseException, key_source: str | None = None) -> str:
         text = str(exc)
         if exc.retries:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
-        hint = exc.hint or _MAY_HAVE_CREATED.get(exc.may_have_created or "")
-        return _with_request_id(text, exc) + (f"; {hint}" if hint else "")
+        advice = exc.hint or _MAY_HAVE_CREATED.get(exc.may_have_created or "")
+        return _with_request_id(text, exc) + (f"; {advice}" if advice else "")
     if isinstance(exc, api_errors.InvalidBaseURL):
         return f"{exc}; {exc.hint or _BASE_URL_HINT}"
     if isinstance(exc, CbatchError):

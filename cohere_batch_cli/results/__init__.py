@@ -56,8 +56,23 @@ from ..output.progress import NullProgress
 from .decode import decoded_records
 from .join import Joiner
 from .parts import DEFAULT_STALL_TIMEOUT, Fetcher, ordered_parts, total_bytes
-from .records import CSV_COLUMNS, csv_row, decode_body, is_failed, joined_record, jsonl_record, reply_text
-from .writer import OutputFormat, check_destination, output_stream, workdir_parent, workdir_prefix, write_records
+from .records import (
+    CSV_COLUMNS,
+    csv_row,
+    decode_body,
+    is_failed,
+    joined_record,
+    jsonl_record,
+    reply_text,
+)
+from .writer import (
+    OutputFormat,
+    check_destination,
+    output_stream,
+    workdir_parent,
+    workdir_prefix,
+    write_records,
+)
 
 if TYPE_CHECKING:
     from .._httpx import httpx

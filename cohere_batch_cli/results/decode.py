@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,9 @@ _AVRO_ERRORS = (ValueError, EOFError, StopIteration, TypeError, KeyError, IndexE
 """What fastavro raises on a file that is not (or not all) Avro."""
 
 
-def decoded_records(parts: Sequence[DatasetPart], wait: Callable[[int], Path]) -> Iterator[dict[str, Any]]:
+def decoded_records(
+    parts: Sequence[DatasetPart], wait: Callable[[int], Path]
+) -> Generator[dict[str, Any], None, None]:
     """Every record of every part, in order; ``wait(position)`` gives a part's file once downloaded.
 
     ``fastavro.reader`` streams block by block, so a part is never held whole,

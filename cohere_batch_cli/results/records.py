@@ -56,9 +56,7 @@ def jsonl_record(record: dict[str, Any]) -> dict[str, Any]:
         out["error"] = error
     if "body" not in out and "error" not in out:
         out["body"] = None
-    for key, value in record.items():
-        if key not in _PLAIN_SUCCESS_KEYS:
-            out[key] = value
+    out.update((key, value) for key, value in record.items() if key not in _PLAIN_SUCCESS_KEYS)
     return out
 
 

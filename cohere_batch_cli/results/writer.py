@@ -18,7 +18,15 @@ from typing import IO, TYPE_CHECKING, Any, Literal, cast
 
 from ..atomic import atomic_write
 from ..errors import InputFileError
-from .records import CSV_COLUMNS, csv_row, dumps, is_failed, joined_record, jsonl_record, spliced_jsonl_line
+from .records import (
+    CSV_COLUMNS,
+    csv_row,
+    dumps,
+    is_failed,
+    joined_record,
+    jsonl_record,
+    spliced_jsonl_line,
+)
 
 if TYPE_CHECKING:
     from ..output.progress import ProgressSink

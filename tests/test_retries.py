@@ -79,6 +79,7 @@ def test_the_wait_honours_the_server_first_and_the_total_bound_always() -> None:
     assert [policy.next_wait(n, 0.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, None]  # doubling, then no retry left
     assert policy.next_wait(1, 0.0, requested=7.0) == 7.0  # Retry-After wins over the schedule
     assert policy.next_wait(1, 5.0, requested=7.0) is None  # ...but never past max_total
+    assert policy.step(100_000) == 4.0  # a watch failing for hours: capped, never an overflow
     jittered = RetryPolicy(initial=1.0, maximum=4.0)
     assert all(1.0 <= jittered.backoff(2) <= 2.0 for _ in range(50))  # half to all of the step
 

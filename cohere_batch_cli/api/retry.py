@@ -63,8 +63,12 @@ class RetryPolicy:
     # -- the arithmetic ---------------------------------------------------------
 
     def step(self, attempt: int) -> float:
-        """The un-jittered wait before retry number ``attempt`` (1-based): the one formula."""
-        return min(self.maximum, self.initial * 2.0 ** max(0, attempt - 1))
+        """The un-jittered wait before retry number ``attempt`` (1-based): the one formula.
+
+        The exponent is capped (far past any ``maximum``) so that a watch failing
+        thousands of times in a row never overflows a float.
+        """
+        return min(self.maximum, self.initial * 2.0 ** min(max(0, attempt - 1), 1000))
 
     def backoff(self, attempt: int, rng: random.Random | None = None) -> float:
         """The wait before retry ``attempt`` when the server named none.

@@ -9,6 +9,7 @@ launcher ``_spawn.py`` (see there why the harness cannot spawn them itself).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -92,7 +93,7 @@ def run_proc(
     cwd: Path | None = None,
 ) -> Proc:
     """Run a child to its end (through ``_spawn.py``); stdout is read and counted as it arrives."""
-    err = tempfile.TemporaryFile()
+    err = tempfile.TemporaryFile()  # noqa: SIM115 - read and closed once the child has exited
     report_r, report_w = os.pipe()
     proc = subprocess.Popen(
         [sys.executable, str(HERE / "_spawn.py"), str(report_w), *argv],
@@ -150,10 +151,8 @@ def run_proc(
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def interleaved(
@@ -266,7 +265,8 @@ class TimedLog(list):  # type: ignore[type-arg]
         """(time, method, path) of the requests that arrived in [start, end]."""
         return [
             (t, m, p)
-            for t, (m, p, _h) in zip(list(self.times), list(self))
+            # a request may be mid-append (its time logged, not yet itself): zip drops it
+            for t, (m, p, _h) in zip(list(self.times), list(self), strict=False)
             if t >= start and (end is None or t <= end)
         ]
 
@@ -302,10 +302,8 @@ def write_chat_jsonl(path: Path, count: int, *, pad: int = 0, prefix: str = "r")
         block: list[str] = []
         for i in range(count):
             content = f"question {i} {filler}".rstrip()
-            block.append(
-                '{"custom_id": "%s-%d", "body": {"messages": [{"role": "user", "content": %s}]}}\n'
-                % (prefix, i, json.dumps(content))
-            )
+            line = {"custom_id": f"{prefix}-{i}", "body": {"messages": [{"role": "user", "content": content}]}}
+            block.append(json.dumps(line) + "\n")
             if len(block) >= 2000:
                 fh.write("".join(block))
                 block.clear()
@@ -352,9 +350,9 @@ def wait_batch(client: Any, batch_id: str, timeout: float = 600) -> Any:
 
 
 def module_available(name: str) -> bool:
-    """Whether a cohere_batch_cli module has landed (checked without importing it here)."""
-    path = REPO / "cohere_batch_cli" / (name.replace(".", "/") + ".py")
-    return path.exists()
+    """Whether a cohere_batch_cli module or package has landed (checked without importing it here)."""
+    base = REPO / "cohere_batch_cli" / name.replace(".", "/")
+    return base.with_name(base.name + ".py").exists() or (base / "__init__.py").exists()
 
 
 @dataclass

@@ -28,9 +28,9 @@ from _lib import (
     api_client,
     cli_env,
     interleaved,
+    make_dataset,
     med,
     median,
-    make_dataset,
     module_available,
     ms,
     ratio,
@@ -221,7 +221,7 @@ def p3_listing(ctx: Context) -> list[Row]:
             last_page.append(max(reqs) - p.started)
             walls.append(p.wall)
     n_pages = max(pages)
-    before = all(f < lp for f, lp in zip(first, last_page))
+    before = all(f < lp for f, lp in zip(first, last_page, strict=True))
     rss_all, rss_100 = med(res["all"], "maxrss_mb"), med(res["100"], "maxrss_mb")
     r = rss_all / rss_100
     return [
@@ -266,7 +266,7 @@ def _seed_batches(server: Any, dataset_id: str, total: int, threads: int = 8) ->
 
 def p4_results(ctx: Context) -> list[Row]:
     if not module_available("results"):
-        return [_skip("P4", "cbatch results", "cohere_batch_cli/results.py has not landed")]
+        return [_skip("P4", "cbatch results", "cohere_batch_cli/results has not landed")]
     big, small = (20_000, 2_000) if ctx.quick else (200_000, 20_000)
     out_dir = WORK / "p4"
     shutil.rmtree(out_dir, ignore_errors=True)

@@ -9,7 +9,7 @@ option, as a plain Typer app would have it. Run: ``python benchmarks/floor_app.p
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="API base URL.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="API base URL.")] = None,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
 ) -> None:
     """Global options."""

@@ -18,6 +18,7 @@ Exit status: 0 when every measured target is met, 1 when one is missed, 2 on an 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -30,8 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _lib import REPO, WORK, Context, Row, sdk_python, sdk_version  # noqa: E402
-from cases import CASES, p1_detail  # noqa: E402
+from _lib import REPO, WORK, Context, Row, sdk_python, sdk_version
+from cases import CASES, p1_detail
 
 DOCS = REPO / "docs" / "performance.md"
 BLOCKS = {
@@ -97,7 +98,7 @@ def markdown_table(rows: list[Row]) -> str:
     head = ["case", "measure", "result (medians)", "target", "mark"]
     body = [[r.case, r.measure, r.result, r.target, r.mark] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
     return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
 
 
@@ -122,10 +123,8 @@ def versions(ctx: Context) -> str:
 
     parts = [f"CPython {platform.python_version()}"]
     for dist in ("typer", "httpx", "rich", "fastavro"):
-        try:
+        with contextlib.suppress(Exception):
             parts.append(f"{dist} {version(dist)}")
-        except Exception:
-            pass
     sdk = None if ctx.no_sdk else sdk_python(install=False)
     if sdk:
         parts.append(f"cohere SDK {sdk_version(sdk)}")

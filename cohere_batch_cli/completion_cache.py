@@ -30,10 +30,12 @@ def remember(batches: Iterable[tuple[str, str, str]]) -> None:
     if not entries:
         return
     try:
-        from .config import write_atomic
+        from .atomic import write_text_atomic
 
+        path = cache_path()
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         payload = json.dumps({"saved_at": time.time(), "batches": entries})
-        write_atomic(cache_path(), payload, mode=0o600)
+        write_text_atomic(path, payload, mode=0o600)
     except OSError:
         pass  # a cache is a convenience: a read-only home must not break list
 

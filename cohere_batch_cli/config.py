@@ -20,8 +20,8 @@ The file is TOML at ``platformdirs.user_config_dir("cbatch")/config.toml``
     model = "command-r-08-2024"
     client_name = "my-pipeline"
 
-A file holding a key is written atomically (temporary file, fsync, rename)
-with mode 0600; reading one that others can read earns a warning.
+A file holding a key is written atomically with mode 0600 from its first byte
+(:mod:`cohere_batch_cli.atomic`); reading one that others can read earns a warning.
 """
 
 from __future__ import annotations
@@ -236,30 +236,11 @@ def mask(secret: str | None) -> str:
     return "****" + secret[-4:]
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o600) -> None:
-    """Write a file so that it is either the old or the new one, never half, with ``mode``.
-
-    The temporary file is created with the final mode from the start, so the
-    key is never readable by others, not even for a moment.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def save_profile(name: str, values: dict[str, str], *, make_default: bool = False) -> Path:
     """Merge ``values`` into profile ``name`` of the config file, keeping everything else."""
     import tomli_w
+
+    from .atomic import write_text_atomic
 
     path = config_path()
     data = load_file(path)
@@ -267,5 +248,6 @@ def save_profile(name: str, values: dict[str, str], *, make_default: bool = Fals
     profiles.setdefault(name, {}).update({k: v for k, v in values.items() if v})
     if make_default:
         data["default_profile"] = name
-    write_atomic(path, tomli_w.dumps(data))
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_text_atomic(path, tomli_w.dumps(data), mode=0o600)
     return path

@@ -22,9 +22,10 @@ listed; every one is counted.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .input_rules import MAX_PROBLEMS, InputChecker, Problem
 
@@ -119,7 +120,7 @@ def _open_for_reading(path: Path) -> BinaryIO:
     if path.is_dir():
         raise InputFileError(f"{path} is a directory, not a JSONL file")
     try:
-        return open(path, "rb")  # noqa: SIM115 - returned to a with block
+        return open(path, "rb")
     except FileNotFoundError as exc:
         raise InputFileError(f"{path} does not exist") from exc
     except PermissionError as exc:

@@ -21,9 +21,10 @@ How one watch goes::
             nearest ETA; +-10 % jitter so many watchers do not poll in step;
             never past the --timeout deadline
     errors: NetworkError, RateLimitError, ServerError, UnexpectedResponseError are
-            transient: reported, backed off (doubling), retried; after
-            ``outage_limit`` seconds of nothing but failures the last one is
-            re-raised. A 404 for a batch never seen is retried for
+            transient: reported, backed off (the shared RetryPolicy's doubling
+            step from --interval to --max-interval, with the pacing jitter),
+            retried; after ``outage_limit`` seconds of nothing but failures the
+            last one is re-raised. A 404 for a batch never seen is retried for
             ``not_found_grace`` seconds (a batch just created may not be
             readable yet). Anything else is raised at once.
 """
@@ -31,13 +32,13 @@ How one watch goes::
 from __future__ import annotations
 
 import random
-import threading
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import ClassVar, Protocol, Union
+from typing import ClassVar, Protocol
 
 from .api.errors import (
     CohereAPIError,
@@ -48,6 +49,7 @@ from .api.errors import (
     UnexpectedResponseError,
 )
 from .api.models import Batch, BatchStatus
+from .api.retry import RetryPolicy
 from .exit_codes import ExitCode
 
 TRANSIENT_ERRORS: tuple[type[CohereAPIError], ...] = (
@@ -112,6 +114,21 @@ class WatchOptions:
             raise ValueError("outage_limit must not be negative")
         if not 0 <= self.jitter < 1:
             raise ValueError("jitter must be in [0, 1)")
+
+    def outage_policy(self) -> RetryPolicy:
+        """How polls back off through an outage: doubling from ``interval`` to ``max_interval``.
+
+        Bounded by ``outage_limit`` in total, never by a count: the watch retries
+        for as long as the limit allows. The jitter is the watch's own pacing
+        jitter, applied by the engine to every pause alike.
+        """
+        return RetryPolicy(
+            retries=sys.maxsize,
+            initial=self.interval,
+            maximum=self.max_interval,
+            max_total=self.outage_limit,
+            jitter=0.0,
+        )
 
 
 # -- events --------------------------------------------------------------------------
@@ -204,7 +221,7 @@ class AllDone:
     elapsed: float
 
 
-WatchEvent = Union[Snapshot, Progress, StatusChanged, TransientError, Recovered, BatchDone, TimedOut, AllDone]
+WatchEvent = Snapshot | Progress | StatusChanged | TransientError | Recovered | BatchDone | TimedOut | AllDone
 """Every event the engine yields; ``event.kind`` names it in JSON lines."""
 
 
@@ -316,10 +333,10 @@ class Watcher:
     """Polls ``batch_ids`` through ``source`` and yields what changed.
 
     Iterate :meth:`rounds` for one list of events per poll round (what a live
-    view refreshes on), or the watcher itself for the events one by one. The
-    iteration ends after :class:`AllDone` or :class:`TimedOut`; fatal errors
-    propagate, and so does KeyboardInterrupt (the caller decides what Ctrl-C
-    means; the engine never cancels anything).
+    view refreshes on, and what every renderer consumes). The iteration ends
+    after :class:`AllDone` or :class:`TimedOut`; fatal errors propagate, and
+    so does KeyboardInterrupt (the caller decides what Ctrl-C means; the
+    engine never cancels anything).
     """
 
     def __init__(
@@ -329,7 +346,7 @@ class Watcher:
         options: WatchOptions = WatchOptions(),
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], object] | None = None,
+        sleep: Callable[[float], object] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
         ids = list(dict.fromkeys(batch_ids))  # once each, in the order given
@@ -341,27 +358,15 @@ class Watcher:
         self.exit_code: ExitCode | None = None
         self._tracked = {i: _Tracked(i) for i in ids}
         self._clock = clock
-        self._stop = threading.Event()
-        self._sleep = sleep if sleep is not None else self._stop.wait
+        self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
+        self._outage = options.outage_policy()
         self._started = 0.0
         self._pace = options.interval
-
-    @property
-    def batch_ids(self) -> list[str]:
-        return list(self._tracked)
 
     def batches(self) -> list[Batch]:
         """The last state seen of each watched batch, in the order given."""
         return [t.batch for t in self._tracked.values() if t.batch is not None]
-
-    def stop(self) -> None:
-        """Ask the loop to end after the current sleep (from another thread); no final event."""
-        self._stop.set()
-
-    def __iter__(self) -> Iterator[WatchEvent]:
-        for events in self.rounds():
-            yield from events
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -371,7 +376,7 @@ class Watcher:
         deadline = None if opts.timeout is None else self._started + opts.timeout
         outage_since: float | None = None
         failures = 0
-        while not self._stop.is_set():
+        while True:
             events: list[WatchEvent] = []
             self.stats.rounds += 1
             try:
@@ -384,15 +389,15 @@ class Watcher:
                     outage_since = now
                 down_for = now - outage_since
                 if deadline is not None and now >= deadline:
-                    yield events + [self._timed_out()]
+                    yield [*events, self._timed_out()]
                     return
-                if down_for >= opts.outage_limit:
+                if down_for >= self._outage.max_total:
                     if events:
                         yield events
                     raise exc
-                wait = min(opts.max_interval, opts.interval * 2 ** (failures - 1))
-                wait = self._jittered(wait, floor=min(opts.interval, wait))
-                wait = min(wait, max(0.0, opts.outage_limit - down_for))
+                step = self._outage.step(failures)
+                wait = self._jittered(step, floor=min(opts.interval, step))
+                wait = min(wait, max(0.0, self._outage.max_total - down_for))
                 events.append(TransientError(exc, wait, down_for, self._elapsed()))
             else:
                 if outage_since is not None:
@@ -401,13 +406,13 @@ class Watcher:
                 if all(t.done for t in self._tracked.values()):
                     final = [t.batch for t in self._tracked.values() if t.batch is not None]
                     self.exit_code = outcome_exit_code(final, opts.no_exit_status)
-                    yield events + [AllDone(tuple(final), self.exit_code, self._elapsed())]
+                    yield [*events, AllDone(tuple(final), self.exit_code, self._elapsed())]
                     return
                 wait = self._next_pause(moved)
             if deadline is not None:
                 left = deadline - self._clock()
                 if left <= 0:
-                    yield events + [self._timed_out()]
+                    yield [*events, self._timed_out()]
                     return
                 wait = min(wait, left)
             yield events
@@ -538,12 +543,3 @@ class Watcher:
             events.append(BatchDone(batch, batch_exit_code(batch), elapsed))
         return changed
 
-
-def watch(
-    source: BatchSource,
-    batch_ids: Sequence[str],
-    options: WatchOptions = WatchOptions(),
-    **kwargs: object,
-) -> Iterator[WatchEvent]:
-    """Shorthand: the events of a new :class:`Watcher` one by one."""
-    return iter(Watcher(source, batch_ids, options, **kwargs))  # type: ignore[arg-type]

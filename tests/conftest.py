@@ -44,6 +44,9 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CBATCH_RETRY_BASE", "0.01")
     monkeypatch.chdir(tmp_path)
+    from cohere_batch_cli.api.retry import RetryPolicy
+
+    RetryPolicy.reset_env()  # the base is read once per process: a test that changed it must not leak
     return config
 
 

@@ -63,7 +63,7 @@ def test_file_to_results_with_every_custom_id_once(cli: Cli, sandbox: object, tm
     summary = cli("results", batch_id, "-o", str(out)).stderr
     rows = read_jsonl(out)
     assert [r["custom_id"] for r in rows] == [r["custom_id"] for r in records]
-    assert all(list(r)[0] == "custom_id" for r in rows)
+    assert all(next(iter(r)) == "custom_id" for r in rows)
     if kind == "chat":
         failed = {r["custom_id"] for r in rows if "error" in r}
         assert failed == {"r-3", "r-7"}

@@ -90,7 +90,7 @@ def test_login_checks_the_key_and_saves_it_0600(isolated_env: Path, fault_server
     assert fault_server.requests[0].headers["Authorization"] == f"Bearer {TEST_KEY}"
     saved = config.load_file(isolated_env)["profiles"]["ci"]
     assert saved == {"api_key": TEST_KEY, "base_url": fault_server.base_url}
-    assert not list(isolated_env.parent.glob(".*tmp")), "no temporary file left behind"
+    assert sorted(p.name for p in isolated_env.parent.iterdir()) == ["config.toml"], "no temporary file left behind"
 
 
 def test_login_refuses_a_rejected_key(isolated_env: Path, fault_server: FaultServer) -> None:

@@ -12,7 +12,12 @@ import pytest
 from cohere_batch_cli.errors import OutputOptionError
 from cohere_batch_cli.output import core
 from cohere_batch_cli.output.printer import choose_mode
-from cohere_batch_cli.output.sanitize import bytes_for_terminal, clean, clean_lines, json_for_terminal
+from cohere_batch_cli.output.sanitize import (
+    bytes_for_terminal,
+    clean,
+    clean_lines,
+    json_for_terminal,
+)
 from tests.conftest import Cli
 from tests.support.flows import chat_records, write_jsonl
 

@@ -18,9 +18,9 @@ import httpx
 import pytest
 
 from cohere_batch_cli.api.models import DatasetPart
+from cohere_batch_cli.output.progress import NullProgress
 from cohere_batch_cli.results import (
     CSV_COLUMNS,
-    NullProgress,
     ResultsError,
     ResultsSummary,
     csv_row,
@@ -30,7 +30,7 @@ from cohere_batch_cli.results import (
     reply_text,
 )
 from cohere_batch_cli.validate import InputFileError
-from tests.support.part_server import DROP, ERROR, FORBID, SLOW, STALL, PartServer
+from tests.support.part_server import DROP, ERROR, FORBID, LIMIT, SLOW, STALL, PartServer
 
 STRING_SCHEMA = fastavro.parse_schema(
     {
@@ -187,7 +187,7 @@ def test_csv_has_the_stable_columns(server: PartServer, http: httpx.Client, tmp_
     with out.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader)
-        rows = [dict(zip(header, row)) for row in reader]
+        rows = [dict(zip(header, row, strict=True)) for row in reader]
     assert tuple(header) == CSV_COLUMNS
     ok = rows[0]
     assert ok["custom_id"] == "c-0000" and ok["status"] == "succeeded" and ok["error"] == ""
@@ -268,6 +268,29 @@ def test_a_500_then_success_is_retried(server: PartServer, http: httpx.Client, t
     assert len(read_jsonl(out)) == 10
 
 
+def test_a_throttled_part_waits_as_long_as_retry_after_says(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+    # CBATCH_RETRY_BASE is 0.01 in tests: only the server's Retry-After can explain a 1 s pause.
+    parts = serve_parts(server, [records("h", 5)], plans={0: [LIMIT]})
+    out = tmp_path / "r.jsonl"
+    download_results(parts, out, http=http)
+    throttled, served = server.requests_for("part-0.avro")
+    assert (throttled.step, served.step) == ("limit", "ok")
+    assert served.at - throttled.at >= 0.95
+    assert len(read_jsonl(out)) == 5
+
+
+def test_a_retry_after_longer_than_the_bound_fails_at_once_and_says_so(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+    server.retry_after = "3600"
+    parts = serve_parts(server, [records("u", 5)], plans={0: [LIMIT]})
+    started = time.monotonic()
+    with pytest.raises(ResultsError) as caught:
+        download_results(parts, tmp_path / "r.jsonl", http=http)
+    assert time.monotonic() - started < 5  # bounded: never an hour's sleep
+    assert "429" in str(caught.value) and "3600 s" in str(caught.value) and "after 1 attempt:" in str(caught.value)
+    assert len(server.requests_for("part-0.avro")) == 1
+    assert leftovers(tmp_path, set()) == []
+
+
 def test_a_dropped_connection_resumes_with_a_range(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
     big = records("d", 3000, fail_every=0)  # a part large enough to arrive in several reads
     parts = serve_parts(server, [big], plans={0: [DROP]})
@@ -316,7 +339,7 @@ def test_a_part_that_always_fails_leaves_no_file_and_a_rerun_is_identical(server
 
 def test_an_interrupt_while_writing_leaves_no_file(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
     class Interrupting(NullProgress):
-        def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002
+        def advance(self, bytes: int = 0, records: int = 0) -> None:
             if records:
                 raise KeyboardInterrupt
 
@@ -390,7 +413,7 @@ def test_progress_sees_bytes_and_records(server: PartServer, http: httpx.Client,
         def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
             self.calls.append(("start", (total_bytes, total_records)))
 
-        def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002
+        def advance(self, bytes: int = 0, records: int = 0) -> None:
             with self.lock:
                 self.bytes += bytes
                 self.records += records

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,36 @@ def test_retry_after_is_honoured(fault_server: FaultServer) -> None:
     with client_for(fault_server) as client:
         client.get_batch("b-1")
     assert time.monotonic() - started >= 0.95
+
+
+def test_the_environment_base_is_read_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CBATCH_RETRY_BASE", "0.25")
+    assert RetryPolicy.from_env().initial == 0.25
+    monkeypatch.setenv("CBATCH_RETRY_BASE", "3")
+    # read once: every later policy keeps the first value, whatever the environment says now
+    assert RetryPolicy.from_env(2).initial == 0.25 and RetryPolicy.from_env(2).retries == 2
+    assert RetryPolicy.for_parts().initial == 0.25 and RetryPolicy.for_polls().initial == 0.25
+    RetryPolicy.reset_env()  # the documented way for a test that changes it in-process
+    assert RetryPolicy.from_env().initial == 3.0
+    assert RetryPolicy.for_polls().initial == 0.5  # a poll's quick retry never waits longer than 0.5 s
+    monkeypatch.setenv("CBATCH_RETRY_BASE", "soon")
+    RetryPolicy.reset_env()
+    assert RetryPolicy.from_env().initial == 1.0 and RetryPolicy.for_parts().initial == 0.5  # not a number: the defaults
+
+
+def test_a_poll_policy_fails_fast() -> None:
+    assert RetryPolicy.for_polls() == RetryPolicy(retries=1, initial=0.01, maximum=1.0, max_total=5.0)
+    assert RetryPolicy.for_polls(0).retries == 0 and RetryPolicy.for_polls(9).retries == 1
+
+
+def test_the_wait_honours_the_server_first_and_the_total_bound_always() -> None:
+    policy = RetryPolicy(retries=3, initial=1.0, maximum=4.0, max_total=10.0, jitter=0.0)
+    assert [policy.next_wait(n, 0.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, None]  # doubling, then no retry left
+    assert policy.next_wait(1, 0.0, requested=7.0) == 7.0  # Retry-After wins over the schedule
+    assert policy.next_wait(1, 5.0, requested=7.0) is None  # ...but never past max_total
+    assert policy.step(100_000) == 4.0  # a watch failing for hours: capped, never an overflow
+    jittered = RetryPolicy(initial=1.0, maximum=4.0)
+    assert all(1.0 <= jittered.backoff(2) <= 2.0 for _ in range(50))  # half to all of the step
 
 
 def test_retry_after_ms_wins_over_retry_after() -> None:
@@ -162,3 +193,45 @@ def test_ids_are_path_escaped(fault_server: FaultServer) -> None:
     with client_for(fault_server) as client:
         client.get_batch("a/../b?c#d")
     assert fault_server.requests[0].path == "/v2/batches/a%2F..%2Fb%3Fc%23d"
+
+
+# -- what an error says about a request that may have been acted on ----------------
+
+
+def test_a_lost_upload_answer_says_a_dataset_may_exist_without_naming_a_command(fault_server: FaultServer, tmp_path: Path) -> None:
+    fault_server.steady["POST /v1/datasets"] = (500, {}, {"message": "oops"})
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"custom_id": "a", "body": {"messages": []}}\n')
+    with client_for(fault_server) as client, pytest.raises(errors.ServerError) as info:
+        client.upload_dataset(path, name="n", dataset_type="batch-chat-v2-input")
+    assert fault_server.count("POST /v1/datasets") == 1  # an upload whose fate is unknown is not repeated
+    assert info.value.may_have_created == "dataset" and info.value.hint is None
+
+
+def test_a_refused_create_says_nothing_was_created(fault_server: FaultServer) -> None:
+    fault_server.steady["POST /v2/batches"] = (429, {"Retry-After": "0"}, {"message": "later"})
+    with client_for(fault_server, retries=1) as client, pytest.raises(errors.RateLimitError) as info:
+        client.create_batch(name="nightly", input_dataset_id="ds-1", model="command-r")
+    assert info.value.may_have_created is None  # 429 is a refusal: the server did not act
+
+
+def test_a_failed_look_up_after_a_lost_create_says_a_batch_may_exist(fault_server: FaultServer) -> None:
+    fault_server.plans["POST /v2/batches"] = [RESET]
+    fault_server.steady["GET /v2/batches"] = (401, {}, {"message": "key revoked"})
+    with client_for(fault_server) as client, pytest.raises(errors.AuthenticationError) as info:
+        client.create_batch(name="nightly", input_dataset_id="ds-1", model="command-r")
+    assert info.value.may_have_created == "batch"
+
+
+def test_an_unreadable_created_answer_says_a_batch_may_exist(fault_server: FaultServer) -> None:
+    fault_server.steady["POST /v2/batches"] = (200, {}, {"not_a_batch": True})
+    with client_for(fault_server) as client, pytest.raises(errors.UnexpectedResponseError) as info:
+        client.create_batch(name="nightly", input_dataset_id="ds-1", model="command-r")
+    assert info.value.may_have_created == "batch"
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com", "http://", "http://[::1"])
+def test_a_bad_base_url_says_what_is_wrong_and_names_no_command(url: str) -> None:
+    with pytest.raises(errors.InvalidBaseURL) as info:
+        CohereClient(TEST_KEY, url)
+    assert "base URL" in str(info.value) and "cbatch" not in str(info.value) and info.value.hint is None

@@ -168,7 +168,7 @@ class SlowReader:
         while not self._stop.is_set():
             try:
                 conn, _ = self._sock.accept()
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 continue
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
             conn.settimeout(0.1)
@@ -177,7 +177,7 @@ class SlowReader:
                 while not self._stop.is_set():
                     try:
                         chunk = conn.recv(self.rate // 20)
-                    except (TimeoutError, socket.timeout):
+                    except TimeoutError:
                         continue
                     except OSError:
                         break
@@ -244,7 +244,7 @@ def test_ctrl_c_during_a_results_download_leaves_no_file(api: FakeApi, tmp_path:
     # Run again, at full speed: the whole file, every record in order.
     api.datasets["out-1"]["dataset_parts"][0]["url"] = f"{api.base_url}/_parts/out-1-0"
     again = Run(api.base_url, ["results", "b-done", "-o", "results.jsonl"], tmp_path)
-    out, err = again.proc.communicate(timeout=15)
+    _, err = again.proc.communicate(timeout=15)
     assert again.proc.returncode == 0, err
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
     assert [json.loads(line)["custom_id"] for line in lines] == [r["custom_id"] for r in OUTPUT_RECORDS]

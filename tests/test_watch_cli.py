@@ -25,9 +25,9 @@ from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.api.models import BatchStatus
 from cohere_batch_cli.cli._options import parse_duration
 from cohere_batch_cli.cli._watching import resume_command
-from cohere_batch_cli.watcher import WatchOptions
 from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+from cohere_batch_cli.watcher import WatchOptions
 from tests.conftest import TEST_KEY, Cli
 from tests.support.batch_server import BatchServer, batch_state
 from tests.support.flows import make_batch, wait_terminal
@@ -312,10 +312,10 @@ def test_render_state_shows_ok_and_failed_apart_and_never_raw_escapes() -> None:
     event = Progress(Batch.from_api(raw), rate=12.5, eta=3.9, elapsed=65.0)
     state = WatchState(["b-1", "b-2"])
     state.apply(event)
-    console = Console(width=100, record=True, color_system=None, file=open(os.devnull, "w"))
-    console.print(render_state(state))
-    text = console.export_text()
-    console.file.close()
+    with open(os.devnull, "w") as devnull:
+        console = Console(width=100, record=True, color_system=None, file=devnull)
+        console.print(render_state(state))
+        text = console.export_text()
     assert "\x1b" not in text and "evil\\x1b[2Jname" in text
     assert "51/100 records (50 ok, 1 failed)" in text and "12.5/s" in text and "ETA 3.9s" in text
     assert "tokens in 1,234 / out 56" in text and "1/2 done" not in text and "0/2 done" in text

@@ -77,6 +77,12 @@ def make_watcher(source: Any, ids: list[str], fake: FakeTime, **options: Any) ->
     return Watcher(source, ids, WatchOptions(**options), clock=fake.clock, sleep=fake.sleep, rng=random.Random(7))
 
 
+def events_of(watcher: Watcher) -> Iterator[Any]:
+    """The events one by one, from the rounds every renderer consumes."""
+    for events in watcher.rounds():
+        yield from events
+
+
 def kinds(events: list[Any]) -> list[str]:
     return [e.kind for e in events]
 
@@ -144,7 +150,7 @@ def test_fatal_errors_end_the_watch_at_once() -> None:
 
     source, fake = Refusing(), FakeTime()
     with pytest.raises(AuthenticationError):
-        list(make_watcher(source, ["a"], fake))
+        list(events_of(make_watcher(source, ["a"], fake)))
     assert source.calls == 1 and fake.sleeps == []
 
 
@@ -161,7 +167,7 @@ def test_one_batch_from_queued_to_completed(server: BatchServer, client: CohereC
     )
     fake = FakeTime(server)
     watcher = make_watcher(client, ["b1"], fake)
-    events = list(watcher)
+    events = list(events_of(watcher))
     assert kinds(events) == ["snapshot", "status_changed", "progress", "status_changed", "batch_done", "all_done"]
     assert isinstance(events[1], StatusChanged)
     assert (events[1].old, events[1].new) == (BatchStatus.QUEUED, BatchStatus.IN_PROGRESS)
@@ -191,8 +197,8 @@ def test_pace_is_quick_while_moving_and_backs_off_while_queued_or_idle(server: B
     idle = [batch_state("in_progress", total=1000, ok=30)] * 4
     server.add("p", *queued, *moving, *idle, batch_state("completed", total=1000, ok=1000))
     fake = FakeTime(server)
-    events = list(make_watcher(client, ["p"], fake, interval=1.0, max_interval=10.0))
-    assert events[-1].exit_code == ExitCode.OK  # type: ignore[union-attr]
+    events = list(events_of(make_watcher(client, ["p"], fake, interval=1.0, max_interval=10.0)))
+    assert events[-1].exit_code == ExitCode.OK
     # first sight counts as movement; then QUEUED: doubling to the cap; moving: back to
     # the interval; idle: x1.5
     assert fake.sleeps[:6] == [1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
@@ -203,7 +209,7 @@ def test_pace_is_quick_while_moving_and_backs_off_while_queued_or_idle(server: B
 def test_pace_stays_within_bounds_with_jitter(server: BatchServer, client: CohereClient) -> None:
     server.add("j", *[batch_state("queued")] * 30, batch_state("completed"))
     fake = FakeTime(server)
-    list(make_watcher(client, ["j"], fake, interval=2.0, max_interval=5.0, jitter=0.3))
+    list(events_of(make_watcher(client, ["j"], fake, interval=2.0, max_interval=5.0, jitter=0.3)))
     assert all(2.0 <= s <= 5.0 for s in fake.sleeps)
     assert len(set(fake.sleeps)) > 3  # jitter: not in lockstep
 
@@ -212,7 +218,7 @@ def test_pace_is_shortened_to_the_eta(server: BatchServer, client: CohereClient)
     states = [batch_state("in_progress", total=1000, ok=n) for n in (0, 100, 100, 100)]
     server.add("e", *states, batch_state("completed", total=1000, ok=1000))
     fake = FakeTime(server)
-    list(make_watcher(client, ["e"], fake, interval=1.0, max_interval=100.0))
+    list(events_of(make_watcher(client, ["e"], fake, interval=1.0, max_interval=100.0)))
     # 100 records in 1 s, then idle: the rate decays as the window keeps only fresh samples,
     # and the pause grows x1.5 from the interval but never past the ETA estimate
     assert fake.sleeps[0] == 1.0
@@ -245,10 +251,10 @@ def test_a_lasting_outage_reraises_the_last_error(server: BatchServer, client: C
     server.fail_next(1000, "503")
     seen: list[Any] = []
     with pytest.raises(ServerError):
-        for event in make_watcher(client, ["d"], fake, interval=1.0, max_interval=8.0, outage_limit=60.0):
+        for event in events_of(make_watcher(client, ["d"], fake, interval=1.0, max_interval=8.0, outage_limit=60.0)):
             seen.append(event)
     assert all(isinstance(e, TransientError) for e in seen)
-    assert seen[-1].down_for < 60.0 <= fake.now - 1000.0  # type: ignore[union-attr]
+    assert seen[-1].down_for < 60.0 <= fake.now - 1000.0
     assert max(e.retry_in for e in seen) == 8.0  # backoff capped by --max-interval
 
 
@@ -266,7 +272,7 @@ def test_timeout_leaves_the_batch_running_and_bounds_each_request(server: BatchS
             raise AssertionError("not used for one batch")
 
     watcher = make_watcher(Recording(), ["t"], fake, interval=2.0, max_interval=4.0, timeout=9.0)
-    events = list(watcher)
+    events = list(events_of(watcher))
     last = events[-1]
     assert isinstance(last, TimedOut) and last.pending_ids == ("t",) and last.exit_code == ExitCode.TIMEOUT
     assert fake.now - 1000.0 == pytest.approx(9.0)  # the last pause was cut to the deadline
@@ -279,15 +285,15 @@ def test_timeout_leaves_the_batch_running_and_bounds_each_request(server: BatchS
 def test_a_new_batch_not_found_yet_is_retried_then_seen(server: BatchServer, client: CohereClient) -> None:
     server.add("n", batch_state("queued"), batch_state("completed"), absent_steps=2)
     fake = FakeTime(server)
-    events = list(make_watcher(client, ["n"], fake, interval=2.0))
-    assert kinds(events)[0] == "snapshot" and events[-1].exit_code == ExitCode.OK  # type: ignore[union-attr]
+    events = list(events_of(make_watcher(client, ["n"], fake, interval=2.0)))
+    assert kinds(events)[0] == "snapshot" and events[-1].exit_code == ExitCode.OK
     assert fake.sleeps[:2] == [1.0, 1.0]  # quick retries while it is missing
 
 
 def test_a_batch_that_never_appears_fails_with_not_found(server: BatchServer, client: CohereClient) -> None:
     fake = FakeTime(server)
     with pytest.raises(NotFoundError):
-        list(make_watcher(client, ["ghost"], fake, not_found_grace=5.0))
+        list(events_of(make_watcher(client, ["ghost"], fake, not_found_grace=5.0)))
     assert fake.now - 1000.0 >= 5.0 and server.count("get") == 6
 
 
@@ -297,8 +303,8 @@ def test_many_batches_are_polled_with_one_list_request_per_round(server: BatchSe
         server.add(batch_id, *[batch_state("in_progress", ok=k) for k in range(0, 10 * (n + 1), 10)], batch_state("completed", ok=100))
     fake = FakeTime(server)
     watcher = make_watcher(client, ids, fake)
-    events = list(watcher)
-    assert events[-1].exit_code == ExitCode.OK  # type: ignore[union-attr]
+    events = list(events_of(watcher))
+    assert events[-1].exit_code == ExitCode.OK
     assert sum(isinstance(e, BatchDone) for e in events) == 8
     rounds = watcher.stats.rounds
     # 8 left until the end: the list serves every round; at most 3 left: GETs take over
@@ -364,7 +370,7 @@ def test_real_sandbox_batches_end_completed_and_failed(sandbox: Any, tmp_path: P
         good = make_batch(real, tmp_path, count=40, name="watch-good")
         bad = make_batch(real, tmp_path, count=3, fail={0, 1, 2}, name="watch-bad")
         watcher = Watcher(real, [good.id, bad.id], WatchOptions(interval=0.05, max_interval=0.2))
-        events = list(watcher)
+        events = list(events_of(watcher))
     done = {e.batch.id: e for e in events if isinstance(e, BatchDone)}
     assert done[good.id].batch.status == BatchStatus.COMPLETED and done[good.id].batch.output_dataset_id
     assert done[bad.id].batch.status == BatchStatus.FAILED and done[bad.id].exit_code == ExitCode.BATCH_FAILED

@@ -17,9 +17,19 @@
 Every error carries the HTTP status (when there was an answer), the API's own
 ``message`` and the request id, so the one line a user sees can say what the
 server said. Nothing here ever holds the API key.
+
+Nothing here names a cbatch command either: the API layer says what it knows
+(``may_have_created``: a create or an upload ended in an error while the
+request may have been acted on) and the CLI turns that into advice. ``hint``
+is for a caller that has the advice already worded.
 """
 
 from __future__ import annotations
+
+from typing import Literal
+
+CreatedKind = Literal["batch", "dataset"]
+"""What a request that may have been acted on may have created."""
 
 
 class CohereAPIError(Exception):
@@ -37,6 +47,8 @@ class CohereAPIError(Exception):
         api_message: str | None = None,
         retries: int = 0,
         path: str | None = None,
+        hint: str | None = None,
+        may_have_created: CreatedKind | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -45,6 +57,11 @@ class CohereAPIError(Exception):
         self.request_id = request_id
         self.api_message = api_message
         self.retries = retries
+        # The next thing to try, when whoever raised it knows one; the API layer never sets it.
+        self.hint = hint
+        # "batch" or "dataset" when the failed request may have created one: repeating
+        # it blindly could make two.
+        self.may_have_created: CreatedKind | None = may_have_created
 
     def __str__(self) -> str:
         return self.message
@@ -94,8 +111,18 @@ class InvalidBaseURL(ValueError):
     """The base URL cannot be used: not http(s), no host, a bad port, or it redirects.
 
     Outside the tree above on purpose: it is a configuration mistake found
-    before (or instead of) talking to the API, not an answer from it.
+    before (or instead of) talking to the API, not an answer from it. The
+    message says what is wrong with the URL; where the URL came from is the
+    CLI's to say (``hint``).
     """
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def error_class_for_status(status: int) -> type[APIStatusError]:

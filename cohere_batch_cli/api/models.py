@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, ClassVar
 
 
 class BatchStatus(str):
@@ -30,7 +30,7 @@ class BatchStatus(str):
     FAILED = "BATCH_STATUS_FAILED"
     CANCELED = "BATCH_STATUS_CANCELED"
 
-    _ALIASES = {"BATCH_STATUS_CANCELLED": "BATCH_STATUS_CANCELED"}
+    _ALIASES: ClassVar[dict[str, str]] = {"BATCH_STATUS_CANCELLED": "BATCH_STATUS_CANCELED"}
     _TERMINAL = frozenset({COMPLETED, FAILED, CANCELED})
 
     def __new__(cls, value: str) -> BatchStatus:
@@ -266,10 +266,6 @@ class Dataset(_Resource):
     def validation_warnings(self) -> list[str]:
         warnings = self.raw.get("validation_warnings") or []
         return [str(w) for w in warnings] if isinstance(warnings, list) else []
-
-    @property
-    def schema(self) -> str | None:
-        return _str(self.raw.get("schema"))
 
     @property
     def num_rows(self) -> int | None:

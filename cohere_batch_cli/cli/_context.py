@@ -56,14 +56,14 @@ class CliState:
     def client(self) -> CohereClient:
         """The process's one API client, built on first use."""
         if self._client is None:
-            from ..api.client import CohereClient, Timeouts, env_retry_policy
+            from ..api.client import CohereClient, RetryPolicy, Timeouts
 
             settings = self.settings()
             self._client = CohereClient(
                 settings.require_api_key(),
                 settings.base_url.value or "",
                 timeouts=Timeouts(read=self.timeout) if self.timeout else Timeouts(),
-                retry=env_retry_policy(self.retries),
+                retry=RetryPolicy.from_env(self.retries),
                 client_name=settings.client_name.value or "cbatch",
                 ca_bundle=self.ca_bundle,
                 debug=self.out.debug if self.debug else None,

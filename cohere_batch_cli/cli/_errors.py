@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 
@@ -33,6 +33,13 @@ from ..output.core import Output
 from ._context import CliState, get_state
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# What the API layer reports as facts, worded here where the commands are known.
+_MAY_HAVE_CREATED = {
+    "batch": "the batch may have been created: look for it with 'cbatch list' before creating it again",
+    "dataset": "the file may have been stored: look for it with 'cbatch datasets list' before uploading it again",
+}
+_BASE_URL_HINT = "it comes from --base-url, CO_API_URL or the profile: 'cbatch config' shows which"
 
 
 # Ordered: subclasses first (the first isinstance match wins).
@@ -66,13 +73,6 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     return ExitCode.UNEXPECTED
 
 
-BASE_URL_HINT = "it comes from --base-url, CO_API_URL or the profile: 'cbatch config' shows which"
-BATCH_MAY_EXIST = "the batch may have been created: look for it with 'cbatch list' before creating it again"
-DATASET_MAY_EXIST = (
-    "the file may have been stored: look for it with 'cbatch datasets list' before uploading it again"
-)
-
-
 def message_for(exc: BaseException, key_source: str | None = None) -> str:
     """The one line a user sees, naming the next thing to try where there is one.
 
@@ -89,23 +89,14 @@ def message_for(exc: BaseException, key_source: str | None = None) -> str:
         text = str(exc)
         if exc.retries:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
-        hint = exc.hint or _may_have_created_hint(exc)
-        return _with_request_id(text, exc) + (f"; {hint}" if hint else "")
+        advice = exc.hint or _MAY_HAVE_CREATED.get(exc.may_have_created or "")
+        return _with_request_id(text, exc) + (f"; {advice}" if advice else "")
     if isinstance(exc, api_errors.InvalidBaseURL):
-        return f"{exc}; {getattr(exc, 'hint', None) or BASE_URL_HINT}"
+        return f"{exc}; {exc.hint or _BASE_URL_HINT}"
     if isinstance(exc, CbatchError):
         return f"{exc}; {exc.hint}" if exc.hint else str(exc)
     text = str(exc).strip()
     return text if text else type(exc).__name__
-
-
-def _may_have_created_hint(exc: api_errors.CohereAPIError) -> str | None:
-    created = getattr(exc, "may_have_created", None)
-    if created == "batch":
-        return BATCH_MAY_EXIST
-    if created == "dataset":
-        return DATASET_MAY_EXIST
-    return None
 
 
 def _not_found_hint(path: str) -> str:
@@ -139,7 +130,8 @@ def command_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = kwargs.get("ctx")  # every command takes typer's context as ``ctx``
-        state = get_state(ctx) if isinstance(ctx, typer.Context) else CliState()
+        # typer hands over its bundled Click's Context; find_root is what get_state needs
+        state = get_state(cast(typer.Context, ctx)) if hasattr(ctx, "find_root") else CliState()
         try:
             return func(*args, **kwargs)
         except typer.Exit:

@@ -9,7 +9,7 @@ are a usage error. Commands that stream events (``watch``, ``create --watch``,
 from __future__ import annotations
 
 import re
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -39,7 +39,7 @@ EventsJsonOpt = Annotated[
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
 FormatOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--format",
         help="Output format: table, plain (tab-separated), json, jsonl, csv or ids.",
@@ -47,7 +47,7 @@ FormatOpt = Annotated[
     ),
 ]
 DatasetQueryOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--query",
         help="A JMESPath expression applied to the JSON output, e.g. \"[?validation_status=='failed'].id\".",
@@ -55,7 +55,7 @@ DatasetQueryOpt = Annotated[
     ),
 ]
 QueryOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option(
         "--query",
         help="A JMESPath expression applied to the JSON output, e.g. \"[?status=='BATCH_STATUS_FAILED'].id\".",
@@ -111,7 +111,7 @@ DEFAULT_OUTAGE_LIMIT = WatchOptions.outage_limit
 
 IntervalOpt = Annotated[float, typer.Option("--interval", parser=parse_duration, metavar="DURATION", help="Shortest pause between polls, used while records are being processed [default: 2s].", show_default=False)]  # fmt: skip
 MaxIntervalOpt = Annotated[float, typer.Option("--max-interval", parser=parse_duration, metavar="DURATION", help="Longest pause, reached while batches are queued or idle [default: 30s].", show_default=False)]  # fmt: skip
-WatchTimeoutOpt = Annotated[Optional[float], typer.Option("--timeout", parser=parse_duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
+WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=parse_duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
 OutageLimitOpt = Annotated[float, typer.Option("--outage-limit", parser=parse_duration, metavar="DURATION", help="Give up after the API has been unreachable this long [default: 5m].", show_default=False)]  # fmt: skip
 PlainOpt = Annotated[bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")]
 NoExitStatusOpt = Annotated[bool, typer.Option("--no-exit-status", help="Exit 0 whatever the batches end as (timeouts and errors still count).")]  # fmt: skip

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -47,11 +47,11 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def create(
         ctx: typer.Context,
-        name: Annotated[Optional[str], typer.Option("--name", "-n", help="Name of the batch (default: from the file name).")] = None,
-        dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Id of a validated input dataset.")] = None,
-        file: Annotated[Optional[Path], typer.Option("--file", "-f", help="A JSONL file of requests: checked, uploaded and validated first.", dir_okay=False)] = None,
-        model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model to run every request with (default: the profile's model).")] = None,
-        dataset_type: Annotated[Optional[str], typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
+        name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the batch (default: from the file name).")] = None,
+        dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Id of a validated input dataset.")] = None,
+        file: Annotated[Path | None, typer.Option("--file", "-f", help="A JSONL file of requests: checked, uploaded and validated first.", dir_okay=False)] = None,
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: the profile's model).")] = None,
+        dataset_type: Annotated[str | None, typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
         watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch').")] = False,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
@@ -106,8 +106,8 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Show at most this many batches.")] = 20,
         all_: Annotated[bool, typer.Option("--all", "-a", help="Follow every page: all batches.")] = False,
         order_by: Annotated[OrderBy, typer.Option("--order-by", help="created_at or updated_at (newest first).")] = OrderBy.created_at,
-        status: Annotated[Optional[list[str]], typer.Option("--status", "-s", help="Only batches in this status (repeatable): queued, in_progress, canceling, completed, failed, canceled.")] = None,
-        name: Annotated[Optional[str], typer.Option("--name", help="Only batches whose name contains this text.")] = None,
+        status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only batches in this status (repeatable): queued, in_progress, canceling, completed, failed, canceled.")] = None,
+        name: Annotated[str | None, typer.Option("--name", help="Only batches whose name contains this text.")] = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -27,9 +27,9 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def login(
         ctx: typer.Context,
-        profile: Annotated[Optional[str], typer.Option("--profile", "-p", help="Profile to store the key in (default: the selected profile).")] = None,
-        base_url: Annotated[Optional[str], typer.Option("--base-url", help="Store this API base URL in the profile too.")] = None,
-        model: Annotated[Optional[str], typer.Option("--model", help="Store a default model in the profile too.")] = None,
+        profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to store the key in (default: the selected profile).")] = None,
+        base_url: Annotated[str | None, typer.Option("--base-url", help="Store this API base URL in the profile too.")] = None,
+        model: Annotated[str | None, typer.Option("--model", help="Store a default model in the profile too.")] = None,
         no_check: Annotated[bool, typer.Option("--no-check", help="Save without checking the key against the API.")] = False,
     ) -> None:
         """Store an API key in a profile, after checking it with one cheap call.
@@ -44,7 +44,7 @@ def register(app: typer.Typer) -> None:
 
           printf '%s\\n' "$COHERE_KEY" | cbatch login --profile ci
         """
-        from ..api.client import CohereClient, Timeouts, env_retry_policy
+        from ..api.client import CohereClient, RetryPolicy, Timeouts
         from ..api.errors import AuthenticationError
         from ..config import check_key_shape, resolve, save_profile
 
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
                 key,
                 url,
                 timeouts=Timeouts(read=state.timeout or 30.0),
-                retry=env_retry_policy(state.retries),
+                retry=RetryPolicy.from_env(state.retries),
                 ca_bundle=state.ca_bundle,
                 debug=state.out.debug if state.debug else None,
             ) as client:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,7 +32,7 @@ Examples:
 )
 
 TypeOpt = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--type", "-t", help="batch-chat-v2-input or batch-embed-v2-input (inferred from the records when absent)."),
 ]
 FileArg = Annotated[Path, typer.Argument(help="A JSONL file, one request a line.", metavar="FILE", dir_okay=False)]
@@ -70,7 +70,7 @@ def upload(
     ctx: typer.Context,
     file: FileArg,
     dataset_type: TypeOpt = None,
-    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Dataset name (default: the file name).")] = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Dataset name (default: the file name).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for validation and report its outcome.")] = False,
     keep_original: Annotated[bool, typer.Option("--keep-original", help="Ask the API to keep the uploaded file.")] = False,
     json_out: JsonOpt = False,
@@ -103,9 +103,9 @@ def upload(
 @command_errors
 def list_datasets(
     ctx: typer.Context,
-    dataset_type: Annotated[Optional[str], typer.Option("--type", "-t", help="Only datasets of this type.")] = None,
-    validation: Annotated[Optional[str], typer.Option("--validation", help="Only datasets in this validation status.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-l", min=1, help="At most this many.")] = None,
+    dataset_type: Annotated[str | None, typer.Option("--type", "-t", help="Only datasets of this type.")] = None,
+    validation: Annotated[str | None, typer.Option("--validation", help="Only datasets in this validation status.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-l", min=1, help="At most this many.")] = None,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,

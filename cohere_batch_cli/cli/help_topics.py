@@ -6,7 +6,7 @@ table, the environment variable list), so help and behaviour cannot drift.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def help_topic(
         ctx: typer.Context,
-        topic: Annotated[Optional[str], typer.Argument(help="exit-codes or environment.", show_default=False)] = None,
+        topic: Annotated[str | None, typer.Argument(help="exit-codes or environment.", show_default=False)] = None,
     ) -> None:
         """Reference topics: exit codes, environment variables.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,10 +24,10 @@ def register(app: typer.Typer) -> None:
     def results(
         ctx: typer.Context,
         batch_id: BatchIdArg,
-        output: Annotated[Optional[str], typer.Option("--output", "-o", help="File to write, or - for stdout [default: BATCH_ID.FORMAT].", show_default=False)] = None,
+        output: Annotated[str | None, typer.Option("--output", "-o", help="File to write, or - for stdout [default: BATCH_ID.FORMAT].", show_default=False)] = None,
         fmt: Annotated[ResultsFormat, typer.Option("--format", "-F", help="jsonl (one record a line, custom_id first) or csv.")] = ResultsFormat.jsonl,
         failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,
-        join: Annotated[Optional[Path], typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True)] = None,
+        join: Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True)] = None,
         wait: Annotated[bool, typer.Option("--wait", help="If the batch is still running, wait for it to end first.")] = False,
         concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")] = 4,
     ) -> None:

@@ -127,8 +127,7 @@ def dataset_fields(dataset: Dataset) -> list[tuple[str, str]]:
         ("Parts", str(len(dataset.parts))),
         ("Created", when(dataset.created_at)),
     ]
-    for warning in dataset.validation_warnings:
-        fields.append(("Warning", warning))
+    fields += [("Warning", warning) for warning in dataset.validation_warnings]
     return [(k, v) for k, v in fields if v]
 
 

@@ -18,7 +18,7 @@ class ProgressSink(Protocol):
 
     def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None: ...
 
-    def advance(self, bytes: int = 0, records: int = 0) -> None: ...  # noqa: A002 - the sink's name
+    def advance(self, bytes: int = 0, records: int = 0) -> None: ...
 
     def finish(self) -> None: ...
 
@@ -29,7 +29,7 @@ class NullProgress:
     def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
         pass
 
-    def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002 - the sink's name
+    def advance(self, bytes: int = 0, records: int = 0) -> None:
         pass
 
     def finish(self) -> None:
@@ -71,7 +71,7 @@ class RichProgress:
         total = total_bytes if self._by_bytes else total_records
         self._task = self._progress.add_task(self._description, total=total)
 
-    def advance(self, bytes: int = 0, records: int = 0) -> None:  # noqa: A002
+    def advance(self, bytes: int = 0, records: int = 0) -> None:
         if self._progress is not None:
             self._progress.advance(self._task, bytes if self._by_bytes else records)
 

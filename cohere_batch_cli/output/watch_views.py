@@ -32,8 +32,6 @@ from rich.text import Text
 
 from ..api.models import Batch, BatchStatus
 from ..exit_codes import ExitCode
-from .batch_views import STATUS_STYLES as _STATUS_STYLE
-from .sanitize import clean
 from ..watcher import (
     AllDone,
     BatchDone,
@@ -45,6 +43,8 @@ from ..watcher import (
     TransientError,
     WatchEvent,
 )
+from .batch_views import STATUS_STYLES as _STATUS_STYLE
+from .sanitize import clean
 
 Now = Callable[[], datetime]
 
@@ -74,7 +74,7 @@ def fmt_duration(seconds: float | None) -> str:
         return "?"
     if 0 < seconds < 9.95 and seconds != int(seconds):
         return f"{seconds:.1f}s"
-    s = max(0, int(round(seconds)))
+    s = max(0, round(seconds))
     if s < 60:
         return f"{s}s"
     if s < 3600:
@@ -329,7 +329,7 @@ def progress_bar(batch: Batch, width: int = 30) -> Text:
     ok = batch.num_successful_records / total
     bad = batch.num_failed_records / total
     ok_cells = min(width, int(ok * width))
-    bad_cells = min(width - ok_cells, int(round(bad * width)))
+    bad_cells = min(width - ok_cells, round(bad * width))
     if batch.num_failed_records and not bad_cells and ok_cells < width:
         bad_cells = 1  # a failure is always visible
     rest = width - ok_cells - bad_cells

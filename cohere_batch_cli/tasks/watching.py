@@ -25,7 +25,7 @@ def follow(
     batch_ids: Sequence[str],
     reporter: Reporter,
     *,
-    options: WatchOptions = WatchOptions(),
+    options: WatchOptions | None = None,
     resume: str = "",
     retries: int | None = None,
 ) -> ExitCode:
@@ -36,15 +36,13 @@ def follow(
     longer, so ``--timeout`` stays a real bound. A lasting outage, a 404 past
     the grace period or a refused key are raised for the caller's error table.
     """
-    from ..api.client import env_retry_policy
     from ..api.retry import RetryPolicy
     from ..watcher import Watcher
 
+    options = options or WatchOptions()
     ids = list(dict.fromkeys(batch_ids))
     view = reporter.watch_view(ids)
-    quick = 1 if retries is None else min(1, retries)
-    base = min(0.5, env_retry_policy().initial)  # CBATCH_RETRY_BASE shrinks it, as for every call
-    source = client.with_retry(RetryPolicy(retries=quick, initial=base, maximum=1.0, max_total=5.0))
+    source = client.with_retry(RetryPolicy.for_polls(retries))
     watcher = Watcher(source, ids, options, sleep=view.sleep)
     try:
         with view:

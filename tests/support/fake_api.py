@@ -20,6 +20,7 @@ the fault budget: storage faults are the part server's business).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
@@ -60,7 +61,7 @@ def _now_rfc3339(offset: float = 0.0) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _output_part() -> bytes:
     return avro_part(OUTPUT_RECORDS)
 
@@ -194,14 +195,12 @@ class FakeApi(FaultServer):
             return
         elif fault is not None:
             answer = FAULT_ANSWERS[fault]
-        try:
+        with contextlib.suppress(OSError):  # the client gave up on a slow answer
             super()._serve(handler, answer)
-        except OSError:
-            pass  # the client gave up on a slow answer
 
     def _trickle(self, handler: BaseHTTPRequestHandler, answer: Any) -> None:
         """Headers at once, then the body in pieces: every read arrives well within any timeout."""
-        status, headers, body = answer
+        status, _headers, body = answer
         payload = json.dumps(body).encode() + b" " * 400
         pause = self.slow_seconds / 20
         try:

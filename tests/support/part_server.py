@@ -7,11 +7,12 @@ step of its plan; once the plan runs out the file is served normally. Steps:
 ``OK``      the whole file (honouring ``Range: bytes=N-`` with a 206)
 ``ERROR``   a 500 with a short body
 ``FORBID``  a 403, as an expired link answers
+``LIMIT``   a 429 with ``Retry-After: <retry_after>``, as a throttled bucket answers
 ``DROP``    headers promising the whole file, half of it, then the socket closed
 ``STALL``   headers and half the file, then silence until the server stops
 ``SLOW``    the whole file in small pieces with pauses (``slow_delay`` each)
 
-Every request's headers are recorded, so a test can assert that no
+Every request's headers and arrival time are recorded, so a test can assert that no
 ``Authorization`` header ever reached storage and that a retry asked for a
 ``Range``. ``disable_nagle_algorithm`` keeps keep-alive requests from the
 40 ms Nagle/delayed-ACK stall.
@@ -19,9 +20,11 @@ Every request's headers are recorded, so a test can assert that no
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import socket
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +34,7 @@ from urllib.parse import urlsplit
 OK = "ok"
 ERROR = "error"
 FORBID = "forbid"
+LIMIT = "limit"
 DROP = "drop"
 STALL = "stall"
 SLOW = "slow"
@@ -41,6 +45,8 @@ class Request:
     path: str
     headers: dict[str, str]
     step: str
+    at: float = 0.0
+    """``time.monotonic()`` when the request arrived."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -55,8 +61,9 @@ class _QuietServer(ThreadingHTTPServer):
 class PartServer:
     """Serves byte strings by name on 127.0.0.1 and a free port; a context manager."""
 
-    def __init__(self, slow_delay: float = 0.02, slow_pieces: int = 8) -> None:
+    def __init__(self, slow_delay: float = 0.02, slow_pieces: int = 8, retry_after: str = "1") -> None:
         self.files: dict[str, bytes] = {}
+        self.retry_after = retry_after
         self.plans: dict[str, list[str]] = defaultdict(list)
         self.requests: list[Request] = []
         self.slow_delay = slow_delay
@@ -109,31 +116,35 @@ class PartServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 path = urlsplit(self.path).path
                 name = path.removeprefix("/parts/")
                 data = server.files.get(name)
                 step = server._next_step(name) if data is not None else "missing"
                 with server._lock:
-                    server.requests.append(Request(path, dict(self.headers.items()), step))
+                    server.requests.append(Request(path, dict(self.headers.items()), step, time.monotonic()))
                 if data is None:
                     self._simple(404, b"no such part")
                 elif step == ERROR:
                     self._simple(500, b"internal error")
                 elif step == FORBID:
                     self._simple(403, b"<Error>Request has expired</Error>")
+                elif step == LIMIT:
+                    self._simple(429, b"<Error>SlowDown</Error>", {"Retry-After": server.retry_after})
                 else:
                     self._serve(data, step)
 
-            def _simple(self, status: int, body: bytes) -> None:
+            def _simple(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 
             def _serve(self, data: bytes, step: str) -> None:
                 start = _range_start(self.headers.get("Range"))
-                etag = '"' + hashlib.md5(data).hexdigest() + '"'  # noqa: S324 - an ETag, not security
+                etag = '"' + hashlib.md5(data).hexdigest() + '"'
                 if start is not None and self.headers.get("If-Range", etag) == etag and start < len(data):
                     body = data[start:]
                     self.send_response(206)
@@ -166,10 +177,8 @@ class PartServer:
 
             def _cut(self) -> None:
                 self.close_connection = True
-                try:
+                with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
         return Handler
 

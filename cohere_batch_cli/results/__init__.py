@@ -1,0 +1,180 @@
+"""A finished batch's output dataset, downloaded, decoded from Avro and written as JSONL or CSV.
+
+The pipeline, one module a step, and why each step is shaped so:
+
+1. **Fetch** (:mod:`.parts`) every part from its pre-signed link with an
+   *unauthenticated* client (the key must never reach a storage host),
+   several at once, each streamed to a temporary file in a hidden directory
+   beside the destination: a part is never held in memory. A dropped
+   connection, a 5xx, a truncated body or a stall (no byte for
+   ``stall_timeout`` seconds) is retried with backoff, resuming with a
+   ``Range`` request when the server allows it.
+2. **Decode** (:mod:`.decode`) the parts in ``index`` order with
+   ``fastavro.reader``, which streams block by block, so the output order is
+   stable whatever order the downloads finished in.
+3. **Shape** (:mod:`.records`) each record, joined with its request by
+   :mod:`.join` when asked.
+4. **Write** (:mod:`.writer`) through :func:`cohere_batch_cli.atomic.atomic_write`
+   to ``.<name>.part-<random>`` in the destination's directory, renamed onto
+   the final name only when complete. Any exception (Ctrl-C included) removes
+   the temporary file and the part files, so an interrupted run leaves
+   nothing under the final name and a second run writes the same bytes.
+
+Output shapes (chosen here, documented in ``cbatch results --help``):
+
+- JSONL, one record a line, ``custom_id`` first::
+
+      {"custom_id": "r1", "body": {...}}           a success (body decoded to JSON)
+      {"custom_id": "r2", "error": "message"}      a failure
+
+  Fields the Avro schema adds beyond ``custom_id``/``body``/``error`` follow, unchanged.
+- JSONL with ``join``: always the same four keys, ``request`` being the input
+  line's ``body``::
+
+      {"custom_id": "r1", "request": {...}|null, "response": {...}|null, "error": str|null}
+
+- CSV: :data:`CSV_COLUMNS`, plus a ``request`` column with ``join``.
+
+Errors: :class:`ResultsError` (a part could not be fetched or decoded; the CLI
+exits 6) and :class:`~cohere_batch_cli.errors.InputFileError` (a destination
+or join file that cannot be used; exit 2). Messages never carry a part's
+pre-signed query string.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ResultsError
+from ..output.progress import NullProgress
+from .decode import decoded_records
+from .join import Joiner
+from .parts import DEFAULT_STALL_TIMEOUT, Fetcher, ordered_parts, total_bytes
+from .records import (
+    CSV_COLUMNS,
+    csv_row,
+    decode_body,
+    is_failed,
+    joined_record,
+    jsonl_record,
+    reply_text,
+)
+from .writer import (
+    BinaryStdout,
+    OutputFormat,
+    check_destination,
+    output_stream,
+    workdir_parent,
+    workdir_prefix,
+    write_records,
+)
+
+if TYPE_CHECKING:
+    from .._httpx import httpx
+    from ..api.models import DatasetPart
+    from ..output.progress import ProgressSink
+
+__all__ = [
+    "CSV_COLUMNS",
+    "DEFAULT_STALL_TIMEOUT",
+    "OutputFormat",
+    "ResultsError",
+    "ResultsSummary",
+    "count_mismatch",
+    "csv_row",
+    "decode_body",
+    "download_results",
+    "is_failed",
+    "joined_record",
+    "jsonl_record",
+    "reply_text",
+]
+
+
+@dataclass(frozen=True)
+class ResultsSummary:
+    """What a download wrote; ``count_mismatch`` is a sentence to warn with, or None."""
+
+    records_written: int
+    records_total: int
+    failed: int
+    succeeded: int
+    count_mismatch: str | None = None
+
+
+def download_results(
+    parts: Sequence[DatasetPart],
+    destination: Path | None,
+    *,
+    fmt: OutputFormat = "jsonl",
+    failed_only: bool = False,
+    join: Path | None = None,
+    expected_records: int | None = None,
+    http: httpx.Client,
+    concurrency: int = 4,
+    progress: ProgressSink | None = None,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    stdout: BinaryStdout | None = None,
+) -> ResultsSummary:
+    """Download ``parts`` and write their records to ``destination`` (None: ``stdout()``).
+
+    ``stdout`` opens the binary stream for a None destination: the output
+    object's (``Output.binary``), so nothing here writes to a stream of its own.
+
+    ``http`` must be an unauthenticated client (see ``api.client.storage_client``).
+    A file destination is all or nothing; stdout is streamed as records are
+    decoded, so a failure there leaves the lines already written (a pipe cannot
+    be taken back). Raises :class:`ResultsError` or ``InputFileError``.
+    """
+    if fmt not in ("jsonl", "csv"):
+        raise ValueError(f"unknown results format {fmt!r}")
+    ordered = ordered_parts(parts)
+    if destination is not None:
+        check_destination(destination)
+    elif stdout is None:
+        raise ValueError("results to stdout need the output object's binary stream")
+    sink: ProgressSink = progress or NullProgress()
+    with ExitStack() as cleanup:
+        joiner = cleanup.enter_context(Joiner.open(join)) if join is not None else None
+        workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix(destination), dir=workdir_parent(destination)))
+        cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
+        fetcher = Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink)
+        cleanup.callback(fetcher.stop)  # runs before the rmtree: callbacks unwind last-in first
+        sink.start(total_bytes=total_bytes(ordered), total_records=expected_records)
+        cleanup.callback(sink.finish)
+        fetcher.start()
+        records = cleanup.enter_context(closing(decoded_records(ordered, fetcher.wait)))
+        with output_stream(destination, stdout) as out:
+            counts = write_records(records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink)
+    return ResultsSummary(
+        records_written=counts.written,
+        records_total=counts.total,
+        failed=counts.failed,
+        succeeded=counts.total - counts.failed,
+        count_mismatch=count_mismatch(expected_records, counts.total),
+    )
+
+
+def count_mismatch(expected: int | None, found: int) -> str | None:
+    """A sentence when the output holds a different number of records than the batch reports."""
+    if expected is None or expected == found:
+        return None
+    if found < expected:
+        return (
+            f"the batch reports {expected:,} records but its output holds {found:,}: "
+            f"{_n_records(expected - found)} missing"
+        )
+    return (
+        f"the batch reports {expected:,} records but its output holds {found:,}: "
+        f"{found - expected:,} more than expected"
+    )
+
+
+def _n_records(n: int) -> str:
+    return f"{n:,} record is" if n == 1 else f"{n:,} records are"

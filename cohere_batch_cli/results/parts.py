@@ -1,0 +1,305 @@
+"""Fetching output parts from their pre-signed links, several at once, each to a file.
+
+Every part is fetched with an *unauthenticated* client (the key must never
+reach a storage host) and streamed to a file as it arrives: a part is never
+held in memory. A dropped connection, a 408/429/5xx, a truncated body or a
+stall (no byte for ``stall_timeout`` seconds) is retried under
+:meth:`RetryPolicy.for_parts <cohere_batch_cli.api.retry.RetryPolicy.for_parts>`,
+honouring a ``Retry-After`` the storage sends, and resuming with a ``Range``
+request when the server allows it. Messages never carry a link's query
+string: the signature is a credential of sorts.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ..api.retry import RetryPolicy, server_requested_wait
+from ..errors import ResultsError
+
+if TYPE_CHECKING:
+    from .._httpx import httpx
+    from ..api.models import DatasetPart
+    from ..output.progress import ProgressSink
+
+DEFAULT_STALL_TIMEOUT = 60.0
+"""Seconds without a byte after which a part download counts as failed and is retried."""
+
+_JOIN_THREAD_SECONDS = 1.0  # Ctrl-C must feel instant; a thread stuck longer dies with the process
+
+
+def ordered_parts(parts: Sequence[DatasetPart]) -> list[DatasetPart]:
+    """Parts in ``index`` order (stable for equal indexes), each with a link, or an error now."""
+    ordered = sorted(parts, key=lambda p: p.index)
+    for position, part in enumerate(ordered):
+        if not part.url:
+            raise ResultsError(
+                f"part {part_label(part, position)} has no download link; "
+                "the output dataset may not be ready yet, try again in a moment"
+            )
+    return ordered
+
+
+def part_label(part: DatasetPart, position: int) -> str:
+    """How a message names a part: its index, and its name when it has one (never its link)."""
+    index = part.index if part.raw.get("index") is not None else position
+    return f"{index} ({part.name})" if part.name else str(index)
+
+
+def total_bytes(parts: Sequence[DatasetPart]) -> int | None:
+    """The size of every part together, or None when one of them does not say."""
+    sizes = [p.size_bytes for p in parts]
+    return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+
+def _safe_url(url: str) -> str:
+    """The link without its query string: the signature is a credential of sorts."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+class Fetcher:
+    """Downloads parts on daemon threads; the caller waits for each in order.
+
+    Daemon threads rather than a ``ThreadPoolExecutor``: after Ctrl-C a thread
+    stuck in a read must not keep the process alive until its timeout.
+    """
+
+    def __init__(
+        self,
+        parts: list[DatasetPart],
+        workdir: Path,
+        http: httpx.Client,
+        concurrency: int,
+        stall_timeout: float,
+        sink: ProgressSink,
+    ) -> None:
+        self.parts = parts
+        self.futures: list[Future[Path]] = [Future() for _ in parts]
+        self._workdir = workdir
+        self._http = http
+        self._stall_timeout = stall_timeout
+        self._sink = sink
+        self._policy = RetryPolicy.for_parts()
+        self._cancel = threading.Event()
+        self._jobs: queue.Queue[int] = queue.Queue()
+        self._threads = [
+            threading.Thread(target=self._work, name=f"cbatch-part-{i}", daemon=True)
+            for i in range(max(1, min(concurrency, len(parts))))
+        ]
+
+    def start(self) -> None:
+        for i in range(len(self.parts)):
+            self._jobs.put(i)
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        """Stop every download soon; give running threads a moment to notice."""
+        self._cancel.set()
+        deadline = time.monotonic() + _JOIN_THREAD_SECONDS
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+    def wait(self, position: int) -> Path:
+        """The part's file once downloaded, waking often so Ctrl-C is acted on at once.
+
+        A SIGINT can be handed by the kernel to a download thread; Python then
+        sets its flag for the main thread, which only acts on it when it runs
+        bytecode, never while blocked in an untimed ``Future.result()``.
+        """
+        future = self.futures[position]
+        while True:
+            try:
+                return future.result(timeout=0.2)
+            except FutureTimeout:
+                continue
+
+    def _work(self) -> None:
+        while not self._cancel.is_set():
+            try:
+                position = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            future = self.futures[position]
+            try:
+                future.set_result(self._fetch(position))
+            except BaseException as exc:  # handed to the waiting thread
+                future.set_exception(exc)
+
+    def _fetch(self, position: int) -> Path:
+        part = self.parts[position]
+        target = self._workdir / f"part-{position:05d}.avro"
+        download_part(
+            self._http,
+            str(part.url),
+            target,
+            label=part_label(part, position),
+            stall_timeout=self._stall_timeout,
+            policy=self._policy,
+            on_bytes=lambda n: self._sink.advance(bytes=n),
+            cancel=self._cancel,
+        )
+        return target
+
+
+def download_part(
+    http: httpx.Client,
+    url: str,
+    target: Path,
+    *,
+    label: str = "",
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    policy: RetryPolicy | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Stream one link to ``target``, retrying drops, 408/429/5xx, truncation and stalls.
+
+    A retry after some bytes arrived asks for the rest with ``Range`` (and
+    ``If-Range`` when the server gave an ETag); a server that answers 200
+    instead restarts the file from zero. ``policy`` (by default
+    :meth:`RetryPolicy.for_parts`) decides how often and how long to wait; its
+    ``max_total`` counts only the waiting, since one attempt at a large part
+    may rightly take minutes.
+    """
+    from .._httpx import httpx
+
+    policy = policy if policy is not None else RetryPolicy.for_parts()
+    state = _PartState()
+    waited = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        if cancel is not None and cancel.is_set():
+            raise ResultsError(f"download of part {label} was cancelled")
+        requested: float | None = None
+        try:
+            _attempt(http, url, target, state, stall_timeout, policy, on_bytes, cancel)
+            return
+        except _Refused as exc:
+            raise ResultsError(f"part {label} could not be downloaded from {_safe_url(url)}: {exc}") from None
+        except _Retryable as exc:
+            last, requested = str(exc), exc.wait
+        except httpx.TimeoutException:
+            last = f"no data for {stall_timeout:g} s" if state.got_headers else "the server did not answer"
+        except httpx.RequestError as exc:
+            last = _transport_reason(exc)
+        wait = policy.next_wait(attempt, waited, requested=requested)
+        if wait is None:
+            if requested is not None and attempt <= policy.retries:
+                last += f", asking to wait {requested:g} s, longer than a download waits"
+            break
+        _sleep(wait, cancel)
+        waited += wait
+    tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
+    raise ResultsError(f"part {label} could not be downloaded from {_safe_url(url)} after {tries}: {last}")
+
+
+@dataclass
+class _PartState:
+    """What a retry needs from the attempts before it."""
+
+    received: int = 0
+    etag: str | None = None
+    got_headers: bool = False
+    resumable: bool = True
+
+
+class _Retryable(Exception):
+    """This attempt failed in a way another may not; ``wait`` is what the server asked for."""
+
+    def __init__(self, message: str, wait: float | None = None) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+class _Refused(Exception):
+    pass
+
+
+def _attempt(
+    http: httpx.Client,
+    url: str,
+    target: Path,
+    state: _PartState,
+    stall_timeout: float,
+    policy: RetryPolicy,
+    on_bytes: Callable[[int], None] | None,
+    cancel: threading.Event | None,
+) -> None:
+    """One GET; appends to ``target`` on a 206, rewrites it on a 200."""
+    from .._httpx import httpx
+
+    headers = {}
+    if state.received and state.resumable:
+        headers["Range"] = f"bytes={state.received}-"
+        if state.etag:
+            headers["If-Range"] = state.etag
+    base = http.timeout
+    timeout = httpx.Timeout(connect=base.connect, read=stall_timeout, write=base.write, pool=base.pool)
+    state.got_headers = False
+    with http.stream("GET", url, headers=headers, timeout=timeout) as response:
+        state.got_headers = True
+        status = response.status_code
+        resume = status == 206 and state.received > 0 and _range_start(response) == state.received
+        if policy.retryable(status):
+            raise _Retryable(f"the server answered {status}", server_requested_wait(response.headers))
+        if status == 416 and state.received:
+            state.received = 0
+            raise _Retryable("the server refused to resume")
+        if status not in (200, 206) or (status == 206 and not resume):
+            raise _Refused(_refusal(status))
+        if not resume:
+            state.received = 0
+            state.etag = response.headers.get("etag")
+            # Offsets count decoded bytes; a compressed transfer cannot be resumed by them.
+            state.resumable = response.headers.get("content-encoding", "identity") == "identity"
+        with open(target, "ab" if resume else "wb") as fh:
+            for chunk in response.iter_bytes():  # as received: a drop loses nothing written
+                if cancel is not None and cancel.is_set():
+                    raise ResultsError("download cancelled")
+                fh.write(chunk)
+                state.received += len(chunk)
+                if on_bytes is not None:
+                    on_bytes(len(chunk))
+
+
+def _range_start(response: httpx.Response) -> int | None:
+    value = response.headers.get("content-range", "")
+    try:
+        return int(value.split(" ", 1)[1].split("-", 1)[0])
+    except (IndexError, ValueError):
+        return None
+
+
+def _refusal(status: int) -> str:
+    if status in (401, 403):
+        return f"the storage server refused the link ({status}); it may have expired: run the command again for fresh links"
+    if status == 404:
+        return "the storage server has no such file (404); the dataset may have been deleted"
+    return f"the storage server answered {status}"
+
+
+def _transport_reason(exc: Exception) -> str:
+    text = str(exc).strip()
+    if "peer closed connection" in text or "incomplete" in text.lower():
+        return "the connection was closed before the whole part arrived"
+    return text or type(exc).__name__
+
+
+def _sleep(seconds: float, cancel: threading.Event | None) -> None:
+    if cancel is None:
+        time.sleep(seconds)
+    elif cancel.wait(seconds):
+        raise ResultsError("download cancelled")

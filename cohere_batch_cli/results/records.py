@@ -1,0 +1,183 @@
+"""The shapes one output record is written in: a JSONL line, a joined line, a CSV row.
+
+Pure functions of a decoded Avro record (a dict), so they are tested without
+a server. What each shape holds is documented in the package docstring and
+in ``cbatch results --help``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+CSV_COLUMNS = (
+    "custom_id",
+    "status",
+    "error",
+    "text",
+    "finish_reason",
+    "input_tokens",
+    "output_tokens",
+    "body",
+)
+"""The CSV header, in this order always; ``request`` is appended when joining."""
+
+_PLAIN_SUCCESS_KEYS = frozenset({"custom_id", "body", "error"})
+
+
+def is_failed(record: dict[str, Any]) -> bool:
+    """A record failed when it carries a non-empty ``error``."""
+    error = record.get("error")
+    return error is not None and error != "" and error != {}
+
+
+def decode_body(value: Any) -> Any:
+    """``body`` as JSON: a nested record as is, a JSON-encoded string (or bytes) decoded."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", errors="replace")
+    if isinstance(value, str):
+        text = value.strip()
+        if text[:1] in ("{", "["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return value
+    return value
+
+
+def jsonl_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The JSONL shape of one output record: ``custom_id``, then ``body`` or ``error``, then the rest."""
+    out: dict[str, Any] = {"custom_id": record.get("custom_id")}
+    body = record.get("body")
+    error = record.get("error")
+    if body is not None:
+        out["body"] = decode_body(body)
+    if is_failed(record):
+        out["error"] = error
+    if "body" not in out and "error" not in out:
+        out["body"] = None
+    out.update((key, value) for key, value in record.items() if key not in _PLAIN_SUCCESS_KEYS)
+    return out
+
+
+def spliced_jsonl_line(record: dict[str, Any]) -> str | None:
+    """The JSONL line of a plain success record with its body text kept as received.
+
+    Most records are a custom_id and a body that is one JSON object as text.
+    Decoding that body only to encode it again was over half of a results
+    run (docs/performance.md, P4), so such a body is spliced into the line
+    as it came. Anything else (an error, extra fields, a body that is not a
+    one-line object) returns None and takes the general path.
+    """
+    body = record.get("body")
+    if not isinstance(body, str) or not record.keys() <= _PLAIN_SUCCESS_KEYS or is_failed(record):
+        return None
+    custom_id = record.get("custom_id")
+    if not isinstance(custom_id, str):
+        return None
+    text = body.strip()
+    if not (text.startswith("{") and text.endswith("}")) or "\n" in text or "\r" in text:
+        return None
+    return '{"custom_id":' + dumps(custom_id) + ',"body":' + text + "}"
+
+
+def joined_record(record: dict[str, Any], request: Any) -> dict[str, Any]:
+    """The joined JSONL shape: always ``custom_id``, ``request``, ``response``, ``error``."""
+    body = record.get("body")
+    return {
+        "custom_id": record.get("custom_id"),
+        "request": request,
+        "response": None if body is None else decode_body(body),
+        "error": record.get("error") if is_failed(record) else None,
+    }
+
+
+def csv_row(record: dict[str, Any]) -> list[str]:
+    """One CSV row in :data:`CSV_COLUMNS` order."""
+    body = decode_body(record.get("body"))
+    failed = is_failed(record)
+    error = record.get("error") if failed else None
+    usage_in, usage_out = usage(body)
+    return [
+        _cell(record.get("custom_id")),
+        "failed" if failed else "succeeded",
+        "" if error is None else (error if isinstance(error, str) else dumps(error)),
+        reply_text(body),
+        _cell(body.get("finish_reason")) if isinstance(body, dict) else "",
+        _cell(usage_in),
+        _cell(usage_out),
+        "" if body is None else (body if isinstance(body, str) else dumps(body)),
+    ]
+
+
+def reply_text(body: Any) -> str:
+    """The chat reply's text: text content parts joined; empty for embeddings and failures.
+
+    Reads the v2 shape (``message.content`` parts), the v1 shape (``text``) and
+    the OpenAI shape (``choices[0].message.content``). Thinking parts are left out.
+    """
+    if not isinstance(body, dict):
+        return ""
+    message = body.get("message")
+    if isinstance(message, dict):
+        return _content_text(message.get("content"))
+    choices = body.get("choices")
+    if isinstance(choices, list) and choices and isinstance(choices[0], dict):
+        first = choices[0].get("message")
+        if isinstance(first, dict):
+            return _content_text(first.get("content"))
+    text = body.get("text")
+    return text if isinstance(text, str) else ""
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return ""
+    return "".join(
+        part["text"]
+        for part in content
+        if isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)
+    )
+
+
+def usage(body: Any) -> tuple[Any, Any]:
+    """(input tokens, output tokens): billed units first, then counted tokens, then OpenAI's names."""
+    if not isinstance(body, dict):
+        return None, None
+    holder = body.get("usage") if isinstance(body.get("usage"), dict) else body.get("meta")
+    if not isinstance(holder, dict):
+        return None, None
+    for key in ("billed_units", "tokens"):
+        units = holder.get(key)
+        if isinstance(units, dict) and ("input_tokens" in units or "output_tokens" in units):
+            return units.get("input_tokens"), units.get("output_tokens")
+    if "prompt_tokens" in holder or "completion_tokens" in holder:
+        return holder.get("prompt_tokens"), holder.get("completion_tokens")
+    return holder.get("input_tokens"), holder.get("output_tokens")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return dumps(value)
+
+
+def _default(value: Any) -> Any:
+    """JSON for what Avro can hold and JSON cannot: bytes, decimals, dates, UUIDs."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="replace")
+    return str(value)
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def dumps(value: Any) -> str:
+    """Compact UTF-8 JSON; one shared encoder, since building one per record costs a tenth of the run."""
+    return _ENCODER.encode(value)

@@ -2,8 +2,13 @@
 
 Runs in the worker thread, streaming the uploaded file line by line. Batch input types
 are checked with :mod:`cohere_batch_cli.input_rules` (the same rules ``cbatch datasets
-validate`` applies locally, so both sides agree on every message); while scanning, each
-good record's stand-in outcome is tallied into the prefix-sum sidecar (:mod:`.stats`).
+validate`` applies locally, so both sides agree on every message). A validated dataset
+keeps, beside its served Avro parts (:mod:`.avro_output`):
+
+- ``data.jsonl``, the kept records, one a line, and ``offsets.bin``, where each starts,
+  so the output writer can read them in any (shuffled) order;
+- ``facts.jsonl``, each record's token counts and request fields (:mod:`.usage`), from
+  which a batch plans its outcomes without tokenizing again.
 """
 
 from __future__ import annotations
@@ -11,34 +16,24 @@ from __future__ import annotations
 import json
 import os
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
 from cohere_batch_cli.input_rules import InputChecker, Problem
 
+from .avro_output import write_input_parts
 from .kinds import endpoint_kind, is_batch_input
-from .responses import respond
-from .stats import STATS_FILE, StatsBuilder
+from .usage import facts_line
 
 UPLOAD_FILE = "upload.jsonl"
 ROWS_FILE = "data.jsonl"
-SAMPLES = 3
+OFFSETS_FILE = "offsets.bin"
+FACTS_FILE = "facts.jsonl"
 MAX_WARNINGS = 100
 
-INPUT_SCHEMA = json.dumps(
-    {
-        "type": "record",
-        "name": "BatchInputRecord",
-        "fields": [
-            {"name": "custom_id", "type": "string"},
-            {"name": "body", "type": "string"},
-        ],
-    },
-    separators=(",", ":"),
-)
 
-
-def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any]) -> dict[str, Any]:
+def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any], part_max_records: int) -> dict[str, Any]:
     """Validate ``upload.jsonl`` in ``dataset_dir``; return the dataset fields to store."""
     upload = dataset_dir / UPLOAD_FILE
     skip = bool(flags.get("skip_malformed_input"))
@@ -46,24 +41,18 @@ def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any]) -> dic
     batch_input = is_batch_input(dataset_type)
     checker = InputChecker(dataset_type) if batch_input else None
     kind = endpoint_kind(dataset_type)
-    stats = StatsBuilder()
     warnings: list[str] = []
     dropped = 0
-    samples: list[str] = []
     rows = 0
-    rows_path = dataset_dir / ROWS_FILE
-    with open(upload, "rb") as src, open(rows_path, "wb") as dst:
+    offsets = array("q")
+    with open(upload, "rb") as src, open(dataset_dir / ROWS_FILE, "wb") as dst, open(dataset_dir / FACTS_FILE, "wb") as facts:
         for line_no, raw in enumerate(src, start=1):
             if line_no % 256 == 0:
                 time.sleep(0)  # let the HTTP thread take the GIL now and then
-            problems: list[Problem]
-            record: Any = None
-            if checker is not None:
-                problems = checker.feed(line_no, raw)
-            else:
-                problems = []
+            problems: list[Problem] = checker.feed(line_no, raw) if checker is not None else []
             if not raw.strip() or (line_no == 1 and raw.strip() == b"\xef\xbb\xbf"):
                 continue
+            record: Any = None
             if not problems:
                 try:
                     record = json.loads(raw.lstrip(b"\xef\xbb\xbf") if line_no == 1 else raw)
@@ -86,12 +75,10 @@ def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any]) -> dic
             line = raw.rstrip(b"\r\n")
             if line_no == 1:
                 line = line.lstrip(b"\xef\xbb\xbf")
+            offsets.append(dst.tell())
             dst.write(line + b"\n")
-            if len(samples) < SAMPLES:
-                samples.append(line.decode("utf-8", "replace"))
             if batch_input:
-                _, error, tin, tout = respond(kind, record, "")
-                stats.add(error is not None, tin, tout)
+                facts.write(json.dumps(facts_line(kind, record), separators=(",", ":")).encode() + b"\n")
     if checker is not None:
         whole = [p for p in checker.finish() if "holds no records" not in p.message]
         if whole:
@@ -100,31 +87,25 @@ def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any]) -> dic
         return _failed("the file holds no valid records" if dropped else "the file holds no records")
     if dropped > len(warnings):
         warnings.append(f"... and {dropped - len(warnings)} more dropped rows")
-    if batch_input:
-        stats.save(dataset_dir / STATS_FILE)
+    with open(dataset_dir / OFFSETS_FILE, "wb") as fh:
+        offsets.tofile(fh)
+    preserve = sorted(set(keep_fields) | set(flags.get("optional_fields") or []))
+    extra = [f for f in preserve if f not in ("custom_id", "body")]
+    schema, parts = write_input_parts(dataset_dir / ROWS_FILE, dataset_dir, batch_input, extra, part_max_records)
     keep_original = bool(flags.get("keep_original_file"))
     if not keep_original:
         os.unlink(upload)
-    size = rows_path.stat().st_size + (upload.stat().st_size if keep_original else 0)
-    part: dict[str, Any] = {
-        "name": ROWS_FILE,
-        "index": 0,
-        "size_bytes": rows_path.stat().st_size,
-        "num_rows": rows,
-        "samples": samples,
-    }
-    if keep_original:
-        part["original"] = UPLOAD_FILE
-    preserve = sorted(set(keep_fields) | set(flags.get("optional_fields") or []))
+    for part in parts:
+        if keep_original:
+            part["original"] = UPLOAD_FILE
     return {
         "validation_status": "validated",
         "validation_error": None,
         "validation_warnings": warnings,
-        "schema": INPUT_SCHEMA,
+        "schema": schema,
         "required_fields": ["custom_id", "body"] if batch_input else [],
         "preserve_fields": preserve,
-        "parts": [part],
-        "size_bytes": size,
+        "parts": parts,
         "num_rows": rows,
     }
 

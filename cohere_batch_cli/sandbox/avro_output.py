@@ -20,12 +20,10 @@ by seeking to each record's offset) and written in Avro blocks.
 
 from __future__ import annotations
 
-import itertools
 import json
 import random
 import time
 from array import array
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,81 +54,80 @@ def input_schema(batch_input: bool, extra_fields: list[str]) -> dict[str, Any]:
     return {"type": "record", "name": "BatchInputRecord", "namespace": "com.cohere.batch", "fields": fields}
 
 
-def _write_parts(
-    records: Iterator[tuple[dict[str, Any], str | None]], out_dir: Path, schema: dict[str, Any], part_max_records: int
-) -> list[dict[str, Any]]:
-    """Write ``part-NNNNN.avro`` files from (record, sample text) pairs; at least one part."""
-    import fastavro  # lazy: only the worker needs it
+class PartWriter:
+    """Writes records into ``part-NNNNN.avro`` files of at most ``part_max_records`` each.
 
-    parsed = fastavro.parse_schema(schema)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    parts = []
-    for index in itertools.count():
-        first = next(records, None)
-        if first is None and index > 0:
-            break
-        part = _Part(first, records, part_max_records)
-        name = f"part-{index:05d}.avro"
-        path = out_dir / name
-        with open(path, "wb") as fh:
-            fastavro.writer(fh, parsed, part, codec="null")
-        parts.append(
-            {"name": name, "index": index, "size_bytes": path.stat().st_size, "num_rows": part.count, "samples": part.samples}
-        )
-        if first is None:
-            break
-    return parts
+    Records go to disk block by block as they come, so memory stays flat; :meth:`close`
+    returns the part descriptions (at least one part, empty if no record came).
+    """
 
+    def __init__(self, out_dir: Path, schema: dict[str, Any], part_max_records: int) -> None:
+        import fastavro  # lazy: only the worker needs it
 
-class _Part:
-    """The records of one part, counted and sampled as fastavro pulls them."""
+        self._parsed = fastavro.parse_schema(schema)
+        self._dir = out_dir
+        self._limit = part_max_records
+        self._parts: list[dict[str, Any]] = []
+        self._fh: Any = None
+        self._writer: Any = None
+        out_dir.mkdir(parents=True, exist_ok=True)
 
-    def __init__(self, first: tuple[dict[str, Any], str | None] | None, rest: Iterator[tuple[dict[str, Any], str | None]], limit: int) -> None:
-        self.count = 0
-        self.samples: list[str] = []
-        self._first = first
-        self._rest = rest
-        self._limit = limit
+    def add(self, record: dict[str, Any], sample: str | None = None) -> None:
+        """Write one record; ``sample`` is its text among the part's samples (default: its JSON)."""
+        if self._writer is None or self._parts[-1]["num_rows"] >= self._limit:
+            self._open()
+        part = self._parts[-1]
+        self._writer.write(record)
+        part["num_rows"] += 1
+        if len(part["samples"]) < SAMPLES:
+            part["samples"].append(json.dumps(record) if sample is None else sample)
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        if self._first is None:
+    def _open(self) -> None:
+        from fastavro.write import Writer
+
+        self._finish_part()
+        name = f"part-{len(self._parts):05d}.avro"
+        self._fh = open(self._dir / name, "wb")  # noqa: SIM115 (closed in _finish_part)
+        self._writer = Writer(self._fh, self._parsed, codec="null")
+        self._parts.append({"name": name, "index": len(self._parts), "size_bytes": 0, "num_rows": 0, "samples": []})
+
+    def _finish_part(self) -> None:
+        if self._writer is None:
             return
-        for rec, sample in itertools.chain([self._first], itertools.islice(self._rest, self._limit - 1)):
-            self.count += 1
-            if len(self.samples) < SAMPLES:
-                self.samples.append(json.dumps(rec) if sample is None else sample)
-            yield rec
+        self._writer.flush()
+        self._fh.close()
+        self._parts[-1]["size_bytes"] = (self._dir / self._parts[-1]["name"]).stat().st_size
+        self._writer = self._fh = None
+
+    def close(self) -> list[dict[str, Any]]:
+        if not self._parts:
+            self._open()
+        self._finish_part()
+        return self._parts
+
+    def abort(self) -> None:
+        """Close without describing: the caller is about to discard the files."""
+        if self._fh is not None:
+            self._fh.close()
+        self._writer = self._fh = None
 
 
 # -- input ----------------------------------------------------------------------------
 
 
-def write_input_parts(
-    rows_path: Path, out_dir: Path, batch_input: bool, extra_fields: list[str], part_max_records: int
-) -> tuple[str, list[dict[str, Any]]]:
-    """The parsed records of a validated dataset as Avro parts: (schema JSON, parts)."""
-    schema = input_schema(batch_input, extra_fields)
-
-    def records() -> Iterator[tuple[dict[str, Any], str | None]]:
-        with open(rows_path, "rb") as fh:
-            for n, raw in enumerate(fh):
-                if n % 256 == 255:
-                    time.sleep(0)
-                line = raw.decode("utf-8").rstrip("\n")
-                if not batch_input:
-                    yield {"record": line}, line
-                    continue
-                record = json.loads(line)
-                out: dict[str, Any] = {"custom_id": str(record.get("custom_id", "")), "body": _json(record.get("body"))}
-                for name in extra_fields:
-                    out[name] = None if name not in record else _json(record[name])
-                yield out, line
-
-    return json.dumps(schema, separators=(",", ":")), _write_parts(records(), out_dir, schema, part_max_records)
+def input_record(record: dict[str, Any], batch_input: bool, extra_fields: list[str], line: str) -> dict[str, Any]:
+    """One parsed input line as a record of :func:`input_schema`."""
+    if not batch_input:
+        return {"record": line}
+    out: dict[str, Any] = {"custom_id": str(record.get("custom_id", "")), "body": canonical_json(record.get("body"))}
+    for name in extra_fields:
+        out[name] = None if name not in record else canonical_json(record[name])
+    return out
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys: how the service re-serialises what it parsed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 # -- output ---------------------------------------------------------------------------
@@ -174,18 +171,18 @@ def write_output(
     with open(input_dir / OFFSETS_FILE, "rb") as fh:
         offsets.frombytes(fh.read())
     summary = OutputSummary()
-    order = output_order(plan, processed, shuffle)
-
-    def records() -> Iterator[tuple[dict[str, Any], str | None]]:
+    writer = PartWriter(out_dir, OUTPUT_SCHEMA, part_max_records)
+    try:
         with open(input_dir / ROWS_FILE, "rb") as fh:
-            for n, index in enumerate(order):
+            for n, index in enumerate(output_order(plan, processed, shuffle)):
                 if n % 256 == 255:
                     time.sleep(0)  # let the HTTP thread take the GIL now and then
                 fh.seek(offsets[index])
-                rec = _output_record(json.loads(fh.readline()), index, plan, batch_id, success_error, summary)
-                yield rec, None
-
-    summary.parts = _write_parts(records(), out_dir, OUTPUT_SCHEMA, part_max_records)
+                writer.add(_output_record(json.loads(fh.readline()), index, plan, batch_id, success_error, summary))
+    except BaseException:
+        writer.abort()
+        raise
+    summary.parts = writer.close()
     summary.size_bytes = sum(p["size_bytes"] for p in summary.parts)
     return summary
 

@@ -44,7 +44,7 @@ def ids(value: str) -> list[int]:
 
 
 def count(value: str) -> int:
-    return len(ids(value)) if value else 0
+    return len(tokenizer().encode(value, add_special_tokens=False)) if value else 0
 
 
 def decode(token_ids: list[int]) -> str:

@@ -17,6 +17,7 @@ of ``texts``, or one item of ``inputs`` counting the text parts of its ``content
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -35,8 +36,12 @@ TRUNCATE = ("NONE", "START", "END")
 def body_hash(body: Any) -> str:
     """A stable digest of a request body: the same request sent again hashes the same,
     whatever its key order or spacing."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.blake2b(canonical.encode("utf-8"), digest_size=8).hexdigest()
+    return digest(json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
+
+
+def digest(canonical_body: str) -> str:
+    """:func:`body_hash` of a body already serialised with sorted keys and no spaces."""
+    return hashlib.blake2b(canonical_body.encode("utf-8"), digest_size=8).hexdigest()
 
 
 def _positive_int(value: Any) -> int:
@@ -70,15 +75,32 @@ def _marker_texts(message: Any) -> list[str]:
     return texts
 
 
-def reply_text(body: dict[str, Any]) -> str:
-    """The whole reply before ``max_tokens``: a quote of the last user message."""
+def _quote(body: dict[str, Any]) -> str:
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
-    last_user = ""
     for message in reversed(messages or []):
         if isinstance(message, dict) and message.get("role") == "user":
-            last_user = " ".join(text_parts(message))
-            break
-    return f"{REPLY_PREFIX}{last_user[:REPLY_QUOTE]}"
+            return " ".join(text_parts(message))[:REPLY_QUOTE]
+    return ""
+
+
+def reply_text(body: dict[str, Any]) -> str:
+    """The whole reply before ``max_tokens``: a quote of the last user message."""
+    return f"{REPLY_PREFIX}{_quote(body)}"
+
+
+def reply_tokens(body: dict[str, Any]) -> int:
+    """``len(encode(reply_text(body)))``, without tokenizing the fixed prefix every time.
+
+    The byte-level pre-tokenizer's pattern has no look-behind and the prefix ends in
+    ``:`` before a space, which always ends a pre-token, so the counts of the prefix and of
+    the rest add up to the count of the whole (tests/sandbox/test_usage.py checks it).
+    """
+    return _prefix_tokens() + tokenizer.count(" " + _quote(body))
+
+
+@functools.lru_cache(maxsize=1)
+def _prefix_tokens() -> int:
+    return tokenizer.count(REPLY_PREFIX.rstrip(" "))
 
 
 @dataclass(frozen=True)
@@ -98,7 +120,7 @@ def chat_facts(body: dict[str, Any]) -> ChatFacts:
     return ChatFacts(
         text_tokens=text_tokens,
         messages=len(messages),
-        reply_tokens=tokenizer.count(reply_text(body)),
+        reply_tokens=reply_tokens(body),
         max_tokens=_positive_int(body.get("max_tokens")),
         marker=marker,
     )
@@ -182,17 +204,17 @@ def embed_usage(facts: EmbedFacts, context_length: int) -> tuple[int, int]:
 # -- facts on disk --------------------------------------------------------------------
 
 
-def facts_line(kind: str, record: Any) -> list[Any]:
+def facts_line(kind: str, record: Any, body_digest: str | None = None) -> list[Any]:
     """One record's facts as a compact JSON list (a line of ``facts.jsonl``)."""
     body = record.get("body") if isinstance(record, dict) else None
     if not isinstance(body, dict):
         return ["x", ""]
-    digest = body_hash(body)
+    key = body_digest or body_hash(body)
     if kind == "embed":
         e = embed_facts(body)
-        return ["e", digest, int(e.marker), list(e.unit_tokens), int(e.truncate_none), e.max_tokens, int(e.bad_types)]
+        return ["e", key, int(e.marker), list(e.unit_tokens), int(e.truncate_none), e.max_tokens, int(e.bad_types)]
     c = chat_facts(body)
-    return ["c", digest, int(c.marker), c.text_tokens, c.messages, c.reply_tokens, c.max_tokens]
+    return ["c", key, int(c.marker), c.text_tokens, c.messages, c.reply_tokens, c.max_tokens]
 
 
 def parse_facts(line: list[Any]) -> tuple[str, str, ChatFacts | EmbedFacts | None]:

@@ -193,6 +193,8 @@ class Worker:
             if canceling and row["started_us"] is None:
                 if now - row["cancel_us"] >= grace:
                     updates.append(self._canceled_unstarted(row, now))
+                else:
+                    running = True  # tick until its grace ends, not the idle second
                 continue
             plan = self._plan_for(row)
             if plan is None:

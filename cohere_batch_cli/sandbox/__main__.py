@@ -8,15 +8,24 @@ and SIGINT/SIGTERM stop it cleanly with exit code 0.
 
 from __future__ import annotations
 
+from typing import Any
 
-def main(argv: list[str] | None = None) -> None:
+PROG = "python -m cohere_batch_cli.sandbox"
+
+
+def build_app() -> Any:
+    """A one-command typer app whose command is ``serve`` itself."""
     import typer
 
     from cohere_batch_cli.cli.sandbox import serve
 
     app = typer.Typer(add_completion=False, rich_markup_mode=None, pretty_exceptions_enable=False)
     app.command()(serve)
-    app(args=argv, prog_name="python -m cohere_batch_cli.sandbox")
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    build_app()(args=argv, prog_name=PROG)
 
 
 if __name__ == "__main__":

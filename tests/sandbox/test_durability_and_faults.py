@@ -1,15 +1,13 @@
-"""Restarts on the same data_dir, injected faults, and the ways to run the sandbox."""
+"""Restarts on the same data_dir, injected faults, and serve without the server extra."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.sandbox.sandbox_client import KEY, chat_lines
+from tests.sandbox.sandbox_client import chat_lines
 
 
 def test_restart_keeps_everything_and_resumes_a_running_batch(start: Any, tmp_path: Path) -> None:
@@ -59,26 +57,6 @@ def test_faults_spare_part_downloads(start: Any) -> None:
     api = start(fail_rate_5xx=1.0)
     assert api.http.get("/v2/batches").status_code in (500, 503)
     assert httpx.get(f"{api.server.base_url}/_sandbox/health").status_code == 200
-
-
-def test_python_m_prints_the_url_and_stops_on_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("cbatch sandbox listening on http://127.0.0.1:")
-        url = line.rsplit(" ", 1)[1].strip()
-        r = httpx.get(f"{url}/v2/batches", headers={"Authorization": f"Bearer {KEY}"})
-        assert r.json() == {"batches": []}
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=15) == 0
-        if proc.stdout:
-            proc.stdout.close()
 
 
 def test_cli_serve_without_the_extra_says_how_to_install(monkeypatch: Any) -> None:

@@ -57,23 +57,33 @@ def test_every_setting_has_a_serve_option_with_the_same_default(tmp_path: Path) 
 
 
 def test_python_m_runs_the_serve_command() -> None:
-    def flags(args: list[str]) -> set[str]:
-        out = subprocess.run(args, capture_output=True, text=True, check=True, env={"COLUMNS": "200", "PATH": ""}).stdout
+    from typer.testing import CliRunner
+
+    from cohere_batch_cli.cli.app import app as cbatch
+    from cohere_batch_cli.sandbox.__main__ import build_app
+
+    def flags(app: object, *args: str) -> set[str]:
+        out = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": "200"}).stdout  # type: ignore[arg-type]
         return set(re.findall(r"^ +(--[a-z][a-z0-9-]+)", out, flags=re.MULTILINE)) - {"--help"}
 
-    module = flags([sys.executable, "-m", "cohere_batch_cli.sandbox", "--help"])
-    cli = flags([sys.executable, "-m", "cohere_batch_cli", "sandbox", "serve", "--help"])
-    assert module == cli and {"--link-ttl", "--realistic", "--log-level"} <= module
+    module = flags(build_app())
+    assert module == flags(cbatch, "sandbox", "serve")
+    assert {"--link-ttl", "--realistic", "--log-level", "--port", "--data-dir"} <= module
 
 
-def test_serve_logs_its_work_at_info_and_never_a_link(tmp_path: Path) -> None:
+def test_python_m_prints_the_docs_example_logs_at_info_and_never_a_link(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
+    example = text.split("```console\n$ cbatch sandbox serve --port 8787\n", 1)[1].split("```", 1)[0]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(tmp_path), "--log-level", "info"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        url = proc.stdout.readline().rsplit(" ", 1)[1].strip()
+        printed = [proc.stdout.readline() for _ in example.splitlines()]
+        url = printed[0].rsplit(" ", 1)[1].strip()
+        port = url.rsplit(":", 1)[1]
+        assert "".join(printed).replace(f":{port}", ":8787") == example, "the docs show what serve prints"
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as http:
             up = http.post("/v1/datasets", params={"name": "d", "type": "batch-chat-v2-input", "keep_original_file": "true"},
                            files={"data": ("f", chat_lines(3))})  # fmt: skip
@@ -84,15 +94,15 @@ def test_serve_logs_its_work_at_info_and_never_a_link(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 parts = http.get(f"/v1/datasets/{dataset_id}").json()["dataset"]["dataset_parts"]
                 links = [p[k] for p in parts for k in ("url", "original_url")]
-                time.sleep(0.05)
+                time.sleep(0.02)
             for link in links:
                 assert httpx.get(link).status_code == 200
             batch = http.post("/v2/batches", json={"name": "b", "input_dataset_id": dataset_id, "model": "m"}).json()["batch"]
             while http.get(f"/v2/batches/{batch['id']}").json()["batch"]["status"] != "BATCH_STATUS_COMPLETED":
                 assert time.monotonic() < deadline
-                time.sleep(0.05)
+                time.sleep(0.02)
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM: a clean stop
         _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 0
     assert f"dataset {dataset_id} validated" in stderr and f"batch {batch['id']} completed" in stderr
@@ -104,22 +114,3 @@ def test_docs_list_every_serve_option() -> None:
     command = get_command(sandbox_cli.app).commands["serve"]  # type: ignore[attr-defined]
     missing = [o for p in command.params for o in p.opts if o.startswith("--") and f"`{o}" not in text]
     assert missing == []
-
-
-def test_the_docs_console_example_is_what_serve_prints(tmp_path: Path) -> None:
-    text = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
-    block = text.split("```console\n$ cbatch sandbox serve --port 8787\n", 1)[1].split("```", 1)[0]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        lines = [proc.stdout.readline() for _ in block.splitlines()]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        if proc.stdout:
-            proc.stdout.close()
-    port = lines[0].rsplit(":", 1)[1].strip()
-    assert "".join(lines).replace(f":{port}", ":8787") == block

@@ -9,7 +9,6 @@ docs/sandbox.md.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,6 +132,3 @@ class SandboxSettings:
     def realistic(cls, data_dir: Path, **overrides: Any) -> SandboxSettings:
         """Settings with the recorded pace (:data:`REALISTIC_PACE`); ``overrides`` win."""
         return cls(data_dir=data_dir, **{**REALISTIC_PACE, **overrides})
-
-    def replace(self, **changes: Any) -> SandboxSettings:
-        return dataclasses.replace(self, **changes)

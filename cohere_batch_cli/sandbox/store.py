@@ -175,10 +175,6 @@ class Store:
         )
         return rows[0] if rows else None
 
-    def get_batch_row(self, batch_id: str) -> sqlite3.Row | None:
-        rows = self._query("SELECT * FROM batches WHERE id = ?", (batch_id,))
-        return rows[0] if rows else None
-
     def list_batches(
         self, order_col: str, limit: int, after: tuple[int, int] | None
     ) -> list[sqlite3.Row]:

@@ -141,3 +141,19 @@ class _Scan:
         return None
 
 
+
+
+def rebuild_facts(dataset_dir: Path, dataset_type: str) -> None:
+    """Write ``facts.jsonl`` and ``offsets.bin`` for a dataset validated by an older sandbox.
+
+    Those kept only ``data.jsonl``; a batch of one needs the facts to plan its records.
+    """
+    kind = endpoint_kind(dataset_type)
+    offsets: array[int] = array("q")
+    with open(dataset_dir / ROWS_FILE, "rb") as rows, open(dataset_dir / FACTS_FILE, "wb") as facts:
+        while raw := rows.readline():
+            offsets.append(rows.tell() - len(raw))
+            fact = facts_line(kind, json.loads(raw))
+            facts.write(json.dumps(fact, separators=(",", ":")).encode() + b"\n")
+    with open(dataset_dir / OFFSETS_FILE, "wb") as fh:
+        offsets.tofile(fh)

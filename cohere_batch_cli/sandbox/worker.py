@@ -30,7 +30,7 @@ from .kinds import endpoint_kind, output_type
 from .plan import PLAN_FILE, Plan, build
 from .settings import SandboxSettings
 from .store import Store
-from .validation import FACTS_FILE, UPLOAD_FILE, validate
+from .validation import FACTS_FILE, ROWS_FILE, UPLOAD_FILE, rebuild_facts, validate
 
 logger = log.get("worker")
 _PLAN_CACHE = 64
@@ -144,9 +144,14 @@ class Worker:
         try:
             plan = Plan.load(path)
         except (FileNotFoundError, ValueError, EOFError):
-            facts = self.store.dataset_dir(row["input_dataset_id"]) / FACTS_FILE
-            if self.store.get_dataset(row["input_dataset_id"]) is None or not facts.exists():
+            directory = self.store.dataset_dir(row["input_dataset_id"])
+            facts = directory / FACTS_FILE
+            if self.store.get_dataset(row["input_dataset_id"]) is None:
                 return None
+            if not facts.exists():
+                if not (directory / ROWS_FILE).exists():
+                    return None
+                rebuild_facts(directory, row["dataset_type"])
             key = f"{self.seed}:{row['seq']}"
             plan = build(facts, endpoint_kind(row["dataset_type"]), row["model"], key, self.settings)
             plan.save(path)

@@ -90,6 +90,10 @@ class Api:
         assert len(keyed) == len(records), "a custom_id appears twice in the output"
         return keyed
 
+    def run_existing(self, dataset_id: str, model: str = "command-r") -> dict[str, Any]:
+        """Run a batch of a dataset already validated; the finished batch."""
+        return self.wait_batch(self.create(dataset_id, model=model)["id"])
+
     def run(self, data: bytes, type_: str = "batch-chat-v2-input", model: str = "command-r", **upload: Any) -> dict[str, Any]:
         """Upload, validate, run a batch to its end; the finished batch."""
         return self.wait_batch(self.create(self.validated(data, type_=type_, **upload), model=model)["id"])

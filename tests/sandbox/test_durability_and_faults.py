@@ -68,3 +68,24 @@ def test_cli_serve_without_the_extra_says_how_to_install(monkeypatch: Any) -> No
     result = CliRunner().invoke(sandbox_cli.app, ["serve"])
     assert result.exit_code == 3
     assert "pip install 'cohere-batch-cli[sandbox]'" in result.stderr
+
+
+def test_a_data_dir_from_an_older_sandbox_still_runs_batches(start: Any, tmp_path: Path) -> None:
+    import sqlite3
+
+    data_dir = tmp_path / "old"
+    first = start(data_dir=data_dir)
+    dataset_id = first.validated(chat_lines(4))
+    first.close()
+    first.server.stop()
+    # what an older sandbox left: no expiry column, no facts or offsets beside the rows
+    with sqlite3.connect(data_dir / "sandbox.db") as db:
+        db.execute("DROP INDEX datasets_expires")
+        db.execute("ALTER TABLE datasets DROP COLUMN expires_us")
+    for name in ("facts.jsonl", "offsets.bin"):
+        (data_dir / "datasets" / dataset_id / name).unlink()
+
+    second = start(data_dir=data_dir)
+    done = second.run_existing(dataset_id)
+    assert done["status"] == "BATCH_STATUS_COMPLETED" and done["num_successful_records"] == 4
+    assert sorted(second.by_id(done["output_dataset_id"])) == ["r0", "r1", "r2", "r3"]

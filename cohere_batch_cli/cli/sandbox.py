@@ -83,7 +83,7 @@ def serve(
     fail_rate_429: Annotated[float, typer.Option("--fail-rate-429", min=0, max=1, help="Share of API requests answered 429 (Retry-After: 1).")] = 0.0,
     fail_rate_5xx: Annotated[float, typer.Option("--fail-rate-5xx", min=0, max=1, help="Share of API requests answered 500/503.")] = 0.0,
     latency: Annotated[float, typer.Option("--latency", min=0, help="Seconds added to every API request.")] = 0.0,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Makes the injected faults, the output order and the record failures repeat exactly [default: one seed per data dir].", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Makes the injected faults, the output order and the record outcomes repeat exactly (without it, the faults vary and the rest follows a seed kept in --data-dir).", show_default=False)] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="The sandbox's own log on stderr: debug, info, warning or error.")] = "warning",
 ) -> None:
     """Serve the sandbox until Ctrl-C, then stop cleanly.

@@ -200,7 +200,7 @@ def _output_record(
     if plan.kind == "embed":
         response = embed_response(body, rid, tin, plan.dimension)
     else:
-        response = chat_response(body, rid, tin, tout)
+        response = chat_response(body, rid, tin, tout, plan.param[index])
     summary.successful += 1
     summary.input_tokens += tin
     summary.output_tokens += tout

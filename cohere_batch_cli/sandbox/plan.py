@@ -171,7 +171,11 @@ def _context(excess: int, limit: int) -> int:
 
 
 def _decide(line: list[Any], index: int, key: str, limit: int, s: SandboxSettings) -> tuple[int, int, int, int, int]:
-    """(outcome, error kind, error parameter, input tokens, output tokens) of one record."""
+    """(outcome, error kind, parameter, input tokens, output tokens) of one record.
+
+    The parameter is the error's detail for a failure, and for a chat success the reply's
+    whole length, so the writer knows without tokenizing whether ``max_tokens`` cut it.
+    """
     seed = key.split(":", 1)[0]
     if s.missing_rate and draw(key, index, "missing") < s.missing_rate:
         return MISSING, NO_ERROR, 0, 0, 0
@@ -199,4 +203,5 @@ def _decide(line: list[Any], index: int, key: str, limit: int, s: SandboxSetting
         if draw(key, index, "which") < 0.5:
             return FAILED, TRANSIENT_INTERNAL, _bits(key, index, "ref"), 0, 0
         return FAILED, TRANSIENT_TIMEOUT, 0, 0, 0
-    return OK, NO_ERROR, 0, tin, tout
+    full = facts.reply_tokens if isinstance(facts, usage.ChatFacts) else 0
+    return OK, NO_ERROR, full, tin, tout

@@ -21,13 +21,14 @@ def record_id(batch_id: str, custom_id: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{batch_id}/{custom_id}"))
 
 
-def chat_response(body: dict[str, Any], response_id: str, input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    """A chat v2 response whose reply is cut to ``output_tokens`` tokens."""
+def chat_response(
+    body: dict[str, Any], response_id: str, input_tokens: int, output_tokens: int, reply_tokens: int
+) -> dict[str, Any]:
+    """A chat v2 response whose reply (``reply_tokens`` long) is cut to ``output_tokens``."""
     reply = usage.reply_text(body)
-    ids = tokenizer.ids(reply)
     finish_reason = "COMPLETE"
-    if output_tokens < len(ids):
-        reply = tokenizer.decode(ids[:output_tokens])
+    if output_tokens < reply_tokens:
+        reply = tokenizer.decode(tokenizer.ids(reply)[:output_tokens])
         finish_reason = "MAX_TOKENS"
     counts = {"input_tokens": input_tokens, "output_tokens": output_tokens}
     return {

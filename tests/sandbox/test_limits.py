@@ -44,12 +44,12 @@ def test_one_dataset_over_the_size_limit_is_refused_naming_the_limit(start: Any)
 
 
 def test_a_megabyte_file_splits_into_datasets_under_the_limits(start: Any) -> None:
-    data = chat_lines(16_000)  # about 1.3 MB
-    api = start(dataset_max_bytes=160_000, org_max_bytes=len(data) + 10_000)
-    chunks = _chunks(data, 160_000)
-    assert len(chunks) >= 7 and all(len(c) <= 160_000 for c in chunks)
+    data = chat_lines(12_000)  # about 1 MB
+    api = start(dataset_max_bytes=120_000, org_max_bytes=len(data) + 10_000)
+    chunks = _chunks(data, 120_000)
+    assert len(chunks) >= 7 and all(len(c) <= 120_000 for c in chunks)
     ids = [api.validated(chunk, name=f"part-{n}") for n, chunk in enumerate(chunks)]
-    assert sum(api.dataset(i)["dataset_parts"][0]["num_rows"] for i in ids) == 16_000
+    assert sum(api.dataset(i)["dataset_parts"][0]["num_rows"] for i in ids) == 12_000
     assert _usage(api) == len(data), "usage counts each input dataset's uploaded bytes"
     full = api.upload(chat_lines(200, prefix="late"))
     assert full.status_code == 400 and full.json() == {"message": "You have exceeded capacity"}

@@ -6,7 +6,8 @@ expiring links (:mod:`.links`) and the public tokenizer file, both without a key
 ``create_app(settings)`` builds a standalone app that owns its store and worker (started
 and stopped by the ASGI lifespan); :class:`.server.SandboxServer` passes its own so it
 can start, stop and inspect them. Handlers are thin: parse, ask the store, render with
-:mod:`.views`; every error leaves as ``{"message": ...}`` through :class:`.errors.ApiError`.
+:mod:`.views`; every API error leaves as ``{"message": ...}`` through
+:class:`.errors.ApiError`, every storage error as the store's XML (:class:`.links.StorageError`).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ def require_sandbox_extra(what: str = "cbatch sandbox") -> None:
     try:
         import python_multipart  # noqa: F401  (the upload parser; "multipart" is its old name)
         import starlette  # noqa: F401
+        import tokenizers  # noqa: F401  (the sandbox's usage counts)
         import uvicorn  # noqa: F401
     except ImportError:
         raise MissingExtra(f"{what} needs the server extra: {SANDBOX_EXTRA}") from None

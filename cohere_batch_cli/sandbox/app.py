@@ -1,9 +1,13 @@
-"""The HTTP routes of the sandbox: batches (v2), datasets (v1) and part downloads.
+"""The HTTP routes of the sandbox: batches (v2), datasets and models (v1), and storage.
+
+Storage is what the real service keeps outside its API: part downloads behind signed,
+expiring links (:mod:`.links`) and the public tokenizer file, both without a key.
 
 ``create_app(settings)`` builds a standalone app that owns its store and worker (started
 and stopped by the ASGI lifespan); :class:`.server.SandboxServer` passes its own so it
 can start, stop and inspect them. Handlers are thin: parse, ask the store, render with
-:mod:`.views`; every error leaves as ``{"message": ...}`` through :class:`.errors.ApiError`.
+:mod:`.views`; every API error leaves as ``{"message": ...}`` through
+:class:`.errors.ApiError`, every storage error as the store's XML (:class:`.links.StorageError`).
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import hmac
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -26,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from . import links, models, tokenizer
 from .clock import new_uuid, now_us, parse_rfc3339, random_suffix, slug
 from .errors import ApiError
 from .kinds import DATASET_TYPES, VALIDATION_STATUSES, is_batch_input
@@ -33,7 +38,7 @@ from .middleware import AuthMiddleware, FaultMiddleware, RequestLog, RequestLogM
 from .settings import SandboxSettings
 from .store import Store
 from .validation import UPLOAD_FILE
-from .views import batch_json, dataset_json, sign
+from .views import batch_json, dataset_json
 from .worker import Worker
 
 DEFAULT_PAGE_SIZE = 50
@@ -109,7 +114,7 @@ class Api:
 
     async def list_batches(self, request: Request) -> Response:
         q = request.query_params
-        page_size = _int_param(q.get("page_size"), "page_size", DEFAULT_PAGE_SIZE)
+        page_size = _int_param(q.get("page_size"), "page_size", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
         if page_size <= 0:
             page_size = DEFAULT_PAGE_SIZE
         page_size = min(page_size, MAX_PAGE_SIZE)
@@ -154,7 +159,7 @@ class Api:
         return f"{request.url.scheme}://{request.url.netloc}"
 
     def _dataset(self, request: Request, row: Any) -> dict[str, Any]:
-        return dataset_json(row, self._base_url(request), self.store.secret)
+        return dataset_json(row, self._base_url(request), self.store.secret, self.settings.link_ttl)
 
     async def create_dataset(self, request: Request) -> Response:
         q = request.query_params
@@ -162,6 +167,9 @@ class Api:
         dataset_type = q.get("type")
         if not name:
             raise ApiError(400, "missing required query parameter: name")
+        limit = self.settings.dataset_name_max_length
+        if len(name) > limit:
+            raise ApiError(400, f"dataset name must be under {limit + 1} characters, got {len(name)}")
         if not dataset_type:
             raise ApiError(400, "missing required query parameter: type")
         if dataset_type not in DATASET_TYPES:
@@ -182,6 +190,11 @@ class Api:
                 raise ApiError(400, 'missing file part "data"')
             directory.mkdir(parents=True, exist_ok=True)
             size = await run_in_threadpool(_save, data, directory / UPLOAD_FILE)
+        try:
+            self._check_capacity(size)
+        except ApiError:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
         now = now_us()
         self.store.insert_dataset(
             {
@@ -199,10 +212,23 @@ class Api:
                 "ready_us": now + int(self.settings.validation_delay * US / 2),
                 "flags": flags,
                 "kind": "input",
+                "expires_us": now + int(self.settings.dataset_ttl * US),
             }
         )
         self.worker.wake()
         return JSONResponse({"id": dataset_id})
+
+    def _check_capacity(self, size: int) -> None:
+        """The dataset limit, then the organisation's: both 400s, as the real API refuses."""
+        s = self.settings
+        if size > s.dataset_max_bytes:
+            raise ApiError(
+                400,
+                f"dataset too large: the file is {size:,} bytes, over the limit of "
+                f"{_bytes(s.dataset_max_bytes)} for one dataset; split it into smaller datasets",
+            )
+        if self.store.usage_bytes() + size > s.org_max_bytes:
+            raise ApiError(400, "You have exceeded capacity")
 
     async def list_datasets(self, request: Request) -> Response:
         q = request.query_params
@@ -239,14 +265,54 @@ class Api:
     async def usage(self, request: Request) -> Response:
         return JSONResponse({"organization_usage": self.store.usage_bytes()})
 
-    # -- part downloads (no API key: a signed link) -------------------------------------
+    # -- models -------------------------------------------------------------------------
+
+    async def list_models(self, request: Request) -> Response:
+        q = request.query_params
+        page_size = _int_param(q.get("page_size"), "page_size", models.DEFAULT_PAGE_SIZE) or 0
+        if page_size <= 0:  # the description's minimum is 1: coerced, as batches coerce theirs
+            page_size = models.DEFAULT_PAGE_SIZE
+        page_size = min(page_size, MAX_PAGE_SIZE)
+        endpoint = q.get("endpoint") or None
+        if endpoint is not None and endpoint not in models.ENDPOINTS:
+            raise ApiError(400, f"endpoint must be one of {', '.join(models.ENDPOINTS)}")
+        default_only = _bool_param(q.get("default_only"), "default_only")
+        if default_only and endpoint is None:
+            raise ApiError(400, "default_only is only valid when endpoint is provided")
+        start = _decode_offset(q.get("page_token")) if q.get("page_token") else 0
+        listed = models.listed(endpoint, default_only)
+        base = self._base_url(request)
+        page = listed[start : start + page_size]
+        out: dict[str, Any] = {"models": [models.model_json(m, self.settings, base) for m in page]}
+        if start + page_size < len(listed):
+            out["next_page_token"] = _encode_offset(start + page_size)
+        return JSONResponse(out)
+
+    async def get_model(self, request: Request) -> Response:
+        name = request.path_params["model"]
+        model = models.BY_NAME.get(name)
+        if model is None:
+            raise ApiError(
+                404,
+                f"model '{name}' not found, make sure the correct model ID was used "
+                "and that you have access to the model.",
+            )
+        return JSONResponse(models.model_json(model, self.settings, self._base_url(request)))
+
+    # -- storage: part downloads and tokenizer files (no API key) -----------------------
 
     async def download_part(self, request: Request) -> Response:
+        """A signed link: the signature and the expiry are checked as the store would."""
         dataset_id = request.path_params["dataset_id"]
         name = request.path_params["name"]
-        expected = sign(self.store.secret, dataset_id, name)
-        if not hmac.compare_digest(expected, request.query_params.get("sig", "")):
-            raise ApiError(403, "the signature of this link does not match")
+        try:
+            links.check(self.store.secret, dataset_id, name, dict(request.query_params), time.time())
+            path = self._stored_file(dataset_id, name)
+        except links.StorageError as exc:
+            return _storage_error(exc)
+        return FileResponse(path, media_type="application/octet-stream", filename=name)
+
+    def _stored_file(self, dataset_id: str, name: str) -> Any:
         row = self.store.get_dataset(dataset_id)
         names = set()
         if row is not None and row["validation_status"] == "validated":
@@ -256,8 +322,14 @@ class Api:
                     names.add(part["original"])
         path = self.store.dataset_dir(dataset_id) / name
         if name not in names or not path.is_file():
-            raise ApiError(404, "no such part")
-        return FileResponse(path, media_type="application/octet-stream", filename=name)
+            raise links.no_such_key()
+        return path
+
+    async def tokenizer_file(self, request: Request) -> Response:
+        """Public, like the storage bucket real ``tokenizer_url`` links point to."""
+        if request.path_params["name"] != f"{tokenizer.TOKENIZER_NAME}.json":
+            return _storage_error(links.no_such_key())
+        return FileResponse(tokenizer.path(), media_type="application/json")
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -315,6 +387,32 @@ def _time_param(value: str | None, name: str) -> int | None:
         return parse_rfc3339(value)
     except ValueError:
         raise ApiError(400, f"{name} must be an RFC 3339 date-time") from None
+
+
+def _bytes(n: int) -> str:
+    """``1,500,000,000 bytes (1.5 GB)``: the exact limit, and its size in words."""
+    words = f" ({n / 1e9:g} GB)" if n >= 10**9 else f" ({n / 1e6:g} MB)" if n >= 10**6 else ""
+    return f"{n:,} bytes{words}"
+
+
+def _encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"m": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_offset(token: str | None) -> int:
+    try:
+        assert token is not None
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = data["m"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError
+        return offset
+    except (AssertionError, ValueError, KeyError, TypeError, binascii.Error):
+        raise ApiError(400, "invalid page_token") from None
+
+
+def _storage_error(exc: links.StorageError) -> Response:
+    return Response(exc.xml(), status_code=exc.status, media_type="application/xml; charset=UTF-8")
 
 
 def _encode_token(order_by: str, stamp: int, seq: int) -> str:
@@ -389,7 +487,10 @@ def create_app(
         Route("/v1/datasets", api.list_datasets, methods=["GET"]),
         Route("/v1/datasets/usage", api.usage, methods=["GET"]),
         Route("/v1/datasets/{id}", api.dataset_item, methods=["GET", "DELETE"]),
+        Route("/v1/models", api.list_models, methods=["GET"]),
+        Route("/v1/models/{model}", api.get_model, methods=["GET"]),
         Route("/_sandbox/parts/{dataset_id}/{name}", api.download_part, methods=["GET"]),
+        Route("/_sandbox/tokenizers/{name}", api.tokenizer_file, methods=["GET"]),
         Route("/_sandbox/health", api.health, methods=["GET"]),
     ]
     middleware = [

@@ -1,26 +1,36 @@
-"""Writes a batch's results as Avro container files, streaming, split into parts.
+"""Dataset parts as Avro container files, streamed and split, for inputs and outputs alike.
 
-Record schema (one record per input, in input order)::
+Output record schema (:data:`OUTPUT_SCHEMA`, also in the dataset's ``schema`` field)::
 
     {"custom_id": string, "body": null | string, "error": null | string}
 
-``body`` is the endpoint's normal JSON response encoded as a string, ``error`` a
-non-empty message; exactly one of them is set. A JSON string rather than a nested Avro
-record keeps one schema valid for every response shape (chat content parts, tool calls,
-every embedding type) and is what a reader decodes with one ``json.loads``.
+``body`` is the endpoint's normal JSON response encoded as a string and ``error`` is
+``""`` on success (as recorded; ``null`` with ``success_error="null"``); a failure has
+``body`` null and a non-empty ``error``. A JSON string rather than a nested Avro record
+keeps one schema valid for every response shape (content parts, tool calls, every
+embedding type). Records come in a seeded shuffled order unless ``shuffle`` is off.
+
+Input record schema (:func:`input_schema`): ``custom_id`` and ``body`` (the request body
+as a JSON string) plus one nullable JSON-string field per kept field other than those.
+Types that are not batch inputs keep each line whole in one ``record`` field.
+
+Memory stays bounded: records are read one at a time (the output in shuffled order
+by seeking to each record's offset) and written in Avro blocks.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
+import random
 import time
-from collections.abc import Iterator
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .responses import record_id, respond
+from .layout import OFFSETS_FILE, ROWS_FILE
+from .plan import MISSING, OK, Plan
+from .responses import chat_response, embed_response, record_id
 
 OUTPUT_SCHEMA: dict[str, Any] = {
     "type": "record",
@@ -36,6 +46,94 @@ OUTPUT_SCHEMA_JSON = json.dumps(OUTPUT_SCHEMA, separators=(",", ":"))
 SAMPLES = 3
 
 
+def input_schema(batch_input: bool, extra_fields: list[str]) -> dict[str, Any]:
+    if not batch_input:
+        fields: list[dict[str, Any]] = [{"name": "record", "type": "string"}]
+    else:
+        fields = [{"name": "custom_id", "type": "string"}, {"name": "body", "type": "string"}]
+        fields += [{"name": f, "type": ["null", "string"], "default": None} for f in extra_fields]
+    return {"type": "record", "name": "BatchInputRecord", "namespace": "com.cohere.batch", "fields": fields}
+
+
+class PartWriter:
+    """Writes records into ``part-NNNNN.avro`` files of at most ``part_max_records`` each.
+
+    Records go to disk block by block as they come, so memory stays flat; :meth:`close`
+    returns the part descriptions (at least one part, empty if no record came).
+    """
+
+    def __init__(self, out_dir: Path, schema: dict[str, Any], part_max_records: int) -> None:
+        import fastavro  # lazy: only the worker needs it
+
+        self._parsed = fastavro.parse_schema(schema)
+        self._dir = out_dir
+        self._limit = part_max_records
+        self._parts: list[dict[str, Any]] = []
+        self._fh: Any = None
+        self._writer: Any = None
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    def add(self, record: dict[str, Any], sample: str | None = None) -> None:
+        """Write one record; ``sample`` is its text among the part's samples (default: its JSON)."""
+        if self._writer is None or self._parts[-1]["num_rows"] >= self._limit:
+            self._open()
+        part = self._parts[-1]
+        self._writer.write(record)
+        part["num_rows"] += 1
+        if len(part["samples"]) < SAMPLES:
+            part["samples"].append(json.dumps(record) if sample is None else sample)
+
+    def _open(self) -> None:
+        from fastavro.write import Writer
+
+        self._finish_part()
+        name = f"part-{len(self._parts):05d}.avro"
+        self._fh = open(self._dir / name, "wb")  # noqa: SIM115 (closed in _finish_part)
+        self._writer = Writer(self._fh, self._parsed, codec="null")
+        self._parts.append({"name": name, "index": len(self._parts), "size_bytes": 0, "num_rows": 0, "samples": []})
+
+    def _finish_part(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.flush()
+        self._fh.close()
+        self._parts[-1]["size_bytes"] = (self._dir / self._parts[-1]["name"]).stat().st_size
+        self._writer = self._fh = None
+
+    def close(self) -> list[dict[str, Any]]:
+        if not self._parts:
+            self._open()
+        self._finish_part()
+        return self._parts
+
+    def abort(self) -> None:
+        """Close without describing: the caller is about to discard the files."""
+        if self._fh is not None:
+            self._fh.close()
+        self._writer = self._fh = None
+
+
+# -- input ----------------------------------------------------------------------------
+
+
+def input_record(record: dict[str, Any], batch_input: bool, extra_fields: list[str], line: str) -> dict[str, Any]:
+    """One parsed input line as a record of :func:`input_schema`."""
+    if not batch_input:
+        return {"record": line}
+    out: dict[str, Any] = {"custom_id": str(record.get("custom_id", "")), "body": canonical_json(record.get("body"))}
+    for name in extra_fields:
+        out[name] = None if name not in record else canonical_json(record[name])
+    return out
+
+
+def canonical_json(value: Any) -> str:
+    """Compact JSON with sorted keys: how the service re-serialises what it parsed."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# -- output ---------------------------------------------------------------------------
+
+
 @dataclass
 class OutputSummary:
     """What was written: the part descriptions and the totals recomputed on the way."""
@@ -48,80 +146,61 @@ class OutputSummary:
     size_bytes: int = 0
 
 
-def _records(rows_path: Path, kind: str, batch_id: str, summary: OutputSummary) -> Iterator[dict[str, Any]]:
-    with open(rows_path, "rb") as fh:
-        for n, raw in enumerate(fh):
-            if not raw.strip():
-                continue
-            if n % 256 == 0:
-                time.sleep(0)  # let the HTTP thread take the GIL now and then
-            record = json.loads(raw)
-            custom_id = str(record.get("custom_id", ""))
-            body, error, tin, tout = respond(kind, record, record_id(batch_id, custom_id))
-            if error is None:
-                summary.successful += 1
-            else:
-                summary.failed += 1
-            summary.input_tokens += tin
-            summary.output_tokens += tout
-            yield {
-                "custom_id": custom_id,
-                "body": None if body is None else json.dumps(body, separators=(",", ":")),
-                "error": error,
-            }
+def output_order(plan: Plan, processed: int, shuffle: bool) -> array[int]:
+    """Indices of the records an output holds (the first ``processed``, none missing), in order."""
+    order = array("q", (i for i in range(min(processed, plan.records)) if plan.outcome[i] != MISSING))
+    if shuffle:
+        random.Random(plan.key).shuffle(order)
+    return order
 
 
 def write_output(
-    rows_path: Path, out_dir: Path, kind: str, batch_id: str, part_max_records: int
+    input_dir: Path,
+    out_dir: Path,
+    plan: Plan,
+    processed: int,
+    batch_id: str,
+    *,
+    shuffle: bool,
+    success_error: str | None,
+    part_max_records: int,
 ) -> OutputSummary:
-    """Write ``part-NNNNN.avro`` files into ``out_dir``; never holds more than a block in memory."""
-    import fastavro  # lazy: only the worker needs it
-
-    parsed = fastavro.parse_schema(OUTPUT_SCHEMA)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the output parts of the first ``processed`` records of a batch."""
+    offsets = array("q")
+    with open(input_dir / OFFSETS_FILE, "rb") as fh:
+        offsets.frombytes(fh.read())
     summary = OutputSummary()
-    records = _records(rows_path, kind, batch_id, summary)
-    for index in itertools.count():
-        first = next(records, None)
-        if first is None and index > 0:
-            break
-        part = _Part(first, records, part_max_records)
-        name = f"part-{index:05d}.avro"
-        path = out_dir / name
-        with open(path, "wb") as fh:
-            fastavro.writer(fh, parsed, part, codec="null")
-        size = path.stat().st_size
-        summary.size_bytes += size
-        summary.parts.append(
-            {
-                "name": name,
-                "index": index,
-                "size_bytes": size,
-                "num_rows": part.count,
-                "samples": part.samples,
-            }
-        )
-        if first is None:
-            break
+    writer = PartWriter(out_dir, OUTPUT_SCHEMA, part_max_records)
+    try:
+        with open(input_dir / ROWS_FILE, "rb") as fh:
+            for n, index in enumerate(output_order(plan, processed, shuffle)):
+                if n % 256 == 255:
+                    time.sleep(0)  # let the HTTP thread take the GIL now and then
+                fh.seek(offsets[index])
+                writer.add(_output_record(json.loads(fh.readline()), index, plan, batch_id, success_error, summary))
+    except BaseException:
+        writer.abort()
+        raise
+    summary.parts = writer.close()
+    summary.size_bytes = sum(p["size_bytes"] for p in summary.parts)
     return summary
 
 
-class _Part:
-    """The records of one part, counted and sampled as fastavro pulls them."""
-
-    def __init__(self, first: dict[str, Any] | None, rest: Iterator[dict[str, Any]], limit: int) -> None:
-        self.count = 0
-        self.samples: list[str] = []
-        self._first = first
-        self._rest = rest
-        self._limit = limit
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        if self._first is None:
-            return
-        head = [self._first]
-        for rec in itertools.chain(head, itertools.islice(self._rest, self._limit - 1)):
-            self.count += 1
-            if len(self.samples) < SAMPLES:
-                self.samples.append(json.dumps(rec))
-            yield rec
+def _output_record(
+    record: Any, index: int, plan: Plan, batch_id: str, success_error: str | None, summary: OutputSummary
+) -> dict[str, Any]:
+    custom_id = str(record.get("custom_id", "")) if isinstance(record, dict) else ""
+    if plan.outcome[index] != OK:
+        summary.failed += 1
+        return {"custom_id": custom_id, "body": None, "error": plan.message(index)}
+    body = record["body"]
+    tin, tout = plan.tin[index], plan.tout[index]
+    rid = record_id(batch_id, custom_id)
+    if plan.kind == "embed":
+        response = embed_response(body, rid, tin, plan.dimension)
+    else:
+        response = chat_response(body, rid, tin, tout, plan.param[index])
+    summary.successful += 1
+    summary.input_tokens += tin
+    summary.output_tokens += tout
+    return {"custom_id": custom_id, "body": json.dumps(response, separators=(",", ":")), "error": success_error}

@@ -13,6 +13,7 @@ import random
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from .links import redact
 from .settings import SandboxSettings
 
 Scope = MutableMapping[str, Any]
@@ -32,7 +33,11 @@ async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict
 
 
 class RequestLogMiddleware:
-    """Records (method, path with query, headers) of every request, for tests."""
+    """Records (method, path with query, headers) of every request, for tests.
+
+    A part link's signature is replaced before it is kept (:func:`.links.redact`): the
+    log shows which part was fetched and how, never a link that would still work.
+    """
 
     def __init__(self, app: ASGIApp, log: RequestLog) -> None:
         self.app = app
@@ -44,7 +49,7 @@ class RequestLogMiddleware:
             if scope.get("query_string"):
                 path += "?" + scope["query_string"].decode("latin-1")
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            self.log.append((scope["method"], path, headers))
+            self.log.append((scope["method"], redact(path), headers))
         await self.app(scope, receive, send)
 
 

@@ -8,19 +8,26 @@ before uvicorn starts). Stopping ends uvicorn, then the worker, then closes the 
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from . import log
 from .settings import SandboxSettings
 from .store import Store
 from .worker import Worker
 
-__all__ = ["SandboxServer", "SandboxSettings"]
+__all__ = ["SandboxServer", "SandboxSettings", "run_foreground"]
+logger = log.get("server")
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 
-class _Discard(list):  # type: ignore[type-arg]
+class _Discard(list[tuple[str, str, dict[str, str]]]):
     """A request log that keeps nothing."""
 
     def append(self, item: object) -> None:
@@ -82,8 +89,7 @@ class SandboxServer:
             lifespan="off",
             timeout_graceful_shutdown=2,
         )
-        server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server = uvicorn.Server(config)  # in a thread of its own: it leaves signals alone
         self._server = server
         self.worker.start()
         self._thread = threading.Thread(target=self._serve, name="cbatch-sandbox-http", daemon=True)
@@ -98,8 +104,9 @@ class SandboxServer:
     def _serve(self) -> None:
         try:
             asyncio.run(self._server.serve(sockets=[self._socket]))
-        except BaseException as exc:  # reported by start()
+        except BaseException as exc:  # reported by start(), and logged for a running server
             self._error = exc
+            logger.exception("the HTTP server stopped")
 
     def stop(self) -> None:
         """Stop accepting, finish in-flight requests, stop the worker, close the database."""
@@ -118,8 +125,9 @@ class SandboxServer:
             self.store.close()
             self.store = None
 
-    def __enter__(self) -> SandboxServer:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
     def __exit__(
         self,
@@ -128,3 +136,28 @@ class SandboxServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def run_foreground(settings: SandboxSettings, on_ready: Callable[[SandboxServer], None]) -> SandboxServer:
+    """Serve until SIGINT or SIGTERM (then stop cleanly); returns the stopped server.
+
+    ``on_ready`` runs once the socket accepts connections: ``cbatch sandbox serve``
+    prints the URL there, the line a parent process waits for.
+    """
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with SandboxServer(settings, record_requests=False) as server:
+            logger.info("listening on %s, data in %s", server.base_url, settings.data_dir)
+            on_ready(server)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    logger.info("stopped")
+    return server

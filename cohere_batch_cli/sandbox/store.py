@@ -1,7 +1,10 @@
 """Durable state of the sandbox: one SQLite database plus dataset files under ``data_dir``.
 
 Everything a restarted sandbox needs lives here, so a sandbox started again on the
-same directory keeps every dataset and batch and resumes batches in progress. One
+same directory keeps every dataset and batch and resumes batches in progress. A dataset
+past its ``expires_us`` is gone at once for every query (the worker deletes its row and
+files soon after); a batch whose input or output dataset is gone reads that id as ``""``,
+as old batches on the real service do. One
 connection is shared by the HTTP thread and the worker behind a lock: every statement
 is short (files are read and written outside the lock), and one connection avoids
 per-thread connections that would have to be found and closed on shutdown.
@@ -19,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .clock import new_uuid
+from .clock import new_uuid, now_us
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,11 +69,21 @@ CREATE TABLE IF NOT EXISTS datasets (
     num_rows INTEGER NOT NULL DEFAULT 0,
     ready_us INTEGER NOT NULL,
     flags TEXT NOT NULL DEFAULT '{}',
-    kind TEXT NOT NULL
+    kind TEXT NOT NULL,
+    expires_us INTEGER NOT NULL DEFAULT 9223372036854775807
 );
 CREATE INDEX IF NOT EXISTS datasets_created ON datasets (created_us, seq);
 CREATE INDEX IF NOT EXISTS datasets_status_due ON datasets (validation_status, ready_us);
 """
+_MIGRATIONS = (
+    # (table, column, definition): columns added since the first sandbox release
+    ("datasets", "expires_us", "INTEGER NOT NULL DEFAULT 9223372036854775807"),
+)
+_LIVE = (
+    "EXISTS (SELECT 1 FROM datasets d WHERE d.id = b.input_dataset_id AND d.expires_us > :now) AS input_live, "
+    "EXISTS (SELECT 1 FROM datasets d WHERE d.id = b.output_dataset_id AND d.expires_us > :now) AS output_live"
+)
+
 
 
 class Store:
@@ -89,9 +102,12 @@ class Store:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
+        self._migrate()
         self.org_id = self._meta("org_id", new_uuid)
         self.creator_id = self._meta("creator_id", new_uuid)
         self.secret = self._meta("secret", lambda: secrets.token_hex(32))
+        self.seed = self._meta("seed", lambda: secrets.randbits(48))
+        """The decisions' seed when the settings give none: one per data directory."""
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -111,9 +127,19 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
-    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+    def _migrate(self) -> None:
+        """Add the columns a data directory made by an older sandbox lacks."""
+        with self.transaction() as conn:
+            for table, column, definition in _MIGRATIONS:
+                have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            conn.execute("CREATE INDEX IF NOT EXISTS datasets_expires ON datasets (expires_us)")
+
+    def _query(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._conn.execute(sql, tuple(params)).fetchall()
+            args = params if isinstance(params, dict) else tuple(params)
+            return self._conn.execute(sql, args).fetchall()
 
     def _execute(self, sql: str, params: Iterable[Any] = ()) -> int:
         with self._lock:
@@ -131,6 +157,10 @@ class Store:
     def dataset_dir(self, dataset_id: str) -> Path:
         return self.data_dir / "datasets" / dataset_id
 
+    def batch_dir(self, batch_id: str) -> Path:
+        """Where a running batch keeps its plan (removed once its output is written)."""
+        return self.data_dir / "batches" / batch_id
+
     # -- batches ------------------------------------------------------------------
 
     def insert_batch(self, row: dict[str, Any]) -> None:
@@ -139,7 +169,10 @@ class Store:
         self._execute(f"INSERT INTO batches ({cols}) VALUES ({marks})", row.values())
 
     def get_batch(self, batch_id: str) -> sqlite3.Row | None:
-        rows = self._query("SELECT * FROM batches WHERE id = ?", (batch_id,))
+        """The batch with ``input_live``/``output_live``: whether its datasets still exist."""
+        rows = self._query(
+            f"SELECT b.*, {_LIVE} FROM batches b WHERE b.id = :id", {"id": batch_id, "now": now_us()}
+        )
         return rows[0] if rows else None
 
     def list_batches(
@@ -147,14 +180,13 @@ class Store:
     ) -> list[sqlite3.Row]:
         """Newest first by ``order_col``; ``after`` is the (time, seq) of the last row seen."""
         assert order_col in ("created_us", "updated_us")
-        if after is None:
-            sql = f"SELECT * FROM batches ORDER BY {order_col} DESC, seq DESC LIMIT ?"
-            return self._query(sql, (limit,))
-        sql = (
-            f"SELECT * FROM batches WHERE ({order_col}, seq) < (?, ?) "
-            f"ORDER BY {order_col} DESC, seq DESC LIMIT ?"
-        )
-        return self._query(sql, (after[0], after[1], limit))
+        params: dict[str, Any] = {"limit": limit, "now": now_us()}
+        where = ""
+        if after is not None:
+            where = f"WHERE (b.{order_col}, b.seq) < (:t, :s) "
+            params.update(t=after[0], s=after[1])
+        sql = f"SELECT b.*, {_LIVE} FROM batches b {where}ORDER BY b.{order_col} DESC, b.seq DESC LIMIT :limit"
+        return self._query(sql, params)
 
     def request_cancel(self, batch_id: str, now: int) -> str | None:
         """Move a QUEUED/IN_PROGRESS batch to CANCELING; return the status it had (None: no batch)."""
@@ -212,7 +244,8 @@ class Store:
         self._execute(f"{verb} INTO datasets ({cols}) VALUES ({marks})", row.values())
 
     def get_dataset(self, dataset_id: str) -> sqlite3.Row | None:
-        rows = self._query("SELECT * FROM datasets WHERE id = ?", (dataset_id,))
+        """The dataset, unless it does not exist or has expired."""
+        rows = self._query("SELECT * FROM datasets WHERE id = ? AND expires_us > ?", (dataset_id, now_us()))
         return rows[0] if rows else None
 
     def update_dataset(self, dataset_id: str, **fields: Any) -> None:
@@ -231,7 +264,8 @@ class Store:
         limit: int | None,
         offset: int,
     ) -> list[sqlite3.Row]:
-        where, params = [], []  # type: tuple[list[str], list[Any]]
+        where: list[str] = ["expires_us > ?"]
+        params: list[Any] = [now_us()]
         if dataset_type:
             where.append("dataset_type = ?")
             params.append(dataset_type)
@@ -244,9 +278,7 @@ class Store:
         if status:
             where.append("validation_status = ?")
             params.append(status)
-        sql = "SELECT * FROM datasets"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = "SELECT * FROM datasets WHERE " + " AND ".join(where)
         sql += " ORDER BY created_us DESC, seq DESC LIMIT ? OFFSET ?"
         params += [limit if limit is not None else -1, offset]
         return self._query(sql, params)
@@ -266,11 +298,25 @@ class Store:
         return rows[0][0] if rows and rows[0][0] is not None else None
 
     def delete_dataset(self, dataset_id: str) -> bool:
-        deleted = self._execute("DELETE FROM datasets WHERE id = ?", (dataset_id,)) > 0
+        """Delete a live dataset (False: none such); an expired one is already gone."""
+        deleted = self._execute(
+            "DELETE FROM datasets WHERE id = ? AND expires_us > ?", (dataset_id, now_us())
+        ) > 0
         if deleted:
             shutil.rmtree(self.dataset_dir(dataset_id), ignore_errors=True)
         return deleted
 
+    def purge_expired(self, now: int) -> list[str]:
+        """Delete the rows and files of every expired dataset; return their ids."""
+        ids = [str(r[0]) for r in self._query("SELECT id FROM datasets WHERE expires_us <= ?", (now,))]
+        if ids:
+            with self.transaction() as conn:
+                conn.executemany("DELETE FROM datasets WHERE id = ? AND expires_us <= ?", [(i, now) for i in ids])
+            for dataset_id in ids:
+                shutil.rmtree(self.dataset_dir(dataset_id), ignore_errors=True)
+        return ids
+
     def usage_bytes(self) -> int:
-        rows = self._query("SELECT COALESCE(SUM(size_bytes), 0) FROM datasets")
+        """Bytes of every live dataset, batch outputs included."""
+        rows = self._query("SELECT COALESCE(SUM(size_bytes), 0) FROM datasets WHERE expires_us > ?", (now_us(),))
         return int(rows[0][0])

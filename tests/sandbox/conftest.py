@@ -5,6 +5,7 @@ Everything goes over real HTTP on loopback; see ``sandbox_client.py`` for the he
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ import pytest
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 from tests.sandbox.sandbox_client import Api
 
+
 def make_settings(data_dir: Path, **overrides: Any) -> SandboxSettings:
-    base: dict[str, Any] = {"data_dir": data_dir, "port": 0, "records_per_second": 5000.0}
+    """Quick settings: outputs ready at once unless a test asks for the delay it checks."""
+    base: dict[str, Any] = {"data_dir": data_dir, "port": 0, "records_per_second": 5000.0, "output_ready_delay": 0.0}
     base.update(overrides)
     return SandboxSettings(**base)
 
@@ -34,7 +37,11 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Api]]:
     yield _start
     for api in started:
         api.close()
-        api.server.stop()
+    stopping = [threading.Thread(target=api.server.stop) for api in started]  # each waits a tick
+    for thread in stopping:
+        thread.start()
+    for thread in stopping:
+        thread.join()
 
 
 @pytest.fixture(scope="module")

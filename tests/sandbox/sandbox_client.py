@@ -74,17 +74,29 @@ class Api:
 
     def results(self, output_dataset_id: str) -> list[dict[str, Any]]:
         """Every output record, parts in index order, fetched with a key-less client."""
-        import fastavro
+        return [r for part in self.parts(output_dataset_id) for r in part]
 
-        ds = self.wait_dataset(output_dataset_id)
-        assert ds["validation_status"] == "validated"
-        records: list[dict[str, Any]] = []
+    def parts(self, dataset_id: str) -> list[list[dict[str, Any]]]:
+        """The records of each part of a validated dataset, parts in index order."""
+        ds = self.wait_dataset(dataset_id)
+        assert ds["validation_status"] == "validated", ds
         with httpx.Client(timeout=30) as anon:
-            for part in sorted(ds["dataset_parts"], key=lambda p: p["index"]):
-                r = anon.get(part["url"])
-                assert r.status_code == 200, r.text
-                records.extend(fastavro.reader(io.BytesIO(r.content)))
-        return records
+            return [read_avro(anon.get(p["url"])) for p in sorted(ds["dataset_parts"], key=lambda p: p["index"])]
+
+    def by_id(self, output_dataset_id: str) -> dict[str, dict[str, Any]]:
+        """The output records keyed by custom_id (the output is not in input order)."""
+        records = self.results(output_dataset_id)
+        keyed = {r["custom_id"]: r for r in records}
+        assert len(keyed) == len(records), "a custom_id appears twice in the output"
+        return keyed
+
+    def run_existing(self, dataset_id: str, model: str = "command-r") -> dict[str, Any]:
+        """Run a batch of a dataset already validated; the finished batch."""
+        return self.wait_batch(self.create(dataset_id, model=model)["id"])
+
+    def run(self, data: bytes, type_: str = "batch-chat-v2-input", model: str = "command-r", **upload: Any) -> dict[str, Any]:
+        """Upload, validate, run a batch to its end; the finished batch."""
+        return self.wait_batch(self.create(self.validated(data, type_=type_, **upload), model=model)["id"])
 
     @staticmethod
     def _wait(get: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
@@ -94,3 +106,22 @@ class Api:
             if done(value) or time.monotonic() > deadline:
                 return value
             time.sleep(0.02)
+
+
+def read_avro(response: httpx.Response) -> list[dict[str, Any]]:
+    """The records of one downloaded Avro part."""
+    import fastavro
+
+    assert response.status_code == 200, response.text
+    return list(fastavro.reader(io.BytesIO(response.content)))  # type: ignore[arg-type]
+
+
+def jsonl(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+def embed_lines(texts: list[str], prefix: str = "e", **body: Any) -> bytes:
+    """One embed record per text, ``{"texts": [text], "input_type": "search_document", **body}``."""
+    return jsonl(
+        [{"custom_id": f"{prefix}{i}", "body": {"texts": [t], "input_type": "search_document", **body}} for i, t in enumerate(texts)]
+    )

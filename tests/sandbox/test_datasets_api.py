@@ -56,7 +56,7 @@ def test_part_links_need_no_key_and_check_their_signature(shared: Api) -> None:
     downloads = [entry for entry in shared.server.request_log if entry[1].startswith("/_sandbox/parts/")]
     assert downloads and all("authorization" not in headers for _, _, headers in downloads)
     url = shared.wait_dataset(done["output_dataset_id"])["dataset_parts"][0]["url"]
-    forged = url[: url.index("sig=") + 4] + "0" * 32
+    forged = url[: url.index("X-Goog-Signature=") + 17] + "0" * 64
     import httpx
 
     assert httpx.get(forged).status_code == 403

@@ -1,15 +1,13 @@
-"""Restarts on the same data_dir, injected faults, and the ways to run the sandbox."""
+"""Restarts on the same data_dir, injected faults, and serve without the server extra."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.sandbox.sandbox_client import KEY, chat_lines
+from tests.sandbox.sandbox_client import chat_lines
 
 
 def test_restart_keeps_everything_and_resumes_a_running_batch(start: Any, tmp_path: Path) -> None:
@@ -31,7 +29,7 @@ def test_restart_keeps_everything_and_resumes_a_running_batch(start: Any, tmp_pa
     assert resumed["num_successful_records"] >= mid["num_successful_records"]
     done = second.wait_batch(running["id"])
     assert done["status"] == "BATCH_STATUS_COMPLETED" and done["num_successful_records"] == 120
-    assert [r["custom_id"] for r in second.results(done["output_dataset_id"])] == [f"r{i}" for i in range(120)]
+    assert sorted(second.by_id(done["output_dataset_id"])) == sorted(f"r{i}" for i in range(120))
     assert len(second.http.get("/v2/batches").json()["batches"]) == 2
 
 
@@ -61,30 +59,10 @@ def test_faults_spare_part_downloads(start: Any) -> None:
     assert httpx.get(f"{api.server.base_url}/_sandbox/health").status_code == 200
 
 
-def test_python_m_prints_the_url_and_stops_on_sigterm(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(tmp_path)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("cbatch sandbox listening on http://127.0.0.1:")
-        url = line.rsplit(" ", 1)[1].strip()
-        r = httpx.get(f"{url}/v2/batches", headers={"Authorization": f"Bearer {KEY}"})
-        assert r.json() == {"batches": []}
-    finally:
-        proc.terminate()
-        assert proc.wait(timeout=15) == 0
-        if proc.stdout:
-            proc.stdout.close()
-
-
 def test_cli_serve_without_the_extra_says_how_to_install(monkeypatch: Any) -> None:
-    from typer.testing import CliRunner
-
     import sys
+
+    from typer.testing import CliRunner
 
     from cohere_batch_cli.cli import sandbox as sandbox_cli
 
@@ -92,3 +70,24 @@ def test_cli_serve_without_the_extra_says_how_to_install(monkeypatch: Any) -> No
     result = CliRunner().invoke(sandbox_cli.app, ["serve"])
     assert result.exit_code == 2, result.stderr
     assert "pip install 'cohere-batch-cli[sandbox]'" in result.stderr
+
+
+def test_a_data_dir_from_an_older_sandbox_still_runs_batches(start: Any, tmp_path: Path) -> None:
+    import sqlite3
+
+    data_dir = tmp_path / "old"
+    first = start(data_dir=data_dir)
+    dataset_id = first.validated(chat_lines(4))
+    first.close()
+    first.server.stop()
+    # what an older sandbox left: no expiry column, no facts or offsets beside the rows
+    with sqlite3.connect(data_dir / "sandbox.db") as db:
+        db.execute("DROP INDEX datasets_expires")
+        db.execute("ALTER TABLE datasets DROP COLUMN expires_us")
+    for name in ("facts.jsonl", "offsets.bin"):
+        (data_dir / "datasets" / dataset_id / name).unlink()
+
+    second = start(data_dir=data_dir)
+    done = second.run_existing(dataset_id)
+    assert done["status"] == "BATCH_STATUS_COMPLETED" and done["num_successful_records"] == 4
+    assert sorted(second.by_id(done["output_dataset_id"])) == ["r0", "r1", "r2", "r3"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-
-import httpx
 from typing import Any
 
-from tests.sandbox.sandbox_client import Api, chat_lines
+import httpx
+
+from tests.sandbox.sandbox_client import Api, chat_lines, read_avro
 
 UUID_LEN = 36
 
@@ -27,6 +27,9 @@ def test_upload_validates_and_describes_the_parts(shared: Api) -> None:
     assert json.loads(part["samples"][0])["custom_id"] == "r0"
     original = httpx.get(part["original_url"])
     assert original.content == chat_lines(5)
+    parsed = read_avro(httpx.get(part["url"]))
+    assert [r["custom_id"] for r in parsed] == [f"r{i}" for i in range(5)]
+    assert json.loads(parsed[0]["body"]) == {"messages": [{"role": "user", "content": "question 0"}]}
 
 
 def test_broken_file_fails_validation_naming_the_line(shared: Api) -> None:
@@ -63,21 +66,22 @@ def test_batch_runs_to_completion_with_every_result(shared: Api) -> None:
     out = shared.wait_dataset(done["output_dataset_id"])
     assert out["dataset_type"] == "batch-chat-v2-output"
     assert json.loads(out["schema"])["type"] == "record"
-    records = shared.results(done["output_dataset_id"])
-    assert [r["custom_id"] for r in records] == [f"r{i}" for i in range(30)]
-    body: dict[str, Any] = json.loads(records[0]["body"])
+    records = shared.by_id(done["output_dataset_id"])
+    assert sorted(records) == sorted(f"r{i}" for i in range(30))
+    body: dict[str, Any] = json.loads(records["r0"]["body"])
     assert body["message"]["content"][0]["text"] == "Sandbox reply to: question 0"
     assert body["finish_reason"] == "COMPLETE"
-    assert records[0]["error"] is None
-    total_in = sum(json.loads(r["body"])["usage"]["billed_units"]["input_tokens"] for r in records)
-    assert str(total_in) == done["input_tokens"]
+    assert all(r["error"] == "" for r in records.values()), "a success carries an empty error, as recorded"
+    bodies = [json.loads(r["body"]) for r in records.values()]
+    assert str(sum(b["usage"]["billed_units"]["input_tokens"] for b in bodies)) == done["input_tokens"]
+    assert str(sum(b["usage"]["billed_units"]["output_tokens"] for b in bodies)) == done["output_tokens"]
 
 
 def test_marker_fails_records_and_a_batch_of_failures_fails(shared: Api) -> None:
     some = shared.wait_batch(shared.create(shared.validated(chat_lines(10, fail={2, 5})))["id"])
     assert some["status"] == "BATCH_STATUS_COMPLETED"
     assert (some["num_successful_records"], some["num_failed_records"]) == (8, 2)
-    records = {r["custom_id"]: r for r in shared.results(some["output_dataset_id"])}
+    records = shared.by_id(some["output_dataset_id"])
     assert records["r2"]["body"] is None
     assert records["r2"]["error"] == "sandbox: failure requested by [[sandbox:fail]] marker"
 
@@ -96,12 +100,13 @@ def test_embed_batch_respects_embedding_types(shared: Api) -> None:
     done = shared.wait_batch(shared.create(shared.validated(data, type_="batch-embed-v2-input"), model="embed-v4.0")["id"])
     assert (done["num_successful_records"], done["num_failed_records"]) == (1, 1)
     assert shared.dataset(done["output_dataset_id"])["dataset_type"] == "batch-embed-v2-output"
-    first, second = shared.results(done["output_dataset_id"])
-    body = json.loads(first["body"])
-    assert len(body["embeddings"]["float"]) == 2 and len(body["embeddings"]["float"][0]) == 8
+    records = shared.by_id(done["output_dataset_id"])
+    body = json.loads(records["e0"]["body"])
+    assert sorted(body["embeddings"]) == ["float", "int8"]
+    assert len(body["embeddings"]["float"]) == 2 and len(body["embeddings"]["float"][0]) == 1536
     assert all(-128 <= v <= 127 for v in body["embeddings"]["int8"][0])
     assert body["texts"] == ["a", "b"]
-    assert second["error"]
+    assert records["e1"]["error"] and records["e1"]["body"] is None
 
 
 def test_output_is_split_into_parts(start: Any) -> None:
@@ -110,4 +115,4 @@ def test_output_is_split_into_parts(start: Any) -> None:
     parts = api.wait_dataset(done["output_dataset_id"])["dataset_parts"]
     assert [p["num_rows"] for p in parts] == [4, 4, 2]
     assert [p["index"] for p in parts] == [0, 1, 2]
-    assert [r["custom_id"] for r in api.results(done["output_dataset_id"])] == [f"r{i}" for i in range(10)]
+    assert sorted(r["custom_id"] for r in api.results(done["output_dataset_id"])) == sorted(f"r{i}" for i in range(10))

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ResultsError
+from ..errors import LocalWriteError, ResultsError
 from ..output.progress import NullProgress
 from .decode import decoded_records
 from .join import Joiner
@@ -142,7 +142,7 @@ def download_results(
     sink: ProgressSink = progress or NullProgress()
     with ExitStack() as cleanup:
         joiner = cleanup.enter_context(Joiner.open(join)) if join is not None else None
-        workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix(destination), dir=workdir_parent(destination)))
+        workdir = _make_workdir(destination)
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         fetcher = Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink)
         cleanup.callback(fetcher.stop)  # runs before the rmtree: callbacks unwind last-in first
@@ -159,6 +159,18 @@ def download_results(
         succeeded=counts.total - counts.failed,
         count_mismatch=count_mismatch(expected_records, counts.total),
     )
+
+
+def _make_workdir(destination: Path | None) -> Path:
+    """The hidden folder parts are downloaded into; a folder that cannot be made is exit 11."""
+    parent = workdir_parent(destination)
+    try:
+        return Path(tempfile.mkdtemp(prefix=workdir_prefix(destination), dir=parent))
+    except OSError as exc:
+        where = parent or tempfile.gettempdir()
+        raise LocalWriteError(
+            f"cannot make a folder for the downloaded parts in {where}: {exc.strerror or exc}"
+        ) from None
 
 
 def count_mismatch(expected: int | None, found: int) -> str | None:

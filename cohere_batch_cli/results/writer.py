@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from ..atomic import atomic_write
-from ..errors import InputFileError
+from ..atomic import STDOUT, atomic_write, describe_destination
+from ..errors import InputFileError, LocalWriteError
 from .records import (
     CSV_COLUMNS,
     csv_row,
@@ -101,37 +101,56 @@ class _Utf8:
 
 
 def check_destination(destination: Path) -> None:
-    """Refuse a destination that cannot be written before a byte is downloaded."""
-    if destination.is_dir():
+    """Refuse a destination that cannot be written before a byte is downloaded.
+
+    A folder, or a file in a folder that does not exist, is a mistake in the
+    command (exit 2); a folder cbatch may not write in is a local write
+    failure (exit 11), found now rather than after the download.
+    """
+    target = describe_destination(destination)
+    if target.kind == "folder":
         raise InputFileError(f"cannot write results to {destination}: it is a directory")
-    parent = destination.parent
-    if not parent.is_dir():
-        raise InputFileError(f"cannot write results to {destination}: the directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputFileError(f"cannot write results to {destination}: {parent} is not writable")
+    folder = target.folder
+    if folder is None:
+        return  # a device, FIFO or socket: written in place
+    if not folder.is_dir():
+        raise InputFileError(f"cannot write results to {destination}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise LocalWriteError(f"cannot write results to {destination}: {_why_not_writable(folder)}")
+
+
+def _why_not_writable(folder: Path) -> str:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"Read-only file system ({folder})"
+    except (OSError, AttributeError):
+        pass
+    return f"Permission denied ({folder})"
 
 
 def workdir_parent(destination: Path | None) -> str | None:
-    """Part files go beside the destination (same disk, cleaned with it), else in the temp dir."""
-    return None if destination is None else str(destination.parent)
+    """Part files go beside the file written (same disk, cleaned with it), else in the temp dir.
+
+    Beside a symlink's target, not the link; never beside a device or a FIFO
+    (``-o /dev/null`` must not make a folder in ``/dev``).
+    """
+    if destination is None:
+        return None
+    folder = describe_destination(destination).folder
+    return None if folder is None else str(folder)
 
 
 def workdir_prefix(destination: Path | None) -> str:
-    return ".cbatch-parts-" if destination is None else f".{destination.name}.parts-"
+    if destination is None:
+        return ".cbatch-parts-"
+    target = describe_destination(destination)
+    return f".{target.path.name}.parts-" if target.folder is not None else ".cbatch-parts-"
 
 
 BinaryStdout = Callable[[], AbstractContextManager[IO[bytes]]]
 """Opens stdout as a binary stream: the output object's ``Output.binary``."""
 
 
-@contextmanager
-def output_stream(destination: Path | None, stdout: BinaryStdout | None) -> Iterator[IO[bytes]]:
-    """A binary stream to write into: the output object's stdout, or the destination written atomically."""
-    if destination is None:
-        if stdout is None:
-            raise ValueError("results to stdout need the output object's binary stream")
-        with stdout() as out:
-            yield out
-        return
-    with atomic_write(destination) as fh:
-        yield fh
+def output_stream(destination: Path | None, stdout: BinaryStdout | None) -> AbstractContextManager[IO[bytes]]:
+    """A binary stream to write into: stdout (None), or the destination as :mod:`..atomic` writes it."""
+    return atomic_write(STDOUT if destination is None else destination, stdout=stdout)  # type: ignore[arg-type]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
@@ -31,6 +31,26 @@ class FetchOptions:
     read_timeout: float | None = None
     """Seconds to wait for each read from storage (the global --timeout); None: the default."""
     ca_bundle: str | None = None
+
+
+@contextmanager
+def _say_where_on_stop(reporter: Reporter, destination: Path | None) -> Iterator[None]:
+    """On Ctrl-C, SIGTERM or SIGHUP: what was left behind, and how to pick it up again."""
+    from ..atomic import describe_destination
+    from ..errors import stop_word
+
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if destination is None or describe_destination(destination).in_place:
+            where = "stdout" if destination is None else str(destination)
+            reporter.info(f"{stop_word(exc)}: {where} got only the first records; run the command again for all")
+        else:
+            reporter.info(
+                f"{stop_word(exc)}: nothing was written to {destination} and no partial file is left; "
+                "run the same command again to download the results"
+            )
+        raise
 
 
 def destination_for(batch_id: str, options: FetchOptions) -> Path | None:
@@ -71,7 +91,9 @@ def fetch_results(
     destination = destination_for(batch.id, options)
     progress = reporter.progress("downloading results") if destination is not None else None
     timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
-    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http:
+    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(
+        reporter, destination
+    ):
         summary = download_results(
             dataset.parts,
             destination,

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..exit_codes import ExitCode
+from ..errors import stop_word
+from ..exit_codes import ExitCode, for_interruption
 from ..watcher import WatchOptions
 
 if TYPE_CHECKING:
@@ -48,11 +49,11 @@ def follow(
         with view:
             for events in watcher.rounds():
                 view.handle(events)
-    except KeyboardInterrupt:
-        reporter.info("\nstopped watching; nothing was cancelled, the batches keep running.")
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same words, the signal's code
+        reporter.info(f"\n{stop_word(exc)}: stopped watching; nothing was cancelled, the batches keep running.")
         if resume:
             reporter.info(f"resume with: {resume}")
-        return ExitCode.INTERRUPTED
+        return for_interruption(exc)
     finally:
         s = watcher.stats
         reporter.debug(

@@ -149,7 +149,7 @@ def test_a_fifo_is_written_in_place(tmp_path: Path) -> None:
 def test_a_write_that_fails_is_a_local_write_error_and_leaves_nothing(tmp_path: Path) -> None:
     target = tmp_path / "out.jsonl"
     target.write_bytes(b"old\n")
-    with pytest.raises(LocalWriteError, match="cannot write .*out.jsonl: File too large"):
+    with pytest.raises(LocalWriteError, match=r"cannot write .*out\.jsonl: File too large"):
         with atomic_write(target) as fh:
             import resource
 

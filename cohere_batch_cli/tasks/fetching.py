@@ -74,6 +74,7 @@ def fetch_results(
     object's, in a command). Raises :class:`NotReady` while the batch runs.
     """
     from ..api.client import Timeouts, storage_client
+    from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT, download_results
     from .datasets import wait_validated
 
@@ -84,8 +85,16 @@ def fetch_results(
             hint=f"wait with: cbatch watch {batch.id} (or add --wait)",
         )
     if not batch.output_dataset_id:
-        raise NotReady(f"batch {batch.id} ended {batch.status.label} with no output dataset")
-    dataset = wait_validated(client, batch.output_dataset_id, reporter)
+        raise NotReady(f"batch {batch.id} ended {batch.status.label} with no output dataset: there are no results")
+    try:
+        dataset = wait_validated(client, batch.output_dataset_id, reporter)
+    except NotFoundError as exc:
+        # A batch cancelled after it started may name an output dataset that was never written.
+        exc.hint = (
+            f"batch {batch.id} ended {batch.status.label} and names output dataset "
+            f"{batch.output_dataset_id}, which does not exist: there are no results to download"
+        )
+        raise
     if dataset.validation_status == "failed":
         raise NotReady(f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}")
     destination = destination_for(batch.id, options)
@@ -113,6 +122,13 @@ def fetch_results(
         f"wrote {summary.records_written:,} {noun} to {where} "
         f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
     )
+    if summary.join is not None:
+        reporter.info(
+            f"joined {summary.join.matched:,} of {summary.join.results:,} results "
+            f"with their requests from {summary.join.path}"
+        )
     if summary.count_mismatch:
         reporter.warn(summary.count_mismatch)
+    for warning in summary.warnings:
+        reporter.warn(warning)
     return summary

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import stop_word
 from ..exit_codes import ExitCode, for_interruption
-from ..watcher import WatchOptions
+from ..watcher import NotFound, WatchOptions
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -49,6 +49,12 @@ def follow(
         with view:
             for events in watcher.rounds():
                 view.handle(events)
+                for event in events:
+                    if isinstance(event, NotFound):
+                        reporter.warn(
+                            f"batch {event.batch_id} was not found ({event.error}); "
+                            "no longer watched: list batches with: cbatch list"
+                        )
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same words, the signal's code
         reporter.info(f"\n{stop_word(exc)}: stopped watching; nothing was cancelled, the batches keep running.")
         if resume:

@@ -305,3 +305,17 @@ def test_the_results_to_a_full_stdout_exit_11(api: FakeApi, tmp_path: Path) -> N
         result = run_cbatch(api.base_url, ["results", "b-done", "-o", "-"], tmp_path, stdout=stdout)
     assert result.returncode == ExitCode.LOCAL_WRITE
     assert one_error_line(result.stderr) == "error: cannot write to stdout: No space left on device"
+
+
+def test_every_test_the_reliability_table_names_exists() -> None:
+    """docs/reliability.md lists these faults with the test that proves each: they must exist."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "docs" / "reliability.md").read_text(encoding="utf-8")
+    table = text.split("<!-- local-faults:begin -->", 1)[1].split("<!-- local-faults:end -->", 1)[0]
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", table)
+    assert len(named) >= 25
+    for filename, test in named:
+        source = (root / "tests" / filename).read_text(encoding="utf-8")
+        assert re.search(rf"^def {test}\(", source, re.M), f"{filename}::{test} is named in docs/reliability.md"

@@ -16,6 +16,10 @@
     ├── LocalWriteError             a local file could not be written (exit 11)
     └── RecordsStillFailing         records still failing after the last retry round (exit 12)
 
+Apart from the tree, :class:`Terminated` is what SIGTERM and SIGHUP raise: a
+``KeyboardInterrupt``, so every path that cleans up after Ctrl-C cleans up
+after them too.
+
 The API's own errors are a tree of their own in :mod:`cohere_batch_cli.api.errors`;
 the CLI's one table (``cli/_errors.py``) maps both trees to exit codes by class,
 subclasses first. Every error may carry a ``hint``: the next thing to try,
@@ -86,3 +90,29 @@ class LocalWriteError(CbatchError):
 
 class RecordsStillFailing(CbatchError):
     """Records still failed after the last retry round (exit 12)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised where Ctrl-C raises ``KeyboardInterrupt``.
+
+    CI cancellation and ``timeout`` send SIGTERM; a closed terminal sends
+    SIGHUP. Being a ``KeyboardInterrupt``, it runs every cleanup Ctrl-C runs
+    (temporary files removed, nothing cancelled, the resume command printed);
+    only the words and the exit code (128 + the signal) differ.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def stop_word(exc: BaseException) -> str:
+    """How a message names what stopped the run: ``interrupted``, ``terminated (SIGTERM)``, ..."""
+    import signal
+
+    signum = getattr(exc, "signum", None)
+    if signum == getattr(signal, "SIGTERM", None):
+        return "terminated (SIGTERM)"
+    if signum == getattr(signal, "SIGHUP", None):
+        return "hung up (SIGHUP)"
+    return "interrupted"

@@ -97,6 +97,17 @@ def combine(codes: Iterable[ExitCode]) -> ExitCode:
     return ExitCode.OK
 
 
+def for_interruption(exc: BaseException) -> ExitCode:
+    """The code a stopped run exits with: 130 for Ctrl-C, 128 + the signal for SIGTERM and SIGHUP."""
+    signum = getattr(exc, "signum", None)
+    if isinstance(signum, int):
+        try:
+            return ExitCode(128 + signum)
+        except ValueError:
+            pass
+    return ExitCode.INTERRUPTED
+
+
 def precedence_text() -> str:
     """The combining order as one line, for ``cbatch help exit-codes`` and the docs."""
     return " > ".join(str(int(code)) for code in PRECEDENCE) + " > 0"

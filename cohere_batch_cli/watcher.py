@@ -26,7 +26,12 @@ How one watch goes::
             retried; after ``outage_limit`` seconds of nothing but failures the
             last one is re-raised. A 404 for a batch never seen is retried for
             ``not_found_grace`` seconds (a batch just created may not be
-            readable yet). Anything else is raised at once.
+            readable yet); one still missing after that is reported at once
+            (NotFound), dropped, and counted in the exit code (4) while the
+            others are followed to the end. Anything else is raised at once.
+    order:  the list round trusts only a page that is newest update first;
+            the API does not document the order, so at the first page in
+            another the watch falls back to one GET per batch for good.
 """
 
 from __future__ import annotations
@@ -48,9 +53,9 @@ from .api.errors import (
     ServerError,
     UnexpectedResponseError,
 )
-from .api.models import Batch, BatchStatus
+from .api.models import Batch, BatchStatus, newest_first
 from .api.retry import RetryPolicy
-from .exit_codes import ExitCode
+from .exit_codes import ExitCode, combine
 
 TRANSIENT_ERRORS: tuple[type[CohereAPIError], ...] = (
     NetworkError,
@@ -64,7 +69,12 @@ MAX_PAGE_SIZE = 1000
 
 
 class BatchSource(Protocol):
-    """The two calls the engine needs; ``CohereClient`` has them, tests may fake them."""
+    """The two calls the engine needs; ``CohereClient`` has them, tests may fake them.
+
+    A source that also has ``get_dataset(id)`` lets the engine check that a
+    CANCELED batch's output dataset exists before a view offers to download
+    it (see :attr:`BatchDone.results`).
+    """
 
     def get_batch(self, batch_id: str, *, timeout: float | None = None) -> Batch: ...
 
@@ -197,6 +207,20 @@ class BatchDone:
     batch: Batch
     exit_code: ExitCode
     elapsed: float
+    results: bool | None = None
+    """Whether its output dataset can be read: True (a finished batch's, or a cancelled one's
+    that was found), False (none, or the one it names was not found), None (not known)."""
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """A watched batch still answered 404 after the grace period (or stopped existing): dropped."""
+
+    kind: ClassVar[str] = "not_found"
+    batch_id: str
+    error: CohereAPIError
+    elapsed: float
+    exit_code: ExitCode = ExitCode.NOT_FOUND
 
 
 @dataclass(frozen=True)
@@ -219,9 +243,11 @@ class AllDone:
     batches: tuple[Batch, ...]
     exit_code: ExitCode
     elapsed: float
+    not_found: tuple[str, ...] = ()
+    """Ids that answered 404 and were dropped (see :class:`NotFound`)."""
 
 
-WatchEvent = Snapshot | Progress | StatusChanged | TransientError | Recovered | BatchDone | TimedOut | AllDone
+WatchEvent = Snapshot | Progress | StatusChanged | TransientError | Recovered | BatchDone | NotFound | TimedOut | AllDone
 """Every event the engine yields; ``event.kind`` names it in JSON lines."""
 
 
@@ -240,22 +266,22 @@ def batch_exit_code(batch: Batch) -> ExitCode:
     return ExitCode.TIMEOUT
 
 
-def outcome_exit_code(batches: Iterable[Batch], no_exit_status: bool = False) -> ExitCode:
-    """The exit code of a watch over ``batches``.
+def outcome_exit_code(
+    batches: Iterable[Batch], no_exit_status: bool = False, *, not_found: int = 0
+) -> ExitCode:
+    """The exit code of a watch over ``batches``, ``not_found`` more having answered 404.
 
-    FAILED outranks CANCELED (a failure needs looking at; a cancel was asked for).
-    A batch still running means the wait ended first (TIMEOUT), even with
-    ``no_exit_status``, which only forgives terminal outcomes.
+    The worst outcome wins, in the one order :func:`~cohere_batch_cli.exit_codes.combine`
+    keeps: a batch that does not exist (4), then a wait that ended first (10;
+    a batch still running), then FAILED (8) before CANCELED (9).
+    ``no_exit_status`` forgives only how batches ended, never 4 or 10.
     """
     codes = {batch_exit_code(b) for b in batches}
-    if ExitCode.TIMEOUT in codes:
-        return ExitCode.TIMEOUT
     if no_exit_status:
-        return ExitCode.OK
-    for code in (ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
-        if code in codes:
-            return code
-    return ExitCode.OK
+        codes -= {ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED}
+    if not_found:
+        codes.add(ExitCode.NOT_FOUND)
+    return combine(codes)
 
 
 # -- per-batch tracking --------------------------------------------------------------
@@ -278,6 +304,8 @@ class _Tracked:
     id: str
     batch: Batch | None = None
     done: bool = False
+    missing: bool = False
+    """It answered 404 past the grace period and was dropped."""
     samples: deque[tuple[float, int]] = field(default_factory=deque)
 
     def add_sample(self, now: float, processed: int, window: float) -> None:
@@ -363,10 +391,11 @@ class Watcher:
         self._outage = options.outage_policy()
         self._started = 0.0
         self._pace = options.interval
+        self._list_unordered = False
 
     def batches(self) -> list[Batch]:
-        """The last state seen of each watched batch, in the order given."""
-        return [t.batch for t in self._tracked.values() if t.batch is not None]
+        """The last state seen of each watched batch, in the order given (dropped ones left out)."""
+        return [t.batch for t in self._tracked.values() if t.batch is not None and not t.missing]
 
     # -- the loop ---------------------------------------------------------------------
 
@@ -404,9 +433,11 @@ class Watcher:
                     events.insert(0, Recovered(self._clock() - outage_since, self._elapsed()))
                     outage_since, failures = None, 0
                 if all(t.done for t in self._tracked.values()):
-                    final = [t.batch for t in self._tracked.values() if t.batch is not None]
-                    self.exit_code = outcome_exit_code(final, opts.no_exit_status)
-                    yield [*events, AllDone(tuple(final), self.exit_code, self._elapsed())]
+                    final = [t.batch for t in self._tracked.values() if t.batch is not None and not t.missing]
+                    missing = sum(t.missing for t in self._tracked.values())
+                    self.exit_code = outcome_exit_code(final, opts.no_exit_status, not_found=missing)
+                    gone = tuple(t.id for t in self._tracked.values() if t.missing)
+                    yield [*events, AllDone(tuple(final), self.exit_code, self._elapsed(), gone)]
                     return
                 wait = self._next_pause(moved)
             if deadline is not None:
@@ -422,9 +453,10 @@ class Watcher:
                 return
 
     def _timed_out(self) -> TimedOut:
-        self.exit_code = ExitCode.TIMEOUT
         pending = tuple(t.id for t in self._tracked.values() if not t.done)
-        return TimedOut(pending, tuple(self.batches()), self._elapsed())
+        missing = sum(t.missing for t in self._tracked.values())
+        self.exit_code = combine([ExitCode.TIMEOUT] + ([ExitCode.NOT_FOUND] if missing else []))
+        return TimedOut(pending, tuple(self.batches()), self._elapsed(), self.exit_code)
 
     def _elapsed(self) -> float:
         return self._clock() - self._started
@@ -472,6 +504,10 @@ class Watcher:
                 batch = self._get(tracked, deadline)
             except _Missing:
                 continue
+            except NotFoundError as exc:  # past the grace period: say so now, drop it, follow the rest
+                tracked.done = tracked.missing = True
+                events.append(NotFound(tracked.id, exc, self._elapsed()))
+                continue
             moved = self._observe(tracked, batch, events) or moved
         return moved or bool(events)
 
@@ -488,6 +524,8 @@ class Watcher:
         self, running: list[_Tracked], events: list[WatchEvent], deadline: float | None
     ) -> list[_Tracked]:
         """One paged list, newest update first; returns the batches it did not show."""
+        if self._list_unordered:
+            return running  # the API did not list newest update first: read each batch instead
         wanted = {t.id: t for t in running}
         page_size = min(MAX_PAGE_SIZE, max(100, 4 * len(running)))
         token: str | None = None
@@ -499,6 +537,12 @@ class Watcher:
                 order_by="updated_at",
                 timeout=self._request_timeout(deadline),
             )
+            if not newest_first([b.updated_at for b in page]):
+                # The paging rule below holds only for newest-first pages. The API does
+                # not document the order, so an answer in any other is not trusted: its
+                # batches are read one by one, now and for the rest of this watch.
+                self._list_unordered = True
+                return running
             oldest: datetime | None = None
             for batch in page:
                 tracked = wanted.pop(batch.id, None)
@@ -540,6 +584,30 @@ class Watcher:
             changed = False
         if batch.status.is_terminal:
             tracked.done = True
-            events.append(BatchDone(batch, batch_exit_code(batch), elapsed))
+            events.append(BatchDone(batch, batch_exit_code(batch), elapsed, self._results_readable(batch)))
         return changed
+
+    def _results_readable(self, batch: Batch) -> bool | None:
+        """Whether ``batch``'s output dataset can be read, so a view may offer ``cbatch results``.
+
+        A COMPLETED or FAILED batch's output exists (the contract says so, if
+        after a moment); a CANCELED one may name a dataset the service never
+        wrote, so that one is looked up, once. A look-up that fails for
+        another reason leaves it unknown (None), and no view claims either way.
+        """
+        if not batch.output_dataset_id:
+            return False
+        if batch.status != BatchStatus.CANCELED:
+            return True
+        get_dataset = getattr(self.source, "get_dataset", None)
+        if get_dataset is None:
+            return None
+        self.stats.gets += 1
+        try:
+            get_dataset(batch.output_dataset_id)
+        except NotFoundError:
+            return False
+        except CohereAPIError:
+            return None
+        return True
 

@@ -19,6 +19,7 @@ import pytest
 
 from cohere_batch_cli import config
 from cohere_batch_cli.atomic import atomic_write, write_text_atomic
+from cohere_batch_cli.errors import LocalWriteError
 
 
 @contextmanager
@@ -109,9 +110,60 @@ def test_without_a_mode_the_umask_decides_as_for_open(tmp_path: Path) -> None:
 
 
 def test_a_missing_folder_is_an_error_not_created(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(LocalWriteError, match="No such file or directory"):
         write_text_atomic(tmp_path / "no" / "such" / "file", "x")
     assert names(tmp_path) == []
+
+
+def test_a_symlinked_file_stays_a_link_and_its_target_is_replaced(tmp_path: Path) -> None:
+    """A config file kept in a dotfiles repository and linked into place stays linked."""
+    (tmp_path / "dotfiles").mkdir()
+    target = tmp_path / "dotfiles" / "config.toml"
+    target.write_text("old = 1\n")
+    link = tmp_path / "config.toml"
+    link.symlink_to(Path("dotfiles") / "config.toml")
+    write_text_atomic(link, "new = 2\n", mode=0o600)
+    assert link.is_symlink() and target.read_text() == "new = 2\n"
+    assert names(tmp_path / "dotfiles") == ["config.toml"]
+
+
+def test_a_folder_is_an_error_and_stays_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    with pytest.raises(LocalWriteError, match="it is a folder"):
+        write_text_atomic(tmp_path / "out", "x")
+    assert (tmp_path / "out").is_dir()
+
+
+def test_a_fifo_is_written_in_place(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    write_text_atomic(fifo, "through the pipe\n")
+    reader.join(5)
+    assert got == [b"through the pipe\n"] and stat.S_ISFIFO(fifo.stat().st_mode)
+    assert names(tmp_path) == ["pipe"]
+
+
+def test_a_write_that_fails_is_a_local_write_error_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "out.jsonl"
+    target.write_bytes(b"old\n")
+    with pytest.raises(LocalWriteError, match=r"cannot write .*out\.jsonl: File too large"):
+        with atomic_write(target) as fh:
+            import resource
+
+            soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+            previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (4096, hard))
+            try:
+                fh.write(b"x" * 10_000)
+                fh.flush()
+            finally:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+                signal.signal(signal.SIGXFSZ, previous)
+    assert target.read_bytes() == b"old\n"
+    assert names(tmp_path) == ["out.jsonl"]
 
 
 # -- the config file, written through it --------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cohere_batch_cli.api.client import CohereClient
+from cohere_batch_cli.api.models import BatchStatus
 from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import TEST_KEY, Cli
 from tests.support.flows import chat_records, make_batch, make_dataset, wait_terminal, write_jsonl
@@ -106,12 +107,30 @@ def test_list_newest_first(cli: Cli, client: CohereClient, tmp_path: Path) -> No
     assert ids == [second.id, first.id]
 
 
-def test_quiet_list_pipes_into_cancel(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
-    batch = make_batch(client, tmp_path, 500, name="to-cancel")
-    result = cli("cancel", batch.id, "--wait", "--json")
-    first = json.loads(result.stdout.splitlines()[0])
-    assert first == {"id": batch.id, "cancel_requested": True}
-    assert client.get_batch(batch.id).status.is_terminal
+def test_quiet_list_pipes_into_cancel(tmp_path: Path) -> None:
+    """``cbatch list -q --status queued | xargs cbatch cancel --wait``: the ids from the list get cancelled.
+
+    A sandbox of its own keeps its batches QUEUED for a minute, so a batch
+    can only end CANCELED if the cancel worked (the shared sandbox finishes
+    small batches within the cancel grace period, which would prove nothing),
+    and a batch that was not listed stays queued.
+    """
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    settings = SandboxSettings(data_dir=tmp_path / "slow", port=0, queue_delay=60.0, validation_delay=0.0)
+    with SandboxServer(settings) as server, CohereClient(TEST_KEY, server.base_url) as client:
+        wanted = [make_batch(client, tmp_path, 3, name="to-cancel") for _ in range(2)]
+        kept = make_batch(client, tmp_path, 3, name="keep-me")
+        cli = Cli(server.base_url, TEST_KEY)
+        ids = cli("list", "-q", "--status", "queued", "--name", "to-cancel").stdout.split()
+        assert sorted(ids) == sorted(b.id for b in wanted)
+        result = cli("cancel", *ids, "--wait", "--json")  # exit 0: docs/watch-and-ci.md, cancel --wait
+        outcomes = [json.loads(line) for line in result.stdout.splitlines()[: len(ids)]]
+        assert outcomes == [{"id": i, "cancel_requested": True} for i in ids]
+        events = [json.loads(line) for line in result.stdout.splitlines()[len(ids) :]]
+        assert events[-1]["event"] == "all_done" and events[-1]["exit_code"] == 0
+        assert {client.get_batch(i).status for i in ids} == {BatchStatus.CANCELED}
+        assert client.get_batch(kept.id).status == BatchStatus.QUEUED
 
 
 def test_cancel_a_finished_batch_is_refused(cli: Cli, client: CohereClient, tmp_path: Path) -> None:

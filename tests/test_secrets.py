@@ -51,10 +51,25 @@ def test_config_and_login_never_echo_the_key(fault_server: FaultServer) -> None:
         assert TEST_KEY not in result.stdout + result.stderr
 
 
-def test_no_captured_output_so_far_holds_the_key() -> None:
-    # Every command any test ran through the cli fixtures was captured; search it all.
-    assert CAPTURED, "the other tests should have captured output by now"
-    assert not [text for text in CAPTURED if TEST_KEY in text]
+def test_no_captured_output_holds_the_key(fault_cli: Cli, fault_server: FaultServer) -> None:
+    """Every output the cli fixtures captured, this test's own commands included, in any order.
+
+    It runs commands of its own first (an answer, a refusal, a bad key, an
+    error with --debug), so it checks something when run alone or first; the
+    session's end checks everything captured again (conftest).
+    """
+    fault_server.steady[GET_B1] = (200, {}, {"batch": batch_json()})
+    fault_server.steady["GET /v2/batches/b-2"] = (401, {}, {"message": "invalid api token"})
+    # The list the fixtures' Cli appends to: pytest may load conftest.py under another module name.
+    captured = type(fault_cli).__call__.__globals__["CAPTURED"]
+    before = len(captured)
+    fault_cli("get", "b-1", "--json")
+    fault_cli("--debug", "get", "b-1")
+    fault_cli("--debug", "get", "b-2", exit_code=ExitCode.AUTH)
+    fault_cli("config")
+    assert len(captured) >= before + 8, "each command's stdout and stderr are captured"
+    assert [text for text in captured[before:] if "debug: >" in text], "the debug trace was captured"
+    assert not [text for text in captured + CAPTURED if TEST_KEY in text]
 
 
 @pytest.mark.parametrize("key", [TEST_KEY + " x", "“" + TEST_KEY + "”", TEST_KEY[:8] + "\n" + TEST_KEY, TEST_KEY + "\x01"])

@@ -1,4 +1,4 @@
-"""Ctrl-C, for real: SIGINT to the installed ``cbatch`` in the middle of its work.
+"""Ctrl-C, SIGTERM and SIGHUP, for real: signals to the installed ``cbatch`` in the middle of its work.
 
 Each test starts ``.venv/bin/cbatch`` as a subprocess against a loopback server
 that keeps it busy (a server that reads an upload slowly, a part server that
@@ -7,6 +7,8 @@ comes), waits until the work is visibly under way, sends SIGINT, and asserts:
 exit code 130 within :data:`PROMPT` seconds of the signal, the one
 ``interrupted``/``stopped watching`` message, no file under a final name and
 no temporary file left, and no ``:cancel`` ever sent (the batch is as it was).
+SIGTERM (what CI cancellation and ``timeout`` send) and SIGHUP (a closed
+terminal) must do exactly what Ctrl-C does, with exit 143 and 129.
 """
 
 from __future__ import annotations
@@ -47,7 +49,15 @@ def _cbatch() -> str:
 def _default_sigint() -> None:
     # A shell without job control starts background jobs with SIGINT ignored, and Python
     # keeps an ignored SIGINT ignored: give the child the default so it sees Ctrl-C.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+STOPS = [
+    pytest.param(signal.SIGTERM, ExitCode.TERMINATED, "terminated (SIGTERM)", id="SIGTERM"),
+    pytest.param(signal.SIGHUP, ExitCode.HANGUP, "hung up (SIGHUP)", id="SIGHUP"),
+]
+"""The signals that must do what Ctrl-C does: the signal, its exit code, the word for it."""
 
 
 class Run:
@@ -83,12 +93,12 @@ class Run:
                 pytest.fail(f"cbatch {' '.join(self.args)}: {what} did not happen within {timeout}s")
             time.sleep(0.02)
 
-    def interrupt(self, thread: int | None = None) -> int:
-        """SIGINT to the process (the kernel picks a thread, as with Ctrl-C), or to one thread."""
+    def interrupt(self, thread: int | None = None, sig: int = signal.SIGINT) -> int:
+        """``sig`` to the process (the kernel picks a thread, as with Ctrl-C), or to one thread."""
         if thread is None:
-            self.proc.send_signal(signal.SIGINT)
+            self.proc.send_signal(sig)
         else:
-            _tgkill(self.proc.pid, thread, signal.SIGINT)
+            _tgkill(self.proc.pid, thread, sig)
         started = time.monotonic()
         try:
             self.stdout, self.stderr = self.proc.communicate(timeout=PROMPT + 1)
@@ -137,8 +147,8 @@ def _files(directory: Path) -> set[str]:
     return {p.name for p in directory.iterdir()}
 
 
-def _assert_interrupted(run: Run, code: int) -> None:
-    assert code == ExitCode.INTERRUPTED, f"exit {code}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
+def _assert_interrupted(run: Run, code: int, expected: int = ExitCode.INTERRUPTED) -> None:
+    assert code == expected, f"exit {code}\n--- stdout\n{run.stdout}\n--- stderr\n{run.stderr}"
     assert run.took is not None and run.took < PROMPT, f"took {run.took:.1f}s after SIGINT"
     assert "Traceback" not in run.stderr, run.stderr
 
@@ -303,3 +313,82 @@ def test_ctrl_c_during_create_watch_keeps_the_new_batch(api: FakeApi, tmp_path: 
     [batch] = api.created("kept")
     assert api.cancels() == 0 and batch["status"] == "BATCH_STATUS_QUEUED"
     assert f"resume with: cbatch watch {batch['id']}" in run.stderr
+
+
+# -- SIGTERM and SIGHUP: what Ctrl-C does, with 128 + the signal -------------------------------
+
+
+@needs_tgkill
+@pytest.mark.parametrize(("sig", "expected", "word"), STOPS)
+def test_a_signal_during_a_results_download_leaves_no_file_and_no_part_folder(
+    api: FakeApi, tmp_path: Path, sig: int, expected: int, word: str
+) -> None:
+    before = _files(tmp_path)
+    with PartServer(slow_delay=0.2, slow_pieces=200) as parts:
+        run = _slow_download(api, parts, tmp_path)
+        code = run.interrupt(sig=sig)
+    _assert_interrupted(run, code, expected)
+    left = _files(tmp_path) - before - {"cache"}
+    assert left == set(), f"left behind: {left}"  # neither .results.jsonl.part-* nor .results.jsonl.parts-*
+    assert f"{word}: nothing was written to results.jsonl" in run.stderr
+    assert "run the same command again" in run.stderr
+    assert api.cancels() == 0
+
+
+@pytest.mark.parametrize(("sig", "expected", "word"), STOPS)
+def test_a_signal_during_watch_says_how_to_resume_and_never_cancels(
+    api: FakeApi, tmp_path: Path, sig: int, expected: int, word: str
+) -> None:
+    run = Run(api.base_url, ["watch", "b-run", "--plain", "--interval", "0.1", "--max-interval", "0.2"], tmp_path)
+    run.wait_until(lambda: api.count("GET /v2/batches/b-run") >= 3, "three polls")
+    code = run.interrupt(sig=sig)
+    _assert_interrupted(run, code, expected)
+    assert f"{word}: stopped watching; nothing was cancelled" in run.stderr
+    assert "resume with: cbatch watch b-run" in run.stderr
+    assert api.cancels() == 0 and api.batches["b-run"]["status"] == "BATCH_STATUS_IN_PROGRESS"
+
+
+@pytest.mark.parametrize(("sig", "expected", "word"), STOPS)
+def test_a_signal_during_an_upload_exits_at_once(tmp_path: Path, sig: int, expected: int, word: str) -> None:
+    line = '{"custom_id": "c-%d", "body": {"messages": [{"role": "user", "content": "' + "x" * 8000 + '"}]}}\n'
+    source = tmp_path / "big.jsonl"
+    source.write_text("".join(line % i for i in range(1000)))
+    server = SlowReader()
+    try:
+        before = _files(tmp_path)
+        run = Run(server.base_url, ["datasets", "upload", str(source)], tmp_path)
+        run.wait_until(lambda: server.received > 512 * 1024, "half a megabyte of the upload arrived")
+        code = run.interrupt(sig=sig)
+    finally:
+        server.stop()
+    _assert_interrupted(run, code, expected)
+    assert run.stderr.rstrip().endswith(word) and run.stdout == ""
+    assert _files(tmp_path) - before - {"cache"} == set()
+
+
+@pytest.mark.parametrize(("sig", "expected", "word"), STOPS)
+def test_a_signal_during_create_watch_keeps_the_batch_and_names_it(
+    api: FakeApi, tmp_path: Path, sig: int, expected: int, word: str
+) -> None:
+    args = ["create", "--name", "kept", "--dataset", "ds-in", "--model", "command-r", "--watch"]
+    run = Run(api.base_url, args, tmp_path)
+    run.wait_until(lambda: len(api.created("kept")) == 1 and api.count("GET /v2/batches/b-new-1") >= 1, "the watch began")
+    code = run.interrupt(sig=sig)
+    _assert_interrupted(run, code, expected)
+    [batch] = api.created("kept")
+    assert api.cancels() == 0 and batch["status"] == "BATCH_STATUS_QUEUED"
+    assert f"resume with: cbatch watch {batch['id']}" in run.stderr
+
+
+@pytest.mark.parametrize(("sig", "expected", "word"), STOPS)
+def test_a_signal_while_a_request_hangs_exits_at_once(
+    api: FakeApi, tmp_path: Path, sig: int, expected: int, word: str
+) -> None:
+    api.slow_seconds = 30.0
+    api.fail("slow", float("inf"))
+    run = Run(api.base_url, ["get", "b-run"], tmp_path)
+    run.wait_until(lambda: api.count("GET /v2/batches/b-run") >= 1, "the request was sent")
+    time.sleep(0.3)
+    code = run.interrupt(sig=sig)
+    _assert_interrupted(run, code, expected)
+    assert run.stderr.strip() == word

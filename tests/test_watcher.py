@@ -24,6 +24,7 @@ from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.watcher import (
     AllDone,
     BatchDone,
+    NotFound,
     Progress,
     Recovered,
     Snapshot,
@@ -290,11 +291,58 @@ def test_a_new_batch_not_found_yet_is_retried_then_seen(server: BatchServer, cli
     assert fake.sleeps[:2] == [1.0, 1.0]  # quick retries while it is missing
 
 
-def test_a_batch_that_never_appears_fails_with_not_found(server: BatchServer, client: CohereClient) -> None:
+def test_a_batch_that_never_appears_is_reported_and_dropped(server: BatchServer, client: CohereClient) -> None:
     fake = FakeTime(server)
-    with pytest.raises(NotFoundError):
-        list(events_of(make_watcher(client, ["ghost"], fake, not_found_grace=5.0)))
+    events = list(events_of(make_watcher(client, ["ghost"], fake, not_found_grace=5.0)))
+    [gone] = [e for e in events if isinstance(e, NotFound)]
+    assert gone.batch_id == "ghost" and isinstance(gone.error, NotFoundError)
+    assert isinstance(events[-1], AllDone) and events[-1].exit_code == ExitCode.NOT_FOUND
+    assert events[-1].not_found == ("ghost",)
     assert fake.now - 1000.0 >= 5.0 and server.count("get") == 6
+
+
+def test_a_missing_batch_is_dropped_at_once_and_the_others_are_followed(server: BatchServer, client: CohereClient) -> None:
+    """GOOD MISSING: the missing id is reported when its grace ends, the good one to its end."""
+    server.add("good", *[batch_state("in_progress", ok=k) for k in range(0, 100, 5)], batch_state("completed", ok=100))
+    fake = FakeTime(server)
+    watcher = make_watcher(client, ["good", "ghost"], fake, interval=1.0, not_found_grace=3.0)
+    timeline = [(fake.now - 1000.0, e) for round_ in watcher.rounds() for e in round_]
+    [when] = [t for t, e in timeline if isinstance(e, NotFound)]
+    assert 3.0 <= when < 5.0, "reported as soon as the grace period ended"
+    done = [e for _, e in timeline if isinstance(e, BatchDone)]
+    assert [d.batch.id for d in done] == ["good"] and timeline[-1][0] > when
+    assert timeline[-1][1].exit_code == ExitCode.NOT_FOUND  # 4 outranks the good batch's 0
+
+
+@pytest.mark.parametrize(
+    ("ending", "expected"),
+    [("failed", ExitCode.NOT_FOUND), ("completed", ExitCode.NOT_FOUND)],
+)
+def test_not_found_outranks_how_the_others_ended(server: BatchServer, client: CohereClient, ending: str, expected: int) -> None:
+    server.add("b", batch_state("in_progress"), batch_state(ending))
+    fake = FakeTime(server)
+    events = list(events_of(make_watcher(client, ["b", "ghost"], fake, not_found_grace=2.0)))
+    assert events[-1].exit_code == expected
+
+
+def test_a_list_that_is_not_newest_first_is_not_trusted(server: BatchServer, client: CohereClient) -> None:
+    """The API does not document the direction of order_by: oldest first must still work."""
+    ids = [f"o{i}" for i in range(6)]
+    for n, batch_id in enumerate(ids):
+        server.add(batch_id, *[batch_state("in_progress", ok=k) for k in range(0, 10 * (n + 2), 10)], batch_state("completed", ok=100))
+    server.others = 300  # older batches first: the watched ones are far down the list
+    server.oldest_first = True
+    fake = FakeTime(server)
+    watcher = make_watcher(client, ids, fake)
+    events = list(events_of(watcher))
+    assert events[-1].exit_code == ExitCode.OK
+    assert sorted(e.batch.id for e in events if isinstance(e, BatchDone)) == sorted(ids)
+    kinds_seen = [kind for _, kind in server.requests]
+    last_list = len(kinds_seen) - 1 - kinds_seen[::-1].index("list")
+    # Pages of equal stamps look newest first; the first page that shows another order ends the lists.
+    assert server.count("list") < watcher.stats.rounds
+    assert kinds_seen[last_list + 1 :] and set(kinds_seen[last_list + 1 :]) == {"get"}
+    assert len(kinds_seen[last_list + 1 :]) >= 2 * len(ids), "the rest of the watch was GETs, no list"
 
 
 def test_many_batches_are_polled_with_one_list_request_per_round(server: BatchServer, client: CohereClient) -> None:

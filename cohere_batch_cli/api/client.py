@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from .._httpx import httpx
 from . import errors
-from .models import Batch, Dataset
+from .models import Batch, Dataset, newest_first
 from .retry import RetryPolicy
 from .transport import (
     CLIENT_NAME,
@@ -46,6 +46,10 @@ __all__ = [
 ]
 
 MAX_PAGE_SIZE = 1000
+DATASET_PAGE_SIZE = 100
+"""Datasets asked for per request when listing them all."""
+_LOOKUP_PAGES = 20
+"""Pages the duplicate-create look-up reads at most: 50 + 19 x 1,000 batches."""
 
 
 def path_segment(value: str) -> str:
@@ -193,27 +197,55 @@ class CohereClient:
             raise
 
     def _find_recent_batch(self, body: dict[str, str], elapsed: float) -> Batch | None:
+        """The batch a lost create answer made, if the batch list shows one.
+
+        The first page (50 batches) is enough when the list is newest first
+        and reaches back past the first attempt. The API does not document the
+        direction, so the order is checked on every page: when it is not
+        newest first (oldest first, or no order), the new batch may be on any
+        page, and pages are read on to the last one. A list too long to read
+        within :data:`_LOOKUP_PAGES` pages cannot settle it, which is an error
+        the transport reports as "the batch may have been created".
+        """
         response_date: list[float] = []
-        data = self._transport.request(
-            "GET",
-            "/v2/batches",
-            params={"page_size": 50, "order_by": "created_at"},
-            on_response=lambda r: response_date.append(_server_time(r)),
-        )
-        server_now = response_date[0] if response_date else time.time()
-        since = server_now - elapsed - 5.0
-        for raw in data.get("batches") or []:
-            batch = Batch.from_api(raw) if isinstance(raw, dict) else None
-            if batch is None or batch.created_at is None:
-                continue
-            same = (batch.name, batch.input_dataset_id, batch.model) == (
-                body["name"],
-                body["input_dataset_id"],
-                body["model"],
+        since: float | None = None
+        token: str | None = None
+        for page in range(_LOOKUP_PAGES):
+            params: dict[str, Any] = {"page_size": 50 if page == 0 else MAX_PAGE_SIZE, "order_by": "created_at"}
+            if token:
+                params["page_token"] = token
+            data = self._transport.request(
+                "GET",
+                "/v2/batches",
+                params=params,
+                on_response=lambda r: response_date.append(_server_time(r)),
             )
-            if same and batch.created_at.timestamp() >= since:
-                return batch
-        return None
+            if since is None:
+                server_now = response_date[0] if response_date else time.time()
+                since = server_now - elapsed - 5.0
+            batches = [Batch.from_api(raw) for raw in data.get("batches") or [] if isinstance(raw, dict)]
+            for batch in batches:
+                if batch.created_at is None:
+                    continue
+                same = (batch.name, batch.input_dataset_id, batch.model) == (
+                    body["name"],
+                    body["input_dataset_id"],
+                    body["model"],
+                )
+                if same and batch.created_at.timestamp() >= since:
+                    return batch
+            next_token = data.get("next_page_token")
+            if not batches or not isinstance(next_token, str) or not next_token or next_token == token:
+                return None
+            stamps = [b.created_at for b in batches]
+            known = [s for s in stamps if s is not None]
+            if newest_first(stamps) and known and known[-1].timestamp() < since:
+                return None  # newest first, and already older than the first attempt
+            token = next_token
+        raise errors.UnexpectedResponseError(
+            f"the batch list is not newest first and longer than {_LOOKUP_PAGES} pages: "
+            "cannot tell whether the lost answer created the batch"
+        )
 
     def cancel_batch(self, batch_id: str) -> None:
         self._transport.request("POST", f"/v2/batches/{path_segment(batch_id)}:cancel")
@@ -288,6 +320,47 @@ class CohereClient:
         if not isinstance(items, list):
             raise errors.UnexpectedResponseError("the dataset list is not a list")
         return [Dataset.from_api(d) for d in items if isinstance(d, dict)]
+
+    def iter_datasets(
+        self,
+        *,
+        dataset_type: str | None = None,
+        validation_status: str | None = None,
+        limit: int | None = None,
+        page_size: int = DATASET_PAGE_SIZE,
+    ) -> Iterator[Dataset]:
+        """Every dataset (at most ``limit``), fetched a page at a time with ``limit``/``offset``.
+
+        The API documents no page size of its own, so a page shorter than
+        asked may be its cap rather than the end: the listing goes on until an
+        empty page, or a page shorter than one already seen (the end, then).
+        A server that ignores ``offset`` and repeats a page is an error, not
+        an endless listing.
+        """
+        offset = 0
+        shown = 0
+        longest = 0
+        seen: set[str] = set()
+        while limit is None or shown < limit:
+            ask = page_size if limit is None else min(page_size, limit - shown)
+            page = self.list_datasets(
+                dataset_type=dataset_type, validation_status=validation_status, limit=ask, offset=offset
+            )
+            if not page:
+                return
+            fresh = [d for d in page if d.id not in seen]
+            if not fresh:
+                raise errors.UnexpectedResponseError("the dataset list repeated a page: offset was ignored")
+            for dataset in fresh:
+                seen.add(dataset.id)
+                yield dataset
+                shown += 1
+                if limit is not None and shown >= limit:
+                    return
+            offset += len(page)
+            if len(page) < longest:
+                return  # shorter than a page already seen: the last one
+            longest = max(longest, len(page))
 
     def delete_dataset(self, dataset_id: str) -> None:
         self._transport.request("DELETE", f"/v1/datasets/{path_segment(dataset_id)}")

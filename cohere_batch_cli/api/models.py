@@ -9,8 +9,10 @@ cbatch.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import pairwise
 from typing import Any, ClassVar
 
 
@@ -280,3 +282,13 @@ class Dataset(_Resource):
     @property
     def is_final(self) -> bool:
         return self.validation_status in ValidationStatus.FINAL
+
+
+def newest_first(stamps: Sequence[datetime | None]) -> bool:
+    """Whether a page lists its items newest first (ties and missing stamps allowed).
+
+    The API documents ``order_by`` but not the direction: code that stops
+    paging early relies on this holding, and checks it on every page.
+    """
+    known = [s for s in stamps if s is not None]
+    return all(a >= b for a, b in pairwise(known))

@@ -27,8 +27,9 @@ from ..errors import (
     ResultsExpired,
     UsageError,
     WaitTimeout,
+    stop_word,
 )
-from ..exit_codes import ExitCode
+from ..exit_codes import ExitCode, for_interruption
 from ..output.core import Output
 from ._context import CliState, get_state
 
@@ -125,7 +126,7 @@ def report(exc: BaseException, out: Output, *, key_source: str | None = None) ->
 
 
 def command_errors(func: F) -> F:
-    """Wrap a command: known errors become one line and their exit code, Ctrl-C exits 130."""
+    """Wrap a command: known errors become one line and their exit code; Ctrl-C exits 130, SIGTERM 143, SIGHUP 129."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -136,9 +137,9 @@ def command_errors(func: F) -> F:
             return func(*args, **kwargs)
         except typer.Exit:
             raise
-        except KeyboardInterrupt:
-            state.out.info("\ninterrupted")
-            raise typer.Exit(ExitCode.INTERRUPTED) from None
+        except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM and SIGHUP (errors.Terminated)
+            state.out.info(f"\n{stop_word(exc)}")
+            raise typer.Exit(for_interruption(exc)) from None
         except BrokenPipeError:
             state.out.silence_stdout()
             raise typer.Exit(ExitCode.OK) from None

@@ -152,9 +152,42 @@ def root(
 
 
 def run() -> None:
-    """Run the app as the ``cbatch`` script, exiting with its code."""
+    """Run the app as the ``cbatch`` script, exiting with its code.
+
+    SIGTERM and SIGHUP are made to raise where Ctrl-C would (see
+    :class:`~cohere_batch_cli.errors.Terminated`), so each command cleans up
+    and says how to resume the same way for all three. What typer writes
+    itself (``--help``, a usage error) to a stdout that fails ends as exit
+    11, or quietly for a reader that went away.
+    """
+    from ..errors import stop_word
+    from ..exit_codes import ExitCode, for_interruption
+
+    _raise_on_termination()
     try:
         app()
-    except KeyboardInterrupt:  # outside a command: while parsing or importing
-        Output().info("\ninterrupted")
-        sys.exit(130)
+    except KeyboardInterrupt as exc:  # outside a command: while parsing or importing
+        Output().info(f"\n{stop_word(exc)}")
+        sys.exit(for_interruption(exc))
+    except BrokenPipeError:
+        Output().silence_stdout()
+        sys.exit(ExitCode.OK)
+    except OSError as exc:
+        out = Output()
+        out.silence_stdout()
+        out.error(f"cannot write to stdout: {exc.strerror or exc}")
+        sys.exit(ExitCode.LOCAL_WRITE)
+
+
+def _raise_on_termination() -> None:
+    import signal
+
+    from ..errors import Terminated
+
+    def terminated(signum: int, frame: object) -> None:
+        raise Terminated(signum)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:  # an ignored SIGHUP (nohup) stays ignored
+            signal.signal(signum, terminated)

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the batch (default: from the file name).")] = None,
         dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Id of a validated input dataset.")] = None,
-        file: Annotated[Path | None, typer.Option("--file", "-f", help="A JSONL file of requests: checked, uploaded and validated first.", dir_okay=False)] = None,
+        file: Annotated[Path | None, typer.Option("--file", "-f", help="A JSONL file of requests (- reads stdin): checked, uploaded and validated first.", dir_okay=False)] = None,
         model: Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: the profile's model).")] = None,
         dataset_type: Annotated[str | None, typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
         watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch').")] = False,
@@ -73,7 +73,7 @@ def register(app: typer.Typer) -> None:
           cbatch create --file requests.jsonl --model command-r-08-2024 --watch
         """
         from ..tasks.batches import create_batch
-        from ..tasks.datasets import upload_file
+        from ..tasks.datasets import default_name, upload_file
 
         state = get_state(ctx)
         lines = json_out and watch  # the batch, then events: one JSON object a line
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         client = state.client()
         if file is not None:
             dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name)
-            name = name or file.stem
+            name = name or default_name(file)
         assert dataset is not None
         batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)
         if not out.for_machines:
@@ -210,9 +210,11 @@ def register(app: typer.Typer) -> None:
 
         Cancelling asks; the batch reads 'canceling' and then ends canceled,
         or completed when its work finished first. The exit code is that of
-        the first failure, 0 when every cancel was accepted. --json prints one
-        JSON array of outcomes; with --wait, outcomes and then the watch's
-        events stream one JSON object a line.
+        the first refused cancel, 0 when every cancel was accepted; with
+        --wait, 0 once each batch has ended, however it ended (10, 130, 143
+        and 129 as for watch). --json prints one JSON array of outcomes; with
+        --wait, outcomes and then the watch's events stream one JSON object a
+        line.
 
         Examples:
 

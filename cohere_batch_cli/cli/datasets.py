@@ -35,7 +35,7 @@ TypeOpt = Annotated[
     str | None,
     typer.Option("--type", "-t", help="batch-chat-v2-input or batch-embed-v2-input (inferred from the records when absent)."),
 ]
-FileArg = Annotated[Path, typer.Argument(help="A JSONL file, one request a line.", metavar="FILE", dir_okay=False)]
+FileArg = Annotated[Path, typer.Argument(help="A JSONL file, one request a line (- reads stdin).", metavar="FILE", dir_okay=False)]
 
 
 def _show_dataset(state: CliState, dataset: Dataset) -> None:
@@ -57,11 +57,11 @@ def validate(ctx: typer.Context, file: FileArg, dataset_type: TypeOpt = None) ->
 
       cbatch datasets validate requests.jsonl
     """
-    from ..tasks.datasets import check_input
+    from ..tasks.datasets import validate_input
 
     out = get_state(ctx).out
-    report = check_input(file, dataset_type, out, uploading=False)
-    out.info(f"{file}: {report.rows:,} records of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
+    report, label = validate_input(file, dataset_type, out)
+    out.info(f"{label}: {report.rows:,} records of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
 
 
 @datasets_app.command("upload")
@@ -114,8 +114,8 @@ def list_datasets(
 ) -> None:
     """List datasets, with their type, validation status, rows and size.
 
-    The API filters by type and validation status itself; --limit bounds the
-    answer.
+    The API filters by type and validation status itself; every page is
+    read (--limit bounds the listing).
 
     Example:
 
@@ -125,7 +125,7 @@ def list_datasets(
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
-    datasets = state.client().list_datasets(dataset_type=dataset_type, validation_status=validation, limit=limit)
+    datasets = state.client().iter_datasets(dataset_type=dataset_type, validation_status=validation, limit=limit)
     out.items(
         datasets,
         columns=DATASET_COLUMNS,

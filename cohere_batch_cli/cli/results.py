@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         client = state.client()
         if wait and not client.get_batch(batch_id).status.is_terminal:
             code = run_watch(state, [batch_id], plain=True, to_stderr=True, no_exit_status=True)
-            if code in (ExitCode.INTERRUPTED, ExitCode.TIMEOUT):
+            if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT):
                 raise typer.Exit(code)
         options = FetchOptions(
             output=output,

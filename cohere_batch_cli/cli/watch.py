@@ -42,7 +42,10 @@ def register(app: typer.Typer) -> None:
         """Follow batches until every one has ended: completed, failed or canceled.
 
         Exit codes: 0 all completed, 8 one failed, 9 one canceled, 10 --timeout
-        ran out (batches keep running), 130 Ctrl-C (nothing is cancelled).
+        ran out (batches keep running), 4 an id that does not exist (reported
+        after a 10 s grace and dropped; the others are followed to the end),
+        130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (nothing is cancelled). With
+        several outcomes, the worst: see 'cbatch help exit-codes'.
 
         Examples:
 

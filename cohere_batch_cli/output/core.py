@@ -52,23 +52,63 @@ class _Stream:
     """One standard stream as the output object writes it: recorded, and never None.
 
     ``cbatch list >&-`` starts Python with ``sys.stdout`` set to None; writing to
-    it must be a clear error (exit 11), not an AttributeError.
+    it must be a clear error (exit 11), not an AttributeError. A stdout that
+    fails (``> /dev/full``) is a :class:`LocalWriteError`; a reader that went
+    away (``| head -1``) stays a ``BrokenPipeError``, which ends a command
+    quietly. Either way the stream is then pointed at the null device, so
+    Python's own flush at exit has nothing left to complain about (it would
+    print "Exception ignored" and exit 120). A stderr that fails is let go
+    quietly: there is nowhere left to say so.
     """
 
     def __init__(self, name: str, stream: IO[str] | None) -> None:
         self.name = name
         self._stream = stream
+        self.failed = False
 
     def write(self, text: str) -> int:
         if self._stream is None:
+            if self.name == "stderr":
+                return len(text)
             raise LocalWriteError(f"cannot write to {self.name}: it is closed")
         if TRANSCRIPT is not None:
             TRANSCRIPT.append((self.name, text))
-        return self._stream.write(text)
+        if self.failed:
+            return len(text)
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            self.fail(exc)
+            return len(text)
 
     def flush(self) -> None:
-        if self._stream is not None:
+        if self._stream is None or self.failed:
+            return
+        try:
             self._stream.flush()
+        except OSError as exc:
+            self.fail(exc)
+
+    def fail(self, exc: OSError) -> None:
+        """A write of this stream failed: silence it, and raise what it means (stdout only)."""
+        self.silence()
+        if self.name != "stdout":
+            return  # stderr: nowhere left to say so
+        if isinstance(exc, BrokenPipeError):
+            raise exc
+        raise LocalWriteError(f"cannot write to {self.name}: {exc.strerror or exc}") from None
+
+    def silence(self) -> None:
+        """Point the stream's descriptor at the null device: later writes and the exit flush succeed."""
+        self.failed = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def isatty(self) -> bool:
         try:
@@ -105,17 +145,23 @@ class _BinaryStdout:
     def write(self, data: bytes) -> int:
         if self._terminal:
             data = bytes_for_terminal(data)
+        if self._buffer is None or self._stream.failed:  # a text-only stdout (some runners and IDEs)
+            self._stream.write(data.decode("utf-8"))
+            return len(data)
         if TRANSCRIPT is not None:
             TRANSCRIPT.append((self._stream.name, data.decode("utf-8", errors="replace")))
-        if self._buffer is None:  # a text-only stdout (some runners and IDEs)
-            self._stream.write(data.decode("utf-8"))
-        else:
+        try:
             self._buffer.write(data)
+        except OSError as exc:
+            self._stream.fail(exc)
         return len(data)
 
     def flush(self) -> None:
-        if self._buffer is not None:
-            self._buffer.flush()
+        if self._buffer is not None and not self._stream.failed:
+            try:
+                self._buffer.flush()
+            except OSError as exc:
+                self._stream.fail(exc)
         self._stream.flush()
 
 
@@ -333,11 +379,7 @@ class Output:
 
         Python would otherwise complain at exit while flushing the dead pipe.
         """
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._out.fileno())
-        except (OSError, ValueError):
-            pass
+        self._out.silence()
 
     def _id(self, item_id: str) -> str:
         return clean(item_id) if self.stdout_is_tty else item_id

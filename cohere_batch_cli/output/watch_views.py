@@ -35,6 +35,7 @@ from ..exit_codes import ExitCode
 from ..watcher import (
     AllDone,
     BatchDone,
+    NotFound,
     Progress,
     Recovered,
     Snapshot,
@@ -132,7 +133,9 @@ def describe(event: WatchEvent, *, many: bool = False) -> str:
     if isinstance(event, StatusChanged):
         return f"{label(event.batch)}: {event.old.label} -> {event.new.label}  {counts(event.batch)}"
     if isinstance(event, BatchDone):
-        return done_line(event.batch, many=many)
+        return done_line(event.batch, many=many, results=event.results)
+    if isinstance(event, NotFound):
+        return f"{clean(event.batch_id)}: not found ({clean(str(event.error))}); no longer watched"
     if isinstance(event, TransientError):
         down = f", failing for {fmt_duration(event.down_for)}" if event.down_for else ""
         return f"cannot reach the API: {clean(str(event.error))}; retrying in {fmt_duration(event.retry_in)}{down}"
@@ -141,28 +144,47 @@ def describe(event: WatchEvent, *, many: bool = False) -> str:
     if isinstance(event, TimedOut):
         return f"timed out after {fmt_duration(event.elapsed)}; still running (not cancelled): {', '.join(event.pending_ids)}"
     if isinstance(event, AllDone):
-        return outcome_line(event.batches, event.exit_code)
+        return outcome_line(event.batches, event.exit_code, not_found=len(event.not_found))
     return event.kind  # pragma: no cover - every event is handled above
 
 
-def done_line(batch: Batch, *, many: bool = False) -> str:
-    """A finished batch: outcome, counts, and where its results are."""
+def done_line(batch: Batch, *, many: bool = False, results: bool | None = True) -> str:
+    """A finished batch: outcome, counts, and where its results are, only if they can be read.
+
+    ``results`` says whether the output dataset can be read (see
+    :attr:`~cohere_batch_cli.watcher.BatchDone.results`): ``cbatch results``
+    is named only then; a dataset that was looked for and not found is said so.
+    """
     text = f"{label(batch)} {batch.status.label}: {counts(batch)}"
     if batch.status_reason:
         text += f"; reason: {clean(batch.status_reason)}"
-    if batch.output_dataset_id:
-        text += f"; output dataset {clean(batch.output_dataset_id)}"
-        text += f"; get results: {results_command(batch.id, _results_file(batch, many))}"
+    text += results_hint(batch, many=many, results=results, sep="; ")
     return text
 
 
-def outcome_line(batches: Sequence[Batch], code: ExitCode) -> str:
+def results_hint(batch: Batch, *, many: bool, results: bool | None, sep: str) -> str:
+    """Where a finished batch's results are, true whether its output dataset exists or not."""
+    dataset = batch.output_dataset_id
+    if not dataset:
+        return f"{sep}no output dataset: there are no results to download" if batch.status.is_terminal else ""
+    if results is False:
+        return f"{sep}its output dataset {clean(dataset)} was not found: there are no results to download"
+    text = f"{sep}output dataset {clean(dataset)}"
+    if results:
+        text += f"{sep}get results: {results_command(batch.id, _results_file(batch, many))}"
+    return text
+
+
+def outcome_line(batches: Sequence[Batch], code: ExitCode, *, not_found: int = 0) -> str:
     tally: dict[str, int] = {}
     for b in batches:
         tally[b.status.label] = tally.get(b.status.label, 0) + 1
+    if not_found:
+        tally["not found"] = not_found
     summary = ", ".join(f"{n} {status}" for status, n in tally.items())
-    noun = "batch" if len(batches) == 1 else "batches"
-    return f"all {len(batches)} {noun} ended: {summary} (exit {int(code)})"
+    total = len(batches) + not_found
+    noun = "batch" if total == 1 else "batches"
+    return f"all {total} {noun} ended: {summary} (exit {int(code)})"
 
 
 def _utc_now() -> datetime:
@@ -192,6 +214,8 @@ class PlainRenderer:
                 continue  # the BatchDone line that follows says it all
             if isinstance(event, AllDone) and not self.many:
                 continue  # one batch: its BatchDone line was the outcome
+            if isinstance(event, NotFound):
+                continue  # said on stderr by the watch itself, where every error goes
             stamp = self.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
             self.stream.write(f"{stamp}  {clean(describe(event, many=self.many))}\n")
         self.stream.flush()
@@ -233,7 +257,15 @@ def event_json(event: WatchEvent, when: datetime) -> dict[str, Any]:
             status=str(b.status),
             exit_code=int(event.exit_code),
             output_dataset_id=b.output_dataset_id,
-            results_command=results_command(b.id) if b.output_dataset_id else None,
+            output_dataset_found=event.results if b.output_dataset_id else False,
+            results_command=results_command(b.id) if b.output_dataset_id and event.results else None,
+        )
+    elif isinstance(event, NotFound):
+        out.update(
+            id=event.batch_id,
+            error=str(event.error),
+            status_code=event.error.status_code,
+            exit_code=int(event.exit_code),
         )
     elif isinstance(event, TransientError):
         out.update(
@@ -248,7 +280,9 @@ def event_json(event: WatchEvent, when: datetime) -> dict[str, Any]:
     elif isinstance(event, TimedOut):
         out.update(pending=list(event.pending_ids), batches=[b.raw for b in event.batches], exit_code=int(event.exit_code))
     elif isinstance(event, AllDone):
-        out.update(batches=[b.raw for b in event.batches], exit_code=int(event.exit_code))
+        out.update(
+            batches=[b.raw for b in event.batches], not_found=list(event.not_found), exit_code=int(event.exit_code)
+        )
     out["elapsed"] = _round(event.elapsed)
     return out
 
@@ -287,6 +321,7 @@ class BatchView:
     batch: Batch
     rate: float | None = None
     eta: float | None = None
+    results: bool | None = True
 
 
 @dataclass
@@ -299,13 +334,17 @@ class WatchState:
     wall_now: datetime = field(default_factory=_utc_now)
     problem: str | None = None
     outcome: AllDone | TimedOut | None = None
+    not_found: dict[str, str] = field(default_factory=dict)
 
     def apply(self, event: WatchEvent) -> None:
         self.elapsed = max(self.elapsed, event.elapsed)
         if isinstance(event, (Snapshot, StatusChanged)):
             self.views[event.batch.id] = BatchView(event.batch, event.rate, event.eta)
         elif isinstance(event, BatchDone):
-            self.views[event.batch.id] = BatchView(event.batch)
+            self.views[event.batch.id] = BatchView(event.batch, results=event.results)
+        elif isinstance(event, NotFound):
+            self.views.pop(event.batch_id, None)
+            self.not_found[event.batch_id] = str(event.error)
         elif isinstance(event, TransientError):
             self.problem = describe(event)
         elif isinstance(event, Recovered):
@@ -377,12 +416,15 @@ def render_state(state: WatchState) -> RenderableType:
     grid.add_column(overflow="ellipsis", no_wrap=True)
     for batch_id in state.batch_ids:
         view = state.views.get(batch_id)
+        if batch_id in state.not_found:
+            grid.add_row(Text.assemble((clean(batch_id), "dim"), ("  not found: no longer watched", "red")))
+            continue
         if view is None:
             grid.add_row(Text.assemble((clean(batch_id), "dim"), "  waiting for the first answer..."))
             continue
         for row in _batch_rows(view, state):
             grid.add_row(row)
-    done = sum(1 for v in state.views.values() if v.batch.status.is_terminal)
+    done = sum(1 for v in state.views.values() if v.batch.status.is_terminal) + len(state.not_found)
     footer = Text(
         f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}",
         style="dim",
@@ -402,6 +444,9 @@ def render_summary(state: WatchState) -> RenderableType:
     many = len(state.batch_ids) > 1
     for batch_id in state.batch_ids:
         view = state.views.get(batch_id)
+        if batch_id in state.not_found:
+            lines.append(Text.assemble(("✗ ", "red"), (f"{clean(batch_id)}: not found", "bold")))
+            continue
         if view is None:
             continue
         b = view.batch
@@ -412,11 +457,14 @@ def render_summary(state: WatchState) -> RenderableType:
         lines.append(Text.assemble((mark + " ", style), (head, "bold")))
         if b.status_reason:
             lines.append(Text(f"  reason: {clean(b.status_reason)}"))
-        if b.output_dataset_id:
+        if b.output_dataset_id and view.results is not False:
             lines.append(Text(f"  output dataset: {clean(b.output_dataset_id)}"))
-            lines.append(Text(f"  get results:    {results_command(b.id, _results_file(b, many))}"))
+            if view.results:
+                lines.append(Text(f"  get results:    {results_command(b.id, _results_file(b, many))}"))
+        else:
+            lines.append(Text(results_hint(b, many=many, results=view.results, sep="  ").rstrip()))
     if isinstance(outcome, AllDone):
-        lines.append(Text(outcome_line(outcome.batches, outcome.exit_code), style="bold"))
+        lines.append(Text(outcome_line(outcome.batches, outcome.exit_code, not_found=len(outcome.not_found)), style="bold"))
     elif isinstance(outcome, TimedOut):
         lines.append(Text(describe(outcome), style="yellow"))
     return Group(*lines)
@@ -468,7 +516,7 @@ class LiveRenderer:
         many = len(self.state.batch_ids) > 1
         for event in events:
             self.state.apply(event)
-            if isinstance(event, (StatusChanged, TransientError, Recovered)):
+            if isinstance(event, (StatusChanged, TransientError, Recovered, NotFound)):
                 stamp = self._now().astimezone().strftime("%H:%M:%S")
                 line = describe(event, many=many)
                 if self._live is not None:

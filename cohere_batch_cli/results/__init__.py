@@ -51,11 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ResultsError
+from ..errors import InputRejected, LocalWriteError, ResultsError
 from ..output.progress import NullProgress
 from .decode import decoded_records
-from .join import Joiner
-from .parts import DEFAULT_STALL_TIMEOUT, Fetcher, ordered_parts, total_bytes
+from .join import Joiner, JoinReport
+from .parts import DEFAULT_STALL_TIMEOUT, Fetcher, ordered_parts, part_label, total_bytes
 from .records import (
     CSV_COLUMNS,
     csv_row,
@@ -99,13 +99,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ResultsSummary:
-    """What a download wrote; ``count_mismatch`` is a sentence to warn with, or None."""
+    """What a download wrote; ``count_mismatch`` and ``warnings`` are sentences to warn with."""
 
     records_written: int
     records_total: int
     failed: int
     succeeded: int
     count_mismatch: str | None = None
+    warnings: tuple[str, ...] = ()
+    """Parts holding another number of records than they say, bodies that are not JSON, join gaps."""
+    join: JoinReport | None = None
 
 
 def download_results(
@@ -142,23 +145,70 @@ def download_results(
     sink: ProgressSink = progress or NullProgress()
     with ExitStack() as cleanup:
         joiner = cleanup.enter_context(Joiner.open(join)) if join is not None else None
-        workdir = Path(tempfile.mkdtemp(prefix=workdir_prefix(destination), dir=workdir_parent(destination)))
+        workdir = _make_workdir(destination)
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         fetcher = Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink)
         cleanup.callback(fetcher.stop)  # runs before the rmtree: callbacks unwind last-in first
         sink.start(total_bytes=total_bytes(ordered), total_records=expected_records)
         cleanup.callback(sink.finish)
         fetcher.start()
-        records = cleanup.enter_context(closing(decoded_records(ordered, fetcher.wait)))
+        per_part: list[int] = []
+        records = cleanup.enter_context(closing(decoded_records(ordered, fetcher.wait, per_part)))
         with output_stream(destination, stdout) as out:
             counts = write_records(records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink)
+            report = joiner.report() if joiner is not None else None
+            if report is not None and report.results and not report.matched:
+                raise _nothing_joined(report, joiner, destination)  # the file is not written
+    warnings = part_mismatches(ordered, per_part)
+    if counts.not_json:
+        n = counts.not_json
+        warnings.append(
+            f"{n:,} record{'' if n == 1 else 's'} {'has' if n == 1 else 'have'} a body that is not JSON; "
+            f"{'it is' if n == 1 else 'each is'} written as a JSON string"
+        )
+    if report is not None:
+        warnings.extend(report.warnings())
     return ResultsSummary(
         records_written=counts.written,
         records_total=counts.total,
         failed=counts.failed,
         succeeded=counts.total - counts.failed,
         count_mismatch=count_mismatch(expected_records, counts.total),
+        warnings=tuple(warnings),
+        join=report,
     )
+
+
+def part_mismatches(parts: Sequence[DatasetPart], found: Sequence[int]) -> list[str]:
+    """A sentence for each part that holds another number of records than its ``num_rows`` says."""
+    out = []
+    for position, (part, count) in enumerate(zip(parts, found, strict=False)):
+        expected = part.num_rows
+        if expected is not None and expected != count:
+            out.append(f"part {part_label(part, position)} holds {count:,} records but the dataset says {expected:,}")
+    return out
+
+
+def _nothing_joined(report: JoinReport, joiner: Joiner | None, destination: Path | None) -> InputRejected:
+    theirs = ", ".join(joiner.examples()) if joiner is not None else ""
+    where = "stdout got them unjoined" if destination is None else f"nothing was written to {destination}"
+    return InputRejected(
+        f"none of the {report.results:,} results has a request in --join {report.path} "
+        f"(its custom_ids look like {theirs}); {where}",
+        hint="is it the input file of this batch?",
+    )
+
+
+def _make_workdir(destination: Path | None) -> Path:
+    """The hidden folder parts are downloaded into; a folder that cannot be made is exit 11."""
+    parent = workdir_parent(destination)
+    try:
+        return Path(tempfile.mkdtemp(prefix=workdir_prefix(destination), dir=parent))
+    except OSError as exc:
+        where = parent or tempfile.gettempdir()
+        raise LocalWriteError(
+            f"cannot make a folder for the downloaded parts in {where}: {exc.strerror or exc}"
+        ) from None
 
 
 def count_mismatch(expected: int | None, found: int) -> str | None:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from ..api.retry import RetryPolicy, server_requested_wait
-from ..errors import ResultsError
+from ..errors import LocalWriteError, ResultsError
 
 if TYPE_CHECKING:
     from .._httpx import httpx
@@ -265,14 +265,31 @@ def _attempt(
             state.etag = response.headers.get("etag")
             # Offsets count decoded bytes; a compressed transfer cannot be resumed by them.
             state.resumable = response.headers.get("content-encoding", "identity") == "identity"
-        with open(target, "ab" if resume else "wb") as fh:
+        try:
+            fh = open(target, "ab" if resume else "wb")  # noqa: SIM115 - closed below, its errors translated
+        except OSError as exc:
+            raise _local_write_error(target, exc) from None
+        try:
             for chunk in response.iter_bytes():  # as received: a drop loses nothing written
                 if cancel is not None and cancel.is_set():
                     raise ResultsError("download cancelled")
-                fh.write(chunk)
+                try:
+                    fh.write(chunk)
+                except OSError as exc:
+                    raise _local_write_error(target, exc) from None
                 state.received += len(chunk)
                 if on_bytes is not None:
                     on_bytes(len(chunk))
+        finally:
+            try:
+                fh.close()
+            except OSError as exc:
+                raise _local_write_error(target, exc) from None
+
+
+def _local_write_error(target: Path, exc: OSError) -> LocalWriteError:
+    """A part that cannot be stored is the local disk's failure (exit 11), never retried."""
+    return LocalWriteError(f"cannot store a downloaded part in {target.parent}: {exc.strerror or exc}")
 
 
 def _range_start(response: httpx.Response) -> int | None:

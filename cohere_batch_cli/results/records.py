@@ -8,7 +8,13 @@ in ``cbatch results --help``.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a dependency, but the standard library's parser still decides alone
+    _orjson = None  # type: ignore[assignment]
 
 CSV_COLUMNS = (
     "custom_id",
@@ -23,6 +29,7 @@ CSV_COLUMNS = (
 """The CSV header, in this order always; ``request`` is appended when joining."""
 
 _PLAIN_SUCCESS_KEYS = frozenset({"custom_id", "body", "error"})
+_quote = json.encoder.encode_basestring  # a str as a JSON string, in C: what the encoder does for one
 
 
 def is_failed(record: dict[str, Any]) -> bool:
@@ -32,17 +39,53 @@ def is_failed(record: dict[str, Any]) -> bool:
 
 
 def decode_body(value: Any) -> Any:
-    """``body`` as JSON: a nested record as is, a JSON-encoded string (or bytes) decoded."""
+    """``body`` as JSON: a nested record as is, a JSON-encoded string (or bytes) decoded.
+
+    A string that is not JSON (``{oops}``, or ``NaN``, which Python's parser
+    would take) stays the string it is, so the line written around it is
+    still JSON; :func:`body_not_json` tells the writer to count it.
+    """
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", errors="replace")
     if isinstance(value, str):
         text = value.strip()
         if text[:1] in ("{", "["):
             try:
-                return json.loads(text)
-            except ValueError:
+                return json.loads(text, parse_constant=_not_json)
+            except (ValueError, RecursionError):
                 return value
     return value
+
+
+def body_not_json(record: dict[str, Any], decoded: Any) -> bool:
+    """Whether a record's body came as text that is not JSON (and so was kept as a string)."""
+    return isinstance(record.get("body"), (str, bytes, bytearray)) and isinstance(decoded, str)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def is_json(text: str) -> bool:
+    """Whether ``text`` is one JSON document, by a strict parser: no NaN, no Infinity.
+
+    orjson, when installed, proves it about ten times faster than the
+    standard library (docs/performance.md, P4); what it refuses and the
+    standard library accepts as valid JSON (an integer past 64 bits) is
+    asked of the standard library, which has the last word.
+    """
+    if _orjson is not None:
+        try:
+            _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            pass
+        else:
+            return True
+    try:
+        json.loads(text, parse_constant=_not_json)
+    except (ValueError, RecursionError):
+        return False
+    return True
 
 
 def jsonl_record(record: dict[str, Any]) -> dict[str, Any]:
@@ -66,19 +109,32 @@ def spliced_jsonl_line(record: dict[str, Any]) -> str | None:
     Most records are a custom_id and a body that is one JSON object as text.
     Decoding that body only to encode it again was over half of a results
     run (docs/performance.md, P4), so such a body is spliced into the line
-    as it came. Anything else (an error, extra fields, a body that is not a
-    one-line object) returns None and takes the general path.
+    as it came, once :func:`is_json` has proved it is JSON (a body of
+    ``{oops}`` must not become an invalid line). Anything else (an error,
+    extra fields, a body that is not a one-line JSON object) returns None and
+    takes the general path. Written for speed: it runs once per record.
     """
     body = record.get("body")
-    if not isinstance(body, str) or not record.keys() <= _PLAIN_SUCCESS_KEYS or is_failed(record):
+    if type(body) is not str or not record.keys() <= _PLAIN_SUCCESS_KEYS:
+        return None
+    error = record.get("error")
+    if error is not None and error != "" and error != {}:
         return None
     custom_id = record.get("custom_id")
-    if not isinstance(custom_id, str):
+    if type(custom_id) is not str:
         return None
-    text = body.strip()
-    if not (text.startswith("{") and text.endswith("}")) or "\n" in text or "\r" in text:
+    text = body if body[:1] == "{" and body[-1:] == "}" else body.strip()
+    if text[:1] != "{" or text[-1:] != "}" or "\n" in text or "\r" in text:
         return None
-    return '{"custom_id":' + dumps(custom_id) + ',"body":' + text + "}"
+    if _orjson is not None:
+        try:
+            _orjson.loads(text)
+        except _orjson.JSONDecodeError:
+            if not is_json(text):
+                return None  # ``{oops}`` spliced in would make the line invalid
+    elif not is_json(text):
+        return None
+    return '{"custom_id":' + _quote(custom_id) + ',"body":' + text + "}"
 
 
 def joined_record(record: dict[str, Any], request: Any) -> dict[str, Any]:
@@ -175,9 +231,28 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
 
 
 def dumps(value: Any) -> str:
-    """Compact UTF-8 JSON; one shared encoder, since building one per record costs a tenth of the run."""
-    return _ENCODER.encode(value)
+    """Compact UTF-8 JSON; one shared encoder, since building one per record costs a tenth of the run.
+
+    Never ``NaN`` or ``Infinity``, which are not JSON: an Avro double can hold
+    them, and such a value is written as the string ``"NaN"``, ``"Infinity"``
+    or ``"-Infinity"``.
+    """
+    try:
+        return _ENCODER.encode(value)
+    except ValueError:
+        return _ENCODER.encode(finite(value))
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every float that JSON cannot hold (NaN, infinities) as a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(item) for item in value]
+    return value

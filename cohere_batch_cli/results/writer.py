@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
 
-from ..atomic import atomic_write
-from ..errors import InputFileError
+from ..atomic import STDOUT, atomic_write, describe_destination
+from ..errors import InputFileError, LocalWriteError
 from .records import (
     CSV_COLUMNS,
+    body_not_json,
     csv_row,
+    decode_body,
     dumps,
-    is_failed,
     joined_record,
     jsonl_record,
     spliced_jsonl_line,
@@ -38,11 +39,12 @@ _PROGRESS_EVERY = 1000
 
 @dataclass
 class Counts:
-    """Records seen, written (after ``failed_only``) and failed."""
+    """Records seen, written (after ``failed_only``) and failed; bodies kept as text (not JSON)."""
 
     total: int = 0
     written: int = 0
     failed: int = 0
+    not_json: int = 0
 
 
 def write_records(
@@ -54,38 +56,57 @@ def write_records(
     joiner: Joiner | None,
     sink: ProgressSink,
 ) -> Counts:
-    """Write records as they are decoded; count every record, written or filtered out."""
+    """Write records as they are decoded; count every record, written or filtered out.
+
+    JSON lines are gathered a few hundred at a time and written in one call:
+    per-line writes were a fifth of a results run (docs/performance.md, P4),
+    and the check that every body is JSON needed that time back.
+    """
     counts = Counts()
     text = _Utf8(out)
     writer = csv.writer(text) if fmt == "csv" else None
     if writer is not None:
         writer.writerow(CSV_COLUMNS + (("request",) if joiner is not None else ()))
-    pending = 0
+    lines: list[str] = []
+    pending = total = failures = 0
     for record in records:
-        counts.total += 1
-        failed = is_failed(record)
-        counts.failed += failed
+        total += 1
+        error = record.get("error")
+        failed = error is not None and error != "" and error != {}
+        failures += failed
         pending += 1
         if pending >= _PROGRESS_EVERY:
             sink.advance(records=pending)
             pending = 0
+            if lines:
+                text.write_lines(lines)
+                lines = []
         if failed_only and not failed:
             continue
-        request = joiner.request(record.get("custom_id")) if joiner is not None else None
+        counts.written += 1
         if writer is not None:
+            request = joiner.request(record.get("custom_id")) if joiner is not None else None
             row = csv_row(record)
+            counts.not_json += body_not_json(record, decode_body(record.get("body")))
             if joiner is not None:
                 row.append("" if request is None else dumps(request))
             writer.writerow(row)
-        else:
-            line = spliced_jsonl_line(record) if joiner is None else None
-            if line is None:
-                shaped = joined_record(record, request) if joiner is not None else jsonl_record(record)
-                line = dumps(shaped)
-            text.write(line + "\n")
-        counts.written += 1
+            continue
+        line = None if joiner is not None or failed else spliced_jsonl_line(record)
+        if line is None:
+            if joiner is not None:
+                shaped = joined_record(record, joiner.request(record.get("custom_id")))
+                counts.not_json += body_not_json(record, shaped["response"])
+            else:
+                shaped = jsonl_record(record)
+                counts.not_json += body_not_json(record, shaped.get("body"))
+            line = dumps(shaped)
+        lines.append(line)
+    if lines:
+        text.write_lines(lines)
     if pending:
         sink.advance(records=pending)
+    counts.total, counts.failed = total, failures
     return counts
 
 
@@ -99,39 +120,62 @@ class _Utf8:
         self._out.write(text.encode("utf-8"))
         return len(text)
 
+    def write_lines(self, lines: list[str]) -> None:
+        """Several lines in one write: each ends with a newline, and a multi-byte character is never split."""
+        self._out.write(("\n".join(lines) + "\n").encode("utf-8"))
+
 
 def check_destination(destination: Path) -> None:
-    """Refuse a destination that cannot be written before a byte is downloaded."""
-    if destination.is_dir():
+    """Refuse a destination that cannot be written before a byte is downloaded.
+
+    A folder, or a file in a folder that does not exist, is a mistake in the
+    command (exit 2); a folder cbatch may not write in is a local write
+    failure (exit 11), found now rather than after the download.
+    """
+    target = describe_destination(destination)
+    if target.kind == "folder":
         raise InputFileError(f"cannot write results to {destination}: it is a directory")
-    parent = destination.parent
-    if not parent.is_dir():
-        raise InputFileError(f"cannot write results to {destination}: the directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputFileError(f"cannot write results to {destination}: {parent} is not writable")
+    folder = target.folder
+    if folder is None:
+        return  # a device, FIFO or socket: written in place
+    if not folder.is_dir():
+        raise InputFileError(f"cannot write results to {destination}: the directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise LocalWriteError(f"cannot write results to {destination}: {_why_not_writable(folder)}")
+
+
+def _why_not_writable(folder: Path) -> str:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return f"Read-only file system ({folder})"
+    except (OSError, AttributeError):
+        pass
+    return f"Permission denied ({folder})"
 
 
 def workdir_parent(destination: Path | None) -> str | None:
-    """Part files go beside the destination (same disk, cleaned with it), else in the temp dir."""
-    return None if destination is None else str(destination.parent)
+    """Part files go beside the file written (same disk, cleaned with it), else in the temp dir.
+
+    Beside a symlink's target, not the link; never beside a device or a FIFO
+    (``-o /dev/null`` must not make a folder in ``/dev``).
+    """
+    if destination is None:
+        return None
+    folder = describe_destination(destination).folder
+    return None if folder is None else str(folder)
 
 
 def workdir_prefix(destination: Path | None) -> str:
-    return ".cbatch-parts-" if destination is None else f".{destination.name}.parts-"
+    if destination is None:
+        return ".cbatch-parts-"
+    target = describe_destination(destination)
+    return f".{target.path.name}.parts-" if target.folder is not None else ".cbatch-parts-"
 
 
 BinaryStdout = Callable[[], AbstractContextManager[IO[bytes]]]
 """Opens stdout as a binary stream: the output object's ``Output.binary``."""
 
 
-@contextmanager
-def output_stream(destination: Path | None, stdout: BinaryStdout | None) -> Iterator[IO[bytes]]:
-    """A binary stream to write into: the output object's stdout, or the destination written atomically."""
-    if destination is None:
-        if stdout is None:
-            raise ValueError("results to stdout need the output object's binary stream")
-        with stdout() as out:
-            yield out
-        return
-    with atomic_write(destination) as fh:
-        yield fh
+def output_stream(destination: Path | None, stdout: BinaryStdout | None) -> AbstractContextManager[IO[bytes]]:
+    """A binary stream to write into: stdout (None), or the destination as :mod:`..atomic` writes it."""
+    return atomic_write(STDOUT if destination is None else destination, stdout=stdout)  # type: ignore[arg-type]

@@ -32,9 +32,11 @@ def create_batch(client: CohereClient, *, name: str, dataset_id: str, model: str
 
     try:
         batch = client.create_batch(name=name, input_dataset_id=dataset_id, model=model)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from ..errors import stop_word
+
         reporter.info(
-            "interrupted while creating the batch: it may exist; "
+            f"{stop_word(exc)} while creating the batch: it may exist; "
             f"look before creating it again: cbatch list --name {shlex.quote(name)}"
         )
         raise

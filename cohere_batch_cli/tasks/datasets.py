@@ -12,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import InputRejected, UsageError, WaitTimeout
+from ..errors import InputFileError, InputRejected, UsageError, WaitTimeout
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Dataset
+    from ..spool import Input
     from ..validate import FileReport
     from .reporting import Reporter
 
@@ -26,25 +27,51 @@ VALIDATION_TIMEOUT = 1800.0
 
 
 def check_input(
-    path: Path, dataset_type: str | None, reporter: Reporter, *, uploading: bool = True
+    path: Path, dataset_type: str | None, reporter: Reporter, *, uploading: bool = True, label: str | None = None
 ) -> FileReport:
-    """Check a file locally; report every problem with its line and raise when there is one."""
+    """Check a file locally; report every problem with its line and raise when there is one.
+
+    ``path`` is read once; an input that can only be read once (stdin, a
+    pipe) is checked through :func:`cohere_batch_cli.spool.rereadable` by the
+    callers that read it again. ``label`` names it in messages (``stdin``).
+    """
     from ..input_rules import BATCH_INPUT_TYPES
     from ..validate import check_file
 
     if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
         raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
-    report = check_file(path, dataset_type)
+    name = label or str(path)
+    try:
+        report = check_file(path, dataset_type)
+    except InputFileError as exc:
+        if label is None:
+            raise
+        raise InputFileError(exc.message.replace(str(path), name)) from None
     if report.ok:
         return report
     for problem in report.problems:
-        reporter.info(f"{path}:{problem.line}: {problem.message}" if problem.line else f"{path}: {problem}")
+        reporter.info(f"{name}:{problem.line}: {problem.message}" if problem.line else f"{name}: {problem}")
     hidden = report.problem_count - len(report.problems)
     if hidden > 0:
         reporter.info(f"... and {hidden} more problems")
     plural = "s" if report.problem_count != 1 else ""
     tail = "; nothing was uploaded" if uploading else ""
-    raise InputRejected(f"{path} has {report.problem_count} problem{plural}{tail}")
+    raise InputRejected(f"{name} has {report.problem_count} problem{plural}{tail}")
+
+
+def validate_input(path: Path, dataset_type: str | None, reporter: Reporter) -> tuple[FileReport, str]:
+    """Check a file (``-``: stdin) without uploading it; the report and how to name the input."""
+    from ..spool import rereadable
+
+    with rereadable(path) as source:
+        return check_input(source.path, dataset_type, reporter, uploading=False, label=source.label), source.label
+
+
+def default_name(path: Path) -> str:
+    """What a dataset or batch made from ``path`` is called without ``--name`` (``-``: stdin)."""
+    from ..spool import is_stdin
+
+    return "stdin" if is_stdin(path) else path.stem
 
 
 def upload_file(
@@ -62,17 +89,37 @@ def upload_file(
     Returns the new dataset's id. A dataset that fails validation raises
     :class:`InputRejected` with the API's reason.
     """
+    from ..spool import rereadable
+
+    with rereadable(path) as source:  # stdin or a pipe: checked and sent from one copy
+        return _upload_checked(
+            client, source, reporter, dataset_type=dataset_type, name=name,
+            keep_original_file=keep_original_file, wait=wait,
+        )  # fmt: skip
+
+
+def _upload_checked(
+    client: CohereClient,
+    source: Input,
+    reporter: Reporter,
+    *,
+    dataset_type: str | None,
+    name: str | None,
+    keep_original_file: bool,
+    wait: bool,
+) -> str:
     from ..input_rules import CHAT_V2_INPUT
 
-    report = check_input(path, dataset_type, reporter)
+    path = source.path
+    report = check_input(path, dataset_type, reporter, label=source.label)
     kind = report.dataset_type or CHAT_V2_INPUT
-    reporter.info(f"{path}: {report.rows:,} records of {kind}, checked")
-    progress = reporter.progress(f"uploading {path.name}")
+    reporter.info(f"{source.label}: {report.rows:,} records of {kind}, checked")
+    progress = reporter.progress(f"uploading {Path(source.label).name}")
     progress.start(total_bytes=report.size_bytes)
     try:
         dataset_id = client.upload_dataset(
             path,
-            name=name or path.stem,
+            name=name or source.default_name,
             dataset_type=kind,
             keep_original_file=keep_original_file,
             keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
@@ -33,6 +33,26 @@ class FetchOptions:
     ca_bundle: str | None = None
 
 
+@contextmanager
+def _say_where_on_stop(reporter: Reporter, destination: Path | None) -> Iterator[None]:
+    """On Ctrl-C, SIGTERM or SIGHUP: what was left behind, and how to pick it up again."""
+    from ..atomic import describe_destination
+    from ..errors import stop_word
+
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if destination is None or describe_destination(destination).in_place:
+            where = "stdout" if destination is None else str(destination)
+            reporter.info(f"{stop_word(exc)}: {where} got only the first records; run the command again for all")
+        else:
+            reporter.info(
+                f"{stop_word(exc)}: nothing was written to {destination} and no partial file is left; "
+                "run the same command again to download the results"
+            )
+        raise
+
+
 def destination_for(batch_id: str, options: FetchOptions) -> Path | None:
     """The file results go to (None: stdout)."""
     if options.output == "-":
@@ -54,6 +74,7 @@ def fetch_results(
     object's, in a command). Raises :class:`NotReady` while the batch runs.
     """
     from ..api.client import Timeouts, storage_client
+    from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT, download_results
     from .datasets import wait_validated
 
@@ -64,14 +85,24 @@ def fetch_results(
             hint=f"wait with: cbatch watch {batch.id} (or add --wait)",
         )
     if not batch.output_dataset_id:
-        raise NotReady(f"batch {batch.id} ended {batch.status.label} with no output dataset")
-    dataset = wait_validated(client, batch.output_dataset_id, reporter)
+        raise NotReady(f"batch {batch.id} ended {batch.status.label} with no output dataset: there are no results")
+    try:
+        dataset = wait_validated(client, batch.output_dataset_id, reporter)
+    except NotFoundError as exc:
+        # A batch cancelled after it started may name an output dataset that was never written.
+        exc.hint = (
+            f"batch {batch.id} ended {batch.status.label} and names output dataset "
+            f"{batch.output_dataset_id}, which does not exist: there are no results to download"
+        )
+        raise
     if dataset.validation_status == "failed":
         raise NotReady(f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}")
     destination = destination_for(batch.id, options)
     progress = reporter.progress("downloading results") if destination is not None else None
     timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
-    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http:
+    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(
+        reporter, destination
+    ):
         summary = download_results(
             dataset.parts,
             destination,
@@ -91,6 +122,13 @@ def fetch_results(
         f"wrote {summary.records_written:,} {noun} to {where} "
         f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
     )
+    if summary.join is not None:
+        reporter.info(
+            f"joined {summary.join.matched:,} of {summary.join.results:,} results "
+            f"with their requests from {summary.join.path}"
+        )
     if summary.count_mismatch:
         reporter.warn(summary.count_mismatch)
+    for warning in summary.warnings:
+        reporter.warn(warning)
     return summary

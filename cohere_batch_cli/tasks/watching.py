@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..exit_codes import ExitCode
-from ..watcher import WatchOptions
+from ..errors import stop_word
+from ..exit_codes import ExitCode, for_interruption
+from ..watcher import NotFound, WatchOptions
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -48,11 +49,17 @@ def follow(
         with view:
             for events in watcher.rounds():
                 view.handle(events)
-    except KeyboardInterrupt:
-        reporter.info("\nstopped watching; nothing was cancelled, the batches keep running.")
+                for event in events:
+                    if isinstance(event, NotFound):
+                        reporter.warn(
+                            f"batch {event.batch_id} was not found ({event.error}); "
+                            "no longer watched: list batches with: cbatch list"
+                        )
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same words, the signal's code
+        reporter.info(f"\n{stop_word(exc)}: stopped watching; nothing was cancelled, the batches keep running.")
         if resume:
             reporter.info(f"resume with: {resume}")
-        return ExitCode.INTERRUPTED
+        return for_interruption(exc)
     finally:
         s = watcher.stats
         reporter.debug(

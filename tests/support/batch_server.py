@@ -75,6 +75,8 @@ class BatchServer:
     others: int = 0
     """Unwatched batches in the account, updated at every step (they crowd the list)."""
     hidden_from_list: set[str] = field(default_factory=set)
+    oldest_first: bool = False
+    """List oldest update first: the API does not document the direction, so a client must cope."""
     """Batches the list leaves out (an eventually consistent index) but GET serves."""
 
     def __post_init__(self) -> None:
@@ -182,7 +184,7 @@ class BatchServer:
             for i in range(self.others):
                 stamp = self._now.isoformat().replace("+00:00", "Z")
                 rows.append({"id": f"other-{i}", "status": "BATCH_STATUS_IN_PROGRESS", "updated_at": stamp})
-        rows.sort(key=lambda r: r["updated_at"], reverse=True)
+        rows.sort(key=lambda r: r["updated_at"], reverse=not self.oldest_first)
         page = rows[offset : offset + size]
         out: dict[str, Any] = {"batches": page}
         if offset + size < len(rows):

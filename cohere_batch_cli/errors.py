@@ -8,6 +8,7 @@
     │   ├── InputFileError          an input file that cannot be read at all
     │   └── MissingExtra            an optional extra is not installed
     ├── ConfigError                 a malformed config file, a missing profile or key (exit 3)
+    │   └── InvalidBaseURL          (in api/errors.py) a base URL that cannot be used
     ├── InputRejected               an input file failed its local checks (exit 5)
     ├── NotReady                    a local state stops the command: the batch still runs (exit 5)
     ├── WaitTimeout                 a wait for a dataset or batch state ran out of time (exit 10)

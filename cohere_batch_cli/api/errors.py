@@ -26,6 +26,8 @@ is for a caller that has the advice already worded.
 
 from __future__ import annotations
 
+from ..errors import ConfigError
+
 from typing import Literal
 
 CreatedKind = Literal["batch", "dataset"]
@@ -107,22 +109,14 @@ class InvalidRequestError(CohereAPIError):
     """A request cbatch refuses to send because no server could answer it sensibly."""
 
 
-class InvalidBaseURL(ValueError):
+class InvalidBaseURL(ConfigError):
     """The base URL cannot be used: not http(s), no host, a bad port, or it redirects.
 
     Outside the tree above on purpose: it is a configuration mistake found
-    before (or instead of) talking to the API, not an answer from it. The
-    message says what is wrong with the URL; where the URL came from is the
-    CLI's to say (``hint``).
+    before (or instead of) talking to the API, not an answer from it, so it is
+    one of cbatch's own configuration errors (exit 3). The message says what is
+    wrong with the URL; where the URL came from is the CLI's to say (``hint``).
     """
-
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return self.message
 
 
 def error_class_for_status(status: int) -> type[APIStatusError]:

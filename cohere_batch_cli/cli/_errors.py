@@ -56,7 +56,6 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
     (WaitTimeout, ExitCode.TIMEOUT),
     (ConfigError, ExitCode.AUTH),
-    (api_errors.InvalidBaseURL, ExitCode.AUTH),
     (UsageError, ExitCode.USAGE),  # OutputOptionError, InputFileError, MissingExtra
     (InputRejected, ExitCode.REFUSED),
     (NotReady, ExitCode.REFUSED),

@@ -38,12 +38,25 @@ EventsJsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON object per line on stdout (the same as --jsonl here: events stream).")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
+RawOpt = Annotated[
+    bool,
+    typer.Option("--raw", "-r", help="Print JSON values raw, one a line (strings without quotes), like jq -r; the same as --format text."),
+]
+
+
+def _complete_format(incomplete: str) -> list[str]:
+    from ..output.printer import FORMATS
+
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
 FormatOpt = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="Output format: table, plain (tab-separated), json, jsonl, csv or ids.",
+        help="Output format: table, plain (tab-separated raw values), json, jsonl, text (values raw, like jq -r), csv or ids.",
         show_default=False,
+        autocompletion=_complete_format,
     ),
 ]
 DatasetQueryOpt = Annotated[

@@ -21,6 +21,7 @@ from ._options import (
     JsonOpt,
     QueryOpt,
     QuietOpt,
+    RawOpt,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def show_batch(state: CliState, batch: Batch) -> None:
     from ..output.batch_views import STATUS_STYLES, batch_fields
 
     style = {"Status": STATUS_STYLES.get(batch.status, "magenta")}
-    state.out.item(batch.raw, batch.id, batch_fields(batch), style)
+    state.out.item(batch.raw, batch.id, batch_fields(batch, plain=state.out.plain), style)
 
 
 def register(app: typer.Typer) -> None:
@@ -113,6 +114,7 @@ def register(app: typer.Typer) -> None:
         quiet: QuietOpt = False,
         fmt: FormatOpt = None,
         query: QueryOpt = None,
+        raw: RawOpt = False,
     ) -> None:
         """List batches, newest first.
 
@@ -133,10 +135,10 @@ def register(app: typer.Typer) -> None:
         """
         from ..api.models import BatchStatus
         from ..completion_cache import MAX_IDS, remember
-        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS
+        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS, BATCH_PLAIN_COLUMNS
 
         state = get_state(ctx)
-        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
+        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw)
         wanted = {BatchStatus.parse_user(s) for s in status or []}
         unknown = [s for s in wanted if not s.is_known]
         if unknown:
@@ -163,6 +165,7 @@ def register(app: typer.Typer) -> None:
         out.items(
             selected(),
             columns=BATCH_COLUMNS,
+            plain_columns=BATCH_PLAIN_COLUMNS,
             csv_fields=BATCH_CSV_FIELDS,
             raw=lambda b: b.raw,
             item_id=lambda b: b.id,
@@ -179,6 +182,7 @@ def register(app: typer.Typer) -> None:
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
         query: QueryOpt = None,
+        raw: RawOpt = False,
     ) -> None:
         """Show every field of a batch: status, progress, token counts, datasets.
 
@@ -191,10 +195,10 @@ def register(app: typer.Typer) -> None:
 
           cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --json | jq .status
 
-          cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status
+          cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status --raw
         """
         state = get_state(ctx)
-        state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
+        state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
         show_batch(state, state.client().get_batch(batch_id))
 
     @app.command("cancel", rich_help_panel="Batches")

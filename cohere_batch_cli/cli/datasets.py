@@ -9,7 +9,7 @@ import typer
 
 from ._context import CliState, get_state
 from ._errors import command_errors
-from ._options import DatasetQueryOpt, FormatOpt, JsonlOpt, JsonOpt, QuietOpt
+from ._options import DatasetQueryOpt, FormatOpt, JsonlOpt, JsonOpt, QuietOpt, RawOpt
 
 if TYPE_CHECKING:
     from ..api.models import Dataset
@@ -42,7 +42,7 @@ def _show_dataset(state: CliState, dataset: Dataset) -> None:
     from ..output.batch_views import VALIDATION_STYLES, dataset_fields
 
     style = {"Validation": VALIDATION_STYLES.get(dataset.validation_status, "")}
-    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset), style)
+    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset, plain=state.out.plain), style)
 
 
 @datasets_app.command("validate")
@@ -111,6 +111,7 @@ def list_datasets(
     quiet: QuietOpt = False,
     fmt: FormatOpt = None,
     query: DatasetQueryOpt = None,
+    raw: RawOpt = False,
 ) -> None:
     """List datasets, with their type, validation status, rows and size.
 
@@ -121,14 +122,15 @@ def list_datasets(
 
       cbatch datasets list --type batch-chat-v2-input
     """
-    from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS
+    from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS, DATASET_PLAIN_COLUMNS
 
     state = get_state(ctx)
-    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
+    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw)
     datasets = state.client().list_datasets(dataset_type=dataset_type, validation_status=validation, limit=limit)
     out.items(
         datasets,
         columns=DATASET_COLUMNS,
+        plain_columns=DATASET_PLAIN_COLUMNS,
         csv_fields=DATASET_CSV_FIELDS,
         raw=lambda d: d.raw,
         item_id=lambda d: d.id,
@@ -145,6 +147,7 @@ def get(
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
     query: DatasetQueryOpt = None,
+    raw: RawOpt = False,
 ) -> None:
     """Show a dataset: type, validation, rows, size, parts.
 
@@ -158,7 +161,7 @@ def get(
       cbatch datasets get my-requests-abc123 --query "dataset_parts[].url"
     """
     state = get_state(ctx)
-    state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
+    state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
     _show_dataset(state, state.client().get_dataset(dataset_id))
 
 

@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         if text is None:
             root = ctx.find_root()
             wanted = " ".join(topic)
-            close = difflib.get_close_matches(topic[0], [*TOPICS, *root.command.list_commands(root)], n=1, cutoff=0.6)
+            close = difflib.get_close_matches(topic[0], [*TOPICS, *getattr(root.command, "list_commands", lambda _ctx: [])(root)], n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise UsageError(f"no help topic or command {wanted!r}{hint} Topics: {', '.join(TOPICS)}; commands: cbatch --help")
         out.raw_line(text)

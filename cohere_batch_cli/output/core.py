@@ -34,7 +34,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import LocalWriteError
 from . import times
-from .printer import CSV, IDS, JSON, JSONL, PLAIN, TABLE, TEXT, Column, compile_query
+from .printer import CSV, FLUSH, IDS, JSON, JSONL, PLAIN, TABLE, TEXT, Column, compile_query
 from .progress import NullProgress, ProgressSink
 from .sanitize import bytes_for_terminal, clean, clean_lines, json_for_terminal
 
@@ -145,6 +145,7 @@ class Output:
         self._watch_plain: bool | None = None
         self._watch_json = False
         self._watch_to_stderr = False
+        self._progress_every = 30.0
 
     # -- what the streams are -------------------------------------------------------
 
@@ -191,15 +192,24 @@ class Output:
         self._query = compile_query(query) if query else None
         return self
 
-    def set_watch_style(self, *, plain: bool | None = None, json_lines: bool = False, to_stderr: bool = False) -> Output:
+    def set_watch_style(
+        self,
+        *,
+        plain: bool | None = None,
+        json_lines: bool = False,
+        to_stderr: bool = False,
+        progress_every: float = 30.0,
+    ) -> Output:
         """How a watch shows: JSON lines, plain lines, or a live view (stdout a terminal).
 
         ``to_stderr`` sends the watch to stderr as plain lines, for a command whose
         stdout already holds its data (``create -q --watch``, ``results --wait -o -``).
+        ``progress_every`` throttles plain progress lines (status changes always show).
         """
         self._watch_plain = plain
         self._watch_json = json_lines
         self._watch_to_stderr = to_stderr
+        self._progress_every = progress_every
         return self
 
     # -- messages (stderr) ----------------------------------------------------------
@@ -211,6 +221,23 @@ class Output:
 
     def warn(self, message: str) -> None:
         self.info(f"warning: {message}")
+
+    @property
+    def interactive(self) -> bool:
+        """A person can answer a question: stdin and stderr are terminals."""
+        try:
+            return sys.stdin is not None and sys.stdin.isatty() and self.stderr_is_tty
+        except ValueError:
+            return False
+
+    def ask(self, question: str) -> str | None:
+        """Ask on stderr and read one line from the terminal; None when nobody can answer."""
+        if not self.interactive:
+            return None
+        self._err.write(clean_lines(question))
+        self._err.flush()
+        line = sys.stdin.readline()
+        return line.strip() if line else None
 
     def error(self, message: str, *, unexpected: bool = False) -> None:
         """The one error line of a failed command: always one line, whatever the message held."""
@@ -336,6 +363,9 @@ class Output:
             self._out.write("[")
         try:
             for item in items:
+                if item is FLUSH:  # a listing that goes on: what came so far is out at once
+                    self._out.flush()
+                    continue
                 if self.mode == JSON:
                     self._out.write(("\n  " if count == 0 else ",\n  ") + self.dumps(raw(item)))
                 elif self.mode in (JSONL, TEXT):
@@ -450,12 +480,12 @@ class Output:
 
         many = len(batch_ids) > 1
         if self._watch_to_stderr:
-            return views.PlainRenderer(self._err, many=many)
+            return views.PlainRenderer(self._err, many=many, progress_every=self._progress_every)
         if self._watch_json:
             return views.JsonRenderer(self._out, dumps=self.dumps)
         plain = self._watch_plain or not self.stdout_is_tty or os.environ.get("TERM") == "dumb"
         if plain:
-            return views.PlainRenderer(self._out, many=many)
+            return views.PlainRenderer(self._out, many=many, progress_every=self._progress_every)
         return views.LiveRenderer(self.console(), batch_ids)
 
 

@@ -22,6 +22,10 @@ FORMATS = (TABLE, PLAIN, JSON, JSONL, TEXT, CSV, IDS)
 QUERY_MODES = (JSON, TEXT)
 """The modes ``--query`` can go with: both print the JSON it picks."""
 
+FLUSH: Any = object()
+"""Yielded by a listing that goes on (``list --watch``): what came so far is all there is for now,
+so a table is laid out at once and the rows after it follow as they come."""
+
 
 def choose_mode(
     *,

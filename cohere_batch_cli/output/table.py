@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
-from .printer import Column
+from .printer import FLUSH, Column
 from .sanitize import clean
 
 SAMPLE_ROWS = 200
@@ -154,13 +154,19 @@ class TableWriter:
         """Write the header and a line per item; returns the number of rows."""
         iterator = iter(items)
         sample: list[tuple[Any, list[str]]] = []
+        flushed = False
         for item in iterator:
+            if item is FLUSH:
+                flushed = True
+                break
             sample.append((item, self._cells(item)))
             if len(sample) >= SAMPLE_ROWS:
                 break
-        if not sample:
+        if not sample and not flushed:
             return 0
-        layout = plan(self._columns, [cells for _, cells in sample], self._width)
+        # Nothing listed yet (``list --watch``): room for names as for a short listing.
+        widths_from = [row for _, row in sample] or [[col.header.ljust(col.min_width * 2) for col in self._columns]]
+        layout = plan(self._columns, widths_from, self._width)
         index = [self._columns.index(col) for col in layout.columns]
         header = [col.header for col in layout.columns]
         self._stream.write(self._line(layout, header, None, bold=True) + "\n")
@@ -168,7 +174,7 @@ class TableWriter:
         for item, cells in self._rows(sample, iterator):
             self._stream.write(self._line(layout, [cells[i] for i in index], item) + "\n")
             count += 1
-            if count % 100 == 0:
+            if count % 100 == 0 or flushed:
                 self._stream.flush()
         self._stream.flush()
         return count
@@ -176,6 +182,9 @@ class TableWriter:
     def _rows(self, sample: list[tuple[Any, list[str]]], rest: Iterator[Any]) -> Iterator[tuple[Any, list[str]]]:
         yield from sample
         for item in rest:
+            if item is FLUSH:
+                self._stream.flush()
+                continue
             yield item, self._cells(item)
 
     def _cells(self, item: Any) -> list[str]:

@@ -138,3 +138,18 @@ def wait_for_dataset(
             )
         sleep(min(interval, left))
         interval = min(max_interval, interval * 2)
+
+
+def deletion_impact(client: CohereClient, dataset_id: str) -> str:
+    """What stops working when this dataset goes, in one sentence, for the confirmation."""
+    dataset = client.get_dataset(dataset_id)
+    kind = dataset.dataset_type or ""
+    if kind.endswith("-output"):
+        writer = next(
+            (b for b in client.iter_batches(page_size=1000, limit=1000) if b.output_dataset_id == dataset_id), None
+        )
+        which = f"batch {writer.id} ({writer.name!r})" if writer else "the batch that wrote them"
+        return f"It holds the results of {which}: 'cbatch results' for it will fail (exit 13)."
+    if kind.endswith("-input"):
+        return "Batches that used it keep their results; no new batch can use it."
+    return "It cannot be undone."

@@ -9,11 +9,11 @@ the watch can be picked up again exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..exit_codes import ExitCode
-from ..watcher import WatchOptions
+from ..watcher import BatchDone, WatchOptions
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -28,6 +28,7 @@ def follow(
     options: WatchOptions | None = None,
     resume: str = "",
     retries: int | None = None,
+    on_done: Callable[[BatchDone], None] | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` until each has ended (or ``options.timeout``); return the exit code.
 
@@ -48,6 +49,10 @@ def follow(
         with view:
             for events in watcher.rounds():
                 view.handle(events)
+                if on_done is not None:  # after the view, so the line saying it ended comes first
+                    for event in events:
+                        if isinstance(event, BatchDone):
+                            on_done(event)
     except KeyboardInterrupt:
         reporter.info("\nstopped watching; nothing was cancelled, the batches keep running.")
         if resume:

@@ -66,3 +66,18 @@ def test_colour_is_only_asked_for() -> None:
     TableWriter(coloured, styled, width=40, color=True).write(rows(1))
     assert "\x1b[" not in plain.getvalue()
     assert "\x1b[32min progress\x1b[0m" in coloured.getvalue()
+
+
+def test_a_download_bar_follows_the_records_written_not_the_bytes_fetched() -> None:
+    from rich.console import Console
+
+    from cohere_batch_cli.output.progress import RichProgress
+
+    bar = RichProgress(Console(file=io.StringIO(), force_terminal=True), "downloading results")
+    bar.start(total_bytes=1000, total_records=10)
+    bar.advance(bytes=1000)  # every part fetched, nothing decoded yet
+    task = bar._progress.tasks[0]
+    assert task.total == 10 and task.completed == 0
+    bar.advance(records=10)
+    assert task.completed == 10
+    bar.finish()

@@ -34,7 +34,14 @@ def check_input(
 
     if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
         raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
-    report = check_file(path, dataset_type)
+    progress = reporter.progress(f"checking {path.name}")
+    size = path.stat().st_size if path.is_file() else None
+    if size:
+        progress.start(total_bytes=size)
+    try:
+        report = check_file(path, dataset_type, on_bytes=(lambda n: progress.advance(bytes=n)) if size else None)
+    finally:
+        progress.finish()
     if report.ok:
         return report
     for problem in report.problems:

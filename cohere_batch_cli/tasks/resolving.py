@@ -118,9 +118,10 @@ def _accept(match: Match, kind: str, reporter: Reporter, confirm: str | None, ye
     if match.exact:
         return match.id
     named = f" {match.name!r}" if match.name else ""
-    reporter.info(f"{match.token!r} is {kind} {match.id}{named} (from {match.source})")
-    if confirm is not None and not yes:
-        answer = reporter.ask(f"{confirm} {kind} {match.id}{named}? [y/N] ")
+    if confirm is None or yes:
+        reporter.info(f"{match.token!r} is {kind} {match.id}{named} (from {match.source})")
+    else:  # the question names the match; off a terminal, nothing but the refusal
+        answer = reporter.ask(f"{match.token!r} is {kind} {match.id}{named}: {confirm} it? [y/N] ")
         if answer is None:
             raise UsageError(
                 f"{match.token!r} is not a whole {kind} id; give the whole id, or --yes to {confirm} what it matches"

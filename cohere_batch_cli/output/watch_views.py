@@ -465,12 +465,10 @@ def render_state(state: WatchState) -> RenderableType:
     if hidden:
         grid.add_row(Text(f"... and {hidden} more", style="dim"))
     done = sum(1 for v in state.views.values() if v.batch.status.is_terminal)
-    footer = Text(
-        f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}",
-        style="dim",
-    )
+    text = f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}"
     if state.outcome is None:
-        footer.append("  ·  Ctrl-C stops watching (batches keep running)")
+        text += "  ·  Ctrl-C stops watching (batches keep running)"
+    footer = Text(cut(text, state.width), style="dim")  # one line, always: it is how a watch ends
     parts: list[RenderableType] = [grid, footer]
     if state.problem:
         parts.append(Text(state.problem, style="yellow"))

@@ -63,9 +63,8 @@ def known(token: str, kind: str) -> Match | None:
     """What ``token`` stands for without asking the API: a UUID, or the completion cache."""
     from ..completion_cache import cached
 
-    token = token.strip()
-    if not token:
-        raise UsageError(f"an empty {kind} id")
+    if not token.strip(" ."):
+        raise UsageError(f"{token!r} is not a valid id")
     if kind == BATCH and UUID.match(token):
         return Match(token, token.lower())
     entries = cached(kind)
@@ -148,9 +147,9 @@ def resolve_ids(
     ids: list[str] = []
     for token in tokens:
         match = known(token, kind)
-        if match is None and kind == BATCH and UUID_START.match(token.strip()):
-            match = listed(client, token.strip(), kind)
-        found = token.strip() if match is None else _accept(match, kind, reporter, confirm, yes)
+        if match is None and kind == BATCH and UUID_START.match(token):
+            match = listed(client, token, kind)
+        found = token if match is None else _accept(match, kind, reporter, confirm, yes)
         if found not in ids:
             ids.append(found)
     return ids
@@ -170,14 +169,14 @@ def act_on(
     from ..api.errors import CohereAPIError, NotFoundError
 
     match = known(token, kind)
-    if match is None and kind == BATCH and UUID_START.match(token.strip()):
-        match = listed(client, token.strip(), kind)
+    if match is None and kind == BATCH and UUID_START.match(token):
+        match = listed(client, token, kind)
     if match is None:
         try:
-            return act(token.strip())
+            return act(token)
         except NotFoundError as missing:
             try:
-                match = listed(client, token.strip(), kind)
+                match = listed(client, token, kind)
             except (NoMatch, CohereAPIError):
                 raise missing from None
     return act(_accept(match, kind, reporter, confirm, yes))

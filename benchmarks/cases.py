@@ -204,9 +204,14 @@ def p3_listing(ctx: Context) -> list[Row]:
         ctx.note("P3", f"seeded {total:,} batches through POST /v2/batches in {took:.1f} s (8 threads)")
         env = cli_env(server.base_url)
         log = server.request_log
+        wide = {**env, "COLUMNS": "120"}
         commands = {
             "all": lambda: run_proc([CBATCH, "list", "--all", "--json"], env).check(),
             "100": lambda: run_proc([CBATCH, "list", "--limit", "100", "--json"], env).check(),
+            # What a person's `cbatch list --limit 5000` costs: the table laid out for 120
+            # columns (piped, so COLUMNS says the width), against the plain lines of a pipe.
+            "table": lambda: run_proc([CBATCH, "list", "--limit", "5000", "--format", "table"], wide).check(),
+            "plain": lambda: run_proc([CBATCH, "list", "--limit", "5000", "--format", "plain"], wide).check(),
         }
         check = run_proc([CBATCH, "list", "--all", "--json"], env, keep_stdout=True).check()
         listed = json.loads(check.stdout)
@@ -232,6 +237,13 @@ def p3_listing(ctx: Context) -> list[Row]:
             f"{ms(median(first))} / {ms(median(last_page))} / {ms(median(walls))}",
             "first byte < last page",
             before,
+        ),
+        Row(
+            "P3",
+            "list --limit 5,000: table (120 columns) / plain",
+            f"{ms(med(res['table'], 'wall'))} / {ms(med(res['plain'], 'wall'))}",
+            "",
+            None,
         ),
         Row(
             "P3",

@@ -4,7 +4,7 @@ Precedence, highest first (the order users of other CLIs expect; a stored key
 never beats the environment):
 
 1. command-line flags (``--base-url``, ``--timeout``...; never the key itself)
-2. environment: ``CO_API_KEY`` (then ``COHERE_API_KEY``), ``CO_API_URL``
+2. environment: ``CO_API_KEY`` (then ``COHERE_API_KEY``), ``CO_API_URL``, ``CBATCH_MODEL``
 3. the selected profile of the config file: ``--profile``, else
    ``CBATCH_PROFILE``, else the file's ``default_profile``, else ``default``
 4. built-in defaults
@@ -21,7 +21,9 @@ The file is TOML at ``platformdirs.user_config_dir("cbatch")/config.toml``
     client_name = "my-pipeline"
 
 A file holding a key is written atomically with mode 0600 from its first byte
-(:mod:`cohere_batch_cli.atomic`); reading one that others can read earns a warning.
+(:mod:`cohere_batch_cli.atomic`); reading one that others can read earns a warning,
+and so does a key or table cbatch does not know (``api-key``, ``[profile.x]``): a
+typo would otherwise be ignored in silence, and newer files stay readable.
 """
 
 from __future__ import annotations
@@ -38,12 +40,15 @@ ENV_API_KEY_FALLBACK = "COHERE_API_KEY"
 ENV_BASE_URL = "CO_API_URL"
 ENV_PROFILE = "CBATCH_PROFILE"
 ENV_CONFIG = "CBATCH_CONFIG"
+ENV_MODEL = "CBATCH_MODEL"
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_API_KEY, "The API key (wins over any profile)."),
     (ENV_API_KEY_FALLBACK, f"The API key, when {ENV_API_KEY} is not set."),
     (ENV_BASE_URL, "The API base URL (default https://api.cohere.com); --base-url wins."),
     (ENV_PROFILE, "The config profile to use; --profile wins."),
     (ENV_CONFIG, "Path of the config file, instead of the platform's config directory."),
+    (ENV_MODEL, "The default model of create (wins over the profile's model); --model wins."),
+    ("CBATCH_LOCAL_TIME", "1: show times in this machine's time zone with the offset (default UTC); also --local-time."),
     ("NO_COLOR", "Any value: no colour. Also --no-color, and TERM=dumb."),
     ("FORCE_COLOR", "Any value: colour even when output is not a terminal."),
     ("SSL_CERT_FILE", "A CA bundle to verify TLS with (a private CA or a TLS-inspecting proxy)."),
@@ -149,6 +154,31 @@ def load_file(path: Path) -> dict[str, Any]:
     return data
 
 
+TOP_KEYS = ("default_profile", "profiles")
+
+
+def unknown_keys(data: dict[str, Any], path: Path) -> list[str]:
+    """One warning per key or table the file holds that cbatch does not read (a typo, most likely)."""
+    import difflib
+
+    def hint(key: str, known: tuple[str, ...]) -> str:
+        close = difflib.get_close_matches(key.replace("-", "_"), known, n=1, cutoff=0.6)
+        return f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+
+    warnings = [
+        f"config file {path}: {key!r} is not a setting cbatch reads{hint(key, TOP_KEYS)}"
+        for key in data
+        if key not in TOP_KEYS
+    ]
+    for name, profile in data.get("profiles", {}).items():
+        warnings += [
+            f"config file {path}: profiles.{name}.{key} is not a setting cbatch reads{hint(key, PROFILE_KEYS)}"
+            for key in profile
+            if key not in PROFILE_KEYS
+        ]
+    return warnings
+
+
 def _permission_warning(path: Path) -> str | None:
     if os.name != "posix":
         return None
@@ -207,11 +237,11 @@ def resolve(
     base_url = pick(base_url_flag, "--base-url", (ENV_BASE_URL,), "base_url")
     if base_url.value is None:
         base_url = Setting(DEFAULT_BASE_URL, "default")
-    model = pick(None, "", (), "model")
+    model = pick(None, "", (ENV_MODEL,), "model")
     client_name = pick(None, "", (), "client_name")
     if client_name.value is None:
         client_name = Setting("cbatch", "default")
-    warnings = []
+    warnings = unknown_keys(data, path)
     if stored.get("api_key"):
         warning = _permission_warning(path)
         if warning:

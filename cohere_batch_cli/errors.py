@@ -6,7 +6,9 @@
     ├── UsageError                  a bad value typer could not see (exit 2)
     │   ├── OutputOptionError       a bad --format, --query, or conflicting output flags
     │   ├── InputFileError          an input file that cannot be read at all
-    │   └── MissingExtra            an optional extra is not installed
+    │   ├── MissingExtra            an optional extra is not installed
+    │   └── AmbiguousMatch          a short id or name matches several batches or datasets
+    ├── NoMatch                     no batch or dataset has that id, id prefix or name (exit 4)
     ├── ConfigError                 a malformed config file, a missing profile or key (exit 3)
     │   └── InvalidBaseURL          (in api/errors.py) a base URL that cannot be used
     ├── InputRejected               an input file failed its local checks (exit 5)
@@ -56,6 +58,14 @@ class InputFileError(UsageError):
 
 class MissingExtra(UsageError):
     """An optional extra is needed; the message holds the command that installs it (exit 2)."""
+
+
+class AmbiguousMatch(UsageError):
+    """A prefix or a name matches several batches or datasets; the message lists them (exit 2)."""
+
+
+class NoMatch(CbatchError):
+    """No batch or dataset has that id, id prefix or exact name (exit 4, as a 404)."""
 
 
 class ConfigError(CbatchError):

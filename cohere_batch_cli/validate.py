@@ -22,7 +22,7 @@ listed; every one is counted.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -77,9 +77,17 @@ class FileReport:
 
 
 def check_file(
-    path: Path, dataset_type: str | None = None, *, max_line_bytes: int = MAX_LINE_BYTES
+    path: Path,
+    dataset_type: str | None = None,
+    *,
+    max_line_bytes: int = MAX_LINE_BYTES,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> FileReport:
-    """Check a JSONL input file line by line; raise :class:`InputFileError` if it cannot be read."""
+    """Check a JSONL input file line by line; raise :class:`InputFileError` if it cannot be read.
+
+    ``on_bytes`` is told how many bytes each line held, for a progress bar (a
+    100 MB file takes seconds to check).
+    """
     path = Path(path)
     with _open_for_reading(path) as fh:
         size = os.fstat(fh.fileno()).st_size
@@ -93,6 +101,8 @@ def check_file(
         unreadable = 0
         try:
             for line_no, raw, too_long in _bounded_lines(fh, max_line_bytes):
+                if on_bytes is not None:
+                    on_bytes(len(raw) or max_line_bytes)
                 if too_long:
                     checker.rows += 1
                     problems = [Problem(line_no, f"the line is longer than {_size(max_line_bytes)}; not checked")]

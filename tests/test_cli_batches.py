@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -65,7 +66,7 @@ def test_get_plain_shows_every_field_readably(cli: Cli, client: CohereClient, tm
     wait_terminal(client, batch.id)
     out = cli("get", batch.id).stdout
     assert "Status:" in out and "completed" in out
-    assert "3/3 (100%), 1 failed" in out
+    assert "Records:        3\n" in out and "Succeeded:      2\n" in out and "Failed:         1\n" in out
     assert "\x1b[" not in out, "no colour when stdout is not a terminal"
 
 
@@ -96,8 +97,23 @@ def test_list_plain_is_tab_separated_without_boxes(cli: Cli, client: CohereClien
     make_batch(client, tmp_path, 1, name="tsv")
     first = cli("list", "--limit", "1").stdout.splitlines()[0]
     fields = first.split("\t")
-    assert len(fields) == 6 and fields[2] in {"queued", "in progress", "completed", "failed", "canceled", "canceling"}
+    assert len(fields) == 8 and fields[2] in {"queued", "in_progress", "canceling", "completed", "failed", "canceled"}
     assert not set("│┃─━") & set(first)
+
+
+def test_plain_output_gives_one_raw_value_a_column(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    batch = make_batch(client, tmp_path, 4, fail={3}, name="raw numbers")
+    wait_terminal(client, batch.id)
+    (line,) = cli("list", "--name", "raw numbers", "--limit", "1").stdout.splitlines()
+    batch_id, name, status, model, records, succeeded, failed, created = line.split("\t")
+    assert (batch_id, name, status, model) == (batch.id, "raw numbers", "completed", "command-r")
+    assert (records, succeeded, failed) == ("4", "3", "1")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created), created
+    shown = cli("get", batch.id).stdout
+    assert "Records:        4\n" in shown and "Failed:         1\n" in shown and "(100%)" not in shown
+    datasets = cli("datasets", "list").stdout.splitlines()
+    assert all(len(row.split("\t")) == 7 for row in datasets)
+    assert not [row for row in datasets if re.search(r"\d,\d| [KMG]?B\t", row)], "no 1,000 nor 1.3 KB"
 
 
 def test_list_newest_first(cli: Cli, client: CohereClient, tmp_path: Path) -> None:

@@ -50,7 +50,7 @@ def test_connection_refused_is_a_network_error() -> None:
 def test_timeout_flag_bounds_a_slow_answer(fault_cli: Cli, fault_server: FaultServer) -> None:
     fault_server.slow_seconds = 1.0
     fault_server.steady[GET_B1] = "slow"
-    result = fault_cli("--timeout", "0.2", "--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK)
+    result = fault_cli("--request-timeout", "0.2", "--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK)
     assert "timed out" in result.stderr
 
 

@@ -10,6 +10,7 @@ the recipes start on port 8787 is replaced by the test's own on a free port.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -90,17 +91,37 @@ def gitlab_script() -> str:
     return "\n".join(recipe("gitlab-ci")["batch"]["script"])
 
 
+def test_console_examples_are_the_real_output() -> None:
+    """Every ```console block of README.md and docs/ is run and matches (docs/console_examples.py)."""
+    sys.path.insert(0, str(DOCS))
+    try:
+        import console_examples
+    finally:
+        sys.path.remove(str(DOCS))
+    assert console_examples.main(["--check"]) == 0, "run: python docs/console_examples.py --write"
+
+
+def install_step() -> tuple[str, dict[str, str]]:
+    """The GitHub job's install step, as written, and its env; GitLab's must say the same."""
+    steps = recipe("github-actions")["jobs"]["batch"]["steps"]
+    (step,) = [s for s in steps if s.get("name") == "Install cbatch"]
+    gitlab = recipe("gitlab-ci")["batch"]
+    assert gitlab["before_script"][0] == step["run"], "both recipes install cbatch the same way"
+    assert gitlab["variables"] == step["env"]
+    return step["run"], step["env"]
+
+
 def test_recipes_install_cbatch_start_a_sandbox_and_keep_results() -> None:
     github = recipe("github-actions")["jobs"]["batch"]["steps"]
     runs = "\n".join(s.get("run", "") for s in github)
-    assert 'pip install "cohere-batch-cli[sandbox]"' in runs
     assert "cbatch sandbox serve" in runs
     (upload,) = [s for s in github if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert upload["with"]["path"] == "results/"
+    command, _env = install_step()
+    assert "cohere-batch-cli[sandbox]" not in command, "not on PyPI: a wheel, a checkout or a repository"
 
     gitlab = recipe("gitlab-ci")["batch"]
     before = "\n".join(gitlab["before_script"])
-    assert 'pip install "cohere-batch-cli[sandbox]"' in before
     assert "cbatch sandbox serve" in before
     assert gitlab["artifacts"]["paths"] == ["results/"]
 
@@ -154,3 +175,50 @@ def test_recipe_script_runs_against_the_sandbox(script, sandbox, tmp_path: Path)
     assert batch["name"] == "ci-4242"
     if script is github_script:
         assert github_output.read_text(encoding="utf-8") == f"id={batch['id']}\n"
+
+
+@pytest.mark.slow
+def test_the_recipe_installs_cbatch_as_written_and_runs(tmp_path: Path) -> None:
+    """The install step as written, from a wheel built here, into a fresh venv; then the
+    sandbox step (on a free port instead of 8787) and the job's script, with that venv's cbatch."""
+    import signal
+    import socket
+
+    from cohere_batch_cli import __version__
+
+    command, step_env = install_step()
+    work = tmp_path / "repo"
+    wheel_path = work / step_env["CBATCH_WHEEL"]
+    wheel_path.parent.mkdir(parents=True)
+    dist = tmp_path / "dist"
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)], check=True, env=clean, timeout=300)
+    (built,) = dist.glob("cohere_batch_cli-*.whl")
+    assert built.name == wheel_path.name == f"cohere_batch_cli-{__version__}-py3-none-any.whl", "the recipe names the wheel of this version"
+    shutil.copy(built, wheel_path)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=clean, timeout=120)
+    env = {**clean, **step_env, "PATH": f"{venv / 'bin'}{os.pathsep}{clean.get('PATH', '')}"}
+    installed = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr
+    assert Path(shutil.which("cbatch", path=env["PATH"]) or "").parent == venv / "bin"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    steps = recipe("github-actions")["jobs"]["batch"]["steps"]
+    (start,) = [s for s in steps if s.get("name") == "Start a sandbox"]
+    github_env, github_output = tmp_path / "github_env", tmp_path / "github_output"
+    runner = {**env, "RUNNER_TEMP": str(tmp_path), "GITHUB_ENV": str(github_env), "GITHUB_OUTPUT": str(github_output), "GITHUB_RUN_ID": "4242"}
+    server = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", start["run"].replace("8787", str(port))], cwd=work, env=runner, start_new_session=True)
+    try:
+        assert server.wait(timeout=60) == 0
+        runner.update(line.split("=", 1) for line in github_env.read_text().splitlines())
+        (work / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in REQUESTS), encoding="utf-8")
+        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", github_script()], cwd=work, env=runner, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        batch = json.loads((work / "results" / "batch.json").read_text(encoding="utf-8"))
+        assert batch["status"] == "BATCH_STATUS_COMPLETED" and github_output.read_text() == f"id={batch['id']}\n"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGINT)

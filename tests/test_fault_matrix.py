@@ -12,7 +12,7 @@ request was acted on (the worst case for a client that repeats itself), so
 the create cells prove that no second batch appears, and the upload cells
 that an upload of unknown fate is not sent twice.
 
-Every cell runs ``cbatch --retries 2 --timeout 0.2 <command>`` and asserts:
+Every cell runs ``cbatch --retries 2 --request-timeout 0.2 <command>`` and asserts:
 the exit code; on failure, one stderr line naming the fault, no traceback,
 nothing on stdout (watch: only its outage log); a bounded number of API
 requests and a bounded time; for create, at most one batch (exactly one
@@ -43,7 +43,7 @@ from tests.support.part_server import DROP, ERROR, STALL, PartServer
 
 # -- the specification ---------------------------------------------------------------------
 
-GLOBAL_ARGS = ("--retries", "2", "--timeout", "0.2")
+GLOBAL_ARGS = ("--retries", "2", "--request-timeout", "0.2")
 """Every cell runs with these: two retries, a 0.2 s answer timeout."""
 SLOW_SECONDS = 0.4
 """How late the slow fault answers: past the timeout."""
@@ -79,8 +79,8 @@ FAULT_NAMES: dict[str, str] = {
     "truncated": "truncated body",
     "not_json": "200 with a body that is not JSON",
     "wrong_shape": "200 with JSON of the wrong shape",
-    "slow": "answer slower than `--timeout`",
-    "trickle": "body trickling in, each read within `--timeout`",
+    "slow": "answer slower than `--request-timeout`",
+    "trickle": "body trickling in, each read within `--request-timeout`",
     "storage_500": "storage: 500 on a part",
     "storage_drop": "storage: part cut off mid-file",
 }
@@ -330,7 +330,7 @@ def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: P
         started = time.monotonic()
         try:
             result = Cli(api.base_url, TEST_KEY)(
-                "--timeout", "0.2", "results", "b-done", "-o", "results.jsonl", exit_code=ExitCode.SERVER
+                "--request-timeout", "0.2", "results", "b-done", "-o", "results.jsonl", exit_code=ExitCode.SERVER
             )
         finally:
             timer.cancel()

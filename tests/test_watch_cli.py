@@ -33,7 +33,7 @@ from tests.support.batch_server import BatchServer, batch_state
 from tests.support.flows import make_batch, wait_terminal
 
 FAST = ("--interval", "0.05", "--max-interval", "0.2")
-PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  \S")
+PLAIN_LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ  \S")  # UTC, as every view
 
 
 @pytest.fixture

@@ -174,8 +174,9 @@ def test_one_batch_from_queued_to_completed(server: BatchServer, client: CohereC
     assert (events[1].old, events[1].new) == (BatchStatus.QUEUED, BatchStatus.IN_PROGRESS)
     progress = events[2]
     assert isinstance(progress, Progress)
-    assert progress.rate == pytest.approx(13.0)  # 0 -> 52 processed over two 2 s pauses
-    assert progress.eta == pytest.approx(48 / 13.0)
+    # 20 -> 52 processed over one 2 s pause: the time queued does not count (it halved the rate)
+    assert progress.rate == pytest.approx(16.0)
+    assert progress.eta == pytest.approx(48 / 16.0)
     done = events[-1]
     assert isinstance(done, AllDone) and done.exit_code == ExitCode.OK == watcher.exit_code
     assert done.batches[0].output_dataset_id == "out-1"

@@ -26,9 +26,9 @@ is for a caller that has the advice already worded.
 
 from __future__ import annotations
 
-from ..errors import ConfigError
-
 from typing import Literal
+
+from ..errors import ConfigError
 
 CreatedKind = Literal["batch", "dataset"]
 """What a request that may have been acted on may have created."""

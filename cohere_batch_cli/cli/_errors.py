@@ -21,6 +21,7 @@ from ..errors import (
     ConfigError,
     InputRejected,
     LocalWriteError,
+    NoMatch,
     NotReady,
     RecordsStillFailing,
     ResultsError,
@@ -55,8 +56,9 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (api_errors.InvalidRequestError, ExitCode.USAGE),
     (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
     (WaitTimeout, ExitCode.TIMEOUT),
+    (NoMatch, ExitCode.NOT_FOUND),
     (ConfigError, ExitCode.AUTH),
-    (UsageError, ExitCode.USAGE),  # OutputOptionError, InputFileError, MissingExtra
+    (UsageError, ExitCode.USAGE),  # OutputOptionError, InputFileError, MissingExtra, AmbiguousMatch
     (InputRejected, ExitCode.REFUSED),
     (NotReady, ExitCode.REFUSED),
     (ResultsError, ExitCode.SERVER),

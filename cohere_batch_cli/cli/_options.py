@@ -16,18 +16,41 @@ import typer
 from ..watcher import WatchOptions
 
 
-def _complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
+def complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
     from ..completion_cache import complete_batch_id
 
     return complete_batch_id(incomplete)
 
 
+def complete_dataset_id(incomplete: str) -> list[tuple[str, str]]:
+    from ..completion_cache import complete_dataset_id
+
+    return complete_dataset_id(incomplete)
+
+
 BatchIdArg = Annotated[
-    str, typer.Argument(help="The batch id.", metavar="BATCH_ID", autocompletion=_complete_batch_id)
+    str,
+    typer.Argument(
+        help="The batch id, a unique prefix of it, or the batch's exact name.",
+        metavar="BATCH_ID",
+        autocompletion=complete_batch_id,
+    ),
 ]
 BatchIdsArg = Annotated[
     list[str],
-    typer.Argument(help="One or more batch ids.", metavar="BATCH_ID...", autocompletion=_complete_batch_id),
+    typer.Argument(
+        help="One or more batch ids (unique prefixes and exact names too).",
+        metavar="BATCH_ID...",
+        autocompletion=complete_batch_id,
+    ),
+]
+DatasetIdArg = Annotated[
+    str,
+    typer.Argument(
+        help="The dataset id, a unique prefix of it, or the dataset's exact name.",
+        metavar="DATASET_ID",
+        autocompletion=complete_dataset_id,
+    ),
 ]
 
 JsonOpt = Annotated[
@@ -38,12 +61,25 @@ EventsJsonOpt = Annotated[
     bool, typer.Option("--json", help="One JSON object per line on stdout (the same as --jsonl here: events stream).")
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
+RawOpt = Annotated[
+    bool,
+    typer.Option("--raw", "-r", help="Print JSON values raw, one a line (strings without quotes), like jq -r; the same as --format text."),
+]
+
+
+def _complete_format(incomplete: str) -> list[str]:
+    from ..output.printer import FORMATS
+
+    return [f for f in FORMATS if f.startswith(incomplete)]
+
+
 FormatOpt = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="Output format: table, plain (tab-separated), json, jsonl, csv or ids.",
+        help="Output format: table, plain (tab-separated raw values), json, jsonl, text (values raw, like jq -r), csv or ids.",
         show_default=False,
+        autocompletion=_complete_format,
     ),
 ]
 DatasetQueryOpt = Annotated[
@@ -109,9 +145,36 @@ DEFAULT_INTERVAL = WatchOptions.interval
 DEFAULT_MAX_INTERVAL = WatchOptions.max_interval
 DEFAULT_OUTAGE_LIMIT = WatchOptions.outage_limit
 
+DEFAULT_PROGRESS_EVERY = 30.0
+
 IntervalOpt = Annotated[float, typer.Option("--interval", parser=parse_duration, metavar="DURATION", help="Shortest pause between polls, used while records are being processed [default: 2s].", show_default=False)]  # fmt: skip
-MaxIntervalOpt = Annotated[float, typer.Option("--max-interval", parser=parse_duration, metavar="DURATION", help="Longest pause, reached while batches are queued or idle [default: 30s].", show_default=False)]  # fmt: skip
+MaxIntervalOpt = Annotated[float | None, typer.Option("--max-interval", parser=parse_duration, metavar="DURATION", help="Longest pause, reached while batches are queued or idle; at least --interval [default: 30s].", show_default=False)]  # fmt: skip
+ProgressEveryOpt = Annotated[float, typer.Option("--progress-every", parser=parse_duration, metavar="DURATION", help="Plain lines: at most one progress line per batch this often; status changes are always printed [default: 30s].", show_default=False)]  # fmt: skip
+OnDoneOpt = Annotated[str | None, typer.Option("--on-done", metavar="COMMAND", help="Run this shell command as each batch ends, its outcome in CBATCH_* environment variables (never in the command line).", show_default=False)]  # fmt: skip
 WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=parse_duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
 OutageLimitOpt = Annotated[float, typer.Option("--outage-limit", parser=parse_duration, metavar="DURATION", help="Give up after the API has been unreachable this long [default: 5m].", show_default=False)]  # fmt: skip
 PlainOpt = Annotated[bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")]
 NoExitStatusOpt = Annotated[bool, typer.Option("--no-exit-status", help="Exit 0 whatever the batches end as (timeouts and errors still count).")]  # fmt: skip
+
+
+
+def _complete_status(incomplete: str) -> list[str]:
+    return [s for s in STATUS_WORDS if s.startswith(incomplete)]
+
+
+STATUS_WORDS = ("queued", "in_progress", "canceling", "completed", "failed", "canceled")
+StatusOpt = Annotated[list[str] | None, typer.Option("--status", "-s", help="Only batches in this status (repeatable): queued, in_progress, canceling, completed, failed, canceled.", autocompletion=_complete_status)]  # fmt: skip
+
+
+def max_interval_for(interval: float, max_interval: float | None) -> float:
+    """The longest pause: as given (never below ``interval``: refused), else 30 s or ``interval``."""
+    from ..errors import UsageError
+
+    if max_interval is None:
+        return max(interval, DEFAULT_MAX_INTERVAL)
+    if max_interval < interval:
+        raise UsageError(
+            f"--max-interval ({format_duration(max_interval)}) is shorter than --interval "
+            f"({format_duration(interval)}); give a --max-interval of at least {format_duration(interval)}"
+        )
+    return max_interval

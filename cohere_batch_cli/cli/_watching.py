@@ -14,7 +14,13 @@ from collections.abc import Sequence
 from ..exit_codes import ExitCode
 from ..watcher import WatchOptions
 from ._context import CliState
-from ._options import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_OUTAGE_LIMIT, format_duration
+from ._options import (
+    DEFAULT_INTERVAL,
+    DEFAULT_MAX_INTERVAL,
+    DEFAULT_OUTAGE_LIMIT,
+    DEFAULT_PROGRESS_EVERY,
+    format_duration,
+)
 
 
 def resume_command(
@@ -61,11 +67,14 @@ def run_watch(
     max_interval: float = DEFAULT_MAX_INTERVAL,
     outage_limit: float = DEFAULT_OUTAGE_LIMIT,
     no_exit_status: bool = False,
+    progress_every: float = DEFAULT_PROGRESS_EVERY,
+    on_done: str | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` to the end in the style asked for; return the exit code of the outcome.
 
     ``to_stderr`` sends plain lines to stderr, for a command whose stdout holds
     its own data. ``plain`` forces plain lines; ``json_lines`` wins over both.
+    ``on_done`` is a shell command run as each batch ends (:mod:`..tasks.notify`).
     """
     from ..tasks.watching import follow
 
@@ -77,6 +86,15 @@ def run_watch(
         outage_limit=outage_limit,
         no_exit_status=no_exit_status,
     )
-    state.out.set_watch_style(plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr)
+    state.out.set_watch_style(
+        plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr, progress_every=progress_every
+    )
     resume = resume_command(state, ids, options, plain=plain, json_lines=json_lines)
-    return follow(state.client(), ids, state.out, options=options, resume=resume, retries=state.retries)
+    hook = None
+    if on_done:
+        from ..tasks.notify import OnDone
+
+        hook = OnDone(on_done, state.out)
+    return follow(
+        state.client(), ids, state.out, options=options, resume=resume, retries=state.retries, on_done=hook
+    )

@@ -3,13 +3,21 @@
 Imports only typer at module level, and builds a command's module only when
 that command runs, so ``cbatch --help`` stays close to Python's own start-up
 (see docs/performance.md).
+
+Global options may come before or after the command (``cbatch list --debug``,
+as with gh, kubectl and the AWS CLI): :func:`hoist_global_options` is the one
+place that decides it, moving them before the command before typer parses
+anything, except where the command has an option of the same name (``login
+--profile``), which stays the command's.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +31,7 @@ from ._context import CliState
 HELP = """cbatch: run Cohere batch jobs from your terminal, scripts and CI.
 
 Set CO_API_KEY (or run 'cbatch login'). Try it with no account: cbatch demo.
+Global options go before or after the command: cbatch list --debug.
 
 Examples:
 
@@ -59,6 +68,33 @@ checks the table against the commands themselves, so it cannot drift.
 """
 
 
+def keep_examples_whole(text: str | None) -> str | None:
+    """Help text whose indented paragraphs (examples) are never rewrapped.
+
+    Click rewraps every paragraph to the terminal's width, which put a line
+    break inside ``cbatch results ID --format csv ... -o failed.csv`` at 80
+    columns: a command that no longer pastes. A ``\\b`` line before a paragraph
+    tells Click to keep it as written; a line longer than the terminal is then
+    wrapped by the terminal itself, and copies whole.
+    """
+    if not text:
+        return text
+    paragraphs = text.split("\n\n")
+    kept = []
+    for paragraph in paragraphs:
+        lines = [line for line in paragraph.split("\n") if line.strip()]
+        if lines and all(line.startswith((" ", "\t")) for line in lines) and not paragraph.startswith("\b"):
+            paragraph = "\b\n" + paragraph.strip("\n")
+        kept.append(paragraph)
+    return "\n\n".join(kept)
+
+
+def _walk(command: Any) -> Iterator[Any]:
+    yield command
+    for sub in getattr(command, "commands", {}).values():
+        yield from _walk(sub)
+
+
 @functools.cache
 def build_module(module_name: str) -> Any:
     """The commands of one module under cli/, as a Click group built on first use."""
@@ -73,7 +109,74 @@ def build_module(module_name: str) -> Any:
     def _group() -> None:  # keeps a module of one command a group, so it is found by name
         """Commands of one module."""
 
-    return typer.main.get_command(sub)
+    group = typer.main.get_command(sub)
+    for command in _walk(group):
+        command.help = keep_examples_whole(command.help)
+    return group
+
+
+def _option_table(command: Any) -> dict[str, bool]:
+    """Every option spelling of ``command`` (``--profile``, ``-p``), and whether it takes a value."""
+    table: dict[str, bool] = {}
+    for param in getattr(command, "params", []):
+        if getattr(param, "param_type_name", "") != "option":
+            continue
+        takes_value = not (param.is_flag or getattr(param, "count", False))
+        for name in (*param.opts, *param.secondary_opts):
+            table[name] = takes_value
+    return table
+
+
+def hoist_global_options(root: Any, ctx: Any, args: list[str]) -> list[str]:
+    """``args`` with the global options found after the command moved before it.
+
+    The one place that decides where a global option may go. A token the
+    command itself knows (``login --profile``, ``watch --timeout``) is the
+    command's, and so is the value after it; everything after ``--`` is left
+    alone; an unknown command is left for Click to report.
+    """
+    globals_ = {name: takes for name, takes in _option_table(root).items() if name in GLOBAL_OPTION_NAMES}
+    position = 0
+    while position < len(args) and args[position].startswith("-") and args[position] != "--":
+        name, has_value = _split(args[position])
+        position += 2 if globals_.get(name) and not has_value else 1
+    if position >= len(args) or args[position] == "--":
+        return args
+    command = root.get_command(ctx, args[position])
+    if command is None:
+        return args
+    moved: list[str] = []
+    kept = [args[position]]
+    index = position + 1
+    own = _option_table(command)
+    while index < len(args):
+        token = args[index]
+        index += 1
+        if token == "--":
+            kept += args[index - 1 :]
+            break
+        name, has_value = _split(token)
+        if not token.startswith("-") or token == "-":
+            kept.append(token)
+            if hasattr(command, "get_command"):  # option values were taken with their option
+                sub = command.get_command(ctx, token)
+                if sub is not None:  # a group's subcommand: its options are what count from here
+                    command, own = sub, _option_table(sub)
+            continue
+        target = kept if name in own or name not in globals_ else moved
+        takes_value = own[name] if name in own else globals_.get(name, False)
+        target.append(token)
+        if takes_value and not has_value and index < len(args):
+            target.append(args[index])
+            index += 1
+    return args[:position] + moved + kept
+
+
+def _split(token: str) -> tuple[str, bool]:
+    """``--profile=ci`` -> (``--profile``, True); ``-p`` -> (``-p``, False)."""
+    if token.startswith("--") and "=" in token:
+        return token.split("=", 1)[0], True
+    return token, False
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -98,6 +201,24 @@ class GroupedCommands(TyperGroup):
             return None
         return build_module(COMMANDS[cmd_name][0]).get_command(ctx, cmd_name)
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_global_options(self, ctx, list(args)))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """As Click's, with "did you mean" drawn from the command table (the commands are lazy)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except typer.BadParameter:
+            raise
+        except Exception as exc:
+            message = getattr(exc, "message", None)
+            if message is None or not args or "Did you mean" in message:
+                raise
+            matches = difflib.get_close_matches(args[0], list(COMMANDS), n=3, cutoff=0.6)
+            if matches:
+                exc.message = f"{message.rstrip('.')}. Did you mean {' or '.join(repr(m) for m in matches)}?"  # type: ignore[attr-defined]
+            raise
+
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
         groups: dict[str, list[tuple[str, str]]] = {}
@@ -108,10 +229,15 @@ class GroupedCommands(TyperGroup):
                 formatter.write_dl(groups[panel])
 
 
+GLOBAL_OPTION_NAMES = frozenset(
+    {"--profile", "-p", "--base-url", "--request-timeout", "--retries", "--ca-bundle", "--no-color", "--local-time", "--debug"}
+)
+"""The global options accepted after the command too (``--timeout``, deprecated, only before it)."""
+
 app = typer.Typer(
     name="cbatch",
     cls=GroupedCommands,
-    help=HELP,
+    help=keep_examples_whole(HELP),
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -131,23 +257,28 @@ def root(
     ctx: typer.Context,
     profile: Annotated[str | None, typer.Option("--profile", "-p", help="Config profile to use (or CBATCH_PROFILE).", show_default=False)] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="API base URL (or CO_API_URL).", show_default=False)] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", min=0.1, help="Seconds to wait for each answer from the API [default: 60].", show_default=False)] = None,
+    request_timeout: Annotated[float | None, typer.Option("--request-timeout", min=0.1, help="Seconds to wait for each answer from the API [default: 60].", show_default=False)] = None,
+    legacy_timeout: Annotated[float | None, typer.Option("--timeout", min=0.1, hidden=True, help="Deprecated: --request-timeout.", show_default=False)] = None,
     retries: Annotated[int | None, typer.Option("--retries", min=0, max=20, help="Retries for 408/409/429/5xx and network failures [default: 4].", show_default=False)] = None,
     ca_bundle: Annotated[Path | None, typer.Option("--ca-bundle", exists=True, dir_okay=False, help="CA bundle file to verify TLS certificates with (or SSL_CERT_FILE).", show_default=False)] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR, TERM=dumb).")] = False,
+    local_time: Annotated[bool, typer.Option("--local-time", help="Show times in this machine's time zone, with the offset (or CBATCH_LOCAL_TIME=1) [default: UTC].")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Trace HTTP on stderr (Authorization redacted) and show tracebacks.")] = False,
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show cbatch's version and exit.")] = False,
 ) -> None:
-    """Global options; they go before the command: cbatch --profile ci list."""
+    """Global options, before or after the command: cbatch --profile ci list, cbatch list --debug."""
+    out = Output(no_color=no_color, debug=debug, local_time=local_time)
+    if legacy_timeout is not None:
+        out.warn("--timeout before the command is now --request-timeout; the old name goes in the next release")
     ctx.obj = CliState(
         profile=profile,
         base_url=base_url,
-        timeout=timeout,
+        timeout=request_timeout if request_timeout is not None else legacy_timeout,
         retries=retries,
         no_color=no_color,
         debug=debug,
         ca_bundle=str(ca_bundle) if ca_bundle else None,
-        out=Output(no_color=no_color, debug=debug),
+        out=out,
     )
 
 

@@ -13,14 +13,29 @@ from ..exit_codes import ExitCode
 from ._context import CliState, get_state
 from ._errors import command_errors
 from ._options import (
+    DEFAULT_INTERVAL,
+    DEFAULT_OUTAGE_LIMIT,
+    DEFAULT_PROGRESS_EVERY,
     BatchIdArg,
     BatchIdsArg,
     EventsJsonOpt,
     FormatOpt,
+    IntervalOpt,
     JsonlOpt,
     JsonOpt,
+    MaxIntervalOpt,
+    NoExitStatusOpt,
+    OnDoneOpt,
+    OutageLimitOpt,
+    PlainOpt,
+    ProgressEveryOpt,
     QueryOpt,
     QuietOpt,
+    RawOpt,
+    StatusOpt,
+    WatchTimeoutOpt,
+    complete_dataset_id,
+    max_interval_for,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +52,20 @@ def show_batch(state: CliState, batch: Batch) -> None:
     from ..output.batch_views import STATUS_STYLES, batch_fields
 
     style = {"Status": STATUS_STYLES.get(batch.status, "magenta")}
-    state.out.item(batch.raw, batch.id, batch_fields(batch), style)
+    state.out.item(batch.raw, batch.id, batch_fields(batch, plain=state.out.plain), style)
+
+
+def _ids_from_stdin(tokens: list[str]) -> list[str]:
+    """``-`` stands for the ids on standard input, one a line (``cbatch list -q | cbatch cancel -``)."""
+    if "-" not in tokens:
+        return tokens
+    import sys
+
+    piped = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    expanded: list[str] = []
+    for token in tokens:
+        expanded.extend(piped if token == "-" else [token])
+    return expanded
 
 
 def register(app: typer.Typer) -> None:
@@ -48,11 +76,19 @@ def register(app: typer.Typer) -> None:
     def create(
         ctx: typer.Context,
         name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the batch (default: from the file name).")] = None,
-        dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Id of a validated input dataset.")] = None,
+        dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Id of a validated input dataset.", autocompletion=complete_dataset_id)] = None,
         file: Annotated[Path | None, typer.Option("--file", "-f", help="A JSONL file of requests (- reads stdin): checked, uploaded and validated first.", dir_okay=False)] = None,
-        model: Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: the profile's model).")] = None,
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: CBATCH_MODEL, else the profile's model).")] = None,
         dataset_type: Annotated[str | None, typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
-        watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch').")] = False,
+        watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch'); the watch options below apply.")] = False,
+        interval: IntervalOpt = DEFAULT_INTERVAL,
+        max_interval: MaxIntervalOpt = None,
+        timeout: WatchTimeoutOpt = None,
+        outage_limit: OutageLimitOpt = DEFAULT_OUTAGE_LIMIT,
+        plain: PlainOpt = False,
+        progress_every: ProgressEveryOpt = DEFAULT_PROGRESS_EVERY,
+        no_exit_status: NoExitStatusOpt = False,
+        on_done: OnDoneOpt = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -64,13 +100,17 @@ def register(app: typer.Typer) -> None:
         wrong), uploaded, and validated; then the batch is created. If the
         answer to the create call is lost, cbatch looks for the batch before
         asking again, so a retry never makes two. With --watch, --json prints
-        the batch and then the watch's events, one JSON object a line.
+        the batch and then the watch's events, one JSON object a line, and
+        --timeout, --plain, --interval and the other options of 'cbatch watch'
+        bound and shape the watch (a CI step: --watch --plain --timeout 2h).
 
         Examples:
 
           cbatch create --name nightly --dataset requests-3kd9xq --model command-r-08-2024
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --watch
+
+          cbatch create --file requests.jsonl --watch --plain --timeout 2h
         """
         from ..tasks.batches import create_batch
         from ..tasks.datasets import default_name, upload_file
@@ -80,9 +120,14 @@ def register(app: typer.Typer) -> None:
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         if (dataset is None) == (file is None):
             raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
+        if name is not None and not name.strip():
+            raise UsageError("--name is empty; give a name, or leave --name out to use the file's name")
+        longest = max_interval_for(interval, max_interval)
+        if not watch and (timeout is not None or plain or on_done):
+            raise UsageError("--timeout, --plain and --on-done shape the watch: add --watch")
         model = model or state.settings().model.value
         if not model:
-            raise UsageError("--model is required (or set 'model' in your profile)")
+            raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
         client = state.client()
         if file is not None:
             dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name)
@@ -96,7 +141,20 @@ def register(app: typer.Typer) -> None:
             from ._watching import run_watch
 
             # With -q, stdout holds the id alone; the watch goes to stderr.
-            code = run_watch(state, [batch.id], json_lines=json_out or jsonl, to_stderr=quiet)
+            code = run_watch(
+                state,
+                [batch.id],
+                plain=plain,
+                json_lines=json_out or jsonl,
+                to_stderr=quiet,
+                timeout=timeout,
+                interval=interval,
+                max_interval=longest,
+                outage_limit=outage_limit,
+                no_exit_status=no_exit_status,
+                progress_every=progress_every,
+                on_done=on_done,
+            )
             raise typer.Exit(code)
 
     @app.command("list", rich_help_panel="Batches")
@@ -106,13 +164,16 @@ def register(app: typer.Typer) -> None:
         limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Show at most this many batches.")] = 20,
         all_: Annotated[bool, typer.Option("--all", "-a", help="Follow every page: all batches.")] = False,
         order_by: Annotated[OrderBy, typer.Option("--order-by", help="created_at or updated_at (newest first).")] = OrderBy.created_at,
-        status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only batches in this status (repeatable): queued, in_progress, canceling, completed, failed, canceled.")] = None,
+        status: StatusOpt = None,
         name: Annotated[str | None, typer.Option("--name", help="Only batches whose name contains this text.")] = None,
+        watch: Annotated[bool, typer.Option("--watch", "-w", help="After the listing, add a row each time a batch changes (as kubectl get -w), until Ctrl-C.")] = False,
+        interval: IntervalOpt = DEFAULT_INTERVAL,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
         fmt: FormatOpt = None,
         query: QueryOpt = None,
+        raw: RawOpt = False,
     ) -> None:
         """List batches, newest first.
 
@@ -123,7 +184,9 @@ def register(app: typer.Typer) -> None:
 
           cbatch list --status in_progress
 
-          cbatch list -q --status queued | xargs cbatch cancel
+          cbatch list -q --status queued | cbatch cancel -
+
+          cbatch list --watch --status in_progress
 
           cbatch list --all --jsonl > batches.jsonl
 
@@ -133,10 +196,10 @@ def register(app: typer.Typer) -> None:
         """
         from ..api.models import BatchStatus
         from ..completion_cache import MAX_IDS, remember
-        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS
+        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS, BATCH_PLAIN_COLUMNS
 
         state = get_state(ctx)
-        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
+        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw)
         wanted = {BatchStatus.parse_user(s) for s in status or []}
         unknown = [s for s in wanted if not s.is_known]
         if unknown:
@@ -160,9 +223,29 @@ def register(app: typer.Typer) -> None:
                 if not all_ and shown >= limit:
                     return
 
+        if watch and out.mode in ("json", "csv"):
+            raise UsageError("--watch adds rows as batches change: use the table, plain lines, --jsonl or -q")
+
+        def then_changes() -> Any:
+            from ..output.printer import FLUSH
+            from ..tasks.listing import watch_changes
+
+            listed = []
+            for batch in selected():
+                listed.append(batch)
+                yield batch
+            remember(seen)
+            yield FLUSH  # the listing is all there: lay the table out now, rows follow as they come
+
+            def matches(batch: Batch) -> bool:
+                return (not wanted or batch.status in wanted) and (not name or name.lower() in batch.name.lower())
+
+            yield from watch_changes(state.client(), listed, keep=matches, interval=interval)
+
         out.items(
-            selected(),
+            then_changes() if watch else selected(),
             columns=BATCH_COLUMNS,
+            plain_columns=BATCH_PLAIN_COLUMNS,
             csv_fields=BATCH_CSV_FIELDS,
             raw=lambda b: b.raw,
             item_id=lambda b: b.id,
@@ -179,6 +262,7 @@ def register(app: typer.Typer) -> None:
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
         query: QueryOpt = None,
+        raw: RawOpt = False,
     ) -> None:
         """Show every field of a batch: status, progress, token counts, datasets.
 
@@ -191,11 +275,16 @@ def register(app: typer.Typer) -> None:
 
           cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --json | jq .status
 
-          cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status
+          cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status --raw
+
+          cbatch get 9439e0e3
         """
+        from ..tasks.resolving import BATCH, act_on
+
         state = get_state(ctx)
-        state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
-        show_batch(state, state.client().get_batch(batch_id))
+        state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
+        client = state.client()
+        show_batch(state, act_on(client, batch_id, BATCH, state.out, client.get_batch))
 
     @app.command("cancel", rich_help_panel="Batches")
     @command_errors
@@ -203,6 +292,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         batch_ids: BatchIdsArg,
         wait: Annotated[bool, typer.Option("--wait", help="Wait until each batch reaches a terminal state.")] = False,
+        yes: Annotated[bool, typer.Option("--yes", "-y", help="Cancel what a short id or a name matches without asking.")] = False,
         json_out: EventsJsonOpt = False,
         jsonl: JsonlOpt = False,
     ) -> None:
@@ -214,20 +304,30 @@ def register(app: typer.Typer) -> None:
         --wait, 0 once each batch has ended, however it ended (10, 130, 143
         and 129 as for watch). --json prints one JSON array of outcomes; with
         --wait, outcomes and then the watch's events stream one JSON object a
-        line.
+        line. '-' reads ids from standard input, one a line (none: nothing to
+        do, exit 0). A short id or a name is cancelled only after a yes at a
+        terminal, or with --yes.
 
         Examples:
 
           cbatch cancel 9439e0e3-49a4-4336-93e3-485fc420bc18 --wait
 
-          cbatch list -q --status queued | xargs cbatch cancel
+          cbatch list -q --status queued | cbatch cancel -
         """
         from ..tasks.batches import cancel_batches
+        from ..tasks.resolving import BATCH, resolve_ids
         from ._errors import exit_code_for, message_for
 
         state = get_state(ctx)
         lines = jsonl or (json_out and wait)
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=lines)
+        batch_ids = _ids_from_stdin(batch_ids)
+        if not batch_ids:
+            out.info("no batch ids on standard input: nothing to cancel")
+            if json_out and not lines:
+                out.document([])
+            raise typer.Exit(ExitCode.OK)
+        batch_ids = resolve_ids(state.client(), batch_ids, BATCH, out, confirm="cancel", yes=yes)
         first_failure = ExitCode.OK
         outcomes: list[dict[str, Any]] = []
         for outcome in cancel_batches(state.client(), batch_ids):

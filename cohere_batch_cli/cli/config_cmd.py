@@ -95,17 +95,18 @@ def register(app: typer.Typer) -> None:
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
         settings = state.settings()
-        rows = [
+        key = settings.api_key.value
+        rows: list[tuple[str, str | None, str]] = [
             ("profile", settings.profile, ""),
             ("config file", str(settings.config_path), "exists" if settings.config_path.exists() else "absent"),
-            ("api key", mask(settings.api_key.value), settings.api_key.source),
-            ("base url", settings.base_url.value or "", settings.base_url.source),
-            ("model", settings.model.value or "(not set)", settings.model.source),
-            ("client name", settings.client_name.value or "", settings.client_name.source),
+            ("api key", mask(key) if key else None, settings.api_key.source),
+            ("base url", settings.base_url.value, settings.base_url.source),
+            ("model", settings.model.value, settings.model.source),
+            ("client name", settings.client_name.value, settings.client_name.source),
         ]
-        if out.for_machines:
+        if out.for_machines:  # what is not set is null, not a phrase a script must know
             out.document({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows})
             return
         width = max(len(k) for k, _, _ in rows)
-        for key, value, source in rows:
-            out.line(f"{key:<{width}}  {value}" + (f"  ({source})" if source else ""))
+        for name, value, source in rows:
+            out.line(f"{name:<{width}}  {value or '(not set)'}" + (f"  ({source})" if source else ""))

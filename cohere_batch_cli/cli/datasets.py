@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,7 +11,16 @@ import typer
 
 from ._context import CliState, get_state
 from ._errors import command_errors
-from ._options import DatasetQueryOpt, FormatOpt, JsonlOpt, JsonOpt, QuietOpt
+from ._options import (
+    DatasetIdArg,
+    DatasetQueryOpt,
+    FormatOpt,
+    JsonlOpt,
+    JsonOpt,
+    QuietOpt,
+    RawOpt,
+    complete_dataset_id,
+)
 
 if TYPE_CHECKING:
     from ..api.models import Dataset
@@ -31,9 +42,32 @@ Examples:
     rich_markup_mode=None,
 )
 
+DATASET_TYPES = (
+    "batch-chat-v2-input", "batch-embed-v2-input", "batch-chat-v2-output", "batch-embed-v2-output",
+    "batch-chat-input", "batch-openai-chat-input", "embed-input", "embed-result", "cluster-result",
+    "cluster-outliers", "reranker-finetune-input", "single-label-classification-finetune-input",
+    "chat-finetune-input", "multi-label-classification-finetune-input",
+)  # fmt: skip
+"""The dataset types of Cohere's API (openapi.yaml) and of batch outputs."""
+VALIDATION_STATUSES = ("unknown", "queued", "processing", "failed", "validated", "skipped")
+
+
+def _complete_type(incomplete: str) -> list[str]:
+    return [t for t in DATASET_TYPES if t.startswith(incomplete)]
+
+
+def _complete_validation(incomplete: str) -> list[str]:
+    return [v for v in VALIDATION_STATUSES if v.startswith(incomplete)]
+
+
 TypeOpt = Annotated[
     str | None,
-    typer.Option("--type", "-t", help="batch-chat-v2-input or batch-embed-v2-input (inferred from the records when absent)."),
+    typer.Option(
+        "--type",
+        "-t",
+        help="batch-chat-v2-input or batch-embed-v2-input (inferred from the records when absent).",
+        autocompletion=_complete_type,
+    ),
 ]
 FileArg = Annotated[Path, typer.Argument(help="A JSONL file, one request a line (- reads stdin).", metavar="FILE", dir_okay=False)]
 
@@ -42,7 +76,7 @@ def _show_dataset(state: CliState, dataset: Dataset) -> None:
     from ..output.batch_views import VALIDATION_STYLES, dataset_fields
 
     style = {"Validation": VALIDATION_STYLES.get(dataset.validation_status, "")}
-    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset), style)
+    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset, plain=state.out.plain), style)
 
 
 @datasets_app.command("validate")
@@ -61,7 +95,8 @@ def validate(ctx: typer.Context, file: FileArg, dataset_type: TypeOpt = None) ->
 
     out = get_state(ctx).out
     report, label = validate_input(file, dataset_type, out)
-    out.info(f"{label}: {report.rows:,} records of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
+    noun = "record" if report.rows == 1 else "records"
+    out.info(f"{label}: {report.rows:,} {noun} of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
 
 
 @datasets_app.command("upload")
@@ -88,10 +123,13 @@ def upload(
 
       DS=$(cbatch datasets upload requests.jsonl --wait -q)
     """
+    from ..errors import UsageError
     from ..tasks.datasets import upload_file
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet)
+    if name is not None and not name.strip():
+        raise UsageError("--name is empty; give a name, or leave --name out to use the file's name")
     client = state.client()
     dataset_id = upload_file(
         client, file, out, dataset_type=dataset_type, name=name, keep_original_file=keep_original, wait=wait
@@ -103,14 +141,15 @@ def upload(
 @command_errors
 def list_datasets(
     ctx: typer.Context,
-    dataset_type: Annotated[str | None, typer.Option("--type", "-t", help="Only datasets of this type.")] = None,
-    validation: Annotated[str | None, typer.Option("--validation", help="Only datasets in this validation status.")] = None,
+    dataset_type: Annotated[str | None, typer.Option("--type", "-t", help="Only datasets of this type (batch-chat-v2-input, batch-chat-v2-output, ...).", autocompletion=_complete_type)] = None,
+    validation: Annotated[str | None, typer.Option("--validation", help="Only datasets in this validation status: queued, processing, validated, failed, skipped, unknown.", autocompletion=_complete_validation)] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-l", min=1, help="At most this many.")] = None,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
     fmt: FormatOpt = None,
     query: DatasetQueryOpt = None,
+    raw: RawOpt = False,
 ) -> None:
     """List datasets, with their type, validation status, rows and size.
 
@@ -121,30 +160,52 @@ def list_datasets(
 
       cbatch datasets list --type batch-chat-v2-input
     """
-    from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS
+    from ..completion_cache import MAX_IDS, remember
+    from ..errors import UsageError
+    from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS, DATASET_PLAIN_COLUMNS
 
     state = get_state(ctx)
-    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
-    datasets = state.client().iter_datasets(dataset_type=dataset_type, validation_status=validation, limit=limit)
+    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw)
+    if validation is not None and validation not in VALIDATION_STATUSES:
+        raise UsageError(f"unknown validation status {validation!r}; use {', '.join(VALIDATION_STATUSES)}")
+    # Every page, streamed: a capped answer must not look complete, and a page that fails
+    # must not take back the ones already shown.
+    pages = state.client().iter_datasets(dataset_type=dataset_type, validation_status=validation, limit=limit)
+    first = next(pages, None)
+    if dataset_type is not None and dataset_type not in DATASET_TYPES:
+        if first is None:  # a typo, not a type of a newer API that holds datasets
+            raise UsageError(f"unknown dataset type {dataset_type!r}; types: {', '.join(DATASET_TYPES)}")
+        out.warn(f"{dataset_type!r} is not a dataset type cbatch knows; listing what the API returned")
+    seen: list[tuple[str, str, str]] = []
+
+    def datasets() -> Iterator[Dataset]:
+        for dataset in itertools.chain([] if first is None else [first], pages):
+            if len(seen) < MAX_IDS:
+                seen.append((dataset.id, dataset.name, dataset.validation_status))
+            yield dataset
+
     out.items(
-        datasets,
+        datasets(),
         columns=DATASET_COLUMNS,
+        plain_columns=DATASET_PLAIN_COLUMNS,
         csv_fields=DATASET_CSV_FIELDS,
         raw=lambda d: d.raw,
         item_id=lambda d: d.id,
         empty="no datasets",
     )
+    remember(seen, "dataset")
 
 
 @datasets_app.command("get")
 @command_errors
 def get(
     ctx: typer.Context,
-    dataset_id: Annotated[str, typer.Argument(metavar="DATASET_ID", help="The dataset id.")],
+    dataset_id: DatasetIdArg,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
     query: DatasetQueryOpt = None,
+    raw: RawOpt = False,
 ) -> None:
     """Show a dataset: type, validation, rows, size, parts.
 
@@ -157,31 +218,57 @@ def get(
 
       cbatch datasets get my-requests-abc123 --query "dataset_parts[].url"
     """
+    from ..tasks.resolving import DATASET, act_on
+
     state = get_state(ctx)
-    state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
-    _show_dataset(state, state.client().get_dataset(dataset_id))
+    state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
+    client = state.client()
+    _show_dataset(state, act_on(client, dataset_id, DATASET, state.out, client.get_dataset))
 
 
 @datasets_app.command("delete")
 @command_errors
 def delete(
     ctx: typer.Context,
-    dataset_ids: Annotated[list[str], typer.Argument(metavar="DATASET_ID...", help="One or more dataset ids.")],
+    dataset_ids: Annotated[list[str], typer.Argument(metavar="DATASET_ID...", help="One or more dataset ids (a unique prefix or an exact name asks first).", autocompletion=complete_dataset_id)],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking, at a terminal too.")] = False,
 ) -> None:
-    """Delete datasets.
+    """Delete datasets, after saying what stops working and asking at a terminal.
 
-    There is no prompt, so scripts can use it; batches that used a dataset
-    keep their results. Cohere also deletes datasets after 30 days.
+    Deleting a batch's output dataset deletes its results: 'cbatch results'
+    for that batch then fails (exit 13). Deleting an input dataset leaves the
+    batches that used it and their results alone, but no new batch can use
+    it. At a terminal each deletion is confirmed (--yes skips the question);
+    off a terminal, ids are deleted as given, and a short id or a name is
+    refused without --yes. Cohere also deletes datasets after 30 days.
 
-    Example:
+    Examples:
 
       cbatch datasets delete my-requests-abc123
+
+      cbatch datasets delete my-requests-abc123 --yes
     """
+    from ..errors import UsageError
+    from ..tasks.datasets import deletion_impact
+    from ..tasks.resolving import DATASET, act_on
+
     state = get_state(ctx)
+    out = state.out
     client = state.client()
-    for dataset_id in dataset_ids:
+    ids: list[str] = []
+    for token in dataset_ids:
+        # At a terminal every deletion is asked below, so a short id needs no question of its own.
+        ask_here = "delete" if not (out.interactive and not yes) else None
+        found = act_on(client, token, DATASET, out, client.get_dataset, confirm=ask_here, yes=yes).id
+        ids.extend([found] if found not in ids else [])
+    for dataset_id in ids:
+        if not yes and out.interactive:
+            impact = deletion_impact(client, dataset_id)
+            answer = out.ask(f"delete dataset {dataset_id}? {impact} [y/N] ")
+            if (answer or "").lower() not in ("y", "yes"):
+                raise UsageError(f"dataset {dataset_id} not deleted: not confirmed")
         client.delete_dataset(dataset_id)
-        state.out.info(f"deleted dataset {dataset_id}")
+        out.info(f"deleted dataset {dataset_id}")
 
 
 @datasets_app.command("usage")

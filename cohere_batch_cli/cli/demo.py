@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         directory: Annotated[Path, typer.Option("--dir", help="Where to write the request and result files.", file_okay=False)] = Path("cbatch-demo"),
         records: Annotated[int, typer.Option("--records", min=1, max=1_000_000, help="How many requests to send.")] = 500,
-        failures: Annotated[int, typer.Option("--failures", min=0, help="How many of them the sandbox should fail on purpose.")] = 3,
+        failures: Annotated[int | None, typer.Option("--failures", min=0, help="How many of them the sandbox should fail on purpose [default: 3, and never all of them].", show_default=False)] = None,
         pace: Annotated[float, typer.Option("--records-per-second", min=1, help="The sandbox's processing pace.")] = 150.0,
     ) -> None:
         """Run a real batch end to end against a local sandbox: no account, no network.
@@ -73,7 +73,10 @@ def register(app: typer.Typer) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         requests = directory / "requests.jsonl"
         results_path = directory / "results.jsonl"
-        write_requests(requests, records, min(failures, records))
+        # By default some records fail, to show what a failure looks like, but never all of
+        # them: a batch whose every record fails ends FAILED, and a demo should succeed.
+        failing = min(3, records - 1) if failures is None else min(failures, records)
+        write_requests(requests, records, failing)
         with tempfile.TemporaryDirectory(prefix="cbatch-demo-") as data_dir:
             sandbox = SandboxSettings(
                 data_dir=Path(data_dir), port=0, records_per_second=pace, queue_delay=1.0

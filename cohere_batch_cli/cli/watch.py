@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ._context import get_state
 from ._errors import command_errors
 from ._options import (
     DEFAULT_INTERVAL,
-    DEFAULT_MAX_INTERVAL,
     DEFAULT_OUTAGE_LIMIT,
-    BatchIdsArg,
+    DEFAULT_PROGRESS_EVERY,
     EventsJsonOpt,
     IntervalOpt,
     JsonlOpt,
     MaxIntervalOpt,
     NoExitStatusOpt,
+    OnDoneOpt,
     OutageLimitOpt,
     PlainOpt,
+    ProgressEveryOpt,
     WatchTimeoutOpt,
+    complete_batch_id,
+    max_interval_for,
 )
+
+WatchIdsArg = Annotated[
+    list[str] | None,
+    typer.Argument(
+        help="Batch ids, unique prefixes or exact names; none at a terminal: choose among the running batches.",
+        metavar="[BATCH_ID...]",
+        autocompletion=complete_batch_id,
+        show_default=False,
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -29,15 +44,17 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def watch(
         ctx: typer.Context,
-        batch_ids: BatchIdsArg,
+        batch_ids: WatchIdsArg = None,
         interval: IntervalOpt = DEFAULT_INTERVAL,
-        max_interval: MaxIntervalOpt = DEFAULT_MAX_INTERVAL,
+        max_interval: MaxIntervalOpt = None,
         timeout: WatchTimeoutOpt = None,
         outage_limit: OutageLimitOpt = DEFAULT_OUTAGE_LIMIT,
         plain: PlainOpt = False,
+        progress_every: ProgressEveryOpt = DEFAULT_PROGRESS_EVERY,
         json_lines: EventsJsonOpt = False,
         jsonl: JsonlOpt = False,
         no_exit_status: NoExitStatusOpt = False,
+        on_done: OnDoneOpt = None,
     ) -> None:
         """Follow batches until every one has ended: completed, failed or canceled.
 
@@ -46,6 +63,10 @@ def register(app: typer.Typer) -> None:
         after a 10 s grace and dropped; the others are followed to the end),
         130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (nothing is cancelled). With
         several outcomes, the worst: see 'cbatch help exit-codes'.
+        With no id at a terminal, it offers the batches still running.
+        --on-done runs a command as each batch ends, with CBATCH_BATCH_ID,
+        CBATCH_BATCH_NAME, CBATCH_BATCH_STATUS, CBATCH_EXIT_CODE and more in
+        its environment (docs/watch-and-ci.md lists them).
 
         Examples:
 
@@ -54,19 +75,29 @@ def register(app: typer.Typer) -> None:
           cbatch watch ID1 ID2 ID3 --timeout 2h --plain
 
           cbatch watch ID --json | jq -c 'select(.event == "status_changed")'
+
+          cbatch watch ID --on-done 'notify-send "$CBATCH_BATCH_NAME: $CBATCH_BATCH_STATUS"'
         """
+        from ..tasks.resolving import BATCH, choose_running, resolve_ids
         from ._watching import run_watch
 
         state = get_state(ctx)
+        longest = max_interval_for(interval, max_interval)
+        if batch_ids:
+            ids = resolve_ids(state.client(), batch_ids, BATCH, state.out)
+        else:
+            ids = choose_running(state.client(), state.out)
         code = run_watch(
             state,
-            batch_ids,
+            ids,
             plain=plain,
             json_lines=json_lines or jsonl,
             timeout=timeout,
             interval=interval,
-            max_interval=max(interval, max_interval),
+            max_interval=longest,
             outage_limit=outage_limit,
             no_exit_status=no_exit_status,
+            progress_every=progress_every,
+            on_done=on_done,
         )
         raise typer.Exit(code)

@@ -1,12 +1,18 @@
-"""How batches and datasets look to a person: columns, words and colours, no API calls."""
+"""How batches and datasets look: columns, words and colours for people, raw values for scripts.
+
+No API calls. Tables (``*_COLUMNS``) say ``4/4 (100%), 1 failed`` and ``107.2 MB``
+for a person; plain output (``*_PLAIN_COLUMNS``, tab-separated) gives one raw value
+a column (``4  3  1``, ``107200000``), so ``cut`` and ``awk`` need no parsing.
+Every moment is written by :mod:`.times` (UTC with ``Z`` unless ``--local-time``).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ..api.models import Batch, BatchStatus, Dataset
 from .printer import Column
+from .times import iso, when
 
 STATUS_STYLES = {
     BatchStatus.QUEUED: "cyan",
@@ -17,11 +23,6 @@ STATUS_STYLES = {
     BatchStatus.CANCELED: "yellow",
 }
 VALIDATION_STYLES = {"validated": "green", "failed": "red", "queued": "cyan", "processing": "blue"}
-
-
-def when(moment: datetime | None) -> str:
-    """A timestamp in UTC to the second, the same on every machine running a script."""
-    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
 
 def progress_text(batch: Batch) -> str:
@@ -50,14 +51,43 @@ def human_bytes(size: int | None) -> str:
     return f"{size} B"
 
 
+def raw(value: int | None) -> str:
+    """A number as scripts read it: digits alone, ``-`` when unknown."""
+    return "-" if value is None else str(value)
+
+
+def status_word(batch: Batch) -> str:
+    """``in_progress``: the status as one word, the spelling ``--status`` takes."""
+    return batch.status.removeprefix("BATCH_STATUS_").lower()
+
+
+def _status_style(batch: Batch) -> str:
+    return STATUS_STYLES.get(batch.status, "magenta")
+
+
+# Priorities: a narrow terminal drops the highest number first; 0 is never dropped.
+# Only names are cut (with an ellipsis); ids, statuses, models, counts and times are
+# shown whole or not at all: half a model name or a count reads as a wrong one.
 BATCH_COLUMNS = (
-    Column("ID", lambda b: b.id, min_width=36),
-    Column("NAME", lambda b: b.name),
-    Column("STATUS", lambda b: b.status.label, lambda b: STATUS_STYLES.get(b.status, "magenta")),
-    Column("MODEL", lambda b: b.model or "-"),
-    Column("PROGRESS", progress_text, justify="right"),
-    Column("CREATED", lambda b: when(b.created_at)),
+    Column("ID", lambda b: b.id, whole=True, priority=0),
+    Column("NAME", lambda b: b.name, priority=1, min_width=8),
+    Column("STATUS", lambda b: b.status.label, _status_style, whole=True, priority=0),
+    Column("MODEL", lambda b: b.model or "-", whole=True, priority=3),
+    Column("PROGRESS", progress_text, justify="right", whole=True, priority=2),
+    Column("CREATED", lambda b: when(b.created_at), whole=True, priority=4),
 )
+
+BATCH_PLAIN_COLUMNS = (
+    Column("id", lambda b: b.id),
+    Column("name", lambda b: b.name),
+    Column("status", status_word),
+    Column("model", lambda b: b.model or "-"),
+    Column("records", lambda b: raw(b.num_records)),
+    Column("succeeded", lambda b: raw(b.num_successful_records)),
+    Column("failed", lambda b: raw(b.num_failed_records)),
+    Column("created", lambda b: iso(b.created_at)),
+)
+"""Plain (tab-separated) columns: one raw value each, documented in docs/scripting.md."""
 
 BATCH_CSV_FIELDS = (
     "id", "name", "status", "model", "num_records", "num_successful_records",
@@ -71,38 +101,56 @@ DATASET_CSV_FIELDS = (
 )  # fmt: skip
 
 DATASET_COLUMNS = (
-    Column("ID", lambda d: d.id, min_width=20),
-    Column("NAME", lambda d: d.name),
-    Column("TYPE", lambda d: d.dataset_type or "-"),
+    Column("ID", lambda d: d.id, whole=True, priority=0),
+    Column("NAME", lambda d: d.name, priority=5, min_width=8),
+    Column("TYPE", lambda d: d.dataset_type or "-", whole=True, priority=1),
     Column(
         "VALIDATION",
         lambda d: d.validation_status,
         lambda d: VALIDATION_STYLES.get(d.validation_status, ""),
+        whole=True,
+        priority=0,
     ),
-    Column("ROWS", lambda d: count(d.num_rows), justify="right"),
-    Column("SIZE", lambda d: human_bytes(d.size_bytes), justify="right"),
-    Column("CREATED", lambda d: when(d.created_at)),
+    Column("ROWS", lambda d: count(d.num_rows), justify="right", priority=3),
+    Column("SIZE", lambda d: human_bytes(d.size_bytes), justify="right", priority=4),
+    Column("CREATED", lambda d: when(d.created_at), whole=True, priority=2),
+)
+
+DATASET_PLAIN_COLUMNS = (
+    Column("id", lambda d: d.id),
+    Column("name", lambda d: d.name),
+    Column("type", lambda d: d.dataset_type or "-"),
+    Column("validation", lambda d: d.validation_status),
+    Column("rows", lambda d: raw(d.num_rows)),
+    Column("size_bytes", lambda d: raw(d.size_bytes)),
+    Column("created", lambda d: iso(d.created_at)),
 )
 
 
-def batch_fields(batch: Batch) -> list[tuple[str, str]]:
-    """Every field of a batch as (label, text), known ones first in a readable order."""
+def batch_fields(batch: Batch, *, plain: bool = False) -> list[tuple[str, str]]:
+    """Every field of a batch as (label, text), known ones first in a readable order.
+
+    ``plain`` (stdout is not a terminal): raw numbers and one-word times, no
+    ``Progress`` summary (its parts are the three counts).
+    """
+    number = raw if plain else count
+    moment = iso if plain else when
     known = [
         ("ID", batch.id),
         ("Name", batch.name),
         ("Status", batch.status.label + ("" if batch.status.is_known else f" ({batch.status})")),
         ("Status reason", batch.status_reason or ""),
         ("Model", batch.model or "-"),
-        ("Progress", progress_text(batch)),
-        ("Records", count(batch.num_records)),
-        ("Succeeded", count(batch.num_successful_records)),
-        ("Failed", count(batch.num_failed_records)),
-        ("Input tokens", count(batch.input_tokens)),
-        ("Output tokens", count(batch.output_tokens)),
+        ("Progress", "" if plain else progress_text(batch)),
+        ("Records", number(batch.num_records)),
+        ("Succeeded", number(batch.num_successful_records)),
+        ("Failed", number(batch.num_failed_records)),
+        ("Input tokens", number(batch.input_tokens)),
+        ("Output tokens", number(batch.output_tokens)),
         ("Input dataset", batch.input_dataset_id or "-"),
         ("Output dataset", batch.output_dataset_id or "-"),
-        ("Created", when(batch.created_at)),
-        ("Updated", when(batch.updated_at)),
+        ("Created", moment(batch.created_at)),
+        ("Updated", moment(batch.updated_at)),
         ("Creator", str(batch.raw.get("creator_id") or "-")),
         ("Organisation", str(batch.raw.get("org_id") or "-")),
     ]
@@ -115,17 +163,18 @@ def batch_fields(batch: Batch) -> list[tuple[str, str]]:
     return [(k, v) for k, v in known if v] + extra
 
 
-def dataset_fields(dataset: Dataset) -> list[tuple[str, str]]:
+def dataset_fields(dataset: Dataset, *, plain: bool = False) -> list[tuple[str, str]]:
+    """A dataset as (label, text); ``plain``: raw numbers (``Size`` in bytes), one-word times."""
     fields = [
         ("ID", dataset.id),
         ("Name", dataset.name),
         ("Type", dataset.dataset_type or "-"),
         ("Validation", dataset.validation_status),
         ("Validation error", dataset.validation_error or ""),
-        ("Rows", count(dataset.num_rows)),
-        ("Size", human_bytes(dataset.size_bytes)),
+        ("Rows", raw(dataset.num_rows) if plain else count(dataset.num_rows)),
+        ("Size", raw(dataset.size_bytes) if plain else human_bytes(dataset.size_bytes)),
         ("Parts", str(len(dataset.parts))),
-        ("Created", when(dataset.created_at)),
+        ("Created", iso(dataset.created_at) if plain else when(dataset.created_at)),
     ]
     fields += [("Warning", warning) for warning in dataset.validation_warnings]
     return [(k, v) for k, v in fields if v]

@@ -3,18 +3,19 @@
 A command asks :class:`Output` for what it needs and never touches a stream:
 
 - **data** on stdout, in the mode chosen once per command (:meth:`Output.set_mode`):
-  ``table`` (rich, for a person at a terminal), ``plain`` (tab-separated, no colour,
-  no boxes), ``json`` (one JSON document), ``jsonl`` (one object a line), ``csv`` and
-  ``ids`` (one id a line, for ``xargs``). Tables, TSV and JSON are all made from the
-  same rows (:class:`~.printer.Column`), so the modes cannot drift apart;
+  ``table`` (aligned columns for a person at a terminal, :mod:`.table`), ``plain``
+  (tab-separated raw values, no colour, no boxes), ``json`` (one JSON document),
+  ``jsonl`` (one object a line), ``text`` (JSON values raw, one a line, like
+  ``jq -r``), ``csv`` and ``ids`` (one id a line, for ``xargs``). Tables, TSV and
+  JSON are all made from the same items (:class:`~.printer.Column`);
 - **messages** on stderr: :meth:`info`, :meth:`warn`, :meth:`error`, :meth:`debug`;
 - **progress bars and live views**, or do-nothing objects when nobody is watching
   (stderr is not a terminal, or the data is for a machine).
 
 Every human-readable line passes through :func:`.sanitize.clean`; JSON written to
 a terminal has the same characters as ``\\uXXXX`` escapes; machine-readable data
-written elsewhere is exact. Rich is imported only when a table, bar or live view
-is drawn.
+written elsewhere is exact. Rich is imported only when a field view, bar or live
+view is drawn; listings are laid out without it.
 
 Tests can set :data:`TRANSCRIPT` to a list: every write is recorded there too, so
 a test can prove that nothing reached stdout or stderr except through here.
@@ -32,7 +33,8 @@ from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING, Any
 
 from ..errors import LocalWriteError
-from .printer import CSV, IDS, JSON, JSONL, MAX_TABLE_ROWS, PLAIN, TABLE, Column, compile_query
+from . import times
+from .printer import CSV, FLUSH, IDS, JSON, JSONL, PLAIN, TABLE, TEXT, Column, compile_query
 from .progress import NullProgress, ProgressSink
 from .sanitize import bytes_for_terminal, clean, clean_lines, json_for_terminal
 
@@ -45,7 +47,7 @@ TRANSCRIPT: list[tuple[str, str]] | None = None
 """When a list, every write is appended as ("stdout" | "stderr", text): for tests only."""
 
 _END = object()
-MACHINE_MODES = frozenset({JSON, JSONL, CSV, IDS})
+MACHINE_MODES = frozenset({JSON, JSONL, CSV, IDS, TEXT})
 
 
 class _Stream:
@@ -173,6 +175,7 @@ class Output:
         *,
         no_color: bool = False,
         debug: bool = False,
+        local_time: bool = False,
         stdout: IO[str] | None = None,
         stderr: IO[str] | None = None,
     ) -> None:
@@ -180,6 +183,7 @@ class Output:
         self._err = _Stream("stderr", stderr if stderr is not None else sys.stderr)
         self.no_color = no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
         self.debug_enabled = debug
+        times.use_local_time(local_time or times.local_time_from_env())
         self.mode = TABLE if self._out.isatty() else PLAIN
         self._query: Any = None
         self._console: Console | None = None
@@ -187,6 +191,7 @@ class Output:
         self._watch_plain: bool | None = None
         self._watch_json = False
         self._watch_to_stderr = False
+        self._progress_every = 30.0
 
     # -- what the streams are -------------------------------------------------------
 
@@ -197,6 +202,11 @@ class Output:
     @property
     def stderr_is_tty(self) -> bool:
         return self._err.isatty()
+
+    @property
+    def plain(self) -> bool:
+        """Data as tab-separated raw values for a script (stdout is not a terminal)."""
+        return self.mode == PLAIN
 
     @property
     def for_machines(self) -> bool:
@@ -211,25 +221,41 @@ class Output:
         quiet: bool = False,
         fmt: str | None = None,
         query: str | None = None,
+        raw: bool = False,
     ) -> Output:
         """Choose the data mode once, from the shorthands or --format; refuse contradictions."""
         from .printer import choose_mode
 
         self.mode = choose_mode(
-            json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, stdout_is_tty=self.stdout_is_tty
+            json_out=json_out,
+            jsonl=jsonl,
+            quiet=quiet,
+            fmt=fmt,
+            query=query,
+            raw=raw,
+            stdout_is_tty=self.stdout_is_tty,
         )
         self._query = compile_query(query) if query else None
         return self
 
-    def set_watch_style(self, *, plain: bool | None = None, json_lines: bool = False, to_stderr: bool = False) -> Output:
+    def set_watch_style(
+        self,
+        *,
+        plain: bool | None = None,
+        json_lines: bool = False,
+        to_stderr: bool = False,
+        progress_every: float = 30.0,
+    ) -> Output:
         """How a watch shows: JSON lines, plain lines, or a live view (stdout a terminal).
 
         ``to_stderr`` sends the watch to stderr as plain lines, for a command whose
         stdout already holds its data (``create -q --watch``, ``results --wait -o -``).
+        ``progress_every`` throttles plain progress lines (status changes always show).
         """
         self._watch_plain = plain
         self._watch_json = json_lines
         self._watch_to_stderr = to_stderr
+        self._progress_every = progress_every
         return self
 
     # -- messages (stderr) ----------------------------------------------------------
@@ -241,6 +267,23 @@ class Output:
 
     def warn(self, message: str) -> None:
         self.info(f"warning: {message}")
+
+    @property
+    def interactive(self) -> bool:
+        """A person can answer a question: stdin and stderr are terminals."""
+        try:
+            return sys.stdin is not None and sys.stdin.isatty() and self.stderr_is_tty
+        except ValueError:
+            return False
+
+    def ask(self, question: str) -> str | None:
+        """Ask on stderr and read one line from the terminal; None when nobody can answer."""
+        if not self.interactive:
+            return None
+        self._err.write(clean_lines(question))
+        self._err.flush()
+        line = sys.stdin.readline()
+        return line.strip() if line else None
 
     def error(self, message: str, *, unexpected: bool = False) -> None:
         """The one error line of a failed command: always one line, whatever the message held."""
@@ -277,11 +320,26 @@ class Output:
         return json_for_terminal(text) if self.stdout_is_tty else text
 
     def document(self, obj: Any) -> None:
-        """One JSON document (``--json``), or one line of it (``--jsonl``); a query applies."""
+        """One JSON document (``--json``), one line of it (``--jsonl``), or its values raw; a query applies."""
         if self._query is not None:
             obj = self._query.search(obj)
-        self._out.write(self.dumps(obj, indent=None if self.mode == JSONL else 2) + "\n")
+        if self.mode == TEXT:
+            self._text(obj)
+        else:
+            self._out.write(self.dumps(obj, indent=None if self.mode == JSONL else 2) + "\n")
         self._out.flush()
+
+    def _text(self, value: Any) -> None:
+        """``--raw``: a string as it is, anything else as compact JSON; a list one value a line.
+
+        Like ``jq -r``: ``status=$(cbatch get ID --query status --raw)`` needs no
+        quotes stripped. On a terminal, text from outside is still made safe.
+        """
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str):
+                self._out.write((clean(item) if self.stdout_is_tty else item) + "\n")
+            else:
+                self._out.write(self.dumps(item, compact=True) + "\n")
 
     def json_line(self, obj: Any) -> None:
         """One JSON object on one line (an event, a streamed outcome), flushed at once."""
@@ -296,7 +354,7 @@ class Output:
         styles: dict[str, str] | None = None,
     ) -> None:
         """One object: its JSON as the API sent it, its id, or a field view for people."""
-        if self._query is not None or self.mode in (JSON, JSONL):
+        if self._query is not None or self.mode in (JSON, JSONL, TEXT):
             self.document(raw)
         elif self.mode == IDS:
             self._out.write(self._id(item_id) + "\n")
@@ -317,19 +375,28 @@ class Output:
         item_id: Callable[[Any], str],
         empty: str = "nothing to show",
         csv_fields: Sequence[str] = (),
+        plain_columns: Sequence[Column] | None = None,
     ) -> int:
         """Write a listing in the chosen mode, streaming where the mode allows; returns the count.
 
         With a query, the listing is gathered into one JSON array first (a
         JMESPath expression sees the whole array). A listing that fails part way
         still leaves valid JSON: the array is closed before the error goes up.
+        ``plain_columns`` are the raw-valued columns of tab-separated output
+        (default: ``columns``).
         """
         if self._query is not None:
             everything = [raw(item) for item in items]
-            self._out.write(self.dumps(self._query.search(everything), indent=2) + "\n")
+            picked = self._query.search(everything)
+            if self.mode == TEXT:
+                self._text(picked)
+            else:
+                self._out.write(self.dumps(picked, indent=2) + "\n")
+            self._out.flush()
             return len(everything)
         if self.mode == TABLE:
             return self._table(items, columns, empty)
+        plain = plain_columns or columns
         # Fetch the first item before writing anything: a request that fails at once
         # must leave stdout empty, not holding a lone "[" or a CSV header.
         iterator = iter(items)
@@ -342,14 +409,17 @@ class Output:
             self._out.write("[")
         try:
             for item in items:
+                if item is FLUSH:  # a listing that goes on: what came so far is out at once
+                    self._out.flush()
+                    continue
                 if self.mode == JSON:
                     self._out.write(("\n  " if count == 0 else ",\n  ") + self.dumps(raw(item)))
-                elif self.mode == JSONL:
-                    self._out.write(self.dumps(raw(item)) + "\n")
+                elif self.mode in (JSONL, TEXT):
+                    self._out.write(self.dumps(raw(item), compact=self.mode == TEXT) + "\n")
                 elif self.mode == IDS:
                     self._out.write(self._id(item_id(item)) + "\n")
                 else:
-                    self._out.write(_tsv(columns, item) + "\n")
+                    self._out.write(_tsv(plain, item) + "\n")
                 count += 1
                 if count % 100 == 1:
                     self._out.flush()
@@ -410,35 +480,14 @@ class Output:
         self.console().print(table)
 
     def _table(self, items: Iterable[Any], columns: Sequence[Column], empty: str) -> int:
-        """A rich table; past MAX_TABLE_ROWS rows, the rest streams as plain lines."""
-        from rich.table import Table
-        from rich.text import Text
+        """Aligned columns that fit the terminal, one row a line, however many rows (:mod:`.table`)."""
+        from .table import TableWriter, terminal_width
 
-        table = Table(box=None, header_style="bold", pad_edge=False)
-        for col in columns:
-            table.add_column(
-                col.header,
-                justify=col.justify,
-                min_width=col.min_width,
-                no_wrap=col.min_width is not None,
-                overflow="fold" if col.min_width is None else "ellipsis",
-            )
-        count = 0
-        iterator = iter(items)
-        for item in iterator:
-            cells = [Text(clean(col.cell(item)), style=col.style(item) if col.style else "") for col in columns]
-            table.add_row(*cells)
-            count += 1
-            if count >= MAX_TABLE_ROWS:
-                break
+        color = not self.no_color and (self.stdout_is_tty or bool(os.environ.get("FORCE_COLOR")))
+        width = terminal_width(self._out, self._err, sys.stdin)
+        count = TableWriter(self._out, columns, width=width, color=color).write(items)
         if count == 0:
             self.info(empty)
-            return 0
-        self.console().print(table)
-        for item in iterator:
-            self._out.write(_tsv(columns, item) + "\n")
-            count += 1
-        self._out.flush()
         return count
 
     def _csv(self, items: Iterable[Any], raw: Callable[[Any], Any], fields: Sequence[str]) -> int:
@@ -473,12 +522,12 @@ class Output:
 
         many = len(batch_ids) > 1
         if self._watch_to_stderr:
-            return views.PlainRenderer(self._err, many=many)
+            return views.PlainRenderer(self._err, many=many, progress_every=self._progress_every)
         if self._watch_json:
             return views.JsonRenderer(self._out, dumps=self.dumps)
         plain = self._watch_plain or not self.stdout_is_tty or os.environ.get("TERM") == "dumb"
         if plain:
-            return views.PlainRenderer(self._out, many=many)
+            return views.PlainRenderer(self._out, many=many, progress_every=self._progress_every)
         return views.LiveRenderer(self.console(), batch_ids)
 
 

@@ -37,7 +37,12 @@ class NullProgress:
 
 
 class RichProgress:
-    """A transient bar on stderr: bytes when the size is known, else records."""
+    """A transient bar on stderr: records when their number is known, else bytes.
+
+    A results download is told both: bytes as parts arrive and records as they
+    are decoded and written. The records finish last, so they drive the bar:
+    driven by bytes, it sat at 100 % while decoding went on.
+    """
 
     def __init__(self, console: Console, description: str) -> None:
         self._console = console
@@ -57,7 +62,7 @@ class RichProgress:
             TransferSpeedColumn,
         )
 
-        self._by_bytes = total_bytes is not None or total_records is None
+        self._by_bytes = total_records is None
         amount = (DownloadColumn(), TransferSpeedColumn()) if self._by_bytes else (MofNCompleteColumn(),)
         self._progress = Progress(
             TextColumn("{task.description}"),

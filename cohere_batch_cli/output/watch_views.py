@@ -4,9 +4,16 @@
   updated once per poll round (and once a second while waiting, so elapsed time
   and ETA tick); status changes and connection problems are printed above it
   as a timestamped log; a summary stays on screen at the end. The view is
-  :func:`render_state`, a pure function of :class:`WatchState`.
+  :func:`render_state`, a pure function of :class:`WatchState`: a block of three
+  lines per batch while they fit the terminal, one compact line per batch when
+  they do not, and the footer always. A batch's status is never the part cut.
 - :class:`PlainRenderer`: one timestamped line per change, no control characters,
-  for logs, pipes and CI.
+  for logs, pipes and CI; progress lines at most once per batch every
+  ``progress_every`` seconds (status changes always).
+
+Times are UTC with ``Z`` (or local with the offset, ``--local-time``: :mod:`.times`).
+Commands meant to be copied (``cbatch results ...``) are printed with
+``soft_wrap``, so rich never puts a line break inside one.
 - :class:`JsonRenderer`: one JSON object per change (JSON lines), each with
   ``event``, ``time`` (UTC, RFC 3339) and ``batch`` (the API's own object, or null).
 
@@ -44,8 +51,10 @@ from ..watcher import (
     TransientError,
     WatchEvent,
 )
+from . import times
 from .batch_views import STATUS_STYLES as _STATUS_STYLE
 from .sanitize import clean
+from .table import cell_width, cut
 
 Now = Callable[[], datetime]
 
@@ -195,12 +204,21 @@ def _utc_now() -> datetime:
 
 
 class PlainRenderer:
-    """One timestamped line per change, for logs and pipes: never a control character."""
+    """One timestamped line per change, for logs and pipes: never a control character.
 
-    def __init__(self, stream: LineStream, *, now: Now = _utc_now, many: bool = False) -> None:
+    Progress lines are throttled to one per batch every ``progress_every``
+    seconds of the watch (a two-hour batch polled every 2 s wrote about 3,600
+    lines); first sight, status changes, outcomes and outages always print.
+    """
+
+    def __init__(
+        self, stream: LineStream, *, now: Now = _utc_now, many: bool = False, progress_every: float = 30.0
+    ) -> None:
         self.stream = stream
         self.now = now
         self.many = many
+        self.progress_every = progress_every
+        self._last_line: dict[str, float] = {}
 
     def __enter__(self) -> PlainRenderer:
         return self
@@ -216,7 +234,13 @@ class PlainRenderer:
                 continue  # one batch: its BatchDone line was the outcome
             if isinstance(event, NotFound):
                 continue  # said on stderr by the watch itself, where every error goes
-            stamp = self.now().astimezone().strftime("%Y-%m-%d %H:%M:%S")
+            if isinstance(event, Progress):
+                last = self._last_line.get(event.batch.id)
+                if last is not None and event.elapsed - last < self.progress_every:
+                    continue
+            if isinstance(event, (Snapshot, StatusChanged)):
+                self._last_line[event.batch.id] = event.elapsed
+            stamp = times.when(self.now())
             self.stream.write(f"{stamp}  {clean(describe(event, many=self.many))}\n")
         self.stream.flush()
 
@@ -324,6 +348,10 @@ class BatchView:
     results: bool | None = True
 
 
+SUMMARY_DETAIL_MAX = 3
+"""Up to this many batches, the end shows each one's outcome and results command; beyond, a short summary."""
+
+
 @dataclass
 class WatchState:
     """Everything the live view shows, updated from events; rendered by :func:`render_state`."""
@@ -335,6 +363,8 @@ class WatchState:
     problem: str | None = None
     outcome: AllDone | TimedOut | None = None
     not_found: dict[str, str] = field(default_factory=dict)
+    width: int = 80
+    height: int = 24
 
     def apply(self, event: WatchEvent) -> None:
         self.elapsed = max(self.elapsed, event.elapsed)
@@ -352,8 +382,6 @@ class WatchState:
         elif isinstance(event, (AllDone, TimedOut)):
             self.outcome = event
             self.problem = None
-
-
 
 
 def progress_bar(batch: Batch, width: int = 30) -> Text:
@@ -385,15 +413,22 @@ def _batch_elapsed(batch: Batch, state: WatchState) -> float | None:
     return seconds if seconds >= 0 else None
 
 
+def _status_text(batch: Batch) -> Text:
+    return Text(batch.status.label, style=_STATUS_STYLE.get(batch.status, "magenta"))
+
+
+def _head(batch: Batch, width: int) -> Text:
+    """``name  id  status`` in ``width`` columns: the name is cut first, then the id goes; never the status."""
+    name = clean(batch.name) or "(no name)"
+    ident, status = clean(batch.id), batch.status.label
+    room = width - cell_width(ident) - len(status) - 4
+    if room >= 8:
+        return Text.assemble((cut(name, room), "bold"), "  ", (ident, "dim"), "  ", _status_text(batch))
+    return Text.assemble((cut(name, max(1, width - len(status) - 2)), "bold"), "  ", _status_text(batch))
+
+
 def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
     b = view.batch
-    head = Text.assemble(
-        (clean(b.name) or "(no name)", "bold"),
-        "  ",
-        (clean(b.id), "dim"),
-        "  ",
-        (b.status.label, _STATUS_STYLE.get(b.status, "magenta")),
-    )
     share = b.progress
     detail = Text("  ") + progress_bar(b)
     detail.append(f" {share * 100:3.0f}%  " if share is not None else "   -   ")
@@ -407,67 +442,125 @@ def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
     facts.append(f"{label} {fmt_duration(ran)}" if ran is not None else None)
     facts.append(tokens(b))
     line3 = Text("  " + "  ·  ".join(f for f in facts if f), style="dim")
-    return [head, detail, line3]
+    return [_head(b, state.width), detail, line3]
+
+
+def _compact_row(view: BatchView, width: int) -> Text:
+    """One line for one batch: ``name  status  ████░░░░  52%  52/100  20.0/s ETA 2s``; the name is cut."""
+    b = view.batch
+    share = b.progress
+    total = "?" if b.num_records is None else str(b.num_records)
+    tail = f" {share * 100:3.0f}%" if share is not None else "    -"
+    tail += f"  {b.num_processed}/{total}"
+    if b.num_failed_records:
+        tail += f" ({b.num_failed_records} failed)"
+    if view.rate is not None and not b.status.is_terminal:
+        tail += f"  {fmt_rate(view.rate)}"
+    if view.eta is not None and not b.status.is_terminal:
+        tail += f" ETA {fmt_duration(view.eta)}"
+    status = f"{b.status.label:<11}"
+    room = width - len(status) - 12 - len(tail) - 4
+    if room < 6:  # too narrow for all of it: the status and the counts stay
+        tail = f"  {b.num_processed}/{total}"
+        room = width - len(status) - len(tail) - 2
+        name = cut(clean(b.name) or clean(b.id), max(1, room))
+        return Text.assemble((f"{name:<{max(1, room)}}", "bold"), "  ", _status_text(b), " " * (11 - len(b.status.label)), tail)
+    name = cut(clean(b.name) or clean(b.id), room)
+    pad = " " * (room - cell_width(name))
+    return Text.assemble(
+        (name, "bold"), pad, "  ", _status_text(b), " " * (11 - len(b.status.label)), "  ", progress_bar(b, 12), tail
+    )
+
+
+def _fits_in_blocks(state: WatchState) -> bool:
+    return 3 * len(state.batch_ids) + 3 <= state.height
 
 
 def render_state(state: WatchState) -> RenderableType:
-    """The live area for one moment: a block per batch, then a footer line. Pure."""
+    """The live area for one moment: a block per batch (or a line each), then a footer line. Pure."""
     grid = Table.grid(padding=(0, 0))
     grid.add_column(overflow="ellipsis", no_wrap=True)
-    for batch_id in state.batch_ids:
+    blocks = _fits_in_blocks(state)
+    room = max(1, state.height - 3)  # the footer, the problem line, the cursor's line
+    ids = state.batch_ids
+    hidden = 0
+    if not blocks and len(ids) > room:
+        # Not even a line each: the batches still running first, then as many ended ones as fit.
+        running = [i for i in ids if i not in state.views or not state.views[i].batch.status.is_terminal]
+        ended = [i for i in ids if i not in running]
+        shown = (running + ended)[: room - 1]
+        hidden = len(ids) - len(shown)
+        ids = [i for i in state.batch_ids if i in shown]
+    for batch_id in ids:
         view = state.views.get(batch_id)
         if batch_id in state.not_found:
             grid.add_row(Text.assemble((clean(batch_id), "dim"), ("  not found: no longer watched", "red")))
             continue
         if view is None:
-            grid.add_row(Text.assemble((clean(batch_id), "dim"), "  waiting for the first answer..."))
+            grid.add_row(Text.assemble((cut(clean(batch_id), state.width), "dim"), "  waiting for the first answer..."))
             continue
-        for row in _batch_rows(view, state):
-            grid.add_row(row)
+        if blocks:
+            for row in _batch_rows(view, state):
+                grid.add_row(row)
+        else:
+            grid.add_row(_compact_row(view, state.width))
+    if hidden:
+        grid.add_row(Text(f"... and {hidden} more", style="dim"))
     done = sum(1 for v in state.views.values() if v.batch.status.is_terminal) + len(state.not_found)
-    footer = Text(
-        f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}",
-        style="dim",
-    )
+    text = f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}"
     if state.outcome is None:
-        footer.append("  ·  Ctrl-C stops watching (batches keep running)")
+        text += "  ·  Ctrl-C stops watching (batches keep running)"
+    footer = Text(cut(text, state.width), style="dim")  # one line, always: it is how a watch ends
     parts: list[RenderableType] = [grid, footer]
     if state.problem:
         parts.append(Text(state.problem, style="yellow"))
     return Group(*parts)
 
 
-def render_summary(state: WatchState) -> RenderableType:
-    """What stays on screen at the end: each batch's outcome and how to get its results."""
+def render_summary(state: WatchState) -> list[Text]:
+    """What stays on screen at the end, one Text a line (printed with ``soft_wrap``).
+
+    Up to :data:`SUMMARY_DETAIL_MAX` batches: each one's outcome and how to get its
+    results. More: the counts by outcome, the batches that did not complete one
+    line each, and the command for the results of the others.
+    """
     outcome = state.outcome
-    lines: list[RenderableType] = []
-    many = len(state.batch_ids) > 1
-    for batch_id in state.batch_ids:
-        view = state.views.get(batch_id)
-        if batch_id in state.not_found:
-            lines.append(Text.assemble(("✗ ", "red"), (f"{clean(batch_id)}: not found", "bold")))
-            continue
-        if view is None:
-            continue
-        b = view.batch
-        if not b.status.is_terminal:
-            continue
-        mark, style = {"completed": ("✓", "green"), "failed": ("✗", "red")}.get(b.status.label, ("■", "yellow"))
-        head = f"{label(b)} {b.status.label}: {counts(b)}"
-        lines.append(Text.assemble((mark + " ", style), (head, "bold")))
-        if b.status_reason:
-            lines.append(Text(f"  reason: {clean(b.status_reason)}"))
-        if b.output_dataset_id and view.results is not False:
-            lines.append(Text(f"  output dataset: {clean(b.output_dataset_id)}"))
-            if view.results:
-                lines.append(Text(f"  get results:    {results_command(b.id, _results_file(b, many))}"))
-        else:
-            lines.append(Text(results_hint(b, many=many, results=view.results, sep="  ").rstrip()))
+    lines: list[Text] = []
+    ended = [state.views[i] for i in state.batch_ids if i in state.views and state.views[i].batch.status.is_terminal]
+    missing = [i for i in state.batch_ids if i in state.not_found]
+    if len(state.batch_ids) <= SUMMARY_DETAIL_MAX:
+        many = len(state.batch_ids) > 1
+        lines += [Text.assemble(("✗ ", "red"), (f"{clean(i)}: not found", "bold")) for i in missing]
+        for view in ended:
+            b = view.batch
+            mark, style = {"completed": ("✓", "green"), "failed": ("✗", "red")}.get(b.status.label, ("■", "yellow"))
+            lines.append(Text.assemble((mark + " ", style), (f"{label(b)} {b.status.label}: {counts(b)}", "bold")))
+            if b.status_reason:
+                lines.append(Text(f"  reason: {clean(b.status_reason)}"))
+            if b.output_dataset_id and view.results is not False:
+                lines.append(Text(f"  output dataset: {clean(b.output_dataset_id)}"))
+                if view.results:
+                    lines.append(Text(f"  get results:    {results_command(b.id, _results_file(b, many))}"))
+            else:
+                lines.append(Text(results_hint(b, many=many, results=view.results, sep="  ").rstrip()))
+    else:
+        lines += [Text(f"✗ {clean(i)}: not found", style="yellow") for i in missing]
+        for view in ended:
+            b = view.batch
+            if b.status != BatchStatus.COMPLETED:
+                mark = "✗" if b.status == BatchStatus.FAILED else "■"
+                reason = f"; {clean(b.status_reason)}" if b.status_reason else ""
+                lines.append(Text(f"{mark} {label(b)} {b.status.label}: {counts(b)}{reason}", style="yellow"))
+        completed = [v.batch for v in ended if v.batch.status == BatchStatus.COMPLETED and v.batch.output_dataset_id]
+        if completed:
+            lines.append(
+                Text(f"results of the {len(completed)} completed: cbatch results ID -o results-ID.jsonl (ids: cbatch list --status completed -q)")
+            )
     if isinstance(outcome, AllDone):
         lines.append(Text(outcome_line(outcome.batches, outcome.exit_code, not_found=len(outcome.not_found)), style="bold"))
     elif isinstance(outcome, TimedOut):
         lines.append(Text(describe(outcome), style="yellow"))
-    return Group(*lines)
+    return lines
 
 
 class LiveRenderer:
@@ -491,11 +584,13 @@ class LiveRenderer:
         self._live: Live | None = None
 
     def __enter__(self) -> LiveRenderer:
+        self._measure()
         self._live = Live(
             render_state(self.state),
             console=self.console,
             auto_refresh=False,
-            transient=False,
+            # Many batches: the live area goes at the end, and the short summary stays.
+            transient=len(self.state.batch_ids) > SUMMARY_DETAIL_MAX,
             redirect_stdout=False,
             redirect_stderr=False,
         )
@@ -506,10 +601,12 @@ class LiveRenderer:
         live, self._live = self._live, None
         if live is None:
             return
+        self._measure()
         live.update(render_state(self.state), refresh=True)
         live.stop()
         if self.state.outcome is not None:
-            self.console.print(render_summary(self.state))
+            for line in render_summary(self.state):
+                self.console.print(line, soft_wrap=True)
 
     def handle(self, events: Sequence[WatchEvent]) -> None:
         """Apply a round's events, log what deserves a line, redraw once."""
@@ -517,10 +614,11 @@ class LiveRenderer:
         for event in events:
             self.state.apply(event)
             if isinstance(event, (StatusChanged, TransientError, Recovered, NotFound)):
-                stamp = self._now().astimezone().strftime("%H:%M:%S")
+                stamp = times.clock(self._now())
                 line = describe(event, many=many)
                 if self._live is not None:
-                    self._live.console.print(Text(f"{stamp}  {line}", style="dim" if isinstance(event, Recovered) else ""))
+                    style = "dim" if isinstance(event, Recovered) else ""
+                    self._live.console.print(Text(f"{stamp}  {line}", style=style), soft_wrap=True)
         self._redraw()
 
     def sleep(self, seconds: float) -> None:
@@ -536,7 +634,12 @@ class LiveRenderer:
                     view.eta = max(0.0, view.eta - min(self._tick, left))
             self._redraw()
 
+    def _measure(self) -> None:
+        size = self.console.size
+        self.state.width, self.state.height = size.width, size.height
+
     def _redraw(self) -> None:
+        self._measure()
         self.state.elapsed = max(self.state.elapsed, self._clock() - self._started)
         self.state.wall_now = self._now()
         if self._live is not None:

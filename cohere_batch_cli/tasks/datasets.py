@@ -41,12 +41,18 @@ def check_input(
     if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
         raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
     name = label or str(path)
+    progress = reporter.progress(f"checking {Path(name).name}")
+    size = path.stat().st_size if path.is_file() else None
+    if size:
+        progress.start(total_bytes=size)
     try:
-        report = check_file(path, dataset_type)
+        report = check_file(path, dataset_type, on_bytes=(lambda n: progress.advance(bytes=n)) if size else None)
     except InputFileError as exc:
         if label is None:
             raise
         raise InputFileError(exc.message.replace(str(path), name)) from None
+    finally:
+        progress.finish()
     if report.ok:
         return report
     for problem in report.problems:
@@ -185,3 +191,18 @@ def wait_for_dataset(
             )
         sleep(min(interval, left))
         interval = min(max_interval, interval * 2)
+
+
+def deletion_impact(client: CohereClient, dataset_id: str) -> str:
+    """What stops working when this dataset goes, in one sentence, for the confirmation."""
+    dataset = client.get_dataset(dataset_id)
+    kind = dataset.dataset_type or ""
+    if kind.endswith("-output"):
+        writer = next(
+            (b for b in client.iter_batches(page_size=1000, limit=1000) if b.output_dataset_id == dataset_id), None
+        )
+        which = f"batch {writer.id} ({writer.name!r})" if writer else "the batch that wrote them"
+        return f"It holds the results of {which}: 'cbatch results' for it will fail (exit 13)."
+    if kind.endswith("-input"):
+        return "Batches that used it keep their results; no new batch can use it."
+    return "It cannot be undone."

@@ -29,7 +29,7 @@ class FetchOptions:
     join: Path | None = None
     concurrency: int = 4
     read_timeout: float | None = None
-    """Seconds to wait for each read from storage (the global --timeout); None: the default."""
+    """Seconds to wait for each read from storage (the global --request-timeout); None: the default."""
     ca_bundle: str | None = None
 
 

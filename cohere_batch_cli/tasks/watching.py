@@ -9,12 +9,12 @@ the watch can be picked up again exactly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import stop_word
 from ..exit_codes import ExitCode, for_interruption
-from ..watcher import NotFound, WatchOptions
+from ..watcher import BatchDone, NotFound, WatchOptions
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -29,6 +29,7 @@ def follow(
     options: WatchOptions | None = None,
     resume: str = "",
     retries: int | None = None,
+    on_done: Callable[[BatchDone], None] | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` until each has ended (or ``options.timeout``); return the exit code.
 
@@ -55,6 +56,10 @@ def follow(
                             f"batch {event.batch_id} was not found ({event.error}); "
                             "no longer watched: list batches with: cbatch list"
                         )
+                if on_done is not None:  # after the view, so the line saying it ended comes first
+                    for event in events:
+                        if isinstance(event, BatchDone):
+                            on_done(event)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same words, the signal's code
         reporter.info(f"\n{stop_word(exc)}: stopped watching; nothing was cancelled, the batches keep running.")
         if resume:

@@ -21,6 +21,7 @@ from ._options import (
     JsonOpt,
     QueryOpt,
     QuietOpt,
+    parse_duration,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def show_batch(state: CliState, batch: Batch) -> None:
     from ..output.batch_views import STATUS_STYLES, batch_fields
 
     style = {"Status": STATUS_STYLES.get(batch.status, "magenta")}
-    state.out.item(batch.raw, batch.id, batch_fields(batch), style)
+    state.out.item(batch.raw, batch.id, batch_fields(batch, state.settings().limits.dataset_ttl), style)
 
 
 def register(app: typer.Typer) -> None:
@@ -85,7 +86,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--model is required (or set 'model' in your profile)")
         client = state.client()
         if file is not None:
-            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name)
+            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits)
             name = name or default_name(file)
         assert dataset is not None
         batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)
@@ -108,6 +109,7 @@ def register(app: typer.Typer) -> None:
         order_by: Annotated[OrderBy, typer.Option("--order-by", help="created_at or updated_at (newest first).")] = OrderBy.created_at,
         status: Annotated[list[str] | None, typer.Option("--status", "-s", help="Only batches in this status (repeatable): queued, in_progress, canceling, completed, failed, canceled.")] = None,
         name: Annotated[str | None, typer.Option("--name", help="Only batches whose name contains this text.")] = None,
+        expiring: Annotated[float | None, typer.Option("--expiring", parser=parse_duration, metavar="DURATION", help="Only batches whose results expire within DURATION (3d, 12h), with a RESULTS EXPIRE column.", show_default=False)] = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -117,7 +119,10 @@ def register(app: typer.Typer) -> None:
         """List batches, newest first.
 
         Filters run on this side (the API has none), over as many pages as it
-        takes to find --limit matches, or every page with --all.
+        takes to find --limit matches, or every page with --all. Results
+        expire with their output dataset, 30 days (the dataset_ttl setting)
+        after the batch ended: --expiring tells from each batch's own times,
+        with no request per batch.
 
         Examples:
 
@@ -130,10 +135,13 @@ def register(app: typer.Typer) -> None:
           cbatch list --all --format csv > batches.csv
 
           cbatch list --query "[?status=='BATCH_STATUS_FAILED'].id"
+
+          cbatch list --expiring 3d
         """
         from ..api.models import BatchStatus
         from ..completion_cache import MAX_IDS, remember
-        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS
+        from ..lifetimes import expired, now_utc, results_expire_at
+        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS, results_expiry_column
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query)
@@ -141,7 +149,8 @@ def register(app: typer.Typer) -> None:
         unknown = [s for s in wanted if not s.is_known]
         if unknown:
             raise UsageError(f"unknown status {unknown[0].label!r}; use queued, in_progress, canceling, completed, failed or canceled")
-        filtered = bool(wanted or name)
+        ttl = state.settings().limits.dataset_ttl
+        filtered = bool(wanted or name or expiring)
         page_size = 1000 if (all_ or filtered) else min(limit, 1000)
         stream = state.client().iter_batches(page_size=page_size, order_by=order_by.value)
         seen: list[tuple[str, str, str]] = []
@@ -153,6 +162,10 @@ def register(app: typer.Typer) -> None:
                     continue
                 if name and name.lower() not in batch.name.lower():
                     continue
+                if expiring is not None:
+                    ends = results_expire_at(batch, ttl)
+                    if ends is None or expired(ends) or (ends - now_utc()).total_seconds() > expiring:
+                        continue
                 if len(seen) < MAX_IDS:
                     seen.append((batch.id, batch.name, batch.status.label))
                 yield batch
@@ -162,7 +175,7 @@ def register(app: typer.Typer) -> None:
 
         out.items(
             selected(),
-            columns=BATCH_COLUMNS,
+            columns=BATCH_COLUMNS + ((results_expiry_column(ttl),) if expiring is not None else ()),
             csv_fields=BATCH_CSV_FIELDS,
             raw=lambda b: b.raw,
             item_id=lambda b: b.id,

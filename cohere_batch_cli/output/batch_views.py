@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 from ..api.models import Batch, BatchStatus, Dataset
@@ -22,6 +22,36 @@ VALIDATION_STYLES = {"validated": "green", "failed": "red", "queued": "cyan", "p
 def when(moment: datetime | None) -> str:
     """A timestamp in UTC to the second, the same on every machine running a script."""
     return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+def span(seconds: float) -> str:
+    """``29d23h``, ``5h12m``, ``12m``, ``40s``: a lifetime at a glance, to the two largest units."""
+    s = max(0, int(seconds))
+    if s >= 86_400:
+        return f"{s // 86_400}d{(s % 86_400) // 3600:02d}h"
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 60}m" if s >= 60 else f"{s}s"
+
+
+def until(moment: datetime | None, now: datetime | None = None) -> str:
+    """``in 29d23h`` or ``expired 2d04h ago``, from ``now`` (UTC by default); ``-`` when unknown."""
+    if moment is None:
+        return "-"
+    left = (moment - (now or datetime.now(timezone.utc))).total_seconds()
+    return f"in {span(left)}" if left > 0 else f"expired {span(-left)} ago"
+
+
+def expiry_text(moment: datetime | None, now: datetime | None = None) -> str:
+    """``2025-04-04 14:59:25Z (in 29d23h)``; empty when unknown, so a field view leaves it out."""
+    return f"{when(moment)} ({until(moment, now)})" if moment is not None else ""
+
+
+def results_expiry_column(ttl: float) -> Column:
+    """RESULTS EXPIRE for ``list``: from each batch's own times, no request per row."""
+    from ..lifetimes import results_expire_at
+
+    return Column("RESULTS EXPIRE", lambda b: until(results_expire_at(b, ttl)), justify="right")
 
 
 def progress_text(batch: Batch) -> str:
@@ -85,8 +115,14 @@ DATASET_COLUMNS = (
 )
 
 
-def batch_fields(batch: Batch) -> list[tuple[str, str]]:
-    """Every field of a batch as (label, text), known ones first in a readable order."""
+def batch_fields(batch: Batch, ttl: float | None = None) -> list[tuple[str, str]]:
+    """Every field of a batch as (label, text), known ones first in a readable order.
+
+    With ``ttl`` (the dataset lifetime), when a finished batch's results expire.
+    """
+    from ..lifetimes import results_expire_at
+
+    expires = expiry_text(results_expire_at(batch, ttl)) if ttl is not None else ""
     known = [
         ("ID", batch.id),
         ("Name", batch.name),
@@ -101,6 +137,7 @@ def batch_fields(batch: Batch) -> list[tuple[str, str]]:
         ("Output tokens", count(batch.output_tokens)),
         ("Input dataset", batch.input_dataset_id or "-"),
         ("Output dataset", batch.output_dataset_id or "-"),
+        ("Results expire", expires),
         ("Created", when(batch.created_at)),
         ("Updated", when(batch.updated_at)),
         ("Creator", str(batch.raw.get("creator_id") or "-")),
@@ -115,7 +152,11 @@ def batch_fields(batch: Batch) -> list[tuple[str, str]]:
     return [(k, v) for k, v in known if v] + extra
 
 
-def dataset_fields(dataset: Dataset) -> list[tuple[str, str]]:
+def dataset_fields(dataset: Dataset, ttl: float | None = None) -> list[tuple[str, str]]:
+    """A dataset as (label, text); with ``ttl``, when it expires (``created_at`` + the lifetime)."""
+    from ..lifetimes import dataset_expires_at
+
+    expires = expiry_text(dataset_expires_at(dataset, ttl)) if ttl is not None else ""
     fields = [
         ("ID", dataset.id),
         ("Name", dataset.name),
@@ -126,6 +167,7 @@ def dataset_fields(dataset: Dataset) -> list[tuple[str, str]]:
         ("Size", human_bytes(dataset.size_bytes)),
         ("Parts", str(len(dataset.parts))),
         ("Created", when(dataset.created_at)),
+        ("Expires", expires),
     ]
     fields += [("Warning", warning) for warning in dataset.validation_warnings]
     return [(k, v) for k, v in fields if v]

@@ -87,10 +87,12 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_a_download_whose_links_expire_mid_part_completes_with_every_record_once(sandboxes: Any) -> None:
-    sbx = sandboxes(link_ttl=1, part_max_records=60)
+    # Links are signed to the second, so a 2 s link lives 1 to 2 s: long enough for a fresh
+    # one to be used at once, surely dead after the 3.2 s hold.
+    sbx = sandboxes(link_ttl=2, part_max_records=60)
     done = sbx.api.run(chat_lines(240))
     expected = [r["custom_id"] for r in sbx.api.results(done["output_dataset_id"])]  # parts in index order
-    with StorageProxy(sbx.server.base_url, hold=2.2) as proxy:  # each part's first download cut after 2.2 s
+    with StorageProxy(sbx.server.base_url, hold=3.2) as proxy:  # each part's first download cut after 3.2 s
         result = sbx.cbatch("--debug", "results", done["id"], "-o", "out.jsonl", url=proxy.base_url)
         seen = proxy.parts_seen()
     written = [json.loads(line)["custom_id"] for line in (sbx.cwd / "out.jsonl").read_text().splitlines()]
@@ -108,6 +110,8 @@ def test_a_download_whose_links_expire_mid_part_completes_with_every_record_once
     assert "part links expired during the download" in result.stderr
     assert "/v1/datasets/" in result.stderr, "--debug traces the API call that renewed them"
     assert "X-Goog-Signature" not in result.stdout + result.stderr and "/_sandbox/parts/" not in result.stderr
+    storage = [headers for _, path, headers in sbx.server.request_log if path.startswith("/_sandbox/parts/")]
+    assert storage and not [h for h in storage if "authorization" in {k.lower() for k in h}], "no key to storage"
 
     again = sbx.cbatch("results", done["id"], "-o", "direct.jsonl", "--concurrency", "1")
     assert (sbx.cwd / "direct.jsonl").read_bytes() == (sbx.cwd / "out.jsonl").read_bytes()

@@ -19,6 +19,12 @@ The file is TOML at ``platformdirs.user_config_dir("cbatch")/config.toml``
     base_url = "https://api.cohere.com"
     model = "command-r-08-2024"
     client_name = "my-pipeline"
+    dataset_ttl = "30d"
+
+The service's limits are settings too (:class:`Limits`), since the API does not
+publish them: ``dataset_max_bytes``, ``org_max_bytes`` and ``dataset_ttl``, each
+from its ``CBATCH_...`` variable, else the profile, else Cohere's published value.
+A test or a private deployment lowers them as it lowers a sandbox's.
 
 A file holding a key is written atomically with mode 0600 from its first byte
 (:mod:`cohere_batch_cli.atomic`); reading one that others can read earns a warning,
@@ -29,6 +35,7 @@ typo would otherwise be ignored in silence, and newer files stay readable.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -41,6 +48,9 @@ ENV_BASE_URL = "CO_API_URL"
 ENV_PROFILE = "CBATCH_PROFILE"
 ENV_CONFIG = "CBATCH_CONFIG"
 ENV_MODEL = "CBATCH_MODEL"
+ENV_DATASET_MAX_BYTES = "CBATCH_DATASET_MAX_BYTES"
+ENV_ORG_MAX_BYTES = "CBATCH_ORG_MAX_BYTES"
+ENV_DATASET_TTL = "CBATCH_DATASET_TTL"
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_API_KEY, "The API key (wins over any profile)."),
     (ENV_API_KEY_FALLBACK, f"The API key, when {ENV_API_KEY} is not set."),
@@ -54,11 +64,23 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SSL_CERT_FILE", "A CA bundle to verify TLS with (a private CA or a TLS-inspecting proxy)."),
     ("HTTPS_PROXY, NO_PROXY", "The usual proxy settings, honoured for API and download requests."),
     ("CBATCH_RETRY_BASE", "Seconds of the first retry backoff (default 1; doubles each retry)."),
+    (ENV_DATASET_MAX_BYTES, "Largest file one dataset may hold (default 1.5GB: 1,500,000,000 bytes); profile key dataset_max_bytes."),
+    (ENV_ORG_MAX_BYTES, "Dataset storage of the organisation (default 10GB); profile key org_max_bytes."),
+    (ENV_DATASET_TTL, "How long the service keeps a dataset (default 30d; 90, 15m, 2h also read); profile key dataset_ttl."),
 )
 """Every environment variable cbatch reads, for ``cbatch help environment`` and the docs."""
 DEFAULT_PROFILE = "default"
 DEFAULT_BASE_URL = "https://api.cohere.com"
-PROFILE_KEYS = ("api_key", "base_url", "model", "client_name")
+STRING_KEYS = ("api_key", "base_url", "model", "client_name")
+LIMIT_KEYS = ("dataset_max_bytes", "org_max_bytes", "dataset_ttl")
+PROFILE_KEYS = STRING_KEYS + LIMIT_KEYS
+
+DATASET_MAX_BYTES = 1_500_000_000
+"""Cohere's "1.5 GB" for one dataset, taken as decimal gigabytes: 1,500,000,000 bytes."""
+ORG_MAX_BYTES = 10_000_000_000
+"""Cohere's "10 GB" of datasets per organisation, batch outputs included."""
+DATASET_TTL = 30 * 86_400.0
+"""Cohere deletes a dataset 30 days after it was created (seconds)."""
 
 
 from .errors import ConfigError  # noqa: E402 - re-exported: callers catch it from here
@@ -73,6 +95,20 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """What the service allows, which its API does not say: known here, overridable.
+
+    Each value remembers where it came from, as every setting does, so
+    ``cbatch config`` can say why a file was refused.
+    """
+
+    dataset_max_bytes: int = DATASET_MAX_BYTES
+    org_max_bytes: int = ORG_MAX_BYTES
+    dataset_ttl: float = DATASET_TTL
+    sources: tuple[str, str, str] = ("default", "default", "default")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything resolved from flags, environment, profile and defaults."""
 
@@ -83,6 +119,7 @@ class Settings:
     model: Setting
     client_name: Setting
     warnings: tuple[str, ...] = field(default=())
+    limits: Limits = field(default_factory=Limits)
 
     def require_api_key(self) -> str:
         """The key, stripped of surrounding white space; refused (never shown) if malformed."""
@@ -149,8 +186,10 @@ def load_file(path: Path) -> dict[str, Any]:
         if not isinstance(profile, dict):
             raise ConfigError(f"config file {path}: profiles.{name} must be a table")
         for key, value in profile.items():
-            if key in PROFILE_KEYS and not isinstance(value, str):
+            if key in STRING_KEYS and not isinstance(value, str):
                 raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a string")
+            if key in LIMIT_KEYS and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
+                raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a number or a string")
     return data
 
 
@@ -177,6 +216,63 @@ def unknown_keys(data: dict[str, Any], path: Path) -> list[str]:
             if key not in PROFILE_KEYS
         ]
     return warnings
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?", re.IGNORECASE)
+_SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
+_DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+
+
+def parse_size(value: str | float) -> int:
+    """Bytes from ``1500000000``, ``1_500_000_000``, ``1.5GB`` or ``800 MB`` (decimal units, as Cohere's).
+
+    Raises ValueError for anything else, or a size that is not above zero.
+    """
+    text = str(value).strip().replace("_", "").replace(",", "")
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{value!r} is not a size; use bytes, or e.g. 1.5GB or 800MB")
+    size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower() or None])
+    if size <= 0:
+        raise ValueError("a size must be more than zero")
+    return size
+
+
+def parse_lifetime(value: str | float) -> float:
+    """Seconds from ``2592000``, ``30d``, ``12h``, ``15m``, ``90s`` or ``500ms``; ValueError otherwise."""
+    text = str(value).strip().replace("_", "")
+    match = _DURATION.fullmatch(text)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration; use seconds, or e.g. 30d, 12h or 15m")
+    seconds = float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "").lower() or None]
+    if seconds <= 0:
+        raise ValueError("a duration must be more than zero")
+    return seconds
+
+
+def _limits(env: Any, stored: dict[str, Any], from_profile: str) -> Limits:
+    """The service's limits from the environment, else the profile, else the published values."""
+    found: list[Any] = []
+    sources: list[str] = []
+    wanted = (
+        (ENV_DATASET_MAX_BYTES, "dataset_max_bytes", parse_size, DATASET_MAX_BYTES),
+        (ENV_ORG_MAX_BYTES, "org_max_bytes", parse_size, ORG_MAX_BYTES),
+        (ENV_DATASET_TTL, "dataset_ttl", parse_lifetime, DATASET_TTL),
+    )
+    for env_name, key, parse, default in wanted:
+        if env.get(env_name):
+            raw, source = env[env_name], f"environment {env_name}"
+        elif key in stored:
+            raw, source = stored[key], f"{key} in {from_profile}"
+        else:
+            found.append(default)
+            sources.append("default")
+            continue
+        try:
+            found.append(parse(raw))
+        except ValueError as exc:
+            raise ConfigError(f"{key} from {source}: {exc}") from None
+        sources.append(source)
+    return Limits(found[0], found[1], found[2], (sources[0], sources[1], sources[2]))
 
 
 def _permission_warning(path: Path) -> str | None:
@@ -254,6 +350,7 @@ def resolve(
         model=model,
         client_name=client_name,
         warnings=tuple(warnings),
+        limits=_limits(env, stored, from_profile),
     )
 
 

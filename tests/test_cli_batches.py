@@ -85,6 +85,7 @@ def test_list_streams_every_page_with_all(cli: Cli, client: CohereClient, tmp_pa
 
 
 def test_list_limit_name_and_status_filters(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+    make_batch(client, tmp_path, 1, name="filter-other")  # two batches at least, whatever ran first
     done = make_batch(client, tmp_path, 1, name="filter-me")
     wait_terminal(client, done.id)
     out = cli("list", "--name", "filter-me", "--status", "completed", "-q").stdout.split()

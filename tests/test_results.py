@@ -398,9 +398,12 @@ def test_a_directory_destination_is_refused(server: PartServer, http: httpx.Clie
 def test_a_count_mismatch_is_reported(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
     parts = serve_parts(server, [records("m", 5)])
     summary = download_results(parts, tmp_path / "r.jsonl", http=http, expected_records=7)
-    assert summary.count_mismatch == "the batch reports 7 records but its output holds 5: 2 records are missing"
+    assert summary.count_mismatch == (
+        "counts do not add up: the batch reports 7 records, its output holds 5: 2 records have no result "
+        "(--join with the batch's input file names them)"
+    )
     summary = download_results(parts, tmp_path / "r.jsonl", http=http, expected_records=4)
-    assert summary.count_mismatch is not None and "1 more than expected" in summary.count_mismatch
+    assert summary.count_mismatch is not None and "1 more than the batch reports" in summary.count_mismatch
 
 
 def test_progress_sees_bytes_and_records(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:

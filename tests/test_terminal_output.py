@@ -202,7 +202,7 @@ def test_datasets_delete_asks_at_a_terminal_and_says_what_stops_working(sandbox:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "COLUMNS"))}
     env.update({"CO_API_KEY": TEST_KEY, "CO_API_URL": sandbox.base_url, "NO_COLOR": "1"})  # type: ignore[attr-defined]
     child = pexpect.spawn(CBATCH, ["datasets", "delete", batch.output_dataset_id], env=env, encoding="utf-8", timeout=20)
-    child.expect(r"results of batch .*'cbatch results' for it will fail \(exit 13\)\. \[y/N\] ")
+    child.expect(r"results of batch .*'cbatch results' for it will fail \(exit 4, not found\)\. \[y/N\] ")
     child.sendline("n")
     child.expect(pexpect.EOF)
     child.close()

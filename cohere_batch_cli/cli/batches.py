@@ -36,6 +36,7 @@ from ._options import (
     WatchTimeoutOpt,
     complete_dataset_id,
     max_interval_for,
+    parse_duration,
 )
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ def show_batch(state: CliState, batch: Batch) -> None:
     from ..output.batch_views import STATUS_STYLES, batch_fields
 
     style = {"Status": STATUS_STYLES.get(batch.status, "magenta")}
-    state.out.item(batch.raw, batch.id, batch_fields(batch, plain=state.out.plain), style)
+    state.out.item(batch.raw, batch.id, batch_fields(batch, state.settings().limits.dataset_ttl, plain=state.out.plain), style)
 
 
 def _ids_from_stdin(tokens: list[str]) -> list[str]:
@@ -130,7 +131,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
         client = state.client()
         if file is not None:
-            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name)
+            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits)
             name = name or default_name(file)
         assert dataset is not None
         batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)
@@ -166,6 +167,7 @@ def register(app: typer.Typer) -> None:
         order_by: Annotated[OrderBy, typer.Option("--order-by", help="created_at or updated_at (newest first).")] = OrderBy.created_at,
         status: StatusOpt = None,
         name: Annotated[str | None, typer.Option("--name", help="Only batches whose name contains this text.")] = None,
+        expiring: Annotated[float | None, typer.Option("--expiring", parser=parse_duration, metavar="DURATION", help="Only batches whose results expire within DURATION (3d, 12h), with a RESULTS EXPIRE column.", show_default=False)] = None,
         watch: Annotated[bool, typer.Option("--watch", "-w", help="After the listing, add a row each time a batch changes (as kubectl get -w), until Ctrl-C.")] = False,
         interval: IntervalOpt = DEFAULT_INTERVAL,
         json_out: JsonOpt = False,
@@ -178,7 +180,10 @@ def register(app: typer.Typer) -> None:
         """List batches, newest first.
 
         Filters run on this side (the API has none), over as many pages as it
-        takes to find --limit matches, or every page with --all.
+        takes to find --limit matches, or every page with --all. Results
+        expire with their output dataset, 30 days (the dataset_ttl setting)
+        after the batch ended: --expiring tells from each batch's own times,
+        with no request per batch.
 
         Examples:
 
@@ -193,10 +198,18 @@ def register(app: typer.Typer) -> None:
           cbatch list --all --format csv > batches.csv
 
           cbatch list --query "[?status=='BATCH_STATUS_FAILED'].id"
+
+          cbatch list --expiring 3d
         """
         from ..api.models import BatchStatus
         from ..completion_cache import MAX_IDS, remember
-        from ..output.batch_views import BATCH_COLUMNS, BATCH_CSV_FIELDS, BATCH_PLAIN_COLUMNS
+        from ..lifetimes import expired, now_utc, results_expire_at
+        from ..output.batch_views import (
+            BATCH_COLUMNS,
+            BATCH_CSV_FIELDS,
+            BATCH_PLAIN_COLUMNS,
+            results_expiry_column,
+        )
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw)
@@ -204,7 +217,8 @@ def register(app: typer.Typer) -> None:
         unknown = [s for s in wanted if not s.is_known]
         if unknown:
             raise UsageError(f"unknown status {unknown[0].label!r}; use queued, in_progress, canceling, completed, failed or canceled")
-        filtered = bool(wanted or name)
+        ttl = state.settings().limits.dataset_ttl
+        filtered = bool(wanted or name or expiring)
         page_size = 1000 if (all_ or filtered) else min(limit, 1000)
         stream = state.client().iter_batches(page_size=page_size, order_by=order_by.value)
         seen: list[tuple[str, str, str]] = []
@@ -216,6 +230,10 @@ def register(app: typer.Typer) -> None:
                     continue
                 if name and name.lower() not in batch.name.lower():
                     continue
+                if expiring is not None:
+                    ends = results_expire_at(batch, ttl)
+                    if ends is None or expired(ends) or (ends - now_utc()).total_seconds() > expiring:
+                        continue
                 if len(seen) < MAX_IDS:
                     seen.append((batch.id, batch.name, batch.status.label))
                 yield batch
@@ -244,7 +262,7 @@ def register(app: typer.Typer) -> None:
 
         out.items(
             then_changes() if watch else selected(),
-            columns=BATCH_COLUMNS,
+            columns=BATCH_COLUMNS + ((results_expiry_column(ttl),) if expiring is not None else ()),
             plain_columns=BATCH_PLAIN_COLUMNS,
             csv_fields=BATCH_CSV_FIELDS,
             raw=lambda b: b.raw,

@@ -83,7 +83,9 @@ def register(app: typer.Typer) -> None:
         """Show the settings in effect and where each comes from (the key masked).
 
         Precedence: flags, then environment (CO_API_KEY, CO_API_URL), then the
-        selected profile, then defaults. The key is never shown beyond its
+        selected profile, then defaults. The service's limits (dataset size,
+        organisation storage, dataset lifetime) are settings too, since the
+        API does not publish them. The key is never shown beyond its
         last four characters.
 
         Example:
@@ -91,6 +93,7 @@ def register(app: typer.Typer) -> None:
           cbatch --profile ci config
         """
         from ..config import mask
+        from ._options import format_duration
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
@@ -103,6 +106,12 @@ def register(app: typer.Typer) -> None:
             ("base url", settings.base_url.value, settings.base_url.source),
             ("model", settings.model.value, settings.model.source),
             ("client name", settings.client_name.value, settings.client_name.source),
+        ]
+        limits = settings.limits
+        rows += [
+            ("dataset max bytes", f"{limits.dataset_max_bytes:,}", limits.sources[0]),
+            ("org max bytes", f"{limits.org_max_bytes:,}", limits.sources[1]),
+            ("dataset ttl", format_duration(limits.dataset_ttl), limits.sources[2]),
         ]
         if out.for_machines:  # what is not set is null, not a phrase a script must know
             out.document({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows})

@@ -76,7 +76,8 @@ def _show_dataset(state: CliState, dataset: Dataset) -> None:
     from ..output.batch_views import VALIDATION_STYLES, dataset_fields
 
     style = {"Validation": VALIDATION_STYLES.get(dataset.validation_status, "")}
-    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset, plain=state.out.plain), style)
+    ttl = state.settings().limits.dataset_ttl
+    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset, ttl, plain=state.out.plain), style)
 
 
 @datasets_app.command("validate")
@@ -114,7 +115,9 @@ def upload(
 ) -> None:
     """Check a JSONL file locally, then upload it as a dataset.
 
-    Nothing is uploaded when the check finds a problem. Prints the new
+    Nothing is uploaded when the check finds a problem, or when the file is
+    over one dataset's limit (1.5 GB, the dataset_max_bytes setting): the
+    error says by how much and the 'split -l' that cuts it. Prints the new
     dataset (its id alone with -q).
 
     Examples:
@@ -132,8 +135,9 @@ def upload(
         raise UsageError("--name is empty; give a name, or leave --name out to use the file's name")
     client = state.client()
     dataset_id = upload_file(
-        client, file, out, dataset_type=dataset_type, name=name, keep_original_file=keep_original, wait=wait
-    )
+        client, file, out, dataset_type=dataset_type, name=name, keep_original_file=keep_original, wait=wait,
+        limits=state.settings().limits,
+    )  # fmt: skip
     _show_dataset(state, client.get_dataset(dataset_id))
 
 
@@ -207,9 +211,11 @@ def get(
     query: DatasetQueryOpt = None,
     raw: RawOpt = False,
 ) -> None:
-    """Show a dataset: type, validation, rows, size, parts.
+    """Show a dataset: type, validation, rows, size, parts, and when it expires.
 
-    With --json, the API's own object, including each part's download link
+    The service deletes datasets 30 days after they are made (the
+    dataset_ttl setting); the API has no such field, so the expiry shown is
+    the dataset's creation time plus that lifetime. With --json, the API's own object, including each part's download link
     (a pre-signed URL: treat it as a secret until it expires).
 
     Examples:
@@ -236,7 +242,7 @@ def delete(
     """Delete datasets, after saying what stops working and asking at a terminal.
 
     Deleting a batch's output dataset deletes its results: 'cbatch results'
-    for that batch then fails (exit 13). Deleting an input dataset leaves the
+    for that batch then fails (exit 4: not found). Deleting an input dataset leaves the
     batches that used it and their results alone, but no new batch can use
     it. At a terminal each deletion is confirmed (--yes skips the question);
     off a terminal, ids are deleted as given, and a short id or a name is
@@ -274,10 +280,11 @@ def delete(
 @datasets_app.command("usage")
 @command_errors
 def usage(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False) -> None:
-    """Show the organisation's dataset storage use.
+    """Show the organisation's dataset storage use, batch outputs included.
 
-    Cohere allows 10 GB of datasets per organisation; delete old ones with
-    'cbatch datasets delete'.
+    Cohere allows 10 GB of datasets per organisation (the org_max_bytes
+    setting); uploads past it are refused. Delete old ones with 'cbatch
+    datasets delete'.
 
     Example:
 
@@ -288,10 +295,11 @@ def usage(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
     used = state.client().dataset_usage()
+    limit = state.settings().limits.org_max_bytes
     if out.for_machines:
         out.document({"organization_usage": used})
     else:
-        out.line(f"{human_bytes(used)} of 10 GB ({used:,} bytes)")
+        out.line(f"{human_bytes(used)} of {human_bytes(limit)} ({used:,} bytes, {100 * used / limit:.0f} %)")
 
 
 def register(app: typer.Typer) -> None:

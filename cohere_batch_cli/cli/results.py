@@ -36,7 +36,17 @@ def register(app: typer.Typer) -> None:
         Parts are fetched (several at once) from their pre-signed links
         without the API key, decoded in order, and written under a temporary
         name that is renamed when complete: an interrupted run leaves no
-        partial file, and a second run writes the same bytes.
+        partial file, and a second run writes the same bytes. Links that
+        expire mid-download are renewed (the dataset is read again) and the
+        part resumes where it stopped.
+
+        Records come in the order of the output's parts, which is not the
+        input's (the service shuffles them); --join puts each beside its
+        request. When the batch's counts and its output disagree (a
+        COMPLETED batch can lose records), one warning says how; with --join
+        it names the requests that have no result. Results of a batch whose
+        output dataset outlived its 30 days (the dataset_ttl setting) are
+        gone: exit 13.
 
         Examples:
 
@@ -67,5 +77,6 @@ def register(app: typer.Typer) -> None:
             concurrency=concurrency,
             read_timeout=state.timeout,
             ca_bundle=state.ca_bundle,
+            dataset_ttl=state.settings().limits.dataset_ttl,
         )
         fetch_results(client, batch_id, state.out, options, stdout=state.out.binary)

@@ -8,6 +8,7 @@ Every moment is written by :mod:`.times` (UTC with ``Z`` unless ``--local-time``
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from ..api.models import Batch, BatchStatus, Dataset
@@ -23,6 +24,38 @@ STATUS_STYLES = {
     BatchStatus.CANCELED: "yellow",
 }
 VALIDATION_STYLES = {"validated": "green", "failed": "red", "queued": "cyan", "processing": "blue"}
+
+
+def span(seconds: float) -> str:
+    """``29d23h``, ``5h12m``, ``12m``, ``40s``: a lifetime at a glance, to the two largest units."""
+    s = max(0, int(seconds))
+    if s >= 86_400:
+        return f"{s // 86_400}d{(s % 86_400) // 3600:02d}h"
+    if s >= 3600:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 60}m" if s >= 60 else f"{s}s"
+
+
+def until(moment: datetime | None, now: datetime | None = None) -> str:
+    """``in 29d23h`` or ``expired 2d04h ago``, from ``now`` (UTC by default); ``-`` when unknown."""
+    if moment is None:
+        return "-"
+    left = (moment - (now or datetime.now(timezone.utc))).total_seconds()
+    return f"in {span(left)}" if left > 0 else f"expired {span(-left)} ago"
+
+
+def expiry_text(moment: datetime | None, now: datetime | None = None, *, plain: bool = False) -> str:
+    """``2025-04-04 14:59:25Z (in 29d23h)`` (``plain``: the moment alone); empty when unknown."""
+    if moment is None:
+        return ""
+    return iso(moment) if plain else f"{when(moment)} ({until(moment, now)})"
+
+
+def results_expiry_column(ttl: float) -> Column:
+    """RESULTS EXPIRE for ``list``: from each batch's own times, no request per row."""
+    from ..lifetimes import results_expire_at
+
+    return Column("RESULTS EXPIRE", lambda b: until(results_expire_at(b, ttl)), justify="right")
 
 
 def progress_text(batch: Batch) -> str:
@@ -127,14 +160,18 @@ DATASET_PLAIN_COLUMNS = (
 )
 
 
-def batch_fields(batch: Batch, *, plain: bool = False) -> list[tuple[str, str]]:
+def batch_fields(batch: Batch, ttl: float | None = None, *, plain: bool = False) -> list[tuple[str, str]]:
     """Every field of a batch as (label, text), known ones first in a readable order.
 
     ``plain`` (stdout is not a terminal): raw numbers and one-word times, no
     ``Progress`` summary (its parts are the three counts).
+    With ``ttl`` (the dataset lifetime), when a finished batch's results expire.
     """
+    from ..lifetimes import results_expire_at
+
     number = raw if plain else count
     moment = iso if plain else when
+    expires = expiry_text(results_expire_at(batch, ttl), plain=plain) if ttl is not None else ""
     known = [
         ("ID", batch.id),
         ("Name", batch.name),
@@ -149,6 +186,7 @@ def batch_fields(batch: Batch, *, plain: bool = False) -> list[tuple[str, str]]:
         ("Output tokens", number(batch.output_tokens)),
         ("Input dataset", batch.input_dataset_id or "-"),
         ("Output dataset", batch.output_dataset_id or "-"),
+        ("Results expire", expires),
         ("Created", moment(batch.created_at)),
         ("Updated", moment(batch.updated_at)),
         ("Creator", str(batch.raw.get("creator_id") or "-")),
@@ -163,8 +201,14 @@ def batch_fields(batch: Batch, *, plain: bool = False) -> list[tuple[str, str]]:
     return [(k, v) for k, v in known if v] + extra
 
 
-def dataset_fields(dataset: Dataset, *, plain: bool = False) -> list[tuple[str, str]]:
-    """A dataset as (label, text); ``plain``: raw numbers (``Size`` in bytes), one-word times."""
+def dataset_fields(dataset: Dataset, ttl: float | None = None, *, plain: bool = False) -> list[tuple[str, str]]:
+    """A dataset as (label, text); ``plain``: raw numbers (``Size`` in bytes), one-word times.
+
+    With ``ttl``, when it expires (``created_at`` + the lifetime).
+    """
+    from ..lifetimes import dataset_expires_at
+
+    expires = expiry_text(dataset_expires_at(dataset, ttl), plain=plain) if ttl is not None else ""
     fields = [
         ("ID", dataset.id),
         ("Name", dataset.name),
@@ -175,6 +219,7 @@ def dataset_fields(dataset: Dataset, *, plain: bool = False) -> list[tuple[str, 
         ("Size", raw(dataset.size_bytes) if plain else human_bytes(dataset.size_bytes)),
         ("Parts", str(len(dataset.parts))),
         ("Created", iso(dataset.created_at) if plain else when(dataset.created_at)),
+        ("Expires", expires),
     ]
     fields += [("Warning", warning) for warning in dataset.validation_warnings]
     return [(k, v) for k, v in fields if v]

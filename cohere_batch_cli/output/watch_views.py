@@ -14,6 +14,12 @@
 Times are UTC with ``Z`` (or local with the offset, ``--local-time``: :mod:`.times`).
 Commands meant to be copied (``cbatch results ...``) are printed with
 ``soft_wrap``, so rich never puts a line break inside one.
+
+A batch can sit QUEUED for minutes on the real service (about 7 for 10 records
+was recorded) while the watch, polling ever more slowly, has nothing to say.
+So a queued batch shows how long it has been queued and when the next check
+is (live view), or a calm line as its time in the queue passes 1, 2, 5 and 10
+minutes and every 10 after (plain log), never a silence that reads as a stall.
 - :class:`JsonRenderer`: one JSON object per change (JSON lines), each with
   ``event``, ``time`` (UTC, RFC 3339) and ``batch`` (the API's own object, or null).
 
@@ -118,6 +124,37 @@ def tokens(batch: Batch) -> str | None:
     return f"tokens in {batch.input_tokens or 0:,} / out {batch.output_tokens or 0:,}"
 
 
+QUEUE_MARKS = (60.0, 120.0, 300.0, 600.0)
+"""Times in the queue at which the plain log says a batch is still queued; every 10 minutes after."""
+QUEUE_USUAL = 60.0
+"""Past this long in the queue, a view adds that such waits are usual."""
+
+
+def queued_for(batch: Batch, now: datetime, first_seen: datetime | None = None) -> float | None:
+    """Seconds a QUEUED batch has waited: since it was created (else since the watch first saw it)."""
+    start = batch.created_at or first_seen
+    if start is None:
+        return None
+    return max(0.0, (now - start).total_seconds())
+
+
+def next_queue_mark(waited: float) -> float:
+    """The first mark of :data:`QUEUE_MARKS` (then every 10 minutes) past ``waited``."""
+    for mark in QUEUE_MARKS:
+        if mark > waited:
+            return mark
+    return (waited // 600.0 + 1) * 600.0
+
+
+def still_queued(batch: Batch, waited: float, pause: float | None) -> str:
+    """The calm line for a long wait in the queue: how long, how often the watch looks, that it is usual."""
+    checking = f"; checking every {fmt_duration(pause)}" if pause else ""
+    return (
+        f"{label(batch)}: still queued after {fmt_duration(waited)}{checking}; "
+        "waits of several minutes are usual before a batch starts"
+    )
+
+
 def results_command(batch_id: str, output: str = "results.jsonl") -> str:
     """The command that downloads a finished batch's results."""
     return shlex.join(["cbatch", "results", batch_id, "-o", output])
@@ -212,13 +249,23 @@ class PlainRenderer:
     """
 
     def __init__(
-        self, stream: LineStream, *, now: Now = _utc_now, many: bool = False, progress_every: float = 30.0
+        self,
+        stream: LineStream,
+        *,
+        now: Now = _utc_now,
+        many: bool = False,
+        progress_every: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.stream = stream
         self.now = now
         self.many = many
         self.progress_every = progress_every
         self._last_line: dict[str, float] = {}
+        self._sleep = sleep
+        self._queued: dict[str, tuple[Batch, datetime, float]] = {}
+        """Batches last seen QUEUED: the batch, when first seen, the next mark to speak at."""
+        self._pause: float | None = None
 
     def __enter__(self) -> PlainRenderer:
         return self
@@ -242,10 +289,34 @@ class PlainRenderer:
                 self._last_line[event.batch.id] = event.elapsed
             stamp = times.when(self.now())
             self.stream.write(f"{stamp}  {clean(describe(event, many=self.many))}\n")
+        self._note_queued(events)
         self.stream.flush()
 
+    def _note_queued(self, events: Sequence[WatchEvent]) -> None:
+        """Follow which batches are QUEUED; say so when one's time in the queue passes a mark."""
+        now = self.now()
+        for event in events:
+            batch = getattr(event, "batch", None)
+            if not isinstance(batch, Batch):
+                continue
+            if batch.status != BatchStatus.QUEUED:
+                self._queued.pop(batch.id, None)
+            elif batch.id in self._queued:
+                _, seen, mark = self._queued[batch.id]
+                self._queued[batch.id] = (batch, seen, mark)
+            else:  # first seen queued: speak at the next mark, not about the wait before the watch
+                self._queued[batch.id] = (batch, now, next_queue_mark(queued_for(batch, now) or 0.0))
+        for batch_id, (batch, seen, mark) in list(self._queued.items()):
+            waited = queued_for(batch, now, seen)
+            if waited is None or waited < mark:
+                continue
+            stamp = times.when(now)
+            self.stream.write(f"{stamp}  {clean(still_queued(batch, waited, self._pause))}\n")
+            self._queued[batch_id] = (batch, seen, next_queue_mark(waited))
+
     def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        self._pause = seconds  # the watch's pace, for the line on a long wait in the queue
+        self._sleep(seconds)
 
 
 # -- JSON lines ----------------------------------------------------------------------
@@ -365,6 +436,8 @@ class WatchState:
     not_found: dict[str, str] = field(default_factory=dict)
     width: int = 80
     height: int = 24
+    next_poll: float | None = None
+    """Seconds until the watch asks again; None before the first pause."""
 
     def apply(self, event: WatchEvent) -> None:
         self.elapsed = max(self.elapsed, event.elapsed)
@@ -437,9 +510,17 @@ def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
     if view.eta is not None and not b.status.is_terminal:
         facts.append(f"ETA {fmt_duration(view.eta)}")
     ran = _batch_elapsed(b, state)
-    # While running: time since creation by this clock; once over: the batch's own run time.
-    label = "took" if b.status.is_terminal else "elapsed"
-    facts.append(f"{label} {fmt_duration(ran)}" if ran is not None else None)
+    if b.status == BatchStatus.QUEUED:
+        # A long wait in the queue is usual: say how long, and when the watch looks again.
+        facts.append(f"queued for {fmt_duration(ran)}" if ran is not None else "queued")
+        if state.next_poll is not None:
+            facts.append(f"next check in {fmt_duration(state.next_poll)}")
+        if ran is not None and ran >= QUEUE_USUAL:
+            facts.append("waits of several minutes are usual")
+    else:
+        # While running: time since creation by this clock; once over: the batch's own run time.
+        label = "took" if b.status.is_terminal else "elapsed"
+        facts.append(f"{label} {fmt_duration(ran)}" if ran is not None else None)
     facts.append(tokens(b))
     line3 = Text("  " + "  ·  ".join(f for f in facts if f), style="dim")
     return [_head(b, state.width), detail, line3]
@@ -627,11 +708,13 @@ class LiveRenderer:
         while True:
             left = end - self._clock()
             if left <= 0:
+                self.state.next_poll = None
                 return
             time.sleep(min(self._tick, left))
             for view in self.state.views.values():
                 if view.eta is not None:
                     view.eta = max(0.0, view.eta - min(self._tick, left))
+            self.state.next_poll = max(0.0, end - self._clock())
             self._redraw()
 
     def _measure(self) -> None:

@@ -8,10 +8,15 @@ The pipeline, one module a step, and why each step is shaped so:
    beside the destination: a part is never held in memory. A dropped
    connection, a 5xx, a truncated body or a stall (no byte for
    ``stall_timeout`` seconds) is retried with backoff, resuming with a
-   ``Range`` request when the server allows it.
+   ``Range`` request when the server allows it. A link the store refuses
+   as expired is renewed by reading the dataset again (``refresh_links``),
+   and the part resumes where it stopped.
 2. **Decode** (:mod:`.decode`) the parts in ``index`` order with
    ``fastavro.reader``, which streams block by block, so the output order is
-   stable whatever order the downloads finished in.
+   stable whatever order the downloads finished in: parts in index order,
+   records as each part holds them. The service does not keep input order
+   (records come shuffled), so neither does the file; the same output
+   dataset always gives the same bytes.
 3. **Shape** (:mod:`.records`) each record, joined with its request by
    :mod:`.join` when asked.
 4. **Write** (:mod:`.writer`) through :func:`cohere_batch_cli.atomic.atomic_write`
@@ -55,7 +60,15 @@ from ..errors import InputRejected, LocalWriteError, ResultsError
 from ..output.progress import NullProgress
 from .decode import decoded_records
 from .join import Joiner, JoinReport
-from .parts import DEFAULT_STALL_TIMEOUT, Fetcher, ordered_parts, part_label, total_bytes
+from .parts import (
+    DEFAULT_STALL_TIMEOUT,
+    Fetcher,
+    RefreshLinks,
+    ordered_parts,
+    part_label,
+    total_bytes,
+)
+from .reconcile import Reported, reconcile
 from .records import (
     CSV_COLUMNS,
     csv_row,
@@ -84,6 +97,8 @@ __all__ = [
     "CSV_COLUMNS",
     "DEFAULT_STALL_TIMEOUT",
     "OutputFormat",
+    "RefreshLinks",
+    "Reported",
     "ResultsError",
     "ResultsSummary",
     "count_mismatch",
@@ -109,6 +124,8 @@ class ResultsSummary:
     warnings: tuple[str, ...] = ()
     """Parts holding another number of records than they say, bodies that are not JSON, join gaps."""
     join: JoinReport | None = None
+    link_refreshes: int = 0
+    """How many times the dataset was read again because storage refused expired links."""
 
 
 def download_results(
@@ -124,11 +141,17 @@ def download_results(
     progress: ProgressSink | None = None,
     stall_timeout: float = DEFAULT_STALL_TIMEOUT,
     stdout: BinaryStdout | None = None,
+    refresh_links: RefreshLinks | None = None,
+    reported: Reported | None = None,
 ) -> ResultsSummary:
     """Download ``parts`` and write their records to ``destination`` (None: ``stdout()``).
 
     ``stdout`` opens the binary stream for a None destination: the output
     object's (``Output.binary``), so nothing here writes to a stream of its own.
+    ``refresh_links`` reads the dataset again when storage refuses a link
+    that expired (without it, such a refusal is final). ``reported`` is what
+    the batch counts (``expected_records`` alone when absent): the summary's
+    ``count_mismatch`` is the one sentence on counts that do not add up.
 
     ``http`` must be an unauthenticated client (see ``api.client.storage_client``).
     A file destination is all or nothing; stdout is streamed as records are
@@ -147,7 +170,7 @@ def download_results(
         joiner = cleanup.enter_context(Joiner.open(join)) if join is not None else None
         workdir = _make_workdir(destination)
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        fetcher = Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink)
+        fetcher = Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink, refresh_links)
         cleanup.callback(fetcher.stop)  # runs before the rmtree: callbacks unwind last-in first
         sink.start(total_bytes=total_bytes(ordered), total_records=expected_records)
         cleanup.callback(sink.finish)
@@ -166,16 +189,19 @@ def download_results(
             f"{n:,} record{'' if n == 1 else 's'} {'has' if n == 1 else 'have'} a body that is not JSON; "
             f"{'it is' if n == 1 else 'each is'} written as a JSON string"
         )
-    if report is not None:
-        warnings.extend(report.warnings())
+    mismatch, join_warnings = reconcile(
+        reported if reported is not None else Reported(records=expected_records), counts.total, counts.failed, report
+    )
+    warnings.extend(join_warnings)
     return ResultsSummary(
         records_written=counts.written,
         records_total=counts.total,
         failed=counts.failed,
         succeeded=counts.total - counts.failed,
-        count_mismatch=count_mismatch(expected_records, counts.total),
+        count_mismatch=mismatch,
         warnings=tuple(warnings),
         join=report,
+        link_refreshes=fetcher.links.refreshes,
     )
 
 
@@ -213,18 +239,6 @@ def _make_workdir(destination: Path | None) -> Path:
 
 def count_mismatch(expected: int | None, found: int) -> str | None:
     """A sentence when the output holds a different number of records than the batch reports."""
-    if expected is None or expected == found:
-        return None
-    if found < expected:
-        return (
-            f"the batch reports {expected:,} records but its output holds {found:,}: "
-            f"{_n_records(expected - found)} missing"
-        )
-    return (
-        f"the batch reports {expected:,} records but its output holds {found:,}: "
-        f"{found - expected:,} more than expected"
-    )
+    from .reconcile import count_warning
 
-
-def _n_records(n: int) -> str:
-    return f"{n:,} record is" if n == 1 else f"{n:,} records are"
+    return count_warning(Reported(records=expected), found, 0)

@@ -28,26 +28,35 @@ class JoinReport:
     repeated: int
     repeated_examples: tuple[str, ...]
 
-    def warnings(self) -> list[str]:
-        """One sentence for each way the two did not match; none when every pair met once."""
+    def warnings(self, *, without_result: bool = True) -> list[str]:
+        """One sentence for each way the two did not match; none when every pair met once.
+
+        ``without_result=False`` leaves out the requests that got no result,
+        for a caller that says them within its own sentence on the counts.
+        """
         out = []
         if self.without_request and self.matched:
             out.append(
                 f"{_records(self.without_request)} no request in {self.path}: "
                 f"{_names(self.without_request_examples, self.without_request)} ('request' is null)"
             )
-        if self.without_result:
-            out.append(
-                f"{_plural(self.without_result, 'request')} in {self.path} "
-                f"{'has' if self.without_result == 1 else 'have'} no result: "
-                f"{_names(self.without_result_examples, self.without_result)}"
-            )
+        if self.without_result and without_result:
+            out.append(self.without_result_line())
         if self.repeated:
             out.append(
                 f"{_plural(self.repeated, 'custom_id')} came back more than once: "
                 f"{_names(self.repeated_examples, self.repeated)}"
             )
         return out
+
+
+    def without_result_line(self) -> str:
+        """``3 requests in in.jsonl have no result: r-4, r-17, r-33``."""
+        return (
+            f"{_plural(self.without_result, 'request')} in {self.path} "
+            f"{'has' if self.without_result == 1 else 'have'} no result: "
+            f"{_names(self.without_result_examples, self.without_result)}"
+        )
 
 
 class Joiner:

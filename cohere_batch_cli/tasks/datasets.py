@@ -3,19 +3,28 @@
 The local check reads the whole file before a byte is sent, so a file with a
 bad line is never uploaded; its problems are reported as ``path:LINE: message``,
 the form editors and CI logs link to.
+
+A file over the service's dataset limit (``config.Limits``: 1.5 GB, taken as
+1,500,000,000 bytes) is refused before even that, saying by how much and how
+to split it, since the service would refuse it after the whole upload. The
+service's own refusals (a dataset too large for a lower limit, an
+organisation over its 10 GB) get the same kind of advice.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import Limits
 from ..errors import InputFileError, InputRejected, UsageError, WaitTimeout
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
+    from ..api.errors import BadRequestError
     from ..api.models import Dataset
     from ..spool import Input
     from ..validate import FileReport
@@ -89,18 +98,19 @@ def upload_file(
     name: str | None = None,
     keep_original_file: bool = False,
     wait: bool = True,
+    limits: Limits | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
-    Returns the new dataset's id. A dataset that fails validation raises
-    :class:`InputRejected` with the API's reason.
+    Returns the new dataset's id. A file over ``limits.dataset_max_bytes`` and
+    a dataset that fails validation raise :class:`InputRejected`.
     """
     from ..spool import rereadable
 
     with rereadable(path) as source:  # stdin or a pipe: checked and sent from one copy
         return _upload_checked(
             client, source, reporter, dataset_type=dataset_type, name=name,
-            keep_original_file=keep_original_file, wait=wait,
+            keep_original_file=keep_original_file, wait=wait, limits=limits or Limits(),
         )  # fmt: skip
 
 
@@ -113,10 +123,13 @@ def _upload_checked(
     name: str | None,
     keep_original_file: bool,
     wait: bool,
+    limits: Limits,
 ) -> str:
+    from ..api.errors import BadRequestError
     from ..input_rules import CHAT_V2_INPUT
 
     path = source.path
+    refuse_over_limit(path, source.label, limits.dataset_max_bytes)
     report = check_input(path, dataset_type, reporter, label=source.label)
     kind = report.dataset_type or CHAT_V2_INPUT
     reporter.info(f"{source.label}: {report.rows:,} records of {kind}, checked")
@@ -131,6 +144,9 @@ def _upload_checked(
             keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,
             on_bytes=lambda n: progress.advance(bytes=n),
         )
+    except BadRequestError as exc:
+        exc.hint = exc.hint or _refusal_advice(client, exc, path, source.label, report.size_bytes, limits)
+        raise
     finally:
         progress.finish()
     reporter.info(f"uploaded as dataset {dataset_id}")
@@ -141,6 +157,100 @@ def _upload_checked(
                 f"dataset {dataset_id} failed validation: {dataset.validation_error or 'no reason given'}"
             )
     return dataset_id
+
+
+def refuse_over_limit(path: Path, label: str, limit: int) -> None:
+    """InputRejected, before a byte is read or sent, for a file over one dataset's limit."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return  # the check that follows says what is wrong with it
+    if size <= limit:
+        return
+    from ..output.batch_views import human_bytes
+
+    over = size - limit
+    raise InputRejected(
+        f"{label} is {size:,} bytes, {over:,} byte{'' if over == 1 else 's'} over the limit of "
+        f"{limit:,} bytes ({human_bytes(limit)}) for one dataset; nothing was uploaded",
+        hint=split_hint(path, label, size, limit),
+    )
+
+
+def split_hint(path: Path, label: str, size: int, limit: int) -> str:
+    """How to cut a file into datasets under ``limit``, by whole lines, with ``split -l``.
+
+    cbatch does not split files itself yet, and says so. The count of lines
+    per file leaves a tenth of the limit spare, for lines of uneven length.
+    """
+    import shlex
+
+    lines = count_lines(path)
+    if lines < 2:
+        return "it is a single line, which no split can make smaller"
+    per_file = max(1, int(lines * (limit / size) * 0.9))
+    files = -(-lines // per_file)
+    source = "-" if label == "stdin" else shlex.quote(label)
+    prefix = shlex.quote(("stdin" if label == "stdin" else Path(label).stem) + "-part-")
+    return (
+        f"split it into {files} files of at most {per_file:,} lines and upload each: "
+        f"split -l {per_file} {source} {prefix} (cbatch cannot split a file for you yet)"
+    )
+
+
+def count_lines(path: Path) -> int:
+    """Lines in a file (a last line without its newline counts), read a megabyte at a time."""
+    count = 0
+    last = b"\n"
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1024 * 1024):
+            count += chunk.count(b"\n")
+            last = chunk[-1:]
+    return count + (last != b"\n")
+
+
+def _refusal_advice(
+    client: CohereClient, exc: BadRequestError, path: Path, label: str, size: int, limits: Limits
+) -> str | None:
+    """What to do about the service's own refusal of an upload, when it is about space."""
+    message = (exc.api_message or "").lower()
+    if "exceeded capacity" in message:
+        return capacity_advice(client, size, limits.org_max_bytes)
+    if "too large" in message or ("limit" in message and "split" in message):
+        # The service's limit is lower than cbatch's setting: split to the one it names, else in halves.
+        named = re.search(r"limit of ([\d,]+) bytes", exc.api_message or "")
+        limit = int(named.group(1).replace(",", "")) if named else size // 2
+        hint = split_hint(path, label, size, max(1, min(limit, size - 1)))
+        return f"{hint}; and lower dataset_max_bytes to the service's limit, so cbatch refuses such files first"
+    return None
+
+
+def capacity_advice(client: CohereClient, size: int, org_max_bytes: int) -> str:
+    """How full the organisation's storage is and which datasets take the most of it.
+
+    Two more calls on a path that already failed: the usage, and a listing
+    of the datasets (outputs included, since they count), largest first.
+    """
+    from ..api.errors import CohereAPIError
+    from ..output.batch_views import human_bytes
+
+    try:
+        used: int | None = client.dataset_usage()
+    except CohereAPIError:
+        used = None
+    try:
+        listed = [d for d in client.iter_datasets(limit=1000) if d.size_bytes]
+    except CohereAPIError:
+        listed = []
+    largest = sorted(listed, key=lambda d: d.size_bytes or 0, reverse=True)[:3]
+    stored = f"{human_bytes(used)} of its {human_bytes(org_max_bytes)}" if used is not None else "its storage"
+    text = (
+        f"the organisation stores {stored} (cbatch datasets usage) and this file needs "
+        f"{human_bytes(size)} more; delete datasets it no longer needs with: cbatch datasets delete ID"
+    )
+    if largest:
+        text += " (the largest: " + ", ".join(f"{d.id} {human_bytes(d.size_bytes)}" for d in largest) + ")"
+    return text + "; batch outputs count too, so download their results first"
 
 
 def wait_validated(
@@ -202,7 +312,7 @@ def deletion_impact(client: CohereClient, dataset_id: str) -> str:
             (b for b in client.iter_batches(page_size=1000, limit=1000) if b.output_dataset_id == dataset_id), None
         )
         which = f"batch {writer.id} ({writer.name!r})" if writer else "the batch that wrote them"
-        return f"It holds the results of {which}: 'cbatch results' for it will fail (exit 13)."
+        return f"It holds the results of {which}: 'cbatch results' for it will fail (exit 4, not found)."
     if kind.endswith("-input"):
         return "Batches that used it keep their results; no new batch can use it."
     return "It cannot be undone."

@@ -1,4 +1,10 @@
-"""Download a finished batch's results: its output dataset, decoded and written atomically."""
+"""Download a finished batch's results: its output dataset, decoded and written atomically.
+
+This task owns the API client, so it is what reads the output dataset again
+when storage refuses links that expired mid-download (the results layer asks
+through a callback), and what tells results that are gone with the dataset's
+lifetime (exit 13) from an output that is merely not there (exit 4).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from ..errors import NotReady
+from ..config import DATASET_TTL
+from ..errors import NotReady, ResultsExpired
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from ..api.client import CohereClient
+    from ..api.errors import NotFoundError
+    from ..api.models import Batch, DatasetPart
     from ..results import ResultsSummary
     from .reporting import Reporter
 
@@ -31,6 +42,8 @@ class FetchOptions:
     read_timeout: float | None = None
     """Seconds to wait for each read from storage (the global --request-timeout); None: the default."""
     ca_bundle: str | None = None
+    dataset_ttl: float = DATASET_TTL
+    """How long the service keeps a dataset: past it, a missing output is expired (exit 13)."""
 
 
 @contextmanager
@@ -75,7 +88,7 @@ def fetch_results(
     """
     from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
-    from ..results import DEFAULT_STALL_TIMEOUT, download_results
+    from ..results import DEFAULT_STALL_TIMEOUT, Reported, download_results
     from .datasets import wait_validated
 
     batch = client.get_batch(batch_id)
@@ -85,18 +98,21 @@ def fetch_results(
             hint=f"wait with: cbatch watch {batch.id} (or add --wait)",
         )
     if not batch.output_dataset_id:
-        raise NotReady(f"batch {batch.id} ended {batch.status.label} with no output dataset: there are no results")
+        raise _no_output(batch, options.dataset_ttl)
     try:
         dataset = wait_validated(client, batch.output_dataset_id, reporter)
     except NotFoundError as exc:
-        # A batch cancelled after it started may name an output dataset that was never written.
-        exc.hint = (
-            f"batch {batch.id} ended {batch.status.label} and names output dataset "
-            f"{batch.output_dataset_id}, which does not exist: there are no results to download"
-        )
-        raise
+        raise _output_not_found(batch, exc, options.dataset_ttl) from None
     if dataset.validation_status == "failed":
         raise NotReady(f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}")
+
+    def refresh_links() -> tuple[DatasetPart, ...]:
+        """The output dataset read again: each part with a fresh link (called from a download thread)."""
+        try:
+            return client.get_dataset(dataset.id).parts
+        except NotFoundError as exc:
+            raise _output_not_found(batch, exc, options.dataset_ttl) from None
+
     destination = destination_for(batch.id, options)
     progress = reporter.progress("downloading results") if destination is not None else None
     timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
@@ -115,6 +131,8 @@ def fetch_results(
             progress=progress,
             stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT,
             stdout=stdout,
+            refresh_links=refresh_links,
+            reported=Reported.from_batch(batch.raw),
         )
     where = "stdout" if destination is None else str(destination)
     noun = "record" if summary.records_written == 1 else "records"
@@ -122,6 +140,12 @@ def fetch_results(
         f"wrote {summary.records_written:,} {noun} to {where} "
         f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
     )
+    if summary.link_refreshes:
+        times = "once" if summary.link_refreshes == 1 else f"{summary.link_refreshes} times"
+        reporter.info(
+            f"part links expired during the download: the output dataset was read again ({times}) "
+            "for fresh ones, and each part resumed where it stopped"
+        )
     if summary.join is not None:
         reporter.info(
             f"joined {summary.join.matched:,} of {summary.join.results:,} results "
@@ -132,3 +156,53 @@ def fetch_results(
     for warning in summary.warnings:
         reporter.warn(warning)
     return summary
+
+
+
+def _span(ttl: float) -> str:
+    """A lifetime in words: ``30 days``, ``12 hours``, ``2 s``."""
+    for unit, seconds in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+        count = ttl / seconds
+        if count >= 1 and count == int(count):
+            return f"{int(count)} {unit}{'' if count == 1 else 's'}"
+    return f"{ttl:g} s"
+
+
+def _no_output(batch: Batch, ttl: float) -> Exception:
+    """A finished batch that names no output dataset: never had one, expired, or deleted early."""
+    from ..api.errors import NotFoundError
+    from ..lifetimes import expired, results_expire_at, wrote_output
+
+    if not wrote_output(batch):
+        return NotReady(f"batch {batch.id} ended {batch.status.label} with no output dataset: there are no results")
+    ends = results_expire_at(batch, ttl)
+    if expired(ends):
+        return _expired(batch, ends, ttl)
+    return NotFoundError(
+        f"batch {batch.id} ended {batch.status.label}, but its output dataset is gone: "
+        f"it was deleted before its {_span(ttl)} were up",
+        hint="there are no results to download",
+    )
+
+
+def _output_not_found(batch: Batch, exc: NotFoundError, ttl: float) -> Exception:
+    """The output dataset answered 404: expired when its lifetime has passed, else not found (4)."""
+    from ..lifetimes import expired, results_expire_at
+
+    ends = results_expire_at(batch, ttl)
+    if expired(ends):
+        return _expired(batch, ends, ttl)
+    # A batch cancelled after it started may name an output dataset that was never written.
+    exc.hint = (
+        f"batch {batch.id} ended {batch.status.label} and names output dataset "
+        f"{batch.output_dataset_id}, which does not exist: there are no results to download"
+    )
+    return exc
+
+
+def _expired(batch: Batch, ends: datetime | None, ttl: float) -> ResultsExpired:
+    stamp = ends.strftime("%Y-%m-%d %H:%M:%SZ") if ends is not None else "a while ago"
+    return ResultsExpired(
+        f"the results of batch {batch.id} expired at {stamp}: the service deletes a dataset "
+        f"{_span(ttl)} after it is made, and the batch's output dataset is gone"
+    )

@@ -6,7 +6,8 @@ step of its plan; once the plan runs out the file is served normally. Steps:
 
 ``OK``      the whole file (honouring ``Range: bytes=N-`` with a 206)
 ``ERROR``   a 500 with a short body
-``FORBID``  a 403, as an expired link answers
+``FORBID``  a 403 with an XML body, as a signed-URL store refuses an expired link
+``DENY``    a 403 with a plain-text body: a refusal that is not the store's XML
 ``LIMIT``   a 429 with ``Retry-After: <retry_after>``, as a throttled bucket answers
 ``DROP``    headers promising the whole file, half of it, then the socket closed
 ``STALL``   headers and half the file, then silence until the server stops
@@ -34,6 +35,7 @@ from urllib.parse import urlsplit
 OK = "ok"
 ERROR = "error"
 FORBID = "forbid"
+DENY = "deny"
 LIMIT = "limit"
 DROP = "drop"
 STALL = "stall"
@@ -47,6 +49,8 @@ class Request:
     step: str
     at: float = 0.0
     """``time.monotonic()`` when the request arrived."""
+    query: str = ""
+    """The link's query string: which 'signature' the client used."""
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -117,18 +121,21 @@ class PartServer:
                 pass
 
             def do_GET(self) -> None:
-                path = urlsplit(self.path).path
+                split = urlsplit(self.path)
+                path = split.path
                 name = path.removeprefix("/parts/")
                 data = server.files.get(name)
                 step = server._next_step(name) if data is not None else "missing"
                 with server._lock:
-                    server.requests.append(Request(path, dict(self.headers.items()), step, time.monotonic()))
+                    server.requests.append(Request(path, dict(self.headers.items()), step, time.monotonic(), split.query))
                 if data is None:
                     self._simple(404, b"no such part")
                 elif step == ERROR:
                     self._simple(500, b"internal error")
                 elif step == FORBID:
                     self._simple(403, b"<Error>Request has expired</Error>")
+                elif step == DENY:
+                    self._simple(403, b"forbidden", {"Content-Type": "text/plain"})
                 elif step == LIMIT:
                     self._simple(429, b"<Error>SlowDown</Error>", {"Retry-After": server.retry_after})
                 else:

@@ -265,3 +265,55 @@ def test_the_demo_without_pyarrow_writes_jsonl_and_says_how_to_get_parquet(
     assert f"embeddings in {tmp_path / 'd' / 'embeddings.jsonl'}; for them as Parquet (float32 arrays): pip install 'cohere-batch-cli[parquet]'" in result.stderr
     lines = (tmp_path / "d" / "embeddings.jsonl").read_text().splitlines()
     assert len(lines) == 2 and all(len(json.loads(line)["body"]["embeddings"]["float"][0]) == 1536 for line in lines)
+
+
+# --------------------------------------------------------------------------- a disk that fills up
+
+
+def _serve_random_bodies(api: FakeApi, records: int, size: int) -> None:
+    """``b-done``'s output: bodies of random text, as large in Parquet as in the part."""
+    import base64
+
+    recs = [{"custom_id": f"r-{i}", "body": json.dumps({"text": base64.b64encode(os.urandom(size)).decode()}), "error": None}
+            for i in range(records)]  # fmt: skip
+    data = avro_part(recs)
+    api.parts["out-1-0"] = data
+    api.datasets["out-1"]["dataset_parts"][0].update(size_bytes=len(data), num_rows=records)
+
+
+def test_parquet_to_a_full_device_is_exit_11_in_one_line(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    try:
+        os.mknod(full, 0o20666, os.makedev(1, 7))  # a private /dev/full
+    except PermissionError:
+        full = Path("/dev/full")
+    api = FakeApi().start()
+    try:
+        _serve_random_bodies(api, 20, 3000)
+        result = run_cbatch(api.base_url, ["results", "b-done", "--format", "parquet", "-o", str(full)], tmp_path)
+    finally:
+        api.stop()
+    assert result.returncode == ExitCode.LOCAL_WRITE, result.stderr
+    assert result.stderr.splitlines()[-1] == f"error: cannot write {full}: No space left on device"
+    assert "Traceback" not in result.stderr
+
+
+def test_a_disk_that_fills_up_under_a_parquet_spool_is_exit_11_and_leaves_nothing(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(disk)], capture_output=True, text=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs needs root: {mounted.stderr.strip()}")
+    api = FakeApi().start()
+    try:
+        _serve_random_bodies(api, 25, 3000)  # a 100 KB part; its Parquet, with three copies of each body, is 300 KB
+        args = ["results", "b-done", "-o", str(disk / "r.parquet"), "--body", "--column", "a=body", "--column", "b=body.text"]
+        result = run_cbatch(api.base_url, args, tmp_path)
+        left = os.listdir(disk)
+    finally:
+        api.stop()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+    assert result.returncode == ExitCode.LOCAL_WRITE, result.stderr
+    line = result.stderr.splitlines()[-1]
+    assert line.startswith("error: cannot write") and line.endswith("No space left on device"), line
+    assert left == [], f"left behind: {left}"

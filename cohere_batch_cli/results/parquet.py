@@ -246,7 +246,7 @@ class ParquetTable:
             handle, name = tempfile.mkstemp(prefix="segment-", suffix=".parquet", dir=self._spool_dir)
             target: Any = open(handle, "wb")  # noqa: SIM115 - closed with its segment
             self._segments.append((Path(name), list(self._types)))
-            self._sink = _Sink(target, owned=True)
+            self._sink = _Sink(target, owned=True, where=self._spool_dir)
         else:
             self._sink = _Sink(self._out)
         self._writer = pq.ParquetWriter(self._sink, self._schema(), compression=COMPRESSION)
@@ -320,8 +320,9 @@ class _Sink:
     an abandoned writer must not add a footer to a file being removed.
     """
 
-    def __init__(self, out: IO[bytes], *, owned: bool = False) -> None:
+    def __init__(self, out: IO[bytes], *, owned: bool = False, where: Path | None = None) -> None:
         self._out = out
+        self._where = where
         self.owned = owned
         self.dead = False
         self.closed = False
@@ -336,7 +337,7 @@ class _Sink:
             self.error = exc
             raise
         except OSError as exc:
-            self.error = LocalWriteError(f"cannot write the Parquet spool: {exc.strerror or exc}")
+            self.error = LocalWriteError(f"cannot write the Parquet spool in {self._where}: {exc.strerror or exc}")
             raise
 
     def flush(self) -> None:

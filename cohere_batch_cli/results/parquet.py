@@ -6,7 +6,8 @@ when Parquet is asked for (:func:`require_pyarrow` says how to get it).
 Records come in chunks (:mod:`.table`); each chunk becomes an Arrow record
 batch at once, so Python objects never outlive their chunk, and batches are
 gathered into a row group of about :data:`ROW_GROUP_BYTES` before it is
-written: memory is bounded by a row group, whatever the number of records.
+written (in a thread, while the next chunk is decoded): memory is bounded by
+two row groups, whatever the number of records.
 
 A default column has a fixed type (``custom_id`` a string, a float embedding
 a list of float32 vectors...). A chosen ``--column`` takes the JSON type of
@@ -25,7 +26,9 @@ written as null and counted; the warning names the column.
 from __future__ import annotations
 
 import shutil
+import struct
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
@@ -157,6 +160,7 @@ class ParquetTable:
         self._pending: list[Any] = []
         self._pending_bytes = 0
         self._pending_rows = 0
+        self._inflight: _Background | None = None
         self.bad: Counter[str] = Counter()
         """Values written as null because they did not fit their column, by column name."""
 
@@ -200,8 +204,11 @@ class ParquetTable:
         """Stop without a footer: the writer is let go, and nothing more is written to ``out``."""
         sink, self._sink = self._sink, None
         if sink is not None:
-            sink.dead = True
-        if self._writer is not None:
+            sink.dead = True  # a row group still being written now finishes at once, writing nothing
+        job, self._inflight = self._inflight, None
+        if job is not None:
+            job.thread.join(timeout=2.0)  # only a write stuck in the stream itself (a FIFO) outlasts this
+        if self._writer is not None and (job is None or not job.thread.is_alive()):
             writer, self._writer = self._writer, None
             with suppress(Exception):  # the sink is dead: this only lets go of pyarrow's writer
                 writer.close()
@@ -225,9 +232,10 @@ class ParquetTable:
             values = as_json_text(values) if notation == "json" else values
             notation = "string"
         arrow = arrow_type(notation)
+        packing = _PACKED.get(self._columns[i].type)
         try:
-            return pa.array(values, type=arrow)
-        except (pa.ArrowException, TypeError, ValueError, OverflowError):
+            return pa.array(values, type=arrow) if packing is None else packed_vectors(values, *packing)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError, struct.error):
             pass
         kept: list[Any] = []
         for value in values:  # the slow path, only for a chunk with a value that does not fit
@@ -260,9 +268,18 @@ class ParquetTable:
             self._open()
         table = pa.Table.from_batches(self._pending)
         self._pending, self._pending_bytes, self._pending_rows = [], 0, 0
-        self._guarded(lambda: self._writer.write_table(table, row_group_size=max(1, table.num_rows)))
+        self._wait()
+        writer = self._writer
+        self._inflight = _Background(lambda: writer.write_table(table, row_group_size=max(1, table.num_rows)))
+
+    def _wait(self) -> None:
+        """The row group being written in the background, finished (its error raised here)."""
+        job, self._inflight = self._inflight, None
+        if job is not None:
+            self._guarded(job.result)
 
     def _finish_writer(self) -> None:
+        self._wait()
         if self._writer is not None:
             writer, self._writer = self._writer, None
             self._guarded(writer.close)
@@ -309,6 +326,77 @@ class ParquetTable:
             if sink is not None and sink.error is not None:
                 raise sink.error from None
             raise
+
+
+_PACKED: dict[ColumnType, tuple[str, str]] = {
+    "vectors_float32": ("f", "float32"),
+    "vectors_int8": ("b", "int8"),
+    "vectors_uint8": ("B", "uint8"),
+}
+"""Vector columns built by packing each vector's numbers with :mod:`struct`: 2.5x pyarrow's own
+conversion of nested lists, which was a fifth of an embed run (docs/performance.md, P12)."""
+
+
+def packed_vectors(values: Sequence[Any], code: str, item: str) -> Any:
+    """A list<list<item>> Arrow array from each row's list of vectors (None: a null row).
+
+    Raises ``struct.error``, ``TypeError`` or ``OverflowError`` for a row that is not
+    a list of vectors of numbers that fit ``item``: the caller then takes the slow
+    path, which finds the row and writes it as null.
+    """
+    import pyarrow as pa
+
+    chunks: list[bytes] = []
+    outer = [0]
+    inner = [0]
+    nulls = []
+    count = 0
+    pack = struct.pack
+    for row in values:
+        if row is None:
+            nulls.append(True)
+            outer.append(len(inner) - 1)
+            continue
+        if type(row) is not list:
+            raise TypeError("a row of vectors is a list")
+        for vector in row:
+            if type(vector) is not list:
+                raise TypeError("a vector is a list")
+            chunks.append(pack(f"={len(vector)}{code}", *vector))
+            count += len(vector)
+            inner.append(count)
+        nulls.append(False)
+        outer.append(len(inner) - 1)
+    flat = pa.Array.from_buffers(arrow_type(item), count, [None, pa.py_buffer(b"".join(chunks))])
+    vectors = pa.ListArray.from_arrays(pa.array(inner, pa.int32()), flat)
+    return pa.ListArray.from_arrays(pa.array(outer, pa.int32()), vectors, mask=pa.array(nulls, pa.bool_()))
+
+
+class _Background:
+    """One row group written in a thread of its own while the next chunk is decoded.
+
+    Encoding and compressing a row group is pyarrow's C++, which lets go of the
+    GIL: on a second core it costs the decoding nothing (a seventh of an embed
+    run, docs/performance.md, P12). One at a time, so memory holds at most one
+    row group being written and one being gathered.
+    """
+
+    def __init__(self, action: Any) -> None:
+        self._action = action
+        self._error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="cbatch-parquet-row-group", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._action()
+        except BaseException as exc:  # handed to the main thread by result()
+            self._error = exc
+
+    def result(self) -> None:
+        self.thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 class _Sink:

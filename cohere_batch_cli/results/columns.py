@@ -98,26 +98,33 @@ def fast_decode(value: Any) -> Any:
     return decode_body(value)
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True)
 class ColumnSpec:
-    """One ``--column NAME=EXPR``, its expression compiled (so a bad one fails before any download).
-
-    An expression that fails on a record (``length(body.texts)`` of a failure,
-    whose body is null) gives null there; ``failures`` and ``reason`` say so,
-    for the warning at the end.
-    """
+    """One ``--column NAME=EXPR``, its expression compiled (so a bad one fails before any download)."""
 
     name: str
     expression: str
-    compiled: Any = field(repr=False)
-    failures: int = 0
-    reason: str = ""
+    compiled: Any = field(compare=False, repr=False)
 
-    def search(self, record: Record) -> Any:
+
+class Chosen:
+    """The value of a chosen column for a record, counting the records its expression failed on.
+
+    An expression can fail on some records only (``length(body.texts)`` of a
+    failure, whose body is null): the value there is null, and ``failures`` and
+    ``reason`` make the warning at the end. One per table, so counts never mix.
+    """
+
+    def __init__(self, spec: ColumnSpec) -> None:
+        self.spec = spec
+        self.failures = 0
+        self.reason = ""
+
+    def __call__(self, record: Record) -> Any:
         from jmespath.exceptions import JMESPathError
 
         try:
-            return self.compiled.search(record.view())
+            return self.spec.compiled.search(record.view())
         except JMESPathError as exc:
             self.failures += 1
             self.reason = self.reason or _first_line(exc)
@@ -267,7 +274,7 @@ def table_columns(layout: Layout, options: TableOptions, *, joined: bool) -> lis
     if joined:
         columns.append(Column("request", "json_text", _request))
     for spec in options.columns:
-        chosen = Column(spec.name, "inferred", spec.search)
+        chosen = Column(spec.name, "inferred", Chosen(spec))
         at = next((i for i, c in enumerate(columns) if c.name == spec.name), None)
         if at is None:
             columns.append(chosen)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
 from .columns import (
+    Chosen,
     Column,
     Layout,
     Record,
@@ -53,6 +55,11 @@ class Counts:
 
 
 class TableWriter(Protocol):
+    """What a format's writer does: a chunk's column values at a time, then close (or abandon)."""
+
+    bad: Counter[str]
+    """Values written as null because they did not fit their column's type, by column name."""
+
     def write(self, values: list[list[Any]]) -> None: ...
     def close(self) -> None: ...
     def abandon(self) -> None: ...
@@ -114,7 +121,6 @@ class _Started:
     layout: Layout
     columns: list[Column]
     writer: TableWriter
-    options: TableOptions
     uncovered: int = 0
 
     def warnings(self) -> list[str]:
@@ -126,15 +132,15 @@ class _Started:
                 f"{n:,} record{' holds' if n == 1 else 's hold'} embedding types beyond the columns "
                 f"({kinds}, from the first records): add --body to keep the whole response"
             )
-        for spec in self.options.columns:
-            if spec.failures:
-                n = spec.failures
+        for column in self.columns:
+            chosen = column.get
+            if isinstance(chosen, Chosen) and chosen.failures:
+                n = chosen.failures
                 out.append(
-                    f"--column {spec.name} failed on {n:,} record{'' if n == 1 else 's'} "
-                    f"(written as null): {spec.reason}"
+                    f"--column {column.name} failed on {n:,} record{'' if n == 1 else 's'} "
+                    f"(written as null): {chosen.reason}"
                 )
-        bad = getattr(self.writer, "bad", {})
-        for name, n in bad.items():
+        for name, n in self.writer.bad.items():
             out.append(f"{n:,} value{'' if n == 1 else 's'} of column {name} did not fit its type and {'was' if n == 1 else 'were'} written as null")
         return out
 
@@ -158,7 +164,7 @@ def _write_chunk(
             writer = ParquetTable(out, columns, spool_dir)
         else:
             writer = CsvTable(out, columns)
-        table = _Started(layout, columns, writer, options)
+        table = _Started(layout, columns, writer)
     if not chunk:
         return table
     if table.layout.kind == "embed":
@@ -173,6 +179,7 @@ class CsvTable:
 
     def __init__(self, out: IO[bytes], columns: Sequence[Column]) -> None:
         self._out = out
+        self.bad: Counter[str] = Counter()  # text holds every value: none is ever left out
         self._write_rows([[c.name for c in columns]])
 
     def write(self, values: list[list[Any]]) -> None:

@@ -125,7 +125,7 @@ def versions(ctx: Context) -> str:
     from importlib.metadata import version
 
     parts = [f"CPython {platform.python_version()}"]
-    for dist in ("typer", "httpx", "rich", "fastavro"):
+    for dist in ("typer", "httpx", "rich", "fastavro", "pyarrow"):
         with contextlib.suppress(Exception):
             parts.append(f"{dist} {version(dist)}")
     sdk = None if ctx.no_sdk else sdk_python(install=False)

@@ -317,3 +317,15 @@ def test_a_disk_that_fills_up_under_a_parquet_spool_is_exit_11_and_leaves_nothin
     line = result.stderr.splitlines()[-1]
     assert line.startswith("error: cannot write") and line.endswith("No space left on device"), line
     assert left == [], f"left behind: {left}"
+
+
+def test_parquet_is_never_written_to_a_terminal(tmp_path: Path) -> None:
+    import pexpect
+
+    env = cbatch_env("http://127.0.0.1:9", tmp_path)
+    child = pexpect.spawn(cbatch_path(), ["results", "b-1", "--format", "parquet", "-o", "-"], cwd=str(tmp_path),
+                          env=env, encoding="utf-8", timeout=20)  # fmt: skip
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == ExitCode.USAGE
+    assert child.before.strip() == "error: Parquet is binary and stdout is a terminal; write it to a file: -o FILE.parquet"

@@ -284,3 +284,20 @@ def test_an_expression_that_fails_on_a_record_gives_null_there(server: PartServe
     assert [r["n"] for r in read_csv(tmp_path / "e.csv")] == ["2", ""]
     (warning,) = summary.warnings
     assert warning.startswith("--column n failed on 1 record (written as null): In function length()")
+
+
+def test_pyarrow_is_imported_only_when_parquet_is_asked_for(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from cohere_batch_cli.tasks.fetching import FetchOptions, check_options\n"
+        "from cohere_batch_cli.results import download_results\n"
+        "check_options(FetchOptions(output='r.csv', columns=('m=body.id',), body=True))\n"
+        "print('pyarrow' in sys.modules, end=' ')\n"
+        "check_options(FetchOptions(output='r.parquet'))\n"
+        "print('pyarrow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
+    assert result.stdout.split() == ["False", "True"]

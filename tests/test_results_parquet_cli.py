@@ -134,6 +134,14 @@ def test_embed_results_are_vectors_of_the_models_dimension_and_duckdb_queries_th
         assert row["embeddings_float"] == expected  # the float32 of each value the API sent
         assert row["texts"] == lines[cid]["body"]["texts"]
 
+    ok(run_cbatch(sandbox.base_url, ["results", batch.id, "-o", "embed.csv"], tmp_path))
+    csv_path = tmp_path / "embed.csv"
+    header = duckdb.sql(f"SELECT * FROM read_csv('{csv_path}', all_varchar=true) LIMIT 0").columns
+    assert header == ["custom_id", "status", "error", "input_tokens", "embeddings_float", "embeddings_int8", "embeddings_ubinary"]
+    cells = dict(duckdb.sql(f"SELECT custom_id, embeddings_int8 FROM read_csv('{csv_path}', all_varchar=true)").fetchall())
+    assert cells.keys() == rows.keys() and cells["e-fails"] is None
+    assert all(json.loads(cells[cid]) == lines[cid]["body"]["embeddings"]["int8"] for cid in cells if cid != "e-fails")
+
     path = tmp_path / "embed.parquet"
     per_status = duckdb.sql(f"SELECT status, count(*) FROM '{path}' GROUP BY status ORDER BY status").fetchall()
     assert per_status == [("failed", 1), ("succeeded", 40)]

@@ -328,10 +328,25 @@ def write_chat_jsonl_bytes(path: Path, size: int, *, line_bytes: int = 4096) -> 
     return count
 
 
-def make_dataset(client: Any, path: Path, timeout: float = 600) -> str:
+def write_embed_jsonl(path: Path, count: int, *, prefix: str = "e") -> Path:
+    """``count`` embed requests of one text each, float vectors asked for."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as fh:
+        block: list[str] = []
+        for i in range(count):
+            body = {"texts": [f"passage {i} of the benchmark"], "input_type": "search_document", "embedding_types": ["float"]}
+            block.append(json.dumps({"custom_id": f"{prefix}-{i}", "body": body}) + "\n")
+            if len(block) >= 2000:
+                fh.write("".join(block))
+                block.clear()
+        fh.write("".join(block))
+    return path
+
+
+def make_dataset(client: Any, path: Path, timeout: float = 600, dataset_type: str = "batch-chat-v2-input") -> str:
     from cohere_batch_cli.tasks.datasets import wait_for_dataset
 
-    dataset_id = client.upload_dataset(path, name=path.stem, dataset_type="batch-chat-v2-input")
+    dataset_id = client.upload_dataset(path, name=path.stem, dataset_type=dataset_type)
     dataset = wait_for_dataset(client, dataset_id, timeout=timeout)
     if dataset.validation_status != "validated":
         raise RuntimeError(f"dataset {dataset_id} did not validate: {dataset.raw}")

@@ -1,4 +1,4 @@
-"""The benchmark cases P1-P6 (issue 6). Each takes a Context and returns table rows.
+"""The benchmark cases P1-P6 (issue 6) and P12 (issue 17). Each takes a Context and returns table rows.
 
 Targets live here, next to the code that measures them; the docs quote them from the
 table ``run.py`` prints.
@@ -40,6 +40,7 @@ from _lib import (
     wait_batch,
     write_chat_jsonl,
     write_chat_jsonl_bytes,
+    write_embed_jsonl,
 )
 
 P1_TARGET = 1.2
@@ -51,6 +52,10 @@ P4_MEMORY_GROWTH = 1.25  # "does not grow": 10x the records within 25 % of the m
 P5_MEMORY_MB = 100
 P6_REQUESTS_PER_ROUND = 1.0
 P6_WAIT_CPU_SHARE = 0.02  # CPU while waiting, as a share of one core: 2 % (20 ms a second)
+P12_SPEED_TARGET = 1.5
+P12_MEMORY_GROWTH = 1.25  # "flat": 10x the records within 25 % of the memory
+P12_SIZE_TARGET = 0.5  # the Parquet file at most half the size of the JSONL
+P12_MODEL = "embed-english-v3.0"  # 1,024 dimensions in the sandbox, as Cohere publishes
 
 # Modules that `cbatch --help` must not import (issue 6, P1).
 HEAVY_MODULES = (
@@ -490,6 +495,115 @@ def _rounds(times: list[float], gap: float = 0.25) -> list[list[float]]:
     return rounds
 
 
+# -- P12 embed results to Parquet -----------------------------------------------------------------
+
+
+def p12_parquet(ctx: Context) -> list[Row]:
+    """cbatch results -o FILE.parquet against the SDK's JSONL plus pyarrow, on one embed output."""
+    if not module_available("results/parquet"):
+        return [_skip("P12", "cbatch results to Parquet", "cohere_batch_cli/results/parquet.py has not landed")]
+    import pyarrow.parquet as pq
+
+    big, small = (10_000, 1_000) if ctx.quick else (100_000, 10_000)
+    out_dir = WORK / "p12"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    with sandbox("p12", records_per_second=10**8, output_ready_delay=0.0) as server:
+        client = api_client(server)
+        t0 = time.monotonic()
+        batches = {}
+        for n in (big, small):
+            path = write_embed_jsonl(out_dir / f"in-{n}.jsonl", n)
+            dataset_id = make_dataset(client, path, timeout=900, dataset_type="batch-embed-v2-input")
+            created = client.create_batch(name=f"p12-{n}", input_dataset_id=dataset_id, model=P12_MODEL)
+            batches[n] = wait_batch(client, created.id, timeout=1800)
+            if batches[n].status.label != "completed":
+                raise RuntimeError(f"the P12 batch ended {batches[n].status.label}")
+        client.close()
+        ctx.note("P12", f"sandbox prepared {big:,} + {small:,} embed records of 1,024 floats (upload, validate, Avro output) in {time.monotonic() - t0:.0f} s")
+        env = cli_env(server.base_url)
+        sdk = None if ctx.no_sdk else sdk_python()
+        if sdk:
+            _with_pyarrow(sdk)
+
+        def ours(n: int) -> Proc:
+            return run_proc([CBATCH, "results", batches[n].id, "-o", str(out_dir / f"cbatch-{n}.parquet")], env, timeout=1800).check()
+
+        commands = {"cbatch big": lambda: ours(big), "cbatch small": lambda: ours(small)}
+        if sdk:
+            out_id = batches[big].output_dataset_id
+            script = str(HERE / "sdk_parquet.py")
+            user = [sdk, script, server.base_url, out_id, str(out_dir / "sdk.jsonl"), str(out_dir / "sdk.parquet")]
+            commands["user big"] = lambda: run_proc(user, env, timeout=1800).check()
+        res = interleaved(commands, runs=ctx.runs(3, 1), warmup=0)
+    rows = []
+    ours_big = med(res["cbatch big"])
+    rows.append(Row("P12", f"cbatch results to Parquet, {big:,} embed records", f"{ms(ours_big)} = {big / ours_big:,.0f} records/s"))
+    if sdk:
+        theirs = med(res["user big"])
+        r = theirs / ours_big
+        rows.append(
+            Row(
+                "P12",
+                "records/s: cbatch vs SDK save_dataset + pyarrow",
+                f"{big / ours_big:,.0f} vs {big / theirs:,.0f} = {ratio(r)} ({ms(ours_big)} vs {ms(theirs)})",
+                f">= {P12_SPEED_TARGET:.2f}x",
+                r >= P12_SPEED_TARGET,
+            )
+        )
+        same, detail = _same_vectors(out_dir / f"cbatch-{big}.parquet", out_dir / "sdk.parquet")
+        rows.append(Row("P12", "same rows as the user's Parquet", detail, "identical", same))
+        rows.append(Row("P12", "peak RSS of the user's two steps", f"{med(res['user big'], 'maxrss_mb'):.0f} MiB"))
+        parquet_size = (out_dir / f"cbatch-{big}.parquet").stat().st_size
+        jsonl_size = (out_dir / "sdk.jsonl").stat().st_size
+        rows.append(
+            Row(
+                "P12",
+                "Parquet file vs the SDK's JSONL",
+                f"{parquet_size / 1e6:,.0f} MB vs {jsonl_size / 1e6:,.0f} MB = {ratio(parquet_size / jsonl_size)}",
+                f"<= {P12_SIZE_TARGET:.2f}x",
+                parquet_size / jsonl_size <= P12_SIZE_TARGET,
+            )
+        )
+    else:
+        rows.append(_skip("P12", "vs SDK + pyarrow", "--no-sdk"))
+    meta = pq.ParquetFile(out_dir / f"cbatch-{big}.parquet").metadata
+    rows.append(Row("P12", "row groups written as records streamed", f"{meta.num_row_groups} for {meta.num_rows:,} rows"))
+    rb, rs = med(res["cbatch big"], "maxrss_mb"), med(res["cbatch small"], "maxrss_mb")
+    rows.append(
+        Row(
+            "P12",
+            f"peak RSS: {big:,} vs {small:,} records",
+            f"{rb:.1f} vs {rs:.1f} MiB = {ratio(rb / rs)}",
+            f"<= {P12_MEMORY_GROWTH:.2f}x",
+            rb / rs <= P12_MEMORY_GROWTH,
+        )
+    )
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return rows
+
+
+def _with_pyarrow(sdk: str) -> None:
+    """The bench venv made before P12 existed has no pyarrow: add it once."""
+    if subprocess.run([sdk, "-c", "import pyarrow"], capture_output=True).returncode != 0:
+        print("  installing pyarrow into the bench-only venv (once)", file=sys.stderr)
+        subprocess.run([sdk, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pyarrow"], check=True)
+
+
+def _same_vectors(ours: Path, theirs: Path) -> tuple[bool, str]:
+    """Both files hold the same rows (by custom_id): status, error, tokens and every float32."""
+    import pyarrow.parquet as pq
+
+    columns = ["custom_id", "status", "error", "input_tokens", "embeddings_float"]
+    a = pq.read_table(ours, columns=columns).sort_by("custom_id")
+    b = pq.read_table(theirs, columns=columns).sort_by("custom_id")
+    if a.num_rows != b.num_rows:
+        return False, f"{a.num_rows:,} rows vs {b.num_rows:,}"
+    differ = [name for name in columns if not a.column(name).equals(b.column(name))]
+    if differ:
+        return False, f"{', '.join(differ)} differ (of {a.num_rows:,} rows)"
+    return True, f"{a.num_rows:,} rows identical"
+
+
 CASES = {
     "P1": ("start-up", p1_startup),
     "P2": ("one call", p2_one_call),
@@ -497,6 +611,7 @@ CASES = {
     "P4": ("results download", p4_results),
     "P5": ("upload", p5_upload),
     "P6": ("watching", p6_watch),
+    "P12": ("embed results to Parquet", p12_parquet),
 }
 
 

@@ -1,10 +1,11 @@
-"""cbatch's benchmarks: start-up, one call, listing, results, upload and watching (issue 6).
+"""cbatch's benchmarks: start-up, one call, listing, results, upload, watching (issue 6), Parquet (issue 17).
 
     .venv/bin/python benchmarks/run.py                 # every case, about 5 minutes
     .venv/bin/python benchmarks/run.py --quick         # fewer runs, smaller data
     .venv/bin/python benchmarks/run.py --only P1,P3    # some cases
     .venv/bin/python benchmarks/run.py --no-sdk        # skip the official-SDK comparisons
     .venv/bin/python benchmarks/run.py --write-docs    # also record the table in docs/performance.md
+    .venv/bin/python benchmarks/run.py --only P12 --write-docs   # into P12's own block there
 
 Run it with the project venv's python (the README's set-up). It starts sandboxes on free
 loopback ports, prepares the data under ``benchmarks/.work/`` (gitignored), runs each
@@ -86,7 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
     if args.write_docs:
-        block = "candidate" if args.pythonpath else "latest"
+        # A run of some cases has a block of its own (P12's: benchmarks:P12), so it never
+        # replaces the table of a full run; a candidate's goes to the candidate block.
+        block = "candidate" if args.pythonpath else "latest" if wanted == list(CASES) else ",".join(wanted)
         write_docs(rows, ctx, argv if argv is not None else sys.argv[1:], elapsed, block)
         print(f"wrote {DOCS.relative_to(REPO)}", file=sys.stderr)
     if errors:
@@ -122,7 +125,7 @@ def versions(ctx: Context) -> str:
     from importlib.metadata import version
 
     parts = [f"CPython {platform.python_version()}"]
-    for dist in ("typer", "httpx", "rich", "fastavro"):
+    for dist in ("typer", "httpx", "rich", "fastavro", "pyarrow"):
         with contextlib.suppress(Exception):
             parts.append(f"{dist} {version(dist)}")
     sdk = None if ctx.no_sdk else sdk_python(install=False)
@@ -133,7 +136,7 @@ def versions(ctx: Context) -> str:
 
 def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float, block_name: str = "latest") -> None:
     """Replace one marked block of docs/performance.md (a run with --pythonpath: the candidate block)."""
-    start, end = BLOCKS[block_name]
+    start, end = BLOCKS.get(block_name) or (f"<!-- benchmarks:{block_name}:start -->", f"<!-- benchmarks:{block_name}:end -->")
     command = ".venv/bin/python benchmarks/run.py" + ("" if not argv else " " + shlex.join(argv))
     lines = [
         start,

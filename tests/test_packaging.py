@@ -111,3 +111,21 @@ def test_fresh_venv_completes_commands_on_tab(installed: Path, tmp_path: Path) -
     assert run(installed / "cbatch", cwd=tmp_path, env=env).stdout.split() == ["watch"]
     env = clean_env(_CBATCH_COMPLETE="complete_bash", COMP_WORDS="cbatch datasets up", COMP_CWORD="2")
     assert run(installed / "cbatch", cwd=tmp_path, env=env).stdout.split() == ["upload"]
+
+
+def test_fresh_venv_without_the_parquet_extra_says_how_to_get_it(wheel: Path, installed: Path, tmp_path: Path) -> None:
+    # The venv has the sandbox extra only: pyarrow is truly absent, and the wheel says it is an extra.
+    with zipfile.ZipFile(wheel) as zf:
+        metadata = zf.read(f"cohere_batch_cli-{__version__}.dist-info/METADATA").decode()
+    assert "Provides-Extra: parquet" in metadata
+    pyarrow = [line for line in metadata.splitlines() if line.startswith("Requires-Dist: pyarrow")]
+    assert "Requires-Dist: pyarrow>=14; extra == 'parquet'" in pyarrow and all("extra ==" in line for line in pyarrow)
+    absent = subprocess.run([installed / "python", "-c", "import pyarrow"], cwd=tmp_path, capture_output=True)
+    assert absent.returncode != 0
+    result = subprocess.run(
+        [installed / "cbatch", "results", "b-1", "-o", "out.parquet"], cwd=tmp_path, capture_output=True, text=True,
+        env=clean_env(CO_API_KEY="k", CO_API_URL="http://127.0.0.1:9", CBATCH_CONFIG=str(tmp_path / "c.toml")),
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr == "error: --format parquet needs pyarrow: pip install 'cohere-batch-cli[parquet]'\n"
+    assert not (tmp_path / "out.parquet").exists()

@@ -20,17 +20,19 @@ import pytest
 from cohere_batch_cli.api.models import DatasetPart
 from cohere_batch_cli.output.progress import NullProgress
 from cohere_batch_cli.results import (
-    CSV_COLUMNS,
     ResultsError,
     ResultsSummary,
-    csv_row,
+    TableOptions,
     decode_body,
     download_results,
     jsonl_record,
     reply_text,
 )
+from cohere_batch_cli.results.columns import Layout, Record, table_columns
 from cohere_batch_cli.validate import InputFileError
 from tests.support.part_server import DROP, ERROR, FORBID, LIMIT, SLOW, STALL, PartServer
+
+CHAT_COLUMNS = ("custom_id", "status", "error", "text", "finish_reason", "input_tokens", "output_tokens", "tool_calls")
 
 STRING_SCHEMA = fastavro.parse_schema(
     {
@@ -173,22 +175,23 @@ def test_a_nested_record_body_is_written_as_json(server: PartServer, http: httpx
     data = avro_bytes(recs, NESTED_SCHEMA)
     part = DatasetPart({"index": 0, "url": server.add("nested.avro", data)})
     out = tmp_path / "r.csv"
-    download_results([part], out, fmt="csv", http=http)
+    download_results([part], out, fmt="csv", http=http, table=TableOptions(body=True))
     rows = read_csv(out)
-    assert rows[0]["status"] == "succeeded" and rows[0]["text"] == ""
+    assert rows[0]["status"] == "succeeded" and "text" not in rows[0]  # embed output: no reply text
+    assert json.loads(rows[0]["embeddings_float"]) == [0.5, -0.25]
     assert json.loads(rows[0]["body"]) == {"id": "x", "embeddings": {"float": [0.5, -0.25]}}
     assert rows[1]["status"] == "failed" and rows[1]["error"] == "too long" and rows[1]["body"] == ""
 
 
-def test_csv_has_the_stable_columns(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_csv_of_chat_output_has_the_chat_columns(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
     parts = serve_parts(server, [records("c", 4)])
     out = tmp_path / "r.csv"
-    download_results(parts, out, fmt="csv", http=http)
+    download_results(parts, out, fmt="csv", http=http, table=TableOptions(body=True))
     with out.open(newline="", encoding="utf-8") as fh:
         reader = csv.reader(fh)
         header = next(reader)
         rows = [dict(zip(header, row, strict=True)) for row in reader]
-    assert tuple(header) == CSV_COLUMNS
+    assert tuple(header) == (*CHAT_COLUMNS, "body")
     ok = rows[0]
     assert ok["custom_id"] == "c-0000" and ok["status"] == "succeeded" and ok["error"] == ""
     assert ok["text"] == "reply to c-0000"  # thinking left out
@@ -228,7 +231,7 @@ def test_join_puts_each_request_beside_its_result(server: PartServer, http: http
     csv_out = tmp_path / "joined.csv"
     download_results(parts, csv_out, fmt="csv", http=http, join=requests)
     rows = read_csv(csv_out)
-    assert list(rows[0]) == [*CSV_COLUMNS, "request"]
+    assert list(rows[0]) == [*CHAT_COLUMNS, "request"]
     assert rows[0]["request"] == "" and json.loads(rows[2]["request"])["messages"][0]["content"] == "ask j-0002"
 
 
@@ -483,6 +486,8 @@ def test_reply_text_reads_v2_v1_and_openai_shapes() -> None:
     assert reply_text({"embeddings": {"float": [[0.1]]}}) == ""
 
 
-def test_csv_row_of_an_embed_body_uses_meta_billed_units() -> None:
-    row = csv_row({"custom_id": "e", "body": json.dumps({"id": "i", "embeddings": {"float": [[1.0]]}, "meta": {"billed_units": {"input_tokens": 4}}}), "error": None})
-    assert row[:7] == ["e", "succeeded", "", "", "", "4", ""]
+def test_the_embed_columns_read_meta_billed_units() -> None:
+    record = Record({"custom_id": "e", "body": json.dumps({"id": "i", "embeddings": {"float": [[1.0]]}, "meta": {"billed_units": {"input_tokens": 4}}}), "error": None})
+    columns = table_columns(Layout("embed", ("float",)), TableOptions(), joined=False)
+    row = {c.name: c.get(record) for c in columns}
+    assert row == {"custom_id": "e", "status": "succeeded", "error": None, "input_tokens": 4, "embeddings_float": [[1.0]]}

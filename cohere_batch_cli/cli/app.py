@@ -51,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "cancel": ("batches", "Batches", "Cancel one or several batches and report each outcome."),
     "watch": ("watch", "Batches", "Follow batches until every one has ended: completed, failed or canceled."),
     "datasets": ("datasets", "Datasets", "Upload, check and manage datasets (batch inputs and outputs)."),
-    "results": ("results", "Results", "Download a finished batch's results as JSONL or CSV."),
+    "results": ("results", "Results", "Download a finished batch's results as JSONL, CSV or Parquet."),
     "demo": ("demo", "Sandbox", "Run a real batch end to end against a local sandbox: no account, no network."),
     "sandbox": ("sandbox", "Sandbox", "A local Cohere batch and dataset API for tests, demos and CI: no account, no network."),
     "login": ("config_cmd", "Configuration", "Store an API key in a profile, after checking it with one cheap call."),

@@ -3,6 +3,8 @@
 It is the README's first command: with no account and no network it writes a
 request file, checks and uploads it, creates a batch, follows it to the end
 and downloads the results, through exactly the code paths a real run takes.
+An embed batch runs beside it, its results written as Parquet (vectors as
+float32 arrays) when the ``[parquet]`` extra is installed, as JSONL otherwise.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ from ._errors import command_errors
 
 DEMO_KEY = "sandbox-demo-key"
 FAIL_MARKER = "[[sandbox:fail]]"
+CHAT_MODEL = "command-r-08-2024"
+EMBED_MODEL = "embed-v4.0"
+TOPICS = ["tides", "volcanoes", "bread", "comets", "bees", "glaciers", "jazz", "maps"]
 
 
 def write_requests(path: Path, count: int, failures: int) -> None:
     """A chat request file of ``count`` records, the last ``failures`` asking the sandbox to fail."""
-    topics = ["tides", "volcanoes", "bread", "comets", "bees", "glaciers", "jazz", "maps"]
     with path.open("w", encoding="utf-8") as handle:
         for i in range(count):
-            text = f"In one sentence, why do {topics[i % len(topics)]} matter? (#{i})"
+            text = f"In one sentence, why do {TOPICS[i % len(TOPICS)]} matter? (#{i})"
             if i >= count - failures:
                 text += f" {FAIL_MARKER}"
             record = {
@@ -33,6 +37,33 @@ def write_requests(path: Path, count: int, failures: int) -> None:
                 "body": {"messages": [{"role": "user", "content": text}], "max_tokens": 64},
             }
             handle.write(json.dumps(record) + "\n")
+
+
+def write_embed_requests(path: Path, count: int) -> None:
+    """An embed request file of ``count`` records, two texts each, float and int8 vectors."""
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(count):
+            topic = TOPICS[i % len(TOPICS)]
+            record = {
+                "custom_id": f"emb-{i:05d}",
+                "body": {
+                    "texts": [f"A note about {topic} (#{i})", f"Another view of {topic} (#{i})"],
+                    "input_type": "search_document",
+                    "embedding_types": ["float", "int8"],
+                },
+            }
+            handle.write(json.dumps(record) + "\n")
+
+
+def _has_pyarrow() -> bool:
+    from ..errors import MissingExtra
+    from ..results.parquet import require_pyarrow
+
+    try:
+        require_pyarrow()
+    except MissingExtra:
+        return False
+    return True
 
 
 def register(app: typer.Typer) -> None:
@@ -44,11 +75,14 @@ def register(app: typer.Typer) -> None:
         records: Annotated[int, typer.Option("--records", min=1, max=1_000_000, help="How many requests to send.")] = 500,
         failures: Annotated[int | None, typer.Option("--failures", min=0, help="How many of them the sandbox should fail on purpose [default: 3, and never all of them].", show_default=False)] = None,
         pace: Annotated[float, typer.Option("--records-per-second", min=1, help="The sandbox's processing pace.")] = 150.0,
+        embeddings: Annotated[int, typer.Option("--embeddings", min=0, max=100_000, help="Records of the embed batch run beside it (0: none).")] = 100,
     ) -> None:
         """Run a real batch end to end against a local sandbox: no account, no network.
 
         Writes DIR/requests.jsonl, checks and uploads it, creates a batch,
-        watches it to the end, and downloads DIR/results.jsonl.
+        watches it to the end, and downloads DIR/results.jsonl. An embed
+        batch runs beside it; its results go to DIR/embeddings.parquet
+        (with the [parquet] extra; DIR/embeddings.jsonl without it).
 
         Example:
 
@@ -59,6 +93,7 @@ def register(app: typer.Typer) -> None:
         from ..api.models import BatchStatus
         from ..config import Setting, Settings
         from ..exit_codes import ExitCode
+        from ..results.parquet import PARQUET_EXTRA
         from ..tasks.batches import create_batch
         from ..tasks.datasets import upload_file
         from ..tasks.fetching import FetchOptions, fetch_results
@@ -77,6 +112,11 @@ def register(app: typer.Typer) -> None:
         # them: a batch whose every record fails ends FAILED, and a demo should succeed.
         failing = min(3, records - 1) if failures is None else min(failures, records)
         write_requests(requests, records, failing)
+        parquet = _has_pyarrow()
+        embed_requests = directory / "embed-requests.jsonl"
+        embed_path = directory / ("embeddings.parquet" if parquet else "embeddings.jsonl")
+        if embeddings:
+            write_embed_requests(embed_requests, embeddings)
         with tempfile.TemporaryDirectory(prefix="cbatch-demo-") as data_dir:
             sandbox = SandboxSettings(
                 data_dir=Path(data_dir), port=0, records_per_second=pace, queue_delay=1.0
@@ -89,25 +129,42 @@ def register(app: typer.Typer) -> None:
                         config_path=Path(data_dir) / "unused.toml",
                         api_key=Setting(DEMO_KEY, "demo"),
                         base_url=Setting(server.base_url, "demo sandbox"),
-                        model=Setting("command-r-08-2024", "demo"),
+                        model=Setting(CHAT_MODEL, "demo"),
                         client_name=Setting("cbatch-demo", "demo"),
                     )
                 )
                 client = state.client()
                 dataset_id = upload_file(client, requests, out, name="demo-requests")
-                batch = create_batch(
-                    client, name="cbatch-demo", dataset_id=dataset_id, model="command-r-08-2024", reporter=out
-                )
+                batch = create_batch(client, name="cbatch-demo", dataset_id=dataset_id, model=CHAT_MODEL, reporter=out)
                 out.info(f"created batch {batch.id}")
-                code = run_watch(state, [batch.id])
+                ids = [batch.id]
+                embed_batch = None
+                if embeddings:
+                    embed_dataset = upload_file(client, embed_requests, out, name="demo-embed-requests")
+                    embed_batch = create_batch(
+                        client, name="cbatch-demo-embed", dataset_id=embed_dataset, model=EMBED_MODEL, reporter=out
+                    )
+                    out.info(f"created embed batch {embed_batch.id}")
+                    ids.append(embed_batch.id)
+                code = run_watch(state, ids)
                 if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
                     raise typer.Exit(code)
                 fetch_results(client, batch.id, out, FetchOptions(output=str(results_path)))
+                if embed_batch is not None:
+                    fetch_results(client, embed_batch.id, out, FetchOptions(output=str(embed_path)))
                 final = client.get_batch(batch.id)
         succeeded = final.num_successful_records
         out.info(
             f"demo done: batch {final.status.label}, {succeeded} succeeded, "
             f"{final.num_failed_records} failed (on purpose); results in {results_path}"
         )
+        if embed_batch is not None:
+            if parquet:
+                out.info(
+                    f"embeddings in {embed_path}: one row a record, embeddings_float a list of float32 "
+                    "vectors (pandas, polars, DuckDB and Spark read it as it is)"
+                )
+            else:
+                out.info(f"embeddings in {embed_path}; for them as Parquet (float32 arrays): {PARQUET_EXTRA}")
         if final.status != BatchStatus.COMPLETED:
             raise typer.Exit(ExitCode.BATCH_FAILED)

@@ -1,4 +1,4 @@
-"""``cbatch results``: a finished batch's output, decoded from Avro into JSONL or CSV."""
+"""``cbatch results``: a finished batch's output, decoded from Avro into JSONL, CSV or Parquet."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ._options import BatchIdArg
 class ResultsFormat(str, Enum):
     jsonl = "jsonl"
     csv = "csv"
+    parquet = "parquet"
 
 
 def register(app: typer.Typer) -> None:
@@ -24,14 +25,16 @@ def register(app: typer.Typer) -> None:
     def results(
         ctx: typer.Context,
         batch_id: BatchIdArg,
-        output: Annotated[str | None, typer.Option("--output", "-o", help="File to write, or - for stdout [default: BATCH_ID.FORMAT].", show_default=False)] = None,
-        fmt: Annotated[ResultsFormat, typer.Option("--format", "-F", help="jsonl (one record a line, custom_id first) or csv.")] = ResultsFormat.jsonl,
+        output: Annotated[str | None, typer.Option("--output", "-o", help="File to write, or - for stdout [default: BATCH_ID.FORMAT]. A name ending .jsonl, .csv or .parquet picks the format.", show_default=False)] = None,
+        fmt: Annotated[ResultsFormat | None, typer.Option("--format", "-F", help="jsonl (one record a line, custom_id first), csv or parquet (one row a record, typed columns; needs the [parquet] extra) [default: from -o's name, else jsonl].", show_default=False)] = None,
+        columns: Annotated[list[str] | None, typer.Option("--column", metavar="NAME=EXPR", help="csv, parquet: add a column, a JMESPath expression over the record (custom_id, status, error, body, request), e.g. model=body.id. Repeatable.", show_default=False)] = None,
+        body: Annotated[bool, typer.Option("--body", help="csv, parquet: add the whole response as a body column (JSON text).")] = False,
         failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,
         join: Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True)] = None,
         wait: Annotated[bool, typer.Option("--wait", help="If the batch is still running, wait for it to end first.")] = False,
         concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")] = 4,
     ) -> None:
-        """Download a finished batch's results as JSONL or CSV.
+        """Download a finished batch's results as JSONL, CSV or Parquet.
 
         Parts are fetched (several at once) from their pre-signed links
         without the API key, decoded in order, and written under a temporary
@@ -48,20 +51,44 @@ def register(app: typer.Typer) -> None:
         output dataset outlived its 30 days (the dataset_ttl setting) are
         gone: exit 13.
 
+        CSV and Parquet have one row per record: custom_id, status, error,
+        then for chat text, finish_reason, input_tokens, output_tokens and
+        tool_calls, for embeddings input_tokens and one embeddings_TYPE
+        column per embedding type (Parquet: lists of float32 or integer
+        vectors). docs/results-columns.md has the schema.
+
         Examples:
 
           cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 -o results.jsonl
 
-          cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 --format csv --failed-only -o failed.csv
+          cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 --failed-only -o failed.csv
+
+          cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 -o embeddings.parquet --column texts=body.texts
 
           cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 --join requests.jsonl -o - | jq .
         """
+        from ..errors import OutputOptionError
         from ..exit_codes import ExitCode
-        from ..tasks.fetching import FetchOptions, fetch_results
+        from ..tasks.fetching import FetchOptions, check_options, fetch_results
         from ..tasks.resolving import BATCH, act_on
         from ._watching import run_watch
 
         state = get_state(ctx)
+        options = FetchOptions(
+            output=output,
+            fmt=fmt.value if fmt is not None else None,
+            failed_only=failed_only,
+            columns=tuple(columns or ()),
+            body=body,
+            join=join,
+            concurrency=concurrency,
+            read_timeout=state.timeout,
+            ca_bundle=state.ca_bundle,
+            dataset_ttl=state.settings().limits.dataset_ttl,
+        )
+        chosen, _ = check_options(options)  # a usage error stops the command before any call
+        if chosen == "parquet" and output == "-" and state.out.stdout_is_tty:
+            raise OutputOptionError("Parquet is binary and stdout is a terminal", hint="write it to a file: -o FILE.parquet")
         client = state.client()
         batch = act_on(client, batch_id, BATCH, state.out, client.get_batch)
         batch_id = batch.id
@@ -69,14 +96,4 @@ def register(app: typer.Typer) -> None:
             code = run_watch(state, [batch_id], plain=True, to_stderr=True, no_exit_status=True)
             if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT):
                 raise typer.Exit(code)
-        options = FetchOptions(
-            output=output,
-            fmt=fmt.value,
-            failed_only=failed_only,
-            join=join,
-            concurrency=concurrency,
-            read_timeout=state.timeout,
-            ca_bundle=state.ca_bundle,
-            dataset_ttl=state.settings().limits.dataset_ttl,
-        )
         fetch_results(client, batch_id, state.out, options, stdout=state.out.binary)

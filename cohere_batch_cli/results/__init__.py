@@ -1,4 +1,4 @@
-"""A finished batch's output dataset, downloaded, decoded from Avro and written as JSONL or CSV.
+"""A finished batch's output dataset, downloaded, decoded from Avro and written as JSONL, CSV or Parquet.
 
 The pipeline, one module a step, and why each step is shaped so:
 
@@ -18,7 +18,9 @@ The pipeline, one module a step, and why each step is shaped so:
    (records come shuffled), so neither does the file; the same output
    dataset always gives the same bytes.
 3. **Shape** (:mod:`.records`) each record, joined with its request by
-   :mod:`.join` when asked.
+   :mod:`.join` when asked; for CSV and Parquet, into the columns of
+   :mod:`.columns`, a chunk of records at a time (:mod:`.table`), Parquet in
+   row groups (:mod:`.parquet`, pyarrow, the optional extra ``[parquet]``).
 4. **Write** (:mod:`.writer`) through :func:`cohere_batch_cli.atomic.atomic_write`
    to ``.<name>.part-<random>`` in the destination's directory, renamed onto
    the final name only when complete. Any exception (Ctrl-C included) removes
@@ -38,11 +40,14 @@ Output shapes (chosen here, documented in ``cbatch results --help``):
 
       {"custom_id": "r1", "request": {...}|null, "response": {...}|null, "error": str|null}
 
-- CSV: :data:`CSV_COLUMNS`, plus a ``request`` column with ``join``.
+- CSV and Parquet: one row per record, the columns of :mod:`.columns` (the
+  defaults of chat or embed output, ``body`` and ``request`` on request,
+  ``--column NAME=EXPR``); documented in docs/results-columns.md.
 
 Errors: :class:`ResultsError` (a part could not be fetched or decoded; the CLI
-exits 6) and :class:`~cohere_batch_cli.errors.InputFileError` (a destination
-or join file that cannot be used; exit 2). Messages never carry a part's
+exits 6), :class:`~cohere_batch_cli.errors.InputFileError` (a destination
+or join file that cannot be used; exit 2) and
+:class:`~cohere_batch_cli.errors.MissingExtra` (Parquet without pyarrow; exit 2). Messages never carry a part's
 pre-signed query string.
 """
 
@@ -58,7 +63,9 @@ from typing import TYPE_CHECKING
 
 from ..errors import InputRejected, LocalWriteError, ResultsError
 from ..output.progress import NullProgress
+from .columns import TableOptions
 from .decode import decoded_records
+from .formats import FORMATS, OutputFormat
 from .join import Joiner, JoinReport
 from .parts import (
     DEFAULT_STALL_TIMEOUT,
@@ -69,18 +76,9 @@ from .parts import (
     total_bytes,
 )
 from .reconcile import Reported, reconcile
-from .records import (
-    CSV_COLUMNS,
-    csv_row,
-    decode_body,
-    is_failed,
-    joined_record,
-    jsonl_record,
-    reply_text,
-)
+from .records import decode_body, is_failed, joined_record, jsonl_record, reply_text
 from .writer import (
     BinaryStdout,
-    OutputFormat,
     check_destination,
     output_stream,
     workdir_parent,
@@ -94,15 +92,14 @@ if TYPE_CHECKING:
     from ..output.progress import ProgressSink
 
 __all__ = [
-    "CSV_COLUMNS",
     "DEFAULT_STALL_TIMEOUT",
     "OutputFormat",
     "RefreshLinks",
     "Reported",
     "ResultsError",
     "ResultsSummary",
+    "TableOptions",
     "count_mismatch",
-    "csv_row",
     "decode_body",
     "download_results",
     "is_failed",
@@ -143,6 +140,7 @@ def download_results(
     stdout: BinaryStdout | None = None,
     refresh_links: RefreshLinks | None = None,
     reported: Reported | None = None,
+    table: TableOptions | None = None,
 ) -> ResultsSummary:
     """Download ``parts`` and write their records to ``destination`` (None: ``stdout()``).
 
@@ -156,10 +154,15 @@ def download_results(
     ``http`` must be an unauthenticated client (see ``api.client.storage_client``).
     A file destination is all or nothing; stdout is streamed as records are
     decoded, so a failure there leaves the lines already written (a pipe cannot
-    be taken back). Raises :class:`ResultsError` or ``InputFileError``.
+    be taken back). ``table`` holds the columns of CSV and Parquet beyond the
+    defaults. Raises :class:`ResultsError`, ``InputFileError`` or ``MissingExtra``.
     """
-    if fmt not in ("jsonl", "csv"):
+    if fmt not in FORMATS:
         raise ValueError(f"unknown results format {fmt!r}")
+    if fmt == "parquet":
+        from .parquet import require_pyarrow
+
+        require_pyarrow()
     ordered = ordered_parts(parts)
     if destination is not None:
         check_destination(destination)
@@ -178,7 +181,10 @@ def download_results(
         per_part: list[int] = []
         records = cleanup.enter_context(closing(decoded_records(ordered, fetcher.wait, per_part)))
         with output_stream(destination, stdout) as out:
-            counts = write_records(records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink)
+            counts = write_records(
+                records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink,
+                table=table, spool_dir=workdir,
+            )  # fmt: skip
             report = joiner.report() if joiner is not None else None
             if report is not None and report.results and not report.matched:
                 raise _nothing_joined(report, joiner, destination)  # the file is not written
@@ -189,6 +195,7 @@ def download_results(
             f"{n:,} record{'' if n == 1 else 's'} {'has' if n == 1 else 'have'} a body that is not JSON; "
             f"{'it is' if n == 1 else 'each is'} written as a JSON string"
         )
+    warnings.extend(counts.warnings)
     mismatch, join_warnings = reconcile(
         reported if reported is not None else Reported(records=expected_records), counts.total, counts.failed, report
     )

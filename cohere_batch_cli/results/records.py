@@ -1,8 +1,8 @@
-"""The shapes one output record is written in: a JSONL line, a joined line, a CSV row.
+"""The shapes one output record is written in: a JSONL line, a joined line; what a reply says.
 
 Pure functions of a decoded Avro record (a dict), so they are tested without
 a server. What each shape holds is documented in the package docstring and
-in ``cbatch results --help``.
+in ``cbatch results --help``; the columns of CSV and Parquet are in :mod:`.columns`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,6 @@ try:
     import orjson as _orjson
 except ImportError:  # pragma: no cover - a dependency, but the standard library's parser still decides alone
     _orjson = None  # type: ignore[assignment]
-
-CSV_COLUMNS = (
-    "custom_id",
-    "status",
-    "error",
-    "text",
-    "finish_reason",
-    "input_tokens",
-    "output_tokens",
-    "body",
-)
-"""The CSV header, in this order always; ``request`` is appended when joining."""
 
 _PLAIN_SUCCESS_KEYS = frozenset({"custom_id", "body", "error"})
 _quote = json.encoder.encode_basestring  # a str as a JSON string, in C: what the encoder does for one
@@ -148,24 +136,6 @@ def joined_record(record: dict[str, Any], request: Any) -> dict[str, Any]:
     }
 
 
-def csv_row(record: dict[str, Any]) -> list[str]:
-    """One CSV row in :data:`CSV_COLUMNS` order."""
-    body = decode_body(record.get("body"))
-    failed = is_failed(record)
-    error = record.get("error") if failed else None
-    usage_in, usage_out = usage(body)
-    return [
-        _cell(record.get("custom_id")),
-        "failed" if failed else "succeeded",
-        "" if error is None else (error if isinstance(error, str) else dumps(error)),
-        reply_text(body),
-        _cell(body.get("finish_reason")) if isinstance(body, dict) else "",
-        _cell(usage_in),
-        _cell(usage_out),
-        "" if body is None else (body if isinstance(body, str) else dumps(body)),
-    ]
-
-
 def reply_text(body: Any) -> str:
     """The chat reply's text: text content parts joined; empty for embeddings and failures.
 
@@ -212,16 +182,6 @@ def usage(body: Any) -> tuple[Any, Any]:
     if "prompt_tokens" in holder or "completion_tokens" in holder:
         return holder.get("prompt_tokens"), holder.get("completion_tokens")
     return holder.get("input_tokens"), holder.get("output_tokens")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    return dumps(value)
 
 
 def _default(value: Any) -> Any:

@@ -2,49 +2,32 @@
 
 A file destination is checked before a byte is downloaded and written through
 :func:`cohere_batch_cli.atomic.atomic_write`: all or nothing. Stdout is
-streamed as records are decoded (a pipe cannot be taken back).
+streamed as records are decoded (a pipe cannot be taken back). JSON lines are
+written here; CSV and Parquet are tables, written by :mod:`.table`.
 """
 
 from __future__ import annotations
 
-import csv
 import os
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal
+from typing import IO, TYPE_CHECKING, Any
 
 from ..atomic import STDOUT, atomic_write, describe_destination
 from ..errors import InputFileError, LocalWriteError
-from .records import (
-    CSV_COLUMNS,
-    body_not_json,
-    csv_row,
-    decode_body,
-    dumps,
-    joined_record,
-    jsonl_record,
-    spliced_jsonl_line,
-)
+from .columns import TableOptions
+from .formats import OutputFormat
+from .records import body_not_json, dumps, joined_record, jsonl_record, spliced_jsonl_line
+from .table import Counts, write_table
 
 if TYPE_CHECKING:
     from ..output.progress import ProgressSink
     from .join import Joiner
 
-OutputFormat = Literal["jsonl", "csv"]
+__all__ = ["Counts", "OutputFormat", "write_records"]
 
 _PROGRESS_EVERY = 1000
-
-
-@dataclass
-class Counts:
-    """Records seen, written (after ``failed_only``) and failed; bodies kept as text (not JSON)."""
-
-    total: int = 0
-    written: int = 0
-    failed: int = 0
-    not_json: int = 0
 
 
 def write_records(
@@ -55,18 +38,27 @@ def write_records(
     failed_only: bool,
     joiner: Joiner | None,
     sink: ProgressSink,
+    table: TableOptions | None = None,
+    spool_dir: Path | None = None,
 ) -> Counts:
     """Write records as they are decoded; count every record, written or filtered out.
+
+    CSV and Parquet go to :func:`.table.write_table` with ``table``'s columns;
+    ``spool_dir`` is where Parquet may spool (the download's own folder).
 
     JSON lines are gathered a few hundred at a time and written in one call:
     per-line writes were a fifth of a results run (docs/performance.md, P4),
     and the check that every body is JSON needed that time back.
     """
+    if fmt != "jsonl":
+        if spool_dir is None:
+            raise ValueError("a table needs a folder to spool in")
+        return write_table(
+            records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink,
+            options=table or TableOptions(), spool_dir=spool_dir,
+        )  # fmt: skip
     counts = Counts()
     text = _Utf8(out)
-    writer = csv.writer(text) if fmt == "csv" else None
-    if writer is not None:
-        writer.writerow(CSV_COLUMNS + (("request",) if joiner is not None else ()))
     lines: list[str] = []
     pending = total = failures = 0
     for record in records:
@@ -84,14 +76,6 @@ def write_records(
         if failed_only and not failed:
             continue
         counts.written += 1
-        if writer is not None:
-            request = joiner.request(record.get("custom_id")) if joiner is not None else None
-            row = csv_row(record)
-            counts.not_json += body_not_json(record, decode_body(record.get("body")))
-            if joiner is not None:
-                row.append("" if request is None else dumps(request))
-            writer.writerow(row)
-            continue
         line = None if joiner is not None or failed else spliced_jsonl_line(record)
         if line is None:
             if joiner is not None:
@@ -111,14 +95,10 @@ def write_records(
 
 
 class _Utf8:
-    """A ``write(str)`` target over a binary stream, for ``csv.writer`` and JSON lines alike."""
+    """JSON lines into a binary stream."""
 
     def __init__(self, out: IO[bytes]) -> None:
         self._out = out
-
-    def write(self, text: str) -> int:
-        self._out.write(text.encode("utf-8"))
-        return len(text)
 
     def write_lines(self, lines: list[str]) -> None:
         """Several lines in one write: each ends with a newline, and a multi-byte character is never split."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
@@ -23,10 +23,10 @@ if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.errors import NotFoundError
     from ..api.models import Batch, DatasetPart
-    from ..results import ResultsSummary
+    from ..results import ResultsSummary, TableOptions
     from .reporting import Reporter
 
-ResultsFormat = Literal["jsonl", "csv"]
+ResultsFormat = Literal["jsonl", "csv", "parquet"]
 BinaryStdout = Callable[[], AbstractContextManager[IO[bytes]]]
 
 
@@ -35,8 +35,13 @@ class FetchOptions:
     """What to write and how: ``output`` is a path, ``-`` for stdout, or None for BATCH_ID.FORMAT."""
 
     output: str | None = None
-    fmt: ResultsFormat = "jsonl"
+    fmt: ResultsFormat | None = None
+    """None: the format ``output``'s extension names (``.csv``, ``.parquet``), else JSONL."""
     failed_only: bool = False
+    columns: tuple[str, ...] = ()
+    """``--column NAME=EXPR``, for CSV and Parquet."""
+    body: bool = False
+    """The whole response as a ``body`` column (CSV and Parquet)."""
     join: Path | None = None
     concurrency: int = 4
     read_timeout: float | None = None
@@ -66,11 +71,40 @@ def _say_where_on_stop(reporter: Reporter, destination: Path | None) -> Iterator
         raise
 
 
+def check_options(options: FetchOptions) -> tuple[ResultsFormat, TableOptions]:
+    """The format and the table's columns, or the usage error (exit 2) that stops the command at once.
+
+    Called before anything is asked of the API (and again by
+    :func:`fetch_results`), so a bad ``--column``, a ``--format`` that
+    contradicts ``-o``, or Parquet without pyarrow never waits for a batch.
+    """
+    from ..errors import OutputOptionError
+    from ..results import TableOptions
+    from ..results.columns import parse_columns
+    from ..results.formats import choose_format
+
+    fmt = choose_format(options.output, options.fmt)
+    if fmt == "jsonl" and (options.columns or options.body):
+        flag = "--column" if options.columns else "--body"
+        raise OutputOptionError(
+            f"{flag} is for the table formats: a JSONL line holds the whole record",
+            hint="add --format csv or --format parquet",
+        )
+    table = TableOptions(columns=parse_columns(options.columns), body=options.body)
+    if fmt == "parquet":
+        from ..results.parquet import require_pyarrow
+
+        require_pyarrow()
+    return fmt, table
+
+
 def destination_for(batch_id: str, options: FetchOptions) -> Path | None:
     """The file results go to (None: stdout)."""
+    from ..results.formats import choose_format
+
     if options.output == "-":
         return None
-    return Path(options.output or f"{batch_id}.{options.fmt}")
+    return Path(options.output or f"{batch_id}.{choose_format(options.output, options.fmt)}")
 
 
 def fetch_results(
@@ -89,8 +123,10 @@ def fetch_results(
     from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT, Reported, download_results
+    from ..results.columns import kind_of_dataset_type
     from .datasets import wait_validated
 
+    fmt, table = check_options(options)
     batch = client.get_batch(batch_id)
     if not batch.status.is_terminal:
         raise NotReady(
@@ -122,7 +158,7 @@ def fetch_results(
         summary = download_results(
             dataset.parts,
             destination,
-            fmt=options.fmt,
+            fmt=fmt,
             failed_only=options.failed_only,
             join=options.join,
             expected_records=batch.num_records,
@@ -133,6 +169,7 @@ def fetch_results(
             stdout=stdout,
             refresh_links=refresh_links,
             reported=Reported.from_batch(batch.raw),
+            table=replace(table, kind=kind_of_dataset_type(dataset.dataset_type)),
         )
     where = "stdout" if destination is None else str(destination)
     noun = "record" if summary.records_written == 1 else "records"

@@ -37,11 +37,11 @@ def test_an_expired_link_is_a_storage_error_and_a_fresh_get_gives_a_working_one(
     start: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="cohere_batch_cli.sandbox")
-    api = start(link_ttl=1)
+    api = start(link_ttl=3)  # long enough that a fresh link outlives a slow, loaded CI machine
     done = api.run(chat_lines(3), keep_original_file="true")
     links = [p["url"] for p in api.wait_dataset(done["output_dataset_id"])["dataset_parts"]]
     links += [p[k] for p in api.dataset(done["input_dataset_id"])["dataset_parts"] for k in ("url", "original_url")]
-    time.sleep(2.05)  # signed to the second, so a 1 s link is surely dead 2 s on
+    time.sleep(4.05)  # signed to the second, so a 3 s link is surely dead 4 s on
     for link in links:
         expired = httpx.get(link)
         assert expired.status_code == 400 and _xml_code(expired) == "ExpiredToken"

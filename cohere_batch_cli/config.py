@@ -38,12 +38,14 @@ ENV_API_KEY_FALLBACK = "COHERE_API_KEY"
 ENV_BASE_URL = "CO_API_URL"
 ENV_PROFILE = "CBATCH_PROFILE"
 ENV_CONFIG = "CBATCH_CONFIG"
+ENV_STATE_DIR = "CBATCH_STATE_DIR"
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_API_KEY, "The API key (wins over any profile)."),
     (ENV_API_KEY_FALLBACK, f"The API key, when {ENV_API_KEY} is not set."),
     (ENV_BASE_URL, "The API base URL (default https://api.cohere.com); --base-url wins."),
     (ENV_PROFILE, "The config profile to use; --profile wins."),
     (ENV_CONFIG, "Path of the config file, instead of the platform's config directory."),
+    (ENV_STATE_DIR, "Folder of the local state store (batch lineage, retries), instead of the user data folder."),
     ("NO_COLOR", "Any value: no colour. Also --no-color, and TERM=dumb."),
     ("FORCE_COLOR", "Any value: colour even when output is not a terminal."),
     ("SSL_CERT_FILE", "A CA bundle to verify TLS with (a private CA or a TLS-inspecting proxy)."),

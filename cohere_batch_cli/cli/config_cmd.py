@@ -84,17 +84,22 @@ def register(app: typer.Typer) -> None:
 
         Precedence: flags, then environment (CO_API_KEY, CO_API_URL), then the
         selected profile, then defaults. The key is never shown beyond its
-        last four characters.
+        last four characters. The last line is where the local state store
+        is (lineage of retried batches; CBATCH_STATE_DIR moves it).
 
         Example:
 
           cbatch --profile ci config
         """
         from ..config import mask
+        from ..state.store import FILE_NAME, state_dir
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
         settings = state.settings()
+        folder, folder_source = state_dir()
+        store = folder / FILE_NAME
+        store_state = "exists" if store.exists() else "absent: made on first use"
         rows = [
             ("profile", settings.profile, ""),
             ("config file", str(settings.config_path), "exists" if settings.config_path.exists() else "absent"),
@@ -102,6 +107,7 @@ def register(app: typer.Typer) -> None:
             ("base url", settings.base_url.value or "", settings.base_url.source),
             ("model", settings.model.value or "(not set)", settings.model.source),
             ("client name", settings.client_name.value or "", settings.client_name.source),
+            ("state store", str(store), store_state + ("" if folder_source == "default" else f", {folder_source}")),
         ]
         if out.for_machines:
             out.document({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows})

@@ -40,7 +40,8 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Pa
         monkeypatch.delenv(name, raising=False)
     config = tmp_path / "config" / "config.toml"
     monkeypatch.setenv("CBATCH_CONFIG", str(config))
-    monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "state"))
+    # Beside the test's folder, not in it: tests check what a command left in its folder.
+    monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path.parent / f"{tmp_path.name}-state"))
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CBATCH_RETRY_BASE", "0.01")

@@ -118,12 +118,13 @@ def test_cbatch_config_says_where_the_store_is(tmp_path: Path) -> None:
 
     from tests.conftest import TEST_KEY, Cli
 
+    path = tmp_path.parent / f"{tmp_path.name}-state" / "state.sqlite3"
     result = Cli("http://127.0.0.1:1", TEST_KEY)("config")
     (line,) = [row for row in result.stdout.splitlines() if row.startswith("state store")]
-    assert line.split()[2:] == [str(tmp_path / "state" / "state.sqlite3"), "(absent:", "made", "on", "first", "use,", "environment", "CBATCH_STATE_DIR)"]
-    StateStore(tmp_path / "state" / "state.sqlite3").close()
+    assert line.split()[2:] == [str(path), "(absent:", "made", "on", "first", "use,", "environment", "CBATCH_STATE_DIR)"]
+    StateStore(path).close()
     document = json.loads(Cli("http://127.0.0.1:1", TEST_KEY)("config", "--json").stdout)
     assert document["state_store"] == {
-        "value": str(tmp_path / "state" / "state.sqlite3"),
+        "value": str(path),
         "source": "exists, environment CBATCH_STATE_DIR",
     }

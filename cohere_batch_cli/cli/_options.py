@@ -115,3 +115,12 @@ WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=parse
 OutageLimitOpt = Annotated[float, typer.Option("--outage-limit", parser=parse_duration, metavar="DURATION", help="Give up after the API has been unreachable this long [default: 5m].", show_default=False)]  # fmt: skip
 PlainOpt = Annotated[bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")]
 NoExitStatusOpt = Annotated[bool, typer.Option("--no-exit-status", help="Exit 0 whatever the batches end as (timeouts and errors still count).")]  # fmt: skip
+
+
+# -- retrying ----------------------------------------------------------------------------
+
+DEFAULT_PAUSE = 30.0
+
+MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
+MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
+PauseOpt = Annotated[float, typer.Option("--pause", parser=parse_duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip

@@ -17,6 +17,16 @@ from ._context import CliState
 from ._options import DEFAULT_INTERVAL, DEFAULT_MAX_INTERVAL, DEFAULT_OUTAGE_LIMIT, format_duration
 
 
+def global_args(state: CliState | None) -> list[str]:
+    """``cbatch`` and the global options that a command printed for the user must repeat."""
+    args = ["cbatch"]
+    if state is not None and state.profile:
+        args += ["--profile", state.profile]
+    if state is not None and state.base_url:
+        args += ["--base-url", state.base_url]
+    return args
+
+
 def resume_command(
     state: CliState | None,
     batch_ids: Sequence[str],
@@ -24,14 +34,10 @@ def resume_command(
     *,
     plain: bool | None = None,
     json_lines: bool = False,
+    records_count: bool = False,
 ) -> str:
     """The exact ``cbatch watch`` command that picks this watch up again."""
-    args = ["cbatch"]
-    if state is not None and state.profile:
-        args += ["--profile", state.profile]
-    if state is not None and state.base_url:
-        args += ["--base-url", state.base_url]
-    args += ["watch", *batch_ids]
+    args = [*global_args(state), "watch", *batch_ids]
     if json_lines:
         args.append("--json")
     elif plain:
@@ -46,6 +52,8 @@ def resume_command(
         args += ["--outage-limit", format_duration(options.outage_limit)]
     if options.no_exit_status:
         args.append("--no-exit-status")
+    if records_count:
+        args.append("--fail-on-records")
     return shlex.join(args)
 
 
@@ -61,11 +69,16 @@ def run_watch(
     max_interval: float = DEFAULT_MAX_INTERVAL,
     outage_limit: float = DEFAULT_OUTAGE_LIMIT,
     no_exit_status: bool = False,
+    records_count: bool = False,
+    resume: str | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` to the end in the style asked for; return the exit code of the outcome.
 
     ``to_stderr`` sends plain lines to stderr, for a command whose stdout holds
     its own data. ``plain`` forces plain lines; ``json_lines`` wins over both.
+    ``records_count`` makes records that failed or never came back exit 12.
+    ``resume`` replaces the ``cbatch watch`` command printed on Ctrl-C (a
+    command that does more than watch is resumed by running it again).
     """
     from ..tasks.watching import follow
 
@@ -78,5 +91,8 @@ def run_watch(
         no_exit_status=no_exit_status,
     )
     state.out.set_watch_style(plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr)
-    resume = resume_command(state, ids, options, plain=plain, json_lines=json_lines)
-    return follow(state.client(), ids, state.out, options=options, resume=resume, retries=state.retries)
+    if resume is None:
+        resume = resume_command(state, ids, options, plain=plain, json_lines=json_lines, records_count=records_count)
+    return follow(
+        state.client(), ids, state.out, options=options, resume=resume, retries=state.retries, records_count=records_count
+    )

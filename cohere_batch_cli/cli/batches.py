@@ -13,12 +13,16 @@ from ..exit_codes import ExitCode
 from ._context import CliState, get_state
 from ._errors import command_errors
 from ._options import (
+    DEFAULT_PAUSE,
     BatchIdArg,
     BatchIdsArg,
     EventsJsonOpt,
     FormatOpt,
     JsonlOpt,
     JsonOpt,
+    MatchOpt,
+    MissingOpt,
+    PauseOpt,
     QueryOpt,
     QuietOpt,
 )
@@ -53,6 +57,10 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: the profile's model).")] = None,
         dataset_type: Annotated[str | None, typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
         watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch').")] = False,
+        retry_failed: Annotated[int, typer.Option("--retry-failed", metavar="N", min=0, max=100, help="With --watch: retry what failed, up to N rounds, then exit 12 if records still fail (0 if none).")] = 0,
+        match: MatchOpt = None,
+        missing: MissingOpt = True,
+        pause: PauseOpt = DEFAULT_PAUSE,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -61,37 +69,66 @@ def register(app: typer.Typer) -> None:
 
         With --dataset, the dataset must already be validated. With --file, the
         file is checked line by line first (nothing is sent if a line is
-        wrong), uploaded, and validated; then the batch is created. If the
-        answer to the create call is lost, cbatch looks for the batch before
-        asking again, so a retry never makes two. With --watch, --json prints
-        the batch and then the watch's events, one JSON object a line.
+        wrong), uploaded (asking the API to keep the original file), and
+        validated; then the batch is created, and the file's path, size and
+        hash are recorded for a later 'cbatch retry'. If the answer to the
+        create call is lost, cbatch looks for the batch before asking again,
+        so a retry never makes two. With --watch, --json prints the batch and
+        then the watch's events, one JSON object a line. With --retry-failed
+        N, each attempt is watched and what failed is retried (as 'cbatch
+        retry --watch --rounds N'), with a pause that doubles between rounds.
 
         Examples:
 
           cbatch create --name nightly --dataset requests-3kd9xq --model command-r-08-2024
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --watch
+
+          cbatch create --file requests.jsonl --model command-r-08-2024 --retry-failed 3 --watch
         """
         from ..tasks.batches import create_batch
         from ..tasks.datasets import default_name, upload_file
+        from ..tasks.lineage import open_store_or_warn, remember_batch, remember_input_file
 
         state = get_state(ctx)
         lines = json_out and watch  # the batch, then events: one JSON object a line
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         if (dataset is None) == (file is None):
             raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
+        if retry_failed and not watch:
+            raise UsageError("--retry-failed needs --watch: a round waits for the batch before it")
+        rule = None
+        if retry_failed:
+            from ..selection import Rule
+
+            rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before anything is sent
         model = model or state.settings().model.value
         if not model:
             raise UsageError("--model is required (or set 'model' in your profile)")
         client = state.client()
         if file is not None:
-            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name)
+            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name, keep_original_file=True)
             name = name or default_name(file)
+            remember_input_file(dataset, file, out)
         assert dataset is not None
         batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)
+        store = open_store_or_warn(out, f"the lineage of batch {batch.id}")
+        if store is not None:
+            remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
         if not out.for_machines:
             out.info(f"created batch {batch.id}")
         show_batch(state, batch)
+        if watch and rule is not None:
+            from ..tasks.retrying import RetryOptions
+            from ._retrying import retry_command, run_rounds
+
+            options = RetryOptions(rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle)
+            resume = retry_command(state, batch.id, options, rounds=retry_failed, pause=pause)
+            code = run_rounds(
+                state, batch.id, options, rounds=retry_failed, pause=pause, json_lines=json_out or jsonl,
+                quiet=quiet, resume=resume, first_shown=True,
+            )  # fmt: skip
+            raise typer.Exit(code)
         if watch:
             from ._watching import run_watch
 
@@ -182,8 +219,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show every field of a batch: status, progress, token counts, datasets.
 
-        Fields the API adds later are shown too. With --json, the batch exactly
-        as the API sent it (token counts stay strings).
+        Fields the API adds later are shown too, and for a batch in a chain of
+        retries its attempt, the batch it retries and the one that retried it
+        (from its name and the local state store). With --json, the batch
+        exactly as the API sent it (token counts stay strings).
 
         Examples:
 
@@ -194,8 +233,20 @@ def register(app: typer.Typer) -> None:
           cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status
         """
         state = get_state(ctx)
-        state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
-        show_batch(state, state.client().get_batch(batch_id))
+        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query)
+        batch = state.client().get_batch(batch_id)
+        if out.for_machines:
+            show_batch(state, batch)
+            return
+        from ..output.batch_views import STATUS_STYLES, batch_fields, lineage_fields
+        from ..state.store import existing_store
+        from ..tasks.lineage import known_lineage
+
+        fields = batch_fields(batch)
+        known = known_lineage(batch, existing_store())
+        if known is not None:
+            fields += lineage_fields(known.attempt, known.root_id, known.parent_id, known.retried_by)
+        out.item(batch.raw, batch.id, fields, {"Status": STATUS_STYLES.get(batch.status, "magenta")})
 
     @app.command("cancel", rich_help_panel="Batches")
     @command_errors

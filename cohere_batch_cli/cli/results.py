@@ -30,6 +30,7 @@ def register(app: typer.Typer) -> None:
         join: Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True)] = None,
         wait: Annotated[bool, typer.Option("--wait", help="If the batch is still running, wait for it to end first.")] = False,
         concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")] = 4,
+        own: Annotated[bool, typer.Option("--own", help="A batch with retries: only this batch's own records, not merged with its other attempts.")] = False,
     ) -> None:
         """Download a finished batch's results as JSONL or CSV.
 
@@ -37,6 +38,11 @@ def register(app: typer.Typer) -> None:
         without the API key, decoded in order, and written under a temporary
         name that is renamed when complete: an interrupted run leaves no
         partial file, and a second run writes the same bytes.
+
+        A batch that was retried ('cbatch retry') gets merged results: one
+        record per custom_id across every attempt, its latest success, else
+        its latest failure, each with the "attempt" it came from (a column in
+        CSV). --own gives one attempt's records alone.
 
         Examples:
 
@@ -64,5 +70,6 @@ def register(app: typer.Typer) -> None:
             concurrency=concurrency,
             read_timeout=state.timeout,
             ca_bundle=state.ca_bundle,
+            merge=not own,
         )
         fetch_results(client, batch_id, state.out, options, stdout=state.out.binary)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ._context import get_state
@@ -38,14 +40,17 @@ def register(app: typer.Typer) -> None:
         json_lines: EventsJsonOpt = False,
         jsonl: JsonlOpt = False,
         no_exit_status: NoExitStatusOpt = False,
+        fail_on_records: Annotated[bool, typer.Option("--fail-on-records", help="Exit 12 when a batch ends with records that failed or have no result, COMPLETED included (for CI).")] = False,
     ) -> None:
         """Follow batches until every one has ended: completed, failed or canceled.
 
-        Exit codes: 0 all completed, 8 one failed, 9 one canceled, 10 --timeout
-        ran out (batches keep running), 4 an id that does not exist (reported
-        after a 10 s grace and dropped; the others are followed to the end),
-        130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (nothing is cancelled). With
-        several outcomes, the worst: see 'cbatch help exit-codes'.
+        Exit codes: 0 all completed (however many of their records failed), 8
+        one failed, 9 one canceled, 10 --timeout ran out (batches keep
+        running), 4 an id that does not exist (reported after a 10 s grace and
+        dropped; the others are followed to the end), 12 with
+        --fail-on-records when records failed or have no result, 130 Ctrl-C,
+        143 SIGTERM, 129 SIGHUP (nothing is cancelled). With several outcomes,
+        the worst: see 'cbatch help exit-codes'.
 
         Examples:
 
@@ -68,5 +73,6 @@ def register(app: typer.Typer) -> None:
             max_interval=max(interval, max_interval),
             outage_limit=outage_limit,
             no_exit_status=no_exit_status,
+            records_count=fail_on_records,
         )
         raise typer.Exit(code)

@@ -115,6 +115,18 @@ def batch_fields(batch: Batch) -> list[tuple[str, str]]:
     return [(k, v) for k, v in known if v] + extra
 
 
+def lineage_fields(attempt: int, root_id: str, parent_id: str | None, retried_by: str | None) -> list[tuple[str, str]]:
+    """Where a batch stands in a chain of retries: its attempt, what it retries, what retried it."""
+    if attempt == 1:
+        rows = [("Attempt", "1 (the original)")]
+    else:
+        rows = [("Attempt", f"{attempt} (retry {attempt - 1} of {root_id})")]
+        rows.append(("Retry of", parent_id or f"attempt {attempt - 1} of {root_id}"))
+    if retried_by:
+        rows.append(("Retried by", retried_by))
+    return rows
+
+
 def dataset_fields(dataset: Dataset) -> list[tuple[str, str]]:
     fields = [
         ("ID", dataset.id),

@@ -55,18 +55,21 @@ def write_records(
     failed_only: bool,
     joiner: Joiner | None,
     sink: ProgressSink,
+    attempts: bool = False,
 ) -> Counts:
     """Write records as they are decoded; count every record, written or filtered out.
 
     JSON lines are gathered a few hundred at a time and written in one call:
     per-line writes were a fifth of a results run (docs/performance.md, P4),
-    and the check that every body is JSON needed that time back.
+    and the check that every body is JSON needed that time back. ``attempts``
+    (merged results) adds an ``attempt`` column to CSV; JSON lines carry the
+    record's ``attempt`` key as they carry any other.
     """
     counts = Counts()
     text = _Utf8(out)
     writer = csv.writer(text) if fmt == "csv" else None
     if writer is not None:
-        writer.writerow(CSV_COLUMNS + (("request",) if joiner is not None else ()))
+        writer.writerow(CSV_COLUMNS + (("request",) if joiner is not None else ()) + (("attempt",) if attempts else ()))
     lines: list[str] = []
     pending = total = failures = 0
     for record in records:
@@ -90,6 +93,8 @@ def write_records(
             counts.not_json += body_not_json(record, decode_body(record.get("body")))
             if joiner is not None:
                 row.append("" if request is None else dumps(request))
+            if attempts:
+                row.append(str(record.get("attempt", "")))
             writer.writerow(row)
             continue
         line = None if joiner is not None or failed else spliced_jsonl_line(record)

@@ -118,8 +118,9 @@ class AttemptRecord:
     updated_at: float
 
 
-STEPS = ("uploading", "uploaded", "creating", "created")
-"""The steps of an attempt, in order: each is written before the work it names."""
+STEPS = ("uploading", "uploaded", "creating", "created", "done")
+"""The steps of an attempt, in order: each is written before the work it names, ``done``
+once the run that made the attempt has reported it or watched it to the end."""
 
 
 class StateStore:

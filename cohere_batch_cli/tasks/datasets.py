@@ -83,15 +83,21 @@ def upload_file(
     name: str | None = None,
     keep_original_file: bool = False,
     wait: bool = True,
+    label: str | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
     Returns the new dataset's id. A dataset that fails validation raises
-    :class:`InputRejected` with the API's reason.
+    :class:`InputRejected` with the API's reason. ``label`` names the file in
+    messages (a file cbatch wrote itself, such as a retry's input).
     """
+    import dataclasses
+
     from ..spool import rereadable
 
     with rereadable(path) as source:  # stdin or a pipe: checked and sent from one copy
+        if label is not None:
+            source = dataclasses.replace(source, label=label)
         return _upload_checked(
             client, source, reporter, dataset_type=dataset_type, name=name,
             keep_original_file=keep_original_file, wait=wait,

@@ -1,7 +1,12 @@
-"""Download a finished batch's results: its output dataset, decoded and written atomically."""
+"""Download a finished batch's results: its output dataset, decoded and written atomically.
+
+A batch with retries (``cbatch retry``) gets merged results by default: one
+record per ``custom_id`` across its attempts (:mod:`cohere_batch_cli.results.merge`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -12,7 +17,9 @@ from ..errors import NotReady
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
+    from ..api.models import Batch, DatasetPart
     from ..results import ResultsSummary
+    from .lineage import Chain
     from .reporting import Reporter
 
 ResultsFormat = Literal["jsonl", "csv"]
@@ -31,6 +38,8 @@ class FetchOptions:
     read_timeout: float | None = None
     """Seconds to wait for each read from storage (the global --timeout); None: the default."""
     ca_bundle: str | None = None
+    merge: bool = True
+    """A batch with retries: one record per custom_id across the attempts (False: this batch's own)."""
 
 
 @contextmanager
@@ -97,6 +106,13 @@ def fetch_results(
         raise
     if dataset.validation_status == "failed":
         raise NotReady(f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}")
+    if options.merge and _may_have_retries(batch):
+        from ..state.store import existing_store
+        from .lineage import resolve_chain
+
+        chain = resolve_chain(client, batch, store=existing_store(), reporter=reporter)
+        if chain.has_retries:
+            return _fetch_merged(client, chain, batch, reporter, options, stdout)
     destination = destination_for(batch.id, options)
     progress = reporter.progress("downloading results") if destination is not None else None
     timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
@@ -116,6 +132,11 @@ def fetch_results(
             stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT,
             stdout=stdout,
         )
+    _report(reporter, summary, destination)
+    return summary
+
+
+def _report(reporter: Reporter, summary: ResultsSummary, destination: Path | None) -> None:
     where = "stdout" if destination is None else str(destination)
     noun = "record" if summary.records_written == 1 else "records"
     reporter.info(
@@ -131,4 +152,69 @@ def fetch_results(
         reporter.warn(summary.count_mismatch)
     for warning in summary.warnings:
         reporter.warn(warning)
+
+
+def _may_have_retries(batch: Batch) -> bool:
+    """Whether a chain is worth looking for: a retry itself, or a batch not every record of which succeeded.
+
+    A batch whose every record succeeded was never retried by cbatch, so its
+    results cost no extra request.
+    """
+    from ..naming import parse_batch_name
+
+    if parse_batch_name(batch.name)[1] is not None:
+        return True
+    return batch.num_failed_records > 0 or (batch.num_records or 0) > batch.num_successful_records
+
+
+def _fetch_merged(
+    client: CohereClient, chain: Chain, asked: Batch, reporter: Reporter, options: FetchOptions, stdout: BinaryStdout | None
+) -> ResultsSummary:
+    """The merged results of every finished attempt of ``chain``."""
+    from ..api.client import Timeouts, storage_client
+    from ..api.errors import NotFoundError
+    from ..errors import ResultsExpired
+    from ..results import DEFAULT_STALL_TIMEOUT
+    from ..results.merge import AttemptOutput, download_merged
+    from .datasets import wait_validated
+
+    attempts = []
+    for batch, number in zip(chain.attempts, chain.numbers, strict=True):
+        if not batch.status.is_terminal:
+            reporter.warn(f"attempt {number} (batch {batch.id}) is still {batch.status.label}: its records are not merged yet")
+            continue
+        parts: tuple[DatasetPart, ...] = ()
+        if batch.output_dataset_id:
+            try:
+                parts = wait_validated(client, batch.output_dataset_id, reporter).parts
+            except NotFoundError:
+                parts = ()
+        if not parts and batch.num_processed:
+            raise ResultsExpired(
+                f"the output of attempt {number} (batch {batch.id}) is gone: the merged results would lose its records",
+                hint=f"download each attempt's own with: cbatch results ID --own (this one: {asked.id})",
+            )
+        attempts.append(AttemptOutput(number, batch.id, parts, batch.num_records if number == 1 else None))
+    if len(attempts) < 2:
+        return fetch_results(client, asked.id, reporter, dataclasses.replace(options, merge=False), stdout=stdout)
+    destination = destination_for(asked.id, options)
+    progress = reporter.progress("downloading results") if destination is not None else None
+    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
+    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(reporter, destination):
+        merged = download_merged(
+            attempts,
+            destination,
+            fmt=options.fmt,
+            failed_only=options.failed_only,
+            join=options.join,
+            http=http,
+            concurrency=options.concurrency,
+            progress=progress,
+            stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT,
+            stdout=stdout,
+        )
+    summary = merged.summary
+    _report(reporter, summary, destination)
+    pieces = [f"{merged.from_attempt.get(a.number, 0):,} from attempt {a.number}" for a in attempts]
+    reporter.info(f"merged {len(attempts)} attempts of batch {chain.root.id}: " + ", ".join(pieces))
     return summary

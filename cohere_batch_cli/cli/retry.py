@@ -125,7 +125,7 @@ def _dry_run(state: CliState, batch_id: str, options: RetryOptions, store: State
     with tempfile.TemporaryDirectory(prefix="cbatch-dry-run-") as folder:
         listing = Path(folder) / "listing.jsonl"
         outcome = retry_once(state.client(), batch_id, out, dataclasses.replace(options, listing=listing), store=store)
-        out.info(f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, from dataset {outcome.dataset_name!r}")
+        out.info(f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, its input a dataset named {outcome.dataset_name!r}")
         if outcome.selection is None or not listing.exists():
             return
 

@@ -17,7 +17,7 @@ from ..errors import NotReady
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
-    from ..api.models import Batch, DatasetPart
+    from ..api.models import Batch, Dataset, DatasetPart
     from ..results import ResultsSummary
     from .lineage import Chain
     from .reporting import Reporter
@@ -112,7 +112,7 @@ def fetch_results(
 
         chain = resolve_chain(client, batch, store=existing_store(), reporter=reporter)
         if chain.has_retries:
-            return _fetch_merged(client, chain, batch, reporter, options, stdout)
+            return _fetch_merged(client, chain, batch, reporter, options, stdout, known={batch.id: dataset})
     destination = destination_for(batch.id, options)
     progress = reporter.progress("downloading results") if destination is not None else None
     timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
@@ -168,9 +168,15 @@ def _may_have_retries(batch: Batch) -> bool:
 
 
 def _fetch_merged(
-    client: CohereClient, chain: Chain, asked: Batch, reporter: Reporter, options: FetchOptions, stdout: BinaryStdout | None
+    client: CohereClient,
+    chain: Chain,
+    asked: Batch,
+    reporter: Reporter,
+    options: FetchOptions,
+    stdout: BinaryStdout | None,
+    known: dict[str, Dataset],
 ) -> ResultsSummary:
-    """The merged results of every finished attempt of ``chain``."""
+    """The merged results of every finished attempt of ``chain`` (``known``: output datasets already read, by batch)."""
     from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
     from ..errors import ResultsExpired
@@ -184,7 +190,9 @@ def _fetch_merged(
             reporter.warn(f"attempt {number} (batch {batch.id}) is still {batch.status.label}: its records are not merged yet")
             continue
         parts: tuple[DatasetPart, ...] = ()
-        if batch.output_dataset_id:
+        if batch.id in known:
+            parts = known[batch.id].parts
+        elif batch.output_dataset_id:
             try:
                 parts = wait_validated(client, batch.output_dataset_id, reporter).parts
             except NotFoundError:

@@ -53,6 +53,9 @@ PARALLEL_BYTES = 64 * 1024 * 1024
 _PIECES_PER_WORKER = 4
 _KIND = re.compile(r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}|\d+(?:[.,]\d+)*")
 _TOP_ERRORS = 5
+_MAX_KINDS = 10_000
+"""Kinds of error a run of the input counts one by one; more are counted together, so memory stays flat."""
+OTHER_KINDS = "(other kinds of error)"
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,8 @@ class Selection:
     errors: list[tuple[str, int]] = field(default_factory=list)
     """The errors of the records picked, by kind (numbers and ids left out), most frequent first."""
     error_kinds: int = 0
+    workers: int = 0
+    """Worker processes the selection used (0: it ran in this process alone)."""
 
     @property
     def still_failing(self) -> int:
@@ -134,7 +139,7 @@ def select(
     size = input_path.stat().st_size
     part_bytes = sum(p.stat().st_size for parts in outputs for p in parts)
     count = worker_count(size + part_bytes, PARALLEL_BYTES) if processes is None else processes
-    selection = Selection()
+    selection = Selection(workers=count)
     with scratch_database(workdir, "selection") as (db, db_path), Workers(count) as workers:
         _load_outputs(db, outputs, rule, workers, selection)
         with open(input_path, "rb") as fh:
@@ -190,7 +195,7 @@ def _load_outputs(
     for attempt, decoded in zip((a for a, _ in jobs), workers.map(_decode_part, [p for _, p in jobs]), strict=True):
         ok, failed, total = decoded
         selection.results += total
-        db.executemany("INSERT INTO ok VALUES (?)", ok)
+        db.execute("INSERT INTO ok SELECT value FROM json_each(?)", (ok,))  # parsed in C: 5x executemany
         db.executemany(
             "INSERT INTO failed VALUES (?, ?, ?, ?)",
             [(cid, attempt, rule.matches(error), error) for cid, error in failed],
@@ -204,8 +209,8 @@ def _load_outputs(
     db.execute("CREATE INDEX latest_by_id ON latest (id)")
 
 
-def _decode_part(path: str) -> tuple[list[tuple[str]], list[tuple[str, str]], int]:
-    """One output part: the ids that succeeded, the failures with their error, the record count.
+def _decode_part(path: str) -> tuple[bytes | str, list[tuple[str, str]], int]:
+    """One output part: the ids that succeeded (a JSON array), the failures with their error, the record count.
 
     Runs in a worker process. The part is the API's, so unreadable bytes are
     a :class:`~cohere_batch_cli.errors.ResultsError` as in ``cbatch results``.
@@ -214,7 +219,7 @@ def _decode_part(path: str) -> tuple[list[tuple[str]], list[tuple[str, str]], in
 
     from ..errors import ResultsError
 
-    ok: list[tuple[str]] = []
+    ok: list[str] = []
     failed: list[tuple[str, str]] = []
     total = 0
     try:
@@ -228,12 +233,22 @@ def _decode_part(path: str) -> tuple[list[tuple[str]], list[tuple[str, str]], in
                     continue
                 error = record.get("error")
                 if error is None or error == "" or error == {}:
-                    ok.append((custom_id,))
+                    ok.append(custom_id)
                 else:
                     failed.append((custom_id, error if isinstance(error, str) else str(error)))
     except Exception as exc:  # untrusted bytes: any failure to decode them says only that
         raise ResultsError(f"an output part is not a readable Avro file (after {total:,} records): {type(exc).__name__}") from None
-    return ok, failed, total
+    return _json(ok), failed, total
+
+
+def _json(value: Any) -> bytes | str:
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover
+        import json
+
+        return json.dumps(value)
+    return orjson.dumps(value)
 
 
 # -- step 3: the input -----------------------------------------------------------------------
@@ -311,7 +326,8 @@ def _scan_range(task: _Range) -> _RangeResult:
                             continue
                         else:
                             result.failed += 1
-                            kinds[error_kind(error)] += 1
+                            kind = error_kind(error)
+                            kinds[kind if kind in kinds or len(kinds) < _MAX_KINDS else OTHER_KINDS] += 1
                         picked.append(lines[key])
                         if why is not None:
                             reason = "missing" if error is None else "failed"

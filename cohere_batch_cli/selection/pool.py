@@ -16,8 +16,10 @@ killed with SIGKILL leaves workers whose queue is closed; they exit.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -35,10 +37,22 @@ def _quiet_worker() -> None:
 
 
 def worker_count(work_bytes: int, threshold: int) -> int:
-    """How many processes ``work_bytes`` of work is worth: 0 (run here) below ``threshold``."""
+    """How many processes ``work_bytes`` of work is worth: 0 (run here) below ``threshold``.
+
+    Workers pay only on a core that is free: with one core, or a machine whose
+    load leaves less than a core idle, they would take turns with the parent
+    and cost their start-up and the hand-over of every result for nothing.
+    """
     if work_bytes < threshold:
         return 0
-    return max(0, min(MAX_PROCESSES, os.cpu_count() or 1))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        return 0
+    try:
+        idle = cores - os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average (Windows)
+        idle = cores
+    return min(MAX_PROCESSES, cores) if idle >= 1.0 else 0
 
 
 class Workers:
@@ -62,7 +76,13 @@ class Workers:
         self._pool = None
 
     def map(self, func: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
-        """``func(item)`` for each item, in order; a worker's exception is raised here."""
+        """``func(item)`` for each item, in order; a worker's exception is raised here.
+
+        At most two tasks per worker are in flight: results wait in the parent
+        only as long as it takes to use them, so memory does not grow with the
+        number of tasks (``Pool.imap`` would queue every result a fast worker
+        made while the parent was busy).
+        """
         if self.processes <= 0:
             for item in items:
                 yield func(item)
@@ -71,11 +91,17 @@ class Workers:
 
         if self._pool is None:
             self._pool = multiprocessing.get_context("spawn").Pool(self.processes, initializer=_quiet_worker)
-        pending = self._pool.imap(func, items)
+        pending: deque[Any] = deque()
+        source = iter(items)
         while True:
-            try:
-                yield pending.next(timeout=0.2)  # wakes often, so Ctrl-C is acted on at once
-            except StopIteration:
+            for item in itertools.islice(source, 2 * self.processes - len(pending)):
+                pending.append(self._pool.apply_async(func, (item,)))
+            if not pending:
                 return
-            except multiprocessing.TimeoutError:
-                continue
+            head = pending.popleft()
+            while True:
+                try:
+                    yield head.get(timeout=0.2)  # wakes often, so Ctrl-C is acted on at once
+                    break
+                except multiprocessing.TimeoutError:
+                    continue

@@ -32,7 +32,8 @@ try:
 except ImportError:  # pragma: no cover - a dependency, but optional at run time
     _orjson = None  # type: ignore[assignment]
 
-BLOCK_BYTES = 4 * 1024 * 1024
+BLOCK_BYTES = 1024 * 1024
+"""Read at a time: the block and its lines are what a reader holds (4 MiB cost 15 MiB more, for 8 % less time)."""
 _LINE_START = re.compile(rb'\n\{"custom_id": ?"([^"\\\n]*)"')
 """A line that starts with its custom_id, an id without escapes; the id is the group."""
 _HEAD_BYTES = 64 * 1024

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-CACHE_KIB = 16 * 1024
-"""Page cache of a scratch database: enough for the hot pages of its indexes, far below the memory limits."""
+CACHE_KIB = 8 * 1024
+"""Page cache of a scratch database: the hot pages of its indexes; the rest is the OS's file cache."""
+READER_CACHE_KIB = 4 * 1024
+"""Page cache of a worker's read-only connection: lookups land all over the index anyway."""
 
 
 @contextmanager
@@ -37,5 +39,5 @@ def scratch_database(folder: Path, name: str) -> Iterator[tuple[sqlite3.Connecti
 def open_readonly(path: Path) -> sqlite3.Connection:
     """Another connection to a scratch database, for reading only (a worker process's)."""
     db = sqlite3.connect(path.as_uri() + "?mode=ro", uri=True)
-    db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+    db.execute(f"PRAGMA cache_size = -{READER_CACHE_KIB}")
     return db

@@ -283,3 +283,27 @@ def test_watch_can_make_failed_records_count(cli: Cli, sandbox: Any, tmp_path: P
     strict = cli("watch", batch.id, "--fail-on-records", exit_code=ExitCode.RECORDS_FAILED)
     assert f"batch {batch.id}: 1 of 3 records failed or have no result" in strict.stderr
     cli("watch", batch.id, "--fail-on-records", "--no-exit-status")
+
+
+def test_one_retry_of_a_root_at_a_time_on_a_machine(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
+    import hashlib
+    import subprocess
+    import sys
+
+    from cohere_batch_cli.state.store import store_path
+
+    batch, _ = finished_batch(client_of(sandbox), tmp_path, "locked", 3, {0}, keep_original=True)
+    lock = store_path().parent / "locks" / f"{hashlib.sha256(batch.id.encode()).hexdigest()[:24]}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(lock)],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        result = cli("retry", batch.id, exit_code=ExitCode.REFUSED)
+        assert f"error: another cbatch is retrying batch {batch.id} on this machine" in result.stderr
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert json.loads(cli("retry", batch.id, "--json").stdout)["num_records"] == 1

@@ -125,6 +125,9 @@ def _dry_run(state: CliState, batch_id: str, options: RetryOptions, store: State
     with tempfile.TemporaryDirectory(prefix="cbatch-dry-run-") as folder:
         listing = Path(folder) / "listing.jsonl"
         outcome = retry_once(state.client(), batch_id, out, dataclasses.replace(options, listing=listing), store=store)
+        if outcome.batch is not None:  # an earlier run made the next attempt and never saw it end
+            out.info(f"{outcome.resumed}; it is {outcome.batch.status.label}: nothing new would be sent until it ends")
+            return
         out.info(f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, its input a dataset named {outcome.dataset_name!r}")
         if outcome.selection is None or not listing.exists():
             return

@@ -714,15 +714,15 @@ def p7_retry_selection(ctx: Context) -> list[Row]:
     ]
 
 
-# -- P8 merged results ---------------------------------------------------------------------------
+# -- P7b merged results ---------------------------------------------------------------------------
 
-P8_SPEED = 0.8  # merged records/s against a single batch's results of the same size
-P8_MEMORY_GROWTH = 1.25
+P7B_SPEED = 0.8  # merged records/s against a single batch's results of the same size
+P7B_MEMORY_GROWTH = 1.25
 
 
-def p8_merged_results(ctx: Context) -> list[Row]:
+def p7b_merged_results(ctx: Context) -> list[Row]:
     if not module_available("results/merge"):
-        return [_skip("P8", "merged results", "cohere_batch_cli/results/merge.py has not landed")]
+        return [_skip("P7b", "merged results", "cohere_batch_cli/results/merge.py has not landed")]
     n = 100_000 if ctx.quick else 1_000_000
     out_dir = WORK / "p8"
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -736,7 +736,7 @@ def p8_merged_results(ctx: Context) -> list[Row]:
         retried = run_proc([CBATCH, "retry", root.id, "-q", "--input", str(out_dir / "in.jsonl")], env, keep_stdout=True, timeout=1800).check()
         retry = wait_batch(client, retried.stdout.decode().split()[0], timeout=1800)
         client.close()
-        ctx.note("P8", f"a chain of 2 attempts over {n:,} records ({root.num_failed_records:,} failed, then {retry.num_records:,} sent again) made in {time.monotonic() - t0:.0f} s")
+        ctx.note("P7b", f"a chain of 2 attempts over {n:,} records ({root.num_failed_records:,} failed, then {retry.num_records:,} sent again) made in {time.monotonic() - t0:.0f} s")
 
         def results(*extra: str, name: str) -> Proc:
             return run_proc([CBATCH, "results", root.id, *extra, "-o", str(out_dir / name)], env).check()
@@ -751,9 +751,9 @@ def p8_merged_results(ctx: Context) -> list[Row]:
     rss_m, rss_s = med(res["merged"], "maxrss_mb"), med(res["single"], "maxrss_mb")
     shutil.rmtree(out_dir, ignore_errors=True)
     return [
-        Row("P8", f"results of a chain over {n:,} records: merged vs the original's own", f"{n / merged:,.0f} vs {n / single:,.0f} records/s = {ratio(r)} ({ms(merged)} vs {ms(single)})", f">= {P8_SPEED:.2f}x", r >= P8_SPEED),
-        Row("P8", "merged file holds each custom_id once", f"{len(ids):,} records, {len(set(ids)):,} ids", "all, once", once),
-        Row("P8", "peak RSS: merged vs the original's own", f"{rss_m:.1f} vs {rss_s:.1f} MiB = {ratio(rss_m / rss_s)}", f"<= {P8_MEMORY_GROWTH:.2f}x", rss_m / rss_s <= P8_MEMORY_GROWTH),
+        Row("P7b", f"results of a chain over {n:,} records: merged vs the original's own", f"{n / merged:,.0f} vs {n / single:,.0f} records/s = {ratio(r)} ({ms(merged)} vs {ms(single)})", f">= {P7B_SPEED:.2f}x", r >= P7B_SPEED),
+        Row("P7b", "merged file holds each custom_id once", f"{len(ids):,} records, {len(set(ids)):,} ids", "all, once", once),
+        Row("P7b", "peak RSS: merged vs the original's own", f"{rss_m:.1f} vs {rss_s:.1f} MiB = {ratio(rss_m / rss_s)}", f"<= {P7B_MEMORY_GROWTH:.2f}x", rss_m / rss_s <= P7B_MEMORY_GROWTH),
     ]
 
 
@@ -765,6 +765,6 @@ CASES = {
     "P5": ("upload", p5_upload),
     "P6": ("watching", p6_watch),
     "P7": ("retry selection", p7_retry_selection),
-    "P8": ("merged results", p8_merged_results),
+    "P7b": ("merged results", p7b_merged_results),
     "P12": ("embed results to Parquet", p12_parquet),
 }

@@ -204,6 +204,7 @@ def cli_env(base_url: str | None = None, **extra: str) -> dict[str, str]:
     home.mkdir(parents=True, exist_ok=True)
     env.update(
         CBATCH_CONFIG=str(home / "config.toml"),
+        CBATCH_STATE_DIR=str(home / "state"),
         XDG_CACHE_HOME=str(home / "cache"),
         XDG_CONFIG_HOME=str(home / "config"),
         NO_COLOR="1",

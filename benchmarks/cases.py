@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 import subprocess
@@ -604,15 +605,6 @@ def _same_vectors(ours: Path, theirs: Path) -> tuple[bool, str]:
     return True, f"{a.num_rows:,} rows identical"
 
 
-CASES = {
-    "P1": ("start-up", p1_startup),
-    "P2": ("one call", p2_one_call),
-    "P3": ("listing at scale", p3_listing),
-    "P4": ("results download", p4_results),
-    "P5": ("upload", p5_upload),
-    "P6": ("watching", p6_watch),
-    "P12": ("embed results to Parquet", p12_parquet),
-}
 
 
 def p1_detail() -> list[str]:
@@ -621,3 +613,158 @@ def p1_detail() -> list[str]:
 
 def python_version() -> str:
     return sys.version.split()[0]
+
+
+# -- P7 retry selection -------------------------------------------------------------------------
+
+P7_SPEED = 100_000  # input records a second, selecting and writing the retry input
+P7_MEMORY_MB = 150
+P7_MEMORY_GROWTH = 2.0  # 10x the records within 2x the memory
+P7_LINE_BYTES = 1000
+P7_PART_RECORDS = 10_000
+
+_P7_BODY = json.dumps(
+    {"id": "0b6a4c52-3f1e-4d8e-9a39-6f4f2f1c9e27", "message": {"role": "assistant", "content": [
+        {"type": "text", "text": "Sandbox reply to: a question about the weather in one sentence"}]},
+     "finish_reason": "COMPLETE", "usage": {"billed_units": {"input_tokens": 210, "output_tokens": 14},
+     "tokens": {"input_tokens": 210, "output_tokens": 14}}},
+    separators=(",", ":"),
+)  # fmt: skip
+
+
+def _p7_data(n: int) -> tuple[Path, Path]:
+    """An input of ``n`` requests of about 1 KB, and its output parts: 10 % failed, shuffled.
+
+    Written once per size and kept in .work/ (the 10,000,000-record input is 10 GB). The
+    output is what the sandbox writes (its schema, uncompressed blocks, 10,000 records a
+    part), in an order unrelated to the input's: record ``i`` of the output is request
+    ``(a * i) mod n`` for an ``a`` prime to ``n``.
+    """
+    import fastavro
+
+    from cohere_batch_cli.sandbox.avro_output import OUTPUT_SCHEMA
+
+    folder = WORK / f"p7-{n}"
+    source, parts = folder / "requests.jsonl", folder / "output"
+    done = folder / ".ready"
+    if done.exists():
+        return source, parts
+    shutil.rmtree(folder, ignore_errors=True)
+    parts.mkdir(parents=True)
+    head = '{"custom_id": "req-%09d", "body": {"messages": [{"role": "user", "content": "question %d about the weather '
+    tail = '"}]}}\n'
+    pad = "lorem ipsum dolor sit amet " * (P7_LINE_BYTES // 27 + 1)
+    with open(source, "w", encoding="ascii") as fh:
+        for start in range(0, n, 10_000):
+            fh.write("".join(head % (i, i) + pad[: P7_LINE_BYTES - 80 - len(tail)] + tail for i in range(start, min(n, start + 10_000))))
+    step = 7_919
+    while math.gcd(step, n) != 1:
+        step += 2
+    schema = fastavro.parse_schema(OUTPUT_SCHEMA)
+    for k, start in enumerate(range(0, n, P7_PART_RECORDS)):
+        records = []
+        for i in range(start, min(n, start + P7_PART_RECORDS)):
+            j = (step * i) % n
+            failed = j % 10 == 3
+            records.append({"custom_id": f"req-{j:09d}", "body": None if failed else _P7_BODY, "error": "request timed out" if failed else ""})
+        with open(parts / f"part-{k:05d}.avro", "wb") as out:
+            fastavro.writer(out, schema, records, codec="null")
+    done.write_text("ok\n")
+    return source, parts
+
+
+def p7_retry_selection(ctx: Context) -> list[Row]:
+    if not module_available("selection"):
+        return [_skip("P7", "retry selection", "cohere_batch_cli/selection has not landed")]
+    sizes = (100_000, 1_000_000) if ctx.quick else (1_000_000, 10_000_000)
+    results = {}
+    for n in sizes:
+        t0 = time.monotonic()
+        source, parts = _p7_data(n)
+        ctx.note("P7", f"{n:,} requests of about 1 KB ({source.stat().st_size / 1e9:.1f} GB) and their output ready in {time.monotonic() - t0:.0f} s")
+        runs = []
+        for _ in range(ctx.runs(3, 1) if n == sizes[0] else 1):
+            work = WORK / f"p7-run-{n}"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            proc = run_proc([PYTHON, str(HERE / "retry_select.py"), str(source), str(parts), str(work)], cli_env(), keep_stdout=True, timeout=3600).check()
+            report = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+            if report["records"] != n // 10 or report["input_records"] != n:
+                raise RuntimeError(f"P7 selected {report['records']:,} of {report['input_records']:,}, expected {n // 10:,} of {n:,}")
+            runs.append((proc, report))
+            shutil.rmtree(work, ignore_errors=True)
+        results[n] = runs
+    small, big = sizes
+    seconds = median([r["seconds"] for _, r in results[small]])
+    speed = small / seconds
+
+    def peak(n: int) -> tuple[float, float, float, int]:
+        """(this process, its largest worker, their sum at most, workers) in MiB, the worst run."""
+        _, report = max(results[n], key=lambda pr: pr[1]["self_rss_mb"] + pr[1]["worker_rss_mb"] * pr[1]["workers"])
+        total = report["self_rss_mb"] + report["worker_rss_mb"] * report["workers"]
+        return report["self_rss_mb"], report["worker_rss_mb"], total, report["workers"]
+
+    s_self, s_worker, s_total, workers = peak(small)
+    b_self, b_worker, b_total, _ = peak(big)
+    return [
+        Row("P7", f"select and write the retry input, {small:,} x 1 KB, 10 % failed", f"{ms(seconds)} = {speed:,.0f} records/s ({workers} worker processes)", f">= {P7_SPEED:,} records/s", speed >= P7_SPEED),
+        Row("P7", f"peak RSS at {small:,}: main + workers", f"{s_self:.0f} + {workers} x {s_worker:.0f} = {s_total:.0f} MiB", f"< {P7_MEMORY_MB} MiB", s_total < P7_MEMORY_MB),
+        Row("P7", f"peak RSS at {big:,} vs {small:,}", f"{b_total:.0f} vs {s_total:.0f} MiB = {ratio(b_total / s_total)} ({b_self:.0f} + {workers} x {b_worker:.0f})", f"<= {P7_MEMORY_GROWTH:.2f}x", b_total / s_total <= P7_MEMORY_GROWTH),
+        Row("P7", f"{big:,} records", f"{ms(results[big][0][1]['seconds'])} = {big / results[big][0][1]['seconds']:,.0f} records/s"),
+    ]
+
+
+# -- P7b merged results ---------------------------------------------------------------------------
+
+P7B_SPEED = 0.8  # merged records/s against a single batch's results of the same size
+P7B_MEMORY_GROWTH = 1.25
+
+
+def p7b_merged_results(ctx: Context) -> list[Row]:
+    if not module_available("results/merge"):
+        return [_skip("P7b", "merged results", "cohere_batch_cli/results/merge.py has not landed")]
+    n = 100_000 if ctx.quick else 1_000_000
+    out_dir = WORK / "p8"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    with sandbox("p8", records_per_second=10**8, output_ready_delay=0.0, transient_fail_rate=0.1, seed=8) as server:
+        env = cli_env(server.base_url)
+        t0 = time.monotonic()
+        client = api_client(server)
+        dataset_id = make_dataset(client, write_chat_jsonl(out_dir / "in.jsonl", n, pad=200), timeout=1800)
+        root = wait_batch(client, client.create_batch(name="p8", input_dataset_id=dataset_id, model="command-r").id, timeout=1800)
+        retried = run_proc([CBATCH, "retry", root.id, "-q", "--input", str(out_dir / "in.jsonl")], env, keep_stdout=True, timeout=1800).check()
+        retry = wait_batch(client, retried.stdout.decode().split()[0], timeout=1800)
+        client.close()
+        ctx.note("P7b", f"a chain of 2 attempts over {n:,} records ({root.num_failed_records:,} failed, then {retry.num_records:,} sent again) made in {time.monotonic() - t0:.0f} s")
+
+        def results(*extra: str, name: str) -> Proc:
+            return run_proc([CBATCH, "results", root.id, *extra, "-o", str(out_dir / name)], env).check()
+
+        commands = {"merged": lambda: results(name="merged.jsonl"), "single": lambda: results("--own", name="own.jsonl")}
+        res = interleaved(commands, runs=ctx.runs(3, 1), warmup=0 if ctx.quick else 1)
+    with open(out_dir / "merged.jsonl", "rb") as fh:
+        ids = [json.loads(line)["custom_id"] for line in fh]
+    once = len(ids) == len(set(ids)) == n
+    merged, single = med(res["merged"]), med(res["single"])
+    r = single / merged
+    rss_m, rss_s = med(res["merged"], "maxrss_mb"), med(res["single"], "maxrss_mb")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return [
+        Row("P7b", f"results of a chain over {n:,} records: merged vs the original's own", f"{n / merged:,.0f} vs {n / single:,.0f} records/s = {ratio(r)} ({ms(merged)} vs {ms(single)})", f">= {P7B_SPEED:.2f}x", r >= P7B_SPEED),
+        Row("P7b", "merged file holds each custom_id once", f"{len(ids):,} records, {len(set(ids)):,} ids", "all, once", once),
+        Row("P7b", "peak RSS: merged vs the original's own", f"{rss_m:.1f} vs {rss_s:.1f} MiB = {ratio(rss_m / rss_s)}", f"<= {P7B_MEMORY_GROWTH:.2f}x", rss_m / rss_s <= P7B_MEMORY_GROWTH),
+    ]
+
+
+CASES = {
+    "P1": ("start-up", p1_startup),
+    "P2": ("one call", p2_one_call),
+    "P3": ("listing at scale", p3_listing),
+    "P4": ("results download", p4_results),
+    "P5": ("upload", p5_upload),
+    "P6": ("watching", p6_watch),
+    "P7": ("retry selection", p7_retry_selection),
+    "P7b": ("merged results", p7b_merged_results),
+    "P12": ("embed results to Parquet", p12_parquet),
+}

@@ -51,6 +51,7 @@ ENV_MODEL = "CBATCH_MODEL"
 ENV_DATASET_MAX_BYTES = "CBATCH_DATASET_MAX_BYTES"
 ENV_ORG_MAX_BYTES = "CBATCH_ORG_MAX_BYTES"
 ENV_DATASET_TTL = "CBATCH_DATASET_TTL"
+ENV_STATE_DIR = "CBATCH_STATE_DIR"
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_API_KEY, "The API key (wins over any profile)."),
     (ENV_API_KEY_FALLBACK, f"The API key, when {ENV_API_KEY} is not set."),
@@ -59,6 +60,7 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_CONFIG, "Path of the config file, instead of the platform's config directory."),
     (ENV_MODEL, "The default model of create (wins over the profile's model); --model wins."),
     ("CBATCH_LOCAL_TIME", "1: show times in this machine's time zone with the offset (default UTC); also --local-time."),
+    (ENV_STATE_DIR, "Folder of the local state store (batch lineage, retries), instead of the user data folder."),
     ("NO_COLOR", "Any value: no colour. Also --no-color, and TERM=dumb."),
     ("FORCE_COLOR", "Any value: colour even when output is not a terminal."),
     ("SSL_CERT_FILE", "A CA bundle to verify TLS with (a private CA or a TLS-inspecting proxy)."),

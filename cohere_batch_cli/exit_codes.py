@@ -48,7 +48,7 @@ DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.BATCH_CANCELED: "watch: a watched batch ended CANCELED.",
     ExitCode.TIMEOUT: "A wait ran out of time (watch --timeout, dataset validation); batches are left running.",
     ExitCode.LOCAL_WRITE: "A local file could not be written (no space, permission, read-only, closed stdout).",
-    ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, jobs).",
+    ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, create --retry-failed, jobs), or failed records with watch --fail-on-records.",
     ExitCode.RESULTS_EXPIRED: "The results no longer exist: the output dataset expired.",
     ExitCode.HANGUP: "Hung up (SIGHUP): cleaned up as for Ctrl-C.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C): nothing was cancelled, no partial file was left.",

@@ -1,8 +1,8 @@
 """Shared fixtures: every test runs isolated, against real servers on loopback.
 
-- an autouse fixture points the config at a temporary file and clears every
-  variable that could leak the developer's own setup into a test (keys,
-  profiles, proxies, TLS bundles, colour settings);
+- an autouse fixture points the config and the state store at temporary
+  places and clears every variable that could leak the developer's own
+  setup into a test (keys, profiles, proxies, TLS bundles, colour settings);
 - ``sandbox`` is the real cbatch sandbox on a free port (one per session);
 - ``fault_server`` is a small server that misbehaves on a plan;
 - ``cli`` runs a command through typer's CliRunner and asserts its exit code,
@@ -27,7 +27,7 @@ _CLEARED = (
     "CO_API_KEY", "COHERE_API_KEY", "CO_API_URL", "CBATCH_PROFILE", "CBATCH_CONFIG",
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
     "all_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
-    "FORCE_COLOR", "NO_COLOR", "TERM", "CBATCH_RETRY_BASE",
+    "FORCE_COLOR", "NO_COLOR", "TERM", "CBATCH_RETRY_BASE", "CBATCH_STATE_DIR",
 )  # fmt: skip
 
 CAPTURED: list[str] = []
@@ -35,11 +35,13 @@ CAPTURED: list[str] = []
 
 
 @pytest.fixture(autouse=True)
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
     config = tmp_path / "config" / "config.toml"
     monkeypatch.setenv("CBATCH_CONFIG", str(config))
+    # Beside the test's folder, not in it: tests check what a command left in its folder.
+    monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path.parent / f"{tmp_path.name}-state"))
     monkeypatch.setenv("COLUMNS", "120")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("CBATCH_RETRY_BASE", "0.01")
@@ -47,7 +49,10 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     from cohere_batch_cli.api.retry import RetryPolicy
 
     RetryPolicy.reset_env()  # the base is read once per process: a test that changed it must not leak
-    return config
+    yield config
+    from cohere_batch_cli.state.store import close_all
+
+    close_all()  # one connection per process: a test's store must not outlive its folder
 
 
 @dataclass

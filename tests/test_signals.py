@@ -69,6 +69,7 @@ class Run:
             CO_API_KEY=TEST_KEY,
             CO_API_URL=base_url,
             CBATCH_CONFIG=str(cwd / "config.toml"),
+            CBATCH_STATE_DIR=str(cwd / "state"),
             CBATCH_RETRY_BASE="0.01",
             XDG_CACHE_HOME=str(cwd / "cache"),
             NO_COLOR="1",

@@ -180,3 +180,10 @@ def max_interval_for(interval: float, max_interval: float | None) -> float:
             f"({format_duration(interval)}); give a --max-interval of at least {format_duration(interval)}"
         )
     return max_interval
+# -- retrying ----------------------------------------------------------------------------
+
+DEFAULT_PAUSE = 30.0
+
+MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
+MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
+PauseOpt = Annotated[float, typer.Option("--pause", parser=parse_duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip

@@ -23,6 +23,16 @@ from ._options import (
 )
 
 
+def global_args(state: CliState | None) -> list[str]:
+    """``cbatch`` and the global options that a command printed for the user must repeat."""
+    args = ["cbatch"]
+    if state is not None and state.profile:
+        args += ["--profile", state.profile]
+    if state is not None and state.base_url:
+        args += ["--base-url", state.base_url]
+    return args
+
+
 def resume_command(
     state: CliState | None,
     batch_ids: Sequence[str],
@@ -30,14 +40,10 @@ def resume_command(
     *,
     plain: bool | None = None,
     json_lines: bool = False,
+    records_count: bool = False,
 ) -> str:
     """The exact ``cbatch watch`` command that picks this watch up again."""
-    args = ["cbatch"]
-    if state is not None and state.profile:
-        args += ["--profile", state.profile]
-    if state is not None and state.base_url:
-        args += ["--base-url", state.base_url]
-    args += ["watch", *batch_ids]
+    args = [*global_args(state), "watch", *batch_ids]
     if json_lines:
         args.append("--json")
     elif plain:
@@ -52,6 +58,8 @@ def resume_command(
         args += ["--outage-limit", format_duration(options.outage_limit)]
     if options.no_exit_status:
         args.append("--no-exit-status")
+    if records_count:
+        args.append("--fail-on-records")
     return shlex.join(args)
 
 
@@ -69,12 +77,17 @@ def run_watch(
     no_exit_status: bool = False,
     progress_every: float = DEFAULT_PROGRESS_EVERY,
     on_done: str | None = None,
+    records_count: bool = False,
+    resume: str | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` to the end in the style asked for; return the exit code of the outcome.
 
     ``to_stderr`` sends plain lines to stderr, for a command whose stdout holds
     its own data. ``plain`` forces plain lines; ``json_lines`` wins over both.
     ``on_done`` is a shell command run as each batch ends (:mod:`..tasks.notify`).
+    ``records_count`` makes records that failed or never came back exit 12.
+    ``resume`` replaces the ``cbatch watch`` command printed on Ctrl-C (a
+    command that does more than watch is resumed by running it again).
     """
     from ..tasks.watching import follow
 
@@ -89,12 +102,20 @@ def run_watch(
     state.out.set_watch_style(
         plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr, progress_every=progress_every
     )
-    resume = resume_command(state, ids, options, plain=plain, json_lines=json_lines)
+    if resume is None:
+        resume = resume_command(state, ids, options, plain=plain, json_lines=json_lines, records_count=records_count)
     hook = None
     if on_done:
         from ..tasks.notify import OnDone
 
         hook = OnDone(on_done, state.out)
     return follow(
-        state.client(), ids, state.out, options=options, resume=resume, retries=state.retries, on_done=hook
+        state.client(),
+        ids,
+        state.out,
+        options=options,
+        resume=resume,
+        retries=state.retries,
+        on_done=hook,
+        records_count=records_count,
     )

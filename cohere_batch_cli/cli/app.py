@@ -39,6 +39,8 @@ Examples:
 
   cbatch create --file requests.jsonl --model command-r-08-2024 --watch
 
+  cbatch retry BATCH_ID --watch
+
   cbatch results BATCH_ID -o results.jsonl
 """
 
@@ -50,6 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "get": ("batches", "Batches", "Show every field of a batch: status, progress, token counts, datasets."),
     "cancel": ("batches", "Batches", "Cancel one or several batches and report each outcome."),
     "watch": ("watch", "Batches", "Follow batches until every one has ended: completed, failed or canceled."),
+    "retry": ("retry", "Batches", "Send again only the records of a finished batch that failed or never came back."),
     "datasets": ("datasets", "Datasets", "Upload, check and manage datasets (batch inputs and outputs)."),
     "results": ("results", "Results", "Download a finished batch's results as JSONL, CSV or Parquet."),
     "demo": ("demo", "Sandbox", "Run a real batch end to end against a local sandbox: no account, no network."),

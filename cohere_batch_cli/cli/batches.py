@@ -10,11 +10,12 @@ import typer
 
 from ..errors import UsageError
 from ..exit_codes import ExitCode
-from ._context import CliState, get_state
+from ._context import get_state
 from ._errors import command_errors
 from ._options import (
     DEFAULT_INTERVAL,
     DEFAULT_OUTAGE_LIMIT,
+    DEFAULT_PAUSE,
     DEFAULT_PROGRESS_EVERY,
     BatchIdArg,
     BatchIdsArg,
@@ -23,10 +24,13 @@ from ._options import (
     IntervalOpt,
     JsonlOpt,
     JsonOpt,
+    MatchOpt,
     MaxIntervalOpt,
+    MissingOpt,
     NoExitStatusOpt,
     OnDoneOpt,
     OutageLimitOpt,
+    PauseOpt,
     PlainOpt,
     ProgressEveryOpt,
     QueryOpt,
@@ -38,6 +42,7 @@ from ._options import (
     max_interval_for,
     parse_duration,
 )
+from ._show import show_batch
 
 if TYPE_CHECKING:
     from ..api.models import Batch
@@ -47,13 +52,6 @@ class OrderBy(str, Enum):
     created_at = "created_at"
     updated_at = "updated_at"
 
-
-def show_batch(state: CliState, batch: Batch) -> None:
-    """Print one batch in the output's mode: its JSON, its id, or every field."""
-    from ..output.batch_views import STATUS_STYLES, batch_fields
-
-    style = {"Status": STATUS_STYLES.get(batch.status, "magenta")}
-    state.out.item(batch.raw, batch.id, batch_fields(batch, state.settings().limits.dataset_ttl, plain=state.out.plain), style)
 
 
 def _ids_from_stdin(tokens: list[str]) -> list[str]:
@@ -90,6 +88,10 @@ def register(app: typer.Typer) -> None:
         progress_every: ProgressEveryOpt = DEFAULT_PROGRESS_EVERY,
         no_exit_status: NoExitStatusOpt = False,
         on_done: OnDoneOpt = None,
+        retry_failed: Annotated[int, typer.Option("--retry-failed", metavar="N", min=0, max=100, help="With --watch: retry what failed, up to N rounds, then exit 12 if records still fail (0 if none).")] = 0,
+        match: MatchOpt = None,
+        missing: MissingOpt = True,
+        pause: PauseOpt = DEFAULT_PAUSE,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -98,12 +100,17 @@ def register(app: typer.Typer) -> None:
 
         With --dataset, the dataset must already be validated. With --file, the
         file is checked line by line first (nothing is sent if a line is
-        wrong), uploaded, and validated; then the batch is created. If the
-        answer to the create call is lost, cbatch looks for the batch before
-        asking again, so a retry never makes two. With --watch, --json prints
-        the batch and then the watch's events, one JSON object a line, and
-        --timeout, --plain, --interval and the other options of 'cbatch watch'
-        bound and shape the watch (a CI step: --watch --plain --timeout 2h).
+        wrong), uploaded (asking the API to keep the original file), and
+        validated; then the batch is created, and the file's path, size and
+        hash are recorded for a later 'cbatch retry'. If the answer to the
+        create call is lost, cbatch looks for the batch before asking again,
+        so a retry never makes two. With --watch, --json prints the batch and
+        then the watch's events, one JSON object a line, and --timeout,
+        --plain, --interval and the other options of 'cbatch watch' bound and
+        shape the watch (a CI step: --watch --plain --timeout 2h). With
+        --retry-failed N, each attempt is watched and what failed is retried
+        (as 'cbatch retry --watch --rounds N'), with a pause that doubles
+        between rounds.
 
         Examples:
 
@@ -112,9 +119,12 @@ def register(app: typer.Typer) -> None:
           cbatch create --file requests.jsonl --model command-r-08-2024 --watch
 
           cbatch create --file requests.jsonl --watch --plain --timeout 2h
+
+          cbatch create --file requests.jsonl --model command-r-08-2024 --retry-failed 3 --watch
         """
         from ..tasks.batches import create_batch
         from ..tasks.datasets import default_name, upload_file
+        from ..tasks.lineage import open_store_or_warn, remember_batch, remember_input_file
 
         state = get_state(ctx)
         lines = json_out and watch  # the batch, then events: one JSON object a line
@@ -126,18 +136,42 @@ def register(app: typer.Typer) -> None:
         longest = max_interval_for(interval, max_interval)
         if not watch and (timeout is not None or plain or on_done):
             raise UsageError("--timeout, --plain and --on-done shape the watch: add --watch")
+        if retry_failed and not watch:
+            raise UsageError("--retry-failed needs --watch: a round waits for the batch before it")
+        rule = None
+        if retry_failed:
+            from ..selection import Rule
+
+            rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before anything is sent
         model = model or state.settings().model.value
         if not model:
             raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
         client = state.client()
         if file is not None:
-            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits)
+            dataset = upload_file(
+                client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits, keep_original_file=True
+            )
             name = name or default_name(file)
+            remember_input_file(dataset, file, out)
         assert dataset is not None
         batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)
+        store = open_store_or_warn(out, f"the lineage of batch {batch.id}")
+        if store is not None:
+            remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
         if not out.for_machines:
             out.info(f"created batch {batch.id}")
         show_batch(state, batch)
+        if watch and rule is not None:
+            from ..tasks.retrying import RetryOptions
+            from ._retrying import retry_command, run_rounds
+
+            options = RetryOptions(rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle)
+            resume = retry_command(state, batch.id, options, rounds=retry_failed, pause=pause)
+            code = run_rounds(
+                state, batch.id, options, rounds=retry_failed, pause=pause, json_lines=json_out or jsonl,
+                quiet=quiet, resume=resume, first_shown=True,
+            )  # fmt: skip
+            raise typer.Exit(code)
         if watch:
             from ._watching import run_watch
 
@@ -284,8 +318,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show every field of a batch: status, progress, token counts, datasets.
 
-        Fields the API adds later are shown too. With --json, the batch exactly
-        as the API sent it (token counts stay strings).
+        Fields the API adds later are shown too, and for a batch in a chain of
+        retries its attempt, the batch it retries and the one that retried it
+        (from its name and the local state store). With --json, the batch
+        exactly as the API sent it (token counts stay strings).
 
         Examples:
 
@@ -300,9 +336,10 @@ def register(app: typer.Typer) -> None:
         from ..tasks.resolving import BATCH, act_on
 
         state = get_state(ctx)
-        state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
+        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
         client = state.client()
-        show_batch(state, act_on(client, batch_id, BATCH, state.out, client.get_batch))
+        batch = act_on(client, batch_id, BATCH, out, client.get_batch)
+        show_batch(state, batch, lineage=not out.for_machines)
 
     @app.command("cancel", rich_help_panel="Batches")
     @command_errors

@@ -86,13 +86,15 @@ def register(app: typer.Typer) -> None:
         selected profile, then defaults. The service's limits (dataset size,
         organisation storage, dataset lifetime) are settings too, since the
         API does not publish them. The key is never shown beyond its
-        last four characters.
+        last four characters. The last line is where the local state store
+        is (lineage of retried batches; CBATCH_STATE_DIR moves it).
 
         Example:
 
           cbatch --profile ci config
         """
         from ..config import mask
+        from ..state.store import FILE_NAME, state_dir
         from ._options import format_duration
 
         state = get_state(ctx)
@@ -113,6 +115,10 @@ def register(app: typer.Typer) -> None:
             ("org max bytes", f"{limits.org_max_bytes:,}", limits.sources[1]),
             ("dataset ttl", format_duration(limits.dataset_ttl), limits.sources[2]),
         ]
+        folder, folder_source = state_dir()
+        store = folder / FILE_NAME
+        store_state = "exists" if store.exists() else "absent: made on first use"
+        rows.append(("state store", str(store), store_state + ("" if folder_source == "default" else f", {folder_source}")))
         if out.for_machines:  # what is not set is null, not a phrase a script must know
             out.document({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows})
             return

@@ -108,7 +108,7 @@ def upload(
     dataset_type: TypeOpt = None,
     name: Annotated[str | None, typer.Option("--name", "-n", help="Dataset name (default: the file name).")] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for validation and report its outcome.")] = False,
-    keep_original: Annotated[bool, typer.Option("--keep-original", help="Ask the API to keep the uploaded file.")] = False,
+    keep_original: Annotated[bool, typer.Option("--keep-original/--no-keep-original", help="Ask the API to keep the uploaded file, so a 'cbatch retry' can read it back.")] = True,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,

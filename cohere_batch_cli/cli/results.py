@@ -33,6 +33,7 @@ def register(app: typer.Typer) -> None:
         join: Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True)] = None,
         wait: Annotated[bool, typer.Option("--wait", help="If the batch is still running, wait for it to end first.")] = False,
         concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")] = 4,
+        own: Annotated[bool, typer.Option("--own", help="A batch with retries: only this batch's own records, not merged with its other attempts.")] = False,
     ) -> None:
         """Download a finished batch's results as JSONL, CSV or Parquet.
 
@@ -56,6 +57,11 @@ def register(app: typer.Typer) -> None:
         tool_calls, for embeddings input_tokens and one embeddings_TYPE
         column per embedding type (Parquet: lists of float32 or integer
         vectors). docs/results-columns.md has the schema.
+
+        A batch that was retried ('cbatch retry') gets merged results: one
+        record per custom_id across every attempt, its latest success, else
+        its latest failure, each with the "attempt" it came from (a column in
+        CSV). --own gives one attempt's records alone.
 
         Examples:
 
@@ -85,6 +91,7 @@ def register(app: typer.Typer) -> None:
             read_timeout=state.timeout,
             ca_bundle=state.ca_bundle,
             dataset_ttl=state.settings().limits.dataset_ttl,
+            merge=not own,
         )
         chosen, _ = check_options(options)  # a usage error stops the command before any call
         if chosen == "parquet" and output == "-" and state.out.stdout_is_tty:

@@ -55,14 +55,17 @@ def register(app: typer.Typer) -> None:
         jsonl: JsonlOpt = False,
         no_exit_status: NoExitStatusOpt = False,
         on_done: OnDoneOpt = None,
+        fail_on_records: Annotated[bool, typer.Option("--fail-on-records", help="Exit 12 when a batch ends with records that failed or have no result, COMPLETED included (for CI).")] = False,
     ) -> None:
         """Follow batches until every one has ended: completed, failed or canceled.
 
-        Exit codes: 0 all completed, 8 one failed, 9 one canceled, 10 --timeout
-        ran out (batches keep running), 4 an id that does not exist (reported
-        after a 10 s grace and dropped; the others are followed to the end),
-        130 Ctrl-C, 143 SIGTERM, 129 SIGHUP (nothing is cancelled). With
-        several outcomes, the worst: see 'cbatch help exit-codes'.
+        Exit codes: 0 all completed (however many of their records failed), 8
+        one failed, 9 one canceled, 10 --timeout ran out (batches keep
+        running), 4 an id that does not exist (reported after a 10 s grace and
+        dropped; the others are followed to the end), 12 with
+        --fail-on-records when records failed or have no result, 130 Ctrl-C,
+        143 SIGTERM, 129 SIGHUP (nothing is cancelled). With several outcomes,
+        the worst: see 'cbatch help exit-codes'.
         With no id at a terminal, it offers the batches still running.
         --on-done runs a command as each batch ends, with CBATCH_BATCH_ID,
         CBATCH_BATCH_NAME, CBATCH_BATCH_STATUS, CBATCH_EXIT_CODE and more in
@@ -99,5 +102,6 @@ def register(app: typer.Typer) -> None:
             no_exit_status=no_exit_status,
             progress_every=progress_every,
             on_done=on_done,
+            records_count=fail_on_records,
         )
         raise typer.Exit(code)

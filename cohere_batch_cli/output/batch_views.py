@@ -201,6 +201,18 @@ def batch_fields(batch: Batch, ttl: float | None = None, *, plain: bool = False)
     return [(k, v) for k, v in known if v] + extra
 
 
+def lineage_fields(attempt: int, root_id: str, parent_id: str | None, retried_by: str | None) -> list[tuple[str, str]]:
+    """Where a batch stands in a chain of retries: its attempt, what it retries, what retried it."""
+    if attempt == 1:
+        rows = [("Attempt", "1 (the original)")]
+    else:
+        rows = [("Attempt", f"{attempt} (retry {attempt - 1} of {root_id})")]
+        rows.append(("Retry of", parent_id or f"attempt {attempt - 1} of {root_id}"))
+    if retried_by:
+        rows.append(("Retried by", retried_by))
+    return rows
+
+
 def dataset_fields(dataset: Dataset, ttl: float | None = None, *, plain: bool = False) -> list[tuple[str, str]]:
     """A dataset as (label, text); ``plain``: raw numbers (``Size`` in bytes), one-word times.
 

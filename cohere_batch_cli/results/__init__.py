@@ -55,11 +55,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputRejected, LocalWriteError, ResultsError
 from ..output.progress import NullProgress
@@ -157,13 +157,53 @@ def download_results(
     be taken back). ``table`` holds the columns of CSV and Parquet beyond the
     defaults. Raises :class:`ResultsError`, ``InputFileError`` or ``MissingExtra``.
     """
+    ordered = ordered_parts(parts)
+
+    def records(fetcher: Fetcher, per_part: list[int], cleanup: ExitStack) -> Iterable[dict[str, Any]]:
+        return cleanup.enter_context(closing(decoded_records(ordered, fetcher.wait, per_part)))
+
+    return fetch_and_write(
+        ordered, records, destination, fmt=fmt, failed_only=failed_only, join=join,
+        reported=reported if reported is not None else Reported(records=expected_records),
+        http=http, concurrency=concurrency, progress=progress, stall_timeout=stall_timeout,
+        stdout=stdout, refresh_links=refresh_links, table=table,
+    )  # fmt: skip
+
+
+RecordSource = Callable[[Fetcher, list[int], ExitStack], Iterable[dict[str, Any]]]
+"""The records to write, read from the fetcher's parts; counting each part's records into the list."""
+
+
+def fetch_and_write(
+    parts: Sequence[DatasetPart],
+    records_of: RecordSource,
+    destination: Path | None,
+    *,
+    fmt: OutputFormat,
+    failed_only: bool,
+    join: Path | None,
+    reported: Reported,
+    http: httpx.Client,
+    concurrency: int,
+    progress: ProgressSink | None,
+    stall_timeout: float,
+    stdout: BinaryStdout | None,
+    refresh_links: RefreshLinks | None,
+    table: TableOptions | None,
+) -> ResultsSummary:
+    """Fetch ``parts`` (in this order) and write what ``records_of`` reads from them: the one pipeline.
+
+    One batch's results and a merge of its attempts (:mod:`.merge`) differ only
+    in which records they make of the parts; the destination checks, the
+    atomic write, link renewal, the join, the counts and the clean-up on any
+    exception are this function's, so both get all of them.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown results format {fmt!r}")
     if fmt == "parquet":
         from .parquet import require_pyarrow
 
         require_pyarrow()
-    ordered = ordered_parts(parts)
     if destination is not None:
         check_destination(destination)
     elif stdout is None:
@@ -173,13 +213,13 @@ def download_results(
         joiner = cleanup.enter_context(Joiner.open(join)) if join is not None else None
         workdir = _make_workdir(destination)
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        fetcher = Fetcher(ordered, workdir, http, concurrency, stall_timeout, sink, refresh_links)
+        fetcher = Fetcher(list(parts), workdir, http, concurrency, stall_timeout, sink, refresh_links)
         cleanup.callback(fetcher.stop)  # runs before the rmtree: callbacks unwind last-in first
-        sink.start(total_bytes=total_bytes(ordered), total_records=expected_records)
+        sink.start(total_bytes=total_bytes(parts), total_records=reported.records)
         cleanup.callback(sink.finish)
         fetcher.start()
         per_part: list[int] = []
-        records = cleanup.enter_context(closing(decoded_records(ordered, fetcher.wait, per_part)))
+        records = records_of(fetcher, per_part, cleanup)
         with output_stream(destination, stdout) as out:
             counts = write_records(
                 records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink,
@@ -188,7 +228,7 @@ def download_results(
             report = joiner.report() if joiner is not None else None
             if report is not None and report.results and not report.matched:
                 raise _nothing_joined(report, joiner, destination)  # the file is not written
-    warnings = part_mismatches(ordered, per_part)
+    warnings = part_mismatches(parts, per_part)
     if counts.not_json:
         n = counts.not_json
         warnings.append(
@@ -196,9 +236,7 @@ def download_results(
             f"{'it is' if n == 1 else 'each is'} written as a JSON string"
         )
     warnings.extend(counts.warnings)
-    mismatch, join_warnings = reconcile(
-        reported if reported is not None else Reported(records=expected_records), counts.total, counts.failed, report
-    )
+    mismatch, join_warnings = reconcile(reported, counts.total, counts.failed, report)
     warnings.extend(join_warnings)
     return ResultsSummary(
         records_written=counts.written,

@@ -177,6 +177,8 @@ class TableOptions:
     body: bool = False
     kind: Kind | None = None
     """The kind the output dataset's type names (``batch-embed-v2-output``), for a start of failures."""
+    attempts: bool = False
+    """Merged results of a retried batch: an ``attempt`` column, the attempt each row came from."""
 
 
 def kind_of_dataset_type(dataset_type: str | None) -> Kind | None:
@@ -273,6 +275,8 @@ def table_columns(layout: Layout, options: TableOptions, *, joined: bool) -> lis
         columns.append(Column("body", "json_text", _body))
     if joined:
         columns.append(Column("request", "json_text", _request))
+    if options.attempts:
+        columns.append(Column("attempt", "int64", _attempt))
     for spec in options.columns:
         chosen = Column(spec.name, "inferred", Chosen(spec))
         at = next((i for i, c in enumerate(columns) if c.name == spec.name), None)
@@ -288,6 +292,10 @@ def table_columns(layout: Layout, options: TableOptions, *, joined: bool) -> lis
 
 def _custom_id(record: Record) -> Any:
     return record.custom_id
+
+
+def _attempt(record: Record) -> Any:
+    return record.raw.get("attempt")
 
 
 def _status(record: Record) -> str:

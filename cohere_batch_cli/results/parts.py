@@ -187,7 +187,8 @@ class Fetcher:
         self.parts = parts
         self.links = Links(parts, refresh)
         self.futures: list[Future[Path]] = [Future() for _ in parts]
-        self._workdir = workdir
+        self.workdir = workdir
+        """The hidden folder the parts are fetched into (removed by the caller)."""
         self._http = http
         self._stall_timeout = stall_timeout
         self._sink = sink
@@ -241,7 +242,7 @@ class Fetcher:
 
     def _fetch(self, position: int) -> Path:
         part = self.parts[position]
-        target = self._workdir / f"part-{position:05d}.avro"
+        target = self.workdir / f"part-{position:05d}.avro"
         download_part(
             self._http,
             self.links.url(position),

@@ -17,6 +17,8 @@ except ImportError:  # pragma: no cover - a dependency, but the standard library
     _orjson = None  # type: ignore[assignment]
 
 _PLAIN_SUCCESS_KEYS = frozenset({"custom_id", "body", "error"})
+_SPLICED_KEYS = _PLAIN_SUCCESS_KEYS | {"attempt"}
+"""Merged results (:mod:`.merge`) add the attempt a record came from; such a line is spliced too."""
 _quote = json.encoder.encode_basestring  # a str as a JSON string, in C: what the encoder does for one
 
 
@@ -103,7 +105,10 @@ def spliced_jsonl_line(record: dict[str, Any]) -> str | None:
     takes the general path. Written for speed: it runs once per record.
     """
     body = record.get("body")
-    if type(body) is not str or not record.keys() <= _PLAIN_SUCCESS_KEYS:
+    if type(body) is not str or not record.keys() <= _SPLICED_KEYS:
+        return None
+    attempt = record.get("attempt")
+    if attempt is not None and type(attempt) is not int:
         return None
     error = record.get("error")
     if error is not None and error != "" and error != {}:
@@ -122,18 +127,22 @@ def spliced_jsonl_line(record: dict[str, Any]) -> str | None:
                 return None  # ``{oops}`` spliced in would make the line invalid
     elif not is_json(text):
         return None
-    return '{"custom_id":' + _quote(custom_id) + ',"body":' + text + "}"
+    tail = "}" if attempt is None else f',"attempt":{attempt}}}'
+    return '{"custom_id":' + _quote(custom_id) + ',"body":' + text + tail
 
 
 def joined_record(record: dict[str, Any], request: Any) -> dict[str, Any]:
     """The joined JSONL shape: always ``custom_id``, ``request``, ``response``, ``error``."""
     body = record.get("body")
-    return {
+    out = {
         "custom_id": record.get("custom_id"),
         "request": request,
         "response": None if body is None else decode_body(body),
         "error": record.get("error") if is_failed(record) else None,
     }
+    if "attempt" in record:  # merged results: the attempt the record came from
+        out["attempt"] = record["attempt"]
+    return out
 
 
 def reply_text(body: Any) -> str:

@@ -48,7 +48,9 @@ def write_records(
 
     JSON lines are gathered a few hundred at a time and written in one call:
     per-line writes were a fifth of a results run (docs/performance.md, P4),
-    and the check that every body is JSON needed that time back.
+    and the check that every body is JSON needed that time back. Merged results
+    carry an ``attempt`` key in each JSON line as any other key (a column of
+    CSV and Parquet, with ``TableOptions.attempts``).
     """
     if fmt != "jsonl":
         if spool_dir is None:

@@ -9,5 +9,8 @@ below them never does.
 - :mod:`.datasets`: check a file, upload it, wait for validation
 - :mod:`.batches`: create a batch without doubling it, cancel batches
 - :mod:`.watching`: follow batches to the end and return the exit code
-- :mod:`.fetching`: download and decode a finished batch's results
+- :mod:`.fetching`: download and decode a finished batch's results (merged across retries)
+- :mod:`.lineage`: a batch's chain of attempts, from batch names and the state store
+- :mod:`.sources`: where a retry reads the requests it sends again
+- :mod:`.retrying`: one retry in steps written intent first, and rounds of them
 """

@@ -99,15 +99,22 @@ def upload_file(
     keep_original_file: bool = False,
     wait: bool = True,
     limits: Limits | None = None,
+    label: str | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
     Returns the new dataset's id. A file over ``limits.dataset_max_bytes`` and
-    a dataset that fails validation raise :class:`InputRejected`.
+    a dataset that fails validation raise :class:`InputRejected`. ``label``
+    names the file in messages (a file cbatch wrote itself, such as a retry's
+    input).
     """
+    import dataclasses
+
     from ..spool import rereadable
 
     with rereadable(path) as source:  # stdin or a pipe: checked and sent from one copy
+        if label is not None:
+            source = dataclasses.replace(source, label=label)
         return _upload_checked(
             client, source, reporter, dataset_type=dataset_type, name=name,
             keep_original_file=keep_original_file, wait=wait, limits=limits or Limits(),

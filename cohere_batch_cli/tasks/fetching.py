@@ -4,10 +4,14 @@ This task owns the API client, so it is what reads the output dataset again
 when storage refuses links that expired mid-download (the results layer asks
 through a callback), and what tells results that are gone with the dataset's
 lifetime (exit 13) from an output that is merely not there (exit 4).
+
+A batch with retries (``cbatch retry``) gets merged results by default: one
+record per ``custom_id`` across its attempts (:mod:`cohere_batch_cli.results.merge`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
@@ -22,8 +26,9 @@ if TYPE_CHECKING:
 
     from ..api.client import CohereClient
     from ..api.errors import NotFoundError
-    from ..api.models import Batch, DatasetPart
+    from ..api.models import Batch, Dataset, DatasetPart
     from ..results import ResultsSummary, TableOptions
+    from .lineage import Chain
     from .reporting import Reporter
 
 ResultsFormat = Literal["jsonl", "csv", "parquet"]
@@ -49,6 +54,8 @@ class FetchOptions:
     ca_bundle: str | None = None
     dataset_ttl: float = DATASET_TTL
     """How long the service keeps a dataset: past it, a missing output is expired (exit 13)."""
+    merge: bool = True
+    """A batch with retries: one record per custom_id across the attempts (False: this batch's own)."""
 
 
 @contextmanager
@@ -149,6 +156,13 @@ def fetch_results(
         except NotFoundError as exc:
             raise _output_not_found(batch, exc, options.dataset_ttl) from None
 
+    if options.merge and _may_have_retries(batch):
+        from ..state.store import existing_store
+        from .lineage import resolve_chain
+
+        chain = resolve_chain(client, batch, store=existing_store(), reporter=reporter)
+        if chain.has_retries:
+            return _fetch_merged(client, chain, batch, reporter, options, stdout, known={batch.id: dataset})
     destination = destination_for(batch.id, options)
     progress = reporter.progress("downloading results") if destination is not None else None
     timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
@@ -171,6 +185,11 @@ def fetch_results(
             reported=Reported.from_batch(batch.raw),
             table=replace(table, kind=kind_of_dataset_type(dataset.dataset_type)),
         )
+    _report(reporter, summary, destination)
+    return summary
+
+
+def _report(reporter: Reporter, summary: ResultsSummary, destination: Path | None) -> None:
     where = "stdout" if destination is None else str(destination)
     noun = "record" if summary.records_written == 1 else "records"
     reporter.info(
@@ -192,6 +211,97 @@ def fetch_results(
         reporter.warn(summary.count_mismatch)
     for warning in summary.warnings:
         reporter.warn(warning)
+
+
+def _may_have_retries(batch: Batch) -> bool:
+    """Whether a chain is worth looking for: a retry itself, or a batch not every record of which succeeded.
+
+    A batch whose every record succeeded was never retried by cbatch, so its
+    results cost no extra request.
+    """
+    from ..naming import parse_batch_name
+
+    if parse_batch_name(batch.name)[1] is not None:
+        return True
+    return batch.num_failed_records > 0 or (batch.num_records or 0) > batch.num_successful_records
+
+
+def _fetch_merged(
+    client: CohereClient,
+    chain: Chain,
+    asked: Batch,
+    reporter: Reporter,
+    options: FetchOptions,
+    stdout: BinaryStdout | None,
+    known: dict[str, Dataset],
+) -> ResultsSummary:
+    """The merged results of every finished attempt of ``chain`` (``known``: output datasets already read, by batch)."""
+    from ..api.client import Timeouts, storage_client
+    from ..api.errors import NotFoundError
+    from ..results import DEFAULT_STALL_TIMEOUT
+    from ..results.columns import kind_of_dataset_type
+    from ..results.merge import AttemptOutput, download_merged
+    from .datasets import wait_validated
+
+    fmt, table = check_options(options)
+    attempts = []
+    dataset_ids: list[str] = []
+    for batch, number in zip(chain.attempts, chain.numbers, strict=True):
+        if not batch.status.is_terminal:
+            reporter.warn(f"attempt {number} (batch {batch.id}) is still {batch.status.label}: its records are not merged yet")
+            continue
+        parts: tuple[DatasetPart, ...] = ()
+        if batch.id in known:
+            parts = known[batch.id].parts
+        elif batch.output_dataset_id:
+            try:
+                parts = wait_validated(client, batch.output_dataset_id, reporter).parts
+            except NotFoundError:
+                parts = ()
+        if parts and batch.output_dataset_id:
+            dataset_ids.append(batch.output_dataset_id)
+        if not parts and batch.num_processed:
+            raise ResultsExpired(
+                f"the output of attempt {number} (batch {batch.id}) is gone: the merged results would lose its records",
+                hint=f"download each attempt's own with: cbatch results ID --own (this one: {asked.id})",
+            )
+        attempts.append(AttemptOutput(number, batch.id, parts, batch.num_records if number == 1 else None))
+    if len(attempts) < 2:
+        return fetch_results(client, asked.id, reporter, dataclasses.replace(options, merge=False), stdout=stdout)
+    every_part = [part for a in attempts for part in a.parts]
+    refresh_links = None
+    if all(part.id for part in every_part):  # ids tell parts of several datasets apart
+
+        def refresh_links() -> tuple[DatasetPart, ...]:
+            """Every attempt's output read again, for fresh links (called from a download thread)."""
+            try:
+                return tuple(part for dataset_id in dataset_ids for part in client.get_dataset(dataset_id).parts)
+            except NotFoundError as exc:
+                raise _output_not_found(asked, exc, options.dataset_ttl) from None
+
+    kind = kind_of_dataset_type(known[asked.id].dataset_type) if asked.id in known else None
+    destination = destination_for(asked.id, options)
+    progress = reporter.progress("downloading results") if destination is not None else None
+    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
+    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(reporter, destination):
+        merged = download_merged(
+            attempts,
+            destination,
+            fmt=fmt,
+            failed_only=options.failed_only,
+            join=options.join,
+            http=http,
+            concurrency=options.concurrency,
+            progress=progress,
+            stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT,
+            stdout=stdout,
+            refresh_links=refresh_links,
+            table=replace(table, kind=kind),
+        )
+    summary = merged.summary
+    _report(reporter, summary, destination)
+    pieces = [f"{merged.from_attempt.get(a.number, 0):,} from attempt {a.number}" for a in attempts]
+    reporter.info(f"merged {len(attempts)} attempts of batch {chain.root.id}: " + ", ".join(pieces))
     return summary
 
 

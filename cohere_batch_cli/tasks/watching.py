@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import stop_word
-from ..exit_codes import ExitCode, for_interruption
+from ..exit_codes import ExitCode, combine, for_interruption
 from ..watcher import BatchDone, NotFound, WatchOptions
 
 if TYPE_CHECKING:
@@ -30,8 +30,13 @@ def follow(
     resume: str = "",
     retries: int | None = None,
     on_done: Callable[[BatchDone], None] | None = None,
+    records_count: bool = False,
 ) -> ExitCode:
     """Watch ``batch_ids`` until each has ended (or ``options.timeout``); return the exit code.
+
+    A COMPLETED batch is a success however many of its records failed; with
+    ``records_count``, records that failed or never came back make the watch
+    exit 12 (forgiven by ``options.no_exit_status``, as 8 and 9 are).
 
     Each poll fails fast (at most one quick retry for a blip, ``retries``
     caps it): the watcher's own backoff and outage limit handle anything
@@ -72,6 +77,13 @@ def follow(
             f"in {s.rounds} rounds, {s.failures} failed"
         )
     code = watcher.exit_code if watcher.exit_code is not None else ExitCode.UNEXPECTED
+    if records_count and not options.no_exit_status and code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+        short = [b for b in watcher.batches() if b.status.is_terminal and (b.num_records or 0) > b.num_successful_records]
+        for batch in short:
+            left = (batch.num_records or 0) - batch.num_successful_records
+            reporter.info(f"batch {batch.id}: {left:,} of {batch.num_records or 0:,} records failed or have no result")
+        if short:
+            code = combine([code, ExitCode.RECORDS_FAILED])
     if code == ExitCode.TIMEOUT and resume:
         reporter.info(f"the batches keep running; continue with: {resume}")
     return code

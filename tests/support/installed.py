@@ -22,11 +22,12 @@ def cbatch_path() -> str:
 
 
 def cbatch_env(base_url: str | None, cwd: Path, **extra: str) -> dict[str, str]:
-    """The environment of one run: the test key and URL, config and cache inside ``cwd``."""
+    """The environment of one run: the test key and URL, config, state and cache inside ``cwd``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "COHERE_", "CBATCH_"))}
     env.update(
         CO_API_KEY=TEST_KEY,
         CBATCH_CONFIG=str(cwd / "config.toml"),
+        CBATCH_STATE_DIR=str(cwd / "state"),
         CBATCH_RETRY_BASE="0.01",
         XDG_CACHE_HOME=str(cwd / "cache"),
         NO_COLOR="1",

@@ -1,0 +1,111 @@
+"""Retry rounds from any command: ``retry --watch`` and ``create --retry-failed N --watch``.
+
+The task (:func:`cohere_batch_cli.tasks.retrying.retry_rounds`) does the
+rounds; what lives here is what only the command line knows: how each
+attempt is shown, and the exact ``cbatch retry`` command that resumes the
+rounds after an interruption (the same command, for ``retry`` itself).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import TYPE_CHECKING
+
+from ..exit_codes import ExitCode
+from ._context import CliState
+from ._options import DEFAULT_PAUSE, format_duration
+from ._show import show_batch
+from ._watching import global_args
+
+if TYPE_CHECKING:
+    from ..api.models import Batch
+    from ..tasks.retrying import RetryOptions, RetryOutcome
+
+
+def retry_command(state: CliState, batch_id: str, options: RetryOptions, *, rounds: int, pause: float) -> str:
+    """The ``cbatch retry ... --watch`` command that goes on with the rounds from where they stopped."""
+    args = [*global_args(state), "retry", batch_id]
+    if options.rule.pattern is not None:
+        args += ["--match", options.rule.pattern]
+    if not options.rule.missing:
+        args.append("--no-missing")
+    if options.input is not None:
+        args += ["--input", str(options.input)]
+    if options.model is not None:
+        args += ["--model", options.model]
+    args.append("--watch")
+    if rounds != 1:
+        args += ["--rounds", str(rounds)]
+    if pause != DEFAULT_PAUSE:
+        args += ["--pause", format_duration(pause)]
+    return shlex.join(args)
+
+
+
+def report_attempt(state: CliState, outcome: RetryOutcome, *, json_lines: bool = False, fields: bool = True) -> None:
+    """What one attempt came to: resumed or created, and the batch (a line of JSON, its id, or its fields)."""
+    out = state.out
+    batch = outcome.batch
+    if batch is None:
+        return
+    words = f"batch {batch.id}: attempt {outcome.attempt} of {outcome.chain.root.id}"
+    if outcome.resumed is not None and outcome.resumed.startswith("attempt"):
+        out.info(f"resumed: {outcome.resumed}")
+    else:
+        out.info(f"created {words}, retrying {outcome.records:,} record{'' if outcome.records == 1 else 's'}")
+    if json_lines:
+        out.json_line(batch.raw)
+    elif fields or out.for_machines:
+        show_batch(state, batch)
+
+
+def run_rounds(
+    state: CliState,
+    batch_id: str,
+    options: RetryOptions,
+    *,
+    rounds: int,
+    pause: float,
+    json_lines: bool,
+    quiet: bool,
+    resume: str,
+    first_shown: bool = False,
+) -> ExitCode:
+    """Rounds of retries of ``batch_id`` with every attempt watched; the exit code of how they ended.
+
+    ``first_shown``: the first batch (a ``create``'s) is already on stdout.
+    Records still failing after the last round are the error line and exit 12.
+    """
+    from ..errors import stop_word
+    from ..tasks.lineage import open_store_or_warn
+    from ..tasks.retrying import retry_rounds, still_failing_error
+    from ._watching import run_watch
+
+    out = state.out
+    store = open_store_or_warn(out, "the retry's progress")
+    attempts = 0
+
+    def watch(batch: Batch) -> ExitCode:
+        return run_watch(state, [batch.id], json_lines=json_lines, to_stderr=quiet, resume=resume)
+
+    def on_attempt(outcome: RetryOutcome) -> None:
+        nonlocal attempts
+        attempts += 1
+        report_attempt(state, outcome, json_lines=json_lines, fields=not first_shown and attempts == 1)
+
+    try:
+        result = retry_rounds(
+            state.client(), batch_id, out, options, rounds=rounds, pause=pause, watch=watch, store=store, on_attempt=on_attempt
+        )
+    except KeyboardInterrupt as exc:
+        out.info(f"\n{stop_word(exc)}: nothing was cancelled; go on with the rounds with: {resume}")
+        raise
+    if result.exit_code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT):
+        return result.exit_code
+    if result.exit_code == ExitCode.RECORDS_FAILED and result.still_failing:
+        root = result.outcomes[-1].chain.root.id if result.outcomes else batch_id
+        raise still_failing_error(result.still_failing, root)
+    if result.last is not None and result.exit_code == ExitCode.OK:
+        made = len([o for o in result.outcomes if o.batch is not None])
+        out.info(f"every record succeeded{f' after {made} retr' + ('y' if made == 1 else 'ies') if made else ''}")
+    return result.exit_code

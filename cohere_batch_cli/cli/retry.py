@@ -1,0 +1,152 @@
+"""``cbatch retry``: send again only the records of a finished batch that failed or never came back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ._context import get_state
+from ._errors import command_errors
+from ._options import (
+    DEFAULT_PAUSE,
+    BatchIdArg,
+    JsonlOpt,
+    JsonOpt,
+    MatchOpt,
+    MissingOpt,
+    PauseOpt,
+    QuietOpt,
+)
+
+if TYPE_CHECKING:
+    from ..state.store import StateStore
+    from ..tasks.retrying import RetryOptions
+    from ._context import CliState
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("retry", rich_help_panel="Batches")
+    @command_errors
+    def retry(
+        ctx: typer.Context,
+        batch_id: BatchIdArg,
+        match: MatchOpt = None,
+        missing: MissingOpt = True,
+        input_file: Annotated[Path | None, typer.Option("--input", "-i", help="The batch's input file (default: the file cbatch recorded, else the batch's input dataset).", dir_okay=False, show_default=False)] = None,
+        model: Annotated[str | None, typer.Option("--model", "-m", help="Model of the new batch [default: the retried batch's].", show_default=False)] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Say what would be sent again and why; send nothing.")] = False,
+        watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the new batch to its end, and retry again for --rounds.")] = False,
+        rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="With --watch: retry what still fails, up to this many attempts.")] = 1,
+        pause: PauseOpt = DEFAULT_PAUSE,
+        json_out: JsonOpt = False,
+        jsonl: JsonlOpt = False,
+        quiet: QuietOpt = False,
+    ) -> None:
+        """Send again only the records of a finished batch that failed or never came back.
+
+        Compares the batch's input with the output of every attempt so far,
+        and creates a new batch on the same model with just the records whose
+        latest attempt failed (or that have no result), same custom_ids and
+        bodies, named "NAME [retry N of ROOT]". Every failure is retried
+        unless --match picks some by their error text: the API marks none as
+        transient. The input is the --input file, else the file cbatch
+        recorded when it created the batch (refused if it changed), else the
+        batch's input dataset. Run on any attempt of a chain, it goes on from
+        the newest. Running it again after an interruption never makes a
+        second batch for one attempt: it says where it resumed.
+
+        Exit codes: 0 created (or nothing to send); with --watch, 0 when
+        every record succeeded and 12 when some still fail after the last
+        round; 5 while the newest attempt still runs; as 'cbatch watch'
+        otherwise.
+
+        Examples:
+
+          cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --dry-run
+
+          cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --match 'timed out|internal'
+
+          cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --watch --rounds 3
+        """
+        from ..errors import RecordsStillFailing, UsageError
+        from ..selection import Rule
+        from ..tasks.lineage import open_store_or_warn
+        from ..tasks.retrying import RetryOptions, mark_done, retry_once
+        from ._retrying import report_attempt, retry_command, run_rounds
+
+        state = get_state(ctx)
+        lines = (json_out or jsonl) and watch and not dry_run
+        out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
+        if rounds > 1 and not watch:
+            raise UsageError("--rounds needs --watch: a round waits for the batch before it")
+        if dry_run and watch:
+            raise UsageError("--dry-run sends nothing: there is nothing to --watch")
+        options = RetryOptions(
+            rule=Rule(pattern=match, missing=missing),
+            input=input_file,
+            dry_run=dry_run,
+            model=model,
+            read_timeout=state.timeout,
+            ca_bundle=state.ca_bundle,
+        )
+        if watch:
+            resume = retry_command(state, batch_id, options, rounds=rounds, pause=pause)
+            code = run_rounds(state, batch_id, options, rounds=rounds, pause=pause, json_lines=lines, quiet=quiet, resume=resume)
+            raise typer.Exit(code)
+        store = open_store_or_warn(out, "the retry's progress")
+        if dry_run:
+            _dry_run(state, batch_id, options, store)
+            return
+        outcome = retry_once(state.client(), batch_id, out, options, store=store)
+        if outcome.batch is None:
+            selection = outcome.selection
+            if selection is not None and selection.still_failing:
+                raise RecordsStillFailing(
+                    f"{selection.still_failing:,} records still fail and none of them is picked ({options.rule.describe()})",
+                    hint=f"see them with: cbatch results {outcome.chain.root.id} --failed-only",
+                )
+            return
+        report_attempt(state, outcome)
+        mark_done(store, outcome)
+
+
+def _dry_run(state: CliState, batch_id: str, options: RetryOptions, store: StateStore | None) -> None:
+    """What would be sent again, a record a line (custom_id, why, the error), streamed from a file."""
+    import dataclasses
+    import json
+    import tempfile
+
+    from ..output.printer import Column
+    from ..tasks.retrying import retry_once
+
+    out = state.out
+    with tempfile.TemporaryDirectory(prefix="cbatch-dry-run-") as folder:
+        listing = Path(folder) / "listing.jsonl"
+        outcome = retry_once(state.client(), batch_id, out, dataclasses.replace(options, listing=listing), store=store)
+        if outcome.batch is not None:  # an earlier run made the next attempt and never saw it end
+            out.info(f"{outcome.resumed}; it is {outcome.batch.status.label}: nothing new would be sent until it ends")
+            return
+        out.info(f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, its input a dataset named {outcome.dataset_name!r}")
+        if outcome.selection is None or not listing.exists():
+            return
+
+        def records() -> Any:
+            with open(listing, encoding="utf-8") as fh:
+                for line in fh:
+                    yield json.loads(line)
+
+        out.items(
+            records(),
+            columns=(
+                Column("CUSTOM_ID", lambda r: r["custom_id"]),
+                Column("REASON", lambda r: r["reason"]),
+                Column("ATTEMPT", lambda r: "-" if r["attempt"] is None else str(r["attempt"]), justify="right"),
+                Column("ERROR", lambda r: r["error"] or ""),
+            ),
+            csv_fields=("custom_id", "reason", "attempt", "error"),
+            raw=lambda r: r,
+            item_id=lambda r: r["custom_id"],
+            empty="nothing would be sent again",
+        )

@@ -1,0 +1,64 @@
+"""The state store's schema, as numbered migrations applied in order when it is opened.
+
+``PRAGMA user_version`` holds the number of migrations a file has had. Opening
+a store applies the ones it lacks, each in its own transaction, so a file made
+by an older cbatch is brought up to date and one made by a newer cbatch (a
+higher number than this list knows) is refused rather than misread.
+
+To add tables (the jobs feature will): append one script to
+:data:`MIGRATIONS`. Never edit or reorder a script that has shipped: files in
+the wild have already run it.
+
+Every table is a cache of what the API says, except ``attempts``, which holds
+what cbatch *meant* to do before it did it (intent first, then the step, then
+the outcome), so a run killed between two steps leaves something the next run
+reads. Deleting the file loses nothing the API cannot give back but the path
+of a local input file.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: lineage, recorded input files, retry attempts in flight
+    """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        model TEXT,
+        input_dataset_id TEXT,
+        root_id TEXT NOT NULL,
+        parent_id TEXT,
+        attempt INTEGER NOT NULL,
+        created_at TEXT,
+        recorded_at REAL NOT NULL
+    );
+    CREATE INDEX batches_by_root ON batches (root_id, attempt);
+
+    CREATE TABLE input_files (
+        dataset_id TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        mtime_ns INTEGER,
+        recorded_at REAL NOT NULL
+    );
+
+    CREATE TABLE attempts (
+        root_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        parent_id TEXT NOT NULL,
+        step TEXT NOT NULL,
+        batch_name TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        model TEXT NOT NULL,
+        dataset_id TEXT,
+        batch_id TEXT,
+        records INTEGER,
+        source TEXT,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (root_id, attempt)
+    );
+    """,
+)
+"""Migration ``i + 1`` is ``MIGRATIONS[i]``; a store at version ``len(MIGRATIONS)`` is current."""

@@ -1,0 +1,287 @@
+"""The local state store: one SQLite file, one connection per process, migrated on open.
+
+SQLite from the standard library, in WAL mode with a busy timeout, so two
+cbatch processes (a retry in one terminal, ``cbatch get`` in another) read
+and write it at once without "database is locked". Every write is its own
+short transaction: a kill between two writes leaves the first one whole.
+
+The store caches what the API would say anyway (a batch's root and attempt,
+read back from batch names by :mod:`cohere_batch_cli.naming`) plus two things
+only this machine knows: the local file a batch was created from (path, size
+and hash, so a later retry can read it and refuse it if it changed), and the
+steps of a retry in flight, written *before* each step is taken.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import ENV_STATE_DIR
+from ..errors import LocalWriteError
+from .migrations import MIGRATIONS
+
+__all__ = ["ENV_STATE_DIR", "AttemptRecord", "BatchRecord", "InputFile", "StateStore", "open_store", "state_dir"]
+FILE_NAME = "state.sqlite3"
+BUSY_TIMEOUT_MS = 10_000
+
+_OPEN: dict[Path, StateStore] = {}
+
+
+def state_dir() -> tuple[Path, str]:
+    """Where the store lives, and why: ``CBATCH_STATE_DIR``, else the user data folder."""
+    override = os.environ.get(ENV_STATE_DIR)
+    if override:
+        return Path(override).expanduser(), f"environment {ENV_STATE_DIR}"
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("cbatch", appauthor=False)), "default"
+
+
+def store_path() -> Path:
+    return state_dir()[0] / FILE_NAME
+
+
+def open_store(path: Path | None = None) -> StateStore:
+    """The process's one connection to the store at ``path`` (default :func:`store_path`), made on first use."""
+    target = (path or store_path()).absolute()
+    store = _OPEN.get(target)
+    if store is None:
+        store = _OPEN[target] = StateStore(target)
+    return store
+
+
+def existing_store(path: Path | None = None) -> StateStore | None:
+    """The store if its file exists (a read that must not create one); None otherwise or when unreadable."""
+    target = (path or store_path()).absolute()
+    if target not in _OPEN and not target.is_file():
+        return None
+    try:
+        return open_store(target)
+    except LocalWriteError:
+        return None
+
+
+def close_all() -> None:
+    """Close every open store (tests, and a process about to exec)."""
+    for store in list(_OPEN.values()):
+        store.close()
+    _OPEN.clear()
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    """What the store knows of one batch's lineage."""
+
+    id: str
+    name: str
+    model: str | None
+    input_dataset_id: str | None
+    root_id: str
+    parent_id: str | None
+    attempt: int
+    created_at: str | None
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """The local file a dataset was uploaded from, as it was then."""
+
+    dataset_id: str
+    path: str
+    size: int
+    sha256: str
+    mtime_ns: int | None
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """One retry attempt in flight or done: the step it reached and what each step made."""
+
+    root_id: str
+    attempt: int
+    parent_id: str
+    step: str
+    batch_name: str
+    dataset_name: str
+    model: str
+    dataset_id: str | None
+    batch_id: str | None
+    records: int | None
+    source: str | None
+    started_at: float
+    updated_at: float
+
+
+STEPS = ("uploading", "uploaded", "creating", "created", "done")
+"""The steps of an attempt, in order: each is written before the work it names, ``done``
+once the run that made the attempt has reported it or watched it to the end."""
+
+
+class StateStore:
+    """The state store file, open; see the module docstring."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise _unusable(path, exc) from None
+        try:
+            self._db.row_factory = sqlite3.Row
+            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._migrate()
+        except (OSError, sqlite3.Error) as exc:
+            self._db.close()
+            raise _unusable(path, exc) from None
+
+    @property
+    def version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def close(self) -> None:
+        self._db.close()
+        _OPEN.pop(self.path, None)
+
+    def _migrate(self) -> None:
+        """Apply the migrations this file lacks, one transaction each; refuse a newer file."""
+        while True:
+            with self._write() as db:
+                current = int(db.execute("PRAGMA user_version").fetchone()[0])
+                if current > len(MIGRATIONS):
+                    raise sqlite3.DatabaseError(
+                        f"it was made by a newer cbatch (schema {current}, this one knows {len(MIGRATIONS)})"
+                    )
+                if current == len(MIGRATIONS):
+                    return
+                for statement in _statements(MIGRATIONS[current]):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {current + 1}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (``BEGIN IMMEDIATE``) so it never deadlocks."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _run(self, sql: str, params: tuple[object, ...] = ()) -> None:
+        try:
+            with self._write() as db:
+                db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise _unusable(self.path, exc) from None
+
+    def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        try:
+            return list(self._db.execute(sql, params))
+        except sqlite3.Error as exc:
+            raise _unusable(self.path, exc) from None
+
+    # -- lineage ----------------------------------------------------------------------
+
+    def record_batch(self, record: BatchRecord) -> None:
+        """Remember a batch and its lineage (again: the newer word wins)."""
+        self._run(
+            "INSERT OR REPLACE INTO batches (id, name, model, input_dataset_id, root_id, parent_id, attempt,"
+            " created_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.name, record.model, record.input_dataset_id, record.root_id,
+             record.parent_id, record.attempt, record.created_at, time.time()),
+        )  # fmt: skip
+
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        rows = self._rows("SELECT * FROM batches WHERE id = ?", (batch_id,))
+        return _batch(rows[0]) if rows else None
+
+    def chain(self, root_id: str) -> list[BatchRecord]:
+        """Every batch known of one root, attempt 1 first."""
+        rows = self._rows("SELECT * FROM batches WHERE root_id = ? ORDER BY attempt, created_at", (root_id,))
+        return [_batch(r) for r in rows]
+
+    # -- input files ------------------------------------------------------------------
+
+    def record_input_file(self, record: InputFile) -> None:
+        self._run(
+            "INSERT OR REPLACE INTO input_files (dataset_id, path, size, sha256, mtime_ns, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (record.dataset_id, record.path, record.size, record.sha256, record.mtime_ns, time.time()),
+        )
+
+    def input_file(self, dataset_id: str) -> InputFile | None:
+        rows = self._rows("SELECT * FROM input_files WHERE dataset_id = ?", (dataset_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return InputFile(r["dataset_id"], r["path"], r["size"], r["sha256"], r["mtime_ns"])
+
+    # -- attempts in flight -----------------------------------------------------------
+
+    def attempt(self, root_id: str, attempt: int) -> AttemptRecord | None:
+        rows = self._rows("SELECT * FROM attempts WHERE root_id = ? AND attempt = ?", (root_id, attempt))
+        return AttemptRecord(**dict(rows[0])) if rows else None
+
+    def begin_attempt(
+        self,
+        *,
+        root_id: str,
+        attempt: int,
+        parent_id: str,
+        batch_name: str,
+        dataset_name: str,
+        model: str,
+        records: int,
+        source: str,
+    ) -> AttemptRecord:
+        """Write the intent to upload attempt ``attempt``'s input: the first step of a retry."""
+        now = time.time()
+        self._run(
+            "INSERT OR REPLACE INTO attempts (root_id, attempt, parent_id, step, batch_name, dataset_name, model,"
+            " dataset_id, batch_id, records, source, started_at, updated_at)"
+            " VALUES (?, ?, ?, 'uploading', ?, ?, ?, NULL, NULL, ?, ?, ?, ?)",
+            (root_id, attempt, parent_id, batch_name, dataset_name, model, records, source, now, now),
+        )
+        found = self.attempt(root_id, attempt)
+        assert found is not None
+        return found
+
+    def advance_attempt(self, root_id: str, attempt: int, step: str, **values: str | None) -> None:
+        """Move an attempt to ``step``, recording what the step before it made (``dataset_id``, ``batch_id``)."""
+        if step not in STEPS or not set(values) <= {"dataset_id", "batch_id"}:
+            raise ValueError(f"unknown step {step!r} or field in {sorted(values)}")
+        sets = "".join(f", {name} = ?" for name in values)
+        self._run(
+            f"UPDATE attempts SET step = ?, updated_at = ?{sets} WHERE root_id = ? AND attempt = ?",
+            (step, time.time(), *values.values(), root_id, attempt),
+        )
+
+
+def _batch(row: sqlite3.Row) -> BatchRecord:
+    return BatchRecord(
+        row["id"], row["name"], row["model"], row["input_dataset_id"], row["root_id"],
+        row["parent_id"], row["attempt"], row["created_at"],
+    )  # fmt: skip
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _unusable(path: Path, exc: BaseException) -> LocalWriteError:
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return LocalWriteError(
+        f"cannot use the state store {path}: {reason}",
+        hint=f"set {ENV_STATE_DIR} to a folder cbatch may write in",
+    )

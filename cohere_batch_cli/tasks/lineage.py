@@ -1,0 +1,264 @@
+"""A batch's lineage: its root, its attempts, and what this machine remembers of them.
+
+The truth is the API's: every retry is named after its root and its attempt
+(:mod:`cohere_batch_cli.naming`), so one scan of ``GET /v2/batches`` (newest
+first, back to the root's creation) finds every attempt of a root, whichever
+machine made it. The state store caches that lineage for ``cbatch get``,
+which makes no scan, and remembers the local file a batch was created from.
+
+A store that cannot be used never stops a batch from being created: the
+lineage is in the names, and cbatch says what it could not record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..naming import Lineage, parse_batch_name
+
+if TYPE_CHECKING:
+    from ..api.client import CohereClient
+    from ..api.models import Batch
+    from ..state.store import StateStore
+    from .reporting import Reporter
+
+SCAN_LIMIT = 100_000
+"""Batches a lineage scan reads at most when the list is not newest first (it cannot stop early)."""
+_HASH_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The attempts of one root, attempt 1 (the root itself) first, as the API shows them now."""
+
+    root: Batch
+    attempts: tuple[Batch, ...]
+    numbers: tuple[int, ...]
+    """The attempt number of each of ``attempts``."""
+
+    @property
+    def label(self) -> str:
+        return parse_batch_name(self.root.name)[0]
+
+    @property
+    def head(self) -> Batch:
+        """The newest attempt."""
+        return self.attempts[-1]
+
+    @property
+    def head_number(self) -> int:
+        return self.numbers[-1]
+
+    @property
+    def has_retries(self) -> bool:
+        return len(self.attempts) > 1
+
+    def number_of(self, batch_id: str) -> int | None:
+        for batch, number in zip(self.attempts, self.numbers, strict=True):
+            if batch.id == batch_id:
+                return number
+        return None
+
+    def lineage(self, number: int) -> Lineage:
+        return Lineage(root_batch_id=self.root.id, attempt=number)
+
+
+@dataclass(frozen=True)
+class KnownLineage:
+    """What can be said of a batch's lineage without asking the API: from its name and the store."""
+
+    attempt: int
+    root_id: str
+    parent_id: str | None
+    retried_by: str | None
+
+
+def root_of(batch: Batch, store: StateStore | None) -> str:
+    """The id of the root of ``batch``'s chain: from its name, else the store, else itself."""
+    lineage = parse_batch_name(batch.name)[1]
+    if lineage is not None and lineage.root_batch_id is not None:
+        return lineage.root_batch_id
+    known = store.batch(batch.id) if store is not None else None
+    return known.root_id if known is not None else batch.id
+
+
+def known_lineage(batch: Batch, store: StateStore | None) -> KnownLineage | None:
+    """The lineage ``cbatch get`` shows: None for a batch with no retries known here."""
+    lineage = parse_batch_name(batch.name)[1]
+    root_id = root_of(batch, store)
+    attempt = lineage.attempt if lineage is not None and lineage.root_batch_id == root_id else 1
+    chain = store.chain(root_id) if store is not None else []
+    by_attempt = {record.attempt: record.id for record in chain}
+    parent = None
+    if attempt > 1:
+        parent = by_attempt.get(attempt - 1) or (root_id if attempt == 2 else None)
+    child = by_attempt.get(attempt + 1)
+    if attempt == 1 and child is None:
+        return None
+    return KnownLineage(attempt, root_id, parent, child)
+
+
+def resolve_chain(
+    client: CohereClient,
+    batch: Batch,
+    *,
+    store: StateStore | None,
+    reporter: Reporter,
+    scan: bool = True,
+) -> Chain:
+    """Every attempt of ``batch``'s root, fresh from the API, and recorded in the store.
+
+    ``scan`` reads the batch list back to the root's creation, so attempts made
+    on another machine (or whose creation this machine never heard back from)
+    are found; without it, only the batches the store knows are read.
+    """
+    root_id = root_of(batch, store)
+    root = batch if root_id == batch.id else client.get_batch(root_id)
+    found: dict[int, Batch] = {1: root}
+    own = parse_batch_name(batch.name)[1]
+    if own is not None and own.root_batch_id == root_id:
+        found[own.attempt] = batch
+    if scan:
+        for other, lineage in _scan(client, root, reporter):
+            current = found.get(lineage.attempt)
+            if current is not None and current.id != other.id:
+                first = min((current, other), key=_created)
+                reporter.warn(
+                    f"two batches are attempt {lineage.attempt} of {root_id}: {current.id} and {other.id}; "
+                    f"following {first.id}, the first created"
+                )
+                other = first
+            found[lineage.attempt] = other
+    if store is not None:
+        for record in store.chain(root_id):
+            if record.attempt not in found:
+                from ..api.errors import NotFoundError
+
+                try:
+                    found[record.attempt] = client.get_batch(record.id)
+                except NotFoundError:
+                    continue
+    numbers = tuple(sorted(found))
+    chain = Chain(root, tuple(found[n] for n in numbers), numbers)
+    remember_chain(chain, store, reporter)
+    return chain
+
+
+def _created(batch: Batch) -> float:
+    return batch.created_at.timestamp() if batch.created_at is not None else float("inf")
+
+
+def _scan(client: CohereClient, root: Batch, reporter: Reporter) -> Iterator[tuple[Batch, Lineage]]:
+    """The batches named as retries of ``root``, from a scan of the list, newest first."""
+    since = root.created_at
+    ordered = True
+    previous = None
+    for seen, batch in enumerate(client.iter_batches(page_size=1000, order_by="created_at"), start=1):
+        created = batch.created_at
+        if created is not None and previous is not None and created > previous:
+            ordered = False  # not newest first: an older batch may still follow
+        previous = created if created is not None else previous
+        lineage = parse_batch_name(batch.name)[1]
+        if lineage is not None and lineage.root_batch_id == root.id and lineage.attempt > 1:
+            yield batch, lineage
+        if ordered and since is not None and created is not None and created < since:
+            return
+        if seen >= SCAN_LIMIT:
+            reporter.warn(f"read {seen:,} batches looking for retries of {root.id}; stopped there")
+            return
+
+
+# -- recording --------------------------------------------------------------------------------
+
+
+def open_store_or_warn(reporter: Reporter, what: str) -> StateStore | None:
+    """The state store, or None after one warning saying what is not recorded."""
+    from ..errors import LocalWriteError
+    from ..state.store import open_store
+
+    try:
+        return open_store()
+    except LocalWriteError as exc:
+        reporter.warn(f"{exc}; {what} is not recorded" + (f" ({exc.hint})" if exc.hint else ""))
+        return None
+
+
+def remember_chain(chain: Chain, store: StateStore | None, reporter: Reporter) -> None:
+    """Record each attempt of ``chain`` with its root, parent and number."""
+    if store is None:
+        return
+    from ..errors import LocalWriteError
+
+    try:
+        previous: Batch | None = None
+        for batch, number in zip(chain.attempts, chain.numbers, strict=True):
+            remember_batch(store, batch, root_id=chain.root.id, attempt=number, parent_id=None if previous is None else previous.id)
+            previous = batch
+    except LocalWriteError as exc:
+        reporter.warn(f"{exc}; the lineage of {chain.root.id} is not recorded")
+
+
+def remember_batch(store: StateStore, batch: Batch, *, root_id: str, attempt: int, parent_id: str | None) -> None:
+    from ..state.store import BatchRecord
+
+    store.record_batch(
+        BatchRecord(
+            batch.id, batch.name, batch.model, batch.input_dataset_id, root_id, parent_id, attempt,
+            batch.raw.get("created_at") if isinstance(batch.raw.get("created_at"), str) else None,
+        )
+    )  # fmt: skip
+
+
+def remember_input_file(dataset_id: str, path: Path, reporter: Reporter) -> None:
+    """Record the file ``dataset_id`` was uploaded from: path, size, hash (a retry reads it again).
+
+    Only a regular file is recorded (stdin and pipes are gone once read); the
+    dataset keeps the original too (``keep_original_file``), so nothing is
+    lost when this cannot be written.
+    """
+    from ..errors import LocalWriteError
+    from ..state.store import InputFile
+
+    try:
+        info = path.stat()
+    except OSError:
+        return
+    import stat
+
+    if not stat.S_ISREG(info.st_mode):
+        return
+    store = open_store_or_warn(reporter, f"the input file of dataset {dataset_id}")
+    if store is None:
+        return
+    try:
+        digest = file_digest(path)
+        store.record_input_file(InputFile(dataset_id, str(path.resolve()), info.st_size, digest, info.st_mtime_ns))
+    except (OSError, LocalWriteError) as exc:
+        reporter.warn(f"could not record {path} as the input of dataset {dataset_id}: {exc}")
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def same_file(path: Path, size: int, sha256: str) -> str | None:
+    """None when ``path`` still holds what was recorded; else what changed, in words."""
+    try:
+        now = os.stat(path).st_size
+    except OSError as exc:
+        return f"it cannot be read ({exc.strerror or exc})"
+    if now != size:
+        return f"it was {size:,} bytes and is {now:,} now"
+    if file_digest(path) != sha256:
+        return "its content changed (another SHA-256)"
+    return None

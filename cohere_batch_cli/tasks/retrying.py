@@ -1,0 +1,528 @@
+"""One retry of a finished batch, and rounds of them: send again only what failed.
+
+An attempt is made in steps, each written to the state store *before* it is
+taken (intent first, then the step, then the outcome), and each looked for
+before it is taken again:
+
+1. **resolve** the chain of attempts from the API (batch names carry the
+   root and the attempt: :mod:`cohere_batch_cli.naming`), so an attempt
+   made by a run that was killed, or on another machine, is found;
+2. **select** the records to send (:mod:`cohere_batch_cli.selection`) from
+   the input (:mod:`.sources`) and every attempt's output;
+3. **upload** the retry input (``uploading``, then ``uploaded`` with the
+   dataset id): a run killed mid-upload finds its dataset by name;
+4. **create** the batch (``creating``, then ``created`` with the batch id),
+   named for its root and attempt: a run killed before the answer came back
+   finds it in the list instead of creating it again;
+5. **done** once the run that made it has reported it (or watched it to the
+   end): until then, the same command picks it up where it stopped.
+
+Only one cbatch may retry one root at a time on a machine (a lock file held
+for the run; the kernel drops it if the process dies).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import naming
+from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
+from ..exit_codes import ExitCode
+from ..selection import Rule, Selection
+
+if TYPE_CHECKING:
+    from .._httpx import httpx
+    from ..api.client import CohereClient
+    from ..api.models import Batch
+    from ..state.store import AttemptRecord, StateStore
+    from .lineage import Chain
+    from .reporting import Reporter
+    from .sources import InputSource
+
+STALE_WORKDIR_SECONDS = 86_400.0
+"""A work folder this old was left by a run that was killed: removed by the next run."""
+MAX_PAUSE = 600.0
+
+
+@dataclass(frozen=True)
+class RetryOptions:
+    """What to send again and how: the rule, the input, a dry run, and download settings."""
+
+    rule: Rule = field(default_factory=Rule)
+    input: Path | None = None
+    dry_run: bool = False
+    model: str | None = None
+    listing: Path | None = None
+    """A dry run writes one JSON line per record it would send here (see ``selection.select``)."""
+    concurrency: int = 4
+    read_timeout: float | None = None
+    ca_bundle: str | None = None
+    processes: int | None = None
+
+
+@dataclass
+class RetryOutcome:
+    """What one retry did, or would do (a dry run), or found already done."""
+
+    chain: Chain
+    attempt: int
+    batch_name: str
+    dataset_name: str
+    model: str
+    source: InputSource | None = None
+    selection: Selection | None = None
+    batch: Batch | None = None
+    """The attempt's batch: created now, or found made by an earlier run."""
+    resumed: str | None = None
+    """Where this run picked up an earlier one, in words; None for a fresh attempt."""
+    dataset_id: str | None = None
+
+    @property
+    def records(self) -> int:
+        return self.selection.records if self.selection is not None else 0
+
+
+# -- one attempt --------------------------------------------------------------------------------
+
+
+def retry_once(
+    client: CohereClient,
+    batch_id: str,
+    reporter: Reporter,
+    options: RetryOptions = RetryOptions(),
+    *,
+    store: StateStore | None,
+) -> RetryOutcome:
+    """Make the next attempt of ``batch_id``'s chain (or find the one an earlier run made).
+
+    Raises :class:`NotReady` while the newest attempt still runs (unless an
+    earlier run made it: then that attempt is the outcome, to watch).
+    """
+    from .lineage import resolve_chain, root_of
+
+    batch = client.get_batch(batch_id)
+    with root_lock(store, root_of(batch, store)):
+        chain = resolve_chain(client, batch, store=store, reporter=reporter)
+        return _attempt(client, chain, reporter, options, store)
+
+
+def resumable(chain: Chain, store: StateStore | None) -> bool:
+    """Whether the newest attempt was made by a run of this machine that stopped before it was done."""
+    if store is None or chain.head_number < 2:
+        return False
+    record = store.attempt(chain.root.id, chain.head_number)
+    return record is not None and record.step != "done" and record.batch_id in (None, chain.head.id)
+
+
+def _attempt(client: CohereClient, chain: Chain, reporter: Reporter, options: RetryOptions, store: StateStore | None) -> RetryOutcome:
+    head, number = chain.head, chain.head_number
+    if resumable(chain, store):
+        assert store is not None
+        outcome = _outcome(chain, number, options, head)
+        outcome.resumed = f"attempt {number} was created by an earlier run, as batch {head.id}"
+        record = store.attempt(chain.root.id, number)
+        if record is not None and record.step != "created":
+            from .lineage import remember_batch
+
+            remember_batch(store, head, root_id=chain.root.id, attempt=number, parent_id=chain.attempts[-2].id)
+            store.advance_attempt(chain.root.id, number, "created", batch_id=head.id)
+        return outcome
+    if not head.status.is_terminal:
+        raise NotReady(
+            f"batch {head.id} (attempt {number} of {chain.root.id}) is still {head.status.label}",
+            hint=f"wait for it with: cbatch watch {head.id} (or add --watch)",
+        )
+    outcome = _outcome(chain, number + 1, options, None)
+    reporter.info(_chain_words(chain))
+    with _workdir(store) as work, _storage(options) as http:
+        from ..selection import select
+        from .sources import find_input
+
+        outcome.source = find_input(
+            client, chain, given=options.input, store=store, workdir=work, http=http, reporter=reporter,
+            concurrency=options.concurrency, stall_timeout=options.read_timeout or 60.0,
+        )  # fmt: skip
+        reporter.info(f"input: {outcome.source.description}")
+        outputs = _download_outputs(client, chain, work, http, reporter, options)
+        retry_input = work / "retry-input.jsonl"
+        outcome.selection = select(outcome.source.path, outputs, retry_input, work, options.rule, listing=options.listing, processes=options.processes)
+        reporter.info(selection_words(outcome.selection, options.rule, dry_run=options.dry_run))
+        if outcome.selection.records == 0 or options.dry_run:
+            return outcome
+        outcome.dataset_id = _upload(client, store, chain, outcome, retry_input, reporter, options)
+    outcome.batch = _create(client, store, chain, outcome, reporter)
+    return outcome
+
+
+def _outcome(chain: Chain, number: int, options: RetryOptions, batch: Batch | None) -> RetryOutcome:
+    lineage = chain.lineage(number)
+    model = options.model or chain.head.model or chain.root.model
+    if not model:
+        raise UsageError(f"batch {chain.head.id} names no model: give one with --model")
+    return RetryOutcome(
+        chain=chain,
+        attempt=number,
+        batch_name=naming.batch_name(chain.label, lineage),
+        dataset_name=naming.dataset_name(chain.label, lineage),
+        model=model,
+        batch=batch,
+    )
+
+
+def mark_done(store: StateStore | None, outcome: RetryOutcome) -> None:
+    """The run that made (or resumed) ``outcome``'s attempt is done with it: the next run starts the next one."""
+    root = outcome.chain.root.id
+    if store is not None and outcome.batch is not None and store.attempt(root, outcome.attempt) is not None:
+        store.advance_attempt(root, outcome.attempt, "done")
+
+
+def _chain_words(chain: Chain) -> str:
+    head = chain.head
+    left = (head.num_records or 0) - head.num_successful_records
+    where = f"batch {head.id}" if not chain.has_retries else f"batch {head.id}, attempt {chain.head_number} of {chain.root.id},"
+    counts = f"{head.num_successful_records:,} of {head.num_records or 0:,} records succeeded"
+    return f"{where} ended {head.status.label}: {counts}" + (f", {left:,} did not" if left > 0 else "")
+
+
+def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) -> str:
+    """The sentence that says what is sent again, and why."""
+    if selection.records == 0:
+        text = "nothing to send again"
+        if selection.still_failing:
+            text += f": {selection.still_failing:,} records still fail, none of them picked ({rule.describe()})"
+        else:
+            text += f": all {selection.input_records:,} records succeeded"
+        return text
+    verb = "would send again" if dry_run else "sending again"
+    reasons = []
+    if selection.failed:
+        kinds = ", ".join(f'{count:,} "{kind}"' for kind, count in selection.errors)
+        more = selection.error_kinds - len(selection.errors)
+        kinds += f" and {more:,} other kind{'s' if more != 1 else ''}" if more > 0 else ""
+        reasons.append(f"{selection.failed:,} failed ({kinds})")
+    if selection.missing:
+        reasons.append(f"{selection.missing:,} with no result")
+    text = f"{verb} {selection.records:,} of {selection.input_records:,} records: " + "; ".join(reasons)
+    left = []
+    if selection.left_failing:
+        left.append(f"{selection.left_failing:,} failures that do not match {rule.pattern!r}")
+    if selection.left_missing:
+        left.append(f"{selection.left_missing:,} with no result")
+    return text + (f" (left out: {', '.join(left)})" if left else "")
+
+
+# -- outputs ------------------------------------------------------------------------------------
+
+
+def _download_outputs(
+    client: CohereClient, chain: Chain, work: Path, http: httpx.Client, reporter: Reporter, options: RetryOptions
+) -> list[list[Path]]:
+    """Every attempt's output parts, downloaded into ``work``; an attempt that never ran has none."""
+    from ..api.errors import NotFoundError
+    from ..output.progress import NullProgress
+    from ..results.parts import Fetcher, ordered_parts
+    from .datasets import wait_for_dataset
+
+    outputs: list[list[Path]] = []
+    for batch, number in zip(chain.attempts, chain.numbers, strict=True):
+        ran = batch.num_processed > 0
+        if not batch.output_dataset_id:
+            if ran:
+                raise _output_gone(batch, number)
+            outputs.append([])
+            continue
+        try:
+            dataset = wait_for_dataset(client, batch.output_dataset_id, timeout=600)
+        except NotFoundError:
+            if not ran:
+                outputs.append([])
+                continue
+            raise _output_gone(batch, number) from None
+        if dataset.validation_status != "validated":
+            raise NotReady(f"the output of batch {batch.id} is {dataset.validation_status}: {dataset.validation_error or 'no reason given'}")
+        parts = ordered_parts(dataset.parts)
+        folder = work / f"output-{number}"
+        folder.mkdir()
+        fetcher = Fetcher(parts, folder, http, options.concurrency, options.read_timeout or 60.0, NullProgress())
+        fetcher.start()
+        try:
+            outputs.append([fetcher.wait(i) for i in range(len(parts))])
+        finally:
+            fetcher.stop()
+        reporter.debug(f"attempt {number}: {len(parts)} output parts of batch {batch.id} downloaded")
+    return outputs
+
+
+def _output_gone(batch: Batch, number: int) -> ResultsExpired:
+    return ResultsExpired(
+        f"the output of batch {batch.id} (attempt {number}) is gone: cbatch cannot tell which of its records succeeded, "
+        "so it sends nothing again"
+    )
+
+
+# -- upload and create --------------------------------------------------------------------------
+
+
+def _upload(
+    client: CohereClient,
+    store: StateStore | None,
+    chain: Chain,
+    outcome: RetryOutcome,
+    retry_input: Path,
+    reporter: Reporter,
+    options: RetryOptions,
+) -> str:
+    """The attempt's input dataset: one an earlier run uploaded for the same selection, else a new one."""
+    from .datasets import upload_file
+
+    assert outcome.selection is not None
+    root, number = chain.root.id, outcome.attempt
+    what = options.rule.describe()
+    record = store.attempt(root, number) if store is not None else None
+    if record is not None and record.records == outcome.selection.records and record.source == what:
+        found = _earlier_upload(client, record, reporter)
+        if found is not None:
+            outcome.resumed = f"the retry input was uploaded by an earlier run, as dataset {found}"
+            reporter.info(f"resumed: {outcome.resumed}")
+            return found
+    if store is not None:
+        store.begin_attempt(
+            root_id=root, attempt=number, parent_id=chain.head.id, batch_name=outcome.batch_name,
+            dataset_name=outcome.dataset_name, model=outcome.model, records=outcome.selection.records, source=what,
+        )  # fmt: skip
+    dataset_id = upload_file(
+        client, retry_input, reporter, name=outcome.dataset_name, keep_original_file=True, label="retry input"
+    )
+    if store is not None:
+        store.advance_attempt(root, number, "uploaded", dataset_id=dataset_id)
+    return dataset_id
+
+
+def _earlier_upload(client: CohereClient, record: AttemptRecord, reporter: Reporter) -> str | None:
+    """The dataset an earlier run uploaded for this attempt, if it is still there and usable."""
+    from ..api.errors import NotFoundError
+    from .datasets import wait_validated
+
+    dataset_id = record.dataset_id
+    if dataset_id is None:  # killed while uploading: the answer never came; look for the name
+        since = record.started_at - 60.0
+        for dataset in client.iter_datasets(limit=500):
+            created = dataset.created_at
+            if dataset.name == record.dataset_name and (created is None or created.timestamp() >= since):
+                dataset_id = dataset.id
+                break
+        if dataset_id is None:
+            return None
+    try:
+        dataset = wait_validated(client, dataset_id, reporter)
+    except NotFoundError:
+        return None
+    return dataset_id if dataset.validation_status == "validated" else None
+
+
+def _create(client: CohereClient, store: StateStore | None, chain: Chain, outcome: RetryOutcome, reporter: Reporter) -> Batch:
+    from ..errors import stop_word
+    from .lineage import remember_batch
+
+    assert outcome.dataset_id is not None
+    root, number = chain.root.id, outcome.attempt
+    if store is not None:
+        store.advance_attempt(root, number, "creating")
+    try:
+        batch = client.create_batch(name=outcome.batch_name, input_dataset_id=outcome.dataset_id, model=outcome.model)
+    except KeyboardInterrupt as exc:
+        reporter.info(f"{stop_word(exc)} while creating attempt {number}: run the same command again; it finds the batch if it was made")
+        raise
+    if store is not None:
+        remember_batch(store, batch, root_id=root, attempt=number, parent_id=chain.head.id)
+        store.advance_attempt(root, number, "created", batch_id=batch.id)
+    return batch
+
+
+# -- rounds -------------------------------------------------------------------------------------
+
+
+@dataclass
+class RoundsOutcome:
+    """How rounds of retries ended: the attempts made, what still fails, the exit code."""
+
+    outcomes: list[RetryOutcome] = field(default_factory=list)
+    still_failing: int | None = None
+    """Records not succeeded after the last attempt ended (None: unknown, the rounds stopped early)."""
+    exit_code: ExitCode = ExitCode.OK
+    last: Batch | None = None
+
+
+Watch = Callable[["Batch"], ExitCode]
+"""Follows one batch to its end; returns the watch's exit code."""
+
+
+def retry_rounds(
+    client: CohereClient,
+    batch_id: str,
+    reporter: Reporter,
+    options: RetryOptions,
+    *,
+    rounds: int,
+    pause: float,
+    watch: Watch,
+    store: StateStore | None,
+    on_attempt: Callable[[RetryOutcome], None] | None = None,
+) -> RoundsOutcome:
+    """Retry what failed, watch it, and again, up to ``rounds`` attempts, pausing longer each time.
+
+    A chain whose newest attempt still runs is watched first; one an earlier
+    run of this command made and never saw end counts as this run's first
+    round (the same command, run again, picks up where it stopped). The pause
+    before round ``k`` (from the second) is ``pause * 2**(k-2)``, at most
+    :data:`MAX_PAUSE`. Exit code: 12 when records still fail after the last
+    round, 0 when none do; a canceled attempt (9), a timeout (10) or a signal
+    stop the rounds with their own code. An attempt that ends FAILED (every
+    record it sent failed again) is a round like any other.
+    """
+    from .lineage import resolve_chain, root_of
+
+    result = RoundsOutcome()
+    first = client.get_batch(batch_id)
+    made = 0
+    with root_lock(store, root_of(first, store)):
+        while True:
+            chain = resolve_chain(client, client.get_batch(batch_id), store=store, reporter=reporter)
+            head = chain.head
+            if not head.status.is_terminal and not resumable(chain, store):
+                code = watch(head)
+                if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
+                    result.exit_code = code
+                    return result
+                continue
+            if made >= rounds and not resumable(chain, store):
+                result.last = head
+                if result.still_failing is None:
+                    result.still_failing = (head.num_records or 0) - head.num_successful_records
+                break
+            if made and not resumable(chain, store):
+                wait = min(MAX_PAUSE, pause * 2 ** (made - 1))
+                reporter.info(f"round {made + 1} of {rounds} in {_seconds(wait)}")
+                time.sleep(wait)
+            outcome = _attempt(client, chain, reporter, options, store)
+            result.outcomes.append(outcome)
+            if on_attempt is not None:
+                on_attempt(outcome)
+            if outcome.batch is None:  # nothing to send again
+                result.still_failing = outcome.selection.still_failing if outcome.selection is not None else 0
+                result.last = head
+                break
+            code = watch(outcome.batch)
+            if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
+                result.exit_code = code
+                return result
+            mark_done(store, outcome)
+            ended = client.get_batch(outcome.batch.id)
+            made += 1
+            before = outcome.selection.still_failing if outcome.selection is not None else ended.num_records or 0
+            result.still_failing = max(0, before - ended.num_successful_records)
+            result.last = ended
+            if result.still_failing == 0 or made >= rounds:
+                break
+    result.exit_code = ExitCode.RECORDS_FAILED if result.still_failing else ExitCode.OK
+    return result
+
+
+def still_failing_error(count: int, batch_id: str) -> RecordsStillFailing:
+    return RecordsStillFailing(
+        f"{count:,} record{'' if count == 1 else 's'} still failing after the last round",
+        hint=f"see them with: cbatch results {batch_id} --failed-only",
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g} s" if value < 120 else f"{value / 60:.0f} min"
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+_HELD: dict[str, tuple[object, int]] = {}
+
+
+@contextmanager
+def root_lock(store: StateStore | None, root_id: str) -> Iterator[None]:
+    """Hold the lock of ``root_id`` on this machine: one cbatch retries one root at a time.
+
+    A file lock (``flock``), so a process that dies drops it; re-entrant
+    within the process (rounds hold it and each attempt takes it again).
+    """
+    held = _HELD.get(root_id)
+    if held is not None:
+        _HELD[root_id] = (held[0], held[1] + 1)
+        try:
+            yield
+        finally:
+            handle, count = _HELD[root_id]
+            _HELD[root_id] = (handle, count - 1)
+        return
+    handle = _lock(store.path.parent / "locks" / f"{hashlib.sha256(root_id.encode()).hexdigest()[:24]}.lock") if store is not None else None
+    if handle is False:
+        raise NotReady(f"another cbatch is retrying batch {root_id} on this machine", hint="wait for it to end, then run this again")
+    _HELD[root_id] = (handle, 1)
+    try:
+        yield
+    finally:
+        _HELD.pop(root_id, None)
+        if handle is not None and hasattr(handle, "close"):
+            handle.close()
+
+
+def _lock(path: Path) -> object:
+    """An exclusive lock on ``path``, held by the returned file (False: taken; None: no locks here)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: one retry at a time is the user's to keep
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - held open for the run: the lock lives as long as the file
+    except OSError:
+        return None  # a store folder that takes no lock file: the API's names still prevent doubles
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    return handle
+
+
+@contextmanager
+def _workdir(store: StateStore | None) -> Iterator[Path]:
+    """A private folder for the downloads and the scratch database, removed whatever happens."""
+    base = store.path.parent / "work" if store is not None else Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in base.glob("retry-*"):
+        try:
+            if now - old.stat().st_mtime > STALE_WORKDIR_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            continue
+    work = Path(tempfile.mkdtemp(prefix="retry-", dir=base))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def _storage(options: RetryOptions) -> Iterator[httpx.Client]:
+    from ..api.client import Timeouts, storage_client
+
+    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
+    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http:
+        yield http

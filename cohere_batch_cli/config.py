@@ -19,6 +19,16 @@ The file is TOML at ``platformdirs.user_config_dir("cbatch")/config.toml``
     base_url = "https://api.cohere.com"
     model = "command-r-08-2024"
     client_name = "my-pipeline"
+    assumed_output_tokens = 4096      # the output bound of a record without max_tokens
+
+    [profiles.default.prices."command-r-08-2024"]
+    input = 0.15                      # per million input tokens
+    output = 0.60                     # per million output tokens
+
+cbatch ships no prices: a price is whatever the user's contract says, in their
+currency, and a stale built-in table would be worse than none. The environment
+overrides them (``CBATCH_INPUT_PRICE`` and ``CBATCH_OUTPUT_PRICE``, for any
+model, and ``CBATCH_ASSUMED_OUTPUT_TOKENS``), as it overrides everything else.
 
 A file holding a key is written atomically with mode 0600 from its first byte
 (:mod:`cohere_batch_cli.atomic`); reading one that others can read earns a warning.
@@ -30,6 +40,7 @@ import os
 import stat
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +49,9 @@ ENV_API_KEY_FALLBACK = "COHERE_API_KEY"
 ENV_BASE_URL = "CO_API_URL"
 ENV_PROFILE = "CBATCH_PROFILE"
 ENV_CONFIG = "CBATCH_CONFIG"
+ENV_INPUT_PRICE = "CBATCH_INPUT_PRICE"
+ENV_OUTPUT_PRICE = "CBATCH_OUTPUT_PRICE"
+ENV_ASSUMED_OUTPUT = "CBATCH_ASSUMED_OUTPUT_TOKENS"
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_API_KEY, "The API key (wins over any profile)."),
     (ENV_API_KEY_FALLBACK, f"The API key, when {ENV_API_KEY} is not set."),
@@ -49,11 +63,23 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     ("SSL_CERT_FILE", "A CA bundle to verify TLS with (a private CA or a TLS-inspecting proxy)."),
     ("HTTPS_PROXY, NO_PROXY", "The usual proxy settings, honoured for API and download requests."),
     ("CBATCH_RETRY_BASE", "Seconds of the first retry backoff (default 1; doubles each retry)."),
+    (ENV_INPUT_PRICE, "Price per million input tokens, for any model (with CBATCH_OUTPUT_PRICE); wins over the profile."),
+    (ENV_OUTPUT_PRICE, "Price per million output tokens, for any model (with CBATCH_INPUT_PRICE)."),
+    (ENV_ASSUMED_OUTPUT, "Output tokens assumed for a record without max_tokens (default 4096)."),
 )
 """Every environment variable cbatch reads, for ``cbatch help environment`` and the docs."""
 DEFAULT_PROFILE = "default"
 DEFAULT_BASE_URL = "https://api.cohere.com"
 PROFILE_KEYS = ("api_key", "base_url", "model", "client_name")
+ASSUMED_OUTPUT_KEY = "assumed_output_tokens"
+PRICES_KEY = "prices"
+DEFAULT_ASSUMED_OUTPUT = 4096
+"""Output tokens assumed for a record without ``max_tokens``, since the API publishes no default.
+
+4,096 is the largest reply Cohere documents for Command R and Command R7B (its models
+page; Command A models may write 8,192): an upper bound for those, a floor for the
+rest, so a cost bound built on it says which (docs/estimating.md).
+"""
 
 
 from .errors import ConfigError  # noqa: E402 - re-exported: callers catch it from here
@@ -68,6 +94,18 @@ class Setting:
 
 
 @dataclass(frozen=True)
+class Prices:
+    """What a model costs per million tokens, in the user's own currency; and where it was set."""
+
+    input: Decimal
+    output: Decimal
+    source: str = ""
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        return (self.input * input_tokens + self.output * output_tokens) / 1_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything resolved from flags, environment, profile and defaults."""
 
@@ -78,6 +116,19 @@ class Settings:
     model: Setting
     client_name: Setting
     warnings: tuple[str, ...] = field(default=())
+    assumed_output_tokens: Setting = Setting(str(DEFAULT_ASSUMED_OUTPUT), "default")
+    prices: dict[str, Prices] = field(default_factory=dict)
+    """Prices by model name, from the profile; :meth:`prices_for` applies the environment."""
+    env_prices: Prices | None = None
+
+    @property
+    def assumed_output(self) -> int:
+        """The output bound of a record without ``max_tokens``."""
+        return int(self.assumed_output_tokens.value or DEFAULT_ASSUMED_OUTPUT)
+
+    def prices_for(self, model: str) -> Prices | None:
+        """The prices of ``model``: the environment's for any model, else the profile's, else None."""
+        return self.env_prices or self.prices.get(model)
 
     def require_api_key(self) -> str:
         """The key, stripped of surrounding white space; refused (never shown) if malformed."""
@@ -146,7 +197,46 @@ def load_file(path: Path) -> dict[str, Any]:
         for key, value in profile.items():
             if key in PROFILE_KEYS and not isinstance(value, str):
                 raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a string")
+        where = f"config file {path}: profiles.{name}"
+        if ASSUMED_OUTPUT_KEY in profile:
+            _positive_int(profile[ASSUMED_OUTPUT_KEY], f"{where}.{ASSUMED_OUTPUT_KEY}")
+        _check_prices(profile.get(PRICES_KEY, {}), f"{where}.{PRICES_KEY}")
     return data
+
+
+def _positive_int(value: Any, where: str) -> int:
+    """``value`` as a positive int (an int, or digits from the environment), or ConfigError."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where} must be a positive whole number of tokens, got {value!r}")
+    return value
+
+
+def _price(value: Any, where: str) -> Decimal:
+    """A price per million tokens: a number at least 0 (from TOML, or text from the environment)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{where} must be a number (a price per million tokens), got {value!r}")
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{where} must be a number (a price per million tokens), got {value!r}") from None
+    if not price.is_finite() or price < 0:
+        raise ConfigError(f"{where} must be a number at least 0, got {value!r}")
+    return price
+
+
+def _check_prices(table: Any, where: str) -> dict[str, Prices]:
+    """The ``prices`` table of a profile: ``[prices."MODEL"]`` tables of ``input`` and ``output``."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of models, each a table of input and output prices")
+    found = {}
+    for model, prices in table.items():
+        at = f'{where}."{model}"'
+        if not isinstance(prices, dict) or set(prices) != {"input", "output"}:
+            raise ConfigError(f"{at} must hold exactly input and output, each a price per million tokens")
+        found[model] = Prices(_price(prices["input"], f"{at}.input"), _price(prices["output"], f"{at}.output"))
+    return found
 
 
 def _permission_warning(path: Path) -> str | None:
@@ -211,6 +301,15 @@ def resolve(
     client_name = pick(None, "", (), "client_name")
     if client_name.value is None:
         client_name = Setting("cbatch", "default")
+    assumed = pick(None, "", (ENV_ASSUMED_OUTPUT,), ASSUMED_OUTPUT_KEY)
+    if assumed.value is None:
+        assumed = Setting(str(DEFAULT_ASSUMED_OUTPUT), "default")
+    else:
+        assumed = Setting(str(_positive_int(assumed.value, assumed.source)), assumed.source)
+    prices = {
+        model: Prices(p.input, p.output, from_profile)
+        for model, p in _check_prices(stored.get(PRICES_KEY, {}), f"{from_profile}: {PRICES_KEY}").items()
+    }
     warnings = []
     if stored.get("api_key"):
         warning = _permission_warning(path)
@@ -224,6 +323,25 @@ def resolve(
         model=model,
         client_name=client_name,
         warnings=tuple(warnings),
+        assumed_output_tokens=assumed,
+        prices=prices,
+        env_prices=_env_prices(env),
+    )
+
+
+def _env_prices(env: Any) -> Prices | None:
+    """Prices from the environment, for whichever model is estimated; both or neither."""
+    given = {name: env.get(name) for name in (ENV_INPUT_PRICE, ENV_OUTPUT_PRICE)}
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigError(f"{missing[0]} is not set: prices from the environment need both "
+                          f"{ENV_INPUT_PRICE} and {ENV_OUTPUT_PRICE}")
+    return Prices(
+        _price(given[ENV_INPUT_PRICE], f"environment {ENV_INPUT_PRICE}"),
+        _price(given[ENV_OUTPUT_PRICE], f"environment {ENV_OUTPUT_PRICE}"),
+        f"environment {ENV_INPUT_PRICE}, {ENV_OUTPUT_PRICE}",
     )
 
 

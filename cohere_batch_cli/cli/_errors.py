@@ -25,6 +25,7 @@ from ..errors import (
     RecordsStillFailing,
     ResultsError,
     ResultsExpired,
+    TokenizerError,
     UsageError,
     WaitTimeout,
 )
@@ -60,6 +61,7 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (InputRejected, ExitCode.REFUSED),
     (NotReady, ExitCode.REFUSED),
     (ResultsError, ExitCode.SERVER),
+    (TokenizerError, ExitCode.SERVER),
     (ResultsExpired, ExitCode.RESULTS_EXPIRED),
     (LocalWriteError, ExitCode.LOCAL_WRITE),
     (RecordsStillFailing, ExitCode.RECORDS_FAILED),

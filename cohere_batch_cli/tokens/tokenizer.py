@@ -1,0 +1,172 @@
+"""A model's tokenizer file, loaded with Hugging Face ``tokenizers``, counting many texts at once.
+
+Cohere's ``tokenizer_url`` files are in the JSON format of that library, and Cohere's own
+SDK counts offline with ``Tokenizer.from_str(text).encode(text, add_special_tokens=False)``;
+this counts the same tokens. The library is the ``[estimate]`` extra (it would pull
+huggingface-hub and more into every install) and is imported on first use.
+
+**Counting by words.** A batch repeats its words millions of times, and the library
+spends most of its time on the pre-tokenizer's regular expression, not on the
+vocabulary. For the tokenizers Cohere publishes (byte-level BPE: no normalizer or NFC,
+the GPT-2 pre-tokenizer pattern, optionally after a digit split), every space that
+follows a character other than white space starts a pre-token: no alternative of the
+pattern ``'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+``
+can hold a space after a non-space character. Tokens never cross pre-tokens, so such a
+text's count is the sum of the counts of its space-separated words (each but the first
+with its space), and each distinct word is counted once by the library and remembered.
+A text where white space precedes a space (``"a  b"``, ``"\\n "``) is counted whole, as is
+every text of a tokenizer this does not hold for (:func:`splits_at_spaces`).
+tests/test_tokens.py checks the two ways agree on any text.
+
+Many texts go through ``encode_batch_fast``, which spreads them over every core; a
+handful is encoded one by one, which costs less than waking the library's thread pool.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import MissingExtra, TokenizerError
+
+ESTIMATE_EXTRA = "pip install 'cohere-batch-cli[estimate]'"
+PARALLEL_FROM = 64
+"""Texts per call from which they are encoded in parallel."""
+WORD_CACHE_SIZE = 1_000_000
+"""Distinct words remembered (tens of MB); past it the memory is emptied and refilled."""
+
+_SPACE_AFTER_SPACE = re.compile(r"\s ")
+"""White space before a space: the one case where a space may not start a pre-token.
+
+Python's ``\\s`` (``str.isspace``) holds every Unicode ``White_Space`` character and a
+few more, so it finds every such case the tokenizer's ``\\s`` could see, and some extra
+(those texts are counted whole, which is always right)."""
+
+
+def require_tokenizers(what: str) -> Any:
+    """The ``tokenizers`` module, or :class:`MissingExtra` naming ``what`` needs it and the install."""
+    try:
+        import tokenizers
+    except ImportError:
+        raise MissingExtra(f"{what} needs the tokenizers library: {ESTIMATE_EXTRA}") from None
+    return tokenizers
+
+
+def _state(component: Any) -> Any:
+    """A tokenizer component's own JSON (``None`` for an absent one)."""
+    return None if component is None else json.loads(component.__getstate__())
+
+
+def _byte_level(pre: Any) -> bool:
+    return (
+        isinstance(pre, dict)
+        and pre.get("type") == "ByteLevel"
+        and pre.get("use_regex") is True
+        and pre.get("add_prefix_space") is False
+    )
+
+
+def splits_at_spaces(inner: Any) -> bool:
+    """Whether a text's count is the sum of its space-separated words' for this tokenizer.
+
+    True for the shape the module docstring proves it for, and nothing else: no
+    normalizer or NFC; the byte-level pre-tokenizer with its pattern and no prefix space,
+    alone or after a ``Digits`` split; a BPE model without dropout; and added tokens that
+    hold no space and strip none around them (stripping would reach across a space).
+    """
+    try:
+        normalizer = _state(inner.normalizer)
+        pre = _state(inner.pre_tokenizer)
+        model = inner.model
+        added = inner.get_added_tokens_decoder().values()
+    except Exception:  # a library release that exposes less: count whole, always right
+        return False
+    if normalizer is not None and normalizer.get("type") != "NFC":
+        return False
+    if isinstance(pre, dict) and pre.get("type") == "Sequence":
+        steps = pre.get("pretokenizers") or []
+        if not (len(steps) == 2 and steps[0].get("type") == "Digits" and _byte_level(steps[1])):
+            return False
+    elif not _byte_level(pre):
+        return False
+    if type(model).__name__ != "BPE" or getattr(model, "dropout", None):
+        return False
+    return not any(" " in t.content or t.lstrip or t.rstrip for t in added)
+
+
+class TextTokenizer:
+    """One tokenizer, and where it came from (a URL without its query, or a file)."""
+
+    def __init__(self, inner: Any, source: str) -> None:
+        inner.no_truncation()  # a file may set them; a count must see every token
+        inner.no_padding()
+        self._inner = inner
+        self.source = source
+        self.by_words = splits_at_spaces(inner)
+        self._first: dict[str, int] = {}
+        self._spaced: dict[str, int] = {}
+        """Counts of a text's first word, and of every other word with its space before it."""
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str, *, what: str = "counting tokens") -> TextTokenizer:
+        """Load a tokenizer file's bytes; :class:`TokenizerError` when they are not one."""
+        tokenizers = require_tokenizers(what)
+        try:
+            inner = tokenizers.Tokenizer.from_str(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise TokenizerError(f"the tokenizer from {source} is not UTF-8 text") from None
+        except Exception as exc:  # the library raises plain Exceptions for any bad file
+            first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+            raise TokenizerError(f"the tokenizer from {source} could not be read: {first}") from None
+        return cls(inner, source)
+
+    def count(self, text: str) -> int:
+        """The tokens of one text, counted whole."""
+        return len(self._inner.encode(text, add_special_tokens=False)) if text else 0
+
+    def count_whole(self, texts: Sequence[str]) -> list[int]:
+        """The token count of each text, each counted whole by the library."""
+        if len(texts) < PARALLEL_FROM:
+            return [self.count(t) for t in texts]
+        # encode_batch_fast (tokenizers 0.21) skips the character offsets a count never reads.
+        encode = getattr(self._inner, "encode_batch_fast", None) or self._inner.encode_batch
+        return [len(e) for e in encode(list(texts), add_special_tokens=False)]
+
+    def count_many(self, texts: Sequence[str]) -> list[int]:
+        """The token count of each text, in order: by words where that is exact, else whole."""
+        if not self.by_words:
+            return self.count_whole(texts)
+        first, spaced = self._first, self._spaced
+        if len(spaced) > WORD_CACHE_SIZE:
+            first.clear()
+            spaced.clear()
+        out: list[int] = [0] * len(texts)
+        whole: list[int] = []
+        pending: list[tuple[int, list[str]]] = []
+        head, rest = first.__getitem__, spaced.__getitem__
+        for index, text in enumerate(texts):
+            if _SPACE_AFTER_SPACE.search(text):
+                whole.append(index)
+                continue
+            words = text.split(" ")
+            try:  # every word seen before: no tokenizer call at all
+                out[index] = head(words[0]) + sum(map(rest, words[1:]))
+            except KeyError:
+                pending.append((index, words))
+        if pending:
+            self._learn(first, {words[0] for _, words in pending if words[0] not in first}, "")
+            self._learn(spaced, {w for _, words in pending for w in words[1:] if w not in spaced}, " ")
+            for index, words in pending:
+                out[index] = head(words[0]) + sum(map(rest, words[1:]))
+        if whole:
+            for index, tokens in zip(whole, self.count_whole([texts[i] for i in whole]), strict=True):
+                out[index] = tokens
+        return out
+
+    def _learn(self, memory: dict[str, int], words: set[str], prefix: str) -> None:
+        if not words:
+            return
+        ordered = list(words)
+        memory.update(zip(ordered, self.count_whole([prefix + w for w in ordered]), strict=True))

@@ -56,17 +56,22 @@ def upload_file(
     name: str | None = None,
     keep_original_file: bool = False,
     wait: bool = True,
+    before_upload: Callable[[FileReport], None] | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
     Returns the new dataset's id. A dataset that fails validation raises
-    :class:`InputRejected` with the API's reason.
+    :class:`InputRejected` with the API's reason. ``before_upload`` runs once the
+    local check has passed and before a byte is sent: ``create --file``'s context
+    check and budget (``tasks.estimating.guard_upload``), which may refuse the file.
     """
     from ..input_rules import CHAT_V2_INPUT
 
     report = check_input(path, dataset_type, reporter)
     kind = report.dataset_type or CHAT_V2_INPUT
     reporter.info(f"{path}: {report.rows:,} records of {kind}, checked")
+    if before_upload is not None:
+        before_upload(report)
     progress = reporter.progress(f"uploading {path.name}")
     progress.start(total_bytes=report.size_bytes)
     try:

@@ -12,6 +12,7 @@ from ..errors import NotReady
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
+    from ..api.models import Batch
     from ..results import ResultsSummary
     from .reporting import Reporter
 
@@ -93,4 +94,17 @@ def fetch_results(
     )
     if summary.count_mismatch:
         reporter.warn(summary.count_mismatch)
+    if options.join is not None:
+        _compare_tokens(client, batch, options, reporter)
     return summary
+
+
+def _compare_tokens(client: CohereClient, batch: Batch, options: FetchOptions, reporter: Reporter) -> None:
+    """Set the --join file's token count beside the batch's, when the batch reports one."""
+    from ..config import DEFAULT_ASSUMED_OUTPUT
+    from ..tokens.source import FetchSettings
+    from .estimating import CountOptions, compare_join
+
+    assert options.join is not None
+    fetch = FetchSettings(ca_bundle=options.ca_bundle, read_timeout=options.read_timeout)
+    compare_join(client, batch, options.join, reporter, options=CountOptions(DEFAULT_ASSUMED_OUTPUT, None, fetch))

@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "get": ("batches", "Batches", "Show every field of a batch: status, progress, token counts, datasets."),
     "cancel": ("batches", "Batches", "Cancel one or several batches and report each outcome."),
     "watch": ("watch", "Batches", "Follow batches until every one has ended: completed, failed or canceled."),
+    "estimate": ("estimate", "Batches", "Count a file's tokens with the model's tokenizer: context overflows, cost bound."),
     "datasets": ("datasets", "Datasets", "Upload, check and manage datasets (batch inputs and outputs)."),
     "results": ("results", "Results", "Download a finished batch's results as JSONL or CSV."),
     "demo": ("demo", "Sandbox", "Run a real batch end to end against a local sandbox: no account, no network."),

@@ -19,8 +19,11 @@ from ._options import (
     FormatOpt,
     JsonlOpt,
     JsonOpt,
+    MaxCostOpt,
+    MaxInputTokensOpt,
     QueryOpt,
     QuietOpt,
+    TokenizerFileOpt,
 )
 
 if TYPE_CHECKING:
@@ -53,6 +56,11 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: the profile's model).")] = None,
         dataset_type: Annotated[str | None, typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
         watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch').")] = False,
+        max_cost: MaxCostOpt = None,
+        max_input_tokens: MaxInputTokensOpt = None,
+        context_check: Annotated[bool, typer.Option("--context-check/--no-context-check", help="With --file: refuse records that cannot fit the model's context, before the upload.")] = True,
+        strict_context: Annotated[bool, typer.Option("--strict-context", help="Refuse the file when the context check cannot be done (no tokenizer, unlisted model).")] = False,
+        tokenizer: TokenizerFileOpt = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -66,11 +74,19 @@ def register(app: typer.Typer) -> None:
         asking again, so a retry never makes two. With --watch, --json prints
         the batch and then the watch's events, one JSON object a line.
 
+        With --file, records that cannot fit the model's context length are
+        refused before the upload (exit 5, each as FILE:LINE); records whose
+        size already proves they fit are not tokenized, so the check is cheap.
+        --max-cost and --max-input-tokens count every record with the model's
+        tokenizer (see 'cbatch estimate') and refuse a batch over budget.
+
         Examples:
 
           cbatch create --name nightly --dataset requests-3kd9xq --model command-r-08-2024
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --watch
+
+          cbatch create --file requests.jsonl --model command-r-08-2024 --max-cost 25
         """
         from ..tasks.batches import create_batch
         from ..tasks.datasets import upload_file
@@ -83,9 +99,20 @@ def register(app: typer.Typer) -> None:
         model = model or state.settings().model.value
         if not model:
             raise UsageError("--model is required (or set 'model' in your profile)")
+        guarded = max_cost is not None or max_input_tokens is not None or strict_context or tokenizer is not None
+        if file is None and guarded:
+            raise UsageError("--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file")
         client = state.client()
         if file is not None:
-            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name)
+            from ..tasks.estimating import GuardOptions, guard_upload
+            from ._estimating import budget, count_options
+
+            options = GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context)
+            limit = budget(state, model, max_cost, max_input_tokens)
+            guard = lambda report: guard_upload(  # noqa: E731 - the one step between check and upload
+                client, report, model_name=model, options=options, budget=limit, reporter=out
+            )
+            dataset = upload_file(client, file, out, dataset_type=dataset_type, name=name, before_upload=guard)
             name = name or file.stem
         assert dataset is not None
         batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)

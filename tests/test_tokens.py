@@ -228,3 +228,58 @@ def test_the_cache_path_is_one_file_per_url(tmp_path: Path) -> None:
     assert a != b and a == cache_path("https://s.example/t.json?sig=1")
     assert a.parent == tmp_path / "cache" / "cbatch" / "tokenizers"  # XDG_CACHE_HOME from conftest
     assert safe_url("https://s.example/t.json?X-Goog-Signature=abc#f") == "https://s.example/t.json"
+
+
+LINES = st.lists(
+    st.one_of(
+        st.builds(
+            lambda text, cap: json.dumps({"custom_id": "x", "body": {"messages": [{"role": "user", "content": text}], **cap}}),
+            st.text(max_size=300),
+            st.one_of(st.just({}), st.builds(lambda n: {"max_tokens": n}, st.integers(1, 3000))),
+        ),
+        st.just(""),
+        st.just("   "),
+        st.just('{"custom_id": "e", "body": {"texts": ["' + "w " * 900 + '"], "truncate": "NONE"}}'),
+        st.just('{"custom_id": "h", "body": {"max\\u005ftokens": 9, "messages": []}}'),
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=LINES, end=st.sampled_from(["\n", "\r\n"]), last=st.booleans(), bom=st.booleans(), context=st.integers(600, 5000))
+def test_the_block_pass_finds_exactly_the_lines_the_line_pass_does(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str], end: str, last: bool, bom: bool, context: int
+) -> None:
+    from cohere_batch_cli.tasks.estimating import undecided_lines
+
+    path = tmp_path_factory.mktemp("blocks") / "f.jsonl"
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + (end.join(lines) + (end if last else "")).encode())
+    for kind in (rule.CHAT, rule.EMBED):
+        expected = set()
+        for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
+            bound = rule.line_bound(raw, kind, context, 500)
+            if raw.strip() and not (bound.fits and bound.decided):
+                expected.add(number)
+        assert undecided_lines(path, kind, context, 500) == expected
+
+
+@pytest.mark.parametrize("context", [128_000, 70_000, 5_000])
+def test_the_block_pass_across_block_edges_and_long_lines(tmp_path: Path, context: int) -> None:
+    import random
+
+    from cohere_batch_cli.tasks.estimating import undecided_lines
+
+    rng = random.Random(context)
+    lines = []
+    for i in range(4000):
+        size = rng.choice([40, 200, 900, 3000]) if i % 997 else 150_000  # a few far longer than a block
+        cap = {"max_tokens": rng.randint(1, 90_000)} if i % 50 == 0 else {}
+        lines.append(json.dumps({"custom_id": f"r{i}", "body": {"messages": [{"role": "user", "content": "y" * size}], **cap}}))
+    path = tmp_path / "big.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    expected = {
+        n for n, raw in enumerate(path.read_bytes().split(b"\n"), 1)
+        if raw and not rule.line_bound(raw, rule.CHAT, context, 4096).fits
+    }  # fmt: skip
+    assert expected and undecided_lines(path, rule.CHAT, context, 4096) == expected

@@ -32,7 +32,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputFileError, InputRejected, MissingExtra, TokenizerError, UsageError
 from ..input_rules import MAX_PROBLEMS, infer_type
-from ..tokens.rule import EMBED, embed_limit, kind_of, line_bound, record_texts, unit_tokens
+from ..tokens.rule import (
+    EMBED,
+    block_fits,
+    embed_limit,
+    kind_of,
+    line_bound,
+    record_texts,
+    unit_tokens,
+)
 from ..tokens.source import FetchSettings
 from .budget import Budget, Charge, money
 
@@ -45,7 +53,7 @@ if TYPE_CHECKING:
     from ..validate import FileReport
     from .reporting import Reporter
 
-CHUNK_TEXTS = 4096
+CHUNK_TEXTS = 2048
 """Texts tokenized per call: enough to keep both cores busy, little enough to stay small."""
 CHUNK_BYTES = 4 * 1024 * 1024
 TEMPLATE_NOTE = "the requests' text only: the API adds template tokens of its own, so the bill is higher"
@@ -503,7 +511,7 @@ def guard_upload(
         return
     if context is None:
         return
-    only = _undecided_lines(path, kind_of(dataset_type), context, options.count.assumed_output)
+    only = undecided_lines(path, kind_of(dataset_type), context, options.count.assumed_output)
     if not only:
         reporter.info(f"{path}: every record fits the context of {model_name} ({context:,} tokens), by its size")
         return
@@ -531,13 +539,67 @@ def guard_upload(
     )
 
 
-def _undecided_lines(path: Path, kind: str, context: int, assumed_output: int) -> set[int]:
-    """The lines whose bytes do not prove they fit: the only ones worth a tokenizer."""
-    return {
+def undecided_lines(path: Path, kind: str, context: int, assumed_output: int) -> set[int]:
+    """The lines whose bytes do not prove they fit: the only ones worth a tokenizer.
+
+    Read in blocks of half the room a record has (the context less the output bound):
+    a block of whole lines, with the end of the line before it, is then no longer than
+    the room, and is cleared at once (:func:`~cohere_batch_cli.tokens.rule.block_fits`);
+    only a block that is not is looked at line by line. Lines are numbered (as
+    ``_lines`` numbers them) only when some are found, by counting the line ends before
+    each such block: a file that fits costs a few scans of each block and nothing more.
+    """
+    size = max(64 * 1024, min(CHUNK_BYTES, (context - assumed_output) // 2))
+    offset = 0  # bytes of whole lines before the block
+    pending = bytearray()
+    found: list[tuple[int, list[int]]] = []  # (offset of a block, 1-based lines within it)
+    try:
+        fh = open(path, "rb")  # noqa: SIM115 - closed by the with below
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    with fh:
+        while data := fh.read(size):
+            cut = data.rfind(b"\n") + 1
+            if not cut:  # one line longer than a block: gather it
+                pending += data
+                continue
+            body = bytes(pending) + data[:cut] if pending else data[:cut]
+            pending = bytearray(data[cut:])
+            if not block_fits(body, kind, context, assumed_output):
+                lines = _undecided(body.split(b"\n")[:-1], kind, context, assumed_output)
+                if lines:
+                    found.append((offset, lines))
+            offset += len(body)
+    if pending:
+        lines = _undecided([bytes(pending)], kind, context, assumed_output)
+        if lines:
+            found.append((offset, lines))
+    return _numbered(path, found)
+
+
+def _undecided(lines: list[bytes], kind: str, context: int, assumed_output: int) -> list[int]:
+    return [
         number
-        for number, raw in _lines(path)
-        if not (bound := line_bound(raw, kind, context, assumed_output)).fits or not bound.decided
-    }
+        for number, raw in enumerate(lines, start=1)
+        if raw.strip() and (not (bound := line_bound(raw, kind, context, assumed_output)).fits or not bound.decided)
+    ]
+
+
+def _numbered(path: Path, found: list[tuple[int, list[int]]]) -> set[int]:
+    """File line numbers from (block offset, lines within the block), counting line ends once."""
+    numbers: set[int] = set()
+    if not found:
+        return numbers
+    with open(path, "rb") as fh:
+        seen = 0  # line ends before ``at``
+        at = 0
+        for offset, lines in found:
+            while at < offset:
+                chunk = fh.read(min(CHUNK_BYTES, offset - at))
+                seen += chunk.count(b"\n")
+                at += len(chunk)
+            numbers.update(seen + line for line in lines)
+    return numbers
 
 
 def _judge_budget(

@@ -174,3 +174,30 @@ def line_bound(raw: bytes, kind: str, context_length: int, assumed_output: int) 
         return LineBound(size, 0, size <= limit, decided=not hidden)
     output = max([assumed_output, *found])
     return LineBound(size, output, size + output <= context_length, decided=not hidden)
+
+
+def block_fits(block: bytes, kind: str, context_length: int, assumed_output: int) -> bool:
+    """Whether every line of ``block`` (whole lines) is proven to fit by its bytes alone.
+
+    The block-wide version of :func:`line_bound`, erring the same way: the longest line
+    stands for all, and the largest ``max_tokens`` anywhere in it (the smallest, for an
+    embed limit). A block no longer than the context less the output bound needs no
+    look at its lines at all, which makes the check cost a few operations per block.
+    """
+    if _ESCAPED_NAME.search(block):
+        return False
+    found = [int(m) for m in _MAX_TOKENS.findall(block)]  # a regular expression outruns ``in`` here
+    if kind == EMBED:
+        if b'"truncate"' not in block:
+            return True
+        limit = min([context_length, *(n for n in found if n > 0)])
+        return _longest(block, limit) <= limit
+    room = context_length - max([assumed_output, *found])
+    return _longest(block, room) <= room
+
+
+def _longest(block: bytes, room: int) -> int:
+    """The longest line of ``block``; its whole length when that already fits in ``room``."""
+    if len(block) <= room:
+        return len(block)
+    return max(map(len, block.split(b"\n")))

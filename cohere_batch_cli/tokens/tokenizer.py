@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 from ..errors import MissingExtra, TokenizerError
@@ -34,8 +36,10 @@ from ..errors import MissingExtra, TokenizerError
 ESTIMATE_EXTRA = "pip install 'cohere-batch-cli[estimate]'"
 PARALLEL_FROM = 64
 """Texts per call from which they are encoded in parallel."""
-WORD_CACHE_SIZE = 1_000_000
-"""Distinct words remembered (tens of MB); past it the memory is emptied and refilled."""
+JOINED_CHARS = 4096
+"""Characters of words joined into one text when new words are counted."""
+WORD_CACHE_SIZE = 300_000
+"""Distinct words remembered (some 30 MB); past it the memory is emptied and refilled."""
 
 _SPACE_AFTER_SPACE = re.compile(r"\s ")
 """White space before a space: the one case where a space may not start a pre-token.
@@ -144,29 +148,65 @@ class TextTokenizer:
             spaced.clear()
         out: list[int] = [0] * len(texts)
         whole: list[int] = []
-        pending: list[tuple[int, list[str]]] = []
-        head, rest = first.__getitem__, spaced.__getitem__
+        split: list[tuple[int, list[str]]] = []
+        search = _SPACE_AFTER_SPACE.search
         for index, text in enumerate(texts):
-            if _SPACE_AFTER_SPACE.search(text):
+            if search(text):
                 whole.append(index)
-                continue
-            words = text.split(" ")
-            try:  # every word seen before: no tokenizer call at all
-                out[index] = head(words[0]) + sum(map(rest, words[1:]))
-            except KeyError:
-                pending.append((index, words))
-        if pending:
-            self._learn(first, {words[0] for _, words in pending if words[0] not in first}, "")
-            self._learn(spaced, {w for _, words in pending for w in words[1:] if w not in spaced}, " ")
-            for index, words in pending:
-                out[index] = head(words[0]) + sum(map(rest, words[1:]))
+            else:
+                split.append((index, text.split(" ")))
+        # Every word of the chunk at once; set.difference against a dict is a C loop.
+        new_first = {words[0] for _, words in split}.difference(first)
+        new_spaced = set().union(*(islice(words, 1, None) for _, words in split)).difference(spaced)
+        if new_first:
+            ordered = list(new_first)
+            first.update(zip(ordered, self.count_whole(ordered), strict=True))
+        if new_spaced:
+            ordered = list(new_spaced)
+            spaced.update(zip(ordered, self._count_spaced(ordered), strict=True))
+        rest = spaced.__getitem__
+        for index, words in split:
+            out[index] = first[words[0]] + sum(map(rest, islice(words, 1, None)))
         if whole:
             for index, tokens in zip(whole, self.count_whole([texts[i] for i in whole]), strict=True):
                 out[index] = tokens
         return out
 
-    def _learn(self, memory: dict[str, int], words: set[str], prefix: str) -> None:
-        if not words:
-            return
-        ordered = list(words)
-        memory.update(zip(ordered, self.count_whole([prefix + w for w in ordered]), strict=True))
+    def _count_spaced(self, words: list[str]) -> list[int]:
+        """The count of ``" " + word`` for each word, many words to one library call.
+
+        Words that end in something other than white space are joined, each with its
+        space, into texts of about :data:`JOINED_CHARS`: each of those spaces follows a
+        non-space character, so it starts a pre-token, and no token crosses from one word
+        to the next. Each token is then given to the word its offset falls in. The
+        library's cost is per text as much as per character, so this is several times
+        cheaper than one text a word. Other words (empty, or ending in white space) are
+        counted alone.
+        """
+        counts = [0] * len(words)
+        alone: list[int] = []
+        groups: list[tuple[list[int], list[int], str]] = []
+        members: list[int] = []
+        starts: list[int] = []
+        parts: list[str] = []
+        size = 0
+        for position, word in enumerate(words):
+            if not word or word[-1].isspace():
+                alone.append(position)
+                continue
+            members.append(position)
+            starts.append(size)
+            parts.append(" " + word)
+            size += len(word) + 1
+            if size >= JOINED_CHARS:
+                groups.append((members, starts, "".join(parts)))
+                members, starts, parts, size = [], [], [], 0
+        if parts:
+            groups.append((members, starts, "".join(parts)))
+        encodings = self._inner.encode_batch([text for _, _, text in groups], add_special_tokens=False)
+        for (held, offsets, _), encoding in zip(groups, encodings, strict=True):
+            for start, _end in encoding.offsets:
+                counts[held[bisect_right(offsets, start) - 1]] += 1
+        for position, tokens in zip(alone, self.count_whole([" " + words[i] for i in alone]), strict=True):
+            counts[position] = tokens
+        return counts

@@ -350,3 +350,18 @@ def test_the_report_for_people(cli: Cli, tmp_path: Path) -> None:
     assert "broken.jsonl:2: not counted: invalid JSON" in result.stderr and "Not counted:   1 line" in result.stdout
     cli("estimate", str(path), "-m", "m", "--type", "text", exit_code=ExitCode.USAGE)
     cli("estimate", str(tmp_path / "none.jsonl"), "-m", "m", exit_code=ExitCode.USAGE)
+
+
+def test_the_client_reads_the_models_endpoint(sandbox: Any) -> None:
+    from cohere_batch_cli.api.client import CohereClient
+
+    with CohereClient(TEST_KEY, sandbox.base_url) as client:
+        models = list(client.list_models(page_size=4))
+        assert len(models) == len({m.name for m in models}) == 17
+        embed = list(client.list_models(endpoint="embed"))
+        assert embed and all(m.endpoints == ["embed"] for m in embed)
+        (default,) = client.list_models(endpoint="chat", default_only=True)
+        model = client.get_model(default.name)
+        assert (model.name, model.context_length, model.is_deprecated) == ("command-a-03-2025", 256_000, False)
+        assert model.tokenizer_url == f"{sandbox.base_url}/_sandbox/tokenizers/sandbox-bpe-v1.json"
+        assert client.get_model("command-r").is_deprecated

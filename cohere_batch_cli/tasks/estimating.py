@@ -34,6 +34,7 @@ from ..errors import InputFileError, InputRejected, MissingExtra, TokenizerError
 from ..input_rules import MAX_PROBLEMS, infer_type
 from ..tokens.rule import (
     EMBED,
+    RecordTexts,
     block_fits,
     embed_limit,
     kind_of,
@@ -287,10 +288,22 @@ def sniff_type(path: Path) -> str:
 
 @dataclass
 class _Pending:
+    """A record read and waiting for its chunk to be counted: its texts start at ``start``."""
+
     line: int
     custom_id: str | None
-    texts: Any  # RecordTexts
+    texts: RecordTexts
     start: int
+
+
+def _json_problem(exc: Exception) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not valid UTF-8 text"
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} at column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply"
+    return f"invalid JSON: {exc}"
 
 
 def count_file(
@@ -311,28 +324,31 @@ def count_file(
     )
     pending: list[_Pending] = []
     texts: list[str] = []
-    size = 0
+    size = read = 0
 
     def flush() -> None:
+        nonlocal read
         counts = tokenizer.count_many(texts)
         for item in pending:
             _finish(estimate, item, counts[item.start : item.start + len(item.texts.texts)])
         pending.clear()
         texts.clear()
+        if progress is not None:
+            progress.advance(bytes=read)
+        read = 0
 
     try:
         if progress is not None:
             progress.start(total_bytes=path.stat().st_size)
         for number, raw in _lines(path):
             estimate.records += 1
-            if progress is not None:
-                progress.advance(bytes=len(raw))
+            read += len(raw)
             if only is not None and number not in only:
                 continue
             try:
                 record = json.loads(raw)
             except (ValueError, RecursionError) as exc:
-                _unreadable(estimate, number, f"invalid JSON ({type(exc).__name__})")
+                _unreadable(estimate, number, _json_problem(exc))
                 continue
             body = record.get("body") if isinstance(record, dict) else None
             if not isinstance(body, dict):

@@ -38,8 +38,8 @@ PARALLEL_FROM = 64
 """Texts per call from which they are encoded in parallel."""
 JOINED_CHARS = 4096
 """Characters of words joined into one text when new words are counted."""
-WORD_CACHE_SIZE = 300_000
-"""Distinct words remembered (some 30 MB); past it the memory is emptied and refilled."""
+WORD_CACHE_SIZE = 1_000_000
+"""Distinct words remembered (some 100 MB at most); past it the memory is emptied and refilled."""
 
 _SPACE_AFTER_SPACE = re.compile(r"\s ")
 """White space before a space: the one case where a space may not start a pre-token.

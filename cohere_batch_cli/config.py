@@ -307,7 +307,7 @@ def resolve(
     else:
         assumed = Setting(str(_positive_int(assumed.value, assumed.source)), assumed.source)
     prices = {
-        model: Prices(p.input, p.output, from_profile)
+        model: Prices(p.input, p.output, f"profile '{chosen}'")
         for model, p in _check_prices(stored.get(PRICES_KEY, {}), f"{from_profile}: {PRICES_KEY}").items()
     }
     warnings = []

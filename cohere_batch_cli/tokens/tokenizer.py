@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import islice
 from typing import Any
@@ -100,6 +99,18 @@ def splits_at_spaces(inner: Any) -> bool:
     return not any(" " in t.content or t.lstrip or t.rstrip for t in added)
 
 
+def _line_break_token(inner: Any) -> int | None:
+    """The id ``"\\n"`` is encoded as, when it is one token and no added token holds one."""
+    try:
+        ids = inner.encode("\n", add_special_tokens=False).ids
+        added = inner.get_added_tokens_decoder().values()
+    except Exception:
+        return None
+    if len(ids) != 1 or any("\n" in t.content for t in added):
+        return None
+    return int(ids[0])
+
+
 class TextTokenizer:
     """One tokenizer, and where it came from (a URL without its query, or a file)."""
 
@@ -109,6 +120,7 @@ class TextTokenizer:
         self._inner = inner
         self.source = source
         self.by_words = splits_at_spaces(inner)
+        self._break = _line_break_token(inner)
         self._first: dict[str, int] = {}
         self._spaced: dict[str, int] = {}
         """Counts of a text's first word, and of every other word with its space before it."""
@@ -175,38 +187,44 @@ class TextTokenizer:
     def _count_spaced(self, words: list[str]) -> list[int]:
         """The count of ``" " + word`` for each word, many words to one library call.
 
-        Words that end in something other than white space are joined, each with its
-        space, into texts of about :data:`JOINED_CHARS`: each of those spaces follows a
-        non-space character, so it starts a pre-token, and no token crosses from one word
-        to the next. Each token is then given to the word its offset falls in. The
-        library's cost is per text as much as per character, so this is several times
-        cheaper than one text a word. Other words (empty, or ending in white space) are
-        counted alone.
+        The library's cost is per text as much as per character, so words are joined,
+        each with its space, a line break between them: ``" w1\\n w2\\n w3"``. Each
+        line break follows a non-space character and comes before a space, so the
+        pattern makes it a pre-token of its own (``\\s+(?!\\S)`` stops short of the
+        space), one token, and each word's space still starts a pre-token: no token
+        crosses from one word to the next, and the line breaks' token splits the ids
+        back into words. A word that is empty, holds a line break or starts or ends
+        with white space is counted alone, as are all of them when a line break is not
+        one token of its own.
         """
         counts = [0] * len(words)
         alone: list[int] = []
-        groups: list[tuple[list[int], list[int], str]] = []
+        groups: list[tuple[list[int], str]] = []
         members: list[int] = []
-        starts: list[int] = []
         parts: list[str] = []
         size = 0
         for position, word in enumerate(words):
-            if not word or word[-1].isspace():
+            if self._break is None or not word or "\n" in word or word[0].isspace() or word[-1].isspace():
                 alone.append(position)
                 continue
             members.append(position)
-            starts.append(size)
             parts.append(" " + word)
-            size += len(word) + 1
+            size += len(word) + 2
             if size >= JOINED_CHARS:
-                groups.append((members, starts, "".join(parts)))
-                members, starts, parts, size = [], [], [], 0
+                groups.append((members, "\n".join(parts)))
+                members, parts, size = [], [], 0
         if parts:
-            groups.append((members, starts, "".join(parts)))
-        encodings = self._inner.encode_batch([text for _, _, text in groups], add_special_tokens=False)
-        for (held, offsets, _), encoding in zip(groups, encodings, strict=True):
-            for start, _end in encoding.offsets:
-                counts[held[bisect_right(offsets, start) - 1]] += 1
+            groups.append((members, "\n".join(parts)))
+        if groups:
+            encode = getattr(self._inner, "encode_batch_fast", None) or self._inner.encode_batch
+            for (held, _), encoding in zip(groups, encode([t for _, t in groups], add_special_tokens=False), strict=True):
+                ids = encoding.ids
+                start = 0
+                for position in held[:-1]:
+                    end = ids.index(self._break, start)
+                    counts[position] = end - start
+                    start = end + 1
+                counts[held[-1]] = len(ids) - start
         for position, tokens in zip(alone, self.count_whole([" " + words[i] for i in alone]), strict=True):
             counts[position] = tokens
         return counts

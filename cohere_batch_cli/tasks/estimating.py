@@ -24,6 +24,7 @@ context, and a count of the rest. Texts are tokenized in chunks, in parallel.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
     from ..api.models import Batch, Model
     from ..config import Prices
     from ..output.progress import ProgressSink
-    from ..tokens.tokenizer import TextTokenizer
+    from ..tokens.tokenizer import Batch as TokenBatch
+    from ..tokens.tokenizer import Learned, TextTokenizer
     from ..validate import FileReport
     from .reporting import Reporter
 
@@ -306,6 +308,35 @@ def _json_problem(exc: Exception) -> str:
     return f"invalid JSON: {exc}"
 
 
+class _Ahead:
+    """The library's work on one chunk, on a daemon thread, while the caller reads the next.
+
+    ``learn`` releases the GIL, so reading and splitting chunk *k+1* overlaps counting
+    chunk *k*. A daemon thread, and a wait that wakes often, keep Ctrl-C instant.
+    """
+
+    def __init__(self, tokenizer: TextTokenizer, batch: TokenBatch, records: list[_Pending], read: int) -> None:
+        self.batch, self.records, self.read = batch, records, read
+        self._result: Learned | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(tokenizer,), name="cbatch-count", daemon=True)
+        self._thread.start()
+
+    def _run(self, tokenizer: TextTokenizer) -> None:
+        try:
+            self._result = tokenizer.learn(self.batch)
+        except BaseException as exc:  # handed to the waiting thread
+            self._error = exc
+
+    def wait(self) -> Learned:
+        while self._thread.is_alive():
+            self._thread.join(0.2)
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 def count_file(
     path: Path,
     *,
@@ -322,20 +353,31 @@ def count_file(
     estimate = Estimate(
         path, model, kind, dataset_type, context_length, assumed_output, tokenizer=tokenizer.source
     )
-    pending: list[_Pending] = []
+    records: list[_Pending] = []
     texts: list[str] = []
     size = read = 0
+    ahead: _Ahead | None = None
+
+    def finish() -> None:
+        nonlocal ahead
+        if ahead is None:
+            return
+        counts = tokenizer.finish(ahead.batch, ahead.wait())
+        for item in ahead.records:
+            _finish(estimate, item, counts[item.start : item.start + len(item.texts.texts)])
+        if progress is not None:
+            progress.advance(bytes=ahead.read)
+        ahead = None
 
     def flush() -> None:
-        nonlocal read
-        counts = tokenizer.count_many(texts)
-        for item in pending:
-            _finish(estimate, item, counts[item.start : item.start + len(item.texts.texts)])
-        pending.clear()
-        texts.clear()
-        if progress is not None:
-            progress.advance(bytes=read)
-        read = 0
+        nonlocal read, size, records, texts, ahead
+        if tokenizer.full:
+            finish()  # the word memory is emptied next: nothing may be in flight
+        batch = tokenizer.prepare(texts, after=ahead.batch if ahead is not None else None)
+        started = _Ahead(tokenizer, batch, records, read)
+        finish()
+        ahead = started
+        records, texts, size, read = [], [], 0, 0
 
     try:
         if progress is not None:
@@ -356,13 +398,14 @@ def count_file(
                 continue
             custom_id = record.get("custom_id")
             found = record_texts(body, kind)
-            pending.append(_Pending(number, custom_id if isinstance(custom_id, str) else None, found, len(texts)))
+            records.append(_Pending(number, custom_id if isinstance(custom_id, str) else None, found, len(texts)))
             texts.extend(found.texts)
             size += len(raw)
             if len(texts) >= CHUNK_TEXTS or size >= CHUNK_BYTES:
                 flush()
-                size = 0
-        flush()
+        if records:
+            flush()
+        finish()
     finally:
         if progress is not None:
             progress.finish()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
@@ -99,6 +100,26 @@ def splits_at_spaces(inner: Any) -> bool:
     return not any(" " in t.content or t.lstrip or t.rstrip for t in added)
 
 
+@dataclass
+class Batch:
+    """Texts split into words, and the words (first of a text, or after a space) not yet counted."""
+
+    texts: Sequence[str]
+    whole: list[int] = field(default_factory=list)
+    split: list[tuple[int, list[str]]] = field(default_factory=list)
+    new_first: list[str] = field(default_factory=list)
+    new_spaced: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Learned:
+    """The library's counts for a batch: its new words, and the texts counted whole."""
+
+    first: list[int]
+    spaced: list[int]
+    whole: list[int]
+
+
 def _line_break_token(inner: Any) -> int | None:
     """The id ``"\\n"`` is encoded as, when it is one token and no added token holds one."""
     try:
@@ -152,36 +173,63 @@ class TextTokenizer:
 
     def count_many(self, texts: Sequence[str]) -> list[int]:
         """The token count of each text, in order: by words where that is exact, else whole."""
+        batch = self.prepare(texts)
+        return self.finish(batch, self.learn(batch))
+
+    # count_many in three steps, so a caller can overlap the library's work on one chunk
+    # (learn, which releases the GIL) with its own Python work on the next.
+
+    @property
+    def full(self) -> bool:
+        """The word memory is due to be emptied: the next :meth:`prepare` will, so finish every batch first."""
+        return len(self._spaced) > WORD_CACHE_SIZE
+
+    def prepare(self, texts: Sequence[str], *, after: Batch | None = None) -> Batch:
+        """Split the texts into words and find the words not yet counted (the caller's thread).
+
+        ``after`` is a batch prepared but not finished yet: its new words are not asked
+        for again, so it must be finished before this one.
+        """
+        batch = Batch(texts)
         if not self.by_words:
-            return self.count_whole(texts)
-        first, spaced = self._first, self._spaced
-        if len(spaced) > WORD_CACHE_SIZE:
-            first.clear()
-            spaced.clear()
-        out: list[int] = [0] * len(texts)
-        whole: list[int] = []
-        split: list[tuple[int, list[str]]] = []
+            batch.whole = list(range(len(texts)))
+            return batch
+        if self.full:
+            self._first.clear()
+            self._spaced.clear()
         search = _SPACE_AFTER_SPACE.search
         for index, text in enumerate(texts):
             if search(text):
-                whole.append(index)
+                batch.whole.append(index)
             else:
-                split.append((index, text.split(" ")))
+                batch.split.append((index, text.split(" ")))
         # Every word of the chunk at once; set.difference against a dict is a C loop.
-        new_first = {words[0] for _, words in split}.difference(first)
-        new_spaced = set().union(*(islice(words, 1, None) for _, words in split)).difference(spaced)
-        if new_first:
-            ordered = list(new_first)
-            first.update(zip(ordered, self.count_whole(ordered), strict=True))
-        if new_spaced:
-            ordered = list(new_spaced)
-            spaced.update(zip(ordered, self._count_spaced(ordered), strict=True))
-        rest = spaced.__getitem__
-        for index, words in split:
+        first = {words[0] for _, words in batch.split}.difference(self._first)
+        spaced = set().union(*(islice(words, 1, None) for _, words in batch.split)).difference(self._spaced)
+        if after is not None:
+            first.difference_update(after.new_first)
+            spaced.difference_update(after.new_spaced)
+        batch.new_first, batch.new_spaced = list(first), list(spaced)
+        return batch
+
+    def learn(self, batch: Batch) -> Learned:
+        """Count what the library must count for a batch; touches no shared state (any thread)."""
+        return Learned(
+            first=self.count_whole(batch.new_first),
+            spaced=self._count_spaced(batch.new_spaced),
+            whole=self.count_whole([batch.texts[i] for i in batch.whole]),
+        )
+
+    def finish(self, batch: Batch, learned: Learned) -> list[int]:
+        """Remember the new words and add up each text (the caller's thread, batches in order)."""
+        self._first.update(zip(batch.new_first, learned.first, strict=True))
+        self._spaced.update(zip(batch.new_spaced, learned.spaced, strict=True))
+        out: list[int] = [0] * len(batch.texts)
+        first, rest = self._first, self._spaced.__getitem__
+        for index, words in batch.split:
             out[index] = first[words[0]] + sum(map(rest, islice(words, 1, None)))
-        if whole:
-            for index, tokens in zip(whole, self.count_whole([texts[i] for i in whole]), strict=True):
-                out[index] = tokens
+        for index, tokens in zip(batch.whole, learned.whole, strict=True):
+            out[index] = tokens
         return out
 
     def _count_spaced(self, words: list[str]) -> list[int]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -490,7 +491,9 @@ def p11_estimate(ctx: Context) -> list[Row]:
             return proc
 
         first = estimate(small)  # downloads the tokenizer into the cache
+        load_before = os.getloadavg()[0]
         res = interleaved({"big": lambda: estimate(big), "small": lambda: estimate(small)}, runs=ctx.runs(3, 1), warmup=0)
+        load_after = os.getloadavg()[0]
         downloads = server.downloads
     (cached,) = cache.iterdir()
     load_code = (
@@ -502,6 +505,7 @@ def p11_estimate(ctx: Context) -> list[Row]:
     loads = [float(run_proc([PYTHON, "-c", load_code, str(cached)], cli_env(), keep_stdout=True).check().stdout) for _ in range(ctx.runs(5, 2))]
     check = run_proc([PYTHON, str(HERE / "context_check.py"), str(files[big]), str(p11_data.CONTEXT_LENGTH), str(ctx.runs(3, 1))], cli_env(), keep_stdout=True).check()
     timing = json.loads(check.stdout)
+    rates = json.loads(run_proc([PYTHON, str(HERE / "count_rate.py"), str(tokenizer), str(files[small])], cli_env(), keep_stdout=True).check().stdout)
     counted = json.loads(res["big"][-1].stdout)
     wall = med(res["big"])
     rate = big / wall
@@ -509,10 +513,12 @@ def p11_estimate(ctx: Context) -> list[Row]:
     load = median(loads)
     share = timing["context"] / timing["check"]
     ctx.note("P11", f"{big:,} records of {p11_data.RECORD_CHARS} characters, {counted['input_tokens']['total'] / big:.0f} tokens each on average; the tokenizer was downloaded {downloads} time(s), by the first run ({ms(first.wall)})")
+    ctx.note("P11", f"CPU time of the {big:,}-record run: {med(res['big'], 'cpu'):.1f} s in {wall:.1f} s; the machine's load average was {load_before:.1f} before the runs and {load_after:.1f} after (other work shares its two cores)")
     for path in files.values():
         path.unlink()
     return [
         Row("P11", f"estimate {big:,} chat records ({vocab:,}-token BPE)", f"{ms(wall)} = {rate:,.0f} records/s", f">= {P11_RECORDS_PER_SECOND:,} records/s", rate >= P11_RECORDS_PER_SECOND),
+        Row("P11", f"counting {small:,} records: the library alone vs by words", f"{rates['library']:,.0f} vs {rates['by_words']:,.0f} records/s = {ratio(rates['by_words'] / rates['library'])} (same counts)"),
         Row("P11", f"peak RSS: {big:,} vs {small:,} records", f"{rss_big:.0f} vs {rss_small:.0f} MiB", f"< {P11_RSS_MB} MiB", max(rss_big, rss_small) < P11_RSS_MB),
         Row("P11", "cached tokenizer loaded", f"{load * 1000:,.0f} ms", f"< {P11_LOAD_SECONDS:.0f} s", load < P11_LOAD_SECONDS),
         Row("P11", "create --file: context check vs local check", f"{ms(timing['context'])} vs {ms(timing['check'])} = +{share * 100:.1f} % ({timing['undecided']} records left to tokenize)", f"< {P11_CONTEXT_SHARE * 100:.0f} %", share < P11_CONTEXT_SHARE),

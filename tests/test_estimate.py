@@ -336,6 +336,16 @@ def test_results_join_sets_the_count_beside_the_bill(cli: Cli, tmp_path: Path) -
     assert "reports" not in plain, "without --join there is nothing to count"
 
 
+def test_results_join_without_the_extra_still_downloads(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = write_jsonl(tmp_path / "j.jsonl", CHATS[:2])
+    batch = run_batch(cli, path, "command-r-08-2024")
+    sandbox_tokenizer.tokenizer()
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    out = cli("results", batch["id"], "--join", str(path), "-o", str(tmp_path / "out.jsonl")).stderr
+    assert "wrote 2 records" in out
+    assert "no token comparison: comparing the tokens with the batch's needs the tokenizers library: pip install" in out
+
+
 def test_the_report_for_people(cli: Cli, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "people.jsonl", CHATS)
     shown = cli("estimate", str(path), "-m", "command-r-08-2024").stdout.splitlines()

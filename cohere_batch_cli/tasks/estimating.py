@@ -490,8 +490,12 @@ def estimate_file(
     dataset_type: str | None,
     options: CountOptions,
     reporter: Reporter,
+    what: str = "cbatch estimate",
 ) -> Estimate:
-    """``cbatch estimate``: describe the model, get its tokenizer, count the whole file."""
+    """``cbatch estimate``: describe the model, get its tokenizer, count the whole file.
+
+    ``what`` names the caller in a message about a missing extra.
+    """
     from ..api.errors import NotFoundError
 
     kind_type = dataset_type or sniff_type(path)
@@ -503,7 +507,7 @@ def estimate_file(
             raise
         reporter.warn(f"{exc}: counting with {options.tokenizer_file}, without a context length to check")
         model = None
-    tokenizer = tokenizer_for(model, options, reporter, "cbatch estimate")
+    tokenizer = tokenizer_for(model, options, reporter, what)
     return count_file(
         path,
         model=model_name,
@@ -806,7 +810,13 @@ def compare_join(
         return None
     try:
         estimate = estimate_file(
-            client, path, model_name=batch.model, dataset_type=None, options=options, reporter=reporter
+            client,
+            path,
+            model_name=batch.model,
+            dataset_type=None,
+            options=options,
+            reporter=reporter,
+            what="comparing the tokens with the batch's",
         )
     except (CbatchError, CohereAPIError) as exc:
         reporter.info(f"no token comparison: {exc}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -57,6 +58,10 @@ P12_SPEED_TARGET = 1.5
 P12_MEMORY_GROWTH = 1.25  # "flat": 10x the records within 25 % of the memory
 P12_SIZE_TARGET = 0.5  # the Parquet file at most half the size of the JSONL
 P12_MODEL = "embed-english-v3.0"  # 1,024 dimensions in the sandbox, as Cohere publishes
+P11_RECORDS_PER_SECOND = 10_000
+P11_RSS_MB = 400
+P11_LOAD_SECONDS = 1.0
+P11_CONTEXT_SHARE = 0.10  # the context check adds under 10 % to the local check
 
 # Modules that `cbatch --help` must not import (issue 6, P1).
 HEAVY_MODULES = (
@@ -606,6 +611,66 @@ def _same_vectors(ours: Path, theirs: Path) -> tuple[bool, str]:
 
 
 
+# -- P11 estimating ----------------------------------------------------------------------------------
+
+
+def p11_estimate(ctx: Context) -> list[Row]:
+    if not module_available("tasks/estimating"):
+        return [_skip("P11", "cbatch estimate", "cohere_batch_cli/tasks/estimating.py has not landed")]
+    import p11_data
+
+    big, small = (20_000, 2_000) if ctx.quick else (200_000, 20_000)
+    tokenizer, trained = p11_data.tokenizer_file(WORK)
+    vocab = len(json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"])
+    if trained is not None:
+        ctx.note("P11", f"trained the {vocab:,}-token byte-level BPE once in {trained:.0f} s (cached in {tokenizer.relative_to(HERE)})")
+    out_dir = WORK / "p11"
+    files = {n: p11_data.write_records(out_dir / f"chat-{n}.jsonl", n) for n in (big, small)}
+    cache = WORK / "home" / "cache" / "cbatch" / "tokenizers"
+    shutil.rmtree(cache, ignore_errors=True)
+    with p11_data.ModelServer(tokenizer) as server:
+        env = cli_env(server.base_url)
+
+        def estimate(n: int) -> Proc:
+            proc = run_proc([CBATCH, "estimate", str(files[n]), "--model", p11_data.MODEL, "--json"], env, keep_stdout=True).check()
+            if json.loads(proc.stdout)["records"] != n:
+                raise RuntimeError(f"cbatch estimate counted {proc.stdout[:300]!r}")
+            return proc
+
+        first = estimate(small)  # downloads the tokenizer into the cache
+        load_before = os.getloadavg()[0]
+        res = interleaved({"big": lambda: estimate(big), "small": lambda: estimate(small)}, runs=ctx.runs(3, 1), warmup=0)
+        load_after = os.getloadavg()[0]
+        downloads = server.downloads
+    (cached,) = cache.iterdir()
+    load_code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from cohere_batch_cli.tokens.tokenizer import TextTokenizer\n"
+        "TextTokenizer.from_bytes(open(sys.argv[1], 'rb').read(), 'cache')\n"
+        "print(time.perf_counter() - t)"
+    )
+    loads = [float(run_proc([PYTHON, "-c", load_code, str(cached)], cli_env(), keep_stdout=True).check().stdout) for _ in range(ctx.runs(5, 2))]
+    check = run_proc([PYTHON, str(HERE / "context_check.py"), str(files[big]), str(p11_data.CONTEXT_LENGTH), str(ctx.runs(3, 1))], cli_env(), keep_stdout=True).check()
+    timing = json.loads(check.stdout)
+    rates = json.loads(run_proc([PYTHON, str(HERE / "count_rate.py"), str(tokenizer), str(files[small])], cli_env(), keep_stdout=True).check().stdout)
+    counted = json.loads(res["big"][-1].stdout)
+    wall = med(res["big"])
+    rate = big / wall
+    rss_big, rss_small = med(res["big"], "maxrss_mb"), med(res["small"], "maxrss_mb")
+    load = median(loads)
+    share = timing["context"] / timing["check"]
+    ctx.note("P11", f"{big:,} records of {p11_data.RECORD_CHARS} characters, {counted['input_tokens']['total'] / big:.0f} tokens each on average; the tokenizer was downloaded {downloads} time(s), by the first run ({ms(first.wall)})")
+    ctx.note("P11", f"CPU time of the {big:,}-record run: {med(res['big'], 'cpu'):.1f} s in {wall:.1f} s; the machine's load average was {load_before:.1f} before the runs and {load_after:.1f} after (other work shares its two cores)")
+    for path in files.values():
+        path.unlink()
+    return [
+        Row("P11", f"estimate {big:,} chat records ({vocab:,}-token BPE)", f"{ms(wall)} = {rate:,.0f} records/s", f">= {P11_RECORDS_PER_SECOND:,} records/s", rate >= P11_RECORDS_PER_SECOND),
+        Row("P11", f"counting {small:,} records: the library alone vs by words", f"{rates['library']:,.0f} vs {rates['by_words']:,.0f} records/s = {ratio(rates['by_words'] / rates['library'])} (same counts)"),
+        Row("P11", f"peak RSS: {big:,} vs {small:,} records", f"{rss_big:.0f} vs {rss_small:.0f} MiB", f"< {P11_RSS_MB} MiB", max(rss_big, rss_small) < P11_RSS_MB),
+        Row("P11", "cached tokenizer loaded", f"{load * 1000:,.0f} ms", f"< {P11_LOAD_SECONDS:.0f} s", load < P11_LOAD_SECONDS),
+        Row("P11", "create --file: context check vs local check", f"{ms(timing['context'])} vs {ms(timing['check'])} = +{share * 100:.1f} % ({timing['undecided']} records left to tokenize)", f"< {P11_CONTEXT_SHARE * 100:.0f} %", share < P11_CONTEXT_SHARE),
+    ]
+
 
 def p1_detail() -> list[str]:
     return list(_P1_DETAIL)
@@ -766,5 +831,6 @@ CASES = {
     "P6": ("watching", p6_watch),
     "P7": ("retry selection", p7_retry_selection),
     "P7b": ("merged results", p7b_merged_results),
+    "P11": ("estimating", p11_estimate),
     "P12": ("embed results to Parquet", p12_parquet),
 }

@@ -1,4 +1,5 @@
-"""cbatch's benchmarks: start-up, one call, listing, results, upload, watching (issue 6), Parquet (issue 17).
+"""cbatch's benchmarks: start-up, one call, listing, results, upload, watching (issue 6), retry (P7, P7b),
+estimating (P11), Parquet (P12).
 
     .venv/bin/python benchmarks/run.py                 # every case, about 5 minutes
     .venv/bin/python benchmarks/run.py --quick         # fewer runs, smaller data
@@ -6,6 +7,7 @@
     .venv/bin/python benchmarks/run.py --no-sdk        # skip the official-SDK comparisons
     .venv/bin/python benchmarks/run.py --write-docs    # also record the table in docs/performance.md
     .venv/bin/python benchmarks/run.py --only P12 --write-docs   # into P12's own block there
+    .venv/bin/python benchmarks/run.py --only P11 --write-docs   # P11 has its own section there
 
 Run it with the project venv's python (the README's set-up). It starts sandboxes on free
 loopback ports, prepares the data under ``benchmarks/.work/`` (gitignored), runs each
@@ -87,9 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
     if args.write_docs:
-        # A run of some cases has a block of its own (P12's: benchmarks:P12), so it never
-        # replaces the table of a full run; a candidate's goes to the candidate block.
-        block = "candidate" if args.pythonpath else "latest" if wanted == list(CASES) else ",".join(wanted)
+        # A case with a block of its own on the page (benchmarks:P11, benchmarks:P12) is
+        # written there, so a run of it alone never replaces the table of a full run; a
+        # candidate's rows go to the candidate block.
+        block = "candidate" if args.pythonpath else "latest"
         write_docs(rows, ctx, argv if argv is not None else sys.argv[1:], elapsed, block)
         print(f"wrote {DOCS.relative_to(REPO)}", file=sys.stderr)
     if errors:
@@ -125,7 +128,7 @@ def versions(ctx: Context) -> str:
     from importlib.metadata import version
 
     parts = [f"CPython {platform.python_version()}"]
-    for dist in ("typer", "httpx", "rich", "fastavro", "pyarrow"):
+    for dist in ("typer", "httpx", "rich", "fastavro", "pyarrow", "tokenizers"):
         with contextlib.suppress(Exception):
             parts.append(f"{dist} {version(dist)}")
     sdk = None if ctx.no_sdk else sdk_python(install=False)
@@ -134,9 +137,33 @@ def versions(ctx: Context) -> str:
     return ", ".join(parts)
 
 
+def case_block(case: str) -> tuple[str, str]:
+    """The markers of a case recorded in a section of its own (P11), rather than the latest table."""
+    return f"<!-- benchmarks:{case}:start -->", f"<!-- benchmarks:{case}:end -->"
+
+
 def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float, block_name: str = "latest") -> None:
-    """Replace one marked block of docs/performance.md (a run with --pythonpath: the candidate block)."""
-    start, end = BLOCKS.get(block_name) or (f"<!-- benchmarks:{block_name}:start -->", f"<!-- benchmarks:{block_name}:end -->")
+    """Replace the marked blocks of docs/performance.md with this run's rows.
+
+    A case whose own block is on the page (``<!-- benchmarks:P11:start -->``) is written
+    there; the rest go to the latest block (with --pythonpath: the candidate block), so a
+    run of one such case leaves every other case's figures as they were.
+    """
+    text = DOCS.read_text() if DOCS.exists() else "# Performance\n"
+    own = set()
+    if block_name == "latest":
+        own = {r.case for r in rows if case_block(r.case)[0] in text and case_block(r.case)[1] in text}
+    for case in sorted(own):
+        text = _replace(text, case_block(case), _block(case_block(case), [r for r in rows if r.case == case], ctx, argv, elapsed, {case}))
+    rest = [r for r in rows if r.case not in own]
+    if rest:
+        cases = {r.case for r in rest}
+        text = _replace(text, BLOCKS[block_name], _block(BLOCKS[block_name], rest, ctx, argv, elapsed, cases))
+    DOCS.write_text(text)
+
+
+def _block(markers: tuple[str, str], rows: list[Row], ctx: Context, argv: list[str], elapsed: float, cases: set[str]) -> str:
+    start, end = markers
     command = ".venv/bin/python benchmarks/run.py" + ("" if not argv else " " + shlex.join(argv))
     lines = [
         start,
@@ -147,21 +174,22 @@ def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float, b
         markdown_table(rows),
         "",
     ]
-    notes = [f"- {case}: {text}" for case, texts in ctx.notes.items() for text in texts]
+    notes = [f"- {case}: {text}" for case, texts in ctx.notes.items() if case in cases for text in texts]
     detail = p1_detail()
-    if detail:
+    if detail and "P1" in cases:
         notes.append("- P1: slowest cbatch modules under `-X importtime` for `--help`: " + "; ".join(detail))
     if notes:
         lines += ["Notes from this run:", "", *notes, ""]
     lines.append(end)
-    block = "\n".join(lines)
-    text = DOCS.read_text() if DOCS.exists() else f"# Performance\n\n{start}\n{end}\n"
+    return "\n".join(lines)
+
+
+def _replace(text: str, markers: tuple[str, str], block: str) -> str:
+    start, end = markers
     if start in text and end in text:
         head, rest = text.split(start, 1)
-        text = head + block + rest.split(end, 1)[1]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    DOCS.write_text(text)
+        return head + block + rest.split(end, 1)[1]
+    return text.rstrip() + "\n\n" + block + "\n"
 
 
 if __name__ == "__main__":

@@ -20,11 +20,21 @@ The file is TOML at ``platformdirs.user_config_dir("cbatch")/config.toml``
     model = "command-r-08-2024"
     client_name = "my-pipeline"
     dataset_ttl = "30d"
+    assumed_output_tokens = 4096      # the output bound of a record without max_tokens
+
+    [profiles.default.prices."command-r-08-2024"]
+    input = 0.15                      # per million input tokens
+    output = 0.60                     # per million output tokens
 
 The service's limits are settings too (:class:`Limits`), since the API does not
 publish them: ``dataset_max_bytes``, ``org_max_bytes`` and ``dataset_ttl``, each
 from its ``CBATCH_...`` variable, else the profile, else Cohere's published value.
 A test or a private deployment lowers them as it lowers a sandbox's.
+
+cbatch ships no prices: a price is whatever the user's contract says, in their
+currency, and a stale built-in table would be worse than none. The environment
+overrides them (``CBATCH_INPUT_PRICE`` and ``CBATCH_OUTPUT_PRICE``, for any
+model, and ``CBATCH_ASSUMED_OUTPUT_TOKENS``), as it overrides everything else.
 
 A file holding a key is written atomically with mode 0600 from its first byte
 (:mod:`cohere_batch_cli.atomic`); reading one that others can read earns a warning,
@@ -39,6 +49,7 @@ import re
 import stat
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +63,9 @@ ENV_DATASET_MAX_BYTES = "CBATCH_DATASET_MAX_BYTES"
 ENV_ORG_MAX_BYTES = "CBATCH_ORG_MAX_BYTES"
 ENV_DATASET_TTL = "CBATCH_DATASET_TTL"
 ENV_STATE_DIR = "CBATCH_STATE_DIR"
+ENV_INPUT_PRICE = "CBATCH_INPUT_PRICE"
+ENV_OUTPUT_PRICE = "CBATCH_OUTPUT_PRICE"
+ENV_ASSUMED_OUTPUT = "CBATCH_ASSUMED_OUTPUT_TOKENS"
 ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_API_KEY, "The API key (wins over any profile)."),
     (ENV_API_KEY_FALLBACK, f"The API key, when {ENV_API_KEY} is not set."),
@@ -69,13 +83,18 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_DATASET_MAX_BYTES, "Largest file one dataset may hold (default 1.5GB: 1,500,000,000 bytes); profile key dataset_max_bytes."),
     (ENV_ORG_MAX_BYTES, "Dataset storage of the organisation (default 10GB); profile key org_max_bytes."),
     (ENV_DATASET_TTL, "How long the service keeps a dataset (default 30d; 90, 15m, 2h also read); profile key dataset_ttl."),
+    (ENV_INPUT_PRICE, "Price per million input tokens, for any model (with CBATCH_OUTPUT_PRICE); wins over the profile."),
+    (ENV_OUTPUT_PRICE, "Price per million output tokens, for any model (with CBATCH_INPUT_PRICE)."),
+    (ENV_ASSUMED_OUTPUT, "Output tokens assumed for a record without max_tokens (default 4096)."),
 )
 """Every environment variable cbatch reads, for ``cbatch help environment`` and the docs."""
 DEFAULT_PROFILE = "default"
 DEFAULT_BASE_URL = "https://api.cohere.com"
 STRING_KEYS = ("api_key", "base_url", "model", "client_name")
 LIMIT_KEYS = ("dataset_max_bytes", "org_max_bytes", "dataset_ttl")
-PROFILE_KEYS = STRING_KEYS + LIMIT_KEYS
+ASSUMED_OUTPUT_KEY = "assumed_output_tokens"
+PRICES_KEY = "prices"
+PROFILE_KEYS = STRING_KEYS + LIMIT_KEYS + (ASSUMED_OUTPUT_KEY, PRICES_KEY)
 
 DATASET_MAX_BYTES = 1_500_000_000
 """Cohere's "1.5 GB" for one dataset, taken as decimal gigabytes: 1,500,000,000 bytes."""
@@ -83,6 +102,13 @@ ORG_MAX_BYTES = 10_000_000_000
 """Cohere's "10 GB" of datasets per organisation, batch outputs included."""
 DATASET_TTL = 30 * 86_400.0
 """Cohere deletes a dataset 30 days after it was created (seconds)."""
+DEFAULT_ASSUMED_OUTPUT = 4096
+"""Output tokens assumed for a record without ``max_tokens``, since the API publishes no default.
+
+4,096 is the largest reply Cohere documents for Command R and Command R7B (its models
+page; Command A models may write 8,192): an upper bound for those, a floor for the
+rest, so a cost bound built on it says which (docs/estimating.md).
+"""
 
 
 from .errors import ConfigError  # noqa: E402 - re-exported: callers catch it from here
@@ -111,6 +137,18 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Prices:
+    """What a model costs per million tokens, in the user's own currency; and where it was set."""
+
+    input: Decimal
+    output: Decimal
+    source: str = ""
+
+    def cost(self, input_tokens: int, output_tokens: int) -> Decimal:
+        return (self.input * input_tokens + self.output * output_tokens) / 1_000_000
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything resolved from flags, environment, profile and defaults."""
 
@@ -122,6 +160,19 @@ class Settings:
     client_name: Setting
     warnings: tuple[str, ...] = field(default=())
     limits: Limits = field(default_factory=Limits)
+    assumed_output_tokens: Setting = Setting(str(DEFAULT_ASSUMED_OUTPUT), "default")
+    prices: dict[str, Prices] = field(default_factory=dict)
+    """Prices by model name, from the profile; :meth:`prices_for` applies the environment."""
+    env_prices: Prices | None = None
+
+    @property
+    def assumed_output(self) -> int:
+        """The output bound of a record without ``max_tokens``."""
+        return int(self.assumed_output_tokens.value or DEFAULT_ASSUMED_OUTPUT)
+
+    def prices_for(self, model: str) -> Prices | None:
+        """The prices of ``model``: the environment's for any model, else the profile's, else None."""
+        return self.env_prices or self.prices.get(model)
 
     def require_api_key(self) -> str:
         """The key, stripped of surrounding white space; refused (never shown) if malformed."""
@@ -192,6 +243,10 @@ def load_file(path: Path) -> dict[str, Any]:
                 raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a string")
             if key in LIMIT_KEYS and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
                 raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a number or a string")
+        where = f"config file {path}: profiles.{name}"
+        if ASSUMED_OUTPUT_KEY in profile:
+            _positive_int(profile[ASSUMED_OUTPUT_KEY], f"{where}.{ASSUMED_OUTPUT_KEY}")
+        _check_prices(profile.get(PRICES_KEY, {}), f"{where}.{PRICES_KEY}")
     return data
 
 
@@ -218,6 +273,8 @@ def unknown_keys(data: dict[str, Any], path: Path) -> list[str]:
             if key not in PROFILE_KEYS
         ]
     return warnings
+
+
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?", re.IGNORECASE)
 _SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
@@ -275,6 +332,41 @@ def _limits(env: Any, stored: dict[str, Any], from_profile: str) -> Limits:
             raise ConfigError(f"{key} from {source}: {exc}") from None
         sources.append(source)
     return Limits(found[0], found[1], found[2], (sources[0], sources[1], sources[2]))
+
+
+def _positive_int(value: Any, where: str) -> int:
+    """``value`` as a positive int (an int, or digits from the environment), or ConfigError."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"{where} must be a positive whole number of tokens, got {value!r}")
+    return value
+
+
+def _price(value: Any, where: str) -> Decimal:
+    """A price per million tokens: a number at least 0 (from TOML, or text from the environment)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ConfigError(f"{where} must be a number (a price per million tokens), got {value!r}")
+    try:
+        price = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ConfigError(f"{where} must be a number (a price per million tokens), got {value!r}") from None
+    if not price.is_finite() or price < 0:
+        raise ConfigError(f"{where} must be a number at least 0, got {value!r}")
+    return price
+
+
+def _check_prices(table: Any, where: str) -> dict[str, Prices]:
+    """The ``prices`` table of a profile: ``[prices."MODEL"]`` tables of ``input`` and ``output``."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of models, each a table of input and output prices")
+    found = {}
+    for model, prices in table.items():
+        at = f'{where}."{model}"'
+        if not isinstance(prices, dict) or set(prices) != {"input", "output"}:
+            raise ConfigError(f"{at} must hold exactly input and output, each a price per million tokens")
+        found[model] = Prices(_price(prices["input"], f"{at}.input"), _price(prices["output"], f"{at}.output"))
+    return found
 
 
 def _permission_warning(path: Path) -> str | None:
@@ -340,6 +432,15 @@ def resolve(
     if client_name.value is None:
         client_name = Setting("cbatch", "default")
     warnings = unknown_keys(data, path)
+    assumed = pick(None, "", (ENV_ASSUMED_OUTPUT,), ASSUMED_OUTPUT_KEY)
+    if assumed.value is None:
+        assumed = Setting(str(DEFAULT_ASSUMED_OUTPUT), "default")
+    else:
+        assumed = Setting(str(_positive_int(assumed.value, assumed.source)), assumed.source)
+    prices = {
+        model: Prices(p.input, p.output, f"profile '{chosen}'")
+        for model, p in _check_prices(stored.get(PRICES_KEY, {}), f"{from_profile}: {PRICES_KEY}").items()
+    }
     if stored.get("api_key"):
         warning = _permission_warning(path)
         if warning:
@@ -353,6 +454,25 @@ def resolve(
         client_name=client_name,
         warnings=tuple(warnings),
         limits=_limits(env, stored, from_profile),
+        assumed_output_tokens=assumed,
+        prices=prices,
+        env_prices=_env_prices(env),
+    )
+
+
+def _env_prices(env: Any) -> Prices | None:
+    """Prices from the environment, for whichever model is estimated; both or neither."""
+    given = {name: env.get(name) for name in (ENV_INPUT_PRICE, ENV_OUTPUT_PRICE)}
+    if not any(given.values()):
+        return None
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise ConfigError(f"{missing[0]} is not set: prices from the environment need both "
+                          f"{ENV_INPUT_PRICE} and {ENV_OUTPUT_PRICE}")
+    return Prices(
+        _price(given[ENV_INPUT_PRICE], f"environment {ENV_INPUT_PRICE}"),
+        _price(given[ENV_OUTPUT_PRICE], f"environment {ENV_OUTPUT_PRICE}"),
+        f"environment {ENV_INPUT_PRICE}, {ENV_OUTPUT_PRICE}",
     )
 
 

@@ -15,6 +15,7 @@
     ├── NotReady                    a local state stops the command: the batch still runs (exit 5)
     ├── WaitTimeout                 a wait for a dataset or batch state ran out of time (exit 10)
     ├── ResultsError                an output part could not be fetched or decoded (exit 6)
+    ├── TokenizerError              a model's tokenizer could not be fetched or read (exit 6)
     ├── ResultsExpired              the output dataset is gone with its lifetime (exit 13)
     ├── LocalWriteError             a local file could not be written (exit 11)
     └── RecordsStillFailing         records still failing after the last retry round (exit 12)
@@ -89,6 +90,10 @@ class WaitTimeout(CbatchError):
 
 class ResultsError(CbatchError):
     """A part could not be downloaded or decoded after every retry (exit 6)."""
+
+
+class TokenizerError(CbatchError):
+    """A model's tokenizer file could not be downloaded, or is not one ``tokenizers`` reads (exit 6)."""
 
 
 class ResultsExpired(CbatchError):

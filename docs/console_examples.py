@@ -137,7 +137,11 @@ def _requests_for_ci(work: Path, env: dict[str, str]) -> None:
 def _config_profile(work: Path, env: dict[str, str]) -> None:
     path = Path(env["CBATCH_CONFIG"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text('[profiles.default]\nmodel = "command-r-08-2024"\n', encoding="utf-8")
+    path.write_text(
+        '[profiles.default]\nmodel = "command-r-08-2024"\n\n'
+        '[profiles.default.prices."command-r-08-2024"]\ninput = 0.15\noutput = 0.60\n',
+        encoding="utf-8",
+    )
     path.chmod(0o600)
 
 

@@ -150,6 +150,7 @@ def _layer(prefix: str) -> set[str]:
     ("layer", "forbidden"),
     [
         ("api", ("cli", "output", "tasks", "sandbox")),
+        ("tokens", ("cli", "output", "tasks", "sandbox")),
         ("tasks", ("cli",)),
         ("output", ("cli", "tasks", "sandbox")),
         ("sandbox", ("cli", "output", "tasks")),

@@ -70,9 +70,9 @@ def test_wheel_holds_the_package_the_sandbox_and_the_entry_point(wheel: Path) ->
         entry_points = zf.read(f"{dist_info}/entry_points.txt").decode()
         metadata = zf.read(f"{dist_info}/METADATA").decode()
     assert re.search(r"^cbatch = cohere_batch_cli\.main:main$", entry_points, flags=re.MULTILINE), entry_points
-    assert "Provides-Extra: sandbox" in metadata
-    # The server's dependencies come only with the extra: the client stays light.
-    for dep in ("starlette", "uvicorn", "python-multipart"):
+    assert "Provides-Extra: sandbox" in metadata and "Provides-Extra: estimate" in metadata
+    # The server's and the tokenizer's dependencies come only with their extras: the client stays light.
+    for dep in ("starlette", "uvicorn", "python-multipart", "tokenizers"):
         lines = [line for line in metadata.splitlines() if line.startswith(f"Requires-Dist: {dep}")]
         assert lines and all("extra ==" in line for line in lines), lines
 

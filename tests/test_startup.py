@@ -12,7 +12,7 @@ import sys
 
 HEAVY = (
     "httpx", "rich", "rich.console", "platformdirs", "fastavro", "tomli_w", "tomllib", "tomli",
-    "starlette", "uvicorn", "multipart", "pydantic", "sqlite3", "concurrent.futures",
+    "starlette", "uvicorn", "multipart", "pydantic", "sqlite3", "concurrent.futures", "tokenizers",
 )  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Cohere's batch and dataset endpoints as typed calls.
+"""Cohere's batch, dataset and model endpoints as typed calls.
 
 :class:`CohereClient` holds the resource calls only: each builds its path and
 body, sends it through :class:`~.transport.Transport` (retries, errors, the
@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from .._httpx import httpx
 from . import errors
-from .models import Batch, Dataset, newest_first
+from .models import Batch, Dataset, Model, newest_first
 from .retry import RetryPolicy
 from .transport import (
     CLIENT_NAME,
@@ -372,6 +372,40 @@ class CohereClient:
             return int(value)
         except (TypeError, ValueError):
             raise errors.UnexpectedResponseError("usage answer has no organization_usage") from None
+
+    # -- models --------------------------------------------------------------------
+
+    def get_model(self, model: str) -> Model:
+        """One model's description: its context length and the public ``tokenizer_url``."""
+        data = self._transport.request("GET", f"/v1/models/{path_segment(model)}")
+        return Model.from_api(data)
+
+    def list_models(
+        self, *, endpoint: str | None = None, default_only: bool = False, page_size: int = 100
+    ) -> Iterator[Model]:
+        """Every model, page by page (``endpoint`` and ``default_only`` filter as the API does)."""
+        token: str | None = None
+        tokens: set[str] = set()
+        while True:
+            params: dict[str, Any] = {"page_size": max(1, min(MAX_PAGE_SIZE, page_size))}
+            if endpoint:
+                params["endpoint"] = endpoint
+            if default_only:
+                params["default_only"] = "true"
+            if token:
+                params["page_token"] = token
+            data = self._transport.request("GET", "/v1/models", params=params)
+            items = data.get("models") or []
+            if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
+                raise errors.UnexpectedResponseError("the model list is not a list of objects")
+            yield from (Model.from_api(m) for m in items)
+            next_token = data.get("next_page_token")
+            token = next_token if isinstance(next_token, str) and next_token else None
+            if token is None or not items:
+                return
+            if token in tokens:  # a server that loops would otherwise list forever
+                raise errors.UnexpectedResponseError("the model list repeated a page token")
+            tokens.add(token)
 
 
 def _server_time(response: httpx.Response) -> float:

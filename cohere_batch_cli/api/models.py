@@ -292,3 +292,40 @@ def newest_first(stamps: Sequence[datetime | None]) -> bool:
     """
     known = [s for s in stamps if s is not None]
     return all(a >= b for a, b in pairwise(known))
+
+
+@dataclass(frozen=True)
+class Model(_Named):
+    """A model as ``GET /v1/models/{model}`` describes it: its limits and its tokenizer."""
+
+    @classmethod
+    def from_api(cls, data: Any) -> Model:
+        if not isinstance(data, dict):
+            raise TypeError("a model must be a JSON object")
+        return cls(raw=data)
+
+    @property
+    def endpoints(self) -> list[str]:
+        value = self.raw.get("endpoints")
+        return [str(e) for e in value] if isinstance(value, list) else []
+
+    @property
+    def context_length(self) -> int | None:
+        """Tokens one request may hold; the description types it as a number, so 128000.0 reads too."""
+        value = self.raw.get("context_length")
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            return None
+        try:
+            number = int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return number if number > 0 else None
+
+    @property
+    def tokenizer_url(self) -> str | None:
+        """The public link to the tokenizer file: fetched without the API key."""
+        return _str(self.raw.get("tokenizer_url"))
+
+    @property
+    def is_deprecated(self) -> bool:
+        return self.raw.get("is_deprecated") is True

@@ -9,6 +9,8 @@ are a usage error. Commands that stream events (``watch``, ``create --watch``,
 from __future__ import annotations
 
 import re
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -180,6 +182,8 @@ def max_interval_for(interval: float, max_interval: float | None) -> float:
             f"({format_duration(interval)}); give a --max-interval of at least {format_duration(interval)}"
         )
     return max_interval
+
+
 # -- retrying ----------------------------------------------------------------------------
 
 DEFAULT_PAUSE = 30.0
@@ -187,3 +191,24 @@ DEFAULT_PAUSE = 30.0
 MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
 MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
 PauseOpt = Annotated[float, typer.Option("--pause", parser=parse_duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip
+
+
+# -- token counts and budgets (estimate, create --file) ----------------------------------
+
+
+def parse_amount(text: str) -> Decimal:
+    """A money amount for --max-cost: a plain number in the currency of the profile's prices."""
+    if isinstance(text, Decimal):
+        return text
+    try:
+        amount = Decimal(str(text).strip().lstrip("$€£"))
+    except InvalidOperation:
+        raise typer.BadParameter(f"{text!r} is not an amount; use e.g. 25 or 12.50") from None
+    if not amount.is_finite() or amount < 0:
+        raise typer.BadParameter("an amount must be a number at least 0")
+    return amount
+
+
+TokenizerFileOpt = Annotated[Path | None, typer.Option("--tokenizer", exists=True, dir_okay=False, metavar="FILE", help="Count with this tokenizer file instead of downloading the model's (for machines that cannot reach storage).", show_default=False)]  # fmt: skip
+MaxCostOpt = Annotated[Decimal | None, typer.Option("--max-cost", parser=parse_amount, metavar="AMOUNT", help="Refuse a batch that could cost more: input tokens plus every output bound, at the profile's prices.", show_default=False)]  # fmt: skip
+MaxInputTokensOpt = Annotated[int | None, typer.Option("--max-input-tokens", min=1, metavar="N", help="Refuse a batch of more than N input tokens (counted with the model's tokenizer).", show_default=False)]  # fmt: skip

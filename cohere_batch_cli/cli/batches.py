@@ -25,6 +25,8 @@ from ._options import (
     JsonlOpt,
     JsonOpt,
     MatchOpt,
+    MaxCostOpt,
+    MaxInputTokensOpt,
     MaxIntervalOpt,
     MissingOpt,
     NoExitStatusOpt,
@@ -37,6 +39,7 @@ from ._options import (
     QuietOpt,
     RawOpt,
     StatusOpt,
+    TokenizerFileOpt,
     WatchTimeoutOpt,
     complete_dataset_id,
     max_interval_for,
@@ -92,6 +95,11 @@ def register(app: typer.Typer) -> None:
         match: MatchOpt = None,
         missing: MissingOpt = True,
         pause: PauseOpt = DEFAULT_PAUSE,
+        max_cost: MaxCostOpt = None,
+        max_input_tokens: MaxInputTokensOpt = None,
+        context_check: Annotated[bool, typer.Option("--context-check/--no-context-check", help="With --file: refuse records that cannot fit the model's context, before the upload.")] = True,
+        strict_context: Annotated[bool, typer.Option("--strict-context", help="Refuse the file when the context check cannot be done (no tokenizer, unlisted model).")] = False,
+        tokenizer: TokenizerFileOpt = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -112,6 +120,12 @@ def register(app: typer.Typer) -> None:
         (as 'cbatch retry --watch --rounds N'), with a pause that doubles
         between rounds.
 
+        With --file, records that cannot fit the model's context length are
+        refused before the upload (exit 5, each as FILE:LINE); records whose
+        size already proves they fit are not tokenized, so the check is cheap.
+        --max-cost and --max-input-tokens count every record with the model's
+        tokenizer (see 'cbatch estimate') and refuse a batch over budget.
+
         Examples:
 
           cbatch create --name nightly --dataset requests-3kd9xq --model command-r-08-2024
@@ -121,6 +135,8 @@ def register(app: typer.Typer) -> None:
           cbatch create --file requests.jsonl --watch --plain --timeout 2h
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --retry-failed 3 --watch
+
+          cbatch create --file requests.jsonl --model command-r-08-2024 --max-cost 25
         """
         from ..tasks.batches import create_batch
         from ..tasks.datasets import default_name, upload_file
@@ -146,11 +162,23 @@ def register(app: typer.Typer) -> None:
         model = model or state.settings().model.value
         if not model:
             raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
+        guarded = max_cost is not None or max_input_tokens is not None or strict_context or tokenizer is not None
+        if file is None and guarded:
+            raise UsageError("--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file")
         client = state.client()
         if file is not None:
-            dataset = upload_file(
-                client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits, keep_original_file=True
+            from ..tasks.estimating import GuardOptions, guard_upload
+            from ._estimating import budget, count_options
+
+            checks = GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context)
+            limit = budget(state, model, max_cost, max_input_tokens)
+            guard = lambda report: guard_upload(  # noqa: E731 - the one step between check and upload
+                client, report, model_name=model, options=checks, budget=limit, reporter=out
             )
+            dataset = upload_file(
+                client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits,
+                keep_original_file=True, before_upload=guard,
+            )  # fmt: skip
             name = name or default_name(file)
             remember_input_file(dataset, file, out)
         assert dataset is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,9 @@ from ..errors import UsageError
 from ._context import get_state
 from ._errors import command_errors
 from ._options import JsonlOpt, JsonOpt
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 
 def _read_key(state_is_tty: bool) -> str:
@@ -20,6 +23,15 @@ def _read_key(state_is_tty: bool) -> str:
 
         return getpass.getpass("Cohere API key (input hidden): ").strip()
     return sys.stdin.readline().strip()
+
+
+def _prices(settings: Settings) -> tuple[str, str]:
+    """Which models have prices, and where they come from: the environment's apply to every model."""
+    if settings.env_prices is not None:
+        return "every model", settings.env_prices.source
+    if settings.prices:
+        return ", ".join(sorted(settings.prices)), next(iter(settings.prices.values())).source
+    return "(none: cbatch estimate shows no cost)", ""
 
 
 def register(app: typer.Typer) -> None:
@@ -114,6 +126,10 @@ def register(app: typer.Typer) -> None:
             ("dataset max bytes", f"{limits.dataset_max_bytes:,}", limits.sources[0]),
             ("org max bytes", f"{limits.org_max_bytes:,}", limits.sources[1]),
             ("dataset ttl", format_duration(limits.dataset_ttl), limits.sources[2]),
+        ]
+        rows += [
+            ("assumed output", f"{settings.assumed_output} tokens", settings.assumed_output_tokens.source),
+            ("prices", *_prices(settings)),
         ]
         folder, folder_source = state_dir()
         store = folder / FILE_NAME

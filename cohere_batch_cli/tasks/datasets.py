@@ -100,13 +100,16 @@ def upload_file(
     wait: bool = True,
     limits: Limits | None = None,
     label: str | None = None,
+    before_upload: Callable[[FileReport], None] | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
     Returns the new dataset's id. A file over ``limits.dataset_max_bytes`` and
     a dataset that fails validation raise :class:`InputRejected`. ``label``
     names the file in messages (a file cbatch wrote itself, such as a retry's
-    input).
+    input). ``before_upload`` runs once the local check has passed and before a
+    byte is sent: ``create --file``'s context check and budget
+    (``tasks.estimating.guard_upload``), which may refuse the file.
     """
     import dataclasses
 
@@ -118,6 +121,7 @@ def upload_file(
         return _upload_checked(
             client, source, reporter, dataset_type=dataset_type, name=name,
             keep_original_file=keep_original_file, wait=wait, limits=limits or Limits(),
+            before_upload=before_upload,
         )  # fmt: skip
 
 
@@ -131,6 +135,7 @@ def _upload_checked(
     keep_original_file: bool,
     wait: bool,
     limits: Limits,
+    before_upload: Callable[[FileReport], None] | None,
 ) -> str:
     from ..api.errors import BadRequestError
     from ..input_rules import CHAT_V2_INPUT
@@ -140,6 +145,8 @@ def _upload_checked(
     report = check_input(path, dataset_type, reporter, label=source.label)
     kind = report.dataset_type or CHAT_V2_INPUT
     reporter.info(f"{source.label}: {report.rows:,} records of {kind}, checked")
+    if before_upload is not None:
+        before_upload(report)
     progress = reporter.progress(f"uploading {Path(source.label).name}")
     progress.start(total_bytes=report.size_bytes)
     try:

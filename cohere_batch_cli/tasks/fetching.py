@@ -186,6 +186,8 @@ def fetch_results(
             table=replace(table, kind=kind_of_dataset_type(dataset.dataset_type)),
         )
     _report(reporter, summary, destination)
+    if options.join is not None:
+        _compare_tokens(client, batch, options, reporter)
     return summary
 
 
@@ -305,7 +307,6 @@ def _fetch_merged(
     return summary
 
 
-
 def _span(ttl: float) -> str:
     """A lifetime in words: ``30 days``, ``12 hours``, ``2 s``."""
     for unit, seconds in (("day", 86_400), ("hour", 3600), ("minute", 60)):
@@ -353,3 +354,14 @@ def _expired(batch: Batch, ends: datetime | None, ttl: float) -> ResultsExpired:
         f"the results of batch {batch.id} expired at {stamp}: the service deletes a dataset "
         f"{_span(ttl)} after it is made, and the batch's output dataset is gone"
     )
+
+
+def _compare_tokens(client: CohereClient, batch: Batch, options: FetchOptions, reporter: Reporter) -> None:
+    """Set the --join file's token count beside the batch's, when the batch reports one."""
+    from ..config import DEFAULT_ASSUMED_OUTPUT
+    from ..tokens.source import FetchSettings
+    from .estimating import CountOptions, compare_join
+
+    assert options.join is not None
+    fetch = FetchSettings(ca_bundle=options.ca_bundle, read_timeout=options.read_timeout)
+    compare_join(client, batch, options.join, reporter, options=CountOptions(DEFAULT_ASSUMED_OUTPUT, None, fetch))

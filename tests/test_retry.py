@@ -276,6 +276,14 @@ def test_get_shows_the_lineage_and_results_merge_by_default(cli: Cli, sandbox: A
     lines = (tmp_path / "failed.csv").read_text().splitlines()
     assert lines[0].endswith(",attempt") and lines[1].startswith("r-2,failed,") and lines[1].endswith(",2")
 
+    # Parquet goes through the same pipeline: the merged rows, each id once, with their attempt as a number
+    pq = pytest.importorskip("pyarrow.parquet")
+    cli("results", root["id"], "-o", "merged.parquet")
+    table = pq.read_table(tmp_path / "merged.parquet").to_pydict()
+    assert sorted(zip(table["custom_id"], table["attempt"], table["status"], strict=True)) == [
+        ("r-0", 1, "succeeded"), ("r-1", 1, "succeeded"), ("r-2", 2, "failed"), ("r-3", 1, "succeeded"),
+    ]  # fmt: skip
+
 
 def test_watch_can_make_failed_records_count(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
     batch, _ = finished_batch(client_of(sandbox), tmp_path, "ci", 3, {0}, keep_original=True)

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Protocol
 
+from . import pace
 from .api.errors import (
     CohereAPIError,
     NetworkError,
@@ -94,13 +95,13 @@ class BatchSource(Protocol):
 class WatchOptions:
     """Pace and limits of one watch; every duration in seconds."""
 
-    interval: float = 2.0
+    interval: float = pace.INTERVAL
     """Shortest pause between rounds (used while progress moves)."""
-    max_interval: float = 30.0
+    max_interval: float = pace.MAX_INTERVAL
     """Longest pause between rounds (reached while nothing moves)."""
     timeout: float | None = None
     """Give up (TimedOut, exit 10) after this long; the batches keep running."""
-    outage_limit: float = 300.0
+    outage_limit: float = pace.OUTAGE_LIMIT
     """Re-raise the last transient error once polls have failed for this long."""
     not_found_grace: float = 10.0
     """Keep retrying a 404 for a batch never seen, for this long after the start."""

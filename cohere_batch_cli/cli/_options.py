@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from ..watcher import WatchOptions
+from .. import pace
 
 
 def complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
@@ -145,9 +145,9 @@ def format_duration(seconds: float) -> str:
 
 # -- watching ----------------------------------------------------------------------------
 
-DEFAULT_INTERVAL = WatchOptions.interval
-DEFAULT_MAX_INTERVAL = WatchOptions.max_interval
-DEFAULT_OUTAGE_LIMIT = WatchOptions.outage_limit
+DEFAULT_INTERVAL = pace.INTERVAL
+DEFAULT_MAX_INTERVAL = pace.MAX_INTERVAL
+DEFAULT_OUTAGE_LIMIT = pace.OUTAGE_LIMIT
 
 DEFAULT_PROGRESS_EVERY = 30.0
 

@@ -12,11 +12,17 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ..output.core import Output
-
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..config import Settings
+    from ..output.core import Output
+
+
+def _new_output() -> Output:
+    """A default output object, imported only when a command runs (``--help`` needs none)."""
+    from ..output.core import Output
+
+    return Output()
 
 
 @dataclass
@@ -30,7 +36,7 @@ class CliState:
     no_color: bool = False
     debug: bool = False
     ca_bundle: str | None = None
-    out: Output = field(default_factory=Output)
+    out: Output = field(default_factory=_new_output)
     _settings: Settings | None = field(default=None, repr=False)
     _client: CohereClient | None = field(default=None, repr=False)
 

@@ -25,7 +25,6 @@ import typer
 from typer.core import TyperGroup
 
 from .. import version_line
-from ..output.core import Output
 from ._context import CliState
 
 HELP = """cbatch: run Cohere batch jobs from your terminal, scripts and CI.
@@ -252,6 +251,8 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
+        from ..output.core import Output
+
         Output().raw_line(version_line())
         raise typer.Exit()
 
@@ -271,6 +272,8 @@ def root(
     version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show cbatch's version and exit.")] = False,
 ) -> None:
     """Global options, before or after the command: cbatch --profile ci list, cbatch list --debug."""
+    from ..output.core import Output  # here, not at the top: --help needs no output object
+
     out = Output(no_color=no_color, debug=debug, local_time=local_time)
     if legacy_timeout is not None:
         out.warn("--timeout before the command is now --request-timeout; the old name goes in the next release")
@@ -295,19 +298,26 @@ def run() -> None:
     itself (``--help``, a usage error) to a stdout that fails ends as exit
     11, or quietly for a reader that went away.
     """
-    from ..errors import stop_word
-    from ..exit_codes import ExitCode, for_interruption
-
     _raise_on_termination()
     try:
         app()
     except KeyboardInterrupt as exc:  # outside a command: while parsing or importing
+        from ..errors import stop_word
+        from ..exit_codes import for_interruption
+        from ..output.core import Output
+
         Output().info(f"\n{stop_word(exc)}")
         sys.exit(for_interruption(exc))
     except BrokenPipeError:
+        from ..exit_codes import ExitCode
+        from ..output.core import Output
+
         Output().silence_stdout()
         sys.exit(ExitCode.OK)
     except OSError as exc:
+        from ..exit_codes import ExitCode
+        from ..output.core import Output
+
         out = Output()
         out.silence_stdout()
         out.error(f"cannot write to stdout: {exc.strerror or exc}")

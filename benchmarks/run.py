@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.pythonpath:
         os.environ["CBATCH_BENCH_PYTHONPATH"] = str(Path(args.pythonpath).resolve())
 
-    wanted = [c.strip().upper() for c in args.only.split(",") if c.strip()] or list(CASES)
+    by_name = {case.upper(): case for case in CASES}  # --only p7b names P7b
+    wanted = [by_name.get(c.strip().upper(), c.strip()) for c in args.only.split(",") if c.strip()] or list(CASES)
     unknown = [c for c in wanted if c not in CASES]
     if unknown:
         parser.error(f"unknown case {unknown[0]}; choose from {', '.join(CASES)}")

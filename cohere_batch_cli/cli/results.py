@@ -77,7 +77,6 @@ def register(app: typer.Typer) -> None:
         from ..exit_codes import ExitCode
         from ..tasks.fetching import FetchOptions, check_options, fetch_results
         from ..tasks.resolving import BATCH, act_on
-        from ._watching import run_watch
 
         state = get_state(ctx)
         options = FetchOptions(
@@ -100,6 +99,9 @@ def register(app: typer.Typer) -> None:
         batch = act_on(client, batch_id, BATCH, state.out, client.get_batch)
         batch_id = batch.id
         if wait and not batch.status.is_terminal:
+            # only when waiting: the watch engine is heavy to import
+            from ._watching import run_watch
+
             code = run_watch(state, [batch_id], plain=True, to_stderr=True, no_exit_status=True)
             if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT):
                 raise typer.Exit(code)

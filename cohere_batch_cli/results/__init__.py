@@ -66,7 +66,6 @@ from ..output.progress import NullProgress
 from .columns import TableOptions
 from .decode import decoded_records
 from .formats import FORMATS, OutputFormat
-from .join import Joiner, JoinReport
 from .parts import (
     DEFAULT_STALL_TIMEOUT,
     Fetcher,
@@ -90,6 +89,7 @@ if TYPE_CHECKING:
     from .._httpx import httpx
     from ..api.models import DatasetPart
     from ..output.progress import ProgressSink
+    from .join import Joiner, JoinReport
 
 __all__ = [
     "DEFAULT_STALL_TIMEOUT",
@@ -210,7 +210,11 @@ def fetch_and_write(
         raise ValueError("results to stdout need the output object's binary stream")
     sink: ProgressSink = progress or NullProgress()
     with ExitStack() as cleanup:
-        joiner = cleanup.enter_context(Joiner.open(join)) if join is not None else None
+        joiner = None
+        if join is not None:  # the index of requests (and the input checks it reads with) only when asked
+            from .join import Joiner
+
+            joiner = cleanup.enter_context(Joiner.open(join))
         workdir = _make_workdir(destination)
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
         fetcher = Fetcher(list(parts), workdir, http, concurrency, stall_timeout, sink, refresh_links)

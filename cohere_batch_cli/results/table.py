@@ -15,7 +15,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 
@@ -30,6 +30,7 @@ from .columns import (
     table_columns,
     uncovered_embeddings,
 )
+from .counts import Counts
 from .records import body_not_json, is_failed
 
 if TYPE_CHECKING:
@@ -40,18 +41,6 @@ CHUNK_ROWS = 2_000
 CHUNK_CHARS = 2 * 1024 * 1024
 """Body text gathered per chunk: about 240 embed records of 1,024 floats, or 2,000 chat records."""
 PROGRESS_EVERY = 1000
-
-
-@dataclass
-class Counts:
-    """Records seen, written (after ``failed_only``) and failed; bodies kept as text (not JSON)."""
-
-    total: int = 0
-    written: int = 0
-    failed: int = 0
-    not_json: int = 0
-    warnings: list[str] = field(default_factory=list)
-    """Sentences about values the table could not hold as they are."""
 
 
 class TableWriter(Protocol):

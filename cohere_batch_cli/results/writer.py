@@ -17,9 +17,9 @@ from typing import IO, TYPE_CHECKING, Any
 from ..atomic import STDOUT, atomic_write, describe_destination
 from ..errors import InputFileError, LocalWriteError
 from .columns import TableOptions
+from .counts import Counts
 from .formats import OutputFormat
 from .records import body_not_json, dumps, joined_record, jsonl_record, spliced_jsonl_line
-from .table import Counts, write_table
 
 if TYPE_CHECKING:
     from ..output.progress import ProgressSink
@@ -55,6 +55,8 @@ def write_records(
     if fmt != "jsonl":
         if spool_dir is None:
             raise ValueError("a table needs a folder to spool in")
+        from .table import write_table
+
         return write_table(
             records, out, fmt=fmt, failed_only=failed_only, joiner=joiner, sink=sink,
             options=table or TableOptions(), spool_dir=spool_dir,

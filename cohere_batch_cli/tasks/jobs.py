@@ -753,7 +753,7 @@ def retry_job(
                     continue
                 source = _part_input(job, part.record, path, work)
                 options = RetryOptions(rule=rule, input=source, model=job.model)
-                reporter.info(f"part {part.record.part} of {len(view.parts)}: {part.left:,} records to send again")
+                reporter.info(f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again")
                 outcome = retry_once(client, part.root.id, reporter, options, store=store)
                 if outcome.batch is not None:
                     made.append(outcome)

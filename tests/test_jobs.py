@@ -170,3 +170,61 @@ def test_jobs_list_json_reads_the_store_without_importing_httpx(tmp_path: Path) 
 def test_an_unknown_job_says_how_to_attach_it(cli: Cli) -> None:
     result = cli("jobs", "get", "nosuchjob1", exit_code=ExitCode.NOT_FOUND)
     assert "no job nosuchjob1 is recorded on this machine" in result.stderr and "jobs attach" in result.stderr
+
+
+def test_parts_that_do_not_fit_in_storage_wait_then_the_job_stops_and_resumes_once_room_is_made(tmp_path: Path) -> None:
+    server = SandboxServer(
+        SandboxSettings(data_dir=tmp_path / "sandbox", port=0, dataset_max_bytes=LIMIT, org_max_bytes=3000, queue_delay=0.5, output_ready_delay=0.0)
+    ).start()
+    cli = Cli(server.base_url, TEST_KEY)
+    env = {"CBATCH_DATASET_MAX_BYTES": str(LIMIT), "CBATCH_ORG_MAX_BYTES": "3000"}
+    try:
+        records = chat_records(60)
+        write_jsonl(tmp_path / "in.jsonl", records)
+        stopped = cli("jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "15", "--watch", "-q", exit_code=ExitCode.REFUSED, env=env)
+        job_id = stopped.stdout.strip()
+        assert "part 3 of 4: waiting for room: the organisation stores" in stopped.stderr
+        assert f"error: part 3 of job {job_id} needs" in stopped.stderr and "the job stops here" in stopped.stderr
+        assert f"then: cbatch jobs resume {job_id}" in stopped.stderr
+
+        early = cli("jobs", "results", job_id, "-o", "a.jsonl", "--partial", "--delete-outputs", env=env)
+        assert "parts 3, 4 not ended: left out of this file" in early.stderr and "deleted 2 output datasets" in early.stderr
+        resumed = cli("jobs", "resume", job_id, "--delete-inputs", env=env)
+        assert "part 1: ended; deleted its input dataset" in resumed.stderr
+        assert f"job {job_id} completed: 60/60 records" in resumed.stderr
+        late = cli("jobs", "results", job_id, "-o", "b.jsonl", env=env)
+        assert "part 1: left out, its results were written to a.jsonl and its outputs deleted" in late.stderr
+        ids = Counter(json.loads(line)["custom_id"] for name in ("a.jsonl", "b.jsonl") for line in (tmp_path / name).read_text().splitlines())
+        assert set(ids) == {r["custom_id"] for r in records} and set(ids.values()) == {1}
+    finally:
+        server.stop()
+
+
+def test_jobs_retry_sends_again_what_failed_in_every_part(small: dict[str, Any], tmp_path: Path) -> None:
+    cli, client = small["cli"], small["client"]
+    write_jsonl(tmp_path / "in.jsonl", chat_records(60))
+    job_id = limited(cli, "jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "20", "-q").stdout.strip()
+    watched = cli("jobs", "watch", job_id)
+    assert f"job {job_id} completed" in watched.stderr
+    left = json.loads(cli("jobs", "get", job_id, "--json").stdout)
+    assert left["succeeded"] < 60, "the sandbox failed some records on purpose"
+    cli("jobs", "retry", job_id, "--rounds", "4", "--pause", "0.05s")
+    assert json.loads(cli("jobs", "get", job_id, "--json").stdout)["succeeded"] == 60
+    assert max(attempt for _, attempt in job_batches(client, job_id)) >= 2
+
+
+def test_a_canceled_job_sends_nothing_more_and_old_jobs_are_pruned(tmp_path: Path) -> None:
+    server = SandboxServer(SandboxSettings(data_dir=tmp_path / "sandbox", port=0, queue_delay=60.0)).start()
+    cli = Cli(server.base_url, TEST_KEY)
+    try:
+        write_jsonl(tmp_path / "in.jsonl", chat_records(20))
+        job_id = cli("jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "10", "-q").stdout.strip()
+        canceled = cli("jobs", "cancel", job_id)
+        assert f"job {job_id} canceled: 2 of 2 parts were still running" in canceled.stderr
+        refused = cli("jobs", "resume", job_id, "--no-watch", exit_code=ExitCode.REFUSED)
+        assert f"job {job_id} was canceled: nothing more is sent" in refused.stderr
+        assert cli("jobs", "prune").stdout == "", "a job canceled just now is kept (30 days by default)"
+        assert cli("jobs", "prune", "--older-than", "1ms").stdout.split() == [job_id]
+        assert json.loads(cli("jobs", "list", "--json").stdout) == []
+    finally:
+        server.stop()

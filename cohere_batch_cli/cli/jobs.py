@@ -210,7 +210,8 @@ def results(
     output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (- for stdout) [default: JOB_ID.jsonl]; .csv and .parquet choose the format.", show_default=False)] = None,
     fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet [default: from -o, else jsonl].", show_default=False)] = None,
     failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,
-    delete_outputs: Annotated[bool, typer.Option("--delete-outputs", help="Once the file is written, delete the job's output datasets (they count in the organisation's storage).")] = False,
+    delete_outputs: Annotated[bool, typer.Option("--delete-outputs", help="Once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.")] = False,
+    partial: Annotated[bool, typer.Option("--partial", help="Write the parts that ended, leaving out those still running or not sent yet.")] = False,
 ) -> None:
     """Write one file of a job's results: one record per custom_id, across every part and retry attempt.
 
@@ -236,7 +237,10 @@ def results(
         read_timeout=state.timeout, ca_bundle=state.ca_bundle, dataset_ttl=state.settings().limits.dataset_ttl,
     )  # fmt: skip
     store = store_for_jobs()
-    fetch_job_results(state.client(), _job(store, job_id), store, state.out, options, stdout=state.out.binary, delete_outputs=delete_outputs)
+    fetch_job_results(
+        state.client(), _job(store, job_id), store, state.out, options, stdout=state.out.binary,
+        delete_outputs=delete_outputs, partial=partial,
+    )  # fmt: skip
 
 
 @jobs_app.command("cancel")

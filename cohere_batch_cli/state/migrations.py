@@ -90,6 +90,7 @@ MIGRATIONS: tuple[str, ...] = (
         batch_name TEXT NOT NULL,
         dataset_id TEXT,
         batch_id TEXT,
+        delivered TEXT,
         updated_at REAL NOT NULL,
         PRIMARY KEY (job_id, part)
     );

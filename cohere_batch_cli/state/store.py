@@ -171,6 +171,8 @@ class PartRecord:
     batch_name: str
     dataset_id: str | None
     batch_id: str | None
+    delivered: str | None
+    """Where its results were written before its outputs were deleted (``jobs results --delete-outputs``)."""
     updated_at: float
 
 
@@ -347,7 +349,7 @@ class StateStore:
                 db.execute("DELETE FROM job_parts WHERE job_id = ?", (job_id,))
                 db.executemany(
                     "INSERT INTO job_parts (job_id, part, start, stop, records, step, dataset_name, batch_name,"
-                    " dataset_id, batch_id, updated_at) VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, NULL, NULL, ?)",
+                    " dataset_id, batch_id, delivered, updated_at) VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, NULL, NULL, NULL, ?)",
                     [(job_id, n, a, b, r, d, bn, now) for n, (a, b, r, d, bn) in enumerate(parts, start=1)],
                 )
                 db.execute(
@@ -381,6 +383,10 @@ class StateStore:
             f"UPDATE job_parts SET step = ?, updated_at = ?{sets} WHERE job_id = ? AND part = ?",
             (step, time.time(), *values.values(), job_id, part),
         )
+
+    def mark_delivered(self, job_id: str, part: int, where: str) -> None:
+        """A part's results were written to ``where`` and its outputs deleted: later results leave it out."""
+        self._run("UPDATE job_parts SET delivered = ?, updated_at = ? WHERE job_id = ? AND part = ?", (where, time.time(), job_id, part))
 
     def set_job_step(self, job_id: str, step: str) -> None:
         if step not in JOB_STEPS:

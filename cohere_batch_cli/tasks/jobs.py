@@ -56,7 +56,8 @@ SCAN_LIMIT = 100_000
 CLOCK_SLACK = 300.0
 """Seconds a scan of the batch list reads past the job's creation (clocks of two machines differ)."""
 STORAGE_POLL = 15.0
-"""Seconds between looks at the organisation's storage while a part waits for room."""
+"""Longest pause between looks at the organisation's storage while a part waits for room
+(the first is 1 s, doubling up to this)."""
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -469,6 +470,9 @@ def send_parts(
                         f"part {part.part} of job {job.id} is not uploaded yet, and the job's input is not here (or it changed)",
                         hint=f"give the file it was made from: cbatch jobs resume {job.id} --file FILE",
                     )
+                if waiting is not None and not _fits(client, part, options):
+                    _create_part(client, job, waiting, reporter, store, total)  # it may be what frees room
+                    waiting = None
                 _make_room(client, job, part, reporter, store, options)
                 dataset_id = _upload_part(client, job, part, path, work, reporter, store, total)
             if waiting is not None:
@@ -541,6 +545,10 @@ def _create_part(client: CohereClient, job: JobRecord, part: PartRecord, reporte
 # -- storage ------------------------------------------------------------------------------------
 
 
+def _fits(client: CohereClient, part: PartRecord, options: JobOptions) -> bool:
+    return options.org_max_bytes is None or client.dataset_usage() + (part.stop - part.start) <= options.org_max_bytes
+
+
 def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter: Reporter, store: StateStore, options: JobOptions) -> None:
     """Wait until the organisation's storage has room for ``part``, or say it never will, and stop.
 
@@ -555,7 +563,9 @@ def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter:
     from ..output.batch_views import human_bytes
 
     need = part.stop - part.start
+    pause = 1.0
     told = False
+    deleted: set[str] = set()
     while True:
         used = client.dataset_usage()
         if used + need <= options.org_max_bytes:
@@ -569,7 +579,8 @@ def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter:
                 continue
             if not other.ended:
                 running += 1
-            elif options.delete_inputs and root.input_dataset_id:
+            elif options.delete_inputs and root.input_dataset_id and root.input_dataset_id not in deleted:
+                deleted.add(root.input_dataset_id)
                 try:
                     client.delete_dataset(root.input_dataset_id)
                 except NotFoundError:
@@ -593,7 +604,8 @@ def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter:
                 f"{human_bytes(options.org_max_bytes)}, and {running} part{'' if running == 1 else 's'} still run"
             )
             told = True
-        time.sleep(options.storage_poll)
+        time.sleep(pause)
+        pause = min(options.storage_poll, pause * 2)
 
 
 # -- cancel -------------------------------------------------------------------------------------

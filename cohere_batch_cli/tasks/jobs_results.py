@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..results.merge import MergedSummary
     from ..state.store import JobRecord, StateStore
     from .fetching import BinaryStdout, FetchOptions
-    from .jobs import JobView
+    from .jobs import JobView, PartView
     from .reporting import Reporter
 
 
@@ -34,8 +34,15 @@ def fetch_job_results(
     *,
     stdout: BinaryStdout | None = None,
     delete_outputs: bool = False,
+    partial: bool = False,
 ) -> MergedSummary:
-    """Write the job's merged results; with ``delete_outputs``, delete the output datasets once written."""
+    """Write the job's merged results; with ``delete_outputs``, delete the output datasets once written.
+
+    ``partial`` writes the parts that ended and leaves the others out (a job
+    stopped for storage frees room this way, with ``delete_outputs``). A part
+    whose results were written and outputs deleted before is left out, and
+    said so.
+    """
     from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT
@@ -47,11 +54,21 @@ def fetch_job_results(
 
     fmt, table = check_options(options)
     view = job_view(client, job, store)
-    _require_ended(view)
+    delivered = [p for p in view.parts if p.record.delivered is not None]
+    for part in delivered:
+        reporter.info(f"part {part.record.part}: left out, its results were written to {part.record.delivered} and its outputs deleted")
+    chosen = [p for p in view.parts if p.record.delivered is None]
+    waiting = [p.record.part for p in chosen if not p.ended]
+    if waiting and partial:
+        reporter.warn(f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting))} not ended: left out of this file")
+        chosen = [p for p in chosen if p.ended]
+    if not chosen and view.parts and not waiting:
+        raise NotReady(f"every part's results of job {job.id} were written before and their outputs deleted")
+    _require_ended(view, chosen)
     parts: list[list[AttemptOutput]] = []
     outputs: list[str] = []
     kind = None
-    for part in view.parts:
+    for part in chosen:
         attempts = []
         for number, batch in sorted(part.attempts.items()):
             found: tuple[DatasetPart, ...] = ()
@@ -95,21 +112,24 @@ def fetch_job_results(
         ) + ")"
     reporter.info(words)
     if delete_outputs:
+        where = str(destination) if destination is not None else "stdout"
         for dataset_id in outputs:
             try:
                 client.delete_dataset(dataset_id)
             except NotFoundError:
                 continue
+        for part in chosen:
+            store.mark_delivered(job.id, part.record.part, where)
         reporter.info(f"deleted {len(outputs)} output dataset{'' if len(outputs) == 1 else 's'}: the results are in the file")
     return merged
 
 
-def _require_ended(view: JobView) -> None:
+def _require_ended(view: JobView, chosen: list[PartView]) -> None:
     job = view.job
-    waiting = [p.record.part for p in view.parts if not p.ended]
-    if job.step == "splitting" or not view.parts or waiting:
+    waiting = [p.record.part for p in chosen if not p.ended]
+    if job.step == "splitting" or not chosen or waiting:
         which = f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting[:10]))}" if waiting else "its parts"
         raise NotReady(
             f"job {job.id} is {view.status}: {which} not ended yet",
-            hint=f"wait with: cbatch jobs watch {job.id}",
+            hint=f"wait with: cbatch jobs watch {job.id} (or --partial writes the parts that ended)",
         )

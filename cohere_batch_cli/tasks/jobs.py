@@ -28,10 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-import shutil
 import string
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -64,6 +61,8 @@ _ALPHABET = string.ascii_lowercase + string.digits
 
 def new_job_id() -> str:
     """A short id, unique enough for one organisation's jobs: ten letters and digits, a letter first."""
+    import secrets
+
     return secrets.choice(string.ascii_lowercase) + "".join(secrets.choice(_ALPHABET) for _ in range(JOB_ID_LENGTH - 1))
 
 
@@ -800,6 +799,9 @@ def _part_input(job: JobRecord, part: PartRecord, path: Path | None, work: Path)
 @contextmanager
 def _workdir(store: StateStore) -> Iterator[Path]:
     """A private folder for the part files, beside the store, removed whatever happens."""
+    import shutil
+    import tempfile
+
     base = store.path.parent / "work"
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="job-", dir=base))

@@ -136,6 +136,12 @@ def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every
     listed = json.loads(cli("jobs", "list", "--json").stdout)
     assert [j["id"] for j in listed] == [job_id] and listed[0]["step"] == "done"
 
+    assert [line["custom_id"] for line in lines] != [r["custom_id"] for r in records], "the service shuffles"
+    cli("jobs", "results", job_id, "-o", "ordered.jsonl", "--input-order")
+    ordered = [json.loads(line) for line in (tmp_path / "ordered.jsonl").read_text().splitlines()]
+    assert [line["custom_id"] for line in ordered] == [r["custom_id"] for r in records]
+    assert sorted(map(json.dumps, ordered)) == sorted(map(json.dumps, lines)), "the same records, in input order"
+
     cli("jobs", "results", job_id, "-o", "results.csv")
     header, *rows = (tmp_path / "results.csv").read_text().splitlines()
     assert header.split(",")[0] == "custom_id" and header.endswith("attempt") and len(rows) == 150

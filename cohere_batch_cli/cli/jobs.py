@@ -256,11 +256,14 @@ def results(
     failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,
     delete_outputs: Annotated[bool, typer.Option("--delete-outputs", help="Once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.")] = False,
     partial: Annotated[bool, typer.Option("--partial", help="Write the parts that ended, leaving out those still running or not sent yet.")] = False,
+    input_order: Annotated[bool, typer.Option("--input-order", help="Write the records in the order of the job's input file (read again; sorted on disk, not in memory).")] = False,
+    file: FileOpt = None,
 ) -> None:
     """Write one file of a job's results: one record per custom_id, across every part and retry attempt.
 
-    Records come part after part, each in the order the service wrote them;
-    each has the 'attempt' it came from (a column in CSV and Parquet).
+    Records come part after part, each in the order the service wrote them
+    (--input-order: the input file's); each has the 'attempt' it came from (a
+    column in CSV and Parquet).
 
     Examples:
 
@@ -281,9 +284,20 @@ def results(
         read_timeout=state.timeout, ca_bundle=state.ca_bundle, dataset_ttl=state.settings().limits.dataset_ttl,
     )  # fmt: skip
     store = store_for_jobs()
+    job = _job(store, job_id)
+    source = None
+    if input_order:
+        from ..tasks.jobs import input_of
+
+        source = input_of(job, file)
+        if source is None:
+            raise UsageError(
+                f"--input-order reads the job's input again, and {file or job.path or 'it'} is not there or changed",
+                hint="give it with --file FILE",
+            )
     fetch_job_results(
-        state.client(), _job(store, job_id), store, state.out, options, stdout=state.out.binary,
-        delete_outputs=delete_outputs, partial=partial,
+        state.client(), job, store, state.out, options, stdout=state.out.binary,
+        delete_outputs=delete_outputs, partial=partial, input_order=source,
     )  # fmt: skip
 
 

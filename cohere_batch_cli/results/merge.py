@@ -124,6 +124,7 @@ def download_job(
     stdout: BinaryStdout | None = None,
     refresh_links: RefreshLinks | None = None,
     table: TableOptions | None = None,
+    input_order: Path | None = None,
 ) -> MergedSummary:
     """A job's results: every part's attempts merged into one file, one record per ``custom_id``.
 
@@ -131,7 +132,8 @@ def download_job(
     it), so the parts' originals stream one after the other, in part order
     and each in the order it came, and every part's retries go to the one
     table of winners: the same merge as one batch's attempts, over many
-    originals. ``attempt`` counts within a part.
+    originals. ``attempt`` counts within a part. ``input_order`` is the job's
+    input: the records are written in its order (:mod:`.order`).
     """
     originals = []
     retries = []
@@ -146,7 +148,7 @@ def download_job(
     return _merge(
         originals, retries, destination, expected=expected, fmt=fmt, failed_only=failed_only, join=join,
         http=http, concurrency=concurrency, progress=progress, stall_timeout=stall_timeout, stdout=stdout,
-        refresh_links=refresh_links, table=table,
+        refresh_links=refresh_links, table=table, input_order=input_order,
     )  # fmt: skip
 
 
@@ -166,6 +168,7 @@ def _merge(
     stdout: BinaryStdout | None,
     refresh_links: RefreshLinks | None,
     table: TableOptions | None,
+    input_order: Path | None = None,
 ) -> MergedSummary:
     # The retries' parts first: they are read whole before the originals stream.
     groups = [ordered_parts(a.parts) for a in retries]
@@ -184,6 +187,10 @@ def _merge(
             offset += len(group)
         rest = cleanup.enter_context(closing(decoded_records(first, _waiter(fetcher, offset), per_part)))
         merged.append(_Merged(db, rest, read, any_retries=bool(read)))
+        if input_order is not None:
+            from .order import in_input_order
+
+            return in_input_order(merged[0], input_order, workdir)
         return merged[0]
 
     summary = fetch_and_write(

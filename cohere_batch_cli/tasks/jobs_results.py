@@ -11,6 +11,7 @@ the service wrote them (not input order).
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import NotReady, ResultsExpired
@@ -35,13 +36,14 @@ def fetch_job_results(
     stdout: BinaryStdout | None = None,
     delete_outputs: bool = False,
     partial: bool = False,
+    input_order: Path | None = None,
 ) -> MergedSummary:
     """Write the job's merged results; with ``delete_outputs``, delete the output datasets once written.
 
     ``partial`` writes the parts that ended and leaves the others out (a job
     stopped for storage frees room this way, with ``delete_outputs``). A part
     whose results were written and outputs deleted before is left out, and
-    said so.
+    said so. ``input_order`` (the job's input file) writes the records in its order.
     """
     from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
@@ -102,6 +104,7 @@ def fetch_job_results(
             concurrency=options.concurrency, progress=progress,
             stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT, stdout=stdout,
             refresh_links=refresh_links if all(p.id for p in every) else None, table=replace(table, kind=kind),
+            input_order=input_order,
         )  # fmt: skip
     _report(reporter, merged.summary, destination)
     retried = sum(1 for attempts in parts if len(attempts) > 1)

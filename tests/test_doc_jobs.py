@@ -30,6 +30,8 @@ pytestmark = pytest.mark.slow
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "jobs.md"
 _JOB = re.compile(r"\bjob ([a-z][a-z0-9]{9})\b")
+_RATE = re.compile(r", [\d.,]+ records/s, about \d+(?:\.\d)? (?:s|min|h) left")
+"""How fast a job goes, and how long it has left, differ from run to run."""
 _PART_INPUT = re.compile(r"\S+/retry-input-(\d+)\.jsonl")
 """A retry's input cut from the job's file, in a private folder whose name is random."""
 
@@ -71,7 +73,7 @@ def this_job(work: Path) -> str | None:
 
 def normal(ids: Ids, text: str, url: str, job: str | None) -> str:
     text = _PART_INPUT.sub(lambda m: f"<work>/retry-input-{m.group(1)}.jsonl", text)
-    text = ids.normal(text, url)
+    text = ids.normal(_RATE.sub(", <rate>", text), url)
     return text.replace(job, "<job>") if job else text
 
 

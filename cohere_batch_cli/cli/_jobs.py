@@ -194,17 +194,30 @@ def follow_job(
     when records still fail after the last one (0 when none do).
     """
     from ..exit_codes import combine
-    from ..tasks.jobs import job_view, retry_job
-    from ._watching import global_args, run_watch
+    from ..tasks.jobs import JobProgress, job_view, retry_job
+    from ..tasks.watching import follow
+    from ..watcher import BatchDone, WatchOptions
+    from ._watching import global_args
 
     resume = " ".join([*global_args(state), "jobs", "resume", job.id])
+    client = state.client()
+    known: list[JobView] = []
 
     def watch_many(ids: list[str]) -> ExitCode:
-        return run_watch(
-            state, ids, plain=plain, json_lines=json_lines, to_stderr=to_stderr, timeout=timeout, resume=resume
-        )
+        """The batch watch over every part at once, and a line for the job each time a part ends."""
+        progress = JobProgress(known.pop() if known else job_view(client, job, store))
 
-    client = state.client()
+        def ended(event: BatchDone) -> None:
+            line = progress.batch_ended(event.batch)
+            if json_lines and not to_stderr:
+                state.out.json_line({"kind": "job_progress", "job_id": job.id, "parts_ended": len(progress.ended),
+                                     "parts": progress.parts, "succeeded": progress.succeeded, "records": progress.total})  # fmt: skip
+            else:
+                state.out.info(line)
+
+        state.out.set_watch_style(plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr)
+        return follow(client, ids, state.out, options=WatchOptions(timeout=timeout), resume=resume, retries=state.retries, on_done=ended)
+
     if rounds:
         result = retry_job(
             client, job, state.out, store, rounds=rounds, pause=pause, watch=watch_many, path=path, match=match,
@@ -215,6 +228,7 @@ def follow_job(
             state.out.info(f"{result.left:,} record{'' if result.left == 1 else 's'} of job {job.id} still failing after the last round")
     else:
         view = job_view(client, job, store)
+        known.append(view)
         running = [p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal]
         code = watch_many(running) if running else ExitCode.OK
     view = job_view(client, job, store)

@@ -228,6 +228,48 @@ class JobView:
         }
 
 
+class JobProgress:
+    """The job as a whole while its parts are watched: parts ended, records succeeded, rate, time left.
+
+    Told each batch that ends; a retry carries only records that had not
+    succeeded, so each batch's successes add to the job's.
+    """
+
+    def __init__(self, view: JobView, clock: Callable[[], float] = time.monotonic) -> None:
+        self.job_id = view.job.id
+        self.total = view.records
+        self.parts = len(view.parts)
+        self.ended = {p.record.part for p in view.parts if p.ended}
+        self.succeeded = self._start = view.succeeded
+        self._seen = {b.id for p in view.parts for b in p.attempts.values() if b.status.is_terminal}
+        self._clock = clock
+        self._began = clock()
+
+    def batch_ended(self, batch: Batch) -> str:
+        """The line to show once ``batch`` (a part or a retry of one) has ended."""
+        if batch.id not in self._seen:
+            self._seen.add(batch.id)
+            self.succeeded += batch.num_successful_records
+            lineage = naming.parse_batch_name(batch.name)[1]
+            if lineage is not None and lineage.job_id == self.job_id and lineage.part is not None:
+                self.ended.add(lineage.part)
+        elapsed = self._clock() - self._began
+        rate = (self.succeeded - self._start) / elapsed if elapsed > 0 else 0.0
+        text = f"job {self.job_id}: {len(self.ended)} of {self.parts} parts ended, {self.succeeded:,}/{self.total:,} records succeeded"
+        left = self.total - self.succeeded
+        if rate > 0 and left > 0 and len(self.ended) < self.parts:
+            text += f", {rate:,.1f} records/s, about {_span(left / rate)} left"
+        return text
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def record_json(job: JobRecord) -> dict[str, Any]:
     """What the store knows of a job, without asking the API (``jobs list``)."""
     return {

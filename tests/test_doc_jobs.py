@@ -74,7 +74,24 @@ def this_job(work: Path) -> str | None:
 def normal(ids: Ids, text: str, url: str, job: str | None) -> str:
     text = _PART_INPUT.sub(lambda m: f"<work>/retry-input-{m.group(1)}.jsonl", text)
     text = ids.normal(_RATE.sub(", <rate>", text), url)
-    return text.replace(job, "<job>") if job else text
+    text = text.replace(job, "<job>") if job else text
+    return _steps_sorted(text)
+
+
+def _steps_sorted(text: str) -> str:
+    """Each run of ``part N of M: ...`` lines sorted: a part is created as soon as the service has
+    validated its dataset, while later parts upload, so the order of those lines is the service's."""
+    out: list[str] = []
+    run: list[str] = []
+    for line in [*text.split("\n"), None]:
+        if line is not None and re.match(r"part \d+ of \d+: ", line):
+            run.append(line)
+            continue
+        out.extend(sorted(run))
+        run = []
+        if line is not None:
+            out.append(line)
+    return "\n".join(out)
 
 
 def test_the_jobs_guide_shows_what_cbatch_prints(tmp_path: Path) -> None:

@@ -493,7 +493,8 @@ def send_parts(
     batches = scan_batches(client, job.id, job.created_at)
     datasets = scan_datasets(client, job.id) if any(p.dataset_id is None for p in pending) else {}
     total = len(parts)
-    waiting: PartRecord | None = None
+    queue: list[PartRecord] = []
+    """Uploaded, not created yet: each is created once its dataset is validated, uploads going on meanwhile."""
     with _workdir(store) as work:
         for part in pending:
             made = batches.get(part.part, {}).get(1)
@@ -511,17 +512,29 @@ def send_parts(
                         f"part {part.part} of job {job.id} is not uploaded yet, and the job's input is not here (or it changed)",
                         hint=f"give the file it was made from: cbatch jobs resume {job.id} --file FILE",
                     )
-                if waiting is not None and not _fits(client, part, options):
-                    _create_part(client, job, waiting, reporter, store, total)  # it may be what frees room
-                    waiting = None
+                if queue and not _fits(client, part, options):
+                    _create_ready(client, job, queue, reporter, store, total, wait=True)  # they may be what frees room
                 _make_room(client, job, part, reporter, store, options)
-                dataset_id = _upload_part(client, job, part, path, work, reporter, store, total)
-            if waiting is not None:
-                _create_part(client, job, waiting, reporter, store, total)
-            waiting = store.parts(job.id)[part.part - 1]
-        if waiting is not None:
-            _create_part(client, job, waiting, reporter, store, total)
+                _upload_part(client, job, part, path, work, reporter, store, total)
+            queue.append(store.parts(job.id)[part.part - 1])
+            _create_ready(client, job, queue, reporter, store, total, wait=False)
+        _create_ready(client, job, queue, reporter, store, total, wait=True)
     return store.parts(job.id)
+
+
+def _create_ready(
+    client: CohereClient, job: JobRecord, queue: list[PartRecord], reporter: Reporter, store: StateStore, total: int, *, wait: bool
+) -> None:
+    """Create the queued parts' batches, in part order, while their datasets are validated (``wait``: every one).
+
+    In order, so the parts' batches are made (and listed) in the order of the input.
+    """
+    for part in list(queue):
+        assert part.dataset_id is not None
+        if not wait and not client.get_dataset(part.dataset_id).is_final:
+            break
+        _create_part(client, job, part, reporter, store, total)
+        queue.remove(part)
 
 
 def _usable(client: CohereClient, found: Sequence[Dataset], reporter: Reporter) -> str | None:

@@ -93,6 +93,20 @@ def test_a_custom_id_used_in_two_parts_is_refused_before_anything_is_planned(tmp
     assert told == [f'{path}:36: duplicate custom_id "{records[2]["custom_id"]}"']
 
 
+def test_the_check_in_two_worker_processes_plans_what_one_does_and_finds_duplicates_across_ranges(tmp_path: Path) -> None:
+    records = chat_records(400)
+    path = write_jsonl(tmp_path / "in.jsonl", records)
+    alone = plan_split(path, None, max_bytes=3000, max_records=None, processes=0)
+    shared = plan_split(path, None, max_bytes=3000, max_records=None, processes=2)  # 8 ranges, 2 workers
+    assert shared == alone and len(alone.parts) > 8
+    records[390]["custom_id"] = records[3]["custom_id"]
+    write_jsonl(path, records)
+    told: list[str] = []
+    with pytest.raises(InputRejected, match=r"1 problem; nothing was uploaded"):
+        plan_split(path, None, max_bytes=3000, max_records=None, processes=2, problems_out=told.append)
+    assert told == [f'{path}:391: duplicate custom_id "{records[3]["custom_id"]}"']
+
+
 def test_a_record_larger_than_a_part_is_refused(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", chat_records(3))
     with pytest.raises(InputRejected, match=r"line 1 is .* bytes, over the 50 bytes a part may hold"):

@@ -789,6 +789,20 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def _job_step(state_dir: Path) -> str | None:
+    import sqlite3
+
+    path = state_dir / "state.sqlite3"
+    if not path.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            row = db.execute("SELECT step FROM jobs").fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
 def _store_steps(state_dir: Path) -> list[str]:
     import sqlite3
 
@@ -840,7 +854,10 @@ def p8_split_upload(ctx: Context) -> list[Row]:
             started = time.monotonic()
             deadline = started + 900
             parts = -(-path.stat().st_size // part)
+            split_at = None
             while _store_steps(state).count("uploaded") + _store_steps(state).count("created") < parts:
+                if split_at is None and _job_step(state) == "split":
+                    split_at = time.monotonic() - started
                 if time.monotonic() > deadline or spawn.poll() is not None:
                     raise RuntimeError("P8: the job did not send every part")
                 time.sleep(0.01)
@@ -850,7 +867,7 @@ def p8_split_upload(ctx: Context) -> list[Row]:
             spawn.wait(60)
             with os.fdopen(report_r, "rb") as fh:
                 rep = json.loads(fh.read())
-            runs.append((sent, rep["maxrss_kb"] / 1024, rep["cpu"]))
+            runs.append((sent, rep["maxrss_kb"] / 1024, split_at or sent))
             shutil.rmtree(data_dir / "datasets", ignore_errors=True)
             (data_dir / "datasets").mkdir(exist_ok=True)
     finally:
@@ -862,8 +879,10 @@ def p8_split_upload(ctx: Context) -> list[Row]:
     wall = median([r[0] for r in runs])
     rss = max(r[1] for r in runs)
     speed = mb / wall
+    split = median([r[2] for r in runs])
     return [
         Row("P8", f"jobs create of {mb:,.0f} MB ({records:,} records of 4 KB) in {parts} parts: checked, split and sent", f"{ms(wall)} = {speed:,.0f} MB/s", f">= {P8_SPEED_MB:.0f} MB/s", speed >= P8_SPEED_MB),
+        Row("P8", "of which: checked and split (the plan recorded, start-up included)", f"{ms(split)} = {mb / split:,.0f} MB/s; sent in {ms(wall - split)} = {mb / max(1e-9, wall - split):,.0f} MB/s"),
         Row("P8", "peak RSS while checking, splitting and sending", f"{rss:.1f} MiB", f"< {P8_MEMORY_MB} MiB", rss < P8_MEMORY_MB),
     ]
 

@@ -834,3 +834,220 @@ CASES = {
     "P11": ("estimating", p11_estimate),
     "P12": ("embed results to Parquet", p12_parquet),
 }
+
+
+# -- P8-P10 and jobs list: jobs (issue 15) ---------------------------------------------------------
+
+P8_SPEED_MB = 100.0  # checked, split and sent, MB/s
+P8_MEMORY_MB = 200
+P9_REQUESTS_PER_ROUND = 1.0
+P9_WAIT_CPU_SHARE = 0.02
+P10_SPEED = 0.8  # a job's merged results against one batch's results of the same size
+P10_MEMORY_GROWTH = 1.25
+JOBS_LIST_TARGET = 2.0  # jobs list --json over 1,000 jobs against cbatch --help
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _job_step(state_dir: Path) -> str | None:
+    import sqlite3
+
+    path = state_dir / "state.sqlite3"
+    if not path.exists():
+        return None
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            row = db.execute("SELECT step FROM jobs").fetchone()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+def _store_steps(state_dir: Path) -> list[str]:
+    import sqlite3
+
+    path = state_dir / "state.sqlite3"
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return [r[0] for r in db.execute("SELECT step FROM job_parts ORDER BY part")]
+    except sqlite3.Error:
+        return []
+
+
+def p8_split_upload(ctx: Context) -> list[Row]:
+    """``jobs create`` of a large file against a sandbox that defers validation: until every part is sent.
+
+    The job would then wait for the service to validate part 1 before creating its
+    batch; the sandbox never does, so the run is stopped (SIGTERM) the moment the state
+    store records the last part uploaded, and its wall time, CPU and peak RSS are read.
+    """
+    import os
+    import signal
+
+    if not module_available("tasks/jobs"):
+        return [_skip("P8", "jobs create", "cohere_batch_cli/tasks/jobs.py has not landed")]
+    size = (100 if ctx.quick else 500) * 1_000_000
+    part = 100_000_000
+    path = WORK / "p8j" / "big.jsonl"
+    records = write_chat_jsonl_bytes(path, size)
+    data_dir = WORK / "sandbox-p8j"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    server = subprocess.Popen(
+        [PYTHON, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(data_dir), "--validation-delay", "100000"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    runs: list[tuple[float, float, float]] = []
+    try:
+        assert server.stdout is not None
+        base_url = server.stdout.readline().strip().rsplit(" ", 1)[-1]
+        for n in range(ctx.runs(2, 1)):
+            state = WORK / "p8j" / f"state-{n}"
+            shutil.rmtree(state, ignore_errors=True)
+            env = cli_env(base_url, CBATCH_STATE_DIR=str(state))
+            report_r, report_w = os.pipe()
+            argv = [CBATCH, "jobs", "create", str(path), "--model", "command-r", "--max-bytes-per-batch", str(part), "-q"]
+            spawn = subprocess.Popen([PYTHON, str(HERE / "_spawn.py"), str(report_w), *argv], env=env, pass_fds=(report_w,),
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            os.close(report_w)
+            started = time.monotonic()
+            deadline = started + 900
+            parts = -(-path.stat().st_size // part)
+            split_at = None
+            while _store_steps(state).count("uploaded") + _store_steps(state).count("created") < parts:
+                if split_at is None and _job_step(state) == "split":
+                    split_at = time.monotonic() - started
+                if time.monotonic() > deadline or spawn.poll() is not None:
+                    raise RuntimeError("P8: the job did not send every part")
+                time.sleep(0.01)
+            sent = time.monotonic() - started
+            for child in _children(spawn.pid):
+                os.kill(child, signal.SIGTERM)
+            spawn.wait(60)
+            with os.fdopen(report_r, "rb") as fh:
+                rep = json.loads(fh.read())
+            runs.append((sent, rep["maxrss_kb"] / 1024, split_at or sent))
+            shutil.rmtree(data_dir / "datasets", ignore_errors=True)
+            (data_dir / "datasets").mkdir(exist_ok=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(data_dir, ignore_errors=True)
+        path.unlink(missing_ok=True)
+    mb = size / 1e6
+    wall = median([r[0] for r in runs])
+    rss = max(r[1] for r in runs)
+    speed = mb / wall
+    split = median([r[2] for r in runs])
+    return [
+        Row("P8", f"jobs create of {mb:,.0f} MB ({records:,} records of 4 KB) in {parts} parts: checked, split and sent", f"{ms(wall)} = {speed:,.0f} MB/s", f">= {P8_SPEED_MB:.0f} MB/s", speed >= P8_SPEED_MB),
+        Row("P8", "of which: checked and split (the plan recorded, start-up included)", f"{ms(split)} = {mb / split:,.0f} MB/s; sent in {ms(wall - split)} = {mb / max(1e-9, wall - split):,.0f} MB/s"),
+        Row("P8", "peak RSS while checking, splitting and sending", f"{rss:.1f} MiB", f"< {P8_MEMORY_MB} MiB", rss < P8_MEMORY_MB),
+    ]
+
+
+def p9_job_watch(ctx: Context) -> list[Row]:
+    if not module_available("tasks/jobs"):
+        return [_skip("P9", "jobs watch", "cohere_batch_cli/tasks/jobs.py has not landed")]
+    parts, per_part = 50, 2
+    rps = 0.25 if ctx.quick else 0.1  # each part runs about 8 s (quick) or 20 s
+    with sandbox("p9", records_per_second=rps) as server:
+        state = WORK / "p9" / "state"
+        shutil.rmtree(state, ignore_errors=True)
+        env = cli_env(server.base_url, CBATCH_STATE_DIR=str(state))
+        path = write_chat_jsonl(WORK / "p9" / "requests.jsonl", parts * per_part)
+        made = run_proc([CBATCH, "jobs", "create", str(path), "--model", "command-r", "--max-records-per-batch", str(per_part), "-q"], env, keep_stdout=True, timeout=600).check()
+        job_id = made.stdout.decode().split()[0]
+        # The CPU of a command that reads the job once (one scan of the list): watching costs what is beyond it.
+        base = [run_proc([CBATCH, "jobs", "get", job_id, "--json"], env).check() for _ in range(3)]
+        log = server.request_log
+        proc = run_proc([CBATCH, "jobs", "watch", job_id, "--plain"], env, timeout=600).check()
+        reqs = sorted(t for t, m, p in log.since(proc.started, proc.ended) if p.startswith("/v2/batches"))
+    rounds = _rounds(reqs)
+    # Two of the requests are the job's own view, read before the first round and after the last.
+    rpr = (len(reqs) - 2) / max(1, len(rounds))
+    base_cpu = med(base, "cpu")
+    share = max(0.0, proc.cpu - base_cpu) / max(1e-9, proc.wall - med(base))
+    return [
+        Row("P9", f"jobs watch of a job of {parts} parts to the end (~{per_part / rps:.0f} s each)", f"{ms(proc.wall)}, {len(rounds)} rounds, {len(reqs)} requests, exit {proc.rc}"),
+        Row("P9", "requests per polling round (list in the expected order)", f"{rpr:.2f}", f"<= {P9_REQUESTS_PER_ROUND:.0f}", rpr <= P9_REQUESTS_PER_ROUND + 1e-9),
+        Row("P9", "CPU while waiting (share of one core)", f"{share * 100:.1f} % ({proc.cpu * 1000:,.0f} ms CPU in all)", f"<= {P9_WAIT_CPU_SHARE * 100:.0f} %", share <= P9_WAIT_CPU_SHARE),
+    ]
+
+
+def p10_job_results(ctx: Context) -> list[Row]:
+    if not module_available("tasks/jobs_results"):
+        return [_skip("P10", "jobs results", "cohere_batch_cli/tasks/jobs_results.py has not landed")]
+    n = 50_000 if ctx.quick else 200_000
+    out_dir = WORK / "p10"
+    shutil.rmtree(out_dir, ignore_errors=True)
+    out_dir.mkdir(parents=True)
+    with sandbox("p10", records_per_second=10**8, output_ready_delay=0.0) as server:
+        env = cli_env(server.base_url, CBATCH_STATE_DIR=str(out_dir / "state"))
+        t0 = time.monotonic()
+        path = write_chat_jsonl(out_dir / "in.jsonl", n, pad=200)
+        client = api_client(server)
+        single = wait_batch(client, client.create_batch(name="p10", input_dataset_id=make_dataset(client, path, timeout=1800), model="command-r").id, timeout=1800)
+        client.close()
+        made = run_proc([CBATCH, "jobs", "create", str(path), "--model", "command-r", "--max-records-per-batch", str(n // 10), "--watch", "-q"], env, keep_stdout=True, timeout=1800).check()
+        job_id = made.stdout.decode().split()[0]
+        ctx.note("P10", f"a job of 10 parts and one batch over the same {n:,} records made in {time.monotonic() - t0:.0f} s")
+        commands = {
+            "job": lambda: run_proc([CBATCH, "jobs", "results", job_id, "-o", str(out_dir / "job.jsonl")], env).check(),
+            "single": lambda: run_proc([CBATCH, "results", single.id, "-o", str(out_dir / "single.jsonl")], env).check(),
+        }
+        res = interleaved(commands, runs=ctx.runs(3, 1), warmup=0 if ctx.quick else 1)
+    with open(out_dir / "job.jsonl", "rb") as fh:
+        ids = [json.loads(line)["custom_id"] for line in fh]
+    once = len(ids) == len(set(ids)) == n
+    job, one = med(res["job"]), med(res["single"])
+    r = one / job
+    rss_j, rss_s = med(res["job"], "maxrss_mb"), med(res["single"], "maxrss_mb")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    return [
+        Row("P10", f"jobs results of {n:,} records from 10 parts vs one batch's results", f"{n / job:,.0f} vs {n / one:,.0f} records/s = {ratio(r)} ({ms(job)} vs {ms(one)})", f">= {P10_SPEED:.2f}x", r >= P10_SPEED),
+        Row("P10", "the job's file holds each custom_id once", f"{len(ids):,} records, {len(set(ids)):,} ids", "all, once", once),
+        Row("P10", "peak RSS: job vs one batch", f"{rss_j:.1f} vs {rss_s:.1f} MiB = {ratio(rss_j / rss_s)}", f"<= {P10_MEMORY_GROWTH:.2f}x", rss_j / rss_s <= P10_MEMORY_GROWTH),
+    ]
+
+
+def jobs_list(ctx: Context) -> list[Row]:
+    if not module_available("tasks/jobs"):
+        return [_skip("JL", "jobs list", "cohere_batch_cli/tasks/jobs.py has not landed")]
+    from cohere_batch_cli.state.store import JobRecord, StateStore
+
+    state = WORK / "jobs-list" / "state"
+    shutil.rmtree(state, ignore_errors=True)
+    store = StateStore(state / "state.sqlite3")
+    now = time.time()
+    for i in range(1000):
+        store.begin_job(JobRecord(f"j{i:09d}", f"nightly-{i}", "command-r", "batch-chat-v2-input", f"/data/in-{i}.jsonl", 10**9, 0, 1_500_000_000, None, 4, 4_000_000, "done", now - i, now - i))
+    store.close()
+    env = cli_env(None, CBATCH_STATE_DIR=str(state))
+    commands = {
+        "list": lambda: run_proc([CBATCH, "jobs", "list", "--json"], env, keep_stdout=True).check(),
+        "help": lambda: run_proc([CBATCH, "--help"], env).check(),
+    }
+    res = interleaved(commands, runs=ctx.runs(15, 5), warmup=2)
+    listed, helped = med(res["list"]), med(res["help"])
+    count = len(json.loads(res["list"][-1].stdout or b"[]")) if res["list"][-1].stdout else None
+    shutil.rmtree(state.parent, ignore_errors=True)
+    r = listed / helped
+    return [Row("JL", "jobs list --json over 1,000 recorded jobs vs cbatch --help", f"{ms(listed)} vs {ms(helped)} = {ratio(r)}" + (f" ({count:,} jobs)" if count else ""), f"< {JOBS_LIST_TARGET:.1f}x", r < JOBS_LIST_TARGET)]
+
+
+CASES.update(
+    {
+        "P8": ("split and upload (jobs)", p8_split_upload),
+        "P9": ("job watching", p9_job_watch),
+        "P10": ("job results", p10_job_results),
+        "JL": ("jobs list --json", jobs_list),
+    }
+)

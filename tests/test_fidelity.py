@@ -175,7 +175,7 @@ def test_a_file_one_byte_over_the_dataset_limit_is_refused_before_upload(sandbox
         assert f"big.jsonl is {len(data):,} bytes, 1 byte over the limit of {limit:,} bytes" in line
         assert "nothing was uploaded" in line
         assert "split it into 2 files of at most 17 lines" in line  # 20 lines, a tenth of the limit spare
-        assert "split -l 17 big.jsonl big-part-" in line and "cbatch cannot split a file for you yet" in line
+        assert "split -l 17 big.jsonl big-part-" in line and "add --split to run it as one job" in line
     assert sbx.requests("POST", "/v1/datasets") == 0, "not a byte was sent"
 
     (sbx.cwd / "fits.jsonl").write_bytes(data[:limit])  # exactly at the limit (a last line without newline)

@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "watch": ("watch", "Batches", "Follow batches until every one has ended: completed, failed or canceled."),
     "retry": ("retry", "Batches", "Send again only the records of a finished batch that failed or never came back."),
     "estimate": ("estimate", "Batches", "Count a file's tokens with the model's tokenizer: context overflows, cost bound."),
+    "jobs": ("jobs", "Batches", "One input of any size, run as several batches and followed as one."),
     "datasets": ("datasets", "Datasets", "Upload, check and manage datasets (batch inputs and outputs)."),
     "results": ("results", "Results", "Download a finished batch's results as JSONL, CSV or Parquet."),
     "demo": ("demo", "Sandbox", "Run a real batch end to end against a local sandbox: no account, no network."),

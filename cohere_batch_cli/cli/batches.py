@@ -12,6 +12,7 @@ from ..errors import UsageError
 from ..exit_codes import ExitCode
 from ._context import get_state
 from ._errors import command_errors
+from ._jobs import MaxBytesOpt, MaxRecordsOpt, SplitOpt, wants_job
 from ._options import (
     DEFAULT_INTERVAL,
     DEFAULT_OUTAGE_LIMIT,
@@ -100,6 +101,9 @@ def register(app: typer.Typer) -> None:
         context_check: Annotated[bool, typer.Option("--context-check/--no-context-check", help="With --file: refuse records that cannot fit the model's context, before the upload.")] = True,
         strict_context: Annotated[bool, typer.Option("--strict-context", help="Refuse the file when the context check cannot be done (no tokenizer, unlisted model).")] = False,
         tokenizer: TokenizerFileOpt = None,
+        split: SplitOpt = False,
+        max_records_per_batch: MaxRecordsOpt = None,
+        max_bytes_per_batch: MaxBytesOpt = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -110,7 +114,10 @@ def register(app: typer.Typer) -> None:
         file is checked line by line first (nothing is sent if a line is
         wrong), uploaded (asking the API to keep the original file), and
         validated; then the batch is created, and the file's path, size and
-        hash are recorded for a later 'cbatch retry'. If the answer to the
+        hash are recorded for a later 'cbatch retry'. A file over the dataset
+        limit is refused unless --split (or --max-records-per-batch,
+        --max-bytes-per-batch) runs it as a job of several batches ('cbatch
+        jobs'): then -q prints the job id and --json the job object. If the answer to the
         create call is lost, cbatch looks for the batch before asking again,
         so a retry never makes two. With --watch, --json prints the batch and
         then the watch's events, one JSON object a line, and --timeout,
@@ -147,6 +154,24 @@ def register(app: typer.Typer) -> None:
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         if (dataset is None) == (file is None):
             raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
+        if wants_job(split, max_records_per_batch, max_bytes_per_batch):  # a job: 'cbatch jobs create' by another name
+            from ._jobs import job_options, start_job
+
+            if file is None:
+                raise UsageError("--split and --max-*-per-batch cut a --file into a job of batches, not a dataset")
+            if max_cost is not None or max_input_tokens is not None or strict_context or tokenizer is not None:
+                raise UsageError(
+                    "--max-cost, --max-input-tokens, --strict-context and --tokenizer do not cover a job's parts yet",
+                    hint=f"check the whole file first: cbatch estimate {file} --model MODEL --max-cost AMOUNT",
+                )
+            job = job_options(
+                state, label=name or default_name(file), model=model, dataset_type=dataset_type,
+                max_records=max_records_per_batch, max_bytes=max_bytes_per_batch,
+            )  # fmt: skip
+            raise typer.Exit(start_job(
+                state, file, job, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
+                json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+            ))  # fmt: skip
         if name is not None and not name.strip():
             raise UsageError("--name is empty; give a name, or leave --name out to use the file's name")
         longest = max_interval_for(interval, max_interval)

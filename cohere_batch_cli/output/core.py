@@ -405,7 +405,7 @@ class Output:
         if self.mode == CSV:
             return self._csv(items, raw, csv_fields)
         count = 0
-        if self.mode == JSON:
+        if self.mode == JSON and first is not _END:
             self._out.write("[")
         try:
             for item in items:

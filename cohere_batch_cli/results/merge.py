@@ -103,10 +103,77 @@ def download_merged(
     original, retries = ordered[0], ordered[1:]
     if original.number != 1 or not retries:
         raise ValueError("a merge needs the original attempt and at least one retry")
-    # The retries' parts first: they are read whole before the original streams.
+    return _merge(
+        [original], retries, destination, expected=original.expected_records, fmt=fmt, failed_only=failed_only,
+        join=join, http=http, concurrency=concurrency, progress=progress, stall_timeout=stall_timeout,
+        stdout=stdout, refresh_links=refresh_links, table=table,
+    )  # fmt: skip
+
+
+def download_job(
+    parts: Sequence[Sequence[AttemptOutput]],
+    destination: Path | None,
+    *,
+    fmt: OutputFormat = "jsonl",
+    failed_only: bool = False,
+    join: Path | None = None,
+    http: httpx.Client,
+    concurrency: int = 4,
+    progress: ProgressSink | None = None,
+    stall_timeout: float = DEFAULT_STALL_TIMEOUT,
+    stdout: BinaryStdout | None = None,
+    refresh_links: RefreshLinks | None = None,
+    table: TableOptions | None = None,
+    input_order: Path | None = None,
+) -> MergedSummary:
+    """A job's results: every part's attempts merged into one file, one record per ``custom_id``.
+
+    A job's ``custom_id``s are unique across its parts (the split checks
+    it), so the parts' originals stream one after the other, in part order
+    and each in the order it came, and every part's retries go to the one
+    table of winners: the same merge as one batch's attempts, over many
+    originals. ``attempt`` counts within a part. ``input_order`` is the job's
+    input: the records are written in its order (:mod:`.order`).
+    """
+    originals = []
+    retries = []
+    for attempts in parts:
+        ordered = sorted(attempts, key=lambda a: a.number)
+        if not ordered or ordered[0].number != 1:
+            raise ValueError("every part of a job needs its original attempt")
+        originals.append(ordered[0])
+        retries.extend(ordered[1:])
+    counts = [a.expected_records for a in originals]
+    expected = None if any(c is None for c in counts) else sum(c or 0 for c in counts)
+    return _merge(
+        originals, retries, destination, expected=expected, fmt=fmt, failed_only=failed_only, join=join,
+        http=http, concurrency=concurrency, progress=progress, stall_timeout=stall_timeout, stdout=stdout,
+        refresh_links=refresh_links, table=table, input_order=input_order,
+    )  # fmt: skip
+
+
+def _merge(
+    originals: Sequence[AttemptOutput],
+    retries: Sequence[AttemptOutput],
+    destination: Path | None,
+    *,
+    expected: int | None,
+    fmt: OutputFormat,
+    failed_only: bool,
+    join: Path | None,
+    http: httpx.Client,
+    concurrency: int,
+    progress: ProgressSink | None,
+    stall_timeout: float,
+    stdout: BinaryStdout | None,
+    refresh_links: RefreshLinks | None,
+    table: TableOptions | None,
+    input_order: Path | None = None,
+) -> MergedSummary:
+    # The retries' parts first: they are read whole before the originals stream.
     groups = [ordered_parts(a.parts) for a in retries]
-    first = ordered_parts(original.parts)
-    parts = [part for group in groups for part in group] + list(first)
+    first = [part for a in originals for part in ordered_parts(a.parts)]
+    parts = [part for group in groups for part in group] + first
     read: Counter[int] = Counter()
     merged: list[_Merged] = []
 
@@ -119,12 +186,16 @@ def download_merged(
             _index_retries(db, cleanup.enter_context(closing(decoded)), attempt.number, read)
             offset += len(group)
         rest = cleanup.enter_context(closing(decoded_records(first, _waiter(fetcher, offset), per_part)))
-        merged.append(_Merged(db, rest, read))
+        merged.append(_Merged(db, rest, read, any_retries=bool(read)))
+        if input_order is not None:
+            from .order import in_input_order
+
+            return in_input_order(merged[0], input_order, workdir)
         return merged[0]
 
     summary = fetch_and_write(
         parts, records, destination, fmt=fmt, failed_only=failed_only, join=join,
-        reported=Reported(records=original.expected_records), http=http, concurrency=concurrency,
+        reported=Reported(records=expected), http=http, concurrency=concurrency,
         progress=progress, stall_timeout=stall_timeout, stdout=stdout, refresh_links=refresh_links,
         table=dataclasses.replace(table or TableOptions(), attempts=True),
     )  # fmt: skip
@@ -172,8 +243,11 @@ def _index_retries(db: sqlite3.Connection, records: Iterable[dict[str, Any]], nu
 class _Merged:
     """The merged records, in order: the original's (with the retries' winners in place), then the rest."""
 
-    def __init__(self, db: sqlite3.Connection, decoded: Iterator[dict[str, Any]], read: Counter[int]) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, decoded: Iterator[dict[str, Any]], read: Counter[int], *, any_retries: bool = True
+    ) -> None:
         self._db = db
+        self._any = any_retries
         self._decoded = decoded
         self._read = read
         self.written: Counter[int] = Counter()
@@ -197,6 +271,11 @@ class _Merged:
         """The original's block, each record replaced by the retries' winner where that one wins."""
         if not block:
             return []
+        if not self._any:  # no retry answered anything: every record is its original's
+            for record in block:
+                record["attempt"] = 1
+            self.written[1] += len(block)
+            return block
         ids = [r.get("custom_id") if isinstance(r.get("custom_id"), str) else None for r in block]
         answered = {
             key: (attempt, ok, text)

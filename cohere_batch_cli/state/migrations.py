@@ -5,7 +5,7 @@ a store applies the ones it lacks, each in its own transaction, so a file made
 by an older cbatch is brought up to date and one made by a newer cbatch (a
 higher number than this list knows) is refused rather than misread.
 
-To add tables (the jobs feature will): append one script to
+To add tables (as the jobs feature did, migration 2): append one script to
 :data:`MIGRATIONS`. Never edit or reorder a script that has shipped: files in
 the wild have already run it.
 
@@ -58,6 +58,41 @@ MIGRATIONS: tuple[str, ...] = (
         started_at REAL NOT NULL,
         updated_at REAL NOT NULL,
         PRIMARY KEY (root_id, attempt)
+    );
+    """,
+    # 2: jobs (one input run as several batches) and their parts, each step written before it is taken
+    """
+    CREATE TABLE jobs (
+        id TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        model TEXT NOT NULL,
+        dataset_type TEXT,
+        path TEXT,
+        size INTEGER,
+        mtime_ns INTEGER,
+        max_bytes INTEGER,
+        max_records INTEGER,
+        parts INTEGER,
+        records INTEGER,
+        step TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL
+    );
+
+    CREATE TABLE job_parts (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        part INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        stop INTEGER NOT NULL,
+        records INTEGER NOT NULL,
+        step TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        batch_name TEXT NOT NULL,
+        dataset_id TEXT,
+        batch_id TEXT,
+        delivered TEXT,
+        updated_at REAL NOT NULL,
+        PRIMARY KEY (job_id, part)
     );
     """,
 )

@@ -26,7 +26,10 @@ from ..config import ENV_STATE_DIR
 from ..errors import LocalWriteError
 from .migrations import MIGRATIONS
 
-__all__ = ["ENV_STATE_DIR", "AttemptRecord", "BatchRecord", "InputFile", "StateStore", "open_store", "state_dir"]
+__all__ = [
+    "ENV_STATE_DIR", "AttemptRecord", "BatchRecord", "InputFile", "JobRecord", "PartRecord", "StateStore",
+    "open_store", "state_dir",
+]  # fmt: skip
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 
@@ -121,6 +124,60 @@ class AttemptRecord:
 STEPS = ("uploading", "uploaded", "creating", "created", "done")
 """The steps of an attempt, in order: each is written before the work it names, ``done``
 once the run that made the attempt has reported it or watched it to the end."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job: an input run as several batches, and the step the job as a whole reached.
+
+    ``step``: ``splitting`` (the input is being checked and cut: no part is
+    planned yet), ``split`` (every part is planned, in ``job_parts``),
+    ``done`` (a run watched every part to its end), ``canceled``.
+    """
+
+    id: str
+    label: str
+    model: str
+    dataset_type: str | None
+    path: str | None
+    size: int | None
+    mtime_ns: int | None
+    max_bytes: int | None
+    max_records: int | None
+    parts: int | None
+    records: int | None
+    step: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class PartRecord:
+    """One part of a job: its byte range of the input, and what each step made.
+
+    ``step``: ``planned``, ``uploading`` (intent: a kill here leaves a dataset
+    to find by name, or none), ``uploaded`` (``dataset_id``), ``creating``
+    (intent: a kill here leaves a batch to find by name, or none),
+    ``created`` (``batch_id``).
+    """
+
+    job_id: str
+    part: int
+    start: int
+    stop: int
+    records: int
+    step: str
+    dataset_name: str
+    batch_name: str
+    dataset_id: str | None
+    batch_id: str | None
+    delivered: str | None
+    """Where its results were written before its outputs were deleted (``jobs results --delete-outputs``)."""
+    updated_at: float
+
+
+JOB_STEPS = ("splitting", "split", "done", "canceled")
+PART_STEPS = ("planned", "uploading", "uploaded", "creating", "created")
 
 
 class StateStore:
@@ -266,6 +323,91 @@ class StateStore:
             f"UPDATE attempts SET step = ?, updated_at = ?{sets} WHERE root_id = ? AND attempt = ?",
             (step, time.time(), *values.values(), root_id, attempt),
         )
+
+    # -- jobs -------------------------------------------------------------------------
+
+    def begin_job(self, record: JobRecord) -> None:
+        """Write a new job (or a job rebuilt by ``jobs attach``) before any of its parts is planned."""
+        self._run(
+            "INSERT OR REPLACE INTO jobs (id, label, model, dataset_type, path, size, mtime_ns, max_bytes, max_records,"
+            " parts, records, step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (record.id, record.label, record.model, record.dataset_type, record.path, record.size, record.mtime_ns,
+             record.max_bytes, record.max_records, record.parts, record.records, record.step, record.created_at,
+             time.time()),
+        )  # fmt: skip
+
+    def plan_job(
+        self, job_id: str, parts: list[tuple[int, int, int, str, str]], *, records: int, dataset_type: str | None
+    ) -> None:
+        """Every part of a job at once (``start, stop, records, dataset name, batch name``), and the job ``split``.
+
+        One transaction: a kill leaves either no plan or the whole plan.
+        """
+        now = time.time()
+        try:
+            with self._write() as db:
+                db.execute("DELETE FROM job_parts WHERE job_id = ?", (job_id,))
+                db.executemany(
+                    "INSERT INTO job_parts (job_id, part, start, stop, records, step, dataset_name, batch_name,"
+                    " dataset_id, batch_id, delivered, updated_at) VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, NULL, NULL, NULL, ?)",
+                    [(job_id, n, a, b, r, d, bn, now) for n, (a, b, r, d, bn) in enumerate(parts, start=1)],
+                )
+                db.execute(
+                    "UPDATE jobs SET parts = ?, records = ?, dataset_type = ?, step = 'split', updated_at = ? WHERE id = ?",
+                    (len(parts), records, dataset_type, now, job_id),
+                )
+        except sqlite3.Error as exc:
+            raise _unusable(self.path, exc) from None
+
+    def job(self, job_id: str) -> JobRecord | None:
+        rows = self._rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return JobRecord(**dict(rows[0])) if rows else None
+
+    def jobs(self) -> list[JobRecord]:
+        """Every job recorded here, newest first."""
+        return [JobRecord(**dict(r)) for r in self._rows("SELECT * FROM jobs ORDER BY created_at DESC, id")]
+
+    def job_ids_like(self, prefix: str) -> list[str]:
+        return [r[0] for r in self._rows("SELECT id FROM jobs WHERE id LIKE ? ORDER BY id", (prefix + "%",))]
+
+    def parts(self, job_id: str) -> list[PartRecord]:
+        rows = self._rows("SELECT * FROM job_parts WHERE job_id = ? ORDER BY part", (job_id,))
+        return [PartRecord(**dict(r)) for r in rows]
+
+    def advance_part(self, job_id: str, part: int, step: str, **values: str | None) -> None:
+        """Move a part to ``step``, recording what the step before it made (``dataset_id``, ``batch_id``)."""
+        if step not in PART_STEPS or not set(values) <= {"dataset_id", "batch_id"}:
+            raise ValueError(f"unknown step {step!r} or field in {sorted(values)}")
+        sets = "".join(f", {name} = ?" for name in values)
+        self._run(
+            f"UPDATE job_parts SET step = ?, updated_at = ?{sets} WHERE job_id = ? AND part = ?",
+            (step, time.time(), *values.values(), job_id, part),
+        )
+
+    def mark_delivered(self, job_id: str, part: int, where: str) -> None:
+        """A part's results were written to ``where`` and its outputs deleted: later results leave it out."""
+        self._run("UPDATE job_parts SET delivered = ?, updated_at = ? WHERE job_id = ? AND part = ?", (where, time.time(), job_id, part))
+
+    def set_job_step(self, job_id: str, step: str) -> None:
+        if step not in JOB_STEPS:
+            raise ValueError(f"unknown job step {step!r}")
+        self._run("UPDATE jobs SET step = ?, updated_at = ? WHERE id = ?", (step, time.time(), job_id))
+
+    def set_job_file(self, job_id: str, path: str, size: int, mtime_ns: int) -> None:
+        """The local input of a job, as it is now (``jobs attach --file`` on another machine)."""
+        self._run(
+            "UPDATE jobs SET path = ?, size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?",
+            (path, size, mtime_ns, time.time(), job_id),
+        )
+
+    def delete_job(self, job_id: str) -> None:
+        """Forget a job here (``jobs prune``): its batches and datasets on the API are left alone."""
+        try:
+            with self._write() as db:
+                db.execute("DELETE FROM job_parts WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+        except sqlite3.Error as exc:
+            raise _unusable(self.path, exc) from None
 
 
 def _batch(row: sqlite3.Row) -> BatchRecord:

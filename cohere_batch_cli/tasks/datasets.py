@@ -6,7 +6,7 @@ the form editors and CI logs link to.
 
 A file over the service's dataset limit (``config.Limits``: 1.5 GB, taken as
 1,500,000,000 bytes) is refused before even that, saying by how much and how
-to split it, since the service would refuse it after the whole upload. The
+to run it as a job (``--split``), since the service would refuse it after the whole upload. The
 service's own refusals (a dataset too large for a lower limit, an
 organisation over its 10 GB) get the same kind of advice.
 """
@@ -192,10 +192,10 @@ def refuse_over_limit(path: Path, label: str, limit: int) -> None:
 
 
 def split_hint(path: Path, label: str, size: int, limit: int) -> str:
-    """How to cut a file into datasets under ``limit``, by whole lines, with ``split -l``.
+    """The option that runs a file over ``limit`` as a job of several batches, and the ``split -l`` that cuts it by hand.
 
-    cbatch does not split files itself yet, and says so. The count of lines
-    per file leaves a tenth of the limit spare, for lines of uneven length.
+    The count of lines per file leaves a tenth of the limit spare, for lines
+    of uneven length; a job (``--split``) cuts by bytes exactly instead.
     """
     import shlex
 
@@ -206,10 +206,12 @@ def split_hint(path: Path, label: str, size: int, limit: int) -> str:
     files = -(-lines // per_file)
     source = "-" if label == "stdin" else shlex.quote(label)
     prefix = shlex.quote(("stdin" if label == "stdin" else Path(label).stem) + "-part-")
-    return (
-        f"split it into {files} files of at most {per_file:,} lines and upload each: "
-        f"split -l {per_file} {source} {prefix} (cbatch cannot split a file for you yet)"
+    job = (
+        "save it to a file and run it as one job of several batches: cbatch jobs create FILE"
+        if label == "stdin"
+        else f"add --split to run it as one job of several batches (or: cbatch jobs create {source})"
     )
+    return f"{job}; or split it into {files} files of at most {per_file:,} lines yourself: split -l {per_file} {source} {prefix}"
 
 
 def count_lines(path: Path) -> int:

@@ -65,7 +65,21 @@ class Chain:
         return None
 
     def lineage(self, number: int) -> Lineage:
+        """Attempt ``number``'s lineage: of the root batch, or of the job part the root is."""
+        own = parse_batch_name(self.root.name)[1]
+        if own is not None and own.job_id is not None and own.attempt == 1:
+            return Lineage(job_id=own.job_id, part=own.part, attempt=number)
         return Lineage(root_batch_id=self.root.id, attempt=number)
+
+
+def of_root(lineage: Lineage, root: Batch) -> bool:
+    """Whether a later attempt's lineage is of ``root``: a retry naming it, or the same job part."""
+    if lineage.attempt < 2:
+        return False
+    if lineage.root_batch_id is not None:
+        return lineage.root_batch_id == root.id
+    own = parse_batch_name(root.name)[1]
+    return own is not None and own.attempt == 1 and (own.job_id, own.part) == (lineage.job_id, lineage.part)
 
 
 @dataclass(frozen=True)
@@ -121,7 +135,7 @@ def resolve_chain(
     root = batch if root_id == batch.id else client.get_batch(root_id)
     found: dict[int, Batch] = {1: root}
     own = parse_batch_name(batch.name)[1]
-    if own is not None and own.root_batch_id == root_id:
+    if own is not None and (own.root_batch_id == root_id or (root is not batch and of_root(own, root))):
         found[own.attempt] = batch
     if scan:
         for other, lineage in _scan(client, root, reporter):
@@ -164,7 +178,7 @@ def _scan(client: CohereClient, root: Batch, reporter: Reporter) -> Iterator[tup
             ordered = False  # not newest first: an older batch may still follow
         previous = created if created is not None else previous
         lineage = parse_batch_name(batch.name)[1]
-        if lineage is not None and lineage.root_batch_id == root.id and lineage.attempt > 1:
+        if lineage is not None and of_root(lineage, root):
             yield batch, lineage
         if ordered and since is not None and created is not None and created < since:
             return

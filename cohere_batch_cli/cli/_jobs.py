@@ -1,0 +1,280 @@
+"""Jobs from any command: ``jobs create``, ``create --file F --split``, ``jobs resume`` and ``jobs attach``.
+
+The tasks (:mod:`cohere_batch_cli.tasks.jobs`) do the work; what lives here
+is what only the command line knows: the split options, how a job is shown
+(``-q`` its id, ``--json`` the job object, else its fields and a line a
+part), and the one watch of every part (the batch watch, to stderr when
+stdout holds the job).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ..errors import UsageError
+from ..exit_codes import ExitCode
+from ._context import CliState
+
+if TYPE_CHECKING:
+    from ..state.store import JobRecord, StateStore
+    from ..tasks.jobs import JobOptions, JobView
+
+def duration(text: str) -> float:
+    """``cli._options.parse_duration``, imported only when a duration is given: that module imports the watcher."""
+    from ._options import parse_duration
+
+    return parse_duration(text)
+
+
+# The shared options of cli/_options.py, spelled the same, for cli/jobs.py: importing that
+# module costs the watch engine's import, which 'jobs list --json' must not pay.
+DEFAULT_PAUSE = 30.0
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's own JSON, as one document, and nothing else on stdout.")]  # fmt: skip
+JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON object a line (JSON lines).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
+PlainOpt = Annotated[bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")]
+WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
+MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
+MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
+PauseOpt = Annotated[float, typer.Option("--pause", parser=duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip
+
+SplitOpt = Annotated[bool, typer.Option("--split", help="With --file: run a file of any size as a job of as many batches as the dataset limit needs ('cbatch jobs').")]  # fmt: skip
+MaxRecordsOpt = Annotated[int | None, typer.Option("--max-records-per-batch", metavar="N", min=1, help="Run it as a job whose batches hold at most N records each.", show_default=False)]  # fmt: skip
+MaxBytesOpt = Annotated[str | None, typer.Option("--max-bytes-per-batch", metavar="SIZE", help="Run it as a job whose batches' inputs hold at most SIZE each (800MB, 1.5GB; at most the dataset limit).", show_default=False)]  # fmt: skip
+DeleteInputsOpt = Annotated[bool, typer.Option("--delete-inputs", help="Delete each part's input dataset once its batch ended, to make room in the organisation's storage for the next parts.")]  # fmt: skip
+
+
+def wants_job(split: bool, max_records: int | None, max_bytes: str | None) -> bool:
+    return split or max_records is not None or max_bytes is not None
+
+
+def job_options(
+    state: CliState,
+    *,
+    label: str,
+    model: str | None,
+    dataset_type: str | None,
+    max_records: int | None,
+    max_bytes: str | None,
+    delete_inputs: bool = False,
+) -> JobOptions:
+    """The job's options from the flags and the settings; a usage error for a size over the dataset limit."""
+    from ..tasks.jobs import JobOptions
+
+    limits = state.settings().limits
+    size = split_size(state, max_bytes)
+    chosen = model or state.settings().model.value
+    if not chosen:
+        raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
+    return JobOptions(
+        label=label, model=chosen, max_bytes=size, max_records=max_records, dataset_type=dataset_type,
+        delete_inputs=delete_inputs, org_max_bytes=limits.org_max_bytes,
+    )  # fmt: skip
+
+
+def split_size(state: CliState, max_bytes: str | None) -> int:
+    """The largest part, in bytes: ``--max-bytes-per-batch``, at most the dataset limit (its default)."""
+    from ..config import parse_size
+
+    limit = state.settings().limits.dataset_max_bytes
+    if max_bytes is None:
+        return limit
+    try:
+        size = parse_size(max_bytes)
+    except ValueError as exc:
+        raise UsageError(f"--max-bytes-per-batch: {exc}") from None
+    if size > limit:
+        raise UsageError(
+            f"--max-bytes-per-batch {max_bytes} is over the dataset limit of {limit:,} bytes",
+            hint="leave it out to cut by the dataset limit",
+        )
+    return size
+
+
+def store_for_jobs() -> StateStore:
+    """The state store: a job cannot be made or followed without it (its plan lives there)."""
+    from ..state.store import open_store
+
+    return open_store()
+
+
+def start_job(
+    state: CliState,
+    file: Path,
+    options: JobOptions,
+    *,
+    watch: bool,
+    rounds: int,
+    pause: float,
+    match: str | None,
+    missing: bool,
+    json_out: bool,
+    quiet: bool,
+    plain: bool = False,
+    timeout: float | None = None,
+) -> ExitCode:
+    """Split ``file``, send every part and, with ``watch``, follow them (and retry for ``rounds``)."""
+    from ..spool import is_stdin
+    from ..tasks.jobs import create_job
+
+    if is_stdin(file):
+        raise UsageError("a job reads its input more than once: give a file, not stdin")
+    if rounds and not watch:
+        raise UsageError("--retry-failed needs --watch: a round waits for the parts before it")
+    store = store_for_jobs()
+    job = create_job(state.client(), file, state.out, options, store)
+    if quiet:
+        state.out.raw_line(job.id)  # at once: a script has the id even if a later step stops
+    return carry_on(
+        state, job, store, file, options, watch=watch, rounds=rounds, pause=pause, match=match, missing=missing,
+        json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+    )  # fmt: skip
+
+
+def carry_on(
+    state: CliState,
+    job: JobRecord,
+    store: StateStore,
+    file: Path | None,
+    options: JobOptions,
+    *,
+    watch: bool,
+    rounds: int,
+    pause: float,
+    match: str | None,
+    missing: bool,
+    json_out: bool,
+    quiet: bool,
+    plain: bool = False,
+    timeout: float | None = None,
+) -> ExitCode:
+    """Upload what is missing, create what is missing, then watch (and retry) when asked; show the job."""
+    from ..tasks.jobs import input_of, job_view, send_parts
+
+    client = state.client()
+    path = input_of(job, file)
+    if file is not None and path is None:
+        from ..errors import InputRejected
+
+        raise InputRejected(f"{file} is not the file job {job.id} was split from: its size differs")
+    send_parts(client, job, state.out, store, options, path=path)
+    code = ExitCode.OK
+    if watch:
+        code = follow_job(
+            state, job, store, path, rounds=rounds, pause=pause, match=match, missing=missing,
+            to_stderr=json_out or quiet, plain=plain, timeout=timeout,
+        )  # fmt: skip
+    view = job_view(client, job, store)
+    if not quiet:
+        show_job(state, view)
+    return code
+
+
+def follow_job(
+    state: CliState,
+    job: JobRecord,
+    store: StateStore,
+    path: Path | None,
+    *,
+    rounds: int = 0,
+    pause: float = 30.0,
+    match: str | None = None,
+    missing: bool = True,
+    to_stderr: bool = False,
+    json_lines: bool = False,
+    plain: bool = False,
+    timeout: float | None = None,
+) -> ExitCode:
+    """Watch every part still running in one watch (one list request a round), retrying for ``rounds``.
+
+    Exit codes as ``cbatch watch`` for the job as a whole; with rounds, 12
+    when records still fail after the last one (0 when none do).
+    """
+    from ..exit_codes import combine
+    from ..tasks.jobs import JobProgress, job_view, retry_job
+    from ..tasks.watching import follow
+    from ..watcher import BatchDone, WatchOptions
+    from ._watching import global_args
+
+    resume = " ".join([*global_args(state), "jobs", "resume", job.id])
+    client = state.client()
+    known: list[JobView] = []
+
+    def watch_many(ids: list[str]) -> ExitCode:
+        """The batch watch over every part at once, and a line for the job each time a part ends."""
+        progress = JobProgress(known.pop() if known else job_view(client, job, store))
+
+        def ended(event: BatchDone) -> None:
+            line = progress.batch_ended(event.batch)
+            if json_lines and not to_stderr:
+                state.out.json_line({"kind": "job_progress", "job_id": job.id, "parts_ended": len(progress.ended),
+                                     "parts": progress.parts, "succeeded": progress.succeeded, "records": progress.total})  # fmt: skip
+            else:
+                state.out.info(line)
+
+        state.out.set_watch_style(plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr)
+        return follow(client, ids, state.out, options=WatchOptions(timeout=timeout), resume=resume, retries=state.retries, on_done=ended)
+
+    if rounds:
+        result = retry_job(
+            client, job, state.out, store, rounds=rounds, pause=pause, watch=watch_many, path=path, match=match,
+            missing=missing, on_attempt=lambda batch: state.out.info(f"created batch {batch.id}: {batch.name}"),
+        )  # fmt: skip
+        code = result.exit_code
+        if code == ExitCode.RECORDS_FAILED:
+            state.out.info(f"{result.left:,} record{'' if result.left == 1 else 's'} of job {job.id} still failing after the last round")
+    else:
+        view = job_view(client, job, store)
+        known.append(view)
+        running = [p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal]
+        code = watch_many(running) if running else ExitCode.OK
+    view = job_view(client, job, store)
+    if code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+        code = combine([code, view.exit_code])
+    if all(p.ended for p in view.parts) and view.parts and job.step == "split":
+        store.set_job_step(job.id, "done")
+    state.out.info(summary_line(view))
+    return code
+
+
+def summary_line(view: JobView) -> str:
+    parts = len(view.parts)
+    text = (
+        f"job {view.job.id} {view.status}: {view.processed:,}/{view.records:,} records "
+        f"({view.succeeded:,} ok, {view.failed:,} failed) in {parts} part{'' if parts == 1 else 's'}"
+    )
+    if view.status in ("completed", "failed", "canceled"):
+        text += f"; get results: cbatch jobs results {view.job.id} -o results.jsonl"
+    return text
+
+
+def show_job(state: CliState, view: JobView) -> None:
+    """The job: its object (``--json``), its id (``-q``), or its fields and a line a part."""
+    out = state.out
+    job = view.job
+    from ..output.batch_views import human_bytes
+
+    fields = [
+        ("ID", job.id),
+        ("Name", job.label),
+        ("Status", view.status),
+        ("Model", job.model),
+        ("Input", f"{job.path or '-'} ({human_bytes(job.size)})" if job.size is not None else job.path or "-"),
+        ("Records", f"{view.records:,}"),
+        ("Succeeded", f"{view.succeeded:,}"),
+        ("Failed", f"{view.failed:,}"),
+        ("Parts", str(len(view.parts))),
+    ]
+    out.item(view.as_json(), job.id, fields)
+    if out.for_machines:
+        return
+    for part in view.parts:
+        head = part.head
+        attempts = len(part.attempts)
+        batch = part.root.id if part.root is not None else "-"
+        counts = f"{part.succeeded + part.failed:,}/{part.record.records:,} records ({part.succeeded:,} ok, {part.failed:,} failed)"
+        more = f"  attempts {attempts} (now {head.id})" if head is not None and attempts > 1 else ""
+        out.line(f"part {part.record.part}  {part.status:<11} {batch}  {counts}{more}")

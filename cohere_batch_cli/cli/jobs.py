@@ -1,0 +1,488 @@
+"""``cbatch jobs``: one input of any size, run as several batches and followed as one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from ..exit_codes import ExitCode
+from ._context import get_state
+from ._errors import command_errors
+from ._jobs import (
+    DEFAULT_PAUSE,
+    DeleteInputsOpt,
+    JsonlOpt,
+    JsonOpt,
+    MatchOpt,
+    MaxBytesOpt,
+    MaxRecordsOpt,
+    MissingOpt,
+    PauseOpt,
+    PlainOpt,
+    QuietOpt,
+    WatchTimeoutOpt,
+    duration,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ..state.store import JobRecord, StateStore
+    from ..tasks.jobs import JobOptions
+    from ._context import CliState
+
+_COMMANDS: dict[str, Callable[..., None]] = {}
+_BUILT: dict[str, Any] = {}
+
+
+def _command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def record(function: Callable[..., None]) -> Callable[..., None]:
+        _COMMANDS[name] = function
+        return function
+
+    return record
+
+
+class _LazyJobs(TyperGroup):
+    """The jobs commands, each built only when it runs or is listed.
+
+    Typer evaluates every parameter annotation of every command it builds; a
+    group of ten commands built whole cost ``jobs list --json`` a third of its
+    time (its target: under 2x ``cbatch --help``).
+    """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        function = _COMMANDS.get(cmd_name)
+        if function is None:
+            return None
+        built = _BUILT.get(cmd_name)
+        if built is None:
+            from .app import keep_examples_whole
+
+            one = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+            one.command(cmd_name)(function)
+            built = _BUILT[cmd_name] = typer.main.get_command(one)
+            built.help = keep_examples_whole(built.help)
+        return built
+
+
+jobs_app = typer.Typer(
+    cls=_LazyJobs,
+    help="""One input of any size, run as several batches and followed as one.
+
+A job splits a JSONL file at record boundaries into parts that fit the
+service's limits (--max-records-per-batch, --max-bytes-per-batch, else the
+dataset limit), with custom_ids unique across the whole job, uploads each
+part and creates its batch, named 'NAME [job JOB part N]', so any machine can
+find them. Every step is written to the local state store before it is taken:
+'jobs resume' carries on after any interruption without doubling a part.
+
+Examples:
+
+  cbatch jobs create requests.jsonl --model command-r-08-2024 --watch
+
+  cbatch jobs watch k3v9x0q2ma
+
+  cbatch jobs results k3v9x0q2ma -o results.jsonl
+""",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+JobIdArg = Annotated[str, typer.Argument(help="The job id (or a unique start of it), as 'cbatch jobs list' shows it.", metavar="JOB_ID")]
+FileArg = Annotated[Path, typer.Argument(help="A JSONL file of requests, of any size.", metavar="FILE", dir_okay=False)]
+FileOpt = Annotated[Path | None, typer.Option("--file", "-f", help="The job's input file (default: the file it was made from, while unchanged).", dir_okay=False, show_default=False)]  # fmt: skip
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: CBATCH_MODEL, else the profile's model).", show_default=False)]  # fmt: skip
+RetryFailedOpt = Annotated[int, typer.Option("--retry-failed", metavar="N", min=0, max=100, help="With --watch: retry what failed in every part, up to N rounds; exit 12 if records still fail.")]  # fmt: skip
+WatchFlag = Annotated[bool, typer.Option("--watch/--no-watch", "-w", help="Follow every part to its end (exit codes as 'cbatch watch', for the job as a whole).")]  # fmt: skip
+
+
+def _job(store: StateStore, job_id: str) -> JobRecord:
+    from ..tasks.jobs import find_job
+
+    return find_job(store, job_id)
+
+
+def _options(state: CliState, job: JobRecord, delete_inputs: bool = False) -> JobOptions:
+    from ..tasks.jobs import JobOptions
+
+    return JobOptions(
+        label=job.label, model=job.model, max_bytes=job.max_bytes or state.settings().limits.dataset_max_bytes,
+        max_records=job.max_records, dataset_type=job.dataset_type, delete_inputs=delete_inputs,
+        org_max_bytes=state.settings().limits.org_max_bytes,
+    )  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(jobs_app, name="jobs", rich_help_panel="Batches")
+
+
+@_command("create")
+@command_errors
+def create(
+    ctx: typer.Context,
+    file: FileArg,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the job's batches (default: from the file name).")] = None,
+    model: ModelOpt = None,
+    dataset_type: Annotated[str | None, typer.Option("--type", help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
+    max_records: MaxRecordsOpt = None,
+    max_bytes: MaxBytesOpt = None,
+    delete_inputs: DeleteInputsOpt = False,
+    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow every part to its end (exit codes as 'cbatch watch', for the job as a whole).")] = False,
+    retry_failed: RetryFailedOpt = 0,
+    match: MatchOpt = None,
+    missing: MissingOpt = True,
+    pause: PauseOpt = DEFAULT_PAUSE,
+    plain: PlainOpt = False,
+    timeout: WatchTimeoutOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Split a file of any size into batches, upload and create each: one job.
+
+    The file is checked whole first (nothing is sent if a line is wrong,
+    and custom_ids must be unique across the job), then cut at record
+    boundaries into parts of at most --max-records-per-batch records and
+    --max-bytes-per-batch bytes (default: the dataset limit). Parts that do
+    not fit in the organisation's storage yet wait for earlier parts to end
+    (--delete-inputs deletes their inputs then); when one cannot fit even so,
+    the job stops and says so. -q prints the job id, --json the job object.
+
+    Examples:
+
+      cbatch jobs create requests.jsonl --model command-r-08-2024 --watch
+
+      cbatch jobs create big.jsonl --max-records-per-batch 50000 --retry-failed 3 --watch -q
+    """
+    from ..tasks.datasets import default_name
+    from ._jobs import job_options, start_job
+
+    state = get_state(ctx)
+    state.out.set_mode(json_out=json_out, quiet=quiet)
+    options = job_options(
+        state, label=name or default_name(file), model=model, dataset_type=dataset_type, max_records=max_records,
+        max_bytes=max_bytes, delete_inputs=delete_inputs,
+    )  # fmt: skip
+    code = start_job(
+        state, file, options, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
+        json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+@_command("list")
+@command_errors
+def list_jobs(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False, quiet: QuietOpt = False) -> None:
+    """List the jobs recorded on this machine, newest first (from the state store alone: no request)."""
+    from ..output.printer import Column
+    from ..state.store import existing_store
+    from ..tasks.jobs import record_json
+
+    state = get_state(ctx)
+    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet)
+    store = existing_store()
+    jobs = store.jobs() if store is not None else []
+    out.items(
+        jobs,
+        columns=(
+            Column("ID", lambda j: j.id, whole=True, priority=0),
+            Column("NAME", lambda j: j.label),
+            Column("STEP", lambda j: j.step, whole=True),
+            Column("MODEL", lambda j: j.model, priority=2),
+            Column("PARTS", lambda j: str(j.parts or 0), justify="right"),
+            Column("RECORDS", lambda j: f"{j.records or 0:,}", justify="right"),
+            Column("CREATED", lambda j: record_json(j)["created_at"], priority=3),
+        ),
+        raw=record_json,
+        item_id=lambda j: j.id,
+        csv_fields=("id", "name", "step", "model", "parts", "records", "created_at"),
+        empty="no jobs recorded on this machine",
+    )
+
+
+@_command("get")
+@command_errors
+def get(ctx: typer.Context, job_id: JobIdArg, json_out: JsonOpt = False) -> None:
+    """Show a job and every part: dataset, batch, status, counts, attempts (--json: everything, for scripts)."""
+    from ..tasks.jobs import job_view
+    from ._jobs import show_job, store_for_jobs
+
+    state = get_state(ctx)
+    state.out.set_mode(json_out=json_out)
+    store = store_for_jobs()
+    show_job(state, job_view(state.client(), _job(store, job_id), store))
+
+
+@_command("watch")
+@command_errors
+def watch(
+    ctx: typer.Context,
+    job_id: JobIdArg,
+    plain: PlainOpt = False,
+    timeout: WatchTimeoutOpt = None,
+    json_out: Annotated[bool, typer.Option("--json", help="The watch's events, one JSON object a line, then the job object on one line.")] = False,
+) -> None:
+    """Follow every part of a job until each has ended, in one watch (one list request a round).
+
+    Exit codes as 'cbatch watch', for the job as a whole: 0 when every part
+    completed, 8 when one failed, 9 when one was canceled, 10 on --timeout.
+    """
+    from ..tasks.jobs import job_view
+    from ._jobs import follow_job, store_for_jobs
+
+    state = get_state(ctx)
+    out = state.out.set_mode(jsonl=json_out)
+    store = store_for_jobs()
+    job = _job(store, job_id)
+    code = follow_job(state, job, store, None, json_lines=json_out, plain=plain, timeout=timeout)
+    if json_out:
+        out.json_line({"kind": "job", **job_view(state.client(), job, store).as_json()})
+    raise typer.Exit(code)
+
+
+@_command("results")
+@command_errors
+def results(
+    ctx: typer.Context,
+    job_id: JobIdArg,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (- for stdout) [default: JOB_ID.jsonl]; .csv and .parquet choose the format.", show_default=False)] = None,
+    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet [default: from -o, else jsonl].", show_default=False)] = None,
+    failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,
+    delete_outputs: Annotated[bool, typer.Option("--delete-outputs", help="Once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.")] = False,
+    partial: Annotated[bool, typer.Option("--partial", help="Write the parts that ended, leaving out those still running or not sent yet.")] = False,
+    input_order: Annotated[bool, typer.Option("--input-order", help="Write the records in the order of the job's input file (read again; sorted on disk, not in memory).")] = False,
+    file: FileOpt = None,
+) -> None:
+    """Write one file of a job's results: one record per custom_id, across every part and retry attempt.
+
+    Records come part after part, each in the order the service wrote them
+    (--input-order: the input file's); each has the 'attempt' it came from (a
+    column in CSV and Parquet).
+
+    Examples:
+
+      cbatch jobs results k3v9x0q2ma -o results.jsonl
+
+      cbatch jobs results k3v9x0q2ma -o results.parquet --delete-outputs
+    """
+    from ..errors import UsageError
+    from ..tasks.fetching import FetchOptions
+    from ..tasks.jobs_results import fetch_job_results
+    from ._jobs import store_for_jobs
+
+    if fmt is not None and fmt not in ("jsonl", "csv", "parquet"):
+        raise UsageError("--format must be jsonl, csv or parquet")
+    state = get_state(ctx)
+    options = FetchOptions(
+        output=output, fmt=fmt, failed_only=failed_only,  # type: ignore[arg-type]
+        read_timeout=state.timeout, ca_bundle=state.ca_bundle, dataset_ttl=state.settings().limits.dataset_ttl,
+    )  # fmt: skip
+    store = store_for_jobs()
+    job = _job(store, job_id)
+    source = None
+    if input_order:
+        from ..tasks.jobs import input_of
+
+        source = input_of(job, file)
+        if source is None:
+            raise UsageError(
+                f"--input-order reads the job's input again, and {file or job.path or 'it'} is not there or changed",
+                hint="give it with --file FILE",
+            )
+    fetch_job_results(
+        state.client(), job, store, state.out, options, stdout=state.out.binary,
+        delete_outputs=delete_outputs, partial=partial, input_order=source,
+    )  # fmt: skip
+
+
+@_command("cancel")
+@command_errors
+def cancel(ctx: typer.Context, job_id: JobIdArg) -> None:
+    """Cancel a job: every part still running is canceled, and no part is sent after this."""
+    from ..tasks.jobs import cancel_job
+    from ._jobs import store_for_jobs
+
+    state = get_state(ctx)
+    store = store_for_jobs()
+    job = _job(store, job_id)
+    view, outcomes = cancel_job(state.client(), job, store)
+    refused = 0
+    for batch_id, error in outcomes:
+        if error is None:
+            state.out.info(f"batch {batch_id}: cancel requested")
+        else:
+            refused += 1
+            state.out.warn(f"batch {batch_id}: {error}")
+    state.out.info(f"job {job.id} canceled: {len(outcomes) - refused} of {len(view.parts)} parts were still running")
+    if refused:
+        raise typer.Exit(ExitCode.REFUSED)
+
+
+def _resume_like(
+    ctx: typer.Context,
+    job: JobRecord,
+    store: StateStore,
+    file: Path | None,
+    *,
+    watch: bool,
+    retry_failed: int,
+    match: str | None,
+    missing: bool,
+    pause: float,
+    plain: bool,
+    timeout: float | None,
+    json_out: bool,
+    quiet: bool,
+    delete_inputs: bool,
+) -> None:
+    from ._jobs import carry_on
+
+    state = get_state(ctx)
+    if quiet:
+        state.out.raw_line(job.id)
+    code = carry_on(
+        state, job, store, file, _options(state, job, delete_inputs), watch=watch or bool(retry_failed),
+        rounds=retry_failed, pause=pause, match=match, missing=missing, json_out=json_out, quiet=quiet, plain=plain,
+        timeout=timeout,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+@_command("resume")
+@command_errors
+def resume(
+    ctx: typer.Context,
+    job_id: JobIdArg,
+    file: FileOpt = None,
+    watch: WatchFlag = True,
+    retry_failed: RetryFailedOpt = 0,
+    match: MatchOpt = None,
+    missing: MissingOpt = True,
+    pause: PauseOpt = DEFAULT_PAUSE,
+    delete_inputs: DeleteInputsOpt = False,
+    plain: PlainOpt = False,
+    timeout: WatchTimeoutOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Carry on with a job after any interruption: upload what is missing, create what is missing, watch the rest.
+
+    Before it uploads or creates a part, it looks for it on the API by its
+    name, so a part an earlier run (or another machine) made is never made
+    twice, and it says where it resumed.
+    """
+    from ._jobs import store_for_jobs
+
+    state = get_state(ctx)
+    state.out.set_mode(json_out=json_out, quiet=quiet)
+    store = store_for_jobs()
+    _resume_like(
+        ctx, _job(store, job_id), store, file, watch=watch, retry_failed=retry_failed, match=match, missing=missing,
+        pause=pause, plain=plain, timeout=timeout, json_out=json_out, quiet=quiet, delete_inputs=delete_inputs,
+    )  # fmt: skip
+
+
+@_command("attach")
+@command_errors
+def attach(
+    ctx: typer.Context,
+    job_id: Annotated[str, typer.Argument(help="The id of a job another machine started.", metavar="JOB_ID")],
+    file: Annotated[Path, typer.Option("--file", "-f", help="The job's input file (the same bytes it was made from).", dir_okay=False)],
+    model: ModelOpt = None,
+    name: Annotated[str | None, typer.Option("--name", "-n", help="The job's name, when none of its batches exists yet (default: from the file name).")] = None,
+    max_records: MaxRecordsOpt = None,
+    max_bytes: MaxBytesOpt = None,
+    dataset_type: Annotated[str | None, typer.Option("--type", help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
+    watch: WatchFlag = True,
+    retry_failed: RetryFailedOpt = 0,
+    pause: PauseOpt = DEFAULT_PAUSE,
+    plain: PlainOpt = False,
+    timeout: WatchTimeoutOpt = None,
+    json_out: JsonOpt = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Pick up a job another machine started: rebuild it from the API's names and the input file, then resume.
+
+    Give the file and the split options the job was made with: the file is
+    split again and each part the API shows is checked against the plan.
+
+    Examples:
+
+      cbatch jobs attach k3v9x0q2ma --file requests.jsonl
+
+      cbatch jobs attach k3v9x0q2ma --file requests.jsonl --max-records-per-batch 50000
+    """
+    from ..tasks.jobs import attach_job
+    from ._jobs import split_size, store_for_jobs
+
+    state = get_state(ctx)
+    state.out.set_mode(json_out=json_out, quiet=quiet)
+    size = split_size(state, max_bytes)
+    store = store_for_jobs()
+    job = attach_job(
+        state.client(), job_id, file, state.out, store, model=model or state.settings().model.value, label=name,
+        max_bytes=size, max_records=max_records, dataset_type=dataset_type,
+    )  # fmt: skip
+    _resume_like(
+        ctx, job, store, file, watch=watch, retry_failed=retry_failed, match=None, missing=True, pause=pause,
+        plain=plain, timeout=timeout, json_out=json_out, quiet=quiet, delete_inputs=False,
+    )  # fmt: skip
+
+
+@_command("retry")
+@command_errors
+def retry(
+    ctx: typer.Context,
+    job_id: JobIdArg,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="Retry what still fails, up to this many rounds.")] = 1,
+    match: MatchOpt = None,
+    missing: MissingOpt = True,
+    pause: PauseOpt = DEFAULT_PAUSE,
+    file: FileOpt = None,
+    plain: PlainOpt = False,
+    timeout: WatchTimeoutOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Send again what failed in every part of a job, watch the retries together, for --rounds.
+
+    Each part's retry is a batch named 'NAME [job JOB part N retry K]' (as
+    'cbatch retry' makes them); exit 12 when records still fail after the
+    last round, 0 when none do.
+    """
+    from ._jobs import follow_job, store_for_jobs
+
+    state = get_state(ctx)
+    state.out.set_mode(quiet=quiet)
+    store = store_for_jobs()
+    job = _job(store, job_id)
+    from ..tasks.jobs import input_of
+
+    code = follow_job(
+        state, job, store, input_of(job, file), rounds=rounds, pause=pause, match=match, missing=missing,
+        to_stderr=quiet, plain=plain, timeout=timeout,
+    )  # fmt: skip
+    raise typer.Exit(code)
+
+
+@_command("prune")
+@command_errors
+def prune(
+    ctx: typer.Context,
+    older_than: Annotated[float, typer.Option("--older-than", parser=duration, metavar="DURATION", help="Forget jobs that ended at least this long ago [default: 30d, the datasets' lifetime].", show_default=False)] = 30 * 86_400.0,
+    all_: Annotated[bool, typer.Option("--all", help="Forget jobs in any step, not only those that ended or were canceled.")] = False,
+) -> None:
+    """Forget old jobs on this machine (the state store only: batches and datasets on the API are left alone)."""
+    from ..tasks.jobs import prune_jobs
+    from ._jobs import store_for_jobs
+
+    state = get_state(ctx)
+    gone = prune_jobs(store_for_jobs(), older_than=older_than, everything=all_)
+    for job_id in gone:
+        state.out.raw_line(job_id)
+    state.out.info(f"forgot {len(gone)} job{'' if len(gone) == 1 else 's'}")

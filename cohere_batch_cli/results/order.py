@@ -1,0 +1,86 @@
+"""Records put back in the input's order, with flat memory: a scratch SQLite table does the sorting.
+
+The service writes records in an order of its own (shuffled, part by part), and
+a job's merge adds the retries' answers after the originals. Asked for input
+order (``jobs results --input-order``), the records are numbered by the line
+their ``custom_id`` has in the input file, kept in a table keyed by that
+number, and read back in it: two passes over disk, never the records in
+memory. A record whose ``custom_id`` is not in the input (there should be
+none) follows the others, in the order it came.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+_BLOCK = 5000
+
+try:
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - a dependency, optional at run time
+    _orjson = None  # type: ignore[assignment]
+
+
+def in_input_order(records: Iterable[dict[str, Any]], input_path: Path, workdir: Path) -> Iterator[dict[str, Any]]:
+    """``records`` in the order their ``custom_id``s have in ``input_path`` (a JSONL file)."""
+    with closing(sqlite3.connect(workdir / "order.sqlite3", isolation_level=None)) as db:
+        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "temp_store = FILE"):
+            db.execute(f"PRAGMA {pragma}")
+        db.execute("CREATE TABLE pos (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+        db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
+        db.execute("BEGIN")
+        rows: list[tuple[str, int]] = []
+        n = -1
+        with open(input_path, "rb") as fh:
+            for n, line in enumerate(fh):
+                custom_id = _custom_id(line)
+                if custom_id is not None:
+                    rows.append((custom_id, n))
+                if len(rows) >= _BLOCK:
+                    db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
+                    rows = []
+        db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
+        lines = n + 1
+        extra = 0
+        block: list[dict[str, Any]] = []
+
+        def flush() -> None:
+            nonlocal extra
+            ids = [r.get("custom_id") if isinstance(r.get("custom_id"), str) else None for r in block]
+            found = dict(db.execute("SELECT id, n FROM pos WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)))
+            out = []
+            for record, custom_id in zip(block, ids, strict=True):
+                where = found.get(custom_id) if custom_id is not None else None
+                if where is None:
+                    where = lines + extra
+                    extra += 1
+                out.append((where, json.dumps(record, ensure_ascii=False, default=str)))
+            db.executemany("INSERT OR REPLACE INTO out VALUES (?, ?)", out)
+            block.clear()
+
+        for record in records:
+            block.append(record)
+            if len(block) >= _BLOCK:
+                flush()
+        flush()
+        db.execute("COMMIT")
+        for (text,) in db.execute("SELECT record FROM out ORDER BY n"):
+            value = json.loads(text)
+            yield value if isinstance(value, dict) else {"value": value}
+
+
+def _custom_id(line: bytes) -> str | None:
+    line = line.strip()
+    if not line:
+        return None
+    try:
+        value = _orjson.loads(line) if _orjson is not None else json.loads(line)
+    except ValueError:
+        return None
+    custom_id = value.get("custom_id") if isinstance(value, dict) else None
+    return custom_id if isinstance(custom_id, str) else None

@@ -1,0 +1,877 @@
+"""A job: one input of any size, run as several batches, made and followed as one.
+
+A job is made in steps, each written to the state store *before* it is taken
+and looked for on the API before it is taken again, so a kill at any moment
+loses nothing and doubles nothing:
+
+1. **split** (job ``splitting``, then ``split`` with every part planned in one
+   transaction): the input is checked and cut at record boundaries
+   (:mod:`.jobs_split`); nothing is uploaded until the whole file passed;
+2. **upload** each part (``uploading``, then ``uploaded`` with the dataset id),
+   its dataset named ``LABEL-JOB-pN`` (:mod:`cohere_batch_cli.naming`);
+3. **create** each part's batch (``creating``, then ``created`` with the batch
+   id), named ``LABEL [job JOB part N]``.
+
+Before it uploads or creates anything, a run reads the batch list and the
+dataset list once and takes what it finds under those names: a part an
+earlier run (or another machine) made is never made again. The names are
+also how ``jobs attach`` rebuilds a job from the API alone. What two machines
+resuming one job at the very same moment can still do is documented in
+docs/jobs.md: both may look, find nothing, and both create.
+
+Retries of a part are the retry feature's own (:mod:`.retrying`), named
+``LABEL [job JOB part N retry K]``; results merge every part and attempt
+(:mod:`.jobs_results`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import naming
+from ..errors import InputRejected, NoMatch, NotReady, UsageError
+from ..exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from ..api.client import CohereClient
+    from ..api.models import Batch, Dataset
+    from ..state.store import JobRecord, PartRecord, StateStore
+    from .jobs_split import PartPlan, SplitPlan
+    from .reporting import Reporter
+
+JOB_ID_LENGTH = 10
+SCAN_LIMIT = 100_000
+"""Batches or datasets one scan for a job's parts reads at most."""
+CLOCK_SLACK = 300.0
+"""Seconds a scan of the batch list reads past the job's creation (clocks of two machines differ)."""
+STORAGE_POLL = 15.0
+"""Longest pause between looks at the organisation's storage while a part waits for room
+(the first is 1 s, doubling up to this)."""
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def new_job_id() -> str:
+    """A short id, unique enough for one organisation's jobs: ten letters and digits, a letter first."""
+    import secrets
+
+    return secrets.choice(string.ascii_lowercase) + "".join(secrets.choice(_ALPHABET) for _ in range(JOB_ID_LENGTH - 1))
+
+
+@dataclass(frozen=True)
+class JobOptions:
+    """How a job is cut and run."""
+
+    label: str
+    model: str
+    max_bytes: int
+    max_records: int | None = None
+    dataset_type: str | None = None
+    delete_inputs: bool = False
+    """Delete a part's input dataset once its batch has ended, to make room for the next parts."""
+    org_max_bytes: int | None = None
+    """The organisation's storage limit: parts that do not fit wait (None: never wait)."""
+    storage_poll: float = STORAGE_POLL
+
+
+# -- views --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PartView:
+    """One part as the API shows it now: its record here, and every attempt's batch."""
+
+    record: PartRecord
+    attempts: dict[int, Batch] = field(default_factory=dict)
+
+    @property
+    def root(self) -> Batch | None:
+        return self.attempts.get(1)
+
+    @property
+    def head(self) -> Batch | None:
+        return self.attempts[max(self.attempts)] if self.attempts else None
+
+    @property
+    def status(self) -> str:
+        head = self.head
+        if head is None:
+            return {"planned": "waiting", "uploading": "uploading", "uploaded": "uploaded", "creating": "creating"}.get(
+                self.record.step, self.record.step
+            )
+        return head.status.label
+
+    @property
+    def succeeded(self) -> int:
+        return sum(b.num_successful_records for b in self.attempts.values())
+
+    @property
+    def failed(self) -> int:
+        """Records whose latest attempt failed (the head's failures; earlier ones were retried)."""
+        head = self.head
+        return head.num_failed_records if head is not None else 0
+
+    @property
+    def ended(self) -> bool:
+        head = self.head
+        return head is not None and head.status.is_terminal
+
+    @property
+    def left(self) -> int:
+        """Records not succeeded once the part ended: failed, or never came back."""
+        return max(0, self.record.records - self.succeeded) if self.ended else 0
+
+    def as_json(self) -> dict[str, Any]:
+        head = self.head
+        return {
+            "part": self.record.part,
+            "status": self.status,
+            "records": self.record.records,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "bytes": self.record.stop - self.record.start,
+            "dataset_name": self.record.dataset_name,
+            "dataset_id": self.record.dataset_id or (self.root.input_dataset_id if self.root else None),
+            "batch_name": self.record.batch_name,
+            "batch_id": self.root.id if self.root else self.record.batch_id,
+            "attempts": [
+                {"attempt": n, "batch_id": b.id, "status": b.status.label, "records": b.num_records or 0,
+                 "succeeded": b.num_successful_records, "failed": b.num_failed_records}
+                for n, b in sorted(self.attempts.items())
+            ],
+            "head_batch_id": head.id if head else None,
+        }  # fmt: skip
+
+
+@dataclass
+class JobView:
+    """A job and its parts, as the API shows them now."""
+
+    job: JobRecord
+    parts: list[PartView]
+
+    @property
+    def records(self) -> int:
+        return self.job.records or 0
+
+    @property
+    def succeeded(self) -> int:
+        return sum(p.succeeded for p in self.parts)
+
+    @property
+    def failed(self) -> int:
+        return sum(p.failed for p in self.parts)
+
+    @property
+    def processed(self) -> int:
+        return sum(min(p.record.records, p.succeeded + p.failed) for p in self.parts)
+
+    @property
+    def status(self) -> str:
+        """``splitting``, ``sending`` (parts not all created), ``running``, ``completed``, ``failed``, ``canceled``."""
+        if self.job.step == "splitting":
+            return "splitting"
+        if not self.parts or any(p.root is None for p in self.parts):
+            return "canceled" if self.job.step == "canceled" else "sending"
+        if not all(p.ended for p in self.parts):
+            return "running"
+        heads = [p.head.status.label for p in self.parts if p.head is not None]
+        if "canceled" in heads:
+            return "canceled"
+        if "failed" in heads:
+            return "failed"
+        return "completed"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """As ``cbatch watch`` for the job as a whole: its parts' outcomes combined."""
+        from ..exit_codes import combine
+        from ..watcher import batch_exit_code
+
+        heads = [p.head for p in self.parts]
+        if any(h is None for h in heads):
+            return ExitCode.TIMEOUT
+        return combine({batch_exit_code(h) for h in heads if h is not None})
+
+    @property
+    def left(self) -> int:
+        return sum(p.left for p in self.parts)
+
+    def as_json(self) -> dict[str, Any]:
+        job = self.job
+        return {
+            "id": job.id,
+            "name": job.label,
+            "model": job.model,
+            "status": self.status,
+            "step": job.step,
+            "input": job.path,
+            "input_bytes": job.size,
+            "dataset_type": job.dataset_type,
+            "max_bytes_per_batch": job.max_bytes,
+            "max_records_per_batch": job.max_records,
+            "records": self.records,
+            "processed": self.processed,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "part_count": job.parts or 0,
+            "created_at": _stamp(job.created_at),
+            "parts": [p.as_json() for p in self.parts],
+        }
+
+
+class JobProgress:
+    """The job as a whole while its parts are watched: parts ended, records succeeded, rate, time left.
+
+    Told each batch that ends; a retry carries only records that had not
+    succeeded, so each batch's successes add to the job's.
+    """
+
+    def __init__(self, view: JobView, clock: Callable[[], float] = time.monotonic) -> None:
+        self.job_id = view.job.id
+        self.total = view.records
+        self.parts = len(view.parts)
+        self.ended = {p.record.part for p in view.parts if p.ended}
+        self.succeeded = self._start = view.succeeded
+        self._seen = {b.id for p in view.parts for b in p.attempts.values() if b.status.is_terminal}
+        self._clock = clock
+        self._began = clock()
+
+    def batch_ended(self, batch: Batch) -> str:
+        """The line to show once ``batch`` (a part or a retry of one) has ended."""
+        if batch.id not in self._seen:
+            self._seen.add(batch.id)
+            self.succeeded += batch.num_successful_records
+            lineage = naming.parse_batch_name(batch.name)[1]
+            if lineage is not None and lineage.job_id == self.job_id and lineage.part is not None:
+                self.ended.add(lineage.part)
+        elapsed = self._clock() - self._began
+        rate = (self.succeeded - self._start) / elapsed if elapsed > 0 else 0.0
+        text = f"job {self.job_id}: {len(self.ended)} of {self.parts} parts ended, {self.succeeded:,}/{self.total:,} records succeeded"
+        left = self.total - self.succeeded
+        if rate > 0 and left > 0 and len(self.ended) < self.parts:
+            text += f", {rate:,.1f} records/s, about {_span(left / rate)} left"
+        return text
+
+
+def _span(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def record_json(job: JobRecord) -> dict[str, Any]:
+    """What the store knows of a job, without asking the API (``jobs list``)."""
+    return {
+        "id": job.id, "name": job.label, "model": job.model, "step": job.step, "parts": job.parts,
+        "records": job.records, "input": job.path, "input_bytes": job.size, "created_at": _stamp(job.created_at),
+    }  # fmt: skip
+
+
+def _stamp(moment: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+# -- finding a job's parts on the API -----------------------------------------------------------
+
+
+def scan_batches(client: CohereClient, job_id: str, since: float | None) -> dict[int, dict[int, Batch]]:
+    """Every batch of the job, by part and attempt, from one scan of the batch list (newest first).
+
+    Two batches named for one part and attempt (two machines raced): the first
+    created is the part's, as :func:`.lineage.resolve_chain` follows it too.
+    """
+    found: dict[int, dict[int, Batch]] = {}
+    ordered, previous = True, None
+    for seen, batch in enumerate(client.iter_batches(page_size=1000, order_by="created_at"), start=1):
+        created = batch.created_at.timestamp() if batch.created_at is not None else None
+        if created is not None and previous is not None and created > previous:
+            ordered = False
+        previous = created if created is not None else previous
+        lineage = naming.parse_batch_name(batch.name)[1]
+        if lineage is not None and lineage.job_id == job_id and lineage.part is not None:
+            attempts = found.setdefault(lineage.part, {})
+            current = attempts.get(lineage.attempt)
+            if current is None or _created(batch) < _created(current):
+                attempts[lineage.attempt] = batch
+        if ordered and since is not None and created is not None and created < since - CLOCK_SLACK:
+            break
+        if seen >= SCAN_LIMIT:
+            break
+    return found
+
+
+def _created(batch: Batch) -> float:
+    return batch.created_at.timestamp() if batch.created_at is not None else float("inf")
+
+
+def part_dataset_suffix(job_id: str, part: int) -> str:
+    """The end of every name a part's input dataset can have, whatever its label."""
+    return naming.dataset_name("", naming.Lineage(job_id=job_id, part=part))
+
+
+def scan_datasets(client: CohereClient, job_id: str) -> dict[int, list[Dataset]]:
+    """The input datasets named for the job's parts (first parts, not retries), by part, oldest first."""
+    short = re.escape(part_dataset_suffix(job_id, 1)[: -len("1")])
+    pattern = re.compile(rf"(?:^|-){short}(?P<part>[1-9]\d*)$")
+    found: dict[int, list[Dataset]] = {}
+    for seen, dataset in enumerate(client.iter_datasets(limit=SCAN_LIMIT), start=1):
+        match = pattern.search(dataset.name or "")
+        if match is not None and not (dataset.dataset_type or "").endswith("-output"):
+            found.setdefault(int(match.group("part")), []).append(dataset)
+        if seen >= SCAN_LIMIT:
+            break
+    for datasets in found.values():
+        datasets.sort(key=lambda d: d.created_at.timestamp() if d.created_at is not None else float("inf"))
+    return found
+
+
+def job_view(client: CohereClient, job: JobRecord, store: StateStore) -> JobView:
+    """The job and every part, from one scan of the batch list."""
+    found = scan_batches(client, job.id, job.created_at)
+    return JobView(job, [PartView(p, found.get(p.part, {})) for p in store.parts(job.id)])
+
+
+# -- resolving a job id -------------------------------------------------------------------------
+
+
+def find_job(store: StateStore, job_id: str) -> JobRecord:
+    """The job recorded here by id (or a unique start of one); NoMatch with what to do otherwise."""
+    job = store.job(job_id)
+    if job is not None:
+        return job
+    matches = store.job_ids_like(job_id) if len(job_id) >= 3 else []
+    if len(matches) == 1:
+        found = store.job(matches[0])
+        assert found is not None
+        return found
+    if len(matches) > 1:
+        from ..errors import AmbiguousMatch
+
+        raise AmbiguousMatch(f"{job_id!r} starts {len(matches)} jobs: {', '.join(matches[:5])}")
+    raise NoMatch(
+        f"no job {job_id} is recorded on this machine",
+        hint=f"list jobs with: cbatch jobs list; a job made elsewhere: cbatch jobs attach {job_id} --file FILE",
+    )
+
+
+# -- split --------------------------------------------------------------------------------------
+
+
+def _split(path: Path, job: JobRecord, reporter: Reporter) -> SplitPlan:
+    from .jobs_split import plan_split
+
+    progress = reporter.progress(f"checking and splitting {path.name}")
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    progress.start(total_bytes=size or None)
+    try:
+        plan = plan_split(
+            path, job.dataset_type, max_bytes=job.max_bytes or 1, max_records=job.max_records,
+            on_bytes=(lambda n: progress.advance(bytes=n)), problems_out=reporter.info,
+        )  # fmt: skip
+    finally:
+        progress.finish()
+    return plan
+
+
+def _plan_rows(job: JobRecord, plan: SplitPlan) -> list[tuple[int, int, int, str, str]]:
+    rows = []
+    for number, part in enumerate(plan.parts, start=1):
+        lineage = naming.Lineage(job_id=job.id, part=number)
+        rows.append((part.start, part.stop, part.records, naming.dataset_name(job.label, lineage), naming.batch_name(job.label, lineage)))
+    return rows
+
+
+def _split_words(path: Path, job: JobRecord, plan: SplitPlan) -> str:
+    from ..output.batch_views import human_bytes
+
+    limits = [f"{human_bytes(job.max_bytes)}" if job.max_bytes else ""]
+    if job.max_records:
+        limits.append(f"{job.max_records:,} records")
+    n = len(plan.parts)
+    return (
+        f"{path}: {plan.records:,} records of {plan.dataset_type}, checked; job {job.id}: "
+        f"{n} part{'' if n == 1 else 's'} of at most {' and '.join(x for x in limits if x)}"
+    )
+
+
+def create_job(client: CohereClient, path: Path, reporter: Reporter, options: JobOptions, store: StateStore) -> JobRecord:
+    """Write a new job, check and split its input, and plan its parts (nothing is sent yet)."""
+    from ..state.store import JobRecord
+
+    if options.max_bytes < 1 or (options.max_records is not None and options.max_records < 1):
+        raise UsageError("a part holds at least one record: the split options must be positive")
+    info = _stat(path)
+    now = time.time()
+    job = JobRecord(
+        new_job_id(), options.label, options.model, options.dataset_type, str(path.resolve()), info.st_size,
+        info.st_mtime_ns, options.max_bytes, options.max_records, None, None, "splitting", now, now,
+    )  # fmt: skip
+    store.begin_job(job)
+    return _plan_job(job, path, reporter, store)
+
+
+def _plan_job(job: JobRecord, path: Path, reporter: Reporter, store: StateStore) -> JobRecord:
+    plan = _split(path, job, reporter)
+    store.plan_job(job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type)
+    planned = store.job(job.id)
+    assert planned is not None
+    reporter.info(_split_words(path, planned, plan))
+    return planned
+
+
+def _stat(path: Path) -> os.stat_result:
+    from ..errors import InputFileError
+
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise InputFileError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise InputFileError(f"{path} is not a regular file: a job reads its input more than once")
+    return info
+
+
+def input_of(job: JobRecord, given: Path | None) -> Path | None:
+    """The job's input file, if it still holds what was split (size and modification time); else None."""
+    candidate = given or (Path(job.path) if job.path else None)
+    if candidate is None:
+        return None
+    try:
+        info = candidate.stat()
+    except OSError:
+        return None
+    if job.size is not None and (info.st_size != job.size or (given is None and info.st_mtime_ns != job.mtime_ns)):
+        return None
+    return candidate
+
+
+# -- upload and create --------------------------------------------------------------------------
+
+
+Hook = Callable[[str, int], None]
+"""Told each step a part reaches (``uploaded``, ``created``) and the part's number."""
+
+
+def send_parts(
+    client: CohereClient,
+    job: JobRecord,
+    reporter: Reporter,
+    store: StateStore,
+    options: JobOptions,
+    *,
+    path: Path | None,
+) -> list[PartRecord]:
+    """Upload what is missing and create what is missing; what an earlier run made is found and kept.
+
+    Part ``n`` is created once part ``n + 1`` is uploaded (its validation runs
+    meanwhile), the last at the end.
+    """
+    if job.step == "canceled":
+        raise NotReady(f"job {job.id} was canceled: nothing more is sent")
+    if job.step == "splitting":
+        if path is None:
+            raise InputRejected(f"job {job.id} was interrupted while its input was split, and the input is not here", hint="give it with --file FILE")
+        job = _plan_job(job, path, reporter, store)
+    parts = store.parts(job.id)
+    pending = [p for p in parts if p.step != "created"]
+    if not pending:
+        return parts
+    batches = scan_batches(client, job.id, job.created_at)
+    datasets = scan_datasets(client, job.id) if any(p.dataset_id is None for p in pending) else {}
+    total = len(parts)
+    queue: list[PartRecord] = []
+    """Uploaded, not created yet: each is created once its dataset is validated, uploads going on meanwhile."""
+    with _workdir(store) as work:
+        for part in pending:
+            made = batches.get(part.part, {}).get(1)
+            if made is not None:
+                store.advance_part(job.id, part.part, "created", dataset_id=made.input_dataset_id, batch_id=made.id)
+                reporter.info(f"part {part.part} of {total}: resumed: created by an earlier run, as batch {made.id}")
+                continue
+            dataset_id = part.dataset_id or _usable(client, datasets.get(part.part, []), reporter)
+            if dataset_id is not None and part.dataset_id is None:
+                store.advance_part(job.id, part.part, "uploaded", dataset_id=dataset_id)
+                reporter.info(f"part {part.part} of {total}: resumed: uploaded by an earlier run, as dataset {dataset_id}")
+            if dataset_id is None:
+                if path is None:
+                    raise InputRejected(
+                        f"part {part.part} of job {job.id} is not uploaded yet, and the job's input is not here (or it changed)",
+                        hint=f"give the file it was made from: cbatch jobs resume {job.id} --file FILE",
+                    )
+                if queue and not _fits(client, part, options):
+                    _create_ready(client, job, queue, reporter, store, total, wait=True)  # they may be what frees room
+                _make_room(client, job, part, reporter, store, options)
+                _upload_part(client, job, part, path, work, reporter, store, total)
+            queue.append(store.parts(job.id)[part.part - 1])
+            _create_ready(client, job, queue, reporter, store, total, wait=False)
+        _create_ready(client, job, queue, reporter, store, total, wait=True)
+    return store.parts(job.id)
+
+
+def _create_ready(
+    client: CohereClient, job: JobRecord, queue: list[PartRecord], reporter: Reporter, store: StateStore, total: int, *, wait: bool
+) -> None:
+    """Create the queued parts' batches, in part order, while their datasets are validated (``wait``: every one).
+
+    In order, so the parts' batches are made (and listed) in the order of the input.
+    """
+    for part in list(queue):
+        assert part.dataset_id is not None
+        if not wait and not client.get_dataset(part.dataset_id).is_final:
+            break
+        _create_part(client, job, part, reporter, store, total)
+        queue.remove(part)
+
+
+def _usable(client: CohereClient, found: Sequence[Dataset], reporter: Reporter) -> str | None:
+    """The first of a part's datasets found by name that is (or becomes) validated."""
+    from ..api.errors import NotFoundError
+    from .datasets import wait_for_dataset
+
+    for dataset in found:
+        try:
+            final = wait_for_dataset(client, dataset.id)
+        except NotFoundError:
+            continue
+        if final.validation_status == "validated":
+            return dataset.id
+    return None
+
+
+def _upload_part(
+    client: CohereClient, job: JobRecord, part: PartRecord, path: Path, work: Path, reporter: Reporter, store: StateStore, total: int
+) -> str:
+    from ..input_rules import CHAT_V2_INPUT
+    from .jobs_split import PartPlan, write_part
+
+    store.advance_part(job.id, part.part, "uploading")
+    file = write_part(path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl")
+    kind = job.dataset_type or CHAT_V2_INPUT
+    progress = reporter.progress(f"uploading part {part.part} of {total}")
+    progress.start(total_bytes=part.stop - part.start)
+    try:
+        dataset_id = client.upload_dataset(
+            file, name=part.dataset_name, dataset_type=kind, keep_original_file=True,
+            keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,
+            on_bytes=lambda n: progress.advance(bytes=n),
+        )  # fmt: skip
+    finally:
+        progress.finish()
+        file.unlink(missing_ok=True)
+    store.advance_part(job.id, part.part, "uploaded", dataset_id=dataset_id)
+    reporter.info(f"part {part.part} of {total}: {part.records:,} records uploaded as dataset {dataset_id}")
+    return dataset_id
+
+
+def _create_part(client: CohereClient, job: JobRecord, part: PartRecord, reporter: Reporter, store: StateStore, total: int) -> Batch:
+    from .datasets import wait_for_dataset
+    from .lineage import remember_batch
+
+    assert part.dataset_id is not None
+    dataset = wait_for_dataset(client, part.dataset_id)
+    if dataset.validation_status != "validated":
+        raise InputRejected(
+            f"dataset {part.dataset_id} (part {part.part} of job {job.id}) is {dataset.validation_status}: "
+            f"{dataset.validation_error or 'no reason given'}"
+        )
+    store.advance_part(job.id, part.part, "creating")
+    batch = client.create_batch(name=part.batch_name, input_dataset_id=part.dataset_id, model=job.model)
+    store.advance_part(job.id, part.part, "created", batch_id=batch.id)
+    remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
+    reporter.info(f"part {part.part} of {total}: created batch {batch.id}")
+    return batch
+
+
+# -- storage ------------------------------------------------------------------------------------
+
+
+def _fits(client: CohereClient, part: PartRecord, options: JobOptions) -> bool:
+    return options.org_max_bytes is None or client.dataset_usage() + (part.stop - part.start) <= options.org_max_bytes
+
+
+def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter: Reporter, store: StateStore, options: JobOptions) -> None:
+    """Wait until the organisation's storage has room for ``part``, or say it never will, and stop.
+
+    Room comes only from this job's earlier parts: each running part may end,
+    and then (``delete_inputs``) its input dataset is deleted. When no part of
+    the job is still running and the part does not fit even with every
+    finished part's input deleted, waiting would be forever: InputRejected.
+    """
+    if options.org_max_bytes is None:
+        return
+    from ..api.errors import NotFoundError
+    from ..output.batch_views import human_bytes
+
+    need = part.stop - part.start
+    pause = 1.0
+    told = False
+    deleted: set[str] = set()
+    while True:
+        used = client.dataset_usage()
+        if used + need <= options.org_max_bytes:
+            return
+        view = job_view(client, job, store)
+        freed = 0
+        running = 0
+        for other in view.parts:
+            root = other.root
+            if root is None:
+                continue
+            if not other.ended:
+                running += 1
+            elif options.delete_inputs and root.input_dataset_id and root.input_dataset_id not in deleted:
+                deleted.add(root.input_dataset_id)
+                try:
+                    client.delete_dataset(root.input_dataset_id)
+                except NotFoundError:
+                    continue
+                reporter.info(f"part {other.record.part}: ended; deleted its input dataset {root.input_dataset_id} to make room")
+                freed += 1
+        if freed:
+            continue
+        if not running:
+            advice = "" if options.delete_inputs else " (--delete-inputs deletes each part's input once it ended)"
+            raise InputRejected(
+                f"part {part.part} of job {job.id} needs {human_bytes(need)}, and the organisation stores "
+                f"{human_bytes(used)} of its {human_bytes(options.org_max_bytes)}; no part of the job is still running "
+                f"to free any: the job stops here{advice}",
+                hint=f"free storage (cbatch datasets usage; 'cbatch jobs results {job.id} --delete-outputs' frees what "
+                f"was downloaded), then: cbatch jobs resume {job.id}",
+            )
+        if not told:
+            reporter.info(
+                f"part {part.part} of {job.parts}: waiting for room: the organisation stores {human_bytes(used)} of its "
+                f"{human_bytes(options.org_max_bytes)}, and {running} part{'' if running == 1 else 's'} still run"
+            )
+            told = True
+        time.sleep(pause)
+        pause = min(options.storage_poll, pause * 2)
+
+
+# -- cancel -------------------------------------------------------------------------------------
+
+
+def cancel_job(client: CohereClient, job: JobRecord, store: StateStore) -> tuple[JobView, list[tuple[str, str | None]]]:
+    """Mark the job canceled (no part is sent after this) and cancel every part still running.
+
+    Returns the view and, for each batch asked, its id and the refusal (None: accepted).
+    """
+    from .batches import cancel_batches
+
+    store.set_job_step(job.id, "canceled")
+    view = job_view(client, job, store)
+    running = [p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal]
+    outcomes = [(o.batch_id, None if o.accepted else str(o.error)) for o in cancel_batches(client, running)]
+    return view, outcomes
+
+
+# -- attach -------------------------------------------------------------------------------------
+
+
+def attach_job(
+    client: CohereClient,
+    job_id: str,
+    path: Path,
+    reporter: Reporter,
+    store: StateStore,
+    *,
+    model: str | None,
+    label: str | None,
+    max_bytes: int,
+    max_records: int | None,
+    dataset_type: str | None,
+) -> JobRecord:
+    """Rebuild a job another machine started, from the API's names and the same input file and split options.
+
+    The file is split again with the options given (they must be the ones
+    the job was made with: ``--split`` by the dataset limit unless it said
+    otherwise); a part the API shows with another record count, or a part
+    number past the plan, says they are not, and nothing is recorded.
+    """
+    from ..state.store import JobRecord
+
+    if not re.fullmatch(r"[a-z0-9]{3,32}", job_id):
+        raise UsageError(f"{job_id!r} is not a job id (letters and digits, as 'cbatch jobs list' shows them)")
+    batches = scan_batches(client, job_id, None)
+    datasets = scan_datasets(client, job_id)
+    if not batches and not datasets:
+        raise NoMatch(f"no batch or dataset of job {job_id} was found on the API", hint="is it the id 'cbatch jobs create' printed?")
+    roots = {part: attempts[1] for part, attempts in batches.items() if 1 in attempts}
+    first = next((roots[p] for p in sorted(roots)), None)
+    found_label = naming.label_of(first.name) if first is not None else None
+    chosen_model = model or (first.model if first is not None else None)
+    if not chosen_model:
+        raise UsageError(f"no batch of job {job_id} is created yet, so its model is not known: give it with --model")
+    info = _stat(path)
+    now = time.time()
+    created = min((_created(b) for b in roots.values()), default=now)
+    job = JobRecord(
+        job_id, found_label or label or path.stem, chosen_model, dataset_type, str(path.resolve()), info.st_size,
+        info.st_mtime_ns, max_bytes, max_records, None, None, "splitting", min(created, now), now,
+    )  # fmt: skip
+    plan = _split(path, job, reporter)
+    wrong = _mismatch(plan.parts, roots, datasets)
+    if wrong is not None:
+        raise InputRejected(
+            f"{path} split with these options does not give job {job_id}'s parts: {wrong}",
+            hint="give the file and the split options (--max-records-per-batch, --max-bytes-per-batch) the job was made with",
+        )
+    store.begin_job(job)
+    store.plan_job(job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type)
+    for number, batch in roots.items():
+        store.advance_part(job.id, number, "created", dataset_id=batch.input_dataset_id, batch_id=batch.id)
+    attached = store.job(job.id)
+    assert attached is not None
+    reporter.info(
+        f"attached job {job_id}: {len(plan.parts)} parts, {len(roots)} created, "
+        f"{len(set(datasets) - set(roots))} uploaded and not created yet"
+    )
+    return attached
+
+
+def _mismatch(parts: Sequence[PartPlan], roots: dict[int, Batch], datasets: dict[int, list[Dataset]]) -> str | None:
+    beyond = [n for n in (*roots, *datasets) if n > len(parts)]
+    if beyond:
+        return f"the API has part {max(beyond)}, the plan {len(parts)}"
+    for number, batch in sorted(roots.items()):
+        if batch.num_records is not None and batch.num_records != parts[number - 1].records:
+            return f"part {number} holds {batch.num_records:,} records on the API and {parts[number - 1].records:,} in the plan"
+    return None
+
+
+# -- retry rounds across parts ------------------------------------------------------------------
+
+
+WatchMany = Callable[[list[str]], ExitCode]
+"""Follows batches to their end (one view, one list request a round); returns the watch's exit code."""
+
+
+@dataclass
+class JobRounds:
+    """How a job's retry rounds ended."""
+
+    made: list[str] = field(default_factory=list)
+    """The retry batches made (or resumed), in order."""
+    exit_code: ExitCode = ExitCode.OK
+    left: int = 0
+
+
+def retry_job(
+    client: CohereClient,
+    job: JobRecord,
+    reporter: Reporter,
+    store: StateStore,
+    *,
+    rounds: int,
+    pause: float,
+    watch: WatchMany,
+    path: Path | None,
+    match: str | None = None,
+    missing: bool = True,
+    on_attempt: Callable[[Batch], None] | None = None,
+) -> JobRounds:
+    """Retry what failed in every part, watch the retries together, and again, up to ``rounds`` times.
+
+    Each part's retry is the retry feature's attempt (intent written first,
+    looked for by name before it is made); a round makes every part's next
+    attempt, then one watch follows them all. Exit 12 when records still fail
+    after the last round, 0 when none do; a watch that ends otherwise (a
+    timeout, a signal) stops the rounds with its own code.
+    """
+    from ..selection import Rule
+    from .retrying import RetryOptions, mark_done, retry_once
+
+    result = JobRounds()
+    rule = Rule(pattern=match, missing=missing)
+    for number in range(rounds + 1):
+        view = job_view(client, job, store)
+        running = [p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal]
+        if running:
+            code = watch(running)
+            if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
+                result.exit_code = code
+                return result
+            view = job_view(client, job, store)
+        result.left = view.left
+        if not result.left or number == rounds:
+            break
+        if number:
+            reporter.info(f"round {number + 1} of {rounds} in {pause * 2 ** (number - 1):g} s")
+            time.sleep(min(600.0, pause * 2 ** (number - 1)))
+        made = []
+        with _workdir(store) as work:
+            for part in view.parts:
+                if not part.left or part.root is None:
+                    continue
+                source = _part_input(job, part.record, path, work)
+                options = RetryOptions(rule=rule, input=source, model=job.model)
+                reporter.info(f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again")
+                outcome = retry_once(client, part.root.id, reporter, options, store=store)
+                if outcome.batch is not None:
+                    made.append(outcome)
+                    result.made.append(outcome.batch.id)
+                    if on_attempt is not None:
+                        on_attempt(outcome.batch)
+        if not made:
+            break
+        code = watch([o.batch.id for o in made if o.batch is not None])
+        for outcome in made:
+            mark_done(store, outcome)
+        if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
+            result.exit_code = code
+            return result
+    result.exit_code = ExitCode.RECORDS_FAILED if result.left else ExitCode.OK
+    return result
+
+
+def _part_input(job: JobRecord, part: PartRecord, path: Path | None, work: Path) -> Path | None:
+    """The part's requests as a file of their own, cut from the job's input (None: read from the dataset)."""
+    from .jobs_split import PartPlan, write_part
+
+    source = input_of(job, path)
+    if source is None:
+        return None
+    return write_part(source, PartPlan(part.start, part.stop, part.records), work / f"retry-input-{part.part}.jsonl")
+
+
+# -- plumbing -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _workdir(store: StateStore) -> Iterator[Path]:
+    """A private folder for the part files, beside the store, removed whatever happens."""
+    import shutil
+    import tempfile
+
+    base = store.path.parent / "work"
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="job-", dir=base))
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def prune_jobs(store: StateStore, *, older_than: float, everything: bool = False) -> list[str]:
+    """Forget jobs that ended (or were canceled) more than ``older_than`` seconds ago; the ids forgotten."""
+    cutoff = time.time() - older_than
+    gone = []
+    for job in store.jobs():
+        if (everything or job.step in ("done", "canceled")) and job.updated_at <= cutoff:
+            store.delete_job(job.id)
+            gone.append(job.id)
+    return gone

@@ -1,0 +1,138 @@
+"""A job's results: every part and every retry attempt, in one file, one record per ``custom_id``.
+
+The parts' outputs go through the merged-results pipeline of ``cbatch
+retry`` (:func:`cohere_batch_cli.results.merge.download_job`, itself
+:func:`cohere_batch_cli.results.fetch_and_write`), so JSONL, CSV and Parquet,
+the atomic write, link renewal and the clean-up on any exception are the
+same as one batch's. Records come part after part, each part's in the order
+the service wrote them (not input order).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import NotReady, ResultsExpired
+
+if TYPE_CHECKING:
+    from ..api.client import CohereClient
+    from ..api.models import DatasetPart
+    from ..results.merge import MergedSummary
+    from ..state.store import JobRecord, StateStore
+    from .fetching import BinaryStdout, FetchOptions
+    from .jobs import JobView, PartView
+    from .reporting import Reporter
+
+
+def fetch_job_results(
+    client: CohereClient,
+    job: JobRecord,
+    store: StateStore,
+    reporter: Reporter,
+    options: FetchOptions,
+    *,
+    stdout: BinaryStdout | None = None,
+    delete_outputs: bool = False,
+    partial: bool = False,
+    input_order: Path | None = None,
+) -> MergedSummary:
+    """Write the job's merged results; with ``delete_outputs``, delete the output datasets once written.
+
+    ``partial`` writes the parts that ended and leaves the others out (a job
+    stopped for storage frees room this way, with ``delete_outputs``). A part
+    whose results were written and outputs deleted before is left out, and
+    said so. ``input_order`` (the job's input file) writes the records in its order.
+    """
+    from ..api.client import Timeouts, storage_client
+    from ..api.errors import NotFoundError
+    from ..results import DEFAULT_STALL_TIMEOUT
+    from ..results.columns import kind_of_dataset_type
+    from ..results.merge import AttemptOutput, download_job
+    from .datasets import wait_for_dataset
+    from .fetching import _report, check_options, destination_for
+    from .jobs import job_view
+
+    fmt, table = check_options(options)
+    view = job_view(client, job, store)
+    delivered = [p for p in view.parts if p.record.delivered is not None]
+    for part in delivered:
+        reporter.info(f"part {part.record.part}: left out, its results were written to {part.record.delivered} and its outputs deleted")
+    chosen = [p for p in view.parts if p.record.delivered is None]
+    waiting = [p.record.part for p in chosen if not p.ended]
+    if waiting and partial:
+        reporter.warn(f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting))} not ended: left out of this file")
+        chosen = [p for p in chosen if p.ended]
+    if not chosen and view.parts and not waiting:
+        raise NotReady(f"every part's results of job {job.id} were written before and their outputs deleted")
+    _require_ended(view, chosen)
+    parts: list[list[AttemptOutput]] = []
+    outputs: list[str] = []
+    kind = None
+    for part in chosen:
+        attempts = []
+        for number, batch in sorted(part.attempts.items()):
+            found: tuple[DatasetPart, ...] = ()
+            if batch.output_dataset_id:
+                try:
+                    dataset = wait_for_dataset(client, batch.output_dataset_id)
+                except NotFoundError:
+                    dataset = None
+                if dataset is not None:
+                    found = dataset.parts
+                    kind = kind or kind_of_dataset_type(dataset.dataset_type)
+                    outputs.append(batch.output_dataset_id)
+            if not found and batch.num_processed:
+                raise ResultsExpired(
+                    f"the output of part {part.record.part}, attempt {number} (batch {batch.id}) is gone: "
+                    "the job's results would lose its records"
+                )
+            attempts.append(AttemptOutput(number, batch.id, found, batch.num_records if number == 1 else None))
+        parts.append(attempts)
+
+    def refresh_links() -> tuple[DatasetPart, ...]:
+        return tuple(p for dataset_id in outputs for p in client.get_dataset(dataset_id).parts)
+
+    every = [p for attempts in parts for a in attempts for p in a.parts]
+    destination = destination_for(job.id, options)
+    progress = reporter.progress("downloading results") if destination is not None else None
+    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
+    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http:
+        merged = download_job(
+            parts, destination, fmt=fmt, failed_only=options.failed_only, join=options.join, http=http,
+            concurrency=options.concurrency, progress=progress,
+            stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT, stdout=stdout,
+            refresh_links=refresh_links if all(p.id for p in every) else None, table=replace(table, kind=kind),
+            input_order=input_order,
+        )  # fmt: skip
+    _report(reporter, merged.summary, destination)
+    retried = sum(1 for attempts in parts if len(attempts) > 1)
+    words = f"merged {len(parts)} parts of job {job.id}"
+    if retried:
+        words += f" ({retried} with retries: " + ", ".join(
+            f"{count:,} from attempt {n}" for n, count in sorted(merged.from_attempt.items())
+        ) + ")"
+    reporter.info(words)
+    if delete_outputs:
+        where = str(destination) if destination is not None else "stdout"
+        for dataset_id in outputs:
+            try:
+                client.delete_dataset(dataset_id)
+            except NotFoundError:
+                continue
+        for part in chosen:
+            store.mark_delivered(job.id, part.record.part, where)
+        reporter.info(f"deleted {len(outputs)} output dataset{'' if len(outputs) == 1 else 's'}: the results are in the file")
+    return merged
+
+
+def _require_ended(view: JobView, chosen: list[PartView]) -> None:
+    job = view.job
+    waiting = [p.record.part for p in chosen if not p.ended]
+    if job.step == "splitting" or not chosen or waiting:
+        which = f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting[:10]))}" if waiting else "its parts"
+        raise NotReady(
+            f"job {job.id} is {view.status}: {which} not ended yet",
+            hint=f"wait with: cbatch jobs watch {job.id} (or --partial writes the parts that ended)",
+        )

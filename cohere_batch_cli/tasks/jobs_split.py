@@ -1,0 +1,330 @@
+"""The split of a job's input: one streaming pass that checks every record and plans the parts.
+
+The file is read once, a bounded line at a time (never whole: a 20 GB input
+costs the memory of one line and of the ``custom_id`` set), through the same
+rules as the local check of ``cbatch create --file``
+(:class:`~cohere_batch_cli.input_rules.InputChecker`), whose compact set of
+64-bit hashes keeps every ``custom_id`` unique across the whole job, not only
+within a part. The outcome is a *plan*: each part's byte range of the input
+and its record count, cut at record boundaries so a part is never over
+``max_bytes`` nor ``max_records``. Nothing is copied during the pass; a part's
+bytes are copied to a file of its own only when it is uploaded
+(:func:`write_part`), so the plan is what the state store keeps, and what a
+resume or ``jobs attach`` computes again from the same file and options.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from ..errors import InputRejected
+
+_COPY_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PartPlan:
+    """One part: bytes ``start`` up to ``stop`` of the input, holding ``records`` records."""
+
+    start: int
+    stop: int
+    records: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+@dataclass
+class SplitPlan:
+    """The parts of one input, and what the check found."""
+
+    parts: list[PartPlan] = field(default_factory=list)
+    records: int = 0
+    size: int = 0
+    dataset_type: str | None = None
+
+
+@dataclass
+class _Cutter:
+    """Gathers lines into parts: a new part starts when the next record would overflow a limit."""
+
+    max_bytes: int
+    max_records: int | None
+    parts: list[PartPlan] = field(default_factory=list)
+    start: int = 0
+    offset: int = 0
+    records: int = 0
+
+    def add(self, length: int, is_record: bool, line_no: int) -> None:
+        if is_record and length > self.max_bytes:
+            raise InputRejected(
+                f"line {line_no} is {length:,} bytes, over the {self.max_bytes:,} bytes a part may hold: "
+                "no split can make it smaller"
+            )
+        full = self.records > 0 and (
+            self.offset - self.start + length > self.max_bytes
+            or (self.max_records is not None and self.records >= self.max_records)
+        )
+        if is_record and full:
+            self.close()
+        self.offset += length
+        self.records += is_record
+
+    def close(self) -> None:
+        if self.records:
+            self.parts.append(PartPlan(self.start, self.offset, self.records))
+        self.start, self.records = self.offset, 0
+
+
+PARALLEL_BYTES = 64 * 1024 * 1024
+"""Inputs at least this large are checked by two worker processes (when a core is free)."""
+_CHUNKS_PER_WORKER = 4
+
+
+@dataclass
+class _Chunk:
+    """What the check of one byte range found: each line's length (negative: not a record), problems, ids."""
+
+    start: int
+    stop: int
+    lengths: array[int]
+    problems: list[tuple[int, str]]
+    problem_count: int
+    rows: int
+    dataset_type: str | None
+    ids: array[int]
+    """The 64-bit hash of every custom_id in the range, for the duplicates across ranges."""
+
+
+def _check_range(args: tuple[str, int, int, str | None, bool]) -> _Chunk:
+    """Check bytes ``start`` to ``stop`` of a file (whole lines): the work of one worker, or of the caller."""
+    from ..input_rules import MAX_PROBLEMS, InputChecker
+    from ..validate import MAX_LINE_BYTES, _bounded_lines
+
+    name, start, stop, dataset_type, first = args
+    checker = InputChecker(dataset_type)
+    lengths: array[int] = array("q")
+    problems: list[tuple[int, str]] = []
+    count = 0
+    with open(name, "rb") as fh:
+        fh.seek(start)
+        reader = _Limited(fh, stop - start)
+        shift = 0 if first else 1  # the checker treats line 1 as the file's first (a byte order mark)
+        for line_no, raw, too_long in _bounded_lines(reader, MAX_LINE_BYTES):  # type: ignore[arg-type]
+            if too_long:
+                count += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append((line_no, "the line is longer than the longest a record may be; not checked"))
+                lengths.append(-1)
+                continue
+            rows = checker.rows
+            for problem in checker.feed(line_no + shift, raw):
+                count += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append((problem.line - shift, problem.message))
+            lengths.append(len(raw) if checker.rows > rows else -len(raw))
+    return _Chunk(start, stop, lengths, problems, count, checker.rows, checker.dataset_type, array("Q", checker._seen))
+
+
+class _Limited:
+    """A binary file read no further than ``left`` bytes: one range of it, line by line."""
+
+    def __init__(self, fh: BinaryIO, left: int) -> None:
+        self._fh = fh
+        self._left = left
+
+    def readline(self, limit: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        size = self._left if limit < 0 else min(limit, self._left)
+        line = self._fh.readline(size)
+        self._left -= len(line)
+        return line
+
+
+def _ranges(path: Path, size: int, count: int) -> list[tuple[int, int]]:
+    """``count`` byte ranges of about equal size, each ending at a line end."""
+    cuts = [0]
+    with open(path, "rb") as fh:
+        for k in range(1, count):
+            at = max(cuts[-1], size * k // count)
+            fh.seek(at)
+            if at > 0:
+                fh.readline()
+            cuts.append(min(size, max(cuts[-1], fh.tell())))
+    cuts.append(size)
+    return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
+
+
+def _first_type(path: Path) -> str | None:
+    """The dataset type the first record tells, read alone (every range is then checked as it)."""
+    import json
+
+    from ..input_rules import infer_type
+
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.strip():
+                try:
+                    return infer_type(json.loads(raw.lstrip(b"\xef\xbb\xbf").decode("utf-8")))
+                except (ValueError, UnicodeDecodeError):
+                    return None
+    return None
+
+
+def plan_split(
+    path: Path,
+    dataset_type: str | None,
+    *,
+    max_bytes: int,
+    max_records: int | None,
+    on_bytes: Callable[[int], None] | None = None,
+    problems_out: Callable[[str], None] | None = None,
+    processes: int | None = None,
+) -> SplitPlan:
+    """Check ``path`` and plan its parts; raise :class:`InputRejected` on any problem.
+
+    A large input is checked in ranges by two worker processes when a core is
+    free (``processes``: how many, None to decide, 0 for none), each with the
+    checker's own rules; the ``custom_id``s of every range are then checked
+    against the others', so they are unique across the whole job. The plan
+    is cut here, from the lines' lengths, in input order. ``problems_out`` is
+    told each problem, as ``path:LINE: message`` (the first
+    :data:`~cohere_batch_cli.input_rules.MAX_PROBLEMS`).
+    """
+    from ..input_rules import MAX_PROBLEMS
+    from ..selection.pool import Workers, worker_count
+    from ..validate import SNIFF_BYTES, _not_text, _open_for_reading
+
+    if max_bytes < 1 or (max_records is not None and max_records < 1):
+        raise ValueError("a part holds at least one byte and one record")
+    with _open_for_reading(path) as fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = fh.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(fh, "peek") else b""
+    shown: list[str] = []
+    problems = 0
+
+    def tell(line: int, message: str) -> None:
+        nonlocal problems
+        problems += 1
+        if len(shown) < MAX_PROBLEMS:
+            shown.append(f"{path}:{line}: {message}" if line else f"{path}: {message}")
+
+    not_text = _not_text(head)
+    chunks: list[_Chunk] = []
+    if not_text is not None:
+        tell(0, not_text.message)
+    else:
+        workers = worker_count(size, PARALLEL_BYTES) if processes is None else processes
+        kind = dataset_type or (_first_type(path) if workers else None)
+        if kind is None:
+            workers = 0  # the type comes from a later record: one checker reads the file in order
+        ranges = _ranges(path, size, max(1, workers * _CHUNKS_PER_WORKER))
+        try:
+            with Workers(workers) as pool:
+                tasks = [(str(path), a, b, kind or dataset_type, a == 0) for a, b in ranges]
+                for chunk in pool.map(_check_range, tasks):
+                    chunks.append(chunk)
+                    if on_bytes is not None:
+                        on_bytes(chunk.stop - chunk.start)
+        except OSError as exc:
+            from ..errors import InputFileError
+
+            raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    cutter = _Cutter(max_bytes, max_records)
+    seen: set[int] = set()
+    line_base = 0
+    types = {c.dataset_type for c in chunks if c.dataset_type}
+    for chunk in chunks:
+        for line, message in chunk.problems:
+            tell(line_base + line, message)
+        problems += chunk.problem_count - len(chunk.problems)
+        fresh = set(chunk.ids)
+        again = seen & fresh
+        if again:
+            for line, custom_id in _lines_with(path, chunk, again):
+                tell(line_base + line, f"duplicate custom_id {json_text(custom_id)}")
+        seen |= fresh
+        if not problems:
+            for number, length in enumerate(chunk.lengths, start=line_base + 1):
+                cutter.add(abs(length), length > 0, number)
+        line_base += len(chunk.lengths)
+    cutter.close()
+    rows = sum(c.rows for c in chunks)
+    if not_text is None and rows == 0 and not problems:
+        tell(0, "the file holds no records")
+    if not_text is None and not types and not problems:
+        tell(0, "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input")
+    if problems:
+        if problems_out is not None:
+            for text in shown:
+                problems_out(text)
+            if problems > len(shown):
+                problems_out(f"... and {problems - len(shown)} more problems")
+        raise InputRejected(f"{path} has {problems} problem{'s' if problems != 1 else ''}; nothing was uploaded")
+    return SplitPlan(cutter.parts, rows, size, dataset_type or (chunks[0].dataset_type if chunks else None) or next(iter(types), None))
+
+
+def json_text(value: str) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+def _lines_with(path: Path, chunk: _Chunk, hashes: set[int]) -> list[tuple[int, str]]:
+    """The lines of a range whose custom_id hashes to one of ``hashes`` (only on the path that found duplicates)."""
+    import hashlib
+    import json
+
+    found = []
+    with open(path, "rb") as fh:
+        fh.seek(chunk.start)
+        reader = _Limited(fh, chunk.stop - chunk.start)
+        line_no = 0
+        while raw := reader.readline():
+            line_no += 1
+            try:
+                record = json.loads(raw)
+            except ValueError:
+                continue
+            custom_id = record.get("custom_id") if isinstance(record, dict) else None
+            if isinstance(custom_id, str):
+                digest = int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big")
+                if digest in hashes:
+                    found.append((line_no, custom_id))
+                    hashes.discard(digest)
+    return found
+
+
+def write_part(source: Path, part: PartPlan, destination: Path) -> Path:
+    """Copy one part's bytes of ``source`` to ``destination``, a chunk at a time (never whole)."""
+    left = part.size
+    with open(source, "rb") as src, open(destination, "wb") as dst:
+        copy = getattr(os, "copy_file_range", None)
+        if copy is not None:  # Linux: the kernel copies, no byte passes through Python
+            offset = part.start
+            try:
+                while left > 0:
+                    done = copy(src.fileno(), dst.fileno(), min(left, 1 << 30), offset)
+                    if done == 0:
+                        raise InputRejected(f"{source} is shorter than when it was split: it changed")
+                    offset += done
+                    left -= done
+                return destination
+            except OSError:  # a file system that does not take it: copy by hand from where it stopped
+                dst.seek(offset - part.start)
+        src.seek(part.start + (part.size - left))
+        while left > 0:
+            chunk = src.read(min(_COPY_CHUNK, left))
+            if not chunk:
+                raise InputRejected(f"{source} is shorter than when it was split: it changed")
+            dst.write(chunk)
+            left -= len(chunk)
+    return destination

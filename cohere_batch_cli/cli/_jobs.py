@@ -22,25 +22,6 @@ if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions, JobView
 
-def duration(text: str) -> float:
-    """``cli._options.parse_duration``, imported only when a duration is given: that module imports the watcher."""
-    from ._options import parse_duration
-
-    return parse_duration(text)
-
-
-# The shared options of cli/_options.py, spelled the same, for cli/jobs.py: importing that
-# module costs the watch engine's import, which 'jobs list --json' must not pay.
-DEFAULT_PAUSE = 30.0
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the API's own JSON, as one document, and nothing else on stdout.")]  # fmt: skip
-JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON object a line (JSON lines).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
-PlainOpt = Annotated[bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")]
-WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
-MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
-MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
-PauseOpt = Annotated[float, typer.Option("--pause", parser=duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip
-
 SplitOpt = Annotated[bool, typer.Option("--split", help="With --file: run a file of any size as a job of as many batches as the dataset limit needs ('cbatch jobs').")]  # fmt: skip
 MaxRecordsOpt = Annotated[int | None, typer.Option("--max-records-per-batch", metavar="N", min=1, help="Run it as a job whose batches hold at most N records each.", show_default=False)]  # fmt: skip
 MaxBytesOpt = Annotated[str | None, typer.Option("--max-bytes-per-batch", metavar="SIZE", help="Run it as a job whose batches' inputs hold at most SIZE each (800MB, 1.5GB; at most the dataset limit).", show_default=False)]  # fmt: skip

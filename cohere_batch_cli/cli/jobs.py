@@ -11,20 +11,18 @@ from typer.core import TyperGroup
 from ..exit_codes import ExitCode
 from ._context import get_state
 from ._errors import command_errors
-from ._jobs import (
+from ._jobs import DeleteInputsOpt, MaxBytesOpt, MaxRecordsOpt
+from ._options import (
     DEFAULT_PAUSE,
-    DeleteInputsOpt,
     JsonlOpt,
     JsonOpt,
     MatchOpt,
-    MaxBytesOpt,
-    MaxRecordsOpt,
     MissingOpt,
     PauseOpt,
     PlainOpt,
     QuietOpt,
     WatchTimeoutOpt,
-    duration,
+    parse_duration,
 )
 
 if TYPE_CHECKING:
@@ -474,7 +472,7 @@ def retry(
 @command_errors
 def prune(
     ctx: typer.Context,
-    older_than: Annotated[float, typer.Option("--older-than", parser=duration, metavar="DURATION", help="Forget jobs that ended at least this long ago [default: 30d, the datasets' lifetime].", show_default=False)] = 30 * 86_400.0,
+    older_than: Annotated[float, typer.Option("--older-than", parser=parse_duration, metavar="DURATION", help="Forget jobs that ended at least this long ago [default: 30d, the datasets' lifetime].", show_default=False)] = 30 * 86_400.0,
     all_: Annotated[bool, typer.Option("--all", help="Forget jobs in any step, not only those that ended or were canceled.")] = False,
 ) -> None:
     """Forget old jobs on this machine (the state store only: batches and datasets on the API are left alone)."""

@@ -24,9 +24,11 @@ from ..errors import NotReady, ResultsExpired
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from .._httpx import httpx
     from ..api.client import CohereClient
     from ..api.errors import NotFoundError
     from ..api.models import Batch, Dataset, DatasetPart
+    from ..output.progress import ProgressSink
     from ..results import ResultsSummary, TableOptions
     from .lineage import Chain
     from .reporting import Reporter
@@ -56,6 +58,24 @@ class FetchOptions:
     """How long the service keeps a dataset: past it, a missing output is expired (exit 13)."""
     merge: bool = True
     """A batch with retries: one record per custom_id across the attempts (False: this batch's own)."""
+
+
+@contextmanager
+def download_session(
+    reporter: Reporter, options: FetchOptions, destination: Path | None
+) -> Iterator[tuple[httpx.Client, ProgressSink | None]]:
+    """What every download of results opens: the storage client, the bar, the words on a stop.
+
+    The client carries no API key (part links are public storage); the bar is
+    shown for a file, not for stdout (where it would mix with the records); on
+    Ctrl-C, SIGTERM or SIGHUP the reporter says what was left and how to go on.
+    """
+    from ..api.client import Timeouts, storage_client
+
+    progress = reporter.progress("downloading results") if destination is not None else None
+    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
+    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(reporter, destination):
+        yield http, progress
 
 
 @contextmanager
@@ -127,7 +147,6 @@ def fetch_results(
     ``stdout`` opens the binary stream results go to with ``-o -`` (the output
     object's, in a command). Raises :class:`NotReady` while the batch runs.
     """
-    from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT, Reported, download_results
     from ..results.columns import kind_of_dataset_type
@@ -164,11 +183,7 @@ def fetch_results(
         if chain.has_retries:
             return _fetch_merged(client, chain, batch, reporter, options, stdout, known={batch.id: dataset})
     destination = destination_for(batch.id, options)
-    progress = reporter.progress("downloading results") if destination is not None else None
-    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
-    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(
-        reporter, destination
-    ):
+    with download_session(reporter, options, destination) as (http, progress):
         summary = download_results(
             dataset.parts,
             destination,
@@ -238,7 +253,6 @@ def _fetch_merged(
     known: dict[str, Dataset],
 ) -> ResultsSummary:
     """The merged results of every finished attempt of ``chain`` (``known``: output datasets already read, by batch)."""
-    from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT
     from ..results.columns import kind_of_dataset_type
@@ -283,9 +297,7 @@ def _fetch_merged(
 
     kind = kind_of_dataset_type(known[asked.id].dataset_type) if asked.id in known else None
     destination = destination_for(asked.id, options)
-    progress = reporter.progress("downloading results") if destination is not None else None
-    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
-    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(reporter, destination):
+    with download_session(reporter, options, destination) as (http, progress):
         merged = download_merged(
             attempts,
             destination,

@@ -45,13 +45,12 @@ def fetch_job_results(
     whose results were written and outputs deleted before is left out, and
     said so. ``input_order`` (the job's input file) writes the records in its order.
     """
-    from ..api.client import Timeouts, storage_client
     from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT
     from ..results.columns import kind_of_dataset_type
     from ..results.merge import AttemptOutput, download_job
     from .datasets import wait_for_dataset
-    from .fetching import _report, check_options, destination_for
+    from .fetching import _report, check_options, destination_for, download_session
     from .jobs import job_view
 
     fmt, table = check_options(options)
@@ -96,9 +95,7 @@ def fetch_job_results(
 
     every = [p for attempts in parts for a in attempts for p in a.parts]
     destination = destination_for(job.id, options)
-    progress = reporter.progress("downloading results") if destination is not None else None
-    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
-    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http:
+    with download_session(reporter, options, destination) as (http, progress):
         merged = download_job(
             parts, destination, fmt=fmt, failed_only=options.failed_only, join=options.join, http=http,
             concurrency=options.concurrency, progress=progress,

@@ -10,12 +10,11 @@ polled once every part exists).
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 from tests.conftest import TEST_KEY
 from tests.support.installed import cbatch_env, cbatch_path
+from tests.support.kills import kill_when
 
 pytestmark = pytest.mark.slow
 
@@ -71,21 +71,6 @@ def run(world: dict[str, Any], *args: str, cwd: Path | None = None, code: int = 
     assert "Traceback" not in err
     return out, err
 
-
-def kill_when(proc: subprocess.Popen[str], condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """SIGKILL ``proc`` as soon as ``condition`` holds (checked every few milliseconds)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"cbatch ended ({proc.returncode}) before {what}:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"{what} did not happen within {timeout} s")
-        time.sleep(0.003)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def store_rows(world: dict[str, Any], sql: str, cwd: Path | None = None) -> list[tuple[Any, ...]]:

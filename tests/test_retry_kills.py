@@ -13,7 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 from tests.conftest import TEST_KEY
 from tests.support.flows import chat_records, make_dataset, wait_terminal, write_jsonl
 from tests.support.installed import cbatch_env, cbatch_path, run_cbatch
+from tests.support.kills import kill_when
 
 pytestmark = pytest.mark.slow
 
@@ -58,21 +59,6 @@ def start(world: dict[str, Any], *args: str) -> subprocess.Popen[str]:
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
 
-
-def kill_when(proc: subprocess.Popen[str], condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """SIGKILL ``proc`` as soon as ``condition`` holds (checked every few milliseconds)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"cbatch ended ({proc.returncode}) before {what}:\n{out}\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"{what} did not happen within {timeout} s")
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
 
 
 def step(world: dict[str, Any], attempt: int = 2) -> str | None:

@@ -140,20 +140,34 @@ def atomic_write(
         with _in_place(target) as stream:
             yield stream
         return
-    fd, temp = _create_temporary(target, mode)
-    guarded = _Guarded(os.fdopen(fd, "wb"), target.given)
+    # The temporary file's name is claimed before it is created, inside the ``try``: a
+    # signal that lands the moment the file appears (as a test watching the folder
+    # sends it) must still find a name to remove.
+    claim = _Claim()
+    guarded: _Guarded | None = None
     try:
+        fd, temp = _create_temporary(target, mode, claim)
+        guarded = _Guarded(os.fdopen(fd, "wb"), target.given)
         yield cast(BinaryIO, guarded)  # write() and flush() are all a writer uses
         guarded.commit()
         _replace(temp, target)
+        claim.path = None  # renamed: nothing of ours is left to remove
     except BaseException:
         try:
-            guarded.abandon()
+            if guarded is not None:
+                guarded.abandon()
         finally:  # a second signal during the cleanup must not leave the temporary file
-            with suppress(OSError):
-                temp.unlink()
+            if claim.path is not None:
+                with suppress(OSError):
+                    claim.path.unlink()
         raise
     _fsync_directory(target.path.parent)
+
+
+class _Claim:
+    """The temporary file this write may have created, and so must remove if it stops."""
+
+    path: Path | None = None
 
 
 def write_text_atomic(
@@ -252,17 +266,24 @@ def _connect(path: Path) -> BinaryIO:
         sock.close()  # the file object keeps its own reference to the connection
 
 
-def _create_temporary(target: Destination, mode: int | None) -> tuple[int, Path]:
-    """A new file beside the target, opened for writing; never one that already exists."""
+def _create_temporary(target: Destination, mode: int | None, claim: _Claim) -> tuple[int, Path]:
+    """A new file beside the target, opened for writing; never one that already exists.
+
+    ``claim`` holds each name before it is tried, so a stop at any moment leaves the
+    caller the name to remove; a name that was someone else's is given back at once.
+    """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     destination = target.path
     for _ in range(_CREATE_TRIES):
         temp = destination.parent / f".{destination.name}.part-{secrets.token_hex(4)}"
+        claim.path = temp
         try:
             fd = os.open(temp, flags, 0o666 if mode is None else mode)
         except FileExistsError:
+            claim.path = None
             continue
         except OSError as exc:
+            claim.path = None
             raise LocalWriteError(f"cannot write {target.given}: {_cause(exc, destination.parent)}") from None
         if mode is not None:
             try:

@@ -99,14 +99,12 @@ def download_merged(
     through the same pipeline (:func:`cohere_batch_cli.results.fetch_and_write`);
     CSV and Parquet gain an ``attempt`` column.
     """
-    ordered = sorted(attempts, key=lambda a: a.number)
-    original, retries = ordered[0], ordered[1:]
-    if original.number != 1 or not retries:
+    if len(attempts) < 2:
         raise ValueError("a merge needs the original attempt and at least one retry")
-    return _merge(
-        [original], retries, destination, expected=original.expected_records, fmt=fmt, failed_only=failed_only,
-        join=join, http=http, concurrency=concurrency, progress=progress, stall_timeout=stall_timeout,
-        stdout=stdout, refresh_links=refresh_links, table=table,
+    return download_job(  # a batch and its retries are a job of one part
+        [attempts], destination, fmt=fmt, failed_only=failed_only, join=join, http=http,
+        concurrency=concurrency, progress=progress, stall_timeout=stall_timeout, stdout=stdout,
+        refresh_links=refresh_links, table=table,
     )  # fmt: skip
 
 

@@ -133,7 +133,9 @@ def run_proc(
     stderr = err.read()
     err.close()
     if not raw:
-        raise RuntimeError(f"{' '.join(argv)}: no report (killed after {timeout} s?) {stderr[-2000:]!r}")
+        raise RuntimeError(
+            f"{' '.join(argv)}: no report (killed after {timeout} s?) {stderr[-2000:]!r}"
+        )
     rep = json.loads(raw)
     started = rep["started"]
     return Proc(
@@ -231,7 +233,9 @@ def sdk_python(install: bool = True) -> str | None:
         return str(python)
     if not install:
         return None
-    print(f"  creating {SDK_VENV} with pip install {' '.join(SDK_PACKAGES)} (once)", file=sys.stderr)
+    print(
+        f"  creating {SDK_VENV} with pip install {' '.join(SDK_PACKAGES)} (once)", file=sys.stderr
+    )
     subprocess.run([sys.executable, "-m", "venv", str(SDK_VENV)], check=True)
     subprocess.run(
         [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *SDK_PACKAGES],
@@ -303,7 +307,10 @@ def write_chat_jsonl(path: Path, count: int, *, pad: int = 0, prefix: str = "r")
         block: list[str] = []
         for i in range(count):
             content = f"question {i} {filler}".rstrip()
-            line = {"custom_id": f"{prefix}-{i}", "body": {"messages": [{"role": "user", "content": content}]}}
+            line = {
+                "custom_id": f"{prefix}-{i}",
+                "body": {"messages": [{"role": "user", "content": content}]},
+            }
             block.append(json.dumps(line) + "\n")
             if len(block) >= 2000:
                 fh.write("".join(block))
@@ -317,7 +324,9 @@ def write_chat_jsonl_bytes(path: Path, size: int, *, line_bytes: int = 4096) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     head = '{"custom_id": "big-%09d", "body": {"messages": [{"role": "user", "content": "'
     tail = '"}]}}\n'
-    filler = ("lorem ipsum dolor sit amet " * (line_bytes // 20))[: line_bytes - len(head % 0) - len(tail)]
+    filler = ("lorem ipsum dolor sit amet " * (line_bytes // 20))[
+        : line_bytes - len(head % 0) - len(tail)
+    ]
     count = 0
     written = 0
     with open(path, "w", encoding="ascii") as fh:
@@ -335,7 +344,11 @@ def write_embed_jsonl(path: Path, count: int, *, prefix: str = "e") -> Path:
     with open(path, "w", encoding="utf-8") as fh:
         block: list[str] = []
         for i in range(count):
-            body = {"texts": [f"passage {i} of the benchmark"], "input_type": "search_document", "embedding_types": ["float"]}
+            body = {
+                "texts": [f"passage {i} of the benchmark"],
+                "input_type": "search_document",
+                "embedding_types": ["float"],
+            }
             block.append(json.dumps({"custom_id": f"{prefix}-{i}", "body": body}) + "\n")
             if len(block) >= 2000:
                 fh.write("".join(block))
@@ -344,7 +357,9 @@ def write_embed_jsonl(path: Path, count: int, *, prefix: str = "e") -> Path:
     return path
 
 
-def make_dataset(client: Any, path: Path, timeout: float = 600, dataset_type: str = "batch-chat-v2-input") -> str:
+def make_dataset(
+    client: Any, path: Path, timeout: float = 600, dataset_type: str = "batch-chat-v2-input"
+) -> str:
     from cohere_batch_cli.tasks.datasets import wait_for_dataset
 
     dataset_id = client.upload_dataset(path, name=path.stem, dataset_type=dataset_type)

@@ -65,8 +65,20 @@ P11_CONTEXT_SHARE = 0.10  # the context check adds under 10 % to the local check
 
 # Modules that `cbatch --help` must not import (issue 6, P1).
 HEAVY_MODULES = (
-    "httpx", "httpcore", "rich", "fastavro", "tomli_w", "platformdirs", "jmespath",
-    "starlette", "uvicorn", "anyio", "urllib.request", "ssl", "asyncio", "pydantic",
+    "httpx",
+    "httpcore",
+    "rich",
+    "fastavro",
+    "tomli_w",
+    "platformdirs",
+    "jmespath",
+    "starlette",
+    "uvicorn",
+    "anyio",
+    "urllib.request",
+    "ssl",
+    "asyncio",
+    "pydantic",
 )
 
 
@@ -158,14 +170,23 @@ def p2_one_call(ctx: Context) -> list[Row]:
     with sandbox("p2") as server:
         client = api_client(server)
         dataset_id = make_dataset(client, write_chat_jsonl(WORK / "p2" / "requests.jsonl", 5))
-        batch = wait_batch(client, client.create_batch(name="p2", input_dataset_id=dataset_id, model="command-r").id)
+        batch = wait_batch(
+            client,
+            client.create_batch(name="p2", input_dataset_id=dataset_id, model="command-r").id,
+        )
         client.close()
         env = cli_env(server.base_url)
-        commands = {"cbatch get --json": lambda: run_proc([CBATCH, "get", batch.id, "--json"], env, keep_stdout=True).check()}
+        commands = {
+            "cbatch get --json": lambda: run_proc(
+                [CBATCH, "get", batch.id, "--json"], env, keep_stdout=True
+            ).check()
+        }
         sdk = None if ctx.no_sdk else sdk_python()
         if sdk:
             script = str(HERE / "sdk_get.py")
-            commands["SDK batches.retrieve"] = lambda: run_proc([sdk, script, server.base_url, batch.id], env, keep_stdout=True).check()
+            commands["SDK batches.retrieve"] = lambda: run_proc(
+                [sdk, script, server.base_url, batch.id], env, keep_stdout=True
+            ).check()
         res = interleaved(commands, runs=ctx.runs(10, 3), warmup=1)
     ours = res["cbatch get --json"]
     got = json.loads(ours[-1].stdout)
@@ -212,7 +233,9 @@ def p3_listing(ctx: Context) -> list[Row]:
         dataset_id = make_dataset(client, write_chat_jsonl(WORK / "p3" / "one.jsonl", 1))
         client.close()
         took = _seed_batches(server, dataset_id, total)
-        ctx.note("P3", f"seeded {total:,} batches through POST /v2/batches in {took:.1f} s (8 threads)")
+        ctx.note(
+            "P3", f"seeded {total:,} batches through POST /v2/batches in {took:.1f} s (8 threads)"
+        )
         env = cli_env(server.base_url)
         log = server.request_log
         wide = {**env, "COLUMNS": "120"}
@@ -221,8 +244,12 @@ def p3_listing(ctx: Context) -> list[Row]:
             "100": lambda: run_proc([CBATCH, "list", "--limit", "100", "--json"], env).check(),
             # What a person's `cbatch list --limit 5000` costs: the table laid out for 120
             # columns (piped, so COLUMNS says the width), against the plain lines of a pipe.
-            "table": lambda: run_proc([CBATCH, "list", "--limit", "5000", "--format", "table"], wide).check(),
-            "plain": lambda: run_proc([CBATCH, "list", "--limit", "5000", "--format", "plain"], wide).check(),
+            "table": lambda: run_proc(
+                [CBATCH, "list", "--limit", "5000", "--format", "table"], wide
+            ).check(),
+            "plain": lambda: run_proc(
+                [CBATCH, "list", "--limit", "5000", "--format", "plain"], wide
+            ).check(),
         }
         check = run_proc([CBATCH, "list", "--all", "--json"], env, keep_stdout=True).check()
         listed = json.loads(check.stdout)
@@ -231,7 +258,11 @@ def p3_listing(ctx: Context) -> list[Row]:
         res = interleaved(commands, runs=ctx.runs(5, 2), warmup=1)
         pages, first, last_page, walls = [], [], [], []
         for p in res["all"]:
-            reqs = [t for t, m, path in log.since(p.started, p.ended) if m == "GET" and path.split("?")[0] == "/v2/batches"]
+            reqs = [
+                t
+                for t, m, path in log.since(p.started, p.ended)
+                if m == "GET" and path.split("?")[0] == "/v2/batches"
+            ]
             pages.append(len(reqs))
             first.append(p.first_byte or p.wall)
             last_page.append(max(reqs) - p.started)
@@ -241,7 +272,13 @@ def p3_listing(ctx: Context) -> list[Row]:
     rss_all, rss_100 = med(res["all"], "maxrss_mb"), med(res["100"], "maxrss_mb")
     r = rss_all / rss_100
     return [
-        Row("P3", f"list --all --json of {total:,}: requests", f"{n_pages}", f"<= {P3_MAX_REQUESTS}", n_pages <= P3_MAX_REQUESTS),
+        Row(
+            "P3",
+            f"list --all --json of {total:,}: requests",
+            f"{n_pages}",
+            f"<= {P3_MAX_REQUESTS}",
+            n_pages <= P3_MAX_REQUESTS,
+        ),
         Row(
             "P3",
             "first byte / last page requested / end",
@@ -274,7 +311,9 @@ def _seed_batches(server: Any, dataset_id: str, total: int, threads: int = 8) ->
         client = api_client(server)
         try:
             for i in range(start, total, threads):
-                client.create_batch(name=f"bench-{i:05d}", input_dataset_id=dataset_id, model="command-r")
+                client.create_batch(
+                    name=f"bench-{i:05d}", input_dataset_id=dataset_id, model="command-r"
+                )
         finally:
             client.close()
 
@@ -296,35 +335,56 @@ def p4_results(ctx: Context) -> list[Row]:
     # The output as real clients recorded it (CONTRACT.md): records shuffled within and
     # across parts, and a success's ``error`` an empty string. Both are the sandbox's
     # defaults; spelled out so the case says what it measures.
-    with sandbox("p4", records_per_second=10**8, output_ready_delay=0.0, shuffle=True, success_error="empty") as server:
+    with sandbox(
+        "p4", records_per_second=10**8, output_ready_delay=0.0, shuffle=True, success_error="empty"
+    ) as server:
         client = api_client(server)
         t0 = time.monotonic()
         batches = {}
         for n in (big, small):
-            dataset_id = make_dataset(client, write_chat_jsonl(out_dir / f"in-{n}.jsonl", n, pad=200), timeout=900)
-            created = client.create_batch(name=f"p4-{n}", input_dataset_id=dataset_id, model="command-r")
+            dataset_id = make_dataset(
+                client, write_chat_jsonl(out_dir / f"in-{n}.jsonl", n, pad=200), timeout=900
+            )
+            created = client.create_batch(
+                name=f"p4-{n}", input_dataset_id=dataset_id, model="command-r"
+            )
             batches[n] = wait_batch(client, created.id, timeout=900)
             if batches[n].status.label != "completed":
                 raise RuntimeError(f"the P4 batch ended {batches[n].status.label}")
         client.close()
-        ctx.note("P4", f"sandbox prepared {big:,} + {small:,} chat records (upload, validate, Avro output) in {time.monotonic() - t0:.0f} s")
+        ctx.note(
+            "P4",
+            f"sandbox prepared {big:,} + {small:,} chat records (upload, validate, Avro output) in {time.monotonic() - t0:.0f} s",
+        )
         env = cli_env(server.base_url)
         sdk = None if ctx.no_sdk else sdk_python()
 
         def ours(n: int) -> Proc:
-            return run_proc([CBATCH, "results", batches[n].id, "-o", str(out_dir / f"cbatch-{n}.jsonl")], env).check()
+            return run_proc(
+                [CBATCH, "results", batches[n].id, "-o", str(out_dir / f"cbatch-{n}.jsonl")], env
+            ).check()
 
         commands = {"cbatch big": lambda: ours(big), "cbatch small": lambda: ours(small)}
         if sdk:
             out_id = batches[big].output_dataset_id
             script = str(HERE / "sdk_results.py")
-            commands["SDK big"] = lambda: run_proc([sdk, script, server.base_url, out_id, str(out_dir / "sdk.jsonl")], env).check()
+            commands["SDK big"] = lambda: run_proc(
+                [sdk, script, server.base_url, out_id, str(out_dir / "sdk.jsonl")], env
+            ).check()
         res = interleaved(commands, runs=ctx.runs(3, 1), warmup=0 if ctx.quick else 1)
     rows = []
     ours_big = med(res["cbatch big"])
-    rows.append(Row("P4", f"cbatch results, {big:,} records", f"{ms(ours_big)} = {big / ours_big:,.0f} records/s"))
+    rows.append(
+        Row(
+            "P4",
+            f"cbatch results, {big:,} records",
+            f"{ms(ours_big)} = {big / ours_big:,.0f} records/s",
+        )
+    )
     shape, shape_ok = _output_shape(out_dir / f"cbatch-{big}.jsonl", big)
-    rows.append(Row("P4", "output read: shuffled, empty-string errors", shape, "all succeeded", shape_ok))
+    rows.append(
+        Row("P4", "output read: shuffled, empty-string errors", shape, "all succeeded", shape_ok)
+    )
     if sdk:
         theirs = med(res["SDK big"])
         r = theirs / ours_big
@@ -401,7 +461,9 @@ def _same_records(ours: Path, theirs: Path) -> tuple[bool, str]:
 
 def p5_upload(ctx: Context) -> list[Row]:
     if not module_available("validate"):
-        return [_skip("P5", "cbatch datasets upload", "cohere_batch_cli/validate.py has not landed")]
+        return [
+            _skip("P5", "cbatch datasets upload", "cohere_batch_cli/validate.py has not landed")
+        ]
     size = (100 if ctx.quick else 500) * 1_000_000
     path = WORK / "p5" / "big.jsonl"
     records = write_chat_jsonl_bytes(path, size)
@@ -411,7 +473,17 @@ def p5_upload(ctx: Context) -> list[Row]:
         data_dir = WORK / "sandbox-p5"
         shutil.rmtree(data_dir, ignore_errors=True)
         server = subprocess.Popen(
-            [PYTHON, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(data_dir), "--validation-delay", "100000"],
+            [
+                PYTHON,
+                "-m",
+                "cohere_batch_cli.sandbox",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+                "--validation-delay",
+                "100000",
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -424,7 +496,9 @@ def p5_upload(ctx: Context) -> list[Row]:
             env = cli_env(base_url)
             runs = []
             for _ in range(ctx.runs(2, 1)):
-                runs.append(run_proc([CBATCH, "datasets", "upload", str(path)], env, timeout=900).check())
+                runs.append(
+                    run_proc([CBATCH, "datasets", "upload", str(path)], env, timeout=900).check()
+                )
                 shutil.rmtree(data_dir / "datasets", ignore_errors=True)
                 (data_dir / "datasets").mkdir(exist_ok=True)
         finally:
@@ -437,8 +511,18 @@ def p5_upload(ctx: Context) -> list[Row]:
     rss = max(p.maxrss_mb for p in runs)
     wall = med(runs)
     return [
-        Row("P5", f"datasets upload of {mb:,.0f} MB ({records:,} records)", f"{ms(wall)} = {mb / wall:,.0f} MB/s checked and sent"),
-        Row("P5", "peak RSS while checking and uploading", f"{rss:.1f} MiB", f"< {P5_MEMORY_MB} MiB", rss < P5_MEMORY_MB),
+        Row(
+            "P5",
+            f"datasets upload of {mb:,.0f} MB ({records:,} records)",
+            f"{ms(wall)} = {mb / wall:,.0f} MB/s checked and sent",
+        ),
+        Row(
+            "P5",
+            "peak RSS while checking and uploading",
+            f"{rss:.1f} MiB",
+            f"< {P5_MEMORY_MB} MiB",
+            rss < P5_MEMORY_MB,
+        ),
     ]
 
 
@@ -454,15 +538,27 @@ def p6_watch(ctx: Context) -> list[Row]:
         client = api_client(server)
         dataset_id = make_dataset(client, write_chat_jsonl(WORK / "p6" / "requests.jsonl", records))
         env = cli_env(server.base_url)
-        done = wait_batch(client, client.create_batch(name="p6-base", input_dataset_id=dataset_id, model="command-r").id)
+        done = wait_batch(
+            client,
+            client.create_batch(name="p6-base", input_dataset_id=dataset_id, model="command-r").id,
+        )
         # The start-up CPU of a command that makes one call: what watching costs beyond it is waiting.
         base = [run_proc([CBATCH, "get", done.id, "--json"], env).check() for _ in range(5)]
         log = server.request_log
         results = []
         for _ in range(ctx.runs(2, 1)):
-            ids = [client.create_batch(name=f"p6-{i}", input_dataset_id=dataset_id, model="command-r").id for i in range(count)]
+            ids = [
+                client.create_batch(
+                    name=f"p6-{i}", input_dataset_id=dataset_id, model="command-r"
+                ).id
+                for i in range(count)
+            ]
             proc = run_proc([CBATCH, "watch", *ids, "--plain"], env, timeout=300).check()
-            reqs = sorted(t for t, m, path in log.since(proc.started, proc.ended) if path.startswith("/v2/batches"))
+            reqs = sorted(
+                t
+                for t, m, path in log.since(proc.started, proc.ended)
+                if path.startswith("/v2/batches")
+            )
             results.append((proc, reqs))
         client.close()
     rounds_all, per_round, shares, cpus = [], [], [], []
@@ -476,8 +572,22 @@ def p6_watch(ctx: Context) -> list[Row]:
         shares.append(waiting / max(1e-9, proc.wall - base_wall))
     proc = results[-1][0]
     rpr, share = median(per_round), median(shares)
-    rows.append(Row("P6", f"watch {count} batches to the end (~{records / rps:.0f} s each)", f"{ms(med([p for p, _ in results]))}, {median(rounds_all):.0f} polling rounds, exit {proc.rc}"))
-    rows.append(Row("P6", "requests per polling round", f"{rpr:.2f}", f"<= {P6_REQUESTS_PER_ROUND:.0f}", rpr <= P6_REQUESTS_PER_ROUND + 1e-9))
+    rows.append(
+        Row(
+            "P6",
+            f"watch {count} batches to the end (~{records / rps:.0f} s each)",
+            f"{ms(med([p for p, _ in results]))}, {median(rounds_all):.0f} polling rounds, exit {proc.rc}",
+        )
+    )
+    rows.append(
+        Row(
+            "P6",
+            "requests per polling round",
+            f"{rpr:.2f}",
+            f"<= {P6_REQUESTS_PER_ROUND:.0f}",
+            rpr <= P6_REQUESTS_PER_ROUND + 1e-9,
+        )
+    )
     rows.append(
         Row(
             "P6",
@@ -507,7 +617,13 @@ def _rounds(times: list[float], gap: float = 0.25) -> list[list[float]]:
 def p12_parquet(ctx: Context) -> list[Row]:
     """cbatch results -o FILE.parquet against the SDK's JSONL plus pyarrow, on one embed output."""
     if not module_available("results/parquet"):
-        return [_skip("P12", "cbatch results to Parquet", "cohere_batch_cli/results/parquet.py has not landed")]
+        return [
+            _skip(
+                "P12",
+                "cbatch results to Parquet",
+                "cohere_batch_cli/results/parquet.py has not landed",
+            )
+        ]
     import pyarrow.parquet as pq
 
     big, small = (10_000, 1_000) if ctx.quick else (100_000, 10_000)
@@ -519,31 +635,55 @@ def p12_parquet(ctx: Context) -> list[Row]:
         batches = {}
         for n in (big, small):
             path = write_embed_jsonl(out_dir / f"in-{n}.jsonl", n)
-            dataset_id = make_dataset(client, path, timeout=900, dataset_type="batch-embed-v2-input")
-            created = client.create_batch(name=f"p12-{n}", input_dataset_id=dataset_id, model=P12_MODEL)
+            dataset_id = make_dataset(
+                client, path, timeout=900, dataset_type="batch-embed-v2-input"
+            )
+            created = client.create_batch(
+                name=f"p12-{n}", input_dataset_id=dataset_id, model=P12_MODEL
+            )
             batches[n] = wait_batch(client, created.id, timeout=1800)
             if batches[n].status.label != "completed":
                 raise RuntimeError(f"the P12 batch ended {batches[n].status.label}")
         client.close()
-        ctx.note("P12", f"sandbox prepared {big:,} + {small:,} embed records of 1,024 floats (upload, validate, Avro output) in {time.monotonic() - t0:.0f} s")
+        ctx.note(
+            "P12",
+            f"sandbox prepared {big:,} + {small:,} embed records of 1,024 floats (upload, validate, Avro output) in {time.monotonic() - t0:.0f} s",
+        )
         env = cli_env(server.base_url)
         sdk = None if ctx.no_sdk else sdk_python()
         if sdk:
             _with_pyarrow(sdk)
 
         def ours(n: int) -> Proc:
-            return run_proc([CBATCH, "results", batches[n].id, "-o", str(out_dir / f"cbatch-{n}.parquet")], env, timeout=1800).check()
+            return run_proc(
+                [CBATCH, "results", batches[n].id, "-o", str(out_dir / f"cbatch-{n}.parquet")],
+                env,
+                timeout=1800,
+            ).check()
 
         commands = {"cbatch big": lambda: ours(big), "cbatch small": lambda: ours(small)}
         if sdk:
             out_id = batches[big].output_dataset_id
             script = str(HERE / "sdk_parquet.py")
-            user = [sdk, script, server.base_url, out_id, str(out_dir / "sdk.jsonl"), str(out_dir / "sdk.parquet")]
+            user = [
+                sdk,
+                script,
+                server.base_url,
+                out_id,
+                str(out_dir / "sdk.jsonl"),
+                str(out_dir / "sdk.parquet"),
+            ]
             commands["user big"] = lambda: run_proc(user, env, timeout=1800).check()
         res = interleaved(commands, runs=ctx.runs(3, 1), warmup=0)
     rows = []
     ours_big = med(res["cbatch big"])
-    rows.append(Row("P12", f"cbatch results to Parquet, {big:,} embed records", f"{ms(ours_big)} = {big / ours_big:,.0f} records/s"))
+    rows.append(
+        Row(
+            "P12",
+            f"cbatch results to Parquet, {big:,} embed records",
+            f"{ms(ours_big)} = {big / ours_big:,.0f} records/s",
+        )
+    )
     if sdk:
         theirs = med(res["user big"])
         r = theirs / ours_big
@@ -558,7 +698,13 @@ def p12_parquet(ctx: Context) -> list[Row]:
         )
         same, detail = _same_vectors(out_dir / f"cbatch-{big}.parquet", out_dir / "sdk.parquet")
         rows.append(Row("P12", "same rows as the user's Parquet", detail, "identical", same))
-        rows.append(Row("P12", "peak RSS of the user's two steps", f"{med(res['user big'], 'maxrss_mb'):.0f} MiB"))
+        rows.append(
+            Row(
+                "P12",
+                "peak RSS of the user's two steps",
+                f"{med(res['user big'], 'maxrss_mb'):.0f} MiB",
+            )
+        )
         parquet_size = (out_dir / f"cbatch-{big}.parquet").stat().st_size
         jsonl_size = (out_dir / "sdk.jsonl").stat().st_size
         rows.append(
@@ -573,7 +719,13 @@ def p12_parquet(ctx: Context) -> list[Row]:
     else:
         rows.append(_skip("P12", "vs SDK + pyarrow", "--no-sdk"))
     meta = pq.ParquetFile(out_dir / f"cbatch-{big}.parquet").metadata
-    rows.append(Row("P12", "row groups written as records streamed", f"{meta.num_row_groups} for {meta.num_rows:,} rows"))
+    rows.append(
+        Row(
+            "P12",
+            "row groups written as records streamed",
+            f"{meta.num_row_groups} for {meta.num_rows:,} rows",
+        )
+    )
     rb, rs = med(res["cbatch big"], "maxrss_mb"), med(res["cbatch small"], "maxrss_mb")
     rows.append(
         Row(
@@ -592,7 +744,10 @@ def _with_pyarrow(sdk: str) -> None:
     """The bench venv made before P12 existed has no pyarrow: add it once."""
     if subprocess.run([sdk, "-c", "import pyarrow"], capture_output=True).returncode != 0:
         print("  installing pyarrow into the bench-only venv (once)", file=sys.stderr)
-        subprocess.run([sdk, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pyarrow"], check=True)
+        subprocess.run(
+            [sdk, "-m", "pip", "install", "-q", "--disable-pip-version-check", "pyarrow"],
+            check=True,
+        )
 
 
 def _same_vectors(ours: Path, theirs: Path) -> tuple[bool, str]:
@@ -610,20 +765,24 @@ def _same_vectors(ours: Path, theirs: Path) -> tuple[bool, str]:
     return True, f"{a.num_rows:,} rows identical"
 
 
-
 # -- P11 estimating ----------------------------------------------------------------------------------
 
 
 def p11_estimate(ctx: Context) -> list[Row]:
     if not module_available("tasks/estimating"):
-        return [_skip("P11", "cbatch estimate", "cohere_batch_cli/tasks/estimating.py has not landed")]
+        return [
+            _skip("P11", "cbatch estimate", "cohere_batch_cli/tasks/estimating.py has not landed")
+        ]
     import p11_data
 
     big, small = (20_000, 2_000) if ctx.quick else (200_000, 20_000)
     tokenizer, trained = p11_data.tokenizer_file(WORK)
     vocab = len(json.loads(tokenizer.read_text(encoding="utf-8"))["model"]["vocab"])
     if trained is not None:
-        ctx.note("P11", f"trained the {vocab:,}-token byte-level BPE once in {trained:.0f} s (cached in {tokenizer.relative_to(HERE)})")
+        ctx.note(
+            "P11",
+            f"trained the {vocab:,}-token byte-level BPE once in {trained:.0f} s (cached in {tokenizer.relative_to(HERE)})",
+        )
     out_dir = WORK / "p11"
     files = {n: p11_data.write_records(out_dir / f"chat-{n}.jsonl", n) for n in (big, small)}
     cache = WORK / "home" / "cache" / "cbatch" / "tokenizers"
@@ -632,14 +791,22 @@ def p11_estimate(ctx: Context) -> list[Row]:
         env = cli_env(server.base_url)
 
         def estimate(n: int) -> Proc:
-            proc = run_proc([CBATCH, "estimate", str(files[n]), "--model", p11_data.MODEL, "--json"], env, keep_stdout=True).check()
+            proc = run_proc(
+                [CBATCH, "estimate", str(files[n]), "--model", p11_data.MODEL, "--json"],
+                env,
+                keep_stdout=True,
+            ).check()
             if json.loads(proc.stdout)["records"] != n:
                 raise RuntimeError(f"cbatch estimate counted {proc.stdout[:300]!r}")
             return proc
 
         first = estimate(small)  # downloads the tokenizer into the cache
         load_before = os.getloadavg()[0]
-        res = interleaved({"big": lambda: estimate(big), "small": lambda: estimate(small)}, runs=ctx.runs(3, 1), warmup=0)
+        res = interleaved(
+            {"big": lambda: estimate(big), "small": lambda: estimate(small)},
+            runs=ctx.runs(3, 1),
+            warmup=0,
+        )
         load_after = os.getloadavg()[0]
         downloads = server.downloads
     (cached,) = cache.iterdir()
@@ -649,26 +816,85 @@ def p11_estimate(ctx: Context) -> list[Row]:
         "TextTokenizer.from_bytes(open(sys.argv[1], 'rb').read(), 'cache')\n"
         "print(time.perf_counter() - t)"
     )
-    loads = [float(run_proc([PYTHON, "-c", load_code, str(cached)], cli_env(), keep_stdout=True).check().stdout) for _ in range(ctx.runs(5, 2))]
-    check = run_proc([PYTHON, str(HERE / "context_check.py"), str(files[big]), str(p11_data.CONTEXT_LENGTH), str(ctx.runs(3, 1))], cli_env(), keep_stdout=True).check()
+    loads = [
+        float(
+            run_proc([PYTHON, "-c", load_code, str(cached)], cli_env(), keep_stdout=True)
+            .check()
+            .stdout
+        )
+        for _ in range(ctx.runs(5, 2))
+    ]
+    check = run_proc(
+        [
+            PYTHON,
+            str(HERE / "context_check.py"),
+            str(files[big]),
+            str(p11_data.CONTEXT_LENGTH),
+            str(ctx.runs(3, 1)),
+        ],
+        cli_env(),
+        keep_stdout=True,
+    ).check()
     timing = json.loads(check.stdout)
-    rates = json.loads(run_proc([PYTHON, str(HERE / "count_rate.py"), str(tokenizer), str(files[small])], cli_env(), keep_stdout=True).check().stdout)
+    rates = json.loads(
+        run_proc(
+            [PYTHON, str(HERE / "count_rate.py"), str(tokenizer), str(files[small])],
+            cli_env(),
+            keep_stdout=True,
+        )
+        .check()
+        .stdout
+    )
     counted = json.loads(res["big"][-1].stdout)
     wall = med(res["big"])
     rate = big / wall
     rss_big, rss_small = med(res["big"], "maxrss_mb"), med(res["small"], "maxrss_mb")
     load = median(loads)
     share = timing["context"] / timing["check"]
-    ctx.note("P11", f"{big:,} records of {p11_data.RECORD_CHARS} characters, {counted['input_tokens']['total'] / big:.0f} tokens each on average; the tokenizer was downloaded {downloads} time(s), by the first run ({ms(first.wall)})")
-    ctx.note("P11", f"CPU time of the {big:,}-record run: {med(res['big'], 'cpu'):.1f} s in {wall:.1f} s; the machine's load average was {load_before:.1f} before the runs and {load_after:.1f} after (other work shares its two cores)")
+    ctx.note(
+        "P11",
+        f"{big:,} records of {p11_data.RECORD_CHARS} characters, {counted['input_tokens']['total'] / big:.0f} tokens each on average; the tokenizer was downloaded {downloads} time(s), by the first run ({ms(first.wall)})",
+    )
+    ctx.note(
+        "P11",
+        f"CPU time of the {big:,}-record run: {med(res['big'], 'cpu'):.1f} s in {wall:.1f} s; the machine's load average was {load_before:.1f} before the runs and {load_after:.1f} after (other work shares its two cores)",
+    )
     for path in files.values():
         path.unlink()
     return [
-        Row("P11", f"estimate {big:,} chat records ({vocab:,}-token BPE)", f"{ms(wall)} = {rate:,.0f} records/s", f">= {P11_RECORDS_PER_SECOND:,} records/s", rate >= P11_RECORDS_PER_SECOND),
-        Row("P11", f"counting {small:,} records: the library alone vs by words", f"{rates['library']:,.0f} vs {rates['by_words']:,.0f} records/s = {ratio(rates['by_words'] / rates['library'])} (same counts)"),
-        Row("P11", f"peak RSS: {big:,} vs {small:,} records", f"{rss_big:.0f} vs {rss_small:.0f} MiB", f"< {P11_RSS_MB} MiB", max(rss_big, rss_small) < P11_RSS_MB),
-        Row("P11", "cached tokenizer loaded", f"{load * 1000:,.0f} ms", f"< {P11_LOAD_SECONDS:.0f} s", load < P11_LOAD_SECONDS),
-        Row("P11", "create --file: context check vs local check", f"{ms(timing['context'])} vs {ms(timing['check'])} = +{share * 100:.1f} % ({timing['undecided']} records left to tokenize)", f"< {P11_CONTEXT_SHARE * 100:.0f} %", share < P11_CONTEXT_SHARE),
+        Row(
+            "P11",
+            f"estimate {big:,} chat records ({vocab:,}-token BPE)",
+            f"{ms(wall)} = {rate:,.0f} records/s",
+            f">= {P11_RECORDS_PER_SECOND:,} records/s",
+            rate >= P11_RECORDS_PER_SECOND,
+        ),
+        Row(
+            "P11",
+            f"counting {small:,} records: the library alone vs by words",
+            f"{rates['library']:,.0f} vs {rates['by_words']:,.0f} records/s = {ratio(rates['by_words'] / rates['library'])} (same counts)",
+        ),
+        Row(
+            "P11",
+            f"peak RSS: {big:,} vs {small:,} records",
+            f"{rss_big:.0f} vs {rss_small:.0f} MiB",
+            f"< {P11_RSS_MB} MiB",
+            max(rss_big, rss_small) < P11_RSS_MB,
+        ),
+        Row(
+            "P11",
+            "cached tokenizer loaded",
+            f"{load * 1000:,.0f} ms",
+            f"< {P11_LOAD_SECONDS:.0f} s",
+            load < P11_LOAD_SECONDS,
+        ),
+        Row(
+            "P11",
+            "create --file: context check vs local check",
+            f"{ms(timing['context'])} vs {ms(timing['check'])} = +{share * 100:.1f} % ({timing['undecided']} records left to tokenize)",
+            f"< {P11_CONTEXT_SHARE * 100:.0f} %",
+            share < P11_CONTEXT_SHARE,
+        ),
     ]
 
 
@@ -721,7 +947,12 @@ def _p7_data(n: int) -> tuple[Path, Path]:
     pad = "lorem ipsum dolor sit amet " * (P7_LINE_BYTES // 27 + 1)
     with open(source, "w", encoding="ascii") as fh:
         for start in range(0, n, 10_000):
-            fh.write("".join(head % (i, i) + pad[: P7_LINE_BYTES - 80 - len(tail)] + tail for i in range(start, min(n, start + 10_000))))
+            fh.write(
+                "".join(
+                    head % (i, i) + pad[: P7_LINE_BYTES - 80 - len(tail)] + tail
+                    for i in range(start, min(n, start + 10_000))
+                )
+            )
     step = 7_919
     while math.gcd(step, n) != 1:
         step += 2
@@ -731,7 +962,13 @@ def _p7_data(n: int) -> tuple[Path, Path]:
         for i in range(start, min(n, start + P7_PART_RECORDS)):
             j = (step * i) % n
             failed = j % 10 == 3
-            records.append({"custom_id": f"req-{j:09d}", "body": None if failed else _P7_BODY, "error": "request timed out" if failed else ""})
+            records.append(
+                {
+                    "custom_id": f"req-{j:09d}",
+                    "body": None if failed else _P7_BODY,
+                    "error": "request timed out" if failed else "",
+                }
+            )
         with open(parts / f"part-{k:05d}.avro", "wb") as out:
             fastavro.writer(out, schema, records, codec="null")
     done.write_text("ok\n")
@@ -746,16 +983,26 @@ def p7_retry_selection(ctx: Context) -> list[Row]:
     for n in sizes:
         t0 = time.monotonic()
         source, parts = _p7_data(n)
-        ctx.note("P7", f"{n:,} requests of about 1 KB ({source.stat().st_size / 1e9:.1f} GB) and their output ready in {time.monotonic() - t0:.0f} s")
+        ctx.note(
+            "P7",
+            f"{n:,} requests of about 1 KB ({source.stat().st_size / 1e9:.1f} GB) and their output ready in {time.monotonic() - t0:.0f} s",
+        )
         runs = []
         for _ in range(ctx.runs(3, 1) if n == sizes[0] else 1):
             work = WORK / f"p7-run-{n}"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
-            proc = run_proc([PYTHON, str(HERE / "retry_select.py"), str(source), str(parts), str(work)], cli_env(), keep_stdout=True, timeout=3600).check()
+            proc = run_proc(
+                [PYTHON, str(HERE / "retry_select.py"), str(source), str(parts), str(work)],
+                cli_env(),
+                keep_stdout=True,
+                timeout=3600,
+            ).check()
             report = json.loads(proc.stdout.decode().strip().splitlines()[-1])
             if report["records"] != n // 10 or report["input_records"] != n:
-                raise RuntimeError(f"P7 selected {report['records']:,} of {report['input_records']:,}, expected {n // 10:,} of {n:,}")
+                raise RuntimeError(
+                    f"P7 selected {report['records']:,} of {report['input_records']:,}, expected {n // 10:,} of {n:,}"
+                )
             runs.append((proc, report))
             shutil.rmtree(work, ignore_errors=True)
         results[n] = runs
@@ -765,17 +1012,42 @@ def p7_retry_selection(ctx: Context) -> list[Row]:
 
     def peak(n: int) -> tuple[float, float, float, int]:
         """(this process, its largest worker, their sum at most, workers) in MiB, the worst run."""
-        _, report = max(results[n], key=lambda pr: pr[1]["self_rss_mb"] + pr[1]["worker_rss_mb"] * pr[1]["workers"])
+        _, report = max(
+            results[n],
+            key=lambda pr: pr[1]["self_rss_mb"] + pr[1]["worker_rss_mb"] * pr[1]["workers"],
+        )
         total = report["self_rss_mb"] + report["worker_rss_mb"] * report["workers"]
         return report["self_rss_mb"], report["worker_rss_mb"], total, report["workers"]
 
     s_self, s_worker, s_total, workers = peak(small)
     b_self, b_worker, b_total, _ = peak(big)
     return [
-        Row("P7", f"select and write the retry input, {small:,} x 1 KB, 10 % failed", f"{ms(seconds)} = {speed:,.0f} records/s ({workers} worker processes)", f">= {P7_SPEED:,} records/s", speed >= P7_SPEED),
-        Row("P7", f"peak RSS at {small:,}: main + workers", f"{s_self:.0f} + {workers} x {s_worker:.0f} = {s_total:.0f} MiB", f"< {P7_MEMORY_MB} MiB", s_total < P7_MEMORY_MB),
-        Row("P7", f"peak RSS at {big:,} vs {small:,}", f"{b_total:.0f} vs {s_total:.0f} MiB = {ratio(b_total / s_total)} ({b_self:.0f} + {workers} x {b_worker:.0f})", f"<= {P7_MEMORY_GROWTH:.2f}x", b_total / s_total <= P7_MEMORY_GROWTH),
-        Row("P7", f"{big:,} records", f"{ms(results[big][0][1]['seconds'])} = {big / results[big][0][1]['seconds']:,.0f} records/s"),
+        Row(
+            "P7",
+            f"select and write the retry input, {small:,} x 1 KB, 10 % failed",
+            f"{ms(seconds)} = {speed:,.0f} records/s ({workers} worker processes)",
+            f">= {P7_SPEED:,} records/s",
+            speed >= P7_SPEED,
+        ),
+        Row(
+            "P7",
+            f"peak RSS at {small:,}: main + workers",
+            f"{s_self:.0f} + {workers} x {s_worker:.0f} = {s_total:.0f} MiB",
+            f"< {P7_MEMORY_MB} MiB",
+            s_total < P7_MEMORY_MB,
+        ),
+        Row(
+            "P7",
+            f"peak RSS at {big:,} vs {small:,}",
+            f"{b_total:.0f} vs {s_total:.0f} MiB = {ratio(b_total / s_total)} ({b_self:.0f} + {workers} x {b_worker:.0f})",
+            f"<= {P7_MEMORY_GROWTH:.2f}x",
+            b_total / s_total <= P7_MEMORY_GROWTH,
+        ),
+        Row(
+            "P7",
+            f"{big:,} records",
+            f"{ms(results[big][0][1]['seconds'])} = {big / results[big][0][1]['seconds']:,.0f} records/s",
+        ),
     ]
 
 
@@ -792,21 +1064,42 @@ def p7b_merged_results(ctx: Context) -> list[Row]:
     out_dir = WORK / "p8"
     shutil.rmtree(out_dir, ignore_errors=True)
     out_dir.mkdir(parents=True)
-    with sandbox("p8", records_per_second=10**8, output_ready_delay=0.0, transient_fail_rate=0.1, seed=8) as server:
+    with sandbox(
+        "p8", records_per_second=10**8, output_ready_delay=0.0, transient_fail_rate=0.1, seed=8
+    ) as server:
         env = cli_env(server.base_url)
         t0 = time.monotonic()
         client = api_client(server)
-        dataset_id = make_dataset(client, write_chat_jsonl(out_dir / "in.jsonl", n, pad=200), timeout=1800)
-        root = wait_batch(client, client.create_batch(name="p8", input_dataset_id=dataset_id, model="command-r").id, timeout=1800)
-        retried = run_proc([CBATCH, "retry", root.id, "-q", "--input", str(out_dir / "in.jsonl")], env, keep_stdout=True, timeout=1800).check()
+        dataset_id = make_dataset(
+            client, write_chat_jsonl(out_dir / "in.jsonl", n, pad=200), timeout=1800
+        )
+        root = wait_batch(
+            client,
+            client.create_batch(name="p8", input_dataset_id=dataset_id, model="command-r").id,
+            timeout=1800,
+        )
+        retried = run_proc(
+            [CBATCH, "retry", root.id, "-q", "--input", str(out_dir / "in.jsonl")],
+            env,
+            keep_stdout=True,
+            timeout=1800,
+        ).check()
         retry = wait_batch(client, retried.stdout.decode().split()[0], timeout=1800)
         client.close()
-        ctx.note("P7b", f"a chain of 2 attempts over {n:,} records ({root.num_failed_records:,} failed, then {retry.num_records:,} sent again) made in {time.monotonic() - t0:.0f} s")
+        ctx.note(
+            "P7b",
+            f"a chain of 2 attempts over {n:,} records ({root.num_failed_records:,} failed, then {retry.num_records:,} sent again) made in {time.monotonic() - t0:.0f} s",
+        )
 
         def results(*extra: str, name: str) -> Proc:
-            return run_proc([CBATCH, "results", root.id, *extra, "-o", str(out_dir / name)], env).check()
+            return run_proc(
+                [CBATCH, "results", root.id, *extra, "-o", str(out_dir / name)], env
+            ).check()
 
-        commands = {"merged": lambda: results(name="merged.jsonl"), "single": lambda: results("--own", name="own.jsonl")}
+        commands = {
+            "merged": lambda: results(name="merged.jsonl"),
+            "single": lambda: results("--own", name="own.jsonl"),
+        }
         res = interleaved(commands, runs=ctx.runs(3, 1), warmup=0 if ctx.quick else 1)
     with open(out_dir / "merged.jsonl", "rb") as fh:
         ids = [json.loads(line)["custom_id"] for line in fh]
@@ -816,9 +1109,27 @@ def p7b_merged_results(ctx: Context) -> list[Row]:
     rss_m, rss_s = med(res["merged"], "maxrss_mb"), med(res["single"], "maxrss_mb")
     shutil.rmtree(out_dir, ignore_errors=True)
     return [
-        Row("P7b", f"results of a chain over {n:,} records: merged vs the original's own", f"{n / merged:,.0f} vs {n / single:,.0f} records/s = {ratio(r)} ({ms(merged)} vs {ms(single)})", f">= {P7B_SPEED:.2f}x", r >= P7B_SPEED),
-        Row("P7b", "merged file holds each custom_id once", f"{len(ids):,} records, {len(set(ids)):,} ids", "all, once", once),
-        Row("P7b", "peak RSS: merged vs the original's own", f"{rss_m:.1f} vs {rss_s:.1f} MiB = {ratio(rss_m / rss_s)}", f"<= {P7B_MEMORY_GROWTH:.2f}x", rss_m / rss_s <= P7B_MEMORY_GROWTH),
+        Row(
+            "P7b",
+            f"results of a chain over {n:,} records: merged vs the original's own",
+            f"{n / merged:,.0f} vs {n / single:,.0f} records/s = {ratio(r)} ({ms(merged)} vs {ms(single)})",
+            f">= {P7B_SPEED:.2f}x",
+            r >= P7B_SPEED,
+        ),
+        Row(
+            "P7b",
+            "merged file holds each custom_id once",
+            f"{len(ids):,} records, {len(set(ids)):,} ids",
+            "all, once",
+            once,
+        ),
+        Row(
+            "P7b",
+            "peak RSS: merged vs the original's own",
+            f"{rss_m:.1f} vs {rss_s:.1f} MiB = {ratio(rss_m / rss_s)}",
+            f"<= {P7B_MEMORY_GROWTH:.2f}x",
+            rss_m / rss_s <= P7B_MEMORY_GROWTH,
+        ),
     ]
 
 
@@ -913,7 +1224,17 @@ def p8_split_upload(ctx: Context) -> list[Row]:
             shutil.rmtree(state, ignore_errors=True)
             env = cli_env(base_url, CBATCH_STATE_DIR=str(state))
             report_r, report_w = os.pipe()
-            argv = [CBATCH, "jobs", "create", str(path), "--model", "command-r", "--max-bytes-per-batch", str(part), "-q"]
+            argv = [
+                CBATCH,
+                "jobs",
+                "create",
+                str(path),
+                "--model",
+                "command-r",
+                "--max-bytes-per-batch",
+                str(part),
+                "-q",
+            ]
             spawn = subprocess.Popen([PYTHON, str(HERE / "_spawn.py"), str(report_w), *argv], env=env, pass_fds=(report_w,),
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             os.close(report_w)
@@ -921,7 +1242,9 @@ def p8_split_upload(ctx: Context) -> list[Row]:
             deadline = started + 900
             parts = -(-path.stat().st_size // part)
             split_at = None
-            while _store_steps(state).count("uploaded") + _store_steps(state).count("created") < parts:
+            while (
+                _store_steps(state).count("uploaded") + _store_steps(state).count("created") < parts
+            ):
                 if split_at is None and _job_step(state) == "split":
                     split_at = time.monotonic() - started
                 if time.monotonic() > deadline or spawn.poll() is not None:
@@ -947,9 +1270,25 @@ def p8_split_upload(ctx: Context) -> list[Row]:
     speed = mb / wall
     split = median([r[2] for r in runs])
     return [
-        Row("P8", f"jobs create of {mb:,.0f} MB ({records:,} records of 4 KB) in {parts} parts: checked, split and sent", f"{ms(wall)} = {speed:,.0f} MB/s", f">= {P8_SPEED_MB:.0f} MB/s", speed >= P8_SPEED_MB),
-        Row("P8", "of which: checked and split (the plan recorded, start-up included)", f"{ms(split)} = {mb / split:,.0f} MB/s; sent in {ms(wall - split)} = {mb / max(1e-9, wall - split):,.0f} MB/s"),
-        Row("P8", "peak RSS while checking, splitting and sending", f"{rss:.1f} MiB", f"< {P8_MEMORY_MB} MiB", rss < P8_MEMORY_MB),
+        Row(
+            "P8",
+            f"jobs create of {mb:,.0f} MB ({records:,} records of 4 KB) in {parts} parts: checked, split and sent",
+            f"{ms(wall)} = {speed:,.0f} MB/s",
+            f">= {P8_SPEED_MB:.0f} MB/s",
+            speed >= P8_SPEED_MB,
+        ),
+        Row(
+            "P8",
+            "of which: checked and split (the plan recorded, start-up included)",
+            f"{ms(split)} = {mb / split:,.0f} MB/s; sent in {ms(wall - split)} = {mb / max(1e-9, wall - split):,.0f} MB/s",
+        ),
+        Row(
+            "P8",
+            "peak RSS while checking, splitting and sending",
+            f"{rss:.1f} MiB",
+            f"< {P8_MEMORY_MB} MiB",
+            rss < P8_MEMORY_MB,
+        ),
     ]
 
 
@@ -963,28 +1302,63 @@ def p9_job_watch(ctx: Context) -> list[Row]:
         shutil.rmtree(state, ignore_errors=True)
         env = cli_env(server.base_url, CBATCH_STATE_DIR=str(state))
         path = write_chat_jsonl(WORK / "p9" / "requests.jsonl", parts * per_part)
-        made = run_proc([CBATCH, "jobs", "create", str(path), "--model", "command-r", "--max-records-per-batch", str(per_part), "-q"], env, keep_stdout=True, timeout=600).check()
+        made = run_proc(
+            [
+                CBATCH,
+                "jobs",
+                "create",
+                str(path),
+                "--model",
+                "command-r",
+                "--max-records-per-batch",
+                str(per_part),
+                "-q",
+            ],
+            env,
+            keep_stdout=True,
+            timeout=600,
+        ).check()
         job_id = made.stdout.decode().split()[0]
         # The CPU of a command that reads the job once (one scan of the list): watching costs what is beyond it.
         base = [run_proc([CBATCH, "jobs", "get", job_id, "--json"], env).check() for _ in range(3)]
         log = server.request_log
         proc = run_proc([CBATCH, "jobs", "watch", job_id, "--plain"], env, timeout=600).check()
-        reqs = sorted(t for t, m, p in log.since(proc.started, proc.ended) if p.startswith("/v2/batches"))
+        reqs = sorted(
+            t for t, m, p in log.since(proc.started, proc.ended) if p.startswith("/v2/batches")
+        )
     rounds = _rounds(reqs)
     # Two of the requests are the job's own view, read before the first round and after the last.
     rpr = (len(reqs) - 2) / max(1, len(rounds))
     base_cpu = med(base, "cpu")
     share = max(0.0, proc.cpu - base_cpu) / max(1e-9, proc.wall - med(base))
     return [
-        Row("P9", f"jobs watch of a job of {parts} parts to the end (~{per_part / rps:.0f} s each)", f"{ms(proc.wall)}, {len(rounds)} rounds, {len(reqs)} requests, exit {proc.rc}"),
-        Row("P9", "requests per polling round (list in the expected order)", f"{rpr:.2f}", f"<= {P9_REQUESTS_PER_ROUND:.0f}", rpr <= P9_REQUESTS_PER_ROUND + 1e-9),
-        Row("P9", "CPU while waiting (share of one core)", f"{share * 100:.1f} % ({proc.cpu * 1000:,.0f} ms CPU in all)", f"<= {P9_WAIT_CPU_SHARE * 100:.0f} %", share <= P9_WAIT_CPU_SHARE),
+        Row(
+            "P9",
+            f"jobs watch of a job of {parts} parts to the end (~{per_part / rps:.0f} s each)",
+            f"{ms(proc.wall)}, {len(rounds)} rounds, {len(reqs)} requests, exit {proc.rc}",
+        ),
+        Row(
+            "P9",
+            "requests per polling round (list in the expected order)",
+            f"{rpr:.2f}",
+            f"<= {P9_REQUESTS_PER_ROUND:.0f}",
+            rpr <= P9_REQUESTS_PER_ROUND + 1e-9,
+        ),
+        Row(
+            "P9",
+            "CPU while waiting (share of one core)",
+            f"{share * 100:.1f} % ({proc.cpu * 1000:,.0f} ms CPU in all)",
+            f"<= {P9_WAIT_CPU_SHARE * 100:.0f} %",
+            share <= P9_WAIT_CPU_SHARE,
+        ),
     ]
 
 
 def p10_job_results(ctx: Context) -> list[Row]:
     if not module_available("tasks/jobs_results"):
-        return [_skip("P10", "jobs results", "cohere_batch_cli/tasks/jobs_results.py has not landed")]
+        return [
+            _skip("P10", "jobs results", "cohere_batch_cli/tasks/jobs_results.py has not landed")
+        ]
     n = 50_000 if ctx.quick else 200_000
     out_dir = WORK / "p10"
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -994,14 +1368,45 @@ def p10_job_results(ctx: Context) -> list[Row]:
         t0 = time.monotonic()
         path = write_chat_jsonl(out_dir / "in.jsonl", n, pad=200)
         client = api_client(server)
-        single = wait_batch(client, client.create_batch(name="p10", input_dataset_id=make_dataset(client, path, timeout=1800), model="command-r").id, timeout=1800)
+        single = wait_batch(
+            client,
+            client.create_batch(
+                name="p10",
+                input_dataset_id=make_dataset(client, path, timeout=1800),
+                model="command-r",
+            ).id,
+            timeout=1800,
+        )
         client.close()
-        made = run_proc([CBATCH, "jobs", "create", str(path), "--model", "command-r", "--max-records-per-batch", str(n // 10), "--watch", "-q"], env, keep_stdout=True, timeout=1800).check()
+        made = run_proc(
+            [
+                CBATCH,
+                "jobs",
+                "create",
+                str(path),
+                "--model",
+                "command-r",
+                "--max-records-per-batch",
+                str(n // 10),
+                "--watch",
+                "-q",
+            ],
+            env,
+            keep_stdout=True,
+            timeout=1800,
+        ).check()
         job_id = made.stdout.decode().split()[0]
-        ctx.note("P10", f"a job of 10 parts and one batch over the same {n:,} records made in {time.monotonic() - t0:.0f} s")
+        ctx.note(
+            "P10",
+            f"a job of 10 parts and one batch over the same {n:,} records made in {time.monotonic() - t0:.0f} s",
+        )
         commands = {
-            "job": lambda: run_proc([CBATCH, "jobs", "results", job_id, "-o", str(out_dir / "job.jsonl")], env).check(),
-            "single": lambda: run_proc([CBATCH, "results", single.id, "-o", str(out_dir / "single.jsonl")], env).check(),
+            "job": lambda: run_proc(
+                [CBATCH, "jobs", "results", job_id, "-o", str(out_dir / "job.jsonl")], env
+            ).check(),
+            "single": lambda: run_proc(
+                [CBATCH, "results", single.id, "-o", str(out_dir / "single.jsonl")], env
+            ).check(),
         }
         res = interleaved(commands, runs=ctx.runs(3, 1), warmup=0 if ctx.quick else 1)
     with open(out_dir / "job.jsonl", "rb") as fh:
@@ -1012,9 +1417,27 @@ def p10_job_results(ctx: Context) -> list[Row]:
     rss_j, rss_s = med(res["job"], "maxrss_mb"), med(res["single"], "maxrss_mb")
     shutil.rmtree(out_dir, ignore_errors=True)
     return [
-        Row("P10", f"jobs results of {n:,} records from 10 parts vs one batch's results", f"{n / job:,.0f} vs {n / one:,.0f} records/s = {ratio(r)} ({ms(job)} vs {ms(one)})", f">= {P10_SPEED:.2f}x", r >= P10_SPEED),
-        Row("P10", "the job's file holds each custom_id once", f"{len(ids):,} records, {len(set(ids)):,} ids", "all, once", once),
-        Row("P10", "peak RSS: job vs one batch", f"{rss_j:.1f} vs {rss_s:.1f} MiB = {ratio(rss_j / rss_s)}", f"<= {P10_MEMORY_GROWTH:.2f}x", rss_j / rss_s <= P10_MEMORY_GROWTH),
+        Row(
+            "P10",
+            f"jobs results of {n:,} records from 10 parts vs one batch's results",
+            f"{n / job:,.0f} vs {n / one:,.0f} records/s = {ratio(r)} ({ms(job)} vs {ms(one)})",
+            f">= {P10_SPEED:.2f}x",
+            r >= P10_SPEED,
+        ),
+        Row(
+            "P10",
+            "the job's file holds each custom_id once",
+            f"{len(ids):,} records, {len(set(ids)):,} ids",
+            "all, once",
+            once,
+        ),
+        Row(
+            "P10",
+            "peak RSS: job vs one batch",
+            f"{rss_j:.1f} vs {rss_s:.1f} MiB = {ratio(rss_j / rss_s)}",
+            f"<= {P10_MEMORY_GROWTH:.2f}x",
+            rss_j / rss_s <= P10_MEMORY_GROWTH,
+        ),
     ]
 
 
@@ -1028,7 +1451,24 @@ def jobs_list(ctx: Context) -> list[Row]:
     store = StateStore(state / "state.sqlite3")
     now = time.time()
     for i in range(1000):
-        store.begin_job(JobRecord(f"j{i:09d}", f"nightly-{i}", "command-r", "batch-chat-v2-input", f"/data/in-{i}.jsonl", 10**9, 0, 1_500_000_000, None, 4, 4_000_000, "done", now - i, now - i))
+        store.begin_job(
+            JobRecord(
+                f"j{i:09d}",
+                f"nightly-{i}",
+                "command-r",
+                "batch-chat-v2-input",
+                f"/data/in-{i}.jsonl",
+                10**9,
+                0,
+                1_500_000_000,
+                None,
+                4,
+                4_000_000,
+                "done",
+                now - i,
+                now - i,
+            )
+        )
     store.close()
     env = cli_env(None, CBATCH_STATE_DIR=str(state))
     commands = {
@@ -1040,7 +1480,15 @@ def jobs_list(ctx: Context) -> list[Row]:
     count = len(json.loads(res["list"][-1].stdout or b"[]")) if res["list"][-1].stdout else None
     shutil.rmtree(state.parent, ignore_errors=True)
     r = listed / helped
-    return [Row("JL", "jobs list --json over 1,000 recorded jobs vs cbatch --help", f"{ms(listed)} vs {ms(helped)} = {ratio(r)}" + (f" ({count:,} jobs)" if count else ""), f"< {JOBS_LIST_TARGET:.1f}x", r < JOBS_LIST_TARGET)]
+    return [
+        Row(
+            "JL",
+            "jobs list --json over 1,000 recorded jobs vs cbatch --help",
+            f"{ms(listed)} vs {ms(helped)} = {ratio(r)}" + (f" ({count:,} jobs)" if count else ""),
+            f"< {JOBS_LIST_TARGET:.1f}x",
+            r < JOBS_LIST_TARGET,
+        )
+    ]
 
 
 CASES.update(

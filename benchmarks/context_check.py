@@ -29,4 +29,13 @@ for _ in range(runs):
     assert report.ok, report.problems[:3]
     checks.append(t1 - t0)
     passes.append(t2 - t1)
-print(json.dumps({"check": statistics.median(checks), "context": statistics.median(passes), "undecided": left, "rows": report.rows}))
+print(
+    json.dumps(
+        {
+            "check": statistics.median(checks),
+            "context": statistics.median(passes),
+            "undecided": left,
+            "rows": report.rows,
+        }
+    )
+)

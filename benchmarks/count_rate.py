@@ -28,4 +28,8 @@ started = time.perf_counter()
 ours = [n for chunk in chunks for n in words.count_many(chunk)]
 by_words = time.perf_counter() - started
 assert ours == plain, "counting by words must give the library's counts"
-print(json.dumps({"records": len(texts), "library": len(texts) / library, "by_words": len(texts) / by_words}))
+print(
+    json.dumps(
+        {"records": len(texts), "library": len(texts) / library, "by_words": len(texts) / by_words}
+    )
+)

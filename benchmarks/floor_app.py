@@ -33,7 +33,12 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     base_url: Annotated[str | None, typer.Option("--base-url", help="API base URL.")] = None,
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
 ) -> None:
     """Global options."""
 

@@ -63,7 +63,9 @@ def _sentence(rng: random.Random, weights: list[float]) -> str:
     return " ".join(words) + rng.choice(".....?!")
 
 
-def text(rng: random.Random, size: int = RECORD_CHARS, *, weights: list[float] | None = None) -> str:
+def text(
+    rng: random.Random, size: int = RECORD_CHARS, *, weights: list[float] | None = None
+) -> str:
     weights = weights or lexicon()[1]
     out = ""
     while len(out) < size:
@@ -91,9 +93,13 @@ def tokenizer_file(work: Path) -> tuple[Path, float | None]:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         special_tokens=[],
     )
-    tokenizer.train_from_iterator((text(rng, 2_000, weights=corpus_weights) for _ in range(50_000)), trainer=trainer)
+    tokenizer.train_from_iterator(
+        (text(rng, 2_000, weights=corpus_weights) for _ in range(50_000)), trainer=trainer
+    )
     if tokenizer.get_vocab_size() < VOCAB_SIZE:
-        raise RuntimeError(f"the P11 tokenizer has {tokenizer.get_vocab_size():,} tokens, fewer than {VOCAB_SIZE:,}")
+        raise RuntimeError(
+            f"the P11 tokenizer has {tokenizer.get_vocab_size():,} tokens, fewer than {VOCAB_SIZE:,}"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tokenizer.save(str(tmp))
@@ -147,7 +153,9 @@ class ModelServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:

@@ -46,10 +46,16 @@ BLOCKS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer runs and smaller data (a minute or two)")
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer runs and smaller data (a minute or two)"
+    )
     parser.add_argument("--only", default="", help="comma-separated cases, e.g. P1,P3")
-    parser.add_argument("--no-sdk", action="store_true", help="skip the comparisons with the official SDK")
-    parser.add_argument("--write-docs", action="store_true", help="record the results in docs/performance.md")
+    parser.add_argument(
+        "--no-sdk", action="store_true", help="skip the comparisons with the official SDK"
+    )
+    parser.add_argument(
+        "--write-docs", action="store_true", help="record the results in docs/performance.md"
+    )
     parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
     parser.add_argument(
         "--pythonpath",
@@ -61,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CBATCH_BENCH_PYTHONPATH"] = str(Path(args.pythonpath).resolve())
 
     by_name = {case.upper(): case for case in CASES}  # --only p7b names P7b
-    wanted = [by_name.get(c.strip().upper(), c.strip()) for c in args.only.split(",") if c.strip()] or list(CASES)
+    wanted = [
+        by_name.get(c.strip().upper(), c.strip()) for c in args.only.split(",") if c.strip()
+    ] or list(CASES)
     unknown = [c for c in wanted if c not in CASES]
     if unknown:
         parser.error(f"unknown case {unknown[0]}; choose from {', '.join(CASES)}")
@@ -79,14 +87,24 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # one broken case must not hide the others
             errors += 1
             traceback.print_exc()
-            rows.append(Row(case, title, f"ERROR: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}", "", False))
+            rows.append(
+                Row(
+                    case,
+                    title,
+                    f"ERROR: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}",
+                    "",
+                    False,
+                )
+            )
         print(f"{case} done in {time.monotonic() - t0:.1f} s", file=sys.stderr, flush=True)
     elapsed = time.monotonic() - started
 
     table = markdown_table(rows)
     print()
     print(table)
-    print(f"\n{sum(r.ok is True for r in rows)} met, {sum(r.ok is False for r in rows)} missed, in {elapsed:.0f} s")
+    print(
+        f"\n{sum(r.ok is True for r in rows)} met, {sum(r.ok is False for r in rows)} missed, in {elapsed:.0f} s"
+    )
     if args.json:
         args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
     if args.write_docs:
@@ -104,9 +122,16 @@ def main(argv: list[str] | None = None) -> int:
 def markdown_table(rows: list[Row]) -> str:
     head = ["case", "measure", "result (medians)", "target", "mark"]
     body = [[r.case, r.measure, r.result, r.target, r.mark] for r in rows]
-    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
-    return "\n".join([line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)])
+    widths = [
+        max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)
+    ]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join(
+        [line(head), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, body)]
+    )
 
 
 def machine() -> str:
@@ -122,7 +147,9 @@ def machine() -> str:
         mem = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)
     except (ValueError, OSError):
         mem = 0
-    return f"{os.cpu_count()} cores ({cpu}), {mem} GiB RAM, {platform.system()} {platform.release()}"
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {mem} GiB RAM, {platform.system()} {platform.release()}"
+    )
 
 
 def versions(ctx: Context) -> str:
@@ -143,7 +170,9 @@ def case_block(case: str) -> tuple[str, str]:
     return f"<!-- benchmarks:{case}:start -->", f"<!-- benchmarks:{case}:end -->"
 
 
-def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float, block_name: str = "latest") -> None:
+def write_docs(
+    rows: list[Row], ctx: Context, argv: list[str], elapsed: float, block_name: str = "latest"
+) -> None:
     """Replace the marked blocks of docs/performance.md with this run's rows.
 
     A case whose own block is on the page (``<!-- benchmarks:P11:start -->``) is written
@@ -153,17 +182,34 @@ def write_docs(rows: list[Row], ctx: Context, argv: list[str], elapsed: float, b
     text = DOCS.read_text() if DOCS.exists() else "# Performance\n"
     own = set()
     if block_name == "latest":
-        own = {r.case for r in rows if case_block(r.case)[0] in text and case_block(r.case)[1] in text}
+        own = {
+            r.case for r in rows if case_block(r.case)[0] in text and case_block(r.case)[1] in text
+        }
     for case in sorted(own):
-        text = _replace(text, case_block(case), _block(case_block(case), [r for r in rows if r.case == case], ctx, argv, elapsed, {case}))
+        text = _replace(
+            text,
+            case_block(case),
+            _block(
+                case_block(case), [r for r in rows if r.case == case], ctx, argv, elapsed, {case}
+            ),
+        )
     rest = [r for r in rows if r.case not in own]
     if rest:
         cases = {r.case for r in rest}
-        text = _replace(text, BLOCKS[block_name], _block(BLOCKS[block_name], rest, ctx, argv, elapsed, cases))
+        text = _replace(
+            text, BLOCKS[block_name], _block(BLOCKS[block_name], rest, ctx, argv, elapsed, cases)
+        )
     DOCS.write_text(text)
 
 
-def _block(markers: tuple[str, str], rows: list[Row], ctx: Context, argv: list[str], elapsed: float, cases: set[str]) -> str:
+def _block(
+    markers: tuple[str, str],
+    rows: list[Row],
+    ctx: Context,
+    argv: list[str],
+    elapsed: float,
+    cases: set[str],
+) -> str:
     start, end = markers
     command = ".venv/bin/python benchmarks/run.py" + ("" if not argv else " " + shlex.join(argv))
     lines = [
@@ -175,10 +221,14 @@ def _block(markers: tuple[str, str], rows: list[Row], ctx: Context, argv: list[s
         markdown_table(rows),
         "",
     ]
-    notes = [f"- {case}: {text}" for case, texts in ctx.notes.items() if case in cases for text in texts]
+    notes = [
+        f"- {case}: {text}" for case, texts in ctx.notes.items() if case in cases for text in texts
+    ]
     detail = p1_detail()
     if detail and "P1" in cases:
-        notes.append("- P1: slowest cbatch modules under `-X importtime` for `--help`: " + "; ".join(detail))
+        notes.append(
+            "- P1: slowest cbatch modules under `-X importtime` for `--help`: " + "; ".join(detail)
+        )
     if notes:
         lines += ["Notes from this run:", "", *notes, ""]
     lines.append(end)

@@ -12,7 +12,9 @@ t0 = time.perf_counter()
 import cohere  # noqa: E402
 
 t1 = time.perf_counter()
-client = cohere.ClientV2(api_key="bench-key", base_url=sys.argv[1], log_warning_experimental_features=False)
+client = cohere.ClientV2(
+    api_key="bench-key", base_url=sys.argv[1], log_warning_experimental_features=False
+)
 t2 = time.perf_counter()
 response = client.batches.retrieve(sys.argv[2])
 t3 = time.perf_counter()

@@ -25,7 +25,9 @@ import pyarrow.json as pj
 import pyarrow.parquet as pq
 
 base_url, dataset_id, jsonl, parquet = sys.argv[1:5]
-client = cohere.ClientV2(api_key="bench-key", base_url=base_url, log_warning_experimental_features=False)
+client = cohere.ClientV2(
+    api_key="bench-key", base_url=base_url, log_warning_experimental_features=False
+)
 dataset = client.datasets.get(dataset_id).dataset
 client.utils.save_dataset(dataset, jsonl, format="jsonl")
 
@@ -57,7 +59,8 @@ with pq.ParquetWriter(parquet, SCHEMA, compression="zstd") as writer:
         bodies = batch.column("body").to_pylist()
         text = "\n".join(body or "{}" for body in bodies).encode()
         parsed = pj.read_json(
-            io.BytesIO(text), parse_options=pj.ParseOptions(explicit_schema=BODY, unexpected_field_behavior="ignore")
+            io.BytesIO(text),
+            parse_options=pj.ParseOptions(explicit_schema=BODY, unexpected_field_behavior="ignore"),
         ).combine_chunks()
         error = batch.column("error")
         failed = pc.fill_null(pc.not_equal(error, ""), False)

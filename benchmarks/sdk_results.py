@@ -11,7 +11,9 @@ import sys
 
 import cohere
 
-client = cohere.ClientV2(api_key="bench-key", base_url=sys.argv[1], log_warning_experimental_features=False)
+client = cohere.ClientV2(
+    api_key="bench-key", base_url=sys.argv[1], log_warning_experimental_features=False
+)
 dataset = client.datasets.get(sys.argv[2]).dataset
 utils = getattr(client, "utils", None)
 if utils is not None and hasattr(utils, "save_dataset"):

@@ -81,7 +81,9 @@ def describe_destination(path: str | os.PathLike[str]) -> Destination:
     try:
         info = os.stat(given)
     except FileNotFoundError:
-        return Destination(given, Path(os.path.realpath(given)), "file")  # new, or a dangling link's target
+        return Destination(
+            given, Path(os.path.realpath(given)), "file"
+        )  # new, or a dangling link's target
     except OSError as exc:
         raise LocalWriteError(f"cannot write {given}: {_cause(exc)}") from None
     mode = info.st_mode
@@ -228,7 +230,9 @@ class _Guarded:
 
     def _failure(self, exc: OSError) -> LocalWriteError:
         if isinstance(exc, BrokenPipeError):
-            return LocalWriteError(f"cannot write {self._given}: its reader went away (broken pipe)")
+            return LocalWriteError(
+                f"cannot write {self._given}: its reader went away (broken pipe)"
+            )
         return LocalWriteError(f"cannot write {self._given}: {_cause(exc)}")
 
 
@@ -242,7 +246,9 @@ def _in_place(target: Destination) -> Iterator[BinaryIO]:
         if target.kind == "socket":
             raw = _connect(target.path)
         else:
-            flags = os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+            flags = (
+                os.O_WRONLY | os.O_APPEND | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+            )
             raw = os.fdopen(os.open(target.path, flags), "wb")
     except OSError as exc:
         raise LocalWriteError(f"cannot write {target.given}: {_cause(exc)}") from None
@@ -284,7 +290,9 @@ def _create_temporary(target: Destination, mode: int | None, claim: _Claim) -> t
             continue
         except OSError as exc:
             claim.path = None
-            raise LocalWriteError(f"cannot write {target.given}: {_cause(exc, destination.parent)}") from None
+            raise LocalWriteError(
+                f"cannot write {target.given}: {_cause(exc, destination.parent)}"
+            ) from None
         if mode is not None:
             try:
                 _set_mode(fd, temp, mode)  # exactly ``mode``: the umask may have taken bits away
@@ -293,7 +301,9 @@ def _create_temporary(target: Destination, mode: int | None, claim: _Claim) -> t
                 temp.unlink(missing_ok=True)
                 raise
         return fd, temp
-    raise LocalWriteError(f"cannot write {target.given}: no free temporary name in {destination.parent}")
+    raise LocalWriteError(
+        f"cannot write {target.given}: no free temporary name in {destination.parent}"
+    )
 
 
 def _replace(temp: Path, target: Destination) -> None:

@@ -40,7 +40,9 @@ def remember(entries: Iterable[Entry], kind: str = "batch") -> None:
 
         path = cache_path(kind)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        payload = json.dumps({"saved_at": time.time(), "batches" if kind == "batch" else "items": rows})
+        payload = json.dumps(
+            {"saved_at": time.time(), "batches" if kind == "batch" else "items": rows}
+        )
         write_text_atomic(path, payload, mode=0o600)
     except OSError:
         pass  # a cache is a convenience: a read-only home must not break list
@@ -65,9 +67,15 @@ def cached(kind: str = "batch") -> list[Entry]:
 
 def complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
     """Ids starting with what was typed, each with its name and status as help."""
-    return [(i, f"{name} ({status})") for i, name, status in cached("batch") if i.startswith(incomplete)]
+    return [
+        (i, f"{name} ({status})") for i, name, status in cached("batch") if i.startswith(incomplete)
+    ]
 
 
 def complete_dataset_id(incomplete: str) -> list[tuple[str, str]]:
     """Dataset ids starting with what was typed, each with its name and validation status."""
-    return [(i, f"{name} ({status})") for i, name, status in cached("dataset") if i.startswith(incomplete)]
+    return [
+        (i, f"{name} ({status})")
+        for i, name, status in cached("dataset")
+        if i.startswith(incomplete)
+    ]

@@ -73,17 +73,35 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (ENV_PROFILE, "The config profile to use; --profile wins."),
     (ENV_CONFIG, "Path of the config file, instead of the platform's config directory."),
     (ENV_MODEL, "The default model of create (wins over the profile's model); --model wins."),
-    ("CBATCH_LOCAL_TIME", "1: show times in this machine's time zone with the offset (default UTC); also --local-time."),
-    (ENV_STATE_DIR, "Folder of the local state store (batch lineage, retries), instead of the user data folder."),
+    (
+        "CBATCH_LOCAL_TIME",
+        "1: show times in this machine's time zone with the offset (default UTC); also --local-time.",
+    ),
+    (
+        ENV_STATE_DIR,
+        "Folder of the local state store (batch lineage, retries), instead of the user data folder.",
+    ),
     ("NO_COLOR", "Any value: no colour. Also --no-color, and TERM=dumb."),
     ("FORCE_COLOR", "Any value: colour even when output is not a terminal."),
     ("SSL_CERT_FILE", "A CA bundle to verify TLS with (a private CA or a TLS-inspecting proxy)."),
     ("HTTPS_PROXY, NO_PROXY", "The usual proxy settings, honoured for API and download requests."),
     ("CBATCH_RETRY_BASE", "Seconds of the first retry backoff (default 1; doubles each retry)."),
-    (ENV_DATASET_MAX_BYTES, "Largest file one dataset may hold (default 1.5GB: 1,500,000,000 bytes); profile key dataset_max_bytes."),
-    (ENV_ORG_MAX_BYTES, "Dataset storage of the organisation (default 10GB); profile key org_max_bytes."),
-    (ENV_DATASET_TTL, "How long the service keeps a dataset (default 30d; 90, 15m, 2h also read); profile key dataset_ttl."),
-    (ENV_INPUT_PRICE, "Price per million input tokens, for any model (with CBATCH_OUTPUT_PRICE); wins over the profile."),
+    (
+        ENV_DATASET_MAX_BYTES,
+        "Largest file one dataset may hold (default 1.5GB: 1,500,000,000 bytes); profile key dataset_max_bytes.",
+    ),
+    (
+        ENV_ORG_MAX_BYTES,
+        "Dataset storage of the organisation (default 10GB); profile key org_max_bytes.",
+    ),
+    (
+        ENV_DATASET_TTL,
+        "How long the service keeps a dataset (default 30d; 90, 15m, 2h also read); profile key dataset_ttl.",
+    ),
+    (
+        ENV_INPUT_PRICE,
+        "Price per million input tokens, for any model (with CBATCH_OUTPUT_PRICE); wins over the profile.",
+    ),
     (ENV_OUTPUT_PRICE, "Price per million output tokens, for any model (with CBATCH_INPUT_PRICE)."),
     (ENV_ASSUMED_OUTPUT, "Output tokens assumed for a record without max_tokens (default 4096)."),
 )
@@ -241,8 +259,12 @@ def load_file(path: Path) -> dict[str, Any]:
         for key, value in profile.items():
             if key in STRING_KEYS and not isinstance(value, str):
                 raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a string")
-            if key in LIMIT_KEYS and (isinstance(value, bool) or not isinstance(value, (str, int, float))):
-                raise ConfigError(f"config file {path}: profiles.{name}.{key} must be a number or a string")
+            if key in LIMIT_KEYS and (
+                isinstance(value, bool) or not isinstance(value, (str, int, float))
+            ):
+                raise ConfigError(
+                    f"config file {path}: profiles.{name}.{key} must be a number or a string"
+                )
         where = f"config file {path}: profiles.{name}"
         if ASSUMED_OUTPUT_KEY in profile:
             _positive_int(profile[ASSUMED_OUTPUT_KEY], f"{where}.{ASSUMED_OUTPUT_KEY}")
@@ -350,7 +372,9 @@ def _price(value: Any, where: str) -> Decimal:
     try:
         price = Decimal(str(value).strip())
     except InvalidOperation:
-        raise ConfigError(f"{where} must be a number (a price per million tokens), got {value!r}") from None
+        raise ConfigError(
+            f"{where} must be a number (a price per million tokens), got {value!r}"
+        ) from None
     if not price.is_finite() or price < 0:
         raise ConfigError(f"{where} must be a number at least 0, got {value!r}")
     return price
@@ -359,13 +383,19 @@ def _price(value: Any, where: str) -> Decimal:
 def _check_prices(table: Any, where: str) -> dict[str, Prices]:
     """The ``prices`` table of a profile: ``[prices."MODEL"]`` tables of ``input`` and ``output``."""
     if not isinstance(table, dict):
-        raise ConfigError(f"{where} must be a table of models, each a table of input and output prices")
+        raise ConfigError(
+            f"{where} must be a table of models, each a table of input and output prices"
+        )
     found = {}
     for model, prices in table.items():
         at = f'{where}."{model}"'
         if not isinstance(prices, dict) or set(prices) != {"input", "output"}:
-            raise ConfigError(f"{at} must hold exactly input and output, each a price per million tokens")
-        found[model] = Prices(_price(prices["input"], f"{at}.input"), _price(prices["output"], f"{at}.output"))
+            raise ConfigError(
+                f"{at} must hold exactly input and output, each a price per million tokens"
+            )
+        found[model] = Prices(
+            _price(prices["input"], f"{at}.input"), _price(prices["output"], f"{at}.output")
+        )
     return found
 
 
@@ -439,7 +469,9 @@ def resolve(
         assumed = Setting(str(_positive_int(assumed.value, assumed.source)), assumed.source)
     prices = {
         model: Prices(p.input, p.output, f"profile '{chosen}'")
-        for model, p in _check_prices(stored.get(PRICES_KEY, {}), f"{from_profile}: {PRICES_KEY}").items()
+        for model, p in _check_prices(
+            stored.get(PRICES_KEY, {}), f"{from_profile}: {PRICES_KEY}"
+        ).items()
     }
     if stored.get("api_key"):
         warning = _permission_warning(path)
@@ -467,8 +499,10 @@ def _env_prices(env: Any) -> Prices | None:
         return None
     missing = [name for name, value in given.items() if not value]
     if missing:
-        raise ConfigError(f"{missing[0]} is not set: prices from the environment need both "
-                          f"{ENV_INPUT_PRICE} and {ENV_OUTPUT_PRICE}")
+        raise ConfigError(
+            f"{missing[0]} is not set: prices from the environment need both "
+            f"{ENV_INPUT_PRICE} and {ENV_OUTPUT_PRICE}"
+        )
     return Prices(
         _price(given[ENV_INPUT_PRICE], f"environment {ENV_INPUT_PRICE}"),
         _price(given[ENV_OUTPUT_PRICE], f"environment {ENV_OUTPUT_PRICE}"),

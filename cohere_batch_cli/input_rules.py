@@ -260,7 +260,9 @@ class InputChecker:
         problems = [Problem(line_no, m) for m in messages]
         custom_id = record.get("custom_id") if isinstance(record, dict) else None
         if isinstance(custom_id, str) and custom_id.strip():
-            digest = int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big")
+            digest = int.from_bytes(
+                hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big"
+            )
             if digest in self._seen:
                 problems.append(Problem(line_no, f"duplicate custom_id {json.dumps(custom_id)}"))
             else:

@@ -37,7 +37,9 @@ LABEL_MAX = 80
 
 _TAG = re.compile(r"^(?P<label>.*?) ?\[(?P<tag>[^\[\]]*)\]$", re.DOTALL)
 _RETRY = re.compile(r"retry (?P<retry>[1-9]\d{0,5}) of (?P<root>\S+)")
-_JOB = re.compile(r"job (?P<job>\S+) part (?P<part>[1-9]\d{0,6})(?: retry (?P<retry>[1-9]\d{0,5}))?")
+_JOB = re.compile(
+    r"job (?P<job>\S+) part (?P<part>[1-9]\d{0,6})(?: retry (?P<retry>[1-9]\d{0,5}))?"
+)
 _UNSAFE = re.compile(r"[^a-z0-9]+")
 
 
@@ -108,11 +110,15 @@ def parse_batch_name(name: str) -> tuple[str, Lineage | None]:
     text, label = match.group("tag"), match.group("label")
     retry = _RETRY.fullmatch(text)
     if retry is not None:
-        return label, Lineage(root_batch_id=retry.group("root"), attempt=int(retry.group("retry")) + 1)
+        return label, Lineage(
+            root_batch_id=retry.group("root"), attempt=int(retry.group("retry")) + 1
+        )
     job = _JOB.fullmatch(text)
     if job is not None:
         again = int(job.group("retry") or 0)
-        return label, Lineage(job_id=job.group("job"), part=int(job.group("part")), attempt=again + 1)
+        return label, Lineage(
+            job_id=job.group("job"), part=int(job.group("part")), attempt=again + 1
+        )
     return name, None
 
 
@@ -128,7 +134,9 @@ def dataset_name(label: str, lineage: Lineage) -> str:
     letters and digits as far as they fit, then the short tag, which is never cut.
     """
     if lineage.job_id is not None:
-        short = f"{_safe(lineage.job_id)[:16]}-p{lineage.part}" + (f"-retry{lineage.retry}" if lineage.retry else "")
+        short = f"{_safe(lineage.job_id)[:16]}-p{lineage.part}" + (
+            f"-retry{lineage.retry}" if lineage.retry else ""
+        )
     else:
         short = f"retry{lineage.retry}-{_safe(lineage.root_batch_id or '')[:8]}"
     room = DATASET_NAME_MAX - len(short) - 1

@@ -83,7 +83,9 @@ def _spooled(source: BinaryIO, label: str) -> Iterator[Path]:
     try:
         fd, name = tempfile.mkstemp(prefix=".cbatch-input-", suffix=".jsonl")
     except OSError as exc:
-        raise LocalWriteError(f"cannot keep a copy of {label} to check and send: {exc.strerror or exc}") from None
+        raise LocalWriteError(
+            f"cannot keep a copy of {label} to check and send: {exc.strerror or exc}"
+        ) from None
     copy = Path(name)
     out = os.fdopen(fd, "wb")
     try:
@@ -100,7 +102,9 @@ def _spooled(source: BinaryIO, label: str) -> Iterator[Path]:
 
 
 def _no_room(label: str, copy: Path, exc: OSError) -> LocalWriteError:
-    return LocalWriteError(f"cannot keep a copy of {label} in {copy.parent} to check and send: {exc.strerror or exc}")
+    return LocalWriteError(
+        f"cannot keep a copy of {label} in {copy.parent} to check and send: {exc.strerror or exc}"
+    )
 
 
 def _copy(source: BinaryIO, out: BinaryIO, label: str, copy: Path) -> None:
@@ -115,4 +119,3 @@ def _copy(source: BinaryIO, out: BinaryIO, label: str, copy: Path) -> None:
             out.write(chunk)
         except OSError as exc:
             raise _no_room(label, copy, exc) from None
-

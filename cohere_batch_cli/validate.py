@@ -105,7 +105,11 @@ def check_file(
                     on_bytes(len(raw) or max_line_bytes)
                 if too_long:
                     checker.rows += 1
-                    problems = [Problem(line_no, f"the line is longer than {_size(max_line_bytes)}; not checked")]
+                    problems = [
+                        Problem(
+                            line_no, f"the line is longer than {_size(max_line_bytes)}; not checked"
+                        )
+                    ]
                 else:
                     problems = checker.feed(line_no, raw)
                 unreadable += too_long or _unreadable(problems)
@@ -120,7 +124,12 @@ def check_file(
         # Some record was read and none told the type. (When no line could be read at
         # all, those lines' own problems are the news; this would be noise.)
         report.add(
-            [Problem(0, "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input")]
+            [
+                Problem(
+                    0,
+                    "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input",
+                )
+            ]
         )
     return report
 
@@ -146,7 +155,10 @@ def _not_text(head: bytes) -> Problem | None:
     if head.startswith(_GZIP_MAGIC):
         return Problem(0, "the file is gzip-compressed; decompress it first (gunzip)")
     if b"\x00" in head:
-        return Problem(0, "the file is binary (it holds NUL bytes), not JSONL text; UTF-16 without a byte order mark looks like this too")
+        return Problem(
+            0,
+            "the file is binary (it holds NUL bytes), not JSONL text; UTF-16 without a byte order mark looks like this too",
+        )
     return None
 
 

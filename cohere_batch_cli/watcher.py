@@ -250,7 +250,17 @@ class AllDone:
     """Ids that answered 404 and were dropped (see :class:`NotFound`)."""
 
 
-WatchEvent = Snapshot | Progress | StatusChanged | TransientError | Recovered | BatchDone | NotFound | TimedOut | AllDone
+WatchEvent = (
+    Snapshot
+    | Progress
+    | StatusChanged
+    | TransientError
+    | Recovered
+    | BatchDone
+    | NotFound
+    | TimedOut
+    | AllDone
+)
 """Every event the engine yields; ``event.kind`` names it in JSON lines."""
 
 
@@ -436,9 +446,15 @@ class Watcher:
                     events.insert(0, Recovered(self._clock() - outage_since, self._elapsed()))
                     outage_since, failures = None, 0
                 if all(t.done for t in self._tracked.values()):
-                    final = [t.batch for t in self._tracked.values() if t.batch is not None and not t.missing]
+                    final = [
+                        t.batch
+                        for t in self._tracked.values()
+                        if t.batch is not None and not t.missing
+                    ]
                     missing = sum(t.missing for t in self._tracked.values())
-                    self.exit_code = outcome_exit_code(final, opts.no_exit_status, not_found=missing)
+                    self.exit_code = outcome_exit_code(
+                        final, opts.no_exit_status, not_found=missing
+                    )
                     gone = tuple(t.id for t in self._tracked.values() if t.missing)
                     yield [*events, AllDone(tuple(final), self.exit_code, self._elapsed(), gone)]
                     return
@@ -478,7 +494,9 @@ class Watcher:
         if moved:
             self._pace = opts.interval
         else:
-            queued = all(t.batch is not None and t.batch.status == BatchStatus.QUEUED for t in running)
+            queued = all(
+                t.batch is not None and t.batch.status == BatchStatus.QUEUED for t in running
+            )
             self._pace = min(opts.max_interval, self._pace * (2.0 if queued else 1.5))
         pace = self._pace
         etas = [e for e in (t.eta() for t in running) if e is not None]
@@ -507,7 +525,9 @@ class Watcher:
                 batch = self._get(tracked, deadline)
             except _Missing:
                 continue
-            except NotFoundError as exc:  # past the grace period: say so now, drop it, follow the rest
+            except (
+                NotFoundError
+            ) as exc:  # past the grace period: say so now, drop it, follow the rest
                 tracked.done = tracked.missing = True
                 events.append(NotFound(tracked.id, exc, self._elapsed()))
                 continue
@@ -585,14 +605,20 @@ class Watcher:
         if old is None:
             events.append(Snapshot(batch, tracked.rate(), tracked.eta(), elapsed))
         elif batch.status != old.status:
-            events.append(StatusChanged(batch, old.status, batch.status, tracked.rate(), tracked.eta(), elapsed))
+            events.append(
+                StatusChanged(
+                    batch, old.status, batch.status, tracked.rate(), tracked.eta(), elapsed
+                )
+            )
         elif _counters(batch) != _counters(old):
             events.append(Progress(batch, tracked.rate(), tracked.eta(), elapsed))
         else:
             changed = False
         if batch.status.is_terminal:
             tracked.done = True
-            events.append(BatchDone(batch, batch_exit_code(batch), elapsed, self._results_readable(batch)))
+            events.append(
+                BatchDone(batch, batch_exit_code(batch), elapsed, self._results_readable(batch))
+            )
         return changed
 
     def _results_readable(self, batch: Batch) -> bool | None:
@@ -618,4 +644,3 @@ class Watcher:
         except CohereAPIError:
             return None
         return True
-

@@ -62,7 +62,11 @@ def normalize(line: str) -> tuple[str, list[str]]:
 
 
 def _is_uuid(value: str) -> bool:
-    return re.fullmatch(VARIABLE.pattern, value) is not None and len(value) == 36 and value.count("-") == 4
+    return (
+        re.fullmatch(VARIABLE.pattern, value) is not None
+        and len(value) == 36
+        and value.count("-") == 4
+    )
 
 
 def _is_dataset(value: str) -> bool:
@@ -91,7 +95,11 @@ def block_matches(doc: list[str], actual: list[str], bindings: dict[str, str]) -
         return not actual
     if doc[0].strip() == "...":
         return any(block_matches(doc[1:], actual[n:], bindings) for n in range(len(actual) + 1))
-    return bool(actual) and line_matches(doc[0], actual[0], bindings) and block_matches(doc[1:], actual[1:], bindings)
+    return (
+        bool(actual)
+        and line_matches(doc[0], actual[0], bindings)
+        and block_matches(doc[1:], actual[1:], bindings)
+    )
 
 
 @dataclass
@@ -115,22 +123,47 @@ def _requests_from_guide(work: Path, env: dict[str, str]) -> None:
         {"custom_id": "a", "body": {"messages": [{"role": "user", "content": "hello again"}]}},
         {"custom_id": "b", "body": {"messages": []}},
     ]
-    (work / "bad.jsonl").write_text("".join(json.dumps(r) + "\n" for r in bad) + "oops\n", encoding="utf-8")
+    (work / "bad.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in bad) + "oops\n", encoding="utf-8"
+    )
 
 
 def _requests_for_readme(work: Path, env: dict[str, str]) -> None:
     records = [
-        {"custom_id": f"q{i}", "body": {"messages": [{"role": "user", "content": f"Question {i}" + (" [[sandbox:fail]]" if i == 7 else "")}]}}
+        {
+            "custom_id": f"q{i}",
+            "body": {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": f"Question {i}" + (" [[sandbox:fail]]" if i == 7 else ""),
+                    }
+                ]
+            },
+        }
         for i in range(8)
     ]
-    (work / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    (work / "requests.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in records), encoding="utf-8"
+    )
 
 
 def _requests_for_ci(work: Path, env: dict[str, str]) -> None:
     _requests_for_readme(work, env)
-    fail = [{"custom_id": f"f{i}", "body": {"messages": [{"role": "user", "content": "[[sandbox:fail]]"}]}} for i in range(3)]
-    (work / "all-fail.jsonl").write_text("".join(json.dumps(r) + "\n" for r in fail), encoding="utf-8")
-    big = [{"custom_id": f"b{i}", "body": {"messages": [{"role": "user", "content": f"q {i}"}]}} for i in range(200)]
+    fail = [
+        {
+            "custom_id": f"f{i}",
+            "body": {"messages": [{"role": "user", "content": "[[sandbox:fail]]"}]},
+        }
+        for i in range(3)
+    ]
+    (work / "all-fail.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in fail), encoding="utf-8"
+    )
+    big = [
+        {"custom_id": f"b{i}", "body": {"messages": [{"role": "user", "content": f"q {i}"}]}}
+        for i in range(200)
+    ]
     (work / "big.jsonl").write_text("".join(json.dumps(r) + "\n" for r in big), encoding="utf-8")
 
 
@@ -209,7 +242,14 @@ class Session:
     def _serve(self, command: str) -> list[str]:
         """A server runs until stopped: read what it prints at the start, then Ctrl-C it."""
         argv = command.replace("--port 8787", "--port 0").split()
-        child = subprocess.Popen(argv, cwd=self.work, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        child = subprocess.Popen(
+            argv,
+            cwd=self.work,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         lines = []
         assert child.stdout is not None
         for line in child.stdout:
@@ -242,7 +282,13 @@ def sessions(text: str) -> list[tuple[str, list[tuple[str, list[str]]]]]:
 def substitute(command: str, bindings: dict[str, str]) -> str:
     """The command with each documented id (and the first 8 characters of a batch id) made this run's."""
     pairs = dict(bindings)
-    pairs.update({d[:8]: r[:8] for d, r in bindings.items() if re.fullmatch(VARIABLE.pattern, d) and len(d) == 36})
+    pairs.update(
+        {
+            d[:8]: r[:8]
+            for d, r in bindings.items()
+            if re.fullmatch(VARIABLE.pattern, d) and len(d) == 36
+        }
+    )
     for documented, real in sorted(pairs.items(), key=lambda kv: -len(kv[0])):
         command = command.replace(documented, real)
     return command
@@ -269,10 +315,18 @@ def run_page(name: str, page: Page, *, write: bool) -> list[str]:
                 # The ids the example showed stand for those printed now, in order.
                 shown = [i for line in documented for i in normalize(line)[1]]
                 printed = [i for line in real for i in normalize(line)[1]]
-                for kind in (_is_uuid, _is_dataset):  # a batch id stands for a batch id, never a dataset's
+                for kind in (
+                    _is_uuid,
+                    _is_dataset,
+                ):  # a batch id stands for a batch id, never a dataset's
                     for d, r in zip(filter(kind, shown), filter(kind, printed), strict=False):
                         bindings.setdefault(d, r)
-                problems.append(f"{name}: $ {command}\n--- documented\n" + "\n".join(documented) + "\n--- printed\n" + "\n".join(real))
+                problems.append(
+                    f"{name}: $ {command}\n--- documented\n"
+                    + "\n".join(documented)
+                    + "\n--- printed\n"
+                    + "\n".join(real)
+                )
                 # Written back with the page's own spelling of every id it already knows, so
                 # one id reads the same in every block; ids new to the page are kept as printed.
                 page_id = {r: d for d, r in bindings.items()}

@@ -21,7 +21,9 @@ def _help(args: list[str]) -> str:
 
     from cohere_batch_cli.cli.app import app
 
-    result = CliRunner().invoke(app, [*args, "--help"], env={"COLUMNS": WIDTH, "NO_COLOR": "1", "TERM": "dumb"})
+    result = CliRunner().invoke(
+        app, [*args, "--help"], env={"COLUMNS": WIDTH, "NO_COLOR": "1", "TERM": "dumb"}
+    )
     if result.exit_code != 0:
         raise SystemExit(f"cbatch {' '.join(args)} --help failed: {result.output}")
     return result.stdout.rstrip() + "\n"
@@ -66,7 +68,14 @@ def render() -> str:
     ]
     for path, text in _walk([]):
         title = " ".join(["cbatch", *path])
-        out += [f"## {title}", "", "```text", text.replace("Usage: root", "Usage: cbatch").rstrip(), "```", ""]
+        out += [
+            f"## {title}",
+            "",
+            "```text",
+            text.replace("Usage: root", "Usage: cbatch").rstrip(),
+            "```",
+            "",
+        ]
     for topic, make in TOPICS.items():
         out += [f"## cbatch help {topic}", "", "```text", make(), "```", ""]
     return "\n".join(out)
@@ -76,7 +85,10 @@ def main(argv: list[str]) -> int:
     text = render()
     if "--check" in argv:
         if not REFERENCE.exists() or REFERENCE.read_text(encoding="utf-8") != text:
-            print("docs/reference.md is out of date: run python docs/generate_reference.py", file=sys.stderr)
+            print(
+                "docs/reference.md is out of date: run python docs/generate_reference.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     REFERENCE.write_text(text, encoding="utf-8")

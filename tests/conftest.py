@@ -69,7 +69,13 @@ class Cli:
         self.base_url = base_url
         self.key = key
 
-    def __call__(self, *args: str, exit_code: int = 0, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        exit_code: int = 0,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Result:
         from cohere_batch_cli.cli.app import app
 
         full_env = {"CO_API_KEY": self.key} if self.key else {}
@@ -132,5 +138,3 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if leaked:
         session.exitstatus = 1
         print(f"\nthe test API key appeared in {len(leaked)} captured outputs:\n{leaked[0][:500]}")
-
-

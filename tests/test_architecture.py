@@ -158,7 +158,9 @@ def _layer(prefix: str) -> set[str]:
 )
 def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) -> None:
     bad = {
-        module: sorted(dep for dep in GRAPH[module] if any(dep in _layer(f"{NAME}.{f}") for f in forbidden))
+        module: sorted(
+            dep for dep in GRAPH[module] if any(dep in _layer(f"{NAME}.{f}") for f in forbidden)
+        )
         for module in _layer(f"{NAME}.{layer}") - ENTRY_POINTS
     }
     assert {m: deps for m, deps in bad.items() if deps} == {}
@@ -172,7 +174,9 @@ def test_tasks_and_the_api_know_nothing_of_typer() -> None:
 
 def test_the_api_layer_names_no_cbatch_command() -> None:
     """Hints that name a command are the CLI's and the tasks' to give, not the client's."""
-    command = re.compile(r"cbatch (create|list|get|cancel|watch|results|datasets|login|config|sandbox|demo)\b")
+    command = re.compile(
+        r"cbatch (create|list|get|cancel|watch|results|datasets|login|config|sandbox|demo)\b"
+    )
     for module in _layer(f"{NAME}.api"):
         for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
@@ -193,7 +197,13 @@ def _stream_writes(tree: ast.AST) -> Iterator[tuple[int, str]]:
                 yield node.lineno, func.id
             if isinstance(func, ast.Attribute):
                 dotted = ast.unparse(func)
-                if dotted in ("typer.echo", "typer.secho", "click.echo", "rich.print", "rich.console.Console"):
+                if dotted in (
+                    "typer.echo",
+                    "typer.secho",
+                    "click.echo",
+                    "rich.print",
+                    "rich.console.Console",
+                ):
                     yield node.lineno, dotted
                 if dotted == "os.write" and node.args and ast.unparse(node.args[0]) in ("1", "2"):
                     yield node.lineno, "os.write to fd 1 or 2"

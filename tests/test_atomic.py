@@ -80,7 +80,9 @@ def test_ctrl_c_while_writing_leaves_the_old_file_and_no_temporary(tmp_path: Pat
             fh.write(b"new = ")
             started.set()
             deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:  # a long write, as a big results file is: Ctrl-C lands in it
+            while (
+                time.monotonic() < deadline
+            ):  # a long write, as a big results file is: Ctrl-C lands in it
                 fh.write(b"x" * 1024)
                 fh.seek(6)
             pytest.fail("SIGINT never arrived")
@@ -95,7 +97,9 @@ def test_mode_is_exact_from_the_start_whatever_the_umask(tmp_path: Path) -> None
     with umask(0o000):
         with atomic_write(target, mode=0o600) as fh:
             (temp,) = [p for p in tmp_path.iterdir() if p.name.startswith(".secret.toml.")]
-            assert stat.S_IMODE(temp.stat().st_mode) == 0o600  # never readable by others, not for a moment
+            assert (
+                stat.S_IMODE(temp.stat().st_mode) == 0o600
+            )  # never readable by others, not for a moment
             fh.write(b"api_key = 'k'\n")
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     with umask(0o277):  # a umask that would take the owner's write bit away
@@ -176,11 +180,16 @@ def test_the_config_file_is_written_0600_whatever_was_there(isolated_env: Path) 
     with umask(0o000):
         config.save_profile("default", {"api_key": "k-123456789"})
     assert stat.S_IMODE(isolated_env.stat().st_mode) == 0o600
-    assert config.load_file(isolated_env)["profiles"] == {"old": {"model": "m"}, "default": {"api_key": "k-123456789"}}
+    assert config.load_file(isolated_env)["profiles"] == {
+        "old": {"model": "m"},
+        "default": {"api_key": "k-123456789"},
+    }
     assert names(isolated_env.parent) == ["config.toml"]
 
 
-def test_the_config_write_never_follows_a_planted_temporary_name(isolated_env: Path, tmp_path: Path) -> None:
+def test_the_config_write_never_follows_a_planted_temporary_name(
+    isolated_env: Path, tmp_path: Path
+) -> None:
     """A symlink waiting at the temporary name must not receive the key (nor its mode change)."""
     isolated_env.parent.mkdir(parents=True)
     elsewhere = tmp_path / "elsewhere.txt"
@@ -189,6 +198,8 @@ def test_the_config_write_never_follows_a_planted_temporary_name(isolated_env: P
     planted = isolated_env.parent / f".{isolated_env.name}.{os.getpid()}.tmp"  # the old fixed name
     planted.symlink_to(elsewhere)
     config.save_profile("default", {"api_key": "k-123456789"})
-    assert elsewhere.read_text() == "not yours\n" and stat.S_IMODE(elsewhere.stat().st_mode) == 0o644
+    assert (
+        elsewhere.read_text() == "not yours\n" and stat.S_IMODE(elsewhere.stat().st_mode) == 0o644
+    )
     assert not isolated_env.is_symlink() and stat.S_IMODE(isolated_env.stat().st_mode) == 0o600
     assert config.load_file(isolated_env)["profiles"]["default"]["api_key"] == "k-123456789"

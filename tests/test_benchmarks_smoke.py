@@ -17,7 +17,16 @@ REPO = Path(__file__).resolve().parent.parent
 def test_run_py_quick_p1_produces_its_rows(tmp_path: Path) -> None:
     out = tmp_path / "rows.json"
     proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "run.py"), "--only", "P1", "--quick", "--no-sdk", "--json", str(out)],
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / "run.py"),
+            "--only",
+            "P1",
+            "--quick",
+            "--no-sdk",
+            "--json",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=60,

@@ -31,11 +31,15 @@ def test_create_as_written_in_the_issue(cli: Cli, dataset_id: str) -> None:
     result = cli("create", "--name", "foo", "--dataset", dataset_id, "--model", "command-r")
     assert "created batch" in result.stderr
     assert "Name:" in result.stdout and "foo" in result.stdout
-    assert "queued" in result.stdout or "in progress" in result.stdout or "completed" in result.stdout
+    assert (
+        "queued" in result.stdout or "in progress" in result.stdout or "completed" in result.stdout
+    )
 
 
 def test_create_json_prints_the_batch_itself(cli: Cli, dataset_id: str) -> None:
-    result = cli("create", "--name", "json-one", "--dataset", dataset_id, "--model", "command-r", "--json")
+    result = cli(
+        "create", "--name", "json-one", "--dataset", dataset_id, "--model", "command-r", "--json"
+    )
     batch = json.loads(result.stdout)
     assert batch["name"] == "json-one" and batch["status"] == "BATCH_STATUS_QUEUED"
     assert isinstance(batch["input_tokens"], str), "the API's own object, token counts as sent"
@@ -49,11 +53,22 @@ def test_create_quiet_prints_only_the_id(cli: Cli, dataset_id: str, client: Cohe
 
 
 def test_create_with_an_unknown_dataset_is_refused(cli: Cli) -> None:
-    result = cli("create", "-n", "x", "-d", "no-such-dataset", "-m", "command-r", exit_code=ExitCode.NOT_FOUND)
+    result = cli(
+        "create",
+        "-n",
+        "x",
+        "-d",
+        "no-such-dataset",
+        "-m",
+        "command-r",
+        exit_code=ExitCode.NOT_FOUND,
+    )
     assert "no-such-dataset" in result.stderr
 
 
-def test_get_json_works_with_jq_style_access(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_get_json_works_with_jq_style_access(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, 3)
     wait_terminal(client, batch.id)
     data = json.loads(cli("get", batch.id, "--json").stdout)
@@ -61,12 +76,18 @@ def test_get_json_works_with_jq_style_access(cli: Cli, client: CohereClient, tmp
     assert data["num_successful_records"] == 3
 
 
-def test_get_plain_shows_every_field_readably(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_get_plain_shows_every_field_readably(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, 3, fail={1})
     wait_terminal(client, batch.id)
     out = cli("get", batch.id).stdout
     assert "Status:" in out and "completed" in out
-    assert "Records:        3\n" in out and "Succeeded:      2\n" in out and "Failed:         1\n" in out
+    assert (
+        "Records:        3\n" in out
+        and "Succeeded:      2\n" in out
+        and "Failed:         1\n" in out
+    )
     assert "\x1b[" not in out, "no colour when stdout is not a terminal"
 
 
@@ -94,15 +115,26 @@ def test_list_limit_name_and_status_filters(cli: Cli, client: CohereClient, tmp_
     assert len(cli("list", "--limit", "2", "-q").stdout.split()) == 2
 
 
-def test_list_plain_is_tab_separated_without_boxes(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_list_plain_is_tab_separated_without_boxes(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     make_batch(client, tmp_path, 1, name="tsv")
     first = cli("list", "--limit", "1").stdout.splitlines()[0]
     fields = first.split("\t")
-    assert len(fields) == 8 and fields[2] in {"queued", "in_progress", "canceling", "completed", "failed", "canceled"}
+    assert len(fields) == 8 and fields[2] in {
+        "queued",
+        "in_progress",
+        "canceling",
+        "completed",
+        "failed",
+        "canceled",
+    }
     assert not set("│┃─━") & set(first)
 
 
-def test_plain_output_gives_one_raw_value_a_column(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_plain_output_gives_one_raw_value_a_column(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, 4, fail={3}, name="raw numbers")
     wait_terminal(client, batch.id)
     (line,) = cli("list", "--name", "raw numbers", "--limit", "1").stdout.splitlines()
@@ -111,10 +143,14 @@ def test_plain_output_gives_one_raw_value_a_column(cli: Cli, client: CohereClien
     assert (records, succeeded, failed) == ("4", "3", "1")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", created), created
     shown = cli("get", batch.id).stdout
-    assert "Records:        4\n" in shown and "Failed:         1\n" in shown and "(100%)" not in shown
+    assert (
+        "Records:        4\n" in shown and "Failed:         1\n" in shown and "(100%)" not in shown
+    )
     datasets = cli("datasets", "list").stdout.splitlines()
     assert all(len(row.split("\t")) == 7 for row in datasets)
-    assert not [row for row in datasets if re.search(r"\d,\d| [KMG]?B\t", row)], "no 1,000 nor 1.3 KB"
+    assert not [row for row in datasets if re.search(r"\d,\d| [KMG]?B\t", row)], (
+        "no 1,000 nor 1.3 KB"
+    )
 
 
 def test_list_newest_first(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
@@ -134,14 +170,18 @@ def test_quiet_list_pipes_into_cancel(tmp_path: Path) -> None:
     """
     from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 
-    settings = SandboxSettings(data_dir=tmp_path / "slow", port=0, queue_delay=60.0, validation_delay=0.0)
+    settings = SandboxSettings(
+        data_dir=tmp_path / "slow", port=0, queue_delay=60.0, validation_delay=0.0
+    )
     with SandboxServer(settings) as server, CohereClient(TEST_KEY, server.base_url) as client:
         wanted = [make_batch(client, tmp_path, 3, name="to-cancel") for _ in range(2)]
         kept = make_batch(client, tmp_path, 3, name="keep-me")
         cli = Cli(server.base_url, TEST_KEY)
         ids = cli("list", "-q", "--status", "queued", "--name", "to-cancel").stdout.split()
         assert sorted(ids) == sorted(b.id for b in wanted)
-        result = cli("cancel", *ids, "--wait", "--json")  # exit 0: docs/watch-and-ci.md, cancel --wait
+        result = cli(
+            "cancel", *ids, "--wait", "--json"
+        )  # exit 0: docs/watch-and-ci.md, cancel --wait
         outcomes = [json.loads(line) for line in result.stdout.splitlines()[: len(ids)]]
         assert outcomes == [{"id": i, "cancel_requested": True} for i in ids]
         events = [json.loads(line) for line in result.stdout.splitlines()[len(ids) :]]
@@ -160,7 +200,9 @@ def test_cancel_a_finished_batch_is_refused(cli: Cli, client: CohereClient, tmp_
 def test_wrong_key_against_a_locked_sandbox(tmp_path: Path) -> None:
     from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 
-    with SandboxServer(SandboxSettings(data_dir=tmp_path / "locked", port=0, api_keys=("right-key",))) as server:
+    with SandboxServer(
+        SandboxSettings(data_dir=tmp_path / "locked", port=0, api_keys=("right-key",))
+    ) as server:
         result = Cli(server.base_url, "wrong-key")("list", exit_code=ExitCode.AUTH)
         assert "authentication failed" in result.stderr
         Cli(server.base_url, "right-key")("list")

@@ -15,7 +15,11 @@ from tests.support.flows import FAIL, chat_records, embed_records, write_jsonl
 
 
 def uploads(sandbox: object) -> int:
-    return sum(1 for method, path, _ in sandbox.request_log if method == "POST" and path.startswith("/v1/datasets"))  # type: ignore[attr-defined]
+    return sum(
+        1
+        for method, path, _ in sandbox.request_log
+        if method == "POST" and path.startswith("/v1/datasets")
+    )  # type: ignore[attr-defined]
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -25,7 +29,9 @@ def read_jsonl(path: Path) -> list[dict]:
 def submit(cli: Cli, path: Path, *extra: str) -> str:
     """One-step create, watched to the end in plain lines; returns the batch id."""
     result = cli("create", "--file", str(path), "--model", "command-r", "--watch", *extra)
-    return next(line.split()[-1] for line in result.stderr.splitlines() if line.startswith("created batch"))
+    return next(
+        line.split()[-1] for line in result.stderr.splitlines() if line.startswith("created batch")
+    )
 
 
 def test_a_broken_file_is_rejected_with_every_bad_line_and_nothing_uploaded(
@@ -38,7 +44,12 @@ def test_a_broken_file_is_rejected_with_every_bad_line_and_nothing_uploaded(
     path.write_text("\n".join(lines) + "\n")
     before = uploads(sandbox)
     result = cli("datasets", "upload", str(path), exit_code=ExitCode.REFUSED)
-    for line_no, fragment in [(2, "invalid JSON"), (3, "missing custom_id"), (4, "duplicate custom_id"), (5, "body.model")]:
+    for line_no, fragment in [
+        (2, "invalid JSON"),
+        (3, "missing custom_id"),
+        (4, "duplicate custom_id"),
+        (5, "body.model"),
+    ]:
         assert f"broken.jsonl:{line_no}: {fragment}" in result.stderr, result.stderr
     assert "4 problems; nothing was uploaded" in result.stderr
     assert uploads(sandbox) == before
@@ -55,7 +66,9 @@ def test_validate_passes_a_good_file(cli: Cli, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["chat", "embed"])
-def test_file_to_results_with_every_custom_id_once(cli: Cli, sandbox: object, tmp_path: Path, kind: str) -> None:
+def test_file_to_results_with_every_custom_id_once(
+    cli: Cli, sandbox: object, tmp_path: Path, kind: str
+) -> None:
     records = chat_records(25, fail={3, 7}) if kind == "chat" else embed_records(25)
     path = write_jsonl(tmp_path / f"{kind}.jsonl", records)
     batch_id = submit(cli, path)
@@ -91,13 +104,19 @@ def test_csv_failed_only_and_join(cli: Cli, tmp_path: Path) -> None:
     cli("results", batch_id, "--failed-only", "-o", str(failed))
     assert sorted(r["custom_id"] for r in read_jsonl(failed)) == ["r-2", "r-5"]
     lines = cli("results", batch_id, "--join", str(path), "-o", "-").stdout.splitlines()
-    joined = {row["custom_id"]: row for row in map(json.loads, lines)}  # the output is not in input order
+    joined = {
+        row["custom_id"]: row for row in map(json.loads, lines)
+    }  # the output is not in input order
     assert list(joined["r-0"]) == ["custom_id", "request", "response", "error"]
-    assert joined["r-2"]["request"]["messages"][0]["content"].endswith(FAIL) and joined["r-2"]["error"]
+    assert (
+        joined["r-2"]["request"]["messages"][0]["content"].endswith(FAIL) and joined["r-2"]["error"]
+    )
     assert joined["r-0"]["request"] == records[0]["body"] and joined["r-0"]["response"]["message"]
 
 
-def test_results_twice_give_the_same_bytes_and_leave_no_temporary_file(cli: Cli, tmp_path: Path) -> None:
+def test_results_twice_give_the_same_bytes_and_leave_no_temporary_file(
+    cli: Cli, tmp_path: Path
+) -> None:
     batch_id = submit(cli, write_jsonl(tmp_path / "req.jsonl", chat_records(30, fail={1})))
     out = tmp_path / "res" / "r.jsonl"
     out.parent.mkdir()
@@ -128,7 +147,10 @@ def test_datasets_list_get_usage_and_delete(cli: Cli, tmp_path: Path) -> None:
     assert shown["validation_status"] == "validated" and shown["dataset_parts"][0]["num_rows"] == 4
     listed = cli("datasets", "list", "--type", "batch-chat-v2-input", "-q").stdout.split()
     assert dataset_id in listed
-    assert cli("datasets", "get", dataset_id, "--query", "validation_status").stdout.strip() == '"validated"'
+    assert (
+        cli("datasets", "get", dataset_id, "--query", "validation_status").stdout.strip()
+        == '"validated"'
+    )
     usage = json.loads(cli("datasets", "usage", "--json").stdout)
     assert usage["organization_usage"] > 0
     cli("datasets", "delete", dataset_id)

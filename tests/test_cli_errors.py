@@ -29,7 +29,20 @@ GET_B1 = "GET /v2/batches/b-1"
         (TRUNCATE, ExitCode.NETWORK, "closed the connection"),
         ((200, {}, {"unexpected": True}), ExitCode.SERVER, "no 'batch' object"),
     ],
-    ids=["401", "403", "498", "404", "400", "422", "429", "503", "html502", "reset", "truncated", "shape"],
+    ids=[
+        "401",
+        "403",
+        "498",
+        "404",
+        "400",
+        "422",
+        "429",
+        "503",
+        "html502",
+        "reset",
+        "truncated",
+        "shape",
+    ],
 )
 def test_each_failure_has_its_exit_code_and_one_line(
     fault_cli: Cli, fault_server: FaultServer, answer: object, code: int, fragment: str
@@ -43,14 +56,18 @@ def test_each_failure_has_its_exit_code_and_one_line(
 
 
 def test_connection_refused_is_a_network_error() -> None:
-    result = Cli("http://127.0.0.1:9", TEST_KEY)("--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK)
+    result = Cli("http://127.0.0.1:9", TEST_KEY)(
+        "--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK
+    )
     assert "could not connect" in result.stderr
 
 
 def test_timeout_flag_bounds_a_slow_answer(fault_cli: Cli, fault_server: FaultServer) -> None:
     fault_server.slow_seconds = 1.0
     fault_server.steady[GET_B1] = "slow"
-    result = fault_cli("--request-timeout", "0.2", "--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK)
+    result = fault_cli(
+        "--request-timeout", "0.2", "--retries", "0", "get", "b-1", exit_code=ExitCode.NETWORK
+    )
     assert "timed out" in result.stderr
 
 
@@ -75,14 +92,20 @@ def test_cancel_reports_each_outcome_and_exits_with_the_first_failure(
     fault_cli: Cli, fault_server: FaultServer
 ) -> None:
     fault_server.steady["POST /v2/batches/ok-1:cancel"] = (200, {}, {})
-    fault_server.steady["POST /v2/batches/done-1:cancel"] = (400, {}, {"message": "batch already completed"})
+    fault_server.steady["POST /v2/batches/done-1:cancel"] = (
+        400,
+        {},
+        {"message": "batch already completed"},
+    )
     fault_server.steady["POST /v2/batches/ok-2:cancel"] = (200, {}, {})
     result = fault_cli("cancel", "ok-1", "done-1", "ok-2", "--json", exit_code=ExitCode.REFUSED)
     outcomes = json.loads(result.stdout)  # --json: one document
     assert [o["cancel_requested"] for o in outcomes] == [True, False, True]
     assert "already completed" in outcomes[1]["error"]
     assert "ok-1: cancel requested" in result.stderr
-    lines = fault_cli("cancel", "ok-1", "done-1", "--jsonl", exit_code=ExitCode.REFUSED).stdout.splitlines()
+    lines = fault_cli(
+        "cancel", "ok-1", "done-1", "--jsonl", exit_code=ExitCode.REFUSED
+    ).stdout.splitlines()
     assert [json.loads(line)["cancel_requested"] for line in lines] == [True, False]
 
 
@@ -92,7 +115,9 @@ def test_401_names_where_the_key_came_from(fault_cli: Cli, fault_server: FaultSe
     assert "the key from environment CO_API_KEY was refused" in result.stderr
 
 
-def test_404_on_a_dataset_suggests_listing_datasets(fault_cli: Cli, fault_server: FaultServer) -> None:
+def test_404_on_a_dataset_suggests_listing_datasets(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
     fault_server.steady["GET /v1/datasets/ds-x"] = (404, {}, {"message": "dataset not found"})
     result = fault_cli("datasets", "get", "ds-x", exit_code=ExitCode.NOT_FOUND)
     assert "dataset not found" in result.stderr and "cbatch datasets list" in result.stderr
@@ -114,7 +139,10 @@ def test_help_topics_come_from_the_code(fault_cli: Cli) -> None:
 
 
 def test_list_csv_and_query(fault_cli: Cli, fault_server: FaultServer) -> None:
-    batches = [batch_json("b-1"), batch_json("b-2", status="BATCH_STATUS_FAILED", name="with,comma")]
+    batches = [
+        batch_json("b-1"),
+        batch_json("b-2", status="BATCH_STATUS_FAILED", name="with,comma"),
+    ]
     fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": batches})
     csv_text = fault_cli("list", "--format", "csv").stdout
     import csv
@@ -129,47 +157,74 @@ def test_list_csv_and_query(fault_cli: Cli, fault_server: FaultServer) -> None:
     fault_cli("list", "--format", "yaml", exit_code=ExitCode.USAGE)
 
 
-def test_batch_ids_complete_from_the_last_listing(fault_cli: Cli, fault_server: FaultServer) -> None:
+def test_batch_ids_complete_from_the_last_listing(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
     from cohere_batch_cli.completion_cache import cache_path, complete_batch_id
 
     assert complete_batch_id("") == []
-    fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": [batch_json("abc-1"), batch_json("xyz-2")]})
+    fault_server.steady["GET /v2/batches"] = (
+        200,
+        {},
+        {"batches": [batch_json("abc-1"), batch_json("xyz-2")]},
+    )
     fault_cli("list", "-q")
     assert complete_batch_id("ab") == [("abc-1", "nightly (in progress)")]
     assert fault_server.count("GET /v2/batches") == 1, "completion itself never calls the API"
-    assert sorted(p.name for p in cache_path().parent.iterdir()) == ["batch-ids.json"]  # written atomically
+    assert sorted(p.name for p in cache_path().parent.iterdir()) == [
+        "batch-ids.json"
+    ]  # written atomically
     assert cache_path().stat().st_mode & 0o777 == 0o600
 
 
-def test_a_redirect_is_a_base_url_error_not_a_success(fault_cli: Cli, fault_server: FaultServer) -> None:
+def test_a_redirect_is_a_base_url_error_not_a_success(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
     moved = (301, {"Location": "https://api.example.test/v2/batches/b-1:cancel"}, "")
     fault_server.steady["POST /v2/batches/b-1:cancel"] = moved
-    result = fault_cli("cancel", "b-1", exit_code=ExitCode.AUTH)  # a configuration error stops at once
-    assert "cancel requested" not in result.stderr and "redirect to https://api.example.test" in result.stderr
+    result = fault_cli(
+        "cancel", "b-1", exit_code=ExitCode.AUTH
+    )  # a configuration error stops at once
+    assert (
+        "cancel requested" not in result.stderr
+        and "redirect to https://api.example.test" in result.stderr
+    )
     fault_server.steady["GET /v2/batches"] = (302, {"Location": "https://elsewhere.test/"}, "")
     listed = fault_cli("list", exit_code=ExitCode.AUTH)
     assert "base URL" in listed.stderr and "no batches" not in listed.stderr
 
 
 @pytest.mark.parametrize("fmt", ["--json", "--format=csv", "--jsonl"])
-def test_a_listing_that_fails_at_once_leaves_stdout_empty(fault_cli: Cli, fault_server: FaultServer, fmt: str) -> None:
+def test_a_listing_that_fails_at_once_leaves_stdout_empty(
+    fault_cli: Cli, fault_server: FaultServer, fmt: str
+) -> None:
     fault_server.steady["GET /v2/batches"] = (500, {}, {"message": "down"})
     result = fault_cli("--retries", "0", "list", fmt, exit_code=ExitCode.SERVER)
     assert result.stdout == ""
 
 
-def test_a_server_repeating_a_page_token_does_not_loop(fault_cli: Cli, fault_server: FaultServer) -> None:
-    fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": [batch_json()], "next_page_token": "same"})
+def test_a_server_repeating_a_page_token_does_not_loop(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
+    fault_server.steady["GET /v2/batches"] = (
+        200,
+        {},
+        {"batches": [batch_json()], "next_page_token": "same"},
+    )
     result = fault_cli("list", "--all", "-q", exit_code=ExitCode.SERVER)
     assert "repeated a page token" in result.stderr
     assert fault_server.count("GET /v2/batches") == 2
 
 
-def test_names_with_terminal_escapes_are_neutralised_in_plain_output(fault_cli: Cli, fault_server: FaultServer) -> None:
+def test_names_with_terminal_escapes_are_neutralised_in_plain_output(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
     evil = batch_json(name="\x1b[31mRED\x1b[0m\x07")
     fault_server.steady[GET_B1] = (200, {}, {"batch": evil})
     fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": [evil]})
     for args in (("get", "b-1"), ("list",)):
         out = fault_cli(*args).stdout
         assert "RED" in out and "\x1b" not in out and "\x07" not in out
-    assert "\x1b[31m" in json.loads(fault_cli("get", "b-1", "--json").stdout)["name"], "--json keeps the API's value"
+    assert "\x1b[31m" in json.loads(fault_cli("get", "b-1", "--json").stdout)["name"], (
+        "--json keeps the API's value"
+    )

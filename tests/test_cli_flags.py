@@ -31,12 +31,21 @@ def test_debug_after_the_command_traces_http(cli: Cli) -> None:
 
 
 def test_retries_and_request_timeout_after_the_command(cli: Cli, finished: str) -> None:
-    shown = json.loads(cli("get", finished, "--retries", "2", "--request-timeout=5", "--json").stdout)
+    shown = json.loads(
+        cli("get", finished, "--retries", "2", "--request-timeout=5", "--json").stdout
+    )
     assert shown["id"] == finished
 
 
 def test_base_url_after_the_command_wins_over_the_environment(cli: Cli, finished: str) -> None:
-    result = cli("get", finished, "-q", "--base-url", cli.base_url or "", env={"CO_API_URL": "http://127.0.0.1:9"})
+    result = cli(
+        "get",
+        finished,
+        "-q",
+        "--base-url",
+        cli.base_url or "",
+        env={"CO_API_URL": "http://127.0.0.1:9"},
+    )
     assert result.stdout.strip() == finished
 
 
@@ -95,7 +104,11 @@ def test_examples_in_help_are_never_broken_across_lines(cli: Cli) -> None:
         for n, line in enumerate(lines):
             if line.strip().startswith("cbatch "):
                 follower = lines[n + 1] if n + 1 < len(lines) else ""
-                assert follower.strip() == "" or follower.strip().startswith("cbatch "), (command, line, follower)
+                assert follower.strip() == "" or follower.strip().startswith("cbatch "), (
+                    command,
+                    line,
+                    follower,
+                )
 
 
 # -- output flags: one mode, contradictions refused, raw values ----------------------------------
@@ -124,7 +137,9 @@ def test_raw_prints_a_picked_string_without_quotes(cli: Cli, finished: str) -> N
 
 
 def test_raw_prints_a_list_one_value_a_line(cli: Cli, finished: str) -> None:
-    out = cli("list", "--name", "flags", "--query", "[].[id, num_records]", "-r").stdout.splitlines()
+    out = cli(
+        "list", "--name", "flags", "--query", "[].[id, num_records]", "-r"
+    ).stdout.splitlines()
     assert f'["{finished}",2]' in out
     ids = cli("list", "--limit", "3", "--query", "[].id", "--format", "text").stdout
     assert ids == cli("list", "--limit", "3", "-q").stdout, "the same ids, raw, one a line"

@@ -19,15 +19,26 @@ def write_config(path: Path, text: str, mode: int = 0o600) -> None:
     path.chmod(mode)
 
 
-def test_precedence_flag_then_env_then_profile(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write_config(isolated_env, '[profiles.default]\napi_key = "from-file-key-1234"\nbase_url = "http://file"\n')
+def test_precedence_flag_then_env_then_profile(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(
+        isolated_env,
+        '[profiles.default]\napi_key = "from-file-key-1234"\nbase_url = "http://file"\n',
+    )
     settings = config.resolve()
-    assert settings.api_key.value == "from-file-key-1234" and "profile 'default'" in settings.api_key.source
+    assert (
+        settings.api_key.value == "from-file-key-1234"
+        and "profile 'default'" in settings.api_key.source
+    )
     assert settings.base_url.value == "http://file"
     monkeypatch.setenv("COHERE_API_KEY", "fallback-key")
     monkeypatch.setenv("CO_API_URL", "http://env")
     settings = config.resolve()
-    assert settings.api_key.value == "fallback-key" and settings.api_key.source == "environment COHERE_API_KEY"
+    assert (
+        settings.api_key.value == "fallback-key"
+        and settings.api_key.source == "environment COHERE_API_KEY"
+    )
     monkeypatch.setenv("CO_API_KEY", "primary-key")
     settings = config.resolve(base_url_flag="http://flag")
     assert settings.api_key.value == "primary-key"
@@ -68,7 +79,10 @@ def test_unknown_profile(isolated_env: Path) -> None:
 
 def test_missing_key_says_how_to_set_it(isolated_env: Path) -> None:
     result = Cli(None, None)("list", exit_code=3)
-    assert result.stderr.strip() == "error: no API key: set CO_API_KEY, or run 'cbatch login' to store one"
+    assert (
+        result.stderr.strip()
+        == "error: no API key: set CO_API_KEY, or run 'cbatch login' to store one"
+    )
 
 
 def test_config_shows_sources_and_masks_the_key(isolated_env: Path) -> None:
@@ -78,7 +92,9 @@ def test_config_shows_sources_and_masks_the_key(isolated_env: Path) -> None:
     assert "environment CO_API_URL" in result.stdout
 
 
-def test_login_checks_the_key_and_saves_it_0600(isolated_env: Path, fault_server: FaultServer) -> None:
+def test_login_checks_the_key_and_saves_it_0600(
+    isolated_env: Path, fault_server: FaultServer
+) -> None:
     fault_server.steady["GET /v2/batches"] = (200, {}, {"batches": []})
     result = Cli(None, None)(
         "login", "--base-url", fault_server.base_url, "--profile", "ci", input=TEST_KEY + "\n"
@@ -90,12 +106,16 @@ def test_login_checks_the_key_and_saves_it_0600(isolated_env: Path, fault_server
     assert fault_server.requests[0].headers["Authorization"] == f"Bearer {TEST_KEY}"
     saved = config.load_file(isolated_env)["profiles"]["ci"]
     assert saved == {"api_key": TEST_KEY, "base_url": fault_server.base_url}
-    assert sorted(p.name for p in isolated_env.parent.iterdir()) == ["config.toml"], "no temporary file left behind"
+    assert sorted(p.name for p in isolated_env.parent.iterdir()) == ["config.toml"], (
+        "no temporary file left behind"
+    )
 
 
 def test_login_refuses_a_rejected_key(isolated_env: Path, fault_server: FaultServer) -> None:
     fault_server.steady["GET /v2/batches"] = (401, {}, {"message": "invalid api token"})
-    result = Cli(None, None)("login", "--base-url", fault_server.base_url, input="bad-key\n", exit_code=3)
+    result = Cli(None, None)(
+        "login", "--base-url", fault_server.base_url, input="bad-key\n", exit_code=3
+    )
     assert "invalid api token" in result.stderr
     assert not isolated_env.exists()
 
@@ -121,8 +141,12 @@ def test_login_creates_the_profile_named_by_the_global_option(isolated_env: Path
     assert profiles["ci"]["api_key"] == "ci-key" and profiles["nightly"]["api_key"] == "n-key"
 
 
-def test_a_refused_login_names_the_entered_key(isolated_env: Path, fault_server: FaultServer) -> None:
+def test_a_refused_login_names_the_entered_key(
+    isolated_env: Path, fault_server: FaultServer
+) -> None:
     fault_server.steady["GET /v2/batches"] = (401, {}, {"message": "invalid api token"})
-    result = Cli(None, TEST_KEY)("login", "--base-url", fault_server.base_url, input="typed-key\n", exit_code=3)
+    result = Cli(None, TEST_KEY)(
+        "login", "--base-url", fault_server.base_url, input="typed-key\n", exit_code=3
+    )
     assert "the key you entered was refused" in result.stderr
     assert "environment CO_API_KEY" not in result.stderr

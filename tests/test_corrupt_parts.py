@@ -64,7 +64,9 @@ def real_part(codec: str) -> bytes:
                     "finish_reason": "COMPLETE", "usage": {"billed_units": {"input_tokens": i, "output_tokens": 2 * i}}}  # fmt: skip
             records.append({"custom_id": f"r-{i}", "body": json.dumps(body), "error": None})
     buffer = io.BytesIO()
-    fastavro.writer(buffer, fastavro.parse_schema(OUTPUT_SCHEMA), records, codec=codec, sync_interval=1500)
+    fastavro.writer(
+        buffer, fastavro.parse_schema(OUTPUT_SCHEMA), records, codec=codec, sync_interval=1500
+    )
     return buffer.getvalue()
 
 
@@ -111,16 +113,29 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-def _run_mutant(server: PartServer, http: httpx.Client, folder: Path, name: str, data: bytes, fmt: str) -> str:
+def _run_mutant(
+    server: PartServer, http: httpx.Client, folder: Path, name: str, data: bytes, fmt: str
+) -> str:
     """Run one mutant; return "error" or "valid" after checking what each outcome must hold."""
     url = server.add(name, data)
-    part = DatasetPart({"id": "p0", "name": "part-0", "index": 0, "url": url, "size_bytes": len(data), "num_rows": RECORDS})
+    part = DatasetPart(
+        {
+            "id": "p0",
+            "name": "part-0",
+            "index": 0,
+            "url": url,
+            "size_bytes": len(data),
+            "num_rows": RECORDS,
+        }
+    )
     out = folder / f"results.{fmt}"
     try:
         summary = download_results([part], out, fmt=fmt, http=http, expected_records=RECORDS)  # type: ignore[arg-type]
     except ResultsError as exc:
         message = str(exc)
-        assert "\n" not in message and message.startswith("part 0 (part-0) is not a readable Avro file"), message
+        assert "\n" not in message and message.startswith(
+            "part 0 (part-0) is not a readable Avro file"
+        ), message
         assert "http" not in message, "a part's link never appears in a message"
         assert list(folder.iterdir()) == [], f"left behind: {list(folder.iterdir())}"
         return "error"
@@ -129,7 +144,10 @@ def _run_mutant(server: PartServer, http: httpx.Client, folder: Path, name: str,
         for line in written.splitlines():
             strict_json(line)
     if summary.records_total != RECORDS:
-        assert f"part 0 (part-0) holds {summary.records_total:,} records but the dataset says {RECORDS}" in summary.warnings
+        assert (
+            f"part 0 (part-0) holds {summary.records_total:,} records but the dataset says {RECORDS}"
+            in summary.warnings
+        )
     assert [p.name for p in folder.iterdir()] == [out.name]
     out.unlink()
     return "valid"
@@ -147,31 +165,56 @@ def test_every_mutant_is_an_unreadable_answer_or_valid_json(
         folder = tmp_path / f"m{i}"
         folder.mkdir()
         try:
-            outcome = _run_mutant(part_server, http, folder, f"{codec}-{i}", data, "csv" if i % 10 == 9 else "jsonl")
+            outcome = _run_mutant(
+                part_server, http, folder, f"{codec}-{i}", data, "csv" if i % 10 == 9 else "jsonl"
+            )
         except AssertionError as exc:
             raise AssertionError(f"mutant {i} ({what}, seed {SEED}): {exc}") from None
         except Exception as exc:
-            raise AssertionError(f"mutant {i} ({what}, seed {SEED}) raised {type(exc).__name__}: {exc}") from exc
+            raise AssertionError(
+                f"mutant {i} ({what}, seed {SEED}) raised {type(exc).__name__}: {exc}"
+            ) from exc
         outcomes[outcome] += 1
         folder.rmdir()
     # Both outcomes must really occur, or the mutations are not exercising what they claim.
     assert outcomes["error"] >= MUTANTS_PER_CODEC // 5 and outcomes["valid"] >= 10, outcomes
 
 
-def test_the_untouched_part_reads_whole(part_server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_the_untouched_part_reads_whole(
+    part_server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     for codec in ("null", "deflate"):
-        assert _run_mutant(part_server, http, tmp_path, f"whole-{codec}", real_part(codec), "jsonl") == "valid"
+        assert (
+            _run_mutant(part_server, http, tmp_path, f"whole-{codec}", real_part(codec), "jsonl")
+            == "valid"
+        )
 
 
 @pytest.mark.parametrize(
     ("what", "damage"),
     [
-        ("a damaged deflate block", lambda d: d[: regions(d)["blocks"][0] + 12] + bytes(b ^ 0x5A for b in d[regions(d)["blocks"][0] + 12 : regions(d)["blocks"][0] + 40]) + d[regions(d)["blocks"][0] + 40 :]),
-        ("a damaged schema", lambda d: d.replace(b'"type": "record"', b'"type": "recxrd"', 1).replace(b'"type":"record"', b'"type":"recxrd"', 1)),
+        (
+            "a damaged deflate block",
+            lambda d: (
+                d[: regions(d)["blocks"][0] + 12]
+                + bytes(
+                    b ^ 0x5A for b in d[regions(d)["blocks"][0] + 12 : regions(d)["blocks"][0] + 40]
+                )
+                + d[regions(d)["blocks"][0] + 40 :]
+            ),
+        ),
+        (
+            "a damaged schema",
+            lambda d: d.replace(b'"type": "record"', b'"type": "recxrd"', 1).replace(
+                b'"type":"record"', b'"type":"recxrd"', 1
+            ),
+        ),
         ("a truncated file", lambda d: d[: len(d) // 2]),
     ],
 )
-def test_through_the_installed_cbatch_a_corrupt_part_is_exit_6_and_no_file(tmp_path: Path, what: str, damage: Any) -> None:
+def test_through_the_installed_cbatch_a_corrupt_part_is_exit_6_and_no_file(
+    tmp_path: Path, what: str, damage: Any
+) -> None:
     api = FakeApi().start()
     try:
         data = damage(real_part("deflate"))
@@ -182,6 +225,12 @@ def test_through_the_installed_cbatch_a_corrupt_part_is_exit_6_and_no_file(tmp_p
         api.stop()
     assert result.returncode == ExitCode.SERVER, (what, result.stderr)
     lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: part 0 (part-0) is not a readable Avro file") and "Traceback" not in result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["cache"]) or not (tmp_path / "results.jsonl").exists()
+    assert (
+        lines[-1].startswith("error: part 0 (part-0) is not a readable Avro file")
+        and "Traceback" not in result.stderr
+    )
+    assert (
+        sorted(p.name for p in tmp_path.iterdir()) in ([], ["cache"])
+        or not (tmp_path / "results.jsonl").exists()
+    )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".results.jsonl")]

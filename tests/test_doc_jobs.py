@@ -50,7 +50,9 @@ def settings(text: str, data_dir: Path) -> tuple[SandboxSettings, dict[str, str]
     return SandboxSettings(data_dir=data_dir, port=0, output_ready_delay=0.0, **values), exported
 
 
-def run(command: str, cwd: Path, url: str, last_code: int, extra: dict[str, str]) -> tuple[str, int]:
+def run(
+    command: str, cwd: Path, url: str, last_code: int, extra: dict[str, str]
+) -> tuple[str, int]:
     env = {
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", "HOME": str(cwd), "CO_API_URL": url,
         "CO_API_KEY": KEY, "CBATCH_CONFIG": str(cwd / "config.toml"), "CBATCH_STATE_DIR": str(cwd / "state"),
@@ -114,7 +116,9 @@ def test_the_jobs_guide_shows_what_cbatch_prints(tmp_path: Path) -> None:
                 job = this_job(work)
                 command = line[2:]
                 if job is not None:
-                    command = re.sub(r"\bJOB\b", job, command.replace(page_job, job) if page_job else command)
+                    command = re.sub(
+                        r"\bJOB\b", job, command.replace(page_job, job) if page_job else command
+                    )
                 output, code = run(command, work, server.base_url, code, extra)
                 session.append(f"$ {command}\n{output}")
                 run_ids.see(session[-1])
@@ -123,7 +127,15 @@ def test_the_jobs_guide_shows_what_cbatch_prints(tmp_path: Path) -> None:
             if not writing:
                 theirs = normal(run_ids, got, server.base_url, this_job(work))
                 ours = normal(page_ids, block.group(2), server.base_url, page_job)
-                diff = "\n".join(difflib.unified_diff(ours.splitlines(), theirs.splitlines(), "docs/jobs.md", "this run", lineterm=""))
+                diff = "\n".join(
+                    difflib.unified_diff(
+                        ours.splitlines(),
+                        theirs.splitlines(),
+                        "docs/jobs.md",
+                        "this run",
+                        lineterm="",
+                    )
+                )
                 assert theirs == ours, (
                     "docs/jobs.md is out of date: write it again with CBATCH_WRITE_DOCS=1 "
                     f".venv/bin/python -m pytest tests/test_doc_jobs.py\n{diff}"
@@ -132,4 +144,6 @@ def test_the_jobs_guide_shows_what_cbatch_prints(tmp_path: Path) -> None:
         server.stop()
     if writing:
         pieces = iter(written)
-        DOC.write_text(_BLOCK.sub(lambda m: m.group(1) + next(pieces) + m.group(3), text), encoding="utf-8")
+        DOC.write_text(
+            _BLOCK.sub(lambda m: m.group(1) + next(pieces) + m.group(3), text), encoding="utf-8"
+        )

@@ -47,7 +47,9 @@ _BLOCK = re.compile(r"(<!-- capture -->\n```console\n)(.*?)(```)", re.S)
 _SERVE = re.compile(r"^cbatch sandbox serve (.*)$", re.M)
 _UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _TIME = re.compile(r"\b\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:\.\d+)?Z?")
-_DATASET = re.compile(r"(?<=dataset )[a-z0-9][a-z0-9-]*-[a-z0-9]{6}\b|(?<=dataset:) +[a-z0-9][a-z0-9-]*-[a-z0-9]{6}\b")
+_DATASET = re.compile(
+    r"(?<=dataset )[a-z0-9][a-z0-9-]*-[a-z0-9]{6}\b|(?<=dataset:) +[a-z0-9][a-z0-9-]*-[a-z0-9]{6}\b"
+)
 _PASSING = re.compile(r"^dataset <dataset-\d+>: (?:queued|processing)\n", re.M)
 """A dataset's passing validation states show or not, depending on when cbatch looks."""
 _PLACEHOLDER = re.compile(r"\b(BATCH|RETRY_(\d+))\b")
@@ -67,7 +69,9 @@ class Ids:
     def normal(self, text: str, url: str) -> str:
         self.see(text)
         text = text.replace(url, DOC_URL)
-        text = re.sub(r"/\S+/work(?=/)", DOC_HOME, text)  # the session's folder, wherever the test ran
+        text = re.sub(
+            r"/\S+/work(?=/)", DOC_HOME, text
+        )  # the session's folder, wherever the test ran
         text = _DATASET.sub(self._dataset, text)
         text = _UUID.sub(lambda m: f"<id-{self.numbers[m.group(0)]}>", text)
         for uuid, number in self.numbers.items():
@@ -77,7 +81,10 @@ class Ids:
     def _dataset(self, match: re.Match[str]) -> str:
         name = match.group(0).strip()
         number = self.datasets.setdefault(name, len(self.datasets) + 1)
-        return match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())] + f"<dataset-{number}>"
+        return (
+            match.group(0)[: len(match.group(0)) - len(match.group(0).lstrip())]
+            + f"<dataset-{number}>"
+        )
 
 
 def sandbox_settings(text: str, data_dir: Path) -> SandboxSettings:
@@ -159,8 +166,19 @@ def test_the_retry_guide_shows_what_cbatch_prints(tmp_path: Path) -> None:
             got = "".join(session).replace(server.base_url, DOC_URL).replace(str(work), DOC_HOME)
             written.append(got)
             if not writing:
-                theirs, ours = run_ids.normal(got, server.base_url), page_ids.normal(block.group(2), server.base_url)
-                diff = "\n".join(difflib.unified_diff(ours.splitlines(), theirs.splitlines(), "docs/retrying.md", "this run", lineterm=""))
+                theirs, ours = (
+                    run_ids.normal(got, server.base_url),
+                    page_ids.normal(block.group(2), server.base_url),
+                )
+                diff = "\n".join(
+                    difflib.unified_diff(
+                        ours.splitlines(),
+                        theirs.splitlines(),
+                        "docs/retrying.md",
+                        "this run",
+                        lineterm="",
+                    )
+                )
                 assert theirs == ours, (
                     "docs/retrying.md is out of date: write it again with CBATCH_WRITE_DOCS=1 "
                     f".venv/bin/python -m pytest tests/test_doc_retrying.py\n{diff}"
@@ -170,4 +188,6 @@ def test_the_retry_guide_shows_what_cbatch_prints(tmp_path: Path) -> None:
         server.stop()
     if writing:
         pieces = iter(written)
-        DOC.write_text(_BLOCK.sub(lambda m: m.group(1) + next(pieces) + m.group(3), text), encoding="utf-8")
+        DOC.write_text(
+            _BLOCK.sub(lambda m: m.group(1) + next(pieces) + m.group(3), text), encoding="utf-8"
+        )

@@ -47,7 +47,15 @@ def test_mkdocs_builds_strict_without_warnings(tmp_path: Path) -> None:
     mkdocs = shutil.which("mkdocs", path=str(VENV_BIN)) or shutil.which("mkdocs")
     command = [mkdocs] if mkdocs else [sys.executable, "-m", "mkdocs"]
     result = subprocess.run(
-        [*command, "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
+        [
+            *command,
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -65,7 +73,9 @@ def test_every_exit_code_is_in_the_scripting_table() -> None:
     text = (DOCS / "scripting.md").read_text(encoding="utf-8")
     table = text[text.index("## Exit codes") :]
     documented = {int(m) for m in re.findall(r"^\| (\d+) \|", table, flags=re.MULTILINE)}
-    assert {int(code) for code in ExitCode} <= documented, sorted({int(c) for c in ExitCode} - documented)
+    assert {int(code) for code in ExitCode} <= documented, sorted(
+        {int(c) for c in ExitCode} - documented
+    )
 
 
 # --- the CI recipes -------------------------------------------------------------------------
@@ -76,7 +86,9 @@ def recipe(name: str) -> dict:  # type: ignore[type-arg]
     import yaml
 
     text = (DOCS / "watch-and-ci.md").read_text(encoding="utf-8")
-    match = re.search(rf"<!-- recipe: {re.escape(name)} -->\s*```yaml\n(.*?)\n```", text, flags=re.DOTALL)
+    match = re.search(
+        rf"<!-- recipe: {re.escape(name)} -->\s*```yaml\n(.*?)\n```", text, flags=re.DOTALL
+    )
     assert match, f"no recipe {name!r} in docs/watch-and-ci.md"
     return yaml.safe_load(match.group(1))
 
@@ -118,7 +130,9 @@ def test_recipes_install_cbatch_start_a_sandbox_and_keep_results() -> None:
     (upload,) = [s for s in github if s.get("uses", "").startswith("actions/upload-artifact@")]
     assert upload["with"]["path"] == "results/"
     command, _env = install_step()
-    assert "cohere-batch-cli[sandbox]" not in command, "not on PyPI: a wheel, a checkout or a repository"
+    assert "cohere-batch-cli[sandbox]" not in command, (
+        "not on PyPI: a wheel, a checkout or a repository"
+    )
 
     gitlab = recipe("gitlab-ci")["batch"]
     before = "\n".join(gitlab["before_script"])
@@ -131,16 +145,28 @@ def test_recipes_install_cbatch_start_a_sandbox_and_keep_results() -> None:
 
 
 REQUESTS = [
-    {"custom_id": f"req-{i}", "body": {"messages": [{"role": "user", "content": f"Question number {i}?"}]}}
+    {
+        "custom_id": f"req-{i}",
+        "body": {"messages": [{"role": "user", "content": f"Question number {i}?"}]},
+    }
     for i in range(1, 8)
-] + [{"custom_id": "req-fails", "body": {"messages": [{"role": "user", "content": "[[sandbox:fail]] on purpose"}]}}]
+] + [
+    {
+        "custom_id": "req-fails",
+        "body": {"messages": [{"role": "user", "content": "[[sandbox:fail]] on purpose"}]},
+    }
+]
 
 
-@pytest.mark.parametrize("script", [github_script, gitlab_script], ids=["github-actions", "gitlab-ci"])
+@pytest.mark.parametrize(
+    "script", [github_script, gitlab_script], ids=["github-actions", "gitlab-ci"]
+)
 def test_recipe_script_runs_against_the_sandbox(script, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     work = tmp_path / "repo"
     work.mkdir()
-    (work / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in REQUESTS), encoding="utf-8")
+    (work / "requests.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in REQUESTS), encoding="utf-8"
+    )
     github_output = tmp_path / "github_output"
     env = {
         **os.environ,
@@ -191,15 +217,31 @@ def test_the_recipe_installs_cbatch_as_written_and_runs(tmp_path: Path) -> None:
     wheel_path = work / step_env["CBATCH_WHEEL"]
     wheel_path.parent.mkdir(parents=True)
     dist = tmp_path / "dist"
-    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)], check=True, env=clean, timeout=300)
+    clean = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(dist), str(ROOT)],
+        check=True,
+        env=clean,
+        timeout=300,
+    )
     (built,) = dist.glob("cohere_batch_cli-*.whl")
-    assert built.name == wheel_path.name == f"cohere_batch_cli-{__version__}-py3-none-any.whl", "the recipe names the wheel of this version"
+    assert built.name == wheel_path.name == f"cohere_batch_cli-{__version__}-py3-none-any.whl", (
+        "the recipe names the wheel of this version"
+    )
     shutil.copy(built, wheel_path)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, env=clean, timeout=120)
     env = {**clean, **step_env, "PATH": f"{venv / 'bin'}{os.pathsep}{clean.get('PATH', '')}"}
-    installed = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", command], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    installed = subprocess.run(
+        ["bash", "-e", "-o", "pipefail", "-c", command],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stderr
     assert Path(shutil.which("cbatch", path=env["PATH"]) or "").parent == venv / "bin"
 
@@ -209,16 +251,39 @@ def test_the_recipe_installs_cbatch_as_written_and_runs(tmp_path: Path) -> None:
     steps = recipe("github-actions")["jobs"]["batch"]["steps"]
     (start,) = [s for s in steps if s.get("name") == "Start a sandbox"]
     github_env, github_output = tmp_path / "github_env", tmp_path / "github_output"
-    runner = {**env, "RUNNER_TEMP": str(tmp_path), "GITHUB_ENV": str(github_env), "GITHUB_OUTPUT": str(github_output), "GITHUB_RUN_ID": "4242"}
-    server = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", start["run"].replace("8787", str(port))], cwd=work, env=runner, start_new_session=True)
+    runner = {
+        **env,
+        "RUNNER_TEMP": str(tmp_path),
+        "GITHUB_ENV": str(github_env),
+        "GITHUB_OUTPUT": str(github_output),
+        "GITHUB_RUN_ID": "4242",
+    }
+    server = subprocess.Popen(
+        ["bash", "-e", "-o", "pipefail", "-c", start["run"].replace("8787", str(port))],
+        cwd=work,
+        env=runner,
+        start_new_session=True,
+    )
     try:
         assert server.wait(timeout=60) == 0
         runner.update(line.split("=", 1) for line in github_env.read_text().splitlines())
-        (work / "requests.jsonl").write_text("".join(json.dumps(r) + "\n" for r in REQUESTS), encoding="utf-8")
-        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", github_script()], cwd=work, env=runner, capture_output=True, text=True, timeout=120)
+        (work / "requests.jsonl").write_text(
+            "".join(json.dumps(r) + "\n" for r in REQUESTS), encoding="utf-8"
+        )
+        done = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", github_script()],
+            cwd=work,
+            env=runner,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         batch = json.loads((work / "results" / "batch.json").read_text(encoding="utf-8"))
-        assert batch["status"] == "BATCH_STATUS_COMPLETED" and github_output.read_text() == f"id={batch['id']}\n"
+        assert (
+            batch["status"] == "BATCH_STATUS_COMPLETED"
+            and github_output.read_text() == f"id={batch['id']}\n"
+        )
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(server.pid, signal.SIGINT)

@@ -48,14 +48,24 @@ def run(command: str, cwd: Path, env: dict[str, str], batch_id: str | None) -> s
         command = UUID.sub(batch_id, command)
     argv = shlex.split(command)
     assert argv[0] == "cbatch", command
-    done = subprocess.run([CBATCH, *argv[1:]], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+    done = subprocess.run(
+        [CBATCH, *argv[1:]],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=60,
+    )
     return done.stdout
 
 
 def wait_done(env: dict[str, str], batch_id: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        status = subprocess.run([CBATCH, "get", batch_id, "--query", "status"], env=env, capture_output=True, text=True).stdout
+        status = subprocess.run(
+            [CBATCH, "get", batch_id, "--query", "status"], env=env, capture_output=True, text=True
+        ).stdout
         if "COMPLETED" in status or "FAILED" in status:
             return
         time.sleep(0.1)
@@ -73,7 +83,13 @@ def test_the_estimating_page_shows_what_cbatch_prints(sandbox: Any, tmp_path: Pa
         "NO_COLOR": "1",
     }
     batch_id: str | None = None
-    page_ids = [i for block in SESSION.findall(page) for line in block.splitlines() if line.startswith("$ ") for i in UUID.findall(line)]
+    page_ids = [
+        i
+        for block in SESSION.findall(page)
+        for line in block.splitlines()
+        if line.startswith("$ ")
+        for i in UUID.findall(line)
+    ]
     rewritten, mismatches = page, []
     for match in MARKED.finditer(page):
         name, block = match.groups()
@@ -89,7 +105,9 @@ def test_the_estimating_page_shows_what_cbatch_prints(sandbox: Any, tmp_path: Pa
             if " -q" in command and UUID.fullmatch(output.strip().splitlines()[-1]):
                 batch_id = output.strip().splitlines()[-1]
                 wait_done(env, batch_id)
-            shown = output.replace(sandbox.base_url, "http://127.0.0.1:8787").replace(str(tmp_path) + "/", "")
+            shown = output.replace(sandbox.base_url, "http://127.0.0.1:8787").replace(
+                str(tmp_path) + "/", ""
+            )
             if batch_id and page_ids:
                 shown = shown.replace(batch_id, page_ids[0])
             if normal(shown, sandbox.base_url) != normal(expected, sandbox.base_url):
@@ -100,5 +118,7 @@ def test_the_estimating_page_shows_what_cbatch_prints(sandbox: Any, tmp_path: Pa
     if os.environ.get("CBATCH_REWRITE_DOCS"):
         DOC.write_text(rewritten, encoding="utf-8")
         return
-    assert not mismatches, "docs/estimating.md differs from what cbatch prints:\n\n" + "\n".join(mismatches)
+    assert not mismatches, "docs/estimating.md differs from what cbatch prints:\n\n" + "\n".join(
+        mismatches
+    )
     assert SESSION.findall(page) and batch_id, "the page has sessions, and one creates a batch"

@@ -20,7 +20,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "results-columns.md"
-BLOCK = re.compile(r"<!-- (file|setup|console)(?:: ([\w.-]+))? -->\n```(\w+)\n(.*?)\n```", re.DOTALL)
+BLOCK = re.compile(
+    r"<!-- (file|setup|console)(?:: ([\w.-]+))? -->\n```(\w+)\n(.*?)\n```", re.DOTALL
+)
 MARK = "@@cbatch-docs-command@@"
 
 
@@ -63,10 +65,17 @@ def run_page(page: str, cwd: Path, base_url: str) -> list[list[str]]:
         XDG_CACHE_HOME=str(cwd / "cache"), NO_COLOR="1", COLUMNS="100",
     )  # fmt: skip
     result = subprocess.run(
-        ["bash", "--noprofile", "--norc", "-c", "\n".join(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        ["bash", "--noprofile", "--norc", "-c", "\n".join(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     setup_log = (cwd / "setup.log").read_text() if (cwd / "setup.log").exists() else ""
-    assert result.returncode == 0 and MARK in result.stdout, f"{result.stdout}\n{result.stderr}\n{setup_log}"
+    assert result.returncode == 0 and MARK in result.stdout, (
+        f"{result.stdout}\n{result.stderr}\n{setup_log}"
+    )
     return [chunk.strip("\n").splitlines() for chunk in result.stdout.split(MARK + "\n")[1:]]
 
 
@@ -87,17 +96,31 @@ def rewritten(page: str, outputs: list[list[str]]) -> str:
     return BLOCK.sub(block, page)
 
 
-def test_the_examples_print_what_the_page_shows(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_the_examples_print_what_the_page_shows(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 
     page = PAGE.read_text(encoding="utf-8")
-    settings = SandboxSettings(data_dir=tmp_path_factory.mktemp("docs-sandbox"), port=0, shuffle=False, seed=1, records_per_second=2000)
+    settings = SandboxSettings(
+        data_dir=tmp_path_factory.mktemp("docs-sandbox"),
+        port=0,
+        shuffle=False,
+        seed=1,
+        records_per_second=2000,
+    )
     with SandboxServer(settings) as server:
         outputs = run_page(page, tmp_path, server.base_url)
     if os.environ.get("CBATCH_WRITE_DOCS") == "1":
         PAGE.write_text(rewritten(page, outputs), encoding="utf-8")
         return
-    expected = [(f"{name}: $ {command}", lines) for name, commands in consoles(page) for command, lines in commands]
+    expected = [
+        (f"{name}: $ {command}", lines)
+        for name, commands in consoles(page)
+        for command, lines in commands
+    ]
     assert len(expected) == len(outputs)
     for (where, lines), got in zip(expected, outputs, strict=True):
-        assert normal("\n".join(got)) == normal("\n".join(lines)), f"docs/results-columns.md, {where}"
+        assert normal("\n".join(got)) == normal("\n".join(lines)), (
+            f"docs/results-columns.md, {where}"
+        )

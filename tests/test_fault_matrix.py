@@ -97,7 +97,9 @@ class Ok:
     code: int = ExitCode.OK
 
     def doc(self) -> str:
-        return ("retried, succeeds" if self.retried else "succeeds") + (f": {self.note}" if self.note else "")
+        return ("retried, succeeds" if self.retried else "succeeds") + (
+            f": {self.note}" if self.note else ""
+        )
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,10 @@ class Fails:
         return f"exit {int(self.code)}, `{self.fragment}`" + (f": {self.note}" if self.note else "")
 
 
-MAY_EXIST = {"create": "the batch may have been created", "datasets upload": "the file may have been stored"}
+MAY_EXIST = {
+    "create": "the batch may have been created",
+    "datasets upload": "the file may have been stored",
+}
 """The hint an error carries when the request it ends may have been acted on."""
 
 E6, E7 = ExitCode.SERVER, ExitCode.NETWORK
@@ -207,7 +212,9 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
 MODES = ("transient", "lasting")
 _FIRST_RESULTS: dict[str, str] = {}
 CELLS = [
-    pytest.param(command, fault, mode, outcomes[i], id=f"{command}-{fault}-{mode}".replace(" ", "_"))
+    pytest.param(
+        command, fault, mode, outcomes[i], id=f"{command}-{fault}-{mode}".replace(" ", "_")
+    )
     for (command, fault), outcomes in MATRIX.items()
     for i, mode in enumerate(MODES)
 ]
@@ -253,7 +260,13 @@ def _set_fault(api: FakeApi, parts: PartServer, fault: str, mode: str) -> None:
 
 @pytest.mark.parametrize(("command", "fault", "mode", "expected"), CELLS)
 def test_cell(
-    api: FakeApi, part_server: PartServer, tmp_path: Path, command: str, fault: str, mode: str, expected: Ok | Fails
+    api: FakeApi,
+    part_server: PartServer,
+    tmp_path: Path,
+    command: str,
+    fault: str,
+    mode: str,
+    expected: Ok | Fails,
 ) -> None:
     write_jsonl(tmp_path / "requests.jsonl", chat_records(3))
     before = {p.name for p in tmp_path.iterdir()}
@@ -272,15 +285,21 @@ def test_cell(
         naming = [line for line in lines if expected.fragment in line]
         assert len(naming) == 1 and lines[-1] == naming[0], result.stderr
         if command == "watch":  # stdout is the watch's log: only the outage is in it
-            assert all("cannot reach the API" in line for line in result.stdout.splitlines()), result.stdout
+            assert all("cannot reach the API" in line for line in result.stdout.splitlines()), (
+                result.stdout
+            )
         else:
             assert result.stdout == ""
     elif fault not in STORAGE_FAULTS:
-        assert api.faults_left < TRANSIENT_FAILURES or math.isinf(api.faults_left), "the fault was never met"
+        assert api.faults_left < TRANSIENT_FAILURES or math.isinf(api.faults_left), (
+            "the fault was never met"
+        )
 
     if isinstance(expected, Fails) and command in MAY_EXIST:
         # An error that leaves a create or an upload of unknown fate says so, or a re-run duplicates it.
-        assert (MAY_EXIST[command] in result.stderr) == (expected.note in (UNKNOWN_FATE, CREATED_BUT, UPLOAD_FATE))
+        assert (MAY_EXIST[command] in result.stderr) == (
+            expected.note in (UNKNOWN_FATE, CREATED_BUT, UPLOAD_FATE)
+        )
 
     if command == "create":
         created = api.created("nightly")
@@ -297,7 +316,9 @@ def test_cell(
         assert posts <= 3
         if fault not in REFUSALS:
             assert posts == 1, "an upload whose fate was unknown was sent again"
-    new_files = {p.name for p in tmp_path.iterdir()} - before - {"cache"}  # cache: list's id completion
+    new_files = (
+        {p.name for p in tmp_path.iterdir()} - before - {"cache"}
+    )  # cache: list's id completion
     if command == "results" and isinstance(expected, Ok):
         text = (tmp_path / "results.jsonl").read_text()
         assert len(text.splitlines()) == 3
@@ -330,7 +351,13 @@ def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: P
         started = time.monotonic()
         try:
             result = Cli(api.base_url, TEST_KEY)(
-                "--request-timeout", "0.2", "results", "b-done", "-o", "results.jsonl", exit_code=ExitCode.SERVER
+                "--request-timeout",
+                "0.2",
+                "results",
+                "b-done",
+                "-o",
+                "results.jsonl",
+                exit_code=ExitCode.SERVER,
             )
         finally:
             timer.cancel()
@@ -340,13 +367,17 @@ def test_a_stalled_part_download_is_bounded_by_timeout(api: FakeApi, tmp_path: P
     assert took < guard - 0.5
 
 
-def test_a_failed_results_run_leaves_an_existing_file_as_it_was(api: FakeApi, tmp_path: Path) -> None:
+def test_a_failed_results_run_leaves_an_existing_file_as_it_was(
+    api: FakeApi, tmp_path: Path
+) -> None:
     final = tmp_path / "results.jsonl"
     final.write_text("the results of yesterday\n")
     with PartServer() as parts:
         url = parts.add("out-1-0", api.parts["out-1-0"], [DROP] * 10)
         api.datasets["out-1"]["dataset_parts"][0]["url"] = url
-        Cli(api.base_url, TEST_KEY)(*GLOBAL_ARGS, "results", "b-done", "-o", "results.jsonl", exit_code=E6)
+        Cli(api.base_url, TEST_KEY)(
+            *GLOBAL_ARGS, "results", "b-done", "-o", "results.jsonl", exit_code=E6
+        )
     assert final.read_text() == "the results of yesterday\n"
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
@@ -358,7 +389,9 @@ def test_a_listing_that_fails_after_its_first_page_exits_6_and_never_looks_compl
     first = (200, {}, {"batches": [batch_json("b-1"), batch_json("b-2")], "next_page_token": "t2"})
     fault_server.plans["GET /v2/batches"] = [first] + [(500, {}, {"message": "internal error"})] * 3
     args = [] if mode == "--plain-default" else [mode]
-    result = Cli(fault_server.base_url, TEST_KEY)(*GLOBAL_ARGS, "list", "--all", *args, exit_code=E6)
+    result = Cli(fault_server.base_url, TEST_KEY)(
+        *GLOBAL_ARGS, "list", "--all", *args, exit_code=E6
+    )
     assert result.stderr.splitlines() == ["error: HTTP 500: internal error (after 2 retries)"]
     assert "b-1" in result.stdout and "b-2" in result.stdout  # streamed as the page arrived
     if mode == "--json":  # still one valid document; the exit code says it is incomplete
@@ -368,7 +401,10 @@ def test_a_listing_that_fails_after_its_first_page_exits_6_and_never_looks_compl
 # -- the table in the docs -----------------------------------------------------------------
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "reliability.md"
-BEGIN, END = "<!-- fault-matrix:begin (generated by tests/test_fault_matrix.py) -->", "<!-- fault-matrix:end -->"
+BEGIN, END = (
+    "<!-- fault-matrix:begin (generated by tests/test_fault_matrix.py) -->",
+    "<!-- fault-matrix:end -->",
+)
 
 
 def render_markdown() -> str:
@@ -379,7 +415,9 @@ def render_markdown() -> str:
     ]
     fault_order = list(FAULT_NAMES)
     command_order = list(COMMANDS)
-    for command, fault in sorted(MATRIX, key=lambda k: (fault_order.index(k[1]), command_order.index(k[0]))):
+    for command, fault in sorted(
+        MATRIX, key=lambda k: (fault_order.index(k[1]), command_order.index(k[0]))
+    ):
         transient, lasting = MATRIX[(command, fault)]
         rows.append(f"| {FAULT_NAMES[fault]} | `{command}` | {transient.doc()} | {lasting.doc()} |")
     return "\n".join(rows)

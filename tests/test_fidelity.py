@@ -34,7 +34,12 @@ class Sandbox:
     """A sandbox of its own, a client to fill it, and the installed cbatch pointed at it."""
 
     def __init__(self, tmp_path: Path, **settings: Any) -> None:
-        base = {"data_dir": tmp_path / "sandbox", "port": 0, "records_per_second": 5000.0, "output_ready_delay": 0.0}
+        base = {
+            "data_dir": tmp_path / "sandbox",
+            "port": 0,
+            "records_per_second": 5000.0,
+            "output_ready_delay": 0.0,
+        }
         self.server = SandboxServer(SandboxSettings(**{**base, **settings})).start()
         self.api = Api(self.server)
         self.cwd = tmp_path
@@ -44,7 +49,9 @@ class Sandbox:
         self.api.close()
         self.server.stop()
 
-    def cbatch(self, *args: str, exit_code: int = 0, url: str | None = None) -> subprocess.CompletedProcess[str]:
+    def cbatch(
+        self, *args: str, exit_code: int = 0, url: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         """Run the installed cbatch; assert its exit code, that stderr has no traceback and no key."""
         result = subprocess.run(
             [cbatch_path(), *args],
@@ -58,11 +65,15 @@ class Sandbox:
         )
         shown = f"cbatch {' '.join(args)} exited {result.returncode}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
         assert result.returncode == exit_code, shown
-        assert "Traceback" not in result.stderr and TEST_KEY not in result.stdout + result.stderr, shown
+        assert "Traceback" not in result.stderr and TEST_KEY not in result.stdout + result.stderr, (
+            shown
+        )
         return result
 
     def requests(self, method: str, prefix: str) -> int:
-        return sum(1 for m, path, _ in self.server.request_log if m == method and path.startswith(prefix))
+        return sum(
+            1 for m, path, _ in self.server.request_log if m == method and path.startswith(prefix)
+        )
 
 
 @pytest.fixture
@@ -87,17 +98,27 @@ def error_line(result: subprocess.CompletedProcess[str]) -> str:
 # -- links that expire in the middle of a part -------------------------------------------------------
 
 
-def test_a_download_whose_links_expire_mid_part_completes_with_every_record_once(sandboxes: Any) -> None:
+def test_a_download_whose_links_expire_mid_part_completes_with_every_record_once(
+    sandboxes: Any,
+) -> None:
     # Links are signed to the second, so a 2 s link lives 1 to 2 s: long enough for a fresh
     # one to be used at once, surely dead after the 3.2 s hold.
     sbx = sandboxes(link_ttl=2, part_max_records=60)
     done = sbx.api.run(chat_lines(240))
-    expected = [r["custom_id"] for r in sbx.api.results(done["output_dataset_id"])]  # parts in index order
-    with StorageProxy(sbx.server.base_url, hold=3.2) as proxy:  # each part's first download cut after 3.2 s
+    expected = [
+        r["custom_id"] for r in sbx.api.results(done["output_dataset_id"])
+    ]  # parts in index order
+    with StorageProxy(
+        sbx.server.base_url, hold=3.2
+    ) as proxy:  # each part's first download cut after 3.2 s
         result = sbx.cbatch("--debug", "results", done["id"], "-o", "out.jsonl", url=proxy.base_url)
         seen = proxy.parts_seen()
-    written = [json.loads(line)["custom_id"] for line in (sbx.cwd / "out.jsonl").read_text().splitlines()]
-    assert written == expected, "every record exactly once, in the same order as an uninterrupted download"
+    written = [
+        json.loads(line)["custom_id"] for line in (sbx.cwd / "out.jsonl").read_text().splitlines()
+    ]
+    assert written == expected, (
+        "every record exactly once, in the same order as an uninterrupted download"
+    )
     assert len(set(written)) == 240
 
     by_part: dict[str, list[Any]] = {}
@@ -105,14 +126,27 @@ def test_a_download_whose_links_expire_mid_part_completes_with_every_record_once
         by_part.setdefault(request.path.split("?")[0], []).append(request)
     assert len(by_part) == 4
     for requests in by_part.values():
-        assert requests[0].cut and requests[0].range is None, "each part's first download was cut off"
-        assert requests[-1].status == 206 and requests[-1].range not in (None, "bytes=0-"), "resumed where it stopped"
+        assert requests[0].cut and requests[0].range is None, (
+            "each part's first download was cut off"
+        )
+        assert requests[-1].status == 206 and requests[-1].range not in (None, "bytes=0-"), (
+            "resumed where it stopped"
+        )
         assert 400 in [r.status for r in requests], "its link had expired by then"
     assert "part links expired during the download" in result.stderr
     assert "/v1/datasets/" in result.stderr, "--debug traces the API call that renewed them"
-    assert "X-Goog-Signature" not in result.stdout + result.stderr and "/_sandbox/parts/" not in result.stderr
-    storage = [headers for _, path, headers in sbx.server.request_log if path.startswith("/_sandbox/parts/")]
-    assert storage and not [h for h in storage if "authorization" in {k.lower() for k in h}], "no key to storage"
+    assert (
+        "X-Goog-Signature" not in result.stdout + result.stderr
+        and "/_sandbox/parts/" not in result.stderr
+    )
+    storage = [
+        headers
+        for _, path, headers in sbx.server.request_log
+        if path.startswith("/_sandbox/parts/")
+    ]
+    assert storage and not [h for h in storage if "authorization" in {k.lower() for k in h}], (
+        "no key to storage"
+    )
 
     again = sbx.cbatch("results", done["id"], "-o", "direct.jsonl", "--concurrency", "1")
     assert (sbx.cwd / "direct.jsonl").read_bytes() == (sbx.cwd / "out.jsonl").read_bytes()
@@ -122,11 +156,16 @@ def test_a_download_whose_links_expire_mid_part_completes_with_every_record_once
 # -- records in any order, empty-string errors, and records that never came back ----------------------
 
 
-def test_shuffled_output_is_written_in_a_stable_order_with_empty_errors_as_successes(sandboxes: Any) -> None:
+def test_shuffled_output_is_written_in_a_stable_order_with_empty_errors_as_successes(
+    sandboxes: Any,
+) -> None:
     sbx = sandboxes(part_max_records=30)
     done = sbx.api.run(chat_lines(100, fail={3}))
     held = sbx.api.results(done["output_dataset_id"])
-    assert {r["error"] for r in held} == {"", held[[r["custom_id"] for r in held].index("r3")]["error"]}
+    assert {r["error"] for r in held} == {
+        "",
+        held[[r["custom_id"] for r in held].index("r3")]["error"],
+    }
     first = sbx.cbatch("results", done["id"], "-o", "a.jsonl")
     sbx.cbatch("results", done["id"], "-o", "b.jsonl", "--concurrency", "1")
     assert (sbx.cwd / "a.jsonl").read_bytes() == (sbx.cwd / "b.jsonl").read_bytes()
@@ -149,8 +188,14 @@ def test_a_completed_batch_that_lost_records_says_so_in_one_warning(sandboxes: A
 
     plain = sbx.cbatch("results", done["id"], "-o", "out.jsonl")
     [warning] = [line for line in plain.stderr.splitlines() if line.startswith("warning:")]
-    assert f"the batch reports 100 records ({len(kept)} succeeded, 0 failed, {len(lost)} neither)" in warning
-    assert f"{len(lost)} records have no result (--join with the batch's input file names them)" in warning
+    assert (
+        f"the batch reports 100 records ({len(kept)} succeeded, 0 failed, {len(lost)} neither)"
+        in warning
+    )
+    assert (
+        f"{len(lost)} records have no result (--join with the batch's input file names them)"
+        in warning
+    )
 
     joined = sbx.cbatch("results", done["id"], "-o", "joined.jsonl", "--join", "in.jsonl")
     [warning] = [line for line in joined.stderr.splitlines() if line.startswith("warning:")]
@@ -168,17 +213,26 @@ def test_a_file_one_byte_over_the_dataset_limit_is_refused_before_upload(sandbox
     sbx = sandboxes(dataset_max_bytes=limit)
     sbx.env["CBATCH_DATASET_MAX_BYTES"] = str(limit)
     (sbx.cwd / "big.jsonl").write_bytes(data)
-    for args in (["datasets", "upload", "big.jsonl"], ["create", "--file", "big.jsonl", "--model", "command-r"]):
+    for args in (
+        ["datasets", "upload", "big.jsonl"],
+        ["create", "--file", "big.jsonl", "--model", "command-r"],
+    ):
         refused = sbx.cbatch(*args, exit_code=ExitCode.REFUSED)
         assert refused.stderr.count("\n") == 1, refused.stderr
         line = error_line(refused)
         assert f"big.jsonl is {len(data):,} bytes, 1 byte over the limit of {limit:,} bytes" in line
         assert "nothing was uploaded" in line
-        assert "split it into 2 files of at most 17 lines" in line  # 20 lines, a tenth of the limit spare
-        assert "split -l 17 big.jsonl big-part-" in line and "add --split to run it as one job" in line
+        assert (
+            "split it into 2 files of at most 17 lines" in line
+        )  # 20 lines, a tenth of the limit spare
+        assert (
+            "split -l 17 big.jsonl big-part-" in line and "add --split to run it as one job" in line
+        )
     assert sbx.requests("POST", "/v1/datasets") == 0, "not a byte was sent"
 
-    (sbx.cwd / "fits.jsonl").write_bytes(data[:limit])  # exactly at the limit (a last line without newline)
+    (sbx.cwd / "fits.jsonl").write_bytes(
+        data[:limit]
+    )  # exactly at the limit (a last line without newline)
     sbx.cbatch("datasets", "upload", "fits.jsonl", "-q")
 
 
@@ -190,7 +244,9 @@ def test_the_services_own_size_refusal_gets_the_way_to_split(sandboxes: Any) -> 
     assert "split -l " in line and "lower dataset_max_bytes" in line
 
 
-def test_an_organisation_over_its_storage_gets_the_recorded_message_and_what_to_delete(sandboxes: Any) -> None:
+def test_an_organisation_over_its_storage_gets_the_recorded_message_and_what_to_delete(
+    sandboxes: Any,
+) -> None:
     data = chat_lines(50)
     assert len(data) == 4430
     sbx = sandboxes(org_max_bytes=len(data) + 100)
@@ -216,15 +272,23 @@ def test_expired_results_are_exit_13_and_their_expiry_shows_beforehand(sandboxes
     ended = parse_time(done["updated_at"])
     assert ended is not None
 
-    shown = sbx.cbatch("get", done["id"]).stdout  # off a terminal: the raw moment, ended + the lifetime
+    shown = sbx.cbatch(
+        "get", done["id"]
+    ).stdout  # off a terminal: the raw moment, ended + the lifetime
     expires_at = (ended + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S")
     assert f"Results expire: {expires_at}" in shown.replace("  ", " ").replace("  ", " ")
     assert "Expires" in sbx.cbatch("datasets", "get", done["output_dataset_id"]).stdout
     before = len(sbx.server.request_log)
     listed = sbx.cbatch("list", "--expiring", "1h", "--format", "table").stdout
     assert "RESULTS EXPIRE" in listed and done["id"] in listed and "in " in listed
-    assert [path for _, path, _ in sbx.server.request_log[before:] if not path.startswith("/v2/batches?")] == []
-    assert done["id"] not in sbx.cbatch("list", "--expiring", "1s").stdout, "not within a second yet"
+    assert [
+        path
+        for _, path, _ in sbx.server.request_log[before:]
+        if not path.startswith("/v2/batches?")
+    ] == []
+    assert done["id"] not in sbx.cbatch("list", "--expiring", "1s").stdout, (
+        "not within a second yet"
+    )
 
     time.sleep(max(0.0, ended.timestamp() + 5.3 - time.time()))
     expired = sbx.cbatch("results", done["id"], exit_code=ExitCode.RESULTS_EXPIRED)
@@ -255,8 +319,13 @@ def test_an_output_that_answers_404_expired_only_past_its_lifetime(fake_api: Fak
     cli = Cli(fake_api.base_url, TEST_KEY)
     gone = cli("results", "b-done", exit_code=ExitCode.NOT_FOUND)
     assert "names output dataset out-1, which does not exist" in gone.stderr
-    expired = cli("results", "b-done", exit_code=ExitCode.RESULTS_EXPIRED, env={"CBATCH_DATASET_TTL": "30m"})
-    assert "the results of batch b-done expired at " in expired.stderr and expired.stderr.count("\n") == 1
+    expired = cli(
+        "results", "b-done", exit_code=ExitCode.RESULTS_EXPIRED, env={"CBATCH_DATASET_TTL": "30m"}
+    )
+    assert (
+        "the results of batch b-done expired at " in expired.stderr
+        and expired.stderr.count("\n") == 1
+    )
 
 
 # -- the limits as settings ----------------------------------------------------------------------
@@ -271,4 +340,7 @@ def test_limits_come_from_the_environment_then_the_profile(isolated_env: Path) -
     assert "org max bytes      2,000,000,000  (environment CBATCH_ORG_MAX_BYTES)" in shown
     assert "dataset ttl        2d  (dataset_ttl in profile 'default'" in shown
     bad = Cli(None, TEST_KEY)("config", exit_code=ExitCode.AUTH, env={"CBATCH_DATASET_TTL": "soon"})
-    assert bad.stderr == "error: dataset_ttl from environment CBATCH_DATASET_TTL: 'soon' is not a duration; use seconds, or e.g. 30d, 12h or 15m\n"
+    assert (
+        bad.stderr
+        == "error: dataset_ttl from environment CBATCH_DATASET_TTL: 'soon' is not a duration; use seconds, or e.g. 30d, 12h or 15m\n"
+    )

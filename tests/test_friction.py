@@ -41,7 +41,9 @@ def one_line_error(stderr: str) -> str:
 # -- short ids and exact names -----------------------------------------------------------------
 
 
-def test_a_unique_prefix_or_an_exact_name_finds_the_batch(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_a_unique_prefix_or_an_exact_name_finds_the_batch(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, 1, name=f"by-name-{time.monotonic_ns()}")
     shown = cli("get", batch.id[:13], "-q")
     assert shown.stdout.strip() == batch.id and f"is batch {batch.id}" in shown.stderr
@@ -50,7 +52,9 @@ def test_a_unique_prefix_or_an_exact_name_finds_the_batch(cli: Cli, client: Cohe
     assert cli("get", batch.id[:8], "-q").stdout.strip() == batch.id
 
 
-def test_an_ambiguous_name_is_refused_with_the_candidates(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_an_ambiguous_name_is_refused_with_the_candidates(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     name = f"twice-{time.monotonic_ns()}"
     first, second = (make_batch(client, tmp_path, 1, name=name) for _ in range(2))
     line = one_line_error(cli("get", name, exit_code=ExitCode.USAGE).stderr)
@@ -63,7 +67,9 @@ def test_nothing_matching_is_not_found(cli: Cli) -> None:
     one_line_error(cli("watch", "ffff0000", exit_code=ExitCode.NOT_FOUND).stderr)
 
 
-def test_cancel_refuses_a_prefix_off_a_terminal_without_yes(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_cancel_refuses_a_prefix_off_a_terminal_without_yes(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, 2000, name="cancel-by-prefix")
     line = one_line_error(cli("cancel", batch.id[:12], exit_code=ExitCode.USAGE).stderr)
     assert "not a whole batch id" in line and "--yes" in line
@@ -71,7 +77,9 @@ def test_cancel_refuses_a_prefix_off_a_terminal_without_yes(cli: Cli, client: Co
     assert f"{batch.id}: cancel requested" in done.stderr
 
 
-def test_cancel_reads_ids_from_stdin_and_nothing_is_fine(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_cancel_reads_ids_from_stdin_and_nothing_is_fine(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     nothing = cli("cancel", "-", input="")
     assert "nothing to cancel" in nothing.stderr
     batch = make_batch(client, tmp_path, 2000, name="cancel-stdin")
@@ -79,13 +87,26 @@ def test_cancel_reads_ids_from_stdin_and_nothing_is_fine(cli: Cli, client: Coher
     assert f"{batch.id}: cancel requested" in result.stderr
 
 
-def test_the_documented_xargs_recipe_is_safe_with_nothing_to_cancel(sandbox: Any, tmp_path: Path) -> None:
-    env = {**os.environ, "CO_API_KEY": TEST_KEY, "CO_API_URL": sandbox.base_url, "PATH": f"{Path(CBATCH).parent}:{os.environ['PATH']}"}
+def test_the_documented_xargs_recipe_is_safe_with_nothing_to_cancel(
+    sandbox: Any, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "CO_API_KEY": TEST_KEY,
+        "CO_API_URL": sandbox.base_url,
+        "PATH": f"{Path(CBATCH).parent}:{os.environ['PATH']}",
+    }
     for recipe in (
         "cbatch list -q --status canceling --name no-such-name | cbatch cancel -",
         "cbatch list -q --status canceling --name no-such-name | xargs -r cbatch cancel",
     ):
-        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", recipe], env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", recipe],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, (recipe, done.stderr)
 
 
@@ -94,48 +115,94 @@ def test_the_documented_xargs_recipe_is_safe_with_nothing_to_cancel(sandbox: Any
 
 def test_an_empty_name_is_refused(cli: Cli, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", chat_records(1))
-    one_line_error(cli("create", "--file", str(path), "--model", "m", "--name", "", exit_code=ExitCode.USAGE).stderr)
-    one_line_error(cli("datasets", "upload", str(path), "--name", " ", exit_code=ExitCode.USAGE).stderr)
+    one_line_error(
+        cli(
+            "create", "--file", str(path), "--model", "m", "--name", "", exit_code=ExitCode.USAGE
+        ).stderr
+    )
+    one_line_error(
+        cli("datasets", "upload", str(path), "--name", " ", exit_code=ExitCode.USAGE).stderr
+    )
 
 
 def test_an_unknown_dataset_type_or_validation_status_is_refused(cli: Cli) -> None:
-    line = one_line_error(cli("datasets", "list", "--type", "bogus", exit_code=ExitCode.USAGE).stderr)
+    line = one_line_error(
+        cli("datasets", "list", "--type", "bogus", exit_code=ExitCode.USAGE).stderr
+    )
     assert "unknown dataset type 'bogus'" in line and "batch-chat-v2-input" in line
     one_line_error(cli("datasets", "list", "--validation", "done", exit_code=ExitCode.USAGE).stderr)
 
 
 def test_a_max_interval_below_the_interval_is_refused(cli: Cli) -> None:
-    line = one_line_error(cli("watch", "some-id", "--interval", "60", "--max-interval", "10", exit_code=ExitCode.USAGE).stderr)
+    line = one_line_error(
+        cli(
+            "watch", "some-id", "--interval", "60", "--max-interval", "10", exit_code=ExitCode.USAGE
+        ).stderr
+    )
     assert "--max-interval (10s) is shorter than --interval (1m)" in line
 
 
 def test_typos_in_the_config_file_are_warned_about(cli: Cli, isolated_env: Path) -> None:
     isolated_env.parent.mkdir(parents=True, exist_ok=True)
-    isolated_env.write_text('[profile.default]\napi-key = "x"\n[profiles.default]\napi-key = "y"\n', encoding="utf-8")
+    isolated_env.write_text(
+        '[profile.default]\napi-key = "x"\n[profiles.default]\napi-key = "y"\n', encoding="utf-8"
+    )
     isolated_env.chmod(0o600)
     stderr = Cli(None, None)("config").stderr
     assert "'profile' is not a setting cbatch reads (did you mean 'profiles'?)" in stderr
-    assert "profiles.default.api-key is not a setting cbatch reads (did you mean 'api_key'?)" in stderr
+    assert (
+        "profiles.default.api-key is not a setting cbatch reads (did you mean 'api_key'?)" in stderr
+    )
 
 
 def test_cbatch_model_is_the_default_model(cli: Cli, tmp_path: Path, client: CohereClient) -> None:
     dataset_id = make_dataset(client, write_jsonl(tmp_path / "m.jsonl", chat_records(1)))
-    created = json.loads(cli("create", "-d", dataset_id, "-n", "env-model", "--json", env={"CBATCH_MODEL": "command-from-env"}).stdout)
+    created = json.loads(
+        cli(
+            "create",
+            "-d",
+            dataset_id,
+            "-n",
+            "env-model",
+            "--json",
+            env={"CBATCH_MODEL": "command-from-env"},
+        ).stdout
+    )
     assert created["model"] == "command-from-env"
     assert "environment CBATCH_MODEL" in cli("config", env={"CBATCH_MODEL": "x"}).stdout
 
 
 def test_create_watch_takes_the_watch_options(cli: Cli, tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", chat_records(3))
-    result = cli("create", "--file", str(path), "-m", "m", "--watch", "--plain", "--timeout", "1h", "--interval", "0.1", "--max-interval", "0.5")
+    result = cli(
+        "create",
+        "--file",
+        str(path),
+        "-m",
+        "m",
+        "--watch",
+        "--plain",
+        "--timeout",
+        "1h",
+        "--interval",
+        "0.1",
+        "--max-interval",
+        "0.5",
+    )
     assert "completed: 3/3 records" in result.stdout
-    one_line_error(cli("create", "--file", str(path), "-m", "m", "--timeout", "1h", exit_code=ExitCode.USAGE).stderr)
+    one_line_error(
+        cli(
+            "create", "--file", str(path), "-m", "m", "--timeout", "1h", exit_code=ExitCode.USAGE
+        ).stderr
+    )
 
 
 # -- --on-done ------------------------------------------------------------------------------
 
 
-def test_on_done_runs_with_the_outcome_in_its_environment_only(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_on_done_runs_with_the_outcome_in_its_environment_only(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     hostile = "x'; touch pwned; echo '$(touch pwned2)"
     dataset_id = make_dataset(client, write_jsonl(tmp_path / "h.jsonl", chat_records(2, fail={1})))
     batch = client.create_batch(name=hostile, input_dataset_id=dataset_id, model="command-r")
@@ -150,13 +217,19 @@ def test_on_done_runs_with_the_outcome_in_its_environment_only(cli: Cli, client:
     seen = json.loads(record.read_text())
     assert seen["CBATCH_BATCH_ID"] == batch.id and seen["CBATCH_BATCH_NAME"] == hostile
     assert seen["CBATCH_BATCH_STATUS"] == "completed" and seen["CBATCH_EXIT_CODE"] == "0"
-    assert (seen["CBATCH_RECORDS"], seen["CBATCH_SUCCEEDED"], seen["CBATCH_FAILED"]) == ("2", "1", "1")
+    assert (seen["CBATCH_RECORDS"], seen["CBATCH_SUCCEEDED"], seen["CBATCH_FAILED"]) == (
+        "2",
+        "1",
+        "1",
+    )
     assert seen["CBATCH_RESULTS_COMMAND"].startswith(f"cbatch results {batch.id} -o ")
     assert not (tmp_path / "pwned").exists() and not (tmp_path / "pwned2").exists()
     assert "on-done: notified" in result.stderr and "notified" not in result.stdout
 
 
-def test_a_failing_on_done_command_is_a_warning_not_the_outcome(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_a_failing_on_done_command_is_a_warning_not_the_outcome(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, 1, name="hook-fails")
     result = cli("watch", batch.id, "--plain", "--on-done", "exit 3")
     assert "--on-done for batch" in result.stderr and "exited 3" in result.stderr
@@ -178,16 +251,39 @@ class Lines:
 
 
 def _batch(status: str, done: int) -> Batch:
-    return Batch.from_api({"id": "b-1", "name": "log", "status": f"BATCH_STATUS_{status}", "num_records": 7200, "num_successful_records": done})
+    return Batch.from_api(
+        {
+            "id": "b-1",
+            "name": "log",
+            "status": f"BATCH_STATUS_{status}",
+            "num_records": 7200,
+            "num_successful_records": done,
+        }
+    )
 
 
 def test_plain_progress_lines_are_throttled_and_status_changes_always_print() -> None:
     from datetime import datetime, timezone
 
     lines = Lines()
-    view = PlainRenderer(lines, now=lambda: datetime(2026, 11, 29, 4, 21, 30, tzinfo=timezone.utc), progress_every=30.0)
+    view = PlainRenderer(
+        lines,
+        now=lambda: datetime(2026, 11, 29, 4, 21, 30, tzinfo=timezone.utc),
+        progress_every=30.0,
+    )
     view.handle([Snapshot(_batch("QUEUED", 0), None, None, 0.0)])
-    view.handle([StatusChanged(_batch("IN_PROGRESS", 1), _batch("QUEUED", 0).status, _batch("IN_PROGRESS", 1).status, None, None, 2.0)])
+    view.handle(
+        [
+            StatusChanged(
+                _batch("IN_PROGRESS", 1),
+                _batch("QUEUED", 0).status,
+                _batch("IN_PROGRESS", 1).status,
+                None,
+                None,
+                2.0,
+            )
+        ]
+    )
     for second in range(4, 7200, 2):  # two hours of progress every 2 s
         view.handle([Progress(_batch("IN_PROGRESS", second), 1.0, None, float(second))])
     printed = lines.text.splitlines()
@@ -200,7 +296,13 @@ def test_plain_progress_lines_are_throttled_and_status_changes_always_print() ->
 
 
 def complete(words: str, env: dict[str, str] | None = None) -> list[str]:
-    full = {**os.environ, **(env or {}), "_CBATCH_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split(" ")) - 1)}
+    full = {
+        **os.environ,
+        **(env or {}),
+        "_CBATCH_COMPLETE": "complete_bash",
+        "COMP_WORDS": words,
+        "COMP_CWORD": str(len(words.split(" ")) - 1),
+    }
     done = subprocess.run([CBATCH], env=full, capture_output=True, text=True, timeout=30)
     return done.stdout.split()
 
@@ -213,18 +315,30 @@ def test_completion_offers_statuses_and_types_not_file_names(tmp_path: Path) -> 
     assert complete("cbatch list --format t") == ["table", "text"]
 
 
-def test_completion_offers_dataset_ids_from_the_last_listing(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_completion_offers_dataset_ids_from_the_last_listing(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     dataset_id = make_dataset(client, write_jsonl(tmp_path / "complete-me.jsonl", chat_records(1)))
     cli("datasets", "list")
-    assert dataset_id in complete(f"cbatch datasets get {dataset_id[:6]}", {"XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]})
+    assert dataset_id in complete(
+        f"cbatch datasets get {dataset_id[:6]}", {"XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]}
+    )
 
 
 # -- list --watch ---------------------------------------------------------------------------------
 
 
-def test_list_watch_appends_a_row_when_a_batch_changes(sandbox: Any, client: CohereClient, tmp_path: Path) -> None:
+def test_list_watch_appends_a_row_when_a_batch_changes(
+    sandbox: Any, client: CohereClient, tmp_path: Path
+) -> None:
     env = {**os.environ, "CO_API_KEY": TEST_KEY, "CO_API_URL": sandbox.base_url}
-    child = subprocess.Popen([CBATCH, "list", "--watch", "--limit", "3", "--interval", "0.2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [CBATCH, "list", "--watch", "--limit", "3", "--interval", "0.2"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(1.5)
         batch = make_batch(client, tmp_path, 3, name="appears-while-watched")
@@ -242,5 +356,7 @@ def test_list_watch_appends_a_row_when_a_batch_changes(sandbox: Any, client: Coh
 
 
 def test_a_small_demo_still_ends_completed(cli: Cli, tmp_path: Path) -> None:
-    result = cli("demo", "--records", "3", "--records-per-second", "1000", "--dir", str(tmp_path / "demo"))
+    result = cli(
+        "demo", "--records", "3", "--records-per-second", "1000", "--dir", str(tmp_path / "demo")
+    )
     assert "demo done: batch completed, 1 succeeded, 2 failed (on purpose)" in result.stderr

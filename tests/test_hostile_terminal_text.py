@@ -22,7 +22,9 @@ from tests.support.flows import chat_records, wait_terminal, write_jsonl
 
 pexpect = pytest.importorskip("pexpect")
 CBATCH = shutil.which("cbatch", path=os.path.dirname(sys.executable)) or shutil.which("cbatch")
-pytestmark = pytest.mark.skipif(CBATCH is None, reason="cbatch is not installed in this environment")
+pytestmark = pytest.mark.skipif(
+    CBATCH is None, reason="cbatch is not installed in this environment"
+)
 
 HOSTILE = "ev\x1b[2Jil\x1b]0;pwned\x07x\x9b31my\u202eman"
 VISIBLE = "ev\\x1b[2Jil\\x1b]0;pwned\\x07x\\x9b31my\\u202eman"
@@ -30,9 +32,20 @@ RAW = ("\x1b[2J", "\x1b]0;", "\x07", "\x9b", "\u202e")
 
 
 def run_in_terminal(base_url: str, *args: str, columns: int = 200) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "NO_COLOR", "FORCE_COLOR"))}
-    env.update({"CO_API_KEY": TEST_KEY, "CO_API_URL": base_url, "TERM": "xterm-256color", "CBATCH_RETRY_BASE": "0.01"})
-    child = pexpect.spawn(CBATCH, list(args), env=env, encoding="utf-8", timeout=30, dimensions=(50, columns))
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("CO_", "NO_COLOR", "FORCE_COLOR"))
+    }
+    env.update(
+        {
+            "CO_API_KEY": TEST_KEY,
+            "CO_API_URL": base_url,
+            "TERM": "xterm-256color",
+            "CBATCH_RETRY_BASE": "0.01",
+        }
+    )
+    child = pexpect.spawn(
+        CBATCH, list(args), env=env, encoding="utf-8", timeout=30, dimensions=(50, columns)
+    )
     child.expect(pexpect.EOF)
     child.close()
     return child.exitstatus, child.before or ""
@@ -48,7 +61,9 @@ def hostile(sandbox: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     """A finished batch and its input dataset, both named with the hostile text."""
     path = write_jsonl(tmp_path_factory.mktemp("hostile") / "in.jsonl", chat_records(3))
     with CohereClient(TEST_KEY, sandbox.base_url) as client:  # type: ignore[attr-defined]
-        dataset_id = client.upload_dataset(path, name=HOSTILE, dataset_type="batch-chat-v2-input", keep_fields=["custom_id"])
+        dataset_id = client.upload_dataset(
+            path, name=HOSTILE, dataset_type="batch-chat-v2-input", keep_fields=["custom_id"]
+        )
         from cohere_batch_cli.tasks.datasets import wait_for_dataset
 
         wait_for_dataset(client, dataset_id, timeout=30)
@@ -69,7 +84,9 @@ def hostile(sandbox: object, tmp_path_factory: pytest.TempPathFactory) -> tuple[
     ],
     ids=["list", "get", "watch-live", "watch-plain", "datasets-list", "datasets-get"],
 )
-def test_hostile_names_are_shown_visibly_and_never_obeyed(sandbox: object, hostile: tuple[str, str], args: tuple[str, ...]) -> None:
+def test_hostile_names_are_shown_visibly_and_never_obeyed(
+    sandbox: object, hostile: tuple[str, str], args: tuple[str, ...]
+) -> None:
     batch_id, dataset_id = hostile
     argv = [a.format(batch=batch_id, dataset=dataset_id) for a in args]
     code, out = run_in_terminal(sandbox.base_url, *argv)  # type: ignore[attr-defined]
@@ -78,7 +95,9 @@ def test_hostile_names_are_shown_visibly_and_never_obeyed(sandbox: object, hosti
     assert "\\x1b[2J" in out and "\\u202e" in out, "the name is shown, made visible"
 
 
-def test_json_on_a_terminal_is_the_same_value_with_the_characters_escaped(sandbox: object, hostile: tuple[str, str]) -> None:
+def test_json_on_a_terminal_is_the_same_value_with_the_characters_escaped(
+    sandbox: object, hostile: tuple[str, str]
+) -> None:
     code, out = run_in_terminal(sandbox.base_url, "get", hostile[0], "--json")  # type: ignore[attr-defined]
     assert code == 0, out
     assert_safe(out)
@@ -86,7 +105,11 @@ def test_json_on_a_terminal_is_the_same_value_with_the_characters_escaped(sandbo
 
 
 def test_a_hostile_server_message_is_one_safe_error_line(fault_server: FaultServer) -> None:
-    fault_server.steady["GET /v2/batches/b-1"] = (400, {}, {"message": f"bad request: {HOSTILE}\nforged: line"})
+    fault_server.steady["GET /v2/batches/b-1"] = (
+        400,
+        {},
+        {"message": f"bad request: {HOSTILE}\nforged: line"},
+    )
     code, out = run_in_terminal(fault_server.base_url, "get", "b-1")
     assert code == 5, out
     assert_safe(out)
@@ -94,10 +117,14 @@ def test_a_hostile_server_message_is_one_safe_error_line(fault_server: FaultServ
     assert lines == [f"error: HTTP 400: bad request: {VISIBLE}\\nforged: line"]
 
 
-def test_a_plain_log_of_a_hostile_name_is_safe_off_a_terminal(cli: Cli, hostile: tuple[str, str]) -> None:
+def test_a_plain_log_of_a_hostile_name_is_safe_off_a_terminal(
+    cli: Cli, hostile: tuple[str, str]
+) -> None:
     """Off a terminal (a CI log viewer renders ANSI too), plain and TSV lines are cleaned as well."""
     for args in (("list", "--limit", "50"), ("get", hostile[0]), ("watch", hostile[0])):
         out = cli(*args).stdout
         assert_safe(out)
         assert VISIBLE in out
-    assert json.loads(cli("get", hostile[0], "--json").stdout)["name"] == HOSTILE, "off a terminal JSON is exact"
+    assert json.loads(cli("get", hostile[0], "--json").stdout)["name"] == HOSTILE, (
+        "off a terminal JSON is exact"
+    )

@@ -83,7 +83,9 @@ def test_the_split_follows_record_boundaries_and_both_limits(tmp_path: Path) -> 
     assert [p.records for p in by_records.parts] == [30, 30, 30, 10]
 
 
-def test_a_custom_id_used_in_two_parts_is_refused_before_anything_is_planned(tmp_path: Path) -> None:
+def test_a_custom_id_used_in_two_parts_is_refused_before_anything_is_planned(
+    tmp_path: Path,
+) -> None:
     records = chat_records(40)
     records[35]["custom_id"] = records[2]["custom_id"]  # far apart: different parts
     path = write_jsonl(tmp_path / "in.jsonl", records)
@@ -93,34 +95,52 @@ def test_a_custom_id_used_in_two_parts_is_refused_before_anything_is_planned(tmp
     assert told == [f'{path}:36: duplicate custom_id "{records[2]["custom_id"]}"']
 
 
-def test_the_check_in_two_worker_processes_plans_what_one_does_and_finds_duplicates_across_ranges(tmp_path: Path) -> None:
+def test_the_check_in_two_worker_processes_plans_what_one_does_and_finds_duplicates_across_ranges(
+    tmp_path: Path,
+) -> None:
     records = chat_records(400)
     path = write_jsonl(tmp_path / "in.jsonl", records)
     alone = plan_split(path, None, max_bytes=3000, max_records=None, processes=0)
-    shared = plan_split(path, None, max_bytes=3000, max_records=None, processes=2)  # 8 ranges, 2 workers
+    shared = plan_split(
+        path, None, max_bytes=3000, max_records=None, processes=2
+    )  # 8 ranges, 2 workers
     assert shared == alone and len(alone.parts) > 8
     records[390]["custom_id"] = records[3]["custom_id"]
     write_jsonl(path, records)
     told: list[str] = []
     with pytest.raises(InputRejected, match=r"1 problem; nothing was uploaded"):
-        plan_split(path, None, max_bytes=3000, max_records=None, processes=2, problems_out=told.append)
+        plan_split(
+            path, None, max_bytes=3000, max_records=None, processes=2, problems_out=told.append
+        )
     assert told == [f'{path}:391: duplicate custom_id "{records[3]["custom_id"]}"']
 
 
 def test_a_record_larger_than_a_part_is_refused(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", chat_records(3))
-    with pytest.raises(InputRejected, match=r"line 1 is .* bytes, over the 50 bytes a part may hold"):
+    with pytest.raises(
+        InputRejected, match=r"line 1 is .* bytes, over the 50 bytes a part may hold"
+    ):
         plan_split(path, None, max_bytes=50, max_records=None)
 
 
 # -- a job end to end -----------------------------------------------------------------------
 
 
-def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every_id_once(small: dict[str, Any], tmp_path: Path) -> None:
+def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every_id_once(
+    small: dict[str, Any], tmp_path: Path
+) -> None:
     cli, client = small["cli"], small["client"]
     records = chat_records(150)
     write_jsonl(tmp_path / "requests.jsonl", records)
-    refused = limited(cli, "create", "--file", "requests.jsonl", "--model", "command-r", exit_code=ExitCode.REFUSED)
+    refused = limited(
+        cli,
+        "create",
+        "--file",
+        "requests.jsonl",
+        "--model",
+        "command-r",
+        exit_code=ExitCode.REFUSED,
+    )
     assert "add --split to run it as one job" in refused.stderr
 
     made = limited(
@@ -142,7 +162,9 @@ def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every
     lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     ids = Counter(line["custom_id"] for line in lines)
     assert set(ids) == {r["custom_id"] for r in records} and set(ids.values()) == {1}
-    assert all(not line.get("error") for line in lines), "four rounds cleared every transient failure"
+    assert all(not line.get("error") for line in lines), (
+        "four rounds cleared every transient failure"
+    )
 
     shown = json.loads(cli("jobs", "get", job_id, "--json").stdout)
     assert shown["id"] == job_id and shown["status"] == "completed" and shown["succeeded"] == 150
@@ -150,21 +172,37 @@ def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every
     listed = json.loads(cli("jobs", "list", "--json").stdout)
     assert [j["id"] for j in listed] == [job_id] and listed[0]["step"] == "done"
 
-    assert [line["custom_id"] for line in lines] != [r["custom_id"] for r in records], "the service shuffles"
+    assert [line["custom_id"] for line in lines] != [r["custom_id"] for r in records], (
+        "the service shuffles"
+    )
     cli("jobs", "results", job_id, "-o", "ordered.jsonl", "--input-order")
     ordered = [json.loads(line) for line in (tmp_path / "ordered.jsonl").read_text().splitlines()]
     assert [line["custom_id"] for line in ordered] == [r["custom_id"] for r in records]
-    assert sorted(map(json.dumps, ordered)) == sorted(map(json.dumps, lines)), "the same records, in input order"
+    assert sorted(map(json.dumps, ordered)) == sorted(map(json.dumps, lines)), (
+        "the same records, in input order"
+    )
 
     cli("jobs", "results", job_id, "-o", "results.csv")
     header, *rows = (tmp_path / "results.csv").read_text().splitlines()
     assert header.split(",")[0] == "custom_id" and header.endswith("attempt") and len(rows) == 150
 
 
-def test_jobs_create_json_prints_the_job_object_and_jobs_watch_follows_it(small: dict[str, Any], tmp_path: Path) -> None:
+def test_jobs_create_json_prints_the_job_object_and_jobs_watch_follows_it(
+    small: dict[str, Any], tmp_path: Path
+) -> None:
     cli = small["cli"]
     write_jsonl(tmp_path / "in.jsonl", chat_records(30))
-    made = limited(cli, "jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "10", "--json")
+    made = limited(
+        cli,
+        "jobs",
+        "create",
+        "in.jsonl",
+        "--model",
+        "command-r",
+        "--max-records-per-batch",
+        "10",
+        "--json",
+    )
     job = json.loads(made.stdout)
     assert job["part_count"] == 3 and [p["records"] for p in job["parts"]] == [10, 10, 10]
     assert all(p["batch_id"] for p in job["parts"]), "every part's batch is created"
@@ -182,48 +220,107 @@ def test_jobs_list_json_reads_the_store_without_importing_httpx(tmp_path: Path) 
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "print('httpx' in sys.modules, file=sys.stderr)\n"
     )
-    env = {"CBATCH_STATE_DIR": str(tmp_path / "state"), "PATH": "/usr/bin:/bin", "CBATCH_CONFIG": str(tmp_path / "c.toml")}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
-    assert result.stdout.strip() == "[]" and result.stderr.strip().splitlines()[-1] == "False", result.stderr
+    env = {
+        "CBATCH_STATE_DIR": str(tmp_path / "state"),
+        "PATH": "/usr/bin:/bin",
+        "CBATCH_CONFIG": str(tmp_path / "c.toml"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.stdout.strip() == "[]" and result.stderr.strip().splitlines()[-1] == "False", (
+        result.stderr
+    )
 
 
 def test_an_unknown_job_says_how_to_attach_it(cli: Cli) -> None:
     result = cli("jobs", "get", "nosuchjob1", exit_code=ExitCode.NOT_FOUND)
-    assert "no job nosuchjob1 is recorded on this machine" in result.stderr and "jobs attach" in result.stderr
+    assert (
+        "no job nosuchjob1 is recorded on this machine" in result.stderr
+        and "jobs attach" in result.stderr
+    )
 
 
-def test_parts_that_do_not_fit_in_storage_wait_then_the_job_stops_and_resumes_once_room_is_made(tmp_path: Path) -> None:
+def test_parts_that_do_not_fit_in_storage_wait_then_the_job_stops_and_resumes_once_room_is_made(
+    tmp_path: Path,
+) -> None:
     server = SandboxServer(
-        SandboxSettings(data_dir=tmp_path / "sandbox", port=0, dataset_max_bytes=LIMIT, org_max_bytes=3000, queue_delay=0.5, output_ready_delay=0.0)
+        SandboxSettings(
+            data_dir=tmp_path / "sandbox",
+            port=0,
+            dataset_max_bytes=LIMIT,
+            org_max_bytes=3000,
+            queue_delay=0.5,
+            output_ready_delay=0.0,
+        )
     ).start()
     cli = Cli(server.base_url, TEST_KEY)
     env = {"CBATCH_DATASET_MAX_BYTES": str(LIMIT), "CBATCH_ORG_MAX_BYTES": "3000"}
     try:
         records = chat_records(60)
         write_jsonl(tmp_path / "in.jsonl", records)
-        stopped = cli("jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "15", "--watch", "-q", exit_code=ExitCode.REFUSED, env=env)
+        stopped = cli(
+            "jobs",
+            "create",
+            "in.jsonl",
+            "--model",
+            "command-r",
+            "--max-records-per-batch",
+            "15",
+            "--watch",
+            "-q",
+            exit_code=ExitCode.REFUSED,
+            env=env,
+        )
         job_id = stopped.stdout.strip()
         assert "part 3 of 4: waiting for room: the organisation stores" in stopped.stderr
-        assert f"error: part 3 of job {job_id} needs" in stopped.stderr and "the job stops here" in stopped.stderr
+        assert (
+            f"error: part 3 of job {job_id} needs" in stopped.stderr
+            and "the job stops here" in stopped.stderr
+        )
         assert f"then: cbatch jobs resume {job_id}" in stopped.stderr
 
-        early = cli("jobs", "results", job_id, "-o", "a.jsonl", "--partial", "--delete-outputs", env=env)
-        assert "parts 3, 4 not ended: left out of this file" in early.stderr and "deleted 2 output datasets" in early.stderr
+        early = cli(
+            "jobs", "results", job_id, "-o", "a.jsonl", "--partial", "--delete-outputs", env=env
+        )
+        assert (
+            "parts 3, 4 not ended: left out of this file" in early.stderr
+            and "deleted 2 output datasets" in early.stderr
+        )
         resumed = cli("jobs", "resume", job_id, "--delete-inputs", env=env)
         assert "part 1: ended; deleted its input dataset" in resumed.stderr
         assert f"job {job_id} completed: 60/60 records" in resumed.stderr
         late = cli("jobs", "results", job_id, "-o", "b.jsonl", env=env)
-        assert "part 1: left out, its results were written to a.jsonl and its outputs deleted" in late.stderr
-        ids = Counter(json.loads(line)["custom_id"] for name in ("a.jsonl", "b.jsonl") for line in (tmp_path / name).read_text().splitlines())
+        assert (
+            "part 1: left out, its results were written to a.jsonl and its outputs deleted"
+            in late.stderr
+        )
+        ids = Counter(
+            json.loads(line)["custom_id"]
+            for name in ("a.jsonl", "b.jsonl")
+            for line in (tmp_path / name).read_text().splitlines()
+        )
         assert set(ids) == {r["custom_id"] for r in records} and set(ids.values()) == {1}
     finally:
         server.stop()
 
 
-def test_jobs_retry_sends_again_what_failed_in_every_part(small: dict[str, Any], tmp_path: Path) -> None:
+def test_jobs_retry_sends_again_what_failed_in_every_part(
+    small: dict[str, Any], tmp_path: Path
+) -> None:
     cli, client = small["cli"], small["client"]
     write_jsonl(tmp_path / "in.jsonl", chat_records(60))
-    job_id = limited(cli, "jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "20", "-q").stdout.strip()
+    job_id = limited(
+        cli,
+        "jobs",
+        "create",
+        "in.jsonl",
+        "--model",
+        "command-r",
+        "--max-records-per-batch",
+        "20",
+        "-q",
+    ).stdout.strip()
     watched = cli("jobs", "watch", job_id)
     assert f"job {job_id} completed" in watched.stderr
     left = json.loads(cli("jobs", "get", job_id, "--json").stdout)
@@ -234,26 +331,54 @@ def test_jobs_retry_sends_again_what_failed_in_every_part(small: dict[str, Any],
 
 
 def test_a_canceled_job_sends_nothing_more_and_old_jobs_are_pruned(tmp_path: Path) -> None:
-    server = SandboxServer(SandboxSettings(data_dir=tmp_path / "sandbox", port=0, queue_delay=60.0)).start()
+    server = SandboxServer(
+        SandboxSettings(data_dir=tmp_path / "sandbox", port=0, queue_delay=60.0)
+    ).start()
     cli = Cli(server.base_url, TEST_KEY)
     try:
         write_jsonl(tmp_path / "in.jsonl", chat_records(20))
-        job_id = cli("jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "10", "-q").stdout.strip()
+        job_id = cli(
+            "jobs",
+            "create",
+            "in.jsonl",
+            "--model",
+            "command-r",
+            "--max-records-per-batch",
+            "10",
+            "-q",
+        ).stdout.strip()
         canceled = cli("jobs", "cancel", job_id)
         assert f"job {job_id} canceled: 2 of 2 parts were still running" in canceled.stderr
         refused = cli("jobs", "resume", job_id, "--no-watch", exit_code=ExitCode.REFUSED)
         assert f"job {job_id} was canceled: nothing more is sent" in refused.stderr
-        assert cli("jobs", "prune").stdout == "", "a job canceled just now is kept (30 days by default)"
+        assert cli("jobs", "prune").stdout == "", (
+            "a job canceled just now is kept (30 days by default)"
+        )
         assert cli("jobs", "prune", "--older-than", "1ms").stdout.split() == [job_id]
         assert json.loads(cli("jobs", "list", "--json").stdout) == []
     finally:
         server.stop()
 
 
-def test_a_budget_on_a_split_create_is_refused_before_anything_is_cut(cli: Cli, tmp_path: Path) -> None:
+def test_a_budget_on_a_split_create_is_refused_before_anything_is_cut(
+    cli: Cli, tmp_path: Path
+) -> None:
     """A budget that would cover only part of a job must not pass in silence: refused, nothing sent."""
     write_jsonl(tmp_path / "big.jsonl", chat_records(4))
-    refused = cli("create", "--file", "big.jsonl", "--model", "command-r", "--split", "--max-cost", "1", exit_code=ExitCode.USAGE)
-    assert "error: --max-cost, --max-input-tokens, --strict-context and --tokenizer do not cover a job's parts yet" in refused.stderr
+    refused = cli(
+        "create",
+        "--file",
+        "big.jsonl",
+        "--model",
+        "command-r",
+        "--split",
+        "--max-cost",
+        "1",
+        exit_code=ExitCode.USAGE,
+    )
+    assert (
+        "error: --max-cost, --max-input-tokens, --strict-context and --tokenizer do not cover a job's parts yet"
+        in refused.stderr
+    )
     assert "cbatch estimate big.jsonl --model MODEL --max-cost AMOUNT" in refused.stderr
     assert json.loads(cli("jobs", "list", "--json").stdout) == []

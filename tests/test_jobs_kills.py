@@ -47,7 +47,9 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     work.mkdir()
     with open(work / "in.jsonl", "w") as fh:
         for i in range(RECORDS):
-            body = {"messages": [{"role": "user", "content": f"question {i}: " + "lorem ipsum " * 250}]}
+            body = {
+                "messages": [{"role": "user", "content": f"question {i}: " + "lorem ipsum " * 250}]
+            }
             fh.write(json.dumps({"custom_id": f"q{i:05d}", "body": body}) + "\n")
     try:
         yield {"server": server, "client": client, "cwd": work}
@@ -64,13 +66,14 @@ def start(world: dict[str, Any], *args: str, cwd: Path | None = None) -> subproc
     )  # fmt: skip
 
 
-def run(world: dict[str, Any], *args: str, cwd: Path | None = None, code: int = 0) -> tuple[str, str]:
+def run(
+    world: dict[str, Any], *args: str, cwd: Path | None = None, code: int = 0
+) -> tuple[str, str]:
     proc = start(world, *args, cwd=cwd)
     out, err = proc.communicate(timeout=180)
     assert proc.returncode == code, f"exit {proc.returncode}\n{out}\n{err}"
     assert "Traceback" not in err
     return out, err
-
 
 
 def store_rows(world: dict[str, Any], sql: str, cwd: Path | None = None) -> list[tuple[Any, ...]]:
@@ -94,7 +97,11 @@ def part_steps(world: dict[str, Any], cwd: Path | None = None) -> list[str]:
 
 
 def requests_to(world: dict[str, Any], method: str, path: str) -> int:
-    return sum(1 for m, p, _ in list(world["server"].request_log) if m == method and p.split("?")[0] == path)
+    return sum(
+        1
+        for m, p, _ in list(world["server"].request_log)
+        if m == method and p.split("?")[0] == path
+    )
 
 
 def made(world: dict[str, Any], job_id: str) -> tuple[Counter[int], Counter[int]]:
@@ -115,14 +122,18 @@ def made(world: dict[str, Any], job_id: str) -> tuple[Counter[int], Counter[int]
 
 def every_id_once(world: dict[str, Any], job_id: str, cwd: Path) -> None:
     run(world, "jobs", "results", job_id, "-o", "results.jsonl", cwd=cwd)
-    ids = Counter(json.loads(line)["custom_id"] for line in (cwd / "results.jsonl").read_text().splitlines())
+    ids = Counter(
+        json.loads(line)["custom_id"] for line in (cwd / "results.jsonl").read_text().splitlines()
+    )
     assert set(ids) == {f"q{i:05d}" for i in range(RECORDS)} and set(ids.values()) == {1}
 
 
 SPLIT = ("--model", "command-r", "--max-bytes-per-batch", str(LIMIT))
 
 
-def test_kill_9_at_every_step_then_jobs_resume_finishes_with_nothing_doubled_or_lost(world: dict[str, Any]) -> None:
+def test_kill_9_at_every_step_then_jobs_resume_finishes_with_nothing_doubled_or_lost(
+    world: dict[str, Any],
+) -> None:
     proc = start(world, "jobs", "create", "in.jsonl", *SPLIT, "--watch")
     kill_when(proc, lambda: job_step(world) == "splitting", "the split began")
     assert requests_to(world, "POST", "/v1/datasets") == 0, "killed mid-split: nothing was sent"
@@ -132,11 +143,15 @@ def test_kill_9_at_every_step_then_jobs_resume_finishes_with_nothing_doubled_or_
     proc = start(world, "jobs", "resume", job_id)
     kill_when(proc, lambda: "uploaded" in part_steps(world), "a part was uploaded")
     parts = len(part_steps(world))
-    assert parts == -(-(world["cwd"] / "in.jsonl").stat().st_size // LIMIT), "a 6 MB input, 1.5 MB parts"
+    assert parts == -(-(world["cwd"] / "in.jsonl").stat().st_size // LIMIT), (
+        "a 6 MB input, 1.5 MB parts"
+    )
 
     proc = start(world, "jobs", "resume", job_id)
     before = requests_to(world, "POST", "/v2/batches")
-    kill_when(proc, lambda: requests_to(world, "POST", "/v2/batches") > before, "a create call arrived")
+    kill_when(
+        proc, lambda: requests_to(world, "POST", "/v2/batches") > before, "a create call arrived"
+    )
     time.sleep(0.3)  # whatever the sandbox does with a request whose client died, it has done it
 
     proc = start(world, "jobs", "resume", job_id)
@@ -153,7 +168,9 @@ def test_kill_9_at_every_step_then_jobs_resume_finishes_with_nothing_doubled_or_
 
     kill_when(proc, watching, "the watch polled the parts")
     _, err = run(world, "jobs", "resume", job_id)
-    assert "uploaded as dataset" not in err and "created batch" not in err, "the last run only watched"
+    assert "uploaded as dataset" not in err and "created batch" not in err, (
+        "the last run only watched"
+    )
     assert f"job {job_id} completed: {RECORDS:,}/{RECORDS:,} records" in err
     batches, datasets = made(world, job_id)
     assert batches == Counter(dict.fromkeys(range(1, parts + 1), 1)), "one batch per part"
@@ -161,7 +178,9 @@ def test_kill_9_at_every_step_then_jobs_resume_finishes_with_nothing_doubled_or_
     every_id_once(world, job_id, world["cwd"])
 
 
-def test_jobs_attach_with_an_empty_store_finishes_a_job_another_process_started(world: dict[str, Any], tmp_path: Path) -> None:
+def test_jobs_attach_with_an_empty_store_finishes_a_job_another_process_started(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
     proc = start(world, "jobs", "create", "in.jsonl", *SPLIT, "--watch", "-q")
     kill_when(proc, lambda: part_steps(world).count("created") >= 1, "the first part was created")
     (job_id,) = (r[0] for r in store_rows(world, "SELECT id FROM jobs"))
@@ -170,11 +189,23 @@ def test_jobs_attach_with_an_empty_store_finishes_a_job_another_process_started(
     other.mkdir()
     (other / "requests.jsonl").write_bytes((world["cwd"] / "in.jsonl").read_bytes())
     assert not (other / "state").exists()
-    _, err = run(world, "jobs", "attach", job_id, "--file", "requests.jsonl", "--max-bytes-per-batch", str(LIMIT), cwd=other)
+    _, err = run(
+        world,
+        "jobs",
+        "attach",
+        job_id,
+        "--file",
+        "requests.jsonl",
+        "--max-bytes-per-batch",
+        str(LIMIT),
+        cwd=other,
+    )
     parts = len(part_steps(world))
     assert f"attached job {job_id}: {parts} parts, " in err
     assert f"job {job_id} completed" in err
     assert part_steps(world, other) == ["created"] * parts
     batches, datasets = made(world, job_id)
-    assert batches == Counter(dict.fromkeys(range(1, parts + 1), 1)) and set(datasets.values()) == {1}
+    assert batches == Counter(dict.fromkeys(range(1, parts + 1), 1)) and set(datasets.values()) == {
+        1
+    }
     every_id_once(world, job_id, other)

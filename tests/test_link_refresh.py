@@ -40,7 +40,13 @@ def http() -> Iterator[httpx.Client]:
 class Dataset:
     """Parts on the part server; ``refresh()`` reads them again with fresh signatures."""
 
-    def __init__(self, server: PartServer, per_part: list[list[dict[str, Any]]], plans: dict[int, list[str]], query: str = "") -> None:
+    def __init__(
+        self,
+        server: PartServer,
+        per_part: list[list[dict[str, Any]]],
+        plans: dict[int, list[str]],
+        query: str = "",
+    ) -> None:
         self.server = server
         self.names = [f"part-{i}.avro" for i in range(len(per_part))]
         for i, recs in enumerate(per_part):
@@ -53,7 +59,9 @@ class Dataset:
         host = self.server.url("x").split("/parts/")[0]
         query = self.query or f"X-Signature={signature}"
         return [
-            DatasetPart({"id": f"p{i}", "name": name, "index": i, "url": f"{host}/parts/{name}?{query}"})
+            DatasetPart(
+                {"id": f"p{i}", "name": name, "index": i, "url": f"{host}/parts/{name}?{query}"}
+            )
             for i, name in enumerate(self.names)
         ]
 
@@ -70,65 +78,104 @@ def test_a_link_refused_mid_part_is_renewed_and_the_part_resumes_where_it_stoppe
     data = Dataset(server, per_part, {0: [DROP, FORBID]})
     out = tmp_path / "r.jsonl"
     summary = download_results(data.parts("first"), out, http=http, refresh_links=data.refresh)
-    assert [r["custom_id"] for r in read_jsonl(out)] == [r["custom_id"] for recs in per_part for r in recs]
+    assert [r["custom_id"] for r in read_jsonl(out)] == [
+        r["custom_id"] for recs in per_part for r in recs
+    ]
     assert data.refreshes == 1 and summary.link_refreshes == 1
     dropped, refused, resumed = server.requests_for("part-0.avro")
     assert (dropped.step, refused.step, resumed.step) == ("drop", "forbid", "ok")
-    assert refused.headers["Range"] == resumed.headers["Range"] != "bytes=0-"  # resumed, not restarted
+    assert (
+        refused.headers["Range"] == resumed.headers["Range"] != "bytes=0-"
+    )  # resumed, not restarted
     assert (refused.query, resumed.query) == ("X-Signature=first", "X-Signature=fresh-1")
     assert len(server.requests_for("part-1.avro")) == 1, "a finished part is not fetched again"
 
 
-def test_one_read_of_the_dataset_renews_every_part(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
-    data = Dataset(server, [records(f"p{i}", 20) for i in range(4)], {i: [FORBID] for i in range(4)})
+def test_one_read_of_the_dataset_renews_every_part(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
+    data = Dataset(
+        server, [records(f"p{i}", 20) for i in range(4)], {i: [FORBID] for i in range(4)}
+    )
 
     def refresh_once_all_were_refused() -> list[DatasetPart]:
         deadline = time.monotonic() + 5
-        while len(server.requests) < 4 and time.monotonic() < deadline:  # every part holds a refused link
+        while (
+            len(server.requests) < 4 and time.monotonic() < deadline
+        ):  # every part holds a refused link
             time.sleep(0.01)
         return data.refresh()
 
-    download_results(data.parts("old"), tmp_path / "r.jsonl", http=http, concurrency=4, refresh_links=refresh_once_all_were_refused)
+    download_results(
+        data.parts("old"),
+        tmp_path / "r.jsonl",
+        http=http,
+        concurrency=4,
+        refresh_links=refresh_once_all_were_refused,
+    )
     assert data.refreshes == 1
     assert [r.query for r in server.requests if r.step == "ok"] == ["X-Signature=fresh-1"] * 4
     assert len(read_jsonl(tmp_path / "r.jsonl")) == 80
 
 
-def test_a_fresh_link_refused_before_a_byte_is_final(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_a_fresh_link_refused_before_a_byte_is_final(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     data = Dataset(server, [records("f", 10)], {0: [FORBID, FORBID, FORBID]})
     with pytest.raises(ResultsError) as caught:
-        download_results(data.parts("old"), tmp_path / "r.jsonl", http=http, refresh_links=data.refresh)
+        download_results(
+            data.parts("old"), tmp_path / "r.jsonl", http=http, refresh_links=data.refresh
+        )
     message = str(caught.value)
     assert "refused its link (403)" in message and "so was the fresh link" in message
-    assert "X-Signature" not in message and "/parts/" not in message, "a link never appears in a message"
+    assert "X-Signature" not in message and "/parts/" not in message, (
+        "a link never appears in a message"
+    )
     assert data.refreshes == 1 and len(server.requests) == 2
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_fresh_link_that_delivered_bytes_may_be_renewed_once_more(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_a_fresh_link_that_delivered_bytes_may_be_renewed_once_more(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     big = records("g", 3000, fail_every=0)
     data = Dataset(server, [big], {0: [FORBID, DROP, FORBID]})
     download_results(data.parts("old"), tmp_path / "r.jsonl", http=http, refresh_links=data.refresh)
     assert data.refreshes == 2
     assert [r.step for r in server.requests] == ["forbid", "drop", "forbid", "ok"]
-    assert [r["custom_id"] for r in read_jsonl(tmp_path / "r.jsonl")] == [r["custom_id"] for r in big]
+    assert [r["custom_id"] for r in read_jsonl(tmp_path / "r.jsonl")] == [
+        r["custom_id"] for r in big
+    ]
 
 
-def test_a_plain_403_on_a_live_link_is_not_an_expiry(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_a_plain_403_on_a_live_link_is_not_an_expiry(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     data = Dataset(server, [records("d", 5)], {0: [DENY]})
     with pytest.raises(ResultsError, match="refused the link"):
-        download_results(data.parts("old"), tmp_path / "r.jsonl", http=http, refresh_links=data.refresh)
+        download_results(
+            data.parts("old"), tmp_path / "r.jsonl", http=http, refresh_links=data.refresh
+        )
     assert data.refreshes == 0
 
 
-def test_any_refusal_of_a_link_past_its_signed_expiry_renews_it(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_any_refusal_of_a_link_past_its_signed_expiry_renews_it(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     signed = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y%m%dT%H%M%SZ")
-    data = Dataset(server, [records("e", 5)], {0: [DENY]}, query=f"X-Goog-Date={signed}&X-Goog-Expires=3600&X-Goog-Signature=ab")
+    data = Dataset(
+        server,
+        [records("e", 5)],
+        {0: [DENY]},
+        query=f"X-Goog-Date={signed}&X-Goog-Expires=3600&X-Goog-Signature=ab",
+    )
     download_results(data.parts("old"), tmp_path / "r.jsonl", http=http, refresh_links=data.refresh)
     assert data.refreshes == 1 and len(read_jsonl(tmp_path / "r.jsonl")) == 5
 
 
-def test_the_refresh_callbacks_own_error_passes_through(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_the_refresh_callbacks_own_error_passes_through(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     class Gone(Exception):
         pass
 
@@ -141,24 +188,39 @@ def test_the_refresh_callbacks_own_error_passes_through(server: PartServer, http
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_dataset_that_lost_a_part_is_an_error_not_a_short_file(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_a_dataset_that_lost_a_part_is_an_error_not_a_short_file(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     data = Dataset(server, [records("y", 5), records("z", 5)], {1: [FORBID]})
     with pytest.raises(ResultsError, match="changed during the download: part 1"):
-        download_results(data.parts("old"), tmp_path / "r.jsonl", http=http, refresh_links=lambda: data.parts("n")[:1])
+        download_results(
+            data.parts("old"),
+            tmp_path / "r.jsonl",
+            http=http,
+            refresh_links=lambda: data.parts("n")[:1],
+        )
 
 
 def test_link_expiry_is_read_from_the_signed_query() -> None:
     now = time.time()
     stamp = datetime.fromtimestamp(now - 100, tz=timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    assert link_expired(f"https://s/o?X-Goog-Date={stamp}&X-Goog-Expires=60&X-Goog-Signature=s", now) is True
+    assert (
+        link_expired(f"https://s/o?X-Goog-Date={stamp}&X-Goog-Expires=60&X-Goog-Signature=s", now)
+        is True
+    )
     assert link_expired(f"https://s/o?X-Goog-Date={stamp}&X-Goog-Expires=3600", now) is False
-    assert link_expired(f"https://s/o?X-Amz-Date={stamp}&X-Amz-Expires=60&X-Amz-Signature=s", now) is True
+    assert (
+        link_expired(f"https://s/o?X-Amz-Date={stamp}&X-Amz-Expires=60&X-Amz-Signature=s", now)
+        is True
+    )
     assert link_expired(f"https://s/o?Expires={int(now) + 60}&Signature=s", now) is False
     assert link_expired("https://s/o?X-Goog-Date=soon&X-Goog-Expires=60", now) is None
     assert link_expired("https://s/o?sig=abc", now) is None
 
 
-def test_records_in_any_order_are_written_as_each_part_holds_them(server: PartServer, http: httpx.Client, tmp_path: Path) -> None:
+def test_records_in_any_order_are_written_as_each_part_holds_them(
+    server: PartServer, http: httpx.Client, tmp_path: Path
+) -> None:
     """Shuffled, with the recorded empty-string error on success: the same bytes each time."""
     shuffled = [
         [{"custom_id": f"r{i}", "body": json.dumps({"i": i}), "error": ""} for i in order]

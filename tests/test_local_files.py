@@ -45,7 +45,11 @@ def api() -> Iterator[FakeApi]:
 def serve_big_output(api: FakeApi, records: int, body_bytes: int) -> None:
     """Make ``b-done``'s output a deflate part that is small on the wire and large as JSONL."""
     recs = [
-        {"custom_id": f"r-{i}", "body": json.dumps({"text": "x" * body_bytes, "n": i}), "error": None}
+        {
+            "custom_id": f"r-{i}",
+            "body": json.dumps({"text": "x" * body_bytes, "n": i}),
+            "error": None,
+        }
         for i in range(records)
     ]
     buffer = io.BytesIO()
@@ -54,7 +58,9 @@ def serve_big_output(api: FakeApi, records: int, body_bytes: int) -> None:
     api.parts["out-1-0"] = data
     part = api.datasets["out-1"]["dataset_parts"][0]
     part.update(size_bytes=len(data), num_rows=records)
-    api.batches["b-done"].update(num_records=records, num_successful_records=records, num_failed_records=0)
+    api.batches["b-done"].update(
+        num_records=records, num_successful_records=records, num_failed_records=0
+    )
 
 
 def device(tmp_path: Path, name: str, minor: int) -> Path:
@@ -93,7 +99,9 @@ def test_results_to_a_null_device_leave_it_a_device(api: FakeApi, tmp_path: Path
     assert f"wrote 3 records to {null}" in result.stderr
 
 
-def test_results_to_a_full_device_exit_11_and_leave_it_a_device(api: FakeApi, tmp_path: Path) -> None:
+def test_results_to_a_full_device_exit_11_and_leave_it_a_device(
+    api: FakeApi, tmp_path: Path
+) -> None:
     full = device(tmp_path, "full", 7)
     result = run_cbatch(api.base_url, ["results", "b-done", "-o", str(full)], tmp_path)
     assert result.returncode == ExitCode.LOCAL_WRITE
@@ -111,14 +119,18 @@ def test_results_to_a_link_to_stdout_reach_stdout(api: FakeApi, tmp_path: Path) 
     assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
 
 
-def test_results_to_stdout_appended_to_a_file_keep_what_was_there(api: FakeApi, tmp_path: Path) -> None:
+def test_results_to_stdout_appended_to_a_file_keep_what_was_there(
+    api: FakeApi, tmp_path: Path
+) -> None:
     """``cbatch results ID -o /dev/stdout >> log``: the log keeps its lines, the results follow."""
     link = tmp_path / "stdout"
     link.symlink_to("/proc/self/fd/1")
     log = tmp_path / "log.jsonl"
     log.write_text('{"kept": true}\n')
     with log.open("a") as append:
-        result = run_cbatch(api.base_url, ["results", "b-done", "-o", str(link)], tmp_path, stdout=append)
+        result = run_cbatch(
+            api.base_url, ["results", "b-done", "-o", str(link)], tmp_path, stdout=append
+        )
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert lines[0] == {"kept": True} and [r["custom_id"] for r in lines[1:]] == IDS
@@ -163,7 +175,9 @@ def test_results_to_a_unix_socket_are_sent_to_its_listener(api: FakeApi, tmp_pat
     assert stat.S_ISSOCK(path.stat().st_mode)
 
 
-def test_a_symlink_is_followed_and_its_target_written_atomically(api: FakeApi, tmp_path: Path) -> None:
+def test_a_symlink_is_followed_and_its_target_written_atomically(
+    api: FakeApi, tmp_path: Path
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     target = elsewhere / "real.jsonl"
@@ -208,7 +222,10 @@ def mount_tmpfs(where: Path, options: str) -> None:
     where.mkdir()
     try:
         done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)], capture_output=True, text=True, check=False
+            ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+            check=False,
         )
     except FileNotFoundError:
         pytest.skip("no mount command: a small file system cannot be made here")
@@ -233,7 +250,9 @@ def read_only_disk(tmp_path: Path) -> Iterator[Path]:
     subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
-def test_a_full_disk_exits_11_leaves_no_temporary_and_the_old_file(api: FakeApi, small_disk: Path) -> None:
+def test_a_full_disk_exits_11_leaves_no_temporary_and_the_old_file(
+    api: FakeApi, small_disk: Path
+) -> None:
     serve_big_output(api, records=400, body_bytes=2000)  # ~25 KB compressed, ~800 KB of JSONL
     old = small_disk / "results.jsonl"
     old.write_text("the old results\n")
@@ -247,15 +266,23 @@ def test_a_full_disk_exits_11_leaves_no_temporary_and_the_old_file(api: FakeApi,
 def test_a_part_that_does_not_fit_exits_11(api: FakeApi, small_disk: Path) -> None:
     serve_big_output(api, records=20, body_bytes=1)
     api.parts["out-1-0"] += os.urandom(400 * 1024)  # the part itself no longer fits
-    result = run_cbatch(api.base_url, ["results", "b-done", "-o", str(small_disk / "r.jsonl")], small_disk.parent)
+    result = run_cbatch(
+        api.base_url, ["results", "b-done", "-o", str(small_disk / "r.jsonl")], small_disk.parent
+    )
     assert result.returncode == ExitCode.LOCAL_WRITE, result.stderr
     line = one_error_line(result.stderr)
     assert "cannot store a downloaded part in" in line and line.endswith("No space left on device")
     assert names(small_disk) == set()
 
 
-def test_a_read_only_file_system_exits_11_before_downloading(api: FakeApi, read_only_disk: Path) -> None:
-    result = run_cbatch(api.base_url, ["results", "b-done", "-o", str(read_only_disk / "r.jsonl")], read_only_disk.parent)
+def test_a_read_only_file_system_exits_11_before_downloading(
+    api: FakeApi, read_only_disk: Path
+) -> None:
+    result = run_cbatch(
+        api.base_url,
+        ["results", "b-done", "-o", str(read_only_disk / "r.jsonl")],
+        read_only_disk.parent,
+    )
     assert result.returncode == ExitCode.LOCAL_WRITE, result.stderr
     assert "Read-only file system" in one_error_line(result.stderr)
     assert not [r for r in api.requests if r.path.startswith("/_parts/")]
@@ -318,4 +345,6 @@ def test_every_test_the_reliability_table_names_exists() -> None:
     assert len(named) >= 25
     for filename, test in named:
         source = (root / "tests" / filename).read_text(encoding="utf-8")
-        assert re.search(rf"^def {test}\(", source, re.M), f"{filename}::{test} is named in docs/reliability.md"
+        assert re.search(rf"^def {test}\(", source, re.M), (
+            f"{filename}::{test} is named in docs/reliability.md"
+        )

@@ -14,14 +14,20 @@ from cohere_batch_cli.results.records import spliced_jsonl_line
 
 
 def ok(cid: str, text: str = "yes") -> dict[str, Any]:
-    return {"custom_id": cid, "body": json.dumps({"text": text}, separators=(", ", ": ")), "error": ""}
+    return {
+        "custom_id": cid,
+        "body": json.dumps({"text": text}, separators=(", ", ": ")),
+        "error": "",
+    }
 
 
 def failed(cid: str, error: str = "request timed out") -> dict[str, Any]:
     return {"custom_id": cid, "body": None, "error": error}
 
 
-def merged(tmp_path: Path, original: list[dict[str, Any]], retries: list[list[dict[str, Any]]]) -> tuple[list[tuple[str, int, bool]], Counter[int]]:
+def merged(
+    tmp_path: Path, original: list[dict[str, Any]], retries: list[list[dict[str, Any]]]
+) -> tuple[list[tuple[str, int, bool]], Counter[int]]:
     db = merge._scratch(tmp_path)
     read: Counter[int] = Counter()
     for number, records in enumerate(retries, start=2):
@@ -36,7 +42,12 @@ def test_the_latest_success_wins_else_the_latest_failure(tmp_path: Path) -> None
     original = [ok("r0"), failed("r1"), failed("r2"), ok("r4"), ok("r5")]
     retries = [
         [failed("r1"), ok("r2")],  # attempt 2
-        [ok("r1"), failed("r2", "again"), failed("r3"), failed("r5")],  # attempt 3 (r3, r5: sent with --input)
+        [
+            ok("r1"),
+            failed("r2", "again"),
+            failed("r3"),
+            failed("r5"),
+        ],  # attempt 3 (r3, r5: sent with --input)
     ]
     out, written = merged(tmp_path, original, retries)
     assert out == [
@@ -52,7 +63,10 @@ def test_the_latest_success_wins_else_the_latest_failure(tmp_path: Path) -> None
 
 def test_failures_only_keep_the_latest_and_nothing_is_lost_or_doubled(tmp_path: Path) -> None:
     original = [failed(f"r{i}", "first") for i in range(5)] + [{"body": "odd", "error": ""}]
-    retries = [[failed("r1", "second"), failed("r1", "second, twice")], [failed("r1", "third"), ok("r9")]]
+    retries = [
+        [failed("r1", "second"), failed("r1", "second, twice")],
+        [failed("r1", "third"), ok("r9")],
+    ]
     out, _ = merged(tmp_path, original, retries)
     ids = [cid for cid, _, _ in out]
     assert ids == ["r0", "r1", "r2", "r3", "r4", None, "r9"]

@@ -48,19 +48,29 @@ def test_an_original_keeps_its_own_name() -> None:
         naming.batch_name("nightly", Lineage(root_batch_id=ROOT))
 
 
-@pytest.mark.parametrize("label", ["nightly", "", "x" * 200, "Évaluation du modèle — run #12 (final)"])
+@pytest.mark.parametrize(
+    "label", ["nightly", "", "x" * 200, "Évaluation du modèle — run #12 (final)"]
+)
 def test_dataset_names_stay_under_fifty_characters_and_keep_the_tag(label: str) -> None:
-    for lineage in (Lineage(root_batch_id=ROOT, attempt=12), Lineage(job_id="j" * 30, part=999, attempt=7)):
+    for lineage in (
+        Lineage(root_batch_id=ROOT, attempt=12),
+        Lineage(job_id="j" * 30, part=999, attempt=7),
+    ):
         name = naming.dataset_name(label, lineage)
         assert len(name) < 50, name
         assert name.endswith("retry11-3a21ff4a") or name.endswith("p999-retry6"), name
-    assert naming.dataset_name("nightly", Lineage(root_batch_id=ROOT, attempt=2)) == "nightly-retry1-3a21ff4a"
+    assert (
+        naming.dataset_name("nightly", Lineage(root_batch_id=ROOT, attempt=2))
+        == "nightly-retry1-3a21ff4a"
+    )
 
 
 # -- the store -----------------------------------------------------------------------------------
 
 
-def test_the_store_is_made_on_first_use_where_the_environment_says(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_store_is_made_on_first_use_where_the_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "deep" / "state"))
     assert state_store.state_dir() == (tmp_path / "deep" / "state", "environment CBATCH_STATE_DIR")
     assert state_store.existing_store() is None
@@ -76,9 +86,20 @@ def test_the_store_is_made_on_first_use_where_the_environment_says(tmp_path: Pat
 def test_records_survive_and_another_process_reads_them(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite3"
     store = StateStore(path)
-    store.record_batch(BatchRecord("b2", f"n [retry 1 of {ROOT}]", "command-r", "ds-2", ROOT, ROOT, 2, None))
+    store.record_batch(
+        BatchRecord("b2", f"n [retry 1 of {ROOT}]", "command-r", "ds-2", ROOT, ROOT, 2, None)
+    )
     store.record_input_file(InputFile("ds-1", "/data/requests.jsonl", 123, "ab" * 32, 1))
-    store.begin_attempt(root_id=ROOT, attempt=3, parent_id="b2", batch_name="n", dataset_name="d", model="m", records=5, source="file")
+    store.begin_attempt(
+        root_id=ROOT,
+        attempt=3,
+        parent_id="b2",
+        batch_name="n",
+        dataset_name="d",
+        model="m",
+        records=5,
+        source="file",
+    )
     store.advance_attempt(ROOT, 3, "uploaded", dataset_id="ds-3")
     code = (
         "import sys; from pathlib import Path\n"
@@ -87,7 +108,9 @@ def test_records_survive_and_another_process_reads_them(tmp_path: Path) -> None:
         "a = s.attempt(sys.argv[2], 3)\n"
         "print(s.chain(sys.argv[2])[0].id, s.input_file('ds-1').size, a.step, a.dataset_id)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code, str(path), ROOT], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path), ROOT], capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == ["b2", "123", "uploaded", "ds-3"]
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
@@ -121,7 +144,16 @@ def test_cbatch_config_says_where_the_store_is(tmp_path: Path) -> None:
     path = tmp_path.parent / f"{tmp_path.name}-state" / "state.sqlite3"
     result = Cli("http://127.0.0.1:1", TEST_KEY)("config")
     (line,) = [row for row in result.stdout.splitlines() if row.startswith("state store")]
-    assert line.split()[2:] == [str(path), "(absent:", "made", "on", "first", "use,", "environment", "CBATCH_STATE_DIR)"]
+    assert line.split()[2:] == [
+        str(path),
+        "(absent:",
+        "made",
+        "on",
+        "first",
+        "use,",
+        "environment",
+        "CBATCH_STATE_DIR)",
+    ]
     StateStore(path).close()
     document = json.loads(Cli("http://127.0.0.1:1", TEST_KEY)("config", "--json").stdout)
     assert document["state_store"] == {

@@ -122,7 +122,9 @@ def test_every_command_writes_only_through_the_output_object(
     requests = write_jsonl(tmp_path / "req.jsonl", chat_records(3, fail={1}))
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"custom_id": "x"}\nnot json\n')
-    batch_id = cli("create", "--file", str(requests), "-m", "command-r", "--watch", "-q").stdout.strip()
+    batch_id = cli(
+        "create", "--file", str(requests), "-m", "command-r", "--watch", "-q"
+    ).stdout.strip()
     dataset_id = json.loads(cli("get", batch_id, "--json").stdout)["input_dataset_id"]
     runs: list[tuple[tuple[str, ...], int]] = [
         (("list", "--limit", "3"), 0),
@@ -154,7 +156,20 @@ def test_every_command_writes_only_through_the_output_object(
     ]
     runs += [
         (("login", "--no-check", "--profile", "transcript"), 0),
-        (("demo", "--dir", str(tmp_path / "demo"), "--records", "4", "--failures", "1", "--records-per-second", "1000"), 0),
+        (
+            (
+                "demo",
+                "--dir",
+                str(tmp_path / "demo"),
+                "--records",
+                "4",
+                "--failures",
+                "1",
+                "--records-per-second",
+                "1000",
+            ),
+            0,
+        ),
     ]
     for args, code in runs:
         transcript.clear()

@@ -18,8 +18,15 @@ OK_B1 = (200, {}, {"batch": batch_json()})
 
 
 def client_for(server: FaultServer, retries: int = 3, **kw: float) -> CohereClient:
-    policy = RetryPolicy(retries=retries, initial=0.01, maximum=0.05, max_total=kw.pop("max_total", 10))
-    return CohereClient(TEST_KEY, server.base_url, retry=policy, timeouts=Timeouts(connect=2, read=kw.pop("read", 5)))
+    policy = RetryPolicy(
+        retries=retries, initial=0.01, maximum=0.05, max_total=kw.pop("max_total", 10)
+    )
+    return CohereClient(
+        TEST_KEY,
+        server.base_url,
+        retry=policy,
+        timeouts=Timeouts(connect=2, read=kw.pop("read", 5)),
+    )
 
 
 @pytest.mark.parametrize(
@@ -36,7 +43,9 @@ def client_for(server: FaultServer, retries: int = 3, **kw: float) -> CohereClie
     ],
     ids=["429", "503", "500", "408", "html-502", "reset", "truncated", "html-200"],
 )
-def test_transient_faults_are_retried_then_succeed(fault_server: FaultServer, fault: object) -> None:
+def test_transient_faults_are_retried_then_succeed(
+    fault_server: FaultServer, fault: object
+) -> None:
     fault_server.steady[GET_B1] = OK_B1
     fault_server.plans[GET_B1] = [fault, fault]
     with client_for(fault_server) as client:
@@ -63,20 +72,31 @@ def test_the_environment_base_is_read_once_per_process(monkeypatch: pytest.Monke
     assert RetryPolicy.for_parts().initial == 0.25 and RetryPolicy.for_polls().initial == 0.25
     RetryPolicy.reset_env()  # the documented way for a test that changes it in-process
     assert RetryPolicy.from_env().initial == 3.0
-    assert RetryPolicy.for_polls().initial == 0.5  # a poll's quick retry never waits longer than 0.5 s
+    assert (
+        RetryPolicy.for_polls().initial == 0.5
+    )  # a poll's quick retry never waits longer than 0.5 s
     monkeypatch.setenv("CBATCH_RETRY_BASE", "soon")
     RetryPolicy.reset_env()
-    assert RetryPolicy.from_env().initial == 1.0 and RetryPolicy.for_parts().initial == 0.5  # not a number: the defaults
+    assert (
+        RetryPolicy.from_env().initial == 1.0 and RetryPolicy.for_parts().initial == 0.5
+    )  # not a number: the defaults
 
 
 def test_a_poll_policy_fails_fast() -> None:
-    assert RetryPolicy.for_polls() == RetryPolicy(retries=1, initial=0.01, maximum=1.0, max_total=5.0)
+    assert RetryPolicy.for_polls() == RetryPolicy(
+        retries=1, initial=0.01, maximum=1.0, max_total=5.0
+    )
     assert RetryPolicy.for_polls(0).retries == 0 and RetryPolicy.for_polls(9).retries == 1
 
 
 def test_the_wait_honours_the_server_first_and_the_total_bound_always() -> None:
     policy = RetryPolicy(retries=3, initial=1.0, maximum=4.0, max_total=10.0, jitter=0.0)
-    assert [policy.next_wait(n, 0.0) for n in (1, 2, 3, 4)] == [1.0, 2.0, 4.0, None]  # doubling, then no retry left
+    assert [policy.next_wait(n, 0.0) for n in (1, 2, 3, 4)] == [
+        1.0,
+        2.0,
+        4.0,
+        None,
+    ]  # doubling, then no retry left
     assert policy.next_wait(1, 0.0, requested=7.0) == 7.0  # Retry-After wins over the schedule
     assert policy.next_wait(1, 5.0, requested=7.0) is None  # ...but never past max_total
     assert policy.step(100_000) == 4.0  # a watch failing for hours: capped, never an overflow
@@ -86,7 +106,10 @@ def test_the_wait_honours_the_server_first_and_the_total_bound_always() -> None:
 
 def test_retry_after_ms_wins_over_retry_after() -> None:
     assert server_requested_wait({"retry-after-ms": "250", "retry-after": "30"}) == 0.25
-    assert server_requested_wait({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470.0) == 10.0
+    assert (
+        server_requested_wait({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}, now=1445412470.0)
+        == 10.0
+    )
     assert server_requested_wait({"x-ratelimit-reset": "3"}) == 3.0
     assert server_requested_wait({}) is None
 
@@ -104,7 +127,10 @@ def test_gives_up_after_the_retry_count_with_the_api_message(fault_server: Fault
 def test_total_retry_time_is_bounded(fault_server: FaultServer) -> None:
     fault_server.steady[GET_B1] = (429, {"Retry-After": "30"}, {"message": "later"})
     started = time.monotonic()
-    with client_for(fault_server, retries=5, max_total=5) as client, pytest.raises(errors.RateLimitError):
+    with (
+        client_for(fault_server, retries=5, max_total=5) as client,
+        pytest.raises(errors.RateLimitError),
+    ):
         client.get_batch("b-1")
     assert time.monotonic() - started < 2, "a wait past the total budget must end the loop at once"
     assert fault_server.count(GET_B1) == 1
@@ -126,7 +152,10 @@ def test_client_errors_are_not_retried(fault_server: FaultServer, status: int, e
 def test_a_slow_answer_times_out_as_a_network_error(fault_server: FaultServer) -> None:
     fault_server.slow_seconds = 1.5
     fault_server.steady[GET_B1] = SLOW
-    with client_for(fault_server, retries=0, read=0.3) as client, pytest.raises(errors.RequestTimeout):
+    with (
+        client_for(fault_server, retries=0, read=0.3) as client,
+        pytest.raises(errors.RequestTimeout),
+    ):
         client.get_batch("b-1")
 
 
@@ -144,7 +173,9 @@ def _created(created_at: str = "2099-01-01T00:00:00Z") -> dict[str, object]:
                       status="BATCH_STATUS_QUEUED", created_at=created_at)  # fmt: skip
 
 
-@pytest.mark.parametrize("fault", [RESET, (500, {}, {"message": "oops"}), TRUNCATE], ids=["reset", "500", "truncated"])
+@pytest.mark.parametrize(
+    "fault", [RESET, (500, {}, {"message": "oops"}), TRUNCATE], ids=["reset", "500", "truncated"]
+)
 def test_create_after_a_lost_answer_finds_the_batch_instead_of_posting_again(
     fault_server: FaultServer, fault: object
 ) -> None:
@@ -198,24 +229,33 @@ def test_ids_are_path_escaped(fault_server: FaultServer) -> None:
 # -- what an error says about a request that may have been acted on ----------------
 
 
-def test_a_lost_upload_answer_says_a_dataset_may_exist_without_naming_a_command(fault_server: FaultServer, tmp_path: Path) -> None:
+def test_a_lost_upload_answer_says_a_dataset_may_exist_without_naming_a_command(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     fault_server.steady["POST /v1/datasets"] = (500, {}, {"message": "oops"})
     path = tmp_path / "in.jsonl"
     path.write_text('{"custom_id": "a", "body": {"messages": []}}\n')
     with client_for(fault_server) as client, pytest.raises(errors.ServerError) as info:
         client.upload_dataset(path, name="n", dataset_type="batch-chat-v2-input")
-    assert fault_server.count("POST /v1/datasets") == 1  # an upload whose fate is unknown is not repeated
+    assert (
+        fault_server.count("POST /v1/datasets") == 1
+    )  # an upload whose fate is unknown is not repeated
     assert info.value.may_have_created == "dataset" and info.value.hint is None
 
 
 def test_a_refused_create_says_nothing_was_created(fault_server: FaultServer) -> None:
     fault_server.steady["POST /v2/batches"] = (429, {"Retry-After": "0"}, {"message": "later"})
-    with client_for(fault_server, retries=1) as client, pytest.raises(errors.RateLimitError) as info:
+    with (
+        client_for(fault_server, retries=1) as client,
+        pytest.raises(errors.RateLimitError) as info,
+    ):
         client.create_batch(name="nightly", input_dataset_id="ds-1", model="command-r")
     assert info.value.may_have_created is None  # 429 is a refusal: the server did not act
 
 
-def test_a_failed_look_up_after_a_lost_create_says_a_batch_may_exist(fault_server: FaultServer) -> None:
+def test_a_failed_look_up_after_a_lost_create_says_a_batch_may_exist(
+    fault_server: FaultServer,
+) -> None:
     fault_server.plans["POST /v2/batches"] = [RESET]
     fault_server.steady["GET /v2/batches"] = (401, {}, {"message": "key revoked"})
     with client_for(fault_server) as client, pytest.raises(errors.AuthenticationError) as info:
@@ -234,4 +274,8 @@ def test_an_unreadable_created_answer_says_a_batch_may_exist(fault_server: Fault
 def test_a_bad_base_url_says_what_is_wrong_and_names_no_command(url: str) -> None:
     with pytest.raises(errors.InvalidBaseURL) as info:
         CohereClient(TEST_KEY, url)
-    assert "base URL" in str(info.value) and "cbatch" not in str(info.value) and info.value.hint is None
+    assert (
+        "base URL" in str(info.value)
+        and "cbatch" not in str(info.value)
+        and info.value.hint is None
+    )

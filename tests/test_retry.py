@@ -77,13 +77,25 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 def upload(client: CohereClient, path: Path, *, keep_original: bool) -> str:
     dataset_id = client.upload_dataset(
-        path, name=path.stem, dataset_type="batch-chat-v2-input", keep_fields=["custom_id"], keep_original_file=keep_original
+        path,
+        name=path.stem,
+        dataset_type="batch-chat-v2-input",
+        keep_fields=["custom_id"],
+        keep_original_file=keep_original,
     )
     assert wait_for_dataset(client, dataset_id, timeout=30).validation_status == "validated"
     return dataset_id
 
 
-def finished_batch(client: CohereClient, tmp_path: Path, name: str, count: int, fail: set[int], *, keep_original: bool) -> tuple[Batch, Path]:
+def finished_batch(
+    client: CohereClient,
+    tmp_path: Path,
+    name: str,
+    count: int,
+    fail: set[int],
+    *,
+    keep_original: bool,
+) -> tuple[Batch, Path]:
     """A batch created straight through the API (the state store knows nothing of it), ended."""
     path = write_jsonl(tmp_path / f"{name}.jsonl", chat_records(count, fail=fail))
     dataset_id = upload(client, path, keep_original=keep_original)
@@ -94,7 +106,9 @@ def finished_batch(client: CohereClient, tmp_path: Path, name: str, count: int, 
 # -- Done when: rounds end with every transient failure cleared ----------------------------------
 
 
-def test_create_with_retry_rounds_clears_transient_failures_and_reports_the_permanent_ones(faulty: Callable[..., SandboxServer], tmp_path: Path) -> None:
+def test_create_with_retry_rounds_clears_transient_failures_and_reports_the_permanent_ones(
+    faulty: Callable[..., SandboxServer], tmp_path: Path
+) -> None:
     # The seed makes every decision repeat: with it, three rounds clear every transient failure.
     server = faulty(transient_fail_rate=0.3, permanent_fail_rate=0.1, missing_rate=0.05, seed=1)
     cli = Cli(server.base_url, TEST_KEY)
@@ -109,7 +123,9 @@ def test_create_with_retry_rounds_clears_transient_failures_and_reports_the_perm
     chain = attempts_of(client, root_id)
     assert all(len(batches) == 1 for batches in chain.values()), "exactly one batch per attempt"
     assert sorted(chain) == list(range(1, len(chain) + 1)) and 2 <= len(chain) <= 4
-    assert result.stdout.split() == [chain[n][0].id for n in sorted(chain)], "-q: the id of every attempt"
+    assert result.stdout.split() == [chain[n][0].id for n in sorted(chain)], (
+        "-q: the id of every attempt"
+    )
 
     transient: set[str] = set()
     for number, (batch,) in chain.items():
@@ -123,10 +139,16 @@ def test_create_with_retry_rounds_clears_transient_failures_and_reports_the_perm
     merged_run = cli("results", root_id, "-o", "merged.jsonl")
     merged = records(tmp_path / "merged.jsonl")
     ids = [r["custom_id"] for r in merged]
-    assert sorted(ids) == sorted(r["custom_id"] for r in inputs), "each input custom_id exactly once"
+    assert sorted(ids) == sorted(r["custom_id"] for r in inputs), (
+        "each input custom_id exactly once"
+    )
     by_id = {r["custom_id"]: r for r in merged}
-    assert all("body" in by_id[cid] and "error" not in by_id[cid] for cid in transient), "every transient failure succeeded"
-    assert all("error" not in by_id[cid] or PERMANENT.fullmatch(by_id[cid]["error"]) for cid in missing)
+    assert all("body" in by_id[cid] and "error" not in by_id[cid] for cid in transient), (
+        "every transient failure succeeded"
+    )
+    assert all(
+        "error" not in by_id[cid] or PERMANENT.fullmatch(by_id[cid]["error"]) for cid in missing
+    )
     failures = [r for r in merged if "error" in r]
     assert failures and all(PERMANENT.fullmatch(r["error"]) for r in failures)
     assert all(r["attempt"] in chain for r in merged)
@@ -134,11 +156,24 @@ def test_create_with_retry_rounds_clears_transient_failures_and_reports_the_perm
     assert f"merged {len(chain)} attempts of batch {root_id}" in merged_run.stderr
 
 
-def test_rounds_end_at_zero_when_every_record_succeeds(faulty: Callable[..., SandboxServer], tmp_path: Path) -> None:
+def test_rounds_end_at_zero_when_every_record_succeeds(
+    faulty: Callable[..., SandboxServer], tmp_path: Path
+) -> None:
     server = faulty(transient_fail_rate=0.3, seed=5)
     cli = Cli(server.base_url, TEST_KEY)
     write_jsonl(tmp_path / "requests.jsonl", chat_records(20))
-    result = cli("create", "--file", "requests.jsonl", "--model", "command-r", "--retry-failed", "5", "--watch", "--pause", "0.05s")
+    result = cli(
+        "create",
+        "--file",
+        "requests.jsonl",
+        "--model",
+        "command-r",
+        "--retry-failed",
+        "5",
+        "--watch",
+        "--pause",
+        "0.05s",
+    )
     assert "every record succeeded after" in result.stderr
     cli("results", _root_of(result.stdout), "-o", "all.jsonl")
     assert all("body" in r for r in records(tmp_path / "all.jsonl"))
@@ -152,10 +187,16 @@ def _root_of(stdout: str) -> str:
 # -- Done when: retry works with an empty state store, from the input dataset alone ---------------
 
 
-@pytest.mark.parametrize(("keep_original", "source"), [(True, "its original_url"), (False, "parsed records")])
-def test_a_retry_with_an_empty_store_reads_the_input_dataset(sandbox: Any, tmp_path: Path, keep_original: bool, source: str) -> None:
+@pytest.mark.parametrize(
+    ("keep_original", "source"), [(True, "its original_url"), (False, "parsed records")]
+)
+def test_a_retry_with_an_empty_store_reads_the_input_dataset(
+    sandbox: Any, tmp_path: Path, keep_original: bool, source: str
+) -> None:
     client = client_of(sandbox)
-    batch, path = finished_batch(client, tmp_path, f"nostore-{keep_original}", 6, {1, 4}, keep_original=keep_original)
+    batch, path = finished_batch(
+        client, tmp_path, f"nostore-{keep_original}", 6, {1, 4}, keep_original=keep_original
+    )
     cli = Cli(sandbox.base_url, TEST_KEY)
     result = cli("retry", batch.id, "--json")
     assert source in result.stderr and "input: " in result.stderr
@@ -163,11 +204,19 @@ def test_a_retry_with_an_empty_store_reads_the_input_dataset(sandbox: Any, tmp_p
     assert retry["name"] == f"nostore-{keep_original} [retry 1 of {batch.id}]"
     assert retry["num_records"] == 2
     dataset = client.get_dataset(retry["input_dataset_id"])
-    assert dataset.name == f"nostore-{str(keep_original).lower()}-retry1-{batch.id[:8]}" and len(dataset.name) < 50
+    assert (
+        dataset.name == f"nostore-{str(keep_original).lower()}-retry1-{batch.id[:8]}"
+        and len(dataset.name) < 50
+    )
     import httpx
 
-    sent = [json.loads(line) for line in httpx.get(dataset.parts[0].raw["original_url"]).text.splitlines()]
-    originals = {r["custom_id"]: r for r in (json.loads(line) for line in path.read_text().splitlines())}
+    sent = [
+        json.loads(line)
+        for line in httpx.get(dataset.parts[0].raw["original_url"]).text.splitlines()
+    ]
+    originals = {
+        r["custom_id"]: r for r in (json.loads(line) for line in path.read_text().splitlines())
+    }
     assert sent == [originals["r-1"], originals["r-4"]], "same custom_ids, same bodies"
 
     # a retry of the retry, on a machine that has never seen either: the lineage is in the names
@@ -185,24 +234,38 @@ def test_a_retry_with_an_empty_store_reads_the_input_dataset(sandbox: Any, tmp_p
 # -- sources ------------------------------------------------------------------------------------
 
 
-def test_the_recorded_file_is_used_while_unchanged_and_refused_once_changed(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
+def test_the_recorded_file_is_used_while_unchanged_and_refused_once_changed(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
     write_jsonl(tmp_path / "requests.jsonl", chat_records(5, fail={2}))
-    created = json.loads(cli("create", "--file", "requests.jsonl", "--model", "command-r", "--json").stdout)
+    created = json.loads(
+        cli("create", "--file", "requests.jsonl", "--model", "command-r", "--json").stdout
+    )
     wait_terminal(client_of(sandbox), created["id"])
     dry = cli("retry", created["id"], "--dry-run")
     assert f"(recorded when batch {created['id']} was created from it; unchanged)" in dry.stderr
     with open(tmp_path / "requests.jsonl", "a") as fh:
         fh.write(json.dumps(chat_records(6)[5]) + "\n")
     refused = cli("retry", created["id"], exit_code=ExitCode.REFUSED)
-    assert refused.stderr.splitlines()[-1].startswith(f"error: {(tmp_path / 'requests.jsonl').resolve()} has changed since batch {created['id']} was created from it")
+    assert refused.stderr.splitlines()[-1].startswith(
+        f"error: {(tmp_path / 'requests.jsonl').resolve()} has changed since batch {created['id']} was created from it"
+    )
     assert "--input FILE" in refused.stderr and "Traceback" not in refused.stderr
     given = cli("retry", created["id"], "--input", "requests.jsonl", "--dry-run", "-q")
-    assert given.stdout.split() == ["r-2", "r-5"] and "(--input)" in given.stderr  # r-5 has no result: it is new
-    assert cli("retry", created["id"], "--input", "requests.jsonl", "--dry-run", "-q", "--no-missing").stdout.split() == ["r-2"]
+    assert (
+        given.stdout.split() == ["r-2", "r-5"] and "(--input)" in given.stderr
+    )  # r-5 has no result: it is new
+    assert cli(
+        "retry", created["id"], "--input", "requests.jsonl", "--dry-run", "-q", "--no-missing"
+    ).stdout.split() == ["r-2"]
 
 
-def test_a_file_that_is_not_the_batch_s_input_is_refused(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
-    batch, _ = finished_batch(client_of(sandbox), tmp_path, "wrong-input", 3, {0}, keep_original=False)
+def test_a_file_that_is_not_the_batch_s_input_is_refused(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
+    batch, _ = finished_batch(
+        client_of(sandbox), tmp_path, "wrong-input", 3, {0}, keep_original=False
+    )
     write_jsonl(tmp_path / "other.jsonl", chat_records(4, prefix="x"))
     result = cli("retry", batch.id, "--input", "other.jsonl", exit_code=ExitCode.REFUSED)
     assert "none of the 4 records of other.jsonl has a result in the batch" in result.stderr
@@ -211,38 +274,60 @@ def test_a_file_that_is_not_the_batch_s_input_is_refused(cli: Cli, sandbox: Any,
 # -- what is sent, and the dry run -------------------------------------------------------------
 
 
-def test_a_dry_run_says_what_and_why_and_sends_nothing(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
+def test_a_dry_run_says_what_and_why_and_sends_nothing(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
     client = client_of(sandbox)
     batch, _ = finished_batch(client, tmp_path, "dry", 5, {0, 3}, keep_original=True)
     before = sum(1 for _ in client.iter_batches(page_size=1000))
     plain = cli("retry", batch.id, "--dry-run")
-    assert [line.split("\t")[:3] for line in plain.stdout.splitlines()] == [["r-0", "failed", "1"], ["r-3", "failed", "1"]]
+    assert [line.split("\t")[:3] for line in plain.stdout.splitlines()] == [
+        ["r-0", "failed", "1"],
+        ["r-3", "failed", "1"],
+    ]
     assert "sandbox: failure requested by [[sandbox:fail]] marker" in plain.stdout
-    assert 'would send again 2 of 5 records: 2 failed (2 "sandbox: failure requested by [[sandbox:fail]] marker")' in plain.stderr
+    assert (
+        'would send again 2 of 5 records: 2 failed (2 "sandbox: failure requested by [[sandbox:fail]] marker")'
+        in plain.stderr
+    )
     listed = json.loads(cli("retry", batch.id, "--dry-run", "--json").stdout)
     assert [r["custom_id"] for r in listed] == ["r-0", "r-3"] and listed[0]["reason"] == "failed"
     assert cli("retry", batch.id, "--dry-run", "--match", "timed out", "-q").stdout == ""
     assert sum(1 for _ in client.iter_batches(page_size=1000)) == before
 
 
-def test_match_picks_failures_by_text_and_nothing_picked_with_failures_left_is_12(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
+def test_match_picks_failures_by_text_and_nothing_picked_with_failures_left_is_12(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
     batch, _ = finished_batch(client_of(sandbox), tmp_path, "match", 4, {1}, keep_original=True)
     result = cli("retry", batch.id, "--match", "timed out", exit_code=ExitCode.RECORDS_FAILED)
-    assert "1 records still fail and none of them is picked (failures matching 'timed out'" in result.stderr
+    assert (
+        "1 records still fail and none of them is picked (failures matching 'timed out'"
+        in result.stderr
+    )
     picked = json.loads(cli("retry", batch.id, "--match", "(?i)MARKER", "--json").stdout)
     assert picked["num_records"] == 1
 
 
-def test_a_batch_still_running_is_not_retried(cli: Cli, faulty: Callable[..., SandboxServer], tmp_path: Path) -> None:
+def test_a_batch_still_running_is_not_retried(
+    cli: Cli, faulty: Callable[..., SandboxServer], tmp_path: Path
+) -> None:
     server = faulty(queue_delay=60.0)
     client = client_of(server)
     path = write_jsonl(tmp_path / "slow.jsonl", chat_records(2))
-    batch = client.create_batch(name="slow", input_dataset_id=upload(client, path, keep_original=True), model="command-r")
+    batch = client.create_batch(
+        name="slow", input_dataset_id=upload(client, path, keep_original=True), model="command-r"
+    )
     result = Cli(server.base_url, TEST_KEY)("retry", batch.id, exit_code=ExitCode.REFUSED)
-    assert f"error: batch {batch.id} (attempt 1 of {batch.id}) is still queued; wait for it with: cbatch watch {batch.id}" in result.stderr
+    assert (
+        f"error: batch {batch.id} (attempt 1 of {batch.id}) is still queued; wait for it with: cbatch watch {batch.id}"
+        in result.stderr
+    )
 
 
-def test_nothing_to_send_when_every_record_succeeded(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
+def test_nothing_to_send_when_every_record_succeeded(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
     batch, _ = finished_batch(client_of(sandbox), tmp_path, "clean", 3, set(), keep_original=True)
     result = cli("retry", batch.id)
     assert "nothing to send again: all 3 records succeeded" in result.stderr and result.stdout == ""
@@ -251,10 +336,23 @@ def test_nothing_to_send_when_every_record_succeeded(cli: Cli, sandbox: Any, tmp
 # -- lineage and merged results -----------------------------------------------------------------
 
 
-def test_get_shows_the_lineage_and_results_merge_by_default(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
+def test_get_shows_the_lineage_and_results_merge_by_default(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
     client = client_of(sandbox)
     write_jsonl(tmp_path / "requests.jsonl", chat_records(4, fail={2}))
-    root = json.loads(cli("create", "--file", "requests.jsonl", "--model", "command-r", "--name", "lineage", "--json").stdout)
+    root = json.loads(
+        cli(
+            "create",
+            "--file",
+            "requests.jsonl",
+            "--model",
+            "command-r",
+            "--name",
+            "lineage",
+            "--json",
+        ).stdout
+    )
     wait_terminal(client, root["id"])
     retry = json.loads(cli("retry", root["id"], "--json").stdout)
     wait_terminal(client, retry["id"])
@@ -264,17 +362,33 @@ def test_get_shows_the_lineage_and_results_merge_by_default(cli: Cli, sandbox: A
     shown = cli("get", retry["id"]).stdout
     assert re.search(rf"^Attempt:\s+2 \(retry 1 of {root['id']}\)$", shown, re.M)
     assert re.search(rf"^Retry of:\s+{root['id']}$", shown, re.M)
-    assert "attempt" not in json.loads(cli("get", retry["id"], "--json").stdout), "--json is the API's own object"
+    assert "attempt" not in json.loads(cli("get", retry["id"], "--json").stdout), (
+        "--json is the API's own object"
+    )
 
     merged = cli("results", root["id"], "-o", "merged.jsonl")
     rows = records(tmp_path / "merged.jsonl")
-    assert sorted((r["custom_id"], r["attempt"]) for r in rows) == [("r-0", 1), ("r-1", 1), ("r-2", 2), ("r-3", 1)]
-    assert f"merged 2 attempts of batch {root['id']}: 3 from attempt 1, 1 from attempt 2" in merged.stderr
+    assert sorted((r["custom_id"], r["attempt"]) for r in rows) == [
+        ("r-0", 1),
+        ("r-1", 1),
+        ("r-2", 2),
+        ("r-3", 1),
+    ]
+    assert (
+        f"merged 2 attempts of batch {root['id']}: 3 from attempt 1, 1 from attempt 2"
+        in merged.stderr
+    )
     own = cli("results", root["id"], "--own", "-o", "own.jsonl")
-    assert "merged" not in own.stderr and all("attempt" not in r for r in records(tmp_path / "own.jsonl"))
+    assert "merged" not in own.stderr and all(
+        "attempt" not in r for r in records(tmp_path / "own.jsonl")
+    )
     cli("results", retry["id"], "-F", "csv", "--failed-only", "-o", "failed.csv")
     lines = (tmp_path / "failed.csv").read_text().splitlines()
-    assert lines[0].endswith(",attempt") and lines[1].startswith("r-2,failed,") and lines[1].endswith(",2")
+    assert (
+        lines[0].endswith(",attempt")
+        and lines[1].startswith("r-2,failed,")
+        and lines[1].endswith(",2")
+    )
 
     # Parquet goes through the same pipeline: the merged rows, each id once, with their attempt as a number
     pq = pytest.importorskip("pyarrow.parquet")
@@ -301,7 +415,9 @@ def test_one_retry_of_a_root_at_a_time_on_a_machine(cli: Cli, sandbox: Any, tmp_
     from cohere_batch_cli.state.store import store_path
 
     batch, _ = finished_batch(client_of(sandbox), tmp_path, "locked", 3, {0}, keep_original=True)
-    lock = store_path().parent / "locks" / f"{hashlib.sha256(batch.id.encode()).hexdigest()[:24]}.lock"
+    lock = (
+        store_path().parent / "locks" / f"{hashlib.sha256(batch.id.encode()).hexdigest()[:24]}.lock"
+    )
     lock.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(lock)],
@@ -310,7 +426,9 @@ def test_one_retry_of_a_root_at_a_time_on_a_machine(cli: Cli, sandbox: Any, tmp_
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         result = cli("retry", batch.id, exit_code=ExitCode.REFUSED)
-        assert f"error: another cbatch is retrying batch {batch.id} on this machine" in result.stderr
+        assert (
+            f"error: another cbatch is retrying batch {batch.id} on this machine" in result.stderr
+        )
     finally:
         holder.kill()
         holder.communicate()

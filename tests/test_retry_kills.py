@@ -36,14 +36,21 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A slow-answering sandbox holding one finished batch with three failed records."""
     server = SandboxServer(
         SandboxSettings(
-            data_dir=tmp_path / "sandbox", port=0, records_per_second=20.0, queue_delay=1.5, latency=0.1, output_ready_delay=0.0
+            data_dir=tmp_path / "sandbox",
+            port=0,
+            records_per_second=20.0,
+            queue_delay=1.5,
+            latency=0.1,
+            output_ready_delay=0.0,
         )
     ).start()
     client = CohereClient(TEST_KEY, server.base_url)
     work = tmp_path / "work"
     work.mkdir()
     path = write_jsonl(work / "requests.jsonl", chat_records(8, fail={1, 4, 6}))
-    batch = client.create_batch(name="nightly", input_dataset_id=make_dataset(client, path), model="command-r")
+    batch = client.create_batch(
+        name="nightly", input_dataset_id=make_dataset(client, path), model="command-r"
+    )
     wait_terminal(client, batch.id, timeout=60)
     try:
         yield {"server": server, "client": client, "root": batch.id, "cwd": work}
@@ -60,7 +67,6 @@ def start(world: dict[str, Any], *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-
 def step(world: dict[str, Any], attempt: int = 2) -> str | None:
     """The step the state store holds for an attempt of the root (None: not begun)."""
     path = world["cwd"] / "state" / "state.sqlite3"
@@ -68,28 +74,43 @@ def step(world: dict[str, Any], attempt: int = 2) -> str | None:
         return None
     try:
         with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            row = db.execute("SELECT step FROM attempts WHERE root_id = ? AND attempt = ?", (world["root"], attempt)).fetchone()
+            row = db.execute(
+                "SELECT step FROM attempts WHERE root_id = ? AND attempt = ?",
+                (world["root"], attempt),
+            ).fetchone()
     except sqlite3.Error:
         return None  # the schema is still being made
     return row[0] if row else None
 
 
 def requests_to(world: dict[str, Any], method: str, path: str) -> int:
-    return sum(1 for m, p, _ in list(world["server"].request_log) if m == method and p.split("?")[0] == path)
+    return sum(
+        1
+        for m, p, _ in list(world["server"].request_log)
+        if m == method and p.split("?")[0] == path
+    )
 
 
 def attempts(world: dict[str, Any]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = {}
     for batch in world["client"].iter_batches(page_size=1000):
         lineage = naming.parse_batch_name(batch.name)[1]
-        number = 1 if batch.id == world["root"] else lineage.attempt if lineage and lineage.root_batch_id == world["root"] else None
+        number = (
+            1
+            if batch.id == world["root"]
+            else lineage.attempt
+            if lineage and lineage.root_batch_id == world["root"]
+            else None
+        )
         if number is not None:
             found.setdefault(number, []).append(batch.id)
     return found
 
 
 def retry_datasets(world: dict[str, Any], attempt: int = 2) -> list[str]:
-    name = naming.dataset_name("nightly", naming.Lineage(root_batch_id=world["root"], attempt=attempt))
+    name = naming.dataset_name(
+        "nightly", naming.Lineage(root_batch_id=world["root"], attempt=attempt)
+    )
     return [d.id for d in world["client"].iter_datasets() if d.name == name]
 
 
@@ -109,15 +130,21 @@ def test_killed_after_the_upload_the_same_command_reuses_the_dataset(world: dict
     assert {n: len(ids) for n, ids in attempts(world).items()} == {1: 1, 2: 1}
 
 
-def test_killed_while_the_create_call_was_in_flight_the_same_command_makes_one_batch(world: dict[str, Any]) -> None:
+def test_killed_while_the_create_call_was_in_flight_the_same_command_makes_one_batch(
+    world: dict[str, Any],
+) -> None:
     before = requests_to(world, "POST", "/v2/batches")
     proc = start(world, "retry", world["root"])
-    kill_when(proc, lambda: requests_to(world, "POST", "/v2/batches") > before, "the create call arrived")
+    kill_when(
+        proc, lambda: requests_to(world, "POST", "/v2/batches") > before, "the create call arrived"
+    )
     time.sleep(0.5)  # whatever the sandbox does with a request whose client died, it has done it
     result = again(world, "retry", world["root"])
     (made,) = attempts(world)[2]
     assert result.stdout.splitlines()[0].split()[-1] == made
-    assert ("resumed: attempt 2 was created by an earlier run" in result.stderr) != (f"created batch {made}" in result.stderr)
+    assert ("resumed: attempt 2 was created by an earlier run" in result.stderr) != (
+        f"created batch {made}" in result.stderr
+    )
     assert {n: len(ids) for n, ids in attempts(world).items()} == {1: 1, 2: 1}
     assert len(retry_datasets(world)) == 1
 
@@ -141,14 +168,21 @@ def test_killed_during_the_watch_the_same_command_watches_on(world: dict[str, An
         if not made:
             made.extend(attempts(world).get(2, []))
             return False
-        return any(m == "GET" and p.split("?")[0] == f"/v2/batches/{made[0]}" for m, p, _ in list(world["server"].request_log))
+        return any(
+            m == "GET" and p.split("?")[0] == f"/v2/batches/{made[0]}"
+            for m, p, _ in list(world["server"].request_log)
+        )
 
     kill_when(proc, polled, "the new batch was polled")
-    assert not world["client"].get_batch(made[0]).status.is_terminal, "killed while the batch still ran"
+    assert not world["client"].get_batch(made[0]).status.is_terminal, (
+        "killed while the batch still ran"
+    )
     result = again(world, "retry", world["root"], "--watch", code=ExitCode.RECORDS_FAILED)
     assert f"resumed: attempt 2 was created by an earlier run, as batch {made[0]}" in result.stderr
     assert "error: 3 records still failing after the last round" in result.stderr
-    assert {n: len(ids) for n, ids in attempts(world).items()} == {1: 1, 2: 1}, "no attempt 3: one round was asked"
+    assert {n: len(ids) for n, ids in attempts(world).items()} == {1: 1, 2: 1}, (
+        "no attempt 3: one round was asked"
+    )
 
 
 def test_sigterm_during_the_rounds_says_how_to_go_on(world: dict[str, Any]) -> None:
@@ -159,7 +193,20 @@ def test_sigterm_during_the_rounds_says_how_to_go_on(world: dict[str, Any]) -> N
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == ExitCode.TERMINATED, err
-    assert f"cbatch retry {world['root']} --watch --rounds 2 --pause 0.1s" in err and "Traceback" not in err
-    result = again(world, "retry", world["root"], "--watch", "--rounds", "2", "--pause", "0.1s", code=ExitCode.RECORDS_FAILED)
+    assert (
+        f"cbatch retry {world['root']} --watch --rounds 2 --pause 0.1s" in err
+        and "Traceback" not in err
+    )
+    result = again(
+        world,
+        "retry",
+        world["root"],
+        "--watch",
+        "--rounds",
+        "2",
+        "--pause",
+        "0.1s",
+        code=ExitCode.RECORDS_FAILED,
+    )
     assert {n: len(ids) for n, ids in attempts(world).items()} == {1: 1, 2: 1, 3: 1}
     assert result.stderr.count("records still failing") == 1

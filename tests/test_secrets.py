@@ -32,7 +32,9 @@ def test_debug_traces_and_errors_never_hold_the_key(
         assert "debug: >" in result.stderr
 
 
-def test_the_key_travels_only_in_the_authorization_header(fault_cli: Cli, fault_server: FaultServer) -> None:
+def test_the_key_travels_only_in_the_authorization_header(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
     fault_server.steady[GET_B1] = (200, {}, {"batch": batch_json()})
     fault_cli("get", "b-1")
     [request] = fault_server.requests
@@ -68,13 +70,22 @@ def test_no_captured_output_holds_the_key(fault_cli: Cli, fault_server: FaultSer
     fault_cli("--debug", "get", "b-2", exit_code=ExitCode.AUTH)
     fault_cli("config")
     assert len(captured) >= before + 8, "each command's stdout and stderr are captured"
-    assert [text for text in captured[before:] if "debug: >" in text], "the debug trace was captured"
+    assert [text for text in captured[before:] if "debug: >" in text], (
+        "the debug trace was captured"
+    )
     assert not [text for text in captured + CAPTURED if TEST_KEY in text]
 
 
-@pytest.mark.parametrize("key", [TEST_KEY + " x", "“" + TEST_KEY + "”", TEST_KEY[:8] + "\n" + TEST_KEY, TEST_KEY + "\x01"])
-def test_a_malformed_key_is_refused_without_being_shown(fault_cli: Cli, fault_server: FaultServer, key: str) -> None:
-    result = Cli(fault_server.base_url, None)("get", "b-1", env={"CO_API_KEY": key}, exit_code=ExitCode.AUTH)
+@pytest.mark.parametrize(
+    "key",
+    [TEST_KEY + " x", "“" + TEST_KEY + "”", TEST_KEY[:8] + "\n" + TEST_KEY, TEST_KEY + "\x01"],
+)
+def test_a_malformed_key_is_refused_without_being_shown(
+    fault_cli: Cli, fault_server: FaultServer, key: str
+) -> None:
+    result = Cli(fault_server.base_url, None)(
+        "get", "b-1", env={"CO_API_KEY": key}, exit_code=ExitCode.AUTH
+    )
     assert TEST_KEY not in result.stdout + result.stderr
     assert "contains white space, control or non-ASCII" in result.stderr
     assert fault_server.requests == [], "nothing was sent"

@@ -36,7 +36,9 @@ from tests.support.part_server import SLOW, PartServer
 PROMPT = 3.0
 """Seconds from SIGINT to exit that count as prompt."""
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs POSIX signals")
+pytestmark = pytest.mark.skipif(
+    not hasattr(signal, "SIGINT") or os.name != "posix", reason="needs POSIX signals"
+)
 
 
 def _cbatch() -> str:
@@ -64,7 +66,9 @@ class Run:
     """One ``cbatch`` subprocess; ``interrupt()`` sends SIGINT and waits for the exit."""
 
     def __init__(self, base_url: str, args: list[str], cwd: Path) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "COHERE_", "CBATCH_"))}
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("CO_", "COHERE_", "CBATCH_"))
+        }
         env.update(
             CO_API_KEY=TEST_KEY,
             CO_API_URL=base_url,
@@ -88,10 +92,14 @@ class Run:
         while not condition():
             if self.proc.poll() is not None:
                 out, err = self.proc.communicate()
-                pytest.fail(f"cbatch {' '.join(self.args)} ended ({self.proc.returncode}) before {what}:\n{out}\n{err}")
+                pytest.fail(
+                    f"cbatch {' '.join(self.args)} ended ({self.proc.returncode}) before {what}:\n{out}\n{err}"
+                )
             if time.monotonic() > deadline:
                 self.kill()
-                pytest.fail(f"cbatch {' '.join(self.args)}: {what} did not happen within {timeout}s")
+                pytest.fail(
+                    f"cbatch {' '.join(self.args)}: {what} did not happen within {timeout}s"
+                )
             time.sleep(0.02)
 
     def interrupt(self, thread: int | None = None, sig: int = signal.SIGINT) -> int:
@@ -106,7 +114,9 @@ class Run:
         except subprocess.TimeoutExpired:
             self.proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
             _, err = self.proc.communicate()
-            pytest.fail(f"cbatch {' '.join(self.args)} was still running {PROMPT + 1}s after SIGINT:\n{err[-4000:]}")
+            pytest.fail(
+                f"cbatch {' '.join(self.args)} was still running {PROMPT + 1}s after SIGINT:\n{err[-4000:]}"
+            )
         self.took = time.monotonic() - started
         assert TEST_KEY not in self.stdout + self.stderr
         return self.proc.returncode
@@ -124,7 +134,8 @@ class Run:
 
 _SYS_TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
 needs_tgkill = pytest.mark.skipif(
-    not (sys.platform.startswith("linux") and _SYS_TGKILL), reason="signals one thread with Linux's tgkill"
+    not (sys.platform.startswith("linux") and _SYS_TGKILL),
+    reason="signals one thread with Linux's tgkill",
 )
 
 
@@ -208,14 +219,20 @@ class SlowReader:
 
 
 def test_ctrl_c_during_an_upload_exits_130_at_once(tmp_path: Path) -> None:
-    line = '{"custom_id": "c-%d", "body": {"messages": [{"role": "user", "content": "' + "x" * 8000 + '"}]}}\n'
+    line = (
+        '{"custom_id": "c-%d", "body": {"messages": [{"role": "user", "content": "'
+        + "x" * 8000
+        + '"}]}}\n'
+    )
     source = tmp_path / "big.jsonl"
     source.write_text("".join(line % i for i in range(1000)))  # 8 MB: minutes at 256 KB/s
     server = SlowReader()
     try:
         before = _files(tmp_path)
         run = Run(server.base_url, ["datasets", "upload", str(source)], tmp_path)
-        run.wait_until(lambda: server.received > 512 * 1024, "half a megabyte of the upload arrived")
+        run.wait_until(
+            lambda: server.received > 512 * 1024, "half a megabyte of the upload arrived"
+        )
         code = run.interrupt()
     finally:
         server.stop()
@@ -235,7 +252,10 @@ def _slow_download(api: FakeApi, parts: PartServer, tmp_path: Path) -> Run:
     api.datasets["out-1"]["dataset_parts"][0]["url"] = url
     run = Run(api.base_url, ["results", "b-done", "-o", "results.jsonl"], tmp_path)
     run.wait_until(
-        lambda: any(name.startswith(".results.jsonl.part") for name in _files(tmp_path)) and len(run.threads()) > 1,
+        lambda: (
+            any(name.startswith(".results.jsonl.part") for name in _files(tmp_path))
+            and len(run.threads()) > 1
+        ),
         "the temporary output file was opened and the download began",
     )
     return run
@@ -258,11 +278,15 @@ def test_ctrl_c_during_a_results_download_leaves_no_file(api: FakeApi, tmp_path:
     _, err = again.proc.communicate(timeout=15)
     assert again.proc.returncode == 0, err
     lines = (tmp_path / "results.jsonl").read_text().splitlines()
-    assert [json.loads(line)["custom_id"] for line in lines] == [r["custom_id"] for r in OUTPUT_RECORDS]
+    assert [json.loads(line)["custom_id"] for line in lines] == [
+        r["custom_id"] for r in OUTPUT_RECORDS
+    ]
 
 
 @needs_tgkill
-def test_ctrl_c_delivered_to_a_download_thread_still_stops_at_once(api: FakeApi, tmp_path: Path) -> None:
+def test_ctrl_c_delivered_to_a_download_thread_still_stops_at_once(
+    api: FakeApi, tmp_path: Path
+) -> None:
     before = _files(tmp_path)
     with PartServer(slow_delay=0.2, slow_pieces=200) as parts:
         run = _slow_download(api, parts, tmp_path)
@@ -272,7 +296,9 @@ def test_ctrl_c_delivered_to_a_download_thread_still_stops_at_once(api: FakeApi,
     assert _files(tmp_path) - before - {"cache"} == set()
 
 
-def test_ctrl_c_during_results_wait_exits_130_and_cancels_nothing(api: FakeApi, tmp_path: Path) -> None:
+def test_ctrl_c_during_results_wait_exits_130_and_cancels_nothing(
+    api: FakeApi, tmp_path: Path
+) -> None:
     run = Run(api.base_url, ["results", "b-run", "--wait", "-o", "results.jsonl"], tmp_path)
     run.wait_until(lambda: api.count("GET /v2/batches/b-run") >= 2, "the wait polled the batch")
     code = run.interrupt()
@@ -285,7 +311,11 @@ def test_ctrl_c_during_results_wait_exits_130_and_cancels_nothing(api: FakeApi, 
 
 
 def test_ctrl_c_during_watch_exits_130_and_never_cancels(api: FakeApi, tmp_path: Path) -> None:
-    run = Run(api.base_url, ["watch", "b-run", "--plain", "--interval", "0.1", "--max-interval", "0.2"], tmp_path)
+    run = Run(
+        api.base_url,
+        ["watch", "b-run", "--plain", "--interval", "0.1", "--max-interval", "0.2"],
+        tmp_path,
+    )
     run.wait_until(lambda: api.count("GET /v2/batches/b-run") >= 3, "three polls")
     code = run.interrupt()
     _assert_interrupted(run, code)
@@ -308,7 +338,10 @@ def test_ctrl_c_while_a_watch_poll_hangs_exits_at_once(api: FakeApi, tmp_path: P
 def test_ctrl_c_during_create_watch_keeps_the_new_batch(api: FakeApi, tmp_path: Path) -> None:
     args = ["create", "--name", "kept", "--dataset", "ds-in", "--model", "command-r", "--watch"]
     run = Run(api.base_url, args, tmp_path)
-    run.wait_until(lambda: len(api.created("kept")) == 1 and api.count("GET /v2/batches/b-new-1") >= 1, "the watch began")
+    run.wait_until(
+        lambda: len(api.created("kept")) == 1 and api.count("GET /v2/batches/b-new-1") >= 1,
+        "the watch began",
+    )
     code = run.interrupt()
     _assert_interrupted(run, code)
     [batch] = api.created("kept")
@@ -330,7 +363,9 @@ def test_a_signal_during_a_results_download_leaves_no_file_and_no_part_folder(
         code = run.interrupt(sig=sig)
     _assert_interrupted(run, code, expected)
     left = _files(tmp_path) - before - {"cache"}
-    assert left == set(), f"left behind: {left}"  # neither .results.jsonl.part-* nor .results.jsonl.parts-*
+    assert left == set(), (
+        f"left behind: {left}"
+    )  # neither .results.jsonl.part-* nor .results.jsonl.parts-*
     assert f"{word}: nothing was written to results.jsonl" in run.stderr
     assert "run the same command again" in run.stderr
     assert api.cancels() == 0
@@ -340,7 +375,11 @@ def test_a_signal_during_a_results_download_leaves_no_file_and_no_part_folder(
 def test_a_signal_during_watch_says_how_to_resume_and_never_cancels(
     api: FakeApi, tmp_path: Path, sig: int, expected: int, word: str
 ) -> None:
-    run = Run(api.base_url, ["watch", "b-run", "--plain", "--interval", "0.1", "--max-interval", "0.2"], tmp_path)
+    run = Run(
+        api.base_url,
+        ["watch", "b-run", "--plain", "--interval", "0.1", "--max-interval", "0.2"],
+        tmp_path,
+    )
     run.wait_until(lambda: api.count("GET /v2/batches/b-run") >= 3, "three polls")
     code = run.interrupt(sig=sig)
     _assert_interrupted(run, code, expected)
@@ -350,15 +389,23 @@ def test_a_signal_during_watch_says_how_to_resume_and_never_cancels(
 
 
 @pytest.mark.parametrize(("sig", "expected", "word"), STOPS)
-def test_a_signal_during_an_upload_exits_at_once(tmp_path: Path, sig: int, expected: int, word: str) -> None:
-    line = '{"custom_id": "c-%d", "body": {"messages": [{"role": "user", "content": "' + "x" * 8000 + '"}]}}\n'
+def test_a_signal_during_an_upload_exits_at_once(
+    tmp_path: Path, sig: int, expected: int, word: str
+) -> None:
+    line = (
+        '{"custom_id": "c-%d", "body": {"messages": [{"role": "user", "content": "'
+        + "x" * 8000
+        + '"}]}}\n'
+    )
     source = tmp_path / "big.jsonl"
     source.write_text("".join(line % i for i in range(1000)))
     server = SlowReader()
     try:
         before = _files(tmp_path)
         run = Run(server.base_url, ["datasets", "upload", str(source)], tmp_path)
-        run.wait_until(lambda: server.received > 512 * 1024, "half a megabyte of the upload arrived")
+        run.wait_until(
+            lambda: server.received > 512 * 1024, "half a megabyte of the upload arrived"
+        )
         code = run.interrupt(sig=sig)
     finally:
         server.stop()
@@ -373,7 +420,10 @@ def test_a_signal_during_create_watch_keeps_the_batch_and_names_it(
 ) -> None:
     args = ["create", "--name", "kept", "--dataset", "ds-in", "--model", "command-r", "--watch"]
     run = Run(api.base_url, args, tmp_path)
-    run.wait_until(lambda: len(api.created("kept")) == 1 and api.count("GET /v2/batches/b-new-1") >= 1, "the watch began")
+    run.wait_until(
+        lambda: len(api.created("kept")) == 1 and api.count("GET /v2/batches/b-new-1") >= 1,
+        "the watch began",
+    )
     code = run.interrupt(sig=sig)
     _assert_interrupted(run, code, expected)
     [batch] = api.created("kept")

@@ -39,14 +39,36 @@ def test_version_imports_not_even_typer() -> None:
 def test_installed_script_answers_version_and_help() -> None:
     import shutil
 
-    cbatch = shutil.which("cbatch") or str(__import__("pathlib").Path(sys.executable).parent / "cbatch")
+    cbatch = shutil.which("cbatch") or str(
+        __import__("pathlib").Path(sys.executable).parent / "cbatch"
+    )
     version = subprocess.run([cbatch, "--version"], capture_output=True, text=True, check=True)
     assert version.stdout.startswith("cbatch 0.") and "Python 3." in version.stdout
     helped = subprocess.run([cbatch, "--help"], capture_output=True, text=True, check=True)
-    listed = {line.split()[0] for line in helped.stdout.splitlines() if line.startswith("  ") and line.split()}
-    for command in ("create", "list", "get", "cancel", "watch", "results", "datasets", "sandbox", "login", "config"):
+    listed = {
+        line.split()[0]
+        for line in helped.stdout.splitlines()
+        if line.startswith("  ") and line.split()
+    }
+    for command in (
+        "create",
+        "list",
+        "get",
+        "cancel",
+        "watch",
+        "results",
+        "datasets",
+        "sandbox",
+        "login",
+        "config",
+    ):
         assert command in listed, f"{command} missing from --help"
-    module = subprocess.run([sys.executable, "-m", "cohere_batch_cli", "--version"], capture_output=True, text=True, check=True)
+    module = subprocess.run(
+        [sys.executable, "-m", "cohere_batch_cli", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert module.stdout == version.stdout
 
 
@@ -61,7 +83,9 @@ def test_the_command_table_matches_the_commands() -> None:
     for module in {m for m, _, _ in COMMANDS.values()}:
         registered = set(build_module(module).commands)
         listed = {n for n, (m, _, _) in COMMANDS.items() if m == module}
-        assert registered == listed, f"cli/{module}.py registers {registered - listed} not in COMMANDS"
+        assert registered == listed, (
+            f"cli/{module}.py registers {registered - listed} not in COMMANDS"
+        )
 
 
 def test_one_command_builds_only_its_own_module() -> None:
@@ -72,4 +96,11 @@ def test_one_command_builds_only_its_own_module() -> None:
     )
     loaded = imported_after(code)
     assert "cohere_batch_cli.cli.batches" in loaded
-    assert not {"cohere_batch_cli.cli.watch", "cohere_batch_cli.cli.datasets", "cohere_batch_cli.cli.sandbox"} & loaded
+    assert (
+        not {
+            "cohere_batch_cli.cli.watch",
+            "cohere_batch_cli.cli.datasets",
+            "cohere_batch_cli.cli.sandbox",
+        }
+        & loaded
+    )

@@ -27,7 +27,12 @@ COLUMNS = (
 
 def rows(n: int, *, long_from: int | None = None) -> list[Row]:
     return [
-        Row(f"id-{i:06d}", ("n" * 300) if long_from is not None and i >= long_from else f"name {i}", "in progress", "2026-11-29 04:21:29Z")
+        Row(
+            f"id-{i:06d}",
+            ("n" * 300) if long_from is not None and i >= long_from else f"name {i}",
+            "in progress",
+            "2026-11-29 04:21:29Z",
+        )
         for i in range(n)
     ]
 

@@ -20,16 +20,24 @@ from tests.support.flows import chat_records, make_batch, make_dataset, wait_ter
 
 pexpect = pytest.importorskip("pexpect")
 CBATCH = shutil.which("cbatch", path=os.path.dirname(sys.executable)) or shutil.which("cbatch")
-pytestmark = pytest.mark.skipif(CBATCH is None, reason="cbatch is not installed in this environment")
+pytestmark = pytest.mark.skipif(
+    CBATCH is None, reason="cbatch is not installed in this environment"
+)
 
 
 def run_in_terminal(
     base_url: str, *args: str, dimensions: tuple[int, int] = (40, 160), **env_extra: str
 ) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "NO_COLOR", "FORCE_COLOR", "COLUMNS"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CO_", "NO_COLOR", "FORCE_COLOR", "COLUMNS"))
+    }
     env.update({"CO_API_KEY": TEST_KEY, "CO_API_URL": base_url, "TERM": "xterm-256color"})
     env.update(env_extra)
-    child = pexpect.spawn(CBATCH, list(args), env=env, encoding="utf-8", timeout=20, dimensions=dimensions)
+    child = pexpect.spawn(
+        CBATCH, list(args), env=env, encoding="utf-8", timeout=20, dimensions=dimensions
+    )
     child.expect(pexpect.EOF)
     child.close()
     return child.exitstatus, child.before or ""
@@ -82,8 +90,16 @@ def layout_batches(sandbox: object, tmp_path_factory: pytest.TempPathFactory) ->
     tmp = tmp_path_factory.mktemp("layout")
     made = {}
     with CohereClient(TEST_KEY, sandbox.base_url) as client:  # type: ignore[attr-defined]
-        for n, (name, fail) in enumerate((("terminal-layout short", set()), (LONG_NAME, {0}), ("terminal-layout all-fail", {0, 1}))):
-            dataset_id = make_dataset(client, write_jsonl(tmp / f"layout-{n}.jsonl", chat_records(2, fail=fail)))
+        for n, (name, fail) in enumerate(
+            (
+                ("terminal-layout short", set()),
+                (LONG_NAME, {0}),
+                ("terminal-layout all-fail", {0, 1}),
+            )
+        ):
+            dataset_id = make_dataset(
+                client, write_jsonl(tmp / f"layout-{n}.jsonl", chat_records(2, fail=fail))
+            )
             batch = client.create_batch(name=name, input_dataset_id=dataset_id, model="command-r")
             made[batch.id] = wait_terminal(client, batch.id).status.label
     return made
@@ -93,10 +109,14 @@ def layout_batches(sandbox: object, tmp_path_factory: pytest.TempPathFactory) ->
 def test_list_fits_the_terminal_one_row_a_line_ids_and_statuses_whole(
     sandbox: object, layout_batches: dict[str, str], columns: int
 ) -> None:
-    code, out = run_in_terminal(sandbox.base_url, "list", "--name", "terminal-layout", dimensions=(40, columns))  # type: ignore[attr-defined]
+    code, out = run_in_terminal(
+        sandbox.base_url, "list", "--name", "terminal-layout", dimensions=(40, columns)
+    )  # type: ignore[attr-defined]
     assert code == 0, out
     lines = screen_lines(out)
-    assert len(lines) == 1 + len(layout_batches), "a header and one line per batch:\n" + "\n".join(lines)
+    assert len(lines) == 1 + len(layout_batches), "a header and one line per batch:\n" + "\n".join(
+        lines
+    )
     header, rows = lines[0], lines[1:]
     assert header.split()[:2] == ["ID", "NAME"] and "STATUS" in header.split()
     for line in lines:
@@ -114,8 +134,12 @@ def test_list_fits_the_terminal_one_row_a_line_ids_and_statuses_whole(
 
 
 @pytest.mark.parametrize("columns", [60, 80, 120])
-def test_datasets_list_keeps_ids_and_validation_at_every_width(sandbox: object, layout_batches: dict[str, str], columns: int) -> None:
-    code, out = run_in_terminal(sandbox.base_url, "datasets", "list", "--limit", "20", dimensions=(40, columns))  # type: ignore[attr-defined]
+def test_datasets_list_keeps_ids_and_validation_at_every_width(
+    sandbox: object, layout_batches: dict[str, str], columns: int
+) -> None:
+    code, out = run_in_terminal(
+        sandbox.base_url, "datasets", "list", "--limit", "20", dimensions=(40, columns)
+    )  # type: ignore[attr-defined]
     assert code == 0, out
     lines = screen_lines(out)
     header = lines[0].split()
@@ -127,13 +151,17 @@ def test_datasets_list_keeps_ids_and_validation_at_every_width(sandbox: object, 
         assert len(line) <= max(columns, widest_id + 2 + len("VALIDATION")), line
 
 
-def test_a_piped_table_takes_its_width_from_columns(sandbox: object, layout_batches: dict[str, str]) -> None:
+def test_a_piped_table_takes_its_width_from_columns(
+    sandbox: object, layout_batches: dict[str, str]
+) -> None:
     """``cbatch list --format table | less``: stdout is a pipe, the table still fits."""
     from tests.conftest import Cli
 
     cli = Cli(sandbox.base_url, TEST_KEY)  # type: ignore[attr-defined]
     for columns in (60, 100):
-        out = cli("list", "--name", "terminal-layout", "--format", "table", env={"COLUMNS": str(columns)}).stdout
+        out = cli(
+            "list", "--name", "terminal-layout", "--format", "table", env={"COLUMNS": str(columns)}
+        ).stdout
         lines = out.splitlines()
         assert len(lines) == 1 + len(layout_batches) and lines[0].startswith("ID")
         assert all(len(line) <= columns for line in lines), out
@@ -150,7 +178,9 @@ def _view_lines(state: object, width: int, height: int) -> list[str]:
 
     from cohere_batch_cli.output.watch_views import render_state
 
-    console = Console(file=_io.StringIO(), width=width, height=height, no_color=True, force_terminal=False)
+    console = Console(
+        file=_io.StringIO(), width=width, height=height, no_color=True, force_terminal=False
+    )
     state.width, state.height = width, height  # type: ignore[attr-defined]
     console.print(render_state(state))  # type: ignore[arg-type]
     return console.file.getvalue().splitlines()  # type: ignore[attr-defined]
@@ -165,23 +195,38 @@ def test_many_batches_get_a_line_each_the_footer_stays_and_statuses_are_whole(co
     state = WatchState(ids)
     for n, batch_id in enumerate(ids):
         status = "IN_PROGRESS" if n % 2 else "COMPLETED"
-        raw = {"id": batch_id, "name": "a rather long batch name " * (n % 4), "status": f"BATCH_STATUS_{status}", "num_records": 100, "num_successful_records": n}
+        raw = {
+            "id": batch_id,
+            "name": "a rather long batch name " * (n % 4),
+            "status": f"BATCH_STATUS_{status}",
+            "num_records": 100,
+            "num_successful_records": n,
+        }
         state.views[batch_id] = BatchView(Batch.from_api(raw), rate=20.0, eta=3.0)
     lines = _view_lines(state, columns, 24)
     assert len(lines) <= 24 and "done  ·  watching for" in lines[-1], "the footer is always there"
     assert all(len(line) <= columns for line in lines)
     rows = lines[:-2]
-    assert all(("in progress" in r or "completed" in r) for r in rows), "a status on every batch line"
+    assert all(("in progress" in r or "completed" in r) for r in rows), (
+        "a status on every batch line"
+    )
     assert "more" in lines[-2]
     few = WatchState(ids[:2])
     for batch_id in ids[:2]:
-        raw = {"id": batch_id, "name": "n" * 300, "status": "BATCH_STATUS_IN_PROGRESS", "num_records": 10}
+        raw = {
+            "id": batch_id,
+            "name": "n" * 300,
+            "status": "BATCH_STATUS_IN_PROGRESS",
+            "num_records": 10,
+        }
         few.views[batch_id] = BatchView(Batch.from_api(raw))
     heads = [line for line in _view_lines(few, columns, 24) if line.startswith("n")]
     assert len(heads) == 2 and all(line.endswith("in progress") for line in heads), heads
 
 
-def test_a_watch_of_many_ends_with_a_short_summary_and_whole_commands(sandbox: object, tmp_path: Path) -> None:
+def test_a_watch_of_many_ends_with_a_short_summary_and_whole_commands(
+    sandbox: object, tmp_path: Path
+) -> None:
     with CohereClient(TEST_KEY, sandbox.base_url) as client:  # type: ignore[attr-defined]
         ids = [make_batch(client, tmp_path, 1, name=f"many-{n}").id for n in range(6)]
         for batch_id in ids:
@@ -193,16 +238,28 @@ def test_a_watch_of_many_ends_with_a_short_summary_and_whole_commands(sandbox: o
     assert "results of the 6 completed: cbatch results ID -o results-ID.jsonl" in text
     assert "✓" not in text, "no line per completed batch at the end"
     code, out = run_in_terminal(sandbox.base_url, "watch", ids[0], dimensions=(20, 60))  # type: ignore[attr-defined]
-    assert f"get results:    cbatch results {ids[0]} -o results.jsonl" in ANSI.sub("", out).replace("\r\n", "\n"), "never broken across lines"
+    assert f"get results:    cbatch results {ids[0]} -o results.jsonl" in ANSI.sub("", out).replace(
+        "\r\n", "\n"
+    ), "never broken across lines"
 
 
-def test_datasets_delete_asks_at_a_terminal_and_says_what_stops_working(sandbox: object, tmp_path: Path) -> None:
+def test_datasets_delete_asks_at_a_terminal_and_says_what_stops_working(
+    sandbox: object, tmp_path: Path
+) -> None:
     with CohereClient(TEST_KEY, sandbox.base_url) as client:  # type: ignore[attr-defined]
         batch = wait_terminal(client, make_batch(client, tmp_path, 1, name="delete-me").id)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "COLUMNS"))}
     env.update({"CO_API_KEY": TEST_KEY, "CO_API_URL": sandbox.base_url, "NO_COLOR": "1"})  # type: ignore[attr-defined]
-    child = pexpect.spawn(CBATCH, ["datasets", "delete", batch.output_dataset_id], env=env, encoding="utf-8", timeout=20)
-    child.expect(r"results of batch .*'cbatch results' for it will fail \(exit 4, not found\)\. \[y/N\] ")
+    child = pexpect.spawn(
+        CBATCH,
+        ["datasets", "delete", batch.output_dataset_id],
+        env=env,
+        encoding="utf-8",
+        timeout=20,
+    )
+    child.expect(
+        r"results of batch .*'cbatch results' for it will fail \(exit 4, not found\)\. \[y/N\] "
+    )
     child.sendline("n")
     child.expect(pexpect.EOF)
     child.close()
@@ -211,7 +268,9 @@ def test_datasets_delete_asks_at_a_terminal_and_says_what_stops_working(sandbox:
         assert client.get_dataset(batch.output_dataset_id or "").id
 
 
-def test_watch_with_no_id_at_a_terminal_offers_the_running_batches(sandbox: object, tmp_path: Path) -> None:
+def test_watch_with_no_id_at_a_terminal_offers_the_running_batches(
+    sandbox: object, tmp_path: Path
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "COLUMNS"))}
     env.update({"CO_API_KEY": TEST_KEY, "CO_API_URL": sandbox.base_url, "NO_COLOR": "1"})  # type: ignore[attr-defined]
     with CohereClient(TEST_KEY, sandbox.base_url) as client:  # type: ignore[attr-defined]

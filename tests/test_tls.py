@@ -41,7 +41,9 @@ def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     cert.configure_cert(context)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     ca_file = tmp_path / "private-ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
@@ -69,4 +71,6 @@ def test_ssl_cert_file_is_honoured(tls_server: tuple[str, Path]) -> None:
 
 
 def test_a_missing_ca_bundle_is_a_usage_error(tmp_path: Path) -> None:
-    Cli("https://127.0.0.1:1", TEST_KEY)("--ca-bundle", str(tmp_path / "nope.pem"), "get", "b", exit_code=ExitCode.USAGE)
+    Cli("https://127.0.0.1:1", TEST_KEY)(
+        "--ca-bundle", str(tmp_path / "nope.pem"), "get", "b", exit_code=ExitCode.USAGE
+    )

@@ -30,8 +30,24 @@ SANDBOX_TOKENIZER = sandbox_tokenizer.path().read_bytes()
 # space, letters of several scripts, digits of several kinds, marks, punctuation, emoji.
 PIECES = [
     *"aZé ,.'sltrvmd\n\t\r1",
-    "  ", " \n", "\u00a0", "\u2009", "\u3000", "\x1c", "\u0301", "٣", "²", "42", "東京", "😀", "'s", "'ll", " x",
-    "\u180e", "Ⅻ", "\x85",
+    "  ",
+    " \n",
+    "\u00a0",
+    "\u2009",
+    "\u3000",
+    "\x1c",
+    "\u0301",
+    "٣",
+    "²",
+    "42",
+    "東京",
+    "😀",
+    "'s",
+    "'ll",
+    " x",
+    "\u180e",
+    "Ⅻ",
+    "\x85",
 ]
 AWKWARD = st.lists(st.sampled_from(PIECES), max_size=30).map("".join)
 
@@ -48,7 +64,12 @@ def variant(**changes: Any) -> TextTokenizer:
     return TextTokenizer.from_bytes(json.dumps(data).encode(), "variant")
 
 
-BYTE_LEVEL = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True}
+BYTE_LEVEL = {
+    "type": "ByteLevel",
+    "add_prefix_space": False,
+    "trim_offsets": True,
+    "use_regex": True,
+}
 
 
 # -- the rule ------------------------------------------------------------------------------
@@ -101,14 +122,24 @@ def test_images_are_counted_apart() -> None:
 
 TEXTS = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 CHAT_BODY = st.fixed_dictionaries(
-    {"messages": st.lists(st.fixed_dictionaries({"role": st.just("user"), "content": TEXTS}), min_size=1, max_size=3)},
+    {
+        "messages": st.lists(
+            st.fixed_dictionaries({"role": st.just("user"), "content": TEXTS}),
+            min_size=1,
+            max_size=3,
+        )
+    },
     optional={"max_tokens": st.integers(-5, 60), "tools": st.just([{"max_tokens": 5}])},
 )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(body=CHAT_BODY, context=st.integers(1, 120), ascii_only=st.booleans())
-def test_a_line_the_bytes_clear_never_overflows(tok: TextTokenizer, body: dict[str, Any], context: int, ascii_only: bool) -> None:
+def test_a_line_the_bytes_clear_never_overflows(
+    tok: TextTokenizer, body: dict[str, Any], context: int, ascii_only: bool
+) -> None:
     raw = json.dumps({"custom_id": "x", "body": body}, ensure_ascii=ascii_only).encode()
     bound = rule.line_bound(raw, rule.CHAT, context, assumed_output=10)
     found = rule.chat_texts(body)
@@ -128,18 +159,26 @@ def test_a_key_spelled_with_escapes_is_left_to_the_exact_count() -> None:
 def test_an_embed_line_fails_only_with_truncate_none() -> None:
     long = json.dumps({"custom_id": "e", "body": {"texts": ["word " * 200]}}).encode()
     assert rule.line_bound(long, rule.EMBED, 8, 0).fits
-    strict = json.dumps({"custom_id": "e", "body": {"texts": ["word " * 200], "truncate": "NONE"}}).encode()
+    strict = json.dumps(
+        {"custom_id": "e", "body": {"texts": ["word " * 200], "truncate": "NONE"}}
+    ).encode()
     assert not rule.line_bound(strict, rule.EMBED, 8, 0).fits
 
 
 # -- counting by words -----------------------------------------------------------------------
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(texts=st.lists(AWKWARD, min_size=1, max_size=8))
 def test_counting_by_words_equals_counting_whole(tok: TextTokenizer, texts: list[str]) -> None:
     assert tok.by_words
-    assert tok.count_many(texts) == tok.count_whole(texts) == [sandbox_tokenizer.count(t) for t in texts]
+    assert (
+        tok.count_many(texts)
+        == tok.count_whole(texts)
+        == [sandbox_tokenizer.count(t) for t in texts]
+    )
 
 
 _NFC_DIGITS = variant(
@@ -179,8 +218,12 @@ def test_any_other_tokenizer_is_counted_whole(changes: dict[str, Any]) -> None:
 
 
 def test_truncation_in_the_file_does_not_cap_a_count() -> None:
-    capped = variant(truncation={"direction": "Right", "max_length": 3, "strategy": "LongestFirst", "stride": 0})
-    assert capped.count("one two three four five six") == sandbox_tokenizer.count("one two three four five six")
+    capped = variant(
+        truncation={"direction": "Right", "max_length": 3, "strategy": "LongestFirst", "stride": 0}
+    )
+    assert capped.count("one two three four five six") == sandbox_tokenizer.count(
+        "one two three four five six"
+    )
 
 
 def test_a_file_that_is_not_a_tokenizer_is_a_tokenizer_error() -> None:
@@ -214,7 +257,9 @@ def test_a_budget_covers_every_charge_together() -> None:
 def test_an_input_token_budget_needs_no_prices() -> None:
     budget = make_budget(None, "m", max_cost=None, max_input_tokens=10)
     assert budget is not None
-    with pytest.raises(InputRejected, match=r"^f\.jsonl: 11 input tokens, over --max-input-tokens 10$"):
+    with pytest.raises(
+        InputRejected, match=r"^f\.jsonl: 11 input tokens, over --max-input-tokens 10$"
+    ):
         budget.charge(Charge("f.jsonl", 11, 0))
     assert make_budget(None, "m", max_cost=None, max_input_tokens=None) is None
     with pytest.raises(UsageError, match=r'--max-cost needs prices for m: .*prices\."m"'):
@@ -224,7 +269,10 @@ def test_an_input_token_budget_needs_no_prices() -> None:
 def test_the_cache_path_is_one_file_per_url(tmp_path: Path) -> None:
     from cohere_batch_cli.tokens.source import cache_path, safe_url
 
-    a, b = cache_path("https://s.example/t.json?sig=1"), cache_path("https://s.example/t.json?sig=2")
+    a, b = (
+        cache_path("https://s.example/t.json?sig=1"),
+        cache_path("https://s.example/t.json?sig=2"),
+    )
     assert a != b and a == cache_path("https://s.example/t.json?sig=1")
     assert a.parent == tmp_path / "cache" / "cbatch" / "tokenizers"  # XDG_CACHE_HOME from conftest
     assert safe_url("https://s.example/t.json?X-Goog-Signature=abc#f") == "https://s.example/t.json"
@@ -233,13 +281,17 @@ def test_the_cache_path_is_one_file_per_url(tmp_path: Path) -> None:
 LINES = st.lists(
     st.one_of(
         st.builds(
-            lambda text, cap: json.dumps({"custom_id": "x", "body": {"messages": [{"role": "user", "content": text}], **cap}}),
+            lambda text, cap: json.dumps(
+                {"custom_id": "x", "body": {"messages": [{"role": "user", "content": text}], **cap}}
+            ),
             st.text(max_size=300),
             st.one_of(st.just({}), st.builds(lambda n: {"max_tokens": n}, st.integers(1, 3000))),
         ),
         st.just(""),
         st.just("   "),
-        st.just('{"custom_id": "e", "body": {"texts": ["' + "w " * 900 + '"], "truncate": "NONE"}}'),
+        st.just(
+            '{"custom_id": "e", "body": {"texts": ["' + "w " * 900 + '"], "truncate": "NONE"}}'
+        ),
         st.just('{"custom_id": "h", "body": {"max\\u005ftokens": 9, "messages": []}}'),
     ),
     max_size=60,
@@ -247,14 +299,27 @@ LINES = st.lists(
 
 
 @settings(max_examples=150, deadline=None)
-@given(lines=LINES, end=st.sampled_from(["\n", "\r\n"]), last=st.booleans(), bom=st.booleans(), context=st.integers(600, 5000))
+@given(
+    lines=LINES,
+    end=st.sampled_from(["\n", "\r\n"]),
+    last=st.booleans(),
+    bom=st.booleans(),
+    context=st.integers(600, 5000),
+)
 def test_the_block_pass_finds_exactly_the_lines_the_line_pass_does(
-    tmp_path_factory: pytest.TempPathFactory, lines: list[str], end: str, last: bool, bom: bool, context: int
+    tmp_path_factory: pytest.TempPathFactory,
+    lines: list[str],
+    end: str,
+    last: bool,
+    bom: bool,
+    context: int,
 ) -> None:
     from cohere_batch_cli.tasks.estimating import undecided_lines
 
     path = tmp_path_factory.mktemp("blocks") / "f.jsonl"
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + (end.join(lines) + (end if last else "")).encode())
+    path.write_bytes(
+        (b"\xef\xbb\xbf" if bom else b"") + (end.join(lines) + (end if last else "")).encode()
+    )
     for kind in (rule.CHAT, rule.EMBED):
         expected = set()
         for number, raw in enumerate(path.read_bytes().split(b"\n"), start=1):
@@ -273,9 +338,18 @@ def test_the_block_pass_across_block_edges_and_long_lines(tmp_path: Path, contex
     rng = random.Random(context)
     lines = []
     for i in range(4000):
-        size = rng.choice([40, 200, 900, 3000]) if i % 997 else 150_000  # a few far longer than a block
+        size = (
+            rng.choice([40, 200, 900, 3000]) if i % 997 else 150_000
+        )  # a few far longer than a block
         cap = {"max_tokens": rng.randint(1, 90_000)} if i % 50 == 0 else {}
-        lines.append(json.dumps({"custom_id": f"r{i}", "body": {"messages": [{"role": "user", "content": "y" * size}], **cap}}))
+        lines.append(
+            json.dumps(
+                {
+                    "custom_id": f"r{i}",
+                    "body": {"messages": [{"role": "user", "content": "y" * size}], **cap},
+                }
+            )
+        )
     path = tmp_path / "big.jsonl"
     path.write_text("\n".join(lines) + "\n")
     expected = {

@@ -35,7 +35,11 @@ def test_a_good_chat_file_passes_and_its_type_is_inferred(tmp_path: Path) -> Non
     path = write_lines(tmp_path / "in.jsonl", [chat("a"), chat("b"), chat("c")])
     report = check_file(path, None)
     assert report.ok, messages(report)
-    assert (report.dataset_type, report.rows, report.size_bytes) == (CHAT_V2_INPUT, 3, path.stat().st_size)
+    assert (report.dataset_type, report.rows, report.size_bytes) == (
+        CHAT_V2_INPUT,
+        3,
+        path.stat().st_size,
+    )
 
 
 def test_an_embed_file_is_inferred_as_embed(tmp_path: Path) -> None:
@@ -52,8 +56,14 @@ def test_every_bad_line_is_named_with_its_number(tmp_path: Path) -> None:
             {"body": {"messages": [{"role": "user", "content": "hi"}]}},  # 3: no custom_id
             chat("ok-1"),  # 4: duplicate
             {"custom_id": "no-body"},  # 5: no body
-            {"custom_id": "odd", "body": {"messages": [{"role": "user", "content": "x"}], "colour": 1}},  # 6
-            {"custom_id": "model", "body": {"messages": [{"role": "user", "content": "x"}], "model": "m"}},  # 7
+            {
+                "custom_id": "odd",
+                "body": {"messages": [{"role": "user", "content": "x"}], "colour": 1},
+            },  # 6
+            {
+                "custom_id": "model",
+                "body": {"messages": [{"role": "user", "content": "x"}], "model": "m"},
+            },  # 7
             chat("ok-2"),
         ],
     )
@@ -74,7 +84,10 @@ def test_records_of_the_other_type_are_named(tmp_path: Path) -> None:
     """The type is inferred from the first record; an embed line in a chat file is flagged."""
     report = check_file(write_lines(tmp_path / "in.jsonl", [chat("a"), embed("b")]), None)
     assert report.dataset_type == CHAT_V2_INPUT
-    assert any(m.startswith("line 2: body has fields batch-chat-v2-input does not accept") for m in messages(report))
+    assert any(
+        m.startswith("line 2: body has fields batch-chat-v2-input does not accept")
+        for m in messages(report)
+    )
 
 
 def test_a_given_type_wins_over_inference(tmp_path: Path) -> None:
@@ -84,7 +97,9 @@ def test_a_given_type_wins_over_inference(tmp_path: Path) -> None:
 
 
 def test_a_type_that_cannot_be_inferred_is_a_problem(tmp_path: Path) -> None:
-    report = check_file(write_lines(tmp_path / "in.jsonl", [{"custom_id": "a", "body": {"temperature": 0.3}}]), None)
+    report = check_file(
+        write_lines(tmp_path / "in.jsonl", [{"custom_id": "a", "body": {"temperature": 0.3}}]), None
+    )
     assert report.dataset_type is None
     assert any("cannot tell the dataset type" in m and "--type" in m for m in messages(report))
 
@@ -134,14 +149,18 @@ def test_utf16_is_one_problem_asking_for_utf8(tmp_path: Path, encoding: str) -> 
 
 def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
-    path.write_bytes(b"\xef\xbb\xbf" + (json.dumps(chat("a")) + "\n" + json.dumps(chat("b")) + "\n").encode())
+    path.write_bytes(
+        b"\xef\xbb\xbf" + (json.dumps(chat("a")) + "\n" + json.dumps(chat("b")) + "\n").encode()
+    )
     report = check_file(path, None)
     assert report.ok, messages(report)
     assert report.rows == 2
 
 
 def test_crlf_line_ends_are_accepted_and_numbers_stay_right(tmp_path: Path) -> None:
-    path = write_lines(tmp_path / "in.jsonl", [chat("a"), chat("b"), "{oops", chat("c")], end="\r\n")
+    path = write_lines(
+        tmp_path / "in.jsonl", [chat("a"), chat("b"), "{oops", chat("c")], end="\r\n"
+    )
     report = check_file(path, None)
     assert report.rows == 4
     assert [p.line for p in report.problems] == [3]
@@ -157,7 +176,9 @@ def test_a_huge_line_is_reported_without_being_held(tmp_path: Path) -> None:
     """A 12 MB line against a 1 MiB limit: named by number, skipped, and memory stays small."""
     path = tmp_path / "in.jsonl"
     huge = json.dumps(chat("big", "x" * 12_000_000))
-    path.write_bytes((json.dumps(chat("a")) + "\n" + huge + "\n" + json.dumps(chat("b")) + "\n").encode())
+    path.write_bytes(
+        (json.dumps(chat("a")) + "\n" + huge + "\n" + json.dumps(chat("b")) + "\n").encode()
+    )
     tracemalloc.start()
     try:
         report = check_file(path, None, max_line_bytes=1 << 20)
@@ -236,4 +257,7 @@ def test_nan_and_deep_nesting_are_line_problems(tmp_path: Path) -> None:
     path = tmp_path / "odd.jsonl"
     path.write_text("\n".join([ok, nan, deep]) + "\n")
     report = check_file(path)
-    assert [(p.line, "NaN" in p.message or "too deeply" in p.message) for p in report.problems] == [(2, True), (3, True)]
+    assert [(p.line, "NaN" in p.message or "too deeply" in p.message) for p in report.problems] == [
+        (2, True),
+        (3, True),
+    ]

@@ -79,7 +79,16 @@ def json_lines(stdout: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90", 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("1h30m", 5400.0), ("0.5", 0.5), ("500ms", 0.5), (" 2H ", 7200.0)],
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("2h", 7200.0),
+        ("1h30m", 5400.0),
+        ("0.5", 0.5),
+        ("500ms", 0.5),
+        (" 2H ", 7200.0),
+    ],
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
@@ -107,7 +116,9 @@ def test_resume_command_repeats_the_watch_exactly() -> None:
 # -- outcomes and output modes -------------------------------------------------------------
 
 
-def test_completed_batch_exits_0_with_plain_timestamped_lines(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_completed_batch_exits_0_with_plain_timestamped_lines(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, count=30, name="plain-ok")
     result = cli("watch", batch.id, *FAST)
     lines = result.stdout.splitlines()
@@ -120,7 +131,9 @@ def test_completed_batch_exits_0_with_plain_timestamped_lines(cli: Cli, client: 
     assert f"cbatch results {batch.id} -o results.jsonl" in last
 
 
-def test_a_batch_already_over_is_one_line_and_its_exit_code(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_a_batch_already_over_is_one_line_and_its_exit_code(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, count=2, fail={0, 1}, name="over")
     wait_terminal(client, batch.id)
     result = cli("watch", batch.id, exit_code=ExitCode.BATCH_FAILED)
@@ -128,7 +141,9 @@ def test_a_batch_already_over_is_one_line_and_its_exit_code(cli: Cli, client: Co
     assert "reason: all 2 records failed" in result.stdout
 
 
-def test_no_exit_status_turns_a_failure_into_0(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
+def test_no_exit_status_turns_a_failure_into_0(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
     batch = make_batch(client, tmp_path, count=2, fail={0, 1}, name="forgiven")
     cli("watch", batch.id, "--no-exit-status", *FAST, exit_code=0)
 
@@ -136,16 +151,25 @@ def test_no_exit_status_turns_a_failure_into_0(cli: Cli, client: CohereClient, t
 def test_several_batches_as_json_lines(cli: Cli, client: CohereClient, tmp_path: Path) -> None:
     good = make_batch(client, tmp_path, count=20, name="json-good")
     bad = make_batch(client, tmp_path, count=2, fail={0, 1}, name="json-bad")
-    result = cli("watch", good.id, bad.id, good.id, "--json", *FAST, exit_code=ExitCode.BATCH_FAILED)
+    result = cli(
+        "watch", good.id, bad.id, good.id, "--json", *FAST, exit_code=ExitCode.BATCH_FAILED
+    )
     events = json_lines(result.stdout)
     assert all({"event", "time", "batch"} <= e.keys() for e in events)
     assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$", e["time"]) for e in events)
     done = {e["batch"]["id"]: e for e in events if e["event"] == "batch_done"}
     assert set(done) == {good.id, bad.id}  # a repeated id is watched once
-    assert done[good.id]["exit_code"] == 0 and done[good.id]["results_command"] == f"cbatch results {good.id} -o results.jsonl"
+    assert (
+        done[good.id]["exit_code"] == 0
+        and done[good.id]["results_command"] == f"cbatch results {good.id} -o results.jsonl"
+    )
     assert done[bad.id]["exit_code"] == 8 and done[bad.id]["status"] == "BATCH_STATUS_FAILED"
     assert isinstance(done[good.id]["batch"]["input_tokens"], str), "the API's own object, as sent"
-    assert events[-1]["event"] == "all_done" and events[-1]["exit_code"] == 8 and events[-1]["batch"] is None
+    assert (
+        events[-1]["event"] == "all_done"
+        and events[-1]["exit_code"] == 8
+        and events[-1]["batch"] is None
+    )
     assert result.stderr == ""
 
 
@@ -158,26 +182,41 @@ def test_a_canceled_batch_exits_9(slow: tuple[Cli, CohereClient], tmp_path: Path
     assert statuses[-1] == BatchStatus.CANCELED
 
 
-def test_a_cancel_that_ends_completed_exits_0(slow: tuple[Cli, CohereClient], tmp_path: Path) -> None:
+def test_a_cancel_that_ends_completed_exits_0(
+    slow: tuple[Cli, CohereClient], tmp_path: Path
+) -> None:
     cli, client = slow
-    batch = make_batch(client, tmp_path, count=30, name="cancel-too-late")  # 0.6 s of work, 1.5 s grace
+    batch = make_batch(
+        client, tmp_path, count=30, name="cancel-too-late"
+    )  # 0.6 s of work, 1.5 s grace
     deadline = time.monotonic() + 5
-    while client.get_batch(batch.id).status == BatchStatus.QUEUED:  # a QUEUED batch always ends CANCELED
+    while (
+        client.get_batch(batch.id).status == BatchStatus.QUEUED
+    ):  # a QUEUED batch always ends CANCELED
         assert time.monotonic() < deadline
         time.sleep(0.02)
     client.cancel_batch(batch.id)
     result = cli("watch", batch.id, "--json", *FAST)
-    changes = [(e["old"], e["new"]) for e in json_lines(result.stdout) if e["event"] == "status_changed"]
+    changes = [
+        (e["old"], e["new"]) for e in json_lines(result.stdout) if e["event"] == "status_changed"
+    ]
     first = json_lines(result.stdout)[0]
-    assert first["status"] == BatchStatus.CANCELING or (BatchStatus.CANCELING, BatchStatus.COMPLETED) in changes
+    assert (
+        first["status"] == BatchStatus.CANCELING
+        or (BatchStatus.CANCELING, BatchStatus.COMPLETED) in changes
+    )
     assert changes[-1][1] == BatchStatus.COMPLETED
 
 
-def test_timeout_exits_10_and_leaves_the_batch_running(slow: tuple[Cli, CohereClient], tmp_path: Path) -> None:
+def test_timeout_exits_10_and_leaves_the_batch_running(
+    slow: tuple[Cli, CohereClient], tmp_path: Path
+) -> None:
     cli, client = slow
     batch = make_batch(client, tmp_path, count=500, name="too-long")
     started = time.monotonic()
-    result = cli("watch", batch.id, "--timeout", "0.8s", "--plain", *FAST, exit_code=ExitCode.TIMEOUT)
+    result = cli(
+        "watch", batch.id, "--timeout", "0.8s", "--plain", *FAST, exit_code=ExitCode.TIMEOUT
+    )
     assert time.monotonic() - started < 5
     assert "timed out" in result.stdout and batch.id in result.stdout
     assert f"continue with: cbatch watch {batch.id} --plain" in result.stderr
@@ -194,7 +233,11 @@ def test_many_batches_are_polled_with_one_list_request_per_round(
     log = slow_sandbox.request_log
     start = len(log)
     cli("watch", *ids, "--json", "--interval", "0.1", "--max-interval", "0.2")
-    polls = [(method, path) for method, path, _ in log[start:] if method == "GET" and path.startswith("/v2/batches")]
+    polls = [
+        (method, path)
+        for method, path, _ in log[start:]
+        if method == "GET" and path.startswith("/v2/batches")
+    ]
     lists = [p for _, p in polls if p.startswith("/v2/batches?")]
     gets = [p for _, p in polls if not p.startswith("/v2/batches?")]
     assert all("order_by=updated_at" in p for p in lists)
@@ -229,7 +272,17 @@ def test_an_outage_mid_watch_is_reported_and_survived(scripted: BatchServer) -> 
     scripted.fail_next(2, "503")
     stop = _ticking(scripted, 0.05)
     try:
-        result = cli("--retries", "0", "watch", "w1", "--plain", "--interval", "0.05", "--max-interval", "0.1")
+        result = cli(
+            "--retries",
+            "0",
+            "watch",
+            "w1",
+            "--plain",
+            "--interval",
+            "0.05",
+            "--max-interval",
+            "0.1",
+        )
     finally:
         stop.set()
     out = result.stdout
@@ -246,7 +299,9 @@ def test_a_lasting_outage_ends_the_watch_with_the_error_exit_code(scripted: Batc
         "--outage-limit", "0.5s", exit_code=ExitCode.SERVER,
     )  # fmt: skip
     events = json_lines(result.stdout)
-    assert events and all(e["event"] == "transient_error" and e["status_code"] == 503 for e in events)
+    assert events and all(
+        e["event"] == "transient_error" and e["status_code"] == 503 for e in events
+    )
     assert "error: HTTP 503" in result.stderr
 
 
@@ -259,18 +314,35 @@ def _cbatch() -> str | None:
 
 
 @pytest.mark.skipif(_cbatch() is None, reason="cbatch is not installed in this environment")
-def test_live_view_redraws_in_place_and_ends_with_a_summary(slow: tuple[Cli, CohereClient], tmp_path: Path) -> None:
+def test_live_view_redraws_in_place_and_ends_with_a_summary(
+    slow: tuple[Cli, CohereClient], tmp_path: Path
+) -> None:
     pexpect = pytest.importorskip("pexpect")
     _, client = slow
     batch = make_batch(client, tmp_path, count=60, name="live-view")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CO_", "NO_COLOR"))}
-    env.update(CO_API_KEY=TEST_KEY, CO_API_URL=client.base_url, TERM="xterm-256color", COLUMNS="100", LINES="30")
-    child = pexpect.spawn(_cbatch(), ["watch", batch.id, "--interval", "0.1", "--max-interval", "0.3"], env=env, encoding="utf-8", timeout=20, dimensions=(30, 100))
+    env.update(
+        CO_API_KEY=TEST_KEY,
+        CO_API_URL=client.base_url,
+        TERM="xterm-256color",
+        COLUMNS="100",
+        LINES="30",
+    )
+    child = pexpect.spawn(
+        _cbatch(),
+        ["watch", batch.id, "--interval", "0.1", "--max-interval", "0.3"],
+        env=env,
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(30, 100),
+    )
     child.expect(pexpect.EOF)
     child.close()
     out = child.before or ""
     assert child.exitstatus == 0, out
-    assert "\x1b[2K" in out and re.search(r"\x1b\[\d*A", out), "redrawn in place: erase line, cursor up"
+    assert "\x1b[2K" in out and re.search(r"\x1b\[\d*A", out), (
+        "redrawn in place: erase line, cursor up"
+    )
     assert "█" in out  # the bar
     tail = out[-800:]
     assert "get results:" in tail and f"cbatch results {batch.id} -o results.jsonl" in tail
@@ -278,19 +350,30 @@ def test_live_view_redraws_in_place_and_ends_with_a_summary(slow: tuple[Cli, Coh
 
 
 @pytest.mark.skipif(_cbatch() is None, reason="cbatch is not installed in this environment")
-def test_ctrl_c_exits_130_cancels_nothing_and_says_how_to_resume(slow: tuple[Cli, CohereClient], tmp_path: Path) -> None:
+def test_ctrl_c_exits_130_cancels_nothing_and_says_how_to_resume(
+    slow: tuple[Cli, CohereClient], tmp_path: Path
+) -> None:
     pexpect = pytest.importorskip("pexpect")
     _, client = slow
     batch = make_batch(client, tmp_path, count=500, name="interrupted")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CO_")}
     env.update(CO_API_KEY=TEST_KEY, CO_API_URL=client.base_url, TERM="xterm-256color")
-    child = pexpect.spawn(_cbatch(), ["watch", batch.id, "--interval", "0.1", "--timeout", "1h"], env=env, encoding="utf-8", timeout=20, dimensions=(30, 100))
+    child = pexpect.spawn(
+        _cbatch(),
+        ["watch", batch.id, "--interval", "0.1", "--timeout", "1h"],
+        env=env,
+        encoding="utf-8",
+        timeout=20,
+        dimensions=(30, 100),
+    )
     child.expect("in progress")
     child.sendintr()
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130
-    assert f"resume with: cbatch watch {batch.id} --interval 0.1s --timeout 1h" in (child.before or "")
+    assert f"resume with: cbatch watch {batch.id} --interval 0.1s --timeout 1h" in (
+        child.before or ""
+    )
     assert client.get_batch(batch.id).status == BatchStatus.IN_PROGRESS
     client.cancel_batch(batch.id)
 
@@ -333,7 +416,10 @@ def test_json_event_for_a_transient_error() -> None:
     from cohere_batch_cli.watcher import TransientError
 
     error = RateLimitError("HTTP 429: slow down", status_code=429)
-    obj = event_json(TransientError(error, retry_in=4.0, down_for=2.5, elapsed=10.0), datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
+    obj = event_json(
+        TransientError(error, retry_in=4.0, down_for=2.5, elapsed=10.0),
+        datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
+    )
     assert obj == {
         "event": "transient_error", "time": "2026-01-02T03:04:05Z", "batch": None, "error": "HTTP 429: slow down",
         "error_type": "RateLimitError", "status_code": 429, "retry_in": 4.0, "down_for": 2.5, "elapsed": 10.0,

@@ -33,7 +33,13 @@ CREATED = datetime(2026, 1, 2, 3, 0, 0, tzinfo=timezone.utc)
 
 
 def batch(status: str = "BATCH_STATUS_QUEUED", **fields: Any) -> Batch:
-    raw = {"id": "b-1", "name": "nightly", "status": status, "num_records": 10, "created_at": "2026-01-02T03:00:00Z"}
+    raw = {
+        "id": "b-1",
+        "name": "nightly",
+        "status": status,
+        "num_records": 10,
+        "created_at": "2026-01-02T03:00:00Z",
+    }
     return Batch.from_api({**raw, **fields})
 
 
@@ -72,7 +78,9 @@ def test_the_plain_log_says_a_batch_is_still_queued_as_the_wait_passes_each_mark
 
 def test_the_plain_log_speaks_of_the_wait_in_this_watch_and_stops_once_the_batch_starts() -> None:
     out, clock = io.StringIO(), Clock()
-    plain = PlainRenderer(out, now=clock, sleep=lambda s: None, progress_every=0)  # every progress line shows
+    plain = PlainRenderer(
+        out, now=clock, sleep=lambda s: None, progress_every=0
+    )  # every progress line shows
     clock.advance_to(400)  # queued for 6m40s before the watch began: no line about the past
     plain.handle([Snapshot(batch(), None, None, 0.0)])
     clock.advance_to(590)
@@ -82,14 +90,28 @@ def test_the_plain_log_speaks_of_the_wait_in_this_watch_and_stops_once_the_batch
     plain.handle([])
     assert "still queued after 10m00s" in out.getvalue().splitlines()[-1]
     started = batch("BATCH_STATUS_IN_PROGRESS")
-    plain.handle([StatusChanged(started, started.status.__class__("QUEUED"), started.status, None, None, 0.0)])
+    plain.handle(
+        [
+            StatusChanged(
+                started, started.status.__class__("QUEUED"), started.status, None, None, 0.0
+            )
+        ]
+    )
     clock.advance_to(1300)
     plain.handle([Progress(started, None, None, 0.0)])
     assert "still queued" not in "".join(out.getvalue().splitlines()[-2:])
 
 
 def test_the_marks_go_on_every_ten_minutes() -> None:
-    assert [next_queue_mark(s) for s in (0, 60, 119, 299, 600, 1199, 3000)] == [60, 120, 120, 300, 1200, 1200, 3600]
+    assert [next_queue_mark(s) for s in (0, 60, 119, 299, 600, 1199, 3000)] == [
+        60,
+        120,
+        120,
+        300,
+        1200,
+        1200,
+        3600,
+    ]
 
 
 def _rendered(state: WatchState) -> str:
@@ -112,16 +134,26 @@ def test_the_live_view_shows_the_time_in_the_queue_and_the_next_check() -> None:
     assert "queued for 20s" in text and "usual" not in text and "next check" not in text
 
     running = WatchState(["b-1"], wall_now=CREATED + timedelta(minutes=9), next_poll=2.0)
-    running.apply(Snapshot(batch("BATCH_STATUS_IN_PROGRESS", num_successful_records=4), 1.0, 6.0, 0.0))
+    running.apply(
+        Snapshot(batch("BATCH_STATUS_IN_PROGRESS", num_successful_records=4), 1.0, 6.0, 0.0)
+    )
     assert "elapsed 9m00s" in _rendered(running) and "queued" not in _rendered(running)
 
 
-def test_a_watch_through_the_installed_cbatch_polls_a_queued_batch_ever_more_slowly(tmp_path: Path) -> None:
+def test_a_watch_through_the_installed_cbatch_polls_a_queued_batch_ever_more_slowly(
+    tmp_path: Path,
+) -> None:
     import subprocess
 
     from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 
-    settings = SandboxSettings(data_dir=tmp_path / "sbx", port=0, queue_delay=4.0, records_per_second=5000.0, output_ready_delay=0.0)
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sbx",
+        port=0,
+        queue_delay=4.0,
+        records_per_second=5000.0,
+        output_ready_delay=0.0,
+    )
     with SandboxServer(settings) as server:
         api = Api(server)
         try:
@@ -132,7 +164,14 @@ def test_a_watch_through_the_installed_cbatch_polls_a_queued_batch_ever_more_slo
             [cbatch_path(), "watch", created["id"], "--plain", "--interval", "0.25", "--max-interval", "2"],
             cwd=tmp_path, env=cbatch_env(server.base_url, tmp_path), capture_output=True, text=True, timeout=60, check=False,
         )  # fmt: skip
-        polls = sum(1 for method, path, _ in server.request_log if method == "GET" and path == f"/v2/batches/{created['id']}")
+        polls = sum(
+            1
+            for method, path, _ in server.request_log
+            if method == "GET" and path == f"/v2/batches/{created['id']}"
+        )
     assert result.returncode == 0, result.stderr
-    assert "  queued  0/5 records" in result.stdout.splitlines()[0] and " completed: 5/5 records" in result.stdout
+    assert (
+        "  queued  0/5 records" in result.stdout.splitlines()[0]
+        and " completed: 5/5 records" in result.stdout
+    )
     assert polls <= 8, f"{polls} polls in a 4 s queue: at a steady 0.25 s it would be 16"

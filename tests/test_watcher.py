@@ -75,7 +75,14 @@ def client(server: BatchServer) -> Iterator[CohereClient]:
 
 def make_watcher(source: Any, ids: list[str], fake: FakeTime, **options: Any) -> Watcher:
     options.setdefault("jitter", 0.0)
-    return Watcher(source, ids, WatchOptions(**options), clock=fake.clock, sleep=fake.sleep, rng=random.Random(7))
+    return Watcher(
+        source,
+        ids,
+        WatchOptions(**options),
+        clock=fake.clock,
+        sleep=fake.sleep,
+        rng=random.Random(7),
+    )
 
 
 def events_of(watcher: Watcher) -> Iterator[Any]:
@@ -116,7 +123,9 @@ def test_outcome_exit_code(statuses: list[str], no_exit_status: bool, code: Exit
 
 def test_rate_and_eta_come_from_the_recent_window() -> None:
     tracked = _Tracked("b")
-    tracked.batch = Batch.from_api({"status": "BATCH_STATUS_IN_PROGRESS", "num_records": 1000, "num_successful_records": 300})
+    tracked.batch = Batch.from_api(
+        {"status": "BATCH_STATUS_IN_PROGRESS", "num_records": 1000, "num_successful_records": 300}
+    )
     tracked.add_sample(0.0, 100, window=60)
     assert tracked.rate() is None and tracked.eta() is None  # one sample: nothing to measure
     tracked.add_sample(10.0, 300, window=60)
@@ -169,7 +178,14 @@ def test_one_batch_from_queued_to_completed(server: BatchServer, client: CohereC
     fake = FakeTime(server)
     watcher = make_watcher(client, ["b1"], fake)
     events = list(events_of(watcher))
-    assert kinds(events) == ["snapshot", "status_changed", "progress", "status_changed", "batch_done", "all_done"]
+    assert kinds(events) == [
+        "snapshot",
+        "status_changed",
+        "progress",
+        "status_changed",
+        "batch_done",
+        "all_done",
+    ]
     assert isinstance(events[1], StatusChanged)
     assert (events[1].old, events[1].new) == (BatchStatus.QUEUED, BatchStatus.IN_PROGRESS)
     progress = events[2]
@@ -184,7 +200,9 @@ def test_one_batch_from_queued_to_completed(server: BatchServer, client: CohereC
     assert server.count("get") == 4 == watcher.stats.gets and server.count("list") == 0
 
 
-def test_a_batch_already_terminal_answers_in_one_request(server: BatchServer, client: CohereClient) -> None:
+def test_a_batch_already_terminal_answers_in_one_request(
+    server: BatchServer, client: CohereClient
+) -> None:
     server.add("f", batch_state("failed", ok=0, failed=100, status_reason="all records failed"))
     fake = FakeTime(server)
     rounds = list(make_watcher(client, ["f"], fake).rounds())
@@ -193,7 +211,9 @@ def test_a_batch_already_terminal_answers_in_one_request(server: BatchServer, cl
     assert fake.sleeps == [] and len(server.requests) == 1
 
 
-def test_pace_is_quick_while_moving_and_backs_off_while_queued_or_idle(server: BatchServer, client: CohereClient) -> None:
+def test_pace_is_quick_while_moving_and_backs_off_while_queued_or_idle(
+    server: BatchServer, client: CohereClient
+) -> None:
     queued = [batch_state("queued")] * 6
     moving = [batch_state("in_progress", total=1000, ok=n) for n in (10, 20, 30)]
     idle = [batch_state("in_progress", total=1000, ok=30)] * 4
@@ -227,8 +247,15 @@ def test_pace_is_shortened_to_the_eta(server: BatchServer, client: CohereClient)
     assert all(s <= 10.0 for s in fake.sleeps)
 
 
-def test_an_outage_is_reported_backed_off_and_survived(server: BatchServer, client: CohereClient) -> None:
-    server.add("o", batch_state("in_progress", ok=10), batch_state("in_progress", ok=40), batch_state("completed", ok=100))
+def test_an_outage_is_reported_backed_off_and_survived(
+    server: BatchServer, client: CohereClient
+) -> None:
+    server.add(
+        "o",
+        batch_state("in_progress", ok=10),
+        batch_state("in_progress", ok=40),
+        batch_state("completed", ok=100),
+    )
     fake = FakeTime(server)
     watcher = make_watcher(client, ["o"], fake, interval=1.0, max_interval=30.0)
     rounds = watcher.rounds()
@@ -239,7 +266,12 @@ def test_an_outage_is_reported_backed_off_and_survived(server: BatchServer, clie
     server.fail_next(1, "429")
     events = [e for r in rounds for e in r]
     errors = [e for e in events if isinstance(e, TransientError)]
-    assert [type(e.error).__name__ for e in errors] == ["ServerError", "NetworkError", "UnexpectedResponseError", "RateLimitError"]
+    assert [type(e.error).__name__ for e in errors] == [
+        "ServerError",
+        "NetworkError",
+        "UnexpectedResponseError",
+        "RateLimitError",
+    ]
     assert [e.retry_in for e in errors] == [1.0, 2.0, 4.0, 8.0]  # doubling from the interval
     assert [e.down_for for e in errors] == [0.0, 1.0, 3.0, 7.0]
     recovered = [e for e in events if isinstance(e, Recovered)]
@@ -247,20 +279,26 @@ def test_an_outage_is_reported_backed_off_and_survived(server: BatchServer, clie
     assert events[-1].exit_code == ExitCode.OK  # type: ignore[union-attr]
 
 
-def test_a_lasting_outage_reraises_the_last_error(server: BatchServer, client: CohereClient) -> None:
+def test_a_lasting_outage_reraises_the_last_error(
+    server: BatchServer, client: CohereClient
+) -> None:
     server.add("d", batch_state("in_progress", ok=10))
     fake = FakeTime(server)
     server.fail_next(1000, "503")
     seen: list[Any] = []
     with pytest.raises(ServerError):
-        for event in events_of(make_watcher(client, ["d"], fake, interval=1.0, max_interval=8.0, outage_limit=60.0)):
+        for event in events_of(
+            make_watcher(client, ["d"], fake, interval=1.0, max_interval=8.0, outage_limit=60.0)
+        ):
             seen.append(event)
     assert all(isinstance(e, TransientError) for e in seen)
     assert seen[-1].down_for < 60.0 <= fake.now - 1000.0
     assert max(e.retry_in for e in seen) == 8.0  # backoff capped by --max-interval
 
 
-def test_timeout_leaves_the_batch_running_and_bounds_each_request(server: BatchServer, client: CohereClient) -> None:
+def test_timeout_leaves_the_batch_running_and_bounds_each_request(
+    server: BatchServer, client: CohereClient
+) -> None:
     server.add("t", batch_state("in_progress", total=10**6, ok=1))
     fake = FakeTime(server)
     timeouts: list[float | None] = []
@@ -276,7 +314,11 @@ def test_timeout_leaves_the_batch_running_and_bounds_each_request(server: BatchS
     watcher = make_watcher(Recording(), ["t"], fake, interval=2.0, max_interval=4.0, timeout=9.0)
     events = list(events_of(watcher))
     last = events[-1]
-    assert isinstance(last, TimedOut) and last.pending_ids == ("t",) and last.exit_code == ExitCode.TIMEOUT
+    assert (
+        isinstance(last, TimedOut)
+        and last.pending_ids == ("t",)
+        and last.exit_code == ExitCode.TIMEOUT
+    )
     assert fake.now - 1000.0 == pytest.approx(9.0)  # the last pause was cut to the deadline
     left = [9.0 - (t - 1000.0) for t in (1000.0, 1002.0, 1005.0, 1009.0)]
     assert timeouts[0] == pytest.approx(9.0)
@@ -284,7 +326,9 @@ def test_timeout_leaves_the_batch_running_and_bounds_each_request(server: BatchS
     assert timeouts == pytest.approx(left[: len(timeouts)])
 
 
-def test_a_new_batch_not_found_yet_is_retried_then_seen(server: BatchServer, client: CohereClient) -> None:
+def test_a_new_batch_not_found_yet_is_retried_then_seen(
+    server: BatchServer, client: CohereClient
+) -> None:
     server.add("n", batch_state("queued"), batch_state("completed"), absent_steps=2)
     fake = FakeTime(server)
     events = list(events_of(make_watcher(client, ["n"], fake, interval=2.0)))
@@ -292,7 +336,9 @@ def test_a_new_batch_not_found_yet_is_retried_then_seen(server: BatchServer, cli
     assert fake.sleeps[:2] == [1.0, 1.0]  # quick retries while it is missing
 
 
-def test_a_batch_that_never_appears_is_reported_and_dropped(server: BatchServer, client: CohereClient) -> None:
+def test_a_batch_that_never_appears_is_reported_and_dropped(
+    server: BatchServer, client: CohereClient
+) -> None:
     fake = FakeTime(server)
     events = list(events_of(make_watcher(client, ["ghost"], fake, not_found_grace=5.0)))
     [gone] = [e for e in events if isinstance(e, NotFound)]
@@ -302,9 +348,15 @@ def test_a_batch_that_never_appears_is_reported_and_dropped(server: BatchServer,
     assert fake.now - 1000.0 >= 5.0 and server.count("get") == 6
 
 
-def test_a_missing_batch_is_dropped_at_once_and_the_others_are_followed(server: BatchServer, client: CohereClient) -> None:
+def test_a_missing_batch_is_dropped_at_once_and_the_others_are_followed(
+    server: BatchServer, client: CohereClient
+) -> None:
     """GOOD MISSING: the missing id is reported when its grace ends, the good one to its end."""
-    server.add("good", *[batch_state("in_progress", ok=k) for k in range(0, 100, 5)], batch_state("completed", ok=100))
+    server.add(
+        "good",
+        *[batch_state("in_progress", ok=k) for k in range(0, 100, 5)],
+        batch_state("completed", ok=100),
+    )
     fake = FakeTime(server)
     watcher = make_watcher(client, ["good", "ghost"], fake, interval=1.0, not_found_grace=3.0)
     timeline = [(fake.now - 1000.0, e) for round_ in watcher.rounds() for e in round_]
@@ -319,18 +371,26 @@ def test_a_missing_batch_is_dropped_at_once_and_the_others_are_followed(server: 
     ("ending", "expected"),
     [("failed", ExitCode.NOT_FOUND), ("completed", ExitCode.NOT_FOUND)],
 )
-def test_not_found_outranks_how_the_others_ended(server: BatchServer, client: CohereClient, ending: str, expected: int) -> None:
+def test_not_found_outranks_how_the_others_ended(
+    server: BatchServer, client: CohereClient, ending: str, expected: int
+) -> None:
     server.add("b", batch_state("in_progress"), batch_state(ending))
     fake = FakeTime(server)
     events = list(events_of(make_watcher(client, ["b", "ghost"], fake, not_found_grace=2.0)))
     assert events[-1].exit_code == expected
 
 
-def test_a_list_that_is_not_newest_first_is_not_trusted(server: BatchServer, client: CohereClient) -> None:
+def test_a_list_that_is_not_newest_first_is_not_trusted(
+    server: BatchServer, client: CohereClient
+) -> None:
     """The API does not document the direction of order_by: oldest first must still work."""
     ids = [f"o{i}" for i in range(6)]
     for n, batch_id in enumerate(ids):
-        server.add(batch_id, *[batch_state("in_progress", ok=k) for k in range(0, 10 * (n + 2), 10)], batch_state("completed", ok=100))
+        server.add(
+            batch_id,
+            *[batch_state("in_progress", ok=k) for k in range(0, 10 * (n + 2), 10)],
+            batch_state("completed", ok=100),
+        )
     server.others = 300  # older batches first: the watched ones are far down the list
     server.oldest_first = True
     fake = FakeTime(server)
@@ -343,13 +403,21 @@ def test_a_list_that_is_not_newest_first_is_not_trusted(server: BatchServer, cli
     # Pages of equal stamps look newest first; the first page that shows another order ends the lists.
     assert server.count("list") < watcher.stats.rounds
     assert kinds_seen[last_list + 1 :] and set(kinds_seen[last_list + 1 :]) == {"get"}
-    assert len(kinds_seen[last_list + 1 :]) >= 2 * len(ids), "the rest of the watch was GETs, no list"
+    assert len(kinds_seen[last_list + 1 :]) >= 2 * len(ids), (
+        "the rest of the watch was GETs, no list"
+    )
 
 
-def test_many_batches_are_polled_with_one_list_request_per_round(server: BatchServer, client: CohereClient) -> None:
+def test_many_batches_are_polled_with_one_list_request_per_round(
+    server: BatchServer, client: CohereClient
+) -> None:
     ids = [f"m{i}" for i in range(8)]
     for n, batch_id in enumerate(ids):
-        server.add(batch_id, *[batch_state("in_progress", ok=k) for k in range(0, 10 * (n + 1), 10)], batch_state("completed", ok=100))
+        server.add(
+            batch_id,
+            *[batch_state("in_progress", ok=k) for k in range(0, 10 * (n + 1), 10)],
+            batch_state("completed", ok=100),
+        )
     fake = FakeTime(server)
     watcher = make_watcher(client, ids, fake)
     events = list(events_of(watcher))
@@ -362,7 +430,9 @@ def test_many_batches_are_polled_with_one_list_request_per_round(server: BatchSe
     assert all("order_by=updated_at" in path for path, kind in server.requests if kind == "list")
 
 
-def test_list_pages_stop_at_the_oldest_update_seen_and_fall_back_to_get(server: BatchServer, client: CohereClient) -> None:
+def test_list_pages_stop_at_the_oldest_update_seen_and_fall_back_to_get(
+    server: BatchServer, client: CohereClient
+) -> None:
     ids = [f"q{i}" for i in range(5)]
     for batch_id in ids:
         server.add(batch_id, *[batch_state("queued")] * 3, batch_state("completed"))
@@ -387,10 +457,17 @@ def test_list_pages_stop_at_the_oldest_update_seen_and_fall_back_to_get(server: 
     assert watcher.exit_code == ExitCode.OK
 
 
-def test_list_paging_stops_when_pages_are_older_than_every_update_seen(server: BatchServer, client: CohereClient) -> None:
+def test_list_paging_stops_when_pages_are_older_than_every_update_seen(
+    server: BatchServer, client: CohereClient
+) -> None:
     ids = [f"s{i}" for i in range(4)]
     for batch_id in ids:
-        server.add(batch_id, batch_state("in_progress", ok=1), batch_state("in_progress", ok=1), batch_state("completed"))
+        server.add(
+            batch_id,
+            batch_state("in_progress", ok=1),
+            batch_state("in_progress", ok=1),
+            batch_state("completed"),
+        )
     server.hidden_from_list.add("s3")
     server.others = 0
     for i in range(300):  # old, idle batches in the account
@@ -421,6 +498,12 @@ def test_real_sandbox_batches_end_completed_and_failed(sandbox: Any, tmp_path: P
         watcher = Watcher(real, [good.id, bad.id], WatchOptions(interval=0.05, max_interval=0.2))
         events = list(events_of(watcher))
     done = {e.batch.id: e for e in events if isinstance(e, BatchDone)}
-    assert done[good.id].batch.status == BatchStatus.COMPLETED and done[good.id].batch.output_dataset_id
-    assert done[bad.id].batch.status == BatchStatus.FAILED and done[bad.id].exit_code == ExitCode.BATCH_FAILED
+    assert (
+        done[good.id].batch.status == BatchStatus.COMPLETED
+        and done[good.id].batch.output_dataset_id
+    )
+    assert (
+        done[bad.id].batch.status == BatchStatus.FAILED
+        and done[bad.id].exit_code == ExitCode.BATCH_FAILED
+    )
     assert watcher.exit_code == ExitCode.BATCH_FAILED

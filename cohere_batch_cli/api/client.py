@@ -119,7 +119,9 @@ class CohereClient:
     # -- batches -------------------------------------------------------------
 
     def get_batch(self, batch_id: str, *, timeout: float | None = None) -> Batch:
-        data = self._transport.request("GET", f"/v2/batches/{path_segment(batch_id)}", timeout=timeout)
+        data = self._transport.request(
+            "GET", f"/v2/batches/{path_segment(batch_id)}", timeout=timeout
+        )
         return Batch.from_api(_field(data, "batch", dict))
 
     def list_batches_page(
@@ -141,7 +143,9 @@ class CohereClient:
         if not isinstance(items, list) or not all(isinstance(b, dict) for b in items):
             raise errors.UnexpectedResponseError("the batch list is not a list of objects")
         token = data.get("next_page_token")
-        return [Batch.from_api(b) for b in items], (token if isinstance(token, str) and token else None)
+        return [Batch.from_api(b) for b in items], (
+            token if isinstance(token, str) and token else None
+        )
 
     def iter_batches(
         self, *, page_size: int = 100, order_by: str | None = None, limit: int | None = None
@@ -211,7 +215,10 @@ class CohereClient:
         since: float | None = None
         token: str | None = None
         for page in range(_LOOKUP_PAGES):
-            params: dict[str, Any] = {"page_size": 50 if page == 0 else MAX_PAGE_SIZE, "order_by": "created_at"}
+            params: dict[str, Any] = {
+                "page_size": 50 if page == 0 else MAX_PAGE_SIZE,
+                "order_by": "created_at",
+            }
             if token:
                 params["page_token"] = token
             data = self._transport.request(
@@ -223,7 +230,9 @@ class CohereClient:
             if since is None:
                 server_now = response_date[0] if response_date else time.time()
                 since = server_now - elapsed - 5.0
-            batches = [Batch.from_api(raw) for raw in data.get("batches") or [] if isinstance(raw, dict)]
+            batches = [
+                Batch.from_api(raw) for raw in data.get("batches") or [] if isinstance(raw, dict)
+            ]
             for batch in batches:
                 if batch.created_at is None:
                     continue
@@ -235,7 +244,12 @@ class CohereClient:
                 if same and batch.created_at.timestamp() >= since:
                     return batch
             next_token = data.get("next_page_token")
-            if not batches or not isinstance(next_token, str) or not next_token or next_token == token:
+            if (
+                not batches
+                or not isinstance(next_token, str)
+                or not next_token
+                or next_token == token
+            ):
                 return None
             stamps = [b.created_at for b in batches]
             known = [s for s in stamps if s is not None]
@@ -292,7 +306,9 @@ class CohereClient:
             raise
 
     def get_dataset(self, dataset_id: str, *, timeout: float | None = None) -> Dataset:
-        data = self._transport.request("GET", f"/v1/datasets/{path_segment(dataset_id)}", timeout=timeout)
+        data = self._transport.request(
+            "GET", f"/v1/datasets/{path_segment(dataset_id)}", timeout=timeout
+        )
         return Dataset.from_api(_field(data, "dataset", dict))
 
     def list_datasets(
@@ -344,13 +360,18 @@ class CohereClient:
         while limit is None or shown < limit:
             ask = page_size if limit is None else min(page_size, limit - shown)
             page = self.list_datasets(
-                dataset_type=dataset_type, validation_status=validation_status, limit=ask, offset=offset
+                dataset_type=dataset_type,
+                validation_status=validation_status,
+                limit=ask,
+                offset=offset,
             )
             if not page:
                 return
             fresh = [d for d in page if d.id not in seen]
             if not fresh:
-                raise errors.UnexpectedResponseError("the dataset list repeated a page: offset was ignored")
+                raise errors.UnexpectedResponseError(
+                    "the dataset list repeated a page: offset was ignored"
+                )
             for dataset in fresh:
                 seen.add(dataset.id)
                 yield dataset

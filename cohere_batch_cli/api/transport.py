@@ -58,7 +58,9 @@ def check_base_url(base_url: str) -> str:
     except httpx.InvalidURL as exc:
         raise InvalidBaseURL(f"the base URL {base_url!r} is not a URL: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise InvalidBaseURL(f"the base URL {base_url!r} is not an http:// or https:// URL with a host")
+        raise InvalidBaseURL(
+            f"the base URL {base_url!r} is not an http:// or https:// URL with a host"
+        )
     return base_url.rstrip("/")
 
 
@@ -257,11 +259,15 @@ class Transport:
                     retry.error.may_have_created = may_create
                 if upload and fate_unknown:
                     raise retry.error from None
-                wait = self.retry.next_wait(attempt, time.monotonic() - started, requested=retry.wait)
+                wait = self.retry.next_wait(
+                    attempt, time.monotonic() - started, requested=retry.wait
+                )
                 if wait is None:
                     raise retry.error from None
                 if self._debug:
-                    self._debug(f"retry {attempt}/{self.retry.retries} in {wait:.2f}s: {retry.error}")
+                    self._debug(
+                        f"retry {attempt}/{self.retry.retries} in {wait:.2f}s: {retry.error}"
+                    )
                 self._sleep(wait)
                 if before_retry is not None and retry.sent:
                     try:
@@ -294,7 +300,9 @@ class Transport:
             try:
                 # httpx's read timeout is per read: a body that trickles in a few bytes at a
                 # time never trips it. The whole body must arrive within one read timeout.
-                response.stream = _BodyDeadline(response.stream, time.monotonic() + (limits.read or 60.0))
+                response.stream = _BodyDeadline(
+                    response.stream, time.monotonic() + (limits.read or 60.0)
+                )
                 response.read()
             finally:
                 response.close()
@@ -325,7 +333,9 @@ class Transport:
         if status >= 400 or status < 200:
             error = error_from_response(response)
             if self.retry.retryable(status):
-                raise _Retry(error, server_requested_wait(response.headers), not _surely_not_taken(error))
+                raise _Retry(
+                    error, server_requested_wait(response.headers), not _surely_not_taken(error)
+                )
             raise error
         try:
             data = response.json() if response.content else {}
@@ -390,7 +400,8 @@ _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "
 
 def _redact_headers(headers: httpx.Headers) -> str:
     return "; ".join(
-        f"{name}: {'[redacted]' if name.lower() in _SECRET_HEADERS else value}" for name, value in headers.items()
+        f"{name}: {'[redacted]' if name.lower() in _SECRET_HEADERS else value}"
+        for name, value in headers.items()
     )
 
 
@@ -416,7 +427,9 @@ def _debug_hooks(debug: DebugSink) -> dict[str, list[Callable[..., Any]]]:
 # --------------------------------------------------------------------------- storage
 
 
-def storage_client(*, timeouts: Timeouts | None = None, ca_bundle: str | None = None) -> httpx.Client:
+def storage_client(
+    *, timeouts: Timeouts | None = None, ca_bundle: str | None = None
+) -> httpx.Client:
     """A client for pre-signed storage links: no API key, no API headers, ever."""
     return httpx.Client(
         headers={"User-Agent": USER_AGENT},

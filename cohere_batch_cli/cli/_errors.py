@@ -86,7 +86,10 @@ def message_for(exc: BaseException, key_source: str | None = None) -> str:
     """
     if isinstance(exc, api_errors.AuthenticationError):
         source = f"the key from {key_source} was refused" if key_source else "check the key"
-        return _with_request_id(f"authentication failed: {exc}; {source}; 'cbatch config' shows the settings in effect", exc)
+        return _with_request_id(
+            f"authentication failed: {exc}; {source}; 'cbatch config' shows the settings in effect",
+            exc,
+        )
     if isinstance(exc, api_errors.NotFoundError):
         return _with_request_id(f"{exc}; {exc.hint or _not_found_hint(exc.path or '')}", exc)
     if isinstance(exc, api_errors.CohereAPIError):

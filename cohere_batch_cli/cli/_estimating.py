@@ -28,9 +28,14 @@ def count_options(state: CliState, tokenizer: Path | None) -> CountOptions:
     )
 
 
-def budget(state: CliState, model: str, max_cost: Decimal | None, max_input_tokens: int | None) -> Budget | None:
+def budget(
+    state: CliState, model: str, max_cost: Decimal | None, max_input_tokens: int | None
+) -> Budget | None:
     from ..tasks.budget import make_budget
 
     return make_budget(
-        state.settings().prices_for(model), model, max_cost=max_cost, max_input_tokens=max_input_tokens
+        state.settings().prices_for(model),
+        model,
+        max_cost=max_cost,
+        max_input_tokens=max_input_tokens,
     )

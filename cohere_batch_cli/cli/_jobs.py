@@ -196,8 +196,18 @@ def follow_job(
             else:
                 state.out.info(line)
 
-        state.out.set_watch_style(plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr)
-        return follow(client, ids, state.out, options=WatchOptions(timeout=timeout), resume=resume, retries=state.retries, on_done=ended)
+        state.out.set_watch_style(
+            plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr
+        )
+        return follow(
+            client,
+            ids,
+            state.out,
+            options=WatchOptions(timeout=timeout),
+            resume=resume,
+            retries=state.retries,
+            on_done=ended,
+        )
 
     if rounds:
         result = retry_job(
@@ -206,11 +216,15 @@ def follow_job(
         )  # fmt: skip
         code = result.exit_code
         if code == ExitCode.RECORDS_FAILED:
-            state.out.info(f"{result.left:,} record{'' if result.left == 1 else 's'} of job {job.id} still failing after the last round")
+            state.out.info(
+                f"{result.left:,} record{'' if result.left == 1 else 's'} of job {job.id} still failing after the last round"
+            )
     else:
         view = job_view(client, job, store)
         known.append(view)
-        running = [p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal]
+        running = [
+            p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
+        ]
         code = watch_many(running) if running else ExitCode.OK
     view = job_view(client, job, store)
     if code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
@@ -243,7 +257,12 @@ def show_job(state: CliState, view: JobView) -> None:
         ("Name", job.label),
         ("Status", view.status),
         ("Model", job.model),
-        ("Input", f"{job.path or '-'} ({human_bytes(job.size)})" if job.size is not None else job.path or "-"),
+        (
+            "Input",
+            f"{job.path or '-'} ({human_bytes(job.size)})"
+            if job.size is not None
+            else job.path or "-",
+        ),
         ("Records", f"{view.records:,}"),
         ("Succeeded", f"{view.succeeded:,}"),
         ("Failed", f"{view.failed:,}"),

@@ -56,16 +56,29 @@ DatasetIdArg = Annotated[
 ]
 
 JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print the API's own JSON, as one document, and nothing else on stdout.")
+    bool,
+    typer.Option(
+        "--json", help="Print the API's own JSON, as one document, and nothing else on stdout."
+    ),
 ]
-JsonlOpt = Annotated[bool, typer.Option("--jsonl", help="Print one JSON object a line (JSON lines).")]
+JsonlOpt = Annotated[
+    bool, typer.Option("--jsonl", help="Print one JSON object a line (JSON lines).")
+]
 EventsJsonOpt = Annotated[
-    bool, typer.Option("--json", help="One JSON object per line on stdout (the same as --jsonl here: events stream).")
+    bool,
+    typer.Option(
+        "--json",
+        help="One JSON object per line on stdout (the same as --jsonl here: events stream).",
+    ),
 ]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print only ids, one a line.")]
 RawOpt = Annotated[
     bool,
-    typer.Option("--raw", "-r", help="Print JSON values raw, one a line (strings without quotes), like jq -r; the same as --format text."),
+    typer.Option(
+        "--raw",
+        "-r",
+        help="Print JSON values raw, one a line (strings without quotes), like jq -r; the same as --format text.",
+    ),
 ]
 
 
@@ -157,9 +170,10 @@ ProgressEveryOpt = Annotated[float, typer.Option("--progress-every", parser=pars
 OnDoneOpt = Annotated[str | None, typer.Option("--on-done", metavar="COMMAND", help="Run this shell command as each batch ends, its outcome in CBATCH_* environment variables (never in the command line).", show_default=False)]  # fmt: skip
 WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=parse_duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
 OutageLimitOpt = Annotated[float, typer.Option("--outage-limit", parser=parse_duration, metavar="DURATION", help="Give up after the API has been unreachable this long [default: 5m].", show_default=False)]  # fmt: skip
-PlainOpt = Annotated[bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")]
+PlainOpt = Annotated[
+    bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")
+]
 NoExitStatusOpt = Annotated[bool, typer.Option("--no-exit-status", help="Exit 0 whatever the batches end as (timeouts and errors still count).")]  # fmt: skip
-
 
 
 def _complete_status(incomplete: str) -> list[str]:

@@ -22,7 +22,9 @@ if TYPE_CHECKING:
     from ..tasks.retrying import RetryOptions, RetryOutcome
 
 
-def retry_command(state: CliState, batch_id: str, options: RetryOptions, *, rounds: int, pause: float) -> str:
+def retry_command(
+    state: CliState, batch_id: str, options: RetryOptions, *, rounds: int, pause: float
+) -> str:
     """The ``cbatch retry ... --watch`` command that goes on with the rounds from where they stopped."""
     args = [*global_args(state), "retry", batch_id]
     if options.rule.pattern is not None:
@@ -41,8 +43,9 @@ def retry_command(state: CliState, batch_id: str, options: RetryOptions, *, roun
     return shlex.join(args)
 
 
-
-def report_attempt(state: CliState, outcome: RetryOutcome, *, json_lines: bool = False, fields: bool = True) -> None:
+def report_attempt(
+    state: CliState, outcome: RetryOutcome, *, json_lines: bool = False, fields: bool = True
+) -> None:
     """What one attempt came to: resumed or created, and the batch (a line of JSON, its id, or its fields)."""
     out = state.out
     batch = outcome.batch
@@ -52,7 +55,9 @@ def report_attempt(state: CliState, outcome: RetryOutcome, *, json_lines: bool =
     if outcome.resumed is not None and outcome.resumed.startswith("attempt"):
         out.info(f"resumed: {outcome.resumed}")
     else:
-        out.info(f"created {words}, retrying {outcome.records:,} record{'' if outcome.records == 1 else 's'}")
+        out.info(
+            f"created {words}, retrying {outcome.records:,} record{'' if outcome.records == 1 else 's'}"
+        )
     if json_lines:
         out.json_line(batch.raw)
     elif fields or out.for_machines:
@@ -91,21 +96,38 @@ def run_rounds(
     def on_attempt(outcome: RetryOutcome) -> None:
         nonlocal attempts
         attempts += 1
-        report_attempt(state, outcome, json_lines=json_lines, fields=not first_shown and attempts == 1)
+        report_attempt(
+            state, outcome, json_lines=json_lines, fields=not first_shown and attempts == 1
+        )
 
     try:
         result = retry_rounds(
-            state.client(), batch_id, out, options, rounds=rounds, pause=pause, watch=watch, store=store, on_attempt=on_attempt
+            state.client(),
+            batch_id,
+            out,
+            options,
+            rounds=rounds,
+            pause=pause,
+            watch=watch,
+            store=store,
+            on_attempt=on_attempt,
         )
     except KeyboardInterrupt as exc:
         out.info(f"\n{stop_word(exc)}: nothing was cancelled; go on with the rounds with: {resume}")
         raise
-    if result.exit_code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT):
+    if result.exit_code in (
+        ExitCode.INTERRUPTED,
+        ExitCode.TERMINATED,
+        ExitCode.HANGUP,
+        ExitCode.TIMEOUT,
+    ):
         return result.exit_code
     if result.exit_code == ExitCode.RECORDS_FAILED and result.still_failing:
         root = result.outcomes[-1].chain.root.id if result.outcomes else batch_id
         raise still_failing_error(result.still_failing, root)
     if result.last is not None and result.exit_code == ExitCode.OK:
         made = len([o for o in result.outcomes if o.batch is not None])
-        out.info(f"every record succeeded{f' after {made} retr' + ('y' if made == 1 else 'ies') if made else ''}")
+        out.info(
+            f"every record succeeded{f' after {made} retr' + ('y' if made == 1 else 'ies') if made else ''}"
+        )
     return result.exit_code

@@ -28,5 +28,7 @@ def show_batch(state: CliState, batch: Batch, *, lineage: bool = False) -> None:
 
         known = known_lineage(batch, existing_store())
         if known is not None:
-            fields += lineage_fields(known.attempt, known.root_id, known.parent_id, known.retried_by)
+            fields += lineage_fields(
+                known.attempt, known.root_id, known.parent_id, known.retried_by
+            )
     out.item(batch.raw, batch.id, fields, {"Status": STATUS_STYLES.get(batch.status, "magenta")})

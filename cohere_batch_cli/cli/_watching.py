@@ -100,10 +100,15 @@ def run_watch(
         no_exit_status=no_exit_status,
     )
     state.out.set_watch_style(
-        plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr, progress_every=progress_every
+        plain=plain,
+        json_lines=json_lines and not to_stderr,
+        to_stderr=to_stderr,
+        progress_every=progress_every,
     )
     if resume is None:
-        resume = resume_command(state, ids, options, plain=plain, json_lines=json_lines, records_count=records_count)
+        resume = resume_command(
+            state, ids, options, plain=plain, json_lines=json_lines, records_count=records_count
+        )
     hook = None
     if on_done:
         from ..tasks.notify import OnDone

@@ -87,7 +87,11 @@ def keep_examples_whole(text: str | None) -> str | None:
     kept = []
     for paragraph in paragraphs:
         lines = [line for line in paragraph.split("\n") if line.strip()]
-        if lines and all(line.startswith((" ", "\t")) for line in lines) and not paragraph.startswith("\b"):
+        if (
+            lines
+            and all(line.startswith((" ", "\t")) for line in lines)
+            and not paragraph.startswith("\b")
+        ):
             paragraph = "\b\n" + paragraph.strip("\n")
         kept.append(paragraph)
     return "\n\n".join(kept)
@@ -139,7 +143,9 @@ def hoist_global_options(root: Any, ctx: Any, args: list[str]) -> list[str]:
     command's, and so is the value after it; everything after ``--`` is left
     alone; an unknown command is left for Click to report.
     """
-    globals_ = {name: takes for name, takes in _option_table(root).items() if name in GLOBAL_OPTION_NAMES}
+    globals_ = {
+        name: takes for name, takes in _option_table(root).items() if name in GLOBAL_OPTION_NAMES
+    }
     position = 0
     while position < len(args) and args[position].startswith("-") and args[position] != "--":
         name, has_value = _split(args[position])
@@ -220,7 +226,8 @@ class GroupedCommands(TyperGroup):
                 raise
             matches = difflib.get_close_matches(args[0], list(COMMANDS), n=3, cutoff=0.6)
             if matches:
-                exc.message = f"{message.rstrip('.')}. Did you mean {' or '.join(repr(m) for m in matches)}?"  # type: ignore[attr-defined]
+                suggestion = " or ".join(repr(m) for m in matches)
+                exc.message = f"{message.rstrip('.')}. Did you mean {suggestion}?"  # type: ignore[attr-defined]
             raise
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
@@ -234,7 +241,17 @@ class GroupedCommands(TyperGroup):
 
 
 GLOBAL_OPTION_NAMES = frozenset(
-    {"--profile", "-p", "--base-url", "--request-timeout", "--retries", "--ca-bundle", "--no-color", "--local-time", "--debug"}
+    {
+        "--profile",
+        "-p",
+        "--base-url",
+        "--request-timeout",
+        "--retries",
+        "--ca-bundle",
+        "--no-color",
+        "--local-time",
+        "--debug",
+    }
 )
 """The global options accepted after the command too (``--timeout``, deprecated, only before it)."""
 
@@ -261,23 +278,90 @@ def _version(value: bool) -> None:
 @app.callback()
 def root(
     ctx: typer.Context,
-    profile: Annotated[str | None, typer.Option("--profile", "-p", help="Config profile to use (or CBATCH_PROFILE).", show_default=False)] = None,
-    base_url: Annotated[str | None, typer.Option("--base-url", help="API base URL (or CO_API_URL).", show_default=False)] = None,
-    request_timeout: Annotated[float | None, typer.Option("--request-timeout", min=0.1, help="Seconds to wait for each answer from the API [default: 60].", show_default=False)] = None,
-    legacy_timeout: Annotated[float | None, typer.Option("--timeout", min=0.1, hidden=True, help="Deprecated: --request-timeout.", show_default=False)] = None,
-    retries: Annotated[int | None, typer.Option("--retries", min=0, max=20, help="Retries for 408/409/429/5xx and network failures [default: 4].", show_default=False)] = None,
-    ca_bundle: Annotated[Path | None, typer.Option("--ca-bundle", exists=True, dir_okay=False, help="CA bundle file to verify TLS certificates with (or SSL_CERT_FILE).", show_default=False)] = None,
-    no_color: Annotated[bool, typer.Option("--no-color", help="No colour (also NO_COLOR, TERM=dumb).")] = False,
-    local_time: Annotated[bool, typer.Option("--local-time", help="Show times in this machine's time zone, with the offset (or CBATCH_LOCAL_TIME=1) [default: UTC].")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Trace HTTP on stderr (Authorization redacted) and show tracebacks.")] = False,
-    version: Annotated[bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show cbatch's version and exit.")] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", "-p", help="Config profile to use (or CBATCH_PROFILE).", show_default=False
+        ),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="API base URL (or CO_API_URL).", show_default=False),
+    ] = None,
+    request_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--request-timeout",
+            min=0.1,
+            help="Seconds to wait for each answer from the API [default: 60].",
+            show_default=False,
+        ),
+    ] = None,
+    legacy_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--timeout",
+            min=0.1,
+            hidden=True,
+            help="Deprecated: --request-timeout.",
+            show_default=False,
+        ),
+    ] = None,
+    retries: Annotated[
+        int | None,
+        typer.Option(
+            "--retries",
+            min=0,
+            max=20,
+            help="Retries for 408/409/429/5xx and network failures [default: 4].",
+            show_default=False,
+        ),
+    ] = None,
+    ca_bundle: Annotated[
+        Path | None,
+        typer.Option(
+            "--ca-bundle",
+            exists=True,
+            dir_okay=False,
+            help="CA bundle file to verify TLS certificates with (or SSL_CERT_FILE).",
+            show_default=False,
+        ),
+    ] = None,
+    no_color: Annotated[
+        bool, typer.Option("--no-color", help="No colour (also NO_COLOR, TERM=dumb).")
+    ] = False,
+    local_time: Annotated[
+        bool,
+        typer.Option(
+            "--local-time",
+            help="Show times in this machine's time zone, with the offset (or CBATCH_LOCAL_TIME=1) [default: UTC].",
+        ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Trace HTTP on stderr (Authorization redacted) and show tracebacks."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Show cbatch's version and exit.",
+        ),
+    ] = False,
 ) -> None:
     """Global options, before or after the command: cbatch --profile ci list, cbatch list --debug."""
     from ..output.core import Output  # here, not at the top: --help needs no output object
 
     out = Output(no_color=no_color, debug=debug, local_time=local_time)
     if legacy_timeout is not None:
-        out.warn("--timeout before the command is now --request-timeout; the old name goes in the next release")
+        out.warn(
+            "--timeout before the command is now --request-timeout; the old name goes in the next release"
+        )
     ctx.obj = CliState(
         profile=profile,
         base_url=base_url,
@@ -335,5 +419,7 @@ def _raise_on_termination() -> None:
 
     for name in ("SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
-        if signum is not None and signal.getsignal(signum) is signal.SIG_DFL:  # an ignored SIGHUP (nohup) stays ignored
+        if (
+            signum is not None and signal.getsignal(signum) is signal.SIG_DFL
+        ):  # an ignored SIGHUP (nohup) stays ignored
             signal.signal(signum, terminated)

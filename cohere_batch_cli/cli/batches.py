@@ -57,7 +57,6 @@ class OrderBy(str, Enum):
     updated_at = "updated_at"
 
 
-
 def _ids_from_stdin(tokens: list[str]) -> list[str]:
     """``-`` stands for the ids on standard input, one a line (``cbatch list -q | cbatch cancel -``)."""
     if "-" not in tokens:
@@ -78,12 +77,51 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def create(
         ctx: typer.Context,
-        name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the batch (default: from the file name).")] = None,
-        dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="Id of a validated input dataset.", autocompletion=complete_dataset_id)] = None,
-        file: Annotated[Path | None, typer.Option("--file", "-f", help="A JSONL file of requests (- reads stdin): checked, uploaded and validated first.", dir_okay=False)] = None,
-        model: Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: CBATCH_MODEL, else the profile's model).")] = None,
-        dataset_type: Annotated[str | None, typer.Option("--type", help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
-        watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the batch until it ends (exit codes as 'cbatch watch'); the watch options below apply.")] = False,
+        name: Annotated[
+            str | None,
+            typer.Option("--name", "-n", help="Name of the batch (default: from the file name)."),
+        ] = None,
+        dataset: Annotated[
+            str | None,
+            typer.Option(
+                "--dataset",
+                "-d",
+                help="Id of a validated input dataset.",
+                autocompletion=complete_dataset_id,
+            ),
+        ] = None,
+        file: Annotated[
+            Path | None,
+            typer.Option(
+                "--file",
+                "-f",
+                help="A JSONL file of requests (- reads stdin): checked, uploaded and validated first.",
+                dir_okay=False,
+            ),
+        ] = None,
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                "-m",
+                help="Model to run every request with (default: CBATCH_MODEL, else the profile's model).",
+            ),
+        ] = None,
+        dataset_type: Annotated[
+            str | None,
+            typer.Option(
+                "--type",
+                help="With --file: batch-chat-v2-input or batch-embed-v2-input (inferred when absent).",
+            ),
+        ] = None,
+        watch: Annotated[
+            bool,
+            typer.Option(
+                "--watch",
+                "-w",
+                help="Follow the batch until it ends (exit codes as 'cbatch watch'); the watch options below apply.",
+            ),
+        ] = False,
         interval: IntervalOpt = DEFAULT_INTERVAL,
         max_interval: MaxIntervalOpt = None,
         timeout: WatchTimeoutOpt = None,
@@ -92,14 +130,35 @@ def register(app: typer.Typer) -> None:
         progress_every: ProgressEveryOpt = DEFAULT_PROGRESS_EVERY,
         no_exit_status: NoExitStatusOpt = False,
         on_done: OnDoneOpt = None,
-        retry_failed: Annotated[int, typer.Option("--retry-failed", metavar="N", min=0, max=100, help="With --watch: retry what failed, up to N rounds, then exit 12 if records still fail (0 if none).")] = 0,
+        retry_failed: Annotated[
+            int,
+            typer.Option(
+                "--retry-failed",
+                metavar="N",
+                min=0,
+                max=100,
+                help="With --watch: retry what failed, up to N rounds, then exit 12 if records still fail (0 if none).",
+            ),
+        ] = 0,
         match: MatchOpt = None,
         missing: MissingOpt = True,
         pause: PauseOpt = DEFAULT_PAUSE,
         max_cost: MaxCostOpt = None,
         max_input_tokens: MaxInputTokensOpt = None,
-        context_check: Annotated[bool, typer.Option("--context-check/--no-context-check", help="With --file: refuse records that cannot fit the model's context, before the upload.")] = True,
-        strict_context: Annotated[bool, typer.Option("--strict-context", help="Refuse the file when the context check cannot be done (no tokenizer, unlisted model).")] = False,
+        context_check: Annotated[
+            bool,
+            typer.Option(
+                "--context-check/--no-context-check",
+                help="With --file: refuse records that cannot fit the model's context, before the upload.",
+            ),
+        ] = True,
+        strict_context: Annotated[
+            bool,
+            typer.Option(
+                "--strict-context",
+                help="Refuse the file when the context check cannot be done (no tokenizer, unlisted model).",
+            ),
+        ] = False,
         tokenizer: TokenizerFileOpt = None,
         split: SplitOpt = False,
         max_records_per_batch: MaxRecordsOpt = None,
@@ -154,12 +213,21 @@ def register(app: typer.Typer) -> None:
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         if (dataset is None) == (file is None):
             raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
-        if wants_job(split, max_records_per_batch, max_bytes_per_batch):  # a job: 'cbatch jobs create' by another name
+        if wants_job(
+            split, max_records_per_batch, max_bytes_per_batch
+        ):  # a job: 'cbatch jobs create' by another name
             from ._jobs import job_options, start_job
 
             if file is None:
-                raise UsageError("--split and --max-*-per-batch cut a --file into a job of batches, not a dataset")
-            if max_cost is not None or max_input_tokens is not None or strict_context or tokenizer is not None:
+                raise UsageError(
+                    "--split and --max-*-per-batch cut a --file into a job of batches, not a dataset"
+                )
+            if (
+                max_cost is not None
+                or max_input_tokens is not None
+                or strict_context
+                or tokenizer is not None
+            ):
                 raise UsageError(
                     "--max-cost, --max-input-tokens, --strict-context and --tokenizer do not cover a job's parts yet",
                     hint=f"check the whole file first: cbatch estimate {file} --model MODEL --max-cost AMOUNT",
@@ -173,7 +241,9 @@ def register(app: typer.Typer) -> None:
                 json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
             ))  # fmt: skip
         if name is not None and not name.strip():
-            raise UsageError("--name is empty; give a name, or leave --name out to use the file's name")
+            raise UsageError(
+                "--name is empty; give a name, or leave --name out to use the file's name"
+            )
         longest = max_interval_for(interval, max_interval)
         if not watch and (timeout is not None or plain or on_done):
             raise UsageError("--timeout, --plain and --on-done shape the watch: add --watch")
@@ -183,19 +253,32 @@ def register(app: typer.Typer) -> None:
         if retry_failed:
             from ..selection import Rule
 
-            rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before anything is sent
+            rule = Rule(
+                pattern=match, missing=missing
+            )  # a bad pattern is refused before anything is sent
         model = model or state.settings().model.value
         if not model:
-            raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
-        guarded = max_cost is not None or max_input_tokens is not None or strict_context or tokenizer is not None
+            raise UsageError(
+                "--model is required (or set CBATCH_MODEL, or 'model' in your profile)"
+            )
+        guarded = (
+            max_cost is not None
+            or max_input_tokens is not None
+            or strict_context
+            or tokenizer is not None
+        )
         if file is None and guarded:
-            raise UsageError("--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file")
+            raise UsageError(
+                "--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file"
+            )
         client = state.client()
         if file is not None:
             from ..tasks.estimating import GuardOptions, guard_upload
             from ._estimating import budget, count_options
 
-            checks = GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context)
+            checks = GuardOptions(
+                count_options(state, tokenizer), check_context=context_check, strict=strict_context
+            )
             limit = budget(state, model, max_cost, max_input_tokens)
             guard = lambda report: guard_upload(  # noqa: E731 - the one step between check and upload
                 client, report, model_name=model, options=checks, budget=limit, reporter=out
@@ -207,7 +290,9 @@ def register(app: typer.Typer) -> None:
             name = name or default_name(file)
             remember_input_file(dataset, file, out)
         assert dataset is not None
-        batch = create_batch(client, name=name or dataset, dataset_id=dataset, model=model, reporter=out)
+        batch = create_batch(
+            client, name=name or dataset, dataset_id=dataset, model=model, reporter=out
+        )
         store = open_store_or_warn(out, f"the lineage of batch {batch.id}")
         if store is not None:
             remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
@@ -218,7 +303,9 @@ def register(app: typer.Typer) -> None:
             from ..tasks.retrying import RetryOptions
             from ._retrying import retry_command, run_rounds
 
-            options = RetryOptions(rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle)
+            options = RetryOptions(
+                rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle
+            )
             resume = retry_command(state, batch.id, options, rounds=retry_failed, pause=pause)
             code = run_rounds(
                 state, batch.id, options, rounds=retry_failed, pause=pause, json_lines=json_out or jsonl,
@@ -249,13 +336,37 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def list_batches(
         ctx: typer.Context,
-        limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="Show at most this many batches.")] = 20,
-        all_: Annotated[bool, typer.Option("--all", "-a", help="Follow every page: all batches.")] = False,
-        order_by: Annotated[OrderBy, typer.Option("--order-by", help="created_at or updated_at (newest first).")] = OrderBy.created_at,
+        limit: Annotated[
+            int, typer.Option("--limit", "-l", min=1, help="Show at most this many batches.")
+        ] = 20,
+        all_: Annotated[
+            bool, typer.Option("--all", "-a", help="Follow every page: all batches.")
+        ] = False,
+        order_by: Annotated[
+            OrderBy, typer.Option("--order-by", help="created_at or updated_at (newest first).")
+        ] = OrderBy.created_at,
         status: StatusOpt = None,
-        name: Annotated[str | None, typer.Option("--name", help="Only batches whose name contains this text.")] = None,
-        expiring: Annotated[float | None, typer.Option("--expiring", parser=parse_duration, metavar="DURATION", help="Only batches whose results expire within DURATION (3d, 12h), with a RESULTS EXPIRE column.", show_default=False)] = None,
-        watch: Annotated[bool, typer.Option("--watch", "-w", help="After the listing, add a row each time a batch changes (as kubectl get -w), until Ctrl-C.")] = False,
+        name: Annotated[
+            str | None, typer.Option("--name", help="Only batches whose name contains this text.")
+        ] = None,
+        expiring: Annotated[
+            float | None,
+            typer.Option(
+                "--expiring",
+                parser=parse_duration,
+                metavar="DURATION",
+                help="Only batches whose results expire within DURATION (3d, 12h), with a RESULTS EXPIRE column.",
+                show_default=False,
+            ),
+        ] = None,
+        watch: Annotated[
+            bool,
+            typer.Option(
+                "--watch",
+                "-w",
+                help="After the listing, add a row each time a batch changes (as kubectl get -w), until Ctrl-C.",
+            ),
+        ] = False,
         interval: IntervalOpt = DEFAULT_INTERVAL,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
@@ -299,11 +410,15 @@ def register(app: typer.Typer) -> None:
         )
 
         state = get_state(ctx)
-        out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw)
+        out = state.out.set_mode(
+            json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw
+        )
         wanted = {BatchStatus.parse_user(s) for s in status or []}
         unknown = [s for s in wanted if not s.is_known]
         if unknown:
-            raise UsageError(f"unknown status {unknown[0].label!r}; use queued, in_progress, canceling, completed, failed or canceled")
+            raise UsageError(
+                f"unknown status {unknown[0].label!r}; use queued, in_progress, canceling, completed, failed or canceled"
+            )
         ttl = state.settings().limits.dataset_ttl
         filtered = bool(wanted or name or expiring)
         page_size = 1000 if (all_ or filtered) else min(limit, 1000)
@@ -319,7 +434,11 @@ def register(app: typer.Typer) -> None:
                     continue
                 if expiring is not None:
                     ends = results_expire_at(batch, ttl)
-                    if ends is None or expired(ends) or (ends - now_utc()).total_seconds() > expiring:
+                    if (
+                        ends is None
+                        or expired(ends)
+                        or (ends - now_utc()).total_seconds() > expiring
+                    ):
                         continue
                 if len(seen) < MAX_IDS:
                     seen.append((batch.id, batch.name, batch.status.label))
@@ -329,7 +448,9 @@ def register(app: typer.Typer) -> None:
                     return
 
         if watch and out.mode in ("json", "csv"):
-            raise UsageError("--watch adds rows as batches change: use the table, plain lines, --jsonl or -q")
+            raise UsageError(
+                "--watch adds rows as batches change: use the table, plain lines, --jsonl or -q"
+            )
 
         def then_changes() -> Any:
             from ..output.printer import FLUSH
@@ -343,7 +464,9 @@ def register(app: typer.Typer) -> None:
             yield FLUSH  # the listing is all there: lay the table out now, rows follow as they come
 
             def matches(batch: Batch) -> bool:
-                return (not wanted or batch.status in wanted) and (not name or name.lower() in batch.name.lower())
+                return (not wanted or batch.status in wanted) and (
+                    not name or name.lower() in batch.name.lower()
+                )
 
             yield from watch_changes(state.client(), listed, keep=matches, interval=interval)
 
@@ -399,8 +522,15 @@ def register(app: typer.Typer) -> None:
     def cancel(
         ctx: typer.Context,
         batch_ids: BatchIdsArg,
-        wait: Annotated[bool, typer.Option("--wait", help="Wait until each batch reaches a terminal state.")] = False,
-        yes: Annotated[bool, typer.Option("--yes", "-y", help="Cancel what a short id or a name matches without asking.")] = False,
+        wait: Annotated[
+            bool, typer.Option("--wait", help="Wait until each batch reaches a terminal state.")
+        ] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes", "-y", help="Cancel what a short id or a name matches without asking."
+            ),
+        ] = False,
         json_out: EventsJsonOpt = False,
         jsonl: JsonlOpt = False,
     ) -> None:
@@ -442,7 +572,11 @@ def register(app: typer.Typer) -> None:
             if outcome.error is not None:
                 first_failure = first_failure or exit_code_for(outcome.error)
                 message = message_for(outcome.error)
-                record: dict[str, Any] = {"id": outcome.batch_id, "cancel_requested": False, "error": message}
+                record: dict[str, Any] = {
+                    "id": outcome.batch_id,
+                    "cancel_requested": False,
+                    "error": message,
+                }
                 out.info(f"{outcome.batch_id}: not cancelled: {message}")
             else:
                 record = {"id": outcome.batch_id, "cancel_requested": True}

@@ -39,10 +39,24 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def login(
         ctx: typer.Context,
-        profile: Annotated[str | None, typer.Option("--profile", "-p", help="Profile to store the key in (default: the selected profile).")] = None,
-        base_url: Annotated[str | None, typer.Option("--base-url", help="Store this API base URL in the profile too.")] = None,
-        model: Annotated[str | None, typer.Option("--model", help="Store a default model in the profile too.")] = None,
-        no_check: Annotated[bool, typer.Option("--no-check", help="Save without checking the key against the API.")] = False,
+        profile: Annotated[
+            str | None,
+            typer.Option(
+                "--profile",
+                "-p",
+                help="Profile to store the key in (default: the selected profile).",
+            ),
+        ] = None,
+        base_url: Annotated[
+            str | None,
+            typer.Option("--base-url", help="Store this API base URL in the profile too."),
+        ] = None,
+        model: Annotated[
+            str | None, typer.Option("--model", help="Store a default model in the profile too.")
+        ] = None,
+        no_check: Annotated[
+            bool, typer.Option("--no-check", help="Save without checking the key against the API.")
+        ] = False,
     ) -> None:
         """Store an API key in a profile, after checking it with one cheap call.
 
@@ -65,7 +79,11 @@ def register(app: typer.Typer) -> None:
         if not key:
             raise UsageError("no key given: type it at the prompt or pipe it on stdin")
         check_key_shape(key, "the key you entered")
-        target = resolve(profile=profile or state.profile, base_url_flag=base_url or state.base_url, new_profile=True)
+        target = resolve(
+            profile=profile or state.profile,
+            base_url_flag=base_url or state.base_url,
+            new_profile=True,
+        )
         name, url = target.profile, target.base_url.value or ""
         if not no_check:
             with CohereClient(
@@ -87,7 +105,9 @@ def register(app: typer.Typer) -> None:
         if model:
             values["model"] = model
         path = save_profile(name, values)
-        state.out.info(f"key saved in profile '{name}' of {path}" + ("" if no_check else " (checked)"))
+        state.out.info(
+            f"key saved in profile '{name}' of {path}" + ("" if no_check else " (checked)")
+        )
 
     @app.command("config", rich_help_panel="Configuration")
     @command_errors
@@ -115,7 +135,11 @@ def register(app: typer.Typer) -> None:
         key = settings.api_key.value
         rows: list[tuple[str, str | None, str]] = [
             ("profile", settings.profile, ""),
-            ("config file", str(settings.config_path), "exists" if settings.config_path.exists() else "absent"),
+            (
+                "config file",
+                str(settings.config_path),
+                "exists" if settings.config_path.exists() else "absent",
+            ),
             ("api key", mask(key) if key else None, settings.api_key.source),
             ("base url", settings.base_url.value, settings.base_url.source),
             ("model", settings.model.value, settings.model.source),
@@ -128,16 +152,28 @@ def register(app: typer.Typer) -> None:
             ("dataset ttl", format_duration(limits.dataset_ttl), limits.sources[2]),
         ]
         rows += [
-            ("assumed output", f"{settings.assumed_output} tokens", settings.assumed_output_tokens.source),
+            (
+                "assumed output",
+                f"{settings.assumed_output} tokens",
+                settings.assumed_output_tokens.source,
+            ),
             ("prices", *_prices(settings)),
         ]
         folder, folder_source = state_dir()
         store = folder / FILE_NAME
         store_state = "exists" if store.exists() else "absent: made on first use"
-        rows.append(("state store", str(store), store_state + ("" if folder_source == "default" else f", {folder_source}")))
+        rows.append(
+            (
+                "state store",
+                str(store),
+                store_state + ("" if folder_source == "default" else f", {folder_source}"),
+            )
+        )
         if out.for_machines:  # what is not set is null, not a phrase a script must know
             out.document({k.replace(" ", "_"): {"value": v, "source": s} for k, v, s in rows})
             return
         width = max(len(k) for k, _, _ in rows)
         for name, value, source in rows:
-            out.line(f"{name:<{width}}  {value or '(not set)'}" + (f"  ({source})" if source else ""))
+            out.line(
+                f"{name:<{width}}  {value or '(not set)'}" + (f"  ({source})" if source else "")
+            )

@@ -69,7 +69,12 @@ TypeOpt = Annotated[
         autocompletion=_complete_type,
     ),
 ]
-FileArg = Annotated[Path, typer.Argument(help="A JSONL file, one request a line (- reads stdin).", metavar="FILE", dir_okay=False)]
+FileArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A JSONL file, one request a line (- reads stdin).", metavar="FILE", dir_okay=False
+    ),
+]
 
 
 def _show_dataset(state: CliState, dataset: Dataset) -> None:
@@ -77,7 +82,9 @@ def _show_dataset(state: CliState, dataset: Dataset) -> None:
 
     style = {"Validation": VALIDATION_STYLES.get(dataset.validation_status, "")}
     ttl = state.settings().limits.dataset_ttl
-    state.out.item(dataset.raw, dataset.id, dataset_fields(dataset, ttl, plain=state.out.plain), style)
+    state.out.item(
+        dataset.raw, dataset.id, dataset_fields(dataset, ttl, plain=state.out.plain), style
+    )
 
 
 @datasets_app.command("validate")
@@ -97,7 +104,9 @@ def validate(ctx: typer.Context, file: FileArg, dataset_type: TypeOpt = None) ->
     out = get_state(ctx).out
     report, label = validate_input(file, dataset_type, out)
     noun = "record" if report.rows == 1 else "records"
-    out.info(f"{label}: {report.rows:,} {noun} of {report.dataset_type}, {report.size_bytes:,} bytes: ok")
+    out.info(
+        f"{label}: {report.rows:,} {noun} of {report.dataset_type}, {report.size_bytes:,} bytes: ok"
+    )
 
 
 @datasets_app.command("upload")
@@ -106,9 +115,19 @@ def upload(
     ctx: typer.Context,
     file: FileArg,
     dataset_type: TypeOpt = None,
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Dataset name (default: the file name).")] = None,
-    wait: Annotated[bool, typer.Option("--wait", help="Wait for validation and report its outcome.")] = False,
-    keep_original: Annotated[bool, typer.Option("--keep-original/--no-keep-original", help="Ask the API to keep the uploaded file, so a 'cbatch retry' can read it back.")] = True,
+    name: Annotated[
+        str | None, typer.Option("--name", "-n", help="Dataset name (default: the file name).")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Wait for validation and report its outcome.")
+    ] = False,
+    keep_original: Annotated[
+        bool,
+        typer.Option(
+            "--keep-original/--no-keep-original",
+            help="Ask the API to keep the uploaded file, so a 'cbatch retry' can read it back.",
+        ),
+    ] = True,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
@@ -145,9 +164,26 @@ def upload(
 @command_errors
 def list_datasets(
     ctx: typer.Context,
-    dataset_type: Annotated[str | None, typer.Option("--type", "-t", help="Only datasets of this type (batch-chat-v2-input, batch-chat-v2-output, ...).", autocompletion=_complete_type)] = None,
-    validation: Annotated[str | None, typer.Option("--validation", help="Only datasets in this validation status: queued, processing, validated, failed, skipped, unknown.", autocompletion=_complete_validation)] = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-l", min=1, help="At most this many.")] = None,
+    dataset_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type",
+            "-t",
+            help="Only datasets of this type (batch-chat-v2-input, batch-chat-v2-output, ...).",
+            autocompletion=_complete_type,
+        ),
+    ] = None,
+    validation: Annotated[
+        str | None,
+        typer.Option(
+            "--validation",
+            help="Only datasets in this validation status: queued, processing, validated, failed, skipped, unknown.",
+            autocompletion=_complete_validation,
+        ),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", "-l", min=1, help="At most this many.")
+    ] = None,
     json_out: JsonOpt = False,
     jsonl: JsonlOpt = False,
     quiet: QuietOpt = False,
@@ -169,17 +205,27 @@ def list_datasets(
     from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS, DATASET_PLAIN_COLUMNS
 
     state = get_state(ctx)
-    out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw)
+    out = state.out.set_mode(
+        json_out=json_out, jsonl=jsonl, quiet=quiet, fmt=fmt, query=query, raw=raw
+    )
     if validation is not None and validation not in VALIDATION_STATUSES:
-        raise UsageError(f"unknown validation status {validation!r}; use {', '.join(VALIDATION_STATUSES)}")
+        raise UsageError(
+            f"unknown validation status {validation!r}; use {', '.join(VALIDATION_STATUSES)}"
+        )
     # Every page, streamed: a capped answer must not look complete, and a page that fails
     # must not take back the ones already shown.
-    pages = state.client().iter_datasets(dataset_type=dataset_type, validation_status=validation, limit=limit)
+    pages = state.client().iter_datasets(
+        dataset_type=dataset_type, validation_status=validation, limit=limit
+    )
     first = next(pages, None)
     if dataset_type is not None and dataset_type not in DATASET_TYPES:
         if first is None:  # a typo, not a type of a newer API that holds datasets
-            raise UsageError(f"unknown dataset type {dataset_type!r}; types: {', '.join(DATASET_TYPES)}")
-        out.warn(f"{dataset_type!r} is not a dataset type cbatch knows; listing what the API returned")
+            raise UsageError(
+                f"unknown dataset type {dataset_type!r}; types: {', '.join(DATASET_TYPES)}"
+            )
+        out.warn(
+            f"{dataset_type!r} is not a dataset type cbatch knows; listing what the API returned"
+        )
     seen: list[tuple[str, str, str]] = []
 
     def datasets() -> Iterator[Dataset]:
@@ -236,8 +282,17 @@ def get(
 @command_errors
 def delete(
     ctx: typer.Context,
-    dataset_ids: Annotated[list[str], typer.Argument(metavar="DATASET_ID...", help="One or more dataset ids (a unique prefix or an exact name asks first).", autocompletion=complete_dataset_id)],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking, at a terminal too.")] = False,
+    dataset_ids: Annotated[
+        list[str],
+        typer.Argument(
+            metavar="DATASET_ID...",
+            help="One or more dataset ids (a unique prefix or an exact name asks first).",
+            autocompletion=complete_dataset_id,
+        ),
+    ],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking, at a terminal too.")
+    ] = False,
 ) -> None:
     """Delete datasets, after saying what stops working and asking at a terminal.
 
@@ -265,7 +320,9 @@ def delete(
     for token in dataset_ids:
         # At a terminal every deletion is asked below, so a short id needs no question of its own.
         ask_here = "delete" if not (out.interactive and not yes) else None
-        found = act_on(client, token, DATASET, out, client.get_dataset, confirm=ask_here, yes=yes).id
+        found = act_on(
+            client, token, DATASET, out, client.get_dataset, confirm=ask_here, yes=yes
+        ).id
         ids.extend([found] if found not in ids else [])
     for dataset_id in ids:
         if not yes and out.interactive:
@@ -299,7 +356,9 @@ def usage(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False
     if out.for_machines:
         out.document({"organization_usage": used})
     else:
-        out.line(f"{human_bytes(used)} of {human_bytes(limit)} ({used:,} bytes, {100 * used / limit:.0f} %)")
+        out.line(
+            f"{human_bytes(used)} of {human_bytes(limit)} ({used:,} bytes, {100 * used / limit:.0f} %)"
+        )
 
 
 def register(app: typer.Typer) -> None:

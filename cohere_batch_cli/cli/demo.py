@@ -71,11 +71,37 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def demo(
         ctx: typer.Context,
-        directory: Annotated[Path, typer.Option("--dir", help="Where to write the request and result files.", file_okay=False)] = Path("cbatch-demo"),
-        records: Annotated[int, typer.Option("--records", min=1, max=1_000_000, help="How many requests to send.")] = 500,
-        failures: Annotated[int | None, typer.Option("--failures", min=0, help="How many of them the sandbox should fail on purpose [default: 3, and never all of them].", show_default=False)] = None,
-        pace: Annotated[float, typer.Option("--records-per-second", min=1, help="The sandbox's processing pace.")] = 150.0,
-        embeddings: Annotated[int, typer.Option("--embeddings", min=0, max=100_000, help="Records of the embed batch run beside it (0: none).")] = 100,
+        directory: Annotated[
+            Path,
+            typer.Option(
+                "--dir", help="Where to write the request and result files.", file_okay=False
+            ),
+        ] = Path("cbatch-demo"),
+        records: Annotated[
+            int, typer.Option("--records", min=1, max=1_000_000, help="How many requests to send.")
+        ] = 500,
+        failures: Annotated[
+            int | None,
+            typer.Option(
+                "--failures",
+                min=0,
+                help="How many of them the sandbox should fail on purpose [default: 3, and never all of them].",
+                show_default=False,
+            ),
+        ] = None,
+        pace: Annotated[
+            float,
+            typer.Option("--records-per-second", min=1, help="The sandbox's processing pace."),
+        ] = 150.0,
+        embeddings: Annotated[
+            int,
+            typer.Option(
+                "--embeddings",
+                min=0,
+                max=100_000,
+                help="Records of the embed batch run beside it (0: none).",
+            ),
+        ] = 100,
     ) -> None:
         """Run a real batch end to end against a local sandbox: no account, no network.
 
@@ -135,14 +161,26 @@ def register(app: typer.Typer) -> None:
                 )
                 client = state.client()
                 dataset_id = upload_file(client, requests, out, name="demo-requests")
-                batch = create_batch(client, name="cbatch-demo", dataset_id=dataset_id, model=CHAT_MODEL, reporter=out)
+                batch = create_batch(
+                    client,
+                    name="cbatch-demo",
+                    dataset_id=dataset_id,
+                    model=CHAT_MODEL,
+                    reporter=out,
+                )
                 out.info(f"created batch {batch.id}")
                 ids = [batch.id]
                 embed_batch = None
                 if embeddings:
-                    embed_dataset = upload_file(client, embed_requests, out, name="demo-embed-requests")
+                    embed_dataset = upload_file(
+                        client, embed_requests, out, name="demo-embed-requests"
+                    )
                     embed_batch = create_batch(
-                        client, name="cbatch-demo-embed", dataset_id=embed_dataset, model=EMBED_MODEL, reporter=out
+                        client,
+                        name="cbatch-demo-embed",
+                        dataset_id=embed_dataset,
+                        model=EMBED_MODEL,
+                        reporter=out,
                     )
                     out.info(f"created embed batch {embed_batch.id}")
                     ids.append(embed_batch.id)
@@ -165,6 +203,8 @@ def register(app: typer.Typer) -> None:
                     "vectors (pandas, polars, DuckDB and Spark read it as it is)"
                 )
             else:
-                out.info(f"embeddings in {embed_path}; for them as Parquet (float32 arrays): {PARQUET_EXTRA}")
+                out.info(
+                    f"embeddings in {embed_path}; for them as Parquet (float32 arrays): {PARQUET_EXTRA}"
+                )
         if final.status != BatchStatus.COMPLETED:
             raise typer.Exit(ExitCode.BATCH_FAILED)

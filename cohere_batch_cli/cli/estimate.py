@@ -18,14 +18,51 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def estimate(
         ctx: typer.Context,
-        file: Annotated[Path, typer.Argument(help="A JSONL file of chat or embed requests.", metavar="FILE", exists=True, dir_okay=False)],
-        model: Annotated[str | None, typer.Option("--model", "-m", help="The model whose tokenizer and context length count (default: the batch's with --batch, else the profile's).", show_default=False)] = None,
-        dataset_type: Annotated[str | None, typer.Option("--type", help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent).", show_default=False)] = None,
+        file: Annotated[
+            Path,
+            typer.Argument(
+                help="A JSONL file of chat or embed requests.",
+                metavar="FILE",
+                exists=True,
+                dir_okay=False,
+            ),
+        ],
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                "-m",
+                help="The model whose tokenizer and context length count (default: the batch's with --batch, else the profile's).",
+                show_default=False,
+            ),
+        ] = None,
+        dataset_type: Annotated[
+            str | None,
+            typer.Option(
+                "--type",
+                help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent).",
+                show_default=False,
+            ),
+        ] = None,
         tokenizer: TokenizerFileOpt = None,
-        batch_id: Annotated[str | None, typer.Option("--batch", metavar="BATCH_ID", help="Compare the count with the input tokens this batch reports.", show_default=False)] = None,
+        batch_id: Annotated[
+            str | None,
+            typer.Option(
+                "--batch",
+                metavar="BATCH_ID",
+                help="Compare the count with the input tokens this batch reports.",
+                show_default=False,
+            ),
+        ] = None,
         max_cost: MaxCostOpt = None,
         max_input_tokens: MaxInputTokensOpt = None,
-        json_out: Annotated[bool, typer.Option("--json", help="Print the estimate as one JSON document (the same fields), and nothing else on stdout.")] = False,
+        json_out: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help="Print the estimate as one JSON document (the same fields), and nothing else on stdout.",
+            ),
+        ] = False,
     ) -> None:
         """Count a file's tokens with the model's tokenizer: context overflows, cost bound.
 
@@ -61,7 +98,9 @@ def register(app: typer.Typer) -> None:
             raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
         client = state.client()
         batch = client.get_batch(batch_id) if batch_id else None
-        model = model or (batch.model if batch is not None else None) or state.settings().model.value
+        model = (
+            model or (batch.model if batch is not None else None) or state.settings().model.value
+        )
         if not model:
             raise UsageError("--model is required (or set 'model' in your profile)")
         limit = budget(state, model, max_cost, max_input_tokens)
@@ -76,7 +115,9 @@ def register(app: typer.Typer) -> None:
         data = counted.to_json(state.settings().prices_for(model))
         if batch is not None:
             comparison = compare(counted, batch)
-            data["batch"] = comparison.to_json() if comparison else {"id": batch.id, "input_tokens": None}
+            data["batch"] = (
+                comparison.to_json() if comparison else {"id": batch.id, "input_tokens": None}
+            )
         for line in counted.problem_lines():
             out.info(line)
         out.item(data, str(file), estimate_fields(data))
@@ -86,6 +127,8 @@ def register(app: typer.Typer) -> None:
                 f"{file} has {counted.over_count:,} {records} that cannot fit the context of {model}"
             )
         if counted.unreadable_count:
-            raise InputRejected(f"{file} has {counted.unreadable_count:,} lines that could not be counted")
+            raise InputRejected(
+                f"{file} has {counted.unreadable_count:,} lines that could not be counted"
+            )
         if limit is not None:
             limit.charge(counted.charge())

@@ -22,7 +22,13 @@ def exit_codes_text() -> str:
 
     lines = ["Exit codes (the same for every command):", ""]
     lines += [f"  {int(code):>3}  {text}" for code, text in DESCRIPTIONS.items()]
-    lines += ["", "When one run has several outcomes (a watch of several batches), the first", "of these that applies is the exit code:", "", "  " + precedence_text()]
+    lines += [
+        "",
+        "When one run has several outcomes (a watch of several batches), the first",
+        "of these that applies is the exit code:",
+        "",
+        "  " + precedence_text(),
+    ]
     return "\n".join(lines)
 
 
@@ -57,7 +63,14 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def help_topic(
         ctx: typer.Context,
-        topic: Annotated[list[str] | None, typer.Argument(help="exit-codes, environment, or a command (create, datasets upload).", show_default=False, metavar="[TOPIC|COMMAND...]")] = None,
+        topic: Annotated[
+            list[str] | None,
+            typer.Argument(
+                help="exit-codes, environment, or a command (create, datasets upload).",
+                show_default=False,
+                metavar="[TOPIC|COMMAND...]",
+            ),
+        ] = None,
     ) -> None:
         """Reference topics: exit codes, environment variables.
 
@@ -75,7 +88,11 @@ def register(app: typer.Typer) -> None:
         """
         out = get_state(ctx).out
         if not topic:
-            out.line("Topics: " + ", ".join(TOPICS) + "\nFor a command: cbatch help COMMAND (or cbatch COMMAND --help)")
+            out.line(
+                "Topics: "
+                + ", ".join(TOPICS)
+                + "\nFor a command: cbatch help COMMAND (or cbatch COMMAND --help)"
+            )
             return
         if len(topic) == 1 and topic[0] in TOPICS:
             out.line(TOPICS[topic[0]]())
@@ -84,7 +101,14 @@ def register(app: typer.Typer) -> None:
         if text is None:
             root = ctx.find_root()
             wanted = " ".join(topic)
-            close = difflib.get_close_matches(topic[0], [*TOPICS, *getattr(root.command, "list_commands", lambda _ctx: [])(root)], n=1, cutoff=0.6)
+            close = difflib.get_close_matches(
+                topic[0],
+                [*TOPICS, *getattr(root.command, "list_commands", lambda _ctx: [])(root)],
+                n=1,
+                cutoff=0.6,
+            )
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise UsageError(f"no help topic or command {wanted!r}{hint} Topics: {', '.join(TOPICS)}; commands: cbatch --help")
+            raise UsageError(
+                f"no help topic or command {wanted!r}{hint} Topics: {', '.join(TOPICS)}; commands: cbatch --help"
+            )
         out.raw_line(text)

@@ -63,7 +63,9 @@ class _LazyJobs(TyperGroup):
         if built is None:
             from .app import keep_examples_whole
 
-            one = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False)
+            one = typer.Typer(
+                rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False
+            )
             one.command(cmd_name)(function)
             built = _BUILT[cmd_name] = typer.main.get_command(one)
             built.help = keep_examples_whole(built.help)
@@ -93,8 +95,17 @@ Examples:
     rich_markup_mode=None,
 )
 
-JobIdArg = Annotated[str, typer.Argument(help="The job id (or a unique start of it), as 'cbatch jobs list' shows it.", metavar="JOB_ID")]
-FileArg = Annotated[Path, typer.Argument(help="A JSONL file of requests, of any size.", metavar="FILE", dir_okay=False)]
+JobIdArg = Annotated[
+    str,
+    typer.Argument(
+        help="The job id (or a unique start of it), as 'cbatch jobs list' shows it.",
+        metavar="JOB_ID",
+    ),
+]
+FileArg = Annotated[
+    Path,
+    typer.Argument(help="A JSONL file of requests, of any size.", metavar="FILE", dir_okay=False),
+]
 FileOpt = Annotated[Path | None, typer.Option("--file", "-f", help="The job's input file (default: the file it was made from, while unchanged).", dir_okay=False, show_default=False)]  # fmt: skip
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: CBATCH_MODEL, else the profile's model).", show_default=False)]  # fmt: skip
 RetryFailedOpt = Annotated[int, typer.Option("--retry-failed", metavar="N", min=0, max=100, help="With --watch: retry what failed in every part, up to N rounds; exit 12 if records still fail.")]  # fmt: skip
@@ -126,13 +137,30 @@ def register(app: typer.Typer) -> None:
 def create(
     ctx: typer.Context,
     file: FileArg,
-    name: Annotated[str | None, typer.Option("--name", "-n", help="Name of the job's batches (default: from the file name).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", "-n", help="Name of the job's batches (default: from the file name)."
+        ),
+    ] = None,
     model: ModelOpt = None,
-    dataset_type: Annotated[str | None, typer.Option("--type", help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
+    dataset_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent)."
+        ),
+    ] = None,
     max_records: MaxRecordsOpt = None,
     max_bytes: MaxBytesOpt = None,
     delete_inputs: DeleteInputsOpt = False,
-    watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow every part to its end (exit codes as 'cbatch watch', for the job as a whole).")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Follow every part to its end (exit codes as 'cbatch watch', for the job as a whole).",
+        ),
+    ] = False,
     retry_failed: RetryFailedOpt = 0,
     match: MatchOpt = None,
     missing: MissingOpt = True,
@@ -176,7 +204,9 @@ def create(
 
 @_command("list")
 @command_errors
-def list_jobs(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False, quiet: QuietOpt = False) -> None:
+def list_jobs(
+    ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False, quiet: QuietOpt = False
+) -> None:
     """List the jobs recorded on this machine, newest first (from the state store alone: no request)."""
     from ..output.printer import Column
     from ..state.store import existing_store
@@ -224,7 +254,13 @@ def watch(
     job_id: JobIdArg,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="The watch's events, one JSON object a line, then the job object on one line.")] = False,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="The watch's events, one JSON object a line, then the job object on one line.",
+        ),
+    ] = False,
 ) -> None:
     """Follow every part of a job until each has ended, in one watch (one list request a round).
 
@@ -249,12 +285,47 @@ def watch(
 def results(
     ctx: typer.Context,
     job_id: JobIdArg,
-    output: Annotated[str | None, typer.Option("--output", "-o", help="File to write (- for stdout) [default: JOB_ID.jsonl]; .csv and .parquet choose the format.", show_default=False)] = None,
-    fmt: Annotated[str | None, typer.Option("--format", help="jsonl, csv or parquet [default: from -o, else jsonl].", show_default=False)] = None,
-    failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,
-    delete_outputs: Annotated[bool, typer.Option("--delete-outputs", help="Once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.")] = False,
-    partial: Annotated[bool, typer.Option("--partial", help="Write the parts that ended, leaving out those still running or not sent yet.")] = False,
-    input_order: Annotated[bool, typer.Option("--input-order", help="Write the records in the order of the job's input file (read again; sorted on disk, not in memory).")] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="File to write (- for stdout) [default: JOB_ID.jsonl]; .csv and .parquet choose the format.",
+            show_default=False,
+        ),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="jsonl, csv or parquet [default: from -o, else jsonl].",
+            show_default=False,
+        ),
+    ] = None,
+    failed_only: Annotated[
+        bool, typer.Option("--failed-only", help="Only the records that failed.")
+    ] = False,
+    delete_outputs: Annotated[
+        bool,
+        typer.Option(
+            "--delete-outputs",
+            help="Once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.",
+        ),
+    ] = False,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Write the parts that ended, leaving out those still running or not sent yet.",
+        ),
+    ] = False,
+    input_order: Annotated[
+        bool,
+        typer.Option(
+            "--input-order",
+            help="Write the records in the order of the job's input file (read again; sorted on disk, not in memory).",
+        ),
+    ] = False,
     file: FileOpt = None,
 ) -> None:
     """Write one file of a job's results: one record per custom_id, across every part and retry attempt.
@@ -317,7 +388,9 @@ def cancel(ctx: typer.Context, job_id: JobIdArg) -> None:
         else:
             refused += 1
             state.out.warn(f"batch {batch_id}: {error}")
-    state.out.info(f"job {job.id} canceled: {len(outcomes) - refused} of {len(view.parts)} parts were still running")
+    state.out.info(
+        f"job {job.id} canceled: {len(outcomes) - refused} of {len(view.parts)} parts were still running"
+    )
     if refused:
         raise typer.Exit(ExitCode.REFUSED)
 
@@ -390,13 +463,35 @@ def resume(
 @command_errors
 def attach(
     ctx: typer.Context,
-    job_id: Annotated[str, typer.Argument(help="The id of a job another machine started.", metavar="JOB_ID")],
-    file: Annotated[Path, typer.Option("--file", "-f", help="The job's input file (the same bytes it was made from).", dir_okay=False)],
+    job_id: Annotated[
+        str, typer.Argument(help="The id of a job another machine started.", metavar="JOB_ID")
+    ],
+    file: Annotated[
+        Path,
+        typer.Option(
+            "--file",
+            "-f",
+            help="The job's input file (the same bytes it was made from).",
+            dir_okay=False,
+        ),
+    ],
     model: ModelOpt = None,
-    name: Annotated[str | None, typer.Option("--name", "-n", help="The job's name, when none of its batches exists yet (default: from the file name).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            "-n",
+            help="The job's name, when none of its batches exists yet (default: from the file name).",
+        ),
+    ] = None,
     max_records: MaxRecordsOpt = None,
     max_bytes: MaxBytesOpt = None,
-    dataset_type: Annotated[str | None, typer.Option("--type", help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent).")] = None,
+    dataset_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", help="batch-chat-v2-input or batch-embed-v2-input (inferred when absent)."
+        ),
+    ] = None,
     watch: WatchFlag = True,
     retry_failed: RetryFailedOpt = 0,
     pause: PauseOpt = DEFAULT_PAUSE,
@@ -438,7 +533,12 @@ def attach(
 def retry(
     ctx: typer.Context,
     job_id: JobIdArg,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="Retry what still fails, up to this many rounds.")] = 1,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            "--rounds", min=1, max=100, help="Retry what still fails, up to this many rounds."
+        ),
+    ] = 1,
     match: MatchOpt = None,
     missing: MissingOpt = True,
     pause: PauseOpt = DEFAULT_PAUSE,
@@ -472,8 +572,22 @@ def retry(
 @command_errors
 def prune(
     ctx: typer.Context,
-    older_than: Annotated[float, typer.Option("--older-than", parser=parse_duration, metavar="DURATION", help="Forget jobs that ended at least this long ago [default: 30d, the datasets' lifetime].", show_default=False)] = 30 * 86_400.0,
-    all_: Annotated[bool, typer.Option("--all", help="Forget jobs in any step, not only those that ended or were canceled.")] = False,
+    older_than: Annotated[
+        float,
+        typer.Option(
+            "--older-than",
+            parser=parse_duration,
+            metavar="DURATION",
+            help="Forget jobs that ended at least this long ago [default: 30d, the datasets' lifetime].",
+            show_default=False,
+        ),
+    ] = 30 * 86_400.0,
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Forget jobs in any step, not only those that ended or were canceled."
+        ),
+    ] = False,
 ) -> None:
     """Forget old jobs on this machine (the state store only: batches and datasets on the API are left alone)."""
     from ..tasks.jobs import prune_jobs

@@ -25,15 +25,65 @@ def register(app: typer.Typer) -> None:
     def results(
         ctx: typer.Context,
         batch_id: BatchIdArg,
-        output: Annotated[str | None, typer.Option("--output", "-o", help="File to write, or - for stdout [default: BATCH_ID.FORMAT]. A name ending .jsonl, .csv or .parquet picks the format.", show_default=False)] = None,
-        fmt: Annotated[ResultsFormat | None, typer.Option("--format", "-F", help="jsonl (one record a line, custom_id first), csv or parquet (one row a record, typed columns; needs the [parquet] extra) [default: from -o's name, else jsonl].", show_default=False)] = None,
-        columns: Annotated[list[str] | None, typer.Option("--column", metavar="NAME=EXPR", help="csv, parquet: add a column, a JMESPath expression over the record (custom_id, status, error, body, request), e.g. model=body.id. Repeatable.", show_default=False)] = None,
-        body: Annotated[bool, typer.Option("--body", help="csv, parquet: add the whole response as a body column (JSON text).")] = False,
-        failed_only: Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")] = False,
-        join: Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True)] = None,
-        wait: Annotated[bool, typer.Option("--wait", help="If the batch is still running, wait for it to end first.")] = False,
-        concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")] = 4,
-        own: Annotated[bool, typer.Option("--own", help="A batch with retries: only this batch's own records, not merged with its other attempts.")] = False,
+        output: Annotated[
+            str | None,
+            typer.Option(
+                "--output",
+                "-o",
+                help="File to write, or - for stdout [default: BATCH_ID.FORMAT]. A name ending .jsonl, .csv or .parquet picks the format.",
+                show_default=False,
+            ),
+        ] = None,
+        fmt: Annotated[
+            ResultsFormat | None,
+            typer.Option(
+                "--format",
+                "-F",
+                help="jsonl (one record a line, custom_id first), csv or parquet (one row a record, typed columns; needs the [parquet] extra) [default: from -o's name, else jsonl].",
+                show_default=False,
+            ),
+        ] = None,
+        columns: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--column",
+                metavar="NAME=EXPR",
+                help="csv, parquet: add a column, a JMESPath expression over the record (custom_id, status, error, body, request), e.g. model=body.id. Repeatable.",
+                show_default=False,
+            ),
+        ] = None,
+        body: Annotated[
+            bool,
+            typer.Option(
+                "--body", help="csv, parquet: add the whole response as a body column (JSON text)."
+            ),
+        ] = False,
+        failed_only: Annotated[
+            bool, typer.Option("--failed-only", help="Only the records that failed.")
+        ] = False,
+        join: Annotated[
+            Path | None,
+            typer.Option(
+                "--join",
+                help="The input JSONL: put each request beside its result.",
+                dir_okay=False,
+                exists=True,
+            ),
+        ] = None,
+        wait: Annotated[
+            bool,
+            typer.Option("--wait", help="If the batch is still running, wait for it to end first."),
+        ] = False,
+        concurrency: Annotated[
+            int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")
+        ] = 4,
+        own: Annotated[
+            bool,
+            typer.Option(
+                "--own",
+                help="A batch with retries: only this batch's own records, not merged with its other attempts.",
+            ),
+        ] = False,
     ) -> None:
         """Download a finished batch's results as JSONL, CSV or Parquet.
 
@@ -94,7 +144,10 @@ def register(app: typer.Typer) -> None:
         )
         chosen, _ = check_options(options)  # a usage error stops the command before any call
         if chosen == "parquet" and output == "-" and state.out.stdout_is_tty:
-            raise OutputOptionError("Parquet is binary and stdout is a terminal", hint="write it to a file: -o FILE.parquet")
+            raise OutputOptionError(
+                "Parquet is binary and stdout is a terminal",
+                hint="write it to a file: -o FILE.parquet",
+            )
         client = state.client()
         batch = act_on(client, batch_id, BATCH, state.out, client.get_batch)
         batch_id = batch.id
@@ -103,6 +156,11 @@ def register(app: typer.Typer) -> None:
             from ._watching import run_watch
 
             code = run_watch(state, [batch_id], plain=True, to_stderr=True, no_exit_status=True)
-            if code in (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT):
+            if code in (
+                ExitCode.INTERRUPTED,
+                ExitCode.TERMINATED,
+                ExitCode.HANGUP,
+                ExitCode.TIMEOUT,
+            ):
                 raise typer.Exit(code)
         fetch_results(client, batch_id, state.out, options, stdout=state.out.binary)

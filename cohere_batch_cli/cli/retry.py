@@ -34,11 +34,48 @@ def register(app: typer.Typer) -> None:
         batch_id: BatchIdArg,
         match: MatchOpt = None,
         missing: MissingOpt = True,
-        input_file: Annotated[Path | None, typer.Option("--input", "-i", help="The batch's input file (default: the file cbatch recorded, else the batch's input dataset).", dir_okay=False, show_default=False)] = None,
-        model: Annotated[str | None, typer.Option("--model", "-m", help="Model of the new batch [default: the retried batch's].", show_default=False)] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", "-n", help="Say what would be sent again and why; send nothing.")] = False,
-        watch: Annotated[bool, typer.Option("--watch", "-w", help="Follow the new batch to its end, and retry again for --rounds.")] = False,
-        rounds: Annotated[int, typer.Option("--rounds", min=1, max=100, help="With --watch: retry what still fails, up to this many attempts.")] = 1,
+        input_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--input",
+                "-i",
+                help="The batch's input file (default: the file cbatch recorded, else the batch's input dataset).",
+                dir_okay=False,
+                show_default=False,
+            ),
+        ] = None,
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                "-m",
+                help="Model of the new batch [default: the retried batch's].",
+                show_default=False,
+            ),
+        ] = None,
+        dry_run: Annotated[
+            bool,
+            typer.Option(
+                "--dry-run", "-n", help="Say what would be sent again and why; send nothing."
+            ),
+        ] = False,
+        watch: Annotated[
+            bool,
+            typer.Option(
+                "--watch",
+                "-w",
+                help="Follow the new batch to its end, and retry again for --rounds.",
+            ),
+        ] = False,
+        rounds: Annotated[
+            int,
+            typer.Option(
+                "--rounds",
+                min=1,
+                max=100,
+                help="With --watch: retry what still fails, up to this many attempts.",
+            ),
+        ] = 1,
         pause: PauseOpt = DEFAULT_PAUSE,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
@@ -93,7 +130,16 @@ def register(app: typer.Typer) -> None:
         )
         if watch:
             resume = retry_command(state, batch_id, options, rounds=rounds, pause=pause)
-            code = run_rounds(state, batch_id, options, rounds=rounds, pause=pause, json_lines=lines, quiet=quiet, resume=resume)
+            code = run_rounds(
+                state,
+                batch_id,
+                options,
+                rounds=rounds,
+                pause=pause,
+                json_lines=lines,
+                quiet=quiet,
+                resume=resume,
+            )
             raise typer.Exit(code)
         store = open_store_or_warn(out, "the retry's progress")
         if dry_run:
@@ -112,7 +158,9 @@ def register(app: typer.Typer) -> None:
         mark_done(store, outcome)
 
 
-def _dry_run(state: CliState, batch_id: str, options: RetryOptions, store: StateStore | None) -> None:
+def _dry_run(
+    state: CliState, batch_id: str, options: RetryOptions, store: StateStore | None
+) -> None:
     """What would be sent again, a record a line (custom_id, why, the error), streamed from a file."""
     import dataclasses
     import json
@@ -124,11 +172,21 @@ def _dry_run(state: CliState, batch_id: str, options: RetryOptions, store: State
     out = state.out
     with tempfile.TemporaryDirectory(prefix="cbatch-dry-run-") as folder:
         listing = Path(folder) / "listing.jsonl"
-        outcome = retry_once(state.client(), batch_id, out, dataclasses.replace(options, listing=listing), store=store)
+        outcome = retry_once(
+            state.client(),
+            batch_id,
+            out,
+            dataclasses.replace(options, listing=listing),
+            store=store,
+        )
         if outcome.batch is not None:  # an earlier run made the next attempt and never saw it end
-            out.info(f"{outcome.resumed}; it is {outcome.batch.status.label}: nothing new would be sent until it ends")
+            out.info(
+                f"{outcome.resumed}; it is {outcome.batch.status.label}: nothing new would be sent until it ends"
+            )
             return
-        out.info(f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, its input a dataset named {outcome.dataset_name!r}")
+        out.info(
+            f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, its input a dataset named {outcome.dataset_name!r}"
+        )
         if outcome.selection is None or not listing.exists():
             return
 
@@ -142,7 +200,11 @@ def _dry_run(state: CliState, batch_id: str, options: RetryOptions, store: State
             columns=(
                 Column("CUSTOM_ID", lambda r: r["custom_id"]),
                 Column("REASON", lambda r: r["reason"]),
-                Column("ATTEMPT", lambda r: "-" if r["attempt"] is None else str(r["attempt"]), justify="right"),
+                Column(
+                    "ATTEMPT",
+                    lambda r: "-" if r["attempt"] is None else str(r["attempt"]),
+                    justify="right",
+                ),
                 Column("ERROR", lambda r: r["error"] or ""),
             ),
             csv_fields=("custom_id", "reason", "attempt", "error"),

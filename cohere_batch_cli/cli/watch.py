@@ -55,7 +55,13 @@ def register(app: typer.Typer) -> None:
         jsonl: JsonlOpt = False,
         no_exit_status: NoExitStatusOpt = False,
         on_done: OnDoneOpt = None,
-        fail_on_records: Annotated[bool, typer.Option("--fail-on-records", help="Exit 12 when a batch ends with records that failed or have no result, COMPLETED included (for CI).")] = False,
+        fail_on_records: Annotated[
+            bool,
+            typer.Option(
+                "--fail-on-records",
+                help="Exit 12 when a batch ends with records that failed or have no result, COMPLETED included (for CI).",
+            ),
+        ] = False,
     ) -> None:
         """Follow batches until every one has ended: completed, failed or canceled.
 

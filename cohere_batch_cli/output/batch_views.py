@@ -44,7 +44,9 @@ def until(moment: datetime | None, now: datetime | None = None) -> str:
     return f"in {span(left)}" if left > 0 else f"expired {span(-left)} ago"
 
 
-def expiry_text(moment: datetime | None, now: datetime | None = None, *, plain: bool = False) -> str:
+def expiry_text(
+    moment: datetime | None, now: datetime | None = None, *, plain: bool = False
+) -> str:
     """``2025-04-04 14:59:25Z (in 29d23h)`` (``plain``: the moment alone); empty when unknown."""
     if moment is None:
         return ""
@@ -160,7 +162,9 @@ DATASET_PLAIN_COLUMNS = (
 )
 
 
-def batch_fields(batch: Batch, ttl: float | None = None, *, plain: bool = False) -> list[tuple[str, str]]:
+def batch_fields(
+    batch: Batch, ttl: float | None = None, *, plain: bool = False
+) -> list[tuple[str, str]]:
     """Every field of a batch as (label, text), known ones first in a readable order.
 
     ``plain`` (stdout is not a terminal): raw numbers and one-word times, no
@@ -201,7 +205,9 @@ def batch_fields(batch: Batch, ttl: float | None = None, *, plain: bool = False)
     return [(k, v) for k, v in known if v] + extra
 
 
-def lineage_fields(attempt: int, root_id: str, parent_id: str | None, retried_by: str | None) -> list[tuple[str, str]]:
+def lineage_fields(
+    attempt: int, root_id: str, parent_id: str | None, retried_by: str | None
+) -> list[tuple[str, str]]:
     """Where a batch stands in a chain of retries: its attempt, what it retries, what retried it."""
     if attempt == 1:
         rows = [("Attempt", "1 (the original)")]
@@ -213,7 +219,9 @@ def lineage_fields(attempt: int, root_id: str, parent_id: str | None, retried_by
     return rows
 
 
-def dataset_fields(dataset: Dataset, ttl: float | None = None, *, plain: bool = False) -> list[tuple[str, str]]:
+def dataset_fields(
+    dataset: Dataset, ttl: float | None = None, *, plain: bool = False
+) -> list[tuple[str, str]]:
     """A dataset as (label, text); ``plain``: raw numbers (``Size`` in bytes), one-word times.
 
     With ``ttl``, when it expires (``created_at`` + the lifetime).
@@ -241,4 +249,3 @@ def _text(value: Any) -> str:
     import json
 
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-

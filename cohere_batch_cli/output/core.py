@@ -147,7 +147,9 @@ class _BinaryStdout:
     def write(self, data: bytes) -> int:
         if self._terminal:
             data = bytes_for_terminal(data)
-        if self._buffer is None or self._stream.failed:  # a text-only stdout (some runners and IDEs)
+        if (
+            self._buffer is None or self._stream.failed
+        ):  # a text-only stdout (some runners and IDEs)
             self._stream.write(data.decode("utf-8"))
             return len(data)
         if TRANSCRIPT is not None:
@@ -181,7 +183,9 @@ class Output:
     ) -> None:
         self._out = _Stream("stdout", stdout if stdout is not None else sys.stdout)
         self._err = _Stream("stderr", stderr if stderr is not None else sys.stderr)
-        self.no_color = no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+        self.no_color = (
+            no_color or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM") == "dumb"
+        )
         self.debug_enabled = debug
         times.use_local_time(local_time or times.local_time_from_env())
         self.mode = TABLE if self._out.isatty() else PLAIN
@@ -543,4 +547,3 @@ def _tsv(columns: Sequence[Column], item: Any) -> str:
 
 def _csv_cell(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-

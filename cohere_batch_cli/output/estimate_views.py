@@ -23,7 +23,12 @@ def estimate_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
     embed = "texts" in data
     tokens = data["input_tokens"]
     kind = "embed" if embed else "chat"
-    fields = [("File", f"{data['file']}: {_plural(data['records'], kind + ' record')} ({data['dataset_type']})")]
+    fields = [
+        (
+            "File",
+            f"{data['file']}: {_plural(data['records'], kind + ' record')} ({data['dataset_type']})",
+        )
+    ]
     context = data.get("context_length")
     model = f"{data['model']}, context length " + (f"{context:,} tokens" if context else "unknown")
     fields.append(("Model", model))
@@ -37,12 +42,20 @@ def estimate_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
         per = "per record"
         total = f"{tokens['total']:,}"
     fields.append(
-        ("Input tokens", f"{total}; {per} {_n(tokens['min'])} min, {_n(tokens['median'])} median, {_n(tokens['max'])} max")
+        (
+            "Input tokens",
+            f"{total}; {per} {_n(tokens['min'])} min, {_n(tokens['median'])} median, {_n(tokens['max'])} max",
+        )
     )
     if embed:
         fields.append(("Output tokens", "none (embeddings)"))
         if data["truncated_texts"]:
-            fields.append(("Truncated", f"{_plural(data['truncated_texts'], 'text')} over the limit, cut to fit by the API"))
+            fields.append(
+                (
+                    "Truncated",
+                    f"{_plural(data['truncated_texts'], 'text')} over the limit, cut to fit by the API",
+                )
+            )
     else:
         without = data["records_without_max_tokens"]
         bound = f"at most {data['output_tokens_bound']:,}"
@@ -52,16 +65,28 @@ def estimate_fields(data: dict[str, Any]) -> list[tuple[str, str]]:
             bound += ", from each record's max_tokens"
         fields.append(("Output tokens", bound))
     over = data["over_context"]["count"]
-    fields.append(("Over context", "none" if not over else f"{_plural(over, 'record')} cannot fit (listed on stderr)"))
+    fields.append(
+        (
+            "Over context",
+            "none" if not over else f"{_plural(over, 'record')} cannot fit (listed on stderr)",
+        )
+    )
     if data.get("unreadable_lines"):
-        fields.append(("Not counted", f"{_plural(data['unreadable_lines'], 'line')} (listed on stderr)"))
+        fields.append(
+            ("Not counted", f"{_plural(data['unreadable_lines'], 'line')} (listed on stderr)")
+        )
     if data.get("images"):
         fields.append(("Images", f"{data['images']:,}, not counted (the count covers text)"))
     cost = data.get("cost")
     if cost:
         fields.append(("Cost", f"at most {cost['shown']} (prices from {cost['prices_from']})"))
     else:
-        fields.append(("Cost", f"not priced: set prices for {data['model']} in the profile (docs/estimating.md)"))
+        fields.append(
+            (
+                "Cost",
+                f"not priced: set prices for {data['model']} in the profile (docs/estimating.md)",
+            )
+        )
     fields.append(("Counts", data["counts"]))
     batch = data.get("batch")
     if batch:

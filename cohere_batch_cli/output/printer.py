@@ -45,17 +45,26 @@ def choose_mode(
     """
     if fmt is not None and fmt not in FORMATS:
         raise OutputOptionError(f"--format must be one of {', '.join(FORMATS)}")
-    shorthands = (("--json", JSON, json_out), ("--jsonl", JSONL, jsonl), ("-q", IDS, quiet), ("--raw", TEXT, raw))
+    shorthands = (
+        ("--json", JSON, json_out),
+        ("--jsonl", JSONL, jsonl),
+        ("-q", IDS, quiet),
+        ("--raw", TEXT, raw),
+    )
     asked = {flag: mode for flag, mode, on in shorthands if on}
     if fmt is not None:
         asked[f"--format {fmt}"] = fmt
     modes = set(asked.values())
     if len(modes) > 1:
-        raise OutputOptionError(f"{' and '.join(sorted(asked))} ask for different output; give one of them")
+        raise OutputOptionError(
+            f"{' and '.join(sorted(asked))} ask for different output; give one of them"
+        )
     mode = modes.pop() if modes else None
     if query is not None and mode not in (None, *QUERY_MODES):
         flag = next(iter(asked))
-        raise OutputOptionError(f"--query prints JSON; it cannot go with {flag} (use --json or --raw)")
+        raise OutputOptionError(
+            f"--query prints JSON; it cannot go with {flag} (use --json or --raw)"
+        )
     if mode is not None:
         return mode
     if query is not None:
@@ -87,4 +96,6 @@ def compile_query(expression: str) -> Any:
     try:
         return jmespath.compile(expression)
     except JMESPathError as exc:
-        raise OutputOptionError(f"--query is not valid JMESPath: {str(exc).splitlines()[0]}") from None
+        raise OutputOptionError(
+            f"--query is not valid JMESPath: {str(exc).splitlines()[0]}"
+        ) from None

@@ -63,7 +63,9 @@ class RichProgress:
         )
 
         self._by_bytes = total_records is None
-        amount = (DownloadColumn(), TransferSpeedColumn()) if self._by_bytes else (MofNCompleteColumn(),)
+        amount = (
+            (DownloadColumn(), TransferSpeedColumn()) if self._by_bytes else (MofNCompleteColumn(),)
+        )
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -84,4 +86,3 @@ class RichProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
-

@@ -24,7 +24,7 @@ _UNSAFE = (
     "\ufeff"  # zero-width no-break space (a byte order mark mid-text)
 )
 _UNSAFE_CHAR = re.compile(f"[{_UNSAFE}]")
-_UNSAFE_IN_JSON = re.compile(f"[{_UNSAFE.replace(chr(0) + '-' + chr(0x1f), '')}]")
+_UNSAFE_IN_JSON = re.compile(f"[{_UNSAFE.replace(chr(0) + '-' + chr(0x1F), '')}]")
 """What ``json.dumps(..., ensure_ascii=False)`` leaves raw: it already escapes C0 itself."""
 
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}

@@ -116,7 +116,8 @@ def plan(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -
     """
     shown = list(range(len(columns)))
     natural = [
-        max([cell_width(columns[i].header), *(cell_width(row[i]) for row in rows)]) for i in range(len(columns))
+        max([cell_width(columns[i].header), *(cell_width(row[i]) for row in rows)])
+        for i in range(len(columns))
     ]
     while True:
         widths = {i: natural[i] for i in shown}
@@ -130,9 +131,14 @@ def plan(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -
         shown.remove(max(droppable, key=lambda i: (columns[i].priority, i)))
 
 
-def _shrink(widths: dict[int, int], flexible: list[int], room: int, columns: Sequence[Column]) -> None:
+def _shrink(
+    widths: dict[int, int], flexible: list[int], room: int, columns: Sequence[Column]
+) -> None:
     """Narrow the widest flexible columns, one column at a time, until the row fits."""
-    floor = {i: min(widths[i], max(MIN_FLEX, columns[i].min_width, cell_width(columns[i].header))) for i in flexible}
+    floor = {
+        i: min(widths[i], max(MIN_FLEX, columns[i].min_width, cell_width(columns[i].header)))
+        for i in flexible
+    }
     while sum(widths.values()) > room:
         candidates = [i for i in flexible if widths[i] > floor[i]]
         if not candidates:
@@ -165,7 +171,9 @@ class TableWriter:
         if not sample and not flushed:
             return 0
         # Nothing listed yet (``list --watch``): room for names as for a short listing.
-        widths_from = [row for _, row in sample] or [[col.header.ljust(col.min_width * 2) for col in self._columns]]
+        widths_from = [row for _, row in sample] or [
+            [col.header.ljust(col.min_width * 2) for col in self._columns]
+        ]
         layout = plan(self._columns, widths_from, self._width)
         index = [self._columns.index(col) for col in layout.columns]
         header = [col.header for col in layout.columns]
@@ -179,7 +187,9 @@ class TableWriter:
         self._stream.flush()
         return count
 
-    def _rows(self, sample: list[tuple[Any, list[str]]], rest: Iterator[Any]) -> Iterator[tuple[Any, list[str]]]:
+    def _rows(
+        self, sample: list[tuple[Any, list[str]]], rest: Iterator[Any]
+    ) -> Iterator[tuple[Any, list[str]]]:
         yield from sample
         for item in rest:
             if item is FLUSH:
@@ -193,7 +203,9 @@ class TableWriter:
     def _line(self, layout: Layout, cells: Sequence[str], item: Any, *, bold: bool = False) -> str:
         parts = []
         last = len(cells) - 1
-        for n, (col, width, text) in enumerate(zip(layout.columns, layout.widths, cells, strict=True)):
+        for n, (col, width, text) in enumerate(
+            zip(layout.columns, layout.widths, cells, strict=True)
+        ):
             text = text if col.whole else cut(text, width)
             pad = " " * max(0, width - cell_width(text))
             if col.justify == "right":
@@ -205,5 +217,7 @@ class TableWriter:
         return GAP.join(parts)
 
     def _paint(self, text: str, style: str) -> str:
-        codes = ";".join(_SGR[s] for s in style.split() if s in _SGR) if self._color and style else ""
+        codes = (
+            ";".join(_SGR[s] for s in style.split() if s in _SGR) if self._color and style else ""
+        )
         return f"\x1b[{codes}m{text}\x1b[0m" if codes else text

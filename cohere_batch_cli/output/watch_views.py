@@ -84,6 +84,7 @@ class WatchView(Protocol):
 
     def sleep(self, seconds: float) -> None: ...
 
+
 def fmt_duration(seconds: float | None) -> str:
     """``45s``, ``3m05s``, ``2h07m``: short enough for a status line."""
     if seconds is None:
@@ -177,7 +178,9 @@ def describe(event: WatchEvent, *, many: bool = False) -> str:
             parts.append(str(tokens(b)))
         return "  ".join(parts)
     if isinstance(event, StatusChanged):
-        return f"{label(event.batch)}: {event.old.label} -> {event.new.label}  {counts(event.batch)}"
+        return (
+            f"{label(event.batch)}: {event.old.label} -> {event.new.label}  {counts(event.batch)}"
+        )
     if isinstance(event, BatchDone):
         return done_line(event.batch, many=many, results=event.results)
     if isinstance(event, NotFound):
@@ -212,7 +215,11 @@ def results_hint(batch: Batch, *, many: bool, results: bool | None, sep: str) ->
     """Where a finished batch's results are, true whether its output dataset exists or not."""
     dataset = batch.output_dataset_id
     if not dataset:
-        return f"{sep}no output dataset: there are no results to download" if batch.status.is_terminal else ""
+        return (
+            f"{sep}no output dataset: there are no results to download"
+            if batch.status.is_terminal
+            else ""
+        )
     if results is False:
         return f"{sep}its output dataset {clean(dataset)} was not found: there are no results to download"
     text = f"{sep}output dataset {clean(dataset)}"
@@ -305,7 +312,11 @@ class PlainRenderer:
                 _, seen, mark = self._queued[batch.id]
                 self._queued[batch.id] = (batch, seen, mark)
             else:  # first seen queued: speak at the next mark, not about the wait before the watch
-                self._queued[batch.id] = (batch, now, next_queue_mark(queued_for(batch, now) or 0.0))
+                self._queued[batch.id] = (
+                    batch,
+                    now,
+                    next_queue_mark(queued_for(batch, now) or 0.0),
+                )
         for batch_id, (batch, seen, mark) in list(self._queued.items()):
             waited = queued_for(batch, now, seen)
             if waited is None or waited < mark:
@@ -353,7 +364,9 @@ def event_json(event: WatchEvent, when: datetime) -> dict[str, Any]:
             exit_code=int(event.exit_code),
             output_dataset_id=b.output_dataset_id,
             output_dataset_found=event.results if b.output_dataset_id else False,
-            results_command=results_command(b.id) if b.output_dataset_id and event.results else None,
+            results_command=results_command(b.id)
+            if b.output_dataset_id and event.results
+            else None,
         )
     elif isinstance(event, NotFound):
         out.update(
@@ -373,10 +386,16 @@ def event_json(event: WatchEvent, when: datetime) -> dict[str, Any]:
     elif isinstance(event, Recovered):
         out.update(down_for=_round(event.down_for))
     elif isinstance(event, TimedOut):
-        out.update(pending=list(event.pending_ids), batches=[b.raw for b in event.batches], exit_code=int(event.exit_code))
+        out.update(
+            pending=list(event.pending_ids),
+            batches=[b.raw for b in event.batches],
+            exit_code=int(event.exit_code),
+        )
     elif isinstance(event, AllDone):
         out.update(
-            batches=[b.raw for b in event.batches], not_found=list(event.not_found), exit_code=int(event.exit_code)
+            batches=[b.raw for b in event.batches],
+            not_found=list(event.not_found),
+            exit_code=int(event.exit_code),
         )
     out["elapsed"] = _round(event.elapsed)
     return out
@@ -473,7 +492,9 @@ def progress_bar(batch: Batch, width: int = 30) -> Text:
     if batch.num_failed_records and not bad_cells and ok_cells < width:
         bad_cells = 1  # a failure is always visible
     rest = width - ok_cells - bad_cells
-    return Text.assemble(("█" * ok_cells, "green"), ("▓" * bad_cells, "red"), ("░" * rest, "bright_black"))
+    return Text.assemble(
+        ("█" * ok_cells, "green"), ("▓" * bad_cells, "red"), ("░" * rest, "bright_black")
+    )
 
 
 def _batch_elapsed(batch: Batch, state: WatchState) -> float | None:
@@ -496,8 +517,12 @@ def _head(batch: Batch, width: int) -> Text:
     ident, status = clean(batch.id), batch.status.label
     room = width - cell_width(ident) - len(status) - 4
     if room >= 8:
-        return Text.assemble((cut(name, room), "bold"), "  ", (ident, "dim"), "  ", _status_text(batch))
-    return Text.assemble((cut(name, max(1, width - len(status) - 2)), "bold"), "  ", _status_text(batch))
+        return Text.assemble(
+            (cut(name, room), "bold"), "  ", (ident, "dim"), "  ", _status_text(batch)
+        )
+    return Text.assemble(
+        (cut(name, max(1, width - len(status) - 2)), "bold"), "  ", _status_text(batch)
+    )
 
 
 def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
@@ -545,11 +570,24 @@ def _compact_row(view: BatchView, width: int) -> Text:
         tail = f"  {b.num_processed}/{total}"
         room = width - len(status) - len(tail) - 2
         name = cut(clean(b.name) or clean(b.id), max(1, room))
-        return Text.assemble((f"{name:<{max(1, room)}}", "bold"), "  ", _status_text(b), " " * (11 - len(b.status.label)), tail)
+        return Text.assemble(
+            (f"{name:<{max(1, room)}}", "bold"),
+            "  ",
+            _status_text(b),
+            " " * (11 - len(b.status.label)),
+            tail,
+        )
     name = cut(clean(b.name) or clean(b.id), room)
     pad = " " * (room - cell_width(name))
     return Text.assemble(
-        (name, "bold"), pad, "  ", _status_text(b), " " * (11 - len(b.status.label)), "  ", progress_bar(b, 12), tail
+        (name, "bold"),
+        pad,
+        "  ",
+        _status_text(b),
+        " " * (11 - len(b.status.label)),
+        "  ",
+        progress_bar(b, 12),
+        tail,
     )
 
 
@@ -567,7 +605,9 @@ def render_state(state: WatchState) -> RenderableType:
     hidden = 0
     if not blocks and len(ids) > room:
         # Not even a line each: the batches still running first, then as many ended ones as fit.
-        running = [i for i in ids if i not in state.views or not state.views[i].batch.status.is_terminal]
+        running = [
+            i for i in ids if i not in state.views or not state.views[i].batch.status.is_terminal
+        ]
         ended = [i for i in ids if i not in running]
         shown = (running + ended)[: room - 1]
         hidden = len(ids) - len(shown)
@@ -575,10 +615,16 @@ def render_state(state: WatchState) -> RenderableType:
     for batch_id in ids:
         view = state.views.get(batch_id)
         if batch_id in state.not_found:
-            grid.add_row(Text.assemble((clean(batch_id), "dim"), ("  not found: no longer watched", "red")))
+            grid.add_row(
+                Text.assemble((clean(batch_id), "dim"), ("  not found: no longer watched", "red"))
+            )
             continue
         if view is None:
-            grid.add_row(Text.assemble((cut(clean(batch_id), state.width), "dim"), "  waiting for the first answer..."))
+            grid.add_row(
+                Text.assemble(
+                    (cut(clean(batch_id), state.width), "dim"), "  waiting for the first answer..."
+                )
+            )
             continue
         if blocks:
             for row in _batch_rows(view, state):
@@ -607,23 +653,37 @@ def render_summary(state: WatchState) -> list[Text]:
     """
     outcome = state.outcome
     lines: list[Text] = []
-    ended = [state.views[i] for i in state.batch_ids if i in state.views and state.views[i].batch.status.is_terminal]
+    ended = [
+        state.views[i]
+        for i in state.batch_ids
+        if i in state.views and state.views[i].batch.status.is_terminal
+    ]
     missing = [i for i in state.batch_ids if i in state.not_found]
     if len(state.batch_ids) <= SUMMARY_DETAIL_MAX:
         many = len(state.batch_ids) > 1
         lines += [Text.assemble(("✗ ", "red"), (f"{clean(i)}: not found", "bold")) for i in missing]
         for view in ended:
             b = view.batch
-            mark, style = {"completed": ("✓", "green"), "failed": ("✗", "red")}.get(b.status.label, ("■", "yellow"))
-            lines.append(Text.assemble((mark + " ", style), (f"{label(b)} {b.status.label}: {counts(b)}", "bold")))
+            mark, style = {"completed": ("✓", "green"), "failed": ("✗", "red")}.get(
+                b.status.label, ("■", "yellow")
+            )
+            lines.append(
+                Text.assemble(
+                    (mark + " ", style), (f"{label(b)} {b.status.label}: {counts(b)}", "bold")
+                )
+            )
             if b.status_reason:
                 lines.append(Text(f"  reason: {clean(b.status_reason)}"))
             if b.output_dataset_id and view.results is not False:
                 lines.append(Text(f"  output dataset: {clean(b.output_dataset_id)}"))
                 if view.results:
-                    lines.append(Text(f"  get results:    {results_command(b.id, _results_file(b, many))}"))
+                    lines.append(
+                        Text(f"  get results:    {results_command(b.id, _results_file(b, many))}")
+                    )
             else:
-                lines.append(Text(results_hint(b, many=many, results=view.results, sep="  ").rstrip()))
+                lines.append(
+                    Text(results_hint(b, many=many, results=view.results, sep="  ").rstrip())
+                )
     else:
         lines += [Text(f"✗ {clean(i)}: not found", style="yellow") for i in missing]
         for view in ended:
@@ -631,14 +691,27 @@ def render_summary(state: WatchState) -> list[Text]:
             if b.status != BatchStatus.COMPLETED:
                 mark = "✗" if b.status == BatchStatus.FAILED else "■"
                 reason = f"; {clean(b.status_reason)}" if b.status_reason else ""
-                lines.append(Text(f"{mark} {label(b)} {b.status.label}: {counts(b)}{reason}", style="yellow"))
-        completed = [v.batch for v in ended if v.batch.status == BatchStatus.COMPLETED and v.batch.output_dataset_id]
+                lines.append(
+                    Text(f"{mark} {label(b)} {b.status.label}: {counts(b)}{reason}", style="yellow")
+                )
+        completed = [
+            v.batch
+            for v in ended
+            if v.batch.status == BatchStatus.COMPLETED and v.batch.output_dataset_id
+        ]
         if completed:
             lines.append(
-                Text(f"results of the {len(completed)} completed: cbatch results ID -o results-ID.jsonl (ids: cbatch list --status completed -q)")
+                Text(
+                    f"results of the {len(completed)} completed: cbatch results ID -o results-ID.jsonl (ids: cbatch list --status completed -q)"
+                )
             )
     if isinstance(outcome, AllDone):
-        lines.append(Text(outcome_line(outcome.batches, outcome.exit_code, not_found=len(outcome.not_found)), style="bold"))
+        lines.append(
+            Text(
+                outcome_line(outcome.batches, outcome.exit_code, not_found=len(outcome.not_found)),
+                style="bold",
+            )
+        )
     elif isinstance(outcome, TimedOut):
         lines.append(Text(describe(outcome), style="yellow"))
     return lines

@@ -159,7 +159,9 @@ def download_results(
     """
     ordered = ordered_parts(parts)
 
-    def records(fetcher: Fetcher, per_part: list[int], cleanup: ExitStack) -> Iterable[dict[str, Any]]:
+    def records(
+        fetcher: Fetcher, per_part: list[int], cleanup: ExitStack
+    ) -> Iterable[dict[str, Any]]:
         return cleanup.enter_context(closing(decoded_records(ordered, fetcher.wait, per_part)))
 
     return fetch_and_write(
@@ -211,13 +213,17 @@ def fetch_and_write(
     sink: ProgressSink = progress or NullProgress()
     with ExitStack() as cleanup:
         joiner = None
-        if join is not None:  # the index of requests (and the input checks it reads with) only when asked
+        if (
+            join is not None
+        ):  # the index of requests (and the input checks it reads with) only when asked
             from .join import Joiner
 
             joiner = cleanup.enter_context(Joiner.open(join))
         workdir = _make_workdir(destination)
         cleanup.callback(shutil.rmtree, workdir, ignore_errors=True)
-        fetcher = Fetcher(list(parts), workdir, http, concurrency, stall_timeout, sink, refresh_links)
+        fetcher = Fetcher(
+            list(parts), workdir, http, concurrency, stall_timeout, sink, refresh_links
+        )
         cleanup.callback(fetcher.stop)  # runs before the rmtree: callbacks unwind last-in first
         sink.start(total_bytes=total_bytes(parts), total_records=reported.records)
         cleanup.callback(sink.finish)
@@ -260,13 +266,21 @@ def part_mismatches(parts: Sequence[DatasetPart], found: Sequence[int]) -> list[
     for position, (part, count) in enumerate(zip(parts, found, strict=False)):
         expected = part.num_rows
         if expected is not None and expected != count:
-            out.append(f"part {part_label(part, position)} holds {count:,} records but the dataset says {expected:,}")
+            out.append(
+                f"part {part_label(part, position)} holds {count:,} records but the dataset says {expected:,}"
+            )
     return out
 
 
-def _nothing_joined(report: JoinReport, joiner: Joiner | None, destination: Path | None) -> InputRejected:
+def _nothing_joined(
+    report: JoinReport, joiner: Joiner | None, destination: Path | None
+) -> InputRejected:
     theirs = ", ".join(joiner.examples()) if joiner is not None else ""
-    where = "stdout got them unjoined" if destination is None else f"nothing was written to {destination}"
+    where = (
+        "stdout got them unjoined"
+        if destination is None
+        else f"nothing was written to {destination}"
+    )
     return InputRejected(
         f"none of the {report.results:,} results has a request in --join {report.path} "
         f"(its custom_ids look like {theirs}); {where}",

@@ -35,12 +35,21 @@ from .records import decode_body, dumps, finite, is_failed, reply_text, usage
 
 try:
     import orjson as _orjson
-except ImportError:  # pragma: no cover - a dependency; the standard library's parser still decides alone
+except (
+    ImportError
+):  # pragma: no cover - a dependency; the standard library's parser still decides alone
     _orjson = None  # type: ignore[assignment]
 
 Kind = Literal["chat", "embed"]
 ColumnType = Literal[
-    "string", "int64", "json_text", "inferred", "vectors_float32", "vectors_int8", "vectors_uint8", "vectors_text"
+    "string",
+    "int64",
+    "json_text",
+    "inferred",
+    "vectors_float32",
+    "vectors_int8",
+    "vectors_uint8",
+    "vectors_text",
 ]
 """What a column's values are; :mod:`.parquet` maps each to an Arrow type, CSV writes them all as text."""
 
@@ -83,7 +92,9 @@ class Record:
                 "body": self.body,
                 "request": self.request,
             }
-            view.update((k, v) for k, v in self.raw.items() if k not in _PLAIN_KEYS and k not in view)
+            view.update(
+                (k, v) for k, v in self.raw.items() if k not in _PLAIN_KEYS and k not in view
+            )
             self._view = view
         return self._view
 
@@ -139,7 +150,9 @@ def parse_column(text: str) -> ColumnSpec:
     name, sep, expression = text.partition("=")
     name, expression = name.strip(), expression.strip()
     if not sep or not expression:
-        raise OutputOptionError(f"--column {text!r}: expected NAME=EXPR, e.g. --column model=body.id")
+        raise OutputOptionError(
+            f"--column {text!r}: expected NAME=EXPR, e.g. --column model=body.id"
+        )
     if not _NAME.fullmatch(name):
         raise OutputOptionError(
             f"--column {text!r}: a column name is letters, digits and _, not starting with a digit"
@@ -270,7 +283,10 @@ def table_columns(layout: Layout, options: TableOptions, *, joined: bool) -> lis
         ]
     else:
         columns.append(Column("input_tokens", "int64", _input_tokens))
-        columns += [Column(f"embeddings_{t}", EMBEDDING_TYPES[t], _embeddings(t)) for t in layout.embedding_types]
+        columns += [
+            Column(f"embeddings_{t}", EMBEDDING_TYPES[t], _embeddings(t))
+            for t in layout.embedding_types
+        ]
     if options.body:
         columns.append(Column("body", "json_text", _body))
     if joined:

@@ -41,7 +41,9 @@ def choose_format(output: str | None, explicit: str | None) -> OutputFormat:
     if explicit is None:
         return named or "jsonl"
     if explicit not in FORMATS:
-        raise OutputOptionError(f"unknown results format {explicit!r}: choose jsonl, csv or parquet")
+        raise OutputOptionError(
+            f"unknown results format {explicit!r}: choose jsonl, csv or parquet"
+        )
     if named is not None and named != explicit:
         raise OutputOptionError(
             f"--format {explicit} contradicts -o {output}, a .{named} name",

@@ -49,7 +49,6 @@ class JoinReport:
             )
         return out
 
-
     def without_result_line(self) -> str:
         """``3 requests in in.jsonl have no result: r-4, r-17, r-33``."""
         return (
@@ -89,7 +88,9 @@ class Joiner:
         try:
             fh = open(path, "rb")  # noqa: SIM115 - closed by close()
         except OSError as exc:
-            raise InputFileError(f"cannot read the --join file {path}: {exc.strerror or exc}") from exc
+            raise InputFileError(
+                f"cannot read the --join file {path}: {exc.strerror or exc}"
+            ) from exc
         try:
             offsets = _index_custom_ids(fh)
             if not offsets:

@@ -175,7 +175,9 @@ def _merge(
     read: Counter[int] = Counter()
     merged: list[_Merged] = []
 
-    def records(fetcher: Fetcher, per_part: list[int], cleanup: ExitStack) -> Iterable[dict[str, Any]]:
+    def records(
+        fetcher: Fetcher, per_part: list[int], cleanup: ExitStack
+    ) -> Iterable[dict[str, Any]]:
         workdir = fetcher.workdir
         db = cleanup.enter_context(closing(_scratch(workdir)))
         offset = 0
@@ -183,7 +185,9 @@ def _merge(
             decoded = decoded_records(group, _waiter(fetcher, offset), per_part)
             _index_retries(db, cleanup.enter_context(closing(decoded)), attempt.number, read)
             offset += len(group)
-        rest = cleanup.enter_context(closing(decoded_records(first, _waiter(fetcher, offset), per_part)))
+        rest = cleanup.enter_context(
+            closing(decoded_records(first, _waiter(fetcher, offset), per_part))
+        )
         merged.append(_Merged(db, rest, read, any_retries=bool(read)))
         if input_order is not None:
             from .order import in_input_order
@@ -202,7 +206,12 @@ def _merge(
 
 def _scratch(workdir: Path) -> sqlite3.Connection:
     db = sqlite3.connect(workdir / "merge.sqlite3", isolation_level=None)
-    for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "temp_store = FILE"):
+    for pragma in (
+        "journal_mode = OFF",
+        "synchronous = OFF",
+        "cache_size = -16384",
+        "temp_store = FILE",
+    ):
         db.execute(f"PRAGMA {pragma}")
     db.execute(
         "CREATE TABLE best (id TEXT NOT NULL UNIQUE, attempt INTEGER NOT NULL, ok INTEGER NOT NULL,"
@@ -216,7 +225,9 @@ def _waiter(fetcher: Fetcher, offset: int) -> Callable[[int], Path]:
     return lambda position: fetcher.wait(offset + position)
 
 
-def _index_retries(db: sqlite3.Connection, records: Iterable[dict[str, Any]], number: int, read: Counter[int]) -> None:
+def _index_retries(
+    db: sqlite3.Connection, records: Iterable[dict[str, Any]], number: int, read: Counter[int]
+) -> None:
     """One retry's records into ``best``, after the earlier ones': latest success, else latest failure."""
     upsert = (
         "INSERT INTO best (id, attempt, ok, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
@@ -228,7 +239,9 @@ def _index_retries(db: sqlite3.Connection, records: Iterable[dict[str, Any]], nu
     for record in records:
         read[number] += 1
         custom_id = record.get("custom_id")
-        if not isinstance(custom_id, str):  # not mergeable, but never dropped: kept under an id of its own
+        if not isinstance(
+            custom_id, str
+        ):  # not mergeable, but never dropped: kept under an id of its own
             custom_id = f"\x00{number}:{read[number]}"
         rows.append((custom_id, number, not _failed(record), _encode(record)))
         if len(rows) >= _BLOCK:
@@ -242,7 +255,12 @@ class _Merged:
     """The merged records, in order: the original's (with the retries' winners in place), then the rest."""
 
     def __init__(
-        self, db: sqlite3.Connection, decoded: Iterator[dict[str, Any]], read: Counter[int], *, any_retries: bool = True
+        self,
+        db: sqlite3.Connection,
+        decoded: Iterator[dict[str, Any]],
+        read: Counter[int],
+        *,
+        any_retries: bool = True,
     ) -> None:
         self._db = db
         self._any = any_retries
@@ -259,7 +277,9 @@ class _Merged:
                 yield from self._resolve(block)
                 block = []
         yield from self._resolve(block)
-        for attempt, text in self._db.execute("SELECT attempt, record FROM best WHERE used = 0 ORDER BY rowid"):
+        for attempt, text in self._db.execute(
+            "SELECT attempt, record FROM best WHERE used = 0 ORDER BY rowid"
+        ):
             record = _decode(text)
             record["attempt"] = attempt
             self.written[attempt] += 1

@@ -26,10 +26,17 @@ except ImportError:  # pragma: no cover - a dependency, optional at run time
     _orjson = None  # type: ignore[assignment]
 
 
-def in_input_order(records: Iterable[dict[str, Any]], input_path: Path, workdir: Path) -> Iterator[dict[str, Any]]:
+def in_input_order(
+    records: Iterable[dict[str, Any]], input_path: Path, workdir: Path
+) -> Iterator[dict[str, Any]]:
     """``records`` in the order their ``custom_id``s have in ``input_path`` (a JSONL file)."""
     with closing(sqlite3.connect(workdir / "order.sqlite3", isolation_level=None)) as db:
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", "cache_size = -16384", "temp_store = FILE"):
+        for pragma in (
+            "journal_mode = OFF",
+            "synchronous = OFF",
+            "cache_size = -16384",
+            "temp_store = FILE",
+        ):
             db.execute(f"PRAGMA {pragma}")
         db.execute("CREATE TABLE pos (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
         db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
@@ -51,8 +58,15 @@ def in_input_order(records: Iterable[dict[str, Any]], input_path: Path, workdir:
 
         def flush() -> None:
             nonlocal extra
-            ids = [r.get("custom_id") if isinstance(r.get("custom_id"), str) else None for r in block]
-            found = dict(db.execute("SELECT id, n FROM pos WHERE id IN (SELECT value FROM json_each(?))", (json.dumps(ids),)))
+            ids = [
+                r.get("custom_id") if isinstance(r.get("custom_id"), str) else None for r in block
+            ]
+            found = dict(
+                db.execute(
+                    "SELECT id, n FROM pos WHERE id IN (SELECT value FROM json_each(?))",
+                    (json.dumps(ids),),
+                )
+            )
             out = []
             for record, custom_id in zip(block, ids, strict=True):
                 where = found.get(custom_id) if custom_id is not None else None

@@ -204,10 +204,14 @@ class ParquetTable:
         """Stop without a footer: the writer is let go, and nothing more is written to ``out``."""
         sink, self._sink = self._sink, None
         if sink is not None:
-            sink.dead = True  # a row group still being written now finishes at once, writing nothing
+            sink.dead = (
+                True  # a row group still being written now finishes at once, writing nothing
+            )
         job, self._inflight = self._inflight, None
         if job is not None:
-            job.thread.join(timeout=2.0)  # only a write stuck in the stream itself (a FIFO) outlasts this
+            job.thread.join(
+                timeout=2.0
+            )  # only a write stuck in the stream itself (a FIFO) outlasts this
         if self._writer is not None and (job is None or not job.thread.is_alive()):
             writer, self._writer = self._writer, None
             with suppress(Exception):  # the sink is dead: this only lets go of pyarrow's writer
@@ -222,7 +226,9 @@ class ParquetTable:
         import pyarrow as pa
 
         chosen = self._types if types is None else types
-        return pa.schema([pa.field(c.name, arrow_type(t)) for c, t in zip(self._columns, chosen, strict=True)])
+        return pa.schema(
+            [pa.field(c.name, arrow_type(t)) for c, t in zip(self._columns, chosen, strict=True)]
+        )
 
     def _array(self, i: int, values: list[Any]) -> Any:
         import pyarrow as pa
@@ -234,7 +240,11 @@ class ParquetTable:
         arrow = arrow_type(notation)
         packing = _PACKED.get(self._columns[i].type)
         try:
-            return pa.array(values, type=arrow) if packing is None else packed_vectors(values, *packing)
+            return (
+                pa.array(values, type=arrow)
+                if packing is None
+                else packed_vectors(values, *packing)
+            )
         except (pa.ArrowException, TypeError, ValueError, OverflowError, struct.error):
             pass
         kept: list[Any] = []
@@ -251,7 +261,9 @@ class ParquetTable:
         import pyarrow.parquet as pq
 
         if self._inferred:
-            handle, name = tempfile.mkstemp(prefix="segment-", suffix=".parquet", dir=self._spool_dir)
+            handle, name = tempfile.mkstemp(
+                prefix="segment-", suffix=".parquet", dir=self._spool_dir
+            )
             target: Any = open(handle, "wb")  # noqa: SIM115 - closed with its segment
             self._segments.append((Path(name), list(self._types)))
             self._sink = _Sink(target, owned=True, where=self._spool_dir)
@@ -270,7 +282,9 @@ class ParquetTable:
         self._pending, self._pending_bytes, self._pending_rows = [], 0, 0
         self._wait()
         writer = self._writer
-        self._inflight = _Background(lambda: writer.write_table(table, row_group_size=max(1, table.num_rows)))
+        self._inflight = _Background(
+            lambda: writer.write_table(table, row_group_size=max(1, table.num_rows))
+        )
 
     def _wait(self) -> None:
         """The row group being written in the background, finished (its error raised here)."""
@@ -312,7 +326,11 @@ class ParquetTable:
                     else:
                         arrays.append(column.cast(arrow_type(now)))
                 rewritten = pa.Table.from_arrays(arrays, schema=schema)
-                self._guarded(lambda t=rewritten: self._writer.write_table(t, row_group_size=max(1, t.num_rows)))
+                self._guarded(
+                    lambda t=rewritten: self._writer.write_table(
+                        t, row_group_size=max(1, t.num_rows)
+                    )
+                )
             segment.close()
             path.unlink(missing_ok=True)
         self._finish_writer()
@@ -369,7 +387,9 @@ def packed_vectors(values: Sequence[Any], code: str, item: str) -> Any:
         outer.append(len(inner) - 1)
     flat = pa.Array.from_buffers(arrow_type(item), count, [None, pa.py_buffer(b"".join(chunks))])
     vectors = pa.ListArray.from_arrays(pa.array(inner, pa.int32()), flat)
-    return pa.ListArray.from_arrays(pa.array(outer, pa.int32()), vectors, mask=pa.array(nulls, pa.bool_()))
+    return pa.ListArray.from_arrays(
+        pa.array(outer, pa.int32()), vectors, mask=pa.array(nulls, pa.bool_())
+    )
 
 
 class _Background:
@@ -384,7 +404,9 @@ class _Background:
     def __init__(self, action: Any) -> None:
         self._action = action
         self._error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="cbatch-parquet-row-group", daemon=True)
+        self.thread = threading.Thread(
+            target=self._run, name="cbatch-parquet-row-group", daemon=True
+        )
         self.thread.start()
 
     def _run(self) -> None:
@@ -425,7 +447,9 @@ class _Sink:
             self.error = exc
             raise
         except OSError as exc:
-            self.error = LocalWriteError(f"cannot write the Parquet spool in {self._where}: {exc.strerror or exc}")
+            self.error = LocalWriteError(
+                f"cannot write the Parquet spool in {self._where}: {exc.strerror or exc}"
+            )
             raise
 
     def flush(self) -> None:

@@ -111,7 +111,9 @@ def link_expired(url: str, now: float | None = None) -> bool | None:
 
 def _part_key(part: DatasetPart, position: int) -> str:
     """What names a part in a fresh read of its dataset: its id, else its name, else its index."""
-    return part.id or part.name or f"#{part.index if part.raw.get('index') is not None else position}"
+    return (
+        part.id or part.name or f"#{part.index if part.raw.get('index') is not None else position}"
+    )
 
 
 class Links:
@@ -252,7 +254,9 @@ class Fetcher:
             policy=self._policy,
             on_bytes=lambda n: self._sink.advance(bytes=n),
             cancel=self._cancel,
-            renew=(lambda refused: self.links.renew(position, refused)) if self.links.renewable else None,
+            renew=(lambda refused: self.links.renew(position, refused))
+            if self.links.renewable
+            else None,
         )
         return target
 
@@ -303,7 +307,11 @@ def download_part(
             fresh = renew(url) if renew is not None and proven else None
             if fresh is None:
                 again = "" if proven else ", and so was the fresh link the API gave for it"
-                hint = "" if renew is not None else "; it may have expired: run the command again for fresh links"
+                hint = (
+                    ""
+                    if renew is not None
+                    else "; it may have expired: run the command again for fresh links"
+                )
                 raise ResultsError(
                     f"part {label} could not be downloaded from {_storage_host(url)}: "
                     f"the storage refused its link ({exc}){again}{hint}"
@@ -312,11 +320,17 @@ def download_part(
             attempt -= 1  # a renewed link is not a retry: no wait, nothing counted
             continue
         except _Refused as exc:
-            raise ResultsError(f"part {label} could not be downloaded from {_storage_host(url)}: {exc}") from None
+            raise ResultsError(
+                f"part {label} could not be downloaded from {_storage_host(url)}: {exc}"
+            ) from None
         except _Retryable as exc:
             last, requested = str(exc), exc.wait
         except httpx.TimeoutException:
-            last = f"no data for {stall_timeout:g} s" if state.got_headers else "the server did not answer"
+            last = (
+                f"no data for {stall_timeout:g} s"
+                if state.got_headers
+                else "the server did not answer"
+            )
         except httpx.RequestError as exc:
             last = _transport_reason(exc)
         wait = policy.next_wait(attempt, waited, requested=requested)
@@ -327,7 +341,9 @@ def download_part(
         _sleep(wait, cancel)
         waited += wait
     tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
-    raise ResultsError(f"part {label} could not be downloaded from {_storage_host(url)} after {tries}: {last}")
+    raise ResultsError(
+        f"part {label} could not be downloaded from {_storage_host(url)} after {tries}: {last}"
+    )
 
 
 @dataclass
@@ -377,14 +393,18 @@ def _attempt(
         if state.etag:
             headers["If-Range"] = state.etag
     base = http.timeout
-    timeout = httpx.Timeout(connect=base.connect, read=stall_timeout, write=base.write, pool=base.pool)
+    timeout = httpx.Timeout(
+        connect=base.connect, read=stall_timeout, write=base.write, pool=base.pool
+    )
     state.got_headers = False
     with http.stream("GET", url, headers=headers, timeout=timeout) as response:
         state.got_headers = True
         status = response.status_code
         resume = status == 206 and state.received > 0 and _range_start(response) == state.received
         if policy.retryable(status):
-            raise _Retryable(f"the server answered {status}", server_requested_wait(response.headers))
+            raise _Retryable(
+                f"the server answered {status}", server_requested_wait(response.headers)
+            )
         if status == 416 and state.received:
             state.received = 0
             raise _Retryable("the server refused to resume")
@@ -424,7 +444,9 @@ def _attempt(
 
 def _local_write_error(target: Path, exc: OSError) -> LocalWriteError:
     """A part that cannot be stored is the local disk's failure (exit 11), never retried."""
-    return LocalWriteError(f"cannot store a downloaded part in {target.parent}: {exc.strerror or exc}")
+    return LocalWriteError(
+        f"cannot store a downloaded part in {target.parent}: {exc.strerror or exc}"
+    )
 
 
 def _range_start(response: httpx.Response) -> int | None:

@@ -81,14 +81,20 @@ def count_warning(
     total, ok, bad = reported.records, reported.succeeded, reported.failed
     short = total - found if total is not None and total > found else 0
     extra = found - total if total is not None and found > total else 0
-    split_differs = ok is not None and bad is not None and (ok, bad) != (found - found_failed, found_failed)
+    split_differs = (
+        ok is not None and bad is not None and (ok, bad) != (found - found_failed, found_failed)
+    )
     if not (short or extra or split_differs):
         return None
     said = f"the batch reports {total:,} records" if total is not None else "the batch reports"
     neither = reported.neither
     if ok is not None and bad is not None:
         tail = f", {neither:,} neither" if neither else ""
-        said += f" ({ok:,} succeeded, {bad:,} failed{tail})" if total is not None else f" {ok:,} succeeded, {bad:,} failed"
+        said += (
+            f" ({ok:,} succeeded, {bad:,} failed{tail})"
+            if total is not None
+            else f" {ok:,} succeeded, {bad:,} failed"
+        )
     held = f"its output holds {found:,}"
     if split_differs:
         held += f" ({found - found_failed:,} succeeded, {found_failed:,} failed)"

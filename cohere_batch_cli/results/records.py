@@ -13,13 +13,17 @@ from typing import Any
 
 try:
     import orjson as _orjson
-except ImportError:  # pragma: no cover - a dependency, but the standard library's parser still decides alone
+except (
+    ImportError
+):  # pragma: no cover - a dependency, but the standard library's parser still decides alone
     _orjson = None  # type: ignore[assignment]
 
 _PLAIN_SUCCESS_KEYS = frozenset({"custom_id", "body", "error"})
 _SPLICED_KEYS = _PLAIN_SUCCESS_KEYS | {"attempt"}
 """Merged results (:mod:`.merge`) add the attempt a record came from; such a line is spliced too."""
-_quote = json.encoder.encode_basestring  # a str as a JSON string, in C: what the encoder does for one
+_quote = (
+    json.encoder.encode_basestring
+)  # a str as a JSON string, in C: what the encoder does for one
 
 
 def is_failed(record: dict[str, Any]) -> bool:
@@ -173,7 +177,9 @@ def _content_text(content: Any) -> str:
     return "".join(
         part["text"]
         for part in content
-        if isinstance(part, dict) and part.get("type", "text") == "text" and isinstance(part.get("text"), str)
+        if isinstance(part, dict)
+        and part.get("type", "text") == "text"
+        and isinstance(part.get("text"), str)
     )
 
 
@@ -200,7 +206,9 @@ def _default(value: Any) -> Any:
     return str(value)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False)
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), default=_default, allow_nan=False
+)
 
 
 def dumps(value: Any) -> str:

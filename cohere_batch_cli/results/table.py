@@ -130,7 +130,9 @@ class _Started:
                     f"(written as null): {chosen.reason}"
                 )
         for name, n in self.writer.bad.items():
-            out.append(f"{n:,} value{'' if n == 1 else 's'} of column {name} did not fit its type and {'was' if n == 1 else 'were'} written as null")
+            out.append(
+                f"{n:,} value{'' if n == 1 else 's'} of column {name} did not fit its type and {'was' if n == 1 else 'were'} written as null"
+            )
         return out
 
 

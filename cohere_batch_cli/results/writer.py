@@ -123,7 +123,9 @@ def check_destination(destination: Path) -> None:
     if folder is None:
         return  # a device, FIFO or socket: written in place
     if not folder.is_dir():
-        raise InputFileError(f"cannot write results to {destination}: the directory {folder} does not exist")
+        raise InputFileError(
+            f"cannot write results to {destination}: the directory {folder} does not exist"
+        )
     if not os.access(folder, os.W_OK):
         raise LocalWriteError(f"cannot write results to {destination}: {_why_not_writable(folder)}")
 
@@ -160,6 +162,8 @@ BinaryStdout = Callable[[], AbstractContextManager[IO[bytes]]]
 """Opens stdout as a binary stream: the output object's ``Output.binary``."""
 
 
-def output_stream(destination: Path | None, stdout: BinaryStdout | None) -> AbstractContextManager[IO[bytes]]:
+def output_stream(
+    destination: Path | None, stdout: BinaryStdout | None
+) -> AbstractContextManager[IO[bytes]]:
     """A binary stream to write into: stdout (None), or the destination as :mod:`..atomic` writes it."""
     return atomic_write(STDOUT if destination is None else destination, stdout=stdout)  # type: ignore[arg-type]

@@ -114,7 +114,9 @@ class Api:
 
     async def list_batches(self, request: Request) -> Response:
         q = request.query_params
-        page_size = _int_param(q.get("page_size"), "page_size", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
+        page_size = (
+            _int_param(q.get("page_size"), "page_size", DEFAULT_PAGE_SIZE) or DEFAULT_PAGE_SIZE
+        )
         if page_size <= 0:
             page_size = DEFAULT_PAGE_SIZE
         page_size = min(page_size, MAX_PAGE_SIZE)
@@ -169,7 +171,9 @@ class Api:
             raise ApiError(400, "missing required query parameter: name")
         limit = self.settings.dataset_name_max_length
         if len(name) > limit:
-            raise ApiError(400, f"dataset name must be under {limit + 1} characters, got {len(name)}")
+            raise ApiError(
+                400, f"dataset name must be under {limit + 1} characters, got {len(name)}"
+            )
         if not dataset_type:
             raise ApiError(400, "missing required query parameter: type")
         if dataset_type not in DATASET_TYPES:
@@ -234,7 +238,9 @@ class Api:
         q = request.query_params
         status = q.get("validationStatus") or None
         if status is not None and status not in VALIDATION_STATUSES:
-            raise ApiError(400, f"validationStatus must be one of {', '.join(sorted(VALIDATION_STATUSES))}")
+            raise ApiError(
+                400, f"validationStatus must be one of {', '.join(sorted(VALIDATION_STATUSES))}"
+            )
         limit = _int_param(q.get("limit"), "limit", None)
         offset = _int_param(q.get("offset"), "offset", 0) or 0
         if (limit is not None and limit < 0) or offset < 0:
@@ -252,7 +258,9 @@ class Api:
     async def dataset_item(self, request: Request) -> Response:
         dataset_id = request.path_params["id"]
         if dataset_id == "usage":  # GET has its own route; 'usage' is never a dataset id
-            raise ApiError(405, f"method not allowed: {request.method} /v1/datasets/usage", {"Allow": "GET"})
+            raise ApiError(
+                405, f"method not allowed: {request.method} /v1/datasets/usage", {"Allow": "GET"}
+            )
         if request.method == "DELETE":
             if not self.store.delete_dataset(dataset_id):
                 raise ApiError(404, f"dataset {dataset_id} not found")
@@ -306,7 +314,9 @@ class Api:
         dataset_id = request.path_params["dataset_id"]
         name = request.path_params["name"]
         try:
-            links.check(self.store.secret, dataset_id, name, dict(request.query_params), time.time())
+            links.check(
+                self.store.secret, dataset_id, name, dict(request.query_params), time.time()
+            )
             path = self._stored_file(dataset_id, name)
         except links.StorageError as exc:
             return _storage_error(exc)
@@ -501,7 +511,11 @@ def create_app(
     app = Starlette(
         routes=routes,
         middleware=middleware,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _server_error},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
         lifespan=lifespan,
     )
     app.state.store = store

@@ -52,7 +52,12 @@ def input_schema(batch_input: bool, extra_fields: list[str]) -> dict[str, Any]:
     else:
         fields = [{"name": "custom_id", "type": "string"}, {"name": "body", "type": "string"}]
         fields += [{"name": f, "type": ["null", "string"], "default": None} for f in extra_fields]
-    return {"type": "record", "name": "BatchInputRecord", "namespace": "com.cohere.batch", "fields": fields}
+    return {
+        "type": "record",
+        "name": "BatchInputRecord",
+        "namespace": "com.cohere.batch",
+        "fields": fields,
+    }
 
 
 class PartWriter:
@@ -90,7 +95,9 @@ class PartWriter:
         name = f"part-{len(self._parts):05d}.avro"
         self._fh = open(self._dir / name, "wb")  # noqa: SIM115 (closed in _finish_part)
         self._writer = Writer(self._fh, self._parsed, codec="null")
-        self._parts.append({"name": name, "index": len(self._parts), "size_bytes": 0, "num_rows": 0, "samples": []})
+        self._parts.append(
+            {"name": name, "index": len(self._parts), "size_bytes": 0, "num_rows": 0, "samples": []}
+        )
 
     def _finish_part(self) -> None:
         if self._writer is None:
@@ -116,11 +123,16 @@ class PartWriter:
 # -- input ----------------------------------------------------------------------------
 
 
-def input_record(record: dict[str, Any], batch_input: bool, extra_fields: list[str], line: str) -> dict[str, Any]:
+def input_record(
+    record: dict[str, Any], batch_input: bool, extra_fields: list[str], line: str
+) -> dict[str, Any]:
     """One parsed input line as a record of :func:`input_schema`."""
     if not batch_input:
         return {"record": line}
-    out: dict[str, Any] = {"custom_id": str(record.get("custom_id", "")), "body": canonical_json(record.get("body"))}
+    out: dict[str, Any] = {
+        "custom_id": str(record.get("custom_id", "")),
+        "body": canonical_json(record.get("body")),
+    }
     for name in extra_fields:
         out[name] = None if name not in record else canonical_json(record[name])
     return out
@@ -148,7 +160,9 @@ class OutputSummary:
 
 def output_order(plan: Plan, processed: int, shuffle: bool) -> array[int]:
     """Indices of the records an output holds (the first ``processed``, none missing), in order."""
-    order = array("q", (i for i in range(min(processed, plan.records)) if plan.outcome[i] != MISSING))
+    order = array(
+        "q", (i for i in range(min(processed, plan.records)) if plan.outcome[i] != MISSING)
+    )
     if shuffle:
         random.Random(plan.key).shuffle(order)
     return order
@@ -177,7 +191,11 @@ def write_output(
                 if n % 256 == 255:
                     time.sleep(0)  # let the HTTP thread take the GIL now and then
                 fh.seek(offsets[index])
-                writer.add(_output_record(json.loads(fh.readline()), index, plan, batch_id, success_error, summary))
+                writer.add(
+                    _output_record(
+                        json.loads(fh.readline()), index, plan, batch_id, success_error, summary
+                    )
+                )
     except BaseException:
         writer.abort()
         raise
@@ -187,7 +205,12 @@ def write_output(
 
 
 def _output_record(
-    record: Any, index: int, plan: Plan, batch_id: str, success_error: str | None, summary: OutputSummary
+    record: Any,
+    index: int,
+    plan: Plan,
+    batch_id: str,
+    success_error: str | None,
+    summary: OutputSummary,
 ) -> dict[str, Any]:
     custom_id = str(record.get("custom_id", "")) if isinstance(record, dict) else ""
     if plan.outcome[index] != OK:
@@ -203,4 +226,8 @@ def _output_record(
     summary.successful += 1
     summary.input_tokens += tin
     summary.output_tokens += tout
-    return {"custom_id": custom_id, "body": json.dumps(response, separators=(",", ":")), "error": success_error}
+    return {
+        "custom_id": custom_id,
+        "body": json.dumps(response, separators=(",", ":")),
+        "error": success_error,
+    }

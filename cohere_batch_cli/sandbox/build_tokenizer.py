@@ -94,7 +94,10 @@ def build() -> Any:
 def render(tokenizer: Any) -> str:
     """The JSON text as committed: the library's own serialisation, keys sorted, one newline."""
     data = json.loads(tokenizer.to_str())
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=None, separators=(",", ":")) + "\n"
+    return (
+        json.dumps(data, ensure_ascii=False, sort_keys=True, indent=None, separators=(",", ":"))
+        + "\n"
+    )
 
 
 def model_of(text: str) -> dict[str, Any]:

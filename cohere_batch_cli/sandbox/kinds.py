@@ -27,7 +27,9 @@ DATASET_TYPES = frozenset(
 )
 """The types ``POST /v1/datasets`` accepts (the DatasetType enum of the API description)."""
 
-VALIDATION_STATUSES = frozenset({"unknown", "queued", "processing", "failed", "validated", "skipped"})
+VALIDATION_STATUSES = frozenset(
+    {"unknown", "queued", "processing", "failed", "validated", "skipped"}
+)
 
 
 def is_batch_input(dataset_type: str) -> bool:

@@ -109,5 +109,8 @@ def redact(path_with_query: str) -> str:
     head, sep, query = path_with_query.partition("?")
     if not sep or SIGNATURE not in query:
         return path_with_query
-    kept = [p if not p.startswith(f"{SIGNATURE}=") else f"{SIGNATURE}=REDACTED" for p in query.split("&")]
+    kept = [
+        p if not p.startswith(f"{SIGNATURE}=") else f"{SIGNATURE}=REDACTED"
+        for p in query.split("&")
+    ]
     return f"{head}?{'&'.join(kept)}"

@@ -24,7 +24,9 @@ RequestLog = list[tuple[str, str, dict[str, str]]]
 SANDBOX_PREFIX = "/_sandbox/"
 
 
-async def send_json(send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> None:
     payload = json.dumps(body).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
     raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
@@ -107,6 +109,8 @@ class FaultMiddleware:
             if draw < s.fail_rate_429 + s.fail_rate_5xx:
                 self.five_xx += 1
                 status = 500 if self.five_xx % 2 else 503
-                await send_json(send, status, {"message": f"sandbox: injected {status} (--fail-rate-5xx)"})
+                await send_json(
+                    send, status, {"message": f"sandbox: injected {status} (--fail-rate-5xx)"}
+                )
                 return
         await self.app(scope, receive, send)

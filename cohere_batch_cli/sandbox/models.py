@@ -20,8 +20,21 @@ DEFAULT_PAGE_SIZE = 20
 ENDPOINTS = ("chat", "embed", "classify", "summarize", "rerank", "rate", "generate")
 """``CompatibleEndpoint`` of the API description (it has no ``batch``)."""
 
-_CHAT_FEATURES = ["json_mode", "json_schema", "safety_modes", "strict_tools", "tool_choice", "tools"]
-_CHAT_SAMPLING = {"temperature": 0.3, "k": 0, "p": 0.75, "frequency_penalty": 0.0, "presence_penalty": 0.0}
+_CHAT_FEATURES = [
+    "json_mode",
+    "json_schema",
+    "safety_modes",
+    "strict_tools",
+    "tool_choice",
+    "tools",
+]
+_CHAT_SAMPLING = {
+    "temperature": 0.3,
+    "k": 0,
+    "p": 0.75,
+    "frequency_penalty": 0.0,
+    "presence_penalty": 0.0,
+}
 
 
 @dataclass(frozen=True)
@@ -49,7 +62,9 @@ MODELS: tuple[Model, ...] = (
     Model("command-r-08-2024", ("chat",), 128_000),
     Model("command-r-plus", ("chat",), 128_000, deprecated=True),
     Model("command-r", ("chat",), 128_000, deprecated=True),
-    Model("embed-v4.0", ("embed",), 128_000, embed_dimension=1536, default_for=("embed",), vision=True),
+    Model(
+        "embed-v4.0", ("embed",), 128_000, embed_dimension=1536, default_for=("embed",), vision=True
+    ),
     Model("embed-english-v3.0", ("embed",), 512, embed_dimension=1024),
     Model("embed-multilingual-v3.0", ("embed",), 512, embed_dimension=1024),
     Model("embed-english-light-v3.0", ("embed",), 512, embed_dimension=384),
@@ -76,7 +91,9 @@ def context_length(model: Model, settings: SandboxSettings) -> int:
 
 
 def embed_dimension(model: Model, settings: SandboxSettings) -> int:
-    return settings.embed_dimension or model.embed_dimension or FALLBACK_EMBED.embed_dimension or 1024
+    return (
+        settings.embed_dimension or model.embed_dimension or FALLBACK_EMBED.embed_dimension or 1024
+    )
 
 
 def tokenizer_url(base_url: str) -> str:

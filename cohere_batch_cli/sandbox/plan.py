@@ -47,7 +47,9 @@ PERMANENT_INVALID = 7
 PERMANENT_TOO_LONG = 8
 
 MARKER_MESSAGE = "sandbox: failure requested by [[sandbox:fail]] marker"
-_INVALID_CHAT = "invalid request: message must be at least 1 token long or tool results must be specified."
+_INVALID_CHAT = (
+    "invalid request: message must be at least 1 token long or tool results must be specified."
+)
 _INVALID_EMBED = "invalid request: valid input_type must be provided with the provided model"
 _ID_NAMESPACE = uuid.UUID("0b6a4c52-3f1e-4d8e-9a39-6f4f2f1c9e27")
 PLAN_FILE = "plan.bin"
@@ -94,7 +96,12 @@ class Plan:
     def totals(self, start: int, end: int) -> tuple[int, int, int, int]:
         """(succeeded, failed, input tokens, output tokens) of records [start, end)."""
         outcome = self.outcome[start:end]
-        return outcome.count(OK), outcome.count(FAILED), sum(self.tin[start:end]), sum(self.tout[start:end])
+        return (
+            outcome.count(OK),
+            outcome.count(FAILED),
+            sum(self.tin[start:end]),
+            sum(self.tout[start:end]),
+        )
 
     def message(self, index: int) -> str:
         """The error text of a failed record."""
@@ -146,7 +153,9 @@ class Plan:
                    header["dimension"], **arrays)  # fmt: skip
 
 
-def build(facts_path: Path, kind: str, model_name: str, key: str, settings: SandboxSettings) -> Plan:
+def build(
+    facts_path: Path, kind: str, model_name: str, key: str, settings: SandboxSettings
+) -> Plan:
     """Decide every record of a batch from its input dataset's facts (``facts.jsonl``)."""
     model = resolve(model_name, kind)
     limit = context_length(model, settings)
@@ -170,7 +179,9 @@ def _context(excess: int, limit: int) -> int:
     return (limit << 32) | min(excess, 0xFFFFFFFF)
 
 
-def _decide(line: list[Any], index: int, key: str, limit: int, s: SandboxSettings) -> tuple[int, int, int, int, int]:
+def _decide(
+    line: list[Any], index: int, key: str, limit: int, s: SandboxSettings
+) -> tuple[int, int, int, int, int]:
     """(outcome, error kind, parameter, input tokens, output tokens) of one record.
 
     The parameter is the error's detail for a failure, and for a chat success the reply's

@@ -39,19 +39,27 @@ def chat_response(
     }
 
 
-def embed_response(body: dict[str, Any], response_id: str, input_tokens: int, dimension: int) -> dict[str, Any]:
+def embed_response(
+    body: dict[str, Any], response_id: str, input_tokens: int, dimension: int
+) -> dict[str, Any]:
     """An embed v2 response (``embeddings_by_type``) with one vector per unit."""
     texts, _, keys = usage.embed_units(body)
     requested = body.get("embedding_types")
-    kinds = [k for k in requested if k in usage.EMBEDDING_TYPES] if isinstance(requested, list) else []
+    kinds = (
+        [k for k in requested if k in usage.EMBEDDING_TYPES] if isinstance(requested, list) else []
+    )
     response: dict[str, Any] = {
         "id": response_id,
-        "embeddings": embeddings.embeddings(keys, dimension, list(dict.fromkeys(kinds)) or ["float"]),
+        "embeddings": embeddings.embeddings(
+            keys, dimension, list(dict.fromkeys(kinds)) or ["float"]
+        ),
         "texts": texts,
         "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": input_tokens}},
         "response_type": "embeddings_by_type",
     }
     images = [i for i in body.get("images") or [] if isinstance(i, str)]
     if images:
-        response["images"] = [{"width": 1, "height": 1, "format": "png", "bit_depth": 8}] * len(images)
+        response["images"] = [{"width": 1, "height": 1, "format": "png", "bit_depth": 8}] * len(
+            images
+        )
     return response

@@ -138,7 +138,9 @@ class SandboxServer:
         self.stop()
 
 
-def run_foreground(settings: SandboxSettings, on_ready: Callable[[SandboxServer], None]) -> SandboxServer:
+def run_foreground(
+    settings: SandboxSettings, on_ready: Callable[[SandboxServer], None]
+) -> SandboxServer:
     """Serve until SIGINT or SIGTERM (then stop cleanly); returns the stopped server.
 
     ``on_ready`` runs once the socket accepts connections: ``cbatch sandbox serve``

@@ -104,7 +104,13 @@ class SandboxSettings:
             raise ValueError("records_per_second must be positive")
         if self.part_max_records <= 0:
             raise ValueError("part_max_records must be positive")
-        rates = ("fail_rate_429", "fail_rate_5xx", "transient_fail_rate", "permanent_fail_rate", "missing_rate")
+        rates = (
+            "fail_rate_429",
+            "fail_rate_5xx",
+            "transient_fail_rate",
+            "permanent_fail_rate",
+            "missing_rate",
+        )
         for name in rates:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -124,7 +130,9 @@ class SandboxSettings:
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.embed_dimension is not None and self.embed_dimension % 8:
-            raise ValueError("embed_dimension must be a multiple of 8 (binary embeddings pack 8 values a byte)")
+            raise ValueError(
+                "embed_dimension must be a multiple of 8 (binary embeddings pack 8 values a byte)"
+            )
         if self.chat_request_overhead < 0 or self.chat_message_overhead < 0:
             raise ValueError("the chat overheads must not be negative")
 

@@ -85,7 +85,6 @@ _LIVE = (
 )
 
 
-
 class Store:
     """The database and the dataset directory of one sandbox."""
 
@@ -171,7 +170,8 @@ class Store:
     def get_batch(self, batch_id: str) -> sqlite3.Row | None:
         """The batch with ``input_live``/``output_live``: whether its datasets still exist."""
         rows = self._query(
-            f"SELECT b.*, {_LIVE} FROM batches b WHERE b.id = :id", {"id": batch_id, "now": now_us()}
+            f"SELECT b.*, {_LIVE} FROM batches b WHERE b.id = :id",
+            {"id": batch_id, "now": now_us()},
         )
         return rows[0] if rows else None
 
@@ -245,15 +245,17 @@ class Store:
 
     def get_dataset(self, dataset_id: str) -> sqlite3.Row | None:
         """The dataset, unless it does not exist or has expired."""
-        rows = self._query("SELECT * FROM datasets WHERE id = ? AND expires_us > ?", (dataset_id, now_us()))
+        rows = self._query(
+            "SELECT * FROM datasets WHERE id = ? AND expires_us > ?", (dataset_id, now_us())
+        )
         return rows[0] if rows else None
 
     def update_dataset(self, dataset_id: str, **fields: Any) -> None:
-        fields = {k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in fields.items()}
+        fields = {
+            k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in fields.items()
+        }
         sets = ", ".join(f"{k} = ?" for k in fields)
-        self._execute(
-            f"UPDATE datasets SET {sets} WHERE id = ?", [*fields.values(), dataset_id]
-        )
+        self._execute(f"UPDATE datasets SET {sets} WHERE id = ?", [*fields.values(), dataset_id])
 
     def list_datasets(
         self,
@@ -299,24 +301,33 @@ class Store:
 
     def delete_dataset(self, dataset_id: str) -> bool:
         """Delete a live dataset (False: none such); an expired one is already gone."""
-        deleted = self._execute(
-            "DELETE FROM datasets WHERE id = ? AND expires_us > ?", (dataset_id, now_us())
-        ) > 0
+        deleted = (
+            self._execute(
+                "DELETE FROM datasets WHERE id = ? AND expires_us > ?", (dataset_id, now_us())
+            )
+            > 0
+        )
         if deleted:
             shutil.rmtree(self.dataset_dir(dataset_id), ignore_errors=True)
         return deleted
 
     def purge_expired(self, now: int) -> list[str]:
         """Delete the rows and files of every expired dataset; return their ids."""
-        ids = [str(r[0]) for r in self._query("SELECT id FROM datasets WHERE expires_us <= ?", (now,))]
+        ids = [
+            str(r[0]) for r in self._query("SELECT id FROM datasets WHERE expires_us <= ?", (now,))
+        ]
         if ids:
             with self.transaction() as conn:
-                conn.executemany("DELETE FROM datasets WHERE id = ? AND expires_us <= ?", [(i, now) for i in ids])
+                conn.executemany(
+                    "DELETE FROM datasets WHERE id = ? AND expires_us <= ?", [(i, now) for i in ids]
+                )
             for dataset_id in ids:
                 shutil.rmtree(self.dataset_dir(dataset_id), ignore_errors=True)
         return ids
 
     def usage_bytes(self) -> int:
         """Bytes of every live dataset, batch outputs included."""
-        rows = self._query("SELECT COALESCE(SUM(size_bytes), 0) FROM datasets WHERE expires_us > ?", (now_us(),))
+        rows = self._query(
+            "SELECT COALESCE(SUM(size_bytes), 0) FROM datasets WHERE expires_us > ?", (now_us(),)
+        )
         return int(rows[0][0])

@@ -71,7 +71,11 @@ def _marker_texts(message: Any) -> list[str]:
     texts = text_parts(message)
     content = message.get("content") if isinstance(message, dict) else None
     if isinstance(content, list):
-        texts += [p["thinking"] for p in content if isinstance(p, dict) and isinstance(p.get("thinking"), str)]
+        texts += [
+            p["thinking"]
+            for p in content
+            if isinstance(p, dict) and isinstance(p.get("thinking"), str)
+        ]
     return texts
 
 
@@ -212,7 +216,15 @@ def facts_line(kind: str, record: Any, body_digest: str | None = None) -> list[A
     key = body_digest or body_hash(body)
     if kind == "embed":
         e = embed_facts(body)
-        return ["e", key, int(e.marker), list(e.unit_tokens), int(e.truncate_none), e.max_tokens, int(e.bad_types)]
+        return [
+            "e",
+            key,
+            int(e.marker),
+            list(e.unit_tokens),
+            int(e.truncate_none),
+            e.max_tokens,
+            int(e.bad_types),
+        ]
     c = chat_facts(body)
     return ["c", key, int(c.marker), c.text_tokens, c.messages, c.reply_tokens, c.max_tokens]
 
@@ -221,7 +233,11 @@ def parse_facts(line: list[Any]) -> tuple[str, str, ChatFacts | EmbedFacts | Non
     """(kind, body hash, facts) back from :func:`facts_line`; facts None for a record without a body."""
     kind, digest = line[0], line[1]
     if kind == "e":
-        return kind, digest, EmbedFacts(tuple(line[3]), bool(line[4]), line[5], bool(line[6]), bool(line[2]))
+        return (
+            kind,
+            digest,
+            EmbedFacts(tuple(line[3]), bool(line[4]), line[5], bool(line[6]), bool(line[2])),
+        )
     if kind == "c":
         return kind, digest, ChatFacts(line[3], line[4], line[5], line[6], bool(line[2]))
     return kind, digest, None

@@ -31,7 +31,9 @@ __all__ = ["FACTS_FILE", "OFFSETS_FILE", "ROWS_FILE", "UPLOAD_FILE", "rebuild_fa
 MAX_WARNINGS = 100
 
 
-def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any], part_max_records: int) -> dict[str, Any]:
+def validate(
+    dataset_dir: Path, dataset_type: str, flags: dict[str, Any], part_max_records: int
+) -> dict[str, Any]:
     """Validate ``upload.jsonl`` in ``dataset_dir``; return the dataset fields to store."""
     scan = _Scan(dataset_dir, dataset_type, flags, part_max_records)
     try:
@@ -73,7 +75,9 @@ def validate(dataset_dir: Path, dataset_type: str, flags: dict[str, Any], part_m
 class _Scan:
     """One pass over an upload, writing the kept rows, their offsets, facts and Avro parts."""
 
-    def __init__(self, dataset_dir: Path, dataset_type: str, flags: dict[str, Any], part_max_records: int) -> None:
+    def __init__(
+        self, dataset_dir: Path, dataset_type: str, flags: dict[str, Any], part_max_records: int
+    ) -> None:
         self.dir = dataset_dir
         self.skip = bool(flags.get("skip_malformed_input"))
         self.keep_fields = list(flags.get("keep_fields") or [])
@@ -92,7 +96,11 @@ class _Scan:
     def run(self) -> str | None:
         """Scan the whole upload; the first problem, unless malformed rows are skipped."""
         d = self.dir
-        with open(d / UPLOAD_FILE, "rb") as src, open(d / ROWS_FILE, "wb") as rows, open(d / FACTS_FILE, "wb") as facts:
+        with (
+            open(d / UPLOAD_FILE, "rb") as src,
+            open(d / ROWS_FILE, "wb") as rows,
+            open(d / FACTS_FILE, "wb") as facts,
+        ):
             for line_no, raw in enumerate(src, start=1):
                 if line_no % 256 == 0:
                     time.sleep(0)  # let the HTTP thread take the GIL now and then
@@ -102,7 +110,9 @@ class _Scan:
         return None
 
     def _line(self, line_no: int, raw: bytes, rows: Any, facts: Any) -> Problem | None:
-        problems: list[Problem] = self.checker.feed(line_no, raw) if self.checker is not None else []
+        problems: list[Problem] = (
+            self.checker.feed(line_no, raw) if self.checker is not None else []
+        )
         if not raw.strip() or (line_no == 1 and raw.strip() == b"\xef\xbb\xbf"):
             return None
         record: Any = None
@@ -137,8 +147,6 @@ class _Scan:
             fact = facts_line(self.kind, record, digest(avro["body"]))
             facts.write(json.dumps(fact, separators=(",", ":")).encode() + b"\n")
         return None
-
-
 
 
 def rebuild_facts(dataset_dir: Path, dataset_type: str) -> None:

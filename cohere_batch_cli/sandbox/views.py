@@ -83,7 +83,9 @@ def dataset_json(row: Any, base_url: str, secret: str, link_ttl: int) -> dict[st
                 "samples": part["samples"],
             }
             if part.get("original"):
-                item["original_url"] = part_url(base_url, secret, row["id"], part["original"], now, link_ttl)
+                item["original_url"] = part_url(
+                    base_url, secret, row["id"], part["original"], now, link_ttl
+                )
             parts.append(item)
     out["dataset_parts"] = parts
     out["validation_warnings"] = json.loads(row["validation_warnings"])

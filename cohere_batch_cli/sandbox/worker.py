@@ -82,7 +82,11 @@ class Worker:
 
     def _idle_wait(self) -> float:
         now = now_us()
-        due = [t for t in (self.store.next_queued_due(), self.store.next_dataset_due()) if t is not None]
+        due = [
+            t
+            for t in (self.store.next_queued_due(), self.store.next_dataset_due())
+            if t is not None
+        ]
         if not due:
             return 1.0
         return max(0.0, min(1.0, (min(due) - now) / US))
@@ -108,11 +112,15 @@ class Worker:
             if self._stop.is_set():
                 return
             if row["kind"] == "output":
-                self.store.update_dataset(row["id"], validation_status="validated", updated_us=now_us())
+                self.store.update_dataset(
+                    row["id"], validation_status="validated", updated_us=now_us()
+                )
                 continue
             if row["validation_status"] == "queued":
                 ready = row["created_us"] + int(self.settings.validation_delay * US)
-                self.store.update_dataset(row["id"], validation_status="processing", updated_us=now, ready_us=ready)
+                self.store.update_dataset(
+                    row["id"], validation_status="processing", updated_us=now, ready_us=ready
+                )
                 if ready > now:
                     continue
             self._validate(row)
@@ -120,9 +128,17 @@ class Worker:
     def _validate(self, row: Any) -> None:
         directory = self.store.dataset_dir(row["id"])
         try:
-            fields = validate(directory, row["dataset_type"], json.loads(row["flags"]), self.settings.part_max_records)
+            fields = validate(
+                directory,
+                row["dataset_type"],
+                json.loads(row["flags"]),
+                self.settings.part_max_records,
+            )
         except FileNotFoundError:
-            fields = {"validation_status": "failed", "validation_error": "the uploaded file is missing"}
+            fields = {
+                "validation_status": "failed",
+                "validation_error": "the uploaded file is missing",
+            }
         if fields["validation_status"] == "failed":
             for path in directory.glob("*"):
                 if path.name not in _KEPT_ON_FAILURE:
@@ -153,7 +169,9 @@ class Worker:
                     return None
                 rebuild_facts(directory, row["dataset_type"])
             key = f"{self.seed}:{row['seq']}"
-            plan = build(facts, endpoint_kind(row["dataset_type"]), row["model"], key, self.settings)
+            plan = build(
+                facts, endpoint_kind(row["dataset_type"]), row["model"], key, self.settings
+            )
             plan.save(path)
         self._plans[bid] = plan
         while len(self._plans) > _PLAN_CACHE:
@@ -215,7 +233,11 @@ class Worker:
                 continue
             if canceling and now - row["cancel_us"] >= grace:
                 if time.monotonic() < budget_end:
-                    updates.append(self._finish(row, plan, max(target, row["processed"]), "BATCH_STATUS_CANCELED", now))
+                    updates.append(
+                        self._finish(
+                            row, plan, max(target, row["processed"]), "BATCH_STATUS_CANCELED", now
+                        )
+                    )
                 continue
             if target > row["processed"]:
                 ok, bad, tin, tout = plan.totals(row["processed"], target)
@@ -245,9 +267,16 @@ class Worker:
     def _failed(self, row: Any, now: int, reason: str) -> dict[str, Any]:
         self._forget(row["id"])
         logger.info("batch %s failed: %s", row["id"], reason)
-        return {"id": row["id"], "status": "BATCH_STATUS_FAILED", "updated_us": now, "status_reason": reason}
+        return {
+            "id": row["id"],
+            "status": "BATCH_STATUS_FAILED",
+            "updated_us": now,
+            "status_reason": reason,
+        }
 
-    def _finish(self, row: Any, plan: Plan, processed: int, status: str, now: int) -> dict[str, Any]:
+    def _finish(
+        self, row: Any, plan: Plan, processed: int, status: str, now: int
+    ) -> dict[str, Any]:
         """Write the output dataset of the first ``processed`` records and close the batch.
 
         COMPLETED becomes FAILED when records failed and none succeeded; a CANCELED batch
@@ -308,6 +337,8 @@ class Worker:
         }
         if status == "BATCH_STATUS_COMPLETED" and summary.successful == 0 and summary.failed > 0:
             upd["status"] = "BATCH_STATUS_FAILED"
-            upd["status_reason"] = f"all {summary.failed} records failed; see the output dataset for each error"
+            upd["status_reason"] = (
+                f"all {summary.failed} records failed; see the output dataset for each error"
+            )
         logger.info("batch %s %s", bid, upd["status"].removeprefix("BATCH_STATUS_").lower())
         return upd

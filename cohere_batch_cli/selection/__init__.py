@@ -70,13 +70,17 @@ class Rule:
             try:
                 re.compile(self.pattern)
             except re.error as exc:
-                raise UsageError(f"--match {self.pattern!r} is not a regular expression: {exc}") from None
+                raise UsageError(
+                    f"--match {self.pattern!r} is not a regular expression: {exc}"
+                ) from None
 
     def matches(self, error: str) -> bool:
         return self.pattern is None or re.search(self.pattern, error) is not None
 
     def describe(self) -> str:
-        failures = "every failure" if self.pattern is None else f"failures matching {self.pattern!r}"
+        failures = (
+            "every failure" if self.pattern is None else f"failures matching {self.pattern!r}"
+        )
         return failures + (" and every record with no result" if self.missing else "")
 
 
@@ -146,7 +150,15 @@ def select(
             starts = line_starts(fh, size, max(1, count * _PIECES_PER_WORKER))
         ends = [*starts[1:], size]
         tasks = [
-            _Range(str(input_path), start, end, str(db_path), rule.missing, str(workdir / f"run-{k:04d}"), listing is not None)
+            _Range(
+                str(input_path),
+                start,
+                end,
+                str(db_path),
+                rule.missing,
+                str(workdir / f"run-{k:04d}"),
+                listing is not None,
+            )
             for k, (start, end) in enumerate(zip(starts, ends, strict=True))
         ]
         kinds: Counter[str] = Counter()
@@ -155,7 +167,9 @@ def select(
         if result.bad is not None:
             with open(input_path, "rb") as fh:
                 line = line_number(fh, result.bad[0])
-            raise InputRejected(f"{input_path}:{line}: {result.bad[1]}; the retry input cannot be built from it")
+            raise InputRejected(
+                f"{input_path}:{line}: {result.bad[1]}; the retry input cannot be built from it"
+            )
         selection.input_records += result.total
         selection.records += result.selected
         selection.failed += result.failed
@@ -186,16 +200,28 @@ def select(
 
 
 def _load_outputs(
-    db: sqlite3.Connection, outputs: Sequence[Sequence[Path]], rule: Rule, workers: Workers, selection: Selection
+    db: sqlite3.Connection,
+    outputs: Sequence[Sequence[Path]],
+    rule: Rule,
+    workers: Workers,
+    selection: Selection,
 ) -> None:
     db.execute("CREATE TABLE ok (id TEXT NOT NULL)")
-    db.execute("CREATE TABLE failed (id TEXT NOT NULL, attempt INTEGER NOT NULL, matched INTEGER NOT NULL, error TEXT NOT NULL)")
-    jobs = [(attempt, str(path)) for attempt, parts in enumerate(outputs, start=1) for path in parts]
+    db.execute(
+        "CREATE TABLE failed (id TEXT NOT NULL, attempt INTEGER NOT NULL, matched INTEGER NOT NULL, error TEXT NOT NULL)"
+    )
+    jobs = [
+        (attempt, str(path)) for attempt, parts in enumerate(outputs, start=1) for path in parts
+    ]
     db.execute("BEGIN")
-    for attempt, decoded in zip((a for a, _ in jobs), workers.map(_decode_part, [p for _, p in jobs]), strict=True):
+    for attempt, decoded in zip(
+        (a for a, _ in jobs), workers.map(_decode_part, [p for _, p in jobs]), strict=True
+    ):
         ok, failed, total = decoded
         selection.results += total
-        db.execute("INSERT INTO ok SELECT value FROM json_each(?)", (ok,))  # parsed in C: 5x executemany
+        db.execute(
+            "INSERT INTO ok SELECT value FROM json_each(?)", (ok,)
+        )  # parsed in C: 5x executemany
         db.executemany(
             "INSERT INTO failed VALUES (?, ?, ?, ?)",
             [(cid, attempt, rule.matches(error), error) for cid, error in failed],
@@ -237,7 +263,9 @@ def _decode_part(path: str) -> tuple[bytes | str, list[tuple[str, str]], int]:
                 else:
                     failed.append((custom_id, error if isinstance(error, str) else str(error)))
     except Exception as exc:  # untrusted bytes: any failure to decode them says only that
-        raise ResultsError(f"an output part is not a readable Avro file (after {total:,} records): {type(exc).__name__}") from None
+        raise ResultsError(
+            f"an output part is not a readable Avro file (after {total:,} records): {type(exc).__name__}"
+        ) from None
     return _json(ok), failed, total
 
 
@@ -311,7 +339,11 @@ def _scan_range(task: _Range) -> _RangeResult:
                     ids = [cid for cid in block.ids if cid is not None]
                     lines = block.lines
                     if len(ids) != len(lines):  # blank lines: no id, nothing to send
-                        lines = [line for line, cid in zip(lines, block.ids, strict=True) if cid is not None]
+                        lines = [
+                            line
+                            for line, cid in zip(lines, block.ids, strict=True)
+                            if cid is not None
+                        ]
                     result.total += len(ids)
                     picked: list[bytes] = []
                     no_success = 0
@@ -327,11 +359,23 @@ def _scan_range(task: _Range) -> _RangeResult:
                         else:
                             result.failed += 1
                             kind = error_kind(error)
-                            kinds[kind if kind in kinds or len(kinds) < _MAX_KINDS else OTHER_KINDS] += 1
+                            kinds[
+                                kind if kind in kinds or len(kinds) < _MAX_KINDS else OTHER_KINDS
+                            ] += 1
                         picked.append(lines[key])
                         if why is not None:
                             reason = "missing" if error is None else "failed"
-                            why.write(to_json({"custom_id": ids[key], "reason": reason, "attempt": attempt, "error": error}) + b"\n")
+                            why.write(
+                                to_json(
+                                    {
+                                        "custom_id": ids[key],
+                                        "reason": reason,
+                                        "attempt": attempt,
+                                        "error": error,
+                                    }
+                                )
+                                + b"\n"
+                            )
                     result.succeeded += len(ids) - no_success
                     result.selected += len(picked)
                     if picked:

@@ -45,7 +45,9 @@ def worker_count(work_bytes: int, threshold: int) -> int:
     """
     if work_bytes < threshold:
         return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     if cores < 2:
         return 0
     try:
@@ -90,7 +92,9 @@ class Workers:
         import multiprocessing
 
         if self._pool is None:
-            self._pool = multiprocessing.get_context("spawn").Pool(self.processes, initializer=_quiet_worker)
+            self._pool = multiprocessing.get_context("spawn").Pool(
+                self.processes, initializer=_quiet_worker
+            )
         pending: deque[Any] = deque()
         source = iter(items)
         while True:

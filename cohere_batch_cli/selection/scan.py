@@ -106,11 +106,17 @@ def _block(offset: int, lines: list[bytes], chunk: bytes, first_end: int, cut: i
     return Block(offset, lines, ids)
 
 
-def _fast_ids(lines: list[bytes], chunk: bytes, first_end: int, cut: int) -> list[str | None] | None:
+def _fast_ids(
+    lines: list[bytes], chunk: bytes, first_end: int, cut: int
+) -> list[str | None] | None:
     """The ids by slicing, when the block proves it is safe (see the module docstring); else None."""
     first = lines[0]
     tokens = first.count(_TOKEN) + chunk.count(_TOKEN, first_end + 1, cut)
-    if tokens != len(lines) or _escapes(first, 0, len(first)) or _escapes(chunk, first_end + 1, cut):
+    if (
+        tokens != len(lines)
+        or _escapes(first, 0, len(first))
+        or _escapes(chunk, first_end + 1, cut)
+    ):
         return None
     head = _LINE_START.match(b"\n" + first[:_HEAD_BYTES])
     if head is None:

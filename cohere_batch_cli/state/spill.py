@@ -27,7 +27,12 @@ def scratch_database(folder: Path, name: str) -> Iterator[tuple[sqlite3.Connecti
     path.unlink(missing_ok=True)
     db = sqlite3.connect(path, isolation_level=None)
     try:
-        for pragma in ("journal_mode = OFF", "synchronous = OFF", f"cache_size = -{CACHE_KIB}", "temp_store = FILE"):
+        for pragma in (
+            "journal_mode = OFF",
+            "synchronous = OFF",
+            f"cache_size = -{CACHE_KIB}",
+            "temp_store = FILE",
+        ):
             db.execute(f"PRAGMA {pragma}")
         yield db, path
     finally:

@@ -265,7 +265,9 @@ class StateStore:
 
     def chain(self, root_id: str) -> list[BatchRecord]:
         """Every batch known of one root, attempt 1 first."""
-        rows = self._rows("SELECT * FROM batches WHERE root_id = ? ORDER BY attempt, created_at", (root_id,))
+        rows = self._rows(
+            "SELECT * FROM batches WHERE root_id = ? ORDER BY attempt, created_at", (root_id,)
+        )
         return [_batch(r) for r in rows]
 
     # -- input files ------------------------------------------------------------------
@@ -274,7 +276,14 @@ class StateStore:
         self._run(
             "INSERT OR REPLACE INTO input_files (dataset_id, path, size, sha256, mtime_ns, recorded_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
-            (record.dataset_id, record.path, record.size, record.sha256, record.mtime_ns, time.time()),
+            (
+                record.dataset_id,
+                record.path,
+                record.size,
+                record.sha256,
+                record.mtime_ns,
+                time.time(),
+            ),
         )
 
     def input_file(self, dataset_id: str) -> InputFile | None:
@@ -287,7 +296,9 @@ class StateStore:
     # -- attempts in flight -----------------------------------------------------------
 
     def attempt(self, root_id: str, attempt: int) -> AttemptRecord | None:
-        rows = self._rows("SELECT * FROM attempts WHERE root_id = ? AND attempt = ?", (root_id, attempt))
+        rows = self._rows(
+            "SELECT * FROM attempts WHERE root_id = ? AND attempt = ?", (root_id, attempt)
+        )
         return AttemptRecord(**dict(rows[0])) if rows else None
 
     def begin_attempt(
@@ -308,7 +319,18 @@ class StateStore:
             "INSERT OR REPLACE INTO attempts (root_id, attempt, parent_id, step, batch_name, dataset_name, model,"
             " dataset_id, batch_id, records, source, started_at, updated_at)"
             " VALUES (?, ?, ?, 'uploading', ?, ?, ?, NULL, NULL, ?, ?, ?, ?)",
-            (root_id, attempt, parent_id, batch_name, dataset_name, model, records, source, now, now),
+            (
+                root_id,
+                attempt,
+                parent_id,
+                batch_name,
+                dataset_name,
+                model,
+                records,
+                source,
+                now,
+                now,
+            ),
         )
         found = self.attempt(root_id, attempt)
         assert found is not None
@@ -337,7 +359,12 @@ class StateStore:
         )  # fmt: skip
 
     def plan_job(
-        self, job_id: str, parts: list[tuple[int, int, int, str, str]], *, records: int, dataset_type: str | None
+        self,
+        job_id: str,
+        parts: list[tuple[int, int, int, str, str]],
+        *,
+        records: int,
+        dataset_type: str | None,
     ) -> None:
         """Every part of a job at once (``start, stop, records, dataset name, batch name``), and the job ``split``.
 
@@ -350,7 +377,10 @@ class StateStore:
                 db.executemany(
                     "INSERT INTO job_parts (job_id, part, start, stop, records, step, dataset_name, batch_name,"
                     " dataset_id, batch_id, delivered, updated_at) VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, NULL, NULL, NULL, ?)",
-                    [(job_id, n, a, b, r, d, bn, now) for n, (a, b, r, d, bn) in enumerate(parts, start=1)],
+                    [
+                        (job_id, n, a, b, r, d, bn, now)
+                        for n, (a, b, r, d, bn) in enumerate(parts, start=1)
+                    ],
                 )
                 db.execute(
                     "UPDATE jobs SET parts = ?, records = ?, dataset_type = ?, step = 'split', updated_at = ? WHERE id = ?",
@@ -365,10 +395,16 @@ class StateStore:
 
     def jobs(self) -> list[JobRecord]:
         """Every job recorded here, newest first."""
-        return [JobRecord(**dict(r)) for r in self._rows("SELECT * FROM jobs ORDER BY created_at DESC, id")]
+        return [
+            JobRecord(**dict(r))
+            for r in self._rows("SELECT * FROM jobs ORDER BY created_at DESC, id")
+        ]
 
     def job_ids_like(self, prefix: str) -> list[str]:
-        return [r[0] for r in self._rows("SELECT id FROM jobs WHERE id LIKE ? ORDER BY id", (prefix + "%",))]
+        return [
+            r[0]
+            for r in self._rows("SELECT id FROM jobs WHERE id LIKE ? ORDER BY id", (prefix + "%",))
+        ]
 
     def parts(self, job_id: str) -> list[PartRecord]:
         rows = self._rows("SELECT * FROM job_parts WHERE job_id = ? ORDER BY part", (job_id,))
@@ -386,12 +422,17 @@ class StateStore:
 
     def mark_delivered(self, job_id: str, part: int, where: str) -> None:
         """A part's results were written to ``where`` and its outputs deleted: later results leave it out."""
-        self._run("UPDATE job_parts SET delivered = ?, updated_at = ? WHERE job_id = ? AND part = ?", (where, time.time(), job_id, part))
+        self._run(
+            "UPDATE job_parts SET delivered = ?, updated_at = ? WHERE job_id = ? AND part = ?",
+            (where, time.time(), job_id, part),
+        )
 
     def set_job_step(self, job_id: str, step: str) -> None:
         if step not in JOB_STEPS:
             raise ValueError(f"unknown job step {step!r}")
-        self._run("UPDATE jobs SET step = ?, updated_at = ? WHERE id = ?", (step, time.time(), job_id))
+        self._run(
+            "UPDATE jobs SET step = ?, updated_at = ? WHERE id = ?", (step, time.time(), job_id)
+        )
 
     def set_job_file(self, job_id: str, path: str, size: int, mtime_ns: int) -> None:
         """The local input of a job, as it is now (``jobs attach --file`` on another machine)."""

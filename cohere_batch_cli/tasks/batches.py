@@ -26,7 +26,9 @@ def look_for_batch_hint(name: str) -> str:
     )
 
 
-def create_batch(client: CohereClient, *, name: str, dataset_id: str, model: str, reporter: Reporter) -> Batch:
+def create_batch(
+    client: CohereClient, *, name: str, dataset_id: str, model: str, reporter: Reporter
+) -> Batch:
     """Create the batch (never two), and say how to look for it when its fate is unknown."""
     from ..api.errors import CohereAPIError
 

@@ -59,11 +59,17 @@ class Budget:
         return sum(c.output_tokens for c in self.charges)
 
     def cost_of(self, charge: Charge) -> Decimal | None:
-        return None if self.prices is None else self.prices.cost(charge.input_tokens, charge.output_tokens)
+        return (
+            None
+            if self.prices is None
+            else self.prices.cost(charge.input_tokens, charge.output_tokens)
+        )
 
     @property
     def cost(self) -> Decimal | None:
-        return None if self.prices is None else self.prices.cost(self.input_tokens, self.output_tokens)
+        return (
+            None if self.prices is None else self.prices.cost(self.input_tokens, self.output_tokens)
+        )
 
     def refusal(self, charge: Charge) -> str | None:
         """Why ``charge`` would take the run over a limit, or None when it fits."""
@@ -72,10 +78,16 @@ class Budget:
         if self.max_input_tokens is not None:
             total = self.input_tokens + charge.input_tokens
             if total > self.max_input_tokens:
-                counted = f"{charge.input_tokens:,} input tokens" + (f", {total:,}{together}" if earlier else "")
-                return f"{charge.label}: {counted}, over --max-input-tokens {self.max_input_tokens:,}"
+                counted = f"{charge.input_tokens:,} input tokens" + (
+                    f", {total:,}{together}" if earlier else ""
+                )
+                return (
+                    f"{charge.label}: {counted}, over --max-input-tokens {self.max_input_tokens:,}"
+                )
         if self.max_cost is not None and self.prices is not None:
-            cost = self.prices.cost(self.input_tokens + charge.input_tokens, self.output_tokens + charge.output_tokens)
+            cost = self.prices.cost(
+                self.input_tokens + charge.input_tokens, self.output_tokens + charge.output_tokens
+            )
             if cost > self.max_cost:
                 return (
                     f"{charge.label}: at most {money(cost)}{together} ({charge.input_tokens:,} input tokens "

@@ -34,9 +34,13 @@ VALIDATION_TIMEOUT = 1800.0
 """Seconds to wait for a dataset to finish validating (exit 10 past it)."""
 
 
-
 def check_input(
-    path: Path, dataset_type: str | None, reporter: Reporter, *, uploading: bool = True, label: str | None = None
+    path: Path,
+    dataset_type: str | None,
+    reporter: Reporter,
+    *,
+    uploading: bool = True,
+    label: str | None = None,
 ) -> FileReport:
     """Check a file locally; report every problem with its line and raise when there is one.
 
@@ -55,7 +59,9 @@ def check_input(
     if size:
         progress.start(total_bytes=size)
     try:
-        report = check_file(path, dataset_type, on_bytes=(lambda n: progress.advance(bytes=n)) if size else None)
+        report = check_file(
+            path, dataset_type, on_bytes=(lambda n: progress.advance(bytes=n)) if size else None
+        )
     except InputFileError as exc:
         if label is None:
             raise
@@ -65,7 +71,9 @@ def check_input(
     if report.ok:
         return report
     for problem in report.problems:
-        reporter.info(f"{name}:{problem.line}: {problem.message}" if problem.line else f"{name}: {problem}")
+        reporter.info(
+            f"{name}:{problem.line}: {problem.message}" if problem.line else f"{name}: {problem}"
+        )
     hidden = report.problem_count - len(report.problems)
     if hidden > 0:
         reporter.info(f"... and {hidden} more problems")
@@ -74,12 +82,16 @@ def check_input(
     raise InputRejected(f"{name} has {report.problem_count} problem{plural}{tail}")
 
 
-def validate_input(path: Path, dataset_type: str | None, reporter: Reporter) -> tuple[FileReport, str]:
+def validate_input(
+    path: Path, dataset_type: str | None, reporter: Reporter
+) -> tuple[FileReport, str]:
     """Check a file (``-``: stdin) without uploading it; the report and how to name the input."""
     from ..spool import rereadable
 
     with rereadable(path) as source:
-        return check_input(source.path, dataset_type, reporter, uploading=False, label=source.label), source.label
+        return check_input(
+            source.path, dataset_type, reporter, uploading=False, label=source.label
+        ), source.label
 
 
 def default_name(path: Path) -> str:
@@ -159,7 +171,9 @@ def _upload_checked(
             on_bytes=lambda n: progress.advance(bytes=n),
         )
     except BadRequestError as exc:
-        exc.hint = exc.hint or _refusal_advice(client, exc, path, source.label, report.size_bytes, limits)
+        exc.hint = exc.hint or _refusal_advice(
+            client, exc, path, source.label, report.size_bytes, limits
+        )
         raise
     finally:
         progress.finish()
@@ -259,18 +273,30 @@ def capacity_advice(client: CohereClient, size: int, org_max_bytes: int) -> str:
     except CohereAPIError:
         listed = []
     largest = sorted(listed, key=lambda d: d.size_bytes or 0, reverse=True)[:3]
-    stored = f"{human_bytes(used)} of its {human_bytes(org_max_bytes)}" if used is not None else "its storage"
+    stored = (
+        f"{human_bytes(used)} of its {human_bytes(org_max_bytes)}"
+        if used is not None
+        else "its storage"
+    )
     text = (
         f"the organisation stores {stored} (cbatch datasets usage) and this file needs "
         f"{human_bytes(size)} more; delete datasets it no longer needs with: cbatch datasets delete ID"
     )
     if largest:
-        text += " (the largest: " + ", ".join(f"{d.id} {human_bytes(d.size_bytes)}" for d in largest) + ")"
+        text += (
+            " (the largest: "
+            + ", ".join(f"{d.id} {human_bytes(d.size_bytes)}" for d in largest)
+            + ")"
+        )
     return text + "; batch outputs count too, so download their results first"
 
 
 def wait_validated(
-    client: CohereClient, dataset_id: str, reporter: Reporter, *, timeout: float = VALIDATION_TIMEOUT
+    client: CohereClient,
+    dataset_id: str,
+    reporter: Reporter,
+    *,
+    timeout: float = VALIDATION_TIMEOUT,
 ) -> Dataset:
     """Wait for a dataset's validation to end, reporting each status and warning once."""
 
@@ -325,7 +351,12 @@ def deletion_impact(client: CohereClient, dataset_id: str) -> str:
     kind = dataset.dataset_type or ""
     if kind.endswith("-output"):
         writer = next(
-            (b for b in client.iter_batches(page_size=1000, limit=1000) if b.output_dataset_id == dataset_id), None
+            (
+                b
+                for b in client.iter_batches(page_size=1000, limit=1000)
+                if b.output_dataset_id == dataset_id
+            ),
+            None,
         )
         which = f"batch {writer.id} ({writer.name!r})" if writer else "the batch that wrote them"
         return f"It holds the results of {which}: 'cbatch results' for it will fail (exit 4, not found)."

@@ -59,7 +59,9 @@ if TYPE_CHECKING:
 CHUNK_TEXTS = 2048
 """Texts tokenized per call: enough to keep both cores busy, little enough to stay small."""
 CHUNK_BYTES = 4 * 1024 * 1024
-TEMPLATE_NOTE = "the requests' text only: the API adds template tokens of its own, so the bill is higher"
+TEMPLATE_NOTE = (
+    "the requests' text only: the API adds template tokens of its own, so the bill is higher"
+)
 SNIFF_LINES = 1000
 
 
@@ -315,11 +317,15 @@ class _Ahead:
     chunk *k*. A daemon thread, and a wait that wakes often, keep Ctrl-C instant.
     """
 
-    def __init__(self, tokenizer: TextTokenizer, batch: TokenBatch, records: list[_Pending], read: int) -> None:
+    def __init__(
+        self, tokenizer: TextTokenizer, batch: TokenBatch, records: list[_Pending], read: int
+    ) -> None:
         self.batch, self.records, self.read = batch, records, read
         self._result: Learned | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(tokenizer,), name="cbatch-count", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(tokenizer,), name="cbatch-count", daemon=True
+        )
         self._thread.start()
 
     def _run(self, tokenizer: TextTokenizer) -> None:
@@ -398,7 +404,11 @@ def count_file(
                 continue
             custom_id = record.get("custom_id")
             found = record_texts(body, kind)
-            records.append(_Pending(number, custom_id if isinstance(custom_id, str) else None, found, len(texts)))
+            records.append(
+                _Pending(
+                    number, custom_id if isinstance(custom_id, str) else None, found, len(texts)
+                )
+            )
             texts.extend(found.texts)
             size += len(raw)
             if len(texts) >= CHUNK_TEXTS or size >= CHUNK_BYTES:
@@ -432,7 +442,9 @@ def _finish(estimate: Estimate, item: _Pending, counts: list[int]) -> None:
     context = estimate.context_length
     if estimate.kind == EMBED:
         limit = embed_limit(found, context) if context else None
-        for index, (held, tokens) in enumerate(zip(found.units, unit_tokens(found, counts), strict=True)):
+        for index, (held, tokens) in enumerate(
+            zip(found.units, unit_tokens(found, counts), strict=True)
+        ):
             if not held:
                 continue  # an image: no text to count
             estimate.input.add(tokens)
@@ -441,7 +453,9 @@ def _finish(estimate: Estimate, item: _Pending, counts: list[int]) -> None:
                 continue
             estimate.input_tokens += limit
             if found.truncate_none:
-                _over(estimate, OverContext(item.line, item.custom_id, tokens, 0, limit, unit=index))
+                _over(
+                    estimate, OverContext(item.line, item.custom_id, tokens, 0, limit, unit=index)
+                )
             else:
                 estimate.truncated += 1
         return
@@ -452,7 +466,12 @@ def _finish(estimate: Estimate, item: _Pending, counts: list[int]) -> None:
     estimate.output_bound += output
     estimate.without_max_tokens += not found.max_tokens
     if context and tokens + output > context:
-        _over(estimate, OverContext(item.line, item.custom_id, tokens, output, context, assumed=not found.max_tokens))
+        _over(
+            estimate,
+            OverContext(
+                item.line, item.custom_id, tokens, output, context, assumed=not found.max_tokens
+            ),
+        )
 
 
 # --------------------------------------------------------------------------- the model and its tokenizer
@@ -465,11 +484,15 @@ def model_of(client: CohereClient, name: str) -> Model:
     try:
         return client.get_model(name)
     except NotFoundError as exc:
-        exc.hint = f"check the model name {name!r}; with --tokenizer FILE estimate counts without it"
+        exc.hint = (
+            f"check the model name {name!r}; with --tokenizer FILE estimate counts without it"
+        )
         raise
 
 
-def tokenizer_for(model: Model | None, options: CountOptions, reporter: Reporter, what: str) -> TextTokenizer:
+def tokenizer_for(
+    model: Model | None, options: CountOptions, reporter: Reporter, what: str
+) -> TextTokenizer:
     """The model's tokenizer: ``--tokenizer FILE``, the cache, or a download without the key."""
     from ..tokens.source import obtain
 
@@ -505,7 +528,9 @@ def estimate_file(
     except NotFoundError as exc:
         if options.tokenizer_file is None:
             raise
-        reporter.warn(f"{exc}: counting with {options.tokenizer_file}, without a context length to check")
+        reporter.warn(
+            f"{exc}: counting with {options.tokenizer_file}, without a context length to check"
+        )
         model = None
     tokenizer = tokenizer_for(model, options, reporter, what)
     return count_file(
@@ -576,13 +601,17 @@ def guard_upload(
         return
     only = undecided_lines(path, kind_of(dataset_type), context, options.count.assumed_output)
     if not only:
-        reporter.info(f"{path}: every record fits the context of {model_name} ({context:,} tokens), by its size")
+        reporter.info(
+            f"{path}: every record fits the context of {model_name} ({context:,} tokens), by its size"
+        )
         return
     try:
         tokenizer = tokenizer_for(model, options.count, reporter, "the context check")
     except (MissingExtra, TokenizerError) as exc:
         records = "record is" if len(only) == 1 else "records are"
-        _skipped(options, reporter, f"{len(only):,} {records} too long to clear by size, and {exc}", exc)
+        _skipped(
+            options, reporter, f"{len(only):,} {records} too long to clear by size, and {exc}", exc
+        )
         return
     estimate = count_file(
         path,
@@ -644,7 +673,10 @@ def _undecided(lines: list[bytes], kind: str, context: int, assumed_output: int)
     return [
         number
         for number, raw in enumerate(lines, start=1)
-        if raw.strip() and (not (bound := line_bound(raw, kind, context, assumed_output)).fits or not bound.decided)
+        if raw.strip()
+        and (
+            not (bound := line_bound(raw, kind, context, assumed_output)).fits or not bound.decided
+        )
     ]
 
 
@@ -711,7 +743,9 @@ def _refuse_over(estimate: Estimate, reporter: Reporter) -> None:
     )
 
 
-def _skipped(options: GuardOptions, reporter: Reporter, reason: str, cause: Exception | None) -> None:
+def _skipped(
+    options: GuardOptions, reporter: Reporter, reason: str, cause: Exception | None
+) -> None:
     """Say once that the context check was skipped, or, when strict, stop with its cause."""
     if options.strict:
         if cause is not None:
@@ -719,7 +753,9 @@ def _skipped(options: GuardOptions, reporter: Reporter, reason: str, cause: Exce
                 cause.hint = "without --strict-context the check is skipped and the batch created"  # type: ignore[attr-defined]
             raise cause
         raise InputRejected(f"the context check could not be done: {reason}; nothing was uploaded")
-    reporter.warn(f"the context check was skipped: {reason}; going on (--strict-context refuses instead)")
+    reporter.warn(
+        f"the context check was skipped: {reason}; going on (--strict-context refuses instead)"
+    )
 
 
 # --------------------------------------------------------------------------- afterwards

@@ -74,7 +74,10 @@ def download_session(
 
     progress = reporter.progress("downloading results") if destination is not None else None
     timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
-    with storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http, _say_where_on_stop(reporter, destination):
+    with (
+        storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http,
+        _say_where_on_stop(reporter, destination),
+    ):
         yield http, progress
 
 
@@ -89,7 +92,9 @@ def _say_where_on_stop(reporter: Reporter, destination: Path | None) -> Iterator
     except KeyboardInterrupt as exc:
         if destination is None or describe_destination(destination).in_place:
             where = "stdout" if destination is None else str(destination)
-            reporter.info(f"{stop_word(exc)}: {where} got only the first records; run the command again for all")
+            reporter.info(
+                f"{stop_word(exc)}: {where} got only the first records; run the command again for all"
+            )
         else:
             reporter.info(
                 f"{stop_word(exc)}: nothing was written to {destination} and no partial file is left; "
@@ -166,7 +171,9 @@ def fetch_results(
     except NotFoundError as exc:
         raise _output_not_found(batch, exc, options.dataset_ttl) from None
     if dataset.validation_status == "failed":
-        raise NotReady(f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}")
+        raise NotReady(
+            f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}"
+        )
 
     def refresh_links() -> tuple[DatasetPart, ...]:
         """The output dataset read again: each part with a fresh link (called from a download thread)."""
@@ -181,7 +188,9 @@ def fetch_results(
 
         chain = resolve_chain(client, batch, store=existing_store(), reporter=reporter)
         if chain.has_retries:
-            return _fetch_merged(client, chain, batch, reporter, options, stdout, known={batch.id: dataset})
+            return _fetch_merged(
+                client, chain, batch, reporter, options, stdout, known={batch.id: dataset}
+            )
     destination = destination_for(batch.id, options)
     with download_session(reporter, options, destination) as (http, progress):
         summary = download_results(
@@ -264,7 +273,9 @@ def _fetch_merged(
     dataset_ids: list[str] = []
     for batch, number in zip(chain.attempts, chain.numbers, strict=True):
         if not batch.status.is_terminal:
-            reporter.warn(f"attempt {number} (batch {batch.id}) is still {batch.status.label}: its records are not merged yet")
+            reporter.warn(
+                f"attempt {number} (batch {batch.id}) is still {batch.status.label}: its records are not merged yet"
+            )
             continue
         parts: tuple[DatasetPart, ...] = ()
         if batch.id in known:
@@ -281,9 +292,13 @@ def _fetch_merged(
                 f"the output of attempt {number} (batch {batch.id}) is gone: the merged results would lose its records",
                 hint=f"download each attempt's own with: cbatch results ID --own (this one: {asked.id})",
             )
-        attempts.append(AttemptOutput(number, batch.id, parts, batch.num_records if number == 1 else None))
+        attempts.append(
+            AttemptOutput(number, batch.id, parts, batch.num_records if number == 1 else None)
+        )
     if len(attempts) < 2:
-        return fetch_results(client, asked.id, reporter, dataclasses.replace(options, merge=False), stdout=stdout)
+        return fetch_results(
+            client, asked.id, reporter, dataclasses.replace(options, merge=False), stdout=stdout
+        )
     every_part = [part for a in attempts for part in a.parts]
     refresh_links = None
     if all(part.id for part in every_part):  # ids tell parts of several datasets apart
@@ -291,7 +306,11 @@ def _fetch_merged(
         def refresh_links() -> tuple[DatasetPart, ...]:
             """Every attempt's output read again, for fresh links (called from a download thread)."""
             try:
-                return tuple(part for dataset_id in dataset_ids for part in client.get_dataset(dataset_id).parts)
+                return tuple(
+                    part
+                    for dataset_id in dataset_ids
+                    for part in client.get_dataset(dataset_id).parts
+                )
             except NotFoundError as exc:
                 raise _output_not_found(asked, exc, options.dataset_ttl) from None
 
@@ -334,7 +353,9 @@ def _no_output(batch: Batch, ttl: float) -> Exception:
     from ..lifetimes import expired, results_expire_at, wrote_output
 
     if not wrote_output(batch):
-        return NotReady(f"batch {batch.id} ended {batch.status.label} with no output dataset: there are no results")
+        return NotReady(
+            f"batch {batch.id} ended {batch.status.label} with no output dataset: there are no results"
+        )
     ends = results_expire_at(batch, ttl)
     if expired(ends):
         return _expired(batch, ends, ttl)
@@ -368,7 +389,9 @@ def _expired(batch: Batch, ends: datetime | None, ttl: float) -> ResultsExpired:
     )
 
 
-def _compare_tokens(client: CohereClient, batch: Batch, options: FetchOptions, reporter: Reporter) -> None:
+def _compare_tokens(
+    client: CohereClient, batch: Batch, options: FetchOptions, reporter: Reporter
+) -> None:
     """Set the --join file's token count beside the batch's, when the batch reports one."""
     from ..config import DEFAULT_ASSUMED_OUTPUT
     from ..tokens.source import FetchSettings
@@ -376,4 +399,10 @@ def _compare_tokens(client: CohereClient, batch: Batch, options: FetchOptions, r
 
     assert options.join is not None
     fetch = FetchSettings(ca_bundle=options.ca_bundle, read_timeout=options.read_timeout)
-    compare_join(client, batch, options.join, reporter, options=CountOptions(DEFAULT_ASSUMED_OUTPUT, None, fetch))
+    compare_join(
+        client,
+        batch,
+        options.join,
+        reporter,
+        options=CountOptions(DEFAULT_ASSUMED_OUTPUT, None, fetch),
+    )

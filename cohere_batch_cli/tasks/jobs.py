@@ -63,7 +63,9 @@ def new_job_id() -> str:
     """A short id, unique enough for one organisation's jobs: ten letters and digits, a letter first."""
     import secrets
 
-    return secrets.choice(string.ascii_lowercase) + "".join(secrets.choice(_ALPHABET) for _ in range(JOB_ID_LENGTH - 1))
+    return secrets.choice(string.ascii_lowercase) + "".join(
+        secrets.choice(_ALPHABET) for _ in range(JOB_ID_LENGTH - 1)
+    )
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,12 @@ class PartView:
     def status(self) -> str:
         head = self.head
         if head is None:
-            return {"planned": "waiting", "uploading": "uploading", "uploaded": "uploaded", "creating": "creating"}.get(
-                self.record.step, self.record.step
-            )
+            return {
+                "planned": "waiting",
+                "uploading": "uploading",
+                "uploaded": "uploaded",
+                "creating": "creating",
+            }.get(self.record.step, self.record.step)
         return head.status.label
 
     @property
@@ -285,7 +290,9 @@ def _stamp(moment: float) -> str:
 # -- finding a job's parts on the API -----------------------------------------------------------
 
 
-def scan_batches(client: CohereClient, job_id: str, since: float | None) -> dict[int, dict[int, Batch]]:
+def scan_batches(
+    client: CohereClient, job_id: str, since: float | None
+) -> dict[int, dict[int, Batch]]:
     """Every batch of the job, by part and attempt, from one scan of the batch list (newest first).
 
     Two batches named for one part and attempt (two machines raced): the first
@@ -293,7 +300,9 @@ def scan_batches(client: CohereClient, job_id: str, since: float | None) -> dict
     """
     found: dict[int, dict[int, Batch]] = {}
     ordered, previous = True, None
-    for seen, batch in enumerate(client.iter_batches(page_size=1000, order_by="created_at"), start=1):
+    for seen, batch in enumerate(
+        client.iter_batches(page_size=1000, order_by="created_at"), start=1
+    ):
         created = batch.created_at.timestamp() if batch.created_at is not None else None
         if created is not None and previous is not None and created > previous:
             ordered = False
@@ -332,7 +341,9 @@ def scan_datasets(client: CohereClient, job_id: str) -> dict[int, list[Dataset]]
         if seen >= SCAN_LIMIT:
             break
     for datasets in found.values():
-        datasets.sort(key=lambda d: d.created_at.timestamp() if d.created_at is not None else float("inf"))
+        datasets.sort(
+            key=lambda d: d.created_at.timestamp() if d.created_at is not None else float("inf")
+        )
     return found
 
 
@@ -391,7 +402,15 @@ def _plan_rows(job: JobRecord, plan: SplitPlan) -> list[tuple[int, int, int, str
     rows = []
     for number, part in enumerate(plan.parts, start=1):
         lineage = naming.Lineage(job_id=job.id, part=number)
-        rows.append((part.start, part.stop, part.records, naming.dataset_name(job.label, lineage), naming.batch_name(job.label, lineage)))
+        rows.append(
+            (
+                part.start,
+                part.stop,
+                part.records,
+                naming.dataset_name(job.label, lineage),
+                naming.batch_name(job.label, lineage),
+            )
+        )
     return rows
 
 
@@ -408,7 +427,9 @@ def _split_words(path: Path, job: JobRecord, plan: SplitPlan) -> str:
     )
 
 
-def create_job(client: CohereClient, path: Path, reporter: Reporter, options: JobOptions, store: StateStore) -> JobRecord:
+def create_job(
+    client: CohereClient, path: Path, reporter: Reporter, options: JobOptions, store: StateStore
+) -> JobRecord:
     """Write a new job, check and split its input, and plan its parts (nothing is sent yet)."""
     from ..state.store import JobRecord
 
@@ -426,7 +447,9 @@ def create_job(client: CohereClient, path: Path, reporter: Reporter, options: Jo
 
 def _plan_job(job: JobRecord, path: Path, reporter: Reporter, store: StateStore) -> JobRecord:
     plan = _split(path, job, reporter)
-    store.plan_job(job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type)
+    store.plan_job(
+        job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type
+    )
     planned = store.job(job.id)
     assert planned is not None
     reporter.info(_split_words(path, planned, plan))
@@ -454,7 +477,9 @@ def input_of(job: JobRecord, given: Path | None) -> Path | None:
         info = candidate.stat()
     except OSError:
         return None
-    if job.size is not None and (info.st_size != job.size or (given is None and info.st_mtime_ns != job.mtime_ns)):
+    if job.size is not None and (
+        info.st_size != job.size or (given is None and info.st_mtime_ns != job.mtime_ns)
+    ):
         return None
     return candidate
 
@@ -484,7 +509,10 @@ def send_parts(
         raise NotReady(f"job {job.id} was canceled: nothing more is sent")
     if job.step == "splitting":
         if path is None:
-            raise InputRejected(f"job {job.id} was interrupted while its input was split, and the input is not here", hint="give it with --file FILE")
+            raise InputRejected(
+                f"job {job.id} was interrupted while its input was split, and the input is not here",
+                hint="give it with --file FILE",
+            )
         job = _plan_job(job, path, reporter, store)
     parts = store.parts(job.id)
     pending = [p for p in parts if p.step != "created"]
@@ -499,13 +527,19 @@ def send_parts(
         for part in pending:
             made = batches.get(part.part, {}).get(1)
             if made is not None:
-                store.advance_part(job.id, part.part, "created", dataset_id=made.input_dataset_id, batch_id=made.id)
-                reporter.info(f"part {part.part} of {total}: resumed: created by an earlier run, as batch {made.id}")
+                store.advance_part(
+                    job.id, part.part, "created", dataset_id=made.input_dataset_id, batch_id=made.id
+                )
+                reporter.info(
+                    f"part {part.part} of {total}: resumed: created by an earlier run, as batch {made.id}"
+                )
                 continue
             dataset_id = part.dataset_id or _usable(client, datasets.get(part.part, []), reporter)
             if dataset_id is not None and part.dataset_id is None:
                 store.advance_part(job.id, part.part, "uploaded", dataset_id=dataset_id)
-                reporter.info(f"part {part.part} of {total}: resumed: uploaded by an earlier run, as dataset {dataset_id}")
+                reporter.info(
+                    f"part {part.part} of {total}: resumed: uploaded by an earlier run, as dataset {dataset_id}"
+                )
             if dataset_id is None:
                 if path is None:
                     raise InputRejected(
@@ -513,7 +547,9 @@ def send_parts(
                         hint=f"give the file it was made from: cbatch jobs resume {job.id} --file FILE",
                     )
                 if queue and not _fits(client, part, options):
-                    _create_ready(client, job, queue, reporter, store, total, wait=True)  # they may be what frees room
+                    _create_ready(
+                        client, job, queue, reporter, store, total, wait=True
+                    )  # they may be what frees room
                 _make_room(client, job, part, reporter, store, options)
                 _upload_part(client, job, part, path, work, reporter, store, total)
             queue.append(store.parts(job.id)[part.part - 1])
@@ -523,7 +559,14 @@ def send_parts(
 
 
 def _create_ready(
-    client: CohereClient, job: JobRecord, queue: list[PartRecord], reporter: Reporter, store: StateStore, total: int, *, wait: bool
+    client: CohereClient,
+    job: JobRecord,
+    queue: list[PartRecord],
+    reporter: Reporter,
+    store: StateStore,
+    total: int,
+    *,
+    wait: bool,
 ) -> None:
     """Create the queued parts' batches, in part order, while their datasets are validated (``wait``: every one).
 
@@ -553,13 +596,22 @@ def _usable(client: CohereClient, found: Sequence[Dataset], reporter: Reporter) 
 
 
 def _upload_part(
-    client: CohereClient, job: JobRecord, part: PartRecord, path: Path, work: Path, reporter: Reporter, store: StateStore, total: int
+    client: CohereClient,
+    job: JobRecord,
+    part: PartRecord,
+    path: Path,
+    work: Path,
+    reporter: Reporter,
+    store: StateStore,
+    total: int,
 ) -> str:
     from ..input_rules import CHAT_V2_INPUT
     from .jobs_split import PartPlan, write_part
 
     store.advance_part(job.id, part.part, "uploading")
-    file = write_part(path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl")
+    file = write_part(
+        path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl"
+    )
     kind = job.dataset_type or CHAT_V2_INPUT
     progress = reporter.progress(f"uploading part {part.part} of {total}")
     progress.start(total_bytes=part.stop - part.start)
@@ -573,11 +625,20 @@ def _upload_part(
         progress.finish()
         file.unlink(missing_ok=True)
     store.advance_part(job.id, part.part, "uploaded", dataset_id=dataset_id)
-    reporter.info(f"part {part.part} of {total}: {part.records:,} records uploaded as dataset {dataset_id}")
+    reporter.info(
+        f"part {part.part} of {total}: {part.records:,} records uploaded as dataset {dataset_id}"
+    )
     return dataset_id
 
 
-def _create_part(client: CohereClient, job: JobRecord, part: PartRecord, reporter: Reporter, store: StateStore, total: int) -> Batch:
+def _create_part(
+    client: CohereClient,
+    job: JobRecord,
+    part: PartRecord,
+    reporter: Reporter,
+    store: StateStore,
+    total: int,
+) -> Batch:
     from .datasets import wait_for_dataset
     from .lineage import remember_batch
 
@@ -589,7 +650,9 @@ def _create_part(client: CohereClient, job: JobRecord, part: PartRecord, reporte
             f"{dataset.validation_error or 'no reason given'}"
         )
     store.advance_part(job.id, part.part, "creating")
-    batch = client.create_batch(name=part.batch_name, input_dataset_id=part.dataset_id, model=job.model)
+    batch = client.create_batch(
+        name=part.batch_name, input_dataset_id=part.dataset_id, model=job.model
+    )
     store.advance_part(job.id, part.part, "created", batch_id=batch.id)
     remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
     reporter.info(f"part {part.part} of {total}: created batch {batch.id}")
@@ -600,10 +663,20 @@ def _create_part(client: CohereClient, job: JobRecord, part: PartRecord, reporte
 
 
 def _fits(client: CohereClient, part: PartRecord, options: JobOptions) -> bool:
-    return options.org_max_bytes is None or client.dataset_usage() + (part.stop - part.start) <= options.org_max_bytes
+    return (
+        options.org_max_bytes is None
+        or client.dataset_usage() + (part.stop - part.start) <= options.org_max_bytes
+    )
 
 
-def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter: Reporter, store: StateStore, options: JobOptions) -> None:
+def _make_room(
+    client: CohereClient,
+    job: JobRecord,
+    part: PartRecord,
+    reporter: Reporter,
+    store: StateStore,
+    options: JobOptions,
+) -> None:
     """Wait until the organisation's storage has room for ``part``, or say it never will, and stop.
 
     Room comes only from this job's earlier parts: each running part may end,
@@ -633,18 +706,28 @@ def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter:
                 continue
             if not other.ended:
                 running += 1
-            elif options.delete_inputs and root.input_dataset_id and root.input_dataset_id not in deleted:
+            elif (
+                options.delete_inputs
+                and root.input_dataset_id
+                and root.input_dataset_id not in deleted
+            ):
                 deleted.add(root.input_dataset_id)
                 try:
                     client.delete_dataset(root.input_dataset_id)
                 except NotFoundError:
                     continue
-                reporter.info(f"part {other.record.part}: ended; deleted its input dataset {root.input_dataset_id} to make room")
+                reporter.info(
+                    f"part {other.record.part}: ended; deleted its input dataset {root.input_dataset_id} to make room"
+                )
                 freed += 1
         if freed:
             continue
         if not running:
-            advice = "" if options.delete_inputs else " (--delete-inputs deletes each part's input once it ended)"
+            advice = (
+                ""
+                if options.delete_inputs
+                else " (--delete-inputs deletes each part's input once it ended)"
+            )
             raise InputRejected(
                 f"part {part.part} of job {job.id} needs {human_bytes(need)}, and the organisation stores "
                 f"{human_bytes(used)} of its {human_bytes(options.org_max_bytes)}; no part of the job is still running "
@@ -665,7 +748,9 @@ def _make_room(client: CohereClient, job: JobRecord, part: PartRecord, reporter:
 # -- cancel -------------------------------------------------------------------------------------
 
 
-def cancel_job(client: CohereClient, job: JobRecord, store: StateStore) -> tuple[JobView, list[tuple[str, str | None]]]:
+def cancel_job(
+    client: CohereClient, job: JobRecord, store: StateStore
+) -> tuple[JobView, list[tuple[str, str | None]]]:
     """Mark the job canceled (no part is sent after this) and cancel every part still running.
 
     Returns the view and, for each batch asked, its id and the refusal (None: accepted).
@@ -674,8 +759,12 @@ def cancel_job(client: CohereClient, job: JobRecord, store: StateStore) -> tuple
 
     store.set_job_step(job.id, "canceled")
     view = job_view(client, job, store)
-    running = [p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal]
-    outcomes = [(o.batch_id, None if o.accepted else str(o.error)) for o in cancel_batches(client, running)]
+    running = [
+        p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
+    ]
+    outcomes = [
+        (o.batch_id, None if o.accepted else str(o.error)) for o in cancel_batches(client, running)
+    ]
     return view, outcomes
 
 
@@ -705,17 +794,24 @@ def attach_job(
     from ..state.store import JobRecord
 
     if not re.fullmatch(r"[a-z0-9]{3,32}", job_id):
-        raise UsageError(f"{job_id!r} is not a job id (letters and digits, as 'cbatch jobs list' shows them)")
+        raise UsageError(
+            f"{job_id!r} is not a job id (letters and digits, as 'cbatch jobs list' shows them)"
+        )
     batches = scan_batches(client, job_id, None)
     datasets = scan_datasets(client, job_id)
     if not batches and not datasets:
-        raise NoMatch(f"no batch or dataset of job {job_id} was found on the API", hint="is it the id 'cbatch jobs create' printed?")
+        raise NoMatch(
+            f"no batch or dataset of job {job_id} was found on the API",
+            hint="is it the id 'cbatch jobs create' printed?",
+        )
     roots = {part: attempts[1] for part, attempts in batches.items() if 1 in attempts}
     first = next((roots[p] for p in sorted(roots)), None)
     found_label = naming.label_of(first.name) if first is not None else None
     chosen_model = model or (first.model if first is not None else None)
     if not chosen_model:
-        raise UsageError(f"no batch of job {job_id} is created yet, so its model is not known: give it with --model")
+        raise UsageError(
+            f"no batch of job {job_id} is created yet, so its model is not known: give it with --model"
+        )
     info = _stat(path)
     now = time.time()
     created = min((_created(b) for b in roots.values()), default=now)
@@ -731,9 +827,13 @@ def attach_job(
             hint="give the file and the split options (--max-records-per-batch, --max-bytes-per-batch) the job was made with",
         )
     store.begin_job(job)
-    store.plan_job(job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type)
+    store.plan_job(
+        job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type
+    )
     for number, batch in roots.items():
-        store.advance_part(job.id, number, "created", dataset_id=batch.input_dataset_id, batch_id=batch.id)
+        store.advance_part(
+            job.id, number, "created", dataset_id=batch.input_dataset_id, batch_id=batch.id
+        )
     attached = store.job(job.id)
     assert attached is not None
     reporter.info(
@@ -743,7 +843,9 @@ def attach_job(
     return attached
 
 
-def _mismatch(parts: Sequence[PartPlan], roots: dict[int, Batch], datasets: dict[int, list[Dataset]]) -> str | None:
+def _mismatch(
+    parts: Sequence[PartPlan], roots: dict[int, Batch], datasets: dict[int, list[Dataset]]
+) -> str | None:
     beyond = [n for n in (*roots, *datasets) if n > len(parts)]
     if beyond:
         return f"the API has part {max(beyond)}, the plan {len(parts)}"
@@ -799,7 +901,9 @@ def retry_job(
     rule = Rule(pattern=match, missing=missing)
     for number in range(rounds + 1):
         view = job_view(client, job, store)
-        running = [p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal]
+        running = [
+            p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
+        ]
         if running:
             code = watch(running)
             if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
@@ -819,7 +923,9 @@ def retry_job(
                     continue
                 source = _part_input(job, part.record, path, work)
                 options = RetryOptions(rule=rule, input=source, model=job.model)
-                reporter.info(f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again")
+                reporter.info(
+                    f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
+                )
                 outcome = retry_once(client, part.root.id, reporter, options, store=store)
                 if outcome.batch is not None:
                     made.append(outcome)
@@ -845,7 +951,11 @@ def _part_input(job: JobRecord, part: PartRecord, path: Path | None, work: Path)
     source = input_of(job, path)
     if source is None:
         return None
-    return write_part(source, PartPlan(part.start, part.stop, part.records), work / f"retry-input-{part.part}.jsonl")
+    return write_part(
+        source,
+        PartPlan(part.start, part.stop, part.records),
+        work / f"retry-input-{part.part}.jsonl",
+    )
 
 
 # -- plumbing -----------------------------------------------------------------------------------

@@ -57,14 +57,20 @@ def fetch_job_results(
     view = job_view(client, job, store)
     delivered = [p for p in view.parts if p.record.delivered is not None]
     for part in delivered:
-        reporter.info(f"part {part.record.part}: left out, its results were written to {part.record.delivered} and its outputs deleted")
+        reporter.info(
+            f"part {part.record.part}: left out, its results were written to {part.record.delivered} and its outputs deleted"
+        )
     chosen = [p for p in view.parts if p.record.delivered is None]
     waiting = [p.record.part for p in chosen if not p.ended]
     if waiting and partial:
-        reporter.warn(f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting))} not ended: left out of this file")
+        reporter.warn(
+            f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting))} not ended: left out of this file"
+        )
         chosen = [p for p in chosen if p.ended]
     if not chosen and view.parts and not waiting:
-        raise NotReady(f"every part's results of job {job.id} were written before and their outputs deleted")
+        raise NotReady(
+            f"every part's results of job {job.id} were written before and their outputs deleted"
+        )
     _require_ended(view, chosen)
     parts: list[list[AttemptOutput]] = []
     outputs: list[str] = []
@@ -87,7 +93,9 @@ def fetch_job_results(
                     f"the output of part {part.record.part}, attempt {number} (batch {batch.id}) is gone: "
                     "the job's results would lose its records"
                 )
-            attempts.append(AttemptOutput(number, batch.id, found, batch.num_records if number == 1 else None))
+            attempts.append(
+                AttemptOutput(number, batch.id, found, batch.num_records if number == 1 else None)
+            )
         parts.append(attempts)
 
     def refresh_links() -> tuple[DatasetPart, ...]:
@@ -107,9 +115,13 @@ def fetch_job_results(
     retried = sum(1 for attempts in parts if len(attempts) > 1)
     words = f"merged {len(parts)} parts of job {job.id}"
     if retried:
-        words += f" ({retried} with retries: " + ", ".join(
-            f"{count:,} from attempt {n}" for n, count in sorted(merged.from_attempt.items())
-        ) + ")"
+        words += (
+            f" ({retried} with retries: "
+            + ", ".join(
+                f"{count:,} from attempt {n}" for n, count in sorted(merged.from_attempt.items())
+            )
+            + ")"
+        )
     reporter.info(words)
     if delete_outputs:
         where = str(destination) if destination is not None else "stdout"
@@ -120,7 +132,9 @@ def fetch_job_results(
                 continue
         for part in chosen:
             store.mark_delivered(job.id, part.record.part, where)
-        reporter.info(f"deleted {len(outputs)} output dataset{'' if len(outputs) == 1 else 's'}: the results are in the file")
+        reporter.info(
+            f"deleted {len(outputs)} output dataset{'' if len(outputs) == 1 else 's'}: the results are in the file"
+        )
     return merged
 
 
@@ -128,7 +142,11 @@ def _require_ended(view: JobView, chosen: list[PartView]) -> None:
     job = view.job
     waiting = [p.record.part for p in chosen if not p.ended]
     if job.step == "splitting" or not chosen or waiting:
-        which = f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting[:10]))}" if waiting else "its parts"
+        which = (
+            f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting[:10]))}"
+            if waiting
+            else "its parts"
+        )
         raise NotReady(
             f"job {job.id} is {view.status}: {which} not ended yet",
             hint=f"wait with: cbatch jobs watch {job.id} (or --partial writes the parts that ended)",

@@ -116,12 +116,19 @@ def _check_range(args: tuple[str, int, int, str | None, bool]) -> _Chunk:
     with open(name, "rb") as fh:
         fh.seek(start)
         reader = _Limited(fh, stop - start)
-        shift = 0 if first else 1  # the checker treats line 1 as the file's first (a byte order mark)
+        shift = (
+            0 if first else 1
+        )  # the checker treats line 1 as the file's first (a byte order mark)
         for line_no, raw, too_long in _bounded_lines(reader, MAX_LINE_BYTES):  # type: ignore[arg-type]
             if too_long:
                 count += 1
                 if len(problems) < MAX_PROBLEMS:
-                    problems.append((line_no, "the line is longer than the longest a record may be; not checked"))
+                    problems.append(
+                        (
+                            line_no,
+                            "the line is longer than the longest a record may be; not checked",
+                        )
+                    )
                 lengths.append(-1)
                 continue
             rows = checker.rows
@@ -130,7 +137,16 @@ def _check_range(args: tuple[str, int, int, str | None, bool]) -> _Chunk:
                 if len(problems) < MAX_PROBLEMS:
                     problems.append((problem.line - shift, problem.message))
             lengths.append(len(raw) if checker.rows > rows else -len(raw))
-    return _Chunk(start, stop, lengths, problems, count, checker.rows, checker.dataset_type, array("Q", checker._seen))
+    return _Chunk(
+        start,
+        stop,
+        lengths,
+        problems,
+        count,
+        checker.rows,
+        checker.dataset_type,
+        array("Q", checker._seen),
+    )
 
 
 class _Limited:
@@ -261,15 +277,25 @@ def plan_split(
     if not_text is None and rows == 0 and not problems:
         tell(0, "the file holds no records")
     if not_text is None and not types and not problems:
-        tell(0, "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input")
+        tell(
+            0,
+            "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input",
+        )
     if problems:
         if problems_out is not None:
             for text in shown:
                 problems_out(text)
             if problems > len(shown):
                 problems_out(f"... and {problems - len(shown)} more problems")
-        raise InputRejected(f"{path} has {problems} problem{'s' if problems != 1 else ''}; nothing was uploaded")
-    return SplitPlan(cutter.parts, rows, size, dataset_type or (chunks[0].dataset_type if chunks else None) or next(iter(types), None))
+        raise InputRejected(
+            f"{path} has {problems} problem{'s' if problems != 1 else ''}; nothing was uploaded"
+        )
+    return SplitPlan(
+        cutter.parts,
+        rows,
+        size,
+        dataset_type or (chunks[0].dataset_type if chunks else None) or next(iter(types), None),
+    )
 
 
 def json_text(value: str) -> str:
@@ -296,7 +322,9 @@ def _lines_with(path: Path, chunk: _Chunk, hashes: set[int]) -> list[tuple[int, 
                 continue
             custom_id = record.get("custom_id") if isinstance(record, dict) else None
             if isinstance(custom_id, str):
-                digest = int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big")
+                digest = int.from_bytes(
+                    hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big"
+                )
                 if digest in hashes:
                     found.append((line_no, custom_id))
                     hashes.discard(digest)
@@ -314,11 +342,15 @@ def write_part(source: Path, part: PartPlan, destination: Path) -> Path:
                 while left > 0:
                     done = copy(src.fileno(), dst.fileno(), min(left, 1 << 30), offset)
                     if done == 0:
-                        raise InputRejected(f"{source} is shorter than when it was split: it changed")
+                        raise InputRejected(
+                            f"{source} is shorter than when it was split: it changed"
+                        )
                     offset += done
                     left -= done
                 return destination
-            except OSError:  # a file system that does not take it: copy by hand from where it stopped
+            except (
+                OSError
+            ):  # a file system that does not take it: copy by hand from where it stopped
                 dst.seek(offset - part.start)
         src.seek(part.start + (part.size - left))
         while left > 0:

@@ -79,7 +79,11 @@ def of_root(lineage: Lineage, root: Batch) -> bool:
     if lineage.root_batch_id is not None:
         return lineage.root_batch_id == root.id
     own = parse_batch_name(root.name)[1]
-    return own is not None and own.attempt == 1 and (own.job_id, own.part) == (lineage.job_id, lineage.part)
+    return (
+        own is not None
+        and own.attempt == 1
+        and (own.job_id, own.part) == (lineage.job_id, lineage.part)
+    )
 
 
 @dataclass(frozen=True)
@@ -135,7 +139,9 @@ def resolve_chain(
     root = batch if root_id == batch.id else client.get_batch(root_id)
     found: dict[int, Batch] = {1: root}
     own = parse_batch_name(batch.name)[1]
-    if own is not None and (own.root_batch_id == root_id or (root is not batch and of_root(own, root))):
+    if own is not None and (
+        own.root_batch_id == root_id or (root is not batch and of_root(own, root))
+    ):
         found[own.attempt] = batch
     if scan:
         for other, lineage in _scan(client, root, reporter):
@@ -172,7 +178,9 @@ def _scan(client: CohereClient, root: Batch, reporter: Reporter) -> Iterator[tup
     since = root.created_at
     ordered = True
     previous = None
-    for seen, batch in enumerate(client.iter_batches(page_size=1000, order_by="created_at"), start=1):
+    for seen, batch in enumerate(
+        client.iter_batches(page_size=1000, order_by="created_at"), start=1
+    ):
         created = batch.created_at
         if created is not None and previous is not None and created > previous:
             ordered = False  # not newest first: an older batch may still follow
@@ -211,13 +219,21 @@ def remember_chain(chain: Chain, store: StateStore | None, reporter: Reporter) -
     try:
         previous: Batch | None = None
         for batch, number in zip(chain.attempts, chain.numbers, strict=True):
-            remember_batch(store, batch, root_id=chain.root.id, attempt=number, parent_id=None if previous is None else previous.id)
+            remember_batch(
+                store,
+                batch,
+                root_id=chain.root.id,
+                attempt=number,
+                parent_id=None if previous is None else previous.id,
+            )
             previous = batch
     except LocalWriteError as exc:
         reporter.warn(f"{exc}; the lineage of {chain.root.id} is not recorded")
 
 
-def remember_batch(store: StateStore, batch: Batch, *, root_id: str, attempt: int, parent_id: str | None) -> None:
+def remember_batch(
+    store: StateStore, batch: Batch, *, root_id: str, attempt: int, parent_id: str | None
+) -> None:
     from ..state.store import BatchRecord
 
     store.record_batch(
@@ -251,7 +267,9 @@ def remember_input_file(dataset_id: str, path: Path, reporter: Reporter) -> None
         return
     try:
         digest = file_digest(path)
-        store.record_input_file(InputFile(dataset_id, str(path.resolve()), info.st_size, digest, info.st_mtime_ns))
+        store.record_input_file(
+            InputFile(dataset_id, str(path.resolve()), info.st_size, digest, info.st_mtime_ns)
+        )
     except (OSError, LocalWriteError) as exc:
         reporter.warn(f"could not record {path} as the input of dataset {dataset_id}: {exc}")
 

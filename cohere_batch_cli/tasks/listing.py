@@ -51,8 +51,12 @@ def watch_changes(
         round_newest = newest
         baseline = newest is None  # the first round only learns what the listing did not show
         for _ in range(MAX_PAGES):
-            page, token = client.list_batches_page(page_size=100, page_token=token, order_by="updated_at")
-            fresh = [b for b in page if newest is None or b.updated_at is None or b.updated_at >= newest]
+            page, token = client.list_batches_page(
+                page_size=100, page_token=token, order_by="updated_at"
+            )
+            fresh = [
+                b for b in page if newest is None or b.updated_at is None or b.updated_at >= newest
+            ]
             for batch in reversed(fresh):  # oldest change first, as a log reads
                 state = _state(batch)
                 if baseline and batch.id not in seen:
@@ -62,7 +66,9 @@ def watch_changes(
                     yield batch
                 elif batch.id not in seen:
                     seen[batch.id] = state
-                if batch.updated_at is not None and (round_newest is None or batch.updated_at > round_newest):
+                if batch.updated_at is not None and (
+                    round_newest is None or batch.updated_at > round_newest
+                ):
                     round_newest = batch.updated_at
             if not token or len(fresh) < len(page) or newest is None:
                 break

@@ -58,7 +58,9 @@ def outcome_environment(event: BatchDone) -> dict[str, str]:
         "CBATCH_OUTPUT_DATASET_ID": batch.output_dataset_id or "",
         "CBATCH_RESULTS_COMMAND": results,
     }
-    return {name: value.replace("\x00", "") for name, value in values.items()}  # NUL cannot be in one
+    return {
+        name: value.replace("\x00", "") for name, value in values.items()
+    }  # NUL cannot be in one
 
 
 class OnDone:
@@ -84,10 +86,14 @@ class OnDone:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            self.reporter.warn(f"--on-done for batch {batch_id} still ran after {self.timeout:.0f}s; stopped it")
+            self.reporter.warn(
+                f"--on-done for batch {batch_id} still ran after {self.timeout:.0f}s; stopped it"
+            )
             return
         except OSError as exc:
-            self.reporter.warn(f"--on-done for batch {batch_id} could not start: {exc.strerror or exc}")
+            self.reporter.warn(
+                f"--on-done for batch {batch_id} could not start: {exc.strerror or exc}"
+            )
             return
         for line in result.stdout.decode("utf-8", errors="replace").splitlines():
             self.reporter.info(f"on-done: {line}")

@@ -40,7 +40,8 @@ T = TypeVar("T")
 BATCH, DATASET = "batch", "dataset"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.IGNORECASE)
 UUID_START = re.compile(
-    r"^[0-9a-f]{4,8}(-[0-9a-f]{0,4}(-[0-9a-f]{0,4}(-[0-9a-f]{0,4}(-[0-9a-f]{0,12})?)?)?)?$", re.IGNORECASE
+    r"^[0-9a-f]{4,8}(-[0-9a-f]{0,4}(-[0-9a-f]{0,4}(-[0-9a-f]{0,4}(-[0-9a-f]{0,12})?)?)?)?$",
+    re.IGNORECASE,
 )
 """The start of a batch id, at least 4 characters: looked up as a prefix without trying it as an id."""
 MAX_CANDIDATES = 10
@@ -94,11 +95,15 @@ def _matches(token: str, entries: Iterable[tuple[str, str, str]]) -> list[tuple[
 def _one(token: str, kind: str, found: list[tuple[str, str, str]], source: str) -> Match:
     if not found:
         listing = "cbatch list" if kind == BATCH else "cbatch datasets list"
-        raise NoMatch(f"no {kind} has the id {token!r}, an id starting with it, or that name; see: {listing}")
+        raise NoMatch(
+            f"no {kind} has the id {token!r}, an id starting with it, or that name; see: {listing}"
+        )
     if len(found) > 1:
         shown = "; ".join(f"{i} {name!r} ({status})" for i, name, status in found[:MAX_CANDIDATES])
         more = " and more" if len(found) > MAX_CANDIDATES else ""
-        raise AmbiguousMatch(f"{token!r} matches {len(found)}{more} {kind}es: {shown}; give more of the id")
+        raise AmbiguousMatch(
+            f"{token!r} matches {len(found)}{more} {kind}es: {shown}; give more of the id"
+        )
     entry_id, name, _ = found[0]
     return Match(token, entry_id, name, exact=False, source=source)
 
@@ -187,7 +192,9 @@ def choose_running(client: CohereClient, reporter: Reporter) -> list[str]:
     from ..api.models import BatchStatus
 
     if not reporter.interactive:
-        raise UsageError("give one or more batch ids (at a terminal, 'cbatch watch' alone offers the running batches)")
+        raise UsageError(
+            "give one or more batch ids (at a terminal, 'cbatch watch' alone offers the running batches)"
+        )
     running = [
         batch
         for batch in client.iter_batches(page_size=100, limit=1000)

@@ -122,7 +122,13 @@ def resumable(chain: Chain, store: StateStore | None) -> bool:
     return record is not None and record.step != "done" and record.batch_id in (None, chain.head.id)
 
 
-def _attempt(client: CohereClient, chain: Chain, reporter: Reporter, options: RetryOptions, store: StateStore | None) -> RetryOutcome:
+def _attempt(
+    client: CohereClient,
+    chain: Chain,
+    reporter: Reporter,
+    options: RetryOptions,
+    store: StateStore | None,
+) -> RetryOutcome:
     head, number = chain.head, chain.head_number
     if resumable(chain, store):
         assert store is not None
@@ -132,7 +138,9 @@ def _attempt(client: CohereClient, chain: Chain, reporter: Reporter, options: Re
         if record is not None and record.step != "created":
             from .lineage import remember_batch
 
-            remember_batch(store, head, root_id=chain.root.id, attempt=number, parent_id=chain.attempts[-2].id)
+            remember_batch(
+                store, head, root_id=chain.root.id, attempt=number, parent_id=chain.attempts[-2].id
+            )
             store.advance_attempt(chain.root.id, number, "created", batch_id=head.id)
         return outcome
     if not head.status.is_terminal:
@@ -153,7 +161,15 @@ def _attempt(client: CohereClient, chain: Chain, reporter: Reporter, options: Re
         reporter.info(f"input: {outcome.source.description}")
         outputs = _download_outputs(client, chain, work, http, reporter, options)
         retry_input = work / "retry-input.jsonl"
-        outcome.selection = select(outcome.source.path, outputs, retry_input, work, options.rule, listing=options.listing, processes=options.processes)
+        outcome.selection = select(
+            outcome.source.path,
+            outputs,
+            retry_input,
+            work,
+            options.rule,
+            listing=options.listing,
+            processes=options.processes,
+        )
         reporter.info(selection_words(outcome.selection, options.rule, dry_run=options.dry_run))
         if outcome.selection.records == 0 or options.dry_run:
             return outcome
@@ -180,16 +196,26 @@ def _outcome(chain: Chain, number: int, options: RetryOptions, batch: Batch | No
 def mark_done(store: StateStore | None, outcome: RetryOutcome) -> None:
     """The run that made (or resumed) ``outcome``'s attempt is done with it: the next run starts the next one."""
     root = outcome.chain.root.id
-    if store is not None and outcome.batch is not None and store.attempt(root, outcome.attempt) is not None:
+    if (
+        store is not None
+        and outcome.batch is not None
+        and store.attempt(root, outcome.attempt) is not None
+    ):
         store.advance_attempt(root, outcome.attempt, "done")
 
 
 def _chain_words(chain: Chain) -> str:
     head = chain.head
     left = (head.num_records or 0) - head.num_successful_records
-    where = f"batch {head.id}" if not chain.has_retries else f"batch {head.id}, attempt {chain.head_number} of {chain.root.id},"
+    where = (
+        f"batch {head.id}"
+        if not chain.has_retries
+        else f"batch {head.id}, attempt {chain.head_number} of {chain.root.id},"
+    )
     counts = f"{head.num_successful_records:,} of {head.num_records or 0:,} records succeeded"
-    return f"{where} ended {head.status.label}: {counts}" + (f", {left:,} did not" if left > 0 else "")
+    return f"{where} ended {head.status.label}: {counts}" + (
+        f", {left:,} did not" if left > 0 else ""
+    )
 
 
 def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) -> str:
@@ -210,7 +236,9 @@ def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) 
         reasons.append(f"{selection.failed:,} failed ({kinds})")
     if selection.missing:
         reasons.append(f"{selection.missing:,} with no result")
-    text = f"{verb} {selection.records:,} of {selection.input_records:,} records: " + "; ".join(reasons)
+    text = f"{verb} {selection.records:,} of {selection.input_records:,} records: " + "; ".join(
+        reasons
+    )
     left = []
     if selection.left_failing:
         left.append(f"{selection.left_failing:,} failures that do not match {rule.pattern!r}")
@@ -223,7 +251,12 @@ def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) 
 
 
 def _download_outputs(
-    client: CohereClient, chain: Chain, work: Path, http: httpx.Client, reporter: Reporter, options: RetryOptions
+    client: CohereClient,
+    chain: Chain,
+    work: Path,
+    http: httpx.Client,
+    reporter: Reporter,
+    options: RetryOptions,
 ) -> list[list[Path]]:
     """Every attempt's output parts, downloaded into ``work``; an attempt that never ran has none."""
     from ..api.errors import NotFoundError
@@ -247,17 +280,23 @@ def _download_outputs(
                 continue
             raise _output_gone(batch, number) from None
         if dataset.validation_status != "validated":
-            raise NotReady(f"the output of batch {batch.id} is {dataset.validation_status}: {dataset.validation_error or 'no reason given'}")
+            raise NotReady(
+                f"the output of batch {batch.id} is {dataset.validation_status}: {dataset.validation_error or 'no reason given'}"
+            )
         parts = ordered_parts(dataset.parts)
         folder = work / f"output-{number}"
         folder.mkdir()
-        fetcher = Fetcher(parts, folder, http, options.concurrency, options.read_timeout or 60.0, NullProgress())
+        fetcher = Fetcher(
+            parts, folder, http, options.concurrency, options.read_timeout or 60.0, NullProgress()
+        )
         fetcher.start()
         try:
             outputs.append([fetcher.wait(i) for i in range(len(parts))])
         finally:
             fetcher.stop()
-        reporter.debug(f"attempt {number}: {len(parts)} output parts of batch {batch.id} downloaded")
+        reporter.debug(
+            f"attempt {number}: {len(parts)} output parts of batch {batch.id} downloaded"
+        )
     return outputs
 
 
@@ -299,7 +338,12 @@ def _upload(
             dataset_name=outcome.dataset_name, model=outcome.model, records=outcome.selection.records, source=what,
         )  # fmt: skip
     dataset_id = upload_file(
-        client, retry_input, reporter, name=outcome.dataset_name, keep_original_file=True, label="retry input"
+        client,
+        retry_input,
+        reporter,
+        name=outcome.dataset_name,
+        keep_original_file=True,
+        label="retry input",
     )
     if store is not None:
         store.advance_attempt(root, number, "uploaded", dataset_id=dataset_id)
@@ -316,7 +360,9 @@ def _earlier_upload(client: CohereClient, record: AttemptRecord, reporter: Repor
         since = record.started_at - 60.0
         for dataset in client.iter_datasets(limit=500):
             created = dataset.created_at
-            if dataset.name == record.dataset_name and (created is None or created.timestamp() >= since):
+            if dataset.name == record.dataset_name and (
+                created is None or created.timestamp() >= since
+            ):
                 dataset_id = dataset.id
                 break
         if dataset_id is None:
@@ -328,7 +374,13 @@ def _earlier_upload(client: CohereClient, record: AttemptRecord, reporter: Repor
     return dataset_id if dataset.validation_status == "validated" else None
 
 
-def _create(client: CohereClient, store: StateStore | None, chain: Chain, outcome: RetryOutcome, reporter: Reporter) -> Batch:
+def _create(
+    client: CohereClient,
+    store: StateStore | None,
+    chain: Chain,
+    outcome: RetryOutcome,
+    reporter: Reporter,
+) -> Batch:
     from ..errors import stop_word
     from .lineage import remember_batch
 
@@ -337,9 +389,13 @@ def _create(client: CohereClient, store: StateStore | None, chain: Chain, outcom
     if store is not None:
         store.advance_attempt(root, number, "creating")
     try:
-        batch = client.create_batch(name=outcome.batch_name, input_dataset_id=outcome.dataset_id, model=outcome.model)
+        batch = client.create_batch(
+            name=outcome.batch_name, input_dataset_id=outcome.dataset_id, model=outcome.model
+        )
     except KeyboardInterrupt as exc:
-        reporter.info(f"{stop_word(exc)} while creating attempt {number}: run the same command again; it finds the batch if it was made")
+        reporter.info(
+            f"{stop_word(exc)} while creating attempt {number}: run the same command again; it finds the batch if it was made"
+        )
         raise
     if store is not None:
         remember_batch(store, batch, root_id=root, attempt=number, parent_id=chain.head.id)
@@ -395,7 +451,9 @@ def retry_rounds(
     made = 0
     with root_lock(store, root_of(first, store)):
         while True:
-            chain = resolve_chain(client, client.get_batch(batch_id), store=store, reporter=reporter)
+            chain = resolve_chain(
+                client, client.get_batch(batch_id), store=store, reporter=reporter
+            )
             head = chain.head
             if not head.status.is_terminal and not resumable(chain, store):
                 code = watch(head)
@@ -417,7 +475,9 @@ def retry_rounds(
             if on_attempt is not None:
                 on_attempt(outcome)
             if outcome.batch is None:  # nothing to send again
-                result.still_failing = outcome.selection.still_failing if outcome.selection is not None else 0
+                result.still_failing = (
+                    outcome.selection.still_failing if outcome.selection is not None else 0
+                )
                 result.last = head
                 break
             code = watch(outcome.batch)
@@ -427,7 +487,11 @@ def retry_rounds(
             mark_done(store, outcome)
             ended = client.get_batch(outcome.batch.id)
             made += 1
-            before = outcome.selection.still_failing if outcome.selection is not None else ended.num_records or 0
+            before = (
+                outcome.selection.still_failing
+                if outcome.selection is not None
+                else ended.num_records or 0
+            )
             result.still_failing = max(0, before - ended.num_successful_records)
             result.last = ended
             if result.still_failing == 0 or made >= rounds:
@@ -469,9 +533,20 @@ def root_lock(store: StateStore | None, root_id: str) -> Iterator[None]:
             handle, count = _HELD[root_id]
             _HELD[root_id] = (handle, count - 1)
         return
-    handle = _lock(store.path.parent / "locks" / f"{hashlib.sha256(root_id.encode()).hexdigest()[:24]}.lock") if store is not None else None
+    handle = (
+        _lock(
+            store.path.parent
+            / "locks"
+            / f"{hashlib.sha256(root_id.encode()).hexdigest()[:24]}.lock"
+        )
+        if store is not None
+        else None
+    )
     if handle is False:
-        raise NotReady(f"another cbatch is retrying batch {root_id} on this machine", hint="wait for it to end, then run this again")
+        raise NotReady(
+            f"another cbatch is retrying batch {root_id} on this machine",
+            hint="wait for it to end, then run this again",
+        )
     _HELD[root_id] = (handle, 1)
     try:
         yield

@@ -67,13 +67,19 @@ def find_input(
         path, size, sha256 = recorded
         changed = same_file(path, size, sha256)
         if changed is None:
-            return InputSource(path, "recorded", f"{path} (recorded when batch {root.id} was created from it; unchanged)")
+            return InputSource(
+                path,
+                "recorded",
+                f"{path} (recorded when batch {root.id} was created from it; unchanged)",
+            )
         if path.exists():
             raise InputRejected(
                 f"{path} has changed since batch {root.id} was created from it: {changed}",
                 hint="give the file the batch was created from with --input FILE",
             )
-        reporter.info(f"{path}, which batch {root.id} was created from, is gone; reading its input dataset instead")
+        reporter.info(
+            f"{path}, which batch {root.id} was created from, is gone; reading its input dataset instead"
+        )
     dataset_id = root.input_dataset_id
     if not dataset_id:
         raise InputRejected(
@@ -97,13 +103,21 @@ def find_input(
     if originals:
         target = workdir / "original.jsonl"
         _download_all(http, originals, target, stall_timeout)
-        return InputSource(target, "original", f"the file uploaded as dataset {dataset_id} (its original_url)")
+        return InputSource(
+            target, "original", f"the file uploaded as dataset {dataset_id} (its original_url)"
+        )
     target = workdir / "parsed.jsonl"
     rows = _rebuild_from_parts(http, parts, workdir, target, concurrency, stall_timeout)
-    return InputSource(target, "parts", f"the {rows:,} parsed records of dataset {dataset_id} ({len(parts)} part{'' if len(parts) == 1 else 's'})")
+    return InputSource(
+        target,
+        "parts",
+        f"the {rows:,} parsed records of dataset {dataset_id} ({len(parts)} part{'' if len(parts) == 1 else 's'})",
+    )
 
 
-def _recorded(root_id: str, dataset_id: str | None, store: StateStore | None) -> tuple[Path, int, str] | None:
+def _recorded(
+    root_id: str, dataset_id: str | None, store: StateStore | None
+) -> tuple[Path, int, str] | None:
     if store is None:
         return None
     known = store.batch(root_id)
@@ -147,7 +161,12 @@ def _download_all(http: httpx.Client, links: list[str], target: Path, stall_time
 
 
 def _rebuild_from_parts(
-    http: httpx.Client, parts: Sequence[DatasetPart], workdir: Path, target: Path, concurrency: int, stall_timeout: float
+    http: httpx.Client,
+    parts: Sequence[DatasetPart],
+    workdir: Path,
+    target: Path,
+    concurrency: int,
+    stall_timeout: float,
 ) -> int:
     """The input's lines again from its Avro parts: ``custom_id``, ``body`` and kept fields."""
     import fastavro
@@ -170,7 +189,9 @@ def _rebuild_from_parts(
                     with open(path, "rb") as fh:
                         lines = [_line(record) for record in fastavro.reader(fh)]
                 except Exception as exc:  # the bytes are the API's: any failure says only that
-                    raise ResultsError(f"input part {position} is not a readable Avro file: {type(exc).__name__}") from None
+                    raise ResultsError(
+                        f"input part {position} is not a readable Avro file: {type(exc).__name__}"
+                    ) from None
                 out.write("".join(lines).encode("utf-8"))
                 rows += len(lines)
                 path.unlink()
@@ -183,9 +204,16 @@ def _line(record: Any) -> str:
     """One request line from an input part's record; fields hold JSON text, ``custom_id`` first."""
     from ..errors import ResultsError
 
-    if not isinstance(record, dict) or not isinstance(record.get("custom_id"), str) or not isinstance(record.get("body"), str):
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("custom_id"), str)
+        or not isinstance(record.get("body"), str)
+    ):
         raise ResultsError("an input part holds a record without custom_id and body")
-    fields = [f'"custom_id": {json.dumps(record["custom_id"])}', f'"body": {_one_line(record["body"])}']
+    fields = [
+        f'"custom_id": {json.dumps(record["custom_id"])}',
+        f'"body": {_one_line(record["body"])}',
+    ]
     for key, value in record.items():
         if key not in ("custom_id", "body") and isinstance(value, str):
             fields.append(f"{json.dumps(key)}: {_one_line(value)}")

@@ -66,7 +66,9 @@ def follow(
                         if isinstance(event, BatchDone):
                             on_done(event)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same words, the signal's code
-        reporter.info(f"\n{stop_word(exc)}: stopped watching; nothing was cancelled, the batches keep running.")
+        reporter.info(
+            f"\n{stop_word(exc)}: stopped watching; nothing was cancelled, the batches keep running."
+        )
         if resume:
             reporter.info(f"resume with: {resume}")
         return for_interruption(exc)
@@ -77,11 +79,21 @@ def follow(
             f"in {s.rounds} rounds, {s.failures} failed"
         )
     code = watcher.exit_code if watcher.exit_code is not None else ExitCode.UNEXPECTED
-    if records_count and not options.no_exit_status and code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
-        short = [b for b in watcher.batches() if b.status.is_terminal and (b.num_records or 0) > b.num_successful_records]
+    if (
+        records_count
+        and not options.no_exit_status
+        and code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED)
+    ):
+        short = [
+            b
+            for b in watcher.batches()
+            if b.status.is_terminal and (b.num_records or 0) > b.num_successful_records
+        ]
         for batch in short:
             left = (batch.num_records or 0) - batch.num_successful_records
-            reporter.info(f"batch {batch.id}: {left:,} of {batch.num_records or 0:,} records failed or have no result")
+            reporter.info(
+                f"batch {batch.id}: {left:,} of {batch.num_records or 0:,} records failed or have no result"
+            )
         if short:
             code = combine([code, ExitCode.RECORDS_FAILED])
     if code == ExitCode.TIMEOUT and resume:

@@ -78,7 +78,10 @@ def chat_texts(body: Any) -> RecordTexts:
                 elif kind == "image_url":
                     images += 1
     return RecordTexts(
-        tuple(texts), messages=len(messages), images=images, max_tokens=_positive_int(body.get("max_tokens"))
+        tuple(texts),
+        messages=len(messages),
+        images=images,
+        max_tokens=_positive_int(body.get("max_tokens")),
     )
 
 

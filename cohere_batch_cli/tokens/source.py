@@ -80,7 +80,9 @@ def obtain(
     data = download(url, settings)
     tokenizer = TextTokenizer.from_bytes(data, safe_url(url), what=what)
     if note:
-        note(f"downloaded the tokenizer from {safe_url(url)} ({len(data):,} bytes in {time.monotonic() - started:.1f} s)")
+        note(
+            f"downloaded the tokenizer from {safe_url(url)} ({len(data):,} bytes in {time.monotonic() - started:.1f} s)"
+        )
     _keep(cached, data, note)
     return tokenizer
 
@@ -135,7 +137,9 @@ def download(url: str, settings: FetchSettings) -> bytes:
             except httpx.HTTPError as exc:
                 last = str(network_error(exc, url))
                 if _tls_failure(exc):
-                    raise TokenizerError(f"the tokenizer could not be downloaded from {shown}: {last}") from None
+                    raise TokenizerError(
+                        f"the tokenizer could not be downloaded from {shown}: {last}"
+                    ) from None
             else:
                 if response.status_code == 200:
                     return response.content
@@ -149,7 +153,9 @@ def download(url: str, settings: FetchSettings) -> bytes:
             wait = policy.next_wait(attempt, waited, requested=requested)
             if wait is None:
                 tries = "1 attempt" if attempt == 1 else f"{attempt} attempts"
-                raise TokenizerError(f"the tokenizer could not be downloaded from {shown} after {tries}: {last}")
+                raise TokenizerError(
+                    f"the tokenizer could not be downloaded from {shown} after {tries}: {last}"
+                )
             time.sleep(wait)
             waited += wait
 

@@ -147,7 +147,9 @@ class TextTokenizer:
         """Counts of a text's first word, and of every other word with its space before it."""
 
     @classmethod
-    def from_bytes(cls, data: bytes, source: str, *, what: str = "counting tokens") -> TextTokenizer:
+    def from_bytes(
+        cls, data: bytes, source: str, *, what: str = "counting tokens"
+    ) -> TextTokenizer:
         """Load a tokenizer file's bytes; :class:`TokenizerError` when they are not one."""
         tokenizers = require_tokenizers(what)
         try:
@@ -156,7 +158,9 @@ class TextTokenizer:
             raise TokenizerError(f"the tokenizer from {source} is not UTF-8 text") from None
         except Exception as exc:  # the library raises plain Exceptions for any bad file
             first = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-            raise TokenizerError(f"the tokenizer from {source} could not be read: {first}") from None
+            raise TokenizerError(
+                f"the tokenizer from {source} could not be read: {first}"
+            ) from None
         return cls(inner, source)
 
     def count(self, text: str) -> int:
@@ -205,7 +209,11 @@ class TextTokenizer:
                 batch.split.append((index, text.split(" ")))
         # Every word of the chunk at once; set.difference against a dict is a C loop.
         first = {words[0] for _, words in batch.split}.difference(self._first)
-        spaced = set().union(*(islice(words, 1, None) for _, words in batch.split)).difference(self._spaced)
+        spaced = (
+            set()
+            .union(*(islice(words, 1, None) for _, words in batch.split))
+            .difference(self._spaced)
+        )
         if after is not None:
             first.difference_update(after.new_first)
             spaced.difference_update(after.new_spaced)
@@ -252,7 +260,13 @@ class TextTokenizer:
         parts: list[str] = []
         size = 0
         for position, word in enumerate(words):
-            if self._break is None or not word or "\n" in word or word[0].isspace() or word[-1].isspace():
+            if (
+                self._break is None
+                or not word
+                or "\n" in word
+                or word[0].isspace()
+                or word[-1].isspace()
+            ):
                 alone.append(position)
                 continue
             members.append(position)
@@ -265,7 +279,9 @@ class TextTokenizer:
             groups.append((members, "\n".join(parts)))
         if groups:
             encode = getattr(self._inner, "encode_batch_fast", None) or self._inner.encode_batch
-            for (held, _), encoding in zip(groups, encode([t for _, t in groups], add_special_tokens=False), strict=True):
+            for (held, _), encoding in zip(
+                groups, encode([t for _, t in groups], add_special_tokens=False), strict=True
+            ):
                 ids = encoding.ids
                 start = 0
                 for position in held[:-1]:
@@ -273,6 +289,8 @@ class TextTokenizer:
                     counts[position] = end - start
                     start = end + 1
                 counts[held[-1]] = len(ids) - start
-        for position, tokens in zip(alone, self.count_whole([" " + words[i] for i in alone]), strict=True):
+        for position, tokens in zip(
+            alone, self.count_whole([" " + words[i] for i in alone]), strict=True
+        ):
             counts[position] = tokens
         return counts

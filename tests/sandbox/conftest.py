@@ -18,7 +18,12 @@ from tests.sandbox.sandbox_client import Api
 
 def make_settings(data_dir: Path, **overrides: Any) -> SandboxSettings:
     """Quick settings: outputs ready at once unless a test asks for the delay it checks."""
-    base: dict[str, Any] = {"data_dir": data_dir, "port": 0, "records_per_second": 5000.0, "output_ready_delay": 0.0}
+    base: dict[str, Any] = {
+        "data_dir": data_dir,
+        "port": 0,
+        "records_per_second": 5000.0,
+        "output_ready_delay": 0.0,
+    }
     base.update(overrides)
     return SandboxSettings(**base)
 

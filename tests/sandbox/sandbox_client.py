@@ -24,7 +24,9 @@ def chat_lines(n: int, fail: set[int] = frozenset(), prefix: str = "r") -> bytes
     rows = []
     for i in range(n):
         text = f"question {i}" + (" [[sandbox:fail]]" if i in fail else "")
-        rows.append({"custom_id": f"{prefix}{i}", "body": {"messages": [{"role": "user", "content": text}]}})
+        rows.append(
+            {"custom_id": f"{prefix}{i}", "body": {"messages": [{"role": "user", "content": text}]}}
+        )
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
 
 
@@ -40,9 +42,13 @@ class Api:
     def close(self) -> None:
         self.http.close()
 
-    def upload(self, data: bytes, type_: str = "batch-chat-v2-input", name: str = "in", **params: Any) -> httpx.Response:
+    def upload(
+        self, data: bytes, type_: str = "batch-chat-v2-input", name: str = "in", **params: Any
+    ) -> httpx.Response:
         query = {"name": name, "type": type_, **params}
-        return self.http.post("/v1/datasets", params=query, files={"data": ("in.jsonl", io.BytesIO(data))})
+        return self.http.post(
+            "/v1/datasets", params=query, files={"data": ("in.jsonl", io.BytesIO(data))}
+        )
 
     def dataset(self, dataset_id: str) -> dict[str, Any]:
         r = self.http.get(f"/v1/datasets/{dataset_id}")
@@ -50,7 +56,11 @@ class Api:
         return r.json()["dataset"]  # type: ignore[no-any-return]
 
     def wait_dataset(self, dataset_id: str, timeout: float = 10) -> dict[str, Any]:
-        return self._wait(lambda: self.dataset(dataset_id), lambda d: d["validation_status"] in ("validated", "failed"), timeout)
+        return self._wait(
+            lambda: self.dataset(dataset_id),
+            lambda d: d["validation_status"] in ("validated", "failed"),
+            timeout,
+        )
 
     def validated(self, data: bytes, **kw: Any) -> str:
         r = self.upload(data, **kw)
@@ -60,7 +70,9 @@ class Api:
         return ds["id"]  # type: ignore[no-any-return]
 
     def create(self, dataset_id: str, name: str = "b", model: str = "command-r") -> dict[str, Any]:
-        r = self.http.post("/v2/batches", json={"name": name, "input_dataset_id": dataset_id, "model": model})
+        r = self.http.post(
+            "/v2/batches", json={"name": name, "input_dataset_id": dataset_id, "model": model}
+        )
         assert r.status_code == 200, r.text
         return r.json()["batch"]  # type: ignore[no-any-return]
 
@@ -69,8 +81,15 @@ class Api:
         assert r.status_code == 200, r.text
         return r.json()["batch"]  # type: ignore[no-any-return]
 
-    def wait_batch(self, batch_id: str, until: Callable[[dict[str, Any]], bool] | None = None, timeout: float = 15) -> dict[str, Any]:
-        return self._wait(lambda: self.batch(batch_id), until or (lambda b: b["status"] in TERMINAL), timeout)
+    def wait_batch(
+        self,
+        batch_id: str,
+        until: Callable[[dict[str, Any]], bool] | None = None,
+        timeout: float = 15,
+    ) -> dict[str, Any]:
+        return self._wait(
+            lambda: self.batch(batch_id), until or (lambda b: b["status"] in TERMINAL), timeout
+        )
 
     def results(self, output_dataset_id: str) -> list[dict[str, Any]]:
         """Every output record, parts in index order, fetched with a key-less client."""
@@ -81,7 +100,10 @@ class Api:
         ds = self.wait_dataset(dataset_id)
         assert ds["validation_status"] == "validated", ds
         with httpx.Client(timeout=30) as anon:
-            return [read_avro(anon.get(p["url"])) for p in sorted(ds["dataset_parts"], key=lambda p: p["index"])]
+            return [
+                read_avro(anon.get(p["url"]))
+                for p in sorted(ds["dataset_parts"], key=lambda p: p["index"])
+            ]
 
     def by_id(self, output_dataset_id: str) -> dict[str, dict[str, Any]]:
         """The output records keyed by custom_id (the output is not in input order)."""
@@ -94,12 +116,22 @@ class Api:
         """Run a batch of a dataset already validated; the finished batch."""
         return self.wait_batch(self.create(dataset_id, model=model)["id"])
 
-    def run(self, data: bytes, type_: str = "batch-chat-v2-input", model: str = "command-r", **upload: Any) -> dict[str, Any]:
+    def run(
+        self,
+        data: bytes,
+        type_: str = "batch-chat-v2-input",
+        model: str = "command-r",
+        **upload: Any,
+    ) -> dict[str, Any]:
         """Upload, validate, run a batch to its end; the finished batch."""
-        return self.wait_batch(self.create(self.validated(data, type_=type_, **upload), model=model)["id"])
+        return self.wait_batch(
+            self.create(self.validated(data, type_=type_, **upload), model=model)["id"]
+        )
 
     @staticmethod
-    def _wait(get: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+    def _wait(
+        get: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], timeout: float
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             value = get()
@@ -123,5 +155,11 @@ def jsonl(rows: list[dict[str, Any]]) -> bytes:
 def embed_lines(texts: list[str], prefix: str = "e", **body: Any) -> bytes:
     """One embed record per text, ``{"texts": [text], "input_type": "search_document", **body}``."""
     return jsonl(
-        [{"custom_id": f"{prefix}{i}", "body": {"texts": [t], "input_type": "search_document", **body}} for i, t in enumerate(texts)]
+        [
+            {
+                "custom_id": f"{prefix}{i}",
+                "body": {"texts": [t], "input_type": "search_document", **body},
+            }
+            for i, t in enumerate(texts)
+        ]
     )

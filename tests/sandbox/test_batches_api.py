@@ -81,7 +81,9 @@ def test_cancel_of_a_finished_batch_is_refused(shared: Api) -> None:
     done = shared.wait_batch(shared.create(shared.validated(chat_lines(2)))["id"])
     r = shared.http.post(f"/v2/batches/{done['id']}:cancel")
     assert r.status_code == 400
-    assert r.json() == {"message": f"batch {done['id']} cannot be canceled: it is already completed"}
+    assert r.json() == {
+        "message": f"batch {done['id']} cannot be canceled: it is already completed"
+    }
 
 
 def test_error_bodies(shared: Api) -> None:
@@ -96,11 +98,17 @@ def test_error_bodies(shared: Api) -> None:
     route = shared.http.get("/v3/anything")
     assert route.status_code == 404 and "message" in route.json()
     assert shared.http.delete("/v2/batches").status_code == 405
-    bad_json = shared.http.post("/v2/batches", content=b"{nope", headers={"Content-Type": "application/json"})
+    bad_json = shared.http.post(
+        "/v2/batches", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
     assert bad_json.status_code == 400 and "invalid JSON" in bad_json.json()["message"]
     no_model = shared.http.post("/v2/batches", json={"name": "x", "input_dataset_id": "y"})
-    assert no_model.status_code == 400 and no_model.json() == {"message": "missing required field: model"}
-    unknown = shared.http.post("/v2/batches", json={"name": "x", "input_dataset_id": "nope", "model": "m"})
+    assert no_model.status_code == 400 and no_model.json() == {
+        "message": "missing required field: model"
+    }
+    unknown = shared.http.post(
+        "/v2/batches", json={"name": "x", "input_dataset_id": "nope", "model": "m"}
+    )
     assert unknown.status_code == 404 and unknown.json() == {"message": "dataset nope not found"}
 
 

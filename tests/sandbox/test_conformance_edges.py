@@ -15,13 +15,19 @@ from tests.conftest import TEST_KEY
 
 @pytest.fixture
 def http(sandbox: object) -> httpx.Client:
-    with httpx.Client(base_url=sandbox.base_url, headers={"Authorization": f"Bearer {TEST_KEY}"}) as client:  # type: ignore[attr-defined]
+    with httpx.Client(
+        base_url=sandbox.base_url, headers={"Authorization": f"Bearer {TEST_KEY}"}
+    ) as client:  # type: ignore[attr-defined]
         yield client
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/v1/datasets?limit=1.0760513353497095e%2B251", "/v2/batches?page_size=2147483648", "/v1/datasets?offset=1e400"],
+    [
+        "/v1/datasets?limit=1.0760513353497095e%2B251",
+        "/v2/batches?page_size=2147483648",
+        "/v1/datasets?offset=1e400",
+    ],
 )
 def test_absurd_numbers_are_a_400_not_a_500(http: httpx.Client, path: str) -> None:
     response = http.get(path)

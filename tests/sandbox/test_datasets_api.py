@@ -10,10 +10,14 @@ from tests.sandbox.sandbox_client import Api, chat_lines
 def test_list_filters_and_usage(start: Any) -> None:
     api = start()
     a = api.validated(chat_lines(2), name="a")
-    b = api.validated(b'{"custom_id":"e","body":{"texts":["x"]}}\n', type_="batch-embed-v2-input", name="b")
+    b = api.validated(
+        b'{"custom_id":"e","body":{"texts":["x"]}}\n', type_="batch-embed-v2-input", name="b"
+    )
     everything = api.http.get("/v1/datasets").json()["datasets"]
     assert [d["id"] for d in everything] == [b, a]
-    chat = api.http.get("/v1/datasets", params={"datasetType": "batch-chat-v2-input"}).json()["datasets"]
+    chat = api.http.get("/v1/datasets", params={"datasetType": "batch-chat-v2-input"}).json()[
+        "datasets"
+    ]
     assert [d["id"] for d in chat] == [a]
     page = api.http.get("/v1/datasets", params={"limit": 1, "offset": 1}).json()["datasets"]
     assert [d["id"] for d in page] == [a]
@@ -31,13 +35,19 @@ def test_list_filters_and_usage(start: Any) -> None:
 
 
 def test_upload_errors(shared: Api) -> None:
-    no_name = shared.http.post("/v1/datasets", params={"type": "batch-chat-v2-input"}, files={"data": ("f", b"x")})
+    no_name = shared.http.post(
+        "/v1/datasets", params={"type": "batch-chat-v2-input"}, files={"data": ("f", b"x")}
+    )
     assert no_name.status_code == 400 and "name" in no_name.json()["message"]
     no_type = shared.http.post("/v1/datasets", params={"name": "n"}, files={"data": ("f", b"x")})
     assert no_type.status_code == 400 and "type" in no_type.json()["message"]
     bad_type = shared.upload(b"x", type_="batch-chat-v9-input")
     assert bad_type.status_code == 400 and "unknown dataset type" in bad_type.json()["message"]
-    no_file = shared.http.post("/v1/datasets", params={"name": "n", "type": "batch-chat-v2-input"}, files={"other": ("f", b"x")})
+    no_file = shared.http.post(
+        "/v1/datasets",
+        params={"name": "n", "type": "batch-chat-v2-input"},
+        files={"other": ("f", b"x")},
+    )
     assert no_file.status_code == 400 and '"data"' in no_file.json()["message"]
 
 
@@ -45,7 +55,11 @@ def test_validation_moves_through_queued_and_processing(start: Any) -> None:
     api = start(validation_delay=0.6)
     dataset_id = api.upload(chat_lines(3)).json()["id"]
     seen = {api.dataset(dataset_id)["validation_status"]}
-    final = api._wait(lambda: api.dataset(dataset_id), lambda d: (seen.add(d["validation_status"]) or d["validation_status"] == "validated"), 5)
+    final = api._wait(
+        lambda: api.dataset(dataset_id),
+        lambda d: seen.add(d["validation_status"]) or d["validation_status"] == "validated",
+        5,
+    )
     assert final["validation_status"] == "validated"
     assert {"queued", "processing", "validated"} <= seen
 
@@ -53,7 +67,9 @@ def test_validation_moves_through_queued_and_processing(start: Any) -> None:
 def test_part_links_need_no_key_and_check_their_signature(shared: Api) -> None:
     done = shared.wait_batch(shared.create(shared.validated(chat_lines(3)))["id"])
     assert len(shared.results(done["output_dataset_id"])) == 3
-    downloads = [entry for entry in shared.server.request_log if entry[1].startswith("/_sandbox/parts/")]
+    downloads = [
+        entry for entry in shared.server.request_log if entry[1].startswith("/_sandbox/parts/")
+    ]
     assert downloads and all("authorization" not in headers for _, _, headers in downloads)
     url = shared.wait_dataset(done["output_dataset_id"])["dataset_parts"][0]["url"]
     forged = url[: url.index("X-Goog-Signature=") + 17] + "0" * 64

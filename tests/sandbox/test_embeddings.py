@@ -23,7 +23,12 @@ def _bodies(api: Any, texts: list[str], model: str, **body: Any) -> dict[str, di
 
 @pytest.mark.parametrize(
     ("model", "dimension"),
-    [("embed-v4.0", 1536), ("embed-english-v3.0", 1024), ("embed-multilingual-light-v3.0", 384), ("an-unlisted-embed-model", 1024)],
+    [
+        ("embed-v4.0", 1536),
+        ("embed-english-v3.0", 1024),
+        ("embed-multilingual-light-v3.0", 384),
+        ("an-unlisted-embed-model", 1024),
+    ],
 )
 def test_each_model_has_its_published_dimension(shared: Any, model: str, dimension: int) -> None:
     (body,) = _bodies(shared, ["hello"], model, embedding_types=TYPES).values()
@@ -41,11 +46,16 @@ def test_each_model_has_its_published_dimension(shared: Any, model: str, dimensi
 
 
 def test_the_response_shape_and_determinism(shared: Any) -> None:
-    bodies = _bodies(shared, ["same text", "other text", "same text"], "embed-v4.0", embedding_types=["int8"])
+    bodies = _bodies(
+        shared, ["same text", "other text", "same text"], "embed-v4.0", embedding_types=["int8"]
+    )
     one = bodies["e0"]
     assert set(one) == {"id", "embeddings", "texts", "meta", "response_type"}
     assert one["response_type"] == "embeddings_by_type" and one["texts"] == ["same text"]
-    assert one["meta"]["api_version"] == {"version": "2"} and one["meta"]["billed_units"]["input_tokens"] > 0
+    assert (
+        one["meta"]["api_version"] == {"version": "2"}
+        and one["meta"]["billed_units"]["input_tokens"] > 0
+    )
     assert list(one["embeddings"]) == ["int8"]
     assert one["embeddings"] == bodies["e2"]["embeddings"] != bodies["e1"]["embeddings"]
     default = _bodies(shared, ["x"], "embed-v4.0")["e0"]
@@ -56,10 +66,18 @@ def test_the_dimension_option_applies_to_every_model(start: Any) -> None:
     api = start(embed_dimension=16)
     for model in ("embed-v4.0", "embed-english-light-v3.0"):
         (body,) = _bodies(api, ["hi"], model, embedding_types=["float", "binary"]).values()
-        assert len(body["embeddings"]["float"][0]) == 16 and len(body["embeddings"]["binary"][0]) == 2
+        assert (
+            len(body["embeddings"]["float"][0]) == 16 and len(body["embeddings"]["binary"][0]) == 2
+        )
 
 
 def test_an_unknown_embedding_type_fails_the_record(shared: Any) -> None:
-    done = shared.run(embed_lines(["a"], embedding_types=["float", "int4"]), type_="batch-embed-v2-input", model="embed-v4.0")
+    done = shared.run(
+        embed_lines(["a"], embedding_types=["float", "int4"]),
+        type_="batch-embed-v2-input",
+        model="embed-v4.0",
+    )
     (record,) = shared.results(done["output_dataset_id"])
-    assert record["body"] is None and record["error"].startswith("invalid request: embedding_types must be one of")
+    assert record["body"] is None and record["error"].startswith(
+        "invalid request: embedding_types must be one of"
+    )

@@ -35,9 +35,18 @@ def test_nothing_in_the_sandbox_prints_or_writes_the_std_streams() -> None:
     for path in SANDBOX.glob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "print"
+            ):
                 offenders.append(f"{path.name}:{node.lineno} print()")
-            if isinstance(node, ast.Attribute) and node.attr in ("stdout", "stderr", "__stdout__", "__stderr__"):
+            if isinstance(node, ast.Attribute) and node.attr in (
+                "stdout",
+                "stderr",
+                "__stdout__",
+                "__stderr__",
+            ):
                 offenders.append(f"{path.name}:{node.lineno} .{node.attr}")
             if isinstance(node, (ast.Import, ast.ImportFrom)) and "argparse" in ast.dump(node):
                 offenders.append(f"{path.name}:{node.lineno} argparse")
@@ -73,7 +82,9 @@ def test_python_m_runs_the_serve_command() -> None:
 
 def test_python_m_prints_the_docs_example_logs_at_info_and_never_a_link(tmp_path: Path) -> None:
     text = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
-    example = text.split("```console\n$ cbatch sandbox serve --port 8787\n", 1)[1].split("```", 1)[0]
+    example = text.split("```console\n$ cbatch sandbox serve --port 8787\n", 1)[1].split("```", 1)[
+        0
+    ]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cohere_batch_cli.sandbox", "--port", "0", "--data-dir", str(tmp_path), "--log-level", "info"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -82,12 +93,18 @@ def test_python_m_prints_the_docs_example_logs_at_info_and_never_a_link(tmp_path
         assert proc.stdout is not None
         # The example shows stdout and stderr together, as a terminal does (docs/console_examples.py
         # checks it whole); stdout holds the lines a parent process reads: the URL and the exports.
-        on_stdout = [line for line in example.splitlines(keepends=True) if line.startswith(("cbatch sandbox listening", "  export "))]
+        on_stdout = [
+            line
+            for line in example.splitlines(keepends=True)
+            if line.startswith(("cbatch sandbox listening", "  export "))
+        ]
         printed = [proc.stdout.readline() for _ in on_stdout]
         url = printed[0].rsplit(" ", 1)[1].strip()
         port = url.rsplit(":", 1)[1]
         documented_port = on_stdout[0].rsplit(":", 1)[1].strip()
-        assert "".join(printed).replace(f":{port}", f":{documented_port}") == "".join(on_stdout), "the docs show what serve prints"
+        assert "".join(printed).replace(f":{port}", f":{documented_port}") == "".join(on_stdout), (
+            "the docs show what serve prints"
+        )
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as http:
             up = http.post("/v1/datasets", params={"name": "d", "type": "batch-chat-v2-input", "keep_original_file": "true"},
                            files={"data": ("f", chat_lines(3))})  # fmt: skip
@@ -101,20 +118,29 @@ def test_python_m_prints_the_docs_example_logs_at_info_and_never_a_link(tmp_path
                 time.sleep(0.02)
             for link in links:
                 assert httpx.get(link).status_code == 200
-            batch = http.post("/v2/batches", json={"name": "b", "input_dataset_id": dataset_id, "model": "m"}).json()["batch"]
-            while http.get(f"/v2/batches/{batch['id']}").json()["batch"]["status"] != "BATCH_STATUS_COMPLETED":
+            batch = http.post(
+                "/v2/batches", json={"name": "b", "input_dataset_id": dataset_id, "model": "m"}
+            ).json()["batch"]
+            while (
+                http.get(f"/v2/batches/{batch['id']}").json()["batch"]["status"]
+                != "BATCH_STATUS_COMPLETED"
+            ):
                 assert time.monotonic() < deadline
                 time.sleep(0.02)
     finally:
         proc.terminate()  # SIGTERM: a clean stop
         _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 0
-    assert f"dataset {dataset_id} validated" in stderr and f"batch {batch['id']} completed" in stderr
+    assert (
+        f"dataset {dataset_id} validated" in stderr and f"batch {batch['id']} completed" in stderr
+    )
     assert "X-Goog" not in stderr and "/_sandbox/parts" not in stderr and KEY not in stderr
 
 
 def test_docs_list_every_serve_option() -> None:
     text = (ROOT / "docs" / "sandbox.md").read_text(encoding="utf-8")
     command = get_command(sandbox_cli.app).commands["serve"]  # type: ignore[attr-defined]
-    missing = [o for p in command.params for o in p.opts if o.startswith("--") and f"`{o}" not in text]
+    missing = [
+        o for p in command.params for o in p.opts if o.startswith("--") and f"`{o}" not in text
+    ]
     assert missing == []

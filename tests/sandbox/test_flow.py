@@ -13,7 +13,9 @@ UUID_LEN = 36
 
 
 def test_upload_validates_and_describes_the_parts(shared: Api) -> None:
-    r = shared.upload(chat_lines(5), name="My Requests", keep_fields="custom_id", keep_original_file="true")
+    r = shared.upload(
+        chat_lines(5), name="My Requests", keep_fields="custom_id", keep_original_file="true"
+    )
     assert r.status_code == 200
     dataset_id = r.json()["id"]
     assert dataset_id.startswith("my-requests-")
@@ -29,11 +31,16 @@ def test_upload_validates_and_describes_the_parts(shared: Api) -> None:
     assert original.content == chat_lines(5)
     parsed = read_avro(httpx.get(part["url"]))
     assert [r["custom_id"] for r in parsed] == [f"r{i}" for i in range(5)]
-    assert json.loads(parsed[0]["body"]) == {"messages": [{"role": "user", "content": "question 0"}]}
+    assert json.loads(parsed[0]["body"]) == {
+        "messages": [{"role": "user", "content": "question 0"}]
+    }
 
 
 def test_broken_file_fails_validation_naming_the_line(shared: Api) -> None:
-    data = chat_lines(2) + b'{"custom_id": "r0", "body": {"messages": [{"role": "user", "content": "x"}]}}\n'
+    data = (
+        chat_lines(2)
+        + b'{"custom_id": "r0", "body": {"messages": [{"role": "user", "content": "x"}]}}\n'
+    )
     ds = shared.wait_dataset(shared.upload(data).json()["id"])
     assert ds["validation_status"] == "failed"
     assert ds["validation_error"] == 'line 3: duplicate custom_id "r0"'
@@ -43,7 +50,11 @@ def test_broken_file_fails_validation_naming_the_line(shared: Api) -> None:
 
 
 def test_skip_malformed_input_drops_rows_with_warnings(shared: Api) -> None:
-    data = chat_lines(3) + b"not json\n" + b'{"custom_id": "x", "body": {"model": "m", "messages": []}}\n'
+    data = (
+        chat_lines(3)
+        + b"not json\n"
+        + b'{"custom_id": "x", "body": {"model": "m", "messages": []}}\n'
+    )
     ds = shared.wait_dataset(shared.upload(data, skip_malformed_input="true").json()["id"])
     assert ds["validation_status"] == "validated"
     assert ds["dataset_parts"][0]["num_rows"] == 3
@@ -71,10 +82,17 @@ def test_batch_runs_to_completion_with_every_result(shared: Api) -> None:
     body: dict[str, Any] = json.loads(records["r0"]["body"])
     assert body["message"]["content"][0]["text"] == "Sandbox reply to: question 0"
     assert body["finish_reason"] == "COMPLETE"
-    assert all(r["error"] == "" for r in records.values()), "a success carries an empty error, as recorded"
+    assert all(r["error"] == "" for r in records.values()), (
+        "a success carries an empty error, as recorded"
+    )
     bodies = [json.loads(r["body"]) for r in records.values()]
-    assert str(sum(b["usage"]["billed_units"]["input_tokens"] for b in bodies)) == done["input_tokens"]
-    assert str(sum(b["usage"]["billed_units"]["output_tokens"] for b in bodies)) == done["output_tokens"]
+    assert (
+        str(sum(b["usage"]["billed_units"]["input_tokens"] for b in bodies)) == done["input_tokens"]
+    )
+    assert (
+        str(sum(b["usage"]["billed_units"]["output_tokens"] for b in bodies))
+        == done["output_tokens"]
+    )
 
 
 def test_marker_fails_records_and_a_batch_of_failures_fails(shared: Api) -> None:
@@ -85,7 +103,9 @@ def test_marker_fails_records_and_a_batch_of_failures_fails(shared: Api) -> None
     assert records["r2"]["body"] is None
     assert records["r2"]["error"] == "sandbox: failure requested by [[sandbox:fail]] marker"
 
-    every = shared.wait_batch(shared.create(shared.validated(chat_lines(4, fail={0, 1, 2, 3})))["id"])
+    every = shared.wait_batch(
+        shared.create(shared.validated(chat_lines(4, fail={0, 1, 2, 3})))["id"]
+    )
     assert every["status"] == "BATCH_STATUS_FAILED"
     assert every["status_reason"]
     assert len(shared.results(every["output_dataset_id"])) == 4
@@ -93,11 +113,25 @@ def test_marker_fails_records_and_a_batch_of_failures_fails(shared: Api) -> None
 
 def test_embed_batch_respects_embedding_types(shared: Api) -> None:
     rows = [
-        {"custom_id": "e0", "body": {"texts": ["a", "b"], "input_type": "search_document", "embedding_types": ["float", "int8"]}},
-        {"custom_id": "e1", "body": {"texts": ["c [[sandbox:fail]]"], "input_type": "search_document"}},
+        {
+            "custom_id": "e0",
+            "body": {
+                "texts": ["a", "b"],
+                "input_type": "search_document",
+                "embedding_types": ["float", "int8"],
+            },
+        },
+        {
+            "custom_id": "e1",
+            "body": {"texts": ["c [[sandbox:fail]]"], "input_type": "search_document"},
+        },
     ]
     data = "".join(json.dumps(r) + "\n" for r in rows).encode()
-    done = shared.wait_batch(shared.create(shared.validated(data, type_="batch-embed-v2-input"), model="embed-v4.0")["id"])
+    done = shared.wait_batch(
+        shared.create(shared.validated(data, type_="batch-embed-v2-input"), model="embed-v4.0")[
+            "id"
+        ]
+    )
     assert (done["num_successful_records"], done["num_failed_records"]) == (1, 1)
     assert shared.dataset(done["output_dataset_id"])["dataset_type"] == "batch-embed-v2-output"
     records = shared.by_id(done["output_dataset_id"])
@@ -115,4 +149,6 @@ def test_output_is_split_into_parts(start: Any) -> None:
     parts = api.wait_dataset(done["output_dataset_id"])["dataset_parts"]
     assert [p["num_rows"] for p in parts] == [4, 4, 2]
     assert [p["index"] for p in parts] == [0, 1, 2]
-    assert sorted(r["custom_id"] for r in api.results(done["output_dataset_id"])) == sorted(f"r{i}" for i in range(10))
+    assert sorted(r["custom_id"] for r in api.results(done["output_dataset_id"])) == sorted(
+        f"r{i}" for i in range(10)
+    )

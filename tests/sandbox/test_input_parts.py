@@ -31,7 +31,10 @@ def test_input_parts_are_avro_records_that_rebuild_the_upload(start: Any) -> Non
 
 
 def test_the_original_file_is_served_byte_for_byte_when_kept(shared: Any) -> None:
-    data = b'{"custom_id":"a", "body": {"messages":[{"role":"user","content":"caf\xc3\xa9"}]}}\r\n\n' + chat_lines(2)
+    data = (
+        b'{"custom_id":"a", "body": {"messages":[{"role":"user","content":"caf\xc3\xa9"}]}}\r\n\n'
+        + chat_lines(2)
+    )
     ds = shared.wait_dataset(shared.validated(data, keep_original_file="true"))
     (part,) = ds["dataset_parts"]
     assert httpx.get(part["original_url"]).content == data
@@ -42,10 +45,16 @@ def test_the_original_file_is_served_byte_for_byte_when_kept(shared: Any) -> Non
 
 def test_kept_fields_get_a_column_of_their_own(shared: Any) -> None:
     rows = [
-        {"custom_id": "a", "body": {"messages": [{"role": "user", "content": "x"}]}, "meta": {"team": "blue"}},
+        {
+            "custom_id": "a",
+            "body": {"messages": [{"role": "user", "content": "x"}]},
+            "meta": {"team": "blue"},
+        },
         {"custom_id": "b", "body": {"messages": [{"role": "user", "content": "y"}]}},
     ]
-    ds = shared.wait_dataset(shared.validated(jsonl(rows), keep_fields="custom_id", optional_fields="meta"))
+    ds = shared.wait_dataset(
+        shared.validated(jsonl(rows), keep_fields="custom_id", optional_fields="meta")
+    )
     assert _schema_fields(ds) == ["custom_id", "body", "meta"]
     assert ds["preserve_fields"] == ["custom_id", "meta"]
     first, second = read_avro(httpx.get(ds["dataset_parts"][0]["url"]))

@@ -29,7 +29,9 @@ def test_a_link_carries_its_date_lifetime_and_signature(shared: Any) -> None:
     query = parse_qs(urlsplit(_part_url(shared, done["output_dataset_id"])).query)
     assert query["X-Goog-Expires"] == ["3600"]
     assert query["X-Goog-Algorithm"] == ["GOOG4-HMAC-SHA256"]
-    assert len(query["X-Goog-Date"][0]) == len("20250305T145925Z") and query["X-Goog-Date"][0].endswith("Z")
+    assert len(query["X-Goog-Date"][0]) == len("20250305T145925Z") and query["X-Goog-Date"][
+        0
+    ].endswith("Z")
     assert len(query["X-Goog-Signature"][0]) == 64
 
 
@@ -40,7 +42,11 @@ def test_an_expired_link_is_a_storage_error_and_a_fresh_get_gives_a_working_one(
     api = start(link_ttl=3)  # long enough that a fresh link outlives a slow, loaded CI machine
     done = api.run(chat_lines(3), keep_original_file="true")
     links = [p["url"] for p in api.wait_dataset(done["output_dataset_id"])["dataset_parts"]]
-    links += [p[k] for p in api.dataset(done["input_dataset_id"])["dataset_parts"] for k in ("url", "original_url")]
+    links += [
+        p[k]
+        for p in api.dataset(done["input_dataset_id"])["dataset_parts"]
+        for k in ("url", "original_url")
+    ]
     time.sleep(4.05)  # signed to the second, so a 3 s link is surely dead 4 s on
     for link in links:
         expired = httpx.get(link)
@@ -71,14 +77,24 @@ def test_links_live_their_whole_ttl(start: Any) -> None:
 @pytest.mark.parametrize(
     ("edit", "status", "code"),
     [
-        (lambda q: q.replace("X-Goog-Expires=3600", "X-Goog-Expires=7200"), 403, "SignatureDoesNotMatch"),
+        (
+            lambda q: q.replace("X-Goog-Expires=3600", "X-Goog-Expires=7200"),
+            403,
+            "SignatureDoesNotMatch",
+        ),
         (lambda q: q[: q.index("X-Goog-Signature=") + 17] + "0" * 64, 403, "SignatureDoesNotMatch"),
         (lambda q: q[: q.index("&X-Goog-Signature=")], 403, "AccessDenied"),
-        (lambda q: q.replace("X-Goog-Expires=3600", "X-Goog-Expires=soon"), 400, "MalformedSecurityHeader"),
+        (
+            lambda q: q.replace("X-Goog-Expires=3600", "X-Goog-Expires=soon"),
+            400,
+            "MalformedSecurityHeader",
+        ),
     ],
     ids=["lifetime-edited", "forged", "unsigned", "malformed"],
 )
-def test_tampered_links_are_refused_as_a_store_would(shared: Any, edit: Any, status: int, code: str) -> None:
+def test_tampered_links_are_refused_as_a_store_would(
+    shared: Any, edit: Any, status: int, code: str
+) -> None:
     done = shared.run(chat_lines(1))
     url = _part_url(shared, done["output_dataset_id"])
     refused = httpx.get(edit(url))

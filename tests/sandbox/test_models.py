@@ -20,7 +20,9 @@ GET_MODEL_FIELDS = {
 def _all(api: Any, **params: Any) -> list[dict[str, Any]]:
     seen, token = [], None
     while True:
-        body = api.http.get("/v1/models", params={**params, **({"page_token": token} if token else {})}).json()
+        body = api.http.get(
+            "/v1/models", params={**params, **({"page_token": token} if token else {})}
+        ).json()
         seen += body["models"]
         token = body.get("next_page_token")
         if not token:
@@ -55,13 +57,19 @@ def test_filters_by_endpoint_and_default(shared: Any) -> None:
 
 def test_get_a_model_and_an_unknown_one(shared: Any) -> None:
     model = shared.http.get("/v1/models/embed-english-v3.0").json()
-    assert (model["name"], model["context_length"], model["endpoints"]) == ("embed-english-v3.0", 512, ["embed"])
+    assert (model["name"], model["context_length"], model["endpoints"]) == (
+        "embed-english-v3.0",
+        512,
+        ["embed"],
+    )
     chat = shared.http.get("/v1/models/command-a-03-2025").json()
     assert chat["context_length"] == 256_000 and chat["sampling_defaults"]["temperature"] == 0.3
     missing = shared.http.get("/v1/models/no-such-model")
     assert missing.status_code == 404
     assert missing.json()["message"].startswith("model 'no-such-model' not found")
-    assert httpx.get(f"{shared.server.base_url}/v1/models").status_code == 401, "the API itself needs a key"
+    assert httpx.get(f"{shared.server.base_url}/v1/models").status_code == 401, (
+        "the API itself needs a key"
+    )
 
 
 def test_context_length_option_applies_to_every_model(start: Any) -> None:
@@ -75,7 +83,9 @@ def test_the_tokenizer_is_public_and_loads_in_the_tokenizers_library(shared: Any
     url = shared.http.get("/v1/models/command-r-08-2024").json()["tokenizer_url"]
     assert url == shared.http.get("/v1/models/embed-v4.0").json()["tokenizer_url"]
     response = httpx.get(url)  # no key: public storage
-    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    assert response.status_code == 200 and response.headers["content-type"].startswith(
+        "application/json"
+    )
     assert httpx.head(url).status_code == 200
     tokenizer = Tokenizer.from_str(response.text)
     encoded = tokenizer.encode("What is the capital of France?", add_special_tokens=False)

@@ -17,7 +17,9 @@ def _order(api: Any, n: int = 40, **upload: Any) -> list[str]:
 def test_success_has_an_empty_error_and_a_failure_a_null_body(shared: Any) -> None:
     done = shared.run(chat_lines(6, fail={4}))
     records = shared.by_id(done["output_dataset_id"])
-    assert all(r["error"] == "" and isinstance(r["body"], str) for k, r in records.items() if k != "r4")
+    assert all(
+        r["error"] == "" and isinstance(r["body"], str) for k, r in records.items() if k != "r4"
+    )
     assert records["r4"]["body"] is None and records["r4"]["error"]
 
 

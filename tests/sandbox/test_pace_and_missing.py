@@ -34,15 +34,28 @@ def test_serve_realistic_keeps_a_small_batch_queued(tmp_path: Path) -> None:
         assert proc.stdout is not None
         url = proc.stdout.readline().rsplit(" ", 1)[1].strip()
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as http:
-            up = http.post("/v1/datasets", params={"name": "r", "type": "batch-chat-v2-input"}, files={"data": ("f", chat_lines(10))})
+            up = http.post(
+                "/v1/datasets",
+                params={"name": "r", "type": "batch-chat-v2-input"},
+                files={"data": ("f", chat_lines(10))},
+            )
             dataset_id = up.json()["id"]
             deadline = time.monotonic() + 10
-            while http.get(f"/v1/datasets/{dataset_id}").json()["dataset"]["validation_status"] != "validated":
+            while (
+                http.get(f"/v1/datasets/{dataset_id}").json()["dataset"]["validation_status"]
+                != "validated"
+            ):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            batch = http.post("/v2/batches", json={"name": "b", "input_dataset_id": dataset_id, "model": "command-r"}).json()["batch"]
+            batch = http.post(
+                "/v2/batches",
+                json={"name": "b", "input_dataset_id": dataset_id, "model": "command-r"},
+            ).json()["batch"]
             time.sleep(0.5)  # a quick sandbox starts a batch within a tick (20 ms)
-            assert http.get(f"/v2/batches/{batch['id']}").json()["batch"]["status"] == "BATCH_STATUS_QUEUED"
+            assert (
+                http.get(f"/v2/batches/{batch['id']}").json()["batch"]["status"]
+                == "BATCH_STATUS_QUEUED"
+            )
     finally:
         proc.terminate()
         assert proc.wait(timeout=15) == 0
@@ -60,10 +73,14 @@ def test_missing_records_leave_a_completed_batch_short(start: Any) -> None:
     assert len(records) == accounted
     assert set(records) < {f"r{i}" for i in range(200)}
     bodies = [r["body"] for r in records.values()]
-    assert all(bodies) and all(r["error"] == "" for r in records.values()), "missing is neither failed nor done"
+    assert all(bodies) and all(r["error"] == "" for r in records.values()), (
+        "missing is neither failed nor done"
+    )
 
 
-def test_missing_records_repeat_with_the_seed_and_differ_between_batches(start: Any, tmp_path: Path) -> None:
+def test_missing_records_repeat_with_the_seed_and_differ_between_batches(
+    start: Any, tmp_path: Path
+) -> None:
     def missing(api: Any) -> set[str]:
         done = api.run(chat_lines(100))
         return {f"r{i}" for i in range(100)} - set(api.by_id(done["output_dataset_id"]))

@@ -21,11 +21,15 @@ REAL_MESSAGES = re.compile(
 
 def _failures(api: Any, data: bytes, **kw: Any) -> dict[str, str]:
     done = api.run(data, **kw)
-    return {cid: r["error"] for cid, r in api.by_id(done["output_dataset_id"]).items() if r["error"]}
+    return {
+        cid: r["error"] for cid, r in api.by_id(done["output_dataset_id"]).items() if r["error"]
+    }
 
 
 def _lines(data: bytes, ids: set[str]) -> bytes:
-    return b"".join(line + b"\n" for line in data.splitlines() if json.loads(line)["custom_id"] in ids)
+    return b"".join(
+        line + b"\n" for line in data.splitlines() if json.loads(line)["custom_id"] in ids
+    )
 
 
 def test_transient_failures_clear_when_the_failed_records_are_sent_again(start: Any) -> None:
@@ -43,7 +47,9 @@ def test_transient_failures_clear_when_the_failed_records_are_sent_again(start: 
     assert rounds >= 2
 
 
-def test_permanent_failures_follow_the_body_in_every_batch_and_sandbox(start: Any, tmp_path: Path) -> None:
+def test_permanent_failures_follow_the_body_in_every_batch_and_sandbox(
+    start: Any, tmp_path: Path
+) -> None:
     data = chat_lines(60)
     api = start(data_dir=tmp_path / "a", permanent_fail_rate=0.3, seed=4)
     first = _failures(api, data)
@@ -60,13 +66,25 @@ def test_permanent_failures_follow_the_body_in_every_batch_and_sandbox(start: An
 def test_messages_are_the_api_s_kind_with_no_sandbox_wording(start: Any) -> None:
     api = start(transient_fail_rate=0.3, permanent_fail_rate=0.3, seed=2)
     errors = list(_failures(api, chat_lines(80)).values())
-    errors += list(_failures(api, embed_lines([f"text {i}" for i in range(40)]), type_="batch-embed-v2-input", model="embed-v4.0").values())
+    errors += list(
+        _failures(
+            api,
+            embed_lines([f"text {i}" for i in range(40)]),
+            type_="batch-embed-v2-input",
+            model="embed-v4.0",
+        ).values()
+    )
     assert len(errors) > 40
     for error in errors:
         assert REAL_MESSAGES.fullmatch(error), error
         assert not re.search(r"sandbox|transient|permanent|inject", error, re.IGNORECASE), error
     kinds = {e.split(":")[0].split(",")[0] for e in errors}
-    assert kinds == {"internal server error", "request timed out", "invalid request", "too many tokens"}
+    assert kinds == {
+        "internal server error",
+        "request timed out",
+        "invalid request",
+        "too many tokens",
+    }
 
 
 def test_the_marker_fails_in_every_run_whatever_the_rates(start: Any) -> None:

@@ -43,17 +43,27 @@ CHATS = [
 ]  # fmt: skip
 
 
-def expected_chat(tok: Any, body: dict[str, Any], request: int = REQUEST, message: int = MESSAGE) -> tuple[int, int]:
+def expected_chat(
+    tok: Any, body: dict[str, Any], request: int = REQUEST, message: int = MESSAGE
+) -> tuple[int, int]:
     texts = []
     for m in body["messages"]:
         content = m["content"]
-        texts += [content] if isinstance(content, str) else [p["text"] for p in content if p["type"] == "text"]
+        texts += (
+            [content]
+            if isinstance(content, str)
+            else [p["text"] for p in content if p["type"] == "text"]
+        )
     last_user = next(m for m in reversed(body["messages"]) if m["role"] == "user")
-    quote = last_user["content"] if isinstance(last_user["content"], str) else " ".join(
-        p["text"] for p in last_user["content"] if p["type"] == "text"
+    quote = (
+        last_user["content"]
+        if isinstance(last_user["content"], str)
+        else " ".join(p["text"] for p in last_user["content"] if p["type"] == "text")
     )
     reply = n(tok, "Sandbox reply to: " + quote[:60])
-    return sum(n(tok, t) for t in texts) + request + message * len(body["messages"]), min(reply, body.get("max_tokens", reply))
+    return sum(n(tok, t) for t in texts) + request + message * len(body["messages"]), min(
+        reply, body.get("max_tokens", reply)
+    )
 
 
 def test_chat_usage_is_the_text_tokens_plus_the_template_overhead(shared: Any, tok: Any) -> None:
@@ -63,7 +73,9 @@ def test_chat_usage_is_the_text_tokens_plus_the_template_overhead(shared: Any, t
     for row in CHATS:
         body = json.loads(records[row["custom_id"]]["body"])
         tin, tout = expected_chat(tok, row["body"])
-        assert body["usage"]["billed_units"] == {"input_tokens": tin, "output_tokens": tout}, row["custom_id"]
+        assert body["usage"]["billed_units"] == {"input_tokens": tin, "output_tokens": tout}, row[
+            "custom_id"
+        ]
         assert body["usage"]["tokens"] == body["usage"]["billed_units"]
         total_in, total_out = total_in + tin, total_out + tout
     assert (done["input_tokens"], done["output_tokens"]) == (str(total_in), str(total_out))
@@ -94,7 +106,9 @@ def test_chat_over_the_context_length_fails_as_the_api_words_it(start: Any, tok:
         "Try using shorter or fewer inputs. The limit for this model is 30 tokens."
     )
     assert records["short"]["error"] == "" and done["num_failed_records"] == 1
-    assert done["input_tokens"] == str(expected_chat(tok, rows[0]["body"])[0]), "failed records bill nothing"
+    assert done["input_tokens"] == str(expected_chat(tok, rows[0]["body"])[0]), (
+        "failed records bill nothing"
+    )
 
 
 def test_embed_usage_counts_each_text_truncated_unless_none(start: Any, tok: Any) -> None:

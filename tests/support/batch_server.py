@@ -98,7 +98,9 @@ class BatchServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # -- control ----------------------------------------------------------------
 
@@ -114,10 +116,18 @@ class BatchServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def add(self, batch_id: str, *states: dict[str, Any], name: str | None = None, absent_steps: int = 0) -> None:
+    def add(
+        self, batch_id: str, *states: dict[str, Any], name: str | None = None, absent_steps: int = 0
+    ) -> None:
         """A batch following ``states`` one step per :meth:`advance`; 404 for ``absent_steps`` first."""
         with self._lock:
-            self.scripts[batch_id] = _Script(batch_id, name or f"name-{batch_id}", list(states), updated=self._now, created=self._now)
+            self.scripts[batch_id] = _Script(
+                batch_id,
+                name or f"name-{batch_id}",
+                list(states),
+                updated=self._now,
+                created=self._now,
+            )
             if absent_steps:
                 self._absent_until[batch_id] = absent_steps
 
@@ -180,10 +190,16 @@ class BatchServer:
         size = int(query.get("page_size", ["50"])[0])
         offset = int(query.get("page_token", ["0"])[0])
         with self._lock:
-            rows = [s.current() for s in self.scripts.values() if s.id not in self._absent_until and s.id not in self.hidden_from_list]
+            rows = [
+                s.current()
+                for s in self.scripts.values()
+                if s.id not in self._absent_until and s.id not in self.hidden_from_list
+            ]
             for i in range(self.others):
                 stamp = self._now.isoformat().replace("+00:00", "Z")
-                rows.append({"id": f"other-{i}", "status": "BATCH_STATUS_IN_PROGRESS", "updated_at": stamp})
+                rows.append(
+                    {"id": f"other-{i}", "status": "BATCH_STATUS_IN_PROGRESS", "updated_at": stamp}
+                )
         rows.sort(key=lambda r: r["updated_at"], reverse=not self.oldest_first)
         page = rows[offset : offset + size]
         out: dict[str, Any] = {"batches": page}

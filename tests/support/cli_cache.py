@@ -22,4 +22,6 @@ def cache_app_command(monkeypatch: pytest.MonkeyPatch) -> None:
     if build is None:  # another typer: the tests are only slower
         return
     built: dict[int, Any] = {}
-    monkeypatch.setattr(typer.testing, "_get_command", lambda app: built.setdefault(id(app), build(app)))
+    monkeypatch.setattr(
+        typer.testing, "_get_command", lambda app: built.setdefault(id(app), build(app))
+    )

@@ -34,7 +34,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from tests.support.fault_server import HTML_502, RESET, TRUNCATE, FaultServer
 
-WRONG_SHAPE: dict[str, Any] = {"batch": "b-1", "batches": "b-1", "dataset": "ds-1", "datasets": "ds-1", "id": 1}
+WRONG_SHAPE: dict[str, Any] = {
+    "batch": "b-1",
+    "batches": "b-1",
+    "dataset": "ds-1",
+    "datasets": "ds-1",
+    "id": 1,
+}
 """Every field an answer should hold, with the wrong type: valid JSON, wrong shape."""
 
 FAULT_ANSWERS: dict[str, Any] = {
@@ -44,7 +50,11 @@ FAULT_ANSWERS: dict[str, Any] = {
     "html502": HTML_502,
     "reset": RESET,
     "truncated": TRUNCATE,
-    "not_json": (200, {"Content-Type": "text/html"}, "<html><body>Sign in to the Wi-Fi</body></html>"),
+    "not_json": (
+        200,
+        {"Content-Type": "text/html"},
+        "<html><body>Sign in to the Wi-Fi</body></html>",
+    ),
     "wrong_shape": (200, {}, WRONG_SHAPE),
     "slow": "slow",  # acted on, then answered after ``slow_seconds``
     "trickle": "trickle",  # acted on, then the answer's body a few bytes at a time, for ~``slow_seconds`` x 20
@@ -78,8 +88,16 @@ def avro_part(records: list[dict[str, Any]]) -> bytes:
 
 
 OUTPUT_RECORDS = [
-    {"custom_id": "r-0", "body": json.dumps({"message": {"content": [{"type": "text", "text": "hi"}]}}), "error": None},
-    {"custom_id": "r-1", "body": json.dumps({"message": {"content": [{"type": "text", "text": "yo"}]}}), "error": None},
+    {
+        "custom_id": "r-0",
+        "body": json.dumps({"message": {"content": [{"type": "text", "text": "hi"}]}}),
+        "error": None,
+    },
+    {
+        "custom_id": "r-1",
+        "body": json.dumps({"message": {"content": [{"type": "text", "text": "yo"}]}}),
+        "error": None,
+    },
     {"custom_id": "r-2", "body": None, "error": "boom"},
 ]
 
@@ -118,7 +136,9 @@ class FakeApi(FaultServer):
             "b-done", "done", "BATCH_STATUS_COMPLETED", offset=-3600,
             output_dataset_id="out-1", num_records=3, num_successful_records=2, num_failed_records=1,
         )  # fmt: skip
-        self.batches["b-run"] = self._batch("b-run", "running", "BATCH_STATUS_IN_PROGRESS", offset=-1800)
+        self.batches["b-run"] = self._batch(
+            "b-run", "running", "BATCH_STATUS_IN_PROGRESS", offset=-1800
+        )
         self.datasets["ds-in"] = self._dataset("ds-in", "batch-chat-v2-input")
         self.parts["out-1-0"] = _output_part()
         self.datasets["out-1"] = self._dataset("out-1", "batch-chat-v2-output")
@@ -141,14 +161,20 @@ class FakeApi(FaultServer):
         return [b for b in self.batches.values() if b["name"] == name]
 
     def cancels(self) -> int:
-        return sum(1 for r in self.requests if r.method == "POST" and r.path.split("?")[0].endswith(":cancel"))
+        return sum(
+            1
+            for r in self.requests
+            if r.method == "POST" and r.path.split("?")[0].endswith(":cancel")
+        )
 
     def api_requests(self) -> int:
         return sum(1 for r in self.requests if r.path.startswith(("/v1/", "/v2/")))
 
     # -- objects -------------------------------------------------------------------------
 
-    def _batch(self, batch_id: str, name: str, status: str, offset: float = 0.0, **fields: Any) -> dict[str, Any]:
+    def _batch(
+        self, batch_id: str, name: str, status: str, offset: float = 0.0, **fields: Any
+    ) -> dict[str, Any]:
         batch = {
             "id": batch_id, "name": name, "status": status, "model": "command-r", "input_dataset_id": "ds-in",
             "num_records": 3, "num_successful_records": 0, "num_failed_records": 0,
@@ -222,7 +248,7 @@ class FakeApi(FaultServer):
         method = recorded.method
         with self._store_lock:
             if path.startswith("/_parts/"):
-                data = self.parts.get(path[len("/_parts/"):])
+                data = self.parts.get(path[len("/_parts/") :])
                 if data is None:
                     return (404, {}, {"message": "no such part"})
                 return (200, {"Content-Type": "application/octet-stream"}, data)
@@ -238,15 +264,19 @@ class FakeApi(FaultServer):
                     self.batches[batch["id"]] = batch
                 return (200, {}, {"batch": batch})
             if method == "POST" and path.startswith("/v2/batches/") and path.endswith(":cancel"):
-                batch = self.batches.get(path[len("/v2/batches/"):-len(":cancel")])
+                batch = self.batches.get(path[len("/v2/batches/") : -len(":cancel")])
                 if batch is None:
                     return (404, {}, {"message": "batch not found"})
                 if act and batch["status"] in ("BATCH_STATUS_QUEUED", "BATCH_STATUS_IN_PROGRESS"):
                     batch["status"] = "BATCH_STATUS_CANCELING"
                 return (200, {}, {})
             if method == "GET" and path.startswith("/v2/batches/"):
-                batch = self.batches.get(path[len("/v2/batches/"):])
-                return (200, {}, {"batch": batch}) if batch else (404, {}, {"message": "batch not found"})
+                batch = self.batches.get(path[len("/v2/batches/") :])
+                return (
+                    (200, {}, {"batch": batch})
+                    if batch
+                    else (404, {}, {"message": "batch not found"})
+                )
             if method == "POST" and path == "/v1/datasets":
                 self._serial += 1
                 name = (query.get("name") or ["dataset"])[0]
@@ -255,7 +285,10 @@ class FakeApi(FaultServer):
                     self.datasets[dataset["id"]] = dataset
                 return (200, {}, {"id": dataset["id"]})
             if method == "GET" and path.startswith("/v1/datasets/"):
-                dataset = self.datasets.get(path[len("/v1/datasets/"):])
-                return (200, {}, {"dataset": dataset}) if dataset else (404, {}, {"message": "dataset not found"})
+                dataset = self.datasets.get(path[len("/v1/datasets/") :])
+                return (
+                    (200, {}, {"dataset": dataset})
+                    if dataset
+                    else (404, {}, {"message": "dataset not found"})
+                )
         return (404, {}, {"message": f"no route {method} {path}"})
-

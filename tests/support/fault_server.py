@@ -60,7 +60,9 @@ class FaultServer:
                 path = self.path.split("?")[0]
                 key = f"{self.command} {path}"
                 with server._lock:
-                    server.requests.append(Recorded(self.command, self.path, dict(self.headers), body))
+                    server.requests.append(
+                        Recorded(self.command, self.path, dict(self.headers), body)
+                    )
                     plan = server.plans.get(key)
                     step = plan.pop(0) if plan else server._steady_for(key)
                 server._serve(self, step)
@@ -137,7 +139,11 @@ class FaultServer:
         return sum(1 for r in self.requests if r.method == method and r.path.split("?")[0] == path)
 
 
-HTML_502 = (502, {"Content-Type": "text/html"}, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+HTML_502 = (
+    502,
+    {"Content-Type": "text/html"},
+    "<html><body><h1>502 Bad Gateway</h1></body></html>",
+)
 
 
 def batch_json(batch_id: str = "b-1", **fields: Any) -> dict[str, Any]:

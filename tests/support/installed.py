@@ -47,7 +47,13 @@ def run_cbatch(
     popen.setdefault("stderr", subprocess.PIPE)
     popen.setdefault("stdin", subprocess.DEVNULL)
     result = subprocess.run(
-        [cbatch_path(), *args], cwd=cwd, env=cbatch_env(base_url, cwd), text=True, timeout=timeout, check=False, **popen
+        [cbatch_path(), *args],
+        cwd=cwd,
+        env=cbatch_env(base_url, cwd),
+        text=True,
+        timeout=timeout,
+        check=False,
+        **popen,
     )
     assert TEST_KEY not in (result.stdout or "") + (result.stderr or "")
     return result

@@ -16,7 +16,9 @@ from collections.abc import Callable
 import pytest
 
 
-def kill_when(proc: subprocess.Popen[str], condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+def kill_when(
+    proc: subprocess.Popen[str], condition: Callable[[], bool], what: str, timeout: float = 60.0
+) -> None:
     """SIGKILL ``proc`` as soon as ``condition`` holds (checked every few milliseconds)."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -37,7 +37,9 @@ class _Server:
         if tls is not None:
             self._httpd.socket = tls.wrap_socket(self._httpd.socket, server_side=True)
             self.scheme = "https"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -89,8 +91,16 @@ class ModelAPI(_Server):
         name = unquote(path.removeprefix("/v1/models/"))
         model = self.models.get(name) if path.startswith("/v1/models/") else None
         if model is None:
-            return 404, "application/json", json.dumps({"message": f"model '{name}' not found"}).encode()
-        return 200, "application/json", json.dumps({"name": name, "endpoints": ["chat"], **model}).encode()
+            return (
+                404,
+                "application/json",
+                json.dumps({"message": f"model '{name}' not found"}).encode(),
+            )
+        return (
+            200,
+            "application/json",
+            json.dumps({"name": name, "endpoints": ["chat"], **model}).encode(),
+        )
 
 
 class TokenizerHost(_Server):

@@ -65,7 +65,9 @@ class _QuietServer(ThreadingHTTPServer):
 class PartServer:
     """Serves byte strings by name on 127.0.0.1 and a free port; a context manager."""
 
-    def __init__(self, slow_delay: float = 0.02, slow_pieces: int = 8, retry_after: str = "1") -> None:
+    def __init__(
+        self, slow_delay: float = 0.02, slow_pieces: int = 8, retry_after: str = "1"
+    ) -> None:
         self.files: dict[str, bytes] = {}
         self.retry_after = retry_after
         self.plans: dict[str, list[str]] = defaultdict(list)
@@ -75,7 +77,9 @@ class PartServer:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler_class())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     # -- set-up -------------------------------------------------------------------------
 
@@ -127,7 +131,11 @@ class PartServer:
                 data = server.files.get(name)
                 step = server._next_step(name) if data is not None else "missing"
                 with server._lock:
-                    server.requests.append(Request(path, dict(self.headers.items()), step, time.monotonic(), split.query))
+                    server.requests.append(
+                        Request(
+                            path, dict(self.headers.items()), step, time.monotonic(), split.query
+                        )
+                    )
                 if data is None:
                     self._simple(404, b"no such part")
                 elif step == ERROR:
@@ -137,11 +145,15 @@ class PartServer:
                 elif step == DENY:
                     self._simple(403, b"forbidden", {"Content-Type": "text/plain"})
                 elif step == LIMIT:
-                    self._simple(429, b"<Error>SlowDown</Error>", {"Retry-After": server.retry_after})
+                    self._simple(
+                        429, b"<Error>SlowDown</Error>", {"Retry-After": server.retry_after}
+                    )
                 else:
                     self._serve(data, step)
 
-            def _simple(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+            def _simple(
+                self, status: int, body: bytes, headers: dict[str, str] | None = None
+            ) -> None:
                 self.send_response(status)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -152,7 +164,11 @@ class PartServer:
             def _serve(self, data: bytes, step: str) -> None:
                 start = _range_start(self.headers.get("Range"))
                 etag = '"' + hashlib.md5(data).hexdigest() + '"'
-                if start is not None and self.headers.get("If-Range", etag) == etag and start < len(data):
+                if (
+                    start is not None
+                    and self.headers.get("If-Range", etag) == etag
+                    and start < len(data)
+                ):
                     body = data[start:]
                     self.send_response(206)
                     self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")

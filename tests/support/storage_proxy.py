@@ -25,7 +25,14 @@ from typing import Any
 
 import httpx
 
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host", "content-encoding"}
+_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "host",
+    "content-encoding",
+}
 
 
 @dataclass
@@ -57,7 +64,9 @@ class StorageProxy:
         self._stopping = threading.Event()
         self._http = httpx.Client(base_url=upstream, timeout=60)
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -104,14 +113,24 @@ class StorageProxy:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
-                headers["Host"] = self.headers.get("Host", "")  # links are built from it: they point here
+                headers["Host"] = self.headers.get(
+                    "Host", ""
+                )  # links are built from it: they point here
                 answer = proxy._http.request(self.command, self.path, headers=headers, content=body)
                 path = self.path.split("?", 1)[0]
                 part = path.startswith("/_sandbox/parts/") and self.command == "GET"
                 with proxy._lock:
                     proxy._firsts[path] += part and "Range" not in self.headers
                     cut = part and answer.status_code == 200 and proxy._firsts[path] == 1
-                    proxy.seen.append(Seen(self.command, redact(self.path), self.headers.get("Range"), answer.status_code, cut))
+                    proxy.seen.append(
+                        Seen(
+                            self.command,
+                            redact(self.path),
+                            self.headers.get("Range"),
+                            answer.status_code,
+                            cut,
+                        )
+                    )
                 self.send_response(answer.status_code)
                 for name, value in answer.headers.items():
                     if name.lower() not in _HOP:

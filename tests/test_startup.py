@@ -73,7 +73,8 @@ def test_installed_script_answers_version_and_help() -> None:
 
 
 def test_the_command_table_matches_the_commands() -> None:
-    from cohere_batch_cli.cli.app import COMMANDS, build_module
+    from cohere_batch_cli.cli._lazy import build_module
+    from cohere_batch_cli.cli.app import COMMANDS
 
     for name, (module, panel, summary) in COMMANDS.items():
         command = build_module(module).commands.get(name)

@@ -13,19 +13,15 @@ anything, except where the command has an option of the same name (``login
 
 from __future__ import annotations
 
-import difflib
-import functools
-import importlib
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from .. import version_line
 from ._context import CliState
+from ._lazy import LazyGroup, build_module, keep_examples_whole
 
 HELP = """cbatch: run Cohere batch jobs from your terminal, scripts and CI.
 
@@ -70,57 +66,6 @@ parameter annotation of every command it builds, which was most of the cost
 of each cbatch invocation (docs/performance.md, P1). tests/test_startup.py
 checks the table against the commands themselves, so it cannot drift.
 """
-
-
-def keep_examples_whole(text: str | None) -> str | None:
-    """Help text whose indented paragraphs (examples) are never rewrapped.
-
-    Click rewraps every paragraph to the terminal's width, which put a line
-    break inside ``cbatch results ID --format csv ... -o failed.csv`` at 80
-    columns: a command that no longer pastes. A ``\\b`` line before a paragraph
-    tells Click to keep it as written; a line longer than the terminal is then
-    wrapped by the terminal itself, and copies whole.
-    """
-    if not text:
-        return text
-    paragraphs = text.split("\n\n")
-    kept = []
-    for paragraph in paragraphs:
-        lines = [line for line in paragraph.split("\n") if line.strip()]
-        if (
-            lines
-            and all(line.startswith((" ", "\t")) for line in lines)
-            and not paragraph.startswith("\b")
-        ):
-            paragraph = "\b\n" + paragraph.strip("\n")
-        kept.append(paragraph)
-    return "\n\n".join(kept)
-
-
-def _walk(command: Any) -> Iterator[Any]:
-    yield command
-    for sub in getattr(command, "commands", {}).values():
-        yield from _walk(sub)
-
-
-@functools.cache
-def build_module(module_name: str) -> Any:
-    """The commands of one module under cli/, as a Click group built on first use."""
-    module = importlib.import_module(f"{__package__}.{module_name}")
-    sub = typer.Typer(rich_markup_mode=None, pretty_exceptions_enable=False)
-    if module_name == "sandbox":
-        sub.add_typer(module.app, name="sandbox", rich_help_panel="Sandbox")
-    else:
-        module.register(sub)
-
-    @sub.callback()
-    def _group() -> None:  # keeps a module of one command a group, so it is found by name
-        """Commands of one module."""
-
-    group = typer.main.get_command(sub)
-    for command in _walk(group):
-        command.help = keep_examples_whole(command.help)
-    return group
 
 
 def _option_table(command: Any) -> dict[str, bool]:
@@ -195,7 +140,7 @@ def _shorten(text: str, limit: int) -> str:
     return text[: max(0, limit - 3)].rsplit(" ", 1)[0] + "..."
 
 
-class GroupedCommands(TyperGroup):
+class GroupedCommands(LazyGroup):
     """The root group: commands from the COMMANDS table, built lazily, listed by group.
 
     Typer groups commands by ``rich_help_panel`` only in its rich help, which
@@ -203,32 +148,14 @@ class GroupedCommands(TyperGroup):
     the plain, fast formatter.
     """
 
-    def list_commands(self, ctx: Any) -> list[str]:
+    def names(self) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        if cmd_name not in COMMANDS:
-            return None
-        return build_module(COMMANDS[cmd_name][0]).get_command(ctx, cmd_name)
+    def load(self, ctx: Any, name: str) -> Any:
+        return build_module(COMMANDS[name][0]).get_command(ctx, name)
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         return super().parse_args(ctx, hoist_global_options(self, ctx, list(args)))
-
-    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
-        """As Click's, with "did you mean" drawn from the command table (the commands are lazy)."""
-        try:
-            return super().resolve_command(ctx, args)
-        except typer.BadParameter:
-            raise
-        except Exception as exc:
-            message = getattr(exc, "message", None)
-            if message is None or not args or "Did you mean" in message:
-                raise
-            matches = difflib.get_close_matches(args[0], list(COMMANDS), n=3, cutoff=0.6)
-            if matches:
-                suggestion = " or ".join(repr(m) for m in matches)
-                exc.message = f"{message.rstrip('.')}. Did you mean {suggestion}?"  # type: ignore[attr-defined]
-            raise
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         limit = formatter.width - 6 - max(len(name) for name in COMMANDS)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from ..exit_codes import ExitCode
 from ._context import get_state
 from ._errors import command_errors
 from ._jobs import DeleteInputsOpt, MaxBytesOpt, MaxRecordsOpt
+from ._lazy import function_group
 from ._options import (
     DEFAULT_PAUSE,
     JsonlOpt,
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from ._context import CliState
 
 _COMMANDS: dict[str, Callable[..., None]] = {}
-_BUILT: dict[str, Any] = {}
 
 
 def _command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -44,36 +43,8 @@ def _command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
     return record
 
 
-class _LazyJobs(TyperGroup):
-    """The jobs commands, each built only when it runs or is listed.
-
-    Typer evaluates every parameter annotation of every command it builds; a
-    group of ten commands built whole cost ``jobs list --json`` a third of its
-    time (its target: under 2x ``cbatch --help``).
-    """
-
-    def list_commands(self, ctx: Any) -> list[str]:
-        return list(_COMMANDS)
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        function = _COMMANDS.get(cmd_name)
-        if function is None:
-            return None
-        built = _BUILT.get(cmd_name)
-        if built is None:
-            from .app import keep_examples_whole
-
-            one = typer.Typer(
-                rich_markup_mode=None, pretty_exceptions_enable=False, add_completion=False
-            )
-            one.command(cmd_name)(function)
-            built = _BUILT[cmd_name] = typer.main.get_command(one)
-            built.help = keep_examples_whole(built.help)
-        return built
-
-
 jobs_app = typer.Typer(
-    cls=_LazyJobs,
+    cls=function_group(_COMMANDS),
     help="""One input of any size, run as several batches and followed as one.
 
 A job splits a JSONL file at record boundaries into parts that fit the

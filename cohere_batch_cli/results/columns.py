@@ -30,15 +30,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson as _orjson
+
 from ..errors import OutputOptionError
 from .records import decode_body, dumps, finite, is_failed, reply_text, usage
-
-try:
-    import orjson as _orjson
-except (
-    ImportError
-):  # pragma: no cover - a dependency; the standard library's parser still decides alone
-    _orjson = None  # type: ignore[assignment]
 
 Kind = Literal["chat", "embed"]
 ColumnType = Literal[
@@ -101,7 +96,7 @@ class Record:
 
 def fast_decode(value: Any) -> Any:
     """:func:`.records.decode_body`, through orjson first: an embed body is thousands of numbers."""
-    if _orjson is not None and isinstance(value, str) and value[:1] in ("{", "["):
+    if isinstance(value, str) and value[:1] in ("{", "["):
         try:
             return _orjson.loads(value)
         except _orjson.JSONDecodeError:

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson as _orjson
+
 from . import ResultsSummary, fetch_and_write
 from .columns import TableOptions
 from .decode import decoded_records
@@ -49,11 +51,6 @@ if TYPE_CHECKING:
 
 _BLOCK = 2000
 """Records of the original looked up in the retries' table at once."""
-
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - a dependency, optional at run time
-    _orjson = None  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -326,7 +323,7 @@ def _failed(record: dict[str, Any]) -> bool:
 
 
 def _dumps(value: Any) -> str | bytes:
-    return _orjson.dumps(value) if _orjson is not None else json.dumps(value)
+    return _orjson.dumps(value)
 
 
 def _encode(record: dict[str, Any]) -> str:

@@ -18,12 +18,9 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-_BLOCK = 5000
+import orjson as _orjson
 
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - a dependency, optional at run time
-    _orjson = None  # type: ignore[assignment]
+_BLOCK = 5000
 
 
 def in_input_order(
@@ -93,7 +90,7 @@ def _custom_id(line: bytes) -> str | None:
     if not line:
         return None
     try:
-        value = _orjson.loads(line) if _orjson is not None else json.loads(line)
+        value = _orjson.loads(line)
     except ValueError:
         return None
     custom_id = value.get("custom_id") if isinstance(value, dict) else None

@@ -11,12 +11,7 @@ import json
 import math
 from typing import Any
 
-try:
-    import orjson as _orjson
-except (
-    ImportError
-):  # pragma: no cover - a dependency, but the standard library's parser still decides alone
-    _orjson = None  # type: ignore[assignment]
+import orjson as _orjson
 
 _PLAIN_SUCCESS_KEYS = frozenset({"custom_id", "body", "error"})
 _SPLICED_KEYS = _PLAIN_SUCCESS_KEYS | {"attempt"}
@@ -63,18 +58,17 @@ def _not_json(constant: str) -> Any:
 def is_json(text: str) -> bool:
     """Whether ``text`` is one JSON document, by a strict parser: no NaN, no Infinity.
 
-    orjson, when installed, proves it about ten times faster than the
+    orjson proves it about ten times faster than the
     standard library (docs/performance.md, P4); what it refuses and the
     standard library accepts as valid JSON (an integer past 64 bits) is
     asked of the standard library, which has the last word.
     """
-    if _orjson is not None:
-        try:
-            _orjson.loads(text)
-        except _orjson.JSONDecodeError:
-            pass
-        else:
-            return True
+    try:
+        _orjson.loads(text)
+    except _orjson.JSONDecodeError:
+        pass
+    else:
+        return True
     try:
         json.loads(text, parse_constant=_not_json)
     except (ValueError, RecursionError):
@@ -123,14 +117,11 @@ def spliced_jsonl_line(record: dict[str, Any]) -> str | None:
     text = body if body[:1] == "{" and body[-1:] == "}" else body.strip()
     if text[:1] != "{" or text[-1:] != "}" or "\n" in text or "\r" in text:
         return None
-    if _orjson is not None:
-        try:
-            _orjson.loads(text)
-        except _orjson.JSONDecodeError:
-            if not is_json(text):
-                return None  # ``{oops}`` spliced in would make the line invalid
-    elif not is_json(text):
-        return None
+    try:
+        _orjson.loads(text)
+    except _orjson.JSONDecodeError:
+        if not is_json(text):
+            return None  # ``{oops}`` spliced in would make the line invalid
     tail = "}" if attempt is None else f',"attempt":{attempt}}}'
     return '{"custom_id":' + _quote(custom_id) + ',"body":' + text + tail
 

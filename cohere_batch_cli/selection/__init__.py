@@ -270,12 +270,8 @@ def _decode_part(path: str) -> tuple[bytes | str, list[tuple[str, str]], int]:
 
 
 def _json(value: Any) -> bytes | str:
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover
-        import json
+    import orjson
 
-        return json.dumps(value)
     return orjson.dumps(value)
 
 
@@ -318,14 +314,9 @@ def _scan_range(task: _Range) -> _RangeResult:
 
     Runs in a worker process, with a read-only connection to the scratch database.
     """
-    try:
-        import orjson
+    import orjson
 
-        to_json: Any = orjson.dumps
-    except ImportError:  # pragma: no cover
-        import json
-
-        to_json = json.dumps
+    to_json: Any = orjson.dumps
     db = open_readonly(Path(task.db))
     result = _RangeResult()
     kinds: Counter[str] = Counter()

@@ -27,10 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-try:
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - a dependency, but optional at run time
-    _orjson = None  # type: ignore[assignment]
+import orjson as _orjson
 
 BLOCK_BYTES = 1024 * 1024
 """Read at a time: the block and its lines are what a reader holds (4 MiB cost 15 MiB more, for 8 % less time)."""
@@ -151,7 +148,7 @@ def _parsed_ids(offset: int, lines: list[bytes], skew: int = 0) -> list[str | No
 
 def _parse_id(offset: int, line: bytes) -> str:
     try:
-        record = _orjson.loads(line) if _orjson is not None else json.loads(line)
+        record = _orjson.loads(line)
     except ValueError:
         try:  # what orjson refuses and the standard library reads (an integer past 64 bits)
             record = json.loads(line)

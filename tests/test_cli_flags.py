@@ -74,9 +74,9 @@ def test_after_a_double_dash_nothing_moves(cli: Cli) -> None:
     assert "debug: >" not in result.stderr
 
 
-def test_the_old_timeout_still_works_before_the_command_with_a_warning(cli: Cli) -> None:
-    result = cli("--timeout", "5", "list", "--limit", "1", "-q")
-    assert "--timeout before the command is now --request-timeout" in result.stderr
+def test_the_deprecated_global_timeout_is_gone_as_promised(cli: Cli) -> None:
+    gone = cli("--timeout", "5", "list", "--limit", "1", "-q", exit_code=2)
+    assert "No such option: --timeout" in gone.stderr
     refused = cli("list", "--timeout", "5", exit_code=2)
     assert "No such option: --timeout" in refused.stderr
 

@@ -180,7 +180,7 @@ GLOBAL_OPTION_NAMES = frozenset(
         "--debug",
     }
 )
-"""The global options accepted after the command too (``--timeout``, deprecated, only before it)."""
+"""The global options, accepted after the command too."""
 
 app = typer.Typer(
     name="cbatch",
@@ -221,16 +221,6 @@ def root(
             "--request-timeout",
             min=0.1,
             help="Seconds to wait for each answer from the API [default: 60].",
-            show_default=False,
-        ),
-    ] = None,
-    legacy_timeout: Annotated[
-        float | None,
-        typer.Option(
-            "--timeout",
-            min=0.1,
-            hidden=True,
-            help="Deprecated: --request-timeout.",
             show_default=False,
         ),
     ] = None,
@@ -285,14 +275,10 @@ def root(
     from ..output.core import Output  # here, not at the top: --help needs no output object
 
     out = Output(no_color=no_color, debug=debug, local_time=local_time)
-    if legacy_timeout is not None:
-        out.warn(
-            "--timeout before the command is now --request-timeout; the old name goes in the next release"
-        )
     ctx.obj = CliState(
         profile=profile,
         base_url=base_url,
-        timeout=request_timeout if request_timeout is not None else legacy_timeout,
+        timeout=request_timeout,
         retries=retries,
         no_color=no_color,
         debug=debug,

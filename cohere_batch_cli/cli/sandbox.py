@@ -303,7 +303,7 @@ def serve(
     require_sandbox_extra()
     out = get_state(ctx).out
     from ..sandbox import log
-    from ..sandbox.server import SandboxServer, SandboxSettings, run_foreground
+    from ..sandbox.server import DataDirInUse, SandboxServer, SandboxSettings, run_foreground
 
     keys = tuple(api_key or ())
     pace = {
@@ -356,6 +356,11 @@ def serve(
     check_data_dir(settings.data_dir)
     try:
         run_foreground(settings, ready)
+    except DataDirInUse as exc:
+        raise UsageError(
+            f"cannot use --data-dir {exc.data_dir}: another sandbox ({exc.holder}) is serving from"
+            " it; stop that one, or choose another --data-dir"
+        ) from None
     except OSError as exc:
         raise listen_error(host, port, exc) from None
     out.info("cbatch sandbox stopped")

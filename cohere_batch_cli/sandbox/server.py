@@ -8,19 +8,21 @@ before uvicorn starts). Stopping ends uvicorn, then the worker, then closes the 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import log
 from .settings import SandboxSettings
 from .store import Store
 from .worker import Worker
 
-__all__ = ["SandboxServer", "SandboxSettings", "run_foreground"]
+__all__ = ["DataDirInUse", "SandboxServer", "SandboxSettings", "claim_data_dir", "run_foreground"]
 logger = log.get("server")
 
 if TYPE_CHECKING:
@@ -50,6 +52,7 @@ class SandboxServer:
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
         self._error: BaseException | None = None
+        self._claim: IO[str] | None = None
         self.port = 0
 
     @property
@@ -64,6 +67,7 @@ class SandboxServer:
 
         from .app import create_app
 
+        self._claim = claim_data_dir(self.settings.data_dir)
         self.store = Store(self.settings.data_dir)
         self.worker = Worker(self.store, self.settings)
         log = self.request_log if self._record_requests else _Discard()
@@ -77,6 +81,7 @@ class SandboxServer:
         except OSError:
             sock.close()
             self.store.close()
+            self._release()
             raise
         sock.listen(2048)
         self._socket = sock
@@ -124,6 +129,12 @@ class SandboxServer:
         if self.store is not None:
             self.store.close()
             self.store = None
+        self._release()
+
+    def _release(self) -> None:
+        if self._claim is not None:
+            self._claim.close()  # closing the file drops the lock
+            self._claim = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -136,6 +147,42 @@ class SandboxServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class DataDirInUse(RuntimeError):
+    """Another sandbox serves from this data directory: two would corrupt each other's state."""
+
+    def __init__(self, data_dir: Path, holder: str) -> None:
+        self.data_dir = data_dir
+        self.holder = holder
+        super().__init__(f"another sandbox ({holder}) is using {data_dir}")
+
+
+def claim_data_dir(data_dir: Path) -> IO[str]:
+    """Hold ``data_dir`` for this server until the returned file is closed.
+
+    Two servers on one folder would each run a worker over the same batches
+    and hand out the same ids; the real service has one state per
+    organisation. An OS lock (freed by the kernel when a holder dies, so a
+    killed sandbox never leaves the folder claimed) decides, and the file
+    says who holds it.
+    """
+    import fcntl
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "serving.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held open
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "a process"
+        handle.close()
+        raise DataDirInUse(data_dir, holder) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}")
+    handle.flush()
+    return handle
 
 
 def run_foreground(

@@ -144,3 +144,43 @@ def test_docs_list_every_serve_option() -> None:
         o for p in command.params for o in p.opts if o.startswith("--") and f"`{o}" not in text
     ]
     assert missing == []
+
+
+def test_a_second_sandbox_on_a_data_dir_in_use_is_refused_and_the_first_keeps_serving(
+    tmp_path: Path,
+) -> None:
+    """Two servers on one folder would run two workers over the same batches: refused."""
+    from tests.support.installed import cbatch_path
+
+    first = subprocess.Popen(
+        [cbatch_path(), "sandbox", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert first.stdout is not None
+        url = first.stdout.readline().rsplit(" ", 1)[1].strip()
+        second = subprocess.run(
+            [cbatch_path(), "sandbox", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert second.returncode == 2
+        assert second.stdout == ""
+        (line,) = second.stderr.strip().splitlines()
+        assert f"another sandbox (pid {first.pid}) is serving from it" in line
+        assert "choose another --data-dir" in line
+        assert httpx.get(f"{url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).is_success
+    finally:
+        first.terminate()
+        first.communicate(timeout=15)
+    # Once the first has stopped, the folder is free again.
+    again = subprocess.Popen(
+        [cbatch_path(), "sandbox", "serve", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert again.stdout is not None
+        assert again.stdout.readline().startswith("cbatch sandbox listening on ")
+    finally:
+        again.terminate()
+        again.communicate(timeout=15)
+    assert again.returncode == 0

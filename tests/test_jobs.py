@@ -115,6 +115,27 @@ def test_the_check_in_two_worker_processes_plans_what_one_does_and_finds_duplica
     assert told == [f'{path}:391: duplicate custom_id "{records[3]["custom_id"]}"']
 
 
+def test_blank_lines_after_a_parts_last_record_never_take_it_over_max_bytes(
+    tmp_path: Path,
+) -> None:
+    lines = [json.dumps(r) + "\n" for r in chat_records(30)]
+    size = len(lines[0])
+    assert all(len(line) == size for line in lines[:10])
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(line + "\n  \n" for line in lines), encoding="utf-8")
+    data = path.read_bytes()
+    limit = 3 * size + 2 * 4  # three records and the blank lines between them, not those after
+    plan = plan_split(path, None, max_bytes=limit, max_records=None)
+    assert sum(p.records for p in plan.parts) == 30
+    for part in plan.parts:
+        chunk = data[part.start : part.stop]
+        assert part.size <= limit, f"a part of {part.size} bytes, over {limit}"
+        assert chunk.lstrip().startswith(b"{") and chunk.rstrip().endswith(
+            b"}"
+        )  # records at both ends
+        assert chunk.count(b'{"custom_id"') == part.records
+
+
 def test_a_record_larger_than_a_part_is_refused(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", chat_records(3))
     with pytest.raises(

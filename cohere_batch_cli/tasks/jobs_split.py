@@ -7,7 +7,8 @@ rules as the local check of ``cbatch create --file``
 64-bit hashes keeps every ``custom_id`` unique across the whole job, not only
 within a part. The outcome is a *plan*: each part's byte range of the input
 and its record count, cut at record boundaries so a part is never over
-``max_bytes`` nor ``max_records``. Nothing is copied during the pass; a part's
+``max_bytes`` nor ``max_records`` (a part begins and ends with a record: blank
+lines between parts belong to none). Nothing is copied during the pass; a part's
 bytes are copied to a file of its own only when it is uploaded
 (:func:`write_part`), so the plan is what the state store keeps, and what a
 resume or ``jobs attach`` computes again from the same file and options.
@@ -53,34 +54,50 @@ class SplitPlan:
 
 @dataclass
 class _Cutter:
-    """Gathers lines into parts: a new part starts when the next record would overflow a limit."""
+    """Gathers lines into parts: a new part starts when the next record would overflow a limit.
+
+    A part begins at its first record and ends after its last: blank lines
+    between two records of a part are in it (and counted against
+    ``max_bytes``), blank lines between two parts (or after the last record)
+    are in none, so they can never take a part over the limit.
+    """
 
     max_bytes: int
     max_records: int | None
     parts: list[PartPlan] = field(default_factory=list)
     start: int = 0
+    """Where the part being gathered begins: its first record."""
+    end: int = 0
+    """Just past its last record."""
     offset: int = 0
+    """Where the next line begins."""
     records: int = 0
 
     def add(self, length: int, is_record: bool, line_no: int) -> None:
-        if is_record and length > self.max_bytes:
+        if not is_record:
+            self.offset += length
+            return
+        if length > self.max_bytes:
             raise InputRejected(
                 f"line {line_no} is {length:,} bytes, over the {self.max_bytes:,} bytes a part may hold: "
                 "no split can make it smaller"
             )
         full = self.records > 0 and (
-            self.offset - self.start + length > self.max_bytes
+            self.offset + length - self.start > self.max_bytes
             or (self.max_records is not None and self.records >= self.max_records)
         )
-        if is_record and full:
+        if full:
             self.close()
+        if not self.records:
+            self.start = self.offset
         self.offset += length
-        self.records += is_record
+        self.end = self.offset
+        self.records += 1
 
     def close(self) -> None:
         if self.records:
-            self.parts.append(PartPlan(self.start, self.offset, self.records))
-        self.start, self.records = self.offset, 0
+            self.parts.append(PartPlan(self.start, self.end, self.records))
+        self.records = 0
 
 
 PARALLEL_BYTES = 64 * 1024 * 1024

@@ -1,13 +1,28 @@
 """The state store's schema, as numbered migrations applied in order when it is opened.
 
-``PRAGMA user_version`` holds the number of migrations a file has had. Opening
-a store applies the ones it lacks, each in its own transaction, so a file made
-by an older cbatch is brought up to date and one made by a newer cbatch (a
-higher number than this list knows) is refused rather than misread.
+The ``schema_version`` table (:data:`SCHEMA_VERSION`) holds one row for each
+migration a file has had. Opening a store applies the ones it lacks, each in
+its own transaction together with its row, so a file made by an older cbatch
+is brought up to date and one made by a newer cbatch (a version this list does
+not know) is refused rather than misread. A file from before the table (cbatch
+counted in ``PRAGMA user_version`` then) is adopted in place: its count becomes
+rows of the table, its data stays.
 
 To add tables (as the jobs feature did, migration 2): append one script to
 :data:`MIGRATIONS`. Never edit or reorder a script that has shipped: files in
-the wild have already run it.
+the wild have already run it (``tests/test_state_migrations.py`` pins their text).
+
+**Scripts from 3 on are written in SQL that PostgreSQL accepts as well**, for
+the store a team will share: ``BIGINT`` for integers (sizes and nanoseconds
+overflow PostgreSQL's ``INTEGER``), ``DOUBLE PRECISION`` for times (its ``REAL``
+is single precision), ``TEXT``, ``INSERT ... ON CONFLICT`` rather than
+``INSERT OR REPLACE``, and nothing only SQLite knows (``AUTOINCREMENT``,
+``PRAGMA``, ``WITHOUT ROWID``, ``STRICT``, ``datetime()``, ``rowid``). SQLite
+reads ``BIGINT`` and ``DOUBLE PRECISION`` with the same affinity as ``INTEGER``
+and ``REAL``. Scripts 1 and 2 shipped before the rule: PostgreSQL parses them,
+but their ``INTEGER`` byte sizes and nanosecond times and their ``REAL`` times
+need ``BIGINT`` and ``DOUBLE PRECISION`` there: a PostgreSQL store will start
+from a first script with those types rather than replay them as written.
 
 Every table is a cache of what the API says, except ``attempts``, which holds
 what cbatch *meant* to do before it did it (intent first, then the step, then
@@ -17,6 +32,17 @@ of a local input file.
 """
 
 from __future__ import annotations
+
+SCHEMA_VERSION = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version BIGINT PRIMARY KEY,
+    applied_at DOUBLE PRECISION NOT NULL
+)
+"""
+"""The table of applied migrations: one row for each, with when it was applied (adopted rows: when adopted)."""
+
+LEGACY_SCRIPTS = 2
+"""Scripts 1 and 2 shipped before the PostgreSQL rule (see the module docstring)."""
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: lineage, recorded input files, retry attempts in flight

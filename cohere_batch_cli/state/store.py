@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..config import ENV_STATE_DIR
 from ..errors import LocalWriteError
-from .migrations import MIGRATIONS
+from .migrations import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
     "ENV_STATE_DIR", "AttemptRecord", "BatchRecord", "InputFile", "JobRecord", "PartRecord", "StateStore",
@@ -202,25 +202,46 @@ class StateStore:
 
     @property
     def version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        """How many migrations this file has had (its rows in ``schema_version``)."""
+        return _applied(self._db)
 
     def close(self) -> None:
         self._db.close()
         _OPEN.pop(self.path, None)
 
     def _migrate(self) -> None:
-        """Apply the migrations this file lacks, one transaction each; refuse a newer file."""
+        """Apply the migrations this file lacks, one transaction each with its row; refuse a newer file.
+
+        A current file is only read (no write transaction: a store busy with
+        another writer, or one on a read-only disk, still opens for reading).
+        """
+        if _has_schema_table(self._db):
+            current = _applied(self._db)
+            _refuse_newer(current)
+            if current == len(MIGRATIONS):
+                return
+        with self._write() as db:
+            db.execute(SCHEMA_VERSION)
+            if not _applied(db):  # a file from before the table: adopt its PRAGMA count
+                legacy = int(db.execute("PRAGMA user_version").fetchone()[0])
+                _refuse_newer(legacy)
+                db.executemany(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    [(number, time.time()) for number in range(1, legacy + 1)],
+                )
         while True:
             with self._write() as db:
-                current = int(db.execute("PRAGMA user_version").fetchone()[0])
-                if current > len(MIGRATIONS):
-                    raise sqlite3.DatabaseError(
-                        f"it was made by a newer cbatch (schema {current}, this one knows {len(MIGRATIONS)})"
-                    )
+                current = _applied(db)
+                _refuse_newer(current)
                 if current == len(MIGRATIONS):
                     return
                 for statement in _statements(MIGRATIONS[current]):
                     db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                    (current + 1, time.time()),
+                )
+                # Kept in step only so that a cbatch from before the table refuses a newer file.
                 db.execute(f"PRAGMA user_version = {current + 1}")
 
     @contextmanager
@@ -456,6 +477,25 @@ def _batch(row: sqlite3.Row) -> BatchRecord:
         row["id"], row["name"], row["model"], row["input_dataset_id"], row["root_id"],
         row["parent_id"], row["attempt"], row["created_at"],
     )  # fmt: skip
+
+
+def _has_schema_table(db: sqlite3.Connection) -> bool:
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+    ).fetchone()
+    return found is not None
+
+
+def _applied(db: sqlite3.Connection) -> int:
+    """The highest migration recorded in ``schema_version`` (0: none)."""
+    return int(db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+
+
+def _refuse_newer(version: int) -> None:
+    if version > len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"it was made by a newer cbatch (schema {version}, this one knows {len(MIGRATIONS)})"
+        )
 
 
 def _statements(script: str) -> list[str]:

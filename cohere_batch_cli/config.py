@@ -45,13 +45,14 @@ typo would otherwise be ignored in silence, and newer files stay readable.
 from __future__ import annotations
 
 import os
-import re
 import stat
 import sys
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from . import units
 
 ENV_API_KEY = "CO_API_KEY"
 ENV_API_KEY_FALLBACK = "COHERE_API_KEY"
@@ -297,47 +298,14 @@ def unknown_keys(data: dict[str, Any], path: Path) -> list[str]:
     return warnings
 
 
-_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|tb)?", re.IGNORECASE)
-_SIZE_UNITS = {None: 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?", re.IGNORECASE)
-_DURATION_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
-
-
-def parse_size(value: str | float) -> int:
-    """Bytes from ``1500000000``, ``1_500_000_000``, ``1.5GB`` or ``800 MB`` (decimal units, as Cohere's).
-
-    Raises ValueError for anything else, or a size that is not above zero.
-    """
-    text = str(value).strip().replace("_", "").replace(",", "")
-    match = _SIZE.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{value!r} is not a size; use bytes, or e.g. 1.5GB or 800MB")
-    size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower() or None])
-    if size <= 0:
-        raise ValueError("a size must be more than zero")
-    return size
-
-
-def parse_lifetime(value: str | float) -> float:
-    """Seconds from ``2592000``, ``30d``, ``12h``, ``15m``, ``90s`` or ``500ms``; ValueError otherwise."""
-    text = str(value).strip().replace("_", "")
-    match = _DURATION.fullmatch(text)
-    if match is None:
-        raise ValueError(f"{value!r} is not a duration; use seconds, or e.g. 30d, 12h or 15m")
-    seconds = float(match.group(1)) * _DURATION_UNITS[(match.group(2) or "").lower() or None]
-    if seconds <= 0:
-        raise ValueError("a duration must be more than zero")
-    return seconds
-
-
 def _limits(env: Any, stored: dict[str, Any], from_profile: str) -> Limits:
     """The service's limits from the environment, else the profile, else the published values."""
     found: list[Any] = []
     sources: list[str] = []
     wanted = (
-        (ENV_DATASET_MAX_BYTES, "dataset_max_bytes", parse_size, DATASET_MAX_BYTES),
-        (ENV_ORG_MAX_BYTES, "org_max_bytes", parse_size, ORG_MAX_BYTES),
-        (ENV_DATASET_TTL, "dataset_ttl", parse_lifetime, DATASET_TTL),
+        (ENV_DATASET_MAX_BYTES, "dataset_max_bytes", units.parse_size, DATASET_MAX_BYTES),
+        (ENV_ORG_MAX_BYTES, "org_max_bytes", units.parse_size, ORG_MAX_BYTES),
+        (ENV_DATASET_TTL, "dataset_ttl", units.parse_duration, DATASET_TTL),
     )
     for env_name, key, parse, default in wanted:
         if env.get(env_name):

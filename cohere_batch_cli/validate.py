@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .input_rules import MAX_PROBLEMS, InputChecker, Problem
+from .units import binary_size
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
 """The longest line checked (64 MiB).
@@ -107,7 +108,8 @@ def check_file(
                     checker.rows += 1
                     problems = [
                         Problem(
-                            line_no, f"the line is longer than {_size(max_line_bytes)}; not checked"
+                            line_no,
+                            f"the line is longer than {binary_size(max_line_bytes)}; not checked",
                         )
                     ]
                 else:
@@ -192,10 +194,3 @@ def _skip_rest_of_line(fh: BinaryIO) -> None:
         chunk = fh.readline(_SKIP_CHUNK)
         if not chunk or chunk.endswith(b"\n"):
             return
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale and n % scale == 0:
-            return f"{n // scale} {unit}"
-    return f"{n:,} bytes"

@@ -342,5 +342,11 @@ def test_limits_come_from_the_environment_then_the_profile(isolated_env: Path) -
     bad = Cli(None, TEST_KEY)("config", exit_code=ExitCode.AUTH, env={"CBATCH_DATASET_TTL": "soon"})
     assert (
         bad.stderr
-        == "error: dataset_ttl from environment CBATCH_DATASET_TTL: 'soon' is not a duration; use seconds, or e.g. 30d, 12h or 15m\n"
+        == "error: dataset_ttl from environment CBATCH_DATASET_TTL: 'soon' is not a duration; use e.g. 90, 90s, 15m or 2h\n"
     )
+
+
+def test_a_setting_takes_every_duration_an_option_takes(isolated_env: Path) -> None:
+    """One parser for options and settings: ``1h30m`` works for --timeout, so it works here."""
+    shown = Cli(None, TEST_KEY)("config", env={"CBATCH_DATASET_TTL": "1h30m"}).stdout
+    assert "dataset ttl        90m  (environment CBATCH_DATASET_TTL)" in shown

@@ -58,7 +58,7 @@ def job_options(
 
 def split_size(state: CliState, max_bytes: str | None) -> int:
     """The largest part, in bytes: ``--max-bytes-per-batch``, at most the dataset limit (its default)."""
-    from ..config import parse_size
+    from ..units import parse_size
 
     limit = state.settings().limits.dataset_max_bytes
     if max_bytes is None:
@@ -250,7 +250,7 @@ def show_job(state: CliState, view: JobView) -> None:
     """The job: its object (``--json``), its id (``-q``), or its fields and a line a part."""
     out = state.out
     job = view.job
-    from ..output.batch_views import human_bytes
+    from ..units import human_bytes
 
     fields = [
         ("ID", job.id),

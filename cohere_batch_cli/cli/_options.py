@@ -8,14 +8,13 @@ are a usage error. Commands that stream events (``watch``, ``create --watch``,
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from .. import pace
+from .. import pace, units
 
 
 def complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
@@ -116,44 +115,17 @@ QueryOpt = Annotated[
 
 # -- durations -------------------------------------------------------------------------
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
-
 
 def parse_duration(text: str) -> float:
-    """Seconds from ``90``, ``90s``, ``15m``, ``2h``, ``1h30m`` or ``500ms``.
+    """Seconds from a duration option (:func:`cohere_batch_cli.units.parse_duration`).
 
-    A bare number is seconds, as in ``sleep``. Raises ``typer.BadParameter``,
-    so a bad value is a usage error (exit 2) reported by typer itself.
+    Raises ``typer.BadParameter``, so a bad value is a usage error (exit 2)
+    reported by typer itself.
     """
-    if isinstance(text, (int, float)):
-        return float(text)
-    compact = str(text).strip().lower().replace(" ", "")
-    pos, total = 0, 0.0
-    while pos < len(compact):
-        match = _DURATION_PART.match(compact, pos)
-        if match is None or (match.group(2) is None and pos > 0):
-            break  # "15m3": a number without a unit only stands alone
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        pos = match.end()
-        if match.group(2) is None and pos < len(compact):
-            break
-    if not compact or pos != len(compact):
-        raise typer.BadParameter(f"{text!r} is not a duration; use e.g. 90, 90s, 15m or 2h")
-    if total <= 0:
-        raise typer.BadParameter("a duration must be more than zero")
-    return total
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest spelling :func:`parse_duration` reads back the same."""
-    if seconds >= 86400 and seconds % 86400 == 0:
-        return f"{int(seconds // 86400)}d"
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds:g}s"
+    try:
+        return units.parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 # -- watching ----------------------------------------------------------------------------
@@ -192,8 +164,8 @@ def max_interval_for(interval: float, max_interval: float | None) -> float:
         return max(interval, DEFAULT_MAX_INTERVAL)
     if max_interval < interval:
         raise UsageError(
-            f"--max-interval ({format_duration(max_interval)}) is shorter than --interval "
-            f"({format_duration(interval)}); give a --max-interval of at least {format_duration(interval)}"
+            f"--max-interval ({units.format_duration(max_interval)}) is shorter than --interval "
+            f"({units.format_duration(interval)}); give a --max-interval of at least {units.format_duration(interval)}"
         )
     return max_interval
 

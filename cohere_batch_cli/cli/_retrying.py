@@ -12,8 +12,9 @@ import shlex
 from typing import TYPE_CHECKING
 
 from ..exit_codes import ExitCode
+from ..units import format_duration
 from ._context import CliState
-from ._options import DEFAULT_PAUSE, format_duration
+from ._options import DEFAULT_PAUSE
 from ._show import show_batch
 from ._watching import global_args
 

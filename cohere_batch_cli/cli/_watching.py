@@ -12,6 +12,7 @@ import shlex
 from collections.abc import Sequence
 
 from ..exit_codes import ExitCode
+from ..units import format_duration
 from ..watcher import WatchOptions
 from ._context import CliState
 from ._options import (
@@ -19,7 +20,6 @@ from ._options import (
     DEFAULT_MAX_INTERVAL,
     DEFAULT_OUTAGE_LIMIT,
     DEFAULT_PROGRESS_EVERY,
-    format_duration,
 )
 
 

@@ -127,7 +127,7 @@ def register(app: typer.Typer) -> None:
         """
         from ..config import mask
         from ..state.store import FILE_NAME, state_dir
-        from ._options import format_duration
+        from ..units import format_duration
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl)

@@ -347,7 +347,7 @@ def usage(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False
 
       cbatch datasets usage
     """
-    from ..output.batch_views import human_bytes
+    from ..units import human_bytes
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl)

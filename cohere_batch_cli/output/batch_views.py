@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..api.models import Batch, BatchStatus, Dataset
+from ..units import human_bytes
 from .printer import Column
 from .times import iso, when
 
@@ -73,17 +74,6 @@ def progress_text(batch: Batch) -> str:
 
 def count(value: int | None) -> str:
     return f"{value:,}" if value is not None else "-"
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "-"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
 
 
 def raw(value: int | None) -> str:

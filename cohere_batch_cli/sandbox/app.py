@@ -30,6 +30,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from cohere_batch_cli.units import exact_bytes
+
 from . import links, models, tokenizer
 from .clock import new_uuid, now_us, parse_rfc3339, random_suffix, slug
 from .errors import ApiError
@@ -229,7 +231,7 @@ class Api:
             raise ApiError(
                 400,
                 f"dataset too large: the file is {size:,} bytes, over the limit of "
-                f"{_bytes(s.dataset_max_bytes)} for one dataset; split it into smaller datasets",
+                f"{exact_bytes(s.dataset_max_bytes)} for one dataset; split it into smaller datasets",
             )
         if self.store.usage_bytes() + size > s.org_max_bytes:
             raise ApiError(400, "You have exceeded capacity")
@@ -397,12 +399,6 @@ def _time_param(value: str | None, name: str) -> int | None:
         return parse_rfc3339(value)
     except ValueError:
         raise ApiError(400, f"{name} must be an RFC 3339 date-time") from None
-
-
-def _bytes(n: int) -> str:
-    """``1,500,000,000 bytes (1.5 GB)``: the exact limit, and its size in words."""
-    words = f" ({n / 1e9:g} GB)" if n >= 10**9 else f" ({n / 1e6:g} MB)" if n >= 10**6 else ""
-    return f"{n:,} bytes{words}"
 
 
 def _encode_offset(offset: int) -> str:

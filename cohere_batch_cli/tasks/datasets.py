@@ -195,7 +195,7 @@ def refuse_over_limit(path: Path, label: str, limit: int) -> None:
         return  # the check that follows says what is wrong with it
     if size <= limit:
         return
-    from ..output.batch_views import human_bytes
+    from ..units import human_bytes
 
     over = size - limit
     raise InputRejected(
@@ -262,7 +262,7 @@ def capacity_advice(client: CohereClient, size: int, org_max_bytes: int) -> str:
     of the datasets (outputs included, since they count), largest first.
     """
     from ..api.errors import CohereAPIError
-    from ..output.batch_views import human_bytes
+    from ..units import human_bytes
 
     try:
         used: int | None = client.dataset_usage()

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from ..config import DATASET_TTL
 from ..errors import NotReady, ResultsExpired
+from ..units import lifetime
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -338,15 +339,6 @@ def _fetch_merged(
     return summary
 
 
-def _span(ttl: float) -> str:
-    """A lifetime in words: ``30 days``, ``12 hours``, ``2 s``."""
-    for unit, seconds in (("day", 86_400), ("hour", 3600), ("minute", 60)):
-        count = ttl / seconds
-        if count >= 1 and count == int(count):
-            return f"{int(count)} {unit}{'' if count == 1 else 's'}"
-    return f"{ttl:g} s"
-
-
 def _no_output(batch: Batch, ttl: float) -> Exception:
     """A finished batch that names no output dataset: never had one, expired, or deleted early."""
     from ..api.errors import NotFoundError
@@ -361,7 +353,7 @@ def _no_output(batch: Batch, ttl: float) -> Exception:
         return _expired(batch, ends, ttl)
     return NotFoundError(
         f"batch {batch.id} ended {batch.status.label}, but its output dataset is gone: "
-        f"it was deleted before its {_span(ttl)} were up",
+        f"it was deleted before its {lifetime(ttl)} were up",
         hint="there are no results to download",
     )
 
@@ -385,7 +377,7 @@ def _expired(batch: Batch, ends: datetime | None, ttl: float) -> ResultsExpired:
     stamp = ends.strftime("%Y-%m-%d %H:%M:%SZ") if ends is not None else "a while ago"
     return ResultsExpired(
         f"the results of batch {batch.id} expired at {stamp}: the service deletes a dataset "
-        f"{_span(ttl)} after it is made, and the batch's output dataset is gone"
+        f"{lifetime(ttl)} after it is made, and the batch's output dataset is gone"
     )
 
 

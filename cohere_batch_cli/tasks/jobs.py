@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from .. import naming
 from ..errors import InputRejected, NoMatch, NotReady, UsageError
 from ..exit_codes import ExitCode
+from ..units import time_span
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -263,16 +264,8 @@ class JobProgress:
         text = f"job {self.job_id}: {len(self.ended)} of {self.parts} parts ended, {self.succeeded:,}/{self.total:,} records succeeded"
         left = self.total - self.succeeded
         if rate > 0 and left > 0 and len(self.ended) < self.parts:
-            text += f", {rate:,.1f} records/s, about {_span(left / rate)} left"
+            text += f", {rate:,.1f} records/s, about {time_span(left / rate)} left"
         return text
-
-
-def _span(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 def record_json(job: JobRecord) -> dict[str, Any]:
@@ -415,7 +408,7 @@ def _plan_rows(job: JobRecord, plan: SplitPlan) -> list[tuple[int, int, int, str
 
 
 def _split_words(path: Path, job: JobRecord, plan: SplitPlan) -> str:
-    from ..output.batch_views import human_bytes
+    from ..units import human_bytes
 
     limits = [f"{human_bytes(job.max_bytes)}" if job.max_bytes else ""]
     if job.max_records:
@@ -687,7 +680,7 @@ def _make_room(
     if options.org_max_bytes is None:
         return
     from ..api.errors import NotFoundError
-    from ..output.batch_views import human_bytes
+    from ..units import human_bytes
 
     need = part.stop - part.start
     pause = 1.0

@@ -37,6 +37,7 @@ from .. import naming
 from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
 from ..exit_codes import ExitCode
 from ..selection import Rule, Selection
+from ..units import time_span
 
 if TYPE_CHECKING:
     from .._httpx import httpx
@@ -468,7 +469,7 @@ def retry_rounds(
                 break
             if made and not resumable(chain, store):
                 wait = min(MAX_PAUSE, pause * 2 ** (made - 1))
-                reporter.info(f"round {made + 1} of {rounds} in {_seconds(wait)}")
+                reporter.info(f"round {made + 1} of {rounds} in {time_span(wait)}")
                 time.sleep(wait)
             outcome = _attempt(client, chain, reporter, options, store)
             result.outcomes.append(outcome)
@@ -505,10 +506,6 @@ def still_failing_error(count: int, batch_id: str) -> RecordsStillFailing:
         f"{count:,} record{'' if count == 1 else 's'} still failing after the last round",
         hint=f"see them with: cbatch results {batch_id} --failed-only",
     )
-
-
-def _seconds(value: float) -> str:
-    return f"{value:g} s" if value < 120 else f"{value / 60:.0f} min"
 
 
 # -- plumbing -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@
     ├── ConfigError                 a malformed config file, a missing profile or key (exit 3)
     │   └── InvalidBaseURL          (in api/errors.py) a base URL that cannot be used
     ├── InputRejected               an input file failed its local checks (exit 5)
+    │   └── InputChanged            its bytes are no longer the ones that were checked
     ├── NotReady                    a local state stops the command: the batch still runs (exit 5)
     ├── WaitTimeout                 a wait for a dataset or batch state ran out of time (exit 10)
     ├── ResultsError                an output part could not be fetched or decoded (exit 6)
@@ -78,6 +79,10 @@ class InputRejected(CbatchError):
 
     An empty message means the details were already printed line by line.
     """
+
+
+class InputChanged(InputRejected):
+    """An input's bytes are no longer those its check read (its fingerprint differs): nothing of them is sent (exit 5)."""
 
 
 class NotReady(CbatchError):

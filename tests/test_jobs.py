@@ -136,6 +136,14 @@ def test_blank_lines_after_a_parts_last_record_never_take_it_over_max_bytes(
         assert chunk.count(b'{"custom_id"') == part.records
 
 
+def test_a_part_read_from_an_input_that_is_gone_is_a_clear_error(tmp_path: Path) -> None:
+    from cohere_batch_cli.errors import InputFileError
+    from cohere_batch_cli.tasks.jobs_split import PartPlan, write_part
+
+    with pytest.raises(InputFileError, match=r"in.jsonl is gone: it was deleted or moved"):
+        write_part(tmp_path / "in.jsonl", PartPlan(0, 10, 1), tmp_path / "part.jsonl")
+
+
 def test_a_record_larger_than_a_part_is_refused(tmp_path: Path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", chat_records(3))
     with pytest.raises(
@@ -260,6 +268,19 @@ def test_an_unknown_job_says_how_to_attach_it(cli: Cli) -> None:
         "no job nosuchjob1 is recorded on this machine" in result.stderr
         and "jobs attach" in result.stderr
     )
+
+
+def test_jobs_resume_with_a_file_that_does_not_exist_says_so(cli: Cli, tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "in.jsonl", chat_records(20))
+    made = cli(
+        "jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "10", "-q"
+    )
+    job_id = made.stdout.strip()
+    result = cli("jobs", "resume", job_id, "--file", "missing.jsonl", exit_code=ExitCode.USAGE)
+    assert "missing.jsonl does not exist" in result.stderr and "size" not in result.stderr
+    (tmp_path / "short.jsonl").write_text("{}\n")
+    other = cli("jobs", "resume", job_id, "--file", "short.jsonl", exit_code=ExitCode.REFUSED)
+    assert f"short.jsonl is not the file job {job_id} was split from: it is 3 bytes" in other.stderr
 
 
 def test_parts_that_do_not_fit_in_storage_wait_then_the_job_stops_and_resumes_once_room_is_made(

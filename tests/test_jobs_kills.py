@@ -209,3 +209,33 @@ def test_jobs_attach_with_an_empty_store_finishes_a_job_another_process_started(
         1
     }
     every_id_once(world, job_id, other)
+
+
+def test_a_job_killed_mid_split_resumes_to_its_end_with_its_records_and_step_right(
+    world: dict[str, Any],
+) -> None:
+    proc = start(world, "jobs", "create", "in.jsonl", *SPLIT, "--watch")
+    kill_when(proc, lambda: job_step(world) == "splitting", "the split began")
+    (job_id,) = (r[0] for r in store_rows(world, "SELECT id FROM jobs"))
+    _, err = run(world, "jobs", "resume", job_id, "--watch")
+    assert "splitting" not in err, "the resumed split is reported as done"
+    assert f"job {job_id} completed: {RECORDS:,}/{RECORDS:,} records" in err
+    assert job_step(world) == "done", "a run that watched every part to its end marks the job done"
+
+
+def test_the_input_deleted_while_jobs_create_runs_is_a_clear_error_and_nothing_is_sent(
+    world: dict[str, Any],
+) -> None:
+    proc = start(world, "jobs", "create", "in.jsonl", *SPLIT)
+    deadline = time.monotonic() + 60
+    while job_step(world) != "split" and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.003)
+    (world["cwd"] / "in.jsonl").unlink()  # checked and planned, not sent yet
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "a bug in cbatch" not in err
+    assert err.count("error: ") == 1 and (
+        "in.jsonl is gone: it was deleted or moved after cbatch began reading it" in err
+        or "in.jsonl does not exist" in err  # when it is gone before the first part is read
+    )
+    assert requests_to(world, "POST", "/v1/datasets") == 0

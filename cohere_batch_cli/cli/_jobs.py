@@ -137,11 +137,8 @@ def carry_on(
 
     client = state.client()
     path = input_of(job, file)
-    if file is not None and path is None:
-        from ..errors import InputRejected
-
-        raise InputRejected(f"{file} is not the file job {job.id} was split from: its size differs")
     send_parts(client, job, state.out, store, options, path=path)
+    job = store.job(job.id) or job  # as the send left it: a split resumed there planned its parts
     code = ExitCode.OK
     if watch:
         code = follow_job(

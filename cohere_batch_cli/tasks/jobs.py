@@ -462,17 +462,32 @@ def _stat(path: Path) -> os.stat_result:
 
 
 def input_of(job: JobRecord, given: Path | None) -> Path | None:
-    """The job's input file, if it still holds what was split (size and modification time); else None."""
-    candidate = given or (Path(job.path) if job.path else None)
-    if candidate is None:
+    """The job's input file: ``given`` (an error when it cannot be read or its size is not the
+    checked input's), else the recorded one while it still holds what was split (None if not)."""
+    from ..errors import InputChanged, InputFileError
+
+    if given is not None:
+        try:
+            info = given.stat()
+        except FileNotFoundError:
+            raise InputFileError(f"{given} does not exist") from None
+        except OSError as exc:
+            raise InputFileError(f"{given} cannot be read: {exc.strerror or exc}") from None
+        if job.size is not None and info.st_size != job.size:
+            raise InputChanged(
+                f"{given} is not the file job {job.id} was split from: it is {info.st_size:,} bytes, "
+                f"the input that was checked {job.size:,}",
+                hint="give the file the job was made from",
+            )
+        return given
+    if not job.path:
         return None
+    candidate = Path(job.path)
     try:
         info = candidate.stat()
     except OSError:
         return None
-    if job.size is not None and (
-        info.st_size != job.size or (given is None and info.st_mtime_ns != job.mtime_ns)
-    ):
+    if job.size is not None and (info.st_size != job.size or info.st_mtime_ns != job.mtime_ns):
         return None
     return candidate
 
@@ -598,13 +613,18 @@ def _upload_part(
     store: StateStore,
     total: int,
 ) -> str:
+    from ..errors import InputFileError
     from ..input_rules import CHAT_V2_INPUT
     from .jobs_split import PartPlan, write_part
 
     store.advance_part(job.id, part.part, "uploading")
-    file = write_part(
-        path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl"
-    )
+    try:
+        file = write_part(
+            path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl"
+        )
+    except InputFileError as exc:
+        exc.hint = exc.hint or f"put it back, then: cbatch jobs resume {job.id} --file FILE"
+        raise
     kind = job.dataset_type or CHAT_V2_INPUT
     progress = reporter.progress(f"uploading part {part.part} of {total}")
     progress.start(total_bytes=part.stop - part.start)

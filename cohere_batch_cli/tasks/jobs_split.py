@@ -256,11 +256,13 @@ def plan_split(
         tell(0, not_text.message)
     else:
         workers = worker_count(size, PARALLEL_BYTES) if processes is None else processes
-        kind = dataset_type or (_first_type(path) if workers else None)
-        if kind is None:
-            workers = 0  # the type comes from a later record: one checker reads the file in order
-        ranges = _ranges(path, size, max(1, workers * _CHUNKS_PER_WORKER))
         try:
+            kind = dataset_type or (_first_type(path) if workers else None)
+            if kind is None:
+                workers = (
+                    0  # the type comes from a later record: one checker reads the file in order
+                )
+            ranges = _ranges(path, size, max(1, workers * _CHUNKS_PER_WORKER))
             with Workers(workers) as pool:
                 tasks = [(str(path), a, b, kind or dataset_type, a == 0) for a, b in ranges]
                 for chunk in pool.map(_check_range, tasks):
@@ -268,9 +270,7 @@ def plan_split(
                     if on_bytes is not None:
                         on_bytes(chunk.stop - chunk.start)
         except OSError as exc:
-            from ..errors import InputFileError
-
-            raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+            raise _unreadable(path, exc) from None
     cutter = _Cutter(max_bytes, max_records)
     seen: set[int] = set()
     line_base = 0
@@ -348,32 +348,48 @@ def _lines_with(path: Path, chunk: _Chunk, hashes: set[int]) -> list[tuple[int, 
     return found
 
 
+def _unreadable(path: Path, exc: OSError) -> Exception:
+    """A file that could be read when the job began and cannot now: said plainly (exit 2)."""
+    from ..errors import InputFileError
+
+    if isinstance(exc, FileNotFoundError):
+        return InputFileError(
+            f"{path} is gone: it was deleted or moved after cbatch began reading it"
+        )
+    return InputFileError(f"cannot read {path}: {exc.strerror or exc}")
+
+
 def write_part(source: Path, part: PartPlan, destination: Path) -> Path:
     """Copy one part's bytes of ``source`` to ``destination``, a chunk at a time (never whole)."""
+    try:
+        src = open(source, "rb")  # noqa: SIM115 - closed below, with the destination
+    except OSError as exc:
+        raise _unreadable(source, exc) from None
+    with src, open(destination, "wb") as dst:
+        return _copy(source, src, part, dst, destination)
+
+
+def _copy(source: Path, src: BinaryIO, part: PartPlan, dst: BinaryIO, destination: Path) -> Path:
+    """The copy itself: by the kernel where it can, else a chunk at a time."""
     left = part.size
-    with open(source, "rb") as src, open(destination, "wb") as dst:
-        copy = getattr(os, "copy_file_range", None)
-        if copy is not None:  # Linux: the kernel copies, no byte passes through Python
-            offset = part.start
-            try:
-                while left > 0:
-                    done = copy(src.fileno(), dst.fileno(), min(left, 1 << 30), offset)
-                    if done == 0:
-                        raise InputRejected(
-                            f"{source} is shorter than when it was split: it changed"
-                        )
-                    offset += done
-                    left -= done
-                return destination
-            except (
-                OSError
-            ):  # a file system that does not take it: copy by hand from where it stopped
-                dst.seek(offset - part.start)
-        src.seek(part.start + (part.size - left))
-        while left > 0:
-            chunk = src.read(min(_COPY_CHUNK, left))
-            if not chunk:
-                raise InputRejected(f"{source} is shorter than when it was split: it changed")
-            dst.write(chunk)
-            left -= len(chunk)
+    copy = getattr(os, "copy_file_range", None)
+    if copy is not None:  # Linux: the kernel copies, no byte passes through Python
+        offset = part.start
+        try:
+            while left > 0:
+                done = copy(src.fileno(), dst.fileno(), min(left, 1 << 30), offset)
+                if done == 0:
+                    raise InputRejected(f"{source} is shorter than when it was split: it changed")
+                offset += done
+                left -= done
+            return destination
+        except OSError:  # a file system that does not take it: copy by hand from where it stopped
+            dst.seek(offset - part.start)
+    src.seek(part.start + (part.size - left))
+    while left > 0:
+        chunk = src.read(min(_COPY_CHUNK, left))
+        if not chunk:
+            raise InputRejected(f"{source} is shorter than when it was split: it changed")
+        dst.write(chunk)
+        left -= len(chunk)
     return destination

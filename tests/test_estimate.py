@@ -240,7 +240,8 @@ def test_without_the_extra_create_says_once_the_check_was_skipped(
         exit_code=ExitCode.USAGE,
     )
     assert (
-        "pip install 'cohere-batch-cli[estimate]'" in strict.stderr and uploads(sandbox) == before
+        "pip install 'tokenizers<1,>=0.20' (the [estimate] extra)" in strict.stderr
+        and uploads(sandbox) == before
     )
     result = cli("create", "--file", str(path), "--model", TRANSLATE, "-q")
     assert result.stderr.count("the context check was skipped") == 1
@@ -252,7 +253,7 @@ def test_without_the_extra_create_says_once_the_check_was_skipped(
     refused = cli("estimate", str(path), "--model", TRANSLATE, exit_code=ExitCode.USAGE)
     assert (
         refused.stderr
-        == "error: cbatch estimate needs the tokenizers library: pip install 'cohere-batch-cli[estimate]'\n"
+        == "error: cbatch estimate needs the tokenizers library: pip install 'tokenizers<1,>=0.20' (the [estimate] extra)\n"
     )
 
 

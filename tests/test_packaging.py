@@ -193,6 +193,6 @@ def test_fresh_venv_without_the_parquet_extra_says_how_to_get_it(
     assert result.returncode == 2
     assert (
         result.stderr
-        == "error: --format parquet needs pyarrow: pip install 'cohere-batch-cli[parquet]'\n"
+        == "error: --format parquet needs pyarrow: pip install 'pyarrow>=14' (the [parquet] extra)\n"
     )
     assert not (tmp_path / "out.parquet").exists()

@@ -254,7 +254,7 @@ def test_without_pyarrow_parquet_is_one_line_saying_how_to_get_it(
         result = fault_cli("results", "b-1", *args, exit_code=ExitCode.USAGE)
         assert (
             result.stderr
-            == "error: --format parquet needs pyarrow: pip install 'cohere-batch-cli[parquet]'\n"
+            == "error: --format parquet needs pyarrow: pip install 'pyarrow>=14' (the [parquet] extra)\n"
         )
     assert not fault_server.requests and not (tmp_path / "out.parquet").exists()
 
@@ -389,7 +389,7 @@ def test_the_demo_without_pyarrow_writes_jsonl_and_says_how_to_get_parquet(
     ]
     result = cli(*args)
     assert (
-        f"embeddings in {tmp_path / 'd' / 'embeddings.jsonl'}; for them as Parquet (float32 arrays): pip install 'cohere-batch-cli[parquet]'"
+        f"embeddings in {tmp_path / 'd' / 'embeddings.jsonl'}; for them as Parquet (float32 arrays): pip install 'pyarrow>=14' (the [parquet] extra)"
         in result.stderr
     )
     lines = (tmp_path / "d" / "embeddings.jsonl").read_text().splitlines()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from ..errors import MissingExtra
 
-SANDBOX_EXTRA = "pip install 'cohere-batch-cli[sandbox]'"
-
 
 def require_sandbox_extra(what: str = "cbatch sandbox") -> None:
     """Raise :class:`MissingExtra` (exit 2, with the install command) without the server extra."""
@@ -15,4 +13,6 @@ def require_sandbox_extra(what: str = "cbatch sandbox") -> None:
         import tokenizers  # noqa: F401  (the sandbox's usage counts)
         import uvicorn  # noqa: F401
     except ImportError:
-        raise MissingExtra(f"{what} needs the server extra: {SANDBOX_EXTRA}") from None
+        from ..extras import install_hint
+
+        raise MissingExtra(f"{what} needs the server extra: {install_hint('sandbox')}") from None

@@ -119,7 +119,7 @@ def register(app: typer.Typer) -> None:
         from ..api.models import BatchStatus
         from ..config import Setting, Settings
         from ..exit_codes import ExitCode
-        from ..results.parquet import PARQUET_EXTRA
+        from ..extras import install_hint
         from ..tasks.batches import create_batch
         from ..tasks.datasets import upload_file
         from ..tasks.fetching import FetchOptions, fetch_results
@@ -204,7 +204,7 @@ def register(app: typer.Typer) -> None:
                 )
             else:
                 out.info(
-                    f"embeddings in {embed_path}; for them as Parquet (float32 arrays): {PARQUET_EXTRA}"
+                    f"embeddings in {embed_path}; for them as Parquet (float32 arrays): {install_hint('parquet')}"
                 )
         if final.status != BatchStatus.COMPLETED:
             raise typer.Exit(ExitCode.BATCH_FAILED)

@@ -39,7 +39,6 @@ from ..errors import LocalWriteError, MissingExtra
 from .columns import Column, ColumnType
 from .records import dumps
 
-PARQUET_EXTRA = "pip install 'cohere-batch-cli[parquet]'"
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 """Arrow bytes gathered before a row group is written: 4,000 records of 1,024 float32."""
 ROW_GROUP_ROWS = 100_000
@@ -63,7 +62,9 @@ def require_pyarrow(what: str = "--format parquet") -> None:
     try:
         import pyarrow.parquet  # noqa: F401  (pyarrow itself, and its Parquet writer)
     except ImportError:
-        raise MissingExtra(f"{what} needs pyarrow: {PARQUET_EXTRA}") from None
+        from ..extras import install_hint
+
+        raise MissingExtra(f"{what} needs pyarrow: {install_hint('parquet')}") from None
 
 
 # -- the JSON type of a chosen column -------------------------------------------------------------

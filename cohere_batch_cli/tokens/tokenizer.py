@@ -33,7 +33,6 @@ from typing import Any
 
 from ..errors import MissingExtra, TokenizerError
 
-ESTIMATE_EXTRA = "pip install 'cohere-batch-cli[estimate]'"
 PARALLEL_FROM = 64
 """Texts per call from which they are encoded in parallel."""
 JOINED_CHARS = 4096
@@ -54,7 +53,11 @@ def require_tokenizers(what: str) -> Any:
     try:
         import tokenizers
     except ImportError:
-        raise MissingExtra(f"{what} needs the tokenizers library: {ESTIMATE_EXTRA}") from None
+        from ..extras import install_hint
+
+        raise MissingExtra(
+            f"{what} needs the tokenizers library: {install_hint('estimate')}"
+        ) from None
     return tokenizers
 
 

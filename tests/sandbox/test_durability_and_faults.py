@@ -69,7 +69,10 @@ def test_cli_serve_without_the_extra_says_how_to_install(monkeypatch: Any) -> No
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the extra were not installed
     result = CliRunner().invoke(sandbox_cli.app, ["serve"])
     assert result.exit_code == 2, result.stderr
-    assert "pip install 'cohere-batch-cli[sandbox]'" in result.stderr
+    assert (
+        "pip install 'python-multipart>=0.0.9' 'starlette>=0.37' 'tokenizers<1,>=0.20' 'uvicorn>=0.30' (the [sandbox] extra)"
+        in result.stderr
+    )
 
 
 def test_a_data_dir_from_an_older_sandbox_still_runs_batches(start: Any, tmp_path: Path) -> None:

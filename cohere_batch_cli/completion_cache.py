@@ -1,36 +1,50 @@
-"""Batch and dataset ids for shell completion and short ids, from a short-lived cache.
+"""Batch and dataset ids for shell completion, from a short-lived cache.
 
 Completion must answer in a blink and must never call the API (a Tab press
 that waits on the network, or prompts, is worse than none). So ``cbatch
 list`` and ``cbatch datasets list`` remember the ids they showed, and
-completion offers them for ten minutes; the resolver of short ids and names
-(:mod:`cohere_batch_cli.tasks.resolving`) looks here before it lists. The
-cache holds ids, names and statuses only, never a key.
+completion offers them for ten minutes. Completion only: a name or a prefix
+given to a command is always resolved against the API
+(:mod:`cohere_batch_cli.tasks.resolving`), because a listing ten minutes old
+does not know the batch made a minute ago, and picking the wrong batch to
+cancel cannot be undone.
+
+Each cache belongs to one base URL and one profile (a *scope*): ids listed on
+a sandbox are never offered for the real service. The cache holds ids, names
+and statuses only, never a key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 MAX_IDS = 200
 FRESH_SECONDS = 600.0
-FILES = {"batch": "batch-ids.json", "dataset": "dataset-ids.json"}
+FILES = {"batch": "batch-ids", "dataset": "dataset-ids"}
 
 Entry = tuple[str, str, str]
 """(id, name, status or validation status)."""
 
 
-def cache_path(kind: str = "batch") -> Path:
+def scope_of(base_url: str, profile: str) -> str:
+    """The one scope of a base URL and a profile, as it is written in the cache."""
+    return f"{base_url.rstrip('/')} {profile}"
+
+
+def cache_path(kind: str, scope: str) -> Path:
     from platformdirs import user_cache_dir
 
-    return Path(user_cache_dir("cbatch", appauthor=False)) / FILES[kind]
+    digest = hashlib.sha256(scope.encode()).hexdigest()[:16]
+    return Path(user_cache_dir("cbatch", appauthor=False)) / f"{FILES[kind]}-{digest}.json"
 
 
-def remember(entries: Iterable[Entry], kind: str = "batch") -> None:
+def remember(entries: Iterable[Entry], kind: str, scope: str) -> None:
     """Store (id, name, status) of what was just listed; failures are ignored."""
     rows = [list(e) for e in entries][:MAX_IDS]
     if not rows:
@@ -38,26 +52,26 @@ def remember(entries: Iterable[Entry], kind: str = "batch") -> None:
     try:
         from .atomic import write_text_atomic
 
-        path = cache_path(kind)
+        path = cache_path(kind, scope)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        payload = json.dumps(
-            {"saved_at": time.time(), "batches" if kind == "batch" else "items": rows}
-        )
+        payload = json.dumps({"saved_at": time.time(), "scope": scope, "items": rows})
         write_text_atomic(path, payload, mode=0o600)
     except OSError:
         pass  # a cache is a convenience: a read-only home must not break list
 
 
-def cached(kind: str = "batch") -> list[Entry]:
-    """What the last listing showed, if it is fresh (else nothing)."""
+def cached(kind: str, scope: str) -> list[Entry]:
+    """What the last listing in this scope showed, if it is fresh (else nothing)."""
     try:
-        path = cache_path(kind)
+        path = cache_path(kind, scope)
         if time.time() - os.path.getmtime(path) > FRESH_SECONDS:
             return []
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    rows = data.get("batches" if kind == "batch" else "items", []) if isinstance(data, dict) else []
+    if not isinstance(data, dict) or data.get("scope") != scope:
+        return []
+    rows = data.get("items", [])
     return [
         (str(row[0]), str(row[1]), str(row[2]))
         for row in rows
@@ -65,17 +79,25 @@ def cached(kind: str = "batch") -> list[Entry]:
     ]
 
 
-def complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
+def scope_for_completion(params: dict[str, Any]) -> str | None:
+    """The scope a Tab press is in, from the global options typed so far, the environment
+    and the config file; None when it cannot be told (then nothing is offered)."""
+    try:
+        from .config import resolve
+
+        settings = resolve(profile=params.get("profile"), base_url_flag=params.get("base_url"))
+    except Exception:  # a bad config file: completion offers nothing, says nothing
+        return None
+    return scope_of(settings.base_url.value or "", settings.profile)
+
+
+def complete(kind: str, params: dict[str, Any], incomplete: str) -> list[tuple[str, str]]:
     """Ids starting with what was typed, each with its name and status as help."""
-    return [
-        (i, f"{name} ({status})") for i, name, status in cached("batch") if i.startswith(incomplete)
-    ]
-
-
-def complete_dataset_id(incomplete: str) -> list[tuple[str, str]]:
-    """Dataset ids starting with what was typed, each with its name and validation status."""
+    scope = scope_for_completion(params)
+    if scope is None:
+        return []
     return [
         (i, f"{name} ({status})")
-        for i, name, status in cached("dataset")
+        for i, name, status in cached(kind, scope)
         if i.startswith(incomplete)
     ]

@@ -160,21 +160,21 @@ def test_list_csv_and_query(fault_cli: Cli, fault_server: FaultServer) -> None:
 def test_batch_ids_complete_from_the_last_listing(
     fault_cli: Cli, fault_server: FaultServer
 ) -> None:
-    from cohere_batch_cli.completion_cache import cache_path, complete_batch_id
+    from cohere_batch_cli.completion_cache import cache_path, complete, scope_of
 
-    assert complete_batch_id("") == []
+    params = {"base_url": fault_server.base_url}
+    assert complete("batch", params, "") == []
     fault_server.steady["GET /v2/batches"] = (
         200,
         {},
         {"batches": [batch_json("abc-1"), batch_json("xyz-2")]},
     )
     fault_cli("list", "-q")
-    assert complete_batch_id("ab") == [("abc-1", "nightly (in progress)")]
+    assert complete("batch", params, "ab") == [("abc-1", "nightly (in progress)")]
     assert fault_server.count("GET /v2/batches") == 1, "completion itself never calls the API"
-    assert sorted(p.name for p in cache_path().parent.iterdir()) == [
-        "batch-ids.json"
-    ]  # written atomically
-    assert cache_path().stat().st_mode & 0o777 == 0o600
+    path = cache_path("batch", scope_of(fault_server.base_url, "default"))
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # written atomically
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_a_redirect_is_a_base_url_error_not_a_success(

@@ -59,6 +59,13 @@ class CliState:
         """Where the key in use came from, for the hint on a refused key (None: not resolved)."""
         return self._settings.api_key.source if self._settings is not None else None
 
+    def cache_scope(self) -> str:
+        """The base URL and profile the completion cache of this run belongs to."""
+        from ..completion_cache import scope_of
+
+        settings = self.settings()
+        return scope_of(settings.base_url.value or "", settings.profile)
+
     def client(self) -> CohereClient:
         """The process's one API client, built on first use."""
         if self._client is None:

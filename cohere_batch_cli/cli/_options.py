@@ -17,16 +17,16 @@ import typer
 from .. import pace, units
 
 
-def complete_batch_id(incomplete: str) -> list[tuple[str, str]]:
-    from ..completion_cache import complete_batch_id
+def complete_batch_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    from ..completion_cache import complete
 
-    return complete_batch_id(incomplete)
+    return complete("batch", ctx.find_root().params, incomplete)
 
 
-def complete_dataset_id(incomplete: str) -> list[tuple[str, str]]:
-    from ..completion_cache import complete_dataset_id
+def complete_dataset_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
+    from ..completion_cache import complete
 
-    return complete_dataset_id(incomplete)
+    return complete("dataset", ctx.find_root().params, incomplete)
 
 
 BatchIdArg = Annotated[

@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--dataset",
                 "-d",
-                help="Id of a validated input dataset.",
+                help="A validated input dataset: its id, a unique prefix of it, or its exact name.",
                 autocompletion=complete_dataset_id,
             ),
         ] = None,
@@ -289,10 +289,16 @@ def register(app: typer.Typer) -> None:
             )  # fmt: skip
             name = name or default_name(file)
             remember_input_file(dataset, file, out)
+        from ..tasks.resolving import DATASET, act_on
+
         assert dataset is not None
-        batch = create_batch(
-            client, name=name or dataset, dataset_id=dataset, model=model, reporter=out
-        )
+        label = name or dataset
+        # Tried as an id by the create call itself (no call more on the usual path); a
+        # dataset it does not know is then looked up by prefix and name, and created from.
+        batch = act_on(
+            client, dataset, DATASET, out,
+            lambda dataset_id: create_batch(client, name=label, dataset_id=dataset_id, model=model, reporter=out),
+        )  # fmt: skip
         store = open_store_or_warn(out, f"the lineage of batch {batch.id}")
         if store is not None:
             remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
@@ -460,7 +466,7 @@ def register(app: typer.Typer) -> None:
             for batch in selected():
                 listed.append(batch)
                 yield batch
-            remember(seen)
+            remember(seen, "batch", state.cache_scope())
             yield FLUSH  # the listing is all there: lay the table out now, rows follow as they come
 
             def matches(batch: Batch) -> bool:
@@ -479,7 +485,7 @@ def register(app: typer.Typer) -> None:
             item_id=lambda b: b.id,
             empty="no batches match" if filtered else "no batches yet",
         )
-        remember(seen)
+        remember(seen, "batch", state.cache_scope())
 
     @app.command("get", rich_help_panel="Batches")
     @command_errors

@@ -243,7 +243,7 @@ def list_datasets(
         item_id=lambda d: d.id,
         empty="no datasets",
     )
-    remember(seen, "dataset")
+    remember(seen, "dataset", state.cache_scope())
 
 
 @datasets_app.command("get")

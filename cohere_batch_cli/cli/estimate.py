@@ -97,7 +97,11 @@ def register(app: typer.Typer) -> None:
         if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
             raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
         client = state.client()
-        batch = client.get_batch(batch_id) if batch_id else None
+        batch = None
+        if batch_id:
+            from ..tasks.resolving import BATCH, act_on
+
+            batch = act_on(client, batch_id, BATCH, out, client.get_batch)
         model = (
             model or (batch.model if batch is not None else None) or state.settings().model.value
         )

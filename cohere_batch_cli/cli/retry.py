@@ -120,8 +120,12 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--rounds needs --watch: a round waits for the batch before it")
         if dry_run and watch:
             raise UsageError("--dry-run sends nothing: there is nothing to --watch")
+        from ..tasks.resolving import BATCH, resolve_id
+
+        rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before any call
+        batch_id = resolve_id(state.client(), batch_id, BATCH, out)
         options = RetryOptions(
-            rule=Rule(pattern=match, missing=missing),
+            rule=rule,
             input=input_file,
             dry_run=dry_run,
             model=model,

@@ -100,18 +100,20 @@ def test_the_check_in_two_worker_processes_plans_what_one_does_and_finds_duplica
 ) -> None:
     records = chat_records(400)
     path = write_jsonl(tmp_path / "in.jsonl", records)
-    alone = plan_split(path, None, max_bytes=3000, max_records=None, processes=0)
+    alone = plan_split(path, None, max_bytes=3000, max_records=None, processes=0, block_bytes=2048)
     shared = plan_split(
-        path, None, max_bytes=3000, max_records=None, processes=2
-    )  # 8 ranges, 2 workers
+        path, None, max_bytes=3000, max_records=None, processes=2, block_bytes=2048
+    )  # 8 ranges cut on 2 KiB blocks, 2 workers
     assert shared == alone and len(alone.parts) > 8
+    assert shared.fingerprint == alone.fingerprint and len(alone.blocks) > 8
     records[390]["custom_id"] = records[3]["custom_id"]
     write_jsonl(path, records)
     told: list[str] = []
     with pytest.raises(InputRejected, match=r"1 problem; nothing was uploaded"):
         plan_split(
-            path, None, max_bytes=3000, max_records=None, processes=2, problems_out=told.append
-        )
+            path, None, max_bytes=3000, max_records=None, processes=2, problems_out=told.append,
+            block_bytes=2048,
+        )  # fmt: skip
     assert told == [f'{path}:391: duplicate custom_id "{records[3]["custom_id"]}"']
 
 
@@ -136,12 +138,37 @@ def test_blank_lines_after_a_parts_last_record_never_take_it_over_max_bytes(
         assert chunk.count(b'{"custom_id"') == part.records
 
 
+def test_a_part_is_read_only_from_the_bytes_the_check_read(tmp_path: Path) -> None:
+    from cohere_batch_cli.errors import InputChanged
+    from cohere_batch_cli.tasks.jobs_split import write_part
+
+    path = write_jsonl(tmp_path / "in.jsonl", chat_records(200))
+    data = path.read_bytes()
+    plan = plan_split(path, None, max_bytes=2000, max_records=None, block_bytes=1024)
+    assert plan.fingerprint.startswith("sha256-blocks:") and plan.blocks[-1].stop == len(data)
+    for number, part in enumerate(plan.parts):
+        copy = write_part(path, part, tmp_path / f"p{number}.jsonl", plan.blocks)
+        assert copy.read_bytes() == data[part.start : part.stop]
+    last = plan.parts[-1]
+    at = data.index(b'"r-', last.start)  # a custom_id of the last part, rewritten in place
+    path.write_bytes(data[:at] + b'"x-' + data[at + 3 :])
+    assert path.stat().st_size == len(data)
+    first = write_part(path, plan.parts[0], tmp_path / "first.jsonl", plan.blocks)
+    assert (
+        first.read_bytes() == data[plan.parts[0].start : plan.parts[0].stop]
+    )  # its blocks are intact
+    with pytest.raises(
+        InputChanged, match=r"in.jsonl changed after it was checked \(bytes .* differ"
+    ):
+        write_part(path, last, tmp_path / "last.jsonl", plan.blocks)
+
+
 def test_a_part_read_from_an_input_that_is_gone_is_a_clear_error(tmp_path: Path) -> None:
     from cohere_batch_cli.errors import InputFileError
     from cohere_batch_cli.tasks.jobs_split import PartPlan, write_part
 
     with pytest.raises(InputFileError, match=r"in.jsonl is gone: it was deleted or moved"):
-        write_part(tmp_path / "in.jsonl", PartPlan(0, 10, 1), tmp_path / "part.jsonl")
+        write_part(tmp_path / "in.jsonl", PartPlan(0, 10, 1), tmp_path / "part.jsonl", None)
 
 
 def test_a_record_larger_than_a_part_is_refused(tmp_path: Path) -> None:

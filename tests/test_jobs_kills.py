@@ -10,6 +10,7 @@ polled once every part exists).
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import time
@@ -239,3 +240,28 @@ def test_the_input_deleted_while_jobs_create_runs_is_a_clear_error_and_nothing_i
         or "in.jsonl does not exist" in err  # when it is gone before the first part is read
     )
     assert requests_to(world, "POST", "/v1/datasets") == 0
+
+
+def test_an_input_rewritten_while_jobs_create_runs_sends_nothing_that_was_not_checked(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    path: Path = world["cwd"] / "in.jsonl"
+    proc = start(world, "jobs", "create", "in.jsonl", *SPLIT)
+    deadline = time.monotonic() + 60
+    while job_step(world) != "split" and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.003)
+    proc.send_signal(signal.SIGSTOP)  # checked and planned: now the file changes under it
+    try:
+        data = path.read_bytes()
+        with open(path, "r+b") as fh:  # in place, the same size: other custom_ids
+            fh.write(data.replace(b'"custom_id": "q', b'"custom_id": "z'))
+    finally:
+        proc.send_signal(signal.SIGCONT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 5, err
+    assert "Traceback" not in err and "in.jsonl changed after it was checked" in err
+    assert "cbatch jobs resume" in err, "the error says how to go on"
+    sent = [f.read_bytes() for f in (tmp_path / "sandbox").rglob("*") if f.is_file()]
+    assert not any(b'"custom_id": "z' in body for body in sent), (
+        "a record that was never checked was sent"
+    )

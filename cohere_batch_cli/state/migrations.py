@@ -121,5 +121,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, part)
     );
     """,
+    # 3: the fingerprint of a job's input and the SHA-256 of each of its blocks, as the check read them
+    """
+    ALTER TABLE jobs ADD COLUMN fingerprint TEXT;
+
+    CREATE TABLE job_input_blocks (
+        job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+        stop BIGINT NOT NULL,
+        sha256 TEXT NOT NULL,
+        PRIMARY KEY (job_id, stop)
+    );
+    """,
 )
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; a store at version ``len(MIGRATIONS)`` is current."""

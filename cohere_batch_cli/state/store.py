@@ -17,14 +17,18 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import ENV_STATE_DIR
 from ..errors import LocalWriteError
 from .migrations import MIGRATIONS, SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from ..fingerprint import Block
 
 __all__ = [
     "ENV_STATE_DIR", "AttemptRecord", "BatchRecord", "InputFile", "JobRecord", "PartRecord", "StateStore",
@@ -149,6 +153,9 @@ class JobRecord:
     step: str
     created_at: float
     updated_at: float
+    fingerprint: str | None = None
+    """The input's fingerprint as the split's check read it (:mod:`cohere_batch_cli.fingerprint`);
+    None for a job recorded before fingerprints."""
 
 
 @dataclass(frozen=True)
@@ -386,15 +393,28 @@ class StateStore:
         *,
         records: int,
         dataset_type: str | None,
+        blocks: Sequence[Block] = (),
     ) -> None:
-        """Every part of a job at once (``start, stop, records, dataset name, batch name``), and the job ``split``.
+        """Every part of a job at once (``start, stop, records, dataset name, batch name``), and the job ``split``,
+        with the fingerprint of the input the check read and its blocks' SHA-256s.
 
         One transaction: a kill leaves either no plan or the whole plan.
         """
+        from ..fingerprint import fingerprint
+
         now = time.time()
         try:
             with self._write() as db:
                 db.execute("DELETE FROM job_parts WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM job_input_blocks WHERE job_id = ?", (job_id,))
+                db.executemany(
+                    "INSERT INTO job_input_blocks (job_id, stop, sha256) VALUES (?, ?, ?)",
+                    [(job_id, b.stop, b.sha256) for b in blocks],
+                )
+                db.execute(
+                    "UPDATE jobs SET fingerprint = ? WHERE id = ?",
+                    (fingerprint(blocks) if blocks else None, job_id),
+                )
                 db.executemany(
                     "INSERT INTO job_parts (job_id, part, start, stop, records, step, dataset_name, batch_name,"
                     " dataset_id, batch_id, delivered, updated_at) VALUES (?, ?, ?, ?, ?, 'planned', ?, ?, NULL, NULL, NULL, ?)",
@@ -409,6 +429,15 @@ class StateStore:
                 )
         except sqlite3.Error as exc:
             raise _unusable(self.path, exc) from None
+
+    def input_blocks(self, job_id: str) -> list[Block] | None:
+        """The blocks of a job's input as its check read them, in order (None: recorded before fingerprints)."""
+        from ..fingerprint import Block
+
+        rows = self._rows(
+            "SELECT stop, sha256 FROM job_input_blocks WHERE job_id = ? ORDER BY stop", (job_id,)
+        )
+        return [Block(r["stop"], r["sha256"]) for r in rows] or None
 
     def job(self, job_id: str) -> JobRecord | None:
         rows = self._rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
@@ -467,6 +496,7 @@ class StateStore:
         try:
             with self._write() as db:
                 db.execute("DELETE FROM job_parts WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM job_input_blocks WHERE job_id = ?", (job_id,))
                 db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         except sqlite3.Error as exc:
             raise _unusable(self.path, exc) from None

@@ -441,8 +441,9 @@ def create_job(
 def _plan_job(job: JobRecord, path: Path, reporter: Reporter, store: StateStore) -> JobRecord:
     plan = _split(path, job, reporter)
     store.plan_job(
-        job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type
-    )
+        job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type,
+        blocks=plan.blocks,
+    )  # fmt: skip
     planned = store.job(job.id)
     assert planned is not None
     reporter.info(_split_words(path, planned, plan))
@@ -463,7 +464,12 @@ def _stat(path: Path) -> os.stat_result:
 
 def input_of(job: JobRecord, given: Path | None) -> Path | None:
     """The job's input file: ``given`` (an error when it cannot be read or its size is not the
-    checked input's), else the recorded one while it still holds what was split (None if not)."""
+    checked input's), else the recorded one while it has the checked input's size (None if not).
+
+    Its bytes are compared with the check's fingerprint block by block as each
+    part is read (:func:`.jobs_split.write_part`): a file of the same size with
+    other bytes is refused then, without reading the whole file again here.
+    """
     from ..errors import InputChanged, InputFileError
 
     if given is not None:
@@ -487,7 +493,7 @@ def input_of(job: JobRecord, given: Path | None) -> Path | None:
         info = candidate.stat()
     except OSError:
         return None
-    if job.size is not None and (info.st_size != job.size or info.st_mtime_ns != job.mtime_ns):
+    if job.size is not None and info.st_size != job.size:
         return None
     return candidate
 
@@ -613,15 +619,22 @@ def _upload_part(
     store: StateStore,
     total: int,
 ) -> str:
-    from ..errors import InputFileError
+    from ..errors import InputChanged, InputFileError
     from ..input_rules import CHAT_V2_INPUT
     from .jobs_split import PartPlan, write_part
 
     store.advance_part(job.id, part.part, "uploading")
     try:
         file = write_part(
-            path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl"
+            path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl",
+            store.input_blocks(job.id),
+        )  # fmt: skip
+    except InputChanged as exc:
+        exc.hint = exc.hint or (
+            f"put back the file job {job.id} was split from, then: cbatch jobs resume {job.id}; "
+            "or run what it holds now as a new job: cbatch jobs create FILE"
         )
+        raise
     except InputFileError as exc:
         exc.hint = exc.hint or f"put it back, then: cbatch jobs resume {job.id} --file FILE"
         raise
@@ -841,8 +854,9 @@ def attach_job(
         )
     store.begin_job(job)
     store.plan_job(
-        job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type
-    )
+        job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type,
+        blocks=plan.blocks,
+    )  # fmt: skip
     for number, batch in roots.items():
         store.advance_part(
             job.id, number, "created", dataset_id=batch.input_dataset_id, batch_id=batch.id
@@ -934,7 +948,7 @@ def retry_job(
             for part in view.parts:
                 if not part.left or part.root is None:
                     continue
-                source = _part_input(job, part.record, path, work)
+                source = _part_input(job, part.record, path, work, store)
                 options = RetryOptions(rule=rule, input=source, model=job.model)
                 reporter.info(
                     f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
@@ -957,7 +971,9 @@ def retry_job(
     return result
 
 
-def _part_input(job: JobRecord, part: PartRecord, path: Path | None, work: Path) -> Path | None:
+def _part_input(
+    job: JobRecord, part: PartRecord, path: Path | None, work: Path, store: StateStore
+) -> Path | None:
     """The part's requests as a file of their own, cut from the job's input (None: read from the dataset)."""
     from .jobs_split import PartPlan, write_part
 
@@ -968,6 +984,7 @@ def _part_input(job: JobRecord, part: PartRecord, path: Path | None, work: Path)
         source,
         PartPlan(part.start, part.stop, part.records),
         work / f"retry-input-{part.part}.jsonl",
+        store.input_blocks(job.id),
     )
 
 

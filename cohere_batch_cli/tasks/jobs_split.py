@@ -19,12 +19,13 @@ from __future__ import annotations
 import itertools
 import os
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputRejected
+from ..fingerprint import BLOCK_BYTES, Block, BlockHasher
 
 _COPY_CHUNK = 4 * 1024 * 1024
 
@@ -50,6 +51,15 @@ class SplitPlan:
     records: int = 0
     size: int = 0
     dataset_type: str | None = None
+    blocks: list[Block] = field(default_factory=list)
+    """The SHA-256 of each block the check read (:mod:`cohere_batch_cli.fingerprint`): a part is sent
+    only if its blocks read back the same."""
+
+    @property
+    def fingerprint(self) -> str:
+        from ..fingerprint import fingerprint
+
+        return fingerprint(self.blocks)
 
 
 @dataclass
@@ -118,21 +128,26 @@ class _Chunk:
     dataset_type: str | None
     ids: array[int]
     """The 64-bit hash of every custom_id in the range, for the duplicates across ranges."""
+    blocks: list[Block]
+    """The SHA-256 of each block of the range, hashed from the very bytes checked."""
 
 
-def _check_range(args: tuple[str, int, int, str | None, bool]) -> _Chunk:
-    """Check bytes ``start`` to ``stop`` of a file (whole lines): the work of one worker, or of the caller."""
+def _check_range(args: tuple[str, int, int, str | None, bool, int]) -> _Chunk:
+    """Check bytes ``start`` to ``stop`` of a file (whole blocks), hashing what is checked: the work
+    of one worker, or of the caller."""
+    from ..fingerprint import BlockHasher
     from ..input_rules import MAX_PROBLEMS, InputChecker
     from ..validate import MAX_LINE_BYTES, _bounded_lines
 
-    name, start, stop, dataset_type, first = args
+    name, start, stop, dataset_type, first, block_bytes = args
+    hasher = BlockHasher(start, block_bytes)
     checker = InputChecker(dataset_type)
     lengths: array[int] = array("q")
     problems: list[tuple[int, str]] = []
     count = 0
     with open(name, "rb") as fh:
         fh.seek(start)
-        reader = _Limited(fh, stop - start)
+        reader = _Limited(fh, stop - start, hasher)
         shift = (
             0 if first else 1
         )  # the checker treats line 1 as the file's first (a byte order mark)
@@ -163,15 +178,17 @@ def _check_range(args: tuple[str, int, int, str | None, bool]) -> _Chunk:
         checker.rows,
         checker.dataset_type,
         array("Q", checker._seen),
+        hasher.finish(),
     )
 
 
 class _Limited:
     """A binary file read no further than ``left`` bytes: one range of it, line by line."""
 
-    def __init__(self, fh: BinaryIO, left: int) -> None:
+    def __init__(self, fh: BinaryIO, left: int, hasher: BlockHasher | None = None) -> None:
         self._fh = fh
         self._left = left
+        self._hasher = hasher
 
     def readline(self, limit: int = -1) -> bytes:
         if self._left <= 0:
@@ -179,19 +196,20 @@ class _Limited:
         size = self._left if limit < 0 else min(limit, self._left)
         line = self._fh.readline(size)
         self._left -= len(line)
+        if self._hasher is not None:
+            self._hasher.feed(line)
         return line
 
 
-def _ranges(path: Path, size: int, count: int) -> list[tuple[int, int]]:
-    """``count`` byte ranges of about equal size, each ending at a line end."""
+def _ranges(path: Path, size: int, count: int, block_bytes: int) -> list[tuple[int, int]]:
+    """``count`` byte ranges of about equal size, each ending on a block boundary (a line end)."""
+    from ..fingerprint import block_cut
+
     cuts = [0]
     with open(path, "rb") as fh:
         for k in range(1, count):
-            at = max(cuts[-1], size * k // count)
-            fh.seek(at)
-            if at > 0:
-                fh.readline()
-            cuts.append(min(size, max(cuts[-1], fh.tell())))
+            at = block_cut(fh, size * k // count, block_bytes)
+            cuts.append(min(size, max(cuts[-1], at)))
     cuts.append(size)
     return [(a, b) for a, b in itertools.pairwise(cuts) if b > a]
 
@@ -221,6 +239,7 @@ def plan_split(
     on_bytes: Callable[[int], None] | None = None,
     problems_out: Callable[[str], None] | None = None,
     processes: int | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> SplitPlan:
     """Check ``path`` and plan its parts; raise :class:`InputRejected` on any problem.
 
@@ -262,9 +281,11 @@ def plan_split(
                 workers = (
                     0  # the type comes from a later record: one checker reads the file in order
                 )
-            ranges = _ranges(path, size, max(1, workers * _CHUNKS_PER_WORKER))
+            ranges = _ranges(path, size, max(1, workers * _CHUNKS_PER_WORKER), block_bytes)
             with Workers(workers) as pool:
-                tasks = [(str(path), a, b, kind or dataset_type, a == 0) for a, b in ranges]
+                tasks = [
+                    (str(path), a, b, kind or dataset_type, a == 0, block_bytes) for a, b in ranges
+                ]
                 for chunk in pool.map(_check_range, tasks):
                     chunks.append(chunk)
                     if on_bytes is not None:
@@ -312,6 +333,7 @@ def plan_split(
         rows,
         size,
         dataset_type or (chunks[0].dataset_type if chunks else None) or next(iter(types), None),
+        [block for chunk in chunks for block in chunk.blocks],
     )
 
 
@@ -359,14 +381,38 @@ def _unreadable(path: Path, exc: OSError) -> Exception:
     return InputFileError(f"cannot read {path}: {exc.strerror or exc}")
 
 
-def write_part(source: Path, part: PartPlan, destination: Path) -> Path:
-    """Copy one part's bytes of ``source`` to ``destination``, a chunk at a time (never whole)."""
+def write_part(
+    source: Path, part: PartPlan, destination: Path, blocks: Sequence[Block] | None
+) -> Path:
+    """Copy one part's bytes of ``source`` to ``destination``, a chunk at a time (never whole).
+
+    With the ``blocks`` the check recorded, the part is read by whole blocks and
+    each is compared with its SHA-256: :class:`~cohere_batch_cli.errors.InputChanged`
+    if the file no longer holds the bytes that were checked (``destination`` is
+    then left for the caller's work folder to remove; nothing of it is sent).
+    Without them (a job recorded before fingerprints), the bytes are copied as
+    they are.
+    """
     try:
         src = open(source, "rb")  # noqa: SIM115 - closed below, with the destination
     except OSError as exc:
         raise _unreadable(source, exc) from None
     with src, open(destination, "wb") as dst:
-        return _copy(source, src, part, dst, destination)
+        if blocks is None:
+            return _copy(source, src, part, dst, destination)
+        from ..errors import InputChanged
+        from ..fingerprint import Changed, copy_checked
+
+        try:
+            copy_checked(src, part.start, part.stop, blocks, dst)
+        except Changed as exc:
+            raise InputChanged(
+                f"{source} changed after it was checked ({exc} differ from what the check read): "
+                "nothing of it was sent"
+            ) from None
+        except OSError as exc:
+            raise _unreadable(source, exc) from None
+    return destination
 
 
 def _copy(source: Path, src: BinaryIO, part: PartPlan, dst: BinaryIO, destination: Path) -> Path:

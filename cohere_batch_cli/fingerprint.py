@@ -1,0 +1,141 @@
+"""One fingerprint of an input file, computed by the local check's own read, and the read back that honours it.
+
+A job's input is read once to be checked, then again, part by part, to be
+sent, minutes or days later. Between the two the file may be rewritten (same
+size, other bytes): what is sent must be what was checked, or nothing. So
+the check hashes what it reads, and every later read is compared with it.
+
+The file is hashed in *blocks*: a block ends at the first line end at or
+after each multiple of :data:`BLOCK_BYTES`, so block boundaries are fixed by
+the bytes alone and fall between lines. A reader of any range that begins on
+a block boundary hashes the blocks it reads itself: the check's worker
+processes, each reading ranges of the file cut on block boundaries, hash
+exactly the bytes they check (no byte is hashed by one process and checked by
+another, later). A part is read back by whole blocks, each compared with its
+recorded SHA-256 before the part is handed on (:func:`copy_checked`).
+
+The fingerprint of the whole file is the SHA-256 of its blocks' end offsets
+and SHA-256s in order (``sha256-blocks:HEX``): the same whatever the number
+of processes that computed it. Standard library only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+BLOCK_BYTES = 1 << 20
+"""A block ends at the first line end at or after each multiple of this (1 MiB): reading a part
+back reads at most about one block before it and one after it that it does not send."""
+PREFIX = "sha256-blocks:"
+_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Block:
+    """One block of a file: it ends at ``stop`` (it begins where the one before ends, or at 0)."""
+
+    stop: int
+    sha256: str
+
+
+class BlockHasher:
+    """Hashes a range of a file, read in order from a block boundary, into its blocks.
+
+    Feed it every piece read (a line, or a piece of a long line); a block is
+    closed after a piece that ends a line at or past the next multiple of
+    ``block_bytes``, and the last one by :meth:`finish` (the end of the range
+    is a block boundary or the end of the file).
+    """
+
+    def __init__(self, start: int = 0, block_bytes: int = BLOCK_BYTES) -> None:
+        self.offset = start
+        self.block_bytes = block_bytes
+        self.blocks: list[Block] = []
+        self._mark = (start // block_bytes + 1) * block_bytes
+        self._hash = hashlib.sha256()
+        self._open = False
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        self._hash.update(data)
+        self.offset += len(data)
+        self._open = True
+        if self.offset >= self._mark and data.endswith(b"\n"):
+            self._close()
+
+    def finish(self) -> list[Block]:
+        if self._open:
+            self._close()
+        return self.blocks
+
+    def _close(self) -> None:
+        self.blocks.append(Block(self.offset, self._hash.hexdigest()))
+        self._hash = hashlib.sha256()
+        self._open = False
+        self._mark = (self.offset // self.block_bytes + 1) * self.block_bytes
+
+
+def fingerprint(blocks: Sequence[Block]) -> str:
+    """The file's one fingerprint: SHA-256 over its blocks' end offsets and SHA-256s, in order."""
+    digest = hashlib.sha256()
+    for block in blocks:
+        digest.update(block.stop.to_bytes(8, "big") + bytes.fromhex(block.sha256))
+    return PREFIX + digest.hexdigest()
+
+
+def block_cut(fh: BinaryIO, at: int, block_bytes: int = BLOCK_BYTES) -> int:
+    """The block boundary a range cut near ``at`` falls on: the first line end at or after the
+    multiple of ``block_bytes`` at or below ``at`` (0 for the start). ``fh`` is moved."""
+    aligned = at // block_bytes * block_bytes
+    if aligned <= 0:
+        return 0
+    fh.seek(aligned - 1)
+    while True:  # a bounded read at a time: the line there may be long
+        piece = fh.readline(_CHUNK)
+        if not piece or piece.endswith(b"\n"):
+            return fh.tell()
+
+
+class Changed(Exception):
+    """The bytes read back differ from those the check read: ``start`` to ``stop`` of the file."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__(f"bytes {start:,} to {stop:,}")
+        self.start = start
+        self.stop = stop
+
+
+def copy_checked(
+    src: BinaryIO, start: int, stop: int, blocks: Sequence[Block], dst: BinaryIO
+) -> None:
+    """Copy bytes ``start`` to ``stop`` of ``src`` to ``dst``, reading the whole blocks around them and
+    comparing each with its recorded SHA-256: :class:`Changed` at the first that differs (or is short).
+
+    ``dst`` is a local file the caller discards on :class:`Changed`: nothing of it is sent.
+    """
+    first = bisect_right([b.stop for b in blocks], start)
+    at = blocks[first - 1].stop if first else 0
+    src.seek(at)
+    for block in blocks[first:]:
+        if at >= stop:
+            break
+        digest = hashlib.sha256()
+        begin = at
+        while at < block.stop:
+            data = src.read(min(_CHUNK, block.stop - at))
+            if not data:
+                raise Changed(begin, block.stop)  # shorter than when it was checked
+            digest.update(data)
+            keep_from, keep_to = max(start, at), min(stop, at + len(data))
+            if keep_to > keep_from:
+                dst.write(data[keep_from - at : keep_to - at])
+            at += len(data)
+        if digest.hexdigest() != block.sha256:
+            raise Changed(begin, block.stop)
+    if at < stop:
+        raise Changed(at, stop)  # the blocks recorded end before the part: not the file checked

@@ -148,9 +148,18 @@ class CohereClient:
         )
 
     def iter_batches(
-        self, *, page_size: int = 100, order_by: str | None = None, limit: int | None = None
+        self,
+        *,
+        page_size: int = 100,
+        order_by: str | None = None,
+        limit: int | None = None,
+        on_page: Callable[[list[Batch], str | None], None] | None = None,
     ) -> Iterator[Batch]:
-        """Every batch, newest first, fetching the next page only when it is needed."""
+        """Every batch, newest first, fetching the next page only when it is needed.
+
+        ``on_page`` sees each page as it arrives, with the token of the next:
+        a listing that stops early can tell whether more exist without asking.
+        """
         token: str | None = None
         seen = 0
         tokens: set[str] = set()
@@ -160,6 +169,8 @@ class CohereClient:
             batches, token = self.list_batches_page(
                 page_size=page_size, page_token=token, order_by=order_by
             )
+            if on_page is not None:
+                on_page(batches, token)
             if token is not None:
                 if token in tokens:  # a server that loops would otherwise list forever
                     raise errors.UnexpectedResponseError("the batch list repeated a page token")

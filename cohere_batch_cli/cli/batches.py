@@ -393,7 +393,7 @@ def register(app: typer.Typer) -> None:
 
           cbatch list --status in_progress
 
-          cbatch list -q --status queued | cbatch cancel -
+          cbatch list --all -q --status queued | cbatch cancel -
 
           cbatch list --watch --status in_progress
 
@@ -414,6 +414,7 @@ def register(app: typer.Typer) -> None:
             BATCH_PLAIN_COLUMNS,
             results_expiry_column,
         )
+        from ..tasks.listing import PageCursor
 
         state = get_state(ctx)
         out = state.out.set_mode(
@@ -428,29 +429,37 @@ def register(app: typer.Typer) -> None:
         ttl = state.settings().limits.dataset_ttl
         filtered = bool(wanted or name or expiring)
         page_size = 1000 if (all_ or filtered) else min(limit, 1000)
-        stream = state.client().iter_batches(page_size=page_size, order_by=order_by.value)
+        cursor = PageCursor()
+        stream = state.client().iter_batches(
+            page_size=page_size, order_by=order_by.value, on_page=cursor.page
+        )
         seen: list[tuple[str, str, str]] = []
+        cut: list[str] = []
+
+        def kept(batch: Batch) -> bool:
+            if wanted and batch.status not in wanted:
+                return False
+            if name and name.lower() not in batch.name.lower():
+                return False
+            if expiring is not None:
+                ends = results_expire_at(batch, ttl)
+                if ends is None or expired(ends) or (ends - now_utc()).total_seconds() > expiring:
+                    return False
+            return True
 
         def selected() -> Any:
             shown = 0
             for batch in stream:
-                if wanted and batch.status not in wanted:
+                cursor.took()
+                if not kept(batch):
                     continue
-                if name and name.lower() not in batch.name.lower():
-                    continue
-                if expiring is not None:
-                    ends = results_expire_at(batch, ttl)
-                    if (
-                        ends is None
-                        or expired(ends)
-                        or (ends - now_utc()).total_seconds() > expiring
-                    ):
-                        continue
                 if len(seen) < MAX_IDS:
                     seen.append((batch.id, batch.name, batch.status.label))
                 yield batch
                 shown += 1
                 if not all_ and shown >= limit:
+                    notice = cursor.cut_notice(shown, kept if filtered else None)
+                    cut.extend([notice] if notice else [])
                     return
 
         if watch and out.mode in ("json", "csv"):
@@ -468,6 +477,9 @@ def register(app: typer.Typer) -> None:
                 yield batch
             remember(seen, "batch", state.cache_scope())
             yield FLUSH  # the listing is all there: lay the table out now, rows follow as they come
+            for notice in cut:
+                out.info(notice)
+            cut.clear()
 
             def matches(batch: Batch) -> bool:
                 return (not wanted or batch.status in wanted) and (
@@ -486,6 +498,8 @@ def register(app: typer.Typer) -> None:
             empty="no batches match" if filtered else "no batches yet",
         )
         remember(seen, "batch", state.cache_scope())
+        for notice in cut:  # a pipe that stopped at --limit must not look like every batch
+            out.info(notice)
 
     @app.command("get", rich_help_panel="Batches")
     @command_errors
@@ -556,7 +570,7 @@ def register(app: typer.Typer) -> None:
 
           cbatch cancel 9439e0e3-49a4-4336-93e3-485fc420bc18 --wait
 
-          cbatch list -q --status queued | cbatch cancel -
+          cbatch list --all -q --status queued | cbatch cancel -
         """
         from ..tasks.batches import cancel_batches
         from ..tasks.resolving import BATCH, resolve_ids

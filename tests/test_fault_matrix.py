@@ -285,7 +285,7 @@ def test_cell(
         naming = [line for line in lines if expected.fragment in line]
         assert len(naming) == 1 and lines[-1] == naming[0], result.stderr
         if command == "watch":  # stdout is the watch's log: only the outage is in it
-            assert all("cannot reach the API" in line for line in result.stdout.splitlines()), (
+            assert all("poll failed: " in line for line in result.stdout.splitlines()), (
                 result.stdout
             )
         else:

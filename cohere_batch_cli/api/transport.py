@@ -149,7 +149,9 @@ def _is_certificate_error(exc: BaseException) -> bool:
 
 def network_error(exc: httpx.HTTPError, url: str) -> errors.NetworkError:
     """A transport failure as a NetworkError that says what happened and to which host."""
-    host = httpx.URL(url).host or url
+    parsed = httpx.URL(url)
+    # The port too: "could not connect to 127.0.0.1" hides which of a machine's servers is down.
+    host = f"{parsed.host}:{parsed.port}" if parsed.host and parsed.port else parsed.host or url
     if isinstance(exc, httpx.TimeoutException):
         what = "connect" if isinstance(exc, httpx.ConnectTimeout) else "answer"
         return errors.RequestTimeout(f"timed out waiting for {host} to {what}")

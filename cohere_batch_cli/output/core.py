@@ -41,7 +41,7 @@ from .sanitize import bytes_for_terminal, clean, clean_lines, json_for_terminal
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .watch_views import WatchView
+    from .watch_views import LiveRenderer, WatchView
 
 TRANSCRIPT: list[tuple[str, str]] | None = None
 """When a list, every write is appended as ("stdout" | "stderr", text): for tests only."""
@@ -196,6 +196,7 @@ class Output:
         self._watch_json = False
         self._watch_to_stderr = False
         self._progress_every = 30.0
+        self._live_view: LiveRenderer | None = None
 
     # -- what the streams are -------------------------------------------------------
 
@@ -265,7 +266,16 @@ class Output:
     # -- messages (stderr) ----------------------------------------------------------
 
     def info(self, message: str) -> None:
-        """A line for the person running cbatch; never data."""
+        """A line for the person running cbatch; never data.
+
+        While a live view is on the same terminal, the line is printed above it:
+        written straight to stderr it would land inside the view, which then
+        redraws from the wrong line and leaves stale frames behind.
+        """
+        live = self._live_view
+        if live is not None and live.active and self.stderr_is_tty:
+            live.log(clean_lines(message))
+            return
         self._err.write(clean_lines(message) + "\n")
         self._err.flush()
 
@@ -532,7 +542,8 @@ class Output:
         plain = self._watch_plain or not self.stdout_is_tty or os.environ.get("TERM") == "dumb"
         if plain:
             return views.PlainRenderer(self._out, many=many, progress_every=self._progress_every)
-        return views.LiveRenderer(self.console(), batch_ids)
+        self._live_view = views.LiveRenderer(self.console(), batch_ids)
+        return self._live_view
 
 
 def _make_console(stream: _Stream, no_color: bool) -> Console:

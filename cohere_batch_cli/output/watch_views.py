@@ -34,7 +34,7 @@ import json
 import shlex
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -45,6 +45,7 @@ from rich.text import Text
 
 from ..api.models import Batch, BatchStatus
 from ..exit_codes import ExitCode
+from ..naming import parse_batch_name
 from ..watcher import (
     AllDone,
     BatchDone,
@@ -60,7 +61,7 @@ from ..watcher import (
 from . import times
 from .batch_views import STATUS_STYLES as _STATUS_STYLE
 from .sanitize import clean
-from .table import cell_width, cut
+from .table import ELLIPSIS, cell_width, cut
 
 Now = Callable[[], datetime]
 
@@ -187,14 +188,28 @@ def describe(event: WatchEvent, *, many: bool = False) -> str:
         return f"{clean(event.batch_id)}: not found ({clean(str(event.error))}); no longer watched"
     if isinstance(event, TransientError):
         down = f", failing for {fmt_duration(event.down_for)}" if event.down_for else ""
-        return f"cannot reach the API: {clean(str(event.error))}; retrying in {fmt_duration(event.retry_in)}{down}"
+        return (
+            f"poll failed: {outage(event.error)}; retrying in {fmt_duration(event.retry_in)}{down}"
+        )
     if isinstance(event, Recovered):
-        return f"API reachable again after {fmt_duration(event.down_for)}"
+        return f"the API answers again, after {fmt_duration(event.down_for)} of failed polls"
     if isinstance(event, TimedOut):
         return f"timed out after {fmt_duration(event.elapsed)}; still running (not cancelled): {', '.join(event.pending_ids)}"
     if isinstance(event, AllDone):
         return outcome_line(event.batches, event.exit_code, not_found=len(event.not_found))
     return event.kind  # pragma: no cover - every event is handled above
+
+
+def outage(error: Exception) -> str:
+    """What a failed poll met: the status the server answered, or the host and port it could not reach.
+
+    An HTTP 500 is an answer, not a server out of reach; saying "cannot reach"
+    for it sends a person to check the network instead of the service.
+    """
+    text = clean(str(error))
+    if getattr(error, "status_code", None) is not None:
+        return f"the server answered {text}"
+    return text
 
 
 def done_line(batch: Batch, *, many: bool = False, results: bool | None = True) -> str:
@@ -457,6 +472,20 @@ class WatchState:
     height: int = 24
     next_poll: float | None = None
     """Seconds until the watch asks again; None before the first pause."""
+    data_at: datetime | None = None
+    """When a poll last succeeded: what the rows show is as of then."""
+    stale_since: datetime | None = None
+    """While polls fail: when the data shown was last fresh (the view says so, and stops counting)."""
+
+    def round(self, events: Sequence[WatchEvent], now: datetime) -> None:
+        """Apply one poll round's events; a round that failed leaves the data stale since the last good one."""
+        for event in events:
+            self.apply(event)
+        if any(isinstance(event, TransientError) for event in events):
+            if self.stale_since is None:
+                self.stale_since = self.data_at or now
+        else:
+            self.data_at, self.stale_since = now, None
 
     def apply(self, event: WatchEvent) -> None:
         self.elapsed = max(self.elapsed, event.elapsed)
@@ -480,29 +509,71 @@ def progress_bar(batch: Batch, width: int = 30) -> Text:
     """Successful and failed records apart: ``█`` ok, ``▓`` failed, ``░`` still to do.
 
     The characters differ, not only the colours, so the split reads without colour.
+    Cells are counted from the shares so far (the ok records, then ok and failed
+    together), so a batch whose every record has an outcome fills its bar to the
+    last cell: 17 ok and 3 failed of 20 is 25 and 5 cells of 30, never 25, 4 and
+    an empty one at 100 %.
     """
     total = batch.num_records
     if not total:
         fill = width if batch.status == BatchStatus.COMPLETED else 0
         return Text("█" * fill, style="green") + Text("░" * (width - fill), style="bright_black")
-    ok = batch.num_successful_records / total
-    bad = batch.num_failed_records / total
-    ok_cells = min(width, int(ok * width))
-    bad_cells = min(width - ok_cells, round(bad * width))
-    if batch.num_failed_records and not bad_cells and ok_cells < width:
-        bad_cells = 1  # a failure is always visible
-    rest = width - ok_cells - bad_cells
+    ok, bad = batch.num_successful_records, batch.num_failed_records
+    ok_cells = min(width, ok * width // total)
+    end = width if ok + bad >= total else min(width, (ok + bad) * width // total)
+    if bad and end == ok_cells:  # a failure is always visible
+        if end < width:
+            end += 1
+        elif ok_cells:
+            ok_cells -= 1
     return Text.assemble(
-        ("█" * ok_cells, "green"), ("▓" * bad_cells, "red"), ("░" * rest, "bright_black")
+        ("█" * ok_cells, "green"),
+        ("▓" * (end - ok_cells), "red"),
+        ("░" * (width - end), "bright_black"),
     )
 
 
+SHORT_ID = 8
+"""Characters of an id a row shows when the whole id does not fit: enough to tell batches apart."""
+
+
+def short_id(batch_id: str) -> str:
+    return clean(batch_id)[:SHORT_ID]
+
+
+def fit_name(name: str, width: int) -> str:
+    """A batch name in ``width`` columns: the user's part is cut, never the tag.
+
+    The tag (``[job J part N]``, ``[retry N of ID]``) is what tells a job's parts
+    and a chain's attempts apart; twenty rows of ``load-test-run…`` tell nothing.
+    """
+    if cell_width(name) <= width:
+        return name
+    label, lineage = parse_batch_name(name)
+    if lineage is None:
+        return cut(name, width)
+    tag = name[len(label) :].lstrip()
+    room = width - cell_width(tag) - 1
+    if room >= 2:
+        return cut(label, room) + " " + tag
+    # Not even the tag fits: its end (the part number) stays.
+    return ELLIPSIS + tag[len(tag) - max(0, width - 1) :] if width > 1 else ELLIPSIS[:width]
+
+
+def _tag_width(name: str) -> int:
+    label, lineage = parse_batch_name(name)
+    return 0 if lineage is None else cell_width(name[len(label) :].lstrip())
+
+
 def _batch_elapsed(batch: Batch, state: WatchState) -> float | None:
-    """Time since the batch was created (to its last update once it is over)."""
+    """Time since the batch was created (to its last update once it is over; to the last good poll while stale)."""
     created = batch.created_at
     if created is None:
         return None
-    end = batch.updated_at if batch.status.is_terminal and batch.updated_at else state.wall_now
+    if batch.status.is_terminal and batch.updated_at:
+        end = batch.updated_at
+    else:
+        end = state.stale_since or state.wall_now
     seconds = (end - created).total_seconds()
     return seconds if seconds >= 0 else None
 
@@ -512,27 +583,32 @@ def _status_text(batch: Batch) -> Text:
 
 
 def _head(batch: Batch, width: int) -> Text:
-    """``name  id  status`` in ``width`` columns: the name is cut first, then the id goes; never the status."""
+    """``name  id  status`` in ``width`` columns: the name is cut first (never its tag), then
+    the id is shortened to its first 8 characters, then it goes; never the status."""
     name = clean(batch.name) or "(no name)"
-    ident, status = clean(batch.id), batch.status.label
-    room = width - cell_width(ident) - len(status) - 4
-    if room >= 8:
-        return Text.assemble(
-            (cut(name, room), "bold"), "  ", (ident, "dim"), "  ", _status_text(batch)
-        )
+    status = batch.status.label
+    whole = clean(batch.id)
+    need = min(cell_width(name), max(24, _tag_width(name) + 8))
+    for ident in (whole, short_id(batch.id)):
+        room = width - cell_width(ident) - len(status) - 4
+        if room >= need or (ident != whole and room >= 6):
+            return Text.assemble(
+                (fit_name(name, room), "bold"), "  ", (ident, "dim"), "  ", _status_text(batch)
+            )
     return Text.assemble(
-        (cut(name, max(1, width - len(status) - 2)), "bold"), "  ", _status_text(batch)
+        (fit_name(name, max(1, width - len(status) - 2)), "bold"), "  ", _status_text(batch)
     )
 
 
 def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
     b = view.batch
     share = b.progress
+    stale = state.stale_since is not None
     detail = Text("  ") + progress_bar(b)
     detail.append(f" {share * 100:3.0f}%  " if share is not None else "   -   ")
     detail.append(counts(b))
-    facts = [fmt_rate(view.rate) if view.rate is not None else None]
-    if view.eta is not None and not b.status.is_terminal:
+    facts = [fmt_rate(view.rate) if view.rate is not None and not stale else None]
+    if view.eta is not None and not b.status.is_terminal and not stale:
         facts.append(f"ETA {fmt_duration(view.eta)}")
     ran = _batch_elapsed(b, state)
     if b.status == BatchStatus.QUEUED:
@@ -551,97 +627,219 @@ def _batch_rows(view: BatchView, state: WatchState) -> list[Text]:
     return [_head(b, state.width), detail, line3]
 
 
-def _compact_row(view: BatchView, width: int) -> Text:
-    """One line for one batch: ``name  status  ████░░░░  52%  52/100  20.0/s ETA 2s``; the name is cut."""
+@dataclass(frozen=True)
+class RowCells:
+    """What one compact row says, before it is laid out."""
+
+    name: str
+    counts: str
+    failed: str
+    speed: str
+
+
+def _row_cells(view: BatchView, stale: bool) -> RowCells:
     b = view.batch
-    share = b.progress
     total = "?" if b.num_records is None else str(b.num_records)
-    tail = f" {share * 100:3.0f}%" if share is not None else "    -"
-    tail += f"  {b.num_processed}/{total}"
-    if b.num_failed_records:
-        tail += f" ({b.num_failed_records} failed)"
-    if view.rate is not None and not b.status.is_terminal:
-        tail += f"  {fmt_rate(view.rate)}"
-    if view.eta is not None and not b.status.is_terminal:
-        tail += f" ETA {fmt_duration(view.eta)}"
-    status = f"{b.status.label:<11}"
-    room = width - len(status) - 12 - len(tail) - 4
-    if room < 6:  # too narrow for all of it: the status and the counts stay
-        tail = f"  {b.num_processed}/{total}"
-        room = width - len(status) - len(tail) - 2
-        name = cut(clean(b.name) or clean(b.id), max(1, room))
-        return Text.assemble(
-            (f"{name:<{max(1, room)}}", "bold"),
-            "  ",
-            _status_text(b),
-            " " * (11 - len(b.status.label)),
-            tail,
-        )
-    name = cut(clean(b.name) or clean(b.id), room)
-    pad = " " * (room - cell_width(name))
-    return Text.assemble(
-        (name, "bold"),
-        pad,
-        "  ",
-        _status_text(b),
-        " " * (11 - len(b.status.label)),
-        "  ",
-        progress_bar(b, 12),
-        tail,
+    speed = []
+    if not b.status.is_terminal and not stale:
+        if view.rate is not None:
+            speed.append(fmt_rate(view.rate))
+        if view.eta is not None:
+            speed.append(f"ETA {fmt_duration(view.eta)}")
+    return RowCells(
+        name=clean(b.name) or "(no name)",
+        counts=f"{b.num_processed}/{total}",
+        failed=f"({b.num_failed_records} failed)" if b.num_failed_records else "",
+        speed=" ".join(speed),
     )
 
 
-def _fits_in_blocks(state: WatchState) -> bool:
-    return 3 * len(state.batch_ids) + 3 <= state.height
+@dataclass(frozen=True)
+class RowLayout:
+    """The widths every compact row of one frame shares, so their columns line up."""
+
+    name: int
+    ident: bool
+    status: int
+    bar: int
+    counts: int
+    failed: int
+    speed: int
+
+    def total(self, name: int | None = None) -> int:
+        width = (self.name if name is None else name) + 2 + self.status
+        width += 2 + SHORT_ID if self.ident else 0
+        width += 2 + (self.bar + 1 if self.bar else 0) + 4 + 2 + self.counts
+        width += 1 + self.failed if self.failed else 0
+        width += 2 + self.speed if self.speed else 0
+        return width
+
+
+BAR_CELLS = (12, 8)
+"""The compact bar's widths, tried in turn when a row is too wide; it grows to 20 with room."""
+BAR_MAX = 20
+
+
+def plan_rows(cells: Sequence[RowCells], statuses: Sequence[str], width: int) -> RowLayout:
+    """Widths for compact rows in ``width`` columns, from every row of the frame.
+
+    The name gives way first, down to its tag and a few characters; then the
+    speed, the failed count and the bar's length go, then the short id; the
+    status and the counts stay.
+    """
+    natural = max((cell_width(c.name) for c in cells), default=8)
+    floor = min(natural, max(12, max((_tag_width(c.name) for c in cells), default=0) + 8))
+    layout = RowLayout(
+        name=floor,
+        ident=True,
+        status=max((len(s) for s in statuses), default=11),
+        bar=BAR_CELLS[0],
+        counts=max((len(c.counts) for c in cells), default=1),
+        failed=max((len(c.failed) for c in cells), default=0),
+        speed=max((len(c.speed) for c in cells), default=0),
+    )
+    steps = (
+        {"bar": BAR_CELLS[1]},
+        {"speed": 0},
+        {"failed": 0},
+        {"bar": 0},
+        {"ident": False},
+    )
+    for step in steps:
+        if layout.total() <= width:
+            break
+        layout = replace(layout, **step)
+    name = max(1, min(natural, width - layout.total(0)))
+    layout = replace(layout, name=name)
+    if layout.bar:
+        layout = replace(layout, bar=min(BAR_MAX, layout.bar + max(0, width - layout.total())))
+    return layout
+
+
+def _compact_row(view: BatchView, layout: RowLayout, stale: bool) -> Text:
+    """One line for one batch, in the frame's shared columns:
+    ``name [job J part N]  1b4d957c  in progress  ████▓░░░  52%  52/100 (2 failed)  20.0/s ETA 2s``."""
+    b = view.batch
+    cells = _row_cells(view, stale)
+    name = fit_name(cells.name, layout.name)
+    share = b.progress
+    parts: list[str | tuple[str, str] | Text] = [
+        (name + " " * (layout.name - cell_width(name)), "bold")
+    ]
+    if layout.ident:
+        parts += ["  ", (short_id(b.id), "dim")]
+    parts += ["  ", _status_text(b), " " * (layout.status - len(b.status.label)), "  "]
+    if layout.bar:
+        parts += [progress_bar(b, layout.bar), " "]
+    parts.append(f"{share * 100:3.0f}%" if share is not None else "   -")
+    parts.append(f"  {cells.counts:>{layout.counts}}")
+    if layout.failed:
+        parts.append(f" {cells.failed:<{layout.failed}}")
+    if layout.speed and cells.speed:
+        parts.append(f"  {cells.speed}")
+    line = Text.assemble(*parts)
+    line.rstrip()
+    return line
+
+
+def _ended(state: WatchState, batch_id: str) -> bool:
+    if batch_id in state.not_found:
+        return True
+    view = state.views.get(batch_id)
+    return view is not None and view.batch.status.is_terminal
+
+
+def _fit(state: WatchState, room: int) -> tuple[list[str], str | None]:
+    """The batches that get a row in ``room`` lines, and the line that stands for the rest.
+
+    The batches still running come first; ended ones are collapsed into a count
+    by outcome when there is no room for them, so the view never outgrows the
+    terminal (a view taller than the screen scrolls, and leaves a stale frame
+    behind each time it is drawn).
+    """
+    ids = state.batch_ids
+    if len(ids) <= room:
+        return ids, None
+    slots = max(0, room - 1)
+    running = [i for i in ids if not _ended(state, i)]
+    ended = [i for i in ids if _ended(state, i)]
+    if len(running) >= slots:
+        chosen = set(running[:slots])
+        more = f"… and {len(ids) - slots} more: {len(running) - slots} running, {len(ended)} ended"
+    else:
+        kept = ended[: slots - len(running)]
+        chosen = set(running) | set(kept)
+        tally: dict[str, int] = {}
+        for i in ended[len(kept) :]:
+            word = "not found" if i in state.not_found else state.views[i].batch.status.label
+            tally[word] = tally.get(word, 0) + 1
+        summary = ", ".join(f"{n} {word}" for word, n in tally.items())
+        more = f"… and {len(ids) - len(chosen)} more ended: {summary}"
+    return [i for i in ids if i in chosen], more
+
+
+def _footer(state: WatchState) -> Text:
+    done = sum(1 for v in state.views.values() if v.batch.status.is_terminal) + len(state.not_found)
+    text = f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}"
+    style = "dim"
+    if state.stale_since is not None and state.outcome is None:
+        ago = max(0.0, (state.wall_now - state.stale_since).total_seconds())
+        text += (
+            f"  ·  stale: last update {times.clock(state.stale_since)} ({fmt_duration(ago)} ago)"
+        )
+        style = "yellow"
+    if state.outcome is None:
+        text += "  ·  Ctrl-C stops watching, not the batches"
+    # The last lines leave two columns free: a Ctrl-C echoed as ``^C`` must not wrap the
+    # cursor to a new line, or the last frame is drawn one line low, its first line twice.
+    return Text(cut(text, max(1, state.width - 2)), style=style)
 
 
 def render_state(state: WatchState) -> RenderableType:
-    """The live area for one moment: a block per batch (or a line each), then a footer line. Pure."""
+    """The live area for one moment: a block per batch (or a line each), then a footer line. Pure.
+
+    It never has more lines than the terminal less one, so it never scrolls.
+    """
+    width = max(10, state.width)
+    tail: list[Text] = [_footer(state)]
+    if state.problem:
+        tail.append(Text(cut(state.problem, max(1, width - 2)), style="yellow"))
+    room = max(1, state.height - 1 - len(tail))
+    stale = state.stale_since is not None
+    lines: list[Text] = []
+    if 3 * len(state.batch_ids) <= room:
+        for batch_id in state.batch_ids:
+            view = state.views.get(batch_id)
+            if view is None:
+                lines.append(_other_row(state, batch_id, width))
+            else:
+                lines += _batch_rows(view, state)
+    else:
+        ids, more = _fit(state, room)
+        shown = [state.views[i] for i in ids if i in state.views and i not in state.not_found]
+        layout = plan_rows(
+            [_row_cells(v, stale) for v in shown], [v.batch.status.label for v in shown], width
+        )
+        for batch_id in ids:
+            view = state.views.get(batch_id)
+            if view is None or batch_id in state.not_found:
+                lines.append(_other_row(state, batch_id, width))
+            else:
+                lines.append(_compact_row(view, layout, stale))
+        if more:
+            lines.append(Text(cut(more, width), style="dim"))
     grid = Table.grid(padding=(0, 0))
     grid.add_column(overflow="ellipsis", no_wrap=True)
-    blocks = _fits_in_blocks(state)
-    room = max(1, state.height - 3)  # the footer, the problem line, the cursor's line
-    ids = state.batch_ids
-    hidden = 0
-    if not blocks and len(ids) > room:
-        # Not even a line each: the batches still running first, then as many ended ones as fit.
-        running = [
-            i for i in ids if i not in state.views or not state.views[i].batch.status.is_terminal
-        ]
-        ended = [i for i in ids if i not in running]
-        shown = (running + ended)[: room - 1]
-        hidden = len(ids) - len(shown)
-        ids = [i for i in state.batch_ids if i in shown]
-    for batch_id in ids:
-        view = state.views.get(batch_id)
-        if batch_id in state.not_found:
-            grid.add_row(
-                Text.assemble((clean(batch_id), "dim"), ("  not found: no longer watched", "red"))
-            )
-            continue
-        if view is None:
-            grid.add_row(
-                Text.assemble(
-                    (cut(clean(batch_id), state.width), "dim"), "  waiting for the first answer..."
-                )
-            )
-            continue
-        if blocks:
-            for row in _batch_rows(view, state):
-                grid.add_row(row)
-        else:
-            grid.add_row(_compact_row(view, state.width))
-    if hidden:
-        grid.add_row(Text(f"... and {hidden} more", style="dim"))
-    done = sum(1 for v in state.views.values() if v.batch.status.is_terminal) + len(state.not_found)
-    text = f"{done}/{len(state.batch_ids)} done  ·  watching for {fmt_duration(state.elapsed)}"
-    if state.outcome is None:
-        text += "  ·  Ctrl-C stops watching (batches keep running)"
-    footer = Text(cut(text, state.width), style="dim")  # one line, always: it is how a watch ends
-    parts: list[RenderableType] = [grid, footer]
-    if state.problem:
-        parts.append(Text(state.problem, style="yellow"))
-    return Group(*parts)
+    for line in lines:
+        grid.add_row(line)
+    return Group(grid, *tail)
+
+
+def _other_row(state: WatchState, batch_id: str, width: int) -> Text:
+    """A batch with nothing to show yet, or one the API does not know."""
+    if batch_id in state.not_found:
+        return Text.assemble((clean(batch_id), "dim"), ("  not found: no longer watched", "red"))
+    return Text.assemble((cut(clean(batch_id), width), "dim"), "  waiting for the first answer...")
 
 
 def render_summary(state: WatchState) -> list[Text]:
@@ -765,8 +963,8 @@ class LiveRenderer:
     def handle(self, events: Sequence[WatchEvent]) -> None:
         """Apply a round's events, log what deserves a line, redraw once."""
         many = len(self.state.batch_ids) > 1
+        self.state.round(events, self._now())
         for event in events:
-            self.state.apply(event)
             if isinstance(event, (StatusChanged, TransientError, Recovered, NotFound)):
                 stamp = times.clock(self._now())
                 line = describe(event, many=many)
@@ -785,10 +983,20 @@ class LiveRenderer:
                 return
             time.sleep(min(self._tick, left))
             for view in self.state.views.values():
-                if view.eta is not None:
+                if view.eta is not None and self.state.stale_since is None:
                     view.eta = max(0.0, view.eta - min(self._tick, left))
             self.state.next_poll = max(0.0, end - self._clock())
             self._redraw()
+
+    @property
+    def active(self) -> bool:
+        """The view is on screen: a line for the person must be printed above it, not into it."""
+        return self._live is not None
+
+    def log(self, text: str) -> None:
+        """A line printed above the view (the view is redrawn below it), already made safe."""
+        if self._live is not None:
+            self._live.console.print(Text(text), soft_wrap=True)
 
     def _measure(self) -> None:
         size = self.console.size

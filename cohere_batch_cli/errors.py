@@ -14,6 +14,7 @@
     ├── InputRejected               an input file failed its local checks (exit 5)
     │   └── InputChanged            its bytes are no longer the ones that were checked
     ├── NotReady                    a local state stops the command: the batch still runs (exit 5)
+    │   └── RunBusy                 another cbatch on this machine holds the run's lock (exit 5)
     ├── WaitTimeout                 a wait for a dataset or batch state ran out of time (exit 10)
     ├── ResultsError                an output part could not be fetched or decoded (exit 6)
     ├── TokenizerError              a model's tokenizer could not be fetched or read (exit 6)
@@ -87,6 +88,10 @@ class InputChanged(InputRejected):
 
 class NotReady(CbatchError):
     """A local state stops the command: the batch is still running, no output yet (exit 5)."""
+
+
+class RunBusy(NotReady):
+    """Another cbatch on this machine holds the run's lock: it sends for that run now (exit 5)."""
 
 
 class WaitTimeout(CbatchError):

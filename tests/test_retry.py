@@ -408,16 +408,14 @@ def test_watch_can_make_failed_records_count(cli: Cli, sandbox: Any, tmp_path: P
 
 
 def test_one_retry_of_a_root_at_a_time_on_a_machine(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
-    import hashlib
     import subprocess
     import sys
 
+    from cohere_batch_cli.state.runlock import lock_file
     from cohere_batch_cli.state.store import store_path
 
     batch, _ = finished_batch(client_of(sandbox), tmp_path, "locked", 3, {0}, keep_original=True)
-    lock = (
-        store_path().parent / "locks" / f"{hashlib.sha256(batch.id.encode()).hexdigest()[:24]}.lock"
-    )
+    lock = lock_file(store_path().parent, f"batch {batch.id}")
     lock.parent.mkdir(parents=True, exist_ok=True)
     holder = subprocess.Popen(
         [sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)", str(lock)],
@@ -427,8 +425,9 @@ def test_one_retry_of_a_root_at_a_time_on_a_machine(cli: Cli, sandbox: Any, tmp_
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         result = cli("retry", batch.id, exit_code=ExitCode.REFUSED)
         assert (
-            f"error: another cbatch is retrying batch {batch.id} on this machine" in result.stderr
-        )
+            f"error: batch {batch.id} is being sent by another cbatch on this machine (pid unknown)"
+            in result.stderr
+        ), "a holder that wrote no record is still refused"
     finally:
         holder.kill()
         holder.communicate()

@@ -9,6 +9,7 @@ stdout holds the job).
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -41,6 +42,7 @@ def job_options(
     max_records: int | None,
     max_bytes: str | None,
     delete_inputs: bool = False,
+    wait_lock: float = 0.0,
 ) -> JobOptions:
     """The job's options from the flags and the settings; a usage error for a size over the dataset limit."""
     from ..tasks.jobs import JobOptions
@@ -52,7 +54,7 @@ def job_options(
         raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
     return JobOptions(
         label=label, model=chosen, max_bytes=size, max_records=max_records, dataset_type=dataset_type,
-        delete_inputs=delete_inputs, org_max_bytes=limits.org_max_bytes,
+        delete_inputs=delete_inputs, org_max_bytes=limits.org_max_bytes, wait_lock=wait_lock,
     )  # fmt: skip
 
 
@@ -82,6 +84,14 @@ def store_for_jobs() -> StateStore:
     return open_store()
 
 
+def hold_job(store: StateStore, job_id: str, wait: float) -> AbstractContextManager[None]:
+    """The job's run lock, held by a command for all it sends and watches (:mod:`..state.runlock`)."""
+    from ..state.runlock import run_lock
+    from ..tasks.jobs import job_run
+
+    return run_lock(store, job_run(job_id), wait=wait)
+
+
 def start_job(
     state: CliState,
     file: Path,
@@ -109,10 +119,11 @@ def start_job(
     job = create_job(state.client(), file, state.out, options, store)
     if quiet:
         state.out.raw_line(job.id)  # at once: a script has the id even if a later step stops
-    return carry_on(
-        state, job, store, file, options, watch=watch, rounds=rounds, pause=pause, match=match, missing=missing,
-        json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
-    )  # fmt: skip
+    with hold_job(store, job.id, options.wait_lock):
+        return carry_on(
+            state, job, store, file, options, watch=watch, rounds=rounds, pause=pause, match=match, missing=missing,
+            json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+        )  # fmt: skip
 
 
 def carry_on(

@@ -41,6 +41,7 @@ from ._options import (
     RawOpt,
     StatusOpt,
     TokenizerFileOpt,
+    WaitLockOpt,
     WatchTimeoutOpt,
     complete_dataset_id,
     max_interval_for,
@@ -163,6 +164,7 @@ def register(app: typer.Typer) -> None:
         split: SplitOpt = False,
         max_records_per_batch: MaxRecordsOpt = None,
         max_bytes_per_batch: MaxBytesOpt = None,
+        wait_lock: WaitLockOpt = 0.0,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -234,7 +236,7 @@ def register(app: typer.Typer) -> None:
                 )
             job = job_options(
                 state, label=name or default_name(file), model=model, dataset_type=dataset_type,
-                max_records=max_records_per_batch, max_bytes=max_bytes_per_batch,
+                max_records=max_records_per_batch, max_bytes=max_bytes_per_batch, wait_lock=wait_lock,
             )  # fmt: skip
             raise typer.Exit(start_job(
                 state, file, job, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
@@ -273,8 +275,15 @@ def register(app: typer.Typer) -> None:
             )
         client = state.client()
         if file is not None:
+            from ..state.runlock import run_lock
+            from ..state.store import state_dir
             from ..tasks.estimating import GuardOptions, guard_upload
             from ._estimating import budget, count_options
+
+            # One cbatch at a time sends a batch of one name from this machine, for the rest of the command.
+            ctx.with_resource(
+                run_lock(state_dir()[0], f"batch {name or default_name(file)}", wait=wait_lock)
+            )
 
             checks = GuardOptions(
                 count_options(state, tokenizer), check_context=context_check, strict=strict_context
@@ -310,8 +319,9 @@ def register(app: typer.Typer) -> None:
             from ._retrying import retry_command, run_rounds
 
             options = RetryOptions(
-                rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle
-            )
+                rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle,
+                wait_lock=wait_lock,
+            )  # fmt: skip
             resume = retry_command(state, batch.id, options, rounds=retry_failed, pause=pause)
             code = run_rounds(
                 state, batch.id, options, rounds=retry_failed, pause=pause, json_lines=json_out or jsonl,

@@ -21,6 +21,7 @@ from ._options import (
     PauseOpt,
     PlainOpt,
     QuietOpt,
+    WaitLockOpt,
     WatchTimeoutOpt,
     parse_duration,
 )
@@ -89,13 +90,15 @@ def _job(store: StateStore, job_id: str) -> JobRecord:
     return find_job(store, job_id)
 
 
-def _options(state: CliState, job: JobRecord, delete_inputs: bool = False) -> JobOptions:
+def _options(
+    state: CliState, job: JobRecord, delete_inputs: bool = False, wait_lock: float = 0.0
+) -> JobOptions:
     from ..tasks.jobs import JobOptions
 
     return JobOptions(
         label=job.label, model=job.model, max_bytes=job.max_bytes or state.settings().limits.dataset_max_bytes,
         max_records=job.max_records, dataset_type=job.dataset_type, delete_inputs=delete_inputs,
-        org_max_bytes=state.settings().limits.org_max_bytes,
+        org_max_bytes=state.settings().limits.org_max_bytes, wait_lock=wait_lock,
     )  # fmt: skip
 
 
@@ -138,6 +141,7 @@ def create(
     pause: PauseOpt = DEFAULT_PAUSE,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
+    wait_lock: WaitLockOpt = 0.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -164,7 +168,7 @@ def create(
     state.out.set_mode(json_out=json_out, quiet=quiet)
     options = job_options(
         state, label=name or default_name(file), model=model, dataset_type=dataset_type, max_records=max_records,
-        max_bytes=max_bytes, delete_inputs=delete_inputs,
+        max_bytes=max_bytes, delete_inputs=delete_inputs, wait_lock=wait_lock,
     )  # fmt: skip
     code = start_job(
         state, file, options, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
@@ -382,17 +386,19 @@ def _resume_like(
     json_out: bool,
     quiet: bool,
     delete_inputs: bool,
+    wait_lock: float,
 ) -> None:
-    from ._jobs import carry_on
+    from ._jobs import carry_on, hold_job
 
     state = get_state(ctx)
     if quiet:
         state.out.raw_line(job.id)
-    code = carry_on(
-        state, job, store, file, _options(state, job, delete_inputs), watch=watch or bool(retry_failed),
-        rounds=retry_failed, pause=pause, match=match, missing=missing, json_out=json_out, quiet=quiet, plain=plain,
-        timeout=timeout,
-    )  # fmt: skip
+    with hold_job(store, job.id, wait_lock):
+        code = carry_on(
+            state, store.job(job.id) or job, store, file, _options(state, job, delete_inputs, wait_lock),
+            watch=watch or bool(retry_failed), rounds=retry_failed, pause=pause, match=match, missing=missing,
+            json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+        )  # fmt: skip
     raise typer.Exit(code)
 
 
@@ -410,6 +416,7 @@ def resume(
     delete_inputs: DeleteInputsOpt = False,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
+    wait_lock: WaitLockOpt = 0.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -427,6 +434,7 @@ def resume(
     _resume_like(
         ctx, _job(store, job_id), store, file, watch=watch, retry_failed=retry_failed, match=match, missing=missing,
         pause=pause, plain=plain, timeout=timeout, json_out=json_out, quiet=quiet, delete_inputs=delete_inputs,
+        wait_lock=wait_lock,
     )  # fmt: skip
 
 
@@ -468,6 +476,7 @@ def attach(
     pause: PauseOpt = DEFAULT_PAUSE,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
+    wait_lock: WaitLockOpt = 0.0,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -483,20 +492,21 @@ def attach(
       cbatch jobs attach k3v9x0q2ma --file requests.jsonl --max-records-per-batch 50000
     """
     from ..tasks.jobs import attach_job
-    from ._jobs import split_size, store_for_jobs
+    from ._jobs import hold_job, split_size, store_for_jobs
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
     size = split_size(state, max_bytes)
     store = store_for_jobs()
-    job = attach_job(
-        state.client(), job_id, file, state.out, store, model=model or state.settings().model.value, label=name,
-        max_bytes=size, max_records=max_records, dataset_type=dataset_type,
-    )  # fmt: skip
-    _resume_like(
-        ctx, job, store, file, watch=watch, retry_failed=retry_failed, match=None, missing=True, pause=pause,
-        plain=plain, timeout=timeout, json_out=json_out, quiet=quiet, delete_inputs=False,
-    )  # fmt: skip
+    with hold_job(store, job_id, wait_lock):
+        job = attach_job(
+            state.client(), job_id, file, state.out, store, model=model or state.settings().model.value, label=name,
+            max_bytes=size, max_records=max_records, dataset_type=dataset_type,
+        )  # fmt: skip
+        _resume_like(
+            ctx, job, store, file, watch=watch, retry_failed=retry_failed, match=None, missing=True, pause=pause,
+            plain=plain, timeout=timeout, json_out=json_out, quiet=quiet, delete_inputs=False, wait_lock=wait_lock,
+        )  # fmt: skip
 
 
 @_command("retry")
@@ -516,6 +526,7 @@ def retry(
     file: FileOpt = None,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
+    wait_lock: WaitLockOpt = 0.0,
     quiet: QuietOpt = False,
 ) -> None:
     """Send again what failed in every part of a job, watch the retries together, for --rounds.
@@ -524,7 +535,7 @@ def retry(
     'cbatch retry' makes them); exit 12 when records still fail after the
     last round, 0 when none do.
     """
-    from ._jobs import follow_job, store_for_jobs
+    from ._jobs import follow_job, hold_job, store_for_jobs
 
     state = get_state(ctx)
     state.out.set_mode(quiet=quiet)
@@ -532,10 +543,11 @@ def retry(
     job = _job(store, job_id)
     from ..tasks.jobs import input_of
 
-    code = follow_job(
-        state, job, store, input_of(job, file), rounds=rounds, pause=pause, match=match, missing=missing,
-        to_stderr=quiet, plain=plain, timeout=timeout,
-    )  # fmt: skip
+    with hold_job(store, job.id, wait_lock):
+        code = follow_job(
+            state, job, store, input_of(job, file), rounds=rounds, pause=pause, match=match, missing=missing,
+            to_stderr=quiet, plain=plain, timeout=timeout,
+        )  # fmt: skip
     raise typer.Exit(code)
 
 

@@ -18,6 +18,7 @@ from ._options import (
     MissingOpt,
     PauseOpt,
     QuietOpt,
+    WaitLockOpt,
 )
 
 if TYPE_CHECKING:
@@ -77,6 +78,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = 1,
         pause: PauseOpt = DEFAULT_PAUSE,
+        wait_lock: WaitLockOpt = 0.0,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -131,6 +133,7 @@ def register(app: typer.Typer) -> None:
             model=model,
             read_timeout=state.timeout,
             ca_bundle=state.ca_bundle,
+            wait_lock=wait_lock,
         )
         if watch:
             resume = retry_command(state, batch_id, options, rounds=rounds, pause=pause)

@@ -30,8 +30,8 @@ import os
 import re
 import string
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,6 +83,13 @@ class JobOptions:
     org_max_bytes: int | None = None
     """The organisation's storage limit: parts that do not fit wait (None: never wait)."""
     storage_poll: float = STORAGE_POLL
+    wait_lock: float = 0.0
+    """How long to wait for another cbatch sending for the job on this machine (``--wait-lock``; 0: stop at once)."""
+
+
+def job_run(job_id: str) -> str:
+    """The job's run, as its lock names it (:mod:`cohere_batch_cli.state.runlock`)."""
+    return f"job {job_id}"
 
 
 # -- views --------------------------------------------------------------------------------------
@@ -517,8 +524,26 @@ def send_parts(
     """Upload what is missing and create what is missing; what an earlier run made is found and kept.
 
     Part ``n`` is created once part ``n + 1`` is uploaded (its validation runs
-    meanwhile), the last at the end.
+    meanwhile), the last at the end. The job's run lock is held throughout:
+    another cbatch sending for the job on this machine stops this one at once
+    (or after ``options.wait_lock``).
     """
+    from ..state.runlock import run_lock
+
+    with run_lock(store, job_run(job.id), wait=options.wait_lock):
+        return _send_parts(client, job, reporter, store, options, path=path)
+
+
+def _send_parts(
+    client: CohereClient,
+    job: JobRecord,
+    reporter: Reporter,
+    store: StateStore,
+    options: JobOptions,
+    *,
+    path: Path | None,
+) -> list[PartRecord]:
+    job = store.job(job.id) or job  # what the store says now: another run may have moved it on
     if job.step == "canceled":
         raise NotReady(f"job {job.id} was canceled: nothing more is sent")
     if job.step == "splitting":
@@ -991,19 +1016,11 @@ def _part_input(
 # -- plumbing -----------------------------------------------------------------------------------
 
 
-@contextmanager
-def _workdir(store: StateStore) -> Iterator[Path]:
-    """A private folder for the part files, beside the store, removed whatever happens."""
-    import shutil
-    import tempfile
+def _workdir(store: StateStore) -> AbstractContextManager[Path]:
+    """A private folder for the part files, beside the store, removed whatever happens (:mod:`..state.runlock`)."""
+    from ..state.runlock import work_folder
 
-    base = store.path.parent / "work"
-    base.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix="job-", dir=base))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    return work_folder(store, "job-")
 
 
 def prune_jobs(store: StateStore, *, older_than: float, everything: bool = False) -> list[str]:

@@ -17,18 +17,17 @@ before it is taken again:
 5. **done** once the run that made it has reported it (or watched it to the
    end): until then, the same command picks it up where it stopped.
 
-Only one cbatch may retry one root at a time on a machine (a lock file held
-for the run; the kernel drops it if the process dies).
+Only one cbatch may send for one run at a time on a machine: the run lock
+(:mod:`cohere_batch_cli.state.runlock`) of the root, or of the job when the
+batch is a job's part, held for the whole command; the kernel drops it if
+the process dies.
 """
 
 from __future__ import annotations
 
-import hashlib
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +36,7 @@ from .. import naming
 from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
 from ..exit_codes import ExitCode
 from ..selection import Rule, Selection
+from ..state.runlock import run_lock, work_folder
 from ..units import time_span
 
 if TYPE_CHECKING:
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
     from .reporting import Reporter
     from .sources import InputSource
 
-STALE_WORKDIR_SECONDS = 86_400.0
-"""A work folder this old was left by a run that was killed: removed by the next run."""
 MAX_PAUSE = 600.0
 
 
@@ -67,6 +65,8 @@ class RetryOptions:
     read_timeout: float | None = None
     ca_bundle: str | None = None
     processes: int | None = None
+    wait_lock: float = 0.0
+    """How long to wait for another cbatch sending for the same run on this machine (``--wait-lock``)."""
 
 
 @dataclass
@@ -107,10 +107,10 @@ def retry_once(
     Raises :class:`NotReady` while the newest attempt still runs (unless an
     earlier run made it: then that attempt is the outcome, to watch).
     """
-    from .lineage import resolve_chain, root_of
+    from .lineage import resolve_chain
 
     batch = client.get_batch(batch_id)
-    with root_lock(store, root_of(batch, store)):
+    with run_lock(store, run_of(batch, store), wait=options.wait_lock):
         chain = resolve_chain(client, batch, store=store, reporter=reporter)
         return _attempt(client, chain, reporter, options, store)
 
@@ -445,12 +445,12 @@ def retry_rounds(
     stop the rounds with their own code. An attempt that ends FAILED (every
     record it sent failed again) is a round like any other.
     """
-    from .lineage import resolve_chain, root_of
+    from .lineage import resolve_chain
 
     result = RoundsOutcome()
     first = client.get_batch(batch_id)
     made = 0
-    with root_lock(store, root_of(first, store)):
+    with run_lock(store, run_of(first, store), wait=options.wait_lock):
         while True:
             chain = resolve_chain(
                 client, client.get_batch(batch_id), store=store, reporter=reporter
@@ -511,84 +511,19 @@ def still_failing_error(count: int, batch_id: str) -> RecordsStillFailing:
 # -- plumbing -----------------------------------------------------------------------------------
 
 
-_HELD: dict[str, tuple[object, int]] = {}
+def run_of(batch: Batch, store: StateStore | None) -> str:
+    """The run a batch belongs to, as its lock names it: its job (a job's part or a retry of one), else its root."""
+    from .lineage import root_of
+
+    lineage = naming.parse_batch_name(batch.name)[1]
+    if lineage is not None and lineage.job_id is not None:
+        return f"job {lineage.job_id}"
+    return f"batch {root_of(batch, store)}"
 
 
-@contextmanager
-def root_lock(store: StateStore | None, root_id: str) -> Iterator[None]:
-    """Hold the lock of ``root_id`` on this machine: one cbatch retries one root at a time.
-
-    A file lock (``flock``), so a process that dies drops it; re-entrant
-    within the process (rounds hold it and each attempt takes it again).
-    """
-    held = _HELD.get(root_id)
-    if held is not None:
-        _HELD[root_id] = (held[0], held[1] + 1)
-        try:
-            yield
-        finally:
-            handle, count = _HELD[root_id]
-            _HELD[root_id] = (handle, count - 1)
-        return
-    handle = (
-        _lock(
-            store.path.parent
-            / "locks"
-            / f"{hashlib.sha256(root_id.encode()).hexdigest()[:24]}.lock"
-        )
-        if store is not None
-        else None
-    )
-    if handle is False:
-        raise NotReady(
-            f"another cbatch is retrying batch {root_id} on this machine",
-            hint="wait for it to end, then run this again",
-        )
-    _HELD[root_id] = (handle, 1)
-    try:
-        yield
-    finally:
-        _HELD.pop(root_id, None)
-        if handle is not None and hasattr(handle, "close"):
-            handle.close()
-
-
-def _lock(path: Path) -> object:
-    """An exclusive lock on ``path``, held by the returned file (False: taken; None: no locks here)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: one retry at a time is the user's to keep
-        return None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(path, "a")  # noqa: SIM115 - held open for the run: the lock lives as long as the file
-    except OSError:
-        return None  # a store folder that takes no lock file: the API's names still prevent doubles
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return False
-    return handle
-
-
-@contextmanager
-def _workdir(store: StateStore | None) -> Iterator[Path]:
-    """A private folder for the downloads and the scratch database, removed whatever happens."""
-    base = store.path.parent / "work" if store is not None else Path(tempfile.gettempdir())
-    base.mkdir(parents=True, exist_ok=True)
-    now = time.time()
-    for old in base.glob("retry-*"):
-        try:
-            if now - old.stat().st_mtime > STALE_WORKDIR_SECONDS:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            continue
-    work = Path(tempfile.mkdtemp(prefix="retry-", dir=base))
-    try:
-        yield work
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+def _workdir(store: StateStore | None) -> AbstractContextManager[Path]:
+    """A private folder for the downloads and the scratch database, removed whatever happens (:mod:`..state.runlock`)."""
+    return work_folder(store, "retry-")
 
 
 @contextmanager

@@ -1,0 +1,238 @@
+"""The run lock: one cbatch at a time sends for one run on this machine, and the folders it owns.
+
+A *run* is what one command sends for: a job (its id), a retried batch (its
+root's id, or its job's id when it is a job's part), a batch made from a file
+(its name). Every command that uploads or creates for a run holds the run's
+lock for as long as it works on it, so two processes on one machine never
+both look for a part, find nothing, and both make it.
+
+The lock is an OS file lock (``flock``) on a file under the store's folder:
+the kernel drops it when its holder dies, however it dies (``kill -9``
+included), so a lock is never left behind and never needs breaking by age.
+The holder writes its pid and the moment it took the lock into the file,
+which is how a second process names it ("pid 4242, since ...") when it
+stops at once, or waits (``--wait-lock``).
+
+The work folders a run makes (a job's part files, a retry's downloads) are
+owned the same way: each holds a lock file of its own for as long as its
+maker lives, and a folder is swept only once that lock is free. A slow upload
+is alive however old its folder is; a folder left by ``kill -9`` goes the
+next time any run makes one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+from ..errors import RunBusy
+
+if TYPE_CHECKING:
+    from .store import StateStore
+
+POLL = 0.1
+"""Seconds between two tries while ``--wait-lock`` waits."""
+OWNER = ".owner"
+"""The lock file inside a work folder: held by the process that made the folder, for its life."""
+WORK_PREFIXES = ("job-", "retry-", ".new-")
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a run's lock, as its lock file says."""
+
+    pid: int | None
+    since: float | None
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return "pid unknown"
+        if self.since is None:
+            return f"pid {self.pid}"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since))
+        return f"pid {self.pid}, since {stamp}"
+
+
+_HELD: dict[str, tuple[IO[str] | None, int]] = {}
+
+
+def lock_file(store: StateStore | Path, run: str) -> Path:
+    """The lock file of ``run`` (``job ID``, ``batch ROOT``): under the store's folder, named by a hash."""
+    folder = store if isinstance(store, Path) else store.path.parent
+    return folder / "locks" / f"{hashlib.sha256(run.encode()).hexdigest()[:24]}.lock"
+
+
+@contextmanager
+def run_lock(store: StateStore | Path | None, run: str, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold ``run``'s lock while the block runs; :class:`RunBusy` naming the holder if another process has it.
+
+    ``run`` names the run in words (``job k3v9x0q2ma``, ``batch ROOT_ID``),
+    which are also its key; ``store`` is the state store, or the folder it
+    lives in (a command may lock before it opens the store). ``wait`` is how
+    long to wait for a holder to end first (``--wait-lock``; 0: not at all).
+    Re-entrant within the process: a command holds the lock of its run and
+    the tasks it calls take it again. Without a store (none could be opened)
+    or without file locks (Windows), nothing is held: the names on the API
+    still keep one machine's steps from doubling.
+    """
+    held = _HELD.get(run)
+    if held is not None:
+        _HELD[run] = (held[0], held[1] + 1)
+        try:
+            yield
+        finally:
+            handle, count = _HELD[run]
+            _HELD[run] = (handle, count - 1)
+        return
+    handle = _acquire(lock_file(store, run), run, wait) if store is not None else None
+    _HELD[run] = (handle, 1)
+    try:
+        yield
+    finally:
+        _HELD.pop(run, None)
+        if handle is not None:
+            handle.close()  # the kernel drops the lock with the last descriptor
+
+
+def holds(run: str) -> bool:
+    """Whether this process holds ``run``'s lock now."""
+    return run in _HELD
+
+
+def _acquire(path: Path, what: str, wait: float) -> IO[str] | None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: one run at a time is the user's to keep
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - held open for the run: the lock lives as long as the file
+    except OSError:
+        return None  # a store folder that takes no lock file: the API's names still prevent doubles
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            if time.monotonic() < deadline:
+                time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
+                continue
+            holder = _holder(path)
+            handle.close()
+            waited = f" (waited {wait:g} s)" if wait > 0 else ""
+            raise RunBusy(
+                f"{what} is being sent by another cbatch on this machine ({holder.describe()}){waited}",
+                hint="wait for it to end, or add --wait-lock DURATION to wait for it",
+            ) from None
+        break
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "since": time.time()}))
+        handle.flush()
+    except OSError:
+        pass  # the lock is held; only the holder's name is lost
+    return handle
+
+
+def _holder(path: Path) -> Holder:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return Holder(None, None)
+    if not isinstance(data, dict):
+        return Holder(None, None)
+    pid, since = data.get("pid"), data.get("since")
+    return Holder(
+        pid if isinstance(pid, int) else None,
+        float(since) if isinstance(since, (int, float)) else None,
+    )
+
+
+# -- work folders -------------------------------------------------------------------------------
+
+
+def work_base(store: StateStore | None) -> Path:
+    """Where work folders go: ``work`` beside the store, else the system's temporary folder."""
+    return store.path.parent / "work" if store is not None else Path(tempfile.gettempdir())
+
+
+@contextmanager
+def work_folder(store: StateStore | None, prefix: str) -> Iterator[Path]:
+    """A private folder owned by this process, removed whatever happens; dead runs' folders swept first.
+
+    The folder is made under a hidden name, its owner lock taken, and only
+    then renamed to ``prefix...``: a sweeper never sees a named folder whose
+    owner lock is not held by a live process.
+    """
+    base = work_base(store)
+    base.mkdir(parents=True, exist_ok=True)
+    sweep(base)
+    fresh = Path(tempfile.mkdtemp(prefix=".new-", dir=base))
+    owner = _own(fresh / OWNER)
+    work = fresh.with_name(prefix + fresh.name[len(".new-") :])
+    try:
+        fresh.rename(work)
+        yield work
+    finally:
+        shutil.rmtree(work if work.exists() else fresh, ignore_errors=True)
+        if owner is not None:
+            owner.close()
+
+
+def sweep(base: Path) -> list[Path]:
+    """Remove the work folders whose owner is gone (its lock free); those of live processes are kept.
+
+    A folder with no owner file (one made by an earlier version of cbatch, or
+    a process killed between making its folder and locking it) is left alone:
+    nothing says its maker is gone.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(base.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        if not entry.name.startswith(WORK_PREFIXES) or not entry.is_dir():
+            continue
+        if _free(entry / OWNER):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def _own(path: Path) -> IO[str] | None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: folders are removed by their maker only
+        return None
+    handle = open(path, "w")  # noqa: SIM115 - held open for the folder's life
+    fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    return handle
+
+
+def _free(owner: Path) -> bool:
+    """Whether ``owner`` exists and no process holds it (probing takes the lock a moment: no one else ever waits for it)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover
+        return False
+    try:
+        handle = open(owner)  # noqa: SIM115 - closed by the with below
+    except OSError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return False
+        return True

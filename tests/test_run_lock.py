@@ -1,0 +1,243 @@
+"""Nothing sent twice on one machine: one run lock for every command that sends, and what a cancel stops.
+
+Real processes of the installed ``cbatch`` race each other against a sandbox
+of the test's own; the sandbox's batch list is the judge of what was made.
+A job here is 60 small records cut into 6 parts of 10.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cohere_batch_cli import naming
+from cohere_batch_cli.api.client import CohereClient
+from cohere_batch_cli.exit_codes import ExitCode
+from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+from tests.conftest import TEST_KEY
+from tests.support.flows import chat_records, write_jsonl
+from tests.support.installed import cbatch_env, cbatch_path
+from tests.support.kills import kill_when
+
+SPLIT = ("--model", "command-r", "--max-records-per-batch", "10")
+
+
+@contextmanager
+def sandbox(tmp_path: Path, **settings: Any) -> Iterator[dict[str, Any]]:
+    server = SandboxServer(
+        SandboxSettings(data_dir=tmp_path / "sandbox", port=0, output_ready_delay=0.0, **settings)
+    ).start()
+    client = CohereClient(TEST_KEY, server.base_url)
+    work = tmp_path / "a"
+    work.mkdir()
+    write_jsonl(work / "in.jsonl", chat_records(60))
+    try:
+        yield {"server": server, "client": client, "cwd": work}
+    finally:
+        client.close()
+        server.stop()
+
+
+@pytest.fixture
+def slow(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """Every request takes 50 ms and a dataset 0.3 s to validate: a send lasts long enough to race."""
+    with sandbox(tmp_path, latency=0.05, validation_delay=0.3, queue_delay=0.5) as world:
+        yield world
+
+
+def start(world: dict[str, Any], *args: str, cwd: Path | None = None) -> subprocess.Popen[str]:
+    where = cwd or world["cwd"]
+    return subprocess.Popen(
+        [cbatch_path(), *args], cwd=where, env=cbatch_env(world["server"].base_url, where),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    return proc.returncode, out, err
+
+
+def store_rows(world: dict[str, Any], sql: str) -> list[tuple[Any, ...]]:
+    path = world["cwd"] / "state" / "state.sqlite3"
+    if not path.exists():
+        return []
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return list(db.execute(sql))
+    except sqlite3.Error:
+        return []
+
+
+def part_steps(world: dict[str, Any]) -> list[str]:
+    return [r[0] for r in store_rows(world, "SELECT step FROM job_parts ORDER BY part")]
+
+
+def job_batches(world: dict[str, Any], job_id: str) -> Counter[tuple[int, int]]:
+    """How many batches the sandbox holds for each (part, attempt) of the job."""
+    found: Counter[tuple[int, int]] = Counter()
+    for batch in world["client"].iter_batches(page_size=1000):
+        lineage = naming.parse_batch_name(batch.name)[1]
+        if lineage is not None and lineage.job_id == job_id:
+            found[(lineage.part or 0, lineage.attempt)] += 1
+    return found
+
+
+def planned_job(world: dict[str, Any]) -> str:
+    """A job split into 6 parts and killed before it sent any: what two resumes then race for."""
+    proc = start(world, "jobs", "create", "in.jsonl", *SPLIT)
+    kill_when(proc, lambda: part_steps(world) == ["planned"] * 6, "the job was planned")
+    ((job_id,),) = store_rows(world, "SELECT id FROM jobs")
+    return str(job_id)
+
+
+def busy_line(err: str, run: str, pid: int) -> None:
+    """The one-line refusal names the run and the holder's pid and since when."""
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert lines[0].startswith(
+        f"error: {run} is being sent by another cbatch on this machine (pid {pid}, since "
+    ), err
+
+
+def test_two_jobs_resume_at_once_one_sends_and_the_other_stops_naming_it(
+    slow: dict[str, Any],
+) -> None:
+    job_id = planned_job(slow)
+    first = start(slow, "jobs", "resume", job_id, "--no-watch")
+    second = start(slow, "jobs", "resume", job_id, "--no-watch")
+    outcomes = {proc.pid: finish(proc) for proc in (first, second)}
+    codes = sorted(code for code, _, _ in outcomes.values())
+    assert codes == [0, ExitCode.REFUSED], outcomes
+    (loser,) = (pid for pid, (code, _, _) in outcomes.items() if code == ExitCode.REFUSED)
+    (winner,) = (pid for pid in outcomes if pid != loser)
+    busy_line(outcomes[loser][2], f"job {job_id}", winner)
+    assert job_batches(slow, job_id) == Counter({(p, 1): 1 for p in range(1, 7)}), (
+        "one batch per part"
+    )
+
+
+def test_jobs_retry_against_jobs_resume_stops_at_once_or_waits_with_wait_lock(
+    tmp_path: Path,
+) -> None:
+    with sandbox(tmp_path, queue_delay=1.5, transient_fail_rate=0.3, seed=5) as world:
+        job_id = planned_job(world)
+        resume = start(
+            world, "jobs", "resume", job_id
+        )  # sends, then watches the parts while queued
+        deadline = time.monotonic() + 30
+        while part_steps(world) != ["created"] * 6:
+            assert resume.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        code, _, err = finish(start(world, "jobs", "retry", job_id, "--pause", "0.05s"))
+        assert code == ExitCode.REFUSED, err
+        busy_line(err, f"job {job_id}", resume.pid)
+
+        waiting = start(
+            world,
+            "jobs",
+            "retry",
+            job_id,
+            "--rounds",
+            "2",
+            "--pause",
+            "0.05s",
+            "--wait-lock",
+            "60s",
+        )
+        assert finish(resume)[0] == 0
+        code, _, err = finish(waiting)
+        assert code in (0, ExitCode.RECORDS_FAILED), err
+        made = job_batches(world, job_id)
+        assert set(made.values()) == {1}, f"one batch per part and attempt: {made}"
+        assert max(attempt for _, attempt in made) >= 2, "the retry ran once the lock was free"
+
+
+def test_wait_lock_that_runs_out_stops_with_the_holder_named(slow: dict[str, Any]) -> None:
+    job_id = planned_job(slow)
+    holder = start(slow, "jobs", "resume", job_id)
+    deadline = time.monotonic() + 30
+    while "uploading" not in part_steps(slow) and "uploaded" not in part_steps(slow):
+        assert holder.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    began = time.monotonic()
+    code, _, err = finish(start(slow, "jobs", "resume", job_id, "--wait-lock", "0.5s"))
+    assert code == ExitCode.REFUSED and time.monotonic() - began >= 0.5
+    busy_line(err, f"job {job_id}", holder.pid)
+    assert "(waited 0.5 s)" in err
+    assert finish(holder)[0] == 0
+    assert job_batches(slow, job_id) == Counter({(p, 1): 1 for p in range(1, 7)})
+
+
+def test_create_file_holds_the_lock_of_its_batch_name(slow: dict[str, Any]) -> None:
+    first = start(slow, "create", "--file", "in.jsonl", "--model", "command-r", "--name", "nightly")
+    deadline = time.monotonic() + 30
+    while not list((slow["cwd"] / "state" / "locks").glob("*.lock")):
+        assert first.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    second = start(
+        slow, "create", "--file", "in.jsonl", "--model", "command-r", "--name", "nightly"
+    )
+    code, _, err = finish(second)
+    first_code, _, first_err = finish(first)
+    assert first_code == 0, first_err
+    assert code == ExitCode.REFUSED, err
+    busy_line(err, "batch nightly", first.pid)
+    names = [b.name for b in slow["client"].iter_batches(page_size=100)]
+    assert names.count("nightly") == 1
+
+
+def work_folders(world: dict[str, Any]) -> set[Path]:
+    base = world["cwd"] / "state" / "work"
+    return set(base.glob("job-*")) | set(base.glob("retry-*")) if base.exists() else set()
+
+
+def wait_for(condition: Any, proc: subprocess.Popen[str], what: str) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert proc.poll() is None, f"cbatch ended before {what}: {proc.communicate()}"
+        assert time.monotonic() < deadline, f"{what} did not happen"
+        time.sleep(0.003)
+
+
+def test_a_killed_runs_part_file_is_swept_once_its_lock_is_free_and_kept_while_held(
+    slow: dict[str, Any],
+) -> None:
+    cwd = slow["cwd"]
+    killed = start(slow, "jobs", "create", "in.jsonl", *SPLIT)
+    kill_when(
+        killed,
+        lambda: any(any(folder.glob("part-*.jsonl")) for folder in work_folders(slow)),
+        "a part file was written",
+    )
+    (left,) = work_folders(slow)
+    assert list(left.glob("part-*.jsonl")), f"kill -9 left the part file: {list(left.iterdir())}"
+    ((job_id,),) = store_rows(slow, "SELECT id FROM jobs")
+
+    holder = start(slow, "jobs", "resume", str(job_id), "--no-watch")
+    wait_for(lambda: work_folders(slow) - {left}, holder, "the resume made its work folder")
+    holder.send_signal(signal.SIGSTOP)  # alive, holding its lock, as a slow upload is
+    try:
+        wait_for(lambda: not left.exists(), holder, "the dead run's folder was swept")
+        (held,) = work_folders(slow)
+        os.utime(held, (time.time() - 3 * 86_400,) * 2)  # old, but alive: age says nothing
+        write_jsonl(cwd / "other.jsonl", chat_records(5))
+        code, _, err = finish(start(slow, "jobs", "create", "other.jsonl", "--model", "command-r"))
+        assert code == 0, err
+        assert held.exists(), "the folder of a live run is kept"
+    finally:
+        holder.send_signal(signal.SIGCONT)
+    assert finish(holder)[0] == 0
+    assert work_folders(slow) == set(), "each run removes its own folder"
+    assert job_batches(slow, str(job_id)) == Counter({(p, 1): 1 for p in range(1, 7)})

@@ -42,7 +42,7 @@ def job_options(
     max_records: int | None,
     max_bytes: str | None,
     delete_inputs: bool = False,
-    wait_lock: float = 0.0,
+    wait_lock: float | None = None,
 ) -> JobOptions:
     """The job's options from the flags and the settings; a usage error for a size over the dataset limit."""
     from ..tasks.jobs import JobOptions
@@ -54,7 +54,7 @@ def job_options(
         raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
     return JobOptions(
         label=label, model=chosen, max_bytes=size, max_records=max_records, dataset_type=dataset_type,
-        delete_inputs=delete_inputs, org_max_bytes=limits.org_max_bytes, wait_lock=wait_lock,
+        delete_inputs=delete_inputs, org_max_bytes=limits.org_max_bytes, wait_lock=wait_lock or 0.0,
     )  # fmt: skip
 
 
@@ -84,12 +84,12 @@ def store_for_jobs() -> StateStore:
     return open_store()
 
 
-def hold_job(store: StateStore, job_id: str, wait: float) -> AbstractContextManager[None]:
+def hold_job(store: StateStore, job_id: str, wait: float | None) -> AbstractContextManager[None]:
     """The job's run lock, held by a command for all it sends and watches (:mod:`..state.runlock`)."""
     from ..state.runlock import run_lock
     from ..tasks.jobs import job_run
 
-    return run_lock(store, job_run(job_id), wait=wait)
+    return run_lock(store, job_run(job_id), wait=wait or 0.0)
 
 
 def start_job(

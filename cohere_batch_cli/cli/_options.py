@@ -177,7 +177,7 @@ DEFAULT_PAUSE = 30.0
 MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
 MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
 PauseOpt = Annotated[float, typer.Option("--pause", parser=parse_duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip
-WaitLockOpt = Annotated[float, typer.Option("--wait-lock", parser=parse_duration, metavar="DURATION", help="When another cbatch on this machine is sending for the same run (job or batch), wait this long for it to end instead of stopping at once (exit 5).", show_default=False)]  # fmt: skip
+WaitLockOpt = Annotated[float | None, typer.Option("--wait-lock", parser=parse_duration, metavar="DURATION", help="When another cbatch on this machine is sending for the same run (job or batch), wait this long for it to end instead of stopping at once (exit 5).", show_default=False)]  # fmt: skip
 
 
 # -- token counts and budgets (estimate, create --file) ----------------------------------

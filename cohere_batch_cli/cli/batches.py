@@ -164,7 +164,7 @@ def register(app: typer.Typer) -> None:
         split: SplitOpt = False,
         max_records_per_batch: MaxRecordsOpt = None,
         max_bytes_per_batch: MaxBytesOpt = None,
-        wait_lock: WaitLockOpt = 0.0,
+        wait_lock: WaitLockOpt = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -282,7 +282,9 @@ def register(app: typer.Typer) -> None:
 
             # One cbatch at a time sends a batch of one name from this machine, for the rest of the command.
             ctx.with_resource(
-                run_lock(state_dir()[0], f"batch {name or default_name(file)}", wait=wait_lock)
+                run_lock(
+                    state_dir()[0], f"batch {name or default_name(file)}", wait=wait_lock or 0.0
+                )
             )
 
             checks = GuardOptions(
@@ -320,7 +322,7 @@ def register(app: typer.Typer) -> None:
 
             options = RetryOptions(
                 rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle,
-                wait_lock=wait_lock,
+                wait_lock=wait_lock or 0.0,
             )  # fmt: skip
             resume = retry_command(state, batch.id, options, rounds=retry_failed, pause=pause)
             code = run_rounds(

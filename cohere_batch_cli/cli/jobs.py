@@ -91,14 +91,14 @@ def _job(store: StateStore, job_id: str) -> JobRecord:
 
 
 def _options(
-    state: CliState, job: JobRecord, delete_inputs: bool = False, wait_lock: float = 0.0
+    state: CliState, job: JobRecord, delete_inputs: bool = False, wait_lock: float | None = None
 ) -> JobOptions:
     from ..tasks.jobs import JobOptions
 
     return JobOptions(
         label=job.label, model=job.model, max_bytes=job.max_bytes or state.settings().limits.dataset_max_bytes,
         max_records=job.max_records, dataset_type=job.dataset_type, delete_inputs=delete_inputs,
-        org_max_bytes=state.settings().limits.org_max_bytes, wait_lock=wait_lock,
+        org_max_bytes=state.settings().limits.org_max_bytes, wait_lock=wait_lock or 0.0,
     )  # fmt: skip
 
 
@@ -141,7 +141,7 @@ def create(
     pause: PauseOpt = DEFAULT_PAUSE,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
-    wait_lock: WaitLockOpt = 0.0,
+    wait_lock: WaitLockOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -386,7 +386,7 @@ def _resume_like(
     json_out: bool,
     quiet: bool,
     delete_inputs: bool,
-    wait_lock: float,
+    wait_lock: float | None,
 ) -> None:
     from ._jobs import carry_on, hold_job
 
@@ -416,7 +416,7 @@ def resume(
     delete_inputs: DeleteInputsOpt = False,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
-    wait_lock: WaitLockOpt = 0.0,
+    wait_lock: WaitLockOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -476,7 +476,7 @@ def attach(
     pause: PauseOpt = DEFAULT_PAUSE,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
-    wait_lock: WaitLockOpt = 0.0,
+    wait_lock: WaitLockOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -526,7 +526,7 @@ def retry(
     file: FileOpt = None,
     plain: PlainOpt = False,
     timeout: WatchTimeoutOpt = None,
-    wait_lock: WaitLockOpt = 0.0,
+    wait_lock: WaitLockOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Send again what failed in every part of a job, watch the retries together, for --rounds.

@@ -78,7 +78,7 @@ def register(app: typer.Typer) -> None:
             ),
         ] = 1,
         pause: PauseOpt = DEFAULT_PAUSE,
-        wait_lock: WaitLockOpt = 0.0,
+        wait_lock: WaitLockOpt = None,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -133,7 +133,7 @@ def register(app: typer.Typer) -> None:
             model=model,
             read_timeout=state.timeout,
             ca_bundle=state.ca_bundle,
-            wait_lock=wait_lock,
+            wait_lock=wait_lock or 0.0,
         )
         if watch:
             resume = retry_command(state, batch_id, options, rounds=rounds, pause=pause)

@@ -128,34 +128,36 @@ def test_two_jobs_resume_at_once_one_sends_and_the_other_stops_naming_it(
     )
 
 
+@contextmanager
+def paused(proc: subprocess.Popen[str]) -> Iterator[None]:
+    """``proc`` stopped (SIGSTOP) while the block runs: alive and holding its locks, whatever the machine's load."""
+    proc.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        proc.send_signal(signal.SIGCONT)
+
+
+def lock_held(world: dict[str, Any]) -> bool:
+    """A run lock's holder has written its record (pid, since)."""
+    locks = world["cwd"] / "state" / "locks"
+    return locks.exists() and any(p.read_text() for p in locks.glob("*.lock"))
+
+
 def test_jobs_retry_against_jobs_resume_stops_at_once_or_waits_with_wait_lock(
     tmp_path: Path,
 ) -> None:
-    with sandbox(tmp_path, queue_delay=1.5, transient_fail_rate=0.3, seed=5) as world:
+    with sandbox(tmp_path, queue_delay=0.5, transient_fail_rate=0.3, seed=5) as world:
         job_id = planned_job(world)
-        resume = start(
-            world, "jobs", "resume", job_id
-        )  # sends, then watches the parts while queued
-        deadline = time.monotonic() + 30
-        while part_steps(world) != ["created"] * 6:
-            assert resume.poll() is None and time.monotonic() < deadline
-            time.sleep(0.01)
-        code, _, err = finish(start(world, "jobs", "retry", job_id, "--pause", "0.05s"))
-        assert code == ExitCode.REFUSED, err
-        busy_line(err, f"job {job_id}", resume.pid)
-
-        waiting = start(
-            world,
-            "jobs",
-            "retry",
-            job_id,
-            "--rounds",
-            "2",
-            "--pause",
-            "0.05s",
-            "--wait-lock",
-            "60s",
-        )
+        resume = start(world, "jobs", "resume", job_id)  # sends, then watches the parts
+        wait_for(lambda: part_steps(world) == ["created"] * 6, resume, "every part was created")
+        with paused(resume):
+            code, _, err = finish(start(world, "jobs", "retry", job_id, "--pause", "0.05s"))
+            assert code == ExitCode.REFUSED, err
+            busy_line(err, f"job {job_id}", resume.pid)
+            waiting = start(world, "jobs", "retry", job_id, "--wait-lock", "60s")
+            time.sleep(0.5)
+            assert waiting.poll() is None, "it waits for the holder"
         assert finish(resume)[0] == 0
         code, _, err = finish(waiting)
         assert code in (0, ExitCode.RECORDS_FAILED), err
@@ -166,34 +168,28 @@ def test_jobs_retry_against_jobs_resume_stops_at_once_or_waits_with_wait_lock(
 
 def test_wait_lock_that_runs_out_stops_with_the_holder_named(slow: dict[str, Any]) -> None:
     job_id = planned_job(slow)
-    holder = start(slow, "jobs", "resume", job_id)
-    deadline = time.monotonic() + 30
-    while "uploading" not in part_steps(slow) and "uploaded" not in part_steps(slow):
-        assert holder.poll() is None and time.monotonic() < deadline
-        time.sleep(0.01)
-    began = time.monotonic()
-    code, _, err = finish(start(slow, "jobs", "resume", job_id, "--wait-lock", "0.5s"))
-    assert code == ExitCode.REFUSED and time.monotonic() - began >= 0.5
-    busy_line(err, f"job {job_id}", holder.pid)
-    assert "(waited 0.5 s)" in err
+    holder = start(slow, "jobs", "resume", job_id, "--no-watch")
+    wait_for(lambda: lock_held(slow), holder, "the resume took the lock")
+    with paused(holder):
+        began = time.monotonic()
+        code, _, err = finish(start(slow, "jobs", "resume", job_id, "--wait-lock", "0.5s"))
+        assert code == ExitCode.REFUSED and time.monotonic() - began >= 0.5
+        busy_line(err, f"job {job_id}", holder.pid)
+        assert "(waited 0.5 s)" in err
     assert finish(holder)[0] == 0
     assert job_batches(slow, job_id) == Counter({(p, 1): 1 for p in range(1, 7)})
 
 
 def test_create_file_holds_the_lock_of_its_batch_name(slow: dict[str, Any]) -> None:
-    first = start(slow, "create", "--file", "in.jsonl", "--model", "command-r", "--name", "nightly")
-    deadline = time.monotonic() + 30
-    while not list((slow["cwd"] / "state" / "locks").glob("*.lock")):
-        assert first.poll() is None and time.monotonic() < deadline
-        time.sleep(0.005)
-    second = start(
-        slow, "create", "--file", "in.jsonl", "--model", "command-r", "--name", "nightly"
-    )
-    code, _, err = finish(second)
+    create = ("create", "--file", "in.jsonl", "--model", "command-r", "--name", "nightly")
+    first = start(slow, *create)
+    wait_for(lambda: lock_held(slow), first, "the create took the lock")
+    with paused(first):
+        code, _, err = finish(start(slow, *create))
+        assert code == ExitCode.REFUSED, err
+        busy_line(err, "batch nightly", first.pid)
     first_code, _, first_err = finish(first)
     assert first_code == 0, first_err
-    assert code == ExitCode.REFUSED, err
-    busy_line(err, "batch nightly", first.pid)
     names = [b.name for b in slow["client"].iter_batches(page_size=100)]
     assert names.count("nightly") == 1
 
@@ -241,3 +237,32 @@ def test_a_killed_runs_part_file_is_swept_once_its_lock_is_free_and_kept_while_h
     assert finish(holder)[0] == 0
     assert work_folders(slow) == set(), "each run removes its own folder"
     assert job_batches(slow, str(job_id)) == Counter({(p, 1): 1 for p in range(1, 7)})
+
+
+def test_jobs_cancel_during_jobs_create_stops_the_sender_no_batch_after_it(
+    tmp_path: Path,
+) -> None:
+    with sandbox(tmp_path, latency=0.05, validation_delay=0.3, queue_delay=30.0) as slow:
+        cancel_during_create(slow)
+
+
+def cancel_during_create(slow: dict[str, Any]) -> None:
+    sender = start(slow, "jobs", "create", "in.jsonl", *SPLIT, "-q")
+    assert sender.stdout is not None
+    job_id = sender.stdout.readline().strip()  # printed at once, before anything is sent
+    wait_for(lambda: "created" in part_steps(slow), sender, "the first part was created")
+    code, _, err = finish(start(slow, "jobs", "cancel", job_id))
+    assert code == 0, err
+    at_cancel = {b.id: b for b in slow["client"].iter_batches(page_size=100)}
+    assert f"job {job_id} canceled: " in err
+
+    code, _, err = finish(sender)
+    assert code == ExitCode.REFUSED, err
+    assert f"error: job {job_id} was canceled: nothing more is sent" in err
+    after = {b.id: b for b in slow["client"].iter_batches(page_size=100)}
+    assert set(after) == set(at_cancel), "no batch was created after the cancel"
+    made = job_batches(slow, job_id)
+    assert 1 <= len(made) < 6 and set(made.values()) == {1}, f"one batch per part at most: {made}"
+    assert all(b.status.label in ("canceling", "canceled") for b in after.values()), [
+        b.status.label for b in after.values()
+    ]

@@ -103,9 +103,40 @@ def run_lock(store: StateStore | Path | None, run: str, *, wait: float = 0.0) ->
             handle.close()  # the kernel drops the lock with the last descriptor
 
 
-def holds(run: str) -> bool:
-    """Whether this process holds ``run``'s lock now."""
-    return run in _HELD
+@contextmanager
+def step_lock(store: StateStore | Path | None, run: str) -> Iterator[None]:
+    """Held around one step a cancel must not overtake: the sender's look at the run's state and its create.
+
+    The sender takes it to read the run's state and create (and record) a
+    batch; a cancel takes it once, after it has marked the run canceled, and
+    so waits for a create in flight to be recorded before it cancels what
+    exists. After that, every sender reads "canceled" first. Blocking: it is
+    held for one call at most.
+    """
+    handle = _step_handle(lock_file(store, run).with_suffix(".step")) if store is not None else None
+    try:
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _step_handle(path: Path) -> IO[str] | None:
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: the state alone is read
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - held for the step: the lock lives as long as the file
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+    except BaseException:
+        handle.close()
+        raise
+    return handle
 
 
 def _acquire(path: Path, what: str, wait: float) -> IO[str] | None:

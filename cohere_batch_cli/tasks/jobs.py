@@ -544,8 +544,7 @@ def _send_parts(
     path: Path | None,
 ) -> list[PartRecord]:
     job = store.job(job.id) or job  # what the store says now: another run may have moved it on
-    if job.step == "canceled":
-        raise NotReady(f"job {job.id} was canceled: nothing more is sent")
+    still_wanted(store, job)
     if job.step == "splitting":
         if path is None:
             raise InputRejected(
@@ -597,6 +596,18 @@ def _send_parts(
     return store.parts(job.id)
 
 
+def still_wanted(store: StateStore, job: JobRecord) -> None:
+    """Stop unless the job is still to be sent: read from the store again before every upload and create.
+
+    ``jobs cancel`` marks the job canceled in the store, so a sender on this
+    machine stops at its next step; from another machine, the cancel is seen
+    as the API's CANCELED parts.
+    """
+    now = store.job(job.id)
+    if now is not None and now.step == "canceled":
+        raise NotReady(f"job {job.id} was canceled: nothing more is sent")
+
+
 def _create_ready(
     client: CohereClient,
     job: JobRecord,
@@ -646,9 +657,12 @@ def _upload_part(
 ) -> str:
     from ..errors import InputChanged, InputFileError
     from ..input_rules import CHAT_V2_INPUT
+    from ..state.runlock import step_lock
     from .jobs_split import PartPlan, write_part
 
-    store.advance_part(job.id, part.part, "uploading")
+    with step_lock(store, job_run(job.id)):
+        still_wanted(store, job)
+        store.advance_part(job.id, part.part, "uploading")
     try:
         file = write_part(
             path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl",
@@ -690,6 +704,7 @@ def _create_part(
     store: StateStore,
     total: int,
 ) -> Batch:
+    from ..state.runlock import step_lock
     from .datasets import wait_for_dataset
     from .lineage import remember_batch
 
@@ -700,11 +715,13 @@ def _create_part(
             f"dataset {part.dataset_id} (part {part.part} of job {job.id}) is {dataset.validation_status}: "
             f"{dataset.validation_error or 'no reason given'}"
         )
-    store.advance_part(job.id, part.part, "creating")
-    batch = client.create_batch(
-        name=part.batch_name, input_dataset_id=part.dataset_id, model=job.model
-    )
-    store.advance_part(job.id, part.part, "created", batch_id=batch.id)
+    with step_lock(store, job_run(job.id)):  # a cancel waits for this create to be recorded
+        still_wanted(store, job)
+        store.advance_part(job.id, part.part, "creating")
+        batch = client.create_batch(
+            name=part.batch_name, input_dataset_id=part.dataset_id, model=job.model
+        )
+        store.advance_part(job.id, part.part, "created", batch_id=batch.id)
     remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
     reporter.info(f"part {part.part} of {total}: created batch {batch.id}")
     return batch
@@ -806,12 +823,18 @@ def cancel_job(
 
     Returns the view and, for each batch asked, its id and the refusal (None: accepted).
     """
+    from ..state.runlock import step_lock
     from .batches import cancel_batches
 
     store.set_job_step(job.id, "canceled")
+    with step_lock(store, job_run(job.id)):
+        pass  # a sender's create in flight is recorded now, and every later step reads "canceled"
     view = job_view(client, job, store)
     running = [
         p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
+    ]
+    running += [  # created a moment ago: recorded here, perhaps not listed yet
+        p.record.batch_id for p in view.parts if p.head is None and p.record.batch_id is not None
     ]
     outcomes = [
         (o.batch_id, None if o.accepted else str(o.error)) for o in cancel_batches(client, running)
@@ -978,6 +1001,7 @@ def retry_job(
                 reporter.info(
                     f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
                 )
+                still_wanted(store, job)  # a cancel since the last part stops the round
                 outcome = retry_once(client, part.root.id, reporter, options, store=store)
                 if outcome.batch is not None:
                     made.append(outcome)

@@ -1292,6 +1292,53 @@ def p8_split_upload(ctx: Context) -> list[Row]:
     ]
 
 
+P8B_MEMORY_MB = 200  # the check of a job's input, whatever its record count
+
+
+def p8b_many_records(ctx: Context) -> list[Row]:
+    """``jobs create`` and ``datasets validate`` of many small records: peak RSS at 1M and 10M.
+
+    Each ``custom_id`` is kept until the end of the check (a repeat may come on the
+    last line), which once held them all in a set: 1.4 GB at ten million. ``jobs
+    create`` runs against a closed port, so it stops (exit 7) once the plan is
+    recorded: what is measured is the check and the split. The peak is the main
+    process's (the check's workers, when a core is free, read ranges of at most 64 MiB).
+    ``--quick`` measures 1M only.
+    """
+    counts = [1_000_000] if ctx.quick else [1_000_000, 10_000_000]
+    rows: list[Row] = []
+    for count in counts:
+        path = write_chat_jsonl(WORK / "p8b" / f"{count}.jsonl", count)
+        mb = path.stat().st_size / 1e6
+        try:
+            state = WORK / "p8b" / f"state-{count}"
+            shutil.rmtree(state, ignore_errors=True)
+            env = cli_env("http://127.0.0.1:9", CBATCH_STATE_DIR=str(state))
+            create = run_proc(
+                [CBATCH, "jobs", "create", str(path), "--model", "command-r", "-q", "--retries", "0"],
+                env, timeout=3600,
+            ).check((7,))  # fmt: skip
+            validate = run_proc(
+                [CBATCH, "datasets", "validate", str(path)], env, timeout=3600
+            ).check()
+        finally:
+            path.unlink(missing_ok=True)
+        for name, proc in (
+            ("jobs create (check and split)", create),
+            ("datasets validate", validate),
+        ):
+            rows.append(
+                Row(
+                    "P8b",
+                    f"{name} of {count:,} records ({mb:,.0f} MB): peak RSS",
+                    f"{proc.maxrss_mb:.0f} MiB in {ms(proc.wall)}",
+                    f"< {P8B_MEMORY_MB} MiB",
+                    proc.maxrss_mb < P8B_MEMORY_MB,
+                )
+            )
+    return rows
+
+
 def p9_job_watch(ctx: Context) -> list[Row]:
     if not module_available("tasks/jobs"):
         return [_skip("P9", "jobs watch", "cohere_batch_cli/tasks/jobs.py has not landed")]
@@ -1494,6 +1541,7 @@ def jobs_list(ctx: Context) -> list[Row]:
 CASES.update(
     {
         "P8": ("split and upload (jobs)", p8_split_upload),
+        "P8b": ("many small records (jobs create, validate)", p8b_many_records),
         "P9": ("job watching", p9_job_watch),
         "P10": ("job results", p10_job_results),
         "JL": ("jobs list --json", jobs_list),

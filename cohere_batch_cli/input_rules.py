@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson as _orjson
 
@@ -207,21 +207,50 @@ def check_record(record: Any, dataset_type: str) -> list[str]:
     return errors
 
 
+class SeenIds(Protocol):
+    """Where a check notes each ``custom_id`` (its 64-bit hash) and the line it was on."""
+
+    def add(self, digest: int, line: int) -> int | None:
+        """The line ``digest`` was first on when it is a repeat known now; else None."""
+
+
+class _IdsInMemory:
+    """Every id in a dict: the sandbox's check, and small files."""
+
+    def __init__(self) -> None:
+        self._first: dict[int, int] = {}
+
+    def add(self, digest: int, line: int) -> int | None:
+        seen = self._first.setdefault(digest, line)
+        return seen if seen != line else None
+
+
+def id_digest(custom_id: str) -> int:
+    """The 64-bit hash a check keeps of a ``custom_id``."""
+    return int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big")
+
+
+def duplicate_message(custom_id: str, first: int) -> str:
+    return f"duplicate custom_id {json.dumps(custom_id)} (first on line {first})"
+
+
 class InputChecker:
     """Checks a JSONL file line by line in constant memory per line.
 
-    Feed it every raw line with its 1-based number; it keeps only a 64-bit hash
-    per ``custom_id`` seen (so a file of millions of records costs tens of MB,
-    not gigabytes) and the count of bytes and rows. When ``dataset_type`` is
-    None the type is inferred from the first record whose body tells it.
+    Feed it every raw line with its 1-based number; it keeps a 64-bit hash per
+    ``custom_id`` seen, with its line, in ``ids`` (in memory by default; the
+    local check gives one that spills to disk, so ten million records cost
+    the same memory as ten thousand) and the count of bytes and rows. When
+    ``dataset_type`` is None the type is inferred from the first record whose
+    body tells it.
     """
 
-    def __init__(self, dataset_type: str | None = None) -> None:
+    def __init__(self, dataset_type: str | None = None, ids: SeenIds | None = None) -> None:
         self.dataset_type = dataset_type
         self.rows = 0
         self.size_bytes = 0
         self.problem_count = 0
-        self._seen: set[int] = set()
+        self.ids: SeenIds = ids if ids is not None else _IdsInMemory()
 
     def feed(self, line_no: int, raw: bytes) -> list[Problem]:
         """Check one raw line (with or without its line ending)."""
@@ -257,13 +286,9 @@ class InputChecker:
         problems = [Problem(line_no, m) for m in messages]
         custom_id = record.get("custom_id") if isinstance(record, dict) else None
         if isinstance(custom_id, str) and custom_id.strip():
-            digest = int.from_bytes(
-                hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big"
-            )
-            if digest in self._seen:
-                problems.append(Problem(line_no, f"duplicate custom_id {json.dumps(custom_id)}"))
-            else:
-                self._seen.add(digest)
+            first = self.ids.add(id_digest(custom_id), line_no)
+            if first is not None:
+                problems.append(Problem(line_no, duplicate_message(custom_id, first)))
         return self._count(problems)
 
     def finish(self) -> list[Problem]:

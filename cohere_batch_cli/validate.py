@@ -25,9 +25,12 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .input_rules import MAX_PROBLEMS, InputChecker, Problem
+
+if TYPE_CHECKING:
+    from .state.spill import SeenIds
 from .units import binary_size
 
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -98,7 +101,10 @@ def check_file(
         if not_text is not None:
             report.add([not_text])
             return report
-        checker = InputChecker(dataset_type)
+        from .state.spill import SeenIds
+
+        seen = SeenIds()
+        checker = InputChecker(dataset_type, seen)
         unreadable = 0
         try:
             for line_no, raw, too_long in _bounded_lines(fh, max_line_bytes):
@@ -116,8 +122,11 @@ def check_file(
                     problems = checker.feed(line_no, raw)
                 unreadable += too_long or _unreadable(problems)
                 report.add(problems)
+            _add_spilled_repeats(report, seen, path)
         except OSError as exc:
             raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        finally:
+            seen.close()
         checker.size_bytes = size  # skipped long lines were never fed, yet they count
         report.add(checker.finish())
     report.rows = checker.rows
@@ -134,6 +143,52 @@ def check_file(
             ]
         )
     return report
+
+
+def _add_spilled_repeats(report: FileReport, seen: SeenIds, path: Path) -> None:
+    """The repeated custom_ids found only once the check ended (past what memory holds): each counted,
+    those shown read back from their lines."""
+    from .input_rules import duplicate_message
+
+    room = max(0, MAX_PROBLEMS - len(report.problems))
+    shown: list[tuple[int, int]] = []
+    count = 0
+    for line, first in seen.spilled_repeats():
+        count += 1
+        if len(shown) < room:
+            shown.append((line, first))
+    if not count:
+        return
+    ids = ids_on_lines(path, {line for line, _ in shown})
+    report.add(
+        [
+            Problem(line, duplicate_message(ids.get(line, "?"), first))
+            for line, first in sorted(shown)
+        ]
+    )
+    report.problem_count += count - len(shown)
+
+
+def ids_on_lines(path: Path, lines: set[int]) -> dict[int, str]:
+    """The ``custom_id`` on each of ``lines`` (1-based) of a file: read again, for the few problems shown."""
+    import json
+
+    found: dict[int, str] = {}
+    if not lines:
+        return found
+    last = max(lines)
+    with open(path, "rb") as fh:
+        for line_no, raw, too_long in _bounded_lines(fh, MAX_LINE_BYTES):
+            if line_no in lines and not too_long:
+                try:
+                    record = json.loads(raw.lstrip(b"\xef\xbb\xbf"))
+                except ValueError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("custom_id"), str):
+                    found[line_no] = record["custom_id"]
+            if line_no >= last:
+                break
+    return found
 
 
 def _open_for_reading(path: Path) -> BinaryIO:

@@ -92,7 +92,7 @@ def test_a_custom_id_used_in_two_parts_is_refused_before_anything_is_planned(
     told: list[str] = []
     with pytest.raises(InputRejected, match=r"1 problem; nothing was uploaded"):
         plan_split(path, None, max_bytes=10**9, max_records=10, problems_out=told.append)
-    assert told == [f'{path}:36: duplicate custom_id "{records[2]["custom_id"]}"']
+    assert told == [f'{path}:36: duplicate custom_id "{records[2]["custom_id"]}" (first on line 3)']
 
 
 def test_the_check_in_two_worker_processes_plans_what_one_does_and_finds_duplicates_across_ranges(
@@ -114,7 +114,31 @@ def test_the_check_in_two_worker_processes_plans_what_one_does_and_finds_duplica
             path, None, max_bytes=3000, max_records=None, processes=2, problems_out=told.append,
             block_bytes=2048,
         )  # fmt: skip
-    assert told == [f'{path}:391: duplicate custom_id "{records[3]["custom_id"]}"']
+    assert told == [
+        f'{path}:391: duplicate custom_id "{records[3]["custom_id"]}" (first on line 4)'
+    ]
+
+
+def test_repeats_across_ranges_and_past_what_memory_holds_are_found_with_their_first_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cohere_batch_cli.state import spill
+
+    monkeypatch.setattr(spill, "MEMORY_IDS", 50)  # the caller's one check spills after 50 ids
+    records = chat_records(400)
+    records[390]["custom_id"] = records[3]["custom_id"]
+    records[120]["custom_id"] = records[110]["custom_id"]
+    path = write_jsonl(tmp_path / "in.jsonl", records)
+    told: list[str] = []
+    with pytest.raises(InputRejected, match=r"2 problems; nothing was uploaded"):
+        plan_split(
+            path, None, max_bytes=3000, max_records=None, processes=2, problems_out=told.append,
+            block_bytes=2048,
+        )  # fmt: skip
+    assert told == [
+        f'{path}:121: duplicate custom_id "r-110" (first on line 111)',
+        f'{path}:391: duplicate custom_id "r-3" (first on line 4)',
+    ]
 
 
 def test_blank_lines_after_a_parts_last_record_never_take_it_over_max_bytes(

@@ -72,7 +72,7 @@ def test_every_bad_line_is_named_with_its_number(tmp_path: Path) -> None:
     assert not report.ok
     assert any(m.startswith("line 2: invalid JSON") for m in found), found
     assert "line 3: missing custom_id" in found
-    assert 'line 4: duplicate custom_id "ok-1"' in found
+    assert 'line 4: duplicate custom_id "ok-1" (first on line 1)' in found
     assert "line 5: missing body" in found
     assert any(m.startswith("line 6: body has fields") and "colour" in m for m in found), found
     assert any(m.startswith("line 7: body.model is not allowed") for m in found), found
@@ -169,7 +169,7 @@ def test_crlf_line_ends_are_accepted_and_numbers_stay_right(tmp_path: Path) -> N
 def test_a_last_line_without_newline_is_read(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_bytes((json.dumps(chat("a")) + "\n" + json.dumps(chat("a"))).encode())
-    assert messages(check_file(path, None)) == ['line 2: duplicate custom_id "a"']
+    assert messages(check_file(path, None)) == ['line 2: duplicate custom_id "a" (first on line 1)']
 
 
 def test_a_huge_line_is_reported_without_being_held(tmp_path: Path) -> None:
@@ -261,3 +261,39 @@ def test_nan_and_deep_nesting_are_line_problems(tmp_path: Path) -> None:
         (2, True),
         (3, True),
     ]
+
+
+def test_repeated_custom_ids_past_what_memory_holds_are_found_with_their_first_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cohere_batch_cli.state import spill
+
+    monkeypatch.setattr(spill, "MEMORY_IDS", 500)  # the ids spill to disk after 500
+    records = [chat(f"r-{i}") for i in range(3000)]
+    records[100] = chat("r-7")  # found at once, still in memory
+    records[2500] = chat("r-9")  # found once the check ended, among the spilled ids
+    records[2900] = chat("r-2600")  # both spilled
+    path = write_lines(tmp_path / "in.jsonl", records)
+    assert messages(check_file(path, None)) == [
+        'line 101: duplicate custom_id "r-7" (first on line 8)',
+        'line 2501: duplicate custom_id "r-9" (first on line 10)',
+        'line 2901: duplicate custom_id "r-2600" (first on line 2601)',
+    ]
+
+
+def test_the_duplicate_check_holds_the_same_memory_for_five_times_the_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cohere_batch_cli.state import spill
+
+    monkeypatch.setattr(spill, "MEMORY_IDS", 1000)
+    peaks = []
+    for count in (5_000, 25_000):
+        path = write_lines(tmp_path / f"in-{count}.jsonl", [chat(f"id-{i}") for i in range(count)])
+        tracemalloc.start()
+        try:
+            assert check_file(path, None).ok
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] - peaks[0] < 400_000, peaks  # a set of 20,000 more ids alone is over 1 MB

@@ -1,11 +1,13 @@
 """The split of a job's input: one streaming pass that checks every record and plans the parts.
 
-The file is read once, a bounded line at a time (never whole: a 20 GB input
-costs the memory of one line and of the ``custom_id`` set), through the same
-rules as the local check of ``cbatch create --file``
-(:class:`~cohere_batch_cli.input_rules.InputChecker`), whose compact set of
-64-bit hashes keeps every ``custom_id`` unique across the whole job, not only
-within a part. The outcome is a *plan*: each part's byte range of the input
+The file is read once, a bounded line at a time, in ranges of at most
+:data:`RANGE_BYTES` (never whole: a 20 GB input costs the memory of a line and
+of a range's line lengths), through the same rules as the local check of
+``cbatch create --file`` (:class:`~cohere_batch_cli.input_rules.InputChecker`),
+and every ``custom_id`` is kept unique across the whole job, not only within a
+part, by one :class:`~cohere_batch_cli.state.spill.SeenIds`, which spills to
+disk past a bound so memory stays flat at any record count. What is read is
+hashed as it is read (:mod:`cohere_batch_cli.fingerprint`). The outcome is a *plan*: each part's byte range of the input
 and its record count, cut at record boundaries so a part is never over
 ``max_bytes`` nor ``max_records`` (a part begins and ends with a record: blank
 lines between parts belong to none). Nothing is copied during the pass; a part's
@@ -112,7 +114,23 @@ class _Cutter:
 
 PARALLEL_BYTES = 64 * 1024 * 1024
 """Inputs at least this large are checked by two worker processes (when a core is free)."""
+RANGE_BYTES = 64 * 1024 * 1024
+"""The largest range one task checks: what it hands back (each line's length, each id) stays small
+whatever the size of the file."""
 _CHUNKS_PER_WORKER = 4
+
+
+class _RangeIds:
+    """The ids of one range as they come, for the caller's one check across ranges (none here)."""
+
+    def __init__(self) -> None:
+        self.hashes: array[int] = array("Q")
+        self.lines: array[int] = array("Q")
+
+    def add(self, digest: int, line: int) -> int | None:
+        self.hashes.append(digest)
+        self.lines.append(line)
+        return None
 
 
 @dataclass
@@ -126,8 +144,9 @@ class _Chunk:
     problem_count: int
     rows: int
     dataset_type: str | None
-    ids: array[int]
-    """The 64-bit hash of every custom_id in the range, for the duplicates across ranges."""
+    ids: _RangeIds
+    """The 64-bit hash and line of every custom_id in the range: the caller looks for repeats
+    across the whole file, in one :class:`~cohere_batch_cli.state.spill.SeenIds`."""
     blocks: list[Block]
     """The SHA-256 of each block of the range, hashed from the very bytes checked."""
 
@@ -141,7 +160,8 @@ def _check_range(args: tuple[str, int, int, str | None, bool, int]) -> _Chunk:
 
     name, start, stop, dataset_type, first, block_bytes = args
     hasher = BlockHasher(start, block_bytes)
-    checker = InputChecker(dataset_type)
+    ids = _RangeIds()
+    checker = InputChecker(dataset_type, ids)
     lengths: array[int] = array("q")
     problems: list[tuple[int, str]] = []
     count = 0
@@ -177,7 +197,7 @@ def _check_range(args: tuple[str, int, int, str | None, bool, int]) -> _Chunk:
         count,
         checker.rows,
         checker.dataset_type,
-        array("Q", checker._seen),
+        ids,
         hasher.finish(),
     )
 
@@ -251,9 +271,10 @@ def plan_split(
     told each problem, as ``path:LINE: message`` (the first
     :data:`~cohere_batch_cli.input_rules.MAX_PROBLEMS`).
     """
-    from ..input_rules import MAX_PROBLEMS
+    from ..input_rules import MAX_PROBLEMS, duplicate_message
     from ..selection.pool import Workers, worker_count
-    from ..validate import SNIFF_BYTES, _not_text, _open_for_reading
+    from ..state.spill import SeenIds
+    from ..validate import SNIFF_BYTES, _not_text, _open_for_reading, ids_on_lines
 
     if max_bytes < 1 or (max_records is not None and max_records < 1):
         raise ValueError("a part holds at least one byte and one record")
@@ -270,48 +291,58 @@ def plan_split(
             shown.append(f"{path}:{line}: {message}" if line else f"{path}: {message}")
 
     not_text = _not_text(head)
-    chunks: list[_Chunk] = []
+    cutter = _Cutter(max_bytes, max_records)
+    repeats = _Repeats()
+    blocks: list[Block] = []
+    types: set[str] = set()
+    first_type: str | None = None
+    rows = 0
     if not_text is not None:
         tell(0, not_text.message)
     else:
         workers = worker_count(size, PARALLEL_BYTES) if processes is None else processes
         try:
-            kind = dataset_type or (_first_type(path) if workers else None)
+            kind = dataset_type or _first_type(path)
+            count = max(1, workers * _CHUNKS_PER_WORKER, -(-size // RANGE_BYTES))
             if kind is None:
-                workers = (
-                    0  # the type comes from a later record: one checker reads the file in order
-                )
-            ranges = _ranges(path, size, max(1, workers * _CHUNKS_PER_WORKER), block_bytes)
-            with Workers(workers) as pool:
-                tasks = [
-                    (str(path), a, b, kind or dataset_type, a == 0, block_bytes) for a, b in ranges
-                ]
+                workers, count = (
+                    0,
+                    1,
+                )  # the type comes from a later record: one checker reads it all
+            ranges = _ranges(path, size, count, block_bytes)
+            with Workers(workers) as pool, SeenIds() as seen:
+                tasks = [(str(path), a, b, kind, a == 0, block_bytes) for a, b in ranges]
+                line_base = 0
                 for chunk in pool.map(_check_range, tasks):
-                    chunks.append(chunk)
                     if on_bytes is not None:
                         on_bytes(chunk.stop - chunk.start)
+                    for line, message in chunk.problems:
+                        tell(line_base + line, message)
+                    problems += chunk.problem_count - len(chunk.problems)
+                    shift = line_base - (0 if chunk.start == 0 else 1)
+                    for digest, line in zip(chunk.ids.hashes, chunk.ids.lines, strict=True):
+                        first = seen.add(digest, shift + line)
+                        if first is not None:
+                            repeats.add(shift + line, first)
+                    if chunk.dataset_type:
+                        types.add(chunk.dataset_type)
+                        first_type = first_type or chunk.dataset_type
+                    rows += chunk.rows
+                    blocks.extend(chunk.blocks)
+                    if not problems and not repeats.count:
+                        for number, length in enumerate(chunk.lengths, start=line_base + 1):
+                            cutter.add(abs(length), length > 0, number)
+                    line_base += len(chunk.lengths)
+                for line, first in seen.spilled_repeats():
+                    repeats.add(line, first)
         except OSError as exc:
             raise _unreadable(path, exc) from None
-    cutter = _Cutter(max_bytes, max_records)
-    seen: set[int] = set()
-    line_base = 0
-    types = {c.dataset_type for c in chunks if c.dataset_type}
-    for chunk in chunks:
-        for line, message in chunk.problems:
-            tell(line_base + line, message)
-        problems += chunk.problem_count - len(chunk.problems)
-        fresh = set(chunk.ids)
-        again = seen & fresh
-        if again:
-            for line, custom_id in _lines_with(path, chunk, again):
-                tell(line_base + line, f"duplicate custom_id {json_text(custom_id)}")
-        seen |= fresh
-        if not problems:
-            for number, length in enumerate(chunk.lengths, start=line_base + 1):
-                cutter.add(abs(length), length > 0, number)
-        line_base += len(chunk.lengths)
+    if repeats.count:
+        shown_ids = ids_on_lines(path, {line for line, _ in repeats.shown})
+        for line, first in sorted(repeats.shown):
+            tell(line, duplicate_message(shown_ids.get(line, "?"), first))
+        problems += repeats.count - len(repeats.shown)
     cutter.close()
-    rows = sum(c.rows for c in chunks)
     if not_text is None and rows == 0 and not problems:
         tell(0, "the file holds no records")
     if not_text is None and not types and not problems:
@@ -329,45 +360,24 @@ def plan_split(
             f"{path} has {problems} problem{'s' if problems != 1 else ''}; nothing was uploaded"
         )
     return SplitPlan(
-        cutter.parts,
-        rows,
-        size,
-        dataset_type or (chunks[0].dataset_type if chunks else None) or next(iter(types), None),
-        [block for chunk in chunks for block in chunk.blocks],
+        cutter.parts, rows, size, dataset_type or first_type or next(iter(types), None), blocks
     )
 
 
-def json_text(value: str) -> str:
-    import json
+@dataclass
+class _Repeats:
+    """The repeated custom_ids found: every one counted, the first MAX_PROBLEMS kept to show."""
 
-    return json.dumps(value)
+    shown: list[tuple[int, int]] = field(default_factory=list)
+    """(line, the line it was first on)."""
+    count: int = 0
 
+    def add(self, line: int, first: int) -> None:
+        from ..input_rules import MAX_PROBLEMS
 
-def _lines_with(path: Path, chunk: _Chunk, hashes: set[int]) -> list[tuple[int, str]]:
-    """The lines of a range whose custom_id hashes to one of ``hashes`` (only on the path that found duplicates)."""
-    import hashlib
-    import json
-
-    found = []
-    with open(path, "rb") as fh:
-        fh.seek(chunk.start)
-        reader = _Limited(fh, chunk.stop - chunk.start)
-        line_no = 0
-        while raw := reader.readline():
-            line_no += 1
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            custom_id = record.get("custom_id") if isinstance(record, dict) else None
-            if isinstance(custom_id, str):
-                digest = int.from_bytes(
-                    hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big"
-                )
-                if digest in hashes:
-                    found.append((line_no, custom_id))
-                    hashes.discard(digest)
-    return found
+        self.count += 1
+        if len(self.shown) < MAX_PROBLEMS:
+            self.shown.append((line, first))
 
 
 def _unreadable(path: Path, exc: OSError) -> Exception:

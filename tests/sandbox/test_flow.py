@@ -43,7 +43,7 @@ def test_broken_file_fails_validation_naming_the_line(shared: Api) -> None:
     )
     ds = shared.wait_dataset(shared.upload(data).json()["id"])
     assert ds["validation_status"] == "failed"
-    assert ds["validation_error"] == 'line 3: duplicate custom_id "r0"'
+    assert ds["validation_error"] == 'line 3: duplicate custom_id "r0" (first on line 1)'
     assert ds["dataset_parts"] == []
     bad_json = shared.wait_dataset(shared.upload(chat_lines(1) + b"{nope\n").json()["id"])
     assert bad_json["validation_error"].startswith("line 2: invalid JSON")

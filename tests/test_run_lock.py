@@ -266,3 +266,37 @@ def cancel_during_create(slow: dict[str, Any]) -> None:
     assert all(b.status.label in ("canceling", "canceled") for b in after.values()), [
         b.status.label for b in after.values()
     ]
+
+
+def input_datasets(world: dict[str, Any]) -> int:
+    return sum(
+        not d.dataset_type.endswith("-output") for d in world["client"].list_datasets(limit=1000)
+    )
+
+
+def test_attach_with_other_split_options_than_the_uploaded_parts_is_refused_before_any_upload(
+    tmp_path: Path,
+) -> None:
+    """Uploaded, not created: the parts' validated row counts are compared with the plan (issue 23 case 4)."""
+    with sandbox(tmp_path, validation_delay=0.5) as world:
+        made_with = ("--model", "command-r", "--max-records-per-batch", "20")
+        proc = start(world, "jobs", "create", "in.jsonl", *made_with)
+        kill_when(proc, lambda: part_steps(world) == ["uploaded"] * 3, "every part was uploaded")
+        ((job_id,),) = store_rows(world, "SELECT id FROM jobs")
+        uploads = input_datasets(world)
+
+        other = tmp_path / "b"
+        other.mkdir()
+        (other / "in.jsonl").write_bytes((world["cwd"] / "in.jsonl").read_bytes())
+        attach = ("jobs", "attach", str(job_id), "--file", "in.jsonl", "--model", "command-r")
+        code, _, err = finish(start(world, *attach, "--max-records-per-batch", "10", cwd=other))
+        assert code == ExitCode.REFUSED, err
+        assert "part 1 holds 20 records on the API (dataset " in err and "and 10 in the plan" in err
+        assert input_datasets(world) == uploads, "nothing was uploaded"
+        assert job_batches(world, str(job_id)) == Counter(), "nothing was created"
+
+        code, _, err = finish(start(world, *attach, "--max-records-per-batch", "20", "--no-watch",
+                                    cwd=other))  # fmt: skip
+        assert code == 0, err
+        assert job_batches(world, str(job_id)) == Counter({(p, 1): 1 for p in range(1, 4)})
+        assert input_datasets(world) == uploads, "the uploaded parts were used"

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch, Dataset
     from ..state.store import JobRecord, PartRecord, StateStore
-    from .jobs_split import PartPlan, SplitPlan
+    from .jobs_split import SplitPlan
     from .reporting import Reporter
 
 JOB_ID_LENGTH = 10
@@ -557,7 +557,15 @@ def _send_parts(
     if not pending:
         return parts
     batches = scan_batches(client, job.id, job.created_at)
-    datasets = scan_datasets(client, job.id) if any(p.dataset_id is None for p in pending) else {}
+    datasets = scan_datasets(client, job.id)
+    roots = {number: attempts[1] for number, attempts in batches.items() if 1 in attempts}
+    wrong = plan_mismatch(client, [p.records for p in parts], roots, datasets)
+    if wrong is not None:
+        raise InputRejected(
+            f"job {job.id} as planned here does not match what the API holds: {wrong}; nothing was sent",
+            hint="its parts on the API were cut another way (on another machine?): resume it where it was planned, "
+            "or run the file as a new job",
+        )
     total = len(parts)
     queue: list[PartRecord] = []
     """Uploaded, not created yet: each is created once its dataset is validated, uploads going on meanwhile."""
@@ -894,7 +902,7 @@ def attach_job(
         info.st_mtime_ns, max_bytes, max_records, None, None, "splitting", min(created, now), now,
     )  # fmt: skip
     plan = _split(path, job, reporter)
-    wrong = _mismatch(plan.parts, roots, datasets)
+    wrong = plan_mismatch(client, [p.records for p in plan.parts], roots, datasets)
     if wrong is not None:
         raise InputRejected(
             f"{path} split with these options does not give job {job_id}'s parts: {wrong}",
@@ -918,16 +926,50 @@ def attach_job(
     return attached
 
 
-def _mismatch(
-    parts: Sequence[PartPlan], roots: dict[int, Batch], datasets: dict[int, list[Dataset]]
+def plan_mismatch(
+    client: CohereClient,
+    records: Sequence[int],
+    roots: dict[int, Batch],
+    datasets: dict[int, list[Dataset]],
 ) -> str | None:
-    beyond = [n for n in (*roots, *datasets) if n > len(parts)]
+    """How the plan (each part's record count) differs from what the API holds for the job; None: it does not.
+
+    A part created is compared by its batch's record count; a part only
+    uploaded, by its dataset's validated row count (waiting for the
+    validation), so a plan cut another way is refused before anything of it
+    is sent: parts of two plans overlap, and their records would run twice.
+    """
+    beyond = [n for n in (*roots, *datasets) if n > len(records)]
     if beyond:
-        return f"the API has part {max(beyond)}, the plan {len(parts)}"
+        return f"the API has part {max(beyond)}, the plan {len(records)}"
     for number, batch in sorted(roots.items()):
-        if batch.num_records is not None and batch.num_records != parts[number - 1].records:
-            return f"part {number} holds {batch.num_records:,} records on the API and {parts[number - 1].records:,} in the plan"
+        if batch.num_records is not None and batch.num_records != records[number - 1]:
+            return f"part {number} holds {batch.num_records:,} records on the API (batch {batch.id}) and {records[number - 1]:,} in the plan"
+    for number, found in sorted(datasets.items()):
+        for dataset in found:
+            rows = _validated_rows(client, dataset)
+            if rows is not None and rows != records[number - 1]:
+                return (
+                    f"part {number} holds {rows:,} records on the API (dataset {dataset.id}, uploaded) "
+                    f"and {records[number - 1]:,} in the plan"
+                )
     return None
+
+
+def _validated_rows(client: CohereClient, dataset: Dataset) -> int | None:
+    """The rows the service counted in ``dataset`` once validated (None: gone, not validated, or not said)."""
+    from ..api.errors import NotFoundError
+    from .datasets import wait_for_dataset
+
+    if dataset.validation_status != "validated":
+        try:
+            dataset = wait_for_dataset(client, dataset.id)
+        except NotFoundError:
+            return None
+    if dataset.validation_status != "validated" or not dataset.parts:
+        return None
+    counts = [part.num_rows for part in dataset.parts]
+    return sum(c for c in counts if c is not None) if None not in counts else None
 
 
 # -- retry rounds across parts ------------------------------------------------------------------

@@ -488,17 +488,36 @@ def mask(secret: str | None) -> str:
 
 
 def save_profile(name: str, values: dict[str, str], *, make_default: bool = False) -> Path:
-    """Merge ``values`` into profile ``name`` of the config file, keeping everything else."""
-    import tomli_w
+    """Set ``values`` in profile ``name`` of the config file, editing it in place.
+
+    The file is the user's: its comments, blank lines, key order, number
+    spellings (``1_000``) and quoted keys stay byte for byte as they were, and
+    only the keys set here change (tomlkit edits the parsed document, where a
+    dump of the parsed values would rewrite it all). Imported here only:
+    ``login`` is the one command that writes the file.
+    """
+    import tomlkit
 
     from .atomic import write_text_atomic
 
     path = config_path()
-    data = load_file(path)
-    profiles = data.setdefault("profiles", {})
-    profiles.setdefault(name, {}).update({k: v for k, v in values.items() if v})
-    if make_default:
-        data["default_profile"] = name
+    load_file(path)  # a malformed file is refused as every command refuses it, not overwritten
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    document = tomlkit.parse(text)
+    if "profiles" not in document:
+        document["profiles"] = tomlkit.table(is_super_table=True)
+    profiles = document["profiles"]
+    if name not in profiles:
+        profiles[name] = tomlkit.table()
+    profile = profiles[name]
+    for key, value in values.items():
+        if value and profile.get(key) != value:
+            profile[key] = value
+    if make_default and document.get("default_profile") != name:
+        document["default_profile"] = name
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    write_text_atomic(path, tomli_w.dumps(data), mode=0o600)
+    write_text_atomic(path, tomlkit.dumps(document), mode=0o600)
     return path

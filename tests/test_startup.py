@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 HEAVY = (
-    "httpx", "rich", "rich.console", "platformdirs", "fastavro", "tomli_w", "tomllib", "tomli",
+    "httpx", "rich", "rich.console", "platformdirs", "fastavro", "tomli_w", "tomlkit", "tomllib", "tomli",
     "starlette", "uvicorn", "multipart", "pydantic", "sqlite3", "concurrent.futures", "tokenizers",
 )  # fmt: skip
 

@@ -108,6 +108,12 @@ def register(app: typer.Typer) -> None:
         state.out.info(
             f"key saved in profile '{name}' of {path}" + ("" if no_check else " (checked)")
         )
+        if target.api_key.source.startswith("environment "):  # the saved key is not the one used
+            variable = target.api_key.source.removeprefix("environment ")
+            state.out.warn(
+                f"{variable} is set and wins over the key saved in profile '{name}'; "
+                f"unset {variable} to use the saved key"
+            )
 
     @app.command("config", rich_help_panel="Configuration")
     @command_errors

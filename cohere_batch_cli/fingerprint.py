@@ -25,6 +25,7 @@ import hashlib
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 BLOCK_BYTES = 1 << 20
@@ -60,13 +61,22 @@ class BlockHasher:
         self._open = False
 
     def feed(self, data: bytes) -> None:
-        if not data:
-            return
-        self._hash.update(data)
-        self.offset += len(data)
-        self._open = True
-        if self.offset >= self._mark and data.endswith(b"\n"):
+        """The next bytes of the range, in any pieces (lines, or chunks of many lines)."""
+        start, size = 0, len(data)
+        while start < size:
+            # A block ends at the first line end at or past the mark: a newline at or after
+            # the byte just before it.
+            at = start + max(0, self._mark - self.offset - 1)
+            end = data.find(b"\n", at) if at < size else -1
+            if end < 0:
+                self._hash.update(data[start:] if start else data)
+                self.offset += size - start
+                self._open = True
+                return
+            self._hash.update(data[start : end + 1])
+            self.offset += end + 1 - start
             self._close()
+            start = end + 1
 
     def finish(self) -> list[Block]:
         if self._open:
@@ -78,6 +88,43 @@ class BlockHasher:
         self._hash = hashlib.sha256()
         self._open = False
         self._mark = (self.offset // self.block_bytes + 1) * self.block_bytes
+
+
+class HashingReader:
+    """A binary file whose every line read (``readline``) is fed to a :class:`BlockHasher`:
+    the local check reads through it, so what it checks is what is hashed."""
+
+    def __init__(self, fh: BinaryIO, hasher: BlockHasher) -> None:
+        self._fh = fh
+        self._hasher = hasher
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self._fh.readline(limit)
+        self._hasher.feed(line)
+        return line
+
+
+def file_fingerprint(path: Path) -> str:
+    """The fingerprint of a whole file, read once in chunks (a later read that checks an earlier one)."""
+    hasher = BlockHasher()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            hasher.feed(chunk)
+    return fingerprint(hasher.finish())
+
+
+def same_fingerprint(path: Path, recorded: str) -> bool:
+    """Whether ``path`` holds the bytes ``recorded`` was made from (one read of it).
+
+    A record from before fingerprints is a plain SHA-256 of the file, and is read as one.
+    """
+    if recorded.startswith(PREFIX):
+        return file_fingerprint(path) == recorded
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest() == recorded
 
 
 def fingerprint(blocks: Sequence[Block]) -> str:

@@ -67,6 +67,9 @@ class FileReport:
     size_bytes: int = 0
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
+    fingerprint: str | None = None
+    """The file's one fingerprint (:mod:`cohere_batch_cli.fingerprint`), hashed from the bytes the
+    check read: what is recorded of the input, so nothing reads the file again to hash it."""
 
     @property
     def ok(self) -> bool:
@@ -101,13 +104,16 @@ def check_file(
         if not_text is not None:
             report.add([not_text])
             return report
+        from .fingerprint import BlockHasher, HashingReader, fingerprint
         from .state.spill import SeenIds
 
         seen = SeenIds()
         checker = InputChecker(dataset_type, seen)
+        hasher = BlockHasher()
+        reader = HashingReader(fh, hasher)
         unreadable = 0
         try:
-            for line_no, raw, too_long in _bounded_lines(fh, max_line_bytes):
+            for line_no, raw, too_long in _bounded_lines(reader, max_line_bytes):  # type: ignore[arg-type]
                 if on_bytes is not None:
                     on_bytes(len(raw) or max_line_bytes)
                 if too_long:
@@ -127,6 +133,7 @@ def check_file(
             raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
         finally:
             seen.close()
+        report.fingerprint = fingerprint(hasher.finish())
         checker.size_bytes = size  # skipped long lines were never fed, yet they count
         report.add(checker.finish())
     report.rows = checker.rows

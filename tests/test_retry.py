@@ -244,6 +244,11 @@ def test_the_recorded_file_is_used_while_unchanged_and_refused_once_changed(
     wait_terminal(client_of(sandbox), created["id"])
     dry = cli("retry", created["id"], "--dry-run")
     assert f"(recorded when batch {created['id']} was created from it; unchanged)" in dry.stderr
+    original = (tmp_path / "requests.jsonl").read_bytes()
+    (tmp_path / "requests.jsonl").write_bytes(original.replace(b'"r-3"', b'"x-3"'))  # same size
+    same_size = cli("retry", created["id"], exit_code=ExitCode.REFUSED)
+    assert "its content changed (another fingerprint)" in same_size.stderr
+    (tmp_path / "requests.jsonl").write_bytes(original)
     with open(tmp_path / "requests.jsonl", "a") as fh:
         fh.write(json.dumps(chat_records(6)[5]) + "\n")
     refused = cli("retry", created["id"], exit_code=ExitCode.REFUSED)

@@ -297,3 +297,31 @@ def test_the_duplicate_check_holds_the_same_memory_for_five_times_the_records(
         finally:
             tracemalloc.stop()
     assert peaks[1] - peaks[0] < 400_000, peaks  # a set of 20,000 more ids alone is over 1 MB
+
+
+def test_the_check_hashes_the_fingerprint_a_whole_read_gives_in_any_pieces(tmp_path: Path) -> None:
+    import hashlib
+    import random
+
+    from cohere_batch_cli.fingerprint import BlockHasher, file_fingerprint, same_fingerprint
+
+    rng = random.Random(7)
+    lines = [json.dumps(chat(f"r-{i}", "x" * rng.randint(0, 3000))) for i in range(1500)]
+    path = write_lines(tmp_path / "in.jsonl", lines)  # about 2.3 MB: three 1 MiB blocks
+    report = check_file(path, None)
+    assert report.ok and report.fingerprint == file_fingerprint(path)
+    data = path.read_bytes()
+    by_lines, by_chunks = BlockHasher(0, 4096), BlockHasher(0, 4096)
+    for line in data.splitlines(keepends=True):
+        by_lines.feed(line)
+    at = 0
+    while at < len(data):
+        step = rng.randint(1, 9000)
+        by_chunks.feed(data[at : at + step])
+        at += step
+    assert by_lines.finish() == by_chunks.finish()
+    assert same_fingerprint(path, hashlib.sha256(data).hexdigest()), (
+        "a record from before fingerprints"
+    )
+    path.write_bytes(data.replace(b'"r-1"', b'"x-1"'))
+    assert path.stat().st_size == len(data) and not same_fingerprint(path, report.fingerprint)

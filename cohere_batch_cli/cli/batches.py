@@ -51,6 +51,7 @@ from ._show import show_batch
 
 if TYPE_CHECKING:
     from ..api.models import Batch
+    from ..validate import FileReport
 
 
 class OrderBy(str, Enum):
@@ -291,15 +292,21 @@ def register(app: typer.Typer) -> None:
                 count_options(state, tokenizer), check_context=context_check, strict=strict_context
             )
             limit = budget(state, model, max_cost, max_input_tokens)
-            guard = lambda report: guard_upload(  # noqa: E731 - the one step between check and upload
-                client, report, model_name=model, options=checks, budget=limit, reporter=out
-            )
+            checked: list[str | None] = []
+
+            def guard(report: FileReport) -> None:
+                """The one step between check and upload; it keeps the fingerprint the check hashed."""
+                checked.append(report.fingerprint)
+                guard_upload(
+                    client, report, model_name=model, options=checks, budget=limit, reporter=out
+                )
+
             dataset = upload_file(
                 client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits,
                 keep_original_file=True, before_upload=guard,
             )  # fmt: skip
             name = name or default_name(file)
-            remember_input_file(dataset, file, out)
+            remember_input_file(dataset, file, out, checked[-1] if checked else None)
         from ..tasks.resolving import DATASET, act_on
 
         assert dataset is not None

@@ -12,7 +12,6 @@ lineage is in the names, and cbatch says what it could not record.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 
 SCAN_LIMIT = 100_000
 """Batches a lineage scan reads at most when the list is not newest first (it cannot stop early)."""
-_HASH_CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -244,14 +242,19 @@ def remember_batch(
     )  # fmt: skip
 
 
-def remember_input_file(dataset_id: str, path: Path, reporter: Reporter) -> None:
-    """Record the file ``dataset_id`` was uploaded from: path, size, hash (a retry reads it again).
+def remember_input_file(
+    dataset_id: str, path: Path, reporter: Reporter, fingerprint: str | None = None
+) -> None:
+    """Record the file ``dataset_id`` was uploaded from: path, size, fingerprint (a retry reads it again).
 
-    Only a regular file is recorded (stdin and pipes are gone once read); the
-    dataset keeps the original too (``keep_original_file``), so nothing is
-    lost when this cannot be written.
+    ``fingerprint`` is the one the local check hashed as it read the file
+    (:attr:`~cohere_batch_cli.validate.FileReport.fingerprint`): the file is not
+    read again for it. Only a regular file is recorded (stdin and pipes are gone
+    once read); the dataset keeps the original too (``keep_original_file``), so
+    nothing is lost when this cannot be written.
     """
     from ..errors import LocalWriteError
+    from ..fingerprint import file_fingerprint
     from ..state.store import InputFile
 
     try:
@@ -266,31 +269,26 @@ def remember_input_file(dataset_id: str, path: Path, reporter: Reporter) -> None
     if store is None:
         return
     try:
-        digest = file_digest(path)
         store.record_input_file(
-            InputFile(dataset_id, str(path.resolve()), info.st_size, digest, info.st_mtime_ns)
-        )
+            InputFile(
+                dataset_id, str(path.resolve()), info.st_size,
+                fingerprint or file_fingerprint(path), info.st_mtime_ns,
+            )
+        )  # fmt: skip
     except (OSError, LocalWriteError) as exc:
         reporter.warn(f"could not record {path} as the input of dataset {dataset_id}: {exc}")
 
 
-def file_digest(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def same_file(path: Path, size: int, recorded: str) -> str | None:
+    """None when ``path`` still holds what was recorded (its size, then its fingerprint); else what changed."""
+    from ..fingerprint import same_fingerprint
 
-
-def same_file(path: Path, size: int, sha256: str) -> str | None:
-    """None when ``path`` still holds what was recorded; else what changed, in words."""
     try:
         now = os.stat(path).st_size
+        if now != size:
+            return f"it was {size:,} bytes and is {now:,} now"
+        if not same_fingerprint(path, recorded):
+            return "its content changed (another fingerprint)"
     except OSError as exc:
         return f"it cannot be read ({exc.strerror or exc})"
-    if now != size:
-        return f"it was {size:,} bytes and is {now:,} now"
-    if file_digest(path) != sha256:
-        return "its content changed (another SHA-256)"
     return None

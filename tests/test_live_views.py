@@ -254,3 +254,134 @@ def test_an_outage_marks_the_view_stale_since_the_last_update_and_says_what_fail
         proxy.close()
         _cancel(paced, [batch_id])
     assert frame_lines(term.history) == [], "the view never scrolled:\n" + term.dump()
+
+
+# -- item 13: tables ------------------------------------------------------------------------
+
+
+def _screen_rows(term: Terminal, marker: str) -> list[str]:
+    return [line for line in term.everything if marker in line]
+
+
+@pytest.fixture(scope="module")
+def listed(paced: object, dataset: str) -> list[str]:
+    """Two finished batches with long names, on the model whose name is 17 characters long."""
+    with CohereClient(TEST_KEY, paced.base_url) as client:  # type: ignore[attr-defined]
+        ids = [
+            client.create_batch(
+                name=f"table-layout-against-staging-with-a-long-name-{n}",
+                input_dataset_id=dataset,
+                model="command-r-08-2024",
+            ).id
+            for n in range(2)
+        ]
+        for batch_id in ids:
+            wait_terminal(client, batch_id)
+    return ids
+
+
+@pytest.mark.parametrize("columns", [80, 100, 200])
+def test_list_headers_stand_over_their_values_and_names_keep_room(
+    paced: object, listed: list[str], tmp_path: Path, columns: int
+) -> None:
+    term = Terminal(paced.base_url, tmp_path, "list", "--name", "table-layout", columns=columns)  # type: ignore[attr-defined]
+    try:
+        assert term.finish() == 0
+    finally:
+        term.close()
+    (header,) = [line for line in term.display if line.startswith("ID ")]
+    rows = [line for line in term.display if any(i in line for i in listed)]
+    assert len(rows) == 2 and all(len(line) <= columns for line in [header, *rows]), term.dump()
+    for row in rows:
+        name = row.split("  ")[1]
+        assert len(name) >= 20, f"a name cut to {len(name)} while other columns could go: {row!r}"
+        for word, value in (("STATUS", "completed"), ("MODEL", "command-r-08-2024"), ("PROGRESS", "60/60")):  # fmt: skip
+            if word in header:
+                assert header.index(word) == row.index(value), (
+                    f"{word} over its values:\n{header}\n{row}"
+                )
+    if columns >= 200:
+        assert "MODEL" in header and "PROGRESS" in header and "CREATED" in header
+
+
+def test_list_watch_at_80_columns_adds_a_row_only_when_it_reads_differently(
+    paced: object, long_dataset: str, tmp_path: Path
+) -> None:
+    (batch_id,) = _batches(paced, long_dataset, ["list-watch-narrow"])
+    term = Terminal(
+        paced.base_url, tmp_path, "list", "--watch", "--name", "list-watch-narrow",
+        "--interval", "0.2", columns=80,
+    )  # fmt: skip
+    try:
+        term.wait_for(lambda lines: any(batch_id in line for line in lines), what="the row")
+        time.sleep(2.0)  # about ten rounds, each seeing the progress move
+        term.pump()
+        _cancel(paced, [batch_id])
+        term.wait_for(
+            lambda lines: any(batch_id in x and "cancel" in x for x in lines), what="canceled"
+        )
+        term.interrupt()
+        term.finish()
+    finally:
+        term.close()
+        _cancel(paced, [batch_id])
+    rows = _screen_rows(term, batch_id)
+    assert len(rows) == len(set(rows)) and 2 <= len(rows) <= 3, "\n".join(rows)
+
+
+def test_jobs_get_at_80_columns_is_a_table_that_fits(paced: object, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.support.installed import cbatch_env, cbatch_path
+
+    path = write_jsonl(tmp_path / "job.jsonl", chat_records(3 * 20, fail={1}))
+    env = cbatch_env(paced.base_url, tmp_path)  # type: ignore[attr-defined]
+    made = subprocess.run(
+        [cbatch_path(), "jobs", "create", str(path), "--max-records-per-batch", "20", "-m",
+         "command-r", "-n", "job-get-at-80", "--watch", "-q"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    job_id = made.stdout.strip().splitlines()[0]
+    term = Terminal(paced.base_url, tmp_path, "jobs", "get", job_id, columns=80)  # type: ignore[attr-defined]
+    try:
+        assert term.finish() == 0
+    finally:
+        term.close()
+    raw = "".join(term.raw).replace("\r\n", "\n")
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in raw.split("\n")]
+    assert all(len(line) <= 80 for line in lines), "no line wraps:\n" + "\n".join(lines)
+    (header,) = [line for line in lines if line.lstrip().startswith("PART")]
+    assert header.split()[:4] == ["PART", "STATUS", "BATCH", "RECORDS"], header
+    parts = [line for line in lines if re.match(r"\s*\d+  completed  [0-9a-f-]{36}  ", line)]
+    assert len(parts) == 3, "a row per part, its batch id whole:\n" + "\n".join(lines)
+
+
+# -- the docs ---------------------------------------------------------------------------------
+
+
+def test_the_job_view_in_watch_and_ci_md_is_what_render_state_draws_at_80_columns() -> None:
+    """docs/watch-and-ci.md shows a job of 8 parts at 80 columns: the same lines, drawn here."""
+    import io
+
+    from rich.console import Console
+
+    from cohere_batch_cli.api.models import Batch
+    from cohere_batch_cli.output.watch_views import BatchView, WatchState, render_state
+
+    page = (Path(__file__).parent.parent / "docs" / "watch-and-ci.md").read_text(encoding="utf-8")
+    start = page.index("```text\nsupport-faq [job")
+    documented = page[start + len("```text\n") : page.index("```", start + 3)].splitlines()
+    outcomes = [(25, 3), (24, 1), (38, 2), (10, 0), (12, 0), (14, 0), (16, 0), (18, 0)]
+    ids = [f"{line.split()[5]}-0000-4000-8000-000000000000" for line in documented[:-1]]
+    state = WatchState(ids, width=80, height=24, elapsed=12.0)
+    for n, (batch_id, (ok, failed)) in enumerate(zip(ids, outcomes, strict=True)):
+        done = ok + failed == 40
+        raw = {
+            "id": batch_id, "name": f"support-faq [job uw0wyqjdrp part {n + 1}]",
+            "status": "BATCH_STATUS_COMPLETED" if done else "BATCH_STATUS_IN_PROGRESS",
+            "num_records": 40, "num_successful_records": ok, "num_failed_records": failed,
+        }  # fmt: skip
+        state.views[batch_id] = BatchView(Batch.from_api(raw), rate=None if done else 12.5, eta=3.0)
+    console = Console(file=io.StringIO(), width=80, height=24, no_color=True)
+    console.print(render_state(state))
+    assert console.file.getvalue().splitlines() == documented  # type: ignore[attr-defined]

@@ -127,10 +127,11 @@ def test_list_fits_the_terminal_one_row_a_line_ids_and_statuses_whole(
     long_id = list(layout_batches)[1]
     long_row = next(r for r in rows if long_id in r)
     assert "…" in long_row, "a long name is cut with an ellipsis"
-    if columns >= 80:
-        assert "PROGRESS" in header and "2/2 (100%), 1 failed" in long_row
+    if columns >= 80:  # a name keeps 20 columns while a less important column can go instead
+        assert len(long_row.split("  ")[1]) >= 20, long_row
     if columns >= 120:
-        assert header.split() == ["ID", "NAME", "STATUS", "MODEL", "PROGRESS", "CREATED"]
+        assert header.split() == ["ID", "NAME", "STATUS", "MODEL", "PROGRESS"]
+        assert "2/2 (100%), 1 failed" in long_row
 
 
 @pytest.mark.parametrize("columns", [60, 80, 120])

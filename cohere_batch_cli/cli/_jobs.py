@@ -279,10 +279,6 @@ def show_job(state: CliState, view: JobView) -> None:
     out.item(view.as_json(), job.id, fields)
     if out.for_machines:
         return
-    for part in view.parts:
-        head = part.head
-        attempts = len(part.attempts)
-        batch = part.root.id if part.root is not None else "-"
-        counts = f"{part.succeeded + part.failed:,}/{part.record.records:,} records ({part.succeeded:,} ok, {part.failed:,} failed)"
-        more = f"  attempts {attempts} (now {head.id})" if head is not None and attempts > 1 else ""
-        out.line(f"part {part.record.part}  {part.status:<11} {batch}  {counts}{more}")
+    from ..output.batch_views import JOB_PART_COLUMNS, job_part_line
+
+    out.rows(view.parts, columns=JOB_PART_COLUMNS, plain=job_part_line)

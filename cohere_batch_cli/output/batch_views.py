@@ -72,6 +72,14 @@ def progress_text(batch: Batch) -> str:
     return text
 
 
+def widest_progress(batch: Batch) -> str:
+    """The widest :func:`progress_text` a batch still running can come to: every record failed."""
+    total = batch.num_records
+    if batch.status.is_terminal or not total:
+        return progress_text(batch)
+    return f"{total}/{total} (100%), {total} failed"
+
+
 def count(value: int | None) -> str:
     return f"{value:,}" if value is not None else "-"
 
@@ -98,7 +106,9 @@ BATCH_COLUMNS = (
     Column("NAME", lambda b: b.name, priority=1, min_width=8),
     Column("STATUS", lambda b: b.status.label, _status_style, whole=True, priority=0),
     Column("MODEL", lambda b: b.model or "-", whole=True, priority=3),
-    Column("PROGRESS", progress_text, justify="right", whole=True, priority=2),
+    # Left, as its header: right-justified, the header stood far from its values ("MODEL" then
+    # 30 blanks) whenever MODEL showed.
+    Column("PROGRESS", progress_text, whole=True, priority=2, widest=widest_progress),
     Column("CREATED", lambda b: when(b.created_at), whole=True, priority=4),
 )
 
@@ -140,6 +150,46 @@ DATASET_COLUMNS = (
     Column("SIZE", lambda d: human_bytes(d.size_bytes), justify="right", priority=4),
     Column("CREATED", lambda d: when(d.created_at), whole=True, priority=2),
 )
+
+
+def _part_status_style(part: Any) -> str:
+    return {"completed": "green", "failed": "red", "canceled": "yellow"}.get(part.status, "")
+
+
+JOB_PART_COLUMNS = (
+    Column("PART", lambda p: str(p.record.part), justify="right", whole=True, priority=0),
+    Column("STATUS", lambda p: p.status, _part_status_style, whole=True, priority=0),
+    Column("BATCH", lambda p: p.root.id if p.root is not None else "-", whole=True, priority=0),
+    Column(
+        "RECORDS",
+        lambda p: f"{p.succeeded + p.failed:,}/{p.record.records:,}",
+        justify="right",
+        whole=True,
+        priority=0,
+    ),
+    Column("OK", lambda p: f"{p.succeeded:,}", justify="right", whole=True, priority=1),
+    Column("FAILED", lambda p: f"{p.failed:,}", justify="right", whole=True, priority=1),
+    Column("ATTEMPTS", lambda p: str(len(p.attempts)), justify="right", whole=True, priority=2),
+    Column(
+        "LATEST",
+        lambda p: p.head.id if p.head is not None and len(p.attempts) > 1 else "-",
+        whole=True,
+        priority=3,
+    ),
+)
+"""A job's parts under its fields at a terminal (``jobs get``), fitted to its width: a part's
+batch id is whole, the latest attempt's goes first on a narrow terminal."""
+
+
+def job_part_line(part: Any) -> str:
+    """A job's part as one line, off a terminal: its batch, counts, and latest attempt."""
+    head = part.head
+    attempts = len(part.attempts)
+    batch = part.root.id if part.root is not None else "-"
+    counts = f"{part.succeeded + part.failed:,}/{part.record.records:,} records ({part.succeeded:,} ok, {part.failed:,} failed)"
+    more = f"  attempts {attempts} (now {head.id})" if head is not None and attempts > 1 else ""
+    return f"part {part.record.part}  {part.status:<11} {batch}  {counts}{more}"
+
 
 DATASET_PLAIN_COLUMNS = (
     Column("id", lambda d: d.id),

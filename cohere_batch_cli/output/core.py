@@ -409,7 +409,7 @@ class Output:
             self._out.flush()
             return len(everything)
         if self.mode == TABLE:
-            return self._table(items, columns, empty)
+            return self._table(items, columns, empty, item_id)
         plain = plain_columns or columns
         # Fetch the first item before writing anything: a request that fails at once
         # must leave stdout empty, not holding a lone "[" or a CSV header.
@@ -447,6 +447,23 @@ class Output:
         if count == 0 and self.mode in (PLAIN, IDS):
             self.info(empty)
         return count
+
+    def rows(
+        self, items: Sequence[Any], *, columns: Sequence[Column], plain: Callable[[Any], str]
+    ) -> None:
+        """Rows that follow a field view: a table fitted to the terminal, or a line each off one.
+
+        A line each at a terminal wraps at 80 columns; a table drops what does
+        not fit and keeps ids whole.
+        """
+        if not items:
+            return
+        if self.mode == TABLE:
+            self._table(items, columns, "")
+            return
+        for item in items:
+            self._out.write(clean_lines(plain(item)) + "\n")
+        self._out.flush()
 
     @contextmanager
     def binary(self) -> Iterator[IO[bytes]]:
@@ -493,13 +510,20 @@ class Output:
             table.add_row(label, Text(clean(value), style=styles.get(label, "")))
         self.console().print(table)
 
-    def _table(self, items: Iterable[Any], columns: Sequence[Column], empty: str) -> int:
+    def _table(
+        self,
+        items: Iterable[Any],
+        columns: Sequence[Column],
+        empty: str,
+        item_id: Callable[[Any], str] | None = None,
+    ) -> int:
         """Aligned columns that fit the terminal, one row a line, however many rows (:mod:`.table`)."""
         from .table import TableWriter, terminal_width
 
         color = not self.no_color and (self.stdout_is_tty or bool(os.environ.get("FORCE_COLOR")))
         width = terminal_width(self._out, self._err, sys.stdin)
-        count = TableWriter(self._out, columns, width=width, color=color).write(items)
+        writer = TableWriter(self._out, columns, width=width, color=color, key=item_id)
+        count = writer.write(items)
         if count == 0:
             self.info(empty)
         return count

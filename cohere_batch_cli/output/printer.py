@@ -86,6 +86,9 @@ class Column:
     """Which columns a narrow table drops first: the highest number; 0 is never dropped."""
     min_width: int = 6
     """How narrow a cut may make this column before a less important one is dropped instead."""
+    widest: Callable[[Any], str] | None = None
+    """The widest text the cell can come to show for this item as it changes (``list --watch``
+    lays its table out from the first rows): planned for, so a later row is never wider."""
 
 
 def compile_query(expression: str) -> Any:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -106,19 +106,43 @@ class Layout:
     widths: tuple[int, ...]
 
 
+COMFORT = 20
+"""A name is cut below this many columns only once every less important column is gone."""
+
+
 def plan(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -> Layout:
     """The widths for ``rows`` (cells already clean) within ``width`` columns.
 
-    Natural widths when they fit. Otherwise flexible columns give up space,
-    the widest first, down to :data:`MIN_FLEX`; then the least important
-    column still shown is dropped (``priority``: higher numbers go first, a
-    ``whole`` column of priority 0 never), and so on until the row fits.
+    Natural widths when they fit. Otherwise flexible columns give up space, the
+    widest first, down to :data:`COMFORT` (or their natural width): a name keeps
+    that much while a column less important than it (a higher ``priority``) can
+    be dropped instead; those go first, the least important first. Then flexible
+    columns give up space down to :data:`MIN_FLEX`, and the least important
+    column still shown is dropped (a ``whole`` column of priority 0 never), and
+    so on until the row fits.
     """
     shown = list(range(len(columns)))
     natural = [
         max([cell_width(columns[i].header), *(cell_width(row[i]) for row in rows)])
         for i in range(len(columns))
     ]
+    while True:
+        widths = {i: natural[i] for i in shown}
+        flexible = [i for i in shown if not columns[i].whole]
+        room = width - len(GAP) * (len(shown) - 1)
+        _shrink(widths, flexible, room, columns, comfort=True)
+        if sum(widths.values()) <= room:
+            return Layout(tuple(columns[i] for i in shown), tuple(widths[i] for i in shown))
+        names = [columns[i].priority for i in flexible]
+        less = [
+            i
+            for i in shown
+            if columns[i].whole and columns[i].priority > 0 and names
+            and columns[i].priority > min(names)
+        ]  # fmt: skip
+        if not less:
+            break
+        shown.remove(max(less, key=lambda i: (columns[i].priority, i)))
     while True:
         widths = {i: natural[i] for i in shown}
         room = width - len(GAP) * (len(shown) - 1)
@@ -132,11 +156,20 @@ def plan(columns: Sequence[Column], rows: Sequence[Sequence[str]], width: int) -
 
 
 def _shrink(
-    widths: dict[int, int], flexible: list[int], room: int, columns: Sequence[Column]
+    widths: dict[int, int],
+    flexible: list[int],
+    room: int,
+    columns: Sequence[Column],
+    *,
+    comfort: bool = False,
 ) -> None:
-    """Narrow the widest flexible columns, one column at a time, until the row fits."""
+    """Narrow the widest flexible columns, one column at a time, until the row fits.
+
+    ``comfort``: no narrower than :data:`COMFORT` (or the column's natural width).
+    """
+    least = COMFORT if comfort else MIN_FLEX
     floor = {
-        i: min(widths[i], max(MIN_FLEX, columns[i].min_width, cell_width(columns[i].header)))
+        i: min(widths[i], max(least, columns[i].min_width, cell_width(columns[i].header)))
         for i in flexible
     }
     while sum(widths.values()) > room:
@@ -150,11 +183,22 @@ def _shrink(
 class TableWriter:
     """Writes a listing as an aligned table, streaming once the widths are fixed."""
 
-    def __init__(self, stream: Any, columns: Sequence[Column], *, width: int, color: bool) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        columns: Sequence[Column],
+        *,
+        width: int,
+        color: bool,
+        key: Callable[[Any], str] | None = None,
+    ) -> None:
         self._stream = stream
         self._columns = tuple(columns)
         self._width = width
         self._color = color
+        self._key = key
+        self._last: dict[str, str] = {}
+        """The last line written for each item's key: a row that reads the same is not written again."""
 
     def write(self, items: Iterable[Any]) -> int:
         """Write the header and a line per item; returns the number of rows."""
@@ -171,7 +215,7 @@ class TableWriter:
         if not sample and not flushed:
             return 0
         # Nothing listed yet (``list --watch``): room for names as for a short listing.
-        widths_from = [row for _, row in sample] or [
+        widths_from = [self._planned(item, row) for item, row in sample] or [
             [col.header.ljust(col.min_width * 2) for col in self._columns]
         ]
         layout = plan(self._columns, widths_from, self._width)
@@ -180,7 +224,15 @@ class TableWriter:
         self._stream.write(self._line(layout, header, None, bold=True) + "\n")
         count = 0
         for item, cells in self._rows(sample, iterator):
-            self._stream.write(self._line(layout, [cells[i] for i in index], item) + "\n")
+            line = self._line(layout, [cells[i] for i in index], item)
+            if self._key is not None:
+                # ``list --watch`` adds a row per change; at 80 columns the changed cells
+                # (the progress) may be the ones dropped, and the row reads as the last one.
+                key = self._key(item)
+                if self._last.get(key) == line:
+                    continue
+                self._last[key] = line
+            self._stream.write(line + "\n")
             count += 1
             if count % 100 == 0 or flushed:
                 self._stream.flush()
@@ -196,6 +248,13 @@ class TableWriter:
                 self._stream.flush()
                 continue
             yield item, self._cells(item)
+
+    def _planned(self, item: Any, cells: list[str]) -> list[str]:
+        """The cells a row is planned with: the widest each can come to, where a column knows it."""
+        return [
+            clean(col.widest(item)) if col.widest is not None else cell
+            for col, cell in zip(self._columns, cells, strict=True)
+        ]
 
     def _cells(self, item: Any) -> list[str]:
         return [clean(col.cell(item)) for col in self._columns]

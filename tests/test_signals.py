@@ -13,6 +13,7 @@ terminal) must do exactly what Ctrl-C does, with exit 143 and 129.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -443,3 +444,102 @@ def test_a_signal_while_a_request_hangs_exits_at_once(
     code = run.interrupt(sig=sig)
     _assert_interrupted(run, code, expected)
     assert run.stderr.strip() == word
+
+
+# -- Parquet: a signal while a row group is being written ---------------------------------------
+
+
+def _embed_part(records: int) -> bytes:
+    """One output part of ``records`` embed results, 8 vectors of 1,024 floats each (~4 MB as Arrow)."""
+    import random
+
+    from tests.support.fake_api import avro_part
+
+    rng = random.Random(20)
+    bodies = [
+        json.dumps(
+            {
+                "id": "x",
+                "embeddings": {
+                    "float": [[rng.random() - 0.5 for _ in range(1024)] for _ in range(8)]
+                },
+            }
+        )
+        for _ in range(8)
+    ]
+    return avro_part(
+        [
+            {"custom_id": f"e{i}", "body": bodies[i % len(bodies)], "error": ""}
+            for i in range(records)
+        ]
+    )
+
+
+def _python_threads(pid: int) -> int:
+    """The process's threads, pyarrow's allocator thread left out: the main one and cbatch's own."""
+    count = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/comm") as comm:
+            count += comm.read().strip() != "jemalloc_bg_thd"
+    return count
+
+
+def _signal_while_the_row_group_is_written(run: Run, cwd: Path, sig: int) -> bool:
+    """``sig`` the moment the row group's writing thread starts, once every part was read.
+
+    The main thread then waits for that thread to finish: the wait the signal
+    interrupts. Returns False when the command ended first (a fast machine).
+    """
+
+    def parts_waiting() -> int:
+        folders = [p for p in cwd.iterdir() if ".parts-" in p.name]
+        with contextlib.suppress(OSError):
+            return sum(1 for _ in folders[0].glob("*.avro")) if folders else 0
+        return 0
+
+    phase, before = "downloading", 0
+    deadline = time.monotonic() + 30
+    while run.proc.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if phase == "downloading" and parts_waiting():
+                phase = "reading"
+            elif phase == "reading" and not parts_waiting():
+                phase, before = "read", _python_threads(run.proc.pid)
+            elif phase == "read" and _python_threads(run.proc.pid) > before:
+                run.proc.send_signal(sig)
+                return True
+        time.sleep(0.001)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="watches threads in /proc")
+def test_a_signal_while_a_parquet_row_group_is_written_exits_cleanly_and_leaves_nothing(
+    api: FakeApi, tmp_path: Path
+) -> None:
+    # Issue 23, case 20: the writer was closed under the thread still writing the last row
+    # group (a join cut short by the signal reads as ended before Python 3.13): a
+    # segmentation fault in some runs, the temporary file and part folder left behind.
+    part = _embed_part(128)
+    stops = [(signal.SIGINT, ExitCode.INTERRUPTED), (signal.SIGTERM, ExitCode.TERMINATED)] * 2
+    signalled = 0
+    with PartServer() as parts:
+        api.datasets["out-1"]["dataset_parts"] = [
+            {"id": "p0", "name": "p0", "index": 0, "size_bytes": len(part), "num_rows": 128,
+             "url": parts.add("p0", part)},
+        ]  # fmt: skip
+        for trial, (sig, expected) in enumerate(stops):
+            cwd = tmp_path / f"trial-{trial}"
+            cwd.mkdir()
+            run = Run(api.base_url, ["results", "b-done", "-o", "res.parquet"], cwd)
+            if not _signal_while_the_row_group_is_written(run, cwd, sig):
+                run.proc.communicate(timeout=30)
+                assert run.proc.returncode == 0 and "res.parquet" in _files(cwd)
+                continue
+            signalled += 1
+            run.stdout, run.stderr = run.proc.communicate(timeout=PROMPT + 5)
+            shown = f"trial {trial}, signal {sig}: exit {run.proc.returncode}\n{run.stderr[-3000:]}"
+            assert run.proc.returncode == expected, shown
+            assert "Fatal Python error" not in run.stderr and "Traceback" not in run.stderr, shown
+            left = {n for n in _files(cwd) if n.startswith((".res.parquet", "res.parquet"))}
+            assert left == set(), f"trial {trial} left {left}"
+    assert signalled, "every run ended before its row group was written: nothing was tested"

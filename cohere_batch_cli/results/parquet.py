@@ -29,6 +29,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import suppress
@@ -42,6 +43,8 @@ from .records import dumps
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 """Arrow bytes gathered before a row group is written: 4,000 records of 1,024 float32."""
 ROW_GROUP_ROWS = 100_000
+STUCK_WRITE_SECONDS = 2.0
+"""How long an abandoned row group may wait on the stream itself before it is left behind."""
 COMPRESSION = "zstd"
 """Read by pyarrow, DuckDB, polars, pandas and Spark alike; smaller than snappy at about its speed."""
 
@@ -202,18 +205,22 @@ class ParquetTable:
         self._rewrite()
 
     def abandon(self) -> None:
-        """Stop without a footer: the writer is let go, and nothing more is written to ``out``."""
+        """Stop without a footer: the writer is let go, and nothing more is written to ``out``.
+
+        pyarrow's writer must not be used from two threads: it is closed only
+        once the row group being written in the background has ended. That
+        write ends soon, as the dead sink drops what it is given; only a write
+        stuck in ``out`` itself (a FIFO nobody reads) is left behind, with the
+        writer, rather than waited for.
+        """
         sink, self._sink = self._sink, None
         if sink is not None:
             sink.dead = (
                 True  # a row group still being written now finishes at once, writing nothing
             )
         job, self._inflight = self._inflight, None
-        if job is not None:
-            job.thread.join(
-                timeout=2.0
-            )  # only a write stuck in the stream itself (a FIFO) outlasts this
-        if self._writer is not None and (job is None or not job.thread.is_alive()):
+        ended = job is None or job.settle(sink)
+        if self._writer is not None and ended:
             writer, self._writer = self._writer, None
             with suppress(Exception):  # the sink is dead: this only lets go of pyarrow's writer
                 writer.close()
@@ -283,15 +290,21 @@ class ParquetTable:
         self._pending, self._pending_bytes, self._pending_rows = [], 0, 0
         self._wait()
         writer = self._writer
-        self._inflight = _Background(
-            lambda: writer.write_table(table, row_group_size=max(1, table.num_rows))
-        )
+        job = _Background(lambda: writer.write_table(table, row_group_size=max(1, table.num_rows)))
+        self._inflight = job  # before the thread exists: from now on abandon() waits for it
+        job.start()
 
     def _wait(self) -> None:
-        """The row group being written in the background, finished (its error raised here)."""
-        job, self._inflight = self._inflight, None
+        """The row group being written in the background, finished (its error raised here).
+
+        The job stays in ``_inflight`` until it has ended: a signal that
+        interrupts the wait must leave :meth:`abandon` a write to wait for, or
+        the writer would be closed under the thread still writing with it.
+        """
+        job = self._inflight
         if job is not None:
             self._guarded(job.result)
+            self._inflight = None
 
     def _finish_writer(self) -> None:
         self._wait()
@@ -400,26 +413,57 @@ class _Background:
     GIL: on a second core it costs the decoding nothing (a seventh of an embed
     run, docs/performance.md, P12). One at a time, so memory holds at most one
     row group being written and one being gathered.
+
+    Its end is an Event of its own, never ``Thread.join``/``is_alive``: before
+    Python 3.13, a join interrupted by a signal (Ctrl-C, SIGTERM raising
+    :class:`~cohere_batch_cli.errors.Terminated`) marks the thread stopped while
+    it still runs, and the writer was then closed under it: a segmentation fault.
     """
 
     def __init__(self, action: Any) -> None:
         self._action = action
         self._error: BaseException | None = None
-        self.thread = threading.Thread(
+        self._begun = threading.Event()
+        self._ended = threading.Event()
+        self._launched = False
+        self._thread = threading.Thread(
             target=self._run, name="cbatch-parquet-row-group", daemon=True
         )
-        self.thread.start()
+
+    def start(self) -> None:
+        self._launched = True  # first: a signal between the two still finds a write to wait for
+        self._thread.start()
 
     def _run(self) -> None:
+        self._begun.set()
         try:
             self._action()
         except BaseException as exc:  # handed to the main thread by result()
             self._error = exc
+        finally:
+            self._ended.set()
 
     def result(self) -> None:
-        self.thread.join()
+        """Wait for the write (a signal may interrupt the wait, and nothing else); raise its error."""
+        self._ended.wait()
         if self._error is not None:
             raise self._error
+
+    def settle(self, sink: _Sink | None) -> bool:
+        """Wait for an abandoned write to end; whether it has.
+
+        Its sink is dead, so what is left is encoding, however long that takes
+        on a busy machine. The one wait given up on is a write blocked in the
+        stream itself for :data:`STUCK_WRITE_SECONDS`.
+        """
+        if not self._launched:
+            return True
+        if not self._begun.wait(STUCK_WRITE_SECONDS):
+            return False  # start() was cut short and its thread never ran: leave the writer be
+        while not self._ended.wait(0.05):
+            if sink is not None and sink.blocked_for() >= STUCK_WRITE_SECONDS:
+                return False
+        return True
 
 
 class _Sink:
@@ -438,10 +482,17 @@ class _Sink:
         self.dead = False
         self.closed = False
         self.error: BaseException | None = None
+        self._writing_since: float | None = None
+
+    def blocked_for(self) -> float:
+        """Seconds the write now under way has waited on ``out`` (0 when none is)."""
+        since = self._writing_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def write(self, data: Any) -> int:
         if self.dead:
             return len(data)
+        self._writing_since = time.monotonic()
         try:
             return self._out.write(data)
         except LocalWriteError as exc:
@@ -452,6 +503,8 @@ class _Sink:
                 f"cannot write the Parquet spool in {self._where}: {exc.strerror or exc}"
             )
             raise
+        finally:
+            self._writing_since = None
 
     def flush(self) -> None:
         if not self.dead:

@@ -22,7 +22,11 @@ Dataset names must stay under 50 characters (the API refuses 50 or more), so
 a dataset made for an attempt carries a short form of the same tag
 (``nightly-retry1-3a21ff4a``); its id is what the state store remembers, and
 the name only helps a person, or cbatch, find a dataset whose upload answer
-was lost.
+was lost. A dataset id is its name cut to 48 characters and a random suffix
+(``nightly-7f3k2q-p3-x8k2qa``, as the sandbox makes them), so every name cbatch
+derives is at most 48 characters: the part, the attempt and the job id at its
+end show in the id too, never cut off by it. The user's label is what gives
+way, never the tag.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ import re
 from dataclasses import dataclass
 
 DATASET_NAME_MAX = 49
-"""Longest dataset name the API takes ("under 50 characters")."""
+"""Longest dataset name the API takes ("under 50 characters"): a name the user gives is refused past it."""
+DERIVED_NAME_MAX = 48
+"""Longest dataset name cbatch derives: the part of a name a dataset id keeps whole."""
 LABEL_MAX = 80
 """A label is cut to this many characters in a batch name: the tag must stay readable."""
 
@@ -139,9 +145,30 @@ def dataset_name(label: str, lineage: Lineage) -> str:
         )
     else:
         short = f"retry{lineage.retry}-{_safe(lineage.root_batch_id or '')[:8]}"
-    room = DATASET_NAME_MAX - len(short) - 1
+    room = DERIVED_NAME_MAX - len(short) - 1
     head = _safe(label)[: max(0, room)].strip("-")
     return f"{head}-{short}" if head else short
+
+
+def plain_dataset_name(label: str) -> str:
+    """The dataset name of ``create --file``'s input: the batch's label, cut to fit.
+
+    ``--name`` names the batch, which may be long; its dataset takes the same
+    words as far as :data:`DERIVED_NAME_MAX` allows, so a long name is never
+    refused at upload, after the file was checked.
+    """
+    text = " ".join(label.split())
+    return text if len(text) <= DERIVED_NAME_MAX else text[:DERIVED_NAME_MAX].rstrip(" -_.")
+
+
+def check_dataset_name(name: str) -> None:
+    """Refuse a dataset name the user gave that the API would refuse, before any upload."""
+    from .errors import UsageError
+
+    if len(name) > DATASET_NAME_MAX:
+        raise UsageError(
+            f"--name is {len(name)} characters; a dataset name must be under {DATASET_NAME_MAX + 1}"
+        )
 
 
 def _safe(text: str) -> str:

@@ -301,8 +301,11 @@ def register(app: typer.Typer) -> None:
                     client, report, model_name=model, options=checks, budget=limit, reporter=out
                 )
 
+            from ..naming import plain_dataset_name
+
             dataset = upload_file(
-                client, file, out, dataset_type=dataset_type, name=name, limits=state.settings().limits,
+                client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
+                name=plain_dataset_name(name) if name else None,
                 keep_original_file=True, before_upload=guard,
             )  # fmt: skip
             name = name or default_name(file)

@@ -152,6 +152,12 @@ def upload(
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet)
     if name is not None and not name.strip():
         raise UsageError("--name is empty; give a name, or leave --name out to use the file's name")
+    if name is not None:
+        from ..naming import check_dataset_name
+
+        check_dataset_name(
+            name
+        )  # before the file is read: the API would refuse it after the upload
     client = state.client()
     dataset_id = upload_file(
         client, file, out, dataset_type=dataset_type, name=name, keep_original_file=keep_original, wait=wait,

@@ -151,6 +151,7 @@ def _upload_checked(
 ) -> str:
     from ..api.errors import BadRequestError
     from ..input_rules import CHAT_V2_INPUT
+    from ..naming import plain_dataset_name
 
     path = source.path
     refuse_over_limit(path, source.label, limits.dataset_max_bytes)
@@ -164,7 +165,7 @@ def _upload_checked(
     try:
         dataset_id = client.upload_dataset(
             path,
-            name=name or source.default_name,
+            name=name or plain_dataset_name(source.default_name),
             dataset_type=kind,
             keep_original_file=keep_original_file,
             keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,

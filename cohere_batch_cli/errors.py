@@ -20,6 +20,10 @@
     ├── TokenizerError              a model's tokenizer could not be fetched or read (exit 6)
     ├── ResultsExpired              the output dataset is gone with its lifetime (exit 13)
     ├── LocalWriteError             a local file could not be written (exit 11)
+    ├── StoreError                  the local state store cannot be used
+    │   ├── StoreBusy               another process held it past the wait (exit 15)
+    │   ├── StoreDamaged            corrupt, or made by a newer cbatch (exit 16)
+    │   └── StoreNotWritable        (also a LocalWriteError) read-only, full, no permission (exit 11)
     └── RecordsStillFailing         records still failing after the last retry round (exit 12)
 
 Apart from the tree, :class:`Terminated` is what SIGTERM and SIGHUP raise: a
@@ -112,6 +116,25 @@ class ResultsExpired(CbatchError):
 
 class LocalWriteError(CbatchError):
     """A local file could not be written: no space, permission, read-only, closed stdout (exit 11)."""
+
+
+class StoreError(CbatchError):
+    """The local state store cannot be used; the message names the file (see the subclasses)."""
+
+
+class StoreBusy(StoreError):
+    """Another process held the state store's write lock past the wait (exit 15): try again later."""
+
+
+class StoreDamaged(StoreError):
+    """The state store file is corrupt, or was made by a newer cbatch (exit 16).
+
+    The message names the file; the hint is the command that moves it aside.
+    """
+
+
+class StoreNotWritable(StoreError, LocalWriteError):
+    """The state store cannot be written: read-only, a full disk, no permission (exit 11)."""
 
 
 class RecordsStillFailing(CbatchError):

@@ -30,6 +30,8 @@ class ExitCode(IntEnum):
     LOCAL_WRITE = 11
     RECORDS_FAILED = 12
     RESULTS_EXPIRED = 13
+    STATE_BUSY = 15
+    STATE_DAMAGED = 16
     HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
@@ -50,6 +52,8 @@ DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.LOCAL_WRITE: "A local file could not be written (no space, permission, read-only, closed stdout).",
     ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, create --retry-failed, jobs), or failed records with watch --fail-on-records.",
     ExitCode.RESULTS_EXPIRED: "The results no longer exist: the output dataset expired.",
+    ExitCode.STATE_BUSY: "The local state store stayed busy: another process held it past the wait (10 s). Run again when it is done.",
+    ExitCode.STATE_DAMAGED: "The local state store is damaged or from a newer cbatch: the error names the file and how to move it aside.",
     ExitCode.HANGUP: "Hung up (SIGHUP): cleaned up as for Ctrl-C.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C): nothing was cancelled, no partial file was left.",
     ExitCode.TERMINATED: "Terminated (SIGTERM, as CI cancellation sends): cleaned up as for Ctrl-C.",

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cohere_batch_cli import naming
-from cohere_batch_cli.errors import LocalWriteError
+from cohere_batch_cli.errors import LocalWriteError, StoreDamaged
 from cohere_batch_cli.naming import Lineage
 from cohere_batch_cli.state import store as state_store
 from cohere_batch_cli.state.migrations import MIGRATIONS
@@ -124,7 +124,7 @@ def test_an_older_store_is_migrated_and_a_newer_one_refused(tmp_path: Path) -> N
     db = sqlite3.connect(newer)
     db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     db.close()
-    with pytest.raises(LocalWriteError, match="made by a newer cbatch"):
+    with pytest.raises(StoreDamaged, match="made by a newer cbatch"):
         StateStore(newer)
 
 

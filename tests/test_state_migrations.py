@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from cohere_batch_cli.errors import LocalWriteError
+from cohere_batch_cli.errors import StoreDamaged
 from cohere_batch_cli.state.migrations import LEGACY_SCRIPTS, MIGRATIONS, SCHEMA_VERSION
 from cohere_batch_cli.state.store import StateStore
 
@@ -104,7 +104,7 @@ def test_a_store_whose_schema_version_is_newer_is_refused(tmp_path: Path) -> Non
     db.execute("INSERT INTO schema_version VALUES (?, 0)", (len(MIGRATIONS) + 1,))
     db.commit()
     db.close()
-    with pytest.raises(LocalWriteError, match="made by a newer cbatch"):
+    with pytest.raises(StoreDamaged, match="made by a newer cbatch"):
         StateStore(path)
 
 

@@ -26,6 +26,8 @@ from ..errors import (
     RecordsStillFailing,
     ResultsError,
     ResultsExpired,
+    StoreBusy,
+    StoreDamaged,
     TokenizerError,
     UsageError,
     WaitTimeout,
@@ -65,7 +67,9 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (ResultsError, ExitCode.SERVER),
     (TokenizerError, ExitCode.SERVER),
     (ResultsExpired, ExitCode.RESULTS_EXPIRED),
-    (LocalWriteError, ExitCode.LOCAL_WRITE),
+    (StoreBusy, ExitCode.STATE_BUSY),
+    (StoreDamaged, ExitCode.STATE_DAMAGED),
+    (LocalWriteError, ExitCode.LOCAL_WRITE),  # StoreNotWritable too
     (RecordsStillFailing, ExitCode.RECORDS_FAILED),
 )
 

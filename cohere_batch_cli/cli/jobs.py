@@ -184,13 +184,14 @@ def list_jobs(
 ) -> None:
     """List the jobs recorded on this machine, newest first (from the state store alone: no request)."""
     from ..output.printer import Column
-    from ..state.store import existing_store
+    from ..state.store import store_path
     from ..tasks.jobs import record_json
+    from ._jobs import store_for_jobs
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet)
-    store = existing_store()
-    jobs = store.jobs() if store is not None else []
+    # No file: no jobs (and none made by a listing); a file that cannot be read is its error.
+    jobs = store_for_jobs().jobs() if store_path().exists() else []
     out.items(
         jobs,
         columns=(

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..config import ENV_STATE_DIR
-from ..errors import LocalWriteError
+from ..errors import StoreBusy, StoreDamaged, StoreError, StoreNotWritable
 from .migrations import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ __all__ = [
 ]  # fmt: skip
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
+"""How long a write waits for another process's write lock before the store is reported busy."""
 
 _OPEN: dict[Path, StateStore] = {}
 
@@ -64,13 +65,17 @@ def open_store(path: Path | None = None) -> StateStore:
 
 
 def existing_store(path: Path | None = None) -> StateStore | None:
-    """The store if its file exists (a read that must not create one); None otherwise or when unreadable."""
+    """The store if its file exists (a read that must not create one); None otherwise or when unusable.
+
+    For what only reads the store as a cache (a batch's lineage); a command
+    that needs the store (every ``jobs`` command) opens it and reports its error.
+    """
     target = (path or store_path()).absolute()
     if target not in _OPEN and not target.is_file():
         return None
     try:
         return open_store(target)
-    except LocalWriteError:
+    except StoreError:
         return None
 
 
@@ -192,18 +197,22 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        wait = BUSY_TIMEOUT_MS
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            self._db = sqlite3.connect(path, timeout=wait / 1000, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise _unusable(path, exc) from None
         try:
             self._db.row_factory = sqlite3.Row
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._db.execute(f"PRAGMA busy_timeout = {wait}")
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._migrate()
-        except (OSError, sqlite3.Error) as exc:
+        except StoreError:
+            self._db.close()
+            raise
+        except (OSError, sqlite3.Error, UnicodeDecodeError) as exc:
             self._db.close()
             raise _unusable(path, exc) from None
 
@@ -224,14 +233,14 @@ class StateStore:
         """
         if _has_schema_table(self._db):
             current = _applied(self._db)
-            _refuse_newer(current)
+            _refuse_newer(self.path, current)
             if current == len(MIGRATIONS):
                 return
         with self._write() as db:
             db.execute(SCHEMA_VERSION)
             if not _applied(db):  # a file from before the table: adopt its PRAGMA count
                 legacy = int(db.execute("PRAGMA user_version").fetchone()[0])
-                _refuse_newer(legacy)
+                _refuse_newer(self.path, legacy)
                 db.executemany(
                     "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                     [(number, time.time()) for number in range(1, legacy + 1)],
@@ -239,7 +248,7 @@ class StateStore:
         while True:
             with self._write() as db:
                 current = _applied(db)
-                _refuse_newer(current)
+                _refuse_newer(self.path, current)
                 if current == len(MIGRATIONS):
                     return
                 for statement in _statements(MIGRATIONS[current]):
@@ -267,13 +276,13 @@ class StateStore:
         try:
             with self._write() as db:
                 db.execute(sql, params)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise _unusable(self.path, exc) from None
 
     def _rows(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         try:
             return list(self._db.execute(sql, params))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise _unusable(self.path, exc) from None
 
     # -- lineage ----------------------------------------------------------------------
@@ -427,7 +436,7 @@ class StateStore:
                     "UPDATE jobs SET parts = ?, records = ?, dataset_type = ?, step = 'split', updated_at = ? WHERE id = ?",
                     (len(parts), records, dataset_type, now, job_id),
                 )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise _unusable(self.path, exc) from None
 
     def input_blocks(self, job_id: str) -> list[Block] | None:
@@ -498,7 +507,7 @@ class StateStore:
                 db.execute("DELETE FROM job_parts WHERE job_id = ?", (job_id,))
                 db.execute("DELETE FROM job_input_blocks WHERE job_id = ?", (job_id,))
                 db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise _unusable(self.path, exc) from None
 
 
@@ -521,10 +530,12 @@ def _applied(db: sqlite3.Connection) -> int:
     return int(db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
 
 
-def _refuse_newer(version: int) -> None:
+def _refuse_newer(path: Path, version: int) -> None:
     if version > len(MIGRATIONS):
-        raise sqlite3.DatabaseError(
-            f"it was made by a newer cbatch (schema {version}, this one knows {len(MIGRATIONS)})"
+        raise StoreDamaged(
+            f"the state store {path} was made by a newer cbatch"
+            f" (schema {version}, this one knows {len(MIGRATIONS)})",
+            hint=f"use that cbatch, or {_move_aside(path)}",
         )
 
 
@@ -532,9 +543,46 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-def _unusable(path: Path, exc: BaseException) -> LocalWriteError:
+# SQLite's primary result codes (https://sqlite.org/rescode.html).
+_BUSY = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+_DAMAGED = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_NOT_WRITABLE = {8: "make it writable", 13: "free some space on its disk"}  # READONLY, FULL
+
+
+def _unusable(path: Path, exc: BaseException) -> StoreError:
+    """The error for a store that failed: busy, damaged, or not writable, each with what to do."""
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-    return LocalWriteError(
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None  # an extended code's primary code
+    if primary in _BUSY:
+        return StoreBusy(
+            f"the state store {path} is busy: another process has held it for over"
+            f" {BUSY_TIMEOUT_MS // 1000} s",
+            hint="most likely another cbatch still writing; run this again when it is done",
+        )
+    if (
+        primary in _DAMAGED
+        or isinstance(exc, UnicodeDecodeError)
+        or reason.startswith(("no such table", "no such column"))
+    ):
+        if isinstance(exc, UnicodeDecodeError):
+            reason = "database disk image is malformed"
+        return StoreDamaged(f"the state store {path} is damaged ({reason})", hint=_move_aside(path))
+    todo = _NOT_WRITABLE.get(primary or -1)
+    return StoreNotWritable(
         f"cannot use the state store {path}: {reason}",
-        hint=f"set {ENV_STATE_DIR} to a folder cbatch may write in",
+        hint=f"{todo}, or set {ENV_STATE_DIR} to a folder cbatch may write in"
+        if todo
+        else f"set {ENV_STATE_DIR} to a folder cbatch may write in",
     )
+
+
+def _move_aside(path: Path) -> str:
+    """The command that moves a store aside (its write-ahead log too): cbatch then starts an empty one."""
+    import shlex
+
+    moves = [f"mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.damaged')}"]
+    wal = path.with_name(path.name + "-wal")
+    if wal.exists():
+        moves.append(f"mv {shlex.quote(str(wal))} {shlex.quote(str(wal) + '.damaged')}")
+    return "move it aside and cbatch starts a new one: " + " && ".join(moves)

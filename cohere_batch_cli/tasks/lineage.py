@@ -198,12 +198,12 @@ def _scan(client: CohereClient, root: Batch, reporter: Reporter) -> Iterator[tup
 
 def open_store_or_warn(reporter: Reporter, what: str) -> StateStore | None:
     """The state store, or None after one warning saying what is not recorded."""
-    from ..errors import LocalWriteError
+    from ..errors import StoreError
     from ..state.store import open_store
 
     try:
         return open_store()
-    except LocalWriteError as exc:
+    except StoreError as exc:
         reporter.warn(f"{exc}; {what} is not recorded" + (f" ({exc.hint})" if exc.hint else ""))
         return None
 
@@ -212,7 +212,7 @@ def remember_chain(chain: Chain, store: StateStore | None, reporter: Reporter) -
     """Record each attempt of ``chain`` with its root, parent and number."""
     if store is None:
         return
-    from ..errors import LocalWriteError
+    from ..errors import StoreError
 
     try:
         previous: Batch | None = None
@@ -225,7 +225,7 @@ def remember_chain(chain: Chain, store: StateStore | None, reporter: Reporter) -
                 parent_id=None if previous is None else previous.id,
             )
             previous = batch
-    except LocalWriteError as exc:
+    except StoreError as exc:
         reporter.warn(f"{exc}; the lineage of {chain.root.id} is not recorded")
 
 
@@ -253,7 +253,7 @@ def remember_input_file(
     once read); the dataset keeps the original too (``keep_original_file``), so
     nothing is lost when this cannot be written.
     """
-    from ..errors import LocalWriteError
+    from ..errors import StoreError
     from ..fingerprint import file_fingerprint
     from ..state.store import InputFile
 
@@ -275,7 +275,7 @@ def remember_input_file(
                 fingerprint or file_fingerprint(path), info.st_mtime_ns,
             )
         )  # fmt: skip
-    except (OSError, LocalWriteError) as exc:
+    except (OSError, StoreError) as exc:
         reporter.warn(f"could not record {path} as the input of dataset {dataset_id}: {exc}")
 
 

@@ -11,6 +11,7 @@ of two and reads best as one (:func:`binary_size`).
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta, timezone
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)?")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, None: 1.0}
@@ -118,3 +119,23 @@ def binary_size(size: int) -> str:
         if size >= scale and size % scale == 0:
             return f"{size // scale} {unit}"
     return f"{size:,} bytes"
+
+
+def parse_moment(text: str, now: datetime) -> datetime:
+    """A moment from ``2h`` or ``3d`` (that long before ``now``), ``2026-12-01`` (midnight
+    UTC) or ``2026-12-01T09:30`` (UTC unless an offset is given, as the API's times are).
+
+    Raises ValueError for anything else.
+    """
+    value = str(text).strip()
+    try:
+        return now - timedelta(seconds=parse_duration(value))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is neither a duration (2h, 3d) nor a date or time (2026-12-01, 2026-12-01T09:30)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

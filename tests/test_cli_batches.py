@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -113,6 +114,39 @@ def test_list_limit_name_and_status_filters(cli: Cli, client: CohereClient, tmp_
     assert done.id in out
     assert all(client.get_batch(i).name == "filter-me" for i in out)
     assert len(cli("list", "--limit", "2", "-q").stdout.split()) == 2
+
+
+def test_list_filters_by_model_and_created_time(
+    cli: Cli, client: CohereClient, tmp_path: Path
+) -> None:
+    """--model, --since and --until combine with each other and with --status (issue 24 item 17)."""
+    older = make_batch(client, tmp_path, 1, name="when-older")
+    time.sleep(0.05)
+    other_model = client.create_batch(
+        name="when-newer",
+        input_dataset_id=make_dataset(client, write_jsonl(tmp_path / "n.jsonl", chat_records(1))),
+        model="command-a-03-2025",
+    )
+    assert older.created_at is not None and other_model.created_at is not None
+    assert older.created_at < other_model.created_at
+    cut = other_model.created_at.isoformat()
+
+    def listed(*args: str) -> set[str]:
+        return set(cli("list", "--all", "-q", *args).stdout.split())
+
+    assert other_model.id in listed("--model", "COMMAND-A-03-2025")
+    assert older.id not in listed("--model", "command-a-03-2025")
+    since = listed("--since", cut)
+    assert other_model.id in since and older.id not in since
+    until = listed("--until", cut)
+    assert older.id in until and other_model.id not in until
+    assert {older.id, other_model.id} <= listed("--since", "1h")
+    assert older.id in listed("--since", older.created_at.isoformat(), "--model", "command-r")
+    assert listed("--since", cut, "--model", "command-r") == set()
+    bad = cli("list", "--since", "yesterday", exit_code=2)
+    assert "neither a duration (2h, 3d) nor a date or time" in bad.stderr
+    empty = cli("list", "--since", cut, "--until", cut, exit_code=2)
+    assert "--since must be before --until" in empty.stderr
 
 
 def test_list_plain_is_tab_separated_without_boxes(

@@ -8,6 +8,7 @@ are a usage error. Commands that stream events (``watch``, ``create --watch``,
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated
@@ -126,6 +127,20 @@ def parse_duration(text: str) -> float:
         return units.parse_duration(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def parse_moment(text: str) -> datetime:
+    """A moment from an option (:func:`cohere_batch_cli.units.parse_moment`), as a usage error."""
+    from datetime import timezone
+
+    try:
+        return units.parse_moment(text, datetime.now(timezone.utc))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+SinceOpt = Annotated[datetime | None, typer.Option("--since", parser=parse_moment, metavar="WHEN", help="Only batches created at or after WHEN: a duration back from now (2h, 3d) or a date or time (2026-12-01, 2026-12-01T09:30Z; UTC unless an offset is given).", show_default=False)]  # fmt: skip
+UntilOpt = Annotated[datetime | None, typer.Option("--until", parser=parse_moment, metavar="WHEN", help="Only batches created before WHEN (as --since).", show_default=False)]  # fmt: skip
 
 
 # -- watching ----------------------------------------------------------------------------

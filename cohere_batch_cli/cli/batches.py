@@ -39,8 +39,10 @@ from ._options import (
     QueryOpt,
     QuietOpt,
     RawOpt,
+    SinceOpt,
     StatusOpt,
     TokenizerFileOpt,
+    UntilOpt,
     WaitLockOpt,
     WatchTimeoutOpt,
     complete_dataset_id,
@@ -377,6 +379,16 @@ def register(app: typer.Typer) -> None:
         name: Annotated[
             str | None, typer.Option("--name", help="Only batches whose name contains this text.")
         ] = None,
+        model: Annotated[
+            str | None,
+            typer.Option(
+                "--model",
+                help="Only batches run with this model (its exact name, any case).",
+                show_default=False,
+            ),
+        ] = None,
+        since: SinceOpt = None,
+        until: UntilOpt = None,
         expiring: Annotated[
             float | None,
             typer.Option(
@@ -448,8 +460,10 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 f"unknown status {unknown[0].label!r}; use queued, in_progress, canceling, completed, failed or canceled"
             )
+        if since is not None and until is not None and since >= until:
+            raise UsageError("--since must be before --until: nothing was created in between")
         ttl = state.settings().limits.dataset_ttl
-        filtered = bool(wanted or name or expiring)
+        filtered = bool(wanted or name or model or since or until or expiring)
         page_size = 1000 if (all_ or filtered) else min(limit, 1000)
         cursor = PageCursor()
         stream = state.client().iter_batches(
@@ -458,10 +472,21 @@ def register(app: typer.Typer) -> None:
         seen: list[tuple[str, str, str]] = []
         cut: list[str] = []
 
-        def kept(batch: Batch) -> bool:
+        def matches(batch: Batch) -> bool:
+            """The filters a batch's changes cannot make stale (all but --expiring)."""
             if wanted and batch.status not in wanted:
                 return False
             if name and name.lower() not in batch.name.lower():
+                return False
+            if model and model.lower() != (batch.model or "").lower():
+                return False
+            created = batch.created_at
+            if since is not None and (created is None or created < since):
+                return False
+            return not (until is not None and (created is None or created >= until))
+
+        def kept(batch: Batch) -> bool:
+            if not matches(batch):
                 return False
             if expiring is not None:
                 ends = results_expire_at(batch, ttl)
@@ -471,8 +496,12 @@ def register(app: typer.Typer) -> None:
 
         def selected() -> Any:
             shown = 0
+            newest_first = order_by is OrderBy.created_at
             for batch in stream:
                 cursor.took()
+                created = batch.created_at
+                if since is not None and newest_first and created is not None and created < since:
+                    return  # newest first: every batch after this one is older still
                 if not kept(batch):
                     continue
                 if len(seen) < MAX_IDS:
@@ -502,11 +531,6 @@ def register(app: typer.Typer) -> None:
             for notice in cut:
                 out.info(notice)
             cut.clear()
-
-            def matches(batch: Batch) -> bool:
-                return (not wanted or batch.status in wanted) and (
-                    not name or name.lower() in batch.name.lower()
-                )
 
             yield from watch_changes(state.client(), listed, keep=matches, interval=interval)
 

@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     LOCAL_WRITE = 11
     RECORDS_FAILED = 12
     RESULTS_EXPIRED = 13
+    NEVER_RAN = 14
     STATE_BUSY = 15
     STATE_DAMAGED = 16
     HANGUP = 129
@@ -38,9 +39,9 @@ class ExitCode(IntEnum):
 
 
 DESCRIPTIONS: dict[ExitCode, str] = {
-    ExitCode.OK: "Success (for watch: every batch COMPLETED).",
+    ExitCode.OK: "Success (for watch: every batch COMPLETED); also a reader that closed our stdout (| head -1).",
     ExitCode.UNEXPECTED: "An unexpected error: a bug in cbatch. Run again with --debug and report it.",
-    ExitCode.USAGE: "Usage error: unknown command or option, a bad value, an unreadable file, a missing extra.",
+    ExitCode.USAGE: "Usage error: unknown command or option, a bad value, an unreadable file, a missing extra, a confirmation declined.",
     ExitCode.AUTH: "Authentication or configuration: no API key, a bad config file, 401, 403, 498.",
     ExitCode.NOT_FOUND: "The batch or dataset does not exist (404).",
     ExitCode.REFUSED: "The API refused the request (400, 422, other 4xx), a local check refused the input, or another cbatch on this machine sends for the same run.",
@@ -49,9 +50,10 @@ DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.BATCH_FAILED: "watch: a watched batch ended FAILED.",
     ExitCode.BATCH_CANCELED: "watch: a watched batch ended CANCELED.",
     ExitCode.TIMEOUT: "A wait ran out of time (watch --timeout, dataset validation); batches are left running.",
-    ExitCode.LOCAL_WRITE: "A local file could not be written (no space, permission, read-only, closed stdout).",
+    ExitCode.LOCAL_WRITE: "A local file could not be written (no space, permission, read-only, a stdout closed before the start: >&-).",
     ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, create --retry-failed, jobs), or failed records with watch --fail-on-records.",
     ExitCode.RESULTS_EXPIRED: "The results no longer exist: the output dataset expired.",
+    ExitCode.NEVER_RAN: "A run that never ran: a job stopped while splitting, or with parts never sent (carry on with: cbatch jobs resume JOB).",
     ExitCode.STATE_BUSY: "The local state store stayed busy: another process held it past the wait (10 s). Run again when it is done.",
     ExitCode.STATE_DAMAGED: "The local state store is damaged or from a newer cbatch: the error names the file and how to move it aside.",
     ExitCode.HANGUP: "Hung up (SIGHUP): cleaned up as for Ctrl-C.",
@@ -68,6 +70,7 @@ PRECEDENCE: tuple[ExitCode, ...] = (
     ExitCode.SERVER,
     ExitCode.LOCAL_WRITE,
     ExitCode.NOT_FOUND,
+    ExitCode.NEVER_RAN,
     ExitCode.TIMEOUT,
     ExitCode.BATCH_FAILED,
     ExitCode.BATCH_CANCELED,
@@ -78,7 +81,9 @@ PRECEDENCE: tuple[ExitCode, ...] = (
 A signal ends everything. Then what stopped cbatch from finishing its own
 work (a refused key, a lasting outage, a file it could not write). Then a
 mistake in the command itself (an id that does not exist: running it again
-can never succeed). Then a wait that ran out (nothing final can be said of a
+can never succeed). Then a run that never ran (a job stopped while splitting,
+or parts never sent): waiting longer cannot help it, carrying on can. Then a
+wait that ran out (nothing final can be said of a
 batch still running). Then how batches ended: FAILED before CANCELED (a
 failure needs looking at; a cancel was asked for), and records that still
 failed after the last retry round after both. Codes not listed (usage,

@@ -27,7 +27,6 @@ from cohere_batch_cli.cli._options import parse_duration
 from cohere_batch_cli.cli._watching import resume_command
 from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
-from cohere_batch_cli.watcher import WatchOptions
 from tests.conftest import TEST_KEY, Cli
 from tests.support.batch_server import BatchServer, batch_state
 from tests.support.flows import make_batch, wait_terminal
@@ -108,9 +107,13 @@ def test_a_bad_timeout_is_a_usage_error(cli: Cli) -> None:
 
 
 def test_resume_command_repeats_the_watch_exactly() -> None:
-    options = WatchOptions(timeout=900, interval=5, no_exit_status=True)
-    command = resume_command(None, ["a", "b c"], options, plain=True)
-    assert command == "cbatch watch a 'b c' --plain --interval 5s --timeout 15m --no-exit-status"
+    from cohere_batch_cli.tasks.watching import WatchSpec
+
+    spec = WatchSpec(timeout=900, interval=5, no_exit_status=True, plain=True, on_done="echo $X")
+    command = resume_command(None, ["a", "b c"], spec)
+    assert command == (
+        "cbatch watch a 'b c' --plain --interval 5s --timeout 15m --no-exit-status --on-done 'echo $X'"
+    )
 
 
 # -- outcomes and output modes -------------------------------------------------------------

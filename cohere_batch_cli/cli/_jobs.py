@@ -22,6 +22,7 @@ from ._context import CliState
 if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions, JobView
+    from ..tasks.watching import WatchSpec
 
 SplitOpt = Annotated[bool, typer.Option("--split", help="With --file: run a file of any size as a job of as many batches as the dataset limit needs ('cbatch jobs').")]  # fmt: skip
 MaxRecordsOpt = Annotated[int | None, typer.Option("--max-records-per-batch", metavar="N", min=1, help="Run it as a job whose batches hold at most N records each.", show_default=False)]  # fmt: skip
@@ -104,10 +105,9 @@ def start_job(
     missing: bool,
     json_out: bool,
     quiet: bool,
-    plain: bool = False,
-    timeout: float | None = None,
+    spec: WatchSpec,
 ) -> ExitCode:
-    """Split ``file``, send every part and, with ``watch``, follow them (and retry for ``rounds``)."""
+    """Split ``file``, send every part and, with ``watch``, follow them as ``spec`` says (and retry for ``rounds``)."""
     from ..spool import is_stdin
     from ..tasks.jobs import create_job
 
@@ -122,7 +122,7 @@ def start_job(
     with hold_job(store, job.id, options.wait_lock):
         return carry_on(
             state, job, store, file, options, watch=watch, rounds=rounds, pause=pause, match=match, missing=missing,
-            json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+            json_out=json_out, quiet=quiet, spec=spec,
         )  # fmt: skip
 
 
@@ -140,10 +140,14 @@ def carry_on(
     missing: bool,
     json_out: bool,
     quiet: bool,
-    plain: bool = False,
-    timeout: float | None = None,
+    spec: WatchSpec,
 ) -> ExitCode:
-    """Upload what is missing, create what is missing, then watch (and retry) when asked; show the job."""
+    """Upload what is missing, create what is missing, then watch (and retry) when asked; show the job.
+
+    ``spec``'s deadline bounds the whole run: once the parts are sent, a
+    deadline already past stops before the watch with exit 10 and the command
+    that carries on (each part sent is written down; nothing is lost).
+    """
     from ..tasks.jobs import input_of, job_view, send_parts
 
     client = state.client()
@@ -153,8 +157,8 @@ def carry_on(
     code = ExitCode.OK
     if watch:
         code = follow_job(
-            state, job, store, path, rounds=rounds, pause=pause, match=match, missing=missing,
-            to_stderr=json_out or quiet, plain=plain, timeout=timeout,
+            state, job, store, path, spec, rounds=rounds, pause=pause, match=match, missing=missing,
+            to_stderr=json_out or quiet,
         )  # fmt: skip
     view = job_view(client, job, store)
     if not quiet:
@@ -162,67 +166,79 @@ def carry_on(
     return code
 
 
+def job_command(
+    state: CliState, job_id: str, spec: WatchSpec, *, rounds: int = 0, pause: float = 30.0
+) -> str:
+    """The ``cbatch jobs resume JOB ...`` that carries on with this job's watch (and rounds)."""
+    import shlex
+
+    from ..units import format_duration
+    from ._options import DEFAULT_PAUSE
+    from ._watching import global_args, watch_args
+
+    args = [*global_args(state), "jobs", "resume", job_id]
+    if rounds:
+        args += ["--retry-failed", str(rounds)]
+        if pause != DEFAULT_PAUSE:
+            args += ["--pause", format_duration(pause)]
+    return shlex.join(args + watch_args(spec, output=False) + (["--plain"] if spec.plain else []))
+
+
 def follow_job(
     state: CliState,
     job: JobRecord,
     store: StateStore,
     path: Path | None,
+    spec: WatchSpec,
     *,
     rounds: int = 0,
     pause: float = 30.0,
     match: str | None = None,
     missing: bool = True,
     to_stderr: bool = False,
-    json_lines: bool = False,
-    plain: bool = False,
-    timeout: float | None = None,
 ) -> ExitCode:
     """Watch every part still running in one watch (one list request a round), retrying for ``rounds``.
 
-    Exit codes as ``cbatch watch`` for the job as a whole; with rounds, 12
-    when records still fail after the last one (0 when none do).
+    The watch is the one of every command (:func:`._watching.run_watch`),
+    with ``spec`` whole. Exit codes as ``cbatch watch`` for the job as a
+    whole, then --no-exit-status; with rounds, 12 when records still fail
+    after the last one (0 when none do).
     """
     from ..exit_codes import combine
     from ..tasks.jobs import JobProgress, job_view, retry_job
-    from ..tasks.watching import follow
-    from ..watcher import BatchDone, WatchOptions
-    from ._watching import global_args
+    from ..watcher import BatchDone
+    from ._watching import run_watch
 
-    resume = " ".join([*global_args(state), "jobs", "resume", job.id])
+    resume = job_command(state, job.id, spec, rounds=rounds, pause=pause)
     client = state.client()
     known: list[JobView] = []
+    each = spec.strict()  # each watch judged as it ended; --no-exit-status applies to the job
 
     def watch_many(ids: list[str]) -> ExitCode:
-        """The batch watch over every part at once, and a line for the job each time a part ends."""
+        """The batch watch over every part at once, and one line for the job each poll parts end in."""
         progress = JobProgress(known.pop() if known else job_view(client, job, store))
 
-        def ended(event: BatchDone) -> None:
-            line = progress.batch_ended(event.batch)
-            if json_lines and not to_stderr:
+        def ended(events: list[BatchDone]) -> None:
+            line = progress.batches_ended([event.batch for event in events])
+            if spec.json_lines and not to_stderr:
                 state.out.json_line({"kind": "job_progress", "job_id": job.id, "parts_ended": len(progress.ended),
                                      "parts": progress.parts, "succeeded": progress.succeeded, "records": progress.total})  # fmt: skip
             else:
                 state.out.info(line)
 
-        state.out.set_watch_style(
-            plain=plain, json_lines=json_lines and not to_stderr, to_stderr=to_stderr
-        )
-        return follow(
-            client,
-            ids,
-            state.out,
-            options=WatchOptions(timeout=timeout),
-            resume=resume,
-            retries=state.retries,
-            on_done=ended,
-        )
+        return run_watch(state, ids, each, to_stderr=to_stderr, resume=resume, on_ends=ended)
 
     if rounds:
         result = retry_job(
             client, job, state.out, store, rounds=rounds, pause=pause, watch=watch_many, path=path, match=match,
             missing=missing, on_attempt=lambda batch: state.out.info(f"created batch {batch.id}: {batch.name}"),
+            deadline=spec.deadline,
         )  # fmt: skip
         code = result.exit_code
+        if code == ExitCode.TIMEOUT and result.stopped is not None:
+            state.out.info(
+                f"--timeout ran out {result.stopped}; nothing was cancelled; go on with: {resume}"
+            )
         if code == ExitCode.RECORDS_FAILED:
             state.out.info(
                 f"{result.left:,} record{'' if result.left == 1 else 's'} of job {job.id} still failing after the last round"
@@ -237,10 +253,23 @@ def follow_job(
     view = job_view(client, job, store)
     if code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
         code = combine([code, view.exit_code])
+        if code == ExitCode.NEVER_RAN:
+            state.out.info(never_ran_words(view, job_command(state, job.id, spec)))
     if all(p.ended for p in view.parts) and view.parts and job.step == "split":
         store.set_job_step(job.id, "done")
     state.out.info(summary_line(view))
-    return code
+    return spec.forgive(code)
+
+
+def never_ran_words(view: JobView, carry_on: str) -> str:
+    """Why a job exits 14: killed before it had parts, or parts that were never sent."""
+    unsent = [p.record.part for p in view.parts if p.head is None]
+    if not view.parts:
+        return f"job {view.job.id} has no parts: it was stopped while splitting, and nothing ran; carry on with: {carry_on}"
+    return (
+        f"job {view.job.id}: {len(unsent)} of {len(view.parts)} parts were never sent "
+        f"(part{'' if len(unsent) == 1 else 's'} {', '.join(map(str, unsent))}); carry on with: {carry_on}"
+    )
 
 
 def summary_line(view: JobView) -> str:

@@ -8,14 +8,18 @@ are a usage error. Commands that stream events (``watch``, ``create --watch``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from .. import pace, units
+
+if TYPE_CHECKING:
+    from ..tasks.watching import WatchSpec
 
 
 def complete_batch_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -149,18 +153,128 @@ DEFAULT_INTERVAL = pace.INTERVAL
 DEFAULT_MAX_INTERVAL = pace.MAX_INTERVAL
 DEFAULT_OUTAGE_LIMIT = pace.OUTAGE_LIMIT
 
-DEFAULT_PROGRESS_EVERY = 30.0
+DEFAULT_PROGRESS_EVERY = 30.0  # tasks.watching.PROGRESS_EVERY, without importing the engine
 
 IntervalOpt = Annotated[float, typer.Option("--interval", parser=parse_duration, metavar="DURATION", help="Shortest pause between polls, used while records are being processed [default: 2s].", show_default=False)]  # fmt: skip
 MaxIntervalOpt = Annotated[float | None, typer.Option("--max-interval", parser=parse_duration, metavar="DURATION", help="Longest pause, reached while batches are queued or idle; at least --interval [default: 30s].", show_default=False)]  # fmt: skip
 ProgressEveryOpt = Annotated[float, typer.Option("--progress-every", parser=parse_duration, metavar="DURATION", help="Plain lines: at most one progress line per batch this often; status changes are always printed [default: 30s].", show_default=False)]  # fmt: skip
 OnDoneOpt = Annotated[str | None, typer.Option("--on-done", metavar="COMMAND", help="Run this shell command as each batch ends, its outcome in CBATCH_* environment variables (never in the command line).", show_default=False)]  # fmt: skip
-WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=parse_duration, metavar="DURATION", help="Stop after this long (90, 90s, 15m, 2h) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
+WatchTimeoutOpt = Annotated[float | None, typer.Option("--timeout", parser=parse_duration, metavar="DURATION", help="Stop the whole command after this long (90, 90s, 15m, 2h: upload, validation, pauses and watch included) with exit 10; the batches keep running.", show_default=False)]  # fmt: skip
 OutageLimitOpt = Annotated[float, typer.Option("--outage-limit", parser=parse_duration, metavar="DURATION", help="Give up after the API has been unreachable this long [default: 5m].", show_default=False)]  # fmt: skip
 PlainOpt = Annotated[
     bool, typer.Option("--plain", help="One timestamped line per change, even on a terminal.")
 ]
 NoExitStatusOpt = Annotated[bool, typer.Option("--no-exit-status", help="Exit 0 whatever the batches end as (timeouts and errors still count).")]  # fmt: skip
+
+
+WATCH_FLAGS: dict[str, str] = {
+    "interval": "--interval",
+    "max_interval": "--max-interval",
+    "timeout": "--timeout",
+    "outage_limit": "--outage-limit",
+    "progress_every": "--progress-every",
+    "no_exit_status": "--no-exit-status",
+    "on_done": "--on-done",
+    "plain": "--plain",
+}
+"""Every option of a watch, by parameter name: the same on every command that runs one."""
+
+_WATCH_PARAMS: dict[str, tuple[Any, Any]] = {
+    "interval": (IntervalOpt, DEFAULT_INTERVAL),
+    "max_interval": (MaxIntervalOpt, None),
+    "timeout": (WatchTimeoutOpt, None),
+    "outage_limit": (OutageLimitOpt, DEFAULT_OUTAGE_LIMIT),
+    "progress_every": (ProgressEveryOpt, DEFAULT_PROGRESS_EVERY),
+    "no_exit_status": (NoExitStatusOpt, False),
+    "on_done": (OnDoneOpt, None),
+    "plain": (PlainOpt, False),
+}
+
+
+def watch_options(function: Callable[..., None]) -> Callable[..., None]:
+    """Give a command every option of a watch, parsed into one ``WatchSpec`` passed as ``spec``.
+
+    The one place the watch options are declared for commands: the wrapped
+    command's signature gains ``--interval``, ``--max-interval``,
+    ``--timeout``, ``--outage-limit``, ``--progress-every``,
+    ``--no-exit-status``, ``--on-done`` and ``--plain``, and the function
+    receives them as one frozen value (its ``--json`` is the command's own, set
+    with ``dataclasses.replace``). ``--timeout``'s deadline starts here, as the
+    command starts: it bounds the whole command.
+    """
+    import functools
+    import inspect
+
+    signature = inspect.signature(function)
+    namespace = function.__globals__
+
+    def resolved(annotation: Any) -> Any:  # what typer would read, without the spec's own type
+        return eval(annotation, namespace) if isinstance(annotation, str) else annotation
+
+    kept = [
+        p.replace(annotation=resolved(p.annotation))
+        for p in signature.parameters.values()
+        if p.name != "spec"
+    ]
+    added = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
+        )
+        for name, (annotation, default) in _WATCH_PARAMS.items()
+    ]
+    params = [p for p in kept if p.kind != inspect.Parameter.KEYWORD_ONLY]
+    params += [p for p in kept if p.kind == inspect.Parameter.KEYWORD_ONLY] + added
+
+    @functools.wraps(function)
+    def command(*args: Any, **kwargs: Any) -> None:
+        values = {name: kwargs.pop(name, default) for name, (_, default) in _WATCH_PARAMS.items()}
+        function(*args, spec=watch_spec(**values), **kwargs)
+
+    command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    return command
+
+
+def watch_spec(
+    *,
+    interval: float = DEFAULT_INTERVAL,
+    max_interval: float | None = None,
+    timeout: float | None = None,
+    outage_limit: float = DEFAULT_OUTAGE_LIMIT,
+    progress_every: float = DEFAULT_PROGRESS_EVERY,
+    no_exit_status: bool = False,
+    on_done: str | None = None,
+    plain: bool = False,
+) -> WatchSpec:
+    """The watch spec of these option values (a usage error for a --max-interval under --interval)."""
+    from ..tasks.watching import WatchSpec
+
+    defaults = {name: default for name, (_, default) in _WATCH_PARAMS.items()}
+    values = {
+        "interval": interval, "max_interval": max_interval, "timeout": timeout, "outage_limit": outage_limit,
+        "progress_every": progress_every, "no_exit_status": no_exit_status, "on_done": on_done, "plain": plain,
+    }  # fmt: skip
+    given = frozenset(WATCH_FLAGS[n] for n, v in values.items() if v != defaults[n])
+    return WatchSpec(
+        interval=interval,
+        max_interval=max_interval_for(interval, max_interval),
+        timeout=timeout,
+        outage_limit=outage_limit,
+        progress_every=progress_every,
+        no_exit_status=no_exit_status,
+        on_done=on_done or None,
+        plain=plain,
+        given=given,
+    )
+
+
+def refuse_watch_options(spec: WatchSpec, why: str) -> None:
+    """A usage error naming the watch options given to a run that does not watch (``why``: what to add)."""
+    from ..errors import UsageError
+
+    if spec.given:
+        names = ", ".join(f for f in WATCH_FLAGS.values() if f in spec.given)
+        raise UsageError(f"{names} shape{'s' if len(spec.given) == 1 else ''} a watch: {why}")
 
 
 def _complete_status(incomplete: str) -> list[str]:

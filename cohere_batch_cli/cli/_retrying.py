@@ -16,15 +16,22 @@ from ..units import format_duration
 from ._context import CliState
 from ._options import DEFAULT_PAUSE
 from ._show import show_batch
-from ._watching import global_args
+from ._watching import global_args, watch_args
 
 if TYPE_CHECKING:
     from ..api.models import Batch
     from ..tasks.retrying import RetryOptions, RetryOutcome
+    from ..tasks.watching import WatchSpec
 
 
 def retry_command(
-    state: CliState, batch_id: str, options: RetryOptions, *, rounds: int, pause: float
+    state: CliState,
+    batch_id: str,
+    options: RetryOptions,
+    *,
+    rounds: int,
+    pause: float,
+    spec: WatchSpec,
 ) -> str:
     """The ``cbatch retry ... --watch`` command that goes on with the rounds from where they stopped."""
     args = [*global_args(state), "retry", batch_id]
@@ -41,6 +48,7 @@ def retry_command(
         args += ["--rounds", str(rounds)]
     if pause != DEFAULT_PAUSE:
         args += ["--pause", format_duration(pause)]
+    args += watch_args(spec)
     return shlex.join(args)
 
 
@@ -72,15 +80,18 @@ def run_rounds(
     *,
     rounds: int,
     pause: float,
-    json_lines: bool,
+    spec: WatchSpec,
     quiet: bool,
     resume: str,
     first_shown: bool = False,
 ) -> ExitCode:
-    """Rounds of retries of ``batch_id`` with every attempt watched; the exit code of how they ended.
+    """Rounds of retries of ``batch_id`` with every attempt watched as ``spec`` says; the exit code.
 
     ``first_shown``: the first batch (a ``create``'s) is already on stdout.
-    Records still failing after the last round are the error line and exit 12.
+    Records still failing after the last round are the error line and exit 12
+    (with ``--no-exit-status``, a line and 0). ``spec``'s deadline bounds the
+    rounds, their pauses and their watches: when it falls, exit 10 and the
+    command that goes on.
     """
     from ..errors import stop_word
     from ..tasks.lineage import open_store_or_warn
@@ -91,8 +102,11 @@ def run_rounds(
     store = open_store_or_warn(out, "the retry's progress")
     attempts = 0
 
+    json_lines = spec.json_lines
+    each = spec.strict()  # each attempt judged as it ended; --no-exit-status applies to the rounds
+
     def watch(batch: Batch) -> ExitCode:
-        return run_watch(state, [batch.id], json_lines=json_lines, to_stderr=quiet, resume=resume)
+        return run_watch(state, [batch.id], each, to_stderr=quiet, resume=resume)
 
     def on_attempt(outcome: RetryOutcome) -> None:
         nonlocal attempts
@@ -112,10 +126,15 @@ def run_rounds(
             watch=watch,
             store=store,
             on_attempt=on_attempt,
+            deadline=spec.deadline,
         )
     except KeyboardInterrupt as exc:
         out.info(f"\n{stop_word(exc)}: nothing was cancelled; go on with the rounds with: {resume}")
         raise
+    if result.exit_code == ExitCode.TIMEOUT and result.stopped is not None:
+        out.info(
+            f"--timeout ran out {result.stopped}; nothing was cancelled; go on with the rounds with: {resume}"
+        )
     if result.exit_code in (
         ExitCode.INTERRUPTED,
         ExitCode.TERMINATED,
@@ -125,10 +144,14 @@ def run_rounds(
         return result.exit_code
     if result.exit_code == ExitCode.RECORDS_FAILED and result.still_failing:
         root = result.outcomes[-1].chain.root.id if result.outcomes else batch_id
-        raise still_failing_error(result.still_failing, root)
+        error = still_failing_error(result.still_failing, root)
+        if spec.no_exit_status:
+            out.info(f"{error} ({error.hint}); --no-exit-status: exit 0")
+            return ExitCode.OK
+        raise error
     if result.last is not None and result.exit_code == ExitCode.OK:
         made = len([o for o in result.outcomes if o.batch is not None])
         out.info(
             f"every record succeeded{f' after {made} retr' + ('y' if made == 1 else 'ies') if made else ''}"
         )
-    return result.exit_code
+    return spec.forgive(result.exit_code)

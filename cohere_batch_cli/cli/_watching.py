@@ -9,11 +9,11 @@ run was given.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from ..exit_codes import ExitCode
 from ..units import format_duration
-from ..watcher import WatchOptions
 from ._context import CliState
 from ._options import (
     DEFAULT_INTERVAL,
@@ -21,6 +21,34 @@ from ._options import (
     DEFAULT_OUTAGE_LIMIT,
     DEFAULT_PROGRESS_EVERY,
 )
+
+if TYPE_CHECKING:
+    from ..tasks.watching import WatchSpec
+    from ..watcher import BatchDone
+
+run_f: Callable[[str, WatchSpec], None] | None = None
+"""The seam where a command hands its parsed watch spec to the engine, as gh's ``runF``.
+
+None in use. A test sets it to see, in-process, the spec each command built
+from its flags: :func:`hand_over` then calls it and ends the command (exit 0)
+before any request is made.
+"""
+
+
+def hand_over(command: str, spec: WatchSpec) -> None:
+    """Where ``command`` (``"create --watch"``, ``"jobs watch"``...) has parsed its spec whole."""
+    if run_f is not None:
+        import typer
+
+        run_f(command, spec)
+        raise typer.Exit(0)
+
+
+def out_of_time(when: str, carry_on: str) -> None:
+    """``--timeout`` ran out between two steps (``when``): exit 10 with the command that carries on."""
+    from ..errors import WaitTimeout
+
+    raise WaitTimeout(f"--timeout ran out {when}", hint=f"carry on with: {carry_on}")
 
 
 def global_args(state: CliState | None) -> list[str]:
@@ -33,32 +61,34 @@ def global_args(state: CliState | None) -> list[str]:
     return args
 
 
-def resume_command(
-    state: CliState | None,
-    batch_ids: Sequence[str],
-    options: WatchOptions,
-    *,
-    plain: bool | None = None,
-    json_lines: bool = False,
-    records_count: bool = False,
-) -> str:
-    """The exact ``cbatch watch`` command that picks this watch up again."""
-    args = [*global_args(state), "watch", *batch_ids]
-    if json_lines:
+def watch_args(spec: WatchSpec, *, output: bool = True) -> list[str]:
+    """The options that give a later command the same watch (``output``: with ``--json``/``--plain``)."""
+    args: list[str] = []
+    if output and spec.json_lines:
         args.append("--json")
-    elif plain:
+    elif output and spec.plain:
         args.append("--plain")
-    if options.interval != DEFAULT_INTERVAL:
-        args += ["--interval", format_duration(options.interval)]
-    if options.max_interval != max(options.interval, DEFAULT_MAX_INTERVAL):
-        args += ["--max-interval", format_duration(options.max_interval)]
-    if options.timeout is not None:
-        args += ["--timeout", format_duration(options.timeout)]
-    if options.outage_limit != DEFAULT_OUTAGE_LIMIT:
-        args += ["--outage-limit", format_duration(options.outage_limit)]
-    if options.no_exit_status:
+    if spec.interval != DEFAULT_INTERVAL:
+        args += ["--interval", format_duration(spec.interval)]
+    if spec.max_interval != max(spec.interval, DEFAULT_MAX_INTERVAL):
+        args += ["--max-interval", format_duration(spec.max_interval)]
+    if spec.timeout is not None:
+        args += ["--timeout", format_duration(spec.timeout)]
+    if spec.outage_limit != DEFAULT_OUTAGE_LIMIT:
+        args += ["--outage-limit", format_duration(spec.outage_limit)]
+    if spec.progress_every != DEFAULT_PROGRESS_EVERY:
+        args += ["--progress-every", format_duration(spec.progress_every)]
+    if spec.no_exit_status:
         args.append("--no-exit-status")
-    if records_count:
+    if spec.on_done:
+        args += ["--on-done", spec.on_done]
+    return args
+
+
+def resume_command(state: CliState | None, batch_ids: Sequence[str], spec: WatchSpec) -> str:
+    """The exact ``cbatch watch`` command that picks this watch up again."""
+    args = [*global_args(state), "watch", *batch_ids, *watch_args(spec)]
+    if spec.fail_on_records:
         args.append("--fail-on-records")
     return shlex.join(args)
 
@@ -66,61 +96,32 @@ def resume_command(
 def run_watch(
     state: CliState,
     batch_ids: Sequence[str],
+    spec: WatchSpec,
     *,
-    plain: bool | None = None,
-    json_lines: bool = False,
     to_stderr: bool = False,
-    timeout: float | None = None,
-    interval: float = DEFAULT_INTERVAL,
-    max_interval: float = DEFAULT_MAX_INTERVAL,
-    outage_limit: float = DEFAULT_OUTAGE_LIMIT,
-    no_exit_status: bool = False,
-    progress_every: float = DEFAULT_PROGRESS_EVERY,
-    on_done: str | None = None,
-    records_count: bool = False,
     resume: str | None = None,
+    on_ends: Callable[[list[BatchDone]], None] | None = None,
 ) -> ExitCode:
-    """Watch ``batch_ids`` to the end in the style asked for; return the exit code of the outcome.
+    """Watch ``batch_ids`` to the end as ``spec`` says; return the exit code of the outcome.
 
-    ``to_stderr`` sends plain lines to stderr, for a command whose stdout holds
-    its own data. ``plain`` forces plain lines; ``json_lines`` wins over both.
-    ``on_done`` is a shell command run as each batch ends (:mod:`..tasks.notify`).
-    ``records_count`` makes records that failed or never came back exit 12.
-    ``resume`` replaces the ``cbatch watch`` command printed on Ctrl-C (a
-    command that does more than watch is resumed by running it again).
+    The one watch driver of the command line: every command that watches
+    comes here with its spec whole. ``to_stderr`` sends plain lines to
+    stderr, for a command whose stdout holds its own data. ``resume``
+    replaces the ``cbatch watch`` command printed on Ctrl-C (a command that
+    does more than watch is resumed by running it again). ``on_ends`` hears,
+    once a poll, of the batches that ended in it.
     """
     from ..tasks.watching import follow
 
     ids = list(dict.fromkeys(batch_ids))
-    options = WatchOptions(
-        interval=interval,
-        max_interval=max(interval, max_interval),
-        timeout=timeout,
-        outage_limit=outage_limit,
-        no_exit_status=no_exit_status,
-    )
     state.out.set_watch_style(
-        plain=plain,
-        json_lines=json_lines and not to_stderr,
+        plain=spec.plain or None,
+        json_lines=spec.json_lines and not to_stderr,
         to_stderr=to_stderr,
-        progress_every=progress_every,
+        progress_every=spec.progress_every,
     )
     if resume is None:
-        resume = resume_command(
-            state, ids, options, plain=plain, json_lines=json_lines, records_count=records_count
-        )
-    hook = None
-    if on_done:
-        from ..tasks.notify import OnDone
-
-        hook = OnDone(on_done, state.out)
+        resume = resume_command(state, ids, spec)
     return follow(
-        state.client(),
-        ids,
-        state.out,
-        options=options,
-        resume=resume,
-        retries=state.retries,
-        on_done=hook,
-        records_count=records_count,
+        state.client(), ids, state.out, spec, resume=resume, retries=state.retries, on_ends=on_ends
     )

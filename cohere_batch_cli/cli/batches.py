@@ -15,9 +15,7 @@ from ._errors import command_errors
 from ._jobs import MaxBytesOpt, MaxRecordsOpt, SplitOpt, wants_job
 from ._options import (
     DEFAULT_INTERVAL,
-    DEFAULT_OUTAGE_LIMIT,
     DEFAULT_PAUSE,
-    DEFAULT_PROGRESS_EVERY,
     BatchIdArg,
     BatchIdsArg,
     EventsJsonOpt,
@@ -28,14 +26,8 @@ from ._options import (
     MatchOpt,
     MaxCostOpt,
     MaxInputTokensOpt,
-    MaxIntervalOpt,
     MissingOpt,
-    NoExitStatusOpt,
-    OnDoneOpt,
-    OutageLimitOpt,
     PauseOpt,
-    PlainOpt,
-    ProgressEveryOpt,
     QueryOpt,
     QuietOpt,
     RawOpt,
@@ -44,16 +36,56 @@ from ._options import (
     TokenizerFileOpt,
     UntilOpt,
     WaitLockOpt,
-    WatchTimeoutOpt,
     complete_dataset_id,
-    max_interval_for,
     parse_duration,
+    refuse_watch_options,
+    watch_options,
 )
 from ._show import show_batch
 
 if TYPE_CHECKING:
     from ..api.models import Batch
+    from ..tasks.watching import WatchSpec
     from ..validate import FileReport
+
+
+def _create_again(
+    state: Any,
+    dataset: str,
+    model: str,
+    name: str,
+    spec: WatchSpec,
+    rounds: int,
+    rule: Any,
+    pause: float,
+) -> str:
+    """The ``cbatch create --dataset ...`` that carries on after the upload, with the same watch."""
+    import shlex
+
+    from ..units import format_duration
+    from ._watching import global_args, watch_args
+
+    args = [
+        *global_args(state),
+        "create",
+        "--dataset",
+        dataset,
+        "--model",
+        model,
+        "--name",
+        name,
+        "--watch",
+    ]
+    args += watch_args(spec)
+    if rounds:
+        args += ["--retry-failed", str(rounds)]
+        if rule.pattern is not None:
+            args += ["--match", rule.pattern]
+        if not rule.missing:
+            args.append("--no-missing")
+        if pause != DEFAULT_PAUSE:
+            args += ["--pause", format_duration(pause)]
+    return shlex.join(args)
 
 
 class OrderBy(str, Enum):
@@ -79,8 +111,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("create", rich_help_panel="Batches")
     @command_errors
+    @watch_options
     def create(
         ctx: typer.Context,
+        spec: WatchSpec,
         name: Annotated[
             str | None,
             typer.Option("--name", "-n", help="Name of the batch (default: from the file name)."),
@@ -126,14 +160,6 @@ def register(app: typer.Typer) -> None:
                 help="Follow the batch until it ends (exit codes as 'cbatch watch'); the watch options below apply.",
             ),
         ] = False,
-        interval: IntervalOpt = DEFAULT_INTERVAL,
-        max_interval: MaxIntervalOpt = None,
-        timeout: WatchTimeoutOpt = None,
-        outage_limit: OutageLimitOpt = DEFAULT_OUTAGE_LIMIT,
-        plain: PlainOpt = False,
-        progress_every: ProgressEveryOpt = DEFAULT_PROGRESS_EVERY,
-        no_exit_status: NoExitStatusOpt = False,
-        on_done: OnDoneOpt = None,
         retry_failed: Annotated[
             int,
             typer.Option(
@@ -209,15 +235,23 @@ def register(app: typer.Typer) -> None:
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --max-cost 25
         """
+        import dataclasses
+
         from ..tasks.batches import create_batch
         from ..tasks.datasets import default_name, upload_file
         from ..tasks.lineage import open_store_or_warn, remember_batch, remember_input_file
+        from ._watching import hand_over
 
         state = get_state(ctx)
         lines = json_out and watch  # the batch, then events: one JSON object a line
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
+        spec = dataclasses.replace(spec, json_lines=json_out or jsonl)
         if (dataset is None) == (file is None):
             raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
+        if not watch:
+            refuse_watch_options(spec, "add --watch")
+        if retry_failed and not watch:
+            raise UsageError("--retry-failed needs --watch: a round waits for the batch before it")
         if wants_job(
             split, max_records_per_batch, max_bytes_per_batch
         ):  # a job: 'cbatch jobs create' by another name
@@ -241,19 +275,16 @@ def register(app: typer.Typer) -> None:
                 state, label=name or default_name(file), model=model, dataset_type=dataset_type,
                 max_records=max_records_per_batch, max_bytes=max_bytes_per_batch, wait_lock=wait_lock,
             )  # fmt: skip
+            if watch:
+                hand_over("create --split --watch", spec)
             raise typer.Exit(start_job(
                 state, file, job, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
-                json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+                json_out=json_out, quiet=quiet, spec=spec,
             ))  # fmt: skip
         if name is not None and not name.strip():
             raise UsageError(
                 "--name is empty; give a name, or leave --name out to use the file's name"
             )
-        longest = max_interval_for(interval, max_interval)
-        if not watch and (timeout is not None or plain or on_done):
-            raise UsageError("--timeout, --plain and --on-done shape the watch: add --watch")
-        if retry_failed and not watch:
-            raise UsageError("--retry-failed needs --watch: a round waits for the batch before it")
         rule = None
         if retry_failed:
             from ..selection import Rule
@@ -276,6 +307,8 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 "--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file"
             )
+        if watch:
+            hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
         client = state.client()
         if file is not None:
             from ..state.runlock import run_lock
@@ -308,10 +341,17 @@ def register(app: typer.Typer) -> None:
             dataset = upload_file(
                 client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
                 name=plain_dataset_name(name) if name else None,
-                keep_original_file=True, before_upload=guard,
+                keep_original_file=True, before_upload=guard, validation_timeout=spec.remaining() if watch else None,
             )  # fmt: skip
             name = name or default_name(file)
             remember_input_file(dataset, file, out, checked[-1] if checked else None)
+            if watch and spec.expired():  # the upload was finished; the create is not begun
+                from ._watching import out_of_time
+
+                out_of_time(
+                    "after the upload: no batch was created",
+                    _create_again(state, dataset, model, name, spec, retry_failed, rule, pause),
+                )
         from ..tasks.resolving import DATASET, act_on
 
         assert dataset is not None
@@ -336,9 +376,11 @@ def register(app: typer.Typer) -> None:
                 rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle,
                 wait_lock=wait_lock or 0.0,
             )  # fmt: skip
-            resume = retry_command(state, batch.id, options, rounds=retry_failed, pause=pause)
+            resume = retry_command(
+                state, batch.id, options, rounds=retry_failed, pause=pause, spec=spec
+            )
             code = run_rounds(
-                state, batch.id, options, rounds=retry_failed, pause=pause, json_lines=json_out or jsonl,
+                state, batch.id, options, rounds=retry_failed, pause=pause, spec=spec,
                 quiet=quiet, resume=resume, first_shown=True,
             )  # fmt: skip
             raise typer.Exit(code)
@@ -346,21 +388,7 @@ def register(app: typer.Typer) -> None:
             from ._watching import run_watch
 
             # With -q, stdout holds the id alone; the watch goes to stderr.
-            code = run_watch(
-                state,
-                [batch.id],
-                plain=plain,
-                json_lines=json_out or jsonl,
-                to_stderr=quiet,
-                timeout=timeout,
-                interval=interval,
-                max_interval=longest,
-                outage_limit=outage_limit,
-                no_exit_status=no_exit_status,
-                progress_every=progress_every,
-                on_done=on_done,
-            )
-            raise typer.Exit(code)
+            raise typer.Exit(run_watch(state, [batch.id], spec, to_stderr=quiet))
 
     @app.command("list", rich_help_panel="Batches")
     @command_errors
@@ -585,8 +613,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command("cancel", rich_help_panel="Batches")
     @command_errors
+    @watch_options
     def cancel(
         ctx: typer.Context,
+        spec: WatchSpec,
         batch_ids: BatchIdsArg,
         wait: Annotated[
             bool, typer.Option("--wait", help="Wait until each batch reaches a terminal state.")
@@ -618,13 +648,22 @@ def register(app: typer.Typer) -> None:
 
           cbatch list --all -q --status queued | cbatch cancel -
         """
+        import dataclasses
+
         from ..tasks.batches import cancel_batches
         from ..tasks.resolving import BATCH, resolve_ids
         from ._errors import exit_code_for, message_for
+        from ._watching import hand_over
 
         state = get_state(ctx)
         lines = jsonl or (json_out and wait)
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=lines)
+        if not wait:
+            refuse_watch_options(spec, "add --wait")
+        # a cancel asked for and done is a success, however the batch ended
+        spec = dataclasses.replace(spec, json_lines=lines, no_exit_status=True)
+        if wait:
+            hand_over("cancel --wait", spec)
         batch_ids = _ids_from_stdin(batch_ids)
         if not batch_ids:
             out.info("no batch ids on standard input: nothing to cancel")
@@ -656,6 +695,6 @@ def register(app: typer.Typer) -> None:
         if wait and accepted:
             from ._watching import run_watch
 
-            code = run_watch(state, accepted, json_lines=lines, no_exit_status=True)
+            code = run_watch(state, accepted, spec)
             first_failure = first_failure or code
         raise typer.Exit(first_failure)

@@ -123,6 +123,7 @@ def register(app: typer.Typer) -> None:
         from ..tasks.batches import create_batch
         from ..tasks.datasets import upload_file
         from ..tasks.fetching import FetchOptions, fetch_results
+        from ..tasks.watching import WatchSpec
         from ._extras import require_sandbox_extra
         from ._watching import run_watch
 
@@ -184,7 +185,7 @@ def register(app: typer.Typer) -> None:
                     )
                     out.info(f"created embed batch {embed_batch.id}")
                     ids.append(embed_batch.id)
-                code = run_watch(state, ids)
+                code = run_watch(state, ids, WatchSpec())
                 if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
                     raise typer.Exit(code)
                 fetch_results(client, batch.id, out, FetchOptions(output=str(results_path)))

@@ -19,11 +19,11 @@ from ._options import (
     MatchOpt,
     MissingOpt,
     PauseOpt,
-    PlainOpt,
     QuietOpt,
     WaitLockOpt,
-    WatchTimeoutOpt,
     parse_duration,
+    refuse_watch_options,
+    watch_options,
 )
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions
+    from ..tasks.watching import WatchSpec
     from ._context import CliState
 
 _COMMANDS: dict[str, Callable[..., None]] = {}
@@ -108,8 +109,10 @@ def register(app: typer.Typer) -> None:
 
 @_command("create")
 @command_errors
+@watch_options
 def create(
     ctx: typer.Context,
+    spec: WatchSpec,
     file: FileArg,
     name: Annotated[
         str | None,
@@ -139,8 +142,6 @@ def create(
     match: MatchOpt = None,
     missing: MissingOpt = True,
     pause: PauseOpt = DEFAULT_PAUSE,
-    plain: PlainOpt = False,
-    timeout: WatchTimeoutOpt = None,
     wait_lock: WaitLockOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -163,16 +164,21 @@ def create(
     """
     from ..tasks.datasets import default_name
     from ._jobs import job_options, start_job
+    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
+    if not watch:
+        refuse_watch_options(spec, "add --watch")
     options = job_options(
         state, label=name or default_name(file), model=model, dataset_type=dataset_type, max_records=max_records,
         max_bytes=max_bytes, delete_inputs=delete_inputs, wait_lock=wait_lock,
     )  # fmt: skip
+    if watch:
+        hand_over("jobs create --watch", spec)
     code = start_job(
         state, file, options, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
-        json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+        json_out=json_out, quiet=quiet, spec=spec,
     )  # fmt: skip
     raise typer.Exit(code)
 
@@ -225,11 +231,11 @@ def get(ctx: typer.Context, job_id: JobIdArg, json_out: JsonOpt = False) -> None
 
 @_command("watch")
 @command_errors
+@watch_options
 def watch(
     ctx: typer.Context,
+    spec: WatchSpec,
     job_id: JobIdArg,
-    plain: PlainOpt = False,
-    timeout: WatchTimeoutOpt = None,
     json_out: Annotated[
         bool,
         typer.Option(
@@ -241,16 +247,23 @@ def watch(
     """Follow every part of a job until each has ended, in one watch (one list request a round).
 
     Exit codes as 'cbatch watch', for the job as a whole: 0 when every part
-    completed, 8 when one failed, 9 when one was canceled, 10 on --timeout.
+    completed, 8 when one failed, 9 when one was canceled, 10 on --timeout,
+    14 when the job never ran (stopped while splitting) or has parts never
+    sent ('cbatch jobs resume' sends them).
     """
+    import dataclasses
+
     from ..tasks.jobs import job_view
     from ._jobs import follow_job, store_for_jobs
+    from ._watching import hand_over
 
     state = get_state(ctx)
     out = state.out.set_mode(jsonl=json_out)
+    spec = dataclasses.replace(spec, json_lines=json_out)
+    hand_over("jobs watch", spec)
     store = store_for_jobs()
     job = _job(store, job_id)
-    code = follow_job(state, job, store, None, json_lines=json_out, plain=plain, timeout=timeout)
+    code = follow_job(state, job, store, None, spec)
     if json_out:
         out.json_line({"kind": "job", **job_view(state.client(), job, store).as_json()})
     raise typer.Exit(code)
@@ -382,8 +395,7 @@ def _resume_like(
     match: str | None,
     missing: bool,
     pause: float,
-    plain: bool,
-    timeout: float | None,
+    spec: WatchSpec,
     json_out: bool,
     quiet: bool,
     delete_inputs: bool,
@@ -398,15 +410,17 @@ def _resume_like(
         code = carry_on(
             state, store.job(job.id) or job, store, file, _options(state, job, delete_inputs, wait_lock),
             watch=watch or bool(retry_failed), rounds=retry_failed, pause=pause, match=match, missing=missing,
-            json_out=json_out, quiet=quiet, plain=plain, timeout=timeout,
+            json_out=json_out, quiet=quiet, spec=spec,
         )  # fmt: skip
     raise typer.Exit(code)
 
 
 @_command("resume")
 @command_errors
+@watch_options
 def resume(
     ctx: typer.Context,
+    spec: WatchSpec,
     job_id: JobIdArg,
     file: FileOpt = None,
     watch: WatchFlag = True,
@@ -415,8 +429,6 @@ def resume(
     missing: MissingOpt = True,
     pause: PauseOpt = DEFAULT_PAUSE,
     delete_inputs: DeleteInputsOpt = False,
-    plain: PlainOpt = False,
-    timeout: WatchTimeoutOpt = None,
     wait_lock: WaitLockOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -428,21 +440,28 @@ def resume(
     twice, and it says where it resumed.
     """
     from ._jobs import store_for_jobs
+    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
+    if not (watch or retry_failed):
+        refuse_watch_options(spec, "leave out --no-watch")
+    else:
+        hand_over("jobs resume", spec)
     store = store_for_jobs()
     _resume_like(
         ctx, _job(store, job_id), store, file, watch=watch, retry_failed=retry_failed, match=match, missing=missing,
-        pause=pause, plain=plain, timeout=timeout, json_out=json_out, quiet=quiet, delete_inputs=delete_inputs,
+        pause=pause, spec=spec, json_out=json_out, quiet=quiet, delete_inputs=delete_inputs,
         wait_lock=wait_lock,
     )  # fmt: skip
 
 
 @_command("attach")
 @command_errors
+@watch_options
 def attach(
     ctx: typer.Context,
+    spec: WatchSpec,
     job_id: Annotated[
         str, typer.Argument(help="The id of a job another machine started.", metavar="JOB_ID")
     ],
@@ -475,8 +494,6 @@ def attach(
     watch: WatchFlag = True,
     retry_failed: RetryFailedOpt = 0,
     pause: PauseOpt = DEFAULT_PAUSE,
-    plain: PlainOpt = False,
-    timeout: WatchTimeoutOpt = None,
     wait_lock: WaitLockOpt = None,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -494,9 +511,14 @@ def attach(
     """
     from ..tasks.jobs import attach_job
     from ._jobs import hold_job, split_size, store_for_jobs
+    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
+    if not (watch or retry_failed):
+        refuse_watch_options(spec, "leave out --no-watch")
+    else:
+        hand_over("jobs attach", spec)
     size = split_size(state, max_bytes)
     store = store_for_jobs()
     with hold_job(store, job_id, wait_lock):
@@ -506,14 +528,16 @@ def attach(
         )  # fmt: skip
         _resume_like(
             ctx, job, store, file, watch=watch, retry_failed=retry_failed, match=None, missing=True, pause=pause,
-            plain=plain, timeout=timeout, json_out=json_out, quiet=quiet, delete_inputs=False, wait_lock=wait_lock,
+            spec=spec, json_out=json_out, quiet=quiet, delete_inputs=False, wait_lock=wait_lock,
         )  # fmt: skip
 
 
 @_command("retry")
 @command_errors
+@watch_options
 def retry(
     ctx: typer.Context,
+    spec: WatchSpec,
     job_id: JobIdArg,
     rounds: Annotated[
         int,
@@ -525,9 +549,14 @@ def retry(
     missing: MissingOpt = True,
     pause: PauseOpt = DEFAULT_PAUSE,
     file: FileOpt = None,
-    plain: PlainOpt = False,
-    timeout: WatchTimeoutOpt = None,
     wait_lock: WaitLockOpt = None,
+    json_out: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="The watch's events, one JSON object a line, then the job object on one line.",
+        ),
+    ] = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Send again what failed in every part of a job, watch the retries together, for --rounds.
@@ -536,19 +565,25 @@ def retry(
     'cbatch retry' makes them); exit 12 when records still fail after the
     last round, 0 when none do.
     """
+    import dataclasses
+
+    from ..tasks.jobs import input_of, job_view
     from ._jobs import follow_job, hold_job, store_for_jobs
+    from ._watching import hand_over
 
     state = get_state(ctx)
-    state.out.set_mode(quiet=quiet)
+    out = state.out.set_mode(jsonl=json_out, quiet=quiet)
+    spec = dataclasses.replace(spec, json_lines=json_out)
+    hand_over("jobs retry", spec)
     store = store_for_jobs()
     job = _job(store, job_id)
-    from ..tasks.jobs import input_of
-
     with hold_job(store, job.id, wait_lock):
         code = follow_job(
-            state, job, store, input_of(job, file), rounds=rounds, pause=pause, match=match, missing=missing,
-            to_stderr=quiet, plain=plain, timeout=timeout,
+            state, job, store, input_of(job, file), spec, rounds=rounds, pause=pause, match=match, missing=missing,
+            to_stderr=quiet,
         )  # fmt: skip
+    if json_out:
+        out.json_line({"kind": "job", **job_view(state.client(), job, store).as_json()})
     raise typer.Exit(code)
 
 

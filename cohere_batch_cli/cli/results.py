@@ -153,9 +153,12 @@ def register(app: typer.Typer) -> None:
         batch_id = batch.id
         if wait and not batch.status.is_terminal:
             # only when waiting: the watch engine is heavy to import
+            from ..tasks.watching import WatchSpec
             from ._watching import run_watch
 
-            code = run_watch(state, [batch_id], plain=True, to_stderr=True, no_exit_status=True)
+            code = run_watch(
+                state, [batch_id], WatchSpec(plain=True, no_exit_status=True), to_stderr=True
+            )
             if code in (
                 ExitCode.INTERRUPTED,
                 ExitCode.TERMINATED,

@@ -19,19 +19,24 @@ from ._options import (
     PauseOpt,
     QuietOpt,
     WaitLockOpt,
+    refuse_watch_options,
+    watch_options,
 )
 
 if TYPE_CHECKING:
     from ..state.store import StateStore
     from ..tasks.retrying import RetryOptions
+    from ..tasks.watching import WatchSpec
     from ._context import CliState
 
 
 def register(app: typer.Typer) -> None:
     @app.command("retry", rich_help_panel="Batches")
     @command_errors
+    @watch_options
     def retry(
         ctx: typer.Context,
+        spec: WatchSpec,
         batch_id: BatchIdArg,
         match: MatchOpt = None,
         missing: MissingOpt = True,
@@ -109,15 +114,21 @@ def register(app: typer.Typer) -> None:
 
           cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --watch --rounds 3
         """
+        import dataclasses
+
         from ..errors import RecordsStillFailing, UsageError
         from ..selection import Rule
         from ..tasks.lineage import open_store_or_warn
         from ..tasks.retrying import RetryOptions, mark_done, retry_once
         from ._retrying import report_attempt, retry_command, run_rounds
+        from ._watching import hand_over
 
         state = get_state(ctx)
         lines = (json_out or jsonl) and watch and not dry_run
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
+        spec = dataclasses.replace(spec, json_lines=lines)
+        if not watch:
+            refuse_watch_options(spec, "add --watch")
         if rounds > 1 and not watch:
             raise UsageError("--rounds needs --watch: a round waits for the batch before it")
         if dry_run and watch:
@@ -136,17 +147,11 @@ def register(app: typer.Typer) -> None:
             wait_lock=wait_lock or 0.0,
         )
         if watch:
-            resume = retry_command(state, batch_id, options, rounds=rounds, pause=pause)
+            hand_over("retry --watch", spec)
+            resume = retry_command(state, batch_id, options, rounds=rounds, pause=pause, spec=spec)
             code = run_rounds(
-                state,
-                batch_id,
-                options,
-                rounds=rounds,
-                pause=pause,
-                json_lines=lines,
-                quiet=quiet,
-                resume=resume,
-            )
+                state, batch_id, options, rounds=rounds, pause=pause, spec=spec, quiet=quiet, resume=resume
+            )  # fmt: skip
             raise typer.Exit(code)
         store = open_store_or_warn(out, "the retry's progress")
         if dry_run:

@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._context import get_state
 from ._errors import command_errors
-from ._options import (
-    DEFAULT_INTERVAL,
-    DEFAULT_OUTAGE_LIMIT,
-    DEFAULT_PROGRESS_EVERY,
-    EventsJsonOpt,
-    IntervalOpt,
-    JsonlOpt,
-    MaxIntervalOpt,
-    NoExitStatusOpt,
-    OnDoneOpt,
-    OutageLimitOpt,
-    PlainOpt,
-    ProgressEveryOpt,
-    WatchTimeoutOpt,
-    complete_batch_id,
-    max_interval_for,
-)
+from ._options import EventsJsonOpt, JsonlOpt, complete_batch_id, watch_options
+
+if TYPE_CHECKING:
+    from ..tasks.watching import WatchSpec
 
 WatchIdsArg = Annotated[
     list[str] | None,
@@ -42,19 +29,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("watch", rich_help_panel="Batches")
     @command_errors
+    @watch_options
     def watch(
         ctx: typer.Context,
+        spec: WatchSpec,
         batch_ids: WatchIdsArg = None,
-        interval: IntervalOpt = DEFAULT_INTERVAL,
-        max_interval: MaxIntervalOpt = None,
-        timeout: WatchTimeoutOpt = None,
-        outage_limit: OutageLimitOpt = DEFAULT_OUTAGE_LIMIT,
-        plain: PlainOpt = False,
-        progress_every: ProgressEveryOpt = DEFAULT_PROGRESS_EVERY,
         json_lines: EventsJsonOpt = False,
         jsonl: JsonlOpt = False,
-        no_exit_status: NoExitStatusOpt = False,
-        on_done: OnDoneOpt = None,
         fail_on_records: Annotated[
             bool,
             typer.Option(
@@ -87,27 +68,18 @@ def register(app: typer.Typer) -> None:
 
           cbatch watch ID --on-done 'notify-send "$CBATCH_BATCH_NAME: $CBATCH_BATCH_STATUS"'
         """
+        import dataclasses
+
         from ..tasks.resolving import BATCH, choose_running, resolve_ids
-        from ._watching import run_watch
+        from ._watching import hand_over, run_watch
 
         state = get_state(ctx)
-        longest = max_interval_for(interval, max_interval)
+        spec = dataclasses.replace(
+            spec, json_lines=json_lines or jsonl, fail_on_records=fail_on_records
+        )
+        hand_over("watch", spec)
         if batch_ids:
             ids = resolve_ids(state.client(), batch_ids, BATCH, state.out)
         else:
             ids = choose_running(state.client(), state.out)
-        code = run_watch(
-            state,
-            ids,
-            plain=plain,
-            json_lines=json_lines or jsonl,
-            timeout=timeout,
-            interval=interval,
-            max_interval=longest,
-            outage_limit=outage_limit,
-            no_exit_status=no_exit_status,
-            progress_every=progress_every,
-            on_done=on_done,
-            records_count=fail_on_records,
-        )
-        raise typer.Exit(code)
+        raise typer.Exit(run_watch(state, ids, spec))

@@ -210,9 +210,12 @@ class JobView:
         from ..watcher import batch_exit_code
 
         heads = [p.head for p in self.parts]
-        if any(h is None for h in heads):
-            return ExitCode.TIMEOUT
-        return combine({batch_exit_code(h) for h in heads if h is not None})
+        codes = {batch_exit_code(h) for h in heads if h is not None}
+        if self.job.step == "canceled" and (not heads or None in heads):
+            codes.add(ExitCode.BATCH_CANCELED)  # parts never sent because the job was canceled
+        elif not heads or None in heads:
+            codes.add(ExitCode.NEVER_RAN)  # stopped while splitting, or parts never sent
+        return combine(codes)
 
     @property
     def left(self) -> int:
@@ -244,35 +247,57 @@ class JobView:
 class JobProgress:
     """The job as a whole while its parts are watched: parts ended, records succeeded, rate, time left.
 
-    Told each batch that ends; a retry carries only records that had not
-    succeeded, so each batch's successes add to the job's.
+    Counts are exact, never clamped: each part's attempts are kept by attempt
+    number, an ended batch replaces what was known of its attempt (a running
+    batch's partial count is never added to its final one), and a part's
+    successes are those of its attempts, each retry carrying only records
+    that had not succeeded (:attr:`PartView.succeeded`).
     """
 
     def __init__(self, view: JobView, clock: Callable[[], float] = time.monotonic) -> None:
         self.job_id = view.job.id
         self.total = view.records
         self.parts = len(view.parts)
-        self.ended = {p.record.part for p in view.parts if p.ended}
-        self.succeeded = self._start = view.succeeded
-        self._seen = {b.id for p in view.parts for b in p.attempts.values() if b.status.is_terminal}
+        self._attempts = {p.record.part: dict(p.attempts) for p in view.parts}
+        self._start = self.succeeded
         self._clock = clock
         self._began = clock()
 
-    def batch_ended(self, batch: Batch) -> str:
-        """The line to show once ``batch`` (a part or a retry of one) has ended."""
-        if batch.id not in self._seen:
-            self._seen.add(batch.id)
-            self.succeeded += batch.num_successful_records
+    @property
+    def ended(self) -> set[int]:
+        """The parts whose latest attempt has ended."""
+        return {
+            part
+            for part, attempts in self._attempts.items()
+            if attempts and attempts[max(attempts)].status.is_terminal
+        }
+
+    @property
+    def succeeded(self) -> int:
+        return sum(
+            b.num_successful_records
+            for attempts in self._attempts.values()
+            for b in attempts.values()
+        )
+
+    def batches_ended(self, batches: Sequence[Batch]) -> str:
+        """The one line to show once ``batches`` (parts or retries of parts, ended in one poll) have ended."""
+        for batch in batches:
             lineage = naming.parse_batch_name(batch.name)[1]
             if lineage is not None and lineage.job_id == self.job_id and lineage.part is not None:
-                self.ended.add(lineage.part)
+                self._attempts.setdefault(lineage.part, {})[lineage.attempt] = batch
+        succeeded, ended = self.succeeded, len(self.ended)
         elapsed = self._clock() - self._began
-        rate = (self.succeeded - self._start) / elapsed if elapsed > 0 else 0.0
-        text = f"job {self.job_id}: {len(self.ended)} of {self.parts} parts ended, {self.succeeded:,}/{self.total:,} records succeeded"
-        left = self.total - self.succeeded
-        if rate > 0 and left > 0 and len(self.ended) < self.parts:
+        rate = (succeeded - self._start) / elapsed if elapsed > 0 else 0.0
+        text = f"job {self.job_id}: {ended} of {self.parts} parts ended, {succeeded:,}/{self.total:,} records succeeded"
+        left = self.total - succeeded
+        if rate > 0 and left > 0 and ended < self.parts:
             text += f", {rate:,.1f} records/s, about {time_span(left / rate)} left"
         return text
+
+    def batch_ended(self, batch: Batch) -> str:
+        """The line to show once ``batch`` alone has ended."""
+        return self.batches_ended([batch])
 
 
 def record_json(job: JobRecord) -> dict[str, Any]:
@@ -987,6 +1012,8 @@ class JobRounds:
     """The retry batches made (or resumed), in order."""
     exit_code: ExitCode = ExitCode.OK
     left: int = 0
+    stopped: str | None = None
+    """Where ``deadline`` stopped the rounds outside a watch (a pause), in words."""
 
 
 def retry_job(
@@ -1002,21 +1029,27 @@ def retry_job(
     match: str | None = None,
     missing: bool = True,
     on_attempt: Callable[[Batch], None] | None = None,
+    deadline: float | None = None,
 ) -> JobRounds:
-    """Retry what failed in every part, watch the retries together, and again, up to ``rounds`` times.
+    """Retry what failed in every part, watch the retries together, and again, until each part holds ``rounds`` retries.
 
-    Each part's retry is the retry feature's attempt (intent written first,
-    looked for by name before it is made); a round makes every part's next
-    attempt, then one watch follows them all. Exit 12 when records still fail
-    after the last round, 0 when none do; a watch that ends otherwise (a
-    timeout, a signal) stops the rounds with its own code.
+    As for one batch (:func:`.retrying.retry_rounds`), ``rounds`` counts the
+    retries each part has on the API, however often the command was
+    interrupted and run again; a round is numbered by the fewest retries of a
+    part still to retry, and the pause before it is the one rule,
+    :func:`.retrying.round_pause`, announced as slept. Each part's retry is the
+    retry feature's attempt (intent written first, looked for by name before
+    it is made); one watch follows a round's retries together. Exit 12 when
+    records still fail after the last round, 0 when none do; a watch that ends
+    otherwise (a timeout, a signal) or ``deadline`` falling in a pause stops
+    the rounds with its own code.
     """
     from ..selection import Rule
-    from .retrying import RetryOptions, mark_done, retry_once
+    from .retrying import RetryOptions, mark_done, pause_before, retry_once
 
     result = JobRounds()
     rule = Rule(pattern=match, missing=missing)
-    for number in range(rounds + 1):
+    while True:
         view = job_view(client, job, store)
         running = [
             p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
@@ -1028,16 +1061,20 @@ def retry_job(
                 return result
             view = job_view(client, job, store)
         result.left = view.left
-        if not result.left or number == rounds:
+        due = [
+            p for p in view.parts if p.left and p.root is not None and len(p.attempts) - 1 < rounds
+        ]
+        if not result.left or not due:
             break
-        if number:
-            reporter.info(f"round {number + 1} of {rounds} in {pause * 2 ** (number - 1):g} s")
-            time.sleep(min(600.0, pause * 2 ** (number - 1)))
+        number = 1 + min(len(p.attempts) - 1 for p in due)
+        if number > 1 and not pause_before(number, rounds, pause, reporter, deadline):
+            result.exit_code = ExitCode.TIMEOUT
+            result.stopped = f"before round {number} of {rounds}"
+            return result
         made = []
         with _workdir(store) as work:
-            for part in view.parts:
-                if not part.left or part.root is None:
-                    continue
+            for part in due:
+                assert part.root is not None
                 source = _part_input(job, part.record, path, work, store)
                 options = RetryOptions(rule=rule, input=source, model=job.model)
                 reporter.info(

@@ -416,10 +416,38 @@ class RoundsOutcome:
     """Records not succeeded after the last attempt ended (None: unknown, the rounds stopped early)."""
     exit_code: ExitCode = ExitCode.OK
     last: Batch | None = None
+    stopped: str | None = None
+    """Where ``deadline`` stopped the rounds outside a watch (a pause), in words."""
 
 
 Watch = Callable[["Batch"], ExitCode]
 """Follows one batch to its end; returns the watch's exit code."""
+
+
+def round_pause(round_number: int, pause: float) -> float:
+    """The one pause rule: before round ``k`` (from the second), ``pause * 2**(k-2)``, at most :data:`MAX_PAUSE`.
+
+    The same for a batch's rounds and a job's, said as it is done: the
+    announced pause is the pause slept.
+    """
+    return min(MAX_PAUSE, pause * 2.0 ** max(0, round_number - 2))
+
+
+def pause_before(
+    round_number: int, rounds: int, pause: float, reporter: Reporter, deadline: float | None
+) -> bool:
+    """Announce and sleep the pause before ``round_number``; False when ``deadline`` falls first.
+
+    A pause the deadline cuts short is slept to the deadline and not
+    announced as a round: the caller stops with exit 10.
+    """
+    wait = round_pause(round_number, pause)
+    if deadline is not None and deadline - time.monotonic() < wait:
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        return False
+    reporter.info(f"round {round_number} of {rounds} in {time_span(wait)}")
+    time.sleep(wait)
+    return True
 
 
 def retry_rounds(
@@ -433,44 +461,53 @@ def retry_rounds(
     watch: Watch,
     store: StateStore | None,
     on_attempt: Callable[[RetryOutcome], None] | None = None,
+    deadline: float | None = None,
 ) -> RoundsOutcome:
-    """Retry what failed, watch it, and again, up to ``rounds`` attempts, pausing longer each time.
+    """Retry what failed and watch it, again and again, until the chain holds ``rounds`` retries.
 
-    A chain whose newest attempt still runs is watched first; one an earlier
-    run of this command made and never saw end counts as this run's first
-    round (the same command, run again, picks up where it stopped). The pause
-    before round ``k`` (from the second) is ``pause * 2**(k-2)``, at most
-    :data:`MAX_PAUSE`. Exit code: 12 when records still fail after the last
-    round, 0 when none do; a canceled attempt (9), a timeout (10) or a signal
-    stop the rounds with their own code. An attempt that ends FAILED (every
-    record it sent failed again) is a round like any other.
+    ``rounds`` counts the retries that exist (on the API, by their names), not
+    those this run made: a run interrupted after its first round and run again
+    makes the rest, never ``rounds`` more. A chain whose newest attempt still
+    runs is watched first; one an earlier run of this command made and never
+    saw end is watched as the round it was. The pause before round ``k`` (from
+    the second) is :func:`round_pause`. Exit code: 12 when records still fail
+    after the last round, 0 when none do; a canceled attempt (9), a timeout
+    (10: the watch's, or ``deadline`` falling in a pause) or a signal stop the
+    rounds with their own code. An attempt that ends FAILED (every record it
+    sent failed again) is a round like any other.
     """
     from .lineage import resolve_chain
 
     result = RoundsOutcome()
     first = client.get_batch(batch_id)
-    made = 0
     with run_lock(store, run_of(first, store), wait=options.wait_lock):
         while True:
             chain = resolve_chain(
                 client, client.get_batch(batch_id), store=store, reporter=reporter
             )
             head = chain.head
-            if not head.status.is_terminal and not resumable(chain, store):
+            again = resumable(chain, store)
+            if not head.status.is_terminal and not again:
                 code = watch(head)
                 if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
                     result.exit_code = code
                     return result
                 continue
-            if made >= rounds and not resumable(chain, store):
+            made = chain.head_number - 1  # retries in all, as the API holds them
+            if made >= rounds and not again:
+                if not result.outcomes and made:
+                    reporter.info(
+                        f"batch {chain.root.id} has {made} retr{'y' if made == 1 else 'ies'} already: "
+                        f"--rounds {rounds} allows {rounds} in all, so nothing is sent again"
+                    )
                 result.last = head
                 if result.still_failing is None:
-                    result.still_failing = (head.num_records or 0) - head.num_successful_records
+                    result.still_failing = _not_succeeded(chain)
                 break
-            if made and not resumable(chain, store):
-                wait = min(MAX_PAUSE, pause * 2 ** (made - 1))
-                reporter.info(f"round {made + 1} of {rounds} in {time_span(wait)}")
-                time.sleep(wait)
+            if made and not again and not pause_before(made + 1, rounds, pause, reporter, deadline):
+                result.exit_code = ExitCode.TIMEOUT
+                result.stopped = f"before round {made + 1} of {rounds}"
+                return result
             outcome = _attempt(client, chain, reporter, options, store)
             result.outcomes.append(outcome)
             if on_attempt is not None:
@@ -487,7 +524,6 @@ def retry_rounds(
                 return result
             mark_done(store, outcome)
             ended = client.get_batch(outcome.batch.id)
-            made += 1
             before = (
                 outcome.selection.still_failing
                 if outcome.selection is not None
@@ -495,10 +531,17 @@ def retry_rounds(
             )
             result.still_failing = max(0, before - ended.num_successful_records)
             result.last = ended
-            if result.still_failing == 0 or made >= rounds:
+            if result.still_failing == 0 or outcome.attempt - 1 >= rounds:
                 break
     result.exit_code = ExitCode.RECORDS_FAILED if result.still_failing else ExitCode.OK
     return result
+
+
+def _not_succeeded(chain: Chain) -> int:
+    """Records of the chain's root not succeeded in any attempt, from the batches' own counts."""
+    root = chain.root
+    succeeded = sum(b.num_successful_records for b in chain.attempts)
+    return max(0, (root.num_records or 0) - succeeded)
 
 
 def still_failing_error(count: int, batch_id: str) -> RecordsStillFailing:

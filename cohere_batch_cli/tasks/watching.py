@@ -9,12 +9,87 @@ the watch can be picked up again exactly.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from .. import pace
 from ..errors import stop_word
 from ..exit_codes import ExitCode, combine, for_interruption
 from ..watcher import BatchDone, NotFound, WatchOptions
+
+PROGRESS_EVERY = 30.0
+"""Plain lines: at most one progress line per batch this often (seconds)."""
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """Everything a watch honours, parsed once per command from its flags and passed whole.
+
+    Every command that runs a watch (``watch``, ``create --watch``, ``retry
+    --watch``, the ``jobs`` commands, ``cancel --wait``) builds one of these
+    from the same options and hands it, whole, to :func:`follow`: an option
+    cannot be accepted by one command and lost on its way to the engine.
+    ``deadline`` is the moment (``time.monotonic()``) the whole command must
+    stop by: ``--timeout`` bounds the upload, the validation, the pauses
+    between rounds and every watch of the run, not one watch alone.
+    """
+
+    interval: float = pace.INTERVAL
+    max_interval: float = pace.MAX_INTERVAL
+    outage_limit: float = pace.OUTAGE_LIMIT
+    progress_every: float = PROGRESS_EVERY
+    no_exit_status: bool = False
+    on_done: str | None = None
+    timeout: float | None = None
+    """``--timeout`` as given, in seconds (for the command that carries on)."""
+    deadline: float | None = None
+    plain: bool = False
+    json_lines: bool = False
+    fail_on_records: bool = False
+    given: frozenset[str] = field(default=frozenset(), compare=False)
+    """The watch options given on the command line (by their flag), for refusals."""
+
+    def __post_init__(self) -> None:
+        if self.timeout is not None and self.deadline is None:
+            object.__setattr__(self, "deadline", time.monotonic() + self.timeout)
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (never below zero), None without ``--timeout``."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def expired(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0
+
+    def options(self) -> WatchOptions:
+        """The engine's pace and limits for a watch that starts now (its timeout: what is left)."""
+        left = self.remaining()
+        return WatchOptions(
+            interval=self.interval,
+            max_interval=max(self.interval, self.max_interval),
+            timeout=None if left is None else max(left, 0.001),
+            outage_limit=self.outage_limit,
+            no_exit_status=self.no_exit_status,
+        )
+
+    def strict(self) -> WatchSpec:
+        """This spec judging each batch as it ended: a round loop forgives (``--no-exit-status``) only at its end."""
+        return replace(self, no_exit_status=False, fail_on_records=False)
+
+    def forgive(self, code: ExitCode) -> ExitCode:
+        """``--no-exit-status``: 8, 9 and 12 become 0; every other code stands."""
+        if self.no_exit_status and code in (
+            ExitCode.BATCH_FAILED,
+            ExitCode.BATCH_CANCELED,
+            ExitCode.RECORDS_FAILED,
+        ):
+            return ExitCode.OK
+        return code
+
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -25,18 +100,20 @@ def follow(
     client: CohereClient,
     batch_ids: Sequence[str],
     reporter: Reporter,
+    spec: WatchSpec | None = None,
     *,
-    options: WatchOptions | None = None,
     resume: str = "",
     retries: int | None = None,
-    on_done: Callable[[BatchDone], None] | None = None,
-    records_count: bool = False,
+    on_ends: Callable[[list[BatchDone]], None] | None = None,
 ) -> ExitCode:
-    """Watch ``batch_ids`` until each has ended (or ``options.timeout``); return the exit code.
+    """Watch ``batch_ids`` until each has ended (or the spec's deadline); return the exit code.
 
     A COMPLETED batch is a success however many of its records failed; with
-    ``records_count``, records that failed or never came back make the watch
-    exit 12 (forgiven by ``options.no_exit_status``, as 8 and 9 are).
+    ``spec.fail_on_records``, records that failed or never came back make the
+    watch exit 12 (forgiven by ``spec.no_exit_status``, as 8 and 9 are).
+    ``spec.on_done`` runs as each batch ends; then ``on_ends`` is told, once a
+    poll, of every batch that ended in it (a job's one progress line for a
+    burst of ends).
 
     Each poll fails fast (at most one quick retry for a blip, ``retries``
     caps it): the watcher's own backoff and outage limit handle anything
@@ -46,7 +123,14 @@ def follow(
     from ..api.retry import RetryPolicy
     from ..watcher import Watcher
 
-    options = options or WatchOptions()
+    spec = spec or WatchSpec()
+    options = spec.options()
+    records_count = spec.fail_on_records
+    hooks: list[Callable[[BatchDone], None]] = []
+    if spec.on_done:
+        from .notify import OnDone
+
+        hooks.append(OnDone(spec.on_done, reporter))
     ids = list(dict.fromkeys(batch_ids))
     view = reporter.watch_view(ids)
     source = client.with_retry(RetryPolicy.for_polls(retries))
@@ -61,10 +145,12 @@ def follow(
                             f"batch {event.batch_id} was not found ({event.error}); "
                             "no longer watched: list batches with: cbatch list"
                         )
-                if on_done is not None:  # after the view, so the line saying it ended comes first
-                    for event in events:
-                        if isinstance(event, BatchDone):
-                            on_done(event)
+                ended = [event for event in events if isinstance(event, BatchDone)]
+                for event in ended:  # after the view, so the line saying it ended comes first
+                    for hook in hooks:
+                        hook(event)
+                if ended and on_ends is not None:
+                    on_ends(ended)
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: the same words, the signal's code
         reporter.info(
             f"\n{stop_word(exc)}: stopped watching; nothing was cancelled, the batches keep running."

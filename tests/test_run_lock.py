@@ -94,10 +94,11 @@ def job_batches(world: dict[str, Any], job_id: str) -> Counter[tuple[int, int]]:
     return found
 
 
-def planned_job(world: dict[str, Any]) -> str:
-    """A job split into 6 parts and killed before it sent any: what two resumes then race for."""
-    proc = start(world, "jobs", "create", "in.jsonl", *SPLIT)
-    kill_when(proc, lambda: part_steps(world) == ["planned"] * 6, "the job was planned")
+def planned_job(world: dict[str, Any], parts: int = 6) -> str:
+    """A job split into ``parts`` parts and killed before it sent any: what two resumes then race for."""
+    split = ("--model", "command-r", "--max-records-per-batch", str(60 // parts))
+    proc = start(world, "jobs", "create", "in.jsonl", *split)
+    kill_when(proc, lambda: part_steps(world) == ["planned"] * parts, "the job was planned")
     ((job_id,),) = store_rows(world, "SELECT id FROM jobs")
     return str(job_id)
 
@@ -300,3 +301,31 @@ def test_attach_with_other_split_options_than_the_uploaded_parts_is_refused_befo
         assert code == 0, err
         assert job_batches(world, str(job_id)) == Counter({(p, 1): 1 for p in range(1, 4)})
         assert input_datasets(world) == uploads, "the uploaded parts were used"
+
+
+def test_jobs_cancel_during_jobs_retry_stops_the_retries_no_batch_after_it(tmp_path: Path) -> None:
+    settings = {"latency": 0.02, "validation_delay": 0.3, "transient_fail_rate": 0.5, "seed": 3}
+    with sandbox(tmp_path, **settings) as world:
+        job_id = planned_job(world, parts=2)
+        code, _, err = finish(start(world, "jobs", "resume", job_id))
+        assert code == 0, err
+        retrying = start(world, "jobs", "retry", job_id)
+        wait_for(
+            lambda: (
+                [r[0] for r in store_rows(world, "SELECT step FROM attempts ORDER BY rowid")][:1]
+                == ["created"]
+                and len(store_rows(world, "SELECT step FROM attempts")) == 2
+            ),
+            retrying,
+            "part 1's retry was created and part 2's is being uploaded",
+        )
+        with paused(retrying):  # between two steps, whatever the machine's load
+            code, _, err = finish(start(world, "jobs", "cancel", job_id))
+            assert code == 0, err
+        at_cancel = {b.id for b in world["client"].iter_batches(page_size=100)}
+        code, _, err = finish(retrying)
+        assert code == ExitCode.REFUSED, err
+        assert f"error: job {job_id} was canceled: nothing more is sent" in err
+        assert {b.id for b in world["client"].iter_batches(page_size=100)} == at_cancel
+        retries = {part for (part, attempt) in job_batches(world, job_id) if attempt == 2}
+        assert retries == {1}, "part 1's retry was made before the cancel, part 2's never"

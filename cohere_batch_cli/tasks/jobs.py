@@ -1076,11 +1076,15 @@ def retry_job(
             for part in due:
                 assert part.root is not None
                 source = _part_input(job, part.record, path, work, store)
-                options = RetryOptions(rule=rule, input=source, model=job.model)
+                options = RetryOptions(
+                    rule=rule,
+                    input=source,
+                    model=job.model,
+                    still_wanted=lambda: still_wanted(store, job),
+                )
                 reporter.info(
                     f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
                 )
-                still_wanted(store, job)  # a cancel since the last part stops the round
                 outcome = retry_once(client, part.root.id, reporter, options, store=store)
                 if outcome.batch is not None:
                     made.append(outcome)

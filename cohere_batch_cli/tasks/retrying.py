@@ -36,7 +36,7 @@ from .. import naming
 from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
 from ..exit_codes import ExitCode
 from ..selection import Rule, Selection
-from ..state.runlock import run_lock, work_folder
+from ..state.runlock import run_lock, step_lock, work_folder
 from ..units import time_span
 
 if TYPE_CHECKING:
@@ -67,6 +67,9 @@ class RetryOptions:
     processes: int | None = None
     wait_lock: float = 0.0
     """How long to wait for another cbatch sending for the same run on this machine (``--wait-lock``)."""
+    still_wanted: Callable[[], None] | None = None
+    """Raises to stop before the upload and before the create (a job canceled meanwhile), read under the
+    run's step lock, which a cancel takes too (:func:`cohere_batch_cli.state.runlock.step_lock`)."""
 
 
 @dataclass
@@ -175,7 +178,7 @@ def _attempt(
         if outcome.selection.records == 0 or options.dry_run:
             return outcome
         outcome.dataset_id = _upload(client, store, chain, outcome, retry_input, reporter, options)
-    outcome.batch = _create(client, store, chain, outcome, reporter)
+    outcome.batch = _create(client, store, chain, outcome, reporter, options)
     return outcome
 
 
@@ -333,6 +336,9 @@ def _upload(
             outcome.resumed = f"the retry input was uploaded by an earlier run, as dataset {found}"
             reporter.info(f"resumed: {outcome.resumed}")
             return found
+    with step_lock(store, run_of(chain.root, store)):
+        if options.still_wanted is not None:
+            options.still_wanted()
     if store is not None:
         store.begin_attempt(
             root_id=root, attempt=number, parent_id=chain.head.id, batch_name=outcome.batch_name,
@@ -381,26 +387,32 @@ def _create(
     chain: Chain,
     outcome: RetryOutcome,
     reporter: Reporter,
+    options: RetryOptions,
 ) -> Batch:
     from ..errors import stop_word
     from .lineage import remember_batch
 
     assert outcome.dataset_id is not None
     root, number = chain.root.id, outcome.attempt
-    if store is not None:
-        store.advance_attempt(root, number, "creating")
-    try:
-        batch = client.create_batch(
-            name=outcome.batch_name, input_dataset_id=outcome.dataset_id, model=outcome.model
-        )
-    except KeyboardInterrupt as exc:
-        reporter.info(
-            f"{stop_word(exc)} while creating attempt {number}: run the same command again; it finds the batch if it was made"
-        )
-        raise
-    if store is not None:
-        remember_batch(store, batch, root_id=root, attempt=number, parent_id=chain.head.id)
-        store.advance_attempt(root, number, "created", batch_id=batch.id)
+    with step_lock(
+        store, run_of(chain.root, store)
+    ):  # a cancel waits for this create to be recorded
+        if options.still_wanted is not None:
+            options.still_wanted()
+        if store is not None:
+            store.advance_attempt(root, number, "creating")
+        try:
+            batch = client.create_batch(
+                name=outcome.batch_name, input_dataset_id=outcome.dataset_id, model=outcome.model
+            )
+        except KeyboardInterrupt as exc:
+            reporter.info(
+                f"{stop_word(exc)} while creating attempt {number}: run the same command again; it finds the batch if it was made"
+            )
+            raise
+        if store is not None:
+            remember_batch(store, batch, root_id=root, attempt=number, parent_id=chain.head.id)
+            store.advance_attempt(root, number, "created", batch_id=batch.id)
     return batch
 
 

@@ -74,6 +74,11 @@ def lifetime(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 record``, ``1,234 records``: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else plural or noun + 's'}"
+
+
 def parse_size(value: str | float) -> int:
     """Bytes from ``1500000000``, ``1_500_000_000``, ``1.5GB`` or ``800 MB`` (decimal units, as Cohere's).
 

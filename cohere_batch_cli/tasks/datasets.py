@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Limits
 from ..errors import InputFileError, InputRejected, UsageError, WaitTimeout
+from ..units import counted
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -161,7 +162,7 @@ def _upload_checked(
     refuse_over_limit(path, source.label, limits.dataset_max_bytes)
     report = check_input(path, dataset_type, reporter, label=source.label)
     kind = report.dataset_type or CHAT_V2_INPUT
-    reporter.info(f"{source.label}: {report.rows:,} records of {kind}, checked")
+    reporter.info(f"{source.label}: {counted(report.rows, 'record')} of {kind}, checked")
     if before_upload is not None:
         before_upload(report)
     progress = reporter.progress(f"uploading {Path(source.label).name}")

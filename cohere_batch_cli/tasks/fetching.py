@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from ..config import DATASET_TTL
 from ..errors import NotReady, ResultsExpired
-from ..units import lifetime
+from ..units import counted, lifetime
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -218,9 +218,8 @@ def fetch_results(
 
 def _report(reporter: Reporter, summary: ResultsSummary, destination: Path | None) -> None:
     where = "stdout" if destination is None else str(destination)
-    noun = "record" if summary.records_written == 1 else "records"
     reporter.info(
-        f"wrote {summary.records_written:,} {noun} to {where} "
+        f"wrote {counted(summary.records_written, 'record')} to {where} "
         f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
     )
     if summary.link_refreshes:

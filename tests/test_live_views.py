@@ -82,10 +82,10 @@ def _bar_column(line: str) -> int:
 
 @pytest.mark.parametrize("columns", [80, 200])
 def test_a_watch_of_twenty_batches_shows_each_short_id_in_aligned_columns_and_leaves_no_frame(
-    paced: object, dataset: str, tmp_path: Path, columns: int
+    paced: object, long_dataset: str, tmp_path: Path, columns: int
 ) -> None:
     names = [f"load-test-run-against-staging-{n:02d}" for n in range(20)]
-    ids = _batches(paced, dataset, names)
+    ids = _batches(paced, long_dataset, names)  # 20 s each: still running however slow the start
     term = Terminal(paced.base_url, tmp_path, "watch", *ids, columns=columns)  # type: ignore[attr-defined]
     try:
         screen = term.wait_for(
@@ -101,10 +101,12 @@ def test_a_watch_of_twenty_batches_shows_each_short_id_in_aligned_columns_and_le
                 assert row.startswith(name + " "), "with room, the whole name"
         assert all(len(r) <= columns for r in rows)
         assert len({_bar_column(r) for r in rows}) == 1, "bars line up:\n" + "\n".join(rows)
-        assert term.finish() == 0
+        _cancel(paced, ids)
+        assert term.finish() == 9
     finally:
         term.close()
-    assert "all 20 batches ended: 20 completed (exit 0)" in "\n".join(term.display)
+        _cancel(paced, ids)
+    assert "all 20 batches ended: 20 canceled (exit 9)" in "\n".join(term.display), term.dump()
     assert frame_lines(term.everything) == [], "no frame left behind:\n" + term.dump()
 
 
@@ -116,13 +118,15 @@ def test_a_view_taller_than_the_terminal_collapses_ended_rows_and_never_scrolls(
     ids += _batches(paced, dataset, [f"short-{n:02d}" for n in range(14)])
     term = Terminal(paced.base_url, tmp_path, "watch", *ids, columns=80, rows=12)  # type: ignore[attr-defined]
     try:
+        collapsed = re.compile(r"… and (\d+) more ended: \1 completed$")
         screen = term.wait_for(
-            lambda lines: any(
-                line.startswith("… and 11 more ended: 11 completed") for line in lines
-            ),
+            lambda lines: any(collapsed.match(line) for line in lines),
             what="the ended batches collapsed",
         )
         assert sum(line.startswith("long-") for line in screen) == 6, "every running batch shown"
+        (more,) = [m for line in screen if (m := collapsed.match(line))]
+        shown = sum(line.startswith("short-") for line in screen)
+        assert shown + int(more.group(1)) == 14, term.dump()
         assert len(frame_lines(screen)) <= 10, term.dump()
         assert "watching for" in [line for line in screen if line][-1], "the footer is last"
         _cancel(paced, ids)
@@ -133,22 +137,24 @@ def test_a_view_taller_than_the_terminal_collapses_ended_rows_and_never_scrolls(
     assert frame_lines(term.everything) == [], "no frame left behind:\n" + term.dump()
 
 
-def test_jobs_watch_at_80_columns_shows_every_part_number_and_leaves_no_frame(
-    paced: object, tmp_path: Path
+@pytest.mark.parametrize("columns", [80, 200])
+def test_jobs_watch_shows_every_part_number_and_leaves_no_frame(
+    paced: object, tmp_path: Path, columns: int
 ) -> None:
+    """Each part's row keeps its number; the lines saying parts ended go above the view."""
     import subprocess
 
     from tests.support.installed import cbatch_env, cbatch_path
 
-    path = write_jsonl(tmp_path / "job.jsonl", chat_records(8 * 80, fail={1}))
+    path = write_jsonl(tmp_path / "job.jsonl", chat_records(8 * 120, fail={1}))
     env = cbatch_env(paced.base_url, tmp_path)  # type: ignore[attr-defined]
     made = subprocess.run(
-        [cbatch_path(), "jobs", "create", str(path), "--max-records-per-batch", "80", "-m",
+        [cbatch_path(), "jobs", "create", str(path), "--max-records-per-batch", "120", "-m",
          "command-r", "-n", "load-test-run-against-staging", "-q"],
         env=env, capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
     job_id = made.stdout.strip()
-    term = Terminal(paced.base_url, tmp_path, "jobs", "watch", job_id, columns=80)  # type: ignore[attr-defined]
+    term = Terminal(paced.base_url, tmp_path, "jobs", "watch", job_id, columns=columns)  # type: ignore[attr-defined]
     try:
         screen = term.wait_for(
             lambda lines: sum(f"[job {job_id} part" in line for line in lines) >= 8,
@@ -161,6 +167,8 @@ def test_jobs_watch_at_80_columns_shows_every_part_number_and_leaves_no_frame(
     finally:
         term.close()
     assert frame_lines(term.everything) == [], "no frame left behind:\n" + term.dump()
+    ended = [line for line in term.everything if line.startswith(f"job {job_id}: ")]
+    assert any("8 of 8 parts ended" in line for line in ended), term.dump()
 
 
 @pytest.mark.parametrize("columns", [80, 200])
@@ -326,7 +334,7 @@ def test_list_watch_at_80_columns_adds_a_row_only_when_it_reads_differently(
         term.close()
         _cancel(paced, [batch_id])
     rows = _screen_rows(term, batch_id)
-    assert len(rows) == len(set(rows)) and 2 <= len(rows) <= 3, "\n".join(rows)
+    assert len(rows) == len(set(rows)) and 2 <= len(rows) <= 4, "\n".join(rows)
 
 
 def test_jobs_get_at_80_columns_is_a_table_that_fits(paced: object, tmp_path: Path) -> None:

@@ -288,10 +288,20 @@ class StateStore:
     # -- lineage ----------------------------------------------------------------------
 
     def record_batch(self, record: BatchRecord) -> None:
-        """Remember a batch and its lineage (again: the newer word wins)."""
+        """Remember a batch and its lineage (again: the newer word wins, but one).
+
+        An input dataset id, once known, is kept: the API shows an empty
+        ``input_dataset_id`` once that dataset expires, and the recorded input
+        file is found through the id recorded when the batch was created
+        (``retry`` would otherwise forget the file the moment the dataset goes).
+        """
         self._run(
-            "INSERT OR REPLACE INTO batches (id, name, model, input_dataset_id, root_id, parent_id, attempt,"
-            " created_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO batches (id, name, model, input_dataset_id, root_id, parent_id, attempt,"
+            " created_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET name = excluded.name, model = excluded.model,"
+            " input_dataset_id = COALESCE(NULLIF(excluded.input_dataset_id, ''), batches.input_dataset_id),"
+            " root_id = excluded.root_id, parent_id = excluded.parent_id, attempt = excluded.attempt,"
+            " created_at = excluded.created_at, recorded_at = excluded.recorded_at",
             (record.id, record.name, record.model, record.input_dataset_id, record.root_id,
              record.parent_id, record.attempt, record.created_at, time.time()),
         )  # fmt: skip

@@ -27,7 +27,9 @@ import pytest
 
 from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.sandbox.avro_output import OUTPUT_SCHEMA
+from tests.conftest import Cli
 from tests.support.fake_api import OUTPUT_RECORDS, FakeApi
+from tests.support.flows import chat_records, write_jsonl
 from tests.support.installed import cbatch_env, cbatch_path, run_cbatch
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX special files")
@@ -348,3 +350,25 @@ def test_every_test_the_reliability_table_names_exists() -> None:
         assert re.search(rf"^def {test}\(", source, re.M), (
             f"{filename}::{test} is named in docs/reliability.md"
         )
+
+
+def test_input_order_results_on_a_full_disk_exit_11_and_leave_nothing(
+    cli: Cli, small_disk: Path, tmp_path: Path
+) -> None:
+    """The scratch table of ``--input-order`` fills the disk (the part fits): exit 11, not a bug's exit 1."""
+    source = write_jsonl(
+        tmp_path / "in.jsonl", chat_records(600)
+    )  # a ~180 KB part, ~300 KB ordered
+    job = cli(
+        "jobs", "create", str(source), "--model", "command-r", "--watch", "-q"
+    ).stdout.split()[0]
+    result = cli(
+        "jobs", "results", job, "-o", str(small_disk / "r.jsonl"), "--input-order",
+        exit_code=ExitCode.LOCAL_WRITE,
+    )  # fmt: skip
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == [
+        "error: cannot write the table that puts records in input order in"
+        f" {small_disk}: No space left on device"
+    ], result.stderr
+    assert names(small_disk) == set(), "a temporary file or a part folder was left"

@@ -26,7 +26,27 @@ _BLOCK = 5000
 def in_input_order(
     records: Iterable[dict[str, Any]], input_path: Path, workdir: Path
 ) -> Iterator[dict[str, Any]]:
-    """``records`` in the order their ``custom_id``s have in ``input_path`` (a JSONL file)."""
+    """``records`` in the order their ``custom_id``s have in ``input_path`` (a JSONL file).
+
+    The scratch table lives in ``workdir`` (beside the destination): a disk that
+    fills up under it is a :class:`~cohere_batch_cli.errors.LocalWriteError`
+    naming the folder, as a full disk is for the results themselves.
+    """
+    try:
+        yield from _in_input_order(records, input_path, workdir)
+    except sqlite3.OperationalError as exc:  # the disk: full, read-only, failing
+        from ..errors import LocalWriteError
+
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        reason = "No space left on device" if code == 13 else str(exc)  # SQLITE_FULL
+        raise LocalWriteError(
+            f"cannot write the table that puts records in input order in {workdir.parent}: {reason}"
+        ) from None
+
+
+def _in_input_order(
+    records: Iterable[dict[str, Any]], input_path: Path, workdir: Path
+) -> Iterator[dict[str, Any]]:
     with closing(sqlite3.connect(workdir / "order.sqlite3", isolation_level=None)) as db:
         for pragma in (
             "journal_mode = OFF",

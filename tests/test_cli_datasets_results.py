@@ -182,7 +182,7 @@ def test_create_quiet_watch_prints_only_the_id_on_stdout(cli: Cli, tmp_path: Pat
 def test_a_batch_of_one_record_is_counted_in_the_singular(
     cli: Cli, sandbox: object, tmp_path: Path
 ) -> None:
-    """"1 record", never "1 records", from the check to the download (issue 24, item 20)."""
+    """ "1 record", never "1 records", from the check to the download (issue 24, item 20)."""
     path = write_jsonl(tmp_path / "one.jsonl", chat_records(1))
     batch_id = submit(cli, path)
     fetched = cli("results", batch_id, "-o", str(tmp_path / "one-out.jsonl"))

@@ -157,6 +157,24 @@ def test_list_csv_and_query(fault_cli: Cli, fault_server: FaultServer) -> None:
     fault_cli("list", "--format", "yaml", exit_code=ExitCode.USAGE)
 
 
+@pytest.mark.parametrize(
+    ("expression", "said"),
+    [
+        ("[?status==", "the expression ends too soon at character 11 (after '[?status==')"),
+        ("foo]", "unexpected ']' at character 4 (after 'foo')"),
+        ("[?x == `1]", "Unclosed ` delimiter at character 8 (after '[?x == ')"),
+    ],
+)
+def test_a_malformed_query_says_what_and_where_in_one_line(
+    fault_cli: Cli, fault_server: FaultServer, expression: str, said: str
+) -> None:
+    """The parser's three-line message (text, expression, caret) said in one line (issue 24 item 20)."""
+    before = len(fault_server.requests)
+    result = fault_cli("list", "--query", expression, exit_code=ExitCode.USAGE)
+    assert result.stderr == f"error: --query is not valid JMESPath: {said}\n"
+    assert len(fault_server.requests) == before, "refused before any request"
+
+
 def test_batch_ids_complete_from_the_last_listing(
     fault_cli: Cli, fault_server: FaultServer
 ) -> None:

@@ -93,12 +93,10 @@ class Column:
 
 def compile_query(expression: str) -> Any:
     """A compiled JMESPath expression; a malformed one is a usage error with its position."""
-    import jmespath
-    from jmespath.exceptions import JMESPathError
+    from ..query import QuerySyntaxError
+    from ..query import compile_query as compiled
 
     try:
-        return jmespath.compile(expression)
-    except JMESPathError as exc:
-        raise OutputOptionError(
-            f"--query is not valid JMESPath: {str(exc).splitlines()[0]}"
-        ) from None
+        return compiled(expression)
+    except QuerySyntaxError as exc:
+        raise OutputOptionError(f"--query is not valid JMESPath: {exc}") from None

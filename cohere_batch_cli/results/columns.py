@@ -139,8 +139,7 @@ class Chosen:
 
 def parse_column(text: str) -> ColumnSpec:
     """``NAME=EXPR`` into a :class:`ColumnSpec`; a malformed one is an :class:`OutputOptionError` (exit 2)."""
-    import jmespath
-    from jmespath.exceptions import JMESPathError
+    from ..query import QuerySyntaxError, compile_query
 
     name, sep, expression = text.partition("=")
     name, expression = name.strip(), expression.strip()
@@ -153,10 +152,10 @@ def parse_column(text: str) -> ColumnSpec:
             f"--column {text!r}: a column name is letters, digits and _, not starting with a digit"
         )
     try:
-        compiled = jmespath.compile(expression)
-    except JMESPathError as exc:
+        compiled = compile_query(expression)
+    except QuerySyntaxError as exc:
         raise OutputOptionError(
-            f"--column {name}: {expression!r} is not a JMESPath expression: {_first_line(exc)}"
+            f"--column {name}: {expression!r} is not a JMESPath expression: {exc}"
         ) from None
     return ColumnSpec(name, expression, compiled)
 

@@ -285,6 +285,11 @@ def test_jobs_create_json_prints_the_job_object_and_jobs_watch_follows_it(
     )
     job = json.loads(made.stdout)
     assert job["part_count"] == 3 and [p["records"] for p in job["parts"]] == [10, 10, 10]
+    from cohere_batch_cli.fingerprint import file_fingerprint
+
+    assert job["input_fingerprint"] == file_fingerprint(
+        tmp_path / "in.jsonl"
+    )  # hashed by the check
     assert all(p["batch_id"] for p in job["parts"]), "every part's batch is created"
     watched = cli("jobs", "watch", job["id"], "--json")
     events = [json.loads(line) for line in watched.stdout.splitlines()]

@@ -503,13 +503,6 @@ class StateStore:
             "UPDATE jobs SET step = ?, updated_at = ? WHERE id = ?", (step, time.time(), job_id)
         )
 
-    def set_job_file(self, job_id: str, path: str, size: int, mtime_ns: int) -> None:
-        """The local input of a job, as it is now (``jobs attach --file`` on another machine)."""
-        self._run(
-            "UPDATE jobs SET path = ?, size = ?, mtime_ns = ?, updated_at = ? WHERE id = ?",
-            (path, size, mtime_ns, time.time(), job_id),
-        )
-
     def delete_job(self, job_id: str) -> None:
         """Forget a job here (``jobs prune``): its batches and datasets on the API are left alone."""
         try:

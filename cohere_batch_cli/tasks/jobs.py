@@ -231,6 +231,7 @@ class JobView:
             "step": job.step,
             "input": job.path,
             "input_bytes": job.size,
+            "input_fingerprint": job.fingerprint,
             "dataset_type": job.dataset_type,
             "max_bytes_per_batch": job.max_bytes,
             "max_records_per_batch": job.max_records,
@@ -304,7 +305,8 @@ def record_json(job: JobRecord) -> dict[str, Any]:
     """What the store knows of a job, without asking the API (``jobs list``)."""
     return {
         "id": job.id, "name": job.label, "model": job.model, "step": job.step, "parts": job.parts,
-        "records": job.records, "input": job.path, "input_bytes": job.size, "created_at": _stamp(job.created_at),
+        "records": job.records, "input": job.path, "input_bytes": job.size, "input_fingerprint": job.fingerprint,
+        "created_at": _stamp(job.created_at),
     }  # fmt: skip
 
 

@@ -183,6 +183,8 @@ class Settings:
     prices: dict[str, Prices] = field(default_factory=dict)
     """Prices by model name, from the profile; :meth:`prices_for` applies the environment."""
     env_prices: Prices | None = None
+    profile_source: str = "default"
+    """What chose the profile: ``--profile``, ``CBATCH_PROFILE``, the file's default_profile."""
 
     @property
     def assumed_output(self) -> int:
@@ -457,6 +459,7 @@ def resolve(
         assumed_output_tokens=assumed,
         prices=prices,
         env_prices=_env_prices(env),
+        profile_source=chosen_by or "default",
     )
 
 

@@ -92,6 +92,34 @@ def test_config_shows_sources_and_masks_the_key(isolated_env: Path) -> None:
     assert "environment CO_API_URL" in result.stdout
 
 
+def test_config_says_what_chose_the_profile(isolated_env: Path) -> None:
+    """--profile, CBATCH_PROFILE, the file's default_profile or nothing (issue 24, item 20)."""
+    isolated_env.parent.mkdir(parents=True, exist_ok=True)
+    isolated_env.write_text('default_profile = "team"\n[profiles.team]\n[profiles.ci]\n')
+    isolated_env.chmod(0o600)
+    cli = Cli("http://127.0.0.1:1", TEST_KEY)
+
+    def profile_line(*args: str, env: dict[str, str] | None = None) -> str:
+        shown = cli(*args, "config", env=env or {}).stdout
+        return next(line for line in shown.splitlines() if line.startswith("profile "))
+
+    assert profile_line().split() == [
+        "profile",
+        "team",
+        "(default_profile",
+        "in",
+        f"{isolated_env})",
+    ]
+    assert profile_line("--profile", "ci").split() == ["profile", "ci", "(--profile)"]
+    assert profile_line(env={"CBATCH_PROFILE": "ci"}).split() == [
+        "profile",
+        "ci",
+        "(CBATCH_PROFILE)",
+    ]
+    isolated_env.unlink()
+    assert profile_line().split() == ["profile", "default", "(default)"]
+
+
 def test_login_checks_the_key_and_saves_it_0600(
     isolated_env: Path, fault_server: FaultServer
 ) -> None:

@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         settings = state.settings()
         key = settings.api_key.value
         rows: list[tuple[str, str | None, str]] = [
-            ("profile", settings.profile, ""),
+            ("profile", settings.profile, settings.profile_source),
             (
                 "config file",
                 str(settings.config_path),

@@ -155,3 +155,54 @@ def test_a_store_held_busy_past_the_wait_is_exit_15_busy_not_unwritable(
     assert "CBATCH_STATE_DIR" not in line, "a busy store is not a folder to move"
     # Reading a busy store still works: WAL readers do not wait for a writer.
     assert "job-7f3a" in cli("jobs", "list").stdout
+
+
+# -- a store that opens but cannot be written: the step's outcome is never lost --------------------
+
+
+@pytest.fixture
+def full_store(tmp_path: Path) -> Iterator[Path]:
+    """A state store on a 256 KiB tmpfs filled up but for 40 KiB: it opens, a write fails (SQLITE_FULL)."""
+    from tests.test_local_files import mount_tmpfs
+
+    disk = tmp_path / "state-disk"
+    mount_tmpfs(disk, "size=256k")
+    try:
+        StateStore(disk / "state.sqlite3").close()
+        close_all()
+        with open(disk / "filler", "wb", buffering=0) as fh:
+            try:
+                while True:
+                    fh.write(b"\0" * 4096)
+            except OSError:
+                pass
+        filler = disk / "filler"
+        os.truncate(
+            filler, filler.stat().st_size - 40 * 1024
+        )  # room to open (its -shm), not to write
+        yield disk
+    finally:
+        close_all()
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def batches_named(sandbox: object, name: str) -> list[str]:
+    from tests.support.flows import client_for
+
+    with client_for(sandbox, TEST_KEY) as client:
+        return [b.id for b in client.iter_batches(page_size=1000) if b.name == name]
+
+
+def test_create_file_on_a_store_that_cannot_be_written_prints_the_id_and_warns(
+    cli: Cli, sandbox: object, full_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CBATCH_STATE_DIR", str(full_store))
+    source = write_jsonl(tmp_path / "in.jsonl", chat_records(5))
+    name = f"full-store-{tmp_path.name}"
+    result = cli("create", "--file", str(source), "--model", "command-r", "--name", name, "-q")
+    batch_id = result.stdout.strip()
+    assert batches_named(sandbox, name) == [batch_id], "the one batch, and its id on stdout"
+    assert (
+        f"batch {batch_id} was created, but the state store could not record it:"
+        f" cannot use the state store {full_store / 'state.sqlite3'}: database or disk is full"
+    ) in result.stderr

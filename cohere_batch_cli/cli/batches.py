@@ -239,7 +239,7 @@ def register(app: typer.Typer) -> None:
 
         from ..tasks.batches import create_batch
         from ..tasks.datasets import default_name, upload_file
-        from ..tasks.lineage import open_store_or_warn, remember_batch, remember_input_file
+        from ..tasks.lineage import remember_input_file, remember_new_batch
         from ._watching import hand_over
 
         state = get_state(ctx)
@@ -362,9 +362,7 @@ def register(app: typer.Typer) -> None:
             client, dataset, DATASET, out,
             lambda dataset_id: create_batch(client, name=label, dataset_id=dataset_id, model=model, reporter=out),
         )  # fmt: skip
-        store = open_store_or_warn(out, f"the lineage of batch {batch.id}")
-        if store is not None:
-            remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
+        remember_new_batch(batch, out)  # a store that fails is a warning: the id is still shown
         if not out.for_machines:
             out.info(f"created batch {batch.id}")
         show_batch(state, batch)

@@ -229,6 +229,28 @@ def remember_chain(chain: Chain, store: StateStore | None, reporter: Reporter) -
         reporter.warn(f"{exc}; the lineage of {chain.root.id} is not recorded")
 
 
+def remember_new_batch(batch: Batch, reporter: Reporter) -> None:
+    """Record a batch just created as the first of its own lineage; a store that fails is a warning.
+
+    The batch exists whatever the store says, so its id must still reach the
+    user: a store that cannot be written (read-only, a full disk, busy) never
+    fails the command that made the batch. Nothing else is lost with the record:
+    a batch's lineage is read back from its name.
+    """
+    from ..errors import StoreError
+
+    store = open_store_or_warn(reporter, f"batch {batch.id}")
+    if store is None:
+        return
+    try:
+        remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
+    except StoreError as exc:
+        reporter.warn(
+            f"batch {batch.id} was created, but the state store could not record it: {exc}"
+            + (f" ({exc.hint})" if exc.hint else "")
+        )
+
+
 def remember_batch(
     store: StateStore, batch: Batch, *, root_id: str, attempt: int, parent_id: str | None
 ) -> None:

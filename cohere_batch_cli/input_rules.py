@@ -36,20 +36,33 @@ CHAT_BODY_FIELDS = frozenset(
     {
         "messages",
         "tools",
-        "temperature",
-        "p",
-        "k",
-        "seed",
+        "strict_tools",
+        "documents",
+        "citation_options",
+        "response_format",
+        "safety_mode",
         "max_tokens",
-        "max_input_tokens",
+        "stop_sequences",
+        "temperature",
+        "seed",
         "frequency_penalty",
         "presence_penalty",
-        "reasoning",
-        "thinking_budget",
-        "return_prompt",
+        "k",
+        "p",
         "logprobs",
+        "tool_choice",
+        "thinking",
+        "priority",
     }
 )
+"""Every field of the spec's ``ChatRequestBodyV2`` (bodies.yaml) but ``model`` and ``stream``."""
+CLIENT_ONLY_CHAT_FIELDS = frozenset(
+    {"max_input_tokens", "reasoning", "thinking_budget", "return_prompt"}
+)
+"""Fields clients have sent that the spec lacks: accepted, with a warning, never refused."""
+RESPONSE_FORMAT_TYPES = frozenset({"text", "json_object"})
+SAFETY_MODES = frozenset({"CONTEXTUAL", "STRICT", "OFF"})
+TOOL_CHOICES = frozenset({"REQUIRED", "NONE"})
 EMBED_BODY_FIELDS = frozenset(
     {"texts", "images", "inputs", "input_type", "embedding_types", "max_tokens", "truncate"}
 )
@@ -60,8 +73,11 @@ MAX_PROBLEMS = 1000
 """Past this many problems a report stops listing them: nobody reads more."""
 
 _NUMBER_FIELDS = {"temperature", "p", "frequency_penalty", "presence_penalty"}
-_INTEGER_FIELDS = {"k", "seed", "max_tokens", "max_input_tokens", "thinking_budget"}
-_BOOLEAN_FIELDS = {"return_prompt", "logprobs"}
+_INTEGER_FIELDS = {"k", "seed", "max_tokens", "max_input_tokens", "thinking_budget", "priority"}
+_BOOLEAN_FIELDS = {"return_prompt", "logprobs", "strict_tools"}
+_LIST_FIELDS = {"tools", "documents", "stop_sequences"}
+_OBJECT_FIELDS = {"citation_options", "thinking"}
+_CHOICES = {"safety_mode": SAFETY_MODES, "tool_choice": TOOL_CHOICES}
 
 
 @dataclass(frozen=True)
@@ -104,6 +120,32 @@ def _check_scalars(body: dict[str, Any]) -> list[str]:
             errors.append(f"body.{field} must be an integer")
         elif field in _BOOLEAN_FIELDS and not isinstance(value, bool):
             errors.append(f"body.{field} must be true or false")
+        elif field in _LIST_FIELDS and not isinstance(value, list):
+            errors.append(f"body.{field} must be a list")
+        elif field in _OBJECT_FIELDS and not isinstance(value, dict):
+            errors.append(f"body.{field} must be an object")
+        elif field in _CHOICES and value not in _CHOICES[field]:
+            errors.append(f"body.{field} must be one of {', '.join(sorted(_CHOICES[field]))}")
+    return errors
+
+
+def _check_response_format(value: Any) -> list[str]:
+    """``{"type": "text"}`` or ``{"type": "json_object"}`` with an optional ``json_schema`` object.
+
+    The v2 guide's examples spell the schema's key ``schema``; the SDK and the
+    spec say ``json_schema``. Both are read (CONTRACT.md, "Structured output").
+    """
+    if not isinstance(value, dict):
+        return ["body.response_format must be an object"]
+    kind = value.get("type")
+    if kind not in RESPONSE_FORMAT_TYPES:
+        return ["body.response_format.type must be text or json_object"]
+    errors = []
+    for key in ("json_schema", "schema"):
+        if key in value and not isinstance(value[key], dict):
+            errors.append(f"body.response_format.{key} must be a JSON Schema object")
+        elif key in value and kind == "text":
+            errors.append(f"body.response_format.{key} needs type json_object")
     return errors
 
 
@@ -139,8 +181,11 @@ def check_chat_body(body: dict[str, Any]) -> list[str]:
                 errors.extend(_check_content(message["content"], where))
             elif message.get("role") != "assistant":
                 errors.append(f"{where} has no content")
-    if "tools" in body and not isinstance(body["tools"], list):
-        errors.append("body.tools must be a list")
+    stops = body.get("stop_sequences")
+    if isinstance(stops, list) and not all(isinstance(s, str) for s in stops):
+        errors.append("body.stop_sequences must hold only strings")
+    if "response_format" in body:
+        errors.extend(_check_response_format(body["response_format"]))
     return errors + _check_scalars(body)
 
 
@@ -168,7 +213,7 @@ def check_embed_body(body: dict[str, Any]) -> list[str]:
 def allowed_body_fields(dataset_type: str) -> frozenset[str] | None:
     """The body fields a type accepts, or None where cbatch does not know the type's rules."""
     if dataset_type in (CHAT_V2_INPUT, LEGACY_CHAT_INPUT):
-        return CHAT_BODY_FIELDS
+        return CHAT_BODY_FIELDS | CLIENT_ONLY_CHAT_FIELDS
     if dataset_type == EMBED_V2_INPUT:
         return EMBED_BODY_FIELDS
     return None
@@ -251,6 +296,8 @@ class InputChecker:
         self.size_bytes = 0
         self.problem_count = 0
         self.ids: SeenIds = ids if ids is not None else _IdsInMemory()
+        self.client_only: dict[str, list[int]] = {}
+        """Each field of CLIENT_ONLY_CHAT_FIELDS seen: [its first line, how many records use it]."""
 
     def feed(self, line_no: int, raw: bytes) -> list[Problem]:
         """Check one raw line (with or without its line ending)."""
@@ -284,12 +331,25 @@ class InputChecker:
             self.dataset_type = infer_type(record)
         messages = check_record(record, self.dataset_type or CHAT_V2_INPUT)
         problems = [Problem(line_no, m) for m in messages]
+        body = record.get("body") if isinstance(record, dict) else None
+        if isinstance(body, dict) and not CLIENT_ONLY_CHAT_FIELDS.isdisjoint(body):
+            for name in CLIENT_ONLY_CHAT_FIELDS.intersection(body):
+                self.client_only.setdefault(name, [line_no, 0])[1] += 1
         custom_id = record.get("custom_id") if isinstance(record, dict) else None
         if isinstance(custom_id, str) and custom_id.strip():
             first = self.ids.add(id_digest(custom_id), line_no)
             if first is not None:
                 problems.append(Problem(line_no, duplicate_message(custom_id, first)))
         return self._count(problems)
+
+    def notes(self) -> list[str]:
+        """Warnings about records that pass: fields the spec lacks, each said once."""
+        return [
+            f"{count:,} record{'' if count == 1 else 's'} (first on line {first}) "
+            f"set body.{name}, a field the API's description does not list: kept as written, "
+            "and the service may ignore it"
+            for name, (first, count) in sorted(self.client_only.items())
+        ]
 
     def finish(self) -> list[Problem]:
         """Problems of the file as a whole, once every line was fed."""

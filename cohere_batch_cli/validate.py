@@ -67,6 +67,8 @@ class FileReport:
     size_bytes: int = 0
     problems: list[Problem] = field(default_factory=list)
     problem_count: int = 0
+    notes: list[str] = field(default_factory=list)
+    """Warnings about records that pass the check (fields the API's description lacks)."""
     fingerprint: str | None = None
     """The file's one fingerprint (:mod:`cohere_batch_cli.fingerprint`), hashed from the bytes the
     check read: what is recorded of the input, so nothing reads the file again to hash it."""
@@ -138,6 +140,7 @@ def check_file(
         report.add(checker.finish())
     report.rows = checker.rows
     report.dataset_type = checker.dataset_type
+    report.notes = checker.notes()
     if report.dataset_type is None and checker.rows > unreadable:
         # Some record was read and none told the type. (When no line could be read at
         # all, those lines' own problems are the news; this would be noise.)

@@ -325,3 +325,108 @@ def test_the_check_hashes_the_fingerprint_a_whole_read_gives_in_any_pieces(tmp_p
     )
     path.write_bytes(data.replace(b'"r-1"', b'"x-1"'))
     assert path.stat().st_size == len(data) and not same_fingerprint(path, report.fingerprint)
+
+
+EVERY_SPEC_FIELD = {
+    "messages": [
+        {"role": "system", "content": "Answer in JSON."},
+        {"role": "user", "content": [{"type": "text", "text": "Rate this review."}]},
+    ],
+    "tools": [],
+    "strict_tools": False,
+    "documents": ["a review"],
+    "citation_options": {"mode": "FAST"},
+    "response_format": {
+        "type": "json_object",
+        "json_schema": {
+            "type": "object",
+            "properties": {"stars": {"type": "integer"}},
+            "required": ["stars"],
+        },
+    },
+    "safety_mode": "CONTEXTUAL",
+    "max_tokens": 100,
+    "stop_sequences": ["\n\n"],
+    "temperature": 0.3,
+    "seed": 7,
+    "frequency_penalty": 0.1,
+    "presence_penalty": 0.1,
+    "k": 40,
+    "p": 0.9,
+    "logprobs": False,
+    "tool_choice": "NONE",
+    "thinking": {"type": "disabled"},
+    "priority": 1,
+}
+"""A body using every field of ChatRequestBodyV2 in the API's description (bodies.yaml) but
+model and stream, each with a value the description allows."""
+
+
+def test_every_field_of_the_chat_request_in_the_spec_is_accepted(tmp_path: Path) -> None:
+    record = {"custom_id": "all", "body": EVERY_SPEC_FIELD}
+    report = check_file(write_lines(tmp_path / "in.jsonl", [record]), None)
+    assert report.ok, messages(report)
+    assert report.notes == []
+
+
+@pytest.mark.parametrize(
+    ("response_format", "said"),
+    [
+        ({"type": "json"}, "body.response_format.type must be text or json_object"),
+        ("json_object", "body.response_format must be an object"),
+        ({"type": "json_object", "json_schema": "{}"}, "json_schema must be a JSON Schema object"),
+        ({"type": "text", "json_schema": {"type": "object"}}, "json_schema needs type json_object"),
+    ],
+)
+def test_a_malformed_response_format_is_refused_with_its_field(
+    tmp_path: Path, response_format: object, said: str
+) -> None:
+    body = {"messages": [{"role": "user", "content": "x"}], "response_format": response_format}
+    report = check_file(
+        write_lines(tmp_path / "in.jsonl", [{"custom_id": "a", "body": body}]), None
+    )
+    assert any(said in m for m in messages(report)), messages(report)
+
+
+def test_the_guides_schema_key_is_read_as_well(tmp_path: Path) -> None:
+    """Cohere's v2 guide writes ``schema`` where the SDK sends ``json_schema``: both pass."""
+    body = {
+        "messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_object", "schema": {"type": "object"}},
+    }
+    report = check_file(
+        write_lines(tmp_path / "in.jsonl", [{"custom_id": "a", "body": body}]), None
+    )
+    assert report.ok, messages(report)
+
+
+def test_fields_clients_send_that_the_spec_lacks_pass_with_one_warning_each(
+    tmp_path: Path,
+) -> None:
+    records = [
+        chat("a"),
+        {"custom_id": "b", "body": {"messages": [{"role": "user", "content": "x"}], "return_prompt": True}},
+        {"custom_id": "c", "body": {"messages": [{"role": "user", "content": "x"}], "return_prompt": False, "max_input_tokens": 9}},
+    ]  # fmt: skip
+    report = check_file(write_lines(tmp_path / "in.jsonl", records), None)
+    assert report.ok, messages(report)
+    assert report.notes == [
+        "1 record (first on line 3) set body.max_input_tokens, a field the API's description "
+        "does not list: kept as written, and the service may ignore it",
+        "2 records (first on line 2) set body.return_prompt, a field the API's description "
+        "does not list: kept as written, and the service may ignore it",
+    ]
+
+
+def test_the_warning_for_a_field_the_spec_lacks_reaches_the_user_and_the_check_passes(
+    tmp_path: Path,
+) -> None:
+    from tests.conftest import Cli
+
+    body = {"messages": [{"role": "user", "content": "x"}], "return_prompt": True}
+    path = write_lines(tmp_path / "rp.jsonl", [{"custom_id": "a", "body": body}])
+    result = Cli(None, None)("datasets", "validate", str(path))
+    assert result.stderr.splitlines()[0] == (
+        f"warning: {path}: 1 record (first on line 1) set body.return_prompt, a field the API's "
+        "description does not list: kept as written, and the service may ignore it"
+    )

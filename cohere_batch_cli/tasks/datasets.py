@@ -69,6 +69,8 @@ def check_input(
         raise InputFileError(exc.message.replace(str(path), name)) from None
     finally:
         progress.finish()
+    for note in report.notes:
+        reporter.warn(f"{name}: {note}")
     if report.ok:
         return report
     for problem in report.problems:

@@ -77,3 +77,14 @@ def test_part_links_need_no_key_and_check_their_signature(shared: Api) -> None:
 
     assert httpx.get(forged).status_code == 403
     assert httpx.get(url).status_code == 200
+
+
+def test_a_record_using_every_field_of_the_chat_request_in_the_spec_runs(shared: Api) -> None:
+    """The sandbox's check is the local one: what the spec allows, response_format included, runs."""
+    import json
+
+    from tests.test_validate import EVERY_SPEC_FIELD
+
+    line = json.dumps({"custom_id": "all", "body": EVERY_SPEC_FIELD}) + "\n"
+    done = shared.run_existing(shared.validated(line.encode()))
+    assert done["status"] == "BATCH_STATUS_COMPLETED" and done["num_successful_records"] == 1

@@ -304,11 +304,9 @@ def plan_split(
         try:
             kind = dataset_type or _first_type(path)
             count = max(1, workers * _CHUNKS_PER_WORKER, -(-size // RANGE_BYTES))
-            if kind is None:
-                workers, count = (
-                    0,
-                    1,
-                )  # the type comes from a later record: one checker reads it all
+            if kind is None:  # the type comes from a later record: one checker reads it all
+                workers = 0
+                count = 1
             ranges = _ranges(path, size, count, block_bytes)
             with Workers(workers) as pool, SeenIds() as seen:
                 tasks = [(str(path), a, b, kind, a == 0, block_bytes) for a, b in ranges]

@@ -266,8 +266,10 @@ def test_an_organisation_over_its_storage_gets_the_recorded_message_and_what_to_
 
 
 def test_expired_results_are_exit_13_and_their_expiry_shows_beforehand(sandboxes: Any) -> None:
-    sbx = sandboxes(dataset_ttl=5.0)
-    sbx.env["CBATCH_DATASET_TTL"] = "5s"
+    # 8 s: the checks before the expiry take a few seconds on a loaded machine, and
+    # "not within a second yet" must still hold when the last of them runs.
+    sbx = sandboxes(dataset_ttl=8.0)
+    sbx.env["CBATCH_DATASET_TTL"] = "8s"
     done = sbx.api.run(chat_lines(3))
     ended = parse_time(done["updated_at"])
     assert ended is not None
@@ -275,7 +277,7 @@ def test_expired_results_are_exit_13_and_their_expiry_shows_beforehand(sandboxes
     shown = sbx.cbatch(
         "get", done["id"]
     ).stdout  # off a terminal: the raw moment, ended + the lifetime
-    expires_at = (ended + timedelta(seconds=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    expires_at = (ended + timedelta(seconds=8)).strftime("%Y-%m-%dT%H:%M:%S")
     assert f"Results expire: {expires_at}" in shown.replace("  ", " ").replace("  ", " ")
     assert "Expires" in sbx.cbatch("datasets", "get", done["output_dataset_id"]).stdout
     before = len(sbx.server.request_log)
@@ -290,7 +292,7 @@ def test_expired_results_are_exit_13_and_their_expiry_shows_beforehand(sandboxes
         "not within a second yet"
     )
 
-    time.sleep(max(0.0, ended.timestamp() + 5.3 - time.time()))
+    time.sleep(max(0.0, ended.timestamp() + 8.3 - time.time()))
     expired = sbx.cbatch("results", done["id"], exit_code=ExitCode.RESULTS_EXPIRED)
     assert expired.stderr.count("\n") == 1
     assert f"the results of batch {done['id']} expired at " in error_line(expired)

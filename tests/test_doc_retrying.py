@@ -191,3 +191,17 @@ def test_the_retry_guide_shows_what_cbatch_prints(tmp_path: Path) -> None:
         DOC.write_text(
             _BLOCK.sub(lambda m: m.group(1) + next(pieces) + m.group(3), text), encoding="utf-8"
         )
+
+
+def test_the_retry_guides_prose_counts_what_its_output_shows() -> None:
+    """The sentence under the first batch's watch says the counts its last line shows (issue 24, item 11)."""
+    text = DOC.read_text(encoding="utf-8")
+    shown = re.search(r"completed: (\d+)/(\d+) records \((\d+) ok, (\d+) failed\); output", text)
+    assert shown is not None
+    done, total, _ok, failed = map(int, shown.groups())
+    prose = re.search(
+        r"The batch completed with (\d+) records failed and (\d+) that never came back \((\d+) of (\d+) processed\)",
+        text,
+    )
+    assert prose is not None, "the page no longer says what the first batch did"
+    assert tuple(map(int, prose.groups())) == (failed, total - done, done, total)

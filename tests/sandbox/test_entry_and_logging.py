@@ -102,6 +102,7 @@ def test_python_m_prints_the_docs_example_logs_at_info_and_never_a_link(tmp_path
         url = printed[0].rsplit(" ", 1)[1].strip()
         port = url.rsplit(":", 1)[1]
         documented_port = on_stdout[0].rsplit(":", 1)[1].strip()
+        assert documented_port == "8787", "the example listens on the --port its command gives"
         assert "".join(printed).replace(f":{port}", f":{documented_port}") == "".join(on_stdout), (
             "the docs show what serve prints"
         )

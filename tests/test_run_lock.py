@@ -329,3 +329,32 @@ def test_jobs_cancel_during_jobs_retry_stops_the_retries_no_batch_after_it(tmp_p
         assert {b.id for b in world["client"].iter_batches(page_size=100)} == at_cancel
         retries = {part for (part, attempt) in job_batches(world, job_id) if attempt == 2}
         assert retries == {1}, "part 1's retry was made before the cancel, part 2's never"
+
+
+def test_jobs_cancel_ends_a_wait_for_storage_room(tmp_path: Path) -> None:
+    settings = {"org_max_bytes": 3000, "queue_delay": 60.0}
+    with sandbox(tmp_path, **settings) as world:
+        cwd = world["cwd"]
+        sender = subprocess.Popen(
+            [cbatch_path(), "jobs", "create", "in.jsonl", "--model", "command-r",
+             "--max-records-per-batch", "15", "-q"],
+            cwd=cwd, env=cbatch_env(world["server"].base_url, cwd, CBATCH_ORG_MAX_BYTES="3000"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        assert sender.stdout is not None
+        job_id = sender.stdout.readline().strip()
+        wait_for(
+            lambda: part_steps(world) == ["created", "created", "planned", "planned"],
+            sender,
+            "two parts run and the third waits for room",
+        )
+        code, _, err = finish(start(world, "jobs", "cancel", job_id))
+        assert code == 0, err
+        try:
+            _, err = sender.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            sender.kill()
+            pytest.fail("the sender went on waiting for room after the cancel")
+        assert sender.returncode == ExitCode.REFUSED, err
+        assert f"error: job {job_id} was canceled: nothing more is sent" in err
+        assert part_steps(world) == ["created", "created", "planned", "planned"]

@@ -797,6 +797,7 @@ def _make_room(
     told = False
     deleted: set[str] = set()
     while True:
+        still_wanted(store, job)  # a cancel ends the wait for room too
         used = client.dataset_usage()
         if used + need <= options.org_max_bytes:
             return

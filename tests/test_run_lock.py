@@ -139,10 +139,12 @@ def paused(proc: subprocess.Popen[str]) -> Iterator[None]:
         proc.send_signal(signal.SIGCONT)
 
 
-def lock_held(world: dict[str, Any]) -> bool:
-    """A run lock's holder has written its record (pid, since)."""
+def lock_held(world: dict[str, Any], proc: subprocess.Popen[str]) -> bool:
+    """``proc`` holds a run lock: its record (pid, since) is in a lock file (a dead holder's stays behind)."""
     locks = world["cwd"] / "state" / "locks"
-    return locks.exists() and any(p.read_text() for p in locks.glob("*.lock"))
+    return locks.exists() and any(
+        f'"pid": {proc.pid},' in p.read_text() for p in locks.glob("*.lock")
+    )
 
 
 def test_jobs_retry_against_jobs_resume_stops_at_once_or_waits_with_wait_lock(
@@ -170,7 +172,7 @@ def test_jobs_retry_against_jobs_resume_stops_at_once_or_waits_with_wait_lock(
 def test_wait_lock_that_runs_out_stops_with_the_holder_named(slow: dict[str, Any]) -> None:
     job_id = planned_job(slow)
     holder = start(slow, "jobs", "resume", job_id, "--no-watch")
-    wait_for(lambda: lock_held(slow), holder, "the resume took the lock")
+    wait_for(lambda: lock_held(slow, holder), holder, "the resume took the lock")
     with paused(holder):
         began = time.monotonic()
         code, _, err = finish(start(slow, "jobs", "resume", job_id, "--wait-lock", "0.5s"))
@@ -184,7 +186,7 @@ def test_wait_lock_that_runs_out_stops_with_the_holder_named(slow: dict[str, Any
 def test_create_file_holds_the_lock_of_its_batch_name(slow: dict[str, Any]) -> None:
     create = ("create", "--file", "in.jsonl", "--model", "command-r", "--name", "nightly")
     first = start(slow, *create)
-    wait_for(lambda: lock_held(slow), first, "the create took the lock")
+    wait_for(lambda: lock_held(slow, first), first, "the create took the lock")
     with paused(first):
         code, _, err = finish(start(slow, *create))
         assert code == ExitCode.REFUSED, err

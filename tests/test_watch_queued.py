@@ -25,7 +25,7 @@ from cohere_batch_cli.output.watch_views import (
     next_queue_mark,
     render_state,
 )
-from cohere_batch_cli.watcher import Progress, Snapshot, StatusChanged
+from cohere_batch_cli.watcher import Progress, Snapshot, StatusChanged, TimedOut
 from tests.sandbox.sandbox_client import Api, chat_lines
 from tests.support.installed import cbatch_env, cbatch_path
 
@@ -100,6 +100,21 @@ def test_the_plain_log_speaks_of_the_wait_in_this_watch_and_stops_once_the_batch
     clock.advance_to(1300)
     plain.handle([Progress(started, None, None, 0.0)])
     assert "still queued" not in "".join(out.getvalue().splitlines()[-2:])
+
+
+def test_after_timeout_the_last_line_says_it_timed_out_not_that_it_keeps_checking() -> None:
+    """The watch is over once --timeout runs out: no "checking every 12s" after it (issue 24, item 10)."""
+    out, clock = io.StringIO(), Clock()
+    plain = PlainRenderer(out, now=clock, sleep=lambda s: None)
+    clock.advance_to(55)
+    plain.handle([Snapshot(batch(), None, None, 0.0)])
+    plain.sleep(12)
+    clock.advance_to(67)  # past the 1-minute mark in the round that ends the watch
+    plain.handle([Progress(batch(), None, None, 12.0), TimedOut(("b-1",), (batch(),), 12.0)])
+    plain.handle([])
+    lines = out.getvalue().splitlines()
+    assert "timed out after 12s; still running (not cancelled): b-1" in lines[-1]
+    assert "checking every" not in out.getvalue()
 
 
 def test_the_marks_go_on_every_ten_minutes() -> None:

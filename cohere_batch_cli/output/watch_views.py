@@ -288,6 +288,8 @@ class PlainRenderer:
         self._queued: dict[str, tuple[Batch, datetime, float]] = {}
         """Batches last seen QUEUED: the batch, when first seen, the next mark to speak at."""
         self._pause: float | None = None
+        self._ended = False
+        """The watch timed out or every batch ended: no more lines on waits in the queue."""
 
     def __enter__(self) -> PlainRenderer:
         return self
@@ -311,7 +313,10 @@ class PlainRenderer:
                 self._last_line[event.batch.id] = event.elapsed
             stamp = times.when(self.now())
             self.stream.write(f"{stamp}  {clean(describe(event, many=self.many))}\n")
-        self._note_queued(events)
+        if any(isinstance(event, (TimedOut, AllDone)) for event in events):
+            self._ended, self._queued = True, {}
+        if not self._ended:
+            self._note_queued(events)
         self.stream.flush()
 
     def _note_queued(self, events: Sequence[WatchEvent]) -> None:

@@ -210,3 +210,22 @@ def test_sigterm_during_the_rounds_says_how_to_go_on(world: dict[str, Any]) -> N
     )
     assert {n: len(ids) for n, ids in attempts(world).items()} == {1: 1, 2: 1, 3: 1}
     assert result.stderr.count("records still failing") == 1
+
+
+def test_a_fast_local_clock_never_hides_a_retrys_own_upload(world: dict[str, Any]) -> None:
+    """Case 12a: with this machine's clock 120 s fast, a run killed while its upload's answer
+    was on its way wrote a start later than the API's stamp on the dataset; the same command
+    missed its own upload and uploaded again. One clock rule (api/clock.py) allows for it."""
+    proc = start(world, "retry", world["root"])
+    kill_when(proc, lambda: step(world) in ("uploaded", "creating"), "the upload was recorded")
+    path = world["cwd"] / "state" / "state.sqlite3"
+    with sqlite3.connect(path) as db:  # as the killed run would have left it, its clock 120 s fast
+        db.execute(
+            "UPDATE attempts SET step = 'uploading', dataset_id = NULL, started_at = started_at + 120"
+            " WHERE root_id = ? AND attempt = 2",
+            (world["root"],),
+        )
+    result = again(world, "retry", world["root"])
+    assert "resumed: the retry input was uploaded by an earlier run, as dataset" in result.stderr
+    assert len(retry_datasets(world)) == 1, "the retry input was uploaded once"
+    assert {n: len(ids) for n, ids in attempts(world).items()} == {1: 1, 2: 1}

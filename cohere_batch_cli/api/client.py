@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import IO, Any, cast
 from urllib.parse import quote
 
-from .._httpx import httpx
-from . import errors
+from . import clock, errors
 from .models import Batch, Dataset, Model, newest_first
 from .retry import RetryPolicy
 from .transport import (
@@ -190,7 +189,8 @@ class CohereClient:
         may have created the batch. Before posting again, the newest batches
         are searched for one with the same name, dataset and model created
         since the first attempt (timed by the server's own clock, from the
-        ``Date`` of the list answer, so clock skew does not matter); if found,
+        ``Date`` of the list answer, so clock skew does not matter: the one
+        rule of :mod:`.clock`); if found,
         it is the answer.
         """
         body = {"name": name, "input_dataset_id": input_dataset_id, "model": model}
@@ -236,11 +236,11 @@ class CohereClient:
                 "GET",
                 "/v2/batches",
                 params=params,
-                on_response=lambda r: response_date.append(_server_time(r)),
+                on_response=lambda r: response_date.append(clock.server_moment(r)),
             )
             if since is None:
                 server_now = response_date[0] if response_date else time.time()
-                since = server_now - elapsed - 5.0
+                since = clock.not_before(server_now - elapsed, server=True)
             batches = [
                 Batch.from_api(raw) for raw in data.get("batches") or [] if isinstance(raw, dict)
             ]
@@ -438,15 +438,6 @@ class CohereClient:
             if token in tokens:  # a server that loops would otherwise list forever
                 raise errors.UnexpectedResponseError("the model list repeated a page token")
             tokens.add(token)
-
-
-def _server_time(response: httpx.Response) -> float:
-    from email.utils import parsedate_to_datetime
-
-    try:
-        return parsedate_to_datetime(response.headers["date"]).timestamp()
-    except (KeyError, TypeError, ValueError, IndexError):
-        return time.time()
 
 
 def _field(data: dict[str, Any], name: str, kind: type) -> Any:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import naming
+from ..api.clock import not_before
 from ..errors import InputRejected, NoMatch, NotReady, UsageError
 from ..exit_codes import ExitCode
 from ..units import time_span
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 JOB_ID_LENGTH = 10
 SCAN_LIMIT = 100_000
 """Batches or datasets one scan for a job's parts reads at most."""
-CLOCK_SLACK = 300.0
-"""Seconds a scan of the batch list reads past the job's creation (clocks of two machines differ)."""
 STORAGE_POLL = 15.0
 """Longest pause between looks at the organisation's storage while a part waits for room
 (the first is 1 s, doubling up to this)."""
@@ -322,6 +321,9 @@ def scan_batches(
 ) -> dict[int, dict[int, Batch]]:
     """Every batch of the job, by part and attempt, from one scan of the batch list (newest first).
 
+    The scan stops past the job's creation ``since`` (a machine's clock: the one
+    rule of :mod:`..api.clock` allows for it).
+
     Two batches named for one part and attempt (two machines raced): the first
     created is the part's, as :func:`.lineage.resolve_chain` follows it too.
     """
@@ -340,7 +342,7 @@ def scan_batches(
             current = attempts.get(lineage.attempt)
             if current is None or _created(batch) < _created(current):
                 attempts[lineage.attempt] = batch
-        if ordered and since is not None and created is not None and created < since - CLOCK_SLACK:
+        if ordered and since is not None and created is not None and created < not_before(since):
             break
         if seen >= SCAN_LIMIT:
             break

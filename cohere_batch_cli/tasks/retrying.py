@@ -364,7 +364,9 @@ def _earlier_upload(client: CohereClient, record: AttemptRecord, reporter: Repor
 
     dataset_id = record.dataset_id
     if dataset_id is None:  # killed while uploading: the answer never came; look for the name
-        since = record.started_at - 60.0
+        from ..api.clock import not_before
+
+        since = not_before(record.started_at)  # this machine's clock: it may run fast
         for dataset in client.iter_datasets(limit=500):
             created = dataset.created_at
             if dataset.name == record.dataset_name and (

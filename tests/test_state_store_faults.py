@@ -193,16 +193,24 @@ def batches_named(sandbox: object, name: str) -> list[str]:
         return [b.id for b in client.iter_batches(page_size=1000) if b.name == name]
 
 
-def test_create_file_on_a_store_that_cannot_be_written_prints_the_id_and_warns(
+def test_create_file_on_a_store_that_cannot_be_written_prints_the_id_and_a_rerun_finds_it(
     cli: Cli, sandbox: object, full_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CBATCH_STATE_DIR", str(full_store))
     source = write_jsonl(tmp_path / "in.jsonl", chat_records(5))
     name = f"full-store-{tmp_path.name}"
-    result = cli("create", "--file", str(source), "--model", "command-r", "--name", name, "-q")
+    command = ("create", "--file", str(source), "--model", "command-r", "--name", name, "-q")
+    result = cli(*command)
     batch_id = result.stdout.strip()
     assert batches_named(sandbox, name) == [batch_id], "the one batch, and its id on stdout"
     assert (
         f"batch {batch_id} was created, but the state store could not record it:"
         f" cannot use the state store {full_store / 'state.sqlite3'}: database or disk is full"
     ) in result.stderr
+
+    again = cli(*command)  # the store still cannot record: the API says what the first run made
+
+    assert again.stdout.strip() == batch_id
+    assert batches_named(sandbox, name) == [batch_id], "no second batch"
+    assert f"found batch {batch_id}, made from this file with this name and model" in again.stderr
+    assert "uploaded as dataset" not in again.stderr, "nothing uploaded again"

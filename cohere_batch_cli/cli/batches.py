@@ -44,7 +44,9 @@ from ._options import (
 from ._show import show_batch
 
 if TYPE_CHECKING:
+    from ..api.client import CohereClient
     from ..api.models import Batch
+    from ..output.core import Output
     from ..tasks.watching import WatchSpec
     from ..validate import FileReport
 
@@ -239,7 +241,7 @@ def register(app: typer.Typer) -> None:
 
         from ..tasks.batches import create_batch
         from ..tasks.datasets import default_name, upload_file
-        from ..tasks.lineage import remember_input_file, remember_new_batch
+        from ..tasks.lineage import remember_input_file, remember_new_batch, store_can_record
         from ._watching import hand_over
 
         state = get_state(ctx)
@@ -310,6 +312,9 @@ def register(app: typer.Typer) -> None:
         if watch:
             hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
         client = state.client()
+        found: Batch | None = (
+            None  # the batch an earlier run made, when the store could not record it
+        )
         if file is not None:
             from ..state.runlock import run_lock
             from ..state.store import state_dir
@@ -328,6 +333,10 @@ def register(app: typer.Typer) -> None:
             )
             limit = budget(state, model, max_cost, max_input_tokens)
             checked: list[str | None] = []
+            # A store that cannot record this run: only the API can say whether an earlier run made its batch.
+            recorded = store_can_record(
+                out, "looking for a batch an earlier run made before creating one"
+            )
 
             def guard(report: FileReport) -> None:
                 """The one step between check and upload; it keeps the fingerprint the check hashed."""
@@ -335,17 +344,26 @@ def register(app: typer.Typer) -> None:
                 guard_upload(
                     client, report, model_name=model, options=checks, budget=limit, reporter=out
                 )
+                if not recorded:
+                    unrecorded_earlier(client, file, report, name, model, out)
 
             from ..naming import plain_dataset_name
+            from ..tasks.batches import EarlierBatch
 
-            dataset = upload_file(
-                client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
-                name=plain_dataset_name(name) if name else None,
-                keep_original_file=True, before_upload=guard, validation_timeout=spec.remaining() if watch else None,
-            )  # fmt: skip
+            try:
+                dataset = upload_file(
+                    client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
+                    name=plain_dataset_name(name) if name else None,
+                    keep_original_file=True, before_upload=guard, validation_timeout=spec.remaining() if watch else None,
+                )  # fmt: skip
+            except EarlierBatch as earlier:  # nothing uploaded, nothing created
+                found, dataset = earlier.batch, earlier.batch.input_dataset_id or ""
             name = name or default_name(file)
-            remember_input_file(dataset, file, out, checked[-1] if checked else None)
-            if watch and spec.expired():  # the upload was finished; the create is not begun
+            if found is None and recorded:
+                remember_input_file(dataset, file, out, checked[-1] if checked else None)
+            if (
+                found is None and watch and spec.expired()
+            ):  # the upload was finished; the create is not begun
                 from ._watching import out_of_time
 
                 out_of_time(
@@ -358,13 +376,14 @@ def register(app: typer.Typer) -> None:
         label = name or dataset
         # Tried as an id by the create call itself (no call more on the usual path); a
         # dataset it does not know is then looked up by prefix and name, and created from.
-        batch = act_on(
+        batch = found or act_on(
             client, dataset, DATASET, out,
             lambda dataset_id: create_batch(client, name=label, dataset_id=dataset_id, model=model, reporter=out),
         )  # fmt: skip
-        remember_new_batch(batch, out)  # a store that fails is a warning: the id is still shown
-        if not out.for_machines:
-            out.info(f"created batch {batch.id}")
+        if found is None:
+            remember_new_batch(batch, out)  # a store that fails is a warning: the id is still shown
+            if not out.for_machines:
+                out.info(f"created batch {batch.id}")
         show_batch(state, batch)
         if watch and rule is not None:
             from ..tasks.retrying import RetryOptions
@@ -696,3 +715,23 @@ def register(app: typer.Typer) -> None:
             code = run_watch(state, accepted, spec)
             first_failure = first_failure or code
         raise typer.Exit(first_failure)
+
+
+def unrecorded_earlier(
+    client: CohereClient, file: Path, report: FileReport, name: str | None, model: str, out: Output
+) -> None:
+    """Stop before the upload (:class:`EarlierBatch`) when an earlier run already made this create's batch."""
+    from ..naming import plain_dataset_name
+    from ..spool import is_stdin
+    from ..tasks.batches import EarlierBatch, find_unrecorded_batch
+    from ..tasks.datasets import default_name
+
+    if is_stdin(file) or not file.is_file():
+        return  # a pipe has no time it last changed: nothing says a batch was made from it
+    label = name or default_name(file)
+    found = find_unrecorded_batch(
+        client, name=label, model=model, dataset_name=plain_dataset_name(label),
+        records=report.rows, since=file.stat().st_mtime, reporter=out,
+    )  # fmt: skip
+    if found is not None:
+        raise EarlierBatch(found)

@@ -285,6 +285,20 @@ class StateStore:
         except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise _unusable(self.path, exc) from None
 
+    def check_writable(self) -> None:
+        """Raise the store's error if a write fails now (a full disk, a read-only file); write nothing.
+
+        A real write, undone in its own transaction (the page still reaches the
+        log), so a step that must be recorded learns before it is taken that it
+        cannot be.
+        """
+        try:
+            with self._write() as db:
+                db.execute("INSERT INTO schema_version (version, applied_at) VALUES (0, 0)")
+                db.execute("DELETE FROM schema_version WHERE version = 0")
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise _unusable(self.path, exc) from None
+
     # -- lineage ----------------------------------------------------------------------
 
     def record_batch(self, record: BatchRecord) -> None:

@@ -49,6 +49,66 @@ def create_batch(
     return batch
 
 
+EARLIER_LOOKUP = 50
+"""How many of the newest batches :func:`find_unrecorded_batch` reads."""
+CLOCK_SLACK = 300.0
+"""Seconds a batch may seem older than its input file (this machine's clock against the server's)."""
+
+
+class EarlierBatch(Exception):
+    """Raised between the check and the upload: an earlier run already made this command's batch."""
+
+    def __init__(self, batch: Batch) -> None:
+        super().__init__(batch.id)
+        self.batch = batch
+
+
+def find_unrecorded_batch(
+    client: CohereClient,
+    *,
+    name: str,
+    model: str,
+    dataset_name: str,
+    records: int,
+    since: float,
+    reporter: Reporter,
+) -> Batch | None:
+    """The batch an earlier run of the same ``create --file`` made, when the state store could not record it.
+
+    Without a record, only the API can say whether a run that failed after
+    its create (or whose output was lost) already made the batch. It is one
+    of the newest :data:`EARLIER_LOOKUP` batches with this name and model,
+    made since the input file last changed (``since``, less
+    :data:`CLOCK_SLACK`), from a dataset of the name this run gives its own
+    and with as many records as the file: the same command on the same file.
+    A file changed since (a nightly's new input) never matches.
+    """
+    from ..api.errors import NotFoundError
+
+    for seen, batch in enumerate(
+        client.iter_batches(page_size=EARLIER_LOOKUP, order_by="created_at")
+    ):
+        if seen >= EARLIER_LOOKUP:
+            break
+        made = batch.created_at
+        if batch.name != name or batch.model != model or made is None or not batch.input_dataset_id:
+            continue
+        if made.timestamp() < since - CLOCK_SLACK:
+            continue
+        try:
+            dataset = client.get_dataset(batch.input_dataset_id)
+        except NotFoundError:
+            continue
+        if dataset.name == dataset_name and dataset.num_rows == records:
+            reporter.warn(
+                f"found batch {batch.id}, made from this file with this name and model by an earlier run"
+                " the state store could not record: not creating another"
+                " (give another --name to make a second one)"
+            )
+            return batch
+    return None
+
+
 @dataclass(frozen=True)
 class CancelOutcome:
     """What one cancel request came to: accepted, or refused with the error."""

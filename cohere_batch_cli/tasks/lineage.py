@@ -208,6 +208,19 @@ def open_store_or_warn(reporter: Reporter, what: str) -> StateStore | None:
         return None
 
 
+def store_can_record(reporter: Reporter, what: str) -> bool:
+    """Whether the state store takes a write now; else one warning, ending with ``what`` follows."""
+    from ..errors import StoreError
+    from ..state.store import open_store
+
+    try:
+        open_store().check_writable()
+    except StoreError as exc:
+        reporter.warn(f"{exc}; {what}" + (f" ({exc.hint})" if exc.hint else ""))
+        return False
+    return True
+
+
 def remember_chain(chain: Chain, store: StateStore | None, reporter: Reporter) -> None:
     """Record each attempt of ``chain`` with its root, parent and number."""
     if store is None:

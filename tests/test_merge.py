@@ -85,3 +85,30 @@ def test_the_scratch_table_is_one_row_per_id(tmp_path: Path) -> None:
     assert db.execute("SELECT id, ok FROM best").fetchall() == [("a", 1)]
     db.close()
     assert isinstance(sqlite3.connect(tmp_path / "merge.sqlite3"), sqlite3.Connection)
+
+
+def test_a_winner_of_any_shape_is_written_as_it_came(tmp_path: Path) -> None:
+    """Plain records are kept in the table by marshal, others as JSON text: both come back whole."""
+    plain = {"custom_id": "r1", "body": '{"text": "é 𝄞"}', "error": "", "n": 7, "x": 0.1}
+    nested = {"custom_id": "r2", "body": None, "error": "", "meta": {"a": [1, 2.5, None]}}
+    odd = {"custom_id": "r3", "body": "{oops}", "error": "", "flag": True}
+    original = [failed("r1"), failed("r2"), failed("r3")]
+    db = merge._scratch(tmp_path)
+    merge._index_retries(db, iter([dict(plain), dict(nested), dict(odd)]), 2, Counter())
+    out = list(merge._Merged(db, iter(original), Counter()))
+    db.close()
+    assert out == [{**plain, "attempt": 2}, {**nested, "attempt": 2}, {**odd, "attempt": 2}]
+
+
+def test_every_winner_is_placed_however_many_ids_the_filter_lets_through(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A filter far too small for the retries lets most ids through to the table: none is misplaced."""
+    monkeypatch.setattr(merge, "_FILTER_MAX_BITS", 1 << 13)
+    n = 6000
+    original = [ok(f"r{i}") if i % 3 else failed(f"r{i}") for i in range(n)]
+    retries = [[ok(f"r{i}", "again") for i in range(0, n, 3)] + [ok("new")]]
+    out, written = merged(tmp_path, original, retries)
+    assert [cid for cid, _, _ in out] == [f"r{i}" for i in range(n)] + ["new"]
+    assert [attempt for _, attempt, _ in out[:n]] == [1 if i % 3 else 2 for i in range(n)]
+    assert written == Counter({1: n - n // 3, 2: n // 3 + 1})

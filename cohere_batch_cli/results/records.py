@@ -16,6 +16,8 @@ import orjson as _orjson
 _PLAIN_SUCCESS_KEYS = frozenset({"custom_id", "body", "error"})
 _SPLICED_KEYS = _PLAIN_SUCCESS_KEYS | {"attempt"}
 """Merged results (:mod:`.merge`) add the attempt a record came from; such a line is spliced too."""
+_TAILS = {n: f',"attempt":{n}}}' for n in range(1, 33)}
+"""The end of a spliced line of merged results, made once for the attempts most chains have."""
 _quote = (
     json.encoder.encode_basestring
 )  # a str as a JSON string, in C: what the encoder does for one
@@ -122,7 +124,7 @@ def spliced_jsonl_line(record: dict[str, Any]) -> str | None:
     except _orjson.JSONDecodeError:
         if not is_json(text):
             return None  # ``{oops}`` spliced in would make the line invalid
-    tail = "}" if attempt is None else f',"attempt":{attempt}}}'
+    tail = "}" if attempt is None else _TAILS.get(attempt) or f',"attempt":{attempt}}}'
     return '{"custom_id":' + _quote(custom_id) + ',"body":' + text + tail
 
 

@@ -72,6 +72,13 @@ class FileReport:
     fingerprint: str | None = None
     """The file's one fingerprint (:mod:`cohere_batch_cli.fingerprint`), hashed from the bytes the
     check read: what is recorded of the input, so nothing reads the file again to hash it."""
+    label: str | None = None
+    """What messages call the input when ``path`` is a copy of it (``stdin`` for ``--file -``)."""
+
+    @property
+    def shown(self) -> Path:
+        """The input as messages name it: its label, else its path."""
+        return Path(self.label) if self.label else self.path
 
     @property
     def ok(self) -> bool:

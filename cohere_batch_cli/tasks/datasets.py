@@ -69,6 +69,7 @@ def check_input(
         raise InputFileError(exc.message.replace(str(path), name)) from None
     finally:
         progress.finish()
+    report.label = label
     for note in report.notes:
         reporter.warn(f"{name}: {note}")
     if report.ok:

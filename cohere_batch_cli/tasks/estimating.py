@@ -576,7 +576,7 @@ def guard_upload(
 
     if not options.check_context and budget is None:
         return
-    path = report.path
+    path, shown = report.path, report.shown  # stdin is read from its copy, named as stdin
     dataset_type = report.dataset_type or "batch-chat-v2-input"
     model: Model | None = None
     try:
@@ -595,14 +595,16 @@ def guard_upload(
                 f"--max-cost and --max-input-tokens count with the model's tokenizer, and the API lists "
                 f"no model {model_name!r}: pass --tokenizer FILE"
             )
-        _judge_budget(path, model, model_name, dataset_type, context, options, budget, reporter)
+        _judge_budget(
+            path, model, model_name, dataset_type, context, options, budget, reporter, shown
+        )
         return
     if context is None:
         return
     only = undecided_lines(path, kind_of(dataset_type), context, options.count.assumed_output)
     if not only:
         reporter.info(
-            f"{path}: every record fits the context of {model_name} ({context:,} tokens), by its size"
+            f"{shown}: every record fits the context of {model_name} ({context:,} tokens), by its size"
         )
         return
     try:
@@ -621,12 +623,13 @@ def guard_upload(
         context_length=context,
         assumed_output=options.count.assumed_output,
         only=only,
-        progress=reporter.progress(f"counting tokens in {path.name}"),
+        progress=reporter.progress(f"counting tokens in {shown.name}"),
     )
+    estimate.path = shown
     _refuse_over(estimate, reporter)
     counted = "record" if estimate.counted == 1 else "records"
     reporter.info(
-        f"{path}: every record fits the context of {model_name} ({context:,} tokens); "
+        f"{shown}: every record fits the context of {model_name} ({context:,} tokens); "
         f"{estimate.counted:,} {counted} counted with its tokenizer"
     )
 
@@ -706,6 +709,7 @@ def _judge_budget(
     options: GuardOptions,
     budget: Budget,
     reporter: Reporter,
+    shown: Path,
 ) -> None:
     """Count every record (a budget is judged on tokens, not bytes), check the context, charge."""
     tokenizer = tokenizer_for(model, options.count, reporter, "--max-cost and --max-input-tokens")
@@ -716,8 +720,9 @@ def _judge_budget(
         tokenizer=tokenizer,
         context_length=context,
         assumed_output=options.count.assumed_output,
-        progress=reporter.progress(f"counting tokens in {path.name}"),
+        progress=reporter.progress(f"counting tokens in {shown.name}"),
     )
+    estimate.path = shown
     _refuse_over(estimate, reporter)
     why = budget.refusal(estimate.charge())
     if why is not None:
@@ -726,7 +731,7 @@ def _judge_budget(
     cost = budget.cost_of(estimate.charge())
     bound = f", at most {money(cost)}" if cost is not None else ""
     reporter.info(
-        f"{path}: {estimate.input_tokens:,} input tokens and at most {estimate.output_bound:,} output tokens"
+        f"{shown}: {estimate.input_tokens:,} input tokens and at most {estimate.output_bound:,} output tokens"
         f"{bound}: within the budget"
     )
 

@@ -209,3 +209,12 @@ def test_every_migration_runs_on_a_real_postgresql() -> None:
         assert "ERROR" not in check.stderr, "the scripts' tables exist: " + check.stderr
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_the_stores_own_statements_upsert_as_postgresql_does() -> None:
+    """``INSERT ... ON CONFLICT`` (both accept it), never SQLite's ``INSERT OR REPLACE`` or ``REPLACE INTO``."""
+    import cohere_batch_cli.state.store as store_module
+
+    source = Path(store_module.__file__).read_text(encoding="utf-8")
+    assert not re.search(r"INSERT\s+OR\s+\w+|REPLACE\s+INTO", source, re.IGNORECASE)
+    assert "ON CONFLICT" in source

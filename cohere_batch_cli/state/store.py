@@ -335,8 +335,10 @@ class StateStore:
 
     def record_input_file(self, record: InputFile) -> None:
         self._run(
-            "INSERT OR REPLACE INTO input_files (dataset_id, path, size, sha256, mtime_ns, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO input_files (dataset_id, path, size, sha256, mtime_ns, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id) DO UPDATE SET path = excluded.path,"
+            " size = excluded.size, sha256 = excluded.sha256, mtime_ns = excluded.mtime_ns,"
+            " recorded_at = excluded.recorded_at",
             (
                 record.dataset_id,
                 record.path,
@@ -377,9 +379,13 @@ class StateStore:
         """Write the intent to upload attempt ``attempt``'s input: the first step of a retry."""
         now = time.time()
         self._run(
-            "INSERT OR REPLACE INTO attempts (root_id, attempt, parent_id, step, batch_name, dataset_name, model,"
+            "INSERT INTO attempts (root_id, attempt, parent_id, step, batch_name, dataset_name, model,"
             " dataset_id, batch_id, records, source, started_at, updated_at)"
-            " VALUES (?, ?, ?, 'uploading', ?, ?, ?, NULL, NULL, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, 'uploading', ?, ?, ?, NULL, NULL, ?, ?, ?, ?)"
+            " ON CONFLICT (root_id, attempt) DO UPDATE SET parent_id = excluded.parent_id, step = excluded.step,"
+            " batch_name = excluded.batch_name, dataset_name = excluded.dataset_name, model = excluded.model,"
+            " dataset_id = NULL, batch_id = NULL, records = excluded.records, source = excluded.source,"
+            " started_at = excluded.started_at, updated_at = excluded.updated_at",
             (
                 root_id,
                 attempt,
@@ -412,8 +418,14 @@ class StateStore:
     def begin_job(self, record: JobRecord) -> None:
         """Write a new job (or a job rebuilt by ``jobs attach``) before any of its parts is planned."""
         self._run(
-            "INSERT OR REPLACE INTO jobs (id, label, model, dataset_type, path, size, mtime_ns, max_bytes, max_records,"
-            " parts, records, step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs (id, label, model, dataset_type, path, size, mtime_ns, max_bytes, max_records,"
+            " parts, records, step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET label = excluded.label, model = excluded.model,"
+            " dataset_type = excluded.dataset_type, path = excluded.path, size = excluded.size,"
+            " mtime_ns = excluded.mtime_ns, max_bytes = excluded.max_bytes, max_records = excluded.max_records,"
+            " parts = excluded.parts, records = excluded.records, step = excluded.step,"
+            " created_at = excluded.created_at, updated_at = excluded.updated_at,"
+            " fingerprint = NULL",  # a job written again is a new plan: its fingerprint comes with the plan
             (record.id, record.label, record.model, record.dataset_type, record.path, record.size, record.mtime_ns,
              record.max_bytes, record.max_records, record.parts, record.records, record.step, record.created_at,
              time.time()),

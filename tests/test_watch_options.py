@@ -212,3 +212,34 @@ def test_interval_spaces_the_polls_of_create_watch(
     ).stdout.split()[0]  # fmt: skip
     assert _polls(slow_sandbox, fast) >= 6
     assert _polls(slow_sandbox, slow) <= 3
+
+
+def test_timeout_bounds_the_validation_of_create_watch_and_says_how_to_carry_on(
+    tmp_path: Path,
+) -> None:
+    """--timeout counted only the watch: a slow validation ran past it. Now it bounds the whole
+    command: no batch is created past the deadline, exit 10, and the printed command carries on."""
+    import shlex
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sb", port=0, validation_delay=2.0, queue_delay=0.0
+    )
+    with SandboxServer(settings) as server:
+        write_jsonl(tmp_path / FILE, chat_records(2))
+        cli = Cli(server.base_url, TEST_KEY)
+        began = time.monotonic()
+        result = cli(
+            "create", "--file", FILE, "--model", "m", "--name", "slow", "--watch", "--plain", "--timeout", "0.5s",
+            exit_code=ExitCode.TIMEOUT,
+        )  # fmt: skip
+        assert time.monotonic() - began < 2.0
+        assert "no batch was created" in result.stderr
+        assert not [m for m, p, _ in server.request_log if m == "POST" and p == "/v2/batches"]
+        carry_on = result.stderr.split("carry on with: ", 1)[1].splitlines()[0]
+        args = shlex.split(carry_on)
+        assert args[:3] == ["cbatch", "create", "--dataset"] and "--timeout" in args
+        time.sleep(2.0)  # the dataset validates meanwhile
+        index = args.index("--timeout")
+        args[index + 1] = "30s"
+        done = cli(*args[1:], "--interval", "0.1s", "--max-interval", "0.2s", exit_code=0)
+        assert "completed" in done.stdout

@@ -90,6 +90,20 @@ def _create_again(
     return shlex.join(args)
 
 
+def _validated_in_time(state: Any, dataset: str, spec: WatchSpec, carry_on: str) -> None:
+    """The new dataset validated before the deadline; else exit 10, no batch created, and the command that carries on."""
+    from ..errors import WaitTimeout
+    from ..tasks.datasets import validated
+    from ._watching import out_of_time
+
+    try:
+        validated(state.client(), dataset, state.out, timeout=max(spec.remaining() or 0.0, 0.001))
+    except WaitTimeout:
+        out_of_time(f"while dataset {dataset} was validated: no batch was created", carry_on)
+    if spec.expired():  # the upload and validation were finished; the create is not begun
+        out_of_time("after the upload: no batch was created", carry_on)
+
+
 class OrderBy(str, Enum):
     created_at = "created_at"
     updated_at = "updated_at"
@@ -350,26 +364,23 @@ def register(app: typer.Typer) -> None:
             from ..naming import plain_dataset_name
             from ..tasks.batches import EarlierBatch
 
+            bounded = watch and spec.deadline is not None  # --timeout: the validation counts too
             try:
                 dataset = upload_file(
                     client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
                     name=plain_dataset_name(name) if name else None,
-                    keep_original_file=True, before_upload=guard, validation_timeout=spec.remaining() if watch else None,
+                    keep_original_file=True, before_upload=guard, wait=not bounded,
                 )  # fmt: skip
             except EarlierBatch as earlier:  # nothing uploaded, nothing created
                 found, dataset = earlier.batch, earlier.batch.input_dataset_id or ""
             name = name or default_name(file)
             if found is None and recorded:
                 remember_input_file(dataset, file, out, checked[-1] if checked else None)
-            if (
-                found is None and watch and spec.expired()
-            ):  # the upload was finished; the create is not begun
-                from ._watching import out_of_time
-
-                out_of_time(
-                    "after the upload: no batch was created",
-                    _create_again(state, dataset, model, name, spec, retry_failed, rule, pause),
+            if found is None and bounded:  # the upload was finished; the create is not begun
+                carry_on = _create_again(
+                    state, dataset, model, name, spec, retry_failed, rule, pause
                 )
+                _validated_in_time(state, dataset, spec, carry_on)
         from ..tasks.resolving import DATASET, act_on
 
         assert dataset is not None

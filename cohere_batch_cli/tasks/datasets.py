@@ -117,7 +117,6 @@ def upload_file(
     limits: Limits | None = None,
     label: str | None = None,
     before_upload: Callable[[FileReport], None] | None = None,
-    validation_timeout: float | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
@@ -127,8 +126,6 @@ def upload_file(
     input). ``before_upload`` runs once the local check has passed and before a
     byte is sent: ``create --file``'s context check and budget
     (``tasks.estimating.guard_upload``), which may refuse the file.
-    ``validation_timeout`` bounds the wait for validation (what is left of a
-    command's ``--timeout``; else the usual bound).
     """
     import dataclasses
 
@@ -140,7 +137,7 @@ def upload_file(
         return _upload_checked(
             client, source, reporter, dataset_type=dataset_type, name=name,
             keep_original_file=keep_original_file, wait=wait, limits=limits or Limits(),
-            before_upload=before_upload, validation_timeout=validation_timeout,
+            before_upload=before_upload,
         )  # fmt: skip
 
 
@@ -155,7 +152,6 @@ def _upload_checked(
     wait: bool,
     limits: Limits,
     before_upload: Callable[[FileReport], None] | None,
-    validation_timeout: float | None,
 ) -> str:
     from ..api.errors import BadRequestError
     from ..input_rules import CHAT_V2_INPUT
@@ -188,15 +184,24 @@ def _upload_checked(
         progress.finish()
     reporter.info(f"uploaded as dataset {dataset_id}")
     if wait:
-        bound = VALIDATION_TIMEOUT if validation_timeout is None else max(validation_timeout, 0.001)
-        dataset = wait_validated(
-            client, dataset_id, reporter, timeout=min(bound, VALIDATION_TIMEOUT)
-        )
-        if dataset.validation_status == "failed":
-            raise InputRejected(
-                f"dataset {dataset_id} failed validation: {dataset.validation_error or 'no reason given'}"
-            )
+        validated(client, dataset_id, reporter)
     return dataset_id
+
+
+def validated(
+    client: CohereClient,
+    dataset_id: str,
+    reporter: Reporter,
+    *,
+    timeout: float = VALIDATION_TIMEOUT,
+) -> Dataset:
+    """Wait for a new dataset's validation (:class:`WaitTimeout` after ``timeout``); one that failed is refused."""
+    dataset = wait_validated(client, dataset_id, reporter, timeout=timeout)
+    if dataset.validation_status == "failed":
+        raise InputRejected(
+            f"dataset {dataset_id} failed validation: {dataset.validation_error or 'no reason given'}"
+        )
+    return dataset
 
 
 def refuse_over_limit(path: Path, label: str, limit: int) -> None:

@@ -15,7 +15,6 @@ what happened (``may_have_created``), and the CLI words the advice.
 from __future__ import annotations
 
 import copy
-import json
 import ssl
 import sys
 import time
@@ -26,6 +25,7 @@ from typing import IO, Any
 from .. import __version__
 from .._httpx import httpx
 from . import errors
+from .answer import ACCEPT_ENCODING, NotJSON, OutOfBounds, load_json, read_body
 from .errors import CreatedKind, InvalidBaseURL
 from .retry import RetryPolicy, server_requested_wait
 
@@ -104,29 +104,30 @@ def request_id(response: httpx.Response) -> str | None:
     return None
 
 
-def _api_message(response: httpx.Response) -> str | None:
+def _api_message(body: bytes) -> str | None:
     """The API's own ``message``, when the body is the JSON the contract promises."""
     try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
+        data = load_json(body)
+    except ValueError:  # not JSON, or JSON past the bounds: no message to quote
         return None
-    if isinstance(body, dict) and isinstance(body.get("message"), str):
-        return body["message"].strip() or None
+    if isinstance(data, dict) and isinstance(data.get("message"), str):
+        return data["message"].strip() or None
     return None
 
 
-def describe_body(response: httpx.Response) -> str:
+def describe_body(response: httpx.Response, body: bytes) -> str:
     """What came back, for a message: its size and type, never its content."""
     kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
-    size = len(response.content)
-    return f"{size} bytes of {kind}" if size else "an empty body"
+    return f"{len(body)} bytes of {kind}" if body else "an empty body"
 
 
-def error_from_response(response: httpx.Response, retries: int = 0) -> errors.APIStatusError:
+def error_from_response(
+    response: httpx.Response, body: bytes, retries: int = 0
+) -> errors.APIStatusError:
     """The error for an error status, with the API's message when it sent one."""
     status = response.status_code
-    api_message = _api_message(response)
-    detail = api_message or f"{response.reason_phrase or 'error'} ({describe_body(response)})"
+    api_message = _api_message(body)
+    detail = api_message or f"{response.reason_phrase or 'error'} ({describe_body(response, body)})"
     cls = errors.error_class_for_status(status)
     return cls(
         f"HTTP {status}: {detail}",
@@ -207,6 +208,7 @@ class Transport:
                 "X-Client-Name": client_name or CLIENT_NAME,
                 "User-Agent": USER_AGENT,
                 "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
             },
             timeout=self.timeouts.to_httpx(),
             verify=tls_verify(ca_bundle),
@@ -253,6 +255,10 @@ class Transport:
         while True:
             try:
                 return self._attempt(method, path, params, json, files, timeout, on_response)
+            except errors.UnexpectedResponseError as exc:
+                if may_create and exc.status_code is not None and 200 <= exc.status_code < 300:
+                    exc.may_have_created = may_create  # acted on: only the answer is unreadable
+                raise
             except _Retry as retry:
                 attempt += 1
                 retry.error.retries = attempt - 1
@@ -305,7 +311,8 @@ class Transport:
                 response.stream = _BodyDeadline(
                     response.stream, time.monotonic() + (limits.read or 60.0)
                 )
-                response.read()
+                # Decoded here, within a bound, not by httpx: a gzip bomb stops at the bound.
+                body = read_body(response.iter_raw(), response.headers.get("content-encoding", ""))
             finally:
                 response.close()
         except httpx.LocalProtocolError:
@@ -314,6 +321,13 @@ class Transport:
             raise errors.InvalidRequestError(
                 "the request could not be sent: a header value is not valid (check the API key)"
             ) from None
+        except OutOfBounds as exc:
+            raise _refused(method, path, response, exc) from None
+        except NotJSON as exc:  # a compressed body cut short: as a connection closed mid-answer
+            lost = errors.NetworkError(
+                f"{httpx.URL(url).host} closed the connection mid-answer: {exc}"
+            )
+            raise _Retry(lost, None, True) from None
         except httpx.HTTPError as exc:
             lost = network_error(exc, url)
             if _is_certificate_error(exc):
@@ -333,17 +347,19 @@ class Transport:
                 f"{self.base_url} is not the API's"
             )
         if status >= 400 or status < 200:
-            error = error_from_response(response)
+            error = error_from_response(response, body)
             if self.retry.retryable(status):
                 raise _Retry(
                     error, server_requested_wait(response.headers), not _surely_not_taken(error)
                 )
             raise error
         try:
-            data = response.json() if response.content else {}
-        except (ValueError, UnicodeDecodeError):
+            data = load_json(body) if body else {}
+        except OutOfBounds as exc:
+            raise _refused(method, path, response, exc) from None
+        except NotJSON:
             unreadable = errors.UnexpectedResponseError(
-                f"{method} {path} answered {status} with {describe_body(response)}, not JSON",
+                f"{method} {path} answered {status} with {describe_body(response, body)}, not JSON",
                 status_code=status,
                 request_id=request_id(response),
             )
@@ -355,6 +371,17 @@ class Transport:
                 request_id=request_id(response),
             )
         return data
+
+
+def _refused(
+    method: str, path: str, response: httpx.Response, exc: OutOfBounds
+) -> errors.UnexpectedResponseError:
+    """An answer past a bound (:mod:`.answer`): refused, not retried; the same answer would come again."""
+    return errors.UnexpectedResponseError(
+        f"{method} {path} answered {response.status_code} with {exc}: refused",
+        status_code=response.status_code,
+        request_id=request_id(response),
+    )
 
 
 class _BodyDeadline(httpx.SyncByteStream):

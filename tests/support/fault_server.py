@@ -26,6 +26,16 @@ SLOW = "slow"
 Step = Any  # (status, headers, body) or RESET/TRUNCATE/SLOW
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """No traceback when a client hangs up on an answer it refused (a bomb cut off): that is the point."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            super().handle_error(request, client_address)
+
+
 @dataclass
 class Recorded:
     method: str
@@ -69,7 +79,7 @@ class FaultServer:
 
             do_GET = do_POST = do_DELETE = _handle
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True

@@ -1,0 +1,111 @@
+"""Hostile answers from the service: JSON nested without end, numbers past a double, gzip bombs.
+
+Each command family (get, list, watch, results, create, datasets list) is pointed at a
+small misbehaving server (tests/support/fault_server.py) that answers its call with one
+of them, and must end the way every unreadable answer ends: one line on stderr naming
+what came back, exit 6, asked once (the same answer would come again), never a
+traceback or "a bug in cbatch" (exit 1), and memory bounded by the answer limit,
+however much the body inflates (docs/reliability.md, "Bounds").
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import pytest
+
+from cohere_batch_cli.api.answer import MAX_ANSWER_BYTES, MAX_DEPTH
+from cohere_batch_cli.exit_codes import ExitCode
+from tests.conftest import TEST_KEY, Cli
+from tests.support.fault_server import FaultServer, batch_json
+
+JSON = {"Content-Type": "application/json"}
+
+
+def _deep(levels: int) -> bytes:
+    return b'{"batch": ' + b"[" * levels + b"]" * levels + b"}"
+
+
+def gzip_bomb(inflated: int) -> bytes:
+    """A gzip body that inflates to ``inflated`` bytes of spaces, built from one repeated block.
+
+    After a full flush deflate forgets what came before, so each 1 MiB block compresses
+    to the same bytes: a gigabyte costs a megabyte on the wire and nothing to build.
+    The stream has no trailer: nothing reading within a bound gets that far.
+    """
+    squeeze = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    megabyte = b" " * (1 << 20)
+    head = squeeze.compress(megabyte) + squeeze.flush(zlib.Z_FULL_FLUSH)
+    block = squeeze.compress(megabyte) + squeeze.flush(zlib.Z_FULL_FLUSH)
+    assert head.endswith(block), "deflate no longer repeats itself after a full flush"
+    return head + block * (inflated // len(megabyte) - 1)
+
+
+HOSTILE: dict[str, tuple[dict[str, str], bytes, str]] = {
+    "nested 100,000 deep": (JSON, _deep(100_000), f"JSON nested deeper than {MAX_DEPTH} levels"),
+    "nested 65 deep": (JSON, _deep(MAX_DEPTH + 1), f"JSON nested deeper than {MAX_DEPTH} levels"),
+    "1e400": (
+        JSON,
+        b'{"batch": {"id": "b-1", "num_records": 1e400}, "batches": [], "datasets": []}',
+        "a number too large to read",
+    ),
+    "a gzip bomb of 1 GiB": (
+        {**JSON, "Content-Encoding": "gzip"},
+        gzip_bomb(1 << 30),
+        f"a body larger than {MAX_ANSWER_BYTES >> 20} MiB once decompressed",
+    ),
+    "brotli, never asked for": (
+        {**JSON, "Content-Encoding": "br"},
+        b"\x1b\x03\x00\xf8\xa5\x5d",
+        "a body in the 'br' encoding, which cbatch did not ask for",
+    ),
+}
+
+VALIDATED = {"dataset": {"id": "ds-1", "name": "in", "validation_status": "validated",
+                         "dataset_type": "batch-chat-v2-input", "dataset_parts": []}}  # fmt: skip
+
+COMMANDS: dict[str, tuple[list[str], str]] = {
+    "get": (["get", "b-1"], "GET /v2/batches/b-1"),
+    "list": (["list"], "GET /v2/batches"),
+    "watch": (["watch", "b-1", "--outage-limit", "1s", "--interval", "0.1s"], "GET /v2/batches/b-1"),
+    "results": (["results", "b-1"], "GET /v2/batches/b-1"),
+    "create": (["create", "--dataset", "ds-1", "--model", "command-r", "--name", "n"], "POST /v2/batches"),
+    "datasets list": (["datasets", "list"], "GET /v1/datasets"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(HOSTILE))
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_a_hostile_answer_is_exit_6_in_one_line_and_asked_once(
+    fault_server: FaultServer, command: str, kind: str
+) -> None:
+    headers, body, says = HOSTILE[kind]
+    args, route = COMMANDS[command]
+    fault_server.steady[route] = (200, headers, body)
+    fault_server.steady["GET /v1/datasets/ds-1"] = (200, {}, VALIDATED)
+    fault_server.steady["GET /v2/batches"] = fault_server.steady.get(
+        "GET /v2/batches", (200, {}, {"batches": []})
+    )
+    result = Cli(fault_server.base_url, TEST_KEY)(*args, exit_code=ExitCode.SERVER)
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ") and f"{route} answered 200 with {says}: refused" in line, (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr and "bug in cbatch" not in result.stderr
+    if command == "create":
+        assert "may have been created" in line, "the POST was acted on: only its answer is bad"
+    if command != "watch":  # a watch polls on through its outage limit
+        assert fault_server.count(route) == 1, "asked again: the same answer would come back"
+
+
+def test_an_answer_just_within_the_bound_is_read(fault_server: FaultServer) -> None:
+    pad = b" " * (MAX_ANSWER_BYTES - 200)
+    body = json.dumps({"batch": batch_json()}).encode()
+    fault_server.steady["GET /v2/batches/b-1"] = (
+        200,
+        {**JSON, "Content-Encoding": "gzip"},
+        zlib.compress(body + pad[: MAX_ANSWER_BYTES - len(body)], wbits=16 + zlib.MAX_WBITS),
+    )
+    result = Cli(fault_server.base_url, TEST_KEY)("get", "b-1", "--json")
+    assert '"id": "b-1"' in result.stdout

@@ -215,7 +215,7 @@ def test_a_file_one_byte_over_the_dataset_limit_is_refused_before_upload(sandbox
     (sbx.cwd / "big.jsonl").write_bytes(data)
     for args in (
         ["datasets", "upload", "big.jsonl"],
-        ["create", "--file", "big.jsonl", "--model", "command-r"],
+        ["create", "--file", "big.jsonl", "--model", "command-r-08-2024"],
     ):
         refused = sbx.cbatch(*args, exit_code=ExitCode.REFUSED)
         assert refused.stderr.count("\n") == 1, refused.stderr

@@ -53,6 +53,9 @@ def job_options(
     chosen = model or state.settings().model.value
     if not chosen:
         raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
+    from ..tasks.models import check_model
+
+    check_model(state.client(), chosen, state.cache_scope(), state.out)  # before the split
     return JobOptions(
         label=label, model=chosen, max_bytes=size, max_records=max_records, dataset_type=dataset_type,
         delete_inputs=delete_inputs, org_max_bytes=limits.org_max_bytes, wait_lock=wait_lock or 0.0,

@@ -326,6 +326,9 @@ def register(app: typer.Typer) -> None:
         if watch:
             hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
         client = state.client()
+        from ..tasks.models import check_model
+
+        check_model(client, model, state.cache_scope(), out)  # a typo is refused before any upload
         found: Batch | None = (
             None  # the batch an earlier run made, when the store could not record it
         )

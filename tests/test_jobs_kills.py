@@ -265,3 +265,19 @@ def test_an_input_rewritten_while_jobs_create_runs_sends_nothing_that_was_not_ch
     assert not any(b'"custom_id": "z' in body for body in sent), (
         "a record that was never checked was sent"
     )
+
+
+def test_jobs_resume_refuses_an_input_rewritten_since_the_split_and_sends_none_of_it(
+    world: dict[str, Any], tmp_path: Path
+) -> None:
+    path: Path = world["cwd"] / "in.jsonl"
+    proc = start(world, "jobs", "create", "in.jsonl", *SPLIT)
+    kill_when(proc, lambda: job_step(world) == "split", "the plan was recorded")
+    (job_id,) = (r[0] for r in store_rows(world, "SELECT id FROM jobs"))
+    path.write_bytes(path.read_bytes().replace(b'"custom_id": "q', b'"custom_id": "z'))
+    _, err = run(world, "jobs", "resume", job_id, code=5)
+    assert "in.jsonl changed after it was checked" in err and f"cbatch jobs resume {job_id}" in err
+    sent = [f.read_bytes() for f in (tmp_path / "sandbox").rglob("*") if f.is_file()]
+    assert not any(b'"custom_id": "z' in body for body in sent), (
+        "a record that was never checked was sent"
+    )

@@ -7,10 +7,13 @@ words are one vocabulary; a hint names only options the command takes.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
-from tests.conftest import Cli
-from tests.support.flows import chat_records, write_jsonl
+from cohere_batch_cli.api.client import CohereClient
+from tests.conftest import TEST_KEY, Cli
+from tests.support.flows import chat_records, make_batch, wait_terminal, write_jsonl
 
 MODEL = "command-r-08-2024"
 
@@ -20,3 +23,26 @@ def test_create_file_dash_names_stdin_in_every_line(cli: Cli, tmp_path: Path) ->
     result = cli("create", "--file", "-", "--model", MODEL, "-q", input=lines)
     assert "stdin: every record fits the context of" in result.stderr
     assert "cbatch-input" not in result.stderr and "/tmp" not in result.stderr, result.stderr
+
+
+def test_a_canceled_batchs_results_say_what_never_ran_and_warn_of_nothing(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
+    """Records a cancel stopped are not "counts that do not add up" (issue 24, item 9)."""
+    with CohereClient(TEST_KEY, sandbox.base_url) as client:
+        batch = make_batch(client, tmp_path, 10_000, name="cut-short")
+        deadline = time.monotonic() + 30
+        while client.get_batch(batch.id).num_processed == 0:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        client.cancel_batch(batch.id)
+        ended = wait_terminal(client, batch.id)
+    ran = ended.num_successful_records + ended.num_failed_records
+    assert 0 < ran < 10_000, ended.raw
+    result = cli("results", batch.id, "-o", str(tmp_path / "out.jsonl"))
+    assert "counts do not add up" not in result.stderr and "warning" not in result.stderr
+    assert (
+        f"batch {batch.id} was canceled: {10_000 - ran:,} records of 10,000 never ran, "
+        "so they have no result"
+    ) in result.stderr
+    assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == ran

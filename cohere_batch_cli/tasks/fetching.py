@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..api.errors import NotFoundError
     from ..api.models import Batch, Dataset, DatasetPart
     from ..output.progress import ProgressSink
-    from ..results import ResultsSummary, TableOptions
+    from ..results import Reported, ResultsSummary, TableOptions
     from .lineage import Chain
     from .reporting import Reporter
 
@@ -154,7 +154,7 @@ def fetch_results(
     object's, in a command). Raises :class:`NotReady` while the batch runs.
     """
     from ..api.errors import NotFoundError
-    from ..results import DEFAULT_STALL_TIMEOUT, Reported, download_results
+    from ..results import DEFAULT_STALL_TIMEOUT, download_results
     from ..results.columns import kind_of_dataset_type
     from .datasets import wait_validated
 
@@ -192,6 +192,7 @@ def fetch_results(
             return _fetch_merged(
                 client, chain, batch, reporter, options, stdout, known={batch.id: dataset}
             )
+    reported, never_ran = ran_of(batch)
     destination = destination_for(batch.id, options)
     with download_session(reporter, options, destination) as (http, progress):
         summary = download_results(
@@ -200,17 +201,22 @@ def fetch_results(
             fmt=fmt,
             failed_only=options.failed_only,
             join=options.join,
-            expected_records=batch.num_records,
+            expected_records=reported.records,
             http=http,
             concurrency=options.concurrency,
             progress=progress,
             stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT,
             stdout=stdout,
             refresh_links=refresh_links,
-            reported=Reported.from_batch(batch.raw),
+            reported=reported,
             table=replace(table, kind=kind_of_dataset_type(dataset.dataset_type)),
         )
     _report(reporter, summary, destination)
+    if never_ran:
+        reporter.info(
+            f"batch {batch.id} was canceled: {counted(never_ran, 'record')} of "
+            f"{batch.num_records:,} never ran, so {'it has' if never_ran == 1 else 'they have'} no result"
+        )
     if options.join is not None:
         _compare_tokens(client, batch, options, reporter)
     return summary
@@ -336,6 +342,24 @@ def _fetch_merged(
     pieces = [f"{merged.from_attempt.get(a.number, 0):,} from attempt {a.number}" for a in attempts]
     reporter.info(f"merged {len(attempts)} attempts of batch {chain.root.id}: " + ", ".join(pieces))
     return summary
+
+
+def ran_of(batch: Batch) -> tuple[Reported, int]:
+    """What a batch's output should hold, and how many records a cancel stopped before they ran.
+
+    A canceled batch's output holds the records it finished; those it never ran are
+    not missing (nothing to warn of), they are said as such. The one rule for a
+    canceled batch's and a canceled job's results (docs/scripting.md).
+    """
+    from ..api.models import BatchStatus
+    from ..results import Reported
+
+    reported = Reported.from_batch(batch.raw)
+    never = reported.neither
+    if batch.status != BatchStatus.CANCELED or not never or never < 0:
+        return reported, 0
+    assert reported.records is not None
+    return replace(reported, records=reported.records - never), never
 
 
 def _no_output(batch: Batch, ttl: float) -> Exception:

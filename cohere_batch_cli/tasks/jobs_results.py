@@ -50,7 +50,7 @@ def fetch_job_results(
     from ..results.columns import kind_of_dataset_type
     from ..results.merge import AttemptOutput, download_job
     from .datasets import wait_for_dataset
-    from .fetching import _report, check_options, destination_for, download_session
+    from .fetching import _report, check_options, destination_for, download_session, ran_of
     from .jobs import job_view
 
     fmt, table = check_options(options)
@@ -94,7 +94,9 @@ def fetch_job_results(
                     "the job's results would lose its records"
                 )
             attempts.append(
-                AttemptOutput(number, batch.id, found, batch.num_records if number == 1 else None)
+                AttemptOutput(
+                    number, batch.id, found, ran_of(batch)[0].records if number == 1 else None
+                )
             )
         parts.append(attempts)
 

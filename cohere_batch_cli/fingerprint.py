@@ -168,20 +168,22 @@ def copy_checked(
     first = bisect_right([b.stop for b in blocks], start)
     at = blocks[first - 1].stop if first else 0
     src.seek(at)
+    buffer = memoryview(bytearray(_CHUNK))
     for block in blocks[first:]:
         if at >= stop:
             break
         digest = hashlib.sha256()
         begin = at
         while at < block.stop:
-            data = src.read(min(_CHUNK, block.stop - at))
-            if not data:
+            got = src.readinto(buffer[: min(_CHUNK, block.stop - at)])  # type: ignore[attr-defined]
+            if not got:
                 raise Changed(begin, block.stop)  # shorter than when it was checked
+            data = buffer[:got]
             digest.update(data)
-            keep_from, keep_to = max(start, at), min(stop, at + len(data))
+            keep_from, keep_to = max(start, at), min(stop, at + got)
             if keep_to > keep_from:
                 dst.write(data[keep_from - at : keep_to - at])
-            at += len(data)
+            at += got
         if digest.hexdigest() != block.sha256:
             raise Changed(begin, block.stop)
     if at < stop:

@@ -243,3 +243,31 @@ def test_timeout_bounds_the_validation_of_create_watch_and_says_how_to_carry_on(
         args[index + 1] = "30s"
         done = cli(*args[1:], "--interval", "0.1s", "--max-interval", "0.2s", exit_code=0)
         assert "completed" in done.stdout
+
+
+def test_timeout_bounds_the_sending_of_a_job_and_resume_carries_on(tmp_path: Path) -> None:
+    """--timeout bounds ``jobs create --watch`` from the start: no part is uploaded past it,
+    exit 10, and the printed ``jobs resume`` sends the rest, each part once."""
+    import shlex
+
+    settings = SandboxSettings(data_dir=tmp_path / "sb", port=0, latency=0.1, queue_delay=0.0)
+    with SandboxServer(settings) as server:
+        write_jsonl(tmp_path / FILE, chat_records(12))
+        cli = Cli(server.base_url, TEST_KEY)
+        result = cli(
+            "jobs", "create", FILE, "--model", "m", "--max-records-per-batch", "2", "--watch", "--plain",
+            "--timeout", "1s", exit_code=ExitCode.TIMEOUT,
+        )  # fmt: skip
+        uploads = [
+            p for m, p, _ in server.request_log if m == "POST" and p.startswith("/v1/datasets")
+        ]
+        assert len(uploads) < 6, "the deadline stopped the sending between parts"
+        carry_on = result.stderr.split("carry on with: ", 1)[1].splitlines()[0]
+        args = shlex.split(carry_on)
+        assert args[1:3] == ["jobs", "resume"] and "--timeout" in args
+        args[args.index("--timeout") + 1] = "60s"
+        cli(*args[1:], "--interval", "0.1s", "--max-interval", "0.2s")
+        uploads = [
+            p for m, p, _ in server.request_log if m == "POST" and p.startswith("/v1/datasets")
+        ]
+        assert len(uploads) == 6, "each part uploaded once"

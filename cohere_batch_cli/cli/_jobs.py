@@ -155,7 +155,17 @@ def carry_on(
 
     client = state.client()
     path = input_of(job, file)
-    send_parts(client, job, state.out, store, options, path=path)
+    if watch and spec.deadline is not None:  # --timeout bounds the sending too
+        import dataclasses
+
+        options = dataclasses.replace(options, deadline=spec.deadline)
+    from ..errors import WaitTimeout
+
+    try:
+        send_parts(client, job, state.out, store, options, path=path)
+    except WaitTimeout as exc:  # the deadline fell between two parts: each step so far is recorded
+        exc.hint = f"carry on with: {job_command(state, job.id, spec, rounds=rounds, pause=pause)}"
+        raise
     job = store.job(job.id) or job  # as the send left it: a split resumed there planned its parts
     code = ExitCode.OK
     if watch:

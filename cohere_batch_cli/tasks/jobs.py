@@ -84,6 +84,8 @@ class JobOptions:
     storage_poll: float = STORAGE_POLL
     wait_lock: float = 0.0
     """How long to wait for another cbatch sending for the job on this machine (``--wait-lock``; 0: stop at once)."""
+    deadline: float | None = None
+    """When the command must stop (``time.monotonic()``, from ``--timeout``): no part is uploaded or created past it."""
 
 
 def job_run(job_id: str) -> str:
@@ -621,6 +623,7 @@ def _send_parts(
                         f"part {part.part} of job {job.id} is not uploaded yet, and the job's input is not here (or it changed)",
                         hint=f"give the file it was made from: cbatch jobs resume {job.id} --file FILE",
                     )
+                in_time(job, options, "uploaded")
                 if queue and not _fits(client, part, options):
                     _create_ready(
                         client, job, queue, reporter, store, total, wait=True
@@ -629,8 +632,21 @@ def _send_parts(
                 _upload_part(client, job, part, path, work, reporter, store, total)
             queue.append(store.parts(job.id)[part.part - 1])
             _create_ready(client, job, queue, reporter, store, total, wait=False)
+        if queue:
+            in_time(job, options, "created")
         _create_ready(client, job, queue, reporter, store, total, wait=True)
     return store.parts(job.id)
+
+
+def in_time(job: JobRecord, options: JobOptions, step: str) -> None:
+    """Stop before a part's next step once the command's deadline has passed: each step done so far is recorded."""
+    if options.deadline is not None and time.monotonic() >= options.deadline:
+        from ..errors import WaitTimeout
+
+        raise WaitTimeout(
+            f"--timeout ran out while job {job.id} was sent: parts not {step} yet are left for later",
+            hint=f"carry on with: cbatch jobs resume {job.id}",
+        )
 
 
 def still_wanted(store: StateStore, job: JobRecord) -> None:

@@ -109,13 +109,24 @@ def check_options(options: FetchOptions) -> tuple[ResultsFormat, TableOptions]:
 
     Called before anything is asked of the API (and again by
     :func:`fetch_results`), so a bad ``--column``, a ``--format`` that
-    contradicts ``-o``, or Parquet without pyarrow never waits for a batch.
+    contradicts ``-o``, Parquet without pyarrow, or ``-o`` in a folder that
+    does not exist (exit 11, as for any file that cannot be written) never
+    waits for a batch.
     """
     from ..errors import OutputOptionError
     from ..results import TableOptions
     from ..results.columns import parse_columns
     from ..results.formats import choose_format
 
+    if options.output not in (None, "-"):
+        folder = Path(options.output).parent
+        if not folder.is_dir():  # found out after the download, this was minutes of work lost
+            from ..errors import LocalWriteError
+
+            raise LocalWriteError(
+                f"cannot write {options.output}: the folder {folder} does not exist",
+                hint=f"make it first (mkdir -p {folder}), or name another -o",
+            )
     fmt = choose_format(options.output, options.fmt)
     if fmt == "jsonl" and (options.columns or options.body):
         flag = "--column" if options.columns else "--body"

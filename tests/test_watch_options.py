@@ -271,3 +271,45 @@ def test_timeout_bounds_the_sending_of_a_job_and_resume_carries_on(tmp_path: Pat
             p for m, p, _ in server.request_log if m == "POST" and p.startswith("/v1/datasets")
         ]
         assert len(uploads) == 6, "each part uploaded once"
+
+
+ALL_FAIL = [
+    ["create", "--file", FILE, "--model", "m", "--watch"],
+    ["create", "--file", FILE, "--model", "m", "--split", "--watch"],
+    ["jobs", "create", FILE, "--model", "m", "--watch"],
+]
+
+
+@pytest.mark.parametrize("args", ALL_FAIL, ids=" ".join)
+def test_no_exit_status_is_seen_in_the_exit_code(cli: Cli, tmp_path: Path, args: list[str]) -> None:
+    """Every record fails: the batch (or the job's one part) ends FAILED, exit 8; forgiven, 0."""
+    write_jsonl(tmp_path / FILE, chat_records(2, fail={0, 1}))
+    fast = ["--plain", "--interval", "0.1s", "--max-interval", "0.2s"]
+    cli(*args, *fast, exit_code=ExitCode.BATCH_FAILED)
+    cli(*args, *fast, "--name", "forgiven", "--no-exit-status", exit_code=ExitCode.OK)
+
+
+def test_json_puts_the_right_bytes_on_stdout(cli: Cli, tmp_path: Path) -> None:
+    """``jobs create --watch --json``: stdout is the job object alone (the watch goes to stderr);
+    ``jobs watch --json``: the watch's events, then the job, one JSON object a line."""
+    import json
+
+    write_jsonl(tmp_path / FILE, chat_records(4))
+    fast = ["--interval", "0.1s", "--max-interval", "0.2s"]
+    created = cli(
+        "jobs",
+        "create",
+        FILE,
+        "--model",
+        "m",
+        "--max-records-per-batch",
+        "2",
+        "--watch",
+        "--json",
+        *fast,
+    )
+    job = json.loads(created.stdout)
+    assert job["status"] == "completed" and len(job["parts"]) == 2
+    watched = cli("jobs", "watch", job["id"], "--json", *fast)
+    lines = [json.loads(line) for line in watched.stdout.splitlines()]
+    assert lines[-1]["kind"] == "job" and lines[-1]["id"] == job["id"]

@@ -28,6 +28,29 @@ def complete_batch_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, st
     return complete("batch", ctx.find_root().params, incomplete)
 
 
+def ids_from_stdin(tokens: list[str]) -> list[str]:
+    """``-`` stands for the ids on standard input, one a line (``cbatch list -q | cbatch cancel -``).
+
+    The one reader of ids from stdin, for every command that takes ``-``:
+    ``cancel``, ``watch``, ``get``, ``results``. Blank lines are skipped; stdin
+    is read once, however many ``-`` there are.
+    """
+    if "-" not in tokens:
+        return tokens
+    import sys
+
+    text = sys.stdin.read() if sys.stdin is not None else ""
+    piped = [line.strip() for line in text.splitlines() if line.strip()]
+    expanded: list[str] = []
+    for token in tokens:
+        if token == "-":
+            expanded.extend(piped)
+            piped = []
+        else:
+            expanded.append(token)
+    return expanded
+
+
 def complete_dataset_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     from ..completion_cache import complete
 

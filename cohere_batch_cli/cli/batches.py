@@ -16,7 +16,6 @@ from ._jobs import MaxBytesOpt, MaxRecordsOpt, SplitOpt, wants_job
 from ._options import (
     DEFAULT_INTERVAL,
     DEFAULT_PAUSE,
-    BatchIdArg,
     BatchIdsArg,
     EventsJsonOpt,
     FormatOpt,
@@ -37,6 +36,7 @@ from ._options import (
     UntilOpt,
     WaitLockOpt,
     complete_dataset_id,
+    ids_from_stdin,
     parse_duration,
     refuse_watch_options,
     watch_options,
@@ -107,19 +107,6 @@ def _validated_in_time(state: Any, dataset: str, spec: WatchSpec, carry_on: str)
 class OrderBy(str, Enum):
     created_at = "created_at"
     updated_at = "updated_at"
-
-
-def _ids_from_stdin(tokens: list[str]) -> list[str]:
-    """``-`` stands for the ids on standard input, one a line (``cbatch list -q | cbatch cancel -``)."""
-    if "-" not in tokens:
-        return tokens
-    import sys
-
-    piped = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
-    expanded: list[str] = []
-    for token in tokens:
-        expanded.extend(piped if token == "-" else [token])
-    return expanded
 
 
 def register(app: typer.Typer) -> None:
@@ -610,7 +597,7 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def get(
         ctx: typer.Context,
-        batch_id: BatchIdArg,
+        batch_ids: BatchIdsArg,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -622,7 +609,9 @@ def register(app: typer.Typer) -> None:
         Fields the API adds later are shown too, and for a batch in a chain of
         retries its attempt, the batch it retries and the one that retried it
         (from its name and the local state store). With --json, the batch
-        exactly as the API sent it (token counts stay strings).
+        exactly as the API sent it (token counts stay strings). Several ids
+        ('-' reads them from standard input, one a line) print each batch in
+        turn: --json one array, --jsonl one line each.
 
         Examples:
 
@@ -633,14 +622,30 @@ def register(app: typer.Typer) -> None:
           cbatch get 9439e0e3-49a4-4336-93e3-485fc420bc18 --query status --raw
 
           cbatch get 9439e0e3
+
+          cbatch list -q --status failed | cbatch get - --jsonl
         """
-        from ..tasks.resolving import BATCH, act_on
+        from ..tasks.resolving import BATCH, act_on, resolve_ids
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
         client = state.client()
-        batch = act_on(client, batch_id, BATCH, out, client.get_batch)
-        show_batch(state, batch, lineage=not out.for_machines)
+        given = ids_from_stdin(batch_ids)
+        if len(given) == 1:  # one id: one object, as always
+            batch = act_on(client, given[0], BATCH, out, client.get_batch)
+            show_batch(state, batch, lineage=not out.for_machines)
+            return
+        if not given:
+            out.info("no batch ids on standard input: nothing to show")
+        # every batch read before any is shown: a missing one fails the command with nothing half-printed
+        batches = [client.get_batch(i) for i in resolve_ids(client, given, BATCH, out)]
+        if json_out or (query is not None and not jsonl):
+            out.document([b.raw for b in batches])
+            return
+        for n, batch in enumerate(batches):
+            if n and not out.for_machines:  # field views apart: a blank line between
+                out.line("")
+            show_batch(state, batch, lineage=not out.for_machines)
 
     @app.command("cancel", rich_help_panel="Batches")
     @command_errors
@@ -695,7 +700,7 @@ def register(app: typer.Typer) -> None:
         spec = dataclasses.replace(spec, json_lines=lines, no_exit_status=True)
         if wait:
             hand_over("cancel --wait", spec)
-        batch_ids = _ids_from_stdin(batch_ids)
+        batch_ids = ids_from_stdin(batch_ids)
         if not batch_ids:
             out.info("no batch ids on standard input: nothing to cancel")
             if json_out and not lines:

@@ -10,7 +10,7 @@ import typer
 
 from ._context import get_state
 from ._errors import command_errors
-from ._options import BatchIdArg
+from ._options import BatchIdArg, ids_from_stdin
 
 
 class ResultsFormat(str, Enum):
@@ -113,6 +113,9 @@ def register(app: typer.Typer) -> None:
         its latest failure, each with the "attempt" it came from (a column in
         CSV). --own gives one attempt's records alone.
 
+        '-' reads the batch id from standard input (one; for several, one
+        file each: ... | xargs -n1 cbatch results).
+
         Examples:
 
           cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 -o results.jsonl
@@ -148,6 +151,8 @@ def register(app: typer.Typer) -> None:
                 "Parquet is binary and stdout is a terminal",
                 hint="write it to a file: -o FILE.parquet",
             )
+        if batch_id == "-":
+            batch_id = _one_id_from_stdin()
         client = state.client()
         batch = act_on(client, batch_id, BATCH, state.out, client.get_batch)
         batch_id = batch.id
@@ -167,3 +172,18 @@ def register(app: typer.Typer) -> None:
             ):
                 raise typer.Exit(code)
         fetch_results(client, batch_id, state.out, options, stdout=state.out.binary)
+
+
+def _one_id_from_stdin() -> str:
+    """``results -``: the one id on standard input (one file is one batch's results)."""
+    from ..errors import UsageError
+
+    ids = ids_from_stdin(["-"])
+    if len(ids) == 1:
+        return ids[0]
+    if not ids:
+        raise UsageError("no batch id on standard input")
+    raise UsageError(
+        f"results writes one batch's results, and standard input holds {len(ids)} ids",
+        hint="one file each: ... | xargs -n1 cbatch results",
+    )

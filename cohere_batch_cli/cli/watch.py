@@ -8,7 +8,7 @@ import typer
 
 from ._context import get_state
 from ._errors import command_errors
-from ._options import EventsJsonOpt, JsonlOpt, complete_batch_id, watch_options
+from ._options import EventsJsonOpt, JsonlOpt, complete_batch_id, ids_from_stdin, watch_options
 
 if TYPE_CHECKING:
     from ..tasks.watching import WatchSpec
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 WatchIdsArg = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Batch ids, unique prefixes or exact names; none at a terminal: choose among the running batches.",
+        help="Batch ids, unique prefixes or exact names ('-' reads them from standard input, one a line); none at a terminal: choose among the running batches.",
         metavar="[BATCH_ID...]",
         autocompletion=complete_batch_id,
         show_default=False,
@@ -64,6 +64,8 @@ def register(app: typer.Typer) -> None:
 
           cbatch watch ID1 ID2 ID3 --timeout 2h --plain
 
+          cbatch list -q --status in_progress | cbatch watch -
+
           cbatch watch ID --json | jq -c 'select(.event == "status_changed")'
 
           cbatch watch ID --on-done 'notify-send "$CBATCH_BATCH_NAME: $CBATCH_BATCH_STATUS"'
@@ -78,6 +80,9 @@ def register(app: typer.Typer) -> None:
             spec, json_lines=json_lines or jsonl, fail_on_records=fail_on_records
         )
         hand_over("watch", spec)
+        if batch_ids and not (batch_ids := ids_from_stdin(batch_ids)):
+            state.out.info("no batch ids on standard input: nothing to watch")
+            raise typer.Exit(0)
         if batch_ids:
             ids = resolve_ids(state.client(), batch_ids, BATCH, state.out)
         else:

@@ -37,6 +37,29 @@ def money(amount: Decimal) -> str:
     return f"{amount:,.2f}"
 
 
+MAX_PLACES = 12
+"""Decimals shown at most when two amounts are told apart."""
+
+
+def money_against(amount: Decimal, limit: Decimal) -> tuple[str, str]:
+    """``amount`` and the ``limit`` it is compared with, each with the digits that tell them apart.
+
+    ``--max-cost 0.0104`` refused with "at most 0.01 ..., over --max-cost 0.01"
+    said nothing: the limit is shown with the digits it was given (two at
+    least), and the amount with as many as it takes to read on the same side
+    of it as it is (two at least).
+    """
+    given = min(max(2, -int(limit.normalize().as_tuple().exponent)), MAX_PLACES)
+    places = 2
+    while places < MAX_PLACES and (_at(amount, places) > limit) != (amount > limit):
+        places += 1  # shown, the amount must sit on the same side of the limit as it does
+    return f"{_at(amount, places):,.{places}f}", f"{_at(limit, given):,f}"
+
+
+def _at(amount: Decimal, places: int) -> Decimal:
+    return amount.quantize(Decimal(1).scaleb(-places))
+
+
 @dataclass
 class Budget:
     """The limits, the prices they are judged with, and what was charged so far."""
@@ -89,9 +112,10 @@ class Budget:
                 self.input_tokens + charge.input_tokens, self.output_tokens + charge.output_tokens
             )
             if cost > self.max_cost:
+                shown, limit = money_against(cost, self.max_cost)
                 return (
-                    f"{charge.label}: at most {money(cost)}{together} ({charge.input_tokens:,} input tokens "
-                    f"+ at most {charge.output_tokens:,} output tokens), over --max-cost {money(self.max_cost)}"
+                    f"{charge.label}: at most {shown}{together} ({charge.input_tokens:,} input tokens "
+                    f"+ at most {charge.output_tokens:,} output tokens), over --max-cost {limit}"
                 )
         return None
 

@@ -131,3 +131,19 @@ def test_completion_offers_only_ids_listed_on_the_same_server_and_profile(
     assert batch.id in complete(f"cbatch get {batch.id[:6]}", sandbox.base_url)
     assert complete(f"cbatch get {batch.id[:6]}", "http://127.0.0.1:9") == []
     assert complete(f"cbatch --profile other get {batch.id[:6]}", sandbox.base_url) == []
+
+
+def test_a_dataset_name_is_found_past_a_capped_page_of_the_listing() -> None:
+    from tests.test_careless_input import CappedDatasetsApi
+
+    api = CappedDatasetsApi().start()
+    try:
+        for i in range(5):
+            api.datasets[f"zz-{i}"] = {
+                **api._dataset(f"zz-{i}", "batch-chat-v2-input"),
+                "name": f"named-{i}",
+            }
+        shown = Cli(api.base_url, TEST_KEY)("datasets", "get", "named-4", "-q")
+        assert shown.stdout.strip() == "zz-4" and "'named-4' is dataset zz-4" in shown.stderr
+    finally:
+        api.stop()

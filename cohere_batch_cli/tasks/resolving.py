@@ -145,7 +145,7 @@ def _listing(client: CohereClient, kind: str) -> Iterator[Entry]:
         for batch in client.iter_batches(page_size=1000):
             yield batch.id, batch.name, batch.status.label
     else:
-        for dataset in client.list_datasets():
+        for dataset in client.iter_datasets():  # every page: one answer may be capped
             yield dataset.id, dataset.name, dataset.validation_status
 
 

@@ -160,9 +160,8 @@ def test_a_store_held_busy_past_the_wait_is_exit_15_busy_not_unwritable(
 # -- a store that opens but cannot be written: the step's outcome is never lost --------------------
 
 
-@pytest.fixture
-def full_store(tmp_path: Path) -> Iterator[Path]:
-    """A state store on a 256 KiB tmpfs filled up but for 40 KiB: it opens, a write fails (SQLITE_FULL)."""
+def a_full_state_disk(tmp_path: Path, room: int) -> Iterator[Path]:
+    """A state store on a 256 KiB tmpfs, then the disk filled up but for ``room`` bytes."""
     from tests.test_local_files import mount_tmpfs
 
     disk = tmp_path / "state-disk"
@@ -177,13 +176,23 @@ def full_store(tmp_path: Path) -> Iterator[Path]:
             except OSError:
                 pass
         filler = disk / "filler"
-        os.truncate(
-            filler, filler.stat().st_size - 40 * 1024
-        )  # room to open (its -shm), not to write
+        os.truncate(filler, max(0, filler.stat().st_size - room))
         yield disk
     finally:
         close_all()
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.fixture
+def full_store(tmp_path: Path) -> Iterator[Path]:
+    """40 KiB left: the store opens (room for its -shm), a write fails (SQLITE_FULL)."""
+    yield from a_full_state_disk(tmp_path, 40 * 1024)
+
+
+@pytest.fixture
+def no_room_store(tmp_path: Path) -> Iterator[Path]:
+    """Not a byte left: the store cannot even open, and the run lock's note of its holder fails."""
+    yield from a_full_state_disk(tmp_path, 0)
 
 
 def batches_named(sandbox: object, name: str) -> list[str]:
@@ -214,3 +223,16 @@ def test_create_file_on_a_store_that_cannot_be_written_prints_the_id_and_a_rerun
     assert batches_named(sandbox, name) == [batch_id], "no second batch"
     assert f"found batch {batch_id}, made from this file with this name and model" in again.stderr
     assert "uploaded as dataset" not in again.stderr, "nothing uploaded again"
+
+
+def test_create_file_with_no_room_at_all_in_the_state_folder_prints_the_id_and_exits_0(
+    cli: Cli, sandbox: object, no_room_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CBATCH_STATE_DIR", str(no_room_store))
+    source = write_jsonl(tmp_path / "in.jsonl", chat_records(5))
+    name = f"no-room-{tmp_path.name}"
+    result = cli("create", "--file", str(source), "--model", "command-r", "--name", name, "-q")
+    batch_id = result.stdout.strip()
+    assert batches_named(sandbox, name) == [batch_id]
+    assert not [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert f"batch {batch_id} is not recorded" in result.stderr

@@ -168,8 +168,8 @@ def _acquire(path: Path, what: str, wait: float) -> IO[str] | None:
     try:
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "since": time.time()}))
-        handle.flush()
+        # Past the file object's buffer: a note that finds no room (a full disk) must not fail its close later.
+        os.write(handle.fileno(), json.dumps({"pid": os.getpid(), "since": time.time()}).encode())
     except OSError:
         pass  # the lock is held; only the holder's name is lost
     return handle

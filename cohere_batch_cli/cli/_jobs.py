@@ -81,6 +81,21 @@ def split_size(state: CliState, max_bytes: str | None) -> int:
     return size
 
 
+def dry_run_job(
+    state: CliState, file: Path, options: JobOptions, *, context_check: bool = True
+) -> None:
+    """``jobs create --dry-run``, ``create --split --dry-run``: the check, the context, the split plan; nothing sent."""
+    from ..tasks.dry_run import DryRun, dry_run_create
+    from ..tasks.estimating import GuardOptions
+    from ._estimating import count_options
+
+    run = DryRun(
+        label=options.label, model=options.model, guard=GuardOptions(count_options(state, None), check_context=context_check),
+        dataset_type=options.dataset_type, limits=state.settings().limits, split=(options.max_bytes, options.max_records),
+    )  # fmt: skip
+    dry_run_create(state.client(), file, state.out, run)
+
+
 def store_for_jobs() -> StateStore:
     """The state store: a job cannot be made or followed without it (its plan lives there)."""
     from ..state.store import open_store

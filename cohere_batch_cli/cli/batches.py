@@ -17,6 +17,7 @@ from ._options import (
     DEFAULT_INTERVAL,
     DEFAULT_PAUSE,
     BatchIdsArg,
+    DryRunOpt,
     EventsJsonOpt,
     FormatOpt,
     IntervalOpt,
@@ -197,6 +198,7 @@ def register(app: typer.Typer) -> None:
         max_records_per_batch: MaxRecordsOpt = None,
         max_bytes_per_batch: MaxBytesOpt = None,
         wait_lock: WaitLockOpt = None,
+        dry_run: DryRunOpt = False,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
@@ -225,6 +227,9 @@ def register(app: typer.Typer) -> None:
         size already proves they fit are not tokenized, so the check is cheap.
         --max-cost and --max-input-tokens count every record with the model's
         tokenizer (see 'cbatch estimate') and refuse a batch over budget.
+        --dry-run runs every check of --file (with --split, the split plan
+        too) and sends nothing: exit 0 when the create would go ahead, the
+        check's own code otherwise.
 
         Examples:
 
@@ -251,6 +256,10 @@ def register(app: typer.Typer) -> None:
         spec = dataclasses.replace(spec, json_lines=json_out or jsonl)
         if (dataset is None) == (file is None):
             raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
+        if dry_run and (file is None or watch):
+            raise UsageError(
+                "--dry-run checks a --file and sends nothing: it takes neither --dataset nor --watch"
+            )
         if not watch:
             refuse_watch_options(spec, "add --watch")
         if retry_failed and not watch:
@@ -258,7 +267,7 @@ def register(app: typer.Typer) -> None:
         if wants_job(
             split, max_records_per_batch, max_bytes_per_batch
         ):  # a job: 'cbatch jobs create' by another name
-            from ._jobs import job_options, start_job
+            from ._jobs import dry_run_job, job_options, start_job
 
             if file is None:
                 raise UsageError(
@@ -278,6 +287,9 @@ def register(app: typer.Typer) -> None:
                 state, label=name or default_name(file), model=model, dataset_type=dataset_type,
                 max_records=max_records_per_batch, max_bytes=max_bytes_per_batch, wait_lock=wait_lock,
             )  # fmt: skip
+            if dry_run:
+                dry_run_job(state, file, job, context_check=context_check)
+                return
             if watch:
                 hand_over("create --split --watch", spec)
             raise typer.Exit(start_job(
@@ -319,6 +331,20 @@ def register(app: typer.Typer) -> None:
         found: Batch | None = (
             None  # the batch an earlier run made, when the store could not record it
         )
+        if file is not None and dry_run:
+            from ..tasks.dry_run import DryRun, dry_run_create
+            from ..tasks.estimating import GuardOptions
+            from ._estimating import budget, count_options
+
+            checks = GuardOptions(
+                count_options(state, tokenizer), check_context=context_check, strict=strict_context
+            )
+            run = DryRun(
+                label=name or default_name(file), model=model, guard=checks, dataset_type=dataset_type,
+                budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
+            )  # fmt: skip
+            dry_run_create(client, file, out, run)
+            return
         if file is not None:
             from ..state.runlock import run_lock
             from ..state.store import state_dir

@@ -14,6 +14,7 @@ from ._jobs import DeleteInputsOpt, MaxBytesOpt, MaxRecordsOpt
 from ._lazy import function_group
 from ._options import (
     DEFAULT_PAUSE,
+    DryRunOpt,
     JsonlOpt,
     JsonOpt,
     MatchOpt,
@@ -143,6 +144,7 @@ def create(
     missing: MissingOpt = True,
     pause: PauseOpt = DEFAULT_PAUSE,
     wait_lock: WaitLockOpt = None,
+    dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
@@ -155,6 +157,8 @@ def create(
     not fit in the organisation's storage yet wait for earlier parts to end
     (--delete-inputs deletes their inputs then); when one cannot fit even so,
     the job stops and says so. -q prints the job id, --json the job object.
+    --dry-run checks the file and its records' context and prints the split
+    plan, part by part, and sends nothing (no job is made).
 
     Examples:
 
@@ -162,18 +166,24 @@ def create(
 
       cbatch jobs create big.jsonl --max-records-per-batch 50000 --retry-failed 3 --watch -q
     """
+    from ..errors import UsageError
     from ..tasks.datasets import default_name
-    from ._jobs import job_options, start_job
+    from ._jobs import dry_run_job, job_options, start_job
     from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
+    if dry_run and watch:
+        raise UsageError("--dry-run sends nothing: there is nothing to --watch")
     if not watch:
         refuse_watch_options(spec, "add --watch")
     options = job_options(
         state, label=name or default_name(file), model=model, dataset_type=dataset_type, max_records=max_records,
         max_bytes=max_bytes, delete_inputs=delete_inputs, wait_lock=wait_lock,
     )  # fmt: skip
+    if dry_run:
+        dry_run_job(state, file, options)
+        return
     if watch:
         hand_over("jobs create --watch", spec)
     code = start_job(

@@ -589,11 +589,7 @@ def _unusable(path: Path, exc: BaseException) -> StoreError:
             f" {BUSY_TIMEOUT_MS // 1000} s",
             hint="most likely another cbatch still writing; run this again when it is done",
         )
-    if (
-        primary in _DAMAGED
-        or isinstance(exc, UnicodeDecodeError)
-        or reason.startswith(("no such table", "no such column"))
-    ):
+    if primary in _DAMAGED or isinstance(exc, UnicodeDecodeError):
         if isinstance(exc, UnicodeDecodeError):
             reason = "database disk image is malformed"
         return StoreDamaged(f"the state store {path} is damaged ({reason})", hint=_move_aside(path))

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from cohere_batch_cli.api.answer import MAX_ANSWER_BYTES, MAX_DEPTH
+from cohere_batch_cli.api.client import CohereClient
+from cohere_batch_cli.api.errors import UnexpectedResponseError
 from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import TEST_KEY, Cli
+from tests.support.fake_api import FakeApi
 from tests.support.fault_server import FaultServer, batch_json
 
 JSON = {"Content-Type": "application/json"}
@@ -109,3 +114,93 @@ def test_an_answer_just_within_the_bound_is_read(fault_server: FaultServer) -> N
     )
     result = Cli(fault_server.base_url, TEST_KEY)("get", "b-1", "--json")
     assert '"id": "b-1"' in result.stdout
+
+
+# -- paging: a list that shifts is normal, a list that never ends is not ---------------------------
+
+
+class ShiftingDatasetsApi(FakeApi):
+    """Lists datasets newest first, and another client creates two before every page is read."""
+
+    made = 0
+
+    def _answer(self, recorded: Any, *, act: bool) -> Any:
+        url = urlsplit(recorded.path)
+        if recorded.method != "GET" or url.path != "/v1/datasets":
+            return super()._answer(recorded, act=act)
+        for _ in range(2):
+            self.made += 1
+            name = f"other-{self.made:03d}"
+            self.datasets[name] = self._dataset(name, "batch-chat-v2-input")
+        query = parse_qs(url.query)
+        offset = int((query.get("offset") or ["0"])[0])
+        limit = int((query.get("limit") or ["100"])[0])
+        newest_first = list(self.datasets.values())[::-1]
+        return (200, {}, {"datasets": newest_first[offset : offset + limit]})
+
+
+@pytest.mark.parametrize("page", [100, 3])
+def test_a_dataset_list_that_shifts_while_it_is_paged_lists_each_dataset_once(page: int) -> None:
+    # Issue 23, case 14: offset paging shifts when other clients create datasets, so a page
+    # may hold only datasets listed already; jobs create stopped with "offset was ignored".
+    api = ShiftingDatasetsApi().start()
+    try:
+        for i in range(7):
+            api.datasets[f"ds-{i}"] = api._dataset(f"ds-{i}", "batch-chat-v2-input")
+        there = set(api.datasets)
+        client = CohereClient(TEST_KEY, api.base_url)
+        listed = [d.id for d in client.iter_datasets(page_size=page)]
+        client.close()
+        assert len(listed) == len(set(listed)), "a dataset listed twice"
+        assert there <= set(listed), "a dataset that was there all along is missing"
+        shown = Cli(api.base_url, TEST_KEY)("datasets", "list", "-q").stdout.split()
+        assert len(shown) == len(set(shown)) and there <= set(shown)
+    finally:
+        api.stop()
+
+
+def test_a_batch_list_that_repeats_its_page_under_fresh_tokens_ends_with_exit_6(
+    fault_server: FaultServer,
+) -> None:
+    # Issue 23, case 19: `list --all` never ended on a server that repeats the same batch
+    # under a new page token every time.
+    fault_server.plans["GET /v2/batches"] = [
+        (200, {}, {"batches": [batch_json("b-1")], "next_page_token": f"t{i}"}) for i in range(5000)
+    ]
+    result = Cli(fault_server.base_url, TEST_KEY)("list", "--all", "-q", exit_code=ExitCode.SERVER)
+    assert result.stdout.split() == ["b-1"]
+    assert "the batch list repeated a page under a new page token" in result.stderr
+    assert fault_server.count("GET /v2/batches") == 2
+
+
+class EndlessApi(FakeApi):
+    """Invents a page of new batches and of new datasets for every request: a list without end."""
+
+    def _answer(self, recorded: Any, *, act: bool) -> Any:
+        url = urlsplit(recorded.path)
+        query = parse_qs(url.query)
+        if recorded.method == "GET" and url.path == "/v2/batches":
+            start = int((query.get("page_token") or ["0"])[0])
+            page = [batch_json(f"b-{start + i}") for i in range(3)]
+            return (200, {}, {"batches": page, "next_page_token": str(start + 3)})
+        if recorded.method == "GET" and url.path == "/v1/datasets":
+            offset = int((query.get("offset") or ["0"])[0])
+            page = [self._dataset(f"ds-{offset + i}", "x") for i in range(3)]
+            return (200, {}, {"datasets": page})
+        return super()._answer(recorded, act=act)
+
+
+def test_a_listing_without_end_stops_at_its_bound() -> None:
+    api = EndlessApi().start()
+    try:
+        with CohereClient(TEST_KEY, api.base_url) as client:
+            for listing, what in (
+                (client.iter_batches(page_size=3, most=10), "batches"),
+                (client.iter_datasets(page_size=3, most=10), "datasets"),
+            ):
+                got = []
+                with pytest.raises(UnexpectedResponseError, match=f"goes on past 10 {what}"):
+                    got.extend(listing)
+                assert len(got) == 10
+    finally:
+        api.stop()

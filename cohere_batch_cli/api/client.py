@@ -34,6 +34,7 @@ from .transport import (
 __all__ = [
     "CLIENT_NAME",
     "DEFAULT_BASE_URL",
+    "MAX_LISTED",
     "MAX_PAGE_SIZE",
     "USER_AGENT",
     "CohereClient",
@@ -47,6 +48,10 @@ __all__ = [
 MAX_PAGE_SIZE = 1000
 DATASET_PAGE_SIZE = 100
 """Datasets asked for per request when listing them all."""
+MAX_LISTED = 1_000_000
+"""Batches or datasets one listing goes through at most: past it, the server is looping."""
+_STALE_PAGES = 3
+"""Dataset pages in a row with nothing new that mean the server ignores ``offset``."""
 _LOOKUP_PAGES = 20
 """Pages the duplicate-create look-up reads at most: 50 + 19 x 1,000 batches."""
 
@@ -153,15 +158,22 @@ class CohereClient:
         order_by: str | None = None,
         limit: int | None = None,
         on_page: Callable[[list[Batch], str | None], None] | None = None,
+        most: int = MAX_LISTED,
     ) -> Iterator[Batch]:
         """Every batch, newest first, fetching the next page only when it is needed.
 
         ``on_page`` sees each page as it arrives, with the token of the next:
         a listing that stops early can tell whether more exist without asking.
+
+        A server that loops never makes an endless listing: a page token seen
+        before, or a page of batches all listed already (the same page under a
+        fresh token), is an error; a batch listed twice is shown once; past
+        ``most`` batches the listing stops with an error.
         """
         token: str | None = None
-        seen = 0
+        shown = 0
         tokens: set[str] = set()
+        listed: set[str] = set()
         if limit is not None:
             page_size = min(page_size, max(1, limit))
         while True:
@@ -174,10 +186,22 @@ class CohereClient:
                 if token in tokens:  # a server that loops would otherwise list forever
                     raise errors.UnexpectedResponseError("the batch list repeated a page token")
                 tokens.add(token)
-            for batch in batches:
+            fresh = [b for b in batches if b.id not in listed]
+            if batches and not fresh:
+                raise errors.UnexpectedResponseError(
+                    f"the batch list repeated a page under a new page token, after {shown:,} batches"
+                )
+            for batch in fresh:
+                if batch.id in listed:  # twice on one page
+                    continue
+                if len(listed) >= most:
+                    raise errors.UnexpectedResponseError(
+                        f"the batch list goes on past {most:,} batches: stopped there"
+                    )
+                listed.add(batch.id)
                 yield batch
-                seen += 1
-                if limit is not None and seen >= limit:
+                shown += 1
+                if limit is not None and shown >= limit:
                     return
             if not token or not batches:
                 return
@@ -355,18 +379,27 @@ class CohereClient:
         validation_status: str | None = None,
         limit: int | None = None,
         page_size: int = DATASET_PAGE_SIZE,
+        most: int = MAX_LISTED,
     ) -> Iterator[Dataset]:
         """Every dataset (at most ``limit``), fetched a page at a time with ``limit``/``offset``.
 
         The API documents no page size of its own, so a page shorter than
         asked may be its cap rather than the end: the listing goes on until an
         empty page, or a page shorter than one already seen (the end, then).
-        A server that ignores ``offset`` and repeats a page is an error, not
-        an endless listing.
+
+        The list is newest first, so a dataset another client creates while it
+        is paged shifts every later page: a page may repeat datasets already
+        listed, even only those. That is normal: they are skipped, by id, and
+        the listing goes on. A server that ignores ``offset`` is an error, not
+        an endless listing: the same page twice in a row, or
+        :data:`_STALE_PAGES` pages in a row with nothing new. Past ``most``
+        datasets the listing stops with an error.
         """
         offset = 0
         shown = 0
         longest = 0
+        stale = 0
+        previous: list[str] = []
         seen: set[str] = set()
         while limit is None or shown < limit:
             ask = page_size if limit is None else min(page_size, limit - shown)
@@ -378,12 +411,20 @@ class CohereClient:
             )
             if not page:
                 return
-            fresh = [d for d in page if d.id not in seen]
-            if not fresh:
+            ids = [d.id for d in page]
+            stale = 0 if any(i not in seen for i in ids) else stale + 1
+            if stale and (ids == previous or stale >= _STALE_PAGES):
                 raise errors.UnexpectedResponseError(
                     "the dataset list repeated a page: offset was ignored"
                 )
-            for dataset in fresh:
+            previous = ids
+            for dataset in page:
+                if dataset.id in seen:  # listed already: the list shifted under its pages
+                    continue
+                if len(seen) >= most:
+                    raise errors.UnexpectedResponseError(
+                        f"the dataset list goes on past {most:,} datasets: stopped there"
+                    )
                 seen.add(dataset.id)
                 yield dataset
                 shown += 1

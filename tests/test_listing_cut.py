@@ -61,3 +61,26 @@ def test_a_filtered_listing_cut_by_its_limit_says_so(
     assert "2 shown, more exist; --all for every one" in cut.stderr
     whole = cli("list", "--name", stem, "--all", "-q")
     assert len(whole.stdout.split()) == 3 and "more" not in whole.stderr
+
+
+def test_a_dataset_listing_cut_by_its_limit_says_so_in_the_same_request(
+    fault_cli: Cli, fault_server: FaultServer
+) -> None:
+    page = {
+        "datasets": [
+            {"id": f"ds-{i}", "name": f"ds-{i}", "dataset_type": "batch-chat-v2-input",
+             "validation_status": "validated"}
+            for i in range(3)
+        ]
+    }  # fmt: skip
+    fault_server.plans["GET /v1/datasets"] = [
+        (200, {}, page),
+        (200, {}, page),
+        (200, {}, {"datasets": []}),
+    ]
+    cut = fault_cli("datasets", "list", "--limit", "2", "-q")
+    assert cut.stdout.split() == ["ds-0", "ds-1"]
+    assert cut.stderr.splitlines()[-1] == "2 shown, more exist; without --limit, every one"
+    assert fault_server.count("GET /v1/datasets") == 1
+    whole = fault_cli("datasets", "list", "--limit", "3", "-q")
+    assert len(whole.stdout.split()) == 3 and "more" not in whole.stderr

@@ -220,8 +220,11 @@ def list_datasets(
         )
     # Every page, streamed: a capped answer must not look complete, and a page that fails
     # must not take back the ones already shown.
+    # One row past --limit, in the same request: it tells that the listing was cut.
     pages = state.client().iter_datasets(
-        dataset_type=dataset_type, validation_status=validation, limit=limit
+        dataset_type=dataset_type,
+        validation_status=validation,
+        limit=None if limit is None else limit + 1,
     )
     first = next(pages, None)
     if dataset_type is not None and dataset_type not in DATASET_TYPES:
@@ -233,9 +236,13 @@ def list_datasets(
             f"{dataset_type!r} is not a dataset type cbatch knows; listing what the API returned"
         )
     seen: list[tuple[str, str, str]] = []
+    cut: list[str] = []
 
     def datasets() -> Iterator[Dataset]:
-        for dataset in itertools.chain([] if first is None else [first], pages):
+        for shown, dataset in enumerate(itertools.chain([] if first is None else [first], pages)):
+            if limit is not None and shown >= limit:
+                cut.append(f"{limit} shown, more exist; without --limit, every one")
+                return
             if len(seen) < MAX_IDS:
                 seen.append((dataset.id, dataset.name, dataset.validation_status))
             yield dataset
@@ -250,6 +257,8 @@ def list_datasets(
         empty="no datasets",
     )
     remember(seen, "dataset", state.cache_scope())
+    for notice in cut:  # a pipe that stopped at --limit must not look like every dataset
+        out.info(notice)
 
 
 @datasets_app.command("get")

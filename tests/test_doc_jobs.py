@@ -32,6 +32,9 @@ DOC = Path(__file__).resolve().parent.parent / "docs" / "jobs.md"
 _JOB = re.compile(r"\bjob ([a-z][a-z0-9]{9})\b")
 _RATE = re.compile(r", [\d.,]+ records/s, about \d+(?:\.\d)? (?:s|min|h) left")
 """How fast a job goes, and how long it has left, differ from run to run."""
+_PROGRESS = re.compile(r"^job \S+: (\d+) of (\d+) parts ended, [^\n]*\n", re.M)
+"""A job line for each poll parts end in: how many parts end in one poll differs from run to
+run, so a page and a run are compared on the line that says every part ended."""
 _PART_INPUT = re.compile(r"\S+/retry-input-(\d+)\.jsonl")
 """A retry's input cut from the job's file, in a private folder whose name is random."""
 
@@ -75,6 +78,7 @@ def this_job(work: Path) -> str | None:
 
 def normal(ids: Ids, text: str, url: str, job: str | None) -> str:
     text = _PART_INPUT.sub(lambda m: f"<work>/retry-input-{m.group(1)}.jsonl", text)
+    text = _PROGRESS.sub(lambda m: m.group(0) if m.group(1) == m.group(2) else "", text)
     text = ids.normal(_RATE.sub(", <rate>", text), url)
     text = text.replace(job, "<job>") if job else text
     return _steps_sorted(text)

@@ -167,7 +167,7 @@ MATRIX: dict[tuple[str, str], tuple[Ok | Fails, Ok | Fails]] = {
     ("cancel", "503"): (Ok(), Fails(E6, "not cancelled: HTTP 503: overloaded")),
     ("cancel", "html502"): (Ok("cancelling twice is harmless"), Fails(E6, "not cancelled: HTTP 502: Bad Gateway")),
     ("cancel", "reset"): (Ok("cancelling twice is harmless"), Fails(E7, "not cancelled: the connection")),
-    ("cancel", "truncated"): (Ok("cancelling twice is harmless"), Fails(E7, "not cancelled: 127.0.0.1 closed the connection")),
+    ("cancel", "truncated"): (Ok("cancelling twice is harmless"), Fails(E7, "closed the connection mid-answer")),
     ("cancel", "not_json"): (Ok(), Fails(E6, "not cancelled: POST /v2/batches/b-run:cancel answered 200")),
     ("cancel", "wrong_shape"): (Ok("the answer of a cancel is not read", retried=False), Ok("the answer of a cancel is not read", retried=False)),
     ("cancel", "slow"): (Ok("cancelling twice is harmless"), Fails(E7, "not cancelled: timed out")),

@@ -141,11 +141,11 @@ def slow_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxSe
 
 @pytest.fixture(scope="module")
 def paced_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxServer]:
-    """Batches that stay queued a second: every part is still running when the watch begins."""
+    """Batches that stay queued 3 s: every part is still running when the watch begins."""
     settings = SandboxSettings(
         data_dir=tmp_path_factory.mktemp("paced-sandbox"),
         port=0,
-        queue_delay=1.0,
+        queue_delay=3.0,
         validation_delay=0.0,
     )
     with SandboxServer(settings) as server:
@@ -203,11 +203,11 @@ def test_interval_spaces_the_polls_of_create_watch(
     write_jsonl(tmp_path / FILE, chat_records(2))
     cli = Cli(slow_sandbox.base_url, TEST_KEY)
     fast = cli(
-        "create", "--file", FILE, "--model", "m", "--watch", "--plain", "--timeout", "2s", "-q",
+        "create", "--file", FILE, "--model", "m", "--watch", "--plain", "--timeout", "3s", "-q",
         "--interval", "0.1s", "--max-interval", "0.1s", exit_code=ExitCode.TIMEOUT,
     ).stdout.split()[0]  # fmt: skip
     slow = cli(
-        "create", "--file", FILE, "--model", "m", "--watch", "--plain", "--timeout", "2s", "-q",
+        "create", "--file", FILE, "--model", "m", "--watch", "--plain", "--timeout", "3s", "-q",
         "--interval", "5s", exit_code=ExitCode.TIMEOUT,
     ).stdout.split()[0]  # fmt: skip
     assert _polls(slow_sandbox, fast) >= 6

@@ -46,3 +46,47 @@ def test_a_canceled_batchs_results_say_what_never_ran_and_warn_of_nothing(
         "so they have no result"
     ) in result.stderr
     assert len((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()) == ran
+
+
+def _failing_job(cli: Cli, tmp_path: Path) -> str:
+    path = write_jsonl(tmp_path / "jf.jsonl", chat_records(6, fail={1, 4}))
+    args = ("jobs", "create", str(path), "--model", MODEL, "--max-records-per-batch", "3")
+    return cli(*args, "--watch", "-q", "--plain", "--interval", "0.2s").stdout.split()[0]
+
+
+def test_jobs_retry_dry_run_says_per_part_what_would_be_sent_and_sends_nothing(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
+    """``jobs retry --dry-run`` is ``retry --dry-run`` for each part; its input line names the job's file
+    (issue 24, items 7 and 10)."""
+    job = _failing_job(cli, tmp_path)
+    start = len(sandbox.request_log)
+    result = cli("jobs", "retry", job, "--dry-run")
+    assert [line.split("\t")[0] for line in result.stdout.splitlines()] == ["r-1", "r-4"]
+    for part in (1, 2):
+        assert f"part {part} of 2: 1 record to send again" in result.stderr
+        assert f"input: part {part} of {tmp_path / 'jf.jsonl'} (3 records," in result.stderr
+        assert f"a retry would be batch 'jf [job {job} part {part} retry 1]'" in result.stderr
+    assert "retry-input" not in result.stderr and "--input" not in result.stderr
+    assert [p for m, p, _ in sandbox.request_log[start:] if m == "POST"] == []
+
+
+def test_jobs_results_names_what_it_takes_for_records_without_a_result(tmp_path: Path) -> None:
+    """``jobs results`` takes no ``--join``: its count warning points at ``jobs retry --dry-run`` (issue 24, item 7)."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, records_per_second=2000.0, queue_delay=0.0,
+        validation_delay=0.0, missing_rate=0.5, seed=3,
+    )  # fmt: skip
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        path = write_jsonl(tmp_path / "m.jsonl", chat_records(20))
+        job = cli(
+            "jobs", "create", str(path), "--model", MODEL, "--max-records-per-batch", "10",
+            "--watch", "-q", "--plain", "--interval", "0.2s",
+        ).stdout.split()[0]  # fmt: skip
+        result = cli("jobs", "results", job, "-o", str(tmp_path / "out.jsonl"))
+    assert "counts do not add up" in result.stderr
+    assert f"(cbatch jobs retry {job} --dry-run names them)" in result.stderr
+    assert "--join" not in result.stderr

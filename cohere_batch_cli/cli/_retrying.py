@@ -9,7 +9,8 @@ rounds after an interruption (the same command, for ``retry`` itself).
 from __future__ import annotations
 
 import shlex
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..exit_codes import ExitCode
 from ..units import format_duration
@@ -20,6 +21,7 @@ from ._watching import global_args, watch_args
 
 if TYPE_CHECKING:
     from ..api.models import Batch
+    from ..state.store import StateStore
     from ..tasks.retrying import RetryOptions, RetryOutcome
     from ..tasks.watching import WatchSpec
 
@@ -155,3 +157,63 @@ def run_rounds(
             f"every record succeeded{f' after {made} retr' + ('y' if made == 1 else 'ies') if made else ''}"
         )
     return spec.forgive(result.exit_code)
+
+
+def show_dry_run(
+    state: CliState, batch_id: str, options: RetryOptions, store: StateStore | None
+) -> None:
+    """What would be sent again, a record a line (custom_id, why, the error), streamed from a file.
+
+    The one dry run of a retry: ``retry --dry-run`` for a batch, and ``jobs retry --dry-run``
+    for each part of a job.
+    """
+    import dataclasses
+    import json
+    import tempfile
+
+    from ..output.printer import Column
+    from ..tasks.retrying import retry_once
+
+    out = state.out
+    with tempfile.TemporaryDirectory(prefix="cbatch-dry-run-") as folder:
+        listing = Path(folder) / "listing.jsonl"
+        outcome = retry_once(
+            state.client(),
+            batch_id,
+            out,
+            dataclasses.replace(options, listing=listing),
+            store=store,
+        )
+        if outcome.batch is not None:  # an earlier run made the next attempt and never saw it end
+            out.info(
+                f"{outcome.resumed}; it is {outcome.batch.status.label}: nothing new would be sent until it ends"
+            )
+            return
+        out.info(
+            f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, its input a dataset named {outcome.dataset_name!r}"
+        )
+        if outcome.selection is None or not listing.exists():
+            return
+
+        def records() -> Any:
+            with open(listing, encoding="utf-8") as fh:
+                for line in fh:
+                    yield json.loads(line)
+
+        out.items(
+            records(),
+            columns=(
+                Column("CUSTOM_ID", lambda r: r["custom_id"]),
+                Column("REASON", lambda r: r["reason"]),
+                Column(
+                    "ATTEMPT",
+                    lambda r: "-" if r["attempt"] is None else str(r["attempt"]),
+                    justify="right",
+                ),
+                Column("ERROR", lambda r: r["error"] or ""),
+            ),
+            csv_fields=("custom_id", "reason", "attempt", "error"),
+            raw=lambda r: r,
+            item_id=lambda r: r["custom_id"],
+            empty="nothing would be sent again",
+        )

@@ -560,6 +560,13 @@ def retry(
     pause: PauseOpt = DEFAULT_PAUSE,
     file: FileOpt = None,
     wait_lock: WaitLockOpt = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Say, part by part, what would be sent again and why (as 'cbatch retry --dry-run'); send nothing.",
+        ),
+    ] = False,
     json_out: Annotated[
         bool,
         typer.Option(
@@ -573,7 +580,8 @@ def retry(
 
     Each part's retry is a batch named 'NAME [job JOB part N retry K]' (as
     'cbatch retry' makes them); exit 12 when records still fail after the
-    last round, 0 when none do.
+    last round, 0 when none do. --dry-run lists, part by part, each record
+    that would be sent again and why, and sends nothing.
     """
     import dataclasses
 
@@ -582,6 +590,21 @@ def retry(
     from ._watching import hand_over
 
     state = get_state(ctx)
+    if dry_run:
+        from ..selection import Rule
+        from ..tasks.jobs import dry_run_retry
+        from ._retrying import show_dry_run
+
+        state.out.set_mode(jsonl=json_out, quiet=quiet)  # --json: each record on a line of its own
+        refuse_watch_options(spec, "leave out --dry-run")
+        rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before any call
+        store = store_for_jobs()
+        job = _job(store, job_id)
+        dry_run_retry(
+            state.client(), job, store, file, rule, state.out,
+            lambda batch_id, options: show_dry_run(state, batch_id, options, store),
+        )  # fmt: skip
+        return
     out = state.out.set_mode(jsonl=json_out, quiet=quiet)
     spec = dataclasses.replace(spec, json_lines=json_out)
     hand_over("jobs retry", spec)

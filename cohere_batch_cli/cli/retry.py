@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -24,10 +24,7 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
-    from ..state.store import StateStore
-    from ..tasks.retrying import RetryOptions
     from ..tasks.watching import WatchSpec
-    from ._context import CliState
 
 
 def register(app: typer.Typer) -> None:
@@ -120,7 +117,7 @@ def register(app: typer.Typer) -> None:
         from ..selection import Rule
         from ..tasks.lineage import open_store_or_warn
         from ..tasks.retrying import RetryOptions, mark_done, retry_once
-        from ._retrying import report_attempt, retry_command, run_rounds
+        from ._retrying import report_attempt, retry_command, run_rounds, show_dry_run
         from ._watching import hand_over
 
         state = get_state(ctx)
@@ -155,7 +152,7 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(code)
         store = open_store_or_warn(out, "the retry's progress")
         if dry_run:
-            _dry_run(state, batch_id, options, store)
+            show_dry_run(state, batch_id, options, store)
             return
         outcome = retry_once(state.client(), batch_id, out, options, store=store)
         if outcome.batch is None:
@@ -168,59 +165,3 @@ def register(app: typer.Typer) -> None:
             return
         report_attempt(state, outcome)
         mark_done(store, outcome)
-
-
-def _dry_run(
-    state: CliState, batch_id: str, options: RetryOptions, store: StateStore | None
-) -> None:
-    """What would be sent again, a record a line (custom_id, why, the error), streamed from a file."""
-    import dataclasses
-    import json
-    import tempfile
-
-    from ..output.printer import Column
-    from ..tasks.retrying import retry_once
-
-    out = state.out
-    with tempfile.TemporaryDirectory(prefix="cbatch-dry-run-") as folder:
-        listing = Path(folder) / "listing.jsonl"
-        outcome = retry_once(
-            state.client(),
-            batch_id,
-            out,
-            dataclasses.replace(options, listing=listing),
-            store=store,
-        )
-        if outcome.batch is not None:  # an earlier run made the next attempt and never saw it end
-            out.info(
-                f"{outcome.resumed}; it is {outcome.batch.status.label}: nothing new would be sent until it ends"
-            )
-            return
-        out.info(
-            f"a retry would be batch {outcome.batch_name!r} on {outcome.model}, its input a dataset named {outcome.dataset_name!r}"
-        )
-        if outcome.selection is None or not listing.exists():
-            return
-
-        def records() -> Any:
-            with open(listing, encoding="utf-8") as fh:
-                for line in fh:
-                    yield json.loads(line)
-
-        out.items(
-            records(),
-            columns=(
-                Column("CUSTOM_ID", lambda r: r["custom_id"]),
-                Column("REASON", lambda r: r["reason"]),
-                Column(
-                    "ATTEMPT",
-                    lambda r: "-" if r["attempt"] is None else str(r["attempt"]),
-                    justify="right",
-                ),
-                Column("ERROR", lambda r: r["error"] or ""),
-            ),
-            csv_fields=("custom_id", "reason", "attempt", "error"),
-            raw=lambda r: r,
-            item_id=lambda r: r["custom_id"],
-            empty="nothing would be sent again",
-        )

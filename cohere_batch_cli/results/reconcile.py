@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from .join import JoinReport
 
 
+JOIN_NAMES_THEM = " (--join with the batch's input file names them)"
+"""How ``cbatch results`` names the records without a result; a command without ``--join``
+(``jobs results``) says its own way instead."""
+
+
 @dataclass(frozen=True)
 class Reported:
     """What the batch says of its records; None where it says nothing."""
@@ -104,7 +109,7 @@ def count_warning(
         if join is not None and without:
             text += f"; {join.without_result_line()}"
         elif join is None:
-            text += " (--join with the batch's input file names them)"
+            text += JOIN_NAMES_THEM
     elif extra:
         text += f": {extra:,} more than the batch reports"
     return text

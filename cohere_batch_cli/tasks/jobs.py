@@ -45,9 +45,11 @@ from ..units import time_span
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch, Dataset
+    from ..selection import Rule
     from ..state.store import JobRecord, PartRecord, StateStore
     from .jobs_split import SplitPlan
     from .reporting import Reporter
+    from .retrying import RetryOptions
 
 JOB_ID_LENGTH = 10
 SCAN_LIMIT = 100_000
@@ -1066,7 +1068,7 @@ def retry_job(
     the rounds with its own code.
     """
     from ..selection import Rule
-    from .retrying import RetryOptions, mark_done, pause_before, retry_once
+    from .retrying import mark_done, pause_before, retry_once
 
     result = JobRounds()
     rule = Rule(pattern=match, missing=missing)
@@ -1096,13 +1098,10 @@ def retry_job(
         with _workdir(store) as work:
             for part in due:
                 assert part.root is not None
-                source = _part_input(job, part.record, path, work, store)
-                options = RetryOptions(
-                    rule=rule,
-                    input=source,
-                    model=job.model,
+                options = part_retry(
+                    job, part.record, path, work, store, rule,
                     still_wanted=lambda: still_wanted(store, job),
-                )
+                )  # fmt: skip
                 reporter.info(
                     f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
                 )
@@ -1122,6 +1121,62 @@ def retry_job(
             return result
     result.exit_code = ExitCode.RECORDS_FAILED if result.left else ExitCode.OK
     return result
+
+
+def part_retry(
+    job: JobRecord,
+    part: PartRecord,
+    path: Path | None,
+    work: Path,
+    store: StateStore,
+    rule: Rule,
+    *,
+    still_wanted: Callable[[], None] | None = None,
+    dry_run: bool = False,
+) -> RetryOptions:
+    """How one part is retried: its own requests, cut from the job's input and named as such, on the job's model."""
+    from ..units import counted
+    from .retrying import RetryOptions
+
+    source = _part_input(job, part, path, work, store)
+    words = None
+    if source is not None:  # a work file of cbatch's: the user knows the job's input, not it
+        whole = input_of(job, path)
+        words = f"part {part.part} of {whole} ({counted(part.records, 'record')}, the bytes the job checked)"
+    return RetryOptions(
+        rule=rule, input=source, input_words=words, model=job.model, still_wanted=still_wanted,
+        dry_run=dry_run,
+    )  # fmt: skip
+
+
+def dry_run_retry(
+    client: CohereClient,
+    job: JobRecord,
+    store: StateStore,
+    path: Path | None,
+    rule: Rule,
+    reporter: Reporter,
+    show: Callable[[str, RetryOptions], None],
+) -> None:
+    """``jobs retry --dry-run``: each part's retry as ``retry --dry-run`` shows it (``show``); nothing sent."""
+    view = job_view(client, job, store)
+    due = [p for p in view.parts if p.root is not None and (p.left or not p.ended)]
+    if not due:
+        reporter.info(f"job {job.id}: nothing to send again")
+        return
+    total = len(view.parts)
+    with _workdir(store) as work:
+        for part in due:
+            assert part.root is not None
+            if not part.ended:
+                reporter.info(
+                    f"part {part.record.part} of {total}: still {part.status}; nothing would be sent until it ends"
+                )
+                continue
+            reporter.info(
+                f"part {part.record.part} of {total}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
+            )
+            show(part.root.id, part_retry(job, part.record, path, work, store, rule, dry_run=True))
 
 
 def _part_input(

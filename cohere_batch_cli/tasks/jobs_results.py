@@ -19,6 +19,7 @@ from ..errors import NotReady, ResultsExpired
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import DatasetPart
+    from ..results import ResultsSummary
     from ..results.merge import MergedSummary
     from ..state.store import JobRecord, StateStore
     from .fetching import BinaryStdout, FetchOptions
@@ -113,7 +114,7 @@ def fetch_job_results(
             refresh_links=refresh_links if all(p.id for p in every) else None, table=replace(table, kind=kind),
             input_order=input_order,
         )  # fmt: skip
-    _report(reporter, merged.summary, destination)
+    _report(reporter, _own_words(merged.summary, job.id), destination)
     retried = sum(1 for attempts in parts if len(attempts) > 1)
     words = f"merged {len(parts)} parts of job {job.id}"
     if retried:
@@ -138,6 +139,16 @@ def fetch_job_results(
             f"deleted {len(outputs)} output dataset{'' if len(outputs) == 1 else 's'}: the results are in the file"
         )
     return merged
+
+
+def _own_words(summary: ResultsSummary, job_id: str) -> ResultsSummary:
+    """The count warning names what ``jobs results`` offers: it takes no ``--join``, a dry run names them."""
+    from ..results.reconcile import JOIN_NAMES_THEM
+
+    if summary.count_mismatch is None or JOIN_NAMES_THEM not in summary.count_mismatch:
+        return summary
+    words = f" (cbatch jobs retry {job_id} --dry-run names them)"
+    return replace(summary, count_mismatch=summary.count_mismatch.replace(JOIN_NAMES_THEM, words))
 
 
 def _require_ended(view: JobView, chosen: list[PartView]) -> None:

@@ -57,6 +57,8 @@ class RetryOptions:
 
     rule: Rule = field(default_factory=Rule)
     input: Path | None = None
+    input_words: str | None = None
+    """How the ``input:`` line names ``input`` when cbatch cut it itself (a job's part), not the user."""
     dry_run: bool = False
     model: str | None = None
     listing: Path | None = None
@@ -162,7 +164,7 @@ def _attempt(
             client, chain, given=options.input, store=store, workdir=work, http=http, reporter=reporter,
             concurrency=options.concurrency, stall_timeout=options.read_timeout or 60.0,
         )  # fmt: skip
-        reporter.info(f"input: {outcome.source.description}")
+        reporter.info(f"input: {options.input_words or outcome.source.description}")
         outputs = _download_outputs(client, chain, work, http, reporter, options)
         retry_input = work / "retry-input.jsonl"
         outcome.selection = select(

@@ -188,3 +188,66 @@ def copy_checked(
             raise Changed(begin, block.stop)
     if at < stop:
         raise Changed(at, stop)  # the blocks recorded end before the part: not the file checked
+
+
+class CheckedReader:
+    """A checked file as an upload reads it: whole blocks, each compared with its recorded SHA-256
+    (by :func:`copy_checked`) before a byte of it is handed on, and the file's end where the check's was.
+
+    An upload streams from it (``httpx`` reads it in pieces): when the file no longer holds the
+    bytes that were checked, :class:`Changed` is raised from :meth:`read` before the request's body
+    is complete, so the request is abandoned and the service makes nothing of it. Its length, for
+    the request's ``Content-Length``, is the checked size, never what the file holds now (it has no
+    ``fileno``: the length is asked of :meth:`seek`).
+    """
+
+    def __init__(self, path: Path, blocks: Sequence[Block]) -> None:
+        self._fh = open(path, "rb")  # noqa: SIM115 - closed by close(), which the upload calls
+        self._blocks = blocks
+        self.size = blocks[-1].stop if blocks else 0
+        self._next = 0
+        self._pos = 0
+        self._buffer = memoryview(b"")
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buffer and self._next < len(self._blocks):
+            self._load()
+        take = len(self._buffer) if size < 0 else size
+        piece = bytes(self._buffer[:take])
+        self._buffer = self._buffer[take:]
+        self._pos += len(piece)
+        return piece
+
+    def _load(self) -> None:
+        """The next block, read whole and compared; the last is handed on only if the file ends there."""
+        import io
+
+        block = self._blocks[self._next]
+        start = self._blocks[self._next - 1].stop if self._next else 0
+        out = io.BytesIO()
+        copy_checked(self._fh, start, block.stop, self._blocks, out)
+        self._next += 1
+        if self._next == len(self._blocks) and self._fh.read(1):
+            raise Changed(block.stop, block.stop + 1)  # longer than when it was checked
+        self._buffer = out.getbuffer()
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Only to the start (read again from the first block) or to the end (the checked size)."""
+        import io
+        import os
+
+        if whence == os.SEEK_END and offset == 0:
+            self._next, self._pos, self._buffer = len(self._blocks), self.size, memoryview(b"")
+        elif whence == os.SEEK_SET and offset in (0, self._pos):
+            if offset == 0:
+                self._next, self._pos, self._buffer = 0, 0, memoryview(b"")
+        else:
+            raise io.UnsupportedOperation("a checked file is read from its start only")
+        return self._pos
+
+    def close(self) -> None:
+        self._buffer = memoryview(b"")
+        self._fh.close()

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from .input_rules import MAX_PROBLEMS, InputChecker, Problem
 
 if TYPE_CHECKING:
+    from .fingerprint import Block
     from .state.spill import SeenIds
 from .units import binary_size
 
@@ -72,6 +73,9 @@ class FileReport:
     fingerprint: str | None = None
     """The file's one fingerprint (:mod:`cohere_batch_cli.fingerprint`), hashed from the bytes the
     check read: what is recorded of the input, so nothing reads the file again to hash it."""
+    blocks: list[Block] = field(default_factory=list)
+    """The SHA-256 of each block the check read (:mod:`cohere_batch_cli.fingerprint`): an upload of
+    the file sends a block only once it read back the same (:class:`~cohere_batch_cli.fingerprint.CheckedReader`)."""
     label: str | None = None
     """What messages call the input when ``path`` is a copy of it (``stdin`` for ``--file -``)."""
 
@@ -142,7 +146,8 @@ def check_file(
             raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
         finally:
             seen.close()
-        report.fingerprint = fingerprint(hasher.finish())
+        report.blocks = hasher.finish()
+        report.fingerprint = fingerprint(report.blocks)
         checker.size_bytes = size  # skipped long lines were never fed, yet they count
         report.add(checker.finish())
     report.rows = checker.rows

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from . import clock, errors
@@ -30,6 +30,9 @@ from .transport import (
     check_base_url,
     storage_client,
 )
+
+if TYPE_CHECKING:
+    from ..fingerprint import Block
 
 __all__ = [
     "CLIENT_NAME",
@@ -312,8 +315,13 @@ class CohereClient:
         keep_fields: list[str] | None = None,
         optional_fields: list[str] | None = None,
         on_bytes: Callable[[int], None] | None = None,
+        blocks: Sequence[Block] | None = None,
     ) -> str:
         """Upload a file as a new dataset, streamed from disk; returns the dataset id.
+
+        With the ``blocks`` its check recorded, only the bytes that check read are sent: each block
+        is compared before it goes, and :class:`~cohere_batch_cli.fingerprint.Changed` abandons
+        the request before its body is complete when the file was changed since.
 
         Retried only when the server surely did not take it (429, 503, refused
         connection): an upload whose fate is unknown is reported, not repeated.
@@ -328,7 +336,10 @@ class CohereClient:
 
         def files() -> dict[str, tuple[str, IO[bytes], str]]:
             # Duck-typed: httpx calls read() and the size probes, which pass through to the file.
-            handle = cast("IO[bytes]", CountingReader(path.open("rb"), on_bytes))
+            from ..fingerprint import CheckedReader
+
+            opened: Any = path.open("rb") if blocks is None else CheckedReader(path, blocks)
+            handle = cast("IO[bytes]", CountingReader(opened, on_bytes))
             return {"data": (path.name, handle, "application/octet-stream")}
 
         data = self._transport.request(

@@ -154,6 +154,8 @@ def _upload_checked(
     before_upload: Callable[[FileReport], None] | None,
 ) -> str:
     from ..api.errors import BadRequestError
+    from ..errors import InputChanged
+    from ..fingerprint import Changed
     from ..input_rules import CHAT_V2_INPUT
     from ..naming import plain_dataset_name
 
@@ -174,7 +176,14 @@ def _upload_checked(
             keep_original_file=keep_original_file,
             keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,
             on_bytes=lambda n: progress.advance(bytes=n),
+            blocks=report.blocks,
         )
+    except Changed as exc:
+        raise InputChanged(
+            f"{source.label} changed after it was checked ({exc} differ from what the check read): "
+            "the upload was stopped before its end, no dataset was made",
+            hint="run the command again to check and send what the file holds now",
+        ) from None
     except BadRequestError as exc:
         exc.hint = exc.hint or _refusal_advice(
             client, exc, path, source.label, report.size_bytes, limits

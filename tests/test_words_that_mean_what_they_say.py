@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from cohere_batch_cli.api.client import CohereClient
+from cohere_batch_cli.api.models import Batch
+from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import TEST_KEY, Cli
 from tests.support.flows import chat_records, make_batch, wait_terminal, write_jsonl
 
@@ -90,3 +92,38 @@ def test_jobs_results_names_what_it_takes_for_records_without_a_result(tmp_path:
     assert "counts do not add up" in result.stderr
     assert f"(cbatch jobs retry {job} --dry-run names them)" in result.stderr
     assert "--join" not in result.stderr
+
+
+def test_a_jobs_watch_ends_pointing_at_the_jobs_one_results_file(cli: Cli, tmp_path: Path) -> None:
+    """A part's end names ``cbatch jobs results JOB``, never a part's own ``cbatch results ID`` nor
+    ``cbatch list --status completed -q`` (the account's newest, not these parts) (issue 24, item 7)."""
+    from cohere_batch_cli.output.watch_views import BatchView, WatchState, render_summary
+    from cohere_batch_cli.watcher import AllDone
+
+    job = _failing_job(cli, tmp_path)
+    shown = (
+        cli("jobs", "resume", job, "--plain").stdout
+        + cli("jobs", "retry", job, "--plain", "--interval", "0.2s", exit_code=12).stdout
+    )
+    ends = [line for line in shown.splitlines() if "get results:" in line]
+    assert ends and all(
+        line.endswith(f"get results: cbatch jobs results {job} -o results.jsonl") for line in ends
+    ), ends
+    command = f"cbatch jobs results {job} -o results.jsonl"
+    batches = [
+        Batch.from_api(
+            {
+                "id": f"b-{n}",
+                "name": f"jf [job {job} part {n}]",
+                "output_dataset_id": f"o-{n}",
+                "status": "BATCH_STATUS_COMPLETED",
+                "num_records": 3,
+            }
+        )
+        for n in range(5)
+    ]
+    state = WatchState([b.id for b in batches], results=command)
+    state.views = {b.id: BatchView(b) for b in batches}
+    state.outcome = AllDone(tuple(batches), ExitCode.OK, 1.0)
+    text = "\n".join(line.plain for line in render_summary(state))
+    assert f"results of the 5 completed: {command}" in text and "cbatch list" not in text

@@ -212,6 +212,15 @@ def job_command(
     return shlex.join(args + watch_args(spec, output=False) + (["--plain"] if spec.plain else []))
 
 
+def job_results_command(state: CliState, job_id: str) -> str:
+    """The ``cbatch jobs results JOB`` that writes the job's one file, across parts and attempts."""
+    import shlex
+
+    from ._watching import global_args
+
+    return shlex.join([*global_args(state), "jobs", "results", job_id, "-o", "results.jsonl"])
+
+
 def follow_job(
     state: CliState,
     job: JobRecord,
@@ -238,6 +247,7 @@ def follow_job(
     from ._watching import run_watch
 
     resume = job_command(state, job.id, spec, rounds=rounds, pause=pause)
+    results = job_results_command(state, job.id)  # every part's ends point at the job's one file
     client = state.client()
     known: list[JobView] = []
     each = spec.strict()  # each watch judged as it ended; --no-exit-status applies to the job
@@ -254,7 +264,9 @@ def follow_job(
             else:
                 state.out.info(line)
 
-        return run_watch(state, ids, each, to_stderr=to_stderr, resume=resume, on_ends=ended)
+        return run_watch(
+            state, ids, each, to_stderr=to_stderr, resume=resume, on_ends=ended, results=results
+        )
 
     if rounds:
         result = retry_job(

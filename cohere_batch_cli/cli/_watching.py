@@ -101,6 +101,7 @@ def run_watch(
     to_stderr: bool = False,
     resume: str | None = None,
     on_ends: Callable[[list[BatchDone]], None] | None = None,
+    results: str | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` to the end as ``spec`` says; return the exit code of the outcome.
 
@@ -109,7 +110,8 @@ def run_watch(
     stderr, for a command whose stdout holds its own data. ``resume``
     replaces the ``cbatch watch`` command printed on Ctrl-C (a command that
     does more than watch is resumed by running it again). ``on_ends`` hears,
-    once a poll, of the batches that ended in it.
+    once a poll, of the batches that ended in it. ``results`` is the command
+    that writes these batches' results together (a job's), named at their ends.
     """
     from ..tasks.watching import follow
 
@@ -119,6 +121,7 @@ def run_watch(
         json_lines=spec.json_lines and not to_stderr,
         to_stderr=to_stderr,
         progress_every=spec.progress_every,
+        results=results,
     )
     if resume is None:
         resume = resume_command(state, ids, spec)

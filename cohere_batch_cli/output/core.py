@@ -196,6 +196,7 @@ class Output:
         self._watch_json = False
         self._watch_to_stderr = False
         self._progress_every = 30.0
+        self._watch_results: str | None = None
         self._live_view: LiveRenderer | None = None
 
     # -- what the streams are -------------------------------------------------------
@@ -250,17 +251,21 @@ class Output:
         json_lines: bool = False,
         to_stderr: bool = False,
         progress_every: float = 30.0,
+        results: str | None = None,
     ) -> Output:
         """How a watch shows: JSON lines, plain lines, or a live view (stdout a terminal).
 
         ``to_stderr`` sends the watch to stderr as plain lines, for a command whose
         stdout already holds its data (``create -q --watch``, ``results --wait -o -``).
         ``progress_every`` throttles plain progress lines (status changes always show).
+        ``results`` is the command that writes the watched batches' results together
+        (a job's), named at their ends instead of each batch's own.
         """
         self._watch_plain = plain
         self._watch_json = json_lines
         self._watch_to_stderr = to_stderr
         self._progress_every = progress_every
+        self._watch_results = results
         return self
 
     # -- messages (stderr) ----------------------------------------------------------
@@ -560,13 +565,23 @@ class Output:
 
         many = len(batch_ids) > 1
         if self._watch_to_stderr:
-            return views.PlainRenderer(self._err, many=many, progress_every=self._progress_every)
+            return views.PlainRenderer(
+                self._err,
+                many=many,
+                progress_every=self._progress_every,
+                results=self._watch_results,
+            )
         if self._watch_json:
             return views.JsonRenderer(self._out, dumps=self.dumps)
         plain = self._watch_plain or not self.stdout_is_tty or os.environ.get("TERM") == "dumb"
         if plain:
-            return views.PlainRenderer(self._out, many=many, progress_every=self._progress_every)
-        self._live_view = views.LiveRenderer(self.console(), batch_ids)
+            return views.PlainRenderer(
+                self._out,
+                many=many,
+                progress_every=self._progress_every,
+                results=self._watch_results,
+            )
+        self._live_view = views.LiveRenderer(self.console(), batch_ids, results=self._watch_results)
         return self._live_view
 
 

@@ -166,7 +166,7 @@ def _results_file(batch: Batch, many: bool) -> str:
     return f"results-{batch.id}.jsonl" if many else "results.jsonl"
 
 
-def describe(event: WatchEvent, *, many: bool = False) -> str:
+def describe(event: WatchEvent, *, many: bool = False, command: str | None = None) -> str:
     """The one line a person reads for an event (no timestamp, no styling)."""
     if isinstance(event, (Snapshot, Progress)):
         b = event.batch
@@ -183,7 +183,7 @@ def describe(event: WatchEvent, *, many: bool = False) -> str:
             f"{label(event.batch)}: {event.old.label} -> {event.new.label}  {counts(event.batch)}"
         )
     if isinstance(event, BatchDone):
-        return done_line(event.batch, many=many, results=event.results)
+        return done_line(event.batch, many=many, results=event.results, command=command)
     if isinstance(event, NotFound):
         return f"{clean(event.batch_id)}: not found ({clean(str(event.error))}); no longer watched"
     if isinstance(event, TransientError):
@@ -212,21 +212,27 @@ def outage(error: Exception) -> str:
     return text
 
 
-def done_line(batch: Batch, *, many: bool = False, results: bool | None = True) -> str:
+def done_line(
+    batch: Batch, *, many: bool = False, results: bool | None = True, command: str | None = None
+) -> str:
     """A finished batch: outcome, counts, and where its results are, only if they can be read.
 
     ``results`` says whether the output dataset can be read (see
     :attr:`~cohere_batch_cli.watcher.BatchDone.results`): ``cbatch results``
     is named only then; a dataset that was looked for and not found is said so.
+    ``command`` writes these batches' results together (a job's ``cbatch jobs
+    results JOB``): named instead of each batch's own.
     """
     text = f"{label(batch)} {batch.status.label}: {counts(batch)}"
     if batch.status_reason:
         text += f"; reason: {clean(batch.status_reason)}"
-    text += results_hint(batch, many=many, results=results, sep="; ")
+    text += results_hint(batch, many=many, results=results, sep="; ", command=command)
     return text
 
 
-def results_hint(batch: Batch, *, many: bool, results: bool | None, sep: str) -> str:
+def results_hint(
+    batch: Batch, *, many: bool, results: bool | None, sep: str, command: str | None = None
+) -> str:
     """Where a finished batch's results are, true whether its output dataset exists or not."""
     dataset = batch.output_dataset_id
     if not dataset:
@@ -239,7 +245,9 @@ def results_hint(batch: Batch, *, many: bool, results: bool | None, sep: str) ->
         return f"{sep}its output dataset {clean(dataset)} was not found: there are no results to download"
     text = f"{sep}output dataset {clean(dataset)}"
     if results:
-        text += f"{sep}get results: {results_command(batch.id, _results_file(batch, many))}"
+        text += (
+            f"{sep}get results: {command or results_command(batch.id, _results_file(batch, many))}"
+        )
     return text
 
 
@@ -278,8 +286,11 @@ class PlainRenderer:
         many: bool = False,
         progress_every: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        results: str | None = None,
     ) -> None:
         self.stream = stream
+        self.results = results
+        """The command that writes these batches' results together (a job's), named in done lines."""
         self.now = now
         self.many = many
         self.progress_every = progress_every
@@ -312,7 +323,8 @@ class PlainRenderer:
             if isinstance(event, (Snapshot, StatusChanged)):
                 self._last_line[event.batch.id] = event.elapsed
             stamp = times.when(self.now())
-            self.stream.write(f"{stamp}  {clean(describe(event, many=self.many))}\n")
+            line = describe(event, many=self.many, command=self.results)
+            self.stream.write(f"{stamp}  {clean(line)}\n")
         if any(isinstance(event, (TimedOut, AllDone)) for event in events):
             self._ended, self._queued = True, {}
         if not self._ended:
@@ -481,6 +493,8 @@ class WatchState:
     """When a poll last succeeded: what the rows show is as of then."""
     stale_since: datetime | None = None
     """While polls fail: when the data shown was last fresh (the view says so, and stops counting)."""
+    results: str | None = None
+    """The command that writes these batches' results together (a job's ``cbatch jobs results JOB``)."""
 
     def round(self, events: Sequence[WatchEvent], now: datetime) -> None:
         """Apply one poll round's events; a round that failed leaves the data stale since the last good one."""
@@ -881,11 +895,17 @@ def render_summary(state: WatchState) -> list[Text]:
                 lines.append(Text(f"  output dataset: {clean(b.output_dataset_id)}"))
                 if view.results:
                     lines.append(
-                        Text(f"  get results:    {results_command(b.id, _results_file(b, many))}")
+                        Text(
+                            f"  get results:    {state.results or results_command(b.id, _results_file(b, many))}"
+                        )
                     )
             else:
                 lines.append(
-                    Text(results_hint(b, many=many, results=view.results, sep="  ").rstrip())
+                    Text(
+                        results_hint(
+                            b, many=many, results=view.results, sep="  ", command=state.results
+                        ).rstrip()
+                    )
                 )
     else:
         lines += [Text(f"✗ {clean(i)}: not found", style="yellow") for i in missing]
@@ -902,7 +922,9 @@ def render_summary(state: WatchState) -> list[Text]:
             for v in ended
             if v.batch.status == BatchStatus.COMPLETED and v.batch.output_dataset_id
         ]
-        if completed:
+        if completed and state.results:
+            lines.append(Text(f"results of the {len(completed)} completed: {state.results}"))
+        elif completed:
             lines.append(
                 Text(
                     f"results of the {len(completed)} completed: cbatch results ID -o results-ID.jsonl (ids: cbatch list --status completed -q)"
@@ -931,9 +953,10 @@ class LiveRenderer:
         clock: Callable[[], float] = time.monotonic,
         now: Now = _utc_now,
         tick: float = 1.0,
+        results: str | None = None,
     ) -> None:
         self.console = console
-        self.state = WatchState(list(dict.fromkeys(batch_ids)))
+        self.state = WatchState(list(dict.fromkeys(batch_ids)), results=results)
         self._clock = clock
         self._now = now
         self._tick = tick

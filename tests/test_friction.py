@@ -356,7 +356,10 @@ def test_list_watch_appends_a_row_when_a_batch_changes(
 
 
 def test_a_small_demo_still_ends_completed(cli: Cli, tmp_path: Path) -> None:
-    result = cli(
-        "demo", "--records", "3", "--records-per-second", "1000", "--dir", str(tmp_path / "demo")
-    )
+    """Its batches live on a sandbox that stops with it: no hint names them for later (issue 24, item 7)."""
+    where = tmp_path / "demo"
+    result = cli("demo", "--records", "3", "--records-per-second", "1000", "--dir", str(where))
     assert "demo done: batch completed, 1 succeeded, 2 failed (on purpose)" in result.stderr
+    said = result.stdout + result.stderr
+    assert f"get results: the demo writes them into {where}" in said
+    assert "cbatch results" not in said and "cbatch watch" not in said and "cbatch list" not in said

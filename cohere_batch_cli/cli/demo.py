@@ -185,7 +185,15 @@ def register(app: typer.Typer) -> None:
                     )
                     out.info(f"created embed batch {embed_batch.id}")
                     ids.append(embed_batch.id)
-                code = run_watch(state, ids, WatchSpec())
+                # The sandbox goes when the demo ends: no hint may name its batches (no 'cbatch
+                # results ID', no 'resume with: cbatch watch ID'); the demo writes the results itself.
+                code = run_watch(
+                    state,
+                    ids,
+                    WatchSpec(),
+                    resume="",
+                    results=f"the demo writes them into {directory}",
+                )
                 if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
                     raise typer.Exit(code)
                 fetch_results(client, batch.id, out, FetchOptions(output=str(results_path)))

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import NotReady, ResultsExpired
+from ..errors import NotReady, ResultsExpired, UsageError
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -41,6 +41,9 @@ def fetch_job_results(
 ) -> MergedSummary:
     """Write the job's merged results; with ``delete_outputs``, delete the output datasets once written.
 
+    ``delete_outputs`` deletes only outputs whose every record went into the
+    file: with ``options.failed_only`` it is refused (UsageError) before anything is read.
+
     ``partial`` writes the parts that ended and leaves the others out (a job
     stopped for storage frees room this way, with ``delete_outputs``). A part
     whose results were written and outputs deleted before is left out, and
@@ -54,6 +57,13 @@ def fetch_job_results(
     from .fetching import _report, check_options, destination_for, download_session, ran_of
     from .jobs import job_view
 
+    if delete_outputs and options.failed_only:
+        # The outputs hold every record; a file of the failures alone would keep the rest nowhere.
+        raise UsageError(
+            "--failed-only and --delete-outputs mean nothing together: the file would hold only "
+            "the failed records, and deleting the outputs would lose every success",
+            hint="write every record first (no --failed-only) to delete the outputs",
+        )
     fmt, table = check_options(options)
     view = job_view(client, job, store)
     delivered = [p for p in view.parts if p.record.delivered is not None]

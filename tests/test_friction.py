@@ -331,7 +331,10 @@ def test_completion_offers_dataset_ids_from_the_last_listing(
 def test_list_watch_appends_a_row_when_a_batch_changes(
     sandbox: Any, client: CohereClient, tmp_path: Path
 ) -> None:
+    import threading
+
     env = {**os.environ, "CO_API_KEY": TEST_KEY, "CO_API_URL": sandbox.base_url}
+    polls_before = len(sandbox.request_log)
     child = subprocess.Popen(
         [CBATCH, "list", "--watch", "--limit", "3", "--interval", "0.2"],
         env=env,
@@ -339,16 +342,37 @@ def test_list_watch_appends_a_row_when_a_batch_changes(
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    assert child.stdout is not None
+    reader = threading.Thread(target=lambda: lines.extend(child.stdout or ()), daemon=True)
+    reader.start()
+
+    def wait_for(what: str, done: Any, limit: float = 30.0) -> None:
+        deadline = time.monotonic() + limit
+        while not done():
+            assert time.monotonic() < deadline, f"{what}: {lines}"
+            time.sleep(0.05)
+
     try:
-        time.sleep(1.5)
+        # Watching once it polls a second time (the listing is the first request): on a loaded
+        # machine that is seconds after the start, never a fixed sleep.
+        wait_for("the watch polls", lambda: sum(
+            1 for m, p, _ in sandbox.request_log[polls_before:] if m == "GET" and p.startswith("/v2/batches")
+        ) >= 2)  # fmt: skip
         batch = make_batch(client, tmp_path, 3, name="appears-while-watched")
         wait_terminal(client, batch.id)
-        time.sleep(1.5)
+        wait_for("a completed row", lambda: any(
+            batch.id in line and line.split("\t")[2] == "completed" for line in list(lines)
+        ))  # fmt: skip
     finally:
         child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=20)
-    rows = [line for line in out.splitlines() if batch.id in line]
-    assert rows and rows[-1].split("\t")[2] == "completed", (out, err)
+        child.wait(timeout=20)
+        reader.join(timeout=20)
+        child.stdout.close()
+        assert child.stderr is not None
+        child.stderr.close()
+    rows = [line for line in lines if batch.id in line]
+    assert rows[-1].split("\t")[2] == "completed"
     assert child.returncode == ExitCode.INTERRUPTED
 
 

@@ -63,3 +63,38 @@ def test_failed_only_with_delete_outputs_is_refused_and_deletes_nothing(
         lines = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
         assert sorted(r["custom_id"] for r in lines) == sorted(r["custom_id"] for r in records)
         assert not any(_exists(client, d) for d in outputs)
+
+
+def test_a_job_output_that_expires_mid_download_is_exit_13_as_a_batchs_is(tmp_path: Path) -> None:
+    # Issue 23, case 12b: a batch download whose output expires mid-way says 13 (expired);
+    # a job's said 4 (not found). One rule for both: the lifetime decides.
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.support.storage_proxy import StorageProxy
+
+    server = SandboxServer(
+        SandboxSettings(
+            data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0,
+            output_ready_delay=0.0, dataset_ttl=3.0, link_ttl=1,
+        )
+    ).start()  # fmt: skip
+    env = {"CBATCH_DATASET_TTL": "3s"}
+    try:
+        write_jsonl(tmp_path / "in.jsonl", chat_records(20, prefix="ttl"))
+        job_id = Cli(server.base_url, TEST_KEY)(
+            "jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "10",
+            "--watch", "-q", env=env,
+        ).stdout.strip()  # fmt: skip
+        # Each part's first download is cut after 3.5 s: by then its link and its dataset
+        # (3 s) have expired, and reading the dataset again for a fresh link finds nothing.
+        with StorageProxy(server.base_url, hold=3.5) as proxy:
+            gone = Cli(proxy.base_url, TEST_KEY)(
+                "jobs", "results", job_id, "-o", "out.jsonl", env=env,
+                exit_code=ExitCode.RESULTS_EXPIRED,
+            )  # fmt: skip
+        line = gone.stderr.strip().splitlines()[-1]
+        assert line.startswith("error: the results of batch ") and " expired at " in line, (
+            gone.stderr
+        )
+        assert not list(tmp_path.glob("out.jsonl*")) and not list(tmp_path.glob(".out.jsonl*"))
+    finally:
+        server.stop()

@@ -181,7 +181,7 @@ def fetch_results(
     try:
         dataset = wait_validated(client, batch.output_dataset_id, reporter)
     except NotFoundError as exc:
-        raise _output_not_found(batch, exc, options.dataset_ttl) from None
+        raise output_gone(batch, exc, options.dataset_ttl) from None
     if dataset.validation_status == "failed":
         raise NotReady(
             f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}"
@@ -192,7 +192,7 @@ def fetch_results(
         try:
             return client.get_dataset(dataset.id).parts
         except NotFoundError as exc:
-            raise _output_not_found(batch, exc, options.dataset_ttl) from None
+            raise output_gone(batch, exc, options.dataset_ttl) from None
 
     if options.merge and _may_have_retries(batch):
         from ..state.store import existing_store
@@ -329,7 +329,7 @@ def _fetch_merged(
                     for part in client.get_dataset(dataset_id).parts
                 )
             except NotFoundError as exc:
-                raise _output_not_found(asked, exc, options.dataset_ttl) from None
+                raise output_gone(asked, exc, options.dataset_ttl) from None
 
     kind = kind_of_dataset_type(known[asked.id].dataset_type) if asked.id in known else None
     destination = destination_for(asked.id, options)
@@ -392,8 +392,12 @@ def _no_output(batch: Batch, ttl: float) -> Exception:
     )
 
 
-def _output_not_found(batch: Batch, exc: NotFoundError, ttl: float) -> Exception:
-    """The output dataset answered 404: expired when its lifetime has passed, else not found (4)."""
+def output_gone(batch: Batch, exc: NotFoundError, ttl: float) -> Exception:
+    """The output dataset answered 404: expired when its lifetime has passed, else not found (4).
+
+    The one rule for an output that is gone, before a download or in the middle of one,
+    of a batch's results or of a job's (:mod:`.jobs_results`).
+    """
     from ..lifetimes import expired, results_expire_at
 
     ends = results_expire_at(batch, ttl)

@@ -18,7 +18,7 @@ from ..errors import NotReady, ResultsExpired, UsageError
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
-    from ..api.models import DatasetPart
+    from ..api.models import Batch, DatasetPart
     from ..results import ResultsSummary
     from ..results.merge import MergedSummary
     from ..state.store import JobRecord, StateStore
@@ -54,7 +54,14 @@ def fetch_job_results(
     from ..results.columns import kind_of_dataset_type
     from ..results.merge import AttemptOutput, download_job
     from .datasets import wait_for_dataset
-    from .fetching import _report, check_options, destination_for, download_session, ran_of
+    from .fetching import (
+        _report,
+        check_options,
+        destination_for,
+        download_session,
+        output_gone,
+        ran_of,
+    )
     from .jobs import job_view
 
     if delete_outputs and options.failed_only:
@@ -85,6 +92,7 @@ def fetch_job_results(
     _require_ended(view, chosen)
     parts: list[list[AttemptOutput]] = []
     outputs: list[str] = []
+    made_by: dict[str, Batch] = {}  # output dataset id -> the batch that wrote it
     kind = None
     for part in chosen:
         attempts = []
@@ -99,6 +107,7 @@ def fetch_job_results(
                     found = dataset.parts
                     kind = kind or kind_of_dataset_type(dataset.dataset_type)
                     outputs.append(batch.output_dataset_id)
+                    made_by[batch.output_dataset_id] = batch
             if not found and batch.num_processed:
                 raise ResultsExpired(
                     f"the output of part {part.record.part}, attempt {number} (batch {batch.id}) is gone: "
@@ -112,7 +121,14 @@ def fetch_job_results(
         parts.append(attempts)
 
     def refresh_links() -> tuple[DatasetPart, ...]:
-        return tuple(p for dataset_id in outputs for p in client.get_dataset(dataset_id).parts)
+        """Every output read again for fresh links; one gone meanwhile follows a batch's rule."""
+        fresh: list[DatasetPart] = []
+        for dataset_id in outputs:
+            try:
+                fresh.extend(client.get_dataset(dataset_id).parts)
+            except NotFoundError as exc:
+                raise output_gone(made_by[dataset_id], exc, options.dataset_ttl) from None
+        return tuple(fresh)
 
     every = [p for attempts in parts for a in attempts for p in a.parts]
     destination = destination_for(job.id, options)

@@ -61,8 +61,10 @@ def _create_again(
     rounds: int,
     rule: Any,
     pause: float,
+    *,
+    watch: bool = True,
 ) -> str:
-    """The ``cbatch create --dataset ...`` that carries on after the upload, with the same watch."""
+    """The ``cbatch create --dataset ...`` that carries on after the upload, with the same watch (if any)."""
     import shlex
 
     from ..units import format_duration
@@ -77,9 +79,9 @@ def _create_again(
         model,
         "--name",
         name,
-        "--watch",
     ]
-    args += watch_args(spec)
+    if watch:
+        args += ["--watch", *watch_args(spec)]
     if rounds:
         args += ["--retry-failed", str(rounds)]
         if rule.pattern is not None:
@@ -381,22 +383,37 @@ def register(app: typer.Typer) -> None:
             from ..tasks.batches import EarlierBatch
 
             bounded = watch and spec.deadline is not None  # --timeout: the validation counts too
+            uploaded: list[str] = []
             try:
-                dataset = upload_file(
-                    client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
-                    name=plain_dataset_name(name) if name else None,
-                    keep_original_file=True, before_upload=guard, wait=not bounded,
-                )  # fmt: skip
-            except EarlierBatch as earlier:  # nothing uploaded, nothing created
-                found, dataset = earlier.batch, earlier.batch.input_dataset_id or ""
-            name = name or default_name(file)
-            if found is None and recorded:
-                remember_input_file(dataset, file, out, checked[-1] if checked else None)
-            if found is None and bounded:  # the upload was finished; the create is not begun
-                carry_on = _create_again(
-                    state, dataset, model, name, spec, retry_failed, rule, pause
-                )
-                _validated_in_time(state, dataset, spec, carry_on)
+                try:
+                    dataset = upload_file(
+                        client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
+                        name=plain_dataset_name(name) if name else None,
+                        keep_original_file=True, before_upload=guard, wait=not bounded,
+                        on_uploaded=uploaded.append,
+                    )  # fmt: skip
+                except EarlierBatch as earlier:  # nothing uploaded, nothing created
+                    found, dataset = earlier.batch, earlier.batch.input_dataset_id or ""
+                name = name or default_name(file)
+                if found is None and recorded:
+                    remember_input_file(dataset, file, out, checked[-1] if checked else None)
+                if found is None and bounded:  # the upload was finished; the create is not begun
+                    carry_on = _create_again(
+                        state, dataset, model, name, spec, retry_failed, rule, pause
+                    )
+                    _validated_in_time(state, dataset, spec, carry_on)
+            except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: say what the upload left
+                if uploaded:
+                    again = _create_again(
+                        state, uploaded[-1], model, name or default_name(file), spec, retry_failed,
+                        rule, pause, watch=watch,
+                    )  # fmt: skip
+                    out.info(
+                        f"stopped after the upload, before the batch was created: dataset {uploaded[-1]} "
+                        "holds the file; the same command run again would upload it again, so create "
+                        f"the batch from that dataset with: {again}"
+                    )
+                raise
         from ..tasks.resolving import DATASET, act_on
 
         assert dataset is not None

@@ -117,6 +117,7 @@ def upload_file(
     limits: Limits | None = None,
     label: str | None = None,
     before_upload: Callable[[FileReport], None] | None = None,
+    on_uploaded: Callable[[str], None] | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
@@ -126,6 +127,8 @@ def upload_file(
     input). ``before_upload`` runs once the local check has passed and before a
     byte is sent: ``create --file``'s context check and budget
     (``tasks.estimating.guard_upload``), which may refuse the file.
+    ``on_uploaded`` hears the new dataset's id as soon as the API has it, before
+    validation: a command stopped after that can say which dataset it left.
     """
     import dataclasses
 
@@ -137,7 +140,7 @@ def upload_file(
         return _upload_checked(
             client, source, reporter, dataset_type=dataset_type, name=name,
             keep_original_file=keep_original_file, wait=wait, limits=limits or Limits(),
-            before_upload=before_upload,
+            before_upload=before_upload, on_uploaded=on_uploaded,
         )  # fmt: skip
 
 
@@ -152,6 +155,7 @@ def _upload_checked(
     wait: bool,
     limits: Limits,
     before_upload: Callable[[FileReport], None] | None,
+    on_uploaded: Callable[[str], None] | None = None,
 ) -> str:
     from ..api.errors import BadRequestError
     from ..errors import InputChanged
@@ -191,6 +195,8 @@ def _upload_checked(
         raise
     finally:
         progress.finish()
+    if on_uploaded is not None:  # first: a stop right after the line below still knows the id
+        on_uploaded(dataset_id)
     reporter.info(f"uploaded as dataset {dataset_id}")
     if wait:
         validated(client, dataset_id, reporter)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_right
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -113,18 +114,23 @@ def file_fingerprint(path: Path) -> str:
     return fingerprint(hasher.finish())
 
 
-def same_fingerprint(path: Path, recorded: str) -> bool:
+def same_fingerprint(path: Path, recorded: str, *, copy_to: Path | None = None) -> bool:
     """Whether ``path`` holds the bytes ``recorded`` was made from (one read of it).
 
-    A record from before fingerprints is a plain SHA-256 of the file, and is read as one.
+    With ``copy_to``, what is read is also written there as it is hashed: a caller that goes on
+    to read the file reads that copy, the bytes this compared, never the file again (which may
+    have been rewritten since). A record from before fingerprints is a plain SHA-256 of the
+    file, and is read as one.
     """
-    if recorded.startswith(PREFIX):
-        return file_fingerprint(path) == recorded
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    blocks = recorded.startswith(PREFIX)
+    hasher, digest = BlockHasher(), hashlib.sha256()
+    feed = hasher.feed if blocks else digest.update
+    with open(path, "rb") as fh, open(copy_to, "wb") if copy_to else nullcontext() as dst:
         while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest() == recorded
+            feed(chunk)
+            if dst is not None:
+                dst.write(chunk)
+    return (fingerprint(hasher.finish()) if blocks else digest.hexdigest()) == recorded
 
 
 def fingerprint(blocks: Sequence[Block]) -> str:

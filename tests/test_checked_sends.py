@@ -21,7 +21,7 @@ import pytest
 from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 from tests.conftest import TEST_KEY
-from tests.support.flows import FAIL
+from tests.support.flows import FAIL, wait_terminal
 from tests.support.installed import cbatch_env, cbatch_path
 
 RECORDS = 1000
@@ -60,9 +60,15 @@ def start(world: dict[str, Any], *args: str) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def rewrite_when_said(proc: subprocess.Popen[str], said: str, path: Path) -> list[str]:
+def rewrite_when_said(
+    proc: subprocess.Popen[str],
+    said: str,
+    path: Path,
+    old: bytes = b'"custom_id": "q',
+    new: bytes = b'"custom_id": "z',
+) -> list[str]:
     """SIGSTOP ``proc`` as soon as it writes a line holding ``said`` on stderr, rewrite ``path`` in
-    place (the same size, every custom_id another), SIGCONT: the lines read so far."""
+    place (the same size: every ``old`` made ``new``), SIGCONT: the lines read so far."""
     assert proc.stderr is not None
     lines: list[str] = []
     deadline = time.monotonic() + 60
@@ -77,17 +83,15 @@ def rewrite_when_said(proc: subprocess.Popen[str], said: str, path: Path) -> lis
     try:
         data = path.read_bytes()
         with open(path, "r+b") as fh:
-            fh.write(data.replace(b'"custom_id": "q', b'"custom_id": "z'))
+            fh.write(data.replace(old, new))
     finally:
         proc.send_signal(signal.SIGCONT)
     return lines
 
 
-def unchecked_sent(world: dict[str, Any]) -> bool:
+def unchecked_sent(world: dict[str, Any], new: bytes = b'"custom_id": "z') -> bool:
     """Whether the sandbox holds any record of the rewritten file (in any dataset it stored)."""
-    return any(
-        b'"custom_id": "z' in f.read_bytes() for f in world["data"].rglob("*") if f.is_file()
-    )
+    return any(new in f.read_bytes() for f in world["data"].rglob("*") if f.is_file())
 
 
 def test_create_file_rewritten_after_its_check_sends_nothing_and_makes_no_dataset(
@@ -107,3 +111,27 @@ def test_create_file_rewritten_after_its_check_sends_nothing_and_makes_no_datase
     assert not unchecked_sent(world), "a record that was never checked was sent"
     assert world["client"].list_datasets() == [], "the abandoned upload made a dataset"
     assert list(world["client"].iter_batches()) == []
+
+
+def test_a_retry_sends_the_recorded_input_it_compared_not_the_file_rewritten_after(
+    world: dict[str, Any],
+) -> None:
+    client: CohereClient = world["client"]
+    made = subprocess.run(
+        [cbatch_path(), "create", "--file", "in.jsonl", "--model", "command-a-03-2025", "--no-context-check", "--json"],
+        cwd=world["cwd"], env=cbatch_env(world["server"].base_url, world["cwd"]),
+        capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    batch = wait_terminal(client, json.loads(made.stdout)["id"])
+    assert batch.num_failed_records == 10
+    proc = start(world, "retry", batch.id)
+    said = rewrite_when_said(  # compared with the record and found unchanged: now it changes
+        proc, "(recorded when batch", world["cwd"] / "in.jsonl", b"lorem", b"LOREM"
+    )
+    _, rest = proc.communicate(timeout=60)
+    err = "".join(said) + rest
+    assert proc.returncode == 0, err
+    assert "unchanged" in said[-1] and "Traceback" not in err
+    assert not unchecked_sent(world, b"LOREM"), "the retry sent bytes read after the comparison"
+    (retry,) = [b for b in client.iter_batches() if b.id != batch.id]
+    assert client.get_dataset(retry.input_dataset_id).num_rows == 10  # the failed ones, as checked

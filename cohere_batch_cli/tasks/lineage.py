@@ -314,15 +314,19 @@ def remember_input_file(
         reporter.warn(f"could not record {path} as the input of dataset {dataset_id}: {exc}")
 
 
-def same_file(path: Path, size: int, recorded: str) -> str | None:
-    """None when ``path`` still holds what was recorded (its size, then its fingerprint); else what changed."""
+def same_file(path: Path, size: int, recorded: str, *, copy_to: Path | None = None) -> str | None:
+    """None when ``path`` still holds what was recorded (its size, then its fingerprint); else what changed.
+
+    With ``copy_to``, the bytes compared are copied there in the same read: what the caller
+    reads next, so nothing it sends comes from a later read of ``path``.
+    """
     from ..fingerprint import same_fingerprint
 
     try:
         now = os.stat(path).st_size
         if now != size:
             return f"it was {size:,} bytes and is {now:,} now"
-        if not same_fingerprint(path, recorded):
+        if not same_fingerprint(path, recorded, copy_to=copy_to):
             return "its content changed (another fingerprint)"
     except OSError as exc:
         return f"it cannot be read ({exc.strerror or exc})"

@@ -2,8 +2,10 @@
 
 1. the file given with ``--input``: the user's word;
 2. the file cbatch recorded when it created the root batch from a file
-   (path, size and SHA-256): used only while it still holds those bytes,
-   refused with a clear line when it changed;
+   (path, size and fingerprint): used only while it still holds those bytes,
+   refused with a clear line when it changed; it is copied into the work
+   folder by the same read that compares it, and the copy is what is read
+   next, so a file rewritten after the comparison sends nothing of its own;
 3. the root batch's input dataset, while it exists: the uploaded file itself
    from a part's ``original_url`` (cbatch asks for ``keep_original_file`` on
    every upload), else the parsed records of its Avro parts.
@@ -65,15 +67,21 @@ def find_input(
         from .lineage import same_file
 
         path, size, sha256 = recorded
-        changed = same_file(path, size, sha256)
+        copy = (
+            workdir / "recorded.jsonl"
+        )  # the bytes compared: the selection reads these, not the file again
+        changed = same_file(path, size, sha256, copy_to=copy)
         if changed is None:
             return InputSource(
-                path,
+                copy,
                 "recorded",
                 f"{path} (recorded when batch {root.id} was created from it; unchanged)",
             )
+        copy.unlink(missing_ok=True)
         if path.exists():
-            raise InputRejected(
+            from ..errors import InputChanged
+
+            raise InputChanged(
                 f"{path} has changed since batch {root.id} was created from it: {changed}",
                 hint="give the file the batch was created from with --input FILE",
             )

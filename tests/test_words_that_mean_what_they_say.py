@@ -7,6 +7,7 @@ words are one vocabulary; a hint names only options the command takes.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -127,3 +128,20 @@ def test_a_jobs_watch_ends_pointing_at_the_jobs_one_results_file(cli: Cli, tmp_p
     state.outcome = AllDone(tuple(batches), ExitCode.OK, 1.0)
     text = "\n".join(line.plain for line in render_summary(state))
     assert f"results of the 5 completed: {command}" in text and "cbatch list" not in text
+
+
+def test_jobs_list_speaks_the_words_of_jobs_get(cli: Cli, tmp_path: Path) -> None:
+    """No ``split`` or ``done`` in ``jobs list`` where ``jobs get`` says ``running`` or ``completed``
+    (issue 24, item 10)."""
+    path = write_jsonl(tmp_path / "ok.jsonl", chat_records(4))
+    args = ("jobs", "create", str(path), "--model", MODEL, "--max-records-per-batch", "2")
+    watched = cli(*args, "--watch", "-q", "--plain", "--interval", "0.2s").stdout.split()[0]
+    sent = cli(*args, "-q").stdout.split()[0]
+    rows = {
+        line.split("\t")[0]: line.split("\t") for line in cli("jobs", "list").stdout.splitlines()
+    }
+    assert rows[watched][2] == "ended"
+    assert json.loads(cli("jobs", "get", watched, "--json").stdout)["status"] == "completed"
+    assert rows[sent][2] == "running"
+    listed = {j["id"]: j["status"] for j in json.loads(cli("jobs", "list", "--json").stdout)}
+    assert listed == {watched: "ended", sent: "running"}

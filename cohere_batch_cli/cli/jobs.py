@@ -198,30 +198,38 @@ def create(
 def list_jobs(
     ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False, quiet: QuietOpt = False
 ) -> None:
-    """List the jobs recorded on this machine, newest first (from the state store alone: no request)."""
+    """List the jobs recorded on this machine, newest first (from the state store alone: no request).
+
+    STATUS uses the words of 'cbatch jobs get', as far as this machine knows
+    them: splitting, sending, running, canceled, and ended once a watch saw
+    every part end ('jobs get' asks the API how: completed or failed).
+    """
     from ..output.printer import Column
     from ..state.store import store_path
-    from ..tasks.jobs import record_json
+    from ..tasks.jobs import record_json, recorded_status
     from ._jobs import store_for_jobs
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet)
     # No file: no jobs (and none made by a listing); a file that cannot be read is its error.
-    jobs = store_for_jobs().jobs() if store_path().exists() else []
+    store = store_for_jobs() if store_path().exists() else None
+    jobs = store.jobs() if store is not None else []
+    # the words of 'jobs get', as far as the store knows them (no request)
+    status = {j.id: recorded_status(j, store) for j in jobs} if store is not None else {}
     out.items(
         jobs,
         columns=(
             Column("ID", lambda j: j.id, whole=True, priority=0),
             Column("NAME", lambda j: j.label),
-            Column("STEP", lambda j: j.step, whole=True),
+            Column("STATUS", lambda j: status[j.id], whole=True),
             Column("MODEL", lambda j: j.model, priority=2),
             Column("PARTS", lambda j: str(j.parts or 0), justify="right"),
             Column("RECORDS", lambda j: f"{j.records or 0:,}", justify="right"),
             Column("CREATED", lambda j: record_json(j)["created_at"], priority=3),
         ),
-        raw=record_json,
+        raw=lambda j: {**record_json(j), "status": status[j.id]},
         item_id=lambda j: j.id,
-        csv_fields=("id", "name", "step", "model", "parts", "records", "created_at"),
+        csv_fields=("id", "name", "status", "step", "model", "parts", "records", "created_at"),
         empty="no jobs recorded on this machine",
     )
 

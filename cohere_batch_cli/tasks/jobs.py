@@ -313,6 +313,21 @@ def record_json(job: JobRecord) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def recorded_status(job: JobRecord, store: StateStore) -> str:
+    """What this machine last knew of a job, in the words of ``jobs get``, without a request.
+
+    ``splitting``, ``sending`` (parts not all created), ``running``, ``canceled``, and
+    ``ended`` once a watch saw every part end: how they ended (``completed``,
+    ``failed``) is the API's to say, and ``jobs get`` asks it.
+    """
+    if job.step in ("splitting", "canceled"):
+        return job.step
+    if job.step == "done":
+        return "ended"
+    parts = store.parts(job.id)
+    return "sending" if not parts or any(p.step != "created" for p in parts) else "running"
+
+
 def _stamp(moment: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -204,3 +205,23 @@ def test_a_listing_without_end_stops_at_its_bound() -> None:
                 assert len(got) == 10
     finally:
         api.stop()
+
+
+def test_a_tokenizer_that_is_a_gzip_bomb_is_refused_at_its_bound(tmp_path: Path) -> None:
+    from cohere_batch_cli.tokens.source import MAX_TOKENIZER_BYTES
+    from tests.support.flows import chat_records, write_jsonl
+    from tests.support.model_server import ModelAPI, TokenizerHost
+
+    path = write_jsonl(tmp_path / "r.jsonl", chat_records(2))
+    with TokenizerHost() as storage:
+        url = storage.add("t.json", gzip_bomb(1 << 30))
+        storage.encodings["t.json"] = "gzip"
+        with ModelAPI({"m": {"context_length": 128_000, "tokenizer_url": url}}) as api:
+            result = Cli(api.base_url, TEST_KEY)(
+                "estimate", str(path), "-m", "m", exit_code=ExitCode.SERVER
+            )
+    assert (
+        f"answered with a body larger than {MAX_TOKENIZER_BYTES >> 20} MiB once decompressed"
+        in result.stderr.strip().splitlines()[-1]
+    ), result.stderr
+    assert len(storage.requests) == 1, "asked again: the same bomb would come back"

@@ -461,7 +461,7 @@ def storage_client(
 ) -> httpx.Client:
     """A client for pre-signed storage links: no API key, no API headers, ever."""
     return httpx.Client(
-        headers={"User-Agent": USER_AGENT},
+        headers={"User-Agent": USER_AGENT, "Accept-Encoding": ACCEPT_ENCODING},
         timeout=(timeouts or Timeouts()).to_httpx(),
         verify=tls_verify(ca_bundle),
         follow_redirects=True,

@@ -24,6 +24,8 @@ from ..errors import InputFileError, TokenizerError
 from .tokenizer import TextTokenizer, require_tokenizers
 
 CACHE_FOLDER = "tokenizers"
+MAX_TOKENIZER_BYTES = 128 * 1024 * 1024
+"""The largest tokenizer file read, once decompressed: Cohere's are about 10 to 20 MB."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ def download(url: str, settings: FetchSettings) -> bytes:
     honouring a ``Retry-After``; a certificate failure or any other status is final.
     """
     from .._httpx import httpx
+    from ..api.answer import NotJSON, OutOfBounds, read_body
     from ..api.retry import RetryPolicy, server_requested_wait
     from ..api.transport import Timeouts, network_error, storage_client
 
@@ -133,16 +136,28 @@ def download(url: str, settings: FetchSettings) -> bytes:
             attempt += 1
             requested: float | None = None
             try:
-                response = http.get(url)
-            except httpx.HTTPError as exc:
-                last = str(network_error(exc, url))
+                with http.stream("GET", url) as response:
+                    if response.status_code == 200:
+                        # Decoded within a bound, as every API answer is: a gzip bomb stops there.
+                        return read_body(
+                            response.iter_raw(),
+                            response.headers.get("content-encoding", ""),
+                            limit=MAX_TOKENIZER_BYTES,
+                        )
+            except OutOfBounds as exc:
+                raise TokenizerError(
+                    f"the tokenizer could not be downloaded from {shown}: the storage server "
+                    f"answered with {exc}"
+                ) from None
+            except (httpx.HTTPError, NotJSON) as exc:  # NotJSON: a compressed body cut short
+                last = (
+                    str(network_error(exc, url)) if isinstance(exc, httpx.HTTPError) else str(exc)
+                )
                 if _tls_failure(exc):
                     raise TokenizerError(
                         f"the tokenizer could not be downloaded from {shown}: {last}"
                     ) from None
             else:
-                if response.status_code == 200:
-                    return response.content
                 if not policy.retryable(response.status_code):
                     raise TokenizerError(
                         f"the tokenizer could not be downloaded from {shown}: "

@@ -11,6 +11,7 @@ and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import threading
@@ -57,6 +58,10 @@ class _Server:
     def answer(self, path: str) -> tuple[int, str, bytes]:
         raise NotImplementedError
 
+    def encoding(self, path: str) -> str | None:
+        """The ``Content-Encoding`` the answer to ``path`` is sent in, if any."""
+        return None
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
 
@@ -67,12 +72,20 @@ class _Server:
             def log_message(self, *args: Any) -> None:
                 pass
 
+            def handle(self) -> None:
+                # A client that refuses a body mid-way (a gzip bomb cut off) hangs up on purpose.
+                with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+                    super().handle()
+
             def do_GET(self) -> None:
                 with server._lock:
                     server.requests.append(Seen("GET", self.path, dict(self.headers.items())))
                 status, kind, body = server.answer(urlsplit(self.path).path)
                 self.send_response(status)
                 self.send_header("Content-Type", kind)
+                encoding = server.encoding(urlsplit(self.path).path)
+                if encoding:
+                    self.send_header("Content-Encoding", encoding)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
@@ -109,6 +122,11 @@ class TokenizerHost(_Server):
     def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__(tls)
         self.files: dict[str, bytes] = {}
+        self.encodings: dict[str, str] = {}
+        """Files sent already encoded, by name: their ``Content-Encoding``."""
+
+    def encoding(self, path: str) -> str | None:
+        return self.encodings.get(path.removeprefix("/tokenizers/"))
 
     def add(self, name: str, data: bytes, host: str | None = None) -> str:
         """Serve ``data``; returns its URL (on ``host`` instead, to reach it through this as a proxy)."""

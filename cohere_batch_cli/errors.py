@@ -75,6 +75,10 @@ class NoMatch(CbatchError):
     """No batch or dataset has that id, id prefix or exact name (exit 4, as a 404)."""
 
 
+class NoResults(CbatchError):
+    """A canceled batch or job that finished no record: there are no results to write (exit 4)."""
+
+
 class ConfigError(CbatchError):
     """The configuration cannot be used: a malformed file, a missing profile or key (exit 3)."""
 

@@ -283,8 +283,10 @@ def test_a_cancelled_batch_without_an_output_dataset_says_so(fake_cli: Cli, api:
     _cancelled(api, "b-cxl", None)
     watched = fake_cli("watch", "b-cxl", "--plain", exit_code=ExitCode.BATCH_CANCELED)
     assert "no output dataset: there are no results to download" in watched.stdout
-    fetched = fake_cli("results", "b-cxl", exit_code=ExitCode.REFUSED)
-    assert "ended canceled with no output dataset: there are no results" in fetched.stderr
+    fetched = fake_cli(
+        "results", "b-cxl", exit_code=ExitCode.NOT_FOUND
+    )  # docs/scripting.md's one rule
+    assert "was canceled before any record ran: there are no results to download" in fetched.stderr
 
 
 # -- 12: the duplicate-create look-up, whichever way the list is sorted ----------------------------

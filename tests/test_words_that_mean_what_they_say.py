@@ -145,3 +145,40 @@ def test_jobs_list_speaks_the_words_of_jobs_get(cli: Cli, tmp_path: Path) -> Non
     assert rows[sent][2] == "running"
     listed = {j["id"]: j["status"] for j in json.loads(cli("jobs", "list", "--json").stdout)}
     assert listed == {watched: "ended", sent: "running"}
+
+
+def test_a_canceled_batch_and_a_canceled_job_that_ran_nothing_follow_one_rule(
+    tmp_path: Path,
+) -> None:
+    """No record ran: no results, exit 4 and no file, for a batch as for a job (issue 24, item 9)."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, queue_delay=600.0, validation_delay=0.0
+    )
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        with CohereClient(TEST_KEY, server.base_url) as client:
+            batch = make_batch(client, tmp_path, 2, name="never-ran")
+            client.cancel_batch(batch.id)
+            wait_terminal(client, batch.id)
+        path = write_jsonl(tmp_path / "j.jsonl", chat_records(4))
+        job = cli(
+            "jobs", "create", str(path), "--model", MODEL, "--max-records-per-batch", "2", "-q"
+        ).stdout.split()[0]
+        cli("jobs", "cancel", job)
+        with CohereClient(TEST_KEY, server.base_url) as client:
+            deadline = time.monotonic() + 30
+            while not all(b.status.is_terminal for b in client.iter_batches()):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        for args, what in (
+            (("results", batch.id), f"batch {batch.id}"),
+            (("jobs", "results", job), f"job {job}"),
+        ):
+            out = tmp_path / f"{what.split()[0]}.jsonl"
+            result = cli(*args, "-o", str(out), exit_code=ExitCode.NOT_FOUND)
+            assert result.stderr.strip().splitlines()[-1] == (
+                f"error: {what} was canceled before any record ran: there are no results to download"
+            )
+            assert not out.exists()

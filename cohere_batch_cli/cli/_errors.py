@@ -22,6 +22,7 @@ from ..errors import (
     InputRejected,
     LocalWriteError,
     NoMatch,
+    NoResults,
     NotReady,
     RecordsStillFailing,
     ResultsError,
@@ -60,6 +61,7 @@ _TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
     (WaitTimeout, ExitCode.TIMEOUT),
     (NoMatch, ExitCode.NOT_FOUND),
+    (NoResults, ExitCode.NOT_FOUND),
     (ConfigError, ExitCode.AUTH),
     (UsageError, ExitCode.USAGE),  # OutputOptionError, InputFileError, MissingExtra, AmbiguousMatch
     (InputRejected, ExitCode.REFUSED),

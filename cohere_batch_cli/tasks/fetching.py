@@ -373,12 +373,24 @@ def ran_of(batch: Batch) -> tuple[Reported, int]:
     return replace(reported, records=reported.records - never), never
 
 
+def never_ran(what: str) -> Exception:
+    """A canceled batch or job that finished no record: no results, exit 4, no file (``results``, ``jobs results``)."""
+    from ..errors import NoResults
+
+    return NoResults(f"{what} was canceled before any record ran: there are no results to download")
+
+
 def _no_output(batch: Batch, ttl: float) -> Exception:
     """A finished batch that names no output dataset: never had one, expired, or deleted early."""
     from ..api.errors import NotFoundError
+    from ..api.models import BatchStatus
     from ..lifetimes import expired, results_expire_at, wrote_output
 
     if not wrote_output(batch):
+        if (
+            batch.status == BatchStatus.CANCELED
+        ):  # the one rule of a cancel that ran nothing (scripting.md)
+            return never_ran(f"batch {batch.id}")
         return NotReady(
             f"batch {batch.id} ended {batch.status.label} with no output dataset: there are no results"
         )

@@ -59,6 +59,7 @@ def fetch_job_results(
         check_options,
         destination_for,
         download_session,
+        never_ran,
         output_gone,
         ran_of,
     )
@@ -130,6 +131,8 @@ def fetch_job_results(
                 raise output_gone(made_by[dataset_id], exc, options.dataset_ttl) from None
         return tuple(fresh)
 
+    if not outputs and view.status == "canceled":  # as for a canceled batch: no file, exit 4
+        raise never_ran(f"job {job.id}")
     every = [p for attempts in parts for a in attempts for p in a.parts]
     destination = destination_for(job.id, options)
     with download_session(reporter, options, destination) as (http, progress):

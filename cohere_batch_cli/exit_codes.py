@@ -43,7 +43,7 @@ DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.UNEXPECTED: "An unexpected error: a bug in cbatch. Run again with --debug and report it.",
     ExitCode.USAGE: "Usage error: unknown command or option, a bad value, an unreadable file, a missing extra, a confirmation declined.",
     ExitCode.AUTH: "Authentication or configuration: no API key, a bad config file, 401, 403, 498.",
-    ExitCode.NOT_FOUND: "The batch or dataset does not exist (404).",
+    ExitCode.NOT_FOUND: "The batch or dataset does not exist (404); or there are no results: a canceled batch or job ran no record.",
     ExitCode.REFUSED: "The API refused the request (400, 422, other 4xx), a local check refused the input, or another cbatch on this machine sends for the same run.",
     ExitCode.SERVER: "Rate limit or server error (429, 5xx, unreadable answer) still failing after retries.",
     ExitCode.NETWORK: "Network failure: could not connect, TLS error, or a timeout.",

@@ -124,12 +124,15 @@ class ShiftingDatasetsApi(FakeApi):
     """Lists datasets newest first, and another client creates two before every page is read."""
 
     made = 0
+    bursts: list[int] | None = None
+    """Datasets created before each page is read (two before every one when None)."""
 
     def _answer(self, recorded: Any, *, act: bool) -> Any:
         url = urlsplit(recorded.path)
         if recorded.method != "GET" or url.path != "/v1/datasets":
             return super()._answer(recorded, act=act)
-        for _ in range(2):
+        burst = 2 if self.bursts is None else (self.bursts.pop(0) if self.bursts else 0)
+        for _ in range(burst):
             self.made += 1
             name = f"other-{self.made:03d}"
             self.datasets[name] = self._dataset(name, "batch-chat-v2-input")
@@ -156,6 +159,21 @@ def test_a_dataset_list_that_shifts_while_it_is_paged_lists_each_dataset_once(pa
         assert there <= set(listed), "a dataset that was there all along is missing"
         shown = Cli(api.base_url, TEST_KEY)("datasets", "list", "-q").stdout.split()
         assert len(shown) == len(set(shown)) and there <= set(shown)
+    finally:
+        api.stop()
+
+
+def test_a_list_of_one_dataset_that_gains_one_between_its_pages_is_listed_whole() -> None:
+    # The second page is the first one again (offset 1 now holds the same dataset): a shift,
+    # not a server ignoring offset.
+    api = ShiftingDatasetsApi().start()
+    try:
+        api.datasets.clear()
+        api.datasets["only"] = api._dataset("only", "batch-chat-v2-input")
+        api.bursts = [0, 1]
+        with CohereClient(TEST_KEY, api.base_url) as client:
+            # The new one sits before the offset, newest first: made after the listing began.
+            assert [d.id for d in client.iter_datasets()] == ["only"]
     finally:
         api.stop()
 

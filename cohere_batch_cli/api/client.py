@@ -402,15 +402,15 @@ class CohereClient:
         is paged shifts every later page: a page may repeat datasets already
         listed, even only those. That is normal: they are skipped, by id, and
         the listing goes on. A server that ignores ``offset`` is an error, not
-        an endless listing: the same page twice in a row, or
-        :data:`_STALE_PAGES` pages in a row with nothing new. Past ``most``
+        an endless listing: :data:`_STALE_PAGES` pages in a row with nothing
+        new. (One page the same as the one before is not enough: a list of one
+        dataset, one more created between the two requests, does that.) Past ``most``
         datasets the listing stops with an error.
         """
         offset = 0
         shown = 0
         longest = 0
         stale = 0
-        previous: list[str] = []
         seen: set[str] = set()
         while limit is None or shown < limit:
             ask = page_size if limit is None else min(page_size, limit - shown)
@@ -424,11 +424,10 @@ class CohereClient:
                 return
             ids = [d.id for d in page]
             stale = 0 if any(i not in seen for i in ids) else stale + 1
-            if stale and (ids == previous or stale >= _STALE_PAGES):
+            if stale >= _STALE_PAGES:
                 raise errors.UnexpectedResponseError(
                     "the dataset list repeated a page: offset was ignored"
                 )
-            previous = ids
             for dataset in page:
                 if dataset.id in seen:  # listed already: the list shifted under its pages
                     continue

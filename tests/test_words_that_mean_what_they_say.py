@@ -128,6 +128,10 @@ def test_a_jobs_watch_ends_pointing_at_the_jobs_one_results_file(cli: Cli, tmp_p
     state.outcome = AllDone(tuple(batches), ExitCode.OK, 1.0)
     text = "\n".join(line.plain for line in render_summary(state))
     assert f"results of the 5 completed: {command}" in text and "cbatch list" not in text
+    state.results = None  # batches of no job: each one's own results, never the account's newest
+    text = "\n".join(line.plain for line in render_summary(state))
+    assert "results of the 5 completed: cbatch results ID -o results-ID.jsonl" in text
+    assert "cbatch list" not in text
 
 
 def test_jobs_list_speaks_the_words_of_jobs_get(cli: Cli, tmp_path: Path) -> None:

@@ -927,7 +927,7 @@ def render_summary(state: WatchState) -> list[Text]:
         elif completed:
             lines.append(
                 Text(
-                    f"results of the {len(completed)} completed: cbatch results ID -o results-ID.jsonl (ids: cbatch list --status completed -q)"
+                    f"results of the {len(completed)} completed: cbatch results ID -o results-ID.jsonl for each id watched"
                 )
             )
     if isinstance(outcome, AllDone):

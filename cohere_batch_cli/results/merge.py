@@ -296,9 +296,12 @@ class _Merged:
     ) -> list[dict[str, Any]]:
         """The original's block, each record replaced by the retries' winner where that one wins."""
         self._read[1] += len(block)
-        for record in block:
-            record["attempt"] = 1
-        wanted = ids.candidates(block) if ids is not None else None
+        if ids is None:
+            for record in block:
+                record["attempt"] = 1
+            wanted = None
+        else:
+            wanted = ids.candidates(block)
         if not wanted:  # none of these ids was sent again (or nothing was)
             self.written[1] += len(block)
             return block
@@ -375,10 +378,15 @@ class _IdFilter:
         return made
 
     def candidates(self, block: list[dict[str, Any]]) -> list[int]:
-        """The positions in ``block`` of the records whose ``custom_id`` may be in the table."""
+        """The positions in ``block`` of the records whose ``custom_id`` may be in the table.
+
+        Each record is given ``attempt`` 1 on the way: one pass over the block,
+        the merge's hottest loop, rather than two.
+        """
         bits, mask = self._bits, self._mask
         out = []
         for position, record in enumerate(block):
+            record["attempt"] = 1
             custom_id = record.get("custom_id")
             if isinstance(custom_id, str):
                 h = hash(custom_id) & mask

@@ -114,7 +114,8 @@ def test_a_hostile_server_message_is_one_safe_error_line(fault_server: FaultServ
     assert code == 5, out
     assert_safe(out)
     lines = [line for line in out.replace("\r\n", "\n").splitlines() if line]
-    assert lines == [f"error: HTTP 400: bad request: {VISIBLE}\\nforged: line"]
+    # The label is cbatch's own colour at a terminal; the server's text is shown, never obeyed.
+    assert lines == [f"\x1b[1;31merror:\x1b[0m HTTP 400: bad request: {VISIBLE}\\nforged: line"]
 
 
 def test_a_plain_log_of_a_hostile_name_is_safe_off_a_terminal(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -66,6 +67,24 @@ def test_no_color_and_the_flag_turn_colour_off(sandbox: object, finished: str) -
         code, out = run_in_terminal(sandbox.base_url, *extra_args, "get", finished, **env)  # type: ignore[attr-defined]
         assert code == 0 and "completed" in out
         assert "\x1b[3" not in out and "\x1b[9" not in out, (extra_args, env, out)
+
+
+def test_the_error_label_is_red_at_a_terminal_and_plain_in_a_log(tmp_path: Path) -> None:
+    """A person spots the failure at a glance; a log, a pipe and NO_COLOR get the plain word."""
+    missing = str(tmp_path / "missing.jsonl")
+    code, out = run_in_terminal("http://127.0.0.1:1", "create", "--file", missing, "--model", "m")
+    assert code != 0
+    assert out.startswith("\x1b[1;31merror:\x1b[0m "), repr(out)
+    assert "\x1b[" not in out.split("error:\x1b[0m ", 1)[1], "the message keeps the terminal's colour"
+    _, plain = run_in_terminal(
+        "http://127.0.0.1:1", "create", "--file", missing, "--model", "m", NO_COLOR="1"
+    )
+    assert plain.startswith("error: ") and "\x1b[" not in plain
+    piped = subprocess.run(
+        [CBATCH, "create", "--file", missing, "--model", "m"],
+        capture_output=True, text=True, env={**os.environ, "CO_API_KEY": TEST_KEY}, timeout=30,
+    )  # fmt: skip
+    assert piped.stderr.startswith("error: ") and "\x1b[" not in piped.stderr
 
 
 def test_get_shows_fields_readably(sandbox: object, finished: str) -> None:

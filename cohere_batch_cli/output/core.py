@@ -50,6 +50,11 @@ _END = object()
 MACHINE_MODES = frozenset({JSON, JSONL, CSV, IDS, TEXT})
 
 
+_BOLD_RED = "1;31"
+_YELLOW = "33"
+"""SGR codes of the error and warning labels: the message itself stays the terminal's colour."""
+
+
 class _Stream:
     """One standard stream as the output object writes it: recorded, and never None.
 
@@ -285,7 +290,18 @@ class Output:
         self._err.flush()
 
     def warn(self, message: str) -> None:
-        self.info(f"warning: {message}")
+        live = self._live_view
+        if live is not None and live.active and self.stderr_is_tty:
+            self.info(f"warning: {message}")
+            return
+        self._err.write(f"{self._label('warning:', _YELLOW)} {clean_lines(message)}\n")
+        self._err.flush()
+
+    def _label(self, word: str, colour: str) -> str:
+        """``error:`` or ``warning:``, coloured for a person at a terminal, plain for a log."""
+        if self.no_color or not self.stderr_is_tty:
+            return word
+        return f"\x1b[{colour}m{word}\x1b[0m"
 
     @property
     def interactive(self) -> bool:
@@ -306,8 +322,8 @@ class Output:
 
     def error(self, message: str, *, unexpected: bool = False) -> None:
         """The one error line of a failed command: always one line, whatever the message held."""
-        prefix = "unexpected error" if unexpected else "error"
-        self._err.write(f"{prefix}: {clean(message)}\n")
+        prefix = "unexpected error:" if unexpected else "error:"
+        self._err.write(f"{self._label(prefix, _BOLD_RED)} {clean(message)}\n")
         self._err.flush()
 
     def debug(self, message: str) -> None:

@@ -534,11 +534,18 @@ def test_results_join_sets_the_count_beside_the_bill(cli: Cli, tmp_path: Path) -
     out = cli("results", batch["id"], "--join", str(path), "-o", str(tmp_path / "out.jsonl")).stderr
     estimate = estimate_json(cli, str(path), "-m", "command-r-08-2024")
     difference = int(batch["input_tokens"]) - estimate["input_tokens"]["total"]
+    versus = (
+        f"{-difference:,} more than the batch reports"
+        if difference < 0
+        else f"{difference:,} fewer than the batch reports"
+        if difference > 0
+        else "as many as the batch reports"
+    )
     assert (
         f"batch {batch['id']} reports {int(batch['input_tokens']):,} input tokens for 4 of 5 records; the text of "
-        f"all 5 counts {estimate['input_tokens']['total']:,}: {difference:+,}; the 1 failed or missing records bill "
-        "nothing, so this is not like for like"
-    ) in out
+        f"all 5 counts {estimate['input_tokens']['total']:,}, {versus}; "
+        "the 1 failed or missing record bills nothing, so this is not like for like"
+    ) in out, "a difference in words, never a bare signed number (issue 24, item 9)"
     plain = cli("results", batch["id"], "-o", str(tmp_path / "out2.jsonl")).stderr
     assert "reports" not in plain, "without --join there is nothing to count"
 

@@ -75,7 +75,9 @@ def test_the_error_label_is_red_at_a_terminal_and_plain_in_a_log(tmp_path: Path)
     code, out = run_in_terminal("http://127.0.0.1:1", "create", "--file", missing, "--model", "m")
     assert code != 0
     assert out.startswith("\x1b[1;31merror:\x1b[0m "), repr(out)
-    assert "\x1b[" not in out.split("error:\x1b[0m ", 1)[1], "the message keeps the terminal's colour"
+    assert "\x1b[" not in out.split("error:\x1b[0m ", 1)[1], (
+        "the message keeps the terminal's colour"
+    )
     _, plain = run_in_terminal(
         "http://127.0.0.1:1", "create", "--file", missing, "--model", "m", NO_COLOR="1"
     )

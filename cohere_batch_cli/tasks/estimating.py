@@ -44,6 +44,7 @@ from ..tokens.rule import (
     unit_tokens,
 )
 from ..tokens.source import FetchSettings
+from ..units import counted
 from .budget import Budget, Charge, money
 
 if TYPE_CHECKING:
@@ -798,10 +799,16 @@ class Comparison:
                 f"{self.difference:+,} ({self.per_record():+,.1f} a record), the template tokens the API adds"
             )
         left = self.records - self.succeeded
+        if self.difference < 0:
+            versus = f"{-self.difference:,} more than the batch reports"
+        elif self.difference > 0:
+            versus = f"{self.difference:,} fewer than the batch reports"
+        else:
+            versus = "as many as the batch reports"
         return (
             f"{head}{self.succeeded:,} of {self.records:,} records; the text of all {self.records:,} counts "
-            f"{self.estimated:,}: {self.difference:+,}; the {left:,} failed or missing records bill "
-            "nothing, so this is not like for like"
+            f"{self.estimated:,}, {versus}; the {counted(left, 'failed or missing record')} "
+            f"{'bills' if left == 1 else 'bill'} nothing, so this is not like for like"
         )
 
     def to_json(self) -> dict[str, Any]:

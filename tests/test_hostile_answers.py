@@ -243,3 +243,17 @@ def test_a_tokenizer_that_is_a_gzip_bomb_is_refused_at_its_bound(tmp_path: Path)
         in result.stderr.strip().splitlines()[-1]
     ), result.stderr
     assert len(storage.requests) == 1, "asked again: the same bomb would come back"
+
+
+def test_a_gzip_body_cut_short_is_a_lost_connection_and_retried(fault_server: FaultServer) -> None:
+    whole = zlib.compress(
+        json.dumps({"batch": batch_json()}).encode() * 50, wbits=16 + zlib.MAX_WBITS
+    )
+    fault_server.steady["GET /v2/batches/b-1"] = (
+        200, {**JSON, "Content-Encoding": "gzip"}, whole[: len(whole) // 2],
+    )  # fmt: skip
+    result = Cli(fault_server.base_url, TEST_KEY)(
+        "--retries", "1", "get", "b-1", exit_code=ExitCode.NETWORK
+    )
+    assert "closed the connection mid-answer: a gzip body cut short" in result.stderr
+    assert fault_server.count("GET /v2/batches/b-1") == 2

@@ -324,10 +324,9 @@ class Transport:
         except OutOfBounds as exc:
             raise _refused(method, path, response, exc) from None
         except NotJSON as exc:  # a compressed body cut short: as a connection closed mid-answer
-            lost = errors.NetworkError(
-                f"{httpx.URL(url).host} closed the connection mid-answer: {exc}"
-            )
-            raise _Retry(lost, None, True) from None
+            raise _Retry(
+                network_error(httpx.RemoteProtocolError(str(exc)), url), None, True
+            ) from None
         except httpx.HTTPError as exc:
             lost = network_error(exc, url)
             if _is_certificate_error(exc):

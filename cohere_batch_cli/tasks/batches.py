@@ -51,8 +51,6 @@ def create_batch(
 
 EARLIER_LOOKUP = 50
 """How many of the newest batches :func:`find_unrecorded_batch` reads."""
-CLOCK_SLACK = 300.0
-"""Seconds a batch may seem older than its input file (this machine's clock against the server's)."""
 
 
 class EarlierBatch(Exception):
@@ -79,10 +77,11 @@ def find_unrecorded_batch(
     its create (or whose output was lost) already made the batch. It is one
     of the newest :data:`EARLIER_LOOKUP` batches with this name and model,
     made since the input file last changed (``since``, less
-    :data:`CLOCK_SLACK`), from a dataset of the name this run gives its own
+    the one clock rule's allowance, :func:`~cohere_batch_cli.api.clock.not_before`), from a dataset of the name this run gives its own
     and with as many records as the file: the same command on the same file.
     A file changed since (a nightly's new input) never matches.
     """
+    from ..api.clock import not_before
     from ..api.errors import NotFoundError
 
     for seen, batch in enumerate(
@@ -93,7 +92,7 @@ def find_unrecorded_batch(
         made = batch.created_at
         if batch.name != name or batch.model != model or made is None or not batch.input_dataset_id:
             continue
-        if made.timestamp() < since - CLOCK_SLACK:
+        if made.timestamp() < not_before(since):
             continue
         try:
             dataset = client.get_dataset(batch.input_dataset_id)

@@ -128,6 +128,16 @@ def _requests_from_guide(work: Path, env: dict[str, str]) -> None:
     )
 
 
+def _tables(work: Path, env: dict[str, str]) -> None:
+    text = (ROOT / "docs" / "tables.md").read_text(encoding="utf-8")
+    (work / "reviews.csv").write_text(
+        text.split("```csv\n", 1)[1].split("```", 1)[0], encoding="utf-8"
+    )
+    (work / "tickets.jsonl").write_text(
+        text.split("```json\n", 1)[1].split("```", 1)[0], encoding="utf-8"
+    )
+
+
 def _requests_for_readme(work: Path, env: dict[str, str]) -> None:
     records = [
         {
@@ -187,6 +197,7 @@ PAGES: dict[str, Page] = {
     "docs/watch-and-ci.md": Page(setup=_requests_for_ci, queue_delay=6.0),
     "docs/sandbox.md": Page(),
     "docs/configuration.md": Page(setup=_config_profile),
+    "docs/tables.md": Page(setup=_tables),
 }
 """The pages with console examples, and how each runs (its prose names the sandbox settings)."""
 

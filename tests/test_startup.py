@@ -13,6 +13,7 @@ import sys
 HEAVY = (
     "httpx", "rich", "rich.console", "platformdirs", "fastavro", "tomli_w", "tomlkit", "tomllib", "tomli",
     "starlette", "uvicorn", "multipart", "pydantic", "sqlite3", "concurrent.futures", "tokenizers",
+    "jinja2",
 )  # fmt: skip
 
 
@@ -105,3 +106,15 @@ def test_one_command_builds_only_its_own_module() -> None:
         }
         & loaded
     )
+
+
+def test_create_help_loads_neither_jinja2_nor_pyarrow() -> None:
+    """``create --from`` renders with Jinja2 and may read Parquet: only a run with a table pays for them."""
+    code = (
+        "import sys; sys.argv = ['cbatch', 'create', '--help']\n"
+        "from cohere_batch_cli.cli import app\n"
+        "try:\n    app.run()\nexcept SystemExit:\n    pass\n"
+    )
+    loaded = imported_after(code)
+    assert "cohere_batch_cli.cli.batches" in loaded
+    assert not {"jinja2", "pyarrow", "cohere_batch_cli.tasks.table_prompts"} & loaded

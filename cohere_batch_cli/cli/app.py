@@ -42,7 +42,7 @@ Examples:
 PANEL_ORDER = ("Batches", "Datasets", "Results", "Sandbox", "Configuration")
 
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "create": ("batches", "Batches", "Create a batch from a dataset, or from a JSONL file in one step."),
+    "create": ("batches", "Batches", "Create a batch from a dataset, a JSONL file, or a table, in one step."),
     "list": ("batches", "Batches", "List batches, newest first."),
     "get": ("batches", "Batches", "Show every field of a batch: status, progress, token counts, datasets."),
     "cancel": ("batches", "Batches", "Cancel one or several batches and report each outcome."),

@@ -107,6 +107,72 @@ def _validated_in_time(state: Any, dataset: str, spec: WatchSpec, carry_on: str)
         out_of_time("after the upload: no batch was created", carry_on)
 
 
+def _read_text(path: Path, option: str) -> str:
+    from ..errors import InputFileError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise InputFileError(f"{option}: cannot read {path}: {reason}") from None
+
+
+def _table_prompt(
+    table: Path | None,
+    prompt: str | None,
+    prompt_file: Path | None,
+    system: str | None,
+    system_file: Path | None,
+    id_column: str | None,
+    max_tokens: int | None,
+    temperature: float | None,
+    *,
+    dataset_type: str | None,
+    job: bool,
+) -> Any:
+    """``create --from``'s options as one value, or None without --from; a bad mix is exit 2."""
+    given = {
+        "--prompt": prompt, "--prompt-file": prompt_file, "--system": system,
+        "--system-file": system_file, "--id-column": id_column, "--max-tokens": max_tokens,
+        "--temperature": temperature,
+    }  # fmt: skip
+    if table is None:
+        stray = [option for option, value in given.items() if value is not None]
+        if stray:
+            raise UsageError(f"{', '.join(stray)} go with --from TABLE")
+        return None
+    if (prompt is None) == (prompt_file is None):
+        raise UsageError("--from needs exactly one of --prompt TEMPLATE or --prompt-file FILE")
+    if system is not None and system_file is not None:
+        raise UsageError("give --system or --system-file, not both")
+    if dataset_type is not None:
+        raise UsageError("--type goes with --file: a table's rows are chat requests")
+    if job:
+        raise UsageError(
+            "--from does not run as a job yet: --split and --max-*-per-batch go with --file"
+        )
+    from ..tasks.table_prompts import TablePrompt
+
+    options: dict[str, Any] = {}
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    if temperature is not None:
+        options["temperature"] = temperature
+    if prompt is not None:
+        template, where = prompt, "--prompt"
+    else:
+        assert prompt_file is not None
+        template, where = _read_text(prompt_file, "--prompt-file"), str(prompt_file)
+    return TablePrompt(
+        table=table,
+        template=template,
+        where=where,
+        system=system if system_file is None else _read_text(system_file, "--system-file"),
+        id_column=id_column,
+        options=options,
+    )
+
+
 class OrderBy(str, Enum):
     created_at = "created_at"
     updated_at = "updated_at"
@@ -141,6 +207,77 @@ def register(app: typer.Typer) -> None:
                 "-f",
                 help="A JSONL file of requests (- reads stdin): checked, uploaded and validated first.",
                 dir_okay=False,
+            ),
+        ] = None,
+        table: Annotated[
+            Path | None,
+            typer.Option(
+                "--from",
+                help="A table (CSV, Parquet, JSONL of objects, or a folder of them): one chat request a row, from --prompt.",
+                rich_help_panel="A table in",
+            ),
+        ] = None,
+        prompt: Annotated[
+            str | None,
+            typer.Option(
+                "--prompt",
+                metavar="TEMPLATE",
+                help='With --from: the user message, a Jinja2 template of the row\'s columns ({{ title }}, {{ row["review text"] }}).',
+                rich_help_panel="A table in",
+            ),
+        ] = None,
+        prompt_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--prompt-file",
+                help="With --from: the template, read from a file.",
+                dir_okay=False,
+                rich_help_panel="A table in",
+            ),
+        ] = None,
+        system: Annotated[
+            str | None,
+            typer.Option(
+                "--system",
+                metavar="TEXT",
+                help="With --from: a system message before every prompt (as written, not a template).",
+                rich_help_panel="A table in",
+            ),
+        ] = None,
+        system_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--system-file",
+                help="With --from: the system message, read from a file.",
+                dir_okay=False,
+                rich_help_panel="A table in",
+            ),
+        ] = None,
+        id_column: Annotated[
+            str | None,
+            typer.Option(
+                "--id-column",
+                metavar="COLUMN",
+                help="With --from: the column that holds each row's custom_id (default: its row number, from 1).",
+                rich_help_panel="A table in",
+            ),
+        ] = None,
+        max_tokens: Annotated[
+            int | None,
+            typer.Option(
+                "--max-tokens",
+                min=1,
+                help="With --from: max_tokens of every request.",
+                rich_help_panel="A table in",
+            ),
+        ] = None,
+        temperature: Annotated[
+            float | None,
+            typer.Option(
+                "--temperature",
+                min=0.0,
+                help="With --from: temperature of every request.",
+                rich_help_panel="A table in",
             ),
         ] = None,
         model: Annotated[
@@ -205,7 +342,7 @@ def register(app: typer.Typer) -> None:
         jsonl: JsonlOpt = False,
         quiet: QuietOpt = False,
     ) -> None:
-        """Create a batch from a dataset, or from a JSONL file in one step.
+        """Create a batch from a dataset, a JSONL file, or a table, in one step.
 
         With --dataset, the dataset must already be validated. With --file, the
         file is checked line by line first (nothing is sent if a line is
@@ -233,6 +370,13 @@ def register(app: typer.Typer) -> None:
         too) and sends nothing: exit 0 when the create would go ahead, the
         check's own code otherwise.
 
+        With --from, each row of a table (CSV, Parquet, JSONL of objects, or
+        a folder of them) becomes one chat request whose user message is
+        --prompt (or --prompt-file) rendered with the row's columns; the
+        requests then go exactly as a --file would. A column the template
+        names that the table lacks is refused (exit 2), and so is a null the
+        template uses without a default (exit 5): nothing is sent.
+
         Examples:
 
           cbatch create --name nightly --dataset requests-3kd9xq --model command-r-08-2024
@@ -244,6 +388,8 @@ def register(app: typer.Typer) -> None:
           cbatch create --file requests.jsonl --model command-r-08-2024 --retry-failed 3 --watch
 
           cbatch create --file requests.jsonl --model command-r-08-2024 --max-cost 25
+
+          cbatch create --from reviews.csv --prompt 'Classify: {{ text }}' --model command-r-08-2024
         """
         import dataclasses
 
@@ -256,11 +402,18 @@ def register(app: typer.Typer) -> None:
         lines = json_out and watch  # the batch, then events: one JSON object a line
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         spec = dataclasses.replace(spec, json_lines=json_out or jsonl)
-        if (dataset is None) == (file is None):
-            raise UsageError("give exactly one of --dataset DATASET_ID or --file FILE")
-        if dry_run and (file is None or watch):
+        table_run = _table_prompt(
+            table, prompt, prompt_file, system, system_file, id_column, max_tokens, temperature,
+            dataset_type=dataset_type, job=wants_job(split, max_records_per_batch, max_bytes_per_batch),
+        )  # fmt: skip
+        if (dataset is not None) + (file is not None) + (table is not None) != 1:
             raise UsageError(
-                "--dry-run checks a --file and sends nothing: it takes neither --dataset nor --watch"
+                "give exactly one of --dataset DATASET_ID, --file FILE or --from TABLE"
+            )
+        if dry_run and ((file is None and table is None) or watch):
+            raise UsageError(
+                "--dry-run checks a --file or a --from table and sends nothing: "
+                "it takes neither --dataset nor --watch"
             )
         if not watch:
             refuse_watch_options(spec, "add --watch")
@@ -320,10 +473,17 @@ def register(app: typer.Typer) -> None:
             or strict_context
             or tokenizer is not None
         )
-        if file is None and guarded:
+        if file is None and table is None and guarded:
             raise UsageError(
                 "--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file"
             )
+        source = file  # what messages and the default name come from: the file, else the table
+        if table_run is not None:
+            from ..tasks.table_prompts import requests_from_table
+
+            # Rendered whole before anything is sent: a missing column or a null stops it here.
+            file = ctx.with_resource(requests_from_table(table_run, out))
+            source = table_run.table
         if watch:
             hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
         client = state.client()
@@ -342,8 +502,9 @@ def register(app: typer.Typer) -> None:
                 count_options(state, tokenizer), check_context=context_check, strict=strict_context
             )
             run = DryRun(
-                label=name or default_name(file), model=model, guard=checks, dataset_type=dataset_type,
+                label=name or default_name(source or file), model=model, guard=checks, dataset_type=dataset_type,
                 budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
+                source_label=table_run.label if table_run is not None else None,
             )  # fmt: skip
             dry_run_create(client, file, out, run)
             return
@@ -356,7 +517,9 @@ def register(app: typer.Typer) -> None:
             # One cbatch at a time sends a batch of one name from this machine, for the rest of the command.
             ctx.with_resource(
                 run_lock(
-                    state_dir()[0], f"batch {name or default_name(file)}", wait=wait_lock or 0.0
+                    state_dir()[0],
+                    f"batch {name or default_name(source or file)}",
+                    wait=wait_lock or 0.0,
                 )
             )
 
@@ -377,7 +540,7 @@ def register(app: typer.Typer) -> None:
                     client, report, model_name=model, options=checks, budget=limit, reporter=out
                 )
                 if not recorded:
-                    unrecorded_earlier(client, file, report, name, model, out)
+                    unrecorded_earlier(client, source or file, report, name, model, out)
 
             from ..naming import plain_dataset_name
             from ..tasks.batches import EarlierBatch
@@ -388,14 +551,18 @@ def register(app: typer.Typer) -> None:
                 try:
                     dataset = upload_file(
                         client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
-                        name=plain_dataset_name(name) if name else None,
+                        name=plain_dataset_name(name or default_name(source or file))
+                        if name or table_run is not None
+                        else None,
                         keep_original_file=True, before_upload=guard, wait=not bounded,
                         on_uploaded=uploaded.append,
+                        label=table_run.label if table_run is not None else None,
                     )  # fmt: skip
                 except EarlierBatch as earlier:  # nothing uploaded, nothing created
                     found, dataset = earlier.batch, earlier.batch.input_dataset_id or ""
-                name = name or default_name(file)
-                if found is None and recorded:
+                name = name or default_name(source or file)
+                # A table's requests are a temporary file: there is nothing to record for a retry.
+                if found is None and recorded and table_run is None:
                     remember_input_file(dataset, file, out, checked[-1] if checked else None)
                 if found is None and bounded:  # the upload was finished; the create is not begun
                     carry_on = _create_again(
@@ -405,7 +572,7 @@ def register(app: typer.Typer) -> None:
             except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: say what the upload left
                 if uploaded:
                     again = _create_again(
-                        state, uploaded[-1], model, name or default_name(file), spec, retry_failed,
+                        state, uploaded[-1], model, name or default_name(source or file), spec, retry_failed,
                         rule, pause, watch=watch,
                     )  # fmt: skip
                     out.info(

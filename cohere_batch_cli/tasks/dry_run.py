@@ -37,6 +37,8 @@ class DryRun:
     limits: Limits = field(default_factory=Limits)
     split: tuple[int, int | None] | None = None
     """For a job: the most bytes and records a part may hold; None for one batch."""
+    source_label: str | None = None
+    """How messages name a file cbatch wrote itself (a table's requests), instead of its path."""
 
 
 def dry_run_create(client: CohereClient, path: Path, reporter: Reporter, run: DryRun) -> None:
@@ -44,11 +46,15 @@ def dry_run_create(client: CohereClient, path: Path, reporter: Reporter, run: Dr
     if run.split is not None:
         _dry_job(client, path, reporter, run, *run.split)
         return
+    import dataclasses
+
     from ..input_rules import CHAT_V2_INPUT
     from ..spool import rereadable
     from .datasets import check_input, refuse_over_limit
 
     with rereadable(path) as source:  # stdin: checked from one copy, named stdin
+        if run.source_label is not None:
+            source = dataclasses.replace(source, label=run.source_label)
         refuse_over_limit(source.path, source.label, run.limits.dataset_max_bytes)
         report = check_input(
             source.path, run.dataset_type, reporter, uploading=False, label=source.label

@@ -1,0 +1,211 @@
+"""A table's rows made into chat requests: a Jinja2 template rendered once a row, in its sandbox.
+
+``cbatch create --from TABLE --prompt TEMPLATE`` writes one request a row,
+``{"custom_id": ID, "body": {"messages": [system?, user], ...options}}``, to a
+private temporary JSONL file that is removed whatever happens; that file then
+takes exactly the path of ``create --file`` (the local check, the upload, the
+create, the watch), so a table is never sent any other way.
+
+The rules a user relies on:
+
+- The template is Jinja2 in its ``SandboxedEnvironment`` (a template from a file
+  cannot reach Python's internals). Columns are its variables; a column whose
+  name is not an identifier is ``row["review text"]``. Jinja2 is imported here
+  alone, so commands without ``--from`` never load it.
+- A column the template names that the table lacks is refused before a row is
+  rendered (exit 2), naming the column and the columns the table has.
+- A null (a Parquet or JSON null; CSV has none: its values are strings) never
+  renders as ``None``: it reaches the template as an undefined value that raises
+  on any use, naming the row and the column (exit 5, nothing sent), unless the
+  template handles it (``x | default("n/a")``, ``x is defined``).
+- Each row's ``custom_id`` is its ``--id-column`` value, else its row number
+  (1-based, across the whole table); duplicates are refused by the local check,
+  as in any file.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import InputRejected, LocalWriteError, UsageError
+from ..units import counted
+
+if TYPE_CHECKING:
+    from jinja2 import Template
+
+    from .reporting import Reporter
+
+ROW = "row"
+"""The variable that holds every column of the row, for names that are not identifiers."""
+
+NULL_HINT = 'a template handles a null with {{ x | default("n/a") }} or {% if x is defined %}'
+
+
+@dataclass(frozen=True)
+class TablePrompt:
+    """What ``create --from`` makes of a table: the template, the system prompt, ids and options."""
+
+    table: Path
+    template: str
+    where: str = "--prompt"
+    """Where the template came from, for its syntax errors: ``--prompt`` or the file's path."""
+    system: str | None = None
+    id_column: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Chat fields beside ``messages`` in every body (``max_tokens``, ``temperature``)."""
+
+    @property
+    def label(self) -> str:
+        """How messages name the requests made from the table (line N of them is row N)."""
+        return f"{self.table} (rendered)"
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    template: Template
+    names: frozenset[str]
+    """The columns the template names: its free variables and ``row["..."]`` keys."""
+
+
+def compile_template(source: str, where: str) -> _Compiled:
+    """The template, compiled in Jinja2's sandbox, and the columns it names; a syntax error is exit 2."""
+    from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    try:
+        tree = env.parse(source)
+        template = env.from_string(tree)
+    except TemplateSyntaxError as exc:
+        raise UsageError(f"{where}: line {exc.lineno}: {exc.message}") from None
+    names = set(meta.find_undeclared_variables(tree)) - set(env.globals)
+    for item in tree.find_all(nodes.Getitem):
+        if (
+            isinstance(item.node, nodes.Name)
+            and item.node.name == ROW
+            and isinstance(item.arg, nodes.Const)
+            and isinstance(item.arg.value, str)
+        ):
+            names.add(item.arg.value)
+    for attr in tree.find_all(nodes.Getattr):
+        if isinstance(attr.node, nodes.Name) and attr.node.name == ROW:
+            names.add(attr.attr)
+    names.discard(ROW)
+    return _Compiled(template, frozenset(names))
+
+
+def _null_class() -> type[Any]:
+    from jinja2 import StrictUndefined
+
+    class Null(StrictUndefined):
+        """A null column: undefined, so any use raises with the message its hint holds."""
+
+        __slots__ = ()
+
+    return Null
+
+
+def _refuse_missing(path: Path, columns: list[str], needed: set[str]) -> None:
+    missing = sorted(needed - set(columns))
+    if missing:
+        names = ", ".join(f"'{m}'" for m in missing)
+        plural = "s" if len(missing) > 1 else ""
+        raise UsageError(
+            f"{path} has no column{plural} {names}; its columns: {', '.join(columns) or '(none)'}",
+            hint='a column whose name is not an identifier is row["its name"]',
+        )
+
+
+def render_requests(run: TablePrompt, out: Any, reporter: Reporter) -> int:
+    """Write one request a row of ``run.table`` to the text stream ``out``; the number of rows."""
+    from jinja2.exceptions import TemplateError, UndefinedError
+
+    from .tables import open_table_file, table_files
+
+    compiled = compile_template(run.template, run.where)
+    null = _null_class()
+    needed = set(compiled.names)
+    if run.id_column is not None:
+        needed.add(run.id_column)
+    number = 0
+    for file in table_files(run.table):
+        with open_table_file(file) as reader:
+            _refuse_missing(file.path, reader.columns, needed)
+            for row in reader.rows():
+                number += 1
+                values: dict[str, Any] = {}
+                for column in (*reader.columns, *row):
+                    if column in values:
+                        continue
+                    value = row.get(column)
+                    values[column] = (
+                        null(
+                            hint=f"{file.path}: row {number}: column '{column}' is null",
+                            name=column,
+                        )
+                        if value is None
+                        else value
+                    )
+                if run.id_column is None:
+                    custom_id = str(number)
+                else:
+                    given = row.get(run.id_column)
+                    if given is None:
+                        raise InputRejected(
+                            f"{file.path}: row {number}: its id column '{run.id_column}' is null "
+                            "(nothing was sent)"
+                        )
+                    custom_id = str(given)
+                try:
+                    prompt = compiled.template.render({**values, ROW: values})
+                except UndefinedError as exc:
+                    raise InputRejected(
+                        f"{exc.message} (nothing was sent)", hint=NULL_HINT
+                    ) from None
+                except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+                    raise InputRejected(
+                        f"{file.path}: row {number}: the template failed: {exc} (nothing was sent)"
+                    ) from None
+                messages = [{"role": "user", "content": prompt}]
+                if run.system is not None:
+                    messages.insert(0, {"role": "system", "content": run.system})
+                request = {"custom_id": custom_id, "body": {"messages": messages, **run.options}}
+                out.write(json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n")
+    if number == 0:
+        raise InputRejected(f"{run.table} has no rows: nothing to send")
+    reporter.info(f"{run.table}: {counted(number, 'row')} rendered into requests")
+    return number
+
+
+@contextmanager
+def requests_from_table(run: TablePrompt, reporter: Reporter) -> Iterator[Path]:
+    """A private temporary JSONL of the table's requests, complete before it is yielded, removed after."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".cbatch-table-", suffix=".jsonl")
+    except OSError as exc:
+        raise LocalWriteError(
+            f"cannot write the requests of {run.table}: {exc.strerror or exc}"
+        ) from None
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+            try:
+                render_requests(run, out, reporter)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                    raise
+                raise LocalWriteError(
+                    f"cannot write the requests of {run.table} to {path}: {exc.strerror or exc}"
+                ) from None
+        yield path
+    finally:
+        with suppress(OSError):
+            path.unlink()

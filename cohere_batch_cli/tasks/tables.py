@@ -1,0 +1,252 @@
+"""A table's rows, read in batches and never whole: CSV, Parquet, JSONL of objects, or a folder of them.
+
+``cbatch create --from TABLE`` reads its table here. Every format yields the
+same thing: one ``dict`` a row, column name to value, in the table's order,
+with memory that does not grow with the table:
+
+- **CSV**: the header names the columns and every value is a string, as
+  written ("001" stays "001", no type is guessed); an empty field is an empty
+  string, never a null.
+- **Parquet**: read a record batch at a time through pyarrow (imported only
+  here, from the ``parquet`` extra), with ``pre_buffer=False``, a bounded
+  ``buffer_size`` and ``use_threads=False``: pyarrow's defaults buffer whole
+  column chunks on several threads and took three times the memory.
+- **JSONL of objects**: one object a line, its keys the columns (those of the
+  first line). A JSONL of ``{custom_id, body}`` lines is requests, not a
+  table: it is refused with a pointer to ``--file``.
+- **A folder**: its table files (``.csv``, ``.parquet``, ``.jsonl``, ...,
+  hidden and ``_``-prefixed files such as Spark's ``_SUCCESS`` left out), read
+  as one table in lexicographic path order, as Spark writes ``part-00000...``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputFileError, InputRejected, MissingExtra, UsageError
+
+BATCH_ROWS = 1024
+"""Rows read from a Parquet file at a time."""
+PARQUET_BUFFER = 1 << 20
+"""Bytes pyarrow buffers while it reads a column chunk (``buffer_size``)."""
+
+_SUFFIXES = {
+    ".csv": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "jsonl",
+}
+
+
+@dataclass(frozen=True)
+class TableFile:
+    """One file of a table, and the format its name says it is in."""
+
+    path: Path
+    kind: str
+
+
+def table_files(table: Path) -> list[TableFile]:
+    """The files of ``table``: itself, or a folder's table files in lexicographic path order."""
+    if not table.exists():
+        raise InputFileError(f"cannot read {table}: no such file or folder")
+    if table.is_dir():
+        found = []
+        for root, dirs, names in os.walk(table):
+            dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
+            for name in names:
+                suffix = Path(name).suffix.lower()
+                if not name.startswith((".", "_")) and suffix in _SUFFIXES:
+                    found.append(Path(root) / name)
+        if not found:
+            raise UsageError(
+                f"{table} holds no table file (.csv, .parquet, .jsonl)",
+                hint="give --from a table file, or a folder of them",
+            )
+        found.sort(key=lambda p: p.relative_to(table).as_posix())
+        return [TableFile(p, _SUFFIXES[p.suffix.lower()]) for p in found]
+    kind = _SUFFIXES.get(table.suffix.lower())
+    if kind is None:
+        raise UsageError(
+            f"cannot tell the format of {table} from its name",
+            hint="name it .csv, .parquet or .jsonl",
+        )
+    return [TableFile(table, kind)]
+
+
+class TableReader:
+    """One file of a table: its columns, known before any row, and its rows."""
+
+    def __init__(self, file: TableFile) -> None:
+        self.file = file
+        self.columns: list[str] = []
+
+    def rows(self) -> Iterator[dict[str, Any]]:  # pragma: no cover - each format has its own
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of the file, whether its rows were read to the end or not."""
+        self._handle().close()
+
+    def _handle(self) -> Any:  # pragma: no cover - each format has its own
+        raise NotImplementedError
+
+    def __enter__(self) -> TableReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _CsvReader(TableReader):
+    def _handle(self) -> Any:
+        return self._fh
+
+    def __init__(self, file: TableFile) -> None:
+        super().__init__(file)
+        csv.field_size_limit(2**31 - 1)  # a long review is one field, not an error
+        try:
+            self._fh = open(file.path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed by rows()
+        except OSError as exc:
+            raise InputFileError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
+        self._reader = csv.reader(self._fh)
+        try:
+            header = next(self._reader, None)
+        except (csv.Error, UnicodeDecodeError) as exc:
+            self._fh.close()
+            raise InputRejected(f"{file.path}:1: not a CSV header: {exc}") from None
+        if header is None:
+            self._fh.close()
+            raise InputRejected(f"{file.path}: empty: a CSV table needs a header line")
+        _refuse_repeated(file.path, header)
+        self.columns = header
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        width = len(self.columns)
+        with self._fh:
+            try:
+                for fields in self._reader:
+                    if not fields:
+                        continue  # a blank line holds no row
+                    if len(fields) != width:
+                        raise InputRejected(
+                            f"{self.file.path}:{self._reader.line_num}: {len(fields)} fields, "
+                            f"the header names {width}"
+                        )
+                    yield dict(zip(self.columns, fields, strict=True))
+            except (csv.Error, UnicodeDecodeError) as exc:
+                raise InputRejected(
+                    f"{self.file.path}:{self._reader.line_num}: not CSV: {exc}"
+                ) from None
+
+
+class _JsonlReader(TableReader):
+    def _handle(self) -> Any:
+        return self._fh
+
+    def __init__(self, file: TableFile) -> None:
+        super().__init__(file)
+        try:
+            self._fh = open(file.path, encoding="utf-8")  # noqa: SIM115 - closed by rows()
+        except OSError as exc:
+            raise InputFileError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
+        self._first: tuple[int, dict[str, Any]] | None = None
+        self._line = 0
+        for line, record in self._records():
+            self._first = (line, record)
+            break
+        if self._first is None:
+            self._fh.close()
+            raise InputRejected(f"{file.path}: empty: a JSONL table needs one object a line")
+        first = self._first[1]
+        if "custom_id" in first and isinstance(first.get("body"), dict):
+            self._fh.close()
+            raise UsageError(
+                f"{file.path} holds requests ({{custom_id, body}} lines), not a table",
+                hint=f"send it as it is: cbatch create --file {file.path}",
+            )
+        self.columns = list(first)
+
+    def _records(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        try:
+            for text in self._fh:
+                self._line += 1
+                if not text.strip():
+                    continue
+                try:
+                    record = json.loads(text)
+                except ValueError as exc:
+                    raise InputRejected(
+                        f"{self.file.path}:{self._line}: not JSON: {exc.args[0] if exc.args else exc}"
+                    ) from None
+                if not isinstance(record, dict):
+                    raise InputRejected(f"{self.file.path}:{self._line}: not a JSON object")
+                yield self._line, record
+        except UnicodeDecodeError as exc:
+            raise InputRejected(f"{self.file.path}:{self._line + 1}: not UTF-8: {exc}") from None
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        with self._fh:
+            if self._first is not None:
+                yield self._first[1]
+            for _line, record in self._records():
+                yield record
+
+
+class _ParquetReader(TableReader):
+    def _handle(self) -> Any:
+        return self._file
+
+    def __init__(self, file: TableFile) -> None:
+        super().__init__(file)
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            from ..extras import install_hint
+
+            raise MissingExtra(
+                f"reading a Parquet table needs pyarrow: {install_hint('parquet')}"
+            ) from None
+        try:
+            self._file = pq.ParquetFile(file.path, pre_buffer=False, buffer_size=PARQUET_BUFFER)
+        except OSError as exc:
+            raise InputFileError(f"cannot read {file.path}: {exc}") from exc
+        except Exception as exc:  # pyarrow's own errors: a file that is not Parquet
+            raise InputRejected(f"{file.path}: not a Parquet file: {exc}") from None
+        self.columns = list(self._file.schema_arrow.names)
+        _refuse_repeated(file.path, self.columns)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        try:
+            for batch in self._file.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
+                yield from batch.to_pylist()
+        finally:
+            self._file.close()
+
+
+def _refuse_repeated(path: Path, columns: list[str]) -> None:
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise InputRejected(f"{path}: column '{column}' is named twice")
+        seen.add(column)
+
+
+_READERS: dict[str, type[TableReader]] = {
+    "csv": _CsvReader,
+    "jsonl": _JsonlReader,
+    "parquet": _ParquetReader,
+}
+
+
+def open_table_file(file: TableFile) -> TableReader:
+    """A reader of ``file``, its columns read (a header, a schema, a first object), no row yet."""
+    return _READERS[file.kind](file)

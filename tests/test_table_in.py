@@ -1,0 +1,271 @@
+"""``cbatch create --from TABLE --prompt TEMPLATE``: a table's rows sent as chat requests (issue 25, "A table in").
+
+Each test runs the command against the real sandbox and reads back what the sandbox
+received: the records of the uploaded dataset (their prompts, in row order, with the
+right ids), or the request log when nothing may be sent (a missing column, a null the
+template uses, ``--dry-run``).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+from tests.sandbox.sandbox_client import Api
+
+MODEL = "command-r-08-2024"
+
+
+@pytest.fixture
+def posts(sandbox: Any) -> Any:
+    """The POSTs the sandbox receives from here on."""
+    start = len(sandbox.request_log)
+    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
+
+
+@pytest.fixture
+def api(sandbox: Any) -> Iterator[Api]:
+    client = Api(sandbox)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The temporary folder cbatch writes a table's requests in, to see it emptied."""
+    folder = tmp_path / "tmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def sent(cli: Cli, api: Api, *args: str) -> list[tuple[str, dict[str, Any]]]:
+    """Run ``cbatch create ARGS --json``; the uploaded dataset's records as (custom_id, body)."""
+    batch = json.loads(cli("create", *args, "--model", MODEL, "--json").stdout)
+    records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
+    return [(r["custom_id"], json.loads(r["body"])) for r in records]
+
+
+def prompts(records: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+    return [(cid, body["messages"][-1]["content"]) for cid, body in records]
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_lines(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def write_parquet(path: Path, columns: dict[str, list[Any]], row_group_size: int = 1000) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path, row_group_size=row_group_size)
+    return path
+
+
+def test_a_csv_table_sends_one_request_a_row_with_its_id_column_and_options_as_strings(
+    cli: Cli, api: Api, tmp_path: Path, scratch: Path
+) -> None:
+    table = write_csv(
+        tmp_path / "reviews.csv",
+        'id,review text,stars\n001,"Great phone, sturdy",5\n002,Broke in a week,1\n010,,3\n',
+    )
+    records = sent(
+        cli, api, "--from", str(table), "--id-column", "id", "--system", "Answer in one word.",
+        "--prompt", 'Stars {{ stars }} ({{ stars ~ "" }}): {{ row["review text"] }}',
+        "--max-tokens", "20", "--temperature", "0.3",
+    )  # fmt: skip
+    assert prompts(records) == [
+        ("001", "Stars 5 (5): Great phone, sturdy"),
+        ("002", "Stars 1 (1): Broke in a week"),
+        ("010", "Stars 3 (3): "),  # an empty CSV field is an empty string, not a null
+    ]
+    _, body = records[0]
+    assert body == {
+        "messages": [
+            {"role": "system", "content": "Answer in one word."},
+            {"role": "user", "content": "Stars 5 (5): Great phone, sturdy"},
+        ],
+        "max_tokens": 20,
+        "temperature": 0.3,
+    }
+    assert list(scratch.iterdir()) == []  # the rendered requests are removed
+
+
+def test_a_parquet_table_is_read_in_batches_in_row_order_with_row_numbers_as_ids(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    count = 1100  # more than one record batch and several row groups
+    titles = [f"title {i}" if i % 7 else None for i in range(count)]
+    table = write_parquet(
+        tmp_path / "docs.parquet",
+        {"n": list(range(count)), "title": titles},
+        row_group_size=300,
+    )
+    records = sent(
+        cli, api, "--from", str(table), "--prompt", '{{ n }}: {{ title | default("untitled") }}'
+    )
+    assert prompts(records) == [
+        (str(i + 1), f"{i}: {titles[i] if titles[i] is not None else 'untitled'}")
+        for i in range(count)
+    ]
+
+
+def test_a_jsonl_table_with_prompt_and_system_files_and_a_null_the_template_handles(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    table = write_lines(
+        tmp_path / "tickets.jsonl",
+        [{"ticket": "T-1", "text": "login fails", "tag": None}, {"ticket": "T-2", "text": "slow"}],
+    )
+    (tmp_path / "prompt.j2").write_text(
+        "Ticket {{ ticket }}: {{ text }}{% if tag is defined %} [{{ tag }}]{% endif %}\n"
+    )
+    (tmp_path / "system.txt").write_text("You triage tickets.")
+    records = sent(
+        cli, api, "--from", str(table), "--prompt-file", str(tmp_path / "prompt.j2"),
+        "--system-file", str(tmp_path / "system.txt"), "--id-column", "ticket",
+    )  # fmt: skip
+    assert prompts(records) == [("T-1", "Ticket T-1: login fails"), ("T-2", "Ticket T-2: slow")]
+    assert records[0][1]["messages"][0] == {"role": "system", "content": "You triage tickets."}
+
+
+def test_a_jsonl_of_requests_is_refused_with_a_pointer_to_file(
+    cli: Cli, tmp_path: Path, posts: Any
+) -> None:
+    table = write_lines(
+        tmp_path / "requests.jsonl",
+        [{"custom_id": "a", "body": {"messages": [{"role": "user", "content": "hi"}]}}],
+    )
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ body }}", "--model", MODEL, exit_code=2
+    )
+    assert "holds requests" in result.stderr and f"--file {table}" in result.stderr
+    assert posts() == []
+
+
+def test_a_folder_is_one_table_its_files_in_lexicographic_path_order(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    folder = tmp_path / "out"
+    (folder / "b").mkdir(parents=True)
+    write_csv(folder / "part-00001.csv", "name\ncarol\ndave\n")
+    write_parquet(folder / "part-00000.parquet", {"name": ["alice", "bob"]})
+    write_lines(folder / "b" / "part-00000.jsonl", [{"name": "erin"}])
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-00000.parquet.crc").write_text("x")
+    records = sent(cli, api, "--from", str(folder), "--prompt", "Hello {{ name }}")
+    assert prompts(records) == [
+        ("1", "Hello erin"),  # b/part-00000.jsonl sorts before part-00000.parquet
+        ("2", "Hello alice"),
+        ("3", "Hello bob"),
+        ("4", "Hello carol"),
+        ("5", "Hello dave"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ tag }}",
+        '{{ "tag: " ~ tag }}',
+        "{{ tag | string }}",
+        "{{ tag | upper }}",
+        '{{ [text, tag] | join(", ") }}',
+    ],
+)
+def test_a_null_the_template_uses_is_refused_naming_row_and_column_and_nothing_is_sent(
+    cli: Cli, tmp_path: Path, posts: Any, scratch: Path, template: str
+) -> None:
+    table = write_lines(
+        tmp_path / "t.jsonl", [{"text": "a", "tag": "x"}, {"text": "b", "tag": None}]
+    )
+    result = cli(
+        "create", "--from", str(table), "--prompt", template, "--model", MODEL, exit_code=5
+    )
+    assert f"{table}: row 2: column 'tag' is null (nothing was sent)" in result.stderr
+    assert "None" not in result.stderr
+    assert posts() == []
+    assert list(scratch.iterdir()) == []
+
+
+def test_a_column_the_table_lacks_is_refused_before_anything_is_sent(
+    cli: Cli, tmp_path: Path, posts: Any
+) -> None:
+    table = write_csv(tmp_path / "r.csv", "id,review text\n1,good\n")
+    for template, missing in (("{{ title }}", "'title'"), ('{{ row["review"] }}', "'review'")):
+        result = cli(
+            "create", "--from", str(table), "--prompt", template, "--model", MODEL, exit_code=2
+        )
+        assert f"{table} has no column {missing}; its columns: id, review text" in result.stderr
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ id }}", "--id-column", "key",
+        "--model", MODEL, exit_code=2,
+    )  # fmt: skip
+    assert "has no column 'key'" in result.stderr
+    assert posts() == []
+
+
+def test_duplicate_ids_are_refused_as_the_check_refuses_them(
+    cli: Cli, tmp_path: Path, posts: Any
+) -> None:
+    table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,two\na,three\n")
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--id-column", "id",
+        "--model", MODEL, exit_code=5,
+    )  # fmt: skip
+    assert f"{table} (rendered):3:" in result.stderr and "custom_id" in result.stderr
+    assert posts() == []
+
+
+def test_dry_run_renders_and_checks_the_table_and_sends_nothing(
+    cli: Cli, tmp_path: Path, posts: Any, scratch: Path
+) -> None:
+    table = write_csv(tmp_path / "r.csv", "text\none\ntwo\n")
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--model", MODEL, "--dry-run"
+    )
+    assert f"{table}: 2 rows rendered into requests" in result.stderr
+    assert f"{table} (rendered): 2 records of batch-chat-v2-input, checked" in result.stderr
+    assert "dry run: nothing was sent" in result.stderr.splitlines()[-1]
+    assert posts() == []
+    assert list(scratch.iterdir()) == []
+
+
+def test_watch_follows_the_batch_made_from_a_table(cli: Cli, tmp_path: Path) -> None:
+    table = write_csv(tmp_path / "r.csv", "text\none\ntwo\n")
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--model", MODEL,
+        "--watch", "--plain", "--timeout", "60s",
+    )  # fmt: skip
+    assert "completed" in result.stderr or "completed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--prompt", "x"), "--prompt go with --from TABLE"),
+        (("--from", "t.csv"), "exactly one of --prompt TEMPLATE or --prompt-file"),
+        (("--from", "t.csv", "--file", "r.jsonl", "--prompt", "x"), "exactly one of --dataset"),
+        (("--from", "t.csv", "--prompt", "x", "--split"), "does not run as a job yet"),
+        (("--from", "t.csv", "--prompt", "{{ x", "--dry-run"), "--prompt: line 1:"),
+    ],
+)
+def test_table_options_that_do_not_go_together_are_usage_errors(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], says: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "t.csv", "x\n1\n")
+    result = cli("create", *args, "--model", MODEL, exit_code=2)
+    assert says in result.stderr

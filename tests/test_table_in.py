@@ -269,3 +269,30 @@ def test_table_options_that_do_not_go_together_are_usage_errors(
     write_csv(tmp_path / "t.csv", "x\n1\n")
     result = cli("create", *args, "--model", MODEL, exit_code=2)
     assert says in result.stderr
+
+
+def test_retry_rounds_of_a_table_run_send_again_from_the_uploaded_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The table's requests are a temporary file: a retry reads them back from the input dataset."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0,
+        output_ready_delay=0.0, transient_fail_rate=0.3, seed=5,
+    )  # fmt: skip
+    table = write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i}\n" for i in range(20)))
+    monkeypatch.chdir(tmp_path)
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        result = cli(
+            "create", "--from", str(table), "--prompt", "Say {{ text }}", "--model", MODEL,
+            "--retry-failed", "5", "--watch", "--pause", "0.05s", "-q",
+        )  # fmt: skip
+        assert "every record succeeded after" in result.stderr
+        root = result.stdout.split()[0]
+        cli("results", root, "-o", "all.jsonl")
+    merged = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
+    assert sorted(int(r["custom_id"]) for r in merged) == list(range(1, 21))
+    assert all("body" in r for r in merged)

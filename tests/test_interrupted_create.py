@@ -1,10 +1,11 @@
 """An interrupted ``create --file`` says which dataset it left, and how to go on from it (issue 24, item 19).
 
 SIGTERM (CI cancelling a job) or Ctrl-C reaches the installed ``cbatch`` after the upload,
-while it waits for validation, before any batch exists. Run again, the same command uploads
-the file again (a new dataset), so the line names the dataset left and the
-``cbatch create --dataset ...`` that makes the batch from it; that command then works,
-uploading nothing.
+while it waits for validation, before any batch exists. The line names the dataset left;
+the same command run again takes that dataset (found by the file's path and fingerprint
+in the state store, checked on the API) and uploads nothing (issue 23: an interrupted
+``create --file`` after its upload reuses that dataset), and so does the
+``cbatch create --dataset ...`` it prints.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def test_sigterm_after_the_upload_names_the_dataset_left_and_the_create_that_use
         left = re.search(r"dataset (\S+) holds the file", said)
         assert left is not None, said
         assert "before the batch was created" in said
-        again = re.search(r"create the batch from that dataset with: (.+)$", said, re.M)
+        assert "the same command run again uses it (it uploads nothing)" in said
+        again = re.search(r"and so does: (.+)$", said, re.M)
         assert again is not None, said
         command = shlex.split(again.group(1))
         assert command[:4] == ["cbatch", "create", "--dataset", left.group(1)]
@@ -65,10 +67,60 @@ def test_sigterm_after_the_upload_names_the_dataset_left_and_the_create_that_use
             while client.get_dataset(left.group(1)).validation_status != "validated":
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-        uploads = sum(1 for m, p, _ in server.request_log if m == "POST" and p == "/v1/datasets")
+        uploads = sum(
+            1 for m, p, _ in server.request_log if m == "POST" and p.split("?")[0] == "/v1/datasets"
+        )
         done = run_cbatch(server.base_url, [*command[1:], "-q"], tmp_path)
         assert done.returncode == 0, done.stderr
         assert (
-            sum(1 for m, p, _ in server.request_log if m == "POST" and p == "/v1/datasets")
+            sum(
+                1
+                for m, p, _ in server.request_log
+                if m == "POST" and p.split("?")[0] == "/v1/datasets"
+            )
             == uploads
         )
+
+
+def test_the_same_create_run_again_after_a_stop_between_upload_and_create_uploads_nothing(
+    tmp_path: Path,
+) -> None:
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, validation_delay=1.0, queue_delay=0.0,
+        records_per_second=2000.0,
+    )  # fmt: skip
+    write_jsonl(tmp_path / "faq.jsonl", chat_records(3))
+    command = ["create", "--file", "faq.jsonl", "--model", MODEL, "--name", "faq", "-q"]
+    with SandboxServer(settings) as server:
+        with subprocess.Popen(
+            [cbatch_path(), *command], cwd=tmp_path, env=cbatch_env(server.base_url, tmp_path),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) as proc:  # fmt: skip
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if line.startswith("uploaded as dataset "):
+                    left = line.split()[-1]
+                    break
+            proc.send_signal(signal.SIGTERM)
+            proc.stderr.read()
+            proc.wait(timeout=30)
+
+        def uploads() -> int:
+            return sum(
+                1
+                for m, p, _ in server.request_log
+                if m == "POST" and p.split("?")[0] == "/v1/datasets"
+            )
+
+        before = uploads()
+        again = run_cbatch(server.base_url, command, tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert f"as dataset {left}; nothing is uploaded again" in again.stderr
+        assert uploads() == before, "the dataset the stopped run left is used, not a new upload"
+        with CohereClient(TEST_KEY, server.base_url) as client:
+            (batch,) = list(client.iter_batches())
+            assert batch.input_dataset_id == left and again.stdout.split() == [batch.id]
+        # Once a batch was made from it, the same command makes a new batch, as it always has.
+        third = run_cbatch(server.base_url, command, tmp_path)
+        assert third.returncode == 0, third.stderr
+        assert uploads() == before + 1 and "nothing is uploaded again" not in third.stderr

@@ -541,12 +541,24 @@ def register(app: typer.Typer) -> None:
                 )
                 if not recorded:
                     unrecorded_earlier(client, source or file, report, name, model, out)
+                elif table_run is None:  # a table's requests are a temporary file of this run's
+                    interrupted_upload(client, file, report, name, out)
 
             from ..naming import plain_dataset_name
-            from ..tasks.batches import EarlierBatch
+            from ..tasks.batches import EarlierBatch, EarlierUpload
 
             bounded = watch and spec.deadline is not None  # --timeout: the validation counts too
             uploaded: list[str] = []
+
+            def on_uploaded(dataset_id: str) -> None:
+                """Recorded before validation: a run stopped during it is found again by its bytes.
+
+                A table's requests are a temporary file: nothing to record for a retry.
+                """
+                uploaded.append(dataset_id)
+                if recorded and table_run is None:
+                    remember_input_file(dataset_id, file, out, checked[-1] if checked else None)
+
             try:
                 try:
                     dataset = upload_file(
@@ -555,15 +567,19 @@ def register(app: typer.Typer) -> None:
                         if name or table_run is not None
                         else None,
                         keep_original_file=True, before_upload=guard, wait=not bounded,
-                        on_uploaded=uploaded.append,
+                        on_uploaded=on_uploaded,
                         label=table_run.label if table_run is not None else None,
                     )  # fmt: skip
                 except EarlierBatch as earlier:  # nothing uploaded, nothing created
                     found, dataset = earlier.batch, earlier.batch.input_dataset_id or ""
+                except EarlierUpload as earlier:  # uploaded by a run stopped before its create
+                    dataset = earlier.dataset_id
+                    uploaded.append(dataset)
+                    if not bounded:
+                        from ..tasks.datasets import validated
+
+                        validated(client, dataset, out)
                 name = name or default_name(source or file)
-                # A table's requests are a temporary file: there is nothing to record for a retry.
-                if found is None and recorded and table_run is None:
-                    remember_input_file(dataset, file, out, checked[-1] if checked else None)
                 if found is None and bounded:  # the upload was finished; the create is not begun
                     carry_on = _create_again(
                         state, dataset, model, name, spec, retry_failed, rule, pause
@@ -577,8 +593,8 @@ def register(app: typer.Typer) -> None:
                     )  # fmt: skip
                     out.info(
                         f"stopped after the upload, before the batch was created: dataset {uploaded[-1]} "
-                        "holds the file; the same command run again would upload it again, so create "
-                        f"the batch from that dataset with: {again}"
+                        "holds the file; the same command run again uses it (it uploads nothing), "
+                        f"and so does: {again}"
                     )
                 raise
         from ..tasks.resolving import DATASET, act_on
@@ -944,6 +960,40 @@ def register(app: typer.Typer) -> None:
             code = run_watch(state, accepted, spec)
             first_failure = first_failure or code
         raise typer.Exit(first_failure)
+
+
+def interrupted_upload(
+    client: CohereClient, file: Path, report: FileReport, name: str | None, out: Output
+) -> None:
+    """Stop before the upload (:class:`EarlierUpload`) when a run stopped before its create sent these bytes.
+
+    The same ``create --file`` run again after Ctrl-C, a CI cancel or a kill
+    between the upload and the create takes the dataset that run left,
+    found by the file's path and fingerprint in the state store and checked
+    on the API (still there, same name, no batch made from it).
+    """
+    from ..naming import plain_dataset_name
+    from ..spool import is_stdin
+    from ..tasks.batches import EarlierUpload, find_earlier_upload
+    from ..tasks.datasets import default_name
+    from ..tasks.lineage import open_store_or_warn
+
+    if is_stdin(file) or not file.is_file() or report.fingerprint is None:
+        return
+    store = open_store_or_warn(out, "looking for an upload an earlier run left")
+    if store is None:
+        return
+    candidates = store.datasets_uploaded_from(str(file.resolve()), report.fingerprint)
+    if not candidates:
+        return
+    dataset_name = plain_dataset_name(name or default_name(file))
+    found = find_earlier_upload(client, candidates, dataset_name)
+    if found is not None:
+        out.info(
+            f"resumed: {file} was uploaded by an earlier run stopped before its create, "
+            f"as dataset {found}; nothing is uploaded again"
+        )
+        raise EarlierUpload(found)
 
 
 def unrecorded_earlier(

@@ -349,6 +349,15 @@ class StateStore:
             ),
         )
 
+    def datasets_uploaded_from(self, path: str, sha256: str) -> list[str]:
+        """The datasets this machine uploaded from the file at ``path`` with these bytes, newest first."""
+        rows = self._rows(
+            "SELECT dataset_id FROM input_files WHERE path = ? AND sha256 = ?"
+            " ORDER BY recorded_at DESC",
+            (path, sha256),
+        )
+        return [r["dataset_id"] for r in rows]
+
     def input_file(self, dataset_id: str) -> InputFile | None:
         rows = self._rows("SELECT * FROM input_files WHERE dataset_id = ?", (dataset_id,))
         if not rows:

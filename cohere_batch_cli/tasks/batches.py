@@ -53,6 +53,57 @@ EARLIER_LOOKUP = 50
 """How many of the newest batches :func:`find_unrecorded_batch` reads."""
 
 
+EARLIER_UPLOAD_LOOKUP = 1000
+"""How many of the newest batches :func:`find_earlier_upload` reads for one made from a dataset."""
+
+
+class EarlierUpload(Exception):
+    """Raised between the check and the upload: an interrupted run already uploaded these bytes."""
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(dataset_id)
+        self.dataset_id = dataset_id
+
+
+def find_earlier_upload(
+    client: CohereClient, candidates: Sequence[str], dataset_name: str
+) -> str | None:
+    """The dataset an interrupted ``create --file`` uploaded from these very bytes, if it can serve.
+
+    ``candidates`` are the datasets this machine recorded as uploaded from the
+    same path with the same fingerprint, newest first. One is taken when it
+    still exists under the name this run would give its own, did not fail
+    validation, and no batch was made from it: its run stopped between the
+    upload and the create. A dataset a batch was made from belongs to a run
+    that finished: the same command then makes a new batch, as it always has.
+    """
+    from ..api.clock import not_before
+    from ..api.errors import NotFoundError
+
+    for dataset_id in candidates:
+        try:
+            dataset = client.get_dataset(dataset_id)
+        except NotFoundError:
+            continue
+        if dataset.name != dataset_name or dataset.validation_status == "failed":
+            continue
+        made = dataset.created_at
+        since = not_before(made.timestamp(), server=True) if made is not None else None
+        used = False
+        for seen, batch in enumerate(client.iter_batches(page_size=100, order_by="created_at")):
+            created = batch.created_at
+            if seen >= EARLIER_UPLOAD_LOOKUP or (
+                since is not None and created is not None and created.timestamp() < since
+            ):
+                break  # newest first: every batch after this one is older than the dataset
+            if batch.input_dataset_id == dataset_id:
+                used = True
+                break
+        if not used:
+            return dataset_id
+    return None
+
+
 class EarlierBatch(Exception):
     """Raised between the check and the upload: an earlier run already made this command's batch."""
 

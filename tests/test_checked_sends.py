@@ -135,3 +135,31 @@ def test_a_retry_sends_the_recorded_input_it_compared_not_the_file_rewritten_aft
     assert not unchecked_sent(world, b"LOREM"), "the retry sent bytes read after the comparison"
     (retry,) = [b for b in client.iter_batches() if b.id != batch.id]
     assert client.get_dataset(retry.input_dataset_id).num_rows == 10  # the failed ones, as checked
+
+
+def test_jobs_results_input_order_refuses_an_input_rewritten_in_another_order(
+    world: dict[str, Any],
+) -> None:
+    def cbatch(*args: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [cbatch_path(), *args], cwd=world["cwd"], env=cbatch_env(world["server"].base_url, world["cwd"]),
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        assert done.returncode == code, done.stderr
+        assert "Traceback" not in done.stderr
+        return done
+
+    made = cbatch("jobs", "create", "in.jsonl", "--model", "command-a-03-2025", "--watch", "-q")
+    job_id = made.stdout.split()[0]
+    path: Path = world["cwd"] / "in.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(reversed(lines)))  # the same records and size, the other way round
+    refused = cbatch("jobs", "results", job_id, "-o", "ordered.jsonl", "--input-order", code=5)
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("error: ") and f"in.jsonl changed after job {job_id} checked it" in line
+    assert "nothing was written" in line and "leave out --input-order" in line, line
+    assert not (world["cwd"] / "ordered.jsonl").exists(), "an order that was never checked"
+    path.write_bytes(b"".join(lines))  # put back: the order is the checked input's
+    cbatch("jobs", "results", job_id, "-o", "ordered.jsonl", "--input-order")
+    written = (world["cwd"] / "ordered.jsonl").read_text().splitlines()
+    assert [json.loads(x)["custom_id"] for x in written] == [f"q{i:05d}" for i in range(RECORDS)]

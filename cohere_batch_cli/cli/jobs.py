@@ -330,7 +330,7 @@ def results(
         bool,
         typer.Option(
             "--input-order",
-            help="Write the records in the order of the job's input file (read again; sorted on disk, not in memory).",
+            help="Write the records in the order of the job's input file (read again and compared with its check: a file changed since is refused, exit 5; sorted on disk, not in memory).",
         ),
     ] = False,
     file: FileOpt = None,
@@ -363,14 +363,16 @@ def results(
     job = _job(store, job_id)
     source = None
     if input_order:
+        from ..results.order import InputOrder
         from ..tasks.jobs import input_of
 
-        source = input_of(job, file)
-        if source is None:
+        path = input_of(job, file)
+        if path is None:
             raise UsageError(
                 f"--input-order reads the job's input again, and {file or job.path or 'it'} is not there or changed",
                 hint="give it with --file FILE",
             )
+        source = InputOrder(path, job.fingerprint, f"job {job.id}")  # compared as it is read
     fetch_job_results(
         state.client(), job, store, state.out, options, stdout=state.out.binary,
         delete_outputs=delete_outputs, partial=partial, input_order=source,

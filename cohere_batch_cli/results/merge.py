@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from .._httpx import httpx
     from ..api.models import DatasetPart
     from ..output.progress import ProgressSink
+    from .order import InputOrder
 
 _BLOCK = 2000
 """Records of the original read, and their ids looked up in the retries' table, at once."""
@@ -131,7 +132,7 @@ def download_job(
     stdout: BinaryStdout | None = None,
     refresh_links: RefreshLinks | None = None,
     table: TableOptions | None = None,
-    input_order: Path | None = None,
+    input_order: InputOrder | None = None,
 ) -> MergedSummary:
     """A job's results: every part's attempts merged into one file, one record per ``custom_id``.
 
@@ -140,7 +141,7 @@ def download_job(
     and each in the order it came, and every part's retries go to the one
     table of winners: the same merge as one batch's attempts, over many
     originals. ``attempt`` counts within a part. ``input_order`` is the job's
-    input: the records are written in its order (:mod:`.order`).
+    input: the records are written in its order (:mod:`.order`), once it read back as checked.
     """
     originals = []
     retries = []
@@ -175,7 +176,7 @@ def _merge(
     stdout: BinaryStdout | None,
     refresh_links: RefreshLinks | None,
     table: TableOptions | None,
-    input_order: Path | None = None,
+    input_order: InputOrder | None = None,
 ) -> MergedSummary:
     # The retries' parts first: they are read whole before the originals stream.
     groups = [ordered_parts(a.parts) for a in retries]

@@ -7,6 +7,12 @@ their ``custom_id`` has in the input file, kept in a table keyed by that
 number, and read back in it: two passes over disk, never the records in
 memory. A record whose ``custom_id`` is not in the input (there should be
 none) follows the others, in the order it came.
+
+The input read for the order is hashed as it is read and compared with the
+fingerprint its check recorded before a record is written: a file rewritten
+since (the same records in another order, the same size) would give another
+order without a word, so it is refused (:class:`~cohere_batch_cli.errors.InputChanged`,
+exit 5) rather than followed, and the service's order is one option away.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import json
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +30,28 @@ import orjson as _orjson
 _BLOCK = 5000
 
 
+@dataclass(frozen=True)
+class InputOrder:
+    """The input whose order the records are written in, and what its check recorded of it."""
+
+    path: Path
+    fingerprint: str | None
+    """The fingerprint of the input its check read (None: recorded before fingerprints, not compared)."""
+    owner: str
+    """What the input belongs to, for the refusal (``job k3v9x0q2ma``)."""
+
+
 def in_input_order(
-    records: Iterable[dict[str, Any]], input_path: Path, workdir: Path
+    records: Iterable[dict[str, Any]], order: InputOrder, workdir: Path
 ) -> Iterator[dict[str, Any]]:
-    """``records`` in the order their ``custom_id``s have in ``input_path`` (a JSONL file).
+    """``records`` in the order their ``custom_id``s have in ``order.path`` (a JSONL file).
 
     The scratch table lives in ``workdir`` (beside the destination): a disk that
     fills up under it is a :class:`~cohere_batch_cli.errors.LocalWriteError`
     naming the folder, as a full disk is for the results themselves.
     """
     try:
-        yield from _in_input_order(records, input_path, workdir)
+        yield from _in_input_order(records, order, workdir)
     except sqlite3.OperationalError as exc:  # the disk: full, read-only, failing
         from ..errors import LocalWriteError
 
@@ -45,8 +63,10 @@ def in_input_order(
 
 
 def _in_input_order(
-    records: Iterable[dict[str, Any]], input_path: Path, workdir: Path
+    records: Iterable[dict[str, Any]], order: InputOrder, workdir: Path
 ) -> Iterator[dict[str, Any]]:
+    from ..fingerprint import BlockHasher, fingerprint
+
     with closing(sqlite3.connect(workdir / "order.sqlite3", isolation_level=None)) as db:
         for pragma in (
             "journal_mode = OFF",
@@ -60,8 +80,10 @@ def _in_input_order(
         db.execute("BEGIN")
         rows: list[tuple[str, int]] = []
         n = -1
-        with open(input_path, "rb") as fh:
+        hasher = BlockHasher()
+        with open(order.path, "rb") as fh:
             for n, line in enumerate(fh):
+                hasher.feed(line)
                 custom_id = _custom_id(line)
                 if custom_id is not None:
                     rows.append((custom_id, n))
@@ -69,6 +91,15 @@ def _in_input_order(
                     db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
                     rows = []
         db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
+        if order.fingerprint is not None and fingerprint(hasher.finish()) != order.fingerprint:
+            from ..errors import InputChanged
+
+            raise InputChanged(
+                f"{order.path} changed after {order.owner} checked it (another fingerprint): "
+                "the order it gives is not the checked input's; nothing was written",
+                hint="put back the file it was made from (or give it with --file FILE), "
+                "or leave out --input-order for the service's order",
+            )
         lines = n + 1
         extra = 0
         block: list[dict[str, Any]] = []

@@ -11,7 +11,6 @@ the service wrote them (not input order).
 from __future__ import annotations
 
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import NotReady, ResultsExpired, UsageError
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     from ..api.models import Batch, DatasetPart
     from ..results import ResultsSummary
     from ..results.merge import MergedSummary
+    from ..results.order import InputOrder
     from ..state.store import JobRecord, StateStore
     from .fetching import BinaryStdout, FetchOptions
     from .jobs import JobView, PartView
@@ -37,7 +37,7 @@ def fetch_job_results(
     stdout: BinaryStdout | None = None,
     delete_outputs: bool = False,
     partial: bool = False,
-    input_order: Path | None = None,
+    input_order: InputOrder | None = None,
 ) -> MergedSummary:
     """Write the job's merged results; with ``delete_outputs``, delete the output datasets once written.
 
@@ -47,7 +47,8 @@ def fetch_job_results(
     ``partial`` writes the parts that ended and leaves the others out (a job
     stopped for storage frees room this way, with ``delete_outputs``). A part
     whose results were written and outputs deleted before is left out, and
-    said so. ``input_order`` (the job's input file) writes the records in its order.
+    said so. ``input_order`` (the job's input file) writes the records in its order; a file that
+    no longer reads back as its check read it is refused (exit 5) before a record is written.
     """
     from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT

@@ -296,3 +296,35 @@ def test_retry_rounds_of_a_table_run_send_again_from_the_uploaded_requests(
     merged = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
     assert sorted(int(r["custom_id"]) for r in merged) == list(range(1, 21))
     assert all("body" in r for r in merged)
+
+
+def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_path: Path) -> None:
+    """Rows are read a record batch at a time: four times the rows, not four times the memory."""
+    import tracemalloc
+
+    from cohere_batch_cli.tasks.table_prompts import TablePrompt, render_requests
+
+    class Discard:
+        def write(self, text: str) -> None:
+            pass
+
+    class Quiet:
+        def info(self, message: str) -> None:
+            pass
+
+    def peak(rows: int) -> int:
+        table = write_parquet(
+            tmp_path / f"t{rows}.parquet",
+            {"n": list(range(rows)), "text": [f"{i:06d}" + "x" * 200 for i in range(rows)]},
+            row_group_size=500,
+        )
+        tracemalloc.start()
+        try:
+            render_requests(TablePrompt(table, "{{ n }}: {{ text }}"), Discard(), Quiet())  # type: ignore[arg-type]
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    peak(200)  # Jinja2 and pyarrow loaded, the template cache warm
+    small, large = peak(1500), peak(6000)
+    assert large < small * 1.3 + 64 * 1024, (small, large)

@@ -328,3 +328,39 @@ def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_p
     peak(200)  # Jinja2 and pyarrow loaded, the template cache warm
     small, large = peak(1500), peak(6000)
     assert large < small * 1.3 + 64 * 1024, (small, large)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        '{{ tags | join(", ") }}',
+        "{{ tags }}",
+        "{% for t in tags %}{{ t }}{% endfor %}",
+        "{{ meta }}",
+    ],
+)
+def test_a_null_inside_a_list_or_a_struct_is_never_written_as_none(
+    cli: Cli, tmp_path: Path, posts: Any, template: str
+) -> None:
+    table = write_parquet(
+        tmp_path / "t.parquet",
+        {
+            "tags": [["a", "b"], ["c", None]],
+            "meta": [{"k": "x", "v": "y"}, {"k": "z", "v": None}],
+        },
+    )
+    result = cli(
+        "create", "--from", str(table), "--prompt", template, "--model", MODEL, exit_code=5
+    )
+    column = "meta" if "meta" in template else "tags"
+    assert f"{table}: row 2: column '{column}' holds a null (nothing was sent)" in result.stderr
+    assert posts() == []
+
+
+def test_lists_and_structs_without_nulls_stay_usable(cli: Cli, api: Api, tmp_path: Path) -> None:
+    table = write_parquet(tmp_path / "t.parquet", {"tags": [["a", "b"], ["c", None]], "n": [1, 2]})
+    records = sent(
+        cli, api, "--from", str(table),
+        "--prompt", '{{ n }}: {{ tags | length }} {{ tags[0] }} {{ tags | select("defined") | join("+") }}',
+    )  # fmt: skip
+    assert prompts(records) == [("1", "1: 2 a a+b"), ("2", "2: 2 c c")]

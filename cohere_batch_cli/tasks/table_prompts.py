@@ -102,15 +102,68 @@ def compile_template(source: str, where: str) -> _Compiled:
     return _Compiled(template, frozenset(names))
 
 
-def _null_class() -> type[Any]:
-    from jinja2 import StrictUndefined
+class _Nulls:
+    """How a row's values reach the template: a null, at the top or inside a list or a struct, raises on use.
 
-    class Null(StrictUndefined):
-        """A null column: undefined, so any use raises with the message its hint holds."""
+    A top-level null is an undefined value; a list or a struct that holds one
+    (at any depth) keeps its other values usable (``length``, a loop over the
+    others) but raises, naming the row and the column, when it is written out
+    whole, and so does each null in it: Python's ``None`` is never written.
+    """
 
-        __slots__ = ()
+    def __init__(self) -> None:
+        from jinja2 import StrictUndefined
 
-    return Null
+        class Null(StrictUndefined):
+            """A null: undefined, so any use raises with the message its hint holds."""
+
+            __slots__ = ()
+
+        class NullList(list):  # type: ignore[type-arg]
+            def __repr__(self) -> str:
+                _first_null(self)
+                return list.__repr__(self)  # pragma: no cover - a null always raises above
+
+            __str__ = __repr__
+
+        class NullDict(dict):  # type: ignore[type-arg]
+            def __repr__(self) -> str:
+                _first_null(self.values())
+                return dict.__repr__(self)  # pragma: no cover - a null always raises above
+
+            __str__ = __repr__
+
+        def _first_null(items: Any) -> None:
+            for item in items:
+                if isinstance(item, Null):
+                    item._fail_with_undefined_error()
+                if isinstance(item, NullList | NullDict):
+                    repr(item)
+
+        self._null, self._list, self._dict = Null, NullList, NullDict
+
+    def value(self, value: Any, where: str, column: str) -> Any:
+        """``value`` as the template sees it: itself, unless a null is in it."""
+        if value is None:
+            return self._null(hint=f"{where}: column '{column}' is null", name=column)
+        if isinstance(value, list | dict):
+            return self._nested(value, f"{where}: column '{column}' holds a null", column)
+        return value
+
+    def _nested(self, value: Any, message: str, column: str) -> Any:
+        if value is None:
+            return self._null(hint=message, name=column)
+        if isinstance(value, list):
+            items = [self._nested(item, message, column) for item in value]
+            if any(isinstance(i, self._null | self._list | self._dict) for i in items):
+                return self._list(items)
+            return value
+        if isinstance(value, dict):
+            fields = {k: self._nested(v, message, column) for k, v in value.items()}
+            if any(isinstance(v, self._null | self._list | self._dict) for v in fields.values()):
+                return self._dict(fields)
+            return value
+        return value
 
 
 def _refuse_missing(path: Path, columns: list[str], needed: set[str]) -> None:
@@ -131,7 +184,7 @@ def render_requests(run: TablePrompt, out: Any, reporter: Reporter) -> int:
     from .tables import open_table_file, table_files
 
     compiled = compile_template(run.template, run.where)
-    null = _null_class()
+    nulls = _Nulls()
     needed = set(compiled.names)
     if run.id_column is not None:
         needed.add(run.id_column)
@@ -142,18 +195,10 @@ def render_requests(run: TablePrompt, out: Any, reporter: Reporter) -> int:
             for row in reader.rows():
                 number += 1
                 values: dict[str, Any] = {}
+                where = f"{file.path}: row {number}"
                 for column in (*reader.columns, *row):
-                    if column in values:
-                        continue
-                    value = row.get(column)
-                    values[column] = (
-                        null(
-                            hint=f"{file.path}: row {number}: column '{column}' is null",
-                            name=column,
-                        )
-                        if value is None
-                        else value
-                    )
+                    if column not in values:
+                        values[column] = nulls.value(row.get(column), where, column)
                 if run.id_column is None:
                     custom_id = str(number)
                 else:

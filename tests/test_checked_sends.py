@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -151,6 +152,11 @@ def test_jobs_results_input_order_refuses_an_input_rewritten_in_another_order(
 
     made = cbatch("jobs", "create", "in.jsonl", "--model", "command-a-03-2025", "--watch", "-q")
     job_id = made.stdout.split()[0]
+    with sqlite3.connect(world["cwd"] / "state" / "state.sqlite3") as db:
+        (stamp,) = db.execute("SELECT mtime_ns FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    assert stamp is None, (
+        "the fingerprint is what a job keeps of its input, not a modification time"
+    )
     path: Path = world["cwd"] / "in.jsonl"
     lines = path.read_bytes().splitlines(keepends=True)
     path.write_bytes(b"".join(reversed(lines)))  # the same records and size, the other way round

@@ -181,7 +181,7 @@ def test_a_job_that_never_ran_or_never_sent_its_parts_exits_14(cli: Cli, tmp_pat
     store = open_store()
     now = time.time()
     store.begin_job(
-        JobRecord("killedmid1", "mid", "m", None, None, None, None, 4000, None, None, None, "splitting", now, now)
+        JobRecord("killedmid1", "mid", "m", None, None, None, 4000, None, None, None, "splitting", now, now)
     )  # fmt: skip
     result = cli("jobs", "watch", "killedmid1", "--plain", exit_code=ExitCode.NEVER_RAN)
     assert (

@@ -38,7 +38,7 @@ def a_store_with_a_job() -> Path:
     store = StateStore(path)
     now = time.time()
     store.begin_job(
-        JobRecord("job-7f3a", "nightly", "command-r", None, "/data/in.jsonl", 10, 1, 100, None,
+        JobRecord("job-7f3a", "nightly", "command-r", None, "/data/in.jsonl", 10, 100, None,
                   None, None, "splitting", now, now)
     )  # fmt: skip
     store.plan_job("job-7f3a", [(0, 10, 5, "d1", "b1")], records=5, dataset_type=None)

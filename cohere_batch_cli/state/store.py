@@ -19,7 +19,7 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,7 +150,6 @@ class JobRecord:
     dataset_type: str | None
     path: str | None
     size: int | None
-    mtime_ns: int | None
     max_bytes: int | None
     max_records: int | None
     parts: int | None
@@ -427,15 +426,15 @@ class StateStore:
     def begin_job(self, record: JobRecord) -> None:
         """Write a new job (or a job rebuilt by ``jobs attach``) before any of its parts is planned."""
         self._run(
-            "INSERT INTO jobs (id, label, model, dataset_type, path, size, mtime_ns, max_bytes, max_records,"
-            " parts, records, step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO jobs (id, label, model, dataset_type, path, size, max_bytes, max_records,"
+            " parts, records, step, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO UPDATE SET label = excluded.label, model = excluded.model,"
             " dataset_type = excluded.dataset_type, path = excluded.path, size = excluded.size,"
-            " mtime_ns = excluded.mtime_ns, max_bytes = excluded.max_bytes, max_records = excluded.max_records,"
+            " mtime_ns = NULL, max_bytes = excluded.max_bytes, max_records = excluded.max_records,"
             " parts = excluded.parts, records = excluded.records, step = excluded.step,"
             " created_at = excluded.created_at, updated_at = excluded.updated_at,"
             " fingerprint = NULL",  # a job written again is a new plan: its fingerprint comes with the plan
-            (record.id, record.label, record.model, record.dataset_type, record.path, record.size, record.mtime_ns,
+            (record.id, record.label, record.model, record.dataset_type, record.path, record.size,
              record.max_bytes, record.max_records, record.parts, record.records, record.step, record.created_at,
              time.time()),
         )  # fmt: skip
@@ -495,14 +494,11 @@ class StateStore:
 
     def job(self, job_id: str) -> JobRecord | None:
         rows = self._rows("SELECT * FROM jobs WHERE id = ?", (job_id,))
-        return JobRecord(**dict(rows[0])) if rows else None
+        return _job_of(rows[0]) if rows else None
 
     def jobs(self) -> list[JobRecord]:
         """Every job recorded here, newest first."""
-        return [
-            JobRecord(**dict(r))
-            for r in self._rows("SELECT * FROM jobs ORDER BY created_at DESC, id")
-        ]
+        return [_job_of(r) for r in self._rows("SELECT * FROM jobs ORDER BY created_at DESC, id")]
 
     def job_ids_like(self, prefix: str) -> list[str]:
         return [
@@ -620,3 +616,10 @@ def _move_aside(path: Path) -> str:
     if wal.exists():
         moves.append(f"mv {shlex.quote(str(wal))} {shlex.quote(str(wal) + '.damaged')}")
     return "move it aside and cbatch starts a new one: " + " && ".join(moves)
+
+
+def _job_of(row: sqlite3.Row) -> JobRecord:
+    """A job from its row, leaving out the columns no longer read: ``mtime_ns`` (the input's
+    modification time, from before fingerprints; kept in the table, no longer written)."""
+    known = {f.name for f in fields(JobRecord)}
+    return JobRecord(**{k: v for k, v in dict(row).items() if k in known})

@@ -487,7 +487,7 @@ def create_job(
     now = time.time()
     job = JobRecord(
         new_job_id(), options.label, options.model, options.dataset_type, str(path.resolve()), info.st_size,
-        info.st_mtime_ns, options.max_bytes, options.max_records, None, None, "splitting", now, now,
+        options.max_bytes, options.max_records, None, None, "splitting", now, now,
     )  # fmt: skip
     store.begin_job(job)
     return _plan_job(job, path, reporter, store)
@@ -962,7 +962,7 @@ def attach_job(
     created = min((_created(b) for b in roots.values()), default=now)
     job = JobRecord(
         job_id, found_label or label or path.stem, chosen_model, dataset_type, str(path.resolve()), info.st_size,
-        info.st_mtime_ns, max_bytes, max_records, None, None, "splitting", min(created, now), now,
+        max_bytes, max_records, None, None, "splitting", min(created, now), now,
     )  # fmt: skip
     plan = _split(path, job, reporter)
     wrong = plan_mismatch(client, [p.records for p in plan.parts], roots, datasets)

@@ -95,12 +95,18 @@ def unchecked_sent(world: dict[str, Any], new: bytes = b'"custom_id": "z') -> bo
     return any(new in f.read_bytes() for f in world["data"].rglob("*") if f.is_file())
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("create", "--file", "in.jsonl", "--model", "command-a-03-2025", "--no-context-check"),
+        ("datasets", "upload", "in.jsonl"),
+    ],
+    ids=["create --file", "datasets upload"],
+)
 def test_create_file_rewritten_after_its_check_sends_nothing_and_makes_no_dataset(
-    world: dict[str, Any],
+    world: dict[str, Any], command: tuple[str, ...]
 ) -> None:
-    proc = start(
-        world, "create", "--file", "in.jsonl", "--model", "command-a-03-2025", "--no-context-check"
-    )
+    proc = start(world, *command)
     said = rewrite_when_said(proc, "in.jsonl: 1,000 records", world["cwd"] / "in.jsonl")
     _, rest = proc.communicate(timeout=60)
     err = "".join(said) + rest

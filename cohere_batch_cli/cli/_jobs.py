@@ -21,6 +21,7 @@ from ._context import CliState
 
 if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
+    from ..tasks.fetching import FetchOptions
     from ..tasks.jobs import JobOptions, JobView
     from ..tasks.watching import WatchSpec
 
@@ -351,3 +352,124 @@ def show_job(state: CliState, view: JobView) -> None:
     from ..output.batch_views import JOB_PART_COLUMNS, job_part_line
 
     out.rows(view.parts, columns=JOB_PART_COLUMNS, plain=job_part_line)
+
+
+# -- what `cbatch jobs X JOB` and `cbatch X JOB` (a run id) share --------------------------------
+
+
+def watch_run(state: CliState, job: JobRecord, store: StateStore, spec: WatchSpec) -> ExitCode:
+    """``jobs watch JOB`` and ``watch JOB``: follow every part; with JSON lines, the job object last.
+
+    ``spec.fail_on_records`` (``watch --fail-on-records``) makes a job whose
+    parts ended with records that failed or never came back exit 12.
+    """
+    from ..tasks.jobs import job_view
+
+    code = follow_job(state, job, store, None, spec)
+    view = job_view(state.client(), job, store) if spec.json_lines or spec.fail_on_records else None
+    if view is not None and spec.fail_on_records and code == ExitCode.OK:
+        code = spec.forgive(ExitCode.RECORDS_FAILED if view.succeeded < view.records else code)
+    if view is not None and spec.json_lines:
+        state.out.json_line({"kind": "job", **view.as_json()})
+    return code
+
+
+def write_run_results(
+    state: CliState,
+    job: JobRecord,
+    store: StateStore,
+    options: FetchOptions,
+    *,
+    delete_outputs: bool = False,
+    partial: bool = False,
+    input_order: bool = False,
+    file: Path | None = None,
+) -> None:
+    """``jobs results JOB`` and ``results JOB``: one file of the job's results, across parts and attempts."""
+    from ..tasks.jobs_results import fetch_job_results
+
+    source = None
+    if input_order:
+        from ..results.order import InputOrder
+        from ..tasks.jobs import input_of
+
+        path = input_of(job, file)
+        if path is None:
+            raise UsageError(
+                f"--input-order reads the job's input again, and {file or job.path or 'it'} is not there or changed",
+                hint="give it with --file FILE",
+            )
+        source = InputOrder(path, job.fingerprint, f"job {job.id}")  # compared as it is read
+    fetch_job_results(
+        state.client(), job, store, state.out, options, stdout=state.out.binary,
+        delete_outputs=delete_outputs, partial=partial, input_order=source,
+    )  # fmt: skip
+
+
+def cancel_run(state: CliState, job: JobRecord, store: StateStore) -> list[tuple[str, str | None]]:
+    """``jobs cancel JOB`` and ``cancel JOB``: no part sent after this, every running part canceled.
+
+    Says each batch's outcome and the job's; returns (batch id, refusal or None) a batch asked.
+    """
+    from ..tasks.jobs import cancel_job
+
+    view, outcomes = cancel_job(state.client(), job, store)
+    refused = 0
+    for batch_id, error in outcomes:
+        if error is None:
+            state.out.info(f"batch {batch_id}: cancel requested")
+        else:
+            refused += 1
+            state.out.warn(f"batch {batch_id}: {error}")
+    state.out.info(
+        f"job {job.id} canceled: {len(outcomes) - refused} of {len(view.parts)} parts were still running"
+    )
+    return outcomes
+
+
+def retry_run(
+    state: CliState,
+    job: JobRecord,
+    store: StateStore,
+    spec: WatchSpec,
+    *,
+    file: Path | None,
+    rounds: int,
+    pause: float,
+    match: str | None,
+    missing: bool,
+    wait_lock: float | None,
+    quiet: bool,
+) -> ExitCode:
+    """``jobs retry JOB`` and ``retry JOB``: send again what failed in every part, watched, for ``rounds``."""
+    from ..tasks.jobs import input_of, job_view
+
+    with hold_job(store, job.id, wait_lock):
+        code = follow_job(
+            state, job, store, input_of(job, file), spec, rounds=rounds, pause=pause, match=match, missing=missing,
+            to_stderr=quiet,
+        )  # fmt: skip
+    if spec.json_lines:
+        state.out.json_line({"kind": "job", **job_view(state.client(), job, store).as_json()})
+    return code
+
+
+def dry_run_job_retry(
+    state: CliState,
+    job: JobRecord,
+    store: StateStore,
+    *,
+    file: Path | None,
+    match: str | None,
+    missing: bool,
+) -> None:
+    """``jobs retry JOB --dry-run`` and ``retry JOB --dry-run``: part by part, what would be sent again and why."""
+    from ..selection import Rule
+    from ..tasks.jobs import dry_run_retry
+    from ._retrying import show_dry_run
+
+    rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before any call
+    dry_run_retry(
+        state.client(), job, store, file, rule, state.out,
+        lambda batch_id, options: show_dry_run(state, batch_id, options, store),
+    )  # fmt: skip

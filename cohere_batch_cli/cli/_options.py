@@ -73,6 +73,22 @@ BatchIdsArg = Annotated[
         autocompletion=complete_batch_id,
     ),
 ]
+RunIdArg = Annotated[
+    str,
+    typer.Argument(
+        help="The batch id, a unique prefix of it, the batch's exact name, or a job id (a run: docs/jobs.md).",
+        metavar="BATCH_ID|JOB_ID",
+        autocompletion=complete_batch_id,
+    ),
+]
+RunIdsArg = Annotated[
+    list[str],
+    typer.Argument(
+        help="One or more batch ids (unique prefixes and exact names too), or one job id.",
+        metavar="BATCH_ID...|JOB_ID",
+        autocompletion=complete_batch_id,
+    ),
+]
 DatasetIdArg = Annotated[
     str,
     typer.Argument(

@@ -31,6 +31,7 @@ from ._options import (
     QueryOpt,
     QuietOpt,
     RawOpt,
+    RunIdsArg,
     SinceOpt,
     StatusOpt,
     TokenizerFileOpt,
@@ -48,8 +49,10 @@ if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch
     from ..output.core import Output
+    from ..state.store import JobRecord, StateStore
     from ..tasks.watching import WatchSpec
     from ..validate import FileReport
+    from ._context import CliState
 
 
 def _create_again(
@@ -879,7 +882,7 @@ def register(app: typer.Typer) -> None:
     def cancel(
         ctx: typer.Context,
         spec: WatchSpec,
-        batch_ids: BatchIdsArg,
+        batch_ids: RunIdsArg,
         wait: Annotated[
             bool, typer.Option("--wait", help="Wait until each batch reaches a terminal state.")
         ] = False,
@@ -902,7 +905,9 @@ def register(app: typer.Typer) -> None:
         --wait, outcomes and then the watch's events stream one JSON object a
         line. '-' reads ids from standard input, one a line (none: nothing to
         do, exit 0). A short id or a name is cancelled only after a yes at a
-        terminal, or with --yes.
+        terminal, or with --yes. A job id cancels the job as 'cbatch jobs
+        cancel JOB_ID' does: no part is sent after it, and every part still
+        running is cancelled (the outcomes name the job).
 
         Examples:
 
@@ -914,6 +919,7 @@ def register(app: typer.Typer) -> None:
 
         from ..tasks.batches import cancel_batches
         from ..tasks.resolving import BATCH, resolve_ids
+        from ..tasks.runs import lone_run
         from ._errors import exit_code_for, message_for
         from ._watching import hand_over
 
@@ -932,6 +938,10 @@ def register(app: typer.Typer) -> None:
             if json_out and not lines:
                 out.document([])
             raise typer.Exit(ExitCode.OK)
+        if (run := lone_run(state.client(), batch_ids, "cancel")) is not None:
+            raise typer.Exit(
+                _cancel_job(state, *run, spec, wait=wait, json_out=json_out, lines=lines)
+            )
         batch_ids = resolve_ids(state.client(), batch_ids, BATCH, out, confirm="cancel", yes=yes)
         first_failure = ExitCode.OK
         outcomes: list[dict[str, Any]] = []
@@ -994,6 +1004,35 @@ def interrupted_upload(
             f"as dataset {found}; nothing is uploaded again"
         )
         raise EarlierUpload(found)
+
+
+def _cancel_job(
+    state: CliState,
+    job: JobRecord,
+    store: StateStore,
+    spec: WatchSpec,
+    *,
+    wait: bool,
+    json_out: bool,
+    lines: bool,
+) -> ExitCode:
+    """``cancel JOB``: the job cancelled as ``jobs cancel`` does; outcomes as for batches, each naming the job."""
+    from ._jobs import cancel_run, follow_job
+
+    outcomes = [
+        {"id": batch_id, "job_id": job.id, "cancel_requested": error is None}
+        | ({} if error is None else {"error": error})
+        for batch_id, error in cancel_run(state, job, store)
+    ]
+    for record in outcomes if lines else ():
+        state.out.json_line(record)
+    if json_out and not lines:
+        state.out.document(outcomes)
+    code = ExitCode.REFUSED if any(not o["cancel_requested"] for o in outcomes) else ExitCode.OK
+    if wait:
+        watched = follow_job(state, job, store, None, spec)
+        code = code or watched
+    return code
 
 
 def unrecorded_earlier(

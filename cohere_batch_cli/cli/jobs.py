@@ -271,20 +271,15 @@ def watch(
     """
     import dataclasses
 
-    from ..tasks.jobs import job_view
-    from ._jobs import follow_job, store_for_jobs
+    from ._jobs import store_for_jobs, watch_run
     from ._watching import hand_over
 
     state = get_state(ctx)
-    out = state.out.set_mode(jsonl=json_out)
+    state.out.set_mode(jsonl=json_out)
     spec = dataclasses.replace(spec, json_lines=json_out)
     hand_over("jobs watch", spec)
     store = store_for_jobs()
-    job = _job(store, job_id)
-    code = follow_job(state, job, store, None, spec)
-    if json_out:
-        out.json_line({"kind": "job", **job_view(state.client(), job, store).as_json()})
-    raise typer.Exit(code)
+    raise typer.Exit(watch_run(state, _job(store, job_id), store, spec))
 
 
 @_command("results")
@@ -349,8 +344,7 @@ def results(
     """
     from ..errors import UsageError
     from ..tasks.fetching import FetchOptions
-    from ..tasks.jobs_results import fetch_job_results
-    from ._jobs import store_for_jobs
+    from ._jobs import store_for_jobs, write_run_results
 
     if fmt is not None and fmt not in ("jsonl", "csv", "parquet"):
         raise UsageError("--format must be jsonl, csv or parquet")
@@ -360,22 +354,9 @@ def results(
         read_timeout=state.timeout, ca_bundle=state.ca_bundle, dataset_ttl=state.settings().limits.dataset_ttl,
     )  # fmt: skip
     store = store_for_jobs()
-    job = _job(store, job_id)
-    source = None
-    if input_order:
-        from ..results.order import InputOrder
-        from ..tasks.jobs import input_of
-
-        path = input_of(job, file)
-        if path is None:
-            raise UsageError(
-                f"--input-order reads the job's input again, and {file or job.path or 'it'} is not there or changed",
-                hint="give it with --file FILE",
-            )
-        source = InputOrder(path, job.fingerprint, f"job {job.id}")  # compared as it is read
-    fetch_job_results(
-        state.client(), job, store, state.out, options, stdout=state.out.binary,
-        delete_outputs=delete_outputs, partial=partial, input_order=source,
+    write_run_results(
+        state, _job(store, job_id), store, options, delete_outputs=delete_outputs, partial=partial,
+        input_order=input_order, file=file,
     )  # fmt: skip
 
 
@@ -383,24 +364,12 @@ def results(
 @command_errors
 def cancel(ctx: typer.Context, job_id: JobIdArg) -> None:
     """Cancel a job: every part still running is canceled, and no part is sent after this."""
-    from ..tasks.jobs import cancel_job
-    from ._jobs import store_for_jobs
+    from ._jobs import cancel_run, store_for_jobs
 
     state = get_state(ctx)
     store = store_for_jobs()
-    job = _job(store, job_id)
-    view, outcomes = cancel_job(state.client(), job, store)
-    refused = 0
-    for batch_id, error in outcomes:
-        if error is None:
-            state.out.info(f"batch {batch_id}: cancel requested")
-        else:
-            refused += 1
-            state.out.warn(f"batch {batch_id}: {error}")
-    state.out.info(
-        f"job {job.id} canceled: {len(outcomes) - refused} of {len(view.parts)} parts were still running"
-    )
-    if refused:
+    outcomes = cancel_run(state, _job(store, job_id), store)
+    if any(error is not None for _, error in outcomes):
         raise typer.Exit(ExitCode.REFUSED)
 
 
@@ -595,38 +564,25 @@ def retry(
     """
     import dataclasses
 
-    from ..tasks.jobs import input_of, job_view
-    from ._jobs import follow_job, hold_job, store_for_jobs
+    from ._jobs import dry_run_job_retry, retry_run, store_for_jobs
     from ._watching import hand_over
 
     state = get_state(ctx)
+    state.out.set_mode(jsonl=json_out, quiet=quiet)  # --dry-run --json: each record on a line
     if dry_run:
-        from ..selection import Rule
-        from ..tasks.jobs import dry_run_retry
-        from ._retrying import show_dry_run
-
-        state.out.set_mode(jsonl=json_out, quiet=quiet)  # --json: each record on a line of its own
         refuse_watch_options(spec, "leave out --dry-run")
-        rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before any call
         store = store_for_jobs()
-        job = _job(store, job_id)
-        dry_run_retry(
-            state.client(), job, store, file, rule, state.out,
-            lambda batch_id, options: show_dry_run(state, batch_id, options, store),
-        )  # fmt: skip
+        dry_run_job_retry(
+            state, _job(store, job_id), store, file=file, match=match, missing=missing
+        )
         return
-    out = state.out.set_mode(jsonl=json_out, quiet=quiet)
     spec = dataclasses.replace(spec, json_lines=json_out)
     hand_over("jobs retry", spec)
     store = store_for_jobs()
-    job = _job(store, job_id)
-    with hold_job(store, job.id, wait_lock):
-        code = follow_job(
-            state, job, store, input_of(job, file), spec, rounds=rounds, pause=pause, match=match, missing=missing,
-            to_stderr=quiet,
-        )  # fmt: skip
-    if json_out:
-        out.json_line({"kind": "job", **job_view(state.client(), job, store).as_json()})
+    code = retry_run(
+        state, _job(store, job_id), store, spec, file=file, rounds=rounds, pause=pause, match=match,
+        missing=missing, wait_lock=wait_lock, quiet=quiet,
+    )  # fmt: skip
     raise typer.Exit(code)
 
 

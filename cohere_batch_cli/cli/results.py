@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from ..exit_codes import ExitCode
 from ._context import get_state
 from ._errors import command_errors
-from ._options import BatchIdArg, ids_from_stdin
+from ._options import RunIdArg, ids_from_stdin
+
+if TYPE_CHECKING:
+    from ..state.store import JobRecord, StateStore
+    from ..tasks.fetching import FetchOptions
+    from ._context import CliState
+
+_STOPPED = (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT)
+"""How a --wait that did not see the end stops: the results are not fetched."""
 
 
 class ResultsFormat(str, Enum):
@@ -24,7 +33,7 @@ def register(app: typer.Typer) -> None:
     @command_errors
     def results(
         ctx: typer.Context,
-        batch_id: BatchIdArg,
+        batch_id: RunIdArg,
         output: Annotated[
             str | None,
             typer.Option(
@@ -113,6 +122,11 @@ def register(app: typer.Typer) -> None:
         its latest failure, each with the "attempt" it came from (a column in
         CSV). --own gives one attempt's records alone.
 
+        A job id (as 'cbatch jobs create' printed it) writes the job's
+        results, one record per custom_id across every part and attempt, as
+        'cbatch jobs results JOB_ID' does (default file: JOB_ID.FORMAT);
+        --own has no meaning for a job and is refused.
+
         '-' reads the batch id from standard input (one; for several, one
         file each: ... | xargs -n1 cbatch results).
 
@@ -127,9 +141,9 @@ def register(app: typer.Typer) -> None:
           cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 --join requests.jsonl -o - | jq .
         """
         from ..errors import OutputOptionError
-        from ..exit_codes import ExitCode
         from ..tasks.fetching import FetchOptions, check_options, fetch_results
         from ..tasks.resolving import BATCH, act_on
+        from ..tasks.runs import find_run
 
         state = get_state(ctx)
         options = FetchOptions(
@@ -154,6 +168,9 @@ def register(app: typer.Typer) -> None:
         if batch_id == "-":
             batch_id = _one_id_from_stdin()
         client = state.client()
+        if (run := find_run(client, batch_id)) is not None:
+            _job_results(state, *run, options, own=own, wait=wait)
+            return
         batch = act_on(client, batch_id, BATCH, state.out, client.get_batch)
         batch_id = batch.id
         if wait and not batch.status.is_terminal:
@@ -164,12 +181,7 @@ def register(app: typer.Typer) -> None:
             code = run_watch(
                 state, [batch_id], WatchSpec(plain=True, no_exit_status=True), to_stderr=True
             )
-            if code in (
-                ExitCode.INTERRUPTED,
-                ExitCode.TERMINATED,
-                ExitCode.HANGUP,
-                ExitCode.TIMEOUT,
-            ):
+            if code in _STOPPED:
                 raise typer.Exit(code)
         fetch_results(client, batch_id, state.out, options, stdout=state.out.binary)
 
@@ -187,3 +199,31 @@ def _one_id_from_stdin() -> str:
         f"results writes one batch's results, and standard input holds {len(ids)} ids",
         hint="one file each: ... | xargs -n1 cbatch results",
     )
+
+
+def _job_results(
+    state: CliState,
+    job: JobRecord,
+    store: StateStore,
+    options: FetchOptions,
+    *,
+    own: bool,
+    wait: bool,
+) -> None:
+    """``results JOB``: the job's results as ``jobs results JOB`` writes them (after its watch, with --wait)."""
+    from ..errors import UsageError
+    from ._jobs import follow_job, write_run_results
+
+    if own:
+        raise UsageError(
+            f"--own gives one batch's own records; {job.id} is a job, whose results merge every part and attempt",
+            hint=f"leave out --own, or give one part's batch id (cbatch jobs get {job.id})",
+        )
+    if wait:
+        from ..tasks.watching import WatchSpec
+
+        spec = WatchSpec(plain=True, no_exit_status=True)
+        code = follow_job(state, job, store, None, spec, to_stderr=True)
+        if code in _STOPPED:
+            raise typer.Exit(code)
+    write_run_results(state, job, store, options)

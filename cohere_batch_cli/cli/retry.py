@@ -11,13 +11,13 @@ from ._context import get_state
 from ._errors import command_errors
 from ._options import (
     DEFAULT_PAUSE,
-    BatchIdArg,
     JsonlOpt,
     JsonOpt,
     MatchOpt,
     MissingOpt,
     PauseOpt,
     QuietOpt,
+    RunIdArg,
     WaitLockOpt,
     refuse_watch_options,
     watch_options,
@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
     def retry(
         ctx: typer.Context,
         spec: WatchSpec,
-        batch_id: BatchIdArg,
+        batch_id: RunIdArg,
         match: MatchOpt = None,
         missing: MissingOpt = True,
         input_file: Annotated[
@@ -103,6 +103,13 @@ def register(app: typer.Typer) -> None:
         round; 5 while the newest attempt still runs; as 'cbatch watch'
         otherwise.
 
+        A job id (as 'cbatch jobs create' printed it) retries the job as
+        'cbatch jobs retry JOB_ID' does: what failed in every part is sent
+        again and the retries are watched together, for --rounds (--watch
+        or not); --dry-run lists what would be sent again, part by part, as
+        'jobs retry --dry-run' does; --input is the job's input file;
+        --model has no meaning for a job and is refused.
+
         Examples:
 
           cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --dry-run
@@ -117,10 +124,31 @@ def register(app: typer.Typer) -> None:
         from ..selection import Rule
         from ..tasks.lineage import open_store_or_warn
         from ..tasks.retrying import RetryOptions, mark_done, retry_once
+        from ..tasks.runs import find_run
         from ._retrying import report_attempt, retry_command, run_rounds, show_dry_run
         from ._watching import hand_over
 
         state = get_state(ctx)
+        if (run := find_run(state.client(), batch_id)) is not None:
+            if model is not None:
+                raise UsageError(
+                    f"--model has no meaning for job {batch_id}: its parts are retried on the job's model",
+                    hint=f"leave it out, or give one part's batch id (cbatch jobs get {batch_id})",
+                )
+            state.out.set_mode(jsonl=json_out or jsonl, quiet=quiet)
+            spec = dataclasses.replace(spec, json_lines=json_out or jsonl)
+            from ._jobs import dry_run_job_retry, retry_run
+
+            if dry_run:
+                if watch:
+                    raise UsageError("--dry-run sends nothing: there is nothing to --watch")
+                refuse_watch_options(spec, "leave out --dry-run")
+                dry_run_job_retry(state, *run, file=input_file, match=match, missing=missing)
+                return
+            hand_over("retry JOB", spec)
+            code = retry_run(state, *run, spec, file=input_file, rounds=rounds, pause=pause, match=match,
+                              missing=missing, wait_lock=wait_lock, quiet=quiet)  # fmt: skip
+            raise typer.Exit(code)
         lines = (json_out or jsonl) and watch and not dry_run
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         spec = dataclasses.replace(spec, json_lines=lines)

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 WatchIdsArg = Annotated[
     list[str] | None,
     typer.Argument(
-        help="Batch ids, unique prefixes or exact names ('-' reads them from standard input, one a line); none at a terminal: choose among the running batches.",
-        metavar="[BATCH_ID...]",
+        help="Batch ids, unique prefixes or exact names ('-' reads them from standard input, one a line), or one job id; none at a terminal: choose among the running batches.",
+        metavar="[BATCH_ID...|JOB_ID]",
         autocompletion=complete_batch_id,
         show_default=False,
     ),
@@ -54,6 +54,8 @@ def register(app: typer.Typer) -> None:
         143 SIGTERM, 129 SIGHUP (nothing is cancelled). With several outcomes,
         the worst: see 'cbatch help exit-codes'.
         With no id at a terminal, it offers the batches still running.
+        A job id (as 'cbatch jobs create' printed it) follows every part of
+        the job, as 'cbatch jobs watch JOB_ID' does, with every option above.
         --on-done runs a command as each batch ends, with CBATCH_BATCH_ID,
         CBATCH_BATCH_NAME, CBATCH_BATCH_STATUS, CBATCH_EXIT_CODE and more in
         its environment (docs/watch-and-ci.md lists them).
@@ -73,6 +75,7 @@ def register(app: typer.Typer) -> None:
         import dataclasses
 
         from ..tasks.resolving import BATCH, choose_running, resolve_ids
+        from ..tasks.runs import lone_run
         from ._watching import hand_over, run_watch
 
         state = get_state(ctx)
@@ -83,6 +86,12 @@ def register(app: typer.Typer) -> None:
         if batch_ids and not (batch_ids := ids_from_stdin(batch_ids)):
             state.out.info("no batch ids on standard input: nothing to watch")
             raise typer.Exit(0)
+        if batch_ids and (run := lone_run(state.client(), batch_ids, "watch")) is not None:
+            from ._jobs import watch_run
+
+            if spec.json_lines:
+                state.out.set_mode(jsonl=True)
+            raise typer.Exit(watch_run(state, *run, spec))
         if batch_ids:
             ids = resolve_ids(state.client(), batch_ids, BATCH, state.out)
         else:

@@ -364,3 +364,30 @@ def test_lists_and_structs_without_nulls_stay_usable(cli: Cli, api: Api, tmp_pat
         "--prompt", '{{ n }}: {{ tags | length }} {{ tags[0] }} {{ tags | select("defined") | join("+") }}',
     )  # fmt: skip
     assert prompts(records) == [("1", "1: 2 a a+b"), ("2", "2: 2 c c")]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "code", "says"),
+    [
+        ("nope.csv", None, 2, "cannot read nope.csv: no such file or folder"),
+        ("t.xlsx", "x", 2, "cannot tell the format of t.xlsx from its name"),
+        ("empty", "", 2, "empty holds no table file"),
+        ("ragged.csv", "a,b\n1,2\n3\n", 5, "ragged.csv:3: 1 field, the header names 2"),
+        ("header.csv", "", 5, "header.csv: empty: a CSV table needs a header line"),
+        ("lines.jsonl", '{"a": 1}\n[1]\n', 5, "lines.jsonl:2: not a JSON object"),
+        ("broken.jsonl", '{"a": 1}\n{"a": \n', 5, "broken.jsonl:2: not JSON"),
+    ],
+)
+def test_a_table_cbatch_cannot_read_is_refused_in_one_line_and_nothing_is_sent(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, posts: Any,
+    name: str, content: str | None, code: int, says: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    if name == "empty":
+        (tmp_path / name).mkdir()
+    elif content is not None:
+        (tmp_path / name).write_text(content)
+    result = cli("create", "--from", name, "--prompt", "{{ a }}", "--model", MODEL, exit_code=code)
+    assert says in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert posts() == []

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputFileError, InputRejected, MissingExtra, UsageError
+from ..units import counted
 
 BATCH_ROWS = 1024
 """Rows read from a Parquet file at a time."""
@@ -138,7 +139,7 @@ class _CsvReader(TableReader):
                         continue  # a blank line holds no row
                     if len(fields) != width:
                         raise InputRejected(
-                            f"{self.file.path}:{self._reader.line_num}: {len(fields)} fields, "
+                            f"{self.file.path}:{self._reader.line_num}: {counted(len(fields), 'field')}, "
                             f"the header names {width}"
                         )
                     yield dict(zip(self.columns, fields, strict=True))

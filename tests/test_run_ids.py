@@ -89,6 +89,9 @@ def test_watch_results_and_retry_of_a_job_id_do_what_the_jobs_commands_do(
     cli("jobs", "results", job_id, "-o", "jobs.csv", "--failed-only")
     assert (tmp_path / "run.csv").read_bytes() == (tmp_path / "jobs.csv").read_bytes()
 
+    flagged = cli("watch", job_id, "--fail-on-records", exit_code=ExitCode.RECORDS_FAILED)
+    assert f"job {job_id} completed" in flagged.stderr
+    cli("watch", job_id, "--fail-on-records", "--no-exit-status")  # forgiven: exit 0
     listed = cli("retry", job_id, "--dry-run", "--json")
     assert listed.stdout == cli("jobs", "retry", job_id, "--dry-run", "--json").stdout
     assert listed.stdout.count("custom_id") > 0, "the records a retry would send, one a line"
@@ -120,6 +123,11 @@ def test_cancel_of_a_job_id_cancels_the_job_and_leaves_no_batch_running(
     states = {b.id: b.status.label for b in client.iter_batches(page_size=1000)}
     assert {states[o["id"]] for o in outcomes} <= {"canceling", "canceled"}
     assert not [s for s in states.values() if s not in ("canceling", "canceled")], states
+    waited = cli("cancel", job_id, "--wait", "--plain")  # asked again, then watched to the end
+    assert f"job {job_id} canceled: 0/20 records" in waited.stderr.splitlines()[-1]
+    assert {client.get_batch(o["id"]).status.label for o in outcomes} == {"canceled"}, (
+        "--wait saw the end"
+    )
     refused = cli("jobs", "resume", job_id, "--no-watch", exit_code=ExitCode.REFUSED)
     assert f"job {job_id} was canceled: nothing more is sent" in refused.stderr
 
@@ -143,6 +151,8 @@ def test_a_part_batch_id_keeps_working_as_a_batch_and_options_without_meaning_fo
     cli, client = queued["cli"], queued["client"]
     job_id = _job(cli, 20, 10)
     part = json.loads(cli("jobs", "get", job_id, "--json").stdout)["parts"][0]["batch_id"]
+    timed = cli("watch", job_id, "--timeout", "1ms", "--plain", exit_code=ExitCode.TIMEOUT)
+    assert f"cbatch jobs resume {job_id}" in timed.stderr, "the job's watch, bounded by --timeout"
     shown = cli("watch", part, "--timeout", "1ms", "--plain", exit_code=ExitCode.TIMEOUT)
     assert f"job {job_id}" not in shown.stderr, "a part's batch is watched as a batch"
     cli("cancel", part)

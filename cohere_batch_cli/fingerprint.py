@@ -12,7 +12,12 @@ a block boundary hashes the blocks it reads itself: the check's worker
 processes, each reading ranges of the file cut on block boundaries, hash
 exactly the bytes they check (no byte is hashed by one process and checked by
 another, later). A part is read back by whole blocks, each compared with its
-recorded SHA-256 before the part is handed on (:func:`copy_checked`).
+recorded SHA-256 before the part is handed on (:func:`copy_checked`); an upload
+of a whole checked file reads it the same way, a block at a time, through
+:class:`CheckedReader`; and a later reader that has only the fingerprint (a
+retry's recorded input) copies the file by the read that compares it
+(:func:`same_fingerprint` with ``copy_to``) and reads the copy. Every send is
+of bytes a check read.
 
 The fingerprint of the whole file is the SHA-256 of its blocks' end offsets
 and SHA-256s in order (``sha256-blocks:HEX``): the same whatever the number

@@ -173,3 +173,16 @@ def test_a_part_batch_id_keeps_working_as_a_batch_and_options_without_meaning_fo
         refused = cli(*args, exit_code=ExitCode.USAGE)
         assert words in refused.stderr
     assert client.get_batch(others[0]).status.label == "queued", "a refusal cancels nothing"
+
+
+def test_results_wait_of_a_job_id_watches_the_job_then_writes_what_jobs_results_writes(
+    failing: dict[str, Any], tmp_path: Path
+) -> None:
+    cli = failing["cli"]
+    job_id = _job(cli, 40, 20)
+    waited = cli("results", job_id, "-o", "waited.jsonl", "--wait")
+    assert f"job {job_id} completed" in waited.stderr, "the job watched to its end first"
+    cli("jobs", "results", job_id, "-o", "jobs.jsonl")
+    assert (tmp_path / "waited.jsonl").read_bytes() == (tmp_path / "jobs.jsonl").read_bytes()
+    cli("results", job_id)  # the default file is named for the job
+    assert (tmp_path / f"{job_id}.jsonl").read_bytes() == (tmp_path / "jobs.jsonl").read_bytes()

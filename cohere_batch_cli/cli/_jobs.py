@@ -266,8 +266,9 @@ def follow_job(
                 state.out.info(line)
 
         return run_watch(
-            state, ids, each, to_stderr=to_stderr, resume=resume, on_ends=ended, results=results
-        )
+            state, ids, each, to_stderr=to_stderr, resume=resume, on_ends=ended, results=results,
+            final=not rounds,  # a round of several: the command ends with its own code
+        )  # fmt: skip
 
     if rounds:
         result = retry_job(

@@ -108,7 +108,7 @@ def run_rounds(
     each = spec.strict()  # each attempt judged as it ended; --no-exit-status applies to the rounds
 
     def watch(batch: Batch) -> ExitCode:
-        return run_watch(state, [batch.id], each, to_stderr=quiet, resume=resume)
+        return run_watch(state, [batch.id], each, to_stderr=quiet, resume=resume, final=False)
 
     def on_attempt(outcome: RetryOutcome) -> None:
         nonlocal attempts

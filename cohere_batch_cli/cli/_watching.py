@@ -102,6 +102,7 @@ def run_watch(
     resume: str | None = None,
     on_ends: Callable[[list[BatchDone]], None] | None = None,
     results: str | None = None,
+    final: bool = True,
 ) -> ExitCode:
     """Watch ``batch_ids`` to the end as ``spec`` says; return the exit code of the outcome.
 
@@ -122,6 +123,7 @@ def run_watch(
         to_stderr=to_stderr,
         progress_every=spec.progress_every,
         results=results,
+        final=final,
     )
     if resume is None:
         resume = resume_command(state, ids, spec)

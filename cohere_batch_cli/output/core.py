@@ -202,6 +202,7 @@ class Output:
         self._watch_to_stderr = False
         self._progress_every = 30.0
         self._watch_results: str | None = None
+        self._watch_final = True
         self._live_view: LiveRenderer | None = None
 
     # -- what the streams are -------------------------------------------------------
@@ -257,6 +258,7 @@ class Output:
         to_stderr: bool = False,
         progress_every: float = 30.0,
         results: str | None = None,
+        final: bool = True,
     ) -> Output:
         """How a watch shows: JSON lines, plain lines, or a live view (stdout a terminal).
 
@@ -264,13 +266,16 @@ class Output:
         stdout already holds its data (``create -q --watch``, ``results --wait -o -``).
         ``progress_every`` throttles plain progress lines (status changes always show).
         ``results`` is the command that writes the watched batches' results together
-        (a job's), named at their ends instead of each batch's own.
+        (a job's), named at their ends instead of each batch's own. ``final``
+        is False for one round of several (``retry --watch``): its summary then
+        names no exit code, since the command goes on and ends with its own.
         """
         self._watch_plain = plain
         self._watch_json = json_lines
         self._watch_to_stderr = to_stderr
         self._progress_every = progress_every
         self._watch_results = results
+        self._watch_final = final
         return self
 
     # -- messages (stderr) ----------------------------------------------------------
@@ -586,6 +591,7 @@ class Output:
                 many=many,
                 progress_every=self._progress_every,
                 results=self._watch_results,
+                final=self._watch_final,
             )
         if self._watch_json:
             return views.JsonRenderer(self._out, dumps=self.dumps)
@@ -596,8 +602,11 @@ class Output:
                 many=many,
                 progress_every=self._progress_every,
                 results=self._watch_results,
+                final=self._watch_final,
             )
-        self._live_view = views.LiveRenderer(self.console(), batch_ids, results=self._watch_results)
+        self._live_view = views.LiveRenderer(
+            self.console(), batch_ids, results=self._watch_results, final=self._watch_final
+        )
         return self._live_view
 
 

@@ -166,8 +166,13 @@ def _results_file(batch: Batch, many: bool) -> str:
     return f"results-{batch.id}.jsonl" if many else "results.jsonl"
 
 
-def describe(event: WatchEvent, *, many: bool = False, command: str | None = None) -> str:
-    """The one line a person reads for an event (no timestamp, no styling)."""
+def describe(
+    event: WatchEvent, *, many: bool = False, command: str | None = None, final: bool = True
+) -> str:
+    """The one line a person reads for an event (no timestamp, no styling).
+
+    ``final``: the watch's outcome is the command's, so its summary names the exit code.
+    """
     if isinstance(event, (Snapshot, Progress)):
         b = event.batch
         parts = [label(b), b.status.label, counts(b)]
@@ -196,7 +201,9 @@ def describe(event: WatchEvent, *, many: bool = False, command: str | None = Non
     if isinstance(event, TimedOut):
         return f"timed out after {fmt_duration(event.elapsed)}; still running (not cancelled): {', '.join(event.pending_ids)}"
     if isinstance(event, AllDone):
-        return outcome_line(event.batches, event.exit_code, not_found=len(event.not_found))
+        return outcome_line(
+            event.batches, event.exit_code if final else None, not_found=len(event.not_found)
+        )
     return event.kind  # pragma: no cover - every event is handled above
 
 
@@ -251,7 +258,9 @@ def results_hint(
     return text
 
 
-def outcome_line(batches: Sequence[Batch], code: ExitCode, *, not_found: int = 0) -> str:
+def outcome_line(batches: Sequence[Batch], code: ExitCode | None, *, not_found: int = 0) -> str:
+    """``all 3 batches ended: 3 completed (exit 0)``; no exit code for one round of several,
+    whose command goes on and ends with its own."""
     tally: dict[str, int] = {}
     for b in batches:
         tally[b.status.label] = tally.get(b.status.label, 0) + 1
@@ -260,7 +269,9 @@ def outcome_line(batches: Sequence[Batch], code: ExitCode, *, not_found: int = 0
     summary = ", ".join(f"{n} {status}" for status, n in tally.items())
     total = len(batches) + not_found
     noun = "batch" if total == 1 else "batches"
-    return f"all {total} {noun} ended: {summary} (exit {int(code)})"
+    return f"all {total} {noun} ended: {summary}" + (
+        f" (exit {int(code)})" if code is not None else ""
+    )
 
 
 def _utc_now() -> datetime:
@@ -287,9 +298,11 @@ class PlainRenderer:
         progress_every: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         results: str | None = None,
+        final: bool = True,
     ) -> None:
         self.stream = stream
         self.results = results
+        self.final = final
         """The command that writes these batches' results together (a job's), named in done lines."""
         self.now = now
         self.many = many
@@ -323,7 +336,7 @@ class PlainRenderer:
             if isinstance(event, (Snapshot, StatusChanged)):
                 self._last_line[event.batch.id] = event.elapsed
             stamp = times.when(self.now())
-            line = describe(event, many=self.many, command=self.results)
+            line = describe(event, many=self.many, command=self.results, final=self.final)
             self.stream.write(f"{stamp}  {clean(line)}\n")
         if any(isinstance(event, (TimedOut, AllDone)) for event in events):
             self._ended, self._queued = True, {}
@@ -495,6 +508,8 @@ class WatchState:
     """While polls fail: when the data shown was last fresh (the view says so, and stops counting)."""
     results: str | None = None
     """The command that writes these batches' results together (a job's ``cbatch jobs results JOB``)."""
+    final: bool = True
+    """The watch's outcome is the command's: its summary names the exit code (not a round of several)."""
 
     def round(self, events: Sequence[WatchEvent], now: datetime) -> None:
         """Apply one poll round's events; a round that failed leaves the data stale since the last good one."""
@@ -933,7 +948,11 @@ def render_summary(state: WatchState) -> list[Text]:
     if isinstance(outcome, AllDone):
         lines.append(
             Text(
-                outcome_line(outcome.batches, outcome.exit_code, not_found=len(outcome.not_found)),
+                outcome_line(
+                    outcome.batches,
+                    outcome.exit_code if state.final else None,
+                    not_found=len(outcome.not_found),
+                ),
                 style="bold",
             )
         )
@@ -954,9 +973,10 @@ class LiveRenderer:
         now: Now = _utc_now,
         tick: float = 1.0,
         results: str | None = None,
+        final: bool = True,
     ) -> None:
         self.console = console
-        self.state = WatchState(list(dict.fromkeys(batch_ids)), results=results)
+        self.state = WatchState(list(dict.fromkeys(batch_ids)), results=results, final=final)
         self._clock = clock
         self._now = now
         self._tick = tick

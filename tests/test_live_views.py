@@ -393,3 +393,36 @@ def test_the_job_view_in_watch_and_ci_md_is_what_render_state_draws_at_80_column
     console = Console(file=io.StringIO(), width=80, height=24, no_color=True)
     console.print(render_state(state))
     assert console.file.getvalue().splitlines() == documented  # type: ignore[attr-defined]
+
+
+def test_the_download_bar_says_the_bytes_received_while_no_record_is_decodable_yet(
+    tmp_path: Path,
+) -> None:
+    """A slow link: the first half of the one part arrives, then silence; the bar, counting
+    records, cannot move yet, so it says what has come (issue 24, item 20)."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.sandbox.sandbox_client import Api, chat_lines
+    from tests.support.storage_proxy import StorageProxy
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0, output_ready_delay=0.0,
+        link_ttl=60,
+    )  # fmt: skip
+    with SandboxServer(settings) as server:
+        api = Api(server)
+        done = api.run(chat_lines(3000))
+        api.close()
+        with StorageProxy(server.base_url, hold=4.0) as proxy:
+            term = Terminal(proxy.base_url, tmp_path, "results", done["id"], "-o", "out.jsonl",
+                            columns=120)  # fmt: skip
+            try:
+                screen = term.wait_for(
+                    lambda lines: any(re.search(r"[1-9][\d.]* [KM]?B received", ln) for ln in lines),
+                    timeout=30, what="the bytes received beside the bar",
+                )  # fmt: skip
+                bar = next(line for line in screen if "received" in line)
+                assert "downloading results" in bar and "0/3000" in bar.replace(",", ""), bar
+                assert term.finish() == 0
+            finally:
+                term.close()
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 3000

@@ -84,9 +84,10 @@ def test_a_job_output_that_expires_mid_download_is_exit_13_as_a_batchs_is(tmp_pa
             "jobs", "create", "in.jsonl", "--model", "command-r", "--max-records-per-batch", "10",
             "--watch", "-q", env=env,
         ).stdout.strip()  # fmt: skip
-        # Each part's first download is cut after 3.5 s: by then its link and its dataset
-        # (3 s) have expired, and reading the dataset again for a fresh link finds nothing.
-        with StorageProxy(server.base_url, hold=3.5) as proxy:
+        # Each part's first download is cut after 5 s: by then its link and its dataset
+        # (3 s) have expired, and reading the dataset again for a fresh link finds nothing
+        # (2 s to spare for the sandbox's sweep on a loaded machine).
+        with StorageProxy(server.base_url, hold=5.0) as proxy:
             gone = Cli(proxy.base_url, TEST_KEY)(
                 "jobs", "results", job_id, "-o", "out.jsonl", env=env,
                 exit_code=ExitCode.RESULTS_EXPIRED,

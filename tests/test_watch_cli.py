@@ -430,3 +430,18 @@ def test_json_event_for_a_transient_error() -> None:
         "event": "transient_error", "time": "2026-01-02T03:04:05Z", "batch": None, "error": "HTTP 429: slow down",
         "error_type": "RateLimitError", "status_code": 429, "retry_in": 4.0, "down_for": 2.5, "elapsed": 10.0,
     }  # fmt: skip
+
+
+def test_a_watch_line_groups_its_record_counts_as_it_groups_its_tokens() -> None:
+    """One screen writes numbers one way: ``2,646`` beside ``tokens in 12,345`` (issue 24 item 20)."""
+    from cohere_batch_cli.api.models import Batch
+    from cohere_batch_cli.output.watch_views import describe
+    from cohere_batch_cli.watcher import Snapshot
+    from tests.support.fault_server import batch_json
+
+    raw = batch_json("b-1", status="BATCH_STATUS_IN_PROGRESS")
+    raw.update(num_records=3000, num_successful_records=2646, num_failed_records=4,
+               input_tokens=12345, output_tokens=678)  # fmt: skip
+    line = describe(Snapshot(batch=Batch.from_api(raw), rate=None, eta=None, elapsed=0.0))
+    assert "2,650/3,000 records (2,646 ok, 4 failed)" in line
+    assert "tokens in 12,345 / out 678" in line

@@ -113,11 +113,15 @@ def label(batch: Batch) -> str:
 
 
 def counts(batch: Batch) -> str:
-    """``52/100 records (50 ok, 2 failed)``; the total may be unknown."""
+    """``1,052/2,100 records (1,050 ok, 2 failed)``; the total may be unknown.
+
+    Grouped as every other number of a watch's screen is (its tokens, a job's line), so
+    one screen never shows ``2646`` beside ``2,646``.
+    """
     total = batch.num_records
-    done = f"{batch.num_processed}/{total}" if total is not None else f"{batch.num_processed}"
-    text = f"{done} records ({batch.num_successful_records} ok, {batch.num_failed_records} failed)"
-    return text
+    done = f"{batch.num_processed:,}" + (f"/{total:,}" if total is not None else "")
+    ok, failed = batch.num_successful_records, batch.num_failed_records
+    return f"{done} records ({ok:,} ok, {failed:,} failed)"
 
 
 def tokens(batch: Batch) -> str | None:

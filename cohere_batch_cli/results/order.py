@@ -66,15 +66,9 @@ def _in_input_order(
     records: Iterable[dict[str, Any]], order: InputOrder, workdir: Path
 ) -> Iterator[dict[str, Any]]:
     from ..fingerprint import BlockHasher, fingerprint
+    from ..state.spill import connect_scratch
 
-    with closing(sqlite3.connect(workdir / "order.sqlite3", isolation_level=None)) as db:
-        for pragma in (
-            "journal_mode = OFF",
-            "synchronous = OFF",
-            "cache_size = -16384",
-            "temp_store = FILE",
-        ):
-            db.execute(f"PRAGMA {pragma}")
+    with closing(connect_scratch(workdir / "order.sqlite3", cache_kib=16 * 1024)) as db:
         db.execute("CREATE TABLE pos (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
         db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
         db.execute("BEGIN")

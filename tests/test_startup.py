@@ -13,7 +13,7 @@ import sys
 HEAVY = (
     "httpx", "rich", "rich.console", "platformdirs", "fastavro", "tomli_w", "tomlkit", "tomllib", "tomli",
     "starlette", "uvicorn", "multipart", "pydantic", "sqlite3", "concurrent.futures", "tokenizers",
-    "jinja2",
+    "jinja2", "jsonschema_rs",
 )  # fmt: skip
 
 

@@ -1,10 +1,10 @@
 """From an exception to one line on stderr and an exit code: the only place that happens.
 
 Every command is wrapped by :func:`command_errors`; nothing else turns
-exceptions into exit codes. The table matches by class, and is ordered:
-subclasses come before their bases, because the first match wins. API errors
-(:mod:`cohere_batch_cli.api.errors`) and cbatch's own (:mod:`cohere_batch_cli.errors`)
-both go through it.
+exceptions into exit codes. The code is the one each error class says
+(``exit_code``, set beside the class in :mod:`cohere_batch_cli.errors` and
+:mod:`cohere_batch_cli.api.errors`, the API's errors being cbatch's too), so the
+command line and the Python API read one table.
 """
 
 from __future__ import annotations
@@ -18,20 +18,7 @@ import typer
 from ..api import errors as api_errors
 from ..errors import (
     CbatchError,
-    ConfigError,
     InputRejected,
-    LocalWriteError,
-    NoMatch,
-    NoResults,
-    NotReady,
-    RecordsStillFailing,
-    ResultsError,
-    ResultsExpired,
-    StoreBusy,
-    StoreDamaged,
-    TokenizerError,
-    UsageError,
-    WaitTimeout,
     stop_word,
 )
 from ..exit_codes import ExitCode, for_interruption
@@ -48,39 +35,14 @@ _MAY_HAVE_CREATED = {
 _BASE_URL_HINT = "it comes from --base-url, CO_API_URL or the profile: 'cbatch config' shows which"
 
 
-# Ordered: subclasses first (the first isinstance match wins).
-_TABLE: tuple[tuple[type[BaseException], ExitCode], ...] = (
-    (api_errors.AuthenticationError, ExitCode.AUTH),
-    (api_errors.NotFoundError, ExitCode.NOT_FOUND),
-    (api_errors.BadRequestError, ExitCode.REFUSED),
-    (api_errors.RateLimitError, ExitCode.SERVER),
-    (api_errors.ServerError, ExitCode.SERVER),
-    (api_errors.UnexpectedResponseError, ExitCode.SERVER),
-    (api_errors.NetworkError, ExitCode.NETWORK),  # RequestTimeout is a NetworkError
-    (api_errors.InvalidRequestError, ExitCode.USAGE),
-    (api_errors.CohereAPIError, ExitCode.UNEXPECTED),
-    (WaitTimeout, ExitCode.TIMEOUT),
-    (NoMatch, ExitCode.NOT_FOUND),
-    (NoResults, ExitCode.NOT_FOUND),
-    (ConfigError, ExitCode.AUTH),
-    (UsageError, ExitCode.USAGE),  # OutputOptionError, InputFileError, MissingExtra, AmbiguousMatch
-    (InputRejected, ExitCode.REFUSED),
-    (NotReady, ExitCode.REFUSED),
-    (ResultsError, ExitCode.SERVER),
-    (TokenizerError, ExitCode.SERVER),
-    (ResultsExpired, ExitCode.RESULTS_EXPIRED),
-    (StoreBusy, ExitCode.STATE_BUSY),
-    (StoreDamaged, ExitCode.STATE_DAMAGED),
-    (LocalWriteError, ExitCode.LOCAL_WRITE),  # StoreNotWritable too
-    (RecordsStillFailing, ExitCode.RECORDS_FAILED),
-)
-
-
 def exit_code_for(exc: BaseException) -> ExitCode:
-    for cls, code in _TABLE:
-        if isinstance(exc, cls):
-            return code
-    return ExitCode.UNEXPECTED
+    """The exit code ``exc`` means: its class's ``exit_code`` (the one table), else 1.
+
+    Every error cbatch raises on purpose is a :class:`CbatchError`, the API's
+    included, and says its own code (:mod:`cohere_batch_cli.errors`); anything
+    else is a bug.
+    """
+    return exc.exit_code if isinstance(exc, CbatchError) else ExitCode.UNEXPECTED
 
 
 def message_for(exc: BaseException, key_source: str | None = None) -> str:

@@ -1,4 +1,4 @@
-"""The local state store: one SQLite file, one connection per process, migrated on open.
+"""The local state store: one SQLite file, one connection per process and thread, migrated on open.
 
 SQLite from the standard library, in WAL mode with a busy timeout, so two
 cbatch processes (a retry in one terminal, ``cbatch get`` in another) read
@@ -10,12 +10,18 @@ read back from batch names by :mod:`cohere_batch_cli.naming`) plus two things
 only this machine knows: the local file a batch was created from (path, size
 and hash, so a later retry can read it and refuse it if it changed), and the
 steps of a retry in flight, written *before* each step is taken.
+
+A program using the Python API may call it from several threads (an
+orchestrator's workers, ``Run.records()``'s download): each thread gets its
+own connection (:func:`open_store`), as a second process would, and WAL keeps
+them consistent; a thread that is done closes its own (:func:`close_thread`).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -38,7 +44,8 @@ FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another process's write lock before the store is reported busy."""
 
-_OPEN: dict[Path, StateStore] = {}
+_OPEN: dict[tuple[Path, int], StateStore] = {}
+"""The open stores, by file and by the thread that opened (and alone uses) each."""
 
 
 def state_dir() -> tuple[Path, str]:
@@ -56,11 +63,11 @@ def store_path() -> Path:
 
 
 def open_store(path: Path | None = None) -> StateStore:
-    """The process's one connection to the store at ``path`` (default :func:`store_path`), made on first use."""
-    target = (path or store_path()).absolute()
-    store = _OPEN.get(target)
+    """This thread's one connection to the store at ``path`` (default :func:`store_path`), made on first use."""
+    key = ((path or store_path()).absolute(), threading.get_ident())
+    store = _OPEN.get(key)
     if store is None:
-        store = _OPEN[target] = StateStore(target)
+        store = _OPEN[key] = StateStore(key[0])
     return store
 
 
@@ -71,7 +78,7 @@ def existing_store(path: Path | None = None) -> StateStore | None:
     that needs the store (every ``jobs`` command) opens it and reports its error.
     """
     target = (path or store_path()).absolute()
-    if target not in _OPEN and not target.is_file():
+    if (target, threading.get_ident()) not in _OPEN and not target.is_file():
         return None
     try:
         return open_store(target)
@@ -80,10 +87,18 @@ def existing_store(path: Path | None = None) -> StateStore | None:
 
 
 def close_all() -> None:
-    """Close every open store (tests, and a process about to exec)."""
+    """Close every open store, of every thread (tests, and a process about to exec)."""
     for store in list(_OPEN.values()):
         store.close()
     _OPEN.clear()
+
+
+def close_thread() -> None:
+    """Close the stores this thread opened: a worker thread's last step, so none is left open."""
+    me = threading.get_ident()
+    for (_, thread), store in list(_OPEN.items()):
+        if thread == me:
+            store.close()
 
 
 @dataclass(frozen=True)
@@ -199,7 +214,10 @@ class StateStore:
         wait = BUSY_TIMEOUT_MS
         try:
             path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._db = sqlite3.connect(path, timeout=wait / 1000, isolation_level=None)
+            # Used by the thread that opened it alone (open_store); closed from any (close_all).
+            self._db = sqlite3.connect(
+                path, timeout=wait / 1000, isolation_level=None, check_same_thread=False
+            )
         except (OSError, sqlite3.Error) as exc:
             raise _unusable(path, exc) from None
         try:
@@ -222,7 +240,9 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
-        _OPEN.pop(self.path, None)
+        for key, store in list(_OPEN.items()):
+            if store is self:
+                del _OPEN[key]
 
     def _migrate(self) -> None:
         """Apply the migrations this file lacks, one transaction each with its row; refuse a newer file.

@@ -32,6 +32,7 @@ from .transport import (
 )
 
 if TYPE_CHECKING:
+    from ..config import Settings
     from ..fingerprint import Block
 
 __all__ = [
@@ -90,6 +91,32 @@ class CohereClient:
             ca_bundle=ca_bundle,
             debug=debug,
             sleep=sleep,
+        )
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+        ca_bundle: str | None = None,
+        debug: DebugSink | None = None,
+    ) -> CohereClient:
+        """The client the settings describe: the one way the CLI and the Python API build one.
+
+        ``timeout`` is each read's (None: the default), ``retries`` the
+        attempts after the first (None: the default, or the environment's
+        base). The key is checked (never shown) before anything is sent.
+        """
+        return cls(
+            settings.require_api_key(),
+            settings.base_url.value or "",
+            timeouts=Timeouts(read=timeout) if timeout else Timeouts(),
+            retry=RetryPolicy.from_env(retries),
+            client_name=settings.client_name.value or CLIENT_NAME,
+            ca_bundle=ca_bundle,
+            debug=debug,
         )
 
     @property

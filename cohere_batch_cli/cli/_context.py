@@ -69,15 +69,12 @@ class CliState:
     def client(self) -> CohereClient:
         """The process's one API client, built on first use."""
         if self._client is None:
-            from ..api.client import CohereClient, RetryPolicy, Timeouts
+            from ..api.client import CohereClient
 
-            settings = self.settings()
-            self._client = CohereClient(
-                settings.require_api_key(),
-                settings.base_url.value or "",
-                timeouts=Timeouts(read=self.timeout) if self.timeout else Timeouts(),
-                retry=RetryPolicy.from_env(self.retries),
-                client_name=settings.client_name.value or "cbatch",
+            self._client = CohereClient.from_settings(
+                self.settings(),
+                timeout=self.timeout,
+                retries=self.retries,
                 ca_bundle=self.ca_bundle,
                 debug=self.out.debug if self.debug else None,
             )

@@ -235,7 +235,10 @@ def _toml_loads(text: str) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
-    return tomllib.loads(text)
+    data: dict[str, Any] = tomllib.loads(
+        text
+    )  # tomli is untyped to a 3.10 check: say what it returns
+    return data
 
 
 def load_file(path: Path) -> dict[str, Any]:

@@ -149,11 +149,12 @@ def _layer(prefix: str) -> set[str]:
 @pytest.mark.parametrize(
     ("layer", "forbidden"),
     [
-        ("api", ("cli", "output", "tasks", "sandbox")),
-        ("tokens", ("cli", "output", "tasks", "sandbox")),
-        ("tasks", ("cli",)),
-        ("output", ("cli", "tasks", "sandbox")),
-        ("sandbox", ("cli", "output", "tasks")),
+        ("library", ("cli", "output", "sandbox")),
+        ("api", ("cli", "output", "tasks", "sandbox", "library")),
+        ("tokens", ("cli", "output", "tasks", "sandbox", "library")),
+        ("tasks", ("cli", "library")),
+        ("output", ("cli", "tasks", "sandbox", "library")),
+        ("sandbox", ("cli", "output", "tasks", "library")),
     ],
 )
 def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) -> None:
@@ -166,8 +167,8 @@ def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) ->
     assert {m: deps for m, deps in bad.items() if deps} == {}
 
 
-def test_tasks_and_the_api_know_nothing_of_typer() -> None:
-    for module in _layer(f"{NAME}.api") | _layer(f"{NAME}.tasks"):
+def test_tasks_the_api_and_the_library_know_nothing_of_typer() -> None:
+    for module in _layer(f"{NAME}.api") | _layer(f"{NAME}.tasks") | _layer(f"{NAME}.library"):
         source = MODULES[module].read_text(encoding="utf-8")
         assert not re.search(r"^\s*(import|from)\s+(typer|click)\b", source, re.M), module
 
@@ -246,3 +247,19 @@ def test_the_architecture_page_names_every_module_with_its_job() -> None:
         sys.path.remove(str(docs))
     assert module_index.main(["--check"]) == 0, "run: python docs/module_index.py --write"
     assert "(no docstring)" not in module_index.index(), "every module says what it is for"
+
+
+# -- the Python API ----------------------------------------------------------------------------
+
+
+def test_the_package_root_imports_nothing_and_names_only_public_modules() -> None:
+    """``import cohere_batch_cli`` runs no import of the package (``--version`` reads it first);
+    each public name comes from the library or a module the library makes public."""
+    import cohere_batch_cli
+
+    assert GRAPH[NAME] == set()
+    public_modules = {"library.client", "library.run", "library.events", "api.models", "api.errors",
+                      "errors", "exit_codes", "results"}  # fmt: skip
+    assert set(cohere_batch_cli._PUBLIC.values()) <= public_modules
+    for name, module in cohere_batch_cli._PUBLIC.items():
+        assert f"{NAME}.{module}" in MODULES, (name, module)

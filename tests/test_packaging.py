@@ -101,6 +101,7 @@ def test_wheel_holds_the_package_the_sandbox_and_the_entry_point(wheel: Path) ->
         for p in (ROOT / "cohere_batch_cli").rglob("*.py")
     }
     assert package_sources <= names, sorted(package_sources - names)
+    assert "cohere_batch_cli/py.typed" in names  # the Python API's types reach a user's checker
     assert not [n for n in names if n.startswith("tests/") or "__pycache__" in n]
 
     dist_info = f"cohere_batch_cli-{__version__}.dist-info"

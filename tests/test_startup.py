@@ -118,3 +118,28 @@ def test_create_help_loads_neither_jinja2_nor_pyarrow() -> None:
     loaded = imported_after(code)
     assert "cohere_batch_cli.cli.batches" in loaded
     assert not {"jinja2", "pyarrow", "cohere_batch_cli.tasks.table_prompts"} & loaded
+
+
+def test_the_python_api_and_a_client_load_neither_the_cli_nor_rich_nor_pyarrow() -> None:
+    """``import cohere_batch_cli as cb; cb.Client(...)`` is a library's cost, not a terminal's."""
+    code = (
+        "import cohere_batch_cli as cb\n"
+        "client = cb.Client('test-key-0123', base_url='http://127.0.0.1:9')\n"
+        "client.close()"
+    )
+    loaded = imported_after(code)
+    assert "cohere_batch_cli.library.client" in loaded and "httpx" in loaded
+    top = {name.split(".")[0] for name in loaded}
+    assert not top & {"rich", "typer", "click", "pyarrow"}, sorted(
+        top & {"rich", "typer", "click", "pyarrow"}
+    )
+    assert not {
+        m for m in loaded if m.startswith(("cohere_batch_cli.cli", "cohere_batch_cli.output"))
+    }
+
+
+def test_importing_the_package_loads_nothing_but_itself() -> None:
+    """The public names are loaded when first used (PEP 562), so the import costs what it did."""
+    assert imported_after("import cohere_batch_cli") - imported_after("pass") == {
+        "cohere_batch_cli"
+    }

@@ -1,0 +1,188 @@
+"""The entry point of the Python API: a client built from the same settings as ``cbatch``.
+
+``cb.Client()`` reads what a command reads (:mod:`cohere_batch_cli.config`):
+the environment (``CO_API_KEY``, ``CO_API_URL``, ``CBATCH_PROFILE``...), then
+the selected profile of the config file, then the defaults; an argument given
+here wins over all of them, as a flag does on the command line. It holds one
+API connection (:class:`~cohere_batch_cli.api.client.CohereClient`, built as
+the CLI builds it) and the library's reporter, so whatever it does is logged
+and reported to callbacks, never printed. Close it, or use it in ``with``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .reporting import LibraryReporter, logger
+
+if TYPE_CHECKING:
+    from ..api.client import CohereClient
+    from ..config import Settings
+    from .reporting import EventCallback
+    from .run import Run
+
+API_KEY_SOURCE = "the api_key argument"
+"""Where a key given to :class:`Client` came from, as an error about it says."""
+
+
+class Client:
+    """A connection to Cohere's Batch API (or a sandbox), configured as ``cbatch`` is.
+
+    ``api_key``, ``base_url`` and ``profile`` win over the environment and the
+    config file, as the command line's flags do; ``timeout`` is each request's
+    read timeout in seconds and ``retries`` the attempts after a failed one
+    (the defaults: those of the command line). ``on_event`` hears progress of
+    every call (uploads, downloads, waits) as :class:`~.events.Event` values.
+    Raises :class:`~cohere_batch_cli.errors.ConfigError` for a missing or
+    malformed key, an unknown profile or a bad config file, before any request.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        profile: str | None = None,
+        timeout: float | None = None,
+        retries: int | None = None,
+        ca_bundle: str | None = None,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        from dataclasses import replace
+
+        from ..api.client import CohereClient
+        from ..config import Setting, resolve
+
+        settings = resolve(profile=profile, base_url_flag=base_url)
+        if api_key is not None:
+            settings = replace(settings, api_key=Setting(api_key, API_KEY_SOURCE))
+        for warning in settings.warnings:
+            logger.warning(warning)
+        self._settings: Settings = settings
+        self._timeout = timeout
+        self._retries = retries
+        self._ca_bundle = ca_bundle
+        self._reporter = LibraryReporter(on_event)
+        self._api: CohereClient = CohereClient.from_settings(
+            settings, timeout=timeout, retries=retries, ca_bundle=ca_bundle, debug=_http_trace
+        )
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, profile={self.profile!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The API's address in use (the sandbox's, in a test)."""
+        return self._api.base_url
+
+    @property
+    def profile(self) -> str:
+        """The profile of the config file the settings were read from."""
+        return self._settings.profile
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; runs made by this client cannot be used after it."""
+        self._api.close()
+
+    def batch(self, batch_id: str) -> Run:
+        """The batch ``batch_id`` names: a whole id, a unique prefix of one, or an exact name.
+
+        The rule is ``cbatch get``'s: an id is asked for at once, a prefix or a
+        name is looked up in the batch listing (the match is logged). Raises
+        :class:`~cohere_batch_cli.api.errors.NotFoundError` when nothing has it,
+        :class:`~cohere_batch_cli.errors.AmbiguousMatch` when several do.
+        """
+        from ..tasks.resolving import BATCH, act_on
+        from .run import Run
+
+        batch = act_on(self._api, batch_id, BATCH, self._reporter, self._api.get_batch)
+        return Run(self, batch)
+
+    def create(
+        self,
+        file: str | os.PathLike[str],
+        *,
+        model: str | None = None,
+        name: str | None = None,
+    ) -> Run:
+        """Check a JSONL file of requests, upload it, and create a batch of it; returns the run.
+
+        ``model`` defaults to the settings' (``CBATCH_MODEL``, the profile's
+        ``model``); ``name`` to the file's name without its extension. The file
+        is checked locally before a byte is sent
+        (:class:`~cohere_batch_cli.errors.InputRejected` names the first
+        problem), the model against the API's list. The batch is queued when
+        this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
+        follows it.
+        """
+        from pathlib import Path
+
+        from ..completion_cache import scope_of
+        from ..errors import UsageError
+        from ..naming import plain_dataset_name
+        from ..state.runlock import run_lock
+        from ..state.store import state_dir
+        from ..tasks.batches import create_batch
+        from ..tasks.datasets import default_name, upload_file
+        from ..tasks.lineage import remember_input_file, remember_new_batch
+        from ..tasks.models import check_model
+        from .run import Run
+
+        # Until the send engine's entry point is public, the steps of `cbatch create --file`
+        # without its recovery of an interrupted earlier run (the engine's to give).
+        path = Path(os.fspath(file))
+        model = model or self._settings.model.value
+        if not model:
+            raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
+        if name is not None and not name.strip():
+            raise UsageError("name is empty; give a name, or none to use the file's")
+        label = name or default_name(path)
+        scope = scope_of(self.base_url, self._settings.profile)
+        check_model(self._api, model, scope, self._reporter)
+        with run_lock(state_dir()[0], f"batch {label}", wait=0.0):
+            dataset_id = upload_file(
+                self._api,
+                path,
+                self._reporter,
+                limits=self._settings.limits,
+                name=plain_dataset_name(name) if name else None,
+                keep_original_file=True,
+                on_uploaded=lambda dataset: remember_input_file(dataset, path, self._reporter),
+            )
+            batch = create_batch(
+                self._api, name=label, dataset_id=dataset_id, model=model, reporter=self._reporter
+            )
+        remember_new_batch(batch, self._reporter)
+        return Run(self, batch)
+
+    def runs(self, *, limit: int | None = None) -> Iterator[Run]:
+        """Batches on the API, newest first, each as a :class:`~.run.Run`; at most ``limit``.
+
+        Pages are fetched as the iteration needs them, so stopping early asks
+        for no more.
+        """
+        from .run import Run
+
+        for number, batch in enumerate(self._api.iter_batches(limit=limit), 1):
+            yield Run(self, batch)
+            if limit is not None and number >= limit:
+                return
+
+
+def _http_trace(line: str) -> None:
+    """``cbatch --debug``'s trace of each request (credentials redacted), as debug records."""
+    logger.getChild("http").debug(line)

@@ -1,0 +1,185 @@
+"""A run in Python: one batch on the API, and what a program does with it.
+
+A :class:`Run` is a handle, not a copy: it keeps the batch as last read
+(:attr:`Run.batch`) and every method goes through the same task the command
+line runs (``wait`` is ``cbatch watch``'s follow, ``results`` and ``records``
+are ``cbatch results``' one pipeline, ``cancel`` is ``cbatch cancel``'s), with
+the library's reporter, so nothing is printed and nothing is done twice.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..api.models import Batch, BatchStatus
+    from ..results import ResultsSummary
+    from ..tasks.fetching import FetchOptions
+    from .client import Client
+    from .reporting import EventCallback
+
+ResultsFormat = Literal["jsonl", "csv", "parquet"]
+
+
+class Run:
+    """A batch on the API: its last known state, waited for, its results read, cancelled.
+
+    Made by :meth:`Client.batch <cohere_batch_cli.library.client.Client.batch>`,
+    :meth:`Client.runs <cohere_batch_cli.library.client.Client.runs>` and
+    :meth:`Client.create <cohere_batch_cli.library.client.Client.create>`; it
+    uses its client's connection, so it is usable while the client is open.
+    """
+
+    def __init__(self, client: Client, batch: Batch) -> None:
+        self._client = client
+        self._batch = batch
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, name={self.name!r}, status={self.status.label!r})"
+
+    @property
+    def id(self) -> str:
+        """The batch's id on the API."""
+        return self._batch.id
+
+    @property
+    def name(self) -> str:
+        return self._batch.name
+
+    @property
+    def status(self) -> BatchStatus:
+        """The status when last read (:meth:`refresh` reads it again, :meth:`wait` to the end)."""
+        return self._batch.status
+
+    @property
+    def batch(self) -> Batch:
+        """The batch as last read: typed fields, and ``raw``, the API's object whole."""
+        return self._batch
+
+    def refresh(self) -> Run:
+        """Read the batch again; returns this run."""
+        self._batch = self._client._api.get_batch(self.id)
+        return self
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        on_progress: EventCallback | None = None,
+        interval: float | None = None,
+    ) -> Run:
+        """Block until the batch has ended (COMPLETED, FAILED or CANCELED); returns this run, read again.
+
+        ``on_progress`` hears every change as an :class:`~cohere_batch_cli.library.events.Event`
+        (besides the client's ``on_event``). ``interval`` is the shortest pause
+        between two polls in seconds (default 2; the pause grows while nothing
+        moves). How the batch ended is :attr:`status`: a FAILED batch is not
+        an exception. Raises :class:`~cohere_batch_cli.errors.WaitTimeout`
+        (exit code 10) when ``timeout`` seconds pass first, the batch left
+        running; :class:`~cohere_batch_cli.api.errors.NotFoundError` when it does
+        not exist. Ctrl-C raises ``KeyboardInterrupt`` and cancels nothing.
+        """
+        from .. import pace
+        from ..errors import CbatchError, Terminated, WaitTimeout
+        from ..exit_codes import ExitCode
+        from ..tasks.watching import WatchSpec, follow
+
+        if timeout is not None and timeout <= 0:
+            raise ValueError("timeout must be positive")
+        step = pace.INTERVAL if interval is None else interval
+        spec = WatchSpec(interval=step, max_interval=max(step, pace.MAX_INTERVAL), timeout=timeout)
+        reporter = self._client._reporter.also(on_progress)
+        code = follow(self._client._api, [self.id], reporter, spec, retries=self._client._retries)
+        if code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+            return self.refresh()
+        if code == ExitCode.TIMEOUT:
+            self.refresh()
+            raise WaitTimeout(
+                f"batch {self.id} is still {self.status.label} after {timeout:g}s",
+                hint="it keeps running: wait again, or cancel it",
+            )
+        if code == ExitCode.NOT_FOUND:
+            from ..api.errors import NotFoundError
+
+            raise NotFoundError(f"batch {self.id} was not found", status_code=404)
+        if code == ExitCode.INTERRUPTED:
+            raise KeyboardInterrupt
+        if code in (ExitCode.TERMINATED, ExitCode.HANGUP):
+            import signal
+
+            raise Terminated(signal.SIGTERM if code == ExitCode.TERMINATED else signal.SIGHUP)
+        raise CbatchError(f"the wait for batch {self.id} ended with exit code {int(code)}")
+
+    def results(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: ResultsFormat | None = None,
+        failed_only: bool = False,
+    ) -> ResultsSummary:
+        """Write the finished batch's results to ``path``, all or nothing; returns what was written.
+
+        ``format`` is ``"jsonl"``, ``"csv"`` or ``"parquet"`` (None: from the
+        name's extension, else JSONL; Parquet needs the ``[parquet]`` extra).
+        A batch with retries gets one record per ``custom_id`` across its
+        attempts, as ``cbatch results`` writes. Raises
+        :class:`~cohere_batch_cli.errors.NotReady` while the batch runs and
+        :class:`~cohere_batch_cli.errors.ResultsExpired` once its output is gone.
+        """
+        from ..errors import UsageError
+        from ..tasks.fetching import fetch_results
+
+        destination = os.fspath(path)
+        if destination == "-":
+            raise UsageError("results() writes a file; records() streams the records instead")
+        summary = fetch_results(
+            self._client._api,
+            self.id,
+            self._client._reporter,
+            self._fetch_options(output=destination, fmt=format, failed_only=failed_only),
+        )
+        return summary
+
+    def records(self, *, failed_only: bool = False) -> Iterator[dict[str, Any]]:
+        """The finished batch's results, one dict a record, streamed as they are downloaded.
+
+        Each is a JSONL line of ``cbatch results`` read back: ``custom_id``
+        first, then ``body`` (the reply) or ``error``. Memory stays flat however
+        many records there are; leaving the loop early stops the download.
+        Raises as :meth:`results` does, when the iteration starts.
+        """
+        from ..tasks.fetching import fetch_results
+        from .records import BinaryStdout, stream_records
+
+        options = self._fetch_options(output="-", fmt="jsonl", failed_only=failed_only)
+
+        def download(stdout: BinaryStdout) -> object:
+            return fetch_results(
+                self._client._api, self.id, self._client._reporter, options, stdout=stdout
+            )
+
+        return stream_records(download)
+
+    def cancel(self) -> None:
+        """Ask the API to cancel the batch; it reads ``canceling``, then ends (:meth:`wait` sees it)."""
+        from ..tasks.batches import cancel_batches
+
+        for outcome in cancel_batches(self._client._api, [self.id]):
+            if outcome.error is not None:
+                raise outcome.error
+
+    def _fetch_options(
+        self, *, output: str, fmt: ResultsFormat | None, failed_only: bool
+    ) -> FetchOptions:
+        from ..tasks.fetching import FetchOptions
+
+        return FetchOptions(
+            output=output,
+            fmt=fmt,
+            failed_only=failed_only,
+            read_timeout=self._client._timeout,
+            ca_bundle=self._client._ca_bundle,
+            dataset_ttl=self._client._settings.limits.dataset_ttl,
+        )

@@ -1,0 +1,49 @@
+"""docs/python-api.md is true: its examples run, in order, against a sandbox, and print nothing.
+
+The page's ```python blocks are one program, run in-process in one namespace, in
+the test's scratch folder, with ``CO_API_KEY`` and ``CO_API_URL`` pointing at the
+session's sandbox, inside :func:`~tests.support.quiet.nothing_printed`: the
+library's own silence is part of what the page promises. Every public name of
+the package must be on the page.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cohere_batch_cli as cb
+from tests.conftest import TEST_KEY
+from tests.support.quiet import nothing_printed
+
+PAGE = Path(__file__).resolve().parent.parent / "docs" / "python-api.md"
+BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+def blocks() -> list[str]:
+    return BLOCK.findall(PAGE.read_text(encoding="utf-8"))
+
+
+def test_the_examples_run_against_the_sandbox_and_print_nothing(
+    sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CO_API_KEY", TEST_KEY)
+    monkeypatch.setenv("CO_API_URL", sandbox.base_url)
+    namespace: dict[str, Any] = {"__name__": "python_api_page"}
+    found = blocks()
+    assert len(found) >= 10
+    with nothing_printed():
+        for number, code in enumerate(found, 1):
+            try:
+                exec(compile(code, f"{PAGE.name}, example {number}", "exec"), namespace)
+            except Exception as exc:
+                raise AssertionError(f"example {number} of {PAGE.name} failed:\n{code}") from exc
+
+
+def test_every_public_name_is_on_the_page() -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    missing = [name for name in cb.__all__ if f"cb.{name}" not in text]
+    assert missing == []

@@ -1,0 +1,189 @@
+"""The Python API end to end, in-process, on the real sandbox: no subprocess, no terminal.
+
+Every call runs inside :func:`nothing_printed`, which points file descriptors 1
+and 2 at files of their own (not only ``sys.stdout``: a C library, a thread or
+a stray ``print`` in a task would write there) and asserts they stay empty.
+What the library says goes to the ``cohere_batch_cli`` logger and to the
+program's callback instead, and the tests read it there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cohere_batch_cli as cb
+from tests.conftest import TEST_KEY
+from tests.support.flows import chat_records, write_jsonl
+from tests.support.quiet import nothing_printed
+
+MODEL = "command-r-08-2024"
+
+
+def test_the_capture_sees_a_write_to_either_descriptor() -> None:
+    """The check above can fail: a write below sys.stdout, straight to fd 2, is caught."""
+    with pytest.raises(AssertionError, match="fd 2"), nothing_printed():
+        os.write(2, b"leak")
+    with pytest.raises(AssertionError, match="fd 1"), nothing_printed():
+        print("leak", flush=True)
+
+
+@pytest.fixture
+def client(sandbox: Any) -> Iterator[cb.Client]:
+    with nothing_printed():
+        made = cb.Client(TEST_KEY, base_url=sandbox.base_url)
+    yield made
+    made.close()
+
+
+def test_a_file_run_end_to_end_reports_to_callbacks_and_logging_and_prints_nothing(
+    sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
+    requests = write_jsonl(tmp_path / "questions.jsonl", chat_records(12, fail={3}))
+    seen: list[cb.Event] = []
+    progress: list[cb.Event] = []
+    with nothing_printed():
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=seen.append) as client:
+            run = client.create(requests, model=MODEL, name="api-e2e")
+            assert run.name == "api-e2e"
+            assert run.wait(timeout=60, on_progress=progress.append, interval=0.1) is run
+            summary = run.results(tmp_path / "out.jsonl")
+            records = list(run.records())
+            failed = list(run.records(failed_only=True))
+    assert run.status == cb.BatchStatus.COMPLETED
+    assert run.batch.num_records == 12 and run.batch.num_failed_records == 1
+    # the wait's events, typed: the batch's end with its counts, then the watch's
+    done = [e for e in progress if e.kind == "batch_done"]
+    assert len(done) == 1 and done[0].batch_id == run.id
+    assert done[0].status == cb.BatchStatus.COMPLETED
+    assert (done[0].records_total, done[0].records_done, done[0].records_failed) == (12, 12, 1)
+    assert progress[-1].kind == "all_done"
+    assert [e for e in seen if e.kind.startswith("batch")] == done  # the client's callback too
+    assert {"transfer_started", "transfer_done"} <= {e.kind for e in seen}  # the upload's bytes
+    upload = next(e for e in seen if e.kind == "transfer_done")
+    assert upload.bytes_done == upload.bytes_total == requests.stat().st_size
+    # the file and the stream hold the same records, the failed one among them
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert (summary.records_written, summary.succeeded, summary.failed) == (12, 11, 1)
+    assert sorted(r["custom_id"] for r in lines) == sorted(f"r-{i}" for i in range(12))
+    assert sorted(records, key=lambda r: r["custom_id"]) == sorted(
+        lines, key=lambda r: r["custom_id"]
+    )
+    assert [r["custom_id"] for r in failed] == ["r-3"] and failed[0]["error"]
+    # what a command would have printed is in the log instead
+    logged = [r.getMessage() for r in caplog.records if r.name == "cohere_batch_cli"]
+    assert any("uploaded as dataset" in m for m in logged), logged
+    assert any("wrote 12 records" in m for m in logged), logged
+    assert all(TEST_KEY not in r.getMessage() for r in caplog.records)
+
+
+def test_a_run_is_found_by_id_prefix_and_name_and_listed(client: cb.Client, tmp_path: Path) -> None:
+    requests = write_jsonl(tmp_path / "find-me.jsonl", chat_records(2))
+    with nothing_printed():
+        made = client.create(requests, model=MODEL)
+        by_id = client.batch(made.id)
+        by_prefix = client.batch(made.id[:8])
+        listed = [run.id for run in client.runs(limit=5)]
+    assert made.name == "find-me"  # the file's name, as the command line names it
+    assert by_id.id == by_prefix.id == made.id
+    assert made.id in listed and len(listed) <= 5
+    assert repr(by_id).startswith(f"Run(id={made.id!r}")
+
+
+def test_errors_share_one_base_and_carry_the_cli_exit_code(client: cb.Client) -> None:
+    with nothing_printed(), pytest.raises(cb.CbatchError) as caught:
+        client.batch("no-such-batch")
+    assert isinstance(caught.value, cb.NotFoundError)
+    assert caught.value.exit_code == cb.ExitCode.NOT_FOUND == 4
+    from cohere_batch_cli.cli._errors import exit_code_for
+
+    assert exit_code_for(caught.value) == caught.value.exit_code  # the command line's code
+
+
+def test_results_of_a_running_batch_are_not_ready_and_a_wait_times_out(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    slow = SandboxSettings(
+        data_dir=tmp_path_factory.mktemp("slow"), port=0, queue_delay=3600.0, validation_delay=0.0
+    )
+    requests = write_jsonl(tmp_path / "slow.jsonl", chat_records(3))
+    with SandboxServer(slow) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
+        with nothing_printed():
+            run = client.create(requests, model=MODEL)
+            with pytest.raises(cb.WaitTimeout) as late:
+                run.wait(timeout=0.5, interval=0.1)
+            with pytest.raises(cb.NotReady):
+                run.results(tmp_path / "never.jsonl")
+            with pytest.raises(cb.NotReady):
+                next(run.records())
+            run.cancel()
+            run.wait(timeout=30, interval=0.1)
+    assert late.value.exit_code == 10 and run.id in str(late.value)
+    assert run.status == cb.BatchStatus.CANCELED
+    assert not (tmp_path / "never.jsonl").exists()
+
+
+def test_leaving_the_records_early_stops_the_download(client: cb.Client, tmp_path: Path) -> None:
+    requests = write_jsonl(tmp_path / "many.jsonl", chat_records(300))
+    with nothing_printed():
+        run = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1)
+        before = threading.active_count()
+        stream = run.records()
+        first = next(stream)
+        stream.close()
+    assert first["custom_id"].startswith("r-")
+    assert threading.active_count() == before  # the download thread ended with the stream
+
+
+def test_the_client_reads_the_cli_settings_and_its_arguments_win(
+    sandbox: Any, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    isolated_env.parent.mkdir(parents=True, exist_ok=True)
+    isolated_env.write_text(
+        f'[profiles.ci]\napi_key = "{TEST_KEY}"\nbase_url = "{sandbox.base_url}"\n'
+        '[profiles.other]\napi_key = "other-key-0000"\nbase_url = "http://127.0.0.1:9"\n',
+        encoding="utf-8",
+    )
+    isolated_env.chmod(0o600)
+    with nothing_printed():
+        with cb.Client(profile="ci") as from_profile:
+            assert from_profile.base_url == sandbox.base_url.rstrip("/")
+            assert from_profile.profile == "ci"
+            list(from_profile.runs(limit=1))  # the key from the profile is accepted
+        monkeypatch.setenv("CBATCH_PROFILE", "other")
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url) as explicit:
+            assert explicit.profile == "other"  # chosen by the environment...
+            assert explicit.base_url == sandbox.base_url.rstrip("/")  # ...the arguments win
+            list(explicit.runs(limit=1))
+            assert TEST_KEY not in repr(explicit)
+        monkeypatch.delenv("CBATCH_PROFILE")
+        with pytest.raises(cb.ConfigError) as no_key:
+            cb.Client(base_url=sandbox.base_url)
+        with pytest.raises(cb.ConfigError) as bad_key:
+            cb.Client("two words", base_url=sandbox.base_url)
+    assert no_key.value.exit_code == 3 and "no API key" in str(no_key.value)
+    assert "api_key argument" in str(bad_key.value) and "two words" not in str(bad_key.value)
+
+
+def test_every_public_name_resolves_and_is_listed() -> None:
+    assert set(cb.__all__) == {"__version__", *cb._PUBLIC}
+    for name in cb.__all__:
+        assert getattr(cb, name) is not None, name
+    assert set(cb.__all__) <= set(dir(cb))
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        cb.Nope  # type: ignore[attr-defined]  # noqa: B018
+    errors = [getattr(cb, n) for n in cb.__all__ if n.endswith(("Error", "Match", "Timeout"))]
+    errors += [cb.NotReady, cb.InputRejected, cb.ResultsExpired, cb.MissingExtra]
+    for error in errors:
+        assert issubclass(error, cb.CbatchError), error
+        assert error.exit_code != cb.ExitCode.OK, error

@@ -35,12 +35,19 @@ def test_the_examples_run_against_the_sandbox_and_print_nothing(
     namespace: dict[str, Any] = {"__name__": "python_api_page"}
     found = blocks()
     assert len(found) >= 10
-    with nothing_printed():
-        for number, code in enumerate(found, 1):
-            try:
-                exec(compile(code, f"{PAGE.name}, example {number}", "exec"), namespace)
-            except Exception as exc:
-                raise AssertionError(f"example {number} of {PAGE.name} failed:\n{code}") from exc
+    try:
+        with nothing_printed():
+            for number, code in enumerate(found, 1):
+                try:
+                    exec(compile(code, f"{PAGE.name}, example {number}", "exec"), namespace)
+                except Exception as exc:
+                    raise AssertionError(
+                        f"example {number} of {PAGE.name} failed:\n{code}"
+                    ) from exc
+    finally:  # a failed example leaves its clients open
+        for value in namespace.values():
+            if isinstance(value, cb.Client):
+                value.close()
 
 
 def test_every_public_name_is_on_the_page() -> None:

@@ -67,8 +67,14 @@ def test_a_file_run_end_to_end_reports_to_callbacks_and_logging_and_prints_nothi
     assert (done[0].records_total, done[0].records_done, done[0].records_failed) == (12, 12, 1)
     assert progress[-1].kind == "all_done"
     assert [e for e in seen if e.kind.startswith("batch")] == done  # the client's callback too
-    assert {"transfer_started", "transfer_done"} <= {e.kind for e in seen}  # the upload's bytes
-    upload = next(e for e in seen if e.kind == "transfer_done")
+    assert {"step_started", "step_done"} <= {e.kind for e in seen}  # the check's, the upload's
+    upload = next(
+        e for e in seen if e.kind == "step_done" and e.description == "uploading questions.jsonl"
+    )
+    downloads = [
+        e for e in seen if e.kind == "step_done" and e.description == "downloading results"
+    ]
+    assert len(downloads) == 1 and downloads[0].records_done == 12  # the file's; records() has none
     assert upload.bytes_done == upload.bytes_total == requests.stat().st_size
     # the file and the stream hold the same records, the failed one among them
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
@@ -131,6 +137,21 @@ def test_results_of_a_running_batch_are_not_ready_and_a_wait_times_out(
     assert late.value.exit_code == 10 and run.id in str(late.value)
     assert run.status == cb.BatchStatus.CANCELED
     assert not (tmp_path / "never.jsonl").exists()
+
+
+def test_ctrl_c_in_a_wait_is_raised_and_cancels_nothing(client: cb.Client, tmp_path: Path) -> None:
+    """The watch task turns Ctrl-C into an exit code for a command; a program gets it back as raised."""
+    requests = write_jsonl(tmp_path / "interrupted.jsonl", chat_records(2))
+
+    def press_ctrl_c(event: cb.Event) -> None:
+        raise KeyboardInterrupt
+
+    with nothing_printed():
+        run = client.create(requests, model=MODEL)
+        with pytest.raises(KeyboardInterrupt):
+            run.wait(timeout=60, on_progress=press_ctrl_c, interval=0.1)
+        run.wait(timeout=60, interval=0.1)
+    assert run.status == cb.BatchStatus.COMPLETED  # not cancelled
 
 
 def test_leaving_the_records_early_stops_the_download(client: cb.Client, tmp_path: Path) -> None:

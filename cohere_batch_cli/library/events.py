@@ -27,22 +27,23 @@ EventKind = Literal[
     "recovered",
     "timed_out",
     "all_done",
-    "transfer_started",
-    "transfer_progress",
-    "transfer_done",
+    "step_started",
+    "step_progress",
+    "step_done",
 ]
 """What happened. The watch's kinds are the engine's own (``cbatch watch --json`` names them
-the same); ``transfer_*`` are an upload's or a download's bytes and records."""
+the same); ``step_*`` are a step's bytes and records: the local check of a file, its
+upload, a download of results, a count of tokens (``description`` says which)."""
 
 
 @dataclass(frozen=True)
 class Event:
-    """One thing that moved: a batch's status or counts, or the bytes of a transfer.
+    """One thing that moved: a batch's status or counts, or the bytes of a step (an upload...).
 
     Watch events carry the batch as last read (``batch``, whose ``raw`` is the
-    API's object whole) and its counts; transfer events carry ``description``
-    (``"uploading requests.jsonl"``, ``"downloading results"``) and bytes and
-    records so far. A field an event does not know is None.
+    API's object whole) and its counts; step events carry ``description``
+    (``"checking requests.jsonl"``, ``"uploading requests.jsonl"``, ``"downloading
+    results"``) and bytes and records so far. A field an event does not know is None.
     """
 
     kind: EventKind
@@ -51,7 +52,7 @@ class Event:
     """The batch's status (``cb.BatchStatus``; ``status.label`` reads ``in progress``)."""
     records_total: int | None = None
     records_done: int | None = None
-    """Records processed so far (succeeded and failed), or records transferred."""
+    """Records processed so far (succeeded and failed), or records a step went through."""
     records_failed: int | None = None
     rate: float | None = None
     """Records a second over the recent window, once measurable."""

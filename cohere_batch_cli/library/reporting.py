@@ -33,7 +33,7 @@ EventCallback = Callable[[Event], None]
 """What a program passes to hear of progress: called with each :class:`Event`, in order."""
 
 TRANSFER_EVERY = 0.25
-"""Seconds between two ``transfer_progress`` events of one transfer (its first and last always come)."""
+"""Seconds between two ``step_progress`` events of one step (its first and last always come)."""
 
 
 class LibraryReporter:
@@ -60,7 +60,7 @@ class LibraryReporter:
         logger.debug(message.strip())
 
     def progress(self, description: str) -> ProgressSink:
-        return TransferEvents(description, self.emit)
+        return StepEvents(description, self.emit)
 
     def watch_view(self, batch_ids: Sequence[str]) -> WatchView:
         return WatchEvents(self.emit)
@@ -74,8 +74,8 @@ class LibraryReporter:
         return None
 
 
-class TransferEvents:
-    """An upload's or a download's progress as events: started, progress (at most 4 a second), done."""
+class StepEvents:
+    """A step's progress as events (a check, an upload, a download): started, progress (at most 4 a second), done."""
 
     def __init__(self, description: str, emit: EventCallback) -> None:
         self._description = description
@@ -99,7 +99,7 @@ class TransferEvents:
     def start(self, total_bytes: int | None = None, total_records: int | None = None) -> None:
         self._total_bytes, self._total_records = total_bytes, total_records
         self._last = time.monotonic()
-        self._emit(self._event("transfer_started"))
+        self._emit(self._event("step_started"))
 
     def advance(self, bytes: int = 0, records: int = 0) -> None:
         self._bytes += bytes
@@ -107,10 +107,10 @@ class TransferEvents:
         now = time.monotonic()
         if now - self._last >= TRANSFER_EVERY:
             self._last = now
-            self._emit(self._event("transfer_progress"))
+            self._emit(self._event("step_progress"))
 
     def finish(self) -> None:
-        self._emit(self._event("transfer_done"))
+        self._emit(self._event("step_done"))
 
 
 class WatchEvents:

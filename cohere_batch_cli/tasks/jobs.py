@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .jobs_split import SplitPlan
     from .reporting import Reporter
     from .retrying import RetryOptions
+    from .sending import Part
 
 JOB_ID_LENGTH = 10
 SCAN_LIMIT = 100_000
@@ -614,6 +615,8 @@ def _send_parts(
             hint="its parts on the API were cut another way (on another machine?): resume it where it was planned, "
             "or run the file as a new job",
         )
+    from .sending import usable
+
     total = len(parts)
     queue: list[PartRecord] = []
     """Uploaded, not created yet: each is created once its dataset is validated, uploads going on meanwhile."""
@@ -628,9 +631,14 @@ def _send_parts(
                     f"part {part.part} of {total}: resumed: created by an earlier run, as batch {made.id}"
                 )
                 continue
-            dataset_id = part.dataset_id or _usable(client, datasets.get(part.part, []), reporter)
-            if dataset_id is not None and part.dataset_id is None:
-                store.advance_part(job.id, part.part, "uploaded", dataset_id=dataset_id)
+            dataset_id = part.dataset_id or usable(
+                client, [d.id for d in datasets.get(part.part, [])]
+            )
+            if (
+                dataset_id is not None
+            ):  # said as a retry and a plain batch say it, recorded or found by name
+                if part.dataset_id is None:
+                    store.advance_part(job.id, part.part, "uploaded", dataset_id=dataset_id)
                 reporter.info(
                     f"part {part.part} of {total}: resumed: uploaded by an earlier run, as dataset {dataset_id}"
                 )
@@ -700,19 +708,43 @@ def _create_ready(
         queue.remove(part)
 
 
-def _usable(client: CohereClient, found: Sequence[Dataset], reporter: Reporter) -> str | None:
-    """The first of a part's datasets found by name that is (or becomes) validated."""
-    from ..api.errors import NotFoundError
-    from .datasets import wait_for_dataset
+@dataclass
+class PartSteps:
+    """A job part's steps, written to the state store's parts (:class:`.sending.Steps`)."""
 
-    for dataset in found:
-        try:
-            final = wait_for_dataset(client, dataset.id)
-        except NotFoundError:
-            continue
-        if final.validation_status == "validated":
-            return dataset.id
-    return None
+    store: StateStore
+    job: JobRecord
+    number: int
+
+    def still_wanted(self) -> None:
+        still_wanted(self.store, self.job)
+
+    def uploading(self) -> None:
+        self.store.advance_part(self.job.id, self.number, "uploading")
+
+    def uploaded(self, dataset_id: str) -> None:
+        self.store.advance_part(self.job.id, self.number, "uploaded", dataset_id=dataset_id)
+
+    def creating(self) -> None:
+        self.store.advance_part(self.job.id, self.number, "creating")
+
+    def created(self, batch: Batch) -> None:
+        from .lineage import remember_batch
+
+        self.store.advance_part(self.job.id, self.number, "created", batch_id=batch.id)
+        remember_batch(self.store, batch, root_id=batch.id, attempt=1, parent_id=None)
+
+
+def _sent_as(job: JobRecord, part: PartRecord, store: StateStore) -> tuple[Part, PartSteps]:
+    """A job's part as a part of its run (:mod:`.sending`), and where its steps are written: the parts table."""
+    from .sending import Part
+
+    sent = Part(
+        run=job_run(job.id), batch_name=part.batch_name, dataset_name=part.dataset_name, model=job.model,
+        words=f"part {part.part} of job {job.id}",
+        again=f"carry on with: cbatch jobs resume {job.id} (it finds the batch if it was made)",
+    )  # fmt: skip
+    return sent, PartSteps(store, job, part.part)
 
 
 def _upload_part(
@@ -725,14 +757,36 @@ def _upload_part(
     store: StateStore,
     total: int,
 ) -> str:
+    from . import sending
+
+    sent, steps = _sent_as(job, part, store)
+    dataset_id = sending.upload(
+        store,
+        sent,
+        steps,
+        lambda: _send_part(client, job, part, path, work, reporter, store, total),
+    )
+    reporter.info(
+        f"part {part.part} of {total}: {part.records:,} records uploaded as dataset {dataset_id}"
+    )
+    return dataset_id
+
+
+def _send_part(
+    client: CohereClient,
+    job: JobRecord,
+    part: PartRecord,
+    path: Path,
+    work: Path,
+    reporter: Reporter,
+    store: StateStore,
+    total: int,
+) -> str:
+    """The part's bytes read back from the input (refused if they are not the checked ones) and uploaded."""
     from ..errors import InputChanged, InputFileError
     from ..input_rules import CHAT_V2_INPUT
-    from ..state.runlock import step_lock
     from .jobs_split import PartPlan, write_part
 
-    with step_lock(store, job_run(job.id)):
-        still_wanted(store, job)
-        store.advance_part(job.id, part.part, "uploading")
     try:
         file = write_part(
             path, PartPlan(part.start, part.stop, part.records), work / f"part-{part.part}.jsonl",
@@ -751,7 +805,7 @@ def _upload_part(
     progress = reporter.progress(f"uploading part {part.part} of {total}")
     progress.start(total_bytes=part.stop - part.start)
     try:
-        dataset_id = client.upload_dataset(
+        return client.upload_dataset(
             file, name=part.dataset_name, dataset_type=kind, keep_original_file=True,
             keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,
             on_bytes=lambda n: progress.advance(bytes=n),
@@ -759,11 +813,6 @@ def _upload_part(
     finally:
         progress.finish()
         file.unlink(missing_ok=True)
-    store.advance_part(job.id, part.part, "uploaded", dataset_id=dataset_id)
-    reporter.info(
-        f"part {part.part} of {total}: {part.records:,} records uploaded as dataset {dataset_id}"
-    )
-    return dataset_id
 
 
 def _create_part(
@@ -774,9 +823,8 @@ def _create_part(
     store: StateStore,
     total: int,
 ) -> Batch:
-    from ..state.runlock import step_lock
+    from . import sending
     from .datasets import wait_for_dataset
-    from .lineage import remember_batch
 
     assert part.dataset_id is not None
     dataset = wait_for_dataset(client, part.dataset_id)
@@ -785,14 +833,8 @@ def _create_part(
             f"dataset {part.dataset_id} (part {part.part} of job {job.id}) is {dataset.validation_status}: "
             f"{dataset.validation_error or 'no reason given'}"
         )
-    with step_lock(store, job_run(job.id)):  # a cancel waits for this create to be recorded
-        still_wanted(store, job)
-        store.advance_part(job.id, part.part, "creating")
-        batch = client.create_batch(
-            name=part.batch_name, input_dataset_id=part.dataset_id, model=job.model
-        )
-        store.advance_part(job.id, part.part, "created", batch_id=batch.id)
-    remember_batch(store, batch, root_id=batch.id, attempt=1, parent_id=None)
+    sent, steps = _sent_as(job, part, store)
+    batch = sending.create(client, store, sent, steps, part.dataset_id, reporter)
     reporter.info(f"part {part.part} of {total}: created batch {batch.id}")
     return batch
 

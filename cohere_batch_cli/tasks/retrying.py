@@ -36,7 +36,7 @@ from .. import naming
 from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
 from ..exit_codes import ExitCode
 from ..selection import Rule, Selection
-from ..state.runlock import run_lock, step_lock, work_folder
+from ..state.runlock import run_lock, work_folder
 from ..units import time_span
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from ..state.store import AttemptRecord, StateStore
     from .lineage import Chain
     from .reporting import Reporter
+    from .sending import Part
     from .sources import InputSource
 
 MAX_PAUSE = 600.0
@@ -316,6 +317,65 @@ def _output_gone(batch: Batch, number: int) -> ResultsExpired:
 # -- upload and create --------------------------------------------------------------------------
 
 
+def _steps(
+    store: StateStore | None, chain: Chain, outcome: RetryOutcome, options: RetryOptions
+) -> tuple[Part, AttemptSteps]:
+    """The attempt as a part of its run (:mod:`.sending`), and where its steps are written: the attempts table."""
+    from .sending import Part
+
+    part = Part(
+        run=run_of(chain.root, store), batch_name=outcome.batch_name, dataset_name=outcome.dataset_name,
+        model=outcome.model, words=f"attempt {outcome.attempt}",
+    )  # fmt: skip
+    return part, AttemptSteps(store, chain, outcome, options.rule.describe(), options.still_wanted)
+
+
+@dataclass
+class AttemptSteps:
+    """A retry attempt's steps, written to the state store's attempts (:class:`.sending.Steps`)."""
+
+    store: StateStore | None
+    chain: Chain
+    outcome: RetryOutcome
+    source: str
+    """What the attempt sends again, in words (the rule): a resumed run takes an upload only for the same."""
+    wanted: Callable[[], None] | None = None
+
+    def still_wanted(self) -> None:
+        if self.wanted is not None:
+            self.wanted()
+
+    def uploading(self) -> None:
+        if self.store is not None:
+            outcome = self.outcome
+            assert outcome.selection is not None
+            self.store.begin_attempt(
+                root_id=self.chain.root.id, attempt=outcome.attempt, parent_id=self.chain.head.id,
+                batch_name=outcome.batch_name, dataset_name=outcome.dataset_name, model=outcome.model,
+                records=outcome.selection.records, source=self.source,
+            )  # fmt: skip
+
+    def uploaded(self, dataset_id: str) -> None:
+        if self.store is not None:
+            self.store.advance_attempt(
+                self.chain.root.id, self.outcome.attempt, "uploaded", dataset_id=dataset_id
+            )
+
+    def creating(self) -> None:
+        if self.store is not None:
+            self.store.advance_attempt(self.chain.root.id, self.outcome.attempt, "creating")
+
+    def created(self, batch: Batch) -> None:
+        from .lineage import remember_batch
+
+        if self.store is not None:
+            root, number = self.chain.root.id, self.outcome.attempt
+            remember_batch(
+                self.store, batch, root_id=root, attempt=number, parent_id=self.chain.head.id
+            )
+            self.store.advance_attempt(root, number, "created", batch_id=batch.id)
+
+
 def _upload(
     client: CohereClient,
     store: StateStore | None,
@@ -326,63 +386,41 @@ def _upload(
     options: RetryOptions,
 ) -> str:
     """The attempt's input dataset: one an earlier run uploaded for the same selection, else a new one."""
+    from . import sending
     from .datasets import upload_file
 
     assert outcome.selection is not None
-    root, number = chain.root.id, outcome.attempt
-    what = options.rule.describe()
-    record = store.attempt(root, number) if store is not None else None
-    if record is not None and record.records == outcome.selection.records and record.source == what:
+    part, steps = _steps(store, chain, outcome, options)
+    record = store.attempt(chain.root.id, outcome.attempt) if store is not None else None
+    if (
+        record is not None
+        and record.records == outcome.selection.records
+        and record.source == steps.source
+    ):
         found = _earlier_upload(client, record, reporter)
         if found is not None:
             outcome.resumed = f"the retry input was uploaded by an earlier run, as dataset {found}"
             reporter.info(f"resumed: {outcome.resumed}")
             return found
-    with step_lock(store, run_of(chain.root, store)):
-        if options.still_wanted is not None:
-            options.still_wanted()
-    if store is not None:
-        store.begin_attempt(
-            root_id=root, attempt=number, parent_id=chain.head.id, batch_name=outcome.batch_name,
-            dataset_name=outcome.dataset_name, model=outcome.model, records=outcome.selection.records, source=what,
-        )  # fmt: skip
-    dataset_id = upload_file(
-        client,
-        retry_input,
-        reporter,
-        name=outcome.dataset_name,
-        keep_original_file=True,
-        label="retry input",
-    )
-    if store is not None:
-        store.advance_attempt(root, number, "uploaded", dataset_id=dataset_id)
-    return dataset_id
+    return sending.upload(
+        store, part, steps,
+        lambda: upload_file(
+            client, retry_input, reporter, name=outcome.dataset_name, keep_original_file=True,
+            label="retry input",
+        ),
+    )  # fmt: skip
 
 
 def _earlier_upload(client: CohereClient, record: AttemptRecord, reporter: Reporter) -> str | None:
     """The dataset an earlier run uploaded for this attempt, if it is still there and usable."""
-    from ..api.errors import NotFoundError
-    from .datasets import wait_validated
+    from .sending import dataset_named, usable
 
     dataset_id = record.dataset_id
     if dataset_id is None:  # killed while uploading: the answer never came; look for the name
-        from ..api.clock import not_before
-
-        since = not_before(record.started_at)  # this machine's clock: it may run fast
-        for dataset in client.iter_datasets(limit=500):
-            created = dataset.created_at
-            if dataset.name == record.dataset_name and (
-                created is None or created.timestamp() >= since
-            ):
-                dataset_id = dataset.id
-                break
+        dataset_id = dataset_named(client, record.dataset_name, record.started_at)
         if dataset_id is None:
             return None
-    try:
-        dataset = wait_validated(client, dataset_id, reporter)
-    except NotFoundError:
-        return None
-    return dataset_id if dataset.validation_status == "validated" else None
+    return usable(client, [dataset_id], reporter)
 
 
 def _create(
@@ -393,31 +431,11 @@ def _create(
     reporter: Reporter,
     options: RetryOptions,
 ) -> Batch:
-    from ..errors import stop_word
-    from .lineage import remember_batch
+    from . import sending
 
     assert outcome.dataset_id is not None
-    root, number = chain.root.id, outcome.attempt
-    with step_lock(
-        store, run_of(chain.root, store)
-    ):  # a cancel waits for this create to be recorded
-        if options.still_wanted is not None:
-            options.still_wanted()
-        if store is not None:
-            store.advance_attempt(root, number, "creating")
-        try:
-            batch = client.create_batch(
-                name=outcome.batch_name, input_dataset_id=outcome.dataset_id, model=outcome.model
-            )
-        except KeyboardInterrupt as exc:
-            reporter.info(
-                f"{stop_word(exc)} while creating attempt {number}: run the same command again; it finds the batch if it was made"
-            )
-            raise
-        if store is not None:
-            remember_batch(store, batch, root_id=root, attempt=number, parent_id=chain.head.id)
-            store.advance_attempt(root, number, "created", batch_id=batch.id)
-    return batch
+    part, steps = _steps(store, chain, outcome, options)
+    return sending.create(client, store, part, steps, outcome.dataset_id, reporter)
 
 
 # -- rounds -------------------------------------------------------------------------------------

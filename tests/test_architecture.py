@@ -167,6 +167,26 @@ def test_layers_import_only_downwards(layer: str, forbidden: tuple[str, ...]) ->
     assert {m: deps for m, deps in bad.items() if deps} == {}
 
 
+ENGINE = ("api", "tasks", "results", "state", "selection")
+"""The engine: what a Python program calls with a client, a spec and a reporter, with no command line."""
+ENGINE_MAY_USE = {f"{NAME}.output.progress"}
+"""Of ``output/``, the engine runs only the do-nothing progress sink (``NullProgress``) where nobody watches."""
+
+
+def test_the_engine_runs_without_the_command_line_or_the_output() -> None:
+    cli, output = _layer(f"{NAME}.cli"), _layer(f"{NAME}.output")
+    bad = {
+        module: sorted(
+            dep
+            for dep in GRAPH[module]
+            if dep in cli or (dep in output and dep not in ENGINE_MAY_USE)
+        )
+        for layer in ENGINE
+        for module in _layer(f"{NAME}.{layer}")
+    }
+    assert {m: deps for m, deps in bad.items() if deps} == {}
+
+
 def test_tasks_the_api_and_the_library_know_nothing_of_typer() -> None:
     for module in _layer(f"{NAME}.api") | _layer(f"{NAME}.tasks") | _layer(f"{NAME}.library"):
         source = MODULES[module].read_text(encoding="utf-8")

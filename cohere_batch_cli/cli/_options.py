@@ -19,7 +19,9 @@ import typer
 from .. import pace, units
 
 if TYPE_CHECKING:
+    from ..tasks.send_file import SendSpec
     from ..tasks.watching import WatchSpec
+    from ._context import CliState
 
 
 def complete_batch_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -368,3 +370,42 @@ TokenizerFileOpt = Annotated[Path | None, typer.Option("--tokenizer", exists=Tru
 MaxCostOpt = Annotated[Decimal | None, typer.Option("--max-cost", parser=parse_amount, metavar="AMOUNT", help="Refuse a batch that could cost more: input tokens plus every output bound, at the profile's prices.", show_default=False)]  # fmt: skip
 MaxInputTokensOpt = Annotated[int | None, typer.Option("--max-input-tokens", min=1, metavar="N", help="Refuse a batch of more than N input tokens (counted with the model's tokenizer).", show_default=False)]  # fmt: skip
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Run every check (the file, the context, the budget, a job's split plan) and send nothing: exit 0 when the create would go ahead.")]  # fmt: skip
+
+
+def send_spec(
+    state: CliState,
+    *,
+    file: Path,
+    model: str,
+    name: str,
+    dataset_name: str | None,
+    dataset_type: str | None,
+    source: Path | None,
+    label: str | None,
+    max_cost: Decimal | None,
+    max_input_tokens: int | None,
+    context_check: bool,
+    strict_context: bool,
+    tokenizer: Path | None,
+    wait_lock: float | None,
+    deadline: float | None,
+    carry_on: Callable[[str], str] | None,
+) -> SendSpec:
+    """``create --file``'s (and ``--from``'s) sending flags as one ``SendSpec``, with the settings they read.
+
+    Built once per command and handed whole to the engine
+    (:func:`cohere_batch_cli.tasks.send_file.create_from_file`), as a
+    ``WatchSpec`` is: the counting options and the budget come from the
+    settings and the global options here, and nowhere else.
+    """
+    from ..tasks.estimating import GuardOptions
+    from ..tasks.send_file import SendSpec
+    from ._estimating import budget, count_options
+
+    return SendSpec(
+        file=file, model=model, name=name, dataset_name=dataset_name, dataset_type=dataset_type,
+        source=source, label=label,
+        guard=GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context),
+        budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
+        wait_lock=wait_lock or 0.0, deadline=deadline, carry_on=carry_on,
+    )  # fmt: skip

@@ -44,13 +44,6 @@ def hand_over(command: str, spec: WatchSpec) -> None:
         raise typer.Exit(0)
 
 
-def out_of_time(when: str, carry_on: str) -> None:
-    """``--timeout`` ran out between two steps (``when``): exit 10 with the command that carries on."""
-    from ..errors import WaitTimeout
-
-    raise WaitTimeout(f"--timeout ran out {when}", hint=f"carry on with: {carry_on}")
-
-
 def global_args(state: CliState | None) -> list[str]:
     """``cbatch`` and the global options that a command printed for the user must repeat."""
     args = ["cbatch"]

@@ -46,12 +46,9 @@ from ._options import (
 from ._show import show_batch
 
 if TYPE_CHECKING:
-    from ..api.client import CohereClient
     from ..api.models import Batch
-    from ..output.core import Output
     from ..state.store import JobRecord, StateStore
     from ..tasks.watching import WatchSpec
-    from ..validate import FileReport
     from ._context import CliState
 
 
@@ -94,20 +91,6 @@ def _create_again(
         if pause != DEFAULT_PAUSE:
             args += ["--pause", format_duration(pause)]
     return shlex.join(args)
-
-
-def _validated_in_time(state: Any, dataset: str, spec: WatchSpec, carry_on: str) -> None:
-    """The new dataset validated before the deadline; else exit 10, no batch created, and the command that carries on."""
-    from ..errors import WaitTimeout
-    from ..tasks.datasets import validated
-    from ._watching import out_of_time
-
-    try:
-        validated(state.client(), dataset, state.out, timeout=max(spec.remaining() or 0.0, 0.001))
-    except WaitTimeout:
-        out_of_time(f"while dataset {dataset} was validated: no batch was created", carry_on)
-    if spec.expired():  # the upload and validation were finished; the create is not begun
-        out_of_time("after the upload: no batch was created", carry_on)
 
 
 def _read_text(path: Path, option: str) -> str:
@@ -396,9 +379,8 @@ def register(app: typer.Typer) -> None:
         """
         import dataclasses
 
-        from ..tasks.batches import create_batch
-        from ..tasks.datasets import default_name, upload_file
-        from ..tasks.lineage import remember_input_file, remember_new_batch, store_can_record
+        from ..naming import plain_dataset_name
+        from ..tasks.datasets import default_name
         from ._watching import hand_over
 
         state = get_state(ctx)
@@ -493,9 +475,6 @@ def register(app: typer.Typer) -> None:
         from ..tasks.models import check_model
 
         check_model(client, model, state.cache_scope(), out)  # a typo is refused before any upload
-        found: Batch | None = (
-            None  # the batch an earlier run made, when the store could not record it
-        )
         if file is not None and dry_run:
             from ..tasks.dry_run import DryRun, dry_run_create
             from ..tasks.estimating import GuardOptions
@@ -512,105 +491,40 @@ def register(app: typer.Typer) -> None:
             dry_run_create(client, file, out, run)
             return
         if file is not None:
-            from ..state.runlock import run_lock
-            from ..state.store import state_dir
-            from ..tasks.estimating import GuardOptions, guard_upload
-            from ._estimating import budget, count_options
+            from ..tasks.send_file import create_from_file, send_lock
+            from ._options import send_spec
 
+            label = name or default_name(source or file)
+            send = send_spec(
+                state, file=file, model=model, name=label,
+                dataset_name=plain_dataset_name(label) if name or table_run is not None else None,
+                dataset_type=dataset_type, source=None if table_run is None else source,
+                label=table_run.label if table_run is not None else None, max_cost=max_cost,
+                max_input_tokens=max_input_tokens, context_check=context_check, strict_context=strict_context,
+                tokenizer=tokenizer, wait_lock=wait_lock, deadline=spec.deadline if watch else None,
+                carry_on=lambda dataset_id: _create_again(
+                    state, dataset_id, model, label, spec, retry_failed, rule, pause, watch=watch
+                ),
+            )  # fmt: skip
             # One cbatch at a time sends a batch of one name from this machine, for the rest of the command.
-            ctx.with_resource(
-                run_lock(
-                    state_dir()[0],
-                    f"batch {name or default_name(source or file)}",
-                    wait=wait_lock or 0.0,
-                )
-            )
+            ctx.with_resource(send_lock(send))
+            sent = create_from_file(client, send, out)
+            batch = sent.batch
+            if not sent.found and not out.for_machines:
+                out.info(f"created batch {batch.id}")
+        else:
+            from ..tasks.batches import create_batch
+            from ..tasks.lineage import remember_new_batch
+            from ..tasks.resolving import DATASET, act_on
 
-            checks = GuardOptions(
-                count_options(state, tokenizer), check_context=context_check, strict=strict_context
-            )
-            limit = budget(state, model, max_cost, max_input_tokens)
-            checked: list[str | None] = []
-            # A store that cannot record this run: only the API can say whether an earlier run made its batch.
-            recorded = store_can_record(
-                out, "looking for a batch an earlier run made before creating one"
-            )
-
-            def guard(report: FileReport) -> None:
-                """The one step between check and upload; it keeps the fingerprint the check hashed."""
-                checked.append(report.fingerprint)
-                guard_upload(
-                    client, report, model_name=model, options=checks, budget=limit, reporter=out
-                )
-                if not recorded:
-                    unrecorded_earlier(client, source or file, report, name, model, out)
-                elif table_run is None:  # a table's requests are a temporary file of this run's
-                    interrupted_upload(client, file, report, name, out)
-
-            from ..naming import plain_dataset_name
-            from ..tasks.batches import EarlierBatch, EarlierUpload
-
-            bounded = watch and spec.deadline is not None  # --timeout: the validation counts too
-            uploaded: list[str] = []
-
-            def on_uploaded(dataset_id: str) -> None:
-                """Recorded before validation: a run stopped during it is found again by its bytes.
-
-                A table's requests are a temporary file: nothing to record for a retry.
-                """
-                uploaded.append(dataset_id)
-                if recorded and table_run is None:
-                    remember_input_file(dataset_id, file, out, checked[-1] if checked else None)
-
-            try:
-                try:
-                    dataset = upload_file(
-                        client, file, out, dataset_type=dataset_type, limits=state.settings().limits,
-                        name=plain_dataset_name(name or default_name(source or file))
-                        if name or table_run is not None
-                        else None,
-                        keep_original_file=True, before_upload=guard, wait=not bounded,
-                        on_uploaded=on_uploaded,
-                        label=table_run.label if table_run is not None else None,
-                    )  # fmt: skip
-                except EarlierBatch as earlier:  # nothing uploaded, nothing created
-                    found, dataset = earlier.batch, earlier.batch.input_dataset_id or ""
-                except EarlierUpload as earlier:  # uploaded by a run stopped before its create
-                    dataset = earlier.dataset_id
-                    uploaded.append(dataset)
-                    if not bounded:
-                        from ..tasks.datasets import validated
-
-                        validated(client, dataset, out)
-                name = name or default_name(source or file)
-                if found is None and bounded:  # the upload was finished; the create is not begun
-                    carry_on = _create_again(
-                        state, dataset, model, name, spec, retry_failed, rule, pause
-                    )
-                    _validated_in_time(state, dataset, spec, carry_on)
-            except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: say what the upload left
-                if uploaded:
-                    again = _create_again(
-                        state, uploaded[-1], model, name or default_name(source or file), spec, retry_failed,
-                        rule, pause, watch=watch,
-                    )  # fmt: skip
-                    out.info(
-                        f"stopped after the upload, before the batch was created: dataset {uploaded[-1]} "
-                        "holds the file; the same command run again uses it (it uploads nothing), "
-                        f"and so does: {again}"
-                    )
-                raise
-        from ..tasks.resolving import DATASET, act_on
-
-        assert dataset is not None
-        label = name or dataset
-        # Tried as an id by the create call itself (no call more on the usual path); a
-        # dataset it does not know is then looked up by prefix and name, and created from.
-        batch = found or act_on(
-            client, dataset, DATASET, out,
-            lambda dataset_id: create_batch(client, name=label, dataset_id=dataset_id, model=model, reporter=out),
-        )  # fmt: skip
-        if found is None:
+            assert dataset is not None
+            label = name or dataset
+            # Tried as an id by the create call itself (no call more on the usual path); a
+            # dataset it does not know is then looked up by prefix and name, and created from.
+            batch = act_on(
+                client, dataset, DATASET, out,
+                lambda dataset_id: create_batch(client, name=label, dataset_id=dataset_id, model=model, reporter=out),
+            )  # fmt: skip
             remember_new_batch(batch, out)  # a store that fails is a warning: the id is still shown
             if not out.for_machines:
                 out.info(f"created batch {batch.id}")
@@ -972,40 +886,6 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(first_failure)
 
 
-def interrupted_upload(
-    client: CohereClient, file: Path, report: FileReport, name: str | None, out: Output
-) -> None:
-    """Stop before the upload (:class:`EarlierUpload`) when a run stopped before its create sent these bytes.
-
-    The same ``create --file`` run again after Ctrl-C, a CI cancel or a kill
-    between the upload and the create takes the dataset that run left,
-    found by the file's path and fingerprint in the state store and checked
-    on the API (still there, same name, no batch made from it).
-    """
-    from ..naming import plain_dataset_name
-    from ..spool import is_stdin
-    from ..tasks.batches import EarlierUpload, find_earlier_upload
-    from ..tasks.datasets import default_name
-    from ..tasks.lineage import open_store_or_warn
-
-    if is_stdin(file) or not file.is_file() or report.fingerprint is None:
-        return
-    store = open_store_or_warn(out, "looking for an upload an earlier run left")
-    if store is None:
-        return
-    candidates = store.datasets_uploaded_from(str(file.resolve()), report.fingerprint)
-    if not candidates:
-        return
-    dataset_name = plain_dataset_name(name or default_name(file))
-    found = find_earlier_upload(client, candidates, dataset_name)
-    if found is not None:
-        out.info(
-            f"resumed: {file} was uploaded by an earlier run stopped before its create, "
-            f"as dataset {found}; nothing is uploaded again"
-        )
-        raise EarlierUpload(found)
-
-
 def _cancel_job(
     state: CliState,
     job: JobRecord,
@@ -1033,23 +913,3 @@ def _cancel_job(
         watched = follow_job(state, job, store, None, spec)
         code = code or watched
     return code
-
-
-def unrecorded_earlier(
-    client: CohereClient, file: Path, report: FileReport, name: str | None, model: str, out: Output
-) -> None:
-    """Stop before the upload (:class:`EarlierBatch`) when an earlier run already made this create's batch."""
-    from ..naming import plain_dataset_name
-    from ..spool import is_stdin
-    from ..tasks.batches import EarlierBatch, find_unrecorded_batch
-    from ..tasks.datasets import default_name
-
-    if is_stdin(file) or not file.is_file():
-        return  # a pipe has no time it last changed: nothing says a batch was made from it
-    label = name or default_name(file)
-    found = find_unrecorded_batch(
-        client, name=label, model=model, dataset_name=plain_dataset_name(label),
-        records=report.rows, since=file.stat().st_mtime, reporter=out,
-    )  # fmt: skip
-    if found is not None:
-        raise EarlierBatch(found)

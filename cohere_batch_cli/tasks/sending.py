@@ -23,14 +23,17 @@ steps are written (a :class:`Steps`: a retry's attempts, a job's parts).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import shlex
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch
     from ..state.store import StateStore
+    from ..validate import FileReport
     from .reporting import Reporter
 
 
@@ -70,6 +73,44 @@ class Steps(Protocol):
     def creating(self) -> None: ...
 
     def created(self, batch: Batch) -> None: ...
+
+
+class NoSteps:
+    """The steps of a batch that is a run of its own and records nothing before it is made (``create --dataset``)."""
+
+    def still_wanted(self) -> None:
+        pass
+
+    def uploading(self) -> None:
+        pass
+
+    def uploaded(self, dataset_id: str) -> None:
+        pass
+
+    def creating(self) -> None:
+        pass
+
+    def created(self, batch: Batch) -> None:
+        pass
+
+
+NO_STEPS = NoSteps()
+
+
+def plain_part(name: str, model: str, dataset_name: str = "") -> Part:
+    """A plain batch as a part: a run of one part, locked by its name, found again by its name on the API."""
+    return Part(
+        run=f"batch {name}", batch_name=name, dataset_name=dataset_name, model=model, words="the batch",
+        again=f"it may exist; look before creating it again: cbatch list --name {shlex.quote(name)}",
+        lost=look_for_batch_hint(name),
+    )  # fmt: skip
+
+
+def look_for_batch_hint(name: str) -> str:
+    return (
+        "the batch may have been created: look for it with "
+        f"'cbatch list --name {shlex.quote(name)}' before creating it again"
+    )
 
 
 def upload(store: StateStore | None, part: Part, steps: Steps, send: Callable[[], str]) -> str:
@@ -155,3 +196,164 @@ def dataset_named(client: CohereClient, name: str, since: float) -> str | None:
         if dataset.name == name and (created is None or created.timestamp() >= earliest):
             return dataset.id
     return None
+
+
+# -- what an earlier run of a plain batch made ---------------------------------------------------
+
+
+EARLIER_LOOKUP = 50
+"""How many of the newest batches :func:`find_unrecorded_batch` reads."""
+
+
+EARLIER_UPLOAD_LOOKUP = 1000
+"""How many of the newest batches :func:`find_earlier_upload` reads for one made from a dataset."""
+
+
+class EarlierUpload(Exception):
+    """Raised between the check and the upload: an interrupted run already uploaded these bytes."""
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(dataset_id)
+        self.dataset_id = dataset_id
+
+
+def find_earlier_upload(
+    client: CohereClient, candidates: Sequence[str], dataset_name: str
+) -> str | None:
+    """The dataset an interrupted ``create --file`` uploaded from these very bytes, if it can serve.
+
+    ``candidates`` are the datasets this machine recorded as uploaded from the
+    same path with the same fingerprint, newest first. One is taken when it
+    still exists under the name this run would give its own, did not fail
+    validation, and no batch was made from it: its run stopped between the
+    upload and the create. A dataset a batch was made from belongs to a run
+    that finished: the same command then makes a new batch, as it always has.
+    """
+    from ..api.clock import not_before
+    from ..api.errors import NotFoundError
+
+    for dataset_id in candidates:
+        try:
+            dataset = client.get_dataset(dataset_id)
+        except NotFoundError:
+            continue
+        if dataset.name != dataset_name or dataset.validation_status == "failed":
+            continue
+        made = dataset.created_at
+        since = not_before(made.timestamp(), server=True) if made is not None else None
+        used = False
+        for seen, batch in enumerate(client.iter_batches(page_size=100, order_by="created_at")):
+            created = batch.created_at
+            if seen >= EARLIER_UPLOAD_LOOKUP or (
+                since is not None and created is not None and created.timestamp() < since
+            ):
+                break  # newest first: every batch after this one is older than the dataset
+            if batch.input_dataset_id == dataset_id:
+                used = True
+                break
+        if not used:
+            return dataset_id
+    return None
+
+
+class EarlierBatch(Exception):
+    """Raised between the check and the upload: an earlier run already made this command's batch."""
+
+    def __init__(self, batch: Batch) -> None:
+        super().__init__(batch.id)
+        self.batch = batch
+
+
+def find_unrecorded_batch(
+    client: CohereClient,
+    *,
+    name: str,
+    model: str,
+    dataset_name: str,
+    records: int,
+    since: float,
+    reporter: Reporter,
+) -> Batch | None:
+    """The batch an earlier run of the same ``create --file`` made, when the state store could not record it.
+
+    Without a record, only the API can say whether a run that failed after
+    its create (or whose output was lost) already made the batch. It is one
+    of the newest :data:`EARLIER_LOOKUP` batches with this name and model,
+    made since the input file last changed (``since``, less
+    the one clock rule's allowance, :func:`~cohere_batch_cli.api.clock.not_before`), from a dataset of the name this run gives its own
+    and with as many records as the file: the same command on the same file.
+    A file changed since (a nightly's new input) never matches.
+    """
+    from ..api.clock import not_before
+    from ..api.errors import NotFoundError
+
+    for seen, batch in enumerate(
+        client.iter_batches(page_size=EARLIER_LOOKUP, order_by="created_at")
+    ):
+        if seen >= EARLIER_LOOKUP:
+            break
+        made = batch.created_at
+        if batch.name != name or batch.model != model or made is None or not batch.input_dataset_id:
+            continue
+        if made.timestamp() < not_before(since):
+            continue
+        try:
+            dataset = client.get_dataset(batch.input_dataset_id)
+        except NotFoundError:
+            continue
+        if dataset.name == dataset_name and dataset.num_rows == records:
+            reporter.warn(
+                f"found batch {batch.id}, made from this file with this name and model by an earlier run"
+                " the state store could not record: not creating another"
+                " (give another --name to make a second one)"
+            )
+            return batch
+    return None
+
+
+def earlier_upload_of_file(
+    client: CohereClient, file: Path, report: FileReport, name: str, reporter: Reporter
+) -> None:
+    """Stop before the upload (:class:`EarlierUpload`) when a run stopped before its create sent these bytes.
+
+    The same ``create --file`` run again after Ctrl-C, a CI cancel or a kill
+    between the upload and the create takes the dataset that run left,
+    found by the file's path and fingerprint in the state store and checked
+    on the API (still there, same name, no batch made from it).
+    """
+    from ..naming import plain_dataset_name
+    from ..spool import is_stdin
+    from .lineage import open_store_or_warn
+
+    if is_stdin(file) or not file.is_file() or report.fingerprint is None:
+        return
+    store = open_store_or_warn(reporter, "looking for an upload an earlier run left")
+    if store is None:
+        return
+    candidates = store.datasets_uploaded_from(str(file.resolve()), report.fingerprint)
+    if not candidates:
+        return
+    found = find_earlier_upload(client, candidates, plain_dataset_name(name))
+    if found is not None:
+        reporter.info(
+            f"resumed: {file} was uploaded by an earlier run stopped before its create, "
+            f"as dataset {found}; nothing is uploaded again"
+        )
+        raise EarlierUpload(found)
+
+
+def earlier_batch_of_file(
+    client: CohereClient, file: Path, report: FileReport, name: str, model: str, reporter: Reporter
+) -> None:
+    """Stop before the upload (:class:`EarlierBatch`) when an earlier run already made this create's batch."""
+    from ..naming import plain_dataset_name
+    from ..spool import is_stdin
+
+    if is_stdin(file) or not file.is_file():
+        return  # a pipe has no time it last changed: nothing says a batch was made from it
+    found = find_unrecorded_batch(
+        client, name=name, model=model, dataset_name=plain_dataset_name(name),
+        records=report.rows, since=file.stat().st_mtime, reporter=reporter,
+    )  # fmt: skip
+    if found is not None:
+        raise EarlierBatch(found)

@@ -1,0 +1,211 @@
+"""A batch made from a file (``create --file``, ``create --from``): a run of one part, sent by :mod:`.sending`.
+
+The file is checked (and guarded: context, budget) in one read whose bytes
+are the ones sent; before a byte is sent, what an earlier run of the same
+command left is looked for: a dataset it uploaded and never made a batch from
+(recorded here by the file's path and fingerprint), or, when the state store
+cannot record anything, the batch itself on the API. The options arrive as
+one value, :class:`SendSpec`, built once from the command's flags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..config import Limits
+from .estimating import GuardOptions
+
+if TYPE_CHECKING:
+    from ..api.client import CohereClient
+    from ..api.models import Batch
+    from ..validate import FileReport
+    from .budget import Budget
+    from .reporting import Reporter
+
+
+@dataclass(frozen=True)
+class SendSpec:
+    """Everything a send from a file honours, parsed once from a command's flags and passed whole.
+
+    As :class:`~cohere_batch_cli.tasks.watching.WatchSpec` is for a watch: an
+    option cannot be accepted by the command and lost on its way here.
+    """
+
+    file: Path
+    """The requests: the user's JSONL file (``-``: stdin), or a table's requests in a temporary file."""
+    model: str
+    name: str
+    """The batch's name: ``--name``, else the input's own (the file's stem, the table's)."""
+    dataset_name: str | None = None
+    """The input dataset's name; None: the input's own (``--name`` not given)."""
+    dataset_type: str | None = None
+    source: Path | None = None
+    """What the requests were made from when it is not ``file`` (a table); None: ``file`` is the user's own,
+    recorded for a later retry and looked for after a stop."""
+    label: str | None = None
+    """How messages name the input when it is not ``file`` (a table's requests)."""
+    guard: GuardOptions = field(default_factory=GuardOptions)
+    budget: Budget | None = None
+    limits: Limits = field(default_factory=Limits)
+    wait_lock: float = 0.0
+    """How long to wait for another cbatch sending a batch of this name on this machine (``--wait-lock``)."""
+    deadline: float | None = None
+    """When the command must stop (``time.monotonic()``, from ``--timeout``): the validation counts too."""
+    carry_on: Callable[[str], str] | None = None
+    """The command that carries on from the uploaded dataset (its id), said when a stop falls before the create."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """What a send came to: the batch, the dataset it was made from, and whether an earlier run made it."""
+
+    batch: Batch
+    dataset_id: str
+    found: bool = False
+    """The batch was made by an earlier run of the same command (the store could not record it): not created now."""
+
+
+def send_lock(spec: SendSpec) -> AbstractContextManager[None]:
+    """The run lock of a batch of this name: a command holds it for all it does with the batch (its watch too)."""
+    from ..state.runlock import run_lock
+    from ..state.store import state_dir
+
+    return run_lock(state_dir()[0], f"batch {spec.name}", wait=spec.wait_lock)
+
+
+def create_from_file(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
+    """Check, upload, validate and create: the batch of ``spec.file``, or the one an earlier run made.
+
+    A stop between the upload and the create (Ctrl-C, a signal, the
+    deadline) says which dataset holds the file: the same command run again
+    takes it, uploading nothing.
+    """
+    with send_lock(spec):
+        return _send(client, spec, reporter)
+
+
+@dataclass
+class FileSteps:
+    """A plain batch's steps (:class:`.sending.Steps`): the input file recorded once uploaded, the batch once made."""
+
+    spec: SendSpec
+    reporter: Reporter
+    recorded: bool
+    fingerprint: str | None = None
+    """The fingerprint the check hashed as it read the file (not read again for it)."""
+    uploads: list[str] = field(default_factory=list)
+
+    def still_wanted(self) -> None:
+        pass  # nothing can cancel a batch before it exists
+
+    def uploading(self) -> None:
+        pass  # found again by its bytes and name, once uploaded (:func:`.sending.earlier_upload_of_file`)
+
+    def uploaded(self, dataset_id: str) -> None:
+        """Recorded before validation: a run stopped during it is found again by its bytes (a table's
+        requests are a temporary file: nothing to record for a retry). Heard from the upload itself, before
+        it says the id, so a stop right after the id is shown still knows it; once only."""
+        from .lineage import remember_input_file
+
+        if dataset_id in self.uploads:
+            return
+        self.uploads.append(dataset_id)
+        if self.recorded and self.spec.source is None:
+            remember_input_file(dataset_id, self.spec.file, self.reporter, self.fingerprint)
+
+    def creating(self) -> None:
+        pass
+
+    def created(self, batch: Batch) -> None:
+        from .lineage import remember_new_batch
+
+        remember_new_batch(
+            batch, self.reporter
+        )  # a store that fails is a warning: the id is still shown
+
+
+def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
+    from . import sending
+    from .datasets import upload_file, validated
+    from .estimating import guard_upload
+    from .lineage import store_can_record
+    from .sending import EarlierBatch, EarlierUpload
+
+    # A store that cannot record this run: only the API can say whether an earlier run made its batch.
+    recorded = store_can_record(
+        reporter, "looking for a batch an earlier run made before creating one"
+    )
+    steps = FileSteps(spec, reporter, recorded)
+    part = sending.plain_part(spec.name, spec.model, spec.dataset_name or "")
+
+    def guard(report: FileReport) -> None:
+        """The one step between check and upload; it keeps the fingerprint the check hashed."""
+        steps.fingerprint = report.fingerprint
+        guard_upload(
+            client, report, model_name=spec.model, options=spec.guard, budget=spec.budget,
+            reporter=reporter,
+        )  # fmt: skip
+        if not recorded:
+            sending.earlier_batch_of_file(
+                client, spec.source or spec.file, report, spec.name, spec.model, reporter
+            )
+        elif spec.source is None:  # a table's requests are a temporary file of this run's
+            sending.earlier_upload_of_file(client, spec.file, report, spec.name, reporter)
+
+    def send() -> str:
+        return upload_file(
+            client, spec.file, reporter, dataset_type=spec.dataset_type, limits=spec.limits,
+            name=spec.dataset_name, keep_original_file=True, before_upload=guard, wait=False,
+            on_uploaded=steps.uploaded, label=spec.label,
+        )  # fmt: skip
+
+    bounded = spec.deadline is not None  # --timeout: the validation counts too
+    try:
+        try:
+            dataset = sending.upload(None, part, steps, send)
+        except EarlierBatch as earlier:  # nothing uploaded, nothing created
+            return Sent(earlier.batch, earlier.batch.input_dataset_id or "", found=True)
+        except EarlierUpload as earlier:  # uploaded by a run stopped before its create
+            dataset = earlier.dataset_id
+            steps.uploads.append(dataset)
+        if bounded:  # the upload was finished; the create is not begun
+            _validated_in_time(client, dataset, spec, reporter)
+        else:
+            validated(client, dataset, reporter)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: say what the upload left
+        if steps.uploads:
+            dataset = steps.uploads[-1]
+            again = f", and so does: {spec.carry_on(dataset)}" if spec.carry_on is not None else ""
+            reporter.info(
+                f"stopped after the upload, before the batch was created: dataset {dataset} "
+                f"holds the file; the same command run again uses it (it uploads nothing){again}"
+            )
+        raise
+    return Sent(sending.create(client, None, part, steps, dataset, reporter), dataset)
+
+
+def _validated_in_time(
+    client: CohereClient, dataset: str, spec: SendSpec, reporter: Reporter
+) -> None:
+    """The new dataset validated before the deadline; else exit 10, no batch created, and the command that carries on."""
+    import time
+
+    from ..errors import WaitTimeout
+    from .datasets import validated
+
+    assert spec.deadline is not None
+    hint = f"carry on with: {spec.carry_on(dataset)}" if spec.carry_on is not None else None
+    try:
+        left = spec.deadline - time.monotonic()
+        validated(client, dataset, reporter, timeout=max(left, 0.001))
+    except WaitTimeout:
+        raise WaitTimeout(
+            f"--timeout ran out while dataset {dataset} was validated: no batch was created",
+            hint=hint,
+        ) from None
+    if time.monotonic() >= spec.deadline:
+        raise WaitTimeout("--timeout ran out after the upload: no batch was created", hint=hint)

@@ -1,4 +1,5 @@
-"""docs/python-api.md is true: its examples run, in order, against a sandbox, and print nothing.
+"""docs/python-api.md is true: its examples run, in order, against a sandbox, and print nothing;
+docs/python-reference.md is the code's own signatures and docstrings, regenerated.
 
 The page's ```python blocks are one program, run in-process in one namespace, in
 the test's scratch folder, with ``CO_API_KEY`` and ``CO_API_URL`` pointing at the
@@ -54,3 +55,20 @@ def test_every_public_name_is_on_the_page() -> None:
     text = PAGE.read_text(encoding="utf-8")
     missing = [name for name in cb.__all__ if f"cb.{name}" not in text]
     assert missing == []
+
+
+def test_the_python_reference_is_generated_from_the_code_and_current() -> None:
+    import sys
+
+    docs = PAGE.parent
+    sys.path.insert(0, str(docs))
+    try:
+        import generate_python_reference
+    finally:
+        sys.path.remove(str(docs))
+    assert generate_python_reference.main(["--check"]) == 0, (
+        "run: python docs/generate_python_reference.py"
+    )
+    text = (docs / "python-reference.md").read_text(encoding="utf-8")
+    for name in cb.__all__:
+        assert name == "__version__" or f"`cb.{name}`" in text or f"## cb.{name}" in text, name

@@ -160,6 +160,15 @@ def serve(
             help="Share of records that fail afresh each run (a timeout, an internal error); sent again, they eventually succeed.",
         ),
     ] = 0.0,
+    invalid_output_rate: Annotated[
+        float,
+        typer.Option(
+            "--invalid-output-rate",
+            min=0,
+            max=1,
+            help="Share of structured answers (response_format json_object) that break their schema or stop at MAX_TOKENS mid-object, drawn afresh each run.",
+        ),
+    ] = 0.0,
     permanent_fail_rate: Annotated[
         float,
         typer.Option(
@@ -321,6 +330,7 @@ def serve(
             missing_rate=missing_rate,
             transient_fail_rate=transient_fail_rate,
             permanent_fail_rate=permanent_fail_rate,
+            invalid_output_rate=invalid_output_rate,
             shuffle=shuffle,
             success_error=success_error,
             part_max_records=part_max_records,

@@ -39,6 +39,9 @@ from typing import Any
 import orjson as _orjson
 
 from ..errors import UsageError
+from ..schema_rules import pointer
+
+__all__ = ["CUT_OFF", "AnswerValidator", "Outcome", "compile", "pointer"]
 
 Outcome = dict[str, Any] | str
 """The parsed answer (a dict), or the reason it is invalid (a str)."""
@@ -117,11 +120,6 @@ def _kind(value: Any) -> str:
     if value is None:
         return "null"
     return "a number"
-
-
-def pointer(path: list[str | int]) -> str:
-    """A JSON pointer (RFC 6901) of a path: ``["a", 0, "b/c"]`` is ``/a/0/b~1c``."""
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
 
 def _first_error(validator: Any, value: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .layout import OFFSETS_FILE, ROWS_FILE
-from .plan import MISSING, OK, Plan
+from .plan import ANSWER_BROKEN, MISSING, OK, Plan
 from .responses import chat_response, embed_response, record_id
 
 OUTPUT_SCHEMA: dict[str, Any] = {
@@ -215,14 +215,16 @@ def _output_record(
     custom_id = str(record.get("custom_id", "")) if isinstance(record, dict) else ""
     if plan.outcome[index] != OK:
         summary.failed += 1
-        return {"custom_id": custom_id, "body": None, "error": plan.message(index)}
+        body = record.get("body") if isinstance(record, dict) else None
+        return {"custom_id": custom_id, "body": None, "error": plan.message(index, body)}
     body = record["body"]
     tin, tout = plan.tin[index], plan.tout[index]
     rid = record_id(batch_id, custom_id)
     if plan.kind == "embed":
         response = embed_response(body, rid, tin, plan.dimension)
     else:
-        response = chat_response(body, rid, tin, tout, plan.param[index])
+        broken = plan.error[index] == ANSWER_BROKEN
+        response = chat_response(body, rid, tin, tout, plan.param[index], broken=broken)
     summary.successful += 1
     summary.input_tokens += tin
     summary.output_tokens += tout

@@ -15,7 +15,12 @@ directory's own) with:
 - the request body, for *permanent* failures: the same body fails in every batch.
 
 Records over the model's context length fail in every batch too (chat always, embed
-only when ``truncate`` is ``NONE``), as does the ``[[sandbox:fail]]`` marker.
+only when ``truncate`` is ``NONE``), as does the ``[[sandbox:fail]]`` marker, and a
+structured request whose schema breaks Cohere's rules (:mod:`.structured`).
+
+``--invalid-output-rate`` is drawn like transient failures, afresh each batch: the record
+succeeds, but its structured answer breaks its schema or stops at ``MAX_TOKENS``
+mid-object (the kind is kept in ``error`` beside the ``OK`` outcome).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import usage
+from . import structured, usage
 from .models import context_length, embed_dimension, resolve
 from .settings import SandboxSettings
 
@@ -45,6 +50,10 @@ TRANSIENT_INTERNAL = 5
 TRANSIENT_TIMEOUT = 6
 PERMANENT_INVALID = 7
 PERMANENT_TOO_LONG = 8
+SCHEMA_REFUSED = 9
+# what --invalid-output-rate does to a record that succeeds
+ANSWER_BROKEN = 10
+ANSWER_CUT = 11
 
 MARKER_MESSAGE = "sandbox: failure requested by [[sandbox:fail]] marker"
 _INVALID_CHAT = (
@@ -103,11 +112,14 @@ class Plan:
             sum(self.tout[start:end]),
         )
 
-    def message(self, index: int) -> str:
-        """The error text of a failed record."""
+    def message(self, index: int, body: Any = None) -> str:
+        """The error text of a failed record (its request ``body`` words a refused schema)."""
         kind, param = self.error[index], self.param[index]
         if kind == MARKER:
             return MARKER_MESSAGE
+        if kind == SCHEMA_REFUSED:
+            refused = structured.refusal(body) if isinstance(body, dict) else None
+            return refused or "invalid request: response_format cannot be used"
         if kind == NO_BODY:
             return "invalid request: the record has no request body"
         if kind == CONTEXT:  # the record's own limit (an embed max_tokens can lower it) and excess
@@ -195,6 +207,8 @@ def _decide(
         return FAILED, NO_BODY, 0, 0, 0
     if facts.marker:
         return FAILED, MARKER, 0, 0, 0
+    if isinstance(facts, usage.ChatFacts) and facts.structured == usage.REFUSED:
+        return FAILED, SCHEMA_REFUSED, 0, 0, 0
     if s.permanent_fail_rate and draw(seed, digest, "permanent") < s.permanent_fail_rate:
         if draw(seed, digest, "which") < 0.5:
             return FAILED, PERMANENT_INVALID, 0, 0, 0
@@ -215,4 +229,14 @@ def _decide(
             return FAILED, TRANSIENT_INTERNAL, _bits(key, index, "ref"), 0, 0
         return FAILED, TRANSIENT_TIMEOUT, 0, 0, 0
     full = facts.reply_tokens if isinstance(facts, usage.ChatFacts) else 0
+    if (
+        s.invalid_output_rate
+        and isinstance(facts, usage.ChatFacts)
+        and facts.structured == usage.STRUCTURED
+        and draw(key, index, "invalid") < s.invalid_output_rate
+    ):
+        if draw(key, index, "invalid-which") < 0.5:
+            broken = facts.broken_tokens
+            return OK, ANSWER_BROKEN, broken, tin, min(broken, facts.max_tokens or broken)
+        return OK, ANSWER_CUT, full, tin, max(1, tout // 2)
     return OK, NO_ERROR, full, tin, tout

@@ -22,10 +22,20 @@ def record_id(batch_id: str, custom_id: str) -> str:
 
 
 def chat_response(
-    body: dict[str, Any], response_id: str, input_tokens: int, output_tokens: int, reply_tokens: int
+    body: dict[str, Any],
+    response_id: str,
+    input_tokens: int,
+    output_tokens: int,
+    reply_tokens: int,
+    *,
+    broken: bool = False,
 ) -> dict[str, Any]:
-    """A chat v2 response whose reply (``reply_tokens`` long) is cut to ``output_tokens``."""
-    reply = usage.reply_text(body)
+    """A chat v2 response whose reply (``reply_tokens`` long) is cut to ``output_tokens``.
+
+    A structured request's reply is its JSON answer (``broken``: one that breaks
+    its schema); cut, it stops mid-object with ``finish_reason`` ``MAX_TOKENS``.
+    """
+    reply = usage.reply_text(body, broken=broken)
     finish_reason = "COMPLETE"
     if output_tokens < reply_tokens:
         reply = tokenizer.decode(tokenizer.ids(reply)[:output_tokens])

@@ -74,6 +74,9 @@ class SandboxSettings:
     """Share of request bodies that fail every run (an invalid request, a too-long prompt)."""
     missing_rate: float = 0.0
     """Share of records silently left out of a COMPLETED batch's output and counts."""
+    invalid_output_rate: float = 0.0
+    """Share of structured answers (``response_format`` ``json_object``) that break their schema
+    or stop at ``MAX_TOKENS`` mid-object, half each, decided afresh each run."""
     part_max_records: int = 10000
     """Records per dataset part, for output parts and input (Avro) parts alike."""
 
@@ -110,6 +113,7 @@ class SandboxSettings:
             "transient_fail_rate",
             "permanent_fail_rate",
             "missing_rate",
+            "invalid_output_rate",
         )
         for name in rates:
             value = getattr(self, name)

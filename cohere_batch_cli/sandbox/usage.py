@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from . import tokenizer
+from . import structured, tokenizer
 
 FAIL_MARKER = "[[sandbox:fail]]"
 REPLY_PREFIX = "Sandbox reply to: "
@@ -79,16 +79,27 @@ def _marker_texts(message: Any) -> list[str]:
     return texts
 
 
-def _quote(body: dict[str, Any]) -> str:
+def prompt_text(body: dict[str, Any]) -> str:
+    """The last user message's text parts, joined: what a reply answers."""
     messages = body.get("messages") if isinstance(body.get("messages"), list) else []
     for message in reversed(messages or []):
         if isinstance(message, dict) and message.get("role") == "user":
-            return " ".join(text_parts(message))[:REPLY_QUOTE]
+            return " ".join(text_parts(message))
     return ""
 
 
-def reply_text(body: dict[str, Any]) -> str:
-    """The whole reply before ``max_tokens``: a quote of the last user message."""
+def _quote(body: dict[str, Any]) -> str:
+    return prompt_text(body)[:REPLY_QUOTE]
+
+
+def reply_text(body: dict[str, Any], *, broken: bool = False) -> str:
+    """The whole reply before ``max_tokens``: a quote of the last user message.
+
+    A structured request (``response_format`` ``json_object``) is answered with
+    JSON instead (:mod:`.structured`); ``broken`` makes it break its schema.
+    """
+    if structured.response_format(body) is not None:
+        return structured.answer(body, prompt_text(body), broken=broken)
     return f"{REPLY_PREFIX}{_quote(body)}"
 
 
@@ -99,12 +110,18 @@ def reply_tokens(body: dict[str, Any]) -> int:
     ``:`` before a space, which always ends a pre-token, so the counts of the prefix and of
     the rest add up to the count of the whole (tests/sandbox/test_usage.py checks it).
     """
+    if structured.response_format(body) is not None:
+        return tokenizer.count(reply_text(body))
     return _prefix_tokens() + tokenizer.count(" " + _quote(body))
 
 
 @functools.lru_cache(maxsize=1)
 def _prefix_tokens() -> int:
     return tokenizer.count(REPLY_PREFIX.rstrip(" "))
+
+
+NOT_STRUCTURED, STRUCTURED, REFUSED = 0, 1, 2
+"""What a chat request's ``response_format`` makes of it: plain text, JSON, or a failed record."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +131,9 @@ class ChatFacts:
     reply_tokens: int
     max_tokens: int
     marker: bool
+    structured: int = NOT_STRUCTURED
+    broken_tokens: int = 0
+    """A structured answer's length once broken by ``--invalid-output-rate``."""
 
 
 def chat_facts(body: dict[str, Any]) -> ChatFacts:
@@ -121,12 +141,19 @@ def chat_facts(body: dict[str, Any]) -> ChatFacts:
     messages = messages or []
     text_tokens = sum(tokenizer.count(t) for m in messages for t in text_parts(m))
     marker = any(FAIL_MARKER in t for m in messages for t in _marker_texts(m))
+    kind, broken = NOT_STRUCTURED, 0
+    if structured.response_format(body) is not None:
+        kind = REFUSED if structured.refusal(body) is not None else STRUCTURED
+        if kind == STRUCTURED:
+            broken = tokenizer.count(reply_text(body, broken=True))
     return ChatFacts(
         text_tokens=text_tokens,
         messages=len(messages),
-        reply_tokens=reply_tokens(body),
+        reply_tokens=0 if kind == REFUSED else reply_tokens(body),
         max_tokens=_positive_int(body.get("max_tokens")),
         marker=marker,
+        structured=kind,
+        broken_tokens=broken,
     )
 
 
@@ -226,7 +253,8 @@ def facts_line(kind: str, record: Any, body_digest: str | None = None) -> list[A
             int(e.bad_types),
         ]
     c = chat_facts(body)
-    return ["c", key, int(c.marker), c.text_tokens, c.messages, c.reply_tokens, c.max_tokens]
+    line = ["c", key, int(c.marker), c.text_tokens, c.messages, c.reply_tokens, c.max_tokens]
+    return [*line, c.structured, c.broken_tokens] if c.structured else line
 
 
 def parse_facts(line: list[Any]) -> tuple[str, str, ChatFacts | EmbedFacts | None]:
@@ -239,5 +267,8 @@ def parse_facts(line: list[Any]) -> tuple[str, str, ChatFacts | EmbedFacts | Non
             EmbedFacts(tuple(line[3]), bool(line[4]), line[5], bool(line[6]), bool(line[2])),
         )
     if kind == "c":
-        return kind, digest, ChatFacts(line[3], line[4], line[5], line[6], bool(line[2]))
+        more = (
+            line[7:9] if len(line) >= 9 else [NOT_STRUCTURED, 0]
+        )  # facts of an older sandbox lack them
+        return kind, digest, ChatFacts(line[3], line[4], line[5], line[6], bool(line[2]), *more)
     return kind, digest, None

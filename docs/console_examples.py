@@ -133,9 +133,11 @@ def _tables(work: Path, env: dict[str, str]) -> None:
     (work / "reviews.csv").write_text(
         text.split("```csv\n", 1)[1].split("```", 1)[0], encoding="utf-8"
     )
-    (work / "tickets.jsonl").write_text(
-        text.split("```json\n", 1)[1].split("```", 1)[0], encoding="utf-8"
-    )
+    # Each ```json block is the file its paragraph's last line names (`tickets.jsonl`:).
+    for match in re.finditer(r"([^\n]*)\n\n```json\n(.*?)```", text, re.DOTALL):
+        names = re.findall(r"`([\w.-]+\.jsonl?)`", match[1])
+        if names:
+            (work / names[-1]).write_text(match[2], encoding="utf-8")
 
 
 def _requests_for_readme(work: Path, env: dict[str, str]) -> None:

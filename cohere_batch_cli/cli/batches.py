@@ -115,12 +115,13 @@ def _table_prompt(
     *,
     dataset_type: str | None,
     job: bool,
+    schema: Path | None = None,
 ) -> Any:
     """``create --from``'s options as one value, or None without --from; a bad mix is exit 2."""
     given = {
         "--prompt": prompt, "--prompt-file": prompt_file, "--system": system,
         "--system-file": system_file, "--id-column": id_column, "--max-tokens": max_tokens,
-        "--temperature": temperature,
+        "--temperature": temperature, "--schema": schema,
     }  # fmt: skip
     if table is None:
         stray = [option for option, value in given.items() if value is not None]
@@ -137,13 +138,17 @@ def _table_prompt(
         raise UsageError(
             "--from does not run as a job yet: --split and --max-*-per-batch go with --file"
         )
-    from ..tasks.table_prompts import TablePrompt
+    from ..tasks.table_prompts import TablePrompt, structured_output
 
     options: dict[str, Any] = {}
     if max_tokens is not None:
         options["max_tokens"] = max_tokens
     if temperature is not None:
         options["temperature"] = temperature
+    if schema is not None:
+        options["response_format"] = structured_output(
+            _read_text(schema, "--schema"), f"--schema {schema}"
+        )
     if prompt is not None:
         template, where = prompt, "--prompt"
     else:
@@ -266,6 +271,15 @@ def register(app: typer.Typer) -> None:
                 rich_help_panel="A table in",
             ),
         ] = None,
+        schema: Annotated[
+            Path | None,
+            typer.Option(
+                "--schema",
+                metavar="FILE",
+                help="With --from: a JSON Schema every answer must follow (sent as response_format json_object), checked against Cohere's rules first.",
+                rich_help_panel="A table in",
+            ),
+        ] = None,
         model: Annotated[
             str | None,
             typer.Option(
@@ -361,7 +375,9 @@ def register(app: typer.Typer) -> None:
         --prompt (or --prompt-file) rendered with the row's columns; the
         requests then go exactly as a --file would. A column the template
         names that the table lacks is refused (exit 2), and so is a null the
-        template uses without a default (exit 5): nothing is sent.
+        template uses without a default (exit 5): nothing is sent. --schema
+        FILE asks for answers that follow a JSON Schema; a schema that breaks
+        one of Cohere's rules is refused (exit 2), naming the part at fault.
 
         Examples:
 
@@ -390,6 +406,7 @@ def register(app: typer.Typer) -> None:
         table_run = _table_prompt(
             table, prompt, prompt_file, system, system_file, id_column, max_tokens, temperature,
             dataset_type=dataset_type, job=wants_job(split, max_records_per_batch, max_bytes_per_batch),
+            schema=schema,
         )  # fmt: skip
         if (dataset is not None) + (file is not None) + (table is not None) != 1:
             raise UsageError(
@@ -467,7 +484,7 @@ def register(app: typer.Typer) -> None:
             from ..tasks.table_prompts import requests_from_table
 
             # Rendered whole before anything is sent: a missing column or a null stops it here.
-            file = ctx.with_resource(requests_from_table(table_run, out))
+            file = ctx.with_resource(requests_from_table(table_run, out, model=model))
             source = table_run.table
         if watch:
             hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)

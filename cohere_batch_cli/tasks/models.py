@@ -7,6 +7,9 @@ likely typo, refused with the suggestion (exit 2); a name it lacks with nothing
 close is a warning only, because batch-only models such as ``batch-embed-v4``
 may be missing from the list.
 
+Whether a model predates Cohere's structured output with a schema is told by
+its name (:func:`predates_json_schema`): the list says nothing of a model's age.
+
 The list is kept briefly in the user cache folder, one file per base URL and
 profile, so a script creating many batches asks once. The check never stands
 in the way: a list that cannot be had (an outage, an old server) is one
@@ -20,6 +23,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +56,39 @@ def check_model(client: CohereClient, name: str, scope: str, reporter: Reporter)
         f"the API lists no model {name!r}; sending it anyway (batch-only models such as "
         "batch-embed-v4 may be missing from the list)"
     )
+
+
+_UNDATED_OLD = frozenset(
+    {
+        "command",
+        "command-light",
+        "command-nightly",
+        "command-light-nightly",
+        "command-r",
+        "command-r-plus",
+    }
+)
+"""Command models named without a date that came before Command R 08-2024 (``command-r`` and
+``command-r-plus`` are the 03-2024 and 04-2024 releases under their first names)."""
+_DATED = re.compile(r"^(command(?:-[a-z0-9+]+)*)-(\d{2})-(\d{4})$")
+JSON_SCHEMA_SINCE = (2024, 8)
+"""Command R 08-2024: the oldest model Cohere's guide lists for ``response_format`` with a schema."""
+
+
+def predates_json_schema(name: str) -> bool:
+    """Whether ``name`` is a Command model older than Command R 08-2024 (``command-r-03-2024``).
+
+    Read from the name alone, the only place a model's age shows: the
+    undated first names (``command``, ``command-light``, ``command-r``,
+    ``command-r-plus``) and any ``command-...-MM-YYYY`` before 08-2024. Other
+    names (a fine-tune, an unknown family) are not judged.
+    """
+    if name in _UNDATED_OLD:
+        return True
+    match = _DATED.match(name)
+    if match is None:
+        return False
+    return (int(match[3]), int(match[2])) < JSON_SCHEMA_SINCE
 
 
 def models_of(client: CohereClient, scope: str, reporter: Reporter) -> dict[str, bool] | None:

@@ -21,6 +21,13 @@ The rules a user relies on:
 - Each row's ``custom_id`` is its ``--id-column`` value, else its row number
   (1-based, across the whole table); duplicates are refused by the local check,
   as in any file.
+- ``--schema FILE`` (a JSON Schema) goes into every body as ``response_format``
+  ``{"type": "json_object", "json_schema": ...}`` (the spec's and the SDK's
+  key), once it passed Cohere's documented rules (:mod:`..schema_rules`) and
+  compiled as the validator that will read the answers (:mod:`..results.answers`):
+  a schema that breaks a rule is exit 2, naming the JSON pointer of the part
+  at fault, and nothing is sent. Cohere's structured output does not go with
+  ``documents`` or ``tools``; a model older than Command R 08-2024 is warned of.
 """
 
 from __future__ import annotations
@@ -60,7 +67,16 @@ class TablePrompt:
     system: str | None = None
     id_column: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    """Chat fields beside ``messages`` in every body (``max_tokens``, ``temperature``)."""
+    """Chat fields beside ``messages`` in every body (``max_tokens``, ``temperature``, ``response_format``)."""
+
+    def __post_init__(self) -> None:
+        if "response_format" in self.options:
+            clash = sorted({"documents", "tools"} & self.options.keys())
+            if clash:
+                raise UsageError(
+                    f"--schema does not go with {' or '.join(clash)}: Cohere's structured "
+                    "output is not supported together with documents or tools"
+                )
 
     @property
     def label(self) -> str:
@@ -73,6 +89,31 @@ class _Compiled:
     template: Template
     names: frozenset[str]
     """The columns the template names: its free variables and ``row["..."]`` keys."""
+
+
+def structured_output(text: str, where: str) -> dict[str, Any]:
+    """``response_format`` for a JSON Schema's text, once it passed Cohere's rules; else exit 2.
+
+    ``where`` names the schema in messages (``--schema FILE``). The schema is
+    compiled as its answers' validator too, so a ``pattern`` that is no regular
+    expression or a ``$ref`` to nothing is refused now, not after the batch.
+    """
+    from ..results.answers import compile as compile_answers
+    from ..schema_rules import problems
+
+    try:
+        schema = json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{where}: not JSON: {exc}") from None
+    found = problems(schema)
+    if found:
+        more = f" (and {counted(len(found) - 1, 'more problem')})" if len(found) > 1 else ""
+        raise UsageError(f"{where}: {found[0]}{more}")
+    try:
+        compile_answers(schema)
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None
+    return {"type": "json_object", "json_schema": schema}
 
 
 def compile_template(source: str, where: str) -> _Compiled:
@@ -231,8 +272,21 @@ def render_requests(run: TablePrompt, out: Any, reporter: Reporter) -> int:
 
 
 @contextmanager
-def requests_from_table(run: TablePrompt, reporter: Reporter) -> Iterator[Path]:
-    """A private temporary JSONL of the table's requests, complete before it is yielded, removed after."""
+def requests_from_table(
+    run: TablePrompt, reporter: Reporter, *, model: str | None = None
+) -> Iterator[Path]:
+    """A private temporary JSONL of the table's requests, complete before it is yielded, removed after.
+
+    With a schema, a ``model`` older than Command R 08-2024 is warned of first.
+    """
+    if model is not None and "response_format" in run.options:
+        from .models import predates_json_schema
+
+        if predates_json_schema(model):
+            reporter.warn(
+                f"model {model!r} is older than Command R 08-2024, the oldest that Cohere "
+                "documents for --schema (response_format json_schema): its answers may not follow it"
+            )
     try:
         fd, name = tempfile.mkstemp(prefix=".cbatch-table-", suffix=".jsonl")
     except OSError as exc:

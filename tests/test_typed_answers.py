@@ -1,0 +1,217 @@
+"""``create --from TABLE --schema FILE``: typed answers asked for, after Cohere's schema rules (issue 25).
+
+Each test runs cbatch against the real sandbox and reads back what it received: the
+records of the uploaded dataset (every body carries the schema as ``response_format``),
+the answers of the batch (each follows the schema, read by the validator ``results``
+uses), or the request log when a schema is refused and nothing may be sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cohere_batch_cli.errors import UsageError
+from cohere_batch_cli.results.answers import compile
+from cohere_batch_cli.tasks.table_prompts import TablePrompt
+from tests.conftest import Cli
+from tests.sandbox.sandbox_client import Api
+
+MODEL = "command-r-08-2024"
+REVIEW = {
+    "type": "object",
+    "properties": {
+        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
+        "score": {"type": "number"},
+        "topics": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["sentiment", "score", "topics"],
+}
+
+
+@pytest.fixture
+def posts(sandbox: Any) -> Any:
+    """The POSTs the sandbox receives from here on."""
+    start = len(sandbox.request_log)
+    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
+
+
+@pytest.fixture
+def api(sandbox: Any) -> Iterator[Api]:
+    client = Api(sandbox)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    path = tmp_path / "reviews.csv"
+    path.write_text("id,text\nr1,Battery lasts two days\nr2,Screen cracked in a week\n")
+    return path
+
+
+def schema_file(path: Path, schema: Any) -> Path:
+    path.write_text(json.dumps(schema), encoding="utf-8")
+    return path
+
+
+def test_every_request_carries_the_schema_and_every_answer_follows_it(
+    cli: Cli, api: Api, table: Path, tmp_path: Path
+) -> None:
+    schema = schema_file(tmp_path / "review.schema.json", REVIEW)
+    batch = json.loads(
+        cli(
+            "create", "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}",
+            "--schema", str(schema), "--model", MODEL, "--json",
+        ).stdout
+    )  # fmt: skip
+    bodies = {
+        r["custom_id"]: json.loads(r["body"])
+        for part in api.parts(batch["input_dataset_id"])
+        for r in part
+    }
+    assert set(bodies) == {"r1", "r2"}
+    for body in bodies.values():
+        assert body["response_format"] == {"type": "json_object", "json_schema": REVIEW}
+    done = api.wait_batch(batch["id"])
+    check = compile(REVIEW)
+    for record in api.results(done["output_dataset_id"]):
+        reply = json.loads(record["body"])
+        answer = check(reply["message"]["content"][0]["text"], reply["finish_reason"])
+        assert isinstance(answer, dict) and answer["sentiment"] in (
+            "positive",
+            "neutral",
+            "negative",
+        )
+
+
+BREAKS = [
+    ({"type": "array", "items": {"type": "string"}}, '#: the top level must be "type": "object"'),
+    (
+        {"type": "object", "properties": {"a": {"type": "string"}}},
+        '#: an object must list at least one field in "required"',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "who": {"type": "object", "properties": {"n": {"type": "string"}}}}},
+        '#/properties/who: an object must list at least one field in "required"',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "topics": {"type": "array", "maxItems": 3}}},
+        '#/properties/topics/maxItems: "maxItems" is not supported',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "score": {"type": "number", "minimum": 0}}},
+        '#/properties/score/minimum: "minimum" is not supported',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "x": {"oneOf": [{"type": "string"}]}}},
+        '#/properties/x/oneOf: "oneOf" is not supported',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "code": {"type": "string", "pattern": "^[A-Z]+$"}}},
+        '#/properties/code/pattern: the anchor "^" is not supported',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "code": {"type": "string", "pattern": "a(?!b)"}}},
+        '#/properties/code/pattern: the lookahead "(?!" is not supported',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "mail": {"type": "string", "format": "email"}}},
+        '#/properties/mail/format: "email" is not supported (only date-time, date, time, uuid)',
+    ),
+    (
+        {**REVIEW, "$defs": {"p": {"type": "object", "properties": {"uniq": {"type": "array", "uniqueItems": True}}, "required": ["uniq"]}}},
+        '#/$defs/p/properties/uniq/uniqueItems: "uniqueItems" is not supported',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "code": {"type": "string", "pattern": "(["}}},
+        'the JSON Schema cannot be used: "([" is not a "regex"',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "p": {"$ref": "#/$defs/person"}}},
+        "the JSON Schema cannot be used: Pointer '/$defs/person' does not exist",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("schema", "says"), BREAKS)
+def test_a_schema_that_breaks_a_rule_is_refused_naming_the_part_and_nothing_is_sent(
+    cli: Cli, table: Path, tmp_path: Path, posts: Any, schema: Any, says: str
+) -> None:
+    path = schema_file(tmp_path / "s.json", schema)
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--schema", str(path),
+        "--model", MODEL, exit_code=2,
+    )  # fmt: skip
+    assert result.stderr.splitlines()[0] == f"error: --schema {path}: {says}"
+    assert posts() == []
+
+
+def test_several_problems_are_counted_on_the_one_line(
+    cli: Cli, table: Path, tmp_path: Path
+) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string", "minLength": 1, "maxLength": 9}},
+    }
+    path = schema_file(tmp_path / "s.json", schema)
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--schema", str(path),
+        "--model", MODEL, "--dry-run", exit_code=2,
+    )  # fmt: skip
+    assert result.stderr.splitlines()[0] == (
+        f'error: --schema {path}: #: an object must list at least one field in "required" '
+        "(and 2 more problems)"
+    )
+
+
+def test_a_schema_file_that_is_not_json_or_missing_is_one_line_exit_2(
+    cli: Cli, table: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "s.json"
+    broken.write_text('{"type": "object",', encoding="utf-8")
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--schema", str(broken),
+        "--model", MODEL, exit_code=2,
+    )  # fmt: skip
+    assert result.stderr.startswith(f"error: --schema {broken}: not JSON: ")
+    missing = tmp_path / "nowhere.json"
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--schema", str(missing),
+        "--model", MODEL, exit_code=2,
+    )  # fmt: skip
+    assert f"--schema: cannot read {missing}" in result.stderr
+    result = cli(
+        "create", "--file", "r.jsonl", "--schema", str(missing), "--model", MODEL, exit_code=2
+    )
+    assert "--schema go with --from TABLE" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("model", "warned"),
+    [("command-r", True), ("command-r-plus", True), ("command-r-08-2024", False),
+     ("command-a-03-2025", False)],
+)  # fmt: skip
+def test_a_model_older_than_command_r_08_2024_is_warned_of(
+    cli: Cli, table: Path, tmp_path: Path, posts: Any, model: str, warned: bool
+) -> None:
+    path = schema_file(tmp_path / "s.json", REVIEW)
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--schema", str(path),
+        "--model", model, "--dry-run",
+    )  # fmt: skip
+    warning = f"warning: model '{model}' is older than Command R 08-2024"
+    assert (warning in result.stderr) is warned
+    assert "dry run: nothing was sent" in result.stderr
+    assert [p for _, p in posts() if "datasets" in p or "batches" in p] == []
+
+
+@pytest.mark.parametrize("field", ["documents", "tools"])
+def test_a_schema_does_not_go_with_documents_or_tools(tmp_path: Path, field: str) -> None:
+    fmt = {"type": "json_object", "json_schema": REVIEW}
+    with pytest.raises(UsageError, match=f"--schema does not go with {field}"):
+        TablePrompt(table=tmp_path, template="x", options={"response_format": fmt, field: []})

@@ -182,6 +182,10 @@ def _upload_checked(
             on_bytes=lambda n: progress.advance(bytes=n),
             blocks=report.blocks,
         )
+        if (
+            on_uploaded is not None
+        ):  # first, before the bar ends: a stop from here on still knows the id
+            on_uploaded(dataset_id)
     except Changed as exc:
         raise InputChanged(
             f"{source.label} changed after it was checked ({exc} differ from what the check read): "
@@ -194,9 +198,7 @@ def _upload_checked(
         )
         raise
     finally:
-        progress.finish()
-    if on_uploaded is not None:  # first: a stop right after the line below still knows the id
-        on_uploaded(dataset_id)
+        progress.finish()  # a program's callback runs here (the Python API): the id is known already
     reporter.info(f"uploaded as dataset {dataset_id}")
     if wait:
         validated(client, dataset_id, reporter)

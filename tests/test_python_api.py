@@ -139,6 +139,27 @@ def test_results_of_a_running_batch_are_not_ready_and_a_wait_times_out(
     assert not (tmp_path / "never.jsonl").exists()
 
 
+def test_a_create_stopped_after_its_upload_is_carried_on_by_the_same_call(
+    sandbox: Any, client: cb.Client, tmp_path: Path
+) -> None:
+    """The send engine's promise, kept through the API: the second create uploads nothing."""
+    requests = write_jsonl(tmp_path / "stopped.jsonl", chat_records(4))
+
+    def stop_after_upload(event: cb.Event) -> None:
+        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
+            raise KeyboardInterrupt  # as Ctrl-C between the upload and the create
+
+    with nothing_printed():
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:
+            with pytest.raises(KeyboardInterrupt):
+                first.create(requests, model=MODEL, name="carried-on")
+        run = client.create(requests, model=MODEL, name="carried-on")
+        datasets = [d for d in client._api.iter_datasets() if d.name == "carried-on"]
+        batches = [b for b in client._api.iter_batches() if b.name == "carried-on"]
+    assert len(datasets) == 1 and [b.id for b in batches] == [run.id]
+    assert run.batch.input_dataset_id == datasets[0].id
+
+
 def test_ctrl_c_in_a_wait_is_raised_and_cancels_nothing(client: cb.Client, tmp_path: Path) -> None:
     """The watch task turns Ctrl-C into an exit code for a command; a program gets it back as raised."""
     requests = write_jsonl(tmp_path / "interrupted.jsonl", chat_records(2))

@@ -122,11 +122,13 @@ class Client:
         """Check a JSONL file of requests, upload it, and create a batch of it; returns the run.
 
         ``model`` defaults to the settings' (``CBATCH_MODEL``, the profile's
-        ``model``); ``name`` to the file's name without its extension. The file
-        is checked locally before a byte is sent
-        (:class:`~cohere_batch_cli.errors.InputRejected` names the first
-        problem), the model against the API's list. The batch is queued when
-        this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
+        ``model``); ``name`` to the file's name without its extension. The model
+        is checked against the API's list and the file locally, records that
+        cannot fit the model's context included, before a byte is sent
+        (:class:`~cohere_batch_cli.errors.InputRejected`). It is
+        ``cbatch create --file``'s engine: a create stopped after its upload is
+        carried on by the same call again, which uploads nothing. The batch is
+        queued when this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
         follows it.
         """
         from pathlib import Path
@@ -134,16 +136,13 @@ class Client:
         from ..completion_cache import scope_of
         from ..errors import UsageError
         from ..naming import plain_dataset_name
-        from ..state.runlock import run_lock
-        from ..state.store import state_dir
-        from ..tasks.batches import create_batch
-        from ..tasks.datasets import default_name, upload_file
-        from ..tasks.lineage import remember_input_file, remember_new_batch
+        from ..tasks.datasets import default_name
+        from ..tasks.estimating import CountOptions, GuardOptions
         from ..tasks.models import check_model
+        from ..tasks.send_file import SendSpec, create_from_file
+        from ..tokens.source import FetchSettings
         from .run import Run
 
-        # Until the send engine's entry point is public, the steps of `cbatch create --file`
-        # without its recovery of an interrupted earlier run (the engine's to give).
         path = Path(os.fspath(file))
         model = model or self._settings.model.value
         if not model:
@@ -151,23 +150,23 @@ class Client:
         if name is not None and not name.strip():
             raise UsageError("name is empty; give a name, or none to use the file's")
         label = name or default_name(path)
-        scope = scope_of(self.base_url, self._settings.profile)
-        check_model(self._api, model, scope, self._reporter)
-        with run_lock(state_dir()[0], f"batch {label}", wait=0.0):
-            dataset_id = upload_file(
-                self._api,
-                path,
-                self._reporter,
-                limits=self._settings.limits,
-                name=plain_dataset_name(name) if name else None,
-                keep_original_file=True,
-                on_uploaded=lambda dataset: remember_input_file(dataset, path, self._reporter),
-            )
-            batch = create_batch(
-                self._api, name=label, dataset_id=dataset_id, model=model, reporter=self._reporter
-            )
-        remember_new_batch(batch, self._reporter)
-        return Run(self, batch)
+        check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
+        count = CountOptions(
+            assumed_output=self._settings.assumed_output,
+            fetch=FetchSettings(ca_bundle=self._ca_bundle, read_timeout=self._timeout),
+        )
+        spec = SendSpec(  # create --file's defaults: the context check on, no budget
+            file=path,
+            model=model,
+            name=label,
+            dataset_name=plain_dataset_name(label) if name else None,
+            guard=GuardOptions(count),
+            limits=self._settings.limits,
+        )
+        sent = create_from_file(self._api, spec, self._reporter)
+        if sent.found:
+            logger.info(f"batch {sent.batch.id} was made by an earlier run of the same create")
+        return Run(self, sent.batch)
 
     def runs(self, *, limit: int | None = None) -> Iterator[Run]:
         """Batches on the API, newest first, each as a :class:`~.run.Run`; at most ``limit``.

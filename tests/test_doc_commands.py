@@ -157,8 +157,8 @@ def test_no_page_installs_cbatch_from_an_index_it_is_not_on(page: Path) -> None:
 def test_the_checker_finds_a_wrong_command_and_a_wrong_option() -> None:
     assert problem(["list", "--all", "-q"]) is None
     assert problem(["--profile", "ci", "jobs", "watch", "JOB", "--plain"]) is None
-    assert problem(["jobs", "results", "JOB", "--join", "x.jsonl"]) == (
-        "cbatch jobs results has no option --join"
+    assert problem(["jobs", "results", "JOB", "--own"]) == (
+        "cbatch jobs results has no option --own"
     )
     assert problem(["lst"]) == "no command 'cbatch lst'"
     assert _commands("$ cbatch list -q --status queued --all | cbatch cancel - --yes") == [

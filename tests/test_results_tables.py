@@ -418,11 +418,11 @@ def test_pyarrow_is_imported_only_when_parquet_is_asked_for(tmp_path: Path) -> N
 
     code = (
         "import sys\n"
-        "from cohere_batch_cli.tasks.fetching import FetchOptions, check_options\n"
+        "from cohere_batch_cli.tasks.results_spec import ResultsSpec, check\n"
         "from cohere_batch_cli.results import download_results\n"
-        "check_options(FetchOptions(output='r.csv', columns=('m=body.id',), body=True))\n"
+        "check(ResultsSpec(output='r.csv', columns=('m=body.id',), body=True))\n"
         "print('pyarrow' in sys.modules, end=' ')\n"
-        "check_options(FetchOptions(output='r.parquet'))\n"
+        "check(ResultsSpec(output='r.parquet'))\n"
         "print('pyarrow' in sys.modules)\n"
     )
     result = subprocess.run(

@@ -21,7 +21,6 @@ from ._context import CliState
 
 if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
-    from ..tasks.fetching import FetchOptions
     from ..tasks.jobs import JobOptions, JobView
     from ..tasks.watching import WatchSpec
 
@@ -373,38 +372,6 @@ def watch_run(state: CliState, job: JobRecord, store: StateStore, spec: WatchSpe
     if view is not None and spec.json_lines:
         state.out.json_line({"kind": "job", **view.as_json()})
     return code
-
-
-def write_run_results(
-    state: CliState,
-    job: JobRecord,
-    store: StateStore,
-    options: FetchOptions,
-    *,
-    delete_outputs: bool = False,
-    partial: bool = False,
-    input_order: bool = False,
-    file: Path | None = None,
-) -> None:
-    """``jobs results JOB`` and ``results JOB``: one file of the job's results, across parts and attempts."""
-    from ..tasks.jobs_results import fetch_job_results
-
-    source = None
-    if input_order:
-        from ..results.order import InputOrder
-        from ..tasks.jobs import input_of
-
-        path = input_of(job, file)
-        if path is None:
-            raise UsageError(
-                f"--input-order reads the job's input again, and {file or job.path or 'it'} is not there or changed",
-                hint="give it with --file FILE",
-            )
-        source = InputOrder(path, job.fingerprint, f"job {job.id}")  # compared as it is read
-    fetch_job_results(
-        state.client(), job, store, state.out, options, stdout=state.out.binary,
-        delete_outputs=delete_outputs, partial=partial, input_order=source,
-    )  # fmt: skip
 
 
 def cancel_run(state: CliState, job: JobRecord, store: StateStore) -> list[tuple[str, str | None]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -19,6 +20,7 @@ import typer
 from .. import pace, units
 
 if TYPE_CHECKING:
+    from ..tasks.results_spec import ResultsSpec
     from ..tasks.send_file import SendSpec
     from ..tasks.watching import WatchSpec
     from ._context import CliState
@@ -243,6 +245,20 @@ def watch_options(function: Callable[..., None]) -> Callable[..., None]:
     with ``dataclasses.replace``). ``--timeout``'s deadline starts here, as the
     command starts: it bounds the whole command.
     """
+    return _spec_options(function, _WATCH_PARAMS, lambda values, _: watch_spec(**values))
+
+
+def _spec_options(
+    function: Callable[..., None],
+    declared: dict[str, tuple[Any, Any]],
+    build: Callable[[dict[str, Any], dict[str, Any]], Any],
+) -> Callable[..., None]:
+    """``function`` with the ``declared`` options added to its signature, handed over as one ``spec``.
+
+    The one way a family of options (a watch's, a results writer's) is given
+    to every command that takes it: typer reads the added parameters, and the
+    command receives ``build(values, its other arguments)`` as ``spec``.
+    """
     import functools
     import inspect
 
@@ -261,15 +277,15 @@ def watch_options(function: Callable[..., None]) -> Callable[..., None]:
         inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
         )
-        for name, (annotation, default) in _WATCH_PARAMS.items()
+        for name, (annotation, default) in declared.items()
     ]
     params = [p for p in kept if p.kind != inspect.Parameter.KEYWORD_ONLY]
     params += [p for p in kept if p.kind == inspect.Parameter.KEYWORD_ONLY] + added
 
     @functools.wraps(function)
     def command(*args: Any, **kwargs: Any) -> None:
-        values = {name: kwargs.pop(name, default) for name, (_, default) in _WATCH_PARAMS.items()}
-        function(*args, spec=watch_spec(**values), **kwargs)
+        values = {name: kwargs.pop(name, default) for name, (_, default) in declared.items()}
+        function(*args, spec=build(values, kwargs), **kwargs)
 
     command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}
@@ -316,6 +332,108 @@ def refuse_watch_options(spec: WatchSpec, why: str) -> None:
     if spec.given:
         names = ", ".join(f for f in WATCH_FLAGS.values() if f in spec.given)
         raise UsageError(f"{names} shape{'s' if len(spec.given) == 1 else ''} a watch: {why}")
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+class ResultsFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+OutputOpt = Annotated[str | None, typer.Option("--output", "-o", help="File to write, or - for stdout [default: RUN_ID.FORMAT, the batch's or the job's id]. A name ending .jsonl, .csv or .parquet picks the format.", show_default=False)]  # fmt: skip
+ResultsFormatOpt = Annotated[ResultsFormat | None, typer.Option("--format", "-F", help="jsonl (one record a line, custom_id first), csv or parquet (one row a record, typed columns; needs the [parquet] extra) [default: from -o's name, else jsonl].", show_default=False)]  # fmt: skip
+ColumnOpt = Annotated[list[str] | None, typer.Option("--column", metavar="NAME=EXPR", help="csv, parquet: add a column, a JMESPath expression over the record (custom_id, status, error, body, request), e.g. model=body.id. Repeatable.", show_default=False)]  # fmt: skip
+BodyOpt = Annotated[bool, typer.Option("--body", help="csv, parquet: add the whole response as a body column (JSON text).")]  # fmt: skip
+FailedOnlyOpt = Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")]  # fmt: skip
+JoinOpt = Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True, show_default=False)]  # fmt: skip
+ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")]  # fmt: skip
+PartialOpt = Annotated[bool, typer.Option("--partial", help="A job: write the parts that ended, leaving out those still running or not sent yet.")]  # fmt: skip
+DeleteOutputsOpt = Annotated[bool, typer.Option("--delete-outputs", help="A job: once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.")]  # fmt: skip
+InputOrderOpt = Annotated[bool, typer.Option("--input-order", help="A job: write the records in the order of its input file (read again and compared with its check: a file changed since is refused, exit 5; sorted on disk, not in memory).")]  # fmt: skip
+InputFileOpt = Annotated[Path | None, typer.Option("--file", "-f", help="A job's input file, for --input-order (default: the file it was made from, while unchanged).", dir_okay=False, show_default=False)]  # fmt: skip
+
+RESULTS_FLAGS: dict[str, str] = {
+    "output": "--output",
+    "fmt": "--format",
+    "columns": "--column",
+    "body": "--body",
+    "failed_only": "--failed-only",
+    "join": "--join",
+    "concurrency": "--concurrency",
+    "partial": "--partial",
+    "delete_outputs": "--delete-outputs",
+    "input_order": "--input-order",
+    "input_file": "--file",
+}
+"""Every option of a results writer, by parameter name: the same on every command that writes results
+(the option-reach test covers each)."""
+
+_RESULTS_PARAMS: dict[str, tuple[Any, Any]] = {
+    "output": (OutputOpt, None),
+    "fmt": (ResultsFormatOpt, None),
+    "columns": (ColumnOpt, None),
+    "body": (BodyOpt, False),
+    "failed_only": (FailedOnlyOpt, False),
+    "join": (JoinOpt, None),
+    "concurrency": (ConcurrencyOpt, 4),
+    "partial": (PartialOpt, False),
+    "delete_outputs": (DeleteOutputsOpt, False),
+    "input_order": (InputOrderOpt, False),
+    "input_file": (InputFileOpt, None),
+}
+
+
+def results_options(function: Callable[..., None]) -> Callable[..., None]:
+    """Give a command every option of a results writer, parsed into one ``ResultsSpec`` passed as ``spec``.
+
+    The one place the results options are declared (``-o``, ``--format``,
+    ``--column``, ``--body``, ``--failed-only``, ``--join``,
+    ``--concurrency``, ``--partial``, ``--delete-outputs``,
+    ``--input-order``, ``--file``), for ``results`` and ``jobs results``
+    alike. The spec is checked as it is built: a combination that means
+    nothing stops the command (exit 2) before any request. A command's own
+    flags (``results --own``) are set on it with ``dataclasses.replace``.
+    """
+
+    def build(values: dict[str, Any], others: dict[str, Any]) -> Any:
+        from ._context import get_state
+
+        return results_spec(get_state(others["ctx"]), **values)
+
+    return _spec_options(function, _RESULTS_PARAMS, build)
+
+
+def results_spec(state: CliState, **values: Any) -> ResultsSpec:
+    """The results spec of these option values and the run's settings, checked (:func:`tasks.results.check`)."""
+    from ..errors import OutputOptionError
+    from ..tasks.results_spec import ResultsSpec, check
+
+    fmt = values.get("fmt")
+    spec = ResultsSpec(
+        output=values.get("output"),
+        fmt=fmt.value if isinstance(fmt, ResultsFormat) else fmt,
+        columns=tuple(values.get("columns") or ()),
+        body=bool(values.get("body")),
+        failed_only=bool(values.get("failed_only")),
+        join=values.get("join"),
+        concurrency=int(values.get("concurrency") or 4),
+        partial=bool(values.get("partial")),
+        delete_outputs=bool(values.get("delete_outputs")),
+        input_order=bool(values.get("input_order")),
+        input_file=values.get("input_file"),
+        read_timeout=state.timeout,
+        ca_bundle=state.ca_bundle,
+        dataset_ttl=state.settings().limits.dataset_ttl,
+    )
+    chosen, _ = check(spec)  # a usage error stops the command before any call
+    if chosen == "parquet" and spec.output == "-" and state.out.stdout_is_tty:
+        raise OutputOptionError(
+            "Parquet is binary and stdout is a terminal", hint="write it to a file: -o FILE.parquet"
+        )
+    return spec
 
 
 def _complete_status(incomplete: str) -> list[str]:

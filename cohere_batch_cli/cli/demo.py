@@ -122,7 +122,8 @@ def register(app: typer.Typer) -> None:
         from ..extras import install_hint
         from ..tasks.batches import create_batch
         from ..tasks.datasets import upload_file
-        from ..tasks.fetching import FetchOptions, fetch_results
+        from ..tasks.results import write_results
+        from ..tasks.results_spec import ResultsSpec
         from ..tasks.watching import WatchSpec
         from ._extras import require_sandbox_extra
         from ._watching import run_watch
@@ -196,9 +197,9 @@ def register(app: typer.Typer) -> None:
                 )
                 if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
                     raise typer.Exit(code)
-                fetch_results(client, batch.id, out, FetchOptions(output=str(results_path)))
+                write_results(client, ResultsSpec(output=str(results_path)), out, batch.id)
                 if embed_batch is not None:
-                    fetch_results(client, embed_batch.id, out, FetchOptions(output=str(embed_path)))
+                    write_results(client, ResultsSpec(output=str(embed_path)), out, embed_batch.id)
                 final = client.get_batch(batch.id)
         succeeded = final.num_successful_records
         out.info(

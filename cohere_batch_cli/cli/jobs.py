@@ -24,6 +24,7 @@ from ._options import (
     WaitLockOpt,
     parse_duration,
     refuse_watch_options,
+    results_options,
     watch_options,
 )
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions
+    from ..tasks.results_spec import ResultsSpec
     from ..tasks.watching import WatchSpec
     from ._context import CliState
 
@@ -284,57 +286,14 @@ def watch(
 
 @_command("results")
 @command_errors
-def results(
-    ctx: typer.Context,
-    job_id: JobIdArg,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help="File to write (- for stdout) [default: JOB_ID.jsonl]; .csv and .parquet choose the format.",
-            show_default=False,
-        ),
-    ] = None,
-    fmt: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="jsonl, csv or parquet [default: from -o, else jsonl].",
-            show_default=False,
-        ),
-    ] = None,
-    failed_only: Annotated[
-        bool, typer.Option("--failed-only", help="Only the records that failed.")
-    ] = False,
-    delete_outputs: Annotated[
-        bool,
-        typer.Option(
-            "--delete-outputs",
-            help="Once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.",
-        ),
-    ] = False,
-    partial: Annotated[
-        bool,
-        typer.Option(
-            "--partial",
-            help="Write the parts that ended, leaving out those still running or not sent yet.",
-        ),
-    ] = False,
-    input_order: Annotated[
-        bool,
-        typer.Option(
-            "--input-order",
-            help="Write the records in the order of the job's input file (read again and compared with its check: a file changed since is refused, exit 5; sorted on disk, not in memory).",
-        ),
-    ] = False,
-    file: FileOpt = None,
-) -> None:
+@results_options
+def results(ctx: typer.Context, spec: ResultsSpec, job_id: JobIdArg) -> None:
     """Write one file of a job's results: one record per custom_id, across every part and retry attempt.
 
     Records come part after part, each in the order the service wrote them
     (--input-order: the input file's); each has the 'attempt' it came from (a
-    column in CSV and Parquet).
+    column in CSV and Parquet). The options are those of 'cbatch results',
+    which writes the same file for a job id.
 
     Examples:
 
@@ -342,22 +301,12 @@ def results(
 
       cbatch jobs results k3v9x0q2ma -o results.parquet --delete-outputs
     """
-    from ..errors import UsageError
-    from ..tasks.fetching import FetchOptions
-    from ._jobs import store_for_jobs, write_run_results
+    from ._jobs import store_for_jobs
+    from ._results import hand_over, write_run
 
-    if fmt is not None and fmt not in ("jsonl", "csv", "parquet"):
-        raise UsageError("--format must be jsonl, csv or parquet")
-    state = get_state(ctx)
-    options = FetchOptions(
-        output=output, fmt=fmt, failed_only=failed_only,  # type: ignore[arg-type]
-        read_timeout=state.timeout, ca_bundle=state.ca_bundle, dataset_ttl=state.settings().limits.dataset_ttl,
-    )  # fmt: skip
+    hand_over("jobs results", spec)
     store = store_for_jobs()
-    write_run_results(
-        state, _job(store, job_id), store, options, delete_outputs=delete_outputs, partial=partial,
-        input_order=input_order, file=file,
-    )  # fmt: skip
+    write_run(get_state(ctx), (_job(store, job_id), store), spec)
 
 
 @_command("cancel")

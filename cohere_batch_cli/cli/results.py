@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -11,81 +9,29 @@ import typer
 from ..exit_codes import ExitCode
 from ._context import get_state
 from ._errors import command_errors
-from ._options import RunIdArg, ids_from_stdin
+from ._options import RunIdArg, ids_from_stdin, results_options
 
 if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
-    from ..tasks.fetching import FetchOptions
+    from ..tasks.results_spec import ResultsSpec
     from ._context import CliState
 
 _STOPPED = (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT)
 """How a --wait that did not see the end stops: the results are not fetched."""
 
 
-class ResultsFormat(str, Enum):
-    jsonl = "jsonl"
-    csv = "csv"
-    parquet = "parquet"
-
-
 def register(app: typer.Typer) -> None:
     @app.command("results", rich_help_panel="Results")
     @command_errors
+    @results_options
     def results(
         ctx: typer.Context,
+        spec: ResultsSpec,
         batch_id: RunIdArg,
-        output: Annotated[
-            str | None,
-            typer.Option(
-                "--output",
-                "-o",
-                help="File to write, or - for stdout [default: BATCH_ID.FORMAT]. A name ending .jsonl, .csv or .parquet picks the format.",
-                show_default=False,
-            ),
-        ] = None,
-        fmt: Annotated[
-            ResultsFormat | None,
-            typer.Option(
-                "--format",
-                "-F",
-                help="jsonl (one record a line, custom_id first), csv or parquet (one row a record, typed columns; needs the [parquet] extra) [default: from -o's name, else jsonl].",
-                show_default=False,
-            ),
-        ] = None,
-        columns: Annotated[
-            list[str] | None,
-            typer.Option(
-                "--column",
-                metavar="NAME=EXPR",
-                help="csv, parquet: add a column, a JMESPath expression over the record (custom_id, status, error, body, request), e.g. model=body.id. Repeatable.",
-                show_default=False,
-            ),
-        ] = None,
-        body: Annotated[
-            bool,
-            typer.Option(
-                "--body", help="csv, parquet: add the whole response as a body column (JSON text)."
-            ),
-        ] = False,
-        failed_only: Annotated[
-            bool, typer.Option("--failed-only", help="Only the records that failed.")
-        ] = False,
-        join: Annotated[
-            Path | None,
-            typer.Option(
-                "--join",
-                help="The input JSONL: put each request beside its result.",
-                dir_okay=False,
-                exists=True,
-            ),
-        ] = None,
         wait: Annotated[
             bool,
             typer.Option("--wait", help="If the batch is still running, wait for it to end first."),
         ] = False,
-        concurrency: Annotated[
-            int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")
-        ] = 4,
         own: Annotated[
             bool,
             typer.Option(
@@ -124,8 +70,10 @@ def register(app: typer.Typer) -> None:
 
         A job id (as 'cbatch jobs create' printed it) writes the job's
         results, one record per custom_id across every part and attempt, as
-        'cbatch jobs results JOB_ID' does (default file: JOB_ID.FORMAT);
-        --own has no meaning for a job and is refused.
+        'cbatch jobs results JOB_ID' does (default file: JOB_ID.FORMAT), with
+        the same options. Options with no meaning for the run are refused
+        (exit 2): --own for a job; --partial, --delete-outputs, --input-order
+        and --file for a batch.
 
         '-' reads the batch id from standard input (one; for several, one
         file each: ... | xargs -n1 cbatch results).
@@ -140,50 +88,39 @@ def register(app: typer.Typer) -> None:
 
           cbatch results 9439e0e3-49a4-4336-93e3-485fc420bc18 --join requests.jsonl -o - | jq .
         """
-        from ..errors import OutputOptionError
-        from ..tasks.fetching import FetchOptions, check_options, fetch_results
+        import dataclasses
+
         from ..tasks.resolving import BATCH, act_on
+        from ..tasks.results_spec import check_run
         from ..tasks.runs import find_run
+        from ._results import hand_over, write_run
 
         state = get_state(ctx)
-        options = FetchOptions(
-            output=output,
-            fmt=fmt.value if fmt is not None else None,
-            failed_only=failed_only,
-            columns=tuple(columns or ()),
-            body=body,
-            join=join,
-            concurrency=concurrency,
-            read_timeout=state.timeout,
-            ca_bundle=state.ca_bundle,
-            dataset_ttl=state.settings().limits.dataset_ttl,
-            merge=not own,
-        )
-        chosen, _ = check_options(options)  # a usage error stops the command before any call
-        if chosen == "parquet" and output == "-" and state.out.stdout_is_tty:
-            raise OutputOptionError(
-                "Parquet is binary and stdout is a terminal",
-                hint="write it to a file: -o FILE.parquet",
-            )
+        spec = dataclasses.replace(spec, merge=not own)
+        hand_over("results", spec)
         if batch_id == "-":
             batch_id = _one_id_from_stdin()
         client = state.client()
         if (run := find_run(client, batch_id)) is not None:
-            _job_results(state, *run, options, own=own, wait=wait)
+            job, store = run
+            check_run(spec, job.id)  # before the wait: no one waits to be told
+            if wait:
+                _wait_for_job(state, job, store)
+            write_run(state, run, spec)
             return
+        check_run(spec, None)
         batch = act_on(client, batch_id, BATCH, state.out, client.get_batch)
-        batch_id = batch.id
         if wait and not batch.status.is_terminal:
             # only when waiting: the watch engine is heavy to import
             from ..tasks.watching import WatchSpec
             from ._watching import run_watch
 
             code = run_watch(
-                state, [batch_id], WatchSpec(plain=True, no_exit_status=True), to_stderr=True
+                state, [batch.id], WatchSpec(plain=True, no_exit_status=True), to_stderr=True
             )
             if code in _STOPPED:
                 raise typer.Exit(code)
-        fetch_results(client, batch_id, state.out, options, stdout=state.out.binary)
+        write_run(state, batch.id, spec)
 
 
 def _one_id_from_stdin() -> str:
@@ -201,29 +138,13 @@ def _one_id_from_stdin() -> str:
     )
 
 
-def _job_results(
-    state: CliState,
-    job: JobRecord,
-    store: StateStore,
-    options: FetchOptions,
-    *,
-    own: bool,
-    wait: bool,
-) -> None:
-    """``results JOB``: the job's results as ``jobs results JOB`` writes them (after its watch, with --wait)."""
-    from ..errors import UsageError
-    from ._jobs import follow_job, write_run_results
+def _wait_for_job(state: CliState, job: JobRecord, store: StateStore) -> None:
+    """``results JOB --wait``: the job's watch to stderr first; a watch stopped short ends the command."""
+    from ..tasks.watching import WatchSpec
+    from ._jobs import follow_job
 
-    if own:
-        raise UsageError(
-            f"--own gives one batch's own records; {job.id} is a job, whose results merge every part and attempt",
-            hint=f"leave out --own, or give one part's batch id (cbatch jobs get {job.id})",
-        )
-    if wait:
-        from ..tasks.watching import WatchSpec
-
-        spec = WatchSpec(plain=True, no_exit_status=True)
-        code = follow_job(state, job, store, None, spec, to_stderr=True)
-        if code in _STOPPED:
-            raise typer.Exit(code)
-    write_run_results(state, job, store, options)
+    code = follow_job(
+        state, job, store, None, WatchSpec(plain=True, no_exit_status=True), to_stderr=True
+    )
+    if code in _STOPPED:
+        raise typer.Exit(code)

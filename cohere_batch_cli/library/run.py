@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from ..api.models import Batch, BatchStatus
     from ..results import ResultsSummary
-    from ..tasks.fetching import FetchOptions
+    from ..tasks.results_spec import ResultsSpec
     from .client import Client
     from .reporting import EventCallback
 
@@ -129,16 +129,16 @@ class Run:
         :class:`~cohere_batch_cli.errors.ResultsExpired` once its output is gone.
         """
         from ..errors import UsageError
-        from ..tasks.fetching import fetch_results
+        from ..tasks.results import write_results
 
         destination = os.fspath(path)
         if destination == "-":
             raise UsageError("results() writes a file; records() streams the records instead")
-        summary = fetch_results(
+        summary = write_results(
             self._client._api,
-            self.id,
+            self._spec(output=destination, fmt=format, failed_only=failed_only),
             self._client._reporter,
-            self._fetch_options(output=destination, fmt=format, failed_only=failed_only),
+            self.id,
         )
         return summary
 
@@ -150,14 +150,14 @@ class Run:
         many records there are; leaving the loop early stops the download.
         Raises as :meth:`results` does, when the iteration starts.
         """
-        from ..tasks.fetching import fetch_results
+        from ..tasks.results import write_results
         from .records import BinaryStdout, stream_records
 
-        options = self._fetch_options(output="-", fmt="jsonl", failed_only=failed_only)
+        spec = self._spec(output="-", fmt="jsonl", failed_only=failed_only)
 
         def download(stdout: BinaryStdout) -> object:
-            return fetch_results(
-                self._client._api, self.id, self._client._reporter, options, stdout=stdout
+            return write_results(
+                self._client._api, spec, self._client._reporter, self.id, stdout=stdout
             )
 
         return stream_records(download)
@@ -170,12 +170,11 @@ class Run:
             if outcome.error is not None:
                 raise outcome.error
 
-    def _fetch_options(
-        self, *, output: str, fmt: ResultsFormat | None, failed_only: bool
-    ) -> FetchOptions:
-        from ..tasks.fetching import FetchOptions
+    def _spec(self, *, output: str, fmt: ResultsFormat | None, failed_only: bool) -> ResultsSpec:
+        """The results spec of a call: the one value ``cbatch results`` builds from its flags."""
+        from ..tasks.results_spec import ResultsSpec
 
-        return FetchOptions(
+        return ResultsSpec(
             output=output,
             fmt=fmt,
             failed_only=failed_only,

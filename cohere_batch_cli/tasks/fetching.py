@@ -12,13 +12,12 @@ record per ``custom_id`` across its attempts (:mod:`cohere_batch_cli.results.mer
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from ..config import DATASET_TTL
 from ..errors import NotReady, ResultsExpired
 from ..units import counted, lifetime
 
@@ -30,40 +29,15 @@ if TYPE_CHECKING:
     from ..api.errors import NotFoundError
     from ..api.models import Batch, Dataset, DatasetPart
     from ..output.progress import ProgressSink
-    from ..results import Reported, ResultsSummary, TableOptions
+    from ..results import Reported, ResultsSummary
     from .lineage import Chain
     from .reporting import Reporter
-
-ResultsFormat = Literal["jsonl", "csv", "parquet"]
-BinaryStdout = Callable[[], AbstractContextManager[IO[bytes]]]
-
-
-@dataclass(frozen=True)
-class FetchOptions:
-    """What to write and how: ``output`` is a path, ``-`` for stdout, or None for BATCH_ID.FORMAT."""
-
-    output: str | None = None
-    fmt: ResultsFormat | None = None
-    """None: the format ``output``'s extension names (``.csv``, ``.parquet``), else JSONL."""
-    failed_only: bool = False
-    columns: tuple[str, ...] = ()
-    """``--column NAME=EXPR``, for CSV and Parquet."""
-    body: bool = False
-    """The whole response as a ``body`` column (CSV and Parquet)."""
-    join: Path | None = None
-    concurrency: int = 4
-    read_timeout: float | None = None
-    """Seconds to wait for each read from storage (the global --request-timeout); None: the default."""
-    ca_bundle: str | None = None
-    dataset_ttl: float = DATASET_TTL
-    """How long the service keeps a dataset: past it, a missing output is expired (exit 13)."""
-    merge: bool = True
-    """A batch with retries: one record per custom_id across the attempts (False: this batch's own)."""
+    from .results_spec import BinaryStdout, ResultsSpec
 
 
 @contextmanager
 def download_session(
-    reporter: Reporter, options: FetchOptions, destination: Path | None
+    reporter: Reporter, spec: ResultsSpec, destination: Path | None
 ) -> Iterator[tuple[httpx.Client, ProgressSink | None]]:
     """What every download of results opens: the storage client, the bar, the words on a stop.
 
@@ -74,9 +48,9 @@ def download_session(
     from ..api.client import Timeouts, storage_client
 
     progress = reporter.progress("downloading results") if destination is not None else None
-    timeouts = Timeouts(read=options.read_timeout) if options.read_timeout else Timeouts()
+    timeouts = Timeouts(read=spec.read_timeout) if spec.read_timeout else Timeouts()
     with (
-        storage_client(timeouts=timeouts, ca_bundle=options.ca_bundle) as http,
+        storage_client(timeouts=timeouts, ca_bundle=spec.ca_bundle) as http,
         _say_where_on_stop(reporter, destination),
     ):
         yield http, progress
@@ -104,58 +78,20 @@ def _say_where_on_stop(reporter: Reporter, destination: Path | None) -> Iterator
         raise
 
 
-def check_options(options: FetchOptions) -> tuple[ResultsFormat, TableOptions]:
-    """The format and the table's columns, or the usage error (exit 2) that stops the command at once.
-
-    Called before anything is asked of the API (and again by
-    :func:`fetch_results`), so a bad ``--column``, a ``--format`` that
-    contradicts ``-o``, Parquet without pyarrow, or ``-o`` in a folder that
-    does not exist (exit 11, as for any file that cannot be written) never
-    waits for a batch.
-    """
-    from ..errors import OutputOptionError
-    from ..results import TableOptions
-    from ..results.columns import parse_columns
-    from ..results.formats import choose_format
-
-    if options.output not in (None, "-"):
-        folder = Path(options.output).parent
-        if not folder.is_dir():  # found out after the download, this was minutes of work lost
-            from ..errors import LocalWriteError
-
-            raise LocalWriteError(
-                f"cannot write {options.output}: the folder {folder} does not exist",
-                hint=f"make it first (mkdir -p {folder}), or name another -o",
-            )
-    fmt = choose_format(options.output, options.fmt)
-    if fmt == "jsonl" and (options.columns or options.body):
-        flag = "--column" if options.columns else "--body"
-        raise OutputOptionError(
-            f"{flag} is for the table formats: a JSONL line holds the whole record",
-            hint="add --format csv or --format parquet",
-        )
-    table = TableOptions(columns=parse_columns(options.columns), body=options.body)
-    if fmt == "parquet":
-        from ..results.parquet import require_pyarrow
-
-        require_pyarrow()
-    return fmt, table
-
-
-def destination_for(batch_id: str, options: FetchOptions) -> Path | None:
+def destination_for(batch_id: str, spec: ResultsSpec) -> Path | None:
     """The file results go to (None: stdout)."""
     from ..results.formats import choose_format
 
-    if options.output == "-":
+    if spec.output == "-":
         return None
-    return Path(options.output or f"{batch_id}.{choose_format(options.output, options.fmt)}")
+    return Path(spec.output or f"{batch_id}.{choose_format(spec.output, spec.fmt)}")
 
 
 def fetch_results(
     client: CohereClient,
     batch_id: str,
     reporter: Reporter,
-    options: FetchOptions = FetchOptions(),
+    spec: ResultsSpec,
     *,
     stdout: BinaryStdout | None = None,
 ) -> ResultsSummary:
@@ -168,8 +104,9 @@ def fetch_results(
     from ..results import DEFAULT_STALL_TIMEOUT, download_results
     from ..results.columns import kind_of_dataset_type
     from .datasets import wait_validated
+    from .results_spec import check
 
-    fmt, table = check_options(options)
+    fmt, table = check(spec)
     batch = client.get_batch(batch_id)
     if not batch.status.is_terminal:
         raise NotReady(
@@ -177,11 +114,11 @@ def fetch_results(
             hint=f"wait with: cbatch watch {batch.id} (or add --wait)",
         )
     if not batch.output_dataset_id:
-        raise _no_output(batch, options.dataset_ttl)
+        raise _no_output(batch, spec.dataset_ttl)
     try:
         dataset = wait_validated(client, batch.output_dataset_id, reporter)
     except NotFoundError as exc:
-        raise output_gone(batch, exc, options.dataset_ttl) from None
+        raise output_gone(batch, exc, spec.dataset_ttl) from None
     if dataset.validation_status == "failed":
         raise NotReady(
             f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}"
@@ -192,31 +129,31 @@ def fetch_results(
         try:
             return client.get_dataset(dataset.id).parts
         except NotFoundError as exc:
-            raise output_gone(batch, exc, options.dataset_ttl) from None
+            raise output_gone(batch, exc, spec.dataset_ttl) from None
 
-    if options.merge and _may_have_retries(batch):
+    if spec.merge and _may_have_retries(batch):
         from ..state.store import existing_store
         from .lineage import resolve_chain
 
         chain = resolve_chain(client, batch, store=existing_store(), reporter=reporter)
         if chain.has_retries:
             return _fetch_merged(
-                client, chain, batch, reporter, options, stdout, known={batch.id: dataset}
+                client, chain, batch, reporter, spec, stdout, known={batch.id: dataset}
             )
     reported, never_ran = ran_of(batch)
-    destination = destination_for(batch.id, options)
-    with download_session(reporter, options, destination) as (http, progress):
+    destination = destination_for(batch.id, spec)
+    with download_session(reporter, spec, destination) as (http, progress):
         summary = download_results(
             dataset.parts,
             destination,
             fmt=fmt,
-            failed_only=options.failed_only,
-            join=options.join,
+            failed_only=spec.failed_only,
+            join=spec.join,
             expected_records=reported.records,
             http=http,
-            concurrency=options.concurrency,
+            concurrency=spec.concurrency,
             progress=progress,
-            stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT,
+            stall_timeout=spec.read_timeout or DEFAULT_STALL_TIMEOUT,
             stdout=stdout,
             refresh_links=refresh_links,
             reported=reported,
@@ -228,8 +165,8 @@ def fetch_results(
             f"batch {batch.id} was canceled: {counted(never_ran, 'record')} of "
             f"{batch.num_records:,} never ran, so {'it has' if never_ran == 1 else 'they have'} no result"
         )
-    if options.join is not None:
-        _compare_tokens(client, batch, options, reporter)
+    if spec.join is not None:
+        _compare_tokens(client, batch, spec, reporter)
     return summary
 
 
@@ -274,7 +211,7 @@ def _fetch_merged(
     chain: Chain,
     asked: Batch,
     reporter: Reporter,
-    options: FetchOptions,
+    spec: ResultsSpec,
     stdout: BinaryStdout | None,
     known: dict[str, Dataset],
 ) -> ResultsSummary:
@@ -284,8 +221,9 @@ def _fetch_merged(
     from ..results.columns import kind_of_dataset_type
     from ..results.merge import AttemptOutput, download_merged
     from .datasets import wait_validated
+    from .results_spec import check
 
-    fmt, table = check_options(options)
+    fmt, table = check(spec)
     attempts = []
     dataset_ids: list[str] = []
     for batch, number in zip(chain.attempts, chain.numbers, strict=True):
@@ -314,7 +252,7 @@ def _fetch_merged(
         )
     if len(attempts) < 2:
         return fetch_results(
-            client, asked.id, reporter, dataclasses.replace(options, merge=False), stdout=stdout
+            client, asked.id, reporter, dataclasses.replace(spec, merge=False), stdout=stdout
         )
     every_part = [part for a in attempts for part in a.parts]
     refresh_links = None
@@ -329,21 +267,21 @@ def _fetch_merged(
                     for part in client.get_dataset(dataset_id).parts
                 )
             except NotFoundError as exc:
-                raise output_gone(asked, exc, options.dataset_ttl) from None
+                raise output_gone(asked, exc, spec.dataset_ttl) from None
 
     kind = kind_of_dataset_type(known[asked.id].dataset_type) if asked.id in known else None
-    destination = destination_for(asked.id, options)
-    with download_session(reporter, options, destination) as (http, progress):
+    destination = destination_for(asked.id, spec)
+    with download_session(reporter, spec, destination) as (http, progress):
         merged = download_merged(
             attempts,
             destination,
             fmt=fmt,
-            failed_only=options.failed_only,
-            join=options.join,
+            failed_only=spec.failed_only,
+            join=spec.join,
             http=http,
-            concurrency=options.concurrency,
+            concurrency=spec.concurrency,
             progress=progress,
-            stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT,
+            stall_timeout=spec.read_timeout or DEFAULT_STALL_TIMEOUT,
             stdout=stdout,
             refresh_links=refresh_links,
             table=replace(table, kind=kind),
@@ -432,19 +370,19 @@ def _expired(batch: Batch, ends: datetime | None, ttl: float) -> ResultsExpired:
 
 
 def _compare_tokens(
-    client: CohereClient, batch: Batch, options: FetchOptions, reporter: Reporter
+    client: CohereClient, batch: Batch, spec: ResultsSpec, reporter: Reporter
 ) -> None:
     """Set the --join file's token count beside the batch's, when the batch reports one."""
     from ..config import DEFAULT_ASSUMED_OUTPUT
     from ..tokens.source import FetchSettings
     from .estimating import CountOptions, compare_join
 
-    assert options.join is not None
-    fetch = FetchSettings(ca_bundle=options.ca_bundle, read_timeout=options.read_timeout)
+    assert spec.join is not None
+    fetch = FetchSettings(ca_bundle=spec.ca_bundle, read_timeout=spec.read_timeout)
     compare_join(
         client,
         batch,
-        options.join,
+        spec.join,
         reporter,
         options=CountOptions(DEFAULT_ASSUMED_OUTPUT, None, fetch),
     )

@@ -22,9 +22,9 @@ if TYPE_CHECKING:
     from ..results.merge import MergedSummary
     from ..results.order import InputOrder
     from ..state.store import JobRecord, StateStore
-    from .fetching import BinaryStdout, FetchOptions
     from .jobs import JobView, PartView
     from .reporting import Reporter
+    from .results_spec import BinaryStdout, ResultsSpec
 
 
 def fetch_job_results(
@@ -32,23 +32,21 @@ def fetch_job_results(
     job: JobRecord,
     store: StateStore,
     reporter: Reporter,
-    options: FetchOptions,
+    spec: ResultsSpec,
     *,
     stdout: BinaryStdout | None = None,
-    delete_outputs: bool = False,
-    partial: bool = False,
-    input_order: InputOrder | None = None,
 ) -> MergedSummary:
-    """Write the job's merged results; with ``delete_outputs``, delete the output datasets once written.
+    """Write the job's merged results; with ``spec.delete_outputs``, delete the output datasets once written.
 
     ``delete_outputs`` deletes only outputs whose every record went into the
-    file: with ``options.failed_only`` it is refused (UsageError) before anything is read.
+    file (with ``failed_only`` it is refused by :func:`.results.check`).
 
     ``partial`` writes the parts that ended and leaves the others out (a job
     stopped for storage frees room this way, with ``delete_outputs``). A part
     whose results were written and outputs deleted before is left out, and
-    said so. ``input_order`` (the job's input file) writes the records in its order; a file that
-    no longer reads back as its check read it is refused (exit 5) before a record is written.
+    said so. ``input_order`` (the job's input file, :func:`input_order_of`) writes the
+    records in its order, read first; a file that no longer reads back as its check read it is refused
+    (exit 5) before a record is written.
     """
     from ..api.errors import NotFoundError
     from ..results import DEFAULT_STALL_TIMEOUT
@@ -57,7 +55,6 @@ def fetch_job_results(
     from .datasets import wait_for_dataset
     from .fetching import (
         _report,
-        check_options,
         destination_for,
         download_session,
         never_ran,
@@ -65,15 +62,10 @@ def fetch_job_results(
         ran_of,
     )
     from .jobs import job_view
+    from .results_spec import check
 
-    if delete_outputs and options.failed_only:
-        # The outputs hold every record; a file of the failures alone would keep the rest nowhere.
-        raise UsageError(
-            "--failed-only and --delete-outputs mean nothing together: the file would hold only "
-            "the failed records, and deleting the outputs would lose every success",
-            hint="write every record first (no --failed-only) to delete the outputs",
-        )
-    fmt, table = check_options(options)
+    fmt, table = check(spec)
+    input_order = input_order_of(spec, job)
     view = job_view(client, job, store)
     delivered = [p for p in view.parts if p.record.delivered is not None]
     for part in delivered:
@@ -82,7 +74,7 @@ def fetch_job_results(
         )
     chosen = [p for p in view.parts if p.record.delivered is None]
     waiting = [p.record.part for p in chosen if not p.ended]
-    if waiting and partial:
+    if waiting and spec.partial:
         reporter.warn(
             f"part{'' if len(waiting) == 1 else 's'} {', '.join(map(str, waiting))} not ended: left out of this file"
         )
@@ -129,18 +121,18 @@ def fetch_job_results(
             try:
                 fresh.extend(client.get_dataset(dataset_id).parts)
             except NotFoundError as exc:
-                raise output_gone(made_by[dataset_id], exc, options.dataset_ttl) from None
+                raise output_gone(made_by[dataset_id], exc, spec.dataset_ttl) from None
         return tuple(fresh)
 
     if not outputs and view.status == "canceled":  # as for a canceled batch: no file, exit 4
         raise never_ran(f"job {job.id}")
     every = [p for attempts in parts for a in attempts for p in a.parts]
-    destination = destination_for(job.id, options)
-    with download_session(reporter, options, destination) as (http, progress):
+    destination = destination_for(job.id, spec)
+    with download_session(reporter, spec, destination) as (http, progress):
         merged = download_job(
-            parts, destination, fmt=fmt, failed_only=options.failed_only, join=options.join, http=http,
-            concurrency=options.concurrency, progress=progress,
-            stall_timeout=options.read_timeout or DEFAULT_STALL_TIMEOUT, stdout=stdout,
+            parts, destination, fmt=fmt, failed_only=spec.failed_only, join=spec.join, http=http,
+            concurrency=spec.concurrency, progress=progress,
+            stall_timeout=spec.read_timeout or DEFAULT_STALL_TIMEOUT, stdout=stdout,
             refresh_links=refresh_links if all(p.id for p in every) else None, table=replace(table, kind=kind),
             input_order=input_order,
         )  # fmt: skip
@@ -156,7 +148,7 @@ def fetch_job_results(
             + ")"
         )
     reporter.info(words)
-    if delete_outputs:
+    if spec.delete_outputs:
         where = str(destination) if destination is not None else "stdout"
         for dataset_id in outputs:
             try:
@@ -194,3 +186,19 @@ def _require_ended(view: JobView, chosen: list[PartView]) -> None:
             f"job {job.id} is {view.status}: {which} not ended yet",
             hint=f"wait with: cbatch jobs watch {job.id} (or --partial writes the parts that ended)",
         )
+
+
+def input_order_of(spec: ResultsSpec, job: JobRecord) -> InputOrder | None:
+    """The input whose order a job's records are written in (``--input-order``), None without it."""
+    if not spec.input_order:
+        return None
+    from ..results.order import InputOrder
+    from .jobs import input_of
+
+    path = input_of(job, spec.input_file)
+    if path is None:
+        raise UsageError(
+            f"--input-order reads the job's input again, and {spec.input_file or job.path or 'it'} is not there or changed",
+            hint="give it with --file FILE",
+        )
+    return InputOrder(path, job.fingerprint, f"job {job.id}")  # compared as it is read

@@ -23,6 +23,7 @@ from the service.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import json
@@ -67,29 +68,46 @@ def refusal(body: dict[str, Any]) -> str | None:
     schema = schema_of(fmt)
     if schema is None:
         return None
-    found = problems(schema)
-    if not found:
+    found = _first_problem(_canonical(schema))
+    if found is None:
         return None
-    return f"invalid request: response_format.json_schema breaks a rule: {found[0]}"
+    return f"invalid request: response_format.json_schema breaks a rule: {found}"
 
 
 def answer(body: dict[str, Any], prompt: str, *, broken: bool = False) -> str:
     """The answer's text: JSON that follows the schema (``broken``: that does not)."""
+    return answers(body, prompt)[1 if broken else 0]
+
+
+def answers(body: dict[str, Any], prompt: str) -> tuple[str, str]:
+    """The answer's text, and the same answer broken: made once, for the facts that count both.
+
+    The broken one leaves out the schema's first required field, which breaks
+    every schema within the rules; JSON mode's is a list, as it promises an object.
+    """
     fmt = response_format(body) or {}
     schema = schema_of(fmt)
     if schema is None:
-        value: Any = {"reply": prompt[:QUOTE]}
-        if broken:  # JSON mode promises an object: a list breaks it
-            value = [prompt[:QUOTE]]
-        return _text(value)
-    value = _Maker(schema, prompt).value(schema, 0)
-    if broken:
-        required = schema.get("required")
-        if isinstance(value, dict) and isinstance(required, list) and required:
-            value.pop(required[0], None)  # a required field missing breaks every such schema
-        else:
-            value = [value]
-    return _text(value)
+        return _text({"reply": prompt[:QUOTE]}), _text([prompt[:QUOTE]])
+    value = _Maker(schema, _canonical(schema), prompt).value(schema, 0)
+    text = _text(value)
+    required = schema.get("required")
+    if isinstance(value, dict) and isinstance(required, list) and required:
+        value.pop(required[0], None)
+        return text, _text(value)
+    return text, _text([value])
+
+
+def _canonical(schema: dict[str, Any]) -> str:
+    """One spelling of a schema, whatever its key order: what seeds an answer and keys the cache."""
+    return json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@functools.lru_cache(maxsize=256)
+def _first_problem(canonical: str) -> str | None:
+    """The first of Cohere's rules a schema breaks; a table's requests share one schema, checked once."""
+    found = problems(json.loads(canonical))
+    return found[0] if found else None
 
 
 def _text(value: Any) -> str:
@@ -100,11 +118,10 @@ def _text(value: Any) -> str:
 class _Maker:
     """One answer's values, drawn in a fixed walk from a generator seeded by the prompt and schema."""
 
-    def __init__(self, root: dict[str, Any], prompt: str) -> None:
+    def __init__(self, root: dict[str, Any], canonical: str, prompt: str) -> None:
         self.root = root
         self.quote = prompt[:QUOTE]
         self.words = prompt.split()[:QUOTE] or ["sandbox"]
-        canonical = json.dumps(root, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         seed = hashlib.blake2b(f"{prompt}\x1f{canonical}".encode(), digest_size=8).digest()
         self.rng = random.Random(int.from_bytes(seed, "big"))
 
@@ -165,14 +182,10 @@ class _Maker:
     def _string(self, node: dict[str, Any]) -> str:
         rng = self.rng
         fmt = node.get("format")
-        day = f"{rng.randint(2020, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-        clock = f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z"
-        if fmt == "date-time":
-            return f"{day}T{clock}"
-        if fmt == "date":
-            return day
-        if fmt == "time":
-            return clock
+        if fmt in ("date-time", "date", "time"):
+            day = f"{rng.randint(2020, 2026)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            clock = f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}Z"
+            return f"{day}T{clock}" if fmt == "date-time" else day if fmt == "date" else clock
         if fmt == "uuid":
             return str(uuid.UUID(int=rng.getrandbits(128), version=4))
         pattern = node.get("pattern")

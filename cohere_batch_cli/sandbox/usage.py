@@ -141,15 +141,19 @@ def chat_facts(body: dict[str, Any]) -> ChatFacts:
     messages = messages or []
     text_tokens = sum(tokenizer.count(t) for m in messages for t in text_parts(m))
     marker = any(FAIL_MARKER in t for m in messages for t in _marker_texts(m))
-    kind, broken = NOT_STRUCTURED, 0
-    if structured.response_format(body) is not None:
-        kind = REFUSED if structured.refusal(body) is not None else STRUCTURED
-        if kind == STRUCTURED:
-            broken = tokenizer.count(reply_text(body, broken=True))
+    kind, broken, reply = NOT_STRUCTURED, 0, 0
+    if structured.response_format(body) is None:
+        reply = reply_tokens(body)
+    elif structured.refusal(body) is not None:
+        kind = REFUSED
+    else:
+        kind = STRUCTURED
+        text, broken_text = structured.answers(body, prompt_text(body))
+        reply, broken = tokenizer.count(text), tokenizer.count(broken_text)
     return ChatFacts(
         text_tokens=text_tokens,
         messages=len(messages),
-        reply_tokens=0 if kind == REFUSED else reply_tokens(body),
+        reply_tokens=reply,
         max_tokens=_positive_int(body.get("max_tokens")),
         marker=marker,
         structured=kind,

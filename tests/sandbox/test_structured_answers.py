@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cohere_batch_cli.results.answers import CUT_OFF, compile
-from cohere_batch_cli.sandbox import structured
+from cohere_batch_cli.sandbox import structured, tokenizer
 from cohere_batch_cli.schema_rules import problems
 
 NAMES = st.text(string.ascii_lowercase + "_ /~", min_size=1, max_size=8)
@@ -162,6 +162,8 @@ def test_the_lever_breaks_some_answers_afresh_each_run_and_a_retry_recovers(star
     for cid in set(invalid) - cut:
         assert got[cid]["finish_reason"] == "COMPLETE"
         assert invalid[cid].startswith("breaks the schema at the top level: "), invalid[cid]
+    for answer in got.values():  # broken, cut or whole, usage counts the text sent back
+        assert answer["output_tokens"] == tokenizer.count(answer["text"]), answer
     assert all(got[cid]["finish_reason"] == "COMPLETE" for cid in set(got) - set(invalid))
 
     failing = set(invalid)

@@ -210,6 +210,29 @@ def check_embed_body(body: dict[str, Any]) -> list[str]:
     return errors
 
 
+def structured_output_problem(body: dict[str, Any]) -> str | None:
+    """How a chat body's ``response_format`` breaks Cohere's structured-output rules, or None.
+
+    ``json_object`` with ``documents`` or ``tools``, or a schema (``json_schema``,
+    or ``schema`` as the v2 guide writes it) that breaks a rule of
+    :mod:`.schema_rules`. A warning for a file, never a refusal: the service has
+    the last word, record by record. The sandbox fails such a record with this
+    text after ``invalid request: `` (its own wording, docs/sandbox.md).
+    """
+    fmt = body.get("response_format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_object":
+        return None
+    if body.get("documents") or body.get("tools"):
+        return "response_format is not supported with documents or tools"
+    schema = fmt.get("json_schema", fmt.get("schema"))
+    if not isinstance(schema, dict):
+        return None
+    from .schema_rules import first_problem
+
+    found = first_problem(schema)
+    return f"response_format.json_schema breaks a rule: {found}" if found else None
+
+
 def allowed_body_fields(dataset_type: str) -> frozenset[str] | None:
     """The body fields a type accepts, or None where cbatch does not know the type's rules."""
     if dataset_type in (CHAT_V2_INPUT, LEGACY_CHAT_INPUT):
@@ -298,6 +321,8 @@ class InputChecker:
         self.ids: SeenIds = ids if ids is not None else _IdsInMemory()
         self.client_only: dict[str, list[int]] = {}
         """Each field of CLIENT_ONLY_CHAT_FIELDS seen: [its first line, how many records use it]."""
+        self.structured: dict[str, list[int]] = {}
+        """Each way a record's response_format breaks Cohere's rules: [its first line, how many]."""
 
     def feed(self, line_no: int, raw: bytes) -> list[Problem]:
         """Check one raw line (with or without its line ending)."""
@@ -335,6 +360,10 @@ class InputChecker:
         if isinstance(body, dict) and not CLIENT_ONLY_CHAT_FIELDS.isdisjoint(body):
             for name in CLIENT_ONLY_CHAT_FIELDS.intersection(body):
                 self.client_only.setdefault(name, [line_no, 0])[1] += 1
+        if isinstance(body, dict) and "response_format" in body and not messages:
+            broken = structured_output_problem(body)
+            if broken is not None:
+                self.structured.setdefault(broken, [line_no, 0])[1] += 1
         custom_id = record.get("custom_id") if isinstance(record, dict) else None
         if isinstance(custom_id, str) and custom_id.strip():
             first = self.ids.add(id_digest(custom_id), line_no)
@@ -343,12 +372,17 @@ class InputChecker:
         return self._count(problems)
 
     def notes(self) -> list[str]:
-        """Warnings about records that pass: fields the spec lacks, each said once."""
+        """Warnings about records that pass: fields the spec lacks, structured output Cohere refuses."""
         return [
             f"{count:,} record{'' if count == 1 else 's'} (first on line {first}) "
             f"set body.{name}, a field the API's description does not list: kept as written, "
             "and the service may ignore it"
             for name, (first, count) in sorted(self.client_only.items())
+        ] + [
+            f"{count:,} record{'' if count == 1 else 's'} (first on line {first}): {why}; "
+            "Cohere documents this as unsupported, and the service may fail "
+            f"{'it' if count == 1 else 'them'}"
+            for why, (first, count) in sorted(self.structured.items(), key=lambda kv: kv[1])
         ]
 
     def finish(self) -> list[Problem]:

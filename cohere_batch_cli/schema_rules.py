@@ -1,9 +1,9 @@
 """Cohere's documented rules for a structured-output JSON Schema, in one place.
 
 Both sides read them: ``create --from --schema`` refuses a schema that breaks
-one before anything is sent (exit 2), and the sandbox fails the record of a
-request whose ``response_format`` schema breaks one, as the service would.
-It imports only the standard library.
+one before anything is sent (exit 2), the local check of a file warns of the
+records whose schema breaks one, and the sandbox fails such a record, as the
+service would. It imports only the standard library and orjson.
 
 The rules are those CONTRACT.md ("Structured output") takes from Cohere's
 guide, and no others:
@@ -26,8 +26,12 @@ JSON pointer of the part of the schema that breaks a rule (``#`` is the top).
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator
 from typing import Any
+
+import orjson as _orjson
 
 UNSUPPORTED = (
     "allOf", "oneOf", "not", "minimum", "maximum", "minItems", "maxItems",
@@ -60,6 +64,27 @@ def problems(schema: Any) -> list[str]:
         found.append('#: the top level must be "type": "object"')
     found.extend(_walk(schema, (), exempt=False))
     return found
+
+
+def first_problem(schema: Any) -> str | None:
+    """The first of :func:`problems`, or None; a schema seen before costs one canonical dump.
+
+    A file's or a table's requests mostly share one schema: its verdict is kept
+    by the schema's canonical spelling (keys sorted), so a million records walk
+    it once.
+    """
+    try:
+        key = _orjson.dumps(schema, option=_orjson.OPT_SORT_KEYS)
+    except TypeError:  # a number past 64 bits, say: no key, walked every time
+        found = problems(schema)
+        return found[0] if found else None
+    return _first_of(key)
+
+
+@functools.lru_cache(maxsize=256)
+def _first_of(canonical: bytes) -> str | None:
+    found = problems(json.loads(canonical))
+    return found[0] if found else None
 
 
 def _walk(node: Any, path: tuple[str | int, ...], *, exempt: bool) -> Iterator[str]:

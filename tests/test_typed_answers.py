@@ -215,3 +215,29 @@ def test_a_schema_does_not_go_with_documents_or_tools(tmp_path: Path, field: str
     fmt = {"type": "json_object", "json_schema": REVIEW}
     with pytest.raises(UsageError, match=f"--schema does not go with {field}"):
         TablePrompt(table=tmp_path, template="x", options={"response_format": fmt, field: []})
+
+
+def test_the_check_of_a_file_warns_of_structured_output_cohere_does_not_support(
+    cli: Cli, tmp_path: Path
+) -> None:
+    bad = {**REVIEW, "properties": {**REVIEW["properties"], "score": {"type": "number", "maximum": 5}}}
+    fmt = {"type": "json_object", "json_schema": bad}
+    lines = [
+        {"custom_id": "fine", "body": {"messages": [{"role": "user", "content": "a"}],
+                                       "response_format": {"type": "json_object", "json_schema": REVIEW}}},
+        {"custom_id": "b1", "body": {"messages": [{"role": "user", "content": "b"}], "response_format": fmt}},
+        {"custom_id": "b2", "body": {"messages": [{"role": "user", "content": "c"}], "response_format": fmt}},
+        {"custom_id": "docs", "body": {"messages": [{"role": "user", "content": "d"}], "documents": ["x"],
+                                       "response_format": {"type": "json_object"}}},
+    ]  # fmt: skip
+    path = tmp_path / "requests.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    result = cli("datasets", "validate", str(path))
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        f"warning: {path}: 2 records (first on line 2): response_format.json_schema breaks a rule: "
+        '#/properties/score/maximum: "maximum" is not supported; Cohere documents this as '
+        "unsupported, and the service may fail them",
+        f"warning: {path}: 1 record (first on line 4): response_format is not supported with "
+        "documents or tools; Cohere documents this as unsupported, and the service may fail it",
+    ]

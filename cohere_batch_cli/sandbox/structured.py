@@ -23,7 +23,6 @@ from the service.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib
 import json
@@ -32,7 +31,7 @@ import re
 import uuid
 from typing import Any
 
-from ..schema_rules import problems
+from ..input_rules import structured_output_problem
 
 QUOTE = 60
 """A free string, and JSON mode's ``reply``, quote this many characters of the prompt."""
@@ -60,18 +59,8 @@ def schema_of(fmt: dict[str, Any]) -> dict[str, Any] | None:
 
 def refusal(body: dict[str, Any]) -> str | None:
     """Why the request fails, in the sandbox's own words; None when it is answered."""
-    fmt = response_format(body)
-    if fmt is None:
-        return None
-    if body.get("documents") or body.get("tools"):
-        return "invalid request: response_format is not supported with documents or tools"
-    schema = schema_of(fmt)
-    if schema is None:
-        return None
-    found = _first_problem(_canonical(schema))
-    if found is None:
-        return None
-    return f"invalid request: response_format.json_schema breaks a rule: {found}"
+    problem = structured_output_problem(body)
+    return f"invalid request: {problem}" if problem is not None else None
 
 
 def answer(body: dict[str, Any], prompt: str, *, broken: bool = False) -> str:
@@ -99,15 +88,8 @@ def answers(body: dict[str, Any], prompt: str) -> tuple[str, str]:
 
 
 def _canonical(schema: dict[str, Any]) -> str:
-    """One spelling of a schema, whatever its key order: what seeds an answer and keys the cache."""
+    """One spelling of a schema, whatever its key order: with the prompt, it seeds the answer."""
     return json.dumps(schema, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-@functools.lru_cache(maxsize=256)
-def _first_problem(canonical: str) -> str | None:
-    """The first of Cohere's rules a schema breaks; a table's requests share one schema, checked once."""
-    found = problems(json.loads(canonical))
-    return found[0] if found else None
 
 
 def _text(value: Any) -> str:

@@ -98,6 +98,7 @@ def p1_startup(ctx: Context) -> list[Row]:
         "floor --version": lambda: run_proc([PYTHON, floor, "--version"], env).check(),
         "cbatch --help": lambda: run_proc([CBATCH, "--help"], env).check(),
         "floor --help": lambda: run_proc([PYTHON, floor, "--help"], env).check(),
+        "python API": lambda: run_proc([PYTHON, "-c", _PYTHON_API], env).check(),
     }
     res = interleaved(commands, runs=ctx.runs(20, 5), warmup=2)
     bare = med(res["python -c pass"])
@@ -116,6 +117,21 @@ def p1_startup(ctx: Context) -> list[Row]:
         )
     rss, floor_rss = med(res["cbatch --help"], "maxrss_mb"), med(res["floor --help"], "maxrss_mb")
     rows.append(Row("P1", "peak RSS of --help vs floor", f"{rss:.1f} vs {floor_rss:.1f} MiB"))
+    probe = [PYTHON, "-c", _PYTHON_API + _MODULES]
+    api_loaded = json.loads(run_proc(probe, env, keep_stdout=True).check().stdout)
+    api_heavy = sorted(
+        {m.split(".")[0] for m in api_loaded} & {"rich", "typer", "click", "pyarrow"}
+    )
+    rows.append(
+        Row(
+            "P1",
+            "Python API: import cohere_batch_cli, cb.Client()",
+            f"{ms(med(res['python API']))} (python -c pass {ms(bare)}); "
+            f"loads {', '.join(api_heavy) if api_heavy else 'none'} of rich, typer, pyarrow",
+            "none of them",
+            not api_heavy,
+        )
+    )
     offenders, heavy = _importtime(env, runs=ctx.runs(3, 1))
     rows.append(
         Row(
@@ -128,6 +144,14 @@ def p1_startup(ctx: Context) -> list[Row]:
     )
     rows.append(Row("P1", "-X importtime top (self, by package)", offenders))
     return rows
+
+
+_PYTHON_API = (
+    "import cohere_batch_cli as cb\n"
+    "cb.Client('bench-key-0123', base_url='http://127.0.0.1:9').close()\n"
+)
+"""A program's first use of the Python API: the import and a client (no request is made)."""
+_MODULES = "import json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
 
 
 _IMPORT_LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")

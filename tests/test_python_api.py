@@ -175,6 +175,24 @@ def test_ctrl_c_in_a_wait_is_raised_and_cancels_nothing(client: cb.Client, tmp_p
     assert run.status == cb.BatchStatus.COMPLETED  # not cancelled
 
 
+def test_one_client_serves_runs_from_several_threads(
+    client: cb.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An orchestrator's workers share a client: each thread gets its own state store connection."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one_run(number: int) -> int:
+        requests = write_jsonl(tmp_path / f"worker-{number}.jsonl", chat_records(3 + number))
+        run = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1)
+        return run.results(tmp_path / f"worker-{number}.out.jsonl").records_written
+
+    with nothing_printed(), ThreadPoolExecutor(max_workers=3) as pool:
+        written = list(pool.map(one_run, range(3)))
+    assert written == [3, 4, 5]
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert warned == []  # a state store shared across threads would be "not writable" here
+
+
 def test_leaving_the_records_early_stops_the_download(client: cb.Client, tmp_path: Path) -> None:
     requests = write_jsonl(tmp_path / "many.jsonl", chat_records(300))
     with nothing_printed():

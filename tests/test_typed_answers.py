@@ -220,7 +220,10 @@ def test_a_schema_does_not_go_with_documents_or_tools(tmp_path: Path, field: str
 def test_the_check_of_a_file_warns_of_structured_output_cohere_does_not_support(
     cli: Cli, tmp_path: Path
 ) -> None:
-    bad = {**REVIEW, "properties": {**REVIEW["properties"], "score": {"type": "number", "maximum": 5}}}
+    bad = {
+        **REVIEW,
+        "properties": {**REVIEW["properties"], "score": {"type": "number", "maximum": 5}},
+    }
     fmt = {"type": "json_object", "json_schema": bad}
     lines = [
         {"custom_id": "fine", "body": {"messages": [{"role": "user", "content": "a"}],

@@ -64,6 +64,8 @@ ENV_DATASET_MAX_BYTES = "CBATCH_DATASET_MAX_BYTES"
 ENV_ORG_MAX_BYTES = "CBATCH_ORG_MAX_BYTES"
 ENV_DATASET_TTL = "CBATCH_DATASET_TTL"
 ENV_STATE_DIR = "CBATCH_STATE_DIR"
+ENV_CACHE_DIR = "CBATCH_CACHE_DIR"
+ENV_CACHE_MAX_BYTES = "CBATCH_CACHE_MAX_BYTES"
 ENV_INPUT_PRICE = "CBATCH_INPUT_PRICE"
 ENV_OUTPUT_PRICE = "CBATCH_OUTPUT_PRICE"
 ENV_ASSUMED_OUTPUT = "CBATCH_ASSUMED_OUTPUT_TOKENS"
@@ -81,6 +83,14 @@ ENVIRONMENT: tuple[tuple[str, str], ...] = (
     (
         ENV_STATE_DIR,
         "Folder of the local state store (batch lineage, retries), instead of the user data folder.",
+    ),
+    (
+        ENV_CACHE_DIR,
+        "Folder of the answer cache of table runs, instead of the user cache folder.",
+    ),
+    (
+        ENV_CACHE_MAX_BYTES,
+        "Largest size of the answer cache (default 1GB); the answers used longest ago go first.",
     ),
     ("NO_COLOR", "Any value: no colour. Also --no-color, and TERM=dumb."),
     ("FORCE_COLOR", "Any value: colour even when output is not a terminal."),

@@ -133,9 +133,9 @@ def _tables(work: Path, env: dict[str, str]) -> None:
     (work / "reviews.csv").write_text(
         text.split("```csv\n", 1)[1].split("```", 1)[0], encoding="utf-8"
     )
-    # Each ```json block is the file its paragraph's last line names (`tickets.jsonl`:).
-    for match in re.finditer(r"([^\n]*)\n\n```json\n(.*?)```", text, re.DOTALL):
-        names = re.findall(r"`([\w.-]+\.jsonl?)`", match[1])
+    # Each ```json (or later ```csv) block is the file its paragraph's last line names (`tickets.jsonl`:).
+    for match in re.finditer(r"([^\n]*)\n\n```(?:json|csv)\n(.*?)```", text, re.DOTALL):
+        names = re.findall(r"`([\w.-]+\.(?:jsonl?|csv))`", match[1])
         if names:
             (work / names[-1]).write_text(match[2], encoding="utf-8")
 

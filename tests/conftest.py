@@ -28,6 +28,7 @@ _CLEARED = (
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
     "all_proxy", "no_proxy", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
     "FORCE_COLOR", "NO_COLOR", "TERM", "CBATCH_RETRY_BASE", "CBATCH_STATE_DIR",
+    "CBATCH_CACHE_DIR", "CBATCH_CACHE_MAX_BYTES",
 )  # fmt: skip
 
 CAPTURED: list[str] = []

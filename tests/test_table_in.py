@@ -236,7 +236,7 @@ def test_dry_run_renders_and_checks_the_table_and_sends_nothing(
     result = cli(
         "create", "--from", str(table), "--prompt", "{{ text }}", "--model", MODEL, "--dry-run"
     )
-    assert f"{table}: 2 rows rendered into requests" in result.stderr
+    assert f"{table}: 2 rows, 2 distinct requests: 2 requests to send" in result.stderr
     assert f"{table} (rendered): 2 records of batch-chat-v2-input, checked" in result.stderr
     assert "dry run: nothing was sent" in result.stderr.splitlines()[-1]
     assert posts() == []

@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sandbox": ("sandbox", "Sandbox", "A local Cohere batch and dataset API for tests, demos and CI: no account, no network."),
     "login": ("config_cmd", "Configuration", "Store an API key in a profile, after checking it with one cheap call."),
     "config": ("config_cmd", "Configuration", "Show the settings in effect and where each comes from (the key masked)."),
+    "cache": ("cache_cmd", "Configuration", "The local answer cache: answers of table runs (create --from) kept on this machine."),
     "help": ("help_topics", "Configuration", "Reference topics: exit codes, environment variables."),
 }  # fmt: skip
 """Every command: (module under cli/, help group, summary line).

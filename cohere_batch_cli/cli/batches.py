@@ -116,12 +116,15 @@ def _table_prompt(
     dataset_type: str | None,
     job: bool,
     schema: Path | None = None,
+    no_dedupe: bool = False,
+    no_cache: bool = False,
 ) -> Any:
     """``create --from``'s options as one value, or None without --from; a bad mix is exit 2."""
     given = {
         "--prompt": prompt, "--prompt-file": prompt_file, "--system": system,
         "--system-file": system_file, "--id-column": id_column, "--max-tokens": max_tokens,
-        "--temperature": temperature, "--schema": schema,
+        "--temperature": temperature, "--schema": schema, "--no-dedupe": no_dedupe or None,
+        "--no-cache": no_cache or None,
     }  # fmt: skip
     if table is None:
         stray = [option for option, value in given.items() if value is not None]
@@ -161,6 +164,8 @@ def _table_prompt(
         system=system if system_file is None else _read_text(system_file, "--system-file"),
         id_column=id_column,
         options=options,
+        dedupe=not no_dedupe,
+        cache=not no_cache,
     )
 
 
@@ -280,6 +285,22 @@ def register(app: typer.Typer) -> None:
                 rich_help_panel="A table in",
             ),
         ] = None,
+        no_dedupe: Annotated[
+            bool,
+            typer.Option(
+                "--no-dedupe",
+                help="With --from: send every row as a request of its own, even rows that render alike (sampling at a temperature above 0); the answer cache is not used either.",
+                rich_help_panel="A table in",
+            ),
+        ] = False,
+        no_cache: Annotated[
+            bool,
+            typer.Option(
+                "--no-cache",
+                help="With --from: do not look for the rows' answers in the local answer cache, nor keep them there (rows that render alike are still sent once).",
+                rich_help_panel="A table in",
+            ),
+        ] = False,
         model: Annotated[
             str | None,
             typer.Option(
@@ -406,7 +427,7 @@ def register(app: typer.Typer) -> None:
         table_run = _table_prompt(
             table, prompt, prompt_file, system, system_file, id_column, max_tokens, temperature,
             dataset_type=dataset_type, job=wants_job(split, max_records_per_batch, max_bytes_per_batch),
-            schema=schema,
+            schema=schema, no_dedupe=no_dedupe, no_cache=no_cache,
         )  # fmt: skip
         if (dataset is not None) + (file is not None) + (table is not None) != 1:
             raise UsageError(
@@ -480,11 +501,16 @@ def register(app: typer.Typer) -> None:
                 "--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file"
             )
         source = file  # what messages and the default name come from: the file, else the table
+        reused = None  # a table run's rows that reuse another's answer (tasks/request_reuse.py)
         if table_run is not None:
+            from ..tasks.request_reuse import table_requests
             from ..tasks.table_prompts import requests_from_table
 
+            reused = ctx.with_resource(
+                table_requests(table_run, model, state.settings().prices_for(model), out)
+            )
             # Rendered whole before anything is sent: a missing column or a null stops it here.
-            file = ctx.with_resource(requests_from_table(table_run, out, model=model))
+            file = ctx.with_resource(requests_from_table(table_run, out, reused, model=model))
             source = table_run.table
         if watch:
             hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
@@ -527,6 +553,8 @@ def register(app: typer.Typer) -> None:
             ctx.with_resource(send_lock(send))
             sent = create_from_file(client, send, out)
             batch = sent.batch
+            if reused is not None:
+                reused.keep(sent.dataset_id, out)  # for results to give every row its answer
             if not sent.found and not out.for_machines:
                 out.info(f"created batch {batch.id}")
         else:

@@ -132,5 +132,20 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (job_id, stop)
     );
     """,
+    # 4: a table run's requests (create --from): rows, distinct requests, how many were sent and how
+    # many the answer cache answered, and the file that maps each row to the answer it reuses
+    """
+    CREATE TABLE table_requests (
+        dataset_id TEXT PRIMARY KEY,
+        model TEXT NOT NULL,
+        table_rows BIGINT NOT NULL,
+        distinct_requests BIGINT NOT NULL,
+        sent BIGINT NOT NULL,
+        cached BIGINT NOT NULL,
+        use_cache BIGINT NOT NULL,
+        map_file TEXT NOT NULL,
+        recorded_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; a store at version ``len(MIGRATIONS)`` is current."""

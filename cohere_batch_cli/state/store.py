@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_STATE_DIR", "AttemptRecord", "BatchRecord", "InputFile", "JobRecord", "PartRecord", "StateStore",
-    "open_store", "state_dir",
+    "TableRequests", "open_store", "state_dir",
 ]  # fmt: skip
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
@@ -143,6 +143,26 @@ class AttemptRecord:
     source: str | None
     started_at: float
     updated_at: float
+
+
+@dataclass(frozen=True)
+class TableRequests:
+    """A table run's requests (``create --from``): what its rows came to, and the map of rows not sent.
+
+    ``map_file`` is a SQLite file (:mod:`cohere_batch_cli.tasks.request_reuse`)
+    that says, for each row not sent, whose answer it takes: its representative
+    row's, or the answer cache's.
+    """
+
+    dataset_id: str
+    model: str
+    table_rows: int
+    distinct_requests: int
+    sent: int
+    cached: int
+    use_cache: bool
+    """Whether ``results`` puts this run's answers in the answer cache (not with ``--no-cache``)."""
+    map_file: str
 
 
 STEPS = ("uploading", "uploaded", "creating", "created", "done")
@@ -383,6 +403,32 @@ class StateStore:
             return None
         r = rows[0]
         return InputFile(r["dataset_id"], r["path"], r["size"], r["sha256"], r["mtime_ns"])
+
+    # -- table runs -------------------------------------------------------------------
+
+    def record_table_requests(self, record: TableRequests) -> None:
+        """Remember what a table run's rows came to, under its input dataset's id (again: replaced)."""
+        self._run(
+            "INSERT INTO table_requests (dataset_id, model, table_rows, distinct_requests, sent, cached,"
+            " use_cache, map_file, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (dataset_id) DO UPDATE SET model = excluded.model,"
+            " table_rows = excluded.table_rows, distinct_requests = excluded.distinct_requests,"
+            " sent = excluded.sent, cached = excluded.cached, use_cache = excluded.use_cache,"
+            " map_file = excluded.map_file, recorded_at = excluded.recorded_at",
+            (record.dataset_id, record.model, record.table_rows, record.distinct_requests,
+             record.sent, record.cached, int(record.use_cache), record.map_file, time.time()),
+        )  # fmt: skip
+
+    def table_requests(self, dataset_id: str) -> TableRequests | None:
+        """What the table run of input dataset ``dataset_id`` recorded, if this machine made it."""
+        rows = self._rows("SELECT * FROM table_requests WHERE dataset_id = ?", (dataset_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        return TableRequests(
+            r["dataset_id"], r["model"], r["table_rows"], r["distinct_requests"], r["sent"],
+            r["cached"], bool(r["use_cache"]), r["map_file"],
+        )  # fmt: skip
 
     # -- attempts in flight -----------------------------------------------------------
 

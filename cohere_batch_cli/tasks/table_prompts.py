@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from jinja2 import Template
 
     from .reporting import Reporter
+    from .request_reuse import RequestMap
 
 ROW = "row"
 """The variable that holds every column of the row, for names that are not identifiers."""
@@ -68,6 +69,10 @@ class TablePrompt:
     id_column: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
     """Chat fields beside ``messages`` in every body (``max_tokens``, ``temperature``, ``response_format``)."""
+    dedupe: bool = True
+    """Rows that render the same request are sent once (``--no-dedupe``: each its own)."""
+    cache: bool = True
+    """Requests the local answer cache answers are not sent (``--no-cache``: all are)."""
 
     def __post_init__(self) -> None:
         if "response_format" in self.options:
@@ -89,6 +94,24 @@ class _Compiled:
     template: Template
     names: frozenset[str]
     """The columns the template names: its free variables and ``row["..."]`` keys."""
+    globals: dict[str, Any] = field(default_factory=dict)
+    """The template's globals (``range``, ``dict``, ...), copied once."""
+
+    def render(self, values: dict[str, Any]) -> str:
+        """The template rendered for one row: ``template.render`` without its per-row copy of the globals.
+
+        ``Template.render`` builds each row's context from ``dict(globals,
+        **vars)`` and a set of the globals' names, iterating the environment's
+        ``ChainMap`` of globals twice a row: a third of the rendering at a
+        million rows. Here the globals are copied once, and each row's
+        context is made from its own dict.
+        """
+        template = self.template
+        env = template.environment
+        context = env.context_class(
+            env, {**self.globals, **values, ROW: values}, template.name, template.blocks
+        )
+        return env.concat(template.root_render_func(context))
 
 
 def structured_output(text: str, where: str) -> dict[str, Any]:
@@ -140,7 +163,7 @@ def compile_template(source: str, where: str) -> _Compiled:
         if isinstance(attr.node, nodes.Name) and attr.node.name == ROW:
             names.add(attr.attr)
     names.discard(ROW)
-    return _Compiled(template, frozenset(names))
+    return _Compiled(template, frozenset(names), dict(template.globals))
 
 
 class _Nulls:
@@ -218,8 +241,14 @@ def _refuse_missing(path: Path, columns: list[str], needed: set[str]) -> None:
         )
 
 
-def render_requests(run: TablePrompt, out: Any, reporter: Reporter) -> int:
-    """Write one request a row of ``run.table`` to the text stream ``out``; the number of rows."""
+def render_requests(
+    run: TablePrompt, out: Any, reporter: Reporter, requests: RequestMap | None = None
+) -> int:
+    """Write one request a row of ``run.table`` to the text stream ``out``; the number of rows.
+
+    With ``requests`` (:mod:`.request_reuse`), each row's request goes through
+    it: written once for rows that render alike, not at all when cached.
+    """
     from jinja2.exceptions import TemplateError, UndefinedError
 
     from .tables import open_table_file, table_files
@@ -251,7 +280,7 @@ def render_requests(run: TablePrompt, out: Any, reporter: Reporter) -> int:
                         )
                     custom_id = str(given)
                 try:
-                    prompt = compiled.template.render({**values, ROW: values})
+                    prompt = compiled.render(values)
                 except UndefinedError as exc:
                     raise InputRejected(
                         f"{exc.message} (nothing was sent)", hint=NULL_HINT
@@ -263,17 +292,36 @@ def render_requests(run: TablePrompt, out: Any, reporter: Reporter) -> int:
                 messages = [{"role": "user", "content": prompt}]
                 if run.system is not None:
                     messages.insert(0, {"role": "system", "content": run.system})
-                request = {"custom_id": custom_id, "body": {"messages": messages, **run.options}}
+                body = {"messages": messages, **run.options}
+                if requests is not None:
+                    requests.add(custom_id, body)
+                    continue
+                request = {"custom_id": custom_id, "body": body}
                 out.write(json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n")
     if number == 0:
         raise InputRejected(f"{run.table} has no rows: nothing to send")
-    reporter.info(f"{run.table}: {counted(number, 'row')} rendered into requests")
+    if requests is None:
+        reporter.info(f"{run.table}: {counted(number, 'row')} rendered into requests")
+        return number
+    from .request_reuse import saved_line, summary_line
+
+    summary = requests.finish()
+    reporter.info(summary_line(run.table, summary))
+    for note in summary.notes:
+        reporter.info(note)
+    saved = saved_line(summary)
+    if saved is not None:
+        reporter.info(saved)
     return number
 
 
 @contextmanager
 def requests_from_table(
-    run: TablePrompt, reporter: Reporter, *, model: str | None = None
+    run: TablePrompt,
+    reporter: Reporter,
+    requests: RequestMap | None = None,
+    *,
+    model: str | None = None,
 ) -> Iterator[Path]:
     """A private temporary JSONL of the table's requests, complete before it is yielded, removed after.
 
@@ -297,7 +345,9 @@ def requests_from_table(
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             try:
-                render_requests(run, out, reporter)
+                if requests is not None:
+                    requests.start(out)
+                render_requests(run, out, reporter, requests)
             except OSError as exc:
                 if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                     raise

@@ -1,0 +1,174 @@
+"""No request paid for twice (issue 25): rows that render alike are sent once, cached answers not at all.
+
+Each test runs ``create --from`` against the real sandbox and reads back, through the
+API, the records of the dataset the sandbox received: that is what was paid for.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+from tests.sandbox.sandbox_client import Api
+
+MODEL = "command-r-08-2024"
+
+
+@pytest.fixture
+def api(sandbox: Any) -> Any:
+    client = Api(sandbox)
+    yield client
+    client.close()
+
+
+def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    path.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in rows), encoding="utf-8")
+    return path
+
+
+def create(cli: Cli, *args: str, env: dict[str, str] | None = None) -> tuple[dict[str, Any], str]:
+    run = cli("create", *args, "--model", MODEL, "--json", env=env)
+    return json.loads(run.stdout), run.stderr
+
+
+def received(api: Api, batch: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (custom_id, prompt) of every record of the dataset the sandbox received."""
+    records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
+    return [(r["custom_id"], json.loads(r["body"])["messages"][-1]["content"]) for r in records]
+
+
+def test_rows_that_render_alike_are_sent_once_and_the_summary_counts_them(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    table = write_csv(
+        tmp_path / "reviews.csv",
+        [("a", "good"), ("b", "bad"), ("c", "good"), ("d", "good"), ("e", "meh"), ("f", "bad")],
+    )
+    batch, err = create(
+        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}", "--no-cache"
+    )
+    assert received(api, batch) == [("a", "Rate: good"), ("b", "Rate: bad"), ("e", "Rate: meh")]
+    assert "6 rows, 3 distinct requests: 3 requests to send" in err
+
+
+def test_no_dedupe_sends_every_row(cli: Cli, api: Api, tmp_path: Path) -> None:
+    table = write_csv(tmp_path / "t.csv", [("a", "x"), ("b", "x"), ("c", "x")])
+    batch, err = create(
+        cli,
+        "--from",
+        str(table),
+        "--id-column",
+        "id",
+        "--prompt",
+        "{{ text }}",
+        "--no-dedupe",
+        "--temperature",
+        "0.9",
+    )
+    assert [cid for cid, _ in received(api, batch)] == ["a", "b", "c"]
+    assert "each row its own request (--no-dedupe)" in err
+
+
+PRICES = {"CBATCH_INPUT_PRICE": "2.50", "CBATCH_OUTPUT_PRICE": "10"}
+
+
+def keep_answers(prompts: list[str]) -> None:
+    """Answers of these prompts in the cache, as results of an earlier run keep them (30 tokens in, 5 out)."""
+    from cohere_batch_cli.state.answer_cache import Entry, canonical, open_cache, request_key
+
+    body = json.dumps(
+        {"message": {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+         "usage": {"billed_units": {"input_tokens": 30, "output_tokens": 5}}}
+    ).encode()  # fmt: skip
+    with open_cache() as cache:
+        cache.put(
+            Entry(
+                request_key(MODEL, canonical({"messages": [{"role": "user", "content": p}]})),
+                MODEL,
+                body,
+                30,
+                5,
+            )
+            for p in prompts
+        )
+
+
+def test_a_rerun_sends_only_the_requests_the_cache_cannot_answer_and_says_what_it_saved(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    rows = [(f"r{i}", f"text {i % 40}") for i in range(50)]  # 40 distinct texts, 10 duplicate rows
+    keep_answers([f"Rate: {t}" for _, t in rows])
+    rows[3] = ("r3", "changed three")
+    rows[17] = ("r17", "changed seventeen")
+    rows[44] = ("r44", "changed three")  # a changed row that repeats another changed row
+    table = write_csv(tmp_path / "again.csv", rows)
+    batch, err = create(
+        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}", env=PRICES
+    )
+    assert received(api, batch) == [
+        ("r3", "Rate: changed three"),
+        ("r17", "Rate: changed seventeen"),
+    ]
+    assert "50 rows, 41 distinct requests, 39 answered by the cache: 2 requests to send" in err
+    assert (
+        "the answer cache saved 39 requests (1,170 input and 195 output tokens, 0.004875 at the prices set)"
+        in err
+    )
+
+
+def test_no_cache_sends_what_the_cache_holds_and_keeps_the_dedupe(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    keep_answers(["Rate: a", "Rate: b"])
+    table = write_csv(tmp_path / "t.csv", [("1", "a"), ("2", "b"), ("3", "a")])
+    batch, err = create(
+        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}", "--no-cache"
+    )
+    assert received(api, batch) == [("1", "Rate: a"), ("2", "Rate: b")]
+    assert "answered by the cache" not in err and "cache saved" not in err
+
+
+def test_when_the_cache_answers_every_row_the_first_is_sent_so_the_run_has_a_batch(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    keep_answers(["Rate: a", "Rate: b"])
+    table = write_csv(tmp_path / "t.csv", [("1", "a"), ("2", "b"), ("3", "a")])
+    batch, err = create(
+        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}"
+    )
+    assert received(api, batch) == [("1", "Rate: a")]
+    assert "the cache answers every row: the first is sent all the same" in err
+    assert "2 distinct requests, 1 answered by the cache: 1 request to send" in err
+
+
+def test_a_dry_run_says_what_would_be_sent_and_sends_nothing(
+    cli: Cli, tmp_path: Path, sandbox: Any
+) -> None:
+    keep_answers(["Rate: a"])
+    table = write_csv(tmp_path / "t.csv", [("1", "a"), ("2", "b"), ("3", "b")])
+    start = len(sandbox.request_log)
+    result = cli(
+        "create",
+        "--from",
+        str(table),
+        "--prompt",
+        "Rate: {{ text }}",
+        "--model",
+        MODEL,
+        "--dry-run",
+    )
+    assert (
+        "3 rows, 2 distinct requests, 1 answered by the cache: 1 request to send" in result.stderr
+    )
+    assert [m for m, _, _ in sandbox.request_log[start:] if m == "POST"] == []
+
+
+def test_no_dedupe_and_no_cache_go_with_from(cli: Cli, tmp_path: Path) -> None:
+    refused = cli(
+        "create", "--file", str(tmp_path / "x.jsonl"), "--model", MODEL, "--no-dedupe", exit_code=2
+    )
+    assert "--no-dedupe go with --from TABLE" in refused.stderr

@@ -147,5 +147,26 @@ MIGRATIONS: tuple[str, ...] = (
         recorded_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 5: the table a dataset's requests were rendered from (create --from), so results writes
+    # that table again with the answers as columns; each of its files as it was read
+    """
+    CREATE TABLE table_inputs (
+        dataset_id TEXT PRIMARY KEY,
+        path TEXT NOT NULL,
+        id_column TEXT,
+        answer_schema TEXT,
+        fingerprint TEXT NOT NULL,
+        recorded_at DOUBLE PRECISION NOT NULL
+    );
+
+    CREATE TABLE table_input_files (
+        dataset_id TEXT NOT NULL REFERENCES table_inputs (dataset_id) ON DELETE CASCADE,
+        file_number BIGINT NOT NULL,
+        name TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        PRIMARY KEY (dataset_id, file_number)
+    );
+    """,
 )
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; a store at version ``len(MIGRATIONS)`` is current."""

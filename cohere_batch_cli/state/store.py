@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENV_STATE_DIR", "AttemptRecord", "BatchRecord", "InputFile", "JobRecord", "PartRecord", "StateStore",
-    "TableRequests", "open_store", "state_dir",
+    "TableInput", "TableInputFile", "TableRequests", "open_store", "state_dir",
 ]  # fmt: skip
 FILE_NAME = "state.sqlite3"
 BUSY_TIMEOUT_MS = 10_000
@@ -163,6 +163,35 @@ class TableRequests:
     use_cache: bool
     """Whether ``results`` puts this run's answers in the answer cache (not with ``--no-cache``)."""
     map_file: str
+
+
+@dataclass(frozen=True)
+class TableInputFile:
+    """One file of a table as ``create --from`` read it: its name within the table, size, fingerprint."""
+
+    name: str
+    """Its path relative to the table's folder, as POSIX text; ``""`` for a table that is one file."""
+    size: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class TableInput:
+    """The table a dataset's requests were rendered from (``create --from``), as it was then.
+
+    ``results`` reads it again to write the table with the answers as columns;
+    the files' sizes and fingerprints say, when it changed, what changed.
+    """
+
+    dataset_id: str
+    path: str
+    """The table, absolute: a file, or a folder of files."""
+    id_column: str | None
+    """``--id-column``: each row's ``custom_id``; None: its row number from 1."""
+    answer_schema: str | None
+    """The JSON Schema of typed answers (``--schema``), as JSON text; None: answers are text."""
+    fingerprint: str
+    files: tuple[TableInputFile, ...]
 
 
 STEPS = ("uploading", "uploaded", "creating", "created", "done")
@@ -428,6 +457,51 @@ class StateStore:
         return TableRequests(
             r["dataset_id"], r["model"], r["table_rows"], r["distinct_requests"], r["sent"],
             r["cached"], bool(r["use_cache"]), r["map_file"],
+        )  # fmt: skip
+
+    # -- the tables of table runs --------------------------------------------------------
+
+    def record_table_input(self, record: TableInput) -> None:
+        """Remember the table ``record.dataset_id`` was rendered from, with each of its files (again: replaced)."""
+        try:
+            with self._write() as db:
+                db.execute(
+                    "DELETE FROM table_input_files WHERE dataset_id = ?", (record.dataset_id,)
+                )
+                db.execute(
+                    "INSERT INTO table_inputs (dataset_id, path, id_column, answer_schema, fingerprint,"
+                    " recorded_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dataset_id) DO UPDATE SET"
+                    " path = excluded.path, id_column = excluded.id_column,"
+                    " answer_schema = excluded.answer_schema, fingerprint = excluded.fingerprint,"
+                    " recorded_at = excluded.recorded_at",
+                    (record.dataset_id, record.path, record.id_column, record.answer_schema,
+                     record.fingerprint, time.time()),
+                )  # fmt: skip
+                db.executemany(
+                    "INSERT INTO table_input_files (dataset_id, file_number, name, size, fingerprint)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (record.dataset_id, n, f.name, f.size, f.fingerprint)
+                        for n, f in enumerate(record.files, start=1)
+                    ],
+                )
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise _unusable(self.path, exc) from None
+
+    def table_input(self, dataset_id: str) -> TableInput | None:
+        """The table ``dataset_id``'s requests were rendered from, if this machine made them."""
+        rows = self._rows("SELECT * FROM table_inputs WHERE dataset_id = ?", (dataset_id,))
+        if not rows:
+            return None
+        r = rows[0]
+        files = self._rows(
+            "SELECT name, size, fingerprint FROM table_input_files WHERE dataset_id = ?"
+            " ORDER BY file_number",
+            (dataset_id,),
+        )
+        return TableInput(
+            r["dataset_id"], r["path"], r["id_column"], r["answer_schema"], r["fingerprint"],
+            tuple(TableInputFile(f["name"], f["size"], f["fingerprint"]) for f in files),
         )  # fmt: skip
 
     # -- attempts in flight -----------------------------------------------------------

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from ..api.models import Batch
     from ..state.store import StateStore
     from .reporting import Reporter
+    from .table_prompts import TablePrompt
+    from .tables import FilePrint
 
 SCAN_LIMIT = 100_000
 """Batches a lineage scan reads at most when the list is not newest first (it cannot stop early)."""
@@ -312,6 +314,39 @@ def remember_input_file(
         )  # fmt: skip
     except (OSError, StoreError) as exc:
         reporter.warn(f"could not record {path} as the input of dataset {dataset_id}: {exc}")
+
+
+def remember_table_input(
+    dataset_id: str, run: TablePrompt, prints: list[FilePrint], reporter: Reporter
+) -> None:
+    """Record the table ``dataset_id``'s requests were rendered from (``create --from``), file by file.
+
+    ``prints`` were taken before the rows were read for rendering; the answer
+    schema is the one every request carried (``--schema``). ``results`` reads
+    the table again to write it with the answers as columns, and refuses it,
+    saying what changed, if it no longer matches the prints.
+    """
+    import json
+
+    from ..errors import StoreError
+    from ..state.store import TableInput, TableInputFile
+    from .tables import table_fingerprint
+
+    store = open_store_or_warn(reporter, f"the table of dataset {dataset_id}")
+    if store is None:
+        return
+    response_format = run.options.get("response_format")
+    schema = response_format.get("json_schema") if isinstance(response_format, dict) else None
+    try:
+        store.record_table_input(
+            TableInput(
+                dataset_id, str(run.table.resolve()), run.id_column,
+                json.dumps(schema) if schema is not None else None, table_fingerprint(prints),
+                tuple(TableInputFile(p.name, p.size, p.fingerprint) for p in prints),
+            )
+        )  # fmt: skip
+    except (OSError, StoreError) as exc:
+        reporter.warn(f"could not record {run.table} as the table of dataset {dataset_id}: {exc}")
 
 
 def same_file(path: Path, size: int, recorded: str, *, copy_to: Path | None = None) -> str | None:

@@ -83,6 +83,27 @@ def table_files(table: Path) -> list[TableFile]:
     return [TableFile(table, kind)]
 
 
+class RowChunk:
+    """Some rows of a table in its order: as ``dict``s, and for Parquet as the Arrow record batch read.
+
+    ``results`` writes a Parquet table's own columns from ``arrow`` as they are
+    (types and values untouched); the ``dict``s are made only when asked for.
+    """
+
+    __slots__ = ("_rows", "arrow", "size")
+
+    def __init__(self, size: int, rows: list[dict[str, Any]] | None = None, arrow: Any = None):
+        self.size = size
+        self._rows = rows
+        self.arrow = arrow
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            self._rows = self.arrow.to_pylist()
+        return self._rows
+
+
 class TableReader:
     """One file of a table: its columns, known before any row, and its rows."""
 
@@ -90,8 +111,22 @@ class TableReader:
         self.file = file
         self.columns: list[str] = []
 
+    arrow_schema: Any = None
+    """A Parquet file's Arrow schema (its columns' types); None for CSV and JSONL."""
+
     def rows(self) -> Iterator[dict[str, Any]]:  # pragma: no cover - each format has its own
         raise NotImplementedError
+
+    def chunks(self, size: int = BATCH_ROWS) -> Iterator[RowChunk]:
+        """The rows ``size`` at a time (Parquet: a record batch at a time, its Arrow columns kept)."""
+        rows: list[dict[str, Any]] = []
+        for row in self.rows():
+            rows.append(row)
+            if len(rows) >= size:
+                yield RowChunk(len(rows), rows)
+                rows = []
+        if rows:
+            yield RowChunk(len(rows), rows)
 
     def close(self) -> None:
         """Let go of the file, whether its rows were read to the end or not."""
@@ -222,13 +257,22 @@ class _ParquetReader(TableReader):
             raise InputFileError(f"cannot read {file.path}: {exc}") from exc
         except Exception as exc:  # pyarrow's own errors: a file that is not Parquet
             raise InputRejected(f"{file.path}: not a Parquet file: {exc}") from None
-        self.columns = list(self._file.schema_arrow.names)
+        self.arrow_schema = self._file.schema_arrow
+        self.columns = list(self.arrow_schema.names)
         _refuse_repeated(file.path, self.columns)
 
     def rows(self) -> Iterator[dict[str, Any]]:
+        for chunk in self.chunks():
+            yield from chunk.rows
+
+    def chunks(
+        self, size: int = BATCH_ROWS, columns: list[str] | None = None
+    ) -> Iterator[RowChunk]:
         try:
-            for batch in self._file.iter_batches(batch_size=BATCH_ROWS, use_threads=False):
-                yield from batch.to_pylist()
+            for batch in self._file.iter_batches(
+                batch_size=size, columns=columns, use_threads=False
+            ):
+                yield RowChunk(batch.num_rows, arrow=batch)
         finally:
             self._file.close()
 
@@ -251,3 +295,172 @@ _READERS: dict[str, type[TableReader]] = {
 def open_table_file(file: TableFile) -> TableReader:
     """A reader of ``file``, its columns read (a header, a schema, a first object), no row yet."""
     return _READERS[file.kind](file)
+
+
+# -- the table read again, for results ------------------------------------------------------------
+
+
+def holds_requests(path: Path) -> bool:
+    """Whether ``path`` is a JSONL of requests (``{custom_id, body}`` lines) rather than a table."""
+    if path.is_dir() or _SUFFIXES.get(path.suffix.lower()) != "jsonl":
+        return False
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    first = json.loads(line)
+                    return (
+                        isinstance(first, dict)
+                        and "custom_id" in first
+                        and isinstance(first.get("body"), dict)
+                    )
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+class TableRows:
+    """A whole table read again, every file in order: its columns (and their types) first, then its rows.
+
+    ``cbatch results`` writes the table of a ``create --from`` run with the
+    answers as new columns: it needs the columns before any row (a file's
+    schema is declared first), the rows a chunk at a time in the table's order,
+    and each row's ``custom_id`` as ``create --from`` gave it.
+    """
+
+    def __init__(self, table: Path) -> None:
+        self.table = table
+        self.files = table_files(table)
+        with open_table_file(self.files[0]) as first:
+            self.columns = list(first.columns)
+            schema = first.arrow_schema
+        self.arrow_schema = schema if all(f.kind == "parquet" for f in self.files) else None
+        """The Arrow schema of a table of Parquet files (its first file's); None for any other."""
+        self.kind = self.files[0].kind if len({f.kind for f in self.files}) == 1 else "mixed"
+
+    def chunks(self, size: int = BATCH_ROWS) -> Iterator[RowChunk]:
+        """Every row, a chunk at a time; a file whose columns are not the first file's is refused."""
+        for file in self.files:
+            with open_table_file(file) as reader:
+                self._same_columns(file, reader)
+                for chunk in reader.chunks(size):
+                    if chunk.arrow is not None and self.arrow_schema is not None:
+                        chunk.arrow = self._as_first(file, chunk.arrow)
+                    yield chunk
+
+    def ids(self, id_column: str | None) -> Iterator[str | None]:
+        """Each row's ``custom_id`` as ``create --from`` made it: the column's value as text, else the row number."""
+        number = 0
+        for file in self.files:
+            with open_table_file(file) as reader:
+                self._same_columns(file, reader)
+                if id_column is not None and id_column not in reader.columns:
+                    raise InputRejected(f"{file.path} has no column '{id_column}' (--id-column)")
+                if id_column is None:
+                    for chunk in reader.chunks():
+                        for _ in range(chunk.size):
+                            number += 1
+                            yield str(number)
+                    continue
+                chunks = (
+                    reader.chunks(columns=[id_column])
+                    if isinstance(reader, _ParquetReader)
+                    else reader.chunks()
+                )
+                for chunk in chunks:
+                    for row in chunk.rows:
+                        value = row.get(id_column)
+                        yield None if value is None else str(value)
+
+    def _same_columns(self, file: TableFile, reader: TableReader) -> None:
+        if reader.columns != self.columns:
+            raise InputRejected(
+                f"{file.path}: its columns ({', '.join(reader.columns)}) are not those of "
+                f"{self.files[0].path} ({', '.join(self.columns)}): one table has one set of columns"
+            )
+
+    def _as_first(self, file: TableFile, batch: Any) -> Any:
+        if batch.schema.equals(self.arrow_schema):
+            return batch
+        try:
+            return batch.cast(self.arrow_schema)
+        except Exception as exc:  # pyarrow's own errors: types that do not convert
+            raise InputRejected(
+                f"{file.path}: its column types are not those of {self.files[0].path}: {exc}"
+            ) from None
+
+
+# -- what a table was, and what changed -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilePrint:
+    """One file of a table as it is now: its name within the table, size and fingerprint."""
+
+    name: str
+    size: int
+    fingerprint: str
+
+
+def _name(table: Path, path: Path) -> str:
+    return "" if path == table else path.relative_to(table).as_posix()
+
+
+def table_prints(table: Path) -> list[FilePrint]:
+    """Each file of ``table`` with its size and fingerprint (:mod:`cohere_batch_cli.fingerprint`)."""
+    from ..fingerprint import file_fingerprint
+
+    prints = []
+    for file in table_files(table):
+        try:
+            prints.append(
+                FilePrint(
+                    _name(table, file.path), file.path.stat().st_size, file_fingerprint(file.path)
+                )
+            )
+        except OSError as exc:
+            raise InputFileError(f"cannot read {file.path}: {exc.strerror or exc}") from exc
+    return prints
+
+
+def table_fingerprint(prints: list[FilePrint]) -> str:
+    """One fingerprint of the whole table: its files' names, sizes and fingerprints, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for p in prints:
+        digest.update(f"{p.name}\0{p.size}\0{p.fingerprint}\n".encode())
+    return "sha256-files:" + digest.hexdigest()
+
+
+def table_changes(table: Path, recorded: list[FilePrint]) -> str | None:
+    """What changed in ``table`` since ``recorded`` (files gone, new, resized, rewritten); None if nothing.
+
+    Sizes are compared first, so a table that grew is told without reading it.
+    """
+    from ..fingerprint import file_fingerprint
+
+    try:
+        files = {_name(table, f.path): f.path for f in table_files(table)}
+    except (InputFileError, UsageError) as exc:
+        return str(exc)
+    then = {p.name: p for p in recorded}
+    changes: list[str] = []
+
+    def shown(name: str) -> str:
+        return name or "it"  # a table of one file: "it was 87 bytes and is 81 now"
+
+    changes.extend(f"{shown(name)} is gone" for name in sorted(then.keys() - files.keys()))
+    changes.extend(f"{shown(name)} is new" for name in sorted(files.keys() - then.keys()))
+    for name in sorted(then.keys() & files.keys()):
+        before, path = then[name], files[name]
+        try:
+            size = path.stat().st_size
+            if size != before.size:
+                changes.append(f"{shown(name)} was {before.size:,} bytes and is {size:,} now")
+            elif file_fingerprint(path) != before.fingerprint:
+                whose = f"{name}'s" if name else "its"
+                changes.append(f"{whose} content changed (another fingerprint)")
+        except OSError as exc:
+            changes.append(f"{shown(name)} cannot be read ({exc.strerror or exc})")
+    return "; ".join(changes) or None

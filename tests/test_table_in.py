@@ -292,10 +292,14 @@ def test_retry_rounds_of_a_table_run_send_again_from_the_uploaded_requests(
         )  # fmt: skip
         assert "every record succeeded after" in result.stderr
         root = result.stdout.split()[0]
-        cli("results", root, "-o", "all.jsonl")
+        cli("results", root, "-o", "all.jsonl", "--records")
+        cli("results", root, "-o", "table.jsonl")  # the table, answers merged across the rounds
     merged = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
     assert sorted(int(r["custom_id"]) for r in merged) == list(range(1, 21))
     assert all("body" in r for r in merged)
+    rows = [json.loads(line) for line in (tmp_path / "table.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == [f"line {i}" for i in range(20)]
+    assert {r["status"] for r in rows} == {"succeeded"}
 
 
 def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_path: Path) -> None:

@@ -348,7 +348,9 @@ ResultsFormatOpt = Annotated[ResultsFormat | None, typer.Option("--format", "-F"
 ColumnOpt = Annotated[list[str] | None, typer.Option("--column", metavar="NAME=EXPR", help="csv, parquet: add a column, a JMESPath expression over the record (custom_id, status, error, body, request), e.g. model=body.id. Repeatable.", show_default=False)]  # fmt: skip
 BodyOpt = Annotated[bool, typer.Option("--body", help="csv, parquet: add the whole response as a body column (JSON text).")]  # fmt: skip
 FailedOnlyOpt = Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")]  # fmt: skip
-JoinOpt = Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result.", dir_okay=False, exists=True, show_default=False)]  # fmt: skip
+JoinOpt = Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result. A table (CSV, Parquet, JSONL of objects, or a folder): write it with the answers as columns.", exists=True, show_default=False)]  # fmt: skip
+AnswerPrefixOpt = Annotated[str | None, typer.Option("--answer-prefix", metavar="P", help="A batch made from a table: put P before every column added to it (answer, status, ...), when the table has columns of those names.", show_default=False)]  # fmt: skip
+RecordsOpt = Annotated[bool, typer.Option("--records", help="A batch made from a table: write its records, as for any batch, not the table with the answers as columns.")]  # fmt: skip
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")]  # fmt: skip
 PartialOpt = Annotated[bool, typer.Option("--partial", help="A job: write the parts that ended, leaving out those still running or not sent yet.")]  # fmt: skip
 DeleteOutputsOpt = Annotated[bool, typer.Option("--delete-outputs", help="A job: once the file is written, delete the output datasets it was made from (they count in the organisation's storage); later results leave those parts out.")]  # fmt: skip
@@ -383,6 +385,8 @@ _RESULTS_PARAMS: dict[str, tuple[Any, Any]] = {
     "delete_outputs": (DeleteOutputsOpt, False),
     "input_order": (InputOrderOpt, False),
     "input_file": (InputFileOpt, None),
+    "answer_prefix": (AnswerPrefixOpt, None),
+    "records": (RecordsOpt, False),
 }
 
 
@@ -392,7 +396,7 @@ def results_options(function: Callable[..., None]) -> Callable[..., None]:
     The one place the results options are declared (``-o``, ``--format``,
     ``--column``, ``--body``, ``--failed-only``, ``--join``,
     ``--concurrency``, ``--partial``, ``--delete-outputs``,
-    ``--input-order``, ``--file``), for ``results`` and ``jobs results``
+    ``--input-order``, ``--file``, ``--answer-prefix``, ``--records``), for ``results`` and ``jobs results``
     alike. The spec is checked as it is built: a combination that means
     nothing stops the command (exit 2) before any request. A command's own
     flags (``results --own``) are set on it with ``dataclasses.replace``.
@@ -424,6 +428,8 @@ def results_spec(state: CliState, **values: Any) -> ResultsSpec:
         delete_outputs=bool(values.get("delete_outputs")),
         input_order=bool(values.get("input_order")),
         input_file=values.get("input_file"),
+        records=bool(values.get("records")),
+        answer_prefix=values.get("answer_prefix"),
         read_timeout=state.timeout,
         ca_bundle=state.ca_bundle,
         dataset_ttl=state.settings().limits.dataset_ttl,

@@ -68,6 +68,15 @@ def register(app: typer.Typer) -> None:
         its latest failure, each with the "attempt" it came from (a column in
         CSV). --own gives one attempt's records alone.
 
+        A batch made from a table (create --from TABLE) writes that table
+        again, in its row order, with the answers as new columns: answer
+        (with --schema, one typed column per property and invalid_output),
+        status, error, finish_reason, input_tokens, output_tokens (see
+        docs/tables.md). The table must be as create read it (a table that
+        changed is refused, exit 5), or be given with --join TABLE;
+        --answer-prefix renames the added columns when the table has columns
+        of those names; --records writes the records instead.
+
         A job id (as 'cbatch jobs create' printed it) writes the job's
         results, one record per custom_id across every part and attempt, as
         'cbatch jobs results JOB_ID' does (default file: JOB_ID.FORMAT), with

@@ -28,12 +28,15 @@ import math
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson as _orjson
 
 from ..errors import OutputOptionError
 from .records import decode_body, dumps, finite, is_failed, reply_text, usage
+
+if TYPE_CHECKING:
+    from .table_out import InputTable
 
 Kind = Literal["chat", "embed"]
 ColumnType = Literal[
@@ -45,8 +48,13 @@ ColumnType = Literal[
     "vectors_int8",
     "vectors_uint8",
     "vectors_text",
+    "arrow",
+    "typed",
 ]
-"""What a column's values are; :mod:`.parquet` maps each to an Arrow type, CSV writes them all as text."""
+"""What a column's values are; :mod:`.parquet` maps each to an Arrow type, CSV writes them all as text.
+
+``arrow``: a column of an input Parquet table, its Arrow type in ``Column.shape``;
+``typed``: a typed answer's column, its :class:`~.answers.AnswerType` in ``Column.shape``."""
 
 EMBEDDING_TYPES: dict[str, ColumnType] = {
     "float": "vectors_float32",
@@ -186,6 +194,8 @@ class TableOptions:
     """The kind the output dataset's type names (``batch-embed-v2-output``), for a start of failures."""
     attempts: bool = False
     """Merged results of a retried batch: an ``attempt`` column, the attempt each row came from."""
+    input_table: InputTable | None = None
+    """A table run's table: written again with the answers as columns (:mod:`.table_out`)."""
 
 
 def kind_of_dataset_type(dataset_type: str | None) -> Kind | None:
@@ -205,6 +215,8 @@ class Column:
     name: str
     type: ColumnType
     get: Callable[[Record], Any]
+    shape: Any = None
+    """The type of an ``arrow`` or ``typed`` column (see :data:`ColumnType`)."""
 
 
 @dataclass

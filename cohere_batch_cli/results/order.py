@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +50,156 @@ def in_input_order(
     fills up under it is a :class:`~cohere_batch_cli.errors.LocalWriteError`
     naming the folder, as a full disk is for the results themselves.
     """
-    try:
+    with _disk_errors(workdir):
         yield from _in_input_order(records, order, workdir)
+
+
+def in_table_order(
+    records: Iterable[dict[str, Any]],
+    ids: Iterable[str | None] | None,
+    workdir: Path,
+    *,
+    first: list[dict[str, Any]] | None = None,
+) -> Placed:
+    """``records`` by the row their ``custom_id`` names in a table, through the same scratch table.
+
+    ``ids`` is each row's ``custom_id`` in the table's order; None when a row's
+    id is its number from 1 (``create --from`` without ``--id-column``): the
+    position is then read from the id itself, and no index of ids is built.
+    ``first`` receives the first records placed (up to a chunk of them), for a
+    caller that must see some before it writes a header. Records of no row are
+    counted, not placed (a table has no line to put them on).
+    """
+    return Placed(records, ids, workdir, first)
+
+
+class Placed:
+    """Records placed on the rows of a table; iterate for ``(row, record)`` in row order (rows from 0)."""
+
+    def __init__(
+        self,
+        records: Iterable[dict[str, Any]],
+        ids: Iterable[str | None] | None,
+        workdir: Path,
+        first: list[dict[str, Any]] | None,
+    ) -> None:
+        self._records = records
+        self._ids = ids
+        self._workdir = workdir
+        self._first = first
+        self.records = 0
+        """Records read."""
+        self.without_row: list[str] = []
+        """A few ``custom_id``s that name no row of the table."""
+        self.without_row_count = 0
+
+    def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        with _disk_errors(self._workdir), closing(_OrderTable(self._workdir)) as table:
+            if self._ids is not None:
+                table.add_ids(enumerate(self._ids))
+            place = table.place_by_id if self._ids is not None else _by_number
+            for block in _blocks(self._records):
+                if self._first is not None and len(self._first) < _BLOCK:
+                    self._first.extend(block[: _BLOCK - len(self._first)])
+                self.records += len(block)
+                ids = [_text_id(r) for r in block]
+                where = place(ids)
+                kept = []
+                for record, n in zip(block, where, strict=True):
+                    if n is None:
+                        self.without_row_count += 1
+                        if len(self.without_row) < 3:
+                            self.without_row.append(str(record.get("custom_id")))
+                        continue
+                    kept.append((n, record))
+                table.put(kept)
+            table.done()
+            yield from table.read()
+
+
+class _OrderTable:
+    """The scratch table: ``pos`` (each id's place in the input) and ``out`` (records by place)."""
+
+    def __init__(self, workdir: Path) -> None:
+        from ..state.spill import connect_scratch
+
+        self.db = connect_scratch(workdir / "order.sqlite3", cache_kib=16 * 1024)
+        self.db.execute("CREATE TABLE pos (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+        self.db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
+        self.db.execute("BEGIN")
+
+    def close(self) -> None:
+        self.db.close()
+
+    def add_ids(self, numbered: Iterable[tuple[int, str | None]]) -> None:
+        """Each id at its place; the first place of an id wins."""
+        rows: list[tuple[str, int]] = []
+        for n, custom_id in numbered:
+            if custom_id is not None:
+                rows.append((custom_id, n))
+            if len(rows) >= _BLOCK:
+                self.db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
+                rows = []
+        self.db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
+
+    def place_by_id(self, ids: list[str | None]) -> list[int | None]:
+        """The place of each id in the input, None for one it does not hold."""
+        found = dict(
+            self.db.execute(
+                "SELECT id, n FROM pos WHERE id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            )
+        )
+        return [found.get(i) if i is not None else None for i in ids]
+
+    def put(self, placed: list[tuple[int, dict[str, Any]]]) -> None:
+        """Records at their places (a later record at the same place replaces the earlier one)."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO out VALUES (?, ?)",
+            [(n, json.dumps(r, ensure_ascii=False, default=str)) for n, r in placed],
+        )
+
+    def done(self) -> None:
+        self.db.execute("COMMIT")
+
+    def read(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        for n, text in self.db.execute("SELECT n, record FROM out ORDER BY n"):
+            value = json.loads(text)
+            yield n, value if isinstance(value, dict) else {"value": value}
+
+
+def _blocks(records: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    block: list[dict[str, Any]] = []
+    for record in records:
+        block.append(record)
+        if len(block) >= _BLOCK:
+            yield block
+            block = []
+    if block:
+        yield block
+
+
+def _text_id(record: dict[str, Any]) -> str | None:
+    custom_id = record.get("custom_id")
+    return custom_id if isinstance(custom_id, str) else None
+
+
+def _by_number(ids: list[str | None]) -> list[int | None]:
+    """Places read from ids that are row numbers from 1, written as ``create --from`` writes them."""
+    out: list[int | None] = []
+    for custom_id in ids:
+        if custom_id and custom_id.isascii() and custom_id.isdigit() and custom_id[0] != "0":
+            out.append(int(custom_id) - 1)
+        else:
+            out.append(None)
+    return out
+
+
+@contextmanager
+def _disk_errors(workdir: Path) -> Iterator[None]:
+    """A disk that fails under the scratch table (full, read-only) is a LocalWriteError naming it."""
+    try:
+        yield
     except sqlite3.OperationalError as exc:  # the disk: full, read-only, failing
         from ..errors import LocalWriteError
 
@@ -66,25 +214,20 @@ def _in_input_order(
     records: Iterable[dict[str, Any]], order: InputOrder, workdir: Path
 ) -> Iterator[dict[str, Any]]:
     from ..fingerprint import BlockHasher, fingerprint
-    from ..state.spill import connect_scratch
 
-    with closing(connect_scratch(workdir / "order.sqlite3", cache_kib=16 * 1024)) as db:
-        db.execute("CREATE TABLE pos (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
-        db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
-        db.execute("BEGIN")
-        rows: list[tuple[str, int]] = []
-        n = -1
+    with closing(_OrderTable(workdir)) as table:
         hasher = BlockHasher()
-        with open(order.path, "rb") as fh:
-            for n, line in enumerate(fh):
-                hasher.feed(line)
-                custom_id = _custom_id(line)
-                if custom_id is not None:
-                    rows.append((custom_id, n))
-                if len(rows) >= _BLOCK:
-                    db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
-                    rows = []
-        db.executemany("INSERT OR IGNORE INTO pos VALUES (?, ?)", rows)
+        lines = 0
+
+        def numbered() -> Iterator[tuple[int, str | None]]:
+            nonlocal lines
+            with open(order.path, "rb") as fh:
+                for n, line in enumerate(fh):
+                    hasher.feed(line)
+                    lines = n + 1
+                    yield n, _custom_id(line)
+
+        table.add_ids(numbered())
         if order.fingerprint is not None and fingerprint(hasher.finish()) != order.fingerprint:
             from ..errors import InputChanged
 
@@ -94,40 +237,19 @@ def _in_input_order(
                 hint="put back the file it was made from (or give it with --file FILE), "
                 "or leave out --input-order for the service's order",
             )
-        lines = n + 1
         extra = 0
-        block: list[dict[str, Any]] = []
-
-        def flush() -> None:
-            nonlocal extra
-            ids = [
-                r.get("custom_id") if isinstance(r.get("custom_id"), str) else None for r in block
-            ]
-            found = dict(
-                db.execute(
-                    "SELECT id, n FROM pos WHERE id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(ids),),
-                )
-            )
-            out = []
-            for record, custom_id in zip(block, ids, strict=True):
-                where = found.get(custom_id) if custom_id is not None else None
-                if where is None:
-                    where = lines + extra
+        for block in _blocks(records):
+            ids = [_text_id(r) for r in block]
+            placed = []
+            for record, n in zip(block, table.place_by_id(ids), strict=True):
+                if n is None:
+                    n = lines + extra
                     extra += 1
-                out.append((where, json.dumps(record, ensure_ascii=False, default=str)))
-            db.executemany("INSERT OR REPLACE INTO out VALUES (?, ?)", out)
-            block.clear()
-
-        for record in records:
-            block.append(record)
-            if len(block) >= _BLOCK:
-                flush()
-        flush()
-        db.execute("COMMIT")
-        for (text,) in db.execute("SELECT record FROM out ORDER BY n"):
-            value = json.loads(text)
-            yield value if isinstance(value, dict) else {"value": value}
+                placed.append((n, record))
+            table.put(placed)
+        table.done()
+        for _n, record in table.read():
+            yield record
 
 
 def _custom_id(line: bytes) -> str | None:

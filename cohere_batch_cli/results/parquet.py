@@ -137,6 +137,32 @@ def arrow_type(notation: str) -> Any:
     }[notation]
 
 
+def column_arrow_type(column: Column, notation: str) -> Any:
+    """A column's Arrow type: an input table's own, a typed answer's, else its notation's."""
+    if column.type == "arrow":
+        return column.shape
+    if column.type == "typed":
+        return answer_arrow_type(column.shape)
+    return arrow_type(notation)
+
+
+def answer_arrow_type(kind: Any) -> Any:
+    """The Arrow type of an :class:`~.answers.AnswerType`: string, int64, float64, bool, list, struct."""
+    import pyarrow as pa
+
+    if kind.kind == "list":
+        return pa.list_(answer_arrow_type(kind.item))
+    if kind.kind == "struct":
+        return pa.struct([pa.field(name, answer_arrow_type(sub)) for name, sub in kind.fields])
+    return {
+        "string": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "bool": pa.bool_(),
+        "json": pa.string(),
+    }[kind.kind]
+
+
 def as_json_text(values: Sequence[Any]) -> list[str | None]:
     return [None if v is None else dumps(v) for v in values]
 
@@ -235,17 +261,22 @@ class ParquetTable:
 
         chosen = self._types if types is None else types
         return pa.schema(
-            [pa.field(c.name, arrow_type(t)) for c, t in zip(self._columns, chosen, strict=True)]
+            [
+                pa.field(c.name, column_arrow_type(c, t))
+                for c, t in zip(self._columns, chosen, strict=True)
+            ]
         )
 
     def _array(self, i: int, values: list[Any]) -> Any:
         import pyarrow as pa
 
+        if isinstance(values, pa.Array | pa.ChunkedArray):
+            return values  # an input Parquet table's own column, as it was read
         notation = self._types[i]
         if notation == "json" or self._columns[i].type == "json_text":
             values = as_json_text(values) if notation == "json" else values
             notation = "string"
-        arrow = arrow_type(notation)
+        arrow = column_arrow_type(self._columns[i], notation)
         packing = _PACKED.get(self._columns[i].type)
         try:
             return (

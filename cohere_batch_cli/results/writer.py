@@ -52,6 +52,17 @@ def write_records(
     carry an ``attempt`` key in each JSON line as any other key (a column of
     CSV and Parquet, with ``TableOptions.attempts``).
     """
+    if (
+        table is not None and table.input_table is not None
+    ):  # a table run: its table, answers beside
+        if spool_dir is None or joiner is not None:
+            raise ValueError("a table run's table needs a folder to spool in, and no --join index")
+        from .table_out import write_table_out
+
+        return write_table_out(
+            records, out, fmt=fmt, failed_only=failed_only, sink=sink, options=table,
+            spool_dir=spool_dir,
+        )  # fmt: skip
     if fmt != "jsonl":
         if spool_dir is None:
             raise ValueError("a table needs a folder to spool in")

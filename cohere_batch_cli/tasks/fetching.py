@@ -123,6 +123,22 @@ def fetch_results(
         raise NotReady(
             f"output dataset {dataset.id} failed: {dataset.validation_error or 'no reason given'}"
         )
+    if spec.input_table is None and not spec.records:
+        # A table run: its table, found again and checked, before the download.
+        from .table_results import input_table_of
+
+        found = input_table_of(client, batch, spec.join, spec.answer_prefix, fmt, reporter)
+        if found is not None:
+            if spec.columns or spec.body:
+                from ..errors import OutputOptionError
+
+                raise OutputOptionError(
+                    f"{'--column' if spec.columns else '--body'} shapes a table of records, and "
+                    f"batch {batch.id}'s results are {found.label} with the answers as columns",
+                    hint="add --records for the records' own table",
+                )
+            spec = replace(spec, input_table=found, join=None)
+            fmt, table = check(spec)
 
     def refresh_links() -> tuple[DatasetPart, ...]:
         """The output dataset read again: each part with a fresh link (called from a download thread)."""

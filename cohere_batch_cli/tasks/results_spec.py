@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ..results import TableOptions
     from ..results.formats import OutputFormat
+    from ..results.table_out import InputTable
 
 BinaryStdout: TypeAlias = "Callable[[], AbstractContextManager[IO[bytes]]]"
 
@@ -65,6 +66,12 @@ class ResultsSpec:
     ca_bundle: str | None = None
     dataset_ttl: float = DATASET_TTL
     """How long the service keeps a dataset: past it, a missing output is expired (exit 13)."""
+    records: bool = False
+    """A table run (``create --from``): its records, as any batch's (``--records``), not its table."""
+    answer_prefix: str | None = None
+    """A table run: put before every column added to its table (``--answer-prefix``)."""
+    input_table: InputTable | None = None
+    """Not a flag: a table run's table once found (:mod:`.table_results`), written with the answers."""
 
 
 JOB_ONLY = {
@@ -111,7 +118,9 @@ def check(spec: ResultsSpec) -> tuple[OutputFormat, TableOptions]:
             f"{flag} is for the table formats: a JSONL line holds the whole record",
             hint="add --format csv or --format parquet",
         )
-    table = TableOptions(columns=parse_columns(spec.columns), body=spec.body)
+    table = TableOptions(
+        columns=parse_columns(spec.columns), body=spec.body, input_table=spec.input_table
+    )
     if spec.output not in (None, "-"):
         folder = Path(spec.output).parent
         if not folder.is_dir():  # found out after the download, this was minutes of work lost
@@ -136,6 +145,12 @@ def check_run(spec: ResultsSpec, job_id: str | None) -> None:
         raise UsageError(
             f"--own gives one batch's own records; {job_id} is a job, whose results merge every part and attempt",
             hint=f"leave out --own, or give one part's batch id (cbatch jobs get {job_id})",
+        )
+    if job_id is not None and (spec.records or spec.answer_prefix is not None):
+        flag = "--records" if spec.records else "--answer-prefix"
+        raise UsageError(
+            f"{flag} shapes the results of a batch made from a table (create --from); {job_id} is a job "
+            "of a requests file, whose results are its records"
         )
     if job_id is None:
         given = [flag for name, flag in JOB_ONLY.items() if getattr(spec, name)]

@@ -1,0 +1,369 @@
+"""Results as the input table: every row of the table a run was made from, in its order, answers beside it.
+
+``cbatch results RUN -o OUT`` of a ``create --from TABLE`` run writes TABLE
+again with new columns, whatever order the service answered in:
+
+1. every record is placed on its row through the scratch table of
+   :mod:`.order` (by its ``custom_id``: the row's ``--id-column`` value,
+   else its number), so memory stays flat and nothing is sorted in it;
+2. the table is read again a chunk at a time (the caller's :class:`InputRows`,
+   :mod:`cohere_batch_cli.tasks.tables`), and each chunk is written with the
+   answers of its rows, read back from the scratch table in row order.
+
+The columns, after the table's own (docs/tables.md has the contract):
+``answer`` (the reply's text; embed runs have none), one typed column per
+property of the answer schema and ``invalid_output`` (runs with one),
+``status`` (``succeeded``, ``failed``, or ``missing`` for a row no result came
+back for), ``error``, ``finish_reason``, ``input_tokens``, ``output_tokens``
+(embed: ``input_tokens`` and the ``embeddings_<type>`` vectors of
+:mod:`.columns`). ``answer_prefix`` goes before every added name; an added
+name that is also a column of the table (or twice among the added) is
+refused before anything is written.
+
+Parquet keeps a Parquet table's own columns as they were read (Arrow arrays,
+untouched); CSV writes a struct's fields as dotted columns and lists as JSON
+text; JSONL writes one object a row, its keys the columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+
+from ..errors import OutputOptionError
+from .answer_columns import AnswerType, TypedAnswers, flattened
+from .columns import Column, Layout, Record, TableOptions, detect, table_columns
+from .counts import Counts
+from .records import body_not_json, dumps, is_failed, reply_text
+
+if TYPE_CHECKING:
+    from ..output.progress import ProgressSink
+    from .table import TableWriter
+
+PROGRESS_EVERY = 1000
+_EXAMPLES = 3
+
+
+class InputChunk(Protocol):
+    """Some rows of the table: ``size`` of them, as dicts, and as an Arrow record batch when read from Parquet."""
+
+    size: int
+    arrow: Any
+
+    @property
+    def rows(self) -> list[dict[str, Any]]: ...
+
+
+class InputRows(Protocol):
+    """The table read again (:class:`cohere_batch_cli.tasks.tables.TableRows`)."""
+
+    columns: list[str]
+    arrow_schema: Any
+    """The Arrow schema of a table of Parquet files; None for any other."""
+    kind: str
+    """``csv``, ``parquet``, ``jsonl`` or ``mixed``."""
+
+    def chunks(self) -> Iterator[Any]: ...
+    def ids(self, id_column: str | None) -> Iterator[str | None]: ...
+
+
+@dataclass(frozen=True)
+class InputTable:
+    """The table results are written into: its rows, how its ids were made, the added columns' words."""
+
+    rows: InputRows
+    label: str
+    """How messages name it (its path)."""
+    id_column: str | None
+    """``--id-column`` of the run; None: each row's ``custom_id`` is its number from 1."""
+    answer_prefix: str = ""
+    typed: TypedAnswers | None = None
+    """The answer schema's columns, for a run with one."""
+
+
+META = ("status", "error", "finish_reason", "input_tokens", "output_tokens")
+"""The columns beside the answer, for chat; embed has ``status``, ``error`` and ``input_tokens``."""
+
+
+def added_names(table: InputTable, layout: Layout | None = None, fmt: str = "parquet") -> list[str]:
+    """The names of the columns added to the table, prefixed, in order (chat unless ``layout`` says otherwise)."""
+    return [c.name for c in _added(table, layout or Layout("chat"), fmt)]
+
+
+def refuse_collisions(table: InputTable, names: Sequence[str]) -> None:
+    """Refuse (exit 2) added names that are columns of the table, or given twice among the added."""
+    own = set(table.rows.columns)
+    clashing = [n for n in names if n in own]
+    seen: set[str] = set()
+    twice: list[str] = []
+    for name in names:
+        if name in seen and name not in twice:
+            twice.append(name)
+        seen.add(name)
+    if clashing:
+        listed = ", ".join(clashing)
+        raise OutputOptionError(
+            f"{table.label} has column{'s' if len(clashing) > 1 else ''} {listed} already: "
+            "the answers would take their place",
+            hint="--answer-prefix P puts P before every column results adds (e.g. --answer-prefix llm_)",
+        )
+    if twice:
+        raise OutputOptionError(
+            f"the answer schema's propert{'ies' if len(twice) > 1 else 'y'} {', '.join(twice)} "
+            "would be written over the column of the same name that results adds",
+            hint="rename the property in the schema (a prefix is put before both)",
+        )
+
+
+class Answered(Record):
+    """One row's result: its record (or none: ``missing``), and its typed answer when the run has a schema."""
+
+    __slots__ = ("invalid", "missing", "typed")
+
+    def __init__(self, raw: dict[str, Any] | None, typed: TypedAnswers | None) -> None:
+        super().__init__(raw or {})
+        self.missing = raw is None
+        self.typed: dict[str, Any] | None = None
+        self.invalid: str | None = None
+        if typed is not None and raw is not None and not self.failed:
+            body = self.body
+            reason = body.get("finish_reason") if isinstance(body, dict) else None
+            self.typed, self.invalid = typed.read(
+                reply_text(body), reason if isinstance(reason, str) else None
+            )
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.missing and not self.failed and self.invalid is None
+
+
+def _status(answer: Answered) -> str:
+    return "missing" if answer.missing else "failed" if answer.failed else "succeeded"
+
+
+def _answer(answer: Answered) -> str | None:
+    return reply_text(answer.body) if isinstance(answer.body, dict) else None
+
+
+def _invalid(answer: Answered) -> str | None:
+    return answer.invalid
+
+
+def _typed(name: str, path: tuple[str, ...] = ()) -> Callable[[Answered], Any]:
+    def get(answer: Answered) -> Any:
+        value = answer.typed.get(name) if answer.typed is not None else None
+        for key in path:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value
+
+    return get
+
+
+def _added(table: InputTable, layout: Layout, fmt: str) -> list[Column]:
+    """The added columns, prefixed: answer (or typed ones), then status and the rest of :data:`META`."""
+    p = table.answer_prefix
+    defaults = {c.name: c for c in table_columns(layout, TableOptions(), joined=False)}
+    columns: list[Column] = []
+    if layout.kind == "chat":
+        columns.append(Column(p + "answer", "string", _answer))  # type: ignore[arg-type]
+        if table.typed is not None:
+            for name, kind in table.typed.columns:
+                columns.extend(_typed_columns(p + name, name, kind, fmt))
+            columns.append(Column(p + "invalid_output", "string", _invalid))  # type: ignore[arg-type]
+        meta = list(META)
+    else:
+        meta = ["status", "error", "input_tokens"]
+        meta += [n for n in defaults if n.startswith("embeddings_")]
+    for name in meta:
+        if name == "status":
+            columns.append(Column(p + "status", "string", _status))  # type: ignore[arg-type]
+        else:
+            column = defaults[name]
+            columns.append(Column(p + name, column.type, column.get))
+    return columns
+
+
+def _typed_columns(shown: str, name: str, kind: AnswerType, fmt: str) -> list[Column]:
+    if fmt != "csv":
+        return [Column(shown, "typed", _typed(name), kind)]  # type: ignore[arg-type]
+    return [
+        Column(
+            shown + dotted[len(name) :],
+            "typed",
+            _typed(name, path),  # type: ignore[arg-type]
+            leaf,
+        )
+        for dotted, path, leaf in flattened(name, kind)
+    ]
+
+
+def _input_columns(rows: InputRows, fmt: str) -> list[Column]:
+    """The table's own columns: Parquet keeps a Parquet table's types, CSV's are text, JSONL's inferred."""
+
+    def unused(record: Record) -> None:  # the values come from the table's chunks, not from records
+        return None
+
+    if rows.arrow_schema is not None and fmt == "parquet":
+        return [Column(f.name, "arrow", unused, f.type) for f in rows.arrow_schema]
+    kind = "string" if rows.kind == "csv" else "inferred"
+    return [Column(name, kind, unused) for name in rows.columns]  # type: ignore[arg-type]
+
+
+def write_table_out(
+    records: Any,
+    out: IO[bytes],
+    *,
+    fmt: Literal["jsonl", "csv", "parquet"],
+    failed_only: bool,
+    sink: ProgressSink,
+    options: TableOptions,
+    spool_dir: Path,
+) -> Counts:
+    """Write ``options.input_table`` with each row's answer; count every record, and the rows written."""
+    from .order import in_table_order
+
+    table = options.input_table
+    assert table is not None
+    counts = Counts()
+    first: list[dict[str, Any]] = []
+
+    def counted() -> Iterator[dict[str, Any]]:
+        pending = 0
+        for raw in records:
+            counts.total += 1
+            counts.failed += is_failed(raw)
+            pending += 1
+            if pending >= PROGRESS_EVERY:
+                sink.advance(records=pending)
+                pending = 0
+            yield raw
+        if pending:
+            sink.advance(records=pending)
+
+    ids = table.rows.ids(table.id_column) if table.id_column is not None else None
+    placed = in_table_order(counted(), ids, spool_dir, first=first)
+    answers = iter(placed)
+    upcoming = next(answers, None)  # every record is placed before the first comes back
+    layout = detect([Record(r) for r in first], options.kind)
+    added = _added(table, layout, fmt)
+    refuse_collisions(table, [c.name for c in added])
+    own = _input_columns(table.rows, fmt)
+    writer = _writer(fmt, out, own + added, spool_dir)
+    position = missing = invalid = 0
+    try:
+        for chunk in table.rows.chunks():
+            answered = []
+            for row in range(position, position + chunk.size):
+                while upcoming is not None and upcoming[0] < row:
+                    upcoming = next(answers, None)  # pragma: no cover - one record a row
+                if upcoming is not None and upcoming[0] == row:
+                    answer = Answered(upcoming[1], table.typed)
+                    counts.not_json += body_not_json(upcoming[1], answer.body)
+                    upcoming = next(answers, None)
+                else:
+                    answer = Answered(None, None)
+                    missing += 1
+                invalid += answer.invalid is not None
+                answered.append(answer)
+            position += chunk.size
+            keep = [not a.succeeded for a in answered] if failed_only else None
+            if keep is not None and not any(keep):
+                continue
+            values = _own_values(chunk, own, fmt, keep)
+            kept = (
+                answered if keep is None else [a for a, k in zip(answered, keep, strict=True) if k]
+            )
+            values += [[column.get(a) for a in kept] for column in added]
+            counts.written += len(kept)
+            writer.write(values)
+        beyond = 0
+        while upcoming is not None:  # ids past the table's last row
+            beyond += 1
+            upcoming = next(answers, None)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
+    counts.warnings.extend(_warnings(table, placed, beyond, missing, invalid, writer))
+    return counts
+
+
+def _own_values(chunk: Any, own: list[Column], fmt: str, keep: list[bool] | None) -> list[Any]:
+    """The table's own columns of a chunk: Arrow arrays as read (Parquet into Parquet), else values."""
+    if fmt == "parquet" and chunk.arrow is not None and own and own[0].type == "arrow":
+        batch = chunk.arrow
+        if keep is not None:
+            import pyarrow as pa
+
+            batch = batch.filter(pa.array(keep, type=pa.bool_()))
+        return [batch.column(i) for i in range(len(own))]
+    rows = chunk.rows
+    if keep is not None:
+        rows = [r for r, k in zip(rows, keep, strict=True) if k]
+    return [[row.get(c.name) for row in rows] for c in own]
+
+
+def _warnings(
+    table: InputTable, placed: Any, beyond: int, missing: int, invalid: int, writer: TableWriter
+) -> list[str]:
+    out = []
+    if missing:
+        out.append(
+            f"{missing:,} row{'' if missing == 1 else 's'} of {table.label} "
+            f"{'has' if missing == 1 else 'have'} no result (status missing)"
+        )
+    without = placed.without_row_count + beyond
+    if without:
+        shown = ", ".join(placed.without_row) if placed.without_row else "ids past its last row"
+        out.append(
+            f"{without:,} result{'' if without == 1 else 's'} name{'s' if without == 1 else ''} "
+            f"no row of {table.label} ({shown}): left out"
+        )
+    if invalid:
+        out.append(
+            f"{invalid:,} answer{'' if invalid == 1 else 's'} "
+            f"{'does' if invalid == 1 else 'do'} not fit the answer schema (see invalid_output)"
+        )
+    for name, n in writer.bad.items():
+        out.append(
+            f"{n:,} value{'' if n == 1 else 's'} of column {name} did not fit its type and "
+            f"{'was' if n == 1 else 'were'} written as null"
+        )
+    return out
+
+
+def _writer(fmt: str, out: IO[bytes], columns: list[Column], spool_dir: Path) -> TableWriter:
+    if fmt == "parquet":
+        from .parquet import ParquetTable
+
+        return ParquetTable(out, columns, spool_dir)
+    if fmt == "csv":
+        from .table import CsvTable
+
+        return CsvTable(out, columns)
+    return JsonlTable(out, columns)
+
+
+class JsonlTable:
+    """JSONL: one object a row, its keys the columns in order, each chunk written in one call."""
+
+    def __init__(self, out: IO[bytes], columns: Sequence[Column]) -> None:
+        from collections import Counter
+
+        self._out = out
+        self._names = [c.name for c in columns]
+        self.bad: Counter[str] = Counter()  # JSON holds every value
+
+    def write(self, values: list[list[Any]]) -> None:
+        names = self._names
+        lines = [dumps(dict(zip(names, row, strict=True))) for row in zip(*values, strict=True)]
+        if lines:
+            self._out.write(("\n".join(lines) + "\n").encode("utf-8"))
+
+    def close(self) -> None:
+        """Every row went out with its chunk."""
+
+    def abandon(self) -> None:
+        """Nothing is buffered: the atomic write removes what was written."""

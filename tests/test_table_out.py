@@ -1,0 +1,203 @@
+"""``cbatch results RUN -o OUT`` of a ``create --from TABLE`` run: the table again, answers as columns (issue 25, "A table out").
+
+Each test runs ``create --from ... --watch`` against the real sandbox, then
+``results``, and reads the file back with pyarrow (and DuckDB): every row of
+the input is there, in its order, with its own columns untouched and the
+answer columns typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import Cli
+
+MODEL = "command-r-08-2024"
+ADDED = ["answer", "status", "error", "finish_reason", "input_tokens", "output_tokens"]
+
+
+def run_table(cli: Cli, table: Path, *args: str, prompt: str = "Say {{ text }}") -> str:
+    """``create --from TABLE --watch`` to the end; the batch id."""
+    result = cli(
+        "create", "--from", str(table), "--prompt", prompt, "--model", MODEL, *args,
+        "--watch", "--plain", "--timeout", "60s", "-q",
+    )  # fmt: skip
+    return result.stdout.split()[0]
+
+
+def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def read_back(path: Path) -> pa.Table:
+    """The file written, as an Arrow table, whatever its format."""
+    if path.suffix == ".parquet":
+        return pq.read_table(path)
+    if path.suffix == ".csv":
+        import pyarrow.csv as pcsv
+
+        convert = pcsv.ConvertOptions(strings_can_be_null=True, column_types={})
+        return pcsv.read_csv(path, convert_options=convert)
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return pa.Table.from_pylist(lines)
+
+
+ROWS = 30
+
+
+def rows_in_order(count: int = ROWS) -> list[dict[str, Any]]:
+    return [
+        {"code": f"{i:03d}", "text": f"line {i}", "stars": str(i % 5 + 1)} for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("out", ["out.parquet", "out.csv", "out.jsonl"])
+def test_a_csv_table_comes_back_in_its_row_order_with_answer_columns(
+    cli: Cli, tmp_path: Path, out: str
+) -> None:
+    table = write_csv(tmp_path / "reviews.csv", rows_in_order())
+    batch = run_table(cli, table, "--id-column", "code")
+    result = cli("results", batch, "-o", str(tmp_path / out))
+    assert f"wrote {ROWS} records" in result.stderr
+    got = read_back(tmp_path / out)
+    assert got.column_names == ["code", "text", "stars", *ADDED]
+    if out.endswith(".parquet"):
+        assert got.schema.field("code").type == pa.string()  # "001" stays "001"
+        assert got.schema.field("input_tokens").type == pa.int64()
+        assert got.column("code").to_pylist()[:3] == ["000", "001", "002"]
+    data = got.to_pylist()
+    assert [str(r["text"]) for r in data] == [f"line {i}" for i in range(ROWS)]  # input order
+    assert {r["status"] for r in data} == {"succeeded"}
+    assert all(r["answer"] for r in data)
+    assert all(r["error"] in (None, "") for r in data)
+    assert all(int(r["output_tokens"]) > 0 for r in data)
+
+
+def test_a_parquet_table_keeps_its_own_types_and_row_order(cli: Cli, tmp_path: Path) -> None:
+    count = 1500  # more than one record batch of the reader and of the scratch table's blocks
+    source = pa.table(
+        {
+            "n": pa.array(range(count), pa.int32()),
+            "text": [f"doc {i}" if i % 11 else None for i in range(count)],
+            "tags": [[f"t{i % 3}", "x"] for i in range(count)],
+        }
+    )
+    pq.write_table(source, tmp_path / "docs.parquet", row_group_size=400)
+    batch = run_table(
+        cli, tmp_path / "docs.parquet", prompt='{{ n }}: {{ text | default("none") }}'
+    )
+    cli("results", batch, "-o", str(tmp_path / "scored.parquet"))
+    got = pq.read_table(tmp_path / "scored.parquet")
+    assert got.schema.field("n").type == pa.int32()
+    assert got.schema.field("tags").type == pa.list_(pa.string())
+    assert got.select(["n", "text", "tags"]).equals(source)  # untouched, in order
+    assert got.column("status").to_pylist() == ["succeeded"] * count
+    assert got.column("answer").null_count == 0
+
+    import duckdb
+
+    rows = duckdb.sql(
+        f"SELECT count(*), min(n), max(n), count(answer) FROM '{tmp_path / 'scored.parquet'}'"
+    ).fetchall()
+    assert rows == [(count, 0, count - 1, count)]
+
+
+def test_a_jsonl_table_comes_back_as_jsonl_and_as_csv(cli: Cli, tmp_path: Path) -> None:
+    rows = [{"ticket": f"T-{i}", "text": f"issue {i}", "priority": i % 3} for i in range(12)]
+    table = tmp_path / "tickets.jsonl"
+    table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    batch = run_table(cli, table, "--id-column", "ticket")
+    cli("results", batch, "-o", str(tmp_path / "out.jsonl"))
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [{k: line[k] for k in ("ticket", "text", "priority")} for line in lines] == rows
+    assert list(lines[0]) == ["ticket", "text", "priority", *ADDED]
+    cli("results", batch, "-o", str(tmp_path / "out.parquet"))
+    got = pq.read_table(tmp_path / "out.parquet")
+    assert got.schema.field("priority").type == pa.int64()
+    assert got.column("priority").to_pylist() == [r["priority"] for r in rows]
+
+
+def test_a_table_that_changed_is_refused_naming_what_changed(cli: Cli, tmp_path: Path) -> None:
+    table = write_csv(tmp_path / "reviews.csv", rows_in_order(5))
+    batch = run_table(cli, table)
+    table.write_bytes(table.read_bytes().replace(b"line 3", b"line 9"))  # the same size
+    result = cli("results", batch, "-o", str(tmp_path / "out.csv"), exit_code=5)
+    assert (
+        f"{table} changed since batch {batch} was made from it (its content changed"
+        in result.stderr
+    )
+    assert "nothing was written" in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+    with open(table, "a", encoding="utf-8") as fh:
+        fh.write("100,line 100,1\n")
+    result = cli("results", batch, "-o", str(tmp_path / "out.csv"), exit_code=5)
+    assert "(it was 87 bytes and is 102 now)" in result.stderr
+    # --join names the table to write, as it is
+    copy = write_csv(tmp_path / "copy.csv", rows_in_order(5))
+    cli("results", batch, "-o", str(tmp_path / "out.csv"), "--join", str(copy))
+    got = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert [r["text"] for r in got] == [f"line {i}" for i in range(5)]
+    assert {r["status"] for r in got} == {"succeeded"}
+
+
+def test_added_columns_that_collide_with_the_tables_are_refused_unless_prefixed(
+    cli: Cli, tmp_path: Path
+) -> None:
+    rows = [{"text": f"t{i}", "status": "open", "answer": "?"} for i in range(4)]
+    table = write_csv(tmp_path / "t.csv", rows)
+    batch = run_table(cli, table)
+    result = cli("results", batch, "-o", str(tmp_path / "out.parquet"), exit_code=2)
+    assert "has columns answer, status already" in result.stderr
+    assert "--answer-prefix" in result.stderr
+    assert not (tmp_path / "out.parquet").exists()
+    cli("results", batch, "-o", str(tmp_path / "out.parquet"), "--answer-prefix", "llm_")
+    got = pq.read_table(tmp_path / "out.parquet")
+    assert got.column_names == ["text", "status", "answer", *(f"llm_{c}" for c in ADDED)]
+    assert got.column("status").to_pylist() == ["open"] * 4
+    assert got.column("llm_status").to_pylist() == ["succeeded"] * 4
+
+
+def test_records_writes_the_records_and_a_batch_not_from_a_table_takes_no_prefix(
+    cli: Cli, tmp_path: Path
+) -> None:
+    table = write_csv(tmp_path / "t.csv", rows_in_order(3))
+    batch = run_table(cli, table)
+    cli("results", batch, "-o", str(tmp_path / "records.jsonl"), "--records")
+    lines = [json.loads(x) for x in (tmp_path / "records.jsonl").read_text().splitlines()]
+    assert sorted(r["custom_id"] for r in lines) == ["1", "2", "3"]
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        "".join(
+            json.dumps(
+                {"custom_id": f"r{i}", "body": {"messages": [{"role": "user", "content": "hi"}]}}
+            )
+            + "\n"
+            for i in range(2)
+        )
+    )
+    plain = cli(
+        "create",
+        "--file",
+        str(requests),
+        "--model",
+        MODEL,
+        "--watch",
+        "--plain",
+        "--timeout",
+        "60s",
+        "-q",
+    ).stdout.split()[0]
+    result = cli("results", plain, "--answer-prefix", "x_", exit_code=2)
+    assert "was not made from a table" in result.stderr

@@ -15,3 +15,5 @@ MAX_INTERVAL = 30.0
 """Longest pause between rounds, reached while nothing moves (seconds)."""
 OUTAGE_LIMIT = 300.0
 """How long polls may fail before the last error is raised (seconds)."""
+PAUSE = 30.0
+"""The pause before the second round of retries (seconds); it doubles before each round after."""

@@ -22,6 +22,7 @@ from ._context import CliState
 if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions, JobView
+    from ..tasks.retrying import RetryOptions
     from ..tasks.watching import WatchSpec
 
 SplitOpt = Annotated[bool, typer.Option("--split", help="With --file: run a file of any size as a job of as many batches as the dataset limit needs ('cbatch jobs').")]  # fmt: skip
@@ -117,21 +118,18 @@ def start_job(
     options: JobOptions,
     *,
     watch: bool,
-    rounds: int,
-    pause: float,
-    match: str | None,
-    missing: bool,
+    retry: RetryOptions | None,
     json_out: bool,
     quiet: bool,
     spec: WatchSpec,
 ) -> ExitCode:
-    """Split ``file``, send every part and, with ``watch``, follow them as ``spec`` says (and retry for ``rounds``)."""
+    """Split ``file``, send every part and, with ``watch``, follow them as ``spec`` says (and retry as ``retry`` says)."""
     from ..spool import is_stdin
     from ..tasks.jobs import create_job
 
     if is_stdin(file):
         raise UsageError("a job reads its input more than once: give a file, not stdin")
-    if rounds and not watch:
+    if retry is not None and retry.rounds and not watch:
         raise UsageError("--retry-failed needs --watch: a round waits for the parts before it")
     store = store_for_jobs()
     job = create_job(state.client(), file, state.out, options, store)
@@ -139,8 +137,7 @@ def start_job(
         state.out.raw_line(job.id)  # at once: a script has the id even if a later step stops
     with hold_job(store, job.id, options.wait_lock):
         return carry_on(
-            state, job, store, file, options, watch=watch, rounds=rounds, pause=pause, match=match, missing=missing,
-            json_out=json_out, quiet=quiet, spec=spec,
+            state, job, store, file, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec
         )  # fmt: skip
 
 
@@ -152,15 +149,12 @@ def carry_on(
     options: JobOptions,
     *,
     watch: bool,
-    rounds: int,
-    pause: float,
-    match: str | None,
-    missing: bool,
+    retry: RetryOptions | None,
     json_out: bool,
     quiet: bool,
     spec: WatchSpec,
 ) -> ExitCode:
-    """Upload what is missing, create what is missing, then watch (and retry) when asked; show the job.
+    """Upload what is missing, create what is missing, then watch (and retry, as ``retry`` says) when asked; show the job.
 
     ``spec``'s deadline bounds the whole run: once the parts are sent, a
     deadline already past stops before the watch with exit 10 and the command
@@ -179,15 +173,12 @@ def carry_on(
     try:
         send_parts(client, job, state.out, store, options, path=path)
     except WaitTimeout as exc:  # the deadline fell between two parts: each step so far is recorded
-        exc.hint = f"carry on with: {job_command(state, job.id, spec, rounds=rounds, pause=pause)}"
+        exc.hint = f"carry on with: {job_command(state, job.id, spec, retry)}"
         raise
     job = store.job(job.id) or job  # as the send left it: a split resumed there planned its parts
     code = ExitCode.OK
     if watch:
-        code = follow_job(
-            state, job, store, path, spec, rounds=rounds, pause=pause, match=match, missing=missing,
-            to_stderr=json_out or quiet,
-        )  # fmt: skip
+        code = follow_job(state, job, store, path, spec, retry=retry, to_stderr=json_out or quiet)
     view = job_view(client, job, store)
     if not quiet:
         show_job(state, view)
@@ -195,9 +186,9 @@ def carry_on(
 
 
 def job_command(
-    state: CliState, job_id: str, spec: WatchSpec, *, rounds: int = 0, pause: float = 30.0
+    state: CliState, job_id: str, spec: WatchSpec, retry: RetryOptions | None = None
 ) -> str:
-    """The ``cbatch jobs resume JOB ...`` that carries on with this job's watch (and rounds)."""
+    """The ``cbatch jobs resume JOB ...`` that carries on with this job's watch (and ``retry``'s rounds)."""
     import shlex
 
     from ..units import format_duration
@@ -205,10 +196,10 @@ def job_command(
     from ._watching import global_args, watch_args
 
     args = [*global_args(state), "jobs", "resume", job_id]
-    if rounds:
-        args += ["--retry-failed", str(rounds)]
-        if pause != DEFAULT_PAUSE:
-            args += ["--pause", format_duration(pause)]
+    if retry is not None and retry.rounds:
+        args += ["--retry-failed", str(retry.rounds)]
+        if retry.pause != DEFAULT_PAUSE:
+            args += ["--pause", format_duration(retry.pause)]
     return shlex.join(args + watch_args(spec, output=False) + (["--plain"] if spec.plain else []))
 
 
@@ -228,13 +219,10 @@ def follow_job(
     path: Path | None,
     spec: WatchSpec,
     *,
-    rounds: int = 0,
-    pause: float = 30.0,
-    match: str | None = None,
-    missing: bool = True,
+    retry: RetryOptions | None = None,
     to_stderr: bool = False,
 ) -> ExitCode:
-    """Watch every part still running in one watch (one list request a round), retrying for ``rounds``.
+    """Watch every part still running in one watch (one list request a round), retrying as ``retry`` says.
 
     The watch is the one of every command (:func:`._watching.run_watch`),
     with ``spec`` whole. Exit codes as ``cbatch watch`` for the job as a
@@ -246,7 +234,8 @@ def follow_job(
     from ..watcher import BatchDone
     from ._watching import run_watch
 
-    resume = job_command(state, job.id, spec, rounds=rounds, pause=pause)
+    rounds = retry.rounds if retry is not None else 0
+    resume = job_command(state, job.id, spec, retry)
     results = job_results_command(state, job.id)  # every part's ends point at the job's one file
     client = state.client()
     known: list[JobView] = []
@@ -269,10 +258,10 @@ def follow_job(
             final=not rounds,  # a round of several: the command ends with its own code
         )  # fmt: skip
 
-    if rounds:
+    if retry is not None and rounds:
         result = retry_job(
-            client, job, state.out, store, rounds=rounds, pause=pause, watch=watch_many, path=path, match=match,
-            missing=missing, on_attempt=lambda batch: state.out.info(f"created batch {batch.id}: {batch.name}"),
+            client, job, state.out, store, retry, watch=watch_many, path=path,
+            on_attempt=lambda batch: state.out.info(f"created batch {batch.id}: {batch.name}"),
             deadline=spec.deadline,
         )  # fmt: skip
         code = result.exit_code
@@ -402,21 +391,16 @@ def retry_run(
     spec: WatchSpec,
     *,
     file: Path | None,
-    rounds: int,
-    pause: float,
-    match: str | None,
-    missing: bool,
-    wait_lock: float | None,
+    retry: RetryOptions,
     quiet: bool,
 ) -> ExitCode:
-    """``jobs retry JOB`` and ``retry JOB``: send again what failed in every part, watched, for ``rounds``."""
+    """``jobs retry JOB`` and ``retry JOB``: send again what failed in every part, watched, for ``retry.rounds``."""
     from ..tasks.jobs import input_of, job_view
 
-    with hold_job(store, job.id, wait_lock):
+    with hold_job(store, job.id, retry.wait_lock):
         code = follow_job(
-            state, job, store, input_of(job, file), spec, rounds=rounds, pause=pause, match=match, missing=missing,
-            to_stderr=quiet,
-        )  # fmt: skip
+            state, job, store, input_of(job, file), spec, retry=retry, to_stderr=quiet
+        )
     if spec.json_lines:
         state.out.json_line({"kind": "job", **job_view(state.client(), job, store).as_json()})
     return code
@@ -428,16 +412,13 @@ def dry_run_job_retry(
     store: StateStore,
     *,
     file: Path | None,
-    match: str | None,
-    missing: bool,
+    retry: RetryOptions,
 ) -> None:
     """``jobs retry JOB --dry-run`` and ``retry JOB --dry-run``: part by part, what would be sent again and why."""
-    from ..selection import Rule
     from ..tasks.jobs import dry_run_retry
     from ._retrying import show_dry_run
 
-    rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before any call
     dry_run_retry(
-        state.client(), job, store, file, rule, state.out,
+        state.client(), job, store, file, retry, state.out,
         lambda batch_id, options: show_dry_run(state, batch_id, options, store),
     )  # fmt: skip

@@ -21,6 +21,7 @@ from .. import pace, units
 
 if TYPE_CHECKING:
     from ..tasks.results_spec import ResultsSpec
+    from ..tasks.retrying import RetryOptions
     from ..tasks.send_file import SendSpec
     from ..tasks.watching import WatchSpec
     from ._context import CliState
@@ -466,7 +467,7 @@ def max_interval_for(interval: float, max_interval: float | None) -> float:
 
 # -- retrying ----------------------------------------------------------------------------
 
-DEFAULT_PAUSE = 30.0
+DEFAULT_PAUSE = pace.PAUSE
 
 MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
 MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
@@ -532,4 +533,33 @@ def send_spec(
         guard=GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context),
         budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
         wait_lock=wait_lock or 0.0, deadline=deadline, carry_on=carry_on,
+    )  # fmt: skip
+
+
+def retry_options(
+    state: CliState,
+    *,
+    rounds: int,
+    pause: float,
+    match: str | None,
+    missing: bool,
+    wait_lock: float | None,
+    model: str | None = None,
+    input_file: Path | None = None,
+    dry_run: bool = False,
+) -> RetryOptions:
+    """A command's retry flags as one ``RetryOptions``, with the global options a download reads.
+
+    The one place ``retry``, ``create --retry-failed``, ``jobs retry`` and the
+    ``jobs`` commands' ``--retry-failed`` turn their flags into the value the
+    engine takes whole; a bad ``--match`` is refused here, before anything is
+    sent.
+    """
+    from ..selection import Rule
+    from ..tasks.retrying import RetryOptions
+
+    return RetryOptions(
+        rule=Rule(pattern=match, missing=missing), rounds=rounds, pause=pause, input=input_file,
+        dry_run=dry_run, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle,
+        wait_lock=wait_lock or 0.0,
     )  # fmt: skip

@@ -31,8 +31,6 @@ def retry_command(
     batch_id: str,
     options: RetryOptions,
     *,
-    rounds: int,
-    pause: float,
     spec: WatchSpec,
 ) -> str:
     """The ``cbatch retry ... --watch`` command that goes on with the rounds from where they stopped."""
@@ -46,10 +44,10 @@ def retry_command(
     if options.model is not None:
         args += ["--model", options.model]
     args.append("--watch")
-    if rounds != 1:
-        args += ["--rounds", str(rounds)]
-    if pause != DEFAULT_PAUSE:
-        args += ["--pause", format_duration(pause)]
+    if options.rounds != 1:
+        args += ["--rounds", str(options.rounds)]
+    if options.pause != DEFAULT_PAUSE:
+        args += ["--pause", format_duration(options.pause)]
     args += watch_args(spec)
     return shlex.join(args)
 
@@ -80,14 +78,12 @@ def run_rounds(
     batch_id: str,
     options: RetryOptions,
     *,
-    rounds: int,
-    pause: float,
     spec: WatchSpec,
     quiet: bool,
     resume: str,
     first_shown: bool = False,
 ) -> ExitCode:
-    """Rounds of retries of ``batch_id`` with every attempt watched as ``spec`` says; the exit code.
+    """``options.rounds`` rounds of retries of ``batch_id``, every attempt watched as ``spec`` says; the exit code.
 
     ``first_shown``: the first batch (a ``create``'s) is already on stdout.
     Records still failing after the last round are the error line and exit 12
@@ -123,8 +119,6 @@ def run_rounds(
             batch_id,
             out,
             options,
-            rounds=rounds,
-            pause=pause,
             watch=watch,
             store=store,
             on_attempt=on_attempt,

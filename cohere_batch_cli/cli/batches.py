@@ -41,6 +41,7 @@ from ._options import (
     ids_from_stdin,
     parse_duration,
     refuse_watch_options,
+    retry_options,
     watch_options,
 )
 from ._show import show_batch
@@ -48,6 +49,7 @@ from ._show import show_batch
 if TYPE_CHECKING:
     from ..api.models import Batch
     from ..state.store import JobRecord, StateStore
+    from ..tasks.retrying import RetryOptions
     from ..tasks.watching import WatchSpec
     from ._context import CliState
 
@@ -58,9 +60,7 @@ def _create_again(
     model: str,
     name: str,
     spec: WatchSpec,
-    rounds: int,
-    rule: Any,
-    pause: float,
+    retry: RetryOptions | None,
     *,
     watch: bool = True,
 ) -> str:
@@ -82,14 +82,14 @@ def _create_again(
     ]
     if watch:
         args += ["--watch", *watch_args(spec)]
-    if rounds:
-        args += ["--retry-failed", str(rounds)]
-        if rule.pattern is not None:
-            args += ["--match", rule.pattern]
-        if not rule.missing:
+    if retry is not None and retry.rounds:
+        args += ["--retry-failed", str(retry.rounds)]
+        if retry.rule.pattern is not None:
+            args += ["--match", retry.rule.pattern]
+        if not retry.rule.missing:
             args.append("--no-missing")
-        if pause != DEFAULT_PAUSE:
-            args += ["--pause", format_duration(pause)]
+        if retry.pause != DEFAULT_PAUSE:
+            args += ["--pause", format_duration(retry.pause)]
     return shlex.join(args)
 
 
@@ -470,26 +470,29 @@ def register(app: typer.Typer) -> None:
                 return
             if watch:
                 hand_over("create --split --watch", spec)
-            raise typer.Exit(start_job(
-                state, file, job, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
-                json_out=json_out, quiet=quiet, spec=spec,
-            ))  # fmt: skip
+            rounds = retry_options(
+                state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
+            )  # fmt: skip
+            raise typer.Exit(
+                start_job(state, file, job, watch=watch, retry=rounds, json_out=json_out, quiet=quiet, spec=spec)
+            )  # fmt: skip
         if name is not None and not name.strip():
             raise UsageError(
                 "--name is empty; give a name, or leave --name out to use the file's name"
             )
-        rule = None
-        if retry_failed:
-            from ..selection import Rule
-
-            rule = Rule(
-                pattern=match, missing=missing
-            )  # a bad pattern is refused before anything is sent
         model = model or state.settings().model.value
         if not model:
             raise UsageError(
                 "--model is required (or set CBATCH_MODEL, or 'model' in your profile)"
             )
+        retry = (
+            retry_options(
+                state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+                model=model,
+            )  # a bad pattern is refused before anything is sent
+            if retry_failed
+            else None
+        )  # fmt: skip
         guarded = (
             max_cost is not None
             or max_input_tokens is not None
@@ -552,7 +555,7 @@ def register(app: typer.Typer) -> None:
                 max_input_tokens=max_input_tokens, context_check=context_check, strict_context=strict_context,
                 tokenizer=tokenizer, wait_lock=wait_lock, deadline=spec.deadline if watch else None,
                 carry_on=lambda dataset_id: _create_again(
-                    state, dataset_id, model, label, spec, retry_failed, rule, pause, watch=watch
+                    state, dataset_id, model, label, spec, retry, watch=watch
                 ),
             )  # fmt: skip
             # One cbatch at a time sends a batch of one name from this machine, for the rest of the command.
@@ -585,21 +588,13 @@ def register(app: typer.Typer) -> None:
             if not out.for_machines:
                 out.info(f"created batch {batch.id}")
         show_batch(state, batch)
-        if watch and rule is not None:
-            from ..tasks.retrying import RetryOptions
+        if watch and retry is not None:
             from ._retrying import retry_command, run_rounds
 
-            options = RetryOptions(
-                rule=rule, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle,
-                wait_lock=wait_lock or 0.0,
-            )  # fmt: skip
-            resume = retry_command(
-                state, batch.id, options, rounds=retry_failed, pause=pause, spec=spec
-            )
+            resume = retry_command(state, batch.id, retry, spec=spec)
             code = run_rounds(
-                state, batch.id, options, rounds=retry_failed, pause=pause, spec=spec,
-                quiet=quiet, resume=resume, first_shown=True,
-            )  # fmt: skip
+                state, batch.id, retry, spec=spec, quiet=quiet, resume=resume, first_shown=True
+            )
             raise typer.Exit(code)
         if watch:
             from ._watching import run_watch

@@ -25,6 +25,7 @@ from ._options import (
     parse_duration,
     refuse_watch_options,
     results_options,
+    retry_options,
     watch_options,
 )
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions
     from ..tasks.results_spec import ResultsSpec
+    from ..tasks.retrying import RetryOptions
     from ..tasks.watching import WatchSpec
     from ._context import CliState
 
@@ -188,10 +190,12 @@ def create(
         return
     if watch:
         hand_over("jobs create --watch", spec)
+    retry = retry_options(
+        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
+    )
     code = start_job(
-        state, file, options, watch=watch, rounds=retry_failed, pause=pause, match=match, missing=missing,
-        json_out=json_out, quiet=quiet, spec=spec,
-    )  # fmt: skip
+        state, file, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec
+    )
     raise typer.Exit(code)
 
 
@@ -329,26 +333,21 @@ def _resume_like(
     file: Path | None,
     *,
     watch: bool,
-    retry_failed: int,
-    match: str | None,
-    missing: bool,
-    pause: float,
+    retry: RetryOptions,
     spec: WatchSpec,
     json_out: bool,
     quiet: bool,
     delete_inputs: bool,
-    wait_lock: float | None,
 ) -> None:
     from ._jobs import carry_on, hold_job
 
     state = get_state(ctx)
     if quiet:
         state.out.raw_line(job.id)
-    with hold_job(store, job.id, wait_lock):
+    with hold_job(store, job.id, retry.wait_lock):
         code = carry_on(
-            state, store.job(job.id) or job, store, file, _options(state, job, delete_inputs, wait_lock),
-            watch=watch or bool(retry_failed), rounds=retry_failed, pause=pause, match=match, missing=missing,
-            json_out=json_out, quiet=quiet, spec=spec,
+            state, store.job(job.id) or job, store, file, _options(state, job, delete_inputs, retry.wait_lock),
+            watch=watch or bool(retry.rounds), retry=retry, json_out=json_out, quiet=quiet, spec=spec,
         )  # fmt: skip
     raise typer.Exit(code)
 
@@ -387,10 +386,12 @@ def resume(
     else:
         hand_over("jobs resume", spec)
     store = store_for_jobs()
+    retry = retry_options(
+        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
+    )
     _resume_like(
-        ctx, _job(store, job_id), store, file, watch=watch, retry_failed=retry_failed, match=match, missing=missing,
-        pause=pause, spec=spec, json_out=json_out, quiet=quiet, delete_inputs=delete_inputs,
-        wait_lock=wait_lock,
+        ctx, _job(store, job_id), store, file, watch=watch, retry=retry, spec=spec, json_out=json_out, quiet=quiet,
+        delete_inputs=delete_inputs,
     )  # fmt: skip
 
 
@@ -464,9 +465,12 @@ def attach(
             state.client(), job_id, file, state.out, store, model=model or state.settings().model.value, label=name,
             max_bytes=size, max_records=max_records, dataset_type=dataset_type,
         )  # fmt: skip
+        retry = retry_options(
+            state, rounds=retry_failed, pause=pause, match=None, missing=True, wait_lock=wait_lock
+        )
         _resume_like(
-            ctx, job, store, file, watch=watch, retry_failed=retry_failed, match=None, missing=True, pause=pause,
-            spec=spec, json_out=json_out, quiet=quiet, delete_inputs=False, wait_lock=wait_lock,
+            ctx, job, store, file, watch=watch, retry=retry, spec=spec, json_out=json_out, quiet=quiet,
+            delete_inputs=False,
         )  # fmt: skip
 
 
@@ -518,20 +522,18 @@ def retry(
 
     state = get_state(ctx)
     state.out.set_mode(jsonl=json_out, quiet=quiet)  # --dry-run --json: each record on a line
+    retry = retry_options(
+        state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock
+    )
     if dry_run:
         refuse_watch_options(spec, "leave out --dry-run")
         store = store_for_jobs()
-        dry_run_job_retry(
-            state, _job(store, job_id), store, file=file, match=match, missing=missing
-        )
+        dry_run_job_retry(state, _job(store, job_id), store, file=file, retry=retry)
         return
     spec = dataclasses.replace(spec, json_lines=json_out)
     hand_over("jobs retry", spec)
     store = store_for_jobs()
-    code = retry_run(
-        state, _job(store, job_id), store, spec, file=file, rounds=rounds, pause=pause, match=match,
-        missing=missing, wait_lock=wait_lock, quiet=quiet,
-    )  # fmt: skip
+    code = retry_run(state, _job(store, job_id), store, spec, file=file, retry=retry, quiet=quiet)
     raise typer.Exit(code)
 
 

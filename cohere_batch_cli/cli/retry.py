@@ -20,6 +20,7 @@ from ._options import (
     RunIdArg,
     WaitLockOpt,
     refuse_watch_options,
+    retry_options,
     watch_options,
 )
 
@@ -121,9 +122,8 @@ def register(app: typer.Typer) -> None:
         import dataclasses
 
         from ..errors import RecordsStillFailing, UsageError
-        from ..selection import Rule
         from ..tasks.lineage import open_store_or_warn
-        from ..tasks.retrying import RetryOptions, mark_done, retry_once
+        from ..tasks.retrying import mark_done, retry_once
         from ..tasks.runs import find_run
         from ._retrying import report_attempt, retry_command, run_rounds, show_dry_run
         from ._watching import hand_over
@@ -139,15 +139,17 @@ def register(app: typer.Typer) -> None:
             spec = dataclasses.replace(spec, json_lines=json_out or jsonl)
             from ._jobs import dry_run_job_retry, retry_run
 
+            retry = retry_options(
+                state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock
+            )
             if dry_run:
                 if watch:
                     raise UsageError("--dry-run sends nothing: there is nothing to --watch")
                 refuse_watch_options(spec, "leave out --dry-run")
-                dry_run_job_retry(state, *run, file=input_file, match=match, missing=missing)
+                dry_run_job_retry(state, *run, file=input_file, retry=retry)
                 return
             hand_over("retry JOB", spec)
-            code = retry_run(state, *run, spec, file=input_file, rounds=rounds, pause=pause, match=match,
-                              missing=missing, wait_lock=wait_lock, quiet=quiet)  # fmt: skip
+            code = retry_run(state, *run, spec, file=input_file, retry=retry, quiet=quiet)
             raise typer.Exit(code)
         lines = (json_out or jsonl) and watch and not dry_run
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
@@ -160,23 +162,15 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--dry-run sends nothing: there is nothing to --watch")
         from ..tasks.resolving import BATCH, resolve_id
 
-        rule = Rule(pattern=match, missing=missing)  # a bad pattern is refused before any call
+        options = retry_options(
+            state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+            model=model, input_file=input_file, dry_run=dry_run,
+        )  # a bad pattern is refused before any call  # fmt: skip
         batch_id = resolve_id(state.client(), batch_id, BATCH, out)
-        options = RetryOptions(
-            rule=rule,
-            input=input_file,
-            dry_run=dry_run,
-            model=model,
-            read_timeout=state.timeout,
-            ca_bundle=state.ca_bundle,
-            wait_lock=wait_lock or 0.0,
-        )
         if watch:
             hand_over("retry --watch", spec)
-            resume = retry_command(state, batch_id, options, rounds=rounds, pause=pause, spec=spec)
-            code = run_rounds(
-                state, batch_id, options, rounds=rounds, pause=pause, spec=spec, quiet=quiet, resume=resume
-            )  # fmt: skip
+            resume = retry_command(state, batch_id, options, spec=spec)
+            code = run_rounds(state, batch_id, options, spec=spec, quiet=quiet, resume=resume)
             raise typer.Exit(code)
         store = open_store_or_warn(out, "the retry's progress")
         if dry_run:

@@ -45,7 +45,6 @@ from ..units import time_span
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch, Dataset
-    from ..selection import Rule
     from ..state.store import JobRecord, PartRecord, StateStore
     from .jobs_split import SplitPlan
     from .reporting import Reporter
@@ -1101,19 +1100,16 @@ def retry_job(
     job: JobRecord,
     reporter: Reporter,
     store: StateStore,
+    options: RetryOptions,
     *,
-    rounds: int,
-    pause: float,
     watch: WatchMany,
     path: Path | None,
-    match: str | None = None,
-    missing: bool = True,
     on_attempt: Callable[[Batch], None] | None = None,
     deadline: float | None = None,
 ) -> JobRounds:
-    """Retry what failed in every part, watch the retries together, and again, until each part holds ``rounds`` retries.
+    """Retry what failed in every part, watch the retries together, and again, until each part holds ``options.rounds`` retries.
 
-    As for one batch (:func:`.retrying.retry_rounds`), ``rounds`` counts the
+    As for one batch (:func:`.retrying.retry_rounds`), ``options.rounds`` counts the
     retries each part has on the API, however often the command was
     interrupted and run again; a round is numbered by the fewest retries of a
     part still to retry, and the pause before it is the one rule,
@@ -1124,11 +1120,10 @@ def retry_job(
     otherwise (a timeout, a signal) or ``deadline`` falling in a pause stops
     the rounds with its own code.
     """
-    from ..selection import Rule
     from .retrying import mark_done, pause_before, retry_once
 
     result = JobRounds()
-    rule = Rule(pattern=match, missing=missing)
+    rounds, pause = options.rounds, options.pause
     while True:
         view = job_view(client, job, store)
         running = [
@@ -1155,14 +1150,14 @@ def retry_job(
         with _workdir(store) as work:
             for part in due:
                 assert part.root is not None
-                options = part_retry(
-                    job, part.record, path, work, store, rule,
+                each = part_retry(
+                    job, part.record, path, work, store, options,
                     still_wanted=lambda: still_wanted(store, job),
                 )  # fmt: skip
                 reporter.info(
                     f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
                 )
-                outcome = retry_once(client, part.root.id, reporter, options, store=store)
+                outcome = retry_once(client, part.root.id, reporter, each, store=store)
                 if outcome.batch is not None:
                     made.append(outcome)
                     result.made.append(outcome.batch.id)
@@ -1186,22 +1181,23 @@ def part_retry(
     path: Path | None,
     work: Path,
     store: StateStore,
-    rule: Rule,
+    options: RetryOptions,
     *,
     still_wanted: Callable[[], None] | None = None,
     dry_run: bool = False,
 ) -> RetryOptions:
-    """How one part is retried: its own requests, cut from the job's input and named as such, on the job's model."""
+    """How one part is retried: ``options`` with its own requests, cut from the job's input and named as such, on the job's model."""
+    from dataclasses import replace
+
     from ..units import counted
-    from .retrying import RetryOptions
 
     source = _part_input(job, part, path, work, store)
     words = None
     if source is not None:  # a work file of cbatch's: the user knows the job's input, not it
         whole = input_of(job, path)
         words = f"part {part.part} of {whole} ({counted(part.records, 'record')}, the bytes the job checked)"
-    return RetryOptions(
-        rule=rule, input=source, input_words=words, model=job.model, still_wanted=still_wanted,
+    return replace(
+        options, input=source, input_words=words, model=job.model, still_wanted=still_wanted,
         dry_run=dry_run,
     )  # fmt: skip
 
@@ -1211,7 +1207,7 @@ def dry_run_retry(
     job: JobRecord,
     store: StateStore,
     path: Path | None,
-    rule: Rule,
+    options: RetryOptions,
     reporter: Reporter,
     show: Callable[[str, RetryOptions], None],
 ) -> None:
@@ -1233,7 +1229,9 @@ def dry_run_retry(
             reporter.info(
                 f"part {part.record.part} of {total}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
             )
-            show(part.root.id, part_retry(job, part.record, path, work, store, rule, dry_run=True))
+            show(
+                part.root.id, part_retry(job, part.record, path, work, store, options, dry_run=True)
+            )
 
 
 def _part_input(

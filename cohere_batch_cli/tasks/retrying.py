@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import naming
+from .. import naming, pace
 from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
 from ..exit_codes import ExitCode
 from ..selection import Rule, Selection
@@ -54,9 +54,19 @@ MAX_PAUSE = 600.0
 
 @dataclass(frozen=True)
 class RetryOptions:
-    """What to send again and how: the rule, the input, a dry run, and download settings."""
+    """Every option of a retry in one value: what to send again, how many rounds, the input, download settings.
+
+    Built once per command from its flags (``retry``, ``create --retry-failed``,
+    ``jobs retry``, ``jobs create --retry-failed``) and passed whole: a job's
+    part is retried with this value, its input and model replaced
+    (:func:`.jobs.part_retry`).
+    """
 
     rule: Rule = field(default_factory=Rule)
+    rounds: int = 1
+    """Retries in all, as the API holds them (``--rounds``, ``--retry-failed``; 0: none)."""
+    pause: float = pace.PAUSE
+    """The pause before the second round; it doubles before each round after (:func:`round_pause`)."""
     input: Path | None = None
     input_words: str | None = None
     """How the ``input:`` line names ``input`` when cbatch cut it itself (a job's part), not the user."""
@@ -490,16 +500,14 @@ def retry_rounds(
     reporter: Reporter,
     options: RetryOptions,
     *,
-    rounds: int,
-    pause: float,
     watch: Watch,
     store: StateStore | None,
     on_attempt: Callable[[RetryOutcome], None] | None = None,
     deadline: float | None = None,
 ) -> RoundsOutcome:
-    """Retry what failed and watch it, again and again, until the chain holds ``rounds`` retries.
+    """Retry what failed and watch it, again and again, until the chain holds ``options.rounds`` retries.
 
-    ``rounds`` counts the retries that exist (on the API, by their names), not
+    ``options.rounds`` counts the retries that exist (on the API, by their names), not
     those this run made: a run interrupted after its first round and run again
     makes the rest, never ``rounds`` more. A chain whose newest attempt still
     runs is watched first; one an earlier run of this command made and never
@@ -513,6 +521,7 @@ def retry_rounds(
     from .lineage import resolve_chain
 
     result = RoundsOutcome()
+    rounds, pause = options.rounds, options.pause
     first = client.get_batch(batch_id)
     with run_lock(store, run_of(first, store), wait=options.wait_lock):
         while True:

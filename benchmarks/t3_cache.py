@@ -146,57 +146,96 @@ def fill_cache(requests: object) -> None:
     db.close()
 
 
+def measure(table: Path) -> int:
+    """The measured child: the re-run's local work alone, in a fresh process (its own peak RSS)."""
+    summary, took = render(table, cache_on=True, out_path=WORK / "rerun.jsonl")
+    cpu = render.cpu  # type: ignore[attr-defined]
+    rows = summary.rows  # type: ignore[attr-defined]
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "distinct": summary.distinct,  # type: ignore[attr-defined]
+                "cached": summary.cached,  # type: ignore[attr-defined]
+                "sent": summary.sent,  # type: ignore[attr-defined]
+                "seconds": round(took, 2),
+                "rows_per_s": round(rows / took),
+                "cpu_seconds": round(cpu, 2),
+                "rows_per_cpu_s": round(rows / cpu),
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+            }
+        )
+    )
+    return 0
+
+
+def prepare(rows: int, duplicates: float, share: float) -> int:
+    """The table, the first run's answers in a fresh cache, and the re-run's table (a child of its own)."""
+    base = WORK / f"table-{rows}.parquet"
+    if not base.exists():
+        make_table(base, rows, duplicates, seed=1)
+    shutil.rmtree(WORK / "cache", ignore_errors=True)
+    first, first_took = render(base, cache_on=False, out_path=WORK / "first.jsonl")
+    rerun = WORK / f"rerun-{rows}.parquet"
+    changed = change_rows(base, rerun, share, seed=2)
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(rerun, columns=["title", "review", "product"])
+    distinct_changed = len(
+        {tuple(t.column(c)[i].as_py() for c in ("title", "review", "product")) for i in changed}
+    )
+    print(
+        json.dumps(
+            {
+                "rerun": str(rerun),
+                "changed_rows": len(changed),
+                "distinct_changed_requests": distinct_changed,
+                "first_run_rows_per_s": round(first.rows / first_took),  # type: ignore[attr-defined]
+            }
+        )
+    )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--changed", type=float, default=0.01)
     parser.add_argument("--duplicates", type=float, default=0.4)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--prepare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
-    base = WORK / f"table-{args.rows}.parquet"
-    if not base.exists():
-        make_table(base, args.rows, args.duplicates, seed=1)
-    cache_dir = WORK / "cache"
-    shutil.rmtree(cache_dir, ignore_errors=True)
-    os.environ["CBATCH_CACHE_DIR"] = str(cache_dir)
+    os.environ["CBATCH_CACHE_DIR"] = str(WORK / "cache")
     os.environ["CBATCH_CACHE_MAX_BYTES"] = "10GB"
-    first, first_took = render(base, cache_on=False, out_path=WORK / "first.jsonl")
-    rerun = WORK / f"rerun-{args.rows}.parquet"
-    changed = change_rows(base, rerun, args.changed, seed=2)
-    summary, took = render(rerun, cache_on=True, out_path=WORK / "rerun.jsonl")
-    cpu = render.cpu  # type: ignore[attr-defined]
-    import pyarrow.parquet as pq
+    if args.measure is not None:
+        return measure(args.measure)
+    if args.prepare:
+        return prepare(args.rows, args.duplicates, args.changed)
+    # This process stays small: a child's peak RSS starts from its parent's (vfork, exec).
+    import subprocess
 
-    t = pq.read_table(rerun)
-    distinct_changed = len(
-        {
-            (
-                t.column("title")[i].as_py(),
-                t.column("review")[i].as_py(),
-                t.column("product")[i].as_py(),
-            )
-            for i in changed
-        }
-    )
+    def child(*extra: str) -> dict[str, object]:
+        done = subprocess.run(
+            [sys.executable, __file__, "--rows", str(args.rows), "--changed", str(args.changed),
+             "--duplicates", str(args.duplicates), *extra],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+    prepared = child("--prepare")
+    runs = [child("--measure", str(prepared["rerun"])) for _ in range(args.runs)]
     with open(WORK / "rerun.jsonl", encoding="utf-8") as fh:
         sent_lines = sum(1 for _ in fh)
     print(
         json.dumps(
             {
-                "rows": summary.rows,  # type: ignore[attr-defined]
-                "distinct": summary.distinct,  # type: ignore[attr-defined]
-                "cached": summary.cached,  # type: ignore[attr-defined]
-                "sent": summary.sent,  # type: ignore[attr-defined]
+                "rows": args.rows,
+                **prepared,
                 "sent_lines": sent_lines,
-                "changed_rows": len(changed),
-                "distinct_changed_requests": distinct_changed,
-                "exact": sent_lines == distinct_changed,
-                "first_run_rows_per_s": round(first.rows / first_took),  # type: ignore[attr-defined]
-                "rerun_seconds": round(took, 2),
-                "rerun_rows_per_s": round(summary.rows / took),  # type: ignore[attr-defined]
-                "rerun_cpu_seconds": round(cpu, 2),
-                "rerun_rows_per_cpu_s": round(summary.rows / cpu),  # type: ignore[attr-defined]
-                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "exact": sent_lines == prepared["distinct_changed_requests"],
+                "reruns": runs,
                 "load": os.getloadavg(),
             }
         )

@@ -46,8 +46,6 @@ EVICT_TO = 0.9
 _IN = 500
 """Keys per ``IN (...)`` statement: well under SQLite's parameter limit on every version."""
 BUSY_TIMEOUT_MS = 10_000
-MMAP_BYTES = 256 << 20
-"""Bytes of the file read through a memory map (shared with the OS's file cache, not held by cbatch)."""
 CACHE_KIB = 8 * 1024
 """SQLite's own page cache of the connection, as a scratch database's."""
 
@@ -71,7 +69,19 @@ _TOTALS = ("bytes", "hits", "saved_input_tokens", "saved_output_tokens")
 
 def request_key(model: str, canonical_body: bytes) -> bytes:
     """The key of one request: BLAKE2b-128 of the model's name, a NUL, and the body's canonical JSON."""
-    return hashlib.blake2b(model.encode("utf-8") + b"\0" + canonical_body, digest_size=16).digest()
+    return KeyMaker(model)(canonical_body)
+
+
+class KeyMaker:
+    """:func:`request_key` for one model, its name hashed once: a table run makes a key a row."""
+
+    def __init__(self, model: str) -> None:
+        self._base = hashlib.blake2b(model.encode("utf-8") + b"\0", digest_size=16)
+
+    def __call__(self, canonical_body: bytes) -> bytes:
+        hasher = self._base.copy()
+        hasher.update(canonical_body)
+        return hasher.digest()
 
 
 def canonical(body: Any) -> bytes:
@@ -163,8 +173,6 @@ class AnswerCache:
                 )
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = NORMAL")
-            # Look-ups land all over the keys: pages read through the OS's file cache, not copied.
-            self.db.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             self.db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
             if version < FORMAT:
                 self.db.executescript(_SCHEMA)

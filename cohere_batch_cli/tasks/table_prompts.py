@@ -262,13 +262,21 @@ def render_requests(
     for file in table_files(run.table):
         with open_table_file(file) as reader:
             _refuse_missing(file.path, reader.columns, needed)
+            columns = reader.columns
+            known = set(columns)
+            path = str(file.path)
             for row in reader.rows():
                 number += 1
                 values: dict[str, Any] = {}
-                where = f"{file.path}: row {number}"
-                for column in (*reader.columns, *row):
-                    if column not in values:
-                        values[column] = nulls.value(row.get(column), where, column)
+                # The table's columns, then any a JSONL row adds; a plain value as it is (most
+                # are strings), a null or a list or struct through _Nulls (its place named).
+                for column in columns if known.issuperset(row) else (*columns, *row):
+                    if column in values:
+                        continue
+                    value = row.get(column)
+                    if value is None or isinstance(value, list | dict):
+                        value = nulls.value(value, f"{path}: row {number}", column)
+                    values[column] = value
                 if run.id_column is None:
                     custom_id = str(number)
                 else:

@@ -160,6 +160,23 @@ def test_a_create_stopped_after_its_upload_is_carried_on_by_the_same_call(
     assert run.batch.input_dataset_id == datasets[0].id
 
 
+def test_a_retry_sends_only_what_failed_and_the_newest_attempt_holds_every_record(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    requests = write_jsonl(tmp_path / "retried.jsonl", chat_records(6, fail={1, 4}))
+    with nothing_printed():
+        run = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1)
+        newest = run.retry(rounds=2, pause=0.1, interval=0.1, timeout=120)
+        again = run.retry(rounds=2, pause=0.1, interval=0.1)  # the API holds 2 already
+        merged = list(newest.records())
+        failed = sorted(r["custom_id"] for r in newest.records(failed_only=True))
+    assert newest.name == f"retried [retry 2 of {run.id}]"  # each round sent the 2 failures
+    assert newest.batch.num_records == 2 and newest.status == cb.BatchStatus.FAILED  # all 2 failed
+    assert again.id == newest.id  # nothing sent a third time
+    assert sorted(r["custom_id"] for r in merged) == sorted(f"r-{i}" for i in range(6))
+    assert failed == ["r-1", "r-4"]  # the sandbox fails these every time
+
+
 def test_ctrl_c_in_a_wait_is_raised_and_cancels_nothing(client: cb.Client, tmp_path: Path) -> None:
     """The watch task turns Ctrl-C into an exit code for a command; a program gets it back as raised."""
     requests = write_jsonl(tmp_path / "interrupted.jsonl", chat_records(2))

@@ -11,16 +11,29 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 if TYPE_CHECKING:
     from ..api.models import Batch, BatchStatus
+    from ..exit_codes import ExitCode
     from ..results import ResultsSummary
     from ..tasks.results_spec import ResultsSpec
+    from ..tasks.watching import WatchSpec
     from .client import Client
     from .reporting import EventCallback
 
 ResultsFormat = Literal["jsonl", "csv", "parquet"]
+
+
+def _watch_spec(timeout: float | None, interval: float | None) -> WatchSpec:
+    """The one value a wait hands the watch task: its pace and its deadline (from now)."""
+    from .. import pace
+    from ..tasks.watching import WatchSpec
+
+    if timeout is not None and timeout <= 0:
+        raise ValueError("timeout must be positive")
+    step = pace.INTERVAL if interval is None else interval
+    return WatchSpec(interval=step, max_interval=max(step, pace.MAX_INTERVAL), timeout=timeout)
 
 
 class Run:
@@ -81,23 +94,88 @@ class Run:
         running; :class:`~cohere_batch_cli.api.errors.NotFoundError` when it does
         not exist. Ctrl-C raises ``KeyboardInterrupt`` and cancels nothing.
         """
-        from .. import pace
-        from ..errors import CbatchError, Terminated, WaitTimeout
         from ..exit_codes import ExitCode
-        from ..tasks.watching import WatchSpec, follow
+        from ..tasks.watching import follow
 
-        if timeout is not None and timeout <= 0:
-            raise ValueError("timeout must be positive")
-        step = pace.INTERVAL if interval is None else interval
-        spec = WatchSpec(interval=step, max_interval=max(step, pace.MAX_INTERVAL), timeout=timeout)
+        spec = _watch_spec(timeout, interval)
         reporter = self._client._reporter.also(on_progress)
         code = follow(self._client._api, [self.id], reporter, spec, retries=self._client._retries)
-        if code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
-            return self.refresh()
+        if code not in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+            self._raise_for(code, timeout)
+        return self.refresh()
+
+    def retry(
+        self,
+        *,
+        rounds: int = 1,
+        pause: float | None = None,
+        timeout: float | None = None,
+        on_progress: EventCallback | None = None,
+        interval: float | None = None,
+    ) -> Run:
+        """Send again the records that failed or never came back, wait, and again, ``rounds`` times at most.
+
+        ``cbatch retry --rounds N --watch``: each attempt is a new batch named
+        after this one (``NAME [retry 1 of ID]``), made only from what still
+        fails, and waited for before the next; the rounds stop once every
+        record succeeded. ``rounds`` counts the retries the API holds, so a
+        call stopped midway and made again makes only the rest. ``pause`` is
+        the wait before the second round in seconds (default 30), doubled
+        before each round after. Returns the newest attempt: its
+        :meth:`results` and :meth:`records` hold one record per ``custom_id``
+        across every attempt. Records still failing after the last round are
+        not an exception (they are logged; the newest attempt's counts say
+        how many); a ``timeout`` running out first raises
+        :class:`~cohere_batch_cli.errors.WaitTimeout`, the attempt in flight
+        left running. Raises :class:`~cohere_batch_cli.errors.NotReady` when
+        there is no output to retry from yet.
+        """
+        from .. import pace
+        from ..exit_codes import ExitCode
+        from ..tasks.lineage import open_store_or_warn
+        from ..tasks.retrying import RetryOptions, retry_rounds
+        from ..tasks.watching import follow
+
+        if rounds < 1:
+            raise ValueError("rounds must be at least 1")
+        spec = _watch_spec(timeout, interval)
+        api, reporter = self._client._api, self._client._reporter.also(on_progress)
+        options = RetryOptions(
+            rounds=rounds,
+            pause=pace.PAUSE if pause is None else pause,
+            read_timeout=self._client._timeout,
+            ca_bundle=self._client._ca_bundle,
+        )
+
+        def watch(batch: Batch) -> ExitCode:
+            return follow(api, [batch.id], reporter, spec, retries=self._client._retries)
+
+        store = open_store_or_warn(reporter, "the retry's progress")
+        outcome = retry_rounds(
+            api, self.id, reporter, options, watch=watch, store=store, deadline=spec.deadline
+        )
+        if outcome.exit_code not in (ExitCode.OK, ExitCode.RECORDS_FAILED, ExitCode.BATCH_FAILED):
+            if outcome.exit_code == ExitCode.BATCH_CANCELED and outcome.last is not None:
+                return Run(self._client, outcome.last)
+            self._raise_for(outcome.exit_code, timeout, while_="retried")
+        if outcome.still_failing:
+            reporter.warn(
+                f"{outcome.still_failing:,} records of batch {self.id} still fail after the last round"
+            )
+        newest = outcome.last if outcome.last is not None else self._batch
+        return Run(self._client, api.get_batch(newest.id))
+
+    def _raise_for(
+        self, code: ExitCode, timeout: float | None, *, while_: str = "waited for"
+    ) -> NoReturn:
+        """A watch that did not see the end, as the exception a program catches (or Ctrl-C, raised again)."""
+        from ..errors import CbatchError, Terminated, WaitTimeout
+        from ..exit_codes import ExitCode
+
         if code == ExitCode.TIMEOUT:
             self.refresh()
             raise WaitTimeout(
-                f"batch {self.id} is still {self.status.label} after {timeout:g}s",
+                f"batch {self.id} was {while_} for {timeout:g}s and has not ended",
                 hint="it keeps running: wait again, or cancel it",
             )
         if code == ExitCode.NOT_FOUND:
@@ -110,7 +188,7 @@ class Run:
             import signal
 
             raise Terminated(signal.SIGTERM if code == ExitCode.TERMINATED else signal.SIGHUP)
-        raise CbatchError(f"the wait for batch {self.id} ended with exit code {int(code)}")
+        raise CbatchError(f"batch {self.id} was {while_} and that ended with exit code {int(code)}")
 
     def results(
         self,

@@ -201,3 +201,32 @@ def test_records_writes_the_records_and_a_batch_not_from_a_table_takes_no_prefix
     ).stdout.split()[0]
     result = cli("results", plain, "--answer-prefix", "x_", exit_code=2)
     assert "was not made from a table" in result.stderr
+
+
+def test_rows_sent_once_and_rows_the_cache_answered_get_their_answers(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """Duplicate rows take their first row's answer; a second run is answered by the cache results filled."""
+    texts = ["alpha", "beta", "alpha", "gamma", "beta", "alpha"]
+    table = write_csv(tmp_path / "t.csv", [{"text": t} for t in texts])
+    first = run_table(cli, table)
+    cli("results", first, "-o", str(tmp_path / "first.jsonl"))
+    rows = [json.loads(x) for x in (tmp_path / "first.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == texts
+    assert {r["status"] for r in rows} == {"succeeded"}
+    by_text: dict[str, str] = {}
+    for r in rows:  # rows that asked the same thing have the one answer
+        assert by_text.setdefault(r["text"], r["answer"]) == r["answer"]
+    assert len(set(by_text.values())) == 3
+    # results kept the three answers in the cache: the same table again sends one request
+    second_create = cli(
+        "create", "--from", str(table), "--prompt", "Say {{ text }}", "--model", MODEL,
+        "--name", "again", "--watch", "--plain", "--timeout", "60s", "-q",
+    )  # fmt: skip
+    assert "2 answered by the cache: 1 request to send" in second_create.stderr
+    second = second_create.stdout.split()[0]
+    cli("results", second, "-o", str(tmp_path / "second.jsonl"))
+    again = [json.loads(x) for x in (tmp_path / "second.jsonl").read_text().splitlines()]
+    assert [(r["text"], r["answer"], r["status"]) for r in again] == [
+        (r["text"], r["answer"], r["status"]) for r in rows
+    ]

@@ -265,6 +265,10 @@ def test_a_schema_run_writes_one_typed_column_a_property_and_keeps_invalid_answe
         ).stdout.split()[0]  # fmt: skip
         result = cli("results", batch, "-o", "scored.parquet")
         cli("results", batch, "-o", "scored.csv")
+        again = cli(
+            "create", "--from", str(table), "--id-column", "id", "--prompt", "{{ review }}",
+            "--schema", str(schema), "--model", "command-r-08-2024", "--dry-run",
+        )  # fmt: skip
     got = pq.read_table(tmp_path / "scored.parquet")
     assert got.schema.field("sentiment").type == pa.string()
     assert got.schema.field("score").type == pa.float64()
@@ -287,6 +291,9 @@ def test_a_schema_run_writes_one_typed_column_a_property_and_keeps_invalid_answe
         assert row["invalid_output"].startswith(("breaks the schema", "cut off at MAX_TOKENS"))
         assert row["sentiment"] is None and row["author"] is None and row["answer"]
         assert row["status"] == "succeeded"  # the service answered; the answer is what is wrong
+    # results kept the valid answers in the cache, never an invalid one: those are asked again
+    kept = len(valid)
+    assert f"{kept} answered by the cache: {count - kept} requests to send" in again.stderr
     text = (tmp_path / "scored.csv").read_text(encoding="utf-8")
     header = next(csv.reader(io.StringIO(text)))
     assert header[:8] == [

@@ -92,9 +92,29 @@ class Placed:
         self.without_row: list[str] = []
         """A few ``custom_id``s that name no row of the table."""
         self.without_row_count = 0
+        self._table: _OrderTable | None = None
+
+    def records_at(self, rows: list[int]) -> dict[int, dict[str, Any]]:
+        """The records placed on ``rows`` (those that have one), while the placed records are read."""
+        if self._table is None or not rows:
+            return {}
+        found = {}
+        for n, text in self._table.db.execute(
+            "SELECT n, record FROM out WHERE n IN (SELECT value FROM json_each(?))",
+            (json.dumps(rows),),
+        ):
+            value = json.loads(text)
+            found[n] = value if isinstance(value, dict) else {"value": value}
+        return found
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        with _disk_errors(self._workdir), closing(_OrderTable(self._workdir)) as table:
+        """Place every record (the first ``next`` waits for the last one), then read them in row order.
+
+        The scratch table stays open until :meth:`close`, so :meth:`records_at`
+        answers after the last record was read (a later row may reuse an answer).
+        """
+        with _disk_errors(self._workdir):
+            table = self._table = _OrderTable(self._workdir)
             if self._ids is not None:
                 table.add_ids(enumerate(self._ids))
             place = table.place_by_id if self._ids is not None else _by_number
@@ -115,6 +135,12 @@ class Placed:
                 table.put(kept)
             table.done()
             yield from table.read()
+
+    def close(self) -> None:
+        """Let go of the scratch table (the work folder it is in goes with the download's)."""
+        table, self._table = self._table, None
+        if table is not None:
+            table.close()
 
 
 class _OrderTable:

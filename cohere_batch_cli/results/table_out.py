@@ -69,6 +69,28 @@ class InputRows(Protocol):
     def ids(self, id_column: str | None) -> Iterator[str | None]: ...
 
 
+class RowReuse(Protocol):
+    """The rows of a run that were not sent (``create --from`` sends each distinct request once).
+
+    :class:`cohere_batch_cli.tasks.table_results.MapReuse` reads them from the
+    map the run kept; rows count from 0.
+    """
+
+    def reused(self, start: int, stop: int) -> dict[int, int]:
+        """Rows in ``[start, stop)`` that asked what an earlier row asked: row -> that row."""
+        ...
+
+    def cached(self, rows: list[int]) -> dict[int, str]:
+        """Those of ``rows`` the answer cache answered: row -> the kept reply body (JSON text)."""
+        ...
+
+    def keep(self, answers: list[tuple[int, str, int, int]]) -> None:
+        """Put sent rows' usable answers (row, reply body, input and output tokens) in the answer cache."""
+        ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class InputTable:
     """The table results are written into: its rows, how its ids were made, the added columns' words."""
@@ -81,6 +103,8 @@ class InputTable:
     answer_prefix: str = ""
     typed: TypedAnswers | None = None
     """The answer schema's columns, for a run with one."""
+    reuse: RowReuse | None = None
+    """The rows not sent (duplicates, cache hits), for a run that sent each request once."""
 
 
 META = ("status", "error", "finish_reason", "input_tokens", "output_tokens")
@@ -249,29 +273,40 @@ def write_table_out(
     layout = detect([Record(r) for r in first], options.kind)
     added = _added(table, layout, fmt)
     refuse_collisions(table, [c.name for c in added])
-    own = _input_columns(table.rows, fmt)
-    writer = _writer(fmt, out, own + added, spool_dir)
+    own_columns = _input_columns(table.rows, fmt)
+    writer = _writer(fmt, out, own_columns + added, spool_dir)
     position = missing = invalid = 0
+    reuse = table.reuse
     try:
         for chunk in table.rows.chunks():
-            answered = []
+            own: dict[int, dict[str, Any]] = {}
             for row in range(position, position + chunk.size):
                 while upcoming is not None and upcoming[0] < row:
                     upcoming = next(answers, None)  # pragma: no cover - one record a row
                 if upcoming is not None and upcoming[0] == row:
-                    answer = Answered(upcoming[1], table.typed)
-                    counts.not_json += body_not_json(upcoming[1], answer.body)
+                    own[row] = upcoming[1]
                     upcoming = next(answers, None)
-                else:
-                    answer = Answered(None, None)
+            shared = _shared(reuse, placed, own, position, position + chunk.size)
+            answered = []
+            to_keep = []
+            for row in range(position, position + chunk.size):
+                raw = own.get(row) or shared.get(row)
+                answer = Answered(raw, table.typed if raw is not None else None)
+                if raw is None:
                     missing += 1
+                else:
+                    counts.not_json += body_not_json(raw, answer.body)
+                    if row in own and answer.succeeded and isinstance(raw.get("body"), str):
+                        to_keep.append((row, raw["body"], *_tokens(answer)))
                 invalid += answer.invalid is not None
                 answered.append(answer)
+            if reuse is not None and to_keep:
+                reuse.keep(to_keep)
             position += chunk.size
             keep = [not a.succeeded for a in answered] if failed_only else None
             if keep is not None and not any(keep):
                 continue
-            values = _own_values(chunk, own, fmt, keep)
+            values = _own_values(chunk, own_columns, fmt, keep)
             kept = (
                 answered if keep is None else [a for a, k in zip(answered, keep, strict=True) if k]
             )
@@ -286,8 +321,40 @@ def write_table_out(
     except BaseException:
         writer.abandon()
         raise
+    finally:
+        placed.close()
+        if reuse is not None:
+            reuse.close()
     counts.warnings.extend(_warnings(table, placed, beyond, missing, invalid, writer))
     return counts
+
+
+def _shared(
+    reuse: RowReuse | None, placed: Any, own: dict[int, Any], start: int, stop: int
+) -> dict[int, dict[str, Any]]:
+    """The answers of the rows in ``[start, stop)`` that were not sent: their first row's, or the cache's.
+
+    A row's first row may itself have been answered by the cache (a run after
+    the cache was filled): its answer is then the cache's too.
+    """
+    if reuse is None or len(own) == stop - start:
+        return {}
+    reused = {row: rep for row, rep in reuse.reused(start, stop).items() if row not in own}
+    firsts = set(reused.values())
+    found = placed.records_at(sorted(firsts))
+    others = [row for row in range(start, stop) if row not in own and row not in reused]
+    bodies = reuse.cached(sorted((firsts - found.keys()) | set(others)))
+    answers = {row: {"body": body, "error": None} for row, body in bodies.items()}
+    answers.update(found)
+    shared = {row: answers[rep] for row, rep in reused.items() if rep in answers}
+    shared.update((row, answers[row]) for row in others if row in answers)
+    return shared
+
+
+def _tokens(answer: Answered) -> tuple[int, int]:
+    from .columns import _input_tokens, _output_tokens
+
+    return _input_tokens(answer) or 0, _output_tokens(answer) or 0
 
 
 def _own_values(chunk: Any, own: list[Column], fmt: str, keep: list[bool] | None) -> list[Any]:

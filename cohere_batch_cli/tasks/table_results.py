@@ -17,8 +17,10 @@ it is; a ``--join`` of requests keeps its old meaning).
 from __future__ import annotations
 
 import json
+import sqlite3
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputChanged, InputFileError, StoreError, UsageError
 
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch
     from ..results.table_out import InputTable
+    from ..state.answer_cache import AnswerCache
     from ..state.store import TableInput
     from .reporting import Reporter
 
@@ -81,7 +84,126 @@ def input_table_of(
         typed=typed,
     )
     refuse_collisions(table, added_names(table, fmt=fmt))
+    if record is not None:
+        table = replace(table, reuse=MapReuse.of_run(record.dataset_id, reporter))
     return table
+
+
+class MapReuse:
+    """The rows a table run did not send, read from the map ``create --from`` kept (:mod:`.request_reuse`).
+
+    A row that asked what an earlier row asked takes that row's answer; a row
+    the answer cache answered takes the cache's kept reply. The run's own
+    answers that are usable (succeeded, and valid for a schema) go into the
+    cache as they are written, unless the run said ``--no-cache``: a failed or
+    invalid answer is never kept.
+    """
+
+    def __init__(self, db: sqlite3.Connection, model: str, cache: AnswerCache | None) -> None:
+        self._db = db
+        self._model = model
+        self._cache = cache
+        self._reporter: Reporter | None = None
+
+    @classmethod
+    def of_run(cls, dataset_id: str, reporter: Reporter) -> MapReuse | None:
+        """The map of the run of input dataset ``dataset_id``; None when it sent every row (or kept no map)."""
+        from ..state.store import existing_store
+
+        store = existing_store()
+        try:
+            found = store.table_requests(dataset_id) if store is not None else None
+        except StoreError as exc:
+            reporter.warn(f"{exc}; rows that reuse another's answer show as missing")
+            return None
+        if found is None:
+            return None
+        try:
+            db = sqlite3.connect(Path(found.map_file).absolute().as_uri() + "?mode=ro", uri=True)
+            db.execute("SELECT 1 FROM reused LIMIT 1")
+        except sqlite3.Error as exc:
+            reporter.warn(
+                f"cannot read which rows reuse another's answer ({found.map_file}: {exc}): "
+                "they show as missing"
+            )
+            return None
+        cache = None
+        if found.use_cache:
+            from ..state.answer_cache import CacheUnusable, open_cache
+
+            try:
+                cache = open_cache()
+            except CacheUnusable as exc:
+                reporter.warn(
+                    f"{exc}; rows it answered show as missing (deleting the file is safe)"
+                )
+        made = cls(db, found.model, cache)
+        made._reporter = reporter
+        return made
+
+    def reused(self, start: int, stop: int) -> dict[int, int]:
+        return dict(
+            self._db.execute(
+                "SELECT row, rep FROM reused WHERE row >= ? AND row < ?", (start, stop)
+            ).fetchall()
+        )
+
+    def cached(self, rows: list[int]) -> dict[int, str]:
+        if not rows or self._cache is None:
+            return {}
+        keys = dict(
+            self._db.execute(
+                "SELECT row, key FROM requests WHERE cached = 1"
+                " AND row IN (SELECT value FROM json_each(?))",
+                (json.dumps(rows),),
+            ).fetchall()
+        )
+        if not keys:
+            return {}
+        bodies = self._guarded(lambda cache: cache.bodies(list(keys.values())), {})
+        return {
+            row: bytes(bodies[key]).decode("utf-8", errors="replace")
+            for row, key in keys.items()
+            if key in bodies
+        }
+
+    def keep(self, answers: list[tuple[int, str, int, int]]) -> None:
+        if self._cache is None:
+            return
+        from ..state.answer_cache import Entry
+
+        keys = dict(
+            self._db.execute(
+                "SELECT row, key FROM requests WHERE row IN (SELECT value FROM json_each(?))",
+                (json.dumps([a[0] for a in answers]),),
+            ).fetchall()
+        )
+        entries = [
+            Entry(keys[row], self._model, body.encode("utf-8"), tin, tout)
+            for row, body, tin, tout in answers
+            if row in keys
+        ]
+        self._guarded(lambda cache: cache.put(entries), 0)
+
+    def close(self) -> None:
+        self._db.close()
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def _guarded(self, action: Any, otherwise: Any) -> Any:
+        """A cache that fails mid-write is let go with one warning: the table is still written."""
+        from ..state.answer_cache import CacheUnusable
+
+        assert self._cache is not None
+        try:
+            return action(self._cache)
+        except (CacheUnusable, sqlite3.Error) as exc:
+            if self._reporter is not None:
+                self._reporter.warn(f"{exc}; the rest of the table is written without the cache")
+            self._cache.close()
+            self._cache = None
+            return otherwise
 
 
 def recorded_table(client: CohereClient, batch: Batch, reporter: Reporter) -> TableInput | None:

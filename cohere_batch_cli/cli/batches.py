@@ -504,22 +504,17 @@ def register(app: typer.Typer) -> None:
                 "--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file"
             )
         source = file  # what messages and the default name come from: the file, else the table
-        reused = None  # a table run's rows that reuse another's answer (tasks/request_reuse.py)
-        table_prints = None
+        rendered = None  # a table run's requests, and what is recorded once they are sent
         if table_run is not None:
-            from ..tasks.request_reuse import table_requests
-            from ..tasks.table_prompts import requests_from_table
-
-            reused = ctx.with_resource(
-                table_requests(table_run, model, state.settings().prices_for(model), out)
-            )
-            if not dry_run:  # taken before the rows are read: results writes this table again
-                from ..tasks.tables import table_prints as prints_of
-
-                table_prints = prints_of(table_run.table)
+            from ..tasks.table_send import table_requests_file
 
             # Rendered whole before anything is sent: a missing column or a null stops it here.
-            file = ctx.with_resource(requests_from_table(table_run, out, reused, model=model))
+            rendered = ctx.with_resource(
+                table_requests_file(
+                    table_run, model, state.settings().prices_for(model), out, record=not dry_run
+                )
+            )
+            file = rendered.file
             source = table_run.table
         if watch:
             hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
@@ -562,13 +557,8 @@ def register(app: typer.Typer) -> None:
             ctx.with_resource(send_lock(send))
             sent = create_from_file(client, send, out)
             batch = sent.batch
-            if reused is not None:
-                reused.keep(sent.dataset_id, out)  # for results to give every row its answer
-            if table_run is not None and table_prints is not None:
-                from ..tasks.lineage import remember_table_input
-
-                # What results writes again, with the answers as columns (a store that fails: a warning).
-                remember_table_input(sent.dataset_id, table_run, table_prints, out)
+            if rendered is not None:  # what results needs to write the table again
+                rendered.sent(sent.dataset_id, out)
             if not sent.found and not out.for_machines:
                 out.info(f"created batch {batch.id}")
         else:

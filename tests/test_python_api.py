@@ -91,6 +91,36 @@ def test_a_file_run_end_to_end_reports_to_callbacks_and_logging_and_prints_nothi
     assert all(TEST_KEY not in r.getMessage() for r in caplog.records)
 
 
+def test_a_table_run_with_a_schema_end_to_end(client: cb.Client, tmp_path: Path) -> None:
+    """create --from through the API: rows rendered, typed answers, the table written again."""
+    table = tmp_path / "reviews.csv"
+    table.write_text("id,text\nr1,great phone\nr2,broke in a day\nr3,fine for the price\n")
+    schema = {
+        "type": "object",
+        "properties": {"sentiment": {"type": "string", "enum": ["positive", "negative"]}},
+        "required": ["sentiment"],
+    }
+    with nothing_printed():
+        run = client.create(
+            table=table, prompt="Classify: {{ text }}", id_column="id", schema=schema,
+            model=MODEL, max_tokens=50,
+        )  # fmt: skip
+        run.wait(timeout=60, interval=0.1)
+        summary = run.results(tmp_path / "reviews.out.csv")
+        rows = list(run.records())
+        with pytest.raises(cb.UsageError, match="go with a table"):
+            client.create(tmp_path / "reviews.csv", prompt="x", model=MODEL)
+        with pytest.raises(cb.UsageError, match="needs a prompt"):
+            client.create(table=table, model=MODEL)
+    assert run.name == "reviews" and run.batch.num_records == 3
+    assert [row["id"] for row in rows] == ["r1", "r2", "r3"]  # the table's rows, in its order
+    assert all(row["status"] == "succeeded" for row in rows)
+    assert {row["sentiment"] for row in rows} <= {"positive", "negative"}
+    assert summary.records_written == 3
+    header = (tmp_path / "reviews.out.csv").read_text().splitlines()[0]
+    assert header.startswith("id,text,answer,sentiment")
+
+
 def test_a_run_is_found_by_id_prefix_and_name_and_listed(client: cb.Client, tmp_path: Path) -> None:
     requests = write_jsonl(tmp_path / "find-me.jsonl", chat_records(2))
     with nothing_printed():

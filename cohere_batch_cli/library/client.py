@@ -12,15 +12,17 @@ and reported to callbacks, never printed. Close it, or use it in ``with``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .reporting import LibraryReporter, logger
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..config import Settings
+    from ..tasks.table_prompts import TablePrompt
     from .reporting import EventCallback
     from .run import Run
 
@@ -114,52 +116,127 @@ class Client:
 
     def create(
         self,
-        file: str | os.PathLike[str],
+        file: str | os.PathLike[str] | None = None,
         *,
         model: str | None = None,
         name: str | None = None,
+        table: str | os.PathLike[str] | None = None,
+        prompt: str | None = None,
+        system: str | None = None,
+        id_column: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        schema: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Check a JSONL file of requests, upload it, and create a batch of it; returns the run.
+        """Create a batch from a JSONL ``file`` of requests, or from a ``table`` and a ``prompt``; returns the run.
+
+        A ``file`` is ``cbatch create --file``; a ``table`` (CSV, Parquet, JSONL of
+        objects, or a folder of them) with a ``prompt`` (a Jinja2 template of its
+        columns, ``{{ text }}``) is ``cbatch create --from``, each row rendered
+        into a chat request with the ``system`` prompt, ``max_tokens``,
+        ``temperature`` and, with ``schema`` (a JSON Schema), answers asked for
+        as JSON that follows it. ``id_column`` names the column of the rows'
+        ``custom_id`` (else the row number). Rows that ask the same thing are
+        sent once.
 
         ``model`` defaults to the settings' (``CBATCH_MODEL``, the profile's
-        ``model``); ``name`` to the file's name without its extension. The model
-        is checked against the API's list and the file locally, records that
+        ``model``); ``name`` to the input's name without its extension. The model
+        is checked against the API's list and the requests locally, records that
         cannot fit the model's context included, before a byte is sent
-        (:class:`~cohere_batch_cli.errors.InputRejected`). It is
-        ``cbatch create --file``'s engine: a create stopped after its upload is
-        carried on by the same call again, which uploads nothing. The batch is
-        queued when this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
+        (:class:`~cohere_batch_cli.errors.InputRejected`). It is the command
+        line's send engine: a create stopped after its upload is carried on by
+        the same call again, which uploads nothing. The batch is queued when
+        this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
         follows it.
         """
-        from pathlib import Path
-
         from ..completion_cache import scope_of
         from ..errors import UsageError
-        from ..naming import plain_dataset_name
         from ..tasks.datasets import default_name
-        from ..tasks.estimating import CountOptions, GuardOptions
         from ..tasks.models import check_model
-        from ..tasks.send_file import SendSpec, create_from_file
-        from ..tokens.source import FetchSettings
-        from .run import Run
 
-        path = Path(os.fspath(file))
+        if (file is None) == (table is None):
+            raise UsageError("give a file of requests, or a table and a prompt (one of them)")
+        prompt_options = {
+            "prompt": prompt,
+            "system": system,
+            "id_column": id_column,
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "schema": schema,
+        }
+        if file is not None and any(v is not None for v in prompt_options.values()):
+            given = ", ".join(k for k, v in prompt_options.items() if v is not None)
+            raise UsageError(f"{given} go with a table, not a file of requests")
+        if table is not None and prompt is None:
+            raise UsageError("a table needs a prompt: the template each row is rendered with")
         model = model or self._settings.model.value
         if not model:
             raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
         if name is not None and not name.strip():
-            raise UsageError("name is empty; give a name, or none to use the file's")
-        label = name or default_name(path)
+            raise UsageError("name is empty; give a name, or none to use the input's")
+        chosen = file if file is not None else table
+        assert chosen is not None
+        source = Path(os.fspath(chosen))
+        label = name or default_name(source)
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
+        if file is not None:
+            return self._send(source, model, label, dataset_name=None if name is None else label)
+        from ..tasks.table_prompts import TablePrompt, structured_output
+        from ..tasks.table_send import table_requests_file
+
+        options: dict[str, Any] = {}
+        if max_tokens is not None:
+            options["max_tokens"] = max_tokens
+        if temperature is not None:
+            options["temperature"] = temperature
+        if schema is not None:
+            import json
+
+            options["response_format"] = structured_output(
+                json.dumps(schema), "the schema argument"
+            )
+        assert prompt is not None
+        run = TablePrompt(
+            table=source,
+            template=prompt,
+            where="the prompt argument",
+            system=system,
+            id_column=id_column,
+            options=options,
+        )
+        prices = self._settings.prices_for(model)
+        with table_requests_file(run, model, prices, self._reporter) as rendered:
+            made = self._send(rendered.file, model, label, dataset_name=label, table=run)
+            rendered.sent(made.batch.input_dataset_id or "", self._reporter)
+        return made
+
+    def _send(
+        self,
+        file: Path,
+        model: str,
+        label: str,
+        *,
+        dataset_name: str | None,
+        table: TablePrompt | None = None,
+    ) -> Run:
+        """One file of requests through the send engine, with ``create --file``'s defaults."""
+        from ..naming import plain_dataset_name
+        from ..tasks.estimating import CountOptions, GuardOptions
+        from ..tasks.send_file import SendSpec, create_from_file
+        from ..tokens.source import FetchSettings
+        from .run import Run
+
         count = CountOptions(
             assumed_output=self._settings.assumed_output,
             fetch=FetchSettings(ca_bundle=self._ca_bundle, read_timeout=self._timeout),
         )
-        spec = SendSpec(  # create --file's defaults: the context check on, no budget
-            file=path,
+        spec = SendSpec(  # the context check on, no budget: create's defaults
+            file=file,
             model=model,
             name=label,
-            dataset_name=plain_dataset_name(label) if name else None,
+            dataset_name=None if dataset_name is None else plain_dataset_name(dataset_name),
+            source=None if table is None else table.table,
+            label=None if table is None else table.label,
             guard=GuardOptions(count),
             limits=self._settings.limits,
         )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -128,3 +129,39 @@ def test_killed_after_its_upload_the_same_run_again_uploads_nothing(
     assert made.input_dataset_id == left.id
     lineage = naming.parse_batch_name(made.name)[1]
     assert (lineage is not None) == (command[0] != "create")
+
+
+def test_a_create_killed_while_its_uploads_answer_was_on_its_way_finds_its_dataset_by_name(
+    world: dict[str, Any],
+) -> None:
+    """The upload's intent is written before a byte is sent, as a retry's is: a run killed after the
+    API made the dataset but before its id came back left only that intent, and the same command
+    finds the dataset by its name instead of uploading again."""
+    client: CohereClient = world["client"]
+    command, upload_recorded = plain(world)
+    cwd = world["cwd"]
+    proc = subprocess.Popen(
+        [cbatch_path(), *command], cwd=cwd, env=cbatch_env(world["server"].base_url, cwd),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    kill_when(proc, lambda: recorded(world, upload_recorded), "the upload was recorded")
+    (left,) = list(client.iter_datasets())
+    with sqlite3.connect(
+        cwd / "state" / "state.sqlite3"
+    ) as db:  # as a kill one moment earlier leaves it
+        path, sha256 = db.execute("SELECT path, sha256 FROM input_files").fetchone()
+        db.execute("DELETE FROM input_files")
+        db.execute(
+            "INSERT INTO uploads VALUES (?, ?, ?, 'uploading', NULL, ?)",
+            (path, sha256, naming.plain_dataset_name("faq"), time.time() - 5),
+        )
+
+    again = run_cbatch(world["server"].base_url, command, cwd, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"as dataset {left.id}; nothing is uploaded again" in again.stderr
+    inputs = [d.id for d in client.iter_datasets() if (d.dataset_type or "").endswith("-input")]
+    assert inputs == [left.id], "the dataset the killed run left is the only one uploaded"
+    (made,) = list(client.iter_batches())
+    assert made.input_dataset_id == left.id
+    with sqlite3.connect(cwd / "state" / "state.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM uploads").fetchone() == (0,), "the intent is done"

@@ -24,8 +24,8 @@ but their ``INTEGER`` byte sizes and nanosecond times and their ``REAL`` times
 need ``BIGINT`` and ``DOUBLE PRECISION`` there: a PostgreSQL store will start
 from a first script with those types rather than replay them as written.
 
-Every table is a cache of what the API says, except ``attempts``, which holds
-what cbatch *meant* to do before it did it (intent first, then the step, then
+Every table is a cache of what the API says, except ``attempts``, ``job_parts``
+and ``uploads``, which hold what cbatch *meant* to do before it did it (intent first, then the step, then
 the outcome), so a run killed between two steps leaves something the next run
 reads. Deleting the file loses nothing the API cannot give back but the path
 of a local input file.
@@ -166,6 +166,19 @@ MIGRATIONS: tuple[str, ...] = (
         size BIGINT NOT NULL,
         fingerprint TEXT NOT NULL,
         PRIMARY KEY (dataset_id, file_number)
+    );
+    """,
+    # 6: a plain batch's upload (create --file), its intent written before a byte is sent: a run
+    # killed while the upload's answer was on its way finds its dataset by name, as a retry does
+    """
+    CREATE TABLE uploads (
+        path TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        dataset_name TEXT NOT NULL,
+        step TEXT NOT NULL,
+        dataset_id TEXT,
+        started_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (path, sha256, dataset_name)
     );
     """,
 )

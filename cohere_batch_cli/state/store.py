@@ -127,6 +127,18 @@ class InputFile:
 
 
 @dataclass(frozen=True)
+class UploadIntent:
+    """A plain batch's upload in flight: the bytes (path and fingerprint), the name, since when."""
+
+    path: str
+    sha256: str
+    dataset_name: str
+    step: str
+    dataset_id: str | None
+    started_at: float
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     """One retry attempt in flight or done: the step it reached and what each step made."""
 
@@ -505,6 +517,30 @@ class StateStore:
         )  # fmt: skip
 
     # -- attempts in flight -----------------------------------------------------------
+
+    def upload_intent(self, path: str, sha256: str, dataset_name: str) -> UploadIntent | None:
+        """The upload a ``create --file`` of these bytes meant under this name, if one is in flight."""
+        rows = self._rows(
+            "SELECT * FROM uploads WHERE path = ? AND sha256 = ? AND dataset_name = ?",
+            (path, sha256, dataset_name),
+        )
+        return UploadIntent(**dict(rows[0])) if rows else None
+
+    def begin_upload(self, path: str, sha256: str, dataset_name: str) -> None:
+        """Write the intent to upload these bytes under this name, before a byte is sent."""
+        self._run(
+            "INSERT INTO uploads (path, sha256, dataset_name, step, dataset_id, started_at)"
+            " VALUES (?, ?, ?, 'uploading', NULL, ?) ON CONFLICT (path, sha256, dataset_name)"
+            " DO UPDATE SET step = 'uploading', dataset_id = NULL, started_at = excluded.started_at",
+            (path, sha256, dataset_name, time.time()),
+        )
+
+    def end_upload(self, path: str, sha256: str, dataset_name: str) -> None:
+        """The upload's outcome is recorded elsewhere (its input file, then its batch): the intent is done."""
+        self._run(
+            "DELETE FROM uploads WHERE path = ? AND sha256 = ? AND dataset_name = ?",
+            (path, sha256, dataset_name),
+        )
 
     def attempt(self, root_id: str, attempt: int) -> AttemptRecord | None:
         rows = self._rows(

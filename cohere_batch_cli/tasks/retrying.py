@@ -397,7 +397,7 @@ def _upload(
 ) -> str:
     """The attempt's input dataset: one an earlier run uploaded for the same selection, else a new one."""
     from . import sending
-    from .datasets import upload_file
+    from .datasets import upload_file, validated
 
     assert outcome.selection is not None
     part, steps = _steps(store, chain, outcome, options)
@@ -412,13 +412,15 @@ def _upload(
             outcome.resumed = f"the retry input was uploaded by an earlier run, as dataset {found}"
             reporter.info(f"resumed: {outcome.resumed}")
             return found
-    return sending.upload(
+    dataset_id = sending.upload(
         store, part, steps,
         lambda: upload_file(
             client, retry_input, reporter, name=outcome.dataset_name, keep_original_file=True,
-            label="retry input",
+            label="retry input", wait=False,
         ),
     )  # fmt: skip
+    validated(client, dataset_id, reporter)  # recorded first: a run killed meanwhile takes it again
+    return dataset_id
 
 
 def _earlier_upload(client: CohereClient, record: AttemptRecord, reporter: Reporter) -> str | None:

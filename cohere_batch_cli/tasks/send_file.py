@@ -95,27 +95,30 @@ class FileSteps:
     spec: SendSpec
     reporter: Reporter
     recorded: bool
-    fingerprint: str | None = None
-    """The fingerprint the check hashed as it read the file (not read again for it)."""
+    report: FileReport | None = None
+    """What the check read: the fingerprint it hashed (the file is not read again for it)."""
     uploads: list[str] = field(default_factory=list)
 
     def still_wanted(self) -> None:
         pass  # nothing can cancel a batch before it exists
 
     def uploading(self) -> None:
-        pass  # found again by its bytes and name, once uploaded (:func:`.sending.earlier_upload_of_file`)
+        pass  # the intent names the bytes: written by the guard, once the check has their fingerprint
 
     def uploaded(self, dataset_id: str) -> None:
         """Recorded before validation: a run stopped during it is found again by its bytes (a table's
         requests are a temporary file: nothing to record for a retry). Heard from the upload itself, before
         it says the id, so a stop right after the id is shown still knows it; once only."""
         from .lineage import remember_input_file
+        from .sending import upload_intent
 
         if dataset_id in self.uploads:
             return
         self.uploads.append(dataset_id)
-        if self.recorded and self.spec.source is None:
-            remember_input_file(dataset_id, self.spec.file, self.reporter, self.fingerprint)
+        if self.recorded and self.spec.source is None and self.report is not None:
+            fingerprint = self.report.fingerprint
+            remember_input_file(dataset_id, self.spec.file, self.reporter, fingerprint)
+            upload_intent(self.spec.file, self.report, self.spec.name, self.reporter, done=True)
 
     def creating(self) -> None:
         pass
@@ -144,7 +147,7 @@ def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
 
     def guard(report: FileReport) -> None:
         """The one step between check and upload; it keeps the fingerprint the check hashed."""
-        steps.fingerprint = report.fingerprint
+        steps.report = report
         guard_upload(
             client, report, model_name=spec.model, options=spec.guard, budget=spec.budget,
             reporter=reporter,
@@ -155,6 +158,9 @@ def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
             )
         elif spec.source is None:  # a table's requests are a temporary file of this run's
             sending.earlier_upload_of_file(client, spec.file, report, spec.name, reporter)
+            sending.upload_intent(
+                spec.file, report, spec.name, reporter
+            )  # the last step before a byte is sent
 
     def send() -> str:
         return upload_file(
@@ -171,7 +177,9 @@ def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
             return Sent(earlier.batch, earlier.batch.input_dataset_id or "", found=True)
         except EarlierUpload as earlier:  # uploaded by a run stopped before its create
             dataset = earlier.dataset_id
-            steps.uploads.append(dataset)
+            steps.uploaded(
+                dataset
+            )  # recorded with its bytes (found by name, it was not), its intent done
         if bounded:  # the upload was finished; the create is not begun
             _validated_in_time(client, dataset, spec, reporter)
         else:

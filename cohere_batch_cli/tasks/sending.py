@@ -319,7 +319,9 @@ def earlier_upload_of_file(
     The same ``create --file`` run again after Ctrl-C, a CI cancel or a kill
     between the upload and the create takes the dataset that run left,
     found by the file's path and fingerprint in the state store and checked
-    on the API (still there, same name, no batch made from it).
+    on the API (still there, same name, no batch made from it). A run killed
+    while its upload's answer was on its way left only its intent
+    (:func:`upload_intent`): its dataset is looked for by name, as a retry's is.
     """
     from ..naming import plain_dataset_name
     from ..spool import is_stdin
@@ -330,10 +332,16 @@ def earlier_upload_of_file(
     store = open_store_or_warn(reporter, "looking for an upload an earlier run left")
     if store is None:
         return
-    candidates = store.datasets_uploaded_from(str(file.resolve()), report.fingerprint)
+    path, dataset_name = str(file.resolve()), plain_dataset_name(name)
+    candidates = store.datasets_uploaded_from(path, report.fingerprint)
+    intent = store.upload_intent(path, report.fingerprint, dataset_name)
+    if intent is not None:  # killed while uploading: the answer, and so the id, never came back
+        named = dataset_named(client, dataset_name, intent.started_at)
+        if named is not None and named not in candidates:
+            candidates.insert(0, named)
     if not candidates:
         return
-    found = find_earlier_upload(client, candidates, plain_dataset_name(name))
+    found = find_earlier_upload(client, candidates, dataset_name)
     if found is not None:
         reporter.info(
             f"resumed: {file} was uploaded by an earlier run stopped before its create, "
@@ -357,3 +365,33 @@ def earlier_batch_of_file(
     )  # fmt: skip
     if found is not None:
         raise EarlierBatch(found)
+
+
+def upload_intent(
+    file: Path, report: FileReport, name: str, reporter: Reporter, *, done: bool = False
+) -> None:
+    """Write (or, ``done``, clear) a plain batch's intent to upload these bytes as its dataset.
+
+    Written between the check and the first byte sent, cleared once the
+    dataset's id is recorded with its input file; a store that cannot take it
+    is one warning (the upload goes on: only a kill during it loses the look
+    by name).
+    """
+    from ..errors import StoreError
+    from ..naming import plain_dataset_name
+    from ..spool import is_stdin
+    from .lineage import open_store_or_warn
+
+    if is_stdin(file) or not file.is_file() or report.fingerprint is None:
+        return
+    store = open_store_or_warn(reporter, "the upload's intent")
+    if store is None:
+        return
+    key = (str(file.resolve()), report.fingerprint, plain_dataset_name(name))
+    try:
+        if done:
+            store.end_upload(*key)
+        else:
+            store.begin_upload(*key)
+    except StoreError as exc:
+        reporter.warn(f"{exc}; the upload's intent is not recorded")

@@ -522,21 +522,6 @@ def register(app: typer.Typer) -> None:
         from ..tasks.models import check_model
 
         check_model(client, model, state.cache_scope(), out)  # a typo is refused before any upload
-        if file is not None and dry_run:
-            from ..tasks.dry_run import DryRun, dry_run_create
-            from ..tasks.estimating import GuardOptions
-            from ._estimating import budget, count_options
-
-            checks = GuardOptions(
-                count_options(state, tokenizer), check_context=context_check, strict=strict_context
-            )
-            run = DryRun(
-                label=name or default_name(source or file), model=model, guard=checks, dataset_type=dataset_type,
-                budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
-                source_label=table_run.label if table_run is not None else None,
-            )  # fmt: skip
-            dry_run_create(client, file, out, run)
-            return
         if file is not None:
             from ..tasks.send_file import create_from_file, send_lock
             from ._options import send_spec
@@ -553,6 +538,15 @@ def register(app: typer.Typer) -> None:
                     state, dataset_id, model, label, spec, retry, watch=watch
                 ),
             )  # fmt: skip
+            if dry_run:  # every check of the send, from the same value; nothing sent
+                from ..tasks.dry_run import DryRun, dry_run_create
+
+                run = DryRun(
+                    label=send.name, model=send.model, guard=send.guard, dataset_type=send.dataset_type,
+                    budget=send.budget, limits=send.limits, source_label=send.label,
+                )  # fmt: skip
+                dry_run_create(client, file, out, run)
+                return
             # One cbatch at a time sends a batch of one name from this machine, for the rest of the command.
             ctx.with_resource(send_lock(send))
             sent = create_from_file(client, send, out)

@@ -119,6 +119,32 @@ def test_a_table_run_with_a_schema_end_to_end(client: cb.Client, tmp_path: Path)
     assert summary.records_written == 3
     header = (tmp_path / "reviews.out.csv").read_text().splitlines()[0]
     assert header.startswith("id,text,answer,sentiment")
+    with nothing_printed():
+        arrow = run.to_arrow()
+        reader = run.arrow_batches(batch_size=2)
+        sizes = [batch.num_rows for batch in reader]
+    assert arrow.column("id").to_pylist() == ["r1", "r2", "r3"]
+    assert set(arrow.column("sentiment").to_pylist()) <= {"positive", "negative"}
+    assert sizes == [2, 1] and reader.schema == arrow.schema
+
+
+def test_an_arrow_reader_dropped_unread_leaves_no_file(
+    client: cb.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import tempfile
+
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    requests = write_jsonl(tmp_path / "arrow.jsonl", chat_records(3))
+    with nothing_printed():
+        run = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1)
+        reader = run.arrow_batches()
+        assert [p.name[:13] for p in scratch.iterdir()] == ["cbatch-arrow-"]
+        del reader
+        gc.collect()
+    assert list(scratch.iterdir()) == []
 
 
 def test_a_run_is_found_by_id_prefix_and_name_and_listed(client: cb.Client, tmp_path: Path) -> None:

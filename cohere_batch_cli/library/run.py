@@ -10,7 +10,8 @@ the library's reporter, so nothing is printed and nothing is done twice.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 if TYPE_CHECKING:
@@ -239,6 +240,67 @@ class Run:
             )
 
         return stream_records(download)
+
+    def to_arrow(self, *, failed_only: bool = False) -> Any:
+        """The results as one ``pyarrow.Table``: the columns ``results(..., format="parquet")`` writes.
+
+        For a table run, the table's rows with their answers in columns (typed by
+        the schema). The whole table is in memory: :meth:`arrow_batches` reads a
+        large one a record batch at a time. Needs the ``[parquet]`` extra
+        (:class:`~cohere_batch_cli.errors.MissingExtra` without it).
+        """
+        import pyarrow.parquet as pq
+
+        path, cleanup = self._parquet(failed_only)
+        try:
+            return pq.read_table(path)
+        finally:
+            cleanup()
+
+    def arrow_batches(self, *, failed_only: bool = False, batch_size: int = 65_536) -> Any:
+        """The results as a ``pyarrow.RecordBatchReader``, ``batch_size`` rows a batch, for results too large to hold.
+
+        DuckDB, Polars and pandas read it as it goes. The results are written
+        to a temporary Parquet file first (through the one results pipeline),
+        removed once the reader is exhausted or dropped.
+        """
+        import weakref
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path, cleanup = self._parquet(failed_only)
+        try:
+            parquet = pq.ParquetFile(path)
+        except BaseException:
+            cleanup()
+            raise
+
+        def batches() -> Iterator[Any]:
+            try:
+                yield from parquet.iter_batches(batch_size=batch_size)
+            finally:
+                parquet.close()
+                cleanup()
+
+        reading = batches()
+        weakref.finalize(reading, cleanup)  # a reader dropped unread takes its file with it
+        return pa.RecordBatchReader.from_batches(parquet.schema_arrow, reading)
+
+    def _parquet(self, failed_only: bool) -> tuple[Path, Callable[[], None]]:
+        """The results written to a Parquet file in a private temporary folder, and what removes it."""
+        import functools
+        import shutil
+        import tempfile
+
+        folder = Path(tempfile.mkdtemp(prefix="cbatch-arrow-"))
+        cleanup = functools.partial(shutil.rmtree, folder, ignore_errors=True)
+        try:
+            self.results(folder / "results.parquet", format="parquet", failed_only=failed_only)
+        except BaseException:
+            cleanup()
+            raise
+        return folder / "results.parquet", cleanup
 
     def cancel(self) -> None:
         """Ask the API to cancel the batch; it reads ``canceling``, then ends (:meth:`wait` sees it)."""

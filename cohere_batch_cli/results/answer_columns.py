@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 from ..errors import UsageError
@@ -188,6 +189,11 @@ class TypedAnswers:
     check: Callable[[str, str | None], Any]
     """:func:`.answers.compile` of the run's schema: the parsed answer, or why it is invalid."""
 
+    @cached_property
+    def _plan(self) -> tuple[tuple[str, AnswerType, bool], ...]:
+        """Each column, its type, and whether a valid answer's value needs no converting."""
+        return tuple((name, kind, kind in _AS_IS) for name, kind in self.columns)
+
     @classmethod
     def of_schema(cls, schema: Any) -> TypedAnswers:
         """The columns and the validator of ``schema``; a schema either refuses is exit 2."""
@@ -206,10 +212,23 @@ class TypedAnswers:
             return None, outcome
         try:
             return {
-                name: convert(outcome.get(name), kind, name) for name, kind in self.columns
+                name: value if as_is else convert(value, kind, name)
+                for name, kind, as_is in self._plan
+                if (value := outcome.get(name)) is not None
             }, None
         except InvalidAnswer as exc:
             return None, str(exc)
+
+
+_AS_IS = frozenset(
+    {
+        AnswerType("string"),
+        AnswerType("bool"),
+        AnswerType("list", AnswerType("string")),
+        AnswerType("list", AnswerType("bool")),
+    }
+)
+"""Types whose values, once the validator passed them, are already what their column holds."""
 
 
 def convert(value: Any, kind: AnswerType, path: str) -> Any:

@@ -396,6 +396,11 @@ def _first_choice(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def as_int(value: Any) -> int | None:
+    """A token count as an int: the API writes them as numbers, or in a batch as strings."""
+    return _as_int(value)
+
+
 def _as_int(value: Any) -> int | None:
     if isinstance(value, bool):
         return None

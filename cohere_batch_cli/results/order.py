@@ -99,12 +99,11 @@ class Placed:
         if self._table is None or not rows:
             return {}
         found = {}
-        for n, text in self._table.db.execute(
-            "SELECT n, record FROM out WHERE n IN (SELECT value FROM json_each(?))",
+        for n, body, rest in self._table.db.execute(
+            "SELECT n, body, record FROM out WHERE n IN (SELECT value FROM json_each(?))",
             (json.dumps(rows),),
         ):
-            value = json.loads(text)
-            found[n] = value if isinstance(value, dict) else {"value": value}
+            found[n] = _record(body, rest)
         return found
 
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -151,7 +150,7 @@ class _OrderTable:
 
         self.db = connect_scratch(workdir / "order.sqlite3", cache_kib=16 * 1024)
         self.db.execute("CREATE TABLE pos (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
-        self.db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, record TEXT NOT NULL)")
+        self.db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, body TEXT, record BLOB NOT NULL)")
         self.db.execute("BEGIN")
 
     def close(self) -> None:
@@ -179,19 +178,40 @@ class _OrderTable:
         return [found.get(i) if i is not None else None for i in ids]
 
     def put(self, placed: list[tuple[int, dict[str, Any]]]) -> None:
-        """Records at their places (a later record at the same place replaces the earlier one)."""
+        """Records at their places (a later record at the same place replaces the earlier one).
+
+        A record's ``body`` (the answer, as JSON text: most of the record) is kept
+        as it is, the rest as orjson's bytes (anything JSON cannot hold as its
+        text): escaping the body into a JSON string and back was most of the cost.
+        """
         self.db.executemany(
-            "INSERT OR REPLACE INTO out VALUES (?, ?)",
-            [(n, json.dumps(r, ensure_ascii=False, default=str)) for n, r in placed],
+            "INSERT OR REPLACE INTO out VALUES (?, ?, ?)", [_row(n, r) for n, r in placed]
         )
 
     def done(self) -> None:
         self.db.execute("COMMIT")
 
     def read(self) -> Iterator[tuple[int, dict[str, Any]]]:
-        for n, text in self.db.execute("SELECT n, record FROM out ORDER BY n"):
-            value = json.loads(text)
-            yield n, value if isinstance(value, dict) else {"value": value}
+        for n, body, rest in self.db.execute("SELECT n, body, record FROM out ORDER BY n"):
+            yield n, _record(body, rest)
+
+
+def _row(n: int, record: dict[str, Any]) -> tuple[int, str | None, bytes]:
+    """A record as a row of ``out``: its place, its body when it is text, the rest as JSON."""
+    body = record.get("body")
+    if isinstance(body, str):
+        rest = {k: v for k, v in record.items() if k != "body"}
+        return n, body, _orjson.dumps(rest, default=str)
+    return n, None, _orjson.dumps(record, default=str)
+
+
+def _record(body: str | None, rest: bytes) -> dict[str, Any]:
+    value = _orjson.loads(rest)
+    if not isinstance(value, dict):
+        value = {"value": value}
+    if body is not None:
+        value["body"] = body
+    return value
 
 
 def _blocks(records: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

@@ -36,7 +36,7 @@ from ..errors import OutputOptionError
 from .answer_columns import AnswerType, TypedAnswers, flattened
 from .columns import Column, Layout, Record, TableOptions, detect, table_columns
 from .counts import Counts
-from .records import body_not_json, dumps, is_failed, reply_text
+from .records import body_not_json, dumps, is_failed, reply_text, usage
 
 if TYPE_CHECKING:
     from ..output.progress import ProgressSink
@@ -144,19 +144,32 @@ def refuse_collisions(table: InputTable, names: Sequence[str]) -> None:
 class Answered(Record):
     """One row's result: its record (or none: ``missing``), and its typed answer when the run has a schema."""
 
-    __slots__ = ("invalid", "missing", "typed")
+    __slots__ = ("_usage", "invalid", "missing", "text", "typed")
 
     def __init__(self, raw: dict[str, Any] | None, typed: TypedAnswers | None) -> None:
         super().__init__(raw or {})
         self.missing = raw is None
+        body = self.body
+        self.text = reply_text(body) if isinstance(body, dict) else None
+        """The reply's text, read once for ``answer`` and the typed columns alike."""
         self.typed: dict[str, Any] | None = None
         self.invalid: str | None = None
+        self._usage: tuple[int | None, int | None] | None = None
         if typed is not None and raw is not None and not self.failed:
-            body = self.body
             reason = body.get("finish_reason") if isinstance(body, dict) else None
             self.typed, self.invalid = typed.read(
-                reply_text(body), reason if isinstance(reason, str) else None
+                self.text, reason if isinstance(reason, str) else None
             )
+
+    @property
+    def tokens(self) -> tuple[int | None, int | None]:
+        """(input, output) tokens, read from the body once for both columns."""
+        if self._usage is None:
+            from .columns import as_int
+
+            given = usage(self.body)
+            self._usage = (as_int(given[0]), as_int(given[1]))
+        return self._usage
 
     @property
     def succeeded(self) -> bool:
@@ -168,7 +181,22 @@ def _status(answer: Answered) -> str:
 
 
 def _answer(answer: Answered) -> str | None:
-    return reply_text(answer.body) if isinstance(answer.body, dict) else None
+    return answer.text
+
+
+def _input_tokens(answer: Answered) -> int | None:
+    return answer.tokens[0]
+
+
+def _output_tokens(answer: Answered) -> int | None:
+    return answer.tokens[1]
+
+
+_OWN_GETTERS: dict[str, Callable[[Answered], Any]] = {
+    "status": _status,
+    "input_tokens": _input_tokens,
+    "output_tokens": _output_tokens,
+}
 
 
 def _invalid(answer: Answered) -> str | None:
@@ -201,8 +229,10 @@ def _added(table: InputTable, layout: Layout, fmt: str) -> list[Column]:
         meta = ["status", "error", "input_tokens"]
         meta += [n for n in defaults if n.startswith("embeddings_")]
     for name in meta:
-        if name == "status":
-            columns.append(Column(p + "status", "string", _status))  # type: ignore[arg-type]
+        if name in _OWN_GETTERS:
+            columns.append(
+                Column(p + name, defaults[name].type, _OWN_GETTERS[name])  # type: ignore[arg-type]
+            )
         else:
             column = defaults[name]
             columns.append(Column(p + name, column.type, column.get))
@@ -296,7 +326,12 @@ def write_table_out(
                     missing += 1
                 else:
                     counts.not_json += body_not_json(raw, answer.body)
-                    if row in own and answer.succeeded and isinstance(raw.get("body"), str):
+                    if (
+                        reuse is not None
+                        and row in own
+                        and answer.succeeded
+                        and isinstance(raw.get("body"), str)
+                    ):
                         to_keep.append((row, raw["body"], *_tokens(answer)))
                 invalid += answer.invalid is not None
                 answered.append(answer)
@@ -352,9 +387,8 @@ def _shared(
 
 
 def _tokens(answer: Answered) -> tuple[int, int]:
-    from .columns import _input_tokens, _output_tokens
-
-    return _input_tokens(answer) or 0, _output_tokens(answer) or 0
+    tin, tout = answer.tokens
+    return tin or 0, tout or 0
 
 
 def _own_values(chunk: Any, own: list[Column], fmt: str, keep: list[bool] | None) -> list[Any]:

@@ -230,3 +230,45 @@ def test_rows_sent_once_and_rows_the_cache_answered_get_their_answers(
     assert [(r["text"], r["answer"], r["status"]) for r in again] == [
         (r["text"], r["answer"], r["status"]) for r in rows
     ]
+
+
+def test_a_folder_table_comes_back_whole_and_a_new_file_in_it_is_named(
+    cli: Cli, tmp_path: Path
+) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    write_csv(folder / "part-00000.csv", [{"text": f"a{i}"} for i in range(3)])
+    write_csv(folder / "part-00001.csv", [{"text": f"b{i}"} for i in range(2)])
+    (folder / "_SUCCESS").write_text("")
+    batch = run_table(cli, folder)
+    cli("results", batch, "-o", str(tmp_path / "out.csv"))
+    got = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
+    assert [r["text"] for r in got] == ["a0", "a1", "a2", "b0", "b1"]  # files in path order
+    write_csv(folder / "part-00002.csv", [{"text": "c0"}])
+    (folder / "part-00000.csv").unlink()
+    result = cli("results", batch, "-o", str(tmp_path / "out.csv"), exit_code=5)
+    assert "(part-00000.csv is gone; part-00002.csv is new)" in result.stderr
+
+
+def test_failed_only_keeps_the_rows_without_a_usable_answer_and_stdout_takes_the_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0, queue_delay=0.0,
+        validation_delay=0.0, permanent_fail_rate=0.3, seed=11,
+    )  # fmt: skip
+    table = write_csv(tmp_path / "t.csv", rows_in_order(20))
+    monkeypatch.chdir(tmp_path)
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        batch = run_table(cli, table, "--id-column", "code")
+        every = cli("results", batch, "-o", "-").stdout
+        failed = cli("results", batch, "-o", "-", "--failed-only").stdout
+    rows = [json.loads(x) for x in every.splitlines()]
+    assert [r["code"] for r in rows] == [f"{i:03d}" for i in range(20)]
+    bad = [json.loads(x) for x in failed.splitlines()]
+    assert bad and bad == [r for r in rows if r["status"] != "succeeded"]
+    assert all(r["error"] and r["answer"] is None for r in bad)

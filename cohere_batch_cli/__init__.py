@@ -15,6 +15,7 @@ __version__ = "0.1.0"
 _PUBLIC: dict[str, str] = {
     "Client": "library.client",
     "Run": "library.run",
+    "Job": "library.job",
     "Event": "library.events",
     "EventKind": "library.events",
     "Batch": "api.models",
@@ -57,6 +58,7 @@ __all__ = [
     "EventKind",
     "ExitCode",
     "InputRejected",
+    "Job",
     "LocalWriteError",
     "MissingExtra",
     "NetworkError",
@@ -104,6 +106,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .exit_codes import ExitCode
     from .library.client import Client
     from .library.events import Event, EventKind
+    from .library.job import Job
     from .library.run import Run
     from .results import ResultsSummary
 

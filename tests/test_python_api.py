@@ -233,6 +233,27 @@ def test_a_retry_sends_only_what_failed_and_the_newest_attempt_holds_every_recor
     assert failed == ["r-1", "r-4"]  # the sandbox fails these every time
 
 
+def test_a_job_of_parts_waited_retried_and_read_as_one(client: cb.Client, tmp_path: Path) -> None:
+    requests = write_jsonl(tmp_path / "big.jsonl", chat_records(10, fail={2, 7}))
+    with nothing_printed():
+        job = client.create_job(requests, model=MODEL, max_records_per_batch=4)
+        same = client.job(job.id[:6])
+        job.wait(timeout=60, interval=0.1)
+        parts = job.parts()
+        job.retry(rounds=1, pause=0.1, interval=0.1, timeout=120)
+        retried = job.parts()
+        summary = job.results(tmp_path / "big.out.jsonl")
+        records = list(job.records())
+        failed = sorted(r["custom_id"] for r in job.records(failed_only=True))
+    assert same.id == job.id and job.name == "big"
+    assert [p.batch.num_records for p in parts] == [4, 4, 2]
+    assert all(f"[job {job.id} part " in p.name for p in parts)
+    assert [p.name.endswith("retry 1]") for p in retried] == [True, True, False]  # part 3 all ok
+    assert summary.records_written == 10 and summary.failed == 2
+    assert sorted(r["custom_id"] for r in records) == sorted(f"r-{i}" for i in range(10))
+    assert failed == ["r-2", "r-7"]
+
+
 def test_ctrl_c_in_a_wait_is_raised_and_cancels_nothing(client: cb.Client, tmp_path: Path) -> None:
     """The watch task turns Ctrl-C into an exit code for a command; a program gets it back as raised."""
     requests = write_jsonl(tmp_path / "interrupted.jsonl", chat_records(2))

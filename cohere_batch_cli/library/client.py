@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..config import Settings
     from ..tasks.table_prompts import TablePrompt
+    from .job import Job
     from .reporting import EventCallback
     from .run import Run
 
@@ -244,6 +245,67 @@ class Client:
         if sent.found:
             logger.info(f"batch {sent.batch.id} was made by an earlier run of the same create")
         return Run(self, sent.batch)
+
+    def create_job(
+        self,
+        file: str | os.PathLike[str],
+        *,
+        model: str | None = None,
+        name: str | None = None,
+        max_records_per_batch: int | None = None,
+        max_bytes_per_batch: int | None = None,
+    ) -> Job:
+        """``cbatch jobs create``: one input of any size, cut at record boundaries and sent as several batches.
+
+        Each part holds at most ``max_records_per_batch`` records and
+        ``max_bytes_per_batch`` bytes (default: the dataset limit, 1.5 GB). The
+        input is checked whole and its plan written to this machine's state
+        store before a byte is sent; every part is sent when this returns.
+        :meth:`Job.wait <cohere_batch_cli.library.job.Job.wait>` follows them.
+        """
+        from ..completion_cache import scope_of
+        from ..errors import UsageError
+        from ..state.store import open_store
+        from ..tasks.datasets import default_name
+        from ..tasks.jobs import JobOptions, create_job, input_of, send_parts
+        from ..tasks.models import check_model
+        from .job import Job
+
+        path = Path(os.fspath(file))
+        model = model or self._settings.model.value
+        if not model:
+            raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
+        limit = self._settings.limits.dataset_max_bytes
+        size = limit if max_bytes_per_batch is None else max_bytes_per_batch
+        if size > limit:
+            raise UsageError(
+                f"max_bytes_per_batch {size:,} is over the dataset limit of {limit:,} bytes"
+            )
+        check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
+        options = JobOptions(
+            label=name or default_name(path),
+            model=model,
+            max_bytes=size,
+            max_records=max_records_per_batch,
+            org_max_bytes=self._settings.limits.org_max_bytes,
+        )
+        store = open_store()
+        record = create_job(self._api, path, self._reporter, options, store)
+        send_parts(self._api, record, self._reporter, store, options, path=input_of(record, path))
+        return Job(self, store.job(record.id) or record, store, path)
+
+    def job(self, job_id: str) -> Job:
+        """The job ``job_id`` (or a unique start of it) recorded on this machine.
+
+        :class:`~cohere_batch_cli.errors.NoMatch` when this machine has no such job.
+        """
+        from ..state.store import open_store
+        from ..tasks.jobs import find_job
+        from .job import Job
+
+        store = open_store()
+        record = find_job(store, job_id)
+        return Job(self, record, store, Path(record.path) if record.path else None)
 
     def runs(self, *, limit: int | None = None) -> Iterator[Run]:
         """Batches on the API, newest first, each as a :class:`~.run.Run`; at most ``limit``.

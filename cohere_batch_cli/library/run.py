@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 ResultsFormat = Literal["jsonl", "csv", "parquet"]
 
 
-def _watch_spec(timeout: float | None, interval: float | None) -> WatchSpec:
+def watch_spec(timeout: float | None, interval: float | None) -> WatchSpec:
     """The one value a wait hands the watch task: its pace and its deadline (from now)."""
     from .. import pace
     from ..tasks.watching import WatchSpec
@@ -98,11 +98,12 @@ class Run:
         from ..exit_codes import ExitCode
         from ..tasks.watching import follow
 
-        spec = _watch_spec(timeout, interval)
+        spec = watch_spec(timeout, interval)
         reporter = self._client._reporter.also(on_progress)
         code = follow(self._client._api, [self.id], reporter, spec, retries=self._client._retries)
         if code not in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
-            self._raise_for(code, timeout)
+            self.refresh()
+            raise_for(code, f"batch {self.id}", timeout)
         return self.refresh()
 
     def retry(
@@ -139,7 +140,7 @@ class Run:
 
         if rounds < 1:
             raise ValueError("rounds must be at least 1")
-        spec = _watch_spec(timeout, interval)
+        spec = watch_spec(timeout, interval)
         api, reporter = self._client._api, self._client._reporter.also(on_progress)
         options = RetryOptions(
             rounds=rounds,
@@ -158,38 +159,13 @@ class Run:
         if outcome.exit_code not in (ExitCode.OK, ExitCode.RECORDS_FAILED, ExitCode.BATCH_FAILED):
             if outcome.exit_code == ExitCode.BATCH_CANCELED and outcome.last is not None:
                 return Run(self._client, outcome.last)
-            self._raise_for(outcome.exit_code, timeout, while_="retried")
+            raise_for(outcome.exit_code, f"batch {self.id}", timeout, while_="retried")
         if outcome.still_failing:
             reporter.warn(
                 f"{outcome.still_failing:,} records of batch {self.id} still fail after the last round"
             )
         newest = outcome.last if outcome.last is not None else self._batch
         return Run(self._client, api.get_batch(newest.id))
-
-    def _raise_for(
-        self, code: ExitCode, timeout: float | None, *, while_: str = "waited for"
-    ) -> NoReturn:
-        """A watch that did not see the end, as the exception a program catches (or Ctrl-C, raised again)."""
-        from ..errors import CbatchError, Terminated, WaitTimeout
-        from ..exit_codes import ExitCode
-
-        if code == ExitCode.TIMEOUT:
-            self.refresh()
-            raise WaitTimeout(
-                f"batch {self.id} was {while_} for {timeout:g}s and has not ended",
-                hint="it keeps running: wait again, or cancel it",
-            )
-        if code == ExitCode.NOT_FOUND:
-            from ..api.errors import NotFoundError
-
-            raise NotFoundError(f"batch {self.id} was not found", status_code=404)
-        if code == ExitCode.INTERRUPTED:
-            raise KeyboardInterrupt
-        if code in (ExitCode.TERMINATED, ExitCode.HANGUP):
-            import signal
-
-            raise Terminated(signal.SIGTERM if code == ExitCode.TERMINATED else signal.SIGHUP)
-        raise CbatchError(f"batch {self.id} was {while_} and that ended with exit code {int(code)}")
 
     def results(
         self,
@@ -215,7 +191,7 @@ class Run:
             raise UsageError("results() writes a file; records() streams the records instead")
         summary = write_results(
             self._client._api,
-            self._spec(output=destination, fmt=format, failed_only=failed_only),
+            results_spec(self._client, output=destination, fmt=format, failed_only=failed_only),
             self._client._reporter,
             self.id,
         )
@@ -232,7 +208,7 @@ class Run:
         from ..tasks.results import write_results
         from .records import BinaryStdout, stream_records
 
-        spec = self._spec(output="-", fmt="jsonl", failed_only=failed_only)
+        spec = results_spec(self._client, output="-", fmt="jsonl", failed_only=failed_only)
 
         def download(stdout: BinaryStdout) -> object:
             return write_results(
@@ -310,15 +286,43 @@ class Run:
             if outcome.error is not None:
                 raise outcome.error
 
-    def _spec(self, *, output: str, fmt: ResultsFormat | None, failed_only: bool) -> ResultsSpec:
-        """The results spec of a call: the one value ``cbatch results`` builds from its flags."""
-        from ..tasks.results_spec import ResultsSpec
 
-        return ResultsSpec(
-            output=output,
-            fmt=fmt,
-            failed_only=failed_only,
-            read_timeout=self._client._timeout,
-            ca_bundle=self._client._ca_bundle,
-            dataset_ttl=self._client._settings.limits.dataset_ttl,
+def results_spec(
+    client: Client, *, output: str, fmt: ResultsFormat | None, failed_only: bool
+) -> ResultsSpec:
+    """The results spec of a call: the one value ``cbatch results`` builds from its flags."""
+    from ..tasks.results_spec import ResultsSpec
+
+    return ResultsSpec(
+        output=output,
+        fmt=fmt,
+        failed_only=failed_only,
+        read_timeout=client._timeout,
+        ca_bundle=client._ca_bundle,
+        dataset_ttl=client._settings.limits.dataset_ttl,
+    )
+
+
+def raise_for(
+    code: ExitCode, what: str, timeout: float | None, *, while_: str = "waited for"
+) -> NoReturn:
+    """A watch that did not see the end, as the exception a program catches (or Ctrl-C, raised again)."""
+    from ..errors import CbatchError, Terminated, WaitTimeout
+    from ..exit_codes import ExitCode
+
+    if code == ExitCode.TIMEOUT:
+        raise WaitTimeout(
+            f"{what} was {while_} for {timeout:g}s and has not ended",
+            hint="it keeps running: wait again, or cancel it",
         )
+    if code == ExitCode.NOT_FOUND:
+        from ..api.errors import NotFoundError
+
+        raise NotFoundError(f"{what} was not found", status_code=404)
+    if code == ExitCode.INTERRUPTED:
+        raise KeyboardInterrupt
+    if code in (ExitCode.TERMINATED, ExitCode.HANGUP):
+        import signal
+
+        raise Terminated(signal.SIGTERM if code == ExitCode.TERMINATED else signal.SIGHUP)
+    raise CbatchError(f"{what} was {while_} and that ended with exit code {int(code)}")

@@ -1,0 +1,202 @@
+"""A job in Python: one input of any size, run as several batches and followed and read as one.
+
+``client.create_job(file, ...)`` is ``cbatch jobs create``: the input is
+checked and cut at record boundaries, its plan written to this machine's
+state store, and each part sent through the send engine (:mod:`..tasks.jobs`).
+A :class:`Job` is the handle on it: :meth:`Job.wait` follows every part still
+running in one watch (the watch task, as ``cbatch jobs watch``), and
+:meth:`Job.results` and :meth:`Job.records` read every part and every retry
+attempt as one file, one record per ``custom_id`` (the one results entry
+point). Nothing prints: the client's reporter logs and calls back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..results import ResultsSummary
+    from ..state.store import JobRecord, StateStore
+    from ..tasks.jobs import JobView
+    from .client import Client
+    from .reporting import EventCallback
+    from .run import ResultsFormat, Run
+
+
+class Job:
+    """A job recorded on this machine: its parts, waited for, their results read as one, retried, cancelled.
+
+    Made by :meth:`Client.create_job <cohere_batch_cli.library.client.Client.create_job>`
+    and :meth:`Client.job <cohere_batch_cli.library.client.Client.job>`.
+    """
+
+    def __init__(
+        self, client: Client, record: JobRecord, store: StateStore, path: Path | None
+    ) -> None:
+        self._client = client
+        self._record = record
+        self._store = store
+        self._path = path
+
+    def __repr__(self) -> str:
+        return f"Job(id={self.id!r}, name={self.name!r}, parts={self._record.parts})"
+
+    @property
+    def id(self) -> str:
+        """The job's id (``cbatch jobs get ID``); its parts' batch names carry it."""
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        return self._record.label
+
+    @property
+    def model(self) -> str:
+        return self._record.model
+
+    def parts(self) -> list[Run]:
+        """Each part's newest attempt, in part order, as read now (a part not yet created is left out)."""
+        from .run import Run
+
+        return [Run(self._client, p.head) for p in self._view().parts if p.head is not None]
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        on_progress: EventCallback | None = None,
+        interval: float | None = None,
+    ) -> Job:
+        """Block until every part has ended; returns this job.
+
+        One watch of every part still running (one list request a round), its
+        events to ``on_progress`` and the client's ``on_event``. How the parts
+        ended is theirs (:meth:`parts`): a FAILED part is not an exception.
+        Raises :class:`~cohere_batch_cli.errors.WaitTimeout` when ``timeout``
+        seconds pass first; Ctrl-C raises ``KeyboardInterrupt``, nothing cancelled.
+        """
+        from ..exit_codes import ExitCode
+        from ..tasks.watching import follow
+        from .run import raise_for, watch_spec
+
+        spec = watch_spec(timeout, interval)
+        view = self._view()
+        running = [
+            p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
+        ]
+        if running:
+            reporter = self._client._reporter.also(on_progress)
+            code = follow(self._client._api, running, reporter, spec, retries=self._client._retries)
+            if code not in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+                raise_for(code, f"job {self.id}", timeout)
+            view = self._view()
+        if view.parts and all(p.ended for p in view.parts) and self._record.step == "split":
+            self._store.set_job_step(self.id, "done")
+        return self
+
+    def retry(
+        self,
+        *,
+        rounds: int = 1,
+        pause: float | None = None,
+        timeout: float | None = None,
+        on_progress: EventCallback | None = None,
+        interval: float | None = None,
+    ) -> Job:
+        """``cbatch jobs retry --rounds N --watch``: what failed in every part sent again, watched together, again.
+
+        As :meth:`Run.retry <cohere_batch_cli.library.run.Run.retry>` for each
+        part, with one watch of every retry of a round; records still failing
+        after the last round are logged, not raised.
+        """
+        from .. import pace
+        from ..exit_codes import ExitCode
+        from ..tasks.jobs import retry_job
+        from ..tasks.retrying import RetryOptions
+        from ..tasks.watching import follow
+        from .run import raise_for, watch_spec
+
+        if rounds < 1:
+            raise ValueError("rounds must be at least 1")
+        spec = watch_spec(timeout, interval)
+        api, reporter = self._client._api, self._client._reporter.also(on_progress)
+        options = RetryOptions(
+            rounds=rounds,
+            pause=pace.PAUSE if pause is None else pause,
+            read_timeout=self._client._timeout,
+            ca_bundle=self._client._ca_bundle,
+        )
+
+        def watch(ids: list[str]) -> ExitCode:
+            return follow(api, ids, reporter, spec, retries=self._client._retries)
+
+        outcome = retry_job(
+            api, self._record, reporter, self._store, options, watch=watch, path=self._path,
+            deadline=spec.deadline,
+        )  # fmt: skip
+        if outcome.exit_code not in (ExitCode.OK, ExitCode.RECORDS_FAILED, ExitCode.BATCH_FAILED):
+            raise_for(outcome.exit_code, f"job {self.id}", timeout, while_="retried")
+        if outcome.left:
+            reporter.warn(
+                f"{outcome.left:,} records of job {self.id} still fail after the last round"
+            )
+        return self
+
+    def results(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        format: ResultsFormat | None = None,
+        failed_only: bool = False,
+    ) -> ResultsSummary:
+        """Every part's and every attempt's results in one file, one record per ``custom_id``.
+
+        As :meth:`Run.results <cohere_batch_cli.library.run.Run.results>`;
+        :class:`~cohere_batch_cli.errors.NotReady` while a part still runs.
+        """
+        from ..errors import UsageError
+        from ..tasks.results import write_results
+        from .run import results_spec
+
+        destination = os.fspath(path)
+        if destination == "-":
+            raise UsageError("results() writes a file; records() streams the records instead")
+        spec = results_spec(self._client, output=destination, fmt=format, failed_only=failed_only)
+        return write_results(
+            self._client._api, spec, self._client._reporter, (self._record, self._store)
+        )
+
+    def records(self, *, failed_only: bool = False) -> Iterator[dict[str, Any]]:
+        """The job's results as dicts, streamed as they download (as :meth:`results` writes them)."""
+        from ..tasks.results import write_results
+        from .records import BinaryStdout, stream_records
+        from .run import results_spec
+
+        spec = results_spec(self._client, output="-", fmt="jsonl", failed_only=failed_only)
+        run = (self._record, self._store)
+
+        def download(stdout: BinaryStdout) -> object:
+            return write_results(
+                self._client._api, spec, self._client._reporter, run, stdout=stdout
+            )
+
+        return stream_records(download)
+
+    def cancel(self) -> None:
+        """``cbatch jobs cancel``: no part is sent after this, and every part still running is cancelled."""
+        from ..tasks.jobs import cancel_job
+
+        _, outcomes = cancel_job(self._client._api, self._record, self._store)
+        for batch_id, refused in outcomes:
+            if refused is not None:
+                self._client._reporter.warn(f"{batch_id}: not cancelled: {refused}")
+        self._record = self._store.job(self.id) or self._record
+
+    def _view(self) -> JobView:
+        from ..tasks.jobs import job_view
+
+        self._record = self._store.job(self.id) or self._record
+        return job_view(self._client._api, self._record, self._store)

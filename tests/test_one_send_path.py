@@ -151,6 +151,7 @@ def test_a_create_killed_while_its_uploads_answer_was_on_its_way_finds_its_datas
     ) as db:  # as a kill one moment earlier leaves it
         path, sha256 = db.execute("SELECT path, sha256 FROM input_files").fetchone()
         db.execute("DELETE FROM input_files")
+        db.execute("DELETE FROM uploads")  # the intent as it was written: no dataset yet
         db.execute(
             "INSERT INTO uploads VALUES (?, ?, ?, 'uploading', NULL, ?)",
             (path, sha256, naming.plain_dataset_name("faq"), time.time() - 5),
@@ -165,3 +166,48 @@ def test_a_create_killed_while_its_uploads_answer_was_on_its_way_finds_its_datas
     assert made.input_dataset_id == left.id
     with sqlite3.connect(cwd / "state" / "state.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM uploads").fetchone() == (0,), "the intent is done"
+
+
+def test_a_create_killed_before_its_batch_was_recorded_makes_no_second_batch(
+    world: dict[str, Any],
+) -> None:
+    """The create step is written before the call (``creating``, with the dataset), as a retry's
+    is: the same command run again looks for the batch made from that dataset under its name
+    before it creates one, so a kill after the API made the batch and before this machine
+    recorded it never makes two (before, it uploaded again and made a second batch)."""
+    client: CohereClient = world["client"]
+    command, _ = plain(world)
+    cwd = world["cwd"]
+    first = run_cbatch(world["server"].base_url, command, cwd, timeout=120)
+    assert first.returncode == 0, first.stderr
+    (made,) = list(client.iter_batches())
+    with sqlite3.connect(
+        cwd / "state" / "state.sqlite3"
+    ) as db:  # as a kill after the answer leaves it
+        path, sha256 = db.execute("SELECT path, sha256 FROM input_files").fetchone()
+        db.execute("DELETE FROM batches")
+        db.execute(
+            "INSERT INTO uploads VALUES (?, ?, ?, 'creating', ?, ?)",
+            (
+                path,
+                sha256,
+                naming.plain_dataset_name("faq"),
+                made.input_dataset_id,
+                time.time() - 5,
+            ),
+        )
+
+    again = run_cbatch(world["server"].base_url, command, cwd, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"resumed: batch {made.id} was created from faq.jsonl by an earlier run" in again.stderr
+    assert [b.id for b in client.iter_batches()] == [made.id], "no second batch"
+    inputs = [d.id for d in client.iter_datasets() if (d.dataset_type or "").endswith("-input")]
+    assert inputs == [made.input_dataset_id], "nothing uploaded again"
+    with sqlite3.connect(cwd / "state" / "state.sqlite3") as db:
+        assert db.execute("SELECT id FROM batches").fetchall() == [(made.id,)], "recorded now"
+        assert db.execute("SELECT count(*) FROM uploads").fetchone() == (0,), "the send is done"
+
+    # Once its batch is recorded, the same command makes a new batch, as it always has.
+    third = run_cbatch(world["server"].base_url, command, cwd, timeout=120)
+    assert third.returncode == 0, third.stderr
+    assert len(list(client.iter_batches())) == 2

@@ -535,8 +535,18 @@ class StateStore:
             (path, sha256, dataset_name, time.time()),
         )
 
+    def advance_upload(
+        self, path: str, sha256: str, dataset_name: str, step: str, dataset_id: str | None = None
+    ) -> None:
+        """Move a plain batch's send to ``step`` (``uploaded`` with its dataset, then ``creating``)."""
+        self._run(
+            "UPDATE uploads SET step = ?, dataset_id = COALESCE(?, dataset_id)"
+            " WHERE path = ? AND sha256 = ? AND dataset_name = ?",
+            (step, dataset_id, path, sha256, dataset_name),
+        )
+
     def end_upload(self, path: str, sha256: str, dataset_name: str) -> None:
-        """The upload's outcome is recorded elsewhere (its input file, then its batch): the intent is done."""
+        """The send's outcome is recorded elsewhere (its input file, its batch): the intent is done."""
         self._run(
             "DELETE FROM uploads WHERE path = ? AND sha256 = ? AND dataset_name = ?",
             (path, sha256, dataset_name),

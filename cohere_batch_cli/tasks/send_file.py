@@ -110,25 +110,36 @@ class FileSteps:
         requests are a temporary file: nothing to record for a retry). Heard from the upload itself, before
         it says the id, so a stop right after the id is shown still knows it; once only."""
         from .lineage import remember_input_file
-        from .sending import upload_intent
 
         if dataset_id in self.uploads:
             return
         self.uploads.append(dataset_id)
-        if self.recorded and self.spec.source is None and self.report is not None:
+        if self._intent():
+            assert self.report is not None
             fingerprint = self.report.fingerprint
             remember_input_file(dataset_id, self.spec.file, self.reporter, fingerprint)
-            upload_intent(self.spec.file, self.report, self.spec.name, self.reporter, done=True)
+            self._step("uploaded", dataset_id)
 
     def creating(self) -> None:
-        pass
+        if self._intent():  # a run killed before the answer looks for a batch made from the dataset
+            self._step("creating")
 
     def created(self, batch: Batch) -> None:
         from .lineage import remember_new_batch
 
-        remember_new_batch(
-            batch, self.reporter
-        )  # a store that fails is a warning: the id is still shown
+        remember_new_batch(batch, self.reporter)  # a store that fails is a warning: the id is shown
+        if self._intent():
+            self._step(None)
+
+    def _intent(self) -> bool:
+        """Whether this send's steps are written: a user's own file, checked, with a store to write in."""
+        return self.recorded and self.spec.source is None and self.report is not None
+
+    def _step(self, step: str | None, dataset_id: str | None = None) -> None:
+        from .sending import upload_intent
+
+        assert self.report is not None
+        upload_intent(self.spec.file, self.report, self.spec.name, self.reporter, step, dataset_id)
 
 
 def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:

@@ -335,7 +335,22 @@ def earlier_upload_of_file(
     path, dataset_name = str(file.resolve()), plain_dataset_name(name)
     candidates = store.datasets_uploaded_from(path, report.fingerprint)
     intent = store.upload_intent(path, report.fingerprint, dataset_name)
-    if intent is not None:  # killed while uploading: the answer, and so the id, never came back
+    if intent is not None and intent.step == "creating" and intent.dataset_id is not None:
+        made = batch_made_from(client, intent.dataset_id, name)
+        if (
+            made is not None
+        ):  # killed before the create's answer came back, or before it was recorded
+            from .lineage import remember_new_batch
+
+            reporter.info(
+                f"resumed: batch {made.id} was created from {file} by an earlier run stopped before it "
+                "was recorded; not creating another"
+            )
+            remember_new_batch(made, reporter)
+            store.end_upload(path, report.fingerprint, dataset_name)
+            raise EarlierBatch(made)
+    if intent is not None and intent.dataset_id is None:
+        # killed while uploading: the answer, and so the id, never came back
         named = dataset_named(client, dataset_name, intent.started_at)
         if named is not None and named not in candidates:
             candidates.insert(0, named)
@@ -368,14 +383,20 @@ def earlier_batch_of_file(
 
 
 def upload_intent(
-    file: Path, report: FileReport, name: str, reporter: Reporter, *, done: bool = False
+    file: Path,
+    report: FileReport,
+    name: str,
+    reporter: Reporter,
+    step: str | None = "uploading",
+    dataset_id: str | None = None,
 ) -> None:
-    """Write (or, ``done``, clear) a plain batch's intent to upload these bytes as its dataset.
+    """Write a plain batch's send at ``step`` (``uploading``, ``uploaded``, ``creating``; None: done).
 
-    Written between the check and the first byte sent, cleared once the
-    dataset's id is recorded with its input file; a store that cannot take it
-    is one warning (the upload goes on: only a kill during it loses the look
-    by name).
+    The intent to upload these bytes is written between the check and the
+    first byte sent; the dataset once the API names it; ``creating`` before
+    the create call; and the intent is cleared once the batch is recorded. A
+    store that cannot take it is one warning (the send goes on: only a kill in
+    that step loses the look on the API).
     """
     from ..errors import StoreError
     from ..naming import plain_dataset_name
@@ -389,9 +410,21 @@ def upload_intent(
         return
     key = (str(file.resolve()), report.fingerprint, plain_dataset_name(name))
     try:
-        if done:
+        if step is None:
             store.end_upload(*key)
-        else:
+        elif step == "uploading":
             store.begin_upload(*key)
+        else:
+            store.advance_upload(*key, step, dataset_id)
     except StoreError as exc:
         reporter.warn(f"{exc}; the upload's intent is not recorded")
+
+
+def batch_made_from(client: CohereClient, dataset_id: str, name: str) -> Batch | None:
+    """The batch called ``name`` made from ``dataset_id``, among the newest :data:`EARLIER_UPLOAD_LOOKUP`."""
+    for seen, batch in enumerate(client.iter_batches(page_size=100, order_by="created_at")):
+        if seen >= EARLIER_UPLOAD_LOOKUP:
+            break
+        if batch.input_dataset_id == dataset_id and batch.name == name:
+            return batch
+    return None

@@ -254,6 +254,28 @@ def test_a_job_of_parts_waited_retried_and_read_as_one(client: cb.Client, tmp_pa
     assert failed == ["r-2", "r-7"]
 
 
+def test_a_job_is_attached_from_an_empty_store_and_nothing_is_sent_twice(
+    client: cb.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another machine (here: an empty state store) takes the job up by its id and its input."""
+    requests = write_jsonl(tmp_path / "shared.jsonl", chat_records(6))
+    with nothing_printed():
+        job = client.create_job(requests, model=MODEL, max_records_per_batch=3)
+        made = [part.id for part in job.parts()]
+    monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "another-machine"))
+    with nothing_printed():
+        with pytest.raises(cb.NoMatch):
+            client.job(job.id)  # this "machine" has no record of it
+        attached = client.attach_job(job.id, requests, max_records_per_batch=3)
+        attached.wait(timeout=60, interval=0.1)
+        records = list(attached.records())
+        on_api = [b for b in client._api.iter_batches() if f"[job {job.id} " in b.name]
+    assert attached.id == job.id and attached.name == "shared"
+    assert [part.id for part in attached.parts()] == made
+    assert sorted(b.id for b in on_api) == sorted(made)  # no batch made twice
+    assert sorted(r["custom_id"] for r in records) == sorted(f"r-{i}" for i in range(6))
+
+
 def test_ctrl_c_in_a_wait_is_raised_and_cancels_nothing(client: cb.Client, tmp_path: Path) -> None:
     """The watch task turns Ctrl-C into an exit code for a command; a program gets it back as raised."""
     requests = write_jsonl(tmp_path / "interrupted.jsonl", chat_records(2))

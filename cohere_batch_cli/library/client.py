@@ -22,6 +22,7 @@ from .reporting import LibraryReporter, logger
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..config import Settings
+    from ..tasks.jobs import JobOptions
     from ..tasks.table_prompts import TablePrompt
     from .job import Job
     from .reporting import EventCallback
@@ -267,7 +268,7 @@ class Client:
         from ..errors import UsageError
         from ..state.store import open_store
         from ..tasks.datasets import default_name
-        from ..tasks.jobs import JobOptions, create_job, input_of, send_parts
+        from ..tasks.jobs import create_job, input_of, send_parts
         from ..tasks.models import check_model
         from .job import Job
 
@@ -275,24 +276,72 @@ class Client:
         model = model or self._settings.model.value
         if not model:
             raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
-        limit = self._settings.limits.dataset_max_bytes
-        size = limit if max_bytes_per_batch is None else max_bytes_per_batch
-        if size > limit:
-            raise UsageError(
-                f"max_bytes_per_batch {size:,} is over the dataset limit of {limit:,} bytes"
-            )
+        size = self._part_size(max_bytes_per_batch)
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
-        options = JobOptions(
-            label=name or default_name(path),
-            model=model,
-            max_bytes=size,
-            max_records=max_records_per_batch,
-            org_max_bytes=self._settings.limits.org_max_bytes,
-        )
+        options = self._job_options(name or default_name(path), model, size, max_records_per_batch)
         store = open_store()
         record = create_job(self._api, path, self._reporter, options, store)
         send_parts(self._api, record, self._reporter, store, options, path=input_of(record, path))
         return Job(self, store.job(record.id) or record, store, path)
+
+    def attach_job(
+        self,
+        job_id: str,
+        file: str | os.PathLike[str],
+        *,
+        model: str | None = None,
+        name: str | None = None,
+        max_records_per_batch: int | None = None,
+        max_bytes_per_batch: int | None = None,
+    ) -> Job:
+        """``cbatch jobs attach``: a job another machine started, rebuilt from the API's names and its input.
+
+        ``file`` is the job's input and the split options the ones it was made
+        with (a part the API shows with another record count says they are
+        not, and nothing is recorded). The job is then recorded here, and what
+        it has not sent yet is sent: it goes on as if it had started here.
+        """
+        from ..state.store import open_store
+        from ..tasks.jobs import attach_job, input_of, send_parts
+        from .job import Job
+
+        path = Path(os.fspath(file))
+        store = open_store()
+        record = attach_job(
+            self._api, job_id, path, self._reporter, store,
+            model=model or self._settings.model.value, label=name,
+            max_bytes=self._part_size(max_bytes_per_batch), max_records=max_records_per_batch,
+            dataset_type=None,
+        )  # fmt: skip
+        options = self._job_options(
+            record.label, record.model, record.max_bytes, record.max_records
+        )
+        send_parts(self._api, record, self._reporter, store, options, path=input_of(record, path))
+        return Job(self, store.job(record.id) or record, store, path)
+
+    def _part_size(self, max_bytes: int | None) -> int:
+        """A part's largest size: the one given, at most the dataset limit (its default)."""
+        from ..errors import UsageError
+
+        limit = self._settings.limits.dataset_max_bytes
+        if max_bytes is not None and max_bytes > limit:
+            raise UsageError(
+                f"max_bytes_per_batch {max_bytes:,} is over the dataset limit of {limit:,} bytes"
+            )
+        return limit if max_bytes is None else max_bytes
+
+    def _job_options(
+        self, label: str, model: str, max_bytes: int | None, max_records: int | None
+    ) -> JobOptions:
+        from ..tasks.jobs import JobOptions
+
+        return JobOptions(
+            label=label,
+            model=model,
+            max_bytes=max_bytes or self._settings.limits.dataset_max_bytes,
+            max_records=max_records,
+            org_max_bytes=self._settings.limits.org_max_bytes,
+        )
 
     def job(self, job_id: str) -> Job:
         """The job ``job_id`` (or a unique start of it) recorded on this machine.

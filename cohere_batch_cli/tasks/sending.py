@@ -18,7 +18,11 @@ moment is picked up, never doubled:
 
 What differs from one caller to the next is data, not code: the names a
 part is sent under and how messages name it (:class:`Part`), and where its
-steps are written (a :class:`Steps`: a retry's attempts, a job's parts).
+steps are written (a :class:`Steps`: a retry's attempts, a job's parts, a
+plain batch's ``uploads``, :class:`.send_file.FileSteps`). A plain batch's
+own looks for what an earlier run left (a dataset uploaded from the same
+bytes, a batch made from it, or, with no store to read, the batch itself on
+the API) live here too, beside the rule they share with the others.
 """
 
 from __future__ import annotations
@@ -59,7 +63,8 @@ class Part:
 class Steps(Protocol):
     """Where one part's steps are written, each before it is taken: the run's own record of the part.
 
-    A retry writes them to its attempts, a job to its parts. ``still_wanted``
+    A retry writes them to its attempts, a job to its parts, a plain batch to
+    its ``uploads`` row (the bytes it checked, then its dataset). ``still_wanted``
     raises to stop the part (its run was canceled); it is read under the
     run's step lock, before the upload and before the create.
     """

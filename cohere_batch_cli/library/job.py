@@ -106,7 +106,7 @@ class Job:
         on_progress: EventCallback | None = None,
         interval: float | None = None,
     ) -> Job:
-        """``cbatch jobs retry --rounds N --watch``: what failed in every part sent again, watched together, again.
+        """``cbatch jobs retry --rounds N``: what failed in every part sent again, watched together, again.
 
         As :meth:`Run.retry <cohere_batch_cli.library.run.Run.retry>` for each
         part, with one watch of every retry of a round; records still failing

@@ -301,8 +301,18 @@ def open_table_file(file: TableFile) -> TableReader:
 
 
 def holds_requests(path: Path) -> bool:
-    """Whether ``path`` is a JSONL of requests (``{custom_id, body}`` lines) rather than a table."""
-    if path.is_dir() or _SUFFIXES.get(path.suffix.lower()) != "jsonl":
+    """Whether ``path`` is a JSONL of requests (``{custom_id, body}`` lines) rather than a table.
+
+    A name that is no table's (``requests.txt``, ``input.json``) is taken as
+    requests, as ``--join`` always took it: their own check then says what the
+    file lacks, where the table reader could only refuse its name.
+    """
+    if path.is_dir():
+        return False
+    kind = _SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        return True
+    if kind != "jsonl":
         return False
     try:
         with open(path, "rb") as fh:

@@ -107,9 +107,9 @@ def change_rows(source: Path, target: Path, share: float, seed: int) -> set[int]
 
 def render(table: Path, cache_on: bool, out_path: Path) -> tuple[object, float]:
     from cohere_batch_cli.tasks.request_reuse import table_requests
-    from cohere_batch_cli.tasks.table_prompts import TablePrompt, render_requests
+    from cohere_batch_cli.tasks.table_prompts import TableSpec, render_requests
 
-    run = TablePrompt(table=table, template=TEMPLATE, cache=cache_on)
+    run = TableSpec(table=table, template=TEMPLATE, cache=cache_on)
     started = time.perf_counter()
     cpu = time.process_time()
     with table_requests(run, MODEL, None, Quiet()) as requests, open(out_path, "w") as out:

@@ -256,9 +256,36 @@ def test_watch_follows_the_batch_made_from_a_table(cli: Cli, tmp_path: Path) -> 
     ("args", "says"),
     [
         (("--prompt", "x"), "--prompt go with --from TABLE"),
-        (("--from", "t.csv"), "exactly one of --prompt TEMPLATE or --prompt-file"),
+        (
+            ("--from", "t.csv"),
+            "exactly one of --prompt TEMPLATE, --prompt-file FILE or --embed COLUMN",
+        ),
         (("--from", "t.csv", "--file", "r.jsonl", "--prompt", "x"), "exactly one of --dataset"),
-        (("--from", "t.csv", "--prompt", "x", "--split"), "does not run as a job yet"),
+        (
+            ("--from", "t.csv", "--prompt", "x", "--embed", "x"),
+            "--embed and --prompt do not go together",
+        ),
+        (
+            ("--from", "t.csv", "--prompt-file", "p.j2", "--embed", "x"),
+            "--embed and --prompt do not go together",
+        ),
+        (
+            ("--from", "t.csv", "--embed", "x", "--system", "s", "--max-tokens", "5"),
+            "--system, --max-tokens go with --prompt, not --embed",
+        ),
+        (
+            ("--from", "t.csv", "--prompt", "x", "--embed-types", "float"),
+            "--embed-types go with --embed",
+        ),
+        (("--embed", "x"), "--embed go with --from TABLE"),
+        (
+            ("--from", "t.csv", "--embed", "x", "--type", "batch-embed-v2-input"),
+            "--type goes with --file",
+        ),
+        (
+            ("--from", "t.csv", "--embed", "x", "--embed-types", "float,bits"),
+            "--embed-types: bits is not an embedding type",
+        ),
         (("--from", "t.csv", "--prompt", "{{ x", "--dry-run"), "--prompt: line 1:"),
     ],
 )
@@ -306,7 +333,7 @@ def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_p
     """Rows are read a record batch at a time: four times the rows, not four times the memory."""
     import tracemalloc
 
-    from cohere_batch_cli.tasks.table_prompts import TablePrompt, render_requests
+    from cohere_batch_cli.tasks.table_prompts import TableSpec, render_requests
 
     class Discard:
         def write(self, text: str) -> None:
@@ -324,7 +351,7 @@ def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_p
         )
         tracemalloc.start()
         try:
-            render_requests(TablePrompt(table, "{{ n }}: {{ text }}"), Discard(), Quiet())  # type: ignore[arg-type]
+            render_requests(TableSpec(table, "{{ n }}: {{ text }}"), Discard(), Quiet())  # type: ignore[arg-type]
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()

@@ -17,7 +17,7 @@ import pytest
 
 from cohere_batch_cli.errors import UsageError
 from cohere_batch_cli.results.answers import compile
-from cohere_batch_cli.tasks.table_prompts import TablePrompt
+from cohere_batch_cli.tasks.table_prompts import TableSpec
 from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
 
@@ -214,7 +214,7 @@ def test_a_model_older_than_command_r_08_2024_is_warned_of(
 def test_a_schema_does_not_go_with_documents_or_tools(tmp_path: Path, field: str) -> None:
     fmt = {"type": "json_object", "json_schema": REVIEW}
     with pytest.raises(UsageError, match=f"--schema does not go with {field}"):
-        TablePrompt(table=tmp_path, template="x", options={"response_format": fmt, field: []})
+        TableSpec(table=tmp_path, template="x", options={"response_format": fmt, field: []})
 
 
 def test_the_check_of_a_file_warns_of_structured_output_cohere_does_not_support(

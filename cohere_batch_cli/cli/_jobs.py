@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
+from ..errors import CbatchError, UsageError
 from ..exit_codes import ExitCode
 from ._context import CliState
 
@@ -23,9 +23,10 @@ if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions, JobView
     from ..tasks.retrying import RetryOptions
+    from ..tasks.table_prompts import TableSpec
     from ..tasks.watching import WatchSpec
 
-SplitOpt = Annotated[bool, typer.Option("--split", help="With --file: run a file of any size as a job of as many batches as the dataset limit needs ('cbatch jobs').")]  # fmt: skip
+SplitOpt = Annotated[bool, typer.Option("--split", help="With --file or --from: run an input of any size as a job of as many batches as the dataset limit needs ('cbatch jobs').")]  # fmt: skip
 MaxRecordsOpt = Annotated[int | None, typer.Option("--max-records-per-batch", metavar="N", min=1, help="Run it as a job whose batches hold at most N records each.", show_default=False)]  # fmt: skip
 MaxBytesOpt = Annotated[str | None, typer.Option("--max-bytes-per-batch", metavar="SIZE", help="Run it as a job whose batches' inputs hold at most SIZE each (800MB, 1.5GB; at most the dataset limit).", show_default=False)]  # fmt: skip
 DeleteInputsOpt = Annotated[bool, typer.Option("--delete-inputs", help="Delete each part's input dataset once its batch ended, to make room in the organisation's storage for the next parts.")]  # fmt: skip
@@ -83,16 +84,33 @@ def split_size(state: CliState, max_bytes: str | None) -> int:
 
 
 def dry_run_job(
-    state: CliState, file: Path, options: JobOptions, *, context_check: bool = True
+    state: CliState,
+    file: Path,
+    options: JobOptions,
+    *,
+    context_check: bool = True,
+    table: TableSpec | None = None,
+    ctx: typer.Context | None = None,
 ) -> None:
-    """``jobs create --dry-run``, ``create --split --dry-run``: the check, the context, the split plan; nothing sent."""
+    """``jobs create --dry-run``, ``create --split --dry-run``: the check, the context, the split plan; nothing sent.
+
+    With ``table`` (``--from``), ``file`` is the table: its rows are rendered
+    into a temporary file (removed as the command ends, through ``ctx``) that
+    is checked and planned as any job's input.
+    """
     from ..tasks.dry_run import DryRun, dry_run_create
     from ..tasks.estimating import GuardOptions
     from ._estimating import count_options
 
+    if table is not None:
+        from ._tables import render_table
+
+        assert ctx is not None
+        file = render_table(ctx, state, table, options.model).file
     run = DryRun(
         label=options.label, model=options.model, guard=GuardOptions(count_options(state, None), check_context=context_check),
         dataset_type=options.dataset_type, limits=state.settings().limits, split=(options.max_bytes, options.max_records),
+        source_label=table.label if table is not None else None,
     )  # fmt: skip
     dry_run_create(state.client(), file, state.out, run)
 
@@ -122,8 +140,16 @@ def start_job(
     json_out: bool,
     quiet: bool,
     spec: WatchSpec,
+    table: TableSpec | None = None,
+    ctx: typer.Context | None = None,
 ) -> ExitCode:
-    """Split ``file``, send every part and, with ``watch``, follow them as ``spec`` says (and retry as ``retry`` says)."""
+    """Split ``file``, send every part and, with ``watch``, follow them as ``spec`` says (and retry as ``retry`` says).
+
+    With ``table`` (``--from``), ``file`` is the table: its rows are rendered
+    first into requests the job keeps in the state folder (each part, a
+    resume and a retry read them again), and that file is what is split. The
+    map of rows that reuse another's answer is kept under the job's id.
+    """
     from ..spool import is_stdin
     from ..tasks.jobs import create_job
 
@@ -132,7 +158,24 @@ def start_job(
     if retry is not None and retry.rounds and not watch:
         raise UsageError("--retry-failed needs --watch: a round waits for the parts before it")
     store = store_for_jobs()
-    job = create_job(state.client(), file, state.out, options, store)
+    reused = None
+    if table is not None:
+        from ._tables import render_table
+
+        assert ctx is not None
+        rendered = render_table(ctx, state, table, options.model, job=True)
+        file, reused = rendered.file, rendered.reuse
+        import dataclasses
+
+        options = dataclasses.replace(options, input_label=table.label)
+    try:
+        job = create_job(state.client(), file, state.out, options, store)
+    except CbatchError:
+        if table is not None:  # refused (a record the check refuses): no job reads these requests
+            file.unlink(missing_ok=True)
+        raise
+    if reused is not None:
+        reused.keep(job.id, state.out)  # for results to give every row its answer
     if quiet:
         state.out.raw_line(job.id)  # at once: a script has the id even if a later step stops
     with hold_job(store, job.id, options.wait_lock):

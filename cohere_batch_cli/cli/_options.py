@@ -253,12 +253,14 @@ def _spec_options(
     function: Callable[..., None],
     declared: dict[str, tuple[Any, Any]],
     build: Callable[[dict[str, Any], dict[str, Any]], Any],
+    name: str = "spec",
 ) -> Callable[..., None]:
     """``function`` with the ``declared`` options added to its signature, handed over as one ``spec``.
 
-    The one way a family of options (a watch's, a results writer's) is given
-    to every command that takes it: typer reads the added parameters, and the
-    command receives ``build(values, its other arguments)`` as ``spec``.
+    The one way a family of options (a watch's, a results writer's, a
+    table's) is given to every command that takes it: typer reads the added
+    parameters, and the command receives ``build(values, its other
+    arguments)`` as ``spec`` (or as ``name``: a command can take two families).
     """
     import functools
     import inspect
@@ -267,12 +269,19 @@ def _spec_options(
     namespace = function.__globals__
 
     def resolved(annotation: Any) -> Any:  # what typer would read, without the spec's own type
-        return eval(annotation, namespace) if isinstance(annotation, str) else annotation
+        if not isinstance(annotation, str):
+            return annotation
+        try:
+            return eval(annotation, namespace)
+        except (
+            NameError
+        ):  # another family's spec (a type imported for checking alone): its own wrapper takes it
+            return annotation
 
     kept = [
         p.replace(annotation=resolved(p.annotation))
         for p in signature.parameters.values()
-        if p.name != "spec"
+        if p.name != name
     ]
     added = [
         inspect.Parameter(
@@ -285,8 +294,8 @@ def _spec_options(
 
     @functools.wraps(function)
     def command(*args: Any, **kwargs: Any) -> None:
-        values = {name: kwargs.pop(name, default) for name, (_, default) in declared.items()}
-        function(*args, spec=build(values, kwargs), **kwargs)
+        values = {key: kwargs.pop(key, default) for key, (_, default) in declared.items()}
+        function(*args, **{name: build(values, kwargs)}, **kwargs)
 
     command.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in params}

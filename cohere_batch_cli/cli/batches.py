@@ -45,11 +45,13 @@ from ._options import (
     watch_options,
 )
 from ._show import show_batch
+from ._tables import table_options
 
 if TYPE_CHECKING:
     from ..api.models import Batch
     from ..state.store import JobRecord, StateStore
     from ..tasks.retrying import RetryOptions
+    from ..tasks.table_prompts import TableSpec
     from ..tasks.watching import WatchSpec
     from ._context import CliState
 
@@ -93,82 +95,6 @@ def _create_again(
     return shlex.join(args)
 
 
-def _read_text(path: Path, option: str) -> str:
-    from ..errors import InputFileError
-
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or exc
-        raise InputFileError(f"{option}: cannot read {path}: {reason}") from None
-
-
-def _table_prompt(
-    table: Path | None,
-    prompt: str | None,
-    prompt_file: Path | None,
-    system: str | None,
-    system_file: Path | None,
-    id_column: str | None,
-    max_tokens: int | None,
-    temperature: float | None,
-    *,
-    dataset_type: str | None,
-    job: bool,
-    schema: Path | None = None,
-    no_dedupe: bool = False,
-    no_cache: bool = False,
-) -> Any:
-    """``create --from``'s options as one value, or None without --from; a bad mix is exit 2."""
-    given = {
-        "--prompt": prompt, "--prompt-file": prompt_file, "--system": system,
-        "--system-file": system_file, "--id-column": id_column, "--max-tokens": max_tokens,
-        "--temperature": temperature, "--schema": schema, "--no-dedupe": no_dedupe or None,
-        "--no-cache": no_cache or None,
-    }  # fmt: skip
-    if table is None:
-        stray = [option for option, value in given.items() if value is not None]
-        if stray:
-            raise UsageError(f"{', '.join(stray)} go with --from TABLE")
-        return None
-    if (prompt is None) == (prompt_file is None):
-        raise UsageError("--from needs exactly one of --prompt TEMPLATE or --prompt-file FILE")
-    if system is not None and system_file is not None:
-        raise UsageError("give --system or --system-file, not both")
-    if dataset_type is not None:
-        raise UsageError("--type goes with --file: a table's rows are chat requests")
-    if job:
-        raise UsageError(
-            "--from does not run as a job yet: --split and --max-*-per-batch go with --file"
-        )
-    from ..tasks.table_prompts import TablePrompt, structured_output
-
-    options: dict[str, Any] = {}
-    if max_tokens is not None:
-        options["max_tokens"] = max_tokens
-    if temperature is not None:
-        options["temperature"] = temperature
-    if schema is not None:
-        options["response_format"] = structured_output(
-            _read_text(schema, "--schema"), f"--schema {schema}"
-        )
-    if prompt is not None:
-        template, where = prompt, "--prompt"
-    else:
-        assert prompt_file is not None
-        template, where = _read_text(prompt_file, "--prompt-file"), str(prompt_file)
-    return TablePrompt(
-        table=table,
-        template=template,
-        where=where,
-        system=system if system_file is None else _read_text(system_file, "--system-file"),
-        id_column=id_column,
-        options=options,
-        dedupe=not no_dedupe,
-        cache=not no_cache,
-    )
-
-
 class OrderBy(str, Enum):
     created_at = "created_at"
     updated_at = "updated_at"
@@ -180,9 +106,11 @@ def register(app: typer.Typer) -> None:
     @app.command("create", rich_help_panel="Batches")
     @command_errors
     @watch_options
+    @table_options
     def create(
         ctx: typer.Context,
         spec: WatchSpec,
+        table: TableSpec | None,
         name: Annotated[
             str | None,
             typer.Option("--name", "-n", help="Name of the batch (default: from the file name)."),
@@ -205,102 +133,6 @@ def register(app: typer.Typer) -> None:
                 dir_okay=False,
             ),
         ] = None,
-        table: Annotated[
-            Path | None,
-            typer.Option(
-                "--from",
-                help="A table (CSV, Parquet, JSONL of objects, or a folder of them): one chat request a row, from --prompt.",
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        prompt: Annotated[
-            str | None,
-            typer.Option(
-                "--prompt",
-                metavar="TEMPLATE",
-                help='With --from: the user message, a Jinja2 template of the row\'s columns ({{ title }}, {{ row["review text"] }}).',
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        prompt_file: Annotated[
-            Path | None,
-            typer.Option(
-                "--prompt-file",
-                help="With --from: the template, read from a file.",
-                dir_okay=False,
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        system: Annotated[
-            str | None,
-            typer.Option(
-                "--system",
-                metavar="TEXT",
-                help="With --from: a system message before every prompt (as written, not a template).",
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        system_file: Annotated[
-            Path | None,
-            typer.Option(
-                "--system-file",
-                help="With --from: the system message, read from a file.",
-                dir_okay=False,
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        id_column: Annotated[
-            str | None,
-            typer.Option(
-                "--id-column",
-                metavar="COLUMN",
-                help="With --from: the column that holds each row's custom_id (default: its row number, from 1).",
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        max_tokens: Annotated[
-            int | None,
-            typer.Option(
-                "--max-tokens",
-                min=1,
-                help="With --from: max_tokens of every request.",
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        temperature: Annotated[
-            float | None,
-            typer.Option(
-                "--temperature",
-                min=0.0,
-                help="With --from: temperature of every request.",
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        schema: Annotated[
-            Path | None,
-            typer.Option(
-                "--schema",
-                metavar="FILE",
-                help="With --from: a JSON Schema every answer must follow (sent as response_format json_object), checked against Cohere's rules first.",
-                rich_help_panel="A table in",
-            ),
-        ] = None,
-        no_dedupe: Annotated[
-            bool,
-            typer.Option(
-                "--no-dedupe",
-                help="With --from: send every row as a request of its own, even rows that render alike (sampling at a temperature above 0); the answer cache is not used either.",
-                rich_help_panel="A table in",
-            ),
-        ] = False,
-        no_cache: Annotated[
-            bool,
-            typer.Option(
-                "--no-cache",
-                help="With --from: do not look for the rows' answers in the local answer cache, nor keep them there (rows that render alike are still sent once).",
-                rich_help_panel="A table in",
-            ),
-        ] = False,
         model: Annotated[
             str | None,
             typer.Option(
@@ -399,6 +231,10 @@ def register(app: typer.Typer) -> None:
         template uses without a default (exit 5): nothing is sent. --schema
         FILE asks for answers that follow a JSON Schema; a schema that breaks
         one of Cohere's rules is refused (exit 2), naming the part at fault.
+        --embed COLUMN makes each row's text in COLUMN one embed request
+        instead (--embed-input-type, --embed-types, --embed-truncate,
+        --embed-max-tokens). With --split (or --max-*-per-batch) a table runs
+        as a job, its rendered requests split as a file's.
 
         Examples:
 
@@ -413,6 +249,8 @@ def register(app: typer.Typer) -> None:
           cbatch create --file requests.jsonl --model command-r-08-2024 --max-cost 25
 
           cbatch create --from reviews.csv --prompt 'Classify: {{ text }}' --model command-r-08-2024
+
+          cbatch create --from docs.parquet --embed text --embed-types float,int8 --model embed-english-v3.0
         """
         import dataclasses
 
@@ -424,11 +262,6 @@ def register(app: typer.Typer) -> None:
         lines = json_out and watch  # the batch, then events: one JSON object a line
         out = state.out.set_mode(json_out=json_out and not lines, jsonl=jsonl or lines, quiet=quiet)
         spec = dataclasses.replace(spec, json_lines=json_out or jsonl)
-        table_run = _table_prompt(
-            table, prompt, prompt_file, system, system_file, id_column, max_tokens, temperature,
-            dataset_type=dataset_type, job=wants_job(split, max_records_per_batch, max_bytes_per_batch),
-            schema=schema, no_dedupe=no_dedupe, no_cache=no_cache,
-        )  # fmt: skip
         if (dataset is not None) + (file is not None) + (table is not None) != 1:
             raise UsageError(
                 "give exactly one of --dataset DATASET_ID, --file FILE or --from TABLE"
@@ -442,14 +275,21 @@ def register(app: typer.Typer) -> None:
             refuse_watch_options(spec, "add --watch")
         if retry_failed and not watch:
             raise UsageError("--retry-failed needs --watch: a round waits for the batch before it")
-        if wants_job(
-            split, max_records_per_batch, max_bytes_per_batch
-        ):  # a job: 'cbatch jobs create' by another name
+        as_job = wants_job(split, max_records_per_batch, max_bytes_per_batch)
+        if table is not None:
+            from ._tables import hand_over as hand_over_table
+
+            hand_over_table("create --split" if as_job else "create", table)
+            dataset_type = table.dataset_type
+        source = (
+            file if table is None else table.table
+        )  # what messages and the default name come from
+        if as_job:  # a job: 'cbatch jobs create' by another name
             from ._jobs import dry_run_job, job_options, start_job
 
-            if file is None:
+            if source is None:
                 raise UsageError(
-                    "--split and --max-*-per-batch cut a --file into a job of batches, not a dataset"
+                    "--split and --max-*-per-batch cut a --file or a --from table into a job of batches, not a dataset"
                 )
             if (
                 max_cost is not None
@@ -459,23 +299,24 @@ def register(app: typer.Typer) -> None:
             ):
                 raise UsageError(
                     "--max-cost, --max-input-tokens, --strict-context and --tokenizer do not cover a job's parts yet",
-                    hint=f"check the whole file first: cbatch estimate {file} --model MODEL --max-cost AMOUNT",
+                    hint=f"check the whole input first: cbatch estimate {file or '--from ' + str(source)} --model MODEL --max-cost AMOUNT",
                 )
             job = job_options(
-                state, label=name or default_name(file), model=model, dataset_type=dataset_type,
+                state, label=name or default_name(source), model=model, dataset_type=dataset_type,
                 max_records=max_records_per_batch, max_bytes=max_bytes_per_batch, wait_lock=wait_lock,
             )  # fmt: skip
             if dry_run:
-                dry_run_job(state, file, job, context_check=context_check)
+                dry_run_job(state, source, job, context_check=context_check, table=table, ctx=ctx)
                 return
             if watch:
                 hand_over("create --split --watch", spec)
             rounds = retry_options(
                 state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
             )  # fmt: skip
-            raise typer.Exit(
-                start_job(state, file, job, watch=watch, retry=rounds, json_out=json_out, quiet=quiet, spec=spec)
-            )  # fmt: skip
+            raise typer.Exit(start_job(
+                state, source, job, watch=watch, retry=rounds, json_out=json_out, quiet=quiet, spec=spec,
+                table=table, ctx=ctx,
+            ))  # fmt: skip
         if name is not None and not name.strip():
             raise UsageError(
                 "--name is empty; give a name, or leave --name out to use the file's name"
@@ -503,19 +344,13 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 "--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file"
             )
-        source = file  # what messages and the default name come from: the file, else the table
         rendered = None  # a table run's requests, and what is recorded once they are sent
-        if table_run is not None:
-            from ..tasks.table_send import table_requests_file
+        if table is not None:
+            from ._tables import render_table
 
             # Rendered whole before anything is sent: a missing column or a null stops it here.
-            rendered = ctx.with_resource(
-                table_requests_file(
-                    table_run, model, state.settings().prices_for(model), out, record=not dry_run
-                )
-            )
+            rendered = render_table(ctx, state, table, model, record=not dry_run)
             file = rendered.file
-            source = table_run.table
         if watch:
             hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
         client = state.client()
@@ -529,9 +364,9 @@ def register(app: typer.Typer) -> None:
             label = name or default_name(source or file)
             send = send_spec(
                 state, file=file, model=model, name=label,
-                dataset_name=plain_dataset_name(label) if name or table_run is not None else None,
-                dataset_type=dataset_type, source=None if table_run is None else source,
-                label=table_run.label if table_run is not None else None, max_cost=max_cost,
+                dataset_name=plain_dataset_name(label) if name or table is not None else None,
+                dataset_type=dataset_type, source=None if table is None else source,
+                label=table.label if table is not None else None, max_cost=max_cost,
                 max_input_tokens=max_input_tokens, context_check=context_check, strict_context=strict_context,
                 tokenizer=tokenizer, wait_lock=wait_lock, deadline=spec.deadline if watch else None,
                 carry_on=lambda dataset_id: _create_again(

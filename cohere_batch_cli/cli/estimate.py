@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,22 +11,29 @@ from ..errors import InputRejected, UsageError
 from ._context import get_state
 from ._errors import command_errors
 from ._options import MaxCostOpt, MaxInputTokensOpt, TokenizerFileOpt
+from ._tables import table_options
+
+if TYPE_CHECKING:
+    from ..tasks.table_prompts import TableSpec
 
 
 def register(app: typer.Typer) -> None:
     @app.command("estimate", rich_help_panel="Batches")
     @command_errors
+    @table_options
     def estimate(
         ctx: typer.Context,
+        table: TableSpec | None,
         file: Annotated[
-            Path,
+            Path | None,
             typer.Argument(
-                help="A JSONL file of chat or embed requests.",
-                metavar="FILE",
+                help="A JSONL file of chat or embed requests (or --from TABLE).",
+                metavar="[FILE]",
                 exists=True,
                 dir_okay=False,
+                show_default=False,
             ),
-        ],
+        ] = None,
         model: Annotated[
             str | None,
             typer.Option(
@@ -79,9 +86,16 @@ def register(app: typer.Typer) -> None:
         5, as it is for a file over --max-cost or --max-input-tokens. The cost
         bound needs prices for the model in the profile (cbatch ships none).
 
+        With --from TABLE (and --prompt or --embed, as 'cbatch create
+        --from'), the table's rows are rendered into requests exactly as create
+        renders them, and the requests create would send are counted (rows that
+        render alike once, those the answer cache answers not at all).
+
         Examples:
 
           cbatch estimate requests.jsonl --model command-r-08-2024
+
+          cbatch estimate --from reviews.csv --prompt 'Classify: {{ text }}' -m command-r-08-2024
 
           cbatch estimate requests.jsonl -m command-r-08-2024 --max-cost 25 --json
 
@@ -94,8 +108,15 @@ def register(app: typer.Typer) -> None:
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out)
+        if (file is None) == (table is None):
+            raise UsageError("give exactly one of FILE or --from TABLE")
         if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
             raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
+        if table is not None:
+            from ._tables import hand_over
+
+            hand_over("estimate", table)
+            dataset_type = table.dataset_type
         client = state.client()
         batch = None
         if batch_id:
@@ -108,6 +129,11 @@ def register(app: typer.Typer) -> None:
         if not model:
             raise UsageError("--model is required (or set 'model' in your profile)")
         limit = budget(state, model, max_cost, max_input_tokens)
+        if table is not None:
+            from ._tables import render_table
+
+            file = render_table(ctx, state, table, model).file
+        assert file is not None
         counted = estimate_file(
             client,
             file,
@@ -116,6 +142,11 @@ def register(app: typer.Typer) -> None:
             options=count_options(state, tokenizer),
             reporter=out,
         )
+        if table is not None:  # named as create names a table's requests
+            import dataclasses
+
+            counted = dataclasses.replace(counted, path=Path(table.label))
+            file = counted.path
         data = counted.to_json(state.settings().prices_for(model))
         if batch is not None:
             comparison = compare(counted, batch)

@@ -28,6 +28,7 @@ from ._options import (
     retry_options,
     watch_options,
 )
+from ._tables import table_options
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from ..tasks.jobs import JobOptions
     from ..tasks.results_spec import ResultsSpec
     from ..tasks.retrying import RetryOptions
+    from ..tasks.table_prompts import TableSpec
     from ..tasks.watching import WatchSpec
     from ._context import CliState
 
@@ -81,8 +83,13 @@ JobIdArg = Annotated[
     ),
 ]
 FileArg = Annotated[
-    Path,
-    typer.Argument(help="A JSONL file of requests, of any size.", metavar="FILE", dir_okay=False),
+    Path | None,
+    typer.Argument(
+        help="A JSONL file of requests, of any size (or --from TABLE).",
+        metavar="[FILE]",
+        dir_okay=False,
+        show_default=False,
+    ),
 ]
 FileOpt = Annotated[Path | None, typer.Option("--file", "-f", help="The job's input file (default: the file it was made from, while unchanged).", dir_okay=False, show_default=False)]  # fmt: skip
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model to run every request with (default: CBATCH_MODEL, else the profile's model).", show_default=False)]  # fmt: skip
@@ -115,10 +122,12 @@ def register(app: typer.Typer) -> None:
 @_command("create")
 @command_errors
 @watch_options
+@table_options
 def create(
     ctx: typer.Context,
     spec: WatchSpec,
-    file: FileArg,
+    table: TableSpec | None,
+    file: FileArg = None,
     name: Annotated[
         str | None,
         typer.Option(
@@ -152,7 +161,7 @@ def create(
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
-    """Split a file of any size into batches, upload and create each: one job.
+    """Split a file (or a table) of any size into batches, upload and create each: one job.
 
     The file is checked whole first (nothing is sent if a line is wrong,
     and custom_ids must be unique across the job), then cut at record
@@ -164,11 +173,18 @@ def create(
     --dry-run checks the file and its records' context and prints the split
     plan, part by part, and sends nothing (no job is made).
 
+    With --from TABLE (and --prompt or --embed, as 'cbatch create --from'),
+    the table's rows are rendered into requests first; the job keeps them in
+    the state folder (each part, 'jobs resume' and 'jobs retry' read them
+    again) until 'jobs prune' forgets the job, and splits them as a file.
+
     Examples:
 
       cbatch jobs create requests.jsonl --model command-r-08-2024 --watch
 
       cbatch jobs create big.jsonl --max-records-per-batch 50000 --retry-failed 3 --watch -q
+
+      cbatch jobs create --from reviews.parquet --prompt 'Classify: {{ text }}' --model command-r-08-2024 --watch
     """
     from ..errors import UsageError
     from ..tasks.datasets import default_name
@@ -177,16 +193,25 @@ def create(
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
+    if (file is None) == (table is None):
+        raise UsageError("give exactly one of FILE or --from TABLE")
     if dry_run and watch:
         raise UsageError("--dry-run sends nothing: there is nothing to --watch")
     if not watch:
         refuse_watch_options(spec, "add --watch")
+    if table is not None:
+        from ._tables import hand_over as hand_over_table
+
+        hand_over_table("jobs create", table)
+        dataset_type = table.dataset_type
+    source = file if table is None else table.table
+    assert source is not None
     options = job_options(
-        state, label=name or default_name(file), model=model, dataset_type=dataset_type, max_records=max_records,
+        state, label=name or default_name(source), model=model, dataset_type=dataset_type, max_records=max_records,
         max_bytes=max_bytes, delete_inputs=delete_inputs, wait_lock=wait_lock,
     )  # fmt: skip
     if dry_run:
-        dry_run_job(state, file, options)
+        dry_run_job(state, source, options, table=table, ctx=ctx)
         return
     if watch:
         hand_over("jobs create --watch", spec)
@@ -194,8 +219,9 @@ def create(
         state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
     )
     code = start_job(
-        state, file, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec
-    )
+        state, source, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec,
+        table=table, ctx=ctx,
+    )  # fmt: skip
     raise typer.Exit(code)
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..config import Settings
     from ..tasks.jobs import JobOptions
-    from ..tasks.table_prompts import TablePrompt
+    from ..tasks.table_prompts import TableSpec
     from .job import Job
     from .reporting import EventCallback
     from .run import Run
@@ -183,7 +183,7 @@ class Client:
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
         if file is not None:
             return self._send(source, model, label, dataset_name=None if name is None else label)
-        from ..tasks.table_prompts import TablePrompt, structured_output
+        from ..tasks.table_prompts import TableSpec, structured_output
         from ..tasks.table_send import table_requests_file
 
         options: dict[str, Any] = {}
@@ -198,7 +198,7 @@ class Client:
                 json.dumps(schema), "the schema argument"
             )
         assert prompt is not None
-        run = TablePrompt(
+        run = TableSpec(
             table=source,
             template=prompt,
             where="the prompt argument",
@@ -219,7 +219,7 @@ class Client:
         label: str,
         *,
         dataset_name: str | None,
-        table: TablePrompt | None = None,
+        table: TableSpec | None = None,
     ) -> Run:
         """One file of requests through the send engine, with ``create --file``'s defaults."""
         from ..naming import plain_dataset_name

@@ -1,7 +1,7 @@
 """``--dry-run``: everything a create checks before it sends, and nothing sent.
 
 ``create --file --dry-run``, ``create --split --dry-run`` and ``jobs create --dry-run``
-share this one path: the local check of the file (the same rules, the same lines), the
+(each with ``--from TABLE`` too: the table's rendered requests are the file) share this one path: the local check of the file (the same rules, the same lines), the
 context check, the budget where one is given, and for a job the split plan. Nothing is
 uploaded, no batch or job is made, nothing is recorded in the state store; only reads
 (the model) go to the API. A problem raises the check's own error, so the exit code is
@@ -79,17 +79,19 @@ def _dry_job(
     from ..errors import UsageError
     from ..spool import is_stdin
     from ..validate import FileReport
-    from .jobs_split import plan_split
+    from .jobs_split import plan_split, relabel
 
     if is_stdin(path):
         raise UsageError("a job reads its input more than once: give a file, not stdin")
     plan = plan_split(
         path, run.dataset_type, max_bytes=max_bytes, max_records=max_records,
-        problems_out=reporter.info,
+        problems_out=relabel(path, run.source_label, reporter.info),
     )  # fmt: skip
     kind = plan.dataset_type or "batch-chat-v2-input"
-    reporter.info(f"{path}: {counted(plan.records, 'record')} of {kind}, checked")
-    _guard(client, FileReport(path, kind, rows=plan.records, size_bytes=plan.size), reporter, run)
+    label = run.source_label or str(path)
+    reporter.info(f"{label}: {counted(plan.records, 'record')} of {kind}, checked")
+    report = FileReport(path, kind, rows=plan.records, size_bytes=plan.size, label=run.source_label)
+    _guard(client, report, reporter, run)
     first = 1
     for number, part in enumerate(plan.parts, start=1):
         last = first + part.records - 1

@@ -88,6 +88,8 @@ class JobOptions:
     """How long to wait for another cbatch sending for the job on this machine (``--wait-lock``; 0: stop at once)."""
     deadline: float | None = None
     """When the command must stop (``time.monotonic()``, from ``--timeout``): no part is uploaded or created past it."""
+    input_label: str | None = None
+    """How the check's messages name an input cbatch wrote itself (a table's requests: ``reviews.csv (rendered)``)."""
 
 
 def job_run(job_id: str) -> str:
@@ -427,8 +429,9 @@ def find_job(store: StateStore, job_id: str) -> JobRecord:
 # -- split --------------------------------------------------------------------------------------
 
 
-def _split(path: Path, job: JobRecord, reporter: Reporter) -> SplitPlan:
-    from .jobs_split import plan_split
+def _split(path: Path, job: JobRecord, reporter: Reporter, label: str | None = None) -> SplitPlan:
+    """Check and plan ``path``; its problems as ``path:LINE: message``, the path named ``label`` when given."""
+    from .jobs_split import plan_split, relabel
 
     progress = reporter.progress(f"checking and splitting {path.name}")
     try:
@@ -439,7 +442,7 @@ def _split(path: Path, job: JobRecord, reporter: Reporter) -> SplitPlan:
     try:
         plan = plan_split(
             path, job.dataset_type, max_bytes=job.max_bytes or 1, max_records=job.max_records,
-            on_bytes=(lambda n: progress.advance(bytes=n)), problems_out=reporter.info,
+            on_bytes=(lambda n: progress.advance(bytes=n)), problems_out=relabel(path, label, reporter.info),
         )  # fmt: skip
     finally:
         progress.finish()
@@ -462,7 +465,7 @@ def _plan_rows(job: JobRecord, plan: SplitPlan) -> list[tuple[int, int, int, str
     return rows
 
 
-def _split_words(path: Path, job: JobRecord, plan: SplitPlan) -> str:
+def _split_words(path: Path | str, job: JobRecord, plan: SplitPlan) -> str:
     from ..units import human_bytes
 
     limits = [f"{human_bytes(job.max_bytes)}" if job.max_bytes else ""]
@@ -490,18 +493,20 @@ def create_job(
         options.max_bytes, options.max_records, None, None, "splitting", now, now,
     )  # fmt: skip
     store.begin_job(job)
-    return _plan_job(job, path, reporter, store)
+    return _plan_job(job, path, reporter, store, options.input_label)
 
 
-def _plan_job(job: JobRecord, path: Path, reporter: Reporter, store: StateStore) -> JobRecord:
-    plan = _split(path, job, reporter)
+def _plan_job(
+    job: JobRecord, path: Path, reporter: Reporter, store: StateStore, label: str | None = None
+) -> JobRecord:
+    plan = _split(path, job, reporter, label)
     store.plan_job(
         job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type,
         blocks=plan.blocks,
     )  # fmt: skip
     planned = store.job(job.id)
     assert planned is not None
-    reporter.info(_split_words(path, planned, plan))
+    reporter.info(_split_words(label or path, planned, plan))
     return planned
 
 
@@ -1268,5 +1273,21 @@ def prune_jobs(store: StateStore, *, older_than: float, everything: bool = False
     for job in store.jobs():
         if (everything or job.step in ("done", "canceled")) and job.updated_at <= cutoff:
             store.delete_job(job.id)
+            _forget_table_input(job)
             gone.append(job.id)
     return gone
+
+
+TABLE_JOB_INPUTS = "table-jobs"
+"""The state folder's sub-folder where a table job's rendered requests are kept (``jobs create --from``)."""
+
+
+def _forget_table_input(job: JobRecord) -> None:
+    """A table job's requests, kept in the state folder for its parts and retries, go with the job."""
+    from ..state.store import state_dir
+
+    if not job.path:
+        return
+    path = Path(job.path)
+    if path.parent == (state_dir()[0] / TABLE_JOB_INPUTS).resolve():
+        path.unlink(missing_ok=True)

@@ -250,6 +250,14 @@ def _first_type(path: Path) -> str | None:
     return None
 
 
+def relabel(path: Path, label: str | None, out: Callable[[str], None]) -> Callable[[str], None]:
+    """``out`` for :func:`plan_split`'s problems, with ``path`` named ``label`` (a file cbatch wrote itself)."""
+    if label is None:
+        return out
+    prefix = f"{path}:"
+    return lambda line: out(label + line[len(prefix) - 1 :] if line.startswith(prefix) else line)
+
+
 def plan_split(
     path: Path,
     dataset_type: str | None,

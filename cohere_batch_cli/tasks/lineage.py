@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from ..api.models import Batch
     from ..state.store import StateStore
     from .reporting import Reporter
-    from .table_prompts import TablePrompt
+    from .table_prompts import TableSpec
     from .tables import FilePrint
 
 SCAN_LIMIT = 100_000
@@ -317,7 +317,7 @@ def remember_input_file(
 
 
 def remember_table_input(
-    dataset_id: str, run: TablePrompt, prints: list[FilePrint], reporter: Reporter
+    dataset_id: str, run: TableSpec, prints: list[FilePrint], reporter: Reporter
 ) -> None:
     """Record the table ``dataset_id``'s requests were rendered from (``create --from``), file by file.
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from ..config import Prices
     from ..state.answer_cache import AnswerCache
     from .reporting import Reporter
-    from .table_prompts import TablePrompt
+    from .table_prompts import TableSpec
 
 MAP_FOLDER = "table-requests"
 """The state folder's sub-folder of kept maps, one file a table run's input dataset."""
@@ -399,7 +399,7 @@ def saved_line(s: Summary) -> str | None:
 
 @contextmanager
 def table_requests(
-    run: TablePrompt, model: str, prices: Prices | None, reporter: Reporter
+    run: TableSpec, model: str, prices: Prices | None, reporter: Reporter
 ) -> Iterator[RequestMap]:
     """A :class:`RequestMap` for ``run`` in a private folder, removed on exit (unless kept before)."""
     folder = Path(tempfile.mkdtemp(prefix="cbatch-table-"))

@@ -1,10 +1,13 @@
-"""A table's rows made into chat requests: a Jinja2 template rendered once a row, in its sandbox.
+"""A table's rows made into requests: chat from a Jinja2 template rendered once a row, in its sandbox, or embed from a column.
 
 ``cbatch create --from TABLE --prompt TEMPLATE`` writes one request a row,
-``{"custom_id": ID, "body": {"messages": [system?, user], ...options}}``, to a
-private temporary JSONL file that is removed whatever happens; that file then
-takes exactly the path of ``create --file`` (the local check, the upload, the
-create, the watch), so a table is never sent any other way.
+``{"custom_id": ID, "body": {"messages": [system?, user], ...options}}``
+(``--embed COLUMN``: ``{"inputs": [{"content": [{"type": "text", "text":
+CELL}]}], "input_type": ..., ...}``), to a private temporary JSONL file that is
+removed whatever happens; that file then takes exactly the path of ``create
+--file`` (the local check, the upload, the create, the watch), so a table is
+never sent any other way. A job (``jobs create --from``, ``create --from
+--split``) keeps the file in the state folder instead, and splits it as any input.
 
 The rules a user relies on:
 
@@ -12,8 +15,11 @@ The rules a user relies on:
   cannot reach Python's internals). Columns are its variables; a column whose
   name is not an identifier is ``row["review text"]``. Jinja2 is imported here
   alone, so commands without ``--from`` never load it.
-- A column the template names that the table lacks is refused before a row is
-  rendered (exit 2), naming the column and the columns the table has.
+- A column the template (or ``--embed``) names that the table lacks is refused
+  before a row is rendered (exit 2), naming the column and the columns the table has.
+- ``--embed``: a cell that holds no text (a null, a number, a list) is refused
+  naming the row and the column (exit 5, nothing sent); no option skips such rows,
+  which would then be missing from the results and the table they are joined to.
 - A null (a Parquet or JSON null; CSV has none: its values are strings) never
   renders as ``None``: it reaches the template as an undefined value that raises
   on any use, naming the row and the column (exit 5, nothing sent), unless the
@@ -55,26 +61,41 @@ ROW = "row"
 """The variable that holds every column of the row, for names that are not identifiers."""
 
 NULL_HINT = 'a template handles a null with {{ x | default("n/a") }} or {% if x is defined %}'
+EMBED_NULL_HINT = (
+    "--embed sends each row's text as it is: leave the rows without text out of the table first"
+)
 
 
 @dataclass(frozen=True)
-class TablePrompt:
-    """What ``create --from`` makes of a table: the template, the system prompt, ids and options."""
+class TableSpec:
+    """Every option of a table run, parsed once from a command's flags and passed whole.
+
+    ``create --from``, ``jobs create --from`` and ``estimate --from`` build it
+    from one declaration (``cli/_tables.table_options``), as a ``WatchSpec``
+    is built for a watch: an option cannot reach one command and be lost on
+    another. A row becomes a chat request (``template``: the user message) or
+    an embed request (``embed``: the column whose text is embedded), never both.
+    """
 
     table: Path
-    template: str
+    template: str | None = None
     where: str = "--prompt"
     """Where the template came from, for its syntax errors: ``--prompt`` or the file's path."""
     system: str | None = None
     id_column: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-    """Chat fields beside ``messages`` in every body (``max_tokens``, ``temperature``, ``response_format``)."""
+    """Body fields beside the row's own: chat's beside ``messages`` (``max_tokens``, ``temperature``,
+    ``response_format``), embed's beside ``inputs`` (``input_type``, ``embedding_types``, ``truncate``, ``max_tokens``)."""
     dedupe: bool = True
     """Rows that render the same request are sent once (``--no-dedupe``: each its own)."""
     cache: bool = True
     """Requests the local answer cache answers are not sent (``--no-cache``: all are)."""
+    embed: str | None = None
+    """``--embed COLUMN``: each row's text in this column is one embed request; None: chat from ``template``."""
 
     def __post_init__(self) -> None:
+        if (self.template is None) == (self.embed is None):
+            raise UsageError("a table run is chat (--prompt) or embed (--embed), one of the two")
         if "response_format" in self.options:
             clash = sorted({"documents", "tools"} & self.options.keys())
             if clash:
@@ -87,6 +108,13 @@ class TablePrompt:
     def label(self) -> str:
         """How messages name the requests made from the table (line N of them is row N)."""
         return f"{self.table} (rendered)"
+
+    @property
+    def dataset_type(self) -> str:
+        """The input type of the requests made from the table: chat, or embed with ``--embed``."""
+        from ..input_rules import CHAT_V2_INPUT, EMBED_V2_INPUT
+
+        return CHAT_V2_INPUT if self.embed is None else EMBED_V2_INPUT
 
 
 @dataclass(frozen=True)
@@ -241,21 +269,90 @@ def _refuse_missing(path: Path, columns: list[str], needed: set[str]) -> None:
         )
 
 
+class _ChatRows:
+    """A row's chat body: the template rendered with the row's columns, a null raising on any use."""
+
+    def __init__(self, run: TableSpec) -> None:
+        from jinja2.exceptions import TemplateError, UndefinedError
+
+        assert run.template is not None
+        self._compiled = compile_template(run.template, run.where)
+        self._nulls = _Nulls()
+        self._system = run.system
+        self._options = run.options
+        self._undefined, self._failed = UndefinedError, TemplateError
+        self.names = self._compiled.names
+
+    def body(
+        self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
+    ) -> dict[str, Any]:
+        """``row`` (number ``number`` of the table, in the file ``path`` whose columns are ``columns``) as a body."""
+        nulls = self._nulls
+        values: dict[str, Any] = {}
+        # The table's columns, then any a JSONL row adds; a plain value as it is (most
+        # are strings), a null or a list or struct through _Nulls (its place named).
+        for column in columns if known.issuperset(row) else (*columns, *row):
+            if column in values:
+                continue
+            value = row.get(column)
+            if value is None or isinstance(value, list | dict):
+                value = nulls.value(value, f"{path}: row {number}", column)
+            values[column] = value
+        try:
+            prompt = self._compiled.render(values)
+        except self._undefined as exc:
+            raise InputRejected(f"{exc.message} (nothing was sent)", hint=NULL_HINT) from None
+        except (self._failed, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            raise InputRejected(
+                f"{path}: row {number}: the template failed: {exc} (nothing was sent)"
+            ) from None
+        messages = [{"role": "user", "content": prompt}]
+        if self._system is not None:
+            messages.insert(0, {"role": "system", "content": self._system})
+        return {"messages": messages, **self._options}
+
+
+class _EmbedRows:
+    """A row's embed body: the text of its ``--embed`` column, as one input of text.
+
+    The body is ``{"inputs": [{"content": [{"type": "text", "text": ...}]}], ...}``,
+    the shape Cohere's embed batches take (CONTRACT.md, "Embed batches"). A
+    null, or a value that is not text (a number, a list), is refused naming the
+    row and the column, as a null a template uses is: nothing is sent.
+    """
+
+    def __init__(self, run: TableSpec) -> None:
+        assert run.embed is not None
+        self._column = run.embed
+        self._options = run.options
+        self.names = frozenset({run.embed})
+
+    def body(
+        self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
+    ) -> dict[str, Any]:
+        """``row`` (number ``number`` of the table, in the file ``path``) as a body."""
+        text = row.get(self._column)
+        if not isinstance(text, str):
+            what = "is null" if text is None else f"holds {type(text).__name__}, not text"
+            raise InputRejected(
+                f"{path}: row {number}: column '{self._column}' {what} (nothing was sent)",
+                hint=EMBED_NULL_HINT,
+            )
+        return {"inputs": [{"content": [{"type": "text", "text": text}]}], **self._options}
+
+
 def render_requests(
-    run: TablePrompt, out: Any, reporter: Reporter, requests: RequestMap | None = None
+    run: TableSpec, out: Any, reporter: Reporter, requests: RequestMap | None = None
 ) -> int:
     """Write one request a row of ``run.table`` to the text stream ``out``; the number of rows.
 
     With ``requests`` (:mod:`.request_reuse`), each row's request goes through
     it: written once for rows that render alike, not at all when cached.
     """
-    from jinja2.exceptions import TemplateError, UndefinedError
-
     from .tables import open_table_file, table_files
 
-    compiled = compile_template(run.template, run.where)
-    nulls = _Nulls()
-    needed = set(compiled.names)
+    rows = _EmbedRows(run) if run.embed is not None else _ChatRows(run)
+    needed = set(rows.names)
     if run.id_column is not None:
         needed.add(run.id_column)
     number = 0
@@ -267,16 +364,6 @@ def render_requests(
             path = str(file.path)
             for row in reader.rows():
                 number += 1
-                values: dict[str, Any] = {}
-                # The table's columns, then any a JSONL row adds; a plain value as it is (most
-                # are strings), a null or a list or struct through _Nulls (its place named).
-                for column in columns if known.issuperset(row) else (*columns, *row):
-                    if column in values:
-                        continue
-                    value = row.get(column)
-                    if value is None or isinstance(value, list | dict):
-                        value = nulls.value(value, f"{path}: row {number}", column)
-                    values[column] = value
                 if run.id_column is None:
                     custom_id = str(number)
                 else:
@@ -287,20 +374,7 @@ def render_requests(
                             "(nothing was sent)"
                         )
                     custom_id = str(given)
-                try:
-                    prompt = compiled.render(values)
-                except UndefinedError as exc:
-                    raise InputRejected(
-                        f"{exc.message} (nothing was sent)", hint=NULL_HINT
-                    ) from None
-                except (TemplateError, ArithmeticError, TypeError, ValueError, LookupError) as exc:
-                    raise InputRejected(
-                        f"{file.path}: row {number}: the template failed: {exc} (nothing was sent)"
-                    ) from None
-                messages = [{"role": "user", "content": prompt}]
-                if run.system is not None:
-                    messages.insert(0, {"role": "system", "content": run.system})
-                body = {"messages": messages, **run.options}
+                body = rows.body(row, columns, known, path, number)
                 if requests is not None:
                     requests.add(custom_id, body)
                     continue
@@ -325,15 +399,19 @@ def render_requests(
 
 @contextmanager
 def requests_from_table(
-    run: TablePrompt,
+    run: TableSpec,
     reporter: Reporter,
     requests: RequestMap | None = None,
     *,
     model: str | None = None,
+    keep_as: Path | None = None,
 ) -> Iterator[Path]:
     """A private temporary JSONL of the table's requests, complete before it is yielded, removed after.
 
-    With a schema, a ``model`` older than Command R 08-2024 is warned of first.
+    With ``keep_as`` (a job's requests, read again by each part, a resume and
+    a retry), the file is written beside it under a temporary name, synced,
+    renamed to it once complete, and kept. With a schema, a ``model`` older
+    than Command R 08-2024 is warned of first.
     """
     if model is not None and "response_format" in run.options:
         from .models import predates_json_schema
@@ -344,12 +422,16 @@ def requests_from_table(
                 "documents for --schema (response_format json_schema): its answers may not follow it"
             )
     try:
-        fd, name = tempfile.mkstemp(prefix=".cbatch-table-", suffix=".jsonl")
+        folder = None if keep_as is None else keep_as.parent
+        if folder is not None:
+            folder.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".cbatch-table-", suffix=".jsonl", dir=folder)
     except OSError as exc:
         raise LocalWriteError(
             f"cannot write the requests of {run.table}: {exc.strerror or exc}"
         ) from None
     path = Path(name)
+    keep = False
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             try:
@@ -362,7 +444,15 @@ def requests_from_table(
                 raise LocalWriteError(
                     f"cannot write the requests of {run.table} to {path}: {exc.strerror or exc}"
                 ) from None
+            if keep_as is not None:
+                out.flush()
+                os.fsync(out.fileno())
+        if keep_as is not None:
+            os.replace(path, keep_as)
+            path = keep_as
+            keep = True
         yield path
     finally:
-        with suppress(OSError):
-            path.unlink()
+        if not keep:
+            with suppress(OSError):
+                path.unlink()

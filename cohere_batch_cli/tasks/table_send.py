@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from ..config import Prices
     from .reporting import Reporter
     from .request_reuse import RequestMap
-    from .table_prompts import TablePrompt
+    from .table_prompts import TableSpec
     from .tables import FilePrint
 
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 class TableRequests:
     """A table's rendered requests (``file``), and what to record of them once they are sent."""
 
-    run: TablePrompt
+    run: TableSpec
     file: Path
     reuse: RequestMap
     prints: list[FilePrint] | None
@@ -49,16 +49,19 @@ class TableRequests:
 
 @contextmanager
 def table_requests_file(
-    run: TablePrompt,
+    run: TableSpec,
     model: str,
     prices: Prices | None,
     reporter: Reporter,
     *,
     record: bool = True,
+    keep_as: Path | None = None,
 ) -> Iterator[TableRequests]:
     """The table's requests rendered whole (a missing column or a null stops it here), removed on exit.
 
     ``record``: fingerprint the table first, for :meth:`TableRequests.sent` (a dry run does not).
+    ``keep_as``: the requests are a job's input, kept there past the block (each part, a resume
+    and a retry read them again).
     """
     from .request_reuse import table_requests
     from .table_prompts import requests_from_table
@@ -67,5 +70,7 @@ def table_requests_file(
     with ExitStack() as stack:
         reuse = stack.enter_context(table_requests(run, model, prices, reporter))
         prints = table_prints(run.table) if record else None  # before the rows are read
-        file = stack.enter_context(requests_from_table(run, reporter, reuse, model=model))
+        file = stack.enter_context(
+            requests_from_table(run, reporter, reuse, model=model, keep_as=keep_as)
+        )
         yield TableRequests(run, file, reuse, prints)

@@ -1,0 +1,290 @@
+"""A table run is a run like any other: embed tables, table jobs, estimates and dry runs (issue 25).
+
+Each test runs cbatch against the real sandbox over loopback and reads back what a user
+would see: the records the sandbox received (from its uploaded datasets), the results
+file, the estimate, and for the dry runs the sandbox's request log (no POST at all).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Cli
+from tests.sandbox.sandbox_client import Api
+
+CHAT = "command-r-08-2024"
+EMBED = "embed-english-v3.0"
+
+
+@pytest.fixture
+def posts(sandbox: Any) -> Any:
+    """The POSTs the sandbox receives from here on."""
+    start = len(sandbox.request_log)
+    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
+
+
+@pytest.fixture
+def api(sandbox: Any) -> Any:
+    client = Api(sandbox)
+    yield client
+    client.close()
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_lines(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+DOCS = "id,title,text\nd1,One,the first document\nd2,Two,the second one\nd3,Three,a third text\n"
+
+
+# -- embed -------------------------------------------------------------------------------------
+
+
+def test_an_embed_table_is_embedded_end_to_end_and_its_results_hold_a_vector_a_row(
+    cli: Cli, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "docs.csv", DOCS)
+    result = cli(
+        "create", "--from", "docs.csv", "--embed", "text", "--id-column", "id",
+        "--embed-input-type", "search_document", "--embed-types", "float,int8",
+        "--embed-truncate", "END", "--model", EMBED, "--watch", "--plain", "-q",
+        "--interval", "0.1s", "--max-interval", "0.2s",
+    )  # fmt: skip
+    batch_id = result.stdout.split()[0]
+    assert "docs.csv (rendered): 3 records of batch-embed-v2-input, checked" in result.stderr
+    batch = api.batch(batch_id)
+    records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
+    bodies = {r["custom_id"]: json.loads(r["body"]) for r in records}
+    assert bodies["d2"] == {
+        "inputs": [{"content": [{"type": "text", "text": "the second one"}]}],
+        "input_type": "search_document",
+        "embedding_types": ["float", "int8"],
+        "truncate": "END",
+    }
+    cli("results", batch_id, "-o", "vectors.jsonl")  # the table again, its vectors as columns
+    rows = read_jsonl(tmp_path / "vectors.jsonl")
+    assert [(r["id"], r["text"], r["status"]) for r in rows] == [
+        ("d1", "the first document", "succeeded"),
+        ("d2", "the second one", "succeeded"),
+        ("d3", "a third text", "succeeded"),
+    ]
+    assert all(r["embeddings_float"] and r["embeddings_int8"] for r in rows)
+    cli("results", batch_id, "--records", "-o", "records.jsonl")
+    records = read_jsonl(tmp_path / "records.jsonl")
+    assert sorted(r["custom_id"] for r in records) == ["d1", "d2", "d3"]
+    for record in records:
+        embeddings = record["body"]["embeddings"]
+        assert len(embeddings["float"]) == 1 and len(embeddings["int8"]) == 1  # one input a row
+        assert len(embeddings["float"][0]) == 1024  # embed-english-v3.0's dimension
+
+
+def test_an_embed_run_sends_input_type_search_document_unless_told(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    table = write_lines(tmp_path / "q.jsonl", [{"q": "where is it"}, {"q": "what is it"}])
+    created = cli(
+        "create", "--from", str(table), "--embed", "q", "--model", EMBED, "--json",
+        "--embed-max-tokens", "64",
+    )  # fmt: skip
+    batch = json.loads(created.stdout)
+    records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
+    assert [json.loads(r["body"]) for r in records] == [
+        {
+            "inputs": [{"content": [{"type": "text", "text": text}]}],
+            "input_type": "search_document",
+            "max_tokens": 64,
+        }
+        for text in ("where is it", "what is it")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [(None, "is null"), (7, "holds int, not text"), (["a"], "holds list, not text")],
+)
+def test_a_row_without_text_to_embed_is_refused_naming_row_and_column_and_nothing_is_sent(
+    cli: Cli, tmp_path: Path, posts: Any, value: Any, says: str
+) -> None:
+    table = write_lines(tmp_path / "t.jsonl", [{"text": "fine"}, {"text": value}])
+    result = cli("create", "--from", str(table), "--embed", "text", "--model", EMBED, exit_code=5)
+    assert f"{table}: row 2: column 'text' {says} (nothing was sent)" in result.stderr
+    assert "leave the rows without text out of the table first" in result.stderr
+    assert posts() == []
+
+
+def test_an_embed_column_the_table_lacks_is_refused_before_anything_is_sent(
+    cli: Cli, tmp_path: Path, posts: Any
+) -> None:
+    table = write_csv(tmp_path / "docs.csv", DOCS)
+    result = cli("create", "--from", str(table), "--embed", "body", "--model", EMBED, exit_code=2)
+    assert f"{table} has no column 'body'; its columns: id, title, text" in result.stderr
+    assert posts() == []
+
+
+# -- a table job ---------------------------------------------------------------------------------
+
+
+def test_a_table_job_of_several_parts_gives_every_row_once(
+    cli: Cli, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i}\n" for i in range(7)))
+    fast = ["--interval", "0.1s", "--max-interval", "0.2s", "--plain"]
+    result = cli(
+        "jobs", "create", "--from", "r.csv", "--prompt", "Say {{ text }}", "--model", CHAT,
+        "--max-records-per-batch", "3", "--watch", "-q", *fast,
+    )  # fmt: skip
+    job_id = result.stdout.split()[0]
+    assert "r.csv: 7 rows, 7 distinct requests: 7 requests to send" in result.stderr
+    job = json.loads(cli("jobs", "get", job_id, "--json").stdout)
+    assert job["status"] == "completed" and len(job["parts"]) == 3
+    sent = []
+    for part in job["parts"]:
+        batch = api.batch(part["batch_id"])
+        sent += [r["custom_id"] for p in api.parts(batch["input_dataset_id"]) for r in p]
+    assert sent == [str(n) for n in range(1, 8)]  # each row in one part, in order
+    cli("jobs", "results", job_id, "-o", "all.jsonl")
+    rows = read_jsonl(tmp_path / "all.jsonl")
+    assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 8))
+    assert all(r["body"]["message"]["content"] for r in rows)
+
+
+def test_create_from_split_is_a_job_whose_requests_are_kept_until_it_is_pruned(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job's input is the table's rendered requests: kept in the state folder, so resume and
+    retry read them again; 'jobs prune' forgets the job and removes them."""
+    from cohere_batch_cli.state.store import state_dir
+
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "docs.csv", DOCS)
+    job_id = cli(
+        "create", "--from", "docs.csv", "--embed", "text", "--model", EMBED,
+        "--max-records-per-batch", "2", "--watch", "-q", "--interval", "0.1s", "--max-interval", "0.2s",
+    ).stdout.split()[0]  # fmt: skip
+    job = json.loads(cli("jobs", "get", job_id, "--json").stdout)
+    assert len(job["parts"]) == 2 and job["status"] == "completed"
+    kept = list((state_dir()[0] / "table-jobs").iterdir())
+    assert len(kept) == 1 and kept[0].name.startswith("docs-")
+    assert [json.loads(line)["custom_id"] for line in kept[0].read_text().splitlines()] == [
+        "1", "2", "3",
+    ]  # fmt: skip
+    time.sleep(0.02)
+    assert job_id in cli("jobs", "prune", "--older-than", "0.01s").stdout
+    assert list((state_dir()[0] / "table-jobs").iterdir()) == []
+
+
+def test_a_table_job_refused_by_the_check_keeps_no_requests(
+    cli: Cli, tmp_path: Path, posts: Any
+) -> None:
+    from cohere_batch_cli.state.store import state_dir
+
+    table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,two\na,three\n")
+    result = cli(
+        "jobs", "create", "--from", str(table), "--prompt", "{{ text }}", "--id-column", "id",
+        "--model", CHAT, "--max-records-per-batch", "2", exit_code=5,
+    )  # fmt: skip
+    assert "custom_id" in result.stderr
+    assert list((state_dir()[0] / "table-jobs").iterdir()) == []
+    assert posts() == []
+
+
+# -- estimate ---------------------------------------------------------------------------------
+
+
+def test_estimate_from_counts_the_requests_create_would_send(cli: Cli, tmp_path: Path) -> None:
+    """Rendered as create renders them: rows that render alike are one request."""
+    table = write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i % 4}\n" for i in range(10)))
+    result = cli(
+        "estimate", "--from", str(table), "--prompt", "Say {{ text }}", "--max-tokens", "50",
+        "--model", CHAT, "--json",
+    )  # fmt: skip
+    data = json.loads(result.stdout)
+    assert data["records"] == 4 and data["file"] == f"{table} (rendered)"
+    assert data["dataset_type"] == "batch-chat-v2-input"
+    assert data["input_tokens"]["total"] > 0
+    assert f"{table}: 10 rows, 4 distinct requests: 4 requests to send" in result.stderr
+    again = cli(
+        "estimate", "--from", str(table), "--prompt", "Say {{ text }}", "--model", CHAT,
+        "--no-dedupe", "--json",
+    )  # fmt: skip
+    every = json.loads(again.stdout)
+    assert every["records"] == 10
+
+
+def test_estimate_from_an_embed_table_and_its_budget(cli: Cli, tmp_path: Path) -> None:
+    table = write_csv(tmp_path / "docs.csv", DOCS)
+    data = json.loads(
+        cli("estimate", "--from", str(table), "--embed", "text", "--model", EMBED, "--json").stdout
+    )
+    assert data["records"] == 3 and data["dataset_type"] == "batch-embed-v2-input"
+    result = cli(
+        "estimate", "--from", str(table), "--embed", "text", "--model", EMBED,
+        "--max-input-tokens", "1", exit_code=5,
+    )  # fmt: skip
+    assert "docs.csv (rendered): 21 input tokens, over --max-input-tokens 1" in result.stderr
+
+
+def test_estimate_takes_a_file_or_a_table_not_both(cli: Cli, tmp_path: Path) -> None:
+    table = write_csv(tmp_path / "docs.csv", DOCS)
+    result = cli(
+        "estimate", str(table), "--from", str(table), "--embed", "text", "--model", EMBED,
+        exit_code=2,
+    )  # fmt: skip
+    assert "give exactly one of FILE or --from TABLE" in result.stderr
+    result = cli("estimate", "--model", EMBED, exit_code=2)
+    assert "give exactly one of FILE or --from TABLE" in result.stderr
+
+
+# -- dry runs: nothing is sent -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "ends"),
+    [
+        (
+            ["create", "--embed", "text"],
+            "dry run: nothing was sent; without --dry-run, {t} (rendered) would be uploaded",
+        ),
+        (
+            ["create", "--prompt", "{{ text }}", "--max-records-per-batch", "2"],
+            "dry run: nothing was sent; without --dry-run, a job of 2 parts would be uploaded",
+        ),
+        (
+            ["jobs", "create", "--embed", "text", "--max-records-per-batch", "1"],
+            "dry run: nothing was sent; without --dry-run, a job of 3 parts would be uploaded",
+        ),
+    ],
+    ids=["create --embed", "create --split", "jobs create"],
+)
+def test_a_dry_run_of_a_table_renders_checks_and_posts_nothing(
+    cli: Cli, tmp_path: Path, posts: Any, args: list[str], ends: str
+) -> None:
+    from cohere_batch_cli.state.store import state_dir
+
+    table = write_csv(tmp_path / "docs.csv", DOCS)
+    model = EMBED if "--embed" in args else CHAT
+    split = 2 if args[0] == "jobs" else 1
+    command, rest = args[:split], args[split:]
+    result = cli(*command, "--from", str(table), *rest, "--model", model, "--dry-run")
+    assert ends.format(t=table) in result.stderr.splitlines()[-1]
+    assert f"{table} (rendered): 3 records of" in result.stderr
+    assert posts() == []
+    jobs_folder = state_dir()[0] / "table-jobs"
+    assert not jobs_folder.exists() or list(jobs_folder.iterdir()) == []

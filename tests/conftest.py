@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,12 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.support.fault_server import FaultServer
+
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    # Started as a background job of a shell without job control, the suite inherits
+    # SIGINT ignored, and so would every cbatch it starts: the Ctrl-C tests would then
+    # press a key nobody hears. Python's own handler is what a person's terminal gives.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 TEST_KEY = "test-key-0123456789abcdefSECRET"
 """The key tests use; test_secrets searches every captured output for it."""

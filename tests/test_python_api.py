@@ -246,6 +246,7 @@ def test_a_job_of_parts_waited_retried_and_read_as_one(client: cb.Client, tmp_pa
         records = list(job.records())
         failed = sorted(r["custom_id"] for r in job.records(failed_only=True))
     assert same.id == job.id and job.name == "big"
+    assert job.id in [listed.id for listed in client.jobs()]
     assert [p.batch.num_records for p in parts] == [4, 4, 2]
     assert all(f"[job {job.id} part " in p.name for p in parts)
     assert [p.name.endswith("retry 1]") for p in retried] == [True, True, False]  # part 3 all ok

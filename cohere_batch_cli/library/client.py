@@ -356,6 +356,19 @@ class Client:
         record = find_job(store, job_id)
         return Job(self, record, store, Path(record.path) if record.path else None)
 
+    def jobs(self) -> list[Job]:
+        """Every job recorded on this machine, newest first (``cbatch jobs list``; no request is made)."""
+        from ..state.store import existing_store
+        from .job import Job
+
+        store = existing_store()  # no store file: no jobs, and none is made by asking
+        if store is None:
+            return []
+        return [
+            Job(self, record, store, Path(record.path) if record.path else None)
+            for record in store.jobs()
+        ]
+
     def runs(self, *, limit: int | None = None) -> Iterator[Run]:
         """Batches on the API, newest first, each as a :class:`~.run.Run`; at most ``limit``.
 

@@ -70,7 +70,8 @@ def test_a_csv_table_comes_back_in_its_row_order_with_answer_columns(
     table = write_csv(tmp_path / "reviews.csv", rows_in_order())
     batch = run_table(cli, table, "--id-column", "code")
     result = cli("results", batch, "-o", str(tmp_path / out))
-    assert f"wrote {ROWS} records" in result.stderr
+    said = f"wrote {ROWS} rows of reviews.csv to {tmp_path / out} ({ROWS} answered, 0 failed"
+    assert said in result.stderr
     got = read_back(tmp_path / out)
     assert got.column_names == ["code", "text", "stars", *ADDED]
     if out.endswith(".parquet"):
@@ -218,6 +219,8 @@ def test_rows_sent_once_and_rows_the_cache_answered_get_their_answers(
     for r in rows:  # rows that asked the same thing have the one answer
         assert by_text.setdefault(r["text"], r["answer"]) == r["answer"]
     assert len(set(by_text.values())) == 3
+    said = "(6 answered, 0 failed, 0 missing); 3 reused an answer rather than being sent"
+    assert said in cli("results", first, "-o", str(tmp_path / "again.csv")).stderr
     # results kept the three answers in the cache: the same table again sends one request
     second_create = cli(
         "create", "--from", str(table), "--prompt", "Say {{ text }}", "--model", MODEL,
@@ -266,9 +269,12 @@ def test_failed_only_keeps_the_rows_without_a_usable_answer_and_stdout_takes_the
         cli = Cli(server.base_url, TEST_KEY)
         batch = run_table(cli, table, "--id-column", "code")
         every = cli("results", batch, "-o", "-").stdout
-        failed = cli("results", batch, "-o", "-", "--failed-only").stdout
+        failed_run = cli("results", batch, "-o", "-", "--failed-only")
+        failed = failed_run.stdout
     rows = [json.loads(x) for x in every.splitlines()]
     assert [r["code"] for r in rows] == [f"{i:03d}" for i in range(20)]
     bad = [json.loads(x) for x in failed.splitlines()]
     assert bad and bad == [r for r in rows if r["status"] != "succeeded"]
     assert all(r["error"] and r["answer"] is None for r in bad)
+    said = f"wrote {len(bad)} of the 20 rows of t.csv to stdout (13 answered, {len(bad)} failed"
+    assert said.replace("13", str(20 - len(bad))) in failed_run.stderr

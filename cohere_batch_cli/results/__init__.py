@@ -89,6 +89,7 @@ if TYPE_CHECKING:
     from .._httpx import httpx
     from ..api.models import DatasetPart
     from ..output.progress import ProgressSink
+    from .counts import RowCounts
     from .join import Joiner, JoinReport
 
 __all__ = [
@@ -123,6 +124,8 @@ class ResultsSummary:
     join: JoinReport | None = None
     link_refreshes: int = 0
     """How many times the dataset was read again because storage refused expired links."""
+    rows: RowCounts | None = None
+    """A table run's table written again: what its rows came to (said instead of the records)."""
 
 
 def download_results(
@@ -257,6 +260,7 @@ def fetch_and_write(
         warnings=tuple(warnings),
         join=report,
         link_refreshes=fetcher.links.refreshes,
+        rows=counts.rows,
     )
 
 

@@ -20,3 +20,38 @@ class Counts:
     not_json: int = 0
     warnings: list[str] = field(default_factory=list)
     """Sentences about values the table could not hold as they are."""
+    rows: RowCounts | None = None
+    """A table run's table written again (:mod:`.table_out`): what its rows came to."""
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """The rows of a table run's table, by what each got: the line ``results`` ends with."""
+
+    table: str
+    rows: int
+    """Rows written (all of them, or the ones ``--failed-only`` keeps)."""
+    table_rows: int
+    """Rows in the table; the counts below are of these."""
+    answered: int
+    """Rows whose answer is usable: succeeded, and valid for a schema."""
+    invalid: int
+    failed: int
+    missing: int
+    shared: int = 0
+    """Rows not sent that took another row's answer or the answer cache's."""
+
+    def sentence(self, where: str) -> str:
+        """``wrote 6 rows of t.csv to out.parquet (5 answered, 1 failed, 0 missing)``."""
+        parts = [f"{self.answered:,} answered"]
+        if self.invalid:
+            parts.append(f"{self.invalid:,} invalid")
+        parts += [f"{self.failed:,} failed", f"{self.missing:,} missing"]
+        if self.rows == self.table_rows:
+            what = f"{self.rows:,} row{'' if self.rows == 1 else 's'} of {self.table}"
+        else:
+            what = f"{self.rows:,} of the {self.table_rows:,} rows of {self.table}"
+        said = f"wrote {what} to {where} ({', '.join(parts)})"
+        if self.shared:
+            said += f"; {self.shared:,} reused an answer rather than being sent"
+        return said

@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 from ..errors import OutputOptionError
 from .answer_columns import AnswerType, TypedAnswers, flattened
 from .columns import Column, Layout, Record, TableOptions, detect, table_columns
-from .counts import Counts
+from .counts import Counts, RowCounts
 from .records import body_not_json, dumps, is_failed, reply_text, usage
 
 if TYPE_CHECKING:
@@ -305,7 +305,7 @@ def write_table_out(
     refuse_collisions(table, [c.name for c in added])
     own_columns = _input_columns(table.rows, fmt)
     writer = _writer(fmt, out, own_columns + added, spool_dir)
-    position = missing = invalid = 0
+    position = missing = invalid = failed = shared_rows = 0
     reuse = table.reuse
     try:
         for chunk in table.rows.chunks():
@@ -325,6 +325,8 @@ def write_table_out(
                 if raw is None:
                     missing += 1
                 else:
+                    failed += answer.failed
+                    shared_rows += row not in own
                     counts.not_json += body_not_json(raw, answer.body)
                     if (
                         reuse is not None
@@ -361,6 +363,10 @@ def write_table_out(
         if reuse is not None:
             reuse.close()
     counts.warnings.extend(_warnings(table, placed, beyond, missing, invalid, writer))
+    counts.rows = RowCounts(
+        table.label, counts.written, position, position - missing - invalid - failed, invalid, failed,
+        missing, shared_rows,
+    )  # fmt: skip
     return counts
 
 

@@ -188,10 +188,15 @@ def fetch_results(
 
 def _report(reporter: Reporter, summary: ResultsSummary, destination: Path | None) -> None:
     where = "stdout" if destination is None else str(destination)
-    reporter.info(
-        f"wrote {counted(summary.records_written, 'record')} to {where} "
-        f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
-    )
+    if (
+        summary.rows is not None
+    ):  # a table run's table: its rows, not the records, are what was written
+        reporter.info(summary.rows.sentence(where))
+    else:
+        reporter.info(
+            f"wrote {counted(summary.records_written, 'record')} to {where} "
+            f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
+        )
     if summary.link_refreshes:
         times = "once" if summary.link_refreshes == 1 else f"{summary.link_refreshes} times"
         reporter.info(

@@ -78,7 +78,7 @@ def input_table_of(
         typed = TypedAnswers.of_schema(json.loads(record.answer_schema))
     table = InputTable(
         rows=TableRows(path),
-        label=str(path),
+        label=_shown(path),
         id_column=record.id_column if record is not None else None,
         answer_prefix=answer_prefix or "",
         typed=typed,
@@ -235,6 +235,14 @@ def recorded_table(client: CohereClient, batch: Batch, reporter: Reporter) -> Ta
     except StoreError as exc:
         reporter.warn(f"{exc}; the table batch {batch.id} was made from cannot be looked up")
     return None
+
+
+def _shown(path: Path) -> str:
+    """The table as messages name it: relative to the current folder when it is under it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _refuse_changed(path: Path, record: TableInput, batch: Batch) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
 
@@ -288,3 +289,75 @@ def test_a_dry_run_of_a_table_renders_checks_and_posts_nothing(
     assert posts() == []
     jobs_folder = state_dir()[0] / "table-jobs"
     assert not jobs_folder.exists() or list(jobs_folder.iterdir()) == []
+
+
+# -- a table job is retried and resumed like any job ------------------------------------------
+
+
+def test_a_table_job_is_retried_from_its_kept_requests_until_every_row_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Records fail at random (transient): the rounds send them again from the kept requests."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0, queue_delay=0.0,
+        validation_delay=0.0, output_ready_delay=0.0, transient_fail_rate=0.3, seed=11,
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i}\n" for i in range(12)))
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        result = cli(
+            "jobs", "create", "--from", "r.csv", "--prompt", "Say {{ text }}", "--model", CHAT,
+            "--max-records-per-batch", "5", "--retry-failed", "6", "--pause", "0.05s", "--watch",
+            "--plain", "--interval", "0.1s", "--max-interval", "0.2s", "-q",
+        )  # fmt: skip
+        job_id = result.stdout.split()[0]
+        retried = [line for line in result.stderr.splitlines() if line.startswith("input: part ")]
+        assert retried and all("/table-jobs/r-" in line for line in retried)  # the kept requests
+        assert " retry 1]" in result.stderr
+        cli("jobs", "results", job_id, "-o", "all.jsonl")
+    rows = read_jsonl(tmp_path / "all.jsonl")
+    assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 13))
+    assert all("body" in r for r in rows), "every row succeeded once retried"
+
+
+def test_a_table_job_stopped_by_its_timeout_is_resumed_from_its_kept_requests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--timeout stops the sending between parts; 'jobs resume' sends the rest, each part once,
+    reading the requests the job kept (the table is not read again)."""
+    import shlex
+
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    settings = SandboxSettings(data_dir=tmp_path / "sb", port=0, latency=0.1, queue_delay=0.0)
+    monkeypatch.chdir(tmp_path)
+    table = write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i}\n" for i in range(12)))
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        result = cli(
+            "jobs", "create", "--from", "r.csv", "--prompt", "Say {{ text }}", "--model", CHAT,
+            "--max-records-per-batch", "2", "--watch", "--plain", "--timeout", "1s",
+            exit_code=ExitCode.TIMEOUT,
+        )  # fmt: skip
+        uploads = [
+            p for m, p, _ in server.request_log if m == "POST" and p.startswith("/v1/datasets")
+        ]
+        assert len(uploads) < 6, "the deadline stopped the sending between parts"
+        table.unlink()  # the job reads its kept requests, not the table
+        args = shlex.split(result.stderr.split("carry on with: ", 1)[1].splitlines()[0])
+        assert args[1:3] == ["jobs", "resume"]
+        args[args.index("--timeout") + 1] = "60s"
+        cli(*args[1:], "--interval", "0.1s", "--max-interval", "0.2s")
+        uploads = [
+            p for m, p, _ in server.request_log if m == "POST" and p.startswith("/v1/datasets")
+        ]
+        assert len(uploads) == 6, "each part uploaded once"
+        job_id = args[3]
+        cli("jobs", "results", job_id, "-o", "all.jsonl")
+    rows = read_jsonl(tmp_path / "all.jsonl")
+    assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 13))

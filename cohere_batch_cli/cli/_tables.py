@@ -32,7 +32,7 @@ PANEL = "A table in"
 
 
 class EmbedInputType(str, Enum):
-    """The embed ``input_type``s for text (bodies.yaml's ``EmbedInputType`` but ``image``)."""
+    """The embed ``input_type``s for text (``tasks/table_prompts.EMBED_INPUT_TYPES``), as typer's choices."""
 
     search_document = "search_document"
     search_query = "search_query"
@@ -45,9 +45,6 @@ class EmbedTruncate(str, Enum):
     START = "START"
     END = "END"
 
-
-EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary", "base64")
-"""bodies.yaml's ``EmbeddingType``."""
 
 FromOpt = Annotated[Path | None, typer.Option("--from", metavar="TABLE", help="A table (CSV, Parquet, JSONL of objects, or a folder of them): one request a row, a chat request from --prompt or an embed request from --embed.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 PromptOpt = Annotated[str | None, typer.Option("--prompt", metavar="TEMPLATE", help='With --from: the user message, a Jinja2 template of the row\'s columns ({{ title }}, {{ row["review text"] }}).', show_default=False, rich_help_panel=PANEL)]  # fmt: skip
@@ -201,41 +198,29 @@ def table_spec(values: dict[str, Any], *, dataset_type: str | None = None) -> Ta
 
 
 def _chat_body(values: dict[str, Any]) -> dict[str, Any]:
-    from ..tasks.table_prompts import structured_output
+    from ..tasks.table_prompts import chat_options
 
-    options: dict[str, Any] = {}
-    if values.get("max_tokens") is not None:
-        options["max_tokens"] = values["max_tokens"]
-    if values.get("temperature") is not None:
-        options["temperature"] = values["temperature"]
     schema = values.get("schema")
-    if schema is not None:
-        options["response_format"] = structured_output(
-            _read_text(schema, "--schema"), f"--schema {schema}"
-        )
-    return options
+    return chat_options(
+        max_tokens=values.get("max_tokens"),
+        temperature=values.get("temperature"),
+        schema=None if schema is None else _read_text(schema, "--schema"),
+        schema_where=f"--schema {schema}",
+    )
 
 
 def _embed_body(values: dict[str, Any]) -> dict[str, Any]:
-    """The embed fields of every body: ``input_type`` always (the API requires it), the rest when given."""
-    kind = values.get("embed_input_type")
-    options: dict[str, Any] = {
-        "input_type": kind.value if kind is not None else EmbedInputType.search_document.value
-    }
-    types = [t.strip() for given in values.get("embed_types") or () for t in given.split(",")]
-    if types:
-        unknown = sorted({t for t in types if t not in EMBEDDING_TYPES})
-        if unknown:
-            raise UsageError(
-                f"--embed-types: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not an "
-                f"embedding type; give {', '.join(EMBEDDING_TYPES)}"
-            )
-        options["embedding_types"] = list(dict.fromkeys(types))
-    if values.get("embed_truncate") is not None:
-        options["truncate"] = values["embed_truncate"].value
-    if values.get("embed_max_tokens") is not None:
-        options["max_tokens"] = values["embed_max_tokens"]
-    return options
+    from ..tasks.table_prompts import embed_options
+
+    kind, truncate = values.get("embed_input_type"), values.get("embed_truncate")
+    return embed_options(
+        input_type=None if kind is None else kind.value,
+        embedding_types=[
+            t.strip() for given in values.get("embed_types") or () for t in given.split(",")
+        ],
+        truncate=None if truncate is None else truncate.value,
+        max_tokens=values.get("embed_max_tokens"),
+    )
 
 
 def _read_text(path: Path, option: str) -> str:

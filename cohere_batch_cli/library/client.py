@@ -183,20 +183,15 @@ class Client:
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
         if file is not None:
             return self._send(source, model, label, dataset_name=None if name is None else label)
-        from ..tasks.table_prompts import TableSpec, structured_output
+        import json
+
+        from ..tasks.table_prompts import TableSpec, chat_options
         from ..tasks.table_send import table_requests_file
 
-        options: dict[str, Any] = {}
-        if max_tokens is not None:
-            options["max_tokens"] = max_tokens
-        if temperature is not None:
-            options["temperature"] = temperature
-        if schema is not None:
-            import json
-
-            options["response_format"] = structured_output(
-                json.dumps(schema), "the schema argument"
-            )
+        options = chat_options(
+            max_tokens=max_tokens, temperature=temperature,
+            schema=None if schema is None else json.dumps(schema), schema_where="the schema argument",
+        )  # fmt: skip
         assert prompt is not None
         run = TableSpec(
             table=source,

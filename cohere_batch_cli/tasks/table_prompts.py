@@ -42,7 +42,7 @@ import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,6 +165,69 @@ def structured_output(text: str, where: str) -> dict[str, Any]:
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
     return {"type": "json_object", "json_schema": schema}
+
+
+EMBED_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")
+"""bodies.yaml's ``EmbedInputType`` for text (``image`` is for images); the first is the default."""
+EMBEDDING_TYPES = ("float", "int8", "uint8", "binary", "ubinary", "base64")
+"""bodies.yaml's ``EmbeddingType``."""
+TRUNCATE = ("NONE", "START", "END")
+
+
+def chat_options(
+    *,
+    max_tokens: int | None = None,
+    temperature: float | None = None,
+    schema: str | None = None,
+    schema_where: str = "--schema",
+) -> dict[str, Any]:
+    """The chat fields every body of a table run carries beside ``messages``, from the options given.
+
+    The one place they are made, for the command line and the Python API:
+    ``schema`` (a JSON Schema's text, named ``schema_where`` in messages) goes
+    through :func:`structured_output`, Cohere's rules and the answers' validator.
+    """
+    options: dict[str, Any] = {}
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    if temperature is not None:
+        options["temperature"] = temperature
+    if schema is not None:
+        options["response_format"] = structured_output(schema, schema_where)
+    return options
+
+
+def embed_options(
+    *,
+    input_type: str | None = None,
+    embedding_types: Sequence[str] = (),
+    truncate: str | None = None,
+    max_tokens: int | None = None,
+) -> dict[str, Any]:
+    """The embed fields every body of an ``--embed`` run carries beside ``inputs``; a value outside bodies.yaml's is exit 2.
+
+    ``input_type`` is always set (the API requires it for Embed v3 and later):
+    ``search_document`` unless given, a corpus being what a table mostly holds.
+    """
+    kind = input_type or EMBED_INPUT_TYPES[0]
+    if kind not in EMBED_INPUT_TYPES:
+        raise UsageError(f"input type {kind!r} is not one of {', '.join(EMBED_INPUT_TYPES)}")
+    options: dict[str, Any] = {"input_type": kind}
+    if embedding_types:
+        unknown = sorted({t for t in embedding_types if t not in EMBEDDING_TYPES})
+        if unknown:
+            raise UsageError(
+                f"--embed-types: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not an "
+                f"embedding type; give {', '.join(EMBEDDING_TYPES)}"
+            )
+        options["embedding_types"] = list(dict.fromkeys(embedding_types))
+    if truncate is not None:
+        if truncate not in TRUNCATE:
+            raise UsageError(f"truncate {truncate!r} is not one of {', '.join(TRUNCATE)}")
+        options["truncate"] = truncate
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    return options
 
 
 def compile_template(source: str, where: str) -> _Compiled:

@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import Cli
 
 MODEL = "command-r-08-2024"
-ADDED = ["answer", "status", "error", "finish_reason", "input_tokens", "output_tokens"]
+ADDED = ["answer", "status", "error", "finish_reason", "input_tokens", "output_tokens", "cached"]
 
 
 def run_table(cli: Cli, table: Path, *args: str, prompt: str = "Say {{ text }}") -> str:

@@ -175,7 +175,7 @@ def test_typed_answers_are_parquet_columns_and_invalid_ones_are_kept_flagged(
     got = pq.read_table(_write(tmp_path, "parquet", records, table))
     assert got.column_names == [
         "id", "review", "answer", "sentiment", "score", "confidence", "spam", "topics", "author",
-        "extra", "invalid_output", "status", "error", "finish_reason", "input_tokens", "output_tokens",
+        "extra", "invalid_output", "status", "error", "finish_reason", "input_tokens", "output_tokens", "cached",
     ]  # fmt: skip
     assert got.schema.field("author").type == pa.struct(
         [("name", pa.string()), ("age", pa.int64())]

@@ -172,3 +172,160 @@ def test_no_dedupe_and_no_cache_go_with_from(cli: Cli, tmp_path: Path) -> None:
         "create", "--file", str(tmp_path / "x.jsonl"), "--model", MODEL, "--no-dedupe", exit_code=2
     )
     assert "--no-dedupe go with --from TABLE" in refused.stderr
+
+
+# -- results: every row gets its answer; the answers go to the cache --------------------------
+
+
+def run_to_end(
+    cli: Cli, table: Path, *args: str, prompt: str = "Rate: {{ text }}"
+) -> tuple[str, str]:
+    """``create --from TABLE --watch`` to the end: the batch id and what create said."""
+    result = cli(
+        "create", "--from", str(table), "--id-column", "id", "--prompt", prompt, "--model", MODEL,
+        *args, "--watch", "--plain", "--timeout", "60s", "-q",
+    )  # fmt: skip
+    return result.stdout.split()[0], result.stderr
+
+
+def table_out(cli: Cli, batch: str, path: Path) -> list[dict[str, Any]]:
+    import pyarrow.parquet as pq
+
+    cli("results", batch, "-o", str(path))
+    return pq.read_table(path).to_pylist()  # type: ignore[no-any-return]
+
+
+def test_duplicate_rows_get_their_first_rows_answer_marked_cached_with_no_billed_tokens(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    table = write_csv(
+        tmp_path / "t.csv",
+        [
+            ("a", "good"),
+            ("b", "bad"),
+            ("c", "good"),
+            ("d", "fine [[sandbox:fail]]"),
+            ("e", "fine [[sandbox:fail]]"),
+        ],
+    )
+    batch, _ = run_to_end(cli, table, "--no-cache")
+    rows = table_out(cli, batch, tmp_path / "out.parquet")
+    assert [r["id"] for r in rows] == ["a", "b", "c", "d", "e"]
+    a, b, c, d, e = rows
+    assert a["status"] == c["status"] == "succeeded" and c["answer"] == a["answer"]
+    assert (a["cached"], c["cached"], b["cached"]) == (False, True, False)
+    assert a["input_tokens"] > 0 and a["output_tokens"] > 0
+    assert (c["input_tokens"], c["output_tokens"]) == (0, 0), (
+        "billed once, on the row that was sent"
+    )
+    assert (
+        d["status"] == e["status"] == "failed" and e["cached"] is True and e["error"] == d["error"]
+    )
+    assert json.loads(cli("cache", "stats", "--json").stdout)["entries"] == 0, (
+        "--no-cache keeps nothing"
+    )
+
+
+def test_a_rerun_with_changed_rows_sends_only_those_and_the_table_out_has_every_answer(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    rows = [(f"r{i}", f"text {i % 8}") for i in range(12)]  # 8 distinct requests, 4 duplicate rows
+    rows[5] = ("r5", "text 5 [[sandbox:fail]]")  # a failed answer is never kept
+    table = write_csv(tmp_path / "t.csv", rows)
+    first, said = run_to_end(cli, table)
+    assert "12 rows, 8 distinct requests: 8 requests to send" in said
+    before = {r["id"]: r for r in table_out(cli, first, tmp_path / "first.parquet")}
+    assert json.loads(cli("cache", "stats", "--json").stdout)["entries"] == 7  # not the failed one
+
+    rows[2] = ("r2", "changed two")  # its old text is still r10's
+    rows[7] = ("r7", "changed seven")
+    rows[9] = ("r9", "changed seven")  # a changed row that repeats another changed row
+    write_csv(table, rows)
+    second, said = run_to_end(cli, table)
+    sent = received(api, json.loads(cli("get", second, "--json").stdout))
+    assert sent == [
+        ("r2", "Rate: changed two"),
+        ("r5", "Rate: text 5 [[sandbox:fail]]"),
+        ("r7", "Rate: changed seven"),
+    ]
+    assert "12 rows, 9 distinct requests, 6 answered by the cache: 3 requests to send" in said
+    after = {r["id"]: r for r in table_out(cli, second, tmp_path / "second.parquet")}
+    assert list(after) == [r for r, _ in rows]
+    for row_id in ("r0", "r1", "r3", "r4", "r6", "r8", "r10", "r11"):  # answered by the cache
+        assert after[row_id]["answer"] == before[row_id]["answer"], row_id
+        assert after[row_id]["cached"] is True and after[row_id]["input_tokens"] == 0
+        assert after[row_id]["status"] == "succeeded"
+    assert after["r2"]["cached"] is False and after["r2"]["input_tokens"] > 0
+    assert after["r9"]["answer"] == after["r7"]["answer"] and after["r9"]["cached"] is True
+    assert after["r5"]["status"] == "failed"
+
+
+def test_a_rerun_after_the_cache_is_cleared_sends_every_distinct_request(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    table = write_csv(tmp_path / "t.csv", [("1", "a"), ("2", "b"), ("3", "a")])
+    first, _ = run_to_end(cli, table)
+    table_out(cli, first, tmp_path / "first.parquet")
+    cli("cache", "clear", "--yes")
+    batch, _ = create(
+        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}"
+    )
+    assert received(api, batch) == [("1", "Rate: a"), ("2", "Rate: b")]
+
+
+def test_answers_that_break_the_schema_are_never_cached_and_a_rerun_sends_them_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sandbox of its own breaks 40 % of the answers; only the valid ones go to the cache."""
+    import pyarrow.parquet as pq
+
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    count = 20
+    table = tmp_path / "reviews.csv"
+    table.write_text("id,review\n" + "".join(f"r{i:02d},review {i}\n" for i in range(count)))
+    schema = tmp_path / "s.json"
+    schema.write_text(
+        json.dumps(
+            {
+                "type": "object",
+                "properties": {"sentiment": {"type": "string"}},
+                "required": ["sentiment"],
+            }
+        )
+    )
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0, queue_delay=0.0,
+        validation_delay=0.0, invalid_output_rate=0.4, seed=5,
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    args = (
+        "--id-column",
+        "id",
+        "--prompt",
+        "{{ review }}",
+        "--schema",
+        str(schema),
+        "--model",
+        MODEL,
+    )
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        first = cli(
+            "create", "--from", str(table), *args, "--watch", "--plain", "--timeout", "60s", "-q"
+        ).stdout.split()[0]
+        cli("results", first, "-o", "first.parquet")
+        invalid = [
+            r["id"]
+            for r in pq.read_table(tmp_path / "first.parquet").to_pylist()
+            if r["invalid_output"]
+        ]
+        assert 0 < len(invalid) < count
+        assert json.loads(cli("cache", "stats", "--json").stdout)["entries"] == count - len(invalid)
+        again = json.loads(cli("create", "--from", str(table), *args, "--json").stdout)
+        api = Api(server)
+        try:
+            assert [cid for cid, _ in received(api, again)] == invalid
+        finally:
+            api.close()

@@ -71,8 +71,11 @@ def register(app: typer.Typer) -> None:
         A batch made from a table (create --from TABLE) writes that table
         again, in its row order, with the answers as new columns: answer
         (with --schema, one typed column per property and invalid_output),
-        status, error, finish_reason, input_tokens, output_tokens (see
-        docs/tables.md). The table must be as create read it (a table that
+        status, error, finish_reason, input_tokens, output_tokens, cached
+        (true for a row answered without a request of its own, from the
+        answer cache or an earlier row asking the same; its tokens are 0; see
+        docs/tables.md). The answers that succeeded are kept in the answer
+        cache (not with create --no-cache). The table must be as create read it (a table that
         changed is refused, exit 5), or be given with --join TABLE;
         --answer-prefix renames the added columns when the table has columns
         of those names; --records writes the records instead.

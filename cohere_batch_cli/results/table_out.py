@@ -107,8 +107,14 @@ class InputTable:
     """The rows not sent (duplicates, cache hits), for a run that sent each request once."""
 
 
-META = ("status", "error", "finish_reason", "input_tokens", "output_tokens")
-"""The columns beside the answer, for chat; embed has ``status``, ``error`` and ``input_tokens``."""
+META = ("status", "error", "finish_reason", "input_tokens", "output_tokens", "cached")
+"""The columns beside the answer, for chat; embed has ``status``, ``error``, ``input_tokens`` and ``cached``.
+
+``cached`` is true for a row whose answer came without a request of its own
+(the answer cache's, or an earlier row's that asked the same); its token
+counts are then 0, the tokens billed for it: the row that was sent carries
+the bill, so a token column sums to what the run cost.
+"""
 
 
 def added_names(table: InputTable, layout: Layout | None = None, fmt: str = "parquet") -> list[str]:
@@ -144,11 +150,15 @@ def refuse_collisions(table: InputTable, names: Sequence[str]) -> None:
 class Answered(Record):
     """One row's result: its record (or none: ``missing``), and its typed answer when the run has a schema."""
 
-    __slots__ = ("_usage", "invalid", "missing", "text", "typed")
+    __slots__ = ("_usage", "cached", "invalid", "missing", "text", "typed")
 
-    def __init__(self, raw: dict[str, Any] | None, typed: TypedAnswers | None) -> None:
+    def __init__(
+        self, raw: dict[str, Any] | None, typed: TypedAnswers | None, *, cached: bool = False
+    ) -> None:
         super().__init__(raw or {})
         self.missing = raw is None
+        self.cached = cached
+        """Answered without a request of its own (a duplicate row, a cache hit): nothing billed for it."""
         body = self.body
         self.text = reply_text(body) if isinstance(body, dict) else None
         """The reply's text, read once for ``answer`` and the typed columns alike."""
@@ -185,11 +195,15 @@ def _answer(answer: Answered) -> str | None:
 
 
 def _input_tokens(answer: Answered) -> int | None:
-    return answer.tokens[0]
+    return 0 if answer.cached else answer.tokens[0]
 
 
 def _output_tokens(answer: Answered) -> int | None:
-    return answer.tokens[1]
+    return 0 if answer.cached else answer.tokens[1]
+
+
+def _cached(answer: Answered) -> bool | None:
+    return None if answer.missing else answer.cached
 
 
 _OWN_GETTERS: dict[str, Callable[[Answered], Any]] = {
@@ -226,10 +240,12 @@ def _added(table: InputTable, layout: Layout, fmt: str) -> list[Column]:
             columns.append(Column(p + "invalid_output", "string", _invalid))  # type: ignore[arg-type]
         meta = list(META)
     else:
-        meta = ["status", "error", "input_tokens"]
+        meta = ["status", "error", "input_tokens", "cached"]
         meta += [n for n in defaults if n.startswith("embeddings_")]
     for name in meta:
-        if name in _OWN_GETTERS:
+        if name == "cached":
+            columns.append(Column(p + name, "typed", _cached, AnswerType("bool")))  # type: ignore[arg-type]
+        elif name in _OWN_GETTERS:
             columns.append(
                 Column(p + name, defaults[name].type, _OWN_GETTERS[name])  # type: ignore[arg-type]
             )
@@ -321,7 +337,10 @@ def write_table_out(
             to_keep = []
             for row in range(position, position + chunk.size):
                 raw = own.get(row) or shared.get(row)
-                answer = Answered(raw, table.typed if raw is not None else None)
+                answer = Answered(
+                    raw, table.typed if raw is not None else None,
+                    cached=raw is not None and row not in own,
+                )  # fmt: skip
                 if raw is None:
                     missing += 1
                 else:

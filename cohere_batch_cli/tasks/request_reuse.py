@@ -175,11 +175,6 @@ class RequestMap:
         s.sent = s.distinct - s.cached
         self._copy_sent(skip)
         if self._cache is not None:
-            if s.cached:
-                try:
-                    self._cache.count_saved(s.cached, s.saved_input_tokens, s.saved_output_tokens)
-                except Exception as exc:  # the totals are a courtesy: never a failed run
-                    self._reporter.warn(f"{exc}")
             self._cache.close()
             self._cache = None
         if s.cached and self.reuse.prices is not None:
@@ -223,6 +218,14 @@ class RequestMap:
                 f"could not keep which rows of dataset {dataset_id} reuse another's answer ({exc}): "
                 "results will show those rows as missing"
             )
+        if s.cached:  # counted once the batch exists: a dry run saves nothing
+            from ..state.answer_cache import CacheUnusable, open_cache
+
+            try:
+                with open_cache() as cache:
+                    cache.count_saved(s.cached, s.saved_input_tokens, s.saved_output_tokens)
+            except CacheUnusable as exc:  # the totals are a courtesy: never a failed run
+                reporter.warn(f"{exc}")
 
     # -- the second pass ---------------------------------------------------------------
 

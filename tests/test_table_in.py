@@ -287,6 +287,10 @@ def test_watch_follows_the_batch_made_from_a_table(cli: Cli, tmp_path: Path) -> 
             "--embed-types: bits is not an embedding type",
         ),
         (("--from", "t.csv", "--prompt", "{{ x", "--dry-run"), "--prompt: line 1:"),
+        (
+            ("--from", "t.csv", "--prompt", "x", "--split", "--max-cost", "5"),
+            "check the whole table first: cbatch estimate --from TABLE",
+        ),
     ],
 )
 def test_table_options_that_do_not_go_together_are_usage_errors(

@@ -299,7 +299,9 @@ def register(app: typer.Typer) -> None:
             ):
                 raise UsageError(
                     "--max-cost, --max-input-tokens, --strict-context and --tokenizer do not cover a job's parts yet",
-                    hint=f"check the whole input first: cbatch estimate {file or '--from ' + str(source)} --model MODEL --max-cost AMOUNT",
+                    hint=f"check the whole input first: cbatch estimate {file} --model MODEL --max-cost AMOUNT"
+                    if table is None
+                    else "check the whole table first: cbatch estimate --from TABLE, with the same --prompt or --embed, and --max-cost AMOUNT",
                 )
             job = job_options(
                 state, label=name or default_name(source), model=model, dataset_type=dataset_type,

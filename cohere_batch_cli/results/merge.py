@@ -9,14 +9,15 @@ its JSON line (a column in CSV).
 How, with flat memory and one pass over the largest output:
 
 1. every part of every attempt is downloaded at once (:class:`.parts.Fetcher`);
-2. the retries' records (small: only what failed before) go to a scratch
-   SQLite table, one row per id, each later record replacing an earlier one
-   unless that one succeeded and the later one failed;
+2. the retries' records (small: only what failed before) are kept by
+   :mod:`.winners`, one per id, each later record replacing an earlier one
+   unless that one succeeded and the later one failed: records in a scratch
+   file and their ids' hashes in memory, spilled into a scratch SQLite table
+   past a bound;
 3. the original's records are streamed in their order, a block at a time:
    an id the retries answered is written with the retries' winner in its
-   place, unless the original succeeded and the retries only failed (only
-   the ids a small in-memory filter of the retries' ids lets through are
-   looked up: most records were never sent again);
+   place, unless the original succeeded and the retries only failed (an id
+   never sent again, most of them, costs one probe in memory);
 4. the retries' winners whose id the original never returned (records that
    were missing) follow, in the order they came.
 
@@ -28,26 +29,20 @@ parts deleted as they are read, every part file removed on any exception.
 from __future__ import annotations
 
 import dataclasses
-import json
-import marshal
-import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
-from functools import partial
 from itertools import chain, islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson as _orjson
-
-from ..state.spill import connect_scratch
 from . import ResultsSummary, fetch_and_write
 from .columns import TableOptions
 from .decode import decoded_records
 from .parts import DEFAULT_STALL_TIMEOUT, Fetcher, RefreshLinks, ordered_parts
 from .reconcile import Reported
+from .winners import MemoryWinners, Winners, decode
 from .writer import BinaryStdout, OutputFormat
 
 if TYPE_CHECKING:
@@ -56,14 +51,8 @@ if TYPE_CHECKING:
     from ..output.progress import ProgressSink
     from .order import InputOrder
 
-_BLOCK = 2000
-"""Records of the original read, and their ids looked up in the retries' table, at once."""
-_CACHE_KIB = 2048
-"""Page cache of the retries' table: lookups land all over it, and the OS's file cache holds the rest."""
-_FILTER_BITS_PER_ID = 64
-"""Bits of :class:`_IdFilter` per row of the table: about 1.5 % of the ids not in it are looked up."""
-_FILTER_MAX_BITS = 1 << 25
-"""4 MiB: memory stays flat however many records were sent again."""
+_BLOCK = 500
+"""Records of the original held at once, their ids asked of the winners in one call (more held: more memory)."""
 
 
 @dataclass(frozen=True)
@@ -189,16 +178,21 @@ def _merge(
         fetcher: Fetcher, per_part: list[int], cleanup: ExitStack
     ) -> Iterable[dict[str, Any]]:
         workdir = fetcher.workdir
-        db = cleanup.enter_context(closing(_scratch(workdir)))
+        expected = sum(part.num_rows or 0 for group in groups for part in group)
+        winners: Winners = MemoryWinners(workdir, expected=expected)
+        cleanup.callback(lambda: winners.close())  # the store in use at the end, spilled or not
         offset = 0
         for attempt, group in zip(retries, groups, strict=True):
             decoded = decoded_records(group, _waiter(fetcher, offset), per_part)
-            _index_retries(db, cleanup.enter_context(closing(decoded)), attempt.number, read)
+            winners = _index_retries(
+                winners, cleanup.enter_context(closing(decoded)), attempt.number, read
+            )
             offset += len(group)
+        winners.finish()
         rest = cleanup.enter_context(
             closing(decoded_records(first, _waiter(fetcher, offset), per_part))
         )
-        merged.append(_Merged(db, rest, read, any_retries=bool(read)))
+        merged.append(_Merged(winners, rest, read))
         if input_order is not None:
             from .order import in_input_order
 
@@ -214,32 +208,15 @@ def _merge(
     return MergedSummary(summary, dict(merged[0].written) if merged else {}, dict(read))
 
 
-def _scratch(workdir: Path) -> sqlite3.Connection:
-    """The retries' table of winners: one row per ``custom_id``, its record kept as bytes."""
-    db = connect_scratch(workdir / "merge.sqlite3", cache_kib=_CACHE_KIB)
-    db.execute(
-        "CREATE TABLE best (id TEXT NOT NULL UNIQUE, attempt INTEGER NOT NULL, ok INTEGER NOT NULL,"
-        " record BLOB NOT NULL)"
-    )
-    return db
-
-
 def _waiter(fetcher: Fetcher, offset: int) -> Callable[[int], Path]:
     """``wait`` for a group of parts that starts at ``offset`` in the fetcher's list."""
     return lambda position: fetcher.wait(offset + position)
 
 
 def _index_retries(
-    db: sqlite3.Connection, records: Iterable[dict[str, Any]], number: int, read: Counter[int]
-) -> None:
-    """One retry's records into ``best``, after the earlier ones': latest success, else latest failure."""
-    upsert = (
-        "INSERT INTO best (id, attempt, ok, record) VALUES (?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-        " attempt = excluded.attempt, ok = excluded.ok, record = excluded.record"
-        " WHERE excluded.ok = 1 OR best.ok = 0"
-    )
-    db.execute("BEGIN")
-    rows: list[tuple[str, int, int, bytearray]] = []
+    winners: Winners, records: Iterable[dict[str, Any]], number: int, read: Counter[int]
+) -> Winners:
+    """One retry's records into ``winners``, after the earlier ones'; the store to use from now on."""
     count = read[number]
     for record in records:
         count += 1
@@ -247,36 +224,25 @@ def _index_retries(
         if not isinstance(custom_id, str):  # not mergeable, but never dropped: an id of its own
             custom_id = f"\x00{number}:{count}"
         error = record.get("error")
-        ok = 0 if error is not None and error != "" and error != {} else 1  # an int: see _encode
-        rows.append((custom_id, number, ok, _encode(record)))
-        if len(rows) >= _BLOCK:
-            db.executemany(upsert, rows)
-            rows = []
-    db.executemany(upsert, rows)
-    db.execute("COMMIT")
+        ok = (
+            0 if error is not None and error != "" and error != {} else 1
+        )  # an int: see winners._encode
+        winners = winners.add(custom_id, number, ok, record)
     read[number] = count
+    return winners
 
 
 class _Merged:
     """The merged records, in order: the original's (with the retries' winners in place), then the rest.
 
-    Most of the original's records were never sent again, so each block of
-    them is first tested against :class:`_IdFilter` (the retries' ids, a few
-    bits each, in memory): only the ids it lets through are looked up in the
-    table, in one query per block. Which winners were placed is a bit per row
-    of the table (its rowid), so the table is only ever read after it is written.
+    Each block of the original asks ``winners`` (finished) which of its ids a
+    retry answered, in one call; the winners no block held follow at the end.
     """
 
     def __init__(
-        self,
-        db: sqlite3.Connection,
-        decoded: Iterator[dict[str, Any]],
-        read: Counter[int],
-        *,
-        any_retries: bool = True,
+        self, winners: Winners, decoded: Iterator[dict[str, Any]], read: Counter[int]
     ) -> None:
-        self._db = db
-        self._any = any_retries
+        self._winners = winners
         self._decoded = decoded
         self._read = read
         self.written: Counter[int] = Counter()
@@ -284,148 +250,41 @@ class _Merged:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         # Blocks of the original in, records out, chained in C: a generator's frame for
         # every record was a tenth of the merge's own time.
-        ids = _IdFilter.of_table(self._db) if self._any else None
-        rows = self._db.execute("SELECT max(rowid) FROM best").fetchone()[0] or 0
-        placed = bytearray(rows // 8 + 1)
         decoded = self._decoded
         blocks = iter(lambda: list(islice(decoded, _BLOCK)), [])
-        resolved = map(partial(self._resolve, ids=ids, placed=placed), blocks)
-        return chain(chain.from_iterable(resolved), self._unplaced(rows, placed))
+        resolve = self._resolve if len(self._winners) else self._alone
+        return chain(chain.from_iterable(map(resolve, blocks)), self._unplaced())
 
-    def _resolve(
-        self, block: list[dict[str, Any]], ids: _IdFilter | None, placed: bytearray
-    ) -> list[dict[str, Any]]:
+    def _alone(self, block: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A block of the original when nothing was sent again (or nothing came back)."""
+        self._read[1] += len(block)
+        for record in block:
+            record["attempt"] = 1
+        self.written[1] += len(block)
+        return block
+
+    def _resolve(self, block: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """The original's block, each record replaced by the retries' winner where that one wins."""
         self._read[1] += len(block)
-        if ids is None:
-            for record in block:
-                record["attempt"] = 1
-            wanted = None
-        else:
-            wanted = ids.candidates(block)
-        if not wanted:  # none of these ids was sent again (or nothing was)
-            self.written[1] += len(block)
-            return block
-        keys = [block[k]["custom_id"] for k in wanted]
         replaced = 0
-        for key, rowid, attempt, ok, blob in self._db.execute(
-            "SELECT j.key, b.rowid, b.attempt, b.ok, b.record FROM json_each(?) AS j"
-            " JOIN best AS b ON b.id = j.value",
-            (_dumps(keys),),
-        ):
-            placed[rowid >> 3] |= 1 << (rowid & 7)
-            position = wanted[key]
+        for position, attempt, ok, winner in self._winners.found(block):
             if ok or _failed(block[position]):
-                record = _decode(blob)
-                record["attempt"] = attempt
-                block[position] = record
+                winner["attempt"] = attempt
+                block[position] = winner
                 self.written[attempt] += 1
                 replaced += 1
         self.written[1] += len(block) - replaced
         return block
 
-    def _unplaced(self, rows: int, placed: bytearray) -> Iterator[dict[str, Any]]:
+    def _unplaced(self) -> Iterator[dict[str, Any]]:
         """The winners whose id the original never returned, in the order they came."""
-        for chunk in _unplaced(rows, placed):
-            for attempt, blob in self._db.execute(
-                "SELECT b.attempt, b.record FROM json_each(?) AS j JOIN best AS b ON b.rowid = j.value"
-                " ORDER BY b.rowid",
-                (_dumps(chunk),),
-            ):
-                record = _decode(blob)
-                record["attempt"] = attempt
-                self.written[attempt] += 1
-                yield record
-
-
-def _unplaced(rows: int, placed: bytearray) -> Iterator[list[int]]:
-    """The rowids of the table not placed among the original's records, a block at a time, in order."""
-    chunk = []
-    for rowid in range(1, rows + 1):
-        if not placed[rowid >> 3] >> (rowid & 7) & 1:
-            chunk.append(rowid)
-            if len(chunk) >= _BLOCK:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
-
-
-class _IdFilter:
-    """Which ``custom_id``s may be in the retries' table: a Bloom filter of one hash, in a few bits per id.
-
-    An id it rules out is certainly not in the table; one it lets through is
-    looked up (a few in a hundred are not there). Its size follows the table's
-    rows, up to ``_FILTER_MAX_BITS``: past that, more ids are let through and
-    looked up in vain, and none is ever missed. The hash is Python's own for
-    a ``str``, which the process keeps the same from building to testing.
-    """
-
-    def __init__(self, count: int) -> None:
-        size = 1 << 13
-        while size < count * _FILTER_BITS_PER_ID and size < _FILTER_MAX_BITS:
-            size <<= 1
-        self._mask = size - 1
-        self._bits = bytearray(size >> 3)
-
-    @classmethod
-    def of_table(cls, db: sqlite3.Connection) -> _IdFilter:
-        count = db.execute("SELECT count(*) FROM best").fetchone()[0]
-        made = cls(count)
-        bits, mask = made._bits, made._mask
-        for (custom_id,) in db.execute("SELECT id FROM best"):
-            h = hash(custom_id) & mask
-            bits[h >> 3] |= 1 << (h & 7)
-        return made
-
-    def candidates(self, block: list[dict[str, Any]]) -> list[int]:
-        """The positions in ``block`` of the records whose ``custom_id`` may be in the table.
-
-        Each record is given ``attempt`` 1 on the way: one pass over the block,
-        the merge's hottest loop, rather than two.
-        """
-        bits, mask = self._bits, self._mask
-        out = []
-        for position, record in enumerate(block):
-            record["attempt"] = 1
-            custom_id = record.get("custom_id")
-            if isinstance(custom_id, str):
-                h = hash(custom_id) & mask
-                if bits[h >> 3] >> (h & 7) & 1:
-                    out.append(position)
-        return out
+        for attempt, blob in self._winners.unplaced():
+            record = decode(blob)
+            record["attempt"] = attempt
+            self.written[attempt] += 1
+            yield record
 
 
 def _failed(record: dict[str, Any]) -> bool:
     error = record.get("error")
     return error is not None and error != "" and error != {}
-
-
-def _dumps(value: Any) -> str | bytes:
-    return _orjson.dumps(value)
-
-
-_PLAIN = frozenset({str, int, float, bool, type(None)})
-
-
-def _encode(record: dict[str, Any]) -> bytearray:
-    """A decoded Avro record as bytes, to keep in the table until it is written.
-
-    A record of plain values (the output schema's strings and nulls) is kept
-    by ``marshal``, ten times quicker both ways than JSON text and the same
-    record when read back. Anything else is kept as the JSON text it always
-    was (bytes and other types as text, what the written line then shows),
-    itself marshalled. A ``bytearray``, since sqlite3 binds one as it is where
-    ``bytes`` go through its adapters first (twice the time of the insert).
-    """
-    for value in record.values():
-        if type(value) not in _PLAIN:
-            return bytearray(marshal.dumps(json.dumps(record, ensure_ascii=False, default=str)))
-    return bytearray(marshal.dumps(record))
-
-
-def _decode(blob: bytes) -> dict[str, Any]:
-    value = marshal.loads(blob)
-    if isinstance(value, str):  # the JSON text of a record that was not plain
-        value = json.loads(value)
-    return value if isinstance(value, dict) else {"value": value}

@@ -170,8 +170,10 @@ def start_job(
         options = dataclasses.replace(options, input_label=table.label)
     try:
         job = create_job(state.client(), file, state.out, options, store)
-    except CbatchError:
-        if table is not None:  # refused (a record the check refuses): no job reads these requests
+    except BaseException as exc:
+        # A table's requests go unless a job can still read them: refused by the check, or
+        # stopped before the job was written (a job stopped while splitting resumes from them).
+        if table is not None and (isinstance(exc, CbatchError) or not _read_by_a_job(store, file)):
             file.unlink(missing_ok=True)
         raise
     if reused is not None:
@@ -182,6 +184,14 @@ def start_job(
         return carry_on(
             state, job, store, file, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec
         )  # fmt: skip
+
+
+def _read_by_a_job(store: StateStore, file: Path) -> bool:
+    """Whether a job recorded here reads ``file`` (True when the store cannot say: the file is kept)."""
+    try:
+        return any(job.path == str(file.resolve()) for job in store.jobs())
+    except Exception:
+        return True
 
 
 def carry_on(

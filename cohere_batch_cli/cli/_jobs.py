@@ -217,14 +217,12 @@ def carry_on(
 
     client = state.client()
     path = input_of(job, file)
-    if watch and spec.deadline is not None:  # --timeout bounds the sending too
-        import dataclasses
-
-        options = dataclasses.replace(options, deadline=spec.deadline)
     from ..errors import WaitTimeout
 
-    try:
-        send_parts(client, job, state.out, store, options, path=path)
+    try:  # --timeout bounds the sending too
+        send_parts(
+            client, job, state.out, store, options, path=path, watching=spec if watch else None
+        )
     except WaitTimeout as exc:  # the deadline fell between two parts: each step so far is recorded
         exc.hint = f"carry on with: {job_command(state, job.id, spec, retry)}"
         raise
@@ -313,9 +311,8 @@ def follow_job(
 
     if retry is not None and rounds:
         result = retry_job(
-            client, job, state.out, store, retry, watch=watch_many, path=path,
+            client, job, state.out, store, retry, watch=watch_many, spec=spec, path=path,
             on_attempt=lambda batch: state.out.info(f"created batch {batch.id}: {batch.name}"),
-            deadline=spec.deadline,
         )  # fmt: skip
         code = result.exit_code
         if code == ExitCode.TIMEOUT and result.stopped is not None:

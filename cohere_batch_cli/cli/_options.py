@@ -522,7 +522,6 @@ def send_spec(
     strict_context: bool,
     tokenizer: Path | None,
     wait_lock: float | None,
-    deadline: float | None,
     carry_on: Callable[[str], str] | None,
 ) -> SendSpec:
     """``create --file``'s (and ``--from``'s) sending flags as one ``SendSpec``, with the settings they read.
@@ -541,7 +540,7 @@ def send_spec(
         source=source, label=label,
         guard=GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context),
         budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
-        wait_lock=wait_lock or 0.0, deadline=deadline, carry_on=carry_on,
+        wait_lock=wait_lock or 0.0, carry_on=carry_on,
     )  # fmt: skip
 
 

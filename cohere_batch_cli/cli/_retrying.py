@@ -120,9 +120,9 @@ def run_rounds(
             out,
             options,
             watch=watch,
+            spec=spec,
             store=store,
             on_attempt=on_attempt,
-            deadline=spec.deadline,
         )
     except KeyboardInterrupt as exc:
         out.info(f"\n{stop_word(exc)}: nothing was cancelled; go on with the rounds with: {resume}")

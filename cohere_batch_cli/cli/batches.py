@@ -370,7 +370,7 @@ def register(app: typer.Typer) -> None:
                 dataset_type=dataset_type, source=None if table is None else source,
                 label=table.label if table is not None else None, max_cost=max_cost,
                 max_input_tokens=max_input_tokens, context_check=context_check, strict_context=strict_context,
-                tokenizer=tokenizer, wait_lock=wait_lock, deadline=spec.deadline if watch else None,
+                tokenizer=tokenizer, wait_lock=wait_lock,
                 carry_on=lambda dataset_id: _create_again(
                     state, dataset_id, model, label, spec, retry, watch=watch
                 ),
@@ -386,7 +386,7 @@ def register(app: typer.Typer) -> None:
                 return
             # One cbatch at a time sends a batch of one name from this machine, for the rest of the command.
             ctx.with_resource(send_lock(send))
-            sent = create_from_file(client, send, out)
+            sent = create_from_file(client, send, out, watching=spec if watch else None)
             batch = sent.batch
             if rendered is not None:  # what results needs to write the table again
                 rendered.sent(sent.dataset_id, out)

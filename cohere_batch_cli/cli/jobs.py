@@ -474,7 +474,7 @@ def attach(
 
       cbatch jobs attach k3v9x0q2ma --file requests.jsonl --max-records-per-batch 50000
     """
-    from ..tasks.jobs import attach_job
+    from ..tasks.jobs import JobOptions, attach_job
     from ._jobs import hold_job, split_size, store_for_jobs
     from ._watching import hand_over
 
@@ -484,13 +484,13 @@ def attach(
         refuse_watch_options(spec, "leave out --no-watch")
     else:
         hand_over("jobs attach", spec)
-    size = split_size(state, max_bytes)
+    options = JobOptions(
+        label=name or "", model=model or state.settings().model.value or "", max_bytes=split_size(state, max_bytes),
+        max_records=max_records, dataset_type=dataset_type, wait_lock=wait_lock or 0.0,
+    )  # fmt: skip
     store = store_for_jobs()
-    with hold_job(store, job_id, wait_lock):
-        job = attach_job(
-            state.client(), job_id, file, state.out, store, model=model or state.settings().model.value, label=name,
-            max_bytes=size, max_records=max_records, dataset_type=dataset_type,
-        )  # fmt: skip
+    with hold_job(store, job_id, options.wait_lock):
+        job = attach_job(state.client(), job_id, file, state.out, store, options)
         retry = retry_options(
             state, rounds=retry_failed, pause=pause, match=None, missing=True, wait_lock=wait_lock
         )

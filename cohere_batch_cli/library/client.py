@@ -302,12 +302,11 @@ class Client:
 
         path = Path(os.fspath(file))
         store = open_store()
-        record = attach_job(
-            self._api, job_id, path, self._reporter, store,
-            model=model or self._settings.model.value, label=name,
-            max_bytes=self._part_size(max_bytes_per_batch), max_records=max_records_per_batch,
-            dataset_type=None,
+        given = self._job_options(
+            name or "", model or self._settings.model.value or "",
+            self._part_size(max_bytes_per_batch), max_records_per_batch,
         )  # fmt: skip
+        record = attach_job(self._api, job_id, path, self._reporter, store, given)
         options = self._job_options(
             record.label, record.model, record.max_bytes, record.max_records
         )

@@ -134,8 +134,8 @@ class Job:
             return follow(api, ids, reporter, spec, retries=self._client._retries)
 
         outcome = retry_job(
-            api, self._record, reporter, self._store, options, watch=watch, path=self._path,
-            deadline=spec.deadline,
+            api, self._record, reporter, self._store, options, watch=watch, spec=spec,
+            path=self._path,
         )  # fmt: skip
         if outcome.exit_code not in (ExitCode.OK, ExitCode.RECORDS_FAILED, ExitCode.BATCH_FAILED):
             raise_for(outcome.exit_code, f"job {self.id}", timeout, while_="retried")

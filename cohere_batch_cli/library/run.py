@@ -153,9 +153,7 @@ class Run:
             return follow(api, [batch.id], reporter, spec, retries=self._client._retries)
 
         store = open_store_or_warn(reporter, "the retry's progress")
-        outcome = retry_rounds(
-            api, self.id, reporter, options, watch=watch, store=store, deadline=spec.deadline
-        )
+        outcome = retry_rounds(api, self.id, reporter, options, watch=watch, spec=spec, store=store)
         if outcome.exit_code not in (ExitCode.OK, ExitCode.RECORDS_FAILED, ExitCode.BATCH_FAILED):
             if outcome.exit_code == ExitCode.BATCH_CANCELED and outcome.last is not None:
                 return Run(self._client, outcome.last)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .reporting import Reporter
     from .retrying import RetryOptions
     from .sending import Part
+    from .watching import WatchSpec
 
 JOB_ID_LENGTH = 10
 SCAN_LIMIT = 100_000
@@ -76,6 +77,7 @@ class JobOptions:
 
     label: str
     model: str
+    """The model; empty only for an attach with none given (the job's batches on the API say it)."""
     max_bytes: int
     max_records: int | None = None
     dataset_type: str | None = None
@@ -86,8 +88,6 @@ class JobOptions:
     storage_poll: float = STORAGE_POLL
     wait_lock: float = 0.0
     """How long to wait for another cbatch sending for the job on this machine (``--wait-lock``; 0: stop at once)."""
-    deadline: float | None = None
-    """When the command must stop (``time.monotonic()``, from ``--timeout``): no part is uploaded or created past it."""
     input_label: str | None = None
     """How the check's messages name an input cbatch wrote itself (a table's requests: ``reviews.csv (rendered)``)."""
 
@@ -573,18 +573,21 @@ def send_parts(
     options: JobOptions,
     *,
     path: Path | None,
+    watching: WatchSpec | None = None,
 ) -> list[PartRecord]:
     """Upload what is missing and create what is missing; what an earlier run made is found and kept.
 
     Part ``n`` is created once part ``n + 1`` is uploaded (its validation runs
     meanwhile), the last at the end. The job's run lock is held throughout:
     another cbatch sending for the job on this machine stops this one at once
-    (or after ``options.wait_lock``).
+    (or after ``options.wait_lock``). ``watching``: the watch that follows the
+    send, whose deadline (``--timeout``, the command's one clock) no part is
+    uploaded or created past.
     """
     from ..state.runlock import run_lock
 
     with run_lock(store, job_run(job.id), wait=options.wait_lock):
-        return _send_parts(client, job, reporter, store, options, path=path)
+        return _send_parts(client, job, reporter, store, options, path=path, watching=watching)
 
 
 def _send_parts(
@@ -595,6 +598,7 @@ def _send_parts(
     options: JobOptions,
     *,
     path: Path | None,
+    watching: WatchSpec | None,
 ) -> list[PartRecord]:
     job = store.job(job.id) or job  # what the store says now: another run may have moved it on
     still_wanted(store, job)
@@ -652,7 +656,7 @@ def _send_parts(
                         f"part {part.part} of job {job.id} is not uploaded yet, and the job's input is not here (or it changed)",
                         hint=f"give the file it was made from: cbatch jobs resume {job.id} --file FILE",
                     )
-                in_time(job, options, "uploaded")
+                in_time(job, watching, "uploaded")
                 if queue and not _fits(client, part, options):
                     _create_ready(
                         client, job, queue, reporter, store, total, wait=True
@@ -662,14 +666,14 @@ def _send_parts(
             queue.append(store.parts(job.id)[part.part - 1])
             _create_ready(client, job, queue, reporter, store, total, wait=False)
         if queue:
-            in_time(job, options, "created")
+            in_time(job, watching, "created")
         _create_ready(client, job, queue, reporter, store, total, wait=True)
     return store.parts(job.id)
 
 
-def in_time(job: JobRecord, options: JobOptions, step: str) -> None:
+def in_time(job: JobRecord, watching: WatchSpec | None, step: str) -> None:
     """Stop before a part's next step once the command's deadline has passed: each step done so far is recorded."""
-    if options.deadline is not None and time.monotonic() >= options.deadline:
+    if watching is not None and watching.expired():
         from ..errors import WaitTimeout
 
         raise WaitTimeout(
@@ -968,19 +972,17 @@ def attach_job(
     path: Path,
     reporter: Reporter,
     store: StateStore,
-    *,
-    model: str | None,
-    label: str | None,
-    max_bytes: int,
-    max_records: int | None,
-    dataset_type: str | None,
+    options: JobOptions,
 ) -> JobRecord:
     """Rebuild a job another machine started, from the API's names and the same input file and split options.
 
-    The file is split again with the options given (they must be the ones
-    the job was made with: ``--split`` by the dataset limit unless it said
-    otherwise); a part the API shows with another record count, or a part
-    number past the plan, says they are not, and nothing is recorded.
+    The file is split again with ``options``' split (``max_bytes``,
+    ``max_records``, ``dataset_type``: they must be the ones the job was made
+    with, ``--split`` by the dataset limit unless it said otherwise); a part
+    the API shows with another record count, or a part number past the plan,
+    says they are not, and nothing is recorded. ``options.model`` and
+    ``options.label`` (empty: not given) stand where the API's batches do not
+    say them.
     """
     from ..state.store import JobRecord
 
@@ -998,7 +1000,7 @@ def attach_job(
     roots = {part: attempts[1] for part, attempts in batches.items() if 1 in attempts}
     first = next((roots[p] for p in sorted(roots)), None)
     found_label = naming.label_of(first.name) if first is not None else None
-    chosen_model = model or (first.model if first is not None else None)
+    chosen_model = options.model or (first.model if first is not None else None)
     if not chosen_model:
         raise UsageError(
             f"no batch of job {job_id} is created yet, so its model is not known: give it with --model"
@@ -1007,8 +1009,8 @@ def attach_job(
     now = time.time()
     created = min((_created(b) for b in roots.values()), default=now)
     job = JobRecord(
-        job_id, found_label or label or path.stem, chosen_model, dataset_type, str(path.resolve()), info.st_size,
-        max_bytes, max_records, None, None, "splitting", min(created, now), now,
+        job_id, found_label or options.label or path.stem, chosen_model, options.dataset_type, str(path.resolve()),
+        info.st_size, options.max_bytes, options.max_records, None, None, "splitting", min(created, now), now,
     )  # fmt: skip
     plan = _split(path, job, reporter)
     wrong = plan_mismatch(client, [p.records for p in plan.parts], roots, datasets)
@@ -1097,7 +1099,7 @@ class JobRounds:
     exit_code: ExitCode = ExitCode.OK
     left: int = 0
     stopped: str | None = None
-    """Where ``deadline`` stopped the rounds outside a watch (a pause), in words."""
+    """Where the deadline stopped the rounds outside a watch (a pause), in words."""
 
 
 def retry_job(
@@ -1108,9 +1110,9 @@ def retry_job(
     options: RetryOptions,
     *,
     watch: WatchMany,
+    spec: WatchSpec,
     path: Path | None,
     on_attempt: Callable[[Batch], None] | None = None,
-    deadline: float | None = None,
 ) -> JobRounds:
     """Retry what failed in every part, watch the retries together, and again, until each part holds ``options.rounds`` retries.
 
@@ -1122,8 +1124,9 @@ def retry_job(
     retry feature's attempt (intent written first, looked for by name before
     it is made); one watch follows a round's retries together. Exit 12 when
     records still fail after the last round, 0 when none do; a watch that ends
-    otherwise (a timeout, a signal) or ``deadline`` falling in a pause stops
-    the rounds with its own code.
+    otherwise (a timeout, a signal) or ``spec``'s deadline (the command's one
+    clock, which ``watch`` follows too) falling in a pause stops the rounds
+    with its own code.
     """
     from .retrying import mark_done, pause_before, retry_once
 
@@ -1147,7 +1150,7 @@ def retry_job(
         if not result.left or not due:
             break
         number = 1 + min(len(p.attempts) - 1 for p in due)
-        if number > 1 and not pause_before(number, rounds, pause, reporter, deadline):
+        if number > 1 and not pause_before(number, rounds, pause, reporter, spec.deadline):
             result.exit_code = ExitCode.TIMEOUT
             result.stopped = f"before round {number} of {rounds}"
             return result

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from .reporting import Reporter
     from .sending import Part
     from .sources import InputSource
+    from .watching import WatchSpec
 
 MAX_PAUSE = 600.0
 
@@ -463,7 +464,7 @@ class RoundsOutcome:
     exit_code: ExitCode = ExitCode.OK
     last: Batch | None = None
     stopped: str | None = None
-    """Where ``deadline`` stopped the rounds outside a watch (a pause), in words."""
+    """Where the deadline stopped the rounds outside a watch (a pause), in words."""
 
 
 Watch = Callable[["Batch"], ExitCode]
@@ -503,9 +504,9 @@ def retry_rounds(
     options: RetryOptions,
     *,
     watch: Watch,
+    spec: WatchSpec,
     store: StateStore | None,
     on_attempt: Callable[[RetryOutcome], None] | None = None,
-    deadline: float | None = None,
 ) -> RoundsOutcome:
     """Retry what failed and watch it, again and again, until the chain holds ``options.rounds`` retries.
 
@@ -516,7 +517,8 @@ def retry_rounds(
     saw end is watched as the round it was. The pause before round ``k`` (from
     the second) is :func:`round_pause`. Exit code: 12 when records still fail
     after the last round, 0 when none do; a canceled attempt (9), a timeout
-    (10: the watch's, or ``deadline`` falling in a pause) or a signal stop the
+    (10: the watch's, or ``spec``'s deadline, the command's one clock, falling
+    in a pause) or a signal stop the
     rounds with their own code. An attempt that ends FAILED (every record it
     sent failed again) is a round like any other.
     """
@@ -549,7 +551,11 @@ def retry_rounds(
                 if result.still_failing is None:
                     result.still_failing = _not_succeeded(chain)
                 break
-            if made and not again and not pause_before(made + 1, rounds, pause, reporter, deadline):
+            if (
+                made
+                and not again
+                and not pause_before(made + 1, rounds, pause, reporter, spec.deadline)
+            ):
                 result.exit_code = ExitCode.TIMEOUT
                 result.stopped = f"before round {made + 1} of {rounds}"
                 return result

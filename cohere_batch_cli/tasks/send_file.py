@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..validate import FileReport
     from .budget import Budget
     from .reporting import Reporter
+    from .watching import WatchSpec
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,6 @@ class SendSpec:
     limits: Limits = field(default_factory=Limits)
     wait_lock: float = 0.0
     """How long to wait for another cbatch sending a batch of this name on this machine (``--wait-lock``)."""
-    deadline: float | None = None
-    """When the command must stop (``time.monotonic()``, from ``--timeout``): the validation counts too."""
     carry_on: Callable[[str], str] | None = None
     """The command that carries on from the uploaded dataset (its id), said when a stop falls before the create."""
 
@@ -77,15 +76,19 @@ def send_lock(spec: SendSpec) -> AbstractContextManager[None]:
     return run_lock(state_dir()[0], f"batch {spec.name}", wait=spec.wait_lock)
 
 
-def create_from_file(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
+def create_from_file(
+    client: CohereClient, spec: SendSpec, reporter: Reporter, *, watching: WatchSpec | None = None
+) -> Sent:
     """Check, upload, validate and create: the batch of ``spec.file``, or the one an earlier run made.
 
-    A stop between the upload and the create (Ctrl-C, a signal, the
-    deadline) says which dataset holds the file: the same command run again
-    takes it, uploading nothing.
+    ``watching``: the watch that follows the send, whose deadline
+    (``--timeout``, the command's one clock) bounds the validation too. A stop
+    between the upload and the create (Ctrl-C, a signal, the deadline) says
+    which dataset holds the file: the same command run again takes it,
+    uploading nothing.
     """
     with send_lock(spec):
-        return _send(client, spec, reporter)
+        return _send(client, spec, reporter, watching)
 
 
 @dataclass
@@ -142,7 +145,9 @@ class FileSteps:
         upload_intent(self.spec.file, self.report, self.spec.name, self.reporter, step, dataset_id)
 
 
-def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
+def _send(
+    client: CohereClient, spec: SendSpec, reporter: Reporter, watching: WatchSpec | None
+) -> Sent:
     from . import sending
     from .datasets import upload_file, validated
     from .estimating import guard_upload
@@ -180,7 +185,9 @@ def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
             on_uploaded=steps.uploaded, label=spec.label,
         )  # fmt: skip
 
-    bounded = spec.deadline is not None  # --timeout: the validation counts too
+    deadline = (
+        watching.deadline if watching is not None else None
+    )  # --timeout: the validation counts too
     try:
         try:
             dataset = sending.upload(None, part, steps, send)
@@ -191,8 +198,8 @@ def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
             steps.uploaded(
                 dataset
             )  # recorded with its bytes (found by name, it was not), its intent done
-        if bounded:  # the upload was finished; the create is not begun
-            _validated_in_time(client, dataset, spec, reporter)
+        if deadline is not None:  # the upload was finished; the create is not begun
+            _validated_in_time(client, dataset, spec, deadline, reporter)
         else:
             validated(client, dataset, reporter)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: say what the upload left
@@ -208,7 +215,7 @@ def _send(client: CohereClient, spec: SendSpec, reporter: Reporter) -> Sent:
 
 
 def _validated_in_time(
-    client: CohereClient, dataset: str, spec: SendSpec, reporter: Reporter
+    client: CohereClient, dataset: str, spec: SendSpec, deadline: float, reporter: Reporter
 ) -> None:
     """The new dataset validated before the deadline; else exit 10, no batch created, and the command that carries on."""
     import time
@@ -216,15 +223,14 @@ def _validated_in_time(
     from ..errors import WaitTimeout
     from .datasets import validated
 
-    assert spec.deadline is not None
     hint = f"carry on with: {spec.carry_on(dataset)}" if spec.carry_on is not None else None
     try:
-        left = spec.deadline - time.monotonic()
+        left = deadline - time.monotonic()
         validated(client, dataset, reporter, timeout=max(left, 0.001))
     except WaitTimeout:
         raise WaitTimeout(
             f"--timeout ran out while dataset {dataset} was validated: no batch was created",
             hint=hint,
         ) from None
-    if time.monotonic() >= spec.deadline:
+    if time.monotonic() >= deadline:
         raise WaitTimeout("--timeout ran out after the upload: no batch was created", hint=hint)

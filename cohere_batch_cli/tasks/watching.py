@@ -33,7 +33,12 @@ class WatchSpec:
     cannot be accepted by one command and lost on its way to the engine.
     ``deadline`` is the moment (``time.monotonic()``) the whole command must
     stop by: ``--timeout`` bounds the upload, the validation, the pauses
-    between rounds and every watch of the run, not one watch alone.
+    between rounds and every watch of the run, not one watch alone. It is the
+    command's one clock and lives here alone: it starts as the flags are
+    parsed, and the send (:func:`.send_file.create_from_file`,
+    :func:`.jobs.send_parts`) and the rounds (:func:`.retrying.retry_rounds`,
+    :func:`.jobs.retry_job`) are handed this spec to read it, never a copy of
+    the moment in their own options.
     """
 
     interval: float = pace.INTERVAL

@@ -278,3 +278,27 @@ def test_failed_only_keeps_the_rows_without_a_usable_answer_and_stdout_takes_the
     assert all(r["error"] and r["answer"] is None for r in bad)
     said = f"wrote {len(bad)} of the 20 rows of t.csv to stdout (13 answered, {len(bad)} failed"
     assert said.replace("13", str(20 - len(bad))) in failed_run.stderr
+
+
+def test_a_table_job_writes_its_table_across_its_parts_and_retries(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """jobs create --from: the parts' answers land on their rows, one table, in the table's order."""
+    texts = [f"row {i}" for i in range(7)] + ["row 1"]  # the last asks what row 2 asked
+    table = write_csv(tmp_path / "r.csv", [{"text": t} for t in texts])
+    job_id = cli(
+        "jobs", "create", "--from", str(table), "--prompt", "Say {{ text }}", "--model", MODEL,
+        "--max-records-per-batch", "3", "--watch", "-q", "--interval", "0.1s",
+        "--max-interval", "0.2s",
+    ).stdout.split()[0]  # fmt: skip
+    result = cli("jobs", "results", job_id, "-o", str(tmp_path / "all.parquet"))
+    assert "wrote 8 rows of r.csv" in result.stderr and "(8 answered, 0 failed, 0 missing)" in (
+        result.stderr
+    )
+    got = pq.read_table(tmp_path / "all.parquet").to_pylist()
+    assert [r["text"] for r in got] == texts
+    assert got[-1]["answer"] == got[1]["answer"] == "Sandbox reply to: Say row 1"
+    cli("results", job_id, "-o", str(tmp_path / "same.parquet"))  # results JOB: the same table
+    assert pq.read_table(tmp_path / "same.parquet").to_pylist() == got
+    refused = cli("jobs", "results", job_id, "--input-order", "-o", "x.csv", exit_code=2)
+    assert "--input-order shapes a table of records" in refused.stderr

@@ -160,7 +160,7 @@ def test_a_table_job_of_several_parts_gives_every_row_once(
         batch = api.batch(part["batch_id"])
         sent += [r["custom_id"] for p in api.parts(batch["input_dataset_id"]) for r in p]
     assert sent == [str(n) for n in range(1, 8)]  # each row in one part, in order
-    cli("jobs", "results", job_id, "-o", "all.jsonl")
+    cli("jobs", "results", job_id, "--records", "-o", "all.jsonl")  # the records, not the table
     rows = read_jsonl(tmp_path / "all.jsonl")
     assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 8))
     assert all(r["body"]["message"]["content"] for r in rows)
@@ -318,7 +318,7 @@ def test_a_table_job_is_retried_from_its_kept_requests_until_every_row_succeeds(
         retried = [line for line in result.stderr.splitlines() if line.startswith("input: part ")]
         assert retried and all("/table-jobs/r-" in line for line in retried)  # the kept requests
         assert " retry 1]" in result.stderr
-        cli("jobs", "results", job_id, "-o", "all.jsonl")
+        cli("jobs", "results", job_id, "--records", "-o", "all.jsonl")  # records, not the table
     rows = read_jsonl(tmp_path / "all.jsonl")
     assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 13))
     assert all("body" in r for r in rows), "every row succeeded once retried"
@@ -358,6 +358,6 @@ def test_a_table_job_stopped_by_its_timeout_is_resumed_from_its_kept_requests(
         ]
         assert len(uploads) == 6, "each part uploaded once"
         job_id = args[3]
-        cli("jobs", "results", job_id, "-o", "all.jsonl")
+        cli("jobs", "results", job_id, "--records", "-o", "all.jsonl")  # records, not the table
     rows = read_jsonl(tmp_path / "all.jsonl")
     assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 13))

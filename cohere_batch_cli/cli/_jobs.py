@@ -158,13 +158,14 @@ def start_job(
     if retry is not None and retry.rounds and not watch:
         raise UsageError("--retry-failed needs --watch: a round waits for the parts before it")
     store = store_for_jobs()
-    reused = None
+    rendered = None
     if table is not None:
         from ._tables import render_table
 
         assert ctx is not None
-        rendered = render_table(ctx, state, table, options.model, job=True)
-        file, reused = rendered.file, rendered.reuse
+        # record: the table's files fingerprinted, for results to write the table again.
+        rendered = render_table(ctx, state, table, options.model, record=True, job=True)
+        file = rendered.file
         import dataclasses
 
         options = dataclasses.replace(options, input_label=table.label)
@@ -176,8 +177,8 @@ def start_job(
         if table is not None and (isinstance(exc, CbatchError) or not _read_by_a_job(store, file)):
             file.unlink(missing_ok=True)
         raise
-    if reused is not None:
-        reused.keep(job.id, state.out)  # for results to give every row its answer
+    if rendered is not None:
+        rendered.sent(job.id, state.out)  # the reuse map and the table, for results to write it
     if quiet:
         state.out.raw_line(job.id)  # at once: a script has the id even if a later step stops
     with hold_job(store, job.id, options.wait_lock):

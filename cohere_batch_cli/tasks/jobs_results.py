@@ -65,6 +65,23 @@ def fetch_job_results(
     from .results_spec import check
 
     fmt, table = check(spec)
+    if spec.input_table is None and not spec.records:
+        # A table job (jobs create --from): its table, found again and checked, before the download.
+        from .table_results import input_table_of_job
+
+        table_of = input_table_of_job(job.id, spec.join, spec.answer_prefix, fmt, reporter)
+        if table_of is not None:
+            if spec.columns or spec.body or spec.input_order:
+                from ..errors import OutputOptionError
+
+                flag = "--column" if spec.columns else "--body" if spec.body else "--input-order"
+                raise OutputOptionError(
+                    f"{flag} shapes a table of records, and job {job.id}'s results are "
+                    f"{table_of.label} with the answers as columns, in its rows' order",
+                    hint="add --records for the records' own table",
+                )
+            spec = replace(spec, input_table=table_of, join=None)
+            fmt, table = check(spec)
     input_order = input_order_of(spec, job)
     view = job_view(client, job, store)
     delivered = [p for p in view.parts if p.record.delivered is not None]

@@ -146,12 +146,6 @@ def check_run(spec: ResultsSpec, job_id: str | None) -> None:
             f"--own gives one batch's own records; {job_id} is a job, whose results merge every part and attempt",
             hint=f"leave out --own, or give one part's batch id (cbatch jobs get {job_id})",
         )
-    if job_id is not None and (spec.records or spec.answer_prefix is not None):
-        flag = "--records" if spec.records else "--answer-prefix"
-        raise UsageError(
-            f"{flag} shapes the results of a batch made from a table (create --from); {job_id} is a job "
-            "of a requests file, whose results are its records"
-        )
     if job_id is None:
         given = [flag for name, flag in JOB_ONLY.items() if getattr(spec, name)]
         if given:

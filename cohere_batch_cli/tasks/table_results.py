@@ -47,8 +47,7 @@ def input_table_of(
     :class:`UsageError` (exit 2) for ``--answer-prefix`` without a table, or
     for answer columns that collide with the table's own.
     """
-    from ..results.table_out import InputTable, added_names, refuse_collisions
-    from .tables import TableRows, holds_requests
+    from .tables import holds_requests
 
     if join is not None and holds_requests(join):
         if answer_prefix is not None:
@@ -57,10 +56,42 @@ def input_table_of(
             )
         return None
     record = recorded_table(client, batch, reporter)
+    return _input_table(record, f"batch {batch.id}", join, answer_prefix, fmt, reporter)
+
+
+def input_table_of_job(
+    job_id: str, join: Path | None, answer_prefix: str | None, fmt: str, reporter: Reporter
+) -> InputTable | None:
+    """The table a job's results are written into (``jobs create --from``); None for a job of a file."""
+    from ..state.store import existing_store
+    from .tables import holds_requests
+
+    if join is not None and holds_requests(join):
+        return None  # refused by the job's own checks: a job takes no --join of requests
+    store = existing_store()
+    try:
+        record = store.table_input(job_id) if store is not None else None
+    except StoreError as exc:
+        reporter.warn(f"{exc}; the table job {job_id} was made from cannot be looked up")
+        record = None
+    return _input_table(record, f"job {job_id}", join, answer_prefix, fmt, reporter)
+
+
+def _input_table(
+    record: TableInput | None,
+    run: str,
+    join: Path | None,
+    answer_prefix: str | None,
+    fmt: str,
+    reporter: Reporter,
+) -> InputTable | None:
+    from ..results.table_out import InputTable, added_names, refuse_collisions
+    from .tables import TableRows
+
     if join is None and record is None:
         if answer_prefix is not None:
             raise UsageError(
-                f"--answer-prefix names the columns added to a table run's table, and batch {batch.id} "
+                f"--answer-prefix names the columns added to a table run's table, and {run} "
                 "was not made from a table this machine recorded",
                 hint="give the table with --join TABLE",
             )
@@ -70,7 +101,7 @@ def input_table_of(
     else:
         assert record is not None
         path = Path(record.path)
-        _refuse_changed(path, record, batch)
+        _refuse_changed(path, record, run)
     typed = None
     if record is not None and record.answer_schema is not None:
         from ..results.answer_columns import TypedAnswers
@@ -245,19 +276,19 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def _refuse_changed(path: Path, record: TableInput, batch: Batch) -> None:
+def _refuse_changed(path: Path, record: TableInput, run: str) -> None:
     from .tables import FilePrint, table_changes
 
     hint = "put the table back as it was, or give the table to write with --join TABLE"
     if not path.exists():
         raise InputFileError(
-            f"the table batch {batch.id} was made from, {path}, is not there any more",
+            f"the table {run} was made from, {path}, is not there any more",
             hint=hint,
         )
     changed = table_changes(path, [FilePrint(f.name, f.size, f.fingerprint) for f in record.files])
     if changed:
         raise InputChanged(
-            f"{path} changed since batch {batch.id} was made from it ({changed}): "
+            f"{path} changed since {run} was made from it ({changed}): "
             "its rows are not the ones that were asked; nothing was written",
             hint=hint,
         )

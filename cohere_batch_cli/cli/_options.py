@@ -506,6 +506,23 @@ MaxInputTokensOpt = Annotated[int | None, typer.Option("--max-input-tokens", min
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Run every check (the file, the context, the budget, a job's split plan) and send nothing: exit 0 when the create would go ahead.")]  # fmt: skip
 
 
+values_f: Callable[[str, tuple[Any, ...]], None] | None = None
+"""The seam where a command hands its parsed sending values to the engine, as :data:`._watching.run_f` its watch spec.
+
+None in use. A test sets it to see, in-process, the values a command built
+from its flags (a ``SendSpec``, ``JobOptions``, ``RetryOptions``):
+:func:`hand_over_values` then calls it and ends the command (exit 0) before
+anything is sent.
+"""
+
+
+def hand_over_values(command: str, *values: Any) -> None:
+    """Where ``command`` (``"create --file"``, ``"jobs resume"``...) has parsed its sending flags whole."""
+    if values_f is not None:
+        values_f(command, values)
+        raise typer.Exit(0)
+
+
 def send_spec(
     state: CliState,
     *,
@@ -555,16 +572,30 @@ def retry_options(
     model: str | None = None,
     input_file: Path | None = None,
     dry_run: bool = False,
+    rounds_flag: str | None = None,
 ) -> RetryOptions:
     """A command's retry flags as one ``RetryOptions``, with the global options a download reads.
 
     The one place ``retry``, ``create --retry-failed``, ``jobs retry`` and the
     ``jobs`` commands' ``--retry-failed`` turn their flags into the value the
     engine takes whole; a bad ``--match`` is refused here, before anything is
-    sent.
+    sent. ``rounds_flag`` names the flag that asks for rounds where rounds are
+    optional (``--retry-failed``): with none asked, ``--match``,
+    ``--no-missing`` and ``--pause`` would reach nothing, and are refused.
     """
     from ..selection import Rule
     from ..tasks.retrying import RetryOptions
+
+    if rounds_flag is not None and not rounds:
+        given = [flag for flag, on in (("--match", match is not None), ("--no-missing", not missing),
+                                       ("--pause", pause != DEFAULT_PAUSE)) if on]  # fmt: skip
+        if given:
+            from ..errors import UsageError
+
+            raise UsageError(
+                f"{given[0]} shapes the retry rounds: it needs {rounds_flag} N",
+                hint=f"add {rounds_flag} N, or leave out {' and '.join(given)}",
+            )
 
     return RetryOptions(
         rule=Rule(pattern=match, missing=missing), rounds=rounds, pause=pause, input=input_file,

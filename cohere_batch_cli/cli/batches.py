@@ -38,6 +38,7 @@ from ._options import (
     UntilOpt,
     WaitLockOpt,
     complete_dataset_id,
+    hand_over_values,
     ids_from_stdin,
     parse_duration,
     refuse_watch_options,
@@ -313,8 +314,10 @@ def register(app: typer.Typer) -> None:
             if watch:
                 hand_over("create --split --watch", spec)
             rounds = retry_options(
-                state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
+                state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+                rounds_flag="--retry-failed",
             )  # fmt: skip
+            hand_over_values("create --split", job, rounds)
             raise typer.Exit(start_job(
                 state, source, job, watch=watch, retry=rounds, json_out=json_out, quiet=quiet, spec=spec,
                 table=table, ctx=ctx,
@@ -328,14 +331,11 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 "--model is required (or set CBATCH_MODEL, or 'model' in your profile)"
             )
-        retry = (
-            retry_options(
-                state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
-                model=model,
-            )  # a bad pattern is refused before anything is sent
-            if retry_failed
-            else None
-        )  # fmt: skip
+        asked = retry_options(
+            state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+            model=model, rounds_flag="--retry-failed",
+        )  # a bad pattern (or a round's option without rounds) is refused before anything is sent  # fmt: skip
+        retry = asked if retry_failed else None
         guarded = (
             max_cost is not None
             or max_input_tokens is not None
@@ -375,6 +375,7 @@ def register(app: typer.Typer) -> None:
                     state, dataset_id, model, label, spec, retry, watch=watch
                 ),
             )  # fmt: skip
+            hand_over_values("create --file", send, retry)
             if dry_run:  # every check of the send, from the same value; nothing sent
                 from ..tasks.dry_run import DryRun, dry_run_create
 

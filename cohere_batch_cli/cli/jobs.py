@@ -22,6 +22,7 @@ from ._options import (
     PauseOpt,
     QuietOpt,
     WaitLockOpt,
+    hand_over_values,
     parse_duration,
     refuse_watch_options,
     results_options,
@@ -216,8 +217,10 @@ def create(
     if watch:
         hand_over("jobs create --watch", spec)
     retry = retry_options(
-        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
-    )
+        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+        rounds_flag="--retry-failed",
+    )  # fmt: skip
+    hand_over_values("jobs create", options, retry)
     code = start_job(
         state, source, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec,
         table=table, ctx=ctx,
@@ -357,22 +360,22 @@ def _resume_like(
     job: JobRecord,
     store: StateStore,
     file: Path | None,
+    options: JobOptions,
     *,
     watch: bool,
     retry: RetryOptions,
     spec: WatchSpec,
     json_out: bool,
     quiet: bool,
-    delete_inputs: bool,
 ) -> None:
     from ._jobs import carry_on, hold_job
 
     state = get_state(ctx)
     if quiet:
         state.out.raw_line(job.id)
-    with hold_job(store, job.id, retry.wait_lock):
+    with hold_job(store, job.id, options.wait_lock):
         code = carry_on(
-            state, store.job(job.id) or job, store, file, _options(state, job, delete_inputs, retry.wait_lock),
+            state, store.job(job.id) or job, store, file, options,
             watch=watch or bool(retry.rounds), retry=retry, json_out=json_out, quiet=quiet, spec=spec,
         )  # fmt: skip
     raise typer.Exit(code)
@@ -413,11 +416,14 @@ def resume(
         hand_over("jobs resume", spec)
     store = store_for_jobs()
     retry = retry_options(
-        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock
-    )
+        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+        rounds_flag="--retry-failed",
+    )  # fmt: skip
+    job = _job(store, job_id)
+    options = _options(state, job, delete_inputs, wait_lock)
+    hand_over_values("jobs resume", options, retry)
     _resume_like(
-        ctx, _job(store, job_id), store, file, watch=watch, retry=retry, spec=spec, json_out=json_out, quiet=quiet,
-        delete_inputs=delete_inputs,
+        ctx, job, store, file, options, watch=watch, retry=retry, spec=spec, json_out=json_out, quiet=quiet
     )  # fmt: skip
 
 
@@ -488,15 +494,17 @@ def attach(
         label=name or "", model=model or state.settings().model.value or "", max_bytes=split_size(state, max_bytes),
         max_records=max_records, dataset_type=dataset_type, wait_lock=wait_lock or 0.0,
     )  # fmt: skip
+    retry = retry_options(
+        state, rounds=retry_failed, pause=pause, match=None, missing=True, wait_lock=wait_lock,
+        rounds_flag="--retry-failed",
+    )  # fmt: skip
+    hand_over_values("jobs attach", options, retry)
     store = store_for_jobs()
     with hold_job(store, job_id, options.wait_lock):
         job = attach_job(state.client(), job_id, file, state.out, store, options)
-        retry = retry_options(
-            state, rounds=retry_failed, pause=pause, match=None, missing=True, wait_lock=wait_lock
-        )
         _resume_like(
-            ctx, job, store, file, watch=watch, retry=retry, spec=spec, json_out=json_out, quiet=quiet,
-            delete_inputs=False,
+            ctx, job, store, file, _options(state, job, wait_lock=options.wait_lock), watch=watch, retry=retry,
+            spec=spec, json_out=json_out, quiet=quiet,
         )  # fmt: skip
 
 
@@ -558,6 +566,7 @@ def retry(
         return
     spec = dataclasses.replace(spec, json_lines=json_out)
     hand_over("jobs retry", spec)
+    hand_over_values("jobs retry", retry)
     store = store_for_jobs()
     code = retry_run(state, _job(store, job_id), store, spec, file=file, retry=retry, quiet=quiet)
     raise typer.Exit(code)

@@ -19,6 +19,7 @@ from ._options import (
     QuietOpt,
     RunIdArg,
     WaitLockOpt,
+    hand_over_values,
     refuse_watch_options,
     retry_options,
     watch_options,
@@ -149,6 +150,7 @@ def register(app: typer.Typer) -> None:
                 dry_run_job_retry(state, *run, file=input_file, retry=retry)
                 return
             hand_over("retry JOB", spec)
+            hand_over_values("retry JOB", retry)
             code = retry_run(state, *run, spec, file=input_file, retry=retry, quiet=quiet)
             raise typer.Exit(code)
         lines = (json_out or jsonl) and watch and not dry_run
@@ -158,6 +160,8 @@ def register(app: typer.Typer) -> None:
             refuse_watch_options(spec, "add --watch")
         if rounds > 1 and not watch:
             raise UsageError("--rounds needs --watch: a round waits for the batch before it")
+        if pause != DEFAULT_PAUSE and not watch:
+            raise UsageError("--pause is the wait between rounds: it needs --watch --rounds N")
         if dry_run and watch:
             raise UsageError("--dry-run sends nothing: there is nothing to --watch")
         from ..tasks.resolving import BATCH, resolve_id
@@ -166,6 +170,7 @@ def register(app: typer.Typer) -> None:
             state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
             model=model, input_file=input_file, dry_run=dry_run,
         )  # a bad pattern is refused before any call  # fmt: skip
+        hand_over_values("retry", options)
         batch_id = resolve_id(state.client(), batch_id, BATCH, out)
         if watch:
             hand_over("retry --watch", spec)

@@ -314,13 +314,19 @@ def write_table_out(
 
     ids = table.rows.ids(table.id_column) if table.id_column is not None else None
     placed = in_table_order(counted(), ids, spool_dir, first=first)
-    answers = iter(placed)
-    upcoming = next(answers, None)  # every record is placed before the first comes back
-    layout = detect([Record(r) for r in first], options.kind)
-    added = _added(table, layout, fmt)
-    refuse_collisions(table, [c.name for c in added])
-    own_columns = _input_columns(table.rows, fmt)
-    writer = _writer(fmt, out, own_columns + added, spool_dir)
+    try:
+        answers = iter(placed)
+        upcoming = next(answers, None)  # every record is placed before the first comes back
+        layout = detect([Record(r) for r in first], options.kind)
+        added = _added(table, layout, fmt)
+        refuse_collisions(table, [c.name for c in added])
+        own_columns = _input_columns(table.rows, fmt)
+        writer = _writer(fmt, out, own_columns + added, spool_dir)
+    except BaseException:  # nothing written yet: let go of the scratch table and the map
+        placed.close()
+        if table.reuse is not None:
+            table.reuse.close()
+        raise
     position = missing = invalid = failed = shared_rows = 0
     reuse = table.reuse
     try:

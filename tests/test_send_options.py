@@ -195,6 +195,22 @@ def test_a_round_option_without_rounds_is_refused_not_ignored(
     assert not handed
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        [*COMMANDS["jobs create"], "--retry-failed", "2"],
+        [*COMMANDS["jobs create"], "--retry-failed", "2", "--dry-run"],
+    ],
+    ids=" ".join,
+)
+def test_rounds_without_a_watch_are_refused_by_jobs_create_dry_run_or_not(
+    cli: Cli, handed: dict[str, tuple[Any, ...]], args: list[str]
+) -> None:
+    result = cli(*args, exit_code=ExitCode.USAGE)
+    assert "--retry-failed needs --watch" in result.stderr
+    assert not handed
+
+
 def test_a_pause_without_rounds_is_refused_by_retry(
     cli: Cli, handed: dict[str, tuple[Any, ...]]
 ) -> None:

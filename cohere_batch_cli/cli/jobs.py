@@ -198,6 +198,10 @@ def create(
         raise UsageError("give exactly one of FILE or --from TABLE")
     if dry_run and watch:
         raise UsageError("--dry-run sends nothing: there is nothing to --watch")
+    if (
+        retry_failed and not watch
+    ):  # said before a dry run too, which would otherwise take it and do nothing
+        raise UsageError("--retry-failed needs --watch: a round waits for the parts before it")
     if not watch:
         refuse_watch_options(spec, "add --watch")
     if table is not None:

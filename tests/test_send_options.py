@@ -211,6 +211,23 @@ def test_rounds_without_a_watch_are_refused_by_jobs_create_dry_run_or_not(
     assert not handed
 
 
+@pytest.mark.parametrize(
+    ("flags", "words"),
+    [
+        (["--type", "batch-embed-v2-input"], "--type goes with --file or --from, not --dataset"),
+        (["--no-context-check"], "--no-context-check goes with --file or --from, not --dataset"),
+        (["--wait-lock", "3m"], "--wait-lock waits for another cbatch sending the same run"),
+    ],
+    ids=lambda value: value[0] if isinstance(value, list) else "",
+)
+def test_a_file_option_with_a_dataset_is_refused_not_ignored(
+    cli: Cli, handed: dict[str, tuple[Any, ...]], flags: list[str], words: str
+) -> None:
+    result = cli("create", "--dataset", "ds-1", "--model", MODEL, *flags, exit_code=ExitCode.USAGE)
+    assert words in result.stderr
+    assert not handed
+
+
 def test_a_pause_without_rounds_is_refused_by_retry(
     cli: Cli, handed: dict[str, tuple[Any, ...]]
 ) -> None:

@@ -346,6 +346,15 @@ def register(app: typer.Typer) -> None:
             raise UsageError(
                 "--max-cost, --max-input-tokens, --strict-context and --tokenizer go with --file"
             )
+        if dataset is not None and (dataset_type is not None or not context_check):
+            raise UsageError(  # a dataset was typed and validated when it was uploaded
+                f"{'--type' if dataset_type is not None else '--no-context-check'} goes with --file or --from, not --dataset"
+            )
+        if dataset is not None and wait_lock is not None and not retry_failed:
+            raise UsageError(
+                "--wait-lock waits for another cbatch sending the same run: a batch from --dataset sends nothing "
+                "that takes the lock (its --retry-failed rounds do)"
+            )
         rendered = None  # a table run's requests, and what is recorded once they are sent
         if table is not None:
             from ._tables import render_table

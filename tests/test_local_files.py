@@ -367,8 +367,7 @@ def test_input_order_results_on_a_full_disk_exit_11_and_leave_nothing(
         exit_code=ExitCode.LOCAL_WRITE,
     )  # fmt: skip
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert lines == [
-        "error: cannot write the table that puts records in input order in"
-        f" {small_disk}: No space left on device"
-    ], result.stderr
+    # Whichever fills the disk first (the scratch table or the file it feeds) is named, in one line.
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write "), result.stderr
+    assert str(small_disk) in lines[0] and lines[0].endswith(": No space left on device"), lines
     assert names(small_disk) == set(), "a temporary file or a part folder was left"

@@ -117,6 +117,17 @@ class InputChanged(InputRejected):
     """An input's bytes are no longer those its check read (its fingerprint differs): nothing of them is sent (exit 5)."""
 
 
+class KeyReused(CbatchError):
+    """An idempotency key already names a run of another request: nothing is sent (exit 17).
+
+    The message names each field that differs (the input, the model, the
+    prompt...), from this machine's state store, or, where it has no record,
+    what the API's names can tell.
+    """
+
+    exit_code = ExitCode.KEY_REUSED
+
+
 class NotReady(CbatchError):
     """A local state stops the command: the batch is still running, no output yet (exit 5)."""
 

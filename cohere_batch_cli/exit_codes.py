@@ -33,6 +33,7 @@ class ExitCode(IntEnum):
     NEVER_RAN = 14
     STATE_BUSY = 15
     STATE_DAMAGED = 16
+    KEY_REUSED = 17
     HANGUP = 129
     INTERRUPTED = 130
     TERMINATED = 143
@@ -56,6 +57,7 @@ DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.NEVER_RAN: "A run that never ran: a job stopped while splitting, or with parts never sent (carry on with: cbatch jobs resume JOB).",
     ExitCode.STATE_BUSY: "The local state store stayed busy: another process held it past the wait (10 s). Run again when it is done.",
     ExitCode.STATE_DAMAGED: "The local state store is damaged or from a newer cbatch: the error names the file and how to move it aside.",
+    ExitCode.KEY_REUSED: "An idempotency key already names a run made from another input or other options: the error names what differs. Nothing was sent.",
     ExitCode.HANGUP: "Hung up (SIGHUP): cleaned up as for Ctrl-C.",
     ExitCode.INTERRUPTED: "Interrupted (Ctrl-C): nothing was cancelled, no partial file was left.",
     ExitCode.TERMINATED: "Terminated (SIGTERM, as CI cancellation sends): cleaned up as for Ctrl-C.",

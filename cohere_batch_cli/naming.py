@@ -161,6 +161,40 @@ def plain_dataset_name(label: str) -> str:
     return text if len(text) <= DERIVED_NAME_MAX else text[:DERIVED_NAME_MAX].rstrip(" -_.")
 
 
+_KEY_TAG = re.compile(r"\[key (?P<run>[a-z0-9]{6,16}) (?P<digest>[0-9a-f]{8})\]")
+_KEY_SUFFIX = re.compile(r"(?:^|-)key-(?P<run>[a-z0-9]{6,16})-(?P<digest>[0-9a-f]{8})$")
+
+
+def keyed_batch_name(label: str, run_id: str, digest: str) -> str:
+    """The name of a batch made under an idempotency key: ``nightly [key k3v9x0q2ma 1a2b3c4d]``.
+
+    The tag carries the run id (derived from the key: any machine finds the
+    run by it) and the request's digest (another request under the same key
+    is told apart with no state store). A retry of it names it as its root,
+    keeping this tag in its label.
+    """
+    label = " ".join(label.split())[:LABEL_MAX].strip()
+    tag = f"[key {run_id} {digest}]"
+    return f"{label} {tag}" if label else tag
+
+
+def keyed_dataset_name(label: str, run_id: str, digest: str) -> str:
+    """The dataset name of a keyed run's input, within :data:`DERIVED_NAME_MAX`: ``nightly-key-k3v9x0q2ma-1a2b3c4d``.
+
+    The label gives way, never the key's run id or the digest.
+    """
+    short = f"key-{run_id}-{digest}"
+    head = _safe(label)[: max(0, DERIVED_NAME_MAX - len(short) - 1)].strip("-")
+    return f"{head}-{short}" if head else short
+
+
+def key_of(name: str | None) -> tuple[str, str] | None:
+    """The run id and the digest a batch's or a dataset's name carries (None: not made under a key)."""
+    text = name or ""
+    match = _KEY_TAG.search(text) or _KEY_SUFFIX.search(text)
+    return (match.group("run"), match.group("digest")) if match else None
+
+
 def check_dataset_name(name: str) -> None:
     """Refuse a dataset name the user gave that the API would refuse, before any upload."""
     from .errors import UsageError

@@ -20,9 +20,11 @@ import typer
 from .. import pace, units
 
 if TYPE_CHECKING:
+    from ..tasks.keyed import KeyOptions
     from ..tasks.results_spec import ResultsSpec
     from ..tasks.retrying import RetryOptions
     from ..tasks.send_file import SendSpec
+    from ..tasks.table_prompts import TableSpec
     from ..tasks.watching import WatchSpec
     from ._context import CliState
 
@@ -481,6 +483,19 @@ DEFAULT_PAUSE = pace.PAUSE
 MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
 MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
 PauseOpt = Annotated[float, typer.Option("--pause", parser=parse_duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip
+IdempotencyKeyOpt = Annotated[str | None, typer.Option("--idempotency-key", metavar="KEY", help="Make the create safe to run again (a CI step retried): the same KEY with the same input and options gives the run the first made, found by name on the API from any machine; another input or option is refused (exit 17), naming what differs.", show_default=False)]  # fmt: skip
+
+
+def key_options(key: str | None, table: TableSpec | None) -> KeyOptions | None:
+    """``--idempotency-key`` and the options of a table run it covers, as the engine's one value (None: no key)."""
+    if key is None:
+        return None
+    from ..idempotency import check_key
+    from ..tasks.keyed import KeyOptions, table_fields
+
+    return KeyOptions(check_key(key), () if table is None else table_fields(table))
+
+
 WaitLockOpt = Annotated[float | None, typer.Option("--wait-lock", parser=parse_duration, metavar="DURATION", help="When another cbatch on this machine is sending for the same run (job or batch), wait this long for it to end instead of stopping at once (exit 5).", show_default=False)]  # fmt: skip
 
 
@@ -540,6 +555,7 @@ def send_spec(
     tokenizer: Path | None,
     wait_lock: float | None,
     carry_on: Callable[[str], str] | None,
+    key: KeyOptions | None = None,
 ) -> SendSpec:
     """``create --file``'s (and ``--from``'s) sending flags as one ``SendSpec``, with the settings they read.
 
@@ -557,7 +573,7 @@ def send_spec(
         source=source, label=label,
         guard=GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context),
         budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
-        wait_lock=wait_lock or 0.0, carry_on=carry_on,
+        wait_lock=wait_lock or 0.0, carry_on=carry_on, key=key,
     )  # fmt: skip
 
 

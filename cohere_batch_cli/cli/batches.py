@@ -20,6 +20,7 @@ from ._options import (
     DryRunOpt,
     EventsJsonOpt,
     FormatOpt,
+    IdempotencyKeyOpt,
     IntervalOpt,
     JsonlOpt,
     JsonOpt,
@@ -40,6 +41,7 @@ from ._options import (
     complete_dataset_id,
     hand_over_values,
     ids_from_stdin,
+    key_options,
     parse_duration,
     refuse_watch_options,
     retry_options,
@@ -191,6 +193,7 @@ def register(app: typer.Typer) -> None:
         max_records_per_batch: MaxRecordsOpt = None,
         max_bytes_per_batch: MaxBytesOpt = None,
         wait_lock: WaitLockOpt = None,
+        idempotency_key: IdempotencyKeyOpt = None,
         dry_run: DryRunOpt = False,
         json_out: JsonOpt = False,
         jsonl: JsonlOpt = False,
@@ -214,6 +217,12 @@ def register(app: typer.Typer) -> None:
         --retry-failed N, each attempt is watched and what failed is retried
         (as 'cbatch retry --watch --rounds N'), with a pause that doubles
         between rounds.
+
+        With --idempotency-key KEY (a CI step that may be retried), running
+        the same command again with the same KEY, input and options prints
+        the batch the first run made (one stopped after its upload is carried
+        on, uploading nothing), on this machine or any other; the same KEY
+        with another input or option is refused (exit 17), naming what differs.
 
         With --file, records that cannot fit the model's context length are
         refused before the upload (exit 5, each as FILE:LINE); records whose
@@ -277,6 +286,10 @@ def register(app: typer.Typer) -> None:
         if retry_failed and not watch:
             raise UsageError("--retry-failed needs --watch: a round waits for the batch before it")
         as_job = wants_job(split, max_records_per_batch, max_bytes_per_batch)
+        if idempotency_key is not None and (dataset is not None or as_job):
+            raise UsageError(
+                "--idempotency-key goes with --file or --from (a job of parts: not yet)"
+            )
         if table is not None:
             from ._tables import hand_over as hand_over_table
 
@@ -383,6 +396,7 @@ def register(app: typer.Typer) -> None:
                 carry_on=lambda dataset_id: _create_again(
                     state, dataset_id, model, label, spec, retry, watch=watch
                 ),
+                key=key_options(idempotency_key, table),
             )  # fmt: skip
             hand_over_values("create --file", send, retry)
             if dry_run:  # every check of the send, from the same value; nothing sent

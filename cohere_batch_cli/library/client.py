@@ -129,6 +129,7 @@ class Client:
         max_tokens: int | None = None,
         temperature: float | None = None,
         schema: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Run:
         """Create a batch from a JSONL ``file`` of requests, or from a ``table`` and a ``prompt``; returns the run.
 
@@ -150,6 +151,16 @@ class Client:
         the same call again, which uploads nothing. The batch is queued when
         this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
         follows it.
+
+        With an ``idempotency_key``, the call is safe to make again: the same
+        key with the same request (the input's fingerprint, the model, the
+        name, and each option above that reaches a request) returns the run
+        the first call made, re-attached (a first call stopped between its
+        upload and its create is carried on, uploading nothing); the same key
+        with another request raises :class:`~cohere_batch_cli.errors.KeyReused`,
+        naming what differs. The names on the API carry the run id derived
+        from the key, so another machine, with no record of the first call,
+        finds its run too.
         """
         from ..completion_cache import scope_of
         from ..errors import UsageError
@@ -176,13 +187,20 @@ class Client:
             raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
         if name is not None and not name.strip():
             raise UsageError("name is empty; give a name, or none to use the input's")
+        if idempotency_key is not None:
+            from ..idempotency import check_key
+
+            check_key(idempotency_key)
         chosen = file if file is not None else table
         assert chosen is not None
         source = Path(os.fspath(chosen))
         label = name or default_name(source)
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
         if file is not None:
-            return self._send(source, model, label, dataset_name=None if name is None else label)
+            return self._send(
+                source, model, label, dataset_name=None if name is None else label,
+                key=idempotency_key,
+            )  # fmt: skip
         import json
 
         from ..tasks.table_prompts import TableSpec, chat_options
@@ -203,7 +221,9 @@ class Client:
         )
         prices = self._settings.prices_for(model)
         with table_requests_file(run, model, prices, self._reporter) as rendered:
-            made = self._send(rendered.file, model, label, dataset_name=label, table=run)
+            made = self._send(
+                rendered.file, model, label, dataset_name=label, table=run, key=idempotency_key
+            )
             rendered.sent(made.batch.input_dataset_id or "", self._reporter)
         return made
 
@@ -215,10 +235,12 @@ class Client:
         *,
         dataset_name: str | None,
         table: TableSpec | None = None,
+        key: str | None = None,
     ) -> Run:
         """One file of requests through the send engine, with ``create --file``'s defaults."""
         from ..naming import plain_dataset_name
         from ..tasks.estimating import CountOptions, GuardOptions
+        from ..tasks.keyed import KeyOptions, table_fields
         from ..tasks.send_file import SendSpec, create_from_file
         from ..tokens.source import FetchSettings
         from .run import Run
@@ -236,6 +258,9 @@ class Client:
             label=None if table is None else table.label,
             guard=GuardOptions(count),
             limits=self._settings.limits,
+            key=None
+            if key is None
+            else KeyOptions(key, () if table is None else table_fields(table)),
         )
         sent = create_from_file(self._api, spec, self._reporter)
         if sent.found:

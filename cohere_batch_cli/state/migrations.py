@@ -181,5 +181,16 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (path, sha256, dataset_name)
     );
     """,
+    # 7: a run made under an idempotency key: the request the key is bound to, field by field, so a
+    # call with the same key and another request is refused naming what differs
+    """
+    CREATE TABLE keyed_runs (
+        run_id TEXT PRIMARY KEY,
+        digest TEXT NOT NULL,
+        fields TEXT NOT NULL,
+        batch_id TEXT,
+        recorded_at DOUBLE PRECISION NOT NULL
+    );
+    """,
 )
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; a store at version ``len(MIGRATIONS)`` is current."""

@@ -139,6 +139,17 @@ class UploadIntent:
 
 
 @dataclass(frozen=True)
+class KeyedRun:
+    """A run made under an idempotency key: the request's digest, its fields (JSON), its batch once made."""
+
+    run_id: str
+    digest: str
+    fields: str
+    batch_id: str | None
+    recorded_at: float
+
+
+@dataclass(frozen=True)
 class AttemptRecord:
     """One retry attempt in flight or done: the step it reached and what each step made."""
 
@@ -525,6 +536,23 @@ class StateStore:
             (path, sha256, dataset_name),
         )
         return UploadIntent(**dict(rows[0])) if rows else None
+
+    def keyed_run(self, run_id: str) -> KeyedRun | None:
+        """The request a key's run was made for on this machine, if it was."""
+        rows = self._rows("SELECT * FROM keyed_runs WHERE run_id = ?", (run_id,))
+        return KeyedRun(**dict(rows[0])) if rows else None
+
+    def bind_key(self, run_id: str, digest: str, fields: str) -> None:
+        """Bind a key's run to its request, before a byte of it is sent (the first binding stays)."""
+        self._run(
+            "INSERT INTO keyed_runs (run_id, digest, fields, batch_id, recorded_at)"
+            " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (run_id) DO NOTHING",
+            (run_id, digest, fields, time.time()),
+        )
+
+    def keyed_batch(self, run_id: str, batch_id: str) -> None:
+        """The batch a key's run made."""
+        self._run("UPDATE keyed_runs SET batch_id = ? WHERE run_id = ?", (batch_id, run_id))
 
     def begin_upload(self, path: str, sha256: str, dataset_name: str) -> None:
         """Write the intent to upload these bytes under this name, before a byte is sent."""

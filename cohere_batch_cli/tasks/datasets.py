@@ -116,7 +116,7 @@ def upload_file(
     wait: bool = True,
     limits: Limits | None = None,
     label: str | None = None,
-    before_upload: Callable[[FileReport], None] | None = None,
+    before_upload: Callable[[FileReport], str | None] | None = None,
     on_uploaded: Callable[[str], None] | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
@@ -126,7 +126,9 @@ def upload_file(
     names the file in messages (a file cbatch wrote itself, such as a retry's
     input). ``before_upload`` runs once the local check has passed and before a
     byte is sent: ``create --file``'s context check and budget
-    (``tasks.estimating.guard_upload``), which may refuse the file.
+    (``tasks.estimating.guard_upload``), which may refuse the file, and may
+    name the dataset once the bytes are known (a keyed send's name carries
+    their digest).
     ``on_uploaded`` hears the new dataset's id as soon as the API has it, before
     validation: a command stopped after that can say which dataset it left.
     """
@@ -154,7 +156,7 @@ def _upload_checked(
     keep_original_file: bool,
     wait: bool,
     limits: Limits,
-    before_upload: Callable[[FileReport], None] | None,
+    before_upload: Callable[[FileReport], str | None] | None,
     on_uploaded: Callable[[str], None] | None = None,
 ) -> str:
     from ..api.errors import BadRequestError
@@ -168,14 +170,13 @@ def _upload_checked(
     report = check_input(path, dataset_type, reporter, label=source.label)
     kind = report.dataset_type or CHAT_V2_INPUT
     reporter.info(f"{source.label}: {counted(report.rows, 'record')} of {kind}, checked")
-    if before_upload is not None:
-        before_upload(report)
+    named = before_upload(report) if before_upload is not None else None
     progress = reporter.progress(f"uploading {Path(source.label).name}")
     progress.start(total_bytes=report.size_bytes)
     try:
         dataset_id = client.upload_dataset(
             path,
-            name=name or plain_dataset_name(source.default_name),
+            name=named or name or plain_dataset_name(source.default_name),
             dataset_type=kind,
             keep_original_file=keep_original_file,
             keep_fields=["custom_id"] if kind == CHAT_V2_INPUT else None,

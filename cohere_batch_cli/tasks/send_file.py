@@ -22,8 +22,10 @@ from .estimating import GuardOptions
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch
+    from ..idempotency import Keyed
     from ..validate import FileReport
     from .budget import Budget
+    from .keyed import KeyOptions
     from .reporting import Reporter
     from .watching import WatchSpec
 
@@ -56,6 +58,8 @@ class SendSpec:
     """How long to wait for another cbatch sending a batch of this name on this machine (``--wait-lock``)."""
     carry_on: Callable[[str], str] | None = None
     """The command that carries on from the uploaded dataset (its id), said when a stop falls before the create."""
+    key: KeyOptions | None = None
+    """An idempotency key (``--idempotency-key``): the same request again is re-attached to its run (:mod:`.keyed`)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +74,12 @@ class Sent:
 
 def send_lock(spec: SendSpec) -> AbstractContextManager[None]:
     """The run lock of a batch of this name: a command holds it for all it does with the batch (its watch too)."""
+    from ..idempotency import run_id_of
     from ..state.runlock import run_lock
     from ..state.store import state_dir
 
-    return run_lock(state_dir()[0], f"batch {spec.name}", wait=spec.wait_lock)
+    run = f"batch {spec.name}" if spec.key is None else f"key {run_id_of(spec.key.key)}"
+    return run_lock(state_dir()[0], run, wait=spec.wait_lock)
 
 
 def create_from_file(
@@ -101,6 +107,8 @@ class FileSteps:
     report: FileReport | None = None
     """What the check read: the fingerprint it hashed (the file is not read again for it)."""
     uploads: list[str] = field(default_factory=list)
+    keyed: Keyed | None = None
+    """The idempotency key bound to this send's request, once the check has its fingerprint."""
 
     def still_wanted(self) -> None:
         pass  # nothing can cancel a batch before it exists
@@ -131,6 +139,10 @@ class FileSteps:
         from .lineage import remember_new_batch
 
         remember_new_batch(batch, self.reporter)  # a store that fails is a warning: the id is shown
+        if self.keyed is not None:
+            from .keyed import made
+
+            made(self.keyed, batch, self.reporter)
         if self._intent():
             self._step(None)
 
@@ -161,13 +173,34 @@ def _send(
     steps = FileSteps(spec, reporter, recorded)
     part = sending.plain_part(spec.name, spec.model, spec.dataset_name or "")
 
-    def guard(report: FileReport) -> None:
-        """The one step between check and upload; it keeps the fingerprint the check hashed."""
+    def guard(report: FileReport) -> str | None:
+        """The one step between check and upload; it keeps the fingerprint the check hashed.
+
+        Under an idempotency key it looks for the key's run first, and names
+        the dataset (and then the batch) after the key and this request.
+        """
+        nonlocal part
         steps.report = report
         guard_upload(
             client, report, model_name=spec.model, options=spec.guard, budget=spec.budget,
             reporter=reporter,
         )  # fmt: skip
+        if spec.key is not None:
+            from ..naming import keyed_batch_name, keyed_dataset_name
+            from .keyed import bind, look
+
+            keyed = steps.keyed = bind(spec, report)
+            run_id, digest = keyed.run_id, keyed.digest
+            part = sending.plain_part(
+                keyed_batch_name(spec.name, run_id, digest), spec.model,
+                keyed_dataset_name(spec.dataset_name or spec.name, run_id, digest),
+            )  # fmt: skip
+            look(
+                client, keyed, report, spec.model, reporter
+            )  # the names first: a dataset found is created from
+            if recorded and spec.source is None:
+                sending.upload_intent(spec.file, report, spec.name, reporter)
+            return part.dataset_name
         if not recorded:
             sending.earlier_batch_of_file(
                 client, spec.source or spec.file, report, spec.name, spec.model, reporter
@@ -177,6 +210,7 @@ def _send(
             sending.upload_intent(
                 spec.file, report, spec.name, reporter
             )  # the last step before a byte is sent
+        return None
 
     def send() -> str:
         return upload_file(

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
-    from ..api.models import Batch
+    from ..api.models import Batch, Dataset
     from ..state.store import StateStore
     from ..validate import FileReport
     from .reporting import Reporter
@@ -196,10 +196,25 @@ def dataset_named(client: CohereClient, name: str, since: float) -> str | None:
     from ..api.clock import not_before
 
     earliest = not_before(since)  # this machine's clock: it may run fast
-    for dataset in client.iter_datasets(limit=500):
-        created = dataset.created_at
-        if dataset.name == name and (created is None or created.timestamp() >= earliest):
-            return dataset.id
+    found = newest_dataset(
+        client,
+        lambda dataset: (
+            dataset.name == name
+            and (dataset.created_at is None or dataset.created_at.timestamp() >= earliest)
+        ),
+    )
+    return None if found is None else found.id
+
+
+DATASET_LOOKUP = 500
+"""How many of the newest datasets a look by name reads (:func:`newest_dataset`)."""
+
+
+def newest_dataset(client: CohereClient, wanted: Callable[[Dataset], bool]) -> Dataset | None:
+    """The newest of the :data:`DATASET_LOOKUP` newest datasets that ``wanted`` takes: the one look by name."""
+    for dataset in client.iter_datasets(limit=DATASET_LOOKUP):
+        if wanted(dataset):
+            return dataset
     return None
 
 
@@ -427,9 +442,16 @@ def upload_intent(
 
 def batch_made_from(client: CohereClient, dataset_id: str, name: str) -> Batch | None:
     """The batch called ``name`` made from ``dataset_id``, among the newest :data:`EARLIER_UPLOAD_LOOKUP`."""
+    return newest_batch(
+        client, lambda batch: batch.input_dataset_id == dataset_id and batch.name == name
+    )
+
+
+def newest_batch(client: CohereClient, wanted: Callable[[Batch], bool]) -> Batch | None:
+    """The newest of the :data:`EARLIER_UPLOAD_LOOKUP` newest batches that ``wanted`` takes: the one look by name."""
     for seen, batch in enumerate(client.iter_batches(page_size=100, order_by="created_at")):
         if seen >= EARLIER_UPLOAD_LOOKUP:
             break
-        if batch.input_dataset_id == dataset_id and batch.name == name:
+        if wanted(batch):
             return batch
     return None

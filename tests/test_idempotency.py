@@ -1,0 +1,186 @@
+"""Safe to call again: a create under an idempotency key, killed and run again, makes one batch.
+
+The program under test is plain library code in a child Python process (the
+kill is a real SIGKILL: no ``finally`` runs, nothing is recorded after it),
+run against the session's sandbox over loopback. What the tests read is the
+sandbox's own batch and dataset lists: the names carry the key's run id, so
+the batches and datasets of one key are counted there, whatever this machine
+remembers. "The same store" is the first run's ``CBATCH_STATE_DIR``; "an empty
+store" is a fresh one, as on another machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cohere_batch_cli as cb
+from cohere_batch_cli.exit_codes import ExitCode
+from cohere_batch_cli.idempotency import run_id_of
+from tests.conftest import TEST_KEY, Cli
+from tests.support.flows import chat_records, write_jsonl
+from tests.support.keyed import made_for
+from tests.support.quiet import nothing_printed
+
+MODEL = "command-r-08-2024"
+
+PROGRAM = """
+import os, signal, sys
+import cohere_batch_cli as cb
+
+path, key, kill = sys.argv[1:4]
+
+
+def on_event(event):
+    # the hardest window a program can hit on purpose: the dataset is uploaded, no batch exists
+    if kill == "upload" and event.kind == "step_done" and event.description.startswith("uploading"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+with cb.Client(on_event=on_event) as client:
+    run = client.create(path, model="command-r-08-2024", name="nightly", idempotency_key=key)
+    if kill == "create":
+        os.kill(os.getpid(), signal.SIGKILL)
+    print(run.id)
+"""
+
+
+def run_program(sandbox: Any, state: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(
+        os.environ, CO_API_KEY=TEST_KEY, CO_API_URL=sandbox.base_url, CBATCH_STATE_DIR=str(state)
+    )
+    return subprocess.run(
+        [sys.executable, "-c", PROGRAM, *args],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("store", ["the same store", "an empty store"])
+@pytest.mark.parametrize("kill", ["upload", "create"])
+def test_a_create_killed_and_run_again_makes_one_batch_and_one_dataset(
+    sandbox: Any, tmp_path: Path, kill: str, store: str
+) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(3))
+    key = f"nightly-{uuid.uuid4()}"
+    first_state = tmp_path / "state-1"
+    killed = run_program(sandbox, first_state, str(requests), key, kill)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    batches, datasets = made_for(sandbox, key)
+    assert (len(batches), len(datasets)) == ((0, 1) if kill == "upload" else (1, 1))
+
+    again_state = first_state if store == "the same store" else tmp_path / "state-2"
+    again = run_program(sandbox, again_state, str(requests), key, "none")
+    assert again.returncode == 0, again.stderr
+    batch_id = again.stdout.strip()
+    assert made_for(sandbox, key) == ([batch_id], datasets)  # nothing uploaded, nothing made twice
+    if kill == "create":
+        assert batch_id == batches[0]
+
+    third = run_program(sandbox, again_state, str(requests), key, "none")
+    assert third.stdout.strip() == batch_id
+    assert made_for(sandbox, key) == ([batch_id], datasets)
+
+
+@pytest.fixture
+def client(sandbox: Any) -> Any:
+    with nothing_printed():
+        made = cb.Client(TEST_KEY, base_url=sandbox.base_url)
+    yield made
+    made.close()
+
+
+def test_the_same_key_with_another_request_is_refused_naming_each_field_that_differs(
+    client: cb.Client, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(3))
+    other = write_jsonl(tmp_path / "other.jsonl", chat_records(4))
+    key = f"nightly-{uuid.uuid4()}"
+    with nothing_printed():
+        run = client.create(requests, model=MODEL, name="nightly", idempotency_key=key)
+        assert (
+            client.create(requests, model=MODEL, name="nightly", idempotency_key=key).id == run.id
+        )
+        # this machine recorded the request: each field that differs is named, with both values
+        with pytest.raises(cb.KeyReused) as refused:
+            client.create(other, model="command-a-03-2025", name="nightly", idempotency_key=key)
+    text = str(refused.value)
+    assert "this machine's record" in text
+    assert "input: fingerprint" in text
+    assert 'model: "command-r-08-2024", now "command-a-03-2025"' in text
+    assert "name:" not in text  # what is the same is not named
+    assert refused.value.exit_code == ExitCode.KEY_REUSED == 17
+
+    # another machine, no record: what the API shows is named (its model, its record count)
+    monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "elsewhere"))
+    with nothing_printed(), pytest.raises(cb.KeyReused) as from_api:
+        client.create(other, model="command-a-03-2025", name="nightly", idempotency_key=key)
+    text = str(from_api.value)
+    assert f"batch {run.id} on the API" in text
+    assert 'model: "command-r-08-2024", now "command-a-03-2025"' in text
+    assert "records: 3, now 4" in text
+    # an option the API cannot show is still told apart, by the digest the name carries
+    with nothing_printed(), pytest.raises(cb.KeyReused) as renamed:
+        client.create(requests, model=MODEL, name="renamed", idempotency_key=key)
+    assert "the input or an option differs" in str(renamed.value)
+    assert made_for(sandbox, key)[0] == [run.id]
+
+
+def test_a_table_run_with_a_key_is_refused_when_its_prompt_changes(
+    client: cb.Client, sandbox: Any, tmp_path: Path
+) -> None:
+    table = tmp_path / "reviews.csv"
+    table.write_text("id,text\n1,great\n2,awful\n", encoding="utf-8")
+    key = f"reviews-{uuid.uuid4()}"
+    with nothing_printed():
+        run = client.create(
+            table=table, prompt="Classify: {{ text }}", model=MODEL, idempotency_key=key,
+            max_tokens=20,
+        )  # fmt: skip
+        again = client.create(
+            table=table, prompt="Classify: {{ text }}", model=MODEL, idempotency_key=key,
+            max_tokens=20,
+        )  # fmt: skip
+        assert again.id == run.id
+        with pytest.raises(cb.KeyReused) as refused:
+            client.create(
+                table=table, prompt="Summarize: {{ text }}", model=MODEL, idempotency_key=key,
+                max_tokens=20,
+            )  # fmt: skip
+    text = str(refused.value)
+    assert 'prompt: "Classify: {{ text }}", now "Summarize: {{ text }}"' in text
+    assert "max_tokens" not in text
+
+
+def test_the_cli_with_the_same_idempotency_key_prints_the_same_batch(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(2))
+    key = f"ci-step-{uuid.uuid4()}"
+    command = ("create", "--file", str(requests), "--model", MODEL, "--idempotency-key", key)
+    first = cli(*command, "-q").stdout.strip()
+    second = cli(*command, "-q")
+    assert second.stdout.strip() == first
+    assert made_for(sandbox, key)[0] == [first]
+    write_jsonl(requests, chat_records(3))
+    refused = cli(*command, "-q", exit_code=ExitCode.KEY_REUSED)
+    assert refused.stdout == ""
+    error = refused.stderr.splitlines()[-1]
+    assert error.startswith(f"error: idempotency key '{key}' names run {run_id_of(key)}"), error
+    assert "input: fingerprint" in error
+    assert made_for(sandbox, key)[0] == [first]
+
+
+def test_an_empty_key_is_refused(cli: Cli, tmp_path: Path) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(1))
+    refused = cli(
+        "create", "--file", str(requests), "--model", MODEL, "--idempotency-key", " ",
+        exit_code=ExitCode.USAGE,
+    )  # fmt: skip
+    assert refused.stderr.strip() == "error: the idempotency key is empty"

@@ -25,16 +25,6 @@ Download = Callable[[BinaryStdout], object]
 """Writes the results as JSONL to the stream the callable it is given opens."""
 
 
-def _loads() -> Callable[[bytes], Any]:
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a dependency; optional at run time
-        import json
-
-        return json.loads
-    return orjson.loads
-
-
 def stream_records(download: Download) -> Iterator[dict[str, Any]]:
     """Each record ``download`` writes, as a dict, while it is still downloading the rest.
 
@@ -42,7 +32,9 @@ def stream_records(download: Download) -> Iterator[dict[str, Any]]:
     that cannot be fetched) is raised here, after the records that came before
     it; stopping the iteration early stops the download.
     """
-    loads = _loads()
+    import orjson  # a dependency: no fallback
+
+    loads = orjson.loads
     read_fd, write_fd = os.pipe()
     reader = os.fdopen(read_fd, "rb")
     failure: list[BaseException] = []

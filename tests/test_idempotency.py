@@ -148,6 +148,16 @@ def test_a_table_run_with_a_key_is_refused_when_its_prompt_changes(
             max_tokens=20,
         )  # fmt: skip
         assert again.id == run.id
+        moved = (
+            tmp_path / "elsewhere" / "reviews.csv"
+        )  # another runner's checkout: the same request
+        moved.parent.mkdir()
+        moved.write_bytes(table.read_bytes())
+        elsewhere = client.create(
+            table=moved, prompt="Classify: {{ text }}", model=MODEL, idempotency_key=key,
+            max_tokens=20,
+        )  # fmt: skip
+        assert elsewhere.id == run.id
         with pytest.raises(cb.KeyReused) as refused:
             client.create(
                 table=table, prompt="Summarize: {{ text }}", model=MODEL, idempotency_key=key,
@@ -184,3 +194,18 @@ def test_an_empty_key_is_refused(cli: Cli, tmp_path: Path) -> None:
         exit_code=ExitCode.USAGE,
     )  # fmt: skip
     assert refused.stderr.strip() == "error: the idempotency key is empty"
+
+
+def test_a_key_given_again_after_a_retry_gives_back_the_original_batch(
+    client: cb.Client, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(3, fail={1}))
+    key = f"retried-{uuid.uuid4()}"
+    with nothing_printed():
+        run = client.create(requests, model=MODEL, idempotency_key=key).wait(timeout=60)
+        retried = run.retry(timeout=60, interval=0.1)
+        assert retried.id != run.id and f"[key {run_id_of(key)} " in retried.name
+        # the retry's name keeps the key's tag in its label, but it is not the key's run: on
+        # another machine (no record of the run), the newest batch carrying the tag is the retry's
+        monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "elsewhere"))
+        assert client.create(requests, model=MODEL, idempotency_key=key).id == run.id

@@ -52,8 +52,7 @@ class KeyOptions:
 
 def table_fields(run: TableSpec) -> tuple[tuple[str, str], ...]:
     """A table run's options that shape its requests, as the key's fields."""
-    fields = {
-        "table": str(run.table),
+    fields = {  # not the table's path: the same table elsewhere (another runner's checkout) is the same request
         "prompt": run.template,
         "system": run.system,
         "id_column": run.id_column,
@@ -84,7 +83,7 @@ def look(
     Called between the check and the upload: nothing is sent before it returns.
     """
     from ..api.errors import NotFoundError
-    from ..naming import key_of
+    from ..naming import key_of, parse_batch_name
     from .lineage import open_store_or_warn
     from .sending import EarlierBatch, EarlierUpload, newest_batch, newest_dataset
 
@@ -107,8 +106,11 @@ def look(
             raise EarlierBatch(found)
 
     def ours(name: str | None) -> bool:
+        """A name of the key's run: its original batch or its dataset, never a retry's (whose label keeps the tag)."""
         carried = key_of(name)
-        return carried is not None and carried[0] == run_id
+        return (
+            carried is not None and carried[0] == run_id and parse_batch_name(name or "")[1] is None
+        )
 
     batch = newest_batch(client, lambda b: ours(b.name))
     if batch is not None:

@@ -12,6 +12,7 @@ store" is a fresh one, as on another machine.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 import cohere_batch_cli as cb
+from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.idempotency import run_id_of
 from tests.conftest import TEST_KEY, Cli
@@ -209,3 +211,93 @@ def test_a_key_given_again_after_a_retry_gives_back_the_original_batch(
         # another machine (no record of the run), the newest batch carrying the tag is the retry's
         monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "elsewhere"))
         assert client.create(requests, model=MODEL, idempotency_key=key).id == run.id
+
+
+JOB_PROGRAM = """
+import os, signal, sys
+import cohere_batch_cli as cb
+
+path, key, kill = sys.argv[1:4]
+model = sys.argv[4] if len(sys.argv) > 4 else "command-r-08-2024"
+
+
+def on_event(event):
+    # part 1 uploaded, not created: the job's hardest window
+    if kill == "upload" and event.kind == "step_done" and event.description.startswith("uploading"):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+with cb.Client(on_event=on_event) as client:
+    try:
+        job = client.create_job(
+            path, model=model, name="nightly", max_records_per_batch=2, idempotency_key=key
+        )
+    except cb.KeyReused as error:
+        print(error, file=sys.stderr)
+        sys.exit(int(error.exit_code))
+    if kill == "create":
+        os.kill(os.getpid(), signal.SIGKILL)
+    print(job.id)
+"""
+
+
+def job_made_for(sandbox: Any, key: str) -> tuple[list[str], list[str]]:
+    """The batches and datasets on the sandbox named for the parts of the key's job."""
+    from cohere_batch_cli.naming import parse_batch_name
+
+    run_id = run_id_of(key)
+    with CohereClient(TEST_KEY, sandbox.base_url) as api:
+        batches = [
+            b.id for b in api.iter_batches()
+            if (lineage := parse_batch_name(b.name)[1]) is not None and lineage.job_id == run_id
+        ]  # fmt: skip
+        inputs = re.compile(rf"-{run_id}-p\d+$")  # the parts' inputs, not their outputs
+        datasets = [d.id for d in api.iter_datasets() if inputs.search(d.name)]
+    return batches, datasets
+
+
+@pytest.mark.parametrize("store", ["the same store", "an empty store"])
+@pytest.mark.parametrize("kill", ["upload", "create"])
+def test_a_job_killed_and_created_again_with_its_key_sends_each_part_once(
+    sandbox: Any, tmp_path: Path, kill: str, store: str
+) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(5))
+    key = f"job-{uuid.uuid4()}"
+    env = dict(os.environ, CO_API_KEY=TEST_KEY, CO_API_URL=sandbox.base_url)
+
+    def run(state: Path, kill: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", JOB_PROGRAM, str(requests), key, kill, *extra],
+            env=dict(env, CBATCH_STATE_DIR=str(state)), capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+
+    killed = run(tmp_path / "state-1", kill)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    state = tmp_path / ("state-1" if store == "the same store" else "state-2")
+    again = run(state, "none")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == run_id_of(key)  # the job's id is the key's run id
+    batches, datasets = job_made_for(sandbox, key)
+    with CohereClient(TEST_KEY, sandbox.base_url) as api:
+        names = {api.get_batch(b).name for b in batches}
+    assert all(f"[key {run_id_of(key)} " in n for n in names), names  # the request's digest too
+    assert len(batches) == 3 and len(datasets) == 3  # 5 records, 2 a part: each part once
+    refused = run(state, "none", "command-a-03-2025")
+    assert refused.returncode == ExitCode.KEY_REUSED, refused.stderr
+    assert job_made_for(sandbox, key) == (batches, datasets)
+
+
+def test_jobs_create_with_the_same_idempotency_key_prints_the_same_job(
+    cli: Cli, sandbox: Any, tmp_path: Path
+) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(3))
+    key = f"ci-job-{uuid.uuid4()}"
+    command = ("jobs", "create", str(requests), "--model", MODEL, "--max-records-per-batch", "2")
+    first = cli(*command, "--idempotency-key", key, "-q").stdout.strip()
+    assert first == run_id_of(key)
+    assert cli(*command, "--idempotency-key", key, "-q").stdout.strip() == first
+    split = cli("create", "--file", str(requests), "--model", MODEL, "--max-records-per-batch", "2",
+                "--idempotency-key", key, "-q")  # fmt: skip
+    assert split.stdout.strip() == first  # create --split is the same job
+    assert len(job_made_for(sandbox, key)[0]) == 2

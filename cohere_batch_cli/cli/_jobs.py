@@ -22,6 +22,7 @@ from ._context import CliState
 if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
     from ..tasks.jobs import JobOptions, JobView
+    from ..tasks.keyed import KeyOptions
     from ..tasks.retrying import RetryOptions
     from ..tasks.table_prompts import TableSpec
     from ..tasks.watching import WatchSpec
@@ -142,6 +143,7 @@ def start_job(
     spec: WatchSpec,
     table: TableSpec | None = None,
     ctx: typer.Context | None = None,
+    key: KeyOptions | None = None,
 ) -> ExitCode:
     """Split ``file``, send every part and, with ``watch``, follow them as ``spec`` says (and retry as ``retry`` says).
 
@@ -150,6 +152,8 @@ def start_job(
     resume and a retry read them again), and that file is what is split. The
     map of rows that reuse another's answer is kept under the job's id.
     """
+    import dataclasses
+
     from ..spool import is_stdin
     from ..tasks.jobs import create_job
 
@@ -166,11 +170,15 @@ def start_job(
         # record: the table's files fingerprinted, for results to write the table again.
         rendered = render_table(ctx, state, table, options.model, record=True, job=True)
         file = rendered.file
-        import dataclasses
-
         options = dataclasses.replace(options, input_label=table.label)
     try:
-        job = create_job(state.client(), file, state.out, options, store)
+        if key is None:
+            job = create_job(state.client(), file, state.out, options, store)
+        else:  # the key's job, re-attached, or made with the key's run id (--idempotency-key)
+            from ..tasks.keyed import keyed_job
+
+            job = keyed_job(state.client(), file, state.out, options, store, key)
+            options = dataclasses.replace(options, label=job.label)
     except BaseException as exc:
         # A table's requests go unless a job can still read them: refused by the check, or
         # stopped before the job was written (a job stopped while splitting resumes from them).

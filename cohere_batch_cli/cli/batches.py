@@ -286,10 +286,8 @@ def register(app: typer.Typer) -> None:
         if retry_failed and not watch:
             raise UsageError("--retry-failed needs --watch: a round waits for the batch before it")
         as_job = wants_job(split, max_records_per_batch, max_bytes_per_batch)
-        if idempotency_key is not None and (dataset is not None or as_job):
-            raise UsageError(
-                "--idempotency-key goes with --file or --from (a job of parts: not yet)"
-            )
+        if idempotency_key is not None and dataset is not None:
+            raise UsageError("--idempotency-key goes with --file or --from, not --dataset")
         if table is not None:
             from ._tables import hand_over as hand_over_table
 
@@ -333,7 +331,7 @@ def register(app: typer.Typer) -> None:
             hand_over_values("create --split", job, rounds)
             raise typer.Exit(start_job(
                 state, source, job, watch=watch, retry=rounds, json_out=json_out, quiet=quiet, spec=spec,
-                table=table, ctx=ctx,
+                table=table, ctx=ctx, key=key_options(idempotency_key, table),
             ))  # fmt: skip
         if name is not None and not name.strip():
             raise UsageError(

@@ -15,6 +15,7 @@ from ._lazy import function_group
 from ._options import (
     DEFAULT_PAUSE,
     DryRunOpt,
+    IdempotencyKeyOpt,
     JsonlOpt,
     JsonOpt,
     MatchOpt,
@@ -23,6 +24,7 @@ from ._options import (
     QuietOpt,
     WaitLockOpt,
     hand_over_values,
+    key_options,
     parse_duration,
     refuse_watch_options,
     results_options,
@@ -158,6 +160,7 @@ def create(
     missing: MissingOpt = True,
     pause: PauseOpt = DEFAULT_PAUSE,
     wait_lock: WaitLockOpt = None,
+    idempotency_key: IdempotencyKeyOpt = None,
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
@@ -178,6 +181,11 @@ def create(
     the table's rows are rendered into requests first; the job keeps them in
     the state folder (each part, 'jobs resume' and 'jobs retry' read them
     again) until 'jobs prune' forgets the job, and splits them as a file.
+
+    With --idempotency-key KEY, the job's id is derived from KEY: the same
+    command run again (a CI step retried, on this machine or another) gives
+    back that job and sends what it has not sent; another input or split
+    under the same KEY is refused (exit 17), naming what differs.
 
     Examples:
 
@@ -227,7 +235,7 @@ def create(
     hand_over_values("jobs create", options, retry)
     code = start_job(
         state, source, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec,
-        table=table, ctx=ctx,
+        table=table, ctx=ctx, key=key_options(idempotency_key, table),
     )  # fmt: skip
     raise typer.Exit(code)
 

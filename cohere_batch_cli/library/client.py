@@ -275,6 +275,7 @@ class Client:
         name: str | None = None,
         max_records_per_batch: int | None = None,
         max_bytes_per_batch: int | None = None,
+        idempotency_key: str | None = None,
     ) -> Job:
         """``cbatch jobs create``: one input of any size, cut at record boundaries and sent as several batches.
 
@@ -283,7 +284,15 @@ class Client:
         input is checked whole and its plan written to this machine's state
         store before a byte is sent; every part is sent when this returns.
         :meth:`Job.wait <cohere_batch_cli.library.job.Job.wait>` follows them.
+
+        With an ``idempotency_key`` (as :meth:`create`'s), the job's id is the
+        key's run id: the same key with the same input and options gives back
+        the job, sending what it has not sent yet, from this machine's record
+        or from the API's names on another machine; another input or split
+        raises :class:`~cohere_batch_cli.errors.KeyReused`.
         """
+        import dataclasses
+
         from ..completion_cache import scope_of
         from ..errors import UsageError
         from ..state.store import open_store
@@ -300,7 +309,15 @@ class Client:
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
         options = self._job_options(name or default_name(path), model, size, max_records_per_batch)
         store = open_store()
-        record = create_job(self._api, path, self._reporter, options, store)
+        if idempotency_key is None:
+            record = create_job(self._api, path, self._reporter, options, store)
+        else:
+            from ..idempotency import check_key
+            from ..tasks.keyed import KeyOptions, keyed_job
+
+            key = KeyOptions(check_key(idempotency_key))
+            record = keyed_job(self._api, path, self._reporter, options, store, key)
+            options = dataclasses.replace(options, label=record.label)
         send_parts(self._api, record, self._reporter, store, options, path=input_of(record, path))
         return Job(self, store.job(record.id) or record, store, path)
 

@@ -637,6 +637,21 @@ class StateStore:
 
     # -- jobs -------------------------------------------------------------------------
 
+    def relabel_job(self, job_id: str, label: str, names: Sequence[tuple[int, str, str]]) -> None:
+        """Name a job and its parts (``(part, dataset_name, batch_name)``) again, before any part is sent.
+
+        A keyed job's label carries its request's digest, known once the split has read the input.
+        """
+        try:
+            with self._write() as db:
+                db.execute("UPDATE jobs SET label = ? WHERE id = ?", (label, job_id))
+                db.executemany(
+                    "UPDATE job_parts SET dataset_name = ?, batch_name = ? WHERE job_id = ? AND part = ?",
+                    [(dataset, batch, job_id, part) for part, dataset, batch in names],
+                )
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise _unusable(self.path, exc) from None
+
     def begin_job(self, record: JobRecord) -> None:
         """Write a new job (or a job rebuilt by ``jobs attach``) before any of its parts is planned."""
         self._run(

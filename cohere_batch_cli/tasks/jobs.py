@@ -479,9 +479,17 @@ def _split_words(path: Path | str, job: JobRecord, plan: SplitPlan) -> str:
 
 
 def create_job(
-    client: CohereClient, path: Path, reporter: Reporter, options: JobOptions, store: StateStore
+    client: CohereClient,
+    path: Path,
+    reporter: Reporter,
+    options: JobOptions,
+    store: StateStore,
+    job_id: str | None = None,
 ) -> JobRecord:
-    """Write a new job, check and split its input, and plan its parts (nothing is sent yet)."""
+    """Write a new job, check and split its input, and plan its parts (nothing is sent yet).
+
+    ``job_id``: the id it takes (an idempotency key's run id, :mod:`.keyed`); None: a new one.
+    """
     from ..state.store import JobRecord
 
     if options.max_bytes < 1 or (options.max_records is not None and options.max_records < 1):
@@ -489,7 +497,7 @@ def create_job(
     info = _stat(path)
     now = time.time()
     job = JobRecord(
-        new_job_id(), options.label, options.model, options.dataset_type, str(path.resolve()), info.st_size,
+        job_id or new_job_id(), options.label, options.model, options.dataset_type, str(path.resolve()), info.st_size,
         options.max_bytes, options.max_records, None, None, "splitting", now, now,
     )  # fmt: skip
     store.begin_job(job)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..idempotency import INPUT, Keyed, differences
@@ -29,8 +30,9 @@ from ..idempotency import INPUT, Keyed, differences
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch
-    from ..state.store import StateStore
+    from ..state.store import JobRecord, StateStore
     from ..validate import FileReport
+    from .jobs import JobOptions
     from .reporting import Reporter
     from .send_file import SendSpec
     from .table_prompts import TableSpec
@@ -139,6 +141,87 @@ def look(
         )
         raise EarlierUpload(dataset.id)
     _bind(store, keyed, None)
+
+
+def keyed_job(
+    client: CohereClient,
+    path: Path,
+    reporter: Reporter,
+    options: JobOptions,
+    store: StateStore,
+    key: KeyOptions,
+) -> JobRecord:
+    """A job under an idempotency key: the job the key's run id names, re-attached, or a new one of that id.
+
+    The job's id is the key's run id, so its parts' names carry it (``[job RUN
+    part P]``) and the engine's own scan of a job's parts finds them; its label
+    carries the request's digest (``NAME [key RUN DIGEST]``), so another
+    machine tells another request apart. The request is the input's
+    fingerprint and the split: model, name, type, ``max_bytes``,
+    ``max_records``, and the caller's fields (a table's prompt...). A job this
+    machine recorded is compared with its record and returned as it is (the
+    caller sends what it has not sent yet, as ``jobs resume`` does); one found
+    on the API only is attached (:func:`.jobs.attach_job`, which checks each
+    part's record count too); else the job is made, with the key's run id.
+    """
+    import dataclasses
+
+    from ..fingerprint import file_fingerprint
+    from ..idempotency import run_id_of
+    from ..naming import Lineage, batch_name, dataset_name, key_of, keyed_batch_name
+    from .jobs import attach_job, create_job, scan_batches, scan_datasets
+
+    run_id = run_id_of(key.key)
+
+    def keyed_for(fingerprint: str) -> Keyed:
+        fields = {INPUT: fingerprint, "model": options.model, "name": options.label}
+        fields["max_bytes"] = str(options.max_bytes)
+        if options.max_records is not None:
+            fields["max_records"] = str(options.max_records)
+        if options.dataset_type is not None:
+            fields["dataset_type"] = options.dataset_type
+        fields.update(key.fields)
+        return Keyed(key.key, fields)
+
+    existing = store.job(run_id)
+    if existing is not None:
+        keyed = keyed_for(file_fingerprint(path))  # this call's check of its input
+        record = store.keyed_run(run_id)
+        if record is not None and record.digest != keyed.digest:
+            earlier = json.loads(record.fields)
+            raise _reused(keyed, "this machine's record of it", differences(earlier, keyed.fields))
+        reporter.info(f"idempotency key: run {run_id} is job {run_id}, re-attached")
+        return existing
+    batches = scan_batches(client, run_id, None)
+    if batches or scan_datasets(client, run_id):
+        keyed = keyed_for(file_fingerprint(path))
+        names = [b.name for attempts in batches.values() for b in attempts.values()]
+        carried = next((c for c in map(key_of, names) if c is not None), None)
+        if carried is not None and carried[1] != keyed.digest:
+            raise _reused(
+                keyed, f"job {run_id} on the API, request {carried[1]}, now {keyed.digest}",
+                ["the input or an option differs (this machine has no record of the request to say which)"],
+            )  # fmt: skip
+        label = keyed_batch_name(options.label, run_id, keyed.digest)
+        job = attach_job(
+            client, run_id, path, reporter, store, dataclasses.replace(options, label=label)
+        )
+        _bind(store, keyed, None)
+        reporter.info(f"idempotency key: run {run_id} is job {run_id}, re-attached")
+        return job
+    job = create_job(client, path, reporter, options, store, job_id=run_id)
+    keyed = keyed_for(job.fingerprint or "")
+    label = keyed_batch_name(options.label, run_id, keyed.digest)
+    lineages = [Lineage(job_id=run_id, part=n) for n in range(1, (job.parts or 0) + 1)]
+    store.relabel_job(
+        run_id,
+        label,
+        [(ln.part or 0, dataset_name(label, ln), batch_name(label, ln)) for ln in lineages],
+    )  # the parts' names were planned with the label: named again before any is sent
+    _bind(store, keyed, None)
+    relabeled = store.job(run_id)
+    assert relabeled is not None
+    return relabeled
 
 
 def made(keyed: Keyed, batch: Batch, reporter: Reporter) -> None:

@@ -301,3 +301,25 @@ def test_jobs_create_with_the_same_idempotency_key_prints_the_same_job(
                 "--idempotency-key", key, "-q")  # fmt: skip
     assert split.stdout.strip() == first  # create --split is the same job
     assert len(job_made_for(sandbox, key)[0]) == 2
+
+
+def test_a_key_names_one_batch_or_one_job_never_both(
+    client: cb.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(3))
+    batch_key, job_key = f"one-{uuid.uuid4()}", f"job-{uuid.uuid4()}"
+    with nothing_printed():
+        client.create(requests, model=MODEL, idempotency_key=batch_key)
+        client.create_job(requests, model=MODEL, max_records_per_batch=2, idempotency_key=job_key)
+        # this machine's record of each key, then (another machine) the API's names alone
+        for said_job, said_batch in (
+            ("this machine's record", "this machine's record"),
+            ("one batch, not a job of parts", "a job of parts, not one batch"),
+        ):
+            with pytest.raises(cb.KeyReused, match=said_job):
+                client.create_job(
+                    requests, model=MODEL, max_records_per_batch=2, idempotency_key=batch_key
+                )
+            with pytest.raises(cb.KeyReused, match=said_batch):
+                client.create(requests, model=MODEL, idempotency_key=job_key)
+            monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "elsewhere"))

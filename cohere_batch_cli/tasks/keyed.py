@@ -109,20 +109,25 @@ def look(
 
     def ours(name: str | None) -> bool:
         """A name of the key's run: its original batch or its dataset, never a retry's (whose label keeps the tag)."""
-        carried = key_of(name)
-        return (
-            carried is not None and carried[0] == run_id and parse_batch_name(name or "")[1] is None
-        )
+        return _one_batch(name or "", run_id)
 
-    batch = newest_batch(client, lambda b: ours(b.name))
+    def a_part(name: str | None) -> bool:
+        """A part of the job the key made (a job's id is its key's run id)."""
+        lineage = parse_batch_name(name or "")[1]
+        return lineage is not None and lineage.job_id == run_id
+
+    batch = newest_batch(client, lambda b: ours(b.name) or a_part(b.name))
+    if batch is not None and a_part(batch.name):
+        raise _reused(keyed, f"job {run_id} on the API", ["a job of parts, not one batch"])
     if batch is not None:
-        _same(
-            client,
-            keyed,
-            batch.name,
-            f"batch {batch.id}",
-            _api_fields(client, batch, report, model),
-        )
+        if key_of(batch.name) != (run_id, keyed.digest):  # what the API shows, said only then
+            _same(
+                client,
+                keyed,
+                batch.name,
+                f"batch {batch.id}",
+                _api_fields(client, batch, report, model),
+            )
         _bind(store, keyed, batch.id)
         reporter.info(f"idempotency key: run {run_id} is batch {batch.id}, re-attached")
         raise EarlierBatch(batch)
@@ -170,6 +175,7 @@ def keyed_job(
     from ..idempotency import run_id_of
     from ..naming import Lineage, batch_name, dataset_name, key_of, keyed_batch_name
     from .jobs import attach_job, create_job, scan_batches, scan_datasets
+    from .sending import newest_batch
 
     run_id = run_id_of(key.key)
 
@@ -183,15 +189,19 @@ def keyed_job(
         fields.update(key.fields)
         return Keyed(key.key, fields)
 
-    existing = store.job(run_id)
-    if existing is not None:
+    existing, record = store.job(run_id), store.keyed_run(run_id)
+    if existing is not None or record is not None:
         keyed = keyed_for(file_fingerprint(path))  # this call's check of its input
-        record = store.keyed_run(run_id)
         if record is not None and record.digest != keyed.digest:
             earlier = json.loads(record.fields)
             raise _reused(keyed, "this machine's record of it", differences(earlier, keyed.fields))
+    if existing is not None:
         reporter.info(f"idempotency key: run {run_id} is job {run_id}, re-attached")
         return existing
+    single = newest_batch(client, lambda b: _one_batch(b.name, run_id))
+    if single is not None:
+        keyed = keyed_for(file_fingerprint(path))
+        raise _reused(keyed, f"batch {single.id} on the API", ["one batch, not a job of parts"])
     batches = scan_batches(client, run_id, None)
     if batches or scan_datasets(client, run_id):
         keyed = keyed_for(file_fingerprint(path))
@@ -222,6 +232,14 @@ def keyed_job(
     relabeled = store.job(run_id)
     assert relabeled is not None
     return relabeled
+
+
+def _one_batch(name: str, run_id: str) -> bool:
+    """Whether ``name`` is the one batch (not a retry, not a job's part) the key's run id names."""
+    from ..naming import key_of, parse_batch_name
+
+    carried = key_of(name)
+    return carried is not None and carried[0] == run_id and parse_batch_name(name)[1] is None
 
 
 def made(keyed: Keyed, batch: Batch, reporter: Reporter) -> None:

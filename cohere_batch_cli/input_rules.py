@@ -372,7 +372,7 @@ class InputChecker:
         if self.dataset_type is None:
             self.dataset_type = infer_type(record)
         messages = check_record(record, self.dataset_type or CHAT_V2_INPUT)
-        problems = [Problem(line_no, m) for m in messages]
+        problems = [Problem(line_no, m) for m in messages] if messages else []
         body = record.get("body") if isinstance(record, dict) else None
         if isinstance(body, dict) and not CLIENT_ONLY_CHAT_FIELDS.isdisjoint(body):
             for name in CLIENT_ONLY_CHAT_FIELDS.intersection(body):
@@ -414,7 +414,8 @@ class InputChecker:
         return self._count(problems)
 
     def _count(self, problems: list[Problem]) -> list[Problem]:
-        self.problem_count += len(problems)
+        if problems:
+            self.problem_count += len(problems)
         return problems
 
 

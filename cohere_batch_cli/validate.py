@@ -139,6 +139,8 @@ def check_file(
                     ]
                 else:
                     problems = checker.feed(line_no, raw)
+                    if not problems:  # the usual line: nothing to count
+                        continue
                 unreadable += too_long or _unreadable(problems)
                 report.add(problems)
             _add_spilled_repeats(report, seen, path)

@@ -200,6 +200,58 @@ def test_create_refuses_a_record_over_the_context_with_its_line_before_uploading
     assert uploads(sandbox) == before + 1
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["jobs", "create", "{path}"], ["create", "--file", "{path}", "--split"]],
+    ids=["jobs create", "create --split"],
+)
+def test_a_job_refuses_a_record_over_the_context_as_create_file_does(
+    cli: Cli, sandbox: Any, tmp_path: Path, command: list[str]
+) -> None:
+    """The job's one pass checks each record's context: the same lines, the same error, exit 5, nothing uploaded."""
+    rows = [
+        {"custom_id": "ok", "body": {"messages": [{"role": "user", "content": "hi"}]}},
+        {"custom_id": "huge", "body": {"messages": [{"role": "user", "content": "x " * 10_000}]}},
+        {"custom_id": "ok2", "body": {"messages": [{"role": "user", "content": "hello"}]}},
+    ]
+    path = write_jsonl(tmp_path / "long.jsonl", rows)
+    args = [part.format(path=path) for part in command]
+    single = cli("create", "--file", str(path), "--model", TRANSLATE, exit_code=ExitCode.REFUSED)
+    before = uploads(sandbox)
+    job = cli(
+        *args, "--model", TRANSLATE, "--max-records-per-batch", "2", exit_code=ExitCode.REFUSED
+    )
+    huge = sandbox_tokenizer.count("x " * 10_000)
+    line = f"long.jsonl:2: {huge:,} input tokens + 4,096 output tokens (assumed: no max_tokens) exceed the context length of {TRANSLATE}"
+    refusal = f"error: {path} has 1 record that cannot fit the context of {TRANSLATE} (8,992 tokens); nothing was uploaded"
+    for result in (single, job):
+        assert line in result.stderr and result.stderr.rstrip().endswith(refusal)
+    assert uploads(sandbox) == before
+    assert "checked; job" not in job.stderr  # refused before a part was planned
+
+    job_id = cli(
+        *args, "--model", TRANSLATE, "--max-records-per-batch", "2", "--no-context-check", "-q"
+    )
+    assert job_id.stdout.strip() and uploads(sandbox) == before + 2  # both parts sent
+
+
+def test_a_job_whose_records_fit_by_size_says_so_once_and_reads_no_tokenizer(
+    cli: Cli, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox_tokenizer.tokenizer()
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    path = write_jsonl(tmp_path / "small.jsonl", CHATS)
+    downloads = tokenizer_downloads(sandbox)
+    result = cli("jobs", "create", str(path), "--model", "command-r-08-2024", "-q")
+    assert (
+        result.stderr.count(
+            "every record fits the context of command-r-08-2024 (128,000 tokens), by its size"
+        )
+        == 1
+    )
+    assert tokenizer_downloads(sandbox) == downloads
+
+
 def test_records_that_fit_by_their_size_need_no_tokenizer(
     cli: Cli, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -47,9 +47,17 @@ def job_options(
     max_bytes: str | None,
     delete_inputs: bool = False,
     wait_lock: float | None = None,
+    context_check: bool = True,
 ) -> JobOptions:
-    """The job's options from the flags and the settings; a usage error for a size over the dataset limit."""
+    """The job's options from the flags and the settings; a usage error for a size over the dataset limit.
+
+    ``wait_lock`` lives here alone for a job command: the job's run lock is held
+    by the command (:func:`hold_job`) and by the send (:func:`~cohere_batch_cli.tasks.jobs.send_parts`)
+    with it; the retry rounds run under that same lock.
+    """
+    from ..tasks.estimating import GuardOptions
     from ..tasks.jobs import JobOptions
+    from ._estimating import count_options
 
     limits = state.settings().limits
     size = split_size(state, max_bytes)
@@ -62,6 +70,7 @@ def job_options(
     return JobOptions(
         label=label, model=chosen, max_bytes=size, max_records=max_records, dataset_type=dataset_type,
         delete_inputs=delete_inputs, org_max_bytes=limits.org_max_bytes, wait_lock=wait_lock or 0.0,
+        guard=GuardOptions(count_options(state, None), check_context=context_check),
     )  # fmt: skip
 
 
@@ -89,7 +98,6 @@ def dry_run_job(
     file: Path,
     options: JobOptions,
     *,
-    context_check: bool = True,
     table: TableSpec | None = None,
     ctx: typer.Context | None = None,
 ) -> None:
@@ -100,8 +108,6 @@ def dry_run_job(
     is checked and planned as any job's input.
     """
     from ..tasks.dry_run import DryRun, dry_run_create
-    from ..tasks.estimating import GuardOptions
-    from ._estimating import count_options
 
     if table is not None:
         from ._tables import render_table
@@ -109,7 +115,7 @@ def dry_run_job(
         assert ctx is not None
         file = render_table(ctx, state, table, options.model).file
     run = DryRun(
-        label=options.label, model=options.model, guard=GuardOptions(count_options(state, None), check_context=context_check),
+        label=options.label, model=options.model, guard=options.guard,
         dataset_type=options.dataset_type, limits=state.settings().limits, split=(options.max_bytes, options.max_records),
         source_label=table.label if table is not None else None,
     )  # fmt: skip

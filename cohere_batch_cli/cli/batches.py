@@ -318,9 +318,10 @@ def register(app: typer.Typer) -> None:
             job = job_options(
                 state, label=name or default_name(source), model=model, dataset_type=dataset_type,
                 max_records=max_records_per_batch, max_bytes=max_bytes_per_batch, wait_lock=wait_lock,
+                context_check=context_check,
             )  # fmt: skip
             if dry_run:
-                dry_run_job(state, source, job, context_check=context_check, table=table, ctx=ctx)
+                dry_run_job(state, source, job, table=table, ctx=ctx)
                 return
             if watch:
                 hand_over("create --split --watch", spec)

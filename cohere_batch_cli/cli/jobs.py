@@ -109,12 +109,15 @@ def _job(store: StateStore, job_id: str) -> JobRecord:
 def _options(
     state: CliState, job: JobRecord, delete_inputs: bool = False, wait_lock: float | None = None
 ) -> JobOptions:
+    from ..tasks.estimating import GuardOptions
     from ..tasks.jobs import JobOptions
+    from ._estimating import count_options
 
     return JobOptions(
         label=job.label, model=job.model, max_bytes=job.max_bytes or state.settings().limits.dataset_max_bytes,
         max_records=job.max_records, dataset_type=job.dataset_type, delete_inputs=delete_inputs,
         org_max_bytes=state.settings().limits.org_max_bytes, wait_lock=wait_lock or 0.0,
+        guard=GuardOptions(count_options(state, None)),  # a split resumed is checked as a new one
     )  # fmt: skip
 
 
@@ -161,14 +164,22 @@ def create(
     pause: PauseOpt = DEFAULT_PAUSE,
     wait_lock: WaitLockOpt = None,
     idempotency_key: IdempotencyKeyOpt = None,
+    context_check: Annotated[
+        bool,
+        typer.Option(
+            "--context-check/--no-context-check",
+            help="Refuse records that cannot fit the model's context, in the split's own pass (as 'cbatch create --file').",
+        ),
+    ] = True,
     dry_run: DryRunOpt = False,
     json_out: JsonOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Split a file (or a table) of any size into batches, upload and create each: one job.
 
-    The file is checked whole first (nothing is sent if a line is wrong,
-    and custom_ids must be unique across the job), then cut at record
+    The file is checked whole first (nothing is sent if a line is wrong or
+    a record cannot fit the model's context, as with 'cbatch create --file';
+    custom_ids must be unique across the job), then cut at record
     boundaries into parts of at most --max-records-per-batch records and
     --max-bytes-per-batch bytes (default: the dataset limit). Parts that do
     not fit in the organisation's storage yet wait for earlier parts to end
@@ -222,6 +233,7 @@ def create(
     options = job_options(
         state, label=name or default_name(source), model=model, dataset_type=dataset_type, max_records=max_records,
         max_bytes=max_bytes, delete_inputs=delete_inputs, wait_lock=wait_lock,
+        context_check=context_check,
     )  # fmt: skip
     if dry_run:
         dry_run_job(state, source, options, table=table, ctx=ctx)

@@ -78,20 +78,23 @@ def _dry_job(
 ) -> None:
     from ..errors import UsageError
     from ..spool import is_stdin
-    from ..validate import FileReport
+    from .estimating import context_room, judge_context
     from .jobs_split import plan_split, relabel
 
     if is_stdin(path):
         raise UsageError("a job reads its input more than once: give a file, not stdin")
+    # The context check of the job itself: each record bounded by its bytes in the split's one pass.
+    room = context_room(client, run.model, run.guard, reporter)
     plan = plan_split(
         path, run.dataset_type, max_bytes=max_bytes, max_records=max_records,
         problems_out=relabel(path, run.source_label, reporter.info),
+        room=(room.context, room.assumed_output) if room is not None else None,
     )  # fmt: skip
     kind = plan.dataset_type or "batch-chat-v2-input"
     label = run.source_label or str(path)
     reporter.info(f"{label}: {counted(plan.records, 'record')} of {kind}, checked")
-    report = FileReport(path, kind, rows=plan.records, size_bytes=plan.size, label=run.source_label)
-    _guard(client, report, reporter, run)
+    if room is not None:
+        judge_context(room, path, Path(label), kind, plan.undecided, run.guard, reporter)
     first = 1
     for number, part in enumerate(plan.parts, start=1):
         last = first + part.records - 1

@@ -575,41 +575,94 @@ def guard_upload(
     """
     from ..api.errors import NotFoundError
 
-    if not options.check_context and budget is None:
-        return
     path, shown = report.path, report.shown  # stdin is read from its copy, named as stdin
     dataset_type = report.dataset_type or "batch-chat-v2-input"
+    if budget is None:  # the context alone: records bounded by their bytes, the rest counted
+        room = context_room(client, model_name, options, reporter)
+        if room is not None:
+            only = undecided_lines(path, kind_of(dataset_type), room.context, room.assumed_output)
+            judge_context(room, path, shown, dataset_type, only, options, reporter)
+        return
     model: Model | None = None
     try:
         model = client.get_model(model_name)
     except NotFoundError as exc:
-        if options.check_context or budget is None:
+        if options.check_context:
             _skipped(options, reporter, f"the API lists no model {model_name!r}", exc)
-        if budget is None:
-            return
     context = model.context_length if model is not None and options.check_context else None
     if options.check_context and model is not None and context is None:
         _skipped(options, reporter, f"the API gives no context length for {model_name}", None)
-    if budget is not None:
-        if model is None and options.count.tokenizer_file is None:
-            raise UsageError(
-                f"--max-cost and --max-input-tokens count with the model's tokenizer, and the API lists "
-                f"no model {model_name!r}: pass --tokenizer FILE"
-            )
-        _judge_budget(
-            path, model, model_name, dataset_type, context, options, budget, reporter, shown
+    if model is None and options.count.tokenizer_file is None:
+        raise UsageError(
+            f"--max-cost and --max-input-tokens count with the model's tokenizer, and the API lists "
+            f"no model {model_name!r}: pass --tokenizer FILE"
         )
-        return
-    if context is None:
-        return
-    only = undecided_lines(path, kind_of(dataset_type), context, options.count.assumed_output)
+    _judge_budget(path, model, model_name, dataset_type, context, options, budget, reporter, shown)
+
+
+@dataclass(frozen=True)
+class Room:
+    """The model's context, for a context check that reads each record as another pass reads it.
+
+    ``model`` is the API's model (for its tokenizer). A split checks every
+    record against it by its bytes as it reads them
+    (:func:`~cohere_batch_cli.tokens.rule.line_bound`), and only the records
+    whose bytes cannot prove they fit are counted afterwards
+    (:func:`judge_context`): a file whose records all fit by their size is
+    not read again, and one that holds others is read again for those alone.
+    """
+
+    model: Model | None
+    model_name: str
+    context: int
+    assumed_output: int
+
+
+def context_room(
+    client: CohereClient, model_name: str, options: GuardOptions, reporter: Reporter
+) -> Room | None:
+    """The room a context check (no budget) works with; None when it is off or cannot be done.
+
+    A check that cannot be done is said once (or refused, when strict), as
+    :func:`guard_upload` says it.
+    """
+    from ..api.errors import NotFoundError
+
+    if not options.check_context:
+        return None
+    try:
+        model = client.get_model(model_name)
+    except NotFoundError as exc:
+        _skipped(options, reporter, f"the API lists no model {model_name!r}", exc)
+        return None
+    if model.context_length is None:
+        _skipped(options, reporter, f"the API gives no context length for {model_name}", None)
+        return None
+    return Room(model, model_name, model.context_length, options.count.assumed_output)
+
+
+def judge_context(
+    room: Room,
+    path: Path,
+    shown: Path,
+    dataset_type: str,
+    only: set[int],
+    options: GuardOptions,
+    reporter: Reporter,
+) -> None:
+    """Count the records in ``only`` (lines whose bytes do not prove they fit) and refuse any over the context.
+
+    Raises :class:`InputRejected` (exit 5) after each record as
+    ``path:LINE: message``; says what it cleared otherwise.
+    """
+    model_name, context = room.model_name, room.context
     if not only:
         reporter.info(
             f"{shown}: every record fits the context of {model_name} ({context:,} tokens), by its size"
         )
         return
     try:
-        tokenizer = tokenizer_for(model, options.count, reporter, "the context check")
+        tokenizer = tokenizer_for(room.model, options.count, reporter, "the context check")
     except (MissingExtra, TokenizerError) as exc:
         records = "record is" if len(only) == 1 else "records are"
         _skipped(
@@ -622,7 +675,7 @@ def guard_upload(
         dataset_type=dataset_type,
         tokenizer=tokenizer,
         context_length=context,
-        assumed_output=options.count.assumed_output,
+        assumed_output=room.assumed_output,
         only=only,
         progress=reporter.progress(f"counting tokens in {shown.name}"),
     )

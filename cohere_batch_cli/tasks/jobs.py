@@ -41,6 +41,7 @@ from ..api.clock import not_before
 from ..errors import InputRejected, NoMatch, NotReady, UsageError
 from ..exit_codes import ExitCode
 from ..units import time_span
+from .estimating import GuardOptions
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
@@ -90,6 +91,8 @@ class JobOptions:
     """How long to wait for another cbatch sending for the job on this machine (``--wait-lock``; 0: stop at once)."""
     input_label: str | None = None
     """How the check's messages name an input cbatch wrote itself (a table's requests: ``reviews.csv (rendered)``)."""
+    guard: GuardOptions = field(default_factory=GuardOptions)
+    """The context check of the split, as ``create --file`` runs it (``--no-context-check`` turns it off)."""
 
 
 def job_run(job_id: str) -> str:
@@ -429,9 +432,26 @@ def find_job(store: StateStore, job_id: str) -> JobRecord:
 # -- split --------------------------------------------------------------------------------------
 
 
-def _split(path: Path, job: JobRecord, reporter: Reporter, label: str | None = None) -> SplitPlan:
-    """Check and plan ``path``; its problems as ``path:LINE: message``, the path named ``label`` when given."""
+def _split(
+    client: CohereClient,
+    path: Path,
+    job: JobRecord,
+    reporter: Reporter,
+    guard: GuardOptions,
+    label: str | None = None,
+) -> SplitPlan:
+    """Check, guard and plan ``path``; its problems as ``path:LINE: message``, the path named ``label`` when given.
+
+    The context check is ``create --file``'s (:func:`.estimating.guard_upload`),
+    done in the split's own pass: each record is bounded by its bytes as it is
+    read, and only those the bound cannot clear are counted with the tokenizer
+    (:func:`.estimating.judge_context`); a record over the context refuses the
+    job (exit 5) before a part is planned.
+    """
+    from .estimating import context_room
     from .jobs_split import plan_split, relabel
+
+    room = context_room(client, job.model, guard, reporter) if job.model else None
 
     progress = reporter.progress(f"checking and splitting {path.name}")
     try:
@@ -443,9 +463,17 @@ def _split(path: Path, job: JobRecord, reporter: Reporter, label: str | None = N
         plan = plan_split(
             path, job.dataset_type, max_bytes=job.max_bytes or 1, max_records=job.max_records,
             on_bytes=(lambda n: progress.advance(bytes=n)), problems_out=relabel(path, label, reporter.info),
+            room=(room.context, room.assumed_output) if room is not None else None,
         )  # fmt: skip
     finally:
         progress.finish()
+    if room is not None:
+        from .estimating import judge_context
+
+        kind = plan.dataset_type or "batch-chat-v2-input"
+        judge_context(
+            room, path, Path(label) if label else path, kind, plan.undecided, guard, reporter
+        )
     return plan
 
 
@@ -501,13 +529,19 @@ def create_job(
         options.max_bytes, options.max_records, None, None, "splitting", now, now,
     )  # fmt: skip
     store.begin_job(job)
-    return _plan_job(job, path, reporter, store, options.input_label)
+    return _plan_job(client, job, path, reporter, store, options.guard, options.input_label)
 
 
 def _plan_job(
-    job: JobRecord, path: Path, reporter: Reporter, store: StateStore, label: str | None = None
+    client: CohereClient,
+    job: JobRecord,
+    path: Path,
+    reporter: Reporter,
+    store: StateStore,
+    guard: GuardOptions,
+    label: str | None = None,
 ) -> JobRecord:
-    plan = _split(path, job, reporter, label)
+    plan = _split(client, path, job, reporter, guard, label)
     store.plan_job(
         job.id, _plan_rows(job, plan), records=plan.records, dataset_type=plan.dataset_type,
         blocks=plan.blocks,
@@ -616,7 +650,7 @@ def _send_parts(
                 f"job {job.id} was interrupted while its input was split, and the input is not here",
                 hint="give it with --file FILE",
             )
-        job = _plan_job(job, path, reporter, store)
+        job = _plan_job(client, job, path, reporter, store, options.guard)
     parts = store.parts(job.id)
     pending = [p for p in parts if p.step != "created"]
     if not pending:
@@ -1020,7 +1054,8 @@ def attach_job(
         job_id, found_label or options.label or path.stem, chosen_model, options.dataset_type, str(path.resolve()),
         info.st_size, options.max_bytes, options.max_records, None, None, "splitting", min(created, now), now,
     )  # fmt: skip
-    plan = _split(path, job, reporter)
+    # The job was checked (its context too) where it was made: the split here only rebuilds its plan.
+    plan = _split(client, path, job, reporter, GuardOptions(check_context=False))
     wrong = plan_mismatch(client, [p.records for p in plan.parts], roots, datasets)
     if wrong is not None:
         raise InputRejected(

@@ -56,6 +56,9 @@ class SplitPlan:
     blocks: list[Block] = field(default_factory=list)
     """The SHA-256 of each block the check read (:mod:`cohere_batch_cli.fingerprint`): a part is sent
     only if its blocks read back the same."""
+    undecided: set[int] = field(default_factory=set)
+    """With a context to check against: the lines of the records whose bytes do not prove they fit
+    it (:func:`~cohere_batch_cli.tokens.rule.line_bound`), the only ones the tokenizer counts."""
 
     @property
     def fingerprint(self) -> str:
@@ -149,16 +152,26 @@ class _Chunk:
     across the whole file, in one :class:`~cohere_batch_cli.state.spill.SeenIds`."""
     blocks: list[Block]
     """The SHA-256 of each block of the range, hashed from the very bytes checked."""
+    undecided: array[int]
+    """The lines (within the range) of records whose bytes do not prove they fit the context."""
 
 
-def _check_range(args: tuple[str, int, int, str | None, bool, int]) -> _Chunk:
+ContextRoom = tuple[int, int]
+"""A model's context length and the output bound assumed of a record without ``max_tokens``."""
+
+
+def _check_range(
+    args: tuple[str, int, int, str | None, bool, int, ContextRoom | None],
+) -> _Chunk:
     """Check bytes ``start`` to ``stop`` of a file (whole blocks), hashing what is checked: the work
-    of one worker, or of the caller."""
+    of one worker, or of the caller. With a context, each record is bounded by its bytes as it is read."""
     from ..fingerprint import BlockHasher
-    from ..input_rules import MAX_PROBLEMS, InputChecker
+    from ..input_rules import CHAT_V2_INPUT, MAX_PROBLEMS, InputChecker
+    from ..tokens.rule import kind_of, line_bound
     from ..validate import MAX_LINE_BYTES, _bounded_lines
 
-    name, start, stop, dataset_type, first, block_bytes = args
+    name, start, stop, dataset_type, first, block_bytes, room = args
+    undecided: array[int] = array("Q")
     hasher = BlockHasher(start, block_bytes)
     ids = _RangeIds()
     checker = InputChecker(dataset_type, ids)
@@ -188,7 +201,13 @@ def _check_range(args: tuple[str, int, int, str | None, bool, int]) -> _Chunk:
                 count += 1
                 if len(problems) < MAX_PROBLEMS:
                     problems.append((problem.line - shift, problem.message))
-            lengths.append(len(raw) if checker.rows > rows else -len(raw))
+            is_record = checker.rows > rows
+            lengths.append(len(raw) if is_record else -len(raw))
+            if is_record and room is not None:
+                kind = kind_of(checker.dataset_type or CHAT_V2_INPUT)
+                bound = line_bound(raw.rstrip(b"\r\n"), kind, *room)
+                if not bound.fits or not bound.decided:
+                    undecided.append(line_no)
     return _Chunk(
         start,
         stop,
@@ -199,6 +218,7 @@ def _check_range(args: tuple[str, int, int, str | None, bool, int]) -> _Chunk:
         checker.dataset_type,
         ids,
         hasher.finish(),
+        undecided,
     )
 
 
@@ -268,6 +288,7 @@ def plan_split(
     problems_out: Callable[[str], None] | None = None,
     processes: int | None = None,
     block_bytes: int = BLOCK_BYTES,
+    room: ContextRoom | None = None,
 ) -> SplitPlan:
     """Check ``path`` and plan its parts; raise :class:`InputRejected` on any problem.
 
@@ -277,7 +298,10 @@ def plan_split(
     against the others', so they are unique across the whole job. The plan
     is cut here, from the lines' lengths, in input order. ``problems_out`` is
     told each problem, as ``path:LINE: message`` (the first
-    :data:`~cohere_batch_cli.input_rules.MAX_PROBLEMS`).
+    :data:`~cohere_batch_cli.input_rules.MAX_PROBLEMS`). With ``room`` (a
+    context check), every record is bounded by its bytes in the same pass, and
+    the plan names the lines that bound cannot clear (``undecided``): the
+    context check reads nothing more unless some are left.
     """
     from ..input_rules import MAX_PROBLEMS, duplicate_message
     from ..selection.pool import Workers, worker_count
@@ -303,6 +327,7 @@ def plan_split(
     repeats = _Repeats()
     blocks: list[Block] = []
     types: set[str] = set()
+    undecided: set[int] = set()
     first_type: str | None = None
     rows = 0
     if not_text is not None:
@@ -317,7 +342,7 @@ def plan_split(
                 count = 1
             ranges = _ranges(path, size, count, block_bytes)
             with Workers(workers) as pool, SeenIds() as seen:
-                tasks = [(str(path), a, b, kind, a == 0, block_bytes) for a, b in ranges]
+                tasks = [(str(path), a, b, kind, a == 0, block_bytes, room) for a, b in ranges]
                 line_base = 0
                 for chunk in pool.map(_check_range, tasks):
                     if on_bytes is not None:
@@ -335,6 +360,7 @@ def plan_split(
                         first_type = first_type or chunk.dataset_type
                     rows += chunk.rows
                     blocks.extend(chunk.blocks)
+                    undecided.update(line_base + line for line in chunk.undecided)
                     if not problems and not repeats.count:
                         for number, length in enumerate(chunk.lengths, start=line_base + 1):
                             cutter.add(abs(length), length > 0, number)
@@ -366,8 +392,9 @@ def plan_split(
             f"{path} has {problems} problem{'s' if problems != 1 else ''}; nothing was uploaded"
         )
     return SplitPlan(
-        cutter.parts, rows, size, dataset_type or first_type or next(iter(types), None), blocks
-    )
+        cutter.parts, rows, size, dataset_type or first_type or next(iter(types), None), blocks,
+        undecided,
+    )  # fmt: skip
 
 
 @dataclass

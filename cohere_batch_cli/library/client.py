@@ -369,14 +369,21 @@ class Client:
     def _job_options(
         self, label: str, model: str, max_bytes: int | None, max_records: int | None
     ) -> JobOptions:
+        from ..tasks.estimating import CountOptions, GuardOptions
         from ..tasks.jobs import JobOptions
+        from ..tokens.source import FetchSettings
 
-        return JobOptions(
+        count = CountOptions(
+            assumed_output=self._settings.assumed_output,
+            fetch=FetchSettings(ca_bundle=self._ca_bundle, read_timeout=self._timeout),
+        )
+        return JobOptions(  # the context check on, in the split's pass: create's defaults
             label=label,
             model=model,
             max_bytes=max_bytes or self._settings.limits.dataset_max_bytes,
             max_records=max_records,
             org_max_bytes=self._settings.limits.org_max_bytes,
+            guard=GuardOptions(count),
         )
 
     def job(self, job_id: str) -> Job:

@@ -167,6 +167,12 @@ def _content_text(content: Any) -> str:
         return content
     if not isinstance(content, list):
         return ""
+    if len(content) == 1:  # the usual reply, one text part: no generator to join
+        part = content[0]
+        if isinstance(part, dict) and part.get("type", "text") == "text":
+            text = part.get("text")
+            return text if isinstance(text, str) else ""
+        return ""
     return "".join(
         part["text"]
         for part in content

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from cohere_batch_cli.results import merge, winners
-from cohere_batch_cli.results.records import spliced_jsonl_line
+from cohere_batch_cli.results.records import is_failed, spliced_jsonl_line
 
 BOUNDS = [None, 1, 2]
 """The winners in memory; spilled into the table at the first id; spilled after two ids."""
@@ -48,7 +48,7 @@ def merged(
     read: Counter[int] = Counter()
     kept = store(tmp_path, retries, bound, read)
     stream = merge._Merged(kept, iter(original), read)
-    out = [(r.get("custom_id"), r["attempt"], merge._failed(r)) for r in stream]
+    out = [(r.get("custom_id"), r["attempt"], is_failed(r)) for r in stream]
     kept.close()
     return out, stream.written
 

@@ -187,7 +187,7 @@ def test_typed_answers_are_parquet_columns_and_invalid_ones_are_kept_flagged(
     assert rows[1]["score"] == 1 and rows[1]["topics"] is None  # 1.0 is an integer; absent: null
     assert rows[2]["invalid_output"].startswith("not JSON")
     assert rows[2]["answer"] == "Sure! Here is the JSON you asked for"  # the raw text, kept
-    assert rows[2]["sentiment"] is None and rows[2]["status"] == "succeeded"
+    assert rows[2]["sentiment"] is None and rows[2]["status"] == "invalid"
     assert rows[3]["invalid_output"].startswith("breaks the schema at /score: ")
     assert rows[3]["sentiment"] is None  # an invalid answer has no typed value at all
     assert (rows[4]["status"], rows[4]["error"]) == ("failed", "the model is overloaded")
@@ -290,7 +290,8 @@ def test_a_schema_run_writes_one_typed_column_a_property_and_keeps_invalid_answe
     for row in invalid:
         assert row["invalid_output"].startswith(("breaks the schema", "cut off at MAX_TOKENS"))
         assert row["sentiment"] is None and row["author"] is None and row["answer"]
-        assert row["status"] == "succeeded"  # the service answered; the answer is what is wrong
+        assert row["status"] == "invalid"  # the service answered; the answer is what is wrong
+        assert row["error"] is None
     # results kept the valid answers in the cache, never an invalid one: those are asked again
     kept = len(valid)
     assert f"{kept} answered by the cache: {count - kept} requests to send" in again.stderr

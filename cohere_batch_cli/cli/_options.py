@@ -482,6 +482,7 @@ DEFAULT_PAUSE = pace.PAUSE
 
 MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
 MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
+InvalidOpt = Annotated[bool, typer.Option("--invalid", help="Send again only the answers that break the run's answer schema (a run made with --schema); without it, they are sent again with the failures.")]  # fmt: skip
 PauseOpt = Annotated[float, typer.Option("--pause", parser=parse_duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip
 IdempotencyKeyOpt = Annotated[str | None, typer.Option("--idempotency-key", metavar="KEY", help="Make the create safe to run again (a CI step retried): the same KEY with the same input and options gives the run the first made, found by name on the API from any machine; another input or option is refused (exit 17), naming what differs.", show_default=False)]  # fmt: skip
 
@@ -589,6 +590,7 @@ def retry_options(
     input_file: Path | None = None,
     dry_run: bool = False,
     rounds_flag: str | None = None,
+    invalid: bool = False,
 ) -> RetryOptions:
     """A command's retry flags as one ``RetryOptions``, with the global options a download reads.
 
@@ -598,6 +600,9 @@ def retry_options(
     sent. ``rounds_flag`` names the flag that asks for rounds where rounds are
     optional (``--retry-failed``): with none asked, ``--match``,
     ``--no-missing`` and ``--pause`` would reach nothing, and are refused.
+    ``invalid`` (``retry --invalid``) picks a schema run's invalid answers
+    alone, so ``--match`` and ``--no-missing``, which shape the failures and
+    missing records it leaves out, are refused with it.
     """
     from ..selection import Rule
     from ..tasks.retrying import RetryOptions
@@ -613,8 +618,17 @@ def retry_options(
                 hint=f"add {rounds_flag} N, or leave out {' and '.join(given)}",
             )
 
+    if invalid and (match is not None or not missing):
+        from ..errors import UsageError
+
+        flag = "--match" if match is not None else "--no-missing"
+        raise UsageError(
+            f"--invalid sends only the invalid answers again: {flag} shapes the failures it leaves out",
+            hint=f"leave out {flag}, or leave out --invalid to send failures (and invalid answers) again",
+        )
+    rule = Rule.only_invalid() if invalid else Rule(pattern=match, missing=missing)
     return RetryOptions(
-        rule=Rule(pattern=match, missing=missing), rounds=rounds, pause=pause, input=input_file,
+        rule=rule, rounds=rounds, pause=pause, input=input_file,
         dry_run=dry_run, model=model, read_timeout=state.timeout, ca_bundle=state.ca_bundle,
         wait_lock=wait_lock or 0.0,
     )  # fmt: skip

@@ -37,7 +37,9 @@ def retry_command(
     args = [*global_args(state), "retry", batch_id]
     if options.rule.pattern is not None:
         args += ["--match", options.rule.pattern]
-    if not options.rule.missing:
+    if not options.rule.failed:
+        args.append("--invalid")
+    elif not options.rule.missing:
         args.append("--no-missing")
     if options.input is not None:
         args += ["--input", str(options.input)]

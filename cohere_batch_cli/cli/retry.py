@@ -11,6 +11,7 @@ from ._context import get_state
 from ._errors import command_errors
 from ._options import (
     DEFAULT_PAUSE,
+    InvalidOpt,
     JsonlOpt,
     JsonOpt,
     MatchOpt,
@@ -39,6 +40,7 @@ def register(app: typer.Typer) -> None:
         batch_id: RunIdArg,
         match: MatchOpt = None,
         missing: MissingOpt = True,
+        invalid: InvalidOpt = False,
         input_file: Annotated[
             Path | None,
             typer.Option(
@@ -94,7 +96,9 @@ def register(app: typer.Typer) -> None:
         latest attempt failed (or that have no result), same custom_ids and
         bodies, named "NAME [retry N of ROOT]". Every failure is retried
         unless --match picks some by their error text: the API marks none as
-        transient. The input is the --input file, else the file cbatch
+        transient. A run made with --schema counts an answer that breaks the
+        schema as failed: it is sent again with the failures, and --invalid
+        sends only those answers again. The input is the --input file, else the file cbatch
         recorded when it created the batch (refused if it changed), else the
         batch's input dataset. Run on any attempt of a chain, it goes on from
         the newest. Running it again after an interruption never makes a
@@ -119,6 +123,8 @@ def register(app: typer.Typer) -> None:
           cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --match 'timed out|internal'
 
           cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --watch --rounds 3
+
+          cbatch retry 9439e0e3-49a4-4336-93e3-485fc420bc18 --invalid --watch
         """
         import dataclasses
 
@@ -131,6 +137,11 @@ def register(app: typer.Typer) -> None:
 
         state = get_state(ctx)
         if (run := find_run(state.client(), batch_id)) is not None:
+            if invalid:
+                raise UsageError(
+                    f"--invalid is not yet taken for job {batch_id}: a job's retries send failures",
+                    hint="retry a part's batch with --invalid (cbatch jobs get JOB_ID lists them)",
+                )
             if model is not None:
                 raise UsageError(
                     f"--model has no meaning for job {batch_id}: its parts are retried on the job's model",
@@ -168,7 +179,7 @@ def register(app: typer.Typer) -> None:
 
         options = retry_options(
             state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
-            model=model, input_file=input_file, dry_run=dry_run,
+            model=model, input_file=input_file, dry_run=dry_run, invalid=invalid,
         )  # a bad pattern is refused before any call  # fmt: skip
         hand_over_values("retry", options)
         batch_id = resolve_id(state.client(), batch_id, BATCH, out)

@@ -4,7 +4,10 @@ A batch that was retried has its records spread over several outputs: the
 original's, then each retry's (which holds only what was sent again). The
 merged file has, for each ``custom_id``, the record of its **latest success,
 else its latest failure**, with the ``attempt`` it came from, as a key of
-its JSON line (a column in CSV).
+its JSON line (a column in CSV). For a run with an answer schema, a success
+whose answer is invalid (:mod:`.validity`) is no success here: a later valid
+answer wins over it, and when every attempt's answer is invalid the latest
+one stays, with its reason.
 
 How, with flat memory and one pass over the largest output:
 
@@ -42,6 +45,7 @@ from .columns import TableOptions
 from .decode import decoded_records
 from .parts import DEFAULT_STALL_TIMEOUT, Fetcher, RefreshLinks, ordered_parts
 from .reconcile import Reported
+from .validity import usable
 from .winners import MemoryWinners, Winners, decode
 from .writer import BinaryStdout, OutputFormat
 
@@ -53,6 +57,8 @@ if TYPE_CHECKING:
 
 _BLOCK = 500
 """Records of the original held at once, their ids asked of the winners in one call (more held: more memory)."""
+_NO_SCHEMA = usable(None)
+"""A success is a record without an error (a run with no answer schema)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +179,8 @@ def _merge(
     parts = [part for group in groups for part in group] + first
     read: Counter[int] = Counter()
     merged: list[_Merged] = []
+    typed = table.input_table.typed if table is not None and table.input_table is not None else None
+    counts = usable(typed)  # an invalid answer of a schema run is no success: it never wins as one
 
     def records(
         fetcher: Fetcher, per_part: list[int], cleanup: ExitStack
@@ -185,14 +193,14 @@ def _merge(
         for attempt, group in zip(retries, groups, strict=True):
             decoded = decoded_records(group, _waiter(fetcher, offset), per_part)
             winners = _index_retries(
-                winners, cleanup.enter_context(closing(decoded)), attempt.number, read
+                winners, cleanup.enter_context(closing(decoded)), attempt.number, read, counts
             )
             offset += len(group)
         winners.finish()
         rest = cleanup.enter_context(
             closing(decoded_records(first, _waiter(fetcher, offset), per_part))
         )
-        merged.append(_Merged(winners, rest, read))
+        merged.append(_Merged(winners, rest, read, counts))
         if input_order is not None:
             from .order import in_input_order
 
@@ -214,19 +222,23 @@ def _waiter(fetcher: Fetcher, offset: int) -> Callable[[int], Path]:
 
 
 def _index_retries(
-    winners: Winners, records: Iterable[dict[str, Any]], number: int, read: Counter[int]
+    winners: Winners,
+    records: Iterable[dict[str, Any]],
+    number: int,
+    read: Counter[int],
+    counts: Callable[[dict[str, Any]], bool] = _NO_SCHEMA,
 ) -> Winners:
-    """One retry's records into ``winners``, after the earlier ones'; the store to use from now on."""
+    """One retry's records into ``winners``, after the earlier ones'; the store to use from now on.
+
+    ``counts`` (:func:`.validity.usable`) says whether a record is a success.
+    """
     count = read[number]
     for record in records:
         count += 1
         custom_id = record.get("custom_id")
         if not isinstance(custom_id, str):  # not mergeable, but never dropped: an id of its own
             custom_id = f"\x00{number}:{count}"
-        error = record.get("error")
-        ok = (
-            0 if error is not None and error != "" and error != {} else 1
-        )  # an int: see winners._encode
+        ok = 1 if counts(record) else 0  # an int: see winners._encode
         winners = winners.add(custom_id, number, ok, record)
     read[number] = count
     return winners
@@ -240,9 +252,14 @@ class _Merged:
     """
 
     def __init__(
-        self, winners: Winners, decoded: Iterator[dict[str, Any]], read: Counter[int]
+        self,
+        winners: Winners,
+        decoded: Iterator[dict[str, Any]],
+        read: Counter[int],
+        counts: Callable[[dict[str, Any]], bool] = _NO_SCHEMA,
     ) -> None:
         self._winners = winners
+        self._counts = counts
         self._decoded = decoded
         self._read = read
         self.written: Counter[int] = Counter()
@@ -268,7 +285,7 @@ class _Merged:
         self._read[1] += len(block)
         replaced = 0
         for position, attempt, ok, winner in self._winners.found(block):
-            if ok or _failed(block[position]):
+            if ok or not self._counts(block[position]):
                 winner["attempt"] = attempt
                 block[position] = winner
                 self.written[attempt] += 1
@@ -283,8 +300,3 @@ class _Merged:
             record["attempt"] = attempt
             self.written[attempt] += 1
             yield record
-
-
-def _failed(record: dict[str, Any]) -> bool:
-    error = record.get("error")
-    return error is not None and error != "" and error != {}

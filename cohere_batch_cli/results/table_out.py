@@ -13,8 +13,8 @@ again with new columns, whatever order the service answered in:
 The columns, after the table's own (docs/tables.md has the contract):
 ``answer`` (the reply's text; embed runs have none), one typed column per
 property of the answer schema and ``invalid_output`` (runs with one),
-``status`` (``succeeded``, ``failed``, or ``missing`` for a row no result came
-back for), ``error``, ``finish_reason``, ``input_tokens``, ``output_tokens``
+``status`` (``succeeded``, ``invalid`` for an answer that breaks the schema
+(:mod:`.validity`), ``failed``, or ``missing`` for a row no result came back for), ``error``, ``finish_reason``, ``input_tokens``, ``output_tokens``
 (embed: ``input_tokens`` and the ``embeddings_<type>`` vectors of
 :mod:`.columns`). ``answer_prefix`` goes before every added name; an added
 name that is also a column of the table (or twice among the added) is
@@ -39,6 +39,7 @@ from .answer_columns import AnswerType, TypedAnswers, flattened
 from .columns import Column, Layout, Record, TableOptions, as_int, detect, table_columns
 from .counts import Counts, RowCounts
 from .records import body_not_json, dumps, is_failed, reply_text, usage
+from .validity import verdict
 
 if TYPE_CHECKING:
     from ..output.progress import ProgressSink
@@ -174,10 +175,7 @@ class Answered(Record):
         """The ``input_tokens`` column: 0 for a cached row (the row that was sent carries the bill)."""
         self.output_tokens = 0 if cached else self._usage[1]
         if typed is not None and raw is not None and not self.failed:
-            reason = body.get("finish_reason") if isinstance(body, dict) else None
-            self.typed, self.invalid = typed.read(
-                self.text, reason if isinstance(reason, str) else None
-            )
+            self.typed, self.invalid = verdict(typed, body, self.text)
 
     @property
     def tokens(self) -> tuple[int | None, int | None]:
@@ -190,7 +188,11 @@ class Answered(Record):
 
 
 def _status(answer: Answered) -> str:
-    return "missing" if answer.missing else "failed" if answer.failed else "succeeded"
+    if answer.missing:
+        return "missing"
+    if answer.failed:
+        return "failed"
+    return "succeeded" if answer.invalid is None else "invalid"
 
 
 _answer: Callable[[Answered], str | None] = attrgetter("text")

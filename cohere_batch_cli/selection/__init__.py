@@ -60,10 +60,18 @@ OTHER_KINDS = "(other kinds of error)"
 
 @dataclass(frozen=True)
 class Rule:
-    """What to send again: failures (those whose error text ``pattern`` finds), and missing ones."""
+    """What to send again: failures (those whose error text ``pattern`` finds), missing ones, invalid ones.
+
+    ``invalid`` reaches only a run with an answer schema (``create --from
+    ... --schema``): a success whose answer is invalid (:mod:`cohere_batch_cli.results.validity`)
+    counts as failed, and is sent again unless ``invalid`` is off.
+    ``failed`` off leaves the API's failures out (``retry --invalid``).
+    """
 
     pattern: str | None = None
     missing: bool = True
+    failed: bool = True
+    invalid: bool = True
 
     def __post_init__(self) -> None:
         if self.pattern is not None:
@@ -74,10 +82,17 @@ class Rule:
                     f"--match {self.pattern!r} is not a regular expression: {exc}"
                 ) from None
 
+    @classmethod
+    def only_invalid(cls) -> Rule:
+        """``retry --invalid``: the invalid answers alone, no failure, no missing record."""
+        return cls(missing=False, failed=False, invalid=True)
+
     def matches(self, error: str) -> bool:
-        return self.pattern is None or re.search(self.pattern, error) is not None
+        return self.failed and (self.pattern is None or re.search(self.pattern, error) is not None)
 
     def describe(self) -> str:
+        if not self.failed:
+            return "only invalid answers"
         failures = (
             "every failure" if self.pattern is None else f"failures matching {self.pattern!r}"
         )
@@ -93,12 +108,16 @@ class Selection:
     """Records written to the retry input."""
     failed: int = 0
     """Of those, records whose latest attempt failed."""
+    invalid: int = 0
+    """Of those, records whose latest attempt succeeded with an invalid answer (a schema run)."""
     missing: int = 0
     """Of those, records with no result in any attempt."""
     succeeded: int = 0
     """Input records with a success in some attempt: never sent again."""
     left_failing: int = 0
     """Failed input records the rule leaves out (their error does not match)."""
+    left_invalid: int = 0
+    """Input records with an invalid answer the rule leaves out."""
     left_missing: int = 0
     """Input records with no result, left out (missing ones not asked for)."""
     results: int = 0
@@ -130,13 +149,16 @@ def select(
     *,
     listing: Path | None = None,
     processes: int | None = None,
+    schema: str | None = None,
 ) -> Selection:
     """Write the input records ``rule`` picks to ``destination``; say what was picked and why.
 
     ``outputs`` holds the downloaded Avro parts of each attempt, attempt 1
     first. ``listing``, when given, receives one JSON line per record picked:
-    ``{"custom_id", "reason": "failed"|"missing", "attempt", "error"}``.
+    ``{"custom_id", "reason": "failed"|"invalid"|"missing", "attempt", "error"}``.
     ``processes`` (None: by the size of the work) sets the worker processes.
+    ``schema`` (the run's answer schema, as JSON text) makes a success whose
+    answer is invalid count as failed: picked when ``rule.invalid`` is on.
     Raises :class:`InputRejected` for an input line with no ``custom_id``, or
     an input none of whose records has a result (not this batch's input).
     """
@@ -145,7 +167,7 @@ def select(
     count = worker_count(size + part_bytes, PARALLEL_BYTES) if processes is None else processes
     selection = Selection(workers=count)
     with scratch_database(workdir, "selection") as (db, db_path), Workers(count) as workers:
-        _load_outputs(db, outputs, rule, workers, selection)
+        _load_outputs(db, outputs, rule, workers, selection, schema)
         with open(input_path, "rb") as fh:
             starts = line_starts(fh, size, max(1, count * _PIECES_PER_WORKER))
         ends = [*starts[1:], size]
@@ -175,9 +197,11 @@ def select(
         selection.failed += result.failed
         selection.succeeded += result.succeeded
         selection.left_failing += result.left_failing
+        selection.left_invalid += result.left_invalid
+        selection.invalid += result.invalid
         selection.left_missing += result.left_missing
         kinds.update(result.kinds)
-    selection.missing = selection.records - selection.failed
+    selection.missing = selection.records - selection.failed - selection.invalid
     selection.errors = kinds.most_common(_TOP_ERRORS)
     selection.error_kinds = len(kinds)
     _join([Path(t.out) for t in tasks], destination)
@@ -186,7 +210,13 @@ def select(
     for task in tasks:
         Path(task.out).unlink(missing_ok=True)
         Path(task.out + ".why").unlink(missing_ok=True)
-    with_result = selection.succeeded + selection.failed + selection.left_failing
+    with_result = (
+        selection.succeeded
+        + selection.failed
+        + selection.invalid
+        + selection.left_failing
+        + selection.left_invalid
+    )
     if selection.results and selection.input_records and not with_result:
         raise InputRejected(
             f"none of the {selection.input_records:,} records of {input_path} has a result in the batch: "
@@ -205,17 +235,21 @@ def _load_outputs(
     rule: Rule,
     workers: Workers,
     selection: Selection,
+    schema: str | None,
 ) -> None:
     db.execute("CREATE TABLE ok (id TEXT NOT NULL)")
     db.execute(
-        "CREATE TABLE failed (id TEXT NOT NULL, attempt INTEGER NOT NULL, matched INTEGER NOT NULL, error TEXT NOT NULL)"
+        "CREATE TABLE failed (id TEXT NOT NULL, attempt INTEGER NOT NULL, matched INTEGER NOT NULL,"
+        " error TEXT NOT NULL, invalid INTEGER NOT NULL)"
     )
     jobs = [
         (attempt, str(path)) for attempt, parts in enumerate(outputs, start=1) for path in parts
     ]
     db.execute("BEGIN")
     for attempt, decoded in zip(
-        (a for a, _ in jobs), workers.map(_decode_part, [p for _, p in jobs]), strict=True
+        (a for a, _ in jobs),
+        workers.map(_decode_part, [(p, schema) for _, p in jobs]),
+        strict=True,
     ):
         ok, failed, total = decoded
         selection.results += total
@@ -223,30 +257,42 @@ def _load_outputs(
             "INSERT INTO ok SELECT value FROM json_each(?)", (ok,)
         )  # parsed in C: 5x executemany
         db.executemany(
-            "INSERT INTO failed VALUES (?, ?, ?, ?)",
-            [(cid, attempt, rule.matches(error), error) for cid, error in failed],
+            "INSERT INTO failed VALUES (?, ?, ?, ?, ?)",
+            [
+                (cid, attempt, rule.invalid if invalid else rule.matches(error), error, invalid)
+                for cid, error, invalid in failed
+            ],
         )
     db.execute("COMMIT")
     db.execute("CREATE INDEX ok_by_id ON ok (id)")
     # SQLite takes the bare columns of a max() group from the row holding the max.
     db.execute(
-        "CREATE TABLE latest AS SELECT id, max(attempt) AS attempt, matched, error FROM failed GROUP BY id"
+        "CREATE TABLE latest AS SELECT id, max(attempt) AS attempt, matched, error, invalid"
+        " FROM failed GROUP BY id"
     )
     db.execute("CREATE INDEX latest_by_id ON latest (id)")
 
 
-def _decode_part(path: str) -> tuple[bytes | str, list[tuple[str, str]], int]:
+def _decode_part(
+    task: tuple[str, str | None],
+) -> tuple[bytes | str, list[tuple[str, str, bool]], int]:
     """One output part: the ids that succeeded (a JSON array), the failures with their error, the record count.
 
-    Runs in a worker process. The part is the API's, so unreadable bytes are
-    a :class:`~cohere_batch_cli.errors.ResultsError` as in ``cbatch results``.
+    Runs in a worker process. ``task`` is the part's path and the run's answer
+    schema (JSON text, or None): a success whose answer is invalid for it is
+    a failure here, its error the reason, marked invalid. The part is the
+    API's, so unreadable bytes are a :class:`~cohere_batch_cli.errors.ResultsError`
+    as in ``cbatch results``.
     """
     import fastavro
 
     from ..errors import ResultsError
+    from ..results.validity import INVALID_PREFIX, invalid_reason, of_schema_text
 
+    path, schema = task
+    typed = of_schema_text(schema)
     ok: list[str] = []
-    failed: list[tuple[str, str]] = []
+    failed: list[tuple[str, str, bool]] = []
     total = 0
     try:
         with open(path, "rb") as fh:
@@ -259,9 +305,15 @@ def _decode_part(path: str) -> tuple[bytes | str, list[tuple[str, str]], int]:
                     continue
                 error = record.get("error")
                 if error is None or error == "" or error == {}:
-                    ok.append(custom_id)
+                    reason = invalid_reason(record, typed)
+                    if reason is None:
+                        ok.append(custom_id)
+                    else:
+                        failed.append((custom_id, INVALID_PREFIX + reason, True))
                 else:
-                    failed.append((custom_id, error if isinstance(error, str) else str(error)))
+                    failed.append(
+                        (custom_id, error if isinstance(error, str) else str(error), False)
+                    )
     except Exception as exc:  # untrusted bytes: any failure to decode them says only that
         raise ResultsError(
             f"an output part is not a readable Avro file (after {total:,} records): {type(exc).__name__}"
@@ -294,15 +346,17 @@ class _RangeResult:
     total: int = 0
     selected: int = 0
     failed: int = 0
+    invalid: int = 0
     succeeded: int = 0
     left_failing: int = 0
+    left_invalid: int = 0
     left_missing: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
     bad: tuple[int, str] | None = None
 
 
 _PICK = """
-SELECT j.key, f.attempt, f.error, f.matched
+SELECT j.key, f.attempt, f.error, f.matched, f.invalid
 FROM json_each(?) AS j LEFT JOIN latest AS f ON f.id = j.value
 WHERE NOT EXISTS (SELECT 1 FROM ok WHERE ok.id = j.value)
 """
@@ -338,24 +392,32 @@ def _scan_range(task: _Range) -> _RangeResult:
                     result.total += len(ids)
                     picked: list[bytes] = []
                     no_success = 0
-                    for key, attempt, error, matched in db.execute(_PICK, (to_json(ids),)):
+                    for key, attempt, error, matched, invalid in db.execute(_PICK, (to_json(ids),)):
                         no_success += 1
                         if error is None:
                             if not task.missing:
                                 result.left_missing += 1
                                 continue
                         elif not matched:
-                            result.left_failing += 1
+                            if invalid:
+                                result.left_invalid += 1
+                            else:
+                                result.left_failing += 1
                             continue
                         else:
-                            result.failed += 1
+                            if invalid:
+                                result.invalid += 1
+                            else:
+                                result.failed += 1
                             kind = error_kind(error)
                             kinds[
                                 kind if kind in kinds or len(kinds) < _MAX_KINDS else OTHER_KINDS
                             ] += 1
                         picked.append(lines[key])
                         if why is not None:
-                            reason = "missing" if error is None else "failed"
+                            reason = (
+                                "missing" if error is None else "invalid" if invalid else "failed"
+                            )
                             why.write(
                                 to_json(
                                     {

@@ -147,7 +147,10 @@ def fetch_results(
         except NotFoundError as exc:
             raise output_gone(batch, exc, spec.dataset_ttl) from None
 
-    if spec.merge and _may_have_retries(batch):
+    schema_run = spec.input_table is not None and spec.input_table.typed is not None
+    if spec.merge and (
+        schema_run or _may_have_retries(batch)
+    ):  # invalid answers: succeeded, retried
         from ..state.store import existing_store
         from .lineage import resolve_chain
 

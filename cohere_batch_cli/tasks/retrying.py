@@ -28,9 +28,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import naming, pace
 from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
@@ -102,6 +102,8 @@ class RetryOutcome:
     resumed: str | None = None
     """Where this run picked up an earlier one, in words; None for a fresh attempt."""
     dataset_id: str | None = None
+    schema: str | None = None
+    """The run's answer schema (JSON text), when it has one: its invalid answers count as failed."""
 
     @property
     def records(self) -> int:
@@ -172,6 +174,7 @@ def _attempt(
         from ..selection import select
         from .sources import find_input
 
+        schema = outcome.schema = answer_schema(client, chain, reporter, options.rule)
         outcome.source = find_input(
             client, chain, given=options.input, store=store, workdir=work, http=http, reporter=reporter,
             concurrency=options.concurrency, stall_timeout=options.read_timeout or 60.0,
@@ -187,6 +190,7 @@ def _attempt(
             options.rule,
             listing=options.listing,
             processes=options.processes,
+            schema=schema,
         )
         reporter.info(selection_words(outcome.selection, options.rule, dry_run=options.dry_run))
         if outcome.selection.records == 0 or options.dry_run:
@@ -194,6 +198,25 @@ def _attempt(
         outcome.dataset_id = _upload(client, store, chain, outcome, retry_input, reporter, options)
     outcome.batch = _create(client, store, chain, outcome, reporter, options)
     return outcome
+
+
+def answer_schema(client: CohereClient, chain: Chain, reporter: Reporter, rule: Rule) -> str | None:
+    """The answer schema the chain's run was made with (``create --from ... --schema``), as JSON text.
+
+    Its invalid answers are then failures to send again. ``retry --invalid``
+    of a run without one is refused (exit 2): there is nothing it could pick.
+    """
+    from .table_results import recorded_table
+
+    record = recorded_table(client, chain.root, reporter)
+    schema = record.answer_schema if record is not None else None
+    if schema is None and not rule.failed:
+        raise UsageError(
+            f"--invalid picks answers that break a run's answer schema, and batch {chain.root.id} "
+            "was not made with --schema on this machine",
+            hint="leave out --invalid to send again what failed",
+        )
+    return schema
 
 
 def _outcome(chain: Chain, number: int, options: RetryOptions, batch: Batch | None) -> RetryOutcome:
@@ -247,11 +270,13 @@ def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) 
         return text
     verb = "would send again" if dry_run else "sending again"
     reasons = []
-    if selection.failed:
+    if selection.failed or selection.invalid:
         kinds = ", ".join(f'{count:,} "{kind}"' for kind, count in selection.errors)
         more = selection.error_kinds - len(selection.errors)
         kinds += f" and {more:,} other kind{'s' if more != 1 else ''}" if more > 0 else ""
-        reasons.append(f"{selection.failed:,} failed ({kinds})")
+        which = [f"{selection.failed:,} failed"] if selection.failed else []
+        which += [f"{selection.invalid:,} invalid"] if selection.invalid else []
+        reasons.append(f"{' and '.join(which)} ({kinds})")
     if selection.missing:
         reasons.append(f"{selection.missing:,} with no result")
     text = f"{verb} {selection.records:,} of {selection.input_records:,} records: " + "; ".join(
@@ -260,6 +285,8 @@ def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) 
     left = []
     if selection.left_failing:
         left.append(f"{selection.left_failing:,} failures that do not match {rule.pattern!r}")
+    if selection.left_invalid:
+        left.append(f"{selection.left_invalid:,} invalid answers")
     if selection.left_missing:
         left.append(f"{selection.left_missing:,} with no result")
     return text + (f" (left out: {', '.join(left)})" if left else "")
@@ -582,10 +609,43 @@ def retry_rounds(
             )
             result.still_failing = max(0, before - ended.num_successful_records)
             result.last = ended
-            if result.still_failing == 0 or outcome.attempt - 1 >= rounds:
+            last_round = outcome.attempt - 1 >= rounds
+            if (result.still_failing == 0 or last_round) and outcome.schema is not None:
+                # the API counts an invalid answer as a success: the outputs say what is left
+                result.still_failing = _left_after(client, ended.id, reporter, options, store)
+            if result.still_failing == 0 or last_round:
                 break
     result.exit_code = ExitCode.RECORDS_FAILED if result.still_failing else ExitCode.OK
     return result
+
+
+def _left_after(
+    client: CohereClient,
+    batch_id: str,
+    reporter: Reporter,
+    options: RetryOptions,
+    store: StateStore | None,
+) -> int:
+    """Records of a schema run still failing or invalid once ``batch_id`` ended: a selection, sending nothing."""
+    from .lineage import resolve_chain
+
+    chain = resolve_chain(client, client.get_batch(batch_id), store=store, reporter=reporter)
+    quiet = replace(options, dry_run=True, listing=None, rule=Rule())
+    outcome = _attempt(client, chain, _Quiet(reporter), quiet, store)
+    return outcome.selection.still_failing if outcome.selection is not None else 0
+
+
+class _Quiet:
+    """A reporter that keeps warnings and drops the lines a count of what is left would print."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+
+    def info(self, message: str) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reporter, name)
 
 
 def _not_succeeded(chain: Chain) -> int:

@@ -73,6 +73,19 @@ def rounds(count: int) -> Callable[[tuple[Any, ...]], bool]:
 ROUNDS = ["--pause", "7s", "--match", "timed out", "--no-missing"]
 NAME, TYPE = ["--name", "nightly"], ["--type", "batch-embed-v2-input"]
 LOCK = ["--wait-lock", "3m"]
+
+
+def one_lock(kind: type[Any]) -> Callable[[tuple[Any, ...]], bool]:
+    """``--wait-lock`` held in the value of ``kind`` alone: every other value handed over keeps the default."""
+
+    def held(values: tuple[Any, ...]) -> bool:
+        return of(values, kind).wait_lock == 180.0 and all(
+            getattr(v, "wait_lock", 0.0) == 0.0 for v in values if not isinstance(v, kind)
+        )
+
+    return held
+
+
 SPLIT = {
     "--max-records-per-batch": (["--max-records-per-batch", "5"], lambda v: of(v, JobOptions).max_records == 5),
     "--max-bytes-per-batch": (["--max-bytes-per-batch", "1MB"], lambda v: of(v, JobOptions).max_bytes == parse_size("1MB")),
@@ -94,31 +107,31 @@ ROWS: dict[str, dict[str, tuple[list[str], Callable[[tuple[Any, ...]], bool]]]] 
     "create --split": {
         "--name": (NAME, lambda v: of(v, JobOptions).label == "nightly"),
         **SPLIT,
-        "--wait-lock": (LOCK, lambda v: of(v, JobOptions).wait_lock == of(v, RetryOptions).wait_lock == 180.0),
+        "--wait-lock": (LOCK, one_lock(JobOptions)),
         "--retry-failed": (["--watch", "--retry-failed", "2", *ROUNDS], rounds(2)),
     },
     "jobs create": {
         "--name": (NAME, lambda v: of(v, JobOptions).label == "nightly"),
         **SPLIT,
         "--delete-inputs": (["--delete-inputs"], lambda v: of(v, JobOptions).delete_inputs),
-        "--wait-lock": (LOCK, lambda v: of(v, JobOptions).wait_lock == of(v, RetryOptions).wait_lock == 180.0),
+        "--wait-lock": (LOCK, one_lock(JobOptions)),
         "--retry-failed": (["--watch", "--retry-failed", "2", *ROUNDS], rounds(2)),
     },
     "jobs resume": {
         "--delete-inputs": (["--delete-inputs"], lambda v: of(v, JobOptions).delete_inputs),
-        "--wait-lock": (LOCK, lambda v: of(v, JobOptions).wait_lock == of(v, RetryOptions).wait_lock == 180.0),
+        "--wait-lock": (LOCK, one_lock(JobOptions)),
         "--retry-failed": (["--retry-failed", "2", *ROUNDS], rounds(2)),
     },
     "jobs attach": {
         "--name": (NAME, lambda v: of(v, JobOptions).label == "nightly"),
         "--model": (["--model", "command-a"], lambda v: of(v, JobOptions).model == "command-a"),
         **SPLIT,
-        "--wait-lock": (LOCK, lambda v: of(v, JobOptions).wait_lock == of(v, RetryOptions).wait_lock == 180.0),
+        "--wait-lock": (LOCK, one_lock(JobOptions)),
         "--retry-failed": (["--retry-failed", "2", "--pause", "7s"], lambda v: (r := of(v, RetryOptions)).rounds == 2 and r.pause == 7.0),
     },
     "jobs retry": {
         "--rounds": (["--rounds", "3", *ROUNDS], rounds(3)),
-        "--wait-lock": (LOCK, lambda v: of(v, RetryOptions).wait_lock == 180.0),
+        "--wait-lock": (LOCK, one_lock(RetryOptions)),
     },
     "retry": {
         "--match": (["--match", "timed out"], lambda v: of(v, RetryOptions).rule.pattern == "timed out"),
@@ -127,11 +140,11 @@ ROWS: dict[str, dict[str, tuple[list[str], Callable[[tuple[Any, ...]], bool]]]] 
         "--model": (["--model", "command-a"], lambda v: of(v, RetryOptions).model == "command-a"),
         "--dry-run": (["--dry-run"], lambda v: of(v, RetryOptions).dry_run),
         "--rounds": (["--watch", "--rounds", "3", *ROUNDS], rounds(3)),
-        "--wait-lock": (LOCK, lambda v: of(v, RetryOptions).wait_lock == 180.0),
+        "--wait-lock": (LOCK, one_lock(RetryOptions)),
     },
     "retry JOB": {
         "--rounds": (["--rounds", "3", *ROUNDS], rounds(3)),
-        "--wait-lock": (LOCK, lambda v: of(v, RetryOptions).wait_lock == 180.0),
+        "--wait-lock": (LOCK, one_lock(RetryOptions)),
     },
 }  # fmt: skip
 """Each command's sending options, and what the values it hands over hold when one is given."""

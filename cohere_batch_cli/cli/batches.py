@@ -326,7 +326,7 @@ def register(app: typer.Typer) -> None:
             if watch:
                 hand_over("create --split --watch", spec)
             rounds = retry_options(
-                state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+                state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=None,  # JobOptions holds --wait-lock
                 rounds_flag="--retry-failed",
             )  # fmt: skip
             hand_over_values("create --split", job, rounds)

@@ -241,7 +241,7 @@ def create(
     if watch:
         hand_over("jobs create --watch", spec)
     retry = retry_options(
-        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=None,  # JobOptions holds --wait-lock
         rounds_flag="--retry-failed",
     )  # fmt: skip
     hand_over_values("jobs create", options, retry)
@@ -440,7 +440,7 @@ def resume(
         hand_over("jobs resume", spec)
     store = store_for_jobs()
     retry = retry_options(
-        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+        state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=None,  # JobOptions holds --wait-lock
         rounds_flag="--retry-failed",
     )  # fmt: skip
     job = _job(store, job_id)
@@ -519,7 +519,7 @@ def attach(
         max_records=max_records, dataset_type=dataset_type, wait_lock=wait_lock or 0.0,
     )  # fmt: skip
     retry = retry_options(
-        state, rounds=retry_failed, pause=pause, match=None, missing=True, wait_lock=wait_lock,
+        state, rounds=retry_failed, pause=pause, match=None, missing=True, wait_lock=None,  # JobOptions holds --wait-lock
         rounds_flag="--retry-failed",
     )  # fmt: skip
     hand_over_values("jobs attach", options, retry)

@@ -80,7 +80,10 @@ class RetryOptions:
     ca_bundle: str | None = None
     processes: int | None = None
     wait_lock: float = 0.0
-    """How long to wait for another cbatch sending for the same run on this machine (``--wait-lock``)."""
+    """How long to wait for another cbatch sending for the same run on this machine (``--wait-lock``),
+    where the retry is the command's own run (``retry``, ``create --retry-failed``, ``jobs retry``). A
+    command that sends a job's parts holds ``--wait-lock`` in :attr:`.jobs.JobOptions.wait_lock` alone,
+    and its rounds run under the lock it took (re-entrant): here it stays 0."""
     still_wanted: Callable[[], None] | None = None
     """Raises to stop before the upload and before the create (a job canceled meanwhile), read under the
     run's step lock, which a cancel takes too (:func:`cohere_batch_cli.state.runlock.step_lock`)."""

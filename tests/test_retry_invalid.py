@@ -79,6 +79,9 @@ def test_retry_invalid_sends_the_invalid_answers_again_and_the_merged_table_is_a
         assert sorted(p["custom_id"] for p in picked) == sorted(invalid)
         assert {p["reason"] for p in picked} == {"invalid"}
         assert all(p["error"].startswith("invalid output: ") for p in picked)
+        # --match reads an invalid answer's error as "invalid output: REASON"
+        other = cli("retry", batch, "--match", "timed out", "--dry-run").stderr
+        assert f"{len(invalid)} records still fail, none of them picked" in other
         sent = cli("retry", batch, "--invalid", "--watch", "--rounds", "8", "--pause", "0.05s")
         assert f"sending again {len(invalid)} of {ROWS} records: {len(invalid)} invalid" in (
             sent.stderr

@@ -64,7 +64,8 @@ class Rule:
 
     ``invalid`` reaches only a run with an answer schema (``create --from
     ... --schema``): a success whose answer is invalid (:mod:`cohere_batch_cli.results.validity`)
-    counts as failed, and is sent again unless ``invalid`` is off.
+    counts as failed, its error text ``invalid output: REASON``, and is sent
+    again unless ``invalid`` is off or ``pattern`` does not find that text.
     ``failed`` off leaves the API's failures out (``retry --invalid``).
     """
 
@@ -87,8 +88,11 @@ class Rule:
         """``retry --invalid``: the invalid answers alone, no failure, no missing record."""
         return cls(missing=False, failed=False, invalid=True)
 
-    def matches(self, error: str) -> bool:
-        return self.failed and (self.pattern is None or re.search(self.pattern, error) is not None)
+    def matches(self, error: str, invalid: bool = False) -> bool:
+        """Whether a failure (``invalid``: an invalid answer) with this error text is picked."""
+        if not (self.invalid if invalid else self.failed):
+            return False
+        return self.pattern is None or re.search(self.pattern, error) is not None
 
     def describe(self) -> str:
         if not self.failed:
@@ -259,7 +263,7 @@ def _load_outputs(
         db.executemany(
             "INSERT INTO failed VALUES (?, ?, ?, ?, ?)",
             [
-                (cid, attempt, rule.invalid if invalid else rule.matches(error), error, invalid)
+                (cid, attempt, rule.matches(error, invalid), error, invalid)
                 for cid, error, invalid in failed
             ],
         )

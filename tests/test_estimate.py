@@ -224,7 +224,11 @@ def test_a_job_refuses_a_record_over_the_context_as_create_file_does(
     huge = sandbox_tokenizer.count("x " * 10_000)
     line = f"long.jsonl:2: {huge:,} input tokens + 4,096 output tokens (assumed: no max_tokens) exceed the context length of {TRANSLATE}"
     refusal = f"error: {path} has 1 record that cannot fit the context of {TRANSLATE} (8,992 tokens); nothing was uploaded"
-    for result in (single, job):
+    dry = cli(
+        *args, "--model", TRANSLATE, "--max-records-per-batch", "2", "--dry-run",
+        exit_code=ExitCode.REFUSED,
+    )  # fmt: skip
+    for result in (single, job, dry):
         assert line in result.stderr and result.stderr.rstrip().endswith(refusal)
     assert uploads(sandbox) == before
     assert "checked; job" not in job.stderr  # refused before a part was planned

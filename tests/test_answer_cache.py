@@ -67,10 +67,8 @@ def test_the_cache_keeps_its_bound_by_dropping_the_answers_used_longest_ago(
         cache.put([answer(n) for n in range(8)], now=1000.0)
         cache.take([answer(0).key, answer(1).key], now=2000.0)  # used again: kept
         cache.put([answer(n) for n in range(8, 12)], now=3000.0)  # past the bound
-        kept = {e.key for e in map(answer, range(12))} & set(
-            cache.bodies([answer(n).key for n in range(12)])
-        )
         assert cache.totals()["bytes"] <= 10 * size
+        kept = {hit.key for hit in cache.take([answer(n).key for n in range(12)])}
     assert answer(0).key in kept and answer(1).key in kept, "used recently, kept"
     assert answer(2).key not in kept, "used longest ago, dropped first"
     assert all(answer(n).key in kept for n in range(8, 12)), "the newest kept"

@@ -7,6 +7,7 @@ API, the records of the dataset the sandbox received: that is what was paid for.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,9 @@ def test_when_the_cache_answers_every_row_the_first_is_sent_so_the_run_has_a_bat
     assert received(api, batch) == [("1", "Rate: a")]
     assert "the cache answers every row: the first is sent all the same" in err
     assert "2 distinct requests, 1 answered by the cache: 1 request to send" in err
+    assert "the answer cache saved 1 request (30 input and 5 output tokens)" in err, (
+        "the row sent after all saved nothing"
+    )
 
 
 def test_a_dry_run_says_what_would_be_sent_and_sends_nothing(
@@ -258,6 +262,65 @@ def test_a_rerun_with_changed_rows_sends_only_those_and_the_table_out_has_every_
     assert after["r2"]["cached"] is False and after["r2"]["input_tokens"] > 0
     assert after["r9"]["answer"] == after["r7"]["answer"] and after["r9"]["cached"] is True
     assert after["r5"]["status"] == "failed"
+
+
+def test_a_run_keeps_the_answers_the_cache_gave_it_so_clearing_the_cache_loses_no_row(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    """The cache is cleared between create and results: the cache-answered rows still have
+    their answers, since create copied them into the run's own map."""
+    rows = [(f"r{i}", f"text {i % 5}") for i in range(8)]  # 5 distinct requests, 3 duplicate rows
+    keep_answers([f"Rate: text {n}" for n in (1, 2, 3)])
+    table = write_csv(tmp_path / "t.csv", rows)
+    batch, said = run_to_end(cli, table)
+    assert "8 rows, 5 distinct requests, 3 answered by the cache: 2 requests to send" in said
+    cli("cache", "clear", "--yes")
+    out = {r["id"]: r for r in table_out(cli, batch, tmp_path / "out.parquet")}
+    assert list(out) == [r for r, _ in rows]
+    assert all(r["status"] == "succeeded" and r["answer"] for r in out.values()), out
+    for row_id in ("r1", "r2", "r3", "r6", "r7"):  # the cache's answers, and their duplicates'
+        assert out[row_id]["answer"] == "ok", row_id
+        assert out[row_id]["cached"] is True, row_id
+        assert (out[row_id]["input_tokens"], out[row_id]["output_tokens"]) == (0, 0), row_id
+    for row_id in ("r0", "r4"):  # sent
+        assert out[row_id]["cached"] is False and out[row_id]["input_tokens"] > 0
+    assert out["r5"]["answer"] == out["r0"]["answer"] and out["r5"]["cached"] is True
+
+
+def map_files() -> list[Path]:
+    from cohere_batch_cli.state.store import state_dir
+
+    folder = state_dir()[0] / "table-requests"
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
+def test_jobs_prune_removes_the_maps_of_runs_whose_table_was_written(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    """A map is kept until results wrote the run's table and it is older than --older-than;
+    a run whose table was never written keeps its map unless --all."""
+    written, _ = run_to_end(cli, write_csv(tmp_path / "w.csv", [("1", "a"), ("2", "a")]))
+    unwritten, _ = run_to_end(cli, write_csv(tmp_path / "u.csv", [("1", "b"), ("2", "b")]))
+    assert len(map_files()) == 2
+    table_out(cli, written, tmp_path / "w.parquet")
+    kept = cli("jobs", "prune")  # the default 30 days: both are too young
+    assert len(map_files()) == 2 and "row maps" not in kept.stderr
+    time.sleep(0.02)
+    pruned = cli("jobs", "prune", "--older-than", "0.01s")
+    assert "removed the row maps of 1 table run" in pruned.stderr
+    assert pruned.stdout == "", "stdout lists forgotten jobs alone"
+    assert len(map_files()) == 1
+    again = cli("results", written, "-o", str(tmp_path / "again.parquet"))
+    assert "removed by jobs prune: those rows show as missing" in again.stderr
+    import pyarrow.parquet as pq
+
+    statuses = [r["status"] for r in pq.read_table(tmp_path / "again.parquet").to_pylist()]
+    assert statuses == ["succeeded", "missing"], "the row that was sent keeps its answer"
+    assert (
+        "removed the row maps of 1 table run"
+        in cli("jobs", "prune", "--all", "--older-than", "0.01s").stderr
+    )
+    assert map_files() == [] and unwritten
 
 
 def test_a_rerun_after_the_cache_is_cleared_sends_every_distinct_request(

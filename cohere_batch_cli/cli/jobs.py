@@ -606,23 +606,35 @@ def prune(
             "--older-than",
             parser=parse_duration,
             metavar="DURATION",
-            help="Forget jobs that ended at least this long ago [default: 30d, the datasets' lifetime].",
+            help="Forget jobs that ended, and remove table runs' maps whose table was written, at least this long ago [default: 30d, the datasets' lifetime].",
             show_default=False,
         ),
     ] = 30 * 86_400.0,
     all_: Annotated[
         bool,
         typer.Option(
-            "--all", help="Forget jobs in any step, not only those that ended or were canceled."
+            "--all",
+            help="Forget jobs in any step, not only those that ended or were canceled; remove table runs' maps whose table was never written too.",
         ),
     ] = False,
 ) -> None:
-    """Forget old jobs on this machine (the state store only: batches and datasets on the API are left alone)."""
+    """Forget old jobs on this machine, and remove table runs' maps that are done with (the state store only: batches and datasets on the API are left alone).
+
+    A table run (create --from) keeps a map of the rows it did not send, for
+    results to give each its answer; it is removed once results wrote the
+    run's table at least --older-than ago.
+    """
     from ..tasks.jobs import prune_jobs
+    from ..tasks.request_reuse import prune_maps
+    from ..units import counted
     from ._jobs import store_for_jobs
 
     state = get_state(ctx)
-    gone = prune_jobs(store_for_jobs(), older_than=older_than, everything=all_)
+    store = store_for_jobs()
+    gone = prune_jobs(store, older_than=older_than, everything=all_)
     for job_id in gone:
         state.out.raw_line(job_id)
     state.out.info(f"forgot {len(gone)} job{'' if len(gone) == 1 else 's'}")
+    maps = prune_maps(store, older_than=older_than, everything=all_)
+    if maps:
+        state.out.info(f"removed the row maps of {counted(len(maps), 'table run')}")

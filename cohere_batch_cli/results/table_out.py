@@ -84,7 +84,11 @@ class RowReuse(Protocol):
         ...
 
     def cached(self, rows: list[int]) -> dict[int, str]:
-        """Those of ``rows`` the answer cache answered: row -> the kept reply body (JSON text)."""
+        """Those of ``rows`` the answer cache answered: row -> the reply body (JSON text) the run kept."""
+        ...
+
+    def written(self) -> None:
+        """The whole table was written (a map that is done with may be pruned later)."""
         ...
 
     def keep(self, answers: list[tuple[int, str, int, int]]) -> None:
@@ -446,6 +450,8 @@ def _write_table_out(
             beyond += 1
             upcoming = next(answers, None)
         writer.close()
+        if reuse is not None:
+            reuse.written()
     except BaseException:
         writer.abandon()
         raise

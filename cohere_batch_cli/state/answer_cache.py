@@ -45,6 +45,10 @@ EVICT_TO = 0.9
 """An eviction brings the cache to this share of its bound, so the next puts do not evict again at once."""
 _IN = 500
 """Keys per ``IN (...)`` statement: well under SQLite's parameter limit on every version."""
+_PAIRS = 400
+"""(key, row) pairs per copy statement (:meth:`AnswerCache.take_into`): two parameters each."""
+ATTACHED = "answer_cache"
+"""The schema name the cache's file is attached under to a run's map (:meth:`AnswerCache.attach`)."""
 BUSY_TIMEOUT_MS = 10_000
 CACHE_KIB = 8 * 1024
 """SQLite's own page cache of the connection, as a scratch database's."""
@@ -195,15 +199,59 @@ class AnswerCache:
 
     # -- a run's look-ups ------------------------------------------------------------
 
-    def take(self, keys: Sequence[bytes], now: float | None = None) -> list[Hit]:
-        """The requests of ``keys`` the cache answers, each noted as used now (its place in the LRU order).
+    def attach(self, db: sqlite3.Connection) -> None:
+        """Attach the cache's file to ``db`` as :data:`ATTACHED` (outside a transaction), for :meth:`take_into`."""
+        try:
+            db.execute(f"ATTACH DATABASE ? AS {ATTACHED}", (str(self.path),))
+        except sqlite3.Error as exc:
+            raise CacheUnusable(f"the answer cache {self.path} cannot be read: {exc}") from None
 
-        A use is appended to the ``uses`` log rather than written into its
-        entry: an update moves the entry in the ``last_used`` index, five
-        times the cost of the look-up itself. The log is folded into the
-        entries before anything is evicted or pruned (:meth:`_fold`).
+    def take_into(
+        self,
+        db: sqlite3.Connection,
+        wanted: Sequence[tuple[bytes, int]],
+        table: str,
+        now: float | None = None,
+    ) -> list[Hit]:
+        """Copy the answers the cache holds for ``wanted`` (key, row) into ``db``'s ``table``; the hits.
+
+        ``table`` has the columns ``(row, body, input_tokens, output_tokens)``
+        and rows only appended to it (no key: an ``INTEGER PRIMARY KEY`` of
+        rows in random order tripled the copy's cost; index it once filled).
+        ``db`` has the cache attached (:meth:`attach`): the answers are copied
+        by one ``INSERT ... SELECT`` a chunk, inside ``db``'s own transaction,
+        so a run keeps the answers it decided not to ask for (the cache may be
+        cleared or evict them before its results) without a body passing
+        through Python. The copies are whole or none: a failure takes back
+        those made. Each hit is noted used now, as :meth:`take` notes it.
         """
-        when = time.time() if now is None else now
+        key_of = {row: key for key, row in wanted}
+        before = db.execute(f"SELECT coalesce(max(rowid), 0) FROM main.{table}").fetchone()[0]
+        try:
+            for start in range(0, len(wanted), _PAIRS):
+                chunk = wanted[start : start + _PAIRS]
+                pairs = ",".join("(?, ?)" for _ in chunk)
+                db.execute(
+                    f"INSERT INTO main.{table} (row, body, input_tokens, output_tokens)"
+                    " SELECT w.column2, a.body, a.input_tokens, a.output_tokens"
+                    f" FROM (VALUES {pairs}) AS w JOIN {ATTACHED}.answers AS a ON a.key = w.column1",
+                    [value for pair in chunk for value in pair],
+                )
+            hits = [
+                Hit(key_of[row], i, o)
+                for row, i, o in db.execute(
+                    f"SELECT row, input_tokens, output_tokens FROM main.{table} WHERE rowid > ?",
+                    (before,),
+                )
+            ]
+            self._note_used([h.key for h in hits], now)
+        except sqlite3.Error as exc:
+            db.execute(f"DELETE FROM main.{table} WHERE rowid > ?", (before,))
+            raise CacheUnusable(f"the answer cache {self.path} cannot be read: {exc}") from None
+        return hits
+
+    def take(self, keys: Sequence[bytes], now: float | None = None) -> list[Hit]:
+        """The requests of ``keys`` the cache answers (their tokens, not their bodies), each noted as used now."""
         hits: list[Hit] = []
         try:
             for start in range(0, len(keys), _IN):
@@ -217,37 +265,38 @@ class AnswerCache:
                         chunk,
                     )
                 )
-            if hits:
-                self.db.execute("BEGIN IMMEDIATE")
-                try:
-                    self.db.executemany(
-                        "INSERT INTO uses (key, at) VALUES (?, ?)", [(h.key, when) for h in hits]
-                    )
-                    self._bump(bytes=len(hits) * USE_BYTES)
-                    self.db.execute("COMMIT")
-                except BaseException:
-                    self.db.execute("ROLLBACK")
-                    raise
+            self._note_used([h.key for h in hits], now)
         except sqlite3.Error as exc:
             raise CacheUnusable(f"the answer cache {self.path} cannot be read: {exc}") from None
         return hits
+
+    def _note_used(self, keys: list[bytes], now: float | None) -> None:
+        """Each of ``keys`` used now: its place in the LRU order.
+
+        A use is appended to the ``uses`` log rather than written into its
+        entry: an update moves the entry in the ``last_used`` index, five
+        times the cost of the look-up itself. The log is folded into the
+        entries before anything is evicted or pruned (:meth:`_fold`).
+        """
+        if not keys:
+            return
+        when = time.time() if now is None else now
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "INSERT INTO uses (key, at) VALUES (?, ?)", [(k, when) for k in keys]
+            )
+            self._bump(bytes=len(keys) * USE_BYTES)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
 
     def count_saved(self, hits: int, input_tokens: int, output_tokens: int) -> None:
         """Add a run's hits and the tokens they saved to the totals ``cache stats`` shows."""
         self._add_totals(
             hits=hits, saved_input_tokens=input_tokens, saved_output_tokens=output_tokens
         )
-
-    def bodies(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
-        """The kept reply bodies of ``keys`` (those still in the cache)."""
-        found: dict[bytes, bytes] = {}
-        for start in range(0, len(keys), _IN):
-            chunk = keys[start : start + _IN]
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self.db.execute(f"SELECT key, body FROM answers WHERE key IN ({marks})", chunk)
-            )
-        return found
 
     # -- keeping answers -------------------------------------------------------------
 

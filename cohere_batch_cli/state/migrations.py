@@ -192,5 +192,10 @@ MIGRATIONS: tuple[str, ...] = (
         recorded_at DOUBLE PRECISION NOT NULL
     );
     """,
+    # 8: when a table run's results were last written as its table: its map of rows not sent
+    # (table-requests/) is done with, and jobs prune may remove it once that is old
+    """
+    ALTER TABLE table_requests ADD COLUMN results_at DOUBLE PRECISION;
+    """,
 )
 """Migration ``i + 1`` is ``MIGRATIONS[i]``; a store at version ``len(MIGRATIONS)`` is current."""

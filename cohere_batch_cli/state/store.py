@@ -186,6 +186,10 @@ class TableRequests:
     use_cache: bool
     """Whether ``results`` puts this run's answers in the answer cache (not with ``--no-cache``)."""
     map_file: str
+    """The map's path; ``""`` once ``jobs prune`` removed it."""
+    recorded_at: float = 0.0
+    results_at: float | None = None
+    """When ``results`` last wrote the run's table whole; None: never."""
 
 
 @dataclass(frozen=True)
@@ -466,7 +470,7 @@ class StateStore:
             " ON CONFLICT (dataset_id) DO UPDATE SET model = excluded.model,"
             " table_rows = excluded.table_rows, distinct_requests = excluded.distinct_requests,"
             " sent = excluded.sent, cached = excluded.cached, use_cache = excluded.use_cache,"
-            " map_file = excluded.map_file, recorded_at = excluded.recorded_at",
+            " map_file = excluded.map_file, recorded_at = excluded.recorded_at, results_at = NULL",
             (record.dataset_id, record.model, record.table_rows, record.distinct_requests,
              record.sent, record.cached, int(record.use_cache), record.map_file, time.time()),
         )  # fmt: skip
@@ -474,13 +478,32 @@ class StateStore:
     def table_requests(self, dataset_id: str) -> TableRequests | None:
         """What the table run of input dataset ``dataset_id`` recorded, if this machine made it."""
         rows = self._rows("SELECT * FROM table_requests WHERE dataset_id = ?", (dataset_id,))
-        if not rows:
-            return None
-        r = rows[0]
-        return TableRequests(
-            r["dataset_id"], r["model"], r["table_rows"], r["distinct_requests"], r["sent"],
-            r["cached"], bool(r["use_cache"]), r["map_file"],
-        )  # fmt: skip
+        return _table_requests(rows[0]) if rows else None
+
+    def table_results_written(self, dataset_id: str) -> None:
+        """``results`` wrote the table of the run of ``dataset_id`` whole, now."""
+        self._run(
+            "UPDATE table_requests SET results_at = ? WHERE dataset_id = ?",
+            (time.time(), dataset_id),
+        )
+
+    def table_maps_done_with(
+        self, before: float, *, everything: bool = False
+    ) -> list[TableRequests]:
+        """Runs whose map is still kept and whose table was last written before ``before``.
+
+        ``everything``: a run whose table was never written counts from when it was made.
+        """
+        last = "COALESCE(results_at, recorded_at)" if everything else "results_at"
+        rows = self._rows(
+            f"SELECT * FROM table_requests WHERE map_file != '' AND {last} <= ? ORDER BY recorded_at",
+            (before,),
+        )
+        return [_table_requests(r) for r in rows]
+
+    def forget_table_map(self, dataset_id: str) -> None:
+        """The run's map was removed: its record stays, so ``results`` can say why rows are missing."""
+        self._run("UPDATE table_requests SET map_file = '' WHERE dataset_id = ?", (dataset_id,))
 
     # -- the tables of table runs --------------------------------------------------------
 
@@ -772,6 +795,13 @@ class StateStore:
                 db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise _unusable(self.path, exc) from None
+
+
+def _table_requests(r: sqlite3.Row) -> TableRequests:
+    return TableRequests(
+        r["dataset_id"], r["model"], r["table_rows"], r["distinct_requests"], r["sent"],
+        r["cached"], bool(r["use_cache"]), r["map_file"], r["recorded_at"], r["results_at"],
+    )  # fmt: skip
 
 
 def _batch(row: sqlite3.Row) -> BatchRecord:

@@ -1319,7 +1319,7 @@ def prune_jobs(store: StateStore, *, older_than: float, everything: bool = False
     for job in store.jobs():
         if (everything or job.step in ("done", "canceled")) and job.updated_at <= cutoff:
             store.delete_job(job.id)
-            _forget_table_input(job)
+            _forget_table_input(store, job)
             gone.append(job.id)
     return gone
 
@@ -1328,10 +1328,14 @@ TABLE_JOB_INPUTS = "table-jobs"
 """The state folder's sub-folder where a table job's rendered requests are kept (``jobs create --from``)."""
 
 
-def _forget_table_input(job: JobRecord) -> None:
-    """A table job's requests, kept in the state folder for its parts and retries, go with the job."""
+def _forget_table_input(store: StateStore, job: JobRecord) -> None:
+    """A table job's requests, kept in the state folder for its parts and retries, go with the job, and so does its map."""
     from ..state.store import state_dir
+    from .request_reuse import remove_map
 
+    kept_map = store.table_requests(job.id)
+    if kept_map is not None and kept_map.map_file:
+        remove_map(store, kept_map)
     if not job.path:
         return
     path = Path(job.path)

@@ -7,7 +7,7 @@ so two rows whose prompts, options and schema render alike are one request:
 
 - the first row of a key is its **representative**: its request is written
   to the file that is sent, unless the answer cache holds the key (a **cache
-  hit**: nothing sent, the answer is read from the cache by ``results``);
+  hit**: nothing sent, the cache's answer copied into the map);
 - every later row of the key is a **duplicate**: nothing sent, its answer is
   its representative's.
 
@@ -18,6 +18,13 @@ rows and at ten million. After the batch is made, the database is kept in the
 state folder under the input dataset's id (:meth:`RequestMap.keep`, recorded
 by :meth:`~cohere_batch_cli.state.store.StateStore.record_table_requests`),
 for ``results`` to give each row its answer.
+
+A run is whole without the cache: each cache hit's reply and billed tokens
+are copied into the map (its ``answers`` table) as the hit is decided, in
+SQL with the cache's file attached, in the map's one transaction. The cache
+may then be cleared, pruned or evict the entry before ``results``, which
+reads the answer from the map alone. A dry run (nothing kept) only looks the
+keys up.
 
 A batch needs one record at least: when the cache answers every row, the
 first row's request is sent all the same, so the run still has a batch whose
@@ -43,12 +50,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from ..state.answer_cache import KeyMaker, canonical
+from ..state.answer_cache import ATTACHED, KeyMaker, canonical
 from ..units import counted
 
 if TYPE_CHECKING:
     from ..config import Prices
     from ..state.answer_cache import AnswerCache
+    from ..state.store import StateStore, TableRequests
     from .reporting import Reporter
     from .table_prompts import TableSpec
 
@@ -65,6 +73,9 @@ class Reuse:
     cache: bool = True
     prices: Prices | None = None
     """The model's prices, to say what the cache saved in money; None: tokens alone."""
+    kept: bool = True
+    """The map is kept for ``results`` (a run that is sent): cache hits' answers are copied into it.
+    False (a dry run, an estimate): the cache is only looked in."""
 
 
 @dataclass
@@ -94,8 +105,9 @@ class RequestMap:
     turn (a 256th of the keys) finds its keys' first rows, its duplicates and,
     for its new keys, the cache's hits, and writes them to the map
     (``requests (row, key, cached)`` for each distinct request, ``reused (row,
-    rep)`` for each duplicate row); a bitmap of one bit a row marks the rows
-    not sent. Last, the lines of the rows that are sent are copied to the
+    rep)`` for each duplicate row, ``answers (row, body, input_tokens,
+    output_tokens)`` for each cache hit, its reply copied from the cache); a
+    bitmap of one bit a row marks the rows not sent. Last, the lines of the rows that are sent are copied to the
     output. Deciding row by row against an SQLite index instead took 4 us a
     row, a third of the budget of a table run's local work.
     """
@@ -112,6 +124,10 @@ class RequestMap:
         self._keys: _KeyPages | None = None
         self._cache: AnswerCache | None = None
         self._key = KeyMaker(reuse.model)
+        self._attached = False
+        """The cache's file is attached to the map (:meth:`_attach`)."""
+        self._first_tokens = (0, 0)
+        """Row 0's billed tokens when the cache answers it: taken back if it is sent after all."""
 
     def start(self, out: IO[str]) -> None:
         """Write the requests to send to ``out`` (each once; after the last row, with dedupe)."""
@@ -156,18 +172,21 @@ class RequestMap:
                 "CREATE TABLE requests (row INTEGER NOT NULL, key BLOB NOT NULL, cached INTEGER NOT NULL)"
             )
             db.execute("CREATE TABLE reused (row INTEGER NOT NULL, rep INTEGER NOT NULL)")
+            db.execute(
+                "CREATE TABLE answers (row INTEGER NOT NULL, body BLOB NOT NULL,"
+                " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+            )
+            self._attach(db)
             db.execute("BEGIN")
             for keys, rows in self._keys.buckets():
                 self._bucket(db, keys, rows, skip)
+            db.execute("CREATE INDEX answers_by_row ON answers (row)")
             first_anyway = s.rows > 0 and s.distinct == s.cached
             if first_anyway:  # the cache answers every row: the first is sent all the same
-                db.execute("UPDATE requests SET cached = 0 WHERE row = 0")
-                skip[0] &= 0xFE
-                s.cached -= 1
-                s.notes.append(
-                    "the cache answers every row: the first is sent all the same, so the run has a batch"
-                )
+                self._send_first(db, skip)
             db.execute("COMMIT")
+            if self._attached:
+                db.execute(f"DETACH DATABASE {ATTACHED}")
         finally:
             db.close()
             self._keys.close()
@@ -229,6 +248,39 @@ class RequestMap:
 
     # -- the second pass ---------------------------------------------------------------
 
+    def _attach(self, db: sqlite3.Connection) -> None:
+        """The cache's file attached to the map, for hits to be copied in SQL (a kept run's only)."""
+        if self._cache is None or not self.reuse.kept:
+            return
+        from ..state.answer_cache import CacheUnusable
+
+        try:
+            self._cache.attach(db)
+            self._attached = True
+        except CacheUnusable as exc:
+            self._reporter.warn(f"{exc}; the table is sent without it")
+            self._drop_cache()
+
+    def _drop_cache(self) -> None:
+        assert self._cache is not None
+        self._cache.close()
+        self._cache = None
+        self.summary.cache = False
+
+    def _send_first(self, db: sqlite3.Connection, skip: bytearray) -> None:
+        """Row 0 sent after all, though the cache answers it: neither its copy nor its tokens are saved."""
+        s = self.summary
+        tin, tout = self._first_tokens
+        db.execute("UPDATE requests SET cached = 0 WHERE row = 0")
+        db.execute("DELETE FROM answers WHERE row = 0")
+        skip[0] &= 0xFE
+        s.cached -= 1
+        s.saved_input_tokens -= tin
+        s.saved_output_tokens -= tout
+        s.notes.append(
+            "the cache answers every row: the first is sent all the same, so the run has a batch"
+        )
+
     def _bucket(self, db: sqlite3.Connection, keys: bytes, rows: Any, skip: bytearray) -> None:
         """One bucket's keys (16 bytes each) and rows, in row order: its map rows, its cache hits."""
         first: dict[bytes, int] = {}
@@ -242,17 +294,20 @@ class RequestMap:
         hits: dict[bytes, tuple[int, int]] = {}
         if self._cache is not None and first:
             try:
-                hits = {
-                    h.key: (h.input_tokens, h.output_tokens) for h in self._cache.take(list(first))
-                }
+                found = (
+                    self._cache.take_into(db, list(first.items()), "answers")
+                    if self._attached
+                    else self._cache.take(list(first))
+                )
+                hits = {h.key: (h.input_tokens, h.output_tokens) for h in found}
             except Exception as exc:  # a cache that fails mid-run: the rest is sent
                 self._reporter.warn(f"{exc}; the rest of the table is sent without it")
-                self._cache.close()
-                self._cache = None
-                self.summary.cache = False
+                self._drop_cache()
         s = self.summary
         for key, (tin, tout) in hits.items():
             row = first[key]
+            if row == 0:
+                self._first_tokens = (tin, tout)
             skip[row >> 3] |= 1 << (row & 7)
             s.saved_input_tokens += tin
             s.saved_output_tokens += tout
@@ -273,6 +328,35 @@ class RequestMap:
                 if not skip[row >> 3] & (1 << (row & 7)):
                     out.write(line)
         self._lines_path.unlink(missing_ok=True)
+
+
+def prune_maps(store: StateStore, *, older_than: float, everything: bool = False) -> list[str]:
+    """Remove the maps of runs whose table was last written more than ``older_than`` seconds ago.
+
+    ``jobs prune`` calls it: a map is the run's local state, needed each time
+    ``results`` writes the run's table, so one is removed only once its table
+    was written (``everything``: also a run whose table never was, counted
+    from when it was made). The run's record stays, so a later ``results``
+    says why its reused rows are missing. The input datasets' ids, in the
+    order the runs were made.
+    """
+    import time
+
+    gone = []
+    for record in store.table_maps_done_with(time.time() - older_than, everything=everything):
+        remove_map(store, record)
+        gone.append(record.dataset_id)
+    return gone
+
+
+def remove_map(store: StateStore, record: TableRequests) -> None:
+    """Delete a run's kept map (only a file of the state folder's ``table-requests/``) and note it gone."""
+    from ..state.store import state_dir
+
+    path = Path(record.map_file)
+    if path.parent.resolve() == (state_dir()[0] / MAP_FOLDER).resolve():
+        path.unlink(missing_ok=True)
+    store.forget_table_map(record.dataset_id)
 
 
 KEYS_IN_MEMORY = 200_000
@@ -402,14 +486,16 @@ def saved_line(s: Summary) -> str | None:
 
 @contextmanager
 def table_requests(
-    run: TableSpec, model: str, prices: Prices | None, reporter: Reporter
+    run: TableSpec, model: str, prices: Prices | None, reporter: Reporter, *, kept: bool = True
 ) -> Iterator[RequestMap]:
-    """A :class:`RequestMap` for ``run`` in a private folder, removed on exit (unless kept before)."""
+    """A :class:`RequestMap` for ``run`` in a private folder, removed on exit (unless kept before).
+
+    ``kept``: the run is sent and its map kept (:attr:`Reuse.kept`); False for a dry run.
+    """
     folder = Path(tempfile.mkdtemp(prefix="cbatch-table-"))
     try:
-        requests = RequestMap(
-            Reuse(model, dedupe=run.dedupe, cache=run.cache, prices=prices), folder, reporter
-        )
+        reuse = Reuse(model, dedupe=run.dedupe, cache=run.cache, prices=prices, kept=kept)
+        requests = RequestMap(reuse, folder, reporter)
         try:
             yield requests
         finally:

@@ -124,16 +124,20 @@ class MapReuse:
     """The rows a table run did not send, read from the map ``create --from`` kept (:mod:`.request_reuse`).
 
     A row that asked what an earlier row asked takes that row's answer; a row
-    the answer cache answered takes the cache's kept reply. The run's own
+    the answer cache answered takes the reply ``create`` copied into the map
+    (the cache itself may be gone by now: it is not read). The run's own
     answers that are usable (succeeded, and valid for a schema) go into the
     cache as they are written, unless the run said ``--no-cache``: a failed or
     invalid answer is never kept.
     """
 
-    def __init__(self, db: sqlite3.Connection, model: str, cache: AnswerCache | None) -> None:
+    def __init__(
+        self, db: sqlite3.Connection, model: str, cache: AnswerCache | None, dataset_id: str = ""
+    ) -> None:
         self._db = db
         self._model = model
         self._cache = cache
+        self._dataset_id = dataset_id
         self._reporter: Reporter | None = None
 
     @classmethod
@@ -149,9 +153,15 @@ class MapReuse:
             return None
         if found is None:
             return None
+        if not found.map_file:
+            reporter.warn(
+                f"the map of which rows of dataset {dataset_id} reuse another's answer was removed "
+                "by jobs prune: those rows show as missing"
+            )
+            return None
         try:
             db = sqlite3.connect(Path(found.map_file).absolute().as_uri() + "?mode=ro", uri=True)
-            db.execute("SELECT 1 FROM reused LIMIT 1")
+            db.execute("SELECT 1 FROM reused, answers LIMIT 1")
         except sqlite3.Error as exc:
             reporter.warn(
                 f"cannot read which rows reuse another's answer ({found.map_file}: {exc}): "
@@ -166,9 +176,9 @@ class MapReuse:
                 cache = open_cache()
             except CacheUnusable as exc:
                 reporter.warn(
-                    f"{exc}; rows it answered show as missing (deleting the file is safe)"
+                    f"{exc}; this run's answers are not kept in it (deleting the file is safe)"
                 )
-        made = cls(db, found.model, cache)
+        made = cls(db, found.model, cache, dataset_id)
         made._reporter = reporter
         return made
 
@@ -180,23 +190,27 @@ class MapReuse:
         )
 
     def cached(self, rows: list[int]) -> dict[int, str]:
-        if not rows or self._cache is None:
+        if not rows:
             return {}
-        keys = dict(
-            self._db.execute(
-                "SELECT row, key FROM requests WHERE cached = 1"
-                " AND row IN (SELECT value FROM json_each(?))",
-                (json.dumps(rows),),
-            ).fetchall()
-        )
-        if not keys:
-            return {}
-        bodies = self._guarded(lambda cache: cache.bodies(list(keys.values())), {})
         return {
-            row: bytes(bodies[key]).decode("utf-8", errors="replace")
-            for row, key in keys.items()
-            if key in bodies
+            row: bytes(body).decode("utf-8", errors="replace")
+            for row, body in self._db.execute(
+                "SELECT row, body FROM answers WHERE row IN (SELECT value FROM json_each(?))",
+                (json.dumps(rows),),
+            )
         }
+
+    def written(self) -> None:
+        """The table was written whole: noted with the run, for ``jobs prune`` to know the map is done with."""
+        from ..state.store import existing_store
+
+        store = existing_store()
+        try:
+            if store is not None:
+                store.table_results_written(self._dataset_id)
+        except StoreError as exc:  # a courtesy to prune: never a failed results
+            if self._reporter is not None:
+                self._reporter.warn(f"{exc}; jobs prune will keep this run's map")
 
     def keep(self, answers: list[tuple[int, str, int, int]]) -> None:
         if self._cache is None:

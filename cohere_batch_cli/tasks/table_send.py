@@ -68,7 +68,7 @@ def table_requests_file(
     from .tables import table_prints
 
     with ExitStack() as stack:
-        reuse = stack.enter_context(table_requests(run, model, prices, reporter))
+        reuse = stack.enter_context(table_requests(run, model, prices, reporter, kept=record))
         prints = table_prints(run.table) if record else None  # before the rows are read
         file = stack.enter_context(
             requests_from_table(run, reporter, reuse, model=model, keep_as=keep_as)

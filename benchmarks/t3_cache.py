@@ -8,9 +8,11 @@ fresh answer cache with an answer for each of its distinct requests (as the resu
 first run would). Then it makes a copy with CHANGED of the rows rewritten and measures, in
 this one process, what ``create --from`` does locally before anything is sent: read the
 table in batches, render each row (Jinja2 sandbox), hash its canonical request, dedupe
-through the scratch database, look the new keys up in the cache, write what is left. It
-prints one JSON line: rows/s of that local work, peak RSS, and the counts, checked
-against the distinct requests among the changed rows computed independently.
+through the scratch database, look the new keys up in the cache and copy the answers it
+gives into the run's map (a run keeps them: the cache may go before its results), write
+what is left. It prints one JSON line: rows/s of that local work, peak RSS, and the
+counts, checked against the distinct requests among the changed rows computed
+independently.
 """
 
 from __future__ import annotations

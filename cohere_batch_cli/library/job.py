@@ -78,9 +78,7 @@ class Job:
         Raises :class:`~cohere_batch_cli.errors.WaitTimeout` when ``timeout``
         seconds pass first; Ctrl-C raises ``KeyboardInterrupt``, nothing cancelled.
         """
-        from ..exit_codes import ExitCode
-        from ..tasks.watching import follow
-        from .run import raise_for, watch_spec
+        from .run import ended, raise_for, watch_spec, watcher
 
         spec = watch_spec(timeout, interval)
         view = self._view()
@@ -88,9 +86,9 @@ class Job:
             p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
         ]
         if running:
-            reporter = self._client._reporter.also(on_progress)
-            code = follow(self._client._api, running, reporter, spec, retries=self._client._retries)
-            if code not in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+            _, watch = watcher(self._client, spec, on_progress)
+            code = watch(running)
+            if not ended(code):
                 raise_for(code, f"job {self.id}", timeout)
             view = self._view()
         if view.parts and all(p.ended for p in view.parts) and self._record.step == "split":
@@ -112,27 +110,14 @@ class Job:
         part, with one watch of every retry of a round; records still failing
         after the last round are logged, not raised.
         """
-        from .. import pace
         from ..exit_codes import ExitCode
         from ..tasks.jobs import retry_job
-        from ..tasks.retrying import RetryOptions
-        from ..tasks.watching import follow
-        from .run import raise_for, watch_spec
+        from .run import raise_for, retry_options, watch_spec, watcher
 
-        if rounds < 1:
-            raise ValueError("rounds must be at least 1")
+        options = retry_options(self._client, rounds, pause)
         spec = watch_spec(timeout, interval)
-        api, reporter = self._client._api, self._client._reporter.also(on_progress)
-        options = RetryOptions(
-            rounds=rounds,
-            pause=pace.PAUSE if pause is None else pause,
-            read_timeout=self._client._timeout,
-            ca_bundle=self._client._ca_bundle,
-        )
-
-        def watch(ids: list[str]) -> ExitCode:
-            return follow(api, ids, reporter, spec, retries=self._client._retries)
-
+        api = self._client._api
+        reporter, watch = watcher(self._client, spec, on_progress)
         outcome = retry_job(
             api, self._record, reporter, self._store, options, watch=watch, spec=spec,
             path=self._path,
@@ -157,33 +142,15 @@ class Job:
         As :meth:`Run.results <cohere_batch_cli.library.run.Run.results>`;
         :class:`~cohere_batch_cli.errors.NotReady` while a part still runs.
         """
-        from ..errors import UsageError
-        from ..tasks.results import write_results
-        from .run import results_spec
+        from .run import write_file
 
-        destination = os.fspath(path)
-        if destination == "-":
-            raise UsageError("results() writes a file; records() streams the records instead")
-        spec = results_spec(self._client, output=destination, fmt=format, failed_only=failed_only)
-        return write_results(
-            self._client._api, spec, self._client._reporter, (self._record, self._store)
-        )
+        return write_file(self._client, (self._record, self._store), path, format, failed_only)
 
     def records(self, *, failed_only: bool = False) -> Iterator[dict[str, Any]]:
         """The job's results as dicts, streamed as they download (as :meth:`results` writes them)."""
-        from ..tasks.results import write_results
-        from .records import BinaryStdout, stream_records
-        from .run import results_spec
+        from .run import stream
 
-        spec = results_spec(self._client, output="-", fmt="jsonl", failed_only=failed_only)
-        run = (self._record, self._store)
-
-        def download(stdout: BinaryStdout) -> object:
-            return write_results(
-                self._client._api, spec, self._client._reporter, run, stdout=stdout
-            )
-
-        return stream_records(download)
+        return stream(self._client, (self._record, self._store), failed_only)
 
     def cancel(self) -> None:
         """``cbatch jobs cancel``: no part is sent after this, and every part still running is cancelled."""

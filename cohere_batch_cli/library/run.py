@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from ..api.models import Batch, BatchStatus
     from ..exit_codes import ExitCode
     from ..results import ResultsSummary
+    from ..tasks.results import Run as ResultsRun
     from ..tasks.results_spec import ResultsSpec
+    from ..tasks.retrying import RetryOptions
     from ..tasks.watching import WatchSpec
     from .client import Client
-    from .reporting import EventCallback
+    from .reporting import EventCallback, LibraryReporter
 
 ResultsFormat = Literal["jsonl", "csv", "parquet"]
 
@@ -95,13 +97,9 @@ class Run:
         running; :class:`~cohere_batch_cli.api.errors.NotFoundError` when it does
         not exist. Ctrl-C raises ``KeyboardInterrupt`` and cancels nothing.
         """
-        from ..exit_codes import ExitCode
-        from ..tasks.watching import follow
-
-        spec = watch_spec(timeout, interval)
-        reporter = self._client._reporter.also(on_progress)
-        code = follow(self._client._api, [self.id], reporter, spec, retries=self._client._retries)
-        if code not in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED):
+        _, watch = watcher(self._client, watch_spec(timeout, interval), on_progress)
+        code = watch([self.id])
+        if not ended(code):
             self.refresh()
             raise_for(code, f"batch {self.id}", timeout)
         return self.refresh()
@@ -132,28 +130,22 @@ class Run:
         left running. Raises :class:`~cohere_batch_cli.errors.NotReady` when
         there is no output to retry from yet.
         """
-        from .. import pace
         from ..exit_codes import ExitCode
         from ..tasks.lineage import open_store_or_warn
-        from ..tasks.retrying import RetryOptions, retry_rounds
-        from ..tasks.watching import follow
+        from ..tasks.retrying import retry_rounds
 
-        if rounds < 1:
-            raise ValueError("rounds must be at least 1")
+        options = retry_options(self._client, rounds, pause)
         spec = watch_spec(timeout, interval)
-        api, reporter = self._client._api, self._client._reporter.also(on_progress)
-        options = RetryOptions(
-            rounds=rounds,
-            pause=pace.PAUSE if pause is None else pause,
-            read_timeout=self._client._timeout,
-            ca_bundle=self._client._ca_bundle,
-        )
+        api = self._client._api
+        reporter, watch = watcher(self._client, spec, on_progress)
 
-        def watch(batch: Batch) -> ExitCode:
-            return follow(api, [batch.id], reporter, spec, retries=self._client._retries)
+        def watch_batch(batch: Batch) -> ExitCode:
+            return watch([batch.id])
 
         store = open_store_or_warn(reporter, "the retry's progress")
-        outcome = retry_rounds(api, self.id, reporter, options, watch=watch, spec=spec, store=store)
+        outcome = retry_rounds(
+            api, self.id, reporter, options, watch=watch_batch, spec=spec, store=store
+        )
         if outcome.exit_code not in (ExitCode.OK, ExitCode.RECORDS_FAILED, ExitCode.BATCH_FAILED):
             if outcome.exit_code == ExitCode.BATCH_CANCELED and outcome.last is not None:
                 return Run(self._client, outcome.last)
@@ -181,19 +173,7 @@ class Run:
         :class:`~cohere_batch_cli.errors.NotReady` while the batch runs and
         :class:`~cohere_batch_cli.errors.ResultsExpired` once its output is gone.
         """
-        from ..errors import UsageError
-        from ..tasks.results import write_results
-
-        destination = os.fspath(path)
-        if destination == "-":
-            raise UsageError("results() writes a file; records() streams the records instead")
-        summary = write_results(
-            self._client._api,
-            results_spec(self._client, output=destination, fmt=format, failed_only=failed_only),
-            self._client._reporter,
-            self.id,
-        )
-        return summary
+        return write_file(self._client, self.id, path, format, failed_only)
 
     def records(self, *, failed_only: bool = False) -> Iterator[dict[str, Any]]:
         """The finished batch's results, one dict a record, streamed as they are downloaded.
@@ -203,17 +183,7 @@ class Run:
         many records there are; leaving the loop early stops the download.
         Raises as :meth:`results` does, when the iteration starts.
         """
-        from ..tasks.results import write_results
-        from .records import BinaryStdout, stream_records
-
-        spec = results_spec(self._client, output="-", fmt="jsonl", failed_only=failed_only)
-
-        def download(stdout: BinaryStdout) -> object:
-            return write_results(
-                self._client._api, spec, self._client._reporter, self.id, stdout=stdout
-            )
-
-        return stream_records(download)
+        return stream(self._client, self.id, failed_only)
 
     def to_arrow(self, *, failed_only: bool = False) -> Any:
         """The results as one ``pyarrow.Table``: the columns ``results(..., format="parquet")`` writes.
@@ -299,6 +269,73 @@ def results_spec(
         ca_bundle=client._ca_bundle,
         dataset_ttl=client._settings.limits.dataset_ttl,
     )
+
+
+def ended(code: ExitCode) -> bool:
+    """Whether a watch saw its batches end (COMPLETED, FAILED or CANCELED), not a timeout or a signal."""
+    from ..exit_codes import ExitCode
+
+    return code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED)
+
+
+def watcher(
+    client: Client, spec: WatchSpec, on_progress: EventCallback | None
+) -> tuple[LibraryReporter, Callable[[list[str]], ExitCode]]:
+    """The reporter of a call that takes ``on_progress``, and its one watch of batch ids (as ``cbatch watch``)."""
+    from ..tasks.watching import follow
+
+    reporter = client._reporter.also(on_progress)
+
+    def watch(ids: list[str]) -> ExitCode:
+        return follow(client._api, ids, reporter, spec, retries=client._retries)
+
+    return reporter, watch
+
+
+def retry_options(client: Client, rounds: int, pause: float | None) -> RetryOptions:
+    """The retry options of a call: the one value ``cbatch retry`` builds from its flags."""
+    from .. import pace
+    from ..tasks.retrying import RetryOptions
+
+    if rounds < 1:
+        raise ValueError("rounds must be at least 1")
+    return RetryOptions(
+        rounds=rounds,
+        pause=pace.PAUSE if pause is None else pause,
+        read_timeout=client._timeout,
+        ca_bundle=client._ca_bundle,
+    )
+
+
+def write_file(
+    client: Client,
+    run: ResultsRun,
+    path: str | os.PathLike[str],
+    fmt: ResultsFormat | None,
+    failed_only: bool,
+) -> ResultsSummary:
+    """A batch's or a job's results written to ``path`` through the one results entry point."""
+    from ..errors import UsageError
+    from ..tasks.results import write_results
+
+    destination = os.fspath(path)
+    if destination == "-":
+        raise UsageError("results() writes a file; records() streams the records instead")
+    spec = results_spec(client, output=destination, fmt=fmt, failed_only=failed_only)
+    return write_results(client._api, spec, client._reporter, run)
+
+
+def stream(client: Client, run: ResultsRun, failed_only: bool) -> Iterator[dict[str, Any]]:
+    """A batch's or a job's results as dicts, streamed from the one results entry point as JSONL."""
+    from ..tasks.results import write_results
+    from .records import BinaryStdout, stream_records
+
+    spec = results_spec(client, output="-", fmt="jsonl", failed_only=failed_only)
+
+    def download(stdout: BinaryStdout) -> object:
+        return write_results(client._api, spec, client._reporter, run, stdout=stdout)
+
+    return stream_records(download)
 
 
 def raise_for(

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from generated_page import write_or_check
+
 REFERENCE = Path(__file__).with_name("python-reference.md")
 HEADER = """# Python API reference
 
@@ -135,18 +137,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not REFERENCE.exists() or REFERENCE.read_text(encoding="utf-8") != text:
-            print(
-                "docs/python-reference.md is out of date: run python docs/generate_python_reference.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    REFERENCE.write_text(text, encoding="utf-8")
-    print(f"wrote {REFERENCE}")
-    return 0
+    return write_or_check(REFERENCE, render(), argv, "docs/generate_python_reference.py")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from generated_page import write_or_check
+
 REFERENCE = Path(__file__).with_name("reference.md")
 WIDTH = "100"
 
@@ -82,18 +84,7 @@ def render() -> str:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if not REFERENCE.exists() or REFERENCE.read_text(encoding="utf-8") != text:
-            print(
-                "docs/reference.md is out of date: run python docs/generate_reference.py",
-                file=sys.stderr,
-            )
-            return 1
-        return 0
-    REFERENCE.write_text(text, encoding="utf-8")
-    print(f"wrote {REFERENCE}")
-    return 0
+    return write_or_check(REFERENCE, render(), argv, "docs/generate_reference.py")
 
 
 if __name__ == "__main__":

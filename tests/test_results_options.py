@@ -2,7 +2,7 @@
 
 The table test runs each command in-process with each results option and reads
 the spec the command hands to the engine at its ``runF``-style seam
-(``cli._results.run_f``, as gh's ``NewCmdX(f, runF)``): the parsed value, before
+(``cli._options.seams["results"]``, as gh's ``NewCmdX(f, runF)``): the parsed value, before
 any request, and that the option changed that field of the spec and no other.
 Combinations without meaning are refused (exit 2) before the seam. Then a few
 rows are observed end to end against the sandbox: the bytes of the file, what
@@ -64,11 +64,13 @@ def test_the_table_covers_every_declared_results_option() -> None:
 @pytest.fixture
 def handed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, ResultsSpec]:
     """The seam: each command's spec, by the command's name, instead of running it."""
-    from cohere_batch_cli.cli import _results
+    from cohere_batch_cli.cli import _options
 
     write_jsonl(tmp_path / FILE, chat_records(3))
     seen: dict[str, ResultsSpec] = {}
-    monkeypatch.setattr(_results, "run_f", lambda command, spec: seen.__setitem__(command, spec))
+    monkeypatch.setitem(
+        _options.seams, "results", lambda command, spec: seen.__setitem__(command, spec)
+    )
     return seen
 
 

@@ -2,7 +2,7 @@
 
 As tests/test_watch_options.py does for a watch's options: each command runs
 in-process with each of its sending options, and the values it hands the
-engine are read at its ``runF``-style seam (``cli._options.values_f``): the
+engine are read at its ``runF``-style seam (``cli._options.seams["values"]``): the
 ``SendSpec``, ``JobOptions`` and ``RetryOptions`` parsed from the flags,
 before anything is sent. An option of the retry rounds given where no round is
 asked for reaches nothing, and is refused. Then two rows are observed end to
@@ -169,8 +169,8 @@ def handed(
         JobRecord(JOB, "faq", MODEL, None, str(tmp_path / FILE), None, None, None, None, None, "split", now, now)
     )  # fmt: skip
     seen: dict[str, tuple[Any, ...]] = {}
-    monkeypatch.setattr(
-        _options, "values_f", lambda command, values: seen.__setitem__(command, values)
+    monkeypatch.setitem(
+        _options.seams, "values", lambda command, values: seen.__setitem__(command, values)
     )
     return seen
 

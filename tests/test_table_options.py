@@ -2,7 +2,7 @@
 
 The table options are declared once (``cli/_tables.table_options``) and parsed into one
 ``TableSpec``. This test runs each command in-process with each option and reads the
-spec the command hands over at its seam (``cli._tables.run_f``, as gh's ``runF``): the
+spec the command hands over at its seam (``cli._options.seams["table"]``, as gh's ``runF``): the
 parsed value, before any request. An option accepted by one command and lost on another
 fails here. What the spec then does is seen end to end in tests/test_table_in.py and
 tests/test_table_runs.py.
@@ -74,7 +74,7 @@ OPTIONS: dict[str, tuple[list[str], Callable[[TableSpec], bool]]] = {
 @pytest.fixture
 def handed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, TableSpec]:
     """The seam: each command's table spec, by the command's name, instead of running it."""
-    from cohere_batch_cli.cli import _tables
+    from cohere_batch_cli.cli import _options
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / TABLE).write_text("id,text\n1,a\n")
@@ -84,7 +84,9 @@ def handed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, TableSp
         '{"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}'
     )
     seen: dict[str, TableSpec] = {}
-    monkeypatch.setattr(_tables, "run_f", lambda command, table: seen.__setitem__(command, table))
+    monkeypatch.setitem(
+        _options.seams, "table", lambda command, table: seen.__setitem__(command, table)
+    )
     return seen
 
 

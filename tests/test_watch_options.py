@@ -2,7 +2,7 @@
 
 The table test runs each command in-process with each watch option, and reads
 the spec the command hands to the engine at its ``runF``-style seam
-(``cli._watching.run_f``, as gh's ``NewCmdX(f, runF)``): the parsed value,
+(``cli._options.seams["watch"]``, as gh's ``NewCmdX(f, runF)``): the parsed value,
 before any request. Then a few rows are observed end to end, in behaviour: the
 spacing of polls in the sandbox's request log, ``--on-done``'s side effect, the
 exit code and the time ``--timeout`` allows the whole command.
@@ -68,11 +68,13 @@ and the watch goes to stderr."""
 @pytest.fixture
 def handed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, WatchSpec]:
     """The seam: each command's spec, by the command's name, instead of running it."""
-    from cohere_batch_cli.cli import _watching
+    from cohere_batch_cli.cli import _options
 
     write_jsonl(tmp_path / FILE, chat_records(3))
     seen: dict[str, WatchSpec] = {}
-    monkeypatch.setattr(_watching, "run_f", lambda command, spec: seen.__setitem__(command, spec))
+    monkeypatch.setitem(
+        _options.seams, "watch", lambda command, spec: seen.__setitem__(command, spec)
+    )
     return seen
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -522,20 +522,24 @@ MaxInputTokensOpt = Annotated[int | None, typer.Option("--max-input-tokens", min
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Run every check (the file, the context, the budget, a job's split plan) and send nothing: exit 0 when the create would go ahead.")]  # fmt: skip
 
 
-values_f: Callable[[str, tuple[Any, ...]], None] | None = None
-"""The seam where a command hands its parsed sending values to the engine, as :data:`._watching.run_f` its watch spec.
+Seam = Literal["watch", "results", "table", "values"]
+"""What a command hands over: its ``WatchSpec``, its ``ResultsSpec``, its ``TableSpec``, or
+its sending values as one tuple (a ``SendSpec``, ``JobOptions``, ``RetryOptions``...)."""
 
-None in use. A test sets it to see, in-process, the values a command built
-from its flags (a ``SendSpec``, ``JobOptions``, ``RetryOptions``):
-:func:`hand_over_values` then calls it and ends the command (exit 0) before
-anything is sent.
+seams: dict[Seam, Callable[[str, Any], None]] = {}
+"""The seams where a command hands what it parsed from its flags to the engine, as gh's ``runF``.
+
+Empty in use. A test sets one (``monkeypatch.setitem(seams, "watch", f)``) to
+see, in-process, the value each command built: :func:`hand_over` then calls it
+and ends the command (exit 0) before any request is made.
 """
 
 
-def hand_over_values(command: str, *values: Any) -> None:
-    """Where ``command`` (``"create --file"``, ``"jobs resume"``...) has parsed its sending flags whole."""
-    if values_f is not None:
-        values_f(command, values)
+def hand_over(seam: Seam, command: str, value: Any) -> None:
+    """Where ``command`` (``"create --watch"``, ``"jobs results"``...) has parsed ``seam``'s value whole."""
+    told = seams.get(seam)
+    if told is not None:
+        told(command, value)
         raise typer.Exit(0)
 
 

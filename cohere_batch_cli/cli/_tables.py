@@ -123,17 +123,6 @@ def table_options(function: Callable[..., None]) -> Callable[..., None]:
     return _spec_options(function, _TABLE_PARAMS, build, name="table")
 
 
-run_f: Callable[[str, TableSpec], None] | None = None
-"""A test's seam (as gh's ``runF``): told each command's table spec, whole, instead of running it."""
-
-
-def hand_over(command: str, table: TableSpec) -> None:
-    """Where ``command`` (``"create"``, ``"jobs create"``, ``"estimate"``...) has its table spec whole."""
-    if run_f is not None:
-        run_f(command, table)
-        raise typer.Exit(0)
-
-
 def _given(values: dict[str, Any], names: tuple[str, ...] | list[str]) -> list[str]:
     defaults = {name: default for name, (_, default) in _TABLE_PARAMS.items()}
     return [TABLE_FLAGS[n] for n in names if values.get(n, defaults[n]) != defaults[n]]

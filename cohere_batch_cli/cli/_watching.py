@@ -26,23 +26,6 @@ if TYPE_CHECKING:
     from ..tasks.watching import WatchSpec
     from ..watcher import BatchDone
 
-run_f: Callable[[str, WatchSpec], None] | None = None
-"""The seam where a command hands its parsed watch spec to the engine, as gh's ``runF``.
-
-None in use. A test sets it to see, in-process, the spec each command built
-from its flags: :func:`hand_over` then calls it and ends the command (exit 0)
-before any request is made.
-"""
-
-
-def hand_over(command: str, spec: WatchSpec) -> None:
-    """Where ``command`` (``"create --watch"``, ``"jobs watch"``...) has parsed its spec whole."""
-    if run_f is not None:
-        import typer
-
-        run_f(command, spec)
-        raise typer.Exit(0)
-
 
 def global_args(state: CliState | None) -> list[str]:
     """``cbatch`` and the global options that a command printed for the user must repeat."""

@@ -39,7 +39,7 @@ from ._options import (
     UntilOpt,
     WaitLockOpt,
     complete_dataset_id,
-    hand_over_values,
+    hand_over,
     ids_from_stdin,
     key_options,
     parse_duration,
@@ -266,7 +266,6 @@ def register(app: typer.Typer) -> None:
 
         from ..naming import plain_dataset_name
         from ..tasks.datasets import default_name
-        from ._watching import hand_over
 
         state = get_state(ctx)
         lines = json_out and watch  # the batch, then events: one JSON object a line
@@ -289,9 +288,7 @@ def register(app: typer.Typer) -> None:
         if idempotency_key is not None and dataset is not None:
             raise UsageError("--idempotency-key goes with --file or --from, not --dataset")
         if table is not None:
-            from ._tables import hand_over as hand_over_table
-
-            hand_over_table("create --split" if as_job else "create", table)
+            hand_over("table", "create --split" if as_job else "create", table)
             dataset_type = table.dataset_type
         source = (
             file if table is None else table.table
@@ -324,12 +321,12 @@ def register(app: typer.Typer) -> None:
                 dry_run_job(state, source, job, table=table, ctx=ctx)
                 return
             if watch:
-                hand_over("create --split --watch", spec)
+                hand_over("watch", "create --split --watch", spec)
             rounds = retry_options(
                 state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=None,  # JobOptions holds --wait-lock
                 rounds_flag="--retry-failed",
             )  # fmt: skip
-            hand_over_values("create --split", job, rounds)
+            hand_over("values", "create --split", (job, rounds))
             raise typer.Exit(start_job(
                 state, source, job, watch=watch, retry=rounds, json_out=json_out, quiet=quiet, spec=spec,
                 table=table, ctx=ctx, key=key_options(idempotency_key, table),
@@ -375,7 +372,9 @@ def register(app: typer.Typer) -> None:
             rendered = render_table(ctx, state, table, model, record=not dry_run)
             file = rendered.file
         if watch:
-            hand_over("create --watch --retry-failed" if retry_failed else "create --watch", spec)
+            hand_over(
+                "watch", "create --watch --retry-failed" if retry_failed else "create --watch", spec
+            )
         client = state.client()
         from ..tasks.models import check_model
 
@@ -397,7 +396,7 @@ def register(app: typer.Typer) -> None:
                 ),
                 key=key_options(idempotency_key, table),
             )  # fmt: skip
-            hand_over_values("create --file", send, retry)
+            hand_over("values", "create --file", (send, retry))
             if dry_run:  # every check of the send, from the same value; nothing sent
                 from ..tasks.dry_run import DryRun, dry_run_create
 
@@ -730,7 +729,6 @@ def register(app: typer.Typer) -> None:
         from ..tasks.resolving import BATCH, resolve_ids
         from ..tasks.runs import lone_run
         from ._errors import exit_code_for, message_for
-        from ._watching import hand_over
 
         state = get_state(ctx)
         lines = jsonl or (json_out and wait)
@@ -740,7 +738,7 @@ def register(app: typer.Typer) -> None:
         # a cancel asked for and done is a success, however the batch ended
         spec = dataclasses.replace(spec, json_lines=lines, no_exit_status=True)
         if wait:
-            hand_over("cancel --wait", spec)
+            hand_over("watch", "cancel --wait", spec)
         batch_ids = ids_from_stdin(batch_ids)
         if not batch_ids:
             out.info("no batch ids on standard input: nothing to cancel")

@@ -10,7 +10,7 @@ import typer
 from ..errors import InputRejected, UsageError
 from ._context import get_state
 from ._errors import command_errors
-from ._options import MaxCostOpt, MaxInputTokensOpt, TokenizerFileOpt
+from ._options import MaxCostOpt, MaxInputTokensOpt, TokenizerFileOpt, hand_over
 from ._tables import table_options
 
 if TYPE_CHECKING:
@@ -113,9 +113,7 @@ def register(app: typer.Typer) -> None:
         if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
             raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
         if table is not None:
-            from ._tables import hand_over
-
-            hand_over("estimate", table)
+            hand_over("table", "estimate", table)
             dataset_type = table.dataset_type
         client = state.client()
         batch = None

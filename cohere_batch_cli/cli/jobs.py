@@ -23,7 +23,7 @@ from ._options import (
     PauseOpt,
     QuietOpt,
     WaitLockOpt,
-    hand_over_values,
+    hand_over,
     key_options,
     parse_duration,
     refuse_watch_options,
@@ -209,7 +209,6 @@ def create(
     from ..errors import UsageError
     from ..tasks.datasets import default_name
     from ._jobs import dry_run_job, job_options, start_job
-    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
@@ -224,9 +223,7 @@ def create(
     if not watch:
         refuse_watch_options(spec, "add --watch")
     if table is not None:
-        from ._tables import hand_over as hand_over_table
-
-        hand_over_table("jobs create", table)
+        hand_over("table", "jobs create", table)
         dataset_type = table.dataset_type
     source = file if table is None else table.table
     assert source is not None
@@ -239,12 +236,12 @@ def create(
         dry_run_job(state, source, options, table=table, ctx=ctx)
         return
     if watch:
-        hand_over("jobs create --watch", spec)
+        hand_over("watch", "jobs create --watch", spec)
     retry = retry_options(
         state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=None,  # JobOptions holds --wait-lock
         rounds_flag="--retry-failed",
     )  # fmt: skip
-    hand_over_values("jobs create", options, retry)
+    hand_over("values", "jobs create", (options, retry))
     code = start_job(
         state, source, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec,
         table=table, ctx=ctx, key=key_options(idempotency_key, table),
@@ -331,12 +328,11 @@ def watch(
     import dataclasses
 
     from ._jobs import store_for_jobs, watch_run
-    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(jsonl=json_out)
     spec = dataclasses.replace(spec, json_lines=json_out)
-    hand_over("jobs watch", spec)
+    hand_over("watch", "jobs watch", spec)
     store = store_for_jobs()
     raise typer.Exit(watch_run(state, _job(store, job_id), store, spec))
 
@@ -359,9 +355,9 @@ def results(ctx: typer.Context, spec: ResultsSpec, job_id: JobIdArg) -> None:
       cbatch jobs results k3v9x0q2ma -o results.parquet --delete-outputs
     """
     from ._jobs import store_for_jobs
-    from ._results import hand_over, write_run
+    from ._results import write_run
 
-    hand_over("jobs results", spec)
+    hand_over("results", "jobs results", spec)
     store = store_for_jobs()
     write_run(get_state(ctx), (_job(store, job_id), store), spec)
 
@@ -430,14 +426,13 @@ def resume(
     twice, and it says where it resumed.
     """
     from ._jobs import store_for_jobs
-    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
     if not (watch or retry_failed):
         refuse_watch_options(spec, "leave out --no-watch")
     else:
-        hand_over("jobs resume", spec)
+        hand_over("watch", "jobs resume", spec)
     store = store_for_jobs()
     retry = retry_options(
         state, rounds=retry_failed, pause=pause, match=match, missing=missing, wait_lock=None,  # JobOptions holds --wait-lock
@@ -445,7 +440,7 @@ def resume(
     )  # fmt: skip
     job = _job(store, job_id)
     options = _options(state, job, delete_inputs, wait_lock)
-    hand_over_values("jobs resume", options, retry)
+    hand_over("values", "jobs resume", (options, retry))
     _resume_like(
         ctx, job, store, file, options, watch=watch, retry=retry, spec=spec, json_out=json_out, quiet=quiet
     )  # fmt: skip
@@ -506,14 +501,13 @@ def attach(
     """
     from ..tasks.jobs import JobOptions, attach_job
     from ._jobs import hold_job, split_size, store_for_jobs
-    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, quiet=quiet)
     if not (watch or retry_failed):
         refuse_watch_options(spec, "leave out --no-watch")
     else:
-        hand_over("jobs attach", spec)
+        hand_over("watch", "jobs attach", spec)
     options = JobOptions(
         label=name or "", model=model or state.settings().model.value or "", max_bytes=split_size(state, max_bytes),
         max_records=max_records, dataset_type=dataset_type, wait_lock=wait_lock or 0.0,
@@ -522,7 +516,7 @@ def attach(
         state, rounds=retry_failed, pause=pause, match=None, missing=True, wait_lock=None,  # JobOptions holds --wait-lock
         rounds_flag="--retry-failed",
     )  # fmt: skip
-    hand_over_values("jobs attach", options, retry)
+    hand_over("values", "jobs attach", (options, retry))
     store = store_for_jobs()
     with hold_job(store, job_id, options.wait_lock):
         job = attach_job(state.client(), job_id, file, state.out, store, options)
@@ -576,7 +570,6 @@ def retry(
     import dataclasses
 
     from ._jobs import dry_run_job_retry, retry_run, store_for_jobs
-    from ._watching import hand_over
 
     state = get_state(ctx)
     state.out.set_mode(jsonl=json_out, quiet=quiet)  # --dry-run --json: each record on a line
@@ -589,8 +582,8 @@ def retry(
         dry_run_job_retry(state, _job(store, job_id), store, file=file, retry=retry)
         return
     spec = dataclasses.replace(spec, json_lines=json_out)
-    hand_over("jobs retry", spec)
-    hand_over_values("jobs retry", retry)
+    hand_over("watch", "jobs retry", spec)
+    hand_over("values", "jobs retry", (retry,))
     store = store_for_jobs()
     code = retry_run(state, _job(store, job_id), store, spec, file=file, retry=retry, quiet=quiet)
     raise typer.Exit(code)

@@ -9,7 +9,7 @@ import typer
 from ..exit_codes import ExitCode
 from ._context import get_state
 from ._errors import command_errors
-from ._options import RunIdArg, ids_from_stdin, results_options
+from ._options import RunIdArg, hand_over, ids_from_stdin, results_options
 
 if TYPE_CHECKING:
     from ..state.store import JobRecord, StateStore
@@ -105,11 +105,11 @@ def register(app: typer.Typer) -> None:
         from ..tasks.resolving import BATCH, act_on
         from ..tasks.results_spec import check_run
         from ..tasks.runs import find_run
-        from ._results import hand_over, write_run
+        from ._results import write_run
 
         state = get_state(ctx)
         spec = dataclasses.replace(spec, merge=not own)
-        hand_over("results", spec)
+        hand_over("results", "results", spec)
         if batch_id == "-":
             batch_id = _one_id_from_stdin()
         client = state.client()

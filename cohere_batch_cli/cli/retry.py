@@ -20,7 +20,7 @@ from ._options import (
     QuietOpt,
     RunIdArg,
     WaitLockOpt,
-    hand_over_values,
+    hand_over,
     refuse_watch_options,
     retry_options,
     watch_options,
@@ -133,7 +133,6 @@ def register(app: typer.Typer) -> None:
         from ..tasks.retrying import mark_done, retry_once
         from ..tasks.runs import find_run
         from ._retrying import report_attempt, retry_command, run_rounds, show_dry_run
-        from ._watching import hand_over
 
         state = get_state(ctx)
         if (run := find_run(state.client(), batch_id)) is not None:
@@ -160,8 +159,8 @@ def register(app: typer.Typer) -> None:
                 refuse_watch_options(spec, "leave out --dry-run")
                 dry_run_job_retry(state, *run, file=input_file, retry=retry)
                 return
-            hand_over("retry JOB", spec)
-            hand_over_values("retry JOB", retry)
+            hand_over("watch", "retry JOB", spec)
+            hand_over("values", "retry JOB", (retry,))
             code = retry_run(state, *run, spec, file=input_file, retry=retry, quiet=quiet)
             raise typer.Exit(code)
         lines = (json_out or jsonl) and watch and not dry_run
@@ -181,10 +180,10 @@ def register(app: typer.Typer) -> None:
             state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
             model=model, input_file=input_file, dry_run=dry_run, invalid=invalid,
         )  # a bad pattern is refused before any call  # fmt: skip
-        hand_over_values("retry", options)
+        hand_over("values", "retry", (options,))
         batch_id = resolve_id(state.client(), batch_id, BATCH, out)
         if watch:
-            hand_over("retry --watch", spec)
+            hand_over("watch", "retry --watch", spec)
             resume = retry_command(state, batch_id, options, spec=spec)
             code = run_rounds(state, batch_id, options, spec=spec, quiet=quiet, resume=resume)
             raise typer.Exit(code)

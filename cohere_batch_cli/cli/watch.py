@@ -8,7 +8,14 @@ import typer
 
 from ._context import get_state
 from ._errors import command_errors
-from ._options import EventsJsonOpt, JsonlOpt, complete_batch_id, ids_from_stdin, watch_options
+from ._options import (
+    EventsJsonOpt,
+    JsonlOpt,
+    complete_batch_id,
+    hand_over,
+    ids_from_stdin,
+    watch_options,
+)
 
 if TYPE_CHECKING:
     from ..tasks.watching import WatchSpec
@@ -76,13 +83,13 @@ def register(app: typer.Typer) -> None:
 
         from ..tasks.resolving import BATCH, choose_running, resolve_ids
         from ..tasks.runs import lone_run
-        from ._watching import hand_over, run_watch
+        from ._watching import run_watch
 
         state = get_state(ctx)
         spec = dataclasses.replace(
             spec, json_lines=json_lines or jsonl, fail_on_records=fail_on_records
         )
-        hand_over("watch", spec)
+        hand_over("watch", "watch", spec)
         if batch_ids and not (batch_ids := ids_from_stdin(batch_ids)):
             state.out.info("no batch ids on standard input: nothing to watch")
             raise typer.Exit(0)

@@ -307,24 +307,6 @@ def _input_columns(rows: InputRows, fmt: str) -> list[Column]:
     return [Column(name, kind, unused) for name in rows.columns]  # type: ignore[arg-type]
 
 
-def write_table_out(
-    records: Any,
-    out: IO[bytes],
-    *,
-    fmt: Literal["jsonl", "csv", "parquet"],
-    failed_only: bool,
-    sink: ProgressSink,
-    options: TableOptions,
-    spool_dir: Path,
-) -> Counts:
-    """Write ``options.input_table`` with each row's answer; count every record, and the rows written."""
-    with _old_objects_frozen():
-        return _write_table_out(
-            records, out, fmt=fmt, failed_only=failed_only, sink=sink, options=options,
-            spool_dir=spool_dir,
-        )  # fmt: skip
-
-
 @contextmanager
 def _old_objects_frozen() -> Iterator[None]:
     """Spare the garbage collector's full passes the objects that were there before the write.
@@ -352,7 +334,8 @@ def _old_objects_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _write_table_out(
+@_old_objects_frozen()
+def write_table_out(
     records: Any,
     out: IO[bytes],
     *,
@@ -362,6 +345,7 @@ def _write_table_out(
     options: TableOptions,
     spool_dir: Path,
 ) -> Counts:
+    """Write ``options.input_table`` with each row's answer; count every record, and the rows written."""
     from .order import in_table_order
 
     table = options.input_table

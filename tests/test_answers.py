@@ -14,16 +14,7 @@ import pytest
 
 from cohere_batch_cli.errors import UsageError
 from cohere_batch_cli.results.answers import CUT_OFF, compile, pointer
-
-REVIEW = {
-    "type": "object",
-    "properties": {
-        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
-        "score": {"type": "number"},
-        "topics": {"type": "array", "items": {"type": "string"}},
-    },
-    "required": ["sentiment", "score", "topics"],
-}
+from tests.support.schemas import REVIEW
 
 PRETTY = '{\n  "sentiment": "positive",\n  "score": 0.92,\n  "topics": ["battery", "écran"]\n}'
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from cohere_batch_cli.results.answers import CUT_OFF, compile
 from cohere_batch_cli.sandbox import structured, tokenizer
 from cohere_batch_cli.schema_rules import problems
+from tests.support.schemas import REVIEW
 
 NAMES = st.text(string.ascii_lowercase + "_ /~", min_size=1, max_size=8)
 PATTERNS = st.sampled_from(
@@ -134,17 +135,6 @@ def test_the_answer_is_a_function_of_prompt_and_schema_and_follows_it(
     assert text == structured.answer(body, prompt)
     assert isinstance(compile(schema)(text), dict), text
     assert isinstance(compile(schema)(structured.answer(body, prompt, broken=True)), str)
-
-
-REVIEW = {
-    "type": "object",
-    "properties": {
-        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
-        "score": {"type": "number"},
-        "topics": {"type": "array", "items": {"type": "string"}},
-    },
-    "required": ["sentiment", "score", "topics"],
-}
 
 
 def test_the_lever_breaks_some_answers_afresh_each_run_and_a_retry_recovers(start: Any) -> None:

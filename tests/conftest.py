@@ -12,14 +12,18 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from typer.testing import CliRunner
 
 from tests.support.fault_server import FaultServer
+
+if TYPE_CHECKING:
+    from tests.sandbox.sandbox_client import Api
 
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     # Started as a background job of a shell without job control, the suite inherits
@@ -126,6 +130,23 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 def cli(sandbox: object) -> Cli:
     """cbatch pointed at the session's sandbox with the test key."""
     return Cli(sandbox.base_url, TEST_KEY)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def posts(sandbox: Any) -> Callable[[], list[tuple[str, str]]]:
+    """The POSTs the sandbox receives from here on, as (method, path), read when called."""
+    start = len(sandbox.request_log)
+    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
+
+
+@pytest.fixture
+def api(sandbox: Any) -> Iterator[Api]:
+    """A client that reads back what the session's sandbox holds (a test file's own ``api`` overrides it)."""
+    from tests.sandbox.sandbox_client import Api
+
+    client = Api(sandbox)
+    yield client
+    client.close()
 
 
 @pytest.fixture

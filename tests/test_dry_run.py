@@ -11,19 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.conftest import Cli
 from tests.support.flows import chat_records, write_jsonl
 
 MODEL = "command-r-08-2024"
-
-
-@pytest.fixture
-def posts(sandbox: Any) -> Any:
-    """The POSTs the sandbox receives from here on."""
-    start = len(sandbox.request_log)
-    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
 
 
 def test_create_dry_run_checks_the_file_and_the_context_and_sends_nothing(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,6 @@ from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
 
 MODEL = "command-r-08-2024"
-
-
-@pytest.fixture
-def posts(sandbox: Any) -> Any:
-    """The POSTs the sandbox receives from here on."""
-    start = len(sandbox.request_log)
-    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
-
-
-@pytest.fixture
-def api(sandbox: Any) -> Iterator[Api]:
-    client = Api(sandbox)
-    yield client
-    client.close()
 
 
 @pytest.fixture

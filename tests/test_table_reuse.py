@@ -19,13 +19,6 @@ from tests.sandbox.sandbox_client import Api
 MODEL = "command-r-08-2024"
 
 
-@pytest.fixture
-def api(sandbox: Any) -> Any:
-    client = Api(sandbox)
-    yield client
-    client.close()
-
-
 def write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
     path.write_text("id,text\n" + "".join(f"{i},{t}\n" for i, t in rows), encoding="utf-8")
     return path

@@ -22,20 +22,6 @@ CHAT = "command-r-08-2024"
 EMBED = "embed-english-v3.0"
 
 
-@pytest.fixture
-def posts(sandbox: Any) -> Any:
-    """The POSTs the sandbox receives from here on."""
-    start = len(sandbox.request_log)
-    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
-
-
-@pytest.fixture
-def api(sandbox: Any) -> Any:
-    client = Api(sandbox)
-    yield client
-    client.close()
-
-
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path

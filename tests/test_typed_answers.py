@@ -9,7 +9,6 @@ uses), or the request log when a schema is refused and nothing may be sent.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,31 +19,9 @@ from cohere_batch_cli.results.answers import compile
 from cohere_batch_cli.tasks.table_prompts import TableSpec
 from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
+from tests.support.schemas import REVIEW
 
 MODEL = "command-r-08-2024"
-REVIEW = {
-    "type": "object",
-    "properties": {
-        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
-        "score": {"type": "number"},
-        "topics": {"type": "array", "items": {"type": "string"}},
-    },
-    "required": ["sentiment", "score", "topics"],
-}
-
-
-@pytest.fixture
-def posts(sandbox: Any) -> Any:
-    """The POSTs the sandbox receives from here on."""
-    start = len(sandbox.request_log)
-    return lambda: [(m, p) for m, p, _ in sandbox.request_log[start:] if m == "POST"]
-
-
-@pytest.fixture
-def api(sandbox: Any) -> Iterator[Api]:
-    client = Api(sandbox)
-    yield client
-    client.close()
 
 
 @pytest.fixture

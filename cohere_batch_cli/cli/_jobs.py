@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import CbatchError, UsageError
+from ..errors import UsageError
 from ..exit_codes import ExitCode
 from ._context import CliState
 
@@ -168,8 +168,8 @@ def start_job(
     if retry is not None and retry.rounds and not watch:
         raise UsageError("--retry-failed needs --watch: a round waits for the parts before it")
     store = store_for_jobs()
-    rendered = None
     if table is not None:
+        from ..tasks.table_send import table_job
         from ._tables import render_table
 
         assert ctx is not None
@@ -177,36 +177,21 @@ def start_job(
         rendered = render_table(ctx, state, table, options.model, record=True, job=True)
         file = rendered.file
         options = dataclasses.replace(options, input_label=table.label)
-    try:
-        if key is None:
-            job = create_job(state.client(), file, state.out, options, store)
-        else:  # the key's job, re-attached, or made with the key's run id (--idempotency-key)
-            from ..tasks.keyed import keyed_job
+        job = table_job(state.client(), rendered, state.out, options, store, key)
+    elif key is None:
+        job = create_job(state.client(), file, state.out, options, store)
+    else:  # the key's job, re-attached, or made with the key's run id (--idempotency-key)
+        from ..tasks.keyed import keyed_job
 
-            job = keyed_job(state.client(), file, state.out, options, store, key)
-            options = dataclasses.replace(options, label=job.label)
-    except BaseException as exc:
-        # A table's requests go unless a job can still read them: refused by the check, or
-        # stopped before the job was written (a job stopped while splitting resumes from them).
-        if table is not None and (isinstance(exc, CbatchError) or not _read_by_a_job(store, file)):
-            file.unlink(missing_ok=True)
-        raise
-    if rendered is not None:
-        rendered.sent(job.id, state.out)  # the reuse map and the table, for results to write it
+        job = keyed_job(state.client(), file, state.out, options, store, key)
+    if key is not None:
+        options = dataclasses.replace(options, label=job.label)
     if quiet:
         state.out.raw_line(job.id)  # at once: a script has the id even if a later step stops
     with hold_job(store, job.id, options.wait_lock):
         return carry_on(
             state, job, store, file, options, watch=watch, retry=retry, json_out=json_out, quiet=quiet, spec=spec
         )  # fmt: skip
-
-
-def _read_by_a_job(store: StateStore, file: Path) -> bool:
-    """Whether a job recorded here reads ``file`` (True when the store cannot say: the file is kept)."""
-    try:
-        return any(job.path == str(file.resolve()) for job in store.jobs())
-    except Exception:
-        return True
 
 
 def carry_on(

@@ -142,9 +142,9 @@ def table_spec(values: dict[str, Any], *, dataset_type: str | None = None) -> Ta
         values.get("embed"),
     )
     if embed is not None and (prompt is not None or prompt_file is not None):
-        raise UsageError(
-            "--embed and --prompt do not go together: a row is an embed request or a chat request"
-        )
+        from ..tasks.table_prompts import EMBED_WITH_PROMPT
+
+        raise UsageError(EMBED_WITH_PROMPT)
     if embed is None and (prompt is None) == (prompt_file is None):
         raise UsageError(
             "--from needs exactly one of --prompt TEMPLATE, --prompt-file FILE or --embed COLUMN"
@@ -243,7 +243,7 @@ def render_table(
     so it is kept in the state folder (``table-jobs/``) until ``jobs prune``
     forgets the job.
     """
-    from ..tasks.table_send import table_requests_file
+    from ..tasks.table_send import job_input_path, table_requests_file
 
     keep_as = job_input_path(table.table) if job else None
     return ctx.with_resource(
@@ -252,14 +252,3 @@ def render_table(
             keep_as=keep_as,
         )
     )  # fmt: skip
-
-
-def job_input_path(table: Path) -> Path:
-    """Where a table job's requests are kept: the state folder, named after the table and a fresh token."""
-    import secrets
-
-    from ..state.store import state_dir
-    from ..tasks.jobs import TABLE_JOB_INPUTS
-
-    name = f"{table.stem or 'table'}-{secrets.token_hex(4)}.jsonl"
-    return state_dir()[0].resolve() / TABLE_JOB_INPUTS / name

@@ -12,7 +12,7 @@ and reported to callbacks, never printed. Close it, or use it in ``with``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -129,9 +129,14 @@ class Client:
         max_tokens: int | None = None,
         temperature: float | None = None,
         schema: Mapping[str, Any] | None = None,
+        embed: str | None = None,
+        embed_input_type: str | None = None,
+        embed_types: Sequence[str] | None = None,
+        embed_truncate: str | None = None,
+        embed_max_tokens: int | None = None,
         idempotency_key: str | None = None,
     ) -> Run:
-        """Create a batch from a JSONL ``file`` of requests, or from a ``table`` and a ``prompt``; returns the run.
+        """Create a batch from a JSONL ``file`` of requests, or from a ``table`` and a ``prompt`` (or ``embed``); returns the run.
 
         A ``file`` is ``cbatch create --file``; a ``table`` (CSV, Parquet, JSONL of
         objects, or a folder of them) with a ``prompt`` (a Jinja2 template of its
@@ -141,6 +146,16 @@ class Client:
         as JSON that follows it. ``id_column`` names the column of the rows'
         ``custom_id`` (else the row number). Rows that ask the same thing are
         sent once.
+
+        With ``embed`` (a column) instead of a ``prompt``, it is ``cbatch create
+        --from T --embed COLUMN``: each row's text in that column is one embed
+        request, with ``embed_input_type`` (default ``search_document``),
+        ``embed_types`` (``["float", "int8"]``...), ``embed_truncate``
+        (``NONE``, ``START``, ``END``) and ``embed_max_tokens``; the results
+        hold a vector a row (:meth:`Run.to_arrow
+        <cohere_batch_cli.library.run.Run.to_arrow>`). ``embed`` with a
+        ``prompt``, or a chat option with ``embed``, raises
+        :class:`~cohere_batch_cli.errors.UsageError`, as the command line refuses them.
 
         ``model`` defaults to the settings' (``CBATCH_MODEL``, the profile's
         ``model``); ``name`` to the input's name without its extension. The model
@@ -167,21 +182,12 @@ class Client:
         from ..tasks.datasets import default_name
         from ..tasks.models import check_model
 
-        if (file is None) == (table is None):
-            raise UsageError("give a file of requests, or a table and a prompt (one of them)")
-        prompt_options = {
-            "prompt": prompt,
-            "system": system,
-            "id_column": id_column,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
-            "schema": schema,
-        }
-        if file is not None and any(v is not None for v in prompt_options.values()):
-            given = ", ".join(k for k, v in prompt_options.items() if v is not None)
-            raise UsageError(f"{given} go with a table, not a file of requests")
-        if table is not None and prompt is None:
-            raise UsageError("a table needs a prompt: the template each row is rendered with")
+        spec = _table_of(file, table, {
+            "prompt": prompt, "system": system, "id_column": id_column, "max_tokens": max_tokens,
+            "temperature": temperature, "schema": schema, "embed": embed,
+            "embed_input_type": embed_input_type, "embed_types": embed_types,
+            "embed_truncate": embed_truncate, "embed_max_tokens": embed_max_tokens,
+        })  # fmt: skip
         model = model or self._settings.model.value
         if not model:
             raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
@@ -201,28 +207,13 @@ class Client:
                 source, model, label, dataset_name=None if name is None else label,
                 key=idempotency_key,
             )  # fmt: skip
-        import json
-
-        from ..tasks.table_prompts import TableSpec, chat_options
         from ..tasks.table_send import table_requests_file
 
-        options = chat_options(
-            max_tokens=max_tokens, temperature=temperature,
-            schema=None if schema is None else json.dumps(schema), schema_where="the schema argument",
-        )  # fmt: skip
-        assert prompt is not None
-        run = TableSpec(
-            table=source,
-            template=prompt,
-            where="the prompt argument",
-            system=system,
-            id_column=id_column,
-            options=options,
-        )
+        assert spec is not None
         prices = self._settings.prices_for(model)
-        with table_requests_file(run, model, prices, self._reporter) as rendered:
+        with table_requests_file(spec, model, prices, self._reporter) as rendered:
             made = self._send(
-                rendered.file, model, label, dataset_name=label, table=run, key=idempotency_key
+                rendered.file, model, label, dataset_name=label, table=spec, key=idempotency_key
             )
             rendered.sent(made.batch.input_dataset_id or "", self._reporter)
         return made
@@ -256,6 +247,7 @@ class Client:
             dataset_name=None if dataset_name is None else plain_dataset_name(dataset_name),
             source=None if table is None else table.table,
             label=None if table is None else table.label,
+            dataset_type=None if table is None else table.dataset_type,
             guard=GuardOptions(count),
             limits=self._settings.limits,
             key=None
@@ -269,10 +261,22 @@ class Client:
 
     def create_job(
         self,
-        file: str | os.PathLike[str],
+        file: str | os.PathLike[str] | None = None,
         *,
         model: str | None = None,
         name: str | None = None,
+        table: str | os.PathLike[str] | None = None,
+        prompt: str | None = None,
+        system: str | None = None,
+        id_column: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        schema: Mapping[str, Any] | None = None,
+        embed: str | None = None,
+        embed_input_type: str | None = None,
+        embed_types: Sequence[str] | None = None,
+        embed_truncate: str | None = None,
+        embed_max_tokens: int | None = None,
         max_records_per_batch: int | None = None,
         max_bytes_per_batch: int | None = None,
         idempotency_key: str | None = None,
@@ -284,6 +288,11 @@ class Client:
         input is checked whole and its plan written to this machine's state
         store before a byte is sent; every part is sent when this returns.
         :meth:`Job.wait <cohere_batch_cli.library.job.Job.wait>` follows them.
+
+        A ``table`` with a ``prompt`` or an ``embed`` column (and the options
+        of :meth:`create`) is ``cbatch jobs create --from``: the rows are
+        rendered into requests kept in the state folder (each part, a resume
+        and a retry read them again), and those are what is cut.
 
         With an ``idempotency_key`` (as :meth:`create`'s), the job's id is the
         key's run id: the same key with the same input and options gives back
@@ -301,21 +310,50 @@ class Client:
         from ..tasks.models import check_model
         from .job import Job
 
-        path = Path(os.fspath(file))
+        spec = _table_of(file, table, {
+            "prompt": prompt, "system": system, "id_column": id_column, "max_tokens": max_tokens,
+            "temperature": temperature, "schema": schema, "embed": embed,
+            "embed_input_type": embed_input_type, "embed_types": embed_types,
+            "embed_truncate": embed_truncate, "embed_max_tokens": embed_max_tokens,
+        })  # fmt: skip
+        chosen = file if file is not None else table
+        assert chosen is not None
+        path = Path(os.fspath(chosen))
         model = model or self._settings.model.value
         if not model:
             raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
+        key = None
+        if idempotency_key is not None:
+            from ..idempotency import check_key
+            from ..tasks.keyed import KeyOptions, table_fields
+
+            key = KeyOptions(check_key(idempotency_key), () if spec is None else table_fields(spec))
         size = self._part_size(max_bytes_per_batch)
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
         options = self._job_options(name or default_name(path), model, size, max_records_per_batch)
         store = open_store()
-        if idempotency_key is None:
+        if spec is not None:
+            from ..tasks.table_send import job_input_path, table_job, table_requests_file
+
+            options = dataclasses.replace(
+                options, dataset_type=spec.dataset_type, input_label=spec.label
+            )
+            prices = self._settings.prices_for(model)
+            keep_as = job_input_path(spec.table)
+            with table_requests_file(
+                spec, model, prices, self._reporter, keep_as=keep_as
+            ) as rendered:  # held while the parts are sent, as the command holds it
+                record = table_job(self._api, rendered, self._reporter, options, store, key)
+                if key is not None:
+                    options = dataclasses.replace(options, label=record.label)
+                kept = input_of(record, rendered.file)
+                send_parts(self._api, record, self._reporter, store, options, path=kept)
+            return Job(self, store.job(record.id) or record, store, kept)
+        if key is None:
             record = create_job(self._api, path, self._reporter, options, store)
         else:
-            from ..idempotency import check_key
-            from ..tasks.keyed import KeyOptions, keyed_job
+            from ..tasks.keyed import keyed_job
 
-            key = KeyOptions(check_key(idempotency_key))
             record = keyed_job(self._api, path, self._reporter, options, store, key)
             options = dataclasses.replace(options, label=record.label)
         send_parts(self._api, record, self._reporter, store, options, path=input_of(record, path))
@@ -424,6 +462,76 @@ class Client:
             yield Run(self, batch)
             if limit is not None and number >= limit:
                 return
+
+
+_CHAT = ("system", "max_tokens", "temperature", "schema")
+_EMBED = ("embed_input_type", "embed_types", "embed_truncate", "embed_max_tokens")
+
+
+def _table_of(
+    file: str | os.PathLike[str] | None,
+    table: str | os.PathLike[str] | None,
+    args: Mapping[str, Any],
+) -> TableSpec | None:
+    """The table run of a create's arguments (None: a file of requests); a bad mix is a UsageError."""
+    from ..errors import UsageError
+
+    if (file is None) == (table is None):
+        raise UsageError("give a file of requests, or a table and a prompt (one of them)")
+    if file is not None:
+        given = ", ".join(k for k, v in args.items() if v is not None)
+        if given:
+            raise UsageError(f"{given} go with a table, not a file of requests")
+        return None
+    assert table is not None
+    return _table_spec(Path(os.fspath(table)), args)
+
+
+def _table_spec(table: Path, args: Mapping[str, Any]) -> TableSpec:
+    """A table run's spec from :meth:`Client.create`'s (or ``create_job``'s) arguments.
+
+    The command line's refusals, through the same builders
+    (:func:`~cohere_batch_cli.tasks.table_prompts.chat_options`,
+    :func:`~cohere_batch_cli.tasks.table_prompts.embed_options`, the spec
+    itself): ``embed`` with a ``prompt`` is the same error as ``--embed`` with
+    ``--prompt``; a chat option with ``embed``, or an embed option without it,
+    is refused too.
+    """
+    import json
+
+    from ..errors import UsageError
+    from ..tasks.table_prompts import EMBED_WITH_PROMPT, TableSpec, chat_options, embed_options
+
+    prompt, embed = args.get("prompt"), args.get("embed")
+    if prompt is not None and embed is not None:
+        raise UsageError(EMBED_WITH_PROMPT)
+    if prompt is None and embed is None:
+        raise UsageError(
+            "a table needs a prompt (the template each row is rendered with) or embed= (a column)"
+        )
+    stray = [k for k in (_CHAT if embed is not None else _EMBED) if args.get(k) is not None]
+    if stray:
+        raise UsageError(
+            f"{', '.join(stray)} go with {'prompt, not embed' if embed is not None else 'embed'}"
+        )
+    if embed is not None:
+        types = args.get("embed_types")
+        options = embed_options(
+            input_type=args.get("embed_input_type"),
+            embedding_types=[types] if isinstance(types, str) else list(types or ()),
+            truncate=args.get("embed_truncate"),
+            max_tokens=args.get("embed_max_tokens"),
+        )
+        return TableSpec(table=table, embed=embed, id_column=args.get("id_column"), options=options)
+    schema = args.get("schema")
+    options = chat_options(
+        max_tokens=args.get("max_tokens"), temperature=args.get("temperature"),
+        schema=None if schema is None else json.dumps(schema), schema_where="the schema argument",
+    )  # fmt: skip
+    return TableSpec(
+        table=table, template=prompt, where="the prompt argument", system=args.get("system"),
+        id_column=args.get("id_column"), options=options,
+    )  # fmt: skip
 
 
 def _http_trace(line: str) -> None:

@@ -64,6 +64,10 @@ NULL_HINT = 'a template handles a null with {{ x | default("n/a") }} or {% if x 
 EMBED_NULL_HINT = (
     "--embed sends each row's text as it is: leave the rows without text out of the table first"
 )
+EMBED_WITH_PROMPT = (
+    "--embed and --prompt do not go together: a row is an embed request or a chat request"
+)
+"""The refusal of a table run given both, the same from the command line and the Python API."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class TableSpec:
     """``--embed COLUMN``: each row's text in this column is one embed request; None: chat from ``template``."""
 
     def __post_init__(self) -> None:
+        if self.template is not None and self.embed is not None:
+            raise UsageError(EMBED_WITH_PROMPT)
         if (self.template is None) == (self.embed is None):
             raise UsageError("a table run is chat (--prompt) or embed (--embed), one of the two")
         if "response_format" in self.options:

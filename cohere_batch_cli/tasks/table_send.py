@@ -9,7 +9,10 @@ table again and tell when it changed), the file goes through the send engine
 (:func:`.send_file.create_from_file`) like any other, and once the batch
 exists both are recorded under its input dataset: :meth:`TableRequests.sent`.
 The file lives as long as the block, so a command that retries in the same
-run (``create --from ... --retry-failed``) still reads it.
+run (``create --from ... --retry-failed``) still reads it. A table job
+(``jobs create --from``, ``client.create_job(table=...)``) keeps its requests
+in the state folder instead (:func:`job_input_path`), and is made from them
+by :func:`table_job`, the one place both take.
 """
 
 from __future__ import annotations
@@ -21,7 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..api.client import CohereClient
     from ..config import Prices
+    from ..state.store import JobRecord, StateStore
+    from .jobs import JobOptions
+    from .keyed import KeyOptions
     from .reporting import Reporter
     from .request_reuse import RequestMap
     from .table_prompts import TableSpec
@@ -74,3 +81,57 @@ def table_requests_file(
             requests_from_table(run, reporter, reuse, model=model, keep_as=keep_as)
         )
         yield TableRequests(run, file, reuse, prints)
+
+
+def job_input_path(table: Path) -> Path:
+    """Where a table job's requests are kept: the state folder, named after the table and a fresh token."""
+    import secrets
+
+    from ..state.store import state_dir
+    from .jobs import TABLE_JOB_INPUTS
+
+    name = f"{table.stem or 'table'}-{secrets.token_hex(4)}.jsonl"
+    return state_dir()[0].resolve() / TABLE_JOB_INPUTS / name
+
+
+def table_job(
+    client: CohereClient,
+    rendered: TableRequests,
+    reporter: Reporter,
+    options: JobOptions,
+    store: StateStore,
+    key: KeyOptions | None = None,
+) -> JobRecord:
+    """The job of a table's requests (rendered with :func:`job_input_path`), recorded; nothing sent yet.
+
+    With ``key``, the key's job, re-attached, or made with the key's run id.
+    The requests go when the job cannot read them: refused by the check, or
+    stopped before the job was written (a job stopped while splitting resumes
+    from them). Once made, the reuse map and the table are kept under the
+    job's id, for results to write the table again.
+    """
+    from ..errors import CbatchError
+    from .jobs import create_job
+
+    file = rendered.file
+    try:
+        if key is None:
+            job = create_job(client, file, reporter, options, store)
+        else:
+            from .keyed import keyed_job
+
+            job = keyed_job(client, file, reporter, options, store, key)
+    except BaseException as exc:
+        if isinstance(exc, CbatchError) or not _read_by_a_job(store, file):
+            file.unlink(missing_ok=True)
+        raise
+    rendered.sent(job.id, reporter)
+    return job
+
+
+def _read_by_a_job(store: StateStore, file: Path) -> bool:
+    """Whether a job recorded here reads ``file`` (True when the store cannot say: the file is kept)."""
+    try:
+        return any(job.path == str(file.resolve()) for job in store.jobs())
+    except Exception:
+        return True

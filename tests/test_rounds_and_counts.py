@@ -176,6 +176,7 @@ def test_a_job_that_never_ran_or_never_sent_its_parts_exits_14(cli: Cli, tmp_pat
     """Case 8: ``jobs watch`` exited 0 for a job killed while splitting and 10 for parts never sent."""
     from cohere_batch_cli.output.core import Output
     from cohere_batch_cli.state.store import JobRecord, open_store
+    from cohere_batch_cli.tasks.estimating import GuardOptions
     from cohere_batch_cli.tasks.jobs import JobOptions, create_job
 
     store = open_store()
@@ -191,8 +192,10 @@ def test_a_job_that_never_ran_or_never_sent_its_parts_exits_14(cli: Cli, tmp_pat
 
     path = write_jsonl(tmp_path / "requests.jsonl", chat_records(4))
     planned = create_job(
-        None,  # type: ignore[arg-type]  # planning sends nothing
-        path, Output(), JobOptions(label="unsent", model="m", max_bytes=4000, max_records=2), store,
+        None,  # type: ignore[arg-type]  # planning with the context check off asks the API nothing
+        path, Output(),
+        JobOptions(label="unsent", model="m", max_bytes=4000, max_records=2, guard=GuardOptions(check_context=False)),
+        store,
     )  # fmt: skip
     result = cli("jobs", "watch", planned.id, "--plain", exit_code=ExitCode.NEVER_RAN)
     assert "2 of 2 parts were never sent" in result.stderr

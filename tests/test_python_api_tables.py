@@ -32,14 +32,6 @@ def client(sandbox: Any) -> Iterator[cb.Client]:
     made.close()
 
 
-@pytest.fixture
-def api(sandbox: Any) -> Iterator[Api]:
-    """The sandbox's own view, to read what was sent."""
-    made = Api(sandbox)
-    yield made
-    made.close()
-
-
 def test_an_embed_table_run_gives_every_row_its_vectors_in_the_tables_order(
     client: cb.Client, api: Api, tmp_path: Path
 ) -> None:

@@ -126,3 +126,21 @@ def test_an_embed_table_job_and_the_refusals_the_command_line_makes(
         ("alpha", "succeeded"), ("beta", "succeeded"), ("gamma", "succeeded"),
     ]  # fmt: skip
     assert all(len(r["embeddings_float"][0]) == 1024 for r in records)
+
+
+def test_a_keyed_table_job_called_again_is_the_same_job_and_another_prompt_is_refused(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    """The key covers the table's options (the prompt here), as ``--idempotency-key`` does."""
+    table = tmp_path / "t.csv"
+    table.write_text("text\none\ntwo\nthree\n")
+    args: dict[str, Any] = {"table": table, "model": CHAT, "max_records_per_batch": 2}
+    with nothing_printed():
+        job = client.create_job(prompt="Say {{ text }}", idempotency_key="tjob-1", **args)
+        made = sorted(b.id for b in client._api.iter_batches())
+        again = client.create_job(prompt="Say {{ text }}", idempotency_key="tjob-1", **args)
+        with pytest.raises(cb.KeyReused, match="prompt"):
+            client.create_job(prompt="Echo {{ text }}", idempotency_key="tjob-1", **args)
+        after = sorted(b.id for b in client._api.iter_batches())
+    assert again.id == job.id and len(job.parts()) == 2
+    assert after == made  # nothing sent twice

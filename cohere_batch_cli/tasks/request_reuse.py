@@ -180,7 +180,7 @@ class RequestMap:
             db.execute("BEGIN")
             for keys, rows in self._keys.buckets():
                 self._bucket(db, keys, rows, skip)
-            db.execute("CREATE INDEX answers_by_row ON answers (row)")
+            create_map_indexes(db)  # once, after the inserts: cheaper than kept up while inserting
             first_anyway = s.rows > 0 and s.distinct == s.cached
             if first_anyway:  # the cache answers every row: the first is sent all the same
                 self._send_first(db, skip)
@@ -328,6 +328,24 @@ class RequestMap:
                 if not skip[row >> 3] & (1 << (row & 7)):
                     out.write(line)
         self._lines_path.unlink(missing_ok=True)
+
+
+MAP_INDEXES = {
+    "requests_by_row": "requests (row)",
+    "reused_by_row": "reused (row, rep)",
+    "answers_by_row": "answers (row)",
+}
+"""What ``results`` looks up a chunk of rows by, in each of the map's tables (:class:`.table_results.MapReuse`).
+
+Without them every chunk of a table's ``results`` scans a whole table: time
+quadratic in the table's size.
+"""
+
+
+def create_map_indexes(db: sqlite3.Connection) -> None:
+    """The map's indexes by row, for a map being finished or one kept before they existed."""
+    for name, on in MAP_INDEXES.items():
+        db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {on}")
 
 
 def prune_maps(store: StateStore, *, older_than: float, everything: bool = False) -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -120,6 +121,15 @@ def _input_table(
     return table
 
 
+CHUNK_QUERIES = {
+    "reused": "SELECT row, rep FROM reused WHERE row >= ? AND row < ?",
+    "answers": "SELECT row, body FROM answers WHERE row IN (SELECT value FROM json_each(?))",
+    "requests": "SELECT row, key FROM requests WHERE row IN (SELECT value FROM json_each(?))",
+}
+"""What :class:`MapReuse` asks the map for each chunk of rows ``results`` writes: each a search
+by an index of :data:`.request_reuse.MAP_INDEXES`, never a scan of the whole table."""
+
+
 class MapReuse:
     """The rows a table run did not send, read from the map ``create --from`` kept (:mod:`.request_reuse`).
 
@@ -162,6 +172,7 @@ class MapReuse:
         try:
             db = sqlite3.connect(Path(found.map_file).absolute().as_uri() + "?mode=ro", uri=True)
             db.execute("SELECT 1 FROM reused, answers LIMIT 1")
+            _index_kept_map(db, found.map_file)
         except sqlite3.Error as exc:
             reporter.warn(
                 f"cannot read which rows reuse another's answer ({found.map_file}: {exc}): "
@@ -183,21 +194,14 @@ class MapReuse:
         return made
 
     def reused(self, start: int, stop: int) -> dict[int, int]:
-        return dict(
-            self._db.execute(
-                "SELECT row, rep FROM reused WHERE row >= ? AND row < ?", (start, stop)
-            ).fetchall()
-        )
+        return dict(self._db.execute(CHUNK_QUERIES["reused"], (start, stop)).fetchall())
 
     def cached(self, rows: list[int]) -> dict[int, str]:
         if not rows:
             return {}
         return {
             row: bytes(body).decode("utf-8", errors="replace")
-            for row, body in self._db.execute(
-                "SELECT row, body FROM answers WHERE row IN (SELECT value FROM json_each(?))",
-                (json.dumps(rows),),
-            )
+            for row, body in self._db.execute(CHUNK_QUERIES["answers"], (json.dumps(rows),))
         }
 
     def written(self) -> None:
@@ -219,8 +223,7 @@ class MapReuse:
 
         keys = dict(
             self._db.execute(
-                "SELECT row, key FROM requests WHERE row IN (SELECT value FROM json_each(?))",
-                (json.dumps([a[0] for a in answers]),),
+                CHUNK_QUERIES["requests"], (json.dumps([a[0] for a in answers]),)
             ).fetchall()
         )
         entries = [
@@ -249,6 +252,24 @@ class MapReuse:
             self._cache.close()
             self._cache = None
             return otherwise
+
+
+def _index_kept_map(db: sqlite3.Connection, path: str) -> None:
+    """A map kept before it had indexes by row gets them, once: else each chunk of ``results`` scans it whole.
+
+    Building them reads the map once; a map that cannot be written (a read-only
+    folder, a lock held too long) is read as it is, only slower.
+    """
+    from .request_reuse import MAP_INDEXES, create_map_indexes
+
+    found = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    if set(MAP_INDEXES) <= found:
+        return
+    try:
+        with closing(sqlite3.connect(path, timeout=5)) as writable, writable:
+            create_map_indexes(writable)
+    except sqlite3.Error:
+        pass
 
 
 def recorded_table(client: CohereClient, batch: Batch, reporter: Reporter) -> TableInput | None:

@@ -172,9 +172,26 @@ def test_create_from_split_is_a_job_whose_requests_are_kept_until_it_is_pruned(
     assert [json.loads(line)["custom_id"] for line in kept[0].read_text().splitlines()] == [
         "1", "2", "3",
     ]  # fmt: skip
+    assert table_input_rows(job_id) == (1, 1), "the table and its one file, recorded"
     time.sleep(0.02)
     assert job_id in cli("jobs", "prune", "--older-than", "0.01s").stdout
     assert list((state_dir()[0] / "table-jobs").iterdir()) == []
+    assert table_input_rows(job_id) == (0, 0), "the job's table is forgotten with it"
+
+
+def table_input_rows(dataset_id: str) -> tuple[int, int]:
+    """How many rows of the store record ``dataset_id``'s table: its own, and its files'."""
+    import sqlite3
+
+    from cohere_batch_cli.state.store import store_path
+
+    with sqlite3.connect(f"file:{store_path()}?mode=ro", uri=True) as db:
+        return tuple(  # type: ignore[return-value]
+            db.execute(
+                f"SELECT COUNT(*) FROM {table} WHERE dataset_id = ?", (dataset_id,)
+            ).fetchone()[0]
+            for table in ("table_inputs", "table_input_files")
+        )
 
 
 def test_a_table_job_refused_by_the_check_keeps_no_requests(

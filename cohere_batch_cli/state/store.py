@@ -787,11 +787,17 @@ class StateStore:
         )
 
     def delete_job(self, job_id: str) -> None:
-        """Forget a job here (``jobs prune``): its batches and datasets on the API are left alone."""
+        """Forget a job here (``jobs prune``): its batches and datasets on the API are left alone.
+
+        The table a table job was made from (``jobs create --from``, recorded
+        under the job's id) is forgotten with it: no ``results`` can ask for it.
+        """
         try:
             with self._write() as db:
                 db.execute("DELETE FROM job_parts WHERE job_id = ?", (job_id,))
                 db.execute("DELETE FROM job_input_blocks WHERE job_id = ?", (job_id,))
+                db.execute("DELETE FROM table_input_files WHERE dataset_id = ?", (job_id,))
+                db.execute("DELETE FROM table_inputs WHERE dataset_id = ?", (job_id,))
                 db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
         except (sqlite3.Error, UnicodeDecodeError) as exc:
             raise _unusable(self.path, exc) from None

@@ -144,3 +144,7 @@ def test_a_keyed_table_job_called_again_is_the_same_job_and_another_prompt_is_re
         after = sorted(b.id for b in client._api.iter_batches())
     assert again.id == job.id and len(job.parts()) == 2
     assert after == made  # nothing sent twice
+    from cohere_batch_cli.state.store import state_dir
+
+    kept = list((state_dir()[0] / "table-jobs").iterdir())
+    assert len(kept) == 1, f"each call again left a copy of the table's requests: {kept}"

@@ -175,9 +175,8 @@ def start_job(
         assert ctx is not None
         # record: the table's files fingerprinted, for results to write the table again.
         rendered = render_table(ctx, state, table, options.model, record=True, job=True)
-        file = rendered.file
         options = dataclasses.replace(options, input_label=table.label)
-        job = table_job(state.client(), rendered, state.out, options, store, key)
+        job, file = table_job(state.client(), rendered, state.out, options, store, key)
     elif key is None:
         job = create_job(state.client(), file, state.out, options, store)
     else:  # the key's job, re-attached, or made with the key's run id (--idempotency-key)

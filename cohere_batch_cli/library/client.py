@@ -343,10 +343,10 @@ class Client:
             with table_requests_file(
                 spec, model, prices, self._reporter, keep_as=keep_as
             ) as rendered:  # held while the parts are sent, as the command holds it
-                record = table_job(self._api, rendered, self._reporter, options, store, key)
+                record, reads = table_job(self._api, rendered, self._reporter, options, store, key)
                 if key is not None:
                     options = dataclasses.replace(options, label=record.label)
-                kept = input_of(record, rendered.file)
+                kept = input_of(record, reads)
                 send_parts(self._api, record, self._reporter, store, options, path=kept)
             return Job(self, store.job(record.id) or record, store, kept)
         if key is None:

@@ -101,10 +101,13 @@ def table_job(
     options: JobOptions,
     store: StateStore,
     key: KeyOptions | None = None,
-) -> JobRecord:
-    """The job of a table's requests (rendered with :func:`job_input_path`), recorded; nothing sent yet.
+) -> tuple[JobRecord, Path]:
+    """The job of a table's requests (rendered with :func:`job_input_path`), recorded, and the file it reads; nothing sent yet.
 
-    With ``key``, the key's job, re-attached, or made with the key's run id.
+    With ``key``, the key's job, re-attached, or made with the key's run id. A
+    re-attached job reads the requests it was made from while they are still
+    there: the ones rendered again by this call are removed, so each repeat of
+    a key leaves no copy of the table's requests behind.
     The requests go when the job cannot read them: refused by the check, or
     stopped before the job was written (a job stopped while splitting resumes
     from them). Once made, the reuse map and the table are kept under the
@@ -126,7 +129,16 @@ def table_job(
             file.unlink(missing_ok=True)
         raise
     rendered.sent(job.id, reporter)
-    return job
+    if key is not None:
+        from .jobs import input_of
+
+        earlier = input_of(
+            job, None
+        )  # the requests the key's job was made from, if still as checked
+        if earlier is not None and earlier.resolve() != file.resolve():
+            file.unlink(missing_ok=True)
+            return job, earlier
+    return job, file
 
 
 def _read_by_a_job(store: StateStore, file: Path) -> bool:

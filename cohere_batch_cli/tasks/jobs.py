@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from ..state.store import JobRecord, PartRecord, StateStore
     from .jobs_split import SplitPlan
     from .reporting import Reporter
-    from .retrying import RetryOptions
+    from .retrying import Lane, RetryOptions, RetryOutcome
     from .sending import Part
     from .watching import WatchSpec
 
@@ -1159,71 +1159,85 @@ def retry_job(
 ) -> JobRounds:
     """Retry what failed in every part, watch the retries together, and again, until each part holds ``options.rounds`` retries.
 
-    As for one batch (:func:`.retrying.retry_rounds`), ``options.rounds`` counts the
-    retries each part has on the API, however often the command was
-    interrupted and run again; a round is numbered by the fewest retries of a
-    part still to retry, and the pause before it is the one rule,
-    :func:`.retrying.round_pause`, announced as slept. Each part's retry is the
-    retry feature's attempt (intent written first, looked for by name before
-    it is made); one watch follows a round's retries together. Exit 12 when
-    records still fail after the last round, 0 when none do; a watch that ends
-    otherwise (a timeout, a signal) or ``spec``'s deadline (the command's one
-    clock, which ``watch`` follows too) falling in a pause stops the rounds
-    with its own code.
+    The job's side of the one round loop (:func:`.retrying.run_rounds`): a
+    lane per part, its chain, its input cut from the job's file. As for one
+    batch, ``options.rounds`` counts the retries each part has on the API,
+    however often the command was interrupted and run again; a round is
+    numbered by the fewest retries of a part still to retry, and the pause
+    before it is the one rule, :func:`.retrying.round_pause`, announced as
+    slept. Each part's retry is the retry feature's attempt (intent written
+    first, looked for by name before it is made); one watch follows a round's
+    retries together. Exit 12 when records still fail after the last round, 0
+    when none do; a watch that ends otherwise (a timeout, a signal) or
+    ``spec``'s deadline (the command's one clock, which ``watch`` follows too)
+    falling in a pause stops the rounds with its own code.
     """
-    from .retrying import mark_done, pause_before, retry_once
+    from .retrying import run_rounds
 
-    result = JobRounds()
-    rounds, pause = options.rounds, options.pause
-    while True:
-        view = job_view(client, job, store)
-        running = [
-            p.head.id for p in view.parts if p.head is not None and not p.head.status.is_terminal
-        ]
-        if running:
-            code = watch(running)
-            if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
-                result.exit_code = code
-                return result
-            view = job_view(client, job, store)
-        result.left = view.left
-        due = [
-            p for p in view.parts if p.left and p.root is not None and len(p.attempts) - 1 < rounds
-        ]
-        if not result.left or not due:
-            break
-        number = 1 + min(len(p.attempts) - 1 for p in due)
-        if number > 1 and not pause_before(number, rounds, pause, reporter, spec.deadline):
-            result.exit_code = ExitCode.TIMEOUT
-            result.stopped = f"before round {number} of {rounds}"
-            return result
-        made = []
-        with _workdir(store) as work:
-            for part in due:
-                assert part.root is not None
-                each = part_retry(
-                    job, part.record, path, work, store, options,
-                    still_wanted=lambda: still_wanted(store, job),
-                )  # fmt: skip
-                reporter.info(
-                    f"part {part.record.part} of {len(view.parts)}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
-                )
-                outcome = retry_once(client, part.root.id, reporter, each, store=store)
-                if outcome.batch is not None:
-                    made.append(outcome)
-                    result.made.append(outcome.batch.id)
-                    if on_attempt is not None:
-                        on_attempt(outcome.batch)
-        if not made:
-            break
-        code = watch([o.batch.id for o in made if o.batch is not None])
-        for outcome in made:
-            mark_done(store, outcome)
-        if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
-            result.exit_code = code
-            return result
+    lanes = _PartLanes(client, job, reporter, store, options, path, on_attempt)
+    stop = run_rounds(
+        lanes, options, reporter, watch=lambda batches: watch([b.id for b in batches]),
+        deadline=spec.deadline, store=store,
+    )  # fmt: skip
+    result = lanes.result
+    if stop is not None:
+        result.exit_code, result.stopped = stop.exit_code, stop.stopped
+        return result
     result.exit_code = ExitCode.RECORDS_FAILED if result.left else ExitCode.OK
     return result
+
+
+@dataclass
+class _PartLanes:
+    """A job's rounds: a lane per sent part, its chain, retried with its input cut from the job's file."""
+
+    client: CohereClient
+    job: JobRecord
+    reporter: Reporter
+    store: StateStore
+    options: RetryOptions
+    path: Path | None
+    on_attempt: Callable[[Batch], None] | None
+    result: JobRounds = field(default_factory=JobRounds)
+    parts: int = 0
+    done_on_stop: bool = True
+
+    def read(self) -> list[Lane]:
+        from .retrying import Lane
+
+        view = job_view(self.client, self.job, self.store)
+        self.result.left, self.parts = view.left, len(view.parts)
+        return [
+            Lane(p.head, len(p.attempts) - 1, p.left > 0 and p.root is not None, key=p)
+            for p in view.parts
+            if p.head is not None
+        ]
+
+    def folder(self) -> AbstractContextManager[Path | None]:
+        return _workdir(self.store)
+
+    def retry(self, lane: Lane, work: Path | None) -> RetryOutcome:
+        from .retrying import retry_once
+
+        part: PartView = lane.key
+        assert part.root is not None and work is not None
+        store, job = self.store, self.job
+        each = part_retry(
+            job, part.record, self.path, work, store, self.options,
+            still_wanted=lambda: still_wanted(store, job),
+        )  # fmt: skip
+        self.reporter.info(
+            f"part {part.record.part} of {self.parts}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
+        )
+        outcome = retry_once(self.client, part.root.id, self.reporter, each, store=store)
+        if outcome.batch is not None:
+            self.result.made.append(outcome.batch.id)
+            if self.on_attempt is not None:
+                self.on_attempt(outcome.batch)
+        return outcome
+
+    def ended(self, made: list[RetryOutcome]) -> None:
+        """Nothing to count here: the next pass reads every part's counts afresh."""
 
 
 def part_retry(

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import naming, pace
 from ..errors import NotReady, RecordsStillFailing, ResultsExpired, UsageError
@@ -527,6 +527,205 @@ def pause_before(
     return True
 
 
+@dataclass
+class Lane:
+    """One chain the rounds retry, as read at the start of a pass: a batch's own, or one part's of a job."""
+
+    head: Batch
+    """The chain's newest attempt."""
+    made: int
+    """Retries the chain holds on the API (attempts less the first)."""
+    left: bool
+    """Whether records may still be sent again once the head ended (a batch's is known only after a retry selects)."""
+    resumable: bool = False
+    """The head is an attempt this machine made and never saw end: retried (picked up) and watched as the round it was."""
+    key: Any = None
+    """What the caller needs to retry the lane (a job's part)."""
+
+
+class Lanes(Protocol):
+    """What differs between a batch's rounds and a job's, as data and hooks for :func:`run_rounds`."""
+
+    done_on_stop: bool
+    """Mark a round's attempts done when its watch stops early (a job's), or leave them to be picked up (a batch's)."""
+
+    def read(self) -> list[Lane]:
+        """The lanes as the API holds them now."""
+        ...
+
+    def folder(self) -> AbstractContextManager[Path | None]:
+        """A round's work folder (a job's part inputs), removed after the round's retries."""
+        ...
+
+    def retry(self, lane: Lane, work: Path | None) -> RetryOutcome:
+        """One lane's retry (or the attempt an earlier run made), with the caller's notices and hooks."""
+        ...
+
+    def ended(self, made: list[RetryOutcome]) -> None:
+        """A round's retries were watched to their end: count what still fails."""
+        ...
+
+
+@dataclass
+class RoundsStop:
+    """Why rounds stopped before their end: a watch's or the deadline's exit code."""
+
+    exit_code: ExitCode
+    stopped: str | None = None
+    """Where the deadline stopped the rounds outside a watch (a pause), in words."""
+
+
+WatchBatches = Callable[[list["Batch"]], ExitCode]
+"""Follows batches to their end in one watch; returns the watch's exit code."""
+
+
+def run_rounds(
+    lanes: Lanes,
+    options: RetryOptions,
+    reporter: Reporter,
+    *,
+    watch: WatchBatches,
+    deadline: float | None,
+    store: StateStore | None,
+) -> RoundsStop | None:
+    """The one round loop, for a batch's chain and a job's parts alike; None when the rounds ran to their end.
+
+    Each pass reads the lanes afresh (so ``options.rounds`` counts the retries
+    on the API, however often the command was interrupted and run again),
+    watches every running head in one watch, then retries every lane due (one
+    with records left and fewer than ``rounds`` retries, or one to pick up),
+    after the pause before the round, :func:`round_pause`, numbered by the
+    fewest retries of a lane due; and watches the new attempts together. A watch
+    that ends otherwise than OK or FAILED (a timeout, a cancel, a signal) or the
+    deadline falling in a pause stops the rounds with its code.
+    """
+    rounds = options.rounds
+    while True:
+        current = lanes.read()
+        while running := [
+            lane.head for lane in current if not lane.head.status.is_terminal and not lane.resumable
+        ]:
+            code = watch(running)
+            if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
+                return RoundsStop(code)
+            current = lanes.read()
+        due = [
+            lane
+            for lane in current
+            if lane.resumable or (lane.left and lane.head.status.is_terminal and lane.made < rounds)
+        ]
+        if not due:
+            return None
+        number = 1 + min(lane.made for lane in due)
+        resuming = any(lane.resumable for lane in due)
+        if (
+            number > 1
+            and not resuming
+            and not pause_before(number, rounds, options.pause, reporter, deadline)
+        ):
+            return RoundsStop(ExitCode.TIMEOUT, f"before round {number} of {rounds}")
+        with lanes.folder() as work:
+            made = [o for o in (lanes.retry(lane, work) for lane in due) if o.batch is not None]
+        if not made:
+            return None
+        code = watch([o.batch for o in made if o.batch is not None])
+        good = code in (ExitCode.OK, ExitCode.BATCH_FAILED)
+        if good or lanes.done_on_stop:
+            for outcome in made:
+                mark_done(store, outcome)
+        if not good:
+            return RoundsStop(code)
+        lanes.ended(made)
+
+
+@dataclass
+class _BatchLanes:
+    """A batch's rounds: one lane, its chain, retried from the root."""
+
+    client: CohereClient
+    batch_id: str
+    reporter: Reporter
+    options: RetryOptions
+    store: StateStore | None
+    on_attempt: Callable[[RetryOutcome], None] | None
+    result: RoundsOutcome = field(default_factory=RoundsOutcome)
+    chain: Chain | None = None
+    done_on_stop: bool = False
+    _stopped: bool = False
+    """The last round ended, or its retry found nothing to send: the lane is not due however many rounds are left."""
+
+    def read(self) -> list[Lane]:
+        from .lineage import resolve_chain
+
+        if self._stopped:  # counted already: nothing more to read
+            return []
+        self.chain = chain = resolve_chain(
+            self.client,
+            self.client.get_batch(self.batch_id),
+            store=self.store,
+            reporter=self.reporter,
+        )
+        still = self.result.still_failing
+        left = still is None or still > 0  # unknown until a retry selects
+        return [Lane(chain.head, chain.head_number - 1, left, resumable(chain, self.store))]
+
+    def folder(self) -> AbstractContextManager[Path | None]:
+        from contextlib import nullcontext
+
+        return nullcontext()
+
+    def retry(self, lane: Lane, work: Path | None) -> RetryOutcome:
+        assert self.chain is not None
+        outcome = _attempt(self.client, self.chain, self.reporter, self.options, self.store)
+        self.result.outcomes.append(outcome)
+        if self.on_attempt is not None:
+            self.on_attempt(outcome)
+        if outcome.batch is None:  # nothing to send again
+            self.result.still_failing = (
+                outcome.selection.still_failing if outcome.selection is not None else 0
+            )
+            self.result.last = lane.head
+            self._stopped = True
+        return outcome
+
+    def ended(self, made: list[RetryOutcome]) -> None:
+        (outcome,) = made
+        assert outcome.batch is not None
+        result = self.result
+        ended = self.client.get_batch(outcome.batch.id)
+        before = (
+            outcome.selection.still_failing
+            if outcome.selection is not None
+            else ended.num_records or 0
+        )
+        result.still_failing = max(0, before - ended.num_successful_records)
+        result.last = ended
+        last_round = outcome.attempt - 1 >= self.options.rounds
+        if (result.still_failing == 0 or last_round) and outcome.schema is not None:
+            # the API counts an invalid answer as a success: the outputs say what is left
+            result.still_failing = _left_after(
+                self.client, ended.id, self.reporter, self.options, self.store
+            )
+        if result.still_failing == 0 or last_round:
+            self._stopped = True
+
+    def finish(self) -> None:
+        """The rounds ran to their end: say why nothing was sent, and what the chain still fails."""
+        assert self.chain is not None
+        result, chain = self.result, self.chain
+        if result.last is not None and self._stopped:
+            return
+        made, rounds = chain.head_number - 1, self.options.rounds
+        if not result.outcomes and made:
+            self.reporter.info(
+                f"batch {chain.root.id} has {made} retr{'y' if made == 1 else 'ies'} already: "
+                f"--rounds {rounds} allows {rounds} in all, so nothing is sent again"
+            )
+        result.last = chain.head
+        if result.still_failing is None:
+            result.still_failing = _not_succeeded(chain)
+
+
 def retry_rounds(
     client: CohereClient,
     batch_id: str,
@@ -540,6 +739,7 @@ def retry_rounds(
 ) -> RoundsOutcome:
     """Retry what failed and watch it, again and again, until the chain holds ``options.rounds`` retries.
 
+    The batch's side of :func:`run_rounds`: one lane, its chain.
     ``options.rounds`` counts the retries that exist (on the API, by their names), not
     those this run made: a run interrupted after its first round and run again
     makes the rest, never ``rounds`` more. A chain whose newest attempt still
@@ -552,72 +752,18 @@ def retry_rounds(
     rounds with their own code. An attempt that ends FAILED (every record it
     sent failed again) is a round like any other.
     """
-    from .lineage import resolve_chain
-
-    result = RoundsOutcome()
-    rounds, pause = options.rounds, options.pause
+    lanes = _BatchLanes(client, batch_id, reporter, options, store, on_attempt)
+    result = lanes.result
     first = client.get_batch(batch_id)
     with run_lock(store, run_of(first, store), wait=options.wait_lock):
-        while True:
-            chain = resolve_chain(
-                client, client.get_batch(batch_id), store=store, reporter=reporter
-            )
-            head = chain.head
-            again = resumable(chain, store)
-            if not head.status.is_terminal and not again:
-                code = watch(head)
-                if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
-                    result.exit_code = code
-                    return result
-                continue
-            made = chain.head_number - 1  # retries in all, as the API holds them
-            if made >= rounds and not again:
-                if not result.outcomes and made:
-                    reporter.info(
-                        f"batch {chain.root.id} has {made} retr{'y' if made == 1 else 'ies'} already: "
-                        f"--rounds {rounds} allows {rounds} in all, so nothing is sent again"
-                    )
-                result.last = head
-                if result.still_failing is None:
-                    result.still_failing = _not_succeeded(chain)
-                break
-            if (
-                made
-                and not again
-                and not pause_before(made + 1, rounds, pause, reporter, spec.deadline)
-            ):
-                result.exit_code = ExitCode.TIMEOUT
-                result.stopped = f"before round {made + 1} of {rounds}"
-                return result
-            outcome = _attempt(client, chain, reporter, options, store)
-            result.outcomes.append(outcome)
-            if on_attempt is not None:
-                on_attempt(outcome)
-            if outcome.batch is None:  # nothing to send again
-                result.still_failing = (
-                    outcome.selection.still_failing if outcome.selection is not None else 0
-                )
-                result.last = head
-                break
-            code = watch(outcome.batch)
-            if code not in (ExitCode.OK, ExitCode.BATCH_FAILED):
-                result.exit_code = code
-                return result
-            mark_done(store, outcome)
-            ended = client.get_batch(outcome.batch.id)
-            before = (
-                outcome.selection.still_failing
-                if outcome.selection is not None
-                else ended.num_records or 0
-            )
-            result.still_failing = max(0, before - ended.num_successful_records)
-            result.last = ended
-            last_round = outcome.attempt - 1 >= rounds
-            if (result.still_failing == 0 or last_round) and outcome.schema is not None:
-                # the API counts an invalid answer as a success: the outputs say what is left
-                result.still_failing = _left_after(client, ended.id, reporter, options, store)
-            if result.still_failing == 0 or last_round:
-                break
+        stop = run_rounds(
+            lanes, options, reporter, watch=lambda batches: watch(batches[0]),
+            deadline=spec.deadline, store=store,
+        )  # fmt: skip
+    if stop is not None:
+        result.exit_code, result.stopped = stop.exit_code, stop.stopped
+        return result
+    lanes.finish()
     result.exit_code = ExitCode.RECORDS_FAILED if result.still_failing else ExitCode.OK
     return result
 

@@ -157,7 +157,7 @@ def _acquire(path: Path, what: str, wait: float) -> IO[str] | None:
             if time.monotonic() < deadline:
                 time.sleep(min(POLL, max(0.0, deadline - time.monotonic())))
                 continue
-            holder = _holder(path)
+            holder = _holder_noted(path)
             handle.close()
             waited = f" (waited {wait:g} s)" if wait > 0 else ""
             raise RunBusy(
@@ -173,6 +173,25 @@ def _acquire(path: Path, what: str, wait: float) -> IO[str] | None:
     except OSError:
         pass  # the lock is held; only the holder's name is lost
     return handle
+
+
+NOTE_GRACE = 0.5
+"""Seconds a busy lock's note is read again while it is empty: its holder writes it just after taking the lock."""
+
+
+def _holder_noted(path: Path) -> Holder:
+    """The holder as its note names it, read again for a moment while the note is not written yet.
+
+    A holder takes the lock, then writes its pid and time: a process that
+    finds the lock busy in between would read an empty note and say "pid
+    unknown" of a holder that names itself a few milliseconds later.
+    """
+    deadline = time.monotonic() + NOTE_GRACE
+    while True:
+        holder = _holder(path)
+        if holder.pid is not None or time.monotonic() >= deadline:
+            return holder
+        time.sleep(0.02)
 
 
 def _holder(path: Path) -> Holder:

@@ -12,7 +12,6 @@ store" is a fresh one, as on another machine.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -28,7 +27,7 @@ from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.idempotency import run_id_of
 from tests.conftest import TEST_KEY, Cli
 from tests.support.flows import chat_records, write_jsonl
-from tests.support.keyed import made_for
+from tests.support.keyed import job_made_for, made_for
 from tests.support.quiet import nothing_printed
 
 MODEL = "command-r-08-2024"
@@ -239,21 +238,6 @@ with cb.Client(on_event=on_event) as client:
         os.kill(os.getpid(), signal.SIGKILL)
     print(job.id)
 """
-
-
-def job_made_for(sandbox: Any, key: str) -> tuple[list[str], list[str]]:
-    """The batches and datasets on the sandbox named for the parts of the key's job."""
-    from cohere_batch_cli.naming import parse_batch_name
-
-    run_id = run_id_of(key)
-    with CohereClient(TEST_KEY, sandbox.base_url) as api:
-        batches = [
-            b.id for b in api.iter_batches()
-            if (lineage := parse_batch_name(b.name)[1]) is not None and lineage.job_id == run_id
-        ]  # fmt: skip
-        inputs = re.compile(rf"-{run_id}-p\d+$")  # the parts' inputs, not their outputs
-        datasets = [d.id for d in api.iter_datasets() if inputs.search(d.name)]
-    return batches, datasets
 
 
 @pytest.mark.parametrize("store", ["the same store", "an empty store"])

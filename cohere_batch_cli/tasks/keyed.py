@@ -53,12 +53,24 @@ class KeyOptions:
 
 
 def table_fields(run: TableSpec) -> tuple[tuple[str, str], ...]:
-    """A table run's options that shape its requests, as the key's fields."""
-    fields = {  # not the table's path: the same table elsewhere (another runner's checkout) is the same request
+    """A table run's input and options that shape its requests, as the key's fields.
+
+    The input is the table's own fingerprint (its files' names within it, sizes
+    and contents), not the rendered requests': those leave out what the answer
+    cache already holds, so a call made again once the first run's results
+    filled the cache would send fewer requests and read as another request.
+    The table's path is not in it either: the same table elsewhere (another
+    runner's checkout) is the same request.
+    """
+    from .tables import table_fingerprint, table_prints
+
+    fields = {
+        INPUT: table_fingerprint(table_prints(run.table)),
         "prompt": run.template,
         "system": run.system,
         "id_column": run.id_column,
         "embed": run.embed,
+        "dedupe": None if run.dedupe else "off",
     }
     for name, value in sorted(run.options.items()):
         fields[name] = json.dumps(value, sort_keys=True)

@@ -220,6 +220,8 @@ class RequestMap:
 
         target_dir = state_dir()[0] / MAP_FOLDER
         target = target_dir / f"{dataset_id}.sqlite3"
+        if target.exists():  # an earlier call made this run (an idempotency key's, found again):
+            return  # its map says what its dataset holds; this call's may count the cache's answers since
         s = self.summary
         try:
             target_dir.mkdir(parents=True, exist_ok=True)

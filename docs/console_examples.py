@@ -112,10 +112,6 @@ class Page:
     columns: int = 100
     setup: Callable[[Path, dict[str, str]], None] = lambda work, env: None
     config: dict[str, str] = field(default_factory=dict)
-    optional: dict[str, str] = field(default_factory=dict)
-    """Commands that need a module the test extra leaves out (``{"python read_polars.py":
-    "polars"}``): without it installed the step is skipped, said on stderr, and its
-    documented output kept; with it, checked like any other."""
 
 
 def _requests_from_guide(work: Path, env: dict[str, str]) -> None:
@@ -214,7 +210,7 @@ PAGES: dict[str, Page] = {
     "docs/configuration.md": Page(setup=_config_profile),
     "docs/tables.md": Page(setup=_tables),
     # polars is left out of the test extra (a 55 MB wheel): its reader runs where it is installed.
-    "docs/tables-guide.md": Page(setup=_tables_guide, optional={"python read_polars.py": "polars"}),
+    "docs/tables-guide.md": Page(setup=_tables_guide),
 }
 """The pages with console examples, and how each runs (its prose names the sandbox settings)."""
 
@@ -325,13 +321,6 @@ def substitute(command: str, bindings: dict[str, str]) -> str:
     return command
 
 
-def _installed(module: str | None) -> bool:
-    """True unless ``module`` is named and cannot be found (it is never imported here)."""
-    import importlib.util
-
-    return module is None or importlib.util.find_spec(module) is not None
-
-
 def run_page(name: str, page: Page, *, write: bool) -> list[str]:
     """Run a page's examples; returns what differs (and rewrites the page with ``write``)."""
     path = ROOT / name
@@ -345,13 +334,6 @@ def run_page(name: str, page: Page, *, write: bool) -> list[str]:
         for block, steps in sessions(text):
             written = ["```console"]
             for command, documented in steps:
-                if not _installed(page.optional.get(command)):
-                    print(
-                        f"{name}: skipped $ {command} ({page.optional[command]} is not installed)",
-                        file=sys.stderr,
-                    )
-                    written += [f"$ {command}", *documented]
-                    continue
                 real = session.run(substitute(command, bindings))
                 written.append(f"$ {command}")
                 if block_matches(documented, real, bindings):

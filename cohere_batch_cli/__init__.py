@@ -81,6 +81,8 @@ __all__ = [
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: --version stays as cheap
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr__ below
+    from collections.abc import Callable
+
     from .api.errors import (
         AuthenticationError,
         BadRequestError,
@@ -114,21 +116,39 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .results import ResultsSummary
 
 
-def __getattr__(name: str) -> object:
-    """A public name, imported from its module the first time it is asked for, then kept."""
-    where = _PUBLIC.get(name)
-    if where is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
+def _lazy_names(
+    module: str, homes: "dict[str, str]"
+) -> "tuple[Callable[[str], object], Callable[[], list[str]]]":
+    """The ``__getattr__`` and ``__dir__`` (PEP 562) of a module whose names live in other modules.
 
-    value = getattr(import_module(f"{__name__}.{where}"), name)
-    globals()[name] = value
-    return value
+    The one lazy-name mechanism of the package: this package's names and
+    :mod:`cohere_batch_cli.engine`'s. ``homes`` maps each name to its home
+    module under this package (``""`` for the package itself), written
+    ``module:attribute`` where the name differs at home. Importing the module
+    imports nothing; a name's home is imported when the name is first asked
+    for. The value is looked up again on every ask, never kept: a name is
+    always its home module's current value, so a program (or a test) that
+    replaces a function in its home module is seen through every tier.
+    """
+
+    def __getattr__(name: str) -> object:
+        home = homes.get(name)
+        if home is None:
+            raise AttributeError(f"module {module!r} has no attribute {name!r}")
+        from importlib import import_module
+
+        path, _, attribute = home.partition(":")
+        return getattr(import_module(f"{__name__}.{path}" if path else __name__), attribute or name)
+
+    def __dir__() -> "list[str]":
+        return sorted(set(vars(sys.modules[module])) | set(homes))
+
+    return __getattr__, __dir__
 
 
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = _lazy_names(__name__, _PUBLIC)
 
 
 def version_line() -> str:
+    """The line ``cbatch --version`` prints: cbatch's version and Python's."""
     return f"cbatch {__version__} (Python {sys.version.split()[0]})"

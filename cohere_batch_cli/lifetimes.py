@@ -16,6 +16,7 @@ from .api.models import Batch, BatchStatus, Dataset
 
 
 def now_utc() -> datetime:
+    """Now, in UTC: the moment the API's times are compared with."""
     return datetime.now(timezone.utc)
 
 

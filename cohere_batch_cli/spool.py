@@ -40,6 +40,7 @@ class Input:
 
 
 def is_stdin(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is ``-``: the input is read from stdin (and spooled, as it can be read once)."""
     return os.fspath(path) == STDIN
 
 

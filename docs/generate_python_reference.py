@@ -18,9 +18,16 @@ from generated_page import write_or_check
 REFERENCE = Path(__file__).with_name("python-reference.md")
 HEADER = """# Python API reference
 
-Every public name of `import cohere_batch_cli as cb`, made from the code's own signatures
-and docstrings by `docs/generate_python_reference.py` (the tests fail when this page is
-stale). The guide, with examples, is [Python API](python-api.md).
+Every public name of `import cohere_batch_cli as cb` and of its engine tier, made from the
+code's own signatures and docstrings by `docs/generate_python_reference.py` (the tests fail
+when this page is stale). The guide, with examples, is [Python API](python-api.md).
+"""
+
+ENGINE_HEADER = """# The engine
+
+`from cohere_batch_cli import engine`: the run model's entry points and option values, what
+every `cbatch` command is made of. The guide:
+[the engine](python-api.md#the-engine-what-the-command-line-is-made-of).
 """
 
 
@@ -75,14 +82,18 @@ def _error(name: str, cls: type) -> str:
     return f"| `cb.{name}` | {int(cls.exit_code)} | {parents} | {first} |"  # type: ignore[attr-defined]
 
 
-def _section(name: str, obj: Any) -> str:
+def _section(name: str, obj: Any, prefix: str = "cb") -> str:
     import enum
 
-    lines = [f"## cb.{name}", ""]
+    lines = [f"## {prefix}.{name}", ""]
     if inspect.isclass(obj) and issubclass(obj, enum.Enum):
         lines += ["```python", f"class {name}({obj.__bases__[0].__name__})", "```", ""]
     elif inspect.isclass(obj):
         lines += ["```python", f"class {_signature(name, obj, returns=False)}", "```", ""]
+    elif inspect.isfunction(obj):
+        lines += ["```python", f"def {_signature(name, obj)}", "```", ""]
+    elif isinstance(obj, (set, frozenset)):  # in order: a set's own order changes with each run
+        lines += ["```python", f"{name} = {type(obj).__name__}({sorted(obj)!r})", "```", ""]
     else:
         lines += ["```python", f"{name} = {obj!r}", "```", ""]
     if _doc(obj):
@@ -119,6 +130,7 @@ def _section(name: str, obj: Any) -> str:
 
 def render() -> str:
     import cohere_batch_cli as cb
+    from cohere_batch_cli import engine
 
     names = sorted(n for n in cb.__all__ if n != "__version__")
     objects = {name: getattr(cb, name) for name in names}
@@ -133,6 +145,8 @@ def render() -> str:
         + "\n".join(_error(n, objects[n]) for n in errors)
         + "\n"
     )
+    parts.append(ENGINE_HEADER)
+    parts += [_section(n, getattr(engine, n), "engine") for n in sorted(engine.__all__)]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import cohere_batch_cli as cb
+from cohere_batch_cli import engine
 from tests.conftest import TEST_KEY
 from tests.support.quiet import nothing_printed
 
@@ -57,6 +58,34 @@ def test_every_public_name_is_on_the_page() -> None:
     assert missing == []
 
 
+ENGINE_SECTION = "## The engine: what the command line is made of"
+
+
+def engine_section() -> str:
+    """The page's section on the engine, up to the next section of the same level."""
+    text = PAGE.read_text(encoding="utf-8")
+    assert ENGINE_SECTION in text
+    section = text.split(ENGINE_SECTION, 1)[1]
+    return re.split(r"^## ", section, maxsplit=1, flags=re.M)[0]
+
+
+def test_the_engine_section_lists_exactly_the_engine_names() -> None:
+    """A name in ``engine.__all__`` not on the page, or on the page and gone from the code, fails."""
+    listed = re.findall(r"^- `(\w+)`: \S", engine_section(), flags=re.M)
+    assert len(listed) == len(set(listed)), "a name listed twice"
+    assert sorted(set(engine.__all__) - set(listed)) == [], "in engine.__all__, not on the page"
+    assert sorted(set(listed) - set(engine.__all__)) == [], "on the page, not in engine.__all__"
+
+
+def test_the_engine_names_are_its_homes_and_each_says_what_it_is_for() -> None:
+    homes = engine._HOMES
+    assert sorted(homes) == sorted(engine.__all__)
+    for name in engine.__all__:
+        value = getattr(engine, name)
+        if callable(value):
+            assert (value.__doc__ or "").strip(), f"{name} has no docstring"
+
+
 def test_the_python_reference_is_generated_from_the_code_and_current() -> None:
     import sys
 
@@ -72,3 +101,5 @@ def test_the_python_reference_is_generated_from_the_code_and_current() -> None:
     text = (docs / "python-reference.md").read_text(encoding="utf-8")
     for name in cb.__all__:
         assert name == "__version__" or f"`cb.{name}`" in text or f"## cb.{name}" in text, name
+    for name in engine.__all__:
+        assert f"## engine.{name}\n" in text, name

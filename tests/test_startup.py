@@ -143,3 +143,11 @@ def test_importing_the_package_loads_nothing_but_itself() -> None:
     assert imported_after("import cohere_batch_cli") - imported_after("pass") == {
         "cohere_batch_cli"
     }
+
+
+def test_importing_the_engine_loads_nothing_but_it() -> None:
+    """``from cohere_batch_cli import engine`` is as free as the package: each name loads its home when used."""
+    assert imported_after("import cohere_batch_cli.engine") - imported_after("pass") == {
+        "cohere_batch_cli",
+        "cohere_batch_cli.engine",
+    }

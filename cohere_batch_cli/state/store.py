@@ -59,6 +59,7 @@ def state_dir() -> tuple[Path, str]:
 
 
 def store_path() -> Path:
+    """The state store file: :data:`FILE_NAME` in :func:`state_dir`'s folder."""
     return state_dir()[0] / FILE_NAME
 
 

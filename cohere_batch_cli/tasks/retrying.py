@@ -805,6 +805,7 @@ def _not_succeeded(chain: Chain) -> int:
 
 
 def still_failing_error(count: int, batch_id: str) -> RecordsStillFailing:
+    """The error (exit 12) of ``count`` records still failing after the last round, naming how to see them."""
     return RecordsStillFailing(
         f"{count:,} record{'' if count == 1 else 's'} still failing after the last round",
         hint=f"see them with: cbatch results {batch_id} --failed-only",

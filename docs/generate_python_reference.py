@@ -26,7 +26,8 @@ when this page is stale). The guide, with examples, is [Python API](python-api.m
 ENGINE_HEADER = """# The engine
 
 `from cohere_batch_cli import engine`: the run model's entry points and option values, what
-every `cbatch` command is made of. The guide:
+every `cbatch` command is made of. Each with its signature and the first paragraph of its
+docstring (the rest is in the code). The guide:
 [the engine](python-api.md#the-engine-what-the-command-line-is-made-of).
 """
 
@@ -82,7 +83,8 @@ def _error(name: str, cls: type) -> str:
     return f"| `cb.{name}` | {int(cls.exit_code)} | {parents} | {first} |"  # type: ignore[attr-defined]
 
 
-def _section(name: str, obj: Any, prefix: str = "cb") -> str:
+def _section(name: str, obj: Any, prefix: str = "cb", *, whole: bool = True) -> str:
+    """A name's section; not ``whole`` (the engine's): its signature and first paragraph only."""
     import enum
 
     lines = [f"## {prefix}.{name}", ""]
@@ -96,6 +98,9 @@ def _section(name: str, obj: Any, prefix: str = "cb") -> str:
         lines += ["```python", f"{name} = {type(obj).__name__}({sorted(obj)!r})", "```", ""]
     else:
         lines += ["```python", f"{name} = {obj!r}", "```", ""]
+    if not whole:
+        summary = _doc(obj).split("\n\n")[0]
+        return "\n".join(lines + ([summary, ""] if summary else []))
     if _doc(obj):
         lines += [_doc(obj), ""]
     if inspect.isclass(obj) and issubclass(obj, enum.Enum):
@@ -146,7 +151,9 @@ def render() -> str:
         + "\n"
     )
     parts.append(ENGINE_HEADER)
-    parts += [_section(n, getattr(engine, n), "engine") for n in sorted(engine.__all__)]
+    parts += [
+        _section(n, getattr(engine, n), "engine", whole=False) for n in sorted(engine.__all__)
+    ]
     return "\n".join(parts).rstrip() + "\n"
 
 

@@ -16,6 +16,10 @@ _PUBLIC: dict[str, str] = {
     "Client": "library.client",
     "Run": "library.run",
     "Job": "library.job",
+    "PromptTable": "library.sources",
+    "EmbedTable": "library.sources",
+    "Dataset": "library.sources",
+    "Split": "library.sources",
     "Event": "library.events",
     "EventKind": "library.events",
     "Batch": "api.models",
@@ -55,6 +59,8 @@ __all__ = [
     "Client",
     "CohereAPIError",
     "ConfigError",
+    "Dataset",
+    "EmbedTable",
     "Event",
     "EventKind",
     "ExitCode",
@@ -67,12 +73,14 @@ __all__ = [
     "NoMatch",
     "NotFoundError",
     "NotReady",
+    "PromptTable",
     "RateLimitError",
     "ResultsError",
     "ResultsExpired",
     "ResultsSummary",
     "Run",
     "ServerError",
+    "Split",
     "UsageError",
     "WaitTimeout",
     "__version__",
@@ -113,6 +121,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .library.events import Event, EventKind
     from .library.job import Job
     from .library.run import Run
+    from .library.sources import Dataset, EmbedTable, PromptTable, Split
     from .results import ResultsSummary
 
 

@@ -278,7 +278,7 @@ def test_the_package_root_imports_nothing_and_names_only_public_modules() -> Non
     import cohere_batch_cli
 
     assert GRAPH[NAME] == set()
-    public_modules = {"library.client", "library.run", "library.job", "library.events", "api.models", "api.errors",
+    public_modules = {"library.client", "library.run", "library.job", "library.events", "library.sources", "api.models", "api.errors",
                       "errors", "exit_codes", "results"}  # fmt: skip
     assert set(cohere_batch_cli._PUBLIC.values()) <= public_modules
     for name, module in cohere_batch_cli._PUBLIC.items():

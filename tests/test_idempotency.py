@@ -141,13 +141,15 @@ def test_a_table_run_with_a_key_is_refused_when_its_prompt_changes(
     key = f"reviews-{uuid.uuid4()}"
     with nothing_printed():
         run = client.create(
-            table=table, prompt="Classify: {{ text }}", model=MODEL, idempotency_key=key,
-            max_tokens=20,
-        )  # fmt: skip
+            cb.PromptTable(table, "Classify: {{ text }}", max_tokens=20),
+            model=MODEL,
+            idempotency_key=key,
+        )
         again = client.create(
-            table=table, prompt="Classify: {{ text }}", model=MODEL, idempotency_key=key,
-            max_tokens=20,
-        )  # fmt: skip
+            cb.PromptTable(table, "Classify: {{ text }}", max_tokens=20),
+            model=MODEL,
+            idempotency_key=key,
+        )
         assert again.id == run.id
         moved = (
             tmp_path / "elsewhere" / "reviews.csv"
@@ -155,15 +157,17 @@ def test_a_table_run_with_a_key_is_refused_when_its_prompt_changes(
         moved.parent.mkdir()
         moved.write_bytes(table.read_bytes())
         elsewhere = client.create(
-            table=moved, prompt="Classify: {{ text }}", model=MODEL, idempotency_key=key,
-            max_tokens=20,
-        )  # fmt: skip
+            cb.PromptTable(moved, "Classify: {{ text }}", max_tokens=20),
+            model=MODEL,
+            idempotency_key=key,
+        )
         assert elsewhere.id == run.id
         with pytest.raises(cb.KeyReused) as refused:
             client.create(
-                table=table, prompt="Summarize: {{ text }}", model=MODEL, idempotency_key=key,
-                max_tokens=20,
-            )  # fmt: skip
+                cb.PromptTable(table, "Summarize: {{ text }}", max_tokens=20),
+                model=MODEL,
+                idempotency_key=key,
+            )
     text = str(refused.value)
     assert 'prompt: "Classify: {{ text }}", now "Summarize: {{ text }}"' in text
     assert "max_tokens" not in text
@@ -229,7 +233,7 @@ def on_event(event):
 with cb.Client(on_event=on_event) as client:
     try:
         job = client.create_job(
-            path, model=model, name="nightly", max_records_per_batch=2, idempotency_key=key
+            path, model=model, name="nightly", split=cb.Split(max_records=2), idempotency_key=key
         )
     except cb.KeyReused as error:
         print(error, file=sys.stderr)
@@ -294,7 +298,9 @@ def test_a_key_names_one_batch_or_one_job_never_both(
     batch_key, job_key = f"one-{uuid.uuid4()}", f"job-{uuid.uuid4()}"
     with nothing_printed():
         client.create(requests, model=MODEL, idempotency_key=batch_key)
-        client.create_job(requests, model=MODEL, max_records_per_batch=2, idempotency_key=job_key)
+        client.create_job(
+            requests, model=MODEL, split=cb.Split(max_records=2), idempotency_key=job_key
+        )
         # this machine's record of each key, then (another machine) the API's names alone
         for said_job, said_batch in (
             ("this machine's record", "this machine's record"),
@@ -302,7 +308,7 @@ def test_a_key_names_one_batch_or_one_job_never_both(
         ):
             with pytest.raises(cb.KeyReused, match=said_job):
                 client.create_job(
-                    requests, model=MODEL, max_records_per_batch=2, idempotency_key=batch_key
+                    requests, model=MODEL, split=cb.Split(max_records=2), idempotency_key=batch_key
                 )
             with pytest.raises(cb.KeyReused, match=said_batch):
                 client.create(requests, model=MODEL, idempotency_key=job_key)

@@ -101,17 +101,17 @@ def test_a_table_run_with_a_schema_end_to_end(client: cb.Client, tmp_path: Path)
         "required": ["sentiment"],
     }
     with nothing_printed():
-        run = client.create(
-            table=table, prompt="Classify: {{ text }}", id_column="id", schema=schema,
-            model=MODEL, max_tokens=50,
-        )  # fmt: skip
+        reviews = cb.PromptTable(
+            table, "Classify: {{ text }}", id_column="id", schema=schema, max_tokens=50
+        )
+        run = client.create(reviews, model=MODEL)
         run.wait(timeout=60, interval=0.1)
         summary = run.results(tmp_path / "reviews.out.csv")
         rows = list(run.records())
-        with pytest.raises(cb.UsageError, match="go with a table"):
-            client.create(tmp_path / "reviews.csv", prompt="x", model=MODEL)
-        with pytest.raises(cb.UsageError, match="needs a prompt"):
-            client.create(table=table, model=MODEL)
+        with pytest.raises(cb.UsageError, match="max_tokens must be 1 or more"):
+            cb.PromptTable(table, "x", max_tokens=0)
+        with pytest.raises(TypeError, match="a source is a path"):
+            client.create({"table": table}, model=MODEL)  # type: ignore[arg-type]
     assert run.name == "reviews" and run.batch.num_records == 3
     assert [row["id"] for row in rows] == ["r1", "r2", "r3"]  # the table's rows, in its order
     assert all(row["status"] == "succeeded" for row in rows)
@@ -236,7 +236,7 @@ def test_a_retry_sends_only_what_failed_and_the_newest_attempt_holds_every_recor
 def test_a_job_of_parts_waited_retried_and_read_as_one(client: cb.Client, tmp_path: Path) -> None:
     requests = write_jsonl(tmp_path / "big.jsonl", chat_records(10, fail={2, 7}))
     with nothing_printed():
-        job = client.create_job(requests, model=MODEL, max_records_per_batch=4)
+        job = client.create_job(requests, model=MODEL, split=cb.Split(max_records=4))
         same = client.job(job.id[:6])
         job.wait(timeout=60, interval=0.1)
         parts = job.parts()
@@ -261,13 +261,13 @@ def test_a_job_is_attached_from_an_empty_store_and_nothing_is_sent_twice(
     """Another machine (here: an empty state store) takes the job up by its id and its input."""
     requests = write_jsonl(tmp_path / "shared.jsonl", chat_records(6))
     with nothing_printed():
-        job = client.create_job(requests, model=MODEL, max_records_per_batch=3)
+        job = client.create_job(requests, model=MODEL, split=cb.Split(max_records=3))
         made = [part.id for part in job.parts()]
     monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "another-machine"))
     with nothing_printed():
         with pytest.raises(cb.NoMatch):
             client.job(job.id)  # this "machine" has no record of it
-        attached = client.attach_job(job.id, requests, max_records_per_batch=3)
+        attached = client.attach_job(job.id, requests, split=cb.Split(max_records=3))
         attached.wait(timeout=60, interval=0.1)
         records = list(attached.records())
         on_api = [b for b in client._api.iter_batches() if f"[job {job.id} " in b.name]
@@ -364,3 +364,35 @@ def test_every_public_name_resolves_and_is_listed() -> None:
     for error in errors:
         assert issubclass(error, cb.CbatchError), error
         assert error.exit_code != cb.ExitCode.OK, error
+
+
+def test_a_batch_is_made_from_a_dataset_by_its_id_a_prefix_or_its_name(
+    client: cb.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``cb.Dataset`` is ``cbatch create --dataset``: resolved as the command resolves it."""
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
+    requests = write_jsonl(tmp_path / "reused.jsonl", chat_records(3))
+    with nothing_printed():
+        first = client.create(requests, model=MODEL, name="reused-input")
+        dataset_id = first.batch.input_dataset_id
+        assert dataset_id
+        named = client._api.get_dataset(dataset_id).name
+        by_id = client.create(cb.Dataset(dataset_id), model=MODEL)
+        by_prefix = client.create(cb.Dataset(dataset_id[:-4]), model=MODEL, name="again")
+        by_name = client.create(cb.Dataset(named), model=MODEL)
+        with pytest.raises(
+            cb.UsageError, match=r"idempotency_key goes with a file .* not a Dataset"
+        ):
+            client.create(cb.Dataset(dataset_id), model=MODEL, idempotency_key="from-a-dataset")
+        with pytest.raises(cb.NotFoundError):
+            client.create(cb.Dataset("no-dataset-has-this"), model=MODEL)
+        with pytest.raises(cb.UsageError, match="ref is empty"):
+            cb.Dataset(" ")
+        by_prefix.wait(timeout=60, interval=0.1)
+        answers = sorted(record["custom_id"] for record in by_prefix.records())
+    made = {by_id.id, by_prefix.id, by_name.id, first.id}
+    assert len(made) == 4  # a batch each, all of the one dataset
+    assert {run.batch.input_dataset_id for run in (by_id, by_prefix, by_name)} == {dataset_id}
+    assert by_id.name == dataset_id and by_prefix.name == "again" and by_name.name == named
+    assert answers == ["r-0", "r-1", "r-2"]
+    assert any(dataset_id in record.getMessage() for record in caplog.records)  # the match, logged

@@ -1,8 +1,8 @@
 """Embed tables and table jobs through the Python API, in-process on the sandbox (issue 26).
 
-``client.create(table=..., embed=...)`` and ``client.create_job(table=...)``
+``client.create(cb.EmbedTable(...))`` and ``client.create_job(cb.PromptTable(...))``
 take the command line's table path (the same spec, the same rendering, the
-same refusals); every call runs inside :func:`nothing_printed`, which proves
+same refusals, raised when the value is built); every call runs inside :func:`nothing_printed`, which proves
 nothing reaches file descriptors 1 and 2.
 """
 
@@ -38,10 +38,11 @@ def test_an_embed_table_run_gives_every_row_its_vectors_in_the_tables_order(
     table = tmp_path / "docs.csv"
     table.write_text("id,text\nd1,the first document\nd2,the second one\nd3,a third text\n")
     with nothing_printed():
-        run = client.create(
-            table=table, embed="text", id_column="id", model=EMBED,
-            embed_input_type="search_query", embed_types=["float", "int8"], embed_truncate="END",
+        docs = cb.EmbedTable(
+            table, "text", id_column="id", input_type="search_query", types=["float", "int8"],
+            truncate="END",
         )  # fmt: skip
+        run = client.create(docs, model=EMBED)
         run.wait(timeout=60, interval=0.1)
         arrow = run.to_arrow()
         summary = run.results(tmp_path / "vectors.jsonl")
@@ -77,8 +78,8 @@ def test_a_table_job_of_several_parts_gives_every_row_once_in_order(
     table.write_text("text\n" + "".join(f"line {i}\n" for i in range(7)))
     with nothing_printed():
         job = client.create_job(
-            table=table, prompt="Say {{ text }}", model=CHAT, max_tokens=20,
-            max_records_per_batch=3,
+            cb.PromptTable(table, "Say {{ text }}", max_tokens=20), model=CHAT,
+            split=cb.Split(max_records=3),
         )  # fmt: skip
         job.wait(timeout=60, interval=0.1)
         parts = job.parts()
@@ -100,24 +101,34 @@ def test_a_table_job_of_several_parts_gives_every_row_once_in_order(
 def test_an_embed_table_job_and_the_refusals_the_command_line_makes(
     client: cb.Client, tmp_path: Path
 ) -> None:
-    from cohere_batch_cli.tasks.table_prompts import EMBED_WITH_PROMPT
-
     table = tmp_path / "docs.csv"
     table.write_text("text\nalpha\nbeta\ngamma\n")
-    before = [b.id for b in client._api.iter_batches()]
     with nothing_printed():
-        for make in (client.create, client.create_job):
-            with pytest.raises(cb.UsageError) as refused:
-                make(table=table, embed="text", prompt="{{ text }}", model=EMBED)
-            assert str(refused.value) == EMBED_WITH_PROMPT  # the command line's words
-            with pytest.raises(cb.UsageError, match="schema go with prompt, not embed"):
-                make(table=table, embed="text", schema={"type": "object"}, model=EMBED)
-            with pytest.raises(cb.UsageError, match="embed_types go with embed"):
-                make(table=table, prompt="{{ text }}", embed_types=["float"], model=CHAT)
-            with pytest.raises(cb.UsageError, match="not an embedding type"):
-                make(table=table, embed="text", embed_types=["floats"], model=EMBED)
-        assert [b.id for b in client._api.iter_batches()] == before  # nothing was sent
-        job = client.create_job(table=table, embed="text", model=EMBED, max_records_per_batch=2)
+        with pytest.raises(cb.UsageError) as refused:
+            cb.EmbedTable(table, "text", types=["floats"])
+        assert str(refused.value) == (  # the command line's words, from the same builder
+            "--embed-types: floats is not an embedding type; "
+            "give float, int8, uint8, binary, ubinary, base64"
+        )
+        with pytest.raises(cb.UsageError, match="truncate 'MIDDLE' is not one of NONE, START"):
+            cb.EmbedTable(table, "text", truncate="MIDDLE")
+        with pytest.raises(cb.UsageError, match="input type 'query' is not one of"):
+            cb.EmbedTable(table, "text", input_type="query")
+        with pytest.raises(cb.UsageError, match=r"the schema argument: .*"):
+            cb.PromptTable(table, "{{ text }}", schema={"type": "object", "properties": 3})
+        with pytest.raises(cb.UsageError, match="the prompt argument: line 1"):
+            cb.PromptTable(table, "{{ text ")
+        with pytest.raises(cb.UsageError, match="max_records must be 1 or more"):
+            cb.Split(max_records=0)
+        with pytest.raises(cb.UsageError, match="max_bytes: 'lots' is not a size"):
+            cb.Split(max_bytes="lots")
+        assert cb.Split(max_bytes="800MB").max_bytes == 800_000_000
+        assert cb.EmbedTable(table, "text", types="float").types == ("float",)
+        with pytest.raises(cb.UsageError, match="not a Dataset"):
+            client.create_job(cb.Dataset("requests"), model=EMBED)  # type: ignore[arg-type]
+        job = client.create_job(
+            cb.EmbedTable(table, "text"), model=EMBED, split=cb.Split(max_records=2)
+        )
         job.wait(timeout=60, interval=0.1)
         records = list(job.records())
         parts = job.parts()
@@ -134,13 +145,14 @@ def test_a_keyed_table_job_called_again_is_the_same_job_and_another_prompt_is_re
     """The key covers the table's options (the prompt here), as ``--idempotency-key`` does."""
     table = tmp_path / "t.csv"
     table.write_text("text\none\ntwo\nthree\n")
-    args: dict[str, Any] = {"table": table, "model": CHAT, "max_records_per_batch": 2}
+    args: dict[str, Any] = {"model": CHAT, "split": cb.Split(max_records=2)}
+    say, echo = cb.PromptTable(table, "Say {{ text }}"), cb.PromptTable(table, "Echo {{ text }}")
     with nothing_printed():
-        job = client.create_job(prompt="Say {{ text }}", idempotency_key="tjob-1", **args)
+        job = client.create_job(say, idempotency_key="tjob-1", **args)
         made = sorted(b.id for b in client._api.iter_batches())
-        again = client.create_job(prompt="Say {{ text }}", idempotency_key="tjob-1", **args)
+        again = client.create_job(say, idempotency_key="tjob-1", **args)
         with pytest.raises(cb.KeyReused, match="prompt"):
-            client.create_job(prompt="Echo {{ text }}", idempotency_key="tjob-1", **args)
+            client.create_job(echo, idempotency_key="tjob-1", **args)
         after = sorted(b.id for b in client._api.iter_batches())
     assert again.id == job.id and len(job.parts()) == 2
     assert after == made  # nothing sent twice

@@ -12,21 +12,23 @@ and reported to callbacks, never printed. Close it, or use it in ``with``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .reporting import LibraryReporter, logger
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
+    from ..api.models import Batch
     from ..config import Settings
     from ..tasks.jobs import JobOptions
     from ..tasks.table_prompts import TableSpec
     from .job import Job
     from .reporting import EventCallback
     from .run import Run
+    from .sources import Dataset, EmbedTable, PromptTable, Split
 
 API_KEY_SOURCE = "the api_key argument"
 """Where a key given to :class:`Client` came from, as an error about it says."""
@@ -118,49 +120,30 @@ class Client:
 
     def create(
         self,
-        file: str | os.PathLike[str] | None = None,
+        source: str | os.PathLike[str] | PromptTable | EmbedTable | Dataset,
         *,
         model: str | None = None,
         name: str | None = None,
-        table: str | os.PathLike[str] | None = None,
-        prompt: str | None = None,
-        system: str | None = None,
-        id_column: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        schema: Mapping[str, Any] | None = None,
-        embed: str | None = None,
-        embed_input_type: str | None = None,
-        embed_types: Sequence[str] | None = None,
-        embed_truncate: str | None = None,
-        embed_max_tokens: int | None = None,
         idempotency_key: str | None = None,
     ) -> Run:
-        """Create a batch from a JSONL ``file`` of requests, or from a ``table`` and a ``prompt`` (or ``embed``); returns the run.
+        """Create a batch from ``source`` and return its run, queued.
 
-        A ``file`` is ``cbatch create --file``; a ``table`` (CSV, Parquet, JSONL of
-        objects, or a folder of them) with a ``prompt`` (a Jinja2 template of its
-        columns, ``{{ text }}``) is ``cbatch create --from``, each row rendered
-        into a chat request with the ``system`` prompt, ``max_tokens``,
-        ``temperature`` and, with ``schema`` (a JSON Schema), answers asked for
-        as JSON that follows it. ``id_column`` names the column of the rows'
-        ``custom_id`` (else the row number). Rows that ask the same thing are
-        sent once.
-
-        With ``embed`` (a column) instead of a ``prompt``, it is ``cbatch create
-        --from T --embed COLUMN``: each row's text in that column is one embed
-        request, with ``embed_input_type`` (default ``search_document``),
-        ``embed_types`` (``["float", "int8"]``...), ``embed_truncate``
-        (``NONE``, ``START``, ``END``) and ``embed_max_tokens``; the results
-        hold a vector a row (:meth:`Run.to_arrow
-        <cohere_batch_cli.library.run.Run.to_arrow>`). ``embed`` with a
-        ``prompt``, or a chat option with ``embed``, raises
-        :class:`~cohere_batch_cli.errors.UsageError`, as the command line refuses them.
+        ``source`` is a path to a JSONL file of requests (``cbatch create
+        --file``); a :class:`~cohere_batch_cli.library.sources.PromptTable`,
+        a table whose rows are rendered into chat requests (``--from T
+        --prompt``); an :class:`~cohere_batch_cli.library.sources.EmbedTable`,
+        one embed request a row (``--from T --embed``), whose results hold a
+        vector a row (:meth:`Run.to_arrow
+        <cohere_batch_cli.library.run.Run.to_arrow>`); or a
+        :class:`~cohere_batch_cli.library.sources.Dataset` already on the API
+        and validated (``--dataset``). Rows of a table that ask the same
+        thing are sent once.
 
         ``model`` defaults to the settings' (``CBATCH_MODEL``, the profile's
-        ``model``); ``name`` to the input's name without its extension. The model
-        is checked against the API's list and the requests locally, records that
-        cannot fit the model's context included, before a byte is sent
+        ``model``); ``name`` to the input's name without its extension (a
+        dataset's: its ref). The model is checked against the API's list and
+        the requests locally, records that cannot fit the model's context
+        included, before a byte is sent
         (:class:`~cohere_batch_cli.errors.InputRejected`). It is the command
         line's send engine: a create stopped after its upload is carried on by
         the same call again, which uploads nothing. The batch is queued when
@@ -169,47 +152,46 @@ class Client:
 
         With an ``idempotency_key``, the call is safe to make again: the same
         key with the same request (the input's fingerprint, the model, the
-        name, and each option above that reaches a request) returns the run
+        name, and each field of a table that reaches a request) returns the run
         the first call made, re-attached (a first call stopped between its
         upload and its create is carried on, uploading nothing); the same key
         with another request raises :class:`~cohere_batch_cli.errors.KeyReused`,
         naming what differs. The names on the API carry the run id derived
         from the key, so another machine, with no record of the first call,
-        finds its run too.
+        finds its run too. A :class:`~cohere_batch_cli.library.sources.Dataset`
+        takes no key (:class:`~cohere_batch_cli.errors.UsageError`): it uploads
+        nothing, so there is nothing to carry on.
         """
         from ..completion_cache import scope_of
         from ..errors import UsageError
         from ..tasks.datasets import default_name
         from ..tasks.models import check_model
+        from .sources import Dataset
 
-        spec = _table_of(file, table, {
-            "prompt": prompt, "system": system, "id_column": id_column, "max_tokens": max_tokens,
-            "temperature": temperature, "schema": schema, "embed": embed,
-            "embed_input_type": embed_input_type, "embed_types": embed_types,
-            "embed_truncate": embed_truncate, "embed_max_tokens": embed_max_tokens,
-        })  # fmt: skip
-        model = model or self._settings.model.value
-        if not model:
-            raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
         if name is not None and not name.strip():
             raise UsageError("name is empty; give a name, or none to use the input's")
+        if isinstance(source, Dataset):
+            if idempotency_key is not None:
+                raise UsageError(KEY_WITH_DATASET)
+            model = self._model(model)
+            check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
+            return self._create_from_dataset(source, model, name or source.ref)
+        spec = _table_of(source)
+        model = self._model(model)
         if idempotency_key is not None:
             from ..idempotency import check_key
 
             check_key(idempotency_key)
-        chosen = file if file is not None else table
-        assert chosen is not None
-        source = Path(os.fspath(chosen))
-        label = name or default_name(source)
+        path = _file_of(source) if spec is None else spec.table
+        label = name or default_name(path)
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
-        if file is not None:
+        if spec is None:
             return self._send(
-                source, model, label, dataset_name=None if name is None else label,
+                path, model, label, dataset_name=None if name is None else label,
                 key=idempotency_key,
             )  # fmt: skip
         from ..tasks.table_send import table_requests_file
 
-        assert spec is not None
         prices = self._settings.prices_for(model)
         with table_requests_file(spec, model, prices, self._reporter) as rendered:
             made = self._send(
@@ -217,6 +199,32 @@ class Client:
             )
             rendered.sent(made.batch.input_dataset_id or "", self._reporter)
         return made
+
+    def _create_from_dataset(self, dataset: Dataset, model: str, label: str) -> Run:
+        """``create --dataset``: the ref resolved as the command resolves it, one batch made of it."""
+        from ..tasks.batches import create_batch
+        from ..tasks.lineage import remember_new_batch
+        from ..tasks.resolving import DATASET, act_on
+        from .run import Run
+
+        def made(dataset_id: str) -> Batch:
+            return create_batch(
+                self._api, name=label, dataset_id=dataset_id, model=model, reporter=self._reporter
+            )
+
+        # Tried as an id by the create itself; a ref it does not know is looked up by prefix and name.
+        batch = act_on(self._api, dataset.ref, DATASET, self._reporter, made)
+        remember_new_batch(batch, self._reporter)  # a store that fails is only a warning
+        return Run(self, batch)
+
+    def _model(self, model: str | None) -> str:
+        """The model given, else the settings'; none at all is a usage error."""
+        from ..errors import UsageError
+
+        chosen = model or self._settings.model.value
+        if not chosen:
+            raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
+        return chosen
 
     def _send(
         self,
@@ -261,38 +269,26 @@ class Client:
 
     def create_job(
         self,
-        file: str | os.PathLike[str] | None = None,
+        source: str | os.PathLike[str] | PromptTable | EmbedTable,
         *,
         model: str | None = None,
         name: str | None = None,
-        table: str | os.PathLike[str] | None = None,
-        prompt: str | None = None,
-        system: str | None = None,
-        id_column: str | None = None,
-        max_tokens: int | None = None,
-        temperature: float | None = None,
-        schema: Mapping[str, Any] | None = None,
-        embed: str | None = None,
-        embed_input_type: str | None = None,
-        embed_types: Sequence[str] | None = None,
-        embed_truncate: str | None = None,
-        embed_max_tokens: int | None = None,
-        max_records_per_batch: int | None = None,
-        max_bytes_per_batch: int | None = None,
+        split: Split | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """``cbatch jobs create``: one input of any size, cut at record boundaries and sent as several batches.
 
-        Each part holds at most ``max_records_per_batch`` records and
-        ``max_bytes_per_batch`` bytes (default: the dataset limit, 1.5 GB). The
-        input is checked whole and its plan written to this machine's state
-        store before a byte is sent; every part is sent when this returns.
-        :meth:`Job.wait <cohere_batch_cli.library.job.Job.wait>` follows them.
-
-        A ``table`` with a ``prompt`` or an ``embed`` column (and the options
-        of :meth:`create`) is ``cbatch jobs create --from``: the rows are
+        ``source`` is a path to a JSONL file of requests, or a table
+        (:class:`~cohere_batch_cli.library.sources.PromptTable`,
+        :class:`~cohere_batch_cli.library.sources.EmbedTable`) whose rows are
         rendered into requests kept in the state folder (each part, a resume
-        and a retry read them again), and those are what is cut.
+        and a retry read them again), and those are what is cut. ``split``
+        (a :class:`~cohere_batch_cli.library.sources.Split`) bounds each
+        part's records and bytes (default, and at most: the dataset limit,
+        1.5 GB). The input is checked whole and its plan written to this
+        machine's state store before a byte is sent; every part is sent when
+        this returns. :meth:`Job.wait <cohere_batch_cli.library.job.Job.wait>`
+        follows them.
 
         With an ``idempotency_key`` (as :meth:`create`'s), the job's id is the
         key's run id: the same key with the same input and options gives back
@@ -309,28 +305,27 @@ class Client:
         from ..tasks.jobs import create_job, input_of, send_parts
         from ..tasks.models import check_model
         from .job import Job
+        from .sources import Dataset, Split
 
-        spec = _table_of(file, table, {
-            "prompt": prompt, "system": system, "id_column": id_column, "max_tokens": max_tokens,
-            "temperature": temperature, "schema": schema, "embed": embed,
-            "embed_input_type": embed_input_type, "embed_types": embed_types,
-            "embed_truncate": embed_truncate, "embed_max_tokens": embed_max_tokens,
-        })  # fmt: skip
-        chosen = file if file is not None else table
-        assert chosen is not None
-        path = Path(os.fspath(chosen))
-        model = model or self._settings.model.value
-        if not model:
-            raise UsageError("a model is needed: give model=, or set CBATCH_MODEL or the profile's")
+        if isinstance(source, Dataset):
+            raise UsageError(
+                "a job cuts a file of requests or a table into batches, not a Dataset: "
+                "create() makes one batch of a dataset"
+            )
+        spec = _table_of(source)
+        path = _file_of(source) if spec is None else spec.table
+        model = self._model(model)
         key = None
         if idempotency_key is not None:
             from ..idempotency import check_key
             from ..tasks.keyed import KeyOptions, table_fields
 
             key = KeyOptions(check_key(idempotency_key), () if spec is None else table_fields(spec))
-        size = self._part_size(max_bytes_per_batch)
+        chosen = split or Split()
+        options = self._job_options(
+            name or default_name(path), model, chosen.max_records, self._part_size(chosen)
+        )
         check_model(self._api, model, scope_of(self.base_url, self.profile), self._reporter)
-        options = self._job_options(name or default_name(path), model, size, max_records_per_batch)
         store = open_store()
         if spec is not None:
             from ..tasks.table_send import job_input_path, table_job, table_requests_file
@@ -366,46 +361,50 @@ class Client:
         *,
         model: str | None = None,
         name: str | None = None,
-        max_records_per_batch: int | None = None,
-        max_bytes_per_batch: int | None = None,
+        split: Split | None = None,
     ) -> Job:
         """``cbatch jobs attach``: a job another machine started, rebuilt from the API's names and its input.
 
-        ``file`` is the job's input and the split options the ones it was made
-        with (a part the API shows with another record count says they are
-        not, and nothing is recorded). The job is then recorded here, and what
-        it has not sent yet is sent: it goes on as if it had started here.
+        ``file`` is the job's input and ``split`` the one it was made with (a
+        part the API shows with another record count says it is not, and
+        nothing is recorded). The job is then recorded here, and what it has
+        not sent yet is sent: it goes on as if it had started here.
         """
         from ..state.store import open_store
         from ..tasks.jobs import attach_job, input_of, send_parts
         from .job import Job
+        from .sources import Split
 
-        path = Path(os.fspath(file))
+        path = _file_of(file)
         store = open_store()
+        chosen = split or Split()
         given = self._job_options(
             name or "", model or self._settings.model.value or "",
-            self._part_size(max_bytes_per_batch), max_records_per_batch,
+            chosen.max_records, self._part_size(chosen),
         )  # fmt: skip
         record = attach_job(self._api, job_id, path, self._reporter, store, given)
         options = self._job_options(
-            record.label, record.model, record.max_bytes, record.max_records
+            record.label, record.model, record.max_records, record.max_bytes
         )
         send_parts(self._api, record, self._reporter, store, options, path=input_of(record, path))
         return Job(self, store.job(record.id) or record, store, path)
 
-    def _part_size(self, max_bytes: int | None) -> int:
-        """A part's largest size: the one given, at most the dataset limit (its default)."""
+    def _part_size(self, split: Split) -> int:
+        """A part's largest size: the split's, at most the dataset limit (its default)."""
         from ..errors import UsageError
+        from .sources import split_bytes
 
         limit = self._settings.limits.dataset_max_bytes
+        max_bytes = split_bytes(split)
         if max_bytes is not None and max_bytes > limit:
             raise UsageError(
-                f"max_bytes_per_batch {max_bytes:,} is over the dataset limit of {limit:,} bytes"
+                f"Split max_bytes {max_bytes:,} is over the dataset limit of {limit:,} bytes",
+                hint="leave it out to cut by the dataset limit",
             )
         return limit if max_bytes is None else max_bytes
 
     def _job_options(
-        self, label: str, model: str, max_bytes: int | None, max_records: int | None
+        self, label: str, model: str, max_records: int | None, max_bytes: int | None
     ) -> JobOptions:
         from ..tasks.estimating import CountOptions, GuardOptions
         from ..tasks.jobs import JobOptions
@@ -464,74 +463,30 @@ class Client:
                 return
 
 
-_CHAT = ("system", "max_tokens", "temperature", "schema")
-_EMBED = ("embed_input_type", "embed_types", "embed_truncate", "embed_max_tokens")
+KEY_WITH_DATASET = (
+    "idempotency_key goes with a file of requests or a table, not a Dataset: "
+    "a batch from a dataset uploads nothing to carry on"
+)
+"""The refusal of a key with a dataset (``--idempotency-key goes with --file or --from, not --dataset``)."""
 
 
-def _table_of(
-    file: str | os.PathLike[str] | None,
-    table: str | os.PathLike[str] | None,
-    args: Mapping[str, Any],
-) -> TableSpec | None:
-    """The table run of a create's arguments (None: a file of requests); a bad mix is a UsageError."""
-    from ..errors import UsageError
+def _table_of(source: object) -> TableSpec | None:
+    """The table run a source is (None: a file of requests)."""
+    from .sources import EmbedTable, PromptTable, table_spec
 
-    if (file is None) == (table is None):
-        raise UsageError("give a file of requests, or a table and a prompt (one of them)")
-    if file is not None:
-        given = ", ".join(k for k, v in args.items() if v is not None)
-        if given:
-            raise UsageError(f"{given} go with a table, not a file of requests")
-        return None
-    assert table is not None
-    return _table_spec(Path(os.fspath(table)), args)
+    if isinstance(source, (PromptTable, EmbedTable)):
+        return table_spec(source)
+    return None
 
 
-def _table_spec(table: Path, args: Mapping[str, Any]) -> TableSpec:
-    """A table run's spec from :meth:`Client.create`'s (or ``create_job``'s) arguments.
-
-    The command line's refusals, through the same builders
-    (:func:`~cohere_batch_cli.tasks.table_prompts.chat_options`,
-    :func:`~cohere_batch_cli.tasks.table_prompts.embed_options`, the spec
-    itself): ``embed`` with a ``prompt`` is the same error as ``--embed`` with
-    ``--prompt``; a chat option with ``embed``, or an embed option without it,
-    is refused too.
-    """
-    import json
-
-    from ..errors import UsageError
-    from ..tasks.table_prompts import EMBED_WITH_PROMPT, TableSpec, chat_options, embed_options
-
-    prompt, embed = args.get("prompt"), args.get("embed")
-    if prompt is not None and embed is not None:
-        raise UsageError(EMBED_WITH_PROMPT)
-    if prompt is None and embed is None:
-        raise UsageError(
-            "a table needs a prompt (the template each row is rendered with) or embed= (a column)"
-        )
-    stray = [k for k in (_CHAT if embed is not None else _EMBED) if args.get(k) is not None]
-    if stray:
-        raise UsageError(
-            f"{', '.join(stray)} go with {'prompt, not embed' if embed is not None else 'embed'}"
-        )
-    if embed is not None:
-        types = args.get("embed_types")
-        options = embed_options(
-            input_type=args.get("embed_input_type"),
-            embedding_types=[types] if isinstance(types, str) else list(types or ()),
-            truncate=args.get("embed_truncate"),
-            max_tokens=args.get("embed_max_tokens"),
-        )
-        return TableSpec(table=table, embed=embed, id_column=args.get("id_column"), options=options)
-    schema = args.get("schema")
-    options = chat_options(
-        max_tokens=args.get("max_tokens"), temperature=args.get("temperature"),
-        schema=None if schema is None else json.dumps(schema), schema_where="the schema argument",
-    )  # fmt: skip
-    return TableSpec(
-        table=table, template=prompt, where="the prompt argument", system=args.get("system"),
-        id_column=args.get("id_column"), options=options,
-    )  # fmt: skip
+def _file_of(source: object) -> Path:
+    """A file of requests' path; anything but a path is a TypeError (a programming error, not input)."""
+    if isinstance(source, (str, os.PathLike)):
+        return Path(os.fspath(source))
+    raise TypeError(
+        "a source is a path to a JSONL file of requests, a cb.PromptTable, a cb.EmbedTable "
+        f"or a cb.Dataset, not {type(source).__name__}"
+    )
 
 
 def _http_trace(line: str) -> None:

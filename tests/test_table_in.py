@@ -434,3 +434,24 @@ def test_a_table_cbatch_cannot_read_is_refused_in_one_line_and_nothing_is_sent(
     assert says in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert posts() == []
+
+
+def test_a_table_over_the_dataset_limit_is_told_to_split_with_commands_that_take_the_table(
+    cli: Cli, tmp_path: Path
+) -> None:
+    table = tmp_path / "reviews.csv"
+    table.write_text("text\n" + "".join(f"review {n}\n" for n in range(50)), encoding="utf-8")
+
+    refused = cli(
+        "create", "--from", str(table), "--prompt", "Classify: {{ text }}",
+        "--model", "command-r-08-2024", "--dry-run",
+        env={"CBATCH_DATASET_MAX_BYTES": "2000"}, exit_code=5,
+    )  # fmt: skip
+
+    hint = refused.stderr.strip().splitlines()[-1].partition("nothing was uploaded")[2]
+    assert "add --split to run the table's requests as one job of several batches" in hint
+    assert f"cbatch jobs create --from {table} with the same options" in hint
+    assert "(rendered)" not in hint and "split -l" not in hint  # no command takes cbatch's own file
+    cli("create", "--from", str(table), "--prompt", "Classify: {{ text }}",
+        "--model", "command-r-08-2024", "--dry-run", "--split",
+        env={"CBATCH_DATASET_MAX_BYTES": "2000"})  # fmt: skip

@@ -248,6 +248,14 @@ def split_hint(path: Path, label: str, size: int, limit: int) -> str:
     """
     import shlex
 
+    from .table_prompts import RENDERED
+
+    if label.endswith(RENDERED):  # a table's requests: a file of cbatch's own, no command takes it
+        table = shlex.quote(label.removesuffix(RENDERED))
+        return (
+            "add --split to run the table's requests as one job of several batches "
+            f"(or: cbatch jobs create --from {table} with the same options)"
+        )
     lines = count_lines(path)
     if lines < 2:
         return "it is a single line, which no split can make smaller"

@@ -70,6 +70,10 @@ EMBED_WITH_PROMPT = (
 """The refusal of a table run given both, the same from the command line and the Python API."""
 
 
+RENDERED = " (rendered)"
+"""What a table run's requests are named by, after the table's path: a file cbatch wrote, not one to give a command."""
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """Every option of a table run, parsed once from a command's flags and passed whole.
@@ -113,7 +117,7 @@ class TableSpec:
     @property
     def label(self) -> str:
         """How messages name the requests made from the table (line N of them is row N)."""
-        return f"{self.table} (rendered)"
+        return f"{self.table}{RENDERED}"
 
     @property
     def dataset_type(self) -> str:

@@ -217,7 +217,7 @@ def test_a_key_given_again_after_a_retry_gives_back_the_original_batch(
 
 
 JOB_PROGRAM = """
-import os, signal, sys
+import logging, os, signal, sys
 import cohere_batch_cli as cb
 
 path, key, kill = sys.argv[1:4]
@@ -228,7 +228,20 @@ def on_event(event):
     # part 1 uploaded, not created: the job's hardest window
     if kill == "upload" and event.kind == "step_done" and event.description.startswith("uploading"):
         os.kill(os.getpid(), signal.SIGKILL)
+    # the job is recorded (step "splitting") and its input is being checked and cut
+    if kill == "split" and event.kind == "step_started" and event.description.startswith("checking"):
+        os.kill(os.getpid(), signal.SIGKILL)
 
+
+class PlanWritten(logging.Handler):
+    # the split's summary is logged once its plan is in the store, before any part is sent
+    def emit(self, record):
+        if kill == "plan" and "checked; job" in record.getMessage():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+logging.getLogger("cohere_batch_cli").addHandler(PlanWritten())
+logging.getLogger("cohere_batch_cli").setLevel(logging.INFO)
 
 with cb.Client(on_event=on_event) as client:
     try:
@@ -245,10 +258,13 @@ with cb.Client(on_event=on_event) as client:
 
 
 @pytest.mark.parametrize("store", ["the same store", "an empty store"])
-@pytest.mark.parametrize("kill", ["upload", "create"])
+@pytest.mark.parametrize("kill", ["split", "plan", "upload", "create"])
 def test_a_job_killed_and_created_again_with_its_key_sends_each_part_once(
     sandbox: Any, tmp_path: Path, kill: str, store: str
 ) -> None:
+    """Killed while its input is split (the job recorded, or its plan just written: no part sent,
+    the key not yet bound), after a part's upload, or after every create: the same call again
+    sends each part once, under the key's names, and another request under the key is refused."""
     requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(5))
     key = f"job-{uuid.uuid4()}"
     env = dict(os.environ, CO_API_KEY=TEST_KEY, CO_API_URL=sandbox.base_url)
@@ -262,6 +278,8 @@ def test_a_job_killed_and_created_again_with_its_key_sends_each_part_once(
 
     killed = run(tmp_path / "state-1", kill)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if kill in ("split", "plan"):
+        assert job_made_for(sandbox, key) == ([], []), "killed before any part was sent"
     state = tmp_path / ("state-1" if store == "the same store" else "state-2")
     again = run(state, "none")
     assert again.returncode == 0, again.stderr

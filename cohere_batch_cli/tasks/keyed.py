@@ -202,6 +202,14 @@ def keyed_job(
         return Keyed(key.key, fields)
 
     existing, record = store.job(run_id), store.keyed_run(run_id)
+    if (
+        existing is not None
+        and record is None
+        and all(p.step == "planned" for p in store.parts(run_id))
+    ):
+        # Killed while its input was split, before the key was bound: nothing was sent and the
+        # request is unknown here, so the job is made again (same id), named and bound this time.
+        existing = None
     if existing is not None or record is not None:
         keyed = keyed_for(file_fingerprint(path))  # this call's check of its input
         if record is not None and record.digest != keyed.digest:

@@ -114,7 +114,7 @@ def render(table: Path, cache_on: bool, out_path: Path) -> tuple[object, float]:
     run = TableSpec(table=table, template=TEMPLATE, cache=cache_on)
     started = time.perf_counter()
     cpu = time.process_time()
-    with table_requests(run, MODEL, None, Quiet()) as requests, open(out_path, "w") as out:
+    with table_requests(run, MODEL, None, Quiet()) as requests, open(out_path, "wb") as out:
         requests.start(out)
         render_requests(run, out, Quiet(), requests)
         summary = requests.summary

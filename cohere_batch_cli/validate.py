@@ -111,62 +111,163 @@ def check_file(
     path = Path(path)
     with _open_for_reading(path) as fh:
         size = os.fstat(fh.fileno()).st_size
-        report = FileReport(path=path, dataset_type=dataset_type, size_bytes=size)
         head = fh.peek(SNIFF_BYTES)[:SNIFF_BYTES] if hasattr(fh, "peek") else b""
         not_text = _not_text(head)
         if not_text is not None:
+            report = FileReport(path=path, dataset_type=dataset_type, size_bytes=size)
             report.add([not_text])
             return report
-        from .fingerprint import BlockHasher, HashingReader, fingerprint
-        from .state.spill import SeenIds
+        from .fingerprint import BlockHasher, HashingReader
 
-        seen = SeenIds()
-        checker = InputChecker(dataset_type, seen)
         hasher = BlockHasher()
         reader = HashingReader(fh, hasher)
-        unreadable = 0
-        try:
-            for line_no, raw, too_long in _bounded_lines(reader, max_line_bytes):  # type: ignore[arg-type]
-                if on_bytes is not None:
-                    on_bytes(len(raw) or max_line_bytes)
-                if too_long:
-                    checker.rows += 1
-                    problems = [
-                        Problem(
-                            line_no,
-                            f"the line is longer than {binary_size(max_line_bytes)}; not checked",
-                        )
-                    ]
-                else:
-                    problems = checker.feed(line_no, raw)
-                    if not problems:  # the usual line: nothing to count
-                        continue
-                unreadable += too_long or _unreadable(problems)
-                report.add(problems)
-            _add_spilled_repeats(report, seen, path)
-        except OSError as exc:
-            raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        finally:
-            seen.close()
-        report.blocks = hasher.finish()
-        report.fingerprint = fingerprint(report.blocks)
+        with _LineCheck(path, dataset_type, max_line_bytes) as check:
+            try:
+                for line_no, raw, too_long in _bounded_lines(reader, max_line_bytes):  # type: ignore[arg-type]
+                    if on_bytes is not None:
+                        on_bytes(len(raw) or max_line_bytes)
+                    check.feed(line_no, raw, too_long)
+                check.spilled_repeats()
+            except OSError as exc:
+                raise InputFileError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        return check.finish(hasher.finish(), size)
+
+
+class CheckedWriter:
+    """A JSONL file checked as it is written: the report :func:`check_file` would give once it is whole.
+
+    A table's requests are written by cbatch itself and then sent; checking
+    them as they are written, through the same per-line check (:class:`_LineCheck`)
+    and hashing the same bytes into the same blocks, gives the same problems
+    on the same lines and the same fingerprint as reading the file back,
+    without reading it back. :meth:`write` takes whole lines (each ending
+    with a newline), one or many at a time; :meth:`finish` flushes the file
+    and gives the report. The file is the caller's to close.
+    """
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        path: Path,
+        dataset_type: str | None,
+        *,
+        max_line_bytes: int = MAX_LINE_BYTES,
+    ) -> None:
+        from .fingerprint import BlockHasher
+
+        self._out = out
+        self._path = path
+        self._max = max_line_bytes
+        self._hasher = BlockHasher()
+        self._check = _LineCheck(path, dataset_type, max_line_bytes)
+        self._line_no = 0
+        self._size = 0
+        self._head = b""
+        """The file's first bytes, for the sniff :func:`check_file` makes of them."""
+
+    def write(self, data: bytes) -> int:
+        """Write whole lines (``data`` ends with a newline) and check each as :func:`check_file` reads it."""
+        self._out.write(data)
+        self._hasher.feed(data)
+        if len(self._head) < SNIFF_BYTES:
+            self._head += data[: SNIFF_BYTES - len(self._head)]
+        self._size += len(data)
+        lines = data.split(b"\n")
+        lines.pop()  # the empty piece after the last newline
+        feed, limit, line_no = self._check.feed, self._max, self._line_no
+        # Each line without its newline: the check reads the same record, and the file's size
+        # is counted once, in finish (as check_file counts it from the file).
+        for raw in lines:
+            line_no += 1
+            if len(raw) > limit:  # as check_file's read of it: too long, not read
+                feed(line_no, b"", True)
+            else:
+                feed(line_no, raw, False)
+        self._line_no = line_no
+        return len(data)
+
+    def finish(self) -> FileReport:
+        """The report of the whole file, flushed to disk (a repeat found past memory is read back from it)."""
+        self._out.flush()
+        with self._check as check:
+            not_text = _not_text(self._head)
+            if not_text is not None:
+                report = FileReport(self._path, check.report.dataset_type, size_bytes=self._size)
+                report.add([not_text])
+                return report
+            check.spilled_repeats()
+        return check.finish(self._hasher.finish(), self._size)
+
+    def close(self) -> None:
+        """Let go of the ids noted so far (a write that failed): the file stays the caller's."""
+        self._check.close()
+
+
+class _LineCheck:
+    """One file's lines checked in order, wherever they come from: read (:func:`check_file`) or written
+    (:class:`CheckedWriter`). The one loop body both run; the rules are :class:`InputChecker`'s."""
+
+    def __init__(self, path: Path, dataset_type: str | None, max_line_bytes: int) -> None:
+        from .state.spill import SeenIds
+
+        self.report = FileReport(path=path, dataset_type=dataset_type)
+        self._max = max_line_bytes
+        self._seen = SeenIds()
+        self._checker = InputChecker(dataset_type, self._seen)
+        self._unreadable = 0
+
+    def __enter__(self) -> _LineCheck:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._seen.close()
+
+    def feed(self, line_no: int, raw: bytes, too_long: bool) -> None:
+        """One line (``too_long``: past the limit, not read, ``raw`` empty)."""
+        if too_long:
+            self._checker.rows += 1
+            problems = [
+                Problem(line_no, f"the line is longer than {binary_size(self._max)}; not checked")
+            ]
+        else:
+            problems = self._checker.feed(line_no, raw)
+            if not problems:  # the usual line: nothing to count
+                return
+        self._unreadable += too_long or _unreadable(problems)
+        self.report.add(problems)
+
+    def spilled_repeats(self) -> None:
+        """The repeated ids found only once every line was fed (the file is read for the few shown)."""
+        _add_spilled_repeats(self.report, self._seen, self.report.path)
+
+    def finish(self, blocks: list[Block], size: int) -> FileReport:
+        """The report, once every line was fed: the file's blocks and size, its problems as a whole."""
+        from .fingerprint import fingerprint
+
+        report, checker = self.report, self._checker
+        report.size_bytes = size
+        report.blocks = blocks
+        report.fingerprint = fingerprint(blocks)
         checker.size_bytes = size  # skipped long lines were never fed, yet they count
         report.add(checker.finish())
-    report.rows = checker.rows
-    report.dataset_type = checker.dataset_type
-    report.notes = checker.notes()
-    if report.dataset_type is None and checker.rows > unreadable:
-        # Some record was read and none told the type. (When no line could be read at
-        # all, those lines' own problems are the news; this would be noise.)
-        report.add(
-            [
-                Problem(
-                    0,
-                    "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input",
-                )
-            ]
-        )
-    return report
+        report.rows = checker.rows
+        report.dataset_type = checker.dataset_type
+        report.notes = checker.notes()
+        if report.dataset_type is None and checker.rows > self._unreadable:
+            # Some record was read and none told the type. (When no line could be read at
+            # all, those lines' own problems are the news; this would be noise.)
+            report.add(
+                [
+                    Problem(
+                        0,
+                        "cannot tell the dataset type from the records; pass --type batch-chat-v2-input or batch-embed-v2-input",
+                    )
+                ]
+            )
+        return report
 
 
 def _add_spilled_repeats(report: FileReport, seen: SeenIds, path: Path) -> None:

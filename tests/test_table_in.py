@@ -237,6 +237,24 @@ def test_duplicate_ids_are_refused_as_the_check_refuses_them(
     assert posts() == []
 
 
+@pytest.mark.parametrize("dry_run", [False, True], ids=["create", "dry run"])
+def test_a_repeated_id_is_named_by_its_line_among_the_requests_sent(
+    cli: Cli, tmp_path: Path, posts: Any, dry_run: bool
+) -> None:
+    """Rows 1 and 2 ask the same thing and are sent once: the third request sent (row 4) repeats
+    the first's id, and the check names its line in the rendered requests, as for any file."""
+    table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,one\nc,two\na,three\n")
+    result = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--id-column", "id",
+        "--model", MODEL, *(["--dry-run"] if dry_run else []), exit_code=5,
+    )  # fmt: skip
+    said = result.stderr
+    assert f'{table} (rendered):3: duplicate custom_id "a" (first on line 1)' in said
+    tail = "" if dry_run else "; nothing was uploaded"
+    assert f"{table} (rendered) has 1 problem{tail}" in said
+    assert posts() == []
+
+
 def test_dry_run_renders_and_checks_the_table_and_sends_nothing(
     cli: Cli, tmp_path: Path, posts: Any, scratch: Path
 ) -> None:
@@ -348,7 +366,7 @@ def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_p
     from cohere_batch_cli.tasks.table_prompts import TableSpec, render_requests
 
     class Discard:
-        def write(self, text: str) -> None:
+        def write(self, data: bytes) -> None:
             pass
 
     class Quiet:

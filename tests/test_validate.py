@@ -434,3 +434,57 @@ def test_the_warning_for_a_field_the_spec_lacks_reaches_the_user_and_the_check_p
         f"warning: {path}: 1 record (first on line 1) set body.return_prompt, a field the API's "
         "description does not list: kept as written, and the service may ignore it"
     )
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["good", "problems", "long line", "ids past memory", "notes", "embed", "no type", "binary"],
+)
+def test_a_file_checked_as_it_is_written_reports_what_reading_it_back_reports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """A table's requests are checked as cbatch writes them: the same report, to the field, as
+    the check that reads the file (problems and their lines, counts, notes, blocks, fingerprint),
+    whatever lines each write holds."""
+    import random
+
+    from cohere_batch_cli.state import spill
+    from cohere_batch_cli.validate import CheckedWriter
+
+    monkeypatch.setattr(spill, "MEMORY_IDS", 500)  # past it, repeats are found after the last line
+    rng = random.Random(3)
+    records: list[object] = [chat(f"r-{i}", "x" * rng.randint(0, 3000)) for i in range(2000)]
+    kind = None
+    if case == "problems":
+        records[5] = {"custom_id": "", "body": {"messages": []}}
+        records[9] = "not json"
+        records[40] = chat("r-3")
+    elif case == "long line":
+        records[7] = chat("big", "y" * 5000)
+    elif case == "ids past memory":
+        records[1500] = chat("r-9")
+        records[1900] = chat("r-1600")
+    elif case == "notes":
+        records[3] = {"custom_id": "n", "body": {**chat("n")["body"], "return_prompt": True}}
+    elif case == "embed":
+        records, kind = [embed(f"e-{i}") for i in range(50)], EMBED_V2_INPUT
+    elif case == "no type":
+        records = [{"custom_id": "a", "body": {}}]
+    elif case == "binary":
+        records = ["\x00" + json.dumps(chat("a"))]
+    data = write_lines(tmp_path / "read.jsonl", records).read_bytes()
+    limit = 4096 if case == "long line" else 1 << 20
+    path = tmp_path / "written.jsonl"
+    with open(path, "wb") as out:
+        writer = CheckedWriter(out, path, kind, max_line_bytes=limit)
+        lines = data.splitlines(keepends=True)
+        at = 0
+        while at < len(lines):  # one line a write, or hundreds
+            step = rng.choice([1, 3, 700])
+            writer.write(b"".join(lines[at : at + step]))
+            at += step
+        written = writer.finish()
+    assert path.read_bytes() == data
+    read = check_file(path, kind, max_line_bytes=limit)
+    assert written == read
+    assert written.ok == (case in ("good", "notes", "embed"))

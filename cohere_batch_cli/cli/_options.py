@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ..tasks.send_file import SendSpec
     from ..tasks.table_prompts import TableSpec
     from ..tasks.watching import WatchSpec
+    from ..validate import FileReport
     from ._context import CliState
 
 
@@ -561,6 +562,7 @@ def send_spec(
     wait_lock: float | None,
     carry_on: Callable[[str], str] | None,
     key: KeyOptions | None = None,
+    checked: FileReport | None = None,
 ) -> SendSpec:
     """``create --file``'s (and ``--from``'s) sending flags as one ``SendSpec``, with the settings they read.
 
@@ -578,7 +580,7 @@ def send_spec(
         source=source, label=label,
         guard=GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context),
         budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
-        wait_lock=wait_lock or 0.0, carry_on=carry_on, key=key,
+        wait_lock=wait_lock or 0.0, carry_on=carry_on, key=key, checked=checked,
     )  # fmt: skip
 
 

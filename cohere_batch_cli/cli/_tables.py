@@ -233,6 +233,7 @@ def render_table(
     *,
     record: bool = False,
     job: bool = False,
+    check: bool = False,
 ) -> TableRequests:
     """Render every row of ``table`` into requests before anything is sent (a null or a missing column stops it here).
 
@@ -241,7 +242,8 @@ def render_table(
     that will be sent). The file is removed when the command ends, unless
     ``job``: a job's parts, its resume and its retries read its input again,
     so it is kept in the state folder (``table-jobs/``) until ``jobs prune``
-    forgets the job.
+    forgets the job. ``check``: checked as written, for a send of one batch
+    (:attr:`TableRequests.checked`).
     """
     from ..tasks.table_send import job_input_path, table_requests_file
 
@@ -249,6 +251,6 @@ def render_table(
     return ctx.with_resource(
         table_requests_file(
             table, model, state.settings().prices_for(model), state.out, record=record,
-            keep_as=keep_as,
+            keep_as=keep_as, check=check,
         )
     )  # fmt: skip

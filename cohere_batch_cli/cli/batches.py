@@ -369,7 +369,7 @@ def register(app: typer.Typer) -> None:
             from ._tables import render_table
 
             # Rendered whole before anything is sent: a missing column or a null stops it here.
-            rendered = render_table(ctx, state, table, model, record=not dry_run)
+            rendered = render_table(ctx, state, table, model, record=not dry_run, check=True)
             file = rendered.file
         if watch:
             hand_over(
@@ -395,6 +395,7 @@ def register(app: typer.Typer) -> None:
                     state, dataset_id, model, label, spec, retry, watch=watch
                 ),
                 key=key_options(idempotency_key, table),
+                checked=rendered.checked if rendered is not None else None,
             )  # fmt: skip
             hand_over("values", "create --file", (send, retry))
             if dry_run:  # every check of the send, from the same value; nothing sent
@@ -403,6 +404,7 @@ def register(app: typer.Typer) -> None:
                 run = DryRun(
                     label=send.name, model=send.model, guard=send.guard, dataset_type=send.dataset_type,
                     budget=send.budget, limits=send.limits, source_label=send.label,
+                    checked=send.checked,
                 )  # fmt: skip
                 dry_run_create(client, file, out, run)
                 return

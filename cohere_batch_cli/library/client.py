@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ..config import Settings
     from ..tasks.jobs import JobOptions
     from ..tasks.table_prompts import TableSpec
+    from ..validate import FileReport
     from .job import Job
     from .reporting import EventCallback
     from .run import Run
@@ -193,10 +194,11 @@ class Client:
         from ..tasks.table_send import table_requests_file
 
         prices = self._settings.prices_for(model)
-        with table_requests_file(spec, model, prices, self._reporter) as rendered:
+        with table_requests_file(spec, model, prices, self._reporter, check=True) as rendered:
             made = self._send(
-                rendered.file, model, label, dataset_name=label, table=spec, key=idempotency_key
-            )
+                rendered.file, model, label, dataset_name=label, table=spec, key=idempotency_key,
+                checked=rendered.checked,
+            )  # fmt: skip
             rendered.sent(made.batch.input_dataset_id or "", self._reporter)
         return made
 
@@ -235,8 +237,12 @@ class Client:
         dataset_name: str | None,
         table: TableSpec | None = None,
         key: str | None = None,
+        checked: FileReport | None = None,
     ) -> Run:
-        """One file of requests through the send engine, with ``create --file``'s defaults."""
+        """One file of requests through the send engine, with ``create --file``'s defaults.
+
+        ``checked``: a table's requests, checked as they were written (not read again for it).
+        """
         from ..naming import plain_dataset_name
         from ..tasks.estimating import CountOptions, GuardOptions
         from ..tasks.keyed import KeyOptions, table_fields
@@ -261,6 +267,7 @@ class Client:
             key=None
             if key is None
             else KeyOptions(key, () if table is None else table_fields(table)),
+            checked=checked,
         )
         sent = create_from_file(self._api, spec, self._reporter)
         if sent.found:

@@ -42,33 +42,23 @@ def check_input(
     *,
     uploading: bool = True,
     label: str | None = None,
+    checked: FileReport | None = None,
 ) -> FileReport:
     """Check a file locally; report every problem with its line and raise when there is one.
 
     ``path`` is read once; an input that can only be read once (stdin, a
     pipe) is checked through :func:`cohere_batch_cli.spool.rereadable` by the
     callers that read it again. ``label`` names it in messages (``stdin``).
+    ``checked``: the file was checked as cbatch wrote it (a table's requests,
+    :class:`~cohere_batch_cli.validate.CheckedWriter`), and is not read again:
+    its report is told as a read's would be.
     """
     from ..input_rules import BATCH_INPUT_TYPES
-    from ..validate import check_file
 
     if dataset_type is not None and dataset_type not in BATCH_INPUT_TYPES:
         raise UsageError(f"--type must be one of {', '.join(sorted(BATCH_INPUT_TYPES))}")
     name = label or str(path)
-    progress = reporter.progress(f"checking {Path(name).name}")
-    size = path.stat().st_size if path.is_file() else None
-    if size:
-        progress.start(total_bytes=size)
-    try:
-        report = check_file(
-            path, dataset_type, on_bytes=(lambda n: progress.advance(bytes=n)) if size else None
-        )
-    except InputFileError as exc:
-        if label is None:
-            raise
-        raise InputFileError(exc.message.replace(str(path), name)) from None
-    finally:
-        progress.finish()
+    report = checked if checked is not None else _check_read(path, dataset_type, reporter, label)
     report.label = label
     for note in report.notes:
         reporter.warn(f"{name}: {note}")
@@ -84,6 +74,29 @@ def check_input(
     plural = "s" if report.problem_count != 1 else ""
     tail = "; nothing was uploaded" if uploading else ""
     raise InputRejected(f"{name} has {report.problem_count} problem{plural}{tail}")
+
+
+def _check_read(
+    path: Path, dataset_type: str | None, reporter: Reporter, label: str | None
+) -> FileReport:
+    """The file read and checked, with a progress bar; a file that cannot be read is named as ``label``."""
+    from ..validate import check_file
+
+    name = label or str(path)
+    progress = reporter.progress(f"checking {Path(name).name}")
+    size = path.stat().st_size if path.is_file() else None
+    if size:
+        progress.start(total_bytes=size)
+    try:
+        return check_file(
+            path, dataset_type, on_bytes=(lambda n: progress.advance(bytes=n)) if size else None
+        )
+    except InputFileError as exc:
+        if label is None:
+            raise
+        raise InputFileError(exc.message.replace(str(path), name)) from None
+    finally:
+        progress.finish()
 
 
 def validate_input(
@@ -118,6 +131,7 @@ def upload_file(
     label: str | None = None,
     before_upload: Callable[[FileReport], str | None] | None = None,
     on_uploaded: Callable[[str], None] | None = None,
+    checked: FileReport | None = None,
 ) -> str:
     """Check, upload (with a progress bar on a terminal) and, with ``wait``, see it validated.
 
@@ -131,6 +145,8 @@ def upload_file(
     their digest).
     ``on_uploaded`` hears the new dataset's id as soon as the API has it, before
     validation: a command stopped after that can say which dataset it left.
+    ``checked``: the file's check, made as cbatch wrote it (:func:`check_input`): not read again
+    to be checked; the upload still reads it block by block against that check's hashes.
     """
     import dataclasses
 
@@ -142,7 +158,7 @@ def upload_file(
         return _upload_checked(
             client, source, reporter, dataset_type=dataset_type, name=name,
             keep_original_file=keep_original_file, wait=wait, limits=limits or Limits(),
-            before_upload=before_upload, on_uploaded=on_uploaded,
+            before_upload=before_upload, on_uploaded=on_uploaded, checked=checked,
         )  # fmt: skip
 
 
@@ -158,6 +174,7 @@ def _upload_checked(
     limits: Limits,
     before_upload: Callable[[FileReport], str | None] | None,
     on_uploaded: Callable[[str], None] | None = None,
+    checked: FileReport | None = None,
 ) -> str:
     from ..api.errors import BadRequestError
     from ..errors import InputChanged
@@ -167,7 +184,7 @@ def _upload_checked(
 
     path = source.path
     refuse_over_limit(path, source.label, limits.dataset_max_bytes)
-    report = check_input(path, dataset_type, reporter, label=source.label)
+    report = check_input(path, dataset_type, reporter, label=source.label, checked=checked)
     kind = report.dataset_type or CHAT_V2_INPUT
     reporter.info(f"{source.label}: {counted(report.rows, 'record')} of {kind}, checked")
     named = before_upload(report) if before_upload is not None else None

@@ -39,6 +39,8 @@ class DryRun:
     """For a job: the most bytes and records a part may hold; None for one batch."""
     source_label: str | None = None
     """How messages name a file cbatch wrote itself (a table's requests), instead of its path."""
+    checked: FileReport | None = None
+    """The check of the file made as cbatch wrote it (a table's requests): not read again (one batch only)."""
 
 
 def dry_run_create(client: CohereClient, path: Path, reporter: Reporter, run: DryRun) -> None:
@@ -57,8 +59,9 @@ def dry_run_create(client: CohereClient, path: Path, reporter: Reporter, run: Dr
             source = dataclasses.replace(source, label=run.source_label)
         refuse_over_limit(source.path, source.label, run.limits.dataset_max_bytes)
         report = check_input(
-            source.path, run.dataset_type, reporter, uploading=False, label=source.label
-        )
+            source.path, run.dataset_type, reporter, uploading=False, label=source.label,
+            checked=run.checked,
+        )  # fmt: skip
         kind = report.dataset_type or CHAT_V2_INPUT
         reporter.info(f"{source.label}: {counted(report.rows, 'record')} of {kind}, checked")
         _guard(client, report, reporter, run)

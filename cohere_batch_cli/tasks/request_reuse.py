@@ -48,7 +48,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from ..state.answer_cache import ATTACHED, KeyMaker, canonical
 from ..units import counted
@@ -95,6 +95,13 @@ class Summary:
     notes: list[str] = field(default_factory=list)
 
 
+class LineSink(Protocol):
+    """Where the requests to send are written: whole lines, one or many a call (a binary file, or a
+    :class:`~cohere_batch_cli.validate.CheckedWriter` that checks each line it takes)."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
 class RequestMap:
     """The rows of one table run, each written as a request or mapped to the answer it reuses.
 
@@ -107,8 +114,9 @@ class RequestMap:
     (``requests (row, key, cached)`` for each distinct request, ``reused (row,
     rep)`` for each duplicate row, ``answers (row, body, input_tokens,
     output_tokens)`` for each cache hit, its reply copied from the cache); a
-    bitmap of one bit a row marks the rows not sent. Last, the lines of the rows that are sent are copied to the
-    output. Deciding row by row against an SQLite index instead took 4 us a
+    bitmap of one bit a row marks the rows not sent (a run that does not keep its map, a dry run or an
+    estimate, writes no map: the bitmap alone decides). Last, the lines of the rows that are sent are
+    copied to the output, which may check each as it takes it. Deciding row by row against an SQLite index instead took 4 us a
     row, a third of the budget of a table run's local work.
     """
 
@@ -119,8 +127,8 @@ class RequestMap:
         self._folder = folder
         self._path = folder / "requests.sqlite3"
         self._lines_path = folder / "rendered.jsonl"
-        self._out: IO[str] | None = None
-        self._lines: IO[str] | None = None
+        self._out: LineSink | None = None
+        self._lines: IO[bytes] | None = None
         self._keys: _KeyPages | None = None
         self._cache: AnswerCache | None = None
         self._key = KeyMaker(reuse.model)
@@ -129,11 +137,15 @@ class RequestMap:
         self._first_tokens = (0, 0)
         """Row 0's billed tokens when the cache answers it: taken back if it is sent after all."""
 
-    def start(self, out: IO[str]) -> None:
-        """Write the requests to send to ``out`` (each once; after the last row, with dedupe)."""
+    def start(self, out: LineSink) -> None:
+        """Write the requests to send to ``out`` (each once; after the last row, with dedupe).
+
+        ``out`` takes whole lines, one or many a call: a
+        :class:`~cohere_batch_cli.validate.CheckedWriter` checks them as they are written.
+        """
         self._out = out
         if self.reuse.dedupe:
-            self._lines = open(self._lines_path, "w", encoding="utf-8", newline="\n")  # noqa: SIM115 - closed by finish()
+            self._lines = open(self._lines_path, "wb")  # noqa: SIM115 - closed by finish()
             self._keys = _KeyPages(self._folder)
 
     def add(self, custom_id: str, body: dict[str, Any]) -> None:
@@ -164,31 +176,26 @@ class RequestMap:
             self._cache = _open_cache(self._reporter)
             s.cache = self._cache is not None
         skip = bytearray((s.rows + 7) // 8)
-        from ..state.spill import connect_scratch
-
-        db = connect_scratch(self._path)
+        # The map is written only for a run that keeps it (a dry run or an estimate throws it
+        # away): the decisions, the summary and the rows sent are the same without it.
+        db = self._new_map() if self.reuse.kept else None
         try:
-            db.execute(
-                "CREATE TABLE requests (row INTEGER NOT NULL, key BLOB NOT NULL, cached INTEGER NOT NULL)"
-            )
-            db.execute("CREATE TABLE reused (row INTEGER NOT NULL, rep INTEGER NOT NULL)")
-            db.execute(
-                "CREATE TABLE answers (row INTEGER NOT NULL, body BLOB NOT NULL,"
-                " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
-            )
-            self._attach(db)
-            db.execute("BEGIN")
+            if db is not None:
+                self._attach(db)
+                db.execute("BEGIN")
             for keys, rows in self._keys.buckets():
                 self._bucket(db, keys, rows, skip)
-            create_map_indexes(db)  # once, after the inserts: cheaper than kept up while inserting
             first_anyway = s.rows > 0 and s.distinct == s.cached
             if first_anyway:  # the cache answers every row: the first is sent all the same
                 self._send_first(db, skip)
-            db.execute("COMMIT")
-            if self._attached:
-                db.execute(f"DETACH DATABASE {ATTACHED}")
+            if db is not None:
+                create_map_indexes(db)  # once, after the inserts: cheaper than kept while inserting
+                db.execute("COMMIT")
+                if self._attached:
+                    db.execute(f"DETACH DATABASE {ATTACHED}")
         finally:
-            db.close()
+            if db is not None:
+                db.close()
             self._keys.close()
             self._keys = None
         s.sent = s.distinct - s.cached
@@ -250,6 +257,25 @@ class RequestMap:
 
     # -- the second pass ---------------------------------------------------------------
 
+    def _new_map(self) -> sqlite3.Connection:
+        """The map's database, its tables made: what :meth:`keep` keeps for ``results``."""
+        from ..state.spill import connect_scratch
+
+        db = connect_scratch(self._path)
+        try:
+            db.execute(
+                "CREATE TABLE requests (row INTEGER NOT NULL, key BLOB NOT NULL, cached INTEGER NOT NULL)"
+            )
+            db.execute("CREATE TABLE reused (row INTEGER NOT NULL, rep INTEGER NOT NULL)")
+            db.execute(
+                "CREATE TABLE answers (row INTEGER NOT NULL, body BLOB NOT NULL,"
+                " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL)"
+            )
+        except BaseException:
+            db.close()
+            raise
+        return db
+
     def _attach(self, db: sqlite3.Connection) -> None:
         """The cache's file attached to the map, for hits to be copied in SQL (a kept run's only)."""
         if self._cache is None or not self.reuse.kept:
@@ -269,12 +295,13 @@ class RequestMap:
         self._cache = None
         self.summary.cache = False
 
-    def _send_first(self, db: sqlite3.Connection, skip: bytearray) -> None:
+    def _send_first(self, db: sqlite3.Connection | None, skip: bytearray) -> None:
         """Row 0 sent after all, though the cache answers it: neither its copy nor its tokens are saved."""
         s = self.summary
         tin, tout = self._first_tokens
-        db.execute("UPDATE requests SET cached = 0 WHERE row = 0")
-        db.execute("DELETE FROM answers WHERE row = 0")
+        if db is not None:
+            db.execute("UPDATE requests SET cached = 0 WHERE row = 0")
+            db.execute("DELETE FROM answers WHERE row = 0")
         skip[0] &= 0xFE
         s.cached -= 1
         s.saved_input_tokens -= tin
@@ -283,8 +310,11 @@ class RequestMap:
             "the cache answers every row: the first is sent all the same, so the run has a batch"
         )
 
-    def _bucket(self, db: sqlite3.Connection, keys: bytes, rows: Any, skip: bytearray) -> None:
-        """One bucket's keys (16 bytes each) and rows, in row order: its map rows, its cache hits."""
+    def _bucket(
+        self, db: sqlite3.Connection | None, keys: bytes, rows: Any, skip: bytearray
+    ) -> None:
+        """One bucket's keys (16 bytes each) and rows, in row order: its map rows (``db``: the map,
+        None when it is not kept), its cache hits."""
         first: dict[bytes, int] = {}
         reused: list[tuple[int, int]] = []
         for i, row in enumerate(rows):
@@ -298,7 +328,7 @@ class RequestMap:
             try:
                 found = (
                     self._cache.take_into(db, list(first.items()), "answers")
-                    if self._attached
+                    if self._attached and db is not None
                     else self._cache.take(list(first))
                 )
                 hits = {h.key: (h.input_tokens, h.output_tokens) for h in found}
@@ -313,22 +343,32 @@ class RequestMap:
             skip[row >> 3] |= 1 << (row & 7)
             s.saved_input_tokens += tin
             s.saved_output_tokens += tout
-        db.executemany(
-            "INSERT INTO requests (row, key, cached) VALUES (?, ?, ?)",
-            [(row, key, key in hits) for key, row in first.items()],
-        )
-        db.executemany("INSERT INTO reused (row, rep) VALUES (?, ?)", reused)
+        if db is not None:
+            db.executemany(
+                "INSERT INTO requests (row, key, cached) VALUES (?, ?, ?)",
+                [(row, key, key in hits) for key, row in first.items()],
+            )
+            db.executemany("INSERT INTO reused (row, rep) VALUES (?, ?)", reused)
         s.distinct += len(first)
         s.cached += len(hits)
 
     def _copy_sent(self, skip: bytearray) -> None:
-        """The lines of the rows that are sent, from the first pass's file to the output, in row order."""
+        """The lines of the rows that are sent, from the first pass's file to the output, in row order.
+
+        Written a few thousand lines a call: the output may check each line it takes.
+        """
         assert self._out is not None
-        out = self._out
-        with open(self._lines_path, encoding="utf-8", newline="\n") as lines:
+        write = self._out.write
+        sent: list[bytes] = []
+        with open(self._lines_path, "rb") as lines:
             for row, line in enumerate(lines):
                 if not skip[row >> 3] & (1 << (row & 7)):
-                    out.write(line)
+                    sent.append(line)
+                    if len(sent) == _COPY_LINES:
+                        write(b"".join(sent))
+                        sent.clear()
+        if sent:
+            write(b"".join(sent))
         self._lines_path.unlink(missing_ok=True)
 
 
@@ -463,9 +503,13 @@ _quote = json.encoder.encode_basestring
 """A str as a JSON string (UTF-8 kept, as ``ensure_ascii=False``), in C."""
 
 
-def _line(custom_id: str, body: bytes) -> str:
-    """One request line, its body as its canonical JSON."""
-    return '{"custom_id":' + _quote(custom_id) + ',"body":' + body.decode("utf-8") + "}\n"
+def _line(custom_id: str, body: bytes) -> bytes:
+    """One request line, its body as its canonical JSON (UTF-8, as the body is)."""
+    return b'{"custom_id":' + _quote(custom_id).encode() + b',"body":' + body + b"}\n"
+
+
+_COPY_LINES = 4096
+"""Lines of the sent rows copied a write."""
 
 
 def _open_cache(reporter: Reporter) -> AnswerCache | None:

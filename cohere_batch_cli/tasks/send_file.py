@@ -60,6 +60,8 @@ class SendSpec:
     """The command that carries on from the uploaded dataset (its id), said when a stop falls before the create."""
     key: KeyOptions | None = None
     """An idempotency key (``--idempotency-key``): the same request again is re-attached to its run (:mod:`.keyed`)."""
+    checked: FileReport | None = None
+    """The check of ``file`` made as cbatch wrote it (a table's requests): it is not read again to be checked."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +218,7 @@ def _send(
         return upload_file(
             client, spec.file, reporter, dataset_type=spec.dataset_type, limits=spec.limits,
             name=spec.dataset_name, keep_original_file=True, before_upload=guard, wait=False,
-            on_uploaded=steps.uploaded, label=spec.label,
+            on_uploaded=steps.uploaded, label=spec.label, checked=spec.checked,
         )  # fmt: skip
 
     deadline = (

@@ -54,6 +54,7 @@ from ..units import counted
 if TYPE_CHECKING:
     from jinja2 import Template
 
+    from ..validate import FileReport
     from .reporting import Reporter
     from .request_reuse import RequestMap
 
@@ -493,7 +494,7 @@ class _EmbedRows:
 def render_requests(
     run: TableSpec, out: Any, reporter: Reporter, requests: RequestMap | None = None
 ) -> int:
-    """Write one request a row of ``run.table`` to the text stream ``out``; the number of rows.
+    """Write one request a row of ``run.table`` to the binary stream ``out`` (whole lines a write); the number of rows.
 
     With ``requests`` (:mod:`.request_reuse`), each row's request goes through
     it: written once for rows that render alike, not at all when cached.
@@ -528,7 +529,8 @@ def render_requests(
                     requests.add(custom_id, body)
                     continue
                 request = {"custom_id": custom_id, "body": body}
-                out.write(json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n")
+                line = json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n"
+                out.write(line.encode())
     if number == 0:
         raise InputRejected(f"{run.table} has no rows: nothing to send")
     if requests is None:
@@ -546,6 +548,14 @@ def render_requests(
     return number
 
 
+@dataclass(frozen=True)
+class Rendered:
+    """A table's requests: the file, and its local check when it was checked as it was written."""
+
+    path: Path
+    checked: FileReport | None = None
+
+
 @contextmanager
 def requests_from_table(
     run: TableSpec,
@@ -554,14 +564,20 @@ def requests_from_table(
     *,
     model: str | None = None,
     keep_as: Path | None = None,
-) -> Iterator[Path]:
+    check: bool = False,
+) -> Iterator[Rendered]:
     """A private temporary JSONL of the table's requests, complete before it is yielded, removed after.
 
     With ``keep_as`` (a job's requests, read again by each part, a resume and
     a retry), the file is written beside it under a temporary name, synced,
     renamed to it once complete, and kept. With a schema, a ``model`` older
-    than Command R 08-2024 is warned of first.
+    than Command R 08-2024 is warned of first. ``check``: each line is checked
+    as it is written (:class:`~cohere_batch_cli.validate.CheckedWriter`), the
+    check ``create --file`` makes of a file, so the send need not read the
+    file again for it (a job's split reads and checks its input itself).
     """
+    from ..validate import CheckedWriter
+
     if model is not None and "response_format" in run.options:
         from .models import predates_json_schema
 
@@ -581,18 +597,25 @@ def requests_from_table(
         ) from None
     path = Path(name)
     keep = False
+    checked = None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
+        with os.fdopen(fd, "wb") as out:
+            sink = CheckedWriter(out, path, run.dataset_type) if check else None
             try:
                 if requests is not None:
-                    requests.start(out)
-                render_requests(run, out, reporter, requests)
+                    requests.start(out if sink is None else sink)
+                render_requests(run, out if sink is None else sink, reporter, requests)
+                if sink is not None:
+                    checked = sink.finish()
             except OSError as exc:
                 if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
                     raise
                 raise LocalWriteError(
                     f"cannot write the requests of {run.table} to {path}: {exc.strerror or exc}"
                 ) from None
+            finally:
+                if sink is not None:
+                    sink.close()
             if keep_as is not None:
                 out.flush()
                 os.fsync(out.fileno())
@@ -600,7 +623,9 @@ def requests_from_table(
             os.replace(path, keep_as)
             path = keep_as
             keep = True
-        yield path
+            if checked is not None:
+                checked.path = path
+        yield Rendered(path, checked)
     finally:
         if not keep:
             with suppress(OSError):

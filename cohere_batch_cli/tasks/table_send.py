@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..config import Prices
     from ..state.store import JobRecord, StateStore
+    from ..validate import FileReport
     from .jobs import JobOptions
     from .keyed import KeyOptions
     from .reporting import Reporter
@@ -44,6 +45,9 @@ class TableRequests:
     reuse: RequestMap
     prints: list[FilePrint] | None
     """The table's files as they were before rendering; None for a dry run, which records nothing."""
+    checked: FileReport | None = None
+    """The local check of ``file``, made as it was written (asked with ``check``): the send takes it
+    instead of reading the file again."""
 
     def sent(self, dataset_id: str, reporter: Reporter) -> None:
         """The requests are dataset ``dataset_id``: keep the reuse map and the table's prints for results."""
@@ -63,12 +67,15 @@ def table_requests_file(
     *,
     record: bool = True,
     keep_as: Path | None = None,
+    check: bool = False,
 ) -> Iterator[TableRequests]:
     """The table's requests rendered whole (a missing column or a null stops it here), removed on exit.
 
     ``record``: fingerprint the table first, for :meth:`TableRequests.sent` (a dry run does not).
     ``keep_as``: the requests are a job's input, kept there past the block (each part, a resume
-    and a retry read them again).
+    and a retry read them again). ``check``: the requests are checked as they are written
+    (:attr:`TableRequests.checked`), for a send of one batch, whose check then reads nothing (a
+    job's split checks its input as it reads it; an estimate does not check).
     """
     from .request_reuse import table_requests
     from .table_prompts import requests_from_table
@@ -77,10 +84,10 @@ def table_requests_file(
     with ExitStack() as stack:
         reuse = stack.enter_context(table_requests(run, model, prices, reporter, kept=record))
         prints = table_prints(run.table) if record else None  # before the rows are read
-        file = stack.enter_context(
-            requests_from_table(run, reporter, reuse, model=model, keep_as=keep_as)
+        rendered = stack.enter_context(
+            requests_from_table(run, reporter, reuse, model=model, keep_as=keep_as, check=check)
         )
-        yield TableRequests(run, file, reuse, prints)
+        yield TableRequests(run, rendered.path, reuse, prints, rendered.checked)
 
 
 def job_input_path(table: Path) -> Path:

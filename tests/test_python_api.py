@@ -87,12 +87,19 @@ def test_a_file_run_end_to_end_reports_to_callbacks_and_logging_and_prints_nothi
     # what a command would have printed is in the log instead
     logged = [r.getMessage() for r in caplog.records if r.name == "cohere_batch_cli"]
     assert any("uploaded as dataset" in m for m in logged), logged
-    assert any("wrote 12 records" in m for m in logged), logged
+    assert any(m.startswith("wrote 12 records to ") for m in logged), logged  # results(): a file
+    # records(): what the program read, of which batch; a library's caller has no "stdout" here
+    assert f"read 12 records of batch {run.id} (11 succeeded, 1 failed)" in logged, logged
+    assert any(m.startswith(f"read 1 record of batch {run.id} (") for m in logged), logged
+    assert not [m for m in logged if "stdout" in m], logged
     assert all(TEST_KEY not in r.getMessage() for r in caplog.records)
 
 
-def test_a_table_run_with_a_schema_end_to_end(client: cb.Client, tmp_path: Path) -> None:
+def test_a_table_run_with_a_schema_end_to_end(
+    client: cb.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """create --from through the API: rows rendered, typed answers, the table written again."""
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
     table = tmp_path / "reviews.csv"
     table.write_text("id,text\nr1,great phone\nr2,broke in a day\nr3,fine for the price\n")
     schema = {
@@ -117,6 +124,10 @@ def test_a_table_run_with_a_schema_end_to_end(client: cb.Client, tmp_path: Path)
     assert all(row["status"] == "succeeded" for row in rows)
     assert {row["sentiment"] for row in rows} <= {"positive", "negative"}
     assert summary.records_written == 3
+    logged = [r.getMessage() for r in caplog.records]
+    assert any(
+        m.startswith(f"read 3 rows of reviews.csv, the answers of batch {run.id} (") for m in logged
+    )
     header = (tmp_path / "reviews.out.csv").read_text().splitlines()[0]
     assert header.startswith("id,text,answer,sentiment")
     with nothing_printed():
@@ -233,7 +244,10 @@ def test_a_retry_sends_only_what_failed_and_the_newest_attempt_holds_every_recor
     assert failed == ["r-1", "r-4"]  # the sandbox fails these every time
 
 
-def test_a_job_of_parts_waited_retried_and_read_as_one(client: cb.Client, tmp_path: Path) -> None:
+def test_a_job_of_parts_waited_retried_and_read_as_one(
+    client: cb.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
     requests = write_jsonl(tmp_path / "big.jsonl", chat_records(10, fail={2, 7}))
     with nothing_printed():
         job = client.create_job(requests, model=MODEL, split=cb.Split(max_records=4))
@@ -253,6 +267,8 @@ def test_a_job_of_parts_waited_retried_and_read_as_one(client: cb.Client, tmp_pa
     assert summary.records_written == 10 and summary.failed == 2
     assert sorted(r["custom_id"] for r in records) == sorted(f"r-{i}" for i in range(10))
     assert failed == ["r-2", "r-7"]
+    logged = [r.getMessage() for r in caplog.records]
+    assert f"read 10 records of job {job.id} (8 succeeded, 2 failed)" in logged, logged
 
 
 def test_a_job_is_attached_from_an_empty_store_and_nothing_is_sent_twice(

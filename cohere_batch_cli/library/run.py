@@ -256,9 +256,17 @@ class Run:
 
 
 def results_spec(
-    client: Client, *, output: str, fmt: ResultsFormat | None, failed_only: bool
+    client: Client,
+    *,
+    output: str,
+    fmt: ResultsFormat | None,
+    failed_only: bool,
+    to_program: bool = False,
 ) -> ResultsSpec:
-    """The results spec of a call: the one value ``cbatch results`` builds from its flags."""
+    """The results spec of a call: the one value ``cbatch results`` builds from its flags.
+
+    ``to_program``: the records stream to the program (``records()``), which is told what it read.
+    """
     from ..tasks.results_spec import ResultsSpec
 
     return ResultsSpec(
@@ -268,6 +276,7 @@ def results_spec(
         read_timeout=client._timeout,
         ca_bundle=client._ca_bundle,
         dataset_ttl=client._settings.limits.dataset_ttl,
+        to_program=to_program,
     )
 
 
@@ -330,7 +339,7 @@ def stream(client: Client, run: ResultsRun, failed_only: bool) -> Iterator[dict[
     from ..tasks.results import write_results
     from .records import BinaryStdout, stream_records
 
-    spec = results_spec(client, output="-", fmt="jsonl", failed_only=failed_only)
+    spec = results_spec(client, output="-", fmt="jsonl", failed_only=failed_only, to_program=True)
 
     def download(stdout: BinaryStdout) -> object:
         return write_results(client._api, spec, client._reporter, run, stdout=stdout)

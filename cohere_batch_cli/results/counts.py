@@ -41,8 +41,12 @@ class RowCounts:
     shared: int = 0
     """Rows not sent that took another row's answer or the answer cache's."""
 
-    def sentence(self, where: str) -> str:
-        """``wrote 6 rows of t.csv to out.parquet (5 answered, 1 failed, 0 missing)``."""
+    def sentence(self, where: str, *, read: str | None = None) -> str:
+        """``wrote 6 rows of t.csv to out.parquet (5 answered, 1 failed, 0 missing)``.
+
+        ``read``: the run whose rows a program read as they came (``Run.records()``),
+        ``read 6 rows of t.csv, the answers of batch B (...)``: no file was written.
+        """
         parts = [f"{self.answered:,} answered"]
         if self.invalid:
             parts.append(f"{self.invalid:,} invalid")
@@ -51,7 +55,8 @@ class RowCounts:
             what = f"{self.rows:,} row{'' if self.rows == 1 else 's'} of {self.table}"
         else:
             what = f"{self.rows:,} of the {self.table_rows:,} rows of {self.table}"
-        said = f"wrote {what} to {where} ({', '.join(parts)})"
+        done = f"wrote {what} to {where}" if read is None else f"read {what}, the answers of {read}"
+        said = f"{done} ({', '.join(parts)})"
         if self.shared:
             said += f"; {self.shared:,} reused an answer rather than being sent"
         return said

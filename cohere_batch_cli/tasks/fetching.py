@@ -178,7 +178,7 @@ def fetch_results(
             reported=reported,
             table=replace(table, kind=kind_of_dataset_type(dataset.dataset_type)),
         )
-    _report(reporter, summary, destination)
+    _report(reporter, summary, destination, read=f"batch {batch.id}" if spec.to_program else None)
     if never_ran:
         reporter.info(
             f"batch {batch.id} was canceled: {counted(never_ran, 'record')} of "
@@ -189,17 +189,29 @@ def fetch_results(
     return summary
 
 
-def _report(reporter: Reporter, summary: ResultsSummary, destination: Path | None) -> None:
+def _report(
+    reporter: Reporter,
+    summary: ResultsSummary,
+    destination: Path | None,
+    *,
+    read: str | None = None,
+) -> None:
+    """What a download wrote, in words; ``read``: the run a program read the records of, as it went.
+
+    A command writes to a file or stdout; a program (``Run.records()``) reads
+    the records itself, and is told what it read and from which run: the
+    stream it was handed is no stdout of its own.
+    """
     where = "stdout" if destination is None else str(destination)
+    counts = f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
     if (
         summary.rows is not None
     ):  # a table run's table: its rows, not the records, are what was written
-        reporter.info(summary.rows.sentence(where))
+        reporter.info(summary.rows.sentence(where, read=read))
+    elif read is not None:
+        reporter.info(f"read {counted(summary.records_written, 'record')} of {read} {counts}")
     else:
-        reporter.info(
-            f"wrote {counted(summary.records_written, 'record')} to {where} "
-            f"({summary.succeeded:,} succeeded, {summary.failed:,} failed)"
-        )
+        reporter.info(f"wrote {counted(summary.records_written, 'record')} to {where} {counts}")
     if summary.link_refreshes:
         times = "once" if summary.link_refreshes == 1 else f"{summary.link_refreshes} times"
         reporter.info(
@@ -311,7 +323,7 @@ def _fetch_merged(
             table=replace(table, kind=kind),
         )
     summary = merged.summary
-    _report(reporter, summary, destination)
+    _report(reporter, summary, destination, read=f"batch {asked.id}" if spec.to_program else None)
     pieces = [f"{merged.from_attempt.get(a.number, 0):,} from attempt {a.number}" for a in attempts]
     reporter.info(f"merged {len(attempts)} attempts of batch {chain.root.id}: " + ", ".join(pieces))
     return summary

@@ -153,7 +153,8 @@ def fetch_job_results(
             refresh_links=refresh_links if all(p.id for p in every) else None, table=replace(table, kind=kind),
             input_order=input_order,
         )  # fmt: skip
-    _report(reporter, _own_words(merged.summary, job.id), destination)
+    read = f"job {job.id}" if spec.to_program else None
+    _report(reporter, _own_words(merged.summary, job.id), destination, read=read)
     retried = sum(1 for attempts in parts if len(attempts) > 1)
     words = f"merged {len(parts)} parts of job {job.id}"
     if retried:

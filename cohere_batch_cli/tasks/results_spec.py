@@ -72,6 +72,9 @@ class ResultsSpec:
     """A table run: put before every column added to its table (``--answer-prefix``)."""
     input_table: InputTable | None = None
     """Not a flag: a table run's table once found (:mod:`.table_results`), written with the answers."""
+    to_program: bool = False
+    """Not a flag: the stream is a program's, reading the records as they come (the Python API's
+    ``records()``), not stdout: what is said of it is what the program read, of which run."""
 
 
 JOB_ONLY = {

@@ -6,11 +6,14 @@
 - ``sandbox`` is the real cbatch sandbox on a free port (one per session);
 - ``fault_server`` is a small server that misbehaves on a plan;
 - ``cli`` runs a command through typer's CliRunner and asserts its exit code,
-  showing stdout and stderr when it differs.
+  showing stdout and stderr when it differs;
+- ``client`` is the Python API's ``cb.Client`` pointed at the sandbox, and
+  ``logged`` what the library logged (tests/README.md: which of the two a test uses).
 """
 
 from __future__ import annotations
 
+import logging
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +26,7 @@ from typer.testing import CliRunner
 from tests.support.fault_server import FaultServer
 
 if TYPE_CHECKING:
+    import cohere_batch_cli as cb
     from tests.sandbox.sandbox_client import Api
 
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
@@ -130,6 +134,27 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 def cli(sandbox: object) -> Cli:
     """cbatch pointed at the session's sandbox with the test key."""
     return Cli(sandbox.base_url, TEST_KEY)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def client(sandbox: Any) -> Iterator[cb.Client]:
+    """The Python API pointed at the session's sandbox with the test key (a test file's own ``client`` overrides it)."""
+    import cohere_batch_cli as cb
+    from tests.support.quiet import nothing_printed
+
+    with nothing_printed():
+        made = cb.Client(TEST_KEY, base_url=sandbox.base_url)
+    yield made
+    made.close()
+
+
+@pytest.fixture
+def logged(caplog: pytest.LogCaptureFixture) -> Callable[[], str]:
+    """What the library logged from here on (where a command prints on stderr), one message a line, read when called."""
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
+    return lambda: "\n".join(
+        r.getMessage() for r in caplog.records if r.name.startswith("cohere_batch_cli")
+    )
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
 """No request paid for twice (issue 25): rows that render alike are sent once, cached answers not at all.
 
-Each test runs ``create --from`` against the real sandbox and reads back, through the
-API, the records of the dataset the sandbox received: that is what was paid for.
+Each test makes a table run against the real sandbox (through the Python API, in-process;
+the dry run and the flags through ``cbatch``) and reads back, through the API, the records
+of the dataset the sandbox received: that is what was paid for. What the run said of its
+rows (how many were sent, how many the cache answered) is read from the library's log.
 """
 
 from __future__ import annotations
@@ -13,8 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+import cohere_batch_cli as cb
+from cohere_batch_cli import engine
+from tests.conftest import TEST_KEY, Cli
 from tests.sandbox.sandbox_client import Api
+from tests.support.quiet import nothing_printed
 
 MODEL = "command-r-08-2024"
 
@@ -29,24 +34,33 @@ def create(cli: Cli, *args: str, env: dict[str, str] | None = None) -> tuple[dic
     return json.loads(run.stdout), run.stderr
 
 
-def received(api: Api, batch: dict[str, Any]) -> list[tuple[str, str]]:
+def table_run(
+    client: cb.Client, table: Path, prompt: str = "Rate: {{ text }}", **options: Any
+) -> cb.Run:
+    """``create --from TABLE --id-column id --prompt PROMPT`` through the API: the run, queued."""
+    with nothing_printed():
+        return client.create(cb.PromptTable(table, prompt, id_column="id", **options), model=MODEL)
+
+
+def received(api: Api, batch: dict[str, Any] | cb.Run) -> list[tuple[str, str]]:
     """The (custom_id, prompt) of every record of the dataset the sandbox received."""
-    records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
+    dataset = (
+        batch.batch.input_dataset_id if isinstance(batch, cb.Run) else batch["input_dataset_id"]
+    )
+    records = [r for part in api.parts(dataset) for r in part]
     return [(r["custom_id"], json.loads(r["body"])["messages"][-1]["content"]) for r in records]
 
 
 def test_rows_that_render_alike_are_sent_once_and_the_summary_counts_them(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path, logged: Any
 ) -> None:
     table = write_csv(
         tmp_path / "reviews.csv",
         [("a", "good"), ("b", "bad"), ("c", "good"), ("d", "good"), ("e", "meh"), ("f", "bad")],
     )
-    batch, err = create(
-        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}", "--no-cache"
-    )
-    assert received(api, batch) == [("a", "Rate: good"), ("b", "Rate: bad"), ("e", "Rate: meh")]
-    assert "6 rows, 3 distinct requests: 3 requests to send" in err
+    run = table_run(client, table, cache=False)
+    assert received(api, run) == [("a", "Rate: good"), ("b", "Rate: bad"), ("e", "Rate: meh")]
+    assert "6 rows, 3 distinct requests: 3 requests to send" in logged()
 
 
 def test_no_dedupe_sends_every_row(cli: Cli, api: Api, tmp_path: Path) -> None:
@@ -92,7 +106,7 @@ def keep_answers(prompts: list[str]) -> None:
 
 
 def test_a_rerun_sends_only_the_requests_the_cache_cannot_answer_and_says_what_it_saved(
-    cli: Cli, api: Api, tmp_path: Path
+    sandbox: Any, api: Api, tmp_path: Path, logged: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = [(f"r{i}", f"text {i % 40}") for i in range(50)]  # 40 distinct texts, 10 duplicate rows
     keep_answers([f"Rate: {t}" for _, t in rows])
@@ -100,9 +114,11 @@ def test_a_rerun_sends_only_the_requests_the_cache_cannot_answer_and_says_what_i
     rows[17] = ("r17", "changed seventeen")
     rows[44] = ("r44", "changed three")  # a changed row that repeats another changed row
     table = write_csv(tmp_path / "again.csv", rows)
-    batch, err = create(
-        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}", env=PRICES
-    )
+    for name, value in PRICES.items():
+        monkeypatch.setenv(name, value)
+    with cb.Client(TEST_KEY, base_url=sandbox.base_url) as client:  # reads the prices set
+        batch = table_run(client, table)
+    err = logged()
     assert received(api, batch) == [
         ("r3", "Rate: changed three"),
         ("r17", "Rate: changed seventeen"),
@@ -115,25 +131,23 @@ def test_a_rerun_sends_only_the_requests_the_cache_cannot_answer_and_says_what_i
 
 
 def test_no_cache_sends_what_the_cache_holds_and_keeps_the_dedupe(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path, logged: Any
 ) -> None:
     keep_answers(["Rate: a", "Rate: b"])
     table = write_csv(tmp_path / "t.csv", [("1", "a"), ("2", "b"), ("3", "a")])
-    batch, err = create(
-        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}", "--no-cache"
-    )
+    batch = table_run(client, table, cache=False)
     assert received(api, batch) == [("1", "Rate: a"), ("2", "Rate: b")]
+    err = logged()
     assert "answered by the cache" not in err and "cache saved" not in err
 
 
 def test_when_the_cache_answers_every_row_the_first_is_sent_so_the_run_has_a_batch(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path, logged: Any
 ) -> None:
     keep_answers(["Rate: a", "Rate: b"])
     table = write_csv(tmp_path / "t.csv", [("1", "a"), ("2", "b"), ("3", "a")])
-    batch, err = create(
-        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}"
-    )
+    batch = table_run(client, table)
+    err = logged()
     assert received(api, batch) == [("1", "Rate: a")]
     assert "the cache answers every row: the first is sent all the same" in err
     assert "2 distinct requests, 1 answered by the cache: 1 request to send" in err
@@ -175,25 +189,31 @@ def test_no_dedupe_and_no_cache_go_with_from(cli: Cli, tmp_path: Path) -> None:
 
 
 def run_to_end(
-    cli: Cli, table: Path, *args: str, prompt: str = "Rate: {{ text }}"
-) -> tuple[str, str]:
-    """``create --from TABLE --watch`` to the end: the batch id and what create said."""
-    result = cli(
-        "create", "--from", str(table), "--id-column", "id", "--prompt", prompt, "--model", MODEL,
-        *args, "--watch", "--plain", "--timeout", "60s", "-q",
-    )  # fmt: skip
-    return result.stdout.split()[0], result.stderr
+    client: cb.Client, table: Path, prompt: str = "Rate: {{ text }}", **options: Any
+) -> cb.Run:
+    """``create --from TABLE --watch`` to the end, through the API: the run, ended."""
+    run = table_run(client, table, prompt, **options)
+    with nothing_printed():
+        return run.wait(timeout=60, interval=0.1)
 
 
-def table_out(cli: Cli, batch: str, path: Path) -> list[dict[str, Any]]:
+def table_out(run: cb.Run, path: Path) -> list[dict[str, Any]]:
+    """``results RUN -o PATH``: the table again, read back."""
     import pyarrow.parquet as pq
 
-    cli("results", batch, "-o", str(path))
+    with nothing_printed():
+        run.results(path)
     return pq.read_table(path).to_pylist()  # type: ignore[no-any-return]
 
 
+def cache_entries() -> int:
+    """How many answers the answer cache holds (``cache stats``)."""
+    with engine.open_cache() as cache:
+        return cache.stats().entries
+
+
 def test_duplicate_rows_get_their_first_rows_answer_marked_cached_with_no_billed_tokens(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, tmp_path: Path
 ) -> None:
     table = write_csv(
         tmp_path / "t.csv",
@@ -205,8 +225,7 @@ def test_duplicate_rows_get_their_first_rows_answer_marked_cached_with_no_billed
             ("e", "fine [[sandbox:fail]]"),
         ],
     )
-    batch, _ = run_to_end(cli, table, "--no-cache")
-    rows = table_out(cli, batch, tmp_path / "out.parquet")
+    rows = table_out(run_to_end(client, table, cache=False), tmp_path / "out.parquet")
     assert [r["id"] for r in rows] == ["a", "b", "c", "d", "e"]
     a, b, c, d, e = rows
     assert a["status"] == c["status"] == "succeeded" and c["answer"] == a["answer"]
@@ -218,35 +237,33 @@ def test_duplicate_rows_get_their_first_rows_answer_marked_cached_with_no_billed
     assert (
         d["status"] == e["status"] == "failed" and e["cached"] is True and e["error"] == d["error"]
     )
-    assert json.loads(cli("cache", "stats", "--json").stdout)["entries"] == 0, (
-        "--no-cache keeps nothing"
-    )
+    assert cache_entries() == 0, "cache=False keeps nothing"
 
 
 def test_a_rerun_with_changed_rows_sends_only_those_and_the_table_out_has_every_answer(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path, logged: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     rows = [(f"r{i}", f"text {i % 8}") for i in range(12)]  # 8 distinct requests, 4 duplicate rows
     rows[5] = ("r5", "text 5 [[sandbox:fail]]")  # a failed answer is never kept
     table = write_csv(tmp_path / "t.csv", rows)
-    first, said = run_to_end(cli, table)
-    assert "12 rows, 8 distinct requests: 8 requests to send" in said
-    before = {r["id"]: r for r in table_out(cli, first, tmp_path / "first.parquet")}
-    assert json.loads(cli("cache", "stats", "--json").stdout)["entries"] == 7  # not the failed one
+    first = run_to_end(client, table)
+    assert "12 rows, 8 distinct requests: 8 requests to send" in logged()
+    before = {r["id"]: r for r in table_out(first, tmp_path / "first.parquet")}
+    assert cache_entries() == 7  # not the failed one
 
     rows[2] = ("r2", "changed two")  # its old text is still r10's
     rows[7] = ("r7", "changed seven")
     rows[9] = ("r9", "changed seven")  # a changed row that repeats another changed row
     write_csv(table, rows)
-    second, said = run_to_end(cli, table)
-    sent = received(api, json.loads(cli("get", second, "--json").stdout))
-    assert sent == [
+    caplog.clear()
+    second = run_to_end(client, table)
+    assert received(api, second) == [
         ("r2", "Rate: changed two"),
         ("r5", "Rate: text 5 [[sandbox:fail]]"),
         ("r7", "Rate: changed seven"),
     ]
-    assert "12 rows, 9 distinct requests, 6 answered by the cache: 3 requests to send" in said
-    after = {r["id"]: r for r in table_out(cli, second, tmp_path / "second.parquet")}
+    assert "12 rows, 9 distinct requests, 6 answered by the cache: 3 requests to send" in logged()
+    after = {r["id"]: r for r in table_out(second, tmp_path / "second.parquet")}
     assert list(after) == [r for r, _ in rows]
     for row_id in ("r0", "r1", "r3", "r4", "r6", "r8", "r10", "r11"):  # answered by the cache
         assert after[row_id]["answer"] == before[row_id]["answer"], row_id
@@ -258,17 +275,17 @@ def test_a_rerun_with_changed_rows_sends_only_those_and_the_table_out_has_every_
 
 
 def test_a_run_keeps_the_answers_the_cache_gave_it_so_clearing_the_cache_loses_no_row(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, tmp_path: Path, logged: Any
 ) -> None:
     """The cache is cleared between create and results: the cache-answered rows still have
     their answers, since create copied them into the run's own map."""
     rows = [(f"r{i}", f"text {i % 5}") for i in range(8)]  # 5 distinct requests, 3 duplicate rows
     keep_answers([f"Rate: text {n}" for n in (1, 2, 3)])
     table = write_csv(tmp_path / "t.csv", rows)
-    batch, said = run_to_end(cli, table)
-    assert "8 rows, 5 distinct requests, 3 answered by the cache: 2 requests to send" in said
-    cli("cache", "clear", "--yes")
-    out = {r["id"]: r for r in table_out(cli, batch, tmp_path / "out.parquet")}
+    batch = run_to_end(client, table)
+    assert "8 rows, 5 distinct requests, 3 answered by the cache: 2 requests to send" in logged()
+    engine.remove_cache()  # cache clear
+    out = {r["id"]: r for r in table_out(batch, tmp_path / "out.parquet")}
     assert list(out) == [r for r, _ in rows]
     assert all(r["status"] == "succeeded" and r["answer"] for r in out.values()), out
     for row_id in ("r1", "r2", "r3", "r6", "r7"):  # the cache's answers, and their duplicates'
@@ -288,14 +305,15 @@ def map_files() -> list[Path]:
 
 
 def test_jobs_prune_removes_the_maps_of_runs_whose_table_was_written(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, cli: Cli, tmp_path: Path
 ) -> None:
     """A map is kept until results wrote the run's table and it is older than --older-than;
-    a run whose table was never written keeps its map unless --all."""
-    written, _ = run_to_end(cli, write_csv(tmp_path / "w.csv", [("1", "a"), ("2", "a")]))
-    unwritten, _ = run_to_end(cli, write_csv(tmp_path / "u.csv", [("1", "b"), ("2", "b")]))
+    a run whose table was never written keeps its map unless --all. (``jobs prune`` has no
+    API: the runs are made through it, the pruning and what it says through ``cbatch``.)"""
+    written = run_to_end(client, write_csv(tmp_path / "w.csv", [("1", "a"), ("2", "a")])).id
+    unwritten = run_to_end(client, write_csv(tmp_path / "u.csv", [("1", "b"), ("2", "b")])).id
     assert len(map_files()) == 2
-    table_out(cli, written, tmp_path / "w.parquet")
+    table_out(client.batch(written), tmp_path / "w.parquet")
     kept = cli("jobs", "prune")  # the default 30 days: both are too young
     assert len(map_files()) == 2 and "row maps" not in kept.stderr
     time.sleep(0.02)
@@ -317,69 +335,41 @@ def test_jobs_prune_removes_the_maps_of_runs_whose_table_was_written(
 
 
 def test_a_rerun_after_the_cache_is_cleared_sends_every_distinct_request(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path
 ) -> None:
     table = write_csv(tmp_path / "t.csv", [("1", "a"), ("2", "b"), ("3", "a")])
-    first, _ = run_to_end(cli, table)
-    table_out(cli, first, tmp_path / "first.parquet")
-    cli("cache", "clear", "--yes")
-    batch, _ = create(
-        cli, "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}"
-    )
-    assert received(api, batch) == [("1", "Rate: a"), ("2", "Rate: b")]
+    table_out(run_to_end(client, table), tmp_path / "first.parquet")
+    engine.remove_cache()  # cache clear
+    assert received(api, table_run(client, table)) == [("1", "Rate: a"), ("2", "Rate: b")]
 
 
 def test_answers_that_break_the_schema_are_never_cached_and_a_rerun_sends_them_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A sandbox of its own breaks 40 % of the answers; only the valid ones go to the cache."""
-    import pyarrow.parquet as pq
-
     from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
-    from tests.conftest import TEST_KEY
 
     count = 20
     table = tmp_path / "reviews.csv"
     table.write_text("id,review\n" + "".join(f"r{i:02d},review {i}\n" for i in range(count)))
-    schema = tmp_path / "s.json"
-    schema.write_text(
-        json.dumps(
-            {
-                "type": "object",
-                "properties": {"sentiment": {"type": "string"}},
-                "required": ["sentiment"],
-            }
-        )
-    )
+    schema = {
+        "type": "object",
+        "properties": {"sentiment": {"type": "string"}},
+        "required": ["sentiment"],
+    }
     settings = SandboxSettings(
         data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0, queue_delay=0.0,
         validation_delay=0.0, invalid_output_rate=0.4, seed=5,
     )  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    args = (
-        "--id-column",
-        "id",
-        "--prompt",
-        "{{ review }}",
-        "--schema",
-        str(schema),
-        "--model",
-        MODEL,
-    )
-    with SandboxServer(settings) as server:
-        cli = Cli(server.base_url, TEST_KEY)
-        first = cli(
-            "create", "--from", str(table), *args, "--watch", "--plain", "--timeout", "60s", "-q"
-        ).stdout.split()[0]
-        cli("results", first, "-o", "first.parquet")
+    with SandboxServer(settings) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
+        first = run_to_end(client, table, prompt="{{ review }}", schema=schema)
         invalid = [
-            r["id"]
-            for r in pq.read_table(tmp_path / "first.parquet").to_pylist()
-            if r["invalid_output"]
+            r["id"] for r in table_out(first, tmp_path / "first.parquet") if r["invalid_output"]
         ]
         assert 0 < len(invalid) < count
-        assert json.loads(cli("cache", "stats", "--json").stdout)["entries"] == count - len(invalid)
-        again = json.loads(cli("create", "--from", str(table), *args, "--json").stdout)
+        assert cache_entries() == count - len(invalid)
+        again = table_run(client, table, "{{ review }}", schema=schema)
         api = Api(server)
         try:
             assert [cid for cid, _ in received(api, again)] == invalid

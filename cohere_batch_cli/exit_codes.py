@@ -52,7 +52,7 @@ DESCRIPTIONS: dict[ExitCode, str] = {
     ExitCode.BATCH_CANCELED: "watch: a watched batch ended CANCELED.",
     ExitCode.TIMEOUT: "A wait ran out of time (watch --timeout, dataset validation); batches are left running.",
     ExitCode.LOCAL_WRITE: "A local file could not be written (no space, permission, read-only, a stdout closed before the start: >&-).",
-    ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, create --retry-failed, jobs; a schema run's invalid answers count), or failed records with watch --fail-on-records.",
+    ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, create --retry-failed, jobs; a schema run's invalid answers count), or failed (or invalid) records with watch --fail-on-records.",
     ExitCode.RESULTS_EXPIRED: "The results no longer exist: the output dataset expired.",
     ExitCode.NEVER_RAN: "A run that never ran: a job stopped while splitting, or with parts never sent (carry on with: cbatch jobs resume JOB).",
     ExitCode.STATE_BUSY: "The local state store stayed busy: another process held it past the wait (10 s). Run again when it is done.",

@@ -4,7 +4,9 @@ On the sandbox over loopback, with ``--invalid-output-rate`` breaking some
 structured answers on purpose (drawn afresh for every batch, so a retry can
 recover them): the table says ``invalid``, a dry run picks exactly those rows,
 ``retry --invalid`` recovers them, and the merged table has every row valid.
-With every answer broken, rounds end with exit 12.
+With every answer broken, rounds end with exit 12. A table job's parts are
+judged and retried the same way, and ``watch --fail-on-records`` reads the
+answers the API counts as successes.
 """
 
 from __future__ import annotations
@@ -73,6 +75,13 @@ def test_retry_invalid_sends_the_invalid_answers_again_and_the_merged_table_is_a
         assert all(r["invalid_output"] for r in rows if r["status"] == "invalid")
         assert all(r["invalid_output"] is None for r in rows if r["status"] == "succeeded")
         assert f"{len(invalid)} invalid" in first.stderr
+        # the API counts every record a success: --fail-on-records reads the answers
+        judged = cli("watch", batch, "--fail-on-records", "--plain", exit_code=12)
+        assert (
+            f"{len(invalid)} of {ROWS} records have no answer that follows the run's schema"
+            in judged.stderr
+        )
+        cli("watch", batch, "--fail-on-records", "--no-exit-status", "--plain")
         # a dry run picks exactly the invalid rows, each with its reason
         dry = cli("retry", batch, "--invalid", "--dry-run", "--jsonl").stdout
         picked = [json.loads(line) for line in dry.splitlines()]
@@ -117,3 +126,112 @@ def test_rounds_of_a_schema_run_count_invalid_answers_as_still_failing(
     assert len(rows) == ROWS and {r["status"] for r in rows} == {"invalid"}
     assert all(r["invalid_output"] and r["sentiment"] is None for r in rows)
     assert "--invalid sends only the invalid answers again" in refused.stderr
+
+
+# -- a table job: each part's invalid answers, sent again part by part --------------------------
+
+
+def _job(cli: Cli, table: Path, schema: Path, *more: str, exit_code: int = 0) -> str:
+    return cli(
+        "jobs", "create", "--from", str(table), "--id-column", "id", "--prompt", "{{ review }}",
+        "--schema", str(schema), "--model", "command-r-08-2024", "--max-records-per-batch", "8",
+        "--watch", "--plain", "--timeout", "60s", "--interval", "0.1s", "--max-interval", "0.2s",
+        "--no-cache", "-q", *more, exit_code=exit_code,
+    ).stdout.split()[0]  # fmt: skip
+
+
+def _retries_received(server: Any, cli: Cli) -> dict[int, list[str]]:
+    """The custom_ids of the records the sandbox received for each retry round (K of ``retry K]``)."""
+    from tests.sandbox.sandbox_client import Api
+
+    api = Api(server)
+    try:
+        sent: dict[int, list[str]] = {}
+        for batch in json.loads(cli("list", "--json").stdout):
+            if " retry " not in batch["name"]:
+                continue
+            round_number = int(batch["name"].rsplit(" retry ", 1)[1].rstrip("]"))
+            records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
+            sent.setdefault(round_number, []).extend(r["custom_id"] for r in records)
+        return sent
+    finally:
+        api.close()
+
+
+def test_a_table_jobs_invalid_answers_are_sent_again_alone_and_its_table_is_all_valid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """retry JOB --invalid and jobs retry --invalid: only the invalid rows' requests reach the sandbox."""
+    table, schema = _inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with _server(tmp_path, 0.4) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        job = _job(cli, table, schema)
+        cli("results", job, "-o", "first.parquet")
+        rows = pq.read_table(tmp_path / "first.parquet").to_pylist()
+        invalid = sorted(r["id"] for r in rows if r["status"] == "invalid")
+        assert invalid and len(invalid) < ROWS  # 40 % broken on purpose: both kinds are there
+        # a dry run, part by part, picks exactly the invalid rows
+        dry = cli("jobs", "retry", job, "--invalid", "--dry-run", "--json").stdout
+        picked = [json.loads(line) for line in dry.splitlines()]
+        assert sorted(p["custom_id"] for p in picked) == invalid
+        assert {p["reason"] for p in picked} == {"invalid"}
+        assert _retries_received(server, cli) == {}  # a dry run sends nothing
+        for watch in (["jobs", "watch"], ["watch"]):  # invalid answers fail the job's records
+            judged = cli(*watch, job, "--fail-on-records", "--plain", exit_code=12)
+            assert f"{len(invalid)} of {ROWS} records failed, have no result or break" in (
+                judged.stderr
+            )
+        sent = cli("retry", job, "--invalid", "--plain", "--interval", "0.1s", exit_code=12)
+        assert "records of job" in sent.stderr.splitlines()[-2]  # some answers broke again
+        first_round = _retries_received(server, cli)
+        assert sorted(first_round[1]) == invalid  # the invalid rows' requests, and nothing else
+        more = cli(
+            "jobs", "retry", job, "--invalid", "--rounds", "8", "--pause", "0.05s", "--plain",
+            "--interval", "0.1s",
+        )  # fmt: skip
+        assert "still failing" not in more.stderr
+        rounds = _retries_received(server, cli)
+        assert all(set(ids) <= set(invalid) for ids in rounds.values())
+        cli("results", job, "-o", "merged.parquet")
+        merged = pq.read_table(tmp_path / "merged.parquet").to_pylist()
+        nothing = cli("jobs", "retry", job, "--invalid", "--dry-run")
+        cli("jobs", "watch", job, "--fail-on-records", "--plain")  # every part's attempts together
+    assert [r["id"] for r in merged] == [f"r{i:02d}" for i in range(ROWS)]  # the table's order
+    assert {r["status"] for r in merged} == {"succeeded"}  # a later valid answer won each merge
+    assert all(
+        r["invalid_output"] is None and r["sentiment"] and r["stars"] is not None for r in merged
+    )
+    assert "nothing to send again" in nothing.stderr
+
+
+def test_a_table_jobs_rounds_send_its_invalid_answers_again_and_exit_12_while_they_stay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every answer broken: jobs create --retry-failed sends every row again, part by part; exit 12."""
+    table, schema = _inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with _server(tmp_path, 1.0) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        job = _job(cli, table, schema, "--retry-failed", "1", "--pause", "0.05s", exit_code=12)
+        sent = _retries_received(server, cli)
+        refused = cli("retry", job, "--invalid", "--match", "x", exit_code=2)
+    assert sorted(sent[1]) == [f"r{i:02d}" for i in range(ROWS)]
+    assert "--invalid sends only the invalid answers again" in refused.stderr
+
+
+def test_invalid_is_refused_for_a_job_made_without_a_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table, _ = _inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with _server(tmp_path, 0.0) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        job = cli(
+            "jobs", "create", "--from", str(table), "--id-column", "id", "--prompt", "{{ review }}",
+            "--model", "command-r-08-2024", "--max-records-per-batch", "8", "--watch", "--plain",
+            "--timeout", "60s", "--interval", "0.1s", "--no-cache", "-q",
+        ).stdout.split()[0]  # fmt: skip
+        refused = cli("jobs", "retry", job, "--invalid", exit_code=2)
+        cli("jobs", "watch", job, "--fail-on-records", "--plain")  # no schema: the counts say it
+    assert f"job {job} was not made with --schema on this machine" in refused.stderr

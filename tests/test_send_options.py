@@ -70,6 +70,12 @@ def rounds(count: int) -> Callable[[tuple[Any, ...]], bool]:
     return held
 
 
+def only_invalid(values: tuple[Any, ...]) -> bool:
+    """``--invalid``: the rule picks invalid answers alone, no failure and no missing record."""
+    rule = of(values, RetryOptions).rule
+    return rule.invalid and not rule.failed and not rule.missing
+
+
 ROUNDS = ["--pause", "7s", "--match", "timed out", "--no-missing"]
 NAME, TYPE = ["--name", "nightly"], ["--type", "batch-embed-v2-input"]
 LOCK = ["--wait-lock", "3m"]
@@ -131,6 +137,7 @@ ROWS: dict[str, dict[str, tuple[list[str], Callable[[tuple[Any, ...]], bool]]]] 
     },
     "jobs retry": {
         "--rounds": (["--rounds", "3", *ROUNDS], rounds(3)),
+        "--invalid": (["--invalid"], only_invalid),
         "--wait-lock": (LOCK, one_lock(RetryOptions)),
     },
     "retry": {
@@ -140,10 +147,12 @@ ROWS: dict[str, dict[str, tuple[list[str], Callable[[tuple[Any, ...]], bool]]]] 
         "--model": (["--model", "command-a"], lambda v: of(v, RetryOptions).model == "command-a"),
         "--dry-run": (["--dry-run"], lambda v: of(v, RetryOptions).dry_run),
         "--rounds": (["--watch", "--rounds", "3", *ROUNDS], rounds(3)),
+        "--invalid": (["--invalid"], only_invalid),
         "--wait-lock": (LOCK, one_lock(RetryOptions)),
     },
     "retry JOB": {
         "--rounds": (["--rounds", "3", *ROUNDS], rounds(3)),
+        "--invalid": (["--invalid"], only_invalid),
         "--wait-lock": (LOCK, one_lock(RetryOptions)),
     },
 }  # fmt: skip

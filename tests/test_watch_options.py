@@ -94,6 +94,14 @@ def test_every_watch_option_reaches_the_spec_of_every_command_that_watches(
         assert not spec.no_exit_status  # an option given alone changes that option alone
 
 
+@pytest.mark.parametrize("command", ["watch", "jobs watch"])
+def test_fail_on_records_reaches_the_spec_of_both_watches(
+    handed: dict[str, WatchSpec], command: str
+) -> None:
+    Cli("http://127.0.0.1:9", TEST_KEY)(*COMMANDS[command], "--fail-on-records")
+    assert handed[command].fail_on_records
+
+
 @pytest.mark.parametrize("command", sorted(JSON_EVENTS))
 def test_json_streams_events_where_stdout_holds_the_watch(
     handed: dict[str, WatchSpec], command: str

@@ -399,14 +399,29 @@ def watch_run(state: CliState, job: JobRecord, store: StateStore, spec: WatchSpe
     """``jobs watch JOB`` and ``watch JOB``: follow every part; with JSON lines, the job object last.
 
     ``spec.fail_on_records`` (``watch --fail-on-records``) makes a job whose
-    parts ended with records that failed or never came back exit 12.
+    parts ended with records that failed or never came back exit 12, and a
+    table job made with ``--schema`` whose answers are left invalid after
+    every attempt (read from the parts' outputs: :func:`~cohere_batch_cli.tasks.jobs.job_left`).
     """
-    from ..tasks.jobs import job_view
+    from ..tasks.jobs import job_left, job_view
 
     code = follow_job(state, job, store, None, spec)
     view = job_view(state.client(), job, store) if spec.json_lines or spec.fail_on_records else None
     if view is not None and spec.fail_on_records and code == ExitCode.OK:
-        code = spec.forgive(ExitCode.RECORDS_FAILED if view.succeeded < view.records else code)
+        from ..tasks.retrying import RetryOptions
+        from ..tasks.table_results import job_schema
+
+        schema = job_schema(job.id, state.out)
+        options = RetryOptions(read_timeout=state.timeout, ca_bundle=state.ca_bundle)
+        left = job_left(state.client(), view, schema, state.out, store, options)
+        if left:
+            what = (
+                "failed, have no result or break the job's schema"
+                if schema
+                else "failed or have no result"
+            )
+            state.out.info(f"job {job.id}: {left:,} of {view.records:,} records {what}")
+        code = spec.forgive(ExitCode.RECORDS_FAILED if left else code)
     if view is not None and spec.json_lines:
         state.out.json_line({"kind": "job", **view.as_json()})
     return code

@@ -483,6 +483,7 @@ DEFAULT_PAUSE = pace.PAUSE
 
 MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
 MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
+FailOnRecordsOpt = Annotated[bool, typer.Option("--fail-on-records", help="Exit 12 when a batch ends with records that failed or have no result, COMPLETED included (for CI); for a run made with --schema, answers that break the schema count too.")]  # fmt: skip
 InvalidOpt = Annotated[bool, typer.Option("--invalid", help="Send again only the answers that break the run's answer schema (a run made with --schema); without it, they are sent again with the failures.")]  # fmt: skip
 PauseOpt = Annotated[float, typer.Option("--pause", parser=parse_duration, metavar="DURATION", help="Pause before the second round; it doubles each round after, up to 10m [default: 30s].", show_default=False)]  # fmt: skip
 IdempotencyKeyOpt = Annotated[str | None, typer.Option("--idempotency-key", metavar="KEY", help="Make the create safe to run again (a CI step retried): the same KEY with the same input and options gives the run the first made, found by name on the API from any machine; another input or option is refused (exit 17), naming what differs.", show_default=False)]  # fmt: skip

@@ -23,6 +23,7 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
+    from ..api.models import Batch
     from ..tasks.watching import WatchSpec
     from ..watcher import BatchDone
 
@@ -104,5 +105,15 @@ def run_watch(
     if resume is None:
         resume = resume_command(state, ids, spec)
     return follow(
-        state.client(), ids, state.out, spec, resume=resume, retries=state.retries, on_ends=on_ends
-    )
+        state.client(), ids, state.out, spec, resume=resume, retries=state.retries, on_ends=on_ends,
+        invalid_left=invalid_counter(state) if spec.fail_on_records else None,
+    )  # fmt: skip
+
+
+def invalid_counter(state: CliState) -> Callable[[Batch], int]:
+    """``--fail-on-records``: a schema run's invalid answers in an ended batch, read with the command's download settings."""
+    from ..state.store import existing_store
+    from ..tasks.retrying import RetryOptions, invalid_left
+
+    options = RetryOptions(read_timeout=state.timeout, ca_bundle=state.ca_bundle)
+    return lambda batch: invalid_left(state.client(), batch, state.out, options, existing_store())

@@ -15,7 +15,9 @@ from ._lazy import function_group
 from ._options import (
     DEFAULT_PAUSE,
     DryRunOpt,
+    FailOnRecordsOpt,
     IdempotencyKeyOpt,
+    InvalidOpt,
     JsonlOpt,
     JsonOpt,
     MatchOpt,
@@ -317,13 +319,16 @@ def watch(
             help="The watch's events, one JSON object a line, then the job object on one line.",
         ),
     ] = False,
+    fail_on_records: FailOnRecordsOpt = False,
 ) -> None:
     """Follow every part of a job until each has ended, in one watch (one list request a round).
 
     Exit codes as 'cbatch watch', for the job as a whole: 0 when every part
     completed, 8 when one failed, 9 when one was canceled, 10 on --timeout,
     14 when the job never ran (stopped while splitting) or has parts never
-    sent ('cbatch jobs resume' sends them).
+    sent ('cbatch jobs resume' sends them), 12 with --fail-on-records when
+    records are left failed or with no result after every attempt (for a
+    table job made with --schema, an answer that breaks the schema too).
     """
     import dataclasses
 
@@ -331,7 +336,7 @@ def watch(
 
     state = get_state(ctx)
     state.out.set_mode(jsonl=json_out)
-    spec = dataclasses.replace(spec, json_lines=json_out)
+    spec = dataclasses.replace(spec, json_lines=json_out, fail_on_records=fail_on_records)
     hand_over("watch", "jobs watch", spec)
     store = store_for_jobs()
     raise typer.Exit(watch_run(state, _job(store, job_id), store, spec))
@@ -541,6 +546,7 @@ def retry(
     ] = 1,
     match: MatchOpt = None,
     missing: MissingOpt = True,
+    invalid: InvalidOpt = False,
     pause: PauseOpt = DEFAULT_PAUSE,
     file: FileOpt = None,
     wait_lock: WaitLockOpt = None,
@@ -564,8 +570,17 @@ def retry(
 
     Each part's retry is a batch named 'NAME [job JOB part N retry K]' (as
     'cbatch retry' makes them); exit 12 when records still fail after the
-    last round, 0 when none do. --dry-run lists, part by part, each record
-    that would be sent again and why, and sends nothing.
+    last round, 0 when none do. A table job made with --schema counts an
+    answer that breaks the schema as failed: it is sent again with the
+    failures, and --invalid sends only those answers again. --dry-run
+    lists, part by part, each record that would be sent again and why, and
+    sends nothing.
+
+    Examples:
+
+      cbatch jobs retry k3v9x0q2ma --rounds 3
+
+      cbatch jobs retry k3v9x0q2ma --invalid --dry-run
     """
     import dataclasses
 
@@ -574,8 +589,9 @@ def retry(
     state = get_state(ctx)
     state.out.set_mode(jsonl=json_out, quiet=quiet)  # --dry-run --json: each record on a line
     retry = retry_options(
-        state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock
-    )
+        state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+        invalid=invalid,
+    )  # fmt: skip
     if dry_run:
         refuse_watch_options(spec, "leave out --dry-run")
         store = store_for_jobs()

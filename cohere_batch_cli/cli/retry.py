@@ -110,11 +110,12 @@ def register(app: typer.Typer) -> None:
         otherwise.
 
         A job id (as 'cbatch jobs create' printed it) retries the job as
-        'cbatch jobs retry JOB_ID' does: what failed in every part is sent
-        again and the retries are watched together, for --rounds (--watch
-        or not); --dry-run lists what would be sent again, part by part, as
-        'jobs retry --dry-run' does; --input is the job's input file;
-        --model has no meaning for a job and is refused.
+        'cbatch jobs retry JOB_ID' does: what failed in every part (with
+        --invalid, only the answers that break the table job's schema) is
+        sent again and the retries are watched together, for --rounds
+        (--watch or not); --dry-run lists what would be sent again, part by
+        part, as 'jobs retry --dry-run' does; --input is the job's input
+        file; --model has no meaning for a job and is refused.
 
         Examples:
 
@@ -136,11 +137,6 @@ def register(app: typer.Typer) -> None:
 
         state = get_state(ctx)
         if (run := find_run(state.client(), batch_id)) is not None:
-            if invalid:
-                raise UsageError(
-                    f"--invalid is not yet taken for job {batch_id}: a job's retries send failures",
-                    hint="retry a part's batch with --invalid (cbatch jobs get JOB_ID lists them)",
-                )
             if model is not None:
                 raise UsageError(
                     f"--model has no meaning for job {batch_id}: its parts are retried on the job's model",
@@ -151,8 +147,9 @@ def register(app: typer.Typer) -> None:
             from ._jobs import dry_run_job_retry, retry_run
 
             retry = retry_options(
-                state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock
-            )
+                state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock,
+                invalid=invalid,
+            )  # fmt: skip
             if dry_run:
                 if watch:
                     raise UsageError("--dry-run sends nothing: there is nothing to --watch")

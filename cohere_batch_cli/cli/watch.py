@@ -10,6 +10,7 @@ from ._context import get_state
 from ._errors import command_errors
 from ._options import (
     EventsJsonOpt,
+    FailOnRecordsOpt,
     JsonlOpt,
     complete_batch_id,
     hand_over,
@@ -43,13 +44,7 @@ def register(app: typer.Typer) -> None:
         batch_ids: WatchIdsArg = None,
         json_lines: EventsJsonOpt = False,
         jsonl: JsonlOpt = False,
-        fail_on_records: Annotated[
-            bool,
-            typer.Option(
-                "--fail-on-records",
-                help="Exit 12 when a batch ends with records that failed or have no result, COMPLETED included (for CI).",
-            ),
-        ] = False,
+        fail_on_records: FailOnRecordsOpt = False,
     ) -> None:
         """Follow batches until every one has ended: completed, failed or canceled.
 
@@ -57,7 +52,8 @@ def register(app: typer.Typer) -> None:
         one failed, 9 one canceled, 10 --timeout ran out (batches keep
         running), 4 an id that does not exist (reported after a 10 s grace and
         dropped; the others are followed to the end), 12 with
-        --fail-on-records when records failed or have no result, 130 Ctrl-C,
+        --fail-on-records when records failed or have no result (or, for a
+        run made with --schema, answers break the schema), 130 Ctrl-C,
         143 SIGTERM, 129 SIGHUP (nothing is cancelled). With several outcomes,
         the worst: see 'cbatch help exit-codes'.
         With no id at a terminal, it offers the batches still running.

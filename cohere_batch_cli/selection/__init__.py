@@ -230,6 +230,27 @@ def select(
     return selection
 
 
+def usable_records(
+    outputs: Sequence[Sequence[Path]],
+    workdir: Path,
+    *,
+    schema: str | None,
+    processes: int | None = None,
+) -> int:
+    """Distinct records with a usable success in some attempt's output: not failed, and valid for ``schema``.
+
+    What is left is then the records sent less this, counted without the
+    input (``watch --fail-on-records``, a job's rounds): the outputs are read
+    as :func:`select` reads them, so both agree on what counts as a success.
+    """
+    part_bytes = sum(p.stat().st_size for parts in outputs for p in parts)
+    count = worker_count(part_bytes, PARALLEL_BYTES) if processes is None else processes
+    with scratch_database(workdir, "usable") as (db, _), Workers(count) as workers:
+        _load_outputs(db, outputs, Rule(), workers, Selection(workers=count), schema)
+        (found,) = db.execute("SELECT count(DISTINCT id) FROM ok").fetchone()
+    return int(found)
+
+
 # -- step 1 and 2: the outputs ---------------------------------------------------------------
 
 

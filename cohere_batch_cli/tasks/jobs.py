@@ -46,6 +46,7 @@ from .estimating import GuardOptions
 if TYPE_CHECKING:
     from ..api.client import CohereClient
     from ..api.models import Batch, Dataset
+    from ..selection import Rule
     from ..state.store import JobRecord, PartRecord, StateStore
     from .jobs_split import SplitPlan
     from .reporting import Reporter
@@ -132,7 +133,11 @@ class PartView:
 
     @property
     def succeeded(self) -> int:
-        return sum(b.num_successful_records for b in self.attempts.values())
+        """Records with a success in some attempt, at most the part's records: a schema job's retry
+        sends again answers the API counted as successes (the invalid ones)."""
+        return min(
+            self.record.records, sum(b.num_successful_records for b in self.attempts.values())
+        )
 
     @property
     def failed(self) -> int:
@@ -260,7 +265,9 @@ class JobProgress:
     number, an ended batch replaces what was known of its attempt (a running
     batch's partial count is never added to its final one), and a part's
     successes are those of its attempts, each retry carrying only records
-    that had not succeeded (:attr:`PartView.succeeded`).
+    that had not succeeded (:attr:`PartView.succeeded`), or that did with
+    an answer that breaks a schema job's schema: a part counts at most its
+    records.
     """
 
     def __init__(self, view: JobView, clock: Callable[[], float] = time.monotonic) -> None:
@@ -268,6 +275,7 @@ class JobProgress:
         self.total = view.records
         self.parts = len(view.parts)
         self._attempts = {p.record.part: dict(p.attempts) for p in view.parts}
+        self._records = {p.record.part: p.record.records for p in view.parts}
         self._start = self.succeeded
         self._clock = clock
         self._began = clock()
@@ -283,11 +291,11 @@ class JobProgress:
 
     @property
     def succeeded(self) -> int:
-        return sum(
-            b.num_successful_records
-            for attempts in self._attempts.values()
-            for b in attempts.values()
-        )
+        total = 0
+        for part, attempts in self._attempts.items():
+            succeeded = sum(b.num_successful_records for b in attempts.values())
+            total += min(self._records.get(part, succeeded), succeeded)
+        return total
 
     def batches_ended(self, batches: Sequence[Batch]) -> str:
         """The one line to show once ``batches`` (parts or retries of parts, ended in one poll) have ended."""
@@ -1174,7 +1182,8 @@ def retry_job(
     """
     from .retrying import run_rounds
 
-    lanes = _PartLanes(client, job, reporter, store, options, path, on_attempt)
+    schema = job_answer_schema(job, options.rule, reporter)
+    lanes = _PartLanes(client, job, reporter, store, options, path, on_attempt, schema)
     stop = run_rounds(
         lanes, options, reporter, watch=lambda batches: watch([b.id for b in batches]),
         deadline=spec.deadline, store=store,
@@ -1183,8 +1192,55 @@ def retry_job(
     if stop is not None:
         result.exit_code, result.stopped = stop.exit_code, stop.stopped
         return result
+    if (
+        schema is not None
+    ):  # the API counts an invalid answer as a success: the outputs say what is left
+        result.left = lanes.left()
     result.exit_code = ExitCode.RECORDS_FAILED if result.left else ExitCode.OK
     return result
+
+
+def job_answer_schema(job: JobRecord, rule: Rule, reporter: Reporter) -> str | None:
+    """The answer schema of a table job made with ``--schema`` (JSON text): its invalid answers count as failed.
+
+    ``--invalid`` (``rule.failed`` off) of a job without one is refused (exit
+    2), before any part is read: there is nothing it could pick.
+    """
+    from .table_results import job_schema
+
+    schema = job_schema(job.id, reporter)
+    if schema is None and not rule.failed:
+        raise UsageError(
+            f"--invalid picks answers that break a run's answer schema, and job {job.id} "
+            "was not made with --schema on this machine",
+            hint="leave out --invalid to send again what failed",
+        )
+    return schema
+
+
+def job_left(
+    client: CohereClient,
+    view: JobView,
+    schema: str | None,
+    reporter: Reporter,
+    store: StateStore,
+    options: RetryOptions | None = None,
+) -> int:
+    """Records of the job with no usable answer once its parts ended: failed, never came back, or (a schema job) invalid.
+
+    Without a schema the API's counts say it; with one, each part's outputs
+    are read (:func:`.retrying.left_in`), every attempt together.
+    """
+    from .retrying import RetryOptions, left_in
+
+    if schema is None:
+        return view.left
+    return sum(
+        left_in(client, [p.attempts[n] for n in sorted(p.attempts)], p.record.records, schema,
+                reporter, options or RetryOptions(), store)
+        for p in view.parts
+        if p.ended
+    )  # fmt: skip
 
 
 @dataclass
@@ -1198,20 +1254,53 @@ class _PartLanes:
     options: RetryOptions
     path: Path | None
     on_attempt: Callable[[Batch], None] | None
+    schema: str | None = None
+    """The job's answer schema: its parts' invalid answers are sent again, so the API's counts do not say what is left."""
     result: JobRounds = field(default_factory=JobRounds)
     parts: int = 0
     done_on_stop: bool = True
+    settled: dict[str, int] = field(default_factory=dict)
+    """Records still not usable after a part's newest attempt, by its batch id, where a retry's selection counted
+    them and sent nothing: that part is not due again until it has a newer attempt."""
+    view: JobView | None = None
 
     def read(self) -> list[Lane]:
         from .retrying import Lane
 
-        view = job_view(self.client, self.job, self.store)
+        self.view = view = job_view(self.client, self.job, self.store)
         self.result.left, self.parts = view.left, len(view.parts)
         return [
-            Lane(p.head, len(p.attempts) - 1, p.left > 0 and p.root is not None, key=p)
+            Lane(p.head, len(p.attempts) - 1, self._left(p) and p.root is not None, key=p)
             for p in view.parts
             if p.head is not None
         ]
+
+    def _left(self, part: PartView) -> bool:
+        """Whether the part may have records to send again: its API counts say so, or, with a schema,
+        no selection has counted its newest attempt yet (its invalid answers are known only from its outputs)."""
+        assert part.head is not None
+        if part.head.id in self.settled:  # its selection sent nothing: only a newer attempt is due
+            return False
+        return part.left > 0 or self.schema is not None
+
+    def left(self) -> int:
+        """Records still not usable once the rounds ended, each part counted from its outputs or its last selection."""
+        from .retrying import left_in
+
+        assert self.view is not None
+        total = 0
+        for part in self.view.parts:
+            if part.head is None or not part.ended:
+                continue
+            if part.head.id in self.settled:
+                total += self.settled[part.head.id]
+                continue
+            attempts = [part.attempts[n] for n in sorted(part.attempts)]
+            total += left_in(
+                self.client, attempts, part.record.records, self.schema, self.reporter,
+                self.options, self.store,
+            )  # fmt: skip
+        return total
 
     def folder(self) -> AbstractContextManager[Path | None]:
         return _workdir(self.store)
@@ -1226,10 +1315,10 @@ class _PartLanes:
             job, part.record, self.path, work, store, self.options,
             still_wanted=lambda: still_wanted(store, job),
         )  # fmt: skip
-        self.reporter.info(
-            f"part {part.record.part} of {self.parts}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
-        )
+        self.reporter.info(due_words(part, self.parts, self.schema))
         outcome = retry_once(self.client, part.root.id, self.reporter, each, store=store)
+        if outcome.batch is None and outcome.selection is not None:
+            self.settled[lane.head.id] = outcome.selection.still_failing
         if outcome.batch is not None:
             self.result.made.append(outcome.batch.id)
             if self.on_attempt is not None:
@@ -1277,8 +1366,13 @@ def dry_run_retry(
     show: Callable[[str, RetryOptions], None],
 ) -> None:
     """``jobs retry --dry-run``: each part's retry as ``retry --dry-run`` shows it (``show``); nothing sent."""
+    schema = job_answer_schema(job, options.rule, reporter)
     view = job_view(client, job, store)
-    due = [p for p in view.parts if p.root is not None and (p.left or not p.ended)]
+    due = [
+        p
+        for p in view.parts
+        if p.root is not None and (p.left or not p.ended or schema is not None)
+    ]
     if not due:
         reporter.info(f"job {job.id}: nothing to send again")
         return
@@ -1291,12 +1385,20 @@ def dry_run_retry(
                     f"part {part.record.part} of {total}: still {part.status}; nothing would be sent until it ends"
                 )
                 continue
-            reporter.info(
-                f"part {part.record.part} of {total}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
-            )
+            reporter.info(due_words(part, total, schema))
             show(
                 part.root.id, part_retry(job, part.record, path, work, store, options, dry_run=True)
             )
+
+
+def due_words(part: PartView, parts: int, schema: str | None) -> str:
+    """The line before a part's retry: what its counts say is left, or, with a schema, that its answers are checked."""
+    head = f"part {part.record.part} of {parts}"
+    if (
+        schema is not None
+    ):  # the API counts an invalid answer as a success: the selection says what is left
+        return f"{head}: its answers are checked against the job's schema for records to send again"
+    return f"{head}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
 
 
 def _part_input(

@@ -26,7 +26,7 @@ the process dies.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -183,7 +183,8 @@ def _attempt(
             concurrency=options.concurrency, stall_timeout=options.read_timeout or 60.0,
         )  # fmt: skip
         reporter.info(f"input: {options.input_words or outcome.source.description}")
-        outputs = _download_outputs(client, chain, work, http, reporter, options)
+        attempts = list(zip(chain.attempts, chain.numbers, strict=True))
+        outputs = _download_outputs(client, attempts, work, http, reporter, options)
         retry_input = work / "retry-input.jsonl"
         outcome.selection = select(
             outcome.source.path,
@@ -204,15 +205,14 @@ def _attempt(
 
 
 def answer_schema(client: CohereClient, chain: Chain, reporter: Reporter, rule: Rule) -> str | None:
-    """The answer schema the chain's run was made with (``create --from ... --schema``), as JSON text.
+    """The answer schema the chain's run was made with (``create --from ... --schema``, or its table job's), as JSON text.
 
     Its invalid answers are then failures to send again. ``retry --invalid``
     of a run without one is refused (exit 2): there is nothing it could pick.
     """
-    from .table_results import recorded_table
+    from .table_results import run_schema
 
-    record = recorded_table(client, chain.root, reporter)
-    schema = record.answer_schema if record is not None else None
+    schema = run_schema(client, chain.root, reporter)
     if schema is None and not rule.failed:
         raise UsageError(
             f"--invalid picks answers that break a run's answer schema, and batch {chain.root.id} "
@@ -298,22 +298,70 @@ def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) 
 # -- outputs ------------------------------------------------------------------------------------
 
 
+def left_in(
+    client: CohereClient,
+    attempts: Sequence[Batch],
+    records: int,
+    schema: str | None,
+    reporter: Reporter,
+    options: RetryOptions,
+    store: StateStore | None,
+) -> int:
+    """Of ``records`` sent to ``attempts`` (one chain's, first first), those with no usable answer in any.
+
+    Failed, invalid for ``schema`` (a schema run), or with no result: what
+    the API's counts cannot tell for a schema run, whose invalid answers it
+    counts as successes. Read from the outputs alone (no input needed):
+    :func:`cohere_batch_cli.selection.usable_records`.
+    """
+    from ..selection import usable_records
+
+    with _workdir(store) as work, _storage(options) as http:
+        numbered = list(zip(attempts, range(1, len(attempts) + 1), strict=True))
+        outputs = _download_outputs(client, numbered, work, http, reporter, options)
+        usable = usable_records(outputs, work, schema=schema, processes=options.processes)
+    return max(0, records - usable)
+
+
+def invalid_left(
+    client: CohereClient,
+    batch: Batch,
+    reporter: Reporter,
+    options: RetryOptions,
+    store: StateStore | None,
+) -> int:
+    """Records of an ended ``batch`` with no usable answer of its own, when its run has an answer schema; 0 without one.
+
+    The API's counts say it all for a run without a schema; with one, its
+    invalid answers are successes there, so the batch's output is read
+    (:func:`left_in`). A batch with no success has nothing to read.
+    """
+    from .table_results import run_schema
+
+    if not batch.num_successful_records:
+        return 0
+    schema = run_schema(client, batch, reporter)
+    if schema is None:
+        return 0
+    return left_in(client, [batch], batch.num_records or 0, schema, reporter, options, store)
+
+
 def _download_outputs(
     client: CohereClient,
-    chain: Chain,
+    attempts: Sequence[tuple[Batch, int]],
     work: Path,
     http: httpx.Client,
     reporter: Reporter,
     options: RetryOptions,
 ) -> list[list[Path]]:
-    """Every attempt's output parts, downloaded into ``work``; an attempt that never ran has none."""
+    """Every attempt's output parts (each with its number), downloaded into ``work``; an attempt that never ran has none."""
     from ..api.errors import NotFoundError
     from ..output.progress import NullProgress
     from ..results.parts import Fetcher, ordered_parts
     from .datasets import wait_for_dataset
 
     outputs: list[list[Path]] = []
-    for batch, number in zip(chain.attempts, chain.numbers, strict=True):
+    for batch, number in attempts:
         ran = batch.num_processed > 0
         if not batch.output_dataset_id:
             if ran:

@@ -303,6 +303,41 @@ def recorded_table(client: CohereClient, batch: Batch, reporter: Reporter) -> Ta
     return None
 
 
+def run_schema(client: CohereClient, batch: Batch, reporter: Reporter) -> str | None:
+    """The answer schema (JSON text) of the run ``batch`` belongs to; None for a run without one.
+
+    The table recorded for the batch (or its first attempt), else, for a
+    part of a table job or a retry of one, the job's (recorded under the
+    job's id). A schema run's invalid answers count as failed
+    (:mod:`cohere_batch_cli.results.validity`): retries send them again and
+    ``watch --fail-on-records`` counts them.
+    """
+    from ..naming import parse_batch_name
+
+    record = recorded_table(client, batch, reporter)
+    if record is not None:
+        return record.answer_schema
+    lineage = parse_batch_name(batch.name)[1]
+    if lineage is None or lineage.job_id is None:
+        return None
+    return job_schema(lineage.job_id, reporter)
+
+
+def job_schema(job_id: str, reporter: Reporter) -> str | None:
+    """The answer schema (JSON text) of a table job made with ``--schema`` on this machine; None otherwise."""
+    from ..state.store import existing_store
+
+    store = existing_store()
+    if store is None:
+        return None
+    try:
+        record = store.table_input(job_id)
+    except StoreError as exc:
+        reporter.warn(f"{exc}; the table job {job_id} was made from cannot be looked up")
+        return None
+    return record.answer_schema if record is not None else None
+
+
 def _shown(path: Path) -> str:
     """The table as messages name it: relative to the current folder when it is under it."""
     try:

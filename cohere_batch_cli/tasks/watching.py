@@ -98,6 +98,7 @@ class WatchSpec:
 
 if TYPE_CHECKING:
     from ..api.client import CohereClient
+    from ..api.models import Batch
     from .reporting import Reporter
 
 
@@ -110,12 +111,16 @@ def follow(
     resume: str = "",
     retries: int | None = None,
     on_ends: Callable[[list[BatchDone]], None] | None = None,
+    invalid_left: Callable[[Batch], int] | None = None,
 ) -> ExitCode:
     """Watch ``batch_ids`` until each has ended (or the spec's deadline); return the exit code.
 
     A COMPLETED batch is a success however many of its records failed; with
     ``spec.fail_on_records``, records that failed or never came back make the
-    watch exit 12 (forgiven by ``spec.no_exit_status``, as 8 and 9 are).
+    watch exit 12 (forgiven by ``spec.no_exit_status``, as 8 and 9 are), and
+    so do a schema run's invalid answers, which the API counts as successes:
+    for a batch whose counts show no failure, ``invalid_left`` reads its
+    answers (:func:`.retrying.invalid_left`).
     ``spec.on_done`` runs as each batch ends; then ``on_ends`` is told, once a
     poll, of every batch that ended in it (a job's one progress line for a
     burst of ends).
@@ -175,16 +180,20 @@ def follow(
         and not options.no_exit_status
         and code in (ExitCode.OK, ExitCode.BATCH_FAILED, ExitCode.BATCH_CANCELED)
     ):
-        short = [
-            b
-            for b in watcher.batches()
-            if b.status.is_terminal and (b.num_records or 0) > b.num_successful_records
-        ]
-        for batch in short:
-            left = (batch.num_records or 0) - batch.num_successful_records
-            reporter.info(
-                f"batch {batch.id}: {left:,} of {batch.num_records or 0:,} records failed or have no result"
-            )
+        short = False
+        for batch in watcher.batches():
+            if not batch.status.is_terminal:
+                continue
+            records = batch.num_records or 0
+            if (left := records - batch.num_successful_records) > 0:
+                reporter.info(
+                    f"batch {batch.id}: {left:,} of {records:,} records failed or have no result"
+                )
+            elif invalid_left is not None and (left := invalid_left(batch)) > 0:
+                reporter.info(
+                    f"batch {batch.id}: {left:,} of {records:,} records have no answer that follows the run's schema"
+                )
+            short = short or left > 0
         if short:
             code = combine([code, ExitCode.RECORDS_FAILED])
     if code == ExitCode.TIMEOUT and resume:

@@ -1,9 +1,10 @@
 """``cbatch results RUN -o OUT`` of a ``create --from TABLE`` run: the table again, answers as columns (issue 25, "A table out").
 
-Each test runs ``create --from ... --watch`` against the real sandbox, then
-``results``, and reads the file back with pyarrow (and DuckDB): every row of
-the input is there, in its order, with its own columns untouched and the
-answer columns typed.
+Each test makes a table run against the real sandbox through the Python API (in-process),
+writes its results, and reads the file back with pyarrow (and DuckDB): every row of the
+input is there, in its order, with its own columns untouched and the answer columns typed.
+The options the API has no value for (``--join``, ``--answer-prefix``, ``--records``,
+``--input-order``, ``-o -``) and what ``cbatch`` says are tested through ``cbatch``.
 """
 
 from __future__ import annotations
@@ -18,19 +19,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+import cohere_batch_cli as cb
 from tests.conftest import Cli
+from tests.support.quiet import nothing_printed
 
 MODEL = "command-r-08-2024"
 ADDED = ["answer", "status", "error", "finish_reason", "input_tokens", "output_tokens", "cached"]
 
 
-def run_table(cli: Cli, table: Path, *args: str, prompt: str = "Say {{ text }}") -> str:
-    """``create --from TABLE --watch`` to the end; the batch id."""
-    result = cli(
-        "create", "--from", str(table), "--prompt", prompt, "--model", MODEL, *args,
-        "--watch", "--plain", "--timeout", "60s", "-q",
-    )  # fmt: skip
-    return result.stdout.split()[0]
+def run_table(
+    client: cb.Client, table: Path, prompt: str = "Say {{ text }}", **options: Any
+) -> cb.Run:
+    """``create --from TABLE --watch`` to the end, through the API: the run, ended."""
+    with nothing_printed():
+        run = client.create(cb.PromptTable(table, prompt, **options), model=MODEL)
+        return run.wait(timeout=60, interval=0.1)
+
+
+def results(run: cb.Run | cb.Job, path: Path) -> cb.ResultsSummary:
+    """``results RUN -o PATH`` through the API."""
+    with nothing_printed():
+        return run.results(path)
 
 
 def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
@@ -65,13 +74,14 @@ def rows_in_order(count: int = ROWS) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("out", ["out.parquet", "out.csv", "out.jsonl"])
 def test_a_csv_table_comes_back_in_its_row_order_with_answer_columns(
-    cli: Cli, tmp_path: Path, out: str
+    client: cb.Client, tmp_path: Path, out: str, logged: Any
 ) -> None:
     table = write_csv(tmp_path / "reviews.csv", rows_in_order())
-    batch = run_table(cli, table, "--id-column", "code")
-    result = cli("results", batch, "-o", str(tmp_path / out))
+    summary = results(run_table(client, table, id_column="code"), tmp_path / out)
+    assert summary.rows is not None
+    assert (summary.rows.rows, summary.rows.answered, summary.rows.failed) == (ROWS, ROWS, 0)
     said = f"wrote {ROWS} rows of reviews.csv to {tmp_path / out} ({ROWS} answered, 0 failed"
-    assert said in result.stderr
+    assert said in logged()
     got = read_back(tmp_path / out)
     assert got.column_names == ["code", "text", "stars", *ADDED]
     if out.endswith(".parquet"):
@@ -86,7 +96,9 @@ def test_a_csv_table_comes_back_in_its_row_order_with_answer_columns(
     assert all(int(r["output_tokens"]) > 0 for r in data)
 
 
-def test_a_parquet_table_keeps_its_own_types_and_row_order(cli: Cli, tmp_path: Path) -> None:
+def test_a_parquet_table_keeps_its_own_types_and_row_order(
+    client: cb.Client, tmp_path: Path
+) -> None:
     count = 1500  # more than one record batch of the reader and of the scratch table's blocks
     source = pa.table(
         {
@@ -96,10 +108,8 @@ def test_a_parquet_table_keeps_its_own_types_and_row_order(cli: Cli, tmp_path: P
         }
     )
     pq.write_table(source, tmp_path / "docs.parquet", row_group_size=400)
-    batch = run_table(
-        cli, tmp_path / "docs.parquet", prompt='{{ n }}: {{ text | default("none") }}'
-    )
-    cli("results", batch, "-o", str(tmp_path / "scored.parquet"))
+    batch = run_table(client, tmp_path / "docs.parquet", '{{ n }}: {{ text | default("none") }}')
+    results(batch, tmp_path / "scored.parquet")
     got = pq.read_table(tmp_path / "scored.parquet")
     assert got.schema.field("n").type == pa.int32()
     assert got.schema.field("tags").type == pa.list_(pa.string())
@@ -115,37 +125,44 @@ def test_a_parquet_table_keeps_its_own_types_and_row_order(cli: Cli, tmp_path: P
     assert rows == [(count, 0, count - 1, count)]
 
 
-def test_a_jsonl_table_comes_back_as_jsonl_and_as_csv(cli: Cli, tmp_path: Path) -> None:
+def test_a_jsonl_table_comes_back_as_jsonl_and_as_csv(client: cb.Client, tmp_path: Path) -> None:
     rows = [{"ticket": f"T-{i}", "text": f"issue {i}", "priority": i % 3} for i in range(12)]
     table = tmp_path / "tickets.jsonl"
     table.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    batch = run_table(cli, table, "--id-column", "ticket")
-    cli("results", batch, "-o", str(tmp_path / "out.jsonl"))
+    batch = run_table(client, table, id_column="ticket")
+    results(batch, tmp_path / "out.jsonl")
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [{k: line[k] for k in ("ticket", "text", "priority")} for line in lines] == rows
     assert list(lines[0]) == ["ticket", "text", "priority", *ADDED]
-    cli("results", batch, "-o", str(tmp_path / "out.parquet"))
+    results(batch, tmp_path / "out.parquet")
     got = pq.read_table(tmp_path / "out.parquet")
     assert got.schema.field("priority").type == pa.int64()
     assert got.column("priority").to_pylist() == [r["priority"] for r in rows]
 
 
-def test_a_table_that_changed_is_refused_naming_what_changed(cli: Cli, tmp_path: Path) -> None:
+def test_a_table_that_changed_is_refused_naming_what_changed(
+    client: cb.Client, cli: Cli, tmp_path: Path
+) -> None:
     table = write_csv(tmp_path / "reviews.csv", rows_in_order(5))
-    batch = run_table(cli, table)
+    run = run_table(client, table)
+    batch = run.id
     table.write_bytes(table.read_bytes().replace(b"line 3", b"line 9"))  # the same size
-    result = cli("results", batch, "-o", str(tmp_path / "out.csv"), exit_code=5)
-    assert (
-        f"{table} changed since batch {batch} was made from it (its content changed"
-        in result.stderr
+    with nothing_printed(), pytest.raises(cb.CbatchError) as refused:
+        run.results(tmp_path / "out.csv")
+    assert refused.value.exit_code == 5
+    assert f"{table} changed since batch {batch} was made from it (its content changed" in str(
+        refused.value
     )
-    assert "nothing was written" in result.stderr
+    assert "nothing was written" in str(refused.value)
     assert not (tmp_path / "out.csv").exists()
     with open(table, "a", encoding="utf-8") as fh:
         fh.write("100,line 100,1\n")
-    result = cli("results", batch, "-o", str(tmp_path / "out.csv"), exit_code=5)
-    assert "(it was 87 bytes and is 102 now)" in result.stderr
-    # --join names the table to write, as it is
+    with (
+        nothing_printed(),
+        pytest.raises(cb.CbatchError, match=r"\(it was 87 bytes and is 102 now\)"),
+    ):
+        run.results(tmp_path / "out.csv")
+    # --join names the table to write, as it is (the API has no join: through cbatch)
     copy = write_csv(tmp_path / "copy.csv", rows_in_order(5))
     cli("results", batch, "-o", str(tmp_path / "out.csv"), "--join", str(copy))
     got = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
@@ -154,11 +171,12 @@ def test_a_table_that_changed_is_refused_naming_what_changed(cli: Cli, tmp_path:
 
 
 def test_added_columns_that_collide_with_the_tables_are_refused_unless_prefixed(
-    cli: Cli, tmp_path: Path
+    client: cb.Client, cli: Cli, tmp_path: Path
 ) -> None:
+    """--answer-prefix has no API value: the refusal and the prefix through cbatch."""
     rows = [{"text": f"t{i}", "status": "open", "answer": "?"} for i in range(4)]
     table = write_csv(tmp_path / "t.csv", rows)
-    batch = run_table(cli, table)
+    batch = run_table(client, table).id
     result = cli("results", batch, "-o", str(tmp_path / "out.parquet"), exit_code=2)
     assert "has columns answer, status already" in result.stderr
     assert "--answer-prefix" in result.stderr
@@ -171,10 +189,11 @@ def test_added_columns_that_collide_with_the_tables_are_refused_unless_prefixed(
 
 
 def test_records_writes_the_records_and_a_batch_not_from_a_table_takes_no_prefix(
-    cli: Cli, tmp_path: Path
+    client: cb.Client, cli: Cli, tmp_path: Path
 ) -> None:
+    """--records and --answer-prefix have no API value: through cbatch."""
     table = write_csv(tmp_path / "t.csv", rows_in_order(3))
-    batch = run_table(cli, table)
+    batch = run_table(client, table).id
     cli("results", batch, "-o", str(tmp_path / "records.jsonl"), "--records")
     lines = [json.loads(x) for x in (tmp_path / "records.jsonl").read_text().splitlines()]
     assert sorted(r["custom_id"] for r in lines) == ["1", "2", "3"]
@@ -188,30 +207,20 @@ def test_records_writes_the_records_and_a_batch_not_from_a_table_takes_no_prefix
             for i in range(2)
         )
     )
-    plain = cli(
-        "create",
-        "--file",
-        str(requests),
-        "--model",
-        MODEL,
-        "--watch",
-        "--plain",
-        "--timeout",
-        "60s",
-        "-q",
-    ).stdout.split()[0]
+    with nothing_printed():
+        plain = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1).id
     result = cli("results", plain, "--answer-prefix", "x_", exit_code=2)
     assert "was not made from a table" in result.stderr
 
 
 def test_rows_sent_once_and_rows_the_cache_answered_get_their_answers(
-    cli: Cli, tmp_path: Path
+    client: cb.Client, tmp_path: Path, logged: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Duplicate rows take their first row's answer; a second run is answered by the cache results filled."""
     texts = ["alpha", "beta", "alpha", "gamma", "beta", "alpha"]
     table = write_csv(tmp_path / "t.csv", [{"text": t} for t in texts])
-    first = run_table(cli, table)
-    cli("results", first, "-o", str(tmp_path / "first.jsonl"))
+    first = run_table(client, table)
+    results(first, tmp_path / "first.jsonl")
     rows = [json.loads(x) for x in (tmp_path / "first.jsonl").read_text().splitlines()]
     assert [r["text"] for r in rows] == texts
     assert {r["status"] for r in rows} == {"succeeded"}
@@ -219,16 +228,18 @@ def test_rows_sent_once_and_rows_the_cache_answered_get_their_answers(
     for r in rows:  # rows that asked the same thing have the one answer
         assert by_text.setdefault(r["text"], r["answer"]) == r["answer"]
     assert len(set(by_text.values())) == 3
-    said = "(6 answered, 0 failed, 0 missing); 3 reused an answer rather than being sent"
-    assert said in cli("results", first, "-o", str(tmp_path / "again.csv")).stderr
+    caplog.clear()
+    results(first, tmp_path / "again.csv")
+    assert (
+        "(6 answered, 0 failed, 0 missing); 3 reused an answer rather than being sent" in logged()
+    )
     # results kept the three answers in the cache: the same table again sends one request
-    second_create = cli(
-        "create", "--from", str(table), "--prompt", "Say {{ text }}", "--model", MODEL,
-        "--name", "again", "--watch", "--plain", "--timeout", "60s", "-q",
-    )  # fmt: skip
-    assert "2 answered by the cache: 1 request to send" in second_create.stderr
-    second = second_create.stdout.split()[0]
-    cli("results", second, "-o", str(tmp_path / "second.jsonl"))
+    caplog.clear()
+    with nothing_printed():
+        second = client.create(cb.PromptTable(table, "Say {{ text }}"), model=MODEL, name="again")
+        second.wait(timeout=60, interval=0.1)
+    assert "2 answered by the cache: 1 request to send" in logged()
+    results(second, tmp_path / "second.jsonl")
     again = [json.loads(x) for x in (tmp_path / "second.jsonl").read_text().splitlines()]
     assert [(r["text"], r["answer"], r["status"]) for r in again] == [
         (r["text"], r["answer"], r["status"]) for r in rows
@@ -236,21 +247,23 @@ def test_rows_sent_once_and_rows_the_cache_answered_get_their_answers(
 
 
 def test_a_folder_table_comes_back_whole_and_a_new_file_in_it_is_named(
-    cli: Cli, tmp_path: Path
+    client: cb.Client, tmp_path: Path
 ) -> None:
     folder = tmp_path / "parts"
     folder.mkdir()
     write_csv(folder / "part-00000.csv", [{"text": f"a{i}"} for i in range(3)])
     write_csv(folder / "part-00001.csv", [{"text": f"b{i}"} for i in range(2)])
     (folder / "_SUCCESS").write_text("")
-    batch = run_table(cli, folder)
-    cli("results", batch, "-o", str(tmp_path / "out.csv"))
+    batch = run_table(client, folder)
+    results(batch, tmp_path / "out.csv")
     got = list(csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text())))
     assert [r["text"] for r in got] == ["a0", "a1", "a2", "b0", "b1"]  # files in path order
     write_csv(folder / "part-00002.csv", [{"text": "c0"}])
     (folder / "part-00000.csv").unlink()
-    result = cli("results", batch, "-o", str(tmp_path / "out.csv"), exit_code=5)
-    assert "(part-00000.csv is gone; part-00002.csv is new)" in result.stderr
+    with nothing_printed(), pytest.raises(cb.CbatchError) as refused:
+        batch.results(tmp_path / "out.csv")
+    assert refused.value.exit_code == 5
+    assert "(part-00000.csv is gone; part-00002.csv is new)" in str(refused.value)
 
 
 def test_failed_only_keeps_the_rows_without_a_usable_answer_and_stdout_takes_the_table(
@@ -265,9 +278,9 @@ def test_failed_only_keeps_the_rows_without_a_usable_answer_and_stdout_takes_the
     )  # fmt: skip
     table = write_csv(tmp_path / "t.csv", rows_in_order(20))
     monkeypatch.chdir(tmp_path)
-    with SandboxServer(settings) as server:
-        cli = Cli(server.base_url, TEST_KEY)
-        batch = run_table(cli, table, "--id-column", "code")
+    with SandboxServer(settings) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
+        cli = Cli(server.base_url, TEST_KEY)  # -o -: stdout takes the table
+        batch = run_table(client, table, id_column="code").id
         every = cli("results", batch, "-o", "-").stdout
         failed_run = cli("results", batch, "-o", "-", "--failed-only")
         failed = failed_run.stdout
@@ -281,20 +294,21 @@ def test_failed_only_keeps_the_rows_without_a_usable_answer_and_stdout_takes_the
 
 
 def test_a_table_job_writes_its_table_across_its_parts_and_retries(
-    cli: Cli, tmp_path: Path
+    client: cb.Client, cli: Cli, tmp_path: Path, logged: Any
 ) -> None:
-    """jobs create --from: the parts' answers land on their rows, one table, in the table's order."""
+    """jobs create --from: the parts' answers land on their rows, one table, in the table's order.
+    (``results JOB`` and ``--input-order`` are the command line's: through cbatch.)"""
     texts = [f"row {i}" for i in range(7)] + ["row 1"]  # the last asks what row 2 asked
     table = write_csv(tmp_path / "r.csv", [{"text": t} for t in texts])
-    job_id = cli(
-        "jobs", "create", "--from", str(table), "--prompt", "Say {{ text }}", "--model", MODEL,
-        "--max-records-per-batch", "3", "--watch", "-q", "--interval", "0.1s",
-        "--max-interval", "0.2s",
-    ).stdout.split()[0]  # fmt: skip
-    result = cli("jobs", "results", job_id, "-o", str(tmp_path / "all.parquet"))
-    assert "wrote 8 rows of r.csv" in result.stderr and "(8 answered, 0 failed, 0 missing)" in (
-        result.stderr
-    )
+    with nothing_printed():
+        job = client.create_job(
+            cb.PromptTable(table, "Say {{ text }}"), model=MODEL, split=cb.Split(max_records=3)
+        ).wait(timeout=60, interval=0.1)
+    job_id = job.id
+    summary = results(job, tmp_path / "all.parquet")
+    assert summary.rows is not None
+    assert (summary.rows.rows, summary.rows.answered, summary.rows.failed) == (8, 8, 0)
+    assert "wrote 8 rows of r.csv" in logged() and "(8 answered, 0 failed, 0 missing)" in logged()
     got = pq.read_table(tmp_path / "all.parquet").to_pylist()
     assert [r["text"] for r in got] == texts
     assert got[-1]["answer"] == got[1]["answer"] == "Sandbox reply to: Say row 1"

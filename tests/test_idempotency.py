@@ -331,3 +331,60 @@ def test_a_key_names_one_batch_or_one_job_never_both(
             with pytest.raises(cb.KeyReused, match=said_batch):
                 client.create(requests, model=MODEL, idempotency_key=job_key)
             monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "elsewhere"))
+
+
+def test_a_keyed_create_stopped_after_its_upload_says_to_run_it_again_with_its_key(
+    sandbox: Any, client: cb.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not ``create --dataset``: that batch would not carry the key's names, and the key, called
+    again, would make a second one. The same call with the same key makes the one batch."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
+    requests = write_jsonl(tmp_path / "stopped.jsonl", chat_records(3))
+    key = f"stopped-{uuid.uuid4()}"
+
+    def stop_after_upload(event: cb.Event) -> None:
+        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
+            raise KeyboardInterrupt  # as Ctrl-C between the upload and the create
+
+    with nothing_printed():
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:
+            with pytest.raises(KeyboardInterrupt):
+                first.create(requests, model=MODEL, idempotency_key=key)
+        said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
+        assert made_for(sandbox, key)[0] == []  # stopped before the create
+        run = client.create(requests, model=MODEL, idempotency_key=key)
+    (dataset,) = made_for(sandbox, key)[1]
+    assert said == [
+        f"stopped after the upload, before the batch was created: dataset {dataset} holds the file; "
+        "run the same create again with the same idempotency key: it carries on from it "
+        "(it uploads nothing)"
+    ]
+    assert made_for(sandbox, key) == ([run.id], [dataset])  # the advice kept: one of each
+
+
+def test_a_keyed_create_out_of_time_before_its_create_says_to_run_it_again_with_its_key(
+    tmp_path: Path,
+) -> None:
+    """``create --watch --timeout`` ran out while the keyed run's dataset was validated: the hint
+    is the same command with the same key, which then makes the one batch from that dataset."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    settings = SandboxSettings(data_dir=tmp_path / "sb", port=0, validation_delay=1.0)
+    requests = write_jsonl(tmp_path / "slow.jsonl", chat_records(2))
+    key = f"slow-{uuid.uuid4()}"
+    command = ("create", "--file", str(requests), "--model", MODEL, "--idempotency-key", key)
+    with SandboxServer(settings) as server:
+        cli = Cli(server.base_url, TEST_KEY)
+        out_of_time = cli(
+            *command, "--watch", "--plain", "--timeout", "0.3s", exit_code=ExitCode.TIMEOUT
+        )
+        (dataset,) = made_for(server, key)[1]
+        assert out_of_time.stderr.splitlines()[-1].endswith(
+            "no batch was created; run the same create again with the same idempotency key: "
+            f"it carries on from dataset {dataset} (it uploads nothing)"
+        )
+        assert "--dataset" not in out_of_time.stderr
+        again = cli(*command, "-q")  # the advice kept: the one batch, from that dataset
+        assert made_for(server, key) == ([again.stdout.strip()], [dataset])

@@ -30,6 +30,14 @@ if TYPE_CHECKING:
     from .watching import WatchSpec
 
 
+KEYED_CARRY_ON = "run the same create again with the same idempotency key: it carries on from"
+"""What carries on from a keyed send stopped between its upload and its create, in the words of both
+doors (``cbatch create --idempotency-key``, ``client.create(..., idempotency_key=)``). Not ``create
+--dataset``: that batch would not carry the key's names, so the key, called again, would find the
+dataset alone and make a second batch of it. The same create with the same key finds the dataset by
+the key's name, on this machine or another, and makes the one batch."""
+
+
 @dataclass(frozen=True)
 class SendSpec:
     """Everything a send from a file honours, parsed once from a command's flags and passed whole.
@@ -57,7 +65,8 @@ class SendSpec:
     wait_lock: float = 0.0
     """How long to wait for another cbatch sending a batch of this name on this machine (``--wait-lock``)."""
     carry_on: Callable[[str], str] | None = None
-    """The command that carries on from the uploaded dataset (its id), said when a stop falls before the create."""
+    """The command that carries on from the uploaded dataset (its id), said when a stop falls before the create;
+    not for a keyed send (:data:`KEYED_CARRY_ON`)."""
     key: KeyOptions | None = None
     """An idempotency key (``--idempotency-key``): the same request again is re-attached to its run (:mod:`.keyed`)."""
     checked: FileReport | None = None
@@ -241,10 +250,14 @@ def _send(
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: say what the upload left
         if steps.uploads:
             dataset = steps.uploads[-1]
-            again = f", and so does: {spec.carry_on(dataset)}" if spec.carry_on is not None else ""
+            if spec.key is not None:
+                again = f"; {KEYED_CARRY_ON} it (it uploads nothing)"
+            else:
+                again = "; the same command run again uses it (it uploads nothing)"
+                again += f", and so does: {spec.carry_on(dataset)}" if spec.carry_on else ""
             reporter.info(
-                f"stopped after the upload, before the batch was created: dataset {dataset} "
-                f"holds the file; the same command run again uses it (it uploads nothing){again}"
+                "stopped after the upload, before the batch was created: "
+                f"dataset {dataset} holds the file{again}"
             )
         raise
     return Sent(sending.create(client, None, part, steps, dataset, reporter), dataset)
@@ -259,7 +272,10 @@ def _validated_in_time(
     from ..errors import WaitTimeout
     from .datasets import validated
 
-    hint = f"carry on with: {spec.carry_on(dataset)}" if spec.carry_on is not None else None
+    if spec.key is not None:
+        hint: str | None = f"{KEYED_CARRY_ON} dataset {dataset} (it uploads nothing)"
+    else:
+        hint = f"carry on with: {spec.carry_on(dataset)}" if spec.carry_on is not None else None
     try:
         left = deadline - time.monotonic()
         validated(client, dataset, reporter, timeout=max(left, 0.001))

@@ -30,7 +30,7 @@ import os
 import re
 import string
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -1192,10 +1192,10 @@ def retry_job(
     if stop is not None:
         result.exit_code, result.stopped = stop.exit_code, stop.stopped
         return result
-    if (
-        schema is not None
-    ):  # the API counts an invalid answer as a success: the outputs say what is left
-        result.left = lanes.left()
+    if schema is not None:
+        # the API counts an invalid answer as a success: the outputs say what is left
+        view = lanes.view or job_view(client, job, store)
+        result.left = job_left(client, view, schema, reporter, store, options, lanes.settled)
     result.exit_code = ExitCode.RECORDS_FAILED if result.left else ExitCode.OK
     return result
 
@@ -1224,23 +1224,31 @@ def job_left(
     schema: str | None,
     reporter: Reporter,
     store: StateStore,
-    options: RetryOptions | None = None,
+    options: RetryOptions,
+    counted: Mapping[str, int] | None = None,
 ) -> int:
     """Records of the job with no usable answer once its parts ended: failed, never came back, or (a schema job) invalid.
 
     Without a schema the API's counts say it; with one, each part's outputs
-    are read (:func:`.retrying.left_in`), every attempt together.
+    are read (:func:`.retrying.left_in`), every attempt together, unless
+    ``counted`` holds what a selection counted after the part's newest
+    attempt (by its batch id).
     """
-    from .retrying import RetryOptions, left_in
+    from .retrying import left_in
 
     if schema is None:
         return view.left
-    return sum(
-        left_in(client, [p.attempts[n] for n in sorted(p.attempts)], p.record.records, schema,
-                reporter, options or RetryOptions(), store)
-        for p in view.parts
-        if p.ended
-    )  # fmt: skip
+    known = counted or {}
+    total = 0
+    for part in view.parts:
+        if part.head is None or not part.ended:
+            continue
+        if part.head.id in known:
+            total += known[part.head.id]
+            continue
+        attempts = [part.attempts[n] for n in sorted(part.attempts)]
+        total += left_in(client, attempts, part.record.records, schema, reporter, options, store)
+    return total
 
 
 @dataclass
@@ -1263,6 +1271,7 @@ class _PartLanes:
     """Records still not usable after a part's newest attempt, by its batch id, where a retry's selection counted
     them and sent nothing: that part is not due again until it has a newer attempt."""
     view: JobView | None = None
+    """The job as the last pass read it."""
 
     def read(self) -> list[Lane]:
         from .retrying import Lane
@@ -1282,25 +1291,6 @@ class _PartLanes:
         if part.head.id in self.settled:  # its selection sent nothing: only a newer attempt is due
             return False
         return part.left > 0 or self.schema is not None
-
-    def left(self) -> int:
-        """Records still not usable once the rounds ended, each part counted from its outputs or its last selection."""
-        from .retrying import left_in
-
-        assert self.view is not None
-        total = 0
-        for part in self.view.parts:
-            if part.head is None or not part.ended:
-                continue
-            if part.head.id in self.settled:
-                total += self.settled[part.head.id]
-                continue
-            attempts = [part.attempts[n] for n in sorted(part.attempts)]
-            total += left_in(
-                self.client, attempts, part.record.records, self.schema, self.reporter,
-                self.options, self.store,
-            )  # fmt: skip
-        return total
 
     def folder(self) -> AbstractContextManager[Path | None]:
         return _workdir(self.store)
@@ -1394,9 +1384,7 @@ def dry_run_retry(
 def due_words(part: PartView, parts: int, schema: str | None) -> str:
     """The line before a part's retry: what its counts say is left, or, with a schema, that its answers are checked."""
     head = f"part {part.record.part} of {parts}"
-    if (
-        schema is not None
-    ):  # the API counts an invalid answer as a success: the selection says what is left
+    if schema is not None:  # the API counts invalid answers as successes: the selection tells
         return f"{head}: its answers are checked against the job's schema for records to send again"
     return f"{head}: {part.left:,} record{'' if part.left == 1 else 's'} to send again"
 

@@ -129,3 +129,48 @@ def test_a_damaged_cache_is_passed_over_by_a_run_and_named_by_stats(
     path.write_bytes(b"not a database" * 100)
     refused = cli("cache", "stats", exit_code=ExitCode.LOCAL_WRITE)
     assert str(path) in refused.stderr and "cache clear --yes" in refused.stderr
+
+
+SHAPES = {
+    "chat": lambda text: {"messages": [{"role": "user", "content": text}]},
+    "chat with a system prompt and options": lambda text: {
+        "messages": [
+            {"role": "system", "content": "Answer in JSON. \"Quoted\", ünïcode."},
+            {"role": "user", "content": text},
+        ],
+        "temperature": 0.3,
+        "max_tokens": 50,
+        "response_format": {
+            "type": "json_object",
+            "json_schema": {"type": "object", "properties": {"z": {}, "a": {}}},
+        },
+    },
+    "embed": lambda text: {
+        "inputs": [{"content": [{"type": "text", "text": text}]}],
+        "input_type": "search_document",
+    },
+    "the text twice (each body made whole)": lambda text: {"a": text, "b": [text]},
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES), ids=list(SHAPES))
+def test_a_bodys_canonical_json_made_from_its_frame_is_the_same_bytes(shape: str) -> None:
+    """A table row's key is made from the body's canonical JSON written around the row's text
+    alone: byte for byte what ``canonical`` writes of the whole body, for any text, or the
+    cache would hold the same request under two keys."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from cohere_batch_cli.state.answer_cache import CanonicalFrame
+
+    make = SHAPES[shape]
+    frame = CanonicalFrame(make)
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(st.characters(blacklist_categories=("Cs",))))
+    def same(text: str) -> None:
+        assert frame(text) == canonical(make(text))
+
+    same()
+    for text in ("", '"', "\\", "\n\t\x00\x1f", "\u2028", "🦀", "\x00cbatch: the text\x00"):
+        assert frame(text) == canonical(make(text))

@@ -23,7 +23,7 @@ import hashlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,35 @@ class KeyMaker:
 def canonical(body: Any) -> bytes:
     """A body as canonical JSON: keys sorted, no spaces, UTF-8; the same request always the same bytes."""
     return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+
+
+class CanonicalFrame:
+    """:func:`canonical` of ``shape(text)`` for many texts, when the text is all that changes.
+
+    A table run's bodies differ in one string (the rendered prompt, the text
+    to embed); the rest (roles, a system prompt, options, a schema) is the
+    same for every row. The frame is the canonical JSON of one body with a
+    marker where the text goes, cut around the marker once; a row's body is
+    then the two halves around the row's text as JSON, with no body built
+    and no keys sorted: the same bytes :func:`canonical` writes (one
+    serializer quotes the text either way). When the marker cannot be cut
+    out once, each body is made whole.
+    """
+
+    _MARK = "\x00cbatch: the text\x00"
+
+    def __init__(self, shape: Callable[[str], Any]) -> None:
+        self._shape = shape
+        whole, mark = canonical(shape(self._MARK)), orjson.dumps(self._MARK)
+        halves = whole.split(mark)
+        self._halves = (halves[0], halves[1]) if len(halves) == 2 else None
+
+    def __call__(self, text: str) -> bytes:
+        """``canonical(shape(text))``."""
+        if self._halves is None:
+            return canonical(self._shape(text))
+        head, tail = self._halves
+        return head + orjson.dumps(text) + tail
 
 
 def cache_dir() -> tuple[Path, str]:

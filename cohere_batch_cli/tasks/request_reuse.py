@@ -50,7 +50,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from ..state.answer_cache import ATTACHED, KeyMaker, canonical
+from ..state.answer_cache import ATTACHED, KeyMaker
 from ..units import counted
 
 if TYPE_CHECKING:
@@ -148,9 +148,8 @@ class RequestMap:
             self._lines = open(self._lines_path, "wb")  # noqa: SIM115 - closed by finish()
             self._keys = _KeyPages(self._folder)
 
-    def add(self, custom_id: str, body: dict[str, Any]) -> None:
-        """The next row's request (rows from 0, in the table's order)."""
-        text = canonical(body)
+    def add(self, custom_id: str, text: bytes) -> None:
+        """The next row's request, its body as its canonical JSON (rows from 0, in the table's order)."""
         line = _line(custom_id, text)
         s = self.summary
         if self._keys is None:  # --no-dedupe: every row a request of its own

@@ -424,18 +424,36 @@ class _ChatRows:
         self._options = run.options
         self._undefined, self._failed = UndefinedError, TemplateError
         self.names = self._compiled.names
+        from ..state.answer_cache import CanonicalFrame
+
+        self._canonical = CanonicalFrame(self._shape)
 
     def body(
         self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
     ) -> dict[str, Any]:
         """``row`` (number ``number`` of the table, in the file ``path`` whose columns are ``columns``) as a body."""
-        prompt = self._compiled.quick(row)
-        if prompt is None:
-            prompt = self._render(row, columns, known, path, number)
+        return self._shape(self._prompt(row, columns, known, path, number))
+
+    def canonical(
+        self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
+    ) -> bytes:
+        """:meth:`body` as its canonical JSON (:func:`~cohere_batch_cli.state.answer_cache.canonical`)."""
+        return self._canonical(self._prompt(row, columns, known, path, number))
+
+    def _shape(self, prompt: str) -> dict[str, Any]:
+        """The body of one rendered prompt: the system prompt, the prompt, the options."""
         messages = [{"role": "user", "content": prompt}]
         if self._system is not None:
             messages.insert(0, {"role": "system", "content": self._system})
         return {"messages": messages, **self._options}
+
+    def _prompt(
+        self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
+    ) -> str:
+        prompt = self._compiled.quick(row)
+        if prompt is None:
+            prompt = self._render(row, columns, known, path, number)
+        return prompt
 
     def _render(
         self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
@@ -476,11 +494,26 @@ class _EmbedRows:
         self._column = run.embed
         self._options = run.options
         self.names = frozenset({run.embed})
+        from ..state.answer_cache import CanonicalFrame
+
+        self._canonical = CanonicalFrame(self._shape)
 
     def body(
         self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
     ) -> dict[str, Any]:
         """``row`` (number ``number`` of the table, in the file ``path``) as a body."""
+        return self._shape(self._text(row, path, number))
+
+    def canonical(
+        self, row: dict[str, Any], columns: list[str], known: set[str], path: str, number: int
+    ) -> bytes:
+        """:meth:`body` as its canonical JSON (:func:`~cohere_batch_cli.state.answer_cache.canonical`)."""
+        return self._canonical(self._text(row, path, number))
+
+    def _shape(self, text: str) -> dict[str, Any]:
+        return {"inputs": [{"content": [{"type": "text", "text": text}]}], **self._options}
+
+    def _text(self, row: dict[str, Any], path: str, number: int) -> str:
         text = row.get(self._column)
         if not isinstance(text, str):
             what = "is null" if text is None else f"holds {type(text).__name__}, not text"
@@ -488,7 +521,7 @@ class _EmbedRows:
                 f"{path}: row {number}: column '{self._column}' {what} (nothing was sent)",
                 hint=EMBED_NULL_HINT,
             )
-        return {"inputs": [{"content": [{"type": "text", "text": text}]}], **self._options}
+        return text
 
 
 def render_requests(
@@ -524,11 +557,13 @@ def render_requests(
                             "(nothing was sent)"
                         )
                     custom_id = str(given)
-                body = rows.body(row, columns, known, path, number)
                 if requests is not None:
-                    requests.add(custom_id, body)
+                    requests.add(custom_id, rows.canonical(row, columns, known, path, number))
                     continue
-                request = {"custom_id": custom_id, "body": body}
+                request = {
+                    "custom_id": custom_id,
+                    "body": rows.body(row, columns, known, path, number),
+                }
                 line = json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n"
                 out.write(line.encode())
     if number == 0:

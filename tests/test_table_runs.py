@@ -1,8 +1,10 @@
 """A table run is a run like any other: embed tables, table jobs, estimates and dry runs (issue 25).
 
-Each test runs cbatch against the real sandbox over loopback and reads back what a user
-would see: the records the sandbox received (from its uploaded datasets), the results
-file, the estimate, and for the dry runs the sandbox's request log (no POST at all).
+Each test runs against the real sandbox over loopback and reads back what a user would
+see: the records the sandbox received (from its uploaded datasets), the results file, the
+estimate, and for the dry runs the sandbox's request log (no POST at all). Runs, jobs and
+their refusals go through the Python API in-process; what has no API value (estimates, dry
+runs, ``--records``, ``jobs prune``, ``jobs resume``) goes through ``cbatch``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from typing import Any
 
 import pytest
 
+import cohere_batch_cli as cb
 from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
+from tests.support.quiet import nothing_printed
 
 CHAT = "command-r-08-2024"
 EMBED = "embed-english-v3.0"
@@ -39,32 +43,34 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 DOCS = "id,title,text\nd1,One,the first document\nd2,Two,the second one\nd3,Three,a third text\n"
 
 
+def sent(api: Api, run: cb.Run) -> list[dict[str, Any]]:
+    """The records of the dataset the sandbox received for ``run``."""
+    return [r for part in api.parts(run.batch.input_dataset_id) for r in part]
+
+
 # -- embed -------------------------------------------------------------------------------------
 
 
 def test_an_embed_table_is_embedded_end_to_end_and_its_results_hold_a_vector_a_row(
-    cli: Cli, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: cb.Client, cli: Cli, api: Api, tmp_path: Path, logged: Any
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     write_csv(tmp_path / "docs.csv", DOCS)
-    result = cli(
-        "create", "--from", "docs.csv", "--embed", "text", "--id-column", "id",
-        "--embed-input-type", "search_document", "--embed-types", "float,int8",
-        "--embed-truncate", "END", "--model", EMBED, "--watch", "--plain", "-q",
-        "--interval", "0.1s", "--max-interval", "0.2s",
+    docs = cb.EmbedTable(
+        "docs.csv", "text", id_column="id", input_type="search_document",
+        types=("float", "int8"), truncate="END",
     )  # fmt: skip
-    batch_id = result.stdout.split()[0]
-    assert "docs.csv (rendered): 3 records of batch-embed-v2-input, checked" in result.stderr
-    batch = api.batch(batch_id)
-    records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
-    bodies = {r["custom_id"]: json.loads(r["body"]) for r in records}
+    with nothing_printed():
+        run = client.create(docs, model=EMBED).wait(timeout=60, interval=0.1)
+    assert "docs.csv (rendered): 3 records of batch-embed-v2-input, checked" in logged()
+    bodies = {r["custom_id"]: json.loads(r["body"]) for r in sent(api, run)}
     assert bodies["d2"] == {
         "inputs": [{"content": [{"type": "text", "text": "the second one"}]}],
         "input_type": "search_document",
         "embedding_types": ["float", "int8"],
         "truncate": "END",
     }
-    cli("results", batch_id, "-o", "vectors.jsonl")  # the table again, its vectors as columns
+    with nothing_printed():
+        run.results("vectors.jsonl")  # the table again, its vectors as columns
     rows = read_jsonl(tmp_path / "vectors.jsonl")
     assert [(r["id"], r["text"], r["status"]) for r in rows] == [
         ("d1", "the first document", "succeeded"),
@@ -72,7 +78,7 @@ def test_an_embed_table_is_embedded_end_to_end_and_its_results_hold_a_vector_a_r
         ("d3", "a third text", "succeeded"),
     ]
     assert all(r["embeddings_float"] and r["embeddings_int8"] for r in rows)
-    cli("results", batch_id, "--records", "-o", "records.jsonl")
+    cli("results", run.id, "--records", "-o", "records.jsonl")  # no API value: through cbatch
     records = read_jsonl(tmp_path / "records.jsonl")
     assert sorted(r["custom_id"] for r in records) == ["d1", "d2", "d3"]
     for record in records:
@@ -82,16 +88,12 @@ def test_an_embed_table_is_embedded_end_to_end_and_its_results_hold_a_vector_a_r
 
 
 def test_an_embed_run_sends_input_type_search_document_unless_told(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path
 ) -> None:
     table = write_lines(tmp_path / "q.jsonl", [{"q": "where is it"}, {"q": "what is it"}])
-    created = cli(
-        "create", "--from", str(table), "--embed", "q", "--model", EMBED, "--json",
-        "--embed-max-tokens", "64",
-    )  # fmt: skip
-    batch = json.loads(created.stdout)
-    records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
-    assert [json.loads(r["body"]) for r in records] == [
+    with nothing_printed():
+        run = client.create(cb.EmbedTable(table, "q", max_tokens=64), model=EMBED)
+    assert [json.loads(r["body"]) for r in sent(api, run)] == [
         {
             "inputs": [{"content": [{"type": "text", "text": text}]}],
             "input_type": "search_document",
@@ -106,21 +108,25 @@ def test_an_embed_run_sends_input_type_search_document_unless_told(
     [(None, "is null"), (7, "holds int, not text"), (["a"], "holds list, not text")],
 )
 def test_a_row_without_text_to_embed_is_refused_naming_row_and_column_and_nothing_is_sent(
-    cli: Cli, tmp_path: Path, posts: Any, value: Any, says: str
+    client: cb.Client, tmp_path: Path, posts: Any, value: Any, says: str
 ) -> None:
     table = write_lines(tmp_path / "t.jsonl", [{"text": "fine"}, {"text": value}])
-    result = cli("create", "--from", str(table), "--embed", "text", "--model", EMBED, exit_code=5)
-    assert f"{table}: row 2: column 'text' {says} (nothing was sent)" in result.stderr
-    assert "leave the rows without text out of the table first" in result.stderr
+    with nothing_printed(), pytest.raises(cb.CbatchError) as refused:
+        client.create(cb.EmbedTable(table, "text"), model=EMBED)
+    assert refused.value.exit_code == 5
+    assert f"{table}: row 2: column 'text' {says} (nothing was sent)" in str(refused.value)
+    assert "leave the rows without text out of the table first" in (refused.value.hint or "")
     assert posts() == []
 
 
 def test_an_embed_column_the_table_lacks_is_refused_before_anything_is_sent(
-    cli: Cli, tmp_path: Path, posts: Any
+    client: cb.Client, tmp_path: Path, posts: Any
 ) -> None:
     table = write_csv(tmp_path / "docs.csv", DOCS)
-    result = cli("create", "--from", str(table), "--embed", "body", "--model", EMBED, exit_code=2)
-    assert f"{table} has no column 'body'; its columns: id, title, text" in result.stderr
+    with nothing_printed(), pytest.raises(cb.UsageError) as refused:
+        client.create(cb.EmbedTable(table, "body"), model=EMBED)
+    assert refused.value.exit_code == 2
+    assert f"{table} has no column 'body'; its columns: id, title, text" in str(refused.value)
     assert posts() == []
 
 
@@ -128,45 +134,41 @@ def test_an_embed_column_the_table_lacks_is_refused_before_anything_is_sent(
 
 
 def test_a_table_job_of_several_parts_gives_every_row_once(
-    cli: Cli, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: cb.Client, cli: Cli, api: Api, tmp_path: Path, logged: Any
 ) -> None:
-    monkeypatch.chdir(tmp_path)
     write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i}\n" for i in range(7)))
-    fast = ["--interval", "0.1s", "--max-interval", "0.2s", "--plain"]
-    result = cli(
-        "jobs", "create", "--from", "r.csv", "--prompt", "Say {{ text }}", "--model", CHAT,
-        "--max-records-per-batch", "3", "--watch", "-q", *fast,
-    )  # fmt: skip
-    job_id = result.stdout.split()[0]
-    assert "r.csv: 7 rows, 7 distinct requests: 7 requests to send" in result.stderr
-    job = json.loads(cli("jobs", "get", job_id, "--json").stdout)
-    assert job["status"] == "completed" and len(job["parts"]) == 3
-    sent = []
-    for part in job["parts"]:
-        batch = api.batch(part["batch_id"])
-        sent += [r["custom_id"] for p in api.parts(batch["input_dataset_id"]) for r in p]
-    assert sent == [str(n) for n in range(1, 8)]  # each row in one part, in order
-    cli("jobs", "results", job_id, "--records", "-o", "all.jsonl")  # the records, not the table
+    with nothing_printed():
+        job = client.create_job(
+            cb.PromptTable("r.csv", "Say {{ text }}"), model=CHAT, split=cb.Split(max_records=3)
+        ).wait(timeout=60, interval=0.1)
+        parts = job.parts()
+    assert "r.csv: 7 rows, 7 distinct requests: 7 requests to send" in logged()
+    assert len(parts) == 3 and all(p.status == cb.BatchStatus.COMPLETED for p in parts)
+    ids = [r["custom_id"] for part in parts for r in sent(api, part)]
+    assert ids == [str(n) for n in range(1, 8)]  # each row in one part, in order
+    # the records, not the table: --records has no API value
+    cli("jobs", "results", job.id, "--records", "-o", "all.jsonl")
     rows = read_jsonl(tmp_path / "all.jsonl")
     assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 8))
     assert all(r["body"]["message"]["content"] for r in rows)
 
 
 def test_create_from_split_is_a_job_whose_requests_are_kept_until_it_is_pruned(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    client: cb.Client, cli: Cli, tmp_path: Path
 ) -> None:
     """The job's input is the table's rendered requests: kept in the state folder, so resume and
-    retry read them again; 'jobs prune' forgets the job and removes them."""
+    retry read them again; 'jobs prune' (no API value: through cbatch) forgets the job and
+    removes them."""
     from cohere_batch_cli.state.store import state_dir
 
-    monkeypatch.chdir(tmp_path)
     write_csv(tmp_path / "docs.csv", DOCS)
-    job_id = cli(
-        "create", "--from", "docs.csv", "--embed", "text", "--model", EMBED,
-        "--max-records-per-batch", "2", "--watch", "-q", "--interval", "0.1s", "--max-interval", "0.2s",
-    ).stdout.split()[0]  # fmt: skip
-    job = json.loads(cli("jobs", "get", job_id, "--json").stdout)
-    assert len(job["parts"]) == 2 and job["status"] == "completed"
+    with nothing_printed():
+        job = client.create_job(
+            cb.EmbedTable("docs.csv", "text"), model=EMBED, split=cb.Split(max_records=2)
+        ).wait(timeout=60, interval=0.1)
+        parts = job.parts()
+    job_id = job.id
+    assert len(parts) == 2 and all(p.status == cb.BatchStatus.COMPLETED for p in parts)
     kept = list((state_dir()[0] / "table-jobs").iterdir())
     assert len(kept) == 1 and kept[0].name.startswith("docs-")
     assert [json.loads(line)["custom_id"] for line in kept[0].read_text().splitlines()] == [
@@ -195,16 +197,17 @@ def table_input_rows(dataset_id: str) -> tuple[int, int]:
 
 
 def test_a_table_job_refused_by_the_check_keeps_no_requests(
-    cli: Cli, tmp_path: Path, posts: Any
+    client: cb.Client, tmp_path: Path, posts: Any
 ) -> None:
     from cohere_batch_cli.state.store import state_dir
 
     table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,two\na,three\n")
-    result = cli(
-        "jobs", "create", "--from", str(table), "--prompt", "{{ text }}", "--id-column", "id",
-        "--model", CHAT, "--max-records-per-batch", "2", exit_code=5,
-    )  # fmt: skip
-    assert "custom_id" in result.stderr
+    with nothing_printed(), pytest.raises(cb.InputRejected) as refused:
+        client.create_job(
+            cb.PromptTable(table, "{{ text }}", id_column="id"), model=CHAT,
+            split=cb.Split(max_records=2),
+        )  # fmt: skip
+    assert refused.value.exit_code == 5
     assert list((state_dir()[0] / "table-jobs").iterdir()) == []
     assert posts() == []
 
@@ -298,7 +301,7 @@ def test_a_dry_run_of_a_table_renders_checks_and_posts_nothing(
 
 
 def test_a_table_job_is_retried_from_its_kept_requests_until_every_row_succeeds(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, logged: Any
 ) -> None:
     """Records fail at random (transient): the rounds send them again from the kept requests."""
     from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
@@ -310,21 +313,23 @@ def test_a_table_job_is_retried_from_its_kept_requests_until_every_row_succeeds(
     )  # fmt: skip
     monkeypatch.chdir(tmp_path)
     write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i}\n" for i in range(12)))
-    with SandboxServer(settings) as server:
-        cli = Cli(server.base_url, TEST_KEY)
-        result = cli(
-            "jobs", "create", "--from", "r.csv", "--prompt", "Say {{ text }}", "--model", CHAT,
-            "--max-records-per-batch", "5", "--retry-failed", "6", "--pause", "0.05s", "--watch",
-            "--plain", "--interval", "0.1s", "--max-interval", "0.2s", "-q",
-        )  # fmt: skip
-        job_id = result.stdout.split()[0]
-        retried = [line for line in result.stderr.splitlines() if line.startswith("input: part ")]
-        assert retried and all("/table-jobs/r-" in line for line in retried)  # the kept requests
-        assert " retry 1]" in result.stderr
-        cli("jobs", "results", job_id, "--records", "-o", "all.jsonl")  # records, not the table
-    rows = read_jsonl(tmp_path / "all.jsonl")
-    assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 13))
-    assert all("body" in r for r in rows), "every row succeeded once retried"
+    with (
+        SandboxServer(settings) as server,
+        cb.Client(TEST_KEY, base_url=server.base_url) as client,
+        nothing_printed(),
+    ):
+        job = client.create_job(
+            cb.PromptTable("r.csv", "Say {{ text }}"), model=CHAT, split=cb.Split(max_records=5)
+        ).wait(timeout=60, interval=0.1)
+        job.retry(rounds=6, pause=0.05, timeout=60, interval=0.1)
+        records = list(job.records())  # the table's rows, each with its answer
+        names = [part.name for part in job.parts()]
+    said = logged().splitlines()
+    retried = [line for line in said if line.startswith("input: part ")]
+    assert retried and all("/table-jobs/r-" in line for line in retried)  # the kept requests
+    assert any(" retry 1]" in name for name in names)
+    assert [r["text"] for r in records] == [f"line {i}" for i in range(12)]
+    assert all(r["status"] == "succeeded" for r in records), "every row succeeded once retried"
 
 
 def test_a_table_job_stopped_by_its_timeout_is_resumed_from_its_kept_requests(

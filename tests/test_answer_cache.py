@@ -135,7 +135,7 @@ SHAPES = {
     "chat": lambda text: {"messages": [{"role": "user", "content": text}]},
     "chat with a system prompt and options": lambda text: {
         "messages": [
-            {"role": "system", "content": "Answer in JSON. \"Quoted\", ünïcode."},
+            {"role": "system", "content": 'Answer in JSON. "Quoted", ünïcode.'},
             {"role": "user", "content": text},
         ],
         "temperature": 0.3,

@@ -190,9 +190,13 @@ class TypedAnswers:
     """:func:`.answers.compile` of the run's schema: the parsed answer, or why it is invalid."""
 
     @cached_property
-    def _plan(self) -> tuple[tuple[str, AnswerType, bool], ...]:
-        """Each column, its type, and whether a valid answer's value needs no converting."""
-        return tuple((name, kind, kind in _AS_IS) for name, kind in self.columns)
+    def _plan(self) -> tuple[tuple[str, AnswerType, bool, type], ...]:
+        """Each column, its type, whether a valid answer's value needs no converting, and the
+        Python type that needs none either (a float for a number column)."""
+        return tuple(
+            (name, kind, kind in _AS_IS, _EXACT.get(kind.kind, _Never))
+            for name, kind in self.columns
+        )
 
     @classmethod
     def of_schema(cls, schema: Any) -> TypedAnswers:
@@ -204,21 +208,40 @@ class TypedAnswers:
     def read(
         self, text: str | None, finish_reason: str | None = None
     ) -> tuple[dict[str, Any] | None, str | None]:
-        """The answer's typed values by property, or None and why it is invalid."""
+        """The answer's typed values by property, or None and why it is invalid.
+
+        The values are read from the dict with ``get`` and a property's name:
+        it may be the parsed answer itself (with any other properties it
+        has), when none of its values needs converting.
+        """
         if text is None:
             return None, None
         outcome = self.check(text, finish_reason)
         if isinstance(outcome, str):
             return None, outcome
+        plan = self._plan
+        for name, _kind, as_is, exact in plan:
+            value = outcome.get(name)
+            if not (as_is or value is None or type(value) is exact):
+                break
+        else:  # every value is already what its column holds: the answer itself is read
+            return outcome, None
         try:
             return {
-                name: value if as_is else convert(value, kind, name)
-                for name, kind, as_is in self._plan
+                name: value if as_is or type(value) is exact else convert(value, kind, name)
+                for name, kind, as_is, exact in plan
                 if (value := outcome.get(name)) is not None
             }, None
         except InvalidAnswer as exc:
             return None, str(exc)
 
+
+class _Never:
+    """No value is of this type: a column whose values are always converted."""
+
+
+_EXACT: dict[str, type] = {"string": str, "bool": bool, "float": float}
+"""A value of exactly this Python type is what its column holds, whatever the validator said."""
 
 _AS_IS = frozenset(
     {

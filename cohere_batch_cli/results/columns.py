@@ -333,7 +333,11 @@ def _text(record: Record) -> str | None:
 
 
 def _finish_reason(record: Record) -> str | None:
-    body = record.body
+    return finish_reason_of(record.body)
+
+
+def finish_reason_of(body: Any) -> str | None:
+    """The ``finish_reason`` column's value for a decoded body: v2's, else OpenAI's first choice's."""
     if not isinstance(body, dict):
         return None
     reason = body.get("finish_reason")

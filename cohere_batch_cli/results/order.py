@@ -1,4 +1,4 @@
-"""Records put back in the input's order, with flat memory: a scratch SQLite table does the sorting.
+"""Records put back in the input's order, with flat memory: sorted on disk, never whole in memory.
 
 The service writes records in an order of its own (shuffled, part by part), and
 a job's merge adds the retries' answers after the originals. Asked for input
@@ -13,14 +13,19 @@ fingerprint its check recorded before a record is written: a file rewritten
 since (the same records in another order, the same size) would give another
 order without a word, so it is refused (:class:`~cohere_batch_cli.errors.InputChanged`,
 exit 5) rather than followed, and the service's order is one option away.
+
+A table run's records are put on their table rows (:func:`in_table_order`)
+through a spill of row ranges instead: each record written once and read
+once, in blocks, with no index to keep (:class:`Placed`).
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
@@ -61,21 +66,32 @@ def in_table_order(
     workdir: Path,
     *,
     first: list[dict[str, Any]] | None = None,
+    lookups: bool = False,
 ) -> Placed:
-    """``records`` by the row their ``custom_id`` names in a table, through the same scratch table.
+    """``records`` by the row their ``custom_id`` names in a table, through a spill of row ranges.
 
     ``ids`` is each row's ``custom_id`` in the table's order; None when a row's
     id is its number from 1 (``create --from`` without ``--id-column``): the
     position is then read from the id itself, and no index of ids is built.
     ``first`` receives the first records placed (up to a chunk of them), for a
     caller that must see some before it writes a header. Records of no row are
-    counted, not placed (a table has no line to put them on).
+    counted, not placed (a table has no line to put them on). ``lookups``: the
+    caller will ask :meth:`Placed.records_at` for rows already read.
     """
-    return Placed(records, ids, workdir, first)
+    return Placed(records, ids, workdir, first, lookups=lookups)
 
 
 class Placed:
-    """Records placed on the rows of a table; iterate for ``(row, record)`` in row order (rows from 0)."""
+    """Records placed on the rows of a table; iterate for ``(row, record)`` in row order (rows from 0).
+
+    The records are spilled, as they come, into a file a range of
+    :data:`BUCKET_ROWS` rows at a time (:class:`_RowSpill`), then each range is
+    read back whole, sorted in memory and handed out: memory holds one range
+    and the records not yet spilled, whatever the number of rows. Each record
+    is written once and read once, in blocks: the scratch SQLite table did
+    this at a B-tree insert and a read a record, and took a third of writing
+    the table (docs/performance.md, T2).
+    """
 
     def __init__(
         self,
@@ -83,20 +99,28 @@ class Placed:
         ids: Iterable[str | None] | None,
         workdir: Path,
         first: list[dict[str, Any]] | None,
+        *,
+        lookups: bool = False,
     ) -> None:
         self._records = records
         self._ids = ids
         self._workdir = workdir
         self._first = first
+        self._lookups = lookups
         self.records = 0
         """Records read."""
         self.without_row: list[str] = []
         """A few ``custom_id``s that name no row of the table."""
         self.without_row_count = 0
         self._table: _OrderTable | None = None
+        self._spill: _RowSpill | None = None
 
     def records_at(self, rows: list[int]) -> dict[int, dict[str, Any]]:
-        """The records placed on ``rows`` (those that have one), while the placed records are read."""
+        """The records placed on ``rows`` (those that have one) among the rows read so far.
+
+        Only with ``lookups``: each range of rows is then kept in a scratch
+        table as it is read, for a later row that reuses an earlier one's answer.
+        """
         if self._table is None or not rows:
             return {}
         found = {}
@@ -110,20 +134,22 @@ class Placed:
     def __iter__(self) -> Iterator[tuple[int, dict[str, Any]]]:
         """Place every record (the first ``next`` waits for the last one), then read them in row order.
 
-        The scratch table stays open until :meth:`close`, so :meth:`records_at`
-        answers after the last record was read (a later row may reuse an answer).
+        The scratch table of :meth:`records_at` stays open until :meth:`close`,
+        so it answers after the last record was read (a later row may reuse an answer).
         """
         with _disk_errors(self._workdir):
-            table = self._table = _OrderTable(self._workdir)
+            if self._ids is not None or self._lookups:
+                self._table = _OrderTable(self._workdir, transaction=False)
             if self._ids is not None:
-                table.add_ids(enumerate(self._ids))
-            place = table.place_by_id if self._ids is not None else _by_number
+                assert self._table is not None
+                self._table.add_ids(enumerate(self._ids))
+            place = self._table.place_by_id if self._ids is not None else _by_number  # type: ignore[union-attr]
+            spill = self._spill = _RowSpill(self._workdir)
             for block in _blocks(self._records):
                 if self._first is not None and len(self._first) < _BLOCK:
                     self._first.extend(block[: _BLOCK - len(self._first)])
                 self.records += len(block)
-                ids = [_text_id(r) for r in block]
-                where = place(ids)
+                where = place([_text_id(r) for r in block])
                 kept = []
                 for record, n in zip(block, where, strict=True):
                     if n is None:
@@ -132,27 +158,158 @@ class Placed:
                             self.without_row.append(str(record.get("custom_id")))
                         continue
                     kept.append((n, record))
-                table.put(kept)
-            table.done()
-            yield from table.read()
+                spill.put(kept)
+            for placed in spill.ranges():
+                if self._lookups:
+                    assert self._table is not None
+                    self._table.put(placed)
+                yield from placed
 
     def close(self) -> None:
-        """Let go of the scratch table (the work folder it is in goes with the download's)."""
+        """Let go of the spill and the scratch table (the work folder they are in goes with the download's)."""
+        spill, self._spill = self._spill, None
+        if spill is not None:
+            spill.close()
         table, self._table = self._table, None
         if table is not None:
             table.close()
 
 
+BUCKET_ROWS = 16_384
+"""Rows in one range of the spill: the most records memory holds when a range is read back."""
+SPILL_RECORDS = 16_384
+"""Records held before they are written to the spill, each range's in a piece of its own."""
+_PLAIN = frozenset({"custom_id", "body", "error"})
+
+
+class _RowSpill:
+    """Records spilled to one file, a piece of each range of :data:`BUCKET_ROWS` rows at a time.
+
+    A piece is the ``marshal`` of a list of ``(row, record)``, in the order the
+    records came; the file's offsets of each range's pieces are kept in
+    memory (a few numbers for every :data:`SPILL_RECORDS` records). A plain
+    record (``custom_id``, ``body`` and ``error``, nothing else) is kept as the
+    tuple of its three values, which ``marshal`` reads back three times faster
+    than a dict; any value ``marshal`` cannot hold (a date, a decimal) is
+    kept as its JSON, as the scratch table did. Nothing in the file outlives
+    the write: it is read only by this process, only what it wrote.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        self._path = workdir / "order.spill"
+        self._file: Any = None
+        self._pending: dict[int, list[tuple[int, Any]]] = {}
+        self._count = 0
+        self._pieces: dict[int, list[tuple[int, int]]] = {}
+        self._size = 0
+
+    def put(self, placed: list[tuple[int, dict[str, Any]]]) -> None:
+        """Records at their rows, in the order they came (of two at one row the later wins)."""
+        pending = self._pending
+        plain = _PLAIN
+        for n, record in placed:
+            kept: Any = (
+                (record["custom_id"], record["body"], record["error"])
+                if record.keys() == plain
+                else record
+            )
+            bucket = pending.get(n // BUCKET_ROWS)
+            if bucket is None:
+                bucket = pending[n // BUCKET_ROWS] = []
+            bucket.append((n, kept))
+        self._count += len(placed)
+        if self._count >= SPILL_RECORDS:
+            self._flush()
+
+    def ranges(self) -> Iterator[list[tuple[int, dict[str, Any]]]]:
+        """Each range's records in row order (one a row: the last that came), range after range."""
+        if not self._pieces:  # all of them still in memory: no file was needed
+            pending, self._pending = self._pending, {}
+            for bucket in sorted(pending):
+                yield _in_order(pending[bucket])
+            return
+        self._flush()
+        fh = self._file
+        for bucket in sorted(self._pieces):
+            items: list[tuple[int, Any]] = []
+            with self._disk():
+                for offset, size in self._pieces[bucket]:
+                    fh.seek(offset)
+                    items.extend(marshal.loads(fh.read(size)))
+            yield _in_order(items)
+
+    def close(self) -> None:
+        self._pending = {}
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            with suppress(OSError):
+                self._path.unlink()
+
+    def _flush(self) -> None:
+        with self._disk():
+            if self._file is None:
+                self._file = open(self._path, "w+b")  # noqa: SIM115 - closed by close()
+            fh = self._file
+            fh.seek(self._size)
+            for bucket, items in self._pending.items():
+                try:
+                    data = marshal.dumps(items)
+                except (
+                    ValueError
+                ):  # a value marshal cannot hold: as JSON, as the scratch table kept it
+                    data = marshal.dumps([(n, _as_json(kept)) for n, kept in items])
+                fh.write(data)
+                self._pieces.setdefault(bucket, []).append((self._size, len(data)))
+                self._size += len(data)
+        self._pending = {}
+        self._count = 0
+
+    @contextmanager
+    def _disk(self) -> Iterator[None]:
+        """A disk that fails under the spill (full, read-only) is a LocalWriteError naming the folder."""
+        try:
+            yield
+        except OSError as exc:
+            from ..errors import LocalWriteError
+
+            raise LocalWriteError(
+                "cannot write the file that puts records in the table's order in "
+                f"{self._path.parent.parent}: {exc.strerror or exc}"
+            ) from None
+
+
+def _as_json(kept: Any) -> Any:
+    if isinstance(kept, tuple):
+        kept = dict(zip(("custom_id", "body", "error"), kept, strict=True))
+    return _orjson.loads(_orjson.dumps(kept, default=str))
+
+
+def _in_order(items: list[tuple[int, Any]]) -> list[tuple[int, dict[str, Any]]]:
+    """One range's records sorted by row, the last of a row's kept (a stable sort, then a dict)."""
+    items.sort(key=itemgetter(0))
+    return [
+        (
+            n,
+            {"custom_id": kept[0], "body": kept[1], "error": kept[2]}
+            if type(kept) is tuple
+            else kept,
+        )
+        for n, kept in dict(items).items()
+    ]
+
+
 class _OrderTable:
     """The scratch table: ``pos`` (each id's place in the input) and ``out`` (records by place)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, transaction: bool = True) -> None:
         from ..state.spill import connect_scratch
 
         self.db = connect_scratch(workdir / "order.sqlite3", cache_kib=16 * 1024)
         self.db.execute("CREATE TABLE pos (id TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
         self.db.execute("CREATE TABLE out (n INTEGER PRIMARY KEY, body TEXT, record BLOB NOT NULL)")
-        self.db.execute("BEGIN")
+        if transaction:  # else each statement is a transaction of its own: read while written
+            self.db.execute("BEGIN")
 
     def close(self) -> None:
         self.db.close()

@@ -3,12 +3,12 @@
 ``cbatch results RUN -o OUT`` of a ``create --from TABLE`` run writes TABLE
 again with new columns, whatever order the service answered in:
 
-1. every record is placed on its row through the scratch table of
-   :mod:`.order` (by its ``custom_id``: the row's ``--id-column`` value,
-   else its number), so memory stays flat and nothing is sorted in it;
+1. every record is placed on its row by :mod:`.order` (by its
+   ``custom_id``: the row's ``--id-column`` value, else its number), spilled
+   to disk a range of rows at a time, so memory stays flat;
 2. the table is read again a chunk at a time (the caller's :class:`InputRows`,
    :mod:`cohere_batch_cli.tasks.tables`), and each chunk is written with the
-   answers of its rows, read back from the scratch table in row order.
+   answers of its rows, read back range by range in row order.
 
 The columns, after the table's own (docs/tables.md has the contract):
 ``answer`` (the reply's text; embed runs have none), one typed column per
@@ -37,8 +37,10 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 from ..errors import OutputOptionError
 from .answer_columns import AnswerType, TypedAnswers, flattened
 from .columns import Column, Layout, Record, TableOptions, as_int, detect, table_columns
+from .columns import fast_decode as _fast_decode
+from .columns import finish_reason_of as _finish_reason_of
 from .counts import Counts, RowCounts
-from .records import body_not_json, dumps, is_failed, reply_text, usage
+from .records import dumps, is_failed, reply_text, usage
 from .validity import verdict
 
 if TYPE_CHECKING:
@@ -155,31 +157,65 @@ def refuse_collisions(table: InputTable, names: Sequence[str]) -> None:
 
 
 class Answered(Record):
-    """One row's result: its record (or none: ``missing``), and its typed answer when the run has a schema."""
+    """One row's result: its record (or none: ``missing``), and its typed answer when the run has a schema.
+
+    Everything the added columns show is read here, once, into attributes the
+    columns take with C-level getters (:func:`_column_values`): the row's
+    ``status``, the reply's text, finish reason and token counts, the typed
+    values. A chat reply of the usual shape is read by :func:`_reply_of` in
+    one pass; any other by the general readers of :mod:`.records`.
+    """
 
     __slots__ = (
-        "_usage", "cached", "input_tokens", "invalid", "missing", "output_tokens", "text", "typed",
+        "_usage", "cached", "cached_flag", "finish_reason", "input_tokens", "invalid", "missing",
+        "not_json", "output_tokens", "status", "text", "typed",
     )  # fmt: skip
 
     def __init__(
         self, raw: dict[str, Any] | None, typed: TypedAnswers | None, *, cached: bool = False
     ) -> None:
-        super().__init__(raw or {})
-        self.missing = raw is None
+        self.request = None
+        self._view = None
         self.cached = cached
         """Answered without a request of its own (a duplicate row, a cache hit): nothing billed for it."""
-        body = self.body
-        self.text = reply_text(body) if isinstance(body, dict) else None
-        """The reply's text, read once for ``answer`` and the typed columns alike."""
         self.typed: dict[str, Any] | None = None
         self.invalid: str | None = None
-        given = usage(body)
-        self._usage: tuple[int | None, int | None] = (as_int(given[0]), as_int(given[1]))
-        self.input_tokens = 0 if cached else self._usage[0]
+        self._usage: tuple[int | None, int | None] = (None, None)
+        if raw is None:
+            self.raw = {}
+            self.custom_id = self.error = self.body = self.text = self.finish_reason = None
+            self.missing = True
+            self.failed = self.not_json = False
+            self.cached_flag = None
+            self.input_tokens = self.output_tokens = None
+            self.status = "missing"
+            return
+        self.raw = raw
+        self.missing = False
+        self.cached_flag = cached
+        self.custom_id = raw.get("custom_id")
+        error = raw.get("error")
+        failed = self.failed = error is not None and error != "" and error != {}
+        self.error = (
+            (error if error is None or isinstance(error, str) else dumps(error)) if failed else None
+        )
+        value = raw.get("body")
+        body = self.body = _fast_decode(value)
+        self.not_json = isinstance(value, (str, bytes, bytearray)) and isinstance(body, str)
+        tokens: tuple[int | None, int | None] = (None, None)
+        text = reason = None
+        if type(body) is dict:
+            text, reason, tokens = _reply_of(body)
+        self.text = text
+        """The reply's text, read once for ``answer`` and the typed columns alike."""
+        self.finish_reason = reason
+        self._usage = tokens
+        self.input_tokens = 0 if cached else tokens[0]
         """The ``input_tokens`` column: 0 for a cached row (the row that was sent carries the bill)."""
-        self.output_tokens = 0 if cached else self._usage[1]
-        if typed is not None and raw is not None and not self.failed:
-            self.typed, self.invalid = verdict(typed, body, self.text)
+        self.output_tokens = 0 if cached else tokens[1]
+        if typed is not None and not failed:
+            self.typed, self.invalid = verdict(typed, body, text)
+        self.status = "failed" if failed else "succeeded" if self.invalid is None else "invalid"
 
     @property
     def tokens(self) -> tuple[int | None, int | None]:
@@ -191,33 +227,57 @@ class Answered(Record):
         return not self.missing and not self.failed and self.invalid is None
 
 
-def _status(answer: Answered) -> str:
-    if answer.missing:
-        return "missing"
-    if answer.failed:
-        return "failed"
-    return "succeeded" if answer.invalid is None else "invalid"
+def _reply_of(body: dict[str, Any]) -> tuple[str, str | None, tuple[int | None, int | None]]:
+    """A reply's text, finish reason and (input, output) tokens, as the columns show them.
+
+    The usual chat reply (one text part, a finish reason, billed units) is read
+    in one pass; any other shape by :func:`.records.reply_text`, the
+    ``finish_reason`` column's reader and :func:`.records.usage`, which the
+    usual shape gives the same answers as.
+    """
+    message = body.get("message")
+    holder = body.get("usage")
+    if type(message) is dict and type(holder) is dict:
+        content = message.get("content")
+        units = holder.get("billed_units")
+        if type(content) is list and len(content) == 1 and type(units) is dict:
+            part = content[0]
+            reason = body.get("finish_reason")
+            tin = units.get("input_tokens")
+            tout = units.get("output_tokens")
+            if (
+                type(part) is dict
+                and part.get("type") == "text"
+                and type(text := part.get("text")) is str
+                and type(reason) is str
+                and type(tin) is int
+                and type(tout) is int
+            ):
+                return text, reason, (tin, tout)
+    given = usage(body)
+    return reply_text(body), _finish_reason_of(body), (as_int(given[0]), as_int(given[1]))
 
 
 _answer: Callable[[Answered], str | None] = attrgetter("text")
 _input_tokens: Callable[[Answered], int | None] = attrgetter("input_tokens")
 _output_tokens: Callable[[Answered], int | None] = attrgetter("output_tokens")
 _error: Callable[[Answered], str | None] = attrgetter("error")
-
-
-def _cached(answer: Answered) -> bool | None:
-    return None if answer.missing else answer.cached
-
+_status: Callable[[Answered], str] = attrgetter("status")
+_cached: Callable[[Answered], bool | None] = attrgetter("cached_flag")
+_finish: Callable[[Answered], str | None] = attrgetter("finish_reason")
 
 _OWN_GETTERS: dict[str, Callable[[Answered], Any]] = {
     "status": _status,
     "input_tokens": _input_tokens,
     "output_tokens": _output_tokens,
     "error": _error,
+    "finish_reason": _finish,
 }
 
 
 _invalid: Callable[[Answered], str | None] = attrgetter("invalid")
+_failed: Callable[[Answered], bool] = attrgetter("failed")
+_not_json: Callable[[Answered], bool] = attrgetter("not_json")
 
 
 class _Typed:
@@ -367,7 +427,7 @@ def write_table_out(
             sink.advance(records=pending)
 
     ids = table.rows.ids(table.id_column) if table.id_column is not None else None
-    placed = in_table_order(counted(), ids, spool_dir, first=first)
+    placed = in_table_order(counted(), ids, spool_dir, first=first, lookups=table.reuse is not None)
     try:
         answers = iter(placed)
         upcoming = next(answers, None)  # every record is placed before the first comes back
@@ -383,42 +443,36 @@ def write_table_out(
         raise
     position = missing = invalid = failed = shared_rows = 0
     reuse = table.reuse
+    typed = table.typed
     try:
         for chunk in table.rows.chunks():
+            stop = position + chunk.size
             own: dict[int, dict[str, Any]] = {}
-            for row in range(position, position + chunk.size):
-                while upcoming is not None and upcoming[0] < row:
-                    upcoming = next(answers, None)  # pragma: no cover - one record a row
-                if upcoming is not None and upcoming[0] == row:
-                    own[row] = upcoming[1]
-                    upcoming = next(answers, None)
-            shared = _shared(reuse, placed, own, position, position + chunk.size)
+            while upcoming is not None and upcoming[0] < stop:  # one record a row, rows in order
+                own[upcoming[0]] = upcoming[1]
+                upcoming = next(answers, None)
+            shared = _shared(reuse, placed, own, position, stop)
             answered = []
             to_keep = []
-            for row in range(position, position + chunk.size):
-                raw = own.get(row) or shared.get(row)
-                answer = Answered(
-                    raw, table.typed if raw is not None else None,
-                    cached=raw is not None and row not in own,
-                )  # fmt: skip
-                if raw is None:
-                    missing += 1
-                else:
-                    failed += answer.failed
-                    shared_rows += row not in own
-                    counts.not_json += body_not_json(raw, answer.body)
-                    if (
-                        reuse is not None
-                        and row in own
-                        and answer.succeeded
-                        and isinstance(raw.get("body"), str)
-                    ):
+            for row in range(position, stop):
+                raw = own.get(row)
+                if raw is not None:
+                    answer = Answered(raw, typed)
+                    if reuse is not None and answer.succeeded and isinstance(raw.get("body"), str):
                         to_keep.append((row, raw["body"], *_tokens(answer)))
-                invalid += answer.invalid is not None
+                elif (raw := shared.get(row)) is not None:
+                    answer = Answered(raw, typed, cached=True)
+                    shared_rows += 1
+                else:
+                    answer = Answered(None, None)
+                    missing += 1
                 answered.append(answer)
+            failed += sum(map(_failed, answered))
+            invalid += len(answered) - list(map(_invalid, answered)).count(None)
+            counts.not_json += sum(map(_not_json, answered))
             if reuse is not None and to_keep:
                 reuse.keep(to_keep)
-            position += chunk.size
+            position = stop
             keep = [not a.succeeded for a in answered] if failed_only else None
             if keep is not None and not any(keep):
                 continue

@@ -34,6 +34,9 @@ from ..units import counted
 
 BATCH_ROWS = 1024
 """Rows read from a Parquet file at a time."""
+READ_ROWS = 8192
+"""Rows pyarrow decodes from a Parquet file at a time, handed out ``size`` at a time: a batch of
+1,024 rows cost twice as much a row to decode (docs/performance.md, T2)."""
 PARQUET_BUFFER = 1 << 20
 """Bytes pyarrow buffers while it reads a column chunk (``buffer_size``)."""
 
@@ -270,9 +273,11 @@ class _ParquetReader(TableReader):
     ) -> Iterator[RowChunk]:
         try:
             for batch in self._file.iter_batches(
-                batch_size=size, columns=columns, use_threads=False
+                batch_size=max(size, READ_ROWS), columns=columns, use_threads=False
             ):
-                yield RowChunk(batch.num_rows, arrow=batch)
+                for start in range(0, batch.num_rows, size):
+                    piece = batch.slice(start, size)
+                    yield RowChunk(piece.num_rows, arrow=piece)
         finally:
             self._file.close()
 

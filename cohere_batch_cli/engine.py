@@ -35,6 +35,7 @@ _HOMES: dict[str, str] = {
     "InvalidBaseURL": "api.errors",
     "FetchSettings": "tokens.source",
     "install_hint": "extras",
+    "write_text_atomic": "atomic",
     "require_pyarrow": "results.parquet",
     # How a task speaks
     "Reporter": "tasks.reporting",
@@ -58,6 +59,7 @@ _HOMES: dict[str, str] = {
     "plain_dataset_name": "naming",
     "upload_file": "tasks.datasets",
     "validate_input": "tasks.datasets",
+    "FileReport": "validate",
     "deletion_impact": "tasks.datasets",
     "DatasetInfo": "api.models:Dataset",
     "BATCH_INPUT_TYPES": "input_rules",
@@ -83,6 +85,8 @@ _HOMES: dict[str, str] = {
     "input_of": "tasks.jobs",
     "job_run": "tasks.jobs",
     "job_view": "tasks.jobs",
+    "job_left": "tasks.jobs",
+    "job_schema": "tasks.table_results",
     "JobView": "tasks.jobs",
     "JobProgress": "tasks.jobs",
     "record_json": "tasks.jobs",
@@ -102,6 +106,7 @@ _HOMES: dict[str, str] = {
     "MAX_INTERVAL": "pace",
     "OUTAGE_LIMIT": "pace",
     "combine": "exit_codes",
+    "PRECEDENCE": "exit_codes",
     "for_interruption": "exit_codes",
     "stop_word": "errors",
     "Terminated": "errors",
@@ -114,6 +119,7 @@ _HOMES: dict[str, str] = {
     "mark_done": "tasks.retrying",
     "RetryOutcome": "tasks.retrying",
     "still_failing_error": "tasks.retrying",
+    "invalid_left": "tasks.retrying",
     "RecordsStillFailing": "errors",
     # Results
     "ResultsSpec": "tasks.results_spec",
@@ -187,6 +193,7 @@ __all__ = [
     "MAX_INTERVAL",
     "OUTAGE_LIMIT",
     "PAUSE",
+    "PRECEDENCE",
     "STATE_FILE_NAME",
     "AnswerCache",
     "BatchDone",
@@ -198,6 +205,7 @@ __all__ = [
     "DatasetInfo",
     "DryRun",
     "FetchSettings",
+    "FileReport",
     "GuardOptions",
     "InputFileError",
     "InvalidBaseURL",
@@ -266,9 +274,12 @@ __all__ = [
     "human_bytes",
     "input_of",
     "install_hint",
+    "invalid_left",
     "is_stdin",
     "job_input_path",
+    "job_left",
     "job_run",
+    "job_schema",
     "job_view",
     "keyed_job",
     "known_lineage",
@@ -317,6 +328,7 @@ __all__ = [
     "version_line",
     "watch_changes",
     "write_results",
+    "write_text_atomic",
 ]
 """The engine's names: :data:`_HOMES`'s, spelt out so type checkers see them exported."""
 
@@ -325,6 +337,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .api.client import CohereClient, RetryPolicy, Timeouts
     from .api.errors import InvalidBaseURL
     from .api.models import Dataset as DatasetInfo
+    from .atomic import write_text_atomic
     from .completion_cache import scope_of
     from .config import ENVIRONMENT, Setting, Settings, check_key_shape, mask, resolve, save_profile
     from .errors import (
@@ -334,7 +347,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
         Terminated,
         stop_word,
     )
-    from .exit_codes import combine, for_interruption
+    from .exit_codes import PRECEDENCE, combine, for_interruption
     from .extras import install_hint
     from .idempotency import check_key
     from .input_rules import BATCH_INPUT_TYPES
@@ -382,6 +395,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
         dry_run_retry,
         find_job,
         input_of,
+        job_left,
         job_run,
         job_view,
         prune_jobs,
@@ -404,6 +418,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .tasks.retrying import (
         RetryOptions,
         RetryOutcome,
+        invalid_left,
         mark_done,
         retry_once,
         retry_rounds,
@@ -412,6 +427,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .tasks.runs import find_run, lone_run
     from .tasks.send_file import SendSpec, Sent, create_from_file, send_lock
     from .tasks.table_prompts import EMBED_WITH_PROMPT, TableSpec, chat_options, embed_options
+    from .tasks.table_results import job_schema
     from .tasks.table_send import TableRequests, job_input_path, table_job, table_requests_file
     from .tasks.watching import WatchSpec, follow
     from .tokens.source import FetchSettings
@@ -423,6 +439,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
         parse_moment,
         parse_size,
     )
+    from .validate import FileReport
     from .watcher import BatchDone
 
 __getattr__, __dir__ = _lazy_names(__name__, _HOMES)

@@ -1,10 +1,11 @@
-"""Exit codes: one table that the code, the docs and ``cbatch help exit-codes`` all read.
+"""Exit codes: the one enum the code, the docs and ``cbatch help exit-codes`` all read.
 
 Scripts and CI steps branch on these numbers, so a code never changes meaning.
 When one run has several outcomes (a watch of three batches: one failed, one
 was not found, one still running when ``--timeout`` ran out), the exit code
 is the first of :data:`PRECEDENCE` that applies: :func:`combine` is the one
-place that rule lives.
+place that rule lives. What each code means, in words, is the command line's
+help (``cli/help_topics.py``).
 """
 
 from __future__ import annotations
@@ -38,30 +39,6 @@ class ExitCode(IntEnum):
     INTERRUPTED = 130
     TERMINATED = 143
 
-
-DESCRIPTIONS: dict[ExitCode, str] = {
-    ExitCode.OK: "Success (for watch: every batch COMPLETED); also a reader that closed our stdout (| head -1).",
-    ExitCode.UNEXPECTED: "An unexpected error: a bug in cbatch. Run again with --debug and report it.",
-    ExitCode.USAGE: "Usage error: unknown command or option, a bad value, an unreadable file, a missing extra, a confirmation declined.",
-    ExitCode.AUTH: "Authentication or configuration: no API key, a bad config file, 401, 403, 498.",
-    ExitCode.NOT_FOUND: "The batch or dataset does not exist (404); or there are no results: a canceled batch or job ran no record.",
-    ExitCode.REFUSED: "The API refused the request (400, 422, other 4xx), a local check refused the input, or another cbatch on this machine sends for the same run.",
-    ExitCode.SERVER: "Rate limit or server error (429, 5xx, unreadable answer) still failing after retries.",
-    ExitCode.NETWORK: "Network failure: could not connect, TLS error, or a timeout.",
-    ExitCode.BATCH_FAILED: "watch: a watched batch ended FAILED.",
-    ExitCode.BATCH_CANCELED: "watch: a watched batch ended CANCELED.",
-    ExitCode.TIMEOUT: "A wait ran out of time (watch --timeout, dataset validation); batches are left running.",
-    ExitCode.LOCAL_WRITE: "A local file could not be written (no space, permission, read-only, a stdout closed before the start: >&-).",
-    ExitCode.RECORDS_FAILED: "Records still failing after the last retry round (retry, create --retry-failed, jobs; a schema run's invalid answers count), or failed (or invalid) records with watch --fail-on-records.",
-    ExitCode.RESULTS_EXPIRED: "The results no longer exist: the output dataset expired.",
-    ExitCode.NEVER_RAN: "A run that never ran: a job stopped while splitting, or with parts never sent (carry on with: cbatch jobs resume JOB).",
-    ExitCode.STATE_BUSY: "The local state store stayed busy: another process held it past the wait (10 s). Run again when it is done.",
-    ExitCode.STATE_DAMAGED: "The local state store is damaged or from a newer cbatch: the error names the file and how to move it aside.",
-    ExitCode.KEY_REUSED: "An idempotency key already names a run made from another input or other options: the error names what differs. Nothing was sent.",
-    ExitCode.HANGUP: "Hung up (SIGHUP): cleaned up as for Ctrl-C.",
-    ExitCode.INTERRUPTED: "Interrupted (Ctrl-C): nothing was cancelled, no partial file was left.",
-    ExitCode.TERMINATED: "Terminated (SIGTERM, as CI cancellation sends): cleaned up as for Ctrl-C.",
-}
 
 PRECEDENCE: tuple[ExitCode, ...] = (
     ExitCode.INTERRUPTED,
@@ -117,8 +94,3 @@ def for_interruption(exc: BaseException) -> ExitCode:
         except ValueError:
             pass
     return ExitCode.INTERRUPTED
-
-
-def precedence_text() -> str:
-    """The combining order as one line, for ``cbatch help exit-codes`` and the docs."""
-    return " > ".join(str(int(code)) for code in PRECEDENCE) + " > 0"

@@ -283,3 +283,92 @@ def test_the_package_root_imports_nothing_and_names_only_public_modules() -> Non
     assert set(cohere_batch_cli._PUBLIC.values()) <= public_modules
     for name, module in cohere_batch_cli._PUBLIC.items():
         assert f"{NAME}.{module}" in MODULES, (name, module)
+
+
+# -- the command line is a client of the public API --------------------------------------------
+
+
+def _cli_imports(
+    module: str, source: str, is_package: bool = False
+) -> Iterator[tuple[int, str, str]]:
+    """Each name ``module`` (one of ``cli/``) imports from the package: (line, module, name).
+
+    The module is spelt from the package (``""`` for the package itself,
+    ``engine``, ``output.core``, ``cli._context``), whether the import was
+    written relative or absolute. Every import counts, ``if TYPE_CHECKING:``
+    ones too: what mypy reads of the package is held to the same list.
+    """
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            base = _resolve(module, is_package, node.level, node.module)
+            if base == NAME or base.startswith(NAME + "."):
+                for alias in node.names:
+                    yield node.lineno, base[len(NAME) + 1 :], alias.name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == NAME or alias.name.startswith(NAME + "."):
+                    yield node.lineno, alias.name[len(NAME) + 1 :], "*"
+
+
+def _foreign(
+    imports: Iterator[tuple[int, str, str]], public: set[str], engine: set[str]
+) -> list[str]:
+    """The imports that are none of: ``cli/``'s own, a public name, an engine name, ``output/``."""
+    bad = []
+    for line, module, name in imports:
+        allowed = (
+            module == "cli"
+            or module.startswith("cli.")
+            or (module == "" and name in public)
+            or (module == "engine" and name in engine)
+            or module == "output"
+            or module.startswith("output.")
+        )
+        if not allowed:
+            bad.append(f"{line}: from {module or '.'} import {name}")
+    return bad
+
+
+def test_the_command_line_imports_only_the_public_api_the_engine_and_the_output() -> None:
+    """Every command is a client of the API (issue 26): ``cli/`` imports ``cohere_batch_cli``'s
+    public names, ``cohere_batch_cli.engine``'s, ``output/`` and itself; nothing else of the package."""
+    import cohere_batch_cli
+    from cohere_batch_cli import engine
+
+    public, names = set(cohere_batch_cli.__all__), set(engine.__all__)
+    bad = {}
+    for module, path in MODULES.items():
+        if module in _layer(f"{NAME}.cli"):
+            source = path.read_text(encoding="utf-8")
+            imports = _cli_imports(module, source, path.name == "__init__.py")
+            if found := _foreign(imports, public, names):
+                bad[str(path.relative_to(PACKAGE.parent))] = found
+    assert bad == {}, "import it through cohere_batch_cli or cohere_batch_cli.engine"
+
+
+def test_the_import_check_refuses_an_internal_module_however_it_is_spelt() -> None:
+    source = (
+        "from .. import UsageError, units\nfrom ..engine import SendSpec, nonsense\n"
+        "from ..tasks.jobs import create_job\nimport cohere_batch_cli.state.store\n"
+        "from cohere_batch_cli.config import resolve\nfrom ..output.core import Output\n"
+        "from . import _context\nfrom ._errors import command_errors\n"
+    )
+    bad = _foreign(_cli_imports(f"{NAME}.cli._probe", source), {"UsageError"}, {"SendSpec"})
+    assert bad == [
+        "1: from . import units",
+        "2: from engine import nonsense",
+        "3: from tasks.jobs import create_job",
+        "4: from state.store import *",
+        "5: from config import resolve",
+    ]
+
+
+def test_the_engine_names_each_live_in_a_module_of_the_package() -> None:
+    """``engine._HOMES`` names real modules, and the engine imports nothing at run time."""
+    from cohere_batch_cli import engine
+
+    assert sorted(engine._HOMES) == sorted(engine.__all__)
+    for name, home in engine._HOMES.items():
+        module = home.partition(":")[0]
+        assert (f"{NAME}.{module}" if module else NAME) in MODULES, (name, home)
+    assert GRAPH[f"{NAME}.engine"] == {NAME}, "the engine imports only the lazy mechanism"

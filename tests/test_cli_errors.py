@@ -129,8 +129,9 @@ def test_a_mistyped_option_names_the_closest(fault_cli: Cli) -> None:
 
 
 def test_help_topics_come_from_the_code(fault_cli: Cli) -> None:
-    from cohere_batch_cli.exit_codes import DESCRIPTIONS
+    from cohere_batch_cli.cli.help_topics import DESCRIPTIONS
 
+    assert set(DESCRIPTIONS) == set(ExitCode), "every exit code says what it means"
     text = fault_cli("help", "exit-codes").stdout
     for code, description in DESCRIPTIONS.items():
         assert f"{int(code):>3}  {description}" in text
@@ -178,7 +179,8 @@ def test_a_malformed_query_says_what_and_where_in_one_line(
 def test_batch_ids_complete_from_the_last_listing(
     fault_cli: Cli, fault_server: FaultServer
 ) -> None:
-    from cohere_batch_cli.completion_cache import cache_path, complete, scope_of
+    from cohere_batch_cli.cli._completion import cache_path, complete
+    from cohere_batch_cli.completion_cache import scope_of
 
     params = {"base_url": fault_server.base_url}
     assert complete("batch", params, "") == []

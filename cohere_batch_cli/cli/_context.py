@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from ..api.client import CohereClient
-    from ..config import Settings
+    from ..engine import CohereClient, Settings
     from ..output.core import Output
 
 
@@ -42,7 +41,7 @@ class CliState:
 
     def settings(self) -> Settings:
         if self._settings is None:
-            from ..config import resolve
+            from ..engine import resolve
 
             self.use_settings(resolve(profile=self.profile, base_url_flag=self.base_url))
         assert self._settings is not None
@@ -61,7 +60,7 @@ class CliState:
 
     def cache_scope(self) -> str:
         """The base URL and profile the completion cache of this run belongs to."""
-        from ..completion_cache import scope_of
+        from ..engine import scope_of
 
         settings = self.settings()
         return scope_of(settings.base_url.value or "", settings.profile)
@@ -69,7 +68,7 @@ class CliState:
     def client(self) -> CohereClient:
         """The process's one API client, built on first use."""
         if self._client is None:
-            from ..api.client import CohereClient
+            from ..engine import CohereClient
 
             self._client = CohereClient.from_settings(
                 self.settings(),

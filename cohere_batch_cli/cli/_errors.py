@@ -15,13 +15,15 @@ from typing import Any, TypeVar, cast
 
 import typer
 
-from ..api import errors as api_errors
-from ..errors import (
+from .. import (
+    AuthenticationError,
     CbatchError,
+    CohereAPIError,
+    ExitCode,
     InputRejected,
-    stop_word,
+    NotFoundError,
 )
-from ..exit_codes import ExitCode, for_interruption
+from ..engine import InvalidBaseURL, for_interruption, stop_word
 from ..output.core import Output
 from ._context import CliState, get_state
 
@@ -52,21 +54,21 @@ def message_for(exc: BaseException, key_source: str | None = None) -> str:
     table for what every command shares); the API layer only says what
     happened, so this is where its errors learn which cbatch command helps.
     """
-    if isinstance(exc, api_errors.AuthenticationError):
+    if isinstance(exc, AuthenticationError):
         source = f"the key from {key_source} was refused" if key_source else "check the key"
         return _with_request_id(
             f"authentication failed: {exc}; {source}; 'cbatch config' shows the settings in effect",
             exc,
         )
-    if isinstance(exc, api_errors.NotFoundError):
+    if isinstance(exc, NotFoundError):
         return _with_request_id(f"{exc}; {exc.hint or _not_found_hint(exc.path or '')}", exc)
-    if isinstance(exc, api_errors.CohereAPIError):
+    if isinstance(exc, CohereAPIError):
         text = str(exc)
         if exc.retries:
             text += f" (after {exc.retries} retr{'y' if exc.retries == 1 else 'ies'})"
         advice = exc.hint or _MAY_HAVE_CREATED.get(exc.may_have_created or "")
         return _with_request_id(text, exc) + (f"; {advice}" if advice else "")
-    if isinstance(exc, api_errors.InvalidBaseURL):
+    if isinstance(exc, InvalidBaseURL):
         return f"{exc}; {exc.hint or _BASE_URL_HINT}"
     if isinstance(exc, CbatchError):
         return f"{exc}; {exc.hint}" if exc.hint else str(exc)
@@ -82,7 +84,7 @@ def _not_found_hint(path: str) -> str:
     return "is the base URL right? see: cbatch config"
 
 
-def _with_request_id(text: str, exc: api_errors.CohereAPIError) -> str:
+def _with_request_id(text: str, exc: CohereAPIError) -> str:
     return f"{text} [request id {exc.request_id}]" if exc.request_id else text
 
 

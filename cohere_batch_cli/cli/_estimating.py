@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..tasks.budget import Budget
-    from ..tasks.estimating import CountOptions
+    from ..engine import Budget, CountOptions
     from ._context import CliState
 
 
 def count_options(state: CliState, tokenizer: Path | None) -> CountOptions:
-    from ..tasks.estimating import CountOptions
-    from ..tokens.source import FetchSettings
+    from ..engine import CountOptions, FetchSettings
 
     return CountOptions(
         assumed_output=state.settings().assumed_output,
@@ -31,7 +29,7 @@ def count_options(state: CliState, tokenizer: Path | None) -> CountOptions:
 def budget(
     state: CliState, model: str, max_cost: Decimal | None, max_input_tokens: int | None
 ) -> Budget | None:
-    from ..tasks.budget import make_budget
+    from ..engine import make_budget
 
     return make_budget(
         state.settings().prices_for(model),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import MissingExtra
+from .. import MissingExtra
 
 
 def require_sandbox_extra(what: str = "cbatch sandbox") -> None:
@@ -13,6 +13,6 @@ def require_sandbox_extra(what: str = "cbatch sandbox") -> None:
         import tokenizers  # noqa: F401  (the sandbox's usage counts)
         import uvicorn  # noqa: F401
     except ImportError:
-        from ..extras import install_hint
+        from ..engine import install_hint
 
         raise MissingExtra(f"{what} needs the server extra: {install_hint('sandbox')}") from None

@@ -15,17 +15,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
-from ..exit_codes import ExitCode
+from .. import ExitCode, UsageError
 from ._context import CliState
 
 if TYPE_CHECKING:
-    from ..state.store import JobRecord, StateStore
-    from ..tasks.jobs import JobOptions, JobView
-    from ..tasks.keyed import KeyOptions
-    from ..tasks.retrying import RetryOptions
-    from ..tasks.table_prompts import TableSpec
-    from ..tasks.watching import WatchSpec
+    from ..engine import (
+        JobOptions,
+        JobRecord,
+        JobView,
+        KeyOptions,
+        RetryOptions,
+        StateStore,
+        TableSpec,
+        WatchSpec,
+    )
 
 SplitOpt = Annotated[bool, typer.Option("--split", help="With --file or --from: run an input of any size as a job of as many batches as the dataset limit needs ('cbatch jobs').")]  # fmt: skip
 MaxRecordsOpt = Annotated[int | None, typer.Option("--max-records-per-batch", metavar="N", min=1, help="Run it as a job whose batches hold at most N records each.", show_default=False)]  # fmt: skip
@@ -55,8 +58,7 @@ def job_options(
     by the command (:func:`hold_job`) and by the send (:func:`~cohere_batch_cli.tasks.jobs.send_parts`)
     with it; the retry rounds run under that same lock.
     """
-    from ..tasks.estimating import GuardOptions
-    from ..tasks.jobs import JobOptions
+    from ..engine import GuardOptions, JobOptions
     from ._estimating import count_options
 
     limits = state.settings().limits
@@ -64,7 +66,7 @@ def job_options(
     chosen = model or state.settings().model.value
     if not chosen:
         raise UsageError("--model is required (or set CBATCH_MODEL, or 'model' in your profile)")
-    from ..tasks.models import check_model
+    from ..engine import check_model
 
     check_model(state.client(), chosen, state.cache_scope(), state.out)  # before the split
     return JobOptions(
@@ -76,7 +78,7 @@ def job_options(
 
 def split_size(state: CliState, max_bytes: str | None) -> int:
     """The largest part, in bytes: ``--max-bytes-per-batch``, at most the dataset limit (its default)."""
-    from ..units import parse_size
+    from ..engine import parse_size
 
     limit = state.settings().limits.dataset_max_bytes
     if max_bytes is None:
@@ -107,7 +109,7 @@ def dry_run_job(
     into a temporary file (removed as the command ends, through ``ctx``) that
     is checked and planned as any job's input.
     """
-    from ..tasks.dry_run import DryRun, dry_run_create
+    from ..engine import DryRun, dry_run_create
 
     if table is not None:
         from ._tables import render_table
@@ -124,15 +126,14 @@ def dry_run_job(
 
 def store_for_jobs() -> StateStore:
     """The state store: a job cannot be made or followed without it (its plan lives there)."""
-    from ..state.store import open_store
+    from ..engine import open_store
 
     return open_store()
 
 
 def hold_job(store: StateStore, job_id: str, wait: float | None) -> AbstractContextManager[None]:
     """The job's run lock, held by a command for all it sends and watches (:mod:`..state.runlock`)."""
-    from ..state.runlock import run_lock
-    from ..tasks.jobs import job_run
+    from ..engine import job_run, run_lock
 
     return run_lock(store, job_run(job_id), wait=wait or 0.0)
 
@@ -160,8 +161,7 @@ def start_job(
     """
     import dataclasses
 
-    from ..spool import is_stdin
-    from ..tasks.jobs import create_job
+    from ..engine import create_job, is_stdin
 
     if is_stdin(file):
         raise UsageError("a job reads its input more than once: give a file, not stdin")
@@ -169,7 +169,7 @@ def start_job(
         raise UsageError("--retry-failed needs --watch: a round waits for the parts before it")
     store = store_for_jobs()
     if table is not None:
-        from ..tasks.table_send import table_job
+        from ..engine import table_job
         from ._tables import render_table
 
         assert ctx is not None
@@ -180,7 +180,7 @@ def start_job(
     elif key is None:
         job = create_job(state.client(), file, state.out, options, store)
     else:  # the key's job, re-attached, or made with the key's run id (--idempotency-key)
-        from ..tasks.keyed import keyed_job
+        from ..engine import keyed_job
 
         job = keyed_job(state.client(), file, state.out, options, store, key)
     if key is not None:
@@ -212,11 +212,11 @@ def carry_on(
     deadline already past stops before the watch with exit 10 and the command
     that carries on (each part sent is written down; nothing is lost).
     """
-    from ..tasks.jobs import input_of, job_view, send_parts
+    from ..engine import input_of, job_view, send_parts
 
     client = state.client()
     path = input_of(job, file)
-    from ..errors import WaitTimeout
+    from .. import WaitTimeout
 
     try:  # --timeout bounds the sending too
         send_parts(
@@ -241,7 +241,7 @@ def job_command(
     """The ``cbatch jobs resume JOB ...`` that carries on with this job's watch (and ``retry``'s rounds)."""
     import shlex
 
-    from ..units import format_duration
+    from ..engine import format_duration
     from ._options import DEFAULT_PAUSE
     from ._watching import global_args, watch_args
 
@@ -279,9 +279,7 @@ def follow_job(
     whole, then --no-exit-status; with rounds, 12 when records still fail
     after the last one (0 when none do).
     """
-    from ..exit_codes import combine
-    from ..tasks.jobs import JobProgress, job_view, retry_job
-    from ..watcher import BatchDone
+    from ..engine import BatchDone, JobProgress, combine, job_view, retry_job
     from ._watching import run_watch
 
     rounds = retry.rounds if retry is not None else 0
@@ -366,7 +364,7 @@ def show_job(state: CliState, view: JobView) -> None:
     """The job: its object (``--json``), its id (``-q``), or its fields and a line a part."""
     out = state.out
     job = view.job
-    from ..units import human_bytes
+    from ..engine import human_bytes
 
     fields = [
         ("ID", job.id),
@@ -403,13 +401,12 @@ def watch_run(state: CliState, job: JobRecord, store: StateStore, spec: WatchSpe
     table job made with ``--schema`` whose answers are left invalid after
     every attempt (read from the parts' outputs: :func:`~cohere_batch_cli.tasks.jobs.job_left`).
     """
-    from ..tasks.jobs import job_left, job_view
+    from ..engine import job_left, job_view
 
     code = follow_job(state, job, store, None, spec)
     view = job_view(state.client(), job, store) if spec.json_lines or spec.fail_on_records else None
     if view is not None and spec.fail_on_records and code == ExitCode.OK:
-        from ..tasks.retrying import RetryOptions
-        from ..tasks.table_results import job_schema
+        from ..engine import RetryOptions, job_schema
 
         schema = job_schema(job.id, state.out)
         options = RetryOptions(read_timeout=state.timeout, ca_bundle=state.ca_bundle)
@@ -432,7 +429,7 @@ def cancel_run(state: CliState, job: JobRecord, store: StateStore) -> list[tuple
 
     Says each batch's outcome and the job's; returns (batch id, refusal or None) a batch asked.
     """
-    from ..tasks.jobs import cancel_job
+    from ..engine import cancel_job
 
     view, outcomes = cancel_job(state.client(), job, store)
     refused = 0
@@ -459,7 +456,7 @@ def retry_run(
     quiet: bool,
 ) -> ExitCode:
     """``jobs retry JOB`` and ``retry JOB``: send again what failed in every part, watched, for ``retry.rounds``."""
-    from ..tasks.jobs import input_of, job_view
+    from ..engine import input_of, job_view
 
     with hold_job(store, job.id, retry.wait_lock):
         code = follow_job(
@@ -479,7 +476,7 @@ def dry_run_job_retry(
     retry: RetryOptions,
 ) -> None:
     """``jobs retry JOB --dry-run`` and ``retry JOB --dry-run``: part by part, what would be sent again and why."""
-    from ..tasks.jobs import dry_run_retry
+    from ..engine import dry_run_retry
     from ._retrying import show_dry_run
 
     dry_run_retry(

@@ -17,21 +17,29 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from .. import pace, units
+from ..engine import (
+    INTERVAL,
+    MAX_INTERVAL,
+    OUTAGE_LIMIT,
+    PAUSE,
+    format_duration,
+)
 
 if TYPE_CHECKING:
-    from ..tasks.keyed import KeyOptions
-    from ..tasks.results_spec import ResultsSpec
-    from ..tasks.retrying import RetryOptions
-    from ..tasks.send_file import SendSpec
-    from ..tasks.table_prompts import TableSpec
-    from ..tasks.watching import WatchSpec
-    from ..validate import FileReport
+    from ..engine import (
+        FileReport,
+        KeyOptions,
+        ResultsSpec,
+        RetryOptions,
+        SendSpec,
+        TableSpec,
+        WatchSpec,
+    )
     from ._context import CliState
 
 
 def complete_batch_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    from ..completion_cache import complete
+    from ._completion import complete
 
     return complete("batch", ctx.find_root().params, incomplete)
 
@@ -60,7 +68,7 @@ def ids_from_stdin(tokens: list[str]) -> list[str]:
 
 
 def complete_dataset_id(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    from ..completion_cache import complete
+    from ._completion import complete
 
     return complete("dataset", ctx.find_root().params, incomplete)
 
@@ -169,23 +177,27 @@ QueryOpt = Annotated[
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from a duration option (:func:`cohere_batch_cli.units.parse_duration`).
+    """Seconds from a duration option (:func:`cohere_batch_cli.engine.parse_duration`).
 
     Raises ``typer.BadParameter``, so a bad value is a usage error (exit 2)
     reported by typer itself.
     """
+    from ..engine import parse_duration as seconds
+
     try:
-        return units.parse_duration(text)
+        return seconds(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
 
 def parse_moment(text: str) -> datetime:
-    """A moment from an option (:func:`cohere_batch_cli.units.parse_moment`), as a usage error."""
+    """A moment from an option (:func:`cohere_batch_cli.engine.parse_moment`), as a usage error."""
     from datetime import timezone
 
+    from ..engine import parse_moment as moment
+
     try:
-        return units.parse_moment(text, datetime.now(timezone.utc))
+        return moment(text, datetime.now(timezone.utc))
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -196,9 +208,9 @@ UntilOpt = Annotated[datetime | None, typer.Option("--until", parser=parse_momen
 
 # -- watching ----------------------------------------------------------------------------
 
-DEFAULT_INTERVAL = pace.INTERVAL
-DEFAULT_MAX_INTERVAL = pace.MAX_INTERVAL
-DEFAULT_OUTAGE_LIMIT = pace.OUTAGE_LIMIT
+DEFAULT_INTERVAL = INTERVAL
+DEFAULT_MAX_INTERVAL = MAX_INTERVAL
+DEFAULT_OUTAGE_LIMIT = OUTAGE_LIMIT
 
 DEFAULT_PROGRESS_EVERY = 30.0  # tasks.watching.PROGRESS_EVERY, without importing the engine
 
@@ -317,7 +329,7 @@ def watch_spec(
     plain: bool = False,
 ) -> WatchSpec:
     """The watch spec of these option values (a usage error for a --max-interval under --interval)."""
-    from ..tasks.watching import WatchSpec
+    from ..engine import WatchSpec
 
     defaults = {name: default for name, (_, default) in _WATCH_PARAMS.items()}
     values = {
@@ -340,7 +352,7 @@ def watch_spec(
 
 def refuse_watch_options(spec: WatchSpec, why: str) -> None:
     """A usage error naming the watch options given to a run that does not watch (``why``: what to add)."""
-    from ..errors import UsageError
+    from .. import UsageError
 
     if spec.given:
         names = ", ".join(f for f in WATCH_FLAGS.values() if f in spec.given)
@@ -425,8 +437,7 @@ def results_options(function: Callable[..., None]) -> Callable[..., None]:
 
 def results_spec(state: CliState, **values: Any) -> ResultsSpec:
     """The results spec of these option values and the run's settings, checked (:func:`tasks.results.check`)."""
-    from ..errors import OutputOptionError
-    from ..tasks.results_spec import ResultsSpec, check
+    from ..engine import OutputOptionError, ResultsSpec, check_results_spec
 
     fmt = values.get("fmt")
     spec = ResultsSpec(
@@ -447,7 +458,7 @@ def results_spec(state: CliState, **values: Any) -> ResultsSpec:
         ca_bundle=state.ca_bundle,
         dataset_ttl=state.settings().limits.dataset_ttl,
     )
-    chosen, _ = check(spec)  # a usage error stops the command before any call
+    chosen, _ = check_results_spec(spec)  # a usage error stops the command before any call
     if chosen == "parquet" and spec.output == "-" and state.out.stdout_is_tty:
         raise OutputOptionError(
             "Parquet is binary and stdout is a terminal", hint="write it to a file: -o FILE.parquet"
@@ -465,21 +476,21 @@ StatusOpt = Annotated[list[str] | None, typer.Option("--status", "-s", help="Onl
 
 def max_interval_for(interval: float, max_interval: float | None) -> float:
     """The longest pause: as given (never below ``interval``: refused), else 30 s or ``interval``."""
-    from ..errors import UsageError
+    from .. import UsageError
 
     if max_interval is None:
         return max(interval, DEFAULT_MAX_INTERVAL)
     if max_interval < interval:
         raise UsageError(
-            f"--max-interval ({units.format_duration(max_interval)}) is shorter than --interval "
-            f"({units.format_duration(interval)}); give a --max-interval of at least {units.format_duration(interval)}"
+            f"--max-interval ({format_duration(max_interval)}) is shorter than --interval "
+            f"({format_duration(interval)}); give a --max-interval of at least {format_duration(interval)}"
         )
     return max_interval
 
 
 # -- retrying ----------------------------------------------------------------------------
 
-DEFAULT_PAUSE = pace.PAUSE
+DEFAULT_PAUSE = PAUSE
 
 MatchOpt = Annotated[str | None, typer.Option("--match", metavar="PATTERN", help="Retry only failures whose error text this regular expression finds (Python syntax; (?i) ignores case) [default: every failure].", show_default=False)]  # fmt: skip
 MissingOpt = Annotated[bool, typer.Option("--missing/--no-missing", help="Also retry records that have no result at all.")]  # fmt: skip
@@ -493,8 +504,7 @@ def key_options(key: str | None, table: TableSpec | None) -> KeyOptions | None:
     """``--idempotency-key`` and the options of a table run it covers, as the engine's one value (None: no key)."""
     if key is None:
         return None
-    from ..idempotency import check_key
-    from ..tasks.keyed import KeyOptions, table_fields
+    from ..engine import KeyOptions, check_key, table_fields
 
     return KeyOptions(check_key(key), () if table is None else table_fields(table))
 
@@ -572,8 +582,7 @@ def send_spec(
     ``WatchSpec`` is: the counting options and the budget come from the
     settings and the global options here, and nowhere else.
     """
-    from ..tasks.estimating import GuardOptions
-    from ..tasks.send_file import SendSpec
+    from ..engine import GuardOptions, SendSpec
     from ._estimating import budget, count_options
 
     return SendSpec(
@@ -611,14 +620,13 @@ def retry_options(
     alone, so ``--match`` and ``--no-missing``, which shape the failures and
     missing records it leaves out, are refused with it.
     """
-    from ..selection import Rule
-    from ..tasks.retrying import RetryOptions
+    from ..engine import RetryOptions, Rule
 
     if rounds_flag is not None and not rounds:
         given = [flag for flag, on in (("--match", match is not None), ("--no-missing", not missing),
                                        ("--pause", pause != DEFAULT_PAUSE)) if on]  # fmt: skip
         if given:
-            from ..errors import UsageError
+            from .. import UsageError
 
             raise UsageError(
                 f"{given[0]} shapes the retry rounds: it needs {rounds_flag} N",
@@ -626,7 +634,7 @@ def retry_options(
             )
 
     if invalid and (match is not None or not missing):
-        from ..errors import UsageError
+        from .. import UsageError
 
         flag = "--match" if match is not None else "--no-missing"
         raise UsageError(

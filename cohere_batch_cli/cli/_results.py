@@ -10,13 +10,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..tasks.results import Run
-    from ..tasks.results_spec import ResultsSpec
+    from ..engine import ResultsOf, ResultsSpec
     from ._context import CliState
 
 
-def write_run(state: CliState, run: Run, spec: ResultsSpec) -> None:
+def write_run(state: CliState, run: ResultsOf, spec: ResultsSpec) -> None:
     """``run``'s results as ``spec`` says, through the one entry point, to stdout with ``-o -``."""
-    from ..tasks.results import write_results
+    from ..engine import write_results
 
     write_results(state.client(), spec, state.out, run, stdout=state.out.binary)

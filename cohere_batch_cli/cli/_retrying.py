@@ -12,18 +12,16 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..exit_codes import ExitCode
-from ..units import format_duration
+from .. import ExitCode
+from ..engine import format_duration
 from ._context import CliState
 from ._options import DEFAULT_PAUSE
 from ._show import show_batch
 from ._watching import global_args, watch_args
 
 if TYPE_CHECKING:
-    from ..api.models import Batch
-    from ..state.store import StateStore
-    from ..tasks.retrying import RetryOptions, RetryOutcome
-    from ..tasks.watching import WatchSpec
+    from .. import Batch
+    from ..engine import RetryOptions, RetryOutcome, StateStore, WatchSpec
 
 
 def retry_command(
@@ -93,9 +91,7 @@ def run_rounds(
     rounds, their pauses and their watches: when it falls, exit 10 and the
     command that goes on.
     """
-    from ..errors import stop_word
-    from ..tasks.lineage import open_store_or_warn
-    from ..tasks.retrying import retry_rounds, still_failing_error
+    from ..engine import open_store_or_warn, retry_rounds, still_failing_error, stop_word
     from ._watching import run_watch
 
     out = state.out
@@ -167,8 +163,8 @@ def show_dry_run(
     import json
     import tempfile
 
+    from ..engine import retry_once
     from ..output.printer import Column
-    from ..tasks.retrying import retry_once
 
     out = state.out
     with tempfile.TemporaryDirectory(prefix="cbatch-dry-run-") as folder:

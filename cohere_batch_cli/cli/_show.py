@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..api.models import Batch
+    from .. import Batch
     from ._context import CliState
 
 
@@ -22,9 +22,8 @@ def show_batch(state: CliState, batch: Batch, *, lineage: bool = False) -> None:
     out = state.out
     fields = batch_fields(batch, state.settings().limits.dataset_ttl, plain=out.plain)
     if lineage and not out.for_machines:
+        from ..engine import existing_store, known_lineage
         from ..output.batch_views import lineage_fields
-        from ..state.store import existing_store
-        from ..tasks.lineage import known_lineage
 
         known = known_lineage(batch, existing_store())
         if known is not None:

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import UsageError
+from .. import UsageError
 from ._options import _spec_options
 
 if TYPE_CHECKING:
-    from ..tasks.table_prompts import TableSpec
-    from ..tasks.table_send import TableRequests
+    from ..engine import TableRequests, TableSpec
     from ._context import CliState
 
 PANEL = "A table in"
@@ -142,7 +141,7 @@ def table_spec(values: dict[str, Any], *, dataset_type: str | None = None) -> Ta
         values.get("embed"),
     )
     if embed is not None and (prompt is not None or prompt_file is not None):
-        from ..tasks.table_prompts import EMBED_WITH_PROMPT
+        from ..engine import EMBED_WITH_PROMPT
 
         raise UsageError(EMBED_WITH_PROMPT)
     if embed is None and (prompt is None) == (prompt_file is None):
@@ -153,7 +152,7 @@ def table_spec(values: dict[str, Any], *, dataset_type: str | None = None) -> Ta
         raise UsageError(
             "--type goes with --file: a table's requests are chat (--prompt) or embed (--embed)"
         )
-    from ..tasks.table_prompts import TableSpec
+    from ..engine import TableSpec
 
     common = {
         "table": table,
@@ -187,7 +186,7 @@ def table_spec(values: dict[str, Any], *, dataset_type: str | None = None) -> Ta
 
 
 def _chat_body(values: dict[str, Any]) -> dict[str, Any]:
-    from ..tasks.table_prompts import chat_options
+    from ..engine import chat_options
 
     schema = values.get("schema")
     return chat_options(
@@ -199,7 +198,7 @@ def _chat_body(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _embed_body(values: dict[str, Any]) -> dict[str, Any]:
-    from ..tasks.table_prompts import embed_options
+    from ..engine import embed_options
 
     kind, truncate = values.get("embed_input_type"), values.get("embed_truncate")
     return embed_options(
@@ -213,7 +212,7 @@ def _embed_body(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _read_text(path: Path, option: str) -> str:
-    from ..errors import InputFileError
+    from ..engine import InputFileError
 
     try:
         return path.read_text(encoding="utf-8")
@@ -245,7 +244,7 @@ def render_table(
     forgets the job. ``check``: checked as written, for a send of one batch
     (:attr:`TableRequests.checked`).
     """
-    from ..tasks.table_send import job_input_path, table_requests_file
+    from ..engine import job_input_path, table_requests_file
 
     keep_as = job_input_path(table.table) if job else None
     return ctx.with_resource(

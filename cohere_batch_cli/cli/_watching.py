@@ -12,8 +12,8 @@ import shlex
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from ..exit_codes import ExitCode
-from ..units import format_duration
+from .. import ExitCode
+from ..engine import format_duration
 from ._context import CliState
 from ._options import (
     DEFAULT_INTERVAL,
@@ -23,9 +23,8 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
-    from ..api.models import Batch
-    from ..tasks.watching import WatchSpec
-    from ..watcher import BatchDone
+    from .. import Batch
+    from ..engine import BatchDone, WatchSpec
 
 
 def global_args(state: CliState | None) -> list[str]:
@@ -91,7 +90,7 @@ def run_watch(
     once a poll, of the batches that ended in it. ``results`` is the command
     that writes these batches' results together (a job's), named at their ends.
     """
-    from ..tasks.watching import follow
+    from ..engine import follow
 
     ids = list(dict.fromkeys(batch_ids))
     state.out.set_watch_style(
@@ -112,8 +111,7 @@ def run_watch(
 
 def invalid_counter(state: CliState) -> Callable[[Batch], int]:
     """``--fail-on-records``: a schema run's invalid answers in an ended batch, read with the command's download settings."""
-    from ..state.store import existing_store
-    from ..tasks.retrying import RetryOptions, invalid_left
+    from ..engine import RetryOptions, existing_store, invalid_left
 
     options = RetryOptions(read_timeout=state.timeout, ca_bundle=state.ca_bundle)
     return lambda batch: invalid_left(state.client(), batch, state.out, options, existing_store())

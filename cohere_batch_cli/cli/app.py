@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import version_line
+from ..engine import version_line
 from ._context import CliState
 from ._lazy import LazyGroup, build_module, keep_examples_whole
 
@@ -301,20 +301,19 @@ def run() -> None:
     try:
         app()
     except KeyboardInterrupt as exc:  # outside a command: while parsing or importing
-        from ..errors import stop_word
-        from ..exit_codes import for_interruption
+        from ..engine import for_interruption, stop_word
         from ..output.core import Output
 
         Output().info(f"\n{stop_word(exc)}")
         sys.exit(for_interruption(exc))
     except BrokenPipeError:
-        from ..exit_codes import ExitCode
+        from .. import ExitCode
         from ..output.core import Output
 
         Output().silence_stdout()
         sys.exit(ExitCode.OK)
     except OSError as exc:
-        from ..exit_codes import ExitCode
+        from .. import ExitCode
         from ..output.core import Output
 
         out = Output()
@@ -326,7 +325,7 @@ def run() -> None:
 def _raise_on_termination() -> None:
     import signal
 
-    from ..errors import Terminated
+    from ..engine import Terminated
 
     def terminated(signum: int, frame: object) -> None:
         raise Terminated(signum)

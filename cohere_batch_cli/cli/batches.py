@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ..errors import UsageError
-from ..exit_codes import ExitCode
+from .. import ExitCode, UsageError
 from ._context import get_state
 from ._errors import command_errors
 from ._jobs import MaxBytesOpt, MaxRecordsOpt, SplitOpt, wants_job
@@ -51,11 +50,8 @@ from ._show import show_batch
 from ._tables import table_options
 
 if TYPE_CHECKING:
-    from ..api.models import Batch
-    from ..state.store import JobRecord, StateStore
-    from ..tasks.retrying import RetryOptions
-    from ..tasks.table_prompts import TableSpec
-    from ..tasks.watching import WatchSpec
+    from .. import Batch
+    from ..engine import JobRecord, RetryOptions, StateStore, TableSpec, WatchSpec
     from ._context import CliState
 
 
@@ -72,7 +68,7 @@ def _create_again(
     """The ``cbatch create --dataset ...`` that carries on after the upload, with the same watch (if any)."""
     import shlex
 
-    from ..units import format_duration
+    from ..engine import format_duration
     from ._watching import global_args, watch_args
 
     args = [
@@ -264,8 +260,7 @@ def register(app: typer.Typer) -> None:
         """
         import dataclasses
 
-        from ..naming import plain_dataset_name
-        from ..tasks.datasets import default_name
+        from ..engine import default_name, plain_dataset_name
 
         state = get_state(ctx)
         lines = json_out and watch  # the batch, then events: one JSON object a line
@@ -376,11 +371,11 @@ def register(app: typer.Typer) -> None:
                 "watch", "create --watch --retry-failed" if retry_failed else "create --watch", spec
             )
         client = state.client()
-        from ..tasks.models import check_model
+        from ..engine import check_model
 
         check_model(client, model, state.cache_scope(), out)  # a typo is refused before any upload
         if file is not None:
-            from ..tasks.send_file import create_from_file, send_lock
+            from ..engine import create_from_file, send_lock
             from ._options import send_spec
 
             label = name or default_name(source or file)
@@ -399,7 +394,7 @@ def register(app: typer.Typer) -> None:
             )  # fmt: skip
             hand_over("values", "create --file", (send, retry))
             if dry_run:  # every check of the send, from the same value; nothing sent
-                from ..tasks.dry_run import DryRun, dry_run_create
+                from ..engine import DryRun, dry_run_create
 
                 run = DryRun(
                     label=send.name, model=send.model, guard=send.guard, dataset_type=send.dataset_type,
@@ -417,9 +412,7 @@ def register(app: typer.Typer) -> None:
             if not sent.found and not out.for_machines:
                 out.info(f"created batch {batch.id}")
         else:
-            from ..tasks.batches import create_batch
-            from ..tasks.lineage import remember_new_batch
-            from ..tasks.resolving import DATASET, act_on
+            from ..engine import DATASET, act_on, create_batch, remember_new_batch
 
             assert dataset is not None
             label = name or dataset
@@ -524,16 +517,15 @@ def register(app: typer.Typer) -> None:
 
           cbatch list --expiring 3d
         """
-        from ..api.models import BatchStatus
-        from ..completion_cache import MAX_IDS, remember
-        from ..lifetimes import expired, now_utc, results_expire_at
+        from .. import BatchStatus
+        from ..engine import PageCursor, expired, now_utc, results_expire_at
         from ..output.batch_views import (
             BATCH_COLUMNS,
             BATCH_CSV_FIELDS,
             BATCH_PLAIN_COLUMNS,
             results_expiry_column,
         )
-        from ..tasks.listing import PageCursor
+        from ._completion import MAX_IDS, remember
 
         state = get_state(ctx)
         out = state.out.set_mode(
@@ -604,8 +596,8 @@ def register(app: typer.Typer) -> None:
             )
 
         def then_changes() -> Any:
+            from ..engine import watch_changes
             from ..output.printer import FLUSH
-            from ..tasks.listing import watch_changes
 
             listed = []
             for batch in selected():
@@ -664,7 +656,7 @@ def register(app: typer.Typer) -> None:
 
           cbatch list -q --status failed | cbatch get - --jsonl
         """
-        from ..tasks.resolving import BATCH, act_on, resolve_ids
+        from ..engine import BATCH, act_on, resolve_ids
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
@@ -727,9 +719,7 @@ def register(app: typer.Typer) -> None:
         """
         import dataclasses
 
-        from ..tasks.batches import cancel_batches
-        from ..tasks.resolving import BATCH, resolve_ids
-        from ..tasks.runs import lone_run
+        from ..engine import BATCH, cancel_batches, lone_run, resolve_ids
         from ._errors import exit_code_for, message_for
 
         state = get_state(ctx)

@@ -12,7 +12,7 @@ from ._errors import command_errors
 from ._options import JsonlOpt, JsonOpt, parse_duration
 
 if TYPE_CHECKING:
-    from ..state.answer_cache import AnswerCache
+    from ..engine import AnswerCache
 
 cache_app = typer.Typer(
     help="""The local answer cache: answers of table runs (create --from) kept on this machine.
@@ -37,7 +37,7 @@ Examples:
 
 
 def _size(text: str) -> int:
-    from ..units import parse_size
+    from ..engine import parse_size
 
     try:
         return parse_size(text)
@@ -46,8 +46,8 @@ def _size(text: str) -> int:
 
 
 def _open() -> AnswerCache:
-    from ..errors import LocalWriteError
-    from ..state.answer_cache import CacheUnusable, open_cache
+    from .. import LocalWriteError
+    from ..engine import CacheUnusable, open_cache
 
     try:
         return open_cache()
@@ -66,12 +66,11 @@ def stats(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False
 
       cbatch cache stats --json
     """
-    from ..state.answer_cache import FILE_NAME, Stats, cache_dir, max_bytes
-    from ..units import human_bytes
+    from ..engine import CACHE_FILE_NAME, Stats, cache_dir, human_bytes, max_bytes
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
-    path = cache_dir()[0] / FILE_NAME
+    path = cache_dir()[0] / CACHE_FILE_NAME
     if not path.exists():  # a look makes no cache
         s = Stats(path, 0, 0, 0, max_bytes(), 0, 0, 0)
     else:
@@ -132,16 +131,16 @@ def prune(
 
       cbatch cache prune --to-size 200MB
     """
-    from ..errors import UsageError
-    from ..units import counted, human_bytes
+    from .. import UsageError
+    from ..engine import counted, human_bytes
 
     if older_than is None and to_size is None:
         raise UsageError("give --older-than DURATION, --to-size SIZE, or both")
-    from ..state.answer_cache import FILE_NAME, cache_dir
+    from ..engine import CACHE_FILE_NAME, cache_dir
 
     state = get_state(ctx)
     removed = freed = 0
-    if (cache_dir()[0] / FILE_NAME).exists():  # nothing to prune makes no cache
+    if (cache_dir()[0] / CACHE_FILE_NAME).exists():  # nothing to prune makes no cache
         with _open() as cache:
             before = time.time() - older_than if older_than is not None else None
             removed, freed = cache.prune(before, to_size)
@@ -165,11 +164,11 @@ def clear(
 
       cbatch cache clear --yes
     """
-    from ..errors import UsageError
-    from ..state.answer_cache import FILE_NAME, cache_dir, remove_cache
+    from .. import UsageError
+    from ..engine import CACHE_FILE_NAME, cache_dir, remove_cache
 
     out = get_state(ctx).out
-    path = cache_dir()[0] / FILE_NAME
+    path = cache_dir()[0] / CACHE_FILE_NAME
     if not yes:
         if not out.interactive:
             raise UsageError(f"the answer cache {path} was not cleared: add --yes to clear it")
@@ -179,7 +178,7 @@ def clear(
     try:
         existed = remove_cache(path)
     except OSError as exc:
-        from ..errors import LocalWriteError
+        from .. import LocalWriteError
 
         raise LocalWriteError(f"cannot delete {path}: {exc.strerror or exc}") from None
     out.info(f"cleared the answer cache {path}" if existed else f"no answer cache at {path}")

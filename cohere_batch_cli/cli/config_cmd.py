@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import UsageError
+from .. import UsageError
 from ._context import get_state
 from ._errors import command_errors
 from ._options import JsonlOpt, JsonOpt
 
 if TYPE_CHECKING:
-    from ..config import Settings
+    from ..engine import Settings
 
 
 def _read_key(state_is_tty: bool) -> str:
@@ -70,9 +70,15 @@ def register(app: typer.Typer) -> None:
 
           printf '%s\\n' "$COHERE_KEY" | cbatch login --profile ci
         """
-        from ..api.client import CohereClient, RetryPolicy, Timeouts
-        from ..api.errors import AuthenticationError
-        from ..config import check_key_shape, resolve, save_profile
+        from .. import AuthenticationError
+        from ..engine import (
+            CohereClient,
+            RetryPolicy,
+            Timeouts,
+            check_key_shape,
+            resolve,
+            save_profile,
+        )
 
         state = get_state(ctx)
         key = _read_key(sys.stdin.isatty())
@@ -131,9 +137,7 @@ def register(app: typer.Typer) -> None:
 
           cbatch --profile ci config
         """
-        from ..config import mask
-        from ..state.store import FILE_NAME, state_dir
-        from ..units import format_duration
+        from ..engine import STATE_FILE_NAME, format_duration, mask, state_dir
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl)
@@ -166,7 +170,7 @@ def register(app: typer.Typer) -> None:
             ("prices", *_prices(settings)),
         ]
         folder, folder_source = state_dir()
-        store = folder / FILE_NAME
+        store = folder / STATE_FILE_NAME
         store_state = "exists" if store.exists() else "absent: made on first use"
         rows.append(
             (

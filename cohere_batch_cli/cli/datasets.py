@@ -23,7 +23,7 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
-    from ..api.models import Dataset
+    from ..engine import DatasetInfo
 
 datasets_app = typer.Typer(
     help="""Upload, check and manage datasets (batch inputs and outputs).
@@ -77,7 +77,7 @@ FileArg = Annotated[
 ]
 
 
-def _show_dataset(state: CliState, dataset: Dataset) -> None:
+def _show_dataset(state: CliState, dataset: DatasetInfo) -> None:
     from ..output.batch_views import VALIDATION_STYLES, dataset_fields
 
     style = {"Validation": VALIDATION_STYLES.get(dataset.validation_status, "")}
@@ -99,7 +99,7 @@ def validate(ctx: typer.Context, file: FileArg, dataset_type: TypeOpt = None) ->
 
       cbatch datasets validate requests.jsonl
     """
-    from ..tasks.datasets import validate_input
+    from ..engine import validate_input
 
     out = get_state(ctx).out
     report, label = validate_input(file, dataset_type, out)
@@ -145,15 +145,15 @@ def upload(
 
       DS=$(cbatch datasets upload requests.jsonl --wait -q)
     """
-    from ..errors import UsageError
-    from ..tasks.datasets import upload_file
+    from .. import UsageError
+    from ..engine import upload_file
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet)
     if name is not None and not name.strip():
         raise UsageError("--name is empty; give a name, or leave --name out to use the file's name")
     if name is not None:
-        from ..naming import check_dataset_name
+        from ..engine import check_dataset_name
 
         check_dataset_name(
             name
@@ -206,9 +206,9 @@ def list_datasets(
 
       cbatch datasets list --type batch-chat-v2-input
     """
-    from ..completion_cache import MAX_IDS, remember
-    from ..errors import UsageError
+    from .. import UsageError
     from ..output.batch_views import DATASET_COLUMNS, DATASET_CSV_FIELDS, DATASET_PLAIN_COLUMNS
+    from ._completion import MAX_IDS, remember
 
     state = get_state(ctx)
     out = state.out.set_mode(
@@ -238,7 +238,7 @@ def list_datasets(
     seen: list[tuple[str, str, str]] = []
     cut: list[str] = []
 
-    def datasets() -> Iterator[Dataset]:
+    def datasets() -> Iterator[DatasetInfo]:
         for shown, dataset in enumerate(itertools.chain([] if first is None else [first], pages)):
             if limit is not None and shown >= limit:
                 cut.append(f"{limit} shown, more exist; without --limit, every one")
@@ -285,7 +285,7 @@ def get(
 
       cbatch datasets get my-requests-abc123 --query "dataset_parts[].url"
     """
-    from ..tasks.resolving import DATASET, act_on
+    from ..engine import DATASET, act_on
 
     state = get_state(ctx)
     state.out.set_mode(json_out=json_out, jsonl=jsonl, quiet=quiet, query=query, raw=raw)
@@ -324,9 +324,8 @@ def delete(
 
       cbatch datasets delete my-requests-abc123 --yes
     """
-    from ..errors import UsageError
-    from ..tasks.datasets import deletion_impact
-    from ..tasks.resolving import DATASET, act_on
+    from .. import UsageError
+    from ..engine import DATASET, act_on, deletion_impact
 
     state = get_state(ctx)
     out = state.out
@@ -362,7 +361,7 @@ def usage(ctx: typer.Context, json_out: JsonOpt = False, jsonl: JsonlOpt = False
 
       cbatch datasets usage
     """
-    from ..units import human_bytes
+    from ..engine import human_bytes
 
     state = get_state(ctx)
     out = state.out.set_mode(json_out=json_out, jsonl=jsonl)

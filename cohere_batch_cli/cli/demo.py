@@ -56,8 +56,8 @@ def write_embed_requests(path: Path, count: int) -> None:
 
 
 def _has_pyarrow() -> bool:
-    from ..errors import MissingExtra
-    from ..results.parquet import require_pyarrow
+    from .. import MissingExtra
+    from ..engine import require_pyarrow
 
     try:
         require_pyarrow()
@@ -116,20 +116,22 @@ def register(app: typer.Typer) -> None:
         """
         import tempfile
 
-        from ..api.models import BatchStatus
-        from ..config import Setting, Settings
-        from ..exit_codes import ExitCode
-        from ..extras import install_hint
-        from ..tasks.batches import create_batch
-        from ..tasks.datasets import upload_file
-        from ..tasks.results import write_results
-        from ..tasks.results_spec import ResultsSpec
-        from ..tasks.watching import WatchSpec
+        from .. import BatchStatus, ExitCode
+        from ..engine import (
+            ResultsSpec,
+            Setting,
+            Settings,
+            WatchSpec,
+            create_batch,
+            install_hint,
+            upload_file,
+            write_results,
+        )
         from ._extras import require_sandbox_extra
         from ._watching import run_watch
 
         require_sandbox_extra("cbatch demo")
-        from ..sandbox.server import SandboxServer, SandboxSettings
+        from ..engine import SandboxServer, SandboxSettings
 
         state = get_state(ctx)
         out = state.out

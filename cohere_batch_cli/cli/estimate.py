@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..errors import InputRejected, UsageError
+from .. import InputRejected, UsageError
 from ._context import get_state
 from ._errors import command_errors
 from ._options import MaxCostOpt, MaxInputTokensOpt, TokenizerFileOpt, hand_over
 from ._tables import table_options
 
 if TYPE_CHECKING:
-    from ..tasks.table_prompts import TableSpec
+    from ..engine import TableSpec
 
 
 def register(app: typer.Typer) -> None:
@@ -101,9 +101,8 @@ def register(app: typer.Typer) -> None:
 
           cbatch estimate requests.jsonl --batch 9439e0e3-49a4-4336-93e3-485fc420bc18
         """
-        from ..input_rules import BATCH_INPUT_TYPES
+        from ..engine import BATCH_INPUT_TYPES, compare, estimate_file
         from ..output.estimate_views import estimate_fields
-        from ..tasks.estimating import compare, estimate_file
         from ._estimating import budget, count_options
 
         state = get_state(ctx)
@@ -118,7 +117,7 @@ def register(app: typer.Typer) -> None:
         client = state.client()
         batch = None
         if batch_id:
-            from ..tasks.resolving import BATCH, act_on
+            from ..engine import BATCH, act_on
 
             batch = act_on(client, batch_id, BATCH, out, client.get_batch)
         model = (

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..exit_codes import ExitCode
+from .. import ExitCode
 from ._context import get_state
 from ._errors import command_errors
 from ._jobs import DeleteInputsOpt, MaxBytesOpt, MaxRecordsOpt
@@ -38,12 +38,15 @@ from ._tables import table_options
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ..state.store import JobRecord, StateStore
-    from ..tasks.jobs import JobOptions
-    from ..tasks.results_spec import ResultsSpec
-    from ..tasks.retrying import RetryOptions
-    from ..tasks.table_prompts import TableSpec
-    from ..tasks.watching import WatchSpec
+    from ..engine import (
+        JobOptions,
+        JobRecord,
+        ResultsSpec,
+        RetryOptions,
+        StateStore,
+        TableSpec,
+        WatchSpec,
+    )
     from ._context import CliState
 
 _COMMANDS: dict[str, Callable[..., None]] = {}
@@ -103,7 +106,7 @@ WatchFlag = Annotated[bool, typer.Option("--watch/--no-watch", "-w", help="Follo
 
 
 def _job(store: StateStore, job_id: str) -> JobRecord:
-    from ..tasks.jobs import find_job
+    from ..engine import find_job
 
     return find_job(store, job_id)
 
@@ -111,8 +114,7 @@ def _job(store: StateStore, job_id: str) -> JobRecord:
 def _options(
     state: CliState, job: JobRecord, delete_inputs: bool = False, wait_lock: float | None = None
 ) -> JobOptions:
-    from ..tasks.estimating import GuardOptions
-    from ..tasks.jobs import JobOptions
+    from ..engine import GuardOptions, JobOptions
     from ._estimating import count_options
 
     return JobOptions(
@@ -208,8 +210,8 @@ def create(
 
       cbatch jobs create --from reviews.parquet --prompt 'Classify: {{ text }}' --model command-r-08-2024 --watch
     """
-    from ..errors import UsageError
-    from ..tasks.datasets import default_name
+    from .. import UsageError
+    from ..engine import default_name
     from ._jobs import dry_run_job, job_options, start_job
 
     state = get_state(ctx)
@@ -262,9 +264,8 @@ def list_jobs(
     them: splitting, sending, running, canceled, and ended once a watch saw
     every part end ('jobs get' asks the API how: completed or failed).
     """
+    from ..engine import record_json, recorded_status, store_path
     from ..output.printer import Column
-    from ..state.store import store_path
-    from ..tasks.jobs import record_json, recorded_status
     from ._jobs import store_for_jobs
 
     state = get_state(ctx)
@@ -296,7 +297,7 @@ def list_jobs(
 @command_errors
 def get(ctx: typer.Context, job_id: JobIdArg, json_out: JsonOpt = False) -> None:
     """Show a job and every part: dataset, batch, status, counts, attempts (--json: everything, for scripts)."""
-    from ..tasks.jobs import job_view
+    from ..engine import job_view
     from ._jobs import show_job, store_for_jobs
 
     state = get_state(ctx)
@@ -504,7 +505,7 @@ def attach(
 
       cbatch jobs attach k3v9x0q2ma --file requests.jsonl --max-records-per-batch 50000
     """
-    from ..tasks.jobs import JobOptions, attach_job
+    from ..engine import JobOptions, attach_job
     from ._jobs import hold_job, split_size, store_for_jobs
 
     state = get_state(ctx)
@@ -633,9 +634,7 @@ def prune(
     results to give each its answer; it is removed once results wrote the
     run's table at least --older-than ago.
     """
-    from ..tasks.jobs import prune_jobs
-    from ..tasks.request_reuse import prune_maps
-    from ..units import counted
+    from ..engine import counted, prune_jobs, prune_maps
     from ._jobs import store_for_jobs
 
     state = get_state(ctx)

@@ -6,14 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ..exit_codes import ExitCode
+from .. import ExitCode
 from ._context import get_state
 from ._errors import command_errors
 from ._options import RunIdArg, hand_over, ids_from_stdin, results_options
 
 if TYPE_CHECKING:
-    from ..state.store import JobRecord, StateStore
-    from ..tasks.results_spec import ResultsSpec
+    from ..engine import JobRecord, ResultsSpec, StateStore
     from ._context import CliState
 
 _STOPPED = (ExitCode.INTERRUPTED, ExitCode.TERMINATED, ExitCode.HANGUP, ExitCode.TIMEOUT)
@@ -102,9 +101,7 @@ def register(app: typer.Typer) -> None:
         """
         import dataclasses
 
-        from ..tasks.resolving import BATCH, act_on
-        from ..tasks.results_spec import check_run
-        from ..tasks.runs import find_run
+        from ..engine import BATCH, act_on, check_run, find_run
         from ._results import write_run
 
         state = get_state(ctx)
@@ -124,7 +121,7 @@ def register(app: typer.Typer) -> None:
         batch = act_on(client, batch_id, BATCH, state.out, client.get_batch)
         if wait and not batch.status.is_terminal:
             # only when waiting: the watch engine is heavy to import
-            from ..tasks.watching import WatchSpec
+            from ..engine import WatchSpec
             from ._watching import run_watch
 
             code = run_watch(
@@ -137,7 +134,7 @@ def register(app: typer.Typer) -> None:
 
 def _one_id_from_stdin() -> str:
     """``results -``: the one id on standard input (one file is one batch's results)."""
-    from ..errors import UsageError
+    from .. import UsageError
 
     ids = ids_from_stdin(["-"])
     if len(ids) == 1:
@@ -152,7 +149,7 @@ def _one_id_from_stdin() -> str:
 
 def _wait_for_job(state: CliState, job: JobRecord, store: StateStore) -> None:
     """``results JOB --wait``: the job's watch to stderr first; a watch stopped short ends the command."""
-    from ..tasks.watching import WatchSpec
+    from ..engine import WatchSpec
     from ._jobs import follow_job
 
     code = follow_job(

@@ -27,7 +27,7 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
-    from ..tasks.watching import WatchSpec
+    from ..engine import WatchSpec
 
 
 def register(app: typer.Typer) -> None:
@@ -129,10 +129,14 @@ def register(app: typer.Typer) -> None:
         """
         import dataclasses
 
-        from ..errors import RecordsStillFailing, UsageError
-        from ..tasks.lineage import open_store_or_warn
-        from ..tasks.retrying import mark_done, retry_once
-        from ..tasks.runs import find_run
+        from .. import UsageError
+        from ..engine import (
+            RecordsStillFailing,
+            find_run,
+            mark_done,
+            open_store_or_warn,
+            retry_once,
+        )
         from ._retrying import report_attempt, retry_command, run_rounds, show_dry_run
 
         state = get_state(ctx)
@@ -171,7 +175,7 @@ def register(app: typer.Typer) -> None:
             raise UsageError("--pause is the wait between rounds: it needs --watch --rounds N")
         if dry_run and watch:
             raise UsageError("--dry-run sends nothing: there is nothing to --watch")
-        from ..tasks.resolving import BATCH, resolve_id
+        from ..engine import BATCH, resolve_id
 
         options = retry_options(
             state, rounds=rounds, pause=pause, match=match, missing=missing, wait_lock=wait_lock,

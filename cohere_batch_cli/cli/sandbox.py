@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ..errors import LocalWriteError, UsageError
+from .. import LocalWriteError, UsageError
 from ._context import get_state
 from ._errors import command_errors
 
@@ -311,8 +311,13 @@ def serve(
 
     require_sandbox_extra()
     out = get_state(ctx).out
-    from ..sandbox import log
-    from ..sandbox.server import DataDirInUse, SandboxServer, SandboxSettings, run_foreground
+    from ..engine import (
+        DataDirInUse,
+        SandboxServer,
+        SandboxSettings,
+        configure_sandbox_log,
+        run_foreground,
+    )
 
     keys = tuple(api_key or ())
     pace = {
@@ -322,7 +327,7 @@ def serve(
         "output_ready_delay": output_ready_delay,
     }
     try:
-        log.configure(log_level)
+        configure_sandbox_log(log_level)
         options: dict[str, Any] = dict(
             host=host,
             port=port,

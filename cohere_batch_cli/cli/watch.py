@@ -19,7 +19,7 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
-    from ..tasks.watching import WatchSpec
+    from ..engine import WatchSpec
 
 WatchIdsArg = Annotated[
     list[str] | None,
@@ -77,8 +77,7 @@ def register(app: typer.Typer) -> None:
         """
         import dataclasses
 
-        from ..tasks.resolving import BATCH, choose_running, resolve_ids
-        from ..tasks.runs import lone_run
+        from ..engine import BATCH, choose_running, lone_run, resolve_ids
         from ._watching import run_watch
 
         state = get_state(ctx)

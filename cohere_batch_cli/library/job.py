@@ -103,18 +103,21 @@ class Job:
         timeout: float | None = None,
         on_progress: EventCallback | None = None,
         interval: float | None = None,
+        only_invalid: bool = False,
     ) -> Job:
         """``cbatch jobs retry --rounds N``: what failed in every part sent again, watched together, again.
 
         As :meth:`Run.retry <cohere_batch_cli.library.run.Run.retry>` for each
         part, with one watch of every retry of a round; records still failing
-        after the last round are logged, not raised.
+        after the last round are logged, not raised. A table job with an
+        answer schema sends its invalid answers again with the failures, or
+        alone with ``only_invalid=True`` (``cbatch jobs retry --invalid``).
         """
         from ..exit_codes import ExitCode
         from ..tasks.jobs import retry_job
         from .run import raise_for, retry_options, watch_spec, watcher
 
-        options = retry_options(self._client, rounds, pause)
+        options = retry_options(self._client, rounds, pause, only_invalid=only_invalid)
         spec = watch_spec(timeout, interval)
         api = self._client._api
         reporter, watch = watcher(self._client, spec, on_progress)

@@ -112,6 +112,7 @@ class Run:
         timeout: float | None = None,
         on_progress: EventCallback | None = None,
         interval: float | None = None,
+        only_invalid: bool = False,
     ) -> Run:
         """Send again the records that failed or never came back, wait, and again, ``rounds`` times at most.
 
@@ -129,12 +130,18 @@ class Run:
         :class:`~cohere_batch_cli.errors.WaitTimeout`, the attempt in flight
         left running. Raises :class:`~cohere_batch_cli.errors.NotReady` when
         there is no output to retry from yet.
+
+        A run with an answer schema (:class:`~cohere_batch_cli.library.sources.PromptTable`'s
+        ``schema``) counts an answer that is not JSON or breaks the schema as
+        failed, and sends it again with the failures; ``only_invalid=True``
+        sends those answers alone (``cbatch retry --invalid``): a run without
+        a schema raises :class:`~cohere_batch_cli.errors.UsageError`.
         """
         from ..exit_codes import ExitCode
         from ..tasks.lineage import open_store_or_warn
         from ..tasks.retrying import retry_rounds
 
-        options = retry_options(self._client, rounds, pause)
+        options = retry_options(self._client, rounds, pause, only_invalid=only_invalid)
         spec = watch_spec(timeout, interval)
         api = self._client._api
         reporter, watch = watcher(self._client, spec, on_progress)
@@ -301,14 +308,18 @@ def watcher(
     return reporter, watch
 
 
-def retry_options(client: Client, rounds: int, pause: float | None) -> RetryOptions:
+def retry_options(
+    client: Client, rounds: int, pause: float | None, *, only_invalid: bool = False
+) -> RetryOptions:
     """The retry options of a call: the one value ``cbatch retry`` builds from its flags."""
     from .. import pace
+    from ..selection import Rule
     from ..tasks.retrying import RetryOptions
 
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     return RetryOptions(
+        rule=Rule.only_invalid() if only_invalid else Rule(),
         rounds=rounds,
         pause=pace.PAUSE if pause is None else pause,
         read_timeout=client._timeout,

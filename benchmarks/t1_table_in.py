@@ -1,6 +1,7 @@
 """T1 (issue 25): a Parquet table into checked, deduplicated requests, beside a pandas script doing the same.
 
     python benchmarks/t1_table_in.py [--rows 1000000] [--duplicates 0.4] [--runs 1]
+        [--only cbatch,pandas] [--pythonpath DIR ...]
 
 Makes (once, in ``benchmarks/.work/t1/``) a Parquet table of ROWS rows, three text columns
 of about 100 characters with DUPLICATES of the rows repeating an earlier one (the table
@@ -19,7 +20,10 @@ sandbox on loopback:
   It checks nothing.
 
 It prints one JSON line a run: wall seconds, rows/s, CPU seconds, peak RSS (the child's
-own, from ``wait4``), and the machine's load average.
+own, from ``wait4``), and the machine's load average. ``--pythonpath DIR`` (repeatable)
+runs cbatch from a copy of the package in DIR instead of the installed one, each copy in
+turn within a run, so a change is measured interleaved with the code before it
+(``git archive REV cohere_batch_cli | tar -x -C DIR``).
 """
 
 from __future__ import annotations
@@ -104,7 +108,9 @@ def main() -> int:
     parser.add_argument("--duplicates", type=float, default=0.4)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--only", default="cbatch,pandas")
+    parser.add_argument("--pythonpath", action="append", default=[], metavar="DIR")
     args = parser.parse_args()
+    copies = [str(Path(d).resolve()) for d in args.pythonpath] or [None]
     WORK.mkdir(parents=True, exist_ok=True)
     table = WORK / f"table-{args.rows}.parquet"
     if not table.exists():
@@ -119,7 +125,12 @@ def main() -> int:
     bin_dir = Path(sys.executable).parent
     with SandboxServer(settings) as server:
         for _ in range(args.runs):
-            for who in args.only.split(","):
+            runs = [
+                (name, copy)
+                for name in args.only.split(",")
+                for copy in (copies if name == "cbatch" else [None])
+            ]
+            for who, copy in runs:
                 shutil.rmtree(WORK / "home", ignore_errors=True)
                 (WORK / "home").mkdir()
                 env = {
@@ -130,6 +141,8 @@ def main() -> int:
                     "CO_API_KEY": "sandbox-key-0123456789abcd9f3a",
                     "CO_API_URL": server.base_url,
                 }
+                if copy is not None:
+                    env["PYTHONPATH"] = copy
                 if who == "cbatch":
                     argv = [
                         str(bin_dir / "cbatch"), "create", "--from", str(table), "--prompt",
@@ -144,6 +157,7 @@ def main() -> int:
                 got = timed(pinned(argv), env, WORK)
                 got.update(
                     who=who,
+                    pythonpath=copy,
                     rows=args.rows,
                     rows_per_s=round(args.rows / float(got["seconds"])),  # type: ignore[arg-type]
                     rows_per_cpu_s=round(args.rows / float(got["cpu_seconds"])),  # type: ignore[arg-type]

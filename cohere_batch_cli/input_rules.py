@@ -203,7 +203,9 @@ def check_chat_body(body: dict[str, Any]) -> list[str]:
         errors.append("body.stop_sequences must hold only strings")
     if "response_format" in body:
         errors.extend(_check_response_format(body["response_format"]))
-    return errors + _check_scalars(body)
+    if not _TYPED_FIELDS.isdisjoint(body):  # the usual body (messages alone) has none
+        errors.extend(_check_scalars(body))
+    return errors
 
 
 def check_embed_body(body: dict[str, Any]) -> list[str]:
@@ -251,15 +253,17 @@ def structured_output_problem(body: dict[str, Any]) -> str | None:
 
 
 _CHAT_ALLOWED = CHAT_BODY_FIELDS | CLIENT_ONLY_CHAT_FIELDS
+_ALLOWED = {
+    CHAT_V2_INPUT: _CHAT_ALLOWED,
+    LEGACY_CHAT_INPUT: _CHAT_ALLOWED,
+    EMBED_V2_INPUT: EMBED_BODY_FIELDS,
+}
+"""Made once: the check asks for a type's fields a record."""
 
 
 def allowed_body_fields(dataset_type: str) -> frozenset[str] | None:
     """The body fields a type accepts, or None where cbatch does not know the type's rules."""
-    if dataset_type in (CHAT_V2_INPUT, LEGACY_CHAT_INPUT):
-        return _CHAT_ALLOWED  # made once: the check asks for it a record
-    if dataset_type == EMBED_V2_INPUT:
-        return EMBED_BODY_FIELDS
-    return None
+    return _ALLOWED.get(dataset_type)
 
 
 def check_record(record: Any, dataset_type: str) -> list[str]:
@@ -279,15 +283,16 @@ def check_record(record: Any, dataset_type: str) -> list[str]:
     if not isinstance(body, dict):
         errors.append("body must be a JSON object")
         return errors
-    allowed = allowed_body_fields(dataset_type)
+    allowed = _ALLOWED.get(dataset_type)
     if allowed is None:
         return errors
-    unknown = [] if allowed.issuperset(body) else sorted(set(body) - allowed)
-    if "model" in unknown:
-        errors.append("body.model is not allowed: the model is set on the batch")
-        unknown.remove("model")
-    if unknown and not (dataset_type == EMBED_V2_INPUT and unknown == ["output_dimension"]):
-        errors.append(f"body has fields {dataset_type} does not accept: {', '.join(unknown)}")
+    if not allowed.issuperset(body):  # the usual body has only fields its type accepts
+        unknown = sorted(set(body) - allowed)
+        if "model" in unknown:
+            errors.append("body.model is not allowed: the model is set on the batch")
+            unknown.remove("model")
+        if unknown and not (dataset_type == EMBED_V2_INPUT and unknown == ["output_dimension"]):
+            errors.append(f"body has fields {dataset_type} does not accept: {', '.join(unknown)}")
     if dataset_type == EMBED_V2_INPUT:
         errors.extend(check_embed_body(body))
     else:
@@ -313,9 +318,9 @@ class _IdsInMemory:
         return seen if seen != line else None
 
 
-def id_digest(custom_id: str) -> int:
-    """The 64-bit hash a check keeps of a ``custom_id``."""
-    return int.from_bytes(hashlib.blake2b(custom_id.encode(), digest_size=8).digest(), "big")
+def id_digest(custom_id: str, _blake2b: Any = hashlib.blake2b, _int: Any = int.from_bytes) -> int:
+    """The 64-bit hash a check keeps of a ``custom_id`` (BLAKE2b-64, big-endian)."""
+    return _int(_blake2b(custom_id.encode(), digest_size=8).digest(), "big")
 
 
 def duplicate_message(custom_id: str, first: int) -> str:
@@ -376,20 +381,25 @@ class InputChecker:
             self.dataset_type = infer_type(record)
         messages = check_record(record, self.dataset_type or CHAT_V2_INPUT)
         problems = [Problem(line_no, m) for m in messages] if messages else []
-        body = record.get("body") if isinstance(record, dict) else None
-        if isinstance(body, dict) and not CLIENT_ONLY_CHAT_FIELDS.isdisjoint(body):
-            for name in CLIENT_ONLY_CHAT_FIELDS.intersection(body):
-                self.client_only.setdefault(name, [line_no, 0])[1] += 1
-        if isinstance(body, dict) and "response_format" in body and not messages:
-            broken = structured_output_problem(body)
-            if broken is not None:
-                self.structured.setdefault(broken, [line_no, 0])[1] += 1
-        custom_id = record.get("custom_id") if isinstance(record, dict) else None
+        if not isinstance(record, dict):
+            return self._count(problems)
+        body = record.get("body")
+        if isinstance(body, dict):
+            if not CLIENT_ONLY_CHAT_FIELDS.isdisjoint(body):
+                for name in CLIENT_ONLY_CHAT_FIELDS.intersection(body):
+                    self.client_only.setdefault(name, [line_no, 0])[1] += 1
+            if "response_format" in body and not messages:
+                broken = structured_output_problem(body)
+                if broken is not None:
+                    self.structured.setdefault(broken, [line_no, 0])[1] += 1
+        custom_id = record.get("custom_id")
         if isinstance(custom_id, str) and custom_id.strip():
             first = self.ids.add(id_digest(custom_id), line_no)
             if first is not None:
                 problems.append(Problem(line_no, duplicate_message(custom_id, first)))
-        return self._count(problems)
+        if problems:
+            self.problem_count += len(problems)
+        return problems
 
     def notes(self) -> list[str]:
         """Warnings about records that pass: fields the spec lacks, structured output Cohere refuses."""

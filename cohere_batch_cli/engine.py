@@ -137,7 +137,6 @@ _HOMES: dict[str, str] = {
     "act_on": "tasks.resolving",
     "resolve_id": "tasks.resolving",
     "resolve_ids": "tasks.resolving",
-    "choose_running": "tasks.resolving",
     "find_run": "tasks.runs",
     "lone_run": "tasks.runs",
     "known_lineage": "tasks.lineage",
@@ -250,7 +249,6 @@ __all__ = [
     "check_model",
     "check_results_spec",
     "check_run",
-    "choose_running",
     "combine",
     "compare",
     "configure_sandbox_log",
@@ -410,7 +408,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .tasks.models import check_model
     from .tasks.reporting import Reporter
     from .tasks.request_reuse import prune_maps
-    from .tasks.resolving import BATCH, DATASET, act_on, choose_running, resolve_id, resolve_ids
+    from .tasks.resolving import BATCH, DATASET, act_on, resolve_id, resolve_ids
     from .tasks.results import Run as ResultsOf
     from .tasks.results import write_results
     from .tasks.results_spec import ResultsSpec, check_run

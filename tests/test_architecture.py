@@ -372,3 +372,23 @@ def test_the_engine_names_each_live_in_a_module_of_the_package() -> None:
         module = home.partition(":")[0]
         assert (f"{NAME}.{module}" if module else NAME) in MODULES, (name, home)
     assert GRAPH[f"{NAME}.engine"] == {NAME}, "the engine imports only the lazy mechanism"
+
+
+def test_a_name_replaced_in_its_home_module_is_replaced_in_both_tiers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Neither tier keeps what it looked up: a test (or a program) that replaces a function where
+    it lives is seen by every ``from ..engine import`` made after, as by the package's names."""
+    import cohere_batch_cli
+    from cohere_batch_cli import engine, errors, units
+
+    def fake(size: int | None) -> str:
+        return "fake"
+
+    assert engine.human_bytes is units.human_bytes
+    monkeypatch.setattr(units, "human_bytes", fake)
+    from cohere_batch_cli.engine import human_bytes
+
+    assert human_bytes is fake and engine.human_bytes is fake
+    monkeypatch.setattr(errors, "UsageError", KeyError)
+    assert cohere_batch_cli.UsageError is KeyError

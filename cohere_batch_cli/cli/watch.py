@@ -19,7 +19,8 @@ from ._options import (
 )
 
 if TYPE_CHECKING:
-    from ..engine import WatchSpec
+    from ..engine import CohereClient, WatchSpec
+    from ..output.core import Output
 
 WatchIdsArg = Annotated[
     list[str] | None,
@@ -77,7 +78,7 @@ def register(app: typer.Typer) -> None:
         """
         import dataclasses
 
-        from ..engine import BATCH, choose_running, lone_run, resolve_ids
+        from ..engine import BATCH, lone_run, resolve_ids
         from ._watching import run_watch
 
         state = get_state(ctx)
@@ -99,3 +100,34 @@ def register(app: typer.Typer) -> None:
         else:
             ids = choose_running(state.client(), state.out)
         raise typer.Exit(run_watch(state, ids, spec))
+
+
+def choose_running(client: CohereClient, reporter: Output) -> list[str]:
+    """``cbatch watch`` with no id at a terminal: offer the batches still running, as ``gh run watch`` does."""
+    from .. import BatchStatus, UsageError
+
+    if not reporter.interactive:
+        raise UsageError(
+            "give one or more batch ids (at a terminal, 'cbatch watch' alone offers the running batches)"
+        )
+    running = [
+        batch
+        for batch in client.iter_batches(page_size=100, limit=1000)
+        if not batch.status.is_terminal and batch.status != BatchStatus.UNSPECIFIED
+    ]
+    if not running:
+        raise UsageError("no batch is running; watch a finished one by its id")
+    reporter.info("Batches still running:")
+    for n, batch in enumerate(running, 1):
+        reporter.info(f"  {n:>3}  {batch.id}  {batch.status.label:<11}  {batch.name}")
+    answer = reporter.ask("Watch which? (numbers, or Enter for all) ")
+    if answer is None:
+        raise UsageError("no batch chosen")
+    if not answer.strip():
+        return [b.id for b in running]
+    chosen = []
+    for word in answer.replace(",", " ").split():
+        if not word.isdigit() or not 1 <= int(word) <= len(running):
+            raise UsageError(f"{word!r} is not one of the numbers 1 to {len(running)}")
+        chosen.append(running[int(word) - 1].id)
+    return list(dict.fromkeys(chosen))

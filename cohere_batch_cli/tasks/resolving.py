@@ -251,34 +251,3 @@ def act_on(
             except (NoMatch, CohereAPIError):
                 raise missing from None
     return act(_accept(match, kind, reporter, confirm, yes))
-
-
-def choose_running(client: CohereClient, reporter: Reporter) -> list[str]:
-    """``cbatch watch`` with no id at a terminal: offer the batches still running, as ``gh run watch`` does."""
-    from ..api.models import BatchStatus
-
-    if not reporter.interactive:
-        raise UsageError(
-            "give one or more batch ids (at a terminal, 'cbatch watch' alone offers the running batches)"
-        )
-    running = [
-        batch
-        for batch in client.iter_batches(page_size=100, limit=1000)
-        if not batch.status.is_terminal and batch.status != BatchStatus.UNSPECIFIED
-    ]
-    if not running:
-        raise UsageError("no batch is running; watch a finished one by its id")
-    reporter.info("Batches still running:")
-    for n, batch in enumerate(running, 1):
-        reporter.info(f"  {n:>3}  {batch.id}  {batch.status.label:<11}  {batch.name}")
-    answer = reporter.ask("Watch which? (numbers, or Enter for all) ")
-    if answer is None:
-        raise UsageError("no batch chosen")
-    if not answer.strip():
-        return [b.id for b in running]
-    chosen = []
-    for word in answer.replace(",", " ").split():
-        if not word.isdigit() or not 1 <= int(word) <= len(running):
-            raise UsageError(f"{word!r} is not one of the numbers 1 to {len(running)}")
-        chosen.append(running[int(word) - 1].id)
-    return list(dict.fromkeys(chosen))

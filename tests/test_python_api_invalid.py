@@ -18,15 +18,8 @@ import pytest
 import cohere_batch_cli as cb
 from tests.conftest import TEST_KEY
 from tests.support.quiet import nothing_printed
+from tests.support.schemas import REVIEW
 
-SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "sentiment": {"type": "string", "enum": ["positive", "neutral", "negative"]},
-        "stars": {"type": "integer"},
-    },
-    "required": ["sentiment", "stars"],
-}
 ROWS = 24
 MODEL = "command-r-08-2024"
 
@@ -50,7 +43,7 @@ def _table(tmp_path: Path) -> cb.PromptTable:
         "id,review\n" + "".join(f"r{i:02d},review number {i}\n" for i in range(ROWS)),
         encoding="utf-8",
     )
-    return cb.PromptTable(table, "{{ review }}", schema=SCHEMA, id_column="id", cache=False)
+    return cb.PromptTable(table, "{{ review }}", schema=REVIEW, id_column="id", cache=False)
 
 
 def _batches(client: cb.Client) -> dict[str, str]:

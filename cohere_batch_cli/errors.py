@@ -135,7 +135,7 @@ class NotReady(CbatchError):
 
 
 class RunBusy(NotReady):
-    """Another cbatch on this machine holds the run's lock: it sends for that run now (exit 5)."""
+    """Another cbatch on this machine, or another thread of this program, holds the run's lock: it sends for that run now (exit 5)."""
 
 
 class WaitTimeout(CbatchError):

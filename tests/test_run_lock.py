@@ -30,6 +30,7 @@ from tests.support.installed import cbatch_env, cbatch_path
 from tests.support.kills import kill_when
 
 SPLIT = ("--model", "command-r", "--max-records-per-batch", "10")
+MODEL = "command-r-08-2024"
 
 
 @contextmanager
@@ -360,3 +361,88 @@ def test_jobs_cancel_ends_a_wait_for_storage_room(tmp_path: Path) -> None:
         assert sender.returncode == ExitCode.REFUSED, err
         assert f"error: job {job_id} was canceled: nothing more is sent" in err
         assert part_steps(world) == ["created", "created", "planned", "planned"]
+
+
+def test_two_threads_creating_under_one_key_make_one_batch_and_one_dataset(tmp_path: Path) -> None:
+    """The run lock holds between the threads of one program, not only between processes.
+
+    The second call starts while the first, in another thread, holds the key's run between its
+    upload and its create (joined from the first's own progress callback, so the two overlap
+    whatever the timing): it stops at once naming that thread, as a second process would stop
+    naming the first; nothing more is uploaded or created, and the key called again afterwards
+    gives back the first call's run.
+    """
+    import threading
+
+    import cohere_batch_cli as cb
+    from tests.support.keyed import made_for
+
+    key = "two-threads-one-key"
+    second: list[object] = []
+    with sandbox(tmp_path) as world:
+        server, requests = world["server"], world["cwd"] / "in.jsonl"
+        with cb.Client(TEST_KEY, base_url=server.base_url) as other:
+
+            def create_in_another_thread() -> None:
+                try:
+                    second.append(other.create(requests, model=MODEL, idempotency_key=key))
+                except cb.CbatchError as exc:
+                    second.append(exc)
+
+            def between_upload_and_create(event: cb.Event) -> None:
+                if event.kind == "step_done" and (event.description or "").startswith("uploading"):
+                    thread = threading.Thread(target=create_in_another_thread)
+                    thread.start()
+                    thread.join()
+
+            with cb.Client(
+                TEST_KEY, base_url=server.base_url, on_event=between_upload_and_create
+            ) as first_client:
+                first = first_client.create(requests, model=MODEL, idempotency_key=key)
+            batches, datasets = made_for(server, key)
+            again = other.create(requests, model=MODEL, idempotency_key=key)
+    (refused,) = second
+    assert isinstance(refused, cb.NotReady), refused
+    assert refused.exit_code == ExitCode.REFUSED
+    assert "is being sent by another thread of this program" in str(refused)
+    assert batches == [first.id] and len(datasets) == 1  # one of each, the first call's
+    assert again.id == first.id
+
+
+def test_a_programs_threads_take_a_run_one_at_a_time_and_its_holder_takes_it_again(
+    tmp_path: Path,
+) -> None:
+    """Re-entrant for the thread that holds it (a command's tasks take their run again); another
+    thread stops at once naming it, or, given a wait, goes on once the holder lets go."""
+    import threading
+
+    from cohere_batch_cli.errors import RunBusy
+    from cohere_batch_cli.state.runlock import run_lock
+
+    said: list[str] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with run_lock(tmp_path, "batch nightly"), run_lock(tmp_path, "batch nightly"):
+            holding.set()
+            release.wait()
+            said.append("the holder is done")
+
+    def waiter() -> None:
+        with run_lock(tmp_path, "batch nightly", wait=600):
+            said.append("the waiter went on")
+
+    first = threading.Thread(target=holder, name="holder")
+    first.start()
+    holding.wait()
+    with pytest.raises(RunBusy, match=r"another thread of this program \(holder\)"):
+        with run_lock(tmp_path, "batch nightly"):
+            said.append("never")
+    second = threading.Thread(target=waiter)
+    second.start()
+    release.set()
+    first.join()
+    second.join()
+    assert said == ["the holder is done", "the waiter went on"]
+    with run_lock(tmp_path, "batch nightly"):  # let go by both: free again
+        pass

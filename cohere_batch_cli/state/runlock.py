@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,7 +63,19 @@ class Holder:
         return f"pid {self.pid}, since {stamp}"
 
 
-_HELD: dict[str, tuple[IO[str] | None, int]] = {}
+@dataclass
+class _Held:
+    """A run lock this process holds: the thread that holds it, its lock file, how deep it is taken."""
+
+    thread: threading.Thread
+    handle: IO[str] | None = None
+    depth: int = 0
+
+
+_HELD: dict[str, _Held] = {}
+"""The runs this process holds, by run: a second thread finds its run here before any file lock."""
+_CHANGED = threading.Condition()
+"""Guards :data:`_HELD`; notified when a run is let go, for a thread waiting for it (``wait``)."""
 
 
 def lock_file(store: StateStore | Path, run: str) -> Path:
@@ -79,28 +92,65 @@ def run_lock(store: StateStore | Path | None, run: str, *, wait: float = 0.0) ->
     which are also its key; ``store`` is the state store, or the folder it
     lives in (a command may lock before it opens the store). ``wait`` is how
     long to wait for a holder to end first (``--wait-lock``; 0: not at all).
-    Re-entrant within the process: a command holds the lock of its run and
-    the tasks it calls take it again. Without a store (none could be opened)
+    Re-entrant within a thread: a command holds the lock of its run and the
+    tasks it calls take it again. Another thread of the process is kept out
+    as another process is (:func:`_claim`): a program's threads never both
+    send for one run. Without a store (none could be opened)
     or without file locks (Windows), nothing is held: the names on the API
     still keep one machine's steps from doubling.
     """
-    held = _HELD.get(run)
-    if held is not None:
-        _HELD[run] = (held[0], held[1] + 1)
+    me = threading.current_thread()
+    held = _claim(run, me, wait)
+    if held.depth == 0:  # claimed here: the file lock keeps other processes out
         try:
-            yield
-        finally:
-            handle, count = _HELD[run]
-            _HELD[run] = (handle, count - 1)
-        return
-    handle = _acquire(lock_file(store, run), run, wait) if store is not None else None
-    _HELD[run] = (handle, 1)
+            held.handle = _acquire(lock_file(store, run), run, wait) if store is not None else None
+        except BaseException:
+            _let_go(run)
+            raise
+    held.depth += 1
     try:
         yield
     finally:
+        held.depth -= 1
+        if held.depth == 0:
+            if held.handle is not None:
+                held.handle.close()  # the kernel drops the lock with the last descriptor
+            _let_go(run)
+
+
+def _claim(run: str, me: threading.Thread, wait: float) -> _Held:
+    """``run``'s entry for this thread: its own (taken again), or a new one once no other thread holds it.
+
+    The file lock cannot tell the threads of one process apart for the
+    re-entrance a command relies on, so threads are kept apart here: a thread
+    that finds another thread of this program on the run stops as a second
+    process stops (:class:`RunBusy`, after ``wait`` seconds), rather than both
+    sending. Re-entrant for the thread that holds it, as commands need.
+    """
+    deadline = time.monotonic() + wait
+    with _CHANGED:
+        while True:
+            held = _HELD.get(run)
+            if held is None:
+                held = _HELD[run] = _Held(me)
+                return held
+            if held.thread is me:
+                return held
+            left = deadline - time.monotonic()
+            if left <= 0:
+                waited = f" (waited {wait:g} s)" if wait > 0 else ""
+                raise RunBusy(
+                    f"{run} is being sent by another thread of this program "
+                    f"({held.thread.name}){waited}",
+                    hint="let that call end first: the same call made then gives back what it made",
+                )
+            _CHANGED.wait(left)
+
+
+def _let_go(run: str) -> None:
+    with _CHANGED:
         _HELD.pop(run, None)
-        if handle is not None:
-            handle.close()  # the kernel drops the lock with the last descriptor
+        _CHANGED.notify_all()
 
 
 @contextmanager

@@ -42,9 +42,10 @@ import errno
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -150,14 +151,27 @@ class _Compiled:
         plain = self.plain
         if plain is None:
             return None
-        text, names = plain
         try:
-            got = tuple([row[name] for name in names])
+            got = self._pick(row)
         except KeyError:
             return None
         if not _SCALARS.issuperset(map(type, got)):
             return None
-        return text % got
+        return plain[0] % got
+
+    @cached_property
+    def _pick(self) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+        """The plain template's columns of a row, in its order, as one tuple (``operator.itemgetter``)."""
+        from operator import itemgetter
+
+        assert self.plain is not None
+        names = self.plain[1]
+        if len(names) > 1:
+            return itemgetter(*names)
+        if names:
+            one = itemgetter(names[0])
+            return lambda row: (one(row),)
+        return lambda row: ()
 
     def render(self, values: dict[str, Any]) -> str:
         """The template rendered for one row: ``template.render`` without its per-row copy of the globals.

@@ -172,8 +172,20 @@ class Answered(Record):
     )  # fmt: skip
 
     def __init__(
-        self, raw: dict[str, Any] | None, typed: TypedAnswers | None, *, cached: bool = False
+        self,
+        raw: dict[str, Any] | None,
+        typed: TypedAnswers | None,
+        *,
+        cached: bool = False,
+        keep_body: bool = True,
     ) -> None:
+        """``keep_body`` False: the record and its decoded body are let go once read.
+
+        A chat row's columns are all read here; a chunk of rows holding on to
+        their bodies until the chunk was written cost a sixth of the write
+        (freed a chunk later, their memory no longer in the processor's cache).
+        An embed row keeps its body: its vector columns read it.
+        """
         self.request = None
         self._view = None
         self.cached = cached
@@ -216,6 +228,9 @@ class Answered(Record):
         if typed is not None and not failed:
             self.typed, self.invalid = verdict(typed, body, text)
         self.status = "failed" if failed else "succeeded" if self.invalid is None else "invalid"
+        if not keep_body:
+            self.raw = {}
+            self.body = None
 
     @property
     def tokens(self) -> tuple[int | None, int | None]:
@@ -444,6 +459,7 @@ def write_table_out(
     position = missing = invalid = failed = shared_rows = 0
     reuse = table.reuse
     typed = table.typed
+    keep_body = layout.kind != "chat"  # a chat row's columns are all read by Answered
     try:
         for chunk in table.rows.chunks():
             stop = position + chunk.size
@@ -457,11 +473,11 @@ def write_table_out(
             for row in range(position, stop):
                 raw = own.get(row)
                 if raw is not None:
-                    answer = Answered(raw, typed)
+                    answer = Answered(raw, typed, keep_body=keep_body)
                     if reuse is not None and answer.succeeded and isinstance(raw.get("body"), str):
                         to_keep.append((row, raw["body"], *_tokens(answer)))
                 elif (raw := shared.get(row)) is not None:
-                    answer = Answered(raw, typed, cached=True)
+                    answer = Answered(raw, typed, cached=True, keep_body=keep_body)
                     shared_rows += 1
                 else:
                     answer = Answered(None, None)

@@ -343,7 +343,11 @@ def test_the_command_line_imports_only_the_public_api_the_engine_and_the_output(
             imports = _cli_imports(module, source, path.name == "__init__.py")
             if found := _foreign(imports, public, names):
                 bad[str(path.relative_to(PACKAGE.parent))] = found
-    assert bad == {}, "import it through cohere_batch_cli or cohere_batch_cli.engine"
+    assert bad == {}, (
+        "import it through cohere_batch_cli or cohere_batch_cli.engine; a name the engine lacks "
+        "joins engine.py (_HOMES, __all__, the TYPE_CHECKING imports) and docs/python-api.md's "
+        "engine section, then: python docs/generate_python_reference.py"
+    )
 
 
 def test_the_import_check_refuses_an_internal_module_however_it_is_spelt() -> None:
@@ -392,3 +396,26 @@ def test_a_name_replaced_in_its_home_module_is_replaced_in_both_tiers(
     assert human_bytes is fake and engine.human_bytes is fake
     monkeypatch.setattr(errors, "UsageError", KeyError)
     assert cohere_batch_cli.UsageError is KeyError
+
+
+@pytest.mark.parametrize(("tier", "table"), [(NAME, "_PUBLIC"), (f"{NAME}.engine", "_HOMES")])
+def test_each_tier_says_each_name_three_times_alike(tier: str, table: str) -> None:
+    """A tier's table (where each name lives), its ``__all__`` and its ``if TYPE_CHECKING:``
+    imports (what mypy and editors see) name the same things from the same homes."""
+    import importlib
+
+    module = importlib.import_module(tier)
+    homes: dict[str, str] = getattr(module, table)
+    tree = ast.parse(MODULES[tier].read_text(encoding="utf-8"))
+    seen: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and _is_type_checking(node):
+            for child in ast.walk(node):
+                if isinstance(child, ast.ImportFrom) and child.level == 1:
+                    for alias in child.names:
+                        home = child.module or ""
+                        if alias.asname:
+                            home += f":{alias.name}"
+                        seen[alias.asname or alias.name] = home
+    assert seen == homes, "the TYPE_CHECKING imports and the table differ"
+    assert sorted(set(module.__all__) - {"__version__"}) == sorted(homes)

@@ -1,6 +1,12 @@
-"""cbatch retry against the real sandbox: what is sent again, where it is read from, rounds that
+"""Retries against the real sandbox: what is sent again, where it is read from, rounds that
 end with every transient failure cleared, merged results that hold each custom_id once, and
-lineage shown by get and rebuilt from names alone."""
+lineage shown by get and rebuilt from names alone.
+
+What a retry sends, finds and refuses is driven through the Python API in-process
+(``run.retry``); what has no API value (``--dry-run``, ``--input``, ``--match``,
+``--own``, ``--no-missing``), the views of ``get`` and ``watch``'s exit codes go through
+``cbatch``.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from typing import Any
 
 import pytest
 
+import cohere_batch_cli as cb
 from cohere_batch_cli import naming
 from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.api.models import Batch
@@ -20,7 +27,9 @@ from cohere_batch_cli.exit_codes import ExitCode
 from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 from cohere_batch_cli.tasks.datasets import wait_for_dataset
 from tests.conftest import TEST_KEY, Cli
+from tests.sandbox.sandbox_client import Api
 from tests.support.flows import chat_records, wait_terminal, write_jsonl
+from tests.support.quiet import nothing_printed
 
 PERMANENT = re.compile(r"invalid request: .+|too many tokens: .+")
 TRANSIENT = re.compile(r"internal server error, .+|request timed out")
@@ -107,36 +116,35 @@ def finished_batch(
 
 
 def test_create_with_retry_rounds_clears_transient_failures_and_reports_the_permanent_ones(
-    faulty: Callable[..., SandboxServer], tmp_path: Path
+    faulty: Callable[..., SandboxServer], tmp_path: Path, logged: Any
 ) -> None:
     # The seed makes every decision repeat: with it, three rounds clear every transient failure.
     server = faulty(transient_fail_rate=0.3, permanent_fail_rate=0.1, missing_rate=0.05, seed=1)
-    cli = Cli(server.base_url, TEST_KEY)
     inputs = chat_records(60)
     write_jsonl(tmp_path / "requests.jsonl", inputs)
-    result = cli(
-        "create", "--file", "requests.jsonl", "--model", "command-r", "--retry-failed", "3", "--watch",
-        "--pause", "0.05s", "-q", exit_code=ExitCode.RECORDS_FAILED,
-    )  # fmt: skip
-    root_id = result.stdout.splitlines()[0]
+    with cb.Client(TEST_KEY, base_url=server.base_url) as lib, nothing_printed():
+        root = lib.create("requests.jsonl", model="command-r").wait(timeout=60, interval=0.1)
+        newest = root.retry(rounds=3, pause=0.05, timeout=60, interval=0.1)
+        root.results("merged.jsonl")
+    root_id = root.id
     client = client_of(server)
     chain = attempts_of(client, root_id)
     assert all(len(batches) == 1 for batches in chain.values()), "exactly one batch per attempt"
     assert sorted(chain) == list(range(1, len(chain) + 1)) and 2 <= len(chain) <= 4
-    assert result.stdout.split() == [chain[n][0].id for n in sorted(chain)], (
-        "-q: the id of every attempt"
-    )
+    assert newest.id == chain[max(chain)][0].id, "the newest attempt comes back"
 
     transient: set[str] = set()
-    for number, (batch,) in chain.items():
-        cli("results", batch.id, "--own", "-o", f"own-{number}.jsonl")
-        own = records(tmp_path / f"own-{number}.jsonl")
-        transient |= {r["custom_id"] for r in own if TRANSIENT.fullmatch(r.get("error") or "")}
-        if number == 1:
-            missing = {r["custom_id"] for r in inputs} - {r["custom_id"] for r in own}
+    sandbox_api = Api(server)
+    try:
+        for number, (batch,) in chain.items():  # each attempt's own output, as the sandbox holds it
+            own = sandbox_api.results(batch.output_dataset_id)
+            transient |= {r["custom_id"] for r in own if TRANSIENT.fullmatch(r.get("error") or "")}
+            if number == 1:
+                missing = {r["custom_id"] for r in inputs} - {r["custom_id"] for r in own}
+    finally:
+        sandbox_api.close()
     assert transient and missing, "the sandbox failed records of each kind"
 
-    merged_run = cli("results", root_id, "-o", "merged.jsonl")
     merged = records(tmp_path / "merged.jsonl")
     ids = [r["custom_id"] for r in merged]
     assert sorted(ids) == sorted(r["custom_id"] for r in inputs), (
@@ -152,8 +160,9 @@ def test_create_with_retry_rounds_clears_transient_failures_and_reports_the_perm
     failures = [r for r in merged if "error" in r]
     assert failures and all(PERMANENT.fullmatch(r["error"]) for r in failures)
     assert all(r["attempt"] in chain for r in merged)
-    assert f"error: {len(failures)} records still failing after the last round" in result.stderr
-    assert f"merged {len(chain)} attempts of batch {root_id}" in merged_run.stderr
+    said = logged()
+    assert f"{len(failures)} records of batch {root_id} still fail after the last round" in said
+    assert f"merged {len(chain)} attempts of batch {root_id}" in said
 
 
 def test_rounds_end_at_zero_when_every_record_succeeds(
@@ -173,6 +182,10 @@ def test_rounds_end_at_zero_when_every_record_succeeds(
         "--watch",
         "--pause",
         "0.05s",
+        "--interval",
+        "0.1s",
+        "--max-interval",
+        "0.2s",
     )
     assert "every record succeeded after" in result.stderr
     cli("results", _root_of(result.stdout), "-o", "all.jsonl")
@@ -191,19 +204,19 @@ def _root_of(stdout: str) -> str:
     ("keep_original", "source"), [(True, "its original_url"), (False, "parsed records")]
 )
 def test_a_retry_with_an_empty_store_reads_the_input_dataset(
-    sandbox: Any, tmp_path: Path, keep_original: bool, source: str
+    sandbox: Any, tmp_path: Path, keep_original: bool, source: str, logged: Any
 ) -> None:
     client = client_of(sandbox)
     batch, path = finished_batch(
         client, tmp_path, f"nostore-{keep_original}", 6, {1, 4}, keep_original=keep_original
     )
-    cli = Cli(sandbox.base_url, TEST_KEY)
-    result = cli("retry", batch.id, "--json")
-    assert source in result.stderr and "input: " in result.stderr
-    retry = json.loads(result.stdout)
-    assert retry["name"] == f"nostore-{keep_original} [retry 1 of {batch.id}]"
-    assert retry["num_records"] == 2
-    dataset = client.get_dataset(retry["input_dataset_id"])
+    with cb.Client(TEST_KEY, base_url=sandbox.base_url) as lib, nothing_printed():
+        retry = lib.batch(batch.id).retry(timeout=60, interval=0.1).batch
+    assert source in logged() and "input: " in logged()
+    assert retry.name == f"nostore-{keep_original} [retry 1 of {batch.id}]"
+    assert retry.num_records == 2
+    assert retry.input_dataset_id is not None
+    dataset = client.get_dataset(retry.input_dataset_id)
     assert (
         dataset.name == f"nostore-{str(keep_original).lower()}-retry1-{batch.id[:8]}"
         and len(dataset.name) < 50
@@ -220,14 +233,15 @@ def test_a_retry_with_an_empty_store_reads_the_input_dataset(
     assert sent == [originals["r-1"], originals["r-4"]], "same custom_ids, same bodies"
 
     # a retry of the retry, on a machine that has never seen either: the lineage is in the names
-    wait_terminal(client, retry["id"])
     from cohere_batch_cli.state.store import close_all, store_path
 
     close_all()
     shutil.rmtree(store_path().parent, ignore_errors=True)
-    again = json.loads(cli("retry", retry["id"], "--json").stdout)
-    assert again["name"] == f"nostore-{keep_original} [retry 2 of {batch.id}]"
-    assert again["num_records"] == 2
+    with cb.Client(TEST_KEY, base_url=sandbox.base_url) as lib, nothing_printed():
+        # rounds count the chain's retries: a second one is the next attempt
+        again = lib.batch(retry.id).retry(rounds=2, pause=0.05, timeout=60, interval=0.1).batch
+    assert again.name == f"nostore-{keep_original} [retry 2 of {batch.id}]"
+    assert again.num_records == 2
     assert {n: len(b) for n, b in attempts_of(client, batch.id).items()} == {1: 1, 2: 1, 3: 1}
 
 
@@ -331,36 +345,32 @@ def test_a_batch_still_running_is_not_retried(
 
 
 def test_nothing_to_send_when_every_record_succeeded(
-    cli: Cli, sandbox: Any, tmp_path: Path
+    client: cb.Client, sandbox: Any, tmp_path: Path, logged: Any
 ) -> None:
-    batch, _ = finished_batch(client_of(sandbox), tmp_path, "clean", 3, set(), keep_original=True)
-    result = cli("retry", batch.id)
-    assert "nothing to send again: all 3 records succeeded" in result.stderr and result.stdout == ""
+    api = client_of(sandbox)
+    batch, _ = finished_batch(api, tmp_path, "clean", 3, set(), keep_original=True)
+    with nothing_printed():
+        assert client.batch(batch.id).retry(timeout=60, interval=0.1).id == batch.id
+    assert "nothing to send again: all 3 records succeeded" in logged()
+    assert [b.id for b in attempts_of(api, batch.id)[1]] == [batch.id] and 2 not in attempts_of(
+        api, batch.id
+    )
 
 
 # -- lineage and merged results -----------------------------------------------------------------
 
 
 def test_get_shows_the_lineage_and_results_merge_by_default(
-    cli: Cli, sandbox: Any, tmp_path: Path
+    client: cb.Client, cli: Cli, tmp_path: Path, logged: Any
 ) -> None:
-    client = client_of(sandbox)
+    """The attempts made and their merged results through the API; ``get``'s view and
+    ``--own`` (no API value) through cbatch."""
     write_jsonl(tmp_path / "requests.jsonl", chat_records(4, fail={2}))
-    root = json.loads(
-        cli(
-            "create",
-            "--file",
-            "requests.jsonl",
-            "--model",
-            "command-r",
-            "--name",
-            "lineage",
-            "--json",
-        ).stdout
-    )
-    wait_terminal(client, root["id"])
-    retry = json.loads(cli("retry", root["id"], "--json").stdout)
-    wait_terminal(client, retry["id"])
+    with nothing_printed():
+        first = client.create("requests.jsonl", model="command-r", name="lineage")
+        first.wait(timeout=60, interval=0.1)
+        second = first.retry(timeout=60, interval=0.1)
+    root, retry = {"id": first.id}, {"id": second.id}
     shown_root = cli("get", root["id"]).stdout
     assert re.search(r"^Attempt:\s+1 \(the original\)$", shown_root, re.M)
     assert re.search(rf"^Retried by:\s+{retry['id']}$", shown_root, re.M)
@@ -371,7 +381,8 @@ def test_get_shows_the_lineage_and_results_merge_by_default(
         "--json is the API's own object"
     )
 
-    merged = cli("results", root["id"], "-o", "merged.jsonl")
+    with nothing_printed():
+        first.results("merged.jsonl")
     rows = records(tmp_path / "merged.jsonl")
     assert sorted((r["custom_id"], r["attempt"]) for r in rows) == [
         ("r-0", 1),
@@ -380,14 +391,14 @@ def test_get_shows_the_lineage_and_results_merge_by_default(
         ("r-3", 1),
     ]
     assert (
-        f"merged 2 attempts of batch {root['id']}: 3 from attempt 1, 1 from attempt 2"
-        in merged.stderr
+        f"merged 2 attempts of batch {root['id']}: 3 from attempt 1, 1 from attempt 2" in logged()
     )
     own = cli("results", root["id"], "--own", "-o", "own.jsonl")
     assert "merged" not in own.stderr and all(
         "attempt" not in r for r in records(tmp_path / "own.jsonl")
     )
-    cli("results", retry["id"], "-F", "csv", "--failed-only", "-o", "failed.csv")
+    with nothing_printed():
+        second.results("failed.csv", failed_only=True)
     lines = (tmp_path / "failed.csv").read_text().splitlines()
     assert (
         lines[0].endswith(",attempt")
@@ -397,7 +408,8 @@ def test_get_shows_the_lineage_and_results_merge_by_default(
 
     # Parquet goes through the same pipeline: the merged rows, each id once, with their attempt as a number
     pq = pytest.importorskip("pyarrow.parquet")
-    cli("results", root["id"], "-o", "merged.parquet")
+    with nothing_printed():
+        first.results("merged.parquet")
     table = pq.read_table(tmp_path / "merged.parquet").to_pydict()
     assert sorted(zip(table["custom_id"], table["attempt"], table["status"], strict=True)) == [
         ("r-0", 1, "succeeded"), ("r-1", 1, "succeeded"), ("r-2", 2, "failed"), ("r-3", 1, "succeeded"),
@@ -412,7 +424,9 @@ def test_watch_can_make_failed_records_count(cli: Cli, sandbox: Any, tmp_path: P
     cli("watch", batch.id, "--fail-on-records", "--no-exit-status")
 
 
-def test_one_retry_of_a_root_at_a_time_on_a_machine(cli: Cli, sandbox: Any, tmp_path: Path) -> None:
+def test_one_retry_of_a_root_at_a_time_on_a_machine(
+    client: cb.Client, sandbox: Any, tmp_path: Path
+) -> None:
     import subprocess
     import sys
 
@@ -428,12 +442,15 @@ def test_one_retry_of_a_root_at_a_time_on_a_machine(cli: Cli, sandbox: Any, tmp_
     )  # fmt: skip
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        result = cli("retry", batch.id, exit_code=ExitCode.REFUSED)
+        with nothing_printed(), pytest.raises(cb.CbatchError) as refused:
+            client.batch(batch.id).retry()
+        assert refused.value.exit_code == ExitCode.REFUSED
         assert (
-            f"error: batch {batch.id} is being sent by another cbatch on this machine (pid unknown)"
-            in result.stderr
+            f"batch {batch.id} is being sent by another cbatch on this machine (pid unknown)"
+            in str(refused.value)
         ), "a holder that wrote no record is still refused"
     finally:
         holder.kill()
         holder.communicate()
-    assert json.loads(cli("retry", batch.id, "--json").stdout)["num_records"] == 1
+    with nothing_printed():
+        assert client.batch(batch.id).retry(timeout=60, interval=0.1).batch.num_records == 1

@@ -4,7 +4,9 @@ The sandbox keeps the real service's behaviour with its limits made small
 (a dataset of a few kilobytes), so a file of a few hundred records is split
 the way a 20 GB one would be; some records fail or go missing on purpose,
 and the job's retries send them again until ``jobs results`` holds every
-input ``custom_id`` exactly once.
+input ``custom_id`` exactly once. A job is made, retried and read through the Python API
+in-process; its views (``jobs get``, ``jobs list``, ``jobs watch``), ``jobs resume``,
+``jobs prune`` and the flags' refusals through ``cbatch``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import pytest
 
+import cohere_batch_cli as cb
 from cohere_batch_cli import naming
 from cohere_batch_cli.api.client import CohereClient
 from cohere_batch_cli.errors import InputRejected
@@ -27,6 +30,7 @@ from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
 from cohere_batch_cli.tasks.jobs_split import plan_split
 from tests.conftest import TEST_KEY, Cli
 from tests.support.flows import chat_records, write_jsonl
+from tests.support.quiet import nothing_printed
 
 LIMIT = 4000
 """The sandbox's dataset limit in these tests, in bytes: about 45 records."""
@@ -52,6 +56,13 @@ def small(tmp_path: Path) -> Iterator[dict[str, Any]]:
 
 def limited(cli: Cli, *args: str, exit_code: int = 0) -> Any:
     return cli(*args, exit_code=exit_code, env={"CBATCH_DATASET_MAX_BYTES": str(LIMIT)})
+
+
+def limited_client(small: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> cb.Client:
+    """The Python API pointed at the small sandbox, with its dataset limit."""
+    monkeypatch.setenv("CBATCH_DATASET_MAX_BYTES", str(LIMIT))
+    with nothing_printed():
+        return cb.Client(TEST_KEY, base_url=small["server"].base_url)
 
 
 def job_batches(client: CohereClient, job_id: str) -> Counter[tuple[int, int]]:
@@ -207,7 +218,7 @@ def test_a_record_larger_than_a_part_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every_id_once(
-    small: dict[str, Any], tmp_path: Path
+    small: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cli, client = small["cli"], small["client"]
     records = chat_records(150)
@@ -223,12 +234,12 @@ def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every
     )
     assert "add --split to run it as one job" in refused.stderr
 
-    made = limited(
-        cli, "create", "--file", "requests.jsonl", "--model", "command-r", "--split", "--watch",
-        "--retry-failed", "4", "--pause", "0.05s", "-q",
-    )  # fmt: skip
-    job_id = made.stdout.splitlines()[0]
-    assert made.stdout.strip() == job_id, "-q prints the job id alone"
+    with limited_client(small, monkeypatch) as lib, nothing_printed():
+        job = lib.create_job("requests.jsonl", model="command-r").wait(timeout=60, interval=0.1)
+        job.retry(rounds=4, pause=0.05, timeout=60, interval=0.1)
+        job.results("results.jsonl")
+        job.results("results.csv")
+    job_id = job.id
     batches = job_batches(client, job_id)
     parts = {part for part, _ in batches}
     assert len(parts) >= 4, f"{LIMIT} bytes a dataset: 150 records need several parts ({batches})"
@@ -238,7 +249,6 @@ def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every
         suffix = naming.dataset_name("requests", naming.Lineage(job_id=job_id, part=part))
         assert sum(1 for d in client.iter_datasets() if d.name == suffix) == 1
 
-    cli("jobs", "results", job_id, "-o", "results.jsonl")
     lines = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
     ids = Counter(line["custom_id"] for line in lines)
     assert set(ids) == {r["custom_id"] for r in records} and set(ids.values()) == {1}
@@ -255,14 +265,13 @@ def test_a_job_over_small_limits_retries_its_failures_and_its_results_hold_every
     assert [line["custom_id"] for line in lines] != [r["custom_id"] for r in records], (
         "the service shuffles"
     )
-    cli("jobs", "results", job_id, "-o", "ordered.jsonl", "--input-order")
+    cli("jobs", "results", job_id, "-o", "ordered.jsonl", "--input-order")  # no API value
     ordered = [json.loads(line) for line in (tmp_path / "ordered.jsonl").read_text().splitlines()]
     assert [line["custom_id"] for line in ordered] == [r["custom_id"] for r in records]
     assert sorted(map(json.dumps, ordered)) == sorted(map(json.dumps, lines)), (
         "the same records, in input order"
     )
 
-    cli("jobs", "results", job_id, "-o", "results.csv")
     header, *rows = (tmp_path / "results.csv").read_text().splitlines()
     assert header.split(",")[0] == "custom_id" and header.endswith("attempt") and len(rows) == 150
 
@@ -404,28 +413,21 @@ def test_parts_that_do_not_fit_in_storage_wait_then_the_job_stops_and_resumes_on
 
 
 def test_jobs_retry_sends_again_what_failed_in_every_part(
-    small: dict[str, Any], tmp_path: Path
+    small: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cli, client = small["cli"], small["client"]
+    client = small["client"]
     write_jsonl(tmp_path / "in.jsonl", chat_records(60))
-    job_id = limited(
-        cli,
-        "jobs",
-        "create",
-        "in.jsonl",
-        "--model",
-        "command-r",
-        "--max-records-per-batch",
-        "20",
-        "-q",
-    ).stdout.strip()
-    watched = cli("jobs", "watch", job_id)
-    assert f"job {job_id} completed" in watched.stderr
-    left = json.loads(cli("jobs", "get", job_id, "--json").stdout)
-    assert left["succeeded"] < 60, "the sandbox failed some records on purpose"
-    cli("jobs", "retry", job_id, "--rounds", "4", "--pause", "0.05s")
-    assert json.loads(cli("jobs", "get", job_id, "--json").stdout)["succeeded"] == 60
-    assert max(attempt for _, attempt in job_batches(client, job_id)) >= 2
+    with limited_client(small, monkeypatch) as lib, nothing_printed():
+        job = lib.create_job("in.jsonl", model="command-r", split=cb.Split(max_records=20))
+        job.wait(timeout=60, interval=0.1)
+        parts = job.parts()
+        assert len(parts) == 3 and all(p.status == cb.BatchStatus.COMPLETED for p in parts)
+        left = sum(p.batch.num_successful_records for p in parts)
+        assert left < 60, "the sandbox failed some records on purpose"
+        job.retry(rounds=4, pause=0.05, timeout=60, interval=0.1)
+        merged = list(job.records())
+    assert len(merged) == 60 and all("body" in r for r in merged)
+    assert max(attempt for _, attempt in job_batches(client, job.id)) >= 2
 
 
 def test_a_canceled_job_sends_nothing_more_and_old_jobs_are_pruned(tmp_path: Path) -> None:

@@ -179,7 +179,6 @@ BUCKET_ROWS = 16_384
 """Rows in one range of the spill: the most records memory holds when a range is read back."""
 SPILL_RECORDS = 16_384
 """Records held before they are written to the spill, each range's in a piece of its own."""
-_PLAIN = frozenset({"custom_id", "body", "error"})
 
 
 class _RowSpill:
@@ -187,18 +186,16 @@ class _RowSpill:
 
     A piece is the ``marshal`` of a list of ``(row, record)``, in the order the
     records came; the file's offsets of each range's pieces are kept in
-    memory (a few numbers for every :data:`SPILL_RECORDS` records). A plain
-    record (``custom_id``, ``body`` and ``error``, nothing else) is kept as the
-    tuple of its three values, which ``marshal`` reads back three times faster
-    than a dict; any value ``marshal`` cannot hold (a date, a decimal) is
-    kept as its JSON, as the scratch table did. Nothing in the file outlives
-    the write: it is read only by this process, only what it wrote.
+    memory (a few numbers for every :data:`SPILL_RECORDS` records). A value
+    ``marshal`` cannot hold (a date, a decimal) is kept as its JSON, as the
+    scratch table did. Nothing in the file outlives the write: it is read
+    only by this process, only what it wrote.
     """
 
     def __init__(self, workdir: Path) -> None:
         self._path = workdir / "order.spill"
         self._file: Any = None
-        self._pending: dict[int, list[tuple[int, Any]]] = {}
+        self._pending: dict[int, list[tuple[int, dict[str, Any]]]] = {}
         self._count = 0
         self._pieces: dict[int, list[tuple[int, int]]] = {}
         self._size = 0
@@ -206,17 +203,11 @@ class _RowSpill:
     def put(self, placed: list[tuple[int, dict[str, Any]]]) -> None:
         """Records at their rows, in the order they came (of two at one row the later wins)."""
         pending = self._pending
-        plain = _PLAIN
-        for n, record in placed:
-            kept: Any = (
-                (record["custom_id"], record["body"], record["error"])
-                if record.keys() == plain
-                else record
-            )
-            bucket = pending.get(n // BUCKET_ROWS)
+        for item in placed:
+            bucket = pending.get(item[0] // BUCKET_ROWS)
             if bucket is None:
-                bucket = pending[n // BUCKET_ROWS] = []
-            bucket.append((n, kept))
+                bucket = pending[item[0] // BUCKET_ROWS] = []
+            bucket.append(item)
         self._count += len(placed)
         if self._count >= SPILL_RECORDS:
             self._flush()
@@ -231,7 +222,7 @@ class _RowSpill:
         self._flush()
         fh = self._file
         for bucket in sorted(self._pieces):
-            items: list[tuple[int, Any]] = []
+            items: list[tuple[int, dict[str, Any]]] = []
             with self._disk():
                 for offset, size in self._pieces[bucket]:
                     fh.seek(offset)
@@ -255,10 +246,8 @@ class _RowSpill:
             for bucket, items in self._pending.items():
                 try:
                     data = marshal.dumps(items)
-                except (
-                    ValueError
-                ):  # a value marshal cannot hold: as JSON, as the scratch table kept it
-                    data = marshal.dumps([(n, _as_json(kept)) for n, kept in items])
+                except ValueError:  # a value it cannot hold: as JSON, as the scratch table kept it
+                    data = marshal.dumps([(n, _as_json(record)) for n, record in items])
                 fh.write(data)
                 self._pieces.setdefault(bucket, []).append((self._size, len(data)))
                 self._size += len(data)
@@ -279,24 +268,15 @@ class _RowSpill:
             ) from None
 
 
-def _as_json(kept: Any) -> Any:
-    if isinstance(kept, tuple):
-        kept = dict(zip(("custom_id", "body", "error"), kept, strict=True))
-    return _orjson.loads(_orjson.dumps(kept, default=str))
+def _as_json(record: dict[str, Any]) -> dict[str, Any]:
+    value: dict[str, Any] = _orjson.loads(_orjson.dumps(record, default=str))
+    return value
 
 
-def _in_order(items: list[tuple[int, Any]]) -> list[tuple[int, dict[str, Any]]]:
+def _in_order(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
     """One range's records sorted by row, the last of a row's kept (a stable sort, then a dict)."""
     items.sort(key=itemgetter(0))
-    return [
-        (
-            n,
-            {"custom_id": kept[0], "body": kept[1], "error": kept[2]}
-            if type(kept) is tuple
-            else kept,
-        )
-        for n, kept in dict(items).items()
-    ]
+    return list(dict(items).items())
 
 
 class _OrderTable:

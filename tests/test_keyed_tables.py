@@ -1,10 +1,11 @@
 """A table run under an idempotency key is the same request however full the answer cache is.
 
-A CI step that ran ``create --from ... --idempotency-key K`` and then ``results``
-(which fills the answer cache) may be retried whole: the same command then
-renders the table again, the cache now answers rows the first call sent, and
-fewer requests are left to send. That must still read as the same request,
-and give back the run the first call made, with its results as they were.
+A step that made a table run under a key and then wrote its results (which fills the
+answer cache) may be retried whole: the same call then renders the table again, the
+cache now answers rows the first call sent, and fewer requests are left to send. That
+must still read as the same request, and give back the run the first call made, with its
+results as they were. Driven through the Python API in-process (``cbatch
+--idempotency-key`` is tested in test_idempotency.py).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cohere_batch_cli.exit_codes import ExitCode
-from tests.conftest import Cli
+import pytest
+
+import cohere_batch_cli as cb
 from tests.support.keyed import job_made_for, made_for
+from tests.support.quiet import nothing_printed
 
 MODEL = "command-r-08-2024"
 
@@ -27,70 +30,75 @@ def _reviews(tmp_path: Path) -> Path:
 
 
 def test_a_keyed_table_run_made_again_once_its_answers_are_cached_is_the_same_batch(
-    cli: Cli, sandbox: Any, tmp_path: Path
+    client: cb.Client, sandbox: Any, tmp_path: Path
 ) -> None:
-    table = _reviews(tmp_path)
+    table = cb.PromptTable(_reviews(tmp_path), "Classify: {{ text }}", id_column="id")
     key = f"ci-table-{uuid.uuid4()}"
-    command = ("create", "--from", str(table), "--prompt", "Classify: {{ text }}",
-               "--model", MODEL, "--id-column", "id", "--idempotency-key", key)  # fmt: skip
-    first = cli(*command, "-q").stdout.strip()
-    cli("watch", first, "--plain")
-    cli("results", first, "-o", str(tmp_path / "first.csv"))  # the cache now holds 3 answers
+    with nothing_printed():
+        first = client.create(table, model=MODEL, idempotency_key=key)
+        first.wait(timeout=60, interval=0.1)
+        first.results(tmp_path / "first.csv")  # the cache now holds 3 answers
 
-    again = cli(*command, "-q")
+        again = client.create(table, model=MODEL, idempotency_key=key)
 
-    assert again.stdout.strip() == first
-    batches, datasets = made_for(sandbox, key)
-    assert batches == [first] and len(datasets) == 1  # no second upload, no second batch
-    cli("results", first, "-o", str(tmp_path / "again.csv"))
+        assert again.id == first.id
+        batches, datasets = made_for(sandbox, key)
+        assert batches == [first.id] and len(datasets) == 1  # no second upload, no second batch
+        again.results(tmp_path / "again.csv")
     assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "first.csv").read_bytes()
 
 
 def test_a_keyed_table_job_made_again_once_its_answers_are_cached_is_the_same_job(
-    cli: Cli, sandbox: Any, tmp_path: Path
+    client: cb.Client, sandbox: Any, tmp_path: Path
 ) -> None:
-    table = _reviews(tmp_path)
+    table = cb.PromptTable(_reviews(tmp_path), "Classify: {{ text }}")
     key = f"ci-table-job-{uuid.uuid4()}"
-    command = ("jobs", "create", "--from", str(table), "--prompt", "Classify: {{ text }}",
-               "--model", MODEL, "--max-records-per-batch", "2", "--idempotency-key", key)  # fmt: skip
-    job = cli(*command, "-q").stdout.strip()
-    cli("jobs", "watch", job, "--plain")
-    cli("results", job, "-o", str(tmp_path / "first.csv"))
+    split = cb.Split(max_records=2)
+    with nothing_printed():
+        job = client.create_job(table, model=MODEL, split=split, idempotency_key=key)
+        job.wait(timeout=60, interval=0.1)
+        job.results(tmp_path / "first.csv")
 
-    assert cli(*command, "-q").stdout.strip() == job
+        again = client.create_job(table, model=MODEL, split=split, idempotency_key=key)
+        assert again.id == job.id
 
-    batches, datasets = job_made_for(sandbox, key)
-    assert len(batches) == 2 and len(datasets) == 2  # 3 distinct requests, 2 a part: sent once
-    cli("results", job, "-o", str(tmp_path / "again.csv"))
+        batches, datasets = job_made_for(sandbox, key)
+        assert len(batches) == 2 and len(datasets) == 2  # 3 distinct requests, 2 a part: sent once
+        again.results(tmp_path / "again.csv")
     assert (tmp_path / "again.csv").read_bytes() == (tmp_path / "first.csv").read_bytes()
 
 
 def test_a_keyed_table_run_asked_without_its_dedupe_is_another_request(
-    cli: Cli, sandbox: Any, tmp_path: Path
+    client: cb.Client, sandbox: Any, tmp_path: Path
 ) -> None:
     table = _reviews(tmp_path)
     key = f"ci-table-dedupe-{uuid.uuid4()}"
-    command = ("create", "--from", str(table), "--prompt", "Classify: {{ text }}",
-               "--model", MODEL, "--idempotency-key", key, "-q")  # fmt: skip
-    first = cli(*command).stdout.strip()
+    with nothing_printed():
+        first = client.create(
+            cb.PromptTable(table, "Classify: {{ text }}"), model=MODEL, idempotency_key=key
+        )
+        with pytest.raises(cb.KeyReused) as refused:
+            client.create(
+                cb.PromptTable(table, "Classify: {{ text }}", dedupe=False), model=MODEL,
+                idempotency_key=key,
+            )  # fmt: skip
 
-    refused = cli(*command, "--no-dedupe", exit_code=ExitCode.KEY_REUSED)
-
-    assert 'dedupe: not given, now "off"' in refused.stderr
-    assert made_for(sandbox, key)[0] == [first]
+    assert 'dedupe: not given, now "off"' in str(refused.value)
+    assert made_for(sandbox, key)[0] == [first.id]
 
 
 def test_a_keyed_table_run_of_a_changed_table_is_another_request(
-    cli: Cli, sandbox: Any, tmp_path: Path
+    client: cb.Client, sandbox: Any, tmp_path: Path
 ) -> None:
     table = _reviews(tmp_path)
+    source = cb.PromptTable(table, "Classify: {{ text }}")
     key = f"ci-table-changed-{uuid.uuid4()}"
-    command = ("create", "--from", str(table), "--prompt", "Classify: {{ text }}",
-               "--model", MODEL, "--idempotency-key", key, "-q")  # fmt: skip
-    first = cli(*command).stdout.strip()
-    table.write_text(table.read_text(encoding="utf-8") + "5,meh\n", encoding="utf-8")
+    with nothing_printed():
+        first = client.create(source, model=MODEL, idempotency_key=key)
+        table.write_text(table.read_text(encoding="utf-8") + "5,meh\n", encoding="utf-8")
 
-    refused = cli(*command, exit_code=ExitCode.KEY_REUSED)
+        with pytest.raises(cb.KeyReused) as refused:
+            client.create(source, model=MODEL, idempotency_key=key)
 
-    assert "input: fingerprint" in refused.stderr
-    assert made_for(sandbox, key)[0] == [first]
+    assert "input: fingerprint" in str(refused.value)
+    assert made_for(sandbox, key)[0] == [first.id]

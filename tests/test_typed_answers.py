@@ -1,9 +1,11 @@
 """``create --from TABLE --schema FILE``: typed answers asked for, after Cohere's schema rules (issue 25).
 
-Each test runs cbatch against the real sandbox and reads back what it received: the
-records of the uploaded dataset (every body carries the schema as ``response_format``),
-the answers of the batch (each follows the schema, read by the validator ``results``
-uses), or the request log when a schema is refused and nothing may be sent.
+Each test runs against the real sandbox and reads back what it received: the records of
+the uploaded dataset (every body carries the schema as ``response_format``), the answers
+of the batch (each follows the schema, read by the validator ``results`` uses), or the
+request log when a schema is refused and nothing may be sent. The run and the rules'
+refusals go through the Python API in-process; how ``cbatch`` words a refusal of
+``--schema FILE``, and its dry runs, through ``cbatch``.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from typing import Any
 
 import pytest
 
+import cohere_batch_cli as cb
 from cohere_batch_cli.errors import UsageError
 from cohere_batch_cli.results.answers import compile
 from cohere_batch_cli.tasks.table_prompts import TableSpec
 from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
+from tests.support.quiet import nothing_printed
 from tests.support.schemas import REVIEW
 
 MODEL = "command-r-08-2024"
@@ -37,15 +41,13 @@ def schema_file(path: Path, schema: Any) -> Path:
 
 
 def test_every_request_carries_the_schema_and_every_answer_follows_it(
-    cli: Cli, api: Api, table: Path, tmp_path: Path
+    client: cb.Client, api: Api, table: Path
 ) -> None:
-    schema = schema_file(tmp_path / "review.schema.json", REVIEW)
-    batch = json.loads(
-        cli(
-            "create", "--from", str(table), "--id-column", "id", "--prompt", "Rate: {{ text }}",
-            "--schema", str(schema), "--model", MODEL, "--json",
-        ).stdout
-    )  # fmt: skip
+    with nothing_printed():
+        run = client.create(
+            cb.PromptTable(table, "Rate: {{ text }}", id_column="id", schema=REVIEW), model=MODEL
+        )
+    batch = {"id": run.id, "input_dataset_id": run.batch.input_dataset_id}
     bodies = {
         r["custom_id"]: json.loads(r["body"])
         for part in api.parts(batch["input_dataset_id"])
@@ -117,8 +119,19 @@ BREAKS = [
 
 @pytest.mark.parametrize(("schema", "says"), BREAKS)
 def test_a_schema_that_breaks_a_rule_is_refused_naming_the_part_and_nothing_is_sent(
-    cli: Cli, table: Path, tmp_path: Path, posts: Any, schema: Any, says: str
+    client: cb.Client, table: Path, posts: Any, schema: Any, says: str
 ) -> None:
+    with nothing_printed(), pytest.raises(cb.UsageError) as refused:
+        client.create(cb.PromptTable(table, "{{ text }}", schema=schema), model=MODEL)
+    assert refused.value.exit_code == 2
+    assert str(refused.value) == f"the schema argument: {says}"
+    assert posts() == []
+
+
+def test_a_schema_file_that_breaks_a_rule_is_refused_in_one_line_naming_it(
+    cli: Cli, table: Path, tmp_path: Path, posts: Any
+) -> None:
+    schema, says = BREAKS[0]
     path = schema_file(tmp_path / "s.json", schema)
     result = cli(
         "create", "--from", str(table), "--prompt", "{{ text }}", "--schema", str(path),

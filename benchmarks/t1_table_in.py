@@ -1,7 +1,7 @@
 """T1 (issue 25): a Parquet table into checked, deduplicated requests, beside a pandas script doing the same.
 
     python benchmarks/t1_table_in.py [--rows 1000000] [--duplicates 0.4] [--runs 1]
-        [--only cbatch,pandas] [--pythonpath DIR ...]
+        [--only cbatch,pandas] [--pythonpath DIR ...] [--split]
 
 Makes (once, in ``benchmarks/.work/t1/``) a Parquet table of ROWS rows, three text columns
 of about 100 characters with DUPLICATES of the rows repeating an earlier one (the table
@@ -18,6 +18,10 @@ sandbox on loopback:
   the same template rendered by Jinja2's sandbox, a set of BLAKE2b-128 keys of each
   body's sorted JSON for the duplicates, and the standard library's ``json`` lines.
   It checks nothing.
+
+``--split`` adds ``--split`` to cbatch's command: a table whose requests are over the
+1.5 GB dataset limit (10,000,000 rows of this one: 2.6 GB) is a job of several batches,
+and its dry run plans the parts (each request checked as the split reads the file).
 
 It prints one JSON line a run: wall seconds, rows/s, CPU seconds, peak RSS (the child's
 own, from ``wait4``), and the machine's load average. ``--pythonpath DIR`` (repeatable)
@@ -109,6 +113,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--only", default="cbatch,pandas")
     parser.add_argument("--pythonpath", action="append", default=[], metavar="DIR")
+    parser.add_argument("--split", action="store_true")
     args = parser.parse_args()
     copies = [str(Path(d).resolve()) for d in args.pythonpath] or [None]
     WORK.mkdir(parents=True, exist_ok=True)
@@ -146,7 +151,7 @@ def main() -> int:
                 if who == "cbatch":
                     argv = [
                         str(bin_dir / "cbatch"), "create", "--from", str(table), "--prompt",
-                        TEMPLATE, "--model", MODEL, "--dry-run",
+                        TEMPLATE, "--model", MODEL, "--dry-run", *(["--split"] if args.split else []),
                     ]  # fmt: skip
                 else:
                     argv = [

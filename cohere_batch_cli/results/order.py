@@ -27,6 +27,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
+from itertools import islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -150,14 +151,14 @@ class Placed:
                     self._first.extend(block[: _BLOCK - len(self._first)])
                 self.records += len(block)
                 where = place([_text_id(r) for r in block])
-                kept = []
-                for record, n in zip(block, where, strict=True):
-                    if n is None:
-                        self.without_row_count += 1
-                        if len(self.without_row) < 3:
-                            self.without_row.append(str(record.get("custom_id")))
-                        continue
-                    kept.append((n, record))
+                kept = list(zip(where, block, strict=True))
+                if None in where:
+                    kept = [item for item in kept if item[0] is not None]
+                    for record, n in zip(block, where, strict=True):
+                        if n is None:
+                            self.without_row_count += 1
+                            if len(self.without_row) < 3:
+                                self.without_row.append(str(record.get("custom_id")))
                 spill.put(kept)
             for placed in spill.ranges():
                 if self._lookups:
@@ -357,14 +358,8 @@ def _record(body: str | None, rest: bytes) -> dict[str, Any]:
 
 
 def _blocks(records: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
-    block: list[dict[str, Any]] = []
-    for record in records:
-        block.append(record)
-        if len(block) >= _BLOCK:
-            yield block
-            block = []
-    if block:
-        yield block
+    source = iter(records)
+    return iter(lambda: list(islice(source, _BLOCK)), [])
 
 
 def _text_id(record: dict[str, Any]) -> str | None:

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from operator import attrgetter
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
@@ -392,16 +393,17 @@ def _old_objects_frozen() -> Iterator[None]:
     passes took a fifth of the write. Frozen, the old objects are left out of
     them; what the write makes is still collected as before, and
     :func:`gc.unfreeze` hands the old ones back when it ends. The youngest
-    generation is collected every 20,000 allocations rather than 700 while it
-    runs (fewer passes find a chunk's rows alive, so fewer reach the oldest);
-    the process's own thresholds come back with the old objects.
+    generation is collected every 100,000 allocations rather than 700 while it
+    runs (fewer passes find a chunk's rows alive, so fewer reach the oldest;
+    20,000 took 7 % more time a record, 500,000 no less, docs/performance.md,
+    T2); the process's own thresholds come back with the old objects.
     """
     import gc
 
     thresholds = gc.get_threshold()
     gc.freeze()
     if thresholds[0]:  # 0: automatic collection is off in this process, and stays off
-        gc.set_threshold(max(thresholds[0], 20_000), *thresholds[1:])
+        gc.set_threshold(max(thresholds[0], 100_000), *thresholds[1:])
     try:
         yield
     finally:
@@ -429,17 +431,13 @@ def write_table_out(
     first: list[dict[str, Any]] = []
 
     def counted() -> Iterator[dict[str, Any]]:
-        pending = 0
-        for raw in records:
-            counts.total += 1
-            counts.failed += is_failed(raw)
-            pending += 1
-            if pending >= PROGRESS_EVERY:
-                sink.advance(records=pending)
-                pending = 0
-            yield raw
-        if pending:
-            sink.advance(records=pending)
+        """The records, counted a thousand at a time (progress advances as often)."""
+        source = iter(records)
+        for batch in iter(lambda: list(islice(source, PROGRESS_EVERY)), []):
+            counts.total += len(batch)
+            counts.failed += sum(map(is_failed, batch))
+            sink.advance(records=len(batch))
+            yield from batch
 
     ids = table.rows.ids(table.id_column) if table.id_column is not None else None
     placed = in_table_order(counted(), ids, spool_dir, first=first, lookups=table.reuse is not None)

@@ -1,9 +1,11 @@
 """``cbatch create --from TABLE --prompt TEMPLATE``: a table's rows sent as chat requests (issue 25, "A table in").
 
-Each test runs the command against the real sandbox and reads back what the sandbox
+Each test makes a table run against the real sandbox and reads back what the sandbox
 received: the records of the uploaded dataset (their prompts, in row order, with the
 right ids), or the request log when nothing may be sent (a missing column, a null the
-template uses, ``--dry-run``).
+template uses, ``--dry-run``). What is sent and what is refused go through the Python
+API in-process (``cb.PromptTable``); the flags (``--prompt-file``, ``--dry-run``,
+``--watch``...) and the one-line refusals through ``cbatch``.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from typing import Any
 
 import pytest
 
+import cohere_batch_cli as cb
 from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
+from tests.support.quiet import nothing_printed
 
 MODEL = "command-r-08-2024"
 
@@ -35,6 +39,23 @@ def sent(cli: Cli, api: Api, *args: str) -> list[tuple[str, dict[str, Any]]]:
     batch = json.loads(cli("create", *args, "--model", MODEL, "--json").stdout)
     records = [r for part in api.parts(batch["input_dataset_id"]) for r in part]
     return [(r["custom_id"], json.loads(r["body"])) for r in records]
+
+
+def sent_through(
+    client: cb.Client, api: Api, table: Path, prompt: str, **options: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """``client.create(cb.PromptTable(...))``; the uploaded dataset's records as (custom_id, body)."""
+    with nothing_printed():
+        run = client.create(cb.PromptTable(table, prompt, **options), model=MODEL)
+    records = [r for part in api.parts(run.batch.input_dataset_id) for r in part]
+    return [(r["custom_id"], json.loads(r["body"])) for r in records]
+
+
+def refusal(client: cb.Client, table: Path, prompt: str, **options: Any) -> cb.CbatchError:
+    """What ``client.create(cb.PromptTable(...))`` raises (it must raise)."""
+    with nothing_printed(), pytest.raises(cb.CbatchError) as refused:
+        client.create(cb.PromptTable(table, prompt, **options), model=MODEL)
+    return refused.value
 
 
 def prompts(records: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
@@ -60,16 +81,15 @@ def write_parquet(path: Path, columns: dict[str, list[Any]], row_group_size: int
 
 
 def test_a_csv_table_sends_one_request_a_row_with_its_id_column_and_options_as_strings(
-    cli: Cli, api: Api, tmp_path: Path, scratch: Path
+    client: cb.Client, api: Api, tmp_path: Path, scratch: Path
 ) -> None:
     table = write_csv(
         tmp_path / "reviews.csv",
         'id,review text,stars\n001,"Great phone, sturdy",5\n002,Broke in a week,1\n010,,3\n',
     )
-    records = sent(
-        cli, api, "--from", str(table), "--id-column", "id", "--system", "Answer in one word.",
-        "--prompt", 'Stars {{ stars }} ({{ stars ~ "" }}): {{ row["review text"] }}',
-        "--max-tokens", "20", "--temperature", "0.3",
+    records = sent_through(
+        client, api, table, 'Stars {{ stars }} ({{ stars ~ "" }}): {{ row["review text"] }}',
+        id_column="id", system="Answer in one word.", max_tokens=20, temperature=0.3,
     )  # fmt: skip
     assert prompts(records) == [
         ("001", "Stars 5 (5): Great phone, sturdy"),
@@ -89,7 +109,7 @@ def test_a_csv_table_sends_one_request_a_row_with_its_id_column_and_options_as_s
 
 
 def test_a_parquet_table_is_read_in_batches_in_row_order_with_row_numbers_as_ids(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path
 ) -> None:
     count = 1100  # more than one record batch and several row groups
     titles = [f"title {i}" if i % 7 else None for i in range(count)]
@@ -98,9 +118,7 @@ def test_a_parquet_table_is_read_in_batches_in_row_order_with_row_numbers_as_ids
         {"n": list(range(count)), "title": titles},
         row_group_size=300,
     )
-    records = sent(
-        cli, api, "--from", str(table), "--prompt", '{{ n }}: {{ title | default("untitled") }}'
-    )
+    records = sent_through(client, api, table, '{{ n }}: {{ title | default("untitled") }}')
     assert prompts(records) == [
         (str(i + 1), f"{i}: {titles[i] if titles[i] is not None else 'untitled'}")
         for i in range(count)
@@ -112,7 +130,7 @@ def test_a_parquet_table_is_read_in_batches_in_row_order_with_row_numbers_as_ids
     ["100% {{ n }}/{{ x }} {{ s }}{{ b }} %s %%", "{{ s }}", "50% of {{ n }}"],
 )
 def test_a_template_of_text_and_columns_renders_as_jinja2_renders_it(
-    cli: Cli, api: Api, tmp_path: Path, template: str
+    client: cb.Client, api: Api, tmp_path: Path, template: str
 ) -> None:
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -123,7 +141,7 @@ def test_a_template_of_text_and_columns_renders_as_jinja2_renders_it(
         "b": [True, False],
     }
     table = write_parquet(tmp_path / "t.parquet", rows)
-    records = sent(cli, api, "--from", str(table), "--prompt", template)
+    records = sent_through(client, api, table, template)
     expected = SandboxedEnvironment().from_string(template)
     assert prompts(records) == [
         (str(i + 1), expected.render({k: v[i] for k, v in rows.items()})) for i in range(2)
@@ -164,7 +182,7 @@ def test_a_jsonl_of_requests_is_refused_with_a_pointer_to_file(
 
 
 def test_a_folder_is_one_table_its_files_in_lexicographic_path_order(
-    cli: Cli, api: Api, tmp_path: Path
+    client: cb.Client, api: Api, tmp_path: Path
 ) -> None:
     folder = tmp_path / "out"
     (folder / "b").mkdir(parents=True)
@@ -173,7 +191,7 @@ def test_a_folder_is_one_table_its_files_in_lexicographic_path_order(
     write_lines(folder / "b" / "part-00000.jsonl", [{"name": "erin"}])
     (folder / "_SUCCESS").write_text("")
     (folder / ".part-00000.parquet.crc").write_text("x")
-    records = sent(cli, api, "--from", str(folder), "--prompt", "Hello {{ name }}")
+    records = sent_through(client, api, folder, "Hello {{ name }}")
     assert prompts(records) == [
         ("1", "Hello erin"),  # b/part-00000.jsonl sorts before part-00000.parquet
         ("2", "Hello alice"),
@@ -194,64 +212,64 @@ def test_a_folder_is_one_table_its_files_in_lexicographic_path_order(
     ],
 )
 def test_a_null_the_template_uses_is_refused_naming_row_and_column_and_nothing_is_sent(
-    cli: Cli, tmp_path: Path, posts: Any, scratch: Path, template: str
+    client: cb.Client, tmp_path: Path, posts: Any, scratch: Path, template: str
 ) -> None:
     table = write_lines(
         tmp_path / "t.jsonl", [{"text": "a", "tag": "x"}, {"text": "b", "tag": None}]
     )
-    result = cli(
-        "create", "--from", str(table), "--prompt", template, "--model", MODEL, exit_code=5
-    )
-    assert f"{table}: row 2: column 'tag' is null (nothing was sent)" in result.stderr
-    assert "None" not in result.stderr
+    refused = refusal(client, table, template)
+    assert refused.exit_code == 5
+    assert f"{table}: row 2: column 'tag' is null (nothing was sent)" in str(refused)
+    assert "None" not in f"{refused} {refused.hint}"
     assert posts() == []
     assert list(scratch.iterdir()) == []
 
 
 def test_a_column_the_table_lacks_is_refused_before_anything_is_sent(
-    cli: Cli, tmp_path: Path, posts: Any
+    client: cb.Client, tmp_path: Path, posts: Any
 ) -> None:
     table = write_csv(tmp_path / "r.csv", "id,review text\n1,good\n")
     for template, missing in (("{{ title }}", "'title'"), ('{{ row["review"] }}', "'review'")):
-        result = cli(
-            "create", "--from", str(table), "--prompt", template, "--model", MODEL, exit_code=2
-        )
-        assert f"{table} has no column {missing}; its columns: id, review text" in result.stderr
-    result = cli(
-        "create", "--from", str(table), "--prompt", "{{ id }}", "--id-column", "key",
-        "--model", MODEL, exit_code=2,
-    )  # fmt: skip
-    assert "has no column 'key'" in result.stderr
+        refused = refusal(client, table, template)
+        assert isinstance(refused, cb.UsageError) and refused.exit_code == 2
+        assert f"{table} has no column {missing}; its columns: id, review text" in str(refused)
+    refused = refusal(client, table, "{{ id }}", id_column="key")
+    assert refused.exit_code == 2 and "has no column 'key'" in str(refused)
     assert posts() == []
 
 
 def test_duplicate_ids_are_refused_as_the_check_refuses_them(
-    cli: Cli, tmp_path: Path, posts: Any
+    client: cb.Client, tmp_path: Path, posts: Any, logged: Any
 ) -> None:
     table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,two\na,three\n")
-    result = cli(
-        "create", "--from", str(table), "--prompt", "{{ text }}", "--id-column", "id",
-        "--model", MODEL, exit_code=5,
-    )  # fmt: skip
-    assert f"{table} (rendered):3:" in result.stderr and "custom_id" in result.stderr
+    refused = refusal(client, table, "{{ text }}", id_column="id")
+    assert isinstance(refused, cb.InputRejected) and refused.exit_code == 5
+    assert f"{table} (rendered):3:" in logged() and "custom_id" in logged()  # the problem
     assert posts() == []
 
 
-@pytest.mark.parametrize("dry_run", [False, True], ids=["create", "dry run"])
 def test_a_repeated_id_is_named_by_its_line_among_the_requests_sent(
-    cli: Cli, tmp_path: Path, posts: Any, dry_run: bool
+    client: cb.Client, tmp_path: Path, posts: Any, logged: Any
 ) -> None:
     """Rows 1 and 2 ask the same thing and are sent once: the third request sent (row 4) repeats
     the first's id, and the check names its line in the rendered requests, as for any file."""
     table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,one\nc,two\na,three\n")
+    refused = refusal(client, table, "{{ text }}", id_column="id")
+    assert refused.exit_code == 5
+    assert f'{table} (rendered):3: duplicate custom_id "a" (first on line 1)' in logged()
+    assert f"{table} (rendered) has 1 problem; nothing was uploaded" in str(refused)
+    assert posts() == []
+
+
+def test_a_repeated_id_is_named_by_a_dry_run_too(cli: Cli, tmp_path: Path, posts: Any) -> None:
+    table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,one\nc,two\na,three\n")
     result = cli(
         "create", "--from", str(table), "--prompt", "{{ text }}", "--id-column", "id",
-        "--model", MODEL, *(["--dry-run"] if dry_run else []), exit_code=5,
+        "--model", MODEL, "--dry-run", exit_code=5,
     )  # fmt: skip
     said = result.stderr
     assert f'{table} (rendered):3: duplicate custom_id "a" (first on line 1)' in said
-    tail = "" if dry_run else "; nothing was uploaded"
-    assert f"{table} (rendered) has 1 problem{tail}" in said
+    assert f"{table} (rendered) has 1 problem" in said and "nothing was uploaded" not in said
     assert posts() == []
 
 
@@ -331,7 +349,8 @@ def test_table_options_that_do_not_go_together_are_usage_errors(
 def test_retry_rounds_of_a_table_run_send_again_from_the_uploaded_requests(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The table's requests are a temporary file: a retry reads them back from the input dataset."""
+    """The table's requests are a temporary file: a retry reads them back from the input dataset.
+    (That every record succeeded is said by ``cbatch``: test_retry.py.)"""
     from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
     from tests.conftest import TEST_KEY
 
@@ -341,16 +360,13 @@ def test_retry_rounds_of_a_table_run_send_again_from_the_uploaded_requests(
     )  # fmt: skip
     table = write_csv(tmp_path / "r.csv", "text\n" + "".join(f"line {i}\n" for i in range(20)))
     monkeypatch.chdir(tmp_path)
-    with SandboxServer(settings) as server:
-        cli = Cli(server.base_url, TEST_KEY)
-        result = cli(
-            "create", "--from", str(table), "--prompt", "Say {{ text }}", "--model", MODEL,
-            "--retry-failed", "5", "--watch", "--pause", "0.05s", "-q",
-        )  # fmt: skip
-        assert "every record succeeded after" in result.stderr
-        root = result.stdout.split()[0]
-        cli("results", root, "-o", "all.jsonl", "--records")
-        cli("results", root, "-o", "table.jsonl")  # the table, answers merged across the rounds
+    with SandboxServer(settings) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
+        with nothing_printed():
+            run = client.create(cb.PromptTable(table, "Say {{ text }}"), model=MODEL)
+            run.wait(timeout=60, interval=0.1).retry(rounds=5, pause=0.05, timeout=60, interval=0.1)
+            run.results("table.jsonl")  # the table, answers merged across the rounds
+        # the records, not the table: --records has no API value
+        Cli(server.base_url, TEST_KEY)("results", run.id, "-o", "all.jsonl", "--records")
     merged = [json.loads(line) for line in (tmp_path / "all.jsonl").read_text().splitlines()]
     assert sorted(int(r["custom_id"]) for r in merged) == list(range(1, 21))
     assert all("body" in r for r in merged)
@@ -401,7 +417,7 @@ def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_p
     ],
 )
 def test_a_null_inside_a_list_or_a_struct_is_never_written_as_none(
-    cli: Cli, tmp_path: Path, posts: Any, template: str
+    client: cb.Client, tmp_path: Path, posts: Any, template: str
 ) -> None:
     table = write_parquet(
         tmp_path / "t.parquet",
@@ -410,19 +426,20 @@ def test_a_null_inside_a_list_or_a_struct_is_never_written_as_none(
             "meta": [{"k": "x", "v": "y"}, {"k": "z", "v": None}],
         },
     )
-    result = cli(
-        "create", "--from", str(table), "--prompt", template, "--model", MODEL, exit_code=5
-    )
+    refused = refusal(client, table, template)
     column = "meta" if "meta" in template else "tags"
-    assert f"{table}: row 2: column '{column}' holds a null (nothing was sent)" in result.stderr
+    assert refused.exit_code == 5
+    assert f"{table}: row 2: column '{column}' holds a null (nothing was sent)" in str(refused)
     assert posts() == []
 
 
-def test_lists_and_structs_without_nulls_stay_usable(cli: Cli, api: Api, tmp_path: Path) -> None:
+def test_lists_and_structs_without_nulls_stay_usable(
+    client: cb.Client, api: Api, tmp_path: Path
+) -> None:
     table = write_parquet(tmp_path / "t.parquet", {"tags": [["a", "b"], ["c", None]], "n": [1, 2]})
-    records = sent(
-        cli, api, "--from", str(table),
-        "--prompt", '{{ n }}: {{ tags | length }} {{ tags[0] }} {{ tags | select("defined") | join("+") }}',
+    records = sent_through(
+        client, api, table,
+        '{{ n }}: {{ tags | length }} {{ tags[0] }} {{ tags | select("defined") | join("+") }}',
     )  # fmt: skip
     assert prompts(records) == [("1", "1: 2 a a+b"), ("2", "2: 2 c c")]
 

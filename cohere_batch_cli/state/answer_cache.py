@@ -228,6 +228,13 @@ class AnswerCache:
 
     # -- a run's look-ups ------------------------------------------------------------
 
+    def holds_answers(self) -> bool:
+        """Whether the cache holds any answer: an empty one answers no look-up, so a run makes none."""
+        try:
+            return self.db.execute("SELECT 1 FROM answers LIMIT 1").fetchone() is not None
+        except sqlite3.Error as exc:
+            raise CacheUnusable(f"the answer cache {self.path} cannot be read: {exc}") from None
+
     def attach(self, db: sqlite3.Connection) -> None:
         """Attach the cache's file to ``db`` as :data:`ATTACHED` (outside a transaction), for :meth:`take_into`."""
         try:

@@ -174,6 +174,13 @@ class RequestMap:
         if s.cache:
             self._cache = _open_cache(self._reporter)
             s.cache = self._cache is not None
+            holds = None if self._cache is None else _holds_answers(self._cache, self._reporter)
+            if self._cache is not None and not holds:
+                # Empty (a first run): no look-ups, and the run is still one with the cache on.
+                # None: it cannot be read, and the run is without it.
+                s.cache = holds is not None
+                self._cache.close()
+                self._cache = None
         skip = bytearray((s.rows + 7) // 8)
         # The map is written only for a run that keeps it (a dry run or an estimate throws it
         # away): the decisions, the summary and the rows sent are the same without it.
@@ -509,6 +516,17 @@ def _line(custom_id: str, body: bytes) -> bytes:
 
 _COPY_LINES = 4096
 """Lines of the sent rows copied a write."""
+
+
+def _holds_answers(cache: AnswerCache, reporter: Reporter) -> bool | None:
+    """Whether ``cache`` holds any answer to look up; None, said as a warning, when it cannot be read."""
+    from ..state.answer_cache import CacheUnusable
+
+    try:
+        return cache.holds_answers()
+    except CacheUnusable as exc:
+        reporter.warn(f"{exc}; the table is sent without it (deleting the file is safe)")
+        return None
 
 
 def _open_cache(reporter: Reporter) -> AnswerCache | None:

@@ -175,7 +175,6 @@ _HOMES: dict[str, str] = {
     "parse_size": "units",
     "parse_duration": "units",
     "parse_moment": "units",
-    "format_duration": "units",
     "human_bytes": "units",
     "counted": "units",
 }
@@ -268,7 +267,6 @@ __all__ = [
     "find_run",
     "follow",
     "for_interruption",
-    "format_duration",
     "human_bytes",
     "input_of",
     "install_hint",
@@ -429,14 +427,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     from .tasks.table_send import TableRequests, job_input_path, table_job, table_requests_file
     from .tasks.watching import WatchSpec, follow
     from .tokens.source import FetchSettings
-    from .units import (
-        counted,
-        format_duration,
-        human_bytes,
-        parse_duration,
-        parse_moment,
-        parse_size,
-    )
+    from .units import counted, human_bytes, parse_duration, parse_moment, parse_size
     from .validate import FileReport
     from .watcher import BatchDone
 

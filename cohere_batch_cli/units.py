@@ -45,17 +45,6 @@ def parse_duration(text: str | float) -> float:
     return total
 
 
-def format_duration(seconds: float) -> str:
-    """The shortest spelling :func:`parse_duration` reads back the same (for commands we print)."""
-    if seconds >= 86400 and seconds % 86400 == 0:
-        return f"{int(seconds // 86400)}d"
-    if seconds >= 3600 and seconds % 3600 == 0:
-        return f"{int(seconds // 3600)}h"
-    if seconds >= 60 and seconds % 60 == 0:
-        return f"{int(seconds // 60)}m"
-    return f"{seconds:g}s"
-
-
 def time_span(seconds: float) -> str:
     """A wait or a time left, as a person reads it: ``45 s``, ``16 min``, ``1.5 h``."""
     if seconds < 90:

@@ -241,8 +241,7 @@ def job_command(
     """The ``cbatch jobs resume JOB ...`` that carries on with this job's watch (and ``retry``'s rounds)."""
     import shlex
 
-    from ..engine import format_duration
-    from ._options import DEFAULT_PAUSE
+    from ._options import DEFAULT_PAUSE, format_duration
     from ._watching import global_args, watch_args
 
     args = [*global_args(state), "jobs", "resume", job_id]

@@ -22,7 +22,6 @@ from ..engine import (
     MAX_INTERVAL,
     OUTAGE_LIMIT,
     PAUSE,
-    format_duration,
 )
 
 if TYPE_CHECKING:
@@ -188,6 +187,17 @@ def parse_duration(text: str) -> float:
         return seconds(text)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest spelling :func:`parse_duration` reads back the same: for the commands we print, and settings shown."""
+    if seconds >= 86400 and seconds % 86400 == 0:
+        return f"{int(seconds // 86400)}d"
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
 
 
 def parse_moment(text: str) -> datetime:

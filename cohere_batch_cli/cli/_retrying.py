@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import ExitCode
-from ..engine import format_duration
 from ._context import CliState
-from ._options import DEFAULT_PAUSE
+from ._options import DEFAULT_PAUSE, format_duration
 from ._show import show_batch
 from ._watching import global_args, watch_args
 

@@ -13,13 +13,13 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from .. import ExitCode
-from ..engine import format_duration
 from ._context import CliState
 from ._options import (
     DEFAULT_INTERVAL,
     DEFAULT_MAX_INTERVAL,
     DEFAULT_OUTAGE_LIMIT,
     DEFAULT_PROGRESS_EVERY,
+    format_duration,
 )
 
 if TYPE_CHECKING:

@@ -68,7 +68,7 @@ def _create_again(
     """The ``cbatch create --dataset ...`` that carries on after the upload, with the same watch (if any)."""
     import shlex
 
-    from ..engine import format_duration
+    from ._options import format_duration
     from ._watching import global_args, watch_args
 
     args = [

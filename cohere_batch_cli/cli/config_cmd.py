@@ -137,7 +137,8 @@ def register(app: typer.Typer) -> None:
 
           cbatch --profile ci config
         """
-        from ..engine import STATE_FILE_NAME, format_duration, mask, state_dir
+        from ..engine import STATE_FILE_NAME, mask, state_dir
+        from ._options import format_duration
 
         state = get_state(ctx)
         out = state.out.set_mode(json_out=json_out, jsonl=jsonl)

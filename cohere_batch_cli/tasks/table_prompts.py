@@ -648,7 +648,7 @@ def requests_from_table(
     keep = False
     checked = None
     try:
-        with os.fdopen(fd, "wb") as out:
+        with os.fdopen(fd, "wb", buffering=1 << 20) as out:  # a system call a MiB
             sink = CheckedWriter(out, path, run.dataset_type) if check else None
             try:
                 if requests is not None:

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import Cli
+import cohere_batch_cli as cb
 from tests.test_table_reuse import map_files, run_to_end, table_out, write_csv
 
 
 @pytest.fixture
-def kept_map(cli: Cli, sandbox: Any, tmp_path: Path) -> tuple[str, Path]:
-    """A run of a table with duplicate rows, to the end: its batch and its map."""
+def kept_map(client: cb.Client, tmp_path: Path) -> tuple[cb.Run, Path]:
+    """A run of a table with duplicate rows, to the end: its run and its map."""
     rows = [(f"r{i}", f"text {i % 4}") for i in range(10)]
-    batch, _ = run_to_end(cli, write_csv(tmp_path / "t.csv", rows))
+    run = run_to_end(client, write_csv(tmp_path / "t.csv", rows))
     (found,) = map_files()
-    return batch, found
+    return run, found
 
 
 def plans(map_file: Path) -> dict[str, list[str]]:
@@ -42,20 +41,20 @@ def assert_searched_by_index(map_file: Path) -> None:
 
 
 def test_each_chunks_look_ups_in_the_map_search_an_index_by_row(
-    kept_map: tuple[str, Path],
+    kept_map: tuple[cb.Run, Path],
 ) -> None:
     assert_searched_by_index(kept_map[1])
 
 
 def test_a_map_kept_without_indexes_gets_them_when_results_reads_it(
-    cli: Cli, kept_map: tuple[str, Path], tmp_path: Path
+    kept_map: tuple[cb.Run, Path], tmp_path: Path
 ) -> None:
-    batch, map_file = kept_map
+    run, map_file = kept_map
     with sqlite3.connect(map_file) as db:
         for name in ("requests_by_row", "reused_by_row", "answers_by_row"):
             db.execute(f"DROP INDEX {name}")
     assert any(step.startswith("SCAN reused") for step in plans(map_file)["reused"])
-    rows = table_out(cli, batch, tmp_path / "out.parquet")
+    rows = table_out(run, tmp_path / "out.parquet")
     assert [r["status"] for r in rows] == ["succeeded"] * 10
     assert [r["cached"] for r in rows] == [False] * 4 + [True] * 6
     assert_searched_by_index(map_file)

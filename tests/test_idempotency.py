@@ -89,14 +89,6 @@ def test_a_create_killed_and_run_again_makes_one_batch_and_one_dataset(
     assert made_for(sandbox, key) == ([batch_id], datasets)
 
 
-@pytest.fixture
-def client(sandbox: Any) -> Any:
-    with nothing_printed():
-        made = cb.Client(TEST_KEY, base_url=sandbox.base_url)
-    yield made
-    made.close()
-
-
 def test_the_same_key_with_another_request_is_refused_naming_each_field_that_differs(
     client: cb.Client, sandbox: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +32,6 @@ def test_the_capture_sees_a_write_to_either_descriptor() -> None:
         os.write(2, b"leak")
     with pytest.raises(AssertionError, match="fd 1"), nothing_printed():
         print("leak", flush=True)
-
-
-@pytest.fixture
-def client(sandbox: Any) -> Iterator[cb.Client]:
-    with nothing_printed():
-        made = cb.Client(TEST_KEY, base_url=sandbox.base_url)
-    yield made
-    made.close()
 
 
 def test_a_file_run_end_to_end_reports_to_callbacks_and_logging_and_prints_nothing(

@@ -9,27 +9,17 @@ nothing reaches file descriptors 1 and 2.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import cohere_batch_cli as cb
-from tests.conftest import TEST_KEY
 from tests.sandbox.sandbox_client import Api
 from tests.support.quiet import nothing_printed
 
 CHAT = "command-r-08-2024"
 EMBED = "embed-english-v3.0"
-
-
-@pytest.fixture
-def client(sandbox: Any) -> Iterator[cb.Client]:
-    with nothing_printed():
-        made = cb.Client(TEST_KEY, base_url=sandbox.base_url)
-    yield made
-    made.close()
 
 
 def test_an_embed_table_run_gives_every_row_its_vectors_in_the_tables_order(

@@ -212,7 +212,7 @@ def _acquire(path: Path, what: str, wait: float) -> IO[str] | None:
             waited = f" (waited {wait:g} s)" if wait > 0 else ""
             raise RunBusy(
                 f"{what} is being sent by another cbatch on this machine ({holder.describe()}){waited}",
-                hint="wait for it to end, or add --wait-lock DURATION to wait for it",
+                hint="wait for it to end and try again (on the command line, --wait-lock DURATION waits for it)",
             ) from None
         break
     try:

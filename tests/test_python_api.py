@@ -403,3 +403,45 @@ def test_a_batch_is_made_from_a_dataset_by_its_id_a_prefix_or_its_name(
     assert by_id.name == dataset_id and by_prefix.name == "again" and by_name.name == named
     assert answers == ["r-0", "r-1", "r-2"]
     assert any(dataset_id in record.getMessage() for record in caplog.records)  # the match, logged
+
+
+def test_a_job_stopped_while_sending_is_resumed_and_no_part_is_sent_twice(
+    sandbox: Any, client: cb.Client, tmp_path: Path
+) -> None:
+    """``jobs resume`` through the API: the parts not sent are sent, the ones sent are kept.
+
+    The first call stops as a kill would, as part 2's upload starts: part 1 is
+    sent, part 2 recorded as uploading, part 3 only planned.
+    """
+    requests = write_jsonl(tmp_path / "stopped-job.jsonl", chat_records(9, fail={4}))
+
+    def stop_at_part_2(event: cb.Event) -> None:
+        if event.kind == "step_started" and event.description == "uploading part 2 of 3":
+            raise KeyboardInterrupt
+
+    with nothing_printed():
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_at_part_2) as first:
+            with pytest.raises(KeyboardInterrupt):
+                first.create_job(requests, model=MODEL, split=cb.Split(max_records=3))
+        (recorded,) = client.jobs()
+        job = client.job(recorded.id)
+        stopped = (job.status, len(job.parts()))
+        assert job.resume() is job
+        sent = job.status
+        job.wait(timeout=60, interval=0.1)
+        ended = (job.status, job.records_total, job.succeeded, job.failed)
+        again = [part.id for part in job.resume().parts()]  # every part sent: nothing is
+        batches = [b for b in client._api.iter_batches() if f"[job {job.id} " in b.name]
+        datasets = [
+            d.name
+            for d in client._api.iter_datasets()
+            if job.id in d.name and d.dataset_type.endswith("-input")
+        ]
+    assert stopped[0] == "sending" and stopped[1] <= 1
+    assert sent in ("running", "completed")
+    assert ended == ("completed", 9, 8, 1)
+    assert sorted(b.name for b in batches) == [
+        f"stopped-job [job {job.id} part {n}]" for n in (1, 2, 3)
+    ]
+    assert sorted(again) == sorted(b.id for b in batches)
+    assert len(datasets) == len(set(datasets)) == 3  # part 2's upload started once, made once

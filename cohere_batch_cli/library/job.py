@@ -3,11 +3,14 @@
 ``client.create_job(file, ...)`` is ``cbatch jobs create``: the input is
 checked and cut at record boundaries, its plan written to this machine's
 state store, and each part sent through the send engine (:mod:`..tasks.jobs`).
-A :class:`Job` is the handle on it: :meth:`Job.wait` follows every part still
-running in one watch (the watch task, as ``cbatch jobs watch``), and
-:meth:`Job.results` and :meth:`Job.records` read every part and every retry
-attempt as one file, one record per ``custom_id`` (the one results entry
-point). Nothing prints: the client's reporter logs and calls back.
+A :class:`Job` is the handle on it: :meth:`Job.resume` sends the parts not
+sent yet (the send engine again, as ``cbatch jobs resume``), :meth:`Job.wait`
+follows every part still running in one watch (the watch task, as ``cbatch
+jobs watch``), :attr:`Job.status` and the counts beside it are ``cbatch jobs
+get``'s view of the job, and :meth:`Job.results` and :meth:`Job.records` read
+every part and every retry attempt as one file, one record per ``custom_id``
+(the one results entry point). Nothing prints: the client's reporter logs and
+calls back.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ class Job:
         self._record = record
         self._store = store
         self._path = path
+        self._seen: JobView | None = None
+        """The job as last read (:meth:`refresh`); None: read it on first use."""
 
     def __repr__(self) -> str:
         return f"Job(id={self.id!r}, name={self.name!r}, parts={self._record.parts})"
@@ -56,6 +61,37 @@ class Job:
     @property
     def model(self) -> str:
         return self._record.model
+
+    @property
+    def status(self) -> str:
+        """Where the job stands, as ``cbatch jobs get`` says it, when last read (:meth:`refresh` reads it again).
+
+        ``splitting`` (stopped while its input was cut), ``sending`` (parts not
+        all created: :meth:`resume` sends them), ``running``, then how every
+        part ended: ``completed``, ``failed`` (a part failed) or ``canceled``.
+        Read on first use, and again after :meth:`wait` and :meth:`parts`.
+        """
+        return self._last().status
+
+    @property
+    def records_total(self) -> int:
+        """The records of the job's input, every part's together."""
+        return self._last().records
+
+    @property
+    def succeeded(self) -> int:
+        """Records that succeeded in some attempt of their part (a retry's successes count), when last read."""
+        return self._last().succeeded
+
+    @property
+    def failed(self) -> int:
+        """Records whose newest attempt failed (earlier failures that a retry sent again are not counted), when last read."""
+        return self._last().failed
+
+    def refresh(self) -> Job:
+        """Read the job again: its record here and every part's batches (one scan of the batch list); returns this job."""
+        self._view()
+        return self
 
     def parts(self) -> list[Run]:
         """Each part's newest attempt, in part order, as read now (a part not yet created is left out)."""
@@ -95,6 +131,43 @@ class Job:
             self._store.set_job_step(self.id, "done")
         return self
 
+    def resume(self, file: str | os.PathLike[str] | None = None) -> Job:
+        """``cbatch jobs resume --no-watch``: send the parts not sent yet; returns this job.
+
+        A job whose sending stopped (the process killed, a part's upload or
+        create refused, the input missing) is carried on by the send engine
+        that started it: each part not created yet is looked for on the API by
+        its name first, so a part an earlier call (or another machine) made is
+        kept, never made twice, and the rest is uploaded and created. A job
+        stopped while its input was cut is cut first. ``file`` is the job's
+        input when it is no longer where the job was made from (its size must
+        be the checked input's, and its bytes are compared as each part is
+        read: :class:`~cohere_batch_cli.errors.InputRejected` when they are
+        not, nothing of them sent). A job with every part
+        sent sends nothing; a canceled one raises
+        :class:`~cohere_batch_cli.errors.NotReady`. :meth:`wait` follows the parts.
+        """
+        import dataclasses
+
+        from ..tasks.jobs import input_of, send_parts
+
+        given = None if file is None else Path(os.fspath(file))
+        record = self._store.job(self.id) or self._record
+        path = input_of(record, given)
+        options = dataclasses.replace(
+            self._client._job_options(
+                record.label, record.model, record.max_records, record.max_bytes
+            ),
+            dataset_type=record.dataset_type,
+        )
+        send_parts(
+            self._client._api, record, self._client._reporter, self._store, options, path=path
+        )
+        self._record = self._store.job(self.id) or record
+        self._path = path or self._path
+        self._seen = None
+        return self
+
     def retry(
         self,
         *,
@@ -127,6 +200,7 @@ class Job:
         )  # fmt: skip
         if outcome.exit_code not in (ExitCode.OK, ExitCode.RECORDS_FAILED, ExitCode.BATCH_FAILED):
             raise_for(outcome.exit_code, f"job {self.id}", timeout, while_="retried")
+        self._seen = None
         if outcome.left:
             reporter.warn(
                 f"{outcome.left:,} records of job {self.id} still fail after the last round"
@@ -164,9 +238,15 @@ class Job:
             if refused is not None:
                 self._client._reporter.warn(f"{batch_id}: not cancelled: {refused}")
         self._record = self._store.job(self.id) or self._record
+        self._seen = None
 
     def _view(self) -> JobView:
+        """The job read now: ``cbatch jobs get``'s view (its status and counts are computed there, once)."""
         from ..tasks.jobs import job_view
 
         self._record = self._store.job(self.id) or self._record
-        return job_view(self._client._api, self._record, self._store)
+        self._seen = job_view(self._client._api, self._record, self._store)
+        return self._seen
+
+    def _last(self) -> JobView:
+        return self._seen if self._seen is not None else self._view()

@@ -10,6 +10,7 @@ a range, the file written and read back.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -117,3 +118,37 @@ def test_rows_read_so_far_are_looked_up(tmp_path: Path, small_spill: None) -> No
     assert seen == 50
     assert placed.records_at([1, 49]) == {1: record(1), 49: record(49)}  # after the last one too
     placed.close()
+
+
+def test_a_disk_that_fills_up_under_the_spill_is_a_local_write_error(
+    tmp_path: Path, small_spill: None
+) -> None:
+    import subprocess
+
+    from cohere_batch_cli.errors import LocalWriteError
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"mounting a tmpfs needs root: {mounted.stderr.strip()}")
+    try:
+        work = disk / "parts"
+        work.mkdir()
+        records = [record(n, "x" * 2000) for n in range(100)]  # 200 KB into 64 KB
+        placed = order.in_table_order(iter(records), None, work)
+        with pytest.raises(LocalWriteError) as raised:
+            list(placed)
+        placed.close()
+        assert str(raised.value) == (
+            f"cannot write the file that puts records in the table's order in {disk}: "
+            "No space left on device"
+        )
+        assert os.listdir(work) == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

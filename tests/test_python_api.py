@@ -235,6 +235,28 @@ def test_a_retry_sends_only_what_failed_and_the_newest_attempt_holds_every_recor
     assert failed == ["r-1", "r-4"]  # the sandbox fails these every time
 
 
+def test_a_retry_of_a_batch_still_running_waits_for_it_first(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """As ``cbatch retry --watch``: the batch is watched to its end, then what failed is sent again."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    queued = SandboxSettings(
+        data_dir=tmp_path_factory.mktemp("queued"), port=0, queue_delay=1.0,
+        records_per_second=2000.0, validation_delay=0.0,
+    )  # fmt: skip
+    requests = write_jsonl(tmp_path / "early.jsonl", chat_records(4, fail={2}))
+    heard: list[cb.Event] = []
+    with SandboxServer(queued) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
+        with nothing_printed():
+            run = client.create(requests, model=MODEL)
+            newest = run.retry(rounds=1, interval=0.1, timeout=60, on_progress=heard.append)
+    assert not run.status.is_terminal  # as created: the retry did not refuse it
+    ended = [e.batch_id for e in heard if e.kind == "batch_done"]
+    assert ended == [run.id, newest.id]  # the batch waited for, then its retry
+    assert newest.name == f"early [retry 1 of {run.id}]" and newest.batch.num_records == 1
+
+
 def test_a_job_of_parts_waited_retried_and_read_as_one(
     client: cb.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -181,7 +181,8 @@ class Job:
         """``cbatch jobs retry --rounds N``: what failed in every part sent again, watched together, again.
 
         As :meth:`Run.retry <cohere_batch_cli.library.run.Run.retry>` for each
-        part, with one watch of every retry of a round; records still failing
+        part (parts still running are waited for first), with one watch of
+        every retry of a round; records still failing
         after the last round are logged, not raised. A table job with an
         answer schema sends its invalid answers again with the failures, or
         alone with ``only_invalid=True`` (``cbatch jobs retry --invalid``).

@@ -116,11 +116,13 @@ class Run:
     ) -> Run:
         """Send again the records that failed or never came back, wait, and again, ``rounds`` times at most.
 
-        ``cbatch retry --rounds N --watch``: each attempt is a new batch named
-        after this one (``NAME [retry 1 of ID]``), made only from what still
-        fails, and waited for before the next; the rounds stop once every
-        record succeeded. ``rounds`` counts the retries the API holds, so a
-        call stopped midway and made again makes only the rest. ``pause`` is
+        ``cbatch retry --rounds N --watch``: a batch still running (this one,
+        or its newest attempt) is waited for first, within ``timeout``; each
+        attempt is a new batch named after this one (``NAME [retry 1 of
+        ID]``), made only from what still fails, and waited for before the
+        next; the rounds stop once every record succeeded. ``rounds`` counts
+        the retries the API holds, so a call stopped midway and made again
+        makes only the rest. ``pause`` is
         the wait before the second round in seconds (default 30), doubled
         before each round after. Returns the newest attempt: its
         :meth:`results` and :meth:`records` hold one record per ``custom_id``
@@ -128,8 +130,9 @@ class Run:
         not an exception (they are logged; the newest attempt's counts say
         how many); a ``timeout`` running out first raises
         :class:`~cohere_batch_cli.errors.WaitTimeout`, the attempt in flight
-        left running. Raises :class:`~cohere_batch_cli.errors.NotReady` when
-        there is no output to retry from yet.
+        left running. Raises :class:`~cohere_batch_cli.errors.NotReady` when an
+        ended attempt's output cannot be read to select from (its dataset
+        failed validation).
 
         A run with an answer schema (:class:`~cohere_batch_cli.library.sources.PromptTable`'s
         ``schema``) counts an answer that is not JSON or breaks the schema as

@@ -43,7 +43,7 @@ import os
 import shutil
 import sqlite3
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -148,21 +148,27 @@ class RequestMap:
             self._lines = open(self._lines_path, "wb", buffering=_BUFFER)  # noqa: SIM115 - closed by finish()
             self._keys = _KeyPages(self._folder)
 
-    def add(self, custom_id: str, text: bytes) -> None:
-        """The next row's request, its body as its canonical JSON (rows from 0, in the table's order)."""
-        line = _line(custom_id, text)
+    def add(self, custom_ids: Sequence[str], texts: Sequence[bytes]) -> None:
+        """The next rows' requests, each body as its canonical JSON (rows from 0, in the table's order).
+
+        A few hundred rows a call: one write of their lines, one loop over their keys.
+        """
+        lines = b"".join(
+            [_line(custom_id, text) for custom_id, text in zip(custom_ids, texts, strict=True)]
+        )
         s = self.summary
         if self._keys is None:  # --no-dedupe: every row a request of its own
             assert self._out is not None
-            self._out.write(line)
-            s.rows += 1
-            s.distinct += 1
-            s.sent += 1
+            self._out.write(lines)
+            s.rows += len(texts)
+            s.distinct += len(texts)
+            s.sent += len(texts)
             return
         assert self._lines is not None
-        self._lines.write(line)
-        self._keys.add(self._key(text), s.rows)
-        s.rows += 1
+        self._lines.write(lines)
+        key = self._key
+        self._keys.add([key(text) for text in texts], s.rows)
+        s.rows += len(texts)
 
     def finish(self) -> Summary:
         """Decide which rows are sent, write them, and keep the map; the summary of every row."""
@@ -443,11 +449,15 @@ class _KeyPages:
         self._db: sqlite3.Connection | None = None
         self._page = 0
 
-    def add(self, key: bytes, row: int) -> None:
-        bucket = key[0]
-        self._keys[bucket] += key
-        self._rows[bucket].append(row)
-        self._waiting += 1
+    def add(self, keys: list[bytes], row: int) -> None:
+        """The keys of rows ``row``, ``row + 1``, ... in order."""
+        pages, rows = self._keys, self._rows
+        for key in keys:
+            bucket = key[0]
+            pages[bucket] += key
+            rows[bucket].append(row)
+            row += 1
+        self._waiting += len(keys)
         if self._waiting >= KEYS_IN_MEMORY:
             self._spill()
 

@@ -538,6 +538,10 @@ class _EmbedRows:
         return text
 
 
+_HANDED = 512
+"""Rows rendered before their requests are handed on together (:meth:`.RequestMap.add`)."""
+
+
 def render_requests(
     run: TableSpec, out: Any, reporter: Reporter, requests: RequestMap | None = None
 ) -> int:
@@ -553,6 +557,8 @@ def render_requests(
     if run.id_column is not None:
         needed.add(run.id_column)
     number = 0
+    ids: list[str] = []
+    texts: list[bytes] = []  # the requests not yet handed to ``requests``, a few hundred at a time
     for file in table_files(run.table):
         with open_table_file(file) as reader:
             _refuse_missing(file.path, reader.columns, needed)
@@ -572,7 +578,11 @@ def render_requests(
                         )
                     custom_id = str(given)
                 if requests is not None:
-                    requests.add(custom_id, rows.canonical(row, columns, known, path, number))
+                    ids.append(custom_id)
+                    texts.append(rows.canonical(row, columns, known, path, number))
+                    if len(texts) == _HANDED:
+                        requests.add(ids, texts)
+                        ids, texts = [], []
                     continue
                 request = {
                     "custom_id": custom_id,
@@ -580,6 +590,9 @@ def render_requests(
                 }
                 line = json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n"
                 out.write(line.encode())
+    if texts:
+        assert requests is not None
+        requests.add(ids, texts)
     if number == 0:
         raise InputRejected(f"{run.table} has no rows: nothing to send")
     if requests is None:

@@ -369,3 +369,60 @@ def test_a_table_job_stopped_by_its_timeout_is_resumed_from_its_kept_requests(
         cli("jobs", "results", job_id, "--records", "-o", "all.jsonl")  # records, not the table
     rows = read_jsonl(tmp_path / "all.jsonl")
     assert sorted(int(r["custom_id"]) for r in rows) == list(range(1, 13))
+
+
+# -- stopped between its upload and its create -------------------------------------------------
+
+
+def test_a_table_run_stopped_after_its_upload_names_no_carry_on_it_would_not_keep(
+    sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A table's requests are a temporary file of the run's: nothing finds their upload again, and a
+    ``create --dataset`` of it would be a plain batch whose results are records, not the table. So the
+    line names the dataset left and says the run is not carried on from it (issue: it said the same
+    command run again "uses it (it uploads nothing)", and then uploaded the requests again)."""
+    import logging
+
+    from tests.conftest import TEST_KEY
+
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
+    write_csv(tmp_path / "docs.csv", DOCS)
+
+    def stop_after_upload(event: cb.Event) -> None:
+        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
+            raise KeyboardInterrupt  # as Ctrl-C between the upload and the create
+
+    with nothing_printed():
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:
+            with pytest.raises(KeyboardInterrupt):
+                first.create(cb.PromptTable("docs.csv", "Sum up: {{ text }}"), model=CHAT)
+    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
+    assert said.startswith("stopped after the upload, before the batch was created: dataset ")
+    assert said.endswith(
+        "holds the requests of docs.csv; a table run is not carried on from its upload: the same "
+        "create run again renders and uploads its requests afresh (one made with an idempotency key "
+        "carries on instead)"
+    )
+
+
+def test_a_table_create_out_of_time_before_its_create_offers_no_create_dataset(
+    tmp_path: Path,
+) -> None:
+    """``create --from --watch --timeout`` ran out while the requests' dataset was validated: the hint
+    is not ``create --dataset`` (that batch's results would be records, not the table)."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    settings = SandboxSettings(data_dir=tmp_path / "sb", port=0, validation_delay=1.0)
+    table = write_csv(tmp_path / "docs.csv", DOCS)
+    with SandboxServer(settings) as server:
+        out_of_time = Cli(server.base_url, TEST_KEY)(
+            "create", "--from", str(table), "--prompt", "Sum up: {{ text }}", "--model", CHAT,
+            "--watch", "--plain", "--timeout", "0.3s", exit_code=ExitCode.TIMEOUT,
+        )  # fmt: skip
+    assert "--dataset" not in out_of_time.stderr
+    assert out_of_time.stderr.splitlines()[-1].endswith(
+        "no batch was created; a table run is not carried on from its upload: the same create run "
+        "again renders and uploads its requests afresh (one made with an idempotency key carries "
+        "on instead)"
+    )

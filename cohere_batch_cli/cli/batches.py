@@ -386,7 +386,9 @@ def register(app: typer.Typer) -> None:
                 label=table.label if table is not None else None, max_cost=max_cost,
                 max_input_tokens=max_input_tokens, context_check=context_check, strict_context=strict_context,
                 tokenizer=tokenizer, wait_lock=wait_lock,
-                carry_on=lambda dataset_id: _create_again(
+                carry_on=None
+                if table is not None  # a table run's upload is not carried on from (send_file.py)
+                else lambda dataset_id: _create_again(
                     state, dataset_id, model, label, spec, retry, watch=watch
                 ),
                 key=key_options(idempotency_key, table),

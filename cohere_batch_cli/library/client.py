@@ -146,8 +146,9 @@ class Client:
         the requests locally, records that cannot fit the model's context
         included, before a byte is sent
         (:class:`~cohere_batch_cli.errors.InputRejected`). It is the command
-        line's send engine: a create stopped after its upload is carried on by
-        the same call again, which uploads nothing. The batch is queued when
+        line's send engine: a create from a file stopped after its upload is
+        carried on by the same call again, which uploads nothing (a table's,
+        only under an ``idempotency_key``). The batch is queued when
         this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
         follows it.
 

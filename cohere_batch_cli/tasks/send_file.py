@@ -102,7 +102,7 @@ def create_from_file(
     (``--timeout``, the command's one clock) bounds the validation too. A stop
     between the upload and the create (Ctrl-C, a signal, the deadline) says
     which dataset holds the file: the same command run again takes it,
-    uploading nothing.
+    uploading nothing (a table's requests excepted: :data:`TABLE_NOT_CARRIED_ON`).
     """
     with send_lock(spec):
         return _send(client, spec, reporter, watching)
@@ -249,18 +249,32 @@ def _send(
             validated(client, dataset, reporter)
     except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: say what the upload left
         if steps.uploads:
-            dataset = steps.uploads[-1]
-            if spec.key is not None:
-                again = f"; {KEYED_CARRY_ON} it (it uploads nothing)"
-            else:
-                again = "; the same command run again uses it (it uploads nothing)"
-                again += f", and so does: {spec.carry_on(dataset)}" if spec.carry_on else ""
             reporter.info(
                 "stopped after the upload, before the batch was created: "
-                f"dataset {dataset} holds the file{again}"
+                + _left_behind(spec, steps.uploads[-1])
             )
         raise
     return Sent(sending.create(client, None, part, steps, dataset, reporter), dataset)
+
+
+TABLE_NOT_CARRIED_ON = (
+    "a table run is not carried on from its upload: the same create run again renders and "
+    "uploads its requests afresh (one made with an idempotency key carries on instead)"
+)
+"""Why a table run stopped before its create names no command that carries on. Its requests are a
+temporary file of that run's, so nothing finds their upload again; and a batch made from the dataset
+(``create --dataset``) would be a plain batch, whose results are records, not the table."""
+
+
+def _left_behind(spec: SendSpec, dataset: str) -> str:
+    """What a send stopped between its upload and its create left, and what goes on from it."""
+    if spec.key is not None:
+        return f"dataset {dataset} holds the file; {KEYED_CARRY_ON} it (it uploads nothing)"
+    if spec.source is not None:
+        return f"dataset {dataset} holds the requests of {spec.source.name}; {TABLE_NOT_CARRIED_ON}"
+    again = "; the same command run again uses it (it uploads nothing)"
+    again += f", and so does: {spec.carry_on(dataset)}" if spec.carry_on else ""
+    return f"dataset {dataset} holds the file{again}"
 
 
 def _validated_in_time(
@@ -274,6 +288,8 @@ def _validated_in_time(
 
     if spec.key is not None:
         hint: str | None = f"{KEYED_CARRY_ON} dataset {dataset} (it uploads nothing)"
+    elif spec.source is not None:
+        hint = TABLE_NOT_CARRIED_ON
     else:
         hint = f"carry on with: {spec.carry_on(dataset)}" if spec.carry_on is not None else None
     try:

@@ -69,7 +69,7 @@ def test_a_file_run_end_to_end_reports_to_callbacks_and_logging_and_prints_nothi
     assert upload.bytes_done == upload.bytes_total == requests.stat().st_size
     # the file and the stream hold the same records, the failed one among them
     lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
-    assert (summary.records_written, summary.succeeded, summary.failed) == (12, 11, 1)
+    assert (summary.written, summary.succeeded, summary.failed) == (12, 11, 1)
     assert sorted(r["custom_id"] for r in lines) == sorted(f"r-{i}" for i in range(12))
     assert sorted(records, key=lambda r: r["custom_id"]) == sorted(
         lines, key=lambda r: r["custom_id"]
@@ -114,7 +114,7 @@ def test_a_table_run_with_a_schema_end_to_end(
     assert [row["id"] for row in rows] == ["r1", "r2", "r3"]  # the table's rows, in its order
     assert all(row["status"] == "succeeded" for row in rows)
     assert {row["sentiment"] for row in rows} <= {"positive", "negative"}
-    assert summary.records_written == 3
+    assert summary.written == 3
     logged = [r.getMessage() for r in caplog.records]
     assert any(
         m.startswith(f"read 3 rows of reviews.csv, the answers of batch {run.id} (") for m in logged
@@ -277,7 +277,7 @@ def test_a_job_of_parts_waited_retried_and_read_as_one(
     assert [p.batch.num_records for p in parts] == [4, 4, 2]
     assert all(f"[job {job.id} part " in p.name for p in parts)
     assert [p.name.endswith("retry 1]") for p in retried] == [True, True, False]  # part 3 all ok
-    assert summary.records_written == 10 and summary.failed == 2
+    assert summary.written == 10 and summary.failed == 2
     assert sorted(r["custom_id"] for r in records) == sorted(f"r-{i}" for i in range(10))
     assert failed == ["r-2", "r-7"]
     logged = [r.getMessage() for r in caplog.records]
@@ -330,7 +330,7 @@ def test_one_client_serves_runs_from_several_threads(
     def one_run(number: int) -> int:
         requests = write_jsonl(tmp_path / f"worker-{number}.jsonl", chat_records(3 + number))
         run = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1)
-        return run.results(tmp_path / f"worker-{number}.out.jsonl").records_written
+        return run.results(tmp_path / f"worker-{number}.out.jsonl").written
 
     with nothing_printed(), ThreadPoolExecutor(max_workers=3) as pool:
         written = list(pool.map(one_run, range(3)))

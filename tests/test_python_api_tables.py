@@ -54,7 +54,7 @@ def test_an_embed_table_run_gives_every_row_its_vectors_in_the_tables_order(
         assert len(row["embeddings_float"]) == 1 and len(row["embeddings_float"][0]) == 1024
         assert len(row["embeddings_int8"]) == 1 and len(row["embeddings_int8"][0]) == 1024
     written = [json.loads(line) for line in (tmp_path / "vectors.jsonl").read_text().splitlines()]
-    assert [r["id"] for r in written] == ["d1", "d2", "d3"] and summary.records_written == 3
+    assert [r["id"] for r in written] == ["d1", "d2", "d3"] and summary.written == 3
     for line, row in zip(written, rows, strict=True):  # the same vectors (Parquet's float32)
         assert line["embeddings_float"][0] == pytest.approx(row["embeddings_float"][0], rel=1e-6)
 
@@ -150,3 +150,29 @@ def test_a_keyed_table_job_called_again_is_the_same_job_and_another_prompt_is_re
 
     kept = list((state_dir()[0] / "table-jobs").iterdir())
     assert len(kept) == 1, f"each call again left a copy of the table's requests: {kept}"
+
+
+def test_a_table_runs_summary_counts_records_and_rows_apart(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    """Rows that ask the same thing are sent once: the summary's record counts are the API's, its rows the file's."""
+    table = tmp_path / "asks.csv"
+    table.write_text("q\nsame\nsame\nfails [[sandbox:fail]]\nother\n")
+    with nothing_printed():
+        run = client.create(cb.PromptTable(table, "Answer: {{ q }}"), model=CHAT)
+        run.wait(timeout=60, interval=0.1)
+        whole = run.results(tmp_path / "asks.out.csv")
+        failed = run.results(tmp_path / "asks.failed.csv", failed_only=True)
+    assert run.batch.num_records == 3  # "same" sent once
+    assert (whole.records_total, whole.succeeded, whole.failed) == (3, 2, 1)  # records
+    assert whole.written == 4 and whole.rows is not None  # rows
+    rows = whole.rows
+    assert (rows.written, rows.table_rows, rows.answered, rows.failed, rows.shared) == (
+        4,
+        4,
+        3,
+        1,
+        1,
+    )
+    assert (failed.records_total, failed.failed, failed.written) == (3, 1, 1)
+    assert failed.rows is not None and (failed.rows.written, failed.rows.table_rows) == (1, 4)

@@ -190,7 +190,7 @@ def test_every_custom_id_once_and_in_order_across_concurrent_parts(
     assert got == [r["custom_id"] for recs in per_part for r in recs]
     failed = sum(1 for recs in per_part for r in recs if r["error"])
     assert summary == ResultsSummary(
-        records_written=len(got),
+        written=len(got),
         records_total=len(got),
         failed=failed,
         succeeded=len(got) - failed,
@@ -271,7 +271,7 @@ def test_failed_only_keeps_only_errors_but_counts_everything(
     got = read_jsonl(out)
     assert [r["custom_id"] for r in got] == ["f-0003", "f-0007", "g-0003", "g-0007"]
     assert all("error" in r and "body" not in r for r in got)
-    assert (summary.records_written, summary.records_total, summary.failed, summary.succeeded) == (
+    assert (summary.written, summary.records_total, summary.failed, summary.succeeded) == (
         4,
         16,
         4,
@@ -590,7 +590,7 @@ def test_memory_stays_flat_for_a_large_output(
     finally:
         tracemalloc.stop()
     size = out.stat().st_size
-    assert summary.records_written == 32_000
+    assert summary.written == 32_000
     assert size > 18_000_000
     assert peak < 3_000_000, f"peak {peak:,} bytes for {size:,} bytes of output"
 

@@ -155,7 +155,7 @@ def test_chat_output_as_parquet_has_typed_columns(
     parts = serve(server, [chat("c0", "hello"), failure("c1")], [chat("c2", "", tools=calls)])
     out = tmp_path / "chat.parquet"
     summary = download_results(parts, out, fmt="parquet", http=http)
-    assert (summary.records_written, summary.failed, summary.warnings) == (3, 1, ())
+    assert (summary.written, summary.failed, summary.warnings) == (3, 1, ())
     table = pq.read_table(out)
     assert table.schema == CHAT_SCHEMA
     rows = table.to_pylist()
@@ -253,7 +253,7 @@ def test_join_failed_only_and_chosen_columns_together(
     summary = download_results(
         parts, out, fmt="parquet", http=http, join=requests, failed_only=True, table=options
     )
-    assert (summary.records_written, summary.records_total) == (2, 3)
+    assert (summary.written, summary.records_total) == (2, 3)
     table = pq.read_table(out)
     assert table.schema.names == [
         *CHAT_SCHEMA.names,

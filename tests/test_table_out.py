@@ -79,7 +79,7 @@ def test_a_csv_table_comes_back_in_its_row_order_with_answer_columns(
     table = write_csv(tmp_path / "reviews.csv", rows_in_order())
     summary = results(run_table(client, table, id_column="code"), tmp_path / out)
     assert summary.rows is not None
-    assert (summary.rows.rows, summary.rows.answered, summary.rows.failed) == (ROWS, ROWS, 0)
+    assert (summary.rows.written, summary.rows.answered, summary.rows.failed) == (ROWS, ROWS, 0)
     said = f"wrote {ROWS} rows of reviews.csv to {tmp_path / out} ({ROWS} answered, 0 failed"
     assert said in logged()
     got = read_back(tmp_path / out)
@@ -307,7 +307,7 @@ def test_a_table_job_writes_its_table_across_its_parts_and_retries(
     job_id = job.id
     summary = results(job, tmp_path / "all.parquet")
     assert summary.rows is not None
-    assert (summary.rows.rows, summary.rows.answered, summary.rows.failed) == (8, 8, 0)
+    assert (summary.rows.written, summary.rows.answered, summary.rows.failed) == (8, 8, 0)
     assert "wrote 8 rows of r.csv" in logged() and "(8 answered, 0 failed, 0 missing)" in logged()
     got = pq.read_table(tmp_path / "all.parquet").to_pylist()
     assert [r["text"] for r in got] == texts

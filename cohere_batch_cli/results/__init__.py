@@ -112,12 +112,26 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ResultsSummary:
-    """What a download wrote; ``count_mismatch`` and ``warnings`` are sentences to warn with."""
+    """What a download read and wrote; ``count_mismatch`` and ``warnings`` are sentences to warn with.
 
-    records_written: int
+    Two units, never mixed in one field: ``records_total``, ``succeeded`` and
+    ``failed`` count the run's result records (the API's answers, one a
+    request sent), ``written`` counts what the file holds. For a run of
+    requests that is records too; for a table run it is the table's rows,
+    and ``rows`` says what they got: a table whose rows asked the same thing
+    twice holds more rows than records were sent.
+    """
+
+    written: int
+    """What the file holds (or the stream gave): records, or for a table run the table's rows
+    (``failed_only``: the failed ones)."""
     records_total: int
+    """The result records read, every one, whatever ``failed_only`` kept."""
     failed: int
+    """Of ``records_total``, the records with an error."""
     succeeded: int
+    """Of ``records_total``, the records with a reply (for a table run, a reply that breaks the
+    answer schema too: ``rows.invalid`` counts those rows)."""
     count_mismatch: str | None = None
     warnings: tuple[str, ...] = ()
     """Parts holding another number of records than they say, bodies that are not JSON, join gaps."""
@@ -125,7 +139,7 @@ class ResultsSummary:
     link_refreshes: int = 0
     """How many times the dataset was read again because storage refused expired links."""
     rows: RowCounts | None = None
-    """A table run's table written again: what its rows came to (said instead of the records)."""
+    """A table run's table written again: its rows, by what each got (None: a run of requests)."""
 
 
 def download_results(
@@ -252,7 +266,7 @@ def fetch_and_write(
     mismatch, join_warnings = reconcile(reported, counts.total, counts.failed, report)
     warnings.extend(join_warnings)
     return ResultsSummary(
-        records_written=counts.written,
+        written=counts.written,
         records_total=counts.total,
         failed=counts.failed,
         succeeded=counts.total - counts.failed,

@@ -29,17 +29,21 @@ class RowCounts:
     """The rows of a table run's table, by what each got: the line ``results`` ends with."""
 
     table: str
-    rows: int
+    """The table, as messages name it."""
+    written: int
     """Rows written (all of them, or the ones ``--failed-only`` keeps)."""
     table_rows: int
-    """Rows in the table; the counts below are of these."""
+    """Rows in the table; the counts below are of these, and add up to it."""
     answered: int
     """Rows whose answer is usable: succeeded, and valid for a schema."""
     invalid: int
+    """Rows whose answer breaks the answer schema (the API counted its record a success)."""
     failed: int
+    """Rows whose request failed."""
     missing: int
+    """Rows with no answer in the results at all."""
     shared: int = 0
-    """Rows not sent that took another row's answer or the answer cache's."""
+    """Of the rows above, those not sent that took another row's answer or the answer cache's."""
 
     def sentence(self, where: str, *, read: str | None = None) -> str:
         """``wrote 6 rows of t.csv to out.parquet (5 answered, 1 failed, 0 missing)``.
@@ -51,10 +55,10 @@ class RowCounts:
         if self.invalid:
             parts.append(f"{self.invalid:,} invalid")
         parts += [f"{self.failed:,} failed", f"{self.missing:,} missing"]
-        if self.rows == self.table_rows:
-            what = f"{self.rows:,} row{'' if self.rows == 1 else 's'} of {self.table}"
+        if self.written == self.table_rows:
+            what = f"{self.written:,} row{'' if self.written == 1 else 's'} of {self.table}"
         else:
-            what = f"{self.rows:,} of the {self.table_rows:,} rows of {self.table}"
+            what = f"{self.written:,} of the {self.table_rows:,} rows of {self.table}"
         done = f"wrote {what} to {where}" if read is None else f"read {what}, the answers of {read}"
         said = f"{done} ({', '.join(parts)})"
         if self.shared:

@@ -209,9 +209,9 @@ def _report(
     ):  # a table run's table: its rows, not the records, are what was written
         reporter.info(summary.rows.sentence(where, read=read))
     elif read is not None:
-        reporter.info(f"read {counted(summary.records_written, 'record')} of {read} {counts}")
+        reporter.info(f"read {counted(summary.written, 'record')} of {read} {counts}")
     else:
-        reporter.info(f"wrote {counted(summary.records_written, 'record')} to {where} {counts}")
+        reporter.info(f"wrote {counted(summary.written, 'record')} to {where} {counts}")
     if summary.link_refreshes:
         times = "once" if summary.link_refreshes == 1 else f"{summary.link_refreshes} times"
         reporter.info(

@@ -176,3 +176,35 @@ def test_a_table_runs_summary_counts_records_and_rows_apart(
     )
     assert (failed.records_total, failed.failed, failed.written) == (3, 1, 1)
     assert failed.rows is not None and (failed.rows.written, failed.rows.table_rows) == (1, 4)
+
+
+def test_a_table_value_built_wrong_is_refused_in_words_not_a_type_error(tmp_path: Path) -> None:
+    """A schema given as its file (as ``--schema FILE`` takes it) and an empty prompt are refused
+    where the value is built, with what to give instead (issue: a ``TypeError`` from ``json.dumps``,
+    and a prompt that asked the model nothing of every row)."""
+    table = tmp_path / "docs.csv"
+    table.write_text("text\nalpha\n")
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"type": "object"}')
+    with nothing_printed():
+        for given in (schema, str(schema)):
+            with pytest.raises(cb.UsageError) as refused:
+                cb.PromptTable(table, "{{ text }}", schema=given)  # type: ignore[arg-type]
+            assert refused.value.exit_code == 2
+            assert str(refused.value) == (
+                f"the schema argument is the JSON Schema itself, a dict, not a {type(given).__name__}; "
+                "json.loads(Path(FILE).read_text()) reads one from a file"
+            )
+        with pytest.raises(cb.UsageError, match=r"^the prompt argument is empty: give a template"):
+            cb.PromptTable(table, " \n")
+
+
+def test_an_empty_prompt_is_refused_before_anything_is_sent(cli: Any, tmp_path: Path) -> None:
+    (tmp_path / "docs.csv").write_text("text\nalpha\n")
+    result = cli(
+        "create", "--from", str(tmp_path / "docs.csv"), "--prompt", "", "--model", CHAT,
+        exit_code=2,
+    )  # fmt: skip
+    assert result.stderr.startswith(
+        "error: --prompt is empty: give a template of the table's columns"
+    )

@@ -71,6 +71,11 @@ class PromptTable:
         if self.temperature is not None and self.temperature < 0:
             raise UsageError(f"temperature {self.temperature} is below 0")
         schema = self.schema
+        if schema is not None and not isinstance(schema, Mapping):  # a path, or the schema's text
+            raise UsageError(
+                f"the schema argument is the JSON Schema itself, a dict, not a {type(schema).__name__}; "
+                "json.loads(Path(FILE).read_text()) reads one from a file"
+            )
         options = chat_options(
             max_tokens=self.max_tokens, temperature=self.temperature,
             schema=None if schema is None else json.dumps(schema), schema_where="the schema argument",

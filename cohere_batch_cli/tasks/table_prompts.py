@@ -285,6 +285,10 @@ def compile_template(source: str, where: str) -> _Compiled:
     from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
     from jinja2.sandbox import SandboxedEnvironment
 
+    if not source.strip():  # every row would ask the model nothing
+        raise UsageError(
+            f"{where} is empty: give a template of the table's columns, such as 'Classify: {{{{ text }}}}'"
+        )
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     try:
         tree = env.parse(source)

@@ -157,7 +157,7 @@ def test_the_pointer_escapes_slashes_and_tildes() -> None:
     [
         (
             {"type": "object", "properties": {"a": {"type": "string", "pattern": "(["}}},
-            'the JSON Schema cannot be used: "([" is not a "regex"',
+            'the JSON Schema cannot be used at #/properties/a/pattern: "([" is not a "regex"',
         ),
         (
             {"type": "object", "properties": {"a": {"$ref": "#/$defs/nowhere"}}},

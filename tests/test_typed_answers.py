@@ -108,7 +108,12 @@ BREAKS = [
     ),
     (
         {**REVIEW, "properties": {**REVIEW["properties"], "code": {"type": "string", "pattern": "(["}}},
-        'the JSON Schema cannot be used: "([" is not a "regex"',
+        'the JSON Schema cannot be used at #/properties/code/pattern: "([" is not a "regex"',
+    ),
+    (
+        {**REVIEW, "properties": {**REVIEW["properties"], "code": {"type": "strng"}}},
+        'the JSON Schema cannot be used at #/properties/code/type: "strng" is not a JSON Schema type '
+        "(array, boolean, integer, null, number, object, string)",
     ),
     (
         {**REVIEW, "properties": {**REVIEW["properties"], "p": {"$ref": "#/$defs/person"}}},

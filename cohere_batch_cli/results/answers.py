@@ -158,6 +158,27 @@ def compile(schema: Mapping[str, Any] | None) -> AnswerValidator:
             dict(schema), validate_formats=True, retriever=_no_remote
         )
     except (ValueError, jsonschema_rs.ReferencingError) as exc:
-        reason = getattr(exc, "message", None) or str(exc).split("\n")[0]
-        raise UsageError(f"the JSON Schema cannot be used: {_one_line(reason)}") from None
+        raise UsageError(f"the JSON Schema cannot be used{_unusable(exc)}") from None
     return AnswerValidator(validator)
+
+
+_TYPES = "array, boolean, integer, null, number, object, string"
+
+
+def _unusable(exc: Exception) -> str:
+    """Where the schema fails the JSON Schema meta-schema, as a JSON pointer (``#``: the top), and why.
+
+    The meta-schema's own words name its keywords (``not valid under any of the
+    schemas listed in the 'anyOf' keyword`` for a ``"type": "strng"``): a bad
+    type is said as such, and the pointer says which part to look at.
+    """
+    path = list(getattr(exc, "instance_path", None) or [])
+    reason = getattr(exc, "message", None) or str(exc).split("\n")[0]
+    if path and path[-1] == "type":
+        import json
+
+        reason = (
+            f"{json.dumps(getattr(exc, 'instance', None))} is not a JSON Schema type ({_TYPES})"
+        )
+    where = f" at #{pointer(path)}" if path else ""
+    return f"{where}: {_one_line(reason)}"

@@ -198,6 +198,11 @@ class TypedAnswers:
             for name, kind in self.columns
         )
 
+    @cached_property
+    def _checked(self) -> tuple[tuple[str, type], ...]:
+        """The columns whose values may need converting, and the type that needs none."""
+        return tuple((name, exact) for name, _kind, as_is, exact in self._plan if not as_is)
+
     @classmethod
     def of_schema(cls, schema: Any) -> TypedAnswers:
         """The columns and the validator of ``schema``; a schema either refuses is exit 2."""
@@ -219,13 +224,13 @@ class TypedAnswers:
         outcome = self.check(text, finish_reason)
         if isinstance(outcome, str):
             return None, outcome
-        plan = self._plan
-        for name, _kind, as_is, exact in plan:
+        for name, exact in self._checked:
             value = outcome.get(name)
-            if not (as_is or value is None or type(value) is exact):
+            if not (value is None or type(value) is exact):
                 break
         else:  # every value is already what its column holds: the answer itself is read
             return outcome, None
+        plan = self._plan
         try:
             return {
                 name: value if as_is or type(value) is exact else convert(value, kind, name)

@@ -277,7 +277,8 @@ def _as_json(record: dict[str, Any]) -> dict[str, Any]:
 def _in_order(items: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, dict[str, Any]]]:
     """One range's records sorted by row, the last of a row's kept (a stable sort, then a dict)."""
     items.sort(key=itemgetter(0))
-    return list(dict(items).items())
+    last = dict(items)
+    return items if len(last) == len(items) else list(last.items())
 
 
 class _OrderTable:

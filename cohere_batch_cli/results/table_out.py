@@ -31,9 +31,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
-from operator import attrgetter
+from operator import attrgetter, methodcaller
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
+
+from orjson import JSONDecodeError as _JSONDecodeError
+from orjson import loads as _loads
 
 from ..errors import OutputOptionError
 from .answer_columns import AnswerType, TypedAnswers, flattened
@@ -213,7 +216,15 @@ class Answered(Record):
             (error if error is None or isinstance(error, str) else dumps(error)) if failed else None
         )
         value = raw.get("body")
-        body = self.body = _fast_decode(value)
+        body: Any = None
+        if type(value) is str and value[:1] == "{":  # the usual body: JSON text of an object
+            try:
+                body = _loads(value)
+            except _JSONDecodeError:
+                body = _fast_decode(value)
+        else:
+            body = _fast_decode(value)
+        self.body = body
         self.not_json = isinstance(value, (str, bytes, bytearray)) and isinstance(body, str)
         tokens: tuple[int | None, int | None] = (None, None)
         text = reason = None
@@ -294,6 +305,7 @@ _OWN_GETTERS: dict[str, Callable[[Answered], Any]] = {
 _invalid: Callable[[Answered], str | None] = attrgetter("invalid")
 _failed: Callable[[Answered], bool] = attrgetter("failed")
 _not_json: Callable[[Answered], bool] = attrgetter("not_json")
+_typed_of: Callable[[Answered], dict[str, Any] | None] = attrgetter("typed")
 
 
 class _Typed:
@@ -327,6 +339,18 @@ def _column_values(get: Callable[[Answered], Any], answers: list[Answered]) -> l
         name = get.name
         return [t.get(name) if (t := a.typed) is not None else None for a in answers]
     return list(map(get, answers))
+
+
+def _typed_values(columns: list[Column], answers: list[Answered]) -> list[list[Any]]:
+    """Every added column's values for a chunk's rows: the typed ones read from each row's answer at once."""
+    typed = list(map(_typed_of, answers))
+    every = None not in typed
+    return [
+        list(map(methodcaller("get", c.get.name), typed))
+        if every and type(c.get) is _Typed and not c.get.path
+        else _column_values(c.get, answers)
+        for c in columns
+    ]
 
 
 def _added(table: InputTable, layout: Layout, fmt: str) -> list[Column]:
@@ -468,7 +492,9 @@ def write_table_out(
             shared = _shared(reuse, placed, own, position, stop)
             answered = []
             to_keep = []
-            for row in range(position, stop):
+            if reuse is None and len(own) == stop - position:  # each row its own record, in order
+                answered = [Answered(raw, typed, keep_body=keep_body) for raw in own.values()]
+            for row in range(position, stop) if not answered else ():
                 raw = own.get(row)
                 if raw is not None:
                     answer = Answered(raw, typed, keep_body=keep_body)
@@ -494,7 +520,7 @@ def write_table_out(
             kept = (
                 answered if keep is None else [a for a, k in zip(answered, keep, strict=True) if k]
             )
-            values += [_column_values(column.get, kept) for column in added]
+            values += _typed_values(added, kept)
             counts.written += len(kept)
             writer.write(values)
         beyond = 0

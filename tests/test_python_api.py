@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,15 +188,23 @@ def test_results_of_a_running_batch_are_not_ready_and_a_wait_times_out(
             run = client.create(requests, model=MODEL)
             with pytest.raises(cb.WaitTimeout) as late:
                 run.wait(timeout=0.5, interval=0.1)
-            with pytest.raises(cb.NotReady):
+            with pytest.raises(cb.NotReady) as early:
                 run.results(tmp_path / "never.jsonl")
             with pytest.raises(cb.NotReady):
                 next(run.records())
             run.cancel()
             run.wait(timeout=30, interval=0.1)
+            job = client.create_job(requests, model=MODEL, split=cb.Split(max_records=2))
+            running = job.status
+            with pytest.raises(cb.NotReady) as job_early:
+                job.results(tmp_path / "never.jsonl")
+            job.cancel()
     assert late.value.exit_code == 10 and run.id in str(late.value)
     assert run.status == cb.BatchStatus.CANCELED
     assert not (tmp_path / "never.jsonl").exists()
+    # what to do next, in a program's words: it has no 'cbatch watch' nor --wait
+    assert early.value.hint == "wait for it with Run.wait(), then read them"
+    assert running == "running" and job_early.value.hint == "wait for it with Job.wait()"
 
 
 def test_a_create_stopped_after_its_upload_is_carried_on_by_the_same_call(
@@ -467,3 +477,30 @@ def test_a_job_stopped_while_sending_is_resumed_and_no_part_is_sent_twice(
     ]
     assert sorted(again) == sorted(b.id for b in batches)
     assert len(datasets) == len(set(datasets)) == 3  # part 2's upload started once, made once
+
+
+def test_the_library_names_what_to_do_in_a_programs_words_not_the_command_lines(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, logged: Callable[[], str]
+) -> None:
+    """A task's words that name a flag reach a program as the argument it has; a retry's last line reaches it too."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+
+    flaky = SandboxSettings(
+        data_dir=tmp_path_factory.mktemp("flaky"), port=0, records_per_second=5000.0,
+        output_ready_delay=0.0, transient_fail_rate=0.3, seed=5,
+    )  # fmt: skip
+    requests = write_jsonl(tmp_path / "flaky.jsonl", chat_records(20))
+    table = tmp_path / "twice.csv"
+    table.write_text("q\nsame\nsame\n")
+    with SandboxServer(flaky) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
+        with nothing_printed():
+            run = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1)
+            newest = run.retry(rounds=5, pause=0.05, interval=0.1, timeout=120)
+            sampled = client.create(cb.PromptTable(table, "{{ q }}", dedupe=False), model=MODEL)
+    said = logged()
+    assert run.batch.num_failed_records and newest.name.startswith("flaky [retry ")
+    assert newest.batch.num_failed_records == 0
+    assert re.search(r"^every record succeeded after \d+ retr(y|ies)$", said, re.M), said
+    assert "twice.csv: 2 rows, each row its own request (dedupe=False): 2 requests to send" in said
+    assert sampled.batch.num_records == 2
+    assert "--no-dedupe" not in said and "cbatch " not in said

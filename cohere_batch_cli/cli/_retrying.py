@@ -142,11 +142,9 @@ def run_rounds(
             out.info(f"{error} ({error.hint}); --no-exit-status: exit 0")
             return ExitCode.OK
         raise error
-    if result.last is not None and result.exit_code == ExitCode.OK:
-        made = len([o for o in result.outcomes if o.batch is not None])
-        out.info(
-            f"every record succeeded{f' after {made} retr' + ('y' if made == 1 else 'ies') if made else ''}"
-        )
+    succeeded = result.succeeded_words()
+    if succeeded is not None:
+        out.info(succeeded)
     return spec.forgive(result.exit_code)
 
 

@@ -73,6 +73,10 @@ class LibraryReporter:
     def ask(self, question: str) -> str | None:
         return None
 
+    def spell(self, command: str, program: str) -> str:
+        """A program's words: it has no flags (:meth:`~cohere_batch_cli.tasks.reporting.Reporter.spell`)."""
+        return program
+
 
 class StepEvents:
     """A step's progress as events (a check, an upload, a download): started, progress (at most 4 a second), done."""

@@ -164,6 +164,9 @@ class Run:
             reporter.warn(
                 f"{outcome.still_failing:,} records of batch {self.id} still fail after the last round"
             )
+        succeeded = outcome.succeeded_words()
+        if succeeded is not None:
+            reporter.info(succeeded)
         newest = outcome.last if outcome.last is not None else self._batch
         return Run(self._client, api.get_batch(newest.id))
 

@@ -316,6 +316,10 @@ class Output:
         except ValueError:
             return False
 
+    def spell(self, command: str, program: str) -> str:
+        """The command line's words: this is a command's output (:meth:`.Reporter.spell`)."""
+        return command
+
     def ask(self, question: str) -> str | None:
         """Ask on stderr and read one line from the terminal; None when nobody can answer."""
         if not self.interactive:

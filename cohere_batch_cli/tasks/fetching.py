@@ -111,7 +111,10 @@ def fetch_results(
     if not batch.status.is_terminal:
         raise NotReady(
             f"batch {batch.id} is {batch.status.label}, with no results yet",
-            hint=f"wait with: cbatch watch {batch.id} (or add --wait)",
+            hint=reporter.spell(
+                f"wait with: cbatch watch {batch.id} (or add --wait)",
+                "wait for it with Run.wait(), then read them",
+            ),
         )
     if not batch.output_dataset_id:
         raise _no_output(batch, spec.dataset_ttl)

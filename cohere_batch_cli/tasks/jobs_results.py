@@ -100,7 +100,7 @@ def fetch_job_results(
         raise NotReady(
             f"every part's results of job {job.id} were written before and their outputs deleted"
         )
-    _require_ended(view, chosen)
+    _require_ended(view, chosen, reporter)
     parts: list[list[AttemptOutput]] = []
     outputs: list[str] = []
     made_by: dict[str, Batch] = {}  # output dataset id -> the batch that wrote it
@@ -191,7 +191,7 @@ def _own_words(summary: ResultsSummary, job_id: str) -> ResultsSummary:
     return replace(summary, count_mismatch=summary.count_mismatch.replace(JOIN_NAMES_THEM, words))
 
 
-def _require_ended(view: JobView, chosen: list[PartView]) -> None:
+def _require_ended(view: JobView, chosen: list[PartView], reporter: Reporter) -> None:
     job = view.job
     waiting = [p.record.part for p in chosen if not p.ended]
     if job.step == "splitting" or not chosen or waiting:
@@ -202,7 +202,10 @@ def _require_ended(view: JobView, chosen: list[PartView]) -> None:
         )
         raise NotReady(
             f"job {job.id} is {view.status}: {which} not ended yet",
-            hint=f"wait with: cbatch jobs watch {job.id} (or --partial writes the parts that ended)",
+            hint=reporter.spell(
+                f"wait with: cbatch jobs watch {job.id} (or --partial writes the parts that ended)",
+                "wait for it with Job.wait()",
+            ),
         )
 
 

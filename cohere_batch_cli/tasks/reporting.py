@@ -35,3 +35,14 @@ class Reporter(Protocol):
     def ask(self, question: str) -> str | None:
         """The answer typed at a terminal (stripped), or None when nobody can answer."""
         ...
+
+    def spell(self, command: str, program: str) -> str:
+        """Of one thing to do, the words of whoever hears this reporter: ``command``'s, or ``program``'s.
+
+        A task that names what to do next (a flag, a command to run) says it
+        through here, giving both: a command's output says the command line's
+        words (``--no-dedupe``, ``cbatch watch ID``), the library's reporter a
+        program's (``dedupe=False``, ``Run.wait()``). The task's logic stays
+        one, and a program is never pointed at a flag it does not have.
+        """
+        ...

@@ -551,13 +551,13 @@ def _open_cache(reporter: Reporter) -> AnswerCache | None:
         return None
 
 
-def summary_line(table: object, s: Summary) -> str:
+def summary_line(table: object, s: Summary, reporter: Reporter) -> str:
     """``reviews.csv: 1,000,000 rows, 612,400 distinct requests, 12,000 answered by the cache: 600,400 to send``."""
     parts = [f"{table}: {counted(s.rows, 'row')}"]
     if s.dedupe:
         parts.append(counted(s.distinct, "distinct request"))
     else:
-        parts.append("each row its own request (--no-dedupe)")
+        parts.append(f"each row its own request ({reporter.spell('--no-dedupe', 'dedupe=False')})")
     if s.cached:
         parts.append(f"{s.cached:,} answered by the cache")
     head = ", ".join(parts)

@@ -169,7 +169,10 @@ def _attempt(
     if not head.status.is_terminal:
         raise NotReady(
             f"batch {head.id} (attempt {number} of {chain.root.id}) is still {head.status.label}",
-            hint=f"wait for it with: cbatch watch {head.id} (or add --watch)",
+            hint=reporter.spell(
+                f"wait for it with: cbatch watch {head.id} (or add --watch)",
+                "wait for it with Run.wait()",
+            ),
         )
     outcome = _outcome(chain, number + 1, options, None)
     reporter.info(_chain_words(chain))
@@ -543,6 +546,16 @@ class RoundsOutcome:
     last: Batch | None = None
     stopped: str | None = None
     """Where the deadline stopped the rounds outside a watch (a pause), in words."""
+
+    def succeeded_words(self) -> str | None:
+        """``every record succeeded after 2 retries``, the line rounds that left nothing failing end on; None otherwise.
+
+        Said by ``cbatch retry --watch`` and by ``Run.retry`` alike.
+        """
+        if self.last is None or self.exit_code != ExitCode.OK:
+            return None
+        made = len([o for o in self.outcomes if o.batch is not None])
+        return f"every record succeeded{f' after {made} retr' + ('y' if made == 1 else 'ies') if made else ''}"
 
 
 Watch = Callable[["Batch"], ExitCode]

@@ -605,7 +605,7 @@ def render_requests(
     from .request_reuse import saved_line, summary_line
 
     summary = requests.finish()
-    reporter.info(summary_line(run.table, summary))
+    reporter.info(summary_line(run.table, summary, reporter))
     for note in summary.notes:
         reporter.info(note)
     saved = saved_line(summary)

@@ -490,3 +490,25 @@ def test_a_table_over_the_dataset_limit_is_told_to_split_with_commands_that_take
     cli("create", "--from", str(table), "--prompt", "Classify: {{ text }}",
         "--model", "command-r-08-2024", "--dry-run", "--split",
         env={"CBATCH_DATASET_MAX_BYTES": "2000"})  # fmt: skip
+
+
+def test_a_table_given_as_requests_is_pointed_to_from(
+    client: cb.Client, cli: Cli, tmp_path: Path
+) -> None:
+    """A newcomer's first try: the CSV where requests are read. Its lines are not JSON, and the
+    refusal says how to send its rows instead, on both doors and for a job too."""
+    table = tmp_path / "reviews.csv"
+    table.write_text("id,text\nr1,great phone\n")
+    hint = (
+        "reviews.csv is a table, not JSONL requests: make a request of each row with "
+        "cbatch create --from reviews.csv --prompt TEMPLATE (in Python: cb.PromptTable)"
+    )
+    with nothing_printed():
+        for send in (client.create, client.create_job):
+            with pytest.raises(cb.InputRejected) as refused:
+                send(table, model=MODEL)
+            assert refused.value.exit_code == 5 and refused.value.hint == hint
+    said = cli("create", "--file", str(table), "--model", MODEL, exit_code=5)
+    assert said.stderr.splitlines()[-1] == (
+        f"error: {table} has 2 problems; nothing was uploaded; {hint}"
+    )

@@ -73,7 +73,24 @@ def check_input(
         reporter.info(f"... and {hidden} more problems")
     plural = "s" if report.problem_count != 1 else ""
     tail = "; nothing was uploaded" if uploading else ""
-    raise InputRejected(f"{name} has {report.problem_count} problem{plural}{tail}")
+    raise InputRejected(
+        f"{name} has {report.problem_count} problem{plural}{tail}",
+        hint=table_hint(path) if checked is None else None,
+    )
+
+
+TABLE_SUFFIXES = frozenset({".csv", ".tsv", ".parquet", ".pq"})
+"""The names of files that are tables, never JSONL requests: given as requests, they are pointed to ``--from``."""
+
+
+def table_hint(path: Path) -> str | None:
+    """For a table given where requests are read (``--file``, a path to ``client.create``): how to send its rows."""
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        return None  # a file that may well be JSONL
+    return (
+        f"{path.name} is a table, not JSONL requests: make a request of each row with "
+        f"cbatch create --from {path.name} --prompt TEMPLATE (in Python: cb.PromptTable)"
+    )
 
 
 def _check_read(

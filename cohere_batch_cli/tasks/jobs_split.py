@@ -388,8 +388,11 @@ def plan_split(
                 problems_out(text)
             if problems > len(shown):
                 problems_out(f"... and {problems - len(shown)} more problems")
+        from .datasets import table_hint
+
         raise InputRejected(
-            f"{path} has {problems} problem{'s' if problems != 1 else ''}; nothing was uploaded"
+            f"{path} has {problems} problem{'s' if problems != 1 else ''}; nothing was uploaded",
+            hint=table_hint(Path(path)),
         )
     return SplitPlan(
         cutter.parts, rows, size, dataset_type or first_type or next(iter(types), None), blocks,

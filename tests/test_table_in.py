@@ -512,3 +512,67 @@ def test_a_table_given_as_requests_is_pointed_to_from(
     assert said.stderr.splitlines()[-1] == (
         f"error: {table} has 2 problems; nothing was uploaded; {hint}"
     )
+
+
+@pytest.mark.parametrize(
+    "words",
+    [(), ("--dry-run",)],
+)
+def test_a_folder_whose_files_disagree_on_a_column_type_is_refused_before_anything_is_sent(
+    cli: Cli, tmp_path: Path, posts: Any, words: tuple[str, ...]
+) -> None:
+    """Spark parts written at different times may type a column differently: a table that
+    ``results`` could not write back as one schema is refused at create, never after paying."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "fold"
+    folder.mkdir()
+    pq.write_table(pa.table({"n": pa.array([1, 2], pa.int32()), "t": ["a", "b"]}), folder / "part-00000.parquet")  # fmt: skip
+    pq.write_table(pa.table({"n": ["3", "4"], "t": ["c", "d"]}), folder / "part-00001.parquet")
+    result = cli(
+        "create", "--from", str(folder), "--prompt", "{{ t }}", "--model", MODEL, *words,
+        exit_code=5,
+    )  # fmt: skip
+    said = result.stderr.strip()
+    assert len(said.splitlines()) == 1 and "Traceback" not in said
+    assert f"{folder / 'part-00001.parquet'}: its column 'n' is string" in said
+    assert f"{folder / 'part-00000.parquet'}'s is int32" in said
+    assert posts() == []
+
+
+def test_a_folder_whose_csv_files_name_other_columns_is_refused_before_anything_is_sent(
+    cli: Cli, tmp_path: Path, posts: Any
+) -> None:
+    folder = tmp_path / "fold"
+    folder.mkdir()
+    write_csv(folder / "part-00000.csv", "t,n\na,1\n")
+    write_csv(folder / "part-00001.csv", "t,m\nb,2\n")
+    result = cli(
+        "estimate", "--from", str(folder), "--prompt", "{{ t }}", "--model", MODEL, exit_code=5
+    )
+    assert f"{folder / 'part-00001.csv'}: its columns (t, m) are not those of" in result.stderr
+    assert posts() == []
+
+
+def test_parquet_files_whose_types_widen_without_loss_are_one_table_written_as_the_wider(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "fold"
+    folder.mkdir()
+    pq.write_table(pa.table({"n": pa.array([1, 2], pa.int32()), "t": ["a", "b"]}), folder / "part-00000.parquet")  # fmt: skip
+    pq.write_table(pa.table({"n": pa.array([2**40], pa.int64()), "t": ["c"]}), folder / "part-00001.parquet")  # fmt: skip
+    pq.write_table(pa.table({"n": pa.array([None], pa.null()), "t": ["d"]}), folder / "part-00002.parquet")  # fmt: skip
+    with nothing_printed():
+        run = client.create(cb.PromptTable(folder, "{{ t }}"), model=MODEL)
+        run.wait()
+        run.results(tmp_path / "out.parquet")
+        run.results(tmp_path / "out.csv")
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.schema.field("n").type == pa.int64()
+    assert out.column("n").to_pylist() == [1, 2, 2**40, None]
+    assert out.column("status").to_pylist() == ["succeeded"] * 4
+    assert (tmp_path / "out.csv").read_text().splitlines()[3].startswith(f"{2**40},c,")

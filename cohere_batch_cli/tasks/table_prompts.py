@@ -554,7 +554,7 @@ def render_requests(
     With ``requests`` (:mod:`.request_reuse`), each row's request goes through
     it: written once for rows that render alike, not at all when cached.
     """
-    from .tables import open_table_file, table_files
+    from .tables import open_table_file, table_shape
 
     rows = _EmbedRows(run) if run.embed is not None else _ChatRows(run)
     needed = set(rows.names)
@@ -563,7 +563,7 @@ def render_requests(
     number = 0
     ids: list[str] = []
     texts: list[bytes] = []  # the requests not yet handed to ``requests``, a few hundred at a time
-    for file in table_files(run.table):
+    for file in table_shape(run.table).files:  # files that disagree are refused before any row
         with open_table_file(file) as reader:
             _refuse_missing(file.path, reader.columns, needed)
             columns = reader.columns

@@ -302,6 +302,114 @@ def open_table_file(file: TableFile) -> TableReader:
     return _READERS[file.kind](file)
 
 
+@dataclass(frozen=True)
+class TableShape:
+    """A table's files and the one set of columns they agree on, known before any row is read."""
+
+    files: list[TableFile]
+    columns: list[str]
+    arrow_schema: Any
+    """For a table of Parquet files, the types every file's columns widen to without loss; else None."""
+
+
+def table_shape(table: Path) -> TableShape:
+    """The files of ``table`` and their columns, refused (exit 5) unless every file agrees with the first.
+
+    One table has one set of columns: each file's (a CSV's header, a JSONL's
+    first object, a Parquet file's footer: no row is read) must be the first
+    file's, in the same order. Parquet files must agree on types too, up to a
+    widening that loses nothing (``int32`` and ``int64`` are written as
+    ``int64``, ``float`` as ``double``, a column of nulls as the other files'
+    type), so that ``results`` can write the table back as one Parquet schema.
+    ``create --from``, ``estimate`` and ``--dry-run`` refuse a table here,
+    before a request is sent or paid for, rather than ``results`` after.
+    """
+    files = table_files(table)
+    columns: list[str] = []
+    schemas: list[tuple[TableFile, Any]] = []
+    for file in files:
+        with open_table_file(file) as reader:
+            if file is files[0]:
+                columns = list(reader.columns)
+            elif reader.columns != columns:
+                raise InputRejected(
+                    f"{file.path}: its columns ({', '.join(reader.columns)}) are not those of "
+                    f"{files[0].path} ({', '.join(columns)}): one table has one set of columns"
+                )
+            schemas.append((file, reader.arrow_schema))
+    if any(file.kind != "parquet" for file in files):
+        return TableShape(files, columns, None)
+    return TableShape(files, columns, _widest(schemas))
+
+
+def _widest(schemas: list[tuple[TableFile, Any]]) -> Any:
+    """The Arrow schema every file's widens to without loss; refused naming two files and a column."""
+    import pyarrow as pa
+
+    first_file, widest = schemas[0]
+    for file, schema in schemas[1:]:
+        fields = []
+        for mine, theirs in zip(widest, schema, strict=True):
+            kind = _wider(mine.type, theirs.type)
+            if kind is None:
+                raise InputRejected(
+                    f"{file.path}: its column '{theirs.name}' is {theirs.type}, and "
+                    f"{first_file.path}'s is {mine.type}: one table has one type a column"
+                )
+            fields.append(pa.field(mine.name, kind, mine.nullable or theirs.nullable))
+        widest = pa.schema(fields, metadata=widest.metadata)
+    return widest
+
+
+def _wider(a: Any, b: Any) -> Any:
+    """The type both ``a`` and ``b`` convert to without loss, or None when there is none."""
+    import pyarrow as pa
+    import pyarrow.types as t
+
+    if a.equals(b):
+        return a
+    if t.is_null(a):
+        return b
+    if t.is_null(b):
+        return a
+    for x, y in ((a, b), (b, a)):
+        if _widens(x, y):
+            return y
+    if t.is_struct(a) and t.is_struct(b):
+        names = [a.field(i).name for i in range(a.num_fields)]
+        if names != [b.field(i).name for i in range(b.num_fields)]:
+            return None
+        fields = []
+        for i in range(a.num_fields):
+            kind = _wider(a.field(i).type, b.field(i).type)
+            if kind is None:
+                return None
+            fields.append(pa.field(names[i], kind))
+        return pa.struct(fields)
+    if t.is_list(a) and t.is_list(b):
+        kind = _wider(a.value_type, b.value_type)
+        return None if kind is None else pa.list_(kind)
+    if t.is_large_list(a) and t.is_large_list(b):
+        kind = _wider(a.value_type, b.value_type)
+        return None if kind is None else pa.large_list(kind)
+    return None
+
+
+def _widens(x: Any, y: Any) -> bool:
+    """Whether every value of type ``x`` is a value of type ``y`` (a narrower integer, float, text)."""
+    import pyarrow.types as t
+
+    if t.is_integer(x) and t.is_integer(y):
+        if t.is_signed_integer(x) == t.is_signed_integer(y):
+            return bool(x.bit_width <= y.bit_width)
+        return bool(t.is_unsigned_integer(x) and x.bit_width < y.bit_width)
+    if t.is_floating(x) and t.is_floating(y):
+        return bool(x.bit_width <= y.bit_width)
+    return bool(
+        (t.is_string(x) and t.is_large_string(y)) or (t.is_binary(x) and t.is_large_binary(y))
+    )
+
+
 # -- the table read again, for results ------------------------------------------------------------
 
 
@@ -345,12 +453,11 @@ class TableRows:
 
     def __init__(self, table: Path) -> None:
         self.table = table
-        self.files = table_files(table)
-        with open_table_file(self.files[0]) as first:
-            self.columns = list(first.columns)
-            schema = first.arrow_schema
-        self.arrow_schema = schema if all(f.kind == "parquet" for f in self.files) else None
-        """The Arrow schema of a table of Parquet files (its first file's); None for any other."""
+        shape = table_shape(table)
+        self.files = shape.files
+        self.columns = shape.columns
+        self.arrow_schema = shape.arrow_schema
+        """The Arrow schema of a table of Parquet files (the types its files widen to); None for any other."""
         self.kind = self.files[0].kind if len({f.kind for f in self.files}) == 1 else "mixed"
 
     def chunks(self, size: int = BATCH_ROWS) -> Iterator[RowChunk]:

@@ -482,3 +482,22 @@ def test_a_budget_on_a_split_create_is_refused_before_anything_is_cut(
     )
     assert "cbatch estimate big.jsonl --model MODEL --max-cost AMOUNT" in refused.stderr
     assert json.loads(cli("jobs", "list", "--json").stdout) == []
+
+
+def test_a_job_whose_input_is_refused_leaves_no_job_behind(
+    client: cb.Client, cli: Cli, tmp_path: Path
+) -> None:
+    """Refused by the check, nothing will ever run: ``jobs list`` must not keep it as a job
+    "splitting" with no parts (issue: every refused ``jobs create`` left one). A job stopped
+    while splitting is another matter: it resumes from its record."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"custom_id": "x"}\n')  # no body
+    table = tmp_path / "r.csv"
+    table.write_text("id,text\na,one\na,two\n")  # a duplicate id
+    with nothing_printed():
+        for source in (bad, cb.PromptTable(table, "{{ text }}", id_column="id")):
+            with pytest.raises(cb.InputRejected):
+                client.create_job(source, model="command-r-08-2024", split=cb.Split(max_records=1))
+        assert client.jobs() == []
+    cli("jobs", "create", str(bad), "--model", "command-r-08-2024", exit_code=ExitCode.REFUSED)
+    assert cli("jobs", "list", "-q").stdout == ""

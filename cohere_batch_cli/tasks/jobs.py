@@ -536,8 +536,16 @@ def create_job(
         job_id or new_job_id(), options.label, options.model, options.dataset_type, str(path.resolve()), info.st_size,
         options.max_bytes, options.max_records, None, None, "splitting", now, now,
     )  # fmt: skip
+    new = store.job(job.id) is None
     store.begin_job(job)
-    return _plan_job(client, job, path, reporter, store, options.guard, options.input_label)
+    try:
+        return _plan_job(client, job, path, reporter, store, options.guard, options.input_label)
+    except (InputRejected, UsageError):
+        # The check refused the input: nothing will ever run, so no job is left "splitting" in
+        # `jobs list`. A stop (Ctrl-C, a kill) is not this: that job resumes from its record.
+        if new:
+            store.delete_job(job.id)
+        raise
 
 
 def _plan_job(

@@ -448,7 +448,13 @@ def test_lists_and_structs_without_nulls_stay_usable(
     ("name", "content", "code", "says"),
     [
         ("nope.csv", None, 2, "cannot read nope.csv: no such file or folder"),
-        ("t.xlsx", "x", 2, "cannot tell the format of t.xlsx from its name"),
+        (
+            "t.xlsx",
+            "x",
+            2,
+            "cannot tell the format of t.xlsx from its name; cbatch reads .csv, .parquet and .jsonl "
+            "tables: save or export it as one of them",
+        ),  # not "name it .csv": an Excel or a TSV file renamed is still not a CSV
         ("empty", "", 2, "empty holds no table file"),
         ("ragged.csv", "a,b\n1,2\n3\n", 5, "ragged.csv:3: 1 field, the header names 2"),
         ("header.csv", "", 5, "header.csv: empty: a CSV table needs a header line"),

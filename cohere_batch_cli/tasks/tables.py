@@ -81,7 +81,7 @@ def table_files(table: Path) -> list[TableFile]:
     if kind is None:
         raise UsageError(
             f"cannot tell the format of {table} from its name",
-            hint="name it .csv, .parquet or .jsonl",
+            hint="cbatch reads .csv, .parquet and .jsonl tables: save or export it as one of them",
         )
     return [TableFile(table, kind)]
 

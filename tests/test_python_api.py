@@ -458,7 +458,10 @@ def test_a_job_stopped_while_sending_is_resumed_and_no_part_is_sent_twice(
         (recorded,) = client.jobs()
         job = client.job(recorded.id)
         stopped = (job.status, len(job.parts()))
-        assert job.resume() is job
+        moved = requests.rename(tmp_path / "moved.jsonl")
+        with pytest.raises(cb.InputRejected) as missing:
+            job.resume()  # part 2 is not uploaded, and the input is not where the job was made
+        assert job.resume(file=moved) is job
         sent = job.status
         job.wait(timeout=60, interval=0.1)
         ended = (job.status, job.records_total, job.succeeded, job.failed)
@@ -470,6 +473,7 @@ def test_a_job_stopped_while_sending_is_resumed_and_no_part_is_sent_twice(
             if job.id in d.name and d.dataset_type.endswith("-input")
         ]
     assert stopped[0] == "sending" and stopped[1] <= 1
+    assert missing.value.hint == "give the file it was made from: Job.resume(file=FILE)"
     assert sent in ("running", "completed")
     assert ended == ("completed", 9, 8, 1)
     assert sorted(b.name for b in batches) == [
@@ -495,6 +499,8 @@ def test_the_library_names_what_to_do_in_a_programs_words_not_the_command_lines(
     with SandboxServer(flaky) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
         with nothing_printed():
             run = client.create(requests, model=MODEL).wait(timeout=60, interval=0.1)
+            with pytest.raises(cb.UsageError) as no_schema:
+                run.retry(only_invalid=True)
             newest = run.retry(rounds=5, pause=0.05, interval=0.1, timeout=120)
             sampled = client.create(cb.PromptTable(table, "{{ q }}", dedupe=False), model=MODEL)
     said = logged()
@@ -504,3 +510,6 @@ def test_the_library_names_what_to_do_in_a_programs_words_not_the_command_lines(
     assert "twice.csv: 2 rows, each row its own request (dedupe=False): 2 requests to send" in said
     assert sampled.batch.num_records == 2
     assert "--no-dedupe" not in said and "cbatch " not in said
+    assert str(no_schema.value).startswith("only_invalid=True picks answers that break")
+    assert f"batch {run.id} was not made with a schema on this machine" in str(no_schema.value)
+    assert no_schema.value.hint == "leave out only_invalid=True to send again what failed"

@@ -619,6 +619,14 @@ def input_of(job: JobRecord, given: Path | None) -> Path | None:
 # -- upload and create --------------------------------------------------------------------------
 
 
+def resume_words(reporter: Reporter, job_id: str, *, file: bool = False) -> str:
+    """What carries on with the job, in the words of whoever hears ``reporter``: the command, or the call."""
+    return reporter.spell(
+        f"cbatch jobs resume {job_id}{' --file FILE' if file else ''}",
+        f"Job.resume({'file=FILE' if file else ''})",
+    )
+
+
 Hook = Callable[[str, int], None]
 """Told each step a part reaches (``uploaded``, ``created``) and the part's number."""
 
@@ -664,7 +672,7 @@ def _send_parts(
         if path is None:
             raise InputRejected(
                 f"job {job.id} was interrupted while its input was split, and the input is not here",
-                hint="give it with --file FILE",
+                hint=f"give it: {resume_words(reporter, job.id, file=True)}",
             )
         job = _plan_job(client, job, path, reporter, store, options.guard)
     parts = store.parts(job.id)
@@ -712,7 +720,7 @@ def _send_parts(
                 if path is None:
                     raise InputRejected(
                         f"part {part.part} of job {job.id} is not uploaded yet, and the job's input is not here (or it changed)",
-                        hint=f"give the file it was made from: cbatch jobs resume {job.id} --file FILE",
+                        hint=f"give the file it was made from: {resume_words(reporter, job.id, file=True)}",
                     )
                 in_time(job, watching, "uploaded")
                 if queue and not _fits(client, part, options):
@@ -801,14 +809,16 @@ class PartSteps:
         remember_batch(self.store, batch, root_id=batch.id, attempt=1, parent_id=None)
 
 
-def _sent_as(job: JobRecord, part: PartRecord, store: StateStore) -> tuple[Part, PartSteps]:
+def _sent_as(
+    job: JobRecord, part: PartRecord, store: StateStore, reporter: Reporter
+) -> tuple[Part, PartSteps]:
     """A job's part as a part of its run (:mod:`.sending`), and where its steps are written: the parts table."""
     from .sending import Part
 
     sent = Part(
         run=job_run(job.id), batch_name=part.batch_name, dataset_name=part.dataset_name, model=job.model,
         words=f"part {part.part} of job {job.id}",
-        again=f"carry on with: cbatch jobs resume {job.id} (it finds the batch if it was made)",
+        again=f"carry on with: {resume_words(reporter, job.id)} (it finds the batch if it was made)",
     )  # fmt: skip
     return sent, PartSteps(store, job, part.part)
 
@@ -825,7 +835,7 @@ def _upload_part(
 ) -> str:
     from . import sending
 
-    sent, steps = _sent_as(job, part, store)
+    sent, steps = _sent_as(job, part, store, reporter)
     dataset_id = sending.upload(
         store,
         sent,
@@ -860,12 +870,12 @@ def _send_part(
         )  # fmt: skip
     except InputChanged as exc:
         exc.hint = exc.hint or (
-            f"put back the file job {job.id} was split from, then: cbatch jobs resume {job.id}; "
-            "or run what it holds now as a new job: cbatch jobs create FILE"
+            f"put back the file job {job.id} was split from, then: {resume_words(reporter, job.id)}; "
+            f"or run what it holds now as a new job: {reporter.spell('cbatch jobs create FILE', 'Client.create_job(FILE)')}"
         )
         raise
     except InputFileError as exc:
-        exc.hint = exc.hint or f"put it back, then: cbatch jobs resume {job.id} --file FILE"
+        exc.hint = exc.hint or f"put it back, then: {resume_words(reporter, job.id, file=True)}"
         raise
     kind = job.dataset_type or CHAT_V2_INPUT
     progress = reporter.progress(f"uploading part {part.part} of {total}")
@@ -899,7 +909,7 @@ def _create_part(
             f"dataset {part.dataset_id} (part {part.part} of job {job.id}) is {dataset.validation_status}: "
             f"{dataset.validation_error or 'no reason given'}"
         )
-    sent, steps = _sent_as(job, part, store)
+    sent, steps = _sent_as(job, part, store, reporter)
     batch = sending.create(client, store, sent, steps, part.dataset_id, reporter)
     reporter.info(f"part {part.part} of {total}: created batch {batch.id}")
     return batch
@@ -970,17 +980,23 @@ def _make_room(
         if freed:
             continue
         if not running:
-            advice = (
+            advice = (  # a program has no delete_inputs: only the command line says it
                 ""
                 if options.delete_inputs
-                else " (--delete-inputs deletes each part's input once it ended)"
+                else reporter.spell(
+                    " (--delete-inputs deletes each part's input once it ended)", ""
+                )
             )
             raise InputRejected(
                 f"part {part.part} of job {job.id} needs {human_bytes(need)}, and the organisation stores "
                 f"{human_bytes(used)} of its {human_bytes(options.org_max_bytes)}; no part of the job is still running "
                 f"to free any: the job stops here{advice}",
-                hint=f"free storage (cbatch datasets usage; 'cbatch jobs results {job.id} --delete-outputs' frees what "
-                f"was downloaded), then: cbatch jobs resume {job.id}",
+                hint=reporter.spell(
+                    f"free storage (cbatch datasets usage; 'cbatch jobs results {job.id} --delete-outputs' frees what "
+                    "was downloaded), then: ",
+                    "free storage (delete datasets the organisation no longer needs), then: ",
+                )
+                + resume_words(reporter, job.id),
             )
         if not told:
             reporter.info(
@@ -1218,11 +1234,9 @@ def job_answer_schema(job: JobRecord, rule: Rule, reporter: Reporter) -> str | N
 
     schema = job_schema(job.id, reporter)
     if schema is None and not rule.failed:
-        raise UsageError(
-            f"--invalid picks answers that break a run's answer schema, and job {job.id} "
-            "was not made with --schema on this machine",
-            hint="leave out --invalid to send again what failed",
-        )
+        from .retrying import no_schema_to_pick
+
+        raise no_schema_to_pick(f"job {job.id}", reporter)
     return schema
 
 

@@ -217,12 +217,18 @@ def answer_schema(client: CohereClient, chain: Chain, reporter: Reporter, rule: 
 
     schema = run_schema(client, chain.root, reporter)
     if schema is None and not rule.failed:
-        raise UsageError(
-            f"--invalid picks answers that break a run's answer schema, and batch {chain.root.id} "
-            "was not made with --schema on this machine",
-            hint="leave out --invalid to send again what failed",
-        )
+        raise no_schema_to_pick(f"batch {chain.root.id}", reporter)
     return schema
+
+
+def no_schema_to_pick(run: str, reporter: Reporter) -> UsageError:
+    """The refusal of ``--invalid`` (a program's ``only_invalid=True``) for ``run``, made without an answer schema."""
+    invalid = reporter.spell("--invalid", "only_invalid=True")
+    return UsageError(
+        f"{invalid} picks answers that break a run's answer schema, and {run} was not made with "
+        f"{reporter.spell('--schema', 'a schema')} on this machine",
+        hint=f"leave out {invalid} to send again what failed",
+    )
 
 
 def _outcome(chain: Chain, number: int, options: RetryOptions, batch: Batch | None) -> RetryOutcome:

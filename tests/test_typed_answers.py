@@ -111,6 +111,12 @@ BREAKS = [
         'the JSON Schema cannot be used at #/properties/code/pattern: "([" is not a "regex"',
     ),
     (
+        {**REVIEW, "properties": {**REVIEW["properties"], "status": {"type": "string"}}},
+        '#/properties/status: "status" is the name of a column results adds beside the answer '
+        "(answer, invalid_output, status, error, finish_reason, input_tokens, output_tokens, cached); "
+        "rename the property in the schema",
+    ),  # refused before the batch is paid for: results could never write its table
+    (
         {**REVIEW, "properties": {**REVIEW["properties"], "code": {"type": "strng"}}},
         'the JSON Schema cannot be used at #/properties/code/type: "strng" is not a JSON Schema type '
         "(array, boolean, integer, null, number, object, string)",

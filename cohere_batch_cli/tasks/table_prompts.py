@@ -218,7 +218,27 @@ def structured_output(text: str, where: str) -> dict[str, Any]:
         compile_answers(schema)
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
+    _refuse_added_names(schema, where)
     return {"type": "json_object", "json_schema": schema}
+
+
+def _refuse_added_names(schema: dict[str, Any], where: str) -> None:
+    """Refuse (exit 2) a top-level property named like a column ``results`` adds beside it.
+
+    Each property is a column of the table out, beside ``answer``, ``status``...:
+    one of the same name could never be written (``--answer-prefix`` prefixes
+    both), so it is refused now, before the batch is paid for, not by ``results``.
+    """
+    from ..results.table_out import META
+
+    added = ("answer", "invalid_output", *META)
+    properties = schema.get("properties")
+    clashing = [name for name in added if isinstance(properties, dict) and name in properties]
+    if clashing:
+        raise UsageError(
+            f'{where}: #/properties/{clashing[0]}: "{clashing[0]}" is the name of a column results '
+            f"adds beside the answer ({', '.join(added)}); rename the property in the schema"
+        )
 
 
 EMBED_INPUT_TYPES = ("search_document", "search_query", "classification", "clustering")

@@ -503,12 +503,19 @@ def test_the_library_names_what_to_do_in_a_programs_words_not_the_command_lines(
                 run.retry(only_invalid=True)
             newest = run.retry(rounds=5, pause=0.05, interval=0.1, timeout=120)
             sampled = client.create(cb.PromptTable(table, "{{ q }}", dedupe=False), model=MODEL)
+            client.create(
+                write_jsonl(tmp_path / "any.jsonl", chat_records(1)), model="batch-only-model"
+            )
     said = logged()
     assert run.batch.num_failed_records and newest.name.startswith("flaky [retry ")
     assert newest.batch.num_failed_records == 0
     assert re.search(r"^every record succeeded after \d+ retr(y|ies)$", said, re.M), said
     assert "twice.csv: 2 rows, each row its own request (dedupe=False): 2 requests to send" in said
     assert sampled.batch.num_records == 2
+    skipped = "the context check was skipped: the API lists no model 'batch-only-model'"
+    assert re.search(f"^{re.escape(skipped)}.*; going on$", said, re.M), (
+        said
+    )  # no strict mode to offer
     assert "--no-dedupe" not in said and "cbatch " not in said
     assert str(no_schema.value).startswith("only_invalid=True picks answers that break")
     assert f"batch {run.id} was not made with a schema on this machine" in str(no_schema.value)

@@ -812,9 +812,10 @@ def _skipped(
                 cause.hint = "without --strict-context the check is skipped and the batch created"  # type: ignore[attr-defined]
             raise cause
         raise InputRejected(f"the context check could not be done: {reason}; nothing was uploaded")
-    reporter.warn(
-        f"the context check was skipped: {reason}; going on (--strict-context refuses instead)"
-    )
+    instead = reporter.spell(
+        " (--strict-context refuses instead)", ""
+    )  # a program has no strict check
+    reporter.warn(f"the context check was skipped: {reason}; going on{instead}")
 
 
 # --------------------------------------------------------------------------- afterwards

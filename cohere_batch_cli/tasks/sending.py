@@ -325,7 +325,7 @@ def find_unrecorded_batch(
             reporter.warn(
                 f"found batch {batch.id}, made from this file with this name and model by an earlier run"
                 " the state store could not record: not creating another"
-                " (give another --name to make a second one)"
+                f" (give another {reporter.spell('--name', 'name=')} to make a second one)"
             )
             return batch
     return None

@@ -208,3 +208,80 @@ def test_an_empty_prompt_is_refused_before_anything_is_sent(cli: Any, tmp_path: 
     assert result.stderr.startswith(
         "error: --prompt is empty: give a template of the table's columns"
     )
+
+
+def test_a_table_with_columns_named_like_the_answers_is_read_with_an_answer_prefix(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    """A table that has a ``status`` column is refused in a program's words, and read with
+    ``answer_prefix`` by every way a run's results are read (issue: only ``--answer-prefix`` could)."""
+    table = tmp_path / "tickets.csv"
+    table.write_text("text,status\nbroken screen,open\nrefund asked,closed\n")
+    out = tmp_path / "tickets.out.csv"
+    with nothing_printed():
+        run = client.create(cb.PromptTable(table, "Triage: {{ text }}"), model=CHAT)
+        run.wait(timeout=60, interval=0.1)
+        with pytest.raises(cb.UsageError) as refused:
+            run.results(out)
+        written = run.results(out, answer_prefix="llm_")
+        records = list(run.records(answer_prefix="llm_"))
+        arrow = run.to_arrow(answer_prefix="llm_")
+        batches = list(run.arrow_batches(batch_size=1, answer_prefix="llm_"))
+    assert (
+        str(refused.value)
+        == "tickets.csv has column status already: the answers would take their place"
+    )
+    assert refused.value.hint == (
+        'answer_prefix="P" puts P before every column results adds (e.g. answer_prefix="llm_")'
+    )
+    assert written.written == 2
+    assert out.read_text().splitlines()[0].startswith("text,status,llm_answer,llm_status,")
+    assert [(r["status"], r["llm_status"]) for r in records] == [
+        ("open", "succeeded"),
+        ("closed", "succeeded"),
+    ]
+    assert arrow.column("status").to_pylist() == ["open", "closed"]
+    assert arrow.column("llm_status").to_pylist() == ["succeeded", "succeeded"]
+    assert [b.num_rows for b in batches] == [1, 1] and batches[0].schema == arrow.schema
+
+
+def test_a_run_not_made_from_a_table_takes_no_answer_prefix(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    requests = tmp_path / "plain.jsonl"
+    requests.write_text(
+        json.dumps({"custom_id": "p1", "body": {"messages": [{"role": "user", "content": "hi"}]}})
+        + "\n"
+    )
+    with nothing_printed():
+        run = client.create(requests, model=CHAT).wait(timeout=60, interval=0.1)
+        with pytest.raises(cb.UsageError) as refused:
+            run.results(tmp_path / "plain.out.jsonl", answer_prefix="x_")
+    assert str(refused.value).startswith("answer_prefix names the columns added to a table run's")
+    assert "--" not in f"{refused.value} {refused.value.hint}"  # a program has no flags
+    assert not (tmp_path / "plain.out.jsonl").exists()
+
+
+def test_a_table_job_is_read_as_arrow_whole_or_a_batch_at_a_time(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    """``Job.to_arrow`` and ``Job.arrow_batches``: every part's rows, once and in the table's order."""
+    table = tmp_path / "lines.csv"
+    table.write_text("text,status\n" + "".join(f"line {i},new\n" for i in range(5)))
+    with nothing_printed():
+        job = client.create_job(
+            cb.PromptTable(table, "Say {{ text }}"), model=CHAT, split=cb.Split(max_records=2)
+        )
+        job.wait(timeout=60, interval=0.1)
+        with pytest.raises(cb.UsageError, match="has column status already"):
+            job.to_arrow()
+        arrow = job.to_arrow(answer_prefix="llm_")
+        reader = job.arrow_batches(batch_size=2, answer_prefix="llm_")
+        sizes = [batch.num_rows for batch in reader]
+        parts = job.parts()
+    assert len(parts) == 3
+    assert arrow.column("text").to_pylist() == [f"line {i}" for i in range(5)]
+    assert arrow.column("llm_answer").to_pylist() == [
+        f"Sandbox reply to: Say line {i}" for i in range(5)
+    ]
+    assert sizes == [2, 2, 1] and reader.schema == arrow.schema

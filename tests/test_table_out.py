@@ -173,7 +173,8 @@ def test_a_table_that_changed_is_refused_naming_what_changed(
 def test_added_columns_that_collide_with_the_tables_are_refused_unless_prefixed(
     client: cb.Client, cli: Cli, tmp_path: Path
 ) -> None:
-    """--answer-prefix has no API value: the refusal and the prefix through cbatch."""
+    """The refusal and --answer-prefix through cbatch (the Python API's ``answer_prefix``:
+    tests/test_python_api_tables.py)."""
     rows = [{"text": f"t{i}", "status": "open", "answer": "?"} for i in range(4)]
     table = write_csv(tmp_path / "t.csv", rows)
     batch = run_table(client, table).id
@@ -191,7 +192,7 @@ def test_added_columns_that_collide_with_the_tables_are_refused_unless_prefixed(
 def test_records_writes_the_records_and_a_batch_not_from_a_table_takes_no_prefix(
     client: cb.Client, cli: Cli, tmp_path: Path
 ) -> None:
-    """--records and --answer-prefix have no API value: through cbatch."""
+    """--records has no API value, and --answer-prefix is refused in the command line's words: through cbatch."""
     table = write_csv(tmp_path / "t.csv", rows_in_order(3))
     batch = run_table(client, table).id
     cli("results", batch, "-o", str(tmp_path / "records.jsonl"), "--records")

@@ -9,7 +9,8 @@ follows every part still running in one watch (the watch task, as ``cbatch
 jobs watch``), :attr:`Job.status` and the counts beside it are ``cbatch jobs
 get``'s view of the job, and :meth:`Job.results` and :meth:`Job.records` read
 every part and every retry attempt as one file, one record per ``custom_id``
-(the one results entry point). Nothing prints: the client's reporter logs and
+(the one results entry point), and :meth:`Job.to_arrow` and
+:meth:`Job.arrow_batches` as Arrow, as a run's are. Nothing prints: the client's reporter logs and
 calls back.
 """
 
@@ -214,21 +215,56 @@ class Job:
         *,
         format: ResultsFormat | None = None,
         failed_only: bool = False,
+        answer_prefix: str | None = None,
     ) -> ResultsSummary:
         """Every part's and every attempt's results in one file, one record per ``custom_id``.
 
-        As :meth:`Run.results <cohere_batch_cli.library.run.Run.results>`;
+        As :meth:`Run.results <cohere_batch_cli.library.run.Run.results>`
+        (a table job's: the table, every row once and in its order, across the
+        parts; ``answer_prefix`` before the added columns);
         :class:`~cohere_batch_cli.errors.NotReady` while a part still runs.
         """
         from .run import write_file
 
-        return write_file(self._client, (self._record, self._store), path, format, failed_only)
+        run = (self._record, self._store)
+        return write_file(self._client, run, path, format, failed_only, answer_prefix)
 
-    def records(self, *, failed_only: bool = False) -> Iterator[dict[str, Any]]:
+    def records(
+        self, *, failed_only: bool = False, answer_prefix: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The job's results as dicts, streamed as they download (as :meth:`results` writes them)."""
         from .run import stream
 
-        return stream(self._client, (self._record, self._store), failed_only)
+        return stream(self._client, (self._record, self._store), failed_only, answer_prefix)
+
+    def to_arrow(self, *, failed_only: bool = False, answer_prefix: str | None = None) -> Any:
+        """The job's results as one ``pyarrow.Table``, as :meth:`Run.to_arrow <cohere_batch_cli.library.run.Run.to_arrow>`.
+
+        Every part and attempt, one row per ``custom_id`` (a table job's: its
+        table, in order). The whole table is in memory: :meth:`arrow_batches`
+        reads a large one a record batch at a time. Needs the ``[parquet]``
+        extra (:class:`~cohere_batch_cli.errors.MissingExtra` without it).
+        """
+        from .run import arrow_table
+
+        return arrow_table(self._client, (self._record, self._store), failed_only, answer_prefix)
+
+    def arrow_batches(
+        self,
+        *,
+        failed_only: bool = False,
+        batch_size: int = 65_536,
+        answer_prefix: str | None = None,
+    ) -> Any:
+        """The job's results as a ``pyarrow.RecordBatchReader``, as :meth:`Run.arrow_batches <cohere_batch_cli.library.run.Run.arrow_batches>`.
+
+        For a job too large to hold at once: read as it goes from a temporary
+        Parquet file, removed once the reader is exhausted or dropped.
+        """
+        from .run import arrow_reader
+
+        run = (self._record, self._store)
+        return arrow_reader(self._client, run, failed_only, batch_size, answer_prefix)
 
     def cancel(self) -> None:
         """``cbatch jobs cancel``: no part is sent after this, and every part still running is cancelled."""

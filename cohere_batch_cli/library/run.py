@@ -176,88 +176,65 @@ class Run:
         *,
         format: ResultsFormat | None = None,
         failed_only: bool = False,
+        answer_prefix: str | None = None,
     ) -> ResultsSummary:
         """Write the finished batch's results to ``path``, all or nothing; returns what was written.
 
         ``format`` is ``"jsonl"``, ``"csv"`` or ``"parquet"`` (None: from the
         name's extension, else JSONL; Parquet needs the ``[parquet]`` extra).
         A batch with retries gets one record per ``custom_id`` across its
-        attempts, as ``cbatch results`` writes. Raises
+        attempts, as ``cbatch results`` writes. For a table run, the table's
+        rows with the answer in columns added to them; ``answer_prefix`` goes
+        before every added name (``--answer-prefix``), for a table that has
+        columns of those names already (``status``, ``answer``...): without it
+        such a table is refused with
+        :class:`~cohere_batch_cli.errors.UsageError`, and a run not made
+        from a table refuses a prefix. Raises
         :class:`~cohere_batch_cli.errors.NotReady` while the batch runs and
         :class:`~cohere_batch_cli.errors.ResultsExpired` once its output is gone.
         """
-        return write_file(self._client, self.id, path, format, failed_only)
+        return write_file(self._client, self.id, path, format, failed_only, answer_prefix)
 
-    def records(self, *, failed_only: bool = False) -> Iterator[dict[str, Any]]:
+    def records(
+        self, *, failed_only: bool = False, answer_prefix: str | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The finished batch's results, one dict a record, streamed as they are downloaded.
 
         Each is a JSONL line of ``cbatch results`` read back: ``custom_id``
-        first, then ``body`` (the reply) or ``error``. Memory stays flat however
-        many records there are; leaving the loop early stops the download.
-        Raises as :meth:`results` does, when the iteration starts.
+        first, then ``body`` (the reply) or ``error`` (for a table run, a row
+        of the table, its answer in columns, ``answer_prefix`` as
+        :meth:`results`'). Memory stays flat however many records there are;
+        leaving the loop early stops the download. Raises as :meth:`results`
+        does, when the iteration starts.
         """
-        return stream(self._client, self.id, failed_only)
+        return stream(self._client, self.id, failed_only, answer_prefix)
 
-    def to_arrow(self, *, failed_only: bool = False) -> Any:
+    def to_arrow(self, *, failed_only: bool = False, answer_prefix: str | None = None) -> Any:
         """The results as one ``pyarrow.Table``: the columns ``results(..., format="parquet")`` writes.
 
         For a table run, the table's rows with their answers in columns (typed by
-        the schema). The whole table is in memory: :meth:`arrow_batches` reads a
-        large one a record batch at a time. Needs the ``[parquet]`` extra
+        the schema; ``answer_prefix`` as :meth:`results`'). The whole table is
+        in memory: :meth:`arrow_batches` reads a large one a record batch at a
+        time. Needs the ``[parquet]`` extra
         (:class:`~cohere_batch_cli.errors.MissingExtra` without it).
         """
-        import pyarrow.parquet as pq
+        return arrow_table(self._client, self.id, failed_only, answer_prefix)
 
-        path, cleanup = self._parquet(failed_only)
-        try:
-            return pq.read_table(path)
-        finally:
-            cleanup()
-
-    def arrow_batches(self, *, failed_only: bool = False, batch_size: int = 65_536) -> Any:
+    def arrow_batches(
+        self,
+        *,
+        failed_only: bool = False,
+        batch_size: int = 65_536,
+        answer_prefix: str | None = None,
+    ) -> Any:
         """The results as a ``pyarrow.RecordBatchReader``, ``batch_size`` rows a batch, for results too large to hold.
 
         DuckDB, Polars and pandas read it as it goes. The results are written
         to a temporary Parquet file first (through the one results pipeline),
-        removed once the reader is exhausted or dropped.
+        removed once the reader is exhausted or dropped. ``answer_prefix`` as
+        :meth:`results`'.
         """
-        import weakref
-
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        path, cleanup = self._parquet(failed_only)
-        try:
-            parquet = pq.ParquetFile(path)
-        except BaseException:
-            cleanup()
-            raise
-
-        def batches() -> Iterator[Any]:
-            try:
-                yield from parquet.iter_batches(batch_size=batch_size)
-            finally:
-                parquet.close()
-                cleanup()
-
-        reading = batches()
-        weakref.finalize(reading, cleanup)  # a reader dropped unread takes its file with it
-        return pa.RecordBatchReader.from_batches(parquet.schema_arrow, reading)
-
-    def _parquet(self, failed_only: bool) -> tuple[Path, Callable[[], None]]:
-        """The results written to a Parquet file in a private temporary folder, and what removes it."""
-        import functools
-        import shutil
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="cbatch-arrow-"))
-        cleanup = functools.partial(shutil.rmtree, folder, ignore_errors=True)
-        try:
-            self.results(folder / "results.parquet", format="parquet", failed_only=failed_only)
-        except BaseException:
-            cleanup()
-            raise
-        return folder / "results.parquet", cleanup
+        return arrow_reader(self._client, self.id, failed_only, batch_size, answer_prefix)
 
     def cancel(self) -> None:
         """Ask the API to cancel the batch; it reads ``canceling``, then ends (:meth:`wait` sees it)."""
@@ -274,6 +251,7 @@ def results_spec(
     output: str,
     fmt: ResultsFormat | None,
     failed_only: bool,
+    answer_prefix: str | None = None,
     to_program: bool = False,
 ) -> ResultsSpec:
     """The results spec of a call: the one value ``cbatch results`` builds from its flags.
@@ -286,6 +264,7 @@ def results_spec(
         output=output,
         fmt=fmt,
         failed_only=failed_only,
+        answer_prefix=answer_prefix,
         read_timeout=client._timeout,
         ca_bundle=client._ca_bundle,
         dataset_ttl=client._settings.limits.dataset_ttl,
@@ -339,6 +318,7 @@ def write_file(
     path: str | os.PathLike[str],
     fmt: ResultsFormat | None,
     failed_only: bool,
+    answer_prefix: str | None = None,
 ) -> ResultsSummary:
     """A batch's or a job's results written to ``path`` through the one results entry point."""
     from ..errors import UsageError
@@ -347,21 +327,92 @@ def write_file(
     destination = os.fspath(path)
     if destination == "-":
         raise UsageError("results() writes a file; records() streams the records instead")
-    spec = results_spec(client, output=destination, fmt=fmt, failed_only=failed_only)
+    spec = results_spec(
+        client, output=destination, fmt=fmt, failed_only=failed_only, answer_prefix=answer_prefix
+    )
     return write_results(client._api, spec, client._reporter, run)
 
 
-def stream(client: Client, run: ResultsRun, failed_only: bool) -> Iterator[dict[str, Any]]:
+def stream(
+    client: Client, run: ResultsRun, failed_only: bool, answer_prefix: str | None = None
+) -> Iterator[dict[str, Any]]:
     """A batch's or a job's results as dicts, streamed from the one results entry point as JSONL."""
     from ..tasks.results import write_results
     from .records import BinaryStdout, stream_records
 
-    spec = results_spec(client, output="-", fmt="jsonl", failed_only=failed_only, to_program=True)
+    spec = results_spec(
+        client,
+        output="-",
+        fmt="jsonl",
+        failed_only=failed_only,
+        answer_prefix=answer_prefix,
+        to_program=True,
+    )
 
     def download(stdout: BinaryStdout) -> object:
         return write_results(client._api, spec, client._reporter, run, stdout=stdout)
 
     return stream_records(download)
+
+
+def arrow_table(
+    client: Client, run: ResultsRun, failed_only: bool, answer_prefix: str | None
+) -> Any:
+    """A batch's or a job's results as one ``pyarrow.Table``, read from the Parquet file they make."""
+    import pyarrow.parquet as pq
+
+    path, cleanup = parquet_file(client, run, failed_only, answer_prefix)
+    try:
+        return pq.read_table(path)
+    finally:
+        cleanup()
+
+
+def arrow_reader(
+    client: Client, run: ResultsRun, failed_only: bool, batch_size: int, answer_prefix: str | None
+) -> Any:
+    """A batch's or a job's results as a ``pyarrow.RecordBatchReader`` over the Parquet file they
+    make, which goes once the reader is exhausted or dropped."""
+    import weakref
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path, cleanup = parquet_file(client, run, failed_only, answer_prefix)
+    try:
+        parquet = pq.ParquetFile(path)
+    except BaseException:
+        cleanup()
+        raise
+
+    def batches() -> Iterator[Any]:
+        try:
+            yield from parquet.iter_batches(batch_size=batch_size)
+        finally:
+            parquet.close()
+            cleanup()
+
+    reading = batches()
+    weakref.finalize(reading, cleanup)  # a reader dropped unread takes its file with it
+    return pa.RecordBatchReader.from_batches(parquet.schema_arrow, reading)
+
+
+def parquet_file(
+    client: Client, run: ResultsRun, failed_only: bool, answer_prefix: str | None
+) -> tuple[Path, Callable[[], None]]:
+    """The results written to a Parquet file in a private temporary folder, and what removes it."""
+    import functools
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="cbatch-arrow-"))
+    cleanup = functools.partial(shutil.rmtree, folder, ignore_errors=True)
+    try:
+        write_file(client, run, folder / "results.parquet", "parquet", failed_only, answer_prefix)
+    except BaseException:
+        cleanup()
+        raise
+    return folder / "results.parquet", cleanup
 
 
 def raise_for(

@@ -104,6 +104,12 @@ class RowReuse(Protocol):
     def close(self) -> None: ...
 
 
+PREFIX_HINT = (
+    "--answer-prefix P puts P before every column results adds (e.g. --answer-prefix llm_)"
+)
+"""The way out of added columns that clash with the table's own, in the command line's words."""
+
+
 @dataclass(frozen=True)
 class InputTable:
     """The table results are written into: its rows, how its ids were made, the added columns' words."""
@@ -118,6 +124,9 @@ class InputTable:
     """The answer schema's columns, for a run with one."""
     reuse: RowReuse | None = None
     """The rows not sent (duplicates, cache hits), for a run that sent each request once."""
+    prefix_hint: str = PREFIX_HINT
+    """How to put a prefix before the added columns, in the words of whoever meets a clash:
+    a command's flag, or a program's argument (the Python API's ``answer_prefix``)."""
 
 
 META = ("status", "error", "finish_reason", "input_tokens", "output_tokens", "cached")
@@ -150,7 +159,7 @@ def refuse_collisions(table: InputTable, names: Sequence[str]) -> None:
         raise OutputOptionError(
             f"{table.label} has column{'s' if len(clashing) > 1 else ''} {listed} already: "
             "the answers would take their place",
-            hint="--answer-prefix P puts P before every column results adds (e.g. --answer-prefix llm_)",
+            hint=table.prefix_hint,
         )
     if twice:
         raise OutputOptionError(

@@ -86,15 +86,18 @@ def _input_table(
     fmt: str,
     reporter: Reporter,
 ) -> InputTable | None:
-    from ..results.table_out import InputTable, added_names, refuse_collisions
+    from ..results.table_out import PREFIX_HINT, InputTable, added_names, refuse_collisions
     from .tables import TableRows
 
     if join is None and record is None:
         if answer_prefix is not None:
             raise UsageError(
-                f"--answer-prefix names the columns added to a table run's table, and {run} "
-                "was not made from a table this machine recorded",
-                hint="give the table with --join TABLE",
+                f"{reporter.spell('--answer-prefix', 'answer_prefix')} names the columns added "
+                f"to a table run's table, and {run} was not made from a table this machine recorded",
+                hint=reporter.spell(
+                    "give the table with --join TABLE",
+                    "leave answer_prefix out: its results are records, with no columns added",
+                ),
             )
         return None
     if join is not None:
@@ -114,6 +117,10 @@ def _input_table(
         id_column=record.id_column if record is not None else None,
         answer_prefix=answer_prefix or "",
         typed=typed,
+        prefix_hint=reporter.spell(
+            PREFIX_HINT,
+            'answer_prefix="P" puts P before every column results adds (e.g. answer_prefix="llm_")',
+        ),
     )
     refuse_collisions(table, added_names(table, fmt=fmt))
     if record is not None:

@@ -52,6 +52,8 @@ def validate(
     warnings = scan.warnings
     if scan.dropped > len(warnings):
         warnings.append(f"... and {scan.dropped - len(warnings)} more dropped rows")
+    if scan.checker is not None:
+        warnings += _unlisted_field_warnings(scan.checker.client_only)
     with open(dataset_dir / OFFSETS_FILE, "wb") as fh:
         scan.offsets.tofile(fh)
     parts = scan.parts.close()
@@ -70,6 +72,21 @@ def validate(
         "parts": parts,
         "num_rows": scan.rows,
     }
+
+
+def _unlisted_field_warnings(seen: dict[str, list[int]]) -> list[str]:
+    """One warning a field clients send that the API's description lacks (``max_input_tokens``...).
+
+    CONTRACT.md ("Input and output records"): accepted with a warning, never
+    refused. ``seen`` is the check's ``client_only``: each field's first line
+    and how many records set it. The wording is the sandbox's own: none is
+    recorded from the service.
+    """
+    return [
+        f"body.{name} is not a field of the API's chat request: accepted and ignored "
+        f"({count:,} record{'' if count == 1 else 's'}, first on line {first})"
+        for name, (first, count) in sorted(seen.items())
+    ]
 
 
 class _Scan:

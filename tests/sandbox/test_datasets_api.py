@@ -95,7 +95,9 @@ def test_a_record_using_every_field_of_the_chat_request_in_the_spec_runs(shared:
         {"custom_id": "all", "body": EVERY_SPEC_FIELD},
     ]
     data = "".join(json.dumps(line) + "\n" for line in lines).encode()
-    done = shared.run_existing(shared.validated(data))
+    dataset_id = shared.validated(data)
+    assert shared.dataset(dataset_id)["validation_warnings"] == []
+    done = shared.run_existing(dataset_id)
     assert done["status"] == "BATCH_STATUS_COMPLETED" and done["num_successful_records"] == 2
     errors = {cid: r["error"] for cid, r in shared.by_id(done["output_dataset_id"]).items()}
     assert errors == {
@@ -103,3 +105,35 @@ def test_a_record_using_every_field_of_the_chat_request_in_the_spec_runs(shared:
         "no-documents": "",
         "all": "invalid request: response_format is not supported with documents or tools",
     }
+
+
+def test_fields_clients_send_that_the_spec_lacks_are_kept_with_one_warning_a_field(
+    shared: Api,
+) -> None:
+    """CONTRACT.md: max_input_tokens, reasoning, thinking_budget, return_prompt are accepted
+    with a warning, never refused; the dataset says so once a field, not once a record."""
+    import json
+
+    def record(custom_id: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "custom_id": custom_id,
+            "body": {"messages": [{"role": "user", "content": "x"}], **fields},
+        }
+
+    lines = [
+        record("a"),
+        record("b", return_prompt=True, reasoning={"effort": "low"}),
+        record("c", return_prompt=False, max_input_tokens=9, thinking_budget=100),
+        record("d", return_prompt=True),
+    ]
+    data = "".join(json.dumps(line) + "\n" for line in lines).encode()
+    dataset = shared.dataset(shared.validated(data))
+    assert dataset["dataset_parts"][0]["num_rows"] == 4
+    assert dataset["validation_warnings"] == [
+        "body.max_input_tokens is not a field of the API's chat request: accepted and ignored (1 record, first on line 3)",
+        "body.reasoning is not a field of the API's chat request: accepted and ignored (1 record, first on line 2)",
+        "body.return_prompt is not a field of the API's chat request: accepted and ignored (3 records, first on line 2)",
+        "body.thinking_budget is not a field of the API's chat request: accepted and ignored (1 record, first on line 3)",
+    ]  # fmt: skip
+    done = shared.run_existing(dataset["id"])
+    assert done["status"] == "BATCH_STATUS_COMPLETED" and done["num_successful_records"] == 4

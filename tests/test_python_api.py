@@ -304,12 +304,15 @@ def test_a_job_is_attached_from_an_empty_store_and_nothing_is_sent_twice(
         made = [part.id for part in job.parts()]
     monkeypatch.setenv("CBATCH_STATE_DIR", str(tmp_path / "another-machine"))
     with nothing_printed():
-        with pytest.raises(cb.NoMatch):
+        with pytest.raises(cb.NoMatch) as unknown:
             client.job(job.id)  # this "machine" has no record of it
         attached = client.attach_job(job.id, requests, split=cb.Split(max_records=3))
         attached.wait(timeout=60, interval=0.1)
         records = list(attached.records())
         on_api = [b for b in client._api.iter_batches() if f"[job {job.id} " in b.name]
+    assert unknown.value.hint == (
+        f"list jobs with Client.jobs(); a job made elsewhere: Client.attach_job('{job.id}', FILE)"
+    )
     assert attached.id == job.id and attached.name == "shared"
     assert [part.id for part in attached.parts()] == made
     assert sorted(b.id for b in on_api) == sorted(made)  # no batch made twice

@@ -441,7 +441,7 @@ class Client:
         from .job import Job
 
         store = open_store()
-        record = find_job(store, job_id)
+        record = find_job(store, job_id, self._reporter)
         return Job(self, record, store, Path(record.path) if record.path else None)
 
     def jobs(self) -> list[Job]:

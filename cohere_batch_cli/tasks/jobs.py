@@ -417,8 +417,11 @@ def job_view(client: CohereClient, job: JobRecord, store: StateStore) -> JobView
 # -- resolving a job id -------------------------------------------------------------------------
 
 
-def find_job(store: StateStore, job_id: str) -> JobRecord:
-    """The job recorded here by id (or a unique start of one); NoMatch with what to do otherwise."""
+def find_job(store: StateStore, job_id: str, reporter: Reporter | None = None) -> JobRecord:
+    """The job recorded here by id (or a unique start of one); NoMatch with what to do otherwise.
+
+    ``reporter``: whose words the hint is in (None: the command line's, as ``jobs`` commands say it).
+    """
     job = store.job(job_id)
     if job is not None:
         return job
@@ -431,9 +434,13 @@ def find_job(store: StateStore, job_id: str) -> JobRecord:
         from ..errors import AmbiguousMatch
 
         raise AmbiguousMatch(f"{job_id!r} starts {len(matches)} jobs: {', '.join(matches[:5])}")
+    command = f"list jobs with: cbatch jobs list; a job made elsewhere: cbatch jobs attach {job_id} --file FILE"
+    program = (
+        f"list jobs with Client.jobs(); a job made elsewhere: Client.attach_job({job_id!r}, FILE)"
+    )
     raise NoMatch(
         f"no job {job_id} is recorded on this machine",
-        hint=f"list jobs with: cbatch jobs list; a job made elsewhere: cbatch jobs attach {job_id} --file FILE",
+        hint=command if reporter is None else reporter.spell(command, program),
     )
 
 

@@ -317,3 +317,32 @@ def test_a_table_job_writes_its_table_across_its_parts_and_retries(
     assert pq.read_table(tmp_path / "same.parquet").to_pylist() == got
     refused = cli("jobs", "results", job_id, "--input-order", "-o", "x.csv", exit_code=2)
     assert "--input-order shapes a table of records" in refused.stderr
+
+
+def test_the_table_out_never_replaces_the_table_it_was_made_from(
+    client: cb.Client, cli: Cli, tmp_path: Path
+) -> None:
+    """``results RUN -o reviews.csv`` of a run made from ``reviews.csv`` would put the answers in
+    place of the user's own table (and every later ``results`` would find it changed): refused,
+    the table intact, on both doors, for a batch and for a job."""
+    table = write_csv(tmp_path / "reviews.csv", rows_in_order(3))
+    before = table.read_bytes()
+    run = run_table(client, table)
+    with nothing_printed():
+        job = client.create_job(
+            cb.PromptTable(table, "Job {{ text }}"), model=MODEL, split=cb.Split(max_records=2)
+        )
+        job.wait(timeout=60, interval=0.1)
+        for made in (run, job):
+            with pytest.raises(cb.UsageError) as refused:
+                made.results(table)
+            assert refused.value.exit_code == 2
+            assert str(refused.value) == (
+                f"-o {table} is the table the answers are written beside: it would be replaced"
+            )
+    said = cli("results", run.id, "-o", str(table), exit_code=2)
+    assert said.stderr.splitlines()[-1].endswith(
+        "it would be replaced; write the table out to another file"
+    )
+    assert table.read_bytes() == before
+    assert results(run, tmp_path / "out.csv").written == 3  # anywhere else, as before

@@ -130,7 +130,9 @@ def fetch_results(
         # A table run: its table, found again and checked, before the download.
         from .table_results import input_table_of
 
-        found = input_table_of(client, batch, spec.join, spec.answer_prefix, fmt, reporter)
+        found = input_table_of(
+            client, batch, spec.join, spec.answer_prefix, fmt, reporter, spec.output
+        )
         if found is not None:
             if spec.columns or spec.body:
                 from ..errors import OutputOptionError

@@ -41,6 +41,7 @@ def input_table_of(
     answer_prefix: str | None,
     fmt: str,
     reporter: Reporter,
+    output: str | None = None,
 ) -> InputTable | None:
     """The table ``batch``'s results are written into; None for a batch not made from a table.
 
@@ -57,11 +58,16 @@ def input_table_of(
             )
         return None
     record = recorded_table(client, batch, reporter)
-    return _input_table(record, f"batch {batch.id}", join, answer_prefix, fmt, reporter)
+    return _input_table(record, f"batch {batch.id}", join, answer_prefix, fmt, reporter, output)
 
 
 def input_table_of_job(
-    job_id: str, join: Path | None, answer_prefix: str | None, fmt: str, reporter: Reporter
+    job_id: str,
+    join: Path | None,
+    answer_prefix: str | None,
+    fmt: str,
+    reporter: Reporter,
+    output: str | None = None,
 ) -> InputTable | None:
     """The table a job's results are written into (``jobs create --from``); None for a job of a file."""
     from ..state.store import existing_store
@@ -75,7 +81,7 @@ def input_table_of_job(
     except StoreError as exc:
         reporter.warn(f"{exc}; the table job {job_id} was made from cannot be looked up")
         record = None
-    return _input_table(record, f"job {job_id}", join, answer_prefix, fmt, reporter)
+    return _input_table(record, f"job {job_id}", join, answer_prefix, fmt, reporter, output)
 
 
 def _input_table(
@@ -85,6 +91,7 @@ def _input_table(
     answer_prefix: str | None,
     fmt: str,
     reporter: Reporter,
+    output: str | None = None,
 ) -> InputTable | None:
     from ..results.table_out import PREFIX_HINT, InputTable, added_names, refuse_collisions
     from .tables import TableRows
@@ -106,6 +113,7 @@ def _input_table(
         assert record is not None
         path = Path(record.path)
         _refuse_changed(path, record, run)
+    _refuse_writing_over(path, output)
     typed = None
     if record is not None and record.answer_schema is not None:
         from ..results.answer_columns import TypedAnswers
@@ -343,6 +351,27 @@ def job_schema(job_id: str, reporter: Reporter) -> str | None:
         reporter.warn(f"{exc}; the table job {job_id} was made from cannot be looked up")
         return None
     return record.answer_schema if record is not None else None
+
+
+def _refuse_writing_over(table: Path, output: str | None) -> None:
+    """Refuse (exit 2) an output that is the table itself, or a file in a folder table.
+
+    The rename that ends the write would put the answers in place of the
+    user's own table, and every later ``results`` of the run would find it changed.
+    """
+    if output is None or output == "-":
+        return
+    try:
+        target, own = Path(output).resolve(), table.resolve()
+    except OSError:
+        return
+    if target == own or own in target.parents:
+        from ..errors import OutputOptionError
+
+        raise OutputOptionError(
+            f"-o {output} is the table the answers are written beside: it would be replaced",
+            hint="write the table out to another file",
+        )
 
 
 def _shown(path: Path) -> str:

@@ -68,6 +68,7 @@ _HOMES: dict[str, str] = {
     # Tables
     "TableSpec": "tasks.table_prompts",
     "chat_options": "tasks.table_prompts",
+    "CHAT_BOUNDS": "generation_options:BOUNDS",
     "embed_options": "tasks.table_prompts",
     "EMBED_WITH_PROMPT": "tasks.table_prompts",
     "TableRequests": "tasks.table_send",
@@ -184,6 +185,7 @@ __all__ = [
     "BATCH",
     "BATCH_INPUT_TYPES",
     "CACHE_FILE_NAME",
+    "CHAT_BOUNDS",
     "DATASET",
     "EMBED_WITH_PROMPT",
     "ENVIRONMENT",
@@ -345,6 +347,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, __getattr_
     )
     from .exit_codes import PRECEDENCE, combine, for_interruption
     from .extras import install_hint
+    from .generation_options import BOUNDS as CHAT_BOUNDS
     from .idempotency import check_key
     from .input_rules import BATCH_INPUT_TYPES
     from .library.reporting import LibraryReporter

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 import orjson as _orjson
 
+from . import generation_options
+
 _UNPARSED = object()
 
 CHAT_V2_INPUT = "batch-chat-v2-input"
@@ -61,7 +63,7 @@ CLIENT_ONLY_CHAT_FIELDS = frozenset(
 )
 """Fields clients have sent that the spec lacks: accepted, with a warning, never refused."""
 RESPONSE_FORMAT_TYPES = frozenset({"text", "json_object"})
-SAFETY_MODES = frozenset({"CONTEXTUAL", "STRICT", "OFF"})
+SAFETY_MODES = frozenset(generation_options.SAFETY_MODES)
 TOOL_CHOICES = frozenset({"REQUIRED", "NONE"})
 EMBED_BODY_FIELDS = frozenset(
     {"texts", "images", "inputs", "input_type", "embedding_types", "max_tokens", "truncate"}

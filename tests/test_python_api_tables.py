@@ -285,3 +285,90 @@ def test_a_table_job_is_read_as_arrow_whole_or_a_batch_at_a_time(
         f"Sandbox reply to: Say line {i}" for i in range(5)
     ]
     assert sizes == [2, 2, 1] and reader.schema == arrow.schema
+
+
+GENERATION = {
+    "max_tokens": 30, "temperature": 1, "p": 0.5, "k": 40, "seed": 7,
+    "frequency_penalty": 0.25, "presence_penalty": 0.5, "stop_sequences": ["END", "###"],
+    "safety_mode": "STRICT", "thinking_budget": 256, "priority": 3,
+}  # fmt: skip
+"""Every generation option of ``cb.PromptTable``, as keyword fields (the command line's flags)."""
+
+
+def test_every_generation_option_reaches_every_part_of_a_table_job(
+    client: cb.Client, api: Api, tmp_path: Path
+) -> None:
+    table = tmp_path / "r.csv"
+    table.write_text("text\none\ntwo\nthree\n")
+    with nothing_printed():
+        source = cb.PromptTable(table, "Say {{ text }}", **GENERATION)
+        job = client.create_job(source, model=CHAT, split=cb.Split(max_records=2))
+        job.wait(timeout=60, interval=0.1)
+        parts = job.parts()
+        records = list(job.records())
+    assert source.stop_sequences == ("END", "###")  # kept as a tuple: the value stays hashable
+    bodies = [
+        json.loads(r["body"]) for p in parts for part in api.parts(p.batch.input_dataset_id)
+        for r in part
+    ]  # fmt: skip
+    fields = {
+        "max_tokens": 30, "temperature": 1.0, "p": 0.5, "k": 40, "seed": 7,
+        "frequency_penalty": 0.25, "presence_penalty": 0.5, "stop_sequences": ["END", "###"],
+        "safety_mode": "STRICT", "thinking": {"type": "enabled", "token_budget": 256},
+        "priority": 3,
+    }  # fmt: skip
+    assert bodies == [
+        {"messages": [{"role": "user", "content": f"Say {t}"}], **fields}
+        for t in ("one", "two", "three")
+    ]
+    assert [r["status"] for r in records] == ["succeeded"] * 3
+
+
+@pytest.mark.parametrize(
+    ("given", "says"),
+    [
+        ({"temperature": 1.5}, "temperature must be from 0.0 to 1.0, not 1.5"),
+        ({"temperature": float("nan")}, "temperature must be from 0.0 to 1.0, not nan"),
+        ({"p": 1}, "p must be from 0.01 to 0.99, not 1"),
+        ({"k": -1}, "k must be from 0 to 500, not -1"),
+        ({"k": 2.5}, "k must be an integer, not 2.5"),
+        ({"seed": 2**64}, "seed must be from 0 to 18446744073709551615, not 18446744073709551616"),
+        ({"frequency_penalty": "0.5"}, "frequency_penalty must be a number, not '0.5'"),
+        ({"presence_penalty": True}, "presence_penalty must be a number, not True"),
+        ({"priority": 1000}, "priority must be from 0 to 999, not 1000"),
+        ({"max_tokens": 0}, "max_tokens must be 1 or more, not 0"),
+        ({"thinking_budget": 0}, "thinking_budget must be 1 or more, not 0"),
+        ({"stop_sequences": list("abcdef")}, "6 stop sequences given; the API takes at most 5"),
+        ({"stop_sequences": [""]}, "a stop sequence must be text, and not empty"),
+        ({"safety_mode": "NONE"}, "safety mode 'NONE' is not one of CONTEXTUAL, STRICT, OFF"),
+        ({"thinking": "on"}, "thinking 'on' is not one of enabled, disabled"),
+        (
+            {"thinking": "disabled", "thinking_budget": 9},
+            "a thinking budget goes with thinking enabled, not disabled",
+        ),
+    ],
+    ids=lambda v: ",".join(v) if isinstance(v, dict) else None,
+)
+def test_a_generation_option_outside_the_apis_bounds_is_refused_when_the_table_is_built(
+    tmp_path: Path, given: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(cb.UsageError) as refused:
+        cb.PromptTable(tmp_path / "t.csv", "{{ text }}", **given)
+    assert str(refused.value) == says
+
+
+def test_a_keyed_table_run_with_another_seed_is_another_request(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    """The key covers every generation option: here a seed, as ``--idempotency-key`` does."""
+    table = tmp_path / "t.csv"
+    table.write_text("text\none\n")
+    with nothing_printed():
+        client.create(
+            cb.PromptTable(table, "{{ text }}", seed=1), model=CHAT, idempotency_key="s-1"
+        )
+        with pytest.raises(cb.KeyReused) as refused:
+            client.create(
+                cb.PromptTable(table, "{{ text }}", seed=2), model=CHAT, idempotency_key="s-1"
+            )
+    assert 'seed: "1", now "2"' in str(refused.value)

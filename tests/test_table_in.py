@@ -167,6 +167,48 @@ def test_a_jsonl_table_with_prompt_and_system_files_and_a_null_the_template_hand
     assert records[0][1]["messages"][0] == {"role": "system", "content": "You triage tickets."}
 
 
+GENERATION_FLAGS = (
+    "--max-tokens", "30", "--temperature", "1", "--p", "0.5", "--k", "40", "--seed", "7",
+    "--frequency-penalty", "0.25", "--presence-penalty", "0.5", "--stop-sequence", "END",
+    "--stop-sequence", "###", "--safety-mode", "STRICT", "--thinking-budget", "256",
+    "--priority", "3",
+)  # fmt: skip
+GENERATION_FIELDS = {
+    "max_tokens": 30, "temperature": 1.0, "p": 0.5, "k": 40, "seed": 7,
+    "frequency_penalty": 0.25, "presence_penalty": 0.5, "stop_sequences": ["END", "###"],
+    "safety_mode": "STRICT", "thinking": {"type": "enabled", "token_budget": 256}, "priority": 3,
+}  # fmt: skip
+"""Every generation option of ``ChatRequestBodyV2`` a table run sets, as flags and as the body has them."""
+
+
+def test_every_generation_option_reaches_every_body_and_the_sandbox_runs_it_without_a_warning(
+    cli: Cli, api: Api, tmp_path: Path
+) -> None:
+    table = write_csv(tmp_path / "r.csv", "text\none\ntwo\n")
+    args = ("--from", str(table), "--prompt", "Say {{ text }}", *GENERATION_FLAGS)
+    result = cli("create", *args, "--model", MODEL, "--watch", "--plain", "--timeout", "60s")
+    assert "completed: 2/2 records (2 ok, 0 failed)" in result.stdout.splitlines()[-1]
+    assert "warning" not in result.stderr  # the local check knows every field
+    records = sent(cli, api, *args, "--no-cache")
+    assert [body for _, body in records] == [
+        {"messages": [{"role": "user", "content": f"Say {text}"}], **GENERATION_FIELDS}
+        for text in ("one", "two")
+    ]
+
+
+def test_every_generation_option_is_checked_by_a_dry_run_and_counted_by_estimate(
+    cli: Cli, tmp_path: Path, posts: Any
+) -> None:
+    table = write_csv(tmp_path / "r.csv", "text\none\ntwo\n")
+    args = ("--from", str(table), "--prompt", "Say {{ text }}", *GENERATION_FLAGS, "--model", MODEL)
+    dry = cli("create", *args, "--dry-run")
+    assert f"{table} (rendered): 2 records of batch-chat-v2-input, checked" in dry.stderr
+    assert "warning" not in dry.stderr
+    estimate = json.loads(cli("estimate", *args, "--json").stdout)
+    assert estimate["records_without_max_tokens"] == 0  # --max-tokens bounds each answer
+    assert posts() == []
+
+
 def test_a_jsonl_of_requests_is_refused_with_a_pointer_to_file(
     cli: Cli, tmp_path: Path, posts: Any
 ) -> None:

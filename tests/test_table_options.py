@@ -44,6 +44,22 @@ OPTIONS: dict[str, tuple[list[str], Callable[[TableSpec], bool]]] = {
     "--id-column": ([*CHAT, "--id-column", "id"], lambda t: t.id_column == "id"),
     "--max-tokens": ([*CHAT, "--max-tokens", "7"], lambda t: t.options == {"max_tokens": 7}),
     "--temperature": ([*CHAT, "--temperature", "0.5"], lambda t: t.options == {"temperature": 0.5}),
+    "--p": ([*CHAT, "--p", "0.9"], lambda t: t.options == {"p": 0.9}),
+    "--k": ([*CHAT, "--k", "40"], lambda t: t.options == {"k": 40}),
+    "--seed": ([*CHAT, "--seed", "18446744073709551615"], lambda t: t.options == {"seed": 2**64 - 1}),
+    "--frequency-penalty": ([*CHAT, "--frequency-penalty", "1"], lambda t: t.options == {"frequency_penalty": 1.0}),
+    "--presence-penalty": ([*CHAT, "--presence-penalty", "0"], lambda t: t.options == {"presence_penalty": 0.0}),
+    "--stop-sequence": (
+        [*CHAT, "--stop-sequence", "END", "--stop-sequence", "\n\n"],
+        lambda t: t.options == {"stop_sequences": ["END", "\n\n"]},
+    ),
+    "--safety-mode": ([*CHAT, "--safety-mode", "OFF"], lambda t: t.options == {"safety_mode": "OFF"}),
+    "--thinking": ([*CHAT, "--thinking", "disabled"], lambda t: t.options == {"thinking": {"type": "disabled"}}),
+    "--thinking-budget": (
+        [*CHAT, "--thinking-budget", "512"],
+        lambda t: t.options == {"thinking": {"type": "enabled", "token_budget": 512}},
+    ),
+    "--priority": ([*CHAT, "--priority", "999"], lambda t: t.options == {"priority": 999}),
     "--schema": (
         [*CHAT, "--schema", "s.json"],
         lambda t: t.options["response_format"]["json_schema"]["required"] == ["label"],
@@ -114,10 +130,18 @@ def test_every_table_option_reaches_the_spec_of_every_command_that_takes_a_table
         (["--embed-types", "float"], "--embed-types go with --from TABLE"),
         ([*CHAT, "--embed", "text"], "--embed and --prompt do not go together"),
         ([*EMBED, "--temperature", "0.2"], "--temperature go with --prompt, not --embed"),
+        ([*EMBED, "--seed", "1", "--thinking", "enabled"], "--seed, --thinking go with --prompt"),
         ([*CHAT, "--embed-truncate", "END"], "--embed-truncate go with --embed"),
         ([*EMBED, "--type", "batch-embed-v2-input"], "--type goes with --file"),
     ],
-    ids=["stray", "embed and prompt", "chat option on embed", "embed option on chat", "--type"],
+    ids=[
+        "stray",
+        "embed and prompt",
+        "chat option on embed",
+        "generation options on embed",
+        "embed option on chat",
+        "--type",
+    ],
 )
 def test_a_table_option_that_means_nothing_here_is_refused_alike_on_every_command(
     handed: dict[str, TableSpec], command: str, flags: list[str], says: str
@@ -127,3 +151,47 @@ def test_a_table_option_that_means_nothing_here_is_refused_alike_on_every_comman
     )
     assert says in result.stderr
     assert not handed
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--temperature", "1.01"], "'--temperature': 1.01 is not in the range 0.0<=x<=1.0"),
+        (["--p", "0"], "'--p': 0.0 is not in the range 0.01<=x<=0.99"),
+        (["--k", "501"], "'--k': 501 is not in the range 0<=x<=500"),
+        (["--seed", str(2**64)], "'--seed': 18446744073709551616 is not in the range"),
+        (["--frequency-penalty", "-0.1"], "'--frequency-penalty': -0.1 is not in the range"),
+        (["--presence-penalty", "1.5"], "'--presence-penalty': 1.5 is not in the range"),
+        (["--priority", "1000"], "'--priority': 1000 is not in the range 0<=x<=999"),
+        (["--thinking-budget", "0"], "'--thinking-budget': 0 is not in the range x>=1"),
+        (["--safety-mode", "NONE"], "'--safety-mode': 'NONE' is not one of"),
+        (
+            [f"--stop-sequence={n}" for n in "abcdef"],
+            "6 stop sequences given; the API takes at most 5",
+        ),
+        (["--stop-sequence", ""], "a stop sequence must be text, and not empty"),
+        (
+            ["--thinking", "disabled", "--thinking-budget", "9"],
+            "a thinking budget goes with thinking enabled, not disabled",
+        ),
+    ],
+    ids=lambda v: v[0] if isinstance(v, list) else None,
+)
+def test_a_generation_option_outside_the_apis_bounds_is_refused_alike_on_every_command(
+    handed: dict[str, TableSpec], command: str, flags: list[str], says: str
+) -> None:
+    """The bounds of bodies.yaml, before any row is read: exit 2, nothing handed on."""
+    result = Cli("http://127.0.0.1:9", TEST_KEY)(
+        *COMMANDS[command], *CHAT, *flags, exit_code=ExitCode.USAGE
+    )
+    assert says in result.stderr
+    assert not handed
+
+
+def test_the_choices_the_flags_offer_are_the_apis() -> None:
+    from cohere_batch_cli import generation_options
+    from cohere_batch_cli.cli._tables import SafetyMode, Thinking
+
+    assert tuple(m.value for m in SafetyMode) == generation_options.SAFETY_MODES
+    assert tuple(t.value for t in Thinking) == generation_options.THINKING

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from .. import UsageError
+from ..engine import CHAT_BOUNDS
 from ._options import _spec_options
 
 if TYPE_CHECKING:
@@ -45,14 +46,45 @@ class EmbedTruncate(str, Enum):
     END = "END"
 
 
+class SafetyMode(str, Enum):
+    """``safety_mode``'s values (``generation_options.SAFETY_MODES``), as typer's choices."""
+
+    CONTEXTUAL = "CONTEXTUAL"
+    STRICT = "STRICT"
+    OFF = "OFF"
+
+
+class Thinking(str, Enum):
+    """``thinking.type``'s values (``generation_options.THINKING``), as typer's choices."""
+
+    enabled = "enabled"
+    disabled = "disabled"
+
+
+def _bounds(name: str) -> dict[str, Any]:
+    """typer's ``min``/``max`` of a generation option: bodies.yaml's, as ``generation_options`` writes them."""
+    least, most = CHAT_BOUNDS[name]
+    return {"min": least, "max": most}
+
+
 FromOpt = Annotated[Path | None, typer.Option("--from", metavar="TABLE", help="A table (CSV, Parquet, JSONL of objects, or a folder of them): one request a row, a chat request from --prompt or an embed request from --embed.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 PromptOpt = Annotated[str | None, typer.Option("--prompt", metavar="TEMPLATE", help='With --from: the user message, a Jinja2 template of the row\'s columns ({{ title }}, {{ row["review text"] }}).', show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 PromptFileOpt = Annotated[Path | None, typer.Option("--prompt-file", help="With --from: the template, read from a file.", dir_okay=False, show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 SystemOpt = Annotated[str | None, typer.Option("--system", metavar="TEXT", help="With --prompt: a system message before every prompt (as written, not a template).", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 SystemFileOpt = Annotated[Path | None, typer.Option("--system-file", help="With --prompt: the system message, read from a file.", dir_okay=False, show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 IdColumnOpt = Annotated[str | None, typer.Option("--id-column", metavar="COLUMN", help="With --from: the column that holds each row's custom_id (default: its row number, from 1).", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
-MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", min=1, help="With --prompt: max_tokens of every request.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
-TemperatureOpt = Annotated[float | None, typer.Option("--temperature", min=0.0, help="With --prompt: temperature of every request.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+MaxTokensOpt = Annotated[int | None, typer.Option("--max-tokens", **_bounds("max_tokens"), help="With --prompt: max_tokens of every request.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+TemperatureOpt = Annotated[float | None, typer.Option("--temperature", **_bounds("temperature"), help="With --prompt: temperature of every request.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+POpt = Annotated[float | None, typer.Option("--p", **_bounds("p"), help="With --prompt: p of every request (top-p: sample from the likeliest tokens whose probabilities add up to p).", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+KOpt = Annotated[int | None, typer.Option("--k", **_bounds("k"), help="With --prompt: k of every request (top-k: sample from the k likeliest tokens; 0: off).", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+SeedOpt = Annotated[int | None, typer.Option("--seed", **_bounds("seed"), help="With --prompt: seed of every request (the same seed and options sample alike, as far as the API can).", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+FrequencyPenaltyOpt = Annotated[float | None, typer.Option("--frequency-penalty", **_bounds("frequency_penalty"), help="With --prompt: frequency_penalty of every request.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+PresencePenaltyOpt = Annotated[float | None, typer.Option("--presence-penalty", **_bounds("presence_penalty"), help="With --prompt: presence_penalty of every request.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+StopSequenceOpt = Annotated[list[str] | None, typer.Option("--stop-sequence", metavar="TEXT", help="With --prompt: stop generating at TEXT (stop_sequences); repeat it for up to 5.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+SafetyModeOpt = Annotated[SafetyMode | None, typer.Option("--safety-mode", help="With --prompt: safety_mode of every request [default: the API's, CONTEXTUAL].", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+ThinkingOpt = Annotated[Thinking | None, typer.Option("--thinking", help="With --prompt: reasoning on or off for every request (thinking) [default: the API's, enabled on models that reason].", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+ThinkingBudgetOpt = Annotated[int | None, typer.Option("--thinking-budget", **_bounds("thinking_budget"), metavar="N", help="With --prompt: reasoning enabled, with at most N tokens of it a request (thinking token_budget).", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
+PriorityOpt = Annotated[int | None, typer.Option("--priority", **_bounds("priority"), help="With --prompt: priority of every request (0, the default, is served first under load).", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 SchemaOpt = Annotated[Path | None, typer.Option("--schema", metavar="FILE", help="With --prompt: a JSON Schema every answer must follow (sent as response_format json_object), checked against Cohere's rules first.", show_default=False, rich_help_panel=PANEL)]  # fmt: skip
 NoDedupeOpt = Annotated[bool, typer.Option("--no-dedupe", help="With --from: send every row as a request of its own, even rows that render alike (sampling at a temperature above 0); the answer cache is not used either.", rich_help_panel=PANEL)]  # fmt: skip
 NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="With --from: do not look for the rows' answers in the local answer cache, nor keep them there (rows that render alike are still sent once).", rich_help_panel=PANEL)]  # fmt: skip
@@ -71,6 +103,16 @@ TABLE_FLAGS: dict[str, str] = {
     "id_column": "--id-column",
     "max_tokens": "--max-tokens",
     "temperature": "--temperature",
+    "p": "--p",
+    "k": "--k",
+    "seed": "--seed",
+    "frequency_penalty": "--frequency-penalty",
+    "presence_penalty": "--presence-penalty",
+    "stop_sequences": "--stop-sequence",
+    "safety_mode": "--safety-mode",
+    "thinking": "--thinking",
+    "thinking_budget": "--thinking-budget",
+    "priority": "--priority",
     "schema": "--schema",
     "no_dedupe": "--no-dedupe",
     "no_cache": "--no-cache",
@@ -92,6 +134,16 @@ _TABLE_PARAMS: dict[str, tuple[Any, Any]] = {
     "id_column": (IdColumnOpt, None),
     "max_tokens": (MaxTokensOpt, None),
     "temperature": (TemperatureOpt, None),
+    "p": (POpt, None),
+    "k": (KOpt, None),
+    "seed": (SeedOpt, None),
+    "frequency_penalty": (FrequencyPenaltyOpt, None),
+    "presence_penalty": (PresencePenaltyOpt, None),
+    "stop_sequences": (StopSequenceOpt, None),
+    "safety_mode": (SafetyModeOpt, None),
+    "thinking": (ThinkingOpt, None),
+    "thinking_budget": (ThinkingBudgetOpt, None),
+    "priority": (PriorityOpt, None),
     "schema": (SchemaOpt, None),
     "no_dedupe": (NoDedupeOpt, False),
     "no_cache": (NoCacheOpt, False),
@@ -102,7 +154,12 @@ _TABLE_PARAMS: dict[str, tuple[Any, Any]] = {
     "embed_max_tokens": (EmbedMaxTokensOpt, None),
 }
 
-_CHAT_ONLY = ("system", "system_file", "max_tokens", "temperature", "schema")
+_GENERATION = (
+    "max_tokens", "temperature", "p", "k", "seed", "frequency_penalty", "presence_penalty",
+    "stop_sequences", "safety_mode", "thinking", "thinking_budget", "priority",
+)  # fmt: skip
+"""The options :func:`~cohere_batch_cli.tasks.table_prompts.chat_options` takes as they are given."""
+_CHAT_ONLY = ("system", "system_file", *_GENERATION, "schema")
 _EMBED_ONLY = ("embed_input_type", "embed_types", "embed_truncate", "embed_max_tokens")
 
 
@@ -189,9 +246,13 @@ def _chat_body(values: dict[str, Any]) -> dict[str, Any]:
     from ..engine import chat_options
 
     schema = values.get("schema")
+    given: dict[str, Any] = {name: values.get(name) for name in _GENERATION}
+    for name in ("safety_mode", "thinking"):  # typer's choices, as the text they hold
+        if given[name] is not None:
+            given[name] = given[name].value
+    given["stop_sequences"] = given["stop_sequences"] or ()
     return chat_options(
-        max_tokens=values.get("max_tokens"),
-        temperature=values.get("temperature"),
+        **given,
         schema=None if schema is None else _read_text(schema, "--schema"),
         schema_where=f"--schema {schema}",
     )

@@ -234,7 +234,10 @@ def register(app: typer.Typer) -> None:
         --prompt (or --prompt-file) rendered with the row's columns; the
         requests then go exactly as a --file would. A column the template
         names that the table lacks is refused (exit 2), and so is a null the
-        template uses without a default (exit 5): nothing is sent. --schema
+        template uses without a default (exit 5): nothing is sent. The
+        generation options (--max-tokens, --temperature, --p, --k, --seed,
+        --stop-sequence, --thinking-budget...) set their field of every
+        request, a value outside the API's range refused (exit 2). --schema
         FILE asks for answers that follow a JSON Schema; a schema that breaks
         one of Cohere's rules is refused (exit 2), naming the part at fault.
         --embed COLUMN makes each row's text in COLUMN one embed request

@@ -42,11 +42,18 @@ class PromptTable:
     system message before every prompt (as written, not a template);
     ``schema`` a JSON Schema every answer must follow (checked against
     Cohere's rules now); ``id_column`` the column of each row's ``custom_id``
-    (default: its row number, from 1); ``max_tokens`` and ``temperature``
-    go into every request. Rows that render the same request are sent once
-    and answers this machine already holds are not asked again, unless
-    ``dedupe=False`` (sampling at a temperature above 0: ``--no-dedupe``) or
-    ``cache=False`` (``--no-cache``).
+    (default: its row number, from 1). The generation options go into every
+    request as the body's fields of the same name, each bounded as the API
+    bounds it (``--max-tokens``, ``--temperature``... on the command line):
+    ``max_tokens``, ``temperature`` (0 to 1), ``p`` (0.01 to 0.99), ``k`` (0
+    to 500), ``seed``, ``frequency_penalty`` and ``presence_penalty`` (0 to
+    1), ``stop_sequences`` (at most 5), ``safety_mode`` (``CONTEXTUAL``,
+    ``STRICT`` or ``OFF``), ``thinking`` (``enabled`` or ``disabled``) and
+    ``thinking_budget`` (thinking enabled, with at most that many tokens),
+    ``priority`` (0, the first served, to 999). Rows that render the same
+    request are sent once and answers this machine already holds are not
+    asked again, unless ``dedupe=False`` (sampling at a temperature above 0:
+    ``--no-dedupe``) or ``cache=False`` (``--no-cache``).
     """
 
     path: str | os.PathLike[str]
@@ -57,6 +64,16 @@ class PromptTable:
     id_column: str | None = None
     max_tokens: int | None = None
     temperature: float | None = None
+    p: float | None = None
+    k: int | None = None
+    seed: int | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    stop_sequences: Sequence[str] = ()
+    safety_mode: str | None = None
+    thinking: str | None = None
+    thinking_budget: int | None = None
+    priority: int | None = None
     dedupe: bool = True
     cache: bool = True
     _spec: TableSpec = field(init=False, repr=False, compare=False, hash=False)
@@ -66,10 +83,10 @@ class PromptTable:
 
         from ..tasks.table_prompts import TableSpec, chat_options, compile_template
 
-        _positive(self.max_tokens, "max_tokens")
+        stops = self.stop_sequences
+        stops = (stops,) if isinstance(stops, str) else tuple(stops)
+        object.__setattr__(self, "stop_sequences", stops)  # a tuple: the value stays hashable
         compile_template(self.prompt, "the prompt argument")  # a syntax error, now: not at create
-        if self.temperature is not None and self.temperature < 0:
-            raise UsageError(f"temperature {self.temperature} is below 0")
         schema = self.schema
         if schema is not None and not isinstance(schema, Mapping):  # a path, or the schema's text
             raise UsageError(
@@ -77,7 +94,11 @@ class PromptTable:
                 "json.loads(Path(FILE).read_text()) reads one from a file"
             )
         options = chat_options(
-            max_tokens=self.max_tokens, temperature=self.temperature,
+            max_tokens=self.max_tokens, temperature=self.temperature, p=self.p, k=self.k,
+            seed=self.seed, frequency_penalty=self.frequency_penalty,
+            presence_penalty=self.presence_penalty, stop_sequences=stops,
+            safety_mode=self.safety_mode, thinking=self.thinking,
+            thinking_budget=self.thinking_budget, priority=self.priority,
             schema=None if schema is None else json.dumps(schema), schema_where="the schema argument",
         )  # fmt: skip
         spec = TableSpec(

@@ -248,23 +248,84 @@ def chat_options(
     *,
     max_tokens: int | None = None,
     temperature: float | None = None,
+    p: float | None = None,
+    k: int | None = None,
+    seed: int | None = None,
+    frequency_penalty: float | None = None,
+    presence_penalty: float | None = None,
+    stop_sequences: Sequence[str] = (),
+    safety_mode: str | None = None,
+    thinking: str | None = None,
+    thinking_budget: int | None = None,
+    priority: int | None = None,
     schema: str | None = None,
     schema_where: str = "--schema",
 ) -> dict[str, Any]:
     """The chat fields every body of a table run carries beside ``messages``, from the options given.
 
-    The one place they are made, for the command line and the Python API:
-    ``schema`` (a JSON Schema's text, named ``schema_where`` in messages) goes
-    through :func:`structured_output`, Cohere's rules and the answers' validator.
+    The one place they are made, for the command line and the Python API, so
+    a value is refused in the same words from either: each is checked against
+    bodies.yaml's type and range (:mod:`..generation_options`), exit 2.
+    ``thinking_budget`` is ``thinking``'s ``token_budget``, and so thinking
+    enabled (with ``thinking="disabled"`` it is refused). ``schema`` (a JSON
+    Schema's text, named ``schema_where`` in messages) goes through
+    :func:`structured_output`, Cohere's rules and the answers' validator.
     """
+    from ..generation_options import MAX_STOP_SEQUENCES, SAFETY_MODES, THINKING
+
     options: dict[str, Any] = {}
-    if max_tokens is not None:
-        options["max_tokens"] = max_tokens
-    if temperature is not None:
-        options["temperature"] = temperature
+    given = {
+        "max_tokens": max_tokens, "temperature": temperature, "p": p, "k": k, "seed": seed,
+        "frequency_penalty": frequency_penalty, "presence_penalty": presence_penalty,
+    }  # fmt: skip
+    for name, value in given.items():
+        if value is not None:
+            options[name] = _bounded(name, value)
+    if isinstance(stop_sequences, str):
+        stop_sequences = (stop_sequences,)
+    if stop_sequences:
+        stops = list(dict.fromkeys(stop_sequences))
+        if not all(isinstance(stop, str) and stop for stop in stops):
+            raise UsageError("a stop sequence must be text, and not empty")
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise UsageError(
+                f"{len(stops)} stop sequences given; the API takes at most {MAX_STOP_SEQUENCES}"
+            )
+        options["stop_sequences"] = stops
+    if safety_mode is not None:
+        if safety_mode not in SAFETY_MODES:
+            raise UsageError(f"safety mode {safety_mode!r} is not one of {', '.join(SAFETY_MODES)}")
+        options["safety_mode"] = safety_mode
+    if thinking is not None and thinking not in THINKING:
+        raise UsageError(f"thinking {thinking!r} is not one of {', '.join(THINKING)}")
+    if thinking_budget is not None:
+        if thinking == "disabled":
+            raise UsageError("a thinking budget goes with thinking enabled, not disabled")
+        options["thinking"] = {
+            "type": "enabled",
+            "token_budget": _bounded("thinking_budget", thinking_budget),
+        }
+    elif thinking is not None:
+        options["thinking"] = {"type": thinking}
+    if priority is not None:
+        options["priority"] = _bounded("priority", priority)
     if schema is not None:
         options["response_format"] = structured_output(schema, schema_where)
     return options
+
+
+def _bounded(name: str, value: Any) -> int | float:
+    """``value`` of the option ``name``, once it is of its type and within its bounds; else exit 2."""
+    from ..generation_options import BOUNDS, NUMBERS
+
+    least, most = BOUNDS[name]
+    number = name in NUMBERS
+    if isinstance(value, bool) or not isinstance(value, (int, float) if number else int):
+        raise UsageError(f"{name} must be {'a number' if number else 'an integer'}, not {value!r}")
+    if not (value >= least and (most is None or value <= most)):  # a NaN is neither
+        within = f"{least} or more" if most is None else f"from {least} to {most}"
+        raise UsageError(f"{name} must be {within}, not {value!r}")
+    return float(value) if number else value
 
 
 def embed_options(

@@ -251,6 +251,14 @@ def test_a_folder_is_one_table_its_files_in_lexicographic_path_order(
         "{{ tag | string }}",
         "{{ tag | upper }}",
         '{{ [text, tag] | join(", ") }}',
+        "T={{ tag | pprint }}",  # repr: Jinja2's undefined values write "Undefined"
+        "{{ tag.upper() }}",
+        "{{ tag | tojson }}",
+        '{{ {"k": tag} | tojson }}',
+        "{{ row }}",
+        "{{ row | tojson }}",
+        "{{ row | dictsort }}",
+        "{{ tag == none }}",
     ],
 )
 def test_a_null_the_template_uses_is_refused_naming_row_and_column_and_nothing_is_sent(
@@ -265,6 +273,46 @@ def test_a_null_the_template_uses_is_refused_naming_row_and_column_and_nothing_i
     assert "None" not in f"{refused} {refused.hint}"
     assert posts() == []
     assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("template", "second"),
+    [
+        ('{{ tag | default("n/a") }}', "n/a"),
+        ('{{ row.tag | default("n/a") }}', "n/a"),
+        ("{% if tag is defined %}{{ tag }}{% else %}n/a{% endif %}", "n/a"),
+        ("{% if tag is none %}n/a{% else %}{{ tag }}{% endif %}", "n/a"),
+        ("{{ tag is none }} {{ tag is not none }}", "True False"),
+        ('{{ {"k": tag | default(0)} | tojson }}', '{"k": 0}'),
+    ],
+)
+def test_a_null_the_template_handles_is_sent_as_the_template_says(
+    client: cb.Client, api: Api, tmp_path: Path, template: str, second: str
+) -> None:
+    table = write_lines(tmp_path / "t.jsonl", [{"tag": "x"}, {"tag": None}])
+    records = sent_through(client, api, table, template)
+    assert prompts(records)[1] == ("2", second)
+    assert prompts(records)[0][1] != second
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("{{ text.x }}", "'str object' has no attribute 'x'"),
+        ('{{ text["x"] }}', "'str object' has no attribute 'x'"),
+        ("{{ text | dictsort }}", "'str' object has no attribute 'items'"),
+        ("{{ text + 1 }}", 'can only concatenate str (not "int") to str'),
+        ("{{ 1 // n }}", "integer division or modulo by zero"),
+    ],
+)
+def test_a_template_that_fails_on_a_value_names_the_table_and_the_row(
+    client: cb.Client, tmp_path: Path, posts: Any, template: str, says: str
+) -> None:
+    table = write_lines(tmp_path / "t.jsonl", [{"text": "a", "n": 0}])
+    refused = refusal(client, table, template)
+    assert isinstance(refused, cb.InputRejected) and refused.exit_code == 5
+    assert str(refused) == f"{table}: row 1: the template failed: {says} (nothing was sent)"
+    assert posts() == []
 
 
 def test_a_column_the_table_lacks_is_refused_before_anything_is_sent(
@@ -456,6 +504,10 @@ def test_a_parquet_table_is_rendered_in_flat_memory_whatever_its_row_count(tmp_p
         "{{ tags }}",
         "{% for t in tags %}{{ t }}{% endfor %}",
         "{{ meta }}",
+        "{{ tags | pprint }}",
+        "{{ tags | tojson }}",
+        "{{ meta | tojson }}",
+        "{{ row }}",
     ],
 )
 def test_a_null_inside_a_list_or_a_struct_is_never_written_as_none(

@@ -21,9 +21,13 @@ The rules a user relies on:
   naming the row and the column (exit 5, nothing sent); no option skips such rows,
   which would then be missing from the results and the table they are joined to.
 - A null (a Parquet or JSON null; CSV has none: its values are strings) never
-  renders as ``None``: it reaches the template as an undefined value that raises
-  on any use, naming the row and the column (exit 5, nothing sent), unless the
-  template handles it (``x | default("n/a")``, ``x is defined``).
+  renders as ``None`` nor ``Undefined``: it reaches the template as an undefined
+  value that raises on any use (written, ``repr``/``pprint``, ``tojson``, ``row``
+  or a list or a dict holding it written whole, an attribute of it), naming the
+  row and the column (exit 5, nothing sent), unless the template handles it
+  (``x | default("n/a")``, ``x is defined``, ``x is none``: true for a null).
+- Any other error of the template on a row's values names the table and the row
+  (exit 5, nothing sent).
 - Each row's ``custom_id`` is its ``--id-column`` value, else its row number
   (1-based, across the whole table); duplicates are refused by the local check,
   as in any file.
@@ -45,7 +49,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -371,6 +375,8 @@ def compile_template(source: str, where: str) -> _Compiled:
             f"{where} is empty: give a template of the table's columns, such as 'Classify: {{{{ text }}}}'"
         )
     env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+    env.tests["none"] = _null_types().is_null
+    env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_default}
     try:
         tree = env.parse(source)
         template = env.from_string(tree)
@@ -435,65 +441,116 @@ def _render_plain(plain: tuple[str, tuple[str, ...]], values: dict[str, Any]) ->
     return text % tuple([values[name] for name in names])
 
 
+@dataclass(frozen=True)
+class _NullTypes:
+    """The classes a null reaches a template as (:class:`_Nulls`), made once, Jinja2 being imported lazily."""
+
+    error: type[Exception]
+    """The error a null raises on use: an ``UndefinedError`` whose message names its row and column."""
+    null: type[Any]
+    list: type[list[Any]]
+    dict: type[dict[str, Any]]
+
+    def is_null(self, value: Any) -> bool:
+        """Jinja2's ``none`` test for a table's values: true for ``None`` and a null (an undefined one)."""
+        return value is None or isinstance(value, self.null)
+
+
+@cache
+def _null_types() -> _NullTypes:
+    from jinja2 import StrictUndefined
+    from jinja2.exceptions import UndefinedError
+
+    class NullError(UndefinedError):
+        """A null used: its message names the row and the column."""
+
+    class Null(StrictUndefined):
+        """A null: undefined, so any use raises with the message its hint holds, ``repr`` too.
+
+        ``repr`` is what ``pprint`` writes and what a list or a dict holding it
+        writes it as: Jinja2's undefined values write ``Undefined`` there.
+        """
+
+        __slots__ = ()
+
+        def __repr__(self) -> str:
+            self._fail_with_undefined_error()
+
+    class NullList(list):  # type: ignore[type-arg]
+        def __repr__(self) -> str:
+            _first_null(self)
+            return list.__repr__(self)  # pragma: no cover - a null always raises above
+
+        __str__ = __repr__
+
+    class NullDict(dict):  # type: ignore[type-arg]
+        def __repr__(self) -> str:
+            _first_null(self.values())
+            return dict.__repr__(self)  # pragma: no cover - a null always raises above
+
+        __str__ = __repr__
+
+    # Jinja2 names a value's type in its messages ("'dict object' has no attribute 'x'"): a plain one's.
+    for kind, name in ((NullList, "list"), (NullDict, "dict")):
+        kind.__module__, kind.__name__, kind.__qualname__ = "builtins", name, name
+
+    def _first_null(items: Any) -> None:
+        for item in items:
+            if isinstance(item, Null | NullList | NullDict):
+                repr(item)
+
+    return _NullTypes(NullError, Null, NullList, NullDict)
+
+
+def _json_default(value: Any) -> Any:
+    """``tojson``'s answer to a value JSON has no form for: a null (or another undefined value) raises its own error."""
+    from jinja2 import Undefined
+
+    if isinstance(value, Undefined):
+        value._fail_with_undefined_error()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 class _Nulls:
     """How a row's values reach the template: a null, at the top or inside a list or a struct, raises on use.
 
     A top-level null is an undefined value; a list or a struct that holds one
     (at any depth) keeps its other values usable (``length``, a loop over the
     others) but raises, naming the row and the column, when it is written out
-    whole, and so does each null in it: Python's ``None`` is never written.
+    whole, and so does each null in it, and ``row`` written whole: Python's
+    ``None`` is never written, nor Jinja2's ``Undefined``.
     """
 
     def __init__(self) -> None:
-        from jinja2 import StrictUndefined
-
-        class Null(StrictUndefined):
-            """A null: undefined, so any use raises with the message its hint holds."""
-
-            __slots__ = ()
-
-        class NullList(list):  # type: ignore[type-arg]
-            def __repr__(self) -> str:
-                _first_null(self)
-                return list.__repr__(self)  # pragma: no cover - a null always raises above
-
-            __str__ = __repr__
-
-        class NullDict(dict):  # type: ignore[type-arg]
-            def __repr__(self) -> str:
-                _first_null(self.values())
-                return dict.__repr__(self)  # pragma: no cover - a null always raises above
-
-            __str__ = __repr__
-
-        def _first_null(items: Any) -> None:
-            for item in items:
-                if isinstance(item, Null):
-                    item._fail_with_undefined_error()
-                if isinstance(item, NullList | NullDict):
-                    repr(item)
-
-        self._null, self._list, self._dict = Null, NullList, NullDict
+        types = _null_types()
+        self.error = types.error
+        self._null, self._list, self._dict = types.null, types.list, types.dict
+        self._wrapped = (types.null, types.list, types.dict)
 
     def value(self, value: Any, where: str, column: str) -> Any:
         """``value`` as the template sees it: itself, unless a null is in it."""
         if value is None:
-            return self._null(hint=f"{where}: column '{column}' is null", name=column)
+            message = f"{where}: column '{column}' is null"
+            return self._null(hint=message, name=column, exc=self.error)
         if isinstance(value, list | dict):
             return self._nested(value, f"{where}: column '{column}' holds a null", column)
         return value
 
+    def row(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The values of a row that holds a null, as ``row`` is in the template: it raises when written whole."""
+        return self._dict(values)
+
     def _nested(self, value: Any, message: str, column: str) -> Any:
         if value is None:
-            return self._null(hint=message, name=column)
+            return self._null(hint=message, name=column, exc=self.error)
         if isinstance(value, list):
             items = [self._nested(item, message, column) for item in value]
-            if any(isinstance(i, self._null | self._list | self._dict) for i in items):
+            if any(isinstance(i, self._wrapped) for i in items):
                 return self._list(items)
             return value
         if isinstance(value, dict):
             fields = {k: self._nested(v, message, column) for k, v in value.items()}
-            if any(isinstance(v, self._null | self._list | self._dict) for v in fields.values()):
+            if any(isinstance(v, self._wrapped) for v in fields.values()):
                 return self._dict(fields)
             return value
         return value
@@ -514,14 +571,12 @@ class _ChatRows:
     """A row's chat body: the template rendered with the row's columns, a null raising on any use."""
 
     def __init__(self, run: TableSpec) -> None:
-        from jinja2.exceptions import TemplateError, UndefinedError
-
         assert run.template is not None
         self._compiled = compile_template(run.template, run.where)
         self._nulls = _Nulls()
         self._system = run.system
         self._options = run.options
-        self._undefined, self._failed = UndefinedError, TemplateError
+        self._null = self._nulls.error
         self.names = self._compiled.names
         from ..state.answer_cache import CanonicalFrame
 
@@ -560,6 +615,7 @@ class _ChatRows:
         """The template rendered through Jinja2, each null, list and struct of the row through :class:`_Nulls`."""
         nulls = self._nulls
         values: dict[str, Any] = {}
+        held = False  # a null is in the row: ``row`` written whole raises too
         # The table's columns, then any a JSONL row adds; a plain value as it is (most
         # are strings), a null or a list or struct through _Nulls (its place named).
         for column in columns if known.issuperset(row) else (*columns, *row):
@@ -567,13 +623,14 @@ class _ChatRows:
                 continue
             value = row.get(column)
             if value is None or isinstance(value, list | dict):
-                value = nulls.value(value, f"{path}: row {number}", column)
+                given, value = value, nulls.value(value, f"{path}: row {number}", column)
+                held = held or value is not given
             values[column] = value
         try:
-            return self._compiled.render(values)
-        except self._undefined as exc:
-            raise InputRejected(f"{exc.message} (nothing was sent)", hint=NULL_HINT) from None
-        except (self._failed, ArithmeticError, TypeError, ValueError, LookupError) as exc:
+            return self._compiled.render(nulls.row(values) if held else values)
+        except self._null as exc:
+            raise InputRejected(f"{exc} (nothing was sent)", hint=NULL_HINT) from None
+        except Exception as exc:  # anything a template does wrong with a row: that row, named
             raise InputRejected(
                 f"{path}: row {number}: the template failed: {exc} (nothing was sent)"
             ) from None

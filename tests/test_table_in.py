@@ -676,3 +676,31 @@ def test_parquet_files_whose_types_widen_without_loss_are_one_table_written_as_t
     assert out.column("n").to_pylist() == [1, 2, 2**40, None]
     assert out.column("status").to_pylist() == ["succeeded"] * 4
     assert (tmp_path / "out.csv").read_text().splitlines()[3].startswith(f"{2**40},c,")
+
+
+def test_an_id_column_that_gives_a_row_no_id_is_refused_for_every_row(
+    client: cb.Client, tmp_path: Path, posts: Any
+) -> None:
+    """An empty id was refused by the check only when its row was sent (not when the row asked what
+    an earlier one asked), and a list or a struct became its Python spelling (``['x', 'y']``) as a
+    ``custom_id``: each is refused naming the row and the column, and nothing is sent."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,text\nr1,same\n,same\n")  # the second row is never sent: it asks the same
+    nested = tmp_path / "nested.parquet"
+    pq.write_table(
+        pa.table({"id": ["a"], "tags": [["x", "y"]], "meta": [{"k": 1}], "text": ["t"]}), nested
+    )
+    cases = [
+        (empty, "id", f"{empty}: row 2: its id column 'id' is empty (nothing was sent)"),
+        (nested, "tags", f"{nested}: row 1: its id column 'tags' holds a list, not an id (nothing was sent)"),
+        (nested, "meta", f"{nested}: row 1: its id column 'meta' holds a struct, not an id (nothing was sent)"),
+    ]  # fmt: skip
+    with nothing_printed():
+        for table, column, says in cases:
+            with pytest.raises(cb.InputRejected) as refused:
+                client.create(cb.PromptTable(table, "{{ text }}", id_column=column), model=MODEL)
+            assert refused.value.exit_code == 5 and str(refused.value) == says
+    assert posts() == []

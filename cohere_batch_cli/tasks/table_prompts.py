@@ -365,6 +365,20 @@ def embed_options(
     return options
 
 
+def _no_id(path: Path, number: int, column: str, given: object) -> str:
+    """Why row ``number``'s id column gives it no ``custom_id``: null, empty, or not a single value.
+
+    A list or a struct would be sent as its Python spelling (``['x', 'y']``), and
+    an empty id is refused by the check only when its row is sent (a row that
+    asks what an earlier one asked is not): each is refused here, for every row.
+    """
+    what = (
+        "is null" if given is None else "is empty" if given == ""
+        else f"holds a {'list' if isinstance(given, list) else 'struct' if isinstance(given, dict) else 'binary value'}, not an id"
+    )  # fmt: skip
+    return f"{path}: row {number}: its id column '{column}' {what} (nothing was sent)"
+
+
 def compile_template(source: str, where: str) -> _Compiled:
     """The template, compiled in Jinja2's sandbox, and the columns it names; a syntax error is exit 2."""
     from jinja2 import StrictUndefined, TemplateSyntaxError, meta, nodes
@@ -713,11 +727,8 @@ def render_requests(
                     custom_id = str(number)
                 else:
                     given = row.get(run.id_column)
-                    if given is None:
-                        raise InputRejected(
-                            f"{file.path}: row {number}: its id column '{run.id_column}' is null "
-                            "(nothing was sent)"
-                        )
+                    if given is None or given == "" or isinstance(given, (list, dict, bytes)):
+                        raise InputRejected(_no_id(file.path, number, run.id_column, given))
                     custom_id = str(given)
                 if requests is not None:
                     ids.append(custom_id)

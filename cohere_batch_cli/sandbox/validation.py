@@ -20,7 +20,7 @@ from array import array
 from pathlib import Path
 from typing import Any
 
-from cohere_batch_cli.input_rules import InputChecker, Problem
+from cohere_batch_cli.input_rules import CLIENT_ONLY_CHAT_FIELDS, InputChecker, Problem
 
 from .avro_output import PartWriter, input_record, input_schema
 from .kinds import endpoint_kind, is_batch_input
@@ -52,8 +52,7 @@ def validate(
     warnings = scan.warnings
     if scan.dropped > len(warnings):
         warnings.append(f"... and {scan.dropped - len(warnings)} more dropped rows")
-    if scan.checker is not None:
-        warnings += _unlisted_field_warnings(scan.checker.client_only)
+    warnings += _unlisted_field_warnings(scan.unlisted)
     with open(dataset_dir / OFFSETS_FILE, "wb") as fh:
         scan.offsets.tofile(fh)
     parts = scan.parts.close()
@@ -78,8 +77,7 @@ def _unlisted_field_warnings(seen: dict[str, list[int]]) -> list[str]:
     """One warning a field clients send that the API's description lacks (``max_input_tokens``...).
 
     CONTRACT.md ("Input and output records"): accepted with a warning, never
-    refused. ``seen`` is the check's ``client_only``: each field's first line
-    and how many records set it. The wording is the sandbox's own: none is
+    refused. ``seen``: each field's first line and how many kept records set it. The wording is the sandbox's own: none is
     recorded from the service.
     """
     return [
@@ -109,6 +107,8 @@ class _Scan:
         self.warnings: list[str] = []
         self.rows = 0
         self.dropped = 0
+        self.unlisted: dict[str, list[int]] = {}
+        """Each field of CLIENT_ONLY_CHAT_FIELDS the kept records set: [its first line, how many]."""
 
     def run(self) -> str | None:
         """Scan the whole upload; the first problem, unless malformed rows are skipped."""
@@ -152,6 +152,10 @@ class _Scan:
                 self.warnings.append(f"dropped {problems[0]}")
             return problems[0]
         self.rows += 1
+        body = record.get("body")
+        if isinstance(body, dict) and not CLIENT_ONLY_CHAT_FIELDS.isdisjoint(body):
+            for name in CLIENT_ONLY_CHAT_FIELDS.intersection(body):
+                self.unlisted.setdefault(name, [line_no, 0])[1] += 1
         line = raw.rstrip(b"\r\n")
         if line_no == 1:
             line = line.lstrip(b"\xef\xbb\xbf")

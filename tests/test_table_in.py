@@ -389,7 +389,7 @@ def test_watch_follows_the_batch_made_from_a_table(cli: Cli, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("args", "says"),
     [
-        (("--prompt", "x"), "--prompt go with --from TABLE"),
+        (("--prompt", "x"), "--prompt goes with --from TABLE"),
         (
             ("--from", "t.csv"),
             "exactly one of --prompt TEMPLATE, --prompt-file FILE or --embed COLUMN",
@@ -409,9 +409,9 @@ def test_watch_follows_the_batch_made_from_a_table(cli: Cli, tmp_path: Path) -> 
         ),
         (
             ("--from", "t.csv", "--prompt", "x", "--embed-types", "float"),
-            "--embed-types go with --embed",
+            "--embed-types goes with --embed",
         ),
-        (("--embed", "x"), "--embed go with --from TABLE"),
+        (("--embed", "x"), "--embed goes with --from TABLE"),
         (
             ("--from", "t.csv", "--embed", "x", "--type", "batch-embed-v2-input"),
             "--type goes with --file",

@@ -127,11 +127,11 @@ def test_every_table_option_reaches_the_spec_of_every_command_that_takes_a_table
 @pytest.mark.parametrize(
     ("flags", "says"),
     [
-        (["--embed-types", "float"], "--embed-types go with --from TABLE"),
+        (["--embed-types", "float"], "--embed-types goes with --from TABLE"),
         ([*CHAT, "--embed", "text"], "--embed and --prompt do not go together"),
-        ([*EMBED, "--temperature", "0.2"], "--temperature go with --prompt, not --embed"),
+        ([*EMBED, "--temperature", "0.2"], "--temperature goes with --prompt, not --embed"),
         ([*EMBED, "--seed", "1", "--thinking", "enabled"], "--seed, --thinking go with --prompt"),
-        ([*CHAT, "--embed-truncate", "END"], "--embed-truncate go with --embed"),
+        ([*CHAT, "--embed-truncate", "END"], "--embed-truncate goes with --embed"),
         ([*EMBED, "--type", "batch-embed-v2-input"], "--type goes with --file"),
     ],
     ids=[

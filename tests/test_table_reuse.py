@@ -182,7 +182,7 @@ def test_no_dedupe_and_no_cache_go_with_from(cli: Cli, tmp_path: Path) -> None:
     refused = cli(
         "create", "--file", str(tmp_path / "x.jsonl"), "--model", MODEL, "--no-dedupe", exit_code=2
     )
-    assert "--no-dedupe go with --from TABLE" in refused.stderr
+    assert "--no-dedupe goes with --from TABLE" in refused.stderr
 
 
 # -- results: every row gets its answer; the answers go to the cache --------------------------

@@ -189,7 +189,7 @@ def test_a_schema_file_that_is_not_json_or_missing_is_one_line_exit_2(
     result = cli(
         "create", "--file", "r.jsonl", "--schema", str(missing), "--model", MODEL, exit_code=2
     )
-    assert "--schema go with --from TABLE" in result.stderr
+    assert "--schema goes with --from TABLE" in result.stderr
 
 
 @pytest.mark.parametrize(

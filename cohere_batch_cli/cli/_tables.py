@@ -184,13 +184,18 @@ def _given(values: dict[str, Any], names: tuple[str, ...] | list[str]) -> list[s
     return [TABLE_FLAGS[n] for n in names if values.get(n, defaults[n]) != defaults[n]]
 
 
+def _go(flags: list[str]) -> str:
+    """``--schema goes``, ``--system, --max-tokens go``: the flags given, and the verb that agrees."""
+    return f"{', '.join(flags)} {'goes' if len(flags) == 1 else 'go'}"
+
+
 def table_spec(values: dict[str, Any], *, dataset_type: str | None = None) -> TableSpec | None:
     """The table spec of these option values, or None without ``--from``; a bad mix is exit 2."""
     table = values.get("from_table")
     if table is None:
         stray = _given(values, list(TABLE_FLAGS))
         if stray:
-            raise UsageError(f"{', '.join(stray)} go with --from TABLE")
+            raise UsageError(f"{_go(stray)} with --from TABLE")
         return None
     prompt, prompt_file, embed = (
         values.get("prompt"),
@@ -220,11 +225,11 @@ def table_spec(values: dict[str, Any], *, dataset_type: str | None = None) -> Ta
     if embed is not None:
         stray = _given(values, _CHAT_ONLY)
         if stray:
-            raise UsageError(f"{', '.join(stray)} go with --prompt, not --embed")
+            raise UsageError(f"{_go(stray)} with --prompt, not --embed")
         return TableSpec(embed=embed, options=_embed_body(values), **common)
     stray = _given(values, _EMBED_ONLY)
     if stray:
-        raise UsageError(f"{', '.join(stray)} go with --embed")
+        raise UsageError(f"{_go(stray)} with --embed")
     system, system_file = values.get("system"), values.get("system_file")
     if system is not None and system_file is not None:
         raise UsageError("give --system or --system-file, not both")

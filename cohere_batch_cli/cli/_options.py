@@ -385,6 +385,7 @@ BodyOpt = Annotated[bool, typer.Option("--body", help="csv, parquet: add the who
 FailedOnlyOpt = Annotated[bool, typer.Option("--failed-only", help="Only the records that failed.")]  # fmt: skip
 JoinOpt = Annotated[Path | None, typer.Option("--join", help="The input JSONL: put each request beside its result. A table (CSV, Parquet, JSONL of objects, or a folder): write it with the answers as columns.", exists=True, show_default=False)]  # fmt: skip
 AnswerPrefixOpt = Annotated[str | None, typer.Option("--answer-prefix", metavar="P", help="A batch made from a table: put P before every column added to it (answer, status, ...), when the table has columns of those names.", show_default=False)]  # fmt: skip
+ResultsIdColumnOpt = Annotated[str | None, typer.Option("--id-column", metavar="COLUMN", help="A --join table of a run made on another machine: the column that named its rows (default: found by matching the run's requests, read from the API).", show_default=False)]  # fmt: skip
 RecordsOpt = Annotated[bool, typer.Option("--records", help="A batch made from a table: write its records, as for any batch, not the table with the answers as columns.")]  # fmt: skip
 ConcurrencyOpt = Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parts fetched at once.")]  # fmt: skip
 PartialOpt = Annotated[bool, typer.Option("--partial", help="A job: write the parts that ended, leaving out those still running or not sent yet.")]  # fmt: skip
@@ -421,6 +422,7 @@ _RESULTS_PARAMS: dict[str, tuple[Any, Any]] = {
     "input_order": (InputOrderOpt, False),
     "input_file": (InputFileOpt, None),
     "answer_prefix": (AnswerPrefixOpt, None),
+    "id_column": (ResultsIdColumnOpt, None),
     "records": (RecordsOpt, False),
 }
 
@@ -431,7 +433,7 @@ def results_options(function: Callable[..., None]) -> Callable[..., None]:
     The one place the results options are declared (``-o``, ``--format``,
     ``--column``, ``--body``, ``--failed-only``, ``--join``,
     ``--concurrency``, ``--partial``, ``--delete-outputs``,
-    ``--input-order``, ``--file``, ``--answer-prefix``, ``--records``), for ``results`` and ``jobs results``
+    ``--input-order``, ``--file``, ``--answer-prefix``, ``--id-column``, ``--records``), for ``results`` and ``jobs results``
     alike. The spec is checked as it is built: a combination that means
     nothing stops the command (exit 2) before any request. A command's own
     flags (``results --own``) are set on it with ``dataclasses.replace``.
@@ -464,6 +466,7 @@ def results_spec(state: CliState, **values: Any) -> ResultsSpec:
         input_file=values.get("input_file"),
         records=bool(values.get("records")),
         answer_prefix=values.get("answer_prefix"),
+        id_column=values.get("id_column"),
         read_timeout=state.timeout,
         ca_bundle=state.ca_bundle,
         dataset_ttl=state.settings().limits.dataset_ttl,

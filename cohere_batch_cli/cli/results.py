@@ -75,7 +75,10 @@ def register(app: typer.Typer) -> None:
         answer cache or an earlier row asking the same; its tokens are 0; see
         docs/tables.md). The answers that succeeded are kept in the answer
         cache (not with create --no-cache). The table must be as create read it (a table that
-        changed is refused, exit 5), or be given with --join TABLE;
+        changed is refused, exit 5), or be given with --join TABLE (on a
+        machine with no record of the run, its rows are matched to the run's
+        requests, read from the API; --id-column COL names the column that
+        named them; docs/tables.md says what needs the record);
         --answer-prefix renames the added columns when the table has columns
         of those names; --records writes the records instead.
 

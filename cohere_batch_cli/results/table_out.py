@@ -38,7 +38,7 @@ from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
 from orjson import JSONDecodeError as _JSONDecodeError
 from orjson import loads as _loads
 
-from ..errors import OutputOptionError
+from ..errors import InputRejected, OutputOptionError
 from .answer_columns import AnswerType, TypedAnswers, flattened
 from .columns import Column, Layout, Record, TableOptions, as_int, detect, table_columns
 from .columns import fast_decode as _fast_decode
@@ -536,6 +536,7 @@ def write_table_out(
         while upcoming is not None:  # ids past the table's last row
             beyond += 1
             upcoming = next(answers, None)
+        _refuse_unmatched(table, placed, beyond, counts.total)
         writer.close()
         if reuse is not None:
             reuse.written()
@@ -552,6 +553,19 @@ def write_table_out(
         missing, shared_rows,
     )  # fmt: skip
     return counts
+
+
+def _refuse_unmatched(table: InputTable, placed: Any, beyond: int, total: int) -> None:
+    """No result named a row: the table is not the run's (or its rows were named otherwise), nothing is written."""
+    if not total or placed.without_row_count + beyond < total:
+        return
+    shown = ", ".join(placed.without_row) or "ids past its last row"
+    named = "their row numbers" if table.id_column is None else f"column '{table.id_column}'"
+    raise InputRejected(
+        f"none of the {total:,} results names a row of {table.label} ({shown}; its rows are named "
+        f"by {named}): it is not the table the run was made from; nothing was written",
+        hint="give --join the table the run was made from",
+    )
 
 
 def _shared(

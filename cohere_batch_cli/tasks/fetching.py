@@ -130,9 +130,7 @@ def fetch_results(
         # A table run: its table, found again and checked, before the download.
         from .table_results import input_table_of
 
-        found = input_table_of(
-            client, batch, spec.join, spec.answer_prefix, fmt, reporter, spec.output
-        )
+        found = input_table_of(client, batch, spec, fmt, reporter)
         if found is not None:
             if spec.columns or spec.body:
                 from ..errors import OutputOptionError

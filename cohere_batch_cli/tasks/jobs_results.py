@@ -69,9 +69,7 @@ def fetch_job_results(
         # A table job (jobs create --from): its table, found again and checked, before the download.
         from .table_results import input_table_of_job
 
-        table_of = input_table_of_job(
-            job.id, spec.join, spec.answer_prefix, fmt, reporter, spec.output
-        )
+        table_of = input_table_of_job(job.id, spec, fmt, reporter)
         if table_of is not None:
             if spec.columns or spec.body or spec.input_order:
                 from ..errors import OutputOptionError

@@ -70,6 +70,8 @@ class ResultsSpec:
     """A table run (``create --from``): its records, as any batch's (``--records``), not its table."""
     answer_prefix: str | None = None
     """A table run: put before every column added to its table (``--answer-prefix``)."""
+    id_column: str | None = None
+    """A ``--join`` table: the column its rows were named by (``--id-column``), for a run with no record here."""
     input_table: InputTable | None = None
     """Not a flag: a table run's table once found (:mod:`.table_results`), written with the answers."""
     to_program: bool = False

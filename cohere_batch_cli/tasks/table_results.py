@@ -32,47 +32,75 @@ if TYPE_CHECKING:
     from ..state.answer_cache import AnswerCache
     from ..state.store import TableInput
     from .reporting import Reporter
+    from .results_spec import ResultsSpec
+    from .table_match import Matched
+    from .tables import TableRows
 
 
 def input_table_of(
-    client: CohereClient,
-    batch: Batch,
-    join: Path | None,
-    answer_prefix: str | None,
-    fmt: str,
-    reporter: Reporter,
-    output: str | None = None,
+    client: CohereClient, batch: Batch, spec: ResultsSpec, fmt: str, reporter: Reporter
 ) -> InputTable | None:
     """The table ``batch``'s results are written into; None for a batch not made from a table.
 
     Raises :class:`InputChanged` (exit 5) for a recorded table that changed,
-    :class:`UsageError` (exit 2) for ``--answer-prefix`` without a table, or
-    for answer columns that collide with the table's own.
+    :class:`UsageError` (exit 2) for ``--answer-prefix`` or ``--id-column``
+    without a table, or for answer columns that collide with the table's own.
+    A ``--join TABLE`` of a run this machine has no record of is matched to
+    the run's requests, read from the API (:mod:`.table_match`).
     """
-    from .tables import holds_requests
+    from .tables import TableRows, holds_requests
 
+    join, answer_prefix, output = spec.join, spec.answer_prefix, spec.output
     if join is not None and holds_requests(join):
-        if answer_prefix is not None:
-            raise UsageError(
-                f"--answer-prefix names the columns added to a table, and --join {join} holds requests"
-            )
+        for flag, value in (("--answer-prefix", answer_prefix), ("--id-column", spec.id_column)):
+            if value is not None:
+                raise UsageError(
+                    f"{flag} is for a table given with --join, and --join {join} holds requests"
+                )
         return None
+    run = f"batch {batch.id}"
     record = recorded_table(client, batch, reporter)
-    return _input_table(record, f"batch {batch.id}", join, answer_prefix, fmt, reporter, output)
+    _refuse_id_column(spec.id_column, record, run, join)
+    if record is not None or join is None:
+        return _input_table(record, run, join, answer_prefix, fmt, reporter, output)
+    from .table_match import match_requests
+
+    rows = TableRows(join)
+    matched = match_requests(client, batch, rows, _shown(join), spec, reporter)
+    return _input_table(
+        None, run, join, answer_prefix, fmt, reporter, output, rows=rows, matched=matched
+    )
+
+
+def _refuse_id_column(
+    given: str | None, record: TableInput | None, run: str, join: Path | None
+) -> None:
+    """``--id-column`` says how the rows of a ``--join`` table were named: refused where it means nothing."""
+    if given is None:
+        return
+    if record is None and join is None:
+        raise UsageError(
+            f"--id-column names how the rows of a --join table were named, and {run} was not "
+            "made from a table this machine recorded",
+            hint="give the table with --join TABLE",
+        )
+    if record is not None and record.id_column != given:
+        was = "their row numbers" if record.id_column is None else f"column '{record.id_column}'"
+        raise UsageError(
+            f"the rows of {run} were named by {was} (recorded when it was made), "
+            f"not by column '{given}'",
+            hint="leave out --id-column",
+        )
 
 
 def input_table_of_job(
-    job_id: str,
-    join: Path | None,
-    answer_prefix: str | None,
-    fmt: str,
-    reporter: Reporter,
-    output: str | None = None,
+    job_id: str, spec: ResultsSpec, fmt: str, reporter: Reporter
 ) -> InputTable | None:
     """The table a job's results are written into (``jobs create --from``); None for a job of a file."""
     from ..state.store import existing_store
     from .tables import holds_requests
 
+    join, answer_prefix, output = spec.join, spec.answer_prefix, spec.output
     if join is not None and holds_requests(join):
         return None  # refused by the job's own checks: a job takes no --join of requests
     store = existing_store()
@@ -81,6 +109,7 @@ def input_table_of_job(
     except StoreError as exc:
         reporter.warn(f"{exc}; the table job {job_id} was made from cannot be looked up")
         record = None
+    _refuse_id_column(spec.id_column, record, f"job {job_id}", join)
     return _input_table(record, f"job {job_id}", join, answer_prefix, fmt, reporter, output)
 
 
@@ -92,7 +121,11 @@ def _input_table(
     fmt: str,
     reporter: Reporter,
     output: str | None = None,
+    *,
+    rows: TableRows | None = None,
+    matched: Matched | None = None,
 ) -> InputTable | None:
+    """``matched``: how the rows were named and the schema, read from the run's requests (no record here)."""
     from ..results.table_out import PREFIX_HINT, InputTable, added_names, refuse_collisions
     from .tables import TableRows
 
@@ -115,14 +148,16 @@ def _input_table(
         _refuse_changed(path, record, run)
     _refuse_writing_over(path, output)
     typed = None
-    if record is not None and record.answer_schema is not None:
+    schema = record.answer_schema if record is not None else matched and matched.schema
+    if schema:
         from ..results.answer_columns import TypedAnswers
 
-        typed = TypedAnswers.of_schema(json.loads(record.answer_schema))
+        typed = TypedAnswers.of_schema(json.loads(schema))
+    id_column = record.id_column if record is not None else matched and matched.id_column
     table = InputTable(
-        rows=TableRows(path),
+        rows=rows if rows is not None else TableRows(path),
         label=_shown(path),
-        id_column=record.id_column if record is not None else None,
+        id_column=id_column or None,
         answer_prefix=answer_prefix or "",
         typed=typed,
         prefix_hint=reporter.spell(

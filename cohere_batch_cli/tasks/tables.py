@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -264,6 +264,11 @@ class _ParquetReader(TableReader):
         self.columns = list(self.arrow_schema.names)
         _refuse_repeated(file.path, self.columns)
 
+    @property
+    def num_rows(self) -> int:
+        """The rows the file's footer counts (nothing is read but the footer)."""
+        return int(self._file.metadata.num_rows)
+
     def rows(self) -> Iterator[dict[str, Any]]:
         for chunk in self.chunks():
             yield from chunk.rows
@@ -460,7 +465,7 @@ class TableRows:
         """The Arrow schema of a table of Parquet files (the types its files widen to); None for any other."""
         self.kind = self.files[0].kind if len({f.kind for f in self.files}) == 1 else "mixed"
 
-    def chunks(self, size: int = BATCH_ROWS) -> Iterator[RowChunk]:
+    def chunks(self, size: int = BATCH_ROWS) -> Generator[RowChunk, None, None]:
         """Every row, a chunk at a time; a file whose columns are not the first file's is refused."""
         for file in self.files:
             with open_table_file(file) as reader:
@@ -469,6 +474,17 @@ class TableRows:
                     if chunk.arrow is not None and self.arrow_schema is not None:
                         chunk.arrow = self._as_first(file, chunk.arrow)
                     yield chunk
+
+    def count(self) -> int:
+        """How many rows the table has: a Parquet file's from its footer, any other's by reading it."""
+        total = 0
+        for file in self.files:
+            with open_table_file(file) as reader:
+                if isinstance(reader, _ParquetReader):
+                    total += reader.num_rows
+                else:
+                    total += sum(1 for _ in reader.rows())
+        return total
 
     def ids(self, id_column: str | None) -> Iterator[str | None]:
         """Each row's ``custom_id`` as ``create --from`` made it: the column's value as text, else the row number."""

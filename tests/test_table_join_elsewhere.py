@@ -162,3 +162,23 @@ def test_results_naming_no_row_of_the_joined_table_are_refused_not_written_as_mi
     assert "none of the 4 results names a row of" in said.stderr
     assert "its rows are named by column 'id'" in said.stderr
     assert not (tmp_path / "j.csv").exists()
+
+
+def test_an_embed_run_is_written_on_another_machine_as_where_it_was_made(
+    client: cb.Client, cli: Cli, tmp_path: Path, elsewhere: dict[str, str]
+) -> None:
+    import pyarrow.parquet as pq
+
+    table = tmp_path / "r.csv"
+    table.write_text(REVIEWS, encoding="utf-8")
+    with nothing_printed():
+        run = client.create(cb.EmbedTable(table, "review text", id_column="id", types=("float", "int8")), model="embed-english-v3.0")  # fmt: skip
+        batch = run.wait(timeout=60, interval=0.1).id
+    cli("results", batch, "-o", str(tmp_path / "here.parquet"))
+    cli("results", batch, "-o", str(tmp_path / "there.parquet"), "--join", str(table), env=elsewhere)  # fmt: skip
+    here, there = (
+        pq.read_table(tmp_path / "here.parquet"),
+        pq.read_table(tmp_path / "there.parquet"),
+    )
+    assert there.equals(here)
+    assert there.column("status").to_pylist() == ["succeeded"] * 4

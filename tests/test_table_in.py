@@ -648,10 +648,11 @@ def test_a_folder_whose_csv_files_name_other_columns_is_refused_before_anything_
     folder.mkdir()
     write_csv(folder / "part-00000.csv", "t,n\na,1\n")
     write_csv(folder / "part-00001.csv", "t,m\nb,2\n")
-    result = cli(
-        "estimate", "--from", str(folder), "--prompt", "{{ t }}", "--model", MODEL, exit_code=5
-    )
-    assert f"{folder / 'part-00001.csv'}: its columns (t, m) are not those of" in result.stderr
+    for command in (["estimate"], ["jobs", "create", "--dry-run"]):
+        result = cli(
+            *command, "--from", str(folder), "--prompt", "{{ t }}", "--model", MODEL, exit_code=5
+        )
+        assert f"{folder / 'part-00001.csv'}: its columns (t, m) are not those of" in result.stderr
     assert posts() == []
 
 

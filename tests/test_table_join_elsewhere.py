@@ -182,3 +182,31 @@ def test_an_embed_run_is_written_on_another_machine_as_where_it_was_made(
     )
     assert there.equals(here)
     assert there.column("status").to_pylist() == ["succeeded"] * 4
+
+
+def test_a_retried_run_is_written_on_another_machine_from_any_of_its_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, elsewhere: dict[str, str]
+) -> None:
+    """Its first batch's requests say how the rows were named; the answers merge across rounds."""
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, records_per_second=5000.0,
+        output_ready_delay=0.0, transient_fail_rate=0.3, seed=5,
+    )  # fmt: skip
+    table = tmp_path / "r.csv"
+    table.write_text("code,text\n" + "".join(f"c{i:02d},line {i}\n" for i in range(20)))
+    monkeypatch.chdir(tmp_path)
+    with SandboxServer(settings) as server, cb.Client(TEST_KEY, base_url=server.base_url) as client:
+        with nothing_printed():
+            run = client.create(cb.PromptTable(table, "Say {{ text }}", id_column="code"), model=MODEL)  # fmt: skip
+            run.wait(timeout=60, interval=0.1).retry(rounds=5, pause=0.05, timeout=60, interval=0.1)
+            run.results("here.csv")
+            last = next(client.runs(limit=1)).id  # the last round's batch
+        assert last != run.id
+        cli = Cli(server.base_url, TEST_KEY)
+        for batch in (run.id, last):
+            cli("results", batch, "-o", "there.csv", "--join", str(table), env=elsewhere)
+            assert rows_of(tmp_path / "there.csv") == rows_of(tmp_path / "here.csv")
+    assert {r["status"] for r in rows_of(tmp_path / "there.csv")} == {"succeeded"}

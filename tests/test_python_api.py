@@ -523,3 +523,27 @@ def test_the_library_names_what_to_do_in_a_programs_words_not_the_command_lines(
     assert str(no_schema.value).startswith("only_invalid=True picks answers that break")
     assert f"batch {run.id} was not made with a schema on this machine" in str(no_schema.value)
     assert no_schema.value.hint == "leave out only_invalid=True to send again what failed"
+
+
+def test_a_wait_retry_or_reader_given_a_value_it_cannot_use_raises_a_usage_error(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    """As ``cb.Split(max_records=0)`` does: a ``cb.CbatchError`` with exit code 2 at the call, never
+    a bare ``ValueError`` (nor pyarrow's, once the results were downloaded)."""
+    requests = tmp_path / "one.jsonl"
+    requests.write_text(
+        json.dumps({"custom_id": "a", "body": {"messages": [{"role": "user", "content": "hi"}]}})
+        + "\n"
+    )
+    with nothing_printed():
+        run = client.create(requests, model="command-r-08-2024").wait(timeout=60, interval=0.1)
+        calls = {
+            "timeout must be a positive number of seconds, not -1": lambda: run.wait(timeout=-1),
+            "interval must be a positive number of seconds, not 0": lambda: run.wait(interval=0),
+            "rounds must be 1 or more, not 0": lambda: run.retry(rounds=0),
+            "batch_size must be 1 or more, not 0": lambda: run.arrow_batches(batch_size=0),
+        }
+        for says, call in calls.items():
+            with pytest.raises(cb.UsageError) as refused:
+                call()
+            assert refused.value.exit_code == 2 and str(refused.value) == says

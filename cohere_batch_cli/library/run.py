@@ -31,10 +31,13 @@ ResultsFormat = Literal["jsonl", "csv", "parquet"]
 def watch_spec(timeout: float | None, interval: float | None) -> WatchSpec:
     """The one value a wait hands the watch task: its pace and its deadline (from now)."""
     from .. import pace
+    from ..errors import UsageError
     from ..tasks.watching import WatchSpec
 
     if timeout is not None and timeout <= 0:
-        raise ValueError("timeout must be positive")
+        raise UsageError(f"timeout must be a positive number of seconds, not {timeout}")
+    if interval is not None and interval <= 0:
+        raise UsageError(f"interval must be a positive number of seconds, not {interval}")
     step = pace.INTERVAL if interval is None else interval
     return WatchSpec(interval=step, max_interval=max(step, pace.MAX_INTERVAL), timeout=timeout)
 
@@ -298,11 +301,12 @@ def retry_options(
 ) -> RetryOptions:
     """The retry options of a call: the one value ``cbatch retry`` builds from its flags."""
     from .. import pace
+    from ..errors import UsageError
     from ..selection import Rule
     from ..tasks.retrying import RetryOptions
 
     if rounds < 1:
-        raise ValueError("rounds must be at least 1")
+        raise UsageError(f"rounds must be 1 or more, not {rounds}")
     return RetryOptions(
         rule=Rule.only_invalid() if only_invalid else Rule(),
         rounds=rounds,
@@ -375,6 +379,10 @@ def arrow_reader(
     make, which goes once the reader is exhausted or dropped."""
     import weakref
 
+    from ..errors import UsageError
+
+    if batch_size < 1:  # refused now, not by pyarrow once the results are downloaded
+        raise UsageError(f"batch_size must be 1 or more, not {batch_size}")
     import pyarrow as pa
     import pyarrow.parquet as pq
 

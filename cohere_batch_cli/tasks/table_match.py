@@ -133,7 +133,8 @@ def _match(requests: Path, root: str, table: TableRows, label: str, given: str |
             if first_row.get(c) is not None and str(first_row[c]) == first_id
         ]
     for candidate in candidates:
-        differs = _differs(requests, table.ids(candidate))
+        ids = (str(n) for n in range(1, rows + 1)) if candidate is None else table.ids(candidate)
+        differs = _differs(requests, ids)  # row numbers need no read of the table
         if differs is None:
             return Matched(candidate, _schema(first_body))
         if given is not None:

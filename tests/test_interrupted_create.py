@@ -124,3 +124,38 @@ def test_the_same_create_run_again_after_a_stop_between_upload_and_create_upload
         third = run_cbatch(server.base_url, command, tmp_path)
         assert third.returncode == 0, third.stderr
         assert uploads() == before + 1 and "nothing is uploaded again" not in third.stderr
+
+
+def test_a_job_stopped_while_its_parts_are_sent_names_the_resume_that_carries_on(
+    tmp_path: Path,
+) -> None:
+    """Ctrl-C (here SIGINT) while a job's parts wait for validation said only "interrupted": the
+    line now says what is kept and names ``cbatch jobs resume JOB``, which sends the rest."""
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, validation_delay=1.0, queue_delay=0.0,
+        records_per_second=2000.0,
+    )  # fmt: skip
+    write_jsonl(tmp_path / "big.jsonl", chat_records(4))
+    command = ["jobs", "create", "big.jsonl", "--model", MODEL, "--max-records-per-batch", "2"]
+    with SandboxServer(settings) as server:
+        with subprocess.Popen(
+            [cbatch_path(), *command], cwd=tmp_path, env=cbatch_env(server.base_url, tmp_path),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) as proc:  # fmt: skip
+            assert proc.stderr is not None
+            seen = []
+            for line in proc.stderr:  # the moment is read from cbatch itself, never guessed
+                seen.append(line)
+                if line.startswith("part 1 of 2: ") and "uploaded as dataset" in line:
+                    break
+            proc.send_signal(signal.SIGINT)
+            said = "".join(seen) + proc.stderr.read()
+            proc.wait(timeout=30)
+        assert proc.returncode == 130, said
+        job = re.search(r"stopped while job (\S+) was sent: ", said)
+        assert job is not None, said
+        assert f"; carry on with: cbatch jobs resume {job.group(1)}\n" in said
+        resumed = run_cbatch(server.base_url, ["jobs", "resume", job.group(1)], tmp_path)
+        assert resumed.returncode == 0, resumed.stderr
+        with CohereClient(TEST_KEY, server.base_url) as client:
+            assert len(list(client.iter_batches())) == 2  # each part once

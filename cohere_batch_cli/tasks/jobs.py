@@ -660,7 +660,14 @@ def send_parts(
     from ..state.runlock import run_lock
 
     with run_lock(store, job_run(job.id), wait=options.wait_lock):
-        return _send_parts(client, job, reporter, store, options, path=path, watching=watching)
+        try:
+            return _send_parts(client, job, reporter, store, options, path=path, watching=watching)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: each step so far is recorded
+            reporter.info(
+                f"stopped while job {job.id} was sent: each part uploaded or created so far is "
+                f"recorded, and none is sent twice; carry on with: {resume_words(reporter, job.id)}"
+            )
+            raise
 
 
 def _send_parts(

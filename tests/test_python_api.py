@@ -476,7 +476,9 @@ def test_a_job_stopped_while_sending_is_resumed_and_no_part_is_sent_twice(
             if job.id in d.name and d.dataset_type.endswith("-input")
         ]
     assert stopped[0] == "sending" and stopped[1] <= 1
-    assert missing.value.hint == "give the file it was made from: Job.resume(file=FILE)"
+    assert missing.value.hint == (
+        f"give the file it was made from: client.job({job.id!r}).resume(file=FILE)"
+    )
     assert sent in ("running", "completed")
     assert ended == ("completed", 9, 8, 1)
     assert sorted(b.name for b in batches) == [
@@ -547,3 +549,27 @@ def test_a_wait_retry_or_reader_given_a_value_it_cannot_use_raises_a_usage_error
             with pytest.raises(cb.UsageError) as refused:
                 call()
             assert refused.value.exit_code == 2 and str(refused.value) == says
+
+
+def test_a_job_stopped_while_its_parts_are_sent_logs_the_call_that_carries_on(
+    sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``create_job`` stopped (Ctrl-C) after its first upload never returned a ``Job``: the words
+    name the call that finds it again, ``client.job(ID).resume()``, which sends the rest once."""
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
+    requests = write_jsonl(tmp_path / "big.jsonl", chat_records(4))
+
+    def stop_after_upload(event: cb.Event) -> None:
+        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
+            raise KeyboardInterrupt  # as Ctrl-C between a part's upload and its create
+
+    with nothing_printed():
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:
+            with pytest.raises(KeyboardInterrupt):
+                first.create_job(requests, model="command-r-08-2024", split=cb.Split(max_records=2))
+        (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
+        with cb.Client(TEST_KEY, base_url=sandbox.base_url) as client:
+            (job,) = client.jobs()
+            assert said.endswith(f"carry on with: client.job({job.id!r}).resume()")
+            job.resume().wait(timeout=60, interval=0.1)
+            assert [part.batch.num_records for part in job.parts()] == [2, 2]

@@ -630,7 +630,7 @@ def resume_words(reporter: Reporter, job_id: str, *, file: bool = False) -> str:
     """What carries on with the job, in the words of whoever hears ``reporter``: the command, or the call."""
     return reporter.spell(
         f"cbatch jobs resume {job_id}{' --file FILE' if file else ''}",
-        f"Job.resume({'file=FILE' if file else ''})",
+        f"client.job({job_id!r}).resume({'file=FILE' if file else ''})",  # a program may hold no Job yet
     )
 
 

@@ -426,3 +426,15 @@ def test_a_table_create_out_of_time_before_its_create_offers_no_create_dataset(
         "again renders and uploads its requests afresh (one made with an idempotency key carries "
         "on instead)"
     )
+
+
+def test_estimate_from_json_says_what_the_rows_came_to(cli: Cli, tmp_path: Path) -> None:
+    """``records`` counts the requests sent; a script also needs the rows they stand for (the words
+    on stderr said it, the JSON did not)."""
+    table = write_csv(tmp_path / "r.csv", "text\none\none\ntwo\n")
+    result = cli(
+        "estimate", "--from", str(table), "--prompt", "Say {{ text }}", "--model", CHAT, "--json"
+    )
+    data = json.loads(result.stdout)
+    assert data["records"] == 2
+    assert data["table"] == {"rows": 3, "distinct": 2, "cached": 0, "sent": 2}

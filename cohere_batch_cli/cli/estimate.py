@@ -126,10 +126,12 @@ def register(app: typer.Typer) -> None:
         if not model:
             raise UsageError("--model is required (or set 'model' in your profile)")
         limit = budget(state, model, max_cost, max_input_tokens)
+        rendered = None
         if table is not None:
             from ._tables import render_table
 
-            file = render_table(ctx, state, table, model).file
+            rendered = render_table(ctx, state, table, model)
+            file = rendered.file
         assert file is not None
         counted = estimate_file(
             client,
@@ -145,6 +147,11 @@ def register(app: typer.Typer) -> None:
             counted = dataclasses.replace(counted, path=Path(table.label))
             file = counted.path
         data = counted.to_json(state.settings().prices_for(model))
+        if rendered is not None:  # what the rows came to: the counts above are of the requests sent
+            rows = rendered.reuse.summary
+            data["table"] = {
+                "rows": rows.rows, "distinct": rows.distinct, "cached": rows.cached, "sent": rows.sent,
+            }  # fmt: skip
         if batch is not None:
             comparison = compare(counted, batch)
             data["batch"] = (

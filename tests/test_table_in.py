@@ -705,3 +705,16 @@ def test_an_id_column_that_gives_a_row_no_id_is_refused_for_every_row(
                 client.create(cb.PromptTable(table, "{{ text }}", id_column=column), model=MODEL)
             assert refused.value.exit_code == 5 and str(refused.value) == says
     assert posts() == []
+
+
+def test_a_csv_separated_by_semicolons_is_said_to_be_one(cli: Cli, tmp_path: Path) -> None:
+    """Its header reads as one column named ``id;text``: the refusal says why the column is missing."""
+    table = tmp_path / "semi.csv"
+    table.write_text("id;text\nr1;hello\n")
+    said = cli(
+        "create", "--from", str(table), "--prompt", "{{ text }}", "--model", MODEL, exit_code=2
+    )
+    assert said.stderr.strip() == (
+        f"error: {table} has no column 'text'; its columns: id;text; its header is one column "
+        "holding ';': cbatch reads CSV separated by commas"
+    )

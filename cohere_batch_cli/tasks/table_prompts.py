@@ -575,9 +575,14 @@ def _refuse_missing(path: Path, columns: list[str], needed: set[str]) -> None:
     if missing:
         names = ", ".join(f"'{m}'" for m in missing)
         plural = "s" if len(missing) > 1 else ""
+        hint = 'a column whose name is not an identifier is row["its name"]'
+        if path.suffix.lower() == ".csv" and len(columns) == 1:
+            sign = next((c for c in (";", "\t", "|") if c in columns[0]), None)
+            if sign is not None:  # a whole header read as one name: another separator than ','
+                hint = f"its header is one column holding {sign!r}: cbatch reads CSV separated by commas"
         raise UsageError(
             f"{path} has no column{plural} {names}; its columns: {', '.join(columns) or '(none)'}",
-            hint='a column whose name is not an identifier is row["its name"]',
+            hint=hint,
         )
 
 

@@ -235,3 +235,22 @@ def test_invalid_is_refused_for_a_job_made_without_a_schema(
         refused = cli("jobs", "retry", job, "--invalid", exit_code=2)
         cli("jobs", "watch", job, "--fail-on-records", "--plain")  # no schema: the counts say it
     assert f"job {job} was not made with --schema on this machine" in refused.stderr
+
+
+def test_an_error_text_holding_double_quotes_is_quoted_in_single_ones() -> None:
+    """A schema's reason names its fields in double quotes: wrapped in double quotes again, the
+    sentence read as three quoted pieces. The formatter is a pure function: tested as one."""
+    from cohere_batch_cli.selection import Rule, Selection
+    from cohere_batch_cli.tasks.retrying import selection_words
+
+    reason = (
+        'invalid output: breaks the schema at the top level: "sentiment" is a required property'
+    )
+    picked = Selection(
+        input_records=20, records=3, invalid=3, error_kinds=2,
+        errors=[(reason, 2), ("invalid output: cut off at MAX_TOKENS", 1)],
+    )  # fmt: skip
+    assert selection_words(picked, Rule.only_invalid(), dry_run=True) == (
+        f"would send again 3 of 20 records: 3 invalid (2 '{reason}', "
+        '1 "invalid output: cut off at MAX_TOKENS")'
+    )

@@ -271,6 +271,11 @@ def _chain_words(chain: Chain) -> str:
     )
 
 
+def _quoted(text: str) -> str:
+    """An error text in the quotes it does not hold: a schema's reason names its fields in "..."."""
+    return f"'{text}'" if '"' in text and "'" not in text else f'"{text}"'
+
+
 def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) -> str:
     """The sentence that says what is sent again, and why."""
     if selection.records == 0:
@@ -283,7 +288,7 @@ def selection_words(selection: Selection, rule: Rule, *, dry_run: bool = False) 
     verb = "would send again" if dry_run else "sending again"
     reasons = []
     if selection.failed or selection.invalid:
-        kinds = ", ".join(f'{count:,} "{kind}"' for kind, count in selection.errors)
+        kinds = ", ".join(f"{count:,} {_quoted(kind)}" for kind, count in selection.errors)
         more = selection.error_kinds - len(selection.errors)
         kinds += f" and {more:,} other kind{'s' if more != 1 else ''}" if more > 0 else ""
         which = [f"{selection.failed:,} failed"] if selection.failed else []

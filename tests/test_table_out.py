@@ -346,3 +346,26 @@ def test_the_table_out_never_replaces_the_table_it_was_made_from(
     )
     assert table.read_bytes() == before
     assert results(run, tmp_path / "out.csv").written == 3  # anywhere else, as before
+
+
+def test_a_parquet_tables_dates_and_decimals_are_plain_text_in_a_csv_out(
+    client: cb.Client, tmp_path: Path
+) -> None:
+    """A timestamp, a date and a decimal of a Parquet table were written to the CSV as JSON strings,
+    their quotes kept in the cell (``"2026-01-01"``): each is now its text, as a CSV reader wants."""
+    import datetime
+    import decimal
+
+    table = tmp_path / "types.parquet"
+    pq.write_table(
+        pa.table({
+            "text": ["a"],
+            "when": pa.array([datetime.datetime(2026, 1, 1, 12)], pa.timestamp("us")),
+            "day": pa.array([datetime.date(2026, 1, 2)], pa.date32()),
+            "price": pa.array([decimal.Decimal("1.50")], pa.decimal128(5, 2)),
+        }),
+        table,
+    )  # fmt: skip
+    results(run_table(client, table), tmp_path / "out.csv")
+    (row,) = csv.DictReader(io.StringIO((tmp_path / "out.csv").read_text()))
+    assert (row["when"], row["day"], row["price"]) == ("2026-01-01 12:00:00", "2026-01-02", "1.50")

@@ -419,7 +419,8 @@ def _as_int(value: Any) -> int | None:
 
 
 def cell(value: Any) -> str:
-    """A value as CSV text: a string as itself, null empty, anything else as its JSON text."""
+    """A value as CSV text: a string as itself (a date or a decimal as its text), null empty, a list or
+    an object as its JSON text."""
     if value is None:
         return ""
     if isinstance(value, str):
@@ -430,4 +431,9 @@ def cell(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else dumps(finite(value))[1:-1]  # NaN, Infinity
-    return dumps(value)
+    text = dumps(value)
+    if text[:1] == '"' and not isinstance(value, bytes):  # a date, a decimal: its text, not JSON's
+        import json
+
+        return str(json.loads(text))
+    return text

@@ -718,3 +718,20 @@ def test_a_csv_separated_by_semicolons_is_said_to_be_one(cli: Cli, tmp_path: Pat
         f"error: {table} has no column 'text'; its columns: id;text; its header is one column "
         "holding ';': cbatch reads CSV separated by commas"
     )
+
+
+def test_arithmetic_on_a_csv_value_is_told_that_csv_values_are_text(
+    client: cb.Client, tmp_path: Path, posts: Any
+) -> None:
+    """``{{ stars + 1 }}`` fails on a CSV (every value a string, as documented) with Python's own
+    words; the refusal says how to make a number of one."""
+    table = tmp_path / "r.csv"
+    table.write_text("stars\n5\n")
+    with nothing_printed(), pytest.raises(cb.InputRejected) as refused:
+        client.create(cb.PromptTable(table, "{{ stars + 1 }} stars"), model=MODEL)
+    assert str(refused.value).startswith(f"{table}: row 1: the template failed: ")
+    assert (
+        refused.value.hint
+        == "a CSV's values are text: {{ x | int }} or {{ x | float }} makes one a number"
+    )
+    assert posts() == []

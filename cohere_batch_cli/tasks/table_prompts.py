@@ -650,8 +650,13 @@ class _ChatRows:
         except self._null as exc:
             raise InputRejected(f"{exc} (nothing was sent)", hint=NULL_HINT) from None
         except Exception as exc:  # anything a template does wrong with a row: that row, named
+            hint = None
+            if isinstance(exc, TypeError) and path.lower().endswith(".csv"):
+                hint = (
+                    "a CSV's values are text: {{ x | int }} or {{ x | float }} makes one a number"
+                )
             raise InputRejected(
-                f"{path}: row {number}: the template failed: {exc} (nothing was sent)"
+                f"{path}: row {number}: the template failed: {exc} (nothing was sent)", hint=hint
             ) from None
 
 

@@ -94,3 +94,27 @@ def test_the_model_list_is_asked_for_once_per_base_url_and_profile(
     ):
         other.create(cb.Dataset(dataset_id), model="command-r-08-2024")
     assert sent(sandbox, "GET", "/v1/models") - before == 2
+
+
+def test_a_model_of_the_other_kind_is_refused_before_anything_is_sent(
+    client: cb.Client, tmp_path: Path, posts: Any
+) -> None:
+    """An embed table sent to a chat model (or chat requests to an embed model) would fail every
+    record, or be judged against the wrong context: the API's list says which endpoints a model
+    serves, and the check refuses the mismatch (exit 2), for a batch and for a job."""
+    table = tmp_path / "docs.csv"
+    table.write_text("text\nalpha\nbeta\n")
+    cases = [
+        (cb.EmbedTable(table, "text"), "command-r-08-2024", "serves chat, not embed"),
+        (cb.PromptTable(table, "{{ text }}"), "embed-english-v3.0", "serves embed, not chat"),
+    ]
+    with nothing_printed():
+        for source, model, says in cases:
+            for send in (client.create, client.create_job):
+                with pytest.raises(cb.UsageError) as refused:
+                    send(source, model=model)
+                assert refused.value.exit_code == 2 and f"model {model} {says}" in str(
+                    refused.value
+                )
+        assert client.jobs() == []
+    assert posts() == []

@@ -653,9 +653,19 @@ def judge_context(
     """Count the records in ``only`` (lines whose bytes do not prove they fit) and refuse any over the context.
 
     Raises :class:`InputRejected` (exit 5) after each record as
-    ``path:LINE: message``; says what it cleared otherwise.
+    ``path:LINE: message``; says what it cleared otherwise. A model the API
+    lists for other endpoints than the records' kind (an embed model given chat
+    requests) is refused first (exit 2): every record would fail, or be counted
+    against a context that is not the one that applies.
     """
     model_name, context = room.model_name, room.context
+    served = room.model.endpoints if room.model is not None else []
+    wanted = kind_of(dataset_type)
+    if served and wanted not in served:
+        raise UsageError(
+            f"model {model_name} serves {', '.join(served)}, not {wanted}, and {shown} holds "
+            f"{dataset_type} records: give {'an' if wanted == 'embed' else 'a'} {wanted} model"
+        )
     if not only:
         reporter.info(
             f"{shown}: every record fits the context of {model_name} ({context:,} tokens), by its size"

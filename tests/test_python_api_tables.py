@@ -372,3 +372,19 @@ def test_a_keyed_table_run_with_another_seed_is_another_request(
                 cb.PromptTable(table, "{{ text }}", seed=2), model=CHAT, idempotency_key="s-1"
             )
     assert 'seed: "1", now "2"' in str(refused.value)
+
+
+def test_an_empty_system_message_is_refused_on_both_doors(cli: Any, tmp_path: Path) -> None:
+    """``--system ''`` (or an empty ``--system-file``) put an empty system message before every
+    prompt: refused where the value is built, as an empty prompt is."""
+    table = tmp_path / "docs.csv"
+    table.write_text("text\nalpha\n")
+    (tmp_path / "system.txt").write_text("\n")
+    with nothing_printed(), pytest.raises(cb.UsageError, match=r"^the system message is empty"):
+        cb.PromptTable(table, "{{ text }}", system="  ")
+    for flags in (("--system", ""), ("--system-file", str(tmp_path / "system.txt"))):
+        said = cli(
+            "create", "--from", str(table), "--prompt", "{{ text }}", *flags, "--model", CHAT,
+            exit_code=2,
+        )  # fmt: skip
+        assert said.stderr == "error: the system message is empty: give its text, or none\n"

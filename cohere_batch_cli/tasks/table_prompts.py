@@ -112,6 +112,10 @@ class TableSpec:
             raise UsageError(EMBED_WITH_PROMPT)
         if (self.template is None) == (self.embed is None):
             raise UsageError("a table run is chat (--prompt) or embed (--embed), one of the two")
+        if (
+            self.system is not None and not self.system.strip()
+        ):  # an empty message before each prompt
+            raise UsageError("the system message is empty: give its text, or none")
         if "response_format" in self.options:
             clash = sorted({"documents", "tools"} & self.options.keys())
             if clash:

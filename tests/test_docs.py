@@ -103,14 +103,22 @@ def gitlab_script() -> str:
     return "\n".join(recipe("gitlab-ci")["batch"]["script"])
 
 
-def test_console_examples_are_the_real_output() -> None:
-    """Every ```console block of README.md and docs/ is run and matches (docs/console_examples.py)."""
+def _console_examples() -> object:
     sys.path.insert(0, str(DOCS))
     try:
         import console_examples
     finally:
         sys.path.remove(str(DOCS))
-    assert console_examples.main(["--check"]) == 0, "run: python docs/console_examples.py --write"
+    return console_examples
+
+
+@pytest.mark.parametrize("page", list(_console_examples().PAGES))  # type: ignore[attr-defined]
+def test_console_examples_are_the_real_output(page: str) -> None:
+    """Every ```console block of the page is run and matches (docs/console_examples.py); a page a test, so they spread over the workers."""
+    examples = _console_examples()
+    assert examples.main(["--check", page]) == 0, (  # type: ignore[attr-defined]
+        f"run: python docs/console_examples.py --write {page}"
+    )
 
 
 def install_step() -> tuple[str, dict[str, str]]:

@@ -26,9 +26,9 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def submit(cli: Cli, path: Path, *extra: str) -> str:
+def submit(cli: Cli, path: Path, *extra: str, model: str = "command-r") -> str:
     """One-step create, watched to the end in plain lines; returns the batch id."""
-    result = cli("create", "--file", str(path), "--model", "command-r", "--watch", *extra)
+    result = cli("create", "--file", str(path), "--model", model, "--watch", *extra)
     return next(
         line.split()[-1] for line in result.stderr.splitlines() if line.startswith("created batch")
     )
@@ -71,7 +71,7 @@ def test_file_to_results_with_every_custom_id_once(
 ) -> None:
     records = chat_records(25, fail={3, 7}) if kind == "chat" else embed_records(25)
     path = write_jsonl(tmp_path / f"{kind}.jsonl", records)
-    batch_id = submit(cli, path)
+    batch_id = submit(cli, path, model="command-r" if kind == "chat" else "embed-english-v3.0")
     out = tmp_path / "out.jsonl"
     summary = cli("results", batch_id, "-o", str(out)).stderr
     rows = read_jsonl(out)

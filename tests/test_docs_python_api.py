@@ -32,8 +32,14 @@ def blocks() -> list[str]:
 def test_the_examples_run_against_the_sandbox_and_print_nothing(
     sandbox: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from cohere_batch_cli import pace
+
     monkeypatch.setenv("CO_API_KEY", TEST_KEY)
     monkeypatch.setenv("CO_API_URL", sandbox.base_url)
+    # The examples wait as a program would, polling every 2 s at first; the sandbox ends a
+    # batch in a fraction of that, so the page's waits poll faster here (nothing they print
+    # depends on the pace).
+    monkeypatch.setattr(pace, "INTERVAL", 0.1)
     namespace: dict[str, Any] = {"__name__": "python_api_page"}
     found = blocks()
     assert len(found) >= 10

@@ -199,7 +199,9 @@ def test_a_key_given_again_after_a_retry_gives_back_the_original_batch(
     requests = write_jsonl(tmp_path / "requests.jsonl", chat_records(3, fail={1}))
     key = f"retried-{uuid.uuid4()}"
     with nothing_printed():
-        run = client.create(requests, model=MODEL, idempotency_key=key).wait(timeout=60)
+        run = client.create(requests, model=MODEL, idempotency_key=key).wait(
+            timeout=60, interval=0.1
+        )
         retried = run.retry(timeout=60, interval=0.1)
         assert retried.id != run.id and f"[key {run_id_of(key)} " in retried.name
         # the retry's name keeps the key's tag in its label, but it is not the key's run: on

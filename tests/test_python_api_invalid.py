@@ -76,17 +76,17 @@ def test_run_retry_only_invalid_sends_the_invalid_answers_alone_and_recovers_the
     breaking: Any, tmp_path: Path
 ) -> None:
     with nothing_printed(), cb.Client(TEST_KEY, base_url=breaking.base_url) as client:
-        run = client.create(_table(tmp_path), model=MODEL).wait(timeout=60)
+        run = client.create(_table(tmp_path), model=MODEL).wait(timeout=60, interval=0.1)
         first = _statuses(run, tmp_path)
         invalid = sorted(i for i, status in first.items() if status == "invalid")
         failed = {i for i, status in first.items() if status == "failed"}
         assert invalid and failed  # both kinds are there: only the invalid ones go
         before = _batches(client)
 
-        newest = run.retry(only_invalid=True, rounds=1, timeout=60)
+        newest = run.retry(only_invalid=True, rounds=1, timeout=60, interval=0.1)
 
         assert sorted(_sent_ids(breaking, client, before)) == invalid  # the invalid rows alone
-        newest = newest.retry(only_invalid=True, rounds=6, pause=0.05, timeout=120)
+        newest = newest.retry(only_invalid=True, rounds=6, pause=0.05, timeout=120, interval=0.1)
         after = _statuses(newest, tmp_path)
     assert list(after) == list(first)  # every row, in the table's order
     left = {i for i, status in after.items() if status != "succeeded"}
@@ -99,17 +99,17 @@ def test_job_retry_only_invalid_sends_each_parts_invalid_answers_alone(
 ) -> None:
     with nothing_printed(), cb.Client(TEST_KEY, base_url=breaking.base_url) as client:
         job = client.create_job(_table(tmp_path), model=MODEL, split=cb.Split(max_records=10))
-        job.wait(timeout=60)
+        job.wait(timeout=60, interval=0.1)
         first = _statuses(job, tmp_path)
         invalid = sorted(i for i, status in first.items() if status == "invalid")
         failed = {i for i, status in first.items() if status == "failed"}
         assert invalid and failed  # both kinds are there: only the invalid ones go
         before = _batches(client)
 
-        job.retry(only_invalid=True, rounds=1, timeout=60)
+        job.retry(only_invalid=True, rounds=1, timeout=60, interval=0.1)
 
         assert sorted(_sent_ids(breaking, client, before)) == invalid
-        job.retry(only_invalid=True, rounds=6, pause=0.05, timeout=120)
+        job.retry(only_invalid=True, rounds=6, pause=0.05, timeout=120, interval=0.1)
         after = _statuses(job, tmp_path)
     assert list(after) == list(first)
     left = {i for i, status in after.items() if status != "succeeded"}

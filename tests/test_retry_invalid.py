@@ -56,7 +56,7 @@ def _create(cli: Cli, table: Path, schema: Path, *more: str, exit_code: int = 0)
     return cli(
         "create", "--from", str(table), "--id-column", "id", "--prompt", "{{ review }}",
         "--schema", str(schema), "--model", "command-r-08-2024", "--watch", "--plain",
-        "--timeout", "60s", "--no-cache", "-q", *more, exit_code=exit_code,
+        "--timeout", "60s", "--interval", "0.1s", "--no-cache", "-q", *more, exit_code=exit_code,
     ).stdout.split()[0]  # fmt: skip
 
 
@@ -91,7 +91,18 @@ def test_retry_invalid_sends_the_invalid_answers_again_and_the_merged_table_is_a
         # --match reads an invalid answer's error as "invalid output: REASON"
         other = cli("retry", batch, "--match", "timed out", "--dry-run").stderr
         assert f"{len(invalid)} records still fail, none of them picked" in other
-        sent = cli("retry", batch, "--invalid", "--watch", "--rounds", "8", "--pause", "0.05s")
+        sent = cli(
+            "retry",
+            batch,
+            "--invalid",
+            "--watch",
+            "--rounds",
+            "8",
+            "--pause",
+            "0.05s",
+            "--interval",
+            "0.1s",
+        )
         assert f"sending again {len(invalid)} of {ROWS} records: {len(invalid)} invalid" in (
             sent.stderr
         )
@@ -115,7 +126,7 @@ def test_rounds_of_a_schema_run_count_invalid_answers_as_still_failing(
         cli(
             "create", "--from", str(table), "--id-column", "id", "--prompt", "{{ review }}",
             "--schema", str(schema), "--model", "command-r-08-2024", "--watch", "--plain",
-            "--timeout", "60s", "--no-cache", "--retry-failed", "1", "--pause", "0.05s",
+            "--timeout", "60s", "--interval", "0.1s", "--no-cache", "--retry-failed", "1", "--pause", "0.05s",
             exit_code=12,
         )  # fmt: skip
         batches = json.loads(cli("list", "--json").stdout)

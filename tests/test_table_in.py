@@ -669,7 +669,7 @@ def test_parquet_files_whose_types_widen_without_loss_are_one_table_written_as_t
     pq.write_table(pa.table({"n": pa.array([None], pa.null()), "t": ["d"]}), folder / "part-00002.parquet")  # fmt: skip
     with nothing_printed():
         run = client.create(cb.PromptTable(folder, "{{ t }}"), model=MODEL)
-        run.wait()
+        run.wait(interval=0.1)
         run.results(tmp_path / "out.parquet")
         run.results(tmp_path / "out.csv")
     out = pq.read_table(tmp_path / "out.parquet")

@@ -325,8 +325,10 @@ def id_digest(custom_id: str, _blake2b: Any = hashlib.blake2b, _int: Any = int.f
     return _int(_blake2b(custom_id.encode(), digest_size=8).digest(), "big")
 
 
-def duplicate_message(custom_id: str, first: int) -> str:
-    return f"duplicate custom_id {json.dumps(custom_id)} (first on line {first})"
+def duplicate_message(custom_id: str, first: int, where: str = "line") -> str:
+    """The one wording of a repeated ``custom_id``; ``where`` says what ``first`` counts: a file's
+    lines, or a table's rows (:func:`~cohere_batch_cli.tasks.table_prompts.render_requests`)."""
+    return f"duplicate custom_id {json.dumps(custom_id)} (first on {where} {first})"
 
 
 class InputChecker:

@@ -328,38 +328,72 @@ def test_a_column_the_table_lacks_is_refused_before_anything_is_sent(
     assert posts() == []
 
 
-def test_duplicate_ids_are_refused_as_the_check_refuses_them(
-    client: cb.Client, tmp_path: Path, posts: Any, logged: Any
+def test_duplicate_ids_are_refused_as_the_check_refuses_them_naming_both_rows(
+    client: cb.Client, tmp_path: Path, posts: Any
 ) -> None:
     table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,two\na,three\n")
     refused = refusal(client, table, "{{ text }}", id_column="id")
     assert isinstance(refused, cb.InputRejected) and refused.exit_code == 5
-    assert f"{table} (rendered):3:" in logged() and "custom_id" in logged()  # the problem
+    assert (
+        str(refused)
+        == f'{table}: row 3: duplicate custom_id "a" (first on row 1) (nothing was sent)'
+    )
     assert posts() == []
 
 
-def test_a_repeated_id_is_named_by_its_line_among_the_requests_sent(
-    client: cb.Client, tmp_path: Path, posts: Any, logged: Any
+def test_a_repeated_or_blank_id_is_refused_on_a_row_that_is_never_sent(
+    client: cb.Client, tmp_path: Path, posts: Any
 ) -> None:
-    """Rows 1 and 2 ask the same thing and are sent once: the third request sent (row 4) repeats
-    the first's id, and the check names its line in the rendered requests, as for any file."""
-    table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,one\nc,two\na,three\n")
-    refused = refusal(client, table, "{{ text }}", id_column="id")
+    """A row that asks what an earlier row asked is not sent, so the check of the requests never
+    saw its id: two rows with one id were sent once, and ``results`` showed the id twice. Every
+    row's id is compared, a blank one refused (the check refuses it in a request sent)."""
+    cases = {
+        "id,t\nr1,a\nr1,a\n": 'row 2: duplicate custom_id "r1" (first on row 1)',
+        "id,t\nr1,a\nr2,b\nr3,a\nr2,b\n": 'row 4: duplicate custom_id "r2" (first on row 2)',
+        "id,t\nr1,a\n  ,a\n": "row 2: its id column 'id' holds only white space",
+    }
+    for i, (text, says) in enumerate(cases.items()):
+        table = write_csv(tmp_path / f"t{i}.csv", text)
+        for dedupe in (True, False):
+            refused = refusal(client, table, "{{ t }}", id_column="id", dedupe=dedupe)
+            assert isinstance(refused, cb.InputRejected) and refused.exit_code == 5
+            assert str(refused) == f"{table}: {says} (nothing was sent)"
+    assert posts() == []
+
+
+def test_a_repeated_id_past_the_ids_held_in_memory_is_found_once_the_table_is_read(
+    client: cb.Client, tmp_path: Path, posts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the ids a check holds in memory, the rest go to disk and the repeats are found after the
+    last row: the earliest is named, its id read back from the table, across a folder's files."""
+    from cohere_batch_cli.state import spill
+
+    monkeypatch.setattr(spill, "MEMORY_IDS", 50)
+    ids = [f"r{i}" for i in range(1, 201)]
+    ids[149] = "r20"  # row 150 repeats row 20's id; both spilled
+    ids[179] = "r160"  # and row 180 row 160's: a later repeat, not the one named
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    for part in range(2):
+        rows = range(100 * part, 100 * part + 100)
+        write_csv(folder / f"part-{part}.csv", "id,t\n" + "".join(f"{ids[r]},same\n" for r in rows))
+    refused = refusal(client, folder, "{{ t }}", id_column="id")
     assert refused.exit_code == 5
-    assert f'{table} (rendered):3: duplicate custom_id "a" (first on line 1)' in logged()
-    assert f"{table} (rendered) has 1 problem; nothing was uploaded" in str(refused)
+    assert str(refused) == (
+        f'{folder / "part-1.csv"}: row 150: duplicate custom_id "r20" (first on row 20) (nothing was sent)'
+    )
     assert posts() == []
 
 
 def test_a_repeated_id_is_named_by_a_dry_run_too(cli: Cli, tmp_path: Path, posts: Any) -> None:
-    table = write_csv(tmp_path / "r.csv", "id,text\na,one\nb,one\nc,two\na,three\n")
+    table = write_csv(tmp_path / "t.csv", "id,t\nr1,a\nr1,a\n")
     result = cli(
-        "create", "--from", str(table), "--prompt", "{{ text }}", "--id-column", "id",
+        "create", "--from", str(table), "--prompt", "{{ t }}", "--id-column", "id",
         "--model", MODEL, "--dry-run", exit_code=5,
     )  # fmt: skip
-    said = result.stderr
-    assert f'{table} (rendered):3: duplicate custom_id "a" (first on line 1)' in said
-    assert f"{table} (rendered) has 1 problem" in said and "nothing was uploaded" not in said
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'error: {table}: row 2: duplicate custom_id "r1" (first on row 1) (nothing was sent)'
+    )
     assert posts() == []
 
 

@@ -240,6 +240,22 @@ def test_duplicate_rows_get_their_first_rows_answer_marked_cached_with_no_billed
     assert cache_entries() == 0, "cache=False keeps nothing"
 
 
+def test_rows_with_their_own_ids_that_ask_one_thing_are_sent_once_and_each_keeps_its_id(
+    client: cb.Client, api: Api, tmp_path: Path
+) -> None:
+    """Every row's id is checked for repeats, not only the rows sent: distinct ids still let rows
+    that render alike go as one request, under the first row's id, and the table out gives each
+    row its own id and the one answer."""
+    table = write_csv(tmp_path / "t.csv", [("r1", "same"), ("r2", "same"), ("r3", "other")])
+    run = run_to_end(client, table, cache=False)
+    assert received(api, run) == [("r1", "Rate: same"), ("r3", "Rate: other")]
+    rows = table_out(run, tmp_path / "out.parquet")
+    assert [(r["id"], r["status"], r["cached"]) for r in rows] == [
+        ("r1", "succeeded", False), ("r2", "succeeded", True), ("r3", "succeeded", False),
+    ]  # fmt: skip
+    assert rows[0]["answer"] and rows[1]["answer"] == rows[0]["answer"]
+
+
 def test_a_rerun_with_changed_rows_sends_only_those_and_the_table_out_has_every_answer(
     client: cb.Client, api: Api, tmp_path: Path, logged: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

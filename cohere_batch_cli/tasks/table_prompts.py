@@ -29,8 +29,9 @@ The rules a user relies on:
 - Any other error of the template on a row's values names the table and the row
   (exit 5, nothing sent).
 - Each row's ``custom_id`` is its ``--id-column`` value, else its row number
-  (1-based, across the whole table); duplicates are refused by the local check,
-  as in any file.
+  (1-based, across the whole table). Two rows with one id are refused naming
+  both rows (exit 5, nothing sent), whether or not both rows are sent: the
+  local check of the requests sees only the rows sent (:class:`_RowIds`).
 - ``--schema FILE`` (a JSON Schema) goes into every body as ``response_format``
   ``{"type": "json_object", "json_schema": ...}`` (the spec's and the SDK's
   key), once it passed Cohere's documented rules (:mod:`..schema_rules`) and
@@ -373,11 +374,12 @@ def _no_id(path: Path, number: int, column: str, given: object) -> str:
     """Why row ``number``'s id column gives it no ``custom_id``: null, empty, or not a single value.
 
     A list or a struct would be sent as its Python spelling (``['x', 'y']``), and
-    an empty id is refused by the check only when its row is sent (a row that
+    an empty (or blank) id is refused by the check only when its row is sent (a row that
     asks what an earlier one asked is not): each is refused here, for every row.
     """
     what = (
         "is null" if given is None else "is empty" if given == ""
+        else "holds only white space" if isinstance(given, str)
         else f"holds a {'list' if isinstance(given, list) else 'struct' if isinstance(given, dict) else 'binary value'}, not an id"
     )  # fmt: skip
     return f"{path}: row {number}: its id column '{column}' {what} (nothing was sent)"
@@ -708,6 +710,67 @@ class _EmbedRows:
         return text
 
 
+class _RowIds:
+    """Every row's ``--id-column`` value, refused when two rows have one, in flat memory.
+
+    The local check of the requests (:class:`~cohere_batch_cli.validate.CheckedWriter`)
+    sees only the rows that are sent: a row that asks what an earlier row asked
+    is not, so its id was never compared, and ``results`` could not tell the two
+    rows apart. Each row's id is noted here as it is read, as the check notes a
+    file's (:func:`~cohere_batch_cli.input_rules.id_digest` into a
+    :class:`~cohere_batch_cli.state.spill.SeenIds`: a dict up to its bound, then
+    pages on disk), and a repeat is refused in the check's words, naming both
+    rows. A table without ``--id-column`` needs none of it: its ids are its row numbers.
+    """
+
+    def __init__(self, table: Path, column: str) -> None:
+        from ..input_rules import id_digest
+        from ..state.spill import SeenIds
+
+        self._table = table
+        self.column = column
+        """The ``--id-column``."""
+        self._digest = id_digest
+        self._seen = SeenIds()
+
+    def add(self, custom_id: str, path: Path, number: int) -> None:
+        """Note row ``number``'s id (the row is in ``path``); refuse it when an earlier row's is the same."""
+        first = self._seen.add(self._digest(custom_id), number)
+        if first is not None:
+            raise InputRejected(_repeated(path, number, custom_id, first))
+
+    def finish(self) -> None:
+        """Refuse the earliest repeat among the ids spilled to disk, found once every row was read."""
+        repeat = min(self._seen.spilled_repeats(), default=None)
+        if repeat is not None:
+            number, first = repeat
+            path, custom_id = _id_of_row(self._table, self.column, number)
+            raise InputRejected(_repeated(path, number, custom_id, first))
+
+    def close(self) -> None:
+        self._seen.close()
+
+
+def _repeated(path: Path, number: int, custom_id: str, first: int) -> str:
+    from ..input_rules import duplicate_message
+
+    return f"{path}: row {number}: {duplicate_message(custom_id, first, 'row')} (nothing was sent)"
+
+
+def _id_of_row(table: Path, column: str, number: int) -> tuple[Path, str]:
+    """The file row ``number`` is in and its id: the table read again up to it, for the one repeat named."""
+    from .tables import open_table_file, table_shape
+
+    seen = 0
+    for file in table_shape(table).files:
+        with open_table_file(file) as reader:
+            for row in reader.rows():
+                seen += 1
+                if seen == number:
+                    return file.path, str(row.get(column))
+    return table, "?"
+
+
 _HANDED = 512
 """Rows rendered before their requests are handed on together (:meth:`.RequestMap.add`)."""
 
@@ -729,34 +792,46 @@ def render_requests(
     number = 0
     ids: list[str] = []
     texts: list[bytes] = []  # the requests not yet handed to ``requests``, a few hundred at a time
-    for file in table_shape(run.table).files:  # files that disagree are refused before any row
-        with open_table_file(file) as reader:
-            _refuse_missing(file.path, reader.columns, needed)
-            columns = reader.columns
-            known = set(columns)
-            path = str(file.path)
-            for row in reader.rows():
-                number += 1
-                if run.id_column is None:
-                    custom_id = str(number)
-                else:
-                    given = row.get(run.id_column)
-                    if given is None or given == "" or isinstance(given, (list, dict, bytes)):
-                        raise InputRejected(_no_id(file.path, number, run.id_column, given))
-                    custom_id = str(given)
-                if requests is not None:
-                    ids.append(custom_id)
-                    texts.append(rows.canonical(row, columns, known, path, number))
-                    if len(texts) == _HANDED:
-                        requests.add(ids, texts)
-                        ids, texts = [], []
-                    continue
-                request = {
-                    "custom_id": custom_id,
-                    "body": rows.body(row, columns, known, path, number),
-                }
-                line = json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n"
-                out.write(line.encode())
+    row_ids = None if run.id_column is None else _RowIds(run.table, run.id_column)
+    try:
+        for file in table_shape(run.table).files:  # files that disagree are refused before any row
+            with open_table_file(file) as reader:
+                _refuse_missing(file.path, reader.columns, needed)
+                columns = reader.columns
+                known = set(columns)
+                path = str(file.path)
+                for row in reader.rows():
+                    number += 1
+                    if row_ids is None:
+                        custom_id = str(number)
+                    else:
+                        given = row.get(row_ids.column)
+                        if (
+                            given is None
+                            or isinstance(given, (list, dict, bytes))
+                            or (isinstance(given, str) and not given.strip())
+                        ):
+                            raise InputRejected(_no_id(file.path, number, row_ids.column, given))
+                        custom_id = str(given)
+                        row_ids.add(custom_id, file.path, number)
+                    if requests is not None:
+                        ids.append(custom_id)
+                        texts.append(rows.canonical(row, columns, known, path, number))
+                        if len(texts) == _HANDED:
+                            requests.add(ids, texts)
+                            ids, texts = [], []
+                        continue
+                    request = {
+                        "custom_id": custom_id,
+                        "body": rows.body(row, columns, known, path, number),
+                    }
+                    line = json.dumps(request, ensure_ascii=False, separators=(",", ":")) + "\n"
+                    out.write(line.encode())
+        if row_ids is not None:
+            row_ids.finish()
+    finally:
+        if row_ids is not None:
+            row_ids.close()
     if texts:
         assert requests is not None
         requests.add(ids, texts)

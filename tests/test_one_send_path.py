@@ -1,7 +1,8 @@
 """One send path: a run killed between its upload and its create, run again, uploads nothing (issue 23).
 
-A plain ``create --file`` (a run of one part), a retry (a part's next attempt) and a job
-(its part) all send through ``tasks/sending.py``, so one rule holds for the three:
+A plain ``create --file`` (a run of one part; ``create --from``, a table's, too), a retry (a
+part's next attempt) and a job (its part) all send through ``tasks/sending.py``, so one rule
+holds for them all:
 ``kill -9`` once the upload is recorded and before any batch exists, and the same
 command run again takes the dataset the killed run left. Asserted on the sandbox's
 own dataset and batch lists: one input dataset and one batch for the part, the batch
@@ -72,6 +73,29 @@ def plain(world: dict[str, Any]) -> tuple[list[str], str]:
     )
 
 
+def reviews(world: dict[str, Any]) -> list[str]:
+    """A table of three rows, and the options that render it into requests."""
+    (world["cwd"] / "reviews.csv").write_text(
+        "id,text\nr1,good soup\nr2,cold tea\nr3,fine bread\n", encoding="utf-8"
+    )
+    return ["--from", "reviews.csv", "--id-column", "id", "--prompt", "Sum up: {{ text }}"]
+
+
+def table(world: dict[str, Any]) -> tuple[list[str], str]:
+    """``create --from``: its requests are a temporary file, so its upload is recorded under the run's
+    identity (the table's fingerprint, its options, the model, the name), found again by it."""
+    return ["create", *reviews(world), "--model", MODEL], (
+        "SELECT 1 FROM uploads WHERE step = 'uploaded'"
+    )
+
+
+def table_job(world: dict[str, Any]) -> tuple[list[str], str]:
+    """``jobs create --from``: its requests are kept in the state folder, read again by ``jobs resume``."""
+    return ["jobs", "create", *reviews(world), "--model", MODEL], (
+        "SELECT 1 FROM job_parts WHERE step = 'uploaded'"
+    )
+
+
 def retry(world: dict[str, Any]) -> tuple[list[str], str]:
     """``retry ROOT``: its upload is the attempt's step ``uploaded``."""
     client: CohereClient = world["client"]
@@ -98,7 +122,11 @@ def resume(world: dict[str, Any], command: list[str]) -> list[str]:
     return ["jobs", "resume", job_id]
 
 
-@pytest.mark.parametrize("run", [plain, retry, job], ids=["create --file", "retry", "jobs part"])
+@pytest.mark.parametrize(
+    "run",
+    [plain, table, retry, job, table_job],
+    ids=["create --file", "create --from", "retry", "jobs part", "jobs create --from"],
+)
 def test_killed_after_its_upload_the_same_run_again_uploads_nothing(
     world: dict[str, Any], run: Callable[[dict[str, Any]], tuple[list[str], str]]
 ) -> None:

@@ -374,35 +374,123 @@ def test_a_table_job_stopped_by_its_timeout_is_resumed_from_its_kept_requests(
 # -- stopped between its upload and its create -------------------------------------------------
 
 
-def test_a_table_run_stopped_after_its_upload_names_no_carry_on_it_would_not_keep(
-    sandbox: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+def _stop_after_upload(event: cb.Event) -> None:
+    """Ctrl-C between the upload and the create: raised once the upload's answer (its dataset) is heard."""
+    if event.kind == "step_done" and (event.description or "").startswith("uploading"):
+        raise KeyboardInterrupt
+
+
+def _input_datasets(client: Any) -> list[str]:
+    """The sandbox's own list of the input datasets uploaded so far, oldest first."""
+    return [d.id for d in client.iter_datasets() if (d.dataset_type or "").endswith("-input")][::-1]
+
+
+def test_a_table_run_stopped_after_its_upload_is_carried_on_by_the_same_call(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A table's requests are a temporary file of the run's: nothing finds their upload again, and a
-    ``create --dataset`` of it would be a plain batch whose results are records, not the table. So the
-    line names the dataset left and says the run is not carried on from it (issue: it said the same
-    command run again "uses it (it uploads nothing)", and then uploaded the requests again)."""
+    """A table's requests are a temporary file of the run's, so the same call run again rendered them
+    into another and uploaded a second dataset (a new user's trial: Ctrl-C after the upload, then the
+    same command). The run is now found by the table's fingerprint, its options, the model and the
+    name, and the bytes rendered again: one dataset, one batch, and the table written whole."""
     import logging
 
+    from cohere_batch_cli.api.client import CohereClient
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
     from tests.conftest import TEST_KEY
 
     caplog.set_level(logging.INFO, logger="cohere_batch_cli")
     write_csv(tmp_path / "docs.csv", DOCS)
+    table = cb.PromptTable("docs.csv", "Sum up: {{ text }}", id_column="id")
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sb", port=0, validation_delay=0.0, queue_delay=0.0,
+        records_per_second=2000.0,
+    )  # fmt: skip
+    with SandboxServer(settings) as server, CohereClient(TEST_KEY, server.base_url) as api:
+        with nothing_printed():
+            with cb.Client(
+                TEST_KEY, base_url=server.base_url, on_event=_stop_after_upload
+            ) as first:
+                with pytest.raises(KeyboardInterrupt):
+                    first.create(table, model=CHAT)
+        (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
+        (left,) = _input_datasets(api)
+        assert list(api.iter_batches()) == [], "stopped before its create"
+        assert said == (
+            f"stopped after the upload, before the batch was created: dataset {left} holds the "
+            "requests of docs.csv; the same create run again carries on from it, uploading nothing "
+            "(unless the answer cache answers other rows by then: it then says so and uploads the "
+            "requests it renders)"
+        )
+        with nothing_printed(), cb.Client(TEST_KEY, base_url=server.base_url) as again:
+            run = again.create(table, model=CHAT).wait(timeout=60, interval=0.1)
+            run.results("summed.jsonl")
+        assert (
+            f"uploaded the requests of docs.csv as dataset {left}; nothing is uploaded again"
+            in ("\n".join(r.getMessage() for r in caplog.records))
+        )
+        assert _input_datasets(api) == [left], "the dataset the stopped run left, and no other"
+        (batch,) = list(api.iter_batches())
+        assert batch.id == run.id and batch.input_dataset_id == left
+    rows = read_jsonl(tmp_path / "summed.jsonl")
+    assert [(r["id"], r["status"]) for r in rows] == [
+        ("d1", "succeeded"), ("d2", "succeeded"), ("d3", "succeeded"),
+    ]  # fmt: skip
+    assert all(r["answer"] for r in rows)
 
-    def stop_after_upload(event: cb.Event) -> None:
-        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
-            raise KeyboardInterrupt  # as Ctrl-C between the upload and the create
 
-    with nothing_printed():
-        with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:
-            with pytest.raises(KeyboardInterrupt):
-                first.create(cb.PromptTable("docs.csv", "Sum up: {{ text }}"), model=CHAT)
-    (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
-    assert said.startswith("stopped after the upload, before the batch was created: dataset ")
-    assert said.endswith(
-        "holds the requests of docs.csv; a table run is not carried on from its upload: the same "
-        "create run again renders and uploads its requests afresh (one made with an idempotency key "
-        "carries on instead)"
-    )
+def test_a_table_run_whose_requests_render_otherwise_now_is_not_carried_on_and_says_so(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Between the stop and the same call again, another run's results taught the answer cache one of
+    the rows: the requests rendered now leave it out, so the earlier dataset (all three) is not this
+    input. It is said, and the requests rendered now are uploaded: never a batch of other requests."""
+    import logging
+
+    from cohere_batch_cli.api.client import CohereClient
+    from cohere_batch_cli.sandbox.server import SandboxServer, SandboxSettings
+    from tests.conftest import TEST_KEY
+
+    caplog.set_level(logging.INFO, logger="cohere_batch_cli")
+    write_csv(tmp_path / "docs.csv", DOCS)
+    write_csv(tmp_path / "one.csv", "id,title,text\nd1,One,the first document\n")
+
+    def table(name: str) -> cb.PromptTable:
+        return cb.PromptTable(name, "Sum up: {{ text }}", id_column="id")
+
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sb", port=0, validation_delay=0.0, queue_delay=0.0,
+        records_per_second=2000.0,
+    )  # fmt: skip
+    with SandboxServer(settings) as server, CohereClient(TEST_KEY, server.base_url) as api:
+        with nothing_printed():
+            with cb.Client(
+                TEST_KEY, base_url=server.base_url, on_event=_stop_after_upload
+            ) as first:
+                with pytest.raises(KeyboardInterrupt):
+                    first.create(table("docs.csv"), model=CHAT)
+            (left,) = _input_datasets(api)
+            with cb.Client(TEST_KEY, base_url=server.base_url) as other:
+                one = other.create(table("one.csv"), model=CHAT)
+                one.wait(timeout=60, interval=0.1).results(
+                    "one.jsonl"
+                )  # the cache learns d1's answer
+                caplog.clear()
+                run = other.create(table("docs.csv"), model=CHAT)
+                run.wait(timeout=60, interval=0.1).results("summed.jsonl")
+        said = "\n".join(r.getMessage() for r in caplog.records)
+        assert (
+            f"an earlier run of this table with these options left dataset {left}, but the requests "
+            "rendered now differ from its (the answer cache answers other rows now): not carrying on "
+            "from it; uploading these"
+        ) in said
+        assert "nothing is uploaded again" not in said
+        made = run.batch.input_dataset_id
+        assert made not in (left, one.batch.input_dataset_id)
+        assert made is not None and api.get_dataset(made).num_rows == 2, "d1 is the cache's: d2, d3"
+    rows = read_jsonl(tmp_path / "summed.jsonl")
+    assert [(r["id"], r["status"]) for r in rows] == [
+        ("d1", "succeeded"), ("d2", "succeeded"), ("d3", "succeeded"),
+    ]  # fmt: skip
 
 
 def test_a_table_create_out_of_time_before_its_create_offers_no_create_dataset(
@@ -422,9 +510,9 @@ def test_a_table_create_out_of_time_before_its_create_offers_no_create_dataset(
         )  # fmt: skip
     assert "--dataset" not in out_of_time.stderr
     assert out_of_time.stderr.splitlines()[-1].endswith(
-        "no batch was created; a table run is not carried on from its upload: the same create run "
-        "again renders and uploads its requests afresh (one made with an idempotency key carries "
-        "on instead)"
+        "holds the requests of docs.csv; the same create run again carries on from it, uploading "
+        "nothing (unless the answer cache answers other rows by then: it then says so and uploads "
+        "the requests it renders)"
     )
 
 

@@ -587,6 +587,7 @@ def send_spec(
     carry_on: Callable[[str], str] | None,
     key: KeyOptions | None = None,
     checked: FileReport | None = None,
+    table_fields: tuple[tuple[str, str], ...] = (),
 ) -> SendSpec:
     """``create --file``'s (and ``--from``'s) sending flags as one ``SendSpec``, with the settings they read.
 
@@ -604,6 +605,7 @@ def send_spec(
         guard=GuardOptions(count_options(state, tokenizer), check_context=context_check, strict=strict_context),
         budget=budget(state, model, max_cost, max_input_tokens), limits=state.settings().limits,
         wait_lock=wait_lock or 0.0, carry_on=carry_on, key=key, checked=checked,
+        table_fields=table_fields,
     )  # fmt: skip
 
 

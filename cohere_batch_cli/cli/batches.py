@@ -390,12 +390,13 @@ def register(app: typer.Typer) -> None:
                 max_input_tokens=max_input_tokens, context_check=context_check, strict_context=strict_context,
                 tokenizer=tokenizer, wait_lock=wait_lock,
                 carry_on=None
-                if table is not None  # a table run's upload is not carried on from (send_file.py)
+                if table is not None  # the same create carries on, not create --dataset (send_file.py)
                 else lambda dataset_id: _create_again(
                     state, dataset_id, model, label, spec, retry, watch=watch
                 ),
                 key=key_options(idempotency_key, table),
                 checked=rendered.checked if rendered is not None else None,
+                table_fields=rendered.fields() if rendered is not None and not dry_run else (),
             )  # fmt: skip
             hand_over("values", "create --file", (send, retry))
             if dry_run:  # every check of the send, from the same value; nothing sent

@@ -147,10 +147,11 @@ class Client:
         included, before a byte is sent
         (:class:`~cohere_batch_cli.errors.InputRejected`). It is the command
         line's send engine: a create from a file stopped after its upload is
-        carried on by the same call again, which uploads nothing (a table's,
-        only under an ``idempotency_key``). The batch is queued when
-        this returns: :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>`
-        follows it.
+        carried on by the same call again, which uploads nothing (a table's
+        too: found by the table's fingerprint, its options, the model and the
+        name, and by the requests it renders again, while the answer cache
+        answers the same rows). The batch is queued when this returns:
+        :meth:`Run.wait <cohere_batch_cli.library.run.Run.wait>` follows it.
 
         With an ``idempotency_key``, the call is safe to make again: the same
         key with the same request (the input's fingerprint, the model, the
@@ -198,7 +199,7 @@ class Client:
         with table_requests_file(spec, model, prices, self._reporter, check=True) as rendered:
             made = self._send(
                 rendered.file, model, label, dataset_name=label, table=spec, key=idempotency_key,
-                checked=rendered.checked,
+                checked=rendered.checked, fields=rendered.fields(),
             )  # fmt: skip
             rendered.sent(made.batch.input_dataset_id or "", self._reporter)
         return made
@@ -239,14 +240,18 @@ class Client:
         table: TableSpec | None = None,
         key: str | None = None,
         checked: FileReport | None = None,
+        fields: tuple[tuple[str, str], ...] = (),
     ) -> Run:
         """One file of requests through the send engine, with ``create --file``'s defaults.
 
         ``checked``: a table's requests, checked as they were written (not read again for it).
+        ``fields``: the table's fingerprint and the options that shaped them
+        (:meth:`~cohere_batch_cli.tasks.table_send.TableRequests.fields`): a key binds them, and a
+        call stopped after its upload is found again by them.
         """
         from ..naming import plain_dataset_name
         from ..tasks.estimating import CountOptions, GuardOptions
-        from ..tasks.keyed import KeyOptions, table_fields
+        from ..tasks.keyed import KeyOptions
         from ..tasks.send_file import SendSpec, create_from_file
         from ..tokens.source import FetchSettings
         from .run import Run
@@ -265,10 +270,9 @@ class Client:
             dataset_type=None if table is None else table.dataset_type,
             guard=GuardOptions(count),
             limits=self._settings.limits,
-            key=None
-            if key is None
-            else KeyOptions(key, () if table is None else table_fields(table)),
+            key=None if key is None else KeyOptions(key, fields),
             checked=checked,
+            table_fields=fields,
         )
         sent = create_from_file(self._api, spec, self._reporter)
         if sent.found:

@@ -129,7 +129,12 @@ class InputFile:
 
 @dataclass(frozen=True)
 class UploadIntent:
-    """A plain batch's upload in flight: the bytes (path and fingerprint), the name, since when."""
+    """A plain batch's upload in flight: the bytes (path and fingerprint), the name, since when.
+
+    ``path`` is the user's file, resolved; a table run's requests are a temporary file, so theirs is
+    the run's identity instead (``table`` and a digest of the table's fingerprint and the options
+    that shape its requests: :func:`~cohere_batch_cli.tasks.send_file.upload_place`).
+    """
 
     path: str
     sha256: str
@@ -560,6 +565,15 @@ class StateStore:
             (path, sha256, dataset_name),
         )
         return UploadIntent(**dict(rows[0])) if rows else None
+
+    def uploads_at(self, path: str, dataset_name: str) -> list[UploadIntent]:
+        """Every upload in flight from ``path`` under this name, whatever its bytes: a table run's, told
+        apart from this run's when its requests were rendered otherwise."""
+        rows = self._rows(
+            "SELECT * FROM uploads WHERE path = ? AND dataset_name = ? ORDER BY started_at DESC",
+            (path, dataset_name),
+        )
+        return [UploadIntent(**dict(r)) for r in rows]
 
     def keyed_run(self, run_id: str) -> KeyedRun | None:
         """The request a key's run was made for on this machine, if it was."""

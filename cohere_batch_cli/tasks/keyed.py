@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .reporting import Reporter
     from .send_file import SendSpec
     from .table_prompts import TableSpec
+    from .tables import FilePrint
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ class KeyOptions:
     fields: tuple[tuple[str, str], ...] = ()
 
 
-def table_fields(run: TableSpec) -> tuple[tuple[str, str], ...]:
+def table_fields(
+    run: TableSpec, prints: list[FilePrint] | None = None
+) -> tuple[tuple[str, str], ...]:
     """A table run's input and options that shape its requests, as the key's fields.
 
     The input is the table's own fingerprint (its files' names within it, sizes
@@ -60,12 +63,15 @@ def table_fields(run: TableSpec) -> tuple[tuple[str, str], ...]:
     cache already holds, so a call made again once the first run's results
     filled the cache would send fewer requests and read as another request.
     The table's path is not in it either: the same table elsewhere (another
-    runner's checkout) is the same request.
+    runner's checkout) is the same request. ``prints``: the table's files as
+    already read (:func:`.tables.table_prints`); None: read now. A table run
+    without a key is found again after a stop by the same fields
+    (:func:`.send_file.upload_place`).
     """
     from .tables import table_fingerprint, table_prints
 
     fields = {
-        INPUT: table_fingerprint(table_prints(run.table)),
+        INPUT: table_fingerprint(table_prints(run.table) if prints is None else prints),
         "prompt": run.template,
         "system": run.system,
         "id_column": run.id_column,

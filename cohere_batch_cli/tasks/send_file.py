@@ -3,9 +3,11 @@
 The file is checked (and guarded: context, budget) in one read whose bytes
 are the ones sent; before a byte is sent, what an earlier run of the same
 command left is looked for: a dataset it uploaded and never made a batch from
-(recorded here by the file's path and fingerprint), or, when the state store
-cannot record anything, the batch itself on the API. The options arrive as
-one value, :class:`SendSpec`, built once from the command's flags.
+(recorded here by the file's path and fingerprint; a table's requests, a
+temporary file, by the run's identity instead: :func:`upload_place`), or,
+when the state store cannot record anything, the batch itself on the API.
+The options arrive as one value, :class:`SendSpec`, built once from the
+command's flags.
 """
 
 from __future__ import annotations
@@ -71,6 +73,9 @@ class SendSpec:
     """An idempotency key (``--idempotency-key``): the same request again is re-attached to its run (:mod:`.keyed`)."""
     checked: FileReport | None = None
     """The check of ``file`` made as cbatch wrote it (a table's requests): it is not read again to be checked."""
+    table_fields: tuple[tuple[str, str], ...] = ()
+    """A table run's fingerprint and the options that shape its requests (:func:`.keyed.table_fields`):
+    with the model and the names, what a run stopped after its upload is found again by (:func:`upload_place`)."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,37 @@ class Sent:
     dataset_id: str
     found: bool = False
     """The batch was made by an earlier run of the same command (the store could not record it): not created now."""
+
+
+def upload_place(spec: SendSpec) -> str | None:
+    """Where a send's upload is recorded, for a run stopped after it to be found again; None: nowhere.
+
+    A user's file is its resolved path (stdin and pipes are gone once read).
+    A table's requests are a temporary file of the run's: its identity is the
+    table's fingerprint and the options that shape its requests (the fields an
+    idempotency key binds, :func:`.keyed.table_fields`), the model and the
+    names, never the file's path; the bytes it rendered are matched too, so a
+    run whose answer cache answered other rows does not take the earlier one's
+    dataset.
+    """
+    from ..spool import is_stdin
+
+    if spec.source is None:
+        return None if is_stdin(spec.file) or not spec.file.is_file() else str(spec.file.resolve())
+    if not spec.table_fields:
+        return None
+    import hashlib
+    import json
+
+    from .sending import TABLE_PLACE
+
+    identity = dict(spec.table_fields)
+    identity.update(
+        model=spec.model, name=spec.name, dataset_name=spec.dataset_name or "",
+        dataset_type=spec.dataset_type or "",
+    )  # fmt: skip
+    digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+    return f"{TABLE_PLACE}{digest}"
 
 
 def send_lock(spec: SendSpec) -> AbstractContextManager[None]:
@@ -102,7 +138,8 @@ def create_from_file(
     (``--timeout``, the command's one clock) bounds the validation too. A stop
     between the upload and the create (Ctrl-C, a signal, the deadline) says
     which dataset holds the file: the same command run again takes it,
-    uploading nothing (a table's requests excepted: :data:`TABLE_NOT_CARRIED_ON`).
+    uploading nothing (a table's requests too, while they render to the same
+    bytes: :data:`TABLE_CARRY_ON`).
     """
     with send_lock(spec):
         return _send(client, spec, reporter, watching)
@@ -120,6 +157,8 @@ class FileSteps:
     uploads: list[str] = field(default_factory=list)
     keyed: Keyed | None = None
     """The idempotency key bound to this send's request, once the check has its fingerprint."""
+    place: str | None = None
+    """Where the upload's intent is written (:func:`upload_place`); None: nowhere."""
 
     def still_wanted(self) -> None:
         pass  # nothing can cancel a batch before it exists
@@ -129,8 +168,9 @@ class FileSteps:
 
     def uploaded(self, dataset_id: str) -> None:
         """Recorded before validation: a run stopped during it is found again by its bytes (a table's
-        requests are a temporary file: nothing to record for a retry). Heard from the upload itself, before
-        it says the id, so a stop right after the id is shown still knows it; once only."""
+        requests are a temporary file: no input file to record for a retry, only the intent's step). Heard
+        from the upload itself, before it says the id, so a stop right after the id is shown still knows
+        it; once only."""
         from .lineage import remember_input_file
 
         if dataset_id in self.uploads:
@@ -138,8 +178,9 @@ class FileSteps:
         self.uploads.append(dataset_id)
         if self._intent():
             assert self.report is not None
-            fingerprint = self.report.fingerprint
-            remember_input_file(dataset_id, self.spec.file, self.reporter, fingerprint)
+            if self.spec.source is None:
+                fingerprint = self.report.fingerprint
+                remember_input_file(dataset_id, self.spec.file, self.reporter, fingerprint)
             self._step("uploaded", dataset_id)
 
     def creating(self) -> None:
@@ -158,14 +199,15 @@ class FileSteps:
             self._step(None)
 
     def _intent(self) -> bool:
-        """Whether this send's steps are written: a user's own file, checked, with a store to write in."""
-        return self.recorded and self.spec.source is None and self.report is not None
+        """Whether this send's steps are written: an input with a place (:func:`upload_place`), checked,
+        with a store to write in."""
+        return self.recorded and self.place is not None and self.report is not None
 
     def _step(self, step: str | None, dataset_id: str | None = None) -> None:
         from .sending import upload_intent
 
-        assert self.report is not None
-        upload_intent(self.spec.file, self.report, self.spec.name, self.reporter, step, dataset_id)
+        assert self.report is not None and self.place is not None
+        upload_intent(self.place, self.report, self.spec.name, self.reporter, step, dataset_id)
 
 
 def _send(
@@ -181,7 +223,8 @@ def _send(
     recorded = store_can_record(
         reporter, "looking for a batch an earlier run made before creating one"
     )
-    steps = FileSteps(spec, reporter, recorded)
+    place = upload_place(spec)
+    steps = FileSteps(spec, reporter, recorded, place=place)
     part = sending.plain_part(spec.name, spec.model, spec.dataset_name or "")
 
     def guard(report: FileReport) -> str | None:
@@ -209,17 +252,18 @@ def _send(
             look(
                 client, keyed, report, spec.model, reporter
             )  # the names first: a dataset found is created from
-            if recorded and spec.source is None:
-                sending.upload_intent(spec.file, report, spec.name, reporter)
+            if recorded and place is not None:
+                sending.upload_intent(place, report, spec.name, reporter)
             return part.dataset_name
         if not recorded:
             sending.earlier_batch_of_file(
                 client, spec.source or spec.file, report, spec.name, spec.model, reporter
             )
-        elif spec.source is None:  # a table's requests are a temporary file of this run's
-            sending.earlier_upload_of_file(client, spec.file, report, spec.name, reporter)
+        elif place is not None:
+            what = str(spec.file) if spec.source is None else f"the requests of {spec.source.name}"
+            sending.earlier_upload_of_file(client, place, report, spec.name, what, reporter)
             sending.upload_intent(
-                spec.file, report, spec.name, reporter
+                place, report, spec.name, reporter
             )  # the last step before a byte is sent
         return None
 
@@ -257,13 +301,14 @@ def _send(
     return Sent(sending.create(client, None, part, steps, dataset, reporter), dataset)
 
 
-TABLE_NOT_CARRIED_ON = (
-    "a table run is not carried on from its upload: the same create run again renders and "
-    "uploads its requests afresh (one made with an idempotency key carries on instead)"
+TABLE_CARRY_ON = (
+    "the same create run again carries on from it, uploading nothing (unless the answer cache "
+    "answers other rows by then: it then says so and uploads the requests it renders)"
 )
-"""Why a table run stopped before its create names no command that carries on. Its requests are a
-temporary file of that run's, so nothing finds their upload again; and a batch made from the dataset
-(``create --dataset``) would be a plain batch, whose results are records, not the table."""
+"""What carries on from a table run stopped before its create, in the words of both doors (``cbatch
+create --from``, ``client.create(table)``): the same create, which renders the table again and finds
+the dataset by the run's identity and the requests' bytes (:func:`upload_place`). Not ``create
+--dataset``: that would be a plain batch, whose results are records, not the table."""
 
 
 def _left_behind(spec: SendSpec, dataset: str) -> str:
@@ -271,7 +316,7 @@ def _left_behind(spec: SendSpec, dataset: str) -> str:
     if spec.key is not None:
         return f"dataset {dataset} holds the file; {KEYED_CARRY_ON} it (it uploads nothing)"
     if spec.source is not None:
-        return f"dataset {dataset} holds the requests of {spec.source.name}; {TABLE_NOT_CARRIED_ON}"
+        return f"dataset {dataset} holds the requests of {spec.source.name}; {TABLE_CARRY_ON}"
     again = "; the same command run again uses it (it uploads nothing)"
     again += f", and so does: {spec.carry_on(dataset)}" if spec.carry_on else ""
     return f"dataset {dataset} holds the file{again}"
@@ -289,7 +334,7 @@ def _validated_in_time(
     if spec.key is not None:
         hint: str | None = f"{KEYED_CARRY_ON} dataset {dataset} (it uploads nothing)"
     elif spec.source is not None:
-        hint = TABLE_NOT_CARRIED_ON
+        hint = f"dataset {dataset} holds the requests of {spec.source.name}; {TABLE_CARRY_ON}"
     else:
         hint = f"carry on with: {spec.carry_on(dataset)}" if spec.carry_on is not None else None
     try:

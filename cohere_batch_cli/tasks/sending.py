@@ -238,16 +238,17 @@ class EarlierUpload(Exception):
 
 
 def find_earlier_upload(
-    client: CohereClient, candidates: Sequence[str], dataset_name: str
+    client: CohereClient, candidates: Sequence[str], dataset_name: str, records: int
 ) -> str | None:
     """The dataset an interrupted ``create --file`` uploaded from these very bytes, if it can serve.
 
     ``candidates`` are the datasets this machine recorded as uploaded from the
-    same path with the same fingerprint, newest first. One is taken when it
-    still exists under the name this run would give its own, did not fail
-    validation, and no batch was made from it: its run stopped between the
-    upload and the create. A dataset a batch was made from belongs to a run
-    that finished: the same command then makes a new batch, as it always has.
+    same path (or table run) with the same fingerprint, newest first. One is
+    taken when it still exists under the name this run would give its own,
+    with as many records as these bytes (once validated), did not
+    fail validation, and no batch was made from it: its run stopped between
+    the upload and the create. A dataset a batch was made from belongs to a
+    run that finished: the same command then makes a new batch, as it always has.
     """
     from ..api.clock import not_before
     from ..api.errors import NotFoundError
@@ -259,6 +260,9 @@ def find_earlier_upload(
             continue
         if dataset.name != dataset_name or dataset.validation_status == "failed":
             continue
+        rows = dataset.num_rows if dataset.validation_status == "validated" else None
+        if rows is not None and rows != records:
+            continue  # counted once validated: another input of the same name
         made = dataset.created_at
         since = not_before(made.timestamp(), server=True) if made is not None else None
         used = False
@@ -332,29 +336,34 @@ def find_unrecorded_batch(
 
 
 def earlier_upload_of_file(
-    client: CohereClient, file: Path, report: FileReport, name: str, reporter: Reporter
+    client: CohereClient, place: str, report: FileReport, name: str, what: str, reporter: Reporter
 ) -> None:
     """Stop before the upload (:class:`EarlierUpload`) when a run stopped before its create sent these bytes.
 
-    The same ``create --file`` run again after Ctrl-C, a CI cancel or a kill
-    between the upload and the create takes the dataset that run left,
-    found by the file's path and fingerprint in the state store and checked
-    on the API (still there, same name, no batch made from it). A run killed
-    while its upload's answer was on its way left only its intent
-    (:func:`upload_intent`): its dataset is looked for by name, as a retry's is.
+    The same ``create --file`` (or ``--from``) run again after Ctrl-C, a CI
+    cancel or a kill between the upload and the create takes the dataset that
+    run left, found in the state store by ``place`` (the file's path, or a
+    table run's identity: :func:`.send_file.upload_place`) and the bytes'
+    fingerprint, and checked on the API (still there, same name, no batch
+    made from it). A run killed while its upload's answer was on its way left
+    only its intent (:func:`upload_intent`): its dataset is looked for by
+    name, as a retry's is. ``what`` names the input in messages.
+
+    A table run's requests are rendered again, and leave out what the answer
+    cache holds: when they differ from the ones an earlier run of the same
+    table uploaded, that dataset is not this input. It is said, and not taken.
     """
     from ..naming import plain_dataset_name
-    from ..spool import is_stdin
     from .lineage import open_store_or_warn
 
-    if is_stdin(file) or not file.is_file() or report.fingerprint is None:
+    if report.fingerprint is None:
         return
     store = open_store_or_warn(reporter, "looking for an upload an earlier run left")
     if store is None:
         return
-    path, dataset_name = str(file.resolve()), plain_dataset_name(name)
-    candidates = store.datasets_uploaded_from(path, report.fingerprint)
-    intent = store.upload_intent(path, report.fingerprint, dataset_name)
+    dataset_name = plain_dataset_name(name)
+    candidates = store.datasets_uploaded_from(place, report.fingerprint)
+    intent = store.upload_intent(place, report.fingerprint, dataset_name)
     if intent is not None and intent.step == "creating" and intent.dataset_id is not None:
         made = batch_made_from(client, intent.dataset_id, name)
         if (
@@ -363,26 +372,65 @@ def earlier_upload_of_file(
             from .lineage import remember_new_batch
 
             reporter.info(
-                f"resumed: batch {made.id} was created from {file} by an earlier run stopped before it "
+                f"resumed: batch {made.id} was created from {what} by an earlier run stopped before it "
                 "was recorded; not creating another"
             )
             remember_new_batch(made, reporter)
-            store.end_upload(path, report.fingerprint, dataset_name)
+            store.end_upload(place, report.fingerprint, dataset_name)
             raise EarlierBatch(made)
+    if intent is not None and intent.dataset_id is not None and intent.dataset_id not in candidates:
+        candidates.insert(0, intent.dataset_id)  # a table run's: no input file is recorded for it
     if intent is not None and intent.dataset_id is None:
         # killed while uploading: the answer, and so the id, never came back
         named = dataset_named(client, dataset_name, intent.started_at)
         if named is not None and named not in candidates:
             candidates.insert(0, named)
+    if intent is None and place.startswith(TABLE_PLACE):
+        _other_requests(store, place, report.fingerprint, dataset_name, reporter)
     if not candidates:
         return
-    found = find_earlier_upload(client, candidates, dataset_name)
+    found = find_earlier_upload(client, candidates, dataset_name, report.rows)
     if found is not None:
         reporter.info(
-            f"resumed: {file} was uploaded by an earlier run stopped before its create, "
-            f"as dataset {found}; nothing is uploaded again"
+            f"resumed: an earlier run stopped before its create uploaded {what} as dataset {found}; "
+            "nothing is uploaded again"
         )
         raise EarlierUpload(found)
+
+
+TABLE_PLACE = "table "
+"""How a table run's identity begins where a file's path would be (:func:`.send_file.upload_place`)."""
+
+
+def _other_requests(
+    store: StateStore, place: str, fingerprint: str, dataset_name: str, reporter: Reporter
+) -> None:
+    """Say that an earlier run of the same table, stopped after its upload, rendered other requests.
+
+    Same table, same options, other bytes: the answer cache answered other
+    rows then. Its dataset is not this input, so it is not taken; its intent
+    is dropped once said, and the requests are uploaded afresh.
+    """
+    from contextlib import suppress
+
+    from ..errors import StoreError
+
+    for other in store.uploads_at(place, dataset_name):
+        if other.sha256 == fingerprint:
+            continue
+        left = (
+            f"left dataset {other.dataset_id}"
+            if other.dataset_id is not None
+            else "was stopped while uploading"
+        )
+        reporter.warn(
+            f"an earlier run of this table with these options {left}, but the requests rendered now "
+            "differ from its (the answer cache answers other rows now): not carrying on from it; "
+            "uploading these"
+        )
+        # Said once: a store that cannot drop it says it again next run (nothing is taken either way).
+        with suppress(StoreError):
+            store.end_upload(other.path, other.sha256, other.dataset_name)
 
 
 def earlier_batch_of_file(
@@ -403,7 +451,7 @@ def earlier_batch_of_file(
 
 
 def upload_intent(
-    file: Path,
+    place: str,
     report: FileReport,
     name: str,
     reporter: Reporter,
@@ -412,23 +460,23 @@ def upload_intent(
 ) -> None:
     """Write a plain batch's send at ``step`` (``uploading``, ``uploaded``, ``creating``; None: done).
 
-    The intent to upload these bytes is written between the check and the
-    first byte sent; the dataset once the API names it; ``creating`` before
-    the create call; and the intent is cleared once the batch is recorded. A
-    store that cannot take it is one warning (the send goes on: only a kill in
-    that step loses the look on the API).
+    The intent to upload these bytes from ``place`` (the file's path, or a
+    table run's identity) is written between the check and the first byte
+    sent; the dataset once the API names it; ``creating`` before the create
+    call; and the intent is cleared once the batch is recorded. A store that
+    cannot take it is one warning (the send goes on: only a kill in that step
+    loses the look on the API).
     """
     from ..errors import StoreError
     from ..naming import plain_dataset_name
-    from ..spool import is_stdin
     from .lineage import open_store_or_warn
 
-    if is_stdin(file) or not file.is_file() or report.fingerprint is None:
+    if report.fingerprint is None:
         return
     store = open_store_or_warn(reporter, "the upload's intent")
     if store is None:
         return
-    key = (str(file.resolve()), report.fingerprint, plain_dataset_name(name))
+    key = (place, report.fingerprint, plain_dataset_name(name))
     try:
         if step is None:
             store.end_upload(*key)

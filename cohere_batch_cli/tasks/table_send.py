@@ -49,6 +49,13 @@ class TableRequests:
     """The local check of ``file``, made as it was written (asked with ``check``): the send takes it
     instead of reading the file again."""
 
+    def fields(self) -> tuple[tuple[str, str], ...]:
+        """The table's fingerprint (as it was before rendering) and the options that shaped the requests:
+        :func:`.keyed.table_fields`, which a send's upload is found again by after a stop."""
+        from .keyed import table_fields
+
+        return table_fields(self.run, self.prints)
+
     def sent(self, dataset_id: str, reporter: Reporter) -> None:
         """The requests are dataset ``dataset_id``: keep the reuse map and the table's prints for results."""
         from .lineage import remember_table_input

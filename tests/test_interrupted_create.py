@@ -126,6 +126,50 @@ def test_the_same_create_run_again_after_a_stop_between_upload_and_create_upload
         assert uploads() == before + 1 and "nothing is uploaded again" not in third.stderr
 
 
+def test_a_table_create_stopped_by_ctrl_c_after_its_upload_is_carried_on_by_the_same_command(
+    tmp_path: Path,
+) -> None:
+    """A new user's trial: Ctrl-C after ``create --from``'s upload, then the same command. It rendered
+    the table into another temporary file and uploaded a second dataset; now it takes the one left."""
+    settings = SandboxSettings(
+        data_dir=tmp_path / "sandbox", port=0, validation_delay=1.0, queue_delay=0.0,
+        records_per_second=2000.0,
+    )  # fmt: skip
+    (tmp_path / "reviews.csv").write_text("id,text\nr1,good soup\nr2,cold tea\n", encoding="utf-8")
+    command = [
+        "create", "--from", "reviews.csv", "--id-column", "id", "--prompt", "Sum up: {{ text }}",
+        "--model", MODEL, "-q",
+    ]  # fmt: skip
+    with SandboxServer(settings) as server:
+        with subprocess.Popen(
+            [cbatch_path(), *command], cwd=tmp_path, env=cbatch_env(server.base_url, tmp_path),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) as proc:  # fmt: skip
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                if line.startswith("uploaded as dataset "):
+                    left = line.split()[-1]
+                    break
+            proc.send_signal(signal.SIGINT)
+            said = proc.stderr.read()
+            proc.wait(timeout=30)
+        assert proc.returncode == 130, said
+        assert (
+            f"dataset {left} holds the requests of reviews.csv; the same create run again carries on "
+            "from it, uploading nothing"
+        ) in said
+        again = run_cbatch(server.base_url, command, tmp_path)
+        assert again.returncode == 0, again.stderr
+        assert f"uploaded the requests of reviews.csv as dataset {left}" in again.stderr
+        with CohereClient(TEST_KEY, server.base_url) as client:
+            inputs = [
+                d.id for d in client.iter_datasets() if (d.dataset_type or "").endswith("-input")
+            ]
+            assert inputs == [left], "one dataset: the one the stopped run left"
+            (batch,) = list(client.iter_batches())
+            assert batch.input_dataset_id == left and again.stdout.split() == [batch.id]
+
+
 def test_a_job_stopped_while_its_parts_are_sent_names_the_resume_that_carries_on(
     tmp_path: Path,
 ) -> None:

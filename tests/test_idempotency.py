@@ -29,6 +29,7 @@ from tests.conftest import TEST_KEY, Cli
 from tests.support.flows import chat_records, write_jsonl
 from tests.support.keyed import job_made_for, made_for
 from tests.support.quiet import nothing_printed
+from tests.support.stops import stop_after_upload
 
 MODEL = "command-r-08-2024"
 
@@ -346,10 +347,6 @@ def test_a_keyed_create_stopped_after_its_upload_says_to_run_it_again_with_its_k
     caplog.set_level(logging.INFO, logger="cohere_batch_cli")
     requests = write_jsonl(tmp_path / "stopped.jsonl", chat_records(3))
     key = f"stopped-{uuid.uuid4()}"
-
-    def stop_after_upload(event: cb.Event) -> None:
-        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
-            raise KeyboardInterrupt  # as Ctrl-C between the upload and the create
 
     with nothing_printed():
         with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:

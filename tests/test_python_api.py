@@ -24,6 +24,7 @@ import cohere_batch_cli as cb
 from tests.conftest import TEST_KEY
 from tests.support.flows import chat_records, write_jsonl
 from tests.support.quiet import nothing_printed
+from tests.support.stops import stop_after_upload
 
 MODEL = "command-r-08-2024"
 
@@ -212,10 +213,6 @@ def test_a_create_stopped_after_its_upload_is_carried_on_by_the_same_call(
 ) -> None:
     """The send engine's promise, kept through the API: the second create uploads nothing."""
     requests = write_jsonl(tmp_path / "stopped.jsonl", chat_records(4))
-
-    def stop_after_upload(event: cb.Event) -> None:
-        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
-            raise KeyboardInterrupt  # as Ctrl-C between the upload and the create
 
     with nothing_printed():
         with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:
@@ -558,10 +555,6 @@ def test_a_job_stopped_while_its_parts_are_sent_logs_the_call_that_carries_on(
     name the call that finds it again, ``client.job(ID).resume()``, which sends the rest once."""
     caplog.set_level(logging.INFO, logger="cohere_batch_cli")
     requests = write_jsonl(tmp_path / "big.jsonl", chat_records(4))
-
-    def stop_after_upload(event: cb.Event) -> None:
-        if event.kind == "step_done" and (event.description or "").startswith("uploading"):
-            raise KeyboardInterrupt  # as Ctrl-C between a part's upload and its create
 
     with nothing_printed():
         with cb.Client(TEST_KEY, base_url=sandbox.base_url, on_event=stop_after_upload) as first:

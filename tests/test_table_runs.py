@@ -21,6 +21,7 @@ from cohere_batch_cli.exit_codes import ExitCode
 from tests.conftest import Cli
 from tests.sandbox.sandbox_client import Api
 from tests.support.quiet import nothing_printed
+from tests.support.stops import stop_after_upload
 
 CHAT = "command-r-08-2024"
 EMBED = "embed-english-v3.0"
@@ -374,12 +375,6 @@ def test_a_table_job_stopped_by_its_timeout_is_resumed_from_its_kept_requests(
 # -- stopped between its upload and its create -------------------------------------------------
 
 
-def _stop_after_upload(event: cb.Event) -> None:
-    """Ctrl-C between the upload and the create: raised once the upload's answer (its dataset) is heard."""
-    if event.kind == "step_done" and (event.description or "").startswith("uploading"):
-        raise KeyboardInterrupt
-
-
 def _input_datasets(client: Any) -> list[str]:
     """The sandbox's own list of the input datasets uploaded so far, oldest first."""
     return [d.id for d in client.iter_datasets() if (d.dataset_type or "").endswith("-input")][::-1]
@@ -407,9 +402,7 @@ def test_a_table_run_stopped_after_its_upload_is_carried_on_by_the_same_call(
     )  # fmt: skip
     with SandboxServer(settings) as server, CohereClient(TEST_KEY, server.base_url) as api:
         with nothing_printed():
-            with cb.Client(
-                TEST_KEY, base_url=server.base_url, on_event=_stop_after_upload
-            ) as first:
+            with cb.Client(TEST_KEY, base_url=server.base_url, on_event=stop_after_upload) as first:
                 with pytest.raises(KeyboardInterrupt):
                     first.create(table, model=CHAT)
         (said,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")]
@@ -463,9 +456,7 @@ def test_a_table_run_whose_requests_render_otherwise_now_is_not_carried_on_and_s
     )  # fmt: skip
     with SandboxServer(settings) as server, CohereClient(TEST_KEY, server.base_url) as api:
         with nothing_printed():
-            with cb.Client(
-                TEST_KEY, base_url=server.base_url, on_event=_stop_after_upload
-            ) as first:
+            with cb.Client(TEST_KEY, base_url=server.base_url, on_event=stop_after_upload) as first:
                 with pytest.raises(KeyboardInterrupt):
                     first.create(table("docs.csv"), model=CHAT)
             (left,) = _input_datasets(api)

@@ -52,12 +52,17 @@ def _server(tmp_path: Path, rate: float) -> Any:
     return SandboxServer(settings)
 
 
-def _create(cli: Cli, table: Path, schema: Path, *more: str, exit_code: int = 0) -> str:
-    return cli(
+def _create_args(table: Path, schema: Path) -> tuple[str, ...]:
+    """``create --from`` of the reviews with the schema, watched to the end at a quick pace."""
+    return (
         "create", "--from", str(table), "--id-column", "id", "--prompt", "{{ review }}",
         "--schema", str(schema), "--model", "command-r-08-2024", "--watch", "--plain",
-        "--timeout", "60s", "--interval", "0.1s", "--no-cache", "-q", *more, exit_code=exit_code,
-    ).stdout.split()[0]  # fmt: skip
+        "--timeout", "60s", "--interval", "0.1s", "--no-cache",
+    )  # fmt: skip
+
+
+def _create(cli: Cli, table: Path, schema: Path, *more: str, exit_code: int = 0) -> str:
+    return cli(*_create_args(table, schema), "-q", *more, exit_code=exit_code).stdout.split()[0]
 
 
 def test_retry_invalid_sends_the_invalid_answers_again_and_the_merged_table_is_all_valid(
@@ -123,12 +128,7 @@ def test_rounds_of_a_schema_run_count_invalid_answers_as_still_failing(
     monkeypatch.chdir(tmp_path)
     with _server(tmp_path, 1.0) as server:
         cli = Cli(server.base_url, TEST_KEY)
-        cli(
-            "create", "--from", str(table), "--id-column", "id", "--prompt", "{{ review }}",
-            "--schema", str(schema), "--model", "command-r-08-2024", "--watch", "--plain",
-            "--timeout", "60s", "--interval", "0.1s", "--no-cache", "--retry-failed", "1", "--pause", "0.05s",
-            exit_code=12,
-        )  # fmt: skip
+        cli(*_create_args(table, schema), "--retry-failed", "1", "--pause", "0.05s", exit_code=12)
         batches = json.loads(cli("list", "--json").stdout)
         root = next(b["id"] for b in batches if "retry" not in b["name"])
         cli("results", root, "-o", "merged.parquet")
